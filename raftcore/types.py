@@ -1,0 +1,132 @@
+"""The values that flow into and out of a Raft node.
+
+Everything here is an immutable value so that a host may keep, compare, log or replay it
+without fearing that the node changes it later. The node never performs I/O: it hands the
+host a `Ready` batch and the host persists, sends and applies, in that order.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+NO_NODE = 0
+"""Node ids start at 1; 0 means "nobody" (no vote cast, no known leader)."""
+
+
+class Role(enum.StrEnum):
+    FOLLOWER = "follower"
+    PRE_CANDIDATE = "pre-candidate"
+    CANDIDATE = "candidate"
+    LEADER = "leader"
+
+
+class MessageType(enum.StrEnum):
+    PRE_VOTE = "pre-vote"
+    PRE_VOTE_RESPONSE = "pre-vote-response"
+    VOTE = "vote"
+    VOTE_RESPONSE = "vote-response"
+    APPEND = "append"
+    APPEND_RESPONSE = "append-response"
+    HEARTBEAT = "heartbeat"
+    HEARTBEAT_RESPONSE = "heartbeat-response"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One log entry. `data` is opaque to Raft; the empty string marks the empty entry a
+    new leader appends to commit entries of earlier terms (Raft paper, section 5.4.2)."""
+
+    term: int
+    index: int
+    data: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A message between two nodes.
+
+    Field meanings follow etcd's raftpb.Message: for votes `index`/`log_term` describe the
+    candidate's last entry; for appends they describe the entry preceding `entries`; for
+    append responses `index` is the highest index the follower now matches (or, on reject,
+    the index that was rejected) and `reject_hint` the follower's hint for fast backtracking.
+    """
+
+    type: MessageType
+    sender: int
+    to: int
+    term: int
+    log_term: int = 0
+    index: int = 0
+    entries: tuple[Entry, ...] = ()
+    commit: int = 0
+    reject: bool = False
+    reject_hint: int = 0
+    reject_hint_term: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HardState:
+    """What must survive a crash besides the log: the current term, the vote cast in it,
+    and the commit index (kept so a restarted node need not wait to re-learn it)."""
+
+    term: int = 0
+    vote: int = NO_NODE
+    commit: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SoftState:
+    """Volatile facts the host may want to show or act on; never persisted."""
+
+    leader: int
+    role: Role
+
+
+@dataclass(frozen=True, slots=True)
+class PersistedState:
+    """What a host hands a node when it (re)starts: the durable hard state and log."""
+
+    hard_state: HardState = HardState()
+    entries: tuple[Entry, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """One batch of work for the host.
+
+    The host must, in order: persist `hard_state` (if not None) and `entries` (which
+    replace any stored entries from `entries[0].index` on), then send `messages`, then
+    apply `committed_entries`, then call `advance(ready)`. `persist_before_send` is True
+    except under the planted bug `send-before-persist`, which invites the host to send
+    first; it exists so the harness can prove it catches that mistake.
+    """
+
+    hard_state: HardState | None
+    soft_state: SoftState | None
+    entries: tuple[Entry, ...]
+    messages: tuple[Message, ...]
+    committed_entries: tuple[Entry, ...]
+    persist_before_send: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Static configuration of one node. Ticks are the node's only notion of time."""
+
+    node_id: int
+    peers: tuple[int, ...]
+    election_ticks: int = 10
+    heartbeat_ticks: int = 1
+    pre_vote: bool = True
+    check_quorum: bool = True
+    max_entries_per_message: int = 64
+    bugs: frozenset[str] = field(default_factory=frozenset)
+
+    def __post_init__(self) -> None:
+        assert self.node_id != NO_NODE, "node ids start at 1"
+        assert self.node_id in self.peers, "peers must include the node itself"
+        assert len(set(self.peers)) == len(self.peers), "peers must be distinct"
+        assert self.heartbeat_ticks >= 1
+        assert self.election_ticks > self.heartbeat_ticks
+        assert self.max_entries_per_message >= 1
