@@ -1,0 +1,448 @@
+"""Linearizability checking: does some order of the operations explain what clients saw?
+
+The search is Wing & Gong's, with Lowe's memoisation (the "WGL" algorithm of Knossos and
+Porcupine). Call and return events of one partition sit in a doubly linked list in history
+order. The operations that may take effect next are those called before the first return
+still in the list: the operation owning that return must take effect before it, and any
+operation called earlier may precede it. Linearizing an operation lifts its call and return
+out of the list; backtracking puts them back (dancing links), so moving up and down the
+search costs O(1) per operation.
+
+Choices made here, and why:
+
+- Memoisation: a configuration is (set of linearized operations as an int bitset, model
+  state). Two paths reaching the same configuration have the same future, so the second is
+  cut. This is what makes the search practical; its size is bounded (`max_cache_entries`)
+  so memory cannot explode: reaching the bound ends the partition in "unknown".
+- Candidates are tried earliest return first. The operation owning the first return must
+  be placed before anything returning later, so trying it first finds the common "obvious"
+  order at once and fails fast when it is impossible.
+- Pending operations (never returned) have no return event. They may be linearized at any
+  point after their call or never, so they never block the search: it succeeds as soon as
+  every *returned* operation is linearized. A pending operation whose step would leave the
+  state unchanged is not tried: it would only enlarge the set with the same future.
+- Partitions (keys) are independent (P-compositionality) and checked one by one. All are
+  decided by default, so that every broken key is reported; `first=True` stops at the first
+  illegal partition and reports the rest as not checked.
+- The time budget (wall clock) and the cache bound only ever turn a partition into
+  "unknown"; they never decide a verdict. A search that finishes gives the same verdict and
+  counterexample whatever the machine's speed.
+- Counterexample: the deepest dead end the search met, i.e. the longest prefix it could
+  linearize, the model state after it, and the returned operations that were candidates
+  there and could not take effect. At the deepest dead end every candidate fails its step
+  outright (a candidate leading to a known configuration would mean a deeper point had
+  been reached), so the reported operations really are the ones the model refuses.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from checkers.errors import InputError
+from checkers.history import Operation, operations_from_events, read_history_jsonl
+from checkers.models import Model, State, get_model
+
+UNKNOWN: Literal["unknown"] = "unknown"
+Verdict = bool | Literal["unknown"]
+
+DEFAULT_MAX_CACHE_ENTRIES = 2_000_000
+"""About 150-400 bytes each (a tuple, a bitset int and a set slot), so well under 1 GB."""
+
+CAUSE_TIMEOUT = "timeout"
+CAUSE_CACHE_LIMIT = "cache-limit"
+CAUSE_NOT_CHECKED = "not-checked"
+
+_DEADLINE_CHECK_EVERY = 1024  # search steps between two looks at the clock
+
+
+@dataclass(frozen=True, slots=True)
+class Counterexample:
+    """Why a partition is not linearizable (see the module docstring)."""
+
+    operations: tuple[Operation, ...]
+    prefix: tuple[Operation, ...]
+    state: str
+    descriptions: tuple[str, ...] = ()
+    prefix_descriptions: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "operations": [_operation_json(op, text)
+                           for op, text in zip(self.operations, self.descriptions, strict=True)],
+            "prefix": [_operation_json(op, text)
+                       for op, text in zip(self.prefix, self.prefix_descriptions, strict=True)],
+            "state": self.state,
+        }
+
+
+def _operation_json(op: Operation, description: str) -> dict[str, Any]:
+    record = op.to_json()
+    record["description"] = description
+    return record
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionResult:
+    """The verdict on one partition (one key for register models).
+
+    `cause` says why the verdict is unknown: "timeout", "cache-limit" or "not-checked".
+    `explored` counts the configurations the search memoised.
+    """
+
+    key: Hashable
+    valid: Verdict
+    ops: int
+    ms: float
+    counterexample: Counterexample | None = None
+    cause: str | None = None
+    explored: int = 0
+
+    def __post_init__(self) -> None:
+        assert (self.valid is False) == (self.counterexample is not None), self
+        assert (self.valid == UNKNOWN) == (self.cause is not None), self
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "valid": self.valid,
+            "ops": self.ops,
+            "ms": round(self.ms, 3),
+            "cause": self.cause,
+            "explored": self.explored,
+            "counterexample": None if self.counterexample is None
+            else self.counterexample.to_json(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LinearizabilityResult:
+    """The verdict on a whole history: False if any partition is illegal, else "unknown"
+    if any is undecided, else True. Partitions are listed in key order."""
+
+    valid: Verdict
+    model: str
+    ops: int
+    ms: float
+    partitions: tuple[PartitionResult, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "valid": self.valid,
+            "model": self.model,
+            "ops": self.ops,
+            "ms": round(self.ms, 3),
+            "partitions": [partition.to_json() for partition in self.partitions],
+        }
+
+
+# ---------------------------------------------------------------------------------------
+# The search over one partition
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    valid: Verdict
+    cause: str | None
+    explored: int
+    prefix: tuple[int, ...] = ()
+    stuck: tuple[int, ...] = ()
+    state: State = None
+
+
+class _EventList:
+    """Call and return events of one partition as a doubly linked list (dancing links).
+
+    Entry 0 is the head sentinel and entry `size - 1` the tail sentinel; entries between
+    them are events in history order. `op_of[entry]` is the operation's local number and
+    `is_call[entry]` tells calls from returns (sentinels count as returns, which stops the
+    scan for candidates).
+    """
+
+    def __init__(self, ops: Sequence[Operation]) -> None:
+        events: list[tuple[int, int, int]] = []
+        for number, op in enumerate(ops):
+            events.append((op.call, 1, number))
+            if op.ret is not None:
+                events.append((op.ret, 0, number))
+        events.sort()
+        positions = [position for position, _, _ in events]
+        assert len(set(positions)) == len(positions), "two events share a position"
+        size = len(events) + 2
+        self.op_of = [-1] + [number for _, _, number in events] + [-1]
+        self.is_call = [False] + [kind == 1 for _, kind, _ in events] + [False]
+        self.next = list(range(1, size + 1))
+        self.previous = list(range(-1, size - 1))
+        self.call_entry = [0] * len(ops)
+        self.return_entry = [0] * len(ops)
+        for entry in range(1, size - 1):
+            target = self.call_entry if self.is_call[entry] else self.return_entry
+            target[self.op_of[entry]] = entry
+
+    def candidates(self) -> list[int]:
+        """Operations called before the first return still in the list."""
+        found: list[int] = []
+        entry = self.next[0]
+        is_call, following, op_of = self.is_call, self.next, self.op_of
+        while is_call[entry]:
+            found.append(op_of[entry])
+            entry = following[entry]
+        return found
+
+    def lift(self, number: int) -> None:
+        for entry in (self.call_entry[number], self.return_entry[number]):
+            if entry:
+                self.next[self.previous[entry]] = self.next[entry]
+                self.previous[self.next[entry]] = self.previous[entry]
+
+    def unlift(self, number: int) -> None:
+        # Reverse order of `lift`, which is what makes dancing links restore exactly.
+        for entry in (self.return_entry[number], self.call_entry[number]):
+            if entry:
+                self.next[self.previous[entry]] = entry
+                self.previous[self.next[entry]] = entry
+
+
+def _search(
+    ops: Sequence[Operation], model: Model, deadline: float, max_cache_entries: int,
+) -> _Outcome:
+    """WGL search over one partition's operations (sorted by call, none inert)."""
+    events = _EventList(ops)
+    order = sorted(range(len(ops)), key=lambda n: ops[n].call)
+    rank = [0] * len(ops)
+    for position, number in enumerate(order):
+        rank[number] = position
+    returned = [op.ret is not None for op in ops]
+    observer = [model.observes_only(op) for op in ops]
+    step = model.step
+
+    def options(state: State) -> list[int]:
+        found = sorted(events.candidates(), key=rank.__getitem__)
+        for number in found:
+            if observer[number] and step(state, ops[number])[0]:
+                return [number]
+        return found
+
+    cache: set[tuple[int, State]] = set()
+    frames: list[tuple[list[int], int, State, int, int]] = []
+    state, linearized = model.init(), 0
+    remaining = sum(returned)
+    candidates = options(state)
+    tried, steps = 0, 0
+    deepest, deepest_depth = _Outcome(False, None, 0), -1
+    while remaining:
+        steps += 1
+        if steps % _DEADLINE_CHECK_EVERY == 0 and time.monotonic() > deadline:
+            return _Outcome(UNKNOWN, CAUSE_TIMEOUT, len(cache))
+        while tried < len(candidates):
+            number = candidates[tried]
+            tried += 1
+            legal, new_state = step(state, ops[number])
+            if not legal or (not returned[number] and new_state == state):
+                continue
+            configuration = (linearized | (1 << number), new_state)
+            if configuration in cache:
+                continue
+            if len(cache) >= max_cache_entries:
+                return _Outcome(UNKNOWN, CAUSE_CACHE_LIMIT, len(cache))
+            cache.add(configuration)
+            frames.append((candidates, tried, state, linearized, number))
+            events.lift(number)
+            remaining -= returned[number]
+            linearized, state = configuration
+            candidates, tried = options(state), 0
+            break
+        else:
+            if len(frames) > deepest_depth:
+                deepest_depth = len(frames)
+                deepest = _dead_end(frames, candidates, returned, state)
+            if not frames:
+                return _Outcome(False, None, len(cache), deepest.prefix, deepest.stuck,
+                                deepest.state)
+            candidates, tried, state, linearized, number = frames.pop()
+            events.unlift(number)
+            remaining += returned[number]
+    return _Outcome(True, None, len(cache))
+
+
+def _dead_end(
+    frames: list[tuple[list[int], int, State, int, int]], candidates: list[int],
+    returned: list[bool], state: State,
+) -> _Outcome:
+    stuck = tuple(number for number in candidates if returned[number])
+    assert stuck, "a dead end always has a returned operation among its candidates"
+    prefix = tuple(frame[4] for frame in frames)
+    return _Outcome(False, None, 0, prefix, stuck, state)
+
+
+# ---------------------------------------------------------------------------------------
+# Whole histories
+
+
+def check_operations(
+    operations: Iterable[Operation],
+    model: Model,
+    budget_s: float | None = None,
+    first: bool = False,
+    max_cache_entries: int = DEFAULT_MAX_CACHE_ENTRIES,
+) -> LinearizabilityResult:
+    """Check a history given as operations against `model`.
+
+    `budget_s` bounds the wall-clock time of the whole check; it is shared among partitions
+    (smallest first, unused time passing on), and a partition that runs out ends "unknown".
+    Raises ValueError if an operation's `f` is not one the model knows.
+    """
+    started = time.monotonic()
+    all_ops = list(operations)
+    for op in all_ops:
+        if op.f not in model.functions:
+            raise ValueError(f"operation {op.id} (process {op.process}) is a {op.f!r}, which "
+                             f"model {model.name!r} does not have "
+                             f"({', '.join(sorted(model.functions))})")
+    groups: dict[Hashable, list[Operation]] = {}
+    for op in all_ops:
+        groups.setdefault(model.partition(op), []).append(op)
+    by_size = sorted(groups, key=lambda key: (len(groups[key]), _key_order(key)))
+    deadline = math.inf if budget_s is None else started + budget_s
+    results: dict[Hashable, PartitionResult] = {}
+    for position, key in enumerate(by_size):
+        if first and any(result.valid is False for result in results.values()):
+            results[key] = PartitionResult(key, UNKNOWN, len(groups[key]), 0.0,
+                                           cause=CAUSE_NOT_CHECKED)
+            continue
+        share_deadline = _share(deadline, len(by_size) - position)
+        results[key] = _check_partition(key, groups[key], model, share_deadline,
+                                        max_cache_entries)
+    partitions = tuple(results[key] for key in sorted(results, key=_key_order))
+    verdicts = [partition.valid for partition in partitions]
+    valid: Verdict = (False if False in verdicts
+                      else UNKNOWN if UNKNOWN in verdicts else True)
+    elapsed_ms = (time.monotonic() - started) * 1000
+    return LinearizabilityResult(valid, model.name, len(all_ops), elapsed_ms, partitions)
+
+
+def _key_order(key: Hashable) -> tuple[bool, str]:
+    return (key is not None, str(key))
+
+
+def _share(deadline: float, partitions_left: int) -> float:
+    """This partition's deadline: an equal share of what is left of the budget."""
+    if math.isinf(deadline):
+        return deadline
+    now = time.monotonic()
+    return now + max(0.0, deadline - now) / partitions_left
+
+
+def _check_partition(
+    key: Hashable, ops: list[Operation], model: Model, deadline: float,
+    max_cache_entries: int,
+) -> PartitionResult:
+    started = time.monotonic()
+    searched = sorted((op for op in ops if not model.inert(op)), key=lambda op: op.call)
+    if started > deadline:
+        outcome = _Outcome(UNKNOWN, CAUSE_TIMEOUT, 0)
+    else:
+        outcome = _search(searched, model, deadline, max_cache_entries)
+    counterexample = None
+    if outcome.valid is False:
+        stuck = tuple(searched[number] for number in outcome.stuck)
+        prefix = tuple(searched[number] for number in outcome.prefix)
+        counterexample = Counterexample(
+            operations=stuck,
+            prefix=prefix,
+            state=model.describe_state(outcome.state),
+            descriptions=tuple(model.describe_op(op) for op in stuck),
+            prefix_descriptions=tuple(model.describe_op(op) for op in prefix),
+        )
+    elapsed_ms = (time.monotonic() - started) * 1000
+    return PartitionResult(key, outcome.valid, len(ops), elapsed_ms, counterexample,
+                           outcome.cause, outcome.explored)
+
+
+def check_history_file(
+    path: str | os.PathLike[str],
+    model_name: str,
+    initial: int | None = None,
+    budget_s: float | None = None,
+    first: bool = False,
+    max_cache_entries: int = DEFAULT_MAX_CACHE_ENTRIES,
+) -> LinearizabilityResult:
+    """Read a `history.jsonl` and check it against the named model.
+
+    Raises InputError for a malformed file or an operation the model does not know, and
+    ValueError for an unknown model name.
+    """
+    model = get_model(model_name, initial)
+    operations = operations_from_events(read_history_jsonl(path))
+    try:
+        return check_operations(operations, model, budget_s, first, max_cache_entries)
+    except ValueError as error:
+        raise InputError(path, None, "f", str(error)) from None
+
+
+# ---------------------------------------------------------------------------------------
+# For people
+
+
+def format_result(result: LinearizabilityResult) -> RenderableType:
+    """A terminal view: one row per partition, then each counterexample."""
+    summary = Table(title=f"linearizability ({result.model}): {_verdict_word(result.valid)}, "
+                    f"{result.ops} ops, {result.ms:.0f} ms")
+    for column in ("key", "verdict", "ops", "ms", "explored"):
+        summary.add_column(column, justify="right" if column in ("ops", "ms", "explored")
+                           else "left")
+    for partition in result.partitions:
+        summary.add_row(str(partition.key), _verdict_text(partition), str(partition.ops),
+                        f"{partition.ms:.1f}", str(partition.explored))
+    parts: list[RenderableType] = [summary]
+    for partition in result.partitions:
+        if partition.counterexample is not None:
+            parts.append(_format_counterexample(partition.key, partition.counterexample))
+    return Group(*parts)
+
+
+_PREFIX_SHOWN = 8  # the end of a long prefix is what explains the state; the rest is noise
+
+
+def _format_counterexample(key: Hashable, example: Counterexample) -> RenderableType:
+    table = Table(title=f"key {key}: no order explains these operations")
+    for column in ("", "process", "operation", "called (us)", "returned (us)"):
+        table.add_column(column)
+    shown = len(example.prefix) - _PREFIX_SHOWN
+    if shown > 0:
+        table.add_row("", "", Text(f"... {shown} earlier operations", style="dim"), "", "")
+    pairs = list(zip(example.prefix, example.prefix_descriptions, strict=True))
+    for op, text in pairs[max(shown, 0):]:
+        table.add_row("ok", str(op.process), text, _time(op.call_time_us),
+                      _time(op.return_time_us))
+    table.add_row("", "", Text(f"state: {example.state}", style="bold"), "", "")
+    for op, text in zip(example.operations, example.descriptions, strict=True):
+        table.add_row(Text("cannot", style="bold red"), str(op.process), text,
+                      _time(op.call_time_us), _time(op.return_time_us))
+    return table
+
+
+def _time(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+def _verdict_word(valid: Verdict) -> str:
+    if valid is True:
+        return "linearizable"
+    return "NOT linearizable" if valid is False else "unknown"
+
+
+def _verdict_text(partition: PartitionResult) -> Text:
+    if partition.valid is True:
+        return Text("ok", style="green")
+    if partition.valid is False:
+        return Text("ILLEGAL", style="bold red")
+    return Text(f"unknown ({partition.cause})", style="yellow")

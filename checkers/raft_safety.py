@@ -1,0 +1,447 @@
+"""Judge a trace against Raft's safety properties by replaying every node's log.
+
+The checker keeps, for each node, the log the node itself believes it holds: `append`
+replaces the log from `index` on, `restart` replaces it with what the disk held, and
+`crash` stops the node until its restart. The host emits `append` before `role`, then
+`hard_state`, then `apply` and `ack` within one batch, so at every event the replayed log
+is the one the node acted on. On that replay it checks the properties of the Raft paper
+(figure 3) plus the promise clients care about:
+
+- election-safety: at most one leader per term.
+- log-matching: two logs holding an entry with the same index and term are identical up to
+  it. Instead of comparing logs pairwise, each (index, term) is bound, the first time any
+  log holds it, to its digest and to the (term, digest) just before it. If every later
+  holder agrees with that binding, log matching follows by induction on the index; if two
+  logs ever disagree below a shared (index, term), the lowest disagreement breaks a binding.
+- state-machine-safety: no two nodes (nor two incarnations of one node) apply or commit
+  different entries at one index; a node applies consecutively from 1 after each (re)start,
+  only what it has committed, and exactly what its own log holds; it never replaces an
+  entry it has committed.
+- leader-completeness: an entry committed while the committing node's term was `c` is in
+  the log of every leader of a term greater than `c`. The node's term when it reports the
+  commit can only be later than the term in which the entry was truly committed, so this
+  never blames a leader for an entry Raft did not promise it.
+- durability: an acknowledged write is never contradicted by a commit or apply at its index
+  (restarts included), and at the end of the trace a majority of the running nodes still
+  hold it. A minority may hold a different, uncommitted suffix at the end: a node cut off
+  by a partition that has not caught up yet is not a lost write.
+- trace-consistency: events that make no sense for the node (a crashed node appending, an
+  append leaving a gap) mean the trace, not Raft, is broken; they are reported so that a
+  broken trace never passes as a clean run.
+
+Every anomaly names the phase (safety, heal, liveness, final-reads, end) that was current
+when it was seen; events before the first `phase` event belong to `safety`, the phase a
+run starts in. Only the first `ANOMALIES_KEPT_PER_PROPERTY` anomalies of each property are
+kept, but all are counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from checkers.trace import TraceEvent
+
+Pair = tuple[int, str]
+"""An entry as the trace summarises it: (term, digest)."""
+
+PROPERTIES = (
+    "election-safety",
+    "log-matching",
+    "state-machine-safety",
+    "leader-completeness",
+    "durability",
+    "trace-consistency",
+)
+ANOMALIES_KEPT_PER_PROPERTY = 20
+
+
+class AnomalyLog:
+    """Counts every anomaly, keeps the first few of each property in trace order."""
+
+    def __init__(self, kept_per_property: int = ANOMALIES_KEPT_PER_PROPERTY) -> None:
+        assert kept_per_property >= 0
+        self.kept_per_property = kept_per_property
+        self.counts: dict[str, int] = {name: 0 for name in PROPERTIES}
+        self.kept: list[dict[str, Any]] = []
+
+    def add(self, property_name: str, t: int, phase: str, message: str, **details: Any) -> None:
+        assert property_name in self.counts, property_name
+        assert "\n" not in message, "an anomaly's message is one line"
+        self.counts[property_name] += 1
+        if self.counts[property_name] <= self.kept_per_property:
+            anomaly = {"property": property_name, "t": t, "phase": phase, "message": message}
+            anomaly.update(details)
+            self.kept.append(anomaly)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass(slots=True)
+class _NodeState:
+    """One node as the trace shows it. `applied` and `commit` restart with each incarnation:
+    the state machine is rebuilt from the log after a restart."""
+
+    log: list[Pair] = field(default_factory=list)
+    term: int = 0
+    commit: int = 0
+    applied: int = 0
+    crashed: bool = False
+
+
+@dataclass(slots=True)
+class _Binding:
+    """What the first holder of an (index, term) said about it, for log matching."""
+
+    digest: str
+    previous: Pair | None
+    node: int
+    t: int
+
+
+@dataclass(slots=True)
+class _Ack:
+    pair: Pair
+    node: int
+    process: int
+    request: Any
+    t: int
+
+
+def _show(pair: Pair | None) -> str:
+    return "nothing" if pair is None else f"[{pair[0]}, {pair[1]}]"
+
+
+def _listed(pair: Pair | None) -> list[Any] | None:
+    return None if pair is None else [pair[0], pair[1]]
+
+
+def check_raft_safety(events: Iterable[TraceEvent]) -> dict[str, Any]:
+    """Replay a validated trace (see `checkers.trace`) and report Raft safety anomalies.
+
+    Returns `{"valid": bool, "anomalies": [...], "stats": {...}}`, all JSON-able. Each
+    anomaly has `property`, `t`, `phase`, a one-line `message` and the details it names.
+    """
+    replay = _Replay()
+    for event in events:
+        replay.step(event)
+    replay.finish()
+    return {
+        "valid": replay.anomalies.total == 0,
+        "anomalies": replay.anomalies.kept,
+        "stats": replay.stats(),
+    }
+
+
+class _Replay:
+    """The checker's state while it walks the trace; one handler per event kind."""
+
+    def __init__(self) -> None:
+        self.anomalies = AnomalyLog()
+        self.phase = "safety"
+        self.t = 0
+        self.cluster: list[int] | None = None
+        self.nodes: dict[int, _NodeState] = {}
+        self.leader_of_term: dict[int, int] = {}
+        self.bindings: dict[tuple[int, int], _Binding] = {}
+        # Commits form a prefix of the log, so the union over nodes is one dense list.
+        self.committed: list[Pair] = []
+        self.commit_terms: list[int] = []
+        self.applied_at: dict[int, tuple[Pair, int]] = {}
+        self.acks: dict[int, _Ack] = {}
+        self.counters = {"events": 0, "applied_entries": 0, "acks": 0, "crashes": 0,
+                         "restarts": 0}
+        self.handlers = {
+            "start": self._on_start, "phase": self._on_phase, "role": self._on_role,
+            "hard_state": self._on_hard_state, "append": self._on_append,
+            "apply": self._on_apply, "ack": self._on_ack, "crash": self._on_crash,
+            "restart": self._on_restart,
+        }
+
+    def report(self, property_name: str, message: str, **details: Any) -> None:
+        self.anomalies.add(property_name, self.t, self.phase, message, **details)
+
+    def step(self, event: TraceEvent) -> None:
+        self.counters["events"] += 1
+        self.t = event["t"]
+        handler = self.handlers.get(event["ev"])
+        if handler is not None:
+            handler(event)
+
+    def node(self, event: TraceEvent, *, alive: bool = True) -> _NodeState:
+        """The node an event is about; an event a crashed node could not have emitted is a
+        broken trace, reported once per event, and the event is still replayed."""
+        node_id = event["node"]
+        state = self.nodes.get(node_id)
+        if state is None:
+            state = self.nodes[node_id] = _NodeState()
+        if alive and state.crashed:
+            self.report("trace-consistency",
+                        f"node {node_id} emitted {event['ev']!r} while crashed", node=node_id)
+        return state
+
+    # -- the cluster and its phases ------------------------------------------------------
+
+    def _on_start(self, event: TraceEvent) -> None:
+        self.cluster = sorted(event["nodes"])
+        for node_id in self.cluster:
+            self.nodes.setdefault(node_id, _NodeState())
+
+    def _on_phase(self, event: TraceEvent) -> None:
+        self.phase = event["phase"]
+
+    def _on_crash(self, event: TraceEvent) -> None:
+        state = self.node(event)
+        state.crashed = True
+        self.counters["crashes"] += 1
+
+    def _on_restart(self, event: TraceEvent) -> None:
+        node_id = event["node"]
+        state = self.node(event, alive=False)
+        if not state.crashed:
+            self.report("trace-consistency", f"node {node_id} restarted without a crash",
+                        node=node_id)
+        self.counters["restarts"] += 1
+        state.crashed = False
+        state.term = event["term"]
+        state.applied = 0
+        state.commit = 0
+        state.log = [(term, digest) for term, digest in event["log"]]
+        self.bind_entries(node_id, state.log, 1)
+        self.observe_commit(node_id, state, event["commit"])
+
+    # -- election safety and leader completeness -----------------------------------------
+
+    def _on_role(self, event: TraceEvent) -> None:
+        node_id, term = event["node"], event["term"]
+        state = self.node(event)
+        state.term = term
+        if event["role"] != "leader":
+            return
+        holder = self.leader_of_term.get(term)
+        if holder is None:
+            self.leader_of_term[term] = node_id
+            self.check_leader_completeness(node_id, state, term)
+        elif holder != node_id:
+            self.report("election-safety",
+                        f"nodes {holder} and {node_id} are both leader of term {term}",
+                        term=term, nodes=[holder, node_id])
+
+    def check_leader_completeness(self, node_id: int, state: _NodeState, term: int) -> None:
+        committed_count = len(self.committed)
+        # Fast path: the whole committed prefix is in the log (list equality runs in C).
+        if state.log[:committed_count] == self.committed:
+            return
+        for position in range(committed_count):
+            if self.commit_terms[position] >= term:
+                continue
+            expected = self.committed[position]
+            held = state.log[position] if position < len(state.log) else None
+            if held != expected:
+                index = position + 1
+                self.report("leader-completeness",
+                            f"node {node_id} became leader of term {term} holding "
+                            f"{_show(held)} at index {index}, committed as {_show(expected)} "
+                            f"in term {self.commit_terms[position]}",
+                            node=node_id, term=term, index=index,
+                            committed=_listed(expected), held=_listed(held))
+
+    # -- the log: log matching -----------------------------------------------------------
+
+    def _on_append(self, event: TraceEvent) -> None:
+        node_id, index = event["node"], event["index"]
+        state = self.node(event)
+        if not 1 <= index <= len(state.log) + 1:
+            self.report("trace-consistency",
+                        f"node {node_id} appended at index {index} to a log of "
+                        f"{len(state.log)} entries", node=node_id, index=index)
+            return
+        state.log[index - 1:] = [(term, digest) for term, digest in event["entries"]]
+        self.bind_entries(node_id, state.log, index)
+        self.check_committed_kept(node_id, state, index)
+
+    def bind_entries(self, node_id: int, log: list[Pair], first_index: int) -> None:
+        """Bind or check (index, term) -> (digest, previous entry) for log[first_index:]."""
+        bindings = self.bindings
+        for position in range(first_index - 1, len(log)):
+            term, digest = log[position]
+            previous = log[position - 1] if position > 0 else None
+            key = (position + 1, term)
+            binding = bindings.get(key)
+            if binding is None:
+                bindings[key] = _Binding(digest, previous, node_id, self.t)
+            elif binding.digest != digest or binding.previous != previous:
+                self.report_divergence(node_id, key, digest, previous, binding)
+
+    def report_divergence(self, node_id: int, key: tuple[int, int], digest: str,
+                          previous: Pair | None, binding: _Binding) -> None:
+        index, term = key
+        if binding.digest != digest:
+            what = f"digest {digest}, node {binding.node} had {binding.digest}"
+        else:
+            what = (f"entry {_show(previous)} before it, node {binding.node} had "
+                    f"{_show(binding.previous)}")
+        self.report("log-matching",
+                    f"node {node_id} holds index {index} term {term} with {what}",
+                    node=node_id, index=index, term=term, other_node=binding.node,
+                    other_t=binding.t)
+
+    def check_committed_kept(self, node_id: int, state: _NodeState, first_index: int) -> None:
+        """An append below the node's own commit index must leave its committed entries be."""
+        for index in range(first_index, state.commit + 1):
+            held = state.log[index - 1] if index <= len(state.log) else None
+            expected = self.committed[index - 1]
+            if held != expected:
+                self.report("state-machine-safety",
+                            f"node {node_id} replaced committed index {index} "
+                            f"{_show(expected)} with {_show(held)}",
+                            node=node_id, index=index, committed=_listed(expected),
+                            held=_listed(held))
+
+    # -- commits, applies and acknowledgements -------------------------------------------
+
+    def _on_hard_state(self, event: TraceEvent) -> None:
+        node_id = event["node"]
+        state = self.node(event)
+        state.term = event["term"]
+        self.observe_commit(node_id, state, event["commit"])
+
+    def observe_commit(self, node_id: int, state: _NodeState, commit: int) -> None:
+        if commit > len(state.log):
+            self.report("trace-consistency",
+                        f"node {node_id} committed index {commit} beyond its log of "
+                        f"{len(state.log)} entries", node=node_id, index=commit)
+            commit = len(state.log)
+        for index in range(state.commit + 1, commit + 1):
+            self.record_commit(node_id, index, state.log[index - 1], state.term)
+        state.commit = max(state.commit, commit)
+
+    def record_commit(self, node_id: int, index: int, pair: Pair, term: int) -> None:
+        assert index <= len(self.committed) + 1, "commits extend a prefix"
+        if index == len(self.committed) + 1:
+            self.committed.append(pair)
+            self.commit_terms.append(term)
+        elif self.committed[index - 1] != pair:
+            self.report("state-machine-safety",
+                        f"node {node_id} committed index {index} as {_show(pair)}, "
+                        f"already committed as {_show(self.committed[index - 1])}",
+                        node=node_id, index=index, entry=_listed(pair),
+                        committed=_listed(self.committed[index - 1]))
+        else:
+            self.commit_terms[index - 1] = min(self.commit_terms[index - 1], term)
+        self.check_ack_kept(node_id, index, pair, "committed")
+
+    def check_ack_kept(self, node_id: int, index: int, pair: Pair, verb: str) -> None:
+        ack = self.acks.get(index)
+        if ack is not None and ack.pair != pair:
+            self.report("durability",
+                        f"node {node_id} {verb} {_show(pair)} at index {index} where node "
+                        f"{ack.node} acknowledged {_show(ack.pair)} to process {ack.process}",
+                        node=node_id, index=index, entry=_listed(pair),
+                        acknowledged=_listed(ack.pair), ack_t=ack.t)
+
+    def _on_apply(self, event: TraceEvent) -> None:
+        node_id, index = event["node"], event["index"]
+        state = self.node(event)
+        entries = [(term, digest) for term, digest in event["entries"]]
+        if index != state.applied + 1:
+            self.report("state-machine-safety",
+                        f"node {node_id} applied from index {index} after applying up to "
+                        f"{state.applied}", node=node_id, index=index, applied=state.applied)
+        last_index = index + len(entries) - 1
+        if last_index > state.commit:
+            self.report("state-machine-safety",
+                        f"node {node_id} applied up to index {last_index} beyond its commit "
+                        f"index {state.commit}", node=node_id, index=last_index,
+                        commit=state.commit)
+        for offset, pair in enumerate(entries):
+            self.record_apply(node_id, state, index + offset, pair)
+        state.applied = max(state.applied, last_index)
+        self.counters["applied_entries"] += len(entries)
+
+    def record_apply(self, node_id: int, state: _NodeState, index: int, pair: Pair) -> None:
+        own = state.log[index - 1] if 1 <= index <= len(state.log) else None
+        if own != pair:
+            self.report("state-machine-safety",
+                        f"node {node_id} applied {_show(pair)} at index {index} but its log "
+                        f"holds {_show(own)}", node=node_id, index=index, entry=_listed(pair),
+                        held=_listed(own))
+        first = self.applied_at.get(index)
+        if first is None:
+            self.applied_at[index] = (pair, node_id)
+        elif first[0] != pair:
+            self.report("state-machine-safety",
+                        f"node {node_id} applied {_show(pair)} at index {index}, node "
+                        f"{first[1]} applied {_show(first[0])}", node=node_id, index=index,
+                        entry=_listed(pair), other_node=first[1], other=_listed(first[0]))
+        self.check_ack_kept(node_id, index, pair, "applied")
+
+    def _on_ack(self, event: TraceEvent) -> None:
+        node_id, index = event["node"], event["index"]
+        state = self.node(event)
+        pair = (event["term"], event["digest"])
+        self.counters["acks"] += 1
+        own = state.log[index - 1] if 1 <= index <= len(state.log) else None
+        if own != pair:
+            self.report("durability",
+                        f"node {node_id} acknowledged {_show(pair)} at index {index} but its "
+                        f"log holds {_show(own)}", node=node_id, index=index,
+                        acknowledged=_listed(pair), held=_listed(own))
+        earlier = self.acks.get(index)
+        if earlier is None:
+            self.acks[index] = _Ack(pair, node_id, event["process"], event["request"], self.t)
+        elif earlier.pair != pair:
+            self.report("durability",
+                        f"node {node_id} acknowledged {_show(pair)} at index {index}, node "
+                        f"{earlier.node} had acknowledged {_show(earlier.pair)}",
+                        node=node_id, index=index, acknowledged=_listed(pair),
+                        other=_listed(earlier.pair))
+        self.check_against_history(node_id, index, pair)
+
+    def check_against_history(self, node_id: int, index: int, pair: Pair) -> None:
+        """An ack must agree with whatever was already committed or applied at its index."""
+        committed = self.committed[index - 1] if 1 <= index <= len(self.committed) else None
+        applied = self.applied_at.get(index)
+        for verb, other in (("committed", committed), ("applied", applied and applied[0])):
+            if other is not None and other != pair:
+                self.report("durability",
+                            f"node {node_id} acknowledged {_show(pair)} at index {index}, "
+                            f"already {verb} as {_show(other)}", node=node_id, index=index,
+                            acknowledged=_listed(pair), other=_listed(other))
+
+    # -- the end of the trace ------------------------------------------------------------
+
+    def finish(self) -> None:
+        """Every acknowledged write must still be held by a majority of running nodes."""
+        cluster = self.cluster if self.cluster is not None else sorted(self.nodes)
+        majority = len(cluster) // 2 + 1
+        running = [node_id for node_id in cluster if not self.nodes[node_id].crashed]
+        for index in sorted(self.acks):
+            ack = self.acks[index]
+            holders = [node_id for node_id in running
+                       if index <= len(self.nodes[node_id].log)
+                       and self.nodes[node_id].log[index - 1] == ack.pair]
+            if len(holders) < majority:
+                self.report("durability",
+                            f"at the end only {len(holders)} of {len(cluster)} nodes "
+                            f"({len(running)} running) hold {_show(ack.pair)} at index {index}, "
+                            f"acknowledged by node {ack.node} to process {ack.process}",
+                            index=index, acknowledged=_listed(ack.pair), holders=holders,
+                            ack_t=ack.t)
+
+    def stats(self) -> dict[str, Any]:
+        terms = sorted(self.leader_of_term)
+        return {
+            **self.counters,
+            "nodes": len(self.cluster if self.cluster is not None else self.nodes),
+            "max_term": max([terms[-1] if terms else 0,
+                             *(state.term for state in self.nodes.values())]),
+            "terms_with_leader": len(terms),
+            "committed_entries": len(self.committed),
+            "max_log_length": max((len(state.log) for state in self.nodes.values()), default=0),
+            "anomaly_counts": dict(self.anomalies.counts),
+            "anomalies_total": self.anomalies.total,
+        }

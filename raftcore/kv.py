@@ -1,0 +1,126 @@
+"""The key-value state machine that committed log entries are applied to.
+
+It follows etcd's model where the workloads can see it: one global revision that every
+successful write increments; per key a value, `create_revision`, `mod_revision` and
+`version`; every response carries the revision it observed. Requests carry an id, and the
+state machine remembers the outcome of every id it applied, so that a request proposed twice
+(a client resending after a lost reply, a duplicated network message) takes effect once and
+both copies answer alike. That table is part of the replicated state: every replica builds
+the same one from the same log.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+OPERATIONS = ("get", "put", "delete", "cas")
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One client request as it travels through the log."""
+
+    request_id: str
+    operation: str
+    key: str
+    value: Any = None
+    expected: Any = None
+
+    def __post_init__(self) -> None:
+        assert self.operation in OPERATIONS, self.operation
+        assert self.request_id, "every command carries a request id"
+
+    def encode(self) -> str:
+        """Canonical text for the log: identical commands give identical bytes."""
+        return json.dumps(
+            [self.request_id, self.operation, self.key, self.value, self.expected],
+            separators=(",", ":"),
+        )
+
+    @staticmethod
+    def decode(data: str) -> Command:
+        request_id, operation, key, value, expected = json.loads(data)
+        return Command(request_id, operation, key, value, expected)
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The outcome of applying a command. `succeeded` is False only for a cas whose compare
+    did not hold; `value` is what a get read (None: the key is absent)."""
+
+    succeeded: bool
+    value: Any
+    revision: int
+
+
+@dataclass(slots=True)
+class KeyValue:
+    value: Any
+    create_revision: int
+    mod_revision: int
+    version: int
+
+
+class KVStore:
+    """The in-memory store. Rebuilt from the log on restart, hence no persistence here."""
+
+    def __init__(self) -> None:
+        self.revision = 0
+        self.applied_index = 0
+        self._keys: dict[str, KeyValue] = {}
+        self._results: dict[str, Result] = {}
+
+    def get(self, key: str) -> KeyValue | None:
+        return self._keys.get(key)
+
+    def result_of(self, request_id: str) -> Result | None:
+        return self._results.get(request_id)
+
+    def apply(self, index: int, command: Command | None) -> Result | None:
+        """Apply the entry at `index`; None marks an entry with no command (a new leader's
+        empty entry). Returns the command's result, the remembered one for a repeat."""
+        assert index == self.applied_index + 1, f"apply out of order: {index} after {self.applied_index}"
+        self.applied_index = index
+        if command is None:
+            return None
+        earlier = self._results.get(command.request_id)
+        if earlier is not None:
+            return earlier
+        result = self._execute(command)
+        self._results[command.request_id] = result
+        return result
+
+    def read_local(self, key: str) -> Result:
+        """A read of this replica's current state, outside the log."""
+        current = self._keys.get(key)
+        return Result(True, None if current is None else current.value, self.revision)
+
+    def _execute(self, command: Command) -> Result:
+        current = self._keys.get(command.key)
+        if command.operation == "get":
+            return Result(True, None if current is None else current.value, self.revision)
+        if command.operation == "cas":
+            held = None if current is None else current.value
+            if held != command.expected:
+                return Result(False, held, self.revision)
+            return self._put(command.key, command.value, current)
+        if command.operation == "put":
+            return self._put(command.key, command.value, current)
+        assert command.operation == "delete"
+        if current is None:
+            return Result(True, None, self.revision)
+        self.revision += 1
+        del self._keys[command.key]
+        return Result(True, current.value, self.revision)
+
+    def _put(self, key: str, value: Any, current: KeyValue | None) -> Result:
+        self.revision += 1
+        if current is None:
+            self._keys[key] = KeyValue(value, self.revision, self.revision, 1)
+        else:
+            current.value = value
+            current.mod_revision = self.revision
+            current.version += 1
+        return Result(True, value, self.revision)

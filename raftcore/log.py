@@ -1,0 +1,210 @@
+"""The in-memory Raft log and its split into what is on disk and what is not yet.
+
+Positions: `_entries[k]` holds the entry at index `_offset + k`; `_entries[0]` is a sentinel
+standing for the entry just before the log (index 0, term 0 while there are no snapshots),
+so that "the entry before the first" has a term like any other and needs no special case.
+
+Durability is tracked with two marks, both indexes into this log:
+
+    1 ............ stable_index ............ in_progress_index ............ last_index
+    |  on disk, known identical  |  handed to the host in the outstanding  |  not yet
+    |                            |  Ready, not changed since               |  handed over
+
+A Ready hands over (in_progress_index, last_index] and moves in_progress_index to the end;
+advance() makes everything up to in_progress_index stable. A truncation at index i pulls
+both marks down to i - 1, because the host's copy from i on is now wrong: the next Ready
+starts at i and the host replaces its entries from there. Etcd keeps the same two marks in
+its unstable log for the same reason (a host may still be writing entries that a newer
+leader has meanwhile overwritten).
+
+Invariants (asserted): applied <= committed <= last_index;
+stable_index <= in_progress_index <= last_index; truncation never reaches a committed entry;
+committed never decreases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from raftcore.types import Entry
+
+
+class RaftLog:
+    __slots__ = (
+        "_entries",
+        "_offset",
+        "applied",
+        "committed",
+        "in_progress_index",
+        "stable_index",
+        "tolerate_damage",
+    )
+
+    def __init__(
+        self, entries: Sequence[Entry] = (), committed: int = 0, tolerate_damage: bool = False
+    ) -> None:
+        self._offset = 0
+        self._entries: list[Entry] = [Entry(term=0, index=0)]
+        previous = self._entries[0]
+        for entry in entries:
+            assert entry.index == previous.index + 1, f"persisted log has a gap at {entry}"
+            assert entry.term >= previous.term, f"persisted log has a term going back at {entry}"
+            self._entries.append(entry)
+            previous = entry
+        last = self.last_index
+        # With a planted bug on, a node must survive the damage the bug causes (say a commit
+        # index that outran what the disk kept) so that a checker, not an assertion, reports
+        # it. With every bug off such damage is a defect of ours and must stop the run.
+        self.tolerate_damage = tolerate_damage
+        assert tolerate_damage or committed <= last, f"commit {committed} beyond log end {last}"
+        self.committed = min(committed, last)
+        self.applied = 0
+        self.stable_index = last
+        self.in_progress_index = last
+
+    def __repr__(self) -> str:
+        return (
+            f"RaftLog(last={self.last_index}, committed={self.committed}, "
+            f"applied={self.applied}, stable={self.stable_index}, "
+            f"in_progress={self.in_progress_index})"
+        )
+
+    # ---- reading ----
+
+    @property
+    def last_index(self) -> int:
+        return self._offset + len(self._entries) - 1
+
+    def last_term(self) -> int:
+        return self._entries[-1].term
+
+    def term(self, index: int) -> int:
+        position = index - self._offset
+        assert 0 <= position < len(self._entries), f"term of {index} outside {self!r}"
+        return self._entries[position].term
+
+    def match_term(self, index: int, term: int) -> bool:
+        position = index - self._offset
+        return 0 <= position < len(self._entries) and self._entries[position].term == term
+
+    def entry(self, index: int) -> Entry:
+        position = index - self._offset
+        assert 1 <= position < len(self._entries), f"entry {index} outside {self!r}"
+        return self._entries[position]
+
+    def slice(self, low: int, high: int) -> tuple[Entry, ...]:
+        """Entries with low <= index < high."""
+        assert self._offset < low <= high <= self.last_index + 1, (low, high, self)
+        return tuple(self._entries[low - self._offset : high - self._offset])
+
+    def all_entries(self) -> tuple[Entry, ...]:
+        return tuple(self._entries[1:])
+
+    def is_up_to_date(self, last_index: int, last_term: int) -> bool:
+        """Whether a log ending at (last_index, last_term) is at least as complete as ours."""
+        our_term = self._entries[-1].term
+        return last_term > our_term or (last_term == our_term and last_index >= self.last_index)
+
+    def find_conflict(self, entries: Sequence[Entry]) -> int:
+        """Index of the first of `entries` that we lack or hold with another term; 0 if none."""
+        for entry in entries:
+            if not self.match_term(entry.index, entry.term):
+                return entry.index
+        return 0
+
+    def find_conflict_by_term(self, index: int, term: int) -> tuple[int, int]:
+        """The largest (i, term at i) with i <= index and term at i <= `term`.
+
+        A leader whose entry at some index has term T holds only terms <= T below it, so
+        every entry of ours with a term above T past that point must differ from the
+        leader's: skipping all of them at once is what makes backtracking over a long
+        divergent tail take one round trip per term instead of one per entry.
+        """
+        if index > self.last_index:
+            return index, 0
+        for candidate in range(index, self._offset, -1):
+            candidate_term = self._entries[candidate - self._offset].term
+            if candidate_term <= term:
+                return candidate, candidate_term
+        return self._offset, self._entries[0].term
+
+    # ---- writing ----
+
+    def append_new(self, term: int, data: str) -> Entry:
+        """A leader's own new entry at the end of the log."""
+        assert term >= self._entries[-1].term
+        entry = Entry(term=term, index=self.last_index + 1, data=data)
+        self._entries.append(entry)
+        return entry
+
+    def append(self, entries: Sequence[Entry]) -> None:
+        """Replace everything from entries[0].index on with `entries`."""
+        first = entries[0].index
+        assert entries[-1].index == first + len(entries) - 1, "entries must be contiguous"
+        assert first - 1 >= self.committed, (
+            f"truncating at {first} would remove committed entries (committed={self.committed})"
+        )
+        position = first - self._offset
+        assert 1 <= position <= len(self._entries), f"append at {first} leaves a gap: {self!r}"
+        if position < len(self._entries):
+            del self._entries[position:]
+            self.stable_index = min(self.stable_index, first - 1)
+            self.in_progress_index = min(self.in_progress_index, first - 1)
+        assert entries[0].term >= self._entries[-1].term, "terms in a log never go back"
+        self._entries.extend(entries)
+
+    def maybe_append(
+        self, previous_index: int, previous_term: int, entries: Sequence[Entry], commit: int
+    ) -> int:
+        """Accept a leader's append if our log holds its previous entry.
+
+        Returns the index of the last entry the append vouches for, or -1 on a mismatch.
+        Entries we already hold are kept (a delayed duplicate must not truncate entries
+        that a newer append added behind it).
+        """
+        if not self.match_term(previous_index, previous_term):
+            return -1
+        last_new_index = previous_index + len(entries)
+        conflict = self.find_conflict(entries)
+        if conflict:
+            assert conflict > self.committed, f"entry {conflict} conflicts with a committed one"
+            self.append(entries[conflict - previous_index - 1 :])
+        self.commit_to(min(commit, last_new_index))
+        return last_new_index
+
+    def commit_to(self, index: int) -> None:
+        """Raise the commit index to `index`; a lower value is old news and ignored."""
+        if index <= self.committed:
+            return
+        last = self.last_index
+        if index > last:
+            assert self.tolerate_damage, f"commit {index} beyond log end {last}"
+            index = last
+        self.committed = index
+
+    # ---- handing work to the host ----
+
+    def has_unstable(self) -> bool:
+        return self.in_progress_index < self.last_index
+
+    def take_unstable(self) -> tuple[Entry, ...]:
+        """Entries not yet handed to the host; from now on they count as in progress."""
+        low = self.in_progress_index + 1
+        self.in_progress_index = self.last_index
+        return tuple(self._entries[low - self._offset :])
+
+    def stable_to_in_progress(self) -> None:
+        """The host finished writing what it was handed."""
+        assert self.stable_index <= self.in_progress_index <= self.last_index, self
+        self.stable_index = self.in_progress_index
+
+    def has_committed_to_apply(self) -> bool:
+        return self.applied < self.committed
+
+    def committed_to_apply(self) -> tuple[Entry, ...]:
+        """Entries in (applied, committed]; all will be on disk once the current batch is."""
+        return self.slice(self.applied + 1, self.committed + 1)
+
+    def applied_to(self, index: int) -> None:
+        assert self.applied <= index <= self.committed, (index, self)
+        self.applied = index

@@ -1,0 +1,129 @@
+"""A key-value server: one Raft node plus the state machine its committed entries build.
+
+The host owns all I/O. It hands client requests to `submit`, and after persisting and
+sending a Ready it passes the committed entries to `apply`, which returns the replies
+owed to clients. Every request, reads included, goes through the log: a read is
+linearizable because it is ordered among writes by its log position (ReadIndex comes
+later). The planted bug `stale-local-read` short-cuts that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from raftcore.kv import Command, KVStore
+from raftcore.raft import RaftNode
+from raftcore.types import NO_NODE, Config, Entry, PersistedState, Role
+
+STALE_LOCAL_READ = "stale-local-read"
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What a client sends. `request_id` must be unique per operation; resending the same
+    id is how a client retries without risking a second effect."""
+
+    request_id: str
+    client: str
+    operation: str
+    key: str
+    value: Any = None
+    expected: Any = None
+
+    def command(self) -> Command:
+        return Command(self.request_id, self.operation, self.key, self.value, self.expected)
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """What a server answers. `error` is None on success; `not-leader` and
+    `compare-failed` are definite (the request had no effect)."""
+
+    request_id: str
+    client: str
+    node: int
+    succeeded: bool
+    value: Any = None
+    revision: int = 0
+    error: str | None = None
+    leader_hint: int = NO_NODE
+    index: int = 0
+    term: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledgement:
+    """A reply to a write that took effect, with the log position that holds it, so a
+    durability checker can verify it is never lost."""
+
+    request_id: str
+    client: str
+    index: int
+    term: int
+    digest: str
+
+
+def entry_digest(data: str) -> str:
+    """A short fingerprint of an entry's data for traces; equal data, equal digest."""
+    return hashlib.sha256(data.encode()).hexdigest()[:16]
+
+
+class KVServer:
+    def __init__(self, config: Config, state: PersistedState, rng: random.Random) -> None:
+        self.node = RaftNode(config, state, rng)
+        self.store = KVStore()
+        self.node_id = config.node_id
+        self._stale_local_read = STALE_LOCAL_READ in config.bugs
+        # request id -> client address, for requests this incarnation proposed.
+        self._waiting: dict[str, str] = {}
+
+    def submit(self, request: Request) -> Response | None:
+        """Take a client request. Returns an immediate reply, or None when the reply will
+        come out of `apply` once the request's entry commits."""
+        known = self.store.result_of(request.request_id)
+        if known is not None:
+            return self._reply(request.request_id, request.client, known, index=0, term=0)
+        if self.node.role is not Role.LEADER:
+            return Response(
+                request.request_id, request.client, self.node_id, False,
+                error="not-leader", leader_hint=self.node.leader_id,
+            )
+        if self._stale_local_read and request.operation == "get":
+            result = self.store.read_local(request.key)
+            return self._reply(request.request_id, request.client, result, index=0, term=0)
+        if request.request_id in self._waiting:
+            self._waiting[request.request_id] = request.client
+            return None
+        entry = self.node.propose(request.command().encode())
+        assert entry is not None, "a leader accepts proposals"
+        self._waiting[request.request_id] = request.client
+        return None
+
+    def apply(self, entries: tuple[Entry, ...]) -> tuple[list[Response], list[Acknowledgement]]:
+        """Apply committed entries in order; return replies for requests proposed here."""
+        responses: list[Response] = []
+        acknowledgements: list[Acknowledgement] = []
+        for entry in entries:
+            command = Command.decode(entry.data) if entry.data else None
+            result = self.store.apply(entry.index, command)
+            if command is None or result is None:
+                continue
+            client = self._waiting.pop(command.request_id, None)
+            if client is None:
+                continue
+            responses.append(self._reply(command.request_id, client, result, entry.index, entry.term))
+            if command.operation != "get" and result.succeeded:
+                acknowledgements.append(Acknowledgement(
+                    command.request_id, client, entry.index, entry.term, entry_digest(entry.data),
+                ))
+        return responses, acknowledgements
+
+    def _reply(self, request_id: str, client: str, result: Any, index: int, term: int) -> Response:
+        error = None if result.succeeded else "compare-failed"
+        return Response(
+            request_id, client, self.node_id, result.succeeded, result.value,
+            result.revision, error, self.node.leader_id, index, term,
+        )

@@ -1,0 +1,214 @@
+"""The `raftsim` command.
+
+Exit codes: 0 every check passed, 1 an anomaly was found, 2 bad input or usage, 3 a checker
+ran out of budget. Bad input of any kind prints one line naming what and where, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from checkers.errors import InputError
+
+EXIT_OK, EXIT_ANOMALY, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
+
+console = Console(highlight=False)
+
+
+def exit_code(valid: bool | str) -> int:
+    if valid is True:
+        return EXIT_OK
+    if valid is False:
+        return EXIT_ANOMALY
+    return EXIT_UNKNOWN
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Deterministic simulation testing for a Raft key-value store."""
+
+
+@cli.command()
+def scenarios() -> None:
+    """List the built-in scenarios."""
+    from scenarios import loader
+
+    table = Table("scenario", "purpose", box=None)
+    for name in loader.builtin_names():
+        table.add_row(name, loader.load(name).description)
+    console.print(table)
+
+
+@cli.command()
+def bugs() -> None:
+    """List the planted bugs that --bug can turn on."""
+    from raftcore.bugs import BUGS
+
+    table = Table("bug", "what goes wrong", box=None)
+    for name in sorted(BUGS):
+        table.add_row(name, BUGS[name])
+    console.print(table)
+
+
+@cli.command()
+@click.argument("scenario")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Seed of the run (default: the scenario's).")
+@click.option("--out", type=click.Path(path_type=Path), help="Run folder (default: runs/SCENARIO-SEED).")
+@click.option("--bug", "bug_names", multiple=True, help="Turn on a planted bug (see `raftsim bugs`); repeatable.")
+@click.option("--budget", type=click.FloatRange(min=0.001), default=60.0, show_default=True,
+              help="Seconds the linearizability checker may spend before answering unknown.")
+def run(scenario: str, seed: int | None, out: Path | None, bug_names: tuple[str, ...], budget: float) -> None:
+    """Run SCENARIO (a built-in name or a .toml file), check it and write its run folder."""
+    from raftcore.bugs import validate_bugs
+    from raftsim import api
+    from scenarios import loader
+
+    chosen = loader.load(scenario)
+    try:
+        enabled = validate_bugs(bug_names)
+    except ValueError as error:
+        raise InputError("--bug", None, None, str(error)) from None
+    chosen = dataclasses.replace(
+        chosen,
+        seed=chosen.seed if seed is None else seed,
+        bugs=tuple(sorted(set(chosen.bugs) | enabled)),
+    )
+    folder = out if out is not None else Path("runs") / f"{chosen.name}-{chosen.seed}"
+    outcome = api.run(chosen, folder, budget)
+    print_summary(outcome, folder)
+    sys.exit(exit_code(outcome.verdict["valid"]))
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(path_type=Path))
+def replay(folder: Path) -> None:
+    """Re-run a run folder from its scenario.toml and compare digests (0 equal, 1 differ)."""
+    from raftsim import api
+
+    same, recorded, replayed, _result = api.replay(folder)
+    if same:
+        console.print(f"[green]identical[/] digest {replayed}")
+        sys.exit(EXIT_OK)
+    console.print(f"[red]DIFFERENT[/] recorded {recorded} replayed {replayed}")
+    sys.exit(EXIT_ANOMALY)
+
+
+@cli.command()
+@click.argument("history", type=click.Path(path_type=Path))
+@click.option("--model", required=True, help="register or cas-register.")
+@click.option("--initial", type=int, default=None, help="Initial value of every register (default: absent).")
+@click.option("--budget", type=click.FloatRange(min=0.001), default=60.0, show_default=True,
+              help="Seconds before the search gives up with unknown (exit 3).")
+@click.option("--first", is_flag=True, help="Stop at the first key found not linearizable.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+def check(history: Path, model: str, initial: int | None, budget: float, first: bool, as_json: bool) -> None:
+    """Check a history file for linearizability."""
+    from checkers.linearizability import check_history_file, format_result
+    from checkers.models import get_model
+
+    try:
+        get_model(model, initial)
+    except ValueError as error:
+        raise InputError("--model", None, None, str(error)) from None
+    if not history.is_file():
+        raise InputError(str(history), None, None, "no such file")
+    result = check_history_file(history, model, initial=initial, budget_s=budget, first=first)
+    if as_json:
+        click.echo(json.dumps(result.to_json()))
+    else:
+        console.print(format_result(result))
+    sys.exit(exit_code(result.valid))
+
+
+def print_summary(outcome: Any, folder: Path) -> None:
+    result, verdict = outcome.result, outcome.verdict
+    stats = result.stats
+    history_counts = _count_outcomes(result.history_text)
+    leaders = _leaders_by_term(result.trace_text)
+    table = Table(title=f"{result.scenario.name}  seed {result.scenario.seed}", box=None, show_header=False)
+    table.add_row("operations", ", ".join(f"{n} {kind}" for kind, n in history_counts.items()) or "none")
+    table.add_row("faults", str(stats["faults"]))
+    table.add_row("simulated", f"{stats['simulated_us'] / 1e6:.1f} s, {stats['messages_sent']} messages")
+    table.add_row("leaders", _describe_leaders(leaders))
+    for name, checked in verdict["checkers"].items():
+        table.add_row(name, _styled(checked["valid"]) + _first_anomaly(checked))
+    table.add_row("verdict", _styled(verdict["valid"]))
+    table.add_row("digest", verdict["digest"])
+    table.add_row("folder", str(folder))
+    console.print(table)
+
+
+def _count_outcomes(history_text: str) -> dict[str, int]:
+    counts: dict[str, int] = defaultdict(int)
+    for line in history_text.splitlines():
+        kind = json.loads(line)["type"]
+        if kind != "invoke":
+            counts[kind] += 1
+    return {kind: counts[kind] for kind in ("ok", "fail", "info") if counts[kind]}
+
+
+def _leaders_by_term(trace_text: str) -> dict[int, list[int]]:
+    leaders: dict[int, list[int]] = defaultdict(list)
+    for line in trace_text.splitlines():
+        if '"role":"leader"' in line:
+            event = json.loads(line)
+            if event["node"] not in leaders[event["term"]]:
+                leaders[event["term"]].append(event["node"])
+    return dict(sorted(leaders.items()))
+
+
+def _describe_leaders(leaders: dict[int, list[int]]) -> str:
+    if not leaders:
+        return "none elected"
+    shown = [f"t{term}:{'/'.join(map(str, nodes))}" for term, nodes in leaders.items()]
+    if len(shown) > 12:
+        shown = [*shown[:6], "…", *shown[-5:]]
+    return f"{len(leaders)} terms with a leader  " + " ".join(shown)
+
+
+def _styled(valid: bool | str) -> str:
+    if valid is True:
+        return "[green]valid[/]"
+    if valid is False:
+        return "[red bold]ANOMALY[/]"
+    return "[yellow]unknown[/]"
+
+
+def _first_anomaly(checked: dict[str, Any]) -> str:
+    anomalies = checked.get("anomalies") or []
+    if anomalies:
+        first = anomalies[0]
+        return f"  {first.get('phase', '')} {first.get('message', '')}".rstrip()
+    for partition in checked.get("partitions", []):
+        if partition.get("valid") is False:
+            return f"  key {partition.get('key')!s} not linearizable"
+    return ""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: turns usage and input errors into one line and exit status 2."""
+    try:
+        cli.main(args=argv, prog_name="raftsim", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelp as error:
+        click.echo(error.format_message() if hasattr(error, "format_message") else "", err=True)
+        sys.exit(EXIT_USAGE)
+    except click.UsageError as error:
+        click.echo(f"raftsim: {error.format_message()}", err=True)
+        sys.exit(EXIT_USAGE)
+    except InputError as error:
+        click.echo(f"raftsim: {error}", err=True)
+        sys.exit(EXIT_USAGE)
+    except click.exceptions.Abort:
+        click.echo("raftsim: interrupted", err=True)
+        sys.exit(130)
+    sys.exit(EXIT_OK)

@@ -1,0 +1,113 @@
+"""A scenario is a value: everything a run needs, seed included.
+
+Times are integers. Files speak milliseconds (`_ms`) where people think in them and
+microseconds (`_us`) for network and disk latencies; the simulator works in microseconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+FAULT_KINDS = ("partition", "crash", "pause", "clock", "link")
+PARTITION_SHAPES = ("isolate-node", "isolate-leader", "halves", "majorities-ring", "bridge")
+TARGET_WORDS = ("random", "leader", "all", "minority", "majority")
+WORKLOAD_KINDS = ("register",)
+NEMESIS_MODES = ("schedule", "random")
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSpec:
+    nodes: int = 5
+    tick_ms: int = 100
+    election_ticks: int = 10
+    heartbeat_ticks: int = 1
+    pre_vote: bool = True
+    check_quorum: bool = True
+    max_entries_per_message: int = 64
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkSpec:
+    latency_us: int = 1000
+    jitter_us: int = 500
+    loss: float = 0.0
+    duplicate: float = 0.0
+    client_latency_us: int = 500
+
+
+@dataclass(frozen=True, slots=True)
+class DiskSpec:
+    fsync_us: int = 2000
+    fsync_jitter_us: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ClockSpec:
+    drift_ppm_max: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadSpec:
+    kind: str = "register"
+    clients: int = 4
+    keys: int = 3
+    rate: int = 100
+    read: float = 0.5
+    write: float = 0.3
+    cas: float = 0.2
+    timeout_ms: int = 1000
+    attempt_timeout_ms: int = 250
+
+
+@dataclass(frozen=True, slots=True)
+class NemesisSpec:
+    mode: str = "schedule"
+    kinds: tuple[str, ...] = FAULT_KINDS
+    interval_ms: int = 5000
+    fault_duration_ms: tuple[int, int] = (1000, 8000)
+
+
+@dataclass(frozen=True, slots=True)
+class FaultSpec:
+    """One fault of the schedule. `target` is a word of TARGET_WORDS or node ids; it is
+    resolved against the cluster when the fault starts (the leader at that moment)."""
+
+    kind: str
+    start_ms: int
+    duration_ms: int
+    target: str | tuple[int, ...] = "random"
+    shape: str = "isolate-node"
+    one_way: bool = False
+    drift_ppm: int = 0
+    offset_ms: int = 0
+    loss: float = 0.0
+    duplicate: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class PhasesSpec:
+    quiet_ms: int = 10000
+    leader_bound_ms: int = 5000
+    final_reads: bool = True
+    final_reads_limit_ms: int = 10000
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    description: str = ""
+    seed: int = 0
+    duration_ms: int = 30000
+    bugs: tuple[str, ...] = ()
+    cluster: ClusterSpec = field(default_factory=ClusterSpec)
+    network: NetworkSpec = field(default_factory=NetworkSpec)
+    disk: DiskSpec = field(default_factory=DiskSpec)
+    clock: ClockSpec = field(default_factory=ClockSpec)
+    workload: WorkloadSpec = field(default_factory=WorkloadSpec)
+    nemesis: NemesisSpec = field(default_factory=NemesisSpec)
+    faults: tuple[FaultSpec, ...] = ()
+    phases: PhasesSpec = field(default_factory=PhasesSpec)
+
+    @property
+    def node_ids(self) -> tuple[int, ...]:
+        return tuple(range(1, self.cluster.nodes + 1))

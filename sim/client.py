@@ -1,0 +1,132 @@
+"""Clients: simulated processes that run a workload against the cluster and record it.
+
+Each operation is recorded as an invoke, then ok, fail (certainly had no effect) or info
+(outcome unknown). A client resends a request under the same request id to another node
+when a reply does not come, and the state machine applies an id once, so retries never
+cause a hidden second write. After an info the client carries on under a new process id,
+as Jepsen does: the old process may still have an operation in flight.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Generator
+from typing import Any
+
+import simpy
+
+from raftcore.server import Request, Response
+from sim.history import History
+from sim.host import endpoint
+from sim.network import Network
+from sim.workload import Operation, RegisterWorkload
+
+NOT_LEADER_BACKOFF_US = 5_000
+OPERATION_KINDS = {"read": "get", "write": "put", "cas": "cas"}
+
+
+class Client:
+    def __init__(
+        self, env: simpy.Environment, slot: int, clients: int, node_ids: tuple[int, ...],
+        network: Network, rng: random.Random, workload: RegisterWorkload, history: History,
+        timeout_us: int, attempt_timeout_us: int, think_mean_us: int,
+    ) -> None:
+        self.env = env
+        self.slot = slot
+        self.name = f"c{slot}"
+        self.process = slot
+        self._clients = clients
+        self._node_ids = node_ids
+        self._network = network
+        self._rng = rng
+        self.workload = workload
+        self._history = history
+        self._timeout_us = timeout_us
+        self._attempt_timeout_us = attempt_timeout_us
+        self._think_mean_us = think_mean_us
+        self._target = node_ids[rng.randrange(len(node_ids))]
+        self._sequence = 0
+        self._awaited: str | None = None
+        self._reply: simpy.Event | None = None
+        network.add_endpoint(self.name, self.receive)
+
+    def receive(self, _source: str, response: Any) -> None:
+        assert isinstance(response, Response)
+        if response.request_id == self._awaited and self._reply is not None and not self._reply.triggered:
+            self._reply.succeed(response)
+
+    def run(self, workload_end_us: int, final_reads: bool) -> Generator[Any, Any, None]:
+        yield self.env.timeout(self._rng.randrange(self._think_mean_us + 1))
+        while self.env.now < workload_end_us:
+            yield from self.perform(self.workload.next_operation())
+            yield self.env.timeout(int(self._rng.expovariate(1.0 / self._think_mean_us)))
+        if final_reads:
+            yield self._history.final_reads_started
+            for operation in self.workload.final_reads():
+                yield from self.perform(operation)
+
+    def perform(self, operation: Operation) -> Generator[Any, Any, None]:
+        process = self.process
+        self._history.record(process, self.slot, "invoke", operation.f, operation.key, operation.value)
+        self._sequence += 1
+        request = Request(
+            f"{self.name}-{self._sequence}", self.name, OPERATION_KINDS[operation.f],
+            operation.key, *self._arguments(operation),
+        )
+        response, maybe_applied = yield from self._call(request)
+        self._complete(process, operation, response, maybe_applied)
+
+    @staticmethod
+    def _arguments(operation: Operation) -> tuple[Any, Any]:
+        if operation.f == "cas":
+            expected, new = operation.value
+            return new, expected
+        return operation.value, None
+
+    def _call(self, request: Request) -> Generator[Any, Any, tuple[Response | None, bool]]:
+        """Send until a definite answer or the deadline; say whether it may have applied."""
+        deadline_us = self.env.now + self._timeout_us
+        maybe_applied = False
+        self._awaited = request.request_id
+        while self.env.now < deadline_us:
+            self._reply = self.env.event()
+            self._network.send(self.name, endpoint(self._target), request)
+            wait_us = min(self._attempt_timeout_us, deadline_us - self.env.now)
+            outcome = yield self._reply | self.env.timeout(wait_us)
+            if self._reply not in outcome:
+                maybe_applied = True
+                self._target = self._next_node(self._target)
+                continue
+            response: Response = self._reply.value
+            if response.error != "not-leader":
+                self._target = response.node
+                return response, maybe_applied
+            hint = response.leader_hint
+            self._target = hint if hint and hint != response.node else self._next_node(response.node)
+            yield self.env.timeout(min(NOT_LEADER_BACKOFF_US, max(0, deadline_us - self.env.now)))
+        self._awaited = None
+        return None, maybe_applied
+
+    def _next_node(self, node: int) -> int:
+        position = self._node_ids.index(node)
+        return self._node_ids[(position + 1) % len(self._node_ids)]
+
+    def _complete(self, process: int, operation: Operation, response: Response | None, maybe_applied: bool) -> None:
+        record = self._history.record
+        if response is None:
+            if maybe_applied:
+                record(process, self.slot, "info", operation.f, operation.key, operation.value, error="timeout")
+                self.process += self._clients
+            else:
+                record(process, self.slot, "fail", operation.f, operation.key, operation.value, error="unavailable")
+            return
+        served = {"revision": response.revision, "node": response.node}
+        if response.error == "compare-failed":
+            self.workload.observe(operation.key, response.value)
+            record(process, self.slot, "fail", operation.f, operation.key, operation.value,
+                   error="compare-failed", **served)
+            return
+        assert response.error is None and response.succeeded, response
+        value = response.value if operation.f == "read" else operation.value
+        self.workload.observe(operation.key, response.value)
+        record(process, self.slot, "ok", operation.f, operation.key, value, **served)

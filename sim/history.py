@@ -1,0 +1,38 @@
+"""The history clients record: one JSON line per event, in the order they happen."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import simpy
+
+
+class History:
+    def __init__(self, env: simpy.Environment) -> None:
+        self._env = env
+        self._lines: list[str] = []
+        self._encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+        self.final_reads_started = env.event()
+        self.completed_ok = 0
+        self.invoked = 0
+
+    def record(
+        self, process: int, client: int, kind: str, f: str, key: str, value: Any, **extra: Any,
+    ) -> None:
+        line = {
+            "index": len(self._lines), "time": self._env.now, "process": process,
+            "client": client, "type": kind, "f": f, "key": key, "value": value,
+        }
+        line.update(extra)
+        self._lines.append(self._encode(line))
+        if kind == "invoke":
+            self.invoked += 1
+        elif kind == "ok":
+            self.completed_ok += 1
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    def text(self) -> str:
+        return "".join(line + "\n" for line in self._lines)

@@ -1,0 +1,218 @@
+"""A host: one machine running one key-value server, with its own clock and disk.
+
+The host is the only place the pure core meets time and I/O. It ticks the node from its
+local clock, hands it messages and requests, and works through each Ready in the order the
+core demands: persist (waiting for the fsync), send, apply, advance. It can crash (memory
+and unsynced writes gone; restart rebuilds from the disk), pause (frozen: no ticks, no
+processing, arrivals queue up in the socket) and resume.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from raftcore.server import KVServer, Request, entry_digest
+from raftcore.types import Config, Message, Ready, Role
+from sim.clock import LocalClock
+from sim.disk import Disk
+
+if TYPE_CHECKING:
+    import simpy
+
+    from sim.network import Network
+    from sim.trace import Trace
+
+RUNNING, PAUSED, CRASHED = "running", "paused", "crashed"
+PAUSED_INBOX_LIMIT = 10_000
+"""A frozen process's socket buffer is finite; beyond this, arrivals are dropped."""
+
+
+def endpoint(node_id: int) -> str:
+    return f"n{node_id}"
+
+
+class Host:
+    def __init__(
+        self, env: simpy.Environment, config: Config, disk: Disk, clock: LocalClock,
+        raft_rng: random.Random, tick_us: int, network: Network, trace: Trace,
+    ) -> None:
+        self.env = env
+        self.config = config
+        self.node_id = config.node_id
+        self.name = endpoint(config.node_id)
+        self.disk = disk
+        self.clock = clock
+        self.tick_us = tick_us
+        self.network = network
+        self.trace = trace
+        self._raft_rng = raft_rng
+        self.state = RUNNING
+        self.incarnation = 0
+        self.server: KVServer | None = KVServer(config, disk.durable_state(), raft_rng)
+        self._busy = False
+        self._deferred: Ready | None = None
+        self._inbox: deque[tuple[str, Any]] = deque()
+        self._shown: tuple[Role, int, int] | None = None
+        network.add_endpoint(self.name, self.receive)
+
+    # --- time -------------------------------------------------------------------------
+
+    def start_ticking(self, first_tick_us: int) -> None:
+        self.env.timeout(first_tick_us).callbacks.append(self._tick)
+
+    def _tick(self, _event: object) -> None:
+        if self.state == RUNNING and self.server is not None:
+            self.server.node.tick()
+            self.kick()
+        self.env.timeout(self.clock.true_delay_us(self.tick_us)).callbacks.append(self._tick)
+
+    # --- input ------------------------------------------------------------------------
+
+    def receive(self, source: str, payload: Any) -> None:
+        if self.state == CRASHED:
+            return
+        if self.state == PAUSED:
+            if len(self._inbox) < PAUSED_INBOX_LIMIT:
+                self._inbox.append((source, payload))
+            return
+        self._dispatch(payload)
+
+    def _dispatch(self, payload: Any) -> None:
+        server = self.server
+        assert server is not None and self.state == RUNNING
+        if type(payload) is Message:
+            server.node.step(payload)
+        else:
+            assert isinstance(payload, Request)
+            response = server.submit(payload)
+            if response is not None:
+                self.network.send(self.name, payload.client, response)
+        self.kick()
+
+    # --- the Ready loop ---------------------------------------------------------------
+
+    def kick(self) -> None:
+        """Start on the next Ready unless one is still being persisted."""
+        server = self.server
+        if self._busy or self.state != RUNNING or server is None or not server.node.has_ready():
+            return
+        ready = server.node.ready()
+        self._busy = True
+        self._record_ready(server, ready)
+        needs_disk = ready.hard_state is not None or bool(ready.entries)
+        if not ready.persist_before_send:
+            self._send(ready.messages)
+        if not needs_disk:
+            self._persisted(ready, self.incarnation)
+            return
+        incarnation = self.incarnation
+        self.disk.write(ready.hard_state, ready.entries, lambda: self._persisted(ready, incarnation))
+
+    def _persisted(self, ready: Ready, incarnation: int) -> None:
+        if incarnation != self.incarnation:
+            return
+        if self.state == PAUSED:
+            self._deferred = ready
+            return
+        self._finish(ready)
+
+    def _finish(self, ready: Ready) -> None:
+        server = self.server
+        assert server is not None and self._busy
+        if ready.persist_before_send:
+            self._send(ready.messages)
+        if ready.committed_entries:
+            first = ready.committed_entries[0]
+            self.trace.emit("apply", node=self.node_id, index=first.index, entries=[
+                [entry.term, entry_digest(entry.data)] for entry in ready.committed_entries
+            ])
+            responses, acknowledgements = server.apply(ready.committed_entries)
+            for ack in acknowledgements:
+                self.trace.emit(
+                    "ack", node=self.node_id, process=ack.client, request=ack.request_id,
+                    index=ack.index, term=ack.term, digest=ack.digest,
+                )
+            for response in responses:
+                self.network.send(self.name, response.client, response)
+        server.node.advance(ready)
+        self._busy = False
+        self.kick()
+
+    def _send(self, messages: tuple[Message, ...]) -> None:
+        send, name = self.network.send, self.name
+        for message in messages:
+            send(name, endpoint(message.to), message)
+
+    def _record_ready(self, server: KVServer, ready: Ready) -> None:
+        if ready.entries:
+            self.trace.emit("append", node=self.node_id, index=ready.entries[0].index, entries=[
+                [entry.term, entry_digest(entry.data)] for entry in ready.entries
+            ])
+        self._record_role(server)
+        if ready.hard_state is not None:
+            hard = ready.hard_state
+            self.trace.emit("hard_state", node=self.node_id, term=hard.term, vote=hard.vote, commit=hard.commit)
+
+    def _record_role(self, server: KVServer) -> None:
+        node = server.node
+        shown = (node.role, node.term, node.leader_id)
+        if shown != self._shown:
+            self._shown = shown
+            self.trace.emit("role", node=self.node_id, role=str(node.role), term=node.term, leader=node.leader_id)
+
+    # --- faults -----------------------------------------------------------------------
+
+    def crash(self) -> None:
+        if self.state == CRASHED:
+            return
+        self.state = CRASHED
+        self.incarnation += 1
+        self.disk.crash()
+        self.server = None
+        self._busy = False
+        self._deferred = None
+        self._inbox.clear()
+        self._shown = None
+        self.trace.emit("crash", node=self.node_id)
+
+    def restart(self) -> None:
+        if self.state != CRASHED:
+            return
+        durable = self.disk.durable_state()
+        self.state = RUNNING
+        self.server = KVServer(self.config, durable, self._raft_rng)
+        hard = durable.hard_state
+        self.trace.emit(
+            "restart", node=self.node_id, term=hard.term, vote=hard.vote, commit=hard.commit,
+            log=[[entry.term, entry_digest(entry.data)] for entry in durable.entries],
+        )
+        self._record_role(self.server)
+        self.kick()
+
+    def pause(self) -> None:
+        if self.state != RUNNING:
+            return
+        self.state = PAUSED
+        self.trace.emit("pause", node=self.node_id)
+
+    def resume(self) -> None:
+        if self.state != PAUSED:
+            return
+        self.state = RUNNING
+        self.trace.emit("resume", node=self.node_id)
+        deferred, self._deferred = self._deferred, None
+        if deferred is not None:
+            self._finish(deferred)
+        while self._inbox and self.state == RUNNING:
+            _source, payload = self._inbox.popleft()
+            self._dispatch(payload)
+
+    # --- views ------------------------------------------------------------------------
+
+    def is_leader(self) -> bool:
+        return self.state == RUNNING and self.server is not None and self.server.node.role is Role.LEADER
+
+    def term(self) -> int:
+        return self.server.node.term if self.server is not None else -1

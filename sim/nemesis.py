@@ -1,0 +1,186 @@
+"""The nemesis: carries out a scenario's fault schedule, then heals everything.
+
+Targets are resolved when a fault starts (the leader at that moment, a random minority),
+with the nemesis's own random stream, so the schedule stays a plain list a person can edit.
+Partition shapes follow Jepsen's names. Each fault is undone at its end, or at the heal
+that closes the safety phase, whichever comes first.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+import simpy
+
+from scenarios.model import FaultSpec
+from sim.host import Host, endpoint
+from sim.network import Network
+from sim.trace import Trace
+
+MS = 1000
+
+
+@dataclass(slots=True)
+class ActiveFault:
+    spec: FaultSpec
+    undo: Callable[[], None]
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Nemesis:
+    def __init__(
+        self, env: simpy.Environment, hosts: dict[int, Host], network: Network, trace: Trace,
+        rng: random.Random, leader: Callable[[], int | None],
+    ) -> None:
+        self.env = env
+        self.hosts = hosts
+        self.network = network
+        self.trace = trace
+        self.rng = rng
+        self.leader = leader
+        self.active: dict[int, ActiveFault] = {}
+        self.started = 0
+
+    def run(self, faults: tuple[FaultSpec, ...], heal_us: int) -> Generator[Any, Any, None]:
+        timeline = []
+        for number, fault in enumerate(faults):
+            timeline.append((fault.start_ms * MS, 1, number, True))
+            timeline.append(((fault.start_ms + fault.duration_ms) * MS, 0, number, False))
+        timeline.sort()
+        for at_us, _order, number, starting in timeline:
+            if at_us >= heal_us:
+                break
+            if at_us > self.env.now:
+                yield self.env.timeout(at_us - self.env.now)
+            if starting:
+                self._start(number, faults[number])
+            elif number in self.active:
+                self._stop(number)
+
+    def heal_all(self) -> None:
+        """Undo every active fault and bring every node back: the end of the safety phase."""
+        for number in sorted(self.active, reverse=True):
+            self._stop(number)
+        for host in self.hosts.values():
+            host.restart()
+            host.resume()
+
+    def _stop(self, number: int) -> None:
+        active = self.active.pop(number)
+        active.undo()
+        self.trace.emit("heal", id=number, kind=active.spec.kind)
+
+    def _start(self, number: int, fault: FaultSpec) -> None:
+        starter = getattr(self, f"_start_{fault.kind}")
+        undo, details = starter(fault)
+        self.active[number] = ActiveFault(fault, undo, details)
+        self.started += 1
+        self.trace.emit("fault", id=number, kind=fault.kind, **details)
+
+    # --- targets ----------------------------------------------------------------------
+
+    def _targets(self, target: str | tuple[int, ...]) -> list[int]:
+        ids = sorted(self.hosts)
+        if isinstance(target, tuple):
+            return sorted(target)
+        if target == "all":
+            return ids
+        if target == "leader":
+            leader = self.leader()
+            return [leader] if leader is not None else [self.rng.choice(ids)]
+        if target == "minority":
+            return sorted(self.rng.sample(ids, (len(ids) - 1) // 2)) or [self.rng.choice(ids)]
+        if target == "majority":
+            return sorted(self.rng.sample(ids, len(ids) // 2 + 1))
+        assert target == "random", target
+        return [self.rng.choice(ids)]
+
+    # --- fault kinds ------------------------------------------------------------------
+
+    def _start_crash(self, fault: FaultSpec) -> tuple[Callable[[], None], dict[str, Any]]:
+        nodes = [n for n in self._targets(fault.target) if self.hosts[n].state != "crashed"]
+        for node in nodes:
+            self.hosts[node].crash()
+
+        def undo() -> None:
+            for node in nodes:
+                self.hosts[node].restart()
+        return undo, {"nodes": nodes}
+
+    def _start_pause(self, fault: FaultSpec) -> tuple[Callable[[], None], dict[str, Any]]:
+        nodes = [n for n in self._targets(fault.target) if self.hosts[n].state == "running"]
+        for node in nodes:
+            self.hosts[node].pause()
+
+        def undo() -> None:
+            for node in nodes:
+                self.hosts[node].resume()
+        return undo, {"nodes": nodes}
+
+    def _start_clock(self, fault: FaultSpec) -> tuple[Callable[[], None], dict[str, Any]]:
+        nodes = self._targets(fault.target)
+        before = {n: (self.hosts[n].clock.drift_ppm, self.hosts[n].clock.offset_us) for n in nodes}
+        for node in nodes:
+            self.hosts[node].clock.set(self.env.now, fault.drift_ppm, fault.offset_ms * MS)
+
+        def undo() -> None:
+            for node, (drift_ppm, offset_us) in before.items():
+                self.hosts[node].clock.set(self.env.now, drift_ppm, offset_us)
+        return undo, {"nodes": nodes, "drift_ppm": fault.drift_ppm, "offset_us": fault.offset_ms * MS}
+
+    def _start_link(self, fault: FaultSpec) -> tuple[Callable[[], None], dict[str, Any]]:
+        self.network.extra_loss = max(self.network.extra_loss, fault.loss)
+        self.network.extra_duplicate = max(self.network.extra_duplicate, fault.duplicate)
+
+        def undo() -> None:
+            others = [a.spec for a in self.active.values() if a.spec.kind == "link"]
+            self.network.extra_loss = max((s.loss for s in others), default=0.0)
+            self.network.extra_duplicate = max((s.duplicate for s in others), default=0.0)
+        return undo, {"loss": fault.loss, "duplicate": fault.duplicate}
+
+    def _start_partition(self, fault: FaultSpec) -> tuple[Callable[[], None], dict[str, Any]]:
+        sides, cut = partition_edges(fault.shape, self._shape_order(fault), fault.one_way)
+        edges = [(endpoint(a), endpoint(b)) for a, b in cut]
+        self.network.cut(edges)
+        return (lambda: self.network.restore(edges)), {
+            "shape": fault.shape, "one_way": fault.one_way, "sides": sides, "cut": [list(e) for e in cut],
+        }
+
+    def _shape_order(self, fault: FaultSpec) -> list[int]:
+        """The nodes in the order the shape is cut from: the target (leader, chosen node)
+        first, the rest shuffled."""
+        ids = sorted(self.hosts)
+        self.rng.shuffle(ids)
+        if fault.shape in ("isolate-node", "isolate-leader"):
+            first = self._targets("leader" if fault.shape == "isolate-leader" else fault.target)[0]
+            ids.remove(first)
+            ids.insert(0, first)
+        return ids
+
+
+def partition_edges(shape: str, order: list[int], one_way: bool) -> tuple[list[list[int]], list[tuple[int, int]]]:
+    """The sides (for display) and the directed edges to cut for a Jepsen-named shape.
+    `order` is the nodes in cutting order; one-way cuts only edges leaving the first side."""
+    count = len(order)
+    if shape == "majorities-ring":
+        reach = (count // 2 + 1) // 2  # each node keeps its nearest neighbours: a majority with itself
+        cut = [
+            (a, b) for i, a in enumerate(order) for j, b in enumerate(order)
+            if a != b and min((i - j) % count, (j - i) % count) > reach
+        ]
+        return [[n] for n in order], sorted(cut)
+    if shape in ("isolate-node", "isolate-leader"):
+        sides = [order[:1], order[1:]]
+    elif shape == "halves":
+        sides = [order[: count // 2], order[count // 2:]]
+    else:
+        assert shape == "bridge", shape
+        half = (count - 1) // 2
+        sides = [order[:half], order[half + 1:]]  # order[half] is the bridge, seeing both
+    cut = [(a, b) for a in sides[0] for b in sides[1]]
+    if not one_way:
+        cut += [(b, a) for a, b in cut]
+    return [sorted(side) for side in sides], sorted(cut)

@@ -1,0 +1,179 @@
+"""The seeded world: builds a cluster, clients and nemesis from a scenario and runs it.
+
+One simpy.Environment per run, time in integer microseconds, every random draw from a
+stream named after its component. A run goes through the phases: safety (faults on), heal
+(everything undone), liveness (a quiet period: a leader must emerge, clients must
+progress), final reads (every client reads every key), end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import simpy
+
+from raftcore.types import Config
+from scenarios.model import FAULT_KINDS, PARTITION_SHAPES, FaultSpec, Scenario
+from sim.client import Client
+from sim.clock import LocalClock
+from sim.disk import Disk
+from sim.history import History
+from sim.host import Host, endpoint
+from sim.nemesis import Nemesis
+from sim.network import LinkSpec, Network
+from sim.rng import stream
+from sim.trace import Trace, digest_of
+from sim.workload import RegisterWorkload
+
+MS = 1000
+SECOND_US = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    scenario: Scenario
+    history_text: str
+    trace_text: str
+    digest: str
+    stats: dict[str, Any]
+
+
+def resolve(scenario: Scenario) -> Scenario:
+    """The scenario with its random fault mix drawn into an explicit schedule, so the file
+    written with the run replays without regenerating anything."""
+    if scenario.nemesis.mode != "random":
+        return scenario
+    rng = stream(scenario.seed, "schedule")
+    nemesis = scenario.nemesis
+    faults: list[FaultSpec] = list(scenario.faults)
+    at_ms = int(rng.expovariate(1.0 / nemesis.interval_ms))
+    while at_ms < scenario.duration_ms and nemesis.kinds:
+        kind = rng.choice(sorted(nemesis.kinds, key=FAULT_KINDS.index))
+        length_ms = rng.randint(*nemesis.fault_duration_ms)
+        faults.append(_random_fault(rng, kind, at_ms, length_ms))
+        at_ms += max(1, int(rng.expovariate(1.0 / nemesis.interval_ms)))
+    return dataclasses.replace(
+        scenario, nemesis=dataclasses.replace(nemesis, mode="schedule"), faults=tuple(faults),
+    )
+
+
+def _random_fault(rng: Any, kind: str, start_ms: int, duration_ms: int) -> FaultSpec:
+    if kind == "partition":
+        return FaultSpec(kind, start_ms, duration_ms, shape=rng.choice(PARTITION_SHAPES), one_way=rng.random() < 0.2)
+    if kind in ("crash", "pause"):
+        target = rng.choice(("random", "leader", "minority"))
+        return FaultSpec(kind, start_ms, duration_ms, target=target)
+    if kind == "clock":
+        return FaultSpec(
+            kind, start_ms, duration_ms, target=rng.choice(("random", "leader", "minority")),
+            drift_ppm=rng.randint(-500, 500) * 1000, offset_ms=rng.randint(-5000, 5000),
+        )
+    assert kind == "link", kind
+    return FaultSpec(kind, start_ms, duration_ms, loss=round(rng.uniform(0.05, 0.4), 3),
+                     duplicate=round(rng.uniform(0.0, 0.2), 3))
+
+
+class World:
+    def __init__(self, scenario: Scenario) -> None:
+        assert scenario.nemesis.mode == "schedule", "resolve() the scenario first"
+        self.scenario = scenario
+        seed = scenario.seed
+        self.env = simpy.Environment()
+        self.trace = Trace(lambda: self.env.now)
+        self.history = History(self.env)
+        self.network = Network(self.env, stream(seed, "network"))
+        self.hosts = {node_id: self._build_host(node_id) for node_id in scenario.node_ids}
+        self._link_cluster()
+        self.clients = [self._build_client(slot) for slot in range(scenario.workload.clients)]
+        self.nemesis = Nemesis(self.env, self.hosts, self.network, self.trace, stream(seed, "nemesis"), self.leader)
+
+    def _build_host(self, node_id: int) -> Host:
+        spec, seed = self.scenario, self.scenario.seed
+        cluster = spec.cluster
+        config = Config(
+            node_id=node_id, peers=spec.node_ids, election_ticks=cluster.election_ticks,
+            heartbeat_ticks=cluster.heartbeat_ticks, pre_vote=cluster.pre_vote,
+            check_quorum=cluster.check_quorum, max_entries_per_message=cluster.max_entries_per_message,
+            bugs=frozenset(spec.bugs),
+        )
+        clock_rng = stream(seed, f"clock-{node_id}")
+        drift = spec.clock.drift_ppm_max
+        clock = LocalClock(drift_ppm=clock_rng.randint(-drift, drift) if drift else 0)
+        disk = Disk(self.env, stream(seed, f"disk-{node_id}"), spec.disk.fsync_us, spec.disk.fsync_jitter_us)
+        host = Host(self.env, config, disk, clock, stream(seed, f"raft-{node_id}"), cluster.tick_ms * MS,
+                    self.network, self.trace)
+        host.start_ticking(1 + clock_rng.randrange(cluster.tick_ms * MS))
+        return host
+
+    def _link_cluster(self) -> None:
+        network = self.scenario.network
+        servers = LinkSpec(network.latency_us, network.jitter_us, network.loss, network.duplicate)
+        ids = self.scenario.node_ids
+        for i, a in enumerate(ids):
+            for b in ids[i + 1:]:
+                self.network.link(endpoint(a), endpoint(b), servers)
+
+    def _build_client(self, slot: int) -> Client:
+        spec = self.scenario
+        workload = spec.workload
+        rng = stream(spec.seed, f"client-{slot}")
+        think_mean_us = max(1, workload.clients * SECOND_US // workload.rate)
+        client = Client(
+            self.env, slot, workload.clients, spec.node_ids, self.network, rng,
+            RegisterWorkload(workload, slot, stream(spec.seed, f"workload-{slot}")), self.history,
+            workload.timeout_ms * MS, workload.attempt_timeout_ms * MS, think_mean_us,
+        )
+        client_link = LinkSpec(spec.network.client_latency_us, spec.network.jitter_us)
+        for node_id in spec.node_ids:
+            self.network.link(client.name, endpoint(node_id), client_link)
+        return client
+
+    def leader(self) -> int | None:
+        """The running leader of the highest term, if any."""
+        leaders = [(host.term(), -node_id) for node_id, host in self.hosts.items() if host.is_leader()]
+        return -max(leaders)[1] if leaders else None
+
+    def run(self) -> RunResult:
+        spec = self.scenario
+        heal_us = spec.duration_ms * MS
+        workload_end_us = heal_us + spec.phases.quiet_ms * MS
+        self.trace.emit("start", scenario=spec.name, seed=spec.seed, nodes=list(spec.node_ids),
+                        clients=spec.workload.clients)
+        self.trace.emit("phase", phase="safety")
+        self.env.process(self.nemesis.run(spec.faults, heal_us))
+        clients = [self.env.process(c.run(workload_end_us, spec.phases.final_reads)) for c in self.clients]
+        self.env.process(self._phases(heal_us, workload_end_us))
+        limit_us = workload_end_us + spec.phases.final_reads_limit_ms * MS
+        self.env.run(until=simpy.AllOf(self.env, clients) | self.env.timeout(limit_us))
+        self.trace.emit("phase", phase="end")
+        self.trace.emit("end")
+        trace_text = self.trace.text()
+        return RunResult(spec, self.history.text(), trace_text, digest_of(trace_text), self._stats())
+
+    def _phases(self, heal_us: int, workload_end_us: int) -> Any:
+        yield self.env.timeout(heal_us)
+        self.trace.emit("phase", phase="heal")
+        self.nemesis.heal_all()
+        self.trace.emit("phase", phase="liveness", leader_bound_us=self.scenario.phases.leader_bound_ms * MS)
+        yield self.env.timeout(workload_end_us - heal_us)
+        self.trace.emit("phase", phase="final-reads")
+        self.history.final_reads_started.succeed()
+
+    def _stats(self) -> dict[str, Any]:
+        return {
+            "simulated_us": self.env.now,
+            "sim_events": next(self.env._eid),  # simpy's event counter; read once, after the run
+            "messages_sent": self.network.sent,
+            "messages_delivered": self.network.delivered,
+            "disk_writes": sum(host.disk.writes for host in self.hosts.values()),
+            "operations": self.history.invoked,
+            "operations_ok": self.history.completed_ok,
+            "faults": self.nemesis.started,
+            "trace_events": len(self.trace),
+        }
+
+
+def run_scenario(scenario: Scenario) -> RunResult:
+    return World(resolve(scenario)).run()
