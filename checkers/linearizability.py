@@ -48,7 +48,8 @@ from rich.table import Table
 from rich.text import Text
 
 from checkers.errors import InputError
-from checkers.history import Operation, operations_from_events, read_history_jsonl
+from checkers.formats import read_operations
+from checkers.history import Operation
 from checkers.models import Model, State, get_model
 
 UNKNOWN: Literal["unknown"] = "unknown"
@@ -211,76 +212,139 @@ class _EventList:
                 self.previous[self.next[entry]] = entry
 
 
+class _Memo:
+    """Configurations already visited, with pending operations handled by dominance.
+
+    A configuration is (returned operations linearized, pending operations linearized,
+    state). With the same returned set and state, the one that linearized *fewer* pending
+    operations can do all the other can: a pending operation may still take effect later,
+    or never. So a configuration is cut when a visited one has the same returned set and
+    state and a subset of its pending operations; exact equality is the special case.
+    Without pending operations this is the usual set of (bitset, state).
+    """
+
+    def __init__(self, pending_mask: int) -> None:
+        self.pending_mask = pending_mask
+        self.returned_mask = ~pending_mask
+        self.exact: set[tuple[int, State]] = set()
+        self.pending_sets: dict[tuple[int, State], list[int]] = {}
+        self.size = 0
+
+    def visit(self, linearized: int, state: State) -> bool:
+        """Record the configuration; False when it (or one dominating it) was seen."""
+        if not self.pending_mask:
+            configuration = (linearized, state)
+            if configuration in self.exact:
+                return False
+            self.exact.add(configuration)
+            self.size += 1
+            return True
+        pending = linearized & self.pending_mask
+        known = self.pending_sets.setdefault((linearized & self.returned_mask, state), [])
+        if any(seen & ~pending == 0 for seen in known):
+            return False
+        kept = [seen for seen in known if pending & ~seen]  # drop the ones now dominated
+        self.size += 1 - (len(known) - len(kept))
+        known[:] = kept
+        known.append(pending)
+        return True
+
+
 def _search(
     ops: Sequence[Operation], model: Model, deadline: float, max_cache_entries: int,
 ) -> _Outcome:
     """WGL search over one partition's operations (sorted by call, none inert)."""
     events = _EventList(ops)
-    order = sorted(range(len(ops)), key=lambda n: ops[n].call)
+    order = sorted(range(len(ops)), key=lambda n: (math.inf if ops[n].ret is None
+                                                   else ops[n].ret, ops[n].call))
     rank = [0] * len(ops)
     for position, number in enumerate(order):
         rank[number] = position
     returned = [op.ret is not None for op in ops]
     observer = [model.observes_only(op) for op in ops]
+    signature = _signatures(ops)
     step = model.step
 
     def options(state: State) -> list[int]:
         found = sorted(events.candidates(), key=rank.__getitem__)
+        unique: list[int] = []
+        seen: set[int] = set()
         for number in found:
             if observer[number] and step(state, ops[number])[0]:
                 return [number]
-        return found
+            if signature[number] not in seen:
+                seen.add(signature[number])
+                unique.append(number)
+        return unique
 
-    cache: set[tuple[int, State]] = set()
+    memo = _Memo(sum(1 << number for number in range(len(ops)) if not returned[number]))
     frames: list[tuple[list[int], int, State, int, int]] = []
     state, linearized = model.init(), 0
     remaining = sum(returned)
     candidates = options(state)
     tried, steps = 0, 0
-    deepest, deepest_depth = _Outcome(False, None, 0), -1
+    deepest, deepest_remaining = _Outcome(False, None, 0), remaining + 1
     while remaining:
         steps += 1
         if steps % _DEADLINE_CHECK_EVERY == 0 and time.monotonic() > deadline:
-            return _Outcome(UNKNOWN, CAUSE_TIMEOUT, len(cache))
+            return _Outcome(UNKNOWN, CAUSE_TIMEOUT, memo.size)
         while tried < len(candidates):
             number = candidates[tried]
             tried += 1
             legal, new_state = step(state, ops[number])
             if not legal or (not returned[number] and new_state == state):
                 continue
-            configuration = (linearized | (1 << number), new_state)
-            if configuration in cache:
+            if not memo.visit(linearized | (1 << number), new_state):
                 continue
-            if len(cache) >= max_cache_entries:
-                return _Outcome(UNKNOWN, CAUSE_CACHE_LIMIT, len(cache))
-            cache.add(configuration)
+            if memo.size > max_cache_entries:
+                return _Outcome(UNKNOWN, CAUSE_CACHE_LIMIT, memo.size - 1)
             frames.append((candidates, tried, state, linearized, number))
             events.lift(number)
             remaining -= returned[number]
-            linearized, state = configuration
+            linearized, state = linearized | (1 << number), new_state
             candidates, tried = options(state), 0
             break
         else:
-            if len(frames) > deepest_depth:
-                deepest_depth = len(frames)
-                deepest = _dead_end(frames, candidates, returned, state)
+            if remaining < deepest_remaining:
+                deepest_remaining = remaining
+                deepest = _dead_end(events, rank, returned, frames, state, step, ops)
             if not frames:
-                return _Outcome(False, None, len(cache), deepest.prefix, deepest.stuck,
+                return _Outcome(False, None, memo.size, deepest.prefix, deepest.stuck,
                                 deepest.state)
             candidates, tried, state, linearized, number = frames.pop()
             events.unlift(number)
             remaining += returned[number]
-    return _Outcome(True, None, len(cache))
+    return _Outcome(True, None, memo.size)
 
 
 def _dead_end(
-    frames: list[tuple[list[int], int, State, int, int]], candidates: list[int],
-    returned: list[bool], state: State,
+    events: _EventList, rank: list[int], returned: list[bool],
+    frames: list[tuple[list[int], int, State, int, int]], state: State,
+    step: Any, ops: Sequence[Operation],
 ) -> _Outcome:
-    stuck = tuple(number for number in candidates if returned[number])
-    assert stuck, "a dead end always has a returned operation among its candidates"
-    prefix = tuple(frame[4] for frame in frames)
-    return _Outcome(False, None, 0, prefix, stuck, state)
+    """The counterexample at a dead end deeper (in returned operations) than any before.
+
+    Its failure cannot come from the memo for a returned candidate: a known configuration
+    with one more returned operation would have produced a deeper dead end earlier. So the
+    model itself refuses every returned candidate here, which the assertion checks.
+    """
+    stuck = [number for number in sorted(events.candidates(), key=rank.__getitem__)
+             if returned[number]]
+    assert stuck and not any(step(state, ops[number])[0] for number in stuck)
+    return _Outcome(False, None, 0, tuple(frame[4] for frame in frames), tuple(stuck), state)
+
+
+def _signatures(ops: Sequence[Operation]) -> list[int]:
+    """Number the operations so that two get the same number exactly when a model cannot
+    tell them apart (Porcupine's step sees only input and output).
+
+    Of two such operations that are both candidates, only the one returning first need be
+    tried: any linearization taking the other first stays valid with the two swapped, since
+    the later-returning one may take the earlier one's place and the states are the same.
+    """
+    numbers: dict[tuple[object, ...], int] = {}
+    return [numbers.setdefault((op.f, op.key, op.input, op.output, op.status, op.ret is None),
+                               len(numbers)) for op in ops]
 
 
 # ---------------------------------------------------------------------------------------
@@ -374,14 +438,17 @@ def check_history_file(
     budget_s: float | None = None,
     first: bool = False,
     max_cache_entries: int = DEFAULT_MAX_CACHE_ENTRIES,
+    history_format: str | None = None,
 ) -> LinearizabilityResult:
-    """Read a `history.jsonl` and check it against the named model.
+    """Read a history file and check it against the named model.
 
-    Raises InputError for a malformed file or an operation the model does not know, and
-    ValueError for an unknown model name.
+    The format is `history.jsonl` unless the suffix or `history_format` says otherwise
+    (see `checkers.formats`: Knossos EDN, Jepsen logs). Raises InputError for a malformed
+    file or an operation the model does not know, and ValueError for an unknown model or
+    format name.
     """
     model = get_model(model_name, initial)
-    operations = operations_from_events(read_history_jsonl(path))
+    operations = read_operations(path, history_format)
     try:
         return check_operations(operations, model, budget_s, first, max_cache_entries)
     except ValueError as error:
@@ -394,15 +461,19 @@ def check_history_file(
 
 def format_result(result: LinearizabilityResult) -> RenderableType:
     """A terminal view: one row per partition, then each counterexample."""
-    summary = Table(title=f"linearizability ({result.model}): {_verdict_word(result.valid)}, "
-                    f"{result.ops} ops, {result.ms:.0f} ms")
+    heading = Text.assemble(
+        (f"linearizability ({result.model}): ", "bold"),
+        (_verdict_word(result.valid), _verdict_style(result.valid)),
+        f", {result.ops} ops, {len(result.partitions)} partitions, {result.ms:.0f} ms",
+    )
+    summary = Table()
     for column in ("key", "verdict", "ops", "ms", "explored"):
         summary.add_column(column, justify="right" if column in ("ops", "ms", "explored")
                            else "left")
     for partition in result.partitions:
         summary.add_row(str(partition.key), _verdict_text(partition), str(partition.ops),
                         f"{partition.ms:.1f}", str(partition.explored))
-    parts: list[RenderableType] = [summary]
+    parts: list[RenderableType] = [heading, summary]
     for partition in result.partitions:
         if partition.counterexample is not None:
             parts.append(_format_counterexample(partition.key, partition.counterexample))
@@ -413,7 +484,8 @@ _PREFIX_SHOWN = 8  # the end of a long prefix is what explains the state; the re
 
 
 def _format_counterexample(key: Hashable, example: Counterexample) -> RenderableType:
-    table = Table(title=f"key {key}: no order explains these operations")
+    table = Table(title=f"key {key}: no order of the operations explains what was seen",
+                  title_justify="left")
     for column in ("", "process", "operation", "called (us)", "returned (us)"):
         table.add_column(column)
     shown = len(example.prefix) - _PREFIX_SHOWN
@@ -440,9 +512,16 @@ def _verdict_word(valid: Verdict) -> str:
     return "NOT linearizable" if valid is False else "unknown"
 
 
+def _verdict_style(valid: Verdict) -> str:
+    if valid is True:
+        return "green"
+    return "bold red" if valid is False else "yellow"
+
+
 def _verdict_text(partition: PartitionResult) -> Text:
+    style = _verdict_style(partition.valid)
     if partition.valid is True:
-        return Text("ok", style="green")
+        return Text("ok", style=style)
     if partition.valid is False:
-        return Text("ILLEGAL", style="bold red")
-    return Text(f"unknown ({partition.cause})", style="yellow")
+        return Text("ILLEGAL", style=style)
+    return Text(f"unknown ({partition.cause})", style=style)

@@ -5,13 +5,17 @@ with a quiet `liveness` phase, and this checker demands two things of it.
 
 Leader. Within `leader_bound_us` (carried by the `liveness` phase event) of the phase's
 start, some node must be leader of the highest term any node has reached so far, while it
-is neither crashed nor paused. A leader elected before the heal that is still leader counts
-(time to leader 0). A leader of an older term does not: some node has moved on to a later
-term, so the cluster will not accept that leader's entries. The moment is found by replaying
-roles, terms, crashes, restarts, pauses and resumes and testing the condition after every
-event from the phase start on; if it first holds late, the measured time is still reported.
-If the trace ends before the bound has passed and no leader appeared, that is a failure too:
-a run too short to show recovery has not shown it.
+is neither crashed nor paused: a "usable" leader. A leader elected before the heal that is
+still leader counts (time to leader 0). A leader of an older term does not: some node has
+moved on to a later term, so the cluster will not accept that leader's entries. And from
+then on until the end of the trace (final reads need a leader too) the cluster must never
+go longer than the same bound without a usable leader: a leader that is there at the
+phase's start and then vanishes for good has not shown that the cluster recovers. The
+condition is tested after every replayed event (roles, terms, crashes, restarts, pauses,
+resumes) from the phase's start on; leaderless stretches are measured, reported in stats,
+and each one over the bound is an anomaly carrying its length and why no leader counted.
+If the trace ends before any usable leader appeared, that fails however short the phase
+was: a run too short to show recovery has not shown it.
 
 Clients. A client slot (history `client`, else `process`) is live in the phase if it had an
 operation outstanding when the phase began or recorded any event during the phase. Each
@@ -51,10 +55,6 @@ class _Window:
     final_reads_us: int | None = None
     end_us: int = 0
 
-    @property
-    def leader_deadline_us(self) -> int:
-        return self.start_us + self.leader_bound_us
-
     def counts_completion(self, time_us: int) -> bool:
         if self.final_reads_us is not None:
             return time_us < self.final_reads_us
@@ -65,20 +65,15 @@ class _Window:
 
 
 @dataclass(slots=True)
-class _LeaderWatch:
-    """Replays the cluster's roles and remembers when a usable leader first appeared."""
+class _Roles:
+    """Every node's role, term and liveness as the trace shows them so far."""
 
     nodes: dict[int, _NodeView] = field(default_factory=dict)
     max_term: int = 0
-    found_us: int | None = None
-    found_node: int | None = None
-    found_term: int | None = None
-    state_at_deadline: str | None = None
-    last_event_us: int = 0
 
     def apply(self, event: TraceEvent) -> None:
         kind = event["ev"]
-        if "node" not in event or kind not in _NODE_EVENTS:
+        if kind not in _NODE_EVENTS:
             return
         view = self.nodes.setdefault(event["node"], _NodeView())
         if kind == "role":
@@ -92,12 +87,6 @@ class _LeaderWatch:
         else:
             view.paused = kind == "pause"
         self.max_term = max(self.max_term, view.term)
-
-    def note_leader(self, time_us: int) -> None:
-        leader = self.usable_leader()
-        if leader is not None:
-            self.found_us, self.found_node = time_us, leader
-            self.found_term = self.nodes[leader].term
 
     def usable_leader(self) -> int | None:
         for node_id in sorted(self.nodes):
@@ -127,6 +116,71 @@ class _LeaderWatch:
 _NODE_EVENTS = frozenset({"role", "hard_state", "restart", "crash", "pause", "resume"})
 
 
+@dataclass(slots=True)
+class _Gap:
+    """A stretch of the window without a usable leader; `end_us` None if the trace ended
+    first. `state` says why no leader counted when the gap outgrew the bound."""
+
+    start_us: int
+    end_us: int | None
+    length_us: int
+    state: str
+
+
+@dataclass(slots=True)
+class _Leadership:
+    """Times the window's leaderless stretches. The window opens as a gap that the first
+    usable leader closes, so the time to the first leader is just the first gap."""
+
+    start_us: int
+    bound_us: int
+    gap_start_us: int | None = None
+    gap_state: str | None = None
+    first_us: int | None = None
+    first_node: int | None = None
+    first_term: int | None = None
+    longest_gap_us: int = 0
+    long_gaps: list[_Gap] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.gap_start_us = self.start_us
+
+    def before(self, time_us: int, roles: _Roles) -> None:
+        """Called before an event is replayed: the state just before the gap outgrows the
+        bound is the one that explains it."""
+        if self.gap_start_us is not None and self.gap_state is None \
+                and time_us > self.gap_start_us + self.bound_us:
+            self.gap_state = roles.describe()
+
+    def after(self, time_us: int, roles: _Roles) -> None:
+        leader = roles.usable_leader()
+        if leader is None:
+            if self.gap_start_us is None:
+                self.gap_start_us, self.gap_state = time_us, None
+            return
+        if self.first_us is None:
+            self.first_us, self.first_node = time_us, leader
+            self.first_term = roles.nodes[leader].term
+        if self.gap_start_us is not None:
+            self.close_gap(time_us, time_us, roles)
+
+    def finish(self, end_us: int, roles: _Roles) -> None:
+        if self.gap_start_us is not None:
+            self.close_gap(end_us, None, roles)
+
+    def close_gap(self, now_us: int, end_us: int | None, roles: _Roles) -> None:
+        assert self.gap_start_us is not None and now_us >= self.gap_start_us
+        length_us = now_us - self.gap_start_us
+        self.longest_gap_us = max(self.longest_gap_us, length_us)
+        # A gap still open when the trace ends before any leader appeared fails at any
+        # length: the run never showed recovery. A later open gap only fails past the bound.
+        never_led = end_us is None and self.first_us is None
+        if length_us > self.bound_us or never_led:
+            state = self.gap_state if self.gap_state is not None else roles.describe()
+            self.long_gaps.append(_Gap(self.gap_start_us, end_us, length_us, state))
+        self.gap_start_us, self.gap_state = None, None
+
+
 def check_liveness(trace_events: Iterable[TraceEvent],
                    history_events: Iterable[Any]) -> dict[str, Any]:
     """Judge the liveness phase of a run.
@@ -136,12 +190,12 @@ def check_liveness(trace_events: Iterable[TraceEvent],
     (`checkers.history.Event`) or as mapping keys. Returns `{"valid", "anomalies",
     "stats"}`, JSON-able; every anomaly has `property`, `t`, `phase`, a one-line `message`.
     """
-    window, watch = _replay_trace(trace_events)
-    if window is None:
-        anomaly = {"property": "liveness-phase", "t": watch.last_event_us, "phase": None,
+    window, leadership, last_event_us = _replay_trace(trace_events)
+    if window is None or leadership is None:
+        anomaly = {"property": "liveness-phase", "t": last_event_us, "phase": None,
                    "message": "trace has no liveness phase"}
         return {"valid": False, "anomalies": [anomaly], "stats": {}}
-    anomalies = _leader_anomalies(window, watch)
+    anomalies = [_gap_anomaly(gap, leadership) for gap in leadership.long_gaps]
     clients = _client_progress(history_events, window)
     for client in sorted(clients):
         progress = clients[client]
@@ -152,38 +206,41 @@ def check_liveness(trace_events: Iterable[TraceEvent],
         "leader_bound_us": window.leader_bound_us,
         "window_end_us": (window.final_reads_us if window.final_reads_us is not None
                           else window.end_us),
-        "time_to_leader_us": (None if watch.found_us is None
-                              else watch.found_us - window.start_us),
-        "leader": watch.found_node,
-        "leader_term": watch.found_term,
+        "time_to_leader_us": (None if leadership.first_us is None
+                              else leadership.first_us - window.start_us),
+        "leader": leadership.first_node,
+        "leader_term": leadership.first_term,
+        "longest_leaderless_us": leadership.longest_gap_us,
+        "leaderless_periods_over_bound": len(leadership.long_gaps),
         "live_clients": sum(1 for progress in clients.values() if progress["live"]),
         "clients": {str(client): clients[client] for client in sorted(clients)},
     }
     return {"valid": not anomalies, "anomalies": anomalies, "stats": stats}
 
 
-def _replay_trace(trace_events: Iterable[TraceEvent]) -> tuple[_Window | None, _LeaderWatch]:
-    """One pass: find the window and the first moment a usable leader exists in it."""
-    watch = _LeaderWatch()
+def _replay_trace(
+    trace_events: Iterable[TraceEvent],
+) -> tuple[_Window | None, _Leadership | None, int]:
+    """One pass: find the window and time the leaderless stretches from its start on."""
+    roles = _Roles()
     window: _Window | None = None
+    leadership: _Leadership | None = None
+    last_event_us = 0
     for event in trace_events:
-        watch.last_event_us = event["t"]
-        searching = window is not None and watch.found_us is None
-        if searching and watch.state_at_deadline is None \
-                and event["t"] > window.leader_deadline_us:
-            # The last state before the deadline passed says why no leader counted.
-            watch.state_at_deadline = watch.describe()
-        watch.apply(event)
+        last_event_us = event["t"]
+        if leadership is not None:
+            leadership.before(last_event_us, roles)
+        roles.apply(event)
         if event["ev"] == "phase":
             window = _on_phase(event, window)
-        if window is not None and watch.found_us is None:
-            watch.note_leader(event["t"])
-    if window is None:
-        return None, watch
-    window.end_us = watch.last_event_us
-    if watch.found_us is None and watch.state_at_deadline is None:
-        watch.state_at_deadline = watch.describe()
-    return window, watch
+            if window is not None and leadership is None:
+                leadership = _Leadership(window.start_us, window.leader_bound_us)
+        if leadership is not None:
+            leadership.after(last_event_us, roles)
+    if window is not None and leadership is not None:
+        window.end_us = last_event_us
+        leadership.finish(last_event_us, roles)
+    return window, leadership, last_event_us
 
 
 def _on_phase(event: TraceEvent, window: _Window | None) -> _Window | None:
@@ -197,22 +254,23 @@ def _on_phase(event: TraceEvent, window: _Window | None) -> _Window | None:
     return window
 
 
-def _leader_anomalies(window: _Window, watch: _LeaderWatch) -> list[dict[str, Any]]:
-    if watch.found_us is not None and watch.found_us <= window.leader_deadline_us:
-        return []
-    if watch.found_us is None:
-        message = (f"no usable leader within {window.leader_bound_us} us of the liveness "
-                   f"phase, nor by the end of the trace; at the deadline "
-                   f"{watch.state_at_deadline}")
+def _gap_anomaly(gap: _Gap, leadership: _Leadership) -> dict[str, Any]:
+    bound = f"bound {leadership.bound_us} us"
+    if leadership.first_us is None:
+        message = (f"no usable leader in the {gap.length_us} us from the liveness phase's "
+                   f"start to the end of the trace ({bound}); when the bound ran out, {gap.state}")
+    elif gap.start_us == leadership.start_us:
+        message = (f"first usable leader (node {leadership.first_node}, term "
+                   f"{leadership.first_term}) came {gap.length_us} us after the liveness "
+                   f"phase began ({bound}); when the bound ran out, {gap.state}")
     else:
-        elapsed_us = watch.found_us - window.start_us
-        message = (f"first usable leader (node {watch.found_node}, term {watch.found_term}) "
-                   f"came {elapsed_us} us after the liveness phase began, bound "
-                   f"{window.leader_bound_us} us; at the deadline {watch.state_at_deadline}")
-    return [{"property": "leader", "t": window.leader_deadline_us, "phase": "liveness",
-             "message": message, "leader_bound_us": window.leader_bound_us,
-             "time_to_leader_us": (None if watch.found_us is None
-                                   else watch.found_us - window.start_us)}]
+        until = "the end of the trace" if gap.end_us is None else f"t={gap.end_us}"
+        message = (f"no usable leader for {gap.length_us} us from t={gap.start_us} to "
+                   f"{until} ({bound}); when the bound ran out, {gap.state}")
+    return {"property": "leader", "t": gap.start_us + leadership.bound_us, "phase": "liveness",
+            "message": message, "leaderless_from_us": gap.start_us,
+            "leaderless_until_us": gap.end_us, "leaderless_us": gap.length_us,
+            "leader_bound_us": leadership.bound_us}
 
 
 def _get(event: Any, name: str) -> Any:

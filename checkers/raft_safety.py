@@ -106,7 +106,7 @@ class _Binding:
 class _Ack:
     pair: Pair
     node: int
-    process: int
+    client: str
     request: Any
     t: int
 
@@ -339,7 +339,7 @@ class _Replay:
         if ack is not None and ack.pair != pair:
             self.report("durability",
                         f"node {node_id} {verb} {_show(pair)} at index {index} where node "
-                        f"{ack.node} acknowledged {_show(ack.pair)} to process {ack.process}",
+                        f"{ack.node} acknowledged {_show(ack.pair)} to client {ack.client}",
                         node=node_id, index=index, entry=_listed(pair),
                         acknowledged=_listed(ack.pair), ack_t=ack.t)
 
@@ -392,7 +392,7 @@ class _Replay:
                         acknowledged=_listed(pair), held=_listed(own))
         earlier = self.acks.get(index)
         if earlier is None:
-            self.acks[index] = _Ack(pair, node_id, event["process"], event["request"], self.t)
+            self.acks[index] = _Ack(pair, node_id, event["client"], event["request"], self.t)
         elif earlier.pair != pair:
             self.report("durability",
                         f"node {node_id} acknowledged {_show(pair)} at index {index}, node "
@@ -428,7 +428,7 @@ class _Replay:
                 self.report("durability",
                             f"at the end only {len(holders)} of {len(cluster)} nodes "
                             f"({len(running)} running) hold {_show(ack.pair)} at index {index}, "
-                            f"acknowledged by node {ack.node} to process {ack.process}",
+                            f"acknowledged by node {ack.node} to client {ack.client}",
                             index=index, acknowledged=_listed(ack.pair), holders=holders,
                             ack_t=ack.t)
 

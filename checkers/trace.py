@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,28 +27,18 @@ TraceEvent = dict[str, Any]
 
 PHASES = ("safety", "heal", "liveness", "final-reads", "end")
 ROLES = ("follower", "pre-candidate", "candidate", "leader")
+_MISSING = object()
 
 Check = Callable[[Any], bool]
 
 
-def _is_int(value: Any) -> bool:
-    # bool is a subclass of int in Python but `true` is not a number in the schema.
-    return type(value) is int
-
-
-def _is_str(value: Any) -> bool:
-    return type(value) is str
-
-
 def _is_node_list(value: Any) -> bool:
-    return type(value) is list and all(type(node) is int for node in value)
+    return all(type(node) is int for node in value)
 
 
 def _is_entry_list(value: Any) -> bool:
-    """A list of `[term, digest]` pairs; this is the one per-element check on the hot path,
-    and entries lists are short except in `restart`, which is rare."""
-    if type(value) is not list:
-        return False
+    """Every element a `[term, digest]` pair: the one per-element check on the hot path;
+    entries lists are short except in `restart`, which is rare."""
     for entry in value:
         if type(entry) is not list or len(entry) != 2:
             return False
@@ -58,50 +49,60 @@ def _is_entry_list(value: Any) -> bool:
 
 def _is_clients(value: Any) -> bool:
     # The README leaves the shape of `clients` open: a count or a list of slot ids.
-    return _is_int(value) or _is_node_list(value)
+    return type(value) is int or (type(value) is list and _is_node_list(value))
 
 
-def _is_any(value: Any) -> bool:
-    return True
+@dataclass(frozen=True, slots=True)
+class _Field:
+    """A required field: its JSON type (None: any), an optional deeper check, and the
+    words an error uses for what was expected. `bool` is a subclass of `int` in Python,
+    so types are compared with `is`: `true` is not a number in the schema."""
+
+    name: str
+    json_type: type | None
+    description: str
+    deeper: Check | None = None
 
 
-_INT: tuple[str, Check] = ("an integer", _is_int)
-_STR: tuple[str, Check] = ("a string", _is_str)
-_ENTRIES: tuple[str, Check] = ("a list of [term, digest] pairs", _is_entry_list)
+def _int(name: str) -> _Field:
+    return _Field(name, int, "an integer")
 
-# ev -> ((field, (description, check)), ...): the fields every event of that kind must carry.
-_REQUIRED: dict[str, tuple[tuple[str, tuple[str, Check]], ...]] = {
+
+def _str(name: str) -> _Field:
+    return _Field(name, str, "a string")
+
+
+def _entries(name: str) -> _Field:
+    return _Field(name, list, "a list of [term, digest] pairs", _is_entry_list)
+
+
+# ev -> the fields every event of that kind must carry.
+_REQUIRED: dict[str, tuple[_Field, ...]] = {
     "start": (
-        ("scenario", ("present", _is_any)),
-        ("seed", _INT),
-        ("nodes", ("a list of node ids", _is_node_list)),
-        ("clients", ("a client count or a list of client ids", _is_clients)),
+        _Field("scenario", None, "present"),
+        _int("seed"),
+        _Field("nodes", list, "a list of node ids", _is_node_list),
+        _Field("clients", None, "a client count or a list of client ids", _is_clients),
     ),
-    "phase": (("phase", _STR),),
-    "role": (("node", _INT), ("role", _STR), ("term", _INT), ("leader", _INT)),
-    "hard_state": (("node", _INT), ("term", _INT), ("vote", _INT), ("commit", _INT)),
-    "append": (("node", _INT), ("index", _INT), ("entries", _ENTRIES)),
-    "apply": (("node", _INT), ("index", _INT), ("entries", _ENTRIES)),
+    "phase": (_str("phase"),),
+    "role": (_int("node"), _str("role"), _int("term"), _int("leader")),
+    "hard_state": (_int("node"), _int("term"), _int("vote"), _int("commit")),
+    "append": (_int("node"), _int("index"), _entries("entries")),
+    "apply": (_int("node"), _int("index"), _entries("entries")),
     "ack": (
-        ("node", _INT),
-        ("process", _INT),
-        ("request", ("present", _is_any)),
-        ("index", _INT),
-        ("term", _INT),
-        ("digest", _STR),
+        _int("node"),
+        _str("client"),
+        _str("request"),
+        _int("index"),
+        _int("term"),
+        _str("digest"),
     ),
-    "crash": (("node", _INT),),
-    "restart": (
-        ("node", _INT),
-        ("term", _INT),
-        ("vote", _INT),
-        ("commit", _INT),
-        ("log", _ENTRIES),
-    ),
-    "pause": (("node", _INT),),
-    "resume": (("node", _INT),),
-    "fault": (("kind", _STR),),
-    "heal": (("kind", _STR),),
+    "crash": (_int("node"),),
+    "restart": (_int("node"), _int("term"), _int("vote"), _int("commit"), _entries("log")),
+    "pause": (_int("node"),),
+    "resume": (_int("node"),),
+    "fault": (_str("kind"),),
+    "heal": (_str("kind"),),
     "end": (),
 }
 
@@ -153,7 +154,7 @@ def _parse_line(line: str, path: str, line_number: int) -> TraceEvent:
     if type(event) is not dict:
         raise InputError(path, line_number, None, "a trace line must be a JSON object")
     time_us = event.get("t")
-    if not _is_int(time_us):
+    if type(time_us) is not int:
         raise InputError(path, line_number, "t", f"must be an integer, got {time_us!r}")
     return event
 
@@ -163,17 +164,26 @@ def _check_fields(event: TraceEvent, path: str, line_number: int) -> None:
     required = _REQUIRED.get(kind) if type(kind) is str else None
     if required is None:
         raise InputError(path, line_number, "ev", f"unknown event kind {kind!r}")
-    for field, (description, check) in required:
-        if field not in event:
-            raise InputError(path, line_number, field, f"missing on a {kind!r} event")
-        if not check(event[field]):
+    for field in required:
+        value = event.get(field.name, _MISSING)
+        if value is _MISSING:
+            raise InputError(path, line_number, field.name, f"missing on a {kind!r} event")
+        if (field.json_type is not None and type(value) is not field.json_type) or (
+            field.deeper is not None and not field.deeper(value)
+        ):
             raise InputError(
-                path, line_number, field, f"must be {description}, got {event[field]!r}"
+                path, line_number, field.name, f"must be {field.description}, got {_short(value)}"
             )
     if kind == "phase":
         _check_phase(event, path, line_number)
     elif kind == "role" and event["role"] not in ROLES:
         raise InputError(path, line_number, "role", f"unknown role {event['role']!r}")
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """A value for an error message; a restart's log may hold thousands of entries."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _check_phase(event: TraceEvent, path: str, line_number: int) -> None:
@@ -182,7 +192,7 @@ def _check_phase(event: TraceEvent, path: str, line_number: int) -> None:
         raise InputError(path, line_number, "phase", f"unknown phase {phase!r}")
     if phase == "liveness":
         bound_us = event.get("leader_bound_us")
-        if not _is_int(bound_us) or bound_us < 0:
+        if type(bound_us) is not int or bound_us < 0:
             raise InputError(
                 path,
                 line_number,

@@ -23,9 +23,7 @@ BUGS: dict[str, str] = {
         "the host sends a batch's messages before its entries and hard state are durable, so "
         "votes and append acknowledgements escape before a crash can lose them"
     ),
-    STALE_LOCAL_READ: (
-        "the leader answers reads from its own state without confirming it is still leader"
-    ),
+    STALE_LOCAL_READ: ("the leader answers reads from its own state without confirming it is still leader"),
 }
 
 

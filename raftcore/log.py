@@ -36,13 +36,12 @@ class RaftLog:
         "applied",
         "committed",
         "in_progress_index",
+        "last_index",
         "stable_index",
         "tolerate_damage",
     )
 
-    def __init__(
-        self, entries: Sequence[Entry] = (), committed: int = 0, tolerate_damage: bool = False
-    ) -> None:
+    def __init__(self, entries: Sequence[Entry] = (), committed: int = 0, tolerate_damage: bool = False) -> None:
         self._offset = 0
         self._entries: list[Entry] = [Entry(term=0, index=0)]
         previous = self._entries[0]
@@ -51,6 +50,8 @@ class RaftLog:
             assert entry.term >= previous.term, f"persisted log has a term going back at {entry}"
             self._entries.append(entry)
             previous = entry
+        # Kept in step with `_entries` by every mutation (read on every message; asserted).
+        self.last_index = previous.index
         last = self.last_index
         # With a planted bug on, a node must survive the damage the bug causes (say a commit
         # index that outran what the disk kept) so that a checker, not an assertion, reports
@@ -70,10 +71,6 @@ class RaftLog:
         )
 
     # ---- reading ----
-
-    @property
-    def last_index(self) -> int:
-        return self._offset + len(self._entries) - 1
 
     def last_term(self) -> int:
         return self._entries[-1].term
@@ -135,6 +132,7 @@ class RaftLog:
         assert term >= self._entries[-1].term
         entry = Entry(term=term, index=self.last_index + 1, data=data)
         self._entries.append(entry)
+        self.last_index = entry.index
         return entry
 
     def append(self, entries: Sequence[Entry]) -> None:
@@ -152,10 +150,10 @@ class RaftLog:
             self.in_progress_index = min(self.in_progress_index, first - 1)
         assert entries[0].term >= self._entries[-1].term, "terms in a log never go back"
         self._entries.extend(entries)
+        self.last_index = entries[-1].index
+        assert self.last_index == self._offset + len(self._entries) - 1
 
-    def maybe_append(
-        self, previous_index: int, previous_term: int, entries: Sequence[Entry], commit: int
-    ) -> int:
+    def maybe_append(self, previous_index: int, previous_term: int, entries: Sequence[Entry], commit: int) -> int:
         """Accept a leader's append if our log holds its previous entry.
 
         Returns the index of the last entry the append vouches for, or -1 on a mismatch.

@@ -9,6 +9,7 @@ later). The planted bug `stale-local-read` short-cuts that.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import random
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ class Request:
     key: str
     value: Any = None
     expected: Any = None
+    forwarded: bool = False
 
     def command(self) -> Command:
         return Command(self.request_id, self.operation, self.key, self.value, self.expected)
@@ -52,6 +54,15 @@ class Response:
     leader_hint: int = NO_NODE
     index: int = 0
     term: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """A request this node passes to the leader it knows; forwarded once at most, so two
+    nodes with stale views cannot bounce a request between them."""
+
+    to: int
+    request: Request
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,13 +91,17 @@ class KVServer:
         # request id -> client address, for requests this incarnation proposed.
         self._waiting: dict[str, str] = {}
 
-    def submit(self, request: Request) -> Response | None:
-        """Take a client request. Returns an immediate reply, or None when the reply will
-        come out of `apply` once the request's entry commits."""
+    def submit(self, request: Request) -> Response | Forward | None:
+        """Take a client request. Returns an immediate reply, a request to pass on to the
+        leader (as etcd's followers forward proposals), or None when the reply will come
+        out of `apply` once the request's entry commits."""
         known = self.store.result_of(request.request_id)
         if known is not None:
             return self._reply(request.request_id, request.client, known, index=0, term=0)
         if self.node.role is not Role.LEADER:
+            leader = self.node.leader_id
+            if leader != NO_NODE and leader != self.node_id and not request.forwarded:
+                return Forward(leader, dataclasses.replace(request, forwarded=True))
             return Response(
                 request.request_id, request.client, self.node_id, False,
                 error="not-leader", leader_hint=self.node.leader_id,

@@ -143,9 +143,10 @@ def print_summary(outcome: Any, folder: Path) -> None:
     for name, checked in verdict["checkers"].items():
         table.add_row(name, _styled(checked["valid"]) + _first_anomaly(checked))
     table.add_row("verdict", _styled(verdict["valid"]))
-    table.add_row("digest", verdict["digest"])
-    table.add_row("folder", str(folder))
     console.print(table)
+    # Printed whole, never folded or cut, so they can be copied from any terminal.
+    console.print(f" digest  {verdict['digest']}", soft_wrap=True)
+    console.print(f" replay  raftsim replay {folder}", soft_wrap=True)
 
 
 def _count_outcomes(history_text: str) -> dict[str, int]:
@@ -199,8 +200,8 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: turns usage and input errors into one line and exit status 2."""
     try:
         cli.main(args=argv, prog_name="raftsim", standalone_mode=False)
-    except click.exceptions.NoArgsIsHelp as error:
-        click.echo(error.format_message() if hasattr(error, "format_message") else "", err=True)
+    except click.exceptions.NoArgsIsHelpError as error:
+        click.echo(error.ctx.get_help() if error.ctx else "", err=True)
         sys.exit(EXIT_USAGE)
     except click.UsageError as error:
         click.echo(f"raftsim: {error.format_message()}", err=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-FAULT_KINDS = ("partition", "crash", "pause", "clock", "link")
+FAULT_KINDS = ("partition", "crash", "pause", "clock", "link", "disk")
 PARTITION_SHAPES = ("isolate-node", "isolate-leader", "halves", "majorities-ring", "bridge")
 TARGET_WORDS = ("random", "leader", "all", "minority", "majority")
 WORKLOAD_KINDS = ("register",)
@@ -82,6 +82,7 @@ class FaultSpec:
     offset_ms: int = 0
     loss: float = 0.0
     duplicate: float = 0.0
+    slow_factor: int = 10
 
 
 @dataclass(frozen=True, slots=True)

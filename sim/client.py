@@ -1,7 +1,9 @@
 """Clients: simulated processes that run a workload against the cluster and record it.
 
 Each operation is recorded as an invoke, then ok, fail (certainly had no effect) or info
-(outcome unknown). A client resends a request under the same request id to another node
+(outcome unknown). As Jepsen's clients do, each client talks to its own node (which passes
+requests on to its leader); only within an operation that node's silence sends the client
+to the next one. A client resends a request under the same request id to another node
 when a reply does not come, and the state machine applies an id once, so retries never
 cause a hidden second write. After an info the client carries on under a new process id,
 as Jepsen does: the old process may still have an operation in flight.
@@ -44,7 +46,8 @@ class Client:
         self._timeout_us = timeout_us
         self._attempt_timeout_us = attempt_timeout_us
         self._think_mean_us = think_mean_us
-        self._target = node_ids[rng.randrange(len(node_ids))]
+        self.home = node_ids[slot % len(node_ids)]
+        self._target = self.home
         self._sequence = 0
         self._awaited: str | None = None
         self._reply: simpy.Event | None = None
@@ -87,6 +90,7 @@ class Client:
         """Send until a definite answer or the deadline; say whether it may have applied."""
         deadline_us = self.env.now + self._timeout_us
         maybe_applied = False
+        self._target = self.home
         self._awaited = request.request_id
         while self.env.now < deadline_us:
             self._reply = self.env.event()
@@ -99,7 +103,6 @@ class Client:
                 continue
             response: Response = self._reply.value
             if response.error != "not-leader":
-                self._target = response.node
                 return response, maybe_applied
             hint = response.leader_hint
             self._target = hint if hint and hint != response.node else self._next_node(response.node)

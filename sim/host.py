@@ -13,7 +13,7 @@ import random
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from raftcore.server import KVServer, Request, entry_digest
+from raftcore.server import Forward, KVServer, Request, entry_digest
 from raftcore.types import Config, Message, Ready, Role
 from sim.clock import LocalClock
 from sim.disk import Disk
@@ -55,6 +55,7 @@ class Host:
         self._deferred: Ready | None = None
         self._inbox: deque[tuple[str, Any]] = deque()
         self._shown: tuple[Role, int, int] | None = None
+        self.trace_messages = False
         network.add_endpoint(self.name, self.receive)
 
     # --- time -------------------------------------------------------------------------
@@ -86,9 +87,11 @@ class Host:
             server.node.step(payload)
         else:
             assert isinstance(payload, Request)
-            response = server.submit(payload)
-            if response is not None:
-                self.network.send(self.name, payload.client, response)
+            answer = server.submit(payload)
+            if type(answer) is Forward:
+                self.network.send(self.name, endpoint(answer.to), answer.request)
+            elif answer is not None:
+                self.network.send(self.name, payload.client, answer)
         self.kick()
 
     # --- the Ready loop ---------------------------------------------------------------
@@ -131,7 +134,7 @@ class Host:
             responses, acknowledgements = server.apply(ready.committed_entries)
             for ack in acknowledgements:
                 self.trace.emit(
-                    "ack", node=self.node_id, process=ack.client, request=ack.request_id,
+                    "ack", node=self.node_id, client=ack.client, request=ack.request_id,
                     index=ack.index, term=ack.term, digest=ack.digest,
                 )
             for response in responses:
@@ -143,6 +146,12 @@ class Host:
     def _send(self, messages: tuple[Message, ...]) -> None:
         send, name = self.network.send, self.name
         for message in messages:
+            if self.trace_messages:
+                self.trace.emit(
+                    "msg", node=self.node_id, to=message.to, type=str(message.type), term=message.term,
+                    index=message.index, log_term=message.log_term, entries=len(message.entries),
+                    commit=message.commit, reject=message.reject,
+                )
             send(name, endpoint(message.to), message)
 
     def _record_ready(self, server: KVServer, ready: Ready) -> None:

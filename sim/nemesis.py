@@ -131,6 +131,16 @@ class Nemesis:
                 self.hosts[node].clock.set(self.env.now, drift_ppm, offset_us)
         return undo, {"nodes": nodes, "drift_ppm": fault.drift_ppm, "offset_us": fault.offset_ms * MS}
 
+    def _start_disk(self, fault: FaultSpec) -> tuple[Callable[[], None], dict[str, Any]]:
+        nodes = self._targets(fault.target)
+        for node in nodes:
+            self.hosts[node].disk.slow_factor = fault.slow_factor
+
+        def undo() -> None:
+            for node in nodes:
+                self.hosts[node].disk.slow_factor = 1
+        return undo, {"nodes": nodes, "slow_factor": fault.slow_factor}
+
     def _start_link(self, fault: FaultSpec) -> tuple[Callable[[], None], dict[str, Any]]:
         self.network.extra_loss = max(self.network.extra_loss, fault.loss)
         self.network.extra_duplicate = max(self.network.extra_duplicate, fault.duplicate)

@@ -70,6 +70,9 @@ def _random_fault(rng: Any, kind: str, start_ms: int, duration_ms: int) -> Fault
             kind, start_ms, duration_ms, target=rng.choice(("random", "leader", "minority")),
             drift_ppm=rng.randint(-500, 500) * 1000, offset_ms=rng.randint(-5000, 5000),
         )
+    if kind == "disk":
+        return FaultSpec(kind, start_ms, duration_ms, target=rng.choice(("random", "leader", "majority")),
+                         slow_factor=rng.choice((5, 20, 100)))
     assert kind == "link", kind
     return FaultSpec(kind, start_ms, duration_ms, loss=round(rng.uniform(0.05, 0.4), 3),
                      duplicate=round(rng.uniform(0.0, 0.2), 3))

@@ -1,0 +1,598 @@
+"""One Raft node as a pure state machine, after etcd-io/raft.
+
+The host drives it: `tick()` for time, `step()` for messages, `propose()` for client
+writes, and drains the consequences with `ready()` / `advance()`. Nothing here performs
+I/O, reads a clock or draws randomness other than from the `random.Random` handed in.
+
+Layout, as in etcd: roles change only in `become_*`; a message first passes the term rules
+in `step` (which may demote the node), then goes to `_step_leader`, `_step_candidate` or
+`_step_follower`; actions that may or may not happen are named `_maybe_*`.
+
+Durability rules the design leans on:
+- Everything a message promises (a vote, an acknowledged entry) is in the same Ready as the
+  message or an earlier one, and the host persists a Ready before sending its messages.
+- The leader counts its own log towards a commit only up to what is on disk (`advance`
+  moves its own `match`), as etcd does by stepping a self-acknowledgement after the write.
+- A node counts its own vote at once: no message leaves before that vote is persisted, and
+  a crash before then loses the candidacy with it.
+"""
+
+from __future__ import annotations
+
+import random
+
+from raftcore.bugs import COMMIT_OLD_TERM, SEND_BEFORE_PERSIST, validate_bugs
+from raftcore.log import RaftLog
+from raftcore.progress import MAX_INFLIGHT_MESSAGES, Progress, ProgressState
+from raftcore.quorum import VoteResult, committed_index, majority, vote_result
+from raftcore.types import (
+    NO_NODE,
+    Config,
+    Entry,
+    HardState,
+    Message,
+    MessageType,
+    PersistedState,
+    Ready,
+    Role,
+    SoftState,
+)
+
+APPEND = MessageType.APPEND
+APPEND_RESPONSE = MessageType.APPEND_RESPONSE
+HEARTBEAT = MessageType.HEARTBEAT
+HEARTBEAT_RESPONSE = MessageType.HEARTBEAT_RESPONSE
+PRE_VOTE = MessageType.PRE_VOTE
+PRE_VOTE_RESPONSE = MessageType.PRE_VOTE_RESPONSE
+VOTE = MessageType.VOTE
+VOTE_RESPONSE = MessageType.VOTE_RESPONSE
+LEADER = Role.LEADER
+FOLLOWER = Role.FOLLOWER
+CANDIDATE = Role.CANDIDATE
+PRE_CANDIDATE = Role.PRE_CANDIDATE
+
+
+class RaftNode:
+    """A Raft node. Public fields are read-only for the host.
+
+    Invariants (asserted where they could break): `term` never decreases; `vote` is cast at
+    most once per term; `leader_id == node_id` iff `role is LEADER`; the commit index never
+    decreases; `_progress` is non-empty iff the node leads.
+    """
+
+    def __init__(self, config: Config, state: PersistedState, rng: random.Random) -> None:
+        bugs = validate_bugs(config.bugs)
+        self.config = config
+        self.node_id = config.node_id
+        self._peers = tuple(sorted(config.peers))
+        self._other_peers = tuple(peer for peer in self._peers if peer != self.node_id)
+        self._peer_set = frozenset(self._peers)
+        self._quorum = majority(len(self._peers))
+        self._bug_commit_old_term = COMMIT_OLD_TERM in bugs
+        self._bug_send_before_persist = SEND_BEFORE_PERSIST in bugs
+        hard_state = state.hard_state
+        self.log = RaftLog(
+            state.entries,
+            hard_state.commit,
+            tolerate_damage=self._bug_commit_old_term or self._bug_send_before_persist,
+        )
+        self._rng = rng
+        self.term = hard_state.term
+        self.vote = hard_state.vote
+        self.leader_id = NO_NODE
+        self.role = FOLLOWER
+        self._election_elapsed_ticks = 0
+        self._heartbeat_elapsed_ticks = 0
+        self._randomized_election_timeout_ticks = config.election_ticks
+        self._votes: dict[int, bool] = {}
+        self._progress: dict[int, Progress] = {}
+        self._messages: list[Message] = []
+        # What the host last received, to hand over only changes.
+        self._previous_hard_state = hard_state
+        self._previous_soft_state = SoftState(leader=NO_NODE, role=FOLLOWER)
+        self._outstanding_ready: Ready | None = None
+        self.become_follower(self.term, NO_NODE)
+
+    def __repr__(self) -> str:
+        return (
+            f"RaftNode({self.node_id} {self.role} term={self.term} vote={self.vote} lead={self.leader_id} {self.log!r})"
+        )
+
+    # ---- read-only views ----
+
+    @property
+    def commit_index(self) -> int:
+        return self.log.committed
+
+    @property
+    def applied_index(self) -> int:
+        return self.log.applied
+
+    @property
+    def last_index(self) -> int:
+        return self.log.last_index
+
+    @property
+    def randomized_election_timeout_ticks(self) -> int:
+        return self._randomized_election_timeout_ticks
+
+    def log_entries(self) -> tuple[Entry, ...]:
+        return self.log.all_entries()
+
+    def progress(self, peer: int) -> Progress | None:
+        """The leader's view of `peer` (None unless this node leads)."""
+        return self._progress.get(peer)
+
+    # ---- role changes: the only places that assign `role` ----
+
+    def _reset(self, term: int) -> None:
+        if term != self.term:
+            assert term > self.term, f"term going back from {self.term} to {term}"
+            self.term = term
+            self.vote = NO_NODE
+        self.leader_id = NO_NODE
+        self._election_elapsed_ticks = 0
+        self._heartbeat_elapsed_ticks = 0
+        election_ticks = self.config.election_ticks
+        self._randomized_election_timeout_ticks = self._rng.randrange(election_ticks, 2 * election_ticks)
+        self._votes = {}
+        self._progress = {}
+
+    def become_follower(self, term: int, leader: int) -> None:
+        self._reset(term)
+        self.leader_id = leader
+        self.role = FOLLOWER
+
+    def become_pre_candidate(self) -> None:
+        # Neither the term nor the vote changes: a pre-election must leave no trace that
+        # could disrupt the cluster if it fails.
+        assert self.role is not LEADER, "a leader never becomes a pre-candidate"
+        self._votes = {}
+        self.leader_id = NO_NODE
+        self.role = PRE_CANDIDATE
+
+    def become_candidate(self) -> None:
+        assert self.role is not LEADER, "a leader never becomes a candidate"
+        self._reset(self.term + 1)
+        self.vote = self.node_id
+        self.role = CANDIDATE
+
+    def become_leader(self) -> None:
+        assert self.role is CANDIDATE, f"only a candidate wins an election, not a {self.role}"
+        assert self.vote == self.node_id
+        self._reset(self.term)
+        self.leader_id = self.node_id
+        self.role = LEADER
+        log = self.log
+        next_index = log.last_index + 1
+        self._progress = {peer: Progress(0, next_index) for peer in self._peers}
+        own = self._progress[self.node_id]
+        own.match = log.stable_index
+        own.become_replicate()
+        own.recent_active = True
+        # An entry of the new term lets the leader commit what earlier terms left behind
+        # (Raft paper, section 5.4.2), since only entries of its own term count.
+        log.append_new(self.term, "")
+
+    # ---- inputs ----
+
+    def tick(self) -> None:
+        if self.role is LEADER:
+            self._tick_heartbeat()
+        else:
+            self._tick_election()
+
+    def _tick_election(self) -> None:
+        self._election_elapsed_ticks += 1
+        if self._election_elapsed_ticks >= self._randomized_election_timeout_ticks:
+            self._election_elapsed_ticks = 0
+            self._hup()
+
+    def _tick_heartbeat(self) -> None:
+        self._heartbeat_elapsed_ticks += 1
+        self._election_elapsed_ticks += 1
+        if self._election_elapsed_ticks >= self.config.election_ticks:
+            self._election_elapsed_ticks = 0
+            if self.config.check_quorum:
+                self._maybe_step_down_without_quorum()
+                if self.role is not LEADER:
+                    return
+        if self._heartbeat_elapsed_ticks >= self.config.heartbeat_ticks:
+            self._heartbeat_elapsed_ticks = 0
+            self._broadcast_heartbeat()
+
+    def campaign(self) -> None:
+        """Start an election now (a pre-election first when PreVote is on)."""
+        self._hup()
+
+    def propose(self, data: str) -> Entry | None:
+        if self.role is not LEADER:
+            return None
+        entry = self.log.append_new(self.term, data)
+        self._broadcast_append()
+        return entry
+
+    def step(self, message: Message) -> None:
+        assert message.to == self.node_id, f"{message} delivered to {self.node_id}"
+        sender = message.sender
+        if sender == self.node_id or sender not in self._peer_set:
+            return
+        if message.term > self.term:
+            if not self._accept_higher_term(message):
+                return
+        elif message.term < self.term:
+            self._answer_lower_term(message)
+            return
+        kind = message.type
+        if kind is VOTE or kind is PRE_VOTE:
+            self._handle_vote_request(message)
+        elif self.role is LEADER:
+            self._step_leader(message)
+        elif self.role is FOLLOWER:
+            self._step_follower(message)
+        else:
+            self._step_candidate(message)
+
+    # ---- term rules (etcd's Step) ----
+
+    def _accept_higher_term(self, message: Message) -> bool:
+        """Apply the rules for a message from a later term; False means ignore it."""
+        kind = message.type
+        if (kind is VOTE or kind is PRE_VOTE) and self._in_leader_lease():
+            # Heard from a leader within the minimum election timeout: a node that calls
+            # an election now is disrupting a healthy cluster, so neither vote nor adopt
+            # its term (Raft thesis, section 4.2.3).
+            return False
+        if kind is PRE_VOTE:
+            return True  # a pre-vote never changes our term
+        if kind is PRE_VOTE_RESPONSE and not message.reject:
+            # Granted pre-votes carry the term we asked about, one ahead of ours; the term
+            # is taken only if the pre-election is won.
+            return True
+        leader = message.sender if kind is APPEND or kind is HEARTBEAT else NO_NODE
+        self.become_follower(message.term, leader)
+        return True
+
+    def _in_leader_lease(self) -> bool:
+        return (
+            self.config.check_quorum
+            and self.leader_id != NO_NODE
+            and self._election_elapsed_ticks < self.config.election_ticks
+        )
+
+    def _answer_lower_term(self, message: Message) -> None:
+        kind = message.type
+        config = self.config
+        if (config.check_quorum or config.pre_vote) and (kind is APPEND or kind is HEARTBEAT):
+            # A stale leader: it would never learn of our term otherwise, because with
+            # CheckQuorum or PreVote we do not bump terms on votes it could see.
+            self._send(Message(APPEND_RESPONSE, self.node_id, message.sender, self.term))
+        elif kind is PRE_VOTE:
+            # Answer so a pre-candidate from before an upgrade to PreVote cannot stall.
+            self._send(Message(PRE_VOTE_RESPONSE, self.node_id, message.sender, self.term, reject=True))
+
+    # ---- elections ----
+
+    def _hup(self) -> None:
+        if self.role is LEADER:
+            return
+        self._campaign(pre_election=self.config.pre_vote)
+
+    def _campaign(self, pre_election: bool) -> None:
+        if pre_election:
+            self.become_pre_candidate()
+            request_type = PRE_VOTE
+            request_term = self.term + 1
+        else:
+            self.become_candidate()
+            request_type = VOTE
+            request_term = self.term
+        if self._record_vote(self.node_id, True) is VoteResult.WON:
+            self._won_election(pre_election)
+            return
+        log = self.log
+        last_index = log.last_index
+        last_term = log.last_term()
+        for peer in self._other_peers:
+            self._send(
+                Message(
+                    request_type,
+                    self.node_id,
+                    peer,
+                    request_term,
+                    log_term=last_term,
+                    index=last_index,
+                )
+            )
+
+    def _record_vote(self, voter: int, granted: bool) -> VoteResult:
+        self._votes.setdefault(voter, granted)  # the first answer of a voter counts
+        return vote_result(self._peers, self._votes)
+
+    def _won_election(self, pre_election: bool) -> None:
+        if pre_election:
+            self._campaign(pre_election=False)
+        else:
+            self.become_leader()
+            self._broadcast_append()
+
+    def _handle_vote_request(self, message: Message) -> None:
+        pre_vote = message.type is PRE_VOTE
+        response_type = PRE_VOTE_RESPONSE if pre_vote else VOTE_RESPONSE
+        can_vote = (
+            self.vote == message.sender
+            or (self.vote == NO_NODE and self.leader_id == NO_NODE)
+            or (pre_vote and message.term > self.term)
+        )
+        if can_vote and self.log.is_up_to_date(message.index, message.log_term):
+            # Answer with the term asked about: a pre-candidate is one term ahead of us and
+            # would ignore an answer carrying our (older) term.
+            self._send(Message(response_type, self.node_id, message.sender, message.term))
+            if not pre_vote:
+                assert self.vote in (NO_NODE, message.sender), "two votes in one term"
+                self._election_elapsed_ticks = 0
+                self.vote = message.sender
+        else:
+            self._send(Message(response_type, self.node_id, message.sender, self.term, reject=True))
+
+    def _maybe_step_down_without_quorum(self) -> None:
+        active = 1  # the leader itself
+        for peer in self._other_peers:
+            if self._progress[peer].recent_active:
+                active += 1
+        if active < self._quorum:
+            self.become_follower(self.term, NO_NODE)
+            return
+        for peer in self._other_peers:
+            self._progress[peer].recent_active = False
+
+    # ---- per-role message handling ----
+
+    def _step_leader(self, message: Message) -> None:
+        kind = message.type
+        if kind is APPEND_RESPONSE:
+            self._handle_append_response(message)
+        elif kind is HEARTBEAT_RESPONSE:
+            progress = self._progress[message.sender]
+            progress.recent_active = True
+            progress.paused = False
+            if progress.match < self.log.last_index or progress.state is ProgressState.PROBE:
+                self._maybe_send_append(message.sender, send_if_empty=True)
+        # Vote responses are stale here; appends or heartbeats in our own term can only
+        # come from a rival leader, which Raft rules out (and a planted bug may not).
+
+    def _step_candidate(self, message: Message) -> None:
+        kind = message.type
+        if kind is APPEND:
+            self.become_follower(message.term, message.sender)
+            self._handle_append(message)
+        elif kind is HEARTBEAT:
+            self.become_follower(message.term, message.sender)
+            self._handle_heartbeat(message)
+        elif kind is (PRE_VOTE_RESPONSE if self.role is PRE_CANDIDATE else VOTE_RESPONSE):
+            result = self._record_vote(message.sender, not message.reject)
+            if result is VoteResult.WON:
+                self._won_election(self.role is PRE_CANDIDATE)
+            elif result is VoteResult.LOST:
+                # A lost pre-election leaves the term alone (granted answers carried the
+                # next term, which was never ours).
+                self.become_follower(self.term, NO_NODE)
+
+    def _step_follower(self, message: Message) -> None:
+        kind = message.type
+        if kind is APPEND:
+            self._election_elapsed_ticks = 0
+            self.leader_id = message.sender
+            self._handle_append(message)
+        elif kind is HEARTBEAT:
+            self._election_elapsed_ticks = 0
+            self.leader_id = message.sender
+            self._handle_heartbeat(message)
+
+    # ---- replication: follower side ----
+
+    def _handle_append(self, message: Message) -> None:
+        log = self.log
+        if message.index < log.committed:
+            # Stale: everything up to our commit index is settled, say so.
+            self._send(Message(APPEND_RESPONSE, self.node_id, message.sender, self.term, index=log.committed))
+            return
+        last_new_index = log.maybe_append(message.index, message.log_term, message.entries, message.commit)
+        if last_new_index >= 0:
+            self._send(Message(APPEND_RESPONSE, self.node_id, message.sender, self.term, index=last_new_index))
+            return
+        hint_index, hint_term = log.find_conflict_by_term(min(message.index, log.last_index), message.log_term)
+        self._send(
+            Message(
+                APPEND_RESPONSE,
+                self.node_id,
+                message.sender,
+                self.term,
+                index=message.index,
+                reject=True,
+                reject_hint=hint_index,
+                reject_hint_term=hint_term,
+            )
+        )
+
+    def _handle_heartbeat(self, message: Message) -> None:
+        self.log.commit_to(message.commit)
+        self._send(Message(HEARTBEAT_RESPONSE, self.node_id, message.sender, self.term))
+
+    # ---- replication: leader side ----
+
+    def _handle_append_response(self, message: Message) -> None:
+        sender = message.sender
+        progress = self._progress[sender]
+        progress.recent_active = True
+        if message.reject:
+            self._handle_append_rejection(progress, message)
+            return
+        index = message.index
+        if index > self.log.last_index:
+            # Only a rival leader of our term (a planted bug) makes a follower claim more.
+            assert self.log.tolerate_damage, f"{sender} acknowledged {index} beyond our log"
+            index = self.log.last_index
+        was_probing = progress.state is ProgressState.PROBE
+        if not (progress.maybe_update(index) or (was_probing and progress.match == index)):
+            return
+        if was_probing:
+            progress.become_replicate()
+        else:
+            progress.free_inflights_up_to(index)
+        if self._maybe_commit():
+            self._broadcast_append()
+        elif progress.can_bump_commit(self.log.committed):
+            self._maybe_send_append(sender, send_if_empty=True)
+        # The window may have room for several messages now; empty ones would say nothing.
+        for _ in range(MAX_INFLIGHT_MESSAGES + 1):
+            if not self._maybe_send_append(sender, send_if_empty=False):
+                break
+        else:
+            raise AssertionError(f"append window towards {sender} never filled: {progress}")
+
+    def _handle_append_rejection(self, progress: Progress, message: Message) -> None:
+        if message.index <= progress.match:
+            # Either stale (overtaken by a later acknowledgement) or from a follower that
+            # lost or never had what it acknowledged, which only a planted bug brings about.
+            # Probing again at once would then loop without end; the next heartbeat
+            # response retries instead.
+            return
+        next_probe_index = message.reject_hint
+        if message.reject_hint_term > 0:
+            # Skip every index at which our term exceeds the follower's term at its hint:
+            # no entry of ours there can match (terms only grow along a log).
+            next_probe_index, _ = self.log.find_conflict_by_term(message.reject_hint, message.reject_hint_term)
+        if progress.maybe_decrement_to(message.index, next_probe_index):
+            if progress.state is ProgressState.REPLICATE:
+                progress.become_probe()
+            self._maybe_send_append(message.sender, send_if_empty=True)
+
+    def _maybe_commit(self) -> bool:
+        log = self.log
+        progress = self._progress
+        index = committed_index([progress[peer].match for peer in self._peers])
+        if index <= log.committed:
+            return False
+        if log.term(index) != self.term and not self._bug_commit_old_term:
+            # Raft paper, section 5.4.2: counting replicas proves nothing for an entry of an
+            # earlier term; a later leader may still overwrite it (figure 8).
+            return False
+        log.commit_to(index)
+        return True
+
+    def _maybe_send_append(self, to: int, send_if_empty: bool) -> bool:
+        progress = self._progress[to]
+        if progress.paused:
+            return False
+        log = self.log
+        next_index = progress.next
+        last_index = log.last_index
+        assert next_index <= last_index + 1, f"next {next_index} beyond log end {last_index}"
+        entries: tuple[Entry, ...] = ()
+        if progress.state is ProgressState.PROBE or not progress.inflights_full():
+            high = min(last_index + 1, next_index + self.config.max_entries_per_message)
+            if high > next_index:
+                entries = log.slice(next_index, high)
+        if not entries and not send_if_empty:
+            return False
+        previous_index = next_index - 1
+        commit = log.committed
+        self._messages.append(
+            Message(
+                APPEND,
+                self.node_id,
+                to,
+                self.term,
+                log_term=log.term(previous_index),
+                index=previous_index,
+                entries=entries,
+                commit=commit,
+            )
+        )
+        progress.sent_entries(len(entries), previous_index + len(entries))
+        progress.sent_commit = commit
+        return True
+
+    def _broadcast_append(self) -> None:
+        for peer in self._other_peers:
+            self._maybe_send_append(peer, send_if_empty=True)
+
+    def _broadcast_heartbeat(self) -> None:
+        committed = self.log.committed
+        for peer in self._other_peers:
+            progress = self._progress[peer]
+            # Never tell a follower to commit past what it is known to hold: its entries
+            # beyond `match` may not be ours.
+            commit = min(progress.match, committed)
+            self._messages.append(Message(HEARTBEAT, self.node_id, peer, self.term, commit=commit))
+            progress.sent_commit = commit
+
+    def _send(self, message: Message) -> None:
+        self._messages.append(message)
+
+    # ---- output ----
+
+    def has_ready(self) -> bool:
+        """Whether ready() would hand over work. False while a Ready is outstanding."""
+        if self._outstanding_ready is not None:
+            return False
+        log = self.log
+        hard = self._previous_hard_state
+        soft = self._previous_soft_state
+        return bool(
+            self._messages
+            or log.in_progress_index < log.last_index
+            or log.applied < log.committed
+            or hard.term != self.term
+            or hard.vote != self.vote
+            or hard.commit != log.committed
+            or soft.leader != self.leader_id
+            or soft.role is not self.role
+        )
+
+    def ready(self) -> Ready:
+        assert self._outstanding_ready is None, "ready() called again before advance()"
+        log = self.log
+        hard_state: HardState | None = None
+        previous_hard = self._previous_hard_state
+        assert self.term >= previous_hard.term, "the term went back"
+        assert log.committed >= previous_hard.commit or log.tolerate_damage, "commit went back"
+        if previous_hard.term != self.term or previous_hard.vote != self.vote or previous_hard.commit != log.committed:
+            hard_state = HardState(term=self.term, vote=self.vote, commit=log.committed)
+            self._previous_hard_state = hard_state
+        soft_state: SoftState | None = None
+        previous_soft = self._previous_soft_state
+        if previous_soft.leader != self.leader_id or previous_soft.role is not self.role:
+            soft_state = SoftState(leader=self.leader_id, role=self.role)
+            self._previous_soft_state = soft_state
+        entries = log.take_unstable() if log.has_unstable() else ()
+        # Everything up to the last index is on disk once this batch is, so every
+        # committed entry may be applied after the host has persisted the batch.
+        assert log.committed <= log.in_progress_index
+        committed_entries = log.committed_to_apply() if log.has_committed_to_apply() else ()
+        messages = tuple(self._messages)
+        self._messages = []
+        ready = Ready(
+            hard_state=hard_state,
+            soft_state=soft_state,
+            entries=entries,
+            messages=messages,
+            committed_entries=committed_entries,
+            persist_before_send=not self._bug_send_before_persist,
+        )
+        self._outstanding_ready = ready
+        return ready
+
+    def advance(self, ready: Ready) -> None:
+        assert ready is self._outstanding_ready, "advance() must receive the outstanding Ready"
+        self._outstanding_ready = None
+        leads = self.role is LEADER
+        assert leads == (self.leader_id == self.node_id) == bool(self._progress), self
+        log = self.log
+        log.stable_to_in_progress()
+        if ready.committed_entries:
+            log.applied_to(ready.committed_entries[-1].index)
+        # The leader's own write finished: it now counts towards a majority.
+        if self.role is LEADER and self._progress[self.node_id].maybe_update(log.stable_index) and self._maybe_commit():
+            self._broadcast_append()

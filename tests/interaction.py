@@ -1,0 +1,487 @@
+"""Interaction tests for raftcore in the style of etcd-io/raft's data-driven tests.
+
+A test file is a sequence of blocks separated by blank lines:
+
+    # prose explaining what comes next (any number of lines)
+    directive arg key=value key=(1,2)
+    ----
+    expected output (no blank lines)
+
+`run_file` runs the directives against an `InteractionEnv` and compares outputs; with the
+environment variable RAFTSIM_REWRITE=1 it rewrites the expected outputs instead. The
+environment plays every host: it persists Readies into its own per-node storage (so a
+crash loses exactly what was not persisted), queues messages in one global list in send
+order, and applies committed entries.
+
+Directives (nodes are numbered from 1; `N...` means one or more node ids, all if none):
+
+    add-nodes COUNT [election=10 heartbeat=1 prevote=true checkquorum=true max-entries=64]
+    bugs NAME...                    planted bugs for nodes started from now on
+    campaign N / propose N DATA
+    tick N [COUNT] / tick-election N / tick-heartbeat N
+    tick-all max=ROUNDS             tick every running node, one round at a time, until a
+                                    role or term changes (no message moves meanwhile)
+    process-ready [N...]            persist, send, apply, advance
+    send-ready N                    send a Ready's messages before persisting it (only when
+                                    the Ready allows it, i.e. under send-before-persist)
+    deliver-msgs [N...] [drop=(N...)] [limit=K]
+                                    step queued messages into N (oldest first, at most K per
+                                    node), and lose those to the nodes in drop
+    stabilize [N...]                process Readies and deliver until nothing moves
+    crash N / restart N             lose what is not persisted / start from what is
+    isolate N... / heal             lose messages to and from these nodes / stop doing so
+    raft-state / raft-log [N...] / raft-progress N
+
+Rendering: an entry is `index@term "data"`; a message is `from->to type term=T` and the
+fields that matter for its type; "N is now ..." reports a change of role, term or leader.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from raftcore.bugs import SEND_BEFORE_PERSIST, validate_bugs
+from raftcore.raft import RaftNode
+from raftcore.types import Config, Entry, HardState, Message, MessageType, PersistedState, Ready
+
+STABILIZE_ROUNDS_MAX = 1000
+
+
+class InteractionFileError(Exception):
+    """A malformed test file or directive; str() names file and line."""
+
+
+@dataclass
+class Directive:
+    name: str
+    positional: list[str]
+    keywords: dict[str, list[str]]
+    line: int
+
+
+@dataclass
+class Block:
+    prose: list[str]
+    command: str
+    expected: list[str]
+    line: int
+
+
+def parse_directive(text: str, line: int) -> Directive:
+    name, *tokens = text.split()
+    positional: list[str] = []
+    keywords: dict[str, list[str]] = {}
+    for token in tokens:
+        if "=" not in token:
+            positional.append(token)
+            continue
+        key, value = token.split("=", 1)
+        keywords[key] = value.strip("()").split(",") if value.startswith("(") else [value]
+    return Directive(name, positional, keywords, line)
+
+
+def parse_file(path: Path) -> tuple[list[Block], list[str]]:
+    """The blocks of a file and any prose after the last one."""
+    lines = path.read_text().splitlines()
+    blocks: list[Block] = []
+    prose: list[str] = []
+    position = 0
+    while position < len(lines):
+        text = lines[position]
+        position += 1
+        if not text.strip():
+            if prose:
+                prose.append("")
+            continue
+        if text.startswith("#"):
+            prose.append(text)
+            continue
+        if position >= len(lines) or lines[position] != "----":
+            raise InteractionFileError(f"{path}:{position}: directive {text!r} lacks '----'")
+        start, position = position, position + 1
+        expected: list[str] = []
+        while position < len(lines) and lines[position].strip():
+            expected.append(lines[position])
+            position += 1
+        blocks.append(Block(prose, text, expected, start))
+        prose = []
+    return blocks, prose
+
+
+def describe_entry(entry: Entry) -> str:
+    return f'{entry.index}@{entry.term} "{entry.data}"'
+
+
+def describe_message(message: Message) -> str:
+    text = f"{message.sender}->{message.to} {message.type} term={message.term}"
+    kind = message.type
+    if kind in (MessageType.VOTE, MessageType.PRE_VOTE):
+        text += f" index={message.index} log_term={message.log_term}"
+    elif kind is MessageType.APPEND:
+        text += f" index={message.index} log_term={message.log_term} commit={message.commit}"
+        if message.entries:
+            text += " entries=[" + ", ".join(map(describe_entry, message.entries)) + "]"
+    elif kind is MessageType.APPEND_RESPONSE:
+        text += f" index={message.index}"
+        if message.reject:
+            text += f" rejected hint={message.reject_hint} hint_term={message.reject_hint_term}"
+    elif kind is MessageType.HEARTBEAT:
+        text += f" commit={message.commit}"
+    if message.reject and kind is not MessageType.APPEND_RESPONSE:
+        text += " rejected"
+    return text
+
+
+@dataclass
+class Storage:
+    hard_state: HardState = field(default_factory=HardState)
+    entries: list[Entry] = field(default_factory=list)
+
+
+@dataclass
+class InteractionEnv:
+    nodes: dict[int, RaftNode | None] = field(default_factory=dict)
+    storage: dict[int, Storage] = field(default_factory=dict)
+    incarnation: dict[int, int] = field(default_factory=dict)
+    network: list[Message] = field(default_factory=list)
+    isolated: set[int] = field(default_factory=set)
+    sent_unpersisted: dict[int, Ready] = field(default_factory=dict)
+    options: dict[str, object] = field(default_factory=dict)
+    bugs: frozenset[str] = frozenset()
+    output: list[str] = field(default_factory=list)
+
+    def emit(self, text: str, indent: int = 0) -> None:
+        self.output.append("  " * indent + text)
+
+    # ---- node life cycle ----
+
+    def start(self, node_id: int) -> None:
+        storage = self.storage[node_id]
+        incarnation = self.incarnation[node_id] = self.incarnation.get(node_id, -1) + 1
+        config = Config(node_id=node_id, peers=tuple(sorted(self.storage)), bugs=self.bugs, **self.options)  # type: ignore[arg-type]
+        state = PersistedState(storage.hard_state, tuple(storage.entries))
+        self.nodes[node_id] = RaftNode(config, state, random.Random(node_id + 100 * incarnation))
+
+    def live(self, directive: Directive, text: str) -> RaftNode:
+        node = self.nodes.get(int(text))
+        if node is None:
+            raise InteractionFileError(f"node {text} is not running")
+        return node
+
+    def states(self) -> dict[int, tuple[object, ...]]:
+        return {i: (n.role, n.term, n.leader_id) for i, n in self.nodes.items() if n is not None}
+
+    def report_changes(self, before: dict[int, tuple[object, ...]], indent: int = 0) -> bool:
+        changed = False
+        for node_id, state in sorted(self.states().items()):
+            if before.get(node_id) != state:
+                role, term, leader = state
+                lead = f", leader {leader}" if leader not in (0, node_id) else ""
+                self.emit(f"{node_id} is now {role} at term {term}{lead}", indent)
+                changed = True
+        return changed
+
+    # ---- the host's work ----
+
+    def process_ready(self, node_id: int, indent: int) -> None:
+        node = self.nodes[node_id]
+        assert node is not None
+        ready = node.ready()
+        self.emit(f"> {node_id} handling Ready", indent)
+        self.describe_ready(ready, indent + 1)
+        if node_id not in self.sent_unpersisted:
+            self.send(ready.messages)
+        self.sent_unpersisted.pop(node_id, None)
+        self.persist(node_id, ready)
+        node.advance(ready)
+
+    def is_cut(self, message: Message) -> bool:
+        return bool({message.sender, message.to} & self.isolated)
+
+    def send(self, messages: tuple[Message, ...]) -> None:
+        """Queue messages; those crossing a partition are lost at once."""
+        self.network.extend(message for message in messages if not self.is_cut(message))
+
+    def describe_ready(self, ready: Ready, indent: int) -> None:
+        if ready.soft_state is not None:
+            soft = ready.soft_state
+            self.emit(f"soft state: role={soft.role} leader={soft.leader}", indent)
+        if ready.hard_state is not None:
+            hard = ready.hard_state
+            self.emit(f"hard state: term={hard.term} vote={hard.vote} commit={hard.commit}", indent)
+        for title, items, render in (
+            ("entries", ready.entries, describe_entry),
+            ("messages", ready.messages, self.describe_sent),
+            ("apply", ready.committed_entries, describe_entry),
+        ):
+            if items:
+                self.emit(f"{title}:", indent)
+                for item in items:
+                    self.emit(render(item), indent + 1)  # type: ignore[operator]
+        if not ready.persist_before_send:
+            self.emit("(messages may leave before the batch is on disk)", indent)
+
+    def describe_sent(self, message: Message) -> str:
+        return describe_message(message) + (" (lost: partition)" if self.is_cut(message) else "")
+
+    def persist(self, node_id: int, ready: Ready) -> None:
+        storage = self.storage[node_id]
+        if ready.hard_state is not None:
+            storage.hard_state = ready.hard_state
+        if ready.entries:
+            del storage.entries[ready.entries[0].index - 1 :]
+            storage.entries.extend(ready.entries)
+
+    def deliver(self, recipients: list[int], drop: list[int], indent: int, limit: int = 0) -> int:
+        """Deliver (or drop) queued messages to each node in queue order, at most `limit`
+        per node when it is positive."""
+        handled = 0
+        for node_id in recipients + drop:
+            mine = [m for m in self.network if m.to == node_id]
+            if limit > 0 and node_id not in drop:
+                mine = mine[:limit]
+            for message in mine:
+                self.network.remove(message)
+            for message in mine:
+                handled += 1
+                node = self.nodes.get(node_id)
+                if node_id in drop or node is None or self.is_cut(message):
+                    self.emit("dropped: " + describe_message(message), indent)
+                    continue
+                self.emit(describe_message(message), indent)
+                before = self.states()
+                node.step(message)
+                self.report_changes(before, indent + 1)
+        return handled
+
+    def stabilize(self, node_ids: list[int]) -> None:
+        for _ in range(STABILIZE_ROUNDS_MAX):
+            busy = False
+            for node_id in node_ids:
+                node = self.nodes.get(node_id)
+                if node is not None and node.has_ready():
+                    self.process_ready(node_id, 0)
+                    busy = True
+            for node_id in node_ids:
+                if any(m.to == node_id for m in self.network):
+                    self.emit(f"> {node_id} receiving messages")
+                    self.deliver([node_id], [], 1)
+                    busy = True
+            if not busy:
+                return
+        raise AssertionError("stabilize did not reach a fixed point")
+
+
+def _node_ids(env: InteractionEnv, directive: Directive) -> list[int]:
+    return [int(text) for text in directive.positional] or sorted(env.storage)
+
+
+def _parse_option(directive: Directive, key: str, value: str) -> tuple[str, object]:
+    names = {
+        "election": "election_ticks",
+        "heartbeat": "heartbeat_ticks",
+        "prevote": "pre_vote",
+        "checkquorum": "check_quorum",
+        "max-entries": "max_entries_per_message",
+    }
+    if key not in names:
+        raise InteractionFileError(f"unknown option {key!r}")
+    if key in ("prevote", "checkquorum"):
+        if value not in ("true", "false"):
+            raise InteractionFileError(f"{key} must be true or false")
+        return names[key], value == "true"
+    return names[key], int(value)
+
+
+def handle_add_nodes(env: InteractionEnv, directive: Directive) -> None:
+    env.options = dict(_parse_option(directive, key, values[0]) for key, values in directive.keywords.items())
+    for node_id in range(1, int(directive.positional[0]) + 1):
+        env.storage[node_id] = Storage()
+    for node_id in sorted(env.storage):
+        env.start(node_id)
+    handle_raft_state(env, directive)
+
+
+def handle_raft_state(env: InteractionEnv, directive: Directive) -> None:
+    for node_id in sorted(env.storage):
+        node = env.nodes.get(node_id)
+        if node is None:
+            env.emit(f"{node_id}: down")
+            continue
+        env.emit(
+            f"{node_id}: {node.role} term={node.term} vote={node.vote} lead={node.leader_id} "
+            f"commit={node.commit_index} applied={node.applied_index} last={node.last_index}"
+        )
+
+
+def handle_raft_log(env: InteractionEnv, directive: Directive) -> None:
+    for node_id in _node_ids(env, directive):
+        node = env.live(directive, str(node_id))
+        entries = " ".join(map(describe_entry, node.log_entries())) or "(empty)"
+        env.emit(f"{node_id}: commit={node.commit_index} {entries}")
+
+
+def handle_raft_progress(env: InteractionEnv, directive: Directive) -> None:
+    node = env.live(directive, directive.positional[0])
+    for peer in sorted(env.storage):
+        progress = node.progress(peer)
+        env.emit(f"{peer}: {progress.describe() if progress else 'no progress (not leader)'}")
+
+
+def handle_bugs(env: InteractionEnv, directive: Directive) -> None:
+    env.bugs = validate_bugs(directive.positional)
+
+
+def _tick(env: InteractionEnv, directive: Directive, unit: str) -> None:
+    node = env.live(directive, directive.positional[0])
+    if unit == "election":
+        ticks = node.config.election_ticks
+    elif unit == "heartbeat":
+        ticks = node.config.heartbeat_ticks
+    else:
+        ticks = int(directive.positional[1]) if len(directive.positional) > 1 else 1
+    before = env.states()
+    for _ in range(ticks):
+        node.tick()
+    env.report_changes(before)
+
+
+def handle_tick_all(env: InteractionEnv, directive: Directive) -> None:
+    """Tick every running node once per round until a role or term changes."""
+    rounds_max = int(directive.keywords["max"][0])
+    before = env.states()
+    for round_number in range(1, rounds_max + 1):
+        for node_id in sorted(env.nodes):
+            node = env.nodes[node_id]
+            if node is not None:
+                node.tick()
+        if {i: state[:2] for i, state in env.states().items()} != {i: state[:2] for i, state in before.items()}:
+            env.emit(f"after {round_number} ticks:")
+            env.report_changes(before, 1)
+            return
+    env.emit(f"no change in {rounds_max} ticks")
+
+
+def handle_campaign(env: InteractionEnv, directive: Directive) -> None:
+    before = env.states()
+    env.live(directive, directive.positional[0]).campaign()
+    env.report_changes(before)
+
+
+def handle_propose(env: InteractionEnv, directive: Directive) -> None:
+    node = env.live(directive, directive.positional[0])
+    entry = node.propose(" ".join(directive.positional[1:]))
+    env.emit(f"proposed {describe_entry(entry)}" if entry else "dropped: not leader")
+
+
+def handle_process_ready(env: InteractionEnv, directive: Directive) -> None:
+    for node_id in _node_ids(env, directive):
+        node = env.live(directive, str(node_id))
+        if node_id in env.sent_unpersisted:
+            ready = env.sent_unpersisted.pop(node_id)
+            env.emit(f"> {node_id} persisting the Ready it already sent")
+            env.persist(node_id, ready)
+            node.advance(ready)
+        elif node.has_ready():
+            env.process_ready(node_id, 0)
+        else:
+            env.emit(f"> {node_id} has no Ready")
+
+
+def handle_send_ready(env: InteractionEnv, directive: Directive) -> None:
+    """Take a node's Ready and send its messages without persisting (only a bug allows it)."""
+    node_id = int(directive.positional[0])
+    node = env.live(directive, directive.positional[0])
+    if SEND_BEFORE_PERSIST not in node.config.bugs:
+        raise InteractionFileError("without send-before-persist a Ready is persisted first")
+    ready = node.ready()
+    assert not ready.persist_before_send
+    env.emit(f"> {node_id} sending before persisting")
+    env.describe_ready(ready, 1)
+    env.send(ready.messages)
+    env.sent_unpersisted[node_id] = ready
+
+
+def handle_deliver_msgs(env: InteractionEnv, directive: Directive) -> None:
+    drop = [int(text) for text in directive.keywords.get("drop", [])]
+    limit = int(directive.keywords.get("limit", ["0"])[0])
+    if not env.deliver([int(text) for text in directive.positional], drop, 0, limit):
+        env.emit("no messages")
+
+
+def handle_crash(env: InteractionEnv, directive: Directive) -> None:
+    node_id = int(directive.positional[0])
+    env.live(directive, directive.positional[0])
+    env.nodes[node_id] = None
+    env.sent_unpersisted.pop(node_id, None)
+    env.emit(f"{node_id} crashed; what it had not persisted is lost")
+
+
+def handle_restart(env: InteractionEnv, directive: Directive) -> None:
+    node_id = int(directive.positional[0])
+    if env.nodes.get(node_id) is not None:
+        raise InteractionFileError(f"node {node_id} is running")
+    env.start(node_id)
+    handle_raft_state(env, directive)
+
+
+def handle_isolate(env: InteractionEnv, directive: Directive) -> None:
+    env.isolated.update(int(text) for text in directive.positional)
+
+
+def handle_heal(env: InteractionEnv, directive: Directive) -> None:
+    env.isolated.clear()
+
+
+HANDLERS = {
+    "add-nodes": handle_add_nodes,
+    "bugs": handle_bugs,
+    "campaign": handle_campaign,
+    "crash": handle_crash,
+    "deliver-msgs": handle_deliver_msgs,
+    "heal": handle_heal,
+    "isolate": handle_isolate,
+    "process-ready": handle_process_ready,
+    "propose": handle_propose,
+    "raft-log": handle_raft_log,
+    "raft-progress": handle_raft_progress,
+    "raft-state": handle_raft_state,
+    "restart": handle_restart,
+    "send-ready": handle_send_ready,
+    "stabilize": lambda env, directive: env.stabilize(_node_ids(env, directive)),
+    "tick": lambda env, directive: _tick(env, directive, "count"),
+    "tick-all": handle_tick_all,
+    "tick-election": lambda env, directive: _tick(env, directive, "election"),
+    "tick-heartbeat": lambda env, directive: _tick(env, directive, "heartbeat"),
+}
+
+
+def run_file(path: Path) -> None:
+    """Run a golden file; rewrite its outputs when RAFTSIM_REWRITE=1, else compare them."""
+    rewrite = os.environ.get("RAFTSIM_REWRITE") == "1"
+    blocks, trailing = parse_file(path)
+    env = InteractionEnv()
+    rewritten: list[str] = []
+    for block in blocks:
+        directive = parse_directive(block.command, block.line)
+        if directive.name not in HANDLERS:
+            raise InteractionFileError(f"{path}:{block.line}: unknown directive {directive.name!r}")
+        env.output = []
+        try:
+            HANDLERS[directive.name](env, directive)
+        except (InteractionFileError, ValueError, IndexError, KeyError) as error:
+            raise InteractionFileError(f"{path}:{block.line}: {block.command}: {error}") from error
+        actual = env.output or ["ok"]
+        rewritten += [*block.prose, block.command, "----", *actual, ""]
+        if not rewrite and actual != block.expected:
+            raise AssertionError(
+                f"{path}:{block.line}: {block.command}\n--- expected\n"
+                + "\n".join(block.expected)
+                + "\n--- actual\n"
+                + "\n".join(actual)
+            )
+    if rewrite:
+        path.write_text("\n".join(rewritten + trailing).rstrip("\n") + "\n")

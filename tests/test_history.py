@@ -1,0 +1,379 @@
+"""history.jsonl: reading, validation errors that point at file/line/field, writing, and the
+mapping from events to operations."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import pytest
+
+from checkers.errors import InputError
+from checkers.history import (
+    COMPARE_FAILED,
+    Event,
+    event_line,
+    operations_from_events,
+    read_history_jsonl,
+    validate_events,
+    write_history_jsonl,
+)
+
+
+def line(index: int, process: int, type_: str, f: str, value=None, **extra) -> dict:
+    record = {"index": index, "time": 10 * index, "process": process, "type": type_,
+              "f": f, "key": "x", "value": value}
+    record.update(extra)
+    return record
+
+
+GOOD = [
+    line(0, 1, "invoke", "write", 3, client=0),
+    line(1, 2, "invoke", "read", None, client=1),
+    line(2, 1, "ok", "write", 3, client=0, revision=2, node=1),
+    line(3, 2, "ok", "read", 3, client=1, revision=2, node=2),
+    line(4, 1, "invoke", "cas", [3, 4], client=0),
+    line(5, 1, "fail", "cas", [3, 4], client=0, error="compare-failed", revision=3, node=1),
+    line(6, 2, "invoke", "write", 5, client=1),
+    line(7, 2, "info", "write", 5, client=1, error="timeout"),
+    line(8, 3, "invoke", "read", None, client=1),
+]
+
+
+def write_lines(path: Path, records: list, *, tail: str = "\n") -> Path:
+    text = "\n".join(r if isinstance(r, str) else json.dumps(r) for r in records)
+    path.write_text(text + tail, encoding="utf-8")
+    return path
+
+
+def test_reads_a_good_history(tmp_path: Path) -> None:
+    events = read_history_jsonl(write_lines(tmp_path / "h.jsonl", GOOD))
+    assert len(events) == len(GOOD)
+    assert events[5] == Event(5, 50, 1, "fail", "cas", "x", (3, 4), revision=3, node=1,
+                              error="compare-failed", client=0)
+    assert events[3].value == 3 and events[1].value is None
+
+
+def test_blank_trailing_lines_and_missing_final_newline_are_fine(tmp_path: Path) -> None:
+    assert len(read_history_jsonl(write_lines(tmp_path / "a", GOOD, tail="\n\n  \n"))) == 9
+    assert len(read_history_jsonl(write_lines(tmp_path / "b", GOOD, tail=""))) == 9
+
+
+def test_empty_file_is_an_empty_history(tmp_path: Path) -> None:
+    (tmp_path / "empty").write_text("")
+    assert read_history_jsonl(tmp_path / "empty") == []
+
+
+def replace(position: int, /, **changes) -> list:
+    records = [dict(record) for record in GOOD]
+    for name, new_value in changes.items():
+        if new_value is _DROP:
+            del records[position][name]
+        else:
+            records[position][name] = new_value
+    return records
+
+
+_DROP = object()
+
+BAD_CASES = [
+    # (records, line, field, words in the message)
+    (replace(0, index=1), 1, "index", "expected 0"),
+    (replace(3, index=4), 4, "index", "expected 3"),
+    (replace(3, time=5), 4, "time", "went back"),
+    (replace(0, time=-1), 1, "time", ">= 0"),
+    (replace(0, time=1.5), 1, "time", "integer"),
+    (replace(0, process=True), 1, "process", "integer"),
+    (replace(0, type="done"), 1, "type", "invoke, ok, fail, info"),
+    (replace(0, f="append"), 1, "f", "read, write, cas"),
+    (replace(0, key=7), 1, "key", "string"),
+    (replace(0, key=_DROP), 1, "key", "missing"),
+    (replace(0, value=_DROP), 1, "value", "missing"),
+    (replace(0, colour="red"), 1, "colour", "unknown field"),
+    (replace(0, client=-1), 1, "client", ">= 0"),
+    (replace(2, node=0), 3, "node", ">= 1"),
+    (replace(2, revision="2"), 3, "revision", "integer"),
+    (replace(0, revision=1), 1, "revision", "invoke"),
+    (replace(2, error="oops"), 3, "error", "only fail and info"),
+    (replace(7, error=""), 8, "error", "non-empty"),
+    (replace(0, value="3"), 1, "value", "integer"),
+    (replace(1, value=0), 2, "value", "null"),
+    (replace(3, value=[3]), 4, "value", "integer or null"),
+    (replace(4, value=[3, 4, 5]), 5, "value", "[expected, new]"),
+    (replace(4, value=[3, None]), 5, "value", "[expected, new]"),
+    (replace(2, value=4), 3, "value", "does not repeat"),
+    (replace(2, f="read", value=None), 3, "f", "does not match"),
+    (replace(2, key="y"), 3, "key", "does not match"),
+    (replace(2, client=5), 3, "client", "differs"),
+    (replace(1, process=1), 2, "process", "already has an invoke outstanding (line 1)"),
+    (replace(2, process=9), 3, "process", "without an outstanding invoke"),
+    (replace(8, process=2), 9, "process", "ended with info on line 8"),
+]
+
+
+@pytest.mark.parametrize(("records", "line_number", "field", "words"), BAD_CASES)
+def test_each_mistake_names_file_line_and_field(
+    tmp_path: Path, records: list, line_number: int, field: str, words: str,
+) -> None:
+    path = write_lines(tmp_path / "bad.jsonl", records)
+    with pytest.raises(InputError) as caught:
+        read_history_jsonl(path)
+    error = caught.value
+    assert (error.path, error.line, error.field) == (str(path), line_number, field)
+    assert words in error.message
+    assert str(error).startswith(f"{path}:{line_number}: {field}: ")
+    assert "\n" not in str(error)
+
+
+@pytest.mark.parametrize(
+    ("text", "line_number", "words"),
+    [
+        ('{"index": 0,\n', 1, "not valid JSON"),
+        ("[1, 2]\n", 1, "one JSON object"),
+        (json.dumps(GOOD[0]) + "\n\n" + json.dumps(GOOD[1]) + "\n", 2, "blank line"),
+        (json.dumps(GOOD[0]) + '\n{"index": 1, "ti', 2, "truncated"),
+        ('{"index": 0, "index": 0}\n', 1, "given twice"),
+    ],
+)
+def test_broken_lines(tmp_path: Path, text: str, line_number: int, words: str) -> None:
+    path = tmp_path / "broken.jsonl"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        read_history_jsonl(path)
+    assert caught.value.line == line_number
+    assert words in str(caught.value)
+
+
+def test_unreadable_files(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="cannot read"):
+        read_history_jsonl(tmp_path / "missing.jsonl")
+    (tmp_path / "latin1").write_bytes(b'{"key": "\xe9"}\n')
+    with pytest.raises(InputError, match="UTF-8"):
+        read_history_jsonl(tmp_path / "latin1")
+
+
+def test_input_error_message_shapes() -> None:
+    assert str(InputError("f.jsonl", 3, "time", "went back")) == "f.jsonl:3: time: went back"
+    assert str(InputError("f.jsonl", None, "f", "bad")) == "f.jsonl: f: bad"
+    assert str(InputError("f.jsonl", 2, None, "bad")) == "f.jsonl:2: bad"
+    assert str(InputError(Path("d") / "f", message="gone")) == str(Path("d") / "f") + ": gone"
+    copy = pickle.loads(pickle.dumps(InputError("f", 1, "x", "y")))
+    assert (copy.path, copy.line, copy.field, copy.message) == ("f", 1, "x", "y")
+
+
+def test_write_is_compact_ordered_and_round_trips(tmp_path: Path) -> None:
+    events = read_history_jsonl(write_lines(tmp_path / "in.jsonl", GOOD))
+    out = tmp_path / "out.jsonl"
+    write_history_jsonl(out, events)
+    assert read_history_jsonl(out) == events
+    first = out.read_text().splitlines()[5]
+    assert first == ('{"index":5,"time":50,"process":1,"client":0,"type":"fail","f":"cas",'
+                     '"key":"x","value":[3,4],"revision":3,"node":1,"error":"compare-failed"}')
+    # A null value is an observation ("absent"), so it is written, unlike absent fields.
+    assert event_line(Event(0, 0, 1, "invoke", "read", "k")) == (
+        '{"index":0,"time":0,"process":1,"type":"invoke","f":"read","key":"k","value":null}\n')
+    again = tmp_path / "again.jsonl"
+    write_history_jsonl(again, read_history_jsonl(out))
+    assert again.read_bytes() == out.read_bytes()
+
+
+def test_write_refuses_what_would_not_read_back(tmp_path: Path) -> None:
+    events = [Event(0, 0, 1, "invoke", "write", "x", 1), Event(2, 1, 1, "ok", "write", "x", 1)]
+    with pytest.raises(InputError) as caught:
+        write_history_jsonl(tmp_path / "h.jsonl", events)
+    assert (caught.value.line, caught.value.field) == (2, "index")
+    assert not (tmp_path / "h.jsonl").exists()
+    with pytest.raises(InputError, match="value"):
+        validate_events([Event(0, 0, 1, "invoke", "write", "x", None)])
+
+
+def test_event_accepts_a_list_for_a_cas_value() -> None:
+    event = Event(0, 0, 1, "invoke", "cas", "x", [1, 2])  # type: ignore[arg-type]
+    assert event.value == (1, 2)
+    assert hash(event) == hash(Event(0, 0, 1, "invoke", "cas", "x", (1, 2)))
+
+
+def test_operations_from_events_mapping(tmp_path: Path) -> None:
+    records = [
+        *GOOD,
+        line(9, 1, "invoke", "write", 6),
+        line(10, 1, "fail", "write", 6, error="not-leader"),
+        line(11, 1, "invoke", "cas", [None, 1]),
+        line(12, 1, "fail", "cas", [None, 1], error="timeout-before-send"),
+    ]
+    events = read_history_jsonl(write_lines(tmp_path / "h.jsonl", records))
+    ops = operations_from_events(events)
+    summary = [(o.id, o.process, o.f, o.input, o.output, o.call, o.ret, o.status) for o in ops]
+    assert summary == [
+        (0, 1, "write", 3, None, 0, 2, "ok"),
+        (1, 2, "read", None, 3, 1, 3, "ok"),
+        (2, 1, "cas", (3, 4), False, 4, 5, COMPARE_FAILED),
+        (3, 2, "write", 5, None, 6, None, "info"),
+        # Never completed: pending forever, like an info.
+        (4, 3, "read", None, None, 8, None, "info"),
+    ]
+    # Plain failures are gone: they certainly had no effect and observed nothing.
+    assert all(o.call not in (9, 11) for o in ops)
+    assert ops[0].call_time_us == 0 and ops[0].return_time_us == 20
+    assert ops[3].pending and ops[3].return_time_us is None
+    assert ops[0].client == 0 and ops[3].client == 1
+    assert ops[2].to_json()["input"] == [3, 4]
+
+
+def test_operation_invariants_are_asserted() -> None:
+    from checkers.history import Operation
+
+    with pytest.raises(AssertionError):
+        Operation(0, 1, None, "read", "x", None, 1, call=5, ret=3, status="ok")
+    with pytest.raises(AssertionError):
+        Operation(0, 1, None, "write", "x", 1, None, call=1, ret=None, status="ok")
+    with pytest.raises(AssertionError):
+        Operation(0, 1, None, "write", "x", 1, None, call=1, ret=2, status=COMPARE_FAILED)
+
+
+# ---------------------------------------------------------------------------------------
+# Foreign formats: Knossos/Jepsen EDN and Jepsen logs as Porcupine reads them
+
+
+def test_edn_reader_follows_knossos(tmp_path: Path) -> None:
+    from checkers.formats import read_edn_history
+
+    path = tmp_path / "h.edn"
+    path.write_text(
+        "; a comment first\n"
+        "[{:process 0, :type :invoke, :f :write, :value 1, :time 5000}\n"
+        " {:process 0, :type :ok, :f :write, :value 1, :time 9999}\n"
+        " {:process :nemesis, :type :info, :f :start, :value \"cut {a b}\"}\n"
+        " {:process 1, :type :invoke, :f :read, :value nil}\n"
+        " {:process 1, :type :ok, :f :read, :value nil}\n"
+        " {:process 2, :type :invoke, :f :cas, :value [1 2]}\n"
+        " {:process 2, :type :fail, :f :cas, :value [1 2]}\n"
+        " {:process 3, :type :invoke, :f :write, :value 4}\n"
+        " {:process 3, :type :info, :f :write, :value 4}\n"
+        " {:type :invoke, :f :read, :value 1, :process 4}\n"
+        " {:type :ok, :f :read, :value 1, :process 4}]\n",
+        encoding="utf-8",
+    )
+    ops = read_edn_history(path)
+    summary = [(o.process, o.f, o.input, o.output, o.call, o.ret, o.status, o.key) for o in ops]
+    assert summary == [
+        (0, "write", 1, None, 0, 1, "ok", None),
+        # The nil read (unknown in Knossos) and the failed cas are gone.
+        (3, "write", 4, None, 7, None, "info", None),
+        (4, "read", None, 1, 9, 10, "ok", None),
+    ]
+    assert (ops[0].call_time_us, ops[0].return_time_us) == (5, 9)
+    as_porcupine = read_edn_history(path, nil_read="absent", fail_cas=COMPARE_FAILED)
+    assert [(o.f, o.status, o.output) for o in as_porcupine] == [
+        ("write", "ok", None), ("read", "ok", None), ("cas", COMPARE_FAILED, False),
+        ("write", "info", None), ("read", "ok", 1)]
+
+
+def test_edn_maps_without_an_enclosing_vector(tmp_path: Path) -> None:
+    from checkers.formats import read_edn_history
+
+    path = tmp_path / "h.edn"
+    path.write_text("{:process 0, :type :invoke, :f :write, :value 1}\n"
+                    "{:process 0, :type :ok, :f :write, :value 1}\n")
+    assert [o.status for o in read_edn_history(path)] == ["ok"]
+
+
+@pytest.mark.parametrize(
+    ("text", "line_number", "field", "words"),
+    [
+        ("[{:process 0, :type :invoke, :f :write, :value 1}\n"
+         " {:process 0, :type :invoke, :f :write, :value 2}]", 2, "process", "calls again"),
+        ("[{:process 0, :type :invoke, :f :write, :value 1}\n"
+         ' {:process 0, :error "a ] in a string", :type :ok, :f :read, :value 1}]',
+         2, "f", "answers a write"),
+        ("[{:process 0, :type :invoke, :f :write, :value 1}\n"
+         " {:process 1, :type :ok, :f :write, :value 1}]", 2, "process", "without an open"),
+        ("[{:process 0, :type :invoke, :f :write, :value 1}\n"
+         " {:process 0, :type :info, :f :write, :value 1}\n"
+         " {:process 0, :type :invoke, :f :write, :value 1}]", 3, "process", "ended with info"),
+        ("[{:process 0, :type :invoke, :f :acquire}]", 1, ":f", ":read, :write, :cas"),
+        ("[{:process 0, :type :begin, :f :read}]", 1, ":type", ":invoke"),
+        ("[{:process \"p\", :type :invoke, :f :read}]", 1, ":process", "integer"),
+        ("[{:process 0, :type :invoke, :f :write, :value [1]}]", 1, ":value", "integer"),
+        ("[\n\n{:process 0, :type :invoke, :f :cas, :value 3}]", 3, ":value", "[expected new]"),
+        ("[{:process 0, :type :invoke, :f :read}\n"
+         " {:process 0, :type :ok, :f :read, :value :x}]", 2, ":value", "integer or nil"),
+        ("[7]", None, None, "op map"),
+        ("[{:process 0, :type", None, None, "not valid EDN"),
+    ],
+)
+def test_edn_errors_name_the_line(tmp_path: Path, text: str, line_number, field, words) -> None:
+    from checkers.formats import read_edn_history
+
+    path = tmp_path / "bad.edn"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        read_edn_history(path)
+    assert (caught.value.path, caught.value.line, caught.value.field) == (
+        str(path), line_number, field)
+    assert words in caught.value.message
+
+
+JEPSEN_LOG = """\
+INFO  jepsen.util - 0\t:invoke\t:read\tnil
+INFO  jepsen.util - 2\t:invoke\t:cas\t[3 0]
+INFO  jepsen.util - 0\t:ok\t:read\tnil
+some other log line
+INFO  jepsen.util - 2\t:fail\t:cas\t[3 0]
+INFO  jepsen.util - 4   :invoke   :write   1
+INFO  jepsen.util - 4\t:info\t:write\t:timed-out
+INFO  jepsen.util - 1\t:invoke\t:read\tnil
+INFO  jepsen.util - 1\t:fail\t:read\t:timed-out
+INFO  jepsen.util - :nemesis\t:info\t:start\tnil
+INFO  jepsen.util - 3\t:invoke\t:cas\t[1 4]
+INFO  jepsen.util - 3\t:ok\t:cas\t[1 4]
+"""
+
+
+def test_jepsen_log_reader_follows_porcupine(tmp_path: Path) -> None:
+    from checkers.formats import read_jepsen_log, read_operations
+
+    path = tmp_path / "etcd_000.log"
+    path.write_text(JEPSEN_LOG, encoding="utf-8")
+    ops = read_jepsen_log(path)
+    summary = [(o.process, o.f, o.input, o.output, o.call, o.ret, o.status) for o in ops]
+    assert summary == [
+        (0, "read", None, None, 1, 3, "ok"),  # nil: the key was absent
+        (2, "cas", (3, 0), False, 2, 5, COMPARE_FAILED),
+        (4, "write", 1, None, 6, None, "info"),
+        # The timed-out read observed nothing and is gone.
+        (3, "cas", (1, 4), True, 11, 12, "ok"),
+    ]
+    assert read_operations(path) == ops
+
+
+@pytest.mark.parametrize(
+    ("line_text", "field", "words"),
+    [
+        ("INFO  jepsen.util - 0\t:invoke\t:append\t1", "f", "unknown function"),
+        ("INFO  jepsen.util - 0\t:begin\t:read\tnil", "type", "unknown type"),
+        ("INFO  jepsen.util - 0\t:invoke\t:write\tx", "value", "integer"),
+        ("INFO  jepsen.util - 0\t:invoke\t:cas\t[1]", "value", "[expected new]"),
+        ("INFO  jepsen.util - 0\t:ok\t:read\t3", "process", "without an open"),
+        ("INFO  jepsen.util - 0", None, "expected: process"),
+    ],
+)
+def test_jepsen_log_errors_name_the_line(tmp_path: Path, line_text: str, field, words) -> None:
+    from checkers.formats import read_jepsen_log
+
+    path = tmp_path / "bad.log"
+    path.write_text("INFO  jepsen.util - 9\t:invoke\t:read\tnil\n" + line_text + "\n")
+    with pytest.raises(InputError) as caught:
+        read_jepsen_log(path)
+    assert (caught.value.line, caught.value.field) == (2, field)
+    assert words in caught.value.message
+
+
+def test_unknown_history_format() -> None:
+    from checkers.formats import detect_format, read_operations
+
+    assert detect_format("a/history.jsonl") == "jsonl"
+    assert detect_format("x.EDN") == "edn" and detect_format("etcd_001.log") == "jepsen-log"
+    with pytest.raises(ValueError, match="known formats"):
+        read_operations("x", "csv")
