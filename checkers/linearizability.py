@@ -2,36 +2,47 @@
 
 The search is Wing & Gong's, with Lowe's memoisation (the "WGL" algorithm of Knossos and
 Porcupine). Call and return events of one partition sit in a doubly linked list in history
-order. The operations that may take effect next are those called before the first return
-still in the list: the operation owning that return must take effect before it, and any
-operation called earlier may precede it. Linearizing an operation lifts its call and return
-out of the list; backtracking puts them back (dancing links), so moving up and down the
-search costs O(1) per operation.
+order. The operations that may take effect next (the candidates) are those called before
+the first return still in the list: the operation owning that return must take effect
+before it, and any operation called earlier may precede it. Linearizing an operation lifts
+its call and return out of the list; backtracking puts them back (dancing links), so
+moving up and down the search costs O(1) per operation.
 
-Choices made here, and why:
+Choices made here, and why. Every cut below keeps this promise: if some linearization
+exists, the search still finds one. The brute-force twin in the tests checks that promise
+on random histories.
 
-- Memoisation: a configuration is (set of linearized operations as an int bitset, model
-  state). Two paths reaching the same configuration have the same future, so the second is
-  cut. This is what makes the search practical; its size is bounded (`max_cache_entries`)
-  so memory cannot explode: reaching the bound ends the partition in "unknown".
+- Memoisation: a configuration is (linearized operations as an int bitset, model state).
+  Two paths reaching the same configuration have the same future, so the second is cut.
+  Its size is bounded (`max_cache_entries`) so memory cannot explode: reaching the bound
+  ends the partition in "unknown".
 - Candidates are tried earliest return first. The operation owning the first return must
-  be placed before anything returning later, so trying it first finds the common "obvious"
-  order at once and fails fast when it is impossible.
+  be placed before anything returning later, so trying it first finds the common
+  "obvious" order at once and fails fast when it is impossible.
+- Observers go first, alone. An operation that never changes the state when legal (a
+  read, a cas whose compare failed; see `Model.observes_only`) and is legal now is
+  linearized at once without trying alternatives: moving it earlier inside its interval
+  changes what nobody sees. This removes most of the branching of read-heavy histories.
+- Look-alikes are tried once. Of candidates the model cannot tell apart (same f, input,
+  output and status), only the one returning first is tried: taking a later-returning
+  twin first can always be swapped for taking this one.
 - Pending operations (never returned) have no return event. They may be linearized at any
   point after their call or never, so they never block the search: it succeeds as soon as
-  every *returned* operation is linearized. A pending operation whose step would leave the
-  state unchanged is not tried: it would only enlarge the set with the same future.
-- Partitions (keys) are independent (P-compositionality) and checked one by one. All are
-  decided by default, so that every broken key is reported; `first=True` stops at the first
-  illegal partition and reports the rest as not checked.
+  every *returned* operation is linearized. Three cuts keep them from multiplying the
+  search: one that would leave the state unchanged is not tried; one whose effect right
+  after another pending operation equals its effect right before it is not tried (the
+  parent tries that order with one pending operation fewer); and the memo treats a
+  configuration as dominated by one with the same returned set and state but fewer
+  pending operations linearized (`_Memo`).
+- Partitions (keys) are independent (P-compositionality) and checked one by one, smallest
+  first. All are decided by default, so that every broken key is reported; `first=True`
+  stops at the first illegal partition and reports the rest as not checked.
 - The time budget (wall clock) and the cache bound only ever turn a partition into
-  "unknown"; they never decide a verdict. A search that finishes gives the same verdict and
-  counterexample whatever the machine's speed.
-- Counterexample: the deepest dead end the search met, i.e. the longest prefix it could
-  linearize, the model state after it, and the returned operations that were candidates
-  there and could not take effect. At the deepest dead end every candidate fails its step
-  outright (a candidate leading to a known configuration would mean a deeper point had
-  been reached), so the reported operations really are the ones the model refuses.
+  "unknown"; they never decide a verdict. A search that finishes gives the same verdict
+  and counterexample whatever the machine's speed.
+- Counterexample: the dead end with the most returned operations linearized, i.e. the
+  longest prefix the search could linearize, the model state after it, and the returned
+  candidates there, none of which the model accepts (see `_dead_end`).
 """
 
 from __future__ import annotations
@@ -56,7 +67,9 @@ UNKNOWN: Literal["unknown"] = "unknown"
 Verdict = bool | Literal["unknown"]
 
 DEFAULT_MAX_CACHE_ENTRIES = 2_000_000
-"""About 150-400 bytes each (a tuple, a bitset int and a set slot), so well under 1 GB."""
+"""Each entry costs about 130 bytes plus one bit per operation of its partition (a tuple, a
+bitset int, a set or dict slot): a few hundred MB at most for partitions of a few thousand
+operations."""
 
 CAUSE_TIMEOUT = "timeout"
 CAUSE_CACHE_LIMIT = "cache-limit"
@@ -160,23 +173,23 @@ class _Outcome:
 
 
 class _EventList:
-    """Call and return events of one partition as a doubly linked list (dancing links).
+    """Call and return events of some of a partition's operations as a doubly linked list
+    (dancing links), in history order.
 
-    Entry 0 is the head sentinel and entry `size - 1` the tail sentinel; entries between
-    them are events in history order. `op_of[entry]` is the operation's local number and
-    `is_call[entry]` tells calls from returns (sentinels count as returns, which stops the
-    scan for candidates).
+    Entry 0 is the head sentinel and the last entry the tail sentinel, whose position is
+    infinite. `op_of[entry]` is the operation's local number and `is_call[entry]` tells
+    calls from returns (sentinels count as returns, which stops a scan for candidates).
     """
 
-    def __init__(self, ops: Sequence[Operation]) -> None:
+    def __init__(self, ops: Sequence[Operation], numbers: Iterable[int]) -> None:
         events: list[tuple[int, int, int]] = []
-        for number, op in enumerate(ops):
-            events.append((op.call, 1, number))
-            if op.ret is not None:
-                events.append((op.ret, 0, number))
+        for number in numbers:
+            events.append((ops[number].call, 1, number))
+            if ops[number].ret is not None:
+                events.append((ops[number].ret, 0, number))
         events.sort()
-        positions = [position for position, _, _ in events]
-        assert len(set(positions)) == len(positions), "two events share a position"
+        self.position: list[float] = [-math.inf] + [e[0] for e in events] + [math.inf]
+        assert len(set(self.position)) == len(self.position), "two events share a position"
         size = len(events) + 2
         self.op_of = [-1] + [number for _, _, number in events] + [-1]
         self.is_call = [False] + [kind == 1 for _, kind, _ in events] + [False]
@@ -188,12 +201,23 @@ class _EventList:
             target = self.call_entry if self.is_call[entry] else self.return_entry
             target[self.op_of[entry]] = entry
 
-    def candidates(self) -> list[int]:
-        """Operations called before the first return still in the list."""
+    def candidates(self) -> tuple[list[int], float]:
+        """Operations called before the first return still in the list, and the position
+        of that return."""
         found: list[int] = []
         entry = self.next[0]
         is_call, following, op_of = self.is_call, self.next, self.op_of
         while is_call[entry]:
+            found.append(op_of[entry])
+            entry = following[entry]
+        return found, self.position[entry]
+
+    def called_before(self, boundary: float) -> list[int]:
+        """Operations still in the list whose call comes before `boundary`."""
+        found: list[int] = []
+        entry = self.next[0]
+        position, following, op_of = self.position, self.next, self.op_of
+        while position[entry] < boundary:
             found.append(op_of[entry])
             entry = following[entry]
         return found
@@ -250,88 +274,145 @@ class _Memo:
         return True
 
 
-def _search(
-    ops: Sequence[Operation], model: Model, deadline: float, max_cache_entries: int,
-) -> _Outcome:
-    """WGL search over one partition's operations (sorted by call, none inert)."""
-    events = _EventList(ops)
-    order = sorted(range(len(ops)), key=lambda n: (math.inf if ops[n].ret is None
-                                                   else ops[n].ret, ops[n].call))
-    rank = [0] * len(ops)
-    for position, number in enumerate(order):
-        rank[number] = position
-    returned = [op.ret is not None for op in ops]
-    observer = [model.observes_only(op) for op in ops]
-    signature = _signatures(ops)
-    step = model.step
+_Frame = tuple[list[int], int, bool, State, int, int]
+"""(candidates, how many were tried, whether the pending ones were added, state,
+linearized bitset, operation linearized next)"""
 
-    def options(state: State) -> list[int]:
-        found = sorted(events.candidates(), key=rank.__getitem__)
+
+class _Search:
+    """The search over one partition's operations (sorted by call, none inert).
+
+    Returned and pending operations live in two event lists: pending calls never leave the
+    candidate set once made, and scanning past them at every step would cost O(pending)
+    each time. They are tried last, so they are only gathered when a configuration's
+    returned candidates have all failed.
+    """
+
+    def __init__(self, ops: Sequence[Operation], model: Model) -> None:
+        self.ops = ops
+        self.model = model
+        self.step = model.step
+        self.returned = [op.ret is not None for op in ops]
+        self.events = _EventList(ops, (n for n in range(len(ops)) if self.returned[n]))
+        self.pending = _EventList(ops, (n for n in range(len(ops)) if not self.returned[n]))
+        order = sorted(range(len(ops)), key=lambda n: (math.inf if ops[n].ret is None
+                                                       else ops[n].ret, ops[n].call))
+        self.rank = [0] * len(ops)
+        for position, number in enumerate(order):
+            self.rank[number] = position
+        self.observer = [model.observes_only(op) for op in ops]
+        self.signature = _signatures(ops)
+
+    def run(self, deadline: float, max_cache_entries: int) -> _Outcome:
+        ops, step, returned = self.ops, self.step, self.returned
+        memo = _Memo(sum(1 << number for number in range(len(ops)) if not returned[number]))
+        frames: list[_Frame] = []
+        state, linearized = self.model.init(), 0
+        remaining = sum(returned)
+        (candidates, complete), tried, steps = self.options(state), 0, 0
+        deepest, deepest_remaining = _Outcome(False, None, 0), remaining + 1
+        while remaining:
+            steps += 1
+            if steps % _DEADLINE_CHECK_EVERY == 0 and time.monotonic() > deadline:
+                return _Outcome(UNKNOWN, CAUSE_TIMEOUT, memo.size)
+            if tried == len(candidates) and not complete:
+                candidates, complete = candidates + self.pending_options(), True
+            while tried < len(candidates):
+                number = candidates[tried]
+                tried += 1
+                legal, new_state = step(state, ops[number])
+                if not legal or (not returned[number]
+                                 and self.pointless(number, state, new_state, frames)):
+                    continue
+                if memo.size >= max_cache_entries:
+                    return _Outcome(UNKNOWN, CAUSE_CACHE_LIMIT, memo.size)
+                if not memo.visit(linearized | (1 << number), new_state):
+                    continue
+                frames.append((candidates, tried, complete, state, linearized, number))
+                self.lift(number)
+                remaining -= returned[number]
+                linearized, state = linearized | (1 << number), new_state
+                (candidates, complete), tried = self.options(state), 0
+                break
+            else:
+                if not complete:
+                    continue  # gather the pending candidates first
+                if remaining < deepest_remaining:
+                    deepest, deepest_remaining = self.dead_end(frames, state), remaining
+                if not frames:
+                    return _Outcome(False, None, memo.size, deepest.prefix, deepest.stuck,
+                                    deepest.state)
+                candidates, tried, complete, state, linearized, number = frames.pop()
+                self.unlift(number)
+                remaining += returned[number]
+        return _Outcome(True, None, memo.size)
+
+    def lift(self, number: int) -> None:
+        (self.events if self.returned[number] else self.pending).lift(number)
+
+    def unlift(self, number: int) -> None:
+        (self.events if self.returned[number] else self.pending).unlift(number)
+
+    def options(self, state: State) -> tuple[list[int], bool]:
+        """The returned candidates worth trying in `state`, in the order to try them: a
+        legal observer alone, or else every candidate but later-returning look-alikes; and
+        whether that is all (true for a lone observer: if it fails, the configuration
+        fails, so not even pending operations need trying)."""
+        ops, step, observer, signature = self.ops, self.step, self.observer, self.signature
         unique: list[int] = []
         seen: set[int] = set()
-        for number in found:
+        found, _ = self.events.candidates()
+        for number in sorted(found, key=self.rank.__getitem__):
             if observer[number] and step(state, ops[number])[0]:
-                return [number]
+                return [number], True
             if signature[number] not in seen:
                 seen.add(signature[number])
                 unique.append(number)
+        return unique, False
+
+    def pending_options(self) -> list[int]:
+        """Pending candidates (called before the first return still to place), one per
+        look-alike group, earliest call first."""
+        _, first_return = self.events.candidates()
+        seen: set[int] = set()
+        unique: list[int] = []
+        for number in self.pending.called_before(first_return):
+            if self.signature[number] not in seen:
+                seen.add(self.signature[number])
+                unique.append(number)
         return unique
 
-    memo = _Memo(sum(1 << number for number in range(len(ops)) if not returned[number]))
-    frames: list[tuple[list[int], int, State, int, int]] = []
-    state, linearized = model.init(), 0
-    remaining = sum(returned)
-    candidates = options(state)
-    tried, steps = 0, 0
-    deepest, deepest_remaining = _Outcome(False, None, 0), remaining + 1
-    while remaining:
-        steps += 1
-        if steps % _DEADLINE_CHECK_EVERY == 0 and time.monotonic() > deadline:
-            return _Outcome(UNKNOWN, CAUSE_TIMEOUT, memo.size)
-        while tried < len(candidates):
-            number = candidates[tried]
-            tried += 1
-            legal, new_state = step(state, ops[number])
-            if not legal or (not returned[number] and new_state == state):
-                continue
-            if not memo.visit(linearized | (1 << number), new_state):
-                continue
-            if memo.size > max_cache_entries:
-                return _Outcome(UNKNOWN, CAUSE_CACHE_LIMIT, memo.size - 1)
-            frames.append((candidates, tried, state, linearized, number))
-            events.lift(number)
-            remaining -= returned[number]
-            linearized, state = linearized | (1 << number), new_state
-            candidates, tried = options(state), 0
-            break
-        else:
-            if remaining < deepest_remaining:
-                deepest_remaining = remaining
-                deepest = _dead_end(events, rank, returned, frames, state, step, ops)
-            if not frames:
-                return _Outcome(False, None, memo.size, deepest.prefix, deepest.stuck,
-                                deepest.state)
-            candidates, tried, state, linearized, number = frames.pop()
-            events.unlift(number)
-            remaining += returned[number]
-    return _Outcome(True, None, memo.size)
+    def pointless(self, number: int, state: State, new_state: State,
+                  frames: list[_Frame]) -> bool:
+        """Whether linearizing pending operation `number` here can be skipped.
 
+        It can when it changes nothing (it may as well never take effect), and when the last
+        step was another pending operation p and taking `number` before p would reach the
+        same state: that sibling configuration has the same returned set and state and one
+        pending operation fewer, so it dominates this one, and the parent tries it anyway.
+        Without this, k pending writes would be chained in k! orders before the memo could
+        cut them.
+        """
+        if new_state == state:
+            return True
+        if not frames or self.returned[frames[-1][5]]:
+            return False
+        parent_state = frames[-1][3]
+        return self.step(parent_state, self.ops[number]) == (True, new_state)
 
-def _dead_end(
-    events: _EventList, rank: list[int], returned: list[bool],
-    frames: list[tuple[list[int], int, State, int, int]], state: State,
-    step: Any, ops: Sequence[Operation],
-) -> _Outcome:
-    """The counterexample at a dead end deeper (in returned operations) than any before.
+    def dead_end(self, frames: list[_Frame], state: State) -> _Outcome:
+        """The counterexample at a dead end with more returned operations linearized than
+        any before.
 
-    Its failure cannot come from the memo for a returned candidate: a known configuration
-    with one more returned operation would have produced a deeper dead end earlier. So the
-    model itself refuses every returned candidate here, which the assertion checks.
-    """
-    stuck = [number for number in sorted(events.candidates(), key=rank.__getitem__)
-             if returned[number]]
-    assert stuck and not any(step(state, ops[number])[0] for number in stuck)
-    return _Outcome(False, None, 0, tuple(frame[4] for frame in frames), tuple(stuck), state)
+        No returned candidate here can owe its failure to the memo: a known configuration
+        with one more returned operation would have produced a deeper dead end earlier. So
+        the model itself refuses every returned candidate here, which the assertion checks.
+        """
+        found, _ = self.events.candidates()
+        stuck = sorted(found, key=self.rank.__getitem__)
+        assert stuck and not any(self.step(state, self.ops[number])[0] for number in stuck)
+        prefix = tuple(frame[5] for frame in frames)
+        return _Outcome(False, None, 0, prefix, tuple(stuck), state)
 
 
 def _signatures(ops: Sequence[Operation]) -> list[int]:
@@ -414,7 +495,7 @@ def _check_partition(
     if started > deadline:
         outcome = _Outcome(UNKNOWN, CAUSE_TIMEOUT, 0)
     else:
-        outcome = _search(searched, model, deadline, max_cache_entries)
+        outcome = _Search(searched, model).run(deadline, max_cache_entries)
     counterexample = None
     if outcome.valid is False:
         stuck = tuple(searched[number] for number in outcome.stuck)

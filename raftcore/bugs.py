@@ -16,8 +16,8 @@ STALE_LOCAL_READ = "stale-local-read"
 
 BUGS: dict[str, str] = {
     COMMIT_OLD_TERM: (
-        "the leader commits an entry replicated on a majority even when it is from an earlier "
-        "term (Raft paper, figure 8)"
+        "a new leader appends no entry of its own term and commits entries of earlier terms by "
+        "counting replicas (Raft paper, figure 8)"
     ),
     SEND_BEFORE_PERSIST: (
         "the host sends a batch's messages before its entries and hard state are durable, so "

@@ -171,8 +171,11 @@ class RaftNode:
         own.become_replicate()
         own.recent_active = True
         # An entry of the new term lets the leader commit what earlier terms left behind
-        # (Raft paper, section 5.4.2), since only entries of its own term count.
-        log.append_new(self.term, "")
+        # (Raft paper, section 5.4.2), since only entries of its own term count. The planted
+        # figure-8 bug goes without it, as the paper's figure does: the leader then pushes
+        # old entries alone and counts them, and its own log still ends in an old term.
+        if not self._bug_commit_old_term:
+            log.append_new(self.term, "")
 
     # ---- inputs ----
 

@@ -33,7 +33,7 @@ class Disk:
 
     def write(self, hard_state: HardState | None, entries: tuple[Entry, ...], done: Callable[[], None]) -> None:
         """Schedule a durable write; `done` runs when it is synced, unless a crash intervenes."""
-        latency_us = self.fsync_us + (self._rng.randrange(self.fsync_jitter_us + 1) if self.fsync_jitter_us else 0)
+        latency_us = self.fsync_us + int(self._rng.random() * (self.fsync_jitter_us + 1))
         now = self._env.now
         finish_us = max(now, self._busy_until_us) + latency_us * self.slow_factor
         self._busy_until_us = finish_us

@@ -128,8 +128,8 @@ class Host:
             self._send(ready.messages)
         if ready.committed_entries:
             first = ready.committed_entries[0]
-            self.trace.emit("apply", node=self.node_id, index=first.index, entries=[
-                [entry.term, entry_digest(entry.data)] for entry in ready.committed_entries
+            self.trace.emit_entries("apply", self.node_id, first.index, [
+                (entry.term, entry_digest(entry.data)) for entry in ready.committed_entries
             ])
             responses, acknowledgements = server.apply(ready.committed_entries)
             for ack in acknowledgements:
@@ -156,8 +156,8 @@ class Host:
 
     def _record_ready(self, server: KVServer, ready: Ready) -> None:
         if ready.entries:
-            self.trace.emit("append", node=self.node_id, index=ready.entries[0].index, entries=[
-                [entry.term, entry_digest(entry.data)] for entry in ready.entries
+            self.trace.emit_entries("append", self.node_id, ready.entries[0].index, [
+                (entry.term, entry_digest(entry.data)) for entry in ready.entries
             ])
         self._record_role(server)
         if ready.hard_state is not None:

@@ -83,7 +83,7 @@ class Network:
         if duplicate and rng.random() < duplicate:
             copies = 2
         for _ in range(copies):
-            delay = spec.latency_us + (rng.randrange(spec.jitter_us + 1) if spec.jitter_us else 0)
+            delay = spec.latency_us + int(rng.random() * (spec.jitter_us + 1))
             self._env.timeout(delay).callbacks.append(self._arrival(src, dst, payload))
 
     def _arrival(self, src: str, dst: str, payload: Any) -> Callable[[object], None]:

@@ -33,3 +33,13 @@ def test_another_seed_gives_another_trace(short_mixed_file: Path, tmp_path: Path
     _run(short_mixed_file, 5, tmp_path / "a", "0")
     _run(short_mixed_file, 6, tmp_path / "b", "0")
     assert (tmp_path / "a" / "trace.jsonl").read_bytes() != (tmp_path / "b" / "trace.jsonl").read_bytes()
+
+
+def test_fast_trace_lines_equal_the_general_encoder() -> None:
+    from sim.trace import Trace
+
+    fast, general = Trace(lambda: 7), Trace(lambda: 7)
+    entries = [(1, "e3b0c44298fc1c14"), (2, "00ff")]
+    fast.emit_entries("append", 3, 5, entries)
+    general.emit("append", node=3, index=5, entries=[list(entry) for entry in entries])
+    assert fast.text() == general.text()

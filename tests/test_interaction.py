@@ -25,7 +25,8 @@ def test_golden_file(path: Path) -> None:
     run_file(path)
 
 
-def test_a_wrong_expectation_fails(tmp_path: Path) -> None:
+def test_a_wrong_expectation_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RAFTSIM_REWRITE", raising=False)
     path = tmp_path / "wrong.txt"
     path.write_text("add-nodes 1\n----\n1: leader term=7 vote=1 lead=1 commit=0 applied=0 last=0\n")
     with pytest.raises(AssertionError, match=r"wrong\.txt:1"):

@@ -161,6 +161,18 @@ def test_pending_write_explains_a_later_read() -> None:
     assert check((1, "invoke", "write", 7), *sequential((2, "ok", "read", 7))).valid is True
 
 
+def test_a_pending_write_saved_for_later_is_not_confused_with_one_spent() -> None:
+    # write 1 || write 0, then cas(1 -> 0) || a pending write of 1, then read 1. The search
+    # first reaches {both writes} in state 1 by spending the pending write, and fails; it
+    # must still explore the same returned set and state reached *without* spending it
+    # (write 0, write 1), where the pending write is left to explain the final read.
+    steps = [(0, "invoke", "write", 1), (1, "invoke", "write", 0), (0, "ok", "write", 1),
+             (1, "ok", "write", 0), (2, "invoke", "cas", (1, 0)), (3, "invoke", "write", 1),
+             (3, "info", "write", 1), (2, "ok", "cas", (1, 0)),
+             *sequential((2, "ok", "read", 1))]
+    assert check(*steps).valid is True
+
+
 def test_pending_write_cannot_act_before_its_call() -> None:
     result = check(*sequential((2, "ok", "read", 7)), (1, "invoke", "write", 7),
                    (1, "info", "write", 7))
@@ -238,9 +250,10 @@ def test_first_stops_at_the_first_illegal_partition() -> None:
 
 
 def hard_history(writers: int = 24) -> list[Operation]:
-    """Many pending writes of distinct values and a read of a value nobody wrote: illegal,
-    but only after trying every subset of the pending writes."""
+    """Many concurrent writes of distinct values, then a read of a value nobody wrote:
+    illegal, but only after trying every order of the writes (n * 2^n configurations)."""
     steps = [(p, "invoke", "write", p) for p in range(writers)]
+    steps += [(p, "ok", "write", p) for p in range(writers)]
     steps += sequential((writers, "ok", "read", -1))
     return operations_from_events(events(*steps))
 
@@ -265,6 +278,16 @@ def test_cache_bound_ends_in_unknown() -> None:
 def test_same_hard_history_small_enough_is_decided() -> None:
     result = check_operations(hard_history(writers=6), get_model("cas-register"))
     assert result.valid is False
+
+
+def test_pending_writes_are_not_enumerated_subset_by_subset() -> None:
+    # 40 writes that never return and a read nobody could have seen: every subset of the
+    # writes is a possible past, but only the smallest one per value needs exploring.
+    steps = [(p, "invoke", "write", p) for p in range(40)]
+    steps += sequential((40, "ok", "read", -1))
+    result = check_operations(operations_from_events(events(*steps)), get_model("register"))
+    assert result.valid is False
+    assert result.partitions[0].explored <= 41
 
 
 def test_budget_spent_before_a_partition_starts_leaves_it_unknown() -> None:
@@ -317,23 +340,25 @@ def twin_legal(order: Sequence[Operation], initial: int | None) -> bool:
 
 
 @st.composite
-def random_histories(draw: st.DrawFn, functions: tuple[str, ...]) -> list[Event]:
+def random_histories(draw: st.DrawFn, functions: tuple[str, ...], max_operations: int = 6,
+                     keys: tuple[str, ...] = ("a", "b"), info_share: int = 1) -> list[Event]:
     """Up to 6 operations over 3 clients and 2 keys; outcomes and read values at random,
-    so both linearizable and broken histories come up."""
+    so both linearizable and broken histories come up. `info_share` weighs outcome
+    `info` against two shares of `ok`."""
     values = st.sampled_from([None, 0, 1, 2])
     process_of = {client: client for client in range(3)}
     open_invoke: dict[int, Event] = {}
     built: list[Event] = []
     invokes = 0
-    for _ in range(draw(st.integers(0, 18))):
+    for _ in range(draw(st.integers(0, 3 * max_operations))):
         client = draw(st.integers(0, 2))
         process = process_of[client]
         time_us = 10 * len(built)
         if process not in open_invoke:
-            if invokes == 6:
+            if invokes == max_operations:
                 continue
             f = draw(st.sampled_from(functions))
-            key = draw(st.sampled_from(["a", "b"]))
+            key = draw(st.sampled_from(keys))
             value = (None if f == "read" else draw(st.integers(0, 2)) if f == "write"
                      else (draw(values), draw(st.integers(0, 2))))
             event = Event(len(built), time_us, process, "invoke", f, key, value, client=client)
@@ -341,7 +366,8 @@ def random_histories(draw: st.DrawFn, functions: tuple[str, ...]) -> list[Event]
             invokes += 1
         else:
             invoke = open_invoke.pop(process)
-            outcomes = ["ok", "ok", "info"] + (["fail"] if invoke.f == "cas" else [])
+            outcomes = ["ok", "ok"] + ["info"] * info_share + (
+                ["fail"] if invoke.f == "cas" else [])
             outcome = draw(st.sampled_from(outcomes))
             value = draw(values) if invoke.f == "read" and outcome == "ok" else invoke.value
             error = {"fail": COMPARE_FAILED, "info": "timeout"}.get(outcome)
@@ -354,13 +380,20 @@ def random_histories(draw: st.DrawFn, functions: tuple[str, ...]) -> list[Event]
     return built
 
 
-@pytest.mark.parametrize("model_name", ["register", "cas-register"])
-@settings(max_examples=250, deadline=None, derandomize=True,
+@pytest.mark.parametrize(("model_name", "keys", "info_share"), [
+    ("register", ("a", "b"), 1),
+    ("cas-register", ("a", "b"), 1),
+    # One key and mostly unknown outcomes: chains of pending operations that matter.
+    ("cas-register", ("a",), 4),
+])
+@settings(max_examples=200, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
-def test_search_agrees_with_the_brute_force_twin(model_name: str, data: st.DataObject) -> None:
+def test_search_agrees_with_the_brute_force_twin(
+    model_name: str, keys: tuple[str, ...], info_share: int, data: st.DataObject,
+) -> None:
     functions = ("read", "write") if model_name == "register" else ("read", "write", "cas")
-    history = data.draw(random_histories(functions))
+    history = data.draw(random_histories(functions, keys=keys, info_share=info_share))
     initial = data.draw(st.sampled_from([None, 0]))
     ops = operations_from_events(history)
     result = check_operations(ops, get_model(model_name, initial))
@@ -382,9 +415,13 @@ def assert_counterexample_is_honest(prefix: Sequence[Operation], stuck: Sequence
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
-@given(seed=st.integers(0, 2**32 - 1), processes=st.integers(1, 6))
-def test_histories_from_a_real_register_are_linearizable(seed: int, processes: int) -> None:
-    ops = operations_from_events(linearizable_events(seed, 40, processes, keys=2))
+@given(seed=st.integers(0, 2**32 - 1), processes=st.integers(1, 6),
+       info_rate=st.sampled_from([0.0, 0.05, 0.3]))
+def test_histories_from_a_real_register_are_linearizable(
+    seed: int, processes: int, info_rate: float,
+) -> None:
+    ops = operations_from_events(linearizable_events(seed, 40, processes, keys=2,
+                                                     info_rate=info_rate))
     assert check_operations(ops, get_model("cas-register")).valid is True
 
 
