@@ -162,7 +162,7 @@ def _json_lines(stream: TextIO, source: str) -> Iterator[tuple[int, dict[str, An
         if blank_line is not None:
             raise InputError(source, blank_line, None, "blank line inside the history")
         try:
-            record = json.loads(raw, object_pairs_hook=_no_duplicate_fields)
+            record = _DECODER.decode(raw)
         except _DuplicateField as duplicate:
             raise InputError(source, line_number, duplicate.name, "given twice") from None
         except json.JSONDecodeError as error:
@@ -190,6 +190,10 @@ def _no_duplicate_fields(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return record
 
 
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicate_fields)
+_KNOWN_FIELDS = frozenset(FIELD_ORDER)
+
+
 def _is_int(candidate: object) -> bool:
     # bool is a subclass of int in Python; JSON true/false are not numbers here.
     return type(candidate) is int
@@ -197,9 +201,9 @@ def _is_int(candidate: object) -> bool:
 
 def _event_from_record(record: dict[str, Any], source: str, line: int) -> Event:
     """Check each field's type and allowed values on its own and build the Event."""
-    for name in record:
-        if name not in FIELD_ORDER:
-            raise InputError(source, line, name, f"unknown field (known: {', '.join(FIELD_ORDER)})")
+    if not _KNOWN_FIELDS.issuperset(record):
+        name = next(name for name in record if name not in _KNOWN_FIELDS)
+        raise InputError(source, line, name, f"unknown field (known: {', '.join(FIELD_ORDER)})")
     for name in REQUIRED_FIELDS:
         if name not in record:
             raise InputError(source, line, name, "missing")

@@ -85,8 +85,13 @@ class Counterexample:
     operations: tuple[Operation, ...]
     prefix: tuple[Operation, ...]
     state: str
-    descriptions: tuple[str, ...] = ()
-    prefix_descriptions: tuple[str, ...] = ()
+    descriptions: tuple[str, ...]
+    prefix_descriptions: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        assert self.operations, "a counterexample names at least one operation"
+        assert len(self.descriptions) == len(self.operations)
+        assert len(self.prefix_descriptions) == len(self.prefix)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -310,7 +315,7 @@ class _Search:
         state, linearized = self.model.init(), 0
         remaining = sum(returned)
         (candidates, complete), tried, steps = self.options(state), 0, 0
-        deepest, deepest_remaining = _Outcome(False, None, 0), remaining + 1
+        deepest, deepest_at = _Outcome(False, None, 0), (remaining + 1, 0)
         while remaining:
             steps += 1
             if steps % _DEADLINE_CHECK_EVERY == 0 and time.monotonic() > deadline:
@@ -337,8 +342,8 @@ class _Search:
             else:
                 if not complete:
                     continue  # gather the pending candidates first
-                if remaining < deepest_remaining:
-                    deepest, deepest_remaining = self.dead_end(frames, state), remaining
+                if (remaining, len(frames)) < deepest_at:
+                    deepest, deepest_at = self.dead_end(frames, state), (remaining, len(frames))
                 if not frames:
                     return _Outcome(False, None, memo.size, deepest.prefix, deepest.stuck,
                                     deepest.state)
@@ -402,7 +407,8 @@ class _Search:
 
     def dead_end(self, frames: list[_Frame], state: State) -> _Outcome:
         """The counterexample at a dead end with more returned operations linearized than
-        any before.
+        any before (or as many, with fewer pending ones: a prefix ending in guesses about
+        pending operations explains less than the same prefix without them).
 
         No returned candidate here can owe its failure to the memo: a known configuration
         with one more returned operation would have produced a deeper dead end earlier. So
@@ -458,14 +464,16 @@ def check_operations(
     by_size = sorted(groups, key=lambda key: (len(groups[key]), _key_order(key)))
     deadline = math.inf if budget_s is None else started + budget_s
     results: dict[Hashable, PartitionResult] = {}
+    illegal_found = False
     for position, key in enumerate(by_size):
-        if first and any(result.valid is False for result in results.values()):
+        if first and illegal_found:
             results[key] = PartitionResult(key, UNKNOWN, len(groups[key]), 0.0,
                                            cause=CAUSE_NOT_CHECKED)
             continue
         share_deadline = _share(deadline, len(by_size) - position)
         results[key] = _check_partition(key, groups[key], model, share_deadline,
                                         max_cache_entries)
+        illegal_found = illegal_found or results[key].valid is False
     partitions = tuple(results[key] for key in sorted(results, key=_key_order))
     verdicts = [partition.valid for partition in partitions]
     valid: Verdict = (False if False in verdicts
@@ -540,8 +548,12 @@ def check_history_file(
 # For people
 
 
+_PARTITIONS_SHOWN = 20  # beyond this, linearizable partitions are counted, not listed
+
+
 def format_result(result: LinearizabilityResult) -> RenderableType:
-    """A terminal view: one row per partition, then each counterexample."""
+    """A terminal view: one row per partition (only the undecided and illegal ones when
+    there are many), then each counterexample."""
     heading = Text.assemble(
         (f"linearizability ({result.model}): ", "bold"),
         (_verdict_word(result.valid), _verdict_style(result.valid)),
@@ -551,9 +563,16 @@ def format_result(result: LinearizabilityResult) -> RenderableType:
     for column in ("key", "verdict", "ops", "ms", "explored"):
         summary.add_column(column, justify="right" if column in ("ops", "ms", "explored")
                            else "left")
+    many = len(result.partitions) > _PARTITIONS_SHOWN
     for partition in result.partitions:
-        summary.add_row(str(partition.key), _verdict_text(partition), str(partition.ops),
+        if many and partition.valid is True:
+            continue
+        summary.add_row(_key_text(partition.key), _verdict_text(partition), str(partition.ops),
                         f"{partition.ms:.1f}", str(partition.explored))
+    if many:
+        good = [partition for partition in result.partitions if partition.valid is True]
+        summary.add_row(f"{len(good)} more", Text("ok", style="green"),
+                        str(sum(partition.ops for partition in good)), "", "")
     parts: list[RenderableType] = [heading, summary]
     for partition in result.partitions:
         if partition.counterexample is not None:
@@ -565,26 +584,35 @@ _PREFIX_SHOWN = 8  # the end of a long prefix is what explains the state; the re
 
 
 def _format_counterexample(key: Hashable, example: Counterexample) -> RenderableType:
-    table = Table(title=f"key {key}: no order of the operations explains what was seen",
+    table = Table(title=f"key {_key_text(key)}: no order of the operations explains what was "
+                  "seen",
                   title_justify="left")
-    for column in ("", "process", "operation", "called (us)", "returned (us)"):
+    for column in ("", "process", "operation", "called", "returned"):
         table.add_column(column)
     shown = len(example.prefix) - _PREFIX_SHOWN
     if shown > 0:
         table.add_row("", "", Text(f"... {shown} earlier operations", style="dim"), "", "")
     pairs = list(zip(example.prefix, example.prefix_descriptions, strict=True))
     for op, text in pairs[max(shown, 0):]:
-        table.add_row("ok", str(op.process), text, _time(op.call_time_us),
-                      _time(op.return_time_us))
+        table.add_row("placed", str(op.process), text, *_interval(op))
     table.add_row("", "", Text(f"state: {example.state}", style="bold"), "", "")
     for op, text in zip(example.operations, example.descriptions, strict=True):
-        table.add_row(Text("cannot", style="bold red"), str(op.process), text,
-                      _time(op.call_time_us), _time(op.return_time_us))
+        table.add_row(Text("cannot", style="bold red"), str(op.process), text, *_interval(op))
     return table
 
 
-def _time(value: int | None) -> str:
-    return "-" if value is None else str(value)
+def _key_text(key: Hashable) -> str:
+    return "(the register)" if key is None else str(key)
+
+
+def _interval(op: Operation) -> tuple[str, str]:
+    """When the call and return happened: times where the history has them, else the
+    positions of the events (`#17`), which order them just as well."""
+    called = f"#{op.call}" if op.call_time_us is None else f"{op.call_time_us} us"
+    if op.ret is None:
+        return called, "never"
+    returned = f"#{op.ret}" if op.return_time_us is None else f"{op.return_time_us} us"
+    return called, returned
 
 
 def _verdict_word(valid: Verdict) -> str:

@@ -122,15 +122,17 @@ class RegisterModel:
         return op.f == "read" or op.status == COMPARE_FAILED
 
     def describe_op(self, op: Operation) -> str:
-        where = "" if op.key is None else op.key
+        # Foreign single-register histories have no key: `write(3)` rather than `write(, 3)`.
+        key = "" if op.key is None else op.key
+        prefix = "" if op.key is None else f"{op.key}, "
         unknown = " ?" if op.ret is None else ""
         if op.f == "read":
             result = "?" if op.ret is None else _describe_value(op.output)  # type: ignore[arg-type]
-            return f"read({where}) -> {result}"
+            return f"read({key}) -> {result}"
         if op.f == "write":
-            return f"write({where}, {op.input}){unknown}"
+            return f"write({prefix}{op.input}){unknown}"
         expected, new = op.input  # type: ignore[misc]
-        text = f"cas({where}, {_describe_value(expected)} -> {new})"
+        text = f"cas({prefix}{_describe_value(expected)} -> {new})"
         if op.status == COMPARE_FAILED:
             return f"{text} failed: value was not {_describe_value(expected)}"
         return text + unknown

@@ -609,3 +609,17 @@ def test_knossos_rethink_fail_minimal_blames_the_concurrent_read() -> None:
     assert [(op.process, op.f, op.output) for op in example.operations] == [(1, "read", 3)]
     assert example.state == "4"
     assert [op.f for op in example.prefix] == ["write", "write"]
+
+
+def test_format_result_lists_only_the_interesting_partitions_of_many() -> None:
+    steps = [step for key in range(25) for step in sequential((1, "ok", "write", 1, f"k{key:02}"))]
+    steps += sequential((2, "ok", "read", 7, "k03"))
+    console = Console(record=True, width=120, color_system=None)
+    console.print(format_result(check(*steps)))
+    text = console.export_text()
+    assert "k03" in text and "ILLEGAL" in text and "24 more" in text
+    assert "k04" not in text
+    pending = check((1, "invoke", "write", 4), *sequential((2, "ok", "read", 5)))
+    console = Console(record=True, width=120, color_system=None)
+    console.print(format_result(pending))
+    assert "0 us" in console.export_text()

@@ -96,6 +96,10 @@ def test_descriptions_are_readable() -> None:
     assert CAS.describe_op(op("cas", (None, 2), True)) == "cas(x, absent -> 2)"
     failed = op("cas", (1, 2), False, status=COMPARE_FAILED)
     assert CAS.describe_op(failed) == "cas(x, 1 -> 2) failed: value was not 1"
+    # Foreign single-register histories have no key.
+    assert CAS.describe_op(op("write", 3, key=None)) == "write(3)"  # type: ignore[arg-type]
+    assert CAS.describe_op(op("read", output=1, key=None)) == "read() -> 1"  # type: ignore[arg-type]
+    assert CAS.describe_op(op("cas", (1, 2), True, key=None)) == "cas(1 -> 2)"  # type: ignore[arg-type]
     assert CAS.describe_state(None) == "absent"
     assert CAS.describe_state(12) == "12"
 

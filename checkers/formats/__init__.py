@@ -15,11 +15,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from checkers.formats.edn import read_edn_history
 from checkers.formats.jepsen_log import read_jepsen_log
 from checkers.history import Operation, operations_from_events, read_history_jsonl
 
 FORMATS = ("jsonl", "edn", "jepsen-log")
+
+
+def read_edn_history(path: str | os.PathLike[str], **options: str) -> list[Operation]:
+    """See `checkers.formats.edn.read_edn_history`; imported on first use so that checking
+    our own histories does not need the EDN package."""
+    from checkers.formats import edn
+
+    return edn.read_edn_history(path, **options)
 
 
 def detect_format(path: str | os.PathLike[str]) -> str:
