@@ -563,14 +563,11 @@ def test_format_result_shows_verdicts_and_the_counterexample() -> None:
 # ---------------------------------------------------------------------------------------
 # Public histories with known verdicts: Knossos's EDN files and Porcupine's etcd logs.
 
-HISTORIES = Path(__file__).parents[2] / "shared" / "histories"
+HISTORIES = Path(__file__).parent / "testdata" / "histories"
 
 
 def corpus(which: str, model: str) -> list:
     table = HISTORIES / which / "expected-verdicts.tsv"
-    if not table.exists():
-        reason = f"{table} is absent: the shared public histories sit beside the repository"
-        return [pytest.param(None, None, marks=pytest.mark.skip(reason=reason))]
     with open(table, encoding="utf-8", newline="") as stream:
         rows = list(csv.DictReader(stream, delimiter="\t"))
     return [pytest.param(row["file"], row["expected"] == "linearizable", id=row["file"])
@@ -601,8 +598,6 @@ def test_porcupine_etcd_logs(name: str, expected: bool) -> None:
 
 def test_knossos_rethink_fail_minimal_blames_the_concurrent_read() -> None:
     path = HISTORIES / "knossos" / "cas-register" / "bad" / "rethink-fail-minimal.edn"
-    if not path.exists():
-        pytest.skip(f"{path} is absent: the shared public histories sit beside the repository")
     result = check_history_file(path, "cas-register")
     example = result.partitions[0].counterexample
     assert result.valid is False and example is not None
