@@ -7,6 +7,7 @@ half-written under the name the user asked for.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -22,7 +23,6 @@ from checkers.raft_safety import check_raft_safety
 from checkers.trace import read_trace_jsonl
 from scenarios import loader
 from scenarios.model import Scenario
-from sim.trace import digest_of
 from sim.world import RunResult, resolve, run_scenario
 
 DEFAULT_BUDGET_S = 60.0
@@ -59,7 +59,7 @@ def judge(folder: Path, budget_s: float = DEFAULT_BUDGET_S) -> dict[str, Any]:
     }
     return {
         "valid": combine(results),
-        "digest": digest_of((folder / "trace.jsonl").read_text(encoding="utf-8")),
+        "digest": file_digest(folder / "trace.jsonl"),
         "checkers": results,
     }
 
@@ -112,6 +112,11 @@ def _move_into_place(staging: Path, out: Path) -> None:
     staging.rename(out)
 
 
+def file_digest(path: Path) -> str:
+    """The sha256 of a file's bytes, as `digest_of` gives for the text it was written from."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def load_run_scenario(folder: Path) -> Scenario:
     path = folder / "scenario.toml"
     if not path.is_file():
@@ -125,6 +130,6 @@ def replay(folder: Path) -> tuple[bool, str, str, RunResult]:
     trace_path = folder / "trace.jsonl"
     if not trace_path.is_file():
         raise InputError(str(folder), None, None, "not a run folder: trace.jsonl is missing")
-    recorded = digest_of(trace_path.read_text(encoding="utf-8"))
+    recorded = file_digest(trace_path)
     result = run_scenario(scenario)
     return result.digest == recorded, recorded, result.digest, result

@@ -87,7 +87,13 @@ def load(name_or_path: str) -> Scenario:
         path = Path(name_or_path)
         if not path.is_file():
             raise ScenarioError(name_or_path, None, None, "no such scenario file")
-        return parse(path.read_text(encoding="utf-8"), str(path))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as error:
+            raise ScenarioError(name_or_path, None, None, f"not UTF-8 text: {error.reason}") from None
+        except OSError as error:
+            raise ScenarioError(name_or_path, None, None, f"cannot read: {error.strerror}") from None
+        return parse(text, str(path))
     if name_or_path not in builtin_names():
         known = ", ".join(builtin_names())
         raise ScenarioError(name_or_path, None, None, f"unknown scenario; built-in ones: {known}")

@@ -91,3 +91,9 @@ def test_malformed_history_names_line_and_field(tmp_path: Path) -> None:
         '{"index":1,"time":5,"process":0,"type":"ok","f":"write","key":"k","value":"one"}\n'
     )
     assert_one_line_error(raftsim("check", str(path), "--model", "cas-register"), "h.jsonl:2", "value")
+
+
+def test_binary_scenario_file_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "noise.toml"
+    path.write_bytes(bytes(range(128, 256)))
+    assert_one_line_error(raftsim("run", str(path), "--out", str(tmp_path / "out")), "noise.toml", "UTF-8")
