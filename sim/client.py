@@ -59,10 +59,15 @@ class Client:
             self._reply.succeed(response)
 
     def run(self, workload_end_us: int, final_reads: bool) -> Generator[Any, Any, None]:
-        yield self.env.timeout(self._rng.randrange(self._think_mean_us + 1))
-        while self.env.now < workload_end_us:
+        """Invoke at the offered rate: invocation times follow a Poisson process, and an
+        operation that runs past the next one's time delays it (one at a time per process,
+        as Jepsen's clients go)."""
+        next_invoke_us = self._rng.randrange(self._think_mean_us + 1)
+        while next_invoke_us < workload_end_us:
+            if next_invoke_us > self.env.now:
+                yield self.env.timeout(next_invoke_us - self.env.now)
+            next_invoke_us = self.env.now + int(self._rng.expovariate(1.0 / self._think_mean_us))
             yield from self.perform(self.workload.next_operation())
-            yield self.env.timeout(int(self._rng.expovariate(1.0 / self._think_mean_us)))
         if final_reads:
             yield self._history.final_reads_started
             for operation in self.workload.final_reads():
