@@ -18,7 +18,8 @@ from pathlib import Path
 
 from raftsim import api
 from scenarios import loader
-from sim.world import resolve, run_scenario
+from scenarios.resolve import resolve
+from sim.world import run_scenario
 
 
 def main() -> None:

@@ -23,7 +23,8 @@ from checkers.raft_safety import check_raft_safety
 from checkers.trace import read_trace_jsonl
 from scenarios import loader
 from scenarios.model import Scenario
-from sim.world import RunResult, resolve, run_scenario
+from scenarios.resolve import resolve
+from sim.world import RunResult, run_scenario
 
 DEFAULT_BUDGET_S = 60.0
 RUN_FILES = ("scenario.toml", "history.jsonl", "trace.jsonl", "verdict.json")

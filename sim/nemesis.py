@@ -16,6 +16,7 @@ from typing import Any
 import simpy
 
 from scenarios.model import FaultSpec
+from scenarios.rng import stream
 from sim.host import Host, endpoint
 from sim.network import Network
 from sim.trace import Trace
@@ -33,13 +34,14 @@ class ActiveFault:
 class Nemesis:
     def __init__(
         self, env: simpy.Environment, hosts: dict[int, Host], network: Network, trace: Trace,
-        rng: random.Random, leader: Callable[[], int | None],
+        seed: int, leader: Callable[[], int | None],
     ) -> None:
         self.env = env
         self.hosts = hosts
         self.network = network
         self.trace = trace
-        self.rng = rng
+        self.seed = seed
+        self.rng = random.Random(0)  # replaced by each fault's own stream as it starts
         self.leader = leader
         self.active: dict[int, ActiveFault] = {}
         self.started = 0
@@ -74,6 +76,9 @@ class Nemesis:
         self.trace.emit("heal", id=number, kind=active.spec.kind)
 
     def _start(self, number: int, fault: FaultSpec) -> None:
+        # Each fault draws from a stream named by its own content, so deleting or editing
+        # one fault (as shrinking does) leaves every other fault's choices as they were.
+        self.rng = stream(self.seed, f"fault:{fault!r}")
         starter = getattr(self, f"_start_{fault.kind}")
         undo, details = starter(fault)
         self.active[number] = ActiveFault(fault, undo, details)

@@ -6,7 +6,7 @@ import pytest
 
 from scenarios import loader
 from scenarios.loader import ScenarioError
-from sim.world import resolve
+from scenarios.resolve import resolve
 
 GOOD = """\
 name = "demo"

@@ -1,0 +1,50 @@
+"""Resolving a scenario: drawing its random parts from the seed into explicit values.
+
+The resolved scenario is what a run folder records, so replaying it regenerates nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from scenarios.model import FAULT_KINDS, PARTITION_SHAPES, FaultSpec, Scenario
+from scenarios.rng import stream
+
+
+def resolve(scenario: Scenario) -> Scenario:
+    """The scenario with its random fault mix drawn into an explicit schedule, so the file
+    written with the run replays without regenerating anything."""
+    if scenario.nemesis.mode != "random":
+        return scenario
+    rng = stream(scenario.seed, "schedule")
+    nemesis = scenario.nemesis
+    faults: list[FaultSpec] = list(scenario.faults)
+    at_ms = int(rng.expovariate(1.0 / nemesis.interval_ms))
+    while at_ms < scenario.duration_ms and nemesis.kinds:
+        kind = rng.choice(sorted(nemesis.kinds, key=FAULT_KINDS.index))
+        length_ms = rng.randint(*nemesis.fault_duration_ms)
+        faults.append(_random_fault(rng, kind, at_ms, length_ms))
+        at_ms += max(1, int(rng.expovariate(1.0 / nemesis.interval_ms)))
+    return dataclasses.replace(
+        scenario, nemesis=dataclasses.replace(nemesis, mode="schedule"), faults=tuple(faults),
+    )
+
+
+def _random_fault(rng: Any, kind: str, start_ms: int, duration_ms: int) -> FaultSpec:
+    if kind == "partition":
+        return FaultSpec(kind, start_ms, duration_ms, shape=rng.choice(PARTITION_SHAPES), one_way=rng.random() < 0.2)
+    if kind in ("crash", "pause"):
+        target = rng.choice(("random", "leader", "minority"))
+        return FaultSpec(kind, start_ms, duration_ms, target=target)
+    if kind == "clock":
+        return FaultSpec(
+            kind, start_ms, duration_ms, target=rng.choice(("random", "leader", "minority")),
+            drift_ppm=rng.randint(-500, 500) * 1000, offset_ms=rng.randint(-5000, 5000),
+        )
+    if kind == "disk":
+        return FaultSpec(kind, start_ms, duration_ms, target=rng.choice(("random", "leader", "majority")),
+                         slow_factor=rng.choice((5, 20, 100)))
+    assert kind == "link", kind
+    return FaultSpec(kind, start_ms, duration_ms, loss=round(rng.uniform(0.05, 0.4), 3),
+                     duplicate=round(rng.uniform(0.0, 0.2), 3))
