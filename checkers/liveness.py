@@ -81,7 +81,7 @@ class _Roles:
         elif kind == "hard_state":
             view.term = event["term"]
         elif kind == "restart":
-            view.role, view.term, view.crashed = "follower", event["term"], False
+            view.role, view.term, view.crashed, view.paused = "follower", event["term"], False, False
         elif kind == "crash":
             view.crashed = True
         else:

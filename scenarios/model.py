@@ -99,6 +99,7 @@ class Scenario:
     description: str = ""
     seed: int = 0
     duration_ms: int = 30000
+    swarm: bool = False
     bugs: tuple[str, ...] = ()
     cluster: ClusterSpec = field(default_factory=ClusterSpec)
     network: NetworkSpec = field(default_factory=NetworkSpec)

@@ -9,12 +9,15 @@ import dataclasses
 from typing import Any
 
 from scenarios.model import FAULT_KINDS, PARTITION_SHAPES, FaultSpec, Scenario
+from scenarios import swarm
 from scenarios.rng import stream
 
 
 def resolve(scenario: Scenario) -> Scenario:
     """The scenario with its random fault mix drawn into an explicit schedule, so the file
     written with the run replays without regenerating anything."""
+    if scenario.swarm:
+        scenario = swarm.draw(scenario)
     if scenario.nemesis.mode != "random":
         return scenario
     rng = stream(scenario.seed, "schedule")

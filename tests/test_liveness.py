@@ -261,3 +261,21 @@ def test_files_read_back_give_the_same_verdict(tmp_path: Path) -> None:
     from_files = check_liveness(read_trace_jsonl(trace_path), read_history_jsonl(history_path))
     assert from_files == check_liveness(trace(), history)
     assert anomaly_properties(from_files) == ["client-progress"]
+
+
+def test_a_node_paused_then_crashed_is_running_after_restart() -> None:
+    """A crash ends a pause: the restarted process is a new one, and may lead."""
+    events = [
+        {"t": 0, "ev": "start", "scenario": "s", "seed": 1, "nodes": [1], "clients": 0},
+        {"t": 0, "ev": "phase", "phase": "safety"},
+        {"t": 1, "ev": "pause", "node": 1},
+        {"t": 2, "ev": "crash", "node": 1},
+        {"t": 3, "ev": "phase", "phase": "heal"},
+        {"t": 3, "ev": "restart", "node": 1, "term": 1, "vote": 1, "commit": 0, "log": []},
+        {"t": 3, "ev": "phase", "phase": "liveness", "leader_bound_us": 100},
+        {"t": 50, "ev": "role", "node": 1, "role": "leader", "term": 2, "leader": 1},
+        {"t": 200, "ev": "phase", "phase": "final-reads"},
+        {"t": 200, "ev": "end"},
+    ]
+    result = check_liveness(events, [])
+    assert result["valid"] is True, result["anomalies"]
