@@ -8,8 +8,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from scenarios.model import FAULT_KINDS, PARTITION_SHAPES, FaultSpec, Scenario
 from scenarios import swarm
+from scenarios.model import FAULT_KINDS, PARTITION_SHAPES, FaultSpec, Scenario
 from scenarios.rng import stream
 
 
