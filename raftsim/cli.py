@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -69,20 +70,9 @@ def bugs() -> None:
               help="Seconds the linearizability checker may spend before answering unknown.")
 def run(scenario: str, seed: int | None, out: Path | None, bug_names: tuple[str, ...], budget: float) -> None:
     """Run SCENARIO (a built-in name or a .toml file), check it and write its run folder."""
-    from raftcore.bugs import validate_bugs
     from raftsim import api
-    from scenarios import loader
 
-    chosen = loader.load(scenario)
-    try:
-        enabled = validate_bugs(bug_names)
-    except ValueError as error:
-        raise InputError("--bug", None, None, str(error)) from None
-    chosen = dataclasses.replace(
-        chosen,
-        seed=chosen.seed if seed is None else seed,
-        bugs=tuple(sorted(set(chosen.bugs) | enabled)),
-    )
+    chosen = _scenario_with_bugs(scenario, seed, bug_names)
     folder = out if out is not None else Path("runs") / f"{chosen.name}-{chosen.seed}"
     outcome = api.run(chosen, folder, budget)
     print_summary(outcome, folder)
@@ -128,6 +118,101 @@ def check(history: Path, model: str, initial: int | None, budget: float, first: 
     else:
         console.print(format_result(result))
     sys.exit(exit_code(result.valid))
+
+
+@cli.command()
+@click.argument("scenario")
+@click.option("--seeds", "count", type=click.IntRange(min=1), required=True, help="How many seeds to run.")
+@click.option("--start", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True, help="First seed.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None, help="Worker processes (default: all cores).")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Fuzz folder (default: fuzz/SCENARIO).")
+@click.option("--bug", "bug_names", multiple=True, help="Turn on a planted bug; repeatable.")
+@click.option("--shard", default=None, help="i/n: run only every n-th seed of the range, from the i-th.")
+@click.option("--recheck", type=click.FloatRange(0.0, 1.0), default=0.05, show_default=True,
+              help="Share of seeds run twice to compare digests.")
+@click.option("--budget", type=click.FloatRange(min=0.001), default=60.0, show_default=True,
+              help="Seconds the linearizability checker may spend per seed.")
+def fuzz(scenario: str, count: int, start: int, jobs: int | None, out: Path | None, bug_names: tuple[str, ...],
+         shard: str | None, recheck: float, budget: float) -> None:
+    """Run many seeds of SCENARIO in parallel; keep the folders of failing seeds."""
+    from raftsim import fuzz as fuzzing
+
+    chosen = _scenario_with_bugs(scenario, None, bug_names)
+    plan = fuzzing.FuzzPlan(
+        scenario=chosen,
+        seeds=fuzzing.shard_seeds(start, count, fuzzing.parse_shard(shard) if shard else None),
+        out=out if out is not None else Path("fuzz") / chosen.name,
+        jobs=jobs or fuzzing.default_jobs(),
+        recheck_share=recheck,
+        budget_s=budget,
+    )
+    results = fuzzing.prepare(plan)
+    began, ran = time.perf_counter(), 0
+    try:
+        with _progress() as progress:
+            bar = progress.add_task(chosen.name, total=len(plan.seeds), completed=len(results))
+            for result in fuzzing.execute(plan, results):
+                fuzzing.record(plan, result)
+                results[result.seed] = result
+                ran += 1
+                progress.update(bar, advance=1, description=f"{chosen.name}  {_failures(results)} failed")
+    except KeyboardInterrupt:
+        fuzzing.summarise(plan, results, time.perf_counter() - began, ran)
+        console.print(f"interrupted after {len(results)} of {len(plan.seeds)} seeds; the same command resumes")
+        sys.exit(130)
+    summary = fuzzing.summarise(plan, results, time.perf_counter() - began, ran)
+    print_fuzz_summary(summary, plan.out)
+    if summary["failed"] or summary["determinism_failures"]:
+        sys.exit(EXIT_ANOMALY)
+    sys.exit(EXIT_UNKNOWN if summary["unknown"] else EXIT_OK)
+
+
+def _scenario_with_bugs(scenario: str, seed: int | None, bug_names: tuple[str, ...]) -> Any:
+    from raftcore.bugs import validate_bugs
+    from scenarios import loader
+
+    chosen = loader.load(scenario)
+    try:
+        enabled = validate_bugs(bug_names)
+    except ValueError as error:
+        raise InputError("--bug", None, None, str(error)) from None
+    return dataclasses.replace(
+        chosen,
+        seed=chosen.seed if seed is None else seed,
+        bugs=tuple(sorted(set(chosen.bugs) | enabled)),
+    )
+
+
+def _progress() -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=console, transient=False)
+
+
+def _failures(results: dict[int, Any]) -> int:
+    return sum(1 for result in results.values() if result.valid is False)
+
+
+def print_fuzz_summary(summary: dict[str, Any], folder: Path) -> None:
+    table = Table(title=f"fuzz {summary['scenario']}", box=None, show_header=False)
+    table.add_row("seeds", f"{summary['finished']} of {summary['seeds']}")
+    table.add_row("failed", _seed_list(summary["failed"]))
+    for checker, count in summary["anomalies_by_checker"].items():
+        table.add_row(f"  {checker}", str(count))
+    table.add_row("unknown", _seed_list(summary["unknown"]))
+    differed = summary["determinism_failures"]
+    table.add_row("determinism", f"{summary['rechecked']} rechecked, digests differed for {_seed_list(differed)}")
+    table.add_row("seeds/minute", str(summary["seeds_per_minute"]))
+    console.print(table)
+    console.print(f" folder  {folder}", soft_wrap=True)
+
+
+def _seed_list(seeds: list[int]) -> str:
+    if not seeds:
+        return "0"
+    shown = ", ".join(map(str, seeds[:10]))
+    return f"{len(seeds)}: {shown}" + (" …" if len(seeds) > 10 else "")
 
 
 def print_summary(outcome: Any, folder: Path) -> None:
