@@ -19,9 +19,10 @@ was: a run too short to show recovery has not shown it.
 
 Clients. A client slot (history `client`, else `process`) is live in the phase if it had an
 operation outstanding when the phase began or recorded any event during the phase. Each
-live slot must complete at least one `ok` operation invoked at or after the phase start and
-completed before the `final-reads` phase starts (or, with no final reads, by the end of the
-trace). A slot that was idle all phase long made no request and is not judged; a slot
+live slot must complete at least one operation the cluster answered, invoked at or after the
+phase start and completed before the `final-reads` phase starts (or, with no final reads, by the end of the
+trace). Answered means `ok`, or a `cas` that failed with `compare-failed`: the cluster
+ordered it and said so, which is progress. A slot that was idle all phase long made no request and is not judged; a slot
 stuck on a request that never returns is live and fails.
 
 A trace without a `liveness` phase event is not valid: the checker cannot tell recovery
@@ -199,7 +200,7 @@ def check_liveness(trace_events: Iterable[TraceEvent],
     clients = _client_progress(history_events, window)
     for client in sorted(clients):
         progress = clients[client]
-        if progress["live"] and progress["ok"] == 0:
+        if progress["live"] and progress["ok"] + progress["answered"] == 0:
             anomalies.append(_client_anomaly(client, progress, window))
     stats = {
         "liveness_start_us": window.start_us,
@@ -288,7 +289,7 @@ def _client_progress(history_events: Iterable[Any], window: _Window) -> dict[int
         client = _get(event, "client")
         client = process if client is None else client
         slot = progress.setdefault(client, {"live": False, "invoked": 0, "ok": 0, "fail": 0,
-                                            "info": 0, "pending": 0})
+                                            "answered": 0, "info": 0, "pending": 0})
         if kind == "invoke":
             outstanding[process] = (client, time_us)
             if window.contains(time_us):
@@ -302,6 +303,8 @@ def _client_progress(history_events: Iterable[Any], window: _Window) -> dict[int
         if invoked is not None and invoked[1] >= window.start_us \
                 and window.counts_completion(time_us) and kind in ("ok", "fail", "info"):
             slot[kind] += 1
+            if kind == "fail" and _get(event, "error") == "compare-failed":
+                slot["answered"] += 1
     for client, invoke_us in outstanding.values():
         # Never completed: live if the request was outstanding at some point in the window.
         if window.counts_completion(invoke_us):
@@ -311,7 +314,7 @@ def _client_progress(history_events: Iterable[Any], window: _Window) -> dict[int
 
 
 def _client_anomaly(client: int, progress: dict[str, Any], window: _Window) -> dict[str, Any]:
-    message = (f"client {client} completed no ok operation in the liveness phase "
+    message = (f"client {client} had no operation answered in the liveness phase "
                f"(invoked {progress['invoked']}: {progress['fail']} fail, {progress['info']} "
                f"info, {progress['pending']} never completed)")
     end_us = window.final_reads_us if window.final_reads_us is not None else window.end_us

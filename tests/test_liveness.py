@@ -279,3 +279,13 @@ def test_a_node_paused_then_crashed_is_running_after_restart() -> None:
     ]
     result = check_liveness(events, [])
     assert result["valid"] is True, result["anomalies"]
+
+
+def test_a_cas_answered_compare_failed_is_progress() -> None:
+    history = busy_clients()
+    history.add(LIVENESS_US + 10, 2, "invoke", 2)
+    history.events.append(Event(index=len(history.events), time=LIVENESS_US + 90, process=2, type="fail",
+                                f="write", key="x", value=1, client=2, error="compare-failed"))
+    assert check_liveness(trace(), history.sorted())["valid"] is True
+    history.events[-1] = dataclasses.replace(history.events[-1], error="unavailable")
+    assert [anomaly["client"] for anomaly in check_liveness(trace(), history.sorted())["anomalies"]] == [2]
