@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from checkers.errors import InputError
@@ -49,8 +49,14 @@ are left out."""
 REQUIRED_FIELDS = ("index", "time", "process", "type", "f", "key", "value")
 
 Value = int | None | tuple[int | None, int]
-"""write: the value; read: null on invoke, the value read on ok (null = key absent);
-cas: (expected, new), expected null meaning "only if the key is absent"."""
+"""In `history.jsonl`: write: the value; read: null on invoke, the value read on ok (null =
+key absent); cas: (expected, new), expected null meaning "only if the key is absent"."""
+
+Argument = Any
+"""An operation's input or output as a model sees it: `Value` for the registers; a string
+for kv; a tuple of (f, key, value) micro-operations for a multi-register txn; None where
+an operation carries nothing. Always hashable (tuples, never lists), because the search
+groups operations by (f, input, output)."""
 
 OPERATION_STATUSES = ("ok", "info", COMPARE_FAILED)
 
@@ -95,7 +101,10 @@ class Operation:
     is the observed result: for a read the value read (None = absent), for a cas True when
     it applied and False when its compare failed, None otherwise and whenever the outcome is
     unknown. `ret` None means the call never returned: it may take effect at any point
-    after `call`, or never.
+    after `call`, or never. Other models carry other arguments (see `Argument`).
+
+    `line` is where the call stands in its file (None for operations built in memory); it
+    is there for people and error messages, so equality ignores it.
     """
 
     id: int
@@ -103,13 +112,14 @@ class Operation:
     client: int | None
     f: str
     key: str | None
-    input: Value
-    output: int | bool | None
+    input: Argument
+    output: Argument
     call: int
     ret: int | None
     status: str
     call_time_us: int | None = None
     return_time_us: int | None = None
+    line: int | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         assert self.status in OPERATION_STATUSES, self.status
@@ -123,9 +133,13 @@ class Operation:
         return self.ret is None
 
     def to_json(self) -> dict[str, Any]:
+        """Every field; `line` only when known, so that our own runs' verdicts stay as
+        they were."""
         record: dict[str, Any] = {}
         for name in Operation.__slots__:
             field_value = getattr(self, name)
+            if name == "line" and field_value is None:
+                continue
             record[name] = list(field_value) if isinstance(field_value, tuple) else field_value
         return record
 
@@ -139,17 +153,27 @@ def read_history_jsonl(path: str | os.PathLike[str]) -> list[Event]:
 
     Raises InputError naming the file, line and field of the first problem.
     """
+    return [event for _, event in iter_history_jsonl(path)]
+
+
+def iter_history_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, Event]]:
+    """Yield (line number, event) for each line of a `history.jsonl` once it has passed
+    every check, holding nothing but the open invokes: a history of any size streams.
+
+    Raises InputError naming the file, line and field of the first problem.
+    """
     source = os.fspath(path)
-    validator = HistoryValidator(source)
+    validator = HistoryValidator(source, keep=False)
     try:
         with open(source, encoding="utf-8", newline="") as stream:
             for line_number, record in _json_lines(stream, source):
-                validator.feed(_event_from_record(record, source, line_number), line_number)
+                event = _event_from_record(record, source, line_number)
+                validator.feed(event, line_number)
+                yield line_number, event
     except OSError as error:
         raise InputError(source, None, None, f"cannot read: {error.strerror or error}") from None
     except UnicodeDecodeError as error:
         raise InputError(source, None, None, f"not UTF-8 text: {error.reason}") from None
-    return validator.events
 
 
 def _json_lines(stream: TextIO, source: str) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -273,14 +297,18 @@ class HistoryValidator:
     under a new process id and the pending operation keeps the old one forever.
     """
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, keep: bool = True) -> None:
         self.source = source
+        self.keep = keep
         self.events: list[Event] = []
+        """Every event fed, when `keep`; a streaming reader passes keep=False and holds
+        only the open invokes."""
+        self._previous: Event | None = None
         self._open: dict[int, tuple[Event, int]] = {}
         self._crashed: dict[int, int] = {}
 
     def feed(self, event: Event, line: int) -> None:
-        previous = self.events[-1] if self.events else None
+        previous = self._previous
         expected_index = 0 if previous is None else previous.index + 1
         if event.index != expected_index:
             self._fail(line, "index", f"expected {expected_index}, got {event.index}")
@@ -290,7 +318,9 @@ class HistoryValidator:
             self._feed_invoke(event, line)
         else:
             self._feed_completion(event, line)
-        self.events.append(event)
+        self._previous = event
+        if self.keep:
+            self.events.append(event)
 
     def _feed_invoke(self, event: Event, line: int) -> None:
         if event.process in self._open:

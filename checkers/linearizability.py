@@ -9,20 +9,36 @@ its call and return out of the list; backtracking puts them back (dancing links)
 moving up and down the search costs O(1) per operation.
 
 Choices made here, and why. Every cut below keeps this promise: if some linearization
-exists, the search still finds one. The brute-force twin in the tests checks that promise
-on random histories.
+exists, the search still finds one. The argument is the same each time: from any
+configuration that can be completed, the search tries the first step of at least one
+completion. The brute-force twins in the tests check that promise on random histories.
 
-- Memoisation: a configuration is (linearized operations as an int bitset, model state).
-  Two paths reaching the same configuration have the same future, so the second is cut.
-  Its size is bounded (`max_cache_entries`) so memory cannot explode: reaching the bound
-  ends the partition in "unknown".
+- Memoisation: a configuration is (linearized operations, model state). Two paths reaching
+  the same configuration have the same future, so the second is cut. The linearized set
+  is stored as a frontier (every returned operation called before it is linearized) and a
+  bitset of the few linearized beyond it, so an entry costs a few words even when a key
+  has a million operations, not one bit per operation. The memo's size is bounded
+  (`max_cache_entries`) and so is the process's memory (`checkers.budget`): reaching
+  either ends the partition in "unknown".
 - Candidates are tried earliest return first. The operation owning the first return must
   be placed before anything returning later, so trying it first finds the common
   "obvious" order at once and fails fast when it is impossible.
 - Observers go first, alone. An operation that never changes the state when legal (a
   read, a cas whose compare failed; see `Model.observes_only`) and is legal now is
   linearized at once without trying alternatives: moving it earlier inside its interval
-  changes what nobody sees. This removes most of the branching of read-heavy histories.
+  changes what nobody sees. The same argument turns the other way: an observer that is
+  legal now but that the order constraints (below) forbid here can never be placed in
+  any completion of this configuration, which is therefore a dead end.
+- What reads reveal (order constraints). A model may offer `order_constraints(ops)`: facts
+  that hold in *every* legal linearization of the partition, which it reads off the
+  results (for an append log, a read's string names exactly the writes before it and
+  their order). `before` pairs (a, b) say "b takes effect only after a did"; `outside`
+  triples (w, s, e) say "w does not take effect after s unless e took effect before it".
+  The search simply does not place an operation that a fact forbids. This is sound for
+  any true facts, whatever the model: every other cut replaces one legal linearization by
+  another legal one, and a legal one satisfies the facts, so it is never forbidden. The
+  facts turn a search that guesses orders of concurrent writes into one that follows the
+  reads, and a contradiction between two reads into a dead end at once.
 - Look-alikes are tried once. Of candidates the model cannot tell apart (same f, input,
   output and status), only the one returning first is tried: taking a later-returning
   twin first can always be swapped for taking this one.
@@ -37,27 +53,32 @@ on random histories.
 - Partitions (keys) are independent (P-compositionality) and checked one by one, smallest
   first. All are decided by default, so that every broken key is reported; `first=True`
   stops at the first illegal partition and reports the rest as not checked.
-- The time budget (wall clock) and the cache bound only ever turn a partition into
-  "unknown"; they never decide a verdict. A search that finishes gives the same verdict
-  and counterexample whatever the machine's speed.
+- The time budget (wall clock), the cache bound and the memory budget only ever turn a
+  partition into "unknown"; they never decide a verdict. A search that finishes gives the
+  same verdict and counterexample whatever the machine's speed.
 - Counterexample: the dead end with the most returned operations linearized, i.e. the
   longest prefix the search could linearize, the model state after it, and the returned
-  candidates there, none of which the model accepts (see `_dead_end`).
+  candidates there, each refused by the model or forbidden by an order constraint, which
+  the counterexample names (see `_Search.dead_end`).
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
 import os
+import sys
 import time
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from checkers.budget import DEFAULT_MAX_MEMORY_BYTES, MemoryGauge
 from checkers.errors import InputError
 from checkers.formats import read_operations
 from checkers.history import Operation
@@ -67,36 +88,66 @@ UNKNOWN: Literal["unknown"] = "unknown"
 Verdict = bool | Literal["unknown"]
 
 DEFAULT_MAX_CACHE_ENTRIES = 2_000_000
-"""Each entry costs about 130 bytes plus one bit per operation of its partition (a tuple, a
-bitset int, a set or dict slot): a few hundred MB at most for partitions of a few thousand
-operations."""
+"""Each entry costs about 150 bytes plus its state (a tuple, two small ints, a set or dict
+slot); the memory budget stops a search whose states are large before this does."""
 
 CAUSE_TIMEOUT = "timeout"
 CAUSE_CACHE_LIMIT = "cache-limit"
+CAUSE_MEMORY = "memory"
 CAUSE_NOT_CHECKED = "not-checked"
 
 _DEADLINE_CHECK_EVERY = 1024  # search steps between two looks at the clock
+_MEMO_ENTRY_BYTES = 150  # a memo entry without its state, for the memory gauge
+
+
+class OrderConstraints(Protocol):
+    """What a model offers when it can read order facts off results (optional).
+
+    `order_constraints(ops)` gets one partition's operations, as the search numbers them,
+    and returns `(before, outside)`: pairs (a, b) meaning "in every legal linearization,
+    if b takes effect then a took effect before it", and triples (w, s, e) meaning "if s
+    and w both take effect, s first, then e takes effect before w". They must be true of
+    every linearization the model accepts, pending operations included or not; the search
+    then never places an operation they forbid. Returning nothing is always correct.
+    """
+
+    def order_constraints(self, ops: Sequence[Operation]) -> tuple[
+            Iterable[tuple[int, int]], Iterable[tuple[int, int, int]]]: ...
 
 
 @dataclass(frozen=True, slots=True)
 class Counterexample:
-    """Why a partition is not linearizable (see the module docstring)."""
+    """Why a partition is not linearizable (see the module docstring).
+
+    `reasons[i]` is None when the model refuses `operations[i]` in `state`, else it says
+    which order fact (read off other results) forbids placing it there.
+    """
 
     operations: tuple[Operation, ...]
     prefix: tuple[Operation, ...]
     state: str
     descriptions: tuple[str, ...]
     prefix_descriptions: tuple[str, ...]
+    reasons: tuple[str | None, ...] = ()
 
     def __post_init__(self) -> None:
         assert self.operations, "a counterexample names at least one operation"
         assert len(self.descriptions) == len(self.operations)
         assert len(self.prefix_descriptions) == len(self.prefix)
+        assert not self.reasons or len(self.reasons) == len(self.operations)
+
+    def reason(self, position: int) -> str | None:
+        return self.reasons[position] if self.reasons else None
 
     def to_json(self) -> dict[str, Any]:
+        stuck = []
+        for position, (op, text) in enumerate(zip(self.operations, self.descriptions,
+                                                  strict=True)):
+            record = _operation_json(op, text)
+            record["reason"] = self.reason(position)
+            stuck.append(record)
         return {
-            "operations": [_operation_json(op, text)
-                           for op, text in zip(self.operations, self.descriptions, strict=True)],
+            "operations": stuck,
             "prefix": [_operation_json(op, text)
                        for op, text in zip(self.prefix, self.prefix_descriptions, strict=True)],
             "state": self.state,
@@ -113,8 +164,8 @@ def _operation_json(op: Operation, description: str) -> dict[str, Any]:
 class PartitionResult:
     """The verdict on one partition (one key for register models).
 
-    `cause` says why the verdict is unknown: "timeout", "cache-limit" or "not-checked".
-    `explored` counts the configurations the search memoised.
+    `cause` says why the verdict is unknown: "timeout", "cache-limit", "memory" or
+    "not-checked". `explored` counts the configurations the search memoised.
     """
 
     key: Hashable
@@ -175,6 +226,7 @@ class _Outcome:
     prefix: tuple[int, ...] = ()
     stuck: tuple[int, ...] = ()
     state: State = None
+    reasons: tuple[str | None, ...] = ()
 
 
 class _EventList:
@@ -194,7 +246,8 @@ class _EventList:
                 events.append((ops[number].ret, 0, number))
         events.sort()
         self.position: list[float] = [-math.inf] + [e[0] for e in events] + [math.inf]
-        assert len(set(self.position)) == len(self.position), "two events share a position"
+        assert all(a < b for a, b in itertools.pairwise(self.position)), (
+            "two events share a position")
         size = len(events) + 2
         self.op_of = [-1] + [number for _, _, number in events] + [-1]
         self.is_call = [False] + [kind == 1 for _, kind, _ in events] + [False]
@@ -241,6 +294,13 @@ class _EventList:
                 self.previous[self.next[entry]] = entry
 
 
+_Key = tuple[int, int, int]
+"""A linearized set: (frontier, bits beyond it, pending bits). Returned operations are
+numbered in call order; every one numbered below the frontier is linearized, and bit i of
+the second int stands for number frontier + i. Pending operations get a bit each the
+first time the search linearizes them (`_Search.pending_bit`)."""
+
+
 class _Memo:
     """Configurations already visited, with pending operations handled by dominance.
 
@@ -249,27 +309,26 @@ class _Memo:
     operations can do all the other can: a pending operation may still take effect later,
     or never. So a configuration is cut when a visited one has the same returned set and
     state and a subset of its pending operations; exact equality is the special case.
-    Without pending operations this is the usual set of (bitset, state).
+    Without pending operations this is the usual set of (set, state).
     """
 
-    def __init__(self, pending_mask: int) -> None:
-        self.pending_mask = pending_mask
-        self.returned_mask = ~pending_mask
-        self.exact: set[tuple[int, State]] = set()
-        self.pending_sets: dict[tuple[int, State], list[int]] = {}
+    def __init__(self, with_pending: bool) -> None:
+        self.with_pending = with_pending
+        self.exact: set[tuple[int, int, State]] = set()
+        self.pending_sets: dict[tuple[int, int, State], list[int]] = {}
         self.size = 0
 
-    def visit(self, linearized: int, state: State) -> bool:
+    def visit(self, key: _Key, state: State) -> bool:
         """Record the configuration; False when it (or one dominating it) was seen."""
-        if not self.pending_mask:
-            configuration = (linearized, state)
+        frontier, beyond, pending = key
+        if not self.with_pending:
+            configuration = (frontier, beyond, state)
             if configuration in self.exact:
                 return False
             self.exact.add(configuration)
             self.size += 1
             return True
-        pending = linearized & self.pending_mask
-        known = self.pending_sets.setdefault((linearized & self.returned_mask, state), [])
+        known = self.pending_sets.setdefault((frontier, beyond, state), [])
         if any(seen & ~pending == 0 for seen in known):
             return False
         kept = [seen for seen in known if pending & ~seen]  # drop the ones now dominated
@@ -279,9 +338,60 @@ class _Memo:
         return True
 
 
-_Frame = tuple[list[int], int, bool, State, int, int]
+class _Order:
+    """The model's order constraints (see `OrderConstraints`), kept as counts so that
+    asking whether an operation may be placed costs O(1) plus its few `outside` spans.
+
+    `waiting[n]` counts n's `before` predecessors not yet placed; placing an operation
+    lowers its successors' counts and backtracking raises them again, in step with the
+    dancing links.
+    """
+
+    def __init__(self, size: int, before: Iterable[tuple[int, int]],
+                 outside: Iterable[tuple[int, int, int]]) -> None:
+        self.successors: list[list[int]] = [[] for _ in range(size)]
+        self.predecessors: list[list[int]] = [[] for _ in range(size)]
+        self.waiting = [0] * size
+        self.spans: list[list[tuple[int, int]]] = [[] for _ in range(size)]
+        for first, then in before:
+            assert 0 <= first < size and 0 <= then < size and first != then, (first, then)
+            self.successors[first].append(then)
+            self.predecessors[then].append(first)
+            self.waiting[then] += 1
+        for number, start, end in outside:
+            assert all(0 <= n < size for n in (number, start, end)), (number, start, end)
+            assert number not in (start, end), (number, start, end)
+            self.spans[number].append((start, end))
+        self.empty = not any(self.waiting) and not any(self.spans)
+
+    def allowed(self, number: int, placed: bytearray) -> bool:
+        if self.waiting[number]:
+            return False
+        return all(not placed[start] or placed[end] for start, end in self.spans[number])
+
+    def place(self, number: int) -> None:
+        for then in self.successors[number]:
+            self.waiting[then] -= 1
+
+    def unplace(self, number: int) -> None:
+        for then in self.successors[number]:
+            self.waiting[then] += 1
+
+    def why_not(self, number: int, placed: bytearray) -> tuple[str, int, int] | None:
+        """Which fact forbids placing `number` now: ("after", a, -1) for a predecessor a
+        not yet placed, ("outside", s, e) for a span it would fall into; None if none."""
+        for first in self.predecessors[number]:
+            if not placed[first]:
+                return ("after", first, -1)
+        for start, end in self.spans[number]:
+            if placed[start] and not placed[end]:
+                return ("outside", start, end)
+        return None
+
+
+_Frame = tuple[list[int], int, bool, State, _Key, int]
 """(candidates, how many were tried, whether the pending ones were added, state,
-linearized bitset, operation linearized next)"""
+linearized set, operation linearized next)"""
 
 
 class _Search:
@@ -293,7 +403,10 @@ class _Search:
     returned candidates have all failed.
     """
 
-    def __init__(self, ops: Sequence[Operation], model: Model) -> None:
+    def __init__(self, ops: Sequence[Operation], model: Model,
+                 constraints: tuple[Iterable[tuple[int, int]], Iterable[tuple[int, int, int]]],
+                 ) -> None:
+        assert all(a.call < b.call for a, b in itertools.pairwise(ops)), "sorted by call"
         self.ops = ops
         self.model = model
         self.step = model.step
@@ -305,14 +418,23 @@ class _Search:
         self.rank = [0] * len(ops)
         for position, number in enumerate(order):
             self.rank[number] = position
+        self.call_number = [0] * len(ops)  # among returned operations, in call order
+        returned_so_far = 0
+        for number in range(len(ops)):
+            self.call_number[number] = returned_so_far
+            returned_so_far += self.returned[number]
+        self.pending_bit = [0] * len(ops)
+        self.pending_bits_used = 0
+        self.placed = bytearray(len(ops))
+        self.order = _Order(len(ops), *constraints)
         self.observer = [model.observes_only(op) for op in ops]
         self.signature = _signatures(ops)
 
-    def run(self, deadline: float, max_cache_entries: int) -> _Outcome:
+    def run(self, deadline: float, max_cache_entries: int, gauge: MemoryGauge) -> _Outcome:
         ops, step, returned = self.ops, self.step, self.returned
-        memo = _Memo(sum(1 << number for number in range(len(ops)) if not returned[number]))
+        memo = _Memo(not all(returned))
         frames: list[_Frame] = []
-        state, linearized = self.model.init(), 0
+        state, key = self.model.init(), (0, 0, 0)
         remaining = sum(returned)
         (candidates, complete), tried, steps = self.options(state), 0, 0
         deepest, deepest_at = _Outcome(False, None, 0), (remaining + 1, 0)
@@ -320,6 +442,8 @@ class _Search:
             steps += 1
             if steps % _DEADLINE_CHECK_EVERY == 0 and time.monotonic() > deadline:
                 return _Outcome(UNKNOWN, CAUSE_TIMEOUT, memo.size)
+            if gauge.over():
+                return _Outcome(UNKNOWN, CAUSE_MEMORY, memo.size)
             if tried == len(candidates) and not complete:
                 candidates, complete = candidates + self.pending_options(), True
             while tried < len(candidates):
@@ -331,12 +455,14 @@ class _Search:
                     continue
                 if memo.size >= max_cache_entries:
                     return _Outcome(UNKNOWN, CAUSE_CACHE_LIMIT, memo.size)
-                if not memo.visit(linearized | (1 << number), new_state):
+                new_key = self.key_after(key, number)
+                if not memo.visit(new_key, new_state):
                     continue
-                frames.append((candidates, tried, complete, state, linearized, number))
-                self.lift(number)
+                gauge.spent(_MEMO_ENTRY_BYTES + sys.getsizeof(new_state))
+                frames.append((candidates, tried, complete, state, key, number))
+                self.place(number)
                 remaining -= returned[number]
-                linearized, state = linearized | (1 << number), new_state
+                key, state = new_key, new_state
                 (candidates, complete), tried = self.options(state), 0
                 break
             else:
@@ -346,43 +472,73 @@ class _Search:
                     deepest, deepest_at = self.dead_end(frames, state), (remaining, len(frames))
                 if not frames:
                     return _Outcome(False, None, memo.size, deepest.prefix, deepest.stuck,
-                                    deepest.state)
-                candidates, tried, complete, state, linearized, number = frames.pop()
-                self.unlift(number)
+                                    deepest.state, deepest.reasons)
+                candidates, tried, complete, state, key, number = frames.pop()
+                self.unplace(number)
                 remaining += returned[number]
         return _Outcome(True, None, memo.size)
 
-    def lift(self, number: int) -> None:
-        (self.events if self.returned[number] else self.pending).lift(number)
+    def key_after(self, key: _Key, number: int) -> _Key:
+        """The linearized set `key` with operation `number` added (see `_Key`)."""
+        frontier, beyond, pending = key
+        if not self.returned[number]:
+            bit = self.pending_bit[number]
+            if not bit:
+                bit = self.pending_bit[number] = 1 << self.pending_bits_used
+                self.pending_bits_used += 1
+            assert not pending & bit, "a pending operation is linearized twice"
+            return frontier, beyond, pending | bit
+        offset = self.call_number[number] - frontier
+        assert offset > 0 or (offset == 0 and not beyond & 1), (offset, beyond)
+        beyond |= 1 << offset
+        if offset:
+            return frontier, beyond, pending
+        ones = (~beyond & (beyond + 1)).bit_length() - 1  # trailing ones: now all placed
+        return frontier + ones, beyond >> ones, pending
 
-    def unlift(self, number: int) -> None:
+    def place(self, number: int) -> None:
+        (self.events if self.returned[number] else self.pending).lift(number)
+        self.placed[number] = 1
+        self.order.place(number)
+
+    def unplace(self, number: int) -> None:
+        self.order.unplace(number)
+        self.placed[number] = 0
         (self.events if self.returned[number] else self.pending).unlift(number)
 
     def options(self, state: State) -> tuple[list[int], bool]:
         """The returned candidates worth trying in `state`, in the order to try them: a
-        legal observer alone, or else every candidate but later-returning look-alikes; and
-        whether that is all (true for a lone observer: if it fails, the configuration
-        fails, so not even pending operations need trying)."""
+        legal observer alone, or else every allowed candidate but later-returning
+        look-alikes; and whether that is all (true for a lone observer: if it fails, the
+        configuration fails, so not even pending operations need trying). A legal observer
+        that the order constraints forbid makes the configuration a dead end: nothing."""
         ops, step, observer, signature = self.ops, self.step, self.observer, self.signature
+        order, placed = self.order, self.placed
         unique: list[int] = []
         seen: set[int] = set()
         found, _ = self.events.candidates()
         for number in sorted(found, key=self.rank.__getitem__):
-            if observer[number] and step(state, ops[number])[0]:
-                return [number], True
-            if signature[number] not in seen:
-                seen.add(signature[number])
-                unique.append(number)
+            if order.empty or order.allowed(number, placed):
+                if observer[number] and step(state, ops[number])[0]:
+                    return [number], True
+                if signature[number] not in seen:
+                    seen.add(signature[number])
+                    unique.append(number)
+            elif observer[number] and step(state, ops[number])[0]:
+                return [], True
         return unique, False
 
     def pending_options(self) -> list[int]:
-        """Pending candidates (called before the first return still to place), one per
-        look-alike group, earliest call first."""
+        """Pending candidates (called before the first return still to place) that the
+        order constraints allow, one per look-alike group, earliest call first."""
         _, first_return = self.events.candidates()
+        order, placed = self.order, self.placed
         seen: set[int] = set()
         unique: list[int] = []
         for number in self.pending.called_before(first_return):
-            if self.signature[number] not in seen:
+            if self.signature[number] in seen:
+                continue
+            if order.empty or order.allowed(number, placed):
                 seen.add(self.signature[number])
                 unique.append(number)
         return unique
@@ -396,7 +552,8 @@ class _Search:
         same state: that sibling configuration has the same returned set and state and one
         pending operation fewer, so it dominates this one, and the parent tries it anyway.
         Without this, k pending writes would be chained in k! orders before the memo could
-        cut them.
+        cut them. (Both replace a legal linearization by another legal one, which therefore
+        satisfies every order constraint: the search does reach it.)
         """
         if new_state == state:
             return True
@@ -412,13 +569,33 @@ class _Search:
 
         No returned candidate here can owe its failure to the memo: a known configuration
         with one more returned operation would have produced a deeper dead end earlier. So
-        the model itself refuses every returned candidate here, which the assertion checks.
+        each is refused by the model or forbidden by an order constraint, which the
+        assertion checks; where a legal observer is forbidden, that observer alone is the
+        culprit (no later place could suit it better).
         """
         found, _ = self.events.candidates()
         stuck = sorted(found, key=self.rank.__getitem__)
-        assert stuck and not any(self.step(state, self.ops[number])[0] for number in stuck)
+        legal = [self.step(state, self.ops[number])[0] for number in stuck]
+        observers = [n for n, ok in zip(stuck, legal, strict=True) if ok and self.observer[n]]
+        if observers:
+            stuck, legal = observers[:1], [True]
+        reasons = tuple(self.reason(number) if ok else None
+                        for number, ok in zip(stuck, legal, strict=True))
+        assert stuck and all(reason is not None or not ok
+                             for reason, ok in zip(reasons, legal, strict=True))
         prefix = tuple(frame[5] for frame in frames)
-        return _Outcome(False, None, 0, prefix, tuple(stuck), state)
+        return _Outcome(False, None, 0, prefix, tuple(stuck), state, reasons)
+
+    def reason(self, number: int) -> str | None:
+        fact = self.order.why_not(number, self.placed)
+        if fact is None:
+            return None
+        describe = self.model.describe_op
+        kind, first, second = fact
+        if kind == "after":
+            return f"the results show that {describe(self.ops[first])} takes effect before it"
+        return (f"the results show that it cannot take effect after "
+                f"{describe(self.ops[first])} and before {describe(self.ops[second])}")
 
 
 def _signatures(ops: Sequence[Operation]) -> list[int]:
@@ -435,6 +612,116 @@ def _signatures(ops: Sequence[Operation]) -> list[int]:
 
 
 # ---------------------------------------------------------------------------------------
+# Order facts for append logs: a helper for models (see `OrderConstraints`)
+
+
+def append_log_constraints(
+    ops: Sequence[Operation], *, read: str = "get", put: str = "put", append: str = "append",
+) -> tuple[list[tuple[int, int]], list[tuple[int, int, int]]]:
+    """Order facts for a model whose state is a string that starts empty, that `put`
+    replaces, `append` extends and `read` returns whole (Porcupine's kv model, one key).
+
+    A read's string, cut into written values, names the writes since the last put and
+    their order. The facts, for a returned read r whose string cuts into v1 ... vk:
+
+    - writes whose value only one operation wrote and that appear in the string take
+      effect in the string's order, all before r;
+    - if no put wrote v1 (or k = 0), no put precedes r, so a write whose value is not in
+      the string takes effect after r, if at all;
+    - if one operation alone wrote v1 and it is a put p, a write whose value is not in the
+      string does not take effect between p and r.
+
+    Each holds in every legal linearization because the string is the state at r. Cutting
+    is trusted only when no written value is empty or a prefix of another (then a string
+    cuts one way at most); otherwise there are no facts at all. Facts of the last two
+    kinds are stated only for writes that overlap r in time: a later write follows r by
+    real time anyway, and an earlier returned one that is not in the string makes r
+    illegal, which the search finds. That keeps the facts linear in the history's length.
+    """
+    owners = _written_values(ops, (put, append))
+    if owners is None:
+        return [], []
+    lengths = sorted({len(value) for value in owners})
+    before: list[tuple[int, int]] = []
+    outside: list[tuple[int, int, int]] = []
+    for number, overlapping in _reads_with_overlapping_writes(ops, read):
+        values = _cut(ops[number].output, owners, lengths)
+        if values is None:
+            continue  # r can never be legal; the search will find that out
+        alone = [owners[value][0] for value in values if len(owners[value]) == 1]
+        before.extend(itertools.pairwise([*alone, number]))
+        first = owners[values[0]] if values else []
+        from_start = all(ops[writer].f == append for writer in first)
+        reset = first[0] if len(first) == 1 and ops[first[0]].f == put else None
+        shown = set(values)  # (a read showing a value more often than it was written is
+        for writer in overlapping:  # never legal: facts about it hold vacuously)
+            if ops[writer].input in shown:
+                continue
+            if from_start:
+                before.append((number, writer))
+            elif reset is not None:
+                outside.append((writer, reset, number))
+    return before, outside
+
+
+def _written_values(ops: Sequence[Operation], writes: tuple[str, str],
+                    ) -> dict[str, list[int]] | None:
+    """Value -> the operations that write it, or None when strings cannot be cut safely."""
+    owners: dict[str, list[int]] = {}
+    for number, op in enumerate(ops):
+        if op.f in writes:
+            if type(op.input) is not str or not op.input:
+                return None
+            owners.setdefault(op.input, []).append(number)
+    # Sorted, a value that is a prefix of another sorts right before one that starts with it.
+    if any(b.startswith(a) for a, b in itertools.pairwise(sorted(owners))):
+        return None
+    return owners
+
+
+def _cut(text: object, owners: dict[str, list[int]], lengths: list[int]) -> list[str] | None:
+    """`text` as a sequence of written values (unique, the values being prefix-free)."""
+    if type(text) is not str:
+        return None
+    values: list[str] = []
+    position = 0
+    while position < len(text):
+        for length in lengths:
+            value = text[position:position + length]
+            if value in owners:
+                break
+        else:
+            return None
+        values.append(value)
+        position += len(value)
+    return values
+
+
+def _reads_with_overlapping_writes(ops: Sequence[Operation], read: str,
+                                   ) -> Iterable[tuple[int, list[int]]]:
+    """Each returned read (numbers in `ops`, sorted by call) with the writes whose interval
+    overlaps its own: returned writes still open at its call, and every write called
+    before it returned. Costs O(overlap) per read, not O(history)."""
+    open_writes: list[tuple[int, int]] = []  # heap of (return, number)
+    for number, op in enumerate(ops):
+        if op.f != read:
+            if op.ret is not None:
+                heapq.heappush(open_writes, (op.ret, number))
+            continue
+        while open_writes and open_writes[0][0] < op.call:
+            heapq.heappop(open_writes)
+        if op.ret is None:
+            continue
+        overlapping = sorted(writer for _, writer in open_writes)
+        for later in range(number + 1, len(ops)):
+            if ops[later].call > op.ret:
+                break
+            if ops[later].f != read:
+                overlapping.append(later)
+        yield number, overlapping
+
+
+# ---------------------------------------------------------------------------------------
 # Whole histories
 
 
@@ -444,12 +731,15 @@ def check_operations(
     budget_s: float | None = None,
     first: bool = False,
     max_cache_entries: int = DEFAULT_MAX_CACHE_ENTRIES,
+    max_memory_bytes: int = DEFAULT_MAX_MEMORY_BYTES,
 ) -> LinearizabilityResult:
     """Check a history given as operations against `model`.
 
     `budget_s` bounds the wall-clock time of the whole check; it is shared among partitions
     (smallest first, unused time passing on), and a partition that runs out ends "unknown".
-    Raises ValueError if an operation's `f` is not one the model knows.
+    `max_memory_bytes` bounds the resident memory of the process: a partition whose search
+    would grow past it ends "unknown" (cause "memory"). Raises ValueError if an operation's
+    `f` is not one the model knows.
     """
     started = time.monotonic()
     all_ops = list(operations)
@@ -463,6 +753,7 @@ def check_operations(
         groups.setdefault(model.partition(op), []).append(op)
     by_size = sorted(groups, key=lambda key: (len(groups[key]), _key_order(key)))
     deadline = math.inf if budget_s is None else started + budget_s
+    gauge = MemoryGauge(max_memory_bytes)
     results: dict[Hashable, PartitionResult] = {}
     illegal_found = False
     for position, key in enumerate(by_size):
@@ -472,7 +763,7 @@ def check_operations(
             continue
         share_deadline = _share(deadline, len(by_size) - position)
         results[key] = _check_partition(key, groups[key], model, share_deadline,
-                                        max_cache_entries)
+                                        max_cache_entries, gauge)
         illegal_found = illegal_found or results[key].valid is False
     partitions = tuple(results[key] for key in sorted(results, key=_key_order))
     verdicts = [partition.valid for partition in partitions]
@@ -496,14 +787,16 @@ def _share(deadline: float, partitions_left: int) -> float:
 
 def _check_partition(
     key: Hashable, ops: list[Operation], model: Model, deadline: float,
-    max_cache_entries: int,
+    max_cache_entries: int, gauge: MemoryGauge,
 ) -> PartitionResult:
     started = time.monotonic()
     searched = sorted((op for op in ops if not model.inert(op)), key=lambda op: op.call)
     if started > deadline:
         outcome = _Outcome(UNKNOWN, CAUSE_TIMEOUT, 0)
     else:
-        outcome = _Search(searched, model).run(deadline, max_cache_entries)
+        hook = getattr(model, "order_constraints", None)
+        constraints = ((), ()) if hook is None else hook(searched)
+        outcome = _Search(searched, model, constraints).run(deadline, max_cache_entries, gauge)
     counterexample = None
     if outcome.valid is False:
         stuck = tuple(searched[number] for number in outcome.stuck)
@@ -514,6 +807,7 @@ def _check_partition(
             state=model.describe_state(outcome.state),
             descriptions=tuple(model.describe_op(op) for op in stuck),
             prefix_descriptions=tuple(model.describe_op(op) for op in prefix),
+            reasons=outcome.reasons,
         )
     elapsed_ms = (time.monotonic() - started) * 1000
     return PartitionResult(key, outcome.valid, len(ops), elapsed_ms, counterexample,
@@ -528,6 +822,7 @@ def check_history_file(
     first: bool = False,
     max_cache_entries: int = DEFAULT_MAX_CACHE_ENTRIES,
     history_format: str | None = None,
+    max_memory_bytes: int = DEFAULT_MAX_MEMORY_BYTES,
 ) -> LinearizabilityResult:
     """Read a history file and check it against the named model.
 
@@ -539,7 +834,8 @@ def check_history_file(
     model = get_model(model_name, initial)
     operations = read_operations(path, history_format)
     try:
-        return check_operations(operations, model, budget_s, first, max_cache_entries)
+        return check_operations(operations, model, budget_s, first, max_cache_entries,
+                                max_memory_bytes)
     except ValueError as error:
         raise InputError(path, None, "f", str(error)) from None
 
@@ -596,8 +892,13 @@ def _format_counterexample(key: Hashable, example: Counterexample) -> Renderable
     for op, text in pairs[max(shown, 0):]:
         table.add_row("placed", str(op.process), text, *_interval(op))
     table.add_row("", "", Text(f"state: {example.state}", style="bold"), "", "")
-    for op, text in zip(example.operations, example.descriptions, strict=True):
-        table.add_row(Text("cannot", style="bold red"), str(op.process), text, *_interval(op))
+    for position, (op, text) in enumerate(zip(example.operations, example.descriptions,
+                                              strict=True)):
+        reason = example.reason(position)
+        shown_text = Text(text) if reason is None else Text.assemble(
+            text, (f" ({reason})", "dim"))
+        table.add_row(Text("cannot", style="bold red"), str(op.process), shown_text,
+                      *_interval(op))
     return table
 
 

@@ -167,6 +167,33 @@ def fuzz(scenario: str, count: int, start: int, jobs: int | None, out: Path | No
     sys.exit(EXIT_UNKNOWN if summary["unknown"] else EXIT_OK)
 
 
+@cli.command()
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Where to write the shrunk run (default: FOLDER-shrunk).")
+@click.option("--attempts", type=click.IntRange(min=1), default=200, show_default=True, help="Most runs to try.")
+@click.option("--budget", type=click.FloatRange(min=0.001), default=60.0, show_default=True,
+              help="Seconds the linearizability checker may spend per attempt.")
+def shrink(folder: Path, out: Path | None, attempts: int, budget: float) -> None:
+    """Find a smaller fault schedule that fails the same checker as the run in FOLDER."""
+    from raftsim import api
+    from raftsim import shrink as shrinking
+
+    target = out if out is not None else folder.parent / f"{folder.name}-shrunk"
+    with console.status("shrinking…") as status:
+        def report(tries: int, size: shrinking.Size) -> None:
+            status.update(f"shrinking: attempt {tries}, now {size.describe()}")
+
+        result = shrinking.shrink(folder, budget, attempts, report)
+    outcome = api.run(result.shrunk, target, budget)
+    before, after = shrinking.Size.of(result.original), shrinking.Size.of(result.shrunk)
+    console.print(f"still fails {', '.join(sorted(result.checkers))} after {result.attempts} attempts")
+    console.print(f"  before: {before.describe()}")
+    console.print(f"  after:  {after.describe()}")
+    print_summary(outcome, target)
+    sys.exit(exit_code(outcome.verdict["valid"]))
+
+
 def _scenario_with_bugs(scenario: str, seed: int | None, bug_names: tuple[str, ...]) -> Any:
     from raftcore.bugs import validate_bugs
     from scenarios import loader

@@ -4,11 +4,15 @@ histories, budgets, early exit, counterexamples and the terminal view."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import itertools
 import random
 import time
-from collections.abc import Sequence
+import tracemalloc
+from collections.abc import Hashable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -26,15 +30,17 @@ from checkers.history import (
 )
 from checkers.linearizability import (
     CAUSE_CACHE_LIMIT,
+    CAUSE_MEMORY,
     CAUSE_NOT_CHECKED,
     CAUSE_TIMEOUT,
     UNKNOWN,
     LinearizabilityResult,
+    append_log_constraints,
     check_history_file,
     check_operations,
     format_result,
 )
-from checkers.models import get_model
+from checkers.models import State, get_model
 
 # ---------------------------------------------------------------------------------------
 # A small language for hand-written histories: one tuple per event, in history order.
@@ -618,3 +624,306 @@ def test_format_result_lists_only_the_interesting_partitions_of_many() -> None:
     console = Console(record=True, width=120, color_system=None)
     console.print(format_result(pending))
     assert "0 us" in console.export_text()
+
+
+# ---------------------------------------------------------------------------------------
+# Order facts read off results (`order_constraints`), on an append log: Porcupine's kv
+# model, one string per key. The reference model here is deliberately the plainest one.
+
+
+@dataclass(frozen=True, slots=True)
+class AppendLog:
+    """get returns the whole string; put replaces it; append extends it. With `facts`,
+    the model offers `append_log_constraints` to the search."""
+
+    facts: bool = True
+    name: str = "append-log"
+    functions: frozenset[str] = frozenset({"get", "put", "append"})
+
+    def init(self) -> str:
+        return ""
+
+    def step(self, state: State, op: Operation) -> tuple[bool, State]:
+        if op.f == "get":
+            return op.ret is None or op.output == state, state
+        return True, (op.input if op.f == "put" else f"{state}{op.input}")
+
+    def partition(self, op: Operation) -> Hashable:
+        return op.key
+
+    def inert(self, op: Operation) -> bool:
+        return op.f == "get" and op.ret is None
+
+    def observes_only(self, op: Operation) -> bool:
+        return op.f == "get" and op.ret is not None
+
+    def describe_op(self, op: Operation) -> str:
+        if op.f == "get":
+            return f"get({op.key}) -> {'?' if op.ret is None else repr(op.output)}"
+        return f"{op.f}({op.key}, {op.input!r})"
+
+    def describe_state(self, state: State) -> str:
+        return repr(state)
+
+    def order_constraints(self, ops: Sequence[Operation]) -> tuple[list, list]:
+        return append_log_constraints(ops) if self.facts else ([], [])
+
+
+def log_op(number: int, process: int, f: str, value: str | None, call: int,
+           ret: int | None, key: str = "k") -> Operation:
+    """An append-log operation; `value` is the argument, or a get's result."""
+    is_get = f == "get"
+    return Operation(id=number, process=process, client=None, f=f, key=key,
+                     input=None if is_get else value,  # type: ignore[arg-type]
+                     output=value if is_get and ret is not None else None,  # type: ignore[arg-type]
+                     call=call, ret=ret, status="ok" if ret is not None else "info")
+
+
+def log_history(*steps: tuple) -> list[Operation]:
+    """(process, "invoke"|"ok"|"info", f, value) per event, in history order; a get's
+    value is given on its "ok"."""
+    open_calls: dict[int, tuple[int, str, str | None]] = {}
+    ops: list[Operation] = []
+    for position, (process, kind, f, value) in enumerate(steps):
+        if kind == "invoke":
+            open_calls[process] = (position, f, value)
+            continue
+        call, f_called, argument = open_calls.pop(process)
+        assert f_called == f
+        ret = position if kind == "ok" else None
+        ops.append(log_op(len(ops), process, f, value if f == "get" else argument, call, ret))
+    ops.extend(log_op(len(ops), process, f, value, call, None)
+               for process, (call, f, value) in open_calls.items())
+    ops.sort(key=lambda op: op.call)
+    return ops
+
+
+def test_two_reads_disagreeing_on_the_order_of_appends_are_caught_with_a_reason() -> None:
+    ops = log_history((1, "invoke", "append", "a"), (2, "invoke", "append", "b"),
+                      (1, "ok", "append", "a"), (2, "ok", "append", "b"),
+                      (3, "invoke", "get", None), (3, "ok", "get", "ab"),
+                      (3, "invoke", "get", None), (3, "ok", "get", "ba"))
+    result = check_operations(ops, AppendLog())
+    assert result.valid is False
+    assert check_operations(ops, AppendLog(facts=False)).valid is False
+    example = result.partitions[0].counterexample
+    assert example is not None and example.state == "'ab'"
+    assert [op.f for op in example.operations] == ["get"]
+    assert example.reason(0) is None  # 'ba' is refused by the model in state 'ab'
+
+
+def test_a_legal_read_that_the_facts_forbid_is_a_dead_end_with_a_reason() -> None:
+    # append a, then [append b || get -> "a"]: the get must precede b. A returned write
+    # that does not show in the read (c) makes the read impossible however b is placed.
+    ops = log_history((1, "invoke", "append", "a"), (1, "ok", "append", "a"),
+                      (2, "invoke", "append", "b"), (3, "invoke", "get", None),
+                      (2, "ok", "append", "b"), (4, "invoke", "append", "c"),
+                      (4, "ok", "append", "c"), (3, "ok", "get", "a"))
+    assert check_operations(ops, AppendLog()).valid is False
+    assert check_operations(ops, AppendLog(facts=False)).valid is False
+    good = [op for op in ops if op.input != "c"]
+    assert check_operations(good, AppendLog()).valid is True
+
+
+def test_append_log_facts_of_a_simple_history() -> None:
+    ops = log_history((1, "invoke", "put", "p"), (1, "ok", "put", "p"),
+                      (2, "invoke", "append", "a"), (3, "invoke", "get", None),
+                      (4, "invoke", "append", "b"), (2, "ok", "append", "a"),
+                      (3, "ok", "get", "pa"), (4, "ok", "append", "b"))
+    names = {op.input or f"get {op.output}": number for number, op in enumerate(ops)}
+    before, outside = append_log_constraints(ops)
+    assert set(before) == {(names["p"], names["a"]), (names["a"], names["get pa"])}
+    assert outside == [(names["b"], names["p"], names["get pa"])]
+
+
+def test_append_log_facts_are_withheld_when_strings_cannot_be_cut_safely() -> None:
+    for values in (("a", "ab"), ("a", "")):
+        ops = [log_op(0, 1, "append", values[0], 0, 1), log_op(1, 2, "append", values[1], 2, 3),
+               log_op(2, 3, "get", "aab", 4, 5)]
+        assert append_log_constraints(ops) == ([], [])
+
+
+@st.composite
+def log_histories(draw: st.DrawFn, pool: tuple[str, ...], max_operations: int = 6,
+                  keys: tuple[str, ...] = ("k",)) -> list[Operation]:
+    """Up to 6 operations of 3 clients; written values from `pool` (repeats happen), get
+    results a few pool values strung together, outcomes ok or unknown."""
+    process_of = {client: client for client in range(3)}
+    open_calls: dict[int, tuple[int, str, str, str | None]] = {}
+    ops: list[Operation] = []
+    invokes, position = 0, 0
+    for _ in range(draw(st.integers(0, 3 * max_operations))):
+        client = draw(st.integers(0, 2))
+        process = process_of[client]
+        position += 1
+        if process not in open_calls:
+            if invokes < max_operations:
+                f = draw(st.sampled_from(("get", "put", "append", "append")))
+                value = None if f == "get" else draw(st.sampled_from(pool))
+                open_calls[process] = (position, f, draw(st.sampled_from(keys)), value)
+                invokes += 1
+            continue
+        call, f, key, value = open_calls.pop(process)
+        if draw(st.integers(0, 3)) == 0:
+            ops.append(log_op(0, process, f, value, call, None, key))
+            process_of[client] += 3
+            continue
+        if f == "get":
+            value = "".join(draw(st.lists(st.sampled_from(pool), max_size=3)))
+        ops.append(log_op(0, process, f, value, call, position, key))
+    ops.extend(log_op(0, process, f, value, call, None, key)
+               for process, (call, f, key, value) in open_calls.items())
+    ops.sort(key=lambda op: op.call)
+    return [dataclasses.replace(op, id=number) for number, op in enumerate(ops)]
+
+
+def log_linearizations(ops: Sequence[Operation]) -> Iterator[tuple[Operation, ...]]:
+    """Every legal linearization of one key's operations (pending ones in or out)."""
+    returned = [op for op in ops if op.ret is not None]
+    pending = [op for op in ops if op.ret is None and op.f != "get"]
+    for size in range(len(pending) + 1):
+        for chosen in itertools.combinations(pending, size):
+            for order in itertools.permutations(returned + list(chosen)):
+                if twin_respects_real_time(order) and log_legal(order):
+                    yield order
+
+
+def log_legal(order: Sequence[Operation]) -> bool:
+    model, state = AppendLog(), ""
+    for op in order:
+        legal, state = model.step(state, op)
+        if not legal:
+            return False
+    return True
+
+
+def log_linearizable(ops: Sequence[Operation]) -> bool:
+    keys = sorted({op.key for op in ops})
+    return all(next(log_linearizations([op for op in ops if op.key == key]), None) is not None
+               for key in keys)
+
+
+POOLS = [("x", "y", "z"), ("x", "y"), ("xy", "x", "yz")]
+
+
+@pytest.mark.parametrize("pool", POOLS, ids=["values", "few-values", "prefixes"])
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_append_log_facts_hold_in_every_legal_linearization(
+    pool: tuple[str, ...], data: st.DataObject,
+) -> None:
+    ops = data.draw(log_histories(pool))
+    searched = [op for op in ops if not AppendLog().inert(op)]
+    before, outside = append_log_constraints(searched)
+    for order in log_linearizations(searched):
+        placed_at = {op.id: position for position, op in enumerate(order)}
+        at = [placed_at.get(op.id) for op in searched]
+        for first, then in before:
+            assert at[then] is None or (at[first] is not None and at[first] < at[then])
+        for writer, start, end in outside:
+            if at[writer] is not None and at[start] is not None and at[start] < at[writer]:
+                assert at[end] is not None and at[end] < at[writer]
+
+
+@pytest.mark.parametrize(("pool", "keys"), [(POOLS[0], ("k",)), (POOLS[1], ("k", "j")),
+                                            (POOLS[2], ("k",))],
+                         ids=["values", "two-keys", "prefixes"])
+@settings(max_examples=200, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_append_log_search_agrees_with_the_brute_force_twin(
+    pool: tuple[str, ...], keys: tuple[str, ...], data: st.DataObject,
+) -> None:
+    ops = data.draw(log_histories(pool, keys=keys))
+    expected = log_linearizable(ops)
+    assert check_operations(ops, AppendLog(facts=False)).valid is expected
+    result = check_operations(ops, AppendLog())
+    assert result.valid is expected
+    for partition in result.partitions:
+        if partition.counterexample is not None:
+            assert_log_counterexample_is_honest(
+                [op for op in ops if op.key == partition.key], partition.counterexample)
+
+
+def assert_log_counterexample_is_honest(ops: Sequence[Operation], example: Any) -> None:
+    """The prefix is legal; each stuck op is refused after it, or, when a fact forbids
+    it, no legal linearization starts with the prefix and then that op."""
+    prefix = list(example.prefix)
+    assert twin_respects_real_time(prefix) and log_legal(prefix)
+    for position, op in enumerate(example.operations):
+        assert op.ret is not None and op not in prefix
+        if example.reason(position) is None:
+            assert not log_legal([*prefix, op])
+        else:
+            start = [*prefix, op]
+            assert not any(list(order[:len(start)]) == start
+                           for order in log_linearizations(
+                               [o for o in ops if o.f != "get" or o.ret is not None]))
+
+
+def test_a_long_append_log_with_many_clients_checks_quickly() -> None:
+    ops = atomic_append_log(seed=3, clients=30, operations=3000, keys=3)
+    started = time.monotonic()
+    result = check_operations(ops, AppendLog(), budget_s=60)
+    elapsed_s = time.monotonic() - started
+    assert result.valid is True, result
+    assert elapsed_s < 5, f"{elapsed_s:.2f} s for 3000 operations"
+    broken = list(ops)
+    position = max(n for n, op in enumerate(ops) if op.f == "get" and len(op.output or "") > 4)
+    text = broken[position].output
+    broken[position] = dataclasses.replace(broken[position], output=text[:-4] + text[-2:] + text[-4:-2])
+    assert check_operations(broken, AppendLog(), budget_s=60).valid is False
+
+
+def atomic_append_log(seed: int, clients: int, operations: int, keys: int) -> list[Operation]:
+    """Clients call get/put/append one after another; each takes effect at a random instant
+    of its interval on a real string per key, so the history is linearizable."""
+    rng = random.Random(seed)
+    plans: list[tuple[float, int, int, int, str, str]] = []  # (at, call, ret, client, f, key)
+    for client in range(clients):
+        now = rng.randrange(10)
+        for _ in range(operations // clients):
+            call = now + rng.randrange(1, 20)
+            ret = call + rng.randrange(1, 200)
+            f = rng.choice(["get", "get", "append", "append", "put"])
+            plans.append((rng.uniform(call, ret), call, ret, client, f, f"k{rng.randrange(keys)}"))
+            now = ret
+    strings: dict[str, str] = {}
+    ops: list[Operation] = []
+    for number, (_, call, ret, client, f, key) in enumerate(sorted(plans)):
+        value = f"<{client}.{number}>"
+        if f == "get":
+            value = strings.get(key, "")
+        else:
+            strings[key] = value if f == "put" else strings.get(key, "") + value
+        # Calls and returns must be distinct positions: spread them apart.
+        ops.append(log_op(0, client, f, value, call * 4 * len(plans) + 2 * number,
+                          ret * 4 * len(plans) + 2 * number + 1, key))
+    ops.sort(key=lambda op: op.call)
+    return [dataclasses.replace(op, id=number) for number, op in enumerate(ops)]
+
+
+# ---------------------------------------------------------------------------------------
+# Memory: the budget ends in "unknown", and a long key's memo does not grow with its length.
+
+
+def test_memory_budget_ends_in_unknown() -> None:
+    result = check_operations(hard_history(), get_model("cas-register"), max_memory_bytes=1)
+    assert result.valid == UNKNOWN
+    assert result.partitions[0].cause == CAUSE_MEMORY
+    assert result.partitions[0].counterexample is None
+
+
+def test_memo_entries_of_a_long_key_stay_small() -> None:
+    # 20,000 sequential writes and reads of one key: with one bit per operation, the memo
+    # alone would hold 20,000 * 2,500 bytes = 50 MB.
+    steps = sequential(*[(1, "ok", "write", n % 7) if n % 2 else (2, "ok", "read", (n - 1) % 7)
+                         for n in range(1, 20_001)])
+    ops = operations_from_events(events(*steps))
+    tracemalloc.start()
+    result = check_operations(ops, get_model("register"))
+    _, peak_bytes = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert result.valid is True and result.partitions[0].explored == 20_000
+    assert peak_bytes < 20_000_000, peak_bytes

@@ -1,0 +1,151 @@
+"""Sequential specifications that a linearizability search replays operations against.
+
+A model is a small pure object, after Porcupine: `init()` gives the state before anything
+happened, `step(state, op)` says whether `op` may take effect in `state` and what the state
+becomes, and states are plain hashable values compared by value so that the search can
+remember which (set of operations, state) configurations it has already explored.
+`partition(op)` names the independent piece of state an operation touches: a history is
+linearizable if and only if each piece's sub-history is (Herlihy & Wing's locality, which
+Porcupine calls P-compositionality), and checking many small pieces is exponentially
+cheaper than one big one.
+
+Every model lives in its own module of this package and is listed in `MODELS`; adding one
+is a file and a line. The models:
+
+| name | module | operations (`f`) | state | partition |
+| --- | --- | --- | --- | --- |
+| `register` | `register` | read, write | one value per key | key |
+| `cas-register` | `register` | read, write, cas | one value per key | key |
+| `kv` | `kv` | get, put, append | one string per key | key |
+| `multi-register` | `multi_register` | txn of reads and writes | every register | none |
+| `mutex` | `mutex` | acquire, release | held or not, per key | key |
+
+An operation whose outcome is unknown (pending: `ret` None) may take effect or not. The
+search handles "not" by never linearizing it; each model says what taking effect means for
+it (a pending read observed nothing, so it is always legal and changes nothing).
+
+Readers hand each call and result to `call_problem` / `result_problem` before the search
+starts, so a value of the wrong shape (a string written to a register) is reported with
+its file, line and field instead of surfacing as a strange verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Protocol
+
+from checkers.history import Argument, Operation
+from checkers.models import kv, multi_register, mutex, register
+
+State = Hashable
+Problem = tuple[str, str] | None
+"""(field, what is wrong) or None: field is `f`, `key` or `value`."""
+
+
+class Model(Protocol):
+    """What the search needs of a sequential specification."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def functions(self) -> frozenset[str]:
+        """The operation names (`f`) this model can judge."""
+        ...
+
+    def init(self) -> State: ...
+
+    def step(self, state: State, op: Operation) -> tuple[bool, State]: ...
+
+    def partition(self, op: Operation) -> Hashable:
+        """Operations with different partitions never affect each other."""
+        ...
+
+    def inert(self, op: Operation) -> bool:
+        """True when taking effect can neither fail nor change any state: the search may
+        then leave the operation out altogether (a read that never returned, say)."""
+        ...
+
+    def observes_only(self, op: Operation) -> bool:
+        """True when `op`, in every state where it is legal, leaves the state unchanged (a
+        read that returned, a cas whose compare failed). The search then linearizes such an
+        operation as soon as it is legal without trying alternatives: moving it earlier
+        within its interval cannot change what any other operation sees."""
+        ...
+
+    def call_problem(self, f: str, key: str | None, argument: Argument) -> Problem:
+        """Why a call cannot be judged by this model (unknown f, argument of the wrong
+        shape), or None."""
+        ...
+
+    def result_problem(self, f: str, result: Argument) -> Problem:
+        """Why a result returned by an `ok` completion has the wrong shape, or None."""
+        ...
+
+    def describe_op(self, op: Operation) -> str: ...
+
+    def describe_state(self, state: State) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """How to build a model by name: `build(initial)` raises ValueError for an initial
+    value of the wrong type; `parse_initial(text)` reads `--initial` (ValueError if bad)."""
+
+    build: Callable[[object], Model]
+    parse_initial: Callable[[str], object]
+    initial_help: str
+
+
+MODELS: dict[str, ModelSpec] = {
+    "register": ModelSpec(lambda initial: register.build("register", initial),
+                          register.parse_initial, register.INITIAL_HELP),
+    "cas-register": ModelSpec(lambda initial: register.build("cas-register", initial),
+                              register.parse_initial, register.INITIAL_HELP),
+    "kv": ModelSpec(kv.build, kv.parse_initial, kv.INITIAL_HELP),
+    "multi-register": ModelSpec(multi_register.build, multi_register.parse_initial,
+                                multi_register.INITIAL_HELP),
+    "mutex": ModelSpec(mutex.build, mutex.parse_initial, mutex.INITIAL_HELP),
+}
+
+MODEL_FUNCTIONS: dict[str, frozenset[str]] = {
+    "register": register.FUNCTIONS["register"],
+    "cas-register": register.FUNCTIONS["cas-register"],
+    "kv": kv.FUNCTIONS,
+    "multi-register": multi_register.FUNCTIONS,
+    "mutex": mutex.FUNCTIONS,
+}
+
+
+def _spec(name: str) -> ModelSpec:
+    if name not in MODELS:
+        known = ", ".join(sorted(MODELS))
+        raise ValueError(f"unknown model {name!r}; known models: {known}")
+    return MODELS[name]
+
+
+def get_model(name: str, initial: object = None) -> Model:
+    """The model called `name`, starting from `initial` (None: each model's default; see
+    `parse_initial` for what each accepts).
+
+    Raises ValueError naming the known models when `name` is not one of them, and when
+    `initial` has the wrong type for the model.
+    """
+    return _spec(name).build(initial)
+
+
+def parse_initial(name: str, text: str) -> object:
+    """Read the text of `--initial` for model `name` into the value `get_model` takes.
+
+    Raises ValueError (one line, saying what the model expects) when it does not fit.
+    """
+    spec = _spec(name)
+    try:
+        return spec.parse_initial(text)
+    except ValueError as error:
+        raise ValueError(f"{error} (model {name} takes {spec.initial_help})") from None
+
+
+__all__ = ["MODELS", "MODEL_FUNCTIONS", "Model", "ModelSpec", "Problem", "State",
+           "get_model", "parse_initial"]
