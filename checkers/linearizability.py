@@ -70,6 +70,7 @@ import math
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -646,15 +647,16 @@ def append_log_constraints(
     outside: list[tuple[int, int, int]] = []
     for number, overlapping in _reads_with_overlapping_writes(ops, read):
         values = _cut(ops[number].output, owners, lengths)
-        if values is None:
+        if values is None or any(count > len(owners[value])
+                                 for value, count in Counter(values).items()):
             continue  # r can never be legal; the search will find that out
         alone = [owners[value][0] for value in values if len(owners[value]) == 1]
         before.extend(itertools.pairwise([*alone, number]))
         first = owners[values[0]] if values else []
         from_start = all(ops[writer].f == append for writer in first)
         reset = first[0] if len(first) == 1 and ops[first[0]].f == put else None
-        shown = set(values)  # (a read showing a value more often than it was written is
-        for writer in overlapping:  # never legal: facts about it hold vacuously)
+        shown = set(values)
+        for writer in overlapping:
             if ops[writer].input in shown:
                 continue
             if from_start:

@@ -1,0 +1,109 @@
+"""A key-value store of strings with get, put and append (Porcupine's kv model).
+
+- The state of one key is a string; every key starts at `initial` (default "", which is
+  also what a get of a key never written returns: absent and empty are one state, as in
+  Porcupine's tests). Keys are independent, so histories split per key.
+- get(k) -> s is legal exactly when the state is s, and changes nothing.
+- put(k, v) replaces the state with v; append(k, v) concatenates v to it. Both always
+  succeed.
+- Pending (never returned): a get observed nothing (always legal, left out of the search);
+  a put or append that takes effect does so as above.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Hashable
+from dataclasses import dataclass
+
+from checkers.history import Argument, Operation
+
+FUNCTIONS = frozenset({"get", "put", "append"})
+INITIAL_HELP = 'a string (JSON-quoted, or bare text), default ""'
+_SHOWN_CHARACTERS = 120  # a long string is shortened in the middle when described
+
+
+def _quoted(text: str) -> str:
+    if len(text) > _SHOWN_CHARACTERS:
+        half = _SHOWN_CHARACTERS // 2
+        text = f"{text[:half]}…{text[-half:]}"
+    return json.dumps(text, ensure_ascii=False)
+
+
+@dataclass(frozen=True, slots=True)
+class KvModel:
+    """Strings by key; see the module docstring for each rule."""
+
+    initial: str = ""
+    name: str = "kv"
+    functions: frozenset[str] = FUNCTIONS
+
+    def __post_init__(self) -> None:
+        assert isinstance(self.initial, str), self.initial
+
+    def init(self) -> str:
+        return self.initial
+
+    def step(self, state: Hashable, op: Operation) -> tuple[bool, Hashable]:
+        f = op.f
+        if f == "get":
+            return (op.ret is None or op.output == state), state
+        if f == "put":
+            return True, op.input
+        assert f == "append", f
+        return True, state + op.input  # type: ignore[operator]
+
+    def partition(self, op: Operation) -> Hashable:
+        return op.key
+
+    def inert(self, op: Operation) -> bool:
+        return op.f == "get" and op.ret is None
+
+    def observes_only(self, op: Operation) -> bool:
+        return op.f == "get" and op.ret is not None
+
+    def call_problem(self, f: str, key: str | None, argument: Argument) -> tuple[str, str] | None:
+        if f not in FUNCTIONS:
+            return "f", (f"model kv has no {f!r} operation (it has "
+                         f"{', '.join(sorted(FUNCTIONS))})")
+        if not isinstance(key, str):
+            return "key", f"a kv operation names its key as a string, got {key!r}"
+        if f != "get" and not isinstance(argument, str):
+            return "value", f"a {f} carries a string, got {argument!r}"
+        return None
+
+    def result_problem(self, f: str, result: Argument) -> tuple[str, str] | None:
+        if f == "get" and not isinstance(result, str):
+            return "value", f"a get returns a string (\"\" when absent), got {result!r}"
+        return None
+
+    def describe_op(self, op: Operation) -> str:
+        if op.f == "get":
+            result = "?" if op.ret is None else _quoted(op.output)
+            return f"get({op.key}) -> {result}"
+        unknown = " ?" if op.ret is None else ""
+        return f"{op.f}({op.key}, {_quoted(op.input)}){unknown}"
+
+    def describe_state(self, state: Hashable) -> str:
+        return _quoted(state)  # type: ignore[arg-type]
+
+
+def build(initial: object) -> KvModel:
+    if initial is None:
+        return KvModel()
+    if not isinstance(initial, str):
+        raise ValueError(f"the initial value of a kv key must be a string, got {initial!r}")
+    return KvModel(initial)
+
+
+def parse_initial(text: str) -> str:
+    """A JSON string (`"abc"`, `""`) or, when not quoted, the text itself."""
+    if not text.startswith('"'):
+        return text
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, str):
+        raise ValueError(f"cannot read {text!r} as a quoted string")
+    return value

@@ -1,0 +1,145 @@
+"""Registers: one value per key, read/write (`register`) or read/write/cas (`cas-register`).
+
+Why each rule is as it is:
+
+- The state of one key is its value (an integer), or None while the key is absent. Every
+  key starts at `initial` (default None: absent).
+- A read that returned null observed "key absent" and is legal only when the state is None.
+  Knossos treats a nil read as always legal (nil meaning "unknown" there); we deliberately
+  do not copy that quirk, because our clients record an absent key as null and a read that
+  wrongly says "absent" is exactly the kind of bug we hunt. Readers of foreign formats
+  translate their own "unknown read" conventions before the model sees them (the EDN
+  reader drops Knossos's nil reads, which is what "always legal" amounts to).
+- A write always succeeds and sets the value.
+- A cas (expected, new) that applied requires state == expected and sets new; expected None
+  means "only if absent". A cas whose compare failed (status `compare-failed`) changed
+  nothing but observed state != expected, so it is legal exactly then.
+- Pending (never returned): a write sets its value, a cas applies only if its compare
+  holds (else it is a no-op), and a read has no observed output, so it is always legal and
+  changes nothing (the search leaves it out: `inert`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Hashable
+from dataclasses import dataclass
+
+from checkers.history import COMPARE_FAILED, Argument, Operation
+
+FUNCTIONS: dict[str, frozenset[str]] = {
+    "register": frozenset({"read", "write"}),
+    "cas-register": frozenset({"read", "write", "cas"}),
+}
+INITIAL_HELP = "an integer, or nil for absent"
+
+
+def _is_int(value: object) -> bool:
+    return type(value) is int  # bool is an int to Python, not to us
+
+
+def _describe_value(value: int | None) -> str:
+    return "absent" if value is None else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterModel:
+    """One register per key; `functions` says whether cas is among its operations."""
+
+    name: str
+    functions: frozenset[str]
+    initial: int | None = None
+
+    def __post_init__(self) -> None:
+        assert self.functions <= FUNCTIONS["cas-register"], self.functions
+        assert self.initial is None or _is_int(self.initial), self.initial
+
+    def init(self) -> int | None:
+        return self.initial
+
+    def step(self, state: Hashable, op: Operation) -> tuple[bool, Hashable]:
+        f = op.f
+        if f == "read":
+            # `is` would be wrong for large ints; None == 0 is False, as it must be.
+            return (op.ret is None or op.output == state), state
+        if f == "write":
+            return True, op.input
+        assert f == "cas" and "cas" in self.functions, f
+        expected, new = op.input
+        if op.status == COMPARE_FAILED:
+            return state != expected, state
+        if state == expected:
+            return True, new
+        # A pending cas whose compare does not hold is a no-op; a returned one is illegal.
+        return op.ret is None, state
+
+    def partition(self, op: Operation) -> Hashable:
+        return op.key
+
+    def inert(self, op: Operation) -> bool:
+        return op.f == "read" and op.ret is None
+
+    def observes_only(self, op: Operation) -> bool:
+        if op.ret is None:
+            return False
+        return op.f == "read" or op.status == COMPARE_FAILED
+
+    def call_problem(self, f: str, key: str | None, argument: Argument) -> tuple[str, str] | None:
+        if f not in self.functions:
+            return "f", (f"model {self.name} has no {f!r} operation (it has "
+                         f"{', '.join(sorted(self.functions))})")
+        if key is not None and not isinstance(key, str):
+            return "key", f"must be a string, got {key!r}"
+        if f == "write" and not _is_int(argument):
+            return "value", f"a write to a register carries an integer, got {argument!r}"
+        well_formed_cas = (isinstance(argument, tuple) and len(argument) == 2
+                           and (argument[0] is None or _is_int(argument[0]))
+                           and _is_int(argument[1]))
+        if f == "cas" and not well_formed_cas:
+            return "value", f"a cas carries [expected new] integers, got {argument!r}"
+        return None
+
+    def result_problem(self, f: str, result: Argument) -> tuple[str, str] | None:
+        if f == "read" and not (result is None or _is_int(result)):
+            return "value", f"a read of a register returns an integer or nil, got {result!r}"
+        return None
+
+    def describe_op(self, op: Operation) -> str:
+        # Foreign single-register histories have no key: `write(3)` rather than `write(, 3)`.
+        key = "" if op.key is None else op.key
+        prefix = "" if op.key is None else f"{op.key}, "
+        unknown = " ?" if op.ret is None else ""
+        if op.f == "read":
+            result = "?" if op.ret is None else _describe_value(op.output)
+            return f"read({key}) -> {result}"
+        if op.f == "write":
+            return f"write({prefix}{op.input}){unknown}"
+        expected, new = op.input
+        text = f"cas({prefix}{_describe_value(expected)} -> {new})"
+        if op.status == COMPARE_FAILED:
+            return f"{text} failed: value was not {_describe_value(expected)}"
+        return text + unknown
+
+    def describe_state(self, state: Hashable) -> str:
+        return _describe_value(state)  # type: ignore[arg-type]
+
+
+def build(name: str, initial: object) -> RegisterModel:
+    if initial is not None and not _is_int(initial):
+        raise ValueError(f"the initial value of a register must be an integer or None, got "
+                         f"{initial!r}")
+    return RegisterModel(name, FUNCTIONS[name], initial)  # type: ignore[arg-type]
+
+
+def parse_initial(text: str) -> int | None:
+    """`0`, `-3`, or `nil` / `null` for absent (the default)."""
+    stripped = text.strip()
+    if stripped in ("nil", "null"):
+        return None
+    try:
+        value = json.loads(stripped)
+    except ValueError:
+        value = None
+    if not _is_int(value):
+        raise ValueError(f"cannot read {text!r} as a register's value")
+    return value  # type: ignore[no-any-return]
