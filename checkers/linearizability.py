@@ -32,8 +32,8 @@ completion. The brute-force twins in the tests check that promise on random hist
 - What reads reveal (order constraints). A model may offer `order_constraints(ops)`: facts
   that hold in *every* legal linearization of the partition, which it reads off the
   results (for an append log, a read's string names exactly the writes before it and
-  their order). `before` pairs (a, b) say "b takes effect only after a did"; `outside`
-  triples (w, s, e) say "w does not take effect after s unless e took effect before it".
+  their order). `before` facts (a, b) say "b takes effect only after a did"; `outside`
+  facts (w, s, e) say "w does not take effect after s unless e took effect before it".
   The search simply does not place an operation that a fact forbids. This is sound for
   any true facts, whatever the model: every other cut replaces one legal linearization by
   another legal one, and a legal one satisfies the facts, so it is never forbidden. The
@@ -59,7 +59,11 @@ completion. The brute-force twins in the tests check that promise on random hist
 - Counterexample: the dead end with the most returned operations linearized, i.e. the
   longest prefix the search could linearize, the model state after it, and the returned
   candidates there, each refused by the model or forbidden by an order constraint, which
-  the counterexample names (see `_Search.dead_end`).
+  the counterexample names with the result it comes from (see `_Search.dead_end`). Facts
+  cut the search early, so their dead ends can be shallow (two reads that disagree on the
+  order of two writes stop it before either write); an illegal partition is therefore
+  searched once more without facts, briefly (`COUNTEREXAMPLE_RETRY_CONFIGURATIONS`), and
+  that deeper counterexample is shown when the short search finishes.
 """
 
 from __future__ import annotations
@@ -97,6 +101,10 @@ CAUSE_CACHE_LIMIT = "cache-limit"
 CAUSE_MEMORY = "memory"
 CAUSE_NOT_CHECKED = "not-checked"
 
+COUNTEREXAMPLE_RETRY_CONFIGURATIONS = 10_000
+"""How many configurations the search without order facts may spend on an illegal
+partition to find a deeper counterexample (a few tens of milliseconds)."""
+
 _DEADLINE_CHECK_EVERY = 1024  # search steps between two looks at the clock
 _MEMO_ENTRY_BYTES = 150  # a memo entry without its state, for the memory gauge
 
@@ -105,15 +113,17 @@ class OrderConstraints(Protocol):
     """What a model offers when it can read order facts off results (optional).
 
     `order_constraints(ops)` gets one partition's operations, as the search numbers them,
-    and returns `(before, outside)`: pairs (a, b) meaning "in every legal linearization,
-    if b takes effect then a took effect before it", and triples (w, s, e) meaning "if s
-    and w both take effect, s first, then e takes effect before w". They must be true of
-    every linearization the model accepts, pending operations included or not; the search
-    then never places an operation they forbid. Returning nothing is always correct.
+    and returns `(before, outside)`: triples (a, b, r) meaning "in every legal
+    linearization, if b takes effect then a took effect before it", and triples (w, s, e)
+    meaning "if s and w both take effect, s first, then e takes effect before w". `r` (and
+    `e`) name the operation whose result shows the fact, for counterexamples. Facts must
+    be true of every linearization the model accepts, pending operations included or
+    not; the search then never places an operation they forbid. Returning nothing is
+    always correct.
     """
 
     def order_constraints(self, ops: Sequence[Operation]) -> tuple[
-            Iterable[tuple[int, int]], Iterable[tuple[int, int, int]]]: ...
+            Iterable[tuple[int, int, int]], Iterable[tuple[int, int, int]]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,16 +358,17 @@ class _Order:
     dancing links.
     """
 
-    def __init__(self, size: int, before: Iterable[tuple[int, int]],
+    def __init__(self, size: int, before: Iterable[tuple[int, int, int]],
                  outside: Iterable[tuple[int, int, int]]) -> None:
         self.successors: list[list[int]] = [[] for _ in range(size)]
-        self.predecessors: list[list[int]] = [[] for _ in range(size)]
+        self.predecessors: list[list[tuple[int, int]]] = [[] for _ in range(size)]
         self.waiting = [0] * size
         self.spans: list[list[tuple[int, int]]] = [[] for _ in range(size)]
-        for first, then in before:
-            assert 0 <= first < size and 0 <= then < size and first != then, (first, then)
+        for first, then, witness in before:
+            assert all(0 <= n < size for n in (first, then, witness)), (first, then, witness)
+            assert first != then, (first, then)
             self.successors[first].append(then)
-            self.predecessors[then].append(first)
+            self.predecessors[then].append((first, witness))
             self.waiting[then] += 1
         for number, start, end in outside:
             assert all(0 <= n < size for n in (number, start, end)), (number, start, end)
@@ -379,11 +390,12 @@ class _Order:
             self.waiting[then] += 1
 
     def why_not(self, number: int, placed: bytearray) -> tuple[str, int, int] | None:
-        """Which fact forbids placing `number` now: ("after", a, -1) for a predecessor a
-        not yet placed, ("outside", s, e) for a span it would fall into; None if none."""
-        for first in self.predecessors[number]:
+        """Which fact forbids placing `number` now: ("after", a, r) for a predecessor a
+        not yet placed (r's result shows it), ("outside", s, e) for a span it would fall
+        into; None if none."""
+        for first, witness in self.predecessors[number]:
             if not placed[first]:
-                return ("after", first, -1)
+                return ("after", first, witness)
         for start, end in self.spans[number]:
             if placed[start] and not placed[end]:
                 return ("outside", start, end)
@@ -405,7 +417,8 @@ class _Search:
     """
 
     def __init__(self, ops: Sequence[Operation], model: Model,
-                 constraints: tuple[Iterable[tuple[int, int]], Iterable[tuple[int, int, int]]],
+                 constraints: tuple[Iterable[tuple[int, int, int]],
+                                    Iterable[tuple[int, int, int]]] = ((), ()),
                  ) -> None:
         assert all(a.call < b.call for a, b in itertools.pairwise(ops)), "sorted by call"
         self.ops = ops
@@ -588,15 +601,19 @@ class _Search:
         return _Outcome(False, None, 0, prefix, tuple(stuck), state, reasons)
 
     def reason(self, number: int) -> str | None:
+        """Why an order fact forbids placing `number` now, naming the result showing it."""
         fact = self.order.why_not(number, self.placed)
         if fact is None:
             return None
-        describe = self.model.describe_op
-        kind, first, second = fact
+        kind, first, witness = fact
+        first_text = self.model.describe_op(self.ops[first])
+        shown_by = ("its own result" if witness == number
+                    else "that operation's result" if witness == first
+                    else self.model.describe_op(self.ops[witness]))
         if kind == "after":
-            return f"the results show that {describe(self.ops[first])} takes effect before it"
-        return (f"the results show that it cannot take effect after "
-                f"{describe(self.ops[first])} and before {describe(self.ops[second])}")
+            return f"{first_text} must take effect before it, as {shown_by} shows"
+        return (f"it cannot take effect between {first_text} and {shown_by}, as the "
+                "latter's result shows")
 
 
 def _signatures(ops: Sequence[Operation]) -> list[int]:
@@ -618,7 +635,7 @@ def _signatures(ops: Sequence[Operation]) -> list[int]:
 
 def append_log_constraints(
     ops: Sequence[Operation], *, read: str = "get", put: str = "put", append: str = "append",
-) -> tuple[list[tuple[int, int]], list[tuple[int, int, int]]]:
+) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
     """Order facts for a model whose state is a string that starts empty, that `put`
     replaces, `append` extends and `read` returns whole (Porcupine's kv model, one key).
 
@@ -643,7 +660,7 @@ def append_log_constraints(
     if owners is None:
         return [], []
     lengths = sorted({len(value) for value in owners})
-    before: list[tuple[int, int]] = []
+    before: list[tuple[int, int, int]] = []
     outside: list[tuple[int, int, int]] = []
     for number, overlapping in _reads_with_overlapping_writes(ops, read):
         values = _cut(ops[number].output, owners, lengths)
@@ -651,7 +668,8 @@ def append_log_constraints(
                                  for value, count in Counter(values).items()):
             continue  # r can never be legal; the search will find that out
         alone = [owners[value][0] for value in values if len(owners[value]) == 1]
-        before.extend(itertools.pairwise([*alone, number]))
+        before.extend((first, then, number)
+                      for first, then in itertools.pairwise([*alone, number]))
         first = owners[values[0]] if values else []
         from_start = all(ops[writer].f == append for writer in first)
         reset = first[0] if len(first) == 1 and ops[first[0]].f == put else None
@@ -660,7 +678,7 @@ def append_log_constraints(
             if ops[writer].input in shown:
                 continue
             if from_start:
-                before.append((number, writer))
+                before.append((number, writer, number))
             elif reset is not None:
                 outside.append((writer, reset, number))
     return before, outside
@@ -796,9 +814,7 @@ def _check_partition(
     if started > deadline:
         outcome = _Outcome(UNKNOWN, CAUSE_TIMEOUT, 0)
     else:
-        hook = getattr(model, "order_constraints", None)
-        constraints = ((), ()) if hook is None else hook(searched)
-        outcome = _Search(searched, model, constraints).run(deadline, max_cache_entries, gauge)
+        outcome = _search_partition(searched, model, deadline, max_cache_entries, gauge)
     counterexample = None
     if outcome.valid is False:
         stuck = tuple(searched[number] for number in outcome.stuck)
@@ -814,6 +830,26 @@ def _check_partition(
     elapsed_ms = (time.monotonic() - started) * 1000
     return PartitionResult(key, outcome.valid, len(ops), elapsed_ms, counterexample,
                            outcome.cause, outcome.explored)
+
+
+def _search_partition(searched: list[Operation], model: Model, deadline: float,
+                      max_cache_entries: int, gauge: MemoryGauge) -> _Outcome:
+    """The verdict, with the model's order facts when it offers them; for an illegal
+    partition, the deeper counterexample of a short search without them if that search
+    finishes (see the module docstring)."""
+    hook = getattr(model, "order_constraints", None)
+    if hook is None:
+        return _Search(searched, model).run(deadline, max_cache_entries, gauge)
+    outcome = _Search(searched, model, hook(searched)).run(deadline, max_cache_entries, gauge)
+    if outcome.valid is not False or COUNTEREXAMPLE_RETRY_CONFIGURATIONS <= 0:
+        return outcome
+    retry = _Search(searched, model).run(deadline, COUNTEREXAMPLE_RETRY_CONFIGURATIONS, gauge)
+    assert retry.valid is not True, "order facts contradicted: the model's facts are wrong"
+    if retry.valid is False:
+        return _Outcome(False, None, outcome.explored + retry.explored, retry.prefix,
+                        retry.stuck, retry.state, retry.reasons)
+    return _Outcome(False, None, outcome.explored + retry.explored, outcome.prefix,
+                    outcome.stuck, outcome.state, outcome.reasons)
 
 
 def check_history_file(

@@ -232,148 +232,44 @@ def test_operation_invariants_are_asserted() -> None:
         Operation(0, 1, None, "write", "x", 1, None, call=1, ret=2, status=COMPARE_FAILED)
 
 
-# ---------------------------------------------------------------------------------------
-# Foreign formats: Knossos/Jepsen EDN and Jepsen logs as Porcupine reads them
+
+def test_streaming_reader_gives_the_same_operations(tmp_path: Path) -> None:
+    from checkers.formats.jsonl import read_jsonl_operations
+
+    records = [*GOOD, line(9, 1, "invoke", "write", 6), line(10, 1, "fail", "write", 6,
+                                                              error="not-leader")]
+    path = write_lines(tmp_path / "h.jsonl", records)
+    streamed = read_jsonl_operations(path)
+    assert streamed == operations_from_events(read_history_jsonl(path))
+    # The line of each call is kept for people; equality ignores it.
+    assert [op.line for op in streamed] == [1, 2, 5, 7, 9]
+    assert streamed[0].to_json()["line"] == 1
+    assert "line" not in operations_from_events(read_history_jsonl(path))[0].to_json()
 
 
-def test_edn_reader_follows_knossos(tmp_path: Path) -> None:
-    from checkers.formats import read_edn_history
+def test_streaming_validator_keeps_no_events(tmp_path: Path) -> None:
+    from checkers.history import HistoryValidator, iter_history_jsonl
 
-    path = tmp_path / "h.edn"
-    path.write_text(
-        "; a comment first\n"
-        "[{:process 0, :type :invoke, :f :write, :value 1, :time 5000}\n"
-        " {:process 0, :type :ok, :f :write, :value 1, :time 9999}\n"
-        " {:process :nemesis, :type :info, :f :start, :value \"cut {a b}\"}\n"
-        " {:process 1, :type :invoke, :f :read, :value nil}\n"
-        " {:process 1, :type :ok, :f :read, :value nil}\n"
-        " {:process 2, :type :invoke, :f :cas, :value [1 2]}\n"
-        " {:process 2, :type :fail, :f :cas, :value [1 2]}\n"
-        " {:process 3, :type :invoke, :f :write, :value 4}\n"
-        " {:process 3, :type :info, :f :write, :value 4}\n"
-        " {:type :invoke, :f :read, :value 1, :process 4}\n"
-        " {:type :ok, :f :read, :value 1, :process 4}]\n",
-        encoding="utf-8",
-    )
-    ops = read_edn_history(path)
-    summary = [(o.process, o.f, o.input, o.output, o.call, o.ret, o.status, o.key) for o in ops]
-    assert summary == [
-        (0, "write", 1, None, 0, 1, "ok", None),
-        # The nil read (unknown in Knossos) and the failed cas are gone.
-        (3, "write", 4, None, 7, None, "info", None),
-        (4, "read", None, 1, 9, 10, "ok", None),
-    ]
-    assert (ops[0].call_time_us, ops[0].return_time_us) == (5, 9)
-    as_porcupine = read_edn_history(path, nil_read="absent", fail_cas=COMPARE_FAILED)
-    assert [(o.f, o.status, o.output) for o in as_porcupine] == [
-        ("write", "ok", None), ("read", "ok", None), ("cas", COMPARE_FAILED, False),
-        ("write", "info", None), ("read", "ok", 1)]
+    path = write_lines(tmp_path / "h.jsonl", GOOD)
+    assert [number for number, _ in iter_history_jsonl(path)] == list(range(1, 10))
+    validator = HistoryValidator("x", keep=False)
+    for number, event in enumerate(read_history_jsonl(path), start=1):
+        validator.feed(event, number)
+    assert validator.events == []
+    with pytest.raises(InputError, match="expected 9, got 0"):
+        validator.feed(read_history_jsonl(path)[0], 10)
 
 
-def test_edn_maps_without_an_enclosing_vector(tmp_path: Path) -> None:
-    from checkers.formats import read_edn_history
+def test_a_model_rejects_what_it_cannot_judge_by_line(tmp_path: Path) -> None:
+    from checkers.formats.jsonl import read_jsonl_operations
+    from checkers.models import get_model
 
-    path = tmp_path / "h.edn"
-    path.write_text("{:process 0, :type :invoke, :f :write, :value 1}\n"
-                    "{:process 0, :type :ok, :f :write, :value 1}\n")
-    assert [o.status for o in read_edn_history(path)] == ["ok"]
-
-
-@pytest.mark.parametrize(
-    ("text", "line_number", "field", "words"),
-    [
-        ("[{:process 0, :type :invoke, :f :write, :value 1}\n"
-         " {:process 0, :type :invoke, :f :write, :value 2}]", 2, "process", "calls again"),
-        ("[{:process 0, :type :invoke, :f :write, :value 1}\n"
-         ' {:process 0, :error "a ] in a string", :type :ok, :f :read, :value 1}]',
-         2, "f", "answers a write"),
-        ("[{:process 0, :type :invoke, :f :write, :value 1}\n"
-         " {:process 1, :type :ok, :f :write, :value 1}]", 2, "process", "without an open"),
-        ("[{:process 0, :type :invoke, :f :write, :value 1}\n"
-         " {:process 0, :type :info, :f :write, :value 1}\n"
-         " {:process 0, :type :invoke, :f :write, :value 1}]", 3, "process", "ended with info"),
-        ("[{:process 0, :type :invoke, :f :acquire}]", 1, ":f", ":read, :write, :cas"),
-        ("[{:process 0, :type :begin, :f :read}]", 1, ":type", ":invoke"),
-        ("[{:process \"p\", :type :invoke, :f :read}]", 1, ":process", "integer"),
-        ("[{:process 0, :type :invoke, :f :write, :value [1]}]", 1, ":value", "integer"),
-        ("[\n\n{:process 0, :type :invoke, :f :cas, :value 3}]", 3, ":value", "[expected new]"),
-        ("[{:process 0, :type :invoke, :f :read}\n"
-         " {:process 0, :type :ok, :f :read, :value :x}]", 2, ":value", "integer or nil"),
-        ("[7]", None, None, "op map"),
-        ("[{:process 0, :type", None, None, "not valid EDN"),
-    ],
-)
-def test_edn_errors_name_the_line(tmp_path: Path, text: str, line_number, field, words) -> None:
-    from checkers.formats import read_edn_history
-
-    path = tmp_path / "bad.edn"
-    path.write_text(text, encoding="utf-8")
+    path = write_lines(tmp_path / "h.jsonl", GOOD)
     with pytest.raises(InputError) as caught:
-        read_edn_history(path)
-    assert (caught.value.path, caught.value.line, caught.value.field) == (
-        str(path), line_number, field)
-    assert words in caught.value.message
-
-
-JEPSEN_LOG = """\
-INFO  jepsen.util - 0\t:invoke\t:read\tnil
-INFO  jepsen.util - 2\t:invoke\t:cas\t[3 0]
-INFO  jepsen.util - 0\t:ok\t:read\tnil
-some other log line
-INFO  jepsen.util - 2\t:fail\t:cas\t[3 0]
-INFO  jepsen.util - 4   :invoke   :write   1
-INFO  jepsen.util - 4\t:info\t:write\t:timed-out
-INFO  jepsen.util - 1\t:invoke\t:read\tnil
-INFO  jepsen.util - 1\t:fail\t:read\t:timed-out
-INFO  jepsen.util - :nemesis\t:info\t:start\tnil
-INFO  jepsen.util - 3\t:invoke\t:cas\t[1 4]
-INFO  jepsen.util - 3\t:ok\t:cas\t[1 4]
-"""
-
-
-def test_jepsen_log_reader_follows_porcupine(tmp_path: Path) -> None:
-    from checkers.formats import read_jepsen_log, read_operations
-
-    path = tmp_path / "etcd_000.log"
-    path.write_text(JEPSEN_LOG, encoding="utf-8")
-    ops = read_jepsen_log(path)
-    summary = [(o.process, o.f, o.input, o.output, o.call, o.ret, o.status) for o in ops]
-    assert summary == [
-        (0, "read", None, None, 1, 3, "ok"),  # nil: the key was absent
-        (2, "cas", (3, 0), False, 2, 5, COMPARE_FAILED),
-        (4, "write", 1, None, 6, None, "info"),
-        # The timed-out read observed nothing and is gone.
-        (3, "cas", (1, 4), True, 11, 12, "ok"),
-    ]
-    assert read_operations(path) == ops
-
-
-@pytest.mark.parametrize(
-    ("line_text", "field", "words"),
-    [
-        ("INFO  jepsen.util - 0\t:invoke\t:append\t1", "f", "unknown function"),
-        ("INFO  jepsen.util - 0\t:begin\t:read\tnil", "type", "unknown type"),
-        ("INFO  jepsen.util - 0\t:invoke\t:write\tx", "value", "integer"),
-        ("INFO  jepsen.util - 0\t:invoke\t:cas\t[1]", "value", "[expected new]"),
-        ("INFO  jepsen.util - 0\t:ok\t:read\t3", "process", "without an open"),
-        ("INFO  jepsen.util - 0", None, "expected: process"),
-    ],
-)
-def test_jepsen_log_errors_name_the_line(tmp_path: Path, line_text: str, field, words) -> None:
-    from checkers.formats import read_jepsen_log
-
-    path = tmp_path / "bad.log"
-    path.write_text("INFO  jepsen.util - 9\t:invoke\t:read\tnil\n" + line_text + "\n")
+        read_jsonl_operations(path, get_model("register"))
+    # The first cas is on line 5: a register without cas cannot judge it.
+    assert (caught.value.line, caught.value.field) == (5, "f")
+    assert "no 'cas'" in caught.value.message
     with pytest.raises(InputError) as caught:
-        read_jepsen_log(path)
-    assert (caught.value.line, caught.value.field) == (2, field)
-    assert words in caught.value.message
-
-
-def test_unknown_history_format() -> None:
-    from checkers.formats import detect_format, read_operations
-
-    assert detect_format("a/history.jsonl") == "jsonl"
-    assert detect_format("x.EDN") == "edn" and detect_format("etcd_001.log") == "jepsen-log"
-    with pytest.raises(ValueError, match="known formats"):
-        read_operations("x", "csv")
+        read_jsonl_operations(path, get_model("kv"))
+    assert (caught.value.line, caught.value.field) == (1, "f")

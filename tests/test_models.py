@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from checkers.history import COMPARE_FAILED, Operation
-from checkers.models import get_model
+from checkers.models import MODEL_FUNCTIONS, MODELS, get_model, parse_initial
 
 
 def op(f: str, input_value=None, output=None, *, status: str = "ok", key: str = "x") -> Operation:
@@ -105,10 +105,13 @@ def test_descriptions_are_readable() -> None:
 
 
 def test_unknown_model_names_the_known_ones() -> None:
-    with pytest.raises(ValueError, match="known models: cas-register, register"):
-        get_model("mutex")
+    with pytest.raises(ValueError, match="known models: cas-register, kv, multi-register, "
+                       "mutex, register"):
+        get_model("stack")
     with pytest.raises(ValueError, match="initial value"):
         get_model("register", initial="0")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="initial value"):
+        get_model("register", initial=True)
 
 
 def test_states_compare_by_value() -> None:
@@ -116,3 +119,199 @@ def test_states_compare_by_value() -> None:
     big = 10**30
     assert CAS.step(int(str(big)), op("read", output=big))[0] is True
     assert hash(CAS.init()) == hash(None)
+
+
+def test_register_shapes_are_checked() -> None:
+    assert CAS.call_problem("write", "x", 3) is None
+    assert CAS.call_problem("write", "x", "3") == (
+        "value", "a write to a register carries an integer, got '3'")
+    assert CAS.call_problem("write", "x", True) is not None  # a bool is not a number here
+    assert CAS.call_problem("cas", None, (None, 2)) is None
+    assert CAS.call_problem("cas", None, (1,))[0] == "value"
+    assert REGISTER.call_problem("cas", None, (1, 2))[0] == "f"
+    assert CAS.call_problem("get", "x", None)[0] == "f"
+    assert CAS.result_problem("read", None) is None and CAS.result_problem("read", 4) is None
+    assert CAS.result_problem("read", "4")[0] == "value"
+
+
+# ---------------------------------------------------------------------------------------
+# kv: strings per key (Porcupine's model)
+
+KV = get_model("kv")
+
+
+def kv(f: str, key: str, value=None, *, returned: bool = True) -> Operation:
+    argument = None if f == "get" else value
+    result = value if f == "get" and returned else None
+    return Operation(id=0, process=1, client=None, f=f, key=key, input=argument, output=result,
+                     call=0, ret=1 if returned else None, status="ok" if returned else "info")
+
+
+@pytest.mark.parametrize(
+    ("state", "operation", "legal", "after"),
+    [
+        ("", kv("get", "k", ""), True, ""),
+        ("", kv("get", "k", "a"), False, ""),
+        ("ab", kv("get", "k", "ab"), True, "ab"),
+        ("ab", kv("get", "k", "a"), False, "ab"),
+        ("ab", kv("put", "k", "c"), True, "c"),
+        ("ab", kv("append", "k", "c"), True, "abc"),
+        ("", kv("append", "k", "x 0 0 y"), True, "x 0 0 y"),
+        # Pending: a get observed nothing; a put or append takes effect as usual.
+        ("ab", kv("get", "k", returned=False), True, "ab"),
+        ("ab", kv("append", "k", "c", returned=False), True, "abc"),
+    ],
+)
+def test_kv_step(state, operation, legal, after) -> None:
+    verdict, new_state = KV.step(state, operation)
+    assert verdict is legal
+    assert not legal or new_state == after
+
+
+def test_kv_starts_empty_splits_by_key_and_describes() -> None:
+    assert KV.init() == "" and get_model("kv", "seed").init() == "seed"
+    assert KV.partition(kv("get", "a", "")) == "a" != KV.partition(kv("put", "b", "x"))
+    assert KV.observes_only(kv("get", "a", "x")) and not KV.observes_only(kv("append", "a", "x"))
+    assert KV.inert(kv("get", "a", returned=False))
+    assert not KV.inert(kv("put", "a", "x", returned=False))
+    assert KV.describe_op(kv("get", "7", "x 1 y")) == 'get(7) -> "x 1 y"'
+    assert KV.describe_op(kv("append", "7", "z", returned=False)) == 'append(7, "z") ?'
+    assert KV.describe_state("ab") == '"ab"'
+    assert len(KV.describe_state("x" * 1000)) < 200  # long strings are shortened for people
+
+
+def test_kv_shapes_are_checked() -> None:
+    assert KV.call_problem("append", "k", "x") is None
+    assert KV.call_problem("append", "k", 3) == ("value", "a append carries a string, got 3")
+    assert KV.call_problem("append", None, "x")[0] == "key"
+    assert KV.call_problem("read", "k", None)[0] == "f"
+    assert KV.result_problem("get", "") is None
+    assert KV.result_problem("get", None)[0] == "value"
+    with pytest.raises(ValueError, match="string"):
+        get_model("kv", 0)
+
+
+# ---------------------------------------------------------------------------------------
+# multi-register: atomic txns of reads and writes (Knossos's model)
+
+MULTI = get_model("multi-register", {"x": 0, "y": 0})
+
+
+def txn(*micros: tuple, returned: bool = True) -> Operation:
+    called = tuple((f, k, None if f == "read" else v) for f, k, v in micros)
+    return Operation(id=0, process=1, client=None, f="txn", key=None, input=called,
+                     output=micros if returned else None, call=0,
+                     ret=1 if returned else None, status="ok" if returned else "info")
+
+
+def test_multi_register_txns_are_atomic_and_ordered() -> None:
+    start = MULTI.init()
+    assert start == (("x", 0), ("y", 0))
+    assert MULTI.step(start, txn(("read", "x", 0), ("read", "y", 0))) == (True, start)
+    assert MULTI.step(start, txn(("read", "x", 1)))[0] is False
+    legal, after = MULTI.step(start, txn(("write", "y", 2), ("read", "y", 2)))
+    assert legal and after == (("x", 0), ("y", 2))
+    # Reads inside a txn see its own earlier writes, not the state before it.
+    assert MULTI.step(start, txn(("write", "y", 2), ("read", "y", 0)))[0] is False
+    # A new register appears; equal states are equal tuples whatever the write order.
+    _, with_z = MULTI.step(start, txn(("write", "z", 5)))
+    assert with_z == (("x", 0), ("y", 0), ("z", 5))
+    # Pending: reads observed nothing, writes apply.
+    pending = txn(("read", "x", 9), ("write", "x", 3), returned=False)
+    assert MULTI.step(start, pending) == (True, (("x", 3), ("y", 0)))
+    assert MULTI.inert(txn(("read", "x", 9), returned=False))
+    assert not MULTI.inert(pending)
+    assert MULTI.observes_only(txn(("read", "x", 0)))
+    assert not MULTI.observes_only(txn(("read", "x", 0), ("write", "x", 1)))
+    assert MULTI.partition(txn(("read", "x", 0))) is None
+    # Absent (no initial value) is not 0: Knossos's nil-read quirk is not copied.
+    assert get_model("multi-register").step((), txn(("read", "x", 0)))[0] is False
+    assert get_model("multi-register").step((), txn(("read", "x", None)))[0] is True
+
+
+def test_multi_register_shapes_and_descriptions() -> None:
+    assert MULTI.call_problem("txn", None, (("read", "x", None), ("write", "y", 2))) is None
+    assert MULTI.call_problem("read", None, None)[0] == "f"
+    assert MULTI.call_problem("txn", None, 3)[0] == "value"
+    assert "read or a write" in MULTI.call_problem("txn", None, (("cas", "x", 1),))[1]
+    assert "writes an integer" in MULTI.call_problem("txn", None, (("write", "x", "a"),))[1]
+    assert MULTI.result_problem("txn", (("read", "x", "a"),))[0] == "value"
+    assert MULTI.describe_op(txn(("read", "x", 0), ("write", "y", 2))) == "txn(read x 0, write y 2)"
+    assert MULTI.describe_op(txn(("read", "x", 0), returned=False)) == "txn(read x ?) ?"
+    assert MULTI.describe_state((("x", 0), ("y", 2))) == "{x 0 y 2}"
+    with pytest.raises(ValueError, match="maps register names"):
+        get_model("multi-register", {"x": "zero"})
+
+
+# ---------------------------------------------------------------------------------------
+# mutex: acquire and release (Knossos's model)
+
+MUTEX = get_model("mutex")
+
+
+def lock(f: str, *, returned: bool = True, key: str | None = None) -> Operation:
+    return Operation(id=0, process=1, client=None, f=f, key=key, input=None, output=None,
+                     call=0, ret=1 if returned else None, status="ok" if returned else "info")
+
+
+def test_mutex_steps() -> None:
+    assert MUTEX.init() is False and get_model("mutex", True).init() is True
+    assert MUTEX.step(False, lock("acquire")) == (True, True)
+    assert MUTEX.step(True, lock("acquire"))[0] is False
+    assert MUTEX.step(True, lock("release")) == (True, False)
+    assert MUTEX.step(False, lock("release"))[0] is False
+    # A pending acquire cannot take effect while the lock is held (it may later, or never).
+    assert MUTEX.step(True, lock("acquire", returned=False))[0] is False
+    assert MUTEX.partition(lock("acquire", key="a")) != MUTEX.partition(lock("acquire", key="b"))
+    assert MUTEX.describe_op(lock("release", returned=False)) == "release() ?"
+    assert MUTEX.describe_state(True) == "locked"
+    assert MUTEX.call_problem("write", None, 1)[0] == "f"
+    assert MUTEX.call_problem("acquire", None, None) is None
+
+
+# ---------------------------------------------------------------------------------------
+# --initial, read per model
+
+
+@pytest.mark.parametrize(
+    ("model", "text", "expected"),
+    [
+        ("cas-register", "0", 0),
+        ("register", "-7", -7),
+        ("cas-register", "nil", None),
+        ("multi-register", "{:x 0 :y 0}", {"x": 0, "y": 0}),
+        ("multi-register", '{"x": 0, "y": null}', {"x": 0, "y": None}),
+        ("multi-register", '{"x" 1}', {"x": 1}),  # EDN with string keys
+        ("kv", '""', ""),
+        ("kv", '"a b"', "a b"),
+        ("kv", "abc", "abc"),
+        ("mutex", "unlocked", False),
+        ("mutex", "locked", True),
+    ],
+)
+def test_initial_values_per_model(model: str, text: str, expected) -> None:
+    parsed = parse_initial(model, text)
+    assert parsed == expected
+    get_model(model, parsed)  # and the model accepts what was read
+
+
+@pytest.mark.parametrize(
+    ("model", "text"),
+    [
+        ("cas-register", "x"), ("cas-register", "1.5"), ("cas-register", "true"),
+        ("register", "{:x 0}"), ("multi-register", "0"), ("multi-register", "{:x :zero}"),
+        ("multi-register", "{:x 0"), ("kv", '"unterminated'), ("mutex", "open"),
+    ],
+)
+def test_bad_initial_values_say_what_the_model_takes(model: str, text: str) -> None:
+    with pytest.raises(ValueError, match=f"model {model} takes") as caught:
+        parse_initial(model, text)
+    assert "\n" not in str(caught.value)  # one line, as the command prints it
+
+
+def test_every_model_is_listed_once() -> None:
+    assert set(MODELS) == set(MODEL_FUNCTIONS)
+    for name in MODELS:
+        model = get_model(name)
+        assert model.name == name and model.functions == MODEL_FUNCTIONS[name]
+        hash(model.init())

@@ -1,52 +1,112 @@
-"""Readers that turn histories recorded elsewhere into the same `Operation` list as ours.
+"""Readers that turn histories recorded anywhere into the same `Operation` list as ours.
 
-| suffix | format | reader |
+| format | what it is | reader |
 | --- | --- | --- |
-| `.jsonl` | raftsim `history.jsonl` | `checkers.history` |
-| `.edn` | Knossos / Jepsen EDN, one register | `read_edn_history` |
-| `.log` | Jepsen etcd log lines (Porcupine's test data) | `read_jepsen_log` |
+| `jsonl` | raftsim `history.jsonl` | `checkers.formats.jsonl` |
+| `edn` | Knossos / Jepsen EDN: a vector or list of op maps | `checkers.formats.edn` |
+| `porcupine-log` | Jepsen log lines of one register (Porcupine's etcd data) | `checkers.formats.porcupine_log` |
+| `porcupine-kv` | EDN op maps one per line (Porcupine's kv data) | `checkers.formats.porcupine_kv` |
 
-Each reader documents how its format's conventions map onto operations, so that the models
-and the search stay free of any one tool's quirks.
+`auto` (the default) tells them apart by content, never by file name: see
+`detect_format`. Each reader documents how its format's conventions (`:fail`, `:info`,
+calls that never complete, nil reads) map onto operations, so that the models and the
+search stay free of any one tool's quirks. Every reader streams: it holds the operations,
+not the file.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
+import re
+from typing import TYPE_CHECKING
 
-from checkers.formats.jepsen_log import read_jepsen_log
-from checkers.history import Operation, operations_from_events, read_history_jsonl
+from checkers.errors import InputError
+from checkers.formats.porcupine_log import BARE_LINE, MARKER
+from checkers.formats.text import open_text
+from checkers.history import Operation
 
-FORMATS = ("jsonl", "edn", "jepsen-log")
+if TYPE_CHECKING:
+    from checkers.models import Model
 
-
-def read_edn_history(path: str | os.PathLike[str], **options: str) -> list[Operation]:
-    """See `checkers.formats.edn.read_edn_history`; imported on first use so that checking
-    our own histories does not need the EDN package."""
-    from checkers.formats import edn
-
-    return edn.read_edn_history(path, **options)
+FORMATS = ("auto", "jsonl", "edn", "porcupine-log", "porcupine-kv")
+_LOG_LINE = re.compile(r"^(?:INFO|WARN|DEBUG|ERROR|TRACE)\b|^\d{4}-\d\d-\d\d")
+_LINES_LOOKED_AT = 50  # the first significant line decides; comments may come before it
 
 
 def detect_format(path: str | os.PathLike[str]) -> str:
-    """The format a file's suffix names ("jsonl" when the suffix says nothing)."""
-    suffix = Path(path).suffix.lower()
-    return {".edn": "edn", ".log": "jepsen-log"}.get(suffix, "jsonl")
+    """The format of a history file, from its first significant text (blank lines and
+    `;` comment lines skipped):
+
+    - `{"` (a JSON object per line): `jsonl`;
+    - `[` or `(` (an EDN vector or list): `edn`;
+    - `{:` (EDN maps, one per line): `porcupine-kv`;
+    - a log line (`INFO ...`, a timestamp, ` jepsen.util - `, or `3 :invoke :read nil`):
+      `porcupine-log`.
+
+    Raises InputError naming the file (and line) when none fits.
+    """
+    source = os.fspath(path)
+    with open_text(source) as stream:
+        for line_number, line in enumerate(stream, start=1):
+            if line_number > _LINES_LOOKED_AT:
+                break
+            text = line.strip().lstrip(",")
+            if not text or text.startswith(";"):
+                continue
+            chosen = _format_of(line, text)
+            if chosen is None:
+                raise InputError(source, line_number, None, "cannot tell the history's format "
+                                 f"from {text[:30]!r}; give --format ({', '.join(FORMATS[1:])})")
+            return chosen
+    raise InputError(source, None, None, "no history in the file (it is empty, or comments "
+                     "only); give --format to read it as an empty history")
 
 
-def read_operations(path: str | os.PathLike[str], history_format: str | None = None) -> (
-        list[Operation]):
-    """Read any supported history file into operations, by suffix unless told the format."""
-    chosen = history_format or detect_format(path)
-    if chosen == "edn":
-        return read_edn_history(path)
-    if chosen == "jepsen-log":
-        return read_jepsen_log(path)
+def _format_of(line: str, text: str) -> str | None:
+    if text.startswith("{"):
+        after = text[1:].lstrip()
+        if after.startswith('"'):
+            return "jsonl"
+        if after.startswith(":") or not after:
+            return "porcupine-kv"
+        return None
+    if text[0] in "[(":
+        return "edn"
+    if MARKER in line or BARE_LINE.match(line) or _LOG_LINE.match(text):
+        return "porcupine-log"
+    return None
+
+
+def read_operations(path: str | os.PathLike[str], history_format: str | None = None,
+                    model: Model | None = None) -> list[Operation]:
+    """Read any supported history file into operations.
+
+    `history_format` None or "auto" detects the format by content. Given a `model`, every
+    call and result is checked against it as it is read, and a value of the wrong shape is
+    an InputError naming the file, line and field. Raises ValueError for an unknown format
+    name.
+    """
+    chosen = history_format or "auto"
+    if chosen not in FORMATS:
+        raise ValueError(f"unknown history format {chosen!r}; known formats: "
+                         f"{', '.join(FORMATS)}")
+    if chosen == "auto":
+        chosen = detect_format(path)
     if chosen == "jsonl":
-        return operations_from_events(read_history_jsonl(path))
-    raise ValueError(f"unknown history format {chosen!r}; known formats: {', '.join(FORMATS)}")
+        from checkers.formats.jsonl import read_jsonl_operations
+
+        return read_jsonl_operations(path, model)
+    if chosen == "porcupine-log":
+        from checkers.formats.porcupine_log import read_porcupine_log
+
+        return read_porcupine_log(path, model)
+    if chosen == "porcupine-kv":
+        from checkers.formats.porcupine_kv import read_porcupine_kv
+
+        return read_porcupine_kv(path, model)
+    from checkers.formats.edn import read_edn_history
+
+    return read_edn_history(path, model=model)
 
 
-__all__ = ["FORMATS", "detect_format", "read_edn_history", "read_jepsen_log",
-           "read_operations"]
+__all__ = ["FORMATS", "detect_format", "read_operations"]

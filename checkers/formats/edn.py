@@ -1,189 +1,186 @@
-"""Knossos / Jepsen histories in EDN: a vector (or list) of op maps, one register.
+"""Knossos / Jepsen histories in EDN: a vector (or list) of op maps.
 
 ```
 [{:process 4, :type :invoke, :f :write, :value 2}
  {:process 4, :type :ok, :f :write, :value 2}
+ {:process 7, :type :invoke, :f :txn, :value [[:read :x nil] [:write :y 2]]}
  {:process :nemesis, :type :info, :f :start, :value nil}]
 ```
 
 How the records are read, following Knossos (whose verdicts these files come with):
 
 - `:process` that is not an integer (`:nemesis`) marks fault injection: ignored.
-- `:invoke` is a call; `:ok` a completion that happened; `:info` leaves the call pending
-  forever (it may take effect after its call, or never).
-- `:fail` certainly did not happen and Knossos drops it, a `:cas` included. With
-  `fail_cas="compare-failed"` a failed cas is read as Porcupine reads it instead: the
-  compare failed, which constrains the order.
-- A read completing `:ok` with `nil` means "unknown" in Knossos's register models (it is
-  always legal there). With `nil_read="unknown"` (the default for this format) such a read
-  is dropped, which is exactly "always legal" without teaching the model that quirk; with
-  `nil_read="absent"` it means the register was empty, as in our own histories.
-- `:time` (nanoseconds) becomes microseconds for display; order alone decides real time.
+- `:invoke` is a call. `:ok` is a completion that happened, with the result in `:value`.
+- `:fail` certainly did not happen: dropped, a `:cas` included (Knossos drops both halves).
+  With `fail_cas="compare-failed"` a failed cas is read as Porcupine reads it instead: the
+  compare failed, which constrains the order. A failed `:release` (`:not-held`) is dropped
+  like any other failure.
+- `:info`, and an invoke that never completes, leave the call pending forever: it may take
+  effect at any point after its invoke, or never.
+- A `:read` (or a `:read` inside a `:txn`) completing `:ok` with `nil` means "unknown" in
+  Knossos's register models (always legal there). With `nil_read="unknown"` (the default
+  for this format) such a read is dropped, which is exactly "always legal" without
+  teaching the models that quirk; with `nil_read="absent"` it means the key was empty, as
+  in our own histories.
+- The value of a call's `:read` is not an argument (Knossos copies results into invokes):
+  it is ignored, and so is a `:txn` call's read values. `:key` (Porcupine's kv maps) names
+  the key; without it the history is one register.
+- Keywords become their names (`:x` is "x"), vectors and lists become tuples.
+- `:time` (nanoseconds) becomes microseconds for display; the order of the records alone
+  decides real time (Jepsen's clocks may disagree with it by a little). `:index` is
+  ignored for the same reason.
+
+Which `:f` values are allowed and what their values must look like is the model's
+business: given one, the reader asks it about every call and result (see
+`checkers.formats.pairing`). The file is read streaming (see `checkers.formats.edn_text`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import edn_format
 
 from checkers.errors import InputError
+from checkers.formats.edn_text import FormScanner, parse_forms
 from checkers.formats.pairing import Pairing
-from checkers.history import COMPARE_FAILED, Operation, Value
+from checkers.formats.text import open_text
+from checkers.history import COMPARE_FAILED, Argument, Operation
 
-_TYPES = ("invoke", "ok", "fail", "info")
-_FUNCTIONS = ("read", "write", "cas")
+if TYPE_CHECKING:
+    from checkers.models import Model
+
+TYPES = ("invoke", "ok", "fail", "info")
+_WITHOUT_ARGUMENT = frozenset({"read", "get", "acquire", "release"})
 
 
 def read_edn_history(
     path: str | os.PathLike[str], *, nil_read: str = "unknown", fail_cas: str = "drop",
+    model: Model | None = None,
 ) -> list[Operation]:
-    """Read a Knossos-style EDN history of one register into operations (key None)."""
-    assert nil_read in ("unknown", "absent"), nil_read
-    assert fail_cas in ("drop", COMPARE_FAILED), fail_cas
+    """Read a Knossos-style EDN history into operations (see the module docstring)."""
     source = os.fspath(path)
-    text = _read_text(source)
-    records = _parse(text, source)
-    reader = _Reader(source, text, nil_read, fail_cas)
-    for position, record in enumerate(records):
-        reader.feed(position, record)
+    reader = RecordReader(source, model, nil_read=nil_read, fail_cas=fail_cas)
+    with open_text(source) as stream:
+        for line, text in FormScanner(source).forms(stream):
+            reader.feed_text(line, text)
     return reader.pairing.operations()
 
 
-def _read_text(source: str) -> str:
-    try:
-        with open(source, encoding="utf-8") as stream:
-            return stream.read()
-    except OSError as error:
-        raise InputError(source, None, None, f"cannot read: {error.strerror or error}") from None
-    except UnicodeDecodeError as error:
-        raise InputError(source, None, None, f"not UTF-8 text: {error.reason}") from None
+def plain(value: Any) -> Argument:
+    """An EDN value as the models see it: keywords and symbols by name, vectors and lists
+    as tuples (hashable), everything else as it is."""
+    if isinstance(value, edn_format.Keyword | edn_format.Symbol):
+        return value.name
+    if isinstance(value, str) or value is None:
+        return value
+    if isinstance(value, Mapping):
+        return {plain(key): plain(item) for key, item in value.items()}
+    if isinstance(value, Sequence) or isinstance(value, frozenset | set):
+        return tuple(plain(item) for item in value)
+    return value
 
 
-def _parse(text: str, source: str) -> list[Any]:
-    try:
-        forms = edn_format.loads_all(text)
-    except (edn_format.EDNDecodeError, ValueError, TypeError) as error:
-        raise InputError(source, None, None, f"not valid EDN: {error}") from None
-    if len(forms) == 1 and _is_vector(forms[0]):
-        return list(forms[0])
-    return list(forms)  # one map per line, without an enclosing vector
+class RecordReader:
+    """Gives each EDN op map its meaning and hands it to a `Pairing`."""
 
-
-class _Reader:
-    def __init__(self, source: str, text: str, nil_read: str, fail_cas: str) -> None:
+    def __init__(self, source: str, model: Model | None, *, nil_read: str, fail_cas: str) -> None:
+        assert nil_read in ("unknown", "absent"), nil_read
+        assert fail_cas in ("drop", COMPARE_FAILED), fail_cas
         self.source = source
-        self.text = text
         self.nil_read = nil_read
         self.fail_cas = fail_cas
-        self.pairing = Pairing(source)
-        self._lines: list[int] | None = None
+        self.pairing = Pairing(source, model, field_prefix=":")
+        self.position = 0
 
-    def line_of(self, position: int) -> int | None:
-        """The line where the position-th record starts; worked out only for errors."""
-        if self._lines is None:
-            self._lines = _record_lines(self.text)
-        return self._lines[position] if position < len(self._lines) else None
+    def fail(self, line: int, name: str | None, message: str) -> InputError:
+        return self.pairing.fail(line, name, message)
 
-    def fail(self, position: int, field: str | None, message: str) -> InputError:
-        return InputError(self.source, self.line_of(position), field, message)
+    def feed_text(self, line: int, text: str) -> None:
+        try:
+            forms = parse_forms(text)
+        except ValueError as error:
+            raise self.fail(line, None, f"not valid EDN: {error}") from None
+        if len(forms) != 1:
+            raise self.fail(line, None, f"expected one op map, got {len(forms)} forms")
+        self.feed(line, forms[0])
 
-    def feed(self, position: int, record: Any) -> None:
+    def feed(self, line: int, record: Any) -> None:
         if not isinstance(record, Mapping):
-            raise self.fail(position, None, f"expected an op map, got {record!r}")
-        fields = {getattr(key, "name", key): value for key, value in record.items()}
+            raise self.fail(line, None, f"expected an op map, got {record!r}")
+        fields = {getattr(name, "name", name): value for name, value in record.items()}
         process = fields.get("process")
         if isinstance(process, edn_format.Keyword):
             return  # :nemesis and other non-client processes
         if type(process) is not int:
-            raise self.fail(position, ":process", f"must be an integer, got {process!r}")
-        kind = self.keyword(position, fields, "type", _TYPES)
-        f = self.keyword(position, fields, "f", _FUNCTIONS)
+            raise self.fail(line, "process", f"must be an integer, got {process!r}")
+        kind = self.keyword(line, fields, "type", TYPES)
+        f = self.keyword(line, fields, "f", None)
+        key = self.key(line, fields)
         time_ns = fields.get("time")
         time_us = time_ns // 1000 if type(time_ns) is int else None
-        value = fields.get("value")
-        line = None  # resolved lazily by the pairing's errors through `line_of`
-        try:
-            if kind == "invoke":
-                self.pairing.call(position, process, f, self.argument(position, f, value),
-                                  time_us, line)
-            else:
-                outcome, output = self.meaning(position, kind, f, value)
-                self.pairing.complete(position, process, f, outcome, output, time_us, line)
-        except InputError as error:
-            raise self.fail(position, error.field, error.message) from None
+        value = plain(fields.get("value"))
+        self.position += 1
+        if kind == "invoke":
+            self.pairing.call(self.position, process, f, key, self.argument(f, value), time_us,
+                              line)
+            return
+        outcome, output = self.meaning(kind, f, value)
+        self.pairing.complete(self.position, process, f, outcome, output, time_us, line, key)
 
-    def keyword(self, position: int, fields: dict[str, Any], name: str,
-                allowed: tuple[str, ...]) -> str:
+    def keyword(self, line: int, fields: dict[str, Any], name: str,
+                allowed: Iterable[str] | None) -> str:
         value = fields.get(name)
         word = value.name if isinstance(value, edn_format.Keyword) else None
-        if word not in allowed:
-            raise self.fail(position, f":{name}", f"must be one of "
-                            f"{', '.join(':' + a for a in allowed)}, got {value!r}")
-        return word  # type: ignore[return-value]
+        if word is None or (allowed is not None and word not in allowed):
+            choices = "a keyword" if allowed is None else "one of " + ", ".join(
+                ":" + choice for choice in allowed)
+            raise self.fail(line, name, f"must be {choices}, got {value!r}")
+        return word
 
-    def argument(self, position: int, f: str, value: Any) -> Value:
-        if f == "read":
-            return None  # Knossos may copy the result into the invoke; it is not an input
-        if f == "write":
-            if type(value) is not int:
-                raise self.fail(position, ":value", f"a write carries an integer, got {value!r}")
-            return value
-        if (_is_vector(value) and len(value) == 2
-                and all(v is None or type(v) is int for v in value) and value[1] is not None):
-            return (value[0], value[1])
-        raise self.fail(position, ":value", f"a cas carries [expected new], got {value!r}")
+    def key(self, line: int, fields: dict[str, Any]) -> str | None:
+        if "key" not in fields:
+            return None
+        key = plain(fields["key"])
+        if type(key) is int:
+            return str(key)
+        if not isinstance(key, str):
+            raise self.fail(line, "key", f"must be a string, keyword or integer, got {key!r}")
+        return key
 
-    def meaning(self, position: int, kind: str, f: str, value: Any) -> tuple[str, object]:
+    def argument(self, f: str, value: Argument) -> Argument:
+        if f in _WITHOUT_ARGUMENT:
+            return None
+        if f == "txn" and isinstance(value, tuple):
+            return tuple(_without_read_value(micro) for micro in value)
+        return value
+
+    def meaning(self, kind: str, f: str, value: Argument) -> tuple[str, Argument]:
         if kind == "info":
             return "info", None
         if kind == "fail":
             keep = f == "cas" and self.fail_cas == COMPARE_FAILED
             return (COMPARE_FAILED, False) if keep else ("drop", None)
-        if f != "read":
-            return "ok", (True if f == "cas" else None)
-        if value is None:
-            return ("drop", None) if self.nil_read == "unknown" else ("ok", None)
-        if type(value) is not int:
-            raise self.fail(position, ":value", f"a read returns an integer or nil, got "
-                            f"{value!r}")
-        return "ok", value
+        if f == "cas":
+            return "ok", True
+        if f == "read":
+            unknown = value is None and self.nil_read == "unknown"
+            return ("drop", None) if unknown else ("ok", value)
+        if f == "get":
+            return "ok", value
+        if f == "txn" and isinstance(value, tuple) and self.nil_read == "unknown":
+            return "ok", tuple(micro for micro in value if not _is_nil_read(micro))
+        return "ok", (value if f == "txn" else None)
 
 
-def _is_vector(value: object) -> bool:
-    """EDN vectors and lists (edn_format gives ImmutableList and tuple), not strings."""
-    return isinstance(value, Sequence) and not isinstance(value, str)
+def _without_read_value(micro: Argument) -> Argument:
+    """A call's read carries no value (Knossos may have copied the result into it)."""
+    if isinstance(micro, tuple) and len(micro) == 3 and micro[0] == "read":
+        return (micro[0], micro[1], None)
+    return micro
 
 
-def _record_lines(text: str) -> list[int]:
-    """Line (from 1) where each top-level record starts, by a small bracket scanner that
-    skips strings, comments and character literals."""
-    lines: list[int] = []
-    depth, line, index = 0, 1, 0
-    record_depth: int | None = None
-    while index < len(text):
-        char = text[index]
-        if char == "\n":
-            line += 1
-        elif char == ";":
-            while index + 1 < len(text) and text[index + 1] != "\n":
-                index += 1
-        elif char == '"':
-            index += 1
-            while index < len(text) and text[index] != '"':
-                line += text[index] == "\n"
-                index += 1 + (text[index] == "\\")
-        elif char == "\\":
-            index += 1
-        elif char in "([{":
-            if record_depth is None:
-                record_depth = 1 if char in "([" else 0
-            if depth == record_depth:
-                lines.append(line)
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-        index += 1
-    return lines
+def _is_nil_read(micro: Argument) -> bool:
+    return isinstance(micro, tuple) and len(micro) == 3 and micro[0] == "read" and micro[2] is None

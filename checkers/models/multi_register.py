@@ -49,9 +49,11 @@ def _micro_problem(micro: object, position: int, returned: bool) -> str | None:
         return f"micro-operation {position} must be a read or a write, got {f!r}"
     if not isinstance(key, str):
         return f"micro-operation {position} names a register by a keyword or string, got {key!r}"
-    reads_unknown = f == "read" and not returned  # a call's read carries no value yet
-    if not (_is_int(value) or (value is None and (f == "read"))) and not reads_unknown:
-        return f"micro-operation {position} must carry an integer, got {value!r}"
+    if f == "write" and not _is_int(value):
+        return f"micro-operation {position} writes an integer, got {value!r}"
+    # A call's read carries no value yet (or Knossos's copy of the result): not looked at.
+    if f == "read" and returned and not (value is None or _is_int(value)):
+        return f"micro-operation {position} reads an integer or nil, got {value!r}"
     return None
 
 

@@ -1,0 +1,47 @@
+"""Porcupine's key-value histories: one EDN op map per line (`test_data/kv/*.txt`).
+
+```
+{:process 0, :type :invoke, :f :append, :key "0", :value "x 0 0 y"}
+{:process 0, :type :ok, :f :append, :key "0", :value "x 0 0 y"}
+{:process 1, :type :invoke, :f :get, :key "7", :value nil}
+{:process 1, :type :ok, :f :get, :key "7", :value "x 0 0 y"}
+```
+
+Each line is parsed with edn_format on its own, so the file streams and every error names
+its line. The maps mean what they mean in the EDN reader (`checkers.formats.edn`), with
+Porcupine's conventions where Knossos's differ:
+
+- `:invoke` is a call and `:ok` a completion that happened; a get's result is the key's
+  whole string (`""` when the key was never written). Porcupine's files hold nothing else.
+- `:fail` certainly did not happen and is dropped, except a failed `:cas`, which observed
+  that the register differed from its expected value (Porcupine's ok=false).
+- `:info`, and an invoke that never completes, leave the call pending forever: it may take
+  effect at any point after its invoke, or never.
+- A `:read` that returns `nil` read an absent key (Porcupine's reading, not Knossos's).
+
+Blank lines and `;` comment lines are skipped.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from checkers.formats.edn import RecordReader
+from checkers.formats.text import open_text
+from checkers.history import COMPARE_FAILED, Operation
+
+if TYPE_CHECKING:
+    from checkers.models import Model
+
+
+def read_porcupine_kv(path: str | os.PathLike[str], model: Model | None = None) -> list[Operation]:
+    """Read a file of EDN op maps, one per line, into operations."""
+    source = os.fspath(path)
+    reader = RecordReader(source, model, nil_read="absent", fail_cas=COMPARE_FAILED)
+    with open_text(source) as stream:
+        for line_number, line in enumerate(stream, start=1):
+            text = line.strip()
+            if text and not text.startswith(";"):
+                reader.feed_text(line_number, text)
+    return reader.pairing.operations()

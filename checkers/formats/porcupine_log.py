@@ -1,0 +1,108 @@
+"""Jepsen's textual logs of one register, as Porcupine's `test_data/jepsen/` has them.
+
+```
+INFO  jepsen.util - 2	:invoke	:cas	[3 0]
+INFO  jepsen.util - 2	:ok	:cas	[3 0]
+INFO  jepsen.util - 4	:info	:write	:timed-out
+```
+
+There are no timestamps: the order of the lines is the only time. The records are read
+the way Porcupine's parser reads them, whose verdicts these files come with:
+
+- `:invoke` is a call; `:ok` a completion that happened; `:ok :read nil` read an absent key.
+- `:fail :cas` is a completion whose compare failed (the register differed from
+  `expected`); this is what makes most of these etcd runs non-linearizable.
+- `:fail :read` (`:timed-out`) returned nothing usable: the read is dropped. Any other
+  `:fail` certainly had no effect and is dropped too.
+- `:info`, and an invoke that never completes, leave the call pending forever: it may take
+  effect at any point after its invoke, or never.
+
+An operation line is the text after ` jepsen.util - `, or a whole line of the same shape
+without the log prefix (`3	:invoke	:read	nil`); other lines are other log output and are
+skipped. Fields are separated by tabs or runs of spaces; the value is EDN (`nil`, `4`,
+`[3 0]`). A process that is not a number (`:nemesis`) is fault injection: ignored. The
+file is read line by line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import TYPE_CHECKING
+
+from checkers.errors import InputError
+from checkers.formats.edn import plain
+from checkers.formats.edn_text import parse_forms
+from checkers.formats.pairing import Pairing
+from checkers.formats.text import open_text
+from checkers.history import COMPARE_FAILED, Argument, Operation
+
+if TYPE_CHECKING:
+    from checkers.models import Model
+
+MARKER = " jepsen.util - "
+BARE_LINE = re.compile(r"^\s*(?:\d+|:[\w-]+)\s+:(?:invoke|ok|fail|info)\s+:\S")
+_INTEGER = re.compile(r"-?\d+")
+_PAIR = re.compile(r"\[\s*(nil|-?\d+)[\s,]+(nil|-?\d+)\s*\]")
+_TYPES = (":invoke", ":ok", ":fail", ":info")
+
+
+def read_porcupine_log(path: str | os.PathLike[str], model: Model | None = None) -> list[Operation]:
+    """Read a Jepsen register log into operations (key None)."""
+    source = os.fspath(path)
+    pairing = Pairing(source, model)
+    with open_text(source) as stream:
+        for line_number, raw in enumerate(stream, start=1):
+            if MARKER in raw:
+                _feed(pairing, source, line_number, raw.split(MARKER, 1)[1])
+            elif BARE_LINE.match(raw):
+                _feed(pairing, source, line_number, raw)
+    return pairing.operations()
+
+
+def _feed(pairing: Pairing, source: str, line: int, text: str) -> None:
+    parts = text.split(None, 3)
+    if len(parts) < 3:
+        raise InputError(source, line, None, "expected: process, type, f and value")
+    process_text, kind, f = parts[0], parts[1], parts[2]
+    value_text = parts[3].strip() if len(parts) == 4 else ""
+    if not process_text.isdigit():
+        return  # :nemesis and other non-client processes
+    process = int(process_text)
+    if kind not in _TYPES:
+        raise InputError(source, line, "type", f"unknown type {kind!r} (known: "
+                         f"{', '.join(_TYPES)})")
+    if not f.startswith(":") or len(f) == 1:
+        raise InputError(source, line, "f", f"must be a keyword such as :read, got {f!r}")
+    name = f[1:]
+    if kind == ":invoke":
+        argument = None if name == "read" else _value(source, line, value_text)
+        pairing.call(line, process, name, None, argument, None, line)
+    elif kind == ":info":
+        pairing.complete(line, process, name, "info", None, None, line)
+    elif kind == ":fail":
+        outcome = COMPARE_FAILED if name == "cas" else "drop"
+        pairing.complete(line, process, name, outcome, False, None, line)
+    else:
+        result = {"cas": True, "read": None}.get(name)
+        if name == "read":
+            result = _value(source, line, value_text)
+        pairing.complete(line, process, name, "ok", result, None, line)
+
+
+def _value(source: str, line: int, text: str) -> Argument:
+    """The value's EDN text as the models see it; the common shapes without the parser."""
+    if text == "nil":
+        return None
+    if _INTEGER.fullmatch(text):
+        return int(text)
+    pair = _PAIR.fullmatch(text)
+    if pair is not None:
+        return tuple(None if part == "nil" else int(part) for part in pair.groups())
+    try:
+        forms = parse_forms(text)
+    except ValueError as error:
+        raise InputError(source, line, "value", f"not valid EDN: {error}") from None
+    if len(forms) != 1:
+        raise InputError(source, line, "value", f"expected one value, got {text!r}")
+    return plain(forms[0])

@@ -1,0 +1,366 @@
+"""Readers of histories recorded elsewhere: Knossos/Jepsen EDN, Porcupine's Jepsen logs and
+kv maps, format detection by content, and bad input reported as one line naming file,
+line and field (through the command, as people meet it)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from checkers.errors import InputError
+from checkers.formats import FORMATS, detect_format, read_operations
+from checkers.formats.edn import read_edn_history
+from checkers.formats.edn_text import FormScanner
+from checkers.formats.porcupine_kv import read_porcupine_kv
+from checkers.formats.porcupine_log import read_porcupine_log
+from checkers.history import COMPARE_FAILED
+from checkers.models import get_model
+from test_cli import assert_one_line_error, raftsim
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def summary(ops) -> list[tuple]:
+    return [(o.process, o.f, o.key, o.input, o.output, o.call, o.ret, o.status) for o in ops]
+
+
+# ---------------------------------------------------------------------------------------
+# Knossos / Jepsen EDN
+
+KNOSSOS = """\
+; a comment first
+[{:process 0, :type :invoke, :f :write, :value 1, :time 5000}
+ {:process 0, :type :ok, :f :write, :value 1, :time 9999}
+ {:process :nemesis, :type :info, :f :start, :value "cut {a b} ]"}
+ {:process 1, :type :invoke, :f :read, :value nil}
+ {:process 1, :type :ok, :f :read, :value nil}
+ {:process 2, :type :invoke, :f :cas, :value [1 2]}
+ {:process 2, :type :fail, :f :cas, :value [1 2]}
+ {:process 3, :type :invoke, :f :write, :value 4}
+ {:process 3, :type :info, :f :write, :value 4}
+ {:type :invoke, :f :read, :value 1, :process 4}
+ {:type :ok, :f :read, :value 1, :process 4}
+ {:process 5, :type :invoke, :f :write, :value 7}]
+"""
+
+
+def test_edn_reader_follows_knossos(tmp_path: Path) -> None:
+    path = write(tmp_path / "h.edn", KNOSSOS)
+    ops = read_edn_history(path, model=get_model("cas-register", 0))
+    assert summary(ops) == [
+        (0, "write", None, 1, None, 1, 2, "ok"),
+        # The nil read (unknown in Knossos) and the failed cas are gone; the read's invoke
+        # value (Knossos copies results into invokes) is not an argument.
+        (3, "write", None, 4, None, 7, None, "info"),
+        (4, "read", None, None, 1, 9, 10, "ok"),
+        # Never completed: pending forever, like an info.
+        (5, "write", None, 7, None, 11, None, "info"),
+    ]
+    assert (ops[0].call_time_us, ops[0].return_time_us) == (5, 9)
+    assert [op.line for op in ops] == [2, 9, 11, 13]
+    as_porcupine = read_edn_history(path, nil_read="absent", fail_cas=COMPARE_FAILED)
+    assert [(o.f, o.status, o.output) for o in as_porcupine] == [
+        ("write", "ok", None), ("read", "ok", None), ("cas", COMPARE_FAILED, False),
+        ("write", "info", None), ("read", "ok", 1), ("write", "info", None)]
+
+
+def test_edn_list_maps_without_a_vector_and_multi_line_maps(tmp_path: Path) -> None:
+    listed = write(tmp_path / "a.edn", "({:process 0, :type :invoke, :f :write, :value 1}\n"
+                   "{:process 0, :type :ok, :f :write, :value 1})")
+    bare = write(tmp_path / "b.edn", "{:process 0, :type :invoke, :f :write, :value 1}\n"
+                 "{:process 0, :type :ok, :f :write, :value 1}\n")
+    spread = write(tmp_path / "c.edn", "[{:type :invoke,\n :f :write,\n :value 1,\n :process 0}\n"
+                   "{:type :ok, :f :write, :value 1, :process 0}]")
+    for path in (listed, bare, spread):
+        assert [(o.status, o.input) for o in read_edn_history(path)] == [("ok", 1)]
+    assert read_edn_history(spread)[0].ret == 2
+
+
+def test_edn_txn_and_mutex_histories(tmp_path: Path) -> None:
+    txns = write(tmp_path / "t.edn", """[
+        {:process 0, :type :invoke, :f :txn, :value [[:read :x 5] [:write :y 2]]}
+        {:process 0, :type :ok, :f :txn, :value [[:read :x 0] [:write :y 2]]}
+        {:process 1, :type :invoke, :f :txn, :value [[:read :x nil] [:read :y nil]]}
+        {:process 1, :type :ok, :f :txn, :value [[:read :x nil] [:read :y 2]]}]""")
+    first, second = read_edn_history(txns, model=get_model("multi-register", {"x": 0}))
+    # A call's read values are not arguments; the result says what each read saw.
+    assert first.input == (("read", "x", None), ("write", "y", 2))
+    assert first.output == (("read", "x", 0), ("write", "y", 2))
+    # Knossos's nil read ("unknown") is dropped from the result, not taught to the model.
+    assert second.output == (("read", "y", 2),)
+    locks = write(tmp_path / "m.edn", """[
+        {:type :invoke, :f :acquire, :process 0, :time 10, :index 0}
+        {:type :invoke, :f :release, :process 1, :time 11, :index 1}
+        {:type :fail, :f :release, :process 1, :time 12, :error :not-held, :index 2}
+        {:type :ok, :f :acquire, :process 0, :time 13, :index 3}]""")
+    assert summary(read_edn_history(locks, model=get_model("mutex"))) == [
+        (0, "acquire", None, None, None, 1, 4, "ok")]
+
+
+@pytest.mark.parametrize(
+    ("text", "line_number", "field", "words"),
+    [
+        ("[{:process 0, :type :invoke, :f :write, :value 1}\n"
+         " {:process 0, :type :invoke, :f :write, :value 2}]", 2, ":process", "calls again"),
+        ("[{:process 0, :type :invoke, :f :write, :value 1}\n"
+         ' {:process 0, :error "a ] in a string", :type :ok, :f :read, :value 1}]',
+         2, ":f", "answers a write"),
+        ("[{:process 0, :type :invoke, :f :write, :value 1}\n"
+         " {:process 1, :type :ok, :f :write, :value 1}]", 2, ":process", "without an open"),
+        ("[{:process 0, :type :invoke, :f :write, :value 1}\n"
+         " {:process 0, :type :info, :f :write, :value 1}\n"
+         " {:process 0, :type :invoke, :f :write, :value 1}]", 3, ":process", "ended with info"),
+        ("[{:process 0, :type :invoke, :f :acquire}]", 1, ":f", "no 'acquire'"),
+        ("[{:process 0, :type :invoke, :f \"read\"}]", 1, ":f", "keyword"),
+        ("[{:process 0, :type :begin, :f :read}]", 1, ":type", ":invoke"),
+        ("[{:process \"p\", :type :invoke, :f :read}]", 1, ":process", "integer"),
+        ("[{:process 0, :type :invoke, :f :write, :value \"one\"}]", 1, ":value", "integer"),
+        ("[{:process 0, :type :invoke, :f :write, :value [1]}]", 1, ":value", "integer"),
+        ("[\n\n{:process 0, :type :invoke, :f :cas, :value 3}]", 3, ":value", "[expected new]"),
+        ("[{:process 0, :type :invoke, :f :read}\n"
+         " {:process 0, :type :ok, :f :read, :value :x}]", 2, ":value", "integer or nil"),
+        ("[{:process 0, :type :invoke, :f :read, :key {:a 1}}]", 1, ":key", "string"),
+        ("[7]", 1, None, "op map"),
+        ("[{:process 0, :type :invoke, :f :read}\n {:process 0, :type", 2, None, "truncated"),
+        ("[{:process 0, :type :invoke, :f :read}\n", 1, None, "never closed"),
+        ("[{:process 0, :type :invoke, :f :read}] {:a 1}", 1, None, "after the history"),
+        ("[{:process 0, :type :invoke :f}]", 1, None, "not valid EDN"),
+        ("[{:process 0, :type :invoke, :f :read, :value \"a]\n\n}]", 1, None, "truncated"),
+        ("nil", 1, None, "vector"),
+    ],
+)
+def test_edn_errors_name_line_and_field(tmp_path: Path, text: str, line_number, field,
+                                        words) -> None:
+    path = write(tmp_path / "bad.edn", text)
+    with pytest.raises(InputError) as caught:
+        read_edn_history(path, model=get_model("cas-register"))
+    assert (caught.value.path, caught.value.line, caught.value.field) == (
+        str(path), line_number, field)
+    assert words in caught.value.message
+    assert "\n" not in str(caught.value)
+
+
+def test_form_scanner_skips_strings_comments_and_characters() -> None:
+    text = ('[{:a "x ] } \\" {"} ; a comment ]\n'
+            ' {:b \\] :c \\{}\n'
+            ' ; } ] a comment between maps\n'
+            ' {:d "multi\nline ]"}, {:e 1}]\n')
+    forms = list(FormScanner("f").forms(iter(text.splitlines(keepends=True))))
+    assert [line for line, _ in forms] == [1, 2, 4, 5]
+    assert forms[0][1] == '{:a "x ] } \\" {"}'
+    assert forms[1][1] == "{:b \\] :c \\{}"
+    assert forms[2][1] == '{:d "multi\nline ]"}'
+
+
+def test_form_scanner_streams() -> None:
+    """Each map comes out as soon as its text was read: the file is never read whole."""
+
+    def lines() -> Iterator[str]:
+        yield "[{:process 0, :type :invoke, :f :read}\n"
+        yield " {:process 0, :type :ok, :f :read, :value 1}\n"
+        raise AssertionError("read past the second map")
+
+    forms = FormScanner("f").forms(lines())
+    assert next(forms)[0] == 1 and next(forms)[0] == 2
+    with pytest.raises(AssertionError, match="read past"):
+        next(forms)
+
+
+# ---------------------------------------------------------------------------------------
+# Porcupine: Jepsen etcd logs and kv maps
+
+JEPSEN_LOG = """\
+INFO  jepsen.util - 0\t:invoke\t:read\tnil
+INFO  jepsen.util - 2\t:invoke\t:cas\t[3 0]
+INFO  jepsen.util - 0\t:ok\t:read\tnil
+some other log line
+INFO  jepsen.util - 2\t:fail\t:cas\t[3 0]
+INFO  jepsen.util - 4   :invoke   :write   1
+INFO  jepsen.util - 4\t:info\t:write\t:timed-out
+INFO  jepsen.util - 1\t:invoke\t:read\tnil
+INFO  jepsen.util - 1\t:fail\t:read\t:timed-out
+INFO  jepsen.util - :nemesis\t:info\t:start\tnil
+INFO  jepsen.util - 3\t:invoke\t:cas\t[1 4]
+INFO  jepsen.util - 3\t:ok\t:cas\t[1 4]
+5\t:invoke\t:write\t-2
+5\t:ok\t:write\t-2
+"""
+
+
+def test_porcupine_log_reader_follows_porcupine(tmp_path: Path) -> None:
+    path = write(tmp_path / "etcd_000.txt", JEPSEN_LOG)
+    ops = read_porcupine_log(path, get_model("cas-register"))
+    assert summary(ops) == [
+        (0, "read", None, None, None, 1, 3, "ok"),  # nil: the key was absent
+        (2, "cas", None, (3, 0), False, 2, 5, COMPARE_FAILED),
+        (4, "write", None, 1, None, 6, None, "info"),
+        # The timed-out read observed nothing and is gone.
+        (3, "cas", None, (1, 4), True, 11, 12, "ok"),
+        (5, "write", None, -2, None, 13, 14, "ok"),  # a line without the log prefix
+    ]
+    assert read_operations(path) == ops  # detected by content, whatever the suffix
+
+
+@pytest.mark.parametrize(
+    ("line_text", "field", "words"),
+    [
+        ("INFO  jepsen.util - 0\t:invoke\t:append\t1", "f", "no 'append'"),
+        ("INFO  jepsen.util - 0\t:begin\t:read\tnil", "type", "unknown type"),
+        ("INFO  jepsen.util - 0\t:invoke\tread\tnil", "f", "keyword"),
+        ("INFO  jepsen.util - 0\t:invoke\t:write\tx", "value", "integer"),
+        ("INFO  jepsen.util - 0\t:invoke\t:write\t\"x\"", "value", "integer"),
+        ("INFO  jepsen.util - 0\t:invoke\t:write\t[1", "value", "not valid EDN"),
+        ("INFO  jepsen.util - 0\t:invoke\t:cas\t[1]", "value", "[expected new]"),
+        ("INFO  jepsen.util - 0\t:ok\t:read\t3", "process", "without an open"),
+        ("INFO  jepsen.util - 9\t:ok\t:read\tabc", "value", "integer or nil"),
+        ("INFO  jepsen.util - 0", None, "expected: process"),
+    ],
+)
+def test_porcupine_log_errors_name_the_line(tmp_path: Path, line_text: str, field,
+                                            words) -> None:
+    path = write(tmp_path / "bad.log", "INFO  jepsen.util - 9\t:invoke\t:read\tnil\n" + line_text
+                 + "\n")
+    with pytest.raises(InputError) as caught:
+        read_porcupine_log(path, get_model("cas-register"))
+    assert (caught.value.line, caught.value.field) == (2, field)
+    assert words in caught.value.message
+
+
+KV_LINES = """\
+{:process 0, :type :invoke, :f :append, :key "0", :value "x 0 0 y"}
+{:process 1, :type :invoke, :f :get, :key "0", :value nil}
+
+{:process 0, :type :ok, :f :append, :key "0", :value "x 0 0 y"}
+{:process 1, :type :ok, :f :get, :key "0", :value "x 0 0 y"}
+{:process 2, :type :invoke, :f :put, :key "1", :value "a"}
+{:process 2, :type :info, :f :put, :key "1", :value "a"}
+{:process 3, :type :invoke, :f :put, :key "1", :value "b"}
+{:process 3, :type :fail, :f :put, :key "1", :value "b"}
+"""
+
+
+def test_porcupine_kv_reader(tmp_path: Path) -> None:
+    path = write(tmp_path / "c01-ok.txt", KV_LINES)
+    ops = read_porcupine_kv(path, get_model("kv"))
+    assert summary(ops) == [
+        (0, "append", "0", "x 0 0 y", None, 1, 3, "ok"),
+        (1, "get", "0", None, "x 0 0 y", 2, 4, "ok"),
+        (2, "put", "1", "a", None, 5, None, "info"),  # unknown: pending forever
+    ]  # and the failed put is gone
+    assert [op.line for op in ops] == [1, 2, 6]
+    assert read_operations(path, model=get_model("kv")) == ops
+
+
+@pytest.mark.parametrize(
+    ("line_text", "field", "words"),
+    [
+        ('{:process 1, :type :ok, :f :get, :key "0", :value 3}', ":value", "a get returns a string"),
+        ('{:process 1, :type :ok, :f :get, :key "9", :value ""}', ":key", "answers a call on"),
+        ('{:process 2, :type :invoke, :f :put, :key "0", :value 3}', ":value", "a put carries"),
+        ('{:process 2, :type :invoke, :f :put, :value "a"}', ":key", "string"),
+        ('{:process 2, :type :invoke, :f :cas, :key "0", :value [1 2]}', ":f", "no 'cas'"),
+        ('{:process 2, :type :invoke, :f :put, :key "0", :value "a"', None, "not valid EDN"),
+        ('{:process 2, :type :invoke} {:process 3}', None, "one op map"),
+    ],
+)
+def test_porcupine_kv_errors_name_the_line(tmp_path: Path, line_text: str, field,
+                                           words) -> None:
+    path = write(tmp_path / "kv.txt", '{:process 1, :type :invoke, :f :get, :key "0"}\n'
+                 + line_text + "\n")
+    with pytest.raises(InputError) as caught:
+        read_porcupine_kv(path, get_model("kv"))
+    assert (caught.value.line, caught.value.field) == (2, field)
+    assert words in caught.value.message
+
+
+# ---------------------------------------------------------------------------------------
+# Telling formats apart by content
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"index":0,"time":0,"process":0,"type":"invoke","f":"read","key":"k","value":null}\n',
+         "jsonl"),
+        ('\n  { "index": 0}\n', "jsonl"),
+        ("[{:process 0}]", "edn"),
+        ("; Knossos writes comments first\n\n(\n{:process 0})", "edn"),
+        ('{:process 0, :type :invoke, :f :get, :key "1", :value nil}\n', "porcupine-kv"),
+        ("INFO  jepsen.util - 0\t:invoke\t:read\tnil\n", "porcupine-log"),
+        ("2015-05-08 13:44:25,456 INFO jepsen.core - Running\n", "porcupine-log"),
+        ("3\t:invoke\t:read\tnil\n", "porcupine-log"),
+    ],
+)
+def test_format_is_told_by_content_not_suffix(tmp_path: Path, text: str, expected: str) -> None:
+    # The suffix lies on purpose: only the content may decide.
+    assert detect_format(write(tmp_path / "history.edn.jsonl.log", text)) == expected
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("hello world\n", "cannot tell"), ("", "no history"), ("; only a comment\n", "no history"),
+])
+def test_unknown_content_asks_for_a_format(tmp_path: Path, text: str, words: str) -> None:
+    with pytest.raises(InputError, match=words) as caught:
+        detect_format(write(tmp_path / "h", text))
+    assert "--format" in str(caught.value)
+
+
+def test_unknown_format_name_and_format_names() -> None:
+    assert FORMATS == ("auto", "jsonl", "edn", "porcupine-log", "porcupine-kv")
+    with pytest.raises(ValueError, match="known formats"):
+        read_operations("x", "jepsen-log")
+
+
+def test_a_forced_format_reads_an_empty_file(tmp_path: Path) -> None:
+    path = write(tmp_path / "empty", "")
+    for history_format in FORMATS[1:]:
+        assert read_operations(path, history_format) == []
+
+
+# ---------------------------------------------------------------------------------------
+# Bad input through the command: one line naming file, line and field, exit 2
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "arguments", "fragments"),
+    [
+        ("trunc.edn", "[{:process 0, :type :invoke, :f :write, :value 1}\n {:process 0, :ty",
+         ("--model", "cas-register"), ("trunc.edn:2", "truncated")),
+        ("bad.jsonl", '{"index":0,"time":0,"process":0,"type":"invoke","f":"read",\n',
+         ("--model", "cas-register"), ("bad.jsonl:1", "not valid JSON")),
+        ("str.edn", "[{:process 0, :type :invoke, :f :write, :value \"one\"}]",
+         ("--model", "cas-register"), ("str.edn:1", ":value", "integer, got 'one'")),
+        ("kv.txt", '{:process 0, :type :invoke, :f :read, :key "0"}\n',
+         ("--model", "kv"), ("kv.txt:1", ":f", "no 'read'")),
+        ("log.txt", "INFO  jepsen.util - 0\t:invoke\t:write\tx\n",
+         ("--model", "cas-register"), ("log.txt:1", "value", "integer")),
+        ("noise.txt", "hello\n", ("--model", "cas-register"), ("noise.txt:1", "--format")),
+        ("ok.edn", "[]", ("--model", "stack"), ("--model", "unknown model 'stack'")),
+        ("ok.edn", "[]", ("--model", "cas-register", "--initial", "zero"),
+         ("--initial", "cannot read 'zero'")),
+        ("ok.edn", "[]", ("--model", "multi-register", "--initial", "{:x"),
+         ("--initial", "multi-register")),
+        ("ok.edn", "[]", ("--model", "kv", "--format", "csv"), ("--format", "csv")),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, name: str, text: str,
+                                          arguments: tuple[str, ...], fragments) -> None:
+    path = write(tmp_path / name, text)
+    assert_one_line_error(raftsim("check", str(path), *arguments), *fragments)
+
+
+def test_check_reads_every_format_with_its_model(tmp_path: Path) -> None:
+    kv = write(tmp_path / "kv", KV_LINES)
+    completed = raftsim("check", str(kv), "--model", "kv", "--json")
+    assert completed.returncode == 0, completed.stderr
+    assert '"model": "kv"' in completed.stdout
+    log = write(tmp_path / "log", JEPSEN_LOG)
+    forced = raftsim("check", str(log), "--model", "cas-register", "--format", "porcupine-log")
+    assert forced.returncode == 0, forced.stderr
+    wrong = raftsim("check", str(log), "--model", "cas-register", "--format", "porcupine-kv")
+    assert_one_line_error(wrong, "log:1", "expected one op map")
