@@ -68,6 +68,7 @@ completion. The brute-force twins in the tests check that promise on random hist
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import itertools
 import math
@@ -116,10 +117,11 @@ class OrderConstraints(Protocol):
     and returns `(before, outside)`: triples (a, b, r) meaning "in every legal
     linearization, if b takes effect then a took effect before it", and triples (w, s, e)
     meaning "if s and w both take effect, s first, then e takes effect before w". `r` (and
-    `e`) name the operation whose result shows the fact, for counterexamples. Facts must
-    be true of every linearization the model accepts, pending operations included or
-    not; the search then never places an operation they forbid. Returning nothing is
-    always correct.
+    `e`) name the operation whose result shows the fact, for counterexamples. (b, b, r)
+    says that b can never take effect: a returned b then makes the partition illegal at
+    once. Facts must be true of every linearization the model accepts, pending operations
+    included or not; the search then never places an operation they forbid. Returning
+    nothing is always correct.
     """
 
     def order_constraints(self, ops: Sequence[Operation]) -> tuple[
@@ -364,12 +366,15 @@ class _Order:
         self.predecessors: list[list[tuple[int, int]]] = [[] for _ in range(size)]
         self.waiting = [0] * size
         self.spans: list[list[tuple[int, int]]] = [[] for _ in range(size)]
+        self.never: dict[int, int] = {}  # operation -> the one whose result shows it
         for first, then, witness in before:
             assert all(0 <= n < size for n in (first, then, witness)), (first, then, witness)
-            assert first != then, (first, then)
+            self.waiting[then] += 1
+            if first == then:
+                self.never.setdefault(then, witness)
+                continue
             self.successors[first].append(then)
             self.predecessors[then].append((first, witness))
-            self.waiting[then] += 1
         for number, start, end in outside:
             assert all(0 <= n < size for n in (number, start, end)), (number, start, end)
             assert number not in (start, end), (number, start, end)
@@ -390,9 +395,11 @@ class _Order:
             self.waiting[then] += 1
 
     def why_not(self, number: int, placed: bytearray) -> tuple[str, int, int] | None:
-        """Which fact forbids placing `number` now: ("after", a, r) for a predecessor a
-        not yet placed (r's result shows it), ("outside", s, e) for a span it would fall
-        into; None if none."""
+        """Which fact forbids placing `number` now: ("never", n, r) when nothing allows
+        it, ("after", a, r) for a predecessor a not yet placed (r's result shows either),
+        ("outside", s, e) for a span it would fall into; None if none."""
+        if number in self.never:
+            return ("never", number, self.never[number])
         for first, witness in self.predecessors[number]:
             if not placed[first]:
                 return ("after", first, witness)
@@ -449,6 +456,9 @@ class _Search:
         memo = _Memo(not all(returned))
         frames: list[_Frame] = []
         state, key = self.model.init(), (0, 0, 0)
+        doomed = sorted((n for n in self.order.never if returned[n]), key=self.rank.__getitem__)
+        if doomed:  # it must take effect and cannot: no need to search
+            return _Outcome(False, None, 0, (), (doomed[0],), state, (self.reason(doomed[0]),))
         remaining = sum(returned)
         (candidates, complete), tried, steps = self.options(state), 0, 0
         deepest, deepest_at = _Outcome(False, None, 0), (remaining + 1, 0)
@@ -610,6 +620,9 @@ class _Search:
         shown_by = ("its own result" if witness == number
                     else "that operation's result" if witness == first
                     else self.model.describe_op(self.ops[witness]))
+        if kind == "never":
+            return ("no order of the operations can produce its result" if witness == number
+                    else f"it can never take effect, as {shown_by} shows")
         if kind == "after":
             return f"{first_text} must take effect before it, as {shown_by} shows"
         return (f"it cannot take effect between {first_text} and {shown_by}, as the "
@@ -647,26 +660,31 @@ def append_log_constraints(
     - if no put wrote v1 (or k = 0), no put precedes r, so a write whose value is not in
       the string takes effect after r, if at all;
     - if one operation alone wrote v1 and it is a put p, a write whose value is not in the
-      string does not take effect between p and r.
+      string does not take effect between p and r;
+    - r never takes effect (so the partition is illegal) when its string does not cut into
+      written values, shows a value more often than it was written or a put's value after
+      the start, or, with no put before it, lacks a write that returned before r was called
+      (an acknowledged append lost).
 
     Each holds in every legal linearization because the string is the state at r. Cutting
     is trusted only when no written value is empty or a prefix of another (then a string
-    cuts one way at most); otherwise there are no facts at all. Facts of the last two
-    kinds are stated only for writes that overlap r in time: a later write follows r by
-    real time anyway, and an earlier returned one that is not in the string makes r
-    illegal, which the search finds. That keeps the facts linear in the history's length.
+    cuts one way at most); otherwise there are no facts at all. Facts of the second and
+    third kinds are stated only for writes that overlap r in time: a later write follows r
+    by real time anyway, and an earlier returned one that is missing makes r impossible,
+    as said. That keeps the facts linear in the history's length.
     """
     owners = _written_values(ops, (put, append))
     if owners is None:
         return [], []
     lengths = sorted({len(value) for value in owners})
+    write_returns = sorted(op.ret for op in ops if op.f != read and op.ret is not None)
     before: list[tuple[int, int, int]] = []
     outside: list[tuple[int, int, int]] = []
     for number, overlapping in _reads_with_overlapping_writes(ops, read):
         values = _cut(ops[number].output, owners, lengths)
-        if values is None or any(count > len(owners[value])
-                                 for value, count in Counter(values).items()):
-            continue  # r can never be legal; the search will find that out
+        if values is None or not _could_be_seen(ops, number, values, owners, put, write_returns):
+            before.append((number, number, number))
+            continue
         alone = [owners[value][0] for value in values if len(owners[value]) == 1]
         before.extend((first, then, number)
                       for first, then in itertools.pairwise([*alone, number]))
@@ -682,6 +700,28 @@ def append_log_constraints(
             elif reset is not None:
                 outside.append((writer, reset, number))
     return before, outside
+
+
+def _could_be_seen(ops: Sequence[Operation], number: int, values: list[str],
+                   owners: dict[str, list[int]], put: str, write_returns: list[int]) -> bool:
+    """False when no order of the writes makes the state equal read `number`'s string
+    (see `append_log_constraints`); True when this cheap look finds nothing wrong."""
+    counts = Counter(values)
+    if any(count > len(owners[value]) for value, count in counts.items()):
+        return False
+    if any(len(owners[value]) == 1 and ops[owners[value][0]].f == put for value in values[1:]):
+        return False
+    if values and any(ops[writer].f == put for writer in owners[values[0]]):
+        return True  # a put may precede the read: writes before that put are not shown
+    called = ops[number].call
+    shown_before = 0
+    for value, count in counts.items():
+        returned_before = sum(1 for writer in owners[value]
+                              if ops[writer].ret is not None and ops[writer].ret < called)  # type: ignore[operator]
+        if returned_before > count:
+            return False
+        shown_before += returned_before
+    return shown_before == bisect.bisect_left(write_returns, called)
 
 
 def _written_values(ops: Sequence[Operation], writes: tuple[str, str],

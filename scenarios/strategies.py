@@ -25,7 +25,8 @@ from scenarios.model import (
 
 def targets(nodes: int) -> st.SearchStrategy[str | tuple[int, ...]]:
     ids = list(range(1, nodes + 1))
-    listed = st.lists(st.sampled_from(ids), min_size=1, max_size=nodes, unique=True).map(lambda chosen: tuple(sorted(chosen)))
+    listed = st.lists(st.sampled_from(ids), min_size=1, max_size=nodes, unique=True).map(
+        lambda chosen: tuple(sorted(chosen)))
     return st.one_of(st.sampled_from(TARGET_WORDS), listed)
 
 

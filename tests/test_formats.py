@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_cli import assert_one_line_error, raftsim
 
 from checkers.errors import InputError
 from checkers.formats import FORMATS, detect_format, read_operations
@@ -17,7 +18,6 @@ from checkers.formats.porcupine_kv import read_porcupine_kv
 from checkers.formats.porcupine_log import read_porcupine_log
 from checkers.history import COMPARE_FAILED
 from checkers.models import get_model
-from test_cli import assert_one_line_error, raftsim
 
 
 def write(path: Path, text: str) -> Path:
