@@ -102,7 +102,7 @@ CAUSE_CACHE_LIMIT = "cache-limit"
 CAUSE_MEMORY = "memory"
 CAUSE_NOT_CHECKED = "not-checked"
 
-COUNTEREXAMPLE_RETRY_CONFIGURATIONS = 10_000
+COUNTEREXAMPLE_RETRY_CONFIGURATIONS = 2_000
 """How many configurations the search without order facts may spend on an illegal
 partition to find a deeper counterexample (a few tens of milliseconds)."""
 
@@ -409,9 +409,13 @@ class _Order:
         return None
 
 
-_Frame = tuple[list[int], int, bool, State, _Key, int]
+_Path = tuple[int, "_Path"] | None
+"""The operations linearized so far, last first, as shared cells: remembering the path at
+a dead end costs O(1) instead of a copy as long as the history."""
+
+_Frame = tuple[list[int], int, bool, State, _Key, int, _Path]
 """(candidates, how many were tried, whether the pending ones were added, state,
-linearized set, operation linearized next)"""
+linearized set, operation linearized next, path before it)"""
 
 
 class _Search:
@@ -448,6 +452,11 @@ class _Search:
         self.pending_bits_used = 0
         self.placed = bytearray(len(ops))
         self.order = _Order(len(ops), *constraints)
+        # Placing these may make another operation allowed: they are always worth trying.
+        self.releases = [bool(self.order.successors[n]) for n in range(len(ops))]
+        for spans in self.order.spans:
+            for _, end in spans:
+                self.releases[end] = True
         self.observer = [model.observes_only(op) for op in ops]
         self.signature = _signatures(ops)
 
@@ -462,6 +471,8 @@ class _Search:
         remaining = sum(returned)
         (candidates, complete), tried, steps = self.options(state), 0, 0
         deepest, deepest_at = _Outcome(False, None, 0), (remaining + 1, 0)
+        path: _Path = None
+        deepest_path: _Path = None
         while remaining:
             steps += 1
             if steps % _DEADLINE_CHECK_EVERY == 0 and time.monotonic() > deadline:
@@ -469,7 +480,7 @@ class _Search:
             if gauge.over():
                 return _Outcome(UNKNOWN, CAUSE_MEMORY, memo.size)
             if tried == len(candidates) and not complete:
-                candidates, complete = candidates + self.pending_options(), True
+                candidates, complete = candidates + self.pending_options(state), True
             while tried < len(candidates):
                 number = candidates[tried]
                 tried += 1
@@ -483,7 +494,8 @@ class _Search:
                 if not memo.visit(new_key, new_state):
                     continue
                 gauge.spent(_MEMO_ENTRY_BYTES + sys.getsizeof(new_state))
-                frames.append((candidates, tried, complete, state, key, number))
+                frames.append((candidates, tried, complete, state, key, number, path))
+                path = (number, path)
                 self.place(number)
                 remaining -= returned[number]
                 key, state = new_key, new_state
@@ -493,11 +505,12 @@ class _Search:
                 if not complete:
                     continue  # gather the pending candidates first
                 if (remaining, len(frames)) < deepest_at:
-                    deepest, deepest_at = self.dead_end(frames, state), (remaining, len(frames))
+                    deepest, deepest_at = self.dead_end(state), (remaining, len(frames))
+                    deepest_path = path
                 if not frames:
-                    return _Outcome(False, None, memo.size, deepest.prefix, deepest.stuck,
-                                    deepest.state, deepest.reasons)
-                candidates, tried, complete, state, key, number = frames.pop()
+                    return _Outcome(False, None, memo.size, _unwind(deepest_path),
+                                    deepest.stuck, deepest.state, deepest.reasons)
+                candidates, tried, complete, state, key, number, path = frames.pop()
                 self.unplace(number)
                 remaining += returned[number]
         return _Outcome(True, None, memo.size)
@@ -552,20 +565,53 @@ class _Search:
                 return [], True
         return unique, False
 
-    def pending_options(self) -> list[int]:
-        """Pending candidates (called before the first return still to place) that the
-        order constraints allow, one per look-alike group, earliest call first."""
-        _, first_return = self.events.candidates()
-        order, placed = self.order, self.placed
+    def pending_options(self, state: State) -> list[int]:
+        """Pending candidates (called before the first return still to place) worth
+        trying, one per look-alike group: first those after which a returned candidate
+        does something else than it does now (a read waiting for a pending write's value),
+        then those that change what another pending candidate does, earliest call first.
+
+        A pending operation p that changes what no other candidate does, and releases no
+        order fact, is not tried. Take a completion that starts with p and its next
+        operation c: if c is pending and does nothing after p, drop c; otherwise c does
+        after p what it does now, and dropping p (it may never take effect) leaves a
+        completion that starts with c, which the search tries from here anyway. (Both
+        shorten the completion, so the argument ends.) This is what keeps the dead ends of
+        a long history with many pending operations cheap: without it, each dead end tried
+        every pending operation and, below each, every other one.
+        """
+        found, first_return = self.events.candidates()
+        ops, step, order, placed = self.ops, self.step, self.order, self.placed
         seen: set[int] = set()
-        unique: list[int] = []
+        pending: list[int] = []
         for number in self.pending.called_before(first_return):
-            if self.signature[number] in seen:
-                continue
-            if order.empty or order.allowed(number, placed):
+            if self.signature[number] not in seen and (order.empty
+                                                       or order.allowed(number, placed)):
                 seen.add(self.signature[number])
-                unique.append(number)
-        return unique
+                pending.append(number)
+        returned = [number for number in found if order.empty or order.allowed(number, placed)]
+        now = {number: step(state, ops[number]) for number in returned + pending}
+        helpful: list[int] = []
+        useful: list[int] = []
+        for number in pending:
+            legal, new_state = now[number]
+            if not legal or new_state == state:
+                continue  # pointless: see `pointless`
+            if self.releases[number] or any(self.changed(ops[other], new_state, now[other], True)
+                                            for other in returned):
+                helpful.append(number)
+            elif any(other != number and self.changed(ops[other], new_state, now[other], False)
+                     for other in pending):
+                useful.append(number)
+        return helpful + useful
+
+    def changed(self, op: Operation, new_state: State, outcome_now: tuple[bool, State],
+                returned: bool) -> bool:
+        """Whether `op`, stepped in `new_state` instead of `state`, can do something that
+        matters differently (see `pending_options`): be legal with another outcome, unless
+        it is a pending operation that would then do nothing."""
+        legal, after = self.step(new_state, op)
+        return legal and (legal, after) != outcome_now and (returned or after != new_state)
 
     def pointless(self, number: int, state: State, new_state: State,
                   frames: list[_Frame]) -> bool:
@@ -586,7 +632,7 @@ class _Search:
         parent_state = frames[-1][3]
         return self.step(parent_state, self.ops[number]) == (True, new_state)
 
-    def dead_end(self, frames: list[_Frame], state: State) -> _Outcome:
+    def dead_end(self, state: State) -> _Outcome:
         """The counterexample at a dead end with more returned operations linearized than
         any before (or as many, with fewer pending ones: a prefix ending in guesses about
         pending operations explains less than the same prefix without them).
@@ -607,8 +653,7 @@ class _Search:
                         for number, ok in zip(stuck, legal, strict=True))
         assert stuck and all(reason is not None or not ok
                              for reason, ok in zip(reasons, legal, strict=True))
-        prefix = tuple(frame[5] for frame in frames)
-        return _Outcome(False, None, 0, prefix, tuple(stuck), state, reasons)
+        return _Outcome(False, None, 0, (), tuple(stuck), state, reasons)
 
     def reason(self, number: int) -> str | None:
         """Why an order fact forbids placing `number` now, naming the result showing it."""
@@ -622,11 +667,21 @@ class _Search:
                     else self.model.describe_op(self.ops[witness]))
         if kind == "never":
             return ("no order of the operations can produce its result" if witness == number
-                    else f"it can never take effect, as {shown_by} shows")
+                    else f"no order of the operations can produce its result, which "
+                    f"contradicts {shown_by}")
         if kind == "after":
             return f"{first_text} must take effect before it, as {shown_by} shows"
         return (f"it cannot take effect between {first_text} and {shown_by}, as the "
                 "latter's result shows")
+
+
+def _unwind(path: _Path) -> tuple[int, ...]:
+    """The operations of a path, first linearized first."""
+    numbers: list[int] = []
+    while path is not None:
+        number, path = path
+        numbers.append(number)
+    return tuple(reversed(numbers))
 
 
 def _signatures(ops: Sequence[Operation]) -> list[int]:
@@ -682,9 +737,12 @@ def append_log_constraints(
     outside: list[tuple[int, int, int]] = []
     for number, overlapping in _reads_with_overlapping_writes(ops, read):
         values = _cut(ops[number].output, owners, lengths)
-        if values is None or not _could_be_seen(ops, number, values, owners, put, write_returns):
-            before.append((number, number, number))
+        witness = number if values is None else _contradiction(ops, number, values, owners,
+                                                                put, write_returns)
+        if witness is not None:
+            before.append((number, number, witness))
             continue
+        assert values is not None
         alone = [owners[value][0] for value in values if len(owners[value]) == 1]
         before.extend((first, then, number)
                       for first, then in itertools.pairwise([*alone, number]))
@@ -702,26 +760,31 @@ def append_log_constraints(
     return before, outside
 
 
-def _could_be_seen(ops: Sequence[Operation], number: int, values: list[str],
-                   owners: dict[str, list[int]], put: str, write_returns: list[int]) -> bool:
-    """False when no order of the writes makes the state equal read `number`'s string
-    (see `append_log_constraints`); True when this cheap look finds nothing wrong."""
+def _contradiction(ops: Sequence[Operation], number: int, values: list[str],
+                   owners: dict[str, list[int]], put: str, write_returns: list[int]) -> int | None:
+    """An operation showing that no order of the writes makes the state equal read
+    `number`'s string (see `append_log_constraints`): a write it lacks, or the read itself;
+    None when this cheap look finds nothing wrong."""
     counts = Counter(values)
     if any(count > len(owners[value]) for value, count in counts.items()):
-        return False
+        return number
     if any(len(owners[value]) == 1 and ops[owners[value][0]].f == put for value in values[1:]):
-        return False
+        return number
     if values and any(ops[writer].f == put for writer in owners[values[0]]):
-        return True  # a put may precede the read: writes before that put are not shown
+        return None  # a put may precede the read: writes before that put are not shown
     called = ops[number].call
     shown_before = 0
     for value, count in counts.items():
         returned_before = sum(1 for writer in owners[value]
                               if ops[writer].ret is not None and ops[writer].ret < called)  # type: ignore[operator]
         if returned_before > count:
-            return False
+            return number
         shown_before += returned_before
-    return shown_before == bisect.bisect_left(write_returns, called)
+    if shown_before == bisect.bisect_left(write_returns, called):
+        return None
+    return next(writer for writer, op in enumerate(ops)  # once per broken read: O(n) is fine
+                if op.input not in counts and owners.get(op.input)  # type: ignore[arg-type]
+                and op.ret is not None and op.ret < called)
 
 
 def _written_values(ops: Sequence[Operation], writes: tuple[str, str],
@@ -895,7 +958,7 @@ def _search_partition(searched: list[Operation], model: Model, deadline: float,
 def check_history_file(
     path: str | os.PathLike[str],
     model_name: str,
-    initial: int | None = None,
+    initial: object = None,
     budget_s: float | None = None,
     first: bool = False,
     max_cache_entries: int = DEFAULT_MAX_CACHE_ENTRIES,
@@ -904,13 +967,12 @@ def check_history_file(
 ) -> LinearizabilityResult:
     """Read a history file and check it against the named model.
 
-    The format is `history.jsonl` unless the suffix or `history_format` says otherwise
-    (see `checkers.formats`: Knossos EDN, Jepsen logs). Raises InputError for a malformed
-    file or an operation the model does not know, and ValueError for an unknown model or
-    format name.
+    The format is told by the content unless `history_format` names it (see
+    `checkers.formats`). Raises InputError for a malformed file or an operation the model
+    does not know, and ValueError for an unknown model or format name.
     """
     model = get_model(model_name, initial)
-    operations = read_operations(path, history_format)
+    operations = read_operations(path, history_format, model)
     try:
         return check_operations(operations, model, budget_s, first, max_cache_entries,
                                 max_memory_bytes)

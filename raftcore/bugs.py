@@ -4,17 +4,41 @@ A test harness is only as good as the mistakes it can be shown to catch. Each sw
 turns on one well-known way to break Raft or the key-value server on top of it, so that a
 run with the switch on must end in a verdict that names the damage. All are off unless a
 `Config.bugs` set names them.
+
+Every bug is a slip an implementer could plausibly make: a check left out, a value taken
+from the wrong place, a shortcut that looks like an optimisation. None needs more than a
+line or two to express, which is the point: the harness must catch small mistakes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+# Raft: elections
+VOTE_NOT_PERSISTED = "vote-not-persisted"
+VOTE_WITHOUT_LOG_CHECK = "vote-without-log-check"
+# Raft: replication and commitment
 COMMIT_OLD_TERM = "commit-old-term"
 SEND_BEFORE_PERSIST = "send-before-persist"
+STALE_APPEND_TRUNCATES = "stale-append-truncates"
+ACCEPT_STALE_TERM_APPEND = "accept-stale-term-append"
+HEARTBEAT_COMMIT_BEYOND_MATCH = "heartbeat-commit-beyond-match"
+RESTART_SKIPS_APPLY = "restart-skips-apply"
+# The key-value server
 STALE_LOCAL_READ = "stale-local-read"
+READ_FROM_FOLLOWER = "read-from-follower"
+ACK_BEFORE_COMMIT = "ack-before-commit"
+CAS_CHECKED_AT_PROPOSE = "cas-checked-at-propose"
 
 BUGS: dict[str, str] = {
+    VOTE_NOT_PERSISTED: (
+        "the hard state written to disk carries the term but not the vote, so a node that "
+        "restarts may vote a second time in the same term"
+    ),
+    VOTE_WITHOUT_LOG_CHECK: (
+        "a node grants its (pre-)vote without checking that the candidate's log is at least as "
+        "up to date as its own (Raft paper, section 5.4.1)"
+    ),
     COMMIT_OLD_TERM: (
         "a new leader appends no entry of its own term and commits entries of earlier terms by "
         "counting replicas (Raft paper, figure 8)"
@@ -23,7 +47,30 @@ BUGS: dict[str, str] = {
         "the host sends a batch's messages before its entries and hard state are durable, so "
         "votes and append acknowledgements escape before a crash can lose them"
     ),
-    STALE_LOCAL_READ: ("the leader answers reads from its own state without confirming it is still leader"),
+    STALE_APPEND_TRUNCATES: (
+        "a follower replaces its log after an append's previous entry even when it already "
+        "holds the appended entries, so a delayed append cuts off entries it acknowledged"
+    ),
+    ACCEPT_STALE_TERM_APPEND: (
+        "a follower accepts appends from a leader of an earlier term instead of rejecting them"
+    ),
+    HEARTBEAT_COMMIT_BEYOND_MATCH: (
+        "a leader's heartbeat carries its whole commit index, not only what the follower is "
+        "known to match, so a follower commits a stale tail of its own log"
+    ),
+    RESTART_SKIPS_APPLY: (
+        "a restarted node takes its persisted commit index for its applied index, as if the "
+        "in-memory store had survived the crash, and never re-applies the log"
+    ),
+    STALE_LOCAL_READ: "the leader answers reads from its own state without confirming it is still leader",
+    READ_FROM_FOLLOWER: (
+        "a follower answers reads from its own state machine instead of passing them to the leader"
+    ),
+    ACK_BEFORE_COMMIT: "the leader acknowledges a write once it is in its own log, before it commits",
+    CAS_CHECKED_AT_PROPOSE: (
+        "the leader checks a compare-and-set against its applied state when it proposes it and "
+        "logs a plain write, so writes ordered in between are overwritten"
+    ),
 }
 
 

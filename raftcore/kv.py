@@ -66,9 +66,12 @@ class KeyValue:
 class KVStore:
     """The in-memory store. Rebuilt from the log on restart, hence no persistence here."""
 
-    def __init__(self) -> None:
+    def __init__(self, applied_index: int = 0) -> None:
+        """`applied_index` is where applying resumes: 0 for a store built from the whole log
+        (always, for a correct node; the planted bug `restart-skips-apply` passes more)."""
+        assert applied_index >= 0
         self.revision = 0
-        self.applied_index = 0
+        self.applied_index = applied_index
         self._keys: dict[str, KeyValue] = {}
         self._results: dict[str, Result] = {}
 

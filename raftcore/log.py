@@ -19,7 +19,8 @@ leader has meanwhile overwritten).
 
 Invariants (asserted): applied <= committed <= last_index;
 stable_index <= in_progress_index <= last_index; truncation never reaches a committed entry;
-committed never decreases.
+committed never decreases. Planted bugs may break the first and the last two; with
+`tolerate_damage` the log then carries on so that a checker can report what went wrong.
 """
 
 from __future__ import annotations
@@ -39,9 +40,16 @@ class RaftLog:
         "last_index",
         "stable_index",
         "tolerate_damage",
+        "truncate_on_every_append",
     )
 
-    def __init__(self, entries: Sequence[Entry] = (), committed: int = 0, tolerate_damage: bool = False) -> None:
+    def __init__(
+        self,
+        entries: Sequence[Entry] = (),
+        committed: int = 0,
+        tolerate_damage: bool = False,
+        truncate_on_every_append: bool = False,
+    ) -> None:
         self._offset = 0
         self._entries: list[Entry] = [Entry(term=0, index=0)]
         previous = self._entries[0]
@@ -57,6 +65,8 @@ class RaftLog:
         # index that outran what the disk kept) so that a checker, not an assertion, reports
         # it. With every bug off such damage is a defect of ours and must stop the run.
         self.tolerate_damage = tolerate_damage
+        # The planted bug `stale-append-truncates` (see `maybe_append`).
+        self.truncate_on_every_append = truncate_on_every_append
         assert tolerate_damage or committed <= last, f"commit {committed} beyond log end {last}"
         self.committed = min(committed, last)
         self.applied = 0
@@ -139,9 +149,12 @@ class RaftLog:
         """Replace everything from entries[0].index on with `entries`."""
         first = entries[0].index
         assert entries[-1].index == first + len(entries) - 1, "entries must be contiguous"
-        assert first - 1 >= self.committed, (
-            f"truncating at {first} would remove committed entries (committed={self.committed})"
-        )
+        if first - 1 < self.committed:
+            assert self.tolerate_damage, f"truncating at {first} would remove committed entries ({self!r})"
+            # A planted bug overwrote committed entries. The commit index falls back with
+            # them (a checker reports the damage); `applied` stays where the state machine
+            # really is, and applying resumes once the commit index passes it again.
+            self.committed = first - 1
         position = first - self._offset
         assert 1 <= position <= len(self._entries), f"append at {first} leaves a gap: {self!r}"
         if position < len(self._entries):
@@ -163,9 +176,15 @@ class RaftLog:
         if not self.match_term(previous_index, previous_term):
             return -1
         last_new_index = previous_index + len(entries)
+        if self.truncate_on_every_append and entries:
+            # The planted bug: the paper's "delete the existing entry and all that follow it"
+            # applied without first asking whether an existing entry conflicts.
+            self.append(entries)
+            self.commit_to(min(commit, last_new_index))
+            return last_new_index
         conflict = self.find_conflict(entries)
         if conflict:
-            assert conflict > self.committed, f"entry {conflict} conflicts with a committed one"
+            assert conflict > self.committed or self.tolerate_damage, f"entry {conflict} conflicts with a committed one"
             self.append(entries[conflict - previous_index - 1 :])
         self.commit_to(min(commit, last_new_index))
         return last_new_index
@@ -204,5 +223,6 @@ class RaftLog:
         return self.slice(self.applied + 1, self.committed + 1)
 
     def applied_to(self, index: int) -> None:
-        assert self.applied <= index <= self.committed, (index, self)
+        # A planted bug may pull the commit index below entries already handed out to apply.
+        assert self.applied <= index and (index <= self.committed or self.tolerate_damage), (index, self)
         self.applied = index

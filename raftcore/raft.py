@@ -21,7 +21,17 @@ from __future__ import annotations
 
 import random
 
-from raftcore.bugs import COMMIT_OLD_TERM, SEND_BEFORE_PERSIST, validate_bugs
+from raftcore.bugs import (
+    ACCEPT_STALE_TERM_APPEND,
+    COMMIT_OLD_TERM,
+    HEARTBEAT_COMMIT_BEYOND_MATCH,
+    RESTART_SKIPS_APPLY,
+    SEND_BEFORE_PERSIST,
+    STALE_APPEND_TRUNCATES,
+    VOTE_NOT_PERSISTED,
+    VOTE_WITHOUT_LOG_CHECK,
+    validate_bugs,
+)
 from raftcore.log import RaftLog
 from raftcore.progress import MAX_INFLIGHT_MESSAGES, Progress, ProgressState
 from raftcore.quorum import VoteResult, committed_index, majority, vote_result
@@ -70,12 +80,24 @@ class RaftNode:
         self._quorum = majority(len(self._peers))
         self._bug_commit_old_term = COMMIT_OLD_TERM in bugs
         self._bug_send_before_persist = SEND_BEFORE_PERSIST in bugs
+        self._bug_vote_not_persisted = VOTE_NOT_PERSISTED in bugs
+        self._bug_vote_without_log_check = VOTE_WITHOUT_LOG_CHECK in bugs
+        self._bug_accept_stale_term_append = ACCEPT_STALE_TERM_APPEND in bugs
+        self._bug_heartbeat_commit_beyond_match = HEARTBEAT_COMMIT_BEYOND_MATCH in bugs
         hard_state = state.hard_state
+        # Any planted bug may leave damage behind (a commit index beyond what the disk kept,
+        # a committed entry overwritten); the node must survive it so that a checker, not
+        # an assertion, reports it.
         self.log = RaftLog(
             state.entries,
             hard_state.commit,
-            tolerate_damage=self._bug_commit_old_term or self._bug_send_before_persist,
+            tolerate_damage=bool(bugs),
+            truncate_on_every_append=STALE_APPEND_TRUNCATES in bugs,
         )
+        if RESTART_SKIPS_APPLY in bugs:
+            # The planted bug: the commit index read back from disk is taken for the applied
+            # index, as if the state machine were on disk too; it is rebuilt empty.
+            self.log.applied = self.log.committed
         self._rng = rng
         self.term = hard_state.term
         self.vote = hard_state.vote
@@ -223,7 +245,7 @@ class RaftNode:
         if message.term > self.term:
             if not self._accept_higher_term(message):
                 return
-        elif message.term < self.term:
+        elif message.term < self.term and not self._accepts_stale_leader(message):
             self._answer_lower_term(message)
             return
         kind = message.type
@@ -255,6 +277,13 @@ class RaftNode:
         leader = message.sender if kind is APPEND or kind is HEARTBEAT else NO_NODE
         self.become_follower(message.term, leader)
         return True
+
+    def _accepts_stale_leader(self, message: Message) -> bool:
+        """False, except under the planted bug `accept-stale-term-append`: there a follower
+        forgets the term check and treats a deposed leader's appends and heartbeats as its
+        own leader's (its answers still carry its term, which deposes the sender)."""
+        kind = message.type
+        return self._bug_accept_stale_term_append and self.role is FOLLOWER and (kind is APPEND or kind is HEARTBEAT)
 
     def _in_leader_lease(self) -> bool:
         return (
@@ -327,7 +356,8 @@ class RaftNode:
             or (self.vote == NO_NODE and self.leader_id == NO_NODE)
             or (pre_vote and message.term > self.term)
         )
-        if can_vote and self.log.is_up_to_date(message.index, message.log_term):
+        # The planted bug `vote-without-log-check` skips the election restriction.
+        if can_vote and (self._bug_vote_without_log_check or self.log.is_up_to_date(message.index, message.log_term)):
             # Answer with the term asked about: a pre-candidate is one term ahead of us and
             # would ignore an answer carrying our (older) term.
             self._send(Message(response_type, self.node_id, message.sender, message.term))
@@ -526,8 +556,9 @@ class RaftNode:
         for peer in self._other_peers:
             progress = self._progress[peer]
             # Never tell a follower to commit past what it is known to hold: its entries
-            # beyond `match` may not be ours.
-            commit = min(progress.match, committed)
+            # beyond `match` may not be ours. The planted bug `heartbeat-commit-beyond-match`
+            # forgets this.
+            commit = committed if self._bug_heartbeat_commit_beyond_match else min(progress.match, committed)
             self._messages.append(Message(HEARTBEAT, self.node_id, peer, self.term, commit=commit))
             progress.sent_commit = commit
 
@@ -564,6 +595,9 @@ class RaftNode:
         if previous_hard.term != self.term or previous_hard.vote != self.vote or previous_hard.commit != log.committed:
             hard_state = HardState(term=self.term, vote=self.vote, commit=log.committed)
             self._previous_hard_state = hard_state
+            if self._bug_vote_not_persisted:
+                # The planted bug: the vote is kept in memory but left out of what is written.
+                hard_state = HardState(term=self.term, vote=NO_NODE, commit=log.committed)
         soft_state: SoftState | None = None
         previous_soft = self._previous_soft_state
         if previous_soft.leader != self.leader_id or previous_soft.role is not self.role:

@@ -4,7 +4,9 @@ The host owns all I/O. It hands client requests to `submit`, and after persistin
 sending a Ready it passes the committed entries to `apply`, which returns the replies
 owed to clients. Every request, reads included, goes through the log: a read is
 linearizable because it is ordered among writes by its log position (ReadIndex comes
-later). The planted bug `stale-local-read` short-cuts that.
+later). Four planted bugs short-cut that: `stale-local-read` and `read-from-follower`
+answer reads from local state, `ack-before-commit` answers writes once proposed, and
+`cas-checked-at-propose` decides a compare-and-set before its place in the log is known.
 """
 
 from __future__ import annotations
@@ -16,11 +18,10 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from raftcore.kv import Command, KVStore
+from raftcore.bugs import ACK_BEFORE_COMMIT, CAS_CHECKED_AT_PROPOSE, READ_FROM_FOLLOWER, STALE_LOCAL_READ
+from raftcore.kv import Command, KVStore, Result
 from raftcore.raft import RaftNode
 from raftcore.types import NO_NODE, Config, Entry, PersistedState, Role
-
-STALE_LOCAL_READ = "stale-local-read"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +89,14 @@ def entry_digest(data: str) -> str:
 class KVServer:
     def __init__(self, config: Config, state: PersistedState, rng: random.Random) -> None:
         self.node = RaftNode(config, state, rng)
-        self.store = KVStore()
+        # A correct node has applied nothing yet: the store is rebuilt from the whole log.
+        self.store = KVStore(applied_index=self.node.applied_index)
         self.node_id = config.node_id
-        self._stale_local_read = STALE_LOCAL_READ in config.bugs
+        bugs = config.bugs
+        self._stale_local_read = STALE_LOCAL_READ in bugs
+        self._read_from_follower = READ_FROM_FOLLOWER in bugs
+        self._ack_before_commit = ACK_BEFORE_COMMIT in bugs
+        self._cas_checked_at_propose = CAS_CHECKED_AT_PROPOSE in bugs
         # request id -> client address, for requests this incarnation proposed.
         self._waiting: dict[str, str] = {}
 
@@ -102,6 +108,9 @@ class KVServer:
         if known is not None:
             return self._reply(request.request_id, request.client, known, index=0, term=0)
         if self.node.role is not Role.LEADER:
+            if self._read_from_follower and request.operation == "get":
+                result = self.store.read_local(request.key)
+                return self._reply(request.request_id, request.client, result, index=0, term=0)
             leader = self.node.leader_id
             if leader != NO_NODE and leader != self.node_id and not request.forwarded:
                 return Forward(leader, dataclasses.replace(request, forwarded=True))
@@ -115,8 +124,21 @@ class KVServer:
         if request.request_id in self._waiting:
             self._waiting[request.request_id] = request.client
             return None
-        entry = self.node.propose(request.command().encode())
+        command = request.command()
+        if self._cas_checked_at_propose and command.operation == "cas":
+            # The planted bug: compare against the state applied so far, which lags the log,
+            # and log a plain write if the compare holds.
+            local = self.store.read_local(command.key)
+            if local.value != command.expected:
+                refused = Result(False, local.value, local.revision)
+                return self._reply(request.request_id, request.client, refused, index=0, term=0)
+            command = Command(command.request_id, "put", command.key, command.value)
+        entry = self.node.propose(command.encode())
         assert entry is not None, "a leader accepts proposals"
+        if self._ack_before_commit and command.operation in ("put", "delete"):
+            # The planted bug: the write is in the leader's log, so it is taken as done.
+            result = Result(True, command.value, self.store.revision)
+            return self._reply(request.request_id, request.client, result, entry.index, entry.term)
         self._waiting[request.request_id] = request.client
         return None
 

@@ -8,11 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_cli import assert_one_line_error, raftsim
 
 from checkers.errors import InputError
 from checkers.formats import FORMATS, detect_format, read_operations
-from checkers.formats.edn import read_edn_history
+from checkers.formats.edn import plain, read_edn_history
 from checkers.formats.edn_text import FormScanner
 from checkers.formats.porcupine_kv import read_porcupine_kv
 from checkers.formats.porcupine_log import read_porcupine_log
@@ -364,3 +366,74 @@ def test_check_reads_every_format_with_its_model(tmp_path: Path) -> None:
     assert forced.returncode == 0, forced.stderr
     wrong = raftsim("check", str(log), "--model", "cas-register", "--format", "porcupine-kv")
     assert_one_line_error(wrong, "log:1", "expected one op map")
+
+
+# ---------------------------------------------------------------------------------------
+# The fast path for common EDN, held to edn_format's results
+
+ROOT = Path(__file__).parent / "testdata" / "histories"
+
+
+def edn_reference(text: str) -> list:
+    from checkers.formats.edn_text import _parser
+
+    parser, lexer = _parser()
+    return [plain(form) for form in parser.parse(text, lexer=lexer)]
+
+
+def test_fast_path_agrees_with_edn_format_on_every_public_history() -> None:
+    """Every public history, every third record (all of them cost six seconds of
+    edn_format): some 14,000 maps of every shape the files hold."""
+    from checkers.formats.edn_text import parse_simple
+
+    fast = 0
+    for path in sorted(ROOT.rglob("*.edn")) + sorted(ROOT.rglob("*.txt")):
+        with open(path, encoding="utf-8") as stream:
+            texts = [text for _, text in FormScanner(str(path)).forms(stream)]
+        for text in texts[::3]:
+            simple = parse_simple(text)
+            if simple is not None:
+                fast += 1
+                assert [plain(form) for form in simple] == edn_reference(text), (path, text)
+    assert fast > 13_000  # nearly every record takes it
+
+
+_KEYWORDS = st.sampled_from([":a", ":type", ":ok", ":nemesis", ":x/y", ":timed-out", ":a1"])
+_ATOMS = st.one_of(
+    _KEYWORDS, st.integers(-10**20, 10**20).map(str), st.sampled_from(["nil", "true", "false"]),
+    st.text(alphabet='ab ]{}:;\\"\n', max_size=6).map(
+        lambda s: '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'),
+    st.sampled_from(["1.5", "\\a", "#{1}", "sym", "-0", "07"]),
+)
+_EDN = st.recursive(_ATOMS, lambda inner: st.one_of(
+    st.lists(inner, max_size=4).map(lambda items: "[" + " ".join(items) + "]"),
+    st.lists(inner, max_size=3).map(lambda items: "(" + ", ".join(items) + ")"),
+    st.lists(st.tuples(_KEYWORDS, inner), max_size=4).map(
+        lambda pairs: "{" + ", ".join(f"{k} {v}" for k, v in pairs) + "}"),
+), max_leaves=12)
+
+
+@given(_EDN)
+@settings(max_examples=300, deadline=None)
+def test_fast_path_is_edn_format_or_declines(text: str) -> None:
+    from checkers.formats.edn_text import parse_forms, parse_simple
+
+    simple = parse_simple(text)
+    try:
+        reference = edn_reference(text)
+    except Exception:  # edn_format refuses it (a key given twice, say): so must we
+        assert simple is None
+        with pytest.raises(ValueError):
+            parse_forms(text)
+        return
+    if simple is not None:
+        assert [plain(form) for form in simple] == reference
+    assert [plain(form) for form in parse_forms(text)] == reference
+
+
+def test_the_command_offers_every_format_and_model() -> None:
+    from checkers.models import MODELS
+    from raftsim.cli import CHECK_MODELS, HISTORY_FORMATS
+
+    assert HISTORY_FORMATS == FORMATS
+    assert tuple(MODELS) == CHECK_MODELS

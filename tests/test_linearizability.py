@@ -393,7 +393,7 @@ def random_histories(draw: st.DrawFn, functions: tuple[str, ...], max_operations
     # One key and mostly unknown outcomes: chains of pending operations that matter.
     ("cas-register", ("a",), 4),
 ])
-@settings(max_examples=200, deadline=None, derandomize=True,
+@settings(max_examples=int(__import__("os").environ.get("TWIN_EXAMPLES", "200")), deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_search_agrees_with_the_brute_force_twin(
@@ -785,6 +785,36 @@ def test_append_log_facts_of_a_simple_history() -> None:
     assert outside == [(names["b"], names["p"], read)]
 
 
+def test_an_acknowledged_append_missing_from_a_later_read_is_caught_at_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(linearizability, "COUNTEREXAMPLE_RETRY_CONFIGURATIONS", 0)
+    # Many concurrent appends (orders to try) before the read that lacks "b": the search
+    # stops before trying any of them.
+    steps = [(p, "invoke", "append", f"<{p}>") for p in range(12)]
+    steps += [(p, "ok", "append", f"<{p}>") for p in range(12)]
+    steps += [(20, "invoke", "append", "b"), (20, "ok", "append", "b"),
+              (21, "invoke", "get", None), (21, "ok", "get", "<0><1>")]
+    result = check_operations(log_history(*steps), AppendLog())
+    partition = result.partitions[0]
+    assert result.valid is False and partition.explored == 0
+    example = partition.counterexample
+    assert example is not None and example.descriptions == ("get(k) -> '<0><1>'",)
+    # The first acknowledged append it lacks is named (<2>; "b" is missing as well).
+    assert example.reasons == ("no order of the operations can produce its result, which "
+                               "contradicts append(k, '<2>')",)
+
+
+def test_a_read_of_something_never_written_is_caught_at_once() -> None:
+    for shown in ("<0>zz", "<0><0>", "<0><p>"):
+        ops = log_history((1, "invoke", "append", "<0>"), (1, "ok", "append", "<0>"),
+                          (2, "invoke", "put", "<p>"), (2, "ok", "put", "<p>"),
+                          (3, "invoke", "get", None), (3, "ok", "get", shown))
+        before, _ = append_log_constraints(ops)
+        assert [op.f for op in ops] == ["append", "put", "get"]
+        assert (2, 2, 2) in before, shown
+        assert check_operations(ops, AppendLog()).valid is False
+
+
 def test_append_log_facts_are_withheld_when_strings_cannot_be_cut_safely() -> None:
     for values in (("a", "ab"), ("a", "")):
         ops = [log_op(0, 1, "append", values[0], 0, 1), log_op(1, 2, "append", values[1], 2, 3),
@@ -878,7 +908,7 @@ def test_append_log_facts_hold_in_every_legal_linearization(
 @pytest.mark.parametrize(("pool", "keys"), [(POOLS[0], ("k",)), (POOLS[1], ("k", "j")),
                                             (POOLS[2], ("k",))],
                          ids=["values", "two-keys", "prefixes"])
-@settings(max_examples=200, deadline=None, derandomize=True,
+@settings(max_examples=int(__import__("os").environ.get("TWIN_EXAMPLES", "200")), deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_append_log_search_agrees_with_the_brute_force_twin(

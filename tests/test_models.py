@@ -315,3 +315,17 @@ def test_every_model_is_listed_once() -> None:
         model = get_model(name)
         assert model.name == name and model.functions == MODEL_FUNCTIONS[name]
         hash(model.init())
+
+
+def test_kv_hands_the_search_what_its_gets_reveal() -> None:
+    def at(op: Operation, number: int, call: int, ret: int) -> Operation:
+        return Operation(id=number, process=number, client=None, f=op.f, key=op.key,
+                         input=op.input, output=op.output, call=call, ret=ret, status="ok")
+
+    ops = [at(kv("append", "k", "a"), 0, 0, 5), at(kv("append", "k", "b"), 1, 1, 6),
+           at(kv("get", "k", "ba"), 2, 2, 7)]
+    before, _ = KV.order_constraints(ops)
+    # "ba": b took effect before a, and both before the get.
+    assert (1, 0, 2) in before and (0, 2, 2) in before
+    # The facts assume keys start empty; from another string there are none.
+    assert get_model("kv", "x").order_constraints(ops) == ([], [])

@@ -50,14 +50,15 @@ def drain(raft: RaftNode) -> Ready:
 # ---- bugs ----
 
 
-def test_the_registry_names_three_bugs_with_descriptions() -> None:
-    assert set(BUGS) == {COMMIT_OLD_TERM, SEND_BEFORE_PERSIST, STALE_LOCAL_READ}
+def test_the_registry_names_at_least_ten_bugs_with_descriptions() -> None:
+    assert {COMMIT_OLD_TERM, SEND_BEFORE_PERSIST, STALE_LOCAL_READ} <= set(BUGS)
+    assert len(BUGS) >= 10
     assert all(len(description) > 20 for description in BUGS.values())
 
 
 def test_validate_bugs_accepts_known_and_refuses_unknown_names() -> None:
     assert validate_bugs([COMMIT_OLD_TERM]) == frozenset({COMMIT_OLD_TERM})
-    with pytest.raises(ValueError, match=r"unknown bug 'typo'; known: commit-old-term, "):
+    with pytest.raises(ValueError, match=r"unknown bug 'typo'; known: .*commit-old-term, "):
         validate_bugs([COMMIT_OLD_TERM, "typo"])
     with pytest.raises(ValueError, match="unknown bug"):
         node(bugs=frozenset({"typo"}))

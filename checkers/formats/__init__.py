@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 FORMATS = ("auto", "jsonl", "edn", "porcupine-log", "porcupine-kv")
 _LOG_LINE = re.compile(r"^(?:INFO|WARN|DEBUG|ERROR|TRACE)\b|^\d{4}-\d\d-\d\d")
-_LINES_LOOKED_AT = 50  # the first significant line decides; comments may come before it
 
 
 def detect_format(path: str | os.PathLike[str]) -> str:
@@ -48,8 +47,6 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     source = os.fspath(path)
     with open_text(source) as stream:
         for line_number, line in enumerate(stream, start=1):
-            if line_number > _LINES_LOOKED_AT:
-                break
             text = line.strip().lstrip(",")
             if not text or text.startswith(";"):
                 continue

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 import edn_format
 
 from checkers.errors import InputError
-from checkers.formats.edn_text import FormScanner, parse_forms
+from checkers.formats.edn_text import KEYWORD_TYPES, FormScanner, parse_forms
 from checkers.formats.pairing import Pairing
 from checkers.formats.text import open_text
 from checkers.history import COMPARE_FAILED, Argument, Operation
@@ -71,14 +71,18 @@ def read_edn_history(
 
 def plain(value: Any) -> Argument:
     """An EDN value as the models see it: keywords and symbols by name, vectors and lists
-    as tuples (hashable), everything else as it is."""
-    if isinstance(value, edn_format.Keyword | edn_format.Symbol):
-        return value.name
+    as tuples, sets as frozensets, maps as tuples of (key, value) pairs in file order;
+    everything else as it is. All hashable, as the search needs; no model takes a set or a
+    map, so those only ever appear in error messages."""
+    if isinstance(value, (*KEYWORD_TYPES, edn_format.Symbol)):
+        return str(value.name)
     if isinstance(value, str) or value is None:
         return value
     if isinstance(value, Mapping):
-        return {plain(key): plain(item) for key, item in value.items()}
-    if isinstance(value, Sequence) or isinstance(value, frozenset | set):
+        return tuple((plain(key), plain(item)) for key, item in value.items())
+    if isinstance(value, frozenset | set):
+        return frozenset(plain(item) for item in value)
+    if isinstance(value, Sequence):
         return tuple(plain(item) for item in value)
     return value
 
@@ -112,7 +116,7 @@ class RecordReader:
             raise self.fail(line, None, f"expected an op map, got {record!r}")
         fields = {getattr(name, "name", name): value for name, value in record.items()}
         process = fields.get("process")
-        if isinstance(process, edn_format.Keyword):
+        if isinstance(process, KEYWORD_TYPES):
             return  # :nemesis and other non-client processes
         if type(process) is not int:
             raise self.fail(line, "process", f"must be an integer, got {process!r}")
@@ -133,7 +137,7 @@ class RecordReader:
     def keyword(self, line: int, fields: dict[str, Any], name: str,
                 allowed: Iterable[str] | None) -> str:
         value = fields.get(name)
-        word = value.name if isinstance(value, edn_format.Keyword) else None
+        word = str(value.name) if isinstance(value, KEYWORD_TYPES) else None
         if word is None or (allowed is not None and word not in allowed):
             choices = "a keyword" if allowed is None else "one of " + ", ".join(
                 ":" + choice for choice in allowed)

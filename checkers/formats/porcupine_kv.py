@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from checkers.errors import InputError
 from checkers.formats.edn import RecordReader
 from checkers.formats.text import open_text
 from checkers.history import COMPARE_FAILED, Operation
@@ -43,5 +44,16 @@ def read_porcupine_kv(path: str | os.PathLike[str], model: Model | None = None) 
         for line_number, line in enumerate(stream, start=1):
             text = line.strip()
             if text and not text.startswith(";"):
-                reader.feed_text(line_number, text)
+                _feed(reader, line_number, text)
     return reader.pairing.operations()
+
+
+def _feed(reader: RecordReader, line_number: int, text: str) -> None:
+    try:
+        reader.feed_text(line_number, text)
+    except InputError as error:
+        if not error.message.startswith("not valid EDN"):
+            raise
+        raise InputError(error.path, error.line, error.field, f"{error.message} (this format "
+                         "wants one op map per line; maps spread over several lines read "
+                         "with --format edn)") from None

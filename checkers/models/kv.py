@@ -8,12 +8,16 @@
   succeed.
 - Pending (never returned): a get observed nothing (always legal, left out of the search);
   a put or append that takes effect does so as above.
+
+Because a get returns the whole string, it reveals which appends came before it and in
+what order; `order_constraints` hands those facts to the search, which then follows the
+gets instead of guessing orders of concurrent appends.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 from checkers.history import Argument, Operation
@@ -61,6 +65,17 @@ class KvModel:
 
     def observes_only(self, op: Operation) -> bool:
         return op.f == "get" and op.ret is not None
+
+    def order_constraints(self, ops: Sequence[Operation]) -> tuple[
+            list[tuple[int, int, int]], list[tuple[int, int, int]]]:
+        """What the gets' strings reveal about the order of the puts and appends (see
+        `checkers.linearizability.append_log_constraints`); those facts assume every key
+        starts empty, so with another initial string there are none."""
+        if self.initial != "":
+            return [], []
+        from checkers.linearizability import append_log_constraints  # it imports models
+
+        return append_log_constraints(ops, read="get", put="put", append="append")
 
     def call_problem(self, f: str, key: str | None, argument: Argument) -> tuple[str, str] | None:
         if f not in FUNCTIONS:
