@@ -582,18 +582,17 @@ class _Search:
         """
         found, first_return = self.events.candidates()
         ops, step, order, placed = self.ops, self.step, self.order, self.placed
-        seen: set[int] = set()
-        pending: list[int] = []
-        for number in self.pending.called_before(first_return):
-            if self.signature[number] not in seen and (order.empty
-                                                       or order.allowed(number, placed)):
-                seen.add(self.signature[number])
-                pending.append(number)
+        pending = [number for number in self.pending.called_before(first_return)
+                   if order.empty or order.allowed(number, placed)]
         returned = [number for number in found if order.empty or order.allowed(number, placed)]
         now = {number: step(state, ops[number]) for number in returned + pending}
+        seen: set[int] = set()
         helpful: list[int] = []
         useful: list[int] = []
         for number in pending:
+            if self.signature[number] in seen:
+                continue  # a look-alike: tried once (but still a candidate others may change)
+            seen.add(self.signature[number])
             legal, new_state = now[number]
             if not legal or new_state == state:
                 continue  # pointless: see `pointless`
