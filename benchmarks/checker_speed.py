@@ -27,15 +27,12 @@ import csv
 import statistics
 import time
 import tracemalloc
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from checkers.budget import peak_resident_bytes
 from checkers.formats import read_operations
-from checkers.history import Operation
-from checkers.linearizability import LinearizabilityResult, append_log_constraints, check_operations
+from checkers.linearizability import LinearizabilityResult, check_operations
 from checkers.models import Model, get_model
 
 HISTORIES = Path(__file__).resolve().parent.parent / "tests" / "testdata" / "histories"
@@ -93,25 +90,8 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(stream, delimiter="\t"))
 
 
-class _WithAppendLogFacts:
-    """The kv model as registered, plus the order facts its strings reveal, for as long
-    as the registered model does not offer them itself (see `append_log_constraints`)."""
-
-    def __init__(self, model: Model) -> None:
-        self._model = model
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._model, name)
-
-    def order_constraints(self, ops: Sequence[Operation]) -> tuple[list, list]:
-        return append_log_constraints(ops) if self._model.init() == "" else ([], [])
-
-
 def model_for(case: Case) -> Model:
-    model = get_model(case.model_name, case.initial)
-    if case.model_name == "kv" and not hasattr(model, "order_constraints"):
-        return _WithAppendLogFacts(model)  # type: ignore[return-value]
-    return model
+    return get_model(case.model_name, case.initial)
 
 
 def measure(case: Case, repeat: int, first: bool, budget_s: float,
@@ -218,10 +198,6 @@ def main() -> None:
         if group_rows:
             print_group(group, group_rows)
             rows.extend(group_rows)
-    kv_model = get_model("kv")
-    if any(row.case.group == "kv" for row in rows) and not hasattr(kv_model, "order_constraints"):
-        print("\nnote: the registered kv model offers no order facts; this run added "
-              "append_log_constraints to it")
     print("\ngoals:")
     print_goals(rows)
 

@@ -44,12 +44,16 @@ completion. The brute-force twins in the tests check that promise on random hist
   twin first can always be swapped for taking this one.
 - Pending operations (never returned) have no return event. They may be linearized at any
   point after their call or never, so they never block the search: it succeeds as soon as
-  every *returned* operation is linearized. Three cuts keep them from multiplying the
-  search: one that would leave the state unchanged is not tried; one whose effect right
-  after another pending operation equals its effect right before it is not tried (the
-  parent tries that order with one pending operation fewer); and the memo treats a
-  configuration as dominated by one with the same returned set and state but fewer
-  pending operations linearized (`_Memo`).
+  every *returned* operation is linearized. They are tried only where every returned
+  candidate failed, and four cuts keep them from multiplying the search: one that would
+  leave the state unchanged is not tried; one whose effect right after another pending
+  operation equals its effect right before it is not tried (the parent tries that order
+  with one pending operation fewer); one after which no other candidate behaves
+  differently is not tried (`_Search.pending_options`: dropping it leaves a completion
+  the search tries anyway); and the memo treats a configuration as dominated by one with
+  the same returned set and state but fewer pending operations linearized (`_Memo`).
+  Those that let a waiting read see its value are tried first. A model's optional
+  `state_test` (see `StateTests`) spares stepping pending operations that cannot react.
 - Partitions (keys) are independent (P-compositionality) and checked one by one, smallest
   first. All are decided by default, so that every broken key is reported; `first=True`
   stops at the first illegal partition and reports the rest as not checked.
@@ -126,6 +130,20 @@ class OrderConstraints(Protocol):
 
     def order_constraints(self, ops: Sequence[Operation]) -> tuple[
             Iterable[tuple[int, int, int]], Iterable[tuple[int, int, int]]]: ...
+
+
+class StateTests(Protocol):
+    """How an operation depends on the state (optional; it only saves work).
+
+    `state_test(op)` returns `()` when the operation is legal in every state and leaves
+    the same state whatever the state was (a blind write); `(v,)` when it behaves in
+    every state other than `v` alike: equally legal, and either leaving the state as it
+    was or setting one same state (a read of v, a cas expecting v); None otherwise.
+    Pending operations that cannot react to a change of state are then not stepped to
+    find out, which keeps the search linear in the number of pending operations.
+    """
+
+    def state_test(self, op: Operation) -> tuple[()] | tuple[Hashable] | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -458,6 +476,9 @@ class _Search:
             for _, end in spans:
                 self.releases[end] = True
         self.observer = [model.observes_only(op) for op in ops]
+        state_test = getattr(model, "state_test", None)
+        self.state_test = [None if state_test is None else state_test(op) for op in ops]
+        assert all(test is None or len(test) <= 1 for test in self.state_test)
         self.signature = _signatures(ops)
 
     def run(self, deadline: float, max_cache_entries: int, gauge: MemoryGauge) -> _Outcome:
@@ -584,8 +605,11 @@ class _Search:
         ops, step, order, placed = self.ops, self.step, self.order, self.placed
         pending = [number for number in self.pending.called_before(first_return)
                    if order.empty or order.allowed(number, placed)]
+        if not pending:
+            return pending
         returned = [number for number in found if order.empty or order.allowed(number, placed)]
-        now = {number: step(state, ops[number]) for number in returned + pending}
+        now = {number: step(state, ops[number]) for number in returned}
+        reacting = _Reacting(pending, self.state_test)
         seen: set[int] = set()
         helpful: list[int] = []
         useful: list[int] = []
@@ -593,14 +617,15 @@ class _Search:
             if self.signature[number] in seen:
                 continue  # a look-alike: tried once (but still a candidate others may change)
             seen.add(self.signature[number])
-            legal, new_state = now[number]
+            legal, new_state = step(state, ops[number])
             if not legal or new_state == state:
                 continue  # pointless: see `pointless`
             if self.releases[number] or any(self.changed(ops[other], new_state, now[other], True)
                                             for other in returned):
                 helpful.append(number)
-            elif any(other != number and self.changed(ops[other], new_state, now[other], False)
-                     for other in pending):
+            elif any(other != number and self.changed(ops[other], new_state,
+                                                      step(state, ops[other]), False)
+                     for other in reacting.to(state, new_state)):
                 useful.append(number)
         return helpful + useful
 
@@ -672,6 +697,28 @@ class _Search:
             return f"{first_text} must take effect before it, as {shown_by} shows"
         return (f"it cannot take effect between {first_text} and {shown_by}, as the "
                 "latter's result shows")
+
+
+class _Reacting:
+    """The pending candidates that may behave differently in two given states, by their
+    `state_test`: those testing for one of the two states, and those saying nothing."""
+
+    def __init__(self, pending: list[int], tests: list[tuple[()] | tuple[Hashable] | None],
+                 ) -> None:
+        self.anyhow: list[int] = []
+        self.testing: dict[Hashable, list[int]] = {}
+        for number in pending:
+            test = tests[number]
+            if test is None:
+                self.anyhow.append(number)
+            elif test:
+                self.testing.setdefault(test[0], []).append(number)
+
+    def to(self, state: State, new_state: State) -> Iterable[int]:
+        yield from self.anyhow
+        yield from self.testing.get(state, ())
+        if new_state != state:
+            yield from self.testing.get(new_state, ())
 
 
 def _unwind(path: _Path) -> tuple[int, ...]:

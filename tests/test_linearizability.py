@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import itertools
+import os
 import random
 import time
 import tracemalloc
@@ -308,6 +309,9 @@ def test_budget_spent_before_a_partition_starts_leaves_it_unknown() -> None:
 # ---------------------------------------------------------------------------------------
 # The brute-force twin: every order of every allowed subset, no cleverness at all.
 
+TWIN_EXAMPLES = int(os.environ.get("RAFTSIM_TWIN_EXAMPLES", "200"))
+"""Random histories per twin test; raise it (thousands) after changing the search."""
+
 
 def twin_linearizable(ops: Sequence[Operation], initial: int | None) -> bool:
     returned = [op for op in ops if op.ret is not None]
@@ -393,7 +397,7 @@ def random_histories(draw: st.DrawFn, functions: tuple[str, ...], max_operations
     # One key and mostly unknown outcomes: chains of pending operations that matter.
     ("cas-register", ("a",), 4),
 ])
-@settings(max_examples=int(__import__("os").environ.get("TWIN_EXAMPLES", "200")), deadline=None, derandomize=True,
+@settings(max_examples=TWIN_EXAMPLES, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_search_agrees_with_the_brute_force_twin(
@@ -405,10 +409,29 @@ def test_search_agrees_with_the_brute_force_twin(
     ops = operations_from_events(history)
     result = check_operations(ops, get_model(model_name, initial))
     assert result.valid == twin_linearizable(ops, initial)
+    assert check_operations(ops, RegisterWithStateTests(model_name, initial)).valid == result.valid
     for partition in result.partitions:
         if partition.counterexample is not None:
             assert_counterexample_is_honest(partition.counterexample.prefix,
                                             partition.counterexample.operations, initial)
+
+
+class RegisterWithStateTests:
+    """The register model with a `state_test`: writes are blind; reads and cas depend on
+    the state only through whether it equals the value read or expected."""
+
+    def __init__(self, name: str, initial: int | None) -> None:
+        self.model = get_model(name, initial)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.model, name)
+
+    def state_test(self, op: Operation) -> tuple | None:
+        if op.f == "write":
+            return ()
+        if op.f == "read":
+            return (op.output,) if op.ret is not None else ()
+        return (op.input[0],)  # type: ignore[index]
 
 
 def assert_counterexample_is_honest(prefix: Sequence[Operation], stuck: Sequence[Operation],
@@ -669,6 +692,11 @@ class AppendLog:
     def order_constraints(self, ops: Sequence[Operation]) -> tuple[list, list]:
         return append_log_constraints(ops) if self.facts else ([], [])
 
+    def state_test(self, op: Operation) -> tuple | None:
+        if op.f == "put":
+            return ()
+        return (op.output,) if op.f == "get" and op.ret is not None else None
+
 
 def log_op(number: int, process: int, f: str, value: str | None, call: int,
            ret: int | None, key: str = "k") -> Operation:
@@ -908,7 +936,7 @@ def test_append_log_facts_hold_in_every_legal_linearization(
 @pytest.mark.parametrize(("pool", "keys"), [(POOLS[0], ("k",)), (POOLS[1], ("k", "j")),
                                             (POOLS[2], ("k",))],
                          ids=["values", "two-keys", "prefixes"])
-@settings(max_examples=int(__import__("os").environ.get("TWIN_EXAMPLES", "200")), deadline=None, derandomize=True,
+@settings(max_examples=TWIN_EXAMPLES, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_append_log_search_agrees_with_the_brute_force_twin(
@@ -917,6 +945,7 @@ def test_append_log_search_agrees_with_the_brute_force_twin(
     ops = data.draw(log_histories(pool, keys=keys))
     expected = log_linearizable(ops)
     assert check_operations(ops, AppendLog(facts=False)).valid is expected
+    assert check_operations(ops, get_model("kv")).valid is expected
     retry = data.draw(st.sampled_from([0, linearizability.COUNTEREXAMPLE_RETRY_CONFIGURATIONS]))
     saved = linearizability.COUNTEREXAMPLE_RETRY_CONFIGURATIONS
     linearizability.COUNTEREXAMPLE_RETRY_CONFIGURATIONS = retry
