@@ -103,6 +103,7 @@ _REQUIRED: dict[str, tuple[_Field, ...]] = {
     "resume": (_int("node"),),
     "fault": (_str("kind"),),
     "heal": (_str("kind"),),
+    "msg": (_int("node"), _int("to"), _str("type"), _int("term")),
     "end": (),
 }
 

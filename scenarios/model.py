@@ -100,6 +100,7 @@ class Scenario:
     seed: int = 0
     duration_ms: int = 30000
     swarm: bool = False
+    trace_messages: bool = False
     bugs: tuple[str, ...] = ()
     cluster: ClusterSpec = field(default_factory=ClusterSpec)
     network: NetworkSpec = field(default_factory=NetworkSpec)

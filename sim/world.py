@@ -69,6 +69,7 @@ class World:
         disk = Disk(self.env, stream(seed, f"disk-{node_id}"), spec.disk.fsync_us, spec.disk.fsync_jitter_us)
         host = Host(self.env, config, disk, clock, stream(seed, f"raft-{node_id}"), cluster.tick_ms * MS,
                     self.network, self.trace)
+        host.trace_messages = spec.trace_messages
         host.start_ticking(1 + clock_rng.randrange(cluster.tick_ms * MS))
         return host
 

@@ -43,3 +43,22 @@ def test_fast_trace_lines_equal_the_general_encoder() -> None:
     fast.emit_entries("append", 3, 5, entries)
     general.emit("append", node=3, index=5, entries=[list(entry) for entry in entries])
     assert fast.text() == general.text()
+
+
+def test_message_tracing_is_opt_in_and_readable(tmp_path: Path) -> None:
+    import dataclasses
+
+    from tests_support import shortened
+
+    from checkers.raft_safety import check_raft_safety
+    from checkers.trace import iter_trace_lines
+    from scenarios.resolve import resolve
+    from sim.world import run_scenario
+
+    plain = resolve(shortened("partition-leader", duration_ms=4000, quiet_ms=2000))
+    traced = dataclasses.replace(plain, trace_messages=True)
+    quiet_trace, loud_trace = run_scenario(plain).trace_text, run_scenario(traced).trace_text
+    assert '"ev":"msg"' not in quiet_trace and '"ev":"msg"' in loud_trace
+    without_messages = [line for line in loud_trace.splitlines() if '"ev":"msg"' not in line]
+    assert without_messages == quiet_trace.splitlines(), "tracing messages must not change the run"
+    assert check_raft_safety(list(iter_trace_lines(loud_trace.splitlines())))["valid"] is True
