@@ -273,7 +273,8 @@ def _seed_list(seeds: list[int]) -> str:
 def print_summary(outcome: Any, folder: Path) -> None:
     result, verdict = outcome.result, outcome.verdict
     stats = result.stats
-    history_counts = _count_outcomes(result.history_text)
+    history_counts = {kind: stats[f"operations_{kind}"] for kind in ("ok", "fail", "info")
+                      if stats[f"operations_{kind}"]}
     leaders = _leaders_by_term(result.trace_text)
     table = Table(title=f"{result.scenario.name}  seed {result.scenario.seed}", box=None, show_header=False)
     table.add_row("operations", ", ".join(f"{n} {kind}" for kind, n in history_counts.items()) or "none")
@@ -287,15 +288,6 @@ def print_summary(outcome: Any, folder: Path) -> None:
     # Printed whole, never folded or cut, so they can be copied from any terminal.
     console.print(f" digest  {verdict['digest']}", soft_wrap=True)
     console.print(f" replay  raftsim replay {folder}", soft_wrap=True)
-
-
-def _count_outcomes(history_text: str) -> dict[str, int]:
-    counts: dict[str, int] = defaultdict(int)
-    for line in history_text.splitlines():
-        kind = json.loads(line)["type"]
-        if kind != "invoke":
-            counts[kind] += 1
-    return {kind: counts[kind] for kind in ("ok", "fail", "info") if counts[kind]}
 
 
 def _leaders_by_term(trace_text: str) -> dict[int, list[int]]:

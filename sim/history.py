@@ -14,8 +14,7 @@ class History:
         self._lines: list[str] = []
         self._encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
         self.final_reads_started = env.event()
-        self.completed_ok = 0
-        self.invoked = 0
+        self.counts = {"invoke": 0, "ok": 0, "fail": 0, "info": 0}
 
     def record(
         self, process: int, client: int, kind: str, f: str, key: str, value: Any, **extra: Any,
@@ -26,10 +25,7 @@ class History:
         }
         line.update(extra)
         self._lines.append(self._encode(line))
-        if kind == "invoke":
-            self.invoked += 1
-        elif kind == "ok":
-            self.completed_ok += 1
+        self.counts[kind] += 1
 
     def __len__(self) -> int:
         return len(self._lines)

@@ -134,8 +134,10 @@ class World:
             "messages_sent": self.network.sent,
             "messages_delivered": self.network.delivered,
             "disk_writes": sum(host.disk.writes for host in self.hosts.values()),
-            "operations": self.history.invoked,
-            "operations_ok": self.history.completed_ok,
+            "operations": self.history.counts["invoke"],
+            "operations_ok": self.history.counts["ok"],
+            "operations_fail": self.history.counts["fail"],
+            "operations_info": self.history.counts["info"],
             "faults": self.nemesis.started,
             "trace_events": len(self.trace),
         }
