@@ -7,6 +7,7 @@ half-written under the name the user asked for.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -24,6 +25,7 @@ from checkers.trace import read_trace_jsonl
 from scenarios import loader
 from scenarios.model import Scenario
 from scenarios.resolve import resolve
+from sim.trace import digest_of
 from sim.world import RunResult, run_scenario
 
 DEFAULT_BUDGET_S = 60.0
@@ -65,15 +67,21 @@ def judge(folder: Path, budget_s: float = DEFAULT_BUDGET_S) -> dict[str, Any]:
     }
 
 
-def run(scenario: Scenario, out: Path | None, budget_s: float = DEFAULT_BUDGET_S) -> RunOutcome:
-    """Run a scenario, write its folder (when `out` is given) and judge it."""
+def run(scenario: Scenario, out: Path | None, budget_s: float = DEFAULT_BUDGET_S,
+        report: bool = False) -> RunOutcome:
+    """Run a scenario, write its folder (when `out` is given) and judge it; with `report`,
+    also write `report.html` and the PNGs into the folder."""
     resolved = resolve(scenario)
-    result = run_scenario(resolved)
+    result, messages = _run_capturing_messages(resolved) if report else (run_scenario(resolved), None)
     staging = _staging_folder(out)
     try:
         write_run(staging, result)
         verdict = judge(staging, budget_s)
         (staging / "verdict.json").write_text(json.dumps(verdict, indent=2) + "\n", encoding="utf-8")
+        if report:
+            from raftsim.report import write_reports
+
+            write_reports(staging, "trace" if messages is None else "none", extra_messages=messages)
         if out is None:
             return RunOutcome(result, verdict, None)
         _move_into_place(staging, out)
@@ -81,6 +89,22 @@ def run(scenario: Scenario, out: Path | None, budget_s: float = DEFAULT_BUDGET_S
     finally:
         if staging.exists():
             shutil.rmtree(staging)
+
+
+def _run_capturing_messages(resolved: Scenario) -> tuple[RunResult, list[dict[str, Any]] | None]:
+    """Run with message tracing on and take the message lines out of the trace, so that the
+    report gets its message diagram without a second run. Tracing messages consumes no
+    randomness and moves no other event, so what remains is the trace (and the digest) of
+    the scenario as written; the tests hold the simulator to that."""
+    if resolved.trace_messages:
+        return run_scenario(resolved), None
+    from raftsim.report import split_messages
+
+    traced = run_scenario(dataclasses.replace(resolved, trace_messages=True))
+    rest, lines = split_messages(traced.trace_text)
+    stats = dict(traced.stats, trace_events=traced.stats["trace_events"] - len(lines))
+    result = dataclasses.replace(traced, scenario=resolved, trace_text=rest, digest=digest_of(rest), stats=stats)
+    return result, [json.loads(line) for line in lines]
 
 
 def write_run(folder: Path, result: RunResult) -> None:

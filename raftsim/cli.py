@@ -68,14 +68,18 @@ def bugs() -> None:
 @click.option("--bug", "bug_names", multiple=True, help="Turn on a planted bug (see `raftsim bugs`); repeatable.")
 @click.option("--budget", type=click.FloatRange(min=0.001), default=60.0, show_default=True,
               help="Seconds the linearizability checker may spend before answering unknown.")
-def run(scenario: str, seed: int | None, out: Path | None, bug_names: tuple[str, ...], budget: float) -> None:
+@click.option("--no-report", is_flag=True, help="Write no report.html or PNGs (the run is faster).")
+def run(scenario: str, seed: int | None, out: Path | None, bug_names: tuple[str, ...], budget: float,
+        no_report: bool) -> None:
     """Run SCENARIO (a built-in name or a .toml file), check it and write its run folder."""
     from raftsim import api
 
     chosen = _scenario_with_bugs(scenario, seed, bug_names)
     folder = out if out is not None else Path("runs") / f"{chosen.name}-{chosen.seed}"
-    outcome = api.run(chosen, folder, budget)
+    outcome = api.run(chosen, folder, budget, report=not no_report)
     print_summary(outcome, folder)
+    if not no_report:
+        console.print(f" report  {folder / 'report.html'}", soft_wrap=True)
     sys.exit(exit_code(outcome.verdict["valid"]))
 
 
@@ -91,6 +95,43 @@ def replay(folder: Path) -> None:
         sys.exit(EXIT_OK)
     console.print(f"[red]DIFFERENT[/] recorded {recorded} replayed {replayed}")
     sys.exit(EXIT_ANOMALY)
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--terminal", is_flag=True, help="Print verdicts, leaders and the counterexample here; write no file.")
+@click.option("--messages", type=click.Choice(("auto", "trace", "replay", "none")), default="auto",
+              show_default=True, help="Where the message diagram's messages come from: the trace, a replay "
+              "with message tracing (checked against the digest), the trace if it has any else a replay, "
+              "or nowhere.")
+@click.option("--window", default=None, help="The message diagram's window in simulated seconds, START:END "
+              "(default: around the first anomaly).")
+@click.option("--no-png", is_flag=True, help="Write report.html only.")
+def report(folder: Path, terminal: bool, messages: str, window: str | None, no_png: bool) -> None:
+    """Write FOLDER/report.html, timeline.png and latency.png for a run folder; exit with the run's verdict."""
+    from raftsim import report as reporting
+
+    focus = _parse_window(window) if window else None
+    if terminal:
+        timeline, _note = reporting.build_timeline(folder, "trace" if messages == "auto" else messages)
+        reporting.print_terminal(timeline, console)
+        sys.exit(exit_code(timeline.valid))
+    written = reporting.write_reports(folder, messages, png=not no_png, focus=focus)
+    for path in written.files:
+        console.print(f" wrote  {path}", soft_wrap=True)
+    console.print(f" {written.messages_note}", soft_wrap=True)
+    sys.exit(exit_code(written.timeline.valid))
+
+
+def _parse_window(text: str) -> tuple[int, int]:
+    start, colon, end = text.partition(":")
+    try:
+        window = (round(float(start) * 1e6), round(float(end) * 1e6))
+    except ValueError:
+        window = (0, -1)
+    if not colon or window[0] < 0 or window[1] <= window[0]:
+        raise InputError("--window", None, None, f"expected START:END in seconds with START < END, got {text!r}")
+    return window
 
 
 HISTORY_FORMATS = ("auto", "jsonl", "edn", "porcupine-log", "porcupine-kv")
@@ -109,12 +150,21 @@ CHECK_MODELS = ("register", "cas-register", "kv", "multi-register", "mutex")
               help="Seconds before the search gives up with unknown (exit 3).")
 @click.option("--first", is_flag=True, help="Stop at the first key found not linearizable.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+@click.option("--report", "report_path", type=click.Path(path_type=Path), default=None,
+              help="Also write an HTML timeline of the history and its verdict to this file.")
 def check(history: Path, model: str, history_format: str, initial: str | None, budget: float,
-          first: bool, as_json: bool) -> None:
+          first: bool, as_json: bool, report_path: Path | None) -> None:
     """Check a history file for linearizability."""
     from checkers.linearizability import format_result
 
-    result = check_history(history, model, history_format, initial, budget, first)
+    if report_path is not None and not report_path.parent.resolve().is_dir():
+        raise InputError("--report", None, None, f"{report_path.parent} is not a folder")
+    operations, result = check_history(history, model, history_format, initial, budget, first)
+    if report_path is not None:
+        from reports.html import write_html
+        from reports.timeline import timeline_from_operations
+
+        write_html(timeline_from_operations(operations, result.to_json(), str(history), model), report_path)
     if as_json:
         click.echo(json.dumps(result.to_json()))
     else:
@@ -143,7 +193,7 @@ def check_history(history: Path, model_name: str, history_format: str, initial_t
         raise InputError(str(history), None, None, "no such file")
     operations = read_operations(history, history_format, model)
     try:
-        return check_operations(operations, model, budget_s=budget_s, first=first)
+        return operations, check_operations(operations, model, budget_s=budget_s, first=first)
     except ValueError as error:  # the readers check every call first; kept as a backstop
         raise InputError(str(history), None, "f", str(error)) from None
 

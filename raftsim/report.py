@@ -1,0 +1,117 @@
+"""Write a run folder's reports: `report.html`, `timeline.png` and `latency.png`.
+
+`reports` draws from files and never runs the simulation; this module is where the two
+meet. A message sequence diagram needs the messages, which a run records only when its
+scenario asks (`trace_messages`, off by default because it triples the trace). Since a
+run is a pure function of its scenario, the messages of any run can be had afterwards by
+running it again with message tracing on. The replay is trusted only if its trace,
+without the message lines, is byte for byte the recorded one (the same digest); otherwise
+the report says so and draws no messages rather than draw someone else's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from checkers.errors import InputError
+from checkers.trace import TraceEvent
+from reports.html import write_html
+from reports.timeline import Timeline, timeline_from_run
+
+MESSAGE_EVENTS = ("msg", "recv", "drop")
+MESSAGE_MODES = ("auto", "trace", "replay", "none")
+_MESSAGE_MARKERS = tuple(f',"ev":"{kind}",'.encode() for kind in MESSAGE_EVENTS)
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    timeline: Timeline
+    files: tuple[Path, ...]
+    messages_note: str
+
+
+def split_messages(trace_text: str) -> tuple[str, list[str]]:
+    """Separate message lines from the rest of a trace; the rest is what a run without
+    message tracing writes."""
+    kept: list[str] = []
+    messages: list[str] = []
+    for line in trace_text.splitlines(keepends=True):
+        head = line[:40]
+        if any(f',"ev":"{kind}",' in head for kind in MESSAGE_EVENTS):
+            messages.append(line)
+        else:
+            kept.append(line)
+    return "".join(kept), messages
+
+
+def replayed_messages(folder: Path) -> tuple[list[TraceEvent] | None, str]:
+    """Re-run the folder's scenario with message tracing and return its message events,
+    or None and the reason they cannot be trusted."""
+    from raftsim import api
+    from sim.world import run_scenario
+
+    scenario = api.load_run_scenario(folder)
+    recorded = api.file_digest(folder / "trace.jsonl")
+    result = run_scenario(dataclasses.replace(scenario, trace_messages=True))
+    rest, lines = split_messages(result.trace_text)
+    digest = hashlib.sha256(rest.encode("utf-8")).hexdigest()
+    if digest != recorded:
+        return None, (f"a replay with message tracing gave another trace (digest {digest[:12]}, recorded "
+                      f"{recorded[:12]}); messages are not shown")
+    return [json.loads(line) for line in lines], f"messages from a replay that matched digest {recorded[:12]}"
+
+
+def _trace_has_messages(folder: Path) -> bool:
+    with open(folder / "trace.jsonl", "rb") as stream:
+        return any(marker in line[:40] for line in stream for marker in _MESSAGE_MARKERS)
+
+
+def build_timeline(folder: Path, messages: str = "auto", extra: Iterable[TraceEvent] | None = None,
+                   focus: tuple[int, int] | None = None) -> tuple[Timeline, str]:
+    """The run's timeline with messages as `messages` says: `trace` only those recorded,
+    `replay` replay for them, `auto` the trace's if it has any else a replay, `none`."""
+    if messages not in MESSAGE_MODES:
+        raise InputError("--messages", None, None, f"expected one of {', '.join(MESSAGE_MODES)}")
+    for name in ("scenario.toml", "history.jsonl", "trace.jsonl"):
+        if not (folder / name).is_file():
+            raise InputError(str(folder), None, None, f"not a run folder: {name} is missing")
+    note = "messages were not asked for"
+    events: Iterable[TraceEvent] | None = extra
+    if extra is not None:
+        note = "messages recorded during the run"
+    elif messages in ("auto", "replay") and not (messages == "auto" and _trace_has_messages(folder)):
+        replayed, note = replayed_messages(folder)
+        events = replayed
+    elif messages != "none":
+        note = "messages from the trace"
+    return timeline_from_run(folder, messages=events, focus=focus), note
+
+
+def write_reports(folder: Path, messages: str = "auto", png: bool = True,
+                  extra_messages: Iterable[TraceEvent] | None = None,
+                  focus: tuple[int, int] | None = None) -> Written:
+    """Write `report.html` (and the PNGs) into a run folder."""
+    timeline, note = build_timeline(folder, messages, extra_messages, focus)
+    hint = ("Run `raftsim report " + str(folder) + " --messages replay` to replay the run with message tracing."
+            if not timeline.messages_traced else note)
+    files = [folder / "report.html"]
+    write_html(timeline, files[0], messages_hint=hint)
+    if png:
+        from reports.png import write_latency_png, write_timeline_png
+
+        write_timeline_png(timeline, folder / "timeline.png")
+        write_latency_png(timeline, folder / "latency.png")
+        files += [folder / "timeline.png", folder / "latency.png"]
+    return Written(timeline, tuple(files), note)
+
+
+def print_terminal(timeline: Timeline, console: Any) -> None:
+    from reports.terminal import render_terminal
+
+    render_terminal(timeline, console)

@@ -1,0 +1,62 @@
+"""The colours every view of a timeline uses, so that HTML, PNG and terminal agree.
+
+One table, read by each renderer, is what makes "green is ok" true everywhere; a colour
+changed here changes in every report. Colours are `#rrggbb` strings because both CSS and
+matplotlib read that form unchanged.
+
+Outcomes follow Jepsen's plots: ok green, fail (certainly did not happen) red-orange,
+info (unknown) yellow, pending (never completed) grey. Node states run from quiet
+(follower, pale) to loud (leader, saturated blue), with the two states that hide a role,
+paused and crashed, in colours no role uses. Fault colours are pale so the bars drawn
+over a fault band stay readable.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+OUTCOME_COLOURS: Final[dict[str, str]] = {
+    "ok": "#43a047",
+    "fail": "#f4511e",
+    "info": "#fdd835",
+    "pending": "#9e9e9e",
+}
+
+NODE_STATE_COLOURS: Final[dict[str, str]] = {
+    "follower": "#cfd8dc",
+    "pre-candidate": "#ffe082",
+    "candidate": "#ffb300",
+    "leader": "#1e88e5",
+    "paused": "#8d6e63",
+    "crashed": "#212121",
+}
+
+FAULT_COLOURS: Final[dict[str, str]] = {
+    "partition": "#ef9a9a",
+    "crash": "#b0bec5",
+    "pause": "#bcaaa4",
+    "clock": "#ce93d8",
+    "link": "#ffcc80",
+    "disk": "#a5d6a7",
+    "other": "#e0e0e0",
+}
+"""By fault kind (`scenarios.model.FAULT_KINDS`); `other` for a kind added later."""
+
+COUNTEREXAMPLE_COLOUR: Final = "#d500f9"
+"""The outline of an operation that cannot be linearized, and every checker's anomaly
+marker: a colour no bar is filled with, so that the eye finds it at once."""
+
+PREFIX_COLOUR: Final = "#6a1b9a"
+"""The numbers of the longest linearizable prefix, in the counterexample's family."""
+
+PHASE_COLOUR: Final = "#9aa5b1"
+"""Phase boundaries: dashed and quiet, so that they order the picture without hiding it."""
+
+
+def fault_colour(kind: str) -> str:
+    return FAULT_COLOURS.get(kind, FAULT_COLOURS["other"])
+
+
+assert set(NODE_STATE_COLOURS) == {"follower", "pre-candidate", "candidate", "leader", "paused", "crashed"}
+assert set(OUTCOME_COLOURS) == {"ok", "fail", "info", "pending"}
+assert COUNTEREXAMPLE_COLOUR not in {*OUTCOME_COLOURS.values(), *NODE_STATE_COLOURS.values(), *FAULT_COLOURS.values()}

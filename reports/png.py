@@ -1,0 +1,484 @@
+"""`timeline.png` and `latency.png`: a timeline drawn with matplotlib, for places where
+HTML cannot go (a CI artifact list, an issue, a paper).
+
+The rows are those of the HTML page, in its order: faults packed into as few rows as
+they fit in, then one row per node showing its state, then one lane per client with each
+operation a bar from invoke to completion. Both pictures are built on a private
+`Figure` with the Agg canvas, never through pyplot, so that nothing global (the current
+figure, the interactive backend) is touched and two threads can draw at once.
+
+Speed decides the drawing style. A soak run has tens of thousands of operations and
+node spans; one `PolyCollection` per kind of thing (bars, spans, faults) draws them in
+one call, where a patch per operation would take minutes. Text is the other cost, so
+labels are drawn only where there is room to read them and only up to a bound.
+
+Every string shown comes from a history or a trace and is data: texts are made with
+`parse_math=False`, so a `$` in a key never turns into mathtext (or an error).
+A picture's bytes depend only on the timeline: PNG metadata carries no software version
+and no date, and a picture is written to a temporary file beside its target and moved
+into place, so a failure leaves nothing under the target's name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PolyCollection
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, Rectangle
+
+from reports.palette import (
+    COUNTEREXAMPLE_COLOUR,
+    NODE_STATE_COLOURS,
+    OUTCOME_COLOURS,
+    PHASE_COLOUR,
+    PREFIX_COLOUR,
+    fault_colour,
+)
+from reports.timeline import NODE_STATES, OUTCOMES, OpBar, Timeline
+
+DPI = 100
+WIDTH_IN = 16.0
+ROW_IN = 0.26
+"""Height of one row; rows shrink when a timeline has more than fit in `HEIGHT_MAX_IN`."""
+HEIGHT_MAX_IN = 36.0
+TOP_IN, BOTTOM_IN, LEFT_IN, RIGHT_IN = 0.6, 1.0, 1.35, 0.3
+FAULT_ROW, NODE_ROW, LANE_ROW, GAP = 0.8, 1.0, 1.0, 0.5
+"""Row heights in row units, as the HTML proportions them."""
+ROW_LABELS_MAX = 80
+"""More lanes than this and every k-th is labelled, or the names would overprint."""
+TEXT_LABELS_MAX = 300
+"""Bound on in-bar texts (fault, leader, operation labels) per picture."""
+LABEL_WIDTH_MIN = 0.04
+"""A bar gets its label only if at least this fraction of the time axis wide."""
+STUCK_WIDTH_MIN = 0.003
+"""An operation that cannot be linearized is outlined at least this fraction wide, so that
+a millisecond read in a minute-long run is still a visible box."""
+PREFIX_OUTLINED = 10
+"""How many of the last linearizable operations are outlined, as the terminal lists them."""
+LATENCY_FLOOR_MS = 0.001
+"""A zero latency (invoke and completion in the same microsecond) drawn at 1 µs: a log
+axis has no zero."""
+PNG_METADATA = {"Software": None}
+
+
+# ---------------------------------------------------------------------------------------
+# Public
+
+
+def write_timeline_png(timeline: Timeline, path: Path) -> None:
+    """Draw the timeline's rows (faults, nodes, client lanes) into a PNG at `path`."""
+    _save(_timeline_figure(timeline), Path(path))
+
+
+def write_latency_png(timeline: Timeline, path: Path) -> None:
+    """Draw each completed operation's latency against its invoke time, Jepsen's
+    latency-raw plot, into a PNG at `path`."""
+    _save(_latency_figure(timeline), Path(path))
+
+
+def _save(figure: Figure, path: Path) -> None:
+    """Write atomically: the target appears complete or not at all."""
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as stream:
+            figure.savefig(stream, format="png", dpi=DPI, metadata=PNG_METADATA)
+        # mkstemp makes the file private; a report's picture is as readable as the report.
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+def _new_figure(width_in: float, height_in: float) -> Figure:
+    figure = Figure(figsize=(width_in, height_in), dpi=DPI, facecolor="white")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+# ---------------------------------------------------------------------------------------
+# The time axis
+
+
+@dataclass(frozen=True, slots=True)
+class _Axis:
+    scale: float
+    """Timeline units to axis units: microseconds to seconds, or events to events."""
+    label: str
+    end: float
+    """The axis's right end, in axis units; never zero, so limits are never singular."""
+
+
+def _axis(timeline: Timeline) -> _Axis:
+    if timeline.time_unit == "us":
+        return _Axis(1e-6, "simulated time (s)", max(timeline.end * 1e-6, 1e-3))
+    return _Axis(1.0, "history event", float(max(timeline.end, 1)))
+
+
+# ---------------------------------------------------------------------------------------
+# timeline.png
+
+
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    """Where each row sits, in row units from the top (y grows downwards)."""
+
+    fault_rows: tuple[tuple[int, ...], ...]
+    fault_y: tuple[float, ...]
+    node_y: dict[int, float]
+    lane_y: dict[str, float]
+    total: float
+
+
+def pack_faults(timeline: Timeline) -> tuple[tuple[int, ...], ...]:
+    """Faults into rows, first fit: a fault joins the first row whose last fault ended
+    before it started. The HTML packs the same way, so both show the same rows."""
+    rows: list[list[int]] = []
+    for number, fault in enumerate(timeline.faults):
+        for row in rows:
+            if timeline.faults[row[-1]].end < fault.start:
+                row.append(number)
+                break
+        else:
+            rows.append([number])
+    return tuple(tuple(row) for row in rows)
+
+
+def _rows(timeline: Timeline) -> _Rows:
+    fault_rows = pack_faults(timeline)
+    y = 0.0
+    fault_y = []
+    for _row in fault_rows:
+        fault_y.append(y)
+        y += FAULT_ROW
+    y += GAP if fault_rows else 0.0
+    node_y = {}
+    for node in timeline.nodes:
+        node_y[node] = y
+        y += NODE_ROW
+    y += GAP if timeline.nodes else 0.0
+    lane_y = {}
+    for lane in timeline.lanes:
+        lane_y[lane] = y
+        y += LANE_ROW
+    return _Rows(fault_rows, tuple(fault_y), node_y, lane_y, max(y, 1.0))
+
+
+def _timeline_figure(timeline: Timeline) -> Figure:
+    rows = _rows(timeline)
+    axis = _axis(timeline)
+    plot_in = min(rows.total * ROW_IN, HEIGHT_MAX_IN - TOP_IN - BOTTOM_IN)
+    height_in = plot_in + TOP_IN + BOTTOM_IN
+    figure = _new_figure(WIDTH_IN, height_in)
+    ax = figure.add_axes((LEFT_IN / WIDTH_IN, BOTTOM_IN / height_in,
+                          1 - (LEFT_IN + RIGHT_IN) / WIDTH_IN, plot_in / height_in))
+    ax.set_xlim(0, axis.end)
+    ax.set_ylim(rows.total, 0)
+    ax.set_yticks([])
+    ax.set_xlabel(axis.label, fontsize=9)
+    ax.tick_params(axis="x", labelsize=8)
+    ax.grid(axis="x", color="#eceff1", linewidth=0.6, zorder=0)
+    labels = _Labels(axis)
+    _draw_phases(ax, timeline, axis)
+    _draw_faults(ax, timeline, axis, rows, labels)
+    _draw_nodes(ax, timeline, axis, rows, labels)
+    _draw_operations(ax, timeline, axis, rows, labels)
+    _draw_counterexamples(ax, timeline, axis, rows)
+    _draw_markers(ax, timeline, axis, rows.total)
+    _draw_row_names(ax, timeline, rows)
+    figure.text(0.5, 1 - 0.2 / height_in, _title(timeline), ha="center", va="center", fontsize=11,
+                parse_math=False)
+    _legend(figure, timeline, height_in)
+    return figure
+
+
+def _title(timeline: Timeline) -> str:
+    verdict = {True: "valid", False: "NOT VALID", "unknown": "undecided"}.get(timeline.valid, str(timeline.valid))
+    if not timeline.verdicts:
+        verdict = "not checked"
+    return f"{timeline.title}: {len(timeline.ops)} operations, {verdict}"
+
+
+class _Labels:
+    """Hands out the bounded number of in-bar texts, first come first served: faults, then
+    leader spans, then operations, so that the rarer rows are always labelled."""
+
+    def __init__(self, axis: _Axis) -> None:
+        self.axis = axis
+        self.left = TEXT_LABELS_MAX
+
+    def wide_enough(self, start: float, end: float) -> bool:
+        return end - start >= LABEL_WIDTH_MIN * self.axis.end
+
+    def draw(self, ax: Axes, text: str, start: float, end: float, top: float, height: float,
+             colour: str = "#111111") -> None:
+        if self.left <= 0 or not self.wide_enough(start, end):
+            return
+        self.left -= 1
+        clip = Rectangle((start, top), end - start, height, transform=ax.transData)
+        label = ax.text(start + 0.004 * self.axis.end, top + height / 2, text, fontsize=7, color=colour,
+                        va="center", ha="left", parse_math=False, zorder=6, clip_on=True)
+        label.set_clip_path(clip)
+
+
+def _boxes(starts: Sequence[float], ends: Sequence[float], tops: Sequence[float], height: float) -> np.ndarray:
+    """Rectangles as an (n, 4, 2) vertex array for a PolyCollection."""
+    x0 = np.asarray(starts, dtype=float)
+    x1 = np.asarray(ends, dtype=float)
+    y0 = np.asarray(tops, dtype=float)
+    y1 = y0 + height
+    assert x0.shape == x1.shape == y0.shape
+    return np.stack([np.stack([x0, y0], 1), np.stack([x1, y0], 1), np.stack([x1, y1], 1), np.stack([x0, y1], 1)], 1)
+
+
+def _add_boxes(ax: Axes, boxes: np.ndarray, colours: Sequence[str], zorder: float, **style: object) -> None:
+    if len(boxes) == 0:
+        return
+    # An edge in the fill colour gives every bar a width of at least a hairline: a 1 ms
+    # operation in a 40 s run is a 0.04 pixel rectangle and would vanish otherwise.
+    collection = PolyCollection(boxes, facecolors=colours, edgecolors=style.pop("edgecolors", colours),
+                                linewidths=style.pop("linewidths", 0.4), zorder=zorder, **style)
+    ax.add_collection(collection, autolim=False)
+
+
+def _draw_faults(ax: Axes, timeline: Timeline, axis: _Axis, rows: _Rows, labels: _Labels) -> None:
+    starts, ends, tops, colours = [], [], [], []
+    for row, y in zip(rows.fault_rows, rows.fault_y, strict=True):
+        for number in row:
+            fault = timeline.faults[number]
+            starts.append(fault.start * axis.scale)
+            ends.append(fault.end * axis.scale)
+            tops.append(y + 0.06)
+            colours.append(fault_colour(fault.kind))
+    _add_boxes(ax, _boxes(starts, ends, tops, FAULT_ROW - 0.12), colours, 2)
+    for row, y in zip(rows.fault_rows, rows.fault_y, strict=True):
+        for number in row:
+            fault = timeline.faults[number]
+            labels.draw(ax, fault.label, fault.start * axis.scale, fault.end * axis.scale, y + 0.06,
+                        FAULT_ROW - 0.12)
+
+
+def _draw_nodes(ax: Axes, timeline: Timeline, axis: _Axis, rows: _Rows, labels: _Labels) -> None:
+    spans = timeline.spans
+    boxes = _boxes([s.start * axis.scale for s in spans], [s.end * axis.scale for s in spans],
+                   [rows.node_y[s.node] + 0.12 for s in spans], NODE_ROW - 0.24)
+    _add_boxes(ax, boxes, [NODE_STATE_COLOURS[s.state] for s in spans], 2)
+    for span in spans:
+        if span.state == "leader":
+            labels.draw(ax, f"leader t{span.term}", span.start * axis.scale, span.end * axis.scale,
+                        rows.node_y[span.node] + 0.12, NODE_ROW - 0.24, colour="white")
+    elections = timeline.elections
+    if not elections:
+        return
+    xs = [e.time * axis.scale for e in elections]
+    ys = [rows.node_y[e.node] + 0.12 for e in elections if e.node in rows.node_y]
+    if len(ys) != len(xs):  # an election by a node the trace's start did not list
+        return
+    ax.scatter(xs, ys, marker="v", s=18, color="black", zorder=5, linewidths=0)
+    if len(elections) <= TEXT_LABELS_MAX // 2:
+        for election, x, y in zip(elections, xs, ys, strict=True):
+            ax.text(x + 0.002 * axis.end, y, str(election.term), fontsize=6, va="center", ha="left",
+                    zorder=6, parse_math=False, clip_on=True)
+
+
+def _draw_operations(ax: Axes, timeline: Timeline, axis: _Axis, rows: _Rows, labels: _Labels) -> None:
+    done = [op for op in timeline.ops if op.end is not None]
+    pending = [op for op in timeline.ops if op.end is None]
+    boxes = _boxes([op.start * axis.scale for op in done], [_end(op, timeline) * axis.scale for op in done],
+                   [rows.lane_y[op.lane] + 0.18 for op in done], LANE_ROW - 0.36)
+    _add_boxes(ax, boxes, [OUTCOME_COLOURS[op.outcome] for op in done], 3)
+    boxes = _boxes([op.start * axis.scale for op in pending], [_end(op, timeline) * axis.scale for op in pending],
+                   [rows.lane_y[op.lane] + 0.18 for op in pending], LANE_ROW - 0.36)
+    _add_boxes(ax, boxes, [_faded(OUTCOME_COLOURS["pending"])] * len(pending), 3,
+               edgecolors=OUTCOME_COLOURS["pending"], linewidths=0.6, hatch="////")
+    for op in timeline.ops:
+        labels.draw(ax, op.label, op.start * axis.scale, _end(op, timeline) * axis.scale,
+                    rows.lane_y[op.lane] + 0.18, LANE_ROW - 0.36)
+
+
+def _end(op: OpBar, timeline: Timeline) -> int:
+    return timeline.end if op.end is None else op.end
+
+
+def _faded(colour: str) -> str:
+    """The colour mixed two parts white to one, for a bar that has not finished."""
+    red, green, blue = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return "#" + "".join(f"{(value + 2 * 255) // 3:02x}" for value in (red, green, blue))
+
+
+def _draw_counterexamples(ax: Axes, timeline: Timeline, axis: _Axis, rows: _Rows) -> None:
+    minimum = STUCK_WIDTH_MIN * axis.end
+    for colour, ids, width, zorder in (
+        (PREFIX_COLOUR, _prefix_tail(timeline), 1.0, 7),
+        (COUNTEREXAMPLE_COLOUR, _stuck(timeline), 2.5, 8),
+    ):
+        ops = [timeline.ops[number] for number in ids]
+        starts = [op.start * axis.scale for op in ops]
+        ends = [max(_end(op, timeline) * axis.scale, start + minimum) for op, start in zip(ops, starts, strict=True)]
+        boxes = _boxes(starts, ends, [rows.lane_y[op.lane] + 0.06 for op in ops], LANE_ROW - 0.12)
+        _add_boxes(ax, boxes, ["none"] * len(ops), zorder, edgecolors=colour, linewidths=width)
+
+
+def _stuck(timeline: Timeline) -> list[int]:
+    return sorted({number for example in timeline.counterexamples for number in example.stuck})
+
+
+def _prefix_tail(timeline: Timeline) -> list[int]:
+    stuck = set(_stuck(timeline))
+    tail = {number for example in timeline.counterexamples for number in example.prefix[-PREFIX_OUTLINED:]}
+    return sorted(tail - stuck)
+
+
+def _draw_phases(ax: Axes, timeline: Timeline, axis: _Axis) -> None:
+    """Dashed lines over the rows (a boundary hidden under a leader span tells nothing),
+    named above the plot; phases that begin together share one name."""
+    for time, name in _phase_names(timeline):
+        x = time * axis.scale
+        ax.axvline(x, color=PHASE_COLOUR, linewidth=1, linestyle=(0, (4, 4)), zorder=4)
+        at_end = x >= 0.97 * axis.end
+        ax.text(x, 1.0, name if at_end else f" {name}", transform=ax.get_xaxis_transform(), fontsize=7,
+                color="#37474f", va="bottom", ha="right" if at_end else "left", parse_math=False, clip_on=False)
+
+
+def _phase_names(timeline: Timeline) -> list[tuple[int, str]]:
+    names: dict[int, list[str]] = {}
+    for name, time in timeline.phases:
+        names.setdefault(time, []).append(name)
+    return [(time, " / ".join(names[time])) for time in sorted(names)]
+
+
+def _draw_markers(ax: Axes, timeline: Timeline, axis: _Axis, total: float) -> None:
+    if not timeline.markers:
+        return
+    xs = sorted({marker.time * axis.scale for marker in timeline.markers})
+    ax.vlines(xs, 0, total, colors=COUNTEREXAMPLE_COLOUR, linewidths=1.0, alpha=0.7, zorder=4)
+    ax.scatter(xs, [0.0] * len(xs), marker="v", s=45, color=COUNTEREXAMPLE_COLOUR, zorder=9, clip_on=False)
+
+
+def _draw_row_names(ax: Axes, timeline: Timeline, rows: _Rows) -> None:
+    names: list[tuple[float, float, str]] = []
+    if rows.fault_rows:
+        names.append((rows.fault_y[0], FAULT_ROW, "faults"))
+    names += [(rows.node_y[node], NODE_ROW, f"node {node}") for node in timeline.nodes]
+    lanes = [(rows.lane_y[lane], LANE_ROW, lane) for lane in timeline.lanes]
+    step = max(1, -(-len(lanes) // ROW_LABELS_MAX))
+    names += lanes[::step]
+    for y, height, name in names:
+        ax.text(-0.006, y + height / 2, name, transform=ax.get_yaxis_transform(), fontsize=8, ha="right",
+                va="center", parse_math=False, clip_on=False)
+
+
+def _legend(figure: Figure, timeline: Timeline, height_in: float) -> None:
+    handles: list[Patch | Line2D] = [Patch(facecolor=OUTCOME_COLOURS[o], label=o) for o in OUTCOMES if o != "pending"]
+    handles.append(Patch(facecolor=_faded(OUTCOME_COLOURS["pending"]), edgecolor=OUTCOME_COLOURS["pending"],
+                         hatch="////", label="pending"))
+    if timeline.nodes:
+        handles += [Patch(facecolor=NODE_STATE_COLOURS[state], label=state) for state in NODE_STATES]
+        handles.append(Line2D([], [], marker="v", color="black", linestyle="none", label="elected (term)"))
+    for kind in sorted({fault.kind for fault in timeline.faults}):
+        handles.append(Patch(facecolor=fault_colour(kind), label=f"{kind} fault"))
+    if timeline.phases:
+        handles.append(Line2D([], [], color=PHASE_COLOUR, linestyle=(0, (4, 4)), label="phase"))
+    if timeline.counterexamples:
+        handles.append(Patch(facecolor="none", edgecolor=COUNTEREXAMPLE_COLOUR, linewidth=2.5,
+                             label="cannot be linearized"))
+        handles.append(Patch(facecolor="none", edgecolor=PREFIX_COLOUR, label="last linearizable"))
+    if timeline.markers:
+        handles.append(Line2D([], [], marker="v", color=COUNTEREXAMPLE_COLOUR, label="anomaly"))
+    legend = figure.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 0.05 / height_in),
+                           ncol=min(len(handles), max(9, -(-len(handles) // 2))), fontsize=8, frameon=False,
+                           handlelength=1.6)
+    _plain_text(legend.get_texts())
+
+
+def _plain_text(texts: Iterable[object]) -> None:
+    for text in texts:
+        text.set_parse_math(False)  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------------------------------
+# latency.png
+
+
+def _latency(op: OpBar, timeline: Timeline) -> float:
+    assert op.end is not None
+    if timeline.time_unit == "us":
+        return max((op.end - op.start) / 1000, LATENCY_FLOOR_MS)
+    return float(max(op.end - op.start, 1))
+
+
+def _latency_figure(timeline: Timeline) -> Figure:
+    axis = _axis(timeline)
+    figure = _new_figure(12.0, 6.0)
+    ax = figure.add_axes((0.08, 0.2, 0.9, 0.7))
+    ax.set_yscale("log")
+    ax.set_xlim(0, axis.end)
+    ax.set_xlabel(axis.label, fontsize=9)
+    unit = "ms" if timeline.time_unit == "us" else "history events"
+    ax.set_ylabel(f"latency ({unit}, log scale)", fontsize=9)
+    ax.tick_params(labelsize=8)
+    ax.grid(color="#eceff1", linewidth=0.6, zorder=0)
+    _latency_faults(ax, timeline, axis)
+    _draw_phases(ax, timeline, axis)
+    handles = _latency_points(ax, timeline, axis)
+    done = sum(1 for op in timeline.ops if op.end is not None)
+    pending = len(timeline.ops) - done
+    title = f"{timeline.title}: latency of {done} operations"
+    if pending:
+        title += f" ({pending} pending, not drawn)"
+    figure.text(0.5, 0.965, title, ha="center", va="center", fontsize=11, parse_math=False)
+    for kind in sorted({fault.kind for fault in timeline.faults}):
+        handles.append(Patch(facecolor=fault_colour(kind), alpha=0.5, label=f"{kind} fault"))
+    if handles:
+        legend = figure.legend(handles=handles, loc="lower center", ncol=min(len(handles), 8), fontsize=8,
+                               frameon=False)
+        _plain_text(legend.get_texts())
+    return figure
+
+
+def _latency_faults(ax: Axes, timeline: Timeline, axis: _Axis) -> None:
+    faults = timeline.faults
+    if not faults:
+        return
+    boxes = _boxes([f.start * axis.scale for f in faults], [f.end * axis.scale for f in faults],
+                   [0.0] * len(faults), 1.0)
+    colours = [fault_colour(f.kind) for f in faults]
+    ax.add_collection(PolyCollection(boxes, facecolors=colours, edgecolors="none", alpha=0.35, zorder=0.5,
+                                     transform=ax.get_xaxis_transform()), autolim=False)
+
+
+def _latency_points(ax: Axes, timeline: Timeline, axis: _Axis) -> list[Patch | Line2D]:
+    handles: list[Patch | Line2D] = []
+    drawn = 0
+    for outcome in ("ok", "info", "fail"):
+        ops = [op for op in timeline.ops if op.outcome == outcome]
+        if not ops:
+            continue
+        drawn += len(ops)
+        ax.scatter([op.start * axis.scale for op in ops], [_latency(op, timeline) for op in ops], s=7,
+                   color=OUTCOME_COLOURS[outcome], linewidths=0, zorder=3)
+        handles.append(Line2D([], [], marker="o", color=OUTCOME_COLOURS[outcome], linestyle="none",
+                              label=f"{outcome} ({len(ops)})"))
+    stuck = [timeline.ops[number] for number in _stuck(timeline) if timeline.ops[number].end is not None]
+    if stuck:
+        ax.scatter([op.start * axis.scale for op in stuck], [_latency(op, timeline) for op in stuck], s=90,
+                   facecolors="none", edgecolors=COUNTEREXAMPLE_COLOUR, linewidths=2, zorder=4)
+        handles.append(Line2D([], [], marker="o", markerfacecolor="none", color=COUNTEREXAMPLE_COLOUR,
+                              linestyle="none", label="cannot be linearized"))
+    if drawn == 0:
+        ax.set_ylim(0.1, 10)  # a log axis with no data has no range of its own
+    return handles
+
+
+__all__ = ["pack_faults", "write_latency_png", "write_timeline_png"]

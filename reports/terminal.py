@@ -1,0 +1,302 @@
+"""A timeline printed in a terminal: verdicts, who led which term, faults, anomalies and
+each counterexample, for a person who has a shell and no browser.
+
+The node bars draw each node's states as characters over the console's width, one
+character per slice of the run: `L` leader, `C` candidate, `c` pre-candidate, `F`
+follower, `p` paused, `x` crashed, each slice showing the state the node spent most of
+it in. It is coarse (a 40 s run on 100 columns is 0.4 s a character), which is enough
+to see who led when and where a fault struck; the HTML report has the detail.
+
+Everything printed from the timeline is data from a history or trace. It goes to rich
+only inside `Text` objects, which rich never parses for markup or emoji, so a key such
+as `[bold]x[/]` prints as those characters. Only this module's own fixed words carry
+styles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Console, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from reports.palette import COUNTEREXAMPLE_COLOUR, FAULT_COLOURS, PREFIX_COLOUR
+from reports.timeline import Counterexample, Election, NodeSpan, Timeline
+
+STATE_CHARACTERS = {
+    "leader": "L", "candidate": "C", "pre-candidate": "c", "follower": "F", "paused": "p", "crashed": "x",
+}
+STATE_STYLES = {
+    # Terminal styles, not the palette's fills: a near-black "crashed" or a pale
+    # "follower" fill would vanish on a dark or a light background respectively.
+    "leader": "bold #1e88e5", "candidate": "#ffb300", "pre-candidate": "#ffb300", "follower": "dim",
+    "paused": "#8d6e63", "crashed": "bold red",
+}
+STATE_PRIORITY = ("crashed", "paused", "leader", "candidate", "pre-candidate", "follower")
+"""Tie-break in a slice where two states held equally long: the rarer, louder one."""
+TERMS_SHOWN = 40
+"""Terms listed before the middle of a long run is elided."""
+ROWS_SHOWN = 50
+"""Faults and anomalies listed before the rest are counted, not printed."""
+PREFIX_SHOWN = 10
+LABEL_WIDTH = 9
+VERDICT_STYLES = {True: ("valid", "bold green"), False: ("NOT VALID", "bold red"),
+                  "unknown": ("unknown (out of budget)", "bold yellow")}
+
+
+def render_terminal(timeline: Timeline, console: Console) -> None:
+    """Print the timeline's header, verdicts, terms, node bars, faults, anomalies and
+    counterexamples to `console`."""
+    sections: list[RenderableType] = [_header(timeline), _verdicts(timeline)]
+    if timeline.elections:
+        sections.append(_terms(timeline))
+    if timeline.nodes or timeline.faults or timeline.markers:
+        sections.append(_bars(timeline, console.width))
+    if timeline.faults:
+        sections.append(_faults(timeline))
+    if timeline.markers:
+        sections.append(_markers(timeline))
+    for section in sections:
+        console.print(section)
+        console.print()
+    for number, example in enumerate(timeline.counterexamples, start=1):
+        _counterexample(timeline, example, number, console)
+        console.print()
+
+
+# ---------------------------------------------------------------------------------------
+# Pieces
+
+
+def _time(timeline: Timeline, value: int) -> str:
+    if timeline.time_unit == "us":
+        return f"{value / 1e6:.3f} s"
+    return f"event {value}"
+
+
+def _header(timeline: Timeline) -> Table:
+    table = Table(show_header=False, box=None, padding=(0, 1), title=Text(timeline.title, style="bold"),
+                  title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for name, value in timeline.meta:
+        table.add_row(Text(name), Text(value))
+    table.add_row(Text("operations"), Text(f"{len(timeline.ops)} in {len(timeline.lanes)} lanes"))
+    table.add_row(Text("length"), Text(_time(timeline, timeline.end)))
+    if timeline.replay:
+        table.add_row(Text("replay"), Text(timeline.replay, style="cyan"))
+    return table
+
+
+def _verdict_text(valid: bool | str) -> Text:
+    word, style = VERDICT_STYLES.get(valid, (str(valid), "bold yellow"))
+    return Text(word, style=style)
+
+
+def _verdicts(timeline: Timeline) -> RenderableType:
+    if not timeline.verdicts:
+        return Text("verdict: not checked", style="bold")
+    overall = Text("verdict: ", style="bold") + _verdict_text(timeline.valid)
+    table = Table(title=overall, title_justify="left", show_edge=False, header_style="bold")
+    table.add_column("checker")
+    table.add_column("verdict")
+    table.add_column("summary", overflow="fold")
+    for verdict in timeline.verdicts:
+        table.add_row(Text(verdict.checker), _verdict_text(verdict.valid), Text(verdict.summary))
+    return table
+
+
+def leader_terms(timeline: Timeline) -> list[tuple[Election, int]]:
+    """Each election with the time its leader stopped leading that term: the end of the
+    last leader span the node had in that term (the run's end if it still led)."""
+    ends: dict[tuple[int, int], int] = {}
+    for span in timeline.spans:
+        if span.state == "leader":
+            key = (span.node, span.term)
+            ends[key] = max(ends.get(key, span.end), span.end)
+    ordered = sorted(timeline.elections, key=lambda e: (e.time, e.term, e.node))
+    return [(election, max(ends.get((election.node, election.term), election.time), election.time))
+            for election in ordered]
+
+
+def _terms(timeline: Timeline) -> Table:
+    terms = leader_terms(timeline)
+    table = Table(title=Text(f"leaders ({len(terms)} elections)"), title_justify="left", show_edge=False,
+                  header_style="bold")
+    for name in ("term", "leader", "from", "to", "held"):
+        table.add_column(name, justify="right")
+    shown: Sequence[tuple[Election, int] | None] = terms
+    if len(terms) > TERMS_SHOWN:
+        half = TERMS_SHOWN // 2
+        shown = [*terms[:half], None, *terms[-half:]]
+    for row in shown:
+        if row is None:
+            table.add_row(Text("…"), Text(f"{len(terms) - TERMS_SHOWN} more"), Text(""), Text(""), Text(""))
+            continue
+        election, until = row
+        held = (until - election.time) / 1e6 if timeline.time_unit == "us" else until - election.time
+        table.add_row(Text(str(election.term)), Text(f"node {election.node}", style=STATE_STYLES["leader"]),
+                      Text(_time(timeline, election.time)), Text(_time(timeline, until)),
+                      Text(f"{held:.3f} s" if timeline.time_unit == "us" else f"{held} events"))
+    return table
+
+
+# ---------------------------------------------------------------------------------------
+# The bars
+
+
+def _bars(timeline: Timeline, console_width: int) -> Text:
+    width = max(10, console_width - LABEL_WIDTH - 1)
+    end = max(timeline.end, 1)
+    lines = Text()
+    per = f"{end / width / 1e6:.3g} s" if timeline.time_unit == "us" else f"{end / width:.3g} events"
+    lines.append(Text(f"states over the run, one character per {per}\n", style="bold"))
+    for node in timeline.nodes:
+        lines.append(f"node {node}".ljust(LABEL_WIDTH)[:LABEL_WIDTH])
+        lines.append(node_bar(timeline, node, width))
+        lines.append("\n")
+    if timeline.faults:
+        lines.append("faults".ljust(LABEL_WIDTH))
+        lines.append(_fault_bar(timeline, width))
+        lines.append("\n")
+    if timeline.markers:
+        lines.append("anomaly".ljust(LABEL_WIDTH))
+        lines.append(_marker_bar(timeline, width), style=f"bold {COUNTEREXAMPLE_COLOUR}")
+        lines.append("\n")
+    left, right = _time(timeline, 0), _time(timeline, timeline.end)
+    lines.append(" " * LABEL_WIDTH + left + right.rjust(max(width - len(left), len(right) + 1)), style="dim")
+    lines.append("\n" + " " * LABEL_WIDTH + "L leader  C candidate  c pre-candidate  F follower  p paused  x crashed",
+                 style="dim")
+    return lines
+
+
+def _slice(column: int, width: int, end: int) -> tuple[int, int]:
+    return column * end // width, (column + 1) * end // width
+
+
+def node_bar(timeline: Timeline, node: int, width: int) -> Text:
+    """One character per slice of the run: the state the node held longest in it."""
+    end = max(timeline.end, 1)
+    spans = sorted((s for s in timeline.spans if s.node == node), key=lambda s: (s.start, s.end))
+    bar = Text()
+    cursor = 0
+    for column in range(width):
+        low, high = _slice(column, width, end)
+        while cursor < len(spans) and spans[cursor].end <= low:
+            cursor += 1
+        state = _dominant(spans, cursor, low, high)
+        if state is None:
+            bar.append(" ")
+        else:
+            bar.append(STATE_CHARACTERS[state], style=STATE_STYLES[state])
+    assert len(bar) == width
+    return bar
+
+
+def _dominant(spans: list[NodeSpan], cursor: int, low: int, high: int) -> str | None:
+    high = max(high, low + 1)  # a slice narrower than one time unit shows the state at its start
+    held: dict[str, int] = {}
+    index = cursor
+    while index < len(spans) and spans[index].start < high:
+        span = spans[index]
+        overlap = min(span.end, high) - max(span.start, low)
+        if overlap > 0:
+            held[span.state] = held.get(span.state, 0) + overlap
+        index += 1
+    if not held:
+        return None
+    return max(held, key=lambda state: (held[state], -STATE_PRIORITY.index(state)))
+
+
+def _fault_bar(timeline: Timeline, width: int) -> Text:
+    end = max(timeline.end, 1)
+    bar = Text()
+    for column in range(width):
+        low, high = _slice(column, width, end)
+        active = sorted({f.kind for f in timeline.faults if f.start < max(high, low + 1) and f.end > low})
+        if not active:
+            bar.append(" ")
+        else:
+            kind = active[0]
+            bar.append("*" if len(active) > 1 else kind[:1], style=FAULT_COLOURS.get(kind, FAULT_COLOURS["other"]))
+    return bar
+
+
+def _marker_bar(timeline: Timeline, width: int) -> str:
+    end = max(timeline.end, 1)
+    columns = {min(width - 1, marker.time * width // end) for marker in timeline.markers}
+    return "".join("!" if column in columns else " " for column in range(width))
+
+
+# ---------------------------------------------------------------------------------------
+# Lists
+
+
+def _elided(count: int, noun: str) -> Text:
+    return Text(f"… and {count - ROWS_SHOWN} more {noun}", style="dim")
+
+
+def _faults(timeline: Timeline) -> Table:
+    table = Table(title=Text(f"faults ({len(timeline.faults)})"), title_justify="left", show_edge=False,
+                  header_style="bold")
+    for name, justify in (("id", "right"), ("kind", "left"), ("from", "right"), ("to", "right"), ("fault", "left")):
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for fault in timeline.faults[:ROWS_SHOWN]:
+        table.add_row(Text(str(fault.id)), Text(fault.kind), Text(_time(timeline, fault.start)),
+                      Text(_time(timeline, fault.end)), Text(fault.label))
+    if len(timeline.faults) > ROWS_SHOWN:
+        table.caption = _elided(len(timeline.faults), "faults")
+    return table
+
+
+def _markers(timeline: Timeline) -> Table:
+    table = Table(title=Text(f"anomalies ({len(timeline.markers)})", style="bold red"), title_justify="left",
+                  show_edge=False, header_style="bold")
+    table.add_column("at", justify="right")
+    table.add_column("checker")
+    table.add_column("anomaly", overflow="fold")
+    for marker in timeline.markers[:ROWS_SHOWN]:
+        table.add_row(Text(_time(timeline, marker.time)), Text(marker.checker), Text(marker.message))
+    if len(timeline.markers) > ROWS_SHOWN:
+        table.caption = _elided(len(timeline.markers), "anomalies")
+    return table
+
+
+def _counterexample(timeline: Timeline, example: Counterexample, number: int, console: Console) -> None:
+    console.print(Text.assemble(("counterexample ", f"bold {COUNTEREXAMPLE_COLOUR}"), (str(number), "bold"),
+                                (": key ", "bold"), (example.key, "bold")))
+    console.print(Text("these operations cannot be linearized after the longest linearizable prefix:"))
+    for op_id in example.stuck:
+        op = timeline.ops[op_id]
+        console.print(Text.assemble("  ", (op.label, f"bold {COUNTEREXAMPLE_COLOUR}"), f"  ({op.lane})"))
+        record = Table(show_header=False, box=None, padding=(0, 1, 0, 4))
+        record.add_column(style="dim")
+        record.add_column(overflow="fold")
+        for name, value in op.record:
+            record.add_row(Text(name), Text(value))
+        console.print(record)
+    for reason in example.reasons:
+        console.print(Text.assemble("  why: ", (reason, "italic")))
+    console.print(_prefix(timeline, example))
+    console.print(Text.assemble("model state after the prefix: ", (example.state, "bold")))
+
+
+def _prefix(timeline: Timeline, example: Counterexample) -> Table:
+    total = len(example.prefix)
+    shown = example.prefix[-PREFIX_SHOWN:]
+    title = Text(f"the last {len(shown)} of {total} operations of the linearizable prefix, in order")
+    table = Table(title=title, title_justify="left", show_edge=False, header_style="bold", title_style=PREFIX_COLOUR)
+    table.add_column("#", justify="right")
+    table.add_column("operation", overflow="fold")
+    table.add_column("lane")
+    table.add_column("invoked", justify="right")
+    table.add_column("completed", justify="right")
+    for position, op_id in enumerate(shown, start=total - len(shown) + 1):
+        op = timeline.ops[op_id]
+        done = "pending" if op.end is None else _time(timeline, op.end)
+        table.add_row(Text(str(position)), Text(op.label), Text(op.lane), Text(_time(timeline, op.start)), Text(done))
+    return table
+
+
+__all__ = ["STATE_CHARACTERS", "leader_terms", "node_bar", "render_terminal"]

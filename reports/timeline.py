@@ -1,0 +1,664 @@
+"""The picture of a run or a history that every view draws: HTML, PNG and terminal.
+
+A report is built once, from files, into a `Timeline`, and each renderer only draws it.
+That keeps the three views in agreement (the same lanes, the same colours by outcome,
+the same counterexample) and keeps the renderers free of parsing. It also keeps `reports`
+away from `sim`: a timeline comes from a run folder's artifacts or from any history
+`checkers` can read, never from a live simulation.
+
+Time is one axis for everything. For our runs and for histories that carry times it is
+simulated (or recorded) microseconds. Histories without times (most Porcupine and some
+Knossos files) are drawn against the position of each event in the file instead, which
+keeps what a linearizability argument needs, "a returned before b was invoked", and
+drops only the spacing; `time_unit` says which axis a timeline has.
+
+Every string a history or trace provides (keys, values, errors) is kept as data here and
+escaped by the renderer that shows it: the timeline never holds markup.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from checkers.errors import InputError
+from checkers.history import Event, Operation, read_history_jsonl
+from checkers.trace import TraceEvent, iter_trace_lines
+
+OUTCOMES = ("ok", "fail", "info", "pending")
+"""How an operation ended: `ok` happened; `fail` certainly did not take effect (a cas
+whose compare failed is a `fail` that observed something); `info` unknown, the client gave
+up at its end; `pending` never completed before the history ended."""
+
+NODE_STATES = ("follower", "pre-candidate", "candidate", "leader", "paused", "crashed")
+"""What a node lane shows. `paused` and `crashed` hide the Raft role beneath them: a paused
+node keeps its role but acts on nothing, and a crashed one has none."""
+
+MAX_MESSAGES = 6_000
+"""How many traced messages a timeline keeps: those nearest the focus window. A report
+holding every message of a long run would be tens of megabytes and draw no faster."""
+
+
+@dataclass(frozen=True, slots=True)
+class OpBar:
+    """One operation as a bar from invoke to completion in its client's lane.
+
+    `call` is the operation's invoke position in its history (for `history.jsonl` the
+    event index), the same number a linearizability counterexample names, which is how a
+    counterexample finds its bars. `end` None: never completed, drawn to the end.
+    `record` is the operation's full record as (field, text) pairs, for a person to read.
+    """
+
+    id: int
+    lane: str
+    f: str
+    key: str | None
+    outcome: str
+    start: int
+    end: int | None
+    call: int
+    label: str
+    record: tuple[tuple[str, str], ...]
+
+    def __post_init__(self) -> None:
+        assert self.outcome in OUTCOMES, self.outcome
+        assert self.end is None or self.end >= self.start, (self.start, self.end)
+        assert (self.end is None) == (self.outcome == "pending"), (self.end, self.outcome)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSpan:
+    """A node in one state over [start, end); `term` and `leader` as it last knew them."""
+
+    node: int
+    state: str
+    term: int
+    leader: int
+    start: int
+    end: int
+
+    def __post_init__(self) -> None:
+        assert self.state in NODE_STATES, self.state
+        assert self.start <= self.end, (self.start, self.end)
+
+
+@dataclass(frozen=True, slots=True)
+class Election:
+    """A node became leader of `term` at `time`."""
+
+    time: int
+    node: int
+    term: int
+
+
+@dataclass(frozen=True, slots=True)
+class FaultSpan:
+    """A fault the nemesis started at `start` and healed at `end` (the run's end if never)."""
+
+    id: int
+    kind: str
+    start: int
+    end: int
+    label: str
+    nodes: tuple[int, ...]
+    record: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MessageArrow:
+    """A traced Raft message: sent at `sent`, received at `received`, or dropped."""
+
+    id: int
+    source: int
+    target: int
+    type: str
+    term: int
+    sent: int
+    received: int | None
+    dropped: str | None
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    """A checker's anomaly at a point in time (Raft safety, liveness, linearizability)."""
+
+    time: int
+    checker: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Counterexample:
+    """A partition the linearizability checker proved illegal, located on the timeline.
+
+    `stuck` and `prefix` are `OpBar.id`s: the operations that cannot be linearized after
+    the longest linearizable prefix, and that prefix in its linearization order.
+    """
+
+    key: str
+    stuck: tuple[int, ...]
+    prefix: tuple[int, ...]
+    state: str
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    checker: str
+    valid: bool | str
+    summary: str
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    title: str
+    meta: tuple[tuple[str, str], ...]
+    time_unit: str
+    end: int
+    verdicts: tuple[Verdict, ...]
+    ops: tuple[OpBar, ...]
+    lanes: tuple[str, ...]
+    nodes: tuple[int, ...]
+    spans: tuple[NodeSpan, ...] = ()
+    elections: tuple[Election, ...] = ()
+    faults: tuple[FaultSpan, ...] = ()
+    phases: tuple[tuple[str, int], ...] = ()
+    messages: tuple[MessageArrow, ...] = ()
+    messages_traced: bool = False
+    markers: tuple[Marker, ...] = ()
+    counterexamples: tuple[Counterexample, ...] = ()
+    focus: tuple[int, int] | None = None
+    replay: str | None = None
+
+    def __post_init__(self) -> None:
+        assert self.time_unit in ("us", "event"), self.time_unit
+        assert all(op.id == number for number, op in enumerate(self.ops)), "op ids are positions"
+        assert set(op.lane for op in self.ops) <= set(self.lanes)
+
+    @property
+    def valid(self) -> bool | str:
+        values = [verdict.valid for verdict in self.verdicts]
+        if any(value is False for value in values):
+            return False
+        if any(value == "unknown" for value in values):
+            return "unknown"
+        return True
+
+    @property
+    def first_anomaly(self) -> int | None:
+        times = [marker.time for marker in self.markers]
+        return min(times) if times else None
+
+
+# ---------------------------------------------------------------------------------------
+# Describing values for people
+
+
+def show(value: Any) -> str:
+    """A value as a person reads it: null as `nil`, strings as they are, the rest as JSON."""
+    if value is None:
+        return "nil"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, tuple):
+        value = list(value)
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _us(value: int) -> str:
+    return f"{value / 1e6:.6f} s"
+
+
+# ---------------------------------------------------------------------------------------
+# From a run folder
+
+
+def timeline_from_run(folder: str | os.PathLike[str], max_messages: int = MAX_MESSAGES,
+                      messages: Iterable[TraceEvent] | None = None,
+                      focus: tuple[int, int] | None = None) -> Timeline:
+    """Read a run folder (`history.jsonl`, `trace.jsonl`, `verdict.json`, `scenario.toml`).
+
+    `messages` supplies message events (`msg`, `recv`, `drop`) recorded apart from the
+    trace, as a replay with message tracing on does; messages in the trace are used too.
+    `focus` is the message diagram's window (default: around the first anomaly); the
+    messages kept are those nearest it.
+    """
+    root = Path(folder)
+    for name in ("history.jsonl", "trace.jsonl"):
+        if not (root / name).is_file():
+            raise InputError(str(root), None, None, f"not a run folder: {name} is missing")
+    history = read_history_jsonl(root / "history.jsonl")
+    verdict = _read_verdict(root / "verdict.json")
+    world = _World()
+    with open(root / "trace.jsonl", encoding="utf-8") as stream:
+        for event in iter_trace_lines(stream, str(root / "trace.jsonl")):
+            world.feed(event)
+    for event in messages or ():
+        world.feed(event)
+    ops = _bars_from_events(history)
+    counterexamples = _run_counterexamples(verdict, ops)
+    markers = _markers(verdict, ops, counterexamples)
+    end = max([world.end, *(op.end or op.start for op in ops)])
+    focus = focus or _focus(markers, world, end)
+    start = world.start_event
+    meta = [("scenario", str(start.get("scenario", "?"))), ("seed", str(start.get("seed", "?")))]
+    if verdict.get("digest"):
+        meta.append(("digest", str(verdict["digest"])))
+    lanes = sorted({op.lane for op in ops}, key=_lane_order)
+    return Timeline(
+        title=f"{start.get('scenario', root.name)} seed {start.get('seed', '?')}",
+        meta=tuple(meta), time_unit="us", end=end,
+        verdicts=_verdicts(verdict), ops=tuple(ops), lanes=tuple(lanes),
+        nodes=tuple(world.nodes), spans=tuple(world.close_spans(end)),
+        elections=tuple(world.elections), faults=tuple(world.close_faults(end)),
+        phases=tuple(world.phases),
+        messages=tuple(_messages_near(world.arrows(), focus, max_messages)),
+        messages_traced=world.messages_seen, markers=tuple(markers),
+        counterexamples=tuple(counterexamples), focus=focus,
+        replay=f"raftsim replay {root}",
+    )
+
+
+def _read_verdict(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        verdict = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise InputError(str(path), None, None, f"not valid JSON: {error}") from None
+    if not isinstance(verdict, dict) or not isinstance(verdict.get("checkers", {}), dict):
+        raise InputError(str(path), None, "checkers", "expected an object of checker results")
+    return verdict
+
+
+def _lane_order(lane: str) -> tuple[str, int, str]:
+    word, _, number = lane.partition(" ")
+    return (word, int(number) if number.isdigit() else -1, number)
+
+
+def _bars_from_events(events: list[Event]) -> list[OpBar]:
+    """Pair each invoke with its process's completion. History validation guarantees a
+    process has at most one open invoke, so pairing by process is exact."""
+    open_calls: dict[int, Event] = {}
+    pairs: list[tuple[Event, Event | None]] = []
+    for event in events:
+        if event.type == "invoke":
+            open_calls[event.process] = event
+            pairs.append((event, None))
+            continue
+        invoke = open_calls.pop(event.process)
+        position = _pair_position(pairs, invoke)
+        pairs[position] = (invoke, event)
+    return [_bar_from_pair(number, invoke, done) for number, (invoke, done) in enumerate(pairs)]
+
+
+def _pair_position(pairs: list[tuple[Event, Event | None]], invoke: Event) -> int:
+    # Completions come soon after their invokes, so the search from the back is short.
+    for position in range(len(pairs) - 1, -1, -1):
+        if pairs[position][0] is invoke:
+            return position
+    raise AssertionError("a completion without its invoke passed validation")
+
+
+def _bar_from_pair(number: int, invoke: Event, done: Event | None) -> OpBar:
+    outcome = "pending" if done is None else done.type
+    argument = invoke.value if invoke.f != "read" else None
+    result = done.value if done is not None and invoke.f == "read" and done.type == "ok" else None
+    label = _label(invoke.f, invoke.key, argument, result, outcome, done.error if done else None)
+    record: list[tuple[str, str]] = [
+        ("operation", label), ("outcome", outcome), ("process", str(invoke.process)),
+        ("invoked", _us(invoke.time)), ("history line", str(invoke.index + 1)),
+    ]
+    if invoke.client is not None:
+        record.insert(2, ("client", str(invoke.client)))
+    if done is not None:
+        record.append(("completed", _us(done.time)))
+        record.append(("latency", f"{(done.time - invoke.time) / 1000:.3f} ms"))
+        for name in ("revision", "node", "error"):
+            value = getattr(done, name)
+            if value is not None:
+                record.append((name, show(value)))
+    lane = f"client {invoke.client}" if invoke.client is not None else f"process {invoke.process}"
+    return OpBar(
+        id=number, lane=lane, f=invoke.f, key=invoke.key, outcome=outcome, start=invoke.time,
+        end=None if done is None else done.time, call=invoke.index, label=label, record=tuple(record),
+    )
+
+
+def _label(f: str, key: str | None, argument: Any, result: Any, outcome: str, error: str | None) -> str:
+    where = "" if key is None else show(key)
+    if f == "read":
+        text = f"read({where})" + (f" -> {show(result)}" if outcome == "ok" else "")
+    elif f == "cas" and isinstance(argument, tuple) and len(argument) == 2:
+        text = f"cas({where}, {show(argument[0])} -> {show(argument[1])})"
+    else:
+        inside = ", ".join(part for part in (where, show(argument) if argument is not None else "") if part)
+        text = f"{f}({inside})"
+    if outcome in ("fail", "info") and error:
+        text += f" {outcome}: {error}"
+    elif outcome in ("fail", "info", "pending"):
+        text += f" {outcome}"
+    return text
+
+
+def _run_counterexamples(verdict: Mapping[str, Any], ops: list[OpBar]) -> list[Counterexample]:
+    result = verdict.get("checkers", {}).get("linearizability")
+    return counterexamples_from_result(result, ops) if isinstance(result, dict) else []
+
+
+def counterexamples_from_result(result: Mapping[str, Any], ops: Iterable[OpBar]) -> list[Counterexample]:
+    """Locate each partition's counterexample (linearizability JSON) among the bars by
+    `call`; an operation the bars do not hold (a reader dropped it) is left out."""
+    by_call = {op.call: op.id for op in ops}
+    found: list[Counterexample] = []
+    for partition in result.get("partitions") or ():
+        example = partition.get("counterexample") if isinstance(partition, dict) else None
+        if not isinstance(example, dict):
+            continue
+        stuck = [by_call[op["call"]] for op in example.get("operations", ()) if op.get("call") in by_call]
+        prefix = [by_call[op["call"]] for op in example.get("prefix", ()) if op.get("call") in by_call]
+        reasons = [str(op["reason"]) for op in example.get("operations", ()) if op.get("reason")]
+        found.append(Counterexample(
+            key=_partition_name(partition.get("key")), stuck=tuple(stuck), prefix=tuple(prefix),
+            state=show(example.get("state")), reasons=tuple(reasons),
+        ))
+    return found
+
+
+def _partition_name(key: Any) -> str:
+    # A model with one partition (a single register, a mutex) has no key to name.
+    return "(the register)" if key is None else show(key)
+
+
+def _verdicts(verdict: Mapping[str, Any]) -> tuple[Verdict, ...]:
+    found = []
+    for name, result in sorted(verdict.get("checkers", {}).items()):
+        if isinstance(result, dict):
+            found.append(Verdict(name, result.get("valid", "unknown"), _summary(name, result)))
+    return tuple(found)
+
+
+def _summary(name: str, result: Mapping[str, Any]) -> str:
+    if name == "linearizability":
+        partitions = result.get("partitions") or []
+        bad = [_partition_name(p.get("key")) for p in partitions if p.get("valid") is False]
+        unknown = [_partition_name(p.get("key")) for p in partitions if p.get("valid") == "unknown"]
+        text = f"{result.get('ops', '?')} operations, {len(partitions)} partitions, model {result.get('model', '?')}"
+        if bad:
+            text += f"; not linearizable: {', '.join(bad)}"
+        if unknown:
+            text += f"; undecided: {', '.join(unknown)}"
+        return text
+    anomalies = result.get("anomalies") or []
+    if not anomalies:
+        return "no anomaly"
+    first = anomalies[0]
+    return f"{len(anomalies)} anomalies; first: {first.get('property', '?')}: {first.get('message', '')}"
+
+
+def _markers(verdict: Mapping[str, Any], ops: list[OpBar],
+             counterexamples: list[Counterexample]) -> list[Marker]:
+    markers: list[Marker] = []
+    for name, result in sorted(verdict.get("checkers", {}).items()):
+        if not isinstance(result, dict):
+            continue
+        for anomaly in result.get("anomalies") or ():
+            if isinstance(anomaly, dict) and isinstance(anomaly.get("t"), int):
+                text = f"{anomaly.get('property', name)}: {anomaly.get('message', '')}"
+                markers.append(Marker(anomaly["t"], name, text))
+    markers.extend(counterexample_markers(counterexamples, ops))
+    return sorted(markers, key=lambda marker: (marker.time, marker.checker, marker.message))
+
+
+def counterexample_markers(counterexamples: Iterable[Counterexample], ops: list[OpBar]) -> list[Marker]:
+    markers = []
+    for example in counterexamples:
+        for number in example.stuck:
+            op = ops[number]
+            markers.append(Marker(op.start, "linearizability",
+                                  f"key {example.key}: cannot linearize {op.label}"))
+    return markers
+
+
+def _focus(markers: list[Marker], world: _World, end: int) -> tuple[int, int] | None:
+    """The default window of the message diagram: around the first anomaly, else around
+    the first fault, else around the first election."""
+    if markers:
+        centre = markers[0].time
+    elif world.fault_starts:
+        centre = world.fault_starts[0]
+    elif world.elections:
+        centre = world.elections[0].time
+    else:
+        return None
+    half = 100_000
+    return max(0, centre - half), min(end, centre + half)
+
+
+def _messages_near(arrows: list[MessageArrow], focus: tuple[int, int] | None, limit: int) -> list[MessageArrow]:
+    if len(arrows) <= limit:
+        return arrows
+    centre = 0 if focus is None else (focus[0] + focus[1]) // 2
+    nearest = sorted(arrows, key=lambda arrow: (abs(arrow.sent - centre), arrow.id))[:limit]
+    return sorted(nearest, key=lambda arrow: arrow.id)
+
+
+class _World:
+    """Folds the trace's events into node spans, elections, faults and messages."""
+
+    def __init__(self) -> None:
+        self.start_event: TraceEvent = {}
+        self.nodes: list[int] = []
+        self.end = 0
+        self.phases: list[tuple[str, int]] = []
+        self.elections: list[Election] = []
+        self.fault_starts: list[int] = []
+        self.messages_seen = False
+        self._role: dict[int, tuple[str, int, int]] = {}
+        self._state: dict[int, tuple[str, int]] = {}  # node -> (state shown, since)
+        self._spans: dict[int, list[NodeSpan]] = {}
+        self._faults: dict[int, tuple[TraceEvent, int]] = {}
+        self._closed_faults: list[FaultSpan] = []
+        self._sent: dict[int, TraceEvent] = {}
+        self._outcome: dict[int, tuple[int | None, str | None]] = {}
+
+    def feed(self, event: TraceEvent) -> None:
+        kind, t = event["ev"], event["t"]
+        self.end = max(self.end, t)
+        handler = getattr(self, "_on_" + kind.replace("-", "_"), None)
+        if handler is not None:
+            handler(event, t)
+
+    def _on_start(self, event: TraceEvent, t: int) -> None:
+        self.start_event = event
+        self.nodes = sorted(event["nodes"])
+        for node in self.nodes:
+            self._role[node] = ("follower", 0, 0)
+            self._state[node] = ("follower", t)
+
+    def _on_phase(self, event: TraceEvent, t: int) -> None:
+        if event["phase"] != "end":
+            self.phases.append((event["phase"], t))
+
+    def _show(self, node: int, t: int, state: str) -> None:
+        shown, since = self._state.get(node, ("follower", 0))
+        _role, term, leader = self._role.get(node, ("follower", 0, 0))
+        if since < t:
+            spans = self._spans.setdefault(node, [])
+            last = spans[-1] if spans else None
+            if last is not None and last.end == since and (last.state, last.term, last.leader) == (
+                    shown, term, leader):
+                spans[-1] = NodeSpan(node, shown, term, leader, last.start, t)
+            else:
+                spans.append(NodeSpan(node, shown, term, leader, since, t))
+        self._state[node] = (state, t)
+
+    def _on_role(self, event: TraceEvent, t: int) -> None:
+        node, role = event["node"], event["role"]
+        previous = self._role.get(node)
+        current_state = self._state.get(node, ("follower", 0))[0]
+        shown = current_state if current_state in ("paused", "crashed") else role
+        self._show(node, t, shown)
+        self._role[node] = (role, event["term"], event["leader"])
+        if role == "leader" and (previous is None or previous[:2] != ("leader", event["term"])):
+            self.elections.append(Election(t, node, event["term"]))
+
+    def _on_crash(self, event: TraceEvent, t: int) -> None:
+        self._show(event["node"], t, "crashed")
+
+    def _on_restart(self, event: TraceEvent, t: int) -> None:
+        node = event["node"]
+        self._show(node, t, "follower")
+        self._role[node] = ("follower", event["term"], 0)
+
+    def _on_pause(self, event: TraceEvent, t: int) -> None:
+        self._show(event["node"], t, "paused")
+
+    def _on_resume(self, event: TraceEvent, t: int) -> None:
+        node = event["node"]
+        self._show(node, t, self._role.get(node, ("follower", 0, 0))[0])
+
+    def _on_fault(self, event: TraceEvent, t: int) -> None:
+        self.fault_starts.append(t)
+        self._faults[event.get("id", len(self._faults))] = (event, t)
+
+    def _on_heal(self, event: TraceEvent, t: int) -> None:
+        opened = self._faults.pop(event.get("id", -1), None)
+        if opened is not None:
+            self._closed_faults.append(_fault_span(opened[0], opened[1], t))
+
+    def _on_msg(self, event: TraceEvent, t: int) -> None:
+        self.messages_seen = True
+        if "id" in event:
+            self._sent[event["id"]] = event
+
+    def _on_recv(self, event: TraceEvent, t: int) -> None:
+        self._outcome.setdefault(event["id"], (t, None))
+
+    def _on_drop(self, event: TraceEvent, t: int) -> None:
+        self._outcome.setdefault(event["id"], (None, str(event.get("reason", "dropped"))))
+
+    def close_spans(self, end: int) -> list[NodeSpan]:
+        for node in sorted(self._state):
+            self._show(node, end, self._state[node][0])
+        return [span for node in sorted(self._spans) for span in self._spans[node]]
+
+    def close_faults(self, end: int) -> list[FaultSpan]:
+        spans = list(self._closed_faults)
+        spans.extend(_fault_span(event, start, end) for event, start in self._faults.values())
+        return sorted(spans, key=lambda span: (span.start, span.id))
+
+    def arrows(self) -> list[MessageArrow]:
+        found = []
+        for number in sorted(self._sent):
+            event = self._sent[number]
+            received, dropped = self._outcome.get(number, (None, None))
+            label = f"{event['type']} t{event['term']}"
+            for name in ("index", "log_term", "entries", "commit"):
+                if event.get(name):
+                    label += f" {name}={event[name]}"
+            if event.get("reject"):
+                label += " reject"
+            found.append(MessageArrow(number, event["node"], event["to"], str(event["type"]), event["term"],
+                                      event["t"], received, dropped, label))
+        return found
+
+
+def _fault_span(event: TraceEvent, start: int, end: int) -> FaultSpan:
+    kind = str(event["kind"])
+    details = {name: value for name, value in event.items() if name not in ("t", "ev", "id", "kind")}
+    nodes: tuple[int, ...] = tuple(sorted(details.get("nodes") or ()))
+    if kind == "partition" and details.get("sides"):
+        # The side a person looks for is the smallest: the node cut off, the minority.
+        nodes = tuple(sorted(min(details["sides"], key=lambda side: (len(side), side))))
+        sides = " | ".join(" ".join(str(node) for node in side) for side in details["sides"])
+        label = f"partition {details.get('shape', '')}: {sides}".replace("  ", " ")
+    elif nodes:
+        label = f"{kind} {' '.join(str(node) for node in nodes)}"
+    else:
+        label = kind + "".join(f" {name}={show(value)}" for name, value in sorted(details.items()))
+    record = tuple((name, show(value)) for name, value in sorted(details.items()) if name != "cut")
+    return FaultSpan(int(event.get("id", -1)), kind, start, end, label, nodes,
+                     (("started", _us(start)), ("healed", _us(end)), *record))
+
+
+# ---------------------------------------------------------------------------------------
+# From a history recorded anywhere
+
+
+def timeline_from_operations(operations: list[Operation], result: Mapping[str, Any] | None,
+                             source: str, model: str) -> Timeline:
+    """A timeline of a history any reader of `checkers.formats` produced, with the
+    linearizability result (its JSON) when one was computed."""
+    timed = bool(operations) and all(
+        op.call_time_us is not None and (op.ret is None or op.return_time_us is not None) for op in operations
+    )
+    ordered = sorted(operations, key=lambda op: op.call)
+    ops = [_bar_from_operation(number, op, timed) for number, op in enumerate(ordered)]
+    end = max([0, *(op.end if op.end is not None else op.start for op in ops)])
+    if not timed:
+        end = max([end, *(op.ret or op.call for op in ordered)]) + 1
+    counterexamples = counterexamples_from_result(result, ops) if result else []
+    verdicts: tuple[Verdict, ...] = ()
+    if result:
+        verdicts = (Verdict("linearizability", result.get("valid", "unknown"),
+                            _summary("linearizability", result)),)
+    lanes = sorted({op.lane for op in ops}, key=_lane_order)
+    markers = counterexample_markers(counterexamples, ops)
+    return Timeline(
+        title=Path(source).name, meta=(("history", source), ("model", model)),
+        time_unit="us" if timed else "event", end=end, verdicts=verdicts, ops=tuple(ops),
+        lanes=tuple(lanes), nodes=(), markers=tuple(sorted(markers, key=lambda m: (m.time, m.message))),
+        counterexamples=tuple(counterexamples),
+    )
+
+
+def _bar_from_operation(number: int, op: Operation, timed: bool) -> OpBar:
+    outcome = "pending" if op.ret is None else "fail" if op.status == "compare-failed" else "ok"
+    start = op.call_time_us if timed else op.call
+    end = (op.return_time_us if timed else op.ret) if op.ret is not None else None
+    assert start is not None
+    label = _operation_label(op, outcome)
+    record: list[tuple[str, str]] = [
+        ("operation", label), ("outcome", "info (unknown)" if outcome == "pending" else op.status),
+        ("process", str(op.process)), ("input", show(op.input)), ("output", show(op.output)),
+    ]
+    if op.line is not None:
+        record.append(("history line", str(op.line)))
+    if timed:
+        record.append(("invoked", _us(start)))
+        if end is not None:
+            record.append(("completed", _us(end)))
+    else:
+        record.append(("invoked at event", str(op.call)))
+        if end is not None:
+            record.append(("completed at event", str(end)))
+    return OpBar(id=number, lane=f"process {op.process}", f=op.f,
+                 key=None if op.key is None else show(op.key), outcome=outcome, start=start, end=end,
+                 call=op.call, label=label, record=tuple(record))
+
+
+def _operation_label(op: Operation, outcome: str) -> str:
+    where = "" if op.key is None else show(op.key)
+    argument = "" if op.input is None else show(op.input)
+    inside = ", ".join(part for part in (where, argument) if part)
+    text = f"{op.f}({inside})"
+    if op.ret is not None and op.output is not None:
+        text += f" -> {show(op.output)}"
+    if outcome == "pending":
+        text += " pending"
+    elif op.status == "compare-failed":
+        text += " compare failed"
+    return text
+
+
+__all__ = [
+    "MAX_MESSAGES", "NODE_STATES", "OUTCOMES", "Counterexample", "Election", "FaultSpan", "Marker",
+    "MessageArrow", "NodeSpan", "OpBar", "Timeline", "Verdict", "counterexamples_from_result", "show",
+    "timeline_from_operations", "timeline_from_run",
+]

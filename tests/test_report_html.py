@@ -1,0 +1,210 @@
+"""report.html: built from a run folder or any history, self-contained, escaped, and
+rendered by a real browser without errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import re
+from pathlib import Path
+
+import pytest
+from browser import load
+from click.testing import CliRunner
+from tests_support import shortened
+
+from raftsim import api
+from raftsim.cli import cli
+from reports.html import render_html, write_html
+from reports.timeline import timeline_from_run
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+EVIL = "</script><script>document.body.setAttribute('data-pwned','1')</script>"
+EVIL_IMG = "<img src=x onerror=\"document.body.setAttribute('data-pwned','2')\">"
+
+
+def _run(folder: Path, bugs: tuple[str, ...]) -> Path:
+    scenario = dataclasses.replace(shortened("partition-leader", 14000, 3000), seed=1, bugs=bugs)
+    api.run(scenario, folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def good_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _run(tmp_path_factory.mktemp("good") / "run", ())
+
+
+@pytest.fixture(scope="module")
+def bad_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = _run(tmp_path_factory.mktemp("bad") / "run", ("stale-local-read",))
+    assert json.loads((folder / "verdict.json").read_text())["valid"] is False
+    return folder
+
+
+def _data_block(page: str) -> dict:
+    found = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', page, re.S)
+    assert found is not None
+    return json.loads(found.group(1))
+
+
+# --- the timeline a run folder gives ----------------------------------------------------
+
+
+def test_timeline_of_a_run_has_lanes_roles_elections_and_faults(good_run: Path) -> None:
+    timeline = timeline_from_run(good_run)
+    assert timeline.valid is True and timeline.time_unit == "us"
+    assert timeline.lanes == ("client 0", "client 1", "client 2", "client 3")
+    assert timeline.nodes == (1, 2, 3, 4, 5)
+    leaders = [span for span in timeline.spans if span.state == "leader"]
+    assert leaders and all(span.end > span.start for span in leaders)
+    assert [e.term for e in timeline.elections] == sorted(e.term for e in timeline.elections)
+    # partition-leader isolates the current leader: the fault's label names that node alone.
+    first = timeline.faults[0]
+    assert first.kind == "partition" and len(first.nodes) == 1 and first.end > first.start
+    leader_then = [s.node for s in leaders if s.start <= first.start < s.end]
+    assert list(first.nodes) == leader_then
+    # Node lanes cover the whole run without gaps or overlaps.
+    for node in timeline.nodes:
+        spans = [span for span in timeline.spans if span.node == node]
+        assert spans[0].start == 0 and spans[-1].end == timeline.end
+        assert all(a.end == b.start for a, b in itertools.pairwise(spans))
+    assert not timeline.counterexamples and not timeline.markers
+
+
+def test_timeline_of_a_failing_run_locates_the_counterexample(bad_run: Path) -> None:
+    timeline = timeline_from_run(bad_run)
+    assert timeline.valid is False
+    [example] = timeline.counterexamples
+    verdict = json.loads((bad_run / "verdict.json").read_text())
+    partition = next(p for p in verdict["checkers"]["linearizability"]["partitions"] if p["counterexample"])
+    stuck = [timeline.ops[number] for number in example.stuck]
+    assert [op.call for op in stuck] == [op["call"] for op in partition["counterexample"]["operations"]]
+    assert len(example.prefix) == len(partition["counterexample"]["prefix"])
+    assert example.state == str(partition["counterexample"]["state"])
+    assert timeline.first_anomaly == stuck[0].start
+    assert timeline.focus is not None and timeline.focus[0] <= stuck[0].start <= timeline.focus[1]
+
+
+# --- the page, as text -----------------------------------------------------------------
+
+
+def test_page_is_self_contained(bad_run: Path) -> None:
+    page = render_html(timeline_from_run(bad_run))
+    assert page.count("<script") == 2  # the data block and the inline script, nothing else
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+    assert "@import" not in page and "url(http" not in page
+    data = _data_block(page)
+    assert len(data["ops"]) == len(timeline_from_run(bad_run).ops)
+    assert "raftsim replay" in page and json.loads((bad_run / "verdict.json").read_text())["digest"] in page
+
+
+def test_everything_embedded_is_escaped(bad_run: Path) -> None:
+    timeline = timeline_from_run(bad_run)
+    op = timeline.ops[0]
+    evil_op = dataclasses.replace(op, label=EVIL + EVIL_IMG, record=(("key", EVIL), ("error", EVIL_IMG + "\x00\"'")))
+    evil = dataclasses.replace(
+        timeline, title=EVIL, meta=(("scenario", EVIL_IMG),), ops=(evil_op, *timeline.ops[1:]),
+    )
+    page = render_html(evil)
+    assert page.count("<script") == 2 and page.count("</script>") == 2
+    assert "<img" not in page
+    assert EVIL not in page and "&lt;/script&gt;" in page
+    data = _data_block(page)  # the data block still parses back to the very strings
+    assert data["ops"][0][4] == EVIL + EVIL_IMG
+    assert data["ops"][0][5][3] == EVIL_IMG + "\x00\"'"
+
+
+# --- the page, in a browser -------------------------------------------------------------
+
+
+def test_report_renders_in_a_browser_without_console_errors(good_run: Path, tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    write_html(timeline_from_run(good_run), page)
+    rendered = load(page)
+    assert rendered.console == []
+    assert 'data-rendered="true"' in rendered.dom
+    assert 'id="verdict">valid<' in rendered.dom
+
+
+def test_counterexample_is_shown_and_screenshot_saved(bad_run: Path) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = ARTIFACTS / "report-counterexample.html"
+    timeline = timeline_from_run(bad_run)
+    write_html(timeline, page)
+    shot = ARTIFACTS / "report-counterexample.png"
+    rendered = load(page, screenshot=shot)
+    assert rendered.console == []
+    assert 'data-rendered="true"' in rendered.dom
+    assert 'id="verdict">invalid<' in rendered.dom
+    example = timeline.counterexamples[0]
+    stuck_label = timeline.ops[example.stuck[0]].label
+    assert "Cannot be linearized after the prefix" in rendered.dom
+    assert stuck_label.replace(">", "&gt;") in rendered.dom
+    assert f"{example.state}</span>" in rendered.dom
+    assert shot.stat().st_size > 20_000  # a drawn page, not a blank one
+
+
+def test_a_history_holding_script_runs_no_script(tmp_path: Path) -> None:
+    """Keys and values from a history recorded elsewhere reach the page as text only."""
+    history = tmp_path / "evil.txt"
+    lines = [
+        '{:process 0, :type :invoke, :f :put, :key "K", :value "V"}',
+        '{:process 0, :type :ok, :f :put, :key "K", :value "V"}',
+        '{:process 1, :type :invoke, :f :get, :key "K", :value nil}',
+        '{:process 1, :type :ok, :f :get, :key "K", :value "never written"}',
+    ]
+    key, value = json.dumps(EVIL), json.dumps(EVIL_IMG + "\" ' & \u2028")
+    history.write_text("\n".join(line.replace('"K"', key).replace('"V"', value) for line in lines) + "\n")
+    report = tmp_path / "report.html"
+    result = CliRunner().invoke(cli, ["check", str(history), "--model", "kv", "--report", str(report)])
+    assert result.exit_code == 1, result.output
+    rendered = load(report)
+    assert rendered.console == []
+    assert 'data-rendered="true"' in rendered.dom
+    assert "data-pwned" not in rendered.dom.split("<body", 1)[1].split(">", 1)[0]
+    assert "&lt;/script&gt;&lt;script&gt;" in rendered.dom  # shown, as text
+    assert "Cannot be linearized after the prefix" in rendered.dom
+
+
+# --- the commands ------------------------------------------------------------------------
+
+
+def test_check_report_for_histories_without_times(tmp_path: Path) -> None:
+    source = Path(__file__).parent / "testdata/histories/porcupine/jepsen/etcd_000.log"
+    report = tmp_path / "etcd.html"
+    result = CliRunner().invoke(cli, ["check", str(source), "--model", "cas-register", "--report", str(report)])
+    assert result.exit_code == 1, result.output
+    data = _data_block(report.read_text())
+    assert data["unit"] == "event" and data["cex"] and data["cex"][0]["key"] == "(the register)"
+    assert data["nodes"] == [] and "Messages" not in report.read_text().split("<script")[0]
+
+
+def test_check_report_into_a_missing_folder_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from raftsim.cli import main
+
+    source = Path(__file__).parent / "testdata/histories/porcupine/jepsen/etcd_002.log"
+    with pytest.raises(SystemExit) as raised:
+        main(["check", str(source), "--model", "cas-register", "--report", str(tmp_path / "nowhere" / "r.html")])
+    assert raised.value.code == 2
+    assert "--report" in capsys.readouterr().err
+    assert not (tmp_path / "nowhere").exists()
+
+
+@pytest.mark.parametrize("window", ["5", "5:4", "a:b", "-1:2"])
+def test_report_window_must_be_a_range(good_run: Path, window: str) -> None:
+    from raftsim.cli import main
+
+    with pytest.raises(SystemExit) as raised:
+        main(["report", str(good_run), "--window", window, "--no-png", "--messages", "none"])
+    assert raised.value.code == 2
+
+
+def test_report_of_a_folder_that_is_not_a_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from raftsim.cli import main
+
+    with pytest.raises(SystemExit) as raised:
+        main(["report", str(tmp_path), "--no-png"])
+    assert raised.value.code == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "not a run folder" in error and "Traceback" not in error

@@ -1,0 +1,160 @@
+"""The terminal view: verdicts, the leader of every term, node bars that fit the console,
+the counterexample, and data printed as data."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from tests_support import shortened
+
+from raftsim import api
+from reports.terminal import leader_terms, node_bar, render_terminal
+from reports.timeline import (
+    Counterexample,
+    Election,
+    FaultSpan,
+    Marker,
+    NodeSpan,
+    OpBar,
+    Timeline,
+    Verdict,
+    timeline_from_run,
+)
+
+EVIL = "[bold]x[/] <script>alert(1)</script> :smile: [red]"
+
+
+def _run(folder: Path, bugs: tuple[str, ...]) -> Timeline:
+    scenario = dataclasses.replace(shortened("partition-leader", 14000, 3000), seed=1, bugs=bugs)
+    api.run(scenario, folder)
+    return timeline_from_run(folder)
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory: pytest.TempPathFactory) -> Timeline:
+    return _run(tmp_path_factory.mktemp("good") / "run", ())
+
+
+@pytest.fixture(scope="module")
+def bad(tmp_path_factory: pytest.TempPathFactory) -> Timeline:
+    timeline = _run(tmp_path_factory.mktemp("bad") / "run", ("stale-local-read",))
+    assert timeline.valid is False and timeline.counterexamples
+    return timeline
+
+
+def _printed(timeline: Timeline, width: int = 120) -> str:
+    console = Console(record=True, width=width, color_system="truecolor", force_terminal=True)
+    render_terminal(timeline, console)
+    return console.export_text(styles=False)
+
+
+# --- a real run -------------------------------------------------------------------------
+
+
+def test_verdicts_are_printed_for_every_checker(good: Timeline, bad: Timeline) -> None:
+    for timeline, word in ((good, "valid"), (bad, "NOT VALID")):
+        text = _printed(timeline)
+        assert f"verdict: {word}" in text
+        for verdict in timeline.verdicts:
+            assert re.search(rf"^\s*{verdict.checker}\s*│", text, re.M), verdict.checker
+    assert "counterexample" not in _printed(good)
+
+
+def test_the_leader_of_every_term_is_listed(bad: Timeline) -> None:
+    text = _printed(bad)
+    assert len(bad.elections) >= 2
+    for election in bad.elections:
+        assert re.search(rf"^\s*{election.term}\s*│\s*node {election.node}\s*│", text, re.M), election
+
+
+def test_a_term_lasts_until_its_leader_steps_down(bad: Timeline) -> None:
+    terms = leader_terms(bad)
+    assert [e for e, _until in terms] == sorted(bad.elections, key=lambda e: e.time)
+    for election, until in terms:
+        assert until > election.time
+        spans = [s for s in bad.spans if (s.node, s.term, s.state) == (election.node, election.term, "leader")]
+        assert until == max(span.end for span in spans)
+    # The last leader of the run still leads at its end.
+    assert terms[-1][1] == bad.end
+
+
+def test_the_counterexample_shows_the_stuck_operation_the_prefix_and_the_state(bad: Timeline) -> None:
+    text = _printed(bad)
+    example = bad.counterexamples[0]
+    stuck = bad.ops[example.stuck[0]]
+    assert f"counterexample 1: key {example.key}" in text
+    assert stuck.label in text
+    for name, value in stuck.record:
+        assert re.search(rf"{re.escape(name)}\s+{re.escape(value)}", text), (name, value)
+    tail = [bad.ops[number].label for number in example.prefix[-10:]]
+    positions = [text.index(label, text.index("linearizable prefix, in order")) for label in tail]
+    assert positions == sorted(positions), "the prefix is printed in its linearization order"
+    assert f"of {len(example.prefix)} operations" in text
+    assert f"model state after the prefix: {example.state}" in text
+
+
+@pytest.mark.parametrize("width", [60, 120, 200])
+def test_node_bars_fit_the_console(bad: Timeline, width: int) -> None:
+    lines = _printed(bad, width).splitlines()
+    bars = [line for line in lines if re.match(r"node \d+\s{2,}[LCcFpx ]+$", line)]
+    assert len(bars) == len(bad.nodes)
+    assert all(len(line) <= width for line in lines)
+    assert all(len(line) == width - 1 for line in bars), "a bar fills the line but its last column"
+    assert any("L" in line for line in bars)
+
+
+# --- crafted timelines ------------------------------------------------------------------
+
+
+def _crafted() -> Timeline:
+    ops = (
+        OpBar(0, "client 1", "write", EVIL, "ok", 0, 3_000_000, 0, f"write({EVIL}, 1)", (("value", EVIL),)),
+        OpBar(1, "client 2", "read", EVIL, "ok", 4_000_000, 6_000_000, 2, f"read({EVIL}) -> 2", (("key", EVIL),)),
+    )
+    spans = (
+        NodeSpan(1, "leader", 1, 1, 0, 5_000_000), NodeSpan(1, "crashed", 1, 1, 5_000_000, 10_000_000),
+        NodeSpan(2, "follower", 1, 1, 0, 5_000_000), NodeSpan(2, "leader", 2, 2, 5_000_000, 10_000_000),
+    )
+    return Timeline(
+        title=EVIL, meta=(("scenario", EVIL),), time_unit="us", end=10_000_000,
+        verdicts=(Verdict("linearizability", False, EVIL), Verdict(EVIL, "unknown", EVIL)),
+        ops=ops, lanes=("client 1", "client 2"), nodes=(1, 2), spans=spans,
+        elections=(Election(0, 1, 1), Election(5_000_000, 2, 2)),
+        faults=(FaultSpan(0, "crash", 5_000_000, 10_000_000, EVIL, (1,), ()),),
+        markers=(Marker(4_000_000, "linearizability", EVIL),),
+        counterexamples=(Counterexample(EVIL, (1,), (0,), EVIL, (EVIL,)),), replay=f"raftsim replay {EVIL}",
+    )
+
+
+def test_data_prints_literally_never_as_markup() -> None:
+    text = _printed(_crafted(), width=200)
+    # Title, meta, verdict summary, checker name, fault, anomaly, key, labels, record,
+    # reason, model state and replay command: every one of them holds EVIL.
+    assert text.count(EVIL) >= 12, text
+    assert "😄" not in text
+
+
+def test_verdict_words_are_coloured() -> None:
+    console = Console(record=True, width=120, color_system="truecolor", force_terminal=True)
+    render_terminal(_crafted(), console)
+    coloured = console.export_text(styles=True)
+    assert "\x1b[1;31mNOT VALID" in coloured
+    assert "\x1b[1;33munknown" in coloured
+
+
+def test_a_node_bar_shows_the_state_held_longest_in_each_slice() -> None:
+    timeline = _crafted()
+    assert node_bar(timeline, 1, 10).plain == "LLLLLxxxxx"
+    assert node_bar(timeline, 2, 4).plain == "FFLL"  # the slice 2.5..5 s: follower throughout
+    assert len(node_bar(timeline, 1, 1000).plain) == 1000
+
+
+def test_a_history_without_nodes_or_verdicts_prints() -> None:
+    empty = Timeline(title="h.edn", meta=(("history", "h.edn"),), time_unit="event", end=0, verdicts=(), ops=(),
+                     lanes=(), nodes=())
+    text = _printed(empty)
+    assert "verdict: not checked" in text and "h.edn" in text and "leaders" not in text
