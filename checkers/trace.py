@@ -27,6 +27,7 @@ TraceEvent = dict[str, Any]
 
 PHASES = ("safety", "heal", "liveness", "final-reads", "end")
 ROLES = ("follower", "pre-candidate", "candidate", "leader")
+DROP_REASONS = ("loss", "cut", "cut-in-flight", "crashed", "inbox-full")
 _MISSING = object()
 
 Check = Callable[[Any], bool]
@@ -72,6 +73,14 @@ def _str(name: str) -> _Field:
     return _Field(name, str, "a string")
 
 
+def _message_id(name: str) -> _Field:
+    return _Field(name, int, "a positive integer (a message id)", _is_positive)
+
+
+def _is_positive(value: int) -> bool:
+    return value > 0
+
+
 def _entries(name: str) -> _Field:
     return _Field(name, list, "a list of [term, digest] pairs", _is_entry_list)
 
@@ -103,7 +112,9 @@ _REQUIRED: dict[str, tuple[_Field, ...]] = {
     "resume": (_int("node"),),
     "fault": (_str("kind"),),
     "heal": (_str("kind"),),
-    "msg": (_int("node"), _int("to"), _str("type"), _int("term")),
+    "msg": (_message_id("id"), _int("node"), _int("to"), _str("type"), _int("term")),
+    "recv": (_message_id("id"), _int("node"), _int("from")),
+    "drop": (_message_id("id"), _int("node"), _int("from"), _str("reason")),
     "end": (),
 }
 
@@ -137,14 +148,18 @@ def iter_trace_lines(lines: Iterable[str], path: str = "<trace>") -> Iterator[Tr
             nodes = frozenset(event["nodes"])
         elif nodes is not None and "node" in event:
             _check_known_node(event["node"], nodes, path, line_number)
+            if "from" in event:
+                _check_known_node(event["from"], nodes, path, line_number, "from")
         yield event
 
 
-def _check_known_node(node: Any, nodes: frozenset[int], path: str, line_number: int) -> None:
+def _check_known_node(
+    node: Any, nodes: frozenset[int], path: str, line_number: int, field: str = "node"
+) -> None:
     # Every kind that carries a node is checked, `fault` included, whose per-kind fields
     # the schema leaves loose: hence the type test before the membership test.
     if type(node) is not int or node not in nodes:
-        raise InputError(path, line_number, "node", f"node {node!r} is not in start.nodes")
+        raise InputError(path, line_number, field, f"node {node!r} is not in start.nodes")
 
 
 def _parse_line(line: str, path: str, line_number: int) -> TraceEvent:
@@ -179,6 +194,8 @@ def _check_fields(event: TraceEvent, path: str, line_number: int) -> None:
         _check_phase(event, path, line_number)
     elif kind == "role" and event["role"] not in ROLES:
         raise InputError(path, line_number, "role", f"unknown role {event['role']!r}")
+    elif kind == "drop" and event["reason"] not in DROP_REASONS:
+        raise InputError(path, line_number, "reason", f"unknown drop reason {event['reason']!r}")
 
 
 def _short(value: Any, limit: int = 80) -> str:

@@ -79,7 +79,7 @@ def run(scenario: str, seed: int | None, out: Path | None, bug_names: tuple[str,
     outcome = api.run(chosen, folder, budget, report=not no_report)
     print_summary(outcome, folder)
     if not no_report:
-        console.print(f" report  {folder / 'report.html'}", soft_wrap=True)
+        console.print(f" report  {folder / 'report.html'}", soft_wrap=True, markup=False)
     sys.exit(exit_code(outcome.verdict["valid"]))
 
 
@@ -118,8 +118,8 @@ def report(folder: Path, terminal: bool, messages: str, window: str | None, no_p
         sys.exit(exit_code(timeline.valid))
     written = reporting.write_reports(folder, messages, png=not no_png, focus=focus)
     for path in written.files:
-        console.print(f" wrote  {path}", soft_wrap=True)
-    console.print(f" {written.messages_note}", soft_wrap=True)
+        console.print(f" wrote  {path}", soft_wrap=True, markup=False)
+    console.print(f" {written.messages_note}", soft_wrap=True, markup=False)
     sys.exit(exit_code(written.timeline.valid))
 
 
@@ -210,8 +210,9 @@ def check_history(history: Path, model_name: str, history_format: str, initial_t
               help="Share of seeds run twice to compare digests.")
 @click.option("--budget", type=click.FloatRange(min=0.001), default=60.0, show_default=True,
               help="Seconds the linearizability checker may spend per seed.")
+@click.option("--no-report", is_flag=True, help="Keep failing seeds' folders without report.html and PNGs.")
 def fuzz(scenario: str, count: int, start: int, jobs: int | None, out: Path | None, bug_names: tuple[str, ...],
-         shard: str | None, recheck: float, budget: float) -> None:
+         shard: str | None, recheck: float, budget: float, no_report: bool) -> None:
     """Run many seeds of SCENARIO in parallel; keep the folders of failing seeds."""
     from raftsim import fuzz as fuzzing
 
@@ -223,6 +224,7 @@ def fuzz(scenario: str, count: int, start: int, jobs: int | None, out: Path | No
         jobs=jobs or fuzzing.default_jobs(),
         recheck_share=recheck,
         budget_s=budget,
+        reports=not no_report,
     )
     results = fuzzing.prepare(plan)
     began, ran = time.perf_counter(), 0
@@ -310,7 +312,7 @@ def print_fuzz_summary(summary: dict[str, Any], folder: Path) -> None:
     table.add_row("determinism", f"{summary['rechecked']} rechecked, digests differed for {_seed_list(differed)}")
     table.add_row("seeds/minute", str(summary["seeds_per_minute"]))
     console.print(table)
-    console.print(f" folder  {folder}", soft_wrap=True)
+    console.print(f" folder  {folder}", soft_wrap=True, markup=False)
 
 
 def _seed_list(seeds: list[int]) -> str:
@@ -337,7 +339,7 @@ def print_summary(outcome: Any, folder: Path) -> None:
     console.print(table)
     # Printed whole, never folded or cut, so they can be copied from any terminal.
     console.print(f" digest  {verdict['digest']}", soft_wrap=True)
-    console.print(f" replay  raftsim replay {folder}", soft_wrap=True)
+    console.print(f" replay  raftsim replay {folder}", soft_wrap=True, markup=False)
 
 
 def _leaders_by_term(trace_text: str) -> dict[int, list[int]]:

@@ -39,6 +39,7 @@ class FuzzPlan:
     jobs: int
     recheck_share: float
     budget_s: float
+    reports: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,26 +83,32 @@ def rechecked(seed: int, share: float) -> bool:
     return draw < share * 2**32
 
 
-def run_seed(task: tuple[Scenario, Path, float, bool]) -> SeedResult:
-    """One seed, in a worker process: run, judge, keep the folder only if it failed."""
-    scenario, out, budget_s, recheck = task
+def run_seed(task: tuple[Scenario, Path, float, bool, bool]) -> SeedResult:
+    """One seed, in a worker process: run, judge, keep the folder only if it failed, with
+    its reports (a failing seed is rare, so the replay that recovers its messages is
+    cheap beside the seeds that pass)."""
+    scenario, out, budget_s, recheck, reports = task
     began = time.perf_counter()
     outcome = api.run(scenario, None, budget_s)
     verdict = outcome.verdict
     flagged = tuple(sorted(name for name, result in verdict["checkers"].items() if result["valid"] is not True))
     if verdict["valid"] is not True:
-        _keep_folder(out / f"seed-{scenario.seed}", outcome)
+        _keep_folder(out / f"seed-{scenario.seed}", outcome, reports)
     again = run_scenario(resolve(scenario)).digest if recheck else None
     return SeedResult(scenario.seed, verdict["valid"], flagged, outcome.result.digest, again,
                       time.perf_counter() - began)
 
 
-def _keep_folder(folder: Path, outcome: api.RunOutcome) -> None:
+def _keep_folder(folder: Path, outcome: api.RunOutcome, reports: bool) -> None:
     staging = folder.parent / f".{folder.name}.partial"
     if staging.exists():
         shutil.rmtree(staging)
     api.write_run(staging, outcome.result)
     (staging / "verdict.json").write_text(json.dumps(outcome.verdict, indent=2) + "\n", encoding="utf-8")
+    if reports:
+        from raftsim.report import write_reports
+
+        write_reports(staging, "replay")
     if folder.exists():
         shutil.rmtree(folder)
     staging.rename(folder)
@@ -147,7 +154,8 @@ def prepare(plan: FuzzPlan) -> dict[int, SeedResult]:
 def execute(plan: FuzzPlan, finished: dict[int, SeedResult]) -> Iterator[SeedResult]:
     """Run the seeds not yet finished, yielding each result as it comes (in any order)."""
     tasks = [
-        (dataclasses.replace(plan.scenario, seed=seed), plan.out, plan.budget_s, rechecked(seed, plan.recheck_share))
+        (dataclasses.replace(plan.scenario, seed=seed), plan.out, plan.budget_s, rechecked(seed, plan.recheck_share),
+         plan.reports)
         for seed in plan.seeds if seed not in finished
     ]
     if plan.jobs <= 1:

@@ -5,12 +5,16 @@ local clock, hands it messages and requests, and works through each Ready in the
 core demands: persist (waiting for the fsync), send, apply, advance. It can crash (memory
 and unsynced writes gone; restart rebuilds from the disk), pause (frozen: no ticks, no
 processing, arrivals queue up in the socket) and resume.
+
+With `trace_messages` on, a MessageTracer follows every Raft message between hosts through
+the network and records its send (`msg`), each arrival (`recv`) and each loss (`drop`).
 """
 
 from __future__ import annotations
 
 import random
 from collections import deque
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from raftcore.server import Forward, KVServer, Request, entry_digest
@@ -55,7 +59,6 @@ class Host:
         self._deferred: Ready | None = None
         self._inbox: deque[tuple[str, Any]] = deque()
         self._shown: tuple[Role, int, int] | None = None
-        self.trace_messages = False
         network.add_endpoint(self.name, self.receive)
 
     # --- time -------------------------------------------------------------------------
@@ -70,6 +73,15 @@ class Host:
         self.env.timeout(self.clock.true_delay_us(self.tick_us)).callbacks.append(self._tick)
 
     # --- input ------------------------------------------------------------------------
+
+    def discard_reason(self) -> str | None:
+        """Why `receive` would throw away a message arriving now, if it would; must agree
+        with `receive`, which does not call it to stay fast."""
+        if self.state == CRASHED:
+            return "crashed"
+        if self.state == PAUSED and len(self._inbox) >= PAUSED_INBOX_LIMIT:
+            return "inbox-full"
+        return None
 
     def receive(self, source: str, payload: Any) -> None:
         if self.state == CRASHED:
@@ -146,12 +158,6 @@ class Host:
     def _send(self, messages: tuple[Message, ...]) -> None:
         send, name = self.network.send, self.name
         for message in messages:
-            if self.trace_messages:
-                self.trace.emit(
-                    "msg", node=self.node_id, to=message.to, type=str(message.type), term=message.term,
-                    index=message.index, log_term=message.log_term, entries=len(message.entries),
-                    commit=message.commit, reject=message.reject,
-                )
             send(name, endpoint(message.to), message)
 
     def _record_ready(self, server: KVServer, ready: Ready) -> None:
@@ -225,3 +231,39 @@ class Host:
 
     def term(self) -> int:
         return self.server.node.term if self.server is not None else -1
+
+
+class MessageTracer:
+    """The network's observer when `trace_messages` is on: the input of a message sequence
+    diagram. Messages are numbered 1, 2, 3, ... in send order, so a replay gives the same ids.
+
+    Only Raft messages are followed; client requests, forwarded requests and responses are
+    not. An arrival at a crashed host, or at a paused one whose socket buffer is full, is a
+    `drop` (reason `crashed`, `inbox-full`) rather than a `recv`, since the host discards it
+    unread. A `recv` at a paused host means the message waits in its socket buffer; a crash
+    before the resume loses it without a further line (the `crash` event says so).
+    """
+
+    def __init__(self, trace: Trace, hosts: Mapping[str, Host]) -> None:
+        self._trace = trace
+        self._hosts = hosts
+        self.count = 0
+
+    def sent(self, src: str, dst: str, payload: Any) -> int:
+        if type(payload) is not Message:
+            return 0
+        assert self._hosts[src].node_id == payload.sender and dst == endpoint(payload.to), (src, dst, payload)
+        self.count += 1
+        self._trace.emit_message(
+            self.count, payload.sender, payload.to, payload.type.value, payload.term, payload.index,
+            payload.log_term, len(payload.entries), payload.commit, payload.reject,
+        )
+        return self.count
+
+    def arrived(self, message_id: int, src: str, dst: str) -> None:
+        hosts = self._hosts
+        receiver = hosts[dst]
+        self._trace.emit_outcome(message_id, receiver.node_id, hosts[src].node_id, receiver.discard_reason())
+
+    def dropped(self, message_id: int, src: str, dst: str, reason: str) -> None:
+        self._trace.emit_outcome(message_id, self._hosts[dst].node_id, self._hosts[src].node_id, reason)

@@ -5,6 +5,11 @@ jitter, loss, duplication). A partition removes edges and healing puts them back
 are counted so that overlapping faults heal independently. A message is checked against
 the graph both when it leaves and when it arrives, so a partition also drops what was in
 flight, as a firewall rule would.
+
+An optional observer follows messages through the network for a message sequence diagram:
+it numbers the sends it cares about and hears, for each copy, that it arrived or why it was
+dropped. It is None unless asked for, so an untraced run pays one `is None` test per send
+and draws exactly the same dice either way.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import random
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import networkx as nx
 import simpy
@@ -25,6 +30,24 @@ class LinkSpec:
     jitter_us: int
     loss: float = 0.0
     duplicate: float = 0.0
+
+
+class MessageObserver(Protocol):
+    """Hears what becomes of sent messages. Must not draw randomness or schedule events:
+    a traced run has to be the same run as an untraced one."""
+
+    def sent(self, src: str, dst: str, payload: Any) -> int:
+        """Called before the network looks at the link; returns the message's id, or 0 to
+        leave this message unobserved."""
+        ...
+
+    def arrived(self, message_id: int, src: str, dst: str) -> None:
+        """A copy reached dst's endpoint; called just before dst's handler runs."""
+        ...
+
+    def dropped(self, message_id: int, src: str, dst: str, reason: str) -> None:
+        """A copy was lost: `loss`, `cut` (no link when sent) or `cut-in-flight`."""
+        ...
 
 
 class Network:
@@ -39,6 +62,7 @@ class Network:
         self.extra_duplicate = 0.0
         self.sent = 0
         self.delivered = 0
+        self.observer: MessageObserver | None = None
 
     def add_endpoint(self, name: str, handler: Callable[[str, Any], None]) -> None:
         self.graph.add_node(name)
@@ -69,14 +93,20 @@ class Network:
 
     def send(self, src: str, dst: str, payload: Any) -> None:
         self.sent += 1
+        observer = self.observer
+        message_id = 0 if observer is None else observer.sent(src, dst, payload)
         edges = self.graph._succ[src]  # a plain dict: the hot path avoids networkx's views
         attributes = edges.get(dst)
         if attributes is None:
+            if message_id:
+                self._dropped(message_id, src, dst, "cut")
             return
         spec: LinkSpec = attributes["spec"]
         rng = self._rng
         loss = spec.loss if spec.loss > self.extra_loss else self.extra_loss
         if loss and rng.random() < loss:
+            if message_id:
+                self._dropped(message_id, src, dst, "loss")
             return
         copies = 1
         duplicate = spec.duplicate if spec.duplicate > self.extra_duplicate else self.extra_duplicate
@@ -84,11 +114,32 @@ class Network:
             copies = 2
         for _ in range(copies):
             delay = spec.latency_us + int(rng.random() * (spec.jitter_us + 1))
-            self._env.timeout(delay).callbacks.append(self._arrival(src, dst, payload))
+            arrive = self._observed_arrival(message_id, src, dst, payload) if message_id else (
+                self._arrival(src, dst, payload))
+            self._env.timeout(delay).callbacks.append(arrive)
+
+    def _dropped(self, message_id: int, src: str, dst: str, reason: str) -> None:
+        assert self.observer is not None and message_id > 0
+        self.observer.dropped(message_id, src, dst, reason)
 
     def _arrival(self, src: str, dst: str, payload: Any) -> Callable[[object], None]:
         def arrive(_event: object) -> None:
             if dst in self.graph._succ[src]:
                 self.delivered += 1
                 self._handlers[dst](src, payload)
+        return arrive
+
+    def _observed_arrival(self, message_id: int, src: str, dst: str, payload: Any) -> Callable[[object], None]:
+        """`_arrival` that also reports the outcome. The observer is fixed when the copy is
+        sent, so a copy in flight is reported to whoever numbered it."""
+        observer = self.observer
+        assert observer is not None and message_id > 0
+
+        def arrive(_event: object) -> None:
+            if dst in self.graph._succ[src]:
+                self.delivered += 1
+                observer.arrived(message_id, src, dst)
+                self._handlers[dst](src, payload)
+            else:
+                observer.dropped(message_id, src, dst, "cut-in-flight")
         return arrive

@@ -21,7 +21,7 @@ from sim.client import Client
 from sim.clock import LocalClock
 from sim.disk import Disk
 from sim.history import History
-from sim.host import Host, endpoint
+from sim.host import Host, MessageTracer, endpoint
 from sim.nemesis import Nemesis
 from sim.network import LinkSpec, Network
 from sim.trace import Trace, digest_of
@@ -50,6 +50,8 @@ class World:
         self.history = History(self.env)
         self.network = Network(self.env, stream(seed, "network"))
         self.hosts = {node_id: self._build_host(node_id) for node_id in scenario.node_ids}
+        if scenario.trace_messages:
+            self.network.observer = MessageTracer(self.trace, {host.name: host for host in self.hosts.values()})
         self._link_cluster()
         self.clients = [self._build_client(slot) for slot in range(scenario.workload.clients)]
         self.nemesis = Nemesis(self.env, self.hosts, self.network, self.trace, seed, self.leader)
@@ -69,7 +71,6 @@ class World:
         disk = Disk(self.env, stream(seed, f"disk-{node_id}"), spec.disk.fsync_us, spec.disk.fsync_jitter_us)
         host = Host(self.env, config, disk, clock, stream(seed, f"raft-{node_id}"), cluster.tick_ms * MS,
                     self.network, self.trace)
-        host.trace_messages = spec.trace_messages
         host.start_ticking(1 + clock_rng.randrange(cluster.tick_ms * MS))
         return host
 

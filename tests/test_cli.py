@@ -40,9 +40,15 @@ def test_run_writes_the_folder_and_replay_matches(short_mixed_file: Path, tmp_pa
     out = tmp_path / "run"
     completed = raftsim("run", str(short_mixed_file), "--seed", "3", "--out", str(out))
     assert completed.returncode == 0, completed.stdout + completed.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["history.jsonl", "scenario.toml", "trace.jsonl", "verdict.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "history.jsonl", "latency.png", "report.html", "scenario.toml", "timeline.png", "trace.jsonl", "verdict.json",
+    ]
     verdict = json.loads((out / "verdict.json").read_text())
     assert verdict["valid"] is True
+    report = (out / "report.html").read_text()
+    assert verdict["digest"] in report and '"messagesTraced":true' in report
+    assert "trace_messages = true" not in (out / "scenario.toml").read_text()
+    assert '"ev":"msg"' not in (out / "trace.jsonl").read_text()
     assert set(verdict["checkers"]) == {"linearizability", "raft-safety", "liveness"}
     assert verdict["digest"] in completed.stdout
     replayed = raftsim("replay", str(out))
@@ -51,9 +57,20 @@ def test_run_writes_the_folder_and_replay_matches(short_mixed_file: Path, tmp_pa
     assert check.returncode == 0 and json.loads(check.stdout)["valid"] is True
 
 
+def test_run_without_reports_has_the_same_digest(short_mixed_file: Path, tmp_path: Path) -> None:
+    """Capturing messages for the report must leave the run itself untouched."""
+    with_reports, without = tmp_path / "a", tmp_path / "b"
+    raftsim("run", str(short_mixed_file), "--seed", "3", "--out", str(with_reports))
+    raftsim("run", str(short_mixed_file), "--seed", "3", "--out", str(without), "--no-report")
+    plain = ["history.jsonl", "scenario.toml", "trace.jsonl", "verdict.json"]
+    assert sorted(p.name for p in without.iterdir()) == plain
+    for name in ("trace.jsonl", "history.jsonl", "scenario.toml"):
+        assert (with_reports / name).read_bytes() == (without / name).read_bytes(), name
+
+
 def test_replay_notices_a_changed_trace(short_mixed_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    raftsim("run", str(short_mixed_file), "--seed", "3", "--out", str(out))
+    raftsim("run", str(short_mixed_file), "--seed", "3", "--out", str(out), "--no-report")
     trace = out / "trace.jsonl"
     trace.write_text(trace.read_text().replace('"role":"leader"', '"role":"follower"', 1))
     assert raftsim("replay", str(out)).returncode == 1

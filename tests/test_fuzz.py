@@ -45,7 +45,9 @@ def test_failing_seeds_are_kept_and_a_rerun_resumes(tmp_path: Path) -> None:
     summary = json.loads((out / "summary.json").read_text())
     assert summary["failed"] == [1, 2] and summary["anomalies_by_checker"] == {"linearizability": 2}
     assert sorted(p.name for p in (out / "seed-1").iterdir()) == [
-        "history.jsonl", "scenario.toml", "trace.jsonl", "verdict.json"]
+        "history.jsonl", "latency.png", "report.html", "scenario.toml", "timeline.png", "trace.jsonl", "verdict.json"]
+    report = (out / "seed-1" / "report.html").read_text()
+    assert '"messagesTraced":true' in report and "Cannot be linearized after the prefix" in report
     lines = (out / "progress.jsonl").read_text().splitlines()
     assert len(lines) == 2
     # An interruption may leave a line cut short: that seed alone runs again.
