@@ -159,12 +159,14 @@ def check(history: Path, model: str, history_format: str, initial: str | None, b
 
     if report_path is not None and not report_path.parent.resolve().is_dir():
         raise InputError("--report", None, None, f"{report_path.parent} is not a folder")
-    operations, result = check_history(history, model, history_format, initial, budget, first)
+    operations, result, checked_model = check_history(history, model, history_format, initial, budget, first)
     if report_path is not None:
         from reports.html import write_html
         from reports.timeline import timeline_from_operations
 
-        write_html(timeline_from_operations(operations, result.to_json(), str(history), model), report_path)
+        timeline = timeline_from_operations(operations, result.to_json(), str(history), model,
+                                            checked_model.describe_op)
+        write_html(timeline, report_path)
     if as_json:
         click.echo(json.dumps(result.to_json()))
     else:
@@ -193,7 +195,7 @@ def check_history(history: Path, model_name: str, history_format: str, initial_t
         raise InputError(str(history), None, None, "no such file")
     operations = read_operations(history, history_format, model)
     try:
-        return operations, check_operations(operations, model, budget_s=budget_s, first=first)
+        return operations, check_operations(operations, model, budget_s=budget_s, first=first), model
     except ValueError as error:  # the readers check every call first; kept as a backstop
         raise InputError(str(history), None, "f", str(error)) from None
 

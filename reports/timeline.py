@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -592,14 +592,16 @@ def _fault_span(event: TraceEvent, start: int, end: int) -> FaultSpan:
 
 
 def timeline_from_operations(operations: list[Operation], result: Mapping[str, Any] | None,
-                             source: str, model: str) -> Timeline:
+                             source: str, model: str,
+                             describe: Callable[[Operation], str] | None = None) -> Timeline:
     """A timeline of a history any reader of `checkers.formats` produced, with the
-    linearizability result (its JSON) when one was computed."""
+    linearizability result (its JSON) when one was computed. `describe` is the model's
+    own wording of an operation (`describe_op`), so the page and the checker's text agree."""
     timed = bool(operations) and all(
         op.call_time_us is not None and (op.ret is None or op.return_time_us is not None) for op in operations
     )
     ordered = sorted(operations, key=lambda op: op.call)
-    ops = [_bar_from_operation(number, op, timed) for number, op in enumerate(ordered)]
+    ops = [_bar_from_operation(number, op, timed, describe) for number, op in enumerate(ordered)]
     end = max([0, *(op.end if op.end is not None else op.start for op in ops)])
     if not timed:
         end = max([end, *(op.ret or op.call for op in ordered)]) + 1
@@ -618,14 +620,17 @@ def timeline_from_operations(operations: list[Operation], result: Mapping[str, A
     )
 
 
-def _bar_from_operation(number: int, op: Operation, timed: bool) -> OpBar:
+def _bar_from_operation(number: int, op: Operation, timed: bool,
+                        describe: Callable[[Operation], str] | None) -> OpBar:
     outcome = "pending" if op.ret is None else "fail" if op.status == "compare-failed" else "ok"
     start = op.call_time_us if timed else op.call
     end = (op.return_time_us if timed else op.ret) if op.ret is not None else None
     assert start is not None
-    label = _operation_label(op, outcome)
+    label = describe(op) if describe is not None else _operation_label(op, outcome)
+    if outcome == "pending" and describe is not None:
+        label += " pending"
     record: list[tuple[str, str]] = [
-        ("operation", label), ("outcome", "info (unknown)" if outcome == "pending" else op.status),
+        ("operation", label), ("outcome", "pending (unknown)" if outcome == "pending" else op.status),
         ("process", str(op.process)), ("input", show(op.input)), ("output", show(op.output)),
     ]
     if op.line is not None:
