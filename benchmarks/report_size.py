@@ -34,11 +34,21 @@ OFFERED_OPS_PER_S = 100  # the `mixed` scenario's four clients together
 
 
 def make_run(folder: Path, operations: int) -> Path:
+    """A run of `mixed` with about `operations` operations: a first guess at the length
+    from the offered rate, then one correction from the count the guess gave."""
     base = loader.load("mixed")
     duration_ms = max(2000, operations * 1000 // OFFERED_OPS_PER_S)
-    scenario = dataclasses.replace(base, seed=1, duration_ms=duration_ms,
-                                   faults=tuple(f for f in base.faults if f.start_ms < duration_ms))
-    api.run(scenario, folder)
+    for _attempt in range(3):
+        scenario = dataclasses.replace(base, seed=1, duration_ms=duration_ms,
+                                       faults=tuple(f for f in base.faults if f.start_ms < duration_ms))
+        if folder.exists():
+            shutil.rmtree(folder)
+        outcome = api.run(scenario, folder)
+        made = outcome.result.stats["operations"]
+        if abs(made - operations) <= operations * 0.1:
+            break
+        quiet_ms = scenario.phases.quiet_ms
+        duration_ms = max(1000, round((duration_ms + quiet_ms) * operations / made) - quiet_ms)
     return folder
 
 
