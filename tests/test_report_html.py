@@ -7,6 +7,7 @@ import dataclasses
 import itertools
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -208,3 +209,31 @@ def test_report_of_a_folder_that_is_not_a_run(tmp_path: Path, capsys: pytest.Cap
     assert raised.value.code == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "not a run folder" in error and "Traceback" not in error
+
+
+def test_report_recovers_messages_by_a_replay_that_matches_the_digest(bad_run: Path) -> None:
+    from raftsim.report import build_timeline
+
+    assert '"ev":"msg"' not in (bad_run / "trace.jsonl").read_text()
+    timeline, note = build_timeline(bad_run, "auto")
+    assert timeline.messages_traced and timeline.messages and "matched digest" in note
+    stuck = timeline.ops[timeline.counterexamples[0].stuck[0]]
+    assert timeline.focus is not None
+    near = [m for m in timeline.messages if timeline.focus[0] <= m.sent <= timeline.focus[1]]
+    assert near, "the messages kept are those around the anomaly"
+    assert any(m.received is None and m.dropped for m in timeline.messages)  # a partition drops some
+    assert stuck.start - 200_000 <= near[0].sent
+
+
+def test_report_refuses_messages_from_a_replay_that_differs(bad_run: Path, tmp_path: Path) -> None:
+    from raftsim.report import build_timeline
+
+    copy = tmp_path / "run"
+    shutil.copytree(bad_run, copy)
+    trace = copy / "trace.jsonl"
+    trace.write_text(trace.read_text().replace('"role":"leader"', '"role":"follower"', 1))
+    timeline, note = build_timeline(copy, "replay")
+    assert not timeline.messages and not timeline.messages_traced
+    assert "another trace" in note
+    none, _ = build_timeline(copy, "none")
+    assert not none.messages_traced
