@@ -16,7 +16,8 @@ is the one the node acted on. On that replay it checks the properties of the Raf
 - state-machine-safety: no two nodes (nor two incarnations of one node) apply or commit
   different entries at one index; a node applies consecutively from 1 after each (re)start,
   only what it has committed, and exactly what its own log holds; it never replaces an
-  entry it has committed.
+  entry it has committed, and its commit index never goes back while it runs (a restart
+  may bring back an older one: the commit index is persisted lazily, as etcd does).
 - leader-completeness: an entry committed while the committing node's term was `c` is in
   the log of every leader of a term greater than `c`. The node's term when it reports the
   commit can only be later than the term in which the entry was truly committed, so this
@@ -310,6 +311,10 @@ class _Replay:
         self.observe_commit(node_id, state, event["commit"])
 
     def observe_commit(self, node_id: int, state: _NodeState, commit: int) -> None:
+        if commit < state.commit:
+            self.report("state-machine-safety",
+                        f"node {node_id} moved its commit index back from {state.commit} to {commit}",
+                        node=node_id, index=commit, commit=state.commit)
         if commit > len(state.log):
             self.report("trace-consistency",
                         f"node {node_id} committed index {commit} beyond its log of "

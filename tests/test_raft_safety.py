@@ -266,6 +266,19 @@ def test_committed_entry_overwritten() -> None:
     assert "replaced committed index 1" in result["anomalies"][0]["message"]
 
 
+def test_commit_index_moving_back() -> None:
+    trace = TraceBuilder()
+    trace.append(1, 1, [[1, "a"], [1, "b"]]).hard(1, 1, commit=2).hard(1, 1, commit=1)
+    result = check_raft_safety(trace.events)
+    assert properties(result) == {"state-machine-safety"}
+    assert "moved its commit index back from 2 to 1" in result["anomalies"][0]["message"]
+    # After a crash the persisted commit may be older than the one the node last acted on.
+    trace = TraceBuilder()
+    trace.append(1, 1, [[1, "a"], [1, "b"]]).hard(1, 1, commit=2)
+    trace.add("crash", node=1).add("restart", node=1, term=1, vote=0, commit=1, log=[[1, "a"], [1, "b"]])
+    assert check_raft_safety(trace.events)["valid"]
+
+
 def acked_then_lost(conflicting_commit: bool) -> list[dict[str, Any]]:
     """Node 1 acks index 2; node 2 also held it; both crash and come back without it."""
     trace = TraceBuilder()
