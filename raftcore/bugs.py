@@ -29,6 +29,7 @@ STALE_LOCAL_READ = "stale-local-read"
 READ_FROM_FOLLOWER = "read-from-follower"
 ACK_BEFORE_COMMIT = "ack-before-commit"
 CAS_CHECKED_AT_PROPOSE = "cas-checked-at-propose"
+OVERWRITE_KEEPS_REVISION = "overwrite-keeps-revision"
 
 BUGS: dict[str, str] = {
     VOTE_NOT_PERSISTED: (
@@ -70,6 +71,10 @@ BUGS: dict[str, str] = {
     CAS_CHECKED_AT_PROPOSE: (
         "the leader checks a compare-and-set against its applied state when it proposes it and "
         "logs a plain write, so writes ordered in between are overwritten"
+    ),
+    OVERWRITE_KEEPS_REVISION: (
+        "the store advances its revision only when a write creates a key, so overwriting an "
+        "existing key reports the revision of the write before it"
     ),
 }
 

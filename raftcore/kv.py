@@ -66,10 +66,12 @@ class KeyValue:
 class KVStore:
     """The in-memory store. Rebuilt from the log on restart, hence no persistence here."""
 
-    def __init__(self, applied_index: int = 0) -> None:
+    def __init__(self, applied_index: int = 0, overwrite_keeps_revision: bool = False) -> None:
         """`applied_index` is where applying resumes: 0 for a store built from the whole log
-        (always, for a correct node; the planted bug `restart-skips-apply` passes more)."""
+        (always, for a correct node; the planted bug `restart-skips-apply` passes more).
+        `overwrite_keeps_revision` is the planted bug of that name."""
         assert applied_index >= 0
+        self._overwrite_keeps_revision = overwrite_keeps_revision
         self.revision = 0
         self.applied_index = applied_index
         self._keys: dict[str, KeyValue] = {}
@@ -119,7 +121,8 @@ class KVStore:
         return Result(True, current.value, self.revision)
 
     def _put(self, key: str, value: Any, current: KeyValue | None) -> Result:
-        self.revision += 1
+        if current is None or not self._overwrite_keeps_revision:
+            self.revision += 1
         if current is None:
             self._keys[key] = KeyValue(value, self.revision, self.revision, 1)
         else:

@@ -18,7 +18,13 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from raftcore.bugs import ACK_BEFORE_COMMIT, CAS_CHECKED_AT_PROPOSE, READ_FROM_FOLLOWER, STALE_LOCAL_READ
+from raftcore.bugs import (
+    ACK_BEFORE_COMMIT,
+    CAS_CHECKED_AT_PROPOSE,
+    OVERWRITE_KEEPS_REVISION,
+    READ_FROM_FOLLOWER,
+    STALE_LOCAL_READ,
+)
 from raftcore.kv import Command, KVStore, Result
 from raftcore.raft import RaftNode
 from raftcore.types import NO_NODE, Config, Entry, PersistedState, Role
@@ -90,7 +96,8 @@ class KVServer:
     def __init__(self, config: Config, state: PersistedState, rng: random.Random) -> None:
         self.node = RaftNode(config, state, rng)
         # A correct node has applied nothing yet: the store is rebuilt from the whole log.
-        self.store = KVStore(applied_index=self.node.applied_index)
+        self.store = KVStore(applied_index=self.node.applied_index,
+                             overwrite_keeps_revision=OVERWRITE_KEEPS_REVISION in config.bugs)
         self.node_id = config.node_id
         bugs = config.bugs
         self._stale_local_read = STALE_LOCAL_READ in bugs

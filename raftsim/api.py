@@ -21,6 +21,7 @@ from checkers.linearizability import check_operations
 from checkers.liveness import check_liveness
 from checkers.models import get_model
 from checkers.raft_safety import check_raft_safety
+from checkers.revisions import check_revisions
 from checkers.trace import read_trace_jsonl
 from scenarios import loader
 from scenarios.model import Scenario
@@ -59,6 +60,7 @@ def judge(folder: Path, budget_s: float = DEFAULT_BUDGET_S) -> dict[str, Any]:
         "linearizability": linear.to_json(),
         "raft-safety": check_raft_safety(trace),
         "liveness": check_liveness(trace, history),
+        "revisions": check_revisions(history),
     }
     return {
         "valid": combine(results),

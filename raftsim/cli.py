@@ -375,7 +375,7 @@ def _first_anomaly(checked: dict[str, Any]) -> str:
     anomalies = checked.get("anomalies") or []
     if anomalies:
         first = anomalies[0]
-        return f"  {first.get('phase', '')} {first.get('message', '')}".rstrip()
+        return f"  {first.get('phase') or ''} {first.get('message', '')}".replace("   ", "  ").rstrip()
     for partition in checked.get("partitions", []):
         if partition.get("valid") is False:
             return f"  key {partition.get('key')!s} not linearizable"

@@ -31,6 +31,7 @@ HUNTS: dict[str, tuple[str, int, frozenset[str]]] = {
     "read-from-follower": ("leader-lease", 3, frozenset({"linearizability"})),
     "ack-before-commit": ("partition-leader", 5, frozenset({"linearizability"})),
     "cas-checked-at-propose": ("cas-contention", 3, frozenset({"linearizability"})),
+    "overwrite-keeps-revision": ("mixed", 2, frozenset({"revisions"})),
 }
 CONTROL_SEEDS = 3
 
