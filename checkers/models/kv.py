@@ -11,7 +11,8 @@
 
 Because a get returns the whole string, it reveals which appends came before it and in
 what order; `order_constraints` hands those facts to the search, which then follows the
-gets instead of guessing orders of concurrent appends.
+gets instead of guessing orders of concurrent appends. `state_test` tells the search that
+a put does not look at the state and a get looks only at whether it equals its string.
 """
 
 from __future__ import annotations
@@ -56,6 +57,18 @@ class KvModel:
             return True, op.input
         assert f == "append", f
         return True, state + op.input  # type: ignore[operator]
+
+    def state_test(self, op: Operation) -> tuple[()] | tuple[Hashable] | None:
+        """`()` for a put: legal everywhere, leaving its value whatever came before. `(s,)`
+        for a returned get of s: illegal in every other state, leaving it as it was. None
+        for an append, whose result (the state plus its value) differs with every state,
+        and for a pending get, which is inert and never searched (see
+        `checkers.linearizability.StateTests`)."""
+        if op.f == "put":
+            return ()
+        if op.f == "get" and op.ret is not None:
+            return (op.output,)
+        return None
 
     def partition(self, op: Operation) -> Hashable:
         return op.key

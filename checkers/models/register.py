@@ -17,6 +17,10 @@ Why each rule is as it is:
 - Pending (never returned): a write sets its value, a cas applies only if its compare
   holds (else it is a no-op), and a read has no observed output, so it is always legal and
   changes nothing (the search leaves it out: `inert`).
+
+`state_test` tells the search which single value each operation looks at (see
+`checkers.linearizability.StateTests`): none for a write, the value read for a read, the
+value expected for a cas, whatever its outcome.
 """
 
 from __future__ import annotations
@@ -72,6 +76,21 @@ class RegisterModel:
             return True, new
         # A pending cas whose compare does not hold is a no-op; a returned one is illegal.
         return op.ret is None, state
+
+    def state_test(self, op: Operation) -> tuple[()] | tuple[Hashable] | None:
+        """`()` for a write: legal everywhere, and the state after it is its value whatever
+        came before. `(v,)` when only the state v is special: a returned read of v is
+        illegal in every other state; a cas expecting v (None: absent) is, in every other
+        state, illegal if it applied, legal and a no-op if its compare failed or it is
+        pending. The values are states as `init` and `step` hold them (None for absent, the
+        initial integer as given), so a test for v meets the state v. A pending read is
+        inert and never searched: None, the answer that promises nothing."""
+        if op.f == "write":
+            return ()
+        if op.f == "read":
+            return None if op.ret is None else (op.output,)
+        assert op.f == "cas", op.f
+        return (op.input[0],)  # type: ignore[index]
 
     def partition(self, op: Operation) -> Hashable:
         return op.key
