@@ -643,7 +643,10 @@ def _bar_from_operation(number: int, op: Operation, timed: bool,
         record.append(("invoked at event", str(op.call)))
         if end is not None:
             record.append(("completed at event", str(end)))
-    return OpBar(id=number, lane=f"process {op.process}", f=op.f,
+    # Our own histories name a client, whose lane holds every process it was given after
+    # an operation of unknown outcome; histories from elsewhere have processes only.
+    lane = f"client {op.client}" if op.client is not None else f"process {op.process}"
+    return OpBar(id=number, lane=lane, f=op.f,
                  key=None if op.key is None else show(op.key), outcome=outcome, start=start, end=end,
                  call=op.call, label=label, record=tuple(record))
 

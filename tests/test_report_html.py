@@ -237,3 +237,16 @@ def test_report_refuses_messages_from_a_replay_that_differs(bad_run: Path, tmp_p
     assert "another trace" in note
     none, _ = build_timeline(copy, "none")
     assert not none.messages_traced
+
+
+def test_check_report_of_our_own_history_has_client_lanes_and_times(bad_run: Path, tmp_path: Path) -> None:
+    report = tmp_path / "ours.html"
+    result = CliRunner().invoke(cli, ["check", str(bad_run / "history.jsonl"), "--model", "cas-register",
+                                      "--report", str(report)])
+    assert result.exit_code == 1, result.output
+    data = _data_block(report.read_text())
+    assert data["unit"] == "us" and data["lanes"] == ["client 0", "client 1", "client 2", "client 3"]
+    run_timeline = timeline_from_run(bad_run)
+    stuck_in_run = run_timeline.ops[run_timeline.counterexamples[0].stuck[0]]
+    [example] = data["cex"]
+    assert data["ops"][example["stuck"][0]][1] == stuck_in_run.start
