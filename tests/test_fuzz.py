@@ -43,7 +43,8 @@ def test_failing_seeds_are_kept_and_a_rerun_resumes(tmp_path: Path) -> None:
                     "--bug", "stale-local-read")
     assert first.returncode == 1, first.stdout + first.stderr
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["failed"] == [1, 2] and summary["anomalies_by_checker"] == {"linearizability": 2}
+    assert summary["failed"] == [1, 2]
+    assert summary["anomalies_by_checker"] == {"linearizability": 2, "revisions": 2}
     assert sorted(p.name for p in (out / "seed-1").iterdir()) == [
         "history.jsonl", "latency.png", "report.html", "scenario.toml", "timeline.png", "trace.jsonl", "verdict.json"]
     report = (out / "seed-1" / "report.html").read_text()
