@@ -12,6 +12,15 @@ Python while reading and checking the file (tracemalloc, in one extra run that i
 timed). Then totals per group, the process's peak resident memory, and the issue's goals
 with how close each came.
 
+With `--synthetic-mb N` it checks, instead, a register history it writes itself to a
+temporary folder: about N MB of `history.jsonl` from clients of an atomic register (so it
+is linearizable), `--pending-percent P` of whose operations end in `info` (half of those
+took effect). It prints the medians of reading and of checking; `--without-state-test`
+hides the model's `state_test`, to measure what that hook saves:
+
+    .venv/bin/python benchmarks/checker_speed.py --synthetic-mb 100 --pending-percent 1 \
+        --repeat 3 [--without-state-test] [--clients 8] [--keys 3] [--seed 1]
+
 Groups: Porcupine's etcd logs (`cas-register`, every key starting absent), Knossos's
 cas-register files (`cas-register`, initial value 0, as Knossos's tests check them) and
 Porcupine's kv files (`kv`). Every partition is decided, as `raftsim check` does by
@@ -24,16 +33,22 @@ from __future__ import annotations
 
 import argparse
 import csv
+import heapq
+import json
+import random
 import statistics
+import tempfile
 import time
 import tracemalloc
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from checkers.budget import peak_resident_bytes
 from checkers.formats import read_operations
 from checkers.linearizability import LinearizabilityResult, check_operations
-from checkers.models import Model, get_model
+from checkers.models import Model, WithoutStateTest, get_model
 
 HISTORIES = Path(__file__).resolve().parent.parent / "tests" / "testdata" / "histories"
 MIB = 1 << 20
@@ -180,15 +195,164 @@ def _goal(text: str, met: bool) -> None:
     print(f"  [{'met' if met else 'NOT met'}] {text}")
 
 
+# ---------------------------------------------------------------------------------------
+# A synthetic register history of any size
+
+
+@dataclass(slots=True)
+class _Client:
+    """One simulated client: its current process id and operation, and what it last saw
+    of each key (a cas expects that, as the simulator's register workload does)."""
+
+    slot: int
+    process: int
+    written: int = 0
+    seen: dict[str, int | None] = field(default_factory=dict)
+    operation: dict[str, Any] = field(default_factory=dict)
+
+
+def synthetic_lines(target_bytes: int, pending_percent: float, clients: int, keys: int,
+                    seed: int) -> Iterator[str]:
+    """`history.jsonl` lines of about `target_bytes`: each client runs reads, writes and
+    cas (50/30/20, unique written values) one after another on `keys` keys; each operation
+    takes effect at an instant inside its interval, so the history is linearizable. An
+    operation ends in `info` with probability `pending_percent` / 100 and then took effect
+    or not at even odds; the client carries on under a new process id."""
+    rng = random.Random(seed)
+    register: dict[str, int | None] = {}
+    everyone = [_Client(slot, slot) for slot in range(clients)]
+    agenda: list[tuple[int, int, int, int]] = []  # (time us, tie, kind, client)
+    ties = iter(range(1 << 62))
+    for client in everyone:
+        heapq.heappush(agenda, (rng.randrange(1000), next(ties), 0, client.slot))
+    written_bytes, index = 0, 0
+    while agenda:
+        time_us, _, kind, slot = heapq.heappop(agenda)
+        client = everyone[slot]
+        if kind == 0:
+            if written_bytes >= target_bytes:
+                continue  # enough: let the operations in flight finish
+            record = _synthetic_invoke(rng, client, keys, time_us, pending_percent)
+            duration_us = rng.randrange(200, 4000)
+            heapq.heappush(agenda, (time_us + rng.randrange(1, duration_us), next(ties), 1, slot))
+            heapq.heappush(agenda, (time_us + duration_us, next(ties), 2, slot))
+        elif kind == 1:
+            _synthetic_effect(client.operation, register)
+            continue
+        else:
+            record = _synthetic_completion(client, clients)
+            heapq.heappush(agenda, (time_us + rng.randrange(0, 2000), next(ties), 0, slot))
+        record = {"index": index, "time": time_us, **record}
+        line = json.dumps(record, separators=(",", ":")) + "\n"
+        written_bytes += len(line)
+        index += 1
+        yield line
+
+
+def _synthetic_invoke(rng: random.Random, client: _Client, keys: int, time_us: int,
+                      pending_percent: float) -> dict[str, Any]:
+    f = rng.choices(("read", "write", "cas"), (0.5, 0.3, 0.2))[0]
+    key = f"k{rng.randrange(keys)}"
+    client.written += 1
+    fresh = client.slot * 10_000_000 + client.written
+    value = None if f == "read" else fresh if f == "write" else [client.seen.get(key), fresh]
+    pending = rng.random() * 100 < pending_percent
+    client.operation = {"f": f, "key": key, "value": value, "pending": pending,
+                        "effective": not pending or rng.random() < 0.5, "result": None}
+    return {"process": client.process, "client": client.slot, "type": "invoke", "f": f,
+            "key": key, "value": value}
+
+
+def _synthetic_effect(operation: dict[str, Any], register: dict[str, int | None]) -> None:
+    if not operation["effective"]:
+        return
+    key, value = operation["key"], operation["value"]
+    current = register.get(key)
+    if operation["f"] == "read":
+        operation["result"] = current
+    elif operation["f"] == "write":
+        register[key] = value
+    else:
+        operation["result"] = current == value[0]
+        if operation["result"]:
+            register[key] = value[1]
+
+
+def _synthetic_completion(client: _Client, clients: int) -> dict[str, Any]:
+    operation = client.operation
+    f, key, value = operation["f"], operation["key"], operation["value"]
+    record: dict[str, Any] = {"process": client.process, "client": client.slot, "f": f,
+                              "key": key}
+    if operation["pending"]:
+        client.process += clients  # this process is left pending forever
+        return {**record, "type": "info", "value": value, "error": "timeout"}
+    if f == "read":
+        client.seen[key] = operation["result"]
+        return {**record, "type": "ok", "value": operation["result"]}
+    if f == "cas" and not operation["result"]:
+        return {**record, "type": "fail", "value": value, "error": "compare-failed"}
+    client.seen[key] = value if f == "write" else value[1]
+    return {**record, "type": "ok", "value": value}
+
+
+def measure_synthetic(arguments: argparse.Namespace) -> None:
+    """Write the synthetic history, then read and check it `--repeat` times."""
+    model: Any = get_model("cas-register")
+    if arguments.without_state_test:
+        model = WithoutStateTest(model)
+    with tempfile.TemporaryDirectory(prefix="checker-speed-") as folder:
+        path = Path(folder) / "history.jsonl"
+        started = time.perf_counter()
+        with open(path, "w", encoding="utf-8") as stream:
+            stream.writelines(synthetic_lines(int(arguments.synthetic_mb * 1_000_000),
+                                              arguments.pending_percent, arguments.clients,
+                                              arguments.keys, arguments.seed))
+        print(f"wrote {path.stat().st_size / 1e6:.1f} MB in {time.perf_counter() - started:.1f} s "
+              f"(state_test {'hidden' if arguments.without_state_test else 'used'})")
+        read_times, check_times = [], []
+        for run in range(arguments.repeat):
+            started = time.perf_counter()
+            operations = read_operations(path, None, model)
+            read_times.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            result = check_operations(operations, model, budget_s=arguments.budget)
+            check_times.append(time.perf_counter() - started)
+            pending = sum(1 for operation in operations if operation.ret is None)
+            print(f"run {run + 1}: {len(operations)} ops ({pending} pending), verdict "
+                  f"{result.valid}, read {read_times[-1]:.2f} s, check {check_times[-1]:.2f} s, "
+                  f"explored {sum(partition.explored for partition in result.partitions)}",
+                  flush=True)
+            del operations, result
+    print(f"median of {arguments.repeat}: read {statistics.median(read_times):.2f} s, check "
+          f"{statistics.median(check_times):.2f} s; peak resident "
+          f"{peak_resident_bytes() / MIB:.0f} MiB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per file (median)")
     parser.add_argument("--only", choices=("etcd", "knossos", "kv"))
     parser.add_argument("--first", action="store_true",
                         help="stop at the first illegal partition, as Porcupine's CheckEvents")
-    parser.add_argument("--budget", type=float, default=60.0, help="seconds per file")
+    parser.add_argument("--budget", type=float,
+                        help="seconds per file (default 60; none for --synthetic-mb)")
+    parser.add_argument("--synthetic-mb", type=float,
+                        help="check a synthetic register history of about this many MB instead")
+    parser.add_argument("--pending-percent", type=float, default=1.0,
+                        help="synthetic: share of operations that end in info")
+    parser.add_argument("--clients", type=int, default=8, help="synthetic: concurrent clients")
+    parser.add_argument("--keys", type=int, default=3, help="synthetic: keys")
+    parser.add_argument("--seed", type=int, default=1, help="synthetic: the generator's seed")
+    parser.add_argument("--without-state-test", action="store_true",
+                        help="synthetic: hide the model's state_test (the figure before it)")
     arguments = parser.parse_args()
     assert arguments.repeat >= 1, "--repeat must be at least 1"
+    if arguments.synthetic_mb is not None:
+        assert arguments.synthetic_mb > 0 and 0 <= arguments.pending_percent <= 100
+        measure_synthetic(arguments)
+        return
+    if arguments.budget is None:
+        arguments.budget = 60.0
     porcupine = porcupine_times()
     rows: list[Measured] = []
     for group in ("etcd", "knossos", "kv"):

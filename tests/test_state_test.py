@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from checkers.history import COMPARE_FAILED, Operation
 from checkers.linearizability import LinearizabilityResult, check_operations
-from checkers.models import Model, State, get_model
+from checkers.models import Model, State, WithoutStateTest, get_model
 
 EXAMPLES = 200  # per case: the whole file runs in about 6 s
 REGISTER_VALUES = (0, 1, 2, 3)
@@ -23,18 +23,6 @@ NEVER_WRITTEN = {"register": 99, "cas-register": 99, "kv": "zz"}
 STALE_PAIR = {"register": (50, 51), "cas-register": (50, 51), "kv": ("x", "y")}
 """Values no generated operation writes and no state built from the pools can equal, so
 that a read of them after the history is illegal whatever its pending operations did."""
-
-
-class WithoutStateTest:
-    """A model exactly as given, except that it has no `state_test`."""
-
-    def __init__(self, model: Model) -> None:
-        self._model = model
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "state_test":
-            raise AttributeError(name)
-        return getattr(self._model, name)
 
 
 class CountingSteps:

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from checkers.history import Argument, Operation
 from checkers.models import kv, multi_register, mutex, register
@@ -147,5 +147,19 @@ def parse_initial(name: str, text: str) -> object:
         raise ValueError(f"{error} (model {name} takes {spec.initial_help})") from None
 
 
-__all__ = ["MODELS", "MODEL_FUNCTIONS", "Model", "ModelSpec", "Problem", "State",
+class WithoutStateTest:
+    """A model exactly as given but without its optional `state_test`. The hook only
+    spares work, never changes a verdict; the tests prove that by checking with and without
+    it, and the checker benchmark measures what it saves."""
+
+    def __init__(self, model: Model) -> None:
+        self._model = model
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "state_test":
+            raise AttributeError(name)
+        return getattr(self._model, name)
+
+
+__all__ = ["MODELS", "MODEL_FUNCTIONS", "Model", "ModelSpec", "Problem", "State", "WithoutStateTest",
            "get_model", "parse_initial"]
