@@ -250,3 +250,15 @@ def test_check_report_of_our_own_history_has_client_lanes_and_times(bad_run: Pat
     stuck_in_run = run_timeline.ops[run_timeline.counterexamples[0].stuck[0]]
     [example] = data["cex"]
     assert data["ops"][example["stuck"][0]][1] == stuck_in_run.start
+
+
+def test_a_wide_message_window_is_cut_to_what_stays_readable(bad_run: Path, tmp_path: Path) -> None:
+    from raftsim.report import build_timeline
+
+    timeline, _note = build_timeline(bad_run, "replay", focus=(0, timeline_from_run(bad_run).end))
+    page = tmp_path / "wide.html"
+    write_html(timeline, page)
+    rendered = load(page)
+    assert rendered.console == [] and 'data-rendered="true"' in rendered.dom
+    assert re.search(r"Showing the first 600 of the \d+ messages in this window", rendered.dom)
+    assert "<svg" in rendered.dom and "leader of term" in rendered.dom

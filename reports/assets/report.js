@@ -434,7 +434,7 @@
       box.appendChild(note(data.messages.length ? "No traced message in this window. The report keeps the messages nearest the first anomaly; pick a window there, or re-render with --window." : "No message was traced."));
       return;
     }
-    var cut = list.length > MAX_DRAWN;
+    var inWindow = list.length, cut = inWindow > MAX_DRAWN;
     if (cut) list = list.slice(0, MAX_DRAWN);
     // One row per event (a send, a receipt, an election) in time order, as Lamport drew
     // them: messages sent in the same microsecond would otherwise pile into one line.
@@ -514,7 +514,7 @@
     });
     var wrap = document.createElement("div"); wrap.id = "messages-wrap";
     wrap.appendChild(svg);
-    if (cut) box.appendChild(note("Showing the first " + MAX_DRAWN + " of " + (list.length) + "+ messages in this window; shift-drag a narrower window on the timeline."));
+    if (cut) box.appendChild(note("Showing the first " + MAX_DRAWN + " of the " + inWindow + " messages in this window; shift-drag a narrower window on the timeline."));
     box.appendChild(wrap);
     var firstStuck = served.findIndex(function (pair) { return stuck[pair[0]]; });
     if (firstStuck >= 0) wrap.scrollTop = Math.max(0, yOfRow(rowOf[3][firstStuck]) - 240);
