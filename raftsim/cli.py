@@ -256,7 +256,8 @@ def fuzz(scenario: str, count: int, start: int, jobs: int | None, out: Path | No
 @click.option("--attempts", type=click.IntRange(min=1), default=200, show_default=True, help="Most runs to try.")
 @click.option("--budget", type=click.FloatRange(min=0.001), default=60.0, show_default=True,
               help="Seconds the linearizability checker may spend per attempt.")
-def shrink(folder: Path, out: Path | None, attempts: int, budget: float) -> None:
+@click.option("--no-report", is_flag=True, help="Write the shrunk run without report.html and PNGs.")
+def shrink(folder: Path, out: Path | None, attempts: int, budget: float, no_report: bool) -> None:
     """Find a smaller fault schedule that fails the same checker as the run in FOLDER."""
     from raftsim import api
     from raftsim import shrink as shrinking
@@ -267,7 +268,7 @@ def shrink(folder: Path, out: Path | None, attempts: int, budget: float) -> None
             status.update(f"shrinking: attempt {tries}, now {size.describe()}")
 
         result = shrinking.shrink(folder, budget, attempts, report)
-    outcome = api.run(result.shrunk, target, budget)
+    outcome = api.run(result.shrunk, target, budget, report=not no_report)
     before, after = shrinking.Size.of(result.original), shrinking.Size.of(result.shrunk)
     console.print(f"still fails {', '.join(sorted(result.checkers))} after {result.attempts} attempts")
     console.print(f"  before: {before.describe()}")

@@ -33,6 +33,7 @@ def test_a_stale_read_shrinks_to_fewer_faults_and_still_fails(tmp_path: Path) ->
     assert len(smaller.faults) < len(original.faults)
     verdict = json.loads((shrunk_folder / "verdict.json").read_text())
     assert verdict["checkers"]["linearizability"]["valid"] is False
+    assert verdict["digest"] in (shrunk_folder / "report.html").read_text()
     assert raftsim("replay", str(shrunk_folder)).returncode == 0
 
 
