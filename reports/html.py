@@ -104,7 +104,7 @@ def _data(timeline: Timeline, messages_hint: str) -> str:
     outcome_index = {outcome: number for number, outcome in enumerate(OUTCOMES)}
     state_index = {state: number for number, state in enumerate(NODE_STATES)}
     data = {
-        "unit": timeline.time_unit, "end": timeline.end,
+        "unit": timeline.time_unit, "start": timeline.start, "end": timeline.end,
         "lanes": list(timeline.lanes), "nodes": list(timeline.nodes),
         "outcomes": list(OUTCOMES), "states": list(NODE_STATES),
         "ops": [[lane_index[op.lane], op.start, -1 if op.end is None else op.end, outcome_index[op.outcome],

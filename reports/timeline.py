@@ -18,6 +18,7 @@ escaped by the renderer that shows it: the timeline never holds markup.
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -37,6 +38,10 @@ up at its end; `pending` never completed before the history ended."""
 NODE_STATES = ("follower", "pre-candidate", "candidate", "leader", "paused", "crashed")
 """What a node lane shows. `paused` and `crashed` hide the Raft role beneath them: a paused
 node keeps its role but acts on nothing, and a crashed one has none."""
+
+MAX_OPERATIONS = 100_000
+"""The most operations a timeline of a history holds; a page of more stays responsive
+(the canvas draws what is visible) but weighs tens of megabytes."""
 
 MAX_MESSAGES = 6_000
 """How many traced messages a timeline keeps: those nearest the focus window. A report
@@ -174,6 +179,7 @@ class Timeline:
     counterexamples: tuple[Counterexample, ...] = ()
     focus: tuple[int, int] | None = None
     replay: str | None = None
+    start: int = 0
 
     def __post_init__(self) -> None:
         assert self.time_unit in ("us", "event"), self.time_unit
@@ -593,18 +599,24 @@ def _fault_span(event: TraceEvent, start: int, end: int) -> FaultSpan:
 
 def timeline_from_operations(operations: list[Operation], result: Mapping[str, Any] | None,
                              source: str, model: str,
-                             describe: Callable[[Operation], str] | None = None) -> Timeline:
+                             describe: Callable[[Operation], str] | None = None,
+                             max_ops: int = MAX_OPERATIONS) -> Timeline:
     """A timeline of a history any reader of `checkers.formats` produced, with the
     linearizability result (its JSON) when one was computed. `describe` is the model's
-    own wording of an operation (`describe_op`), so the page and the checker's text agree."""
+    own wording of an operation (`describe_op`), so the page and the checker's text agree.
+    A history longer than `max_ops` is cut to the `max_ops` operations around the first
+    counterexample (or its beginning), and the header says so."""
+    assert max_ops >= 1
     timed = bool(operations) and all(
         op.call_time_us is not None and (op.ret is None or op.return_time_us is not None) for op in operations
     )
     ordered = sorted(operations, key=lambda op: op.call)
-    ops = [_bar_from_operation(number, op, timed, describe) for number, op in enumerate(ordered)]
-    end = max([0, *(op.end if op.end is not None else op.start for op in ops)])
+    shown = _around_the_anomaly(ordered, result, max_ops)
+    ops = [_bar_from_operation(number, op, timed, describe) for number, op in enumerate(shown)]
+    start = min([op.start for op in ops], default=0) if len(shown) < len(ordered) else 0
+    end = max([start, *(op.end if op.end is not None else op.start for op in ops)])
     if not timed:
-        end = max([end, *(op.ret or op.call for op in ordered)]) + 1
+        end = max([end, *(op.ret or op.call for op in shown)]) + 1
     counterexamples = counterexamples_from_result(result, ops) if result else []
     verdicts: tuple[Verdict, ...] = ()
     if result:
@@ -612,12 +624,37 @@ def timeline_from_operations(operations: list[Operation], result: Mapping[str, A
                             _summary("linearizability", result)),)
     lanes = sorted({op.lane for op in ops}, key=_lane_order)
     markers = counterexample_markers(counterexamples, ops)
+    meta = [("history", source), ("model", model)]
+    if len(shown) < len(ordered):
+        where = "around the first counterexample" if _first_stuck_call(result) is not None else "from the start"
+        meta.append(("shown", f"{len(shown):,} of {len(ordered):,} operations, {where}"))
     return Timeline(
-        title=Path(source).name, meta=(("history", source), ("model", model)),
+        title=Path(source).name, meta=tuple(meta), start=start,
         time_unit="us" if timed else "event", end=end, verdicts=verdicts, ops=tuple(ops),
         lanes=tuple(lanes), nodes=(), markers=tuple(sorted(markers, key=lambda m: (m.time, m.message))),
         counterexamples=tuple(counterexamples),
     )
+
+
+def _first_stuck_call(result: Mapping[str, Any] | None) -> int | None:
+    calls = [op.get("call") for partition in (result or {}).get("partitions") or ()
+             for op in ((partition.get("counterexample") or {}).get("operations") or ())]
+    calls = [call for call in calls if isinstance(call, int)]
+    return min(calls) if calls else None
+
+
+def _around_the_anomaly(ordered: list[Operation], result: Mapping[str, Any] | None,
+                        max_ops: int) -> list[Operation]:
+    """At most `max_ops` operations: all of them, or a window of the history centred on the
+    first operation a counterexample names (so its prefix's end is in view)."""
+    if len(ordered) <= max_ops:
+        return ordered
+    first = _first_stuck_call(result)
+    if first is None:
+        return ordered[:max_ops]
+    position = bisect.bisect_left(ordered, first, key=lambda op: op.call)
+    low = max(0, min(position - max_ops // 2, len(ordered) - max_ops))
+    return ordered[low:low + max_ops]
 
 
 def _bar_from_operation(number: int, op: Operation, timed: bool,

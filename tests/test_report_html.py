@@ -262,3 +262,26 @@ def test_a_wide_message_window_is_cut_to_what_stays_readable(bad_run: Path, tmp_
     assert rendered.console == [] and 'data-rendered="true"' in rendered.dom
     assert re.search(r"Showing the first 600 of the \d+ messages in this window", rendered.dom)
     assert "<svg" in rendered.dom and "leader of term" in rendered.dom
+
+
+def test_a_long_history_is_cut_around_its_counterexample(tmp_path: Path) -> None:
+    from checkers.formats import read_operations
+    from checkers.linearizability import check_operations
+    from checkers.models import get_model
+    from reports.timeline import timeline_from_operations
+
+    source = Path(__file__).parent / "testdata/histories/porcupine/jepsen/etcd_000.log"
+    model = get_model("cas-register")
+    operations = read_operations(source, None, model)
+    result = check_operations(operations, model).to_json()
+    whole = timeline_from_operations(operations, result, str(source), "cas-register")
+    cut = timeline_from_operations(operations, result, str(source), "cas-register", max_ops=20)
+    assert len(whole.ops) == len(operations) > 20 and len(cut.ops) == 20
+    stuck_call = whole.ops[whole.counterexamples[0].stuck[0]].call
+    assert stuck_call in {op.call for op in cut.ops}
+    assert cut.counterexamples[0].stuck and cut.start == cut.ops[0].start > 0
+    assert dict(cut.meta)["shown"] == f"20 of {len(operations)} operations, around the first counterexample"
+    page = tmp_path / "cut.html"
+    write_html(cut, page)
+    rendered = load(page)
+    assert rendered.console == [] and 'data-rendered="true"' in rendered.dom

@@ -16,7 +16,7 @@
   var details = document.getElementById("details");
   var rangeText = document.getElementById("range");
   var unit = data.unit;
-  var view = { t0: 0, t1: Math.max(1, data.end) };
+  var view = { t0: data.start, t1: Math.max(data.start + 1, data.end) };
   var selected = null;       // {kind, index}
   var selection = null;      // message window being dragged with shift: [t0, t1]
 
@@ -68,8 +68,8 @@
 
   function setView(t0, t1) {
     var span = Math.max(t1 - t0, unit === "event" ? 2 : 20);
-    var full = Math.max(1, data.end);
-    if (span > full * 1.05) { t0 = 0; span = full; }
+    var full = Math.max(1, data.end - data.start);
+    if (span > full * 1.05) { t0 = data.start; span = full; }
     view.t0 = t0; view.t1 = t0 + span;
     draw();
   }
@@ -346,7 +346,7 @@
     var factor = Math.exp(e.deltaY * 0.0015);
     setView(t - (t - view.t0) * factor, t + (view.t1 - t) * factor);
   }, { passive: false });
-  canvas.addEventListener("dblclick", function () { setView(0, data.end); });
+  canvas.addEventListener("dblclick", function () { setView(data.start, data.end); });
   window.addEventListener("resize", draw);
   window.addEventListener("keydown", function (e) {
     if (e.target && /INPUT|TEXTAREA/.test(e.target.tagName)) return;
@@ -355,7 +355,7 @@
     else if (e.key === "-") zoom(2);
     else if (e.key === "ArrowLeft") setView(view.t0 - span * 0.2, view.t1 - span * 0.2);
     else if (e.key === "ArrowRight") setView(view.t0 + span * 0.2, view.t1 + span * 0.2);
-    else if (e.key === "0") setView(0, data.end);
+    else if (e.key === "0") setView(data.start, data.end);
   });
   function zoom(factor) {
     var mid = (view.t0 + view.t1) / 2, half = (view.t1 - view.t0) / 2 * factor;
@@ -364,7 +364,7 @@
   function on(id, fn) { var el = document.getElementById(id); if (el) el.addEventListener("click", fn); }
   on("zoom-in", function () { zoom(0.5); });
   on("zoom-out", function () { zoom(2); });
-  on("zoom-fit", function () { setView(0, data.end); });
+  on("zoom-fit", function () { setView(data.start, data.end); });
   on("jump-anomaly", function () { jumpToAnomaly(); });
   on("messages-visible", function () { showMessages(view.t0, view.t1); });
 
