@@ -12,9 +12,11 @@ search that stores a megabyte-long state per step must not run a thousand steps 
 
 from __future__ import annotations
 
+import math
 import os
 import resource
 import sys
+import time
 from dataclasses import dataclass, field
 
 GIB = 1 << 30
@@ -72,3 +74,62 @@ class MemoryGauge:
         self._steps, self._stored_bytes = 0, 0
         self.readings += 1
         return resident_bytes() > self.limit_bytes
+
+
+class OutOfBudget(Exception):
+    """A phase of a check (reading, building order facts, searching) ran past its budget.
+
+    `cause` is "timeout" or "memory", the words a partition's `cause` uses. Whoever runs
+    the check turns this into an `unknown` verdict naming the cause; it is never an error
+    of the input.
+    """
+
+    def __init__(self, cause: str) -> None:
+        assert cause in ("timeout", "memory"), cause
+        self.cause = cause
+        super().__init__(cause)
+
+
+CLOCK_EVERY_CALLS = 64
+"""Calls of `Budget.spend` between two looks at the clock. A call stands for a bounded
+piece of work (a record read, a fact derived, a search step), so 64 of them are far below
+the 10% of a budget that a check may overshoot."""
+
+
+@dataclass(slots=True)
+class Budget:
+    """What a whole check may spend: wall time from its start (reading included) and
+    resident memory.
+
+    One value is created when the check starts and handed to every phase: the readers, the
+    models' order facts and the search all call `spend()` in their loops, which raises
+    `OutOfBudget` once the deadline has passed or memory is over the guard. That is what
+    makes "answered within 10% of the budget" hold whatever phase the time goes to.
+    """
+
+    deadline: float = math.inf
+    gauge: MemoryGauge = field(default_factory=MemoryGauge)
+    _calls: int = 0
+
+    @classmethod
+    def starting_now(cls, seconds: float | None, max_memory_bytes: int = DEFAULT_MAX_MEMORY_BYTES) -> Budget:
+        assert seconds is None or seconds > 0, seconds
+        deadline = math.inf if seconds is None else time.monotonic() + seconds
+        return cls(deadline, MemoryGauge(max_memory_bytes))
+
+    def remaining_s(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
+
+    def expired(self) -> bool:
+        return time.monotonic() > self.deadline
+
+    def spend(self, stored_bytes: int = 0) -> None:
+        """Account for one bounded piece of work; raise OutOfBudget when time or memory
+        has run out. Cheap enough to call per record or per step."""
+        self._calls += 1
+        if stored_bytes:
+            self.gauge.spent(stored_bytes)
+        if self._calls % CLOCK_EVERY_CALLS == 0 and time.monotonic() > self.deadline:
+            raise OutOfBudget("timeout")
+        if self.gauge.over():
+            raise OutOfBudget("memory")
