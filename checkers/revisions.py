@@ -21,6 +21,24 @@ properties follow (etcd's own robustness tests state the first two):
   against any read, which keeps the check sound. Values are unique per write, as the
   workloads make them, so a value names its write.
 
+Every anomaly involves two operations, and a person needs the one that is wrong, not the
+one that merely looks wrong beside it. So each anomaly sits on its cause: `t` and `line`
+are that operation's completion time and history line, and `affected_line` is the other's.
+For revision-unique the cause is the later of the two writes (the first holder of a
+revision had it alone when it returned); for revision-monotonic it is the operation that
+went backwards. For read-revision either side may be wrong: a read that missed a write is
+stale, but a write that reports a revision it cannot have (one reused, or below one that
+returned before it was invoked) makes every older read at that revision look stale. The
+write is blamed when it is itself the cause of a revision-unique or revision-monotonic
+anomaly, the read otherwise.
+
+One faulty node yields many anomalies (a restarted node whose store forgot its revisions
+reuses one revision per write, and each reuse also makes older reads look wrong), so
+anomalies are grouped by cause: the faulty operations one node answered in a row, with no
+sound answer of that node between them, form one group (an operation that names no node is
+a group of its own). The result's `groups` lists each group's first cause, first-cause
+first, with the count of anomalies it explains.
+
 The history is our `history.jsonl` (`checkers.history.Event`); operations without a
 revision (a `fail` that was not a compare, an `info`) take no part except as writes of
 unknown revision.
@@ -30,13 +48,17 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from checkers.explain import format_seconds, plural
 from checkers.history import COMPARE_FAILED, Event
 
 ANOMALIES_KEPT = 10
+"""Anomalies kept per property (besides the first of each kept group); all are counted."""
+GROUPS_KEPT = 50
 PROPERTIES = ("revision-unique", "revision-monotonic", "read-revision")
+_RANK = {name: rank for rank, name in enumerate(PROPERTIES)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +82,21 @@ class _Done:
         value = self.invoke.value
         return value[1] if self.invoke.f == "cas" else value  # type: ignore[index]
 
+    @property
+    def line(self) -> int:
+        """The completion's line in `history.jsonl` (lines count from 1, indexes from 0)."""
+        return self.completion.index + 1
+
     def describe(self) -> str:
-        value = self.invoke.value if self.invoke.f != "read" else self.completion.value
-        outcome = " (compare failed)" if self.completion.error == COMPARE_FAILED else ""
-        return (f"{self.invoke.f} {self.invoke.key} {_show(value)}{outcome} by process {self.invoke.process} "
-                f"at revision {self.revision} (history lines {self.invoke.index + 1}-{self.completion.index + 1})")
+        """One phrase naming the operation, who answered it, when and where it returned."""
+        if self.invoke.f == "read":
+            what = f"read {self.invoke.key} -> {_show(self.completion.value)}"
+        else:
+            what = f"{self.invoke.f} {self.invoke.key} {_show(self.invoke.value)}"
+        if self.completion.error == COMPARE_FAILED:
+            what += " (compare failed)"
+        node = "" if self.completion.node is None else f" by node {self.completion.node}"
+        return f"{what}{node} at {format_seconds(self.completion.time)} (line {self.line})"
 
 
 def _show(value: Any) -> str:
@@ -75,34 +107,49 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-class _Anomalies:
-    def __init__(self) -> None:
-        self.kept: list[dict[str, Any]] = []
-        self.counts = dict.fromkeys(PROPERTIES, 0)
+@dataclass(frozen=True, slots=True)
+class _Finding:
+    """One anomaly before it is numbered into a group: its cause, the operation it affects,
+    and its message."""
 
-    def add(self, property_name: str, t: int, message: str, **details: Any) -> None:
-        assert "\n" not in message
-        self.counts[property_name] += 1
-        if sum(1 for anomaly in self.kept if anomaly["property"] == property_name) < ANOMALIES_KEPT:
-            self.kept.append({"property": property_name, "t": t, "phase": None, "message": message, **details})
+    property: str
+    cause: _Done
+    affected: _Done
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def sort_key(self) -> tuple[int, int, int, int]:
+        return (self.cause.completion.time, self.cause.line, _RANK[self.property], self.affected.line)
+
+    def to_json(self, group: int) -> dict[str, Any]:
+        assert "\n" not in self.message
+        return {"property": self.property, "t": self.cause.completion.time, "phase": None,
+                "message": self.message, "line": self.cause.line,
+                "affected_line": self.affected.line, "group": group, **self.details}
 
 
 def check_revisions(events: Iterable[Event]) -> dict[str, Any]:
-    """Returns `{"valid", "anomalies", "stats"}`, JSON-able, like the trace checkers; an
-    anomaly has `property`, `t` (the later operation's invoke time), `message`."""
+    """Returns `{"valid", "anomalies", "groups", "stats"}`, JSON-able, like the trace
+    checkers; an anomaly has `property`, `t` and `line` (its cause's completion), `message`,
+    `affected_line` and `group` (see the module docstring)."""
     done = _completed(events)
-    anomalies = _Anomalies()
-    _check_unique(done, anomalies)
-    _check_monotonic(done, anomalies)
-    _check_reads(done, anomalies)
-    anomalies.kept.sort(key=lambda anomaly: (anomaly["t"], anomaly["property"]))
+    findings = _check_unique(done) + _check_monotonic(done)
+    findings += _check_reads(done, {finding.cause.line for finding in findings})
+    findings.sort(key=_Finding.sort_key)
+    group_of = _groups(done, findings)
+    counts = dict.fromkeys(PROPERTIES, 0)
+    for finding in findings:
+        counts[finding.property] += 1
+    groups = _group_records(findings, group_of)
     return {
-        "valid": not anomalies.kept,
-        "anomalies": anomalies.kept,
+        "valid": not findings,
+        "anomalies": _kept(findings, group_of),
+        "groups": groups[:GROUPS_KEPT],
         "stats": {
             "operations_with_revision": len(done),
             "max_revision": max((item.revision for item in done), default=0),
-            "anomaly_counts": anomalies.counts,
+            "anomaly_counts": counts,
+            "groups_total": len(groups),
         },
     }
 
@@ -120,18 +167,22 @@ def _completed(events: Iterable[Event]) -> list[_Done]:
     return done
 
 
-def _check_unique(done: list[_Done], anomalies: _Anomalies) -> None:
+def _check_unique(done: list[_Done]) -> list[_Finding]:
+    """The first write to return with a revision had it alone then: the later one reused it."""
+    findings: list[_Finding] = []
     by_revision: dict[int, _Done] = {}
-    for item in sorted((item for item in done if item.writes), key=lambda item: item.invoke.index):
+    for item in sorted((item for item in done if item.writes), key=lambda item: item.completion.index):
         earlier = by_revision.setdefault(item.revision, item)
         if earlier is not item:
-            anomalies.add("revision-unique", item.invoke.time,
-                          f"two writes made revision {item.revision}: {earlier.describe()} and {item.describe()}",
-                          revision=item.revision)
+            message = (f"{item.describe()} reported revision {item.revision}, already reported by "
+                       f"{earlier.describe()}: revision reused")
+            findings.append(_Finding("revision-unique", item, earlier, message, {"revision": item.revision}))
+    return findings
 
 
-def _check_monotonic(done: list[_Done], anomalies: _Anomalies) -> None:
+def _check_monotonic(done: list[_Done]) -> list[_Finding]:
     """Sweep invokes in order, folding in every completion that came before each."""
+    findings: list[_Finding] = []
     by_return = sorted(done, key=lambda item: item.completion.index)
     highest: _Done | None = None
     position = 0
@@ -146,43 +197,131 @@ def _check_monotonic(done: list[_Done], anomalies: _Anomalies) -> None:
         floor = highest.revision + 1 if item.writes else highest.revision
         if item.revision < floor:
             relation = "above" if item.writes else "at least"
-            anomalies.add("revision-monotonic", item.invoke.time,
-                          f"{item.describe()}, but {highest.describe()} returned before it was invoked "
-                          f"(expected a revision {relation} {highest.revision})",
-                          revision=item.revision, earlier_revision=highest.revision)
+            message = (f"{item.describe()} reported revision {item.revision}, but {highest.describe()} had "
+                       f"returned revision {highest.revision} before it was invoked "
+                       f"(expected a revision {relation} {highest.revision})")
+            findings.append(_Finding("revision-monotonic", item, highest, message,
+                                     {"revision": item.revision, "earlier_revision": highest.revision}))
+    return findings
 
 
-def _check_reads(done: list[_Done], anomalies: _Anomalies) -> None:
-    writes_by_key: dict[str, list[tuple[int, Any]]] = {}
-    revision_of_value: dict[tuple[str, Any], int] = {}
+def _check_reads(done: list[_Done], suspects: set[int]) -> list[_Finding]:
+    """`suspects` holds (by completion line) the operations already shown to report a revision they
+    cannot have; a read that conflicts with one of them is its victim, not its cause."""
+    findings: list[_Finding] = []
+    writes_by_key: dict[str, list[_Done]] = {}
+    writer_of_value: dict[tuple[str, Any], _Done] = {}
     for item in done:
         if item.writes:
-            writes_by_key.setdefault(item.invoke.key, []).append((item.revision, item.written))
-            revision_of_value[(item.invoke.key, item.written)] = item.revision
+            writes_by_key.setdefault(item.invoke.key, []).append(item)
+            writer_of_value[(item.invoke.key, item.written)] = item
     for writes in writes_by_key.values():
-        writes.sort(key=lambda pair: pair[0])
+        writes.sort(key=lambda write: write.revision)
     for item in done:
         if item.invoke.f != "read" or item.completion.type != "ok":
             continue
         key, value = item.invoke.key, item.completion.value
         writes = writes_by_key.get(key, [])
-        below = bisect.bisect_right(writes, item.revision, key=lambda pair: pair[0])
+        below = bisect.bisect_right(writes, item.revision, key=lambda write: write.revision)
         latest = writes[below - 1] if below else None
-        if value is None:
-            if latest is not None:
-                anomalies.add("read-revision", item.invoke.time,
-                              f"{item.describe()} found {key} absent, but a write of {_show(latest[1])} to it "
-                              f"made revision {latest[0]}", revision=item.revision)
+        own = None if value is None else writer_of_value.get((key, value))
+        if value is None and latest is not None:
+            findings.append(_read_finding(item, latest, "absent", suspects))
+        elif own is not None and own.revision > item.revision:
+            findings.append(_read_finding(item, own, "future", suspects))
+        elif own is not None and latest is not None and latest is not own and latest.revision != own.revision:
+            findings.append(_read_finding(item, latest, "overwritten", suspects, own))
+    return findings
+
+
+def _read_finding(read: _Done, write: _Done, kind: str, suspects: set[int],
+                  own: _Done | None = None) -> _Finding:
+    key = read.invoke.key
+    seen = f"{read.describe()} at revision {read.revision}"
+    details: dict[str, Any] = {"revision": read.revision}
+    if own is not None:
+        details.update(written_revision=own.revision, overwritten_revision=write.revision)
+    elif kind == "future":
+        details["written_revision"] = write.revision
+    if write.line not in suspects:
+        if kind == "absent":
+            text = f"{seen} found {key} absent, but {write.describe()} had written it at revision {write.revision}"
+        elif kind == "future":
+            text = (f"{seen} returned a value first written at the later revision {write.revision} "
+                    f"by {write.describe()}")
+        else:
+            assert own is not None
+            text = (f"{seen} returned the value of revision {own.revision}, but {write.describe()} had "
+                    f"overwritten {key} at revision {write.revision}")
+        return _Finding("read-revision", read, write, text, details)
+    if kind == "absent":
+        effect = f"found {key} absent"
+    elif kind == "future":
+        effect = "returned its value"
+    else:
+        assert own is not None
+        effect = f"returned the older value of revision {own.revision}"
+    order = (", and returned before this write was invoked"
+             if read.completion.index < write.invoke.index else "")
+    text = f"{write.describe()} reported revision {write.revision}, yet {seen} {effect}{order}"
+    return _Finding("read-revision", write, read, text, details)
+
+
+def _groups(done: list[_Done], findings: list[_Finding]) -> dict[int, int]:
+    """Group number (from 1, first cause first) of every cause, by completion line: a node's faulty
+    answers in a row share one group; a cause that names no node is a group alone."""
+    causes = {finding.cause.line for finding in findings}
+    episode_of: dict[int, tuple[Any, ...]] = {}
+    last_faulty: dict[int, bool] = {}
+    episodes: dict[int, int] = {}
+    for item in sorted(done, key=lambda item: item.completion.index):
+        node, faulty = item.completion.node, item.line in causes
+        if node is None:
+            if faulty:
+                episode_of[item.line] = ("operation", item.completion.index)
             continue
-        own = revision_of_value.get((key, value))
-        if own is None:
-            continue  # written by an operation whose revision is unknown
-        if own > item.revision:
-            anomalies.add("read-revision", item.invoke.time,
-                          f"{item.describe()} read a value first written at the later revision {own}",
-                          revision=item.revision, written_revision=own)
-        elif latest is not None and latest[0] != own:
-            anomalies.add("read-revision", item.invoke.time,
-                          f"{item.describe()} read the value of revision {own}, but {key} was overwritten with "
-                          f"{_show(latest[1])} at revision {latest[0]}", revision=item.revision,
-                          written_revision=own, overwritten_revision=latest[0])
+        if faulty and not last_faulty.get(node, False):
+            episodes[node] = episodes.get(node, 0) + 1
+        last_faulty[node] = faulty
+        if faulty:
+            episode_of[item.line] = ("node", node, episodes[node])
+    numbers: dict[tuple[Any, ...], int] = {}
+    for finding in findings:  # already in cause order, so groups number first-cause first
+        numbers.setdefault(episode_of[finding.cause.line], len(numbers) + 1)
+    return {cause: numbers[episode] for cause, episode in episode_of.items()}
+
+
+def _group_records(findings: list[_Finding], group_of: dict[int, int]) -> list[dict[str, Any]]:
+    members: dict[int, list[_Finding]] = {}
+    for finding in findings:
+        members.setdefault(group_of[finding.cause.line], []).append(finding)
+    records = []
+    for number in sorted(members):
+        group = members[number]
+        first = group[0]
+        causes = {finding.cause.line: finding.cause for finding in group}
+        cause = first.message
+        node = first.cause.completion.node
+        if len(causes) > 1:
+            last = max(causes.values(), key=lambda item: item.completion.index)
+            cause += (f" (the first of {plural(len(causes), 'faulty answer')} node {node} gave in a row, "
+                      f"until {format_seconds(last.completion.time)})")
+        records.append({"group": number, "cause": cause, "t": first.cause.completion.time,
+                        "line": first.cause.line, "count": len(group), "property": first.property,
+                        "node": node, "operations": len(causes)})
+    return records
+
+
+def _kept(findings: list[_Finding], group_of: dict[int, int]) -> list[dict[str, Any]]:
+    """The first few of each property and the first of each kept group, in cause order."""
+    kept: list[dict[str, Any]] = []
+    per_property = dict.fromkeys(PROPERTIES, 0)
+    groups_seen: set[int] = set()
+    for finding in findings:
+        group = group_of[finding.cause.line]
+        first_of_group = group not in groups_seen and group <= GROUPS_KEPT
+        groups_seen.add(group)
+        if per_property[finding.property] < ANOMALIES_KEPT or first_of_group:
+            per_property[finding.property] += 1
+            kept.append(finding.to_json(group))
+    return kept
