@@ -19,6 +19,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from reports.model import (
+    NODE_STATES,
+    OUTCOMES,
+    Counterexample,
+    Marker,
+    NodeState,
+    Timeline,
+    leader_tenures,
+    plural,
+)
 from reports.palette import (
     COUNTEREXAMPLE_COLOUR,
     FAULT_COLOURS,
@@ -27,7 +37,6 @@ from reports.palette import (
     PREFIX_COLOUR,
     fault_colour,
 )
-from reports.timeline import NODE_STATES, OUTCOMES, Counterexample, Timeline
 
 MESSAGE_COLOURS = {
     "pre-vote": "#8e24aa", "pre-vote-response": "#ba68c8", "vote": "#3949ab", "vote-response": "#7986cb",
@@ -53,6 +62,7 @@ def render_html(timeline: Timeline, messages_hint: str = _DEFAULT_HINT) -> str:
         f"<style>\n{css}</style>\n</head>\n<body>\n",
         _header(timeline),
         "<main>\n",
+        _causes(timeline),
         _anomalies(timeline),
         _toolbar(timeline),
         _legend(timeline),
@@ -62,6 +72,9 @@ def render_html(timeline: Timeline, messages_hint: str = _DEFAULT_HINT) -> str:
         "<div id=\"tooltip\"></div>\n<div class=\"panels\">\n",
         "<section><h2>Selected</h2><div id=\"details\" class=\"panel\"></div></section>\n",
         "<section>", _counterexamples(timeline), "</section>\n</div>\n",
+        _raft_states(timeline),
+        _faults(timeline),
+        _elections(timeline),
         _messages_section(timeline),
         "</main>\n",
         f"<script type=\"application/json\" id=\"report-data\">{data}</script>\n",
@@ -118,8 +131,12 @@ def _data(timeline: Timeline, messages_hint: str) -> str:
         "messages": [[m.id, m.source, m.target, m.type, m.term, m.sent, -1 if m.received is None else m.received,
                       m.dropped, m.label] for m in timeline.messages],
         "messagesTraced": timeline.messages_traced, "messagesHint": messages_hint,
-        "markers": [[marker.time, marker.checker, marker.message] for marker in timeline.markers],
-        "cex": [{"key": c.key, "stuck": list(c.stuck), "prefix": list(c.prefix), "state": c.state}
+        "markers": [[marker.time, marker.checker, marker.message, -1 if marker.op is None else marker.op,
+                     -1 if marker.cause is None else marker.cause] for marker in timeline.markers],
+        "causes": [[cause.time, cause.checker, cause.text, -1 if cause.op is None else cause.op, cause.count]
+                   for cause in timeline.causes],
+        "cex": [{"key": c.key, "stuck": list(c.stuck), "prefix": list(c.prefix), "state": c.state,
+                 "why": [[why.op, why.text, list(why.ruled_out_by), list(why.lines)] for why in c.why]}
                 for c in timeline.counterexamples],
         "focus": list(timeline.focus) if timeline.focus else None,
         "colours": {
@@ -145,9 +162,11 @@ def _header(timeline: Timeline) -> str:
         f"<tr><td>{_e(v.checker)}</td><td class=\"v-{_e(str(v.valid).lower())}\">{_e(_verdict_word(v.valid)[0])}"
         f"</td><td>{_e(v.summary)}</td></tr>" for v in timeline.verdicts
     )
-    replay = ""
-    if timeline.replay:
-        replay = f"<p>Replay: <code class=\"replay\">{_e(timeline.replay)}</code></p>"
+    commands = timeline.commands or ((("replay", timeline.replay),) if timeline.replay else ())
+    replay = "".join(f"<li><span class=\"note\">{_e(purpose)}:</span> <code class=\"replay\">{_e(command)}</code></li>"
+                     for purpose, command in commands)
+    if replay:
+        replay = f"<ul class=\"commands\" id=\"commands\">{replay}</ul>"
     return (
         f"<header>\n<h1>{_e(timeline.title)} <span class=\"badge {css}\" id=\"verdict\">{word}</span></h1>\n"
         f"<dl class=\"meta\">{rows}</dl>\n"
@@ -160,16 +179,62 @@ def _time(timeline: Timeline, value: int) -> str:
     return f"event {value}" if timeline.time_unit == "event" else f"{value / 1e6:.6f} s"
 
 
+ANOMALIES_SHOWN = 50
+"""Individual anomalies listed on the page; the rest are counted."""
+CAUSES_SHOWN = 30
+
+
+def _op_anchor(timeline: Timeline, op: int | None, text: str) -> str:
+    if op is None:
+        return _e(text)
+    return f"<a data-ops=\"{op}\" href=\"#timeline\">{_e(text)}</a>"
+
+
+def _short_time(timeline: Timeline, value: int) -> str:
+    return f"event {value}" if timeline.time_unit == "event" else f"{value / 1e6:.3f} s"
+
+
+def _causes(timeline: Timeline) -> str:
+    """The first thing a reader of a failed run sees: what went wrong, once per cause,
+    at the operation that caused it, before the list of every effect."""
+    if not timeline.causes:
+        return ""
+    rows = []
+    for number, cause in enumerate(timeline.causes[:CAUSES_SHOWN], start=1):
+        where = f"line {cause.line}" if cause.line is not None else ""
+        rows.append(
+            f"<tr><td>{number}</td><td><a data-time=\"{cause.time}\" href=\"#timeline\">"
+            f"{_e(_short_time(timeline, cause.time))}</a></td><td>{_op_anchor(timeline, cause.op, where)}</td>"
+            f"<td><b>{_e(cause.checker)}</b> {_e(cause.property)}</td>"
+            f"<td>{_e(plural(cause.count, 'anomaly', 'anomalies'))}</td><td class=\"cause\">{_e(cause.text)}</td></tr>")
+    more = len(timeline.causes) - CAUSES_SHOWN
+    tail = f"<p class=\"note\">and {_e(plural(more, 'more cause'))}</p>" if more > 0 else ""
+    return (f"<section class=\"causes\"><h2>{_e(plural(len(timeline.causes), 'cause'))} of failure</h2>"
+            "<table class=\"causes\" id=\"causes\"><thead><tr><th>#</th><th>at</th><th>history</th><th>checker</th>"
+            f"<th>effects</th><th>cause</th></tr></thead><tbody>{''.join(rows)}</tbody></table>{tail}</section>\n")
+
+
+def _anomaly_item(timeline: Timeline, marker: Marker) -> str:
+    link = (f"<a data-ops=\"{marker.op}\" href=\"#timeline\">" if marker.op is not None
+            else f"<a data-time=\"{marker.time}\" href=\"#timeline\">")
+    where = f" <span class=\"note\">history line {marker.line}</span>" if marker.line is not None else ""
+    cause = f" <span class=\"note\">(cause {marker.cause + 1})</span>" if marker.cause is not None else ""
+    return (f"<li>{link}{_e(_time(timeline, marker.time))}</a> <b>{_e(marker.checker)}</b>: "
+            f"{_e(marker.message)}{where}{cause}</li>")
+
+
 def _anomalies(timeline: Timeline) -> str:
     if not timeline.markers:
         return ""
-    shown = timeline.markers[:50]
-    items = "".join(
-        f"<li><a data-time=\"{marker.time}\" href=\"#timeline\">{_e(_time(timeline, marker.time))}</a> "
-        f"<b>{_e(marker.checker)}</b>: {_e(marker.message)}</li>" for marker in shown
-    )
-    more = f"<p class=\"note\">and {len(timeline.markers) - len(shown)} more</p>" if len(timeline.markers) > 50 else ""
-    return f"<section class=\"anomalies\"><h2>Anomalies</h2><ol id=\"anomalies\">{items}</ol>{more}</section>\n"
+    shown = timeline.markers[:ANOMALIES_SHOWN]
+    items = "".join(_anomaly_item(timeline, marker) for marker in shown)
+    more = len(timeline.markers) - len(shown)
+    tail = f"<p class=\"note\">and {_e(plural(more, 'more anomaly', 'more anomalies'))}</p>" if more > 0 else ""
+    # Closed when there are many: the causes above are what a reader needs first.
+    state = " open" if len(timeline.markers) <= 5 else ""
+    title = plural(len(timeline.markers), "anomaly", "anomalies")
+    return (f"<details class=\"anomalies\"{state}><summary><h2>{_e(title)}</h2></summary>"
+            f"<ol id=\"anomalies\">{items}</ol>{tail}</details>\n")
 
 
 def _toolbar(timeline: Timeline) -> str:
@@ -237,12 +302,27 @@ def _counterexamples(timeline: Timeline) -> str:
     return "<h2>Counterexamples</h2>" + "".join(_counterexample(timeline, c) for c in timeline.counterexamples)
 
 
+def _stuck_item(timeline: Timeline, example: Counterexample, number: int) -> str:
+    """A stuck operation, why it is stuck, and the operations that rule its value out."""
+    item = _op_link(timeline, number, "stuck").removesuffix("</li>")
+    why = example.why_of(number)
+    if why is not None and why.text:
+        item += f"<div class=\"why\">{_e(why.text)}</div>"
+    if why is not None and why.lines:
+        links = [_op_anchor(timeline, op, f"line {line}: {timeline.ops[op].label}")
+                 for op, line in zip(why.ruled_out_by, why.lines, strict=False)]
+        links += [_e(f"line {line}") for line in why.lines[len(why.ruled_out_by):]]
+        item += f"<div class=\"why\">ruled out by: {'; '.join(links)}</div>"
+    return item + "</li>"
+
+
 def _counterexample(timeline: Timeline, example: Counterexample) -> str:
-    stuck = "".join(_op_link(timeline, number, "stuck") for number in example.stuck)
+    stuck = "".join(_stuck_item(timeline, example, number) for number in example.stuck)
     shown = example.prefix[-PREFIX_SHOWN:]
     first = len(example.prefix) - len(shown) + 1
     prefix = "".join(_op_link(timeline, number) for number in shown)
-    reasons = "".join(f"<li>{_e(reason)}</li>" for reason in example.reasons)
+    explained = {why.text for why in example.why}
+    reasons = "".join(f"<li>{_e(reason)}</li>" for reason in example.reasons if reason not in explained)
     everything = " ".join(str(number) for number in (*example.stuck, *shown[-3:]))
     return (
         f"<div class=\"panel cex\" data-key=\"{_e(example.key)}\">"
@@ -255,6 +335,94 @@ def _counterexample(timeline: Timeline, example: Counterexample) -> str:
         f"<p>The prefix ({len(example.prefix)} operations), last {len(shown)} in linearization order:</p>"
         f"<ol start=\"{first}\">{prefix}</ol></div>"
     )
+
+
+RAFT_STATES_SHOWN = 10
+"""Raft safety anomalies whose node states are drawn in full."""
+
+
+def _raft_states(timeline: Timeline) -> str:
+    with_states = [marker for marker in timeline.markers if marker.nodes][:RAFT_STATES_SHOWN]
+    if not with_states:
+        return ""
+    parts = [f"<section class=\"raft-states\"><h2>Each node at the Raft safety "
+             f"{'anomaly' if len(with_states) == 1 else 'anomalies'}</h2>"]
+    for marker in with_states:
+        parts.append(f"<div class=\"panel raft\"><p><a data-time=\"{marker.time}\" href=\"#timeline\">"
+                     f"{_e(_time(timeline, marker.time))}</a> {_e(marker.message)}</p>"
+                     f"{_node_table(marker.nodes)}</div>")
+    return "".join(parts) + "</section>\n"
+
+
+def _node_table(nodes: tuple[NodeState, ...]) -> str:
+    rows = []
+    for state in nodes:
+        entries = []
+        if state.tail and state.tail[0].index > 1:
+            entries.append("\u2026 ")
+        for entry in state.tail:
+            text = f"{entry.index}:t{entry.term}:{entry.digest[:8]}"
+            title = f"index {entry.index}, term {entry.term}, digest {entry.digest}"
+            if entry.request:
+                title += f", request {entry.request}" + (f" (history line {entry.line})" if entry.line else "")
+            committed = " committed" if entry.index <= state.commit else ""
+            if entry.op is not None:
+                entries.append(f"<a class=\"entry{committed}\" data-ops=\"{entry.op}\" href=\"#timeline\" "
+                               f"title=\"{_e(title)}\">{_e(text)}</a>")
+            else:
+                entries.append(f"<span class=\"entry{committed}\" title=\"{_e(title)}\">{_e(text)}</span>")
+        rows.append(f"<tr><td>node {state.node}</td><td>{_e(state.role)}</td><td>{state.term}</td>"
+                    f"<td>{state.commit}</td><td>{state.log_length}</td>"
+                    f"<td class=\"log\">{' '.join(entries)}</td></tr>")
+    return ("<table class=\"nodes\"><thead><tr><th>node</th><th>role</th><th>term</th><th>commit</th>"
+            f"<th>log length</th><th>last entries (index:term:digest; bold = committed)</th></tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+FAULTS_LISTED = 200
+
+
+def _faults(timeline: Timeline) -> str:
+    """Every fault in full, numbered as the timeline's tags number them: a label too long
+    for its bar is never lost."""
+    if not timeline.faults:
+        return ""
+    rows = "".join(
+        f"<tr id=\"fault-{number}\"><td>F{number}</td><td>{_e(fault.kind)}</td>"
+        f"<td><a data-time=\"{fault.start}\" href=\"#timeline\">{_e(_time(timeline, fault.start))}</a></td>"
+        f"<td>{_e(_time(timeline, fault.end))}</td><td>{_e(fault.label)}</td></tr>"
+        for number, fault in enumerate(timeline.faults[:FAULTS_LISTED], start=1))
+    more = len(timeline.faults) - FAULTS_LISTED
+    tail = f"<p class=\"note\">and {_e(plural(more, 'more fault'))}</p>" if more > 0 else ""
+    return (f"<section><details{' open' if len(timeline.faults) <= 12 else ''}><summary><h2>"
+            f"{_e(plural(len(timeline.faults), 'fault'))}</h2></summary><table class=\"list\" id=\"faults\"><thead><tr>"
+            "<th>#</th><th>kind</th><th>from</th><th>to</th><th>fault</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>{tail}</details></section>\n")
+
+
+ELECTIONS_LISTED = 200
+
+
+def _elections(timeline: Timeline) -> str:
+    if not timeline.elections:
+        return ""
+    tenures = leader_tenures(timeline)
+    rows = "".join(
+        f"<tr><td>{tenure.term}</td><td>node {tenure.node}</td>"
+        f"<td><a data-time=\"{tenure.start}\" href=\"#timeline\">{_e(_time(timeline, tenure.start))}</a></td>"
+        f"<td>{_e(_seconds_held(tenure.end - tenure.start))}</td>"
+        f"<td>{_e(tenure.describe(_time(timeline, tenure.end)))}</td></tr>"
+        for tenure in tenures[:ELECTIONS_LISTED])
+    more = len(tenures) - ELECTIONS_LISTED
+    tail = f"<p class=\"note\">and {_e(plural(more, 'more election'))}</p>" if more > 0 else ""
+    return (f"<section><details{' open' if len(tenures) <= 12 else ''}><summary><h2>"
+            f"{_e(plural(len(tenures), 'election'))}</h2></summary><table class=\"list\" id=\"elections\"><thead><tr>"
+            "<th>term</th><th>leader</th><th>elected at</th><th>led for</th><th>how it ended</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>{tail}</details></section>\n")
+
+
+def _seconds_held(us: int) -> str:
+    return f"{us / 1e6:.3f} s"
 
 
 __all__ = ["render_html", "write_html"]

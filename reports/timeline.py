@@ -21,203 +21,50 @@ from __future__ import annotations
 import bisect
 import json
 import os
+import shlex
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from checkers.errors import InputError
 from checkers.history import Event, Operation, read_history_jsonl
 from checkers.trace import TraceEvent, iter_trace_lines
+from reports.model import (
+    MAX_MESSAGES,
+    MAX_OPERATIONS,
+    NODE_STATES,
+    OUTCOMES,
+    Cause,
+    Counterexample,
+    Election,
+    FaultSpan,
+    LogEntry,
+    Marker,
+    MessageArrow,
+    NodeSpan,
+    NodeState,
+    OpBar,
+    StuckWhy,
+    Tenure,
+    Timeline,
+    Verdict,
+    bars_by_line,
+    leader_tenures,
+    plural,
+    seconds,
+    show,
+)
+from reports.raftstate import LogTracker, RawNodeState, request_lines
+from reports.verdicts import (
+    anomaly_markers,
+    causes_of,
+    checker_results,
+    counterexample_markers,
+    counterexamples_from_result,
+    verdict_lines,
+)
 
-OUTCOMES = ("ok", "fail", "info", "pending")
-"""How an operation ended: `ok` happened; `fail` certainly did not take effect (a cas
-whose compare failed is a `fail` that observed something); `info` unknown, the client gave
-up at its end; `pending` never completed before the history ended."""
-
-NODE_STATES = ("follower", "pre-candidate", "candidate", "leader", "paused", "crashed")
-"""What a node lane shows. `paused` and `crashed` hide the Raft role beneath them: a paused
-node keeps its role but acts on nothing, and a crashed one has none."""
-
-MAX_OPERATIONS = 100_000
-"""The most operations a timeline of a history holds; a page of more stays responsive
-(the canvas draws what is visible) but weighs tens of megabytes."""
-
-MAX_MESSAGES = 6_000
-"""How many traced messages a timeline keeps: those nearest the focus window. A report
-holding every message of a long run would be tens of megabytes and draw no faster."""
-
-
-@dataclass(frozen=True, slots=True)
-class OpBar:
-    """One operation as a bar from invoke to completion in its client's lane.
-
-    `call` is the operation's invoke position in its history (for `history.jsonl` the
-    event index), the same number a linearizability counterexample names, which is how a
-    counterexample finds its bars. `end` None: never completed, drawn to the end.
-    `record` is the operation's full record as (field, text) pairs, for a person to read.
-    """
-
-    id: int
-    lane: str
-    f: str
-    key: str | None
-    outcome: str
-    start: int
-    end: int | None
-    call: int
-    label: str
-    record: tuple[tuple[str, str], ...]
-
-    def __post_init__(self) -> None:
-        assert self.outcome in OUTCOMES, self.outcome
-        assert self.end is None or self.end >= self.start, (self.start, self.end)
-        assert (self.end is None) == (self.outcome == "pending"), (self.end, self.outcome)
-
-
-@dataclass(frozen=True, slots=True)
-class NodeSpan:
-    """A node in one state over [start, end); `term` and `leader` as it last knew them."""
-
-    node: int
-    state: str
-    term: int
-    leader: int
-    start: int
-    end: int
-
-    def __post_init__(self) -> None:
-        assert self.state in NODE_STATES, self.state
-        assert self.start <= self.end, (self.start, self.end)
-
-
-@dataclass(frozen=True, slots=True)
-class Election:
-    """A node became leader of `term` at `time`."""
-
-    time: int
-    node: int
-    term: int
-
-
-@dataclass(frozen=True, slots=True)
-class FaultSpan:
-    """A fault the nemesis started at `start` and healed at `end` (the run's end if never)."""
-
-    id: int
-    kind: str
-    start: int
-    end: int
-    label: str
-    nodes: tuple[int, ...]
-    record: tuple[tuple[str, str], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class MessageArrow:
-    """A traced Raft message: sent at `sent`, received at `received`, or dropped."""
-
-    id: int
-    source: int
-    target: int
-    type: str
-    term: int
-    sent: int
-    received: int | None
-    dropped: str | None
-    label: str
-
-
-@dataclass(frozen=True, slots=True)
-class Marker:
-    """A checker's anomaly at a point in time (Raft safety, liveness, linearizability)."""
-
-    time: int
-    checker: str
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class Counterexample:
-    """A partition the linearizability checker proved illegal, located on the timeline.
-
-    `stuck` and `prefix` are `OpBar.id`s: the operations that cannot be linearized after
-    the longest linearizable prefix, and that prefix in its linearization order.
-    """
-
-    key: str
-    stuck: tuple[int, ...]
-    prefix: tuple[int, ...]
-    state: str
-    reasons: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    checker: str
-    valid: bool | str
-    summary: str
-
-
-@dataclass(frozen=True, slots=True)
-class Timeline:
-    title: str
-    meta: tuple[tuple[str, str], ...]
-    time_unit: str
-    end: int
-    verdicts: tuple[Verdict, ...]
-    ops: tuple[OpBar, ...]
-    lanes: tuple[str, ...]
-    nodes: tuple[int, ...]
-    spans: tuple[NodeSpan, ...] = ()
-    elections: tuple[Election, ...] = ()
-    faults: tuple[FaultSpan, ...] = ()
-    phases: tuple[tuple[str, int], ...] = ()
-    messages: tuple[MessageArrow, ...] = ()
-    messages_traced: bool = False
-    markers: tuple[Marker, ...] = ()
-    counterexamples: tuple[Counterexample, ...] = ()
-    focus: tuple[int, int] | None = None
-    replay: str | None = None
-    start: int = 0
-
-    def __post_init__(self) -> None:
-        assert self.time_unit in ("us", "event"), self.time_unit
-        assert all(op.id == number for number, op in enumerate(self.ops)), "op ids are positions"
-        assert set(op.lane for op in self.ops) <= set(self.lanes)
-
-    @property
-    def valid(self) -> bool | str:
-        values = [verdict.valid for verdict in self.verdicts]
-        if any(value is False for value in values):
-            return False
-        if any(value == "unknown" for value in values):
-            return "unknown"
-        return True
-
-    @property
-    def first_anomaly(self) -> int | None:
-        times = [marker.time for marker in self.markers]
-        return min(times) if times else None
-
-
-# ---------------------------------------------------------------------------------------
-# Describing values for people
-
-
-def show(value: Any) -> str:
-    """A value as a person reads it: null as `nil`, strings as they are, the rest as JSON."""
-    if value is None:
-        return "nil"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, tuple):
-        value = list(value)
-    return json.dumps(value, ensure_ascii=False, default=str)
-
-
-def _us(value: int) -> str:
-    return f"{value / 1e6:.6f} s"
+_us = seconds
 
 
 # ---------------------------------------------------------------------------------------
@@ -226,13 +73,15 @@ def _us(value: int) -> str:
 
 def timeline_from_run(folder: str | os.PathLike[str], max_messages: int = MAX_MESSAGES,
                       messages: Iterable[TraceEvent] | None = None,
-                      focus: tuple[int, int] | None = None) -> Timeline:
+                      focus: tuple[int, int] | None = None, shown_folder: Path | None = None) -> Timeline:
     """Read a run folder (`history.jsonl`, `trace.jsonl`, `verdict.json`, `scenario.toml`).
 
     `messages` supplies message events (`msg`, `recv`, `drop`) recorded apart from the
     trace, as a replay with message tracing on does; messages in the trace are used too.
-    `focus` is the message diagram's window (default: around the first anomaly); the
-    messages kept are those nearest it.
+    `focus` is the message diagram's window (default: around the first anomaly's cause,
+    else the first election); the messages kept are those nearest it. `shown_folder` is
+    the folder the commands in the header name (default `folder`): reports drawn in a
+    staging folder name the one the run ends up in.
     """
     root = Path(folder)
     for name in ("history.jsonl", "trace.jsonl"):
@@ -241,33 +90,83 @@ def timeline_from_run(folder: str | os.PathLike[str], max_messages: int = MAX_ME
     history = read_history_jsonl(root / "history.jsonl")
     verdict = _read_verdict(root / "verdict.json")
     world = _World()
-    with open(root / "trace.jsonl", encoding="utf-8") as stream:
-        for event in iter_trace_lines(stream, str(root / "trace.jsonl")):
-            world.feed(event)
+    logs = LogTracker(_safety_moments(verdict))
+    with open(root / "trace.jsonl", encoding="utf-8", errors="strict") as stream:
+        try:
+            for event in iter_trace_lines(stream, str(root / "trace.jsonl")):
+                world.feed(event)
+                if logs.wanted:
+                    logs.feed(event)
+        except UnicodeDecodeError as error:
+            raise InputError(str(root / "trace.jsonl"), None, None, f"not UTF-8 text: {error.reason}") from None
+    logs.finish()
     for event in messages or ():
         world.feed(event)
     ops = _bars_from_events(history)
     counterexamples = _run_counterexamples(verdict, ops)
-    markers = _markers(verdict, ops, counterexamples)
+    states = _node_states(logs, history, ops)
+    markers = anomaly_markers(verdict, ops, states) + counterexample_markers(counterexamples, ops)
+    causes, markers = causes_of(verdict, markers, ops, counterexamples)
+    markers.sort(key=lambda marker: (marker.time, marker.checker, marker.message))
     end = max([world.end, *(op.end or op.start for op in ops)])
-    focus = focus or _focus(markers, world, end)
+    focus = focus or _focus(causes, world, end)
     start = world.start_event
-    meta = [("scenario", str(start.get("scenario", "?"))), ("seed", str(start.get("seed", "?")))]
+    meta = [("scenario", show(start.get("scenario", "?"))), ("seed", show(start.get("seed", "?")))]
     if verdict.get("digest"):
-        meta.append(("digest", str(verdict["digest"])))
+        meta.append(("digest", show(verdict["digest"])))
     lanes = sorted({op.lane for op in ops}, key=_lane_order)
+    commands = run_commands(shown_folder if shown_folder is not None else root,
+                            failed=any(v.valid is False for v in verdict_lines(verdict)))
     return Timeline(
-        title=f"{start.get('scenario', root.name)} seed {start.get('seed', '?')}",
+        title=f"{show(start.get('scenario', root.name))} seed {show(start.get('seed', '?'))}",
         meta=tuple(meta), time_unit="us", end=end,
-        verdicts=_verdicts(verdict), ops=tuple(ops), lanes=tuple(lanes),
+        verdicts=verdict_lines(verdict), ops=tuple(ops), lanes=tuple(lanes),
         nodes=tuple(world.nodes), spans=tuple(world.close_spans(end)),
         elections=tuple(world.elections), faults=tuple(world.close_faults(end)),
         phases=tuple(world.phases),
         messages=tuple(_messages_near(world.arrows(), focus, max_messages)),
         messages_traced=world.messages_seen, markers=tuple(markers),
         counterexamples=tuple(counterexamples), focus=focus,
-        replay=f"raftsim replay {root}",
+        replay=commands[0][1], commands=commands, causes=tuple(causes),
     )
+
+
+def run_commands(folder: Path, failed: bool) -> tuple[tuple[str, str], ...]:
+    """The commands a person runs next on a run folder, quoted for a POSIX shell."""
+    where = shlex.quote(str(folder))
+    commands = [("replay", f"raftsim replay {where}"), ("report", f"raftsim report {where}")]
+    if failed:
+        commands.append(("shrink", f"raftsim shrink {where}"))
+    return tuple(commands)
+
+
+def _safety_moments(verdict: Mapping[str, Any]) -> list[int]:
+    """The times of Raft safety anomalies: where the report shows each node's log."""
+    for name, result in checker_results(verdict):
+        if name == "raft-safety" and isinstance(result.get("anomalies"), list):
+            return [item["t"] for item in result["anomalies"] if isinstance(item, dict) and type(item.get("t")) is int]
+    return []
+
+
+def _node_states(logs: LogTracker, history: list[Event], ops: list[OpBar]) -> dict[int, tuple[NodeState, ...]]:
+    """The tracker's snapshots with each entry led back to the operation that proposed it:
+    the entry's digest names a client request (`ack`), the request its history line."""
+    if not logs.snapshots:
+        return {}
+    lines = request_lines((event.client, event.index + 1) for event in history
+                          if event.type == "invoke" and event.client is not None)
+    by_line = bars_by_line(ops)
+
+    def entry(index: int, term: int, digest: str) -> LogEntry:
+        client, request = logs.requests.get(digest, (None, None))
+        line = lines.get(request) if request is not None else None
+        return LogEntry(index, term, digest, client, request, line, by_line.get(line) if line else None)
+
+    def state(raw: RawNodeState) -> NodeState:
+        return NodeState(raw.node, raw.role, raw.term, raw.commit, raw.log_length,
+                         tuple(entry(*item) for item in raw.tail))
+
+    return {t: tuple(state(raw) for raw in snapshot) for t, snapshot in logs.snapshots.items()}
 
 
 def _read_verdict(path: Path) -> dict[str, Any]:
@@ -333,6 +232,7 @@ def _bar_from_pair(number: int, invoke: Event, done: Event | None) -> OpBar:
     return OpBar(
         id=number, lane=lane, f=invoke.f, key=invoke.key, outcome=outcome, start=invoke.time,
         end=None if done is None else done.time, call=invoke.index, label=label, record=tuple(record),
+        line=invoke.index + 1, end_line=None if done is None else done.index + 1,
     )
 
 
@@ -353,97 +253,24 @@ def _label(f: str, key: str | None, argument: Any, result: Any, outcome: str, er
 
 
 def _run_counterexamples(verdict: Mapping[str, Any], ops: list[OpBar]) -> list[Counterexample]:
-    result = verdict.get("checkers", {}).get("linearizability")
+    result = dict(checker_results(verdict)).get("linearizability")
     return counterexamples_from_result(result, ops) if isinstance(result, dict) else []
 
 
-def counterexamples_from_result(result: Mapping[str, Any], ops: Iterable[OpBar]) -> list[Counterexample]:
-    """Locate each partition's counterexample (linearizability JSON) among the bars by
-    `call`; an operation the bars do not hold (a reader dropped it) is left out."""
-    by_call = {op.call: op.id for op in ops}
-    found: list[Counterexample] = []
-    for partition in result.get("partitions") or ():
-        example = partition.get("counterexample") if isinstance(partition, dict) else None
-        if not isinstance(example, dict):
-            continue
-        stuck = [by_call[op["call"]] for op in example.get("operations", ()) if op.get("call") in by_call]
-        prefix = [by_call[op["call"]] for op in example.get("prefix", ()) if op.get("call") in by_call]
-        reasons = [str(op["reason"]) for op in example.get("operations", ()) if op.get("reason")]
-        found.append(Counterexample(
-            key=_partition_name(partition.get("key")), stuck=tuple(stuck), prefix=tuple(prefix),
-            state=show(example.get("state")), reasons=tuple(reasons),
-        ))
-    return found
-
-
-def _partition_name(key: Any) -> str:
-    # A model with one partition (a single register, a mutex) has no key to name.
-    return "(the register)" if key is None else show(key)
-
-
-def _verdicts(verdict: Mapping[str, Any]) -> tuple[Verdict, ...]:
-    found = []
-    for name, result in sorted(verdict.get("checkers", {}).items()):
-        if isinstance(result, dict):
-            found.append(Verdict(name, result.get("valid", "unknown"), _summary(name, result)))
-    return tuple(found)
-
-
-def _summary(name: str, result: Mapping[str, Any]) -> str:
-    if name == "linearizability":
-        partitions = result.get("partitions") or []
-        bad = [_partition_name(p.get("key")) for p in partitions if p.get("valid") is False]
-        unknown = [_partition_name(p.get("key")) for p in partitions if p.get("valid") == "unknown"]
-        text = f"{result.get('ops', '?')} operations, {len(partitions)} partitions, model {result.get('model', '?')}"
-        if bad:
-            text += f"; not linearizable: {', '.join(bad)}"
-        if unknown:
-            text += f"; undecided: {', '.join(unknown)}"
-        return text
-    anomalies = result.get("anomalies") or []
-    if not anomalies:
-        return "no anomaly"
-    first = anomalies[0]
-    return f"{len(anomalies)} anomalies; first: {first.get('property', '?')}: {first.get('message', '')}"
-
-
-def _markers(verdict: Mapping[str, Any], ops: list[OpBar],
-             counterexamples: list[Counterexample]) -> list[Marker]:
-    markers: list[Marker] = []
-    for name, result in sorted(verdict.get("checkers", {}).items()):
-        if not isinstance(result, dict):
-            continue
-        for anomaly in result.get("anomalies") or ():
-            if isinstance(anomaly, dict) and isinstance(anomaly.get("t"), int):
-                text = f"{anomaly.get('property', name)}: {anomaly.get('message', '')}"
-                markers.append(Marker(anomaly["t"], name, text))
-    markers.extend(counterexample_markers(counterexamples, ops))
-    return sorted(markers, key=lambda marker: (marker.time, marker.checker, marker.message))
-
-
-def counterexample_markers(counterexamples: Iterable[Counterexample], ops: list[OpBar]) -> list[Marker]:
-    markers = []
-    for example in counterexamples:
-        for number in example.stuck:
-            op = ops[number]
-            markers.append(Marker(op.start, "linearizability",
-                                  f"key {example.key}: cannot linearize {op.label}"))
-    return markers
-
-
-def _focus(markers: list[Marker], world: _World, end: int) -> tuple[int, int] | None:
-    """The default window of the message diagram: around the first anomaly, else around
-    the first fault, else around the first election."""
-    if markers:
-        centre = markers[0].time
-    elif world.fault_starts:
+def _focus(causes: list[Cause], world: _World, end: int) -> tuple[int, int] | None:
+    """The default window of the message diagram: around the first cause of an anomaly;
+    in a clean run, the first election (the votes that made it and the first appends),
+    which is where a reader learns how the cluster talks; else the first fault."""
+    if causes:
+        centre = causes[0].time
+        return max(0, centre - 100_000), min(end, centre + 100_000)
+    if world.elections:
+        elected = world.elections[0].time
+        return max(0, elected - 150_000), min(end, elected + 50_000)
+    if world.fault_starts:
         centre = world.fault_starts[0]
-    elif world.elections:
-        centre = world.elections[0].time
-    else:
-        return None
-    half = 100_000
-    return max(0, centre - half), min(end, centre + half)
+        return max(0, centre - 100_000), min(end, centre + 100_000)
+    return None
 
 
 def _messages_near(arrows: list[MessageArrow], focus: tuple[int, int] | None, limit: int) -> list[MessageArrow]:
@@ -620,10 +447,9 @@ def timeline_from_operations(operations: list[Operation], result: Mapping[str, A
     counterexamples = counterexamples_from_result(result, ops) if result else []
     verdicts: tuple[Verdict, ...] = ()
     if result:
-        verdicts = (Verdict("linearizability", result.get("valid", "unknown"),
-                            _summary("linearizability", result)),)
+        verdicts = verdict_lines({"checkers": {"linearizability": dict(result)}})
     lanes = sorted({op.lane for op in ops}, key=_lane_order)
-    markers = counterexample_markers(counterexamples, ops)
+    causes, markers = causes_of({}, counterexample_markers(counterexamples, ops), ops, counterexamples)
     meta = [("history", source), ("model", model)]
     if len(shown) < len(ordered):
         where = "around the first counterexample" if _first_stuck_call(result) is not None else "from the start"
@@ -632,7 +458,7 @@ def timeline_from_operations(operations: list[Operation], result: Mapping[str, A
         title=Path(source).name, meta=tuple(meta), start=start,
         time_unit="us" if timed else "event", end=end, verdicts=verdicts, ops=tuple(ops),
         lanes=tuple(lanes), nodes=(), markers=tuple(sorted(markers, key=lambda m: (m.time, m.message))),
-        counterexamples=tuple(counterexamples),
+        counterexamples=tuple(counterexamples), causes=tuple(causes),
     )
 
 
@@ -685,7 +511,7 @@ def _bar_from_operation(number: int, op: Operation, timed: bool,
     lane = f"client {op.client}" if op.client is not None else f"process {op.process}"
     return OpBar(id=number, lane=lane, f=op.f,
                  key=None if op.key is None else show(op.key), outcome=outcome, start=start, end=end,
-                 call=op.call, label=label, record=tuple(record))
+                 call=op.call, label=label, record=tuple(record), line=op.line)
 
 
 def _operation_label(op: Operation, outcome: str) -> str:
@@ -703,7 +529,8 @@ def _operation_label(op: Operation, outcome: str) -> str:
 
 
 __all__ = [
-    "MAX_MESSAGES", "NODE_STATES", "OUTCOMES", "Counterexample", "Election", "FaultSpan", "Marker",
-    "MessageArrow", "NodeSpan", "OpBar", "Timeline", "Verdict", "counterexamples_from_result", "show",
+    "MAX_MESSAGES", "MAX_OPERATIONS", "NODE_STATES", "OUTCOMES", "Cause", "Counterexample", "Election", "FaultSpan",
+    "LogEntry", "Marker", "MessageArrow", "NodeSpan", "NodeState", "OpBar", "StuckWhy", "Tenure", "Timeline",
+    "Verdict", "counterexamples_from_result", "leader_tenures", "plural", "run_commands", "seconds", "show",
     "timeline_from_operations", "timeline_from_run",
 ]

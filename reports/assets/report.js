@@ -28,6 +28,9 @@
     c.stuck.forEach(function (i) { stuck[i] = true; });
     c.prefix.forEach(function (i, k) { prefixPos[i] = [k + 1, c.prefix.length]; });
   });
+  var whyOf = {}, causesOf = {};
+  data.cex.forEach(function (c) { c.why.forEach(function (w) { (whyOf[w[0]] = whyOf[w[0]] || []).push(w); }); });
+  data.causes.forEach(function (c, k) { if (c[3] >= 0) (causesOf[c[3]] = causesOf[c[3]] || []).push(k); });
   var faultRows = packFaults(data.faults);
   var rows = [];
   var y = AXIS_H;
@@ -129,8 +132,18 @@
       if (!visible(f[2], f[3])) return;
       var xs = bar(f[2], f[3], row.y + 1, row.h - 2, colours.faults[f[1]] || colours.faults.other);
       if (selected && selected.kind === "fault" && selected.index === i) outline(xs, row.y + 1, row.h - 2, "#000", 2);
-      label(f[4], xs[0], xs[1], row.y + row.h / 2, "#111");
+      faultLabel(i, xs[0], xs[1], row.y + row.h / 2);
     });
+  }
+
+  // A fault's label in full when it fits, else its number (F3), which the list of faults
+  // below the timeline and the hover both spell out: a label is cut, never dropped.
+  function faultLabel(i, x0, x1, y) {
+    var text = data.faults[i][4], tag = "F" + (i + 1), room = x1 - x0 - 6;
+    var shown = ctx.measureText(text).width <= room ? text : ctx.measureText(tag + " " + data.faults[i][1]).width <= room
+      ? tag + " " + data.faults[i][1] : ctx.measureText(tag).width <= room ? tag : null;
+    if (shown === null) return;
+    ctx.fillStyle = "#111"; ctx.fillText(shown, x0 + 3, y);
   }
 
   function drawNodeRow(row) {
@@ -199,14 +212,26 @@
     ctx.setLineDash([]);
   }
 
+  // Each cause is a line across the rows with its number; an effect placed elsewhere
+  // (a checker that does not yet say which operation caused it) is a short tick.
   function drawMarkers() {
-    ctx.strokeStyle = colours.counterexample; ctx.lineWidth = 1.5;
+    ctx.strokeStyle = colours.counterexample; ctx.lineWidth = 1;
     data.markers.forEach(function (m) {
       if (m[0] < view.t0 || m[0] > view.t1) return;
-      var x = xOf(m[0]);
+      var cause = m[4] >= 0 ? data.causes[m[4]] : null;
+      if (cause && cause[0] === m[0]) return;
+      var x = Math.round(xOf(m[0])) + 0.5;
+      ctx.beginPath(); ctx.moveTo(x, AXIS_H); ctx.lineTo(x, AXIS_H + 10); ctx.stroke();
+    });
+    ctx.lineWidth = 1.5;
+    data.causes.forEach(function (c, k) {
+      if (c[0] < view.t0 || c[0] > view.t1) return;
+      var x = xOf(c[0]);
+      ctx.strokeStyle = colours.counterexample;
       ctx.beginPath(); ctx.moveTo(x, AXIS_H); ctx.lineTo(x, totalH); ctx.stroke();
       ctx.fillStyle = colours.counterexample;
       ctx.beginPath(); ctx.moveTo(x - 5, AXIS_H); ctx.lineTo(x + 5, AXIS_H); ctx.lineTo(x, AXIS_H + 7); ctx.closePath(); ctx.fill();
+      if (k < 30) ctx.fillText(String(k + 1), x + 6, AXIS_H + 6);
     });
   }
 
@@ -273,13 +298,21 @@
       var op = data.ops[item.index], pairs = [];
       for (var k = 0; k < op[5].length; k += 2) pairs.push([op[5][k], op[5][k + 1]]);
       if (stuck[item.index]) pairs.push(["counterexample", "cannot be linearized after the prefix"]);
+      (whyOf[item.index] || []).forEach(function (w) {
+        if (w[1]) pairs.push(["why", w[1]]);
+        w[3].forEach(function (line, k) {
+          var by = k < w[2].length ? data.ops[w[2][k]] : null;
+          pairs.push([k ? "" : "ruled out by", "line " + line + (by ? ": " + by[4] : "")]);
+        });
+      });
+      (causesOf[item.index] || []).forEach(function (k) { pairs.push(["cause " + (k + 1), data.causes[k][2]]); });
       if (prefixPos[item.index]) pairs.push(["linearized", "#" + prefixPos[item.index][0] + " of " + prefixPos[item.index][1] + " in the longest prefix"]);
       return { title: op[4], pairs: pairs };
     }
     if (item.kind === "fault") {
       var f = data.faults[item.index], fp = [];
       for (var j = 0; j < f[6].length; j += 2) fp.push([f[6][j], f[6][j + 1]]);
-      return { title: f[4], pairs: fp };
+      return { title: "F" + (item.index + 1) + " " + f[4], pairs: fp };
     }
     var s = data.spans[item.index];
     return { title: "node " + data.nodes[s[0]] + ": " + data.states[s[1]], pairs: [
@@ -383,9 +416,11 @@
       if (c.prefix.length) ids.push(c.prefix[c.prefix.length - 1]);
       jumpTo(ids); return;
     }
-    if (data.markers.length) {
-      var t = data.markers[0][0], pad = unit === "event" ? 10 : 200000;
-      setView(t - pad, t + pad);
+    if (data.causes.length && data.causes[0][3] >= 0) { jumpTo([data.causes[0][3]]); return; }
+    var first = data.causes.length ? data.causes[0][0] : data.markers.length ? data.markers[0][0] : null;
+    if (first !== null) {
+      var pad = unit === "event" ? 10 : 200000;
+      setView(first - pad, first + pad);
     }
   }
   Array.prototype.forEach.call(document.querySelectorAll("[data-ops]"), function (el) {
@@ -453,23 +488,38 @@
       if (node !== null && xNodeIndex[node] !== undefined) { served.push([i, node]); events.push([op[2], 3, served.length - 1]); }
     });
     events.sort(function (p, q) { return p[0] - q[0] || p[1] - q[1] || p[2] - q[2]; });
-    var ROW = 15, colW = 170, left = 96, top = 34;
+    // Layout: times on the left, one column per node, and every label in a gutter on the
+    // right, one per row, so that no text ever sits on an arrow. The columns share the
+    // width the page gives; the node names stay pinned above while the rows scroll.
+    var ROW = 16, left = 88, top = 8;
+    var avail = Math.max(600, box.clientWidth - 24);
+    var gutter = Math.max(260, Math.min(560, Math.round(avail * 0.4)));
+    var colW = Math.max(70, Math.floor((avail - left - gutter) / Math.max(1, data.nodes.length)));
+    var gutterX = left + colW * data.nodes.length + 12;
     var rowOf = { 0: {}, 1: {}, 2: {}, 3: {} };
     events.forEach(function (ev, r) { rowOf[ev[1]][ev[2]] = r; });
-    var h = top + events.length * ROW + 20;
-    var w = left + colW * data.nodes.length + 40;
+    var h = top + events.length * ROW + 12;
+    var w = gutterX + gutter;
     var yOfRow = function (r) { return top + r * ROW + ROW / 2; };
     var svg = svgEl("svg", { width: w, height: h, viewBox: "0 0 " + w + " " + h, role: "img" });
     var defs = svgEl("defs", {}, svg);
     var marker = svgEl("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 6, markerHeight: 6, orient: "auto-start-reverse" }, defs);
     svgEl("path", { d: "M 0 0 L 10 5 L 0 10 z", fill: "#37474f" }, marker);
+    for (var stripe = 1; stripe < events.length; stripe += 2) {
+      svgEl("rect", { x: 0, y: top + stripe * ROW, width: w, height: ROW, fill: "#f5f7f9" }, svg);
+    }
     var xNode = {};
     data.nodes.forEach(function (node, n) {
       var x = left + colW * n + colW / 2;
       xNode[node] = x;
-      svgEl("line", { x1: x, y1: top - 8, x2: x, y2: h - 10, stroke: "#90a4ae", "stroke-width": 1 }, svg);
-      svgEl("text", { x: x, y: 16, "text-anchor": "middle" }, svg).textContent = "node " + node;
+      svgEl("line", { x1: x, y1: 0, x2: x, y2: h - 4, stroke: "#90a4ae", "stroke-width": 1 }, svg);
     });
+    function gutterText(r, text, colour, bold, tip) {
+      var g = svgEl("g", {}, svg);
+      if (tip) svgEl("title", {}, g).textContent = tip;
+      svgEl("text", { x: gutterX, y: yOfRow(r) + 4, fill: colour, "font-weight": bold ? "bold" : "normal" }, g).textContent = text;
+      return g;
+    }
     var lastLabel = -Infinity;
     events.forEach(function (ev, r) {
       if (r - lastLabel < 4) return;
@@ -478,30 +528,30 @@
     });
     data.elections.forEach(function (e, k) {
       var r = rowOf[2][k];
-      if (r === undefined) return;
+      if (r === undefined || xNode[e[1]] === undefined) return;
       var x = xNode[e[1]], yy = yOfRow(r);
       svgEl("rect", { x: x - 5, y: yy - 5, width: 10, height: 10, fill: colours.states.leader }, svg);
-      svgEl("text", { x: x + 9, y: yy + 4, fill: colours.states.leader }, svg).textContent = "leader of term " + e[2];
+      gutterText(r, "node " + e[1] + " becomes leader of term " + e[2], colours.states.leader, true);
     });
     served.forEach(function (pair, k) {
-      var op = data.ops[pair[0]], x = xNode[pair[1]], yy = yOfRow(rowOf[3][k]);
+      var op = data.ops[pair[0]], x = xNode[pair[1]], r = rowOf[3][k], yy = yOfRow(r);
       var strong = stuck[pair[0]], colour = strong ? colours.counterexample : colours.outcomes[data.outcomes[op[3]]];
+      var tip = data.lanes[op[0]] + ": " + op[4] + "\nanswered " + fmt(op[2]) + " by node " + pair[1];
       var g = svgEl("g", {}, svg);
-      svgEl("title", {}, g).textContent = data.lanes[op[0]] + ": " + op[4] + "\nanswered " + fmt(op[2]) + " by node " + pair[1];
+      svgEl("title", {}, g).textContent = tip;
       svgEl("circle", { cx: x, cy: yy, r: strong ? 6 : 4, fill: colour, stroke: strong ? "#000" : "none" }, g);
-      var leftSide = x - left > colW;  // the first column's label goes right, clear of the times
-      svgEl("text", { x: leftSide ? x - 9 : x + 9, y: yy + 4, fill: strong ? colours.counterexample : "#546e7a",
-                      "text-anchor": leftSide ? "end" : "start", "font-weight": strong ? "bold" : "normal" },
-            g).textContent = data.lanes[op[0]] + " " + op[4];
+      gutterText(r, "node " + pair[1] + " answers " + data.lanes[op[0]] + ": " + op[4],
+                 strong ? colours.counterexample : "#546e7a", strong, tip);
     });
     list.forEach(function (m, k) {
       var x1 = xNode[m[1]], x2 = xNode[m[2]];
       if (x1 === undefined || x2 === undefined) return;
-      var y1 = yOfRow(rowOf[0][k]);
+      var r1 = rowOf[0][k], y1 = yOfRow(r1);
       var g = svgEl("g", {}, svg);
-      var title = svgEl("title", {}, g);
-      title.textContent = "#" + m[0] + " node " + m[1] + " \u2192 node " + m[2] + ": " + m[8] + "\nsent " + fmt(m[5]) + (m[6] >= 0 ? "\nreceived " + fmt(m[6]) : "\n" + (m[7] ? "dropped: " + m[7] : "still in flight at the end"));
+      var tip = "#" + m[0] + " node " + m[1] + " \u2192 node " + m[2] + ": " + m[8] + "\nsent " + fmt(m[5]) + (m[6] >= 0 ? "\nreceived " + fmt(m[6]) : "\n" + (m[7] ? "dropped: " + m[7] : "still in flight at the end"));
+      svgEl("title", {}, g).textContent = tip;
       var colour = colours.messages[m[3]] || "#37474f";
+      svgEl("circle", { cx: x1, cy: y1, r: 2, fill: colour }, g);
       if (m[6] >= 0) {
         svgEl("line", { x1: x1, y1: y1, x2: x2, y2: yOfRow(rowOf[1][k]), stroke: colour, "stroke-width": 1.3, "marker-end": "url(#arrow)" }, g);
       } else {
@@ -509,15 +559,50 @@
         svgEl("line", { x1: x1, y1: y1, x2: xm, y2: y1 + ROW, stroke: "#c62828", "stroke-width": 1.3, "stroke-dasharray": "3 2" }, g);
         svgEl("text", { x: xm - 4, y: y1 + ROW + 4, fill: "#c62828" }, g).textContent = "\u00d7";
       }
-      var toRight = x2 > x1;
-      svgEl("text", { x: x1 + (toRight ? 6 : -6), y: y1 - 2, fill: colour, "text-anchor": toRight ? "start" : "end" }, g).textContent = m[8];
+      var fate = m[6] >= 0 ? "" : m[7] ? "  \u00d7 dropped: " + m[7] : "  (in flight at the end)";
+      gutterText(r1, m[1] + " \u2192 " + m[2] + "  " + m[8] + fate, m[6] >= 0 ? colour : "#c62828", false, tip);
     });
     var wrap = document.createElement("div"); wrap.id = "messages-wrap";
+    var head = document.createElement("div"); head.className = "lamport-head";
+    head.style.width = w + "px";
+    var heads = data.nodes.map(function (node, n) {
+      var cell = document.createElement("div");
+      cell.className = "lamport-node";
+      cell.style.left = (left + colW * n) + "px"; cell.style.width = colW + "px";
+      head.appendChild(cell);
+      return cell;
+    });
+    var headNote = document.createElement("div");
+    headNote.className = "lamport-node note"; headNote.style.left = gutterX + "px"; headNote.style.width = (gutter - 8) + "px";
+    headNote.style.textAlign = "left";
+    head.appendChild(headNote);
+    // The header names each node with its role and term at the topmost row in view.
+    function updateHead() {
+      var r = Math.max(0, Math.min(events.length - 1, Math.floor((wrap.scrollTop - top) / ROW)));
+      var t = events.length ? events[r][0] : a;
+      data.nodes.forEach(function (node, n) {
+        var s = stateAt(n, t);
+        heads[n].textContent = "node " + node + (s ? " \u00b7 " + data.states[s[1]] + " \u00b7 t" + s[2] : "");
+        heads[n].style.color = s && data.states[s[1]] === "leader" ? colours.states.leader : "";
+      });
+      headNote.textContent = "at " + fmt(t);
+    }
+    wrap.appendChild(head);
     wrap.appendChild(svg);
     if (cut) box.appendChild(note("Showing the first " + MAX_DRAWN + " of the " + inWindow + " messages in this window; shift-drag a narrower window on the timeline."));
     box.appendChild(wrap);
+    wrap.addEventListener("scroll", updateHead);
     var firstStuck = served.findIndex(function (pair) { return stuck[pair[0]]; });
     if (firstStuck >= 0) wrap.scrollTop = Math.max(0, yOfRow(rowOf[3][firstStuck]) - 240);
+    updateHead();
+  }
+  function stateAt(n, t) {
+    var list = spansByNode[n];
+    for (var k = 0; k < list.length; k++) {
+      var span = data.spans[list[k]];
+      if (span[4] <= t && t < span[5]) return span;
+    }
+    return list.length ? data.spans[list[list.length - 1]] : null;
   }
 
   // --- start ----------------------------------------------------------------------------
