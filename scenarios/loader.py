@@ -2,15 +2,19 @@
 
 Validation is driven by the dataclasses of `scenarios.model` plus a table of limits, so a
 new field needs one line here. Every mistake is reported as one line naming the file, the
-line and the field (`file:line: table.field: what is wrong`); nothing is guessed.
+line and the field (`file:line: table.field: what is wrong`); nothing is guessed, and
+nothing a file says is silently ignored: a value that would have no effect is an error too.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+import reprlib
+import stat
 import tomllib
 import typing
+import unicodedata
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -21,17 +25,48 @@ from checkers.errors import InputError
 from raftcore.bugs import BUGS
 from scenarios import model
 from scenarios.model import FaultSpec, Scenario
+from scenarios.positions import KeyLines, deepest
+
+# A scenario is a page of text; a resolved one with the longest schedule allowed is a few
+# megabytes. Anything larger is refused before it is read.
+MAX_BYTES = 8 * 1024 * 1024
+# Arrays and inline tables nest at most this deep (a scenario needs two levels).
+MAX_DEPTH = 32
+MAX_DESCRIPTION = 1000
+# A name becomes a folder name (runs/NAME-SEED, fuzz/NAME): nothing a shell or a file
+# system treats specially.
+NAME_RULE = "letters, digits, '-', '_' and '.', starting with a letter or digit, at most 100 characters"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]{1,60}")
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+# The tables swarm mode draws from the seed: written in a swarm file they would be ignored.
+SWARM_TABLES = ("cluster", "network", "disk", "clock", "workload", "nemesis")
+# The fields each fault kind acts on (besides kind, start_ms, duration_ms).
+_FAULT_FIELDS = {
+    "partition": ("shape", "one_way", "target"),
+    "crash": ("target",),
+    "pause": ("target",),
+    "clock": ("target", "drift_ppm", "offset_ms"),
+    "link": ("loss", "duplicate"),
+    "disk": ("target", "slow_factor"),
+}
+_FAULT_DEFAULTS = {f.name: f.default for f in dataclasses.fields(FaultSpec)}
 
 
 class ScenarioError(InputError):
     """A mistake in a scenario, located as precisely as the file allows."""
+
+    def __str__(self) -> str:
+        # Paths, keys and values come from the file or the command line: whatever they
+        # hold, the message stays one printable line.
+        return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), super().__str__())
 
 
 # Limits: field path -> (minimum, maximum) for numbers, or allowed words for strings.
 _RANGES: dict[str, tuple[float, float]] = {
     "seed": (0, 2**63 - 1),
     "duration_ms": (0, 24 * 3600 * 1000),
-    "cluster.nodes": (1, 9),
+    "cluster.nodes": (1, model.MAX_NODES),
     "cluster.tick_ms": (1, 10_000),
     "cluster.election_ticks": (2, 1000),
     "cluster.heartbeat_ticks": (1, 999),
@@ -75,6 +110,15 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 }
 _SECTIONS = typing.get_type_hints(Scenario)
 
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring = _SHOWN.maxother = _SHOWN.maxlong = 60
+_SHOWN.maxlevel, _SHOWN.maxlist, _SHOWN.maxdict = 2, 6, 4
+
+
+def _show(value: Any) -> str:
+    """A value as a message shows it: short, one line, however large or deep it is."""
+    return _SHOWN.repr(value)
+
 
 def builtin_names() -> list[str]:
     folder = resources.files("scenarios") / "builtin"
@@ -84,16 +128,7 @@ def builtin_names() -> list[str]:
 def load(name_or_path: str) -> Scenario:
     """A built-in scenario by name, or a scenario file by path."""
     if name_or_path.endswith(".toml") or "/" in name_or_path:
-        path = Path(name_or_path)
-        if not path.is_file():
-            raise ScenarioError(name_or_path, None, None, "no such scenario file")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as error:
-            raise ScenarioError(name_or_path, None, None, f"not UTF-8 text: {error.reason}") from None
-        except OSError as error:
-            raise ScenarioError(name_or_path, None, None, f"cannot read: {error.strerror}") from None
-        return parse(text, str(path))
+        return parse(_read(name_or_path), name_or_path)
     if name_or_path not in builtin_names():
         known = ", ".join(builtin_names())
         raise ScenarioError(name_or_path, None, None, f"unknown scenario; built-in ones: {known}")
@@ -101,23 +136,85 @@ def load(name_or_path: str) -> Scenario:
     return parse(text, f"<built-in {name_or_path}>")
 
 
-def parse(text: str, path: str) -> Scenario:
+def _read(name: str) -> str:
+    """The text of a scenario file; anything that is not a readable regular file of UTF-8
+    text of sensible size is refused before (or instead of) reading it."""
+    path = Path(name)
     try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        found = re.search(r"\(at line (\d+)", str(error))
-        message = re.sub(r"\s*\(at line.*\)", "", str(error))
-        raise ScenarioError(path, int(found.group(1)) if found else None, None, message) from None
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ScenarioError(name, None, None, "no such scenario file") from None
+    except (OSError, ValueError) as error:
+        raise ScenarioError(name, None, None, f"cannot read: {getattr(error, 'strerror', None) or error}") from None
+    kind = _kind_of(mode)
+    if kind is not None:
+        raise ScenarioError(name, None, None, f"is {kind}, not a scenario file")
+    try:
+        with path.open("rb") as file:
+            data = file.read(MAX_BYTES + 1)
+    except OSError as error:
+        raise ScenarioError(name, None, None, f"cannot read: {error.strerror or error}") from None
+    if len(data) > MAX_BYTES:
+        raise ScenarioError(name, None, None, f"larger than {MAX_BYTES // (1024 * 1024)} MiB; not a scenario file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise ScenarioError(name, line, None, f"not UTF-8 text: byte {error.start} ({error.reason})") from None
+
+
+def _kind_of(mode: int) -> str | None:
+    for test, kind in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return None if stat.S_ISREG(mode) else "not a regular file"
+
+
+def parse(text: str, path: str) -> Scenario:
+    """The scenario a TOML text describes; `path` names it in error messages."""
+    document = _document(text, path)
     return _Validator(text, path).scenario(document)
 
 
+def _document(text: str, path: str) -> dict[str, Any]:
+    if not text.strip():
+        raise ScenarioError(path, None, None, "the file is empty; a scenario needs at least name = \"...\"")
+    if text.startswith("\ufeff"):
+        raise ScenarioError(path, 1, None, "starts with a byte order mark; save the file as UTF-8 without one")
+    if len(text) > MAX_BYTES:
+        raise ScenarioError(path, None, None, f"larger than {MAX_BYTES // (1024 * 1024)} MiB; not a scenario file")
+    too_deep = deepest(text, MAX_DEPTH)
+    if too_deep is not None:
+        raise ScenarioError(path, too_deep, None, f"arrays or inline tables nested more than {MAX_DEPTH} deep")
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        found = re.search(r"\(at line (\d+)", str(error))
+        message = re.sub(r"\s*\(at (line|end of document).*\)", "", str(error))
+        line = int(found.group(1)) if found else KeyLines(text).repeated
+        raise ScenarioError(path, line, None, f"not valid TOML: {message}") from None
+    except ValueError as error:  # an integer too long to convert, among others
+        raise ScenarioError(path, None, None, f"not valid TOML: {_first_sentence(error)}") from None
+    except RecursionError:  # a backstop: the nesting check above comes first
+        raise ScenarioError(path, None, None, "not valid TOML: nested too deep") from None
+
+
+def _first_sentence(error: Exception) -> str:
+    return str(error).split(";")[0].split("\n")[0][:200]
+
+
 def to_toml(scenario: Scenario) -> str:
-    """The scenario as a file that `parse` reads back to an equal value."""
+    """The scenario as a file that `parse` reads back to an equal value. A swarm scenario
+    leaves out the tables swarm mode draws (they would be ignored)."""
     document: dict[str, Any] = {}
     for f in dataclasses.fields(scenario):
         value = getattr(scenario, f.name)
         if f.name == "faults":
             document["faults"] = [_plain(fault) for fault in value]
+        elif scenario.swarm and f.name in SWARM_TABLES:
+            continue
         elif dataclasses.is_dataclass(value):
             document[f.name] = _plain(value)
         else:
@@ -133,18 +230,30 @@ def _plain(value: Any) -> dict[str, Any]:
     }
 
 
+def _field_name(key: str) -> str:
+    """A key as the message names it: bare if TOML would write it bare, else quoted and short."""
+    return key if _BARE_KEY.fullmatch(key) else _show(key)
+
+
 class _Validator:
     """Turns a parsed TOML document into a Scenario, or raises the first mistake."""
 
     def __init__(self, text: str, path: str) -> None:
-        self.lines = text.splitlines()
+        self.text = text
         self.path = path
+        self._lines: KeyLines | None = None
 
-    def fail(self, table: str, key: str | None, index: int | None, message: str) -> typing.NoReturn:
-        line = self._locate(table, key, index)
-        where = ".".join(p for p in (table, key) if p)
+    def fail(self, table: str, key: str | None, index: int | None, message: str,
+             item: int | None = None) -> typing.NoReturn:
+        location: tuple[str | int, ...] = tuple(
+            part for part in (table or None, index, key, item) if part is not None)
+        if self._lines is None:
+            self._lines = KeyLines(self.text)
+        line = self._lines.line_of(location)
+        shown_key = _field_name(key) if key is not None else None
+        where = ".".join(p for p in (table, shown_key) if p)
         if index is not None:
-            where = f"faults[{index}]" + (f".{key}" if key else "")
+            where = f"{table}[{index}]" + (f".{shown_key}" if shown_key else "")
         raise ScenarioError(self.path, line, where or None, message)
 
     def scenario(self, document: dict[str, Any]) -> Scenario:
@@ -152,14 +261,15 @@ class _Validator:
         for key, raw in document.items():
             if key not in _SECTIONS:
                 self.fail("", key, None, f"unknown key; known: {', '.join(_SECTIONS)}")
+            if document.get("swarm") is True and key in SWARM_TABLES:
+                self.fail("", key, None, "swarm = true draws this table from the seed, so it would be ignored; "
+                          "remove it or set swarm = false")
             spec_type = _SECTIONS[key]
             if key == "faults":
-                if not isinstance(raw, list):
-                    self.fail("", key, None, "must be an array of tables ([[faults]])")
-                values[key] = tuple(self.table(FaultSpec, "faults", item, i) for i, item in enumerate(raw))
+                values[key] = self.faults(raw, document)
             elif dataclasses.is_dataclass(spec_type):
                 if not isinstance(raw, dict):
-                    self.fail("", key, None, "must be a table")
+                    self.fail("", key, None, f"must be a table, not {_show(raw)}")
                 values[key] = self.table(spec_type, key, raw, None)
             else:
                 values[key] = self.value(spec_type, "", key, None, raw)
@@ -169,9 +279,20 @@ class _Validator:
         self.cross_check(scenario)
         return scenario
 
+    def faults(self, raw: Any, document: dict[str, Any]) -> tuple[FaultSpec, ...]:
+        if not isinstance(raw, list):
+            self.fail("", "faults", None, "must be an array of tables ([[faults]])")
+        nemesis = document.get("nemesis")
+        drawn = document.get("swarm") is True or (isinstance(nemesis, dict) and nemesis.get("mode") == "random")
+        most = model.MAX_WRITTEN_FAULTS if drawn else model.MAX_FAULTS
+        if len(raw) > most:
+            self.fail("", "faults", None, f"{len(raw)} faults; at most {most}"
+                      + (" when more are drawn from the seed" if drawn else ""))
+        return tuple(self.table(FaultSpec, "faults", item, i) for i, item in enumerate(raw))
+
     def table(self, cls: Any, table: str, raw: Any, index: int | None) -> Any:
         if not isinstance(raw, dict):
-            self.fail(table, None, index, "must be a table")
+            self.fail(table, None, index, f"must be a table, not {_show(raw)}")
         hints = typing.get_type_hints(cls)
         values = {}
         for key, item in raw.items():
@@ -182,97 +303,118 @@ class _Validator:
             for required in ("kind", "start_ms", "duration_ms"):
                 if required not in values:
                     self.fail(table, None, index, f"missing field '{required}'")
+            self.fault_fields(values, index)
         return cls(**values)
+
+    def fault_fields(self, values: dict[str, Any], index: int | None) -> None:
+        """A field the fault's kind does not act on must not be set: it would be ignored."""
+        kind = values["kind"]
+        for key, value in values.items():
+            if key in ("kind", "start_ms", "duration_ms") or value == _FAULT_DEFAULTS[key]:
+                continue
+            if key not in _FAULT_FIELDS[kind]:
+                acts_on = ", ".join(_FAULT_FIELDS[kind])
+                self.fail("faults", key, index, f"has no effect on a {kind} fault (it uses {acts_on})")
+        shape = values.get("shape", _FAULT_DEFAULTS["shape"])
+        target = values.get("target", _FAULT_DEFAULTS["target"])
+        if kind == "partition" and target != _FAULT_DEFAULTS["target"]:
+            if shape != "isolate-node":
+                self.fail("faults", "target", index, f"has no effect on a {shape} partition (its sides are "
+                          "drawn from the seed); only isolate-node takes a target")
+            if target not in ("leader",) and not (isinstance(target, tuple) and len(target) == 1):
+                self.fail("faults", "target", index, "an isolate-node partition isolates one node: "
+                          "give \"random\", \"leader\" or one node id")
 
     def value(self, hint: Any, table: str, key: str, index: int | None, raw: Any) -> Any:
         field_path = f"{table}.{key}" if table else key
         if hint is bool:
             if not isinstance(raw, bool):
-                self.fail(table, key, index, f"must be true or false, not {raw!r}")
+                self.fail(table, key, index, f"must be true or false, not {_show(raw)}")
             return raw
         if hint is int or hint is float:
             return self.number(hint, table, key, index, raw, field_path)
         if hint is str:
             if not isinstance(raw, str):
-                self.fail(table, key, index, f"must be a string, not {raw!r}")
+                self.fail(table, key, index, f"must be a string, not {_show(raw)}")
             self.choose(field_path, table, key, index, raw)
+            self.text_rules(field_path, raw)
             return raw
         return self.compound(hint, table, key, index, raw, field_path)
 
-    def number(self, hint: Any, table: str, key: str, index: int | None, raw: Any, field_path: str) -> Any:
+    def text_rules(self, field_path: str, raw: str) -> None:
+        if field_path == "name" and not _NAME.fullmatch(raw):
+            self.fail("", "name", None, f"{_show(raw)} is not a valid name: it names the run's folder, "
+                      f"so it may hold {NAME_RULE}")
+        if field_path == "description":
+            if len(raw) > MAX_DESCRIPTION:
+                self.fail("", "description", None, f"{len(raw)} characters; at most {MAX_DESCRIPTION}")
+            if any(unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp") for c in raw):
+                self.fail("", "description", None, "must be one line of printable text (no control characters)")
+
+    def number(self, hint: Any, table: str, key: str, index: int | None, raw: Any, field_path: str,
+               item: int | None = None) -> Any:
         allowed = (int,) if hint is int else (int, float)
         if isinstance(raw, bool) or not isinstance(raw, allowed):
-            self.fail(table, key, index, f"must be {'an integer' if hint is int else 'a number'}, not {raw!r}")
-        low, high = _RANGES.get(field_path, (0, float("inf")))
+            wanted = "an integer" if hint is int else "a number"
+            self.fail(table, key, index, f"must be {wanted}, not {_show(raw)}", item)
+        low, high = _RANGES[field_path]
         if not low <= raw <= high:
-            self.fail(table, key, index, f"{raw} is out of range [{low}, {high}]")
+            self.fail(table, key, index, f"{_show(raw)} is out of range [{low}, {high}]", item)
         return hint(raw)
 
-    def choose(self, field_path: str, table: str, key: str, index: int | None, raw: str) -> None:
+    def choose(self, field_path: str, table: str, key: str, index: int | None, raw: str,
+               item: int | None = None) -> None:
         choices = _CHOICES.get(field_path)
         if choices is not None and raw not in choices:
-            self.fail(table, key, index, f"{raw!r} is not one of {', '.join(choices)}")
+            self.fail(table, key, index, f"{_show(raw)} is not one of {', '.join(choices)}", item)
 
     def compound(self, hint: Any, table: str, key: str, index: int | None, raw: Any, field_path: str) -> Any:
         if field_path == "faults.target":
-            if isinstance(raw, str):
-                self.choose(field_path, table, key, index, raw)
-                return raw
-            if not isinstance(raw, list) or not raw or not all(
-                isinstance(n, int) and not isinstance(n, bool) for n in raw
-            ):
-                self.fail(table, key, index, "must be a word or a non-empty list of node ids")
-            return tuple(raw)
+            return self.target(table, key, index, raw, field_path)
         if not isinstance(raw, list):
-            self.fail(table, key, index, f"must be a list, not {raw!r}")
+            self.fail(table, key, index, f"must be a list, not {_show(raw)}")
         if field_path == "nemesis.fault_duration_ms":
             if len(raw) != 2:
                 self.fail(table, key, index, "must be [minimum, maximum]")
-            pair = tuple(self.number(int, table, key, index, item, field_path) for item in raw)
+            pair = tuple(self.number(int, table, key, index, item, field_path, i) for i, item in enumerate(raw))
             if pair[0] > pair[1]:
                 self.fail(table, key, index, "minimum exceeds maximum")
             return pair
-        items = []
-        for item in raw:
+        items: list[str] = []
+        for i, item in enumerate(raw):
             if not isinstance(item, str):
-                self.fail(table, key, index, f"items must be strings, not {item!r}")
-            self.choose(field_path, table, key, index, item)
+                self.fail(table, key, index, f"items must be strings, not {_show(item)}", i)
+            self.choose(field_path, table, key, index, item, i)
+            if field_path == "bugs" and item not in BUGS:
+                self.fail(table, key, index, f"unknown bug {_show(item)}; known: {', '.join(sorted(BUGS))}", i)
+            if item in items:
+                self.fail(table, key, index, f"{_show(item)} is listed twice", i)
             items.append(item)
-        if field_path == "bugs":
-            for item in items:
-                if item not in BUGS:
-                    self.fail(table, key, index, f"unknown bug {item!r}; known: {', '.join(sorted(BUGS))}")
+        if field_path == "nemesis.kinds" and not items:
+            self.fail(table, key, index, f"must name at least one fault kind of {', '.join(model.FAULT_KINDS)}")
         return tuple(items)
 
-    def cross_check(self, scenario: Scenario) -> None:
-        cluster, workload = scenario.cluster, scenario.workload
-        if cluster.heartbeat_ticks >= cluster.election_ticks:
-            self.fail("cluster", "heartbeat_ticks", None, "must be smaller than election_ticks")
-        if workload.read + workload.write + workload.cas <= 0:
-            self.fail("workload", "read", None, "read, write and cas weights are all zero")
-        for i, fault in enumerate(scenario.faults):
-            if isinstance(fault.target, tuple):
-                for node in fault.target:
-                    if node not in scenario.node_ids:
-                        self.fail("faults", "target", i, f"node {node} does not exist (nodes are 1..{cluster.nodes})")
+    def target(self, table: str, key: str, index: int | None, raw: Any, field_path: str) -> Any:
+        if isinstance(raw, str):
+            self.choose(field_path, table, key, index, raw)
+            return raw
+        if not isinstance(raw, list) or not raw:
+            self.fail(table, key, index, f"must be a word ({', '.join(model.TARGET_WORDS)}) "
+                      f"or a non-empty list of node ids, not {_show(raw)}")
+        for i, node in enumerate(raw):
+            if isinstance(node, bool) or not isinstance(node, int):
+                self.fail(table, key, index, f"node ids are integers, not {_show(node)}", i)
+            if node in raw[:i]:
+                self.fail(table, key, index, f"node {node} is listed twice", i)
+        return tuple(raw)
 
-    def _locate(self, table: str, key: str | None, index: int | None) -> int | None:
-        """The line of `key` in `table` (the index-th [[table]] for arrays), else the table's header."""
-        current, seen, header_line = "", -1, None
-        for number, line in enumerate(self.lines, start=1):
-            stripped = line.strip()
-            header = re.match(r"^\[\[\s*([\w.-]+)\s*\]\]|^\[\s*([\w.-]+)\s*\]", stripped)
-            if header:
-                current = header.group(1) or header.group(2)
-                if header.group(1) and current == table:
-                    seen += 1
-                if current == table and (index is None or seen == index):
-                    header_line = number
-                continue
-            in_table = current == table and (index is None or seen == index)
-            if key and in_table and re.match(rf"^[\"']?{re.escape(key)}[\"']?\s*=", stripped):
-                return number
-        return header_line
+    def cross_check(self, scenario: Scenario) -> None:
+        for problem in model.problems(scenario):
+            self.fail(problem.table, problem.key, problem.index, problem.message)
+        nemesis = scenario.nemesis
+        if nemesis.mode == "random" and scenario.duration_ms > model.MAX_DRAWN_FAULTS * nemesis.interval_ms:
+            self.fail("nemesis", "interval_ms", None, f"would draw about {scenario.duration_ms // nemesis.interval_ms}"
+                      f" faults in duration_ms; at most {model.MAX_DRAWN_FAULTS}: make the interval longer")
 
 
 def with_seed(scenario: Scenario, seed: int) -> Scenario:

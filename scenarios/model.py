@@ -13,6 +13,12 @@ PARTITION_SHAPES = ("isolate-node", "isolate-leader", "halves", "majorities-ring
 TARGET_WORDS = ("random", "leader", "all", "minority", "majority")
 WORKLOAD_KINDS = ("register",)
 NEMESIS_MODES = ("schedule", "random")
+MAX_NODES = 9
+# A schedule longer than this is a mistake, not a test; the bound keeps a resolved scenario
+# (written faults plus drawn ones) a file of a few megabytes that replays.
+MAX_WRITTEN_FAULTS = 10_000
+MAX_DRAWN_FAULTS = 5_000
+MAX_FAULTS = 2 * (MAX_WRITTEN_FAULTS + MAX_DRAWN_FAULTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,3 +120,49 @@ class Scenario:
     @property
     def node_ids(self) -> tuple[int, ...]:
         return tuple(range(1, self.cluster.nodes + 1))
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One inconsistency between fields of a scenario: `table` ("" for the top level),
+    `key`, the fault's index for `faults`, and what is wrong."""
+
+    table: str
+    key: str | None
+    index: int | None
+    message: str
+
+
+def problems(scenario: Scenario) -> list[Problem]:
+    """What makes a scenario impossible to run as written: each field may be in range while
+    the combination is not. The loader reports the first; `resolve` asserts there are none,
+    so no drawn configuration ever names a node that does not exist."""
+    found = []
+    cluster, workload = scenario.cluster, scenario.workload
+    if cluster.heartbeat_ticks >= cluster.election_ticks:
+        found.append(Problem("cluster", "heartbeat_ticks", None, "must be smaller than election_ticks"))
+    if workload.read + workload.write + workload.cas <= 0:
+        found.append(Problem("workload", "read", None, "read, write and cas weights are all zero"))
+    if workload.attempt_timeout_ms > workload.timeout_ms:
+        found.append(Problem("workload", "attempt_timeout_ms", None,
+                             f"{workload.attempt_timeout_ms} exceeds timeout_ms ({workload.timeout_ms}): "
+                             "an attempt cannot outlast the operation's deadline"))
+    # Swarm draws the cluster size later, never below the highest node a fault names.
+    highest = MAX_NODES if scenario.swarm else cluster.nodes
+    for index, fault in enumerate(scenario.faults):
+        if isinstance(fault.target, tuple):
+            for node in fault.target:
+                if not 1 <= node <= highest:
+                    found.append(Problem("faults", "target", index,
+                                         f"node {node} does not exist (nodes are 1..{highest})"))
+                    break
+        if fault.start_ms >= scenario.duration_ms:
+            found.append(Problem("faults", "start_ms", index,
+                                 f"starts at {fault.start_ms} ms, at or after the end of the safety phase "
+                                 f"(duration_ms = {scenario.duration_ms}), when every fault is healed"))
+    return found
+
+
+def named_nodes(faults: tuple[FaultSpec, ...]) -> int:
+    """The highest node id a fault names (0 when none does): the cluster needs that many."""
+    return max((node for fault in faults if isinstance(fault.target, tuple) for node in fault.target), default=0)

@@ -9,7 +9,8 @@ import dataclasses
 from typing import Any
 
 from scenarios import swarm
-from scenarios.model import FAULT_KINDS, PARTITION_SHAPES, FaultSpec, Scenario
+from scenarios.model import FAULT_KINDS, MAX_FAULTS, PARTITION_SHAPES, FaultSpec, Scenario
+from scenarios.model import problems as problems_of
 from scenarios.rng import stream
 
 
@@ -18,8 +19,13 @@ def resolve(scenario: Scenario) -> Scenario:
     written with the run replays without regenerating anything."""
     if scenario.swarm:
         scenario = swarm.draw(scenario)
-    if scenario.nemesis.mode != "random":
-        return scenario
+    if scenario.nemesis.mode == "random":
+        scenario = _draw_schedule(scenario)
+    _assert_consistent(scenario)
+    return scenario
+
+
+def _draw_schedule(scenario: Scenario) -> Scenario:
     rng = stream(scenario.seed, "schedule")
     nemesis = scenario.nemesis
     faults: list[FaultSpec] = list(scenario.faults)
@@ -32,6 +38,15 @@ def resolve(scenario: Scenario) -> Scenario:
     return dataclasses.replace(
         scenario, nemesis=dataclasses.replace(nemesis, mode="schedule"), faults=tuple(faults),
     )
+
+
+def _assert_consistent(resolved: Scenario) -> None:
+    """A resolved scenario is what the simulator runs and the run folder records: nothing
+    left to draw, and every fault aimed at nodes that exist and starting before the heal."""
+    assert not resolved.swarm and resolved.nemesis.mode == "schedule", "resolved scenarios draw nothing more"
+    problems = [p for p in problems_of(resolved) if p.key in ("target", "start_ms")]
+    assert not problems, f"resolved scenario {resolved.name!r} seed {resolved.seed}: {problems[0]}"
+    assert len(resolved.faults) <= MAX_FAULTS, f"{len(resolved.faults)} faults after resolving"
 
 
 def _random_fault(rng: Any, kind: str, start_ms: int, duration_ms: int) -> FaultSpec:

@@ -8,6 +8,8 @@ back equal. Hypothesis shrinks them like any other value: fewer faults, shorter 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hypothesis import strategies as st
 
 from scenarios.model import (
@@ -32,21 +34,25 @@ def targets(nodes: int) -> st.SearchStrategy[str | tuple[int, ...]]:
 
 @st.composite
 def fault(draw: st.DrawFn, nodes: int, duration_ms: int) -> FaultSpec:
+    """A fault that sets only the fields its kind acts on, as the loader requires."""
     kind = draw(st.sampled_from(FAULT_KINDS))
     start_ms = draw(st.integers(0, max(0, duration_ms - 1)))
-    return FaultSpec(
-        kind=kind,
-        start_ms=start_ms,
-        duration_ms=draw(st.integers(0, duration_ms)),
-        target=draw(targets(nodes)),
-        shape=draw(st.sampled_from(PARTITION_SHAPES)),
-        one_way=draw(st.booleans()),
-        drift_ppm=draw(st.integers(-900_000, 1_000_000)),
-        offset_ms=draw(st.integers(-5000, 5000)),
-        loss=draw(st.sampled_from((0.0, 0.1, 0.5))),
-        duplicate=draw(st.sampled_from((0.0, 0.1, 0.5))),
-        slow_factor=draw(st.integers(1, 100)),
-    )
+    base = FaultSpec(kind=kind, start_ms=start_ms, duration_ms=draw(st.integers(0, duration_ms)))
+    if kind == "partition":
+        shape = draw(st.sampled_from(PARTITION_SHAPES))
+        target = draw(st.one_of(st.sampled_from(("random", "leader")), st.integers(1, nodes).map(lambda n: (n,))))
+        return replace(base, shape=shape, one_way=draw(st.booleans()),
+                       target=target if shape == "isolate-node" else "random")
+    if kind == "link":
+        return replace(base, loss=draw(st.sampled_from((0.0, 0.1, 0.5))),
+                       duplicate=draw(st.sampled_from((0.0, 0.1, 0.5))))
+    base = replace(base, target=draw(targets(nodes)))
+    if kind == "clock":
+        return replace(base, drift_ppm=draw(st.integers(-900_000, 1_000_000)),
+                       offset_ms=draw(st.integers(-5000, 5000)))
+    if kind == "disk":
+        return replace(base, slow_factor=draw(st.integers(1, 100)))
+    return base
 
 
 def faults(nodes: int, duration_ms: int, max_faults: int = 6) -> st.SearchStrategy[tuple[FaultSpec, ...]]:

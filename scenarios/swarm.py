@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import random
 
+from scenarios import model
 from scenarios.model import (
     FAULT_KINDS,
     ClockSpec,
@@ -24,11 +25,12 @@ from scenarios.model import (
     DiskSpec,
     NemesisSpec,
     NetworkSpec,
-    PhasesSpec,
     Scenario,
     WorkloadSpec,
 )
 from scenarios.rng import stream
+
+NODE_CHOICES = (1, 2, 3, 3, 4, 5, 5, 5, 6, 7)
 
 
 def draw(scenario: Scenario) -> Scenario:
@@ -36,7 +38,7 @@ def draw(scenario: Scenario) -> Scenario:
     rng = stream(scenario.seed, "swarm")
     network = _network(rng)
     disk = DiskSpec(fsync_us=rng.choice((100, 1000, 2000, 8000)), fsync_jitter_us=rng.choice((0, 500, 4000)))
-    cluster = _cluster(rng, network, disk)
+    cluster = _cluster(rng, network, disk, model.named_nodes(scenario.faults))
     election_ms = cluster.tick_ms * cluster.election_ticks
     return dataclasses.replace(
         scenario,
@@ -46,11 +48,11 @@ def draw(scenario: Scenario) -> Scenario:
         disk=disk,
         clock=ClockSpec(drift_ppm_max=rng.choice((0, 0, 1000, 50_000))),
         workload=_workload(rng),
-        nemesis=_nemesis(rng),
+        nemesis=_nemesis(rng, scenario.duration_ms),
         phases=dataclasses.replace(
             scenario.phases,
             quiet_ms=max(scenario.phases.quiet_ms, 20 * election_ms),
-            leader_bound_ms=max(PhasesSpec().leader_bound_ms, 8 * election_ms),
+            leader_bound_ms=max(scenario.phases.leader_bound_ms, 8 * election_ms),
         ),
     )
 
@@ -66,14 +68,16 @@ def _network(rng: random.Random) -> NetworkSpec:
     )
 
 
-def _cluster(rng: random.Random, network: NetworkSpec, disk: DiskSpec) -> ClusterSpec:
+def _cluster(rng: random.Random, network: NetworkSpec, disk: DiskSpec, named: int) -> ClusterSpec:
+    """`named` is the highest node a written fault names: the cluster is never smaller, and
+    when no fault names one the draw is what it always was."""
     tick_ms = rng.choice((10, 20, 50, 100))
     # The slowest round trip plus an fsync, which an election needs at least, ten times over.
     worst_round_trip_us = 2 * (network.latency_us + network.jitter_us) + disk.fsync_us + disk.fsync_jitter_us
     minimum_ticks = max(5, -(-10 * worst_round_trip_us // (tick_ms * 1000)))
     election_ticks = rng.randint(minimum_ticks, minimum_ticks * 2)
     return ClusterSpec(
-        nodes=rng.choice((1, 2, 3, 3, 4, 5, 5, 5, 6, 7)),
+        nodes=rng.choice(tuple(n for n in NODE_CHOICES if n >= named) or (named,)),
         tick_ms=tick_ms,
         election_ticks=election_ticks,
         heartbeat_ticks=rng.randint(1, max(1, election_ticks // 5)),
@@ -97,12 +101,13 @@ def _workload(rng: random.Random) -> WorkloadSpec:
     )
 
 
-def _nemesis(rng: random.Random) -> NemesisSpec:
+def _nemesis(rng: random.Random, duration_ms: int) -> NemesisSpec:
     kinds = tuple(kind for kind in FAULT_KINDS if rng.random() < 0.5) or (rng.choice(FAULT_KINDS),)
     shortest_ms = rng.choice((200, 500, 2000))
     return NemesisSpec(
         mode="random",
         kinds=kinds,
-        interval_ms=rng.choice((500, 1000, 3000, 8000)),
+        # A very long run draws rarer faults, so the schedule stays one a file can hold.
+        interval_ms=max(rng.choice((500, 1000, 3000, 8000)), -(-duration_ms // model.MAX_DRAWN_FAULTS)),
         fault_duration_ms=(shortest_ms, shortest_ms * rng.choice((2, 5, 10))),
     )

@@ -1,0 +1,207 @@
+"""Where each key of a TOML file is written, so that a mistake names the line to look at.
+
+TOML lets a person write one key in many ways: under a `[table]` header, as a dotted key
+(`cluster.nodes = 3`), inside an inline table (`cluster = { nodes = 3 }`), in the n-th
+`[[faults]]` table or the n-th inline table of `faults = [...]`, quoted or bare. `tomllib`
+forgets where values came from, so this scanner walks the text once more and records the
+first line of every key path, e.g. `("faults", 2, "start_ms") -> 31`.
+
+It runs on text that `tomllib` has already accepted (and on text it rejected only to look
+for a duplicated key), so it assumes the grammar holds and gives up quietly, keeping what it
+found so far, when it does not.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import re
+import tomllib
+
+Path = tuple[str | int, ...]
+
+_SPACE = re.compile(r"[ \t]*")
+_BLANK = re.compile(r"(?:[ \t\r\n]|#[^\n]*)*")
+_BARE = re.compile(r"[A-Za-z0-9_-]+")
+_STRINGS = (
+    re.compile(r'"""(?:[^"\\]|\\.|""?(?!"))*"{3,5}', re.S),
+    re.compile(r"'''(?:[^']|''?(?!'))*'{3,5}", re.S),
+    re.compile(r'"(?:[^"\\\n]|\\.)*"'),
+    re.compile(r"'[^'\n]*'"),
+)
+_SCALAR = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:[^\s,\]}#]*|[^\s,\]}#]+")
+# Tokens that open or close a level of nesting, outside strings and comments.
+_NESTING = re.compile(
+    r'"""(?:[^"\\]|\\.|""?(?!"))*"{3,5}|\'\'\'(?:[^\']|\'\'?(?!\'))*\'{3,5}'
+    r'|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*|[\[\]{}]',
+    re.S,
+)
+
+
+class _GiveUp(Exception):
+    """The text is not the TOML this scanner expects; keep what was found."""
+
+
+def deepest(text: str, limit: int) -> int | None:
+    """The line where arrays and inline tables first nest deeper than `limit`, if they do.
+
+    Checked before parsing: a parser that recurses per level would exhaust the stack on a
+    few thousand levels, and no scenario needs more than two."""
+    depth = 0
+    for token in _NESTING.finditer(text):
+        first = token.group()[0]
+        if first in "[{":
+            depth += 1
+            if depth > limit:
+                return text.count("\n", 0, token.start()) + 1
+        elif first in "]}":
+            depth = max(0, depth - 1)
+    return None
+
+
+class KeyLines:
+    """The first line of every key path in a TOML text, and the first key written twice."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+        self.lines: dict[Path, int] = {}
+        self.repeated: int | None = None
+        self._starts = [0] + [m.end() for m in re.finditer("\n", text)]
+        self._arrays: dict[Path, int] = {}
+        self._leaves: set[Path] = set()
+        with contextlib.suppress(_GiveUp, IndexError, RecursionError, tomllib.TOMLDecodeError):
+            self._document()
+
+    def line_of(self, path: Path) -> int | None:
+        """The line of `path`, else of the nearest enclosing table or array written."""
+        for end in range(len(path), 0, -1):
+            if path[:end] in self.lines:
+                return self.lines[path[:end]]
+        return None
+
+    # --- the grammar ---------------------------------------------------------------------
+
+    def _document(self) -> None:
+        table: Path = ()
+        while True:
+            self._skip(_BLANK)
+            if self.pos >= len(self.text):
+                return
+            if self.text[self.pos] == "[":
+                table = self._header()
+            else:
+                self._pair(table)
+
+    def _header(self) -> Path:
+        line = self._line()
+        many = self.text.startswith("[[", self.pos)
+        self.pos += 2 if many else 1
+        keys = self._keys()
+        self._expect("]]" if many else "]")
+        path: Path = ()
+        for number, key in enumerate(keys):
+            path += (key,)
+            self._note(path, line)
+            if many and number == len(keys) - 1:
+                count = self._arrays.get(path, 0)
+                self._arrays[path] = count + 1
+                path += (count,)
+                self._note(path, line)
+            elif path in self._arrays:
+                path += (self._arrays[path] - 1,)
+        return path
+
+    def _pair(self, table: Path) -> None:
+        line = self._line()
+        path = table
+        for key in self._keys():
+            path += (key,)
+            self._note(path, line)
+        if path in self._leaves and self.repeated is None:
+            self.repeated = line
+        self._leaves.add(path)
+        self._skip(_SPACE)
+        self._expect("=")
+        self._skip(_SPACE)
+        self._value(path)
+
+    def _keys(self) -> list[str]:
+        keys = []
+        while True:
+            self._skip(_SPACE)
+            quote = self.text[self.pos]
+            if quote in "\"'":
+                raw = self._match(_STRINGS[2] if quote == '"' else _STRINGS[3])
+                keys.append(tomllib.loads(f"k = {raw}")["k"])
+            else:
+                keys.append(self._match(_BARE))
+            self._skip(_SPACE)
+            if self.text[self.pos] != ".":
+                return keys
+            self.pos += 1
+
+    def _value(self, path: Path) -> None:
+        first = self.text[self.pos]
+        if first == "{":
+            self.pos += 1
+            self._skip(_BLANK)
+            while self.text[self.pos] != "}":
+                self._pair(path)
+                self._skip(_BLANK)
+                if self.text[self.pos] == ",":
+                    self.pos += 1
+                    self._skip(_BLANK)
+            self.pos += 1
+        elif first == "[":
+            self._array(path)
+        elif first in "\"'":
+            for pattern in _STRINGS:
+                found = pattern.match(self.text, self.pos)
+                if found:
+                    self.pos = found.end()
+                    return
+            raise _GiveUp
+        else:
+            self._match(_SCALAR)
+
+    def _array(self, path: Path) -> None:
+        self.pos += 1
+        index = 0
+        while True:
+            self._skip(_BLANK)
+            if self.text[self.pos] == "]":
+                self.pos += 1
+                return
+            self._note((*path, index), self._line())
+            self._value((*path, index))
+            index += 1
+            self._skip(_BLANK)
+            if self.text[self.pos] == ",":
+                self.pos += 1
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _note(self, path: Path, line: int) -> None:
+        self.lines.setdefault(path, line)
+
+    def _line(self) -> int:
+        return bisect.bisect_right(self._starts, self.pos)
+
+    def _skip(self, pattern: re.Pattern[str]) -> None:
+        found = pattern.match(self.text, self.pos)
+        assert found is not None, "skip patterns match the empty string"
+        self.pos = found.end()
+
+    def _match(self, pattern: re.Pattern[str]) -> str:
+        found = pattern.match(self.text, self.pos)
+        if not found or found.end() == self.pos:
+            raise _GiveUp
+        self.pos = found.end()
+        return found.group()
+
+    def _expect(self, word: str) -> None:
+        self._skip(_SPACE)
+        if not self.text.startswith(word, self.pos):
+            raise _GiveUp
+        self.pos += len(word)
