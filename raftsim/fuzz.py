@@ -1,24 +1,37 @@
 """Fuzzing: many seeds of one scenario, in parallel, resumable, with determinism re-checks.
 
 A fuzz folder holds `fuzz.json` (what is being fuzzed: the scenario file as resolved text,
-the bugs and the seed range), `progress.jsonl` (one line per finished seed, appended as
-seeds finish, so an interrupted run resumes where it stopped), `summary.json`, and a run
-folder `seed-N/` for every seed that did not pass. A share of seeds, chosen from the seed
-alone, runs twice; differing digests are a determinism failure of the harness itself, as
-FoundationDB's simulator checks.
+the bugs and the seed range), `progress.jsonl` (one line per finished seed, appended and
+fsynced as seeds finish, so an interrupted run resumes where it stopped), `summary.json`,
+and a run folder `seed-N/` for every seed that did not pass. A share of seeds, chosen from
+the seed alone, runs twice, and so does the first seed of every campaign; differing digests
+are a determinism failure of the harness itself, as FoundationDB's simulator checks.
+
+A seed whose cluster raised an exception fails with a `crash` verdict like any other
+anomaly. A seed whose harness failed (a checker or a report raised) is recorded as failed
+with its cause (`error`) and an `error.txt` in its folder, and the campaign goes on.
+
+Seeds are a `range` from end to end: a campaign of 10^12 seeds costs no memory until its
+seeds run, and at most a few tasks per worker are handed out ahead of time.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
+import math
 import multiprocessing
 import os
+import queue
+import re
 import shutil
+import signal
 import time
+import traceback
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,16 +43,27 @@ from scenarios.model import Scenario
 from scenarios.resolve import resolve
 from sim.world import run_scenario
 
+SEED_MAX = 2**63 - 1
+"""The largest seed a scenario file (and so a replay) accepts."""
+TASKS_AHEAD_PER_JOB = 2
+IDENTITY_KEYS = ("scenario", "seeds", "recheck_share")
+_LEFTOVER = re.compile(r"\.(fuzz\.json|progress\.jsonl|summary\.json)\.tmp|\.seed-\d+\.(partial|old)")
+
+Seeds = range | tuple[int, ...]
+
 
 @dataclass(frozen=True, slots=True)
 class FuzzPlan:
     scenario: Scenario
-    seeds: tuple[int, ...]
+    seeds: Seeds
     out: Path
     jobs: int
     recheck_share: float
     budget_s: float
     reports: bool = True
+    worker_setup: Callable[[], None] | None = None
+    """Called once in each worker process before it runs seeds (a picklable module-level
+    function); lets a test plant a failure in workers it cannot reach otherwise."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,20 +74,29 @@ class SeedResult:
     digest: str
     recheck_digest: str | None
     seconds: float
+    error: str | None = None
+    """Why the harness itself failed on this seed (then `valid` is false and `flagged` is
+    `("error",)`); None when the seed was run and judged."""
 
     @property
     def determinism_failure(self) -> bool:
         return self.recheck_digest is not None and self.recheck_digest != self.digest
 
 
-def shard_seeds(start: int, count: int, shard: tuple[int, int] | None) -> tuple[int, ...]:
-    """Seeds start..start+count-1; with shard (i, n), every n-th of them from the i-th."""
-    seeds = range(start, start + count)
+def shard_seeds(start: int, count: int, shard: tuple[int, int] | None) -> range:
+    """Seeds start..start+count-1; with shard (i, n), every n-th of them from the i-th.
+    Every seed must be one a scenario file can hold, or its folder could not be replayed."""
+    if start < 0 or not 1 <= count <= SEED_MAX:
+        raise InputError("--seeds", None, None, f"expected between 1 and {SEED_MAX} seeds from a seed >= 0, got "
+                         f"{count} from {start}")
+    if start + count - 1 > SEED_MAX:
+        raise InputError("--seeds", None, None, f"seeds {start}..{start + count - 1} go past {SEED_MAX}, the "
+                         "largest seed a scenario can replay")
     if shard is None:
-        return tuple(seeds)
+        return range(start, start + count)
     index, total = shard
     assert 1 <= index <= total
-    return tuple(seed for position, seed in enumerate(seeds) if position % total == index - 1)
+    return range(start + index - 1, start + count, total)
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -77,18 +110,51 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, total
 
 
+def seed_count(seeds: Seeds) -> int:
+    return len(seeds)
+
+
 def rechecked(seed: int, share: float) -> bool:
     """Whether this seed runs twice; decided by the seed alone, so resuming agrees."""
     draw = int.from_bytes(hashlib.sha256(f"recheck:{seed}".encode()).digest()[:4], "big")
     return draw < share * 2**32
 
 
+def rechecked_in(plan: FuzzPlan, seed: int) -> bool:
+    """Whether `seed` runs twice in this campaign: its share of seeds, and always the
+    campaign's first seed, so that a campaign too small for the share still proves its
+    determinism once. A share of 0 turns re-checks off."""
+    if not plan.recheck_share > 0:
+        return False
+    return rechecked(seed, plan.recheck_share) or (len(plan.seeds) > 0 and seed == plan.seeds[0])
+
+
+def effective_jobs(plan: FuzzPlan, tasks: int | None = None) -> int:
+    """Worker processes worth starting: never more than the seeds there are to run."""
+    wanted = seed_count(plan.seeds) if tasks is None else tasks
+    return max(1, min(plan.jobs, wanted))
+
+
+# --- one seed, in a worker --------------------------------------------------------------
+
+
 def run_seed(task: tuple[Scenario, Path, float, bool, bool]) -> SeedResult:
-    """One seed, in a worker process: run, judge, keep the folder only if it failed, with
-    its reports (a failing seed is rare, so the replay that recovers its messages is
-    cheap beside the seeds that pass)."""
-    scenario, out, budget_s, recheck, reports = task
+    """One seed, in a worker process. Whatever goes wrong in the harness is this seed's
+    failure, recorded with its cause, never the campaign's end."""
+    scenario, out, _budget_s, _recheck, _reports = task
     began = time.perf_counter()
+    try:
+        return _judged_seed(task, began)
+    except Exception as error:  # a checker or report failing must not end the campaign
+        cause = f"{type(error).__name__}: {error}"
+        _keep_error(out / f"seed-{scenario.seed}", scenario, "".join(traceback.format_exception(error)))
+        return SeedResult(scenario.seed, False, ("error",), "", None, time.perf_counter() - began, cause)
+
+
+def _judged_seed(task: tuple[Scenario, Path, float, bool, bool], began: float) -> SeedResult:
+    """Run, judge, keep the folder only if it failed, with its reports (a failing seed is
+    rare, so the replay that recovers its messages is cheap beside the seeds that pass)."""
+    scenario, out, budget_s, recheck, reports = task
     outcome = api.run(scenario, None, budget_s)
     verdict = outcome.verdict
     flagged = tuple(sorted(name for name, result in verdict["checkers"].items() if result["valid"] is not True))
@@ -100,75 +166,235 @@ def run_seed(task: tuple[Scenario, Path, float, bool, bool]) -> SeedResult:
 
 
 def _keep_folder(folder: Path, outcome: api.RunOutcome, reports: bool) -> None:
-    staging = folder.parent / f".{folder.name}.partial"
-    if staging.exists():
-        shutil.rmtree(staging)
-    api.write_run(staging, outcome.result)
-    (staging / "verdict.json").write_text(json.dumps(outcome.verdict, indent=2) + "\n", encoding="utf-8")
-    if reports:
-        from raftsim.report import write_reports
+    api.recover_folder(folder)
+    staging = api.hidden_sibling(folder, "partial")
+    try:
+        api.write_run(staging, outcome.result)
+        api.write_durable(staging / "verdict.json", json.dumps(outcome.verdict, indent=2) + "\n")
+        if reports:
+            from raftsim.report import write_reports
 
-        write_reports(staging, "replay")
-    if folder.exists():
-        shutil.rmtree(folder)
-    staging.rename(folder)
+            write_reports(staging, "replay", shown_folder=folder)
+        api.swap_into_place(staging, folder)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+
+
+def _keep_error(folder: Path, scenario: Scenario, trace_back: str) -> None:
+    """A folder for a seed the harness failed on: its scenario (so `raftsim run
+    seed-N/scenario.toml` reproduces it) and the traceback. Best effort: if even this cannot
+    be written, the progress line still carries the cause."""
+    staging = api.hidden_sibling(folder, "partial")
+    try:
+        api.recover_folder(folder)
+        staging.mkdir(parents=True)
+        api.write_durable(staging / "scenario.toml", loader.to_toml(scenario))
+        api.write_durable(staging / "error.txt", trace_back)
+        api.swap_into_place(staging, folder)
+    except Exception:  # the cause is recorded in progress.jsonl either way
+        pass
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+# --- the campaign -------------------------------------------------------------------------
 
 
 def identity(plan: FuzzPlan) -> dict[str, Any]:
     """What makes two fuzz commands the same run (and so resumable into one folder)."""
+    seeds = plan.seeds
     return {
         "scenario": loader.to_toml(dataclasses.replace(plan.scenario, seed=0)),
-        "seeds": [plan.seeds[0], plan.seeds[-1], len(plan.seeds)] if plan.seeds else [],
+        "seeds": [seeds[0], seeds[-1], seed_count(seeds)] if seed_count(seeds) else [],
         "recheck_share": plan.recheck_share,
     }
 
 
 def prepare(plan: FuzzPlan) -> dict[int, SeedResult]:
     """Create or reopen the fuzz folder; return the seeds already finished there."""
-    plan.out.mkdir(parents=True, exist_ok=True)
+    out = plan.out
+    _refuse_foreign(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(str(out), None, "--out", f"cannot create a folder there: {error.strerror}") from None
+    _clean_leftovers(out)
+    _check_marker(plan)
+    return _read_progress(plan)
+
+
+def _refuse_foreign(out: Path) -> None:
+    """A fuzz folder is ours only if it holds `fuzz.json`, or nothing but what a fuzz run
+    writes; anything else (a file, a folder of other files) is refused, as `run` refuses."""
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise InputError(str(out), None, "--out", "exists and is not a folder; choose another folder")
+    if not out.is_dir() or (out / "fuzz.json").exists():
+        return
+    try:
+        names = [entry.name for entry in out.iterdir()]
+    except OSError as error:
+        raise InputError(str(out), None, "--out", f"cannot list: {error.strerror}") from None
+    foreign = sorted(name for name in names if not _LEFTOVER.fullmatch(name))
+    if foreign:
+        raise InputError(str(out), None, "--out", f"exists and is not a fuzz folder (it holds {foreign[0]!r} and "
+                         "no fuzz.json); choose another folder")
+
+
+def _clean_leftovers(out: Path) -> None:
+    """Finish what a killed run left half done: seed folders mid-swap, temporary files."""
+    for entry in sorted(out.iterdir()):
+        if not _LEFTOVER.fullmatch(entry.name):
+            continue
+        if entry.name.endswith(".tmp") and not entry.is_dir():
+            entry.unlink()
+        elif entry.is_dir() and not entry.is_symlink():
+            api.recover_folder(out / entry.name[1:].rsplit(".", 1)[0])
+
+
+def _check_marker(plan: FuzzPlan) -> None:
     marker = plan.out / "fuzz.json"
     wanted = identity(plan)
-    if marker.exists():
-        if json.loads(marker.read_text(encoding="utf-8")) != wanted:
-            raise InputError(str(plan.out), None, "--out",
-                             "holds a fuzz run of another scenario, bug set or seed range; choose another folder")
-    else:
-        marker.write_text(json.dumps(wanted, indent=2) + "\n", encoding="utf-8")
-    finished: dict[int, SeedResult] = {}
+    if not marker.exists():
+        api.write_atomic(marker, json.dumps(wanted, indent=2) + "\n")
+        return
+    found = _read_json_file(marker)
+    if not found.strip() and not (plan.out / "progress.jsonl").exists():
+        # Left empty by a kill during its first write (before writes were atomic): no seed ran.
+        api.write_atomic(marker, json.dumps(wanted, indent=2) + "\n")
+        return
+    recorded = _parse_marker(marker, found)
+    if recorded != wanted:
+        raise InputError(str(plan.out), None, "--out",
+                         "holds a fuzz run of another scenario, bug set or seed range; choose another folder")
+
+
+def _read_json_file(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(str(path), None, None, "not UTF-8 text") from None
+    except OSError as error:
+        raise InputError(str(path), None, None, f"cannot read: {error.strerror}") from None
+
+
+def _parse_marker(marker: Path, text: str) -> dict[str, Any]:
+    try:
+        recorded = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputError(str(marker), error.lineno, None, f"not JSON: {error.msg}") from None
+    except (ValueError, RecursionError):
+        raise InputError(str(marker), None, None, "not JSON this reader accepts") from None
+    if not isinstance(recorded, dict):
+        raise InputError(str(marker), None, None, "expected a JSON object")
+    for key in IDENTITY_KEYS:
+        if key not in recorded:
+            raise InputError(str(marker), None, key, "missing")
+    if not isinstance(recorded["scenario"], str) or not isinstance(recorded["seeds"], list):
+        raise InputError(str(marker), None, "scenario" if not isinstance(recorded["scenario"], str) else "seeds",
+                         "has the wrong type")
+    return recorded
+
+
+def _read_progress(plan: FuzzPlan) -> dict[int, SeedResult]:
+    """The seeds `progress.jsonl` records as finished. A line that is cut short, not UTF-8,
+    not JSON, of the wrong shape or about a seed outside the campaign is dropped (its seed
+    simply runs again), and the file is then rewritten without it, atomically."""
     progress = plan.out / "progress.jsonl"
-    if progress.exists():
-        kept = []
-        for line in progress.read_text(encoding="utf-8").splitlines():
-            try:
-                record = json.loads(line)
-                result = SeedResult(record["seed"], record["valid"], tuple(record["flagged"]), record["digest"],
-                                    record["recheck_digest"], record["seconds"])
-            except (ValueError, KeyError, TypeError):
-                continue  # a line cut short by an interruption: that seed runs again
-            finished[result.seed] = result
-            kept.append(line + "\n")
-        progress.write_text("".join(kept), encoding="utf-8")
+    if not progress.exists():
+        return {}
+    try:
+        raw = progress.read_bytes()
+    except OSError as error:
+        raise InputError(str(progress), None, None, f"cannot read: {error.strerror}") from None
+    finished: dict[int, SeedResult] = {}
+    kept: list[str] = []
+    chunks = raw.split(b"\n")
+    dropped = chunks.pop() != b""  # bytes after the last newline: a line cut short
+    for chunk in chunks:
+        result = _progress_record(chunk, plan.seeds)
+        if result is None:
+            dropped = True
+            continue
+        finished[result.seed] = result
+        kept.append(chunk.decode("utf-8") + "\n")
+    if dropped:
+        api.write_atomic(progress, "".join(kept))
     return finished
+
+
+def _progress_record(chunk: bytes, seeds: Seeds) -> SeedResult | None:
+    try:
+        record = json.loads(chunk.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(record, dict):
+        return None
+    seed, valid, flagged = record.get("seed"), record.get("valid"), record.get("flagged")
+    digest, again, seconds, error = (record.get("digest"), record.get("recheck_digest"), record.get("seconds"),
+                                     record.get("error"))
+    shaped = (
+        type(seed) is int and seed in seeds
+        and (valid is True or valid is False or valid == "unknown")
+        and isinstance(flagged, list) and all(isinstance(name, str) for name in flagged)
+        and isinstance(digest, str) and (again is None or isinstance(again, str))
+        and type(seconds) in (int, float) and math.isfinite(seconds)
+        and (error is None or isinstance(error, str))
+    )
+    if not shaped:
+        return None
+    return SeedResult(seed, valid, tuple(flagged), digest, again, float(seconds), error)
 
 
 def execute(plan: FuzzPlan, finished: dict[int, SeedResult]) -> Iterator[SeedResult]:
     """Run the seeds not yet finished, yielding each result as it comes (in any order)."""
-    tasks = [
-        (dataclasses.replace(plan.scenario, seed=seed), plan.out, plan.budget_s, rechecked(seed, plan.recheck_share),
+    remaining = seed_count(plan.seeds) - sum(1 for seed in finished if seed in plan.seeds)
+    tasks = (
+        (dataclasses.replace(plan.scenario, seed=seed), plan.out, plan.budget_s, rechecked_in(plan, seed),
          plan.reports)
         for seed in plan.seeds if seed not in finished
-    ]
-    if plan.jobs <= 1:
+    )
+    jobs = effective_jobs(plan, remaining)
+    if jobs <= 1:
         for task in tasks:
             yield run_seed(task)
         return
-    with multiprocessing.get_context("spawn").Pool(plan.jobs) as pool:
-        yield from pool.imap_unordered(run_seed, tasks)
+    with multiprocessing.get_context("spawn").Pool(jobs, _worker_started, (plan.worker_setup,)) as pool:
+        yield from _in_pool(pool, tasks, jobs * TASKS_AHEAD_PER_JOB)
+
+
+def _worker_started(setup: Callable[[], None] | None) -> None:
+    """Workers leave Ctrl-C to the parent, which stops the pool and prints one line."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if setup is not None:
+        setup()
+
+
+def _in_pool(pool: Any, tasks: Iterable[tuple[Any, ...]], ahead: int) -> Iterator[SeedResult]:
+    """Results in the order they finish, with at most `ahead` tasks handed out at a time,
+    so that the task list is never built whole."""
+    done: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    pending = iter(tasks)
+    in_flight = 0
+    for task in itertools.islice(pending, ahead):
+        pool.apply_async(run_seed, (task,), callback=done.put, error_callback=done.put)
+        in_flight += 1
+    while in_flight:
+        result = done.get()
+        in_flight -= 1
+        if isinstance(result, BaseException):
+            raise result
+        yield result
+        for task in itertools.islice(pending, 1):
+            pool.apply_async(run_seed, (task,), callback=done.put, error_callback=done.put)
+            in_flight += 1
 
 
 def record(plan: FuzzPlan, result: SeedResult) -> None:
-    with (plan.out / "progress.jsonl").open("a", encoding="utf-8") as stream:
-        stream.write(json.dumps(dataclasses.asdict(result)) + "\n")
+    fields = dataclasses.asdict(result)
+    if fields["error"] is None:
+        del fields["error"]  # lines stay as they always were for seeds that ran
+    api.append_line(plan.out / "progress.jsonl", json.dumps(fields))
 
 
 def summarise(plan: FuzzPlan, results: dict[int, SeedResult], wall_s: float, ran: int) -> dict[str, Any]:
@@ -182,7 +408,7 @@ def summarise(plan: FuzzPlan, results: dict[int, SeedResult], wall_s: float, ran
     summary = {
         "scenario": plan.scenario.name,
         "bugs": list(plan.scenario.bugs),
-        "seeds": len(plan.seeds),
+        "seeds": seed_count(plan.seeds),
         "finished": len(results),
         "failed": failed,
         "anomalies_by_checker": dict(sorted(anomalies.items())),
@@ -190,9 +416,12 @@ def summarise(plan: FuzzPlan, results: dict[int, SeedResult], wall_s: float, ran
         "rechecked": sum(1 for r in results.values() if r.recheck_digest is not None),
         "determinism_failures": determinism,
         "seeds_per_minute": round(60 * ran / wall_s, 1) if wall_s > 0 and ran else None,
-        "jobs": plan.jobs,
+        "jobs": effective_jobs(plan),
+        "crashed": sorted(seed for seed, result in results.items() if "crash" in result.flagged),
+        "errors": [{"seed": seed, "cause": results[seed].error} for seed in sorted(results)
+                   if results[seed].error is not None],
     }
-    (plan.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    api.write_atomic(plan.out / "summary.json", json.dumps(summary, indent=2) + "\n")
     return summary
 
 

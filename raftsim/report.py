@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -73,9 +74,11 @@ def _trace_has_messages(folder: Path) -> bool:
 
 
 def build_timeline(folder: Path, messages: str = "auto", extra: Iterable[TraceEvent] | None = None,
-                   focus: tuple[int, int] | None = None) -> tuple[Timeline, str]:
+                   focus: tuple[int, int] | None = None, shown_folder: Path | None = None) -> tuple[Timeline, str]:
     """The run's timeline with messages as `messages` says: `trace` only those recorded,
-    `replay` replay for them, `auto` the trace's if it has any else a replay, `none`."""
+    `replay` replay for them, `auto` the trace's if it has any else a replay, `none`.
+    `shown_folder` is the folder the user will find the run in, when the timeline is drawn
+    from a staging folder that is renamed afterwards."""
     if messages not in MESSAGE_MODES:
         raise InputError("--messages", None, None, f"expected one of {', '.join(MESSAGE_MODES)}")
     for name in ("scenario.toml", "history.jsonl", "trace.jsonl"):
@@ -90,15 +93,30 @@ def build_timeline(folder: Path, messages: str = "auto", extra: Iterable[TraceEv
         events = replayed
     elif messages != "none":
         note = "messages from the trace"
-    return timeline_from_run(folder, messages=events, focus=focus), note
+    return _timeline_shown_as(folder, events, focus, shown_folder), note
+
+
+def _timeline_shown_as(folder: Path, events: Iterable[TraceEvent] | None, focus: tuple[int, int] | None,
+                       shown_folder: Path | None) -> Timeline:
+    """The timeline, naming `shown_folder` in the commands it prints. Where the timeline
+    reader cannot be told the folder, its replay command is replaced afterwards."""
+    if shown_folder is None:
+        return timeline_from_run(folder, messages=events, focus=focus)
+    if "shown_folder" in inspect.signature(timeline_from_run).parameters:
+        return timeline_from_run(folder, messages=events, focus=focus, shown_folder=shown_folder)
+    timeline = timeline_from_run(folder, messages=events, focus=focus)
+    return dataclasses.replace(timeline, replay=f"raftsim replay {shown_folder}")
 
 
 def write_reports(folder: Path, messages: str = "auto", png: bool = True,
                   extra_messages: Iterable[TraceEvent] | None = None,
-                  focus: tuple[int, int] | None = None) -> Written:
-    """Write `report.html` (and the PNGs) into a run folder."""
-    timeline, note = build_timeline(folder, messages, extra_messages, focus)
-    hint = ("Run `raftsim report " + str(folder) + " --messages replay` to replay the run with message tracing."
+                  focus: tuple[int, int] | None = None, shown_folder: Path | None = None) -> Written:
+    """Write `report.html` (and the PNGs) into a run folder; `shown_folder` is the folder
+    the report names in its commands (default `folder`), for reports drawn in a staging
+    folder that is renamed once complete."""
+    timeline, note = build_timeline(folder, messages, extra_messages, focus, shown_folder)
+    named = folder if shown_folder is None else shown_folder
+    hint = ("Run `raftsim report " + str(named) + " --messages replay` to replay the run with message tracing."
             if not timeline.messages_traced else note)
     files = [folder / "report.html"]
     write_html(timeline, files[0], messages_hint=hint)

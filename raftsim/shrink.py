@@ -4,15 +4,17 @@ The passes are deterministic and each keeps a candidate only if it still fails o
 checkers the original failed: drop faults (large chunks first, then one at a time, as
 delta debugging does), shorten the faults that remain, end the run sooner, use fewer
 clients and keys and a lower rate. Passes repeat until none makes progress or the attempt
-budget runs out. Every fault draws from a random stream named by its own content and every
-client from one named by its slot, so deleting a fault or a client leaves the rest of the
-world's dice as they were, which is what lets a smaller schedule keep failing.
+budget runs out. The shrunk scenario is named after the run it came from (`NAME-shrunk`,
+described as "shrunk from NAME seed N"), a name that changes no random draw, and the
+checkers it is said to fail are those its own verdict fails. Every fault draws from a
+random stream named by its own content and every client from one named by its slot, so
+deleting a fault or a client leaves the rest of the world's dice as they were, which is
+what lets a smaller schedule keep failing.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,8 @@ from scenarios.model import Scenario
 
 MINIMUM_FAULT_MS = 100
 MINIMUM_DURATION_MS = 1000
+SHRUNK_SUFFIX = "-shrunk"
+NAME_LENGTH_MAX = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,15 +55,31 @@ class Size:
 
 @dataclass(frozen=True, slots=True)
 class ShrinkResult:
+    """`checkers` are the checkers the shrunk run fails (its own verdict's), `targets` those
+    the original failed; the shrunk run fails at least one of the targets."""
+
     original: Scenario
     shrunk: Scenario
     checkers: frozenset[str]
     attempts: int
     outcome: api.RunOutcome
+    targets: frozenset[str] = frozenset()
 
 
 def failing_checkers(verdict: dict[str, Any]) -> frozenset[str]:
     return frozenset(name for name, result in verdict["checkers"].items() if result["valid"] is False)
+
+
+def shrunk_name(scenario: Scenario) -> Scenario:
+    """The scenario renamed as a shrunk copy of `scenario` at its seed. The name is only
+    written in the trace's first line; no random stream is derived from it, so the renamed
+    scenario behaves as the original does."""
+    name = scenario.name
+    if not name.endswith(SHRUNK_SUFFIX) and len(name) + len(SHRUNK_SUFFIX) <= NAME_LENGTH_MAX:
+        name += SHRUNK_SUFFIX
+    origin = f"shrunk from {scenario.name} seed {scenario.seed}"
+    description = f"{origin}: {scenario.description}" if scenario.description else origin
+    return dataclasses.replace(scenario, name=name, description=description)
 
 
 def shrink(
@@ -70,7 +90,7 @@ def shrink(
     verdict_path = folder / "verdict.json"
     if not verdict_path.is_file():
         raise InputError(str(folder), None, None, "not a run folder: verdict.json is missing")
-    targets = failing_checkers(json.loads(verdict_path.read_text(encoding="utf-8")))
+    targets = failing_checkers(api.read_verdict(verdict_path))
     if not targets:
         raise InputError(str(verdict_path), None, "valid", "this run found no anomaly; there is nothing to shrink")
     attempts = 0
@@ -81,7 +101,7 @@ def shrink(
         outcome = api.run(candidate, None, budget_s)
         return outcome if failing_checkers(outcome.verdict) & targets else None
 
-    best = scenario
+    best = shrunk_name(scenario)
     best_outcome = still_fails(best)
     if best_outcome is None:
         raise InputError(str(folder), None, None,
@@ -100,7 +120,7 @@ def shrink(
                 best, best_outcome, progressed = candidate, outcome, True
                 report(attempts, Size.of(best))
                 break  # start the passes again from the smaller scenario
-    return ShrinkResult(scenario, best, targets, attempts, best_outcome)
+    return ShrinkResult(scenario, best, failing_checkers(best_outcome.verdict), attempts, best_outcome, targets)
 
 
 def candidates(scenario: Scenario) -> Iterator[Scenario]:

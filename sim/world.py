@@ -8,7 +8,9 @@ progress), final reads (every client reads every key), end.
 
 from __future__ import annotations
 
+import traceback
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
 import simpy
@@ -32,12 +34,35 @@ SECOND_US = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
+class Crash:
+    """The system under test raised an exception and the run ended there.
+
+    A crash is a finding, not an accident of the harness: the world is deterministic, so the
+    same scenario raises the same exception at the same simulated moment, and the trace and
+    history up to it are as reproducible as a full run's. `where` names the node (or client)
+    whose code raised, when a frame of one is on the stack."""
+
+    t_us: int
+    phase: str
+    error_type: str
+    text: str
+    where: str | None
+    traceback: str
+
+    @property
+    def message(self) -> str:
+        head = f"{self.error_type}: {self.text}" if self.text else self.error_type
+        return head if self.where is None else f"{head} in {self.where}"
+
+
+@dataclass(frozen=True, slots=True)
 class RunResult:
     scenario: Scenario
     history_text: str
     trace_text: str
     digest: str
     stats: dict[str, Any]
+    crash: Crash | None = None
 
 
 class World:
@@ -55,6 +80,7 @@ class World:
         self._link_cluster()
         self.clients = [self._build_client(slot) for slot in range(scenario.workload.clients)]
         self.nemesis = Nemesis(self.env, self.hosts, self.network, self.trace, seed, self.leader)
+        self.phase = "safety"
 
     def _build_host(self, node_id: int) -> Host:
         spec, seed = self.scenario, self.scenario.seed
@@ -113,18 +139,41 @@ class World:
         clients = [self.env.process(c.run(workload_end_us, spec.phases.final_reads)) for c in self.clients]
         self.env.process(self._phases(heal_us, workload_end_us))
         limit_us = workload_end_us + spec.phases.final_reads_limit_ms * MS
-        self.env.run(until=simpy.AllOf(self.env, clients) | self.env.timeout(limit_us))
+        crash = None
+        try:
+            self.env.run(until=simpy.AllOf(self.env, clients) | self.env.timeout(limit_us))
+        except Exception as error:  # whatever the cluster raises ends the run, as a finding
+            crash = self._crash_of(error)
         self.trace.emit("phase", phase="end")
         self.trace.emit("end")
         trace_text = self.trace.text()
-        return RunResult(spec, self.history.text(), trace_text, digest_of(trace_text), self._stats())
+        return RunResult(spec, self.history.text(), trace_text, digest_of(trace_text), self._stats(), crash)
+
+    def _crash_of(self, error: BaseException) -> Crash:
+        """Describe an exception that escaped the simulation. simpy re-raises a failed
+        process's exception as a copy caused by the original, so the original (the end of the
+        `__cause__` chain) names the type and text, and every traceback in the chain is
+        searched for the node or client that raised."""
+        original = error
+        tracebacks = [error.__traceback__]
+        while original.__cause__ is not None and len(tracebacks) < 16:
+            original = original.__cause__
+            tracebacks.append(original.__traceback__)
+        where = None
+        for trace_back in tracebacks:
+            where = _culprit(trace_back) or where
+        text = "".join(traceback.format_exception(error))
+        return Crash(self.env.now, self.phase, type(original).__name__, str(original), where, text)
 
     def _phases(self, heal_us: int, workload_end_us: int) -> Any:
         yield self.env.timeout(heal_us)
+        self.phase = "heal"
         self.trace.emit("phase", phase="heal")
         self.nemesis.heal_all()
+        self.phase = "liveness"
         self.trace.emit("phase", phase="liveness", leader_bound_us=self.scenario.phases.leader_bound_ms * MS)
         yield self.env.timeout(workload_end_us - heal_us)
+        self.phase = "final-reads"
         self.trace.emit("phase", phase="final-reads")
         self.history.final_reads_started.succeed()
 
@@ -142,6 +191,18 @@ class World:
             "faults": self.nemesis.started,
             "trace_events": len(self.trace),
         }
+
+
+def _culprit(trace_back: TracebackType | None) -> str | None:
+    """The innermost host or client whose method is on the stack, as `node N`/`client N`."""
+    found = None
+    for frame, _line in traceback.walk_tb(trace_back):
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, Host):
+            found = f"node {owner.node_id}"
+        elif isinstance(owner, Client):
+            found = f"client {owner.slot}"
+    return found
 
 
 def run_scenario(scenario: Scenario) -> RunResult:
