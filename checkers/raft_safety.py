@@ -34,6 +34,14 @@ Every anomaly names the phase (safety, heal, liveness, final-reads, end) that wa
 when it was seen; events before the first `phase` event belong to `safety`, the phase a
 run starts in. Only the first `ANOMALIES_KEPT_PER_PROPERTY` anomalies of each property are
 kept, but all are counted.
+
+A kept anomaly carries `nodes`: every node's term, role, commit index and the tail of its
+log around the anomaly's index at that moment, each entry with the client request that
+proposed it when an `ack` (anywhere in the trace) or the history tells. Anomalies are
+grouped by cause (`group`, and `groups` on the result): one node incarnation (the node from
+a start or restart to its next crash) that breaks a property usually breaks it at every
+index it touches afterwards, so the anomalies of one property on one incarnation form one
+group, as do those about one term's leaders; the rest are a group per property.
 """
 
 from __future__ import annotations
@@ -42,6 +50,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from checkers.explain import format_seconds, plural
+from checkers.history import Event
 from checkers.trace import TraceEvent
 
 Pair = tuple[int, str]
@@ -56,6 +66,8 @@ PROPERTIES = (
     "trace-consistency",
 )
 ANOMALIES_KEPT_PER_PROPERTY = 20
+LOG_TAIL_ENTRIES = 5
+GROUPS_KEPT = 50
 
 
 class AnomalyLog:
@@ -67,14 +79,18 @@ class AnomalyLog:
         self.counts: dict[str, int] = {name: 0 for name in PROPERTIES}
         self.kept: list[dict[str, Any]] = []
 
-    def add(self, property_name: str, t: int, phase: str, message: str, **details: Any) -> None:
+    def add(self, property_name: str, t: int, phase: str, message: str,
+            **details: Any) -> dict[str, Any] | None:
+        """Count the anomaly; return it when it is kept (for the caller to add to)."""
         assert property_name in self.counts, property_name
         assert "\n" not in message, "an anomaly's message is one line"
         self.counts[property_name] += 1
-        if self.counts[property_name] <= self.kept_per_property:
-            anomaly = {"property": property_name, "t": t, "phase": phase, "message": message}
-            anomaly.update(details)
-            self.kept.append(anomaly)
+        if self.counts[property_name] > self.kept_per_property:
+            return None
+        anomaly = {"property": property_name, "t": t, "phase": phase, "message": message}
+        anomaly.update(details)
+        self.kept.append(anomaly)
+        return anomaly
 
     @property
     def total(self) -> int:
@@ -91,6 +107,9 @@ class _NodeState:
     commit: int = 0
     applied: int = 0
     crashed: bool = False
+    role: str = "follower"
+    restarts: int = 0
+    restarted_at_us: int | None = None
 
 
 @dataclass(slots=True)
@@ -101,6 +120,28 @@ class _Binding:
     previous: Pair | None
     node: int
     t: int
+
+
+@dataclass(slots=True)
+class _Group:
+    """Anomalies sharing one cause; the first one names it."""
+
+    number: int
+    property: str
+    message: str
+    t: int
+    node: int | None
+    restarted_at_us: int | None
+    count: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        cause = self.message
+        if self.restarted_at_us is not None:
+            cause += f" (node {self.node} since its restart at {format_seconds(self.restarted_at_us)})"
+        if self.count > 1:
+            cause += f", the first of {plural(self.count, 'anomaly')} of this cause"
+        return {"group": self.number, "cause": cause, "t": self.t, "line": None,
+                "count": self.count, "property": self.property, "node": self.node}
 
 
 @dataclass(slots=True)
@@ -120,21 +161,41 @@ def _listed(pair: Pair | None) -> list[Any] | None:
     return None if pair is None else [pair[0], pair[1]]
 
 
-def check_raft_safety(events: Iterable[TraceEvent]) -> dict[str, Any]:
+def check_raft_safety(events: Iterable[TraceEvent],
+                      history: Iterable[Event] | None = None) -> dict[str, Any]:
     """Replay a validated trace (see `checkers.trace`) and report Raft safety anomalies.
 
-    Returns `{"valid": bool, "anomalies": [...], "stats": {...}}`, all JSON-able. Each
-    anomaly has `property`, `t`, `phase`, a one-line `message` and the details it names.
+    Returns `{"valid": bool, "anomalies": [...], "groups": [...], "stats": {...}}`, all
+    JSON-able. Each anomaly has `property`, `t`, `phase`, a one-line `message`, `group`,
+    `nodes` (the cluster's state then) and the details it names. With the run's `history`,
+    log entries also name the history line of the operation that proposed them.
     """
     replay = _Replay()
     for event in events:
         replay.step(event)
     replay.finish()
+    replay.name_proposers(_invoke_lines(history) if history is not None else {})
+    groups = [group.to_json() for group in replay.groups.values()]
     return {
         "valid": replay.anomalies.total == 0,
         "anomalies": replay.anomalies.kept,
-        "stats": replay.stats(),
+        "groups": groups[:GROUPS_KEPT],
+        "stats": {**replay.stats(), "groups_total": len(groups)},
     }
+
+
+def _invoke_lines(history: Iterable[Event]) -> dict[str, int]:
+    """Request id -> the history line of its invoke. A client names its requests
+    `c<slot>-<n>`, n counting the operations it invoked from 1: the n-th invoke of that
+    `client` in the history."""
+    counts: dict[int, int] = {}
+    lines: dict[str, int] = {}
+    for event in history:
+        if event.type != "invoke" or event.client is None:
+            continue
+        counts[event.client] = counts.get(event.client, 0) + 1
+        lines[f"c{event.client}-{counts[event.client]}"] = event.index + 1
+    return lines
 
 
 class _Replay:
@@ -153,6 +214,10 @@ class _Replay:
         self.commit_terms: list[int] = []
         self.applied_at: dict[int, tuple[Pair, int]] = {}
         self.acks: dict[int, _Ack] = {}
+        # Every acknowledged entry, so that log tails name the request behind an entry
+        # even when the ack came after the anomaly.
+        self.proposers: dict[tuple[int, int, str], tuple[str, str]] = {}
+        self.groups: dict[tuple[Any, ...], _Group] = {}
         self.counters = {"events": 0, "applied_entries": 0, "acks": 0, "crashes": 0,
                          "restarts": 0}
         self.handlers = {
@@ -163,7 +228,53 @@ class _Replay:
         }
 
     def report(self, property_name: str, message: str, **details: Any) -> None:
-        self.anomalies.add(property_name, self.t, self.phase, message, **details)
+        node_id = details.get("node")
+        state = self.nodes.get(node_id) if node_id is not None else None
+        key: tuple[Any, ...]
+        if property_name == "election-safety":
+            key = (property_name, details.get("term"))
+        elif state is not None:
+            key = (property_name, node_id, state.restarts)
+        else:
+            key = (property_name,)
+        group = self.groups.get(key)
+        if group is None:
+            restarted = state.restarted_at_us if state is not None else None
+            group = self.groups[key] = _Group(len(self.groups) + 1, property_name, message, self.t,
+                                              node_id, restarted)
+        group.count += 1
+        anomaly = self.anomalies.add(property_name, self.t, self.phase, message,
+                                     group=group.number, **details)
+        if anomaly is not None:
+            anomaly["nodes"] = self.snapshot(details.get("index"))
+
+    def snapshot(self, index: int | None) -> list[dict[str, Any]]:
+        """Every node's state now, its log tail taken around `index` (else at its end)."""
+        states = []
+        for node_id in sorted(self.nodes):
+            state = self.nodes[node_id]
+            length = len(state.log)
+            centre = index if index is not None and 1 <= index <= length else length
+            last = min(length, centre + LOG_TAIL_ENTRIES // 2)
+            first = max(1, last - LOG_TAIL_ENTRIES + 1)
+            tail = [{"index": position, "term": state.log[position - 1][0],
+                     "digest": state.log[position - 1][1], "client": None, "request": None,
+                     "line": None}
+                    for position in range(first, last + 1)]
+            states.append({"node": node_id, "term": state.term, "commit": state.commit,
+                           "role": "crashed" if state.crashed else state.role,
+                           "log_length": length, "log_tail": tail})
+        return states
+
+    def name_proposers(self, invoke_lines: dict[str, int]) -> None:
+        """Fill in who proposed each entry of the kept anomalies' log tails."""
+        for anomaly in self.anomalies.kept:
+            for state in anomaly.get("nodes", ()):
+                for entry in state["log_tail"]:
+                    proposer = self.proposers.get((entry["index"], entry["term"], entry["digest"]))
+                    if proposer is not None:
+                        entry["client"], entry["request"] = proposer
+                        entry["line"] = invoke_lines.get(proposer[1])
 
     def step(self, event: TraceEvent) -> None:
         self.counters["events"] += 1
@@ -207,6 +318,9 @@ class _Replay:
                         node=node_id)
         self.counters["restarts"] += 1
         state.crashed = False
+        state.role = "follower"
+        state.restarts += 1
+        state.restarted_at_us = self.t
         state.term = event["term"]
         state.applied = 0
         state.commit = 0
@@ -220,6 +334,7 @@ class _Replay:
         node_id, term = event["node"], event["term"]
         state = self.node(event)
         state.term = term
+        state.role = event["role"]
         if event["role"] != "leader":
             return
         holder = self.leader_of_term.get(term)
@@ -229,7 +344,7 @@ class _Replay:
         elif holder != node_id:
             self.report("election-safety",
                         f"nodes {holder} and {node_id} are both leader of term {term}",
-                        term=term, nodes=[holder, node_id])
+                        term=term, leaders=[holder, node_id])
 
     def check_leader_completeness(self, node_id: int, state: _NodeState, term: int) -> None:
         committed_count = len(self.committed)
@@ -389,6 +504,7 @@ class _Replay:
         state = self.node(event)
         pair = (event["term"], event["digest"])
         self.counters["acks"] += 1
+        self.proposers.setdefault((index, pair[0], pair[1]), (event["client"], event["request"]))
         own = state.log[index - 1] if 1 <= index <= len(state.log) else None
         if own != pair:
             self.report("durability",

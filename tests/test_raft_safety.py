@@ -169,7 +169,7 @@ def test_two_leaders_in_one_term() -> None:
     assert not result["valid"]
     assert properties(result) == {"election-safety"}
     anomaly = result["anomalies"][0]
-    assert anomaly["term"] == 2 and anomaly["nodes"] == [2, 3]
+    assert anomaly["term"] == 2 and anomaly["leaders"] == [2, 3]
     assert anomaly["phase"] == "liveness"
 
 
