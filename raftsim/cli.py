@@ -1,29 +1,67 @@
 """The `raftsim` command.
 
 Exit codes: 0 every check passed, 1 an anomaly was found, 2 bad input or usage, 3 a checker
-ran out of budget. Bad input of any kind prints one line naming what and where, never a
-traceback.
+ran out of budget, 70 an internal error (a bug of raftsim: one line, the traceback saved to a
+file), 130 interrupted. Bad input of any kind prints one line naming what and where, never a
+traceback, and nothing is left half-written.
+
+Everything a user or an input file provides (scenario names, keys, values, paths) is printed
+as plain text: the console never parses markup or emoji, styles are attached to `Text`
+objects, and the output streams replace what they cannot encode (a lone surrogate in a key)
+instead of failing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import math
+import os
+import shlex
+import stat
 import sys
+import tempfile
 import time
+import traceback
 from collections import defaultdict
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from checkers.errors import InputError
 
 EXIT_OK, EXIT_ANOMALY, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
+EXIT_INTERNAL, EXIT_INTERRUPTED = 70, 130
+MAX_SEED = 2**63 - 1
+MAX_SECONDS = 10_000_000.0
+"""Upper bound of every flag in seconds (about 116 days): larger values are mistakes, and
+deadlines computed from them must stay finite."""
+JOBS_PER_CORE = 4
+SEEDS_WITH_COMMANDS = 3
+PLAIN_PROGRESS_EVERY_S = 30.0
 
-console = Console(highlight=False)
+console = Console(highlight=False, markup=False, emoji=False)
+_current_input: ContextVar[str | None] = ContextVar("raftsim_input", default=None)
+
+_EXITS = {
+    "list": "Exit codes: 0 done, 2 bad input, 70 internal error.",
+    "run": "Exit codes: 0 valid, 1 anomaly, 2 bad input, 3 unknown (a checker ran out of budget), "
+           "70 internal error, 130 interrupted.",
+    "fuzz": "Exit codes: 0 every seed passed, 1 a seed failed or a determinism re-check differed, "
+            "2 bad input, 3 unknowns only, 70 internal error, 130 interrupted (the same command resumes).",
+    "shrink": "Exit codes: 1 the shrunk run fails (as it should), 0 or 3 it no longer does, 2 bad input "
+              "or a run with no anomaly, 70 internal error, 130 interrupted.",
+    "report": "Exit codes: the run's verdict (0 valid, 1 anomaly, 3 unknown), 2 bad input, 70 internal error.",
+    "replay": "Exit codes: 0 identical digest, 1 different, 2 bad input, 70 internal error, 130 interrupted.",
+    "check": "Exit codes: 0 linearizable, 1 not linearizable, 2 bad input, 3 unknown (out of budget), "
+             "70 internal error, 130 interrupted.",
+}
 
 
 def exit_code(valid: bool | str) -> int:
@@ -34,23 +72,51 @@ def exit_code(valid: bool | str) -> int:
     return EXIT_UNKNOWN
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class FiniteFloat(click.FloatRange):
+    """A float flag that refuses nan and infinities by name: nan passes every range
+    comparison, and an infinite budget or window is never what was meant."""
+
+    name = "number"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return super().convert(number, param, ctx)
+
+
+def _budget_option(help_text: str) -> Any:
+    return click.option("--budget", type=FiniteFloat(min=0.001, max=MAX_SECONDS), default=60.0,
+                        show_default=True, help=help_text)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=_EXITS["run"])
+@click.version_option(package_name="raftsim", prog_name="raftsim", message="%(prog)s %(version)s")
 def cli() -> None:
     """Deterministic simulation testing for a Raft key-value store."""
 
 
-@cli.command()
-def scenarios() -> None:
-    """List the built-in scenarios."""
+@cli.command(epilog=_EXITS["list"])
+@click.option("--show", metavar="NAME", default=None, help="Print the built-in scenario NAME's TOML text.")
+def scenarios(show: str | None) -> None:
+    """List the built-in scenarios, or print one of them."""
+    from importlib import resources
+
     from scenarios import loader
 
+    if show is not None:
+        if show not in loader.builtin_names():
+            raise InputError("--show", None, None,
+                             f"unknown scenario {show!r}; built-in ones: {', '.join(loader.builtin_names())}")
+        click.echo((resources.files("scenarios") / "builtin" / f"{show}.toml").read_text("utf-8"), nl=False)
+        sys.exit(EXIT_OK)
     table = Table("scenario", "purpose", box=None)
     for name in loader.builtin_names():
         table.add_row(name, loader.load(name).description)
     console.print(table)
 
 
-@cli.command()
+@cli.command(epilog=_EXITS["list"])
 def bugs() -> None:
     """List the planted bugs that --bug can turn on."""
     from raftcore.bugs import BUGS
@@ -61,43 +127,45 @@ def bugs() -> None:
     console.print(table)
 
 
-@cli.command()
+@cli.command(epilog=_EXITS["run"])
 @click.argument("scenario")
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Seed of the run (default: the scenario's).")
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), help="Seed of the run (default: the scenario's).")
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder (default: runs/SCENARIO-SEED).")
 @click.option("--bug", "bug_names", multiple=True, help="Turn on a planted bug (see `raftsim bugs`); repeatable.")
-@click.option("--budget", type=click.FloatRange(min=0.001), default=60.0, show_default=True,
-              help="Seconds the linearizability checker may spend before answering unknown.")
+@_budget_option("Seconds the linearizability checker may spend before answering unknown.")
 @click.option("--no-report", is_flag=True, help="Write no report.html or PNGs (the run is faster).")
 def run(scenario: str, seed: int | None, out: Path | None, bug_names: tuple[str, ...], budget: float,
         no_report: bool) -> None:
     """Run SCENARIO (a built-in name or a .toml file), check it and write its run folder."""
     from raftsim import api
 
+    _current_input.set(scenario)
     chosen = _scenario_with_bugs(scenario, seed, bug_names)
     folder = out if out is not None else Path("runs") / f"{chosen.name}-{chosen.seed}"
+    check_run_destination(folder)
     outcome = api.run(chosen, folder, budget, report=not no_report)
     print_summary(outcome, folder)
     if not no_report:
-        console.print(f" report  {folder / 'report.html'}", soft_wrap=True, markup=False)
+        console.print(f" html    {folder / 'report.html'}", soft_wrap=True)
     sys.exit(exit_code(outcome.verdict["valid"]))
 
 
-@cli.command()
+@cli.command(epilog=_EXITS["replay"])
 @click.argument("folder", type=click.Path(path_type=Path))
 def replay(folder: Path) -> None:
     """Re-run a run folder from its scenario.toml and compare digests (0 equal, 1 differ)."""
     from raftsim import api
 
+    _current_input.set(str(folder))
     same, recorded, replayed, _result = api.replay(folder)
     if same:
-        console.print(f"[green]identical[/] digest {replayed}")
+        console.print(Text.assemble(("identical", "green"), f" digest {replayed}"))
         sys.exit(EXIT_OK)
-    console.print(f"[red]DIFFERENT[/] recorded {recorded} replayed {replayed}")
+    console.print(Text.assemble(("DIFFERENT", "red"), f" recorded {recorded} replayed {replayed}"))
     sys.exit(EXIT_ANOMALY)
 
 
-@cli.command()
+@cli.command(epilog=_EXITS["report"])
 @click.argument("folder", type=click.Path(path_type=Path))
 @click.option("--terminal", is_flag=True, help="Print verdicts, leaders and the counterexample here; write no file.")
 @click.option("--messages", type=click.Choice(("auto", "trace", "replay", "none")), default="auto",
@@ -111,26 +179,31 @@ def report(folder: Path, terminal: bool, messages: str, window: str | None, no_p
     """Write FOLDER/report.html, timeline.png and latency.png for a run folder; exit with the run's verdict."""
     from raftsim import report as reporting
 
-    focus = _parse_window(window) if window else None
+    _current_input.set(str(folder))
+    focus = parse_window(window) if window is not None else None
     if terminal:
         timeline, _note = reporting.build_timeline(folder, "trace" if messages == "auto" else messages)
         reporting.print_terminal(timeline, console)
         sys.exit(exit_code(timeline.valid))
     written = reporting.write_reports(folder, messages, png=not no_png, focus=focus)
     for path in written.files:
-        console.print(f" wrote  {path}", soft_wrap=True, markup=False)
-    console.print(f" {written.messages_note}", soft_wrap=True, markup=False)
+        console.print(f" wrote  {path}", soft_wrap=True)
+    console.print(f" {written.messages_note}", soft_wrap=True)
     sys.exit(exit_code(written.timeline.valid))
 
 
-def _parse_window(text: str) -> tuple[int, int]:
-    start, colon, end = text.partition(":")
+def parse_window(text: str) -> tuple[int, int]:
+    """START:END in simulated seconds, as whole microseconds; both finite, 0 <= START < END."""
+    start_text, colon, end_text = text.partition(":")
     try:
-        window = (round(float(start) * 1e6), round(float(end) * 1e6))
+        start, end = float(start_text), float(end_text)
     except ValueError:
-        window = (0, -1)
-    if not colon or window[0] < 0 or window[1] <= window[0]:
-        raise InputError("--window", None, None, f"expected START:END in seconds with START < END, got {text!r}")
+        start = end = math.nan
+    finite = math.isfinite(start) and math.isfinite(end) and 0 <= start < end <= MAX_SECONDS
+    window = (round(start * 1e6), round(end * 1e6)) if finite else (0, 0)
+    if not colon or window[1] <= window[0]:
+        raise InputError("--window", None, None,
+                         f"expected START:END in seconds with 0 <= START < END <= {MAX_SECONDS:.0f}, got {text!r}")
     return window
 
 
@@ -138,7 +211,7 @@ HISTORY_FORMATS = ("auto", "jsonl", "edn", "porcupine-log", "porcupine-kv")
 CHECK_MODELS = ("register", "cas-register", "kv", "multi-register", "mutex")
 
 
-@cli.command()
+@cli.command(epilog=_EXITS["check"])
 @click.argument("history", type=click.Path(path_type=Path))
 @click.option("--model", required=True, help=f"One of: {', '.join(CHECK_MODELS)}.")
 @click.option("--format", "history_format", type=click.Choice(HISTORY_FORMATS), default="auto",
@@ -146,8 +219,7 @@ CHECK_MODELS = ("register", "cas-register", "kv", "multi-register", "mutex")
 @click.option("--initial", default=None,
               help="Initial state: an integer for registers, a map such as '{:x 0 :y 0}' for "
               "multi-register, a string for kv, locked/unlocked for mutex.")
-@click.option("--budget", type=click.FloatRange(min=0.001), default=60.0, show_default=True,
-              help="Seconds before the search gives up with unknown (exit 3).")
+@_budget_option("Seconds the whole check (reading included) may take before it answers unknown (exit 3).")
 @click.option("--first", is_flag=True, help="Stop at the first key found not linearizable.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @click.option("--report", "report_path", type=click.Path(path_type=Path), default=None,
@@ -157,16 +229,20 @@ def check(history: Path, model: str, history_format: str, initial: str | None, b
     """Check a history file for linearizability."""
     from checkers.linearizability import format_result
 
-    if report_path is not None and not report_path.parent.resolve().is_dir():
-        raise InputError("--report", None, None, f"{report_path.parent} is not a folder")
-    operations, result, checked_model = check_history(history, model, history_format, initial, budget, first)
+    _current_input.set(str(history))
     if report_path is not None:
+        check_report_destination(report_path, history)
+    operations, result, checked_model = check_history(history, model, history_format, initial, budget, first)
+    if report_path is not None and operations is not None:
         from reports.html import write_html
         from reports.timeline import timeline_from_operations
 
         timeline = timeline_from_operations(operations, result.to_json(), str(history), model,
                                             checked_model.describe_op)
         write_html(timeline, report_path)
+        # With --json, stdout holds the one JSON object and nothing else.
+        Console(stderr=as_json, highlight=False, markup=False, emoji=False).print(
+            f" wrote  {report_path}", soft_wrap=True)
     if as_json:
         click.echo(json.dumps(result.to_json()))
     else:
@@ -177,9 +253,25 @@ def check(history: Path, model: str, history_format: str, initial: str | None, b
 def check_history(history: Path, model_name: str, history_format: str, initial_text: str | None,
                   budget_s: float, first: bool) -> Any:
     """Build the model (flags first, so a bad flag is reported before the file is read),
-    read the history against it, and search. Every mistake is an InputError."""
-    from checkers.formats import read_operations
-    from checkers.linearizability import check_operations
+    read the history against it, and search, all within one budget that starts now.
+    Returns (operations or None when reading ran out of budget, result, model)."""
+    from checkers.budget import Budget, OutOfBudget
+
+    model = _model_from_flags(model_name, initial_text)
+    check_history_path(history)
+    began = time.perf_counter()
+    budget = Budget.starting_now(budget_s)
+    try:
+        operations = _read_history(history, history_format, model, budget)
+    except OutOfBudget as out:
+        return None, _unknown_result(model_name, out.cause, 1000 * (time.perf_counter() - began)), model
+    try:
+        return operations, _search(operations, model, budget, first), model
+    except ValueError as error:  # the readers check every call first; kept as a backstop
+        raise InputError(str(history), None, "f", str(error)) from None
+
+
+def _model_from_flags(model_name: str, initial_text: str | None) -> Any:
     from checkers.models import get_model, parse_initial
 
     try:
@@ -188,93 +280,271 @@ def check_history(history: Path, model_name: str, history_format: str, initial_t
         raise InputError("--model", None, None, str(error)) from None
     try:
         initial = None if initial_text is None else parse_initial(model_name, initial_text)
-        model = get_model(model_name, initial)
+        return get_model(model_name, initial)
     except ValueError as error:
         raise InputError("--initial", None, None, str(error)) from None
-    if not history.is_file():
-        raise InputError(str(history), None, None, "no such file")
-    operations = read_operations(history, history_format, model)
+
+
+def _accepts_budget(function: Any) -> bool:
+    import inspect
+
+    return "budget" in inspect.signature(function).parameters
+
+
+def _read_history(history: Path, history_format: str, model: Any, budget: Any) -> Any:
+    from checkers.formats import read_operations
+
+    if _accepts_budget(read_operations):
+        return read_operations(history, history_format, model, budget=budget)
+    return read_operations(history, history_format, model)
+
+
+def _search(operations: Any, model: Any, budget: Any, first: bool) -> Any:
+    from checkers.linearizability import check_operations
+
+    if _accepts_budget(check_operations):
+        return check_operations(operations, model, first=first, budget=budget)
+    return check_operations(operations, model, budget_s=max(0.001, budget.remaining_s()), first=first)
+
+
+def _unknown_result(model_name: str, cause: str, elapsed_ms: float) -> Any:
+    from checkers import linearizability
+
+    make = getattr(linearizability, "unknown_result", None)
+    if make is not None:
+        return make(model_name, 0, cause, elapsed_ms)
+    return linearizability.LinearizabilityResult("unknown", model_name, 0, elapsed_ms, ())
+
+
+def check_history_path(path: Path) -> None:
+    """A history must be a regular file. Say what it is otherwise, without opening it (opening a
+    named pipe would wait for a writer)."""
     try:
-        return operations, check_operations(operations, model, budget_s=budget_s, first=first), model
-    except ValueError as error:  # the readers check every call first; kept as a backstop
-        raise InputError(str(history), None, "f", str(error)) from None
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise InputError(str(path), None, None, "no such file") from None
+    except OSError as error:
+        raise InputError(str(path), None, None, f"cannot read: {error.strerror or error}") from None
+    if not stat.S_ISREG(mode):
+        raise InputError(str(path), None, None, f"{_kind_of(mode)}, not a regular file")
 
 
-@cli.command()
+def _kind_of(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "is a directory"
+    if stat.S_ISFIFO(mode):
+        return "is a named pipe"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "is a device"
+    if stat.S_ISSOCK(mode):
+        return "is a socket"
+    return "is not a regular file"
+
+
+# Destinations are checked before any work, so that a run never fails after its simulation.
+
+
+def _existing_kind(path: Path, flag: str) -> str | None:
+    """None if nothing is at `path`, else what is there ("folder", "file", or a kind)."""
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as error:
+        raise InputError(str(path), None, flag, f"cannot use this path: {error.strerror or error}") from None
+    if stat.S_ISDIR(mode):
+        return "folder"
+    return "file" if stat.S_ISREG(mode) else _kind_of(mode)
+
+
+def check_writable_place(path: Path, flag: str, create_parents: bool) -> None:
+    """The folder that will hold `path` exists (or can be made, with `create_parents`) and
+    accepts new entries. Probed by creating and removing an empty folder in it."""
+    parent = path.absolute().parent
+    while _existing_kind(parent, flag) is None and parent != parent.parent:
+        if not create_parents:
+            raise InputError(str(path), None, flag, f"folder {path.parent} does not exist")
+        parent = parent.parent
+    if _existing_kind(parent, flag) != "folder":
+        raise InputError(str(path), None, flag, f"{parent} is not a folder")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".raftsim-probe-", dir=parent))
+    except OSError as error:
+        raise InputError(str(path), None, flag, f"cannot write in {parent}: {error.strerror or error}") from None
+
+
+def check_run_destination(folder: Path, flag: str = "--out") -> None:
+    from raftsim import api
+
+    kind = _existing_kind(folder, flag)
+    if kind is not None and (kind != "folder" or not api._is_run_folder(folder)):
+        raise InputError(str(folder), None, flag, f"exists and is not a run folder ({kind}); refusing to overwrite it")
+    check_writable_place(folder, flag, create_parents=True)
+
+
+FUZZ_FILES = ("fuzz.json", "progress.jsonl", "summary.json")
+
+
+def check_fuzz_destination(folder: Path) -> None:
+    """A fuzz folder is new, empty, or one a fuzz command made (it holds fuzz.json)."""
+    kind = _existing_kind(folder, "--out")
+    if kind is not None and kind != "folder":
+        raise InputError(str(folder), None, "--out", f"exists and is not a folder ({kind})")
+    if kind == "folder" and not (folder / "fuzz.json").is_file() and any(folder.iterdir()):
+        raise InputError(str(folder), None, "--out",
+                         "exists, holds other files and no fuzz.json; refusing to write into it")
+    check_writable_place(folder, "--out", create_parents=True)
+
+
+def check_report_destination(path: Path, history: Path) -> None:
+    kind = _existing_kind(path, "--report")
+    if kind is not None and kind != "file":
+        raise InputError(str(path), None, "--report", f"{'is a directory' if kind == 'folder' else kind}; "
+                         "give the name of an HTML file")
+    if kind == "file" and _existing_kind(history, "--report") == "file" and path.samefile(history):
+        raise InputError(str(path), None, "--report", "is the history being checked; refusing to overwrite it")
+    check_writable_place(path, "--report", create_parents=False)
+
+
+@cli.command(epilog=_EXITS["fuzz"])
 @click.argument("scenario")
 @click.option("--seeds", "count", type=click.IntRange(min=1), required=True, help="How many seeds to run.")
-@click.option("--start", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True, help="First seed.")
-@click.option("--jobs", type=click.IntRange(min=1), default=None, help="Worker processes (default: all cores).")
+@click.option("--start", type=click.IntRange(0, MAX_SEED), default=0, show_default=True, help="First seed.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help=f"Worker processes (default: all cores; at most {JOBS_PER_CORE} per core, never more than seeds).")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Fuzz folder (default: fuzz/SCENARIO).")
 @click.option("--bug", "bug_names", multiple=True, help="Turn on a planted bug; repeatable.")
 @click.option("--shard", default=None, help="i/n: run only every n-th seed of the range, from the i-th.")
-@click.option("--recheck", type=click.FloatRange(0.0, 1.0), default=0.05, show_default=True,
-              help="Share of seeds run twice to compare digests.")
-@click.option("--budget", type=click.FloatRange(min=0.001), default=60.0, show_default=True,
-              help="Seconds the linearizability checker may spend per seed.")
+@click.option("--recheck", type=FiniteFloat(0.0, 1.0), default=0.05, show_default=True,
+              help="Share of seeds run twice to compare digests (at least one seed per campaign).")
+@_budget_option("Seconds the linearizability checker may spend per seed.")
 @click.option("--no-report", is_flag=True, help="Keep failing seeds' folders without report.html and PNGs.")
 def fuzz(scenario: str, count: int, start: int, jobs: int | None, out: Path | None, bug_names: tuple[str, ...],
          shard: str | None, recheck: float, budget: float, no_report: bool) -> None:
     """Run many seeds of SCENARIO in parallel; keep the folders of failing seeds."""
     from raftsim import fuzz as fuzzing
 
+    _current_input.set(scenario)
+    if start + count - 1 > MAX_SEED:
+        raise InputError("--seeds", None, None, f"seeds {start}..{start + count - 1} go past the largest seed, "
+                         f"2^63-1 = {MAX_SEED}")
+    workers = _workers(jobs, fuzzing.default_jobs())
+    sharding = fuzzing.parse_shard(shard) if shard is not None else None
     chosen = _scenario_with_bugs(scenario, None, bug_names)
+    folder = out if out is not None else Path("fuzz") / chosen.name
+    check_fuzz_destination(folder)
     plan = fuzzing.FuzzPlan(
-        scenario=chosen,
-        seeds=fuzzing.shard_seeds(start, count, fuzzing.parse_shard(shard) if shard else None),
-        out=out if out is not None else Path("fuzz") / chosen.name,
-        jobs=jobs or fuzzing.default_jobs(),
-        recheck_share=recheck,
-        budget_s=budget,
-        reports=not no_report,
+        scenario=chosen, seeds=fuzzing.shard_seeds(start, count, sharding), out=folder, jobs=workers,
+        recheck_share=recheck, budget_s=budget, reports=not no_report,
     )
     results = fuzzing.prepare(plan)
+    plan = dataclasses.replace(plan, jobs=max(1, min(plan.jobs, len(plan.seeds) - len(results))))
+    sys.exit(_run_campaign(fuzzing, plan, results))
+
+
+def _workers(jobs: int | None, cores: int) -> int:
+    if jobs is None:
+        return cores
+    if jobs > cores * JOBS_PER_CORE:
+        raise InputError("--jobs", None, None,
+                         f"{jobs} is too many for {_plural(cores, 'core')}; at most {cores * JOBS_PER_CORE}")
+    return jobs
+
+
+def _run_campaign(fuzzing: Any, plan: Any, results: dict[int, Any]) -> int:
     began, ran = time.perf_counter(), 0
     try:
-        with _progress() as progress:
-            bar = progress.add_task(chosen.name, total=len(plan.seeds), completed=len(results))
+        with _FuzzProgress(plan.scenario.name, len(plan.seeds), len(results)) as progress:
             for result in fuzzing.execute(plan, results):
                 fuzzing.record(plan, result)
                 results[result.seed] = result
                 ran += 1
-                progress.update(bar, advance=1, description=f"{chosen.name}  {_failures(results)} failed")
+                progress.advance(_failures(results))
     except KeyboardInterrupt:
         fuzzing.summarise(plan, results, time.perf_counter() - began, ran)
-        console.print(f"interrupted after {len(results)} of {len(plan.seeds)} seeds; the same command resumes")
-        sys.exit(130)
+        console.print(f"interrupted after {len(results)} of {_plural(len(plan.seeds), 'seed')}; "
+                      "the same command resumes", soft_wrap=True)
+        return EXIT_INTERRUPTED
     summary = fuzzing.summarise(plan, results, time.perf_counter() - began, ran)
     print_fuzz_summary(summary, plan.out)
     if summary["failed"] or summary["determinism_failures"]:
-        sys.exit(EXIT_ANOMALY)
-    sys.exit(EXIT_UNKNOWN if summary["unknown"] else EXIT_OK)
+        return EXIT_ANOMALY
+    return EXIT_UNKNOWN if summary["unknown"] else EXIT_OK
 
 
-@cli.command()
+class _FuzzProgress:
+    """A progress bar on a terminal; elsewhere (CI logs) a plain line every few seeds or
+    every 30 s, so a long campaign shows it is alive without filling the log."""
+
+    def __init__(self, name: str, total: int, done: int) -> None:
+        self.name, self.total, self.done = name, total, done
+        self.every = max(1, total // 20)
+        self.began = self.last_line = time.monotonic()
+        self.bar: Any = None
+        self.task: Any = None
+
+    def __enter__(self) -> _FuzzProgress:
+        if console.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TimeRemainingColumn(), console=console, transient=False)
+            self.bar.__enter__()
+            self.task = self.bar.add_task(Text(self.name).plain, total=self.total, completed=self.done)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+    def advance(self, failed: int) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(self.task, advance=1, description=f"{self.name}  {failed} failed")
+            return
+        now = time.monotonic()
+        if self.done % self.every == 0 or self.done == self.total or now - self.last_line >= PLAIN_PROGRESS_EVERY_S:
+            self.last_line = now
+            console.print(f"fuzz {self.name}: {self.done} of {_plural(self.total, 'seed')} done, {failed} failed, "
+                          f"{now - self.began:.0f} s", soft_wrap=True)
+
+
+@cli.command(epilog=_EXITS["shrink"])
 @click.argument("folder", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Where to write the shrunk run (default: FOLDER-shrunk).")
-@click.option("--attempts", type=click.IntRange(min=1), default=200, show_default=True, help="Most runs to try.")
-@click.option("--budget", type=click.FloatRange(min=0.001), default=60.0, show_default=True,
-              help="Seconds the linearizability checker may spend per attempt.")
+@click.option("--attempts", type=click.IntRange(1, 1_000_000), default=200, show_default=True,
+              help="Most runs to try.")
+@_budget_option("Seconds the linearizability checker may spend per attempt.")
 @click.option("--no-report", is_flag=True, help="Write the shrunk run without report.html and PNGs.")
 def shrink(folder: Path, out: Path | None, attempts: int, budget: float, no_report: bool) -> None:
     """Find a smaller fault schedule that fails the same checker as the run in FOLDER."""
     from raftsim import api
     from raftsim import shrink as shrinking
 
+    _current_input.set(str(folder))
     target = out if out is not None else folder.parent / f"{folder.name}-shrunk"
+    check_run_destination(target)
     with console.status("shrinking…") as status:
-        def report(tries: int, size: shrinking.Size) -> None:
-            status.update(f"shrinking: attempt {tries}, now {size.describe()}")
+        def report(tries: int, size: Any) -> None:
+            status.update(f"shrinking: attempt {tries}, now {describe_size(size)}")
 
         result = shrinking.shrink(folder, budget, attempts, report)
     outcome = api.run(result.shrunk, target, budget, report=not no_report)
-    before, after = shrinking.Size.of(result.original), shrinking.Size.of(result.shrunk)
-    console.print(f"still fails {', '.join(sorted(result.checkers))} after {result.attempts} attempts")
-    console.print(f"  before: {before.describe()}")
-    console.print(f"  after:  {after.describe()}")
+    failing = sorted(name for name, checked in outcome.verdict["checkers"].items() if checked["valid"] is False)
+    attempts_text = _plural(result.attempts, "attempt")
+    console.print(f"still fails {', '.join(failing)} after {attempts_text}" if failing
+                  else f"the shrunk run fails no checker after {attempts_text}", soft_wrap=True)
+    console.print(f"  before: {describe_size(shrinking.Size.of(result.original))}", soft_wrap=True)
+    console.print(f"  after:  {describe_size(shrinking.Size.of(result.shrunk))}", soft_wrap=True)
     print_summary(outcome, target)
     sys.exit(exit_code(outcome.verdict["valid"]))
+
+
+def describe_size(size: Any) -> str:
+    return (f"{_plural(size.faults, 'fault')} ({_seconds(size.fault_ms / 1000)}), "
+            f"{_seconds(size.duration_ms / 1000)} run, {_plural(size.clients, 'client')}, "
+            f"{_plural(size.keys, 'key')}, {size.rate} ops/s")
 
 
 def _scenario_with_bugs(scenario: str, seed: int | None, bug_names: tuple[str, ...]) -> Any:
@@ -293,15 +563,32 @@ def _scenario_with_bugs(scenario: str, seed: int | None, bug_names: tuple[str, .
     )
 
 
-def _progress() -> Any:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    console=console, transient=False)
-
-
 def _failures(results: dict[int, Any]) -> int:
     return sum(1 for result in results.values() if result.valid is False)
+
+
+# Summaries
+
+
+def _plural(count: int, noun: str, nouns: str | None = None) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {nouns or noun + 's'}"
+
+
+def _seconds(seconds: float) -> str:
+    return f"{seconds:.3g} s" if seconds < 10 else f"{seconds:.1f} s"
+
+
+def next_commands(folder: Path, failed: bool) -> list[str]:
+    """The commands that lead from a run folder to its cause, quoted for a POSIX shell."""
+    quoted = shlex.quote(str(folder))
+    commands = [f"raftsim replay {quoted}", f"raftsim report {quoted}"]
+    return [*commands, f"raftsim shrink {quoted}"] if failed else commands
+
+
+def _print_next_commands(folder: Path, failed: bool) -> None:
+    for command in next_commands(folder, failed):
+        # Printed whole, never folded or cut, so they can be copied from any terminal.
+        console.print(f" {command.split()[1]:<7} {command}", soft_wrap=True)
 
 
 def print_fuzz_summary(summary: dict[str, Any], folder: Path) -> None:
@@ -315,7 +602,14 @@ def print_fuzz_summary(summary: dict[str, Any], folder: Path) -> None:
     table.add_row("determinism", f"{summary['rechecked']} rechecked, digests differed for {_seed_list(differed)}")
     table.add_row("seeds/minute", str(summary["seeds_per_minute"]))
     console.print(table)
-    console.print(f" folder  {folder}", soft_wrap=True, markup=False)
+    console.print(f" folder  {folder}", soft_wrap=True)
+    failed = summary["failed"]
+    for seed in failed[:SEEDS_WITH_COMMANDS]:
+        console.print(f" seed {seed}", soft_wrap=True)
+        _print_next_commands(folder / f"seed-{seed}", failed=True)
+    if len(failed) > SEEDS_WITH_COMMANDS:
+        more = _plural(len(failed) - SEEDS_WITH_COMMANDS, "failing seed")
+        console.print(f" …and {more} more, each in {folder / 'seed-N'}", soft_wrap=True)
 
 
 def _seed_list(seeds: list[int]) -> str:
@@ -326,6 +620,8 @@ def _seed_list(seeds: list[int]) -> str:
 
 
 def print_summary(outcome: Any, folder: Path) -> None:
+    """The run in a few lines, then why it failed (causes first, each stuck operation's
+    reason), then the commands to look closer."""
     result, verdict = outcome.result, outcome.verdict
     stats = result.stats
     history_counts = {kind: stats[f"operations_{kind}"] for kind in ("ok", "fail", "info")
@@ -334,15 +630,16 @@ def print_summary(outcome: Any, folder: Path) -> None:
     table = Table(title=f"{result.scenario.name}  seed {result.scenario.seed}", box=None, show_header=False)
     table.add_row("operations", ", ".join(f"{n} {kind}" for kind, n in history_counts.items()) or "none")
     table.add_row("faults", str(stats["faults"]))
-    table.add_row("simulated", f"{stats['simulated_us'] / 1e6:.1f} s, {stats['messages_sent']} messages")
+    table.add_row("simulated", f"{_seconds(stats['simulated_us'] / 1e6)}, {_plural(stats['messages_sent'], 'message')}")
     table.add_row("leaders", _describe_leaders(leaders))
     for name, checked in verdict["checkers"].items():
-        table.add_row(name, _styled(checked["valid"]) + _first_anomaly(checked))
-    table.add_row("verdict", _styled(verdict["valid"]))
+        table.add_row(name, Text.assemble(_verdict_text(checked["valid"]), _checker_detail(checked)))
+    table.add_row("verdict", _verdict_text(verdict["valid"]))
     console.print(table)
-    # Printed whole, never folded or cut, so they can be copied from any terminal.
+    for line in why_it_failed(verdict):
+        console.print(f" {line}", soft_wrap=True)
     console.print(f" digest  {verdict['digest']}", soft_wrap=True)
-    console.print(f" replay  raftsim replay {folder}", soft_wrap=True, markup=False)
+    _print_next_commands(folder, failed=verdict["valid"] is False)
 
 
 def _leaders_by_term(trace_text: str) -> dict[int, list[int]]:
@@ -361,42 +658,130 @@ def _describe_leaders(leaders: dict[int, list[int]]) -> str:
     shown = [f"t{term}:{'/'.join(map(str, nodes))}" for term, nodes in leaders.items()]
     if len(shown) > 12:
         shown = [*shown[:6], "…", *shown[-5:]]
-    return f"{len(leaders)} terms with a leader  " + " ".join(shown)
+    return f"{_plural(len(leaders), 'term')} with a leader  " + " ".join(shown)
 
 
-def _styled(valid: bool | str) -> str:
+def _verdict_text(valid: bool | str) -> Text:
     if valid is True:
-        return "[green]valid[/]"
+        return Text("valid", style="green")
     if valid is False:
-        return "[red bold]ANOMALY[/]"
-    return "[yellow]unknown[/]"
+        return Text("ANOMALY", style="red bold")
+    return Text("unknown", style="yellow")
 
 
-def _first_anomaly(checked: dict[str, Any]) -> str:
+def _checker_detail(checked: dict[str, Any]) -> str:
+    """One line beside a checker's verdict: its first cause, else its first anomaly, else
+    the keys that are not linearizable, else why it is unknown."""
+    groups = checked.get("groups") or []
     anomalies = checked.get("anomalies") or []
+    if groups:
+        return (f"  {_plural(len(anomalies), 'anomaly', 'anomalies')} from {_plural(len(groups), 'cause')}: "
+                f"{groups[0].get('cause', '')}")
     if anomalies:
         first = anomalies[0]
-        return f"  {first.get('phase') or ''} {first.get('message', '')}".replace("   ", "  ").rstrip()
-    for partition in checked.get("partitions", []):
-        if partition.get("valid") is False:
-            return f"  key {partition.get('key')!s} not linearizable"
+        more = f" (and {len(anomalies) - 1} more)" if len(anomalies) > 1 else ""
+        return f"  {first.get('phase') or ''} {first.get('message', '')}".replace("   ", "  ").rstrip() + more
+    partitions = checked.get("partitions") or []
+    illegal = [p for p in partitions if p.get("valid") is False]
+    if illegal:
+        return f"  {_plural(len(illegal), 'key')} not linearizable: {', '.join(str(p.get('key')) for p in illegal[:5])}"
+    undecided = [p for p in partitions if p.get("valid") == "unknown"]
+    if undecided or checked.get("cause"):
+        causes = sorted({str(p.get("cause")) for p in undecided} | {str(checked.get("cause"))} - {"None"})
+        return f"  {_plural(len(undecided), 'key')} undecided ({', '.join(causes)})"
     return ""
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point: turns usage and input errors into one line and exit status 2."""
+STUCK_SHOWN = 3
+
+
+def why_it_failed(verdict: dict[str, Any]) -> list[str]:
+    """Lines naming the causes of a failure: each checker's groups of anomalies (first cause
+    first), then the operations of the first counterexample that cannot be linearized, each
+    with its explanation or, failing that, its reason."""
+    lines: list[str] = []
+    for name, checked in verdict["checkers"].items():
+        for group in (checked.get("groups") or [])[:STUCK_SHOWN]:
+            where = [f"history line {group['line']}"] if group.get("line") is not None else []
+            if isinstance(group.get("t"), int | float):
+                where.append(f"at {_seconds(group['t'] / 1e6)}")
+            count = group.get("count")
+            if isinstance(count, int):
+                where.append(_plural(count, "anomaly", "anomalies"))
+            lines.append(f"cause   {name}: {group.get('cause', '')}" + (f" ({', '.join(where)})" if where else ""))
+    for partition in (verdict["checkers"].get("linearizability") or {}).get("partitions") or []:
+        example = partition.get("counterexample")
+        if partition.get("valid") is not False or not example:
+            continue
+        for op in example.get("operations", [])[:STUCK_SHOWN]:
+            text = op.get("explanation") or (
+                f"key {partition.get('key')}: {op.get('description', '')}: {op.get('reason') or 'cannot be placed'}")
+            lines.append(f"stuck   {text}")
+        break
+    return lines
+
+
+# The front door
+
+
+def _tolerant_streams() -> None:
+    """Whatever is printed reaches the terminal: characters the stream cannot encode (a lone
+    surrogate from a file name or a key) are written as backslash escapes."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(ValueError, OSError, TypeError):
+                reconfigure(errors="backslashreplace")
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    click.echo(f"raftsim: {' '.join(message.split())}", err=True)
+    sys.exit(code)
+
+
+def _where() -> str:
+    where = _current_input.get()
+    return f"{where}: " if where else ""
+
+
+def _internal_error(error: BaseException) -> NoReturn:
+    """A bug of raftsim itself: one line, and the traceback kept in a file for the report."""
     try:
-        cli.main(args=argv, prog_name="raftsim", standalone_mode=False)
+        descriptor, name = tempfile.mkstemp(prefix="raftsim-traceback-", suffix=".txt")
+        with os.fdopen(descriptor, "w", encoding="utf-8", errors="backslashreplace") as stream:
+            traceback.print_exception(error, file=stream)
+        kept = f"traceback in {name}"
+    except OSError:
+        kept = "traceback not saved"
+    detail = str(error).splitlines()[0] if str(error) else ""
+    _fail(f"internal error: {type(error).__name__}: {detail[:300]} (please report; {kept})", EXIT_INTERNAL)
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Entry point: usage and input errors become one line and exit status 2; anything else
+    unforeseen becomes one line and exit status 70, never a traceback on the terminal."""
+    _tolerant_streams()
+    _current_input.set(None)
+    try:
+        code = cli.main(args=argv, prog_name="raftsim", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as error:
         click.echo(error.ctx.get_help() if error.ctx else "", err=True)
         sys.exit(EXIT_USAGE)
-    except click.UsageError as error:
-        click.echo(f"raftsim: {error.format_message()}", err=True)
-        sys.exit(EXIT_USAGE)
+    except click.ClickException as error:
+        _fail(error.format_message())
     except InputError as error:
-        click.echo(f"raftsim: {error}", err=True)
-        sys.exit(EXIT_USAGE)
-    except click.exceptions.Abort:
-        click.echo("raftsim: interrupted", err=True)
-        sys.exit(130)
-    sys.exit(EXIT_OK)
+        _fail(str(error))
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        _fail("interrupted", EXIT_INTERRUPTED)
+    except RecursionError:
+        _fail(f"{_where()}input nested too deeply")
+    except MemoryError:
+        _fail(f"{_where()}out of memory: the input is too large")
+    except UnicodeError as error:
+        _fail(f"{_where()}not valid text: {error}")
+    except OSError as error:
+        where = f"{error.filename}: " if error.filename is not None else _where()
+        _fail(f"{where}{error.strerror or error}")
+    except Exception as error:
+        _internal_error(error)
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
