@@ -60,3 +60,30 @@ def fault_colour(kind: str) -> str:
 assert set(NODE_STATE_COLOURS) == {"follower", "pre-candidate", "candidate", "leader", "paused", "crashed"}
 assert set(OUTCOME_COLOURS) == {"ok", "fail", "info", "pending"}
 assert COUNTEREXAMPLE_COLOUR not in {*OUTCOME_COLOURS.values(), *NODE_STATE_COLOURS.values(), *FAULT_COLOURS.values()}
+
+
+OPERATION_COLOURS: Final[dict[str, str]] = {
+    "read": "#1e88e5",
+    "write": "#8e24aa",
+    "cas": "#ef6c00",
+}
+"""Latency and rate plots tell operation types apart by colour (and marker); the
+outcome is then the fill, as in Jepsen's latency plots."""
+OTHER_OPERATION_COLOURS: Final = ("#00897b", "#6d4c41", "#c2185b", "#546e7a", "#7cb342", "#3949ab")
+OPERATION_MARKERS: Final[dict[str, str]] = {"read": "o", "write": "s", "cas": "^"}
+OTHER_OPERATION_MARKERS: Final = ("D", "v", "P", "X", "<", ">")
+
+
+def operation_styles(kinds: list[str]) -> dict[str, tuple[str, str]]:
+    """(colour, marker) for each operation type; types beyond read, write and cas take the
+    spare styles in name order, so the same history always draws the same way."""
+    styles = {}
+    spare = 0
+    for kind in sorted(set(kinds)):
+        if kind in OPERATION_COLOURS:
+            styles[kind] = (OPERATION_COLOURS[kind], OPERATION_MARKERS[kind])
+        else:
+            styles[kind] = (OTHER_OPERATION_COLOURS[spare % len(OTHER_OPERATION_COLOURS)],
+                            OTHER_OPERATION_MARKERS[spare % len(OTHER_OPERATION_MARKERS)])
+            spare += 1
+    return styles

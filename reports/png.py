@@ -36,6 +36,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
+from reports.model import NODE_STATES, OUTCOMES, OpBar, Timeline, plural
 from reports.palette import (
     COUNTEREXAMPLE_COLOUR,
     NODE_STATE_COLOURS,
@@ -43,8 +44,8 @@ from reports.palette import (
     PHASE_COLOUR,
     PREFIX_COLOUR,
     fault_colour,
+    operation_styles,
 )
-from reports.timeline import NODE_STATES, OUTCOMES, OpBar, Timeline
 
 DPI = 100
 WIDTH_IN = 16.0
@@ -84,6 +85,26 @@ def write_latency_png(timeline: Timeline, path: Path) -> None:
     """Draw each completed operation's latency against its invoke time, Jepsen's
     latency-raw plot, into a PNG at `path`."""
     _save(_latency_figure(timeline), Path(path))
+
+
+def write_rate_png(timeline: Timeline, path: Path) -> None:
+    """Draw the operations completed per second by outcome, faults shaded, Jepsen's rate
+    plot, into a PNG at `path`."""
+    _save(_rate_figure(timeline), Path(path))
+
+
+PNG_FILES = ("timeline.png", "latency.png", "rate.png")
+
+
+def write_pngs(timeline: Timeline, folder: Path) -> list[Path]:
+    """Draw every picture of a timeline into `folder`; returns the files written, so that
+    callers need not know their names."""
+    folder = Path(folder)
+    written = []
+    for name, draw in zip(PNG_FILES, (write_timeline_png, write_latency_png, write_rate_png), strict=True):
+        draw(timeline, folder / name)
+        written.append(folder / name)
+    return written
 
 
 def _save(figure: Figure, path: Path) -> None:
@@ -178,10 +199,13 @@ def _rows(timeline: Timeline) -> _Rows:
 def _timeline_figure(timeline: Timeline) -> Figure:
     rows = _rows(timeline)
     axis = _axis(timeline)
+    listed = _fault_list_lines(timeline)
+    list_in = len(listed) * FAULT_LIST_LINE_IN + (0.1 if listed else 0.0)
     plot_in = min(rows.total * ROW_IN, HEIGHT_MAX_IN - TOP_IN - BOTTOM_IN)
-    height_in = plot_in + TOP_IN + BOTTOM_IN
+    height_in = plot_in + TOP_IN + BOTTOM_IN + list_in
+    bottom_in = BOTTOM_IN + list_in
     figure = _new_figure(WIDTH_IN, height_in)
-    ax = figure.add_axes((LEFT_IN / WIDTH_IN, BOTTOM_IN / height_in,
+    ax = figure.add_axes((LEFT_IN / WIDTH_IN, bottom_in / height_in,
                           1 - (LEFT_IN + RIGHT_IN) / WIDTH_IN, plot_in / height_in))
     ax.set_xlim(0, axis.end)
     ax.set_ylim(rows.total, 0)
@@ -199,8 +223,54 @@ def _timeline_figure(timeline: Timeline) -> Figure:
     _draw_row_names(ax, timeline, rows)
     figure.text(0.5, 1 - 0.2 / height_in, _title(timeline), ha="center", va="center", fontsize=11,
                 parse_math=False)
-    _legend(figure, timeline, height_in)
+    _legend(figure, timeline, height_in, list_in)
+    _draw_fault_list(figure, listed, height_in)
     return figure
+
+
+FAULT_LIST_LINE_IN = 0.17
+FAULT_LIST_COLUMNS = 3
+FAULTS_LISTED = 60
+"""Faults spelled out under timeline.png; past that, the list says how many more."""
+CHARACTER_IN = 0.058
+"""The width of one character of a 7-point label, for deciding whether a label fits."""
+
+
+def fault_tag(number: int) -> str:
+    """The name a fault goes by where its label does not fit: F1, F2, ... in time order,
+    as the HTML report and the terminal number them."""
+    return f"F{number + 1}"
+
+
+def _fault_list_lines(timeline: Timeline) -> list[list[str]]:
+    """The faults in full, `FAULT_LIST_COLUMNS` to a line: every fault is named here
+    even when its bar is too narrow to hold its label."""
+    if not timeline.faults:
+        return []
+    entries = [f"{fault_tag(number)}  {fault.label}  ({_seconds(timeline, fault.start)} \u2013 "
+               f"{_seconds(timeline, fault.end)})" for number, fault in enumerate(timeline.faults[:FAULTS_LISTED])]
+    if len(timeline.faults) > FAULTS_LISTED:
+        entries.append(f"and {plural(len(timeline.faults) - FAULTS_LISTED, 'more fault')}: see report.html")
+    return [entries[start:start + FAULT_LIST_COLUMNS] for start in range(0, len(entries), FAULT_LIST_COLUMNS)]
+
+
+def _seconds(timeline: Timeline, value: int) -> str:
+    return f"{value / 1e6:.3f} s" if timeline.time_unit == "us" else f"event {value}"
+
+
+def _draw_fault_list(figure: Figure, lines: list[list[str]], height_in: float) -> None:
+    width = (WIDTH_IN - LEFT_IN - RIGHT_IN) / FAULT_LIST_COLUMNS
+    for row, entries in enumerate(lines):
+        y = (len(lines) - row - 0.5) * FAULT_LIST_LINE_IN / height_in
+        for column, entry in enumerate(entries):
+            x = (LEFT_IN + column * width) / WIDTH_IN
+            figure.text(x, y, _shorten(entry, width), fontsize=7, va="center", ha="left", parse_math=False,
+                        color="#263238")
+
+
+def _shorten(text: str, width_in: float) -> str:
+    most = max(8, int(width_in / CHARACTER_IN))
+    return text if len(text) <= most else text[:most - 1] + "\u2026"
 
 
 def _title(timeline: Timeline) -> str:
@@ -222,8 +292,8 @@ class _Labels:
         return end - start >= LABEL_WIDTH_MIN * self.axis.end
 
     def draw(self, ax: Axes, text: str, start: float, end: float, top: float, height: float,
-             colour: str = "#111111") -> None:
-        if self.left <= 0 or not self.wide_enough(start, end):
+             colour: str = "#111111", force: bool = False) -> None:
+        if self.left <= 0 or not (force or self.wide_enough(start, end)):
             return
         self.left -= 1
         clip = Rectangle((start, top), end - start, height, transform=ax.transData)
@@ -262,11 +332,25 @@ def _draw_faults(ax: Axes, timeline: Timeline, axis: _Axis, rows: _Rows, labels:
             tops.append(y + 0.06)
             colours.append(fault_colour(fault.kind))
     _add_boxes(ax, _boxes(starts, ends, tops, FAULT_ROW - 0.12), colours, 2)
+    inches = (WIDTH_IN - LEFT_IN - RIGHT_IN) / axis.end
     for row, y in zip(rows.fault_rows, rows.fault_y, strict=True):
         for number in row:
             fault = timeline.faults[number]
-            labels.draw(ax, fault.label, fault.start * axis.scale, fault.end * axis.scale, y + 0.06,
-                        FAULT_ROW - 0.12)
+            room = (fault.end - fault.start) * axis.scale * inches / CHARACTER_IN - 1
+            tag = fault_tag(number)
+            text = next((candidate for candidate in (fault.label, f"{tag} {fault.kind}", tag)
+                         if len(candidate) <= room), None)
+            if text is not None:
+                labels.draw(ax, text, fault.start * axis.scale, fault.end * axis.scale, y + 0.06,
+                            FAULT_ROW - 0.12, force=True)
+                continue
+            # Too narrow even for its number: the number goes just after the bar when the
+            # row is free there; the list under the plot names the fault in any case.
+            following = row.index(number) + 1
+            free_until = timeline.faults[row[following]].start if following < len(row) else timeline.end
+            if (free_until - fault.end) * axis.scale * inches / CHARACTER_IN >= len(tag) + 1:
+                ax.text(fault.end * axis.scale, y + FAULT_ROW / 2, f" {tag}", fontsize=7, va="center", ha="left",
+                        parse_math=False, zorder=6, clip_on=True, color="#111111")
 
 
 def _draw_nodes(ax: Axes, timeline: Timeline, axis: _Axis, rows: _Rows, labels: _Labels) -> None:
@@ -361,7 +445,8 @@ def _phase_names(timeline: Timeline) -> list[tuple[int, str]]:
 def _draw_markers(ax: Axes, timeline: Timeline, axis: _Axis, total: float) -> None:
     if not timeline.markers:
         return
-    xs = sorted({marker.time * axis.scale for marker in timeline.markers})
+    times = [cause.time for cause in timeline.causes] or [marker.time for marker in timeline.markers]
+    xs = sorted({time * axis.scale for time in times})
     ax.vlines(xs, 0, total, colors=COUNTEREXAMPLE_COLOUR, linewidths=1.0, alpha=0.7, zorder=4)
     ax.scatter(xs, [0.0] * len(xs), marker="v", s=45, color=COUNTEREXAMPLE_COLOUR, zorder=9, clip_on=False)
 
@@ -379,7 +464,7 @@ def _draw_row_names(ax: Axes, timeline: Timeline, rows: _Rows) -> None:
                 va="center", parse_math=False, clip_on=False)
 
 
-def _legend(figure: Figure, timeline: Timeline, height_in: float) -> None:
+def _legend(figure: Figure, timeline: Timeline, height_in: float, list_in: float = 0.0) -> None:
     handles: list[Patch | Line2D] = [Patch(facecolor=OUTCOME_COLOURS[o], label=o) for o in OUTCOMES if o != "pending"]
     handles.append(Patch(facecolor=_faded(OUTCOME_COLOURS["pending"]), edgecolor=OUTCOME_COLOURS["pending"],
                          hatch="////", label="pending"))
@@ -396,7 +481,7 @@ def _legend(figure: Figure, timeline: Timeline, height_in: float) -> None:
         handles.append(Patch(facecolor="none", edgecolor=PREFIX_COLOUR, label="last linearizable"))
     if timeline.markers:
         handles.append(Line2D([], [], marker="v", color=COUNTEREXAMPLE_COLOUR, label="anomaly"))
-    legend = figure.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 0.05 / height_in),
+    legend = figure.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, (0.05 + list_in) / height_in),
                            ncol=min(len(handles), max(9, -(-len(handles) // 2))), fontsize=8, frameon=False,
                            handlelength=1.6)
     _plain_text(legend.get_texts())
@@ -458,27 +543,98 @@ def _latency_faults(ax: Axes, timeline: Timeline, axis: _Axis) -> None:
                                      transform=ax.get_xaxis_transform()), autolim=False)
 
 
+OUTCOME_FILLS = {"ok": "full", "info": "bottom", "fail": "none"}
+"""Outcome by fill: ok solid, info (unknown) half, fail hollow; colour is the type."""
+TYPES_DRAWN_MAX = 12
+"""Operation types given their own style; the rest share the last."""
+
+
 def _latency_points(ax: Axes, timeline: Timeline, axis: _Axis) -> list[Patch | Line2D]:
     handles: list[Patch | Line2D] = []
-    drawn = 0
+    done = [op for op in timeline.ops if op.end is not None]
+    styles = operation_styles([op.f for op in done][:100_000])
+    kinds = sorted(styles)[:TYPES_DRAWN_MAX]
+    for kind in kinds:
+        colour, marker = styles[kind]
+        count = 0
+        for outcome in ("ok", "info", "fail"):
+            ops = [op for op in done if op.f == kind and op.outcome == outcome]
+            count += len(ops)
+            if ops:
+                ax.plot([op.start * axis.scale for op in ops], [_latency(op, timeline) for op in ops],
+                        linestyle="none", marker=marker, markersize=3.2, color=colour,
+                        fillstyle=OUTCOME_FILLS[outcome], markerfacecoloralt="white", markeredgewidth=0.6,
+                        zorder=3)
+        handles.append(Line2D([], [], marker=marker, color=colour, linestyle="none", label=f"{kind} ({count})"))
     for outcome in ("ok", "info", "fail"):
-        ops = [op for op in timeline.ops if op.outcome == outcome]
-        if not ops:
-            continue
-        drawn += len(ops)
-        ax.scatter([op.start * axis.scale for op in ops], [_latency(op, timeline) for op in ops], s=7,
-                   color=OUTCOME_COLOURS[outcome], linewidths=0, zorder=3)
-        handles.append(Line2D([], [], marker="o", color=OUTCOME_COLOURS[outcome], linestyle="none",
-                              label=f"{outcome} ({len(ops)})"))
+        count = sum(1 for op in done if op.outcome == outcome)
+        handles.append(Line2D([], [], marker="o", color="#546e7a", linestyle="none", fillstyle=OUTCOME_FILLS[outcome],
+                              markerfacecoloralt="white", label=f"{outcome} ({count})"))
     stuck = [timeline.ops[number] for number in _stuck(timeline) if timeline.ops[number].end is not None]
     if stuck:
         ax.scatter([op.start * axis.scale for op in stuck], [_latency(op, timeline) for op in stuck], s=90,
                    facecolors="none", edgecolors=COUNTEREXAMPLE_COLOUR, linewidths=2, zorder=4)
         handles.append(Line2D([], [], marker="o", markerfacecolor="none", color=COUNTEREXAMPLE_COLOUR,
                               linestyle="none", label="cannot be linearized"))
-    if drawn == 0:
+    if not done:
         ax.set_ylim(0.1, 10)  # a log axis with no data has no range of its own
     return handles
 
 
-__all__ = ["pack_faults", "write_latency_png", "write_timeline_png"]
+# ---------------------------------------------------------------------------------------
+# rate.png
+
+
+RATE_BINS_MAX = 400
+"""At most this many bins across a run: one second each, wider for a longer run."""
+
+
+def _rate_bin(timeline: Timeline) -> tuple[int, str]:
+    """The bin width on the timeline's axis and how the y axis names it."""
+    if timeline.time_unit == "us":
+        seconds = max(1, -(-max(timeline.end, 1) // (RATE_BINS_MAX * 1_000_000)))
+        return seconds * 1_000_000, "per second" if seconds == 1 else f"per {seconds} s"
+    width = max(1, -(-max(timeline.end, 1) // 100))
+    return width, f"per {width} history events"
+
+
+def _rate_figure(timeline: Timeline) -> Figure:
+    """Completions per bin by outcome, Jepsen's rate plot: a fault shows as a dip in ok
+    and a rise in fail or info inside its shaded band."""
+    axis = _axis(timeline)
+    figure = _new_figure(12.0, 6.0)
+    ax = figure.add_axes((0.08, 0.2, 0.9, 0.7))
+    ax.set_xlim(0, axis.end)
+    ax.set_xlabel(axis.label, fontsize=9)
+    width, per = _rate_bin(timeline)
+    ax.set_ylabel(f"operations completed {per}", fontsize=9)
+    ax.tick_params(labelsize=8)
+    ax.grid(color="#eceff1", linewidth=0.6, zorder=0)
+    _latency_faults(ax, timeline, axis)
+    _draw_phases(ax, timeline, axis)
+    bins = max(1, -(-max(timeline.end, 1) // width))
+    edges = np.arange(bins + 1, dtype=float) * width * axis.scale
+    handles: list[Patch | Line2D] = []
+    highest = 0
+    for outcome in ("ok", "info", "fail"):
+        counts = np.zeros(bins, dtype=int)
+        for op in timeline.ops:
+            if op.outcome == outcome and op.end is not None:
+                counts[min(bins - 1, op.end // width)] += 1
+        highest = max(highest, int(counts.max(initial=0)))
+        ax.stairs(counts, edges, color=OUTCOME_COLOURS[outcome], linewidth=1.4, zorder=3, baseline=None)
+        handles.append(Line2D([], [], color=OUTCOME_COLOURS[outcome], linewidth=2,
+                              label=f"{outcome} ({int(counts.sum())})"))
+    ax.set_ylim(0, max(1, highest) * 1.1)
+    figure.text(0.5, 0.965, f"{timeline.title}: operations completed {per}, by outcome", ha="center", va="center",
+                fontsize=11, parse_math=False)
+    for kind in sorted({fault.kind for fault in timeline.faults}):
+        handles.append(Patch(facecolor=fault_colour(kind), alpha=0.5, label=f"{kind} fault"))
+    legend = figure.legend(handles=handles, loc="lower center", ncol=min(len(handles), 8), fontsize=8,
+                           frameon=False)
+    _plain_text(legend.get_texts())
+    return figure
+
+
+__all__ = ["PNG_FILES", "fault_tag", "pack_faults", "write_latency_png", "write_pngs", "write_rate_png",
+           "write_timeline_png"]

@@ -21,8 +21,17 @@ from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from reports.model import (
+    Counterexample,
+    Election,
+    Marker,
+    NodeSpan,
+    Tenure,
+    Timeline,
+    leader_tenures,
+    plural,
+)
 from reports.palette import COUNTEREXAMPLE_COLOUR, FAULT_COLOURS, PREFIX_COLOUR
-from reports.timeline import Counterexample, Election, NodeSpan, Timeline
 
 STATE_CHARACTERS = {
     "leader": "L", "candidate": "C", "pre-candidate": "c", "follower": "F", "paused": "p", "crashed": "x",
@@ -45,6 +54,16 @@ VERDICT_STYLES = {True: ("valid", "bold green"), False: ("NOT VALID", "bold red"
                   "unknown": ("unknown (out of budget)", "bold yellow")}
 
 
+def clean(text: str) -> str:
+    """Text a terminal can print: a lone surrogate (undecodable bytes a history carried)
+    becomes its escape, which any encoding can write, rather than an error."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _t(text: str, style: str = "") -> Text:
+    return Text(clean(text), style=style)
+
+
 def render_terminal(timeline: Timeline, console: Console) -> None:
     """Print the timeline's header, verdicts, terms, node bars, faults, anomalies and
     counterexamples to `console`."""
@@ -55,8 +74,11 @@ def render_terminal(timeline: Timeline, console: Console) -> None:
         sections.append(_bars(timeline, console.width))
     if timeline.faults:
         sections.append(_faults(timeline))
+    if timeline.causes:
+        sections.append(_causes(timeline))
     if timeline.markers:
         sections.append(_markers(timeline))
+    sections += [_raft_state(timeline, marker) for marker in [m for m in timeline.markers if m.nodes][:RAFT_SHOWN]]
     for section in sections:
         console.print(section)
         console.print()
@@ -76,34 +98,35 @@ def _time(timeline: Timeline, value: int) -> str:
 
 
 def _header(timeline: Timeline) -> Table:
-    table = Table(show_header=False, box=None, padding=(0, 1), title=Text(timeline.title, style="bold"),
+    table = Table(show_header=False, box=None, padding=(0, 1), title=_t(timeline.title, style="bold"),
                   title_justify="left")
     table.add_column(style="bold")
     table.add_column(overflow="fold")
     for name, value in timeline.meta:
-        table.add_row(Text(name), Text(value))
-    table.add_row(Text("operations"), Text(f"{len(timeline.ops)} in {len(timeline.lanes)} lanes"))
-    table.add_row(Text("length"), Text(_time(timeline, timeline.end)))
-    if timeline.replay:
-        table.add_row(Text("replay"), Text(timeline.replay, style="cyan"))
+        table.add_row(_t(name), _t(value))
+    table.add_row(_t("operations"), _t(f"{len(timeline.ops)} in {len(timeline.lanes)} lanes"))
+    table.add_row(_t("length"), _t(_time(timeline, timeline.end)))
+    commands = timeline.commands or ((("replay", timeline.replay),) if timeline.replay else ())
+    for purpose, command in commands:
+        table.add_row(_t(purpose), _t(command, style="cyan"))
     return table
 
 
 def _verdict_text(valid: bool | str) -> Text:
     word, style = VERDICT_STYLES.get(valid, (str(valid), "bold yellow"))
-    return Text(word, style=style)
+    return _t(word, style=style)
 
 
 def _verdicts(timeline: Timeline) -> RenderableType:
     if not timeline.verdicts:
-        return Text("verdict: not checked", style="bold")
-    overall = Text("verdict: ", style="bold") + _verdict_text(timeline.valid)
+        return _t("verdict: not checked", style="bold")
+    overall = _t("verdict: ", style="bold") + _verdict_text(timeline.valid)
     table = Table(title=overall, title_justify="left", show_edge=False, header_style="bold")
     table.add_column("checker")
     table.add_column("verdict")
     table.add_column("summary", overflow="fold")
     for verdict in timeline.verdicts:
-        table.add_row(Text(verdict.checker), _verdict_text(verdict.valid), Text(verdict.summary))
+        table.add_row(_t(verdict.checker), _verdict_text(verdict.valid), _t(verdict.summary))
     return table
 
 
@@ -121,24 +144,25 @@ def leader_terms(timeline: Timeline) -> list[tuple[Election, int]]:
 
 
 def _terms(timeline: Timeline) -> Table:
-    terms = leader_terms(timeline)
-    table = Table(title=Text(f"leaders ({len(terms)} elections)"), title_justify="left", show_edge=False,
+    tenures = leader_tenures(timeline)
+    table = Table(title=_t(f"leaders ({plural(len(tenures), 'election')})"), title_justify="left", show_edge=False,
                   header_style="bold")
-    for name in ("term", "leader", "from", "to", "held"):
-        table.add_column(name, justify="right")
-    shown: Sequence[tuple[Election, int] | None] = terms
-    if len(terms) > TERMS_SHOWN:
+    for name in ("term", "leader", "from", "to", "held", "how it ended"):
+        table.add_column(name, justify="left" if name == "how it ended" else "right")
+    shown: Sequence[Tenure | None] = tenures
+    if len(tenures) > TERMS_SHOWN:
         half = TERMS_SHOWN // 2
-        shown = [*terms[:half], None, *terms[-half:]]
+        shown = [*tenures[:half], None, *tenures[-half:]]
     for row in shown:
         if row is None:
-            table.add_row(Text("…"), Text(f"{len(terms) - TERMS_SHOWN} more"), Text(""), Text(""), Text(""))
+            table.add_row(_t("…"), _t(f"{len(tenures) - TERMS_SHOWN} more"), _t(""), _t(""), _t(""), _t(""))
             continue
-        election, until = row
-        held = (until - election.time) / 1e6 if timeline.time_unit == "us" else until - election.time
-        table.add_row(Text(str(election.term)), Text(f"node {election.node}", style=STATE_STYLES["leader"]),
-                      Text(_time(timeline, election.time)), Text(_time(timeline, until)),
-                      Text(f"{held:.3f} s" if timeline.time_unit == "us" else f"{held} events"))
+        held = (row.end - row.start) / 1e6 if timeline.time_unit == "us" else row.end - row.start
+        how = "" if row.how == "run ended" else row.describe(_time(timeline, row.end)).split(" at ")[0]
+        table.add_row(_t(str(row.term)), _t(f"node {row.node}", style=STATE_STYLES["leader"]),
+                      _t(_time(timeline, row.start)), _t(_time(timeline, row.end)),
+                      _t(f"{held:.3f} s" if timeline.time_unit == "us" else f"{held} events"),
+                      _t("run ended" if row.how == "run ended" else how))
     return table
 
 
@@ -151,7 +175,7 @@ def _bars(timeline: Timeline, console_width: int) -> Text:
     end = max(timeline.end, 1)
     lines = Text()
     per = f"{end / width / 1e6:.3g} s" if timeline.time_unit == "us" else f"{end / width:.3g} events"
-    lines.append(Text(f"states over the run, one character per {per}\n", style="bold"))
+    lines.append(_t(f"states over the run, one character per {per}\n", style="bold"))
     for node in timeline.nodes:
         lines.append(f"node {node}".ljust(LABEL_WIDTH)[:LABEL_WIDTH])
         lines.append(node_bar(timeline, node, width))
@@ -234,30 +258,66 @@ def _marker_bar(timeline: Timeline, width: int) -> str:
 
 
 def _elided(count: int, noun: str) -> Text:
-    return Text(f"… and {count - ROWS_SHOWN} more {noun}", style="dim")
+    return _t(f"… and {count - ROWS_SHOWN} more {noun}", style="dim")
 
 
 def _faults(timeline: Timeline) -> Table:
-    table = Table(title=Text(f"faults ({len(timeline.faults)})"), title_justify="left", show_edge=False,
+    table = Table(title=_t(plural(len(timeline.faults), "fault")), title_justify="left", show_edge=False,
                   header_style="bold")
-    for name, justify in (("id", "right"), ("kind", "left"), ("from", "right"), ("to", "right"), ("fault", "left")):
+    for name, justify in (("#", "right"), ("kind", "left"), ("from", "right"), ("to", "right"), ("fault", "left")):
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
-    for fault in timeline.faults[:ROWS_SHOWN]:
-        table.add_row(Text(str(fault.id)), Text(fault.kind), Text(_time(timeline, fault.start)),
-                      Text(_time(timeline, fault.end)), Text(fault.label))
+    for number, fault in enumerate(timeline.faults[:ROWS_SHOWN], start=1):
+        table.add_row(_t(f"F{number}"), _t(fault.kind), _t(_time(timeline, fault.start)),
+                      _t(_time(timeline, fault.end)), _t(fault.label))
     if len(timeline.faults) > ROWS_SHOWN:
         table.caption = _elided(len(timeline.faults), "faults")
     return table
 
 
+def _causes(timeline: Timeline) -> Table:
+    """What went wrong, once per cause, before the list of every effect."""
+    table = Table(title=_t(f"{plural(len(timeline.causes), 'cause')} of failure", style="bold red"),
+                  title_justify="left", show_edge=False, header_style="bold")
+    for name, justify in (("#", "right"), ("at", "right"), ("line", "right"), ("checker", "left"),
+                          ("effects", "right"), ("cause", "left")):
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for number, cause in enumerate(timeline.causes[:ROWS_SHOWN], start=1):
+        line = "" if cause.line is None else str(cause.line)
+        table.add_row(_t(str(number)), _t(_time(timeline, cause.time)), _t(line),
+                      _t(f"{cause.checker} {cause.property}"), _t(str(cause.count)), _t(cause.text))
+    if len(timeline.causes) > ROWS_SHOWN:
+        table.caption = _elided(len(timeline.causes), "causes")
+    return table
+
+
+RAFT_SHOWN = 3
+"""Raft safety anomalies whose node states are printed."""
+
+
+def _raft_state(timeline: Timeline, marker: Marker) -> Table:
+    title = _t(f"each node at {_time(timeline, marker.time)}: {marker.message}", style="bold")
+    table = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
+    for name in ("node", "role", "term", "commit", "log", "last entries (index:term:digest, request)"):
+        table.add_column(name, overflow="fold")
+    for state in marker.nodes:
+        entries = " ".join(f"{entry.index}:t{entry.term}:{entry.digest[:8]}"
+                           + (f"({entry.request}, line {entry.line})" if entry.request and entry.line else "")
+                           for entry in state.tail)
+        table.add_row(_t(str(state.node)), _t(state.role), _t(str(state.term)), _t(str(state.commit)),
+                      _t(str(state.log_length)), _t(entries))
+    return table
+
+
 def _markers(timeline: Timeline) -> Table:
-    table = Table(title=Text(f"anomalies ({len(timeline.markers)})", style="bold red"), title_justify="left",
-                  show_edge=False, header_style="bold")
+    table = Table(title=_t(plural(len(timeline.markers), "anomaly", "anomalies"), style="bold red"),
+                  title_justify="left", show_edge=False, header_style="bold")
     table.add_column("at", justify="right")
+    table.add_column("line", justify="right")
     table.add_column("checker")
     table.add_column("anomaly", overflow="fold")
     for marker in timeline.markers[:ROWS_SHOWN]:
-        table.add_row(Text(_time(timeline, marker.time)), Text(marker.checker), Text(marker.message))
+        table.add_row(_t(_time(timeline, marker.time)), _t("" if marker.line is None else str(marker.line)),
+                      _t(marker.checker), _t(marker.message))
     if len(timeline.markers) > ROWS_SHOWN:
         table.caption = _elided(len(timeline.markers), "anomalies")
     return table
@@ -265,27 +325,36 @@ def _markers(timeline: Timeline) -> Table:
 
 def _counterexample(timeline: Timeline, example: Counterexample, number: int, console: Console) -> None:
     console.print(Text.assemble(("counterexample ", f"bold {COUNTEREXAMPLE_COLOUR}"), (str(number), "bold"),
-                                (": key ", "bold"), (example.key, "bold")))
-    console.print(Text("these operations cannot be linearized after the longest linearizable prefix:"))
+                                (": key ", "bold"), (clean(example.key), "bold")))
+    console.print(_t("these operations cannot be linearized after the longest linearizable prefix:"))
     for op_id in example.stuck:
         op = timeline.ops[op_id]
-        console.print(Text.assemble("  ", (op.label, f"bold {COUNTEREXAMPLE_COLOUR}"), f"  ({op.lane})"))
+        console.print(Text.assemble("  ", (clean(op.label), f"bold {COUNTEREXAMPLE_COLOUR}"), f"  ({clean(op.lane)})"))
+        why = example.why_of(op_id)
+        if why is not None and why.text:
+            console.print(Text.assemble("    why: ", (clean(why.text), "italic")))
+        if why is not None and why.lines:
+            for position, line in enumerate(why.lines):
+                by = timeline.ops[why.ruled_out_by[position]].label if position < len(why.ruled_out_by) else ""
+                console.print(Text.assemble("    ruled out by: ", (f"line {line}", "bold"), f" {clean(by)}"))
         record = Table(show_header=False, box=None, padding=(0, 1, 0, 4))
         record.add_column(style="dim")
         record.add_column(overflow="fold")
         for name, value in op.record:
-            record.add_row(Text(name), Text(value))
+            record.add_row(_t(name), _t(value))
         console.print(record)
+    explained = {why.text for why in example.why}
     for reason in example.reasons:
-        console.print(Text.assemble("  why: ", (reason, "italic")))
+        if reason not in explained:
+            console.print(Text.assemble("  why: ", (clean(reason), "italic")))
     console.print(_prefix(timeline, example))
-    console.print(Text.assemble("model state after the prefix: ", (example.state, "bold")))
+    console.print(Text.assemble("model state after the prefix: ", (clean(example.state), "bold")))
 
 
 def _prefix(timeline: Timeline, example: Counterexample) -> Table:
     total = len(example.prefix)
     shown = example.prefix[-PREFIX_SHOWN:]
-    title = Text(f"the last {len(shown)} of {total} operations of the linearizable prefix, in order")
+    title = _t(f"the last {len(shown)} of {total} operations of the linearizable prefix, in order")
     table = Table(title=title, title_justify="left", show_edge=False, header_style="bold", title_style=PREFIX_COLOUR)
     table.add_column("#", justify="right")
     table.add_column("operation", overflow="fold")
@@ -295,7 +364,7 @@ def _prefix(timeline: Timeline, example: Counterexample) -> Table:
     for position, op_id in enumerate(shown, start=total - len(shown) + 1):
         op = timeline.ops[op_id]
         done = "pending" if op.end is None else _time(timeline, op.end)
-        table.add_row(Text(str(position)), Text(op.label), Text(op.lane), Text(_time(timeline, op.start)), Text(done))
+        table.add_row(_t(str(position)), _t(op.label), _t(op.lane), _t(_time(timeline, op.start)), _t(done))
     return table
 
 

@@ -403,21 +403,51 @@ class _World:
 
 
 def _fault_span(event: TraceEvent, start: int, end: int) -> FaultSpan:
-    kind = str(event["kind"])
+    """A fault with a label that says all of it: the kind, the nodes or the sides, and its
+    settings in words and units (a trace's `_us` fields read as seconds)."""
+    kind = show(event["kind"])
     details = {name: value for name, value in event.items() if name not in ("t", "ev", "id", "kind")}
-    nodes: tuple[int, ...] = tuple(sorted(details.get("nodes") or ()))
-    if kind == "partition" and details.get("sides"):
+    nodes = _node_ids(details.get("nodes"))
+    sides = details.get("sides")
+    if kind == "partition" and isinstance(sides, list) and sides and all(_node_ids(side) for side in sides):
         # The side a person looks for is the smallest: the node cut off, the minority.
-        nodes = tuple(sorted(min(details["sides"], key=lambda side: (len(side), side))))
-        sides = " | ".join(" ".join(str(node) for node in side) for side in details["sides"])
-        label = f"partition {details.get('shape', '')}: {sides}".replace("  ", " ")
-    elif nodes:
-        label = f"{kind} {' '.join(str(node) for node in nodes)}"
+        groups = [_node_ids(side) for side in sides]
+        nodes = min(groups, key=lambda side: (len(side), side))
+        shape = show(details.get("shape", "")).strip()
+        way = " (one way)" if details.get("one_way") is True else ""
+        label = (f"partition {shape}{way}: " if shape else f"partition{way}: ") + " | ".join(
+            " ".join(str(node) for node in side) for side in groups)
     else:
-        label = kind + "".join(f" {name}={show(value)}" for name, value in sorted(details.items()))
-    record = tuple((name, show(value)) for name, value in sorted(details.items()) if name != "cut")
-    return FaultSpan(int(event.get("id", -1)), kind, start, end, label, nodes,
+        settings = [_setting(name, value) for name, value in sorted(details.items())
+                    if name not in ("nodes", "cut", "sides")]
+        who = " ".join(str(node) for node in nodes) if nodes else (
+            "(no node)" if "nodes" in details else "")
+        label = " ".join(part for part in (kind, who) if part) + (": " + ", ".join(settings) if settings else "")
+    record = tuple(_setting_pair(name, value) for name, value in sorted(details.items()) if name != "cut")
+    number = event.get("id", -1)
+    return FaultSpan(number if type(number) is int else -1, kind, start, end, label, nodes,
                      (("started", _us(start)), ("healed", _us(end)), *record))
+
+
+def _node_ids(value: Any) -> tuple[int, ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple(sorted(node for node in value if type(node) is int))
+
+
+def _setting_pair(name: str, value: Any) -> tuple[str, str]:
+    if name.endswith("_us") and type(value) is int:
+        return name.removesuffix("_us"), _us(value)
+    return name, show(value)
+
+
+def _setting(name: str, value: Any) -> str:
+    shown_name, text = _setting_pair(name, value)
+    if name in ("loss", "duplicate") and isinstance(value, float) and 0 <= value <= 1:
+        text = f"{value * 100:.1f}%"
+    elif name == "drift_ppm":
+        shown_name, text = "drift", f"{show(value)} ppm"
+    return f"{shown_name.replace('_', ' ')} {text}"
 
 
 # ---------------------------------------------------------------------------------------
