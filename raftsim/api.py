@@ -13,11 +13,13 @@ new ones, never a prefix.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import importlib.util
 import json
 import os
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -209,16 +211,45 @@ def recover_folder(folder: Path) -> None:
 
 def swap_into_place(staging: Path, folder: Path) -> None:
     """Replace `folder` by the complete folder `staging`; at every instant one of them is
-    whole under a name `recover_folder` knows."""
+    whole under a name `recover_folder` knows. Where the system can exchange two names in
+    one step (Linux's renameat2), `folder` is never absent; elsewhere the old folder is
+    renamed aside first, and a kill between the two renames leaves it as `.NAME.old`."""
     aside = hidden_sibling(folder, "old")
     if aside.exists():
         shutil.rmtree(aside)
+    if folder.exists() and exchange_names(staging, folder):
+        _fsync_folder(folder.parent)
+        shutil.rmtree(staging)  # it now holds the old folder
+        return
     if folder.exists():
         os.rename(folder, aside)
     os.rename(staging, folder)
     _fsync_folder(folder.parent)
     if aside.exists():
         shutil.rmtree(aside)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def exchange_names(first: Path, second: Path) -> bool:
+    """Swap two existing paths atomically; False where the system or file system cannot,
+    and the caller falls back to two renames."""
+    if sys.platform != "linux":
+        return False
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EPERM):
+        return False
+    raise OSError(code, os.strerror(code), str(first))
 
 
 def write_durable(path: Path, text: str) -> None:

@@ -27,7 +27,8 @@ from scenarios.model import Scenario
 MINIMUM_FAULT_MS = 100
 MINIMUM_DURATION_MS = 1000
 SHRUNK_SUFFIX = "-shrunk"
-NAME_LENGTH_MAX = 64
+NAME_LENGTH_MAX = 100
+"""The longest scenario name the loader accepts."""
 
 
 @dataclass(frozen=True, slots=True)
