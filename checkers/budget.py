@@ -67,8 +67,14 @@ class MemoryGauge:
     def spent(self, stored_bytes: int) -> None:
         self._stored_bytes += stored_bytes
 
-    def over(self) -> bool:
-        self._steps += 1
+    def force(self) -> None:
+        """Make the next `over()` read the kernel's figure."""
+        self._steps = CHECK_EVERY_STEPS
+
+    def over(self, steps: int = 1) -> bool:
+        """`steps` weighs the work since the last call, so that a caller whose steps are
+        costly (a search step over thousands of candidates) is looked at sooner."""
+        self._steps += steps
         if self._steps < CHECK_EVERY_STEPS and self._stored_bytes < CHECK_EVERY_BYTES:
             return False
         self._steps, self._stored_bytes = 0, 0
@@ -91,9 +97,11 @@ class OutOfBudget(Exception):
 
 
 CLOCK_EVERY_CALLS = 64
-"""Calls of `Budget.spend` between two looks at the clock. A call stands for a bounded
-piece of work (a record read, a fact derived, a search step), so 64 of them are far below
-the 10% of a budget that a check may overshoot."""
+"""Units of work (`Budget.spend`'s `work`) between two looks at the clock. A unit stands
+for a bounded piece of work of a microsecond or so (a record read, a fact derived, a
+candidate stepped), so 64 of them are far below the 10% of a budget that a check may
+overshoot. Work that is costlier is spent with a weight, never as one unit: a search step
+that handles 20,000 candidates spends 20,000 units, and the clock is read at that step."""
 
 
 @dataclass(slots=True)
@@ -110,12 +118,23 @@ class Budget:
     deadline: float = math.inf
     gauge: MemoryGauge = field(default_factory=MemoryGauge)
     _calls: int = 0
+    started: float = field(default_factory=time.monotonic)
 
     @classmethod
     def starting_now(cls, seconds: float | None, max_memory_bytes: int = DEFAULT_MAX_MEMORY_BYTES) -> Budget:
         assert seconds is None or seconds > 0, seconds
-        deadline = math.inf if seconds is None else time.monotonic() + seconds
-        return cls(deadline, MemoryGauge(max_memory_bytes))
+        now = time.monotonic()
+        deadline = math.inf if seconds is None else now + seconds
+        return cls(deadline, MemoryGauge(max_memory_bytes), started=now)
+
+    def until(self, deadline: float) -> Budget:
+        """A share of this budget ending at `deadline` (or sooner, never later), with the
+        same memory guard: what one partition of a check may spend."""
+        return Budget(min(deadline, self.deadline), self.gauge, started=self.started)
+
+    def elapsed_ms(self) -> float:
+        """Milliseconds since the check started (reading included)."""
+        return (time.monotonic() - self.started) * 1000
 
     def remaining_s(self) -> float:
         return max(0.0, self.deadline - time.monotonic())
@@ -123,13 +142,26 @@ class Budget:
     def expired(self) -> bool:
         return time.monotonic() > self.deadline
 
-    def spend(self, stored_bytes: int = 0) -> None:
-        """Account for one bounded piece of work; raise OutOfBudget when time or memory
-        has run out. Cheap enough to call per record or per step."""
-        self._calls += 1
+    def spend(self, stored_bytes: int = 0, work: int = 1) -> None:
+        """Account for `work` units of bounded work (see `CLOCK_EVERY_CALLS`) that stored
+        about `stored_bytes`; raise OutOfBudget when time or memory has run out. Cheap
+        enough to call per record or per step."""
+        assert work >= 0, work
+        self._calls += work
         if stored_bytes:
             self.gauge.spent(stored_bytes)
-        if self._calls % CLOCK_EVERY_CALLS == 0 and time.monotonic() > self.deadline:
+        if self._calls >= CLOCK_EVERY_CALLS:
+            self._calls = 0
+            if time.monotonic() > self.deadline:
+                raise OutOfBudget("timeout")
+        if self.gauge.over(max(work, 1)):
+            raise OutOfBudget("memory")
+
+    def check_now(self) -> None:
+        """Look at the clock and at memory at once (before or after a phase whose work
+        cannot be cut into units)."""
+        if time.monotonic() > self.deadline:
             raise OutOfBudget("timeout")
+        self.gauge.force()
         if self.gauge.over():
             raise OutOfBudget("memory")

@@ -74,6 +74,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import inspect
 import itertools
 import math
 import os
@@ -88,7 +89,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from checkers.budget import DEFAULT_MAX_MEMORY_BYTES, MemoryGauge
+from checkers.budget import DEFAULT_MAX_MEMORY_BYTES, Budget, MemoryGauge, OutOfBudget
 from checkers.errors import InputError
 from checkers.formats import read_operations
 from checkers.history import Operation
@@ -110,8 +111,14 @@ COUNTEREXAMPLE_RETRY_CONFIGURATIONS = 2_000
 """How many configurations the search without order facts may spend on an illegal
 partition to find a deeper counterexample (a few tens of milliseconds)."""
 
-_DEADLINE_CHECK_EVERY = 1024  # search steps between two looks at the clock
 _MEMO_ENTRY_BYTES = 150  # a memo entry without its state, for the memory gauge
+_FRAME_BYTES = 120  # a frame of the search's stack, without its candidate list
+_FACT_BYTES = 100  # an order fact: its tuple and its place in two lists
+
+_Facts = tuple[Iterable[tuple[int, int, int]], Iterable[tuple[int, int, int]]]
+_Reason = tuple[str, tuple[int, ...]]
+"""Why a stuck operation cannot be placed (one line) and the operations (numbers in the
+partition) that the line names."""
 
 
 class OrderConstraints(Protocol):
@@ -150,8 +157,10 @@ class StateTests(Protocol):
 class Counterexample:
     """Why a partition is not linearizable (see the module docstring).
 
-    `reasons[i]` is None when the model refuses `operations[i]` in `state`, else it says
-    which order fact (read off other results) forbids placing it there.
+    `reasons[i]` says, in one line and in the model's words, why `operations[i]` cannot
+    be placed: which completed operations rule its value out, or which order fact (read
+    off other results) forbids it. `ruled_out_by[i]` lists the history lines of the
+    operations that line names (those whose line is known).
     """
 
     operations: tuple[Operation, ...]
@@ -159,16 +168,21 @@ class Counterexample:
     state: str
     descriptions: tuple[str, ...]
     prefix_descriptions: tuple[str, ...]
-    reasons: tuple[str | None, ...] = ()
+    reasons: tuple[str, ...] = ()
+    ruled_out_by: tuple[tuple[int, ...], ...] = ()
 
     def __post_init__(self) -> None:
         assert self.operations, "a counterexample names at least one operation"
         assert len(self.descriptions) == len(self.operations)
         assert len(self.prefix_descriptions) == len(self.prefix)
         assert not self.reasons or len(self.reasons) == len(self.operations)
+        assert not self.ruled_out_by or len(self.ruled_out_by) == len(self.operations)
 
     def reason(self, position: int) -> str | None:
         return self.reasons[position] if self.reasons else None
+
+    def lines_ruling_out(self, position: int) -> tuple[int, ...]:
+        return self.ruled_out_by[position] if self.ruled_out_by else ()
 
     def to_json(self) -> dict[str, Any]:
         stuck = []
@@ -176,6 +190,7 @@ class Counterexample:
                                                   strict=True)):
             record = _operation_json(op, text)
             record["reason"] = self.reason(position)
+            record["ruled_out_by"] = list(self.lines_ruling_out(position))
             stuck.append(record)
         return {
             "operations": stuck,
@@ -227,22 +242,32 @@ class PartitionResult:
 @dataclass(frozen=True, slots=True)
 class LinearizabilityResult:
     """The verdict on a whole history: False if any partition is illegal, else "unknown"
-    if any is undecided, else True. Partitions are listed in key order."""
+    if any is undecided, else True. Partitions are listed in key order.
+
+    `cause` is set only when the whole check ran out ("timeout" or "memory") before its
+    partitions could be told apart (while reading, say): then there are none."""
 
     valid: Verdict
     model: str
     ops: int
     ms: float
     partitions: tuple[PartitionResult, ...]
+    cause: str | None = None
+
+    def __post_init__(self) -> None:
+        assert self.cause is None or (self.valid == UNKNOWN and not self.partitions), self
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        record: dict[str, Any] = {
             "valid": self.valid,
             "model": self.model,
             "ops": self.ops,
             "ms": round(self.ms, 3),
             "partitions": [partition.to_json() for partition in self.partitions],
         }
+        if self.cause is not None:
+            record["cause"] = self.cause
+        return record
 
 
 # ---------------------------------------------------------------------------------------
@@ -257,7 +282,7 @@ class _Outcome:
     prefix: tuple[int, ...] = ()
     stuck: tuple[int, ...] = ()
     state: State = None
-    reasons: tuple[str | None, ...] = ()
+    reasons: tuple[_Reason, ...] = ()
 
 
 class _EventList:
@@ -348,6 +373,7 @@ class _Memo:
         self.exact: set[tuple[int, int, State]] = set()
         self.pending_sets: dict[tuple[int, int, State], list[int]] = {}
         self.size = 0
+        self.cost = 0  # pending sets compared by the last visit: work for the budget
 
     def visit(self, key: _Key, state: State) -> bool:
         """Record the configuration; False when it (or one dominating it) was seen."""
@@ -360,6 +386,7 @@ class _Memo:
             self.size += 1
             return True
         known = self.pending_sets.setdefault((frontier, beyond, state), [])
+        self.cost = len(known)
         if any(seen & ~pending == 0 for seen in known):
             return False
         kept = [seen for seen in known if pending & ~seen]  # drop the ones now dominated
@@ -379,13 +406,14 @@ class _Order:
     """
 
     def __init__(self, size: int, before: Iterable[tuple[int, int, int]],
-                 outside: Iterable[tuple[int, int, int]]) -> None:
+                 outside: Iterable[tuple[int, int, int]], budget: Budget) -> None:
         self.successors: list[list[int]] = [[] for _ in range(size)]
         self.predecessors: list[list[tuple[int, int]]] = [[] for _ in range(size)]
         self.waiting = [0] * size
         self.spans: list[list[tuple[int, int]]] = [[] for _ in range(size)]
         self.never: dict[int, int] = {}  # operation -> the one whose result shows it
         for first, then, witness in before:
+            budget.spend(_FACT_BYTES)
             assert all(0 <= n < size for n in (first, then, witness)), (first, then, witness)
             self.waiting[then] += 1
             if first == then:
@@ -394,6 +422,7 @@ class _Order:
             self.successors[first].append(then)
             self.predecessors[then].append((first, witness))
         for number, start, end in outside:
+            budget.spend(_FACT_BYTES)
             assert all(0 <= n < size for n in (number, start, end)), (number, start, end)
             assert number not in (start, end), (number, start, end)
             self.spans[number].append((start, end))
@@ -445,11 +474,11 @@ class _Search:
     returned candidates have all failed.
     """
 
-    def __init__(self, ops: Sequence[Operation], model: Model,
-                 constraints: tuple[Iterable[tuple[int, int, int]],
-                                    Iterable[tuple[int, int, int]]] = ((), ()),
-                 ) -> None:
+    def __init__(self, ops: Sequence[Operation], model: Model, constraints: _Facts = ((), ()),
+                 budget: Budget | None = None) -> None:
         assert all(a.call < b.call for a, b in itertools.pairwise(ops)), "sorted by call"
+        budget = budget or Budget()
+        budget.spend(work=8 * len(ops))  # sorting and numbering below: n log n, looked at once
         self.ops = ops
         self.model = model
         self.step = model.step
@@ -469,7 +498,7 @@ class _Search:
         self.pending_bit = [0] * len(ops)
         self.pending_bits_used = 0
         self.placed = bytearray(len(ops))
-        self.order = _Order(len(ops), *constraints)
+        self.order = _Order(len(ops), *constraints, budget=budget)
         # Placing these may make another operation allowed: they are always worth trying.
         self.releases = [bool(self.order.successors[n]) for n in range(len(ops))]
         for spans in self.order.spans:
@@ -480,26 +509,36 @@ class _Search:
         self.state_test = [None if state_test is None else state_test(op) for op in ops]
         assert all(test is None or len(test) <= 1 for test in self.state_test)
         self.signature = _signatures(ops)
+        self.budget = budget
+        budget.spend(work=4 * len(ops))
 
-    def run(self, deadline: float, max_cache_entries: int, gauge: MemoryGauge) -> _Outcome:
+    def run(self, budget: Budget, max_cache_entries: int) -> _Outcome:
+        """The verdict on the partition; "unknown" naming the cause when the budget or the
+        cache runs out. Every step spends in proportion to the candidates it handles, so
+        the clock is read at each step that costs much and every few that cost little."""
+        self.budget = budget
+        memo = _Memo(not all(self.returned))
+        try:
+            return self._run(budget, max_cache_entries, memo)
+        except OutOfBudget as out:
+            return _Outcome(UNKNOWN, out.cause, memo.size)
+
+    def _run(self, budget: Budget, max_cache_entries: int, memo: _Memo) -> _Outcome:
         ops, step, returned = self.ops, self.step, self.returned
-        memo = _Memo(not all(returned))
         frames: list[_Frame] = []
         state, key = self.model.init(), (0, 0, 0)
         doomed = sorted((n for n in self.order.never if returned[n]), key=self.rank.__getitem__)
         if doomed:  # it must take effect and cannot: no need to search
-            return _Outcome(False, None, 0, (), (doomed[0],), state, (self.reason(doomed[0]),))
+            dead_end = _DeadEnd((doomed[0],), state, (self.order.why_not(doomed[0], self.placed),))
+            return _Outcome(False, None, 0, (), dead_end.stuck, state,
+                            self.reasons(dead_end, None))
         remaining = sum(returned)
-        (candidates, complete), tried, steps = self.options(state), 0, 0
-        deepest, deepest_at = _Outcome(False, None, 0), (remaining + 1, 0)
+        (candidates, complete), tried = self.options(state), 0
+        deepest, deepest_at = _DeadEnd((), state, ()), (remaining + 1, 0)
         path: _Path = None
         deepest_path: _Path = None
         while remaining:
-            steps += 1
-            if steps % _DEADLINE_CHECK_EVERY == 0 and time.monotonic() > deadline:
-                return _Outcome(UNKNOWN, CAUSE_TIMEOUT, memo.size)
-            if gauge.over():
-                return _Outcome(UNKNOWN, CAUSE_MEMORY, memo.size)
+            budget.spend(work=len(candidates) + memo.cost)
             if tried == len(candidates) and not complete:
                 candidates, complete = candidates + self.pending_options(state), True
             while tried < len(candidates):
@@ -514,7 +553,9 @@ class _Search:
                 new_key = self.key_after(key, number)
                 if not memo.visit(new_key, new_state):
                     continue
-                gauge.spent(_MEMO_ENTRY_BYTES + sys.getsizeof(new_state))
+                budget.gauge.spent(_MEMO_ENTRY_BYTES + _FRAME_BYTES + sys.getsizeof(new_state)
+                                   + (new_key[1].bit_length() + new_key[2].bit_length()) // 8
+                                   + 8 * len(candidates))
                 frames.append((candidates, tried, complete, state, key, number, path))
                 path = (number, path)
                 self.place(number)
@@ -530,7 +571,8 @@ class _Search:
                     deepest_path = path
                 if not frames:
                     return _Outcome(False, None, memo.size, _unwind(deepest_path),
-                                    deepest.stuck, deepest.state, deepest.reasons)
+                                    deepest.stuck, deepest.state,
+                                    self.reasons(deepest, deepest_path))
                 candidates, tried, complete, state, key, number, path = frames.pop()
                 self.unplace(number)
                 remaining += returned[number]
@@ -603,6 +645,7 @@ class _Search:
         """
         found, first_return = self.events.candidates()
         ops, step, order, placed = self.ops, self.step, self.order, self.placed
+        self.budget.spend(work=len(found))
         pending = [number for number in self.pending.called_before(first_return)
                    if order.empty or order.allowed(number, placed)]
         if not pending:
@@ -614,6 +657,7 @@ class _Search:
         helpful: list[int] = []
         useful: list[int] = []
         for number in pending:
+            self.budget.spend(work=len(returned) + 1)
             if self.signature[number] in seen:
                 continue  # a look-alike: tried once (but still a candidate others may change)
             seen.add(self.signature[number])
@@ -623,11 +667,21 @@ class _Search:
             if self.releases[number] or any(self.changed(ops[other], new_state, now[other], True)
                                             for other in returned):
                 helpful.append(number)
-            elif any(other != number and self.changed(ops[other], new_state,
-                                                      step(state, ops[other]), False)
-                     for other in reacting.to(state, new_state)):
+            elif self.changes_another(number, state, new_state, reacting):
                 useful.append(number)
         return helpful + useful
+
+    def changes_another(self, number: int, state: State, new_state: State,
+                        reacting: _Reacting) -> bool:
+        """Whether some other pending candidate does something else after `number` (see
+        `pending_options`); each one looked at is work for the budget."""
+        ops, step, spend = self.ops, self.step, self.budget.spend
+        for other in reacting.to(state, new_state):
+            spend()
+            if other != number and self.changed(ops[other], new_state, step(state, ops[other]),
+                                                 False):
+                return True
+        return False
 
     def changed(self, op: Operation, new_state: State, outcome_now: tuple[bool, State],
                 returned: bool) -> bool:
@@ -656,7 +710,7 @@ class _Search:
         parent_state = frames[-1][3]
         return self.step(parent_state, self.ops[number]) == (True, new_state)
 
-    def dead_end(self, state: State) -> _Outcome:
+    def dead_end(self, state: State) -> _DeadEnd:
         """The counterexample at a dead end with more returned operations linearized than
         any before (or as many, with fewer pending ones: a prefix ending in guesses about
         pending operations explains less than the same prefix without them).
@@ -665,38 +719,199 @@ class _Search:
         with one more returned operation would have produced a deeper dead end earlier. So
         each is refused by the model or forbidden by an order constraint, which the
         assertion checks; where a legal observer is forbidden, that observer alone is the
-        culprit (no later place could suit it better).
+        culprit (no later place could suit it better). Why each is stuck is worked out
+        only for the deepest dead end, at the end (`reasons`).
         """
         found, _ = self.events.candidates()
+        self.budget.spend(work=2 * len(found))
         stuck = sorted(found, key=self.rank.__getitem__)
         legal = [self.step(state, self.ops[number])[0] for number in stuck]
         observers = [n for n, ok in zip(stuck, legal, strict=True) if ok and self.observer[n]]
         if observers:
             stuck, legal = observers[:1], [True]
-        reasons = tuple(self.reason(number) if ok else None
-                        for number, ok in zip(stuck, legal, strict=True))
-        assert stuck and all(reason is not None or not ok
-                             for reason, ok in zip(reasons, legal, strict=True))
-        return _Outcome(False, None, 0, (), tuple(stuck), state, reasons)
+        facts = tuple(self.order.why_not(number, self.placed) if ok else None
+                      for number, ok in zip(stuck, legal, strict=True))
+        assert stuck and all(fact is not None or not ok
+                             for fact, ok in zip(facts, legal, strict=True))
+        return _DeadEnd(tuple(stuck), state, facts)
 
-    def reason(self, number: int) -> str | None:
-        """Why an order fact forbids placing `number` now, naming the result showing it."""
-        fact = self.order.why_not(number, self.placed)
-        if fact is None:
-            return None
+    def reasons(self, dead_end: _DeadEnd, path: _Path) -> tuple[_Reason, ...]:
+        """One reason per stuck operation of the deepest dead end (see `_Explainer`)."""
+        explainer = _Explainer(self.ops, self.model, path)
+        return tuple(explainer.fact(number, fact) if fact is not None
+                     else explainer.refusal(number, dead_end.state, detailed=position < _DETAILED)
+                     for position, (number, fact) in enumerate(zip(dead_end.stuck, dead_end.facts,
+                                                                   strict=True)))
+
+
+_DETAILED = 20
+"""Stuck operations whose reason looks through the whole partition (O(n) each); any
+beyond get the reason read off the dead end alone, so that a dead end among thousands
+of candidates costs no more than the search did."""
+
+
+@dataclass(frozen=True, slots=True)
+class _DeadEnd:
+    """Where the search got stuck: the returned candidates, the state, and for each the
+    order fact that forbids it (None: the model refuses it in that state)."""
+
+    stuck: tuple[int, ...]
+    state: State
+    facts: tuple[tuple[str, int, int] | None, ...]
+
+
+class _Explainer:
+    """One-line reasons, in the model's words, for the stuck operations of a dead end.
+
+    An operation forbidden by an order fact is explained by that fact and the results
+    that show it. One the model refuses is explained, where the model says what state it
+    needs (`needs`) and what state each operation leaves (`sets`), by real time alone
+    when that suffices: each operation that could have left the needed state either was
+    invoked after the stuck one returned, or completed before some operation that surely
+    left another state was invoked, which itself completed before the stuck one was
+    invoked (and the initial state is ruled out by any such operation). When every
+    operation leaving a state is of that kind, this is a proof: the last of them before
+    the stuck one decides the state it sees. Otherwise, and for models without those
+    hooks, the reason is the state the longest linearizable prefix leaves, and the
+    operation that left it.
+    """
+
+    def __init__(self, ops: Sequence[Operation], model: Model, path: _Path) -> None:
+        self.ops, self.model, self.path = ops, model, path
+        self._setters: list[tuple[Hashable, ...]] | None = None
+        self._looked = False
+
+    def name(self, number: int) -> str:
+        op = self.ops[number]
+        return f"{self.model.describe_op(op)} at {_where(op)}"
+
+    def head(self, number: int) -> str:
+        return f"{self.model.describe_op(self.ops[number])} cannot be placed: "
+
+    def fact(self, number: int, fact: tuple[str, int, int]) -> _Reason:
         kind, first, witness = fact
-        first_text = self.model.describe_op(self.ops[first])
+        named = tuple(n for n in dict.fromkeys((first, witness)) if n != number)
         shown_by = ("its own result" if witness == number
-                    else "that operation's result" if witness == first
-                    else self.model.describe_op(self.ops[witness]))
+                    else "that operation's result" if witness == first else self.name(witness))
         if kind == "never":
-            return ("no order of the operations can produce its result" if witness == number
+            text = ("no order of the operations can produce its result" if witness == number
                     else f"no order of the operations can produce its result, which "
                     f"contradicts {shown_by}")
-        if kind == "after":
-            return f"{first_text} must take effect before it, as {shown_by} shows"
-        return (f"it cannot take effect between {first_text} and {shown_by}, as the "
-                "latter's result shows")
+        elif kind == "after":
+            text = f"{self.name(first)} must take effect before it, as {shown_by} shows"
+        else:
+            text = (f"it cannot take effect between {self.name(first)} and "
+                    f"{self.name(witness)}, as the latter's result shows")
+        return self.head(number) + text, named
+
+    def setters(self) -> list[tuple[Hashable, ...]] | None:
+        """What state each operation leaves (`()`: it changes nothing), or None when the
+        model cannot say so for every operation of the partition."""
+        if not self._looked:
+            self._looked = True
+            sets = getattr(self.model, "sets", None)
+            found = None if sets is None else [sets(op) for op in self.ops]
+            if found is not None and None not in found:
+                self._setters = found  # type: ignore[assignment]
+        return self._setters
+
+    def refusal(self, number: int, state: State, detailed: bool) -> _Reason:
+        needs = getattr(self.model, "needs", None)
+        need = None if needs is None else needs(self.ops[number])
+        if detailed and need is not None and self.setters() is not None:
+            found = self.real_time(number, need[0], need[1])
+            if found is not None:
+                return self.head(number) + found[0], found[1]
+        return self.at_dead_end(number, state, need)
+
+    def real_time(self, number: int, value: Hashable, phrase: str) -> _Reason | None:
+        ops, setters, stuck = self.ops, self.setters(), self.ops[number]
+        assert setters is not None and stuck.ret is not None
+        writers = [n for n, leaves in enumerate(setters) if leaves == (value,) and n != number]
+        blocker = None  # the latest-invoked operation surely leaving another state before
+        for other, leaves in enumerate(setters):
+            op = ops[other]
+            if leaves and leaves != (value,) and op.ret is not None and op.ret < stuck.call \
+                    and (blocker is None or op.call > ops[blocker].call):
+                blocker = other
+        late = [w for w in writers if ops[w].call > stuck.ret]
+        hidden = [w for w in writers if w not in late and blocker is not None
+                  and ops[w].ret is not None and ops[w].ret < ops[blocker].call]
+        initial = self.model.init() == value
+        if len(late) + len(hidden) < len(writers) or (initial and blocker is None):
+            return None
+        shown = self.model.describe_state(value)
+        clauses = [self.hidden_clause(w, blocker, number, shown) for w in hidden]
+        clauses += [f"{self.name(w)} was invoked ({_at(ops[w].call, ops[w].call_time_us)}) "
+                    f"after this {stuck.f} returned ({_at(stuck.ret, stuck.return_time_us)})"
+                    for w in late]
+        if initial:
+            assert blocker is not None
+            clauses.insert(0, self.hidden_clause(None, blocker, number, shown))
+        if not clauses:
+            return f"{phrase}, but no operation could have left {shown}", ()
+        more = len(clauses) - _CLAUSES_SHOWN
+        text = "; ".join(clauses[:_CLAUSES_SHOWN]) + (f"; and {more} more alike" if more > 0 else "")
+        named = [*hidden[:_CLAUSES_SHOWN], *late[:_CLAUSES_SHOWN]]
+        if blocker is not None and (hidden or initial):
+            named.append(blocker)
+        return f"{phrase}, but {text}", tuple(named)
+
+    def hidden_clause(self, writer: int | None, blocker: int | None, number: int,
+                      shown: str) -> str:
+        ops, stuck = self.ops, self.ops[number]
+        assert blocker is not None
+        other = ops[blocker]
+        assert other.ret is not None
+        before = (f"{self.name(blocker)} completed ({_at(other.ret, other.return_time_us)}) "
+                  f"before this {stuck.f} was invoked ({_at(stuck.call, stuck.call_time_us)})")
+        if writer is None:
+            return f"{shown} is the initial state, but {before}"
+        op = ops[writer]
+        assert op.ret is not None
+        return (f"{shown} was left by {self.name(writer)}, but {before} and was invoked "
+                f"({_at(other.call, other.call_time_us)}) after that one completed "
+                f"({_at(op.ret, op.return_time_us)})")
+
+    def at_dead_end(self, number: int, state: State, need: tuple[Hashable, str] | None,
+                    ) -> _Reason:
+        last = self.last_change()
+        left = "" if last is None else f", left by {self.name(last)}"
+        found = (f"the state after the longest prefix the search could linearize is "
+                 f"{self.model.describe_state(state)}{left}")
+        named = () if last is None else (last,)
+        if need is None:
+            return self.head(number) + f"{found}, and the model refuses it there", named
+        return self.head(number) + f"{need[1]}, but {found}", named
+
+    def last_change(self) -> int | None:
+        """The last operation of the dead end's prefix that changed the state, found by
+        replaying the prefix (once per counterexample)."""
+        state, last = self.model.init(), None
+        for number in _unwind(self.path):
+            legal, after = self.model.step(state, self.ops[number])
+            assert legal, "the prefix of a dead end is a legal order"
+            if after != state:
+                state, last = after, number
+        return last
+
+
+_CLAUSES_SHOWN = 3  # a reason stays one readable line; the rest is counted
+
+
+def _where(op: Operation) -> str:
+    return f"line {op.line}" if op.line is not None else f"event #{op.call}"
+
+
+def _at(position: int, time_us: int | None) -> str:
+    """A moment for people: seconds where the history has times, else the event's
+    position in the history."""
+    return f"event #{position}" if time_us is None else f"t={_seconds(time_us)}"
+
+
+def _seconds(time_us: int) -> str:
+    text = f"{time_us / 1_000_000:.6f}".rstrip("0")
+    return (text + "0" if text.endswith(".") else text) + " s"
 
 
 class _Reacting:
@@ -901,28 +1116,28 @@ def check_operations(
     first: bool = False,
     max_cache_entries: int = DEFAULT_MAX_CACHE_ENTRIES,
     max_memory_bytes: int = DEFAULT_MAX_MEMORY_BYTES,
+    budget: Budget | None = None,
 ) -> LinearizabilityResult:
     """Check a history given as operations against `model`.
 
-    `budget_s` bounds the wall-clock time of the whole check; it is shared among partitions
-    (smallest first, unused time passing on), and a partition that runs out ends "unknown".
-    `max_memory_bytes` bounds the resident memory of the process: a partition whose search
-    would grow past it ends "unknown" (cause "memory"). Raises ValueError if an operation's
-    `f` is not one the model knows.
+    `budget` (or else `budget_s` seconds and `max_memory_bytes` from now) bounds the whole
+    check: time is shared among partitions (smallest first, unused time passing on), and a
+    partition that runs out of time or memory, in any phase, ends "unknown" with the cause
+    named. Given a `budget` that started before reading, the answer comes within its
+    deadline, reading included. Raises ValueError if an operation's `f` is not one the
+    model knows.
     """
-    started = time.monotonic()
-    all_ops = list(operations)
-    for op in all_ops:
-        if op.f not in model.functions:
-            raise ValueError(f"operation {op.id} (process {op.process}) is a {op.f!r}, which "
-                             f"model {model.name!r} does not have "
-                             f"({', '.join(sorted(model.functions))})")
-    groups: dict[Hashable, list[Operation]] = {}
-    for op in all_ops:
-        groups.setdefault(model.partition(op), []).append(op)
+    if budget is None:
+        budget = _budget_from(budget_s, max_memory_bytes)
+    all_ops: list[Operation] = []
+    try:
+        for op in operations:
+            budget.spend(work=4)
+            all_ops.append(op)
+        groups = _partitions(all_ops, model, budget)
+    except OutOfBudget as out:
+        return unknown_result(model.name, len(all_ops), out.cause, budget.elapsed_ms())
     by_size = sorted(groups, key=lambda key: (len(groups[key]), _key_order(key)))
-    deadline = math.inf if budget_s is None else started + budget_s
-    gauge = MemoryGauge(max_memory_bytes)
     results: dict[Hashable, PartitionResult] = {}
     illegal_found = False
     for position, key in enumerate(by_size):
@@ -930,16 +1145,47 @@ def check_operations(
             results[key] = PartitionResult(key, UNKNOWN, len(groups[key]), 0.0,
                                            cause=CAUSE_NOT_CHECKED)
             continue
-        share_deadline = _share(deadline, len(by_size) - position)
-        results[key] = _check_partition(key, groups[key], model, share_deadline,
-                                        max_cache_entries, gauge)
+        share = budget.until(_share(budget.deadline, len(by_size) - position))
+        results[key] = _check_partition(key, groups[key], model, share, max_cache_entries)
         illegal_found = illegal_found or results[key].valid is False
     partitions = tuple(results[key] for key in sorted(results, key=_key_order))
     verdicts = [partition.valid for partition in partitions]
     valid: Verdict = (False if False in verdicts
                       else UNKNOWN if UNKNOWN in verdicts else True)
-    elapsed_ms = (time.monotonic() - started) * 1000
-    return LinearizabilityResult(valid, model.name, len(all_ops), elapsed_ms, partitions)
+    return LinearizabilityResult(valid, model.name, len(all_ops), budget.elapsed_ms(), partitions)
+
+
+def unknown_result(model_name: str, ops: int, cause: str, elapsed_ms: float,
+                   ) -> LinearizabilityResult:
+    """The answer of a check that ran out (`cause` "timeout" or "memory") before any
+    partition could be searched, for instance while reading the history: unknown, with no
+    partitions, naming the cause."""
+    assert cause in (CAUSE_TIMEOUT, CAUSE_MEMORY), cause
+    return LinearizabilityResult(UNKNOWN, model_name, ops, elapsed_ms, (), cause)
+
+
+def _budget_from(budget_s: float | None, max_memory_bytes: int) -> Budget:
+    """A budget of `budget_s` seconds from now; none left at all when it is not positive
+    (every partition then ends "unknown" at once)."""
+    if budget_s is None or budget_s > 0:
+        return Budget.starting_now(budget_s, max_memory_bytes)
+    now = time.monotonic()
+    return Budget(now, MemoryGauge(max_memory_bytes), started=now)
+
+
+def _partitions(all_ops: list[Operation], model: Model, budget: Budget,
+                ) -> dict[Hashable, list[Operation]]:
+    """The operations of each partition, in history order; ValueError for an operation
+    the model does not know."""
+    groups: dict[Hashable, list[Operation]] = {}
+    for op in all_ops:
+        budget.spend(work=4)
+        if op.f not in model.functions:
+            raise ValueError(f"operation {op.id} (process {op.process}) is a {op.f!r}, which "
+                             f"model {model.name!r} does not have "
+                             f"({', '.join(sorted(model.functions))})")
+        groups.setdefault(model.partition(op), []).append(op)
+    return groups
 
 
 def _key_order(key: Hashable) -> tuple[bool, str]:
@@ -954,51 +1200,78 @@ def _share(deadline: float, partitions_left: int) -> float:
     return now + max(0.0, deadline - now) / partitions_left
 
 
-def _check_partition(
-    key: Hashable, ops: list[Operation], model: Model, deadline: float,
-    max_cache_entries: int, gauge: MemoryGauge,
-) -> PartitionResult:
+def _check_partition(key: Hashable, ops: list[Operation], model: Model, budget: Budget,
+                     max_cache_entries: int) -> PartitionResult:
     started = time.monotonic()
-    searched = sorted((op for op in ops if not model.inert(op)), key=lambda op: op.call)
-    if started > deadline:
-        outcome = _Outcome(UNKNOWN, CAUSE_TIMEOUT, 0)
-    else:
-        outcome = _search_partition(searched, model, deadline, max_cache_entries, gauge)
+    try:
+        budget.check_now()
+        budget.spend(work=len(ops))  # the sort below
+        searched = sorted((op for op in ops if not model.inert(op)), key=lambda op: op.call)
+        outcome = _search_partition(searched, model, budget, max_cache_entries)
+    except OutOfBudget as out:
+        outcome = _Outcome(UNKNOWN, out.cause, 0)
     counterexample = None
     if outcome.valid is False:
-        stuck = tuple(searched[number] for number in outcome.stuck)
-        prefix = tuple(searched[number] for number in outcome.prefix)
-        counterexample = Counterexample(
-            operations=stuck,
-            prefix=prefix,
-            state=model.describe_state(outcome.state),
-            descriptions=tuple(model.describe_op(op) for op in stuck),
-            prefix_descriptions=tuple(model.describe_op(op) for op in prefix),
-            reasons=outcome.reasons,
-        )
+        counterexample = _counterexample(searched, model, outcome)
     elapsed_ms = (time.monotonic() - started) * 1000
     return PartitionResult(key, outcome.valid, len(ops), elapsed_ms, counterexample,
                            outcome.cause, outcome.explored)
 
 
-def _search_partition(searched: list[Operation], model: Model, deadline: float,
-                      max_cache_entries: int, gauge: MemoryGauge) -> _Outcome:
+def _counterexample(searched: list[Operation], model: Model, outcome: _Outcome,
+                    ) -> Counterexample:
+    stuck = tuple(searched[number] for number in outcome.stuck)
+    prefix = tuple(searched[number] for number in outcome.prefix)
+    assert len(outcome.reasons) == len(stuck), (outcome.reasons, stuck)
+    return Counterexample(
+        operations=stuck,
+        prefix=prefix,
+        state=model.describe_state(outcome.state),
+        descriptions=tuple(model.describe_op(op) for op in stuck),
+        prefix_descriptions=tuple(model.describe_op(op) for op in prefix),
+        reasons=tuple(text for text, _ in outcome.reasons),
+        ruled_out_by=tuple(tuple(sorted({searched[n].line for n in numbers
+                                         if searched[n].line is not None}))  # type: ignore[type-var]
+                           for _, numbers in outcome.reasons),
+    )
+
+
+def _search_partition(searched: list[Operation], model: Model, budget: Budget,
+                      max_cache_entries: int) -> _Outcome:
     """The verdict, with the model's order facts when it offers them; for an illegal
     partition, the deeper counterexample of a short search without them if that search
-    finishes (see the module docstring)."""
+    finishes (see the module docstring). Raises OutOfBudget when the budget runs out
+    before the search starts."""
     hook = getattr(model, "order_constraints", None)
     if hook is None:
-        return _Search(searched, model).run(deadline, max_cache_entries, gauge)
-    outcome = _Search(searched, model, hook(searched)).run(deadline, max_cache_entries, gauge)
+        return _Search(searched, model, budget=budget).run(budget, max_cache_entries)
+    constraints = _order_facts(hook, searched, budget)
+    outcome = _Search(searched, model, constraints, budget).run(budget, max_cache_entries)
     if outcome.valid is not False or COUNTEREXAMPLE_RETRY_CONFIGURATIONS <= 0:
         return outcome
-    retry = _Search(searched, model).run(deadline, COUNTEREXAMPLE_RETRY_CONFIGURATIONS, gauge)
+    try:
+        retry = _Search(searched, model, budget=budget).run(
+            budget, COUNTEREXAMPLE_RETRY_CONFIGURATIONS)
+    except OutOfBudget:  # the verdict stands; only the deeper counterexample is lost
+        return outcome
     assert retry.valid is not True, "order facts contradicted: the model's facts are wrong"
     if retry.valid is False:
         return _Outcome(False, None, outcome.explored + retry.explored, retry.prefix,
                         retry.stuck, retry.state, retry.reasons)
     return _Outcome(False, None, outcome.explored + retry.explored, outcome.prefix,
                     outcome.stuck, outcome.state, outcome.reasons)
+
+
+def _order_facts(hook: Any, searched: list[Operation], budget: Budget) -> _Facts:
+    """The model's order facts, spending from the budget: a hook that takes a `budget`
+    keyword spends as it goes; one that does not is at least looked at around."""
+    budget.check_now()
+    if "budget" in inspect.signature(hook).parameters:
+        before, outside = hook(searched, budget=budget)
+    else:
+        before, outside = hook(searched)
+    budget.check_now()
+    return before, outside
 
 
 def check_history_file(

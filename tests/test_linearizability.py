@@ -743,7 +743,10 @@ def test_two_reads_disagreeing_on_the_order_of_appends_are_caught() -> None:
     # The short search without facts found the deeper counterexample.
     example = result.partitions[0].counterexample
     assert example is not None and example.state == "'ab'"
-    assert example.descriptions == ("get(k) -> 'ba'",) and example.reason(0) is None
+    assert example.descriptions == ("get(k) -> 'ba'",)
+    assert example.reason(0) == (
+        "get(k) -> 'ba' cannot be placed: the state after the longest prefix the search could "
+        "linearize is 'ab', left by append(k, 'b') at event #1, and the model refuses it there")
     assert [op.input or op.output for op in example.prefix] == ["a", "b", "ab"]
 
 
@@ -757,11 +760,13 @@ def test_without_the_retry_the_facts_explain_the_dead_end(
     assert example.prefix == () and example.state == "''"
     assert example.descriptions == ("append(k, 'a')", "append(k, 'b')")
     assert example.reasons == (
-        "append(k, 'b') must take effect before it, as get(k) -> 'ba' shows",
-        "append(k, 'a') must take effect before it, as get(k) -> 'ab' shows")
+        "append(k, 'a') cannot be placed: append(k, 'b') at event #1 must take effect before "
+        "it, as get(k) -> 'ba' at event #6 shows",
+        "append(k, 'b') cannot be placed: append(k, 'a') at event #0 must take effect before "
+        "it, as get(k) -> 'ab' at event #4 shows")
     console = Console(record=True, width=200, color_system=None)
     console.print(format_result(result))
-    assert "as get(k) -> 'ab' shows" in console.export_text()
+    assert "as get(k) -> 'ab' at event #4 shows" in console.export_text()
     assert result.to_json()["partitions"][0]["counterexample"]["operations"][0]["reason"] == (
         example.reasons[0])
 
@@ -797,7 +802,8 @@ def test_a_legal_read_that_a_fact_forbids_is_a_dead_end(
     assert result.valid is False and example is not None
     assert example.descriptions == ("read(x) -> 1",) and example.state == "1"
     assert example.reasons == (
-        "read(x) -> 7 must take effect before it, as that operation's result shows",)
+        "read(x) -> 1 cannot be placed: read(x) -> 7 at event #4 must take effect before it, "
+        "as that operation's result shows",)
     assert result.partitions[0].explored == 1
 
 
@@ -828,8 +834,9 @@ def test_an_acknowledged_append_missing_from_a_later_read_is_caught_at_once(
     example = partition.counterexample
     assert example is not None and example.descriptions == ("get(k) -> '<0><1>'",)
     # The first acknowledged append it lacks is named (<2>; "b" is missing as well).
-    assert example.reasons == ("no order of the operations can produce its result, which "
-                               "contradicts append(k, '<2>')",)
+    assert example.reasons == ("get(k) -> '<0><1>' cannot be placed: no order of the "
+                               "operations can produce its result, which contradicts "
+                               "append(k, '<2>') at event #2",)
 
 
 def test_a_read_of_something_never_written_is_caught_at_once() -> None:
@@ -967,7 +974,9 @@ def assert_log_counterexample_is_honest(ops: Sequence[Operation], example: Any) 
     assert twin_respects_real_time(prefix) and log_legal(prefix)
     for position, op in enumerate(example.operations):
         assert op.ret is not None and op not in prefix
-        if example.reason(position) is None:
+        reason = example.reason(position)
+        assert reason and reason.startswith(example.descriptions[position] + " cannot be placed: ")
+        if "the model refuses it" in reason:
             assert not log_legal([*prefix, op])
         else:
             start = [*prefix, op]

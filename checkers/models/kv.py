@@ -70,6 +70,19 @@ class KvModel:
             return (op.output,)
         return None
 
+    def needs(self, op: Operation) -> tuple[Hashable, str] | None:
+        """The string a returned get needs to find (for counterexamples' reasons)."""
+        if op.f == "get" and op.ret is not None:
+            return op.output, f"it read {_quoted(op.output)}"
+        return None
+
+    def sets(self, op: Operation) -> tuple[()] | tuple[Hashable] | None:
+        """The string after `op`: `()` for a get (no change), the value for a put; None
+        for an append, whose result depends on the string before."""
+        if op.f == "get":
+            return ()
+        return (op.input,) if op.f == "put" else None
+
     def partition(self, op: Operation) -> Hashable:
         return op.key
 

@@ -42,6 +42,15 @@ class MutexModel:
         assert op.f == "release", op.f
         return state is True, False
 
+    def needs(self, op: Operation) -> tuple[Hashable, str]:
+        """The state each operation needs, for counterexamples' reasons."""
+        if op.f == "acquire":
+            return False, "it needs the lock free"
+        return True, "it needs the lock held"
+
+    def sets(self, op: Operation) -> tuple[Hashable]:
+        return (op.f == "acquire",)
+
     def partition(self, op: Operation) -> Hashable:
         return op.key
 

@@ -92,6 +92,28 @@ class RegisterModel:
         assert op.f == "cas", op.f
         return (op.input[0],)  # type: ignore[index]
 
+    def needs(self, op: Operation) -> tuple[Hashable, str] | None:
+        """The value a returned operation needs to find, and how to say so, for the
+        counterexample's reasons: a read its result, a cas that applied its expected
+        value. None for the others (a write needs nothing; a failed cas needs anything but
+        one value)."""
+        if op.ret is None:
+            return None
+        if op.f == "read":
+            return op.output, f"it read {_describe_value(op.output)}"
+        if op.f == "cas" and op.status != COMPARE_FAILED:
+            expected = op.input[0]
+            return expected, f"it expected {_describe_value(expected)}"
+        return None
+
+    def sets(self, op: Operation) -> tuple[()] | tuple[Hashable]:
+        """What the value is after `op` changes it: `()` when it never changes it (a read,
+        a cas whose compare failed), else its value (a pending cas that does not apply
+        changes nothing, which `needs`' reasoning allows for)."""
+        if op.f == "read" or op.status == COMPARE_FAILED:
+            return ()
+        return (op.input,) if op.f == "write" else (op.input[1],)
+
     def partition(self, op: Operation) -> Hashable:
         return op.key
 
