@@ -818,13 +818,17 @@ class _Explainer:
     def refusal(self, number: int, state: State, detailed: bool) -> _Reason:
         needs = getattr(self.model, "needs", None)
         need = None if needs is None else needs(self.ops[number])
+        open_writers: list[int] = []
         if detailed and need is not None and self.setters() is not None:
-            found = self.real_time(number, need[0], need[1])
+            found = self.real_time(number, need[0], need[1], open_writers)
             if found is not None:
                 return self.head(number) + found[0], found[1]
-        return self.at_dead_end(number, state, need)
+        return self.at_dead_end(number, state, need, open_writers)
 
-    def real_time(self, number: int, value: Hashable, phrase: str) -> _Reason | None:
+    def real_time(self, number: int, value: Hashable, phrase: str, open_writers: list[int],
+                  ) -> _Reason | None:
+        """The reason when real time alone rules out every operation that could have left
+        `value`; else None, with those it does not rule out added to `open_writers`."""
         ops, setters, stuck = self.ops, self.setters(), self.ops[number]
         assert setters is not None and stuck.ret is not None
         writers = [n for n, leaves in enumerate(setters) if leaves == (value,) and n != number]
@@ -839,6 +843,7 @@ class _Explainer:
                   and ops[w].ret is not None and ops[w].ret < ops[blocker].call]
         initial = self.model.init() == value
         if len(late) + len(hidden) < len(writers) or (initial and blocker is None):
+            open_writers.extend(w for w in writers if w not in late and w not in hidden)
             return None
         shown = self.model.describe_state(value)
         clauses = [self.hidden_clause(w, blocker, number, shown) for w in hidden]
@@ -849,13 +854,15 @@ class _Explainer:
             assert blocker is not None
             clauses.insert(0, self.hidden_clause(None, blocker, number, shown))
         if not clauses:
-            return f"{phrase}, but no operation could have left {shown}", ()
+            return f"{phrase}, but no operation before it could have left {shown}", ()
         more = len(clauses) - _CLAUSES_SHOWN
         text = "; ".join(clauses[:_CLAUSES_SHOWN]) + (f"; and {more} more alike" if more > 0 else "")
+        if not initial and len(writers) == 1:
+            text = "only " + text
         named = [*hidden[:_CLAUSES_SHOWN], *late[:_CLAUSES_SHOWN]]
         if blocker is not None and (hidden or initial):
             named.append(blocker)
-        return f"{phrase}, but {text}", tuple(named)
+        return f"{phrase}: {text}", tuple(named)
 
     def hidden_clause(self, writer: int | None, blocker: int | None, number: int,
                       shown: str) -> str:
@@ -863,26 +870,34 @@ class _Explainer:
         assert blocker is not None
         other = ops[blocker]
         assert other.ret is not None
-        before = (f"{self.name(blocker)} completed ({_at(other.ret, other.return_time_us)}) "
-                  f"before this {stuck.f} was invoked ({_at(stuck.call, stuck.call_time_us)})")
+        before = (f"completed ({_at(other.ret, other.return_time_us)}) before this {stuck.f} "
+                  f"was invoked ({_at(stuck.call, stuck.call_time_us)})")
         if writer is None:
-            return f"{shown} is the initial state, but {before}"
+            return f"{shown} is the initial state, but {self.name(blocker)} {before}"
         op = ops[writer]
         assert op.ret is not None
-        return (f"{shown} was left by {self.name(writer)}, but {before} and was invoked "
+        return (f"{self.name(writer)} left {shown}, but {self.name(blocker)}, invoked "
                 f"({_at(other.call, other.call_time_us)}) after that one completed "
-                f"({_at(op.ret, op.return_time_us)})")
+                f"({_at(op.ret, op.return_time_us)}), {before}")
 
     def at_dead_end(self, number: int, state: State, need: tuple[Hashable, str] | None,
-                    ) -> _Reason:
+                    open_writers: list[int]) -> _Reason:
         last = self.last_change()
         left = "" if last is None else f", left by {self.name(last)}"
         found = (f"the state after the longest prefix the search could linearize is "
                  f"{self.model.describe_state(state)}{left}")
-        named = () if last is None else (last,)
+        named = [] if last is None else [last]
         if need is None:
-            return self.head(number) + f"{found}, and the model refuses it there", named
-        return self.head(number) + f"{need[1]}, but {found}", named
+            return self.head(number) + f"{found}, and the model refuses it there", tuple(named)
+        text = f"{need[1]}, but {found}"
+        if open_writers:
+            shown = [self.name(w) for w in open_writers[:_CLAUSES_SHOWN]]
+            more = len(open_writers) - len(shown)
+            text += (f"; {', '.join(shown)}{f' and {more} more' if more > 0 else ''} could "
+                     f"leave {self.model.describe_state(need[0])}, but the search found no "
+                     "order of the other operations in which one does so before it")
+            named += open_writers[:_CLAUSES_SHOWN]
+        return self.head(number) + text, tuple(named)
 
     def last_change(self) -> int | None:
         """The last operation of the dead end's prefix that changed the state, found by
