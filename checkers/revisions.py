@@ -34,10 +34,11 @@ anomaly, the read otherwise.
 
 One faulty node yields many anomalies (a restarted node whose store forgot its revisions
 reuses one revision per write, and each reuse also makes older reads look wrong), so
-anomalies are grouped by cause: the faulty operations one node answered in a row, with no
-sound answer of that node between them, form one group (an operation that names no node is
-a group of its own). The result's `groups` lists each group's first cause, first-cause
-first, with the count of anomalies it explains.
+anomalies are grouped by cause. Given the run's trace, the faulty operations one node
+incarnation answered (from a start or restart to the next restart) form one group; without
+it, those one node answered in a row, with no sound answer of that node between them. An
+operation that names no node is a group of its own. The result's `groups` lists each
+group's first cause, first-cause first, with the count of anomalies it explains.
 
 The history is our `history.jsonl` (`checkers.history.Event`); operations without a
 revision (a `fail` that was not a compare, an `info`) take no part except as writes of
@@ -53,6 +54,7 @@ from typing import Any
 
 from checkers.explain import format_seconds, plural
 from checkers.history import COMPARE_FAILED, Event
+from checkers.trace import TraceEvent
 
 ANOMALIES_KEPT = 10
 """Anomalies kept per property (besides the first of each kept group); all are counted."""
@@ -128,19 +130,21 @@ class _Finding:
                 "affected_line": self.affected.line, "group": group, **self.details}
 
 
-def check_revisions(events: Iterable[Event]) -> dict[str, Any]:
+def check_revisions(events: Iterable[Event], trace: Iterable[TraceEvent] | None = None) -> dict[str, Any]:
     """Returns `{"valid", "anomalies", "groups", "stats"}`, JSON-able, like the trace
     checkers; an anomaly has `property`, `t` and `line` (its cause's completion), `message`,
-    `affected_line` and `group` (see the module docstring)."""
+    `affected_line` and `group` (see the module docstring). The run's `trace`, when given,
+    only sharpens the groups."""
     done = _completed(events)
     findings = _check_unique(done) + _check_monotonic(done)
     findings += _check_reads(done, {finding.cause.line for finding in findings})
     findings.sort(key=_Finding.sort_key)
-    group_of = _groups(done, findings)
+    restarts = None if trace is None else _restarts(trace)
+    group_of, episodes = _groups(done, findings, restarts)
     counts = dict.fromkeys(PROPERTIES, 0)
     for finding in findings:
         counts[finding.property] += 1
-    groups = _group_records(findings, group_of)
+    groups = _group_records(findings, group_of, episodes)
     return {
         "valid": not findings,
         "anomalies": _kept(findings, group_of),
@@ -267,9 +271,19 @@ def _read_finding(read: _Done, write: _Done, kind: str, suspects: set[int],
     return _Finding("read-revision", write, read, text, details)
 
 
-def _groups(done: list[_Done], findings: list[_Finding]) -> dict[int, int]:
-    """Group number (from 1, first cause first) of every cause, by completion line: a node's faulty
-    answers in a row share one group; a cause that names no node is a group alone."""
+def _restarts(trace: Iterable[TraceEvent]) -> dict[int, list[int]]:
+    """Each node's restart times, in order (a trace's times never go back)."""
+    restarts: dict[int, list[int]] = {}
+    for event in trace:
+        if event.get("ev") == "restart" and type(event.get("node")) is int:
+            restarts.setdefault(event["node"], []).append(event["t"])
+    return restarts
+
+
+def _groups(done: list[_Done], findings: list[_Finding], restarts: dict[int, list[int]] | None,
+            ) -> tuple[dict[int, int], dict[int, tuple[Any, ...]]]:
+    """Group number (from 1, first cause first) of every cause, by completion line, and
+    each group's episode: (kind, node or line, n, how it was cut, restarted_at_us or None)."""
     causes = {finding.cause.line for finding in findings}
     episode_of: dict[int, tuple[Any, ...]] = {}
     last_faulty: dict[int, bool] = {}
@@ -278,20 +292,29 @@ def _groups(done: list[_Done], findings: list[_Finding]) -> dict[int, int]:
         node, faulty = item.completion.node, item.line in causes
         if node is None:
             if faulty:
-                episode_of[item.line] = ("operation", item.completion.index)
+                episode_of[item.line] = ("operation", item.line, 0, "alone", None)
+            continue
+        if restarts is not None:
+            if faulty:
+                times = restarts.get(node, [])
+                incarnation = bisect.bisect_right(times, item.completion.time)
+                restarted = times[incarnation - 1] if incarnation else None
+                episode_of[item.line] = ("node", node, incarnation, "trace", restarted)
             continue
         if faulty and not last_faulty.get(node, False):
             episodes[node] = episodes.get(node, 0) + 1
         last_faulty[node] = faulty
         if faulty:
-            episode_of[item.line] = ("node", node, episodes[node])
+            episode_of[item.line] = ("node", node, episodes[node], "row", None)
     numbers: dict[tuple[Any, ...], int] = {}
     for finding in findings:  # already in cause order, so groups number first-cause first
         numbers.setdefault(episode_of[finding.cause.line], len(numbers) + 1)
-    return {cause: numbers[episode] for cause, episode in episode_of.items()}
+    return ({cause: numbers[episode] for cause, episode in episode_of.items()},
+            {number: episode for episode, number in numbers.items()})
 
 
-def _group_records(findings: list[_Finding], group_of: dict[int, int]) -> list[dict[str, Any]]:
+def _group_records(findings: list[_Finding], group_of: dict[int, int],
+                   episodes: dict[int, tuple[Any, ...]]) -> list[dict[str, Any]]:
     members: dict[int, list[_Finding]] = {}
     for finding in findings:
         members.setdefault(group_of[finding.cause.line], []).append(finding)
@@ -302,14 +325,29 @@ def _group_records(findings: list[_Finding], group_of: dict[int, int]) -> list[d
         causes = {finding.cause.line: finding.cause for finding in group}
         cause = first.message
         node = first.cause.completion.node
-        if len(causes) > 1:
-            last = max(causes.values(), key=lambda item: item.completion.index)
-            cause += (f" (the first of {plural(len(causes), 'faulty answer')} node {node} gave in a row, "
-                      f"until {format_seconds(last.completion.time)})")
+        cause += _episode_text(episodes[number], list(causes.values()))
         records.append({"group": number, "cause": cause, "t": first.cause.completion.time,
                         "line": first.cause.line, "count": len(group), "property": first.property,
                         "node": node, "operations": len(causes)})
     return records
+
+
+def _episode_text(episode: tuple[Any, ...], causes: list[_Done]) -> str:
+    """" (node 4 since its restart at 46.12 s: the first of 55 faulty answers, the last at
+    56.563 s)", or less where there is less to say."""
+    kind, node, _, cut, restarted = episode
+    if kind != "node":
+        return ""
+    parts = []
+    if len(causes) > 1:
+        last = max(causes, key=lambda item: item.completion.index)
+        row = " in a row" if cut == "row" else ""
+        parts.append(f"the first of {plural(len(causes), 'faulty answer')}{row}, the last at "
+                     f"{format_seconds(last.completion.time)}")
+    since = "" if restarted is None else f" since its restart at {format_seconds(restarted)}"
+    if not parts and not since:
+        return ""
+    return f" (node {node}{since}{': ' if parts else ''}{', '.join(parts)})"
 
 
 def _kept(findings: list[_Finding], group_of: dict[int, int]) -> list[dict[str, Any]]:
