@@ -382,17 +382,12 @@ def check_run_destination(folder: Path, flag: str = "--out") -> None:
     check_writable_place(folder, flag, create_parents=True)
 
 
-FUZZ_FILES = ("fuzz.json", "progress.jsonl", "summary.json")
-
-
 def check_fuzz_destination(folder: Path) -> None:
-    """A fuzz folder is new, empty, or one a fuzz command made (it holds fuzz.json)."""
+    """Whether the folder's contents belong to a fuzz run is for `fuzz.prepare` to say; here,
+    only that it can be a folder at all."""
     kind = _existing_kind(folder, "--out")
     if kind is not None and kind != "folder":
         raise InputError(str(folder), None, "--out", f"exists and is not a folder ({kind})")
-    if kind == "folder" and not (folder / "fuzz.json").is_file() and any(folder.iterdir()):
-        raise InputError(str(folder), None, "--out",
-                         "exists, holds other files and no fuzz.json; refusing to write into it")
     check_writable_place(folder, "--out", create_parents=True)
 
 
@@ -438,7 +433,6 @@ def fuzz(scenario: str, count: int, start: int, jobs: int | None, out: Path | No
         recheck_share=recheck, budget_s=budget, reports=not no_report,
     )
     results = fuzzing.prepare(plan)
-    plan = dataclasses.replace(plan, jobs=max(1, min(plan.jobs, len(plan.seeds) - len(results))))
     sys.exit(_run_campaign(fuzzing, plan, results))
 
 
@@ -600,12 +594,16 @@ def print_fuzz_summary(summary: dict[str, Any], folder: Path) -> None:
     table.add_row("unknown", _seed_list(summary["unknown"]))
     differed = summary["determinism_failures"]
     table.add_row("determinism", f"{summary['rechecked']} rechecked, digests differed for {_seed_list(differed)}")
+    if summary.get("crashed"):
+        table.add_row("  crashed", _seed_list(summary["crashed"]))
+    if summary.get("errors"):
+        table.add_row("harness errors", _seed_list([error["seed"] for error in summary["errors"]]))
     table.add_row("seeds/minute", str(summary["seeds_per_minute"]))
     console.print(table)
     console.print(f" folder  {folder}", soft_wrap=True)
     failed = summary["failed"]
     for seed in failed[:SEEDS_WITH_COMMANDS]:
-        console.print(f" seed {seed}", soft_wrap=True)
+        console.print(f" seed {seed}" + (" (crash)" if seed in summary.get("crashed", ()) else ""), soft_wrap=True)
         _print_next_commands(folder / f"seed-{seed}", failed=True)
     if len(failed) > SEEDS_WITH_COMMANDS:
         more = _plural(len(failed) - SEEDS_WITH_COMMANDS, "failing seed")
@@ -675,8 +673,7 @@ def _checker_detail(checked: dict[str, Any]) -> str:
     groups = checked.get("groups") or []
     anomalies = checked.get("anomalies") or []
     if groups:
-        return (f"  {_plural(len(anomalies), 'anomaly', 'anomalies')} from {_plural(len(groups), 'cause')}: "
-                f"{groups[0].get('cause', '')}")
+        return f"  {_plural(len(anomalies), 'anomaly', 'anomalies')} from {_plural(len(groups), 'cause')} (below)"
     if anomalies:
         first = anomalies[0]
         more = f" (and {len(anomalies) - 1} more)" if len(anomalies) > 1 else ""
@@ -702,13 +699,9 @@ def why_it_failed(verdict: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     for name, checked in verdict["checkers"].items():
         for group in (checked.get("groups") or [])[:STUCK_SHOWN]:
-            where = [f"history line {group['line']}"] if group.get("line") is not None else []
-            if isinstance(group.get("t"), int | float):
-                where.append(f"at {_seconds(group['t'] / 1e6)}")
             count = group.get("count")
-            if isinstance(count, int):
-                where.append(_plural(count, "anomaly", "anomalies"))
-            lines.append(f"cause   {name}: {group.get('cause', '')}" + (f" ({', '.join(where)})" if where else ""))
+            effects = f" [{_plural(count, 'anomaly', 'anomalies')}]" if isinstance(count, int) else ""
+            lines.append(f"cause   {name}: {group.get('cause', '')}{effects}")
     for partition in (verdict["checkers"].get("linearizability") or {}).get("partitions") or []:
         example = partition.get("counterexample")
         if partition.get("valid") is not False or not example:
