@@ -9,6 +9,7 @@ nothing a file says is silently ignored: a value that would have no effect is an
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import reprlib
 import stat
@@ -29,7 +30,7 @@ from scenarios.positions import KeyLines, deepest
 
 # A scenario is a page of text; a resolved one with the longest schedule allowed is a few
 # megabytes. Anything larger is refused before it is read.
-MAX_BYTES = 8 * 1024 * 1024
+MAX_BYTES = 4 * 1024 * 1024
 # Arrays and inline tables nest at most this deep (a scenario needs two levels).
 MAX_DEPTH = 32
 MAX_DESCRIPTION = 1000
@@ -116,7 +117,10 @@ _SHOWN.maxlevel, _SHOWN.maxlist, _SHOWN.maxdict = 2, 6, 4
 
 
 def _show(value: Any) -> str:
-    """A value as a message shows it: short, one line, however large or deep it is."""
+    """A value as a message shows it: short, one line, however large or deep it is, and
+    booleans as TOML writes them."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     return _SHOWN.repr(value)
 
 
@@ -196,7 +200,9 @@ def _document(text: str, path: str) -> dict[str, Any]:
         line = int(found.group(1)) if found else KeyLines(text).repeated
         raise ScenarioError(path, line, None, f"not valid TOML: {message}") from None
     except ValueError as error:  # an integer too long to convert, among others
-        raise ScenarioError(path, None, None, f"not valid TOML: {_first_sentence(error)}") from None
+        long_number = re.search(r"[0-9_]{4000,}", text)
+        line = text.count("\n", 0, long_number.start()) + 1 if long_number else None
+        raise ScenarioError(path, line, None, f"not valid TOML: {_first_sentence(error)}") from None
     except RecursionError:  # a backstop: the nesting check above comes first
         raise ScenarioError(path, None, None, "not valid TOML: nested too deep") from None
 
@@ -228,6 +234,11 @@ def _plain(value: Any) -> dict[str, Any]:
         else getattr(value, f.name)
         for f in dataclasses.fields(value)
     }
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
 
 
 def _field_name(key: str) -> str:
@@ -293,7 +304,7 @@ class _Validator:
     def table(self, cls: Any, table: str, raw: Any, index: int | None) -> Any:
         if not isinstance(raw, dict):
             self.fail(table, None, index, f"must be a table, not {_show(raw)}")
-        hints = typing.get_type_hints(cls)
+        hints = _hints(cls)
         values = {}
         for key, item in raw.items():
             if key not in hints:

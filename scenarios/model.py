@@ -16,8 +16,8 @@ NEMESIS_MODES = ("schedule", "random")
 MAX_NODES = 9
 # A schedule longer than this is a mistake, not a test; the bound keeps a resolved scenario
 # (written faults plus drawn ones) a file of a few megabytes that replays.
-MAX_WRITTEN_FAULTS = 10_000
-MAX_DRAWN_FAULTS = 5_000
+MAX_WRITTEN_FAULTS = 2_000
+MAX_DRAWN_FAULTS = 2_000
 MAX_FAULTS = 2 * (MAX_WRITTEN_FAULTS + MAX_DRAWN_FAULTS)
 
 

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import pickle
+import tomllib
+import typing
+from pathlib import Path
+
 import pytest
 
-from scenarios import loader
+from scenarios import loader, model
 from scenarios.loader import ScenarioError
+from scenarios.model import FaultSpec, Scenario
+from scenarios.positions import KeyLines
 from scenarios.resolve import resolve
 
 GOOD = """\
@@ -21,6 +30,23 @@ start_ms = 10
 duration_ms = 20
 target = [1, 2]
 """
+EXTRA_FAULT = "\n[[faults]]\nkind = 'crash'\nstart_ms = 1\nduration_ms = 1\ntarget = [9]\n"
+INLINE_FAULTS = """\
+name = "demo"
+faults = [
+  { kind = "crash", start_ms = 1, duration_ms = 1 },
+  { kind = "crash", start_ms = 1, duration_ms = 1, target = [0] },
+]
+"""
+SWARM_NAMING = """\
+name = "s"
+swarm = true
+[[faults]]
+kind = "crash"
+start_ms = 1
+duration_ms = 1
+target = [8]
+"""
 
 
 @pytest.mark.parametrize("name", loader.builtin_names())
@@ -29,6 +55,7 @@ def test_builtin_scenarios_load_and_round_trip(name: str) -> None:
     assert scenario.name == name and scenario.description
     resolved = resolve(scenario)
     assert loader.parse(loader.to_toml(resolved), "round-trip") == resolved
+    assert loader.parse(loader.to_toml(scenario), "round-trip") == scenario
 
 
 def test_required_builtins_exist() -> None:
@@ -53,13 +80,173 @@ def test_random_mix_resolves_to_the_same_schedule_for_a_seed() -> None:
     (GOOD.replace('name = "demo"', 'name = "demo"\nbugs = ["gremlins"]'), "demo.toml:2: bugs: unknown bug 'gremlins'"),
     (GOOD.replace("[cluster]", "[cluster"), "demo.toml:4: "),
     (GOOD.replace('name = "demo"\n', ""), "demo.toml: name: missing"),
+    # Every way TOML lets one write a key is located.
+    (GOOD.replace("[cluster]\nnodes = 3", "cluster.nodes = 0"), "demo.toml:4: cluster.nodes: 0 is out of range"),
+    (GOOD.replace("[cluster]\nnodes = 3", "cluster = { nodes = 0 }"), "demo.toml:4: cluster.nodes: 0 is out"),
+    (GOOD.replace("nodes = 3", '"nodes" = 0'), "demo.toml:5: cluster.nodes: 0 is out of range"),
+    (GOOD.replace("nodes = 3", "'nodes' = 0"), "demo.toml:5: cluster.nodes: 0 is out of range"),
+    (GOOD.replace("[cluster]", "[ cluster ]").replace("nodes = 3", "nodes = 0"), "demo.toml:5: cluster.nodes"),
+    (GOOD + "\n[phasez]\nx = 1\n", "demo.toml:13: phasez: unknown key"),
+    (GOOD + "\n[faults.extra]\nx = 1\n", "demo.toml:13: faults[0].extra: unknown key"),
+    (GOOD + EXTRA_FAULT, "demo.toml:17: faults[1].target: node 9 does not exist"),
+    (INLINE_FAULTS, "demo.toml:4: faults[1].target: node 0 does not exist"),
+    ('name = "demo"\n[nemesis]\nkinds = [\n  "crash",\n  "meteor",\n]\n',
+     "demo.toml:5: nemesis.kinds: 'meteor' is not one of"),
+    ('name = "demo"\n"a\\nb" = 1\n', "demo.toml:2: 'a\\nb': unknown key"),
+    # Faults after the end, and values that would be silently ignored or clamped.
+    (GOOD.replace("start_ms = 10", "start_ms = 1000"), "demo.toml:9: faults[0].start_ms: starts at 1000 ms, at or"),
+    (GOOD.replace("target = [1, 2]", "target = [1, 2]\nloss = 0.5"), "demo.toml:12: faults[0].loss: has no effect"),
+    (GOOD.replace('kind = "crash"', 'kind = "partition"\nshape = "halves"'),
+     "demo.toml:12: faults[0].target: has no effect on a halves partition"),
+    (GOOD.replace('kind = "crash"', 'kind = "partition"'), "demo.toml:11: faults[0].target: an isolate-node"),
+    (GOOD.replace("target = [1, 2]", "target = [2, 2]"), "demo.toml:11: faults[0].target: node 2 is listed twice"),
+    (GOOD.replace("target = [1, 2]", "target = []"), "demo.toml:11: faults[0].target: must be a word"),
+    (GOOD.replace('name = "demo"', 'name = "demo"\nswarm = true'), "demo.toml:5: cluster: swarm = true draws"),
+    ('name = "demo"\n[nemesis]\nkinds = []\n', "demo.toml:3: nemesis.kinds: must name at least one"),
+    ('name = "demo"\n[nemesis]\nkinds = ["crash", "crash"]\n', "demo.toml:3: nemesis.kinds: 'crash' is listed"),
+    ('name = "demo"\nbugs = ["x", "x"]\n', "demo.toml:2: bugs: unknown bug 'x'"),
+    ('name = "demo"\n[workload]\nattempt_timeout_ms = 2000\n', "demo.toml:3: workload.attempt_timeout_ms: 2000"),
+    ('name = "demo"\nduration_ms = 86400000\n[nemesis]\nmode = "random"\ninterval_ms = 10\n',
+     "demo.toml:5: nemesis.interval_ms: would draw about 8640000 faults"),
+    # Names become folder names; descriptions are printed.
+    ('name = "../escaped"\n', "demo.toml:1: name: '../escaped' is not a valid name"),
+    ('name = "a\\u0000b"\n', "demo.toml:1: name: 'a\\x00b' is not a valid name"),
+    ('name = ".hidden"\n', "demo.toml:1: name: '.hidden' is not a valid name"),
+    ('name = "a b"\n', "demo.toml:1: name: 'a b' is not a valid name"),
+    ('name = "' + "n" * 101 + '"\n', "demo.toml:1: name: "),
+    ('name = ""\n', "demo.toml:1: name: '' is not a valid name"),
+    ('name = "demo"\ndescription = "a\\u001b[31m"\n', "demo.toml:2: description: must be one line"),
+    ('name = "demo"\ndescription = """two\nlines"""\n', "demo.toml:2: description: must be one line"),
+    ('name = "demo"\ndescription = "' + "d" * 1001 + '"\n', "demo.toml:2: description: 1001 characters"),
+    # Numbers: TOML's true is not 1, floats are not integers, nan and inf are out of range.
+    (GOOD.replace("nodes = 3", "nodes = true"), "demo.toml:5: cluster.nodes: must be an integer, not true"),
+    (GOOD.replace("nodes = 3", "nodes = 3.0"), "demo.toml:5: cluster.nodes: must be an integer, not 3.0"),
+    (GOOD.replace("nodes = 3", "nodes = inf"), "demo.toml:5: cluster.nodes: must be an integer, not inf"),
+    ('name = "demo"\n[network]\nloss = nan\n', "demo.toml:3: network.loss: nan is out of range"),
+    ('name = "demo"\n[network]\nloss = -inf\n', "demo.toml:3: network.loss: -inf is out of range"),
+    ('name = "demo"\n[network]\nloss = false\n', "demo.toml:3: network.loss: must be a number, not false"),
+    ('name = "demo"\nseed = 99999999999999999999999\n', "demo.toml:2: seed: 99999999999999999999999 is out of"),
+    ('name = "demo"\nseed = -1\n', "demo.toml:2: seed: -1 is out of range"),
+    ('name = "demo"\nseed = ' + "9" * 5000 + "\n", "demo.toml:2: not valid TOML: Exceeds the limit"),
+    ('name = "demo"\nswarm = 1\n', "demo.toml:2: swarm: must be true or false, not 1"),
+    ('name = "demo"\nname = "again"\n', "demo.toml:2: not valid TOML: Cannot overwrite a value"),
+    ('name = "demo"\n[cluster]\n[cluster]\n', "demo.toml:3: not valid TOML: Cannot declare"),
+    # The parser's own limits.
+    ('name = "demo"\ndescription = ' + "[" * 5000 + "]" * 5000 + "\n", "demo.toml:2: arrays or inline tables"),
+    ('name = "demo"\ndescription = ' + "{a=" * 5000 + "1" + "}" * 5000 + "\n", "demo.toml:2: arrays or inline"),
+    ('name = "demo"\ndescription = "' + "[" * 5000 + '"\n', "demo.toml:2: description: 5000 characters"),
+    ("\ufeffname = 'demo'\n", "demo.toml:1: starts with a byte order mark"),
+    ("", "demo.toml: the file is empty"),
+    ("  \n\n# nothing\n", "demo.toml: name: missing"),
 ])
 def test_mistakes_name_file_line_and_field(text: str, expected: str) -> None:
     with pytest.raises(ScenarioError) as caught:
         loader.parse(text, "demo.toml")
     message = str(caught.value)
     assert message.startswith(expected), message
-    assert "\n" not in message
+    assert "\n" not in message and len(message) < 400, message
+
+
+def test_every_number_has_a_range_and_every_fault_field_a_kind() -> None:
+    """A field added to the model without a limit would fail on its first use, not quietly."""
+    for section, spec in typing.get_type_hints(Scenario).items():
+        fields = typing.get_type_hints(spec).items() if dataclasses.is_dataclass(spec) else [(section, spec)]
+        for name, hint in fields:
+            path = name if name == section else f"{'faults' if spec is FaultSpec else section}.{name}"
+            if hint in (int, float):
+                assert path in loader._RANGES, path
+    acted_on = {name for names in loader._FAULT_FIELDS.values() for name in names}
+    assert acted_on | {"kind", "start_ms", "duration_ms"} == {f.name for f in dataclasses.fields(FaultSpec)}
+
+
+def test_a_large_schedule_is_refused_and_the_largest_allowed_replays(tmp_path: Path) -> None:
+    fault = '[[faults]]\nkind = "crash"\nstart_ms = 1\nduration_ms = 1\n'
+    many = 'name = "demo"\nduration_ms = 10\n' + fault * (model.MAX_FAULTS + 1)
+    with pytest.raises(ScenarioError, match=rf"demo.toml:3: faults: {model.MAX_FAULTS + 1} faults; at most"):
+        loader.parse(many, "demo.toml")
+    drawn = 'name = "demo"\nswarm = true\n' + fault * (model.MAX_WRITTEN_FAULTS + 1)
+    with pytest.raises(ScenarioError, match="when more are drawn from the seed"):
+        loader.parse(drawn, "demo.toml")
+    # The longest schedule allowed, with the longest values, still makes a file that loads.
+    widest = FaultSpec("clock", 86_399_999, 86_400_000, target=tuple(range(1, 10)), drift_ppm=-900_000,
+                       offset_ms=-3_600_000)
+    longest = Scenario(name="n" * 100, duration_ms=86_400_000, cluster=model.ClusterSpec(nodes=9),
+                       faults=(widest,) * 100)
+    path = tmp_path / "longest.toml"
+    path.write_text(loader.to_toml(longest), encoding="utf-8")
+    assert path.stat().st_size * model.MAX_FAULTS / 100 < loader.MAX_BYTES
+    assert loader.load(str(path)) == longest
+
+
+def test_files_that_are_not_scenario_files(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.toml"
+    os.mkfifo(fifo)
+    huge = tmp_path / "huge.toml"
+    huge.write_text('name = "x"\n#' + "x" * loader.MAX_BYTES + "\n", encoding="utf-8")
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes(b'name = "x"\ndescription = "caf\xe9"\n')
+    cases = {
+        str(tmp_path): "is a directory, not a scenario file",
+        str(fifo): "is a named pipe, not a scenario file",
+        "/dev/null": "is a character device, not a scenario file",
+        str(tmp_path / "absent.toml"): "no such scenario file",
+        str(huge): "larger than 4 MiB",
+        str(latin): "not UTF-8 text: byte 29",
+        str(tmp_path / ("n" * 300 + ".toml")): "cannot read: File name too long",
+    }
+    for path, expected in cases.items():
+        with pytest.raises(ScenarioError) as caught:
+            loader.load(path)
+        message = str(caught.value)
+        assert message.startswith(path) and expected in message and "\n" not in message, message
+    with pytest.raises(ScenarioError, match=r"latin.toml:2: "):
+        loader.load(str(latin))
+
+
+def test_messages_stay_one_printable_line_whatever_the_path_holds() -> None:
+    error = ScenarioError("bad\npath\x1b[2J\ud800.toml", 3, "na\rme", "why\u2028not")
+    message = str(error)
+    assert message.isprintable() and message.isascii(), message
+    assert message.startswith("bad") and ":3: na" in message and message.endswith("not"), message
+    assert pickle.loads(pickle.dumps(error)).line == 3
+
+
+@pytest.mark.parametrize(("text", "path", "line"), [
+    ("a = 1\n[t]\nb = 2\n", ("t", "b"), 3),
+    ("t.b = 2\n", ("t", "b"), 1),
+    ('"t" . "b" = 2\n', ("t", "b"), 1),
+    ('"t\\u0041" = 2\n', ("tA",), 1),
+    ("t = { b = { c = 1 } }\n", ("t", "b", "c"), 1),
+    ("[[f]]\nx = 1\n[[f]]\n\nx = 2\n", ("f", 1, "x"), 5),
+    ("[[f]]\nx = 1\n[f.sub]\ny = 1\n[[f]]\n[f.sub]\ny = 2\n", ("f", 1, "sub", "y"), 7),
+    ('f = [\n  { x = 1 },\n  # comment ]\n  { x = "}]" },\n]\n', ("f", 1, "x"), 4),
+    ('s = """\nx = 1\n"""\nx = 2\n', ("x",), 4),
+    ("s = '''\n[t]\n'''\nt.x = 2\n", ("t", "x"), 4),
+    ("d = 1979-05-27 07:32:00\nx = 2\n", ("x",), 2),
+    ("a = [1, [2,\n 3]]\n", ("a", 1, 1), 2),
+    ("[t]\n", ("t", "missing"), 1),
+    ("x = 1\n", ("nowhere",), None),
+])
+def test_key_lines_follow_every_way_to_write_a_key(text: str, path: tuple[str | int, ...], line: int | None) -> None:
+    tomllib.loads(text)
+    assert KeyLines(text).line_of(path) == line
+
+
+def test_swarm_never_draws_fewer_nodes_than_a_fault_names() -> None:
+    scenario = loader.parse(SWARM_NAMING, "s.toml")
+    for seed in range(50):
+        resolved = resolve(loader.with_seed(scenario, seed))
+        assert resolved.cluster.nodes >= 8 and not resolved.swarm
+    with pytest.raises(ScenarioError, match="node 10 does not exist"):
+        loader.parse(SWARM_NAMING.replace("[8]", "[10]"), "s.toml")
+
+
+def test_swarm_draws_are_unchanged_when_no_fault_names_a_node() -> None:
+    """Folders of earlier swarm runs replay only if the same seed still draws the same
+    configuration: these sizes are what seeds 0-7 drew before faults could name nodes."""
+    swarm = loader.load("swarm")
+    sizes = [resolve(loader.with_seed(swarm, seed)).cluster.nodes for seed in range(8)]
+    assert sizes == [4, 5, 7, 5, 5, 3, 1, 3], sizes
 
 
 def test_unknown_builtin_lists_the_known_ones() -> None:
