@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from checkers.errors import InputError
+from checkers.history import Event
 from checkers.raft_safety import ANOMALIES_KEPT_PER_PROPERTY, check_raft_safety
 from checkers.trace import iter_trace_lines, read_trace_jsonl
 
@@ -430,3 +431,102 @@ def test_reader_streams_lines_lazily() -> None:
     assert next(events)["ev"] == "start"
     with pytest.raises(InputError, match="stream:2: not valid JSON"):
         next(events)
+
+
+# -- each anomaly shows the cluster at its moment, and anomalies are grouped by cause -------
+
+
+def test_an_anomaly_shows_every_node_at_its_moment_and_who_proposed_each_entry() -> None:
+    """The ack naming entry 2's client comes after the anomaly: the tail still names it,
+    and with the history, the line of the invoke that proposed it."""
+    trace = TraceBuilder()
+    trace.elect(1, 1, 1, voters=(2,)).append(2, 1, [[1, "00"]])
+    trace.replicate(1, 1, 1, [[1, "00"], [1, "aa"], [1, "bb"]], followers=(2,))
+    trace.add("crash", node=2)
+    trace.apply(3, 1, [[1, "zz"]])  # node 3 holds nothing and committed nothing
+    trace.ack(1, 0, 2, [1, "aa"])
+    history = [Event(0, 0, 0, "invoke", "write", "k0", 1, client=0), Event(1, 5, 0, "ok", "write", "k0", 1),
+               Event(2, 10, 0, "invoke", "write", "k0", 2, client=0)]
+    result = check_raft_safety(trace.events, history)
+    first = result["anomalies"][0]
+    assert first["message"] == "node 3 applied up to index 1 beyond its commit index 0"
+    nodes = {state["node"]: state for state in first["nodes"]}
+    assert sorted(nodes) == [1, 2, 3]
+    assert (nodes[1]["role"], nodes[1]["term"], nodes[1]["commit"]) == ("leader", 1, 3)
+    assert (nodes[2]["role"], nodes[3]["role"], nodes[3]["log_tail"]) == ("crashed", "follower", [])
+    assert [entry["index"] for entry in nodes[1]["log_tail"]] == [1, 2, 3]
+    named = nodes[1]["log_tail"][1]
+    assert named == {"index": 2, "term": 1, "digest": "aa", "client": "c0", "request": "c0-2", "line": 3}
+    assert nodes[1]["log_tail"][2]["client"] is None and nodes[1]["log_tail"][2]["line"] is None
+    without_history = check_raft_safety(trace.events)["anomalies"][0]["nodes"][0]["log_tail"][1]
+    assert (without_history["request"], without_history["line"]) == ("c0-2", None)
+    json.dumps(result)
+
+
+def test_the_log_tail_is_taken_around_the_anomaly_s_index() -> None:
+    trace = TraceBuilder()
+    entries = [[1, f"{number:02}"] for number in range(1, 13)]
+    trace.append(1, 1, entries).hard(1, 1, commit=12).apply(1, 1, entries[:6]).apply(1, 8, entries[7:8])
+    (anomaly,) = check_raft_safety(trace.events)["anomalies"]
+    assert anomaly["index"] == 8
+    assert [entry["index"] for entry in anomaly["nodes"][0]["log_tail"]] == [6, 7, 8, 9, 10]
+    trace = TraceBuilder()
+    trace.append(1, 1, entries).add("crash", node=1).append(1, 13, [[1, "13"]])
+    (anomaly,) = check_raft_safety(trace.events)["anomalies"]
+    assert [entry["index"] for entry in anomaly["nodes"][0]["log_tail"]] == [8, 9, 10, 11, 12]
+
+
+def test_anomalies_of_one_node_incarnation_form_one_group() -> None:
+    """A restart that forgets to re-apply breaks state machine safety once per restart;
+    two breaks in one incarnation are one cause."""
+    trace = TraceBuilder()
+    log = [[1, "a"], [1, "b"], [1, "c"]]
+    trace.append(1, 1, log).commit_apply(1, 1, 1, log)
+    trace.add("crash", node=1).restart(1, 1, 3, log).apply(1, 3, log[2:]).apply(1, 3, log[2:])
+    trace.add("crash", node=1).restart(1, 1, 3, log)
+    restarted_at = trace.time_us
+    trace.apply(1, 2, log[1:2])
+    result = check_raft_safety(trace.events)
+    assert [anomaly["group"] for anomaly in result["anomalies"]] == [1, 1, 2]
+    assert [(group["count"], group["node"], group["property"]) for group in result["groups"]] == [
+        (2, 1, "state-machine-safety"), (1, 1, "state-machine-safety")]
+    assert result["groups"][0]["cause"].endswith(", the first of 2 anomalies of this cause")
+    assert result["groups"][1]["cause"] == (
+        f"node 1 applied from index 2 after applying up to 0 (node 1 since its restart at "
+        f"{restarted_at / 1e6:.2f} s)")
+    assert result["groups"][1]["t"] == restarted_at + 10 and result["groups"][1]["line"] is None
+
+
+def test_two_leaders_of_one_term_are_one_group_per_term() -> None:
+    trace = TraceBuilder((1, 2, 3, 4))
+    trace.role(1, "leader", 2).role(2, "leader", 2).role(3, "leader", 2).role(4, "leader", 3)
+    trace.role(1, "leader", 3)
+    result = check_raft_safety(trace.events)
+    assert [(anomaly["term"], anomaly["leaders"], anomaly["group"]) for anomaly in result["anomalies"]] == [
+        (2, [1, 2], 1), (2, [1, 3], 1), (3, [4, 1], 2)]
+    assert [group["count"] for group in result["groups"]] == [2, 1]
+    assert result["stats"]["groups_total"] == 2
+
+
+def test_a_run_that_skips_re_applying_shows_the_restarted_node_behind(tmp_path: Path) -> None:
+    """On a real run: the anomaly shows node states and names the restart behind it."""
+    import dataclasses
+
+    from raftsim import api
+    from scenarios import loader
+
+    base = loader.load("crash-restart")
+    scenario = dataclasses.replace(base, duration_ms=6000, faults=base.faults[:1], seed=1,
+                                   bugs=("restart-skips-apply",))
+    verdict = api.run(scenario, tmp_path / "run").verdict["checkers"]["raft-safety"]
+    result = check_raft_safety(read_trace_jsonl(tmp_path / "run" / "trace.jsonl"))
+    assert verdict["valid"] is False and result["valid"] is False
+    anomaly = result["anomalies"][0]
+    assert "applied from index" in anomaly["message"]
+    assert [state["node"] for state in anomaly["nodes"]] == [1, 2, 3, 4, 5]
+    culprit = next(state for state in anomaly["nodes"] if state["node"] == anomaly["node"])
+    assert culprit["role"] == "follower" and culprit["commit"] < max(state["commit"] for state in anomaly["nodes"])
+    assert all(len(state["log_tail"]) == 5 and any(entry["index"] == anomaly["index"] for entry in state["log_tail"])
+               for state in anomaly["nodes"])
+    assert f"(node {anomaly['node']} since its restart at " in result["groups"][0]["cause"]
+    assert sum(group["count"] for group in result["groups"]) == result["stats"]["anomalies_total"]
