@@ -181,7 +181,9 @@ def _time(timeline: Timeline, value: int) -> str:
 
 ANOMALIES_SHOWN = 50
 """Individual anomalies listed on the page; the rest are counted."""
-CAUSES_SHOWN = 30
+CAUSES_SHOWN = 200
+CAUSES_FIRST = 8
+"""Causes shown open at the top of the page; the others sit in a folded list below them."""
 
 
 def _op_anchor(timeline: Timeline, op: int | None, text: str) -> str:
@@ -209,9 +211,16 @@ def _causes(timeline: Timeline) -> str:
             f"<td>{_e(plural(cause.count, 'anomaly', 'anomalies'))}</td><td class=\"cause\">{_e(cause.text)}</td></tr>")
     more = len(timeline.causes) - CAUSES_SHOWN
     tail = f"<p class=\"note\">and {_e(plural(more, 'more cause'))}</p>" if more > 0 else ""
+    head = ("<thead><tr><th>#</th><th>at</th><th>history</th><th>checker</th><th>effects</th><th>cause</th>"
+            "</tr></thead>")
+    # The first few open, the rest one click away: the timeline stays on the first screen.
+    rest = ""
+    if len(rows) > CAUSES_FIRST:
+        rest = (f"<details><summary>{_e(plural(len(rows) - CAUSES_FIRST, 'more cause'))}</summary>"
+                f"<table class=\"causes\">{head}<tbody>{''.join(rows[CAUSES_FIRST:])}</tbody></table>{tail}</details>")
     return (f"<section class=\"causes\"><h2>{_e(plural(len(timeline.causes), 'cause'))} of failure</h2>"
-            "<table class=\"causes\" id=\"causes\"><thead><tr><th>#</th><th>at</th><th>history</th><th>checker</th>"
-            f"<th>effects</th><th>cause</th></tr></thead><tbody>{''.join(rows)}</tbody></table>{tail}</section>\n")
+            f"<table class=\"causes\" id=\"causes\">{head}<tbody>{''.join(rows[:CAUSES_FIRST])}</tbody></table>"
+            f"{rest}</section>\n")
 
 
 def _anomaly_item(timeline: Timeline, marker: Marker) -> str:
@@ -389,12 +398,12 @@ def _faults(timeline: Timeline) -> str:
         return ""
     rows = "".join(
         f"<tr id=\"fault-{number}\"><td>F{number}</td><td>{_e(fault.kind)}</td>"
-        f"<td><a data-time=\"{fault.start}\" href=\"#timeline\">{_e(_time(timeline, fault.start))}</a></td>"
-        f"<td>{_e(_time(timeline, fault.end))}</td><td>{_e(fault.label)}</td></tr>"
+        f"<td><a data-time=\"{fault.start}\" href=\"#timeline\">{_e(_short_time(timeline, fault.start))}</a></td>"
+        f"<td>{_e(_short_time(timeline, fault.end))}</td><td>{_e(fault.label)}</td></tr>"
         for number, fault in enumerate(timeline.faults[:FAULTS_LISTED], start=1))
     more = len(timeline.faults) - FAULTS_LISTED
     tail = f"<p class=\"note\">and {_e(plural(more, 'more fault'))}</p>" if more > 0 else ""
-    return (f"<section><details{' open' if len(timeline.faults) <= 12 else ''}><summary><h2>"
+    return (f"<section><details{' open' if len(timeline.faults) <= 30 else ''}><summary><h2>"
             f"{_e(plural(len(timeline.faults), 'fault'))}</h2></summary><table class=\"list\" id=\"faults\"><thead><tr>"
             "<th>#</th><th>kind</th><th>from</th><th>to</th><th>fault</th></tr></thead>"
             f"<tbody>{rows}</tbody></table>{tail}</details></section>\n")
@@ -409,9 +418,9 @@ def _elections(timeline: Timeline) -> str:
     tenures = leader_tenures(timeline)
     rows = "".join(
         f"<tr><td>{tenure.term}</td><td>node {tenure.node}</td>"
-        f"<td><a data-time=\"{tenure.start}\" href=\"#timeline\">{_e(_time(timeline, tenure.start))}</a></td>"
+        f"<td><a data-time=\"{tenure.start}\" href=\"#timeline\">{_e(_short_time(timeline, tenure.start))}</a></td>"
         f"<td>{_e(_seconds_held(tenure.end - tenure.start))}</td>"
-        f"<td>{_e(tenure.describe(_time(timeline, tenure.end)))}</td></tr>"
+        f"<td>{_e(tenure.describe(_short_time(timeline, tenure.end)))}</td></tr>"
         for tenure in tenures[:ELECTIONS_LISTED])
     more = len(tenures) - ELECTIONS_LISTED
     tail = f"<p class=\"note\">and {_e(plural(more, 'more election'))}</p>" if more > 0 else ""

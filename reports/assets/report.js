@@ -224,6 +224,7 @@
       ctx.beginPath(); ctx.moveTo(x, AXIS_H); ctx.lineTo(x, AXIS_H + 10); ctx.stroke();
     });
     ctx.lineWidth = 1.5;
+    var lastNumber = -Infinity;
     data.causes.forEach(function (c, k) {
       if (c[0] < view.t0 || c[0] > view.t1) return;
       var x = xOf(c[0]);
@@ -231,7 +232,7 @@
       ctx.beginPath(); ctx.moveTo(x, AXIS_H); ctx.lineTo(x, totalH); ctx.stroke();
       ctx.fillStyle = colours.counterexample;
       ctx.beginPath(); ctx.moveTo(x - 5, AXIS_H); ctx.lineTo(x + 5, AXIS_H); ctx.lineTo(x, AXIS_H + 7); ctx.closePath(); ctx.fill();
-      if (k < 30) ctx.fillText(String(k + 1), x + 6, AXIS_H + 6);
+      if (x - lastNumber > 16) { ctx.fillText(String(k + 1), x + 6, AXIS_H + 6); lastNumber = x; }
     });
   }
 
@@ -492,7 +493,7 @@
     // right, one per row, so that no text ever sits on an arrow. The columns share the
     // width the page gives; the node names stay pinned above while the rows scroll.
     var ROW = 16, left = 88, top = 8;
-    var avail = Math.max(600, box.clientWidth - 24);
+    var avail = Math.max(600, box.clientWidth - 40);
     var gutter = Math.max(260, Math.min(560, Math.round(avail * 0.4)));
     var colW = Math.max(70, Math.floor((avail - left - gutter) / Math.max(1, data.nodes.length)));
     var gutterX = left + colW * data.nodes.length + 12;
@@ -582,7 +583,7 @@
       var t = events.length ? events[r][0] : a;
       data.nodes.forEach(function (node, n) {
         var s = stateAt(n, t);
-        heads[n].textContent = "node " + node + (s ? " \u00b7 " + data.states[s[1]] + " \u00b7 t" + s[2] : "");
+        heads[n].textContent = "node " + node + "\n" + (s ? data.states[s[1]] + " t" + s[2] : "");
         heads[n].style.color = s && data.states[s[1]] === "leader" ? colours.states.leader : "";
       });
       headNote.textContent = "at " + fmt(t);
