@@ -189,11 +189,15 @@ class _World:
 
 def _what(op: _Op) -> str:
     invoke = op.invoke
+    if op.completion is None or op.completion.type == "info":
+        outcome = " (outcome unknown)"
+    elif op.completion.type == "fail":
+        outcome = " (compare failed)" if invoke.f == "cas" else " (failed)"
+    else:
+        outcome = ""
     if invoke.f == "read":
-        value = None if op.completion is None else op.completion.value
-        return f"read -> {_show(value)}"
-    failed = " (compare failed)" if op.completion is not None and op.completion.type == "fail" else ""
-    return f"{invoke.f} {_show(invoke.value)}{failed}"
+        return f"read{outcome}" if outcome else f"read -> {_show(op.completion.value)}"  # type: ignore[union-attr]
+    return f"{invoke.f} {_show(invoke.value)}{outcome}"
 
 
 def _show(value: Any) -> str:
