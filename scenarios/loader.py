@@ -26,7 +26,7 @@ from checkers.errors import InputError
 from raftcore.bugs import BUGS
 from scenarios import model
 from scenarios.model import FaultSpec, Scenario
-from scenarios.positions import KeyLines, deepest
+from scenarios.positions import KeyLines, deepest, unclosed_string
 
 # A scenario is a page of text; a resolved one with the longest schedule allowed is a few
 # megabytes. Anything larger is refused before it is read.
@@ -197,7 +197,7 @@ def _document(text: str, path: str) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as error:
         found = re.search(r"\(at line (\d+)", str(error))
         message = re.sub(r"\s*\(at (line|end of document).*\)", "", str(error))
-        line = int(found.group(1)) if found else KeyLines(text).repeated
+        line = int(found.group(1)) if found else _line_at_end(text, message)
         raise ScenarioError(path, line, None, f"not valid TOML: {message}") from None
     except ValueError as error:  # an integer too long to convert, among others
         long_number = re.search(r"[0-9_]{4000,}", text)
@@ -205,6 +205,15 @@ def _document(text: str, path: str) -> dict[str, Any]:
         raise ScenarioError(path, line, None, f"not valid TOML: {_first_sentence(error)}") from None
     except RecursionError:  # a backstop: the nesting check above comes first
         raise ScenarioError(path, None, None, "not valid TOML: nested too deep") from None
+
+
+def _line_at_end(text: str, message: str) -> int | None:
+    """The line to blame when the parser only noticed a mistake at the end of the text."""
+    if "overwrite" in message:
+        return KeyLines(text).repeated
+    if "Unterminated string" in message:
+        return unclosed_string(text)
+    return text.rstrip().count("\n") + 1
 
 
 def _first_sentence(error: Exception) -> str:

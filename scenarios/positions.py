@@ -38,6 +38,17 @@ _NESTING = re.compile(
 )
 
 
+_QUOTES = re.compile(_NESTING.pattern.replace(r"|[\[\]{}]", r"|[\"']"), re.S)
+
+
+def unclosed_string(text: str) -> int | None:
+    """The line of the first quote that opens a string never closed, if any."""
+    for token in _QUOTES.finditer(text):
+        if token.group() in ('"', "'"):
+            return text.count("\n", 0, token.start()) + 1
+    return None
+
+
 class _GiveUp(Exception):
     """The text is not the TOML this scanner expects; keep what was found."""
 

@@ -136,6 +136,10 @@ def test_random_mix_resolves_to_the_same_schedule_for_a_seed() -> None:
     ('name = "demo"\ndescription = ' + "{a=" * 5000 + "1" + "}" * 5000 + "\n", "demo.toml:2: arrays or inline"),
     ('name = "demo"\ndescription = "' + "[" * 5000 + '"\n', "demo.toml:2: description: 5000 characters"),
     ("\ufeffname = 'demo'\n", "demo.toml:1: starts with a byte order mark"),
+    # Mistakes the parser notices only at the end of the text still get a line.
+    ('name = "demo"\ndescription = """open\n\nseed = 1\n', "demo.toml:2: not valid TOML: Unterminated string"),
+    ('name = "demo"\n# it\'s\nbugs = [\n', "demo.toml:3: not valid TOML: Invalid value"),
+    ('name = "demo"\n[faults', "demo.toml:2: not valid TOML: Expected ']'"),
     ("", "demo.toml: the file is empty"),
     ("  \n\n# nothing\n", "demo.toml: name: missing"),
 ])
