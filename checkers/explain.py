@@ -15,7 +15,7 @@ the node led some term during the operation and no longer did at its completion:
 answers as leader, and the client hears the answer only after the network's delay, so the
 term it led is the one the answer came from.
 
-Also here: `format_seconds` and `plural`, the words every checker's messages use for
+Also here: `format_seconds`, `format_duration` and `plural`, the words every checker's messages use for
 simulated times and counts.
 """
 
@@ -36,6 +36,14 @@ def format_seconds(time_us: int) -> str:
     if text.endswith("0"):
         text = text[:-1]
     return f"{text} s"
+
+
+def format_duration(length_us: int) -> str:
+    """A length of time: `2_500_000` -> "2.50 s", `1250` -> "1.25 ms", `0` -> "0 ms"."""
+    if abs(length_us) >= 1_000_000:
+        return format_seconds(length_us)
+    text = f"{length_us / 1000:.3f}".rstrip("0").rstrip(".")
+    return f"{text} ms"
 
 
 def plural(count: int, word: str, words: str | None = None) -> str:

@@ -36,6 +36,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from checkers.explain import format_duration, format_seconds
 from checkers.trace import TraceEvent
 
 
@@ -256,17 +257,18 @@ def _on_phase(event: TraceEvent, window: _Window | None) -> _Window | None:
 
 
 def _gap_anomaly(gap: _Gap, leadership: _Leadership) -> dict[str, Any]:
-    bound = f"bound {leadership.bound_us} us"
+    bound = f"bound {format_duration(leadership.bound_us)}"
+    length = format_duration(gap.length_us)
     if leadership.first_us is None:
-        message = (f"no usable leader in the {gap.length_us} us from the liveness phase's "
+        message = (f"no usable leader in the {length} from the liveness phase's "
                    f"start to the end of the trace ({bound}); when the bound ran out, {gap.state}")
     elif gap.start_us == leadership.start_us:
         message = (f"first usable leader (node {leadership.first_node}, term "
-                   f"{leadership.first_term}) came {gap.length_us} us after the liveness "
+                   f"{leadership.first_term}) came {length} after the liveness "
                    f"phase began ({bound}); when the bound ran out, {gap.state}")
     else:
-        until = "the end of the trace" if gap.end_us is None else f"t={gap.end_us}"
-        message = (f"no usable leader for {gap.length_us} us from t={gap.start_us} to "
+        until = "the end of the trace" if gap.end_us is None else format_seconds(gap.end_us)
+        message = (f"no usable leader for {length} from {format_seconds(gap.start_us)} to "
                    f"{until} ({bound}); when the bound ran out, {gap.state}")
     return {"property": "leader", "t": gap.start_us + leadership.bound_us, "phase": "liveness",
             "message": message, "leaderless_from_us": gap.start_us,
@@ -315,8 +317,8 @@ def _client_progress(history_events: Iterable[Any], window: _Window) -> dict[int
 
 def _client_anomaly(client: int, progress: dict[str, Any], window: _Window) -> dict[str, Any]:
     message = (f"client {client} had no operation answered in the liveness phase "
-               f"(invoked {progress['invoked']}: {progress['fail']} fail, {progress['info']} "
-               f"info, {progress['pending']} never completed)")
+               f"(invoked {progress['invoked']}: {progress['fail']} failed, {progress['info']} "
+               f"of unknown outcome, {progress['pending']} never completed)")
     end_us = window.final_reads_us if window.final_reads_us is not None else window.end_us
     return {"property": "client-progress", "t": end_us, "phase": "liveness",
             "message": message, "client": client, **progress}

@@ -187,7 +187,7 @@ def test_leader_too_late_is_reported_with_the_measured_time() -> None:
     anomaly = result["anomalies"][0]
     assert anomaly["property"] == "leader"
     assert anomaly["leaderless_us"] == BOUND_US + 250
-    assert "came 1250 us after" in anomaly["message"]
+    assert "came 1.25 ms after the liveness phase began (bound 1 ms)" in anomaly["message"]
     assert result["stats"]["time_to_leader_us"] == BOUND_US + 250
 
 
@@ -220,6 +220,8 @@ def test_client_that_never_completes_in_the_liveness_phase() -> None:
     anomaly = result["anomalies"][0]
     assert anomaly["client"] == 2 and anomaly["pending"] == 1
     assert anomaly["phase"] == "liveness" and anomaly["t"] == FINAL_READS_US
+    assert anomaly["message"] == ("client 2 had no operation answered in the liveness phase (invoked 1: "
+                                  "0 failed, 0 of unknown outcome, 1 never completed)")
 
 
 def test_client_stuck_since_before_the_phase_is_live_and_fails() -> None:
@@ -289,3 +291,19 @@ def test_a_cas_answered_compare_failed_is_progress() -> None:
     assert check_liveness(trace(), history.sorted())["valid"] is True
     history.events[-1] = dataclasses.replace(history.events[-1], error="unavailable")
     assert [anomaly["client"] for anomaly in check_liveness(trace(), history.sorted())["anomalies"]] == [2]
+
+
+def test_messages_give_times_in_seconds_and_lengths_in_readable_units() -> None:
+    """A gap in a real run's time scale: seconds for moments, ms or s for lengths."""
+    liveness_us, crash_us, elected_us = 60_000_000, 61_250_000, 63_750_500
+    events = [
+        event(0, "start", scenario="test", seed=1, nodes=[1, 2, 3], clients=1),
+        event(0, "phase", phase="safety"), role(100, 1, "leader", 1, 1),
+        event(liveness_us, "phase", phase="liveness", leader_bound_us=1_500_000),
+        event(crash_us, "crash", node=1), role(elected_us, 2, "leader", 2, 2),
+        event(70_000_000, "phase", phase="final-reads"), event(70_000_100, "end"),
+    ]
+    history = History().op(0, liveness_us + 10, "ok", liveness_us + 20)
+    (anomaly,) = check_liveness(events, history.sorted())["anomalies"]
+    assert anomaly["message"] == ("no usable leader for 2.501 s from 61.25 s to 63.751 s (bound 1.50 s); "
+                                  "when the bound ran out, leaders: node 1 of term 1 (crashed)")
