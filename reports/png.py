@@ -626,6 +626,13 @@ def _rate_figure(timeline: Timeline) -> Figure:
         handles.append(Line2D([], [], color=OUTCOME_COLOURS[outcome], linewidth=2,
                               label=f"{outcome} ({int(counts.sum())})"))
     ax.set_ylim(0, max(1, highest) * 1.1)
+    causes = sorted({cause.time * axis.scale for cause in timeline.causes})
+    if causes:
+        # Where each cause of an anomaly happened, as on the timeline.
+        ax.vlines(causes, 0, 1, transform=ax.get_xaxis_transform(), colors=COUNTEREXAMPLE_COLOUR, linewidths=1.0,
+                  alpha=0.8, zorder=4)
+        handles.append(Line2D([], [], color=COUNTEREXAMPLE_COLOUR, label=plural(len(causes), "cause")
+                              + " of anomalies"))
     figure.text(0.5, 0.965, f"{timeline.title}: operations completed {per}, by outcome", ha="center", va="center",
                 fontsize=11, parse_math=False)
     for kind in sorted({fault.kind for fault in timeline.faults}):

@@ -32,7 +32,7 @@ from reports.timeline import (
 )
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-WRITERS = {"timeline": png.write_timeline_png, "latency": png.write_latency_png}
+WRITERS = {"timeline": png.write_timeline_png, "latency": png.write_latency_png, "rate": png.write_rate_png}
 
 
 def _run(folder: Path, bugs: tuple[str, ...]) -> Timeline:
@@ -111,7 +111,8 @@ def test_the_stuck_operation_is_outlined_where_it_was_invoked(bad: Timeline, tmp
     plot_left = png.LEFT_IN * png.DPI
     plot_width = (png.WIDTH_IN - png.LEFT_IN - png.RIGHT_IN) * png.DPI
     expected = plot_left + stuck.start / bad.end * plot_width
-    plot = image[round(png.TOP_IN * png.DPI):image.shape[0] - round(png.BOTTOM_IN * png.DPI)]  # not the legend
+    below = png.BOTTOM_IN + len(png._fault_list_lines(bad)) * png.FAULT_LIST_LINE_IN + 0.1
+    plot = image[round(png.TOP_IN * png.DPI):image.shape[0] - round(below * png.DPI)]  # not the legend
     columns = np.flatnonzero(_strong_pixels(plot).any(axis=0))
     assert columns.size and np.abs(columns - expected).min() <= 3, (expected, columns)
     # The strong colour marks that place only, not the whole width of the picture.
@@ -230,3 +231,48 @@ def test_ten_thousand_operations_draw_in_a_few_seconds(tmp_path: Path) -> None:
     elapsed = time.perf_counter() - began
     assert elapsed < 10, f"{elapsed:.1f} s"
     assert _strong_pixels(imread(tmp_path / "timeline.png")).sum() > 0
+
+
+# --- operation types, rates, fault labels ------------------------------------------------
+
+
+def _typed(kinds: tuple[str, ...]) -> Timeline:
+    outcomes = ("ok", "fail", "info")
+    ops = tuple(OpBar(number, "client 0", kinds[number % len(kinds)], "k", outcomes[number % 3],
+                      number * 100_000, number * 100_000 + 5_000 + number * 97, number, "op", ())
+                for number in range(60))
+    return Timeline(title="typed", meta=(), time_unit="us", end=6_500_000, verdicts=(), ops=ops,
+                    lanes=("client 0",), nodes=())
+
+
+def test_latency_tells_operation_types_apart(tmp_path: Path) -> None:
+    legend = [text.get_text() for text in png._latency_figure(_typed(("read", "write", "cas"))).legends[0].texts]
+    assert {"read (20)", "write (20)", "cas (20)", "ok (20)", "fail (20)", "info (20)"} <= set(legend)
+    png.write_latency_png(_typed(("read", "write", "cas")), tmp_path / "typed.png")
+    png.write_latency_png(_typed(("read",)), tmp_path / "reads.png")
+    assert (tmp_path / "typed.png").read_bytes() != (tmp_path / "reads.png").read_bytes()
+    styles = png.operation_styles(["read", "write", "cas", "zeta", "alpha"])
+    assert len(set(styles.values())) == 5 and styles["alpha"] != styles["zeta"]
+
+
+def test_rate_counts_completions_per_second_by_outcome() -> None:
+    figure = png._rate_figure(_typed(("read",)))
+    legend = [text.get_text() for text in figure.legends[0].texts]
+    assert legend[:3] == ["ok (20)", "info (20)", "fail (20)"]
+    assert "per second" in figure.axes[0].get_ylabel()
+    assert png._rate_bin(synthetic(100, 50_000)) == (125_000_000, "per 125 s")
+
+
+def test_a_fault_too_narrow_for_its_label_gets_its_number_and_the_list_names_it() -> None:
+    wide = FaultSpan(0, "partition", 0, 5_000_000, "partition isolate-leader: 1 | 2 3 4 5", (1,), ())
+    narrow = FaultSpan(1, "partition", 6_000_000, 6_050_000, "partition isolate-node: 3 | 1 2 4 5", (3,), ())
+    timeline = Timeline(title="f", meta=(), time_unit="us", end=10_000_000, verdicts=(), ops=(), lanes=(),
+                        nodes=(), faults=(wide, narrow))
+    figure = png._timeline_figure(timeline)
+    texts = [text.get_text() for text in figure.axes[0].texts]
+    assert wide.label in texts and " F2" in texts
+    listed = [text.get_text() for text in figure.texts]
+    assert any(text.startswith(f"F1  {wide.label}  (0.000 s") for text in listed)
+    assert any(text.startswith(f"F2  {narrow.label}  (6.000 s") for text in listed)
+    many = png._fault_list_lines(synthetic(100, 5_000))
+    assert many[-1][-1] == f"and {500 - png.FAULTS_LISTED} more faults: see report.html"
