@@ -21,6 +21,7 @@ import json
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
+from checkers.budget import Budget
 from checkers.history import Argument, Operation
 
 FUNCTIONS = frozenset({"get", "put", "append"})
@@ -92,16 +93,18 @@ class KvModel:
     def observes_only(self, op: Operation) -> bool:
         return op.f == "get" and op.ret is not None
 
-    def order_constraints(self, ops: Sequence[Operation]) -> tuple[
-            list[tuple[int, int, int]], list[tuple[int, int, int]]]:
+    def order_constraints(self, ops: Sequence[Operation], budget: Budget | None = None,
+                          ) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
         """What the gets' strings reveal about the order of the puts and appends (see
         `checkers.linearizability.append_log_constraints`); those facts assume every key
-        starts empty, so with another initial string there are none."""
+        starts empty, so with another initial string there are none. The work is spent
+        from `budget` (time and memory), which may raise OutOfBudget."""
         if self.initial != "":
             return [], []
         from checkers.linearizability import append_log_constraints  # it imports models
 
-        return append_log_constraints(ops, read="get", put="put", append="append")
+        return append_log_constraints(ops, read="get", put="put", append="append",
+                                      budget=budget)
 
     def call_problem(self, f: str, key: str | None, argument: Argument) -> tuple[str, str] | None:
         if f not in FUNCTIONS:
