@@ -256,3 +256,12 @@ def test_swarm_draws_are_unchanged_when_no_fault_names_a_node() -> None:
 def test_unknown_builtin_lists_the_known_ones() -> None:
     with pytest.raises(ScenarioError, match=r"built-in ones: .*mixed"):
         loader.load("no-such-scenario")
+
+
+def test_the_readme_example_scenario_loads() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Scenarios\n", 1)[1].split("\n## ", 1)[0]
+    example = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    scenario = loader.parse(example, "my-partition.toml")
+    assert scenario.name == "my-partition" and len(scenario.faults) == 2
+    assert resolve(scenario).faults == scenario.faults
