@@ -18,7 +18,7 @@ from tests_support import shortened
 from raftsim import api
 from raftsim.cli import cli
 from reports.html import render_html, write_html
-from reports.timeline import timeline_from_run
+from reports.timeline import Marker, timeline_from_run
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 EVIL = "</script><script>document.body.setAttribute('data-pwned','1')</script>"
@@ -285,3 +285,26 @@ def test_a_long_history_is_cut_around_its_counterexample(tmp_path: Path) -> None
     write_html(cut, page)
     rendered = load(page)
     assert rendered.console == [] and 'data-rendered="true"' in rendered.dom
+
+
+def test_new_fields_are_escaped_and_lone_surrogates_written(bad_run: Path, tmp_path: Path) -> None:
+    from reports.model import Cause, LogEntry, NodeState, StuckWhy
+
+    timeline = timeline_from_run(bad_run)
+    odd = EVIL + "\ud800" + EVIL_IMG
+    example = timeline.counterexamples[0]
+    example = dataclasses.replace(example, reasons=(odd,), why=(StuckWhy(example.stuck[0], odd, (0,), (1, 2)),))
+    nodes = (NodeState(1, odd, 2, 1, 1, (LogEntry(1, 2, odd, odd, odd, 1, 0),)),)
+    evil = dataclasses.replace(
+        timeline, counterexamples=(example,), causes=(Cause(odd, odd, odd, 5, 1, 0, 3),),
+        markers=(Marker(5, odd, odd, odd, 1, 0, 0, nodes),), commands=(("replay", odd),),
+    )
+    page = tmp_path / "odd.html"
+    write_html(evil, page)
+    text = page.read_text(encoding="utf-8")
+    assert text.count("<script") == 2 and text.count("</script>") == 2 and "<img" not in text
+    assert "\\ud800" in text and EVIL not in text
+    assert _data_block(text)["causes"][0][2] == odd
+    rendered = load(page)
+    assert rendered.console == [] and 'data-rendered="true"' in rendered.dom
+    assert "data-pwned" not in rendered.dom.split("<body", 1)[1].split(">", 1)[0]

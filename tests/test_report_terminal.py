@@ -158,3 +158,38 @@ def test_a_history_without_nodes_or_verdicts_prints() -> None:
                      lanes=(), nodes=())
     text = _printed(empty)
     assert "verdict: not checked" in text and "h.edn" in text and "leaders" not in text
+
+
+# --- causes, commands and text a terminal cannot encode ---------------------------------
+
+
+def _with_causes() -> Timeline:
+    from reports.model import Cause
+
+    timeline = _crafted()
+    causes = (Cause("revisions", "read-revision", f"write {EVIL}", 1_000_000, 7, 0, 2),)
+    markers = (Marker(1_000_000, "revisions", f"read-revision: effect {EVIL}", "read-revision", 7, 0, 0),
+               Marker(1_000_000, "revisions", "read-revision: second effect", "read-revision", 9, 1, 0))
+    return dataclasses.replace(timeline, causes=causes, markers=markers,
+                               commands=(("replay", "raftsim replay runs/x"), ("report", "raftsim report runs/x"),
+                                         ("shrink", "raftsim shrink runs/x")))
+
+
+def test_causes_print_before_their_effects_and_commands_in_the_header() -> None:
+    text = _printed(_with_causes(), width=200)
+    assert text.index("1 cause of failure") < text.index("2 anomalies")
+    row = r"^\s*1 │\s+1\.000 s │\s+7 │ revisions read-revision\s+│\s+2 │ write "
+    assert re.search(row + re.escape(EVIL), text, re.M)
+    for command in ("raftsim replay runs/x", "raftsim report runs/x", "raftsim shrink runs/x"):
+        assert command in text
+    assert text.index("raftsim shrink runs/x") < text.index("verdict:")
+
+
+def test_a_lone_surrogate_prints_as_its_escape(tmp_path: Path) -> None:
+    odd = "k\ud800[bold]y"
+    timeline = dataclasses.replace(_with_causes(), title=odd, meta=(("key", odd),))
+    path = tmp_path / "out.txt"
+    with open(path, "w", encoding="utf-8") as stream:
+        render_terminal(timeline, Console(file=stream, width=120, color_system=None))
+    printed = path.read_text(encoding="utf-8")
+    assert "k\\ud800[bold]y" in printed
