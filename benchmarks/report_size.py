@@ -2,7 +2,7 @@
 
 For each size: one run of the `mixed` scenario long enough to reach the operation count,
 then, as medians of --repeat renders: the time to build the timeline and write
-`report.html`, the page's size, the time to draw the two PNGs, and, when Chromium is
+`report.html`, the page's size, the time to draw the PNGs (timeline, latency, rate), and, when Chromium is
 installed, the page's own figures in a headless browser (script start to first full draw,
 and one full redraw, which is what each zoom or pan step costs).
 
@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from raftsim import api
 from reports.html import write_html
-from reports.png import write_latency_png, write_timeline_png
+from reports.png import write_pngs
 from reports.timeline import timeline_from_run
 from scenarios import loader
 
@@ -78,8 +78,7 @@ def measure(folder: Path, repeat: int) -> dict[str, float]:
         write_html(timeline, page)
         html_s.append(time.perf_counter() - began)
         began = time.perf_counter()
-        write_timeline_png(timeline, folder / "timeline.png")
-        write_latency_png(timeline, folder / "latency.png")
+        write_pngs(timeline, folder)
         png_s.append(time.perf_counter() - began)
         figures = browser_figures(page)
         if figures:

@@ -341,7 +341,7 @@ def _counterexample(timeline: Timeline, example: Counterexample) -> str:
         + (f"<p>Why:</p><ul>{reasons}</ul>" if reasons else "")
         + f"<p>Model state at the end of the longest linearizable prefix: <span class=\"state\">"
         f"{_e(example.state)}</span></p>"
-        f"<p>The prefix ({len(example.prefix)} operations), last {len(shown)} in linearization order:</p>"
+        f"<p>The prefix ({plural(len(example.prefix), 'operation')}), last {len(shown)} in linearization order:</p>"
         f"<ol start=\"{first}\">{prefix}</ol></div>"
     )
 

@@ -277,7 +277,7 @@ def _title(timeline: Timeline) -> str:
     verdict = {True: "valid", False: "NOT VALID", "unknown": "undecided"}.get(timeline.valid, str(timeline.valid))
     if not timeline.verdicts:
         verdict = "not checked"
-    return f"{timeline.title}: {len(timeline.ops)} operations, {verdict}"
+    return f"{timeline.title}: {plural(len(timeline.ops), 'operation')}, {verdict}"
 
 
 class _Labels:
@@ -519,7 +519,7 @@ def _latency_figure(timeline: Timeline) -> Figure:
     handles = _latency_points(ax, timeline, axis)
     done = sum(1 for op in timeline.ops if op.end is not None)
     pending = len(timeline.ops) - done
-    title = f"{timeline.title}: latency of {done} operations"
+    title = f"{timeline.title}: latency of {plural(done, 'operation')}"
     if pending:
         title += f" ({pending} pending, not drawn)"
     figure.text(0.5, 0.965, title, ha="center", va="center", fontsize=11, parse_math=False)

@@ -104,7 +104,7 @@ def _header(timeline: Timeline) -> Table:
     table.add_column(overflow="fold")
     for name, value in timeline.meta:
         table.add_row(_t(name), _t(value))
-    table.add_row(_t("operations"), _t(f"{len(timeline.ops)} in {len(timeline.lanes)} lanes"))
+    table.add_row(_t("operations"), _t(f"{len(timeline.ops):,} in {plural(len(timeline.lanes), 'lane')}"))
     table.add_row(_t("length"), _t(_time(timeline, timeline.end)))
     commands = timeline.commands or ((("replay", timeline.replay),) if timeline.replay else ())
     for purpose, command in commands:
@@ -354,7 +354,7 @@ def _counterexample(timeline: Timeline, example: Counterexample, number: int, co
 def _prefix(timeline: Timeline, example: Counterexample) -> Table:
     total = len(example.prefix)
     shown = example.prefix[-PREFIX_SHOWN:]
-    title = _t(f"the last {len(shown)} of {total} operations of the linearizable prefix, in order")
+    title = _t(f"the last {len(shown)} of {plural(total, 'operation')} of the linearizable prefix, in order")
     table = Table(title=title, title_justify="left", show_edge=False, header_style="bold", title_style=PREFIX_COLOUR)
     table.add_column("#", justify="right")
     table.add_column("operation", overflow="fold")

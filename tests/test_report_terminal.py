@@ -93,7 +93,7 @@ def test_the_counterexample_shows_the_stuck_operation_the_prefix_and_the_state(b
     tail = [bad.ops[number].label for number in example.prefix[-10:]]
     positions = [text.index(label, text.index("linearizable prefix, in order")) for label in tail]
     assert positions == sorted(positions), "the prefix is printed in its linearization order"
-    assert f"of {len(example.prefix)} operations" in text
+    assert f"of {len(example.prefix):,} operation" in text
     assert f"model state after the prefix: {example.state}" in text
 
 
