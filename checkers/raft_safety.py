@@ -267,8 +267,13 @@ class _Replay:
         return states
 
     def name_proposers(self, invoke_lines: dict[str, int]) -> None:
-        """Fill in who proposed each entry of the kept anomalies' log tails."""
+        """Fill in who proposed each entry of the kept anomalies' log tails, and give an
+        anomaly about an acknowledged write the history line of that write (`line`)."""
         for anomaly in self.anomalies.kept:
+            acknowledged = anomaly.get("acknowledged")
+            if acknowledged is not None and "line" not in anomaly:
+                proposer = self.proposers.get((anomaly["index"], acknowledged[0], acknowledged[1]))
+                anomaly["line"] = None if proposer is None else invoke_lines.get(proposer[1])
             for state in anomaly.get("nodes", ()):
                 for entry in state["log_tail"]:
                     proposer = self.proposers.get((entry["index"], entry["term"], entry["digest"]))

@@ -530,3 +530,14 @@ def test_a_run_that_skips_re_applying_shows_the_restarted_node_behind(tmp_path: 
                for state in anomaly["nodes"])
     assert f"(node {anomaly['node']} since its restart at " in result["groups"][0]["cause"]
     assert sum(group["count"] for group in result["groups"]) == result["stats"]["anomalies_total"]
+
+
+def test_an_anomaly_about_an_acknowledged_write_names_its_history_line() -> None:
+    history = [Event(0, 0, 7, "invoke", "write", "k0", 1, client=7), Event(1, 5, 7, "ok", "write", "k0", 1),
+               Event(2, 6, 3, "invoke", "read", "k0", None, client=3),
+               Event(3, 10, 7, "invoke", "write", "k0", 2, client=7)]
+    result = check_raft_safety(acked_then_lost(conflicting_commit=True), history)
+    durability = [anomaly for anomaly in result["anomalies"] if anomaly["property"] == "durability"]
+    assert durability and all(anomaly["line"] == 4 for anomaly in durability)
+    without_history = check_raft_safety(acked_then_lost(conflicting_commit=True))["anomalies"]
+    assert all(anomaly["line"] is None for anomaly in without_history if anomaly["property"] == "durability")
