@@ -3,11 +3,31 @@
 A person fixing a broken file needs to know where to look, so the message always starts
 with the file and, when known, the line and the field: `path:line: field: message`. The
 command-line front door prints `str(error)` and exits with status 2.
+
+Whatever the input holds, `str(error)` is one printable line of bounded length: a file
+may hand us a 50 MB value, a control character or half of a surrogate pair, and an error
+message that quotes it must still fit on a terminal line and be encodable.
 """
 
 from __future__ import annotations
 
 import os
+import re
+
+MAX_MESSAGE_CHARS = 400
+"""Longest message shown; values quoted beyond this are cut with an ellipsis."""
+
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029]")
+
+
+def one_line(text: str, limit: int | None = None) -> str:
+    """`text` with every control character, line separator and lone surrogate written as
+    an escape, cut to `limit` characters."""
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return _UNPRINTABLE.sub(lambda match: f"\\x{ord(match.group()):02x}"
+                            if ord(match.group()) < 0x100 else f"\\u{ord(match.group()):04x}",
+                            text)
 
 
 class InputError(Exception):
@@ -34,7 +54,9 @@ class InputError(Exception):
         super().__init__(self.path, line, field, message)
 
     def __str__(self) -> str:
-        where = self.path if self.line is None else f"{self.path}:{self.line}"
+        path = one_line(self.path)
+        where = path if self.line is None else f"{path}:{self.line}"
+        message = one_line(self.message, MAX_MESSAGE_CHARS)
         if self.field is None:
-            return f"{where}: {self.message}"
-        return f"{where}: {self.field}: {self.message}"
+            return f"{where}: {message}"
+        return f"{where}: {one_line(self.field, 80)}: {message}"

@@ -31,11 +31,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from checkers.errors import InputError
+
+if TYPE_CHECKING:
+    from checkers.budget import Budget
 
 EVENT_TYPES = ("invoke", "ok", "fail", "info")
 FUNCTIONS = ("read", "write", "cas")
@@ -148,55 +152,164 @@ class Operation:
 # Reading
 
 
-def read_history_jsonl(path: str | os.PathLike[str]) -> list[Event]:
+def read_history_jsonl(path: str | os.PathLike[str], budget: Budget | None = None) -> list[Event]:
     """Read and validate a `history.jsonl`, one line at a time.
 
     Raises InputError naming the file, line and field of the first problem.
     """
-    return [event for _, event in iter_history_jsonl(path)]
+    return [event for _, event in iter_history_jsonl(path, budget)]
 
 
-def iter_history_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, Event]]:
+def iter_history_jsonl(path: str | os.PathLike[str],
+                       budget: Budget | None = None) -> Iterator[tuple[int, Event]]:
     """Yield (line number, event) for each line of a `history.jsonl` once it has passed
     every check, holding nothing but the open invokes: a history of any size streams.
+    Spends `budget` per line (see `checkers.formats.text.numbered_lines`).
 
-    Raises InputError naming the file, line and field of the first problem.
+    Raises InputError naming the file, line and field of the first problem, whatever the
+    bytes (see `decode_json_line`).
     """
+    from checkers.formats.text import numbered_lines  # the formats package imports this one
+
     source = os.fspath(path)
     validator = HistoryValidator(source, keep=False)
-    try:
-        with open(source, encoding="utf-8", newline="") as stream:
-            for line_number, record in _json_lines(stream, source):
-                event = _event_from_record(record, source, line_number)
-                validator.feed(event, line_number)
-                yield line_number, event
-    except OSError as error:
-        raise InputError(source, None, None, f"cannot read: {error.strerror or error}") from None
-    except UnicodeDecodeError as error:
-        raise InputError(source, None, None, f"not UTF-8 text: {error.reason}") from None
+    for line_number, record in _json_lines(numbered_lines(source, budget), source):
+        event = _event_from_record(record, source, line_number)
+        validator.feed(event, line_number)
+        yield line_number, event
 
 
-def _json_lines(stream: TextIO, source: str) -> Iterator[tuple[int, dict[str, Any]]]:
+def _json_lines(lines: Iterable[tuple[int, str]], source: str) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line number, object) for each non-blank line; blank lines only at the end."""
     blank_line: int | None = None
-    for line_number, raw in enumerate(stream, start=1):
+    for line_number, raw in lines:
         if not raw.strip():
             blank_line = blank_line or line_number
             continue
         if blank_line is not None:
             raise InputError(source, blank_line, None, "blank line inside the history")
-        try:
-            record = _DECODER.decode(raw)
-        except _DuplicateField as duplicate:
-            raise InputError(source, line_number, duplicate.name, "given twice") from None
-        except json.JSONDecodeError as error:
-            truncated = not raw.endswith("\n")
-            reason = "truncated line (no newline and not valid JSON)" if truncated else (
-                f"not valid JSON: {error.msg} at column {error.colno}")
-            raise InputError(source, line_number, None, reason) from None
+        record = decode_json_line(raw, source, line_number, _DECODER)
         if not isinstance(record, dict):
             raise InputError(source, line_number, None, "a line must be one JSON object")
+        problem = text_problem(raw, record)
+        if problem is not None:
+            raise InputError(source, line_number, *problem)
         yield line_number, record
+
+
+MAX_DEPTH = 100
+"""Deepest nesting of arrays and objects in one line (the line's object counts as one)."""
+MAX_INT_DIGITS = 4300
+"""Longest integer read: Python's own limit for converting text to an integer."""
+_LONG_INTEGER = re.compile(f"[0-9]{{{MAX_INT_DIGITS + 1},}}")
+_NAME_BEFORE = re.compile(r'"((?:[^"\\]|\\.){1,64})"\s*:')
+_ESCAPED_TEXT = re.compile(r"\\[ubf]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+class _Constant(Exception):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _Constant(name)
+
+
+def decode_json_line(raw: str, source: str, line_number: int,
+                     decoder: json.JSONDecoder | None = None) -> Any:
+    """One line of JSON, or an InputError naming the line (and the field, when one can be
+    told) for anything the schema's JSON must not hold: text that is not JSON, `NaN` and
+    `Infinity`, a field given twice (with the history's decoder), an integer of more than
+    `MAX_INT_DIGITS` digits, nesting deeper than `MAX_DEPTH`."""
+    try:
+        value = (decoder or _PLAIN_DECODER).decode(raw)
+    except _DuplicateField as duplicate:
+        raise InputError(source, line_number, duplicate.name, "given twice") from None
+    except _Constant as constant:
+        raise InputError(source, line_number, None,
+                         f"not valid JSON: {constant.name} is not a number") from None
+    except json.JSONDecodeError as error:
+        truncated = not raw.endswith("\n")
+        reason = "truncated line (no newline and not valid JSON)" if truncated else (
+            f"not valid JSON: {error.msg} at column {error.colno}")
+        raise InputError(source, line_number, None, reason) from None
+    except RecursionError:
+        raise InputError(source, line_number, None,
+                         f"nested more than {MAX_DEPTH} deep") from None
+    except ValueError:  # Python's limit on the digits of an integer read from text
+        raise InputError(source, line_number, _field_before(raw, _LONG_INTEGER.search(raw)),
+                         f"an integer of more than {MAX_INT_DIGITS} digits") from None
+    if raw.count("[") + raw.count("{") > MAX_DEPTH and _depth(value) > MAX_DEPTH:
+        raise InputError(source, line_number, _deep_field(value),
+                         f"nested more than {MAX_DEPTH} deep")
+    return value
+
+
+def _field_before(raw: str, match: re.Match[str] | None) -> str | None:
+    if match is None:
+        return None
+    names = _NAME_BEFORE.findall(raw, 0, match.start())
+    return names[-1] if names else None
+
+
+def _depth(value: Any) -> int:
+    """How deep arrays and objects nest in `value` (0 for a scalar), without recursion."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(
+            item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        if depth <= MAX_DEPTH:
+            pending.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _deep_field(value: Any) -> str | None:
+    if isinstance(value, dict):
+        for name, item in value.items():
+            if _depth(item) >= MAX_DEPTH:
+                return name
+    return None
+
+
+def text_problem(raw: str, record: dict[str, Any]) -> tuple[str | None, str] | None:
+    """(field, why) when a field name or a string in the line is not valid Unicode (half
+    of a surrogate pair, which JSON's `\\u` escapes allow) or holds a control character
+    other than tab, newline and carriage return; else None. Only lines with such escapes
+    are searched, so the common line costs one regular expression scan."""
+    if _ESCAPED_TEXT.search(raw) is None:
+        return None
+    pending: list[tuple[str | None, Any]] = [(None, record)]
+    while pending:
+        name, item = pending.pop()
+        if isinstance(item, dict):
+            for key, child in item.items():
+                field_name = name if name is not None else key
+                pending.append((field_name, key))
+                pending.append((field_name, child))
+        elif isinstance(item, list):
+            pending.extend((name, child) for child in item)
+        elif isinstance(item, str):
+            why = _string_problem(item)
+            if why is not None:
+                return name, why
+    return None
+
+
+def _string_problem(text: str) -> str | None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "half of a surrogate pair (\\ud800-\\udfff): not Unicode text"
+    control = _CONTROL.search(text)
+    if control is not None:
+        return f"control character U+{ord(control.group()):04X} in a string"
+    return None
 
 
 class _DuplicateField(Exception):
@@ -214,7 +327,9 @@ def _no_duplicate_fields(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return record
 
 
-_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicate_fields)
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicate_fields,
+                            parse_constant=_refuse_constant)
+_PLAIN_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
 _KNOWN_FIELDS = frozenset(FIELD_ORDER)
 
 

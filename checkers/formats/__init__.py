@@ -17,22 +17,21 @@ not the file.
 from __future__ import annotations
 
 import os
-import re
 from typing import TYPE_CHECKING
 
+from checkers.budget import Budget
 from checkers.errors import InputError
-from checkers.formats.porcupine_log import BARE_LINE, MARKER
-from checkers.formats.text import open_text
+from checkers.formats.porcupine_log import BARE_LINE, LOG_LINE, MARKER
+from checkers.formats.text import no_operations, numbered_lines, significant
 from checkers.history import Operation
 
 if TYPE_CHECKING:
     from checkers.models import Model
 
 FORMATS = ("auto", "jsonl", "edn", "porcupine-log", "porcupine-kv")
-_LOG_LINE = re.compile(r"^(?:INFO|WARN|DEBUG|ERROR|TRACE)\b|^\d{4}-\d\d-\d\d")
 
 
-def detect_format(path: str | os.PathLike[str]) -> str:
+def detect_format(path: str | os.PathLike[str], budget: Budget | None = None) -> str:
     """The format of a history file, from its first significant text (blank lines and
     `;` comment lines skipped):
 
@@ -42,21 +41,20 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     - a log line (`INFO ...`, a timestamp, ` jepsen.util - `, or `3 :invoke :read nil`):
       `porcupine-log`.
 
-    Raises InputError naming the file (and line) when none fits.
+    Raises InputError naming the file (and line) when none fits, when the file holds
+    nothing but blanks and comments, and when the path is not a readable regular file.
     """
     source = os.fspath(path)
-    with open_text(source) as stream:
-        for line_number, line in enumerate(stream, start=1):
-            text = line.strip().lstrip(",")
-            if not text or text.startswith(";"):
-                continue
-            chosen = _format_of(line, text)
-            if chosen is None:
-                raise InputError(source, line_number, None, "cannot tell the history's format "
-                                 f"from {text[:30]!r}; give --format ({', '.join(FORMATS[1:])})")
-            return chosen
-    raise InputError(source, None, None, "no history in the file (it is empty, or comments "
-                     "only); give --format to read it as an empty history")
+    for line_number, line in numbered_lines(source, budget):
+        if not significant(line):
+            continue
+        text = line.strip().lstrip(",")
+        chosen = _format_of(line, text) if text else None
+        if chosen is None:
+            raise InputError(source, line_number, None, "cannot tell the history's format "
+                             f"from {text[:30]!r}; give --format ({', '.join(FORMATS[1:])})")
+        return chosen
+    raise no_operations(source)
 
 
 def _format_of(line: str, text: str) -> str | None:
@@ -69,41 +67,44 @@ def _format_of(line: str, text: str) -> str | None:
         return None
     if text[0] in "[(":
         return "edn"
-    if MARKER in line or BARE_LINE.match(line) or _LOG_LINE.match(text):
+    if MARKER in line or BARE_LINE.match(line) or LOG_LINE.match(text):
         return "porcupine-log"
     return None
 
 
 def read_operations(path: str | os.PathLike[str], history_format: str | None = None,
-                    model: Model | None = None) -> list[Operation]:
+                    model: Model | None = None, budget: Budget | None = None) -> list[Operation]:
     """Read any supported history file into operations.
 
     `history_format` None or "auto" detects the format by content. Given a `model`, every
     call and result is checked against it as it is read, and a value of the wrong shape is
-    an InputError naming the file, line and field. Raises ValueError for an unknown format
-    name.
+    an InputError naming the file, line and field. A file that is not a readable regular
+    file, that is not UTF-8, or in which the format finds no record (blank lines and
+    comments only, or lines of another format) is an InputError too. Each reader spends
+    `budget` per record and per chunk of a long line; `OutOfBudget` propagates. Raises
+    ValueError for an unknown format name.
     """
     chosen = history_format or "auto"
     if chosen not in FORMATS:
         raise ValueError(f"unknown history format {chosen!r}; known formats: "
                          f"{', '.join(FORMATS)}")
     if chosen == "auto":
-        chosen = detect_format(path)
+        chosen = detect_format(path, budget)
     if chosen == "jsonl":
         from checkers.formats.jsonl import read_jsonl_operations
 
-        return read_jsonl_operations(path, model)
+        return read_jsonl_operations(path, model, budget)
     if chosen == "porcupine-log":
         from checkers.formats.porcupine_log import read_porcupine_log
 
-        return read_porcupine_log(path, model)
+        return read_porcupine_log(path, model, budget)
     if chosen == "porcupine-kv":
         from checkers.formats.porcupine_kv import read_porcupine_kv
 
-        return read_porcupine_kv(path, model)
+        return read_porcupine_kv(path, model, budget)
     from checkers.formats.edn import read_edn_history
 
-    return read_edn_history(path, model=model)
+    return read_edn_history(path, model=model, budget=budget)
 
 
 __all__ = ["FORMATS", "detect_format", "read_operations"]

@@ -41,12 +41,11 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import edn_format
-
+from checkers.budget import Budget
 from checkers.errors import InputError
-from checkers.formats.edn_text import KEYWORD_TYPES, FormScanner, parse_forms
+from checkers.formats.edn_text import KEYWORD_TYPES, EdnError, FormScanner, Symbol, parse_forms
 from checkers.formats.pairing import Pairing
-from checkers.formats.text import open_text
+from checkers.formats.text import no_operations, numbered_lines
 from checkers.history import COMPARE_FAILED, Argument, Operation
 
 if TYPE_CHECKING:
@@ -58,14 +57,17 @@ _WITHOUT_ARGUMENT = frozenset({"read", "get", "acquire", "release"})
 
 def read_edn_history(
     path: str | os.PathLike[str], *, nil_read: str = "unknown", fail_cas: str = "drop",
-    model: Model | None = None,
+    model: Model | None = None, budget: Budget | None = None,
 ) -> list[Operation]:
-    """Read a Knossos-style EDN history into operations (see the module docstring)."""
+    """Read a Knossos-style EDN history into operations (see the module docstring). A
+    file with no vector and no map at all is an error; `[]` is an empty history."""
     source = os.fspath(path)
-    reader = RecordReader(source, model, nil_read=nil_read, fail_cas=fail_cas)
-    with open_text(source) as stream:
-        for line, text in FormScanner(source).forms(stream):
-            reader.feed_text(line, text)
+    reader = RecordReader(source, model, nil_read=nil_read, fail_cas=fail_cas, budget=budget)
+    scanner = FormScanner(source)
+    for line, text in scanner.forms(numbered_lines(source, budget)):
+        reader.feed_text(line, text)
+    if scanner.base is None:
+        raise no_operations(source)
     return reader.pairing.operations()
 
 
@@ -74,7 +76,7 @@ def plain(value: Any) -> Argument:
     as tuples, sets as frozensets, maps as tuples of (key, value) pairs in file order;
     everything else as it is. All hashable, as the search needs; no model takes a set or a
     map, so those only ever appear in error messages."""
-    if isinstance(value, (*KEYWORD_TYPES, edn_format.Symbol)):
+    if isinstance(value, (*KEYWORD_TYPES, Symbol)):
         return str(value.name)
     if isinstance(value, str) or value is None:
         return value
@@ -90,10 +92,12 @@ def plain(value: Any) -> Argument:
 class RecordReader:
     """Gives each EDN op map its meaning and hands it to a `Pairing`."""
 
-    def __init__(self, source: str, model: Model | None, *, nil_read: str, fail_cas: str) -> None:
+    def __init__(self, source: str, model: Model | None, *, nil_read: str, fail_cas: str,
+                 budget: Budget | None = None) -> None:
         assert nil_read in ("unknown", "absent"), nil_read
         assert fail_cas in ("drop", COMPARE_FAILED), fail_cas
         self.source = source
+        self.budget = budget
         self.nil_read = nil_read
         self.fail_cas = fail_cas
         self.pairing = Pairing(source, model, field_prefix=":")
@@ -104,9 +108,10 @@ class RecordReader:
 
     def feed_text(self, line: int, text: str) -> None:
         try:
-            forms = parse_forms(text)
-        except ValueError as error:
-            raise self.fail(line, None, f"not valid EDN: {error}") from None
+            forms = parse_forms(text, self.budget)
+        except EdnError as error:
+            where = line + text.count("\n", 0, error.offset)
+            raise InputError(self.source, where, error.field, f"not valid EDN: {error}") from None
         if len(forms) != 1:
             raise self.fail(line, None, f"expected one op map, got {len(forms)} forms")
         self.feed(line, forms[0])
@@ -114,7 +119,10 @@ class RecordReader:
     def feed(self, line: int, record: Any) -> None:
         if not isinstance(record, Mapping):
             raise self.fail(line, None, f"expected an op map, got {record!r}")
-        fields = {getattr(name, "name", name): value for name, value in record.items()}
+        named = [name for name in record if not isinstance(name, KEYWORD_TYPES)]
+        if named:
+            raise self.fail(line, None, f"op map keys are keywords (:process), got {named[0]!r}")
+        fields = {name.name: value for name, value in record.items()}
         process = fields.get("process")
         if isinstance(process, KEYWORD_TYPES):
             return  # :nemesis and other non-client processes

@@ -1,64 +1,62 @@
-"""EDN text, read one top-level form at a time so that a history of any size streams.
+"""EDN text: a reader of our own, and a scanner that cuts a stream into op maps.
 
-`edn_format` parses a whole text at once, and a 100 MB Jepsen history would then sit in
-memory three times over (text, tokens, values) before the first operation is looked at.
-Histories have a simple outer shape, though: one vector or list of op maps, or op maps one
-after the other. `FormScanner` reads the file line by line and cuts out each op map's text
-with a small bracket scanner that knows the only EDN syntax able to hide a bracket:
-strings (`"a ] in a string"`), comments (`; ...`) and character literals (`\\]`). Each
-piece is then parsed: the common shapes by `parse_simple`, a few regular expressions
-that build what edn_format would, the rest by edn_format's own parser, built once and
-reused (building it costs ten times more than parsing one map). Memory stays at one map's
-text plus the operations.
+A history holds a small part of EDN (maps, vectors, lists, keywords, integers, strings,
+nil, true, false), and any file may be hostile. So EDN is read here rather than by a
+general library, with these guarantees:
+
+- no recursion (a value nested 100,000 deep is an error naming its line, never a crash)
+  and a nesting limit of `MAX_DEPTH`;
+- memory within a small multiple of the text (no backtracking regular expression keeps
+  state per character: strings are found with possessive patterns);
+- every refusal is an `EdnError` with the offset where it happened: a map with a key
+  given twice, an integer longer than `MAX_NUMBER_CHARS`, a float that overflows, `##NaN`
+  and `##Inf`, tagged values (`#inst`, `#uuid`, any `#tag`), metadata (`^`), namespaced
+  maps (`#:a{}`), ratios (`1/2`), unknown escapes and character names, a `\\u` escape that
+  is half of a surrogate pair, and any control character other than tab, newline and
+  carriage return inside a string.
+
+What is read becomes: keywords `Keyword` and symbols `Symbol` (both `str` with a `name`),
+strings and characters `str`, integers `int` (`N` suffix allowed), floats `float`, `M`
+decimals `Decimal`, vectors and lists tuples, sets frozensets, maps dicts (in file
+order). `#_` discards the next form.
+
+`FormScanner` reads the file line by line and cuts out each op map's text with a small
+bracket scanner that knows the only EDN syntax able to hide a bracket: strings, comments
+and character literals; memory stays at one map's text plus the operations, and a map,
+vector or string that never closes is reported with the line it opened on.
 """
 
 from __future__ import annotations
 
-import functools
+import math
 import re
-from collections.abc import Iterator
-from typing import Any, TextIO
+from collections.abc import Iterable, Iterator
+from decimal import Decimal, InvalidOperation
+from typing import Any
 
-import edn_format
-
+from checkers.budget import Budget
 from checkers.errors import InputError
 
-_INSIDE = re.compile(r'[\[\](){}";\\]')  # what matters inside an op map
-_BETWEEN = re.compile(r"[^\s,]")  # commas are whitespace in EDN
-_STRING_REST = re.compile(r'(?:[^"\\]|\\.)*"', re.DOTALL)
-_OPENING, _CLOSING = "([{", ")]}"
+MAX_DEPTH = 100
+"""Deepest nesting of collections in one form (an op map counts as one)."""
+MAX_NUMBER_CHARS = 4300
+"""Longest number accepted: Python's own limit for reading an integer from text."""
+TOKENS_PER_SPEND = 1024
 
 
-@functools.cache
-def _parser() -> tuple[Any, Any]:
-    """edn_format's parser and lexer, built once (edn_format.loads rebuilds them per call)."""
-    import ply.yacc
-    from edn_format import edn_lex, edn_parse
+class EdnError(ValueError):
+    """Text that is not the EDN a history may hold; `offset` is where, in the text read,
+    and `field` the key of the outermost map whose value held the mistake, when known."""
 
-    parser = ply.yacc.yacc(module=edn_parse, debug=False, write_tables=False,
-                           errorlog=ply.yacc.NullLogger())
-    return parser, edn_lex.lex()
-
-
-_END = r"(?=[\s,\[\](){}]|\Z)"
-_NAME = r"[A-Za-z*+!_?<>=.\-][\w*+!?<>=.\-]*(?:/[\w*+!?<>=.\-]+)?"
-_TOKEN = re.compile(
-    r"[\s,]*(?:(?P<open>[\[({])|(?P<close>[\])}])"
-    r"|:(?P<keyword>" + _NAME + ")" + _END
-    + r'|"(?P<string>[^"\\]*)"'
-    r"|(?P<integer>-?(?:0|[1-9][0-9]*))" + _END
-    + r"|(?P<word>nil|true|false)" + _END + r")")
-_ATOM = r'(?::' + _NAME + r'|"[^"\\]*"|-?(?:0|[1-9][0-9]*)|nil|true|false)(?=[\s,}])'
-_FLAT_MAP = re.compile(r"\{[\s,]*(?::" + _NAME + r"[\s,]+" + _ATOM + r"[\s,]*)*\}\s*")
-_FLAT_PAIR = re.compile(r":(" + _NAME + r")[\s,]+(" + _ATOM + ")")
-_WORDS: dict[str, Any] = {"nil": None, "true": True, "false": False}
-_PAIRED = {"[": "]", "(": ")", "{": "}"}
+    def __init__(self, message: str, offset: int, field: str | None = None) -> None:
+        super().__init__(message)
+        self.offset = offset
+        self.field = field
 
 
 class Keyword(str):
-    """A keyword read by `parse_simple`: a str, so that hashing and comparing it costs
-    what a string's does (edn_format's Keyword hashes through a dict, which dominated
-    reading), that says it is a keyword. `name` is what edn_format's calls it."""
+    """A keyword (`:type` is Keyword("type")): a str, so hashing and comparing cost what a
+    string's do, that remembers it was a keyword."""
 
     __slots__ = ()
 
@@ -70,52 +68,296 @@ class Keyword(str):
         return f":{self}"
 
 
-KEYWORD_TYPES = (Keyword, edn_format.Keyword)
+class Symbol(str):
+    """A symbol (`foo`): a str that remembers it was a symbol."""
+
+    __slots__ = ()
+
+    @property
+    def name(self) -> str:
+        return str(self)
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
-def parse_simple(text: str) -> list[Any] | None:
-    """The forms of `text` when it uses only the EDN that histories are made of (maps,
-    vectors, lists, keywords, integers, strings without escapes, nil, true, false), built
-    as edn_format builds them (keywords as `Keyword`, vectors and lists as tuples) but
-    several times faster; None for anything else (a float, a tag, an escape, a comment, a
-    mistake), which `parse_forms` then leaves to edn_format. The tests hold the two to the
-    same results on every public history."""
-    if _FLAT_MAP.fullmatch(text):  # most op maps: keys to single values, one regex call
-        pairs = _FLAT_PAIR.findall(text)
-        flat = {Keyword(name): _flat_atom(atom) for name, atom in pairs}
-        return [flat] if len(flat) == len(pairs) else None
-    forms: list[Any] = []
-    stack: list[tuple[str, list[Any]]] = []
-    items = forms
-    position = 0
-    for match in _TOKEN.finditer(text):
-        if match.start() != position:
+KEYWORD_TYPES = (Keyword,)
+
+_DELIMITER = r"(?=[ \t\n\r,\[\](){}\";]|\Z)"
+_CONSTITUENT = r"[^ \t\n\r,\[\](){}\"\\;^@`~]"
+_TOKEN = re.compile(
+    r"(?P<space>[ \t\n\r,]+|;[^\n]*)"
+    r"|(?P<open>[\[({]|#\{)"
+    r"|(?P<close>[\])}])"
+    r"|(?P<string>\")"
+    r"|(?P<char>\\(?:" + _CONSTITUENT + r"+|.))"
+    r"|(?P<discard>#_)"
+    r"|(?P<hash>#" + _CONSTITUENT + r"*)"
+    r"|(?P<atom>" + _CONSTITUENT + r"+)"
+    r"|(?P<other>.)", re.DOTALL)
+_STRING_END = re.compile(r'[^"\\]*+(?:\\.[^"\\]*+)*+"', re.DOTALL)
+_INTEGER = re.compile(r"[+-]?(?:0|[1-9][0-9]*)N?")
+_FLOAT = re.compile(r"[+-]?(?:0|[1-9][0-9]*)(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?M?")
+_NAME = r"[A-Za-z.*+!\-_?$%&=<>|][\w.*+!\-_?$%&=<>|'#:]*"
+_SYMBOL = re.compile(_NAME + r"(?:/" + _NAME + r")?|/")
+_KEYWORD = re.compile(r"[\w.*+!\-_?$%&=<>|'#][\w.*+!\-_?$%&=<>|'#:]*(?:/" + _NAME + r")?")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.DOTALL)
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_ESCAPES = {"t": "\t", "r": "\r", "n": "\n", "\\": "\\", '"': '"', "b": "\b", "f": "\f"}
+_CHARACTERS = {"newline": "\n", "return": "\r", "space": " ", "tab": "\t",
+               "formfeed": "\f", "backspace": "\b"}
+_WORDS: dict[str, Any] = {"nil": None, "true": True, "false": False}
+_CLOSERS = {"[": "]", "(": ")", "{": "}", "#{": "}"}
+_DISCARD = "#_"
+
+
+def parse_forms(text: str, budget: Budget | None = None) -> list[Any]:
+    """Every EDN form in `text`; raises EdnError (a ValueError) if `text` is not the EDN a
+    history may hold (see the module docstring). The common flat op map takes a fast path."""
+    flat = _flat_map(text)
+    if flat is not None:
+        return [flat]
+    return _Parser(text, budget).forms()
+
+
+class _Parser:
+    """An iterative reader: a stack of open collections (and pending `#_` discards)."""
+
+    def __init__(self, text: str, budget: Budget | None) -> None:
+        self.text = text
+        self.budget = budget
+        self.top: list[Any] = []
+        self.stack: list[tuple[str, int, list[Any]]] = []  # (opener, offset, items so far)
+
+    def forms(self) -> list[Any]:
+        try:
+            return self._forms()
+        except EdnError as error:
+            error.field = error.field or self.field()
+            raise
+
+    def field(self) -> str | None:
+        """The key of the outermost map whose value is being read, spelt as in the file."""
+        if not self.stack or self.stack[0][0] != "{" or len(self.stack[0][2]) % 2 == 0:
             return None
-        position = match.end()
-        kind = match.lastgroup
-        if kind == "keyword":
-            items.append(Keyword(match.group(kind)))
-        elif kind == "string":
-            items.append(match.group(kind))
-        elif kind == "integer":
-            items.append(int(match.group(kind)))
-        elif kind == "word":
-            items.append(_WORDS[match.group(kind)])
-        elif kind == "open":
-            stack.append((match.group(kind), items))
-            items = []
-        else:
-            if not stack or _PAIRED[stack[-1][0]] != match.group(kind):
-                return None
-            opening, outer = stack.pop()
-            built = _collection(opening, items)
-            if built is None:
-                return None
-            outer.append(built)
-            items = outer
-    if stack or text[position:].strip(" \t\r\n,"):
+        key = self.stack[0][2][-1]
+        return repr(key) if isinstance(key, Keyword) else None
+
+    def _forms(self) -> list[Any]:
+        text, position, tokens = self.text, 0, 0
+        while position < len(text):
+            match = _TOKEN.match(text, position)
+            assert match is not None  # `other` matches any character
+            kind, start, position = match.lastgroup, match.start(), match.end()
+            tokens += 1
+            if self.budget is not None and tokens % TOKENS_PER_SPEND == 0:
+                self.budget.spend(work=TOKENS_PER_SPEND)
+            if kind == "space":
+                continue
+            if kind == "string":
+                value, position = _string(text, start)
+                self.add(value)
+            elif kind == "open":
+                self.open(match.group(), start)
+            elif kind == "close":
+                self.close(match.group(), start)
+            elif kind == "discard":
+                self.stack.append((_DISCARD, start, []))
+            else:
+                self.add(_atom(kind, match.group(), start))
+        if self.stack:
+            opener, offset, _ = self.stack[-1]
+            what = "#_ has nothing to discard" if opener == _DISCARD else (
+                f"{opener} is never closed")
+            raise EdnError(what, offset)
+        return self.top
+
+    def open(self, opener: str, offset: int) -> None:
+        depth = sum(1 for entry in self.stack if entry[0] != _DISCARD)
+        if depth >= MAX_DEPTH:
+            raise EdnError(f"nested more than {MAX_DEPTH} deep", offset)
+        self.stack.append((opener, offset, []))
+
+    def close(self, closer: str, offset: int) -> None:
+        if not self.stack or self.stack[-1][0] == _DISCARD:
+            raise EdnError(f"{closer} closes nothing", offset)
+        opener, opened_at, items = self.stack.pop()
+        if _CLOSERS[opener] != closer:
+            raise EdnError(f"{opener} is closed by {closer}", offset)
+        try:
+            built = _collection(opener, items, opened_at)
+        except EdnError as error:
+            if not self.stack and error.field is not None:  # the op map itself
+                raise
+            error.field = None
+            raise
+        self.add(built)
+
+    def add(self, value: Any) -> None:
+        if self.stack and self.stack[-1][0] == _DISCARD:
+            self.stack.pop()
+            return
+        (self.stack[-1][2] if self.stack else self.top).append(value)
+
+
+def _string(text: str, start: int) -> tuple[str, int]:
+    """The string whose opening quote is at `start`, and the offset after its close."""
+    match = _STRING_END.match(text, start + 1)
+    if match is None:
+        raise EdnError("a string is never closed", start)
+    end = match.end()
+    body = text[start + 1:end - 1]
+    control = _CONTROL.search(body)
+    if control is not None:
+        raise EdnError(f"control character U+{ord(control.group()):04X} in a string",
+                       start + 1 + control.start())
+    if "\\" in body:
+        body = _unescape(body, start)
+    return body, end
+
+
+def _unescape(body: str, start: int) -> str:
+    def replace(match: re.Match[str]) -> str:
+        code = match.group(1)
+        if len(code) == 5:
+            return chr(int(code[1:], 16))
+        if code not in _ESCAPES:
+            raise EdnError(f"unknown escape \\{code} in a string", start + 1 + match.start())
+        return _ESCAPES[code]
+
+    value = _ESCAPE.sub(replace, body)
+    if _SURROGATE_ESCAPE.search(body):
+        try:  # a \uD83D\uDE00 pair is one character; half of a pair is not Unicode
+            value = value.encode("utf-16", "surrogatepass").decode("utf-16")
+        except UnicodeDecodeError:
+            raise EdnError("a \\u escape is half of a surrogate pair (not Unicode text)",
+                           start) from None
+    control = _CONTROL.search(value)
+    if control is not None:
+        raise EdnError(f"control character U+{ord(control.group()):04X} in a string", start)
+    return value
+
+
+def _atom(kind: str | None, token: str, offset: int) -> Any:
+    if kind == "char":
+        return _character(token, offset)
+    if kind == "hash":
+        raise EdnError(_hash_problem(token), offset)
+    if kind == "other":
+        what = {"^": "metadata (^) is not EDN", "\\": "a lone \\ is not a character"}.get(
+            token, f"unexpected character {token!r}")
+        raise EdnError(what, offset)
+    assert kind == "atom", kind
+    if len(token) > MAX_NUMBER_CHARS:
+        raise EdnError(f"a token of {len(token)} characters (at most {MAX_NUMBER_CHARS})",
+                       offset)
+    first = token[0]
+    if first.isdigit() or (first in "+-" and token[1:2].isdigit()):
+        return _number(token, offset)
+    if first == ":":
+        if _KEYWORD.fullmatch(token, 1) is None:
+            raise EdnError(f"not a keyword: {token!r}", offset)
+        return Keyword(token[1:])
+    if token in _WORDS:
+        return _WORDS[token]
+    if _SYMBOL.fullmatch(token) is None:
+        raise EdnError(f"not a symbol: {token!r}", offset)
+    return Symbol(token)
+
+
+def _hash_problem(token: str) -> str:
+    if token.startswith("##"):
+        return f"symbolic value {token} is not allowed in a history"
+    if token.startswith("#:"):
+        return f"namespaced map {token}{{...}} is not EDN"
+    if len(token) == 1:
+        return "# must start a set #{...}, a discard #_ or a tag"
+    return f"tagged value {token} is not read (a history holds no tags)"
+
+
+def _character(token: str, offset: int) -> str:
+    name = token[1:]
+    if len(name) == 1:
+        return name
+    if name in _CHARACTERS:
+        return _CHARACTERS[name]
+    if re.fullmatch(r"u[0-9a-fA-F]{4}", name):
+        code = int(name[1:], 16)
+        if 0xD800 <= code <= 0xDFFF:
+            raise EdnError(f"character \\{name} is half of a surrogate pair", offset)
+        return chr(code)
+    raise EdnError(f"unknown character \\{name}", offset)
+
+
+def _number(token: str, offset: int) -> Any:
+    if _INTEGER.fullmatch(token):
+        return int(token.rstrip("N"))
+    if _FLOAT.fullmatch(token):
+        if token.endswith("M"):
+            try:
+                return Decimal(token[:-1])
+            except InvalidOperation:
+                raise EdnError(f"not a number: {token!r}", offset) from None
+        value = float(token)
+        if not math.isfinite(value):
+            raise EdnError(f"number out of range: {token[:40]!r}", offset)
+        return value
+    if "/" in token:
+        raise EdnError(f"ratio {token[:40]!r} is not EDN", offset)
+    raise EdnError(f"not a number: {token[:40]!r}", offset)
+
+
+def _collection(opener: str, items: list[Any], offset: int) -> Any:
+    if opener in "[(":
+        return tuple(items)
+    try:
+        if opener == "#{":
+            built_set = frozenset(items)
+            if len(built_set) != len(items):
+                raise EdnError("a set holds an element twice", offset)
+            return built_set
+        if len(items) % 2:
+            raise EdnError("a map needs a value for every key", offset)
+        keys = items[::2]
+        built = dict(zip(keys, items[1::2], strict=True))
+    except TypeError:
+        raise EdnError("a map cannot be a map key or a set element", offset) from None
+    if len(built) != len(keys):
+        twice = _twice(keys)
+        raise EdnError(f"key {twice!r} is given twice", offset,
+                       repr(twice) if isinstance(twice, Keyword) else None)
+    return built
+
+
+def _twice(keys: Iterable[Any]) -> Any:
+    seen: set[Any] = set()
+    for key in keys:
+        if key in seen:
+            return key
+        seen.add(key)
+    raise AssertionError("no key given twice")
+
+
+# The fast path: most op maps map keywords to single values; one regex call reads them.
+_FLAT_NAME = r"[A-Za-z*+!_?<>=.\-][\w*+!?<>=.\-]*(?:/[\w*+!?<>=.\-]+)?"
+_FLAT_ATOM = (r'(?::' + _FLAT_NAME + r'|"[^"\\\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*+"'
+              r"|-?(?:0|[1-9][0-9]{0,4200})|nil|true|false)(?=[ \t\n\r,}])")
+_FLAT_MAP = re.compile(r"\{[ \t\n\r,]*+(?::" + _FLAT_NAME + r"[ \t\n\r,]++" + _FLAT_ATOM
+                       + r"[ \t\n\r,]*+)*+\}[ \t\n\r]*")
+_FLAT_PAIR = re.compile(r":(" + _FLAT_NAME + r")[ \t\n\r,]+(" + _FLAT_ATOM + ")")
+_WORD_STARTS = frozenset("ntf")
+
+
+def _flat_map(text: str) -> dict[Keyword, Any] | None:
+    """The map when `text` is one flat map of keywords to keywords, plain strings, integers,
+    nil, true or false, none given twice; else None (the parser then reads it, and says
+    what is wrong if anything is)."""
+    if not text.startswith("{") or _FLAT_MAP.fullmatch(text) is None:
         return None
-    return forms
+    pairs = _FLAT_PAIR.findall(text)
+    flat = {Keyword(name): _flat_atom(atom) for name, atom in pairs}
+    return flat if len(flat) == len(pairs) else None
 
 
 def _flat_atom(atom: str) -> Any:
@@ -129,41 +371,21 @@ def _flat_atom(atom: str) -> Any:
     return int(atom)
 
 
-_WORD_STARTS = frozenset("ntf")
+# ---------------------------------------------------------------------------------------
+# Cutting a stream into op maps
 
-
-def _collection(opening: str, items: list[Any]) -> Any:
-    if opening != "{":
-        return tuple(items)
-    keys = items[::2]
-    if len(items) % 2:
-        return None
-    try:
-        built = dict(zip(keys, items[1::2], strict=True))
-    except TypeError:  # a key holding a map deep inside: edn_format's maps can do that
-        return None
-    return built if len(built) == len(keys) else None  # a key given twice: let edn_format say
-
-
-def parse_forms(text: str) -> list[Any]:
-    """Every EDN form in `text` (the common shapes quickly, the rest with edn_format's
-    parser); raises ValueError if `text` is not valid EDN."""
-    simple = parse_simple(text)
-    if simple is not None:
-        return simple
-    try:
-        parser, lexer = _parser()
-        return list(parser.parse(text, lexer=lexer))
-    except (edn_format.EDNDecodeError, ValueError, TypeError, AttributeError,
-            IndexError, KeyError) as error:
-        raise ValueError(str(error) or type(error).__name__) from None
+_INSIDE = re.compile(r'[\[\](){}";\\]')  # what matters inside an op map
+_BETWEEN = re.compile(r"[^\s,]")  # commas are whitespace in EDN
+_STRING_REST = re.compile(r'[^"\\]*+(?:\\.[^"\\]*+)*+', re.DOTALL)
+_OPENING = "([{"
 
 
 class FormScanner:
-    """Cuts a stream of EDN text into top-level op maps: `forms(stream)` yields (line,
-    text) for each map inside the one enclosing vector or list, or each map at the top level
+    """Cuts a stream of EDN text into top-level op maps: `forms(lines)` yields (line, text)
+    for each map inside the one enclosing vector or list, or each map at the top level
     when there is none. Anything else where a map should start is an error naming its line,
-    and so is a file that ends inside a map or before its vector closes (truncated).
+    and so is a file that ends inside a string, a map or before its vector closes, and a
+    map nested more than `MAX_DEPTH` deep (found before the map's text is kept whole).
     """
 
     def __init__(self, source: str) -> None:
@@ -172,18 +394,21 @@ class FormScanner:
         self.depth = 0
         self.opened_line = 0
         self.closed = False
-        self.in_string = False
+        self.string_line: int | None = None  # where the string being scanned opened
         self.pieces: list[str] = []
         self.record_line = 0
         self.piece_start = 0
 
-    def forms(self, stream: TextIO) -> Iterator[tuple[int, str]]:
+    def forms(self, lines: Iterable[tuple[int, str]]) -> Iterator[tuple[int, str]]:
         line_number = 0
-        for line_number, line in enumerate(stream, start=1):
+        for line_number, line in lines:
             yield from self._scan(line_number, line)
-        if self.in_string or self.depth > (self.base or 0):
+        if self.string_line is not None:
+            raise InputError(self.source, self.string_line, None, "truncated: the string "
+                             "opened here is never closed")
+        if self.depth > (self.base or 0):
             raise InputError(self.source, self.record_line, None, "truncated: the op map "
-                             "starting here never ends")
+                             "starting here is never closed")
         if self.base == 1 and not self.closed:
             raise InputError(self.source, self.opened_line, None, "truncated: the vector "
                              f"opened here is never closed (the file ends on line {line_number})")
@@ -193,14 +418,14 @@ class FormScanner:
         if self.depth > (self.base or 0):
             self.piece_start = 0
         while position < len(line):
-            if self.in_string:
-                match = _STRING_REST.match(line, position)
-                if match is None:
+            if self.string_line is not None:
+                position = _STRING_REST.match(line, position).end()  # type: ignore[union-attr]
+                if position < len(line) and line[position] == '"':
+                    self.string_line, position = None, position + 1
+                else:  # the line ends inside the string (perhaps on a lone backslash)
                     position = len(line)
-                    break
-                self.in_string, position = False, match.end()
             elif self.depth > (self.base or 0):
-                position, form = self._inside(line, position)
+                position, form = self._inside(line_number, line, position)
                 if form is not None:
                     yield self.record_line, form
             else:
@@ -208,20 +433,23 @@ class FormScanner:
         if self.depth > (self.base or 0):
             self.pieces.append(line[self.piece_start:])
 
-    def _inside(self, line: str, position: int) -> tuple[int, str | None]:
+    def _inside(self, line_number: int, line: str, position: int) -> tuple[int, str | None]:
         """Scan inside a map up to its end (then return its text) or the line's end."""
         match = _INSIDE.search(line, position)
         if match is None:
             return len(line), None
         char, position = match.group(), match.end()
         if char == '"':
-            self.in_string = True
+            self.string_line = line_number
         elif char == ";":
             position = len(line)
         elif char == "\\":
             position += 1  # a character literal: the next character is not syntax
         elif char in _OPENING:
             self.depth += 1
+            if self.depth - (self.base or 0) > MAX_DEPTH:
+                raise InputError(self.source, line_number, None,
+                                 f"not valid EDN: nested more than {MAX_DEPTH} deep")
         else:
             self.depth -= 1
             if self.depth == self.base:

@@ -12,18 +12,23 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from checkers.budget import Budget
 from checkers.formats.pairing import Pairing
+from checkers.formats.text import no_operations
 from checkers.history import COMPARE_FAILED, Operation, iter_history_jsonl
 
 if TYPE_CHECKING:
     from checkers.models import Model
 
 
-def read_jsonl_operations(path: str | os.PathLike[str], model: Model | None = None) -> (
-        list[Operation]):
-    """Read a `history.jsonl` into operations, streaming."""
+def read_jsonl_operations(path: str | os.PathLike[str], model: Model | None = None,
+                          budget: Budget | None = None) -> list[Operation]:
+    """Read a `history.jsonl` into operations, streaming; a file without one event is an
+    error."""
     pairing = Pairing(os.fspath(path), model)
-    for line, event in iter_history_jsonl(path):
+    events = 0
+    for line, event in iter_history_jsonl(path, budget):
+        events += 1
         if event.type == "invoke":
             argument = None if event.f == "read" else event.value
             pairing.call(event.index, event.process, event.f, event.key, argument, event.time,
@@ -40,4 +45,6 @@ def read_jsonl_operations(path: str | os.PathLike[str], model: Model | None = No
         else:
             pairing.complete(event.index, event.process, event.f, "info", None, event.time, line,
                              event.key)
+    if not events:
+        raise no_operations(os.fspath(path))
     return pairing.operations()

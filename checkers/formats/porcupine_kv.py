@@ -7,8 +7,8 @@
 {:process 1, :type :ok, :f :get, :key "7", :value "x 0 0 y"}
 ```
 
-Each line is parsed with edn_format on its own, so the file streams and every error names
-its line. The maps mean what they mean in the EDN reader (`checkers.formats.edn`), with
+Each line is parsed on its own (by `checkers.formats.edn_text`), so the file streams and
+every error names its line. The maps mean what they mean in the EDN reader (`checkers.formats.edn`), with
 Porcupine's conventions where Knossos's differ:
 
 - `:invoke` is a call and `:ok` a completion that happened; a get's result is the key's
@@ -27,24 +27,30 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from checkers.budget import Budget
 from checkers.errors import InputError
 from checkers.formats.edn import RecordReader
-from checkers.formats.text import open_text
+from checkers.formats.text import no_operations, numbered_lines, significant
 from checkers.history import COMPARE_FAILED, Operation
 
 if TYPE_CHECKING:
     from checkers.models import Model
 
 
-def read_porcupine_kv(path: str | os.PathLike[str], model: Model | None = None) -> list[Operation]:
-    """Read a file of EDN op maps, one per line, into operations."""
+def read_porcupine_kv(path: str | os.PathLike[str], model: Model | None = None,
+                      budget: Budget | None = None) -> list[Operation]:
+    """Read a file of EDN op maps, one per line, into operations; a file without one map
+    is an error."""
     source = os.fspath(path)
-    reader = RecordReader(source, model, nil_read="absent", fail_cas=COMPARE_FAILED)
-    with open_text(source) as stream:
-        for line_number, line in enumerate(stream, start=1):
-            text = line.strip()
-            if text and not text.startswith(";"):
-                _feed(reader, line_number, text)
+    reader = RecordReader(source, model, nil_read="absent", fail_cas=COMPARE_FAILED,
+                          budget=budget)
+    records = 0
+    for line_number, line in numbered_lines(source, budget):
+        if significant(line):
+            _feed(reader, line_number, line.strip())
+            records += 1
+    if not records:
+        raise no_operations(source)
     return reader.pairing.operations()
 
 

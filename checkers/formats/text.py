@@ -1,23 +1,147 @@
-"""Opening a history file as text, with the one-line errors every reader shares."""
+"""Opening a history file and reading its lines, with the one-line errors every reader shares.
+
+Whatever the path names and whatever bytes the file holds, a reader gets numbered lines of
+valid text or an InputError naming the file (and the line):
+
+- only a regular file is read: a folder, a named pipe, a device or a socket is refused by
+  what it is, without ever waiting on it (a pipe is opened non-blocking, then looked at);
+- each line is decoded on its own, so that bytes that are not UTF-8 are reported with
+  their line and column; a UTF-8 byte order mark at the start of the file is skipped;
+  line ends may be `\\n` or `\\r\\n` (readers strip them);
+- a long line is read in chunks of `CHUNK_BYTES`, each spent from the check's `Budget`, so
+  that a file of one endless line runs into the deadline or the memory guard instead of
+  taking the machine's memory.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import stat
 from collections.abc import Iterator
-from typing import TextIO
+from typing import BinaryIO
 
+from checkers.budget import Budget
 from checkers.errors import InputError
+
+CHUNK_BYTES = 1 << 20
+BOM = "\ufeff"
+
+_KINDS = (
+    (stat.S_ISDIR, "is a directory, not a file"),
+    (stat.S_ISFIFO, "is a named pipe, not a file"),
+    (stat.S_ISCHR, "is a character device, not a file"),
+    (stat.S_ISBLK, "is a block device, not a file"),
+    (stat.S_ISSOCK, "is a socket, not a file"),
+)
+
+
+def not_a_file(source: str, mode: int) -> InputError | None:
+    """The error for a path that exists but is not a regular file, or None."""
+    if stat.S_ISREG(mode):
+        return None
+    for test, words in _KINDS:
+        if test(mode):
+            return InputError(source, None, None, words)
+    return InputError(source, None, None, "is not a regular file")
+
+
+def check_file(source: str) -> None:
+    """Raise the InputError a reader would for `source` (missing, unreadable, not a regular
+    file) without opening it: what a caller uses before committing to work."""
+    try:
+        mode = os.stat(source).st_mode
+    except OSError as error:
+        raise _cannot_open(source, error) from None
+    problem = not_a_file(source, mode)
+    if problem is not None:
+        raise problem
+
+
+def _cannot_open(source: str, error: OSError) -> InputError:
+    if isinstance(error, FileNotFoundError):
+        return InputError(source, None, None, "no such file")
+    if isinstance(error, NotADirectoryError):
+        return InputError(source, None, None, "no such file (a part of the path is not a folder)")
+    return InputError(source, None, None, f"cannot read: {error.strerror or error}")
 
 
 @contextlib.contextmanager
-def open_text(source: str) -> Iterator[TextIO]:
-    """The file as UTF-8 text, read lazily; a missing, unreadable or non-UTF-8 file is an
-    InputError naming it (a decoding error found mid-file names the file, not the line:
-    the decoder works in blocks)."""
+def open_binary(source: str) -> Iterator[BinaryIO]:
+    """The regular file `source`, opened for reading bytes. A named pipe is opened without
+    blocking (O_NONBLOCK) and refused after looking at what was opened, so that no race
+    between a look and an open can leave the reader waiting on a writer."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        with open(source, encoding="utf-8", newline="") as stream:
-            yield stream
+        descriptor = os.open(source, flags)
     except OSError as error:
-        raise InputError(source, None, None, f"cannot read: {error.strerror or error}") from None
+        raise _cannot_open(source, error) from None
+    try:
+        problem = not_a_file(source, os.fstat(descriptor).st_mode)
+    except OSError as error:
+        os.close(descriptor)
+        raise _cannot_open(source, error) from None
+    if problem is not None:
+        os.close(descriptor)
+        raise problem
+    with os.fdopen(descriptor, "rb") as stream:
+        yield stream
+
+
+def numbered_lines(source: str, budget: Budget | None = None) -> Iterator[tuple[int, str]]:
+    """Yield (line number, text) for every line of the file, line ends kept; see the
+    module docstring for what is refused. Spends one unit of `budget` per line and the
+    bytes of every chunk of a long line."""
+    spent = budget if budget is not None else Budget()
+    with open_binary(source) as stream:
+        number = 0
+        while True:
+            raw = _read_line(stream, source, number + 1, spent)
+            if not raw:
+                return
+            number += 1
+            text = decode_line(raw, source, number)
+            if number == 1 and text.startswith(BOM):
+                text = text[1:]
+            yield number, text
+
+
+def _read_line(stream: BinaryIO, source: str, number: int, budget: Budget) -> bytes:
+    try:
+        piece = stream.readline(CHUNK_BYTES)
+        budget.spend()
+        if len(piece) < CHUNK_BYTES or piece.endswith(b"\n"):
+            return piece
+        pieces = [piece]
+        while True:
+            budget.spend(stored_bytes=len(piece), work=64)
+            piece = stream.readline(CHUNK_BYTES)
+            pieces.append(piece)
+            if len(piece) < CHUNK_BYTES or piece.endswith(b"\n"):
+                return b"".join(pieces)
+    except OSError as error:
+        raise InputError(source, number, None,
+                         f"cannot read: {error.strerror or error}") from None
+
+
+def decode_line(raw: bytes, source: str, number: int) -> str:
+    """One line's bytes as text; bytes that are not UTF-8 are an error naming the line and
+    the column (in characters) where they start."""
+    try:
+        return raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise InputError(source, None, None, f"not UTF-8 text: {error.reason}") from None
+        column = len(raw[:error.start].decode("utf-8", "replace")) + 1
+        raise InputError(source, number, None, f"not UTF-8 text: byte 0x{raw[error.start]:02x} "
+                         f"at column {column} ({error.reason})") from None
+
+
+def significant(text: str) -> bool:
+    """Whether a line holds more than blanks or a `;` comment."""
+    stripped = text.strip()
+    return bool(stripped) and not stripped.startswith(";")
+
+
+def no_operations(source: str) -> InputError:
+    """The error for a history with nothing in it."""
+    return InputError(source, None, None, "no operations: the file holds only blank lines "
+                      "and comments")
