@@ -606,8 +606,9 @@ def print_fuzz_summary(summary: dict[str, Any], folder: Path) -> None:
         console.print(f" seed {seed}" + (" (crash)" if seed in summary.get("crashed", ()) else ""), soft_wrap=True)
         _print_next_commands(folder / f"seed-{seed}", failed=True)
     if len(failed) > SEEDS_WITH_COMMANDS:
-        more = _plural(len(failed) - SEEDS_WITH_COMMANDS, "failing seed")
-        console.print(f" …and {more} more, each in {folder / 'seed-N'}", soft_wrap=True)
+        more = len(failed) - SEEDS_WITH_COMMANDS
+        console.print(f" …and {more} more failing {'seed' if more == 1 else 'seeds'}, each in {folder / 'seed-N'}",
+                      soft_wrap=True)
 
 
 def _seed_list(seeds: list[int]) -> str:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from tests_support import shortened_file
 
 RAFTSIM = [sys.executable, "-c", "from raftsim.cli import main; main()"]
 
@@ -114,3 +117,247 @@ def test_binary_scenario_file_is_one_line(tmp_path: Path) -> None:
     path = tmp_path / "noise.toml"
     path.write_bytes(bytes(range(128, 256)))
     assert_one_line_error(raftsim("run", str(path), "--out", str(tmp_path / "out")), "noise.toml", "UTF-8")
+
+
+# In-process tests: raftsim.cli.main(argv), which always ends in SystemExit.
+
+
+def run_main(capsys: pytest.CaptureFixture[str], *arguments: str) -> tuple[int, str, str]:
+    from raftsim.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(list(arguments))
+    output = capsys.readouterr()
+    code = exited.value.code
+    assert isinstance(code, int), code
+    return code, output.out, output.err
+
+
+def assert_usage_error(result: tuple[int, str, str], *fragments: str) -> None:
+    code, _out, err = result
+    assert code == 2, result
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("raftsim: "), err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_version_and_python_dash_m(capsys: pytest.CaptureFixture[str]) -> None:
+    from raftsim import __version__
+
+    code, out, _err = run_main(capsys, "--version")
+    assert code == 0 and out.strip() == f"raftsim {__version__}" and __version__[0].isdigit()
+    module = subprocess.run([sys.executable, "-m", "raftsim", "--version"], capture_output=True, text=True,
+                            check=False)
+    assert module.returncode == 0 and module.stdout.strip() == f"raftsim {__version__}"
+
+
+@pytest.mark.parametrize("command", ["scenarios", "bugs", "run", "fuzz", "shrink", "report", "replay", "check"])
+def test_every_help_lists_the_exit_codes(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _err = run_main(capsys, command, "--help")
+    text = " ".join(out.split())
+    assert code == 0 and "Exit codes: " in text and "2 bad input" in text and "70 internal error" in text
+
+
+def test_scenarios_show_prints_a_loadable_file(capsys: pytest.CaptureFixture[str]) -> None:
+    from scenarios import loader
+
+    code, out, _err = run_main(capsys, "scenarios", "--show", "pause")
+    assert code == 0
+    assert loader.parse(out, "shown.toml") == loader.load("pause")
+    assert_usage_error(run_main(capsys, "scenarios", "--show", "[bold]nope"), "--show", "'[bold]nope'", "pause")
+
+
+@pytest.mark.parametrize(("arguments", "flag"), [
+    (("run", "pause", "--budget", value), "--budget") for value in ("nan", "inf", "-inf", "1e400", "NaN", "1e300")
+] + [
+    (("check", "missing.jsonl", "--model", "register", "--budget", "nan"), "--budget"),
+    (("shrink", "missing", "--budget", "inf"), "--budget"),
+    (("fuzz", "pause", "--seeds", "2", "--budget", "nan"), "--budget"),
+    (("fuzz", "pause", "--seeds", "2", "--recheck", "nan"), "--recheck"),
+    (("fuzz", "pause", "--seeds", "2", "--recheck", "inf"), "--recheck"),
+    (("fuzz", "pause", "--seeds", "2", "--shard", ""), "--shard"),
+    (("fuzz", "pause", "--seeds", "2", "--shard", "0/0"), "--shard"),
+    (("fuzz", "pause", "--seeds", "1000000000000", "--start", str(2**63 - 10)), "--seeds"),
+    (("fuzz", "pause", "--seeds", "2", "--start", str(2**63)), "--start"),
+    (("fuzz", "pause", "--seeds", "2", "--jobs", "100000"), "--jobs"),
+    (("report", "missing", "--window", "0:inf"), "--window"),
+    (("report", "missing", "--window", "1e400:1e401"), "--window"),
+    (("report", "missing", "--window", "nan:1"), "--window"),
+    (("report", "missing", "--window", "0:0.0000001"), "--window"),
+])
+def test_bad_numbers_name_their_flag(arguments: tuple[str, ...], flag: str, capsys: pytest.CaptureFixture[str],
+                                     tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert_usage_error(run_main(capsys, *arguments), flag)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_huge_seed_range_is_not_materialised(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A valid but enormous range reaches the folder check at once (no MemoryError)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    assert_usage_error(run_main(capsys, "fuzz", "pause", "--seeds", "1000000000000", "--out", "afile"), "afile")
+
+
+def test_history_paths_say_what_they_are(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for path, words in ((tmp_path, "directory"), (fifo, "named pipe"), (Path("/dev/null"), "device"),
+                        (tmp_path / "missing.jsonl", "no such file")):
+        assert_usage_error(run_main(capsys, "check", str(path), "--model", "register"), str(path), words)
+
+
+def write_history(path: Path, key: str = "k") -> Path:
+    events = [
+        {"index": 0, "time": 0, "process": 0, "type": "invoke", "f": "write", "key": key, "value": 1},
+        {"index": 1, "time": 5, "process": 0, "type": "ok", "f": "write", "key": key, "value": 1},
+        {"index": 2, "time": 6, "process": 1, "type": "invoke", "f": "read", "key": key, "value": None},
+        {"index": 3, "time": 9, "process": 1, "type": "ok", "f": "read", "key": key, "value": 1},
+    ]
+    path.write_text("".join(json.dumps(event) + "\n" for event in events), encoding="utf-8")
+    return path
+
+
+def test_check_report_destinations(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    history = write_history(tmp_path / "h.jsonl")
+    (tmp_path / "folder").mkdir()
+    for target, words in ((tmp_path / "folder", "is a directory"), (tmp_path / "nope" / "x.html", "does not exist"),
+                          (history, "history being checked"), (Path("/dev/null"), "device")):
+        assert_usage_error(run_main(capsys, "check", str(history), "--model", "register", "--report", str(target)),
+                           "--report", words)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["folder", "h.jsonl"]
+    code, out, err = run_main(capsys, "check", str(history), "--model", "register", "--report",
+                              str(tmp_path / "out.html"), "--json")
+    assert code == 0 and json.loads(out)["valid"] is True
+    assert f"wrote  {tmp_path / 'out.html'}" in err and (tmp_path / "out.html").is_file()
+
+
+def test_markup_and_surrogates_in_keys_print_as_text(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    history = write_history(tmp_path / "h.jsonl", key="[/x][bold]k")
+    code, out, err = run_main(capsys, "check", str(history), "--model", "register")
+    assert code == 0, err
+    assert "[/x][bold]k" in out
+    # A file name that is not UTF-8 reaches Python as lone surrogates; it is printed escaped.
+    assert_usage_error(run_main(capsys, "check", "missing\udcff.jsonl", "--model", "register"),
+                       "missing\\udcff.jsonl: no such file")
+    assert_usage_error(run_main(capsys, "run", "[bold]x\udcff.toml"), "[bold]x\\udcff.toml")
+
+
+@pytest.mark.parametrize(("out", "words"), [("afile/sub", "is not a folder"), ("/proc/x", "cannot write"),
+                                            ("afile", "not a run folder"), ("other", "not a run folder")])
+def test_run_destinations_are_refused_before_simulating(out: str, words: str, capsys: pytest.CaptureFixture[str],
+                                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    monkeypatch.setattr("raftsim.api.run", lambda *a, **k: pytest.fail("simulated before checking --out"))
+    assert_usage_error(run_main(capsys, "run", "pause", "--out", out), "--out", words)
+    assert_usage_error(run_main(capsys, "fuzz", "pause", "--seeds", "1", "--out", out), "--out")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["afile", "notes.txt", "other"]
+
+
+@pytest.mark.parametrize(("error", "code", "words"), [
+    (RecursionError("maximum recursion depth exceeded"), 2, "input nested too deeply"),
+    (MemoryError(), 2, "out of memory"),
+    (UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"), 2, "not valid text"),
+    (IsADirectoryError(21, "Is a directory", "some/where"), 2, "some/where: Is a directory"),
+    (RuntimeError("boom\nsecond line"), 70, "internal error: RuntimeError: boom (please report; traceback in"),
+])
+def test_the_backstop_prints_one_line(error: BaseException, code: int, words: str,
+                                      capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+                                      tmp_path: Path) -> None:
+    def explode(*_arguments: object) -> None:
+        raise error
+
+    monkeypatch.setattr("raftsim.cli.check_history", explode)
+    history = write_history(tmp_path / "h.jsonl")
+    result = run_main(capsys, "check", str(history), "--model", "register")
+    assert result[0] == code, result
+    lines = result[2].splitlines()
+    assert len(lines) == 1 and words in lines[0] and "Traceback" not in result[2], result
+    if code == 2 and not isinstance(error, OSError):
+        assert str(history) in lines[0], "the input being read is named"
+    if code == 70:
+        saved = Path(lines[0].rsplit("traceback in ", 1)[1].rstrip(")"))
+        assert "Traceback" in saved.read_text() and "boom" in saved.read_text()
+        saved.unlink()
+
+
+def test_why_it_failed_puts_causes_first_and_explains_stuck_operations() -> None:
+    from raftsim.cli import why_it_failed
+
+    verdict = {"checkers": {
+        "linearizability": {"valid": False, "partitions": [
+            {"key": "k0", "valid": True},
+            {"key": "k1", "valid": False, "counterexample": {"operations": [
+                {"description": "read -> 3", "reason": "write 3 was overwritten before", "explanation": None},
+                {"description": "read -> 4", "reason": "r", "explanation": "key k1: read -> 4 by node 2 (leader of "
+                 "term 3) after write 5 completed at 2.5 s"},
+                {"description": "read -> 6", "reason": None},
+            ]}},
+        ]},
+        "revisions": {"valid": False, "anomalies": [{}, {}], "groups": [
+            {"group": 0, "cause": "node 1 answered from a stale state", "t": 47_600_000, "line": 6504, "count": 1}]},
+    }}
+    assert why_it_failed(verdict) == [
+        "cause   revisions: node 1 answered from a stale state [1 anomaly]",
+        "stuck   key k1: read -> 3: write 3 was overwritten before",
+        "stuck   key k1: read -> 4 by node 2 (leader of term 3) after write 5 completed at 2.5 s",
+        "stuck   key k1: read -> 6: cannot be placed",
+    ]
+    assert why_it_failed({"checkers": {"linearizability": {"valid": True, "partitions": []}}}) == []
+
+
+def test_words_are_singular_for_one() -> None:
+    from raftsim.cli import describe_size
+    from raftsim.shrink import Size
+
+    assert describe_size(Size(1, 1500, 8000, 1, 1, 50)) == "1 fault (1.5 s), 8 s run, 1 client, 1 key, 50 ops/s"
+    assert describe_size(Size(2, 0, 12000, 3, 2, 5)) == "2 faults (0 s), 12.0 s run, 3 clients, 2 keys, 5 ops/s"
+
+
+def test_fuzz_summary_ends_with_the_commands_of_the_first_failing_seeds(capsys: pytest.CaptureFixture[str]) -> None:
+    from raftsim.cli import print_fuzz_summary
+
+    summary = {"scenario": "pause", "seeds": 20, "finished": 20, "failed": [2, 5, 7, 11, 13],
+               "anomalies_by_checker": {"linearizability": 5}, "unknown": [], "rechecked": 1,
+               "determinism_failures": [], "seeds_per_minute": 10.0, "crashed": [5]}
+    print_fuzz_summary(summary, Path("fuzz dir/pause"))
+    out = capsys.readouterr().out
+    for seed in (2, 5, 7):
+        for command in ("replay", "report", "shrink"):
+            assert f"raftsim {command} 'fuzz dir/pause/seed-{seed}'" in out
+    assert "seed-11" not in out and "…and 2 more failing seeds" in out and "seed 5 (crash)" in out
+
+
+def test_fuzz_progress_without_a_terminal(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from raftsim import cli
+
+    clock = [1000.0]
+    monkeypatch.setattr(cli.time, "monotonic", lambda: clock[0])
+    with cli._FuzzProgress("pause", 100, 0) as progress:
+        for _ in range(10):
+            progress.advance(0)
+        clock[0] += 31
+        progress.advance(1)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["fuzz pause: 5 of 100 seeds done, 0 failed, 0 s",
+                     "fuzz pause: 10 of 100 seeds done, 0 failed, 0 s",
+                     "fuzz pause: 11 of 100 seeds done, 1 failed, 31 s"]
+
+
+def test_a_failing_run_ends_with_its_next_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    scenario = shortened_file(tmp_path, "leader-lease", duration_ms=12000)
+    folder = tmp_path / "my run"
+    code, out, _err = run_main(capsys, "run", str(scenario), "--seed", "1", "--bug", "stale-local-read",
+                               "--out", str(folder), "--no-report")
+    assert code == 1
+    quoted = shlex.quote(str(folder))
+    assert quoted.startswith("'")
+    tail = [line.split(None, 1)[1] for line in out.splitlines()[-3:]]
+    assert tail == [f"raftsim replay {quoted}", f"raftsim report {quoted}", f"raftsim shrink {quoted}"]
+    assert any(line.startswith(" stuck   key ") for line in out.splitlines()), out
