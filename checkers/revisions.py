@@ -134,12 +134,12 @@ def check_revisions(events: Iterable[Event], trace: Iterable[TraceEvent] | None 
     """Returns `{"valid", "anomalies", "groups", "stats"}`, JSON-able, like the trace
     checkers; an anomaly has `property`, `t` and `line` (its cause's completion), `message`,
     `affected_line` and `group` (see the module docstring). The run's `trace`, when given,
-    only sharpens the groups."""
+    sharpens the groups and names each anomaly's phase (else `phase` is None)."""
     done = _completed(events)
     findings = _check_unique(done) + _check_monotonic(done)
     findings += _check_reads(done, {finding.cause.line for finding in findings})
     findings.sort(key=_Finding.sort_key)
-    restarts = None if trace is None else _restarts(trace)
+    restarts, phases = (None, []) if trace is None else _restarts_and_phases(trace)
     group_of, episodes = _groups(done, findings, restarts)
     counts = dict.fromkeys(PROPERTIES, 0)
     for finding in findings:
@@ -147,7 +147,7 @@ def check_revisions(events: Iterable[Event], trace: Iterable[TraceEvent] | None 
     groups = _group_records(findings, group_of, episodes)
     return {
         "valid": not findings,
-        "anomalies": _kept(findings, group_of),
+        "anomalies": _with_phases(_kept(findings, group_of), phases),
         "groups": groups[:GROUPS_KEPT],
         "stats": {
             "operations_with_revision": len(done),
@@ -271,13 +271,27 @@ def _read_finding(read: _Done, write: _Done, kind: str, suspects: set[int],
     return _Finding("read-revision", write, read, text, details)
 
 
-def _restarts(trace: Iterable[TraceEvent]) -> dict[int, list[int]]:
-    """Each node's restart times, in order (a trace's times never go back)."""
+def _restarts_and_phases(trace: Iterable[TraceEvent]) -> tuple[dict[int, list[int]], list[tuple[int, str]]]:
+    """Each node's restart times and the phases' start times, in order (a trace's times
+    never go back)."""
     restarts: dict[int, list[int]] = {}
+    phases: list[tuple[int, str]] = []
     for event in trace:
         if event.get("ev") == "restart" and type(event.get("node")) is int:
             restarts.setdefault(event["node"], []).append(event["t"])
-    return restarts
+        elif event.get("ev") == "phase":
+            phases.append((event["t"], str(event.get("phase"))))
+    return restarts, phases
+
+
+def _with_phases(anomalies: list[dict[str, Any]], phases: list[tuple[int, str]]) -> list[dict[str, Any]]:
+    """Each anomaly's phase is the one its cause completed in; a run starts in safety."""
+    if phases:
+        starts = [start for start, _ in phases]
+        for anomaly in anomalies:
+            position = bisect.bisect_right(starts, anomaly["t"])
+            anomaly["phase"] = phases[position - 1][1] if position else "safety"
+    return anomalies
 
 
 def _groups(done: list[_Done], findings: list[_Finding], restarts: dict[int, list[int]] | None,

@@ -209,6 +209,11 @@ def test_with_the_trace_a_node_s_faulty_answers_are_grouped_by_incarnation() -> 
     assert [(group["count"], group["node"]) for group in one_life["groups"]] == [(4, 2)]
     assert "(node 2 since its restart at 0.00 s: the first of 4 faulty answers, the last at 1.50 s)" \
         in one_life["groups"][0]["cause"]
+    assert {anomaly["phase"] for anomaly in one_life["anomalies"]} == {"safety"}
+    assert {anomaly["phase"] for anomaly in check_revisions(history.events)["anomalies"]} == {None}
+    phased = check_revisions(history.events, [{"t": 0, "ev": "phase", "phase": "safety"},
+                                              {"t": 1_000_000, "ev": "phase", "phase": "heal"}])
+    assert [anomaly["phase"] for anomaly in phased["anomalies"]] == ["safety", "safety", "safety", "heal"]
     two_lives = check_revisions(history.events, [{"t": 1_200_000, "ev": "restart", "node": 2}])
     assert [group["count"] for group in two_lives["groups"]] == [3, 1]
     assert two_lives["groups"][1]["cause"].endswith("(node 2 since its restart at 1.20 s)")
