@@ -243,6 +243,8 @@ def check(history: Path, model: str, history_format: str, initial: str | None, b
         # With --json, stdout holds the one JSON object and nothing else.
         Console(stderr=as_json, highlight=False, markup=False, emoji=False).print(
             f" wrote  {report_path}", soft_wrap=True)
+    elif report_path is not None:
+        click.echo(f"raftsim: {report_path}: not written, the budget ran out while reading the history", err=True)
     if as_json:
         click.echo(json.dumps(result.to_json()))
     else:
@@ -256,17 +258,19 @@ def check_history(history: Path, model_name: str, history_format: str, initial_t
     read the history against it, and search, all within one budget that starts now.
     Returns (operations or None when reading ran out of budget, result, model)."""
     from checkers.budget import Budget, OutOfBudget
+    from checkers.formats import read_operations
+    from checkers.linearizability import check_operations, unknown_result
 
     model = _model_from_flags(model_name, initial_text)
     check_history_path(history)
     began = time.perf_counter()
     budget = Budget.starting_now(budget_s)
     try:
-        operations = _read_history(history, history_format, model, budget)
+        operations = read_operations(history, history_format, model, budget=budget)
     except OutOfBudget as out:
-        return None, _unknown_result(model_name, out.cause, 1000 * (time.perf_counter() - began)), model
+        return None, unknown_result(model_name, 0, out.cause, 1000 * (time.perf_counter() - began)), model
     try:
-        return operations, _search(operations, model, budget, first), model
+        return operations, check_operations(operations, model, first=first, budget=budget), model
     except ValueError as error:  # the readers check every call first; kept as a backstop
         raise InputError(str(history), None, "f", str(error)) from None
 
@@ -283,37 +287,6 @@ def _model_from_flags(model_name: str, initial_text: str | None) -> Any:
         return get_model(model_name, initial)
     except ValueError as error:
         raise InputError("--initial", None, None, str(error)) from None
-
-
-def _accepts_budget(function: Any) -> bool:
-    import inspect
-
-    return "budget" in inspect.signature(function).parameters
-
-
-def _read_history(history: Path, history_format: str, model: Any, budget: Any) -> Any:
-    from checkers.formats import read_operations
-
-    if _accepts_budget(read_operations):
-        return read_operations(history, history_format, model, budget=budget)
-    return read_operations(history, history_format, model)
-
-
-def _search(operations: Any, model: Any, budget: Any, first: bool) -> Any:
-    from checkers.linearizability import check_operations
-
-    if _accepts_budget(check_operations):
-        return check_operations(operations, model, first=first, budget=budget)
-    return check_operations(operations, model, budget_s=max(0.001, budget.remaining_s()), first=first)
-
-
-def _unknown_result(model_name: str, cause: str, elapsed_ms: float) -> Any:
-    from checkers import linearizability
-
-    make = getattr(linearizability, "unknown_result", None)
-    if make is not None:
-        return make(model_name, 0, cause, elapsed_ms)
-    return linearizability.LinearizabilityResult("unknown", model_name, 0, elapsed_ms, ())
 
 
 def check_history_path(path: Path) -> None:

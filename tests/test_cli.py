@@ -361,3 +361,47 @@ def test_a_failing_run_ends_with_its_next_commands(capsys: pytest.CaptureFixture
     tail = [line.split(None, 1)[1] for line in out.splitlines()[-3:]]
     assert tail == [f"raftsim replay {quoted}", f"raftsim report {quoted}", f"raftsim shrink {quoted}"]
     assert any(line.startswith(" stuck   key ") for line in out.splitlines()), out
+
+
+def test_running_out_of_budget_while_reading_is_unknown(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from checkers.budget import OutOfBudget
+
+    seen: dict[str, object] = {}
+
+    def reader(path: object, history_format: object, model: object, budget: object = None) -> None:
+        seen["budget"] = budget
+        raise OutOfBudget("timeout")
+
+    monkeypatch.setattr("checkers.formats.read_operations", reader)
+    history = write_history(tmp_path / "h.jsonl")
+    code, out, err = run_main(capsys, "check", str(history), "--model", "register", "--json", "--budget", "5",
+                              "--report", str(tmp_path / "r.html"))
+    assert code == 3, err
+    result = json.loads(out)
+    assert result["valid"] == "unknown" and result["cause"] == "timeout" and result["partitions"] == []
+    assert 4 < seen["budget"].remaining_s() <= 5  # type: ignore[attr-defined]
+    assert "not written" in err and not (tmp_path / "r.html").exists()
+
+
+def test_reading_and_searching_share_one_budget(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import checkers.formats
+    import checkers.linearizability
+
+    budgets: list[object] = []
+    real_read, real_check = checkers.formats.read_operations, checkers.linearizability.check_operations
+
+    def reader(*arguments: object, budget: object = None) -> object:
+        budgets.append(budget)
+        return real_read(*arguments, budget=budget)  # type: ignore[arg-type]
+
+    def search(*arguments: object, budget: object = None, **options: object) -> object:
+        budgets.append(budget)
+        return real_check(*arguments, budget=budget, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("checkers.formats.read_operations", reader)
+    monkeypatch.setattr("checkers.linearizability.check_operations", search)
+    code, _out, err = run_main(capsys, "check", str(write_history(tmp_path / "h.jsonl")), "--model", "register")
+    assert code == 0, err
+    assert len(budgets) == 2 and budgets[0] is budgets[1] is not None
