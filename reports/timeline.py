@@ -419,7 +419,7 @@ def _fault_span(event: TraceEvent, start: int, end: int) -> FaultSpan:
             " ".join(str(node) for node in side) for side in groups)
     else:
         settings = [_setting(name, value) for name, value in sorted(details.items())
-                    if name not in ("nodes", "cut", "sides")]
+                    if name not in ("nodes", "cut")]
         who = " ".join(str(node) for node in nodes) if nodes else (
             "(no node)" if "nodes" in details else "")
         label = " ".join(part for part in (kind, who) if part) + (": " + ", ".join(settings) if settings else "")

@@ -320,3 +320,31 @@ def test_write_pngs_returns_every_picture(run_folder: Path, tmp_path: Path) -> N
     written = write_pngs(timeline_from_run(run_folder), tmp_path)
     assert [path.name for path in written] == ["timeline.png", "latency.png", "rate.png"]
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(path.name for path in written)
+
+
+def test_a_trace_that_is_not_utf8_is_bad_input(run_folder: Path, tmp_path: Path) -> None:
+    from checkers.errors import InputError
+
+    folder = tmp_path / "latin"
+    shutil.copytree(run_folder, folder)
+    with open(folder / "trace.jsonl", "ab") as stream:
+        stream.write(b'{"t":99999999999,"ev":"end","note":"\xff"}\n')
+    with pytest.raises(InputError, match="not UTF-8"):
+        timeline_from_run(folder)
+
+
+@pytest.mark.parametrize(("event", "label"), [
+    ({"kind": "clock", "nodes": [2, 5], "drift_ppm": 100, "offset_us": 2_500_000},
+     "clock 2 5: drift 100 ppm, offset 2.500000 s"),
+    ({"kind": "link", "loss": 0.322, "duplicate": 0.079}, "link: duplicate 7.9%, loss 32.2%"),
+    ({"kind": "pause", "nodes": []}, "pause (no node)"),
+    ({"kind": "partition", "shape": "bridge", "one_way": True, "sides": [[1, 2], [3, 4]], "cut": [[1, 3]]},
+     "partition bridge (one way): 1 2 | 3 4"),
+    ({"kind": "partition", "sides": "odd", "nodes": ["x", 3]}, "partition 3: sides odd"),
+])
+def test_a_fault_label_says_everything_in_words_and_units(event: dict[str, Any], label: str) -> None:
+    from reports.timeline import _fault_span
+
+    fault = _fault_span({"t": 0, "ev": "fault", "id": 0, **event}, 0, 10)
+    assert fault.label == label
+    assert all(not name.endswith("_us") for name, _value in fault.record)
