@@ -139,7 +139,7 @@ def check_revisions(events: Iterable[Event], trace: Iterable[TraceEvent] | None 
     findings = _check_unique(done) + _check_monotonic(done)
     findings += _check_reads(done, {finding.cause.line for finding in findings})
     findings.sort(key=_Finding.sort_key)
-    restarts, phases = (None, []) if trace is None else _restarts_and_phases(trace)
+    restarts, phases = (None, None) if trace is None else _restarts_and_phases(trace)
     group_of, episodes = _groups(done, findings, restarts)
     counts = dict.fromkeys(PROPERTIES, 0)
     for finding in findings:
@@ -284,9 +284,10 @@ def _restarts_and_phases(trace: Iterable[TraceEvent]) -> tuple[dict[int, list[in
     return restarts, phases
 
 
-def _with_phases(anomalies: list[dict[str, Any]], phases: list[tuple[int, str]]) -> list[dict[str, Any]]:
+def _with_phases(anomalies: list[dict[str, Any]], phases: list[tuple[int, str]] | None,
+                 ) -> list[dict[str, Any]]:
     """Each anomaly's phase is the one its cause completed in; a run starts in safety."""
-    if phases:
+    if phases is not None:
         starts = [start for start, _ in phases]
         for anomaly in anomalies:
             position = bisect.bisect_right(starts, anomaly["t"])
