@@ -135,7 +135,7 @@ def load(name_or_path: str) -> Scenario:
         return parse(_read(name_or_path), name_or_path)
     if name_or_path not in builtin_names():
         known = ", ".join(builtin_names())
-        raise ScenarioError(name_or_path, None, None, f"unknown scenario; built-in ones: {known}")
+        raise ScenarioError(name_or_path or "''", None, None, f"unknown scenario; built-in ones: {known}")
     text = (resources.files("scenarios") / "builtin" / f"{name_or_path}.toml").read_text("utf-8")
     return parse(text, f"<built-in {name_or_path}>")
 
@@ -261,15 +261,12 @@ class _Validator:
     def __init__(self, text: str, path: str) -> None:
         self.text = text
         self.path = path
-        self._lines: KeyLines | None = None
 
     def fail(self, table: str, key: str | None, index: int | None, message: str,
              item: int | None = None) -> typing.NoReturn:
         location: tuple[str | int, ...] = tuple(
             part for part in (table or None, index, key, item) if part is not None)
-        if self._lines is None:
-            self._lines = KeyLines(self.text)
-        line = self._lines.line_of(location)
+        line = KeyLines(self.text, until=location).line_of(location)
         shown_key = _field_name(key) if key is not None else None
         where = ".".join(p for p in (table, shown_key) if p)
         if index is not None:

@@ -53,6 +53,10 @@ class _GiveUp(Exception):
     """The text is not the TOML this scanner expects; keep what was found."""
 
 
+class _Found(Exception):
+    """The path looked for is found; the rest of the text need not be read."""
+
+
 def deepest(text: str, limit: int) -> int | None:
     """The line where arrays and inline tables first nest deeper than `limit`, if they do.
 
@@ -73,15 +77,18 @@ def deepest(text: str, limit: int) -> int | None:
 class KeyLines:
     """The first line of every key path in a TOML text, and the first key written twice."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, until: Path | None = None) -> None:
+        """With `until`, the scan stops once that path is found: a mistake near the top of
+        a huge file is located without reading the rest."""
         self.text = text
+        self._until = until
         self.pos = 0
         self.lines: dict[Path, int] = {}
         self.repeated: int | None = None
         self._starts = [0] + [m.end() for m in re.finditer("\n", text)]
         self._arrays: dict[Path, int] = {}
         self._leaves: set[Path] = set()
-        with contextlib.suppress(_GiveUp, IndexError, RecursionError, tomllib.TOMLDecodeError):
+        with contextlib.suppress(_GiveUp, _Found, IndexError, RecursionError, tomllib.TOMLDecodeError):
             self._document()
 
     def line_of(self, path: Path) -> int | None:
@@ -195,6 +202,8 @@ class KeyLines:
 
     def _note(self, path: Path, line: int) -> None:
         self.lines.setdefault(path, line)
+        if path == self._until:
+            raise _Found
 
     def _line(self) -> int:
         return bisect.bisect_right(self._starts, self.pos)
