@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -405,3 +406,22 @@ def test_reading_and_searching_share_one_budget(capsys: pytest.CaptureFixture[st
     code, _out, err = run_main(capsys, "check", str(write_history(tmp_path / "h.jsonl")), "--model", "register")
     assert code == 0, err
     assert len(budgets) == 2 and budgets[0] is budgets[1] is not None
+
+
+def test_ctrl_c_during_fuzz_prints_one_line(tmp_path: Path) -> None:
+    """Ctrl-C reaches the whole process group: the workers must stay quiet and the parent
+    answer with one line and exit 130. Without a terminal, progress comes as plain lines:
+    the first one says the workers are up and running seeds."""
+    scenario = shortened_file(tmp_path, "pause", duration_ms=3000, quiet_ms=1000)
+    process = subprocess.Popen([*RAFTSIM, "fuzz", str(scenario), "--seeds", "20", "--jobs", "2", "--no-report",
+                                "--out", str(tmp_path / "fuzz")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
+    assert process.stdout is not None
+    first = process.stdout.readline()
+    assert first.startswith("fuzz short-pause: 1 of 20 seeds done"), first
+    os.killpg(process.pid, signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, (out, err)
+    assert "Traceback" not in out + err and "KeyboardInterrupt" not in out + err, (out, err)
+    lines = [line for line in (out + err).splitlines() if line.strip() and not line.startswith("fuzz short-pause: ")]
+    assert len(lines) == 1 and "interrupted after" in lines[0], lines
