@@ -1436,25 +1436,33 @@ _PARTITIONS_SHOWN = 20  # beyond this, linearizable partitions are counted, not 
 
 def format_result(result: LinearizabilityResult) -> RenderableType:
     """A terminal view: one row per partition (only the undecided and illegal ones when
-    there are many), then each counterexample."""
+    there are many), then each counterexample.
+
+    Every piece of the history (keys, values, descriptions, reasons) goes in as `Text`,
+    never as markup, and through `_printable`, so that whatever a history holds prints
+    as itself: `[bold]x` stays literal and a lone surrogate prints backslash-escaped.
+    """
+    cause = "" if result.cause is None else f" ({_cause_words(result.cause)})"
     heading = Text.assemble(
-        (f"linearizability ({result.model}): ", "bold"),
-        (_verdict_word(result.valid), _verdict_style(result.valid)),
-        f", {result.ops} ops, {len(result.partitions)} partitions, {result.ms:.0f} ms",
+        (f"linearizability ({_printable(result.model)}): ", "bold"),
+        (_verdict_word(result.valid) + cause, _verdict_style(result.valid)),
+        f", {_count(result.ops, 'operation')}, {_count(len(result.partitions), 'key')}, "
+        f"{_seconds_text(result.ms)}",
     )
+    if not result.partitions:
+        return heading
     summary = Table()
-    for column in ("key", "verdict", "ops", "ms", "explored"):
-        summary.add_column(column, justify="right" if column in ("ops", "ms", "explored")
-                           else "left")
+    for column in ("key", "verdict", "operations", "time", "explored"):
+        summary.add_column(column, justify="left" if column in ("key", "verdict") else "right")
     many = len(result.partitions) > _PARTITIONS_SHOWN
     for partition in result.partitions:
         if many and partition.valid is True:
             continue
-        summary.add_row(_key_text(partition.key), _verdict_text(partition), str(partition.ops),
-                        f"{partition.ms:.1f}", str(partition.explored))
+        summary.add_row(Text(_key_text(partition.key)), _verdict_text(partition),
+                        str(partition.ops), _seconds_text(partition.ms), str(partition.explored))
     if many:
         good = [partition for partition in result.partitions if partition.valid is True]
-        summary.add_row(f"{len(good)} more", Text("ok", style="green"),
+        summary.add_row(f"{_count(len(good), 'more key')}", Text(_verdict_word(True), style="green"),
                         str(sum(partition.ops for partition in good)), "", "")
     parts: list[RenderableType] = [heading, summary]
     for partition in result.partitions:
@@ -1467,43 +1475,66 @@ _PREFIX_SHOWN = 8  # the end of a long prefix is what explains the state; the re
 
 
 def _format_counterexample(key: Hashable, example: Counterexample) -> RenderableType:
-    table = Table(title=f"key {_key_text(key)}: no order of the operations explains what was "
-                  "seen",
+    table = Table(title=Text(f"key {_key_text(key)}: {_verdict_word(False)}, no order of the "
+                             "operations explains what was seen"),
                   title_justify="left")
     for column in ("", "process", "operation", "called", "returned"):
         table.add_column(column)
     shown = len(example.prefix) - _PREFIX_SHOWN
     if shown > 0:
-        table.add_row("", "", Text(f"... {shown} earlier operations", style="dim"), "", "")
+        table.add_row("", "", Text(f"... {_count(shown, 'earlier operation')}", style="dim"),
+                      "", "")
     pairs = list(zip(example.prefix, example.prefix_descriptions, strict=True))
     for op, text in pairs[max(shown, 0):]:
-        table.add_row("placed", str(op.process), text, *_interval(op))
-    table.add_row("", "", Text(f"state: {example.state}", style="bold"), "", "")
+        table.add_row("placed", str(op.process), Text(_printable(text)), *_interval(op))
+    table.add_row("", "", Text(f"state: {_printable(example.state)}", style="bold"), "", "")
     for position, (op, text) in enumerate(zip(example.operations, example.descriptions,
                                               strict=True)):
         reason = example.reason(position)
-        shown_text = Text(text) if reason is None else Text.assemble(
-            text, (f" ({reason})", "dim"))
+        shown_text = Text(_printable(text))
+        if reason is not None:
+            shown_text.append(f"\n{_printable(reason)}", style="dim")
         table.add_row(Text("cannot", style="bold red"), str(op.process), shown_text,
                       *_interval(op))
     return table
 
 
+def _printable(text: str) -> str:
+    """`text` as it can be written to any terminal: characters that cannot be encoded (a
+    lone surrogate) backslash-escaped."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def _seconds_text(ms: float) -> str:
+    return f"{ms / 1000:.3f} s"
+
+
 def _key_text(key: Hashable) -> str:
-    return "(the register)" if key is None else str(key)
+    return "(the register)" if key is None else _printable(str(key))
 
 
 def _interval(op: Operation) -> tuple[str, str]:
-    """When the call and return happened: times where the history has them, else the
+    """When the call and return happened: seconds where the history has times, else the
     positions of the events (`#17`), which order them just as well."""
-    called = f"#{op.call}" if op.call_time_us is None else f"{op.call_time_us} us"
+    called = f"#{op.call}" if op.call_time_us is None else _seconds(op.call_time_us)
     if op.ret is None:
         return called, "never"
-    returned = f"#{op.ret}" if op.return_time_us is None else f"{op.return_time_us} us"
+    returned = f"#{op.ret}" if op.return_time_us is None else _seconds(op.return_time_us)
     return called, returned
 
 
+def _cause_words(cause: str) -> str:
+    return {CAUSE_TIMEOUT: "out of time", CAUSE_MEMORY: "out of memory",
+            CAUSE_CACHE_LIMIT: "cache limit reached", CAUSE_NOT_CHECKED: "not checked"}.get(
+                cause, cause)
+
+
 def _verdict_word(valid: Verdict) -> str:
+    """The one vocabulary of verdicts, for the whole history and each key alike."""
     if valid is True:
         return "linearizable"
     return "NOT linearizable" if valid is False else "unknown"
@@ -1516,9 +1547,7 @@ def _verdict_style(valid: Verdict) -> str:
 
 
 def _verdict_text(partition: PartitionResult) -> Text:
-    style = _verdict_style(partition.valid)
-    if partition.valid is True:
-        return Text("ok", style=style)
-    if partition.valid is False:
-        return Text("ILLEGAL", style=style)
-    return Text(f"unknown ({partition.cause})", style=style)
+    word = _verdict_word(partition.valid)
+    if partition.valid == UNKNOWN:
+        word += f" ({_cause_words(partition.cause or '')})"
+    return Text(word, style=_verdict_style(partition.valid))

@@ -585,9 +585,14 @@ def test_format_result_shows_verdicts_and_the_counterexample() -> None:
     console = Console(record=True, width=120, color_system=None)
     console.print(format_result(result))
     text = console.export_text()
-    assert "NOT linearizable" in text and "ILLEGAL" in text
+    assert text.count("NOT linearizable") == 3  # the history, key b's row, its counterexample
+    assert "ILLEGAL" not in text and " ok " not in text and "linearizable" in text
+    assert "3 operations, 2 keys" in text
     assert "read(b) -> 1" in text and "state: 2" in text and "write(b, 2)" in text
-    assert "cannot" in text
+    assert "cannot be placed" in text
+    assert result.partitions[1].counterexample.reasons == (  # type: ignore[union-attr]
+        "read(b) -> 1 cannot be placed: it read 1, but no operation before it could have "
+        "left 1",)
 
 
 # ---------------------------------------------------------------------------------------
@@ -642,12 +647,14 @@ def test_format_result_lists_only_the_interesting_partitions_of_many() -> None:
     console = Console(record=True, width=120, color_system=None)
     console.print(format_result(check(*steps)))
     text = console.export_text()
-    assert "k03" in text and "ILLEGAL" in text and "24 more" in text
+    assert "k03" in text and "NOT linearizable" in text and "24 more keys" in text
     assert "k04" not in text
     pending = check((1, "invoke", "write", 4), *sequential((2, "ok", "read", 5)))
     console = Console(record=True, width=120, color_system=None)
     console.print(format_result(pending))
-    assert "0 us" in console.export_text()
+    text = console.export_text()
+    assert "1 key," in text and "2 operations" in text
+    assert "0.0001 s" in text and " us " not in text  # times in seconds
 
 
 # ---------------------------------------------------------------------------------------

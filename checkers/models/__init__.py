@@ -138,13 +138,29 @@ def get_model(name: str, initial: object = None) -> Model:
 def parse_initial(name: str, text: str) -> object:
     """Read the text of `--initial` for model `name` into the value `get_model` takes.
 
-    Raises ValueError (one line, saying what the model expects) when it does not fit.
+    Raises ValueError (one line, saying what the model expects) when it does not fit,
+    whatever the text: nested too deep, a number too long, any EDN the model cannot use.
     """
     spec = _spec(name)
+    if len(text) > MAX_INITIAL_CHARACTERS:
+        raise ValueError(f"--initial is {len(text):,} characters long; at most "
+                         f"{MAX_INITIAL_CHARACTERS:,} are read (model {name} takes "
+                         f"{spec.initial_help})")
     try:
         return spec.parse_initial(text)
-    except ValueError as error:
-        raise ValueError(f"{error} (model {name} takes {spec.initial_help})") from None
+    except (ValueError, RecursionError, OverflowError, MemoryError) as error:
+        message = str(error) if isinstance(error, ValueError) else f"cannot read {text!r}"
+        message = message.replace(repr(text), _shortened(text)).replace("\n", " ")
+        raise ValueError(f"{message} (model {name} takes {spec.initial_help})") from None
+
+
+MAX_INITIAL_CHARACTERS = 1 << 20
+"""An initial state is typed on a command line; a megabyte is far more than any needs."""
+
+
+def _shortened(text: str) -> str:
+    """`text` quoted for a one-line message, its middle cut when long."""
+    return repr(text) if len(text) <= 60 else repr(f"{text[:30]}…{text[-20:]}")
 
 
 class WithoutStateTest:

@@ -21,6 +21,7 @@ An operation is a `txn` whose argument is a tuple of micro-operations `("read", 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 
@@ -135,10 +136,21 @@ def parse_initial(text: str) -> dict[str, int | None]:
     """EDN `{:x 0 :y 0}` or JSON `{"x": 0}`: register names (keywords or strings) to
     integers or nil."""
     stripped = text.strip()
+    if _nesting(stripped) > _MAX_NESTING:
+        raise ValueError(f"cannot read {text!r}: a map of registers nests no deeper than "
+                         f"{_MAX_NESTING}")
     try:
-        parsed: object = json.loads(stripped)
-    except ValueError:
+        parsed: object = json.loads(stripped, object_pairs_hook=_without_duplicates)
+    except _DuplicateKey as duplicate:
+        raise ValueError(f"cannot read {text!r}: register {duplicate.args[0]!r} is given "
+                         "twice") from None
+    except (ValueError, RecursionError):
         parsed = _edn_map(stripped)
+        keys = re.findall(r"[{\s,]:?([^\s,{}]+)\s+[^\s,{}]+", stripped)
+        if isinstance(parsed, Mapping) and len(keys) != len(set(keys)):
+            parsed = _DuplicateKey(next(key for key in keys if keys.count(key) > 1))
+    if isinstance(parsed, _DuplicateKey):  # EDN that names a register twice
+        raise ValueError(f"cannot read {text!r}: register {parsed.args[0]!r} is given twice")
     if not isinstance(parsed, Mapping):
         raise ValueError(f"cannot read {text!r} as a map of registers")
     values: dict[str, int | None] = {}
@@ -149,6 +161,33 @@ def parse_initial(text: str) -> dict[str, int | None]:
                              f"name and an integer")
         values[name] = value
     return values
+
+
+class _DuplicateKey(Exception):
+    """A JSON object naming one key twice (json.loads would keep the last)."""
+
+
+def _without_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    keys = [key for key, _ in pairs]
+    if len(keys) != len(set(keys)):
+        raise _DuplicateKey(next(key for key in keys if keys.count(key) > 1))
+    return dict(pairs)
+
+
+_MAX_NESTING = 8  # a map of integers nests 1 deep; deep nesting only wastes the stack
+
+
+def _nesting(text: str) -> int:
+    """How deep brackets nest in `text` (strings not told apart: only an upper bound
+    matters)."""
+    depth = deepest = 0
+    for character in text:
+        if character in "[({":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif character in "])}":
+            depth -= 1
+    return deepest
 
 
 def _edn_map(text: str) -> object:

@@ -25,7 +25,6 @@ value expected for a cas, whatever its outcome.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Hashable
 from dataclasses import dataclass
 
@@ -177,10 +176,13 @@ def parse_initial(text: str) -> int | None:
     stripped = text.strip()
     if stripped in ("nil", "null"):
         return None
-    try:
-        value = json.loads(stripped)
-    except ValueError:
-        value = None
-    if not _is_int(value):
+    digits = stripped.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit()):
         raise ValueError(f"cannot read {text!r} as a register's value")
-    return value  # type: ignore[no-any-return]
+    if len(digits) > _MAX_DIGITS:
+        raise ValueError(f"cannot read {text!r}: an integer of {len(digits):,} digits is "
+                         f"too long (at most {_MAX_DIGITS:,})")
+    return int(stripped)
+
+
+_MAX_DIGITS = 4300  # Python's own limit on reading an integer from text
