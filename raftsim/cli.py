@@ -50,6 +50,9 @@ console = Console(highlight=False, markup=False, emoji=False)
 _current_input: ContextVar[str | None] = ContextVar("raftsim_input", default=None)
 
 _EXITS = {
+    "all": "Exit codes: 0 valid, 1 anomaly, 2 bad input or usage, 3 unknown (a checker ran out of budget), "
+           "70 internal error (a bug: one line, the traceback saved to a file), 130 interrupted; each command's "
+           "--help says what they mean for it.",
     "list": "Exit codes: 0 done, 2 bad input, 70 internal error.",
     "run": "Exit codes: 0 valid, 1 anomaly, 2 bad input, 3 unknown (a checker ran out of budget), "
            "70 internal error, 130 interrupted.",
@@ -90,7 +93,7 @@ def _budget_option(help_text: str) -> Any:
                         show_default=True, help=help_text)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=_EXITS["run"])
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=_EXITS["all"])
 @click.version_option(package_name="raftsim", prog_name="raftsim", message="%(prog)s %(version)s")
 def cli() -> None:
     """Deterministic simulation testing for a Raft key-value store."""
@@ -454,10 +457,10 @@ class _FuzzProgress:
         if console.is_terminal:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            self.bar = Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                                 TimeRemainingColumn(), console=console, transient=False)
             self.bar.__enter__()
-            self.task = self.bar.add_task(Text(self.name).plain, total=self.total, completed=self.done)
+            self.task = self.bar.add_task(self.name, total=self.total, completed=self.done)
         return self
 
     def __exit__(self, *exc: object) -> None:
