@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from checkers.budget import Budget
 from checkers.errors import InputError
 from checkers.history import operations_from_events, read_history_jsonl
 from checkers.linearizability import check_operations
@@ -65,9 +66,10 @@ def judge(folder: Path, budget_s: float = DEFAULT_BUDGET_S, crash: Crash | None 
     first; the safety checkers still judge what happened up to the crash (a prefix of a
     history is a history), but liveness is not judged, since the run never reached its
     quiet period and every "no progress" it found would be the crash again."""
+    budget = Budget.starting_now(budget_s)  # one deadline for the whole check, reading included
     history = read_history_jsonl(folder / "history.jsonl")
     trace = read_trace_jsonl(folder / "trace.jsonl")
-    linear = check_operations(operations_from_events(history), get_model("cas-register"), budget_s=budget_s)
+    linear = check_operations(operations_from_events(history), get_model("cas-register"), budget=budget)
     results: dict[str, dict[str, Any]] = {}
     if crash is not None:
         results["crash"] = crash_result(crash)
