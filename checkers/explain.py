@@ -13,7 +13,8 @@ counterexample operation as `served` and `explanation`, for example
 The node's role is taken at the answer's completion, the time the history records, unless
 the node led some term during the operation and no longer did at its completion: a node
 answers as leader, and the client hears the answer only after the network's delay, so the
-term it led is the one the answer came from.
+term it led is the one the answer came from. Likewise a node that crashed after answering
+is shown in the role it answered in.
 
 Also here: `format_seconds`, `format_duration` and `plural`, the words every checker's messages use for
 simulated times and counts.
@@ -176,6 +177,9 @@ class _World:
                     break
                 if state.since_us < invoke_us:
                     break
+        if states[at_completion].role == "crashed" and at_completion > 0:
+            # The answer left before the crash and arrived after it.
+            return states[at_completion - 1], at_completion - 1
         return states[at_completion], at_completion
 
     def ruling_write(self, read: _Op, ruled_out_by: list[int]) -> _Op | None:

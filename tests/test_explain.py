@@ -91,6 +91,9 @@ def test_a_leader_deposed_while_the_answer_travelled_is_still_named_leader() -> 
     assert (op["served"]["role"], op["served"]["term"], op["served"]["deposed_at_us"]) == ("follower", 3, None)
     assert "by node 1 (follower in term 3; node 3 led term 3 from 11.50 s)" not in op["explanation"]
     assert "by node 1 (follower in term 3) at revision 81" in op["explanation"]
+    trace.append({"t": 12_305_000, "ev": "crash", "node": 1})  # after answering as a follower
+    (op,) = explained(explain_linearizability(verdict_with(stuck(4, 5)), history, trace))
+    assert (op["served"]["role"], op["served"]["term"]) == ("follower", 3)
 
 
 def test_the_write_named_is_one_that_certainly_overwrote_the_value_read() -> None:
