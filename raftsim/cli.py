@@ -258,14 +258,14 @@ def check(history: Path, model: str, history_format: str, initial: str | None, b
 def check_history(history: Path, model_name: str, history_format: str, initial_text: str | None,
                   budget_s: float, first: bool) -> Any:
     """Build the model (flags first, so a bad flag is reported before the file is read),
-    read the history against it, and search, all within one budget that starts now.
+    read the history against it (the readers say what a path is when it is not a regular
+    file, without opening a named pipe), and search, all within one budget that starts now.
     Returns (operations or None when reading ran out of budget, result, model)."""
     from checkers.budget import Budget, OutOfBudget
     from checkers.formats import read_operations
     from checkers.linearizability import check_operations, unknown_result
 
     model = _model_from_flags(model_name, initial_text)
-    check_history_path(history)
     began = time.perf_counter()
     budget = Budget.starting_now(budget_s)
     try:
@@ -290,19 +290,6 @@ def _model_from_flags(model_name: str, initial_text: str | None) -> Any:
         return get_model(model_name, initial)
     except ValueError as error:
         raise InputError("--initial", None, None, str(error)) from None
-
-
-def check_history_path(path: Path) -> None:
-    """A history must be a regular file. Say what it is otherwise, without opening it (opening a
-    named pipe would wait for a writer)."""
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise InputError(str(path), None, None, "no such file") from None
-    except OSError as error:
-        raise InputError(str(path), None, None, f"cannot read: {error.strerror or error}") from None
-    if not stat.S_ISREG(mode):
-        raise InputError(str(path), None, None, f"{_kind_of(mode)}, not a regular file")
 
 
 def _kind_of(mode: int) -> str:
