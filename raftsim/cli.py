@@ -60,7 +60,8 @@ _EXITS = {
             "2 bad input, 3 unknowns only, 70 internal error, 130 interrupted (the same command resumes).",
     "shrink": "Exit codes: 1 the shrunk run fails (as it should), 0 or 3 it no longer does, 2 bad input "
               "or a run with no anomaly, 70 internal error, 130 interrupted.",
-    "report": "Exit codes: the run's verdict (0 valid, 1 anomaly, 3 unknown), 2 bad input, 70 internal error.",
+    "report": "Exit codes: the run's verdict (0 valid, 1 anomaly, 3 unknown), 2 bad input, 70 internal error, "
+              "130 interrupted.",
     "replay": "Exit codes: 0 identical digest, 1 different, 2 bad input, 70 internal error, 130 interrupted.",
     "check": "Exit codes: 0 linearizable, 1 not linearizable, 2 bad input, 3 unknown (out of budget), "
              "70 internal error, 130 interrupted.",

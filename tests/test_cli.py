@@ -197,10 +197,20 @@ def test_bad_numbers_name_their_flag(arguments: tuple[str, ...], flag: str, caps
 
 def test_a_huge_seed_range_is_not_materialised(capsys: pytest.CaptureFixture[str], tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    """A valid but enormous range reaches the folder check at once (no MemoryError)."""
+    """A valid but enormous range is planned at once (no MemoryError), up to the last seed."""
+    from checkers.errors import InputError
+
+    def prepare(plan: object) -> None:
+        seeds = plan.seeds  # type: ignore[attr-defined]
+        assert len(seeds) == 10**12 - 1 and seeds[-1] == 2**63 - 1
+        raise InputError("prepare", None, None, "reached with the whole range")
+
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "afile").write_text("x")
-    assert_usage_error(run_main(capsys, "fuzz", "pause", "--seeds", "1000000000000", "--out", "afile"), "afile")
+    monkeypatch.setattr("raftsim.fuzz.prepare", prepare)
+    start = str(2**63 - 10**12 + 1)
+    assert_usage_error(run_main(capsys, "fuzz", "pause", "--seeds", str(10**12 - 1), "--start", start),
+                       "reached with the whole range")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_history_paths_say_what_they_are(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
