@@ -32,8 +32,8 @@ is the one the node acted on. On that replay it checks the properties of the Raf
 
 Every anomaly names the phase (safety, heal, liveness, final-reads, end) that was current
 when it was seen; events before the first `phase` event belong to `safety`, the phase a
-run starts in. Only the first `ANOMALIES_KEPT_PER_PROPERTY` anomalies of each property are
-kept, but all are counted.
+run starts in. Only the first `ANOMALIES_KEPT_PER_PROPERTY` anomalies of each property, and
+the first of each of the first `GROUPS_KEPT` groups, are kept, but all are counted.
 
 A kept anomaly carries `nodes`: every node's term, role, commit index and the tail of its
 log around the anomaly's index at that moment, each entry with the client request that
@@ -79,13 +79,14 @@ class AnomalyLog:
         self.counts: dict[str, int] = {name: 0 for name in PROPERTIES}
         self.kept: list[dict[str, Any]] = []
 
-    def add(self, property_name: str, t: int, phase: str, message: str,
+    def add(self, property_name: str, t: int, phase: str, message: str, keep: bool = False,
             **details: Any) -> dict[str, Any] | None:
-        """Count the anomaly; return it when it is kept (for the caller to add to)."""
+        """Count the anomaly; return it when it is kept (for the caller to add to). `keep`
+        keeps it past the cap (the first anomaly of a cause is always shown)."""
         assert property_name in self.counts, property_name
         assert "\n" not in message, "an anomaly's message is one line"
         self.counts[property_name] += 1
-        if self.counts[property_name] > self.kept_per_property:
+        if self.counts[property_name] > self.kept_per_property and not keep:
             return None
         anomaly = {"property": property_name, "t": t, "phase": phase, "message": message}
         anomaly.update(details)
@@ -243,7 +244,8 @@ class _Replay:
             group = self.groups[key] = _Group(len(self.groups) + 1, property_name, message, self.t,
                                               node_id, restarted)
         group.count += 1
-        anomaly = self.anomalies.add(property_name, self.t, self.phase, message,
+        first_of_group = group.count == 1 and group.number <= GROUPS_KEPT
+        anomaly = self.anomalies.add(property_name, self.t, self.phase, message, first_of_group,
                                      group=group.number, **details)
         if anomaly is not None:
             anomaly["nodes"] = self.snapshot(details.get("index"))

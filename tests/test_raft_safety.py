@@ -334,6 +334,10 @@ def test_anomalies_are_capped_but_all_counted() -> None:
     result = check_raft_safety(trace.events)
     assert len(result["anomalies"]) == ANOMALIES_KEPT_PER_PROPERTY
     assert result["stats"]["anomaly_counts"]["election-safety"] == ANOMALIES_KEPT_PER_PROPERTY + 10
+    trace.role(3, "leader", 2).role(4, "leader", 2)  # a new cause past the cap is still shown
+    result = check_raft_safety(trace.events)
+    assert len(result["anomalies"]) == ANOMALIES_KEPT_PER_PROPERTY + 1
+    assert result["anomalies"][-1]["term"] == 2 and result["anomalies"][-1]["group"] == 2
 
 
 # -- mutations of a good trace are caught ----------------------------------------------
