@@ -435,3 +435,32 @@ def test_ctrl_c_during_fuzz_prints_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in out + err and "KeyboardInterrupt" not in out + err, (out, err)
     lines = [line for line in (out + err).splitlines() if line.strip() and not line.startswith("fuzz short-pause: ")]
     assert len(lines) == 1 and "interrupted after" in lines[0], lines
+
+
+def test_shrink_ends_with_the_commands_of_the_shrunk_run(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The search itself is stood in for (its own tests run it); what is checked is what the
+    command prints around it: the checkers the shrunk run fails, in words, and its commands."""
+    from raftsim import shrink as shrinking
+    from scenarios import loader
+
+    scenario = shortened_file(tmp_path, "leader-lease", duration_ms=12000)
+    folder = tmp_path / "failing run"
+    assert run_main(capsys, "run", str(scenario), "--seed", "1", "--bug", "stale-local-read", "--out", str(folder),
+                    "--no-report")[0] == 1
+    original = loader.load(str(folder / "scenario.toml"))
+
+    def shrink(*_arguments: object) -> shrinking.ShrinkResult:
+        shrunk = shrinking.shrunk_name(original)
+        return shrinking.ShrinkResult(original=original, shrunk=shrunk, checkers=frozenset({"revisions"}), attempts=1,
+                                      outcome=None, targets=frozenset({"revisions"}))  # type: ignore[arg-type]
+
+    monkeypatch.setattr(shrinking, "shrink", shrink)
+    code, out, _err = run_main(capsys, "shrink", str(folder), "--no-report")
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[0] == "still fails linearizability, revisions after 1 attempt"
+    assert lines[1].startswith("  before: 4 faults (") and " 3 keys, " in lines[1]
+    quoted = shlex.quote(f"{folder}-shrunk")
+    assert [line.split(None, 1)[1] for line in lines[-3:]] == [
+        f"raftsim replay {quoted}", f"raftsim report {quoted}", f"raftsim shrink {quoted}"]
