@@ -259,13 +259,18 @@ def _seconds(timeline: Timeline, value: int) -> str:
 
 
 def _draw_fault_list(figure: Figure, lines: list[list[str]], height_in: float) -> None:
+    """One text per column (text is what costs in a picture), its lines spaced as the rows
+    the list was given room for."""
+    if not lines:
+        return
     width = (WIDTH_IN - LEFT_IN - RIGHT_IN) / FAULT_LIST_COLUMNS
-    for row, entries in enumerate(lines):
-        y = (len(lines) - row - 0.5) * FAULT_LIST_LINE_IN / height_in
-        for column, entry in enumerate(entries):
-            x = (LEFT_IN + column * width) / WIDTH_IN
-            figure.text(x, y, _shorten(entry, width), fontsize=7, va="center", ha="left", parse_math=False,
-                        color="#263238")
+    top = (len(lines) - 0.1) * FAULT_LIST_LINE_IN / height_in
+    spacing = FAULT_LIST_LINE_IN * 72 / 7 / 1.2  # matplotlib spaces lines by 1.2 x size x linespacing
+    for column in range(FAULT_LIST_COLUMNS):
+        entries = [_shorten(entries[column], width) for entries in lines if column < len(entries)]
+        if entries:
+            figure.text((LEFT_IN + column * width) / WIDTH_IN, top, "\n".join(entries), fontsize=7, va="top",
+                        ha="left", parse_math=False, color="#263238", linespacing=spacing)
 
 
 def _shorten(text: str, width_in: float) -> str:
@@ -348,7 +353,8 @@ def _draw_faults(ax: Axes, timeline: Timeline, axis: _Axis, rows: _Rows, labels:
             # row is free there; the list under the plot names the fault in any case.
             following = row.index(number) + 1
             free_until = timeline.faults[row[following]].start if following < len(row) else timeline.end
-            if (free_until - fault.end) * axis.scale * inches / CHARACTER_IN >= len(tag) + 1:
+            if labels.left > 0 and (free_until - fault.end) * axis.scale * inches / CHARACTER_IN >= len(tag) + 1:
+                labels.left -= 1
                 ax.text(fault.end * axis.scale, y + FAULT_ROW / 2, f" {tag}", fontsize=7, va="center", ha="left",
                         parse_math=False, zorder=6, clip_on=True, color="#111111")
 

@@ -271,8 +271,8 @@ def test_a_fault_too_narrow_for_its_label_gets_its_number_and_the_list_names_it(
     figure = png._timeline_figure(timeline)
     texts = [text.get_text() for text in figure.axes[0].texts]
     assert wide.label in texts and " F2" in texts
-    listed = [text.get_text() for text in figure.texts]
-    assert any(text.startswith(f"F1  {wide.label}  (0.000 s") for text in listed)
-    assert any(text.startswith(f"F2  {narrow.label}  (6.000 s") for text in listed)
+    listed = [line for text in figure.texts for line in text.get_text().splitlines()]
+    assert any(line.startswith(f"F1  {wide.label}  (0.000 s") for line in listed)
+    assert any(line.startswith(f"F2  {narrow.label}  (6.000 s") for line in listed)
     many = png._fault_list_lines(synthetic(100, 5_000))
     assert many[-1][-1] == f"and {500 - png.FAULTS_LISTED} more faults: see report.html"
