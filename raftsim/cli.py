@@ -337,9 +337,17 @@ def check_writable_place(path: Path, flag: str, create_parents: bool) -> None:
         raise InputError(str(path), None, flag, f"cannot write in {parent}: {error.strerror or error}") from None
 
 
+def _refuse_unnamed(path: Path, flag: str) -> None:
+    """`.`, `..`, `/` and the empty path name a folder that exists for other reasons: the
+    current one, or one of its parents. Writing a result there would replace it."""
+    if path.name in ("", ".", ".."):
+        raise InputError(str(path), None, flag, "names no new file or folder; give a name such as runs/mine")
+
+
 def check_run_destination(folder: Path, flag: str = "--out") -> None:
     from raftsim import api
 
+    _refuse_unnamed(folder, flag)
     kind = _existing_kind(folder, flag)
     if kind is not None and (kind != "folder" or not api._is_run_folder(folder)):
         raise InputError(str(folder), None, flag, f"exists and is not a run folder ({kind}); refusing to overwrite it")
@@ -349,6 +357,7 @@ def check_run_destination(folder: Path, flag: str = "--out") -> None:
 def check_fuzz_destination(folder: Path) -> None:
     """Whether the folder's contents belong to a fuzz run is for `fuzz.prepare` to say; here,
     only that it can be a folder at all."""
+    _refuse_unnamed(folder, "--out")
     kind = _existing_kind(folder, "--out")
     if kind is not None and kind != "folder":
         raise InputError(str(folder), None, "--out", f"exists and is not a folder ({kind})")
@@ -356,6 +365,7 @@ def check_fuzz_destination(folder: Path) -> None:
 
 
 def check_report_destination(path: Path, history: Path) -> None:
+    _refuse_unnamed(path, "--report")
     kind = _existing_kind(path, "--report")
     if kind is not None and kind != "file":
         raise InputError(str(path), None, "--report", f"{'is a directory' if kind == 'folder' else kind}; "

@@ -464,3 +464,18 @@ def test_shrink_ends_with_the_commands_of_the_shrunk_run(capsys: pytest.CaptureF
     quoted = shlex.quote(f"{folder}-shrunk")
     assert [line.split(None, 1)[1] for line in lines[-3:]] == [
         f"raftsim replay {quoted}", f"raftsim report {quoted}", f"raftsim shrink {quoted}"]
+
+
+@pytest.mark.parametrize("out", ["", ".", "..", "/", "sub/.."])
+def test_destinations_must_name_a_new_entry(out: str, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """An empty current folder looks like an empty run folder; `--out ''` must not replace it."""
+    work = tmp_path / "empty"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setattr("raftsim.api.run", lambda *a, **k: pytest.fail("simulated before checking --out"))
+    assert_usage_error(run_main(capsys, "run", "pause", "--out", out), "--out", "names no new file or folder")
+    assert_usage_error(run_main(capsys, "fuzz", "pause", "--seeds", "1", "--out", out), "--out", "names no new")
+    history = write_history(tmp_path / "h.jsonl")
+    assert_usage_error(run_main(capsys, "check", str(history), "--model", "register", "--report", out), "--report")
+    assert list(work.iterdir()) == []
