@@ -846,23 +846,22 @@ class _Explainer:
             open_writers.extend(w for w in writers if w not in late and w not in hidden)
             return None
         shown = self.model.describe_state(value)
-        clauses = [self.hidden_clause(w, blocker, number, shown) for w in hidden]
-        clauses += [f"{self.name(w)} was invoked ({_at(ops[w].call, ops[w].call_time_us)}) "
-                    f"after this {stuck.f} returned ({_at(stuck.ret, stuck.return_time_us)})"
-                    for w in late]
+        clauses = [(self.hidden_clause(w, blocker, number, shown), (w, blocker)) for w in hidden]
+        clauses += [(f"{self.name(w)} was invoked ({_at(ops[w].call, ops[w].call_time_us)}) "
+                     f"after this {stuck.f} returned ({_at(stuck.ret, stuck.return_time_us)})",
+                     (w,)) for w in late]
         if initial:
-            assert blocker is not None
-            clauses.insert(0, self.hidden_clause(None, blocker, number, shown))
+            clauses.insert(0, (self.hidden_clause(None, blocker, number, shown), (blocker,)))
         if not clauses:
             return f"{phrase}, but no operation before it could have left {shown}", ()
         more = len(clauses) - _CLAUSES_SHOWN
-        text = "; ".join(clauses[:_CLAUSES_SHOWN]) + (f"; and {more} more alike" if more > 0 else "")
+        text = "; ".join(clause for clause, _ in clauses[:_CLAUSES_SHOWN])
+        if more > 0:
+            text += f"; and {more} more alike"
         if not initial and len(writers) == 1:
             text = "only " + text
-        named = [*hidden[:_CLAUSES_SHOWN], *late[:_CLAUSES_SHOWN]]
-        if blocker is not None and (hidden or initial):
-            named.append(blocker)
-        return f"{phrase}: {text}", tuple(named)
+        named = dict.fromkeys(n for _, numbers in clauses[:_CLAUSES_SHOWN] for n in numbers)
+        return f"{phrase}: {text}", tuple(n for n in named if n is not None)
 
     def hidden_clause(self, writer: int | None, blocker: int | None, number: int,
                       shown: str) -> str:
