@@ -301,12 +301,34 @@ def test_initial_values_per_model(model: str, text: str, expected) -> None:
         ("cas-register", "x"), ("cas-register", "1.5"), ("cas-register", "true"),
         ("register", "{:x 0}"), ("multi-register", "0"), ("multi-register", "{:x :zero}"),
         ("multi-register", "{:x 0"), ("kv", '"unterminated'), ("mutex", "open"),
+        # Hostile text: nesting that would exhaust the stack, integers too long to read,
+        # EDN the model cannot use, a register named twice, a megabyte and more.
+        ("register", "[" * 100_000), ("cas-register", "9" * 5_000),
+        ("cas-register", "-" + "1" * 4_301), ("register", "\u0663"), ("register", "--3"),
+        ("multi-register", "[" * 100_000), ("multi-register", "{:x " + "[" * 100_000 + "}"),
+        ("multi-register", "(" * 100_000), ("multi-register", "{:x " + "9" * 5_000 + "}"),
+        ("multi-register", "#foo/bar 1"), ("multi-register", "{:x 0 :x 1}"),
+        ("multi-register", '{"x": 0, "x": 1}'), ("multi-register", '"abc"'),
+        ("multi-register", "{:x 0 :y\n 1 :z}"), ("kv", '"' + "[" * 100_000),
+        ("mutex", "locked" * 200_000),
     ],
+    ids=lambda value: value if len(value) < 30 else f"{value[:12]}...{len(value)} chars",
 )
 def test_bad_initial_values_say_what_the_model_takes(model: str, text: str) -> None:
     with pytest.raises(ValueError, match=f"model {model} takes") as caught:
         parse_initial(model, text)
-    assert "\n" not in str(caught.value)  # one line, as the command prints it
+    message = str(caught.value)
+    assert "\n" not in message  # one line, as the command prints it
+    assert len(message) < 400  # a long text is shown shortened
+
+
+@pytest.mark.parametrize(("model", "text", "expected"), [
+    ("register", "007", 7), ("register", " -12 ", -12), ("register", "9" * 4_300, int("9" * 4_300)),
+    ("multi-register", "{:x 0, :y nil}", {"x": 0, "y": None}),
+    ("kv", "[" * 1_000, "[" * 1_000),  # bare kv text is the string itself, brackets and all
+])
+def test_odd_but_fine_initial_values_are_read(model: str, text: str, expected: object) -> None:
+    assert parse_initial(model, text) == expected
 
 
 def test_every_model_is_listed_once() -> None:
