@@ -17,6 +17,7 @@ import bisect
 import contextlib
 import re
 import tomllib
+from collections.abc import Iterator
 
 Path = tuple[str | int, ...]
 
@@ -30,22 +31,103 @@ _STRINGS = (
     re.compile(r"'[^'\n]*'"),
 )
 _SCALAR = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:[^\s,\]}#]*|[^\s,\]}#]+")
-# Tokens that open or close a level of nesting, outside strings and comments.
-_NESTING = re.compile(
-    r'"""(?:[^"\\]|\\.|""?(?!"))*"{3,5}|\'\'\'(?:[^\']|\'\'?(?!\'))*\'{3,5}'
-    r'|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*|[\[\]{}]',
-    re.S,
-)
+_SPECIAL = re.compile(r"[\"'#\[\]{}]")
+_BASIC_BODY = re.compile(r'[^"\\\n]*')
+_MULTILINE_BODY = re.compile(r'[^"\\]*')
+_LITERAL_BODY = re.compile(r"[^']*")
 
 
-_QUOTES = re.compile(_NESTING.pattern.replace(r"|[\[\]{}]", r"|[\"']"), re.S)
+def _structure(text: str) -> Iterator[tuple[str, int]]:
+    """The brackets and braces outside strings and comments, and each quote that opens a
+    string never closed ("unclosed"), with their offsets, in one pass over the text.
+
+    Written by hand rather than as one regular expression: a regex engine retries an
+    unclosed string from every later quote of a long line, which is quadratic."""
+    pos = 0
+    while True:
+        found = _SPECIAL.search(text, pos)
+        if found is None:
+            return
+        at, char = found.start(), found.group()
+        if char == "#":
+            pos = _line_end(text, at)
+        elif char in "[]{}":
+            yield char, at
+            pos = at + 1
+        else:
+            closing = _string_end(text, at)
+            if closing is None:
+                yield "unclosed", at
+                if text.startswith(char * 3, at):
+                    return  # the rest of the text is inside the string
+                pos = _line_end(text, at)
+            else:
+                pos = closing
+
+
+def _line_end(text: str, at: int) -> int:
+    newline = text.find("\n", at)
+    return len(text) if newline < 0 else newline
+
+
+def _string_end(text: str, at: int) -> int | None:
+    """The offset just past the string opening at `at`, or None when it never closes."""
+    quote = text[at]
+    if text.startswith(quote * 3, at):
+        return _multiline_end(text, at + 3, quote)
+    if quote == "'":  # a literal string: no escapes, one line
+        closing = text.find("'", at + 1)
+        return closing + 1 if closing >= 0 and text.find("\n", at + 1, closing) < 0 else None
+    pos = at + 1
+    while True:
+        pos = _BASIC_BODY.match(text, pos).end()  # type: ignore[union-attr]
+        if pos >= len(text) or text[pos] == "\n":
+            return None
+        if text[pos] == '"':
+            return pos + 1
+        pos += 2  # a backslash and the character it escapes
+
+
+def _multiline_end(text: str, pos: int, quote: str) -> int | None:
+    """Past the closing delimiter of a multi-line string whose body starts at `pos`; the
+    delimiter may be followed by up to two quotes that belong to the string."""
+    body = _MULTILINE_BODY if quote == '"' else _LITERAL_BODY
+    while True:
+        pos = body.match(text, pos).end()  # type: ignore[union-attr]
+        if pos >= len(text):
+            return None
+        if text[pos] == "\\":
+            pos += 2
+        elif text.startswith(quote * 3, pos):
+            run = 3
+            while run < 5 and text.startswith(quote, pos + run):
+                run += 1
+            return pos + run
+        else:
+            pos += 1
 
 
 def unclosed_string(text: str) -> int | None:
     """The line of the first quote that opens a string never closed, if any."""
-    for token in _QUOTES.finditer(text):
-        if token.group() in ('"', "'"):
-            return text.count("\n", 0, token.start()) + 1
+    for kind, at in _structure(text):
+        if kind == "unclosed":
+            return text.count("\n", 0, at) + 1
+    return None
+
+
+def deepest(text: str, limit: int) -> int | None:
+    """The line where arrays and inline tables first nest deeper than `limit`, if they do.
+
+    Checked before parsing: a parser that recurses per level would exhaust the stack on a
+    few thousand levels, and no scenario needs more than two."""
+    depth = 0
+    for kind, at in _structure(text):
+        if kind in "[{" and kind != "unclosed":
+            depth += 1
+            if depth > limit:
+                return text.count("\n", 0, at) + 1
+        elif kind in "]}":
+            depth = max(0, depth - 1)
     return None
 
 
@@ -55,23 +137,6 @@ class _GiveUp(Exception):
 
 class _Found(Exception):
     """The path looked for is found; the rest of the text need not be read."""
-
-
-def deepest(text: str, limit: int) -> int | None:
-    """The line where arrays and inline tables first nest deeper than `limit`, if they do.
-
-    Checked before parsing: a parser that recurses per level would exhaust the stack on a
-    few thousand levels, and no scenario needs more than two."""
-    depth = 0
-    for token in _NESTING.finditer(text):
-        first = token.group()[0]
-        if first in "[{":
-            depth += 1
-            if depth > limit:
-                return text.count("\n", 0, token.start()) + 1
-        elif first in "]}":
-            depth = max(0, depth - 1)
-    return None
 
 
 class KeyLines:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scenarios import loader, model
+from scenarios import loader, model, positions
 from scenarios.loader import ScenarioError
 from scenarios.model import FaultSpec, Scenario
 from scenarios.positions import KeyLines
@@ -265,3 +265,20 @@ def test_the_readme_example_scenario_loads() -> None:
     scenario = loader.parse(example, "my-partition.toml")
     assert scenario.name == "my-partition" and len(scenario.faults) == 2
     assert resolve(scenario).faults == scenario.faults
+
+
+@pytest.mark.parametrize(("text", "deep_line", "unclosed_line"), [
+    ('a = "[[[[" # [[[[\nb = [[[[]]]]\n', 2, None),
+    ("a = '[[[['\nb = [[[]]]\n", None, None),
+    ('a = """\n[[[[\n"""\nb = {c = [[[1]]]}\n', 4, None),
+    ("a = '''x\n[[[[ '''''\nb = [[[[\n", 3, None),
+    ('a = "\\"[[[[\\""\nb = 1\n', None, None),
+    ("# it's\na = 'x\nb = [[[[\n", 3, 2),
+    ('a = """never closed\n[[[[\n', None, 1),
+    ('a = "x\\\\"\nb = "open\n', None, 2),
+])
+def test_nesting_and_unclosed_strings_are_found_outside_strings_and_comments(
+    text: str, deep_line: int | None, unclosed_line: int | None,
+) -> None:
+    assert positions.deepest(text, 3) == deep_line
+    assert positions.unclosed_string(text) == unclosed_line
