@@ -12,9 +12,10 @@ fresh process with `--budget` seconds that start before the file is read, as
   overlap and then a few reads contradict one another, so the search faces as many
   candidates at every step and never finishes. A step over C candidates costs
   O(C log C), so a clock read every few steps would overshoot.
-- `kv`: a Porcupine kv file (`kv`) of `--kv-ops` operations on one key, half appends of
-  short values and half gets, each get returning the whole string so far, about
-  `--kv-mb` MB in all: the order facts the gets reveal number gets x appends.
+- `kv`: a Porcupine kv file (`kv`) of `--kv-ops` operations on one key, appends of short
+  values and, every few appends, a get returning the whole string so far, about
+  `--kv-mb` MB in all: read naively, the order facts the gets reveal number gets x
+  appends.
 
 For each it prints the operations, the file's size, the budget, the wall time to the
 answer (reading included), the verdict and its cause, and the process's peak resident
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -63,20 +65,23 @@ def concurrent_writes_lines(writes: int) -> Iterator[str]:
 
 
 def append_log_lines(target_bytes: int, ops: int) -> Iterator[str]:
-    """Porcupine kv lines on key "0": appends of distinct values and gets, alternating,
-    each get returning every value appended so far. The values are padded so that the
-    gets' strings add up to about `target_bytes` (the file's size)."""
-    appends = ops // 2
-    # The gets' strings sum to about width * appends^2 / 2 characters.
-    width = max(6, int(2 * target_bytes / max(1, appends * appends)))
-    shown = []
+    """Porcupine kv lines on key "0": `ops` operations, appends of distinct values with a
+    get returning every value appended so far after every few of them, as many gets as
+    make the gets' strings (the file) about `target_bytes` long."""
+    width = 8  # "<12345>" and a separator: values are distinct and prefix-free
+    # g gets spread over a = ops - g appends show about g * a / 2 values of `width`.
+    product = 2 * target_bytes / width
+    gets = max(1, min(ops // 2, int((ops - math.sqrt(max(0.0, ops * ops - 4 * product))) / 2)))
+    appends = ops - gets
+    shown: list[str] = []
     for number in range(appends):
         value = f"<{number}>".ljust(width, ".")
         shown.append(value)
         yield f'{{:process 0, :type :invoke, :f :append, :key "0", :value "{value}"}}\n'
         yield f'{{:process 0, :type :ok, :f :append, :key "0", :value "{value}"}}\n'
-        yield '{:process 1, :type :invoke, :f :get, :key "0", :value nil}\n'
-        yield f'{{:process 1, :type :ok, :f :get, :key "0", :value "{"".join(shown)}"}}\n'
+        if (number + 1) * gets // appends != number * gets // appends:
+            yield '{:process 1, :type :invoke, :f :get, :key "0", :value nil}\n'
+            yield f'{{:process 1, :type :ok, :f :get, :key "0", :value "{"".join(shown)}"}}\n'
 
 
 def write_lines(path: Path, lines: Iterator[str]) -> int:

@@ -1414,14 +1414,20 @@ def check_history_file(
     """Read a history file and check it against the named model.
 
     The format is told by the content unless `history_format` names it (see
-    `checkers.formats`). Raises InputError for a malformed file or an operation the model
-    does not know, and ValueError for an unknown model or format name.
+    `checkers.formats`). `budget_s` starts before reading, as `raftsim check`'s does; a
+    check that runs out while reading is unknown (`unknown_result`). Raises InputError for
+    a malformed file or an operation the model does not know, and ValueError for an
+    unknown model or format name.
     """
     model = get_model(model_name, initial)
-    operations = read_operations(path, history_format, model)
+    budget = _budget_from(budget_s, max_memory_bytes)
     try:
-        return check_operations(operations, model, budget_s, first, max_cache_entries,
-                                max_memory_bytes)
+        operations = read_operations(path, history_format, model, budget=budget)
+    except OutOfBudget as out:
+        return unknown_result(model.name, 0, out.cause, budget.elapsed_ms())
+    try:
+        return check_operations(operations, model, first=first,
+                                max_cache_entries=max_cache_entries, budget=budget)
     except ValueError as error:
         raise InputError(path, None, "f", str(error)) from None
 
