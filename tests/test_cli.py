@@ -361,12 +361,26 @@ def test_fuzz_progress_without_a_terminal(capsys: pytest.CaptureFixture[str], mo
                      "fuzz pause: 11 of 100 seeds done, 1 failed, 31 s"]
 
 
-def test_a_failing_run_ends_with_its_next_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    scenario = shortened_file(tmp_path, "leader-lease", duration_ms=12000)
-    folder = tmp_path / "my run"
-    code, out, _err = run_main(capsys, "run", str(scenario), "--seed", "1", "--bug", "stale-local-read",
-                               "--out", str(folder), "--no-report")
-    assert code == 1
+@pytest.fixture(scope="module")
+def failing_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A short run with a planted bug, made once through the command line: (folder, stdout)."""
+    import contextlib
+    import io
+
+    from raftsim.cli import main
+
+    root = tmp_path_factory.mktemp("failing")
+    scenario = shortened_file(root, "leader-lease", duration_ms=12000)
+    folder = root / "my run"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), pytest.raises(SystemExit) as exited:
+        main(["run", str(scenario), "--seed", "1", "--bug", "stale-local-read", "--out", str(folder), "--no-report"])
+    assert exited.value.code == 1, printed.getvalue()
+    return folder, printed.getvalue()
+
+
+def test_a_failing_run_ends_with_its_next_commands(failing_run: tuple[Path, str]) -> None:
+    folder, out = failing_run
     quoted = shlex.quote(str(folder))
     assert quoted.startswith("'")
     tail = [line.split(None, 1)[1] for line in out.splitlines()[-3:]]
@@ -438,16 +452,14 @@ def test_ctrl_c_during_fuzz_prints_one_line(tmp_path: Path) -> None:
 
 
 def test_shrink_ends_with_the_commands_of_the_shrunk_run(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         failing_run: tuple[Path, str]) -> None:
     """The search itself is stood in for (its own tests run it); what is checked is what the
     command prints around it: the checkers the shrunk run fails, in words, and its commands."""
     from raftsim import shrink as shrinking
     from scenarios import loader
 
-    scenario = shortened_file(tmp_path, "leader-lease", duration_ms=12000)
-    folder = tmp_path / "failing run"
-    assert run_main(capsys, "run", str(scenario), "--seed", "1", "--bug", "stale-local-read", "--out", str(folder),
-                    "--no-report")[0] == 1
+    folder = failing_run[0]
     original = loader.load(str(folder / "scenario.toml"))
 
     def shrink(*_arguments: object) -> shrinking.ShrinkResult:
@@ -456,12 +468,13 @@ def test_shrink_ends_with_the_commands_of_the_shrunk_run(capsys: pytest.CaptureF
                                       outcome=None, targets=frozenset({"revisions"}))  # type: ignore[arg-type]
 
     monkeypatch.setattr(shrinking, "shrink", shrink)
-    code, out, _err = run_main(capsys, "shrink", str(folder), "--no-report")
+    target = tmp_path / "shrunk run"
+    code, out, _err = run_main(capsys, "shrink", str(folder), "--no-report", "--out", str(target))
     assert code == 1
     lines = out.splitlines()
     assert lines[0] == "still fails linearizability, revisions after 1 attempt"
     assert lines[1].startswith("  before: 4 faults (") and " 3 keys, " in lines[1]
-    quoted = shlex.quote(f"{folder}-shrunk")
+    quoted = shlex.quote(str(target))
     assert [line.split(None, 1)[1] for line in lines[-3:]] == [
         f"raftsim replay {quoted}", f"raftsim report {quoted}", f"raftsim shrink {quoted}"]
 
