@@ -267,12 +267,11 @@ def check_history(history: Path, model_name: str, history_format: str, initial_t
     from checkers.linearizability import check_operations, unknown_result
 
     model = _model_from_flags(model_name, initial_text)
-    began = time.perf_counter()
     budget = Budget.starting_now(budget_s)
     try:
         operations = read_operations(history, history_format, model, budget=budget)
     except OutOfBudget as out:
-        return None, unknown_result(model_name, 0, out.cause, 1000 * (time.perf_counter() - began)), model
+        return None, unknown_result(model_name, 0, out.cause, budget.elapsed_ms()), model
     try:
         return operations, check_operations(operations, model, first=first, budget=budget), model
     except ValueError as error:  # the readers check every call first; kept as a backstop
