@@ -218,11 +218,12 @@ def _refuse_constant(name: str) -> Any:
 
 
 def decode_json_line(raw: str, source: str, line_number: int,
-                     decoder: json.JSONDecoder | None = None) -> Any:
+                     decoder: json.JSONDecoder | None = None, *, from_file: bool = True) -> Any:
     """One line of JSON, or an InputError naming the line (and the field, when one can be
     told) for anything the schema's JSON must not hold: text that is not JSON, `NaN` and
     `Infinity`, a field given twice (with the history's decoder), an integer of more than
-    `MAX_INT_DIGITS` digits, nesting deeper than `MAX_DEPTH`."""
+    `MAX_INT_DIGITS` digits, nesting deeper than `MAX_DEPTH`. `from_file`: the line was
+    read with its line end, so bad JSON without one is a file cut short."""
     try:
         value = (decoder or _PLAIN_DECODER).decode(raw)
     except _DuplicateField as duplicate:
@@ -231,7 +232,7 @@ def decode_json_line(raw: str, source: str, line_number: int,
         raise InputError(source, line_number, None,
                          f"not valid JSON: {constant.name} is not a number") from None
     except json.JSONDecodeError as error:
-        truncated = not raw.endswith("\n")
+        truncated = from_file and not raw.endswith("\n")
         reason = "truncated line (no newline and not valid JSON)" if truncated else (
             f"not valid JSON: {error.msg} at column {error.colno}")
         raise InputError(source, line_number, None, reason) from None

@@ -14,13 +14,16 @@ understand could miss the very event that shows a failure.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from checkers.errors import InputError
+from checkers.history import decode_json_line, text_problem
+
+if TYPE_CHECKING:
+    from checkers.budget import Budget
 
 TraceEvent = dict[str, Any]
 """One trace line as parsed: `t` and `ev` plus the fields the README lists for that kind."""
@@ -121,22 +124,53 @@ _REQUIRED: dict[str, tuple[_Field, ...]] = {
 KNOWN_EVENTS = frozenset(_REQUIRED)
 
 
-def read_trace_jsonl(path: str | Path) -> list[TraceEvent]:
+def read_trace_jsonl(path: str | Path, budget: Budget | None = None) -> list[TraceEvent]:
     """Read and validate a whole trace file; raise `InputError` at the first bad line."""
-    with open(path, encoding="utf-8") as stream:
-        return list(iter_trace_lines(stream, str(path)))
+    return list(iter_trace_file(path, budget))
+
+
+def iter_trace_file(path: str | Path, budget: Budget | None = None) -> Iterator[TraceEvent]:
+    """Stream a trace file's events, validated: whatever its bytes (not UTF-8, a folder, a
+    pipe), a problem is an InputError naming the file and line (see
+    `checkers.formats.text.numbered_lines`)."""
+    from checkers.formats.text import numbered_lines
+
+    source = str(path)
+    yield from _iter_numbered(numbered_lines(source, budget), source, from_file=True)
 
 
 def iter_trace_lines(lines: Iterable[str], path: str = "<trace>") -> Iterator[TraceEvent]:
     """Validate trace lines one by one (1-based line numbers in errors).
 
     Yields each event as soon as it is checked, so a caller may stream a file it does not
-    want to hold; `path` only names the source in error messages.
+    want to hold; `path` only names the source in error messages. A text stream whose
+    bytes are not UTF-8 is an InputError too (its line is the first one not yet read:
+    a text stream decodes in blocks, so `iter_trace_file` tells the exact line).
     """
+    yield from _iter_numbered(_numbered(lines, path), path, from_file=False)
+
+
+def _numbered(lines: Iterable[str], path: str) -> Iterator[tuple[int, str]]:
+    iterator = iter(lines)
+    line_number = 0
+    while True:
+        try:
+            line = next(iterator)
+        except StopIteration:
+            return
+        except UnicodeDecodeError as error:
+            raise InputError(path, line_number + 1, None,
+                             f"not UTF-8 text ({error.reason})") from None
+        line_number += 1
+        yield line_number, line
+
+
+def _iter_numbered(lines: Iterable[tuple[int, str]], path: str, *,
+                   from_file: bool) -> Iterator[TraceEvent]:
     previous_time_us = None
     nodes: frozenset[int] | None = None
-    for line_number, line in enumerate(lines, start=1):
-        event = _parse_line(line, path, line_number)
+    for line_number, line in lines:
+        event = _parse_line(line, path, line_number, from_file)
         time_us = event["t"]
         if previous_time_us is not None and time_us < previous_time_us:
             raise InputError(
@@ -162,13 +196,13 @@ def _check_known_node(
         raise InputError(path, line_number, field, f"node {node!r} is not in start.nodes")
 
 
-def _parse_line(line: str, path: str, line_number: int) -> TraceEvent:
-    try:
-        event = json.loads(line)
-    except json.JSONDecodeError as error:
-        raise InputError(path, line_number, None, f"not valid JSON: {error.msg}") from None
+def _parse_line(line: str, path: str, line_number: int, from_file: bool) -> TraceEvent:
+    event = decode_json_line(line, path, line_number, from_file=from_file)
     if type(event) is not dict:
         raise InputError(path, line_number, None, "a trace line must be a JSON object")
+    problem = text_problem(line, event)
+    if problem is not None:
+        raise InputError(path, line_number, *problem)
     time_us = event.get("t")
     if type(time_us) is not int:
         raise InputError(path, line_number, "t", f"must be an integer, got {time_us!r}")

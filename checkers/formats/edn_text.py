@@ -104,7 +104,7 @@ _KEYWORD = re.compile(r"[\w.*+!\-_?$%&=<>|'#][\w.*+!\-_?$%&=<>|'#:]*(?:/" + _NAM
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.DOTALL)
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-_ESCAPES = {"t": "\t", "r": "\r", "n": "\n", "\\": "\\", '"': '"', "b": "\b", "f": "\f"}
+_VALID_ESCAPE = re.compile(r'\\(?:[tnr\\"bf]|u[0-9a-fA-F]{4})')
 _CHARACTERS = {"newline": "\n", "return": "\r", "space": " ", "tab": "\t",
                "formfeed": "\f", "backspace": "\b"}
 _WORDS: dict[str, Any] = {"nil": None, "true": True, "false": False}
@@ -218,15 +218,15 @@ def _string(text: str, start: int) -> tuple[str, int]:
 
 
 def _unescape(body: str, start: int) -> str:
-    def replace(match: re.Match[str]) -> str:
-        code = match.group(1)
-        if len(code) == 5:
-            return chr(int(code[1:], 16))
-        if code not in _ESCAPES:
-            raise EdnError(f"unknown escape \\{code} in a string", start + 1 + match.start())
-        return _ESCAPES[code]
-
-    value = _ESCAPE.sub(replace, body)
+    """The string with its escapes read, at C speed: the valid escapes are the ones Python's
+    `unicode_escape` codec reads the same way, so once nothing else is left it decodes
+    them (characters beyond Latin-1 pass through it as escapes of their own)."""
+    leftover = _VALID_ESCAPE.sub("", body)
+    if "\\" in leftover:
+        bad = _ESCAPE.search(leftover, leftover.index("\\"))
+        shown = bad.group(1) if bad is not None else ""
+        raise EdnError(f"unknown escape \\{shown} in a string", start)
+    value = body.encode("latin-1", "backslashreplace").decode("unicode_escape")
     if _SURROGATE_ESCAPE.search(body):
         try:  # a \uD83D\uDE00 pair is one character; half of a pair is not Unicode
             value = value.encode("utf-16", "surrogatepass").decode("utf-16")
