@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 from importlib import metadata
 
 
@@ -15,8 +14,3 @@ def _version() -> str:
 
 __version__ = _version()
 
-
-def ignore_interrupts() -> None:
-    """Initializer for worker processes: Ctrl-C reaches the whole process group, and only the
-    parent should answer it (with one line); workers are stopped by the parent's pool."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
