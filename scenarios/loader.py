@@ -209,11 +209,12 @@ def _document(text: str, path: str) -> dict[str, Any]:
 
 def _line_at_end(text: str, message: str) -> int | None:
     """The line to blame when the parser only noticed a mistake at the end of the text."""
+    found = None
     if "overwrite" in message:
-        return KeyLines(text).repeated
-    if "Unterminated string" in message:
-        return unclosed_string(text)
-    return text.rstrip().count("\n") + 1
+        found = KeyLines(text).repeated
+    elif "Unterminated string" in message:
+        found = unclosed_string(text)
+    return found or text.rstrip().count("\n") + 1
 
 
 def _first_sentence(error: Exception) -> str:

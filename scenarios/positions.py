@@ -201,8 +201,8 @@ class KeyLines:
         for key in self._keys():
             path += (key,)
             self._note(path, line)
-        if path in self._leaves and self.repeated is None:
-            self.repeated = line
+            if path in self._leaves and self.repeated is None:
+                self.repeated = line  # the key itself, or a value the key would extend
         self._leaves.add(path)
         self._skip(_SPACE)
         self._expect("=")

@@ -140,6 +140,8 @@ def test_random_mix_resolves_to_the_same_schedule_for_a_seed() -> None:
     ('name = "demo"\ndescription = """open\n\nseed = 1\n', "demo.toml:2: not valid TOML: Unterminated string"),
     ('name = "demo"\n# it\'s\nbugs = [\n', "demo.toml:3: not valid TOML: Invalid value"),
     ('name = "demo"\n[faults', "demo.toml:2: not valid TOML: Expected ']'"),
+    ('name = "demo"\ncluster.nodes = 3\ncluster.nodes.x = 1\n\n', "demo.toml:3: not valid TOML: Cannot overwrite"),
+    ('name = "demo"\n"seed" = 1\n\u0073eed = 2\n', "demo.toml:3: not valid TOML: Cannot overwrite"),
     ("", "demo.toml: the file is empty"),
     ("  \n\n# nothing\n", "demo.toml: name: missing"),
 ])
