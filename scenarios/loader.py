@@ -339,7 +339,7 @@ class _Validator:
             if shape != "isolate-node":
                 self.fail("faults", "target", index, f"has no effect on a {shape} partition (its sides are "
                           "drawn from the seed); only isolate-node takes a target")
-            if target not in ("leader",) and not (isinstance(target, tuple) and len(target) == 1):
+            if target != "leader" and not (isinstance(target, tuple) and len(target) == 1):
                 self.fail("faults", "target", index, "an isolate-node partition isolates one node: "
                           "give \"random\", \"leader\" or one node id")
 
