@@ -224,3 +224,33 @@ def test_a_process_given_a_deep_file_exits_2_with_one_line(tmp_path: Path) -> No
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
     assert done.stderr.startswith(f"raftsim: {path}:2: arrays or inline tables"), done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["deep.toml"]
+
+
+def test_refused_mutants_are_refused_the_same_way_by_the_command_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    refused: list[str] = []
+
+    @settings(max_examples=14, deadline=None, derandomize=True, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(mutants())
+    def through_the_command_line(data: bytes) -> None:
+        if isinstance(_check_outcome(data), Scenario):
+            return  # an accepted mutant would run a whole simulation; the corpus test resolves it
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "mutant.toml"
+            path.write_bytes(data)
+            work = Path(folder) / "work"
+            work.mkdir()
+            monkeypatch.chdir(work)
+            with pytest.raises(SystemExit) as leaving:
+                main(["run", str(path), "--no-report"])
+            err = capsys.readouterr().err
+            assert leaving.value.code == 2, err
+            assert err.count("\n") == 1 and err.startswith(f"raftsim: {path}") and "Traceback" not in err, err
+            assert list(work.iterdir()) == []
+            assert sorted(p.name for p in Path(folder).iterdir()) == ["mutant.toml", "work"]
+            refused.append(err)
+
+    through_the_command_line()
+    assert len(refused) >= 10, len(refused)
