@@ -169,15 +169,15 @@ def _staging_folder(out: Path | None) -> Path:
         import tempfile
 
         return Path(tempfile.mkdtemp(prefix="raftsim-"))
-    recover_folder(out)
-    if (out.exists() or out.is_symlink()) and not _is_run_folder(out):
-        raise InputError(str(out), None, "--out", "exists and is not a run folder; refusing to overwrite it")
-    staging = hidden_sibling(out, "partial")
-    if staging.exists():
-        shutil.rmtree(staging)
     try:
+        recover_folder(out)
+        if (out.exists() or out.is_symlink()) and not _is_run_folder(out):
+            raise InputError(str(out), None, "--out", "exists and is not a run folder; refusing to overwrite it")
+        staging = hidden_sibling(out, "partial")
+        if staging.exists():
+            shutil.rmtree(staging)
         staging.mkdir(parents=True)
-    except OSError as error:
+    except OSError as error:  # a name too long, a parent that is a file, a place not writable
         raise InputError(str(out), None, "--out", f"cannot create a folder there: {error.strerror}") from None
     return staging
 

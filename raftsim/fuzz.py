@@ -214,10 +214,10 @@ def identity(plan: FuzzPlan) -> dict[str, Any]:
 def prepare(plan: FuzzPlan) -> dict[int, SeedResult]:
     """Create or reopen the fuzz folder; return the seeds already finished there."""
     out = plan.out
-    _refuse_foreign(out)
     try:
+        _refuse_foreign(out)
         out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
+    except OSError as error:  # a name too long, a parent that is a file, a place not writable
         raise InputError(str(out), None, "--out", f"cannot create a folder there: {error.strerror}") from None
     _clean_leftovers(out)
     _check_marker(plan)
@@ -231,10 +231,7 @@ def _refuse_foreign(out: Path) -> None:
         raise InputError(str(out), None, "--out", "exists and is not a folder; choose another folder")
     if not out.is_dir() or (out / "fuzz.json").exists():
         return
-    try:
-        names = [entry.name for entry in out.iterdir()]
-    except OSError as error:
-        raise InputError(str(out), None, "--out", f"cannot list: {error.strerror}") from None
+    names = [entry.name for entry in out.iterdir()]
     foreign = sorted(name for name in names if not _LEFTOVER.fullmatch(name))
     if foreign:
         raise InputError(str(out), None, "--out", f"exists and is not a fuzz folder (it holds {foreign[0]!r} and "

@@ -226,6 +226,13 @@ def test_an_out_that_cannot_be_created_is_refused_before_the_run(
         error = capsys.readouterr().err
         assert error.startswith(f"raftsim: {out}: --out: ") and len(error.strip().splitlines()) == 1, error
     assert afile.read_text() == "mine\n"
+    # The Python API checks by creating its staging folder before it simulates.
+    for out in (afile / "sub", Path("/proc/raftsim-cannot-be-here"), tmp_path / ("x" * 300)):
+        with pytest.raises(api.InputError, match="--out"):
+            api.run(shortened("pause"), out)
+    with pytest.raises(api.InputError, match="not a run folder"):
+        api.run(shortened("pause"), afile)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["afile"]
 
 
 def test_a_half_swapped_run_folder_is_recovered(tmp_path: Path, cached: dict[int, RunResult]) -> None:

@@ -222,3 +222,13 @@ def test_garbage_in_progress_reruns_only_the_seeds_it_hid(tmp_path: Path, capsys
     seeds = [json.loads(line)["seed"] for line in (out / "progress.jsonl").read_text().splitlines()]
     assert seeds == [1, 2, 3], "seed 1 was kept; 2 and 3 ran again; the garbage is gone"
     assert not [path.name for path in out.iterdir() if path.name.startswith(".")]
+
+
+def test_prepare_refuses_an_out_it_cannot_create(tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("mine\n")
+    for out in (afile / "sub", tmp_path / ("x" * 300), Path("/proc/raftsim-cannot-be-here")):
+        plan = fuzz.FuzzPlan(loader.load("pause"), range(1), out, jobs=1, recheck_share=0.05, budget_s=1)
+        with pytest.raises(fuzz.InputError, match="--out: cannot create a folder there"):
+            fuzz.prepare(plan)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["afile"]
