@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import re
 import reprlib
 import stat
@@ -154,10 +155,15 @@ def _read(name: str) -> str:
     if kind is not None:
         raise ScenarioError(name, None, None, f"is {kind}, not a scenario file")
     try:
-        with path.open("rb") as file:
-            data = file.read(MAX_BYTES + 1)
+        # Opened without blocking and checked again once open: a file swapped for a pipe
+        # after the check above must not hang the command.
+        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as file:
+            kind = _kind_of(os.fstat(file.fileno()).st_mode)
+            data = b"" if kind else file.read(MAX_BYTES + 1)
     except OSError as error:
         raise ScenarioError(name, None, None, f"cannot read: {error.strerror or error}") from None
+    if kind is not None:
+        raise ScenarioError(name, None, None, f"is {kind}, not a scenario file")
     if len(data) > MAX_BYTES:
         raise ScenarioError(name, None, None, f"larger than {MAX_BYTES // (1024 * 1024)} MiB; not a scenario file")
     try:
