@@ -306,11 +306,20 @@ def file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def require_run_file(folder: Path, name: str) -> Path:
+    """`folder/name`, which must be a readable file; anything else is one line naming it."""
+    path = folder / name
+    try:
+        present = path.is_file()
+    except OSError as error:  # a name too long, a loop of links
+        raise InputError(str(folder), None, None, f"cannot read {name}: {error.strerror}") from None
+    if not present:
+        raise InputError(str(folder), None, None, f"not a run folder: {name} is missing")
+    return path
+
+
 def load_run_scenario(folder: Path) -> Scenario:
-    path = folder / "scenario.toml"
-    if not path.is_file():
-        raise InputError(str(folder), None, None, "not a run folder: scenario.toml is missing")
-    return loader.load(str(path))
+    return loader.load(str(require_run_file(folder, "scenario.toml")))
 
 
 def read_verdict(path: Path) -> dict[str, Any]:
@@ -348,9 +357,10 @@ def read_verdict(path: Path) -> dict[str, Any]:
 def replay(folder: Path) -> tuple[bool, str, str, RunResult]:
     """Re-run a folder's scenario; say whether the new trace's digest equals the recorded one."""
     scenario = load_run_scenario(folder)
-    trace_path = folder / "trace.jsonl"
-    if not trace_path.is_file():
-        raise InputError(str(folder), None, None, "not a run folder: trace.jsonl is missing")
-    recorded = file_digest(trace_path)
+    trace_path = require_run_file(folder, "trace.jsonl")
+    try:
+        recorded = file_digest(trace_path)
+    except OSError as error:
+        raise InputError(str(trace_path), None, None, f"cannot read: {error.strerror}") from None
     result = run_scenario(scenario)
     return result.digest == recorded, recorded, result.digest, result

@@ -88,9 +88,7 @@ def shrink(
     report: Callable[[int, Size], None] = lambda attempts, size: None,
 ) -> ShrinkResult:
     scenario = api.load_run_scenario(folder)
-    verdict_path = folder / "verdict.json"
-    if not verdict_path.is_file():
-        raise InputError(str(folder), None, None, "not a run folder: verdict.json is missing")
+    verdict_path = api.require_run_file(folder, "verdict.json")
     targets = failing_checkers(api.read_verdict(verdict_path))
     if not targets:
         raise InputError(str(verdict_path), None, "valid", "this run found no anomaly; there is nothing to shrink")

@@ -114,3 +114,17 @@ def test_the_shrunk_run_is_said_to_fail_only_what_it_fails(tmp_path: Path, monke
     assert result.shrunk.name == "crash-restart-shrunk"
     assert result.shrunk.description == f"shrunk from crash-restart seed {original.seed}: {original.description}"
     assert shrink.shrunk_name(result.shrunk).name == "crash-restart-shrunk", "a shrunk run is not renamed twice"
+
+
+def test_a_folder_that_is_not_a_run_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scenario_only = tmp_path / "scenario-only"
+    scenario_only.mkdir()
+    (scenario_only / "scenario.toml").write_text(loader.to_toml(loader.load("pause")))
+    for folder, fragment in ((tmp_path / "none", "scenario.toml is missing"),
+                             (scenario_only, "verdict.json is missing"),
+                             (tmp_path / ("x" * 300), "cannot read scenario.toml")):
+        with pytest.raises(SystemExit) as stopped:
+            main(["shrink", str(folder), "--out", str(tmp_path / "out")])
+        error = capsys.readouterr().err
+        assert stopped.value.code == 2 and fragment in error and len(error.strip().splitlines()) == 1, error
+    assert not (tmp_path / "out").exists()
