@@ -47,6 +47,7 @@ SEED_MAX = 2**63 - 1
 """The largest seed a scenario file (and so a replay) accepts."""
 TASKS_AHEAD_PER_JOB = 2
 IDENTITY_KEYS = ("scenario", "seeds", "recheck_share")
+_SEED_FOLDER = re.compile(r"seed-\d+")
 _LEFTOVER = re.compile(r"\.(fuzz\.json|progress\.jsonl|summary\.json)\.tmp|\.seed-\d+\.(partial|old)")
 
 Seeds = range | tuple[int, ...]
@@ -220,6 +221,7 @@ def prepare(plan: FuzzPlan) -> dict[int, SeedResult]:
     except OSError as error:  # a name too long, a parent that is a file, a place not writable
         raise InputError(str(out), None, "--out", f"cannot create a folder there: {error.strerror}") from None
     _clean_leftovers(out)
+    _check_entries(out)
     _check_marker(plan)
     return _read_progress(plan)
 
@@ -243,10 +245,26 @@ def _clean_leftovers(out: Path) -> None:
     for entry in sorted(out.iterdir()):
         if not _LEFTOVER.fullmatch(entry.name):
             continue
-        if entry.name.endswith(".tmp") and not entry.is_dir():
+        if entry.name.endswith(".tmp") and entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        elif entry.name.endswith(".tmp"):
             entry.unlink()
         elif entry.is_dir() and not entry.is_symlink():
             api.recover_folder(out / entry.name[1:].rsplit(".", 1)[0])
+
+
+def _check_entries(out: Path) -> None:
+    """The names a fuzz run writes must be of the kind it writes (files, and folders for
+    seeds), or the campaign would fail at its end, after all its work."""
+    for entry in sorted(out.iterdir()):
+        if entry.name in ("fuzz.json", "progress.jsonl", "summary.json"):
+            wanted, kind = "a file", entry.is_file() and not entry.is_symlink()
+        elif _SEED_FOLDER.fullmatch(entry.name):
+            wanted, kind = "a folder", entry.is_dir() and not entry.is_symlink()
+        else:
+            continue
+        if not kind:
+            raise InputError(str(entry), None, None, f"expected {wanted}; move it away to fuzz into {out}")
 
 
 def _check_marker(plan: FuzzPlan) -> None:

@@ -232,3 +232,24 @@ def test_prepare_refuses_an_out_it_cannot_create(tmp_path: Path) -> None:
         with pytest.raises(fuzz.InputError, match="--out: cannot create a folder there"):
             fuzz.prepare(plan)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["afile"]
+
+
+@pytest.mark.parametrize(("name", "make", "fragment"), [
+    ("summary.json", Path.mkdir, "summary.json: expected a file"),
+    ("progress.jsonl", Path.mkdir, "progress.jsonl: expected a file"),
+    ("seed-3", Path.touch, "seed-3: expected a folder"),
+])
+def test_a_fuzz_folder_entry_of_the_wrong_kind_is_refused_before_any_seed_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, make: object, fragment: str,
+) -> None:
+    scenario = shortened_file(tmp_path, "pause", duration_ms=1000, quiet_ms=1000)
+    out = tmp_path / "fuzz"
+    command = ["fuzz", str(scenario), "--seeds", "1", "--jobs", "1", "--out", str(out)]
+    assert _cli(command, capsys)[0] == 0
+    (out / "summary.json").unlink()
+    (out / "progress.jsonl").unlink()
+    make(out / name)  # type: ignore[operator]
+    (out / ".fuzz.json.tmp").mkdir()  # a leftover of ours, whatever its kind, is cleaned
+    code, error = _cli(command, capsys)
+    assert code == 2 and fragment in _one_line(error), error
+    assert not (out / "progress.jsonl").is_file()
