@@ -71,10 +71,8 @@ class MemoryGauge:
         """Make the next `over()` read the kernel's figure."""
         self._steps = CHECK_EVERY_STEPS
 
-    def over(self, steps: int = 1) -> bool:
-        """`steps` weighs the work since the last call, so that a caller whose steps are
-        costly (a search step over thousands of candidates) is looked at sooner."""
-        self._steps += steps
+    def over(self) -> bool:
+        self._steps += 1
         if self._steps < CHECK_EVERY_STEPS and self._stored_bytes < CHECK_EVERY_BYTES:
             return False
         self._steps, self._stored_bytes = 0, 0
@@ -146,16 +144,19 @@ class Budget:
         """Account for `work` units of bounded work (see `CLOCK_EVERY_CALLS`) that stored
         about `stored_bytes`; raise OutOfBudget when time or memory has run out. Cheap
         enough to call per record or per step."""
-        assert work >= 0, work
         self._calls += work
+        gauge = self.gauge
         if stored_bytes:
-            self.gauge.spent(stored_bytes)
+            gauge.spent(stored_bytes)
         if self._calls >= CLOCK_EVERY_CALLS:
             self._calls = 0
             if time.monotonic() > self.deadline:
                 raise OutOfBudget("timeout")
-        if self.gauge.over(max(work, 1)):
+        # `gauge.over()`'s own test, inlined: this runs once per search step.
+        if (gauge._steps + 1 >= CHECK_EVERY_STEPS or gauge._stored_bytes >= CHECK_EVERY_BYTES) \
+                and gauge.over():
             raise OutOfBudget("memory")
+        gauge._steps += 1
 
     def check_now(self) -> None:
         """Look at the clock and at memory at once (before or after a phase whose work

@@ -114,6 +114,7 @@ partition to find a deeper counterexample (a few tens of milliseconds)."""
 _MEMO_ENTRY_BYTES = 150  # a memo entry without its state, for the memory gauge
 _FRAME_BYTES = 120  # a frame of the search's stack, without its candidate list
 _FACT_BYTES = 100  # an order fact: its tuple and its place in two lists
+_SPEND_EVERY = 64  # cheap loop turns between two calls of `Budget.spend`, which weigh that much
 
 _Facts = tuple[Iterable[tuple[int, int, int]], Iterable[tuple[int, int, int]]]
 _Reason = tuple[str, tuple[int, ...]]
@@ -675,13 +676,20 @@ class _Search:
                         reacting: _Reacting) -> bool:
         """Whether some other pending candidate does something else after `number` (see
         `pending_options`); each one looked at is work for the budget."""
-        ops, step, spend = self.ops, self.step, self.budget.spend
+        ops, step = self.ops, self.step
+        looked = 0
         for other in reacting.to(state, new_state):
-            spend()
+            looked += 1
+            if looked % _SPEND_EVERY == 0:
+                self.budget.spend(work=_SPEND_EVERY)
             if other != number and self.changed(ops[other], new_state, step(state, ops[other]),
                                                  False):
-                return True
-        return False
+                break
+        else:
+            self.budget.spend(work=looked % _SPEND_EVERY)
+            return False
+        self.budget.spend(work=looked % _SPEND_EVERY)
+        return True
 
     def changed(self, op: Operation, new_state: State, outcome_now: tuple[bool, State],
                 returned: bool) -> bool:
@@ -1259,8 +1267,9 @@ def check_operations(
     all_ops: list[Operation] = []
     try:
         for op in operations:
-            budget.spend(work=4)
             all_ops.append(op)
+            if len(all_ops) % _SPEND_EVERY == 0:
+                budget.spend(work=_SPEND_EVERY)
         groups = _partitions(all_ops, model, budget)
     except OutOfBudget as out:
         return unknown_result(model.name, len(all_ops), out.cause, budget.elapsed_ms())
@@ -1305,8 +1314,9 @@ def _partitions(all_ops: list[Operation], model: Model, budget: Budget,
     """The operations of each partition, in history order; ValueError for an operation
     the model does not know."""
     groups: dict[Hashable, list[Operation]] = {}
-    for op in all_ops:
-        budget.spend(work=4)
+    for number, op in enumerate(all_ops):
+        if number % _SPEND_EVERY == _SPEND_EVERY - 1:
+            budget.spend(work=4 * _SPEND_EVERY)
         if op.f not in model.functions:
             raise ValueError(f"operation {op.id} (process {op.process}) is a {op.f!r}, which "
                              f"model {model.name!r} does not have "
