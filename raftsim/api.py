@@ -174,8 +174,6 @@ def _staging_folder(out: Path | None) -> Path:
         if (out.exists() or out.is_symlink()) and not _is_run_folder(out):
             raise InputError(str(out), None, "--out", "exists and is not a run folder; refusing to overwrite it")
         staging = hidden_sibling(out, "partial")
-        if staging.exists():
-            shutil.rmtree(staging)
         staging.mkdir(parents=True)
     except OSError as error:  # a name too long, a parent that is a file, a place not writable
         raise InputError(str(out), None, "--out", f"cannot create a folder there: {error.strerror}") from None
@@ -199,16 +197,20 @@ def recover_folder(folder: Path) -> None:
     """Finish or undo a swap that a kill cut short. An `.old` copy beside a present folder
     is a swap that completed but whose old copy was not yet deleted; an `.old` copy with no
     folder is a swap cut between its two renames, and the previous result comes back. A
-    `.partial` folder is a run that never finished; it is deleted."""
+    `.partial` folder is a run that never finished; it is deleted. Either name holding
+    anything but a folder was not written by a swap and is deleted too."""
     aside = hidden_sibling(folder, "old")
-    if aside.is_dir() and not aside.is_symlink():
-        if folder.exists() or folder.is_symlink():
-            shutil.rmtree(aside)
-        else:
-            os.rename(aside, folder)
-    staging = hidden_sibling(folder, "partial")
-    if staging.is_dir() and not staging.is_symlink():
-        shutil.rmtree(staging)
+    if aside.is_dir() and not aside.is_symlink() and not (folder.exists() or folder.is_symlink()):
+        os.rename(aside, folder)
+    _remove(aside)
+    _remove(hidden_sibling(folder, "partial"))
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
 
 
 def swap_into_place(staging: Path, folder: Path) -> None:
@@ -217,8 +219,7 @@ def swap_into_place(staging: Path, folder: Path) -> None:
     one step (Linux's renameat2), `folder` is never absent; elsewhere the old folder is
     renamed aside first, and a kill between the two renames leaves it as `.NAME.old`."""
     aside = hidden_sibling(folder, "old")
-    if aside.exists():
-        shutil.rmtree(aside)
+    _remove(aside)
     if folder.exists() and exchange_names(staging, folder):
         _fsync_folder(folder.parent)
         shutil.rmtree(staging)  # it now holds the old folder
@@ -227,8 +228,7 @@ def swap_into_place(staging: Path, folder: Path) -> None:
         os.rename(folder, aside)
     os.rename(staging, folder)
     _fsync_folder(folder.parent)
-    if aside.exists():
-        shutil.rmtree(aside)
+    _remove(aside)
 
 
 _RENAME_EXCHANGE = 2

@@ -343,3 +343,16 @@ def test_a_kill_at_any_write_of_check_report_leaves_the_old_page_or_the_new(
         assert pages.get(page.read_bytes()) == "new"
         _no_leftovers(page.parent)
     capsys.readouterr()
+
+
+def test_hidden_names_of_any_kind_beside_a_run_folder_are_cleaned(
+    tmp_path: Path, cached: dict[int, RunResult],
+) -> None:
+    scenario = shortened("pause", duration_ms=1000, quiet_ms=1000)
+    out = tmp_path / "run"
+    api.run(dataclasses.replace(scenario, seed=1), out)
+    api.hidden_sibling(out, "partial").write_text("not a folder\n")
+    api.hidden_sibling(out, "old").symlink_to(tmp_path / "elsewhere")
+    api.run(dataclasses.replace(scenario, seed=3), out)
+    assert _whole_run(out) == cached[3].digest
+    _no_leftovers(tmp_path)
