@@ -9,7 +9,7 @@ are a determinism failure of the harness itself, as FoundationDB's simulator che
 
 A seed whose cluster raised an exception fails with a `crash` verdict like any other
 anomaly. A seed whose harness failed (a checker or a report raised) is recorded as failed
-with its cause (`error`) and an `error.txt` in its folder, and the campaign goes on.
+with its cause (`error`) and an `error.txt` beside its run files, and the campaign goes on.
 
 Seeds are a `range` from end to end: a campaign of 10^12 seeds costs no memory until its
 seeds run, and at most a few tasks per worker are handed out ahead of time.
@@ -183,15 +183,20 @@ def _keep_folder(folder: Path, outcome: api.RunOutcome, reports: bool) -> None:
 
 
 def _keep_error(folder: Path, scenario: Scenario, trace_back: str) -> None:
-    """A folder for a seed the harness failed on: its scenario (so `raftsim run
-    seed-N/scenario.toml` reproduces it) and the traceback. Best effort: if even this cannot
-    be written, the progress line still carries the cause."""
+    """A folder for a seed the harness failed on: the traceback in `error.txt` and the run's
+    files, simulated again (the run is deterministic, and a failure is rare), so that
+    `raftsim replay` and `raftsim report` work on it; if the simulation is what failed, its
+    `scenario.toml` alone (`raftsim run seed-N/scenario.toml` reproduces it). Best effort: if
+    even this cannot be written, the progress line still carries the cause."""
     staging = api.hidden_sibling(folder, "partial")
     try:
         api.recover_folder(folder)
         staging.mkdir(parents=True)
-        api.write_durable(staging / "scenario.toml", loader.to_toml(scenario))
         api.write_durable(staging / "error.txt", trace_back)
+        try:
+            api.write_run(staging, run_scenario(resolve(scenario)))
+        except Exception:  # the simulation itself failed: the scenario is what reproduces it
+            api.write_durable(staging / "scenario.toml", loader.to_toml(scenario))
         api.swap_into_place(staging, folder)
     except Exception:  # the cause is recorded in progress.jsonl either way
         pass

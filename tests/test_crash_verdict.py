@@ -142,7 +142,10 @@ def test_a_harness_error_fails_its_seed_and_the_campaign_goes_on(
     assert summary["finished"] == 2 and summary["failed"] == [1]
     assert summary["errors"] == [{"seed": 1, "cause": "RuntimeError: checker bug"}]
     assert "RuntimeError: checker bug" in (out / "seed-1" / "error.txt").read_text()
-    assert (out / "seed-1" / "scenario.toml").is_file() and not (out / "seed-2").exists()
+    assert not (out / "seed-2").exists()
+    assert {path.name for path in (out / "seed-1").iterdir()} == {
+        "error.txt", "scenario.toml", "history.jsonl", "trace.jsonl"}
+    assert _exit_code(["replay", str(out / "seed-1")]) == 0, "a harness failure's run replays"
     lines = [json.loads(line) for line in (out / "progress.jsonl").read_text().splitlines()]
     assert [line.get("error") for line in lines] == ["RuntimeError: checker bug", None]
     capsys.readouterr()
