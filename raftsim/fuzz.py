@@ -219,6 +219,10 @@ def identity(plan: FuzzPlan) -> dict[str, Any]:
 
 def prepare(plan: FuzzPlan) -> dict[int, SeedResult]:
     """Create or reopen the fuzz folder; return the seeds already finished there."""
+    if not 0.0 <= plan.recheck_share <= 1.0:  # NaN too: it equals nothing, so it could never resume
+        raise InputError("--recheck", None, None, f"expected a share between 0 and 1, got {plan.recheck_share}")
+    if not 0.0 < plan.budget_s < math.inf:
+        raise InputError("--budget", None, None, f"expected a positive number of seconds, got {plan.budget_s}")
     out = plan.out
     try:
         _refuse_foreign(out)

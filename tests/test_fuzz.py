@@ -253,3 +253,15 @@ def test_a_fuzz_folder_entry_of_the_wrong_kind_is_refused_before_any_seed_runs(
     code, error = _cli(command, capsys)
     assert code == 2 and fragment in _one_line(error), error
     assert not (out / "progress.jsonl").is_file()
+
+
+@pytest.mark.parametrize(("share", "budget_s", "flag"), [
+    (float("nan"), 1.0, "--recheck"), (1.5, 1.0, "--recheck"), (-0.1, 1.0, "--recheck"),
+    (0.05, float("nan"), "--budget"), (0.05, float("inf"), "--budget"), (0.05, 0.0, "--budget"),
+])
+def test_a_plan_that_could_never_resume_is_refused(tmp_path: Path, share: float, budget_s: float, flag: str) -> None:
+    plan = fuzz.FuzzPlan(loader.load("pause"), range(1), tmp_path / "f", jobs=1, recheck_share=share,
+                         budget_s=budget_s)
+    with pytest.raises(fuzz.InputError, match=flag):
+        fuzz.prepare(plan)
+    assert not (tmp_path / "f").exists()
