@@ -200,7 +200,7 @@ def causes_of(verdict: Mapping[str, Any], markers: list[Marker], ops: list[OpBar
     no group it listed) gives each anomaly a cause of its own. Each counterexample is one
     cause: its stuck operations are the effects."""
     by_line = bars_by_line(ops)
-    keyed: list[tuple[tuple[int, int, int, int], Cause, tuple[str, int | None]]] = []
+    keyed: list[tuple[tuple[int, int, int, int], Cause, tuple[str, str, int]]] = []
     declared: dict[tuple[str, int], int] = {}
     for name, result in checker_results(verdict):
         for order, group in enumerate(_dicts(result.get("groups"))):
@@ -212,14 +212,14 @@ def causes_of(verdict: Mapping[str, Any], markers: list[Marker], ops: list[OpBar
             cause = Cause(name, _one_line(group.get("property", name)), _one_line(group.get("cause", "")), t, line,
                           by_line.get(line) if line is not None else None, max(1, count or 1))
             declared[(name, number)] = len(keyed)
-            keyed.append((_sort_key(cause, order), cause, (name, number)))
+            keyed.append((_sort_key(cause, order), cause, ("group", name, number)))
     loose = [number for number, marker in enumerate(markers) if marker.checker != "linearizability"
              and (marker.cause is None or (marker.checker, marker.cause) not in declared)]
     for order, number in enumerate(loose):
         marker = markers[number]
         message = marker.message.removeprefix(f"{marker.property}: ")
         cause = Cause(marker.checker, marker.property, message, marker.time, marker.line, marker.op, 1)
-        keyed.append((_sort_key(cause, order), cause, ("", -1 - order)))
+        keyed.append((_sort_key(cause, order), cause, ("alone", "", order)))
     for order, example in enumerate(counterexamples):
         if not example.stuck:
             continue
@@ -227,7 +227,7 @@ def causes_of(verdict: Mapping[str, Any], markers: list[Marker], ops: list[OpBar
         why = example.why_of(first.id)
         text = f"key {example.key}: {first.label} cannot be linearized" + (f": {why.text}" if why and why.text else "")
         cause = Cause("linearizability", "linearizability", text, first.start, first.line, first.id, len(example.stuck))
-        keyed.append((_sort_key(cause, order), cause, ("linearizability", order)))
+        keyed.append((_sort_key(cause, order), cause, ("counterexample", "", order)))
     keyed.sort(key=lambda item: item[0])
     position = {ident: number for number, (_key, _cause, ident) in enumerate(keyed)}
     return [cause for _key, cause, _ident in keyed], _assign(markers, position, loose, counterexamples)
@@ -238,18 +238,18 @@ def _sort_key(cause: Cause, order: int) -> tuple[int, int, int, int]:
     return (cause.time, rank, order, 0)
 
 
-def _assign(markers: list[Marker], position: Mapping[tuple[str, int], int], loose: list[int],
+def _assign(markers: list[Marker], position: Mapping[tuple[str, str, int], int], loose: list[int],
             counterexamples: list[Counterexample]) -> list[Marker]:
     loose_order = {number: order for order, number in enumerate(loose)}
     stuck_example = {op: order for order, example in enumerate(counterexamples) for op in example.stuck}
     assigned = []
     for number, marker in enumerate(markers):
         if number in loose_order:
-            cause = position.get(("", -1 - loose_order[number]))
+            cause = position.get(("alone", "", loose_order[number]))
         elif marker.checker == "linearizability":
-            cause = position.get(("linearizability", stuck_example.get(marker.op, -1)))
+            cause = position.get(("counterexample", "", stuck_example.get(marker.op, -1)))
         else:
-            cause = position.get((marker.checker, marker.cause if marker.cause is not None else -1))
+            cause = position.get(("group", marker.checker, marker.cause if marker.cause is not None else -1))
         assigned.append(dataclasses.replace(marker, cause=cause))
     return assigned
 
