@@ -538,8 +538,12 @@ class _Search:
         deepest, deepest_at = _DeadEnd((), state, ()), (remaining + 1, 0)
         path: _Path = None
         deepest_path: _Path = None
+        work = 0
         while remaining:
-            budget.spend(work=len(candidates) + memo.cost)
+            work += len(candidates) + memo.cost + 1
+            if work >= _SPEND_EVERY:
+                budget.spend(work=work)
+                work = 0
             if tried == len(candidates) and not complete:
                 candidates, complete = candidates + self.pending_options(state), True
             while tried < len(candidates):
@@ -657,8 +661,9 @@ class _Search:
         seen: set[int] = set()
         helpful: list[int] = []
         useful: list[int] = []
-        for number in pending:
-            self.budget.spend(work=len(returned) + 1)
+        for looked, number in enumerate(pending):
+            if looked % _SPEND_EVERY == _SPEND_EVERY - 1:
+                self.budget.spend(work=_SPEND_EVERY * (len(returned) + 1))
             if self.signature[number] in seen:
                 continue  # a look-alike: tried once (but still a candidate others may change)
             seen.add(self.signature[number])
