@@ -43,7 +43,14 @@ from typing import TYPE_CHECKING, Any
 
 from checkers.budget import Budget
 from checkers.errors import InputError
-from checkers.formats.edn_text import KEYWORD_TYPES, EdnError, FormScanner, Symbol, parse_forms
+from checkers.formats.edn_text import (
+    KEYWORD_TYPES,
+    EdnError,
+    FormScanner,
+    Keyword,
+    Symbol,
+    parse_forms,
+)
 from checkers.formats.pairing import Pairing
 from checkers.formats.text import no_operations, numbered_lines
 from checkers.history import COMPARE_FAILED, Argument, Operation
@@ -119,10 +126,10 @@ class RecordReader:
     def feed(self, line: int, record: Any) -> None:
         if not isinstance(record, Mapping):
             raise self.fail(line, None, f"expected an op map, got {record!r}")
-        named = [name for name in record if not isinstance(name, KEYWORD_TYPES)]
-        if named:
-            raise self.fail(line, None, f"op map keys are keywords (:process), got {named[0]!r}")
-        fields = {name.name: value for name, value in record.items()}
+        for name in record:
+            if type(name) is not Keyword:
+                raise self.fail(line, None, f"op map keys are keywords (:process), got {name!r}")
+        fields = record  # a Keyword is the str of its name: `fields["f"]` finds `:f`
         process = fields.get("process")
         if isinstance(process, KEYWORD_TYPES):
             return  # :nemesis and other non-client processes
@@ -142,7 +149,7 @@ class RecordReader:
         outcome, output = self.meaning(kind, f, value)
         self.pairing.complete(self.position, process, f, outcome, output, time_us, line, key)
 
-    def keyword(self, line: int, fields: dict[str, Any], name: str,
+    def keyword(self, line: int, fields: Mapping[str, Any], name: str,
                 allowed: Iterable[str] | None) -> str:
         value = fields.get(name)
         word = str(value.name) if isinstance(value, KEYWORD_TYPES) else None
@@ -152,7 +159,7 @@ class RecordReader:
             raise self.fail(line, name, f"must be {choices}, got {value!r}")
         return word
 
-    def key(self, line: int, fields: dict[str, Any]) -> str | None:
+    def key(self, line: int, fields: Mapping[str, Any]) -> str | None:
         if "key" not in fields:
             return None
         key = plain(fields["key"])

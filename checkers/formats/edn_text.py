@@ -86,15 +86,18 @@ KEYWORD_TYPES = (Keyword,)
 _DELIMITER = r"(?=[ \t\n\r,\[\](){}\";]|\Z)"
 _CONSTITUENT = r"[^ \t\n\r,\[\](){}\"\\;^@`~]"
 _TOKEN = re.compile(
-    r"(?P<space>[ \t\n\r,]+|;[^\n]*)"
-    r"|(?P<open>[\[({]|#\{)"
+    r"(?:[ \t\n\r,]|;[^\n]*+)*+(?:"  # whitespace and comments before the token
+    r"(?P<keyword>:[A-Za-z*+!_?<>=.\-][\w*+!?<>=.\-]*(?:/[\w*+!?<>=.\-]+)?)" + _DELIMITER
+    + r"|(?P<integer>-?(?:0|[1-9][0-9]{0,17}))" + _DELIMITER
+    + r"|(?P<open>[\[({]|#\{)"
     r"|(?P<close>[\])}])"
     r"|(?P<string>\")"
     r"|(?P<char>\\(?:" + _CONSTITUENT + r"+|.))"
     r"|(?P<discard>#_)"
     r"|(?P<hash>#" + _CONSTITUENT + r"*)"
     r"|(?P<atom>" + _CONSTITUENT + r"+)"
-    r"|(?P<other>.)", re.DOTALL)
+    r"|(?P<end>\Z)"
+    r"|(?P<other>.))", re.DOTALL)
 _STRING_END = re.compile(r'[^"\\]*+(?:\\.[^"\\]*+)*+"', re.DOTALL)
 _INTEGER = re.compile(r"[+-]?(?:0|[1-9][0-9]*)N?")
 _FLOAT = re.compile(r"[+-]?(?:0|[1-9][0-9]*)(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?M?")
@@ -146,59 +149,67 @@ class _Parser:
 
     def _forms(self) -> list[Any]:
         text, position, tokens = self.text, 0, 0
-        while position < len(text):
+        stack, depth = self.stack, 0
+        items = self.top  # where the next value goes
+        while True:
             match = _TOKEN.match(text, position)
-            assert match is not None  # `other` matches any character
-            kind, start, position = match.lastgroup, match.start(), match.end()
+            assert match is not None  # `end` or `other` matches whatever is left
+            kind, position = match.lastgroup, match.end()
             tokens += 1
-            if self.budget is not None and tokens % TOKENS_PER_SPEND == 0:
+            if tokens % TOKENS_PER_SPEND == 0 and self.budget is not None:
                 self.budget.spend(work=TOKENS_PER_SPEND)
-            if kind == "space":
-                continue
-            if kind == "string":
-                value, position = _string(text, start)
-                self.add(value)
+            if kind == "keyword":
+                value: Any = Keyword(match.group(kind)[1:])
+            elif kind == "integer":
+                value = int(match.group(kind))
             elif kind == "open":
-                self.open(match.group(), start)
+                if depth >= MAX_DEPTH:
+                    raise EdnError(f"nested more than {MAX_DEPTH} deep", match.start(kind))
+                stack.append((match.group(kind), match.start(kind), items := []))
+                depth += 1
+                continue
             elif kind == "close":
-                self.close(match.group(), start)
+                value = self.close(match.group(kind), match.start(kind))
+                depth -= 1
+            elif kind == "string":
+                value, position = _string(text, match.start(kind))
             elif kind == "discard":
-                self.stack.append((_DISCARD, start, []))
+                stack.append((_DISCARD, match.start(kind), items := []))
+                continue
+            elif kind == "end":
+                break
             else:
-                self.add(_atom(kind, match.group(), start))
-        if self.stack:
-            opener, offset, _ = self.stack[-1]
+                value = _atom(kind, match.group(kind), match.start(kind))
+            while stack and stack[-1][0] == _DISCARD:  # `#_` drops the form just read
+                stack.pop()
+                value = _DROPPED
+                break
+            items = stack[-1][2] if stack else self.top
+            if value is not _DROPPED:
+                items.append(value)
+        if stack:
+            opener, offset, _ = stack[-1]
             what = "#_ has nothing to discard" if opener == _DISCARD else (
                 f"{opener} is never closed")
             raise EdnError(what, offset)
         return self.top
 
-    def open(self, opener: str, offset: int) -> None:
-        depth = sum(1 for entry in self.stack if entry[0] != _DISCARD)
-        if depth >= MAX_DEPTH:
-            raise EdnError(f"nested more than {MAX_DEPTH} deep", offset)
-        self.stack.append((opener, offset, []))
-
-    def close(self, closer: str, offset: int) -> None:
+    def close(self, closer: str, offset: int) -> Any:
+        """The collection `closer` ends, built (its items are the top of the stack)."""
         if not self.stack or self.stack[-1][0] == _DISCARD:
             raise EdnError(f"{closer} closes nothing", offset)
         opener, opened_at, items = self.stack.pop()
         if _CLOSERS[opener] != closer:
             raise EdnError(f"{opener} is closed by {closer}", offset)
         try:
-            built = _collection(opener, items, opened_at)
+            return _collection(opener, items, opened_at)
         except EdnError as error:
-            if not self.stack and error.field is not None:  # the op map itself
-                raise
-            error.field = None
+            if self.stack or error.field is None:  # not about a key of the op map itself
+                error.field = None
             raise
-        self.add(built)
 
-    def add(self, value: Any) -> None:
-        if self.stack and self.stack[-1][0] == _DISCARD:
-            self.stack.pop()
-            return
-        (self.stack[-1][2] if self.stack else self.top).append(value)
+
+_DROPPED = object()
 
 
 def _string(text: str, start: int) -> tuple[str, int]:
