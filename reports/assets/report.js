@@ -232,7 +232,13 @@
       ctx.beginPath(); ctx.moveTo(x, AXIS_H); ctx.lineTo(x, totalH); ctx.stroke();
       ctx.fillStyle = colours.counterexample;
       ctx.beginPath(); ctx.moveTo(x - 5, AXIS_H); ctx.lineTo(x + 5, AXIS_H); ctx.lineTo(x, AXIS_H + 7); ctx.closePath(); ctx.fill();
-      if (x - lastNumber > 16) { ctx.fillText(String(k + 1), x + 6, AXIS_H + 6); lastNumber = x; }
+      if (x - lastNumber > 22) {
+        // On a white tag, so that a number over a fault's label stays readable.
+        var number = String(k + 1), w = ctx.measureText(number).width + 4;
+        ctx.fillStyle = "#fff"; ctx.fillRect(x + 5, AXIS_H + 1, w, 11);
+        ctx.fillStyle = colours.counterexample; ctx.fillText(number, x + 7, AXIS_H + 6.5);
+        lastNumber = x + w;
+      }
     });
   }
 
