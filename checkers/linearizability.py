@@ -1462,15 +1462,18 @@ def format_result(result: LinearizabilityResult) -> RenderableType:
     never as markup, and through `_printable`, so that whatever a history holds prints
     as itself: `[bold]x` stays literal and a lone surrogate prints backslash-escaped.
     """
-    cause = "" if result.cause is None else f" ({_cause_words(result.cause)})"
+    if result.cause is not None:  # ran out before any key could be told apart
+        return Text.assemble(
+            (f"linearizability ({_printable(result.model)}): ", "bold"),
+            (f"{_verdict_word(result.valid)} ({_cause_words(result.cause)} before any key "
+             "was checked)", _verdict_style(result.valid)),
+            f", {_seconds_text(result.ms)}")
     heading = Text.assemble(
         (f"linearizability ({_printable(result.model)}): ", "bold"),
-        (_verdict_word(result.valid) + cause, _verdict_style(result.valid)),
+        (_verdict_word(result.valid), _verdict_style(result.valid)),
         f", {_count(result.ops, 'operation')}, {_count(len(result.partitions), 'key')}, "
         f"{_seconds_text(result.ms)}",
     )
-    if not result.partitions:
-        return heading
     summary = Table()
     for column in ("key", "verdict", "operations", "time", "explored"):
         summary.add_column(column, justify="left" if column in ("key", "verdict") else "right")

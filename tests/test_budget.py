@@ -13,6 +13,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from rich.console import Console
 
 from checkers import linearizability
 from checkers.budget import (
@@ -24,7 +25,7 @@ from checkers.budget import (
 )
 from checkers.formats import read_operations
 from checkers.history import Operation
-from checkers.linearizability import check_operations, unknown_result
+from checkers.linearizability import check_operations, format_result, unknown_result
 from checkers.models import get_model
 
 SLACK_S = 0.25  # process scheduling on a shared machine; the promise itself is 10%
@@ -188,3 +189,9 @@ def test_a_check_that_ran_out_while_reading_says_so() -> None:
     result = unknown_result("kv", 12, "timeout", 1234.5)
     assert result.valid == "unknown" and result.partitions == ()
     assert result.to_json()["cause"] == "timeout" and result.to_json()["ops"] == 12
+    console = Console(record=True, width=200, color_system=None)
+    console.print(format_result(result))
+    assert console.export_text().strip() == (
+        "linearizability (kv): unknown (out of time before any key was checked), 1.234 s")
+    with pytest.raises(AssertionError):
+        unknown_result("kv", 12, "cache-limit", 1.0)  # only time and memory run out early
