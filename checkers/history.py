@@ -237,7 +237,7 @@ def decode_json_line(raw: str, source: str, line_number: int,
             f"not valid JSON: {error.msg} at column {error.colno}")
         raise InputError(source, line_number, None, reason) from None
     except RecursionError:
-        raise InputError(source, line_number, None,
+        raise InputError(source, line_number, _field_too_deep(raw),
                          f"nested more than {MAX_DEPTH} deep") from None
     except ValueError:  # Python's limit on the digits of an integer read from text
         raise InputError(source, line_number, _field_before(raw, _LONG_INTEGER.search(raw)),
@@ -253,6 +253,29 @@ def _field_before(raw: str, match: re.Match[str] | None) -> str | None:
         return None
     names = _NAME_BEFORE.findall(raw, 0, match.start())
     return names[-1] if names else None
+
+
+_JSON_SYNTAX = re.compile(r'"(?:[^"\\]++|\\.)*+"|[\[\]{}:]')
+
+
+def _field_too_deep(raw: str) -> str | None:
+    """The field of the line's object whose value nests past `MAX_DEPTH`, read from the
+    text (the decoder gave up before building anything)."""
+    depth, field_name, last_string = 0, None, None
+    for match in _JSON_SYNTAX.finditer(raw):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return field_name
+        elif token in "]}":
+            depth -= 1
+        elif token == ":":
+            if depth == 1 and last_string is not None:
+                field_name = last_string
+        else:
+            last_string = token[1:-1]
+    return None
 
 
 def _depth(value: Any) -> int:

@@ -123,6 +123,7 @@ def test_any_nesting_depth_is_refused_with_its_line(tmp_path: Path, name: str, t
     model = "kv" if name.endswith(".txt") else "cas-register"
     error = refused(write(tmp_path / name, text), model=model)
     assert error.line == line
+    assert error.field == ("value" if name.endswith((".jsonl", ".log")) else ":value")
     assert "nested more than 100 deep" in error.message
 
 

@@ -261,7 +261,8 @@ def _atom(kind: str | None, token: str, offset: int) -> Any:
         raise EdnError(what, offset)
     assert kind == "atom", kind
     if len(token) > MAX_NUMBER_CHARS:
-        raise EdnError(f"a token of {len(token)} characters (at most {MAX_NUMBER_CHARS})",
+        what = "a number" if token.lstrip("+-")[:1].isdigit() else "a token"
+        raise EdnError(f"{what} of {len(token)} characters (at most {MAX_NUMBER_CHARS})",
                        offset)
     first = token[0]
     if first.isdigit() or (first in "+-" and token[1:2].isdigit()):
@@ -459,8 +460,7 @@ class FormScanner:
         elif char in _OPENING:
             self.depth += 1
             if self.depth - (self.base or 0) > MAX_DEPTH:
-                raise InputError(self.source, line_number, None,
-                                 f"not valid EDN: nested more than {MAX_DEPTH} deep")
+                raise self._too_deep(line_number, line[self.piece_start:position])
         else:
             self.depth -= 1
             if self.depth == self.base:
@@ -469,6 +469,17 @@ class FormScanner:
                 self.pieces.clear()
                 return position, form
         return position, None
+
+    def _too_deep(self, line_number: int, tail: str) -> InputError:
+        """The error for a map nested too deep, found before its end: the text read so far
+        is parsed, which stops at the same depth and names the field that holds it."""
+        field = None
+        try:
+            parse_forms("".join(self.pieces) + tail)
+        except EdnError as error:
+            field = error.field
+        return InputError(self.source, line_number, field,
+                          f"not valid EDN: nested more than {MAX_DEPTH} deep")
 
     def _between(self, line_number: int, line: str, position: int) -> int:
         """Scan between maps: the opening of the enclosing vector, a map, the close."""
