@@ -37,7 +37,7 @@ MAX_DEPTH = 32
 MAX_DESCRIPTION = 1000
 # A name becomes a folder name (runs/NAME-SEED, fuzz/NAME): nothing a shell or a file
 # system treats specially.
-NAME_RULE = "letters, digits, '-', '_' and '.', starting with a letter or digit, at most 100 characters"
+NAME_RULE = "ASCII letters, digits, '-', '_' and '.', starting with a letter or digit, at most 100 characters"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]{1,60}")
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")

@@ -113,6 +113,7 @@ def test_random_mix_resolves_to_the_same_schedule_for_a_seed() -> None:
     ('name = "a\\u0000b"\n', "demo.toml:1: name: 'a\\x00b' is not a valid name"),
     ('name = ".hidden"\n', "demo.toml:1: name: '.hidden' is not a valid name"),
     ('name = "a b"\n', "demo.toml:1: name: 'a b' is not a valid name"),
+    ('name = "caf\u00e9"\n', "demo.toml:1: name: 'café' is not a valid name"),
     ('name = "' + "n" * 101 + '"\n', "demo.toml:1: name: "),
     ('name = ""\n', "demo.toml:1: name: '' is not a valid name"),
     ('name = "demo"\ndescription = "a\\u001b[31m"\n', "demo.toml:2: description: must be one line"),
