@@ -159,10 +159,25 @@ def _numbered(lines: Iterable[str], path: str) -> Iterator[tuple[int, str]]:
         except StopIteration:
             return
         except UnicodeDecodeError as error:
-            raise InputError(path, line_number + 1, None,
-                             f"not UTF-8 text ({error.reason})") from None
+            raise _not_utf8(lines, path, line_number, error) from None
         line_number += 1
         yield line_number, line
+
+
+def _not_utf8(lines: Iterable[str], path: str, read: int, error: UnicodeDecodeError) -> InputError:
+    """A text stream decodes in blocks, so the line its error surfaced on may be before
+    the bad bytes: a stream read from a file is read again as bytes to name the line and
+    column exactly."""
+    name = getattr(lines, "name", None)
+    if isinstance(name, str):
+        from checkers.formats.text import numbered_lines
+
+        try:
+            for _ in numbered_lines(name):
+                pass
+        except InputError as exact:
+            return InputError(path, exact.line, exact.field, exact.message)
+    return InputError(path, None, None, f"not UTF-8 text after line {read} ({error.reason})")
 
 
 def _iter_numbered(lines: Iterable[tuple[int, str]], path: str, *,

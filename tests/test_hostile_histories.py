@@ -10,6 +10,7 @@ sample of which goes through the real command.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -385,9 +386,18 @@ def test_trace_reader_gives_one_line_for_any_bytes(tmp_path: Path, content: byte
 
 
 def test_trace_text_stream_that_is_not_utf8_is_an_input_error(tmp_path: Path) -> None:
-    path = write(tmp_path / "trace.jsonl", b'{"t": 0, "ev": "end"}\n\xff\n')
-    with open(path, encoding="utf-8") as stream, pytest.raises(InputError, match="not UTF-8"):
+    """A text stream of a file is read again as bytes to name the exact line; a stream
+    of no file says after which line it failed."""
+    content = b'{"t": 0, "ev": "end"}\n' * 2000 + b'{"t": 0, "ev": "end", "x": "\xff"}\n'
+    path = write(tmp_path / "trace.jsonl", content)
+    with open(path, encoding="utf-8") as stream, pytest.raises(InputError) as caught:
         list(iter_trace_lines(stream, str(path)))
+    assert (caught.value.line, caught.value.message) == (
+        2001, "not UTF-8 text: byte 0xff at column 29 (invalid start byte)")
+    stream = io.TextIOWrapper(io.BytesIO(content), encoding="utf-8")
+    with pytest.raises(InputError, match=r"not UTF-8 text after line \d+") as caught:
+        list(iter_trace_lines(stream, "memory"))
+    assert_one_line(caught.value, "memory")
 
 
 # ---------------------------------------------------------------------------------------
