@@ -852,11 +852,12 @@ class _Explainer:
                     and (blocker is None or op.call > ops[blocker].call):
                 blocker = other
         late = [w for w in writers if ops[w].call > stuck.ret]
-        hidden = [w for w in writers if w not in late and blocker is not None
+        hidden = [w for w in writers if ops[w].call <= stuck.ret and blocker is not None
                   and ops[w].ret is not None and ops[w].ret < ops[blocker].call]
         initial = self.model.init() == value
         if len(late) + len(hidden) < len(writers) or (initial and blocker is None):
-            open_writers.extend(w for w in writers if w not in late and w not in hidden)
+            ruled_out = {*late, *hidden}
+            open_writers.extend(w for w in writers if w not in ruled_out)
             return None
         shown = self.model.describe_state(value)
         clauses = [(self.hidden_clause(w, blocker, number, shown), (w, blocker)) for w in hidden]
