@@ -203,7 +203,7 @@ MAX_INT_DIGITS = 4300
 """Longest integer read: Python's own limit for converting text to an integer."""
 _LONG_INTEGER = re.compile(f"[0-9]{{{MAX_INT_DIGITS + 1},}}")
 _NAME_BEFORE = re.compile(r'"((?:[^"\\]|\\.){1,64})"\s*:')
-_ESCAPED_TEXT = re.compile(r"\\[ubf]")
+_ESCAPED_TEXT = re.compile(r"\\[ubf]|[\x7f-\x9f]")  # what may hide a control character
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
@@ -305,7 +305,8 @@ def text_problem(raw: str, record: dict[str, Any]) -> tuple[str | None, str] | N
     """(field, why) when a field name or a string in the line is not valid Unicode (half
     of a surrogate pair, which JSON's `\\u` escapes allow) or holds a control character
     other than tab, newline and carriage return; else None. Only lines with such escapes
-    are searched, so the common line costs one regular expression scan."""
+    (or a raw DEL or C1 character, which JSON lets through) are searched, so the common
+    line costs one regular expression scan."""
     if _ESCAPED_TEXT.search(raw) is None:
         return None
     pending: list[tuple[str | None, Any]] = [(None, record)]

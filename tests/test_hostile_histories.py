@@ -175,6 +175,7 @@ def test_a_key_given_twice_is_an_error(tmp_path: Path, name: str, text: str, lin
     ("name.jsonl", jsonl_line(0, 1, "invoke", "write", 1).replace('"f"', '"\\udfff"'), 1, None),
     ("err.jsonl", JSONL.replace('"timeout"', '"time\\udc00out"'), 8, "error"),
     ("ctl.jsonl", jsonl_line(0, 1, "invoke", "write", 1).replace('"x"', '"\\u001b[2J"'), 1, "key"),
+    ("c1.jsonl", jsonl_line(0, 1, "invoke", "write", 1).replace('"x"', '"\x9b2J"'), 1, "key"),
     ("key.edn", '[{:process 0, :type :invoke, :f :put, :key "\\ud800", :value "a"}]', 1, ":key"),
     ("key.txt", '{:process 0, :type :invoke, :f :put, :key "\\udbff", :value "a"}\n', 1, ":key"),
     ("val.log", 'INFO  jepsen.util - 0\t:invoke\t:write\t"\\ud800"\n', 1, "value"),
@@ -312,6 +313,16 @@ def test_an_expired_budget_stops_reading_at_once(tmp_path: Path, history_format:
     assert time.monotonic() - started < 0.2  # reading all 20,000 records takes seconds
     spent = Budget.starting_now(60)
     assert len(read_operations(path, history_format, model, spent)) == 10_000
+
+
+def test_a_line_past_the_limit_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from checkers.formats import text
+
+    monkeypatch.setattr(text, "MAX_LINE_BYTES", 2 << 20)
+    path = write(tmp_path / "long.txt", "[" * (3 << 20) + "\n" + EDN)
+    for history_format in FORMATS:
+        error = refused(path, history_format)
+        assert (error.line, error.message) == (1, "a line longer than 2 MiB: not a history")
 
 
 def test_an_expired_budget_stops_one_endless_line(tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ valid text or an InputError naming the file (and the line):
   their line and column; a UTF-8 byte order mark at the start of the file is skipped;
   line ends may be `\\n` or `\\r\\n` (readers strip them);
 - a long line is read in chunks of `CHUNK_BYTES`, each spent from the check's `Budget`, so
-  that a file of one endless line runs into the deadline or the memory guard instead of
-  taking the machine's memory.
+  that a file of one endless line runs into the deadline or the memory guard, or past
+  `MAX_LINE_BYTES` (an error), instead of taking the machine's memory.
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ from checkers.budget import Budget
 from checkers.errors import InputError
 
 CHUNK_BYTES = 1 << 20
+MAX_LINE_BYTES = 256 << 20
+"""Longest line read: far beyond any record of a real history (a 50 MB value reads),
+short of what would crowd the memory guard; a longer line is an error naming it."""
 BOM = "\ufeff"
 
 _KINDS = (
@@ -112,11 +115,15 @@ def _read_line(stream: BinaryIO, source: str, number: int, budget: Budget) -> by
         budget.spend()
         if len(piece) < CHUNK_BYTES or piece.endswith(b"\n"):
             return piece
-        pieces = [piece]
+        pieces, size = [piece], len(piece)
         while True:
             budget.spend(stored_bytes=len(piece), work=64)
+            if size >= MAX_LINE_BYTES:
+                raise InputError(source, number, None, f"a line longer than "
+                                 f"{MAX_LINE_BYTES >> 20} MiB: not a history")
             piece = stream.readline(CHUNK_BYTES)
             pieces.append(piece)
+            size += len(piece)
             if len(piece) < CHUNK_BYTES or piece.endswith(b"\n"):
                 return b"".join(pieces)
     except OSError as error:
