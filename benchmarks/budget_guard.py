@@ -1,7 +1,7 @@
 """Does the checker answer within its budget, and under its memory guard, on histories
 built to make it work hard?
 
-    .venv/bin/python benchmarks/budget_guard.py [--budget 10] [--only writes|kv]
+    .venv/bin/python benchmarks/budget_guard.py [--budget 10] [--only writes|writes-info|kv]
                                                 [--writes 20000] [--kv-mb 87 --kv-ops 12500]
 
 Two pathological histories are written to a temporary folder, then each is checked in a
@@ -12,6 +12,8 @@ fresh process with `--budget` seconds that start before the file is read, as
   overlap and then a few reads contradict one another, so the search faces as many
   candidates at every step and never finishes. A step over C candidates costs
   O(C log C), so a clock read every few steps would overshoot.
+- `writes-info`: the same with every other write ending `info` (pending): where the
+  returned writes fail, the search tries the pending ones, each over every candidate.
 - `kv`: a Porcupine kv file (`kv`) of `--kv-ops` operations on one key, appends of short
   values and, every few appends, a get returning the whole string so far, about
   `--kv-mb` MB in all: read naively, the order facts the gets reveal number gets x
@@ -40,11 +42,13 @@ MIB = 1 << 20
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def concurrent_writes_lines(writes: int) -> Iterator[str]:
+def concurrent_writes_lines(writes: int, unknown_every: int = 0) -> Iterator[str]:
     """`history.jsonl` lines: `writes` writes (values 1..writes) all invoked before any
     returns, then three reads in turn: of 1, of 2, and of 1 again. Only the write of 1 and
     the write of 2 could explain them, and after 2 no write of 1 is left: not
-    linearizable, but a search has to try orders of the writes to find that out."""
+    linearizable, but a search has to try orders of the writes to find that out. With
+    `unknown_every` n, every n-th write (from the second) ends `info`: pending, which the
+    search tries only where the returned ones fail, each time over all of them."""
     index = 0
 
     def line(time_us: int, process: int, kind: str, f: str, value: int | None) -> str:
@@ -56,7 +60,9 @@ def concurrent_writes_lines(writes: int) -> Iterator[str]:
     for process in range(writes):
         yield line(process, process, "invoke", "write", process + 1)
     for process in range(writes):
-        yield line(writes + process, process, "ok", "write", process + 1)
+        unknown = unknown_every and process % unknown_every == 1
+        yield line(writes + process, process, "info" if unknown else "ok", "write",
+                   process + 1)
     moment = 2 * writes
     for step, value in enumerate((1, 2, 1)):
         reader = writes + step
@@ -128,7 +134,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--budget", type=float, default=10.0, help="seconds per check")
-    parser.add_argument("--only", choices=("writes", "kv"))
+    parser.add_argument("--only", choices=("writes", "writes-info", "kv"))
     parser.add_argument("--writes", type=int, default=20_000, help="writes: concurrent writes")
     parser.add_argument("--kv-mb", type=float, default=87.0, help="kv: the file's size in MB")
     parser.add_argument("--kv-ops", type=int, default=12_500, help="kv: operations")
@@ -142,13 +148,15 @@ def main() -> None:
                                     arguments.max_memory)))
         return
     limit_s = arguments.budget * 1.1
-    print(f"{'history':8} {'ops':>7} {'MB':>6} {'budget':>7} {'answer':>8} {'verdict':>18} "
+    print(f"{'history':11} {'ops':>7} {'MB':>6} {'budget':>7} {'answer':>8} {'verdict':>18} "
           f"{'peak RSS':>9}  goal")
     met_all = True
     with tempfile.TemporaryDirectory() as folder:
         for name, model_name, path, lines in (
                 ("writes", "cas-register", Path(folder) / "history.jsonl",
                  lambda: concurrent_writes_lines(arguments.writes)),
+                ("writes-info", "cas-register", Path(folder) / "pending.jsonl",
+                 lambda: concurrent_writes_lines(arguments.writes, unknown_every=2)),
                 ("kv", "kv", Path(folder) / "kv.txt",
                  lambda: append_log_lines(int(arguments.kv_mb * 1e6), arguments.kv_ops))):
             if arguments.only not in (None, name):
@@ -159,7 +167,7 @@ def main() -> None:
             met_all = met_all and met
             verdict = f"{row['valid']}" + (f" ({', '.join(row['causes'])})"  # type: ignore[arg-type]
                                            if row["causes"] else "")
-            print(f"{name:8} {row['ops']:>7} {size / 1e6:>6.1f} {arguments.budget:>6.1f}s "
+            print(f"{name:11} {row['ops']:>7} {size / 1e6:>6.1f} {arguments.budget:>6.1f}s "
                   f"{row['wall_s']:>7.2f}s {verdict:>18} "
                   f"{row['peak_bytes'] / MIB:>6.0f} MiB  "  # type: ignore[operator]
                   f"{'met' if met else 'MISSED'} (<= {limit_s:.1f} s, "
