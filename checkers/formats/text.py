@@ -71,9 +71,11 @@ def _cannot_open(source: str, error: OSError) -> InputError:
 
 @contextlib.contextmanager
 def open_binary(source: str) -> Iterator[BinaryIO]:
-    """The regular file `source`, opened for reading bytes. A named pipe is opened without
-    blocking (O_NONBLOCK) and refused after looking at what was opened, so that no race
-    between a look and an open can leave the reader waiting on a writer."""
+    """The regular file `source`, opened for reading bytes. What is not a regular file is
+    refused before any open (opening a named pipe would disturb its writer); should the
+    path change in between, the open does not block (O_NONBLOCK) and what was opened is
+    looked at again."""
+    check_file(source)
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
         descriptor = os.open(source, flags)
