@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import errno
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -26,6 +25,7 @@ from typing import Any
 
 from checkers.budget import Budget
 from checkers.errors import InputError
+from checkers.explain import explain_linearizability
 from checkers.history import operations_from_events, read_history_jsonl
 from checkers.linearizability import check_operations
 from checkers.liveness import check_liveness
@@ -74,10 +74,10 @@ def judge(folder: Path, budget_s: float = DEFAULT_BUDGET_S, crash: Crash | None 
     if crash is not None:
         results["crash"] = crash_result(crash)
     results["linearizability"] = _explained(linear.to_json(), history, trace)
-    results["raft-safety"] = check_raft_safety(trace)
+    results["raft-safety"] = check_raft_safety(trace, history)
     if crash is None:
         results["liveness"] = check_liveness(trace, history)
-    results["revisions"] = check_revisions(history)
+    results["revisions"] = check_revisions(history, trace)
     return {
         "valid": combine(results),
         "digest": file_digest(folder / "trace.jsonl"),
@@ -97,13 +97,10 @@ def crash_result(crash: Crash) -> dict[str, Any]:
 
 def _explained(linear: dict[str, Any], history: list[Any], trace: list[Any]) -> dict[str, Any]:
     """Counterexample operations of our own runs say which node served them, in which term
-    and at which revision, when `checkers.explain` is present."""
-    if linear.get("valid") is not False or importlib.util.find_spec("checkers.explain") is None:
+    and at which revision."""
+    if linear.get("valid") is not False:
         return linear
-    from checkers import explain
-
-    explained = explain.explain_linearizability(linear, history, trace)
-    return explained if isinstance(explained, dict) else linear
+    return explain_linearizability(linear, history, trace)
 
 
 def run(scenario: Scenario, out: Path | None, budget_s: float = DEFAULT_BUDGET_S,
@@ -169,9 +166,11 @@ def _staging_folder(out: Path | None) -> Path:
         import tempfile
 
         return Path(tempfile.mkdtemp(prefix="raftsim-"))
+    if out.name in ("", ".", ".."):  # `''`, `.`, `..` and `/` name no folder of their own
+        raise InputError(str(out), None, "--out", "names no folder of its own; give a folder name")
     try:
         recover_folder(out)
-        if (out.exists() or out.is_symlink()) and not _is_run_folder(out):
+        if (out.exists() or out.is_symlink()) and not is_run_folder(out):
             raise InputError(str(out), None, "--out", "exists and is not a run folder; refusing to overwrite it")
         staging = hidden_sibling(out, "partial")
         staging.mkdir(parents=True)
@@ -180,7 +179,7 @@ def _staging_folder(out: Path | None) -> Path:
     return staging
 
 
-def _is_run_folder(folder: Path) -> bool:
+def is_run_folder(folder: Path) -> bool:
     return folder.is_dir() and not folder.is_symlink() and all(
         p.name in RUN_FILES or p.suffix in (".html", ".png") for p in folder.iterdir())
 

@@ -180,7 +180,8 @@ def replay(folder: Path) -> None:
               "(default: around the first anomaly).")
 @click.option("--no-png", is_flag=True, help="Write report.html only.")
 def report(folder: Path, terminal: bool, messages: str, window: str | None, no_png: bool) -> None:
-    """Write FOLDER/report.html, timeline.png and latency.png for a run folder; exit with the run's verdict."""
+    """Write FOLDER/report.html, timeline.png, latency.png and rate.png for a run folder; exit with the
+    run's verdict."""
     from raftsim import report as reporting
 
     _current_input.set(str(folder))
@@ -348,7 +349,7 @@ def check_run_destination(folder: Path, flag: str = "--out") -> None:
 
     _refuse_unnamed(folder, flag)
     kind = _existing_kind(folder, flag)
-    if kind is not None and (kind != "folder" or not api._is_run_folder(folder)):
+    if kind is not None and (kind != "folder" or not api.is_run_folder(folder)):
         raise InputError(str(folder), None, flag, f"exists and is not a run folder ({kind}); refusing to overwrite it")
     check_writable_place(folder, flag, create_parents=True)
 

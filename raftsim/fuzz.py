@@ -383,7 +383,14 @@ def execute(plan: FuzzPlan, finished: dict[int, SeedResult]) -> Iterator[SeedRes
         for task in tasks:
             yield run_seed(task)
         return
-    with multiprocessing.get_context("spawn").Pool(jobs, _worker_started, (plan.worker_setup,)) as pool:
+    # Workers are spawned with Ctrl-C ignored, so that one pressed while they are still
+    # importing reaches only the parent (they inherit the disposition across exec).
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        pool = multiprocessing.get_context("spawn").Pool(jobs, _worker_started, (plan.worker_setup,))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    with pool:
         yield from _in_pool(pool, tasks, jobs * TASKS_AHEAD_PER_JOB)
 
 

@@ -1,4 +1,4 @@
-"""Write a run folder's reports: `report.html`, `timeline.png` and `latency.png`.
+"""Write a run folder's reports: `report.html` and the PNGs (`timeline.png`, `latency.png`, `rate.png`).
 
 `reports` draws from files and never runs the simulation; this module is where the two
 meet. A message sequence diagram needs the messages, which a run records only when its
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import inspect
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -98,14 +97,9 @@ def build_timeline(folder: Path, messages: str = "auto", extra: Iterable[TraceEv
 
 def _timeline_shown_as(folder: Path, events: Iterable[TraceEvent] | None, focus: tuple[int, int] | None,
                        shown_folder: Path | None) -> Timeline:
-    """The timeline, naming `shown_folder` in the commands it prints. Where the timeline
-    reader cannot be told the folder, its replay command is replaced afterwards."""
-    if shown_folder is None:
-        return timeline_from_run(folder, messages=events, focus=focus)
-    if "shown_folder" in inspect.signature(timeline_from_run).parameters:
-        return timeline_from_run(folder, messages=events, focus=focus, shown_folder=shown_folder)
-    timeline = timeline_from_run(folder, messages=events, focus=focus)
-    return dataclasses.replace(timeline, replay=f"raftsim replay {shown_folder}")
+    """The timeline, naming `shown_folder` (the folder the user will find the run in) in the
+    commands it prints."""
+    return timeline_from_run(folder, messages=events, focus=focus, shown_folder=shown_folder)
 
 
 def write_reports(folder: Path, messages: str = "auto", png: bool = True,
@@ -121,11 +115,9 @@ def write_reports(folder: Path, messages: str = "auto", png: bool = True,
     files = [folder / "report.html"]
     write_html(timeline, files[0], messages_hint=hint)
     if png:
-        from reports.png import write_latency_png, write_timeline_png
+        from reports.png import write_pngs
 
-        write_timeline_png(timeline, folder / "timeline.png")
-        write_latency_png(timeline, folder / "latency.png")
-        files += [folder / "timeline.png", folder / "latency.png"]
+        files += write_pngs(timeline, folder)
     return Written(timeline, tuple(files), note)
 
 

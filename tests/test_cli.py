@@ -45,7 +45,8 @@ def test_run_writes_the_folder_and_replay_matches(short_mixed_file: Path, tmp_pa
     completed = raftsim("run", str(short_mixed_file), "--seed", "3", "--out", str(out))
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert sorted(p.name for p in out.iterdir()) == [
-        "history.jsonl", "latency.png", "report.html", "scenario.toml", "timeline.png", "trace.jsonl", "verdict.json",
+        "history.jsonl", "latency.png", "rate.png", "report.html", "scenario.toml", "timeline.png",
+        "trace.jsonl", "verdict.json",
     ]
     verdict = json.loads((out / "verdict.json").read_text())
     assert verdict["valid"] is True

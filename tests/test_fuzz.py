@@ -46,7 +46,8 @@ def test_failing_seeds_are_kept_and_a_rerun_resumes(tmp_path: Path) -> None:
     assert summary["failed"] == [1, 2]
     assert summary["anomalies_by_checker"] == {"linearizability": 2, "revisions": 2}
     assert sorted(p.name for p in (out / "seed-1").iterdir()) == [
-        "history.jsonl", "latency.png", "report.html", "scenario.toml", "timeline.png", "trace.jsonl", "verdict.json"]
+        "history.jsonl", "latency.png", "rate.png", "report.html", "scenario.toml", "timeline.png",
+        "trace.jsonl", "verdict.json"]
     report = (out / "seed-1" / "report.html").read_text()
     assert '"messagesTraced":true' in report and "Cannot be linearized after the prefix" in report
     assert f"raftsim replay {out / 'seed-1'}" in report and ".partial" not in report
