@@ -59,7 +59,10 @@ completion. The brute-force twins in the tests check that promise on random hist
   stops at the first illegal partition and reports the rest as not checked.
 - The time budget (wall clock), the cache bound and the memory budget only ever turn a
   partition into "unknown"; they never decide a verdict. A search that finishes gives the
-  same verdict and counterexample whatever the machine's speed.
+  same verdict and counterexample whatever the machine's speed. One `Budget` covers the
+  whole check, reading included; every phase spends from it in proportion to the work it
+  does (a search step as many units as it has candidates, the order facts one per fact),
+  so that no phase runs long between two looks at the clock, however costly its steps.
 - Counterexample: the dead end with the most returned operations linearized, i.e. the
   longest prefix the search could linearize, the model state after it, and the returned
   candidates there, each refused by the model or forbidden by an order constraint, which
@@ -68,6 +71,10 @@ completion. The brute-force twins in the tests check that promise on random hist
   order of two writes stop it before either write); an illegal partition is therefore
   searched once more without facts, briefly (`COUNTEREXAMPLE_RETRY_CONFIGURATIONS`), and
   that deeper counterexample is shown when the short search finishes.
+- Reasons: each stuck operation gets one line saying why, in the model's words, and the
+  operations that line names (`_Explainer`): the order fact and the result showing it, a
+  proof by real time that no write could have left the value it needs, or else the state
+  the longest linearizable prefix leaves and the operation that left it.
 """
 
 from __future__ import annotations
