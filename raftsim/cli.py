@@ -648,7 +648,12 @@ def _checker_detail(checked: dict[str, Any]) -> str:
     groups = checked.get("groups") or []
     anomalies = checked.get("anomalies") or []
     if groups:
-        return f"  {_plural(len(anomalies), 'anomaly', 'anomalies')} from {_plural(len(groups), 'cause')} (below)"
+        # Every anomaly is counted in its group, while only the first few are kept in full.
+        counts = [group.get("count") for group in groups]
+        total = sum(counts) if all(isinstance(c, int) for c in counts) else len(anomalies)
+        stats = checked.get("stats") or {}
+        group_total = stats.get("groups_total") if isinstance(stats.get("groups_total"), int) else len(groups)
+        return f"  {_plural(total, 'anomaly', 'anomalies')} from {_plural(group_total, 'cause')} (below)"
     if anomalies:
         first = anomalies[0]
         more = f" (and {len(anomalies) - 1} more)" if len(anomalies) > 1 else ""
