@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from checkers.history import COMPARE_FAILED, Operation
 from checkers.models import MODEL_FUNCTIONS, MODELS, get_model, parse_initial
@@ -351,3 +353,19 @@ def test_kv_hands_the_search_what_its_gets_reveal() -> None:
     assert (1, 0, 2) in before and (0, 2, 2) in before
     # The facts assume keys start empty; from another string there are none.
     assert get_model("kv", "x").order_constraints(ops) == ([], [])
+
+
+_INITIAL_PIECES = st.sampled_from(["{", "}", "[", "]", "(", ")", ":x", " ", "0", "-", "9" * 50,
+                                   "nil", '"', "#foo/bar", "\\", "\ud800", ",", "1e400"])
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(model=st.sampled_from(sorted(MODELS)),
+       text=st.one_of(st.text(max_size=40), st.lists(_INITIAL_PIECES, max_size=30).map("".join)))
+def test_any_initial_text_is_read_or_refused_in_one_line(model: str, text: str) -> None:
+    try:
+        parsed = parse_initial(model, text)
+    except ValueError as error:
+        assert "\n" not in str(error) and f"model {model} takes" in str(error)
+        return
+    get_model(model, parsed)  # what is read, the model accepts
