@@ -861,13 +861,17 @@ class _Explainer:
         late = [w for w in writers if ops[w].call > stuck.ret]
         hidden = [w for w in writers if ops[w].call <= stuck.ret and blocker is not None
                   and ops[w].ret is not None and ops[w].ret < ops[blocker].call]
+        starved = [w for w in writers if w not in {*late, *hidden}
+                   and self.starved(w, blocker, number, setters)]
         initial = self.model.init() == value
-        if len(late) + len(hidden) < len(writers) or (initial and blocker is None):
-            ruled_out = {*late, *hidden}
+        if len(late) + len(hidden) + len(starved) < len(writers) or (
+                initial and blocker is None):
+            ruled_out = {*late, *hidden, *starved}
             open_writers.extend(w for w in writers if w not in ruled_out)
             return None
         shown = self.model.describe_state(value)
         clauses = [(self.hidden_clause(w, blocker, number, shown), (w, blocker)) for w in hidden]
+        clauses += [(self.starved_clause(w, blocker, number), (w, blocker)) for w in starved]
         clauses += [(f"{self.name(w)} was invoked ({_at(ops[w].call, ops[w].call_time_us)}) "
                      f"after this {stuck.f} returned ({_at(stuck.ret, stuck.return_time_us)})",
                      (w,)) for w in late]
@@ -883,6 +887,38 @@ class _Explainer:
             text = "only " + text
         named = dict.fromkeys(n for _, numbers in clauses[:_CLAUSES_SHOWN] for n in numbers)
         return f"{phrase}: {text}", tuple(n for n in named if n is not None)
+
+    def starved(self, writer: int, blocker: int | None, number: int,
+                setters: list[tuple[Hashable, ...]]) -> bool:
+        """Whether `writer`, which leaves its value only from one state e (a cas), cannot
+        have found e: it would have to take effect after `blocker` (else the blocker's
+        state would reach the stuck operation), which leaves another state than e, and no
+        operation leaving e fits between the blocker's call and the stuck operation's (and
+        the writer's) return."""
+        requires = getattr(self.model, "requires", None)
+        needed = None if requires is None or blocker is None else requires(self.ops[writer])
+        if not needed or setters[blocker] == needed:  # type: ignore[index]
+            return False
+        ops = self.ops
+        assert blocker is not None
+        until = min(ret for ret in (ops[number].ret, ops[writer].ret) if ret is not None)
+        return all((ops[other].ret is not None and ops[other].ret < ops[blocker].call)
+                   or ops[other].call > until
+                   for other, leaves in enumerate(setters)
+                   if leaves == needed and other not in (writer, number))
+
+    def starved_clause(self, writer: int, blocker: int | None, number: int) -> str:
+        ops, stuck = self.ops, self.ops[number]
+        assert blocker is not None
+        needed = self.model.requires(ops[writer])  # type: ignore[attr-defined]
+        other = ops[blocker]
+        assert other.ret is not None
+        state = self.model.describe_state(needed[0])
+        return (f"{self.name(writer)} applies only to {state}, but it would have to follow "
+                f"{self.name(blocker)}, which completed ({_at(other.ret, other.return_time_us)}) "
+                f"before this {stuck.f} was invoked and left another state, and every "
+                f"operation leaving {state} completed before that one was invoked "
+                f"({_at(other.call, other.call_time_us)}) or was invoked too late")
 
     def hidden_clause(self, writer: int | None, blocker: int | None, number: int,
                       shown: str) -> str:

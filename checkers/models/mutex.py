@@ -48,6 +48,9 @@ class MutexModel:
             return False, "it needs the lock free"
         return True, "it needs the lock held"
 
+    def requires(self, op: Operation) -> tuple[Hashable]:
+        return (self.needs(op)[0],)
+
     def sets(self, op: Operation) -> tuple[Hashable]:
         return (op.f == "acquire",)
 

@@ -105,6 +105,13 @@ class RegisterModel:
             return expected, f"it expected {_describe_value(expected)}"
         return None
 
+    def requires(self, op: Operation) -> tuple[Hashable] | None:
+        """The state an operation needs to leave its value (`sets`): a cas that may apply
+        its expected value; None when it needs none (a write)."""
+        if op.f == "cas" and op.status != COMPARE_FAILED:
+            return (op.input[0],)
+        return None
+
     def sets(self, op: Operation) -> tuple[()] | tuple[Hashable]:
         """What the value is after `op` changes it: `()` when it never changes it (a read,
         a cas whose compare failed), else its value (a pending cas that does not apply
