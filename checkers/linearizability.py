@@ -1073,7 +1073,7 @@ def append_log_constraints(
         return [], []
     lengths = sorted({len(value) for value in owners})
     write_returns = sorted(op.ret for op in ops if op.f != read and op.ret is not None)
-    growing = (_GrowingLog(ops, owners, lengths, put, read)
+    growing = (_GrowingLog(ops, owners, lengths, put, read, budget)
                if all(len(writers) == 1 for writers in owners.values()) else None)
     before: list[tuple[int, int, int]] = []
     outside: list[tuple[int, int, int]] = []
@@ -1141,8 +1141,8 @@ class _GrowingLog:
     """
 
     def __init__(self, ops: Sequence[Operation], owners: dict[str, list[int]],
-                 lengths: list[int], put: str, read: str) -> None:
-        self.ops, self.lengths, self.put = ops, lengths, put
+                 lengths: list[int], put: str, read: str, budget: Budget) -> None:
+        self.ops, self.lengths, self.put, self.budget = ops, lengths, put, budget
         self.owner = {value: writers[0] for value, writers in owners.items()}
         self.returned = sorted((op.ret, number) for number, op in enumerate(ops)
                                if op.f != read and op.ret is not None)
@@ -1159,6 +1159,8 @@ class _GrowingLog:
         if type(text) is not str:
             return number, [], (), []
         extends = self.text is not None and text.startswith(self.text)
+        if not extends:  # cut from the start: as much work as the string is long
+            self.budget.spend(work=len(text) // 8)
         prior = self.values if extends else []
         new = _cut(text, owner, self.lengths, len(self.text) if extends else 0)  # type: ignore[arg-type]
         if new is None:
@@ -1199,6 +1201,7 @@ class _GrowingLog:
         if extends and self.unshown is not None:
             return {writer for writer in self.unshown if ops[writer].input not in fresh}
         shown = (self.shown | fresh) if extends else fresh
+        self.budget.spend(work=self.pointer)
         return {writer for _, writer in self.returned[:self.pointer]
                 if ops[writer].input not in shown}
 
