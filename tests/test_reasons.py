@@ -17,6 +17,7 @@ from checkers.history import Operation
 from checkers.linearizability import (
     Counterexample,
     LinearizabilityResult,
+    check_history_file,
     check_operations,
     format_result,
 )
@@ -262,3 +263,27 @@ def test_check_prints_a_history_with_markup_in_its_keys(
     output = capsys.readouterr()
     assert exited.value.code == 0, output.err
     assert "[/x]" in output.out and "linearizable" in output.out
+
+
+def test_every_stuck_read_of_our_own_failing_run_has_a_reason(tmp_path: Path) -> None:
+    # `raftsim check` on the history of a run with a planted stale-read bug.
+    import dataclasses
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from tests_support import shortened
+
+    from raftsim import api
+
+    scenario = dataclasses.replace(shortened("leader-lease"), seed=1, bugs=("stale-local-read",))
+    folder = tmp_path / "run"
+    api.run(scenario, folder, budget_s=30)
+    ops = read_operations(folder / "history.jsonl")
+    result = check_history_file(folder / "history.jsonl", "cas-register", budget_s=30)
+    assert result.valid is False
+    examples = [p.counterexample for p in result.partitions if p.counterexample is not None]
+    for example in examples:
+        assert_reasons_are_complete(ops, example)
+        for position, stuck in enumerate(example.operations):
+            assert stuck.f == "read" and example.lines_ruling_out(position)
+            assert " s)" in (example.reason(position) or "")  # times, in seconds
