@@ -4,6 +4,7 @@ whatever a history holds prints safely in the terminal table."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import random
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
+from tests_support import shortened
 
 from checkers.formats import read_operations
 from checkers.history import Operation
@@ -22,6 +24,7 @@ from checkers.linearizability import (
     format_result,
 )
 from checkers.models import get_model, parse_initial
+from raftsim import api
 from raftsim.cli import main
 
 HISTORIES = Path(__file__).parent / "testdata" / "histories"
@@ -267,14 +270,6 @@ def test_check_prints_a_history_with_markup_in_its_keys(
 
 def test_every_stuck_read_of_our_own_failing_run_has_a_reason(tmp_path: Path) -> None:
     # `raftsim check` on the history of a run with a planted stale-read bug.
-    import dataclasses
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from tests_support import shortened
-
-    from raftsim import api
-
     scenario = dataclasses.replace(shortened("leader-lease"), seed=1, bugs=("stale-local-read",))
     folder = tmp_path / "run"
     api.run(scenario, folder, budget_s=30)
