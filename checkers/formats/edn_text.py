@@ -149,8 +149,7 @@ class _Parser:
 
     def _forms(self) -> list[Any]:
         text, position, tokens = self.text, 0, 0
-        stack, depth = self.stack, 0
-        items = self.top  # where the next value goes
+        stack, depth = self.stack, 0  # depth: collections open (pending `#_` not counted)
         while True:
             match = _TOKEN.match(text, position)
             assert match is not None  # `end` or `other` matches whatever is left
@@ -165,7 +164,7 @@ class _Parser:
             elif kind == "open":
                 if depth >= MAX_DEPTH:
                     raise EdnError(f"nested more than {MAX_DEPTH} deep", match.start(kind))
-                stack.append((match.group(kind), match.start(kind), items := []))
+                stack.append((match.group(kind), match.start(kind), []))
                 depth += 1
                 continue
             elif kind == "close":
@@ -174,19 +173,16 @@ class _Parser:
             elif kind == "string":
                 value, position = _string(text, match.start(kind))
             elif kind == "discard":
-                stack.append((_DISCARD, match.start(kind), items := []))
+                stack.append((_DISCARD, match.start(kind), []))
                 continue
             elif kind == "end":
                 break
             else:
                 value = _atom(kind, match.group(kind), match.start(kind))
-            while stack and stack[-1][0] == _DISCARD:  # `#_` drops the form just read
+            if stack and stack[-1][0] == _DISCARD:  # `#_` drops the form just read
                 stack.pop()
-                value = _DROPPED
-                break
-            items = stack[-1][2] if stack else self.top
-            if value is not _DROPPED:
-                items.append(value)
+            else:
+                (stack[-1][2] if stack else self.top).append(value)
         if stack:
             opener, offset, _ = stack[-1]
             what = "#_ has nothing to discard" if opener == _DISCARD else (
@@ -207,9 +203,6 @@ class _Parser:
             if self.stack or error.field is None:  # not about a key of the op map itself
                 error.field = None
             raise
-
-
-_DROPPED = object()
 
 
 def _string(text: str, start: int) -> tuple[str, int]:
