@@ -80,6 +80,7 @@ completion. The brute-force twins in the tests check that promise on random hist
 from __future__ import annotations
 
 import bisect
+import functools
 import heapq
 import inspect
 import itertools
@@ -1451,11 +1452,18 @@ def _search_partition(searched: list[Operation], model: Model, budget: Budget,
                     outcome.stuck, outcome.state, outcome.reasons)
 
 
+@functools.cache
+def _takes_budget(function: Any) -> bool:
+    """Whether a model's `order_constraints` takes a `budget` (asked once per model
+    class: a check may have a partition per key)."""
+    return "budget" in inspect.signature(function).parameters
+
+
 def _order_facts(hook: Any, searched: list[Operation], budget: Budget) -> _Facts:
     """The model's order facts, spending from the budget: a hook that takes a `budget`
     keyword spends as it goes; one that does not is at least looked at around."""
     budget.check_now()
-    if "budget" in inspect.signature(hook).parameters:
+    if _takes_budget(getattr(hook, "__func__", hook)):
         before, outside = hook(searched, budget=budget)
     else:
         before, outside = hook(searched)
