@@ -4,6 +4,7 @@ line and field (through the command, as people meet it)."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -389,6 +390,18 @@ def test_check_reads_every_format_with_its_model(tmp_path: Path) -> None:
 ROOT = Path(__file__).parent / "testdata" / "histories"
 
 
+@functools.cache
+def _edn_format_parser():
+    """edn_format's parser and lexer, built once (`edn_format.loads` rebuilds them per call,
+    which costs ten times the parse)."""
+    import ply.yacc
+    from edn_format import edn_lex, edn_parse
+
+    parser = ply.yacc.yacc(module=edn_parse, debug=False, write_tables=False,
+                           errorlog=ply.yacc.NullLogger())
+    return parser, edn_lex.lex()
+
+
 def edn_reference(text: str) -> list:
     """What edn_format reads, in the plain shape `checkers.formats.edn.plain` gives ours."""
     import edn_format
@@ -406,7 +419,8 @@ def edn_reference(text: str) -> list:
             return tuple(shape(item) for item in value)
         return value
 
-    return [shape(form) for form in edn_format.loads_all(text)]
+    parser, lexer = _edn_format_parser()
+    return [shape(form) for form in parser.parse(text, lexer=lexer)]
 
 
 def test_edn_reader_agrees_with_edn_format_on_every_public_history() -> None:
