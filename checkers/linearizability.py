@@ -1383,11 +1383,17 @@ def _key_order(key: Hashable) -> tuple[bool, str]:
 
 
 def _share(deadline: float, partitions_left: int) -> float:
-    """This partition's deadline: an equal share of what is left of the budget."""
+    """This partition's deadline: an equal share of what is left of the budget, but never
+    less than `_SHARE_FLOOR_S` while that much is left: with many thousands of keys an
+    equal share is a millisecond, which a pause of the process may take alone."""
     if math.isinf(deadline):
         return deadline
     now = time.monotonic()
-    return now + max(0.0, deadline - now) / partitions_left
+    left = max(0.0, deadline - now)
+    return now + max(left / partitions_left, min(left, _SHARE_FLOOR_S))
+
+
+_SHARE_FLOOR_S = 0.05
 
 
 def _check_partition(key: Hashable, ops: list[Operation], model: Model, budget: Budget,
