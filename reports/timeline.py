@@ -28,7 +28,7 @@ from typing import Any
 
 from checkers.errors import InputError
 from checkers.history import Event, Operation, read_history_jsonl
-from checkers.trace import TraceEvent, iter_trace_lines
+from checkers.trace import TraceEvent, iter_trace_file
 from reports.model import (
     MAX_MESSAGES,
     MAX_OPERATIONS,
@@ -91,14 +91,10 @@ def timeline_from_run(folder: str | os.PathLike[str], max_messages: int = MAX_ME
     verdict = _read_verdict(root / "verdict.json")
     world = _World()
     logs = LogTracker(_safety_moments(verdict))
-    with open(root / "trace.jsonl", encoding="utf-8", errors="strict") as stream:
-        try:
-            for event in iter_trace_lines(stream, str(root / "trace.jsonl")):
-                world.feed(event)
-                if logs.wanted:
-                    logs.feed(event)
-        except UnicodeDecodeError as error:
-            raise InputError(str(root / "trace.jsonl"), None, None, f"not UTF-8 text: {error.reason}") from None
+    for event in iter_trace_file(root / "trace.jsonl"):
+        world.feed(event)
+        if logs.wanted:
+            logs.feed(event)
     logs.finish()
     for event in messages or ():
         world.feed(event)
