@@ -26,7 +26,7 @@ never exceed, because memory is only looked at between steps and freed memory is
 always handed back to the system at once."""
 
 CHECK_EVERY_STEPS = 256
-CHECK_EVERY_BYTES = 32 << 20  # stored since the last look; then look at once
+CHECK_EVERY_BYTES = 8 << 20  # stored since the last look; then look at once
 
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
