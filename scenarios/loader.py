@@ -32,7 +32,8 @@ from scenarios.positions import KeyLines, deepest, unclosed_string
 # A scenario is a page of text; a resolved one with the longest schedule allowed is a few
 # megabytes. Anything larger is refused before it is read.
 MAX_BYTES = 4 * 1024 * 1024
-# Arrays and inline tables nest at most this deep (a scenario needs two levels).
+# Arrays and inline tables nest at most this deep, and dotted keys have at most this many
+# parts (a scenario needs three of either).
 MAX_DEPTH = 32
 MAX_DESCRIPTION = 1000
 # A name becomes a folder name (runs/NAME-SEED, fuzz/NAME): nothing a shell or a file
@@ -197,7 +198,9 @@ def _document(text: str, path: str) -> dict[str, Any]:
         raise ScenarioError(path, None, None, f"larger than {MAX_BYTES // (1024 * 1024)} MiB; not a scenario file")
     too_deep = deepest(text, MAX_DEPTH)
     if too_deep is not None:
-        raise ScenarioError(path, too_deep, None, f"arrays or inline tables nested more than {MAX_DEPTH} deep")
+        line, what = too_deep
+        raise ScenarioError(path, line, None, f"arrays or inline tables nested more than {MAX_DEPTH} deep"
+                            if what == "nesting" else f"a dotted key of more than {MAX_DEPTH} parts")
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:

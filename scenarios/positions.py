@@ -31,29 +31,36 @@ _STRINGS = (
     re.compile(r"'[^'\n]*'"),
 )
 _SCALAR = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:[^\s,\]}#]*|[^\s,\]}#]+")
-_SPECIAL = re.compile(r"[\"'#\[\]{}]")
+_SPECIAL = re.compile(r"[\"'#\[\]{}.=,\n]")
 _BASIC_BODY = re.compile(r'[^"\\\n]*')
 _MULTILINE_BODY = re.compile(r'[^"\\]*')
 _LITERAL_BODY = re.compile(r"[^']*")
 
 
 def _structure(text: str) -> Iterator[tuple[str, int]]:
-    """The brackets and braces outside strings and comments, and each quote that opens a
-    string never closed ("unclosed"), with their offsets, in one pass over the text.
+    """The brackets and braces outside strings and comments, each quote that opens a
+    string never closed ("unclosed"), and each dot that joins the parts of a dotted key
+    ("." with the count of parts so far), with their offsets, in one pass over the text.
 
     Written by hand rather than as one regular expression: a regex engine retries an
     unclosed string from every later quote of a long line, which is quadratic."""
-    pos = 0
+    pos, parts = 0, 1
     while True:
         found = _SPECIAL.search(text, pos)
         if found is None:
             return
         at, char = found.start(), found.group()
-        if char == "#":
+        pos = at + 1
+        if char == ".":
+            parts += 1
+            yield f".{parts}", at
+        elif char in "=,\n":
+            parts = 1
+        elif char == "#":
             pos = _line_end(text, at)
         elif char in "[]{}":
+            parts = 1
             yield char, at
-            pos = at + 1
         else:
             closing = _string_end(text, at)
             if closing is None:
@@ -115,19 +122,23 @@ def unclosed_string(text: str) -> int | None:
     return None
 
 
-def deepest(text: str, limit: int) -> int | None:
-    """The line where arrays and inline tables first nest deeper than `limit`, if they do.
+def deepest(text: str, limit: int) -> tuple[int, str] | None:
+    """The line where arrays and inline tables first nest deeper than `limit`, or a dotted
+    key first has more than `limit` parts, and which of the two, if either happens.
 
     Checked before parsing: a parser that recurses per level would exhaust the stack on a
-    few thousand levels, and no scenario needs more than two."""
+    few thousand levels, one that copies a key's prefix per part takes quadratic time on a
+    key of a hundred thousand parts, and no scenario needs more than three of either."""
     depth = 0
     for kind, at in _structure(text):
-        if kind in "[{" and kind != "unclosed":
+        if kind in ("[", "{"):
             depth += 1
             if depth > limit:
-                return text.count("\n", 0, at) + 1
-        elif kind in "]}":
+                return text.count("\n", 0, at) + 1, "nesting"
+        elif kind in ("]", "}"):
             depth = max(0, depth - 1)
+        elif kind[0] == "." and int(kind[1:]) > limit:
+            return text.count("\n", 0, at) + 1, "key"
     return None
 
 

@@ -136,6 +136,8 @@ def test_random_mix_resolves_to_the_same_schedule_for_a_seed() -> None:
     ('name = "demo"\ndescription = ' + "[" * 5000 + "]" * 5000 + "\n", "demo.toml:2: arrays or inline tables"),
     ('name = "demo"\ndescription = ' + "{a=" * 5000 + "1" + "}" * 5000 + "\n", "demo.toml:2: arrays or inline"),
     ('name = "demo"\ndescription = "' + "[" * 5000 + '"\n', "demo.toml:2: description: 5000 characters"),
+    ('name = "demo"\n[' + "a." * 200_000 + "a]\n", "demo.toml:2: a dotted key of more than 32 parts"),
+    ('name = "demo"\ncluster.' + "a." * 200_000 + "a = 1\n", "demo.toml:2: a dotted key of more than 32 parts"),
     ("\ufeffname = 'demo'\n", "demo.toml:1: starts with a byte order mark"),
     # Mistakes the parser notices only at the end of the text still get a line.
     ('name = "demo"\ndescription = """open\n\nseed = 1\n', "demo.toml:2: not valid TOML: Unterminated string"),
@@ -270,6 +272,18 @@ def test_the_readme_example_scenario_loads() -> None:
     assert resolve(scenario).faults == scenario.faults
 
 
+@pytest.mark.parametrize(("text", "found"), [
+    ("a.b.c = 1\n[a.b.c]\nx = [1.5, 2.5, 3.5, 4.5]\ny = 1979-05-27T07:32:00.999\n", None),
+    ('a."b.c.d.e"."f" = 1\n# a.b.c.d.e\n', None),
+    ("x = 1\na.b.c.d = 1\n", (2, "key")),
+    ("x = 1\n[a . b. c.d]\n", (2, "key")),
+    ('x = 1\n"a"."b".c.d = 1\n', (2, "key")),
+    ("x = {a.b = 1, c.d.e = 2}\nq = {a.b.c.d.e = 1}\n", (2, "key")),
+])
+def test_dotted_keys_of_many_parts_are_found(text: str, found: tuple[int, str] | None) -> None:
+    assert positions.deepest(text, 3) == found
+
+
 @pytest.mark.parametrize(("text", "deep_line", "unclosed_line"), [
     ('a = "[[[[" # [[[[\nb = [[[[]]]]\n', 2, None),
     ("a = '[[[['\nb = [[[]]]\n", None, None),
@@ -283,5 +297,5 @@ def test_the_readme_example_scenario_loads() -> None:
 def test_nesting_and_unclosed_strings_are_found_outside_strings_and_comments(
     text: str, deep_line: int | None, unclosed_line: int | None,
 ) -> None:
-    assert positions.deepest(text, 3) == deep_line
+    assert positions.deepest(text, 3) == (None if deep_line is None else (deep_line, "nesting"))
     assert positions.unclosed_string(text) == unclosed_line
