@@ -6,9 +6,11 @@ TOML lets a person write one key in many ways: under a `[table]` header, as a do
 forgets where values came from, so this scanner walks the text once more and records the
 first line of every key path, e.g. `("faults", 2, "start_ms") -> 31`.
 
-It runs on text that `tomllib` has already accepted (and on text it rejected only to look
-for a duplicated key), so it assumes the grammar holds and gives up quietly, keeping what it
-found so far, when it does not.
+`KeyLines` runs on text that `tomllib` has already accepted (and on text it rejected only
+to look for a duplicated key), so it assumes the grammar holds and gives up quietly, keeping
+what it found so far, when it does not. `deepest` and `unclosed_string` take any text: they
+run before parsing, in one linear pass, to refuse what would exhaust the parser's stack or
+time and to place mistakes the parser only notices at the end of the text.
 """
 
 from __future__ import annotations
