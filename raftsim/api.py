@@ -69,7 +69,10 @@ def judge(folder: Path, budget_s: float = DEFAULT_BUDGET_S, crash: Crash | None 
     budget = Budget.starting_now(budget_s)  # one deadline for the whole check, reading included
     history = read_history_jsonl(folder / "history.jsonl")
     trace = read_trace_jsonl(folder / "trace.jsonl")
-    linear = check_operations(operations_from_events(history), get_model("cas-register"), budget=budget)
+    # history.jsonl holds one event per line, `index` counting from 0, so a call's line is
+    # its index + 1: reasons and `ruled_out_by` then name lines a person can open.
+    operations = [dataclasses.replace(op, line=op.call + 1) for op in operations_from_events(history)]
+    linear = check_operations(operations, get_model("cas-register"), budget=budget)
     results: dict[str, dict[str, Any]] = {}
     if crash is not None:
         results["crash"] = crash_result(crash)
