@@ -22,6 +22,7 @@ from typing import Any
 
 from checkers.errors import InputError
 from raftsim import api
+from scenarios.loader import MAX_DESCRIPTION
 from scenarios.model import Scenario
 
 MINIMUM_FAULT_MS = 100
@@ -80,6 +81,10 @@ def shrunk_name(scenario: Scenario) -> Scenario:
         name += SHRUNK_SUFFIX
     origin = f"shrunk from {scenario.name} seed {scenario.seed}"
     description = f"{origin}: {scenario.description}" if scenario.description else origin
+    if scenario.description.startswith("shrunk from "):
+        description = scenario.description  # a shrunk run shrunk again keeps its first origin
+    if len(description) > MAX_DESCRIPTION:  # else the run folder's scenario.toml would not load
+        description = description[:MAX_DESCRIPTION - 1] + "…"
     return dataclasses.replace(scenario, name=name, description=description)
 
 

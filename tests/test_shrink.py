@@ -128,3 +128,21 @@ def test_a_folder_that_is_not_a_run_is_one_line(tmp_path: Path, capsys: pytest.C
         error = capsys.readouterr().err
         assert stopped.value.code == 2 and fragment in error and len(error.strip().splitlines()) == 1, error
     assert not (tmp_path / "out").exists()
+
+
+def test_a_shrunk_name_always_loads_again_and_keeps_its_first_origin() -> None:
+    """The shrunk scenario is written to scenario.toml, so it must pass validation however
+    long the original description was, and shrinking it again must not nest origins."""
+    import dataclasses
+
+    from raftsim.shrink import shrunk_name
+    from scenarios import loader
+
+    original = dataclasses.replace(loader.load("figure-8"), description="x" * loader.MAX_DESCRIPTION)
+    once = shrunk_name(original)
+    assert once.name == "figure-8-shrunk"
+    assert once.description.startswith("shrunk from figure-8 seed 0: ")
+    assert len(once.description) <= loader.MAX_DESCRIPTION
+    assert loader.parse(loader.to_toml(once), "shrunk.toml") == once
+    twice = shrunk_name(once)
+    assert twice.name == "figure-8-shrunk" and twice.description == once.description
