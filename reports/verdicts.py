@@ -83,12 +83,23 @@ def summary(name: str, result: Mapping[str, Any]) -> str:
         return "no anomaly"
     groups = _dicts(result.get("groups"))
     first = anomalies[0]
-    text = plural(len(anomalies), "anomaly", "anomalies")
+    text = plural(_anomaly_total(result, anomalies, groups), "anomaly", "anomalies")
     if groups:
-        text += f" from {plural(len(groups), 'cause')}; first cause: {_one_line(groups[0].get('cause', ''))}"
+        stats = result.get("stats") if isinstance(result.get("stats"), Mapping) else {}
+        group_total = _int(stats.get("groups_total")) or len(groups)
+        text += f" from {plural(group_total, 'cause')}; first cause: {_one_line(groups[0].get('cause', ''))}"
     else:
         text += f"; first: {_one_line(first.get('property', '?'))}: {_one_line(first.get('message', ''))}"
     return text
+
+
+def _anomaly_total(result: Mapping[str, Any], anomalies: list[dict[str, Any]], groups: list[dict[str, Any]]) -> int:
+    """Every anomaly a checker counted: only the first few are kept in full, while each group
+    counts all of its own."""
+    counts = [_int(group.get("count")) for group in groups]
+    if groups and all(count is not None for count in counts):
+        return max(len(anomalies), sum(count for count in counts if count is not None))
+    return len(anomalies)
 
 
 # ---------------------------------------------------------------------------------------
