@@ -78,6 +78,32 @@ BUGS: dict[str, str] = {
     ),
 }
 
+# The Raft bugs that can leave a node's log inconsistent with what it promised: a commit
+# index beyond its last entry, a committed entry truncated or overwritten, an
+# acknowledgement beyond the leader's log. With one of them on, the log must carry on past
+# such damage so that a checker reports it; with none on, the damage is a defect of ours and
+# the log's assertions stop the run. `restart-skips-apply` is not here: it moves only the
+# applied index, which the log never lets run past the commit index, and the key-value bugs
+# never touch the log at all.
+LOG_DAMAGING_BUGS: tuple[str, ...] = (
+    # A second vote in one term can elect two leaders of the same term, whose entries at
+    # one index differ: one overwrites a committed entry of the other.
+    VOTE_NOT_PERSISTED,
+    # A leader lacking committed entries overwrites them on its followers.
+    VOTE_WITHOUT_LOG_CHECK,
+    # Figure 8: an entry committed by counting replicas is later overwritten.
+    COMMIT_OLD_TERM,
+    # An acknowledged entry lost in a crash is counted towards a commit nobody holds, and
+    # a restarted node may find a persisted commit index beyond the entries it kept.
+    SEND_BEFORE_PERSIST,
+    # A delayed append cuts off entries that were acknowledged and perhaps committed.
+    STALE_APPEND_TRUNCATES,
+    # A deposed leader's append overwrites entries the current leader committed.
+    ACCEPT_STALE_TERM_APPEND,
+    # A follower commits its own stale tail, which the leader later replaces.
+    HEARTBEAT_COMMIT_BEYOND_MATCH,
+)
+
 
 def validate_bugs(names: Iterable[str]) -> frozenset[str]:
     """Return `names` as a frozenset, refusing any name that is not a known bug."""

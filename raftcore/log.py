@@ -61,9 +61,10 @@ class RaftLog:
         # Kept in step with `_entries` by every mutation (read on every message; asserted).
         self.last_index = previous.index
         last = self.last_index
-        # With a planted bug on, a node must survive the damage the bug causes (say a commit
-        # index that outran what the disk kept) so that a checker, not an assertion, reports
-        # it. With every bug off such damage is a defect of ours and must stop the run.
+        # With a log-damaging planted bug on (`raftcore.bugs.LOG_DAMAGING_BUGS`), a node must
+        # survive the damage the bug causes (say a commit index that outran what the disk
+        # kept) so that a checker, not an assertion, reports it. Otherwise such damage is a
+        # defect of ours and must stop the run.
         self.tolerate_damage = tolerate_damage
         # The planted bug `stale-append-truncates` (see `maybe_append`).
         self.truncate_on_every_append = truncate_on_every_append

@@ -25,6 +25,7 @@ from raftcore.bugs import (
     ACCEPT_STALE_TERM_APPEND,
     COMMIT_OLD_TERM,
     HEARTBEAT_COMMIT_BEYOND_MATCH,
+    LOG_DAMAGING_BUGS,
     RESTART_SKIPS_APPLY,
     SEND_BEFORE_PERSIST,
     STALE_APPEND_TRUNCATES,
@@ -85,13 +86,13 @@ class RaftNode:
         self._bug_accept_stale_term_append = ACCEPT_STALE_TERM_APPEND in bugs
         self._bug_heartbeat_commit_beyond_match = HEARTBEAT_COMMIT_BEYOND_MATCH in bugs
         hard_state = state.hard_state
-        # Any planted bug may leave damage behind (a commit index beyond what the disk kept,
-        # a committed entry overwritten); the node must survive it so that a checker, not
-        # an assertion, reports it.
+        # A log-damaging bug may leave damage behind (a commit index beyond what the disk
+        # kept, a committed entry overwritten); the node must survive it so that a checker,
+        # not an assertion, reports it. Any other bug leaves the log's assertions armed.
         self.log = RaftLog(
             state.entries,
             hard_state.commit,
-            tolerate_damage=bool(bugs),
+            tolerate_damage=not bugs.isdisjoint(LOG_DAMAGING_BUGS),
             truncate_on_every_append=STALE_APPEND_TRUNCATES in bugs,
         )
         if RESTART_SKIPS_APPLY in bugs:

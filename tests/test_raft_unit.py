@@ -9,7 +9,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from raftcore.bugs import BUGS, COMMIT_OLD_TERM, SEND_BEFORE_PERSIST, STALE_LOCAL_READ, validate_bugs
+from raftcore.bugs import (
+    BUGS,
+    COMMIT_OLD_TERM,
+    LOG_DAMAGING_BUGS,
+    RESTART_SKIPS_APPLY,
+    SEND_BEFORE_PERSIST,
+    STALE_LOCAL_READ,
+    validate_bugs,
+)
 from raftcore.log import RaftLog
 from raftcore.progress import MAX_INFLIGHT_MESSAGES, Progress, ProgressState
 from raftcore.quorum import VoteResult, committed_index, vote_result
@@ -135,11 +143,23 @@ def test_committed_entries_are_never_truncated_and_commit_never_falls() -> None:
         log.commit_to(4)
 
 
-def test_a_persisted_commit_beyond_the_log_is_refused_unless_a_bug_is_on() -> None:
+def test_a_persisted_commit_beyond_the_log_is_refused_unless_a_log_damaging_bug_is_on() -> None:
     state = PersistedState(HardState(term=1, vote=1, commit=5), entries(1, 1))
     with pytest.raises(AssertionError, match="beyond log end"):
         node(state=state)
+    # A bug that cannot damage the log must not silence the log's own checks.
+    for harmless in (STALE_LOCAL_READ, RESTART_SKIPS_APPLY):
+        with pytest.raises(AssertionError, match="beyond log end"):
+            node(state=state, bugs=frozenset({harmless}))
     assert node(state=state, bugs=frozenset({SEND_BEFORE_PERSIST})).commit_index == 2
+    assert node(state=state, bugs=frozenset({STALE_LOCAL_READ, COMMIT_OLD_TERM})).commit_index == 2
+
+
+def test_log_damaging_bugs_are_known_raft_bugs() -> None:
+    assert len(set(LOG_DAMAGING_BUGS)) == len(LOG_DAMAGING_BUGS)
+    assert set(LOG_DAMAGING_BUGS) <= set(BUGS)
+    assert STALE_LOCAL_READ not in LOG_DAMAGING_BUGS
+    assert RESTART_SKIPS_APPLY not in LOG_DAMAGING_BUGS
 
 
 # ---- progress ----
