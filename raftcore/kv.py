@@ -29,8 +29,12 @@ class Command:
     expected: Any = None
 
     def __post_init__(self) -> None:
-        assert self.operation in OPERATIONS, self.operation
-        assert self.request_id, "every command carries a request id"
+        # Commands are built from client requests: refuse a bad one with an exception that
+        # `python -O` keeps, unlike an assertion.
+        if self.operation not in OPERATIONS:
+            raise ValueError(f"unknown operation {self.operation!r}; known: {', '.join(OPERATIONS)}")
+        if not self.request_id:
+            raise ValueError("every command carries a request id")
 
     def encode(self) -> str:
         """Canonical text for the log: identical commands give identical bytes."""

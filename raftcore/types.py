@@ -128,9 +128,18 @@ class Config:
     bugs: frozenset[str] = field(default_factory=frozenset)
 
     def __post_init__(self) -> None:
-        assert self.node_id != NO_NODE, "node ids start at 1"
-        assert self.node_id in self.peers, "peers must include the node itself"
-        assert len(set(self.peers)) == len(self.peers), "peers must be distinct"
-        assert self.heartbeat_ticks >= 1
-        assert self.election_ticks > self.heartbeat_ticks
-        assert self.max_entries_per_message >= 1
+        # A configuration comes from outside (a scenario, a test, a host): refuse a bad one
+        # with an exception that `python -O` keeps, unlike an assertion.
+        if self.node_id == NO_NODE:
+            raise ValueError(f"node ids start at 1, not {self.node_id}")
+        if self.node_id not in self.peers:
+            raise ValueError(f"peers {self.peers} must include the node itself ({self.node_id})")
+        if len(set(self.peers)) != len(self.peers):
+            raise ValueError(f"peers must be distinct: {self.peers}")
+        if self.heartbeat_ticks < 1:
+            raise ValueError(f"heartbeat_ticks must be at least 1, not {self.heartbeat_ticks}")
+        if self.election_ticks <= self.heartbeat_ticks:
+            raise ValueError(f"election_ticks ({self.election_ticks}) must exceed "
+                             f"heartbeat_ticks ({self.heartbeat_ticks})")
+        if self.max_entries_per_message < 1:
+            raise ValueError(f"max_entries_per_message must be at least 1, not {self.max_entries_per_message}")

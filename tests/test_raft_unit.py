@@ -18,6 +18,7 @@ from raftcore.bugs import (
     STALE_LOCAL_READ,
     validate_bugs,
 )
+from raftcore.kv import Command
 from raftcore.log import RaftLog
 from raftcore.progress import MAX_INFLIGHT_MESSAGES, Progress, ProgressState
 from raftcore.quorum import VoteResult, committed_index, vote_result
@@ -160,6 +161,28 @@ def test_log_damaging_bugs_are_known_raft_bugs() -> None:
     assert set(LOG_DAMAGING_BUGS) <= set(BUGS)
     assert STALE_LOCAL_READ not in LOG_DAMAGING_BUGS
     assert RESTART_SKIPS_APPLY not in LOG_DAMAGING_BUGS
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"node_id": 0}, "node ids start at 1"),
+    ({"node_id": 4}, "must include the node itself"),
+    ({"peers": (1, 2, 2)}, "must be distinct"),
+    ({"heartbeat_ticks": 0}, "heartbeat_ticks must be at least 1"),
+    ({"election_ticks": 1}, r"election_ticks \(1\) must exceed heartbeat_ticks \(1\)"),
+    ({"max_entries_per_message": 0}, "max_entries_per_message must be at least 1"),
+])
+def test_a_bad_config_is_refused_with_a_value_error(options: dict[str, object], message: str) -> None:
+    arguments: dict[str, object] = {"node_id": 1, "peers": (1, 2, 3), **options}
+    with pytest.raises(ValueError, match=message):
+        Config(**arguments)  # type: ignore[arg-type]
+
+
+def test_a_bad_command_is_refused_with_a_value_error() -> None:
+    with pytest.raises(ValueError, match="unknown operation 'append'; known: get, put"):
+        Command("r1", "append", "k")
+    with pytest.raises(ValueError, match="request id"):
+        Command("", "put", "k", 1)
+    assert Command.decode(Command("r1", "cas", "k", 2, 1).encode()) == Command("r1", "cas", "k", 2, 1)
 
 
 # ---- progress ----
