@@ -15,14 +15,13 @@ from typing import Any
 
 import simpy
 
-from scenarios.model import FaultSpec
+from scenarios.model import FAULT_KINDS, FaultSpec
 from scenarios.rng import stream
 from sim.host import Host, endpoint
 from sim.network import Network
 from sim.trace import Trace
 
 MS = 1000
-
 
 @dataclass(slots=True)
 class ActiveFault:
@@ -45,6 +44,17 @@ class Nemesis:
         self.leader = leader
         self.active: dict[int, ActiveFault] = {}
         self.started = 0
+        # One starter per fault kind the scenario model knows; an explicit table, so that a
+        # kind without a starter (or a starter without a kind) is caught here, at once.
+        self._starters: dict[str, Callable[[FaultSpec], tuple[Callable[[], None], dict[str, Any]]]] = {
+            "partition": self._start_partition,
+            "crash": self._start_crash,
+            "pause": self._start_pause,
+            "clock": self._start_clock,
+            "link": self._start_link,
+            "disk": self._start_disk,
+        }
+        assert sorted(self._starters) == sorted(FAULT_KINDS), (sorted(self._starters), FAULT_KINDS)
 
     def run(self, faults: tuple[FaultSpec, ...], heal_us: int) -> Generator[Any, Any, None]:
         timeline = []
@@ -79,8 +89,7 @@ class Nemesis:
         # Each fault draws from a stream named by its own content, so deleting or editing
         # one fault (as shrinking does) leaves every other fault's choices as they were.
         self.rng = stream(self.seed, f"fault:{fault!r}")
-        starter = getattr(self, f"_start_{fault.kind}")
-        undo, details = starter(fault)
+        undo, details = self._starters[fault.kind](fault)
         self.active[number] = ActiveFault(fault, undo, details)
         self.started += 1
         self.trace.emit("fault", id=number, kind=fault.kind, **details)
