@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 PPM = 1_000_000
+# Simulated time is counted in microseconds; scenarios speak in milliseconds.
+MS = 1000
 
 
 @dataclass(slots=True)

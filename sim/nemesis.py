@@ -17,11 +17,11 @@ import simpy
 
 from scenarios.model import FAULT_KINDS, FaultSpec
 from scenarios.rng import stream
+from sim.clock import MS
 from sim.host import Host, endpoint
 from sim.network import Network
 from sim.trace import Trace
 
-MS = 1000
 
 @dataclass(slots=True)
 class ActiveFault:

@@ -20,7 +20,7 @@ from scenarios.model import Scenario
 from scenarios.resolve import resolve
 from scenarios.rng import stream
 from sim.client import Client
-from sim.clock import LocalClock
+from sim.clock import MS, LocalClock
 from sim.disk import Disk
 from sim.history import History
 from sim.host import Host, MessageTracer, endpoint
@@ -29,7 +29,6 @@ from sim.network import LinkSpec, Network
 from sim.trace import Trace, digest_of
 from sim.workload import RegisterWorkload
 
-MS = 1000
 SECOND_US = 1_000_000
 
 
