@@ -95,11 +95,6 @@ class RaftLog:
         position = index - self._offset
         return 0 <= position < len(self._entries) and self._entries[position].term == term
 
-    def entry(self, index: int) -> Entry:
-        position = index - self._offset
-        assert 1 <= position < len(self._entries), f"entry {index} outside {self!r}"
-        return self._entries[position]
-
     def slice(self, low: int, high: int) -> tuple[Entry, ...]:
         """Entries with low <= index < high."""
         assert self._offset < low <= high <= self.last_index + 1, (low, high, self)

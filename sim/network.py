@@ -88,9 +88,6 @@ class Network:
                 del self._cuts[edge]
                 self.graph.add_edge(*edge, spec=self._base[edge])
 
-    def connected(self, src: str, dst: str) -> bool:
-        return self.graph.has_edge(src, dst)
-
     def send(self, src: str, dst: str, payload: Any) -> None:
         self.sent += 1
         observer = self.observer
