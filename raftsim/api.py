@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import hashlib
 import json
 import os
 import shutil
@@ -33,6 +32,7 @@ from checkers.models import get_model
 from checkers.raft_safety import check_raft_safety
 from checkers.revisions import check_revisions
 from checkers.trace import read_trace_jsonl
+from raftsim.run_folder import file_digest, load_run_scenario, require_run_file
 from scenarios import loader
 from scenarios.model import Scenario
 from scenarios.resolve import resolve
@@ -301,27 +301,6 @@ def _fsync_folder(folder: Path) -> None:
 
 
 # --- reading run folders ------------------------------------------------------------------
-
-
-def file_digest(path: Path) -> str:
-    """The sha256 of a file's bytes, as `digest_of` gives for the text it was written from."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def require_run_file(folder: Path, name: str) -> Path:
-    """`folder/name`, which must be a readable file; anything else is one line naming it."""
-    path = folder / name
-    try:
-        present = path.is_file()
-    except OSError as error:  # a name too long, a loop of links
-        raise InputError(str(folder), None, None, f"cannot read {name}: {error.strerror}") from None
-    if not present:
-        raise InputError(str(folder), None, None, f"not a run folder: {name} is missing")
-    return path
-
-
-def load_run_scenario(folder: Path) -> Scenario:
-    return loader.load(str(require_run_file(folder, "scenario.toml")))
 
 
 def read_verdict(path: Path) -> dict[str, Any]:

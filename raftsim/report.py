@@ -21,6 +21,7 @@ from typing import Any
 
 from checkers.errors import InputError
 from checkers.trace import TraceEvent
+from raftsim.run_folder import file_digest, load_run_scenario
 from reports.html import write_html
 from reports.timeline import Timeline, timeline_from_run
 
@@ -53,11 +54,10 @@ def split_messages(trace_text: str) -> tuple[str, list[str]]:
 def replayed_messages(folder: Path) -> tuple[list[TraceEvent] | None, str]:
     """Re-run the folder's scenario with message tracing and return its message events,
     or None and the reason they cannot be trusted."""
-    from raftsim import api
     from sim.world import run_scenario
 
-    scenario = api.load_run_scenario(folder)
-    recorded = api.file_digest(folder / "trace.jsonl")
+    scenario = load_run_scenario(folder)
+    recorded = file_digest(folder / "trace.jsonl")
     result = run_scenario(dataclasses.replace(scenario, trace_messages=True))
     rest, lines = split_messages(result.trace_text)
     digest = hashlib.sha256(rest.encode("utf-8")).hexdigest()

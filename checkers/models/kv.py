@@ -21,6 +21,7 @@ import json
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
+from checkers.append_log import append_log_constraints
 from checkers.budget import Budget
 from checkers.history import Argument, Operation
 
@@ -96,13 +97,11 @@ class KvModel:
     def order_constraints(self, ops: Sequence[Operation], budget: Budget | None = None,
                           ) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
         """What the gets' strings reveal about the order of the puts and appends (see
-        `checkers.linearizability.append_log_constraints`); those facts assume every key
+        `checkers.append_log.append_log_constraints`); those facts assume every key
         starts empty, so with another initial string there are none. The work is spent
         from `budget` (time and memory), which may raise OutOfBudget."""
         if self.initial != "":
             return [], []
-        from checkers.linearizability import append_log_constraints  # it imports models
-
         return append_log_constraints(ops, read="get", put="put", append="append",
                                       budget=budget)
 
