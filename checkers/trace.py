@@ -121,8 +121,6 @@ _REQUIRED: dict[str, tuple[_Field, ...]] = {
     "end": (),
 }
 
-KNOWN_EVENTS = frozenset(_REQUIRED)
-
 
 def read_trace_jsonl(path: str | Path, budget: Budget | None = None) -> list[TraceEvent]:
     """Read and validate a whole trace file; raise `InputError` at the first bad line."""
