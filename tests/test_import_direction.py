@@ -4,6 +4,9 @@ Every ``import`` and ``from ... import`` is read with ``ast`` (module level, ins
 ``if TYPE_CHECKING``, relative ones resolved), as are ``importlib.import_module("...")`` calls with a
 literal name, so a deferred or type-only import cannot hide an edge. A lazy import still ties the
 packages together: the direction is about what each part may know, not about when it loads.
+``import a.b`` is an edge to ``a.b`` alone: that Python runs ``a/__init__`` first is no dependency on
+what ``a/__init__`` defines; ``from a import name`` is an edge to ``a.name`` when that is a module,
+else to ``a``.
 """
 
 from __future__ import annotations
@@ -41,6 +44,16 @@ ALLOWED: Mapping[str, tuple[str, ...]] = {
     # The front door wires everything together; nothing below it imports it.
     "raftsim": ("raftcore", "sim", "scenarios", "workloads", "targets", "checkers", "reports"),
 }
+"""Which packages of ours each package may import besides itself (a name allows its submodules).
+
+The tree of DESIGN.md: raftsim on top; scenarios, targets, sim, workloads, checkers and reports
+beneath it; raftcore beneath sim. The tree leaves the siblings' mutual order open, so the table
+fixes the one the code has: sim plays a scenario value (faults, workload, seeded streams), so it
+may import scenarios, which never imports sim; scenarios may name raftcore's bugs and raise
+checkers.errors.InputError, the project's one kind of bad input. checkers and reports serve files
+recorded anywhere, so they know nothing of sim, scenarios or raftcore. Anything not listed is
+refused, so a new dependency is a decision made here, not an accident.
+"""
 
 
 @dataclass(frozen=True)
