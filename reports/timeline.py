@@ -295,11 +295,18 @@ class _World:
         self._closed_faults: list[FaultSpan] = []
         self._sent: dict[int, TraceEvent] = {}
         self._outcome: dict[int, tuple[int | None, str | None]] = {}
+        # The events a timeline draws; any other kind (append, apply, ack, ...) is skipped.
+        self._handlers: dict[str, Callable[[TraceEvent, int], None]] = {
+            "start": self._on_start, "phase": self._on_phase, "role": self._on_role,
+            "crash": self._on_crash, "restart": self._on_restart, "pause": self._on_pause,
+            "resume": self._on_resume, "fault": self._on_fault, "heal": self._on_heal,
+            "msg": self._on_msg, "recv": self._on_recv, "drop": self._on_drop,
+        }
 
     def feed(self, event: TraceEvent) -> None:
         kind, t = event["ev"], event["t"]
         self.end = max(self.end, t)
-        handler = getattr(self, "_on_" + kind.replace("-", "_"), None)
+        handler = self._handlers.get(kind)
         if handler is not None:
             handler(event, t)
 
