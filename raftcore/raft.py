@@ -334,7 +334,7 @@ class RaftNode:
                     peer,
                     request_term,
                     log_term=last_term,
-                    index=last_index,
+                    log_index=last_index,
                 )
             )
 
@@ -358,7 +358,9 @@ class RaftNode:
             or (pre_vote and message.term > self.term)
         )
         # The planted bug `vote-without-log-check` skips the election restriction.
-        if can_vote and (self._bug_vote_without_log_check or self.log.is_up_to_date(message.index, message.log_term)):
+        if can_vote and (
+            self._bug_vote_without_log_check or self.log.is_up_to_date(message.log_index, message.log_term)
+        ):
             # Answer with the term asked about: a pre-candidate is one term ahead of us and
             # would ignore an answer carrying our (older) term.
             self._send(Message(response_type, self.node_id, message.sender, message.term))
@@ -427,22 +429,22 @@ class RaftNode:
 
     def _handle_append(self, message: Message) -> None:
         log = self.log
-        if message.index < log.committed:
+        if message.log_index < log.committed:
             # Stale: everything up to our commit index is settled, say so.
-            self._send(Message(APPEND_RESPONSE, self.node_id, message.sender, self.term, index=log.committed))
+            self._send(Message(APPEND_RESPONSE, self.node_id, message.sender, self.term, log_index=log.committed))
             return
-        last_new_index = log.maybe_append(message.index, message.log_term, message.entries, message.commit)
+        last_new_index = log.maybe_append(message.log_index, message.log_term, message.entries, message.commit)
         if last_new_index >= 0:
-            self._send(Message(APPEND_RESPONSE, self.node_id, message.sender, self.term, index=last_new_index))
+            self._send(Message(APPEND_RESPONSE, self.node_id, message.sender, self.term, log_index=last_new_index))
             return
-        hint_index, hint_term = log.find_conflict_by_term(min(message.index, log.last_index), message.log_term)
+        hint_index, hint_term = log.find_conflict_by_term(min(message.log_index, log.last_index), message.log_term)
         self._send(
             Message(
                 APPEND_RESPONSE,
                 self.node_id,
                 message.sender,
                 self.term,
-                index=message.index,
+                log_index=message.log_index,
                 reject=True,
                 reject_hint=hint_index,
                 reject_hint_term=hint_term,
@@ -462,7 +464,7 @@ class RaftNode:
         if message.reject:
             self._handle_append_rejection(progress, message)
             return
-        index = message.index
+        index = message.log_index
         if index > self.log.last_index:
             # Only a rival leader of our term (a planted bug) makes a follower claim more.
             assert self.log.tolerate_damage, f"{sender} acknowledged {index} beyond our log"
@@ -486,7 +488,7 @@ class RaftNode:
             raise AssertionError(f"append window towards {sender} never filled: {progress}")
 
     def _handle_append_rejection(self, progress: Progress, message: Message) -> None:
-        if message.index <= progress.match:
+        if message.log_index <= progress.match:
             # Either stale (overtaken by a later acknowledgement) or from a follower that
             # lost or never had what it acknowledged, which only a planted bug brings about.
             # Probing again at once would then loop without end; the next heartbeat
@@ -497,7 +499,7 @@ class RaftNode:
             # Skip every index at which our term exceeds the follower's term at its hint:
             # no entry of ours there can match (terms only grow along a log).
             next_probe_index, _ = self.log.find_conflict_by_term(message.reject_hint, message.reject_hint_term)
-        if progress.maybe_decrement_to(message.index, next_probe_index):
+        if progress.maybe_decrement_to(message.log_index, next_probe_index):
             if progress.state is ProgressState.REPLICATE:
                 progress.become_probe()
             self._maybe_send_append(message.sender, send_if_empty=True)
@@ -539,7 +541,7 @@ class RaftNode:
                 to,
                 self.term,
                 log_term=log.term(previous_index),
-                index=previous_index,
+                log_index=previous_index,
                 entries=entries,
                 commit=commit,
             )

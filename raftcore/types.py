@@ -46,9 +46,9 @@ class Entry:
 class Message(NamedTuple):
     """A message between two nodes.
 
-    Field meanings follow etcd's raftpb.Message: for votes `index`/`log_term` describe the
+    Field meanings follow etcd's raftpb.Message: for votes `log_index`/`log_term` describe the
     candidate's last entry; for appends they describe the entry preceding `entries`; for
-    append responses `index` is the highest index the follower now matches (or, on reject,
+    append responses `log_index` is the highest index the follower now matches (or, on reject,
     the index that was rejected) and `reject_hint` the follower's hint for fast backtracking.
 
     An immutable named tuple rather than a frozen dataclass: messages are the most numerous
@@ -61,7 +61,7 @@ class Message(NamedTuple):
     to: int
     term: int
     log_term: int = 0
-    index: int = 0
+    log_index: int = 0
     entries: tuple[Entry, ...] = ()
     commit: int = 0
     reject: bool = False

@@ -255,7 +255,7 @@ class MessageTracer:
         assert self._hosts[src].node_id == payload.sender and dst == endpoint(payload.to), (src, dst, payload)
         self.count += 1
         self._trace.emit_message(
-            self.count, payload.sender, payload.to, payload.type.value, payload.term, payload.index,
+            self.count, payload.sender, payload.to, payload.type.value, payload.term, payload.log_index,
             payload.log_term, len(payload.entries), payload.commit, payload.reject,
         )
         return self.count

@@ -119,13 +119,13 @@ def describe_message(message: Message) -> str:
     text = f"{message.sender}->{message.to} {message.type} term={message.term}"
     kind = message.type
     if kind in (MessageType.VOTE, MessageType.PRE_VOTE):
-        text += f" index={message.index} log_term={message.log_term}"
+        text += f" index={message.log_index} log_term={message.log_term}"
     elif kind is MessageType.APPEND:
-        text += f" index={message.index} log_term={message.log_term} commit={message.commit}"
+        text += f" index={message.log_index} log_term={message.log_term} commit={message.commit}"
         if message.entries:
             text += " entries=[" + ", ".join(map(describe_entry, message.entries)) + "]"
     elif kind is MessageType.APPEND_RESPONSE:
-        text += f" index={message.index}"
+        text += f" index={message.log_index}"
         if message.reject:
             text += f" rejected hint={message.reject_hint} hint_term={message.reject_hint_term}"
     elif kind is MessageType.HEARTBEAT:

@@ -249,22 +249,22 @@ def test_ready_twice_without_advance_is_refused() -> None:
 
 def test_a_follower_votes_once_per_term_and_only_for_an_up_to_date_log() -> None:
     raft = node(2, state=PersistedState(HardState(term=1), entries(1, 1)), pre_vote=False)
-    request = Message(MessageType.VOTE, 1, 2, term=2, index=1, log_term=1)
+    request = Message(MessageType.VOTE, 1, 2, term=2, log_index=1, log_term=1)
     raft.step(request)
     assert drain(raft).messages[0].reject, "candidate's log is shorter"
-    raft.step(Message(MessageType.VOTE, 3, 2, term=2, index=2, log_term=1))
+    raft.step(Message(MessageType.VOTE, 3, 2, term=2, log_index=2, log_term=1))
     ready = drain(raft)
     assert ready.hard_state == HardState(term=2, vote=3, commit=0)
     assert not ready.messages[0].reject
-    raft.step(Message(MessageType.VOTE, 1, 2, term=2, index=5, log_term=1))
+    raft.step(Message(MessageType.VOTE, 1, 2, term=2, log_index=5, log_term=1))
     assert drain(raft).messages[0].reject, "already voted for 3 in term 2"
-    raft.step(Message(MessageType.VOTE, 3, 2, term=2, index=2, log_term=1))
+    raft.step(Message(MessageType.VOTE, 3, 2, term=2, log_index=2, log_term=1))
     assert not drain(raft).messages[0].reject, "a repeated request gets the same answer"
 
 
 def test_a_pre_vote_changes_neither_term_nor_vote() -> None:
     raft = node(2, state=PersistedState(HardState(term=3, vote=2)), check_quorum=False)
-    raft.step(Message(MessageType.PRE_VOTE, 1, 2, term=4, index=0, log_term=0))
+    raft.step(Message(MessageType.PRE_VOTE, 1, 2, term=4, log_index=0, log_term=0))
     ready = drain(raft)
     assert ready.hard_state is None
     assert ready.messages == (Message(MessageType.PRE_VOTE_RESPONSE, 2, 1, term=4),)
@@ -275,14 +275,14 @@ def test_a_follower_within_its_leader_lease_ignores_a_later_term_vote() -> None:
     raft = node(2, check_quorum=True, pre_vote=False)
     raft.step(Message(MessageType.HEARTBEAT, 1, 2, term=1))
     drain(raft)
-    raft.step(Message(MessageType.VOTE, 3, 2, term=5, index=9, log_term=4))
+    raft.step(Message(MessageType.VOTE, 3, 2, term=5, log_index=9, log_term=4))
     assert (raft.term, raft.leader_id) == (1, 1)
     assert not raft.has_ready()
 
 
 def test_a_stale_leader_is_told_the_newer_term() -> None:
     raft = node(2, state=PersistedState(HardState(term=5)), check_quorum=True)
-    raft.step(Message(MessageType.APPEND, 1, 2, term=3, index=0, log_term=0))
+    raft.step(Message(MessageType.APPEND, 1, 2, term=3, log_index=0, log_term=0))
     assert drain(raft).messages == (Message(MessageType.APPEND_RESPONSE, 2, 1, term=5),)
 
 
@@ -292,7 +292,7 @@ def test_the_leader_counts_its_own_entries_only_once_they_are_on_disk() -> None:
     assert entry == Entry(1, 2, "x")
     ready = leader.ready()
     assert ready.entries == (Entry(1, 1, ""), entry)
-    leader.step(Message(MessageType.APPEND_RESPONSE, 2, 1, term=1, index=2))
+    leader.step(Message(MessageType.APPEND_RESPONSE, 2, 1, term=1, log_index=2))
     assert leader.commit_index == 0, "one follower is no majority while the leader writes"
     leader.advance(ready)
     assert leader.commit_index == 2
@@ -307,14 +307,14 @@ def test_only_entries_of_the_current_term_are_committed_by_counting() -> None:
         leader.step(Message(MessageType.VOTE_RESPONSE, 2, 1, term=2))
         assert leader.role is Role.LEADER
         drain(leader)  # its empty entry 2 of term 2 is on its disk
-        leader.step(Message(MessageType.APPEND_RESPONSE, 2, 1, term=2, index=1))
+        leader.step(Message(MessageType.APPEND_RESPONSE, 2, 1, term=2, log_index=1))
         assert leader.commit_index == expected_commit
 
 
 def test_heartbeats_never_carry_a_commit_beyond_what_the_follower_holds() -> None:
     leader = elect_three_node_leader()
     drain(leader)
-    leader.step(Message(MessageType.APPEND_RESPONSE, 2, 1, term=1, index=1))
+    leader.step(Message(MessageType.APPEND_RESPONSE, 2, 1, term=1, log_index=1))
     drain(leader)
     assert leader.commit_index == 1
     for _ in range(leader.config.heartbeat_ticks):
@@ -326,7 +326,7 @@ def test_heartbeats_never_carry_a_commit_beyond_what_the_follower_holds() -> Non
 def test_a_leader_without_a_quorum_steps_down_after_two_election_timeouts() -> None:
     leader = elect_three_node_leader(check_quorum=True)
     drain(leader)
-    leader.step(Message(MessageType.APPEND_RESPONSE, 2, 1, term=1, index=1))
+    leader.step(Message(MessageType.APPEND_RESPONSE, 2, 1, term=1, log_index=1))
     for _ in range(leader.config.election_ticks):
         leader.tick()
     assert leader.role is Role.LEADER, "node 2 answered within the first timeout"
