@@ -18,6 +18,7 @@ from typing import Any
 import simpy
 
 from raftcore.server import Request, Response
+from sim.clock import now_us
 from sim.history import History
 from sim.host import endpoint
 from sim.network import Network
@@ -64,9 +65,9 @@ class Client:
         as Jepsen's clients go)."""
         next_invoke_us = self._rng.randrange(self._think_mean_us + 1)
         while next_invoke_us < workload_end_us:
-            if next_invoke_us > self.env.now:
-                yield self.env.timeout(next_invoke_us - self.env.now)
-            next_invoke_us = self.env.now + int(self._rng.expovariate(1.0 / self._think_mean_us))
+            if next_invoke_us > now_us(self.env):
+                yield self.env.timeout(next_invoke_us - now_us(self.env))
+            next_invoke_us = now_us(self.env) + int(self._rng.expovariate(1.0 / self._think_mean_us))
             yield from self.perform(self.workload.next_operation())
         if final_reads:
             yield self._history.final_reads_started
@@ -93,25 +94,26 @@ class Client:
 
     def _call(self, request: Request) -> Generator[Any, Any, tuple[Response | None, bool]]:
         """Send until a definite answer or the deadline; say whether it may have applied."""
-        deadline_us = self.env.now + self._timeout_us
+        deadline_us = now_us(self.env) + self._timeout_us
         maybe_applied = False
         self._target = self.home
         self._awaited = request.request_id
-        while self.env.now < deadline_us:
+        while now_us(self.env) < deadline_us:
             self._reply = self.env.event()
             self._network.send(self.name, endpoint(self._target), request)
-            wait_us = min(self._attempt_timeout_us, deadline_us - self.env.now)
+            wait_us = min(self._attempt_timeout_us, deadline_us - now_us(self.env))
             outcome = yield self._reply | self.env.timeout(wait_us)
             if self._reply not in outcome:
                 maybe_applied = True
                 self._target = self._next_node(self._target)
                 continue
-            response: Response = self._reply.value
+            response = self._reply.value
+            assert isinstance(response, Response), "only a server's response resolves the reply event"
             if response.error != "not-leader":
                 return response, maybe_applied
             hint = response.leader_hint
             self._target = hint if hint and hint != response.node else self._next_node(response.node)
-            yield self.env.timeout(min(NOT_LEADER_BACKOFF_US, max(0, deadline_us - self.env.now)))
+            yield self.env.timeout(min(NOT_LEADER_BACKOFF_US, max(0, deadline_us - now_us(self.env))))
         self._awaited = None
         return None, maybe_applied
 

@@ -8,9 +8,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import simpy
+
 PPM = 1_000_000
 # Simulated time is counted in microseconds; scenarios speak in milliseconds.
 MS = 1000
+
+
+def now_us(env: simpy.Environment) -> int:
+    """The simulated time as whole microseconds.
+
+    simpy types `now` as int or float; every delay this simulator schedules is an int, so the
+    clock stays an int, and a float here would mean some delay slipped in as a float and
+    would change how times print in the trace and history.
+    """
+    now = env.now
+    assert isinstance(now, int), f"simulated time {now!r} is not whole microseconds"
+    return now
 
 
 @dataclass(slots=True)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import simpy
 
 from raftcore.types import Entry, HardState, PersistedState
+from sim.clock import now_us
 
 
 class Disk:
@@ -34,7 +35,7 @@ class Disk:
     def write(self, hard_state: HardState | None, entries: tuple[Entry, ...], done: Callable[[], None]) -> None:
         """Schedule a durable write; `done` runs when it is synced, unless a crash intervenes."""
         latency_us = self.fsync_us + int(self._rng.random() * (self.fsync_jitter_us + 1))
-        now = self._env.now
+        now = now_us(self._env)
         finish_us = max(now, self._busy_until_us) + latency_us * self.slow_factor
         self._busy_until_us = finish_us
         epoch = self._epoch
@@ -50,7 +51,7 @@ class Disk:
 
     def crash(self) -> None:
         self._epoch += 1
-        self._busy_until_us = self._env.now
+        self._busy_until_us = now_us(self._env)
 
     def _sync(self, hard_state: HardState | None, entries: tuple[Entry, ...]) -> None:
         if hard_state is not None:

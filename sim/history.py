@@ -7,6 +7,8 @@ from typing import Any
 
 import simpy
 
+from sim.clock import now_us
+
 
 class History:
     def __init__(self, env: simpy.Environment) -> None:
@@ -20,7 +22,7 @@ class History:
         self, process: int, client: int, kind: str, f: str, key: str, value: Any, **extra: Any,
     ) -> None:
         line = {
-            "index": len(self._lines), "time": self._env.now, "process": process,
+            "index": len(self._lines), "time": now_us(self._env), "process": process,
             "client": client, "type": kind, "f": f, "key": key, "value": value,
         }
         line.update(extra)

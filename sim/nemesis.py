@@ -17,7 +17,7 @@ import simpy
 
 from scenarios.model import FAULT_KINDS, FaultSpec
 from scenarios.rng import stream
-from sim.clock import MS
+from sim.clock import MS, now_us
 from sim.host import Host, endpoint
 from sim.network import Network
 from sim.trace import Trace
@@ -65,8 +65,8 @@ class Nemesis:
         for at_us, _order, number, starting in timeline:
             if at_us >= heal_us:
                 break
-            if at_us > self.env.now:
-                yield self.env.timeout(at_us - self.env.now)
+            if at_us > now_us(self.env):
+                yield self.env.timeout(at_us - now_us(self.env))
             if starting:
                 self._start(number, faults[number])
             elif number in self.active:
@@ -138,11 +138,11 @@ class Nemesis:
         nodes = self._targets(fault.target)
         before = {n: (self.hosts[n].clock.drift_ppm, self.hosts[n].clock.offset_us) for n in nodes}
         for node in nodes:
-            self.hosts[node].clock.set(self.env.now, fault.drift_ppm, fault.offset_ms * MS)
+            self.hosts[node].clock.set(now_us(self.env), fault.drift_ppm, fault.offset_ms * MS)
 
         def undo() -> None:
             for node, (drift_ppm, offset_us) in before.items():
-                self.hosts[node].clock.set(self.env.now, drift_ppm, offset_us)
+                self.hosts[node].clock.set(now_us(self.env), drift_ppm, offset_us)
         return undo, {"nodes": nodes, "drift_ppm": fault.drift_ppm, "offset_us": fault.offset_ms * MS}
 
     def _start_disk(self, fault: FaultSpec) -> tuple[Callable[[], None], dict[str, Any]]:

@@ -20,7 +20,7 @@ from scenarios.model import Scenario
 from scenarios.resolve import resolve
 from scenarios.rng import stream
 from sim.client import Client
-from sim.clock import MS, LocalClock
+from sim.clock import MS, LocalClock, now_us
 from sim.disk import Disk
 from sim.history import History
 from sim.host import Host, MessageTracer, endpoint
@@ -70,7 +70,7 @@ class World:
         self.scenario = scenario
         seed = scenario.seed
         self.env = simpy.Environment()
-        self.trace = Trace(lambda: self.env.now)
+        self.trace = Trace(lambda: now_us(self.env))
         self.history = History(self.env)
         self.network = Network(self.env, stream(seed, "network"))
         self.hosts = {node_id: self._build_host(node_id) for node_id in scenario.node_ids}
@@ -162,7 +162,7 @@ class World:
         for trace_back in tracebacks:
             where = _culprit(trace_back) or where
         text = "".join(traceback.format_exception(error))
-        return Crash(self.env.now, self.phase, type(original).__name__, str(original), where, text)
+        return Crash(now_us(self.env), self.phase, type(original).__name__, str(original), where, text)
 
     def _phases(self, heal_us: int, workload_end_us: int) -> Any:
         yield self.env.timeout(heal_us)
@@ -178,7 +178,7 @@ class World:
 
     def _stats(self) -> dict[str, Any]:
         return {
-            "simulated_us": self.env.now,
+            "simulated_us": now_us(self.env),
             "sim_events": next(self.env._eid),  # simpy's event counter; read once, after the run
             "messages_sent": self.network.sent,
             "messages_delivered": self.network.delivered,
