@@ -193,6 +193,11 @@ class _GrowingLog:
                 if ops[writer].input not in shown}
 
 
+def _returned_before(op: Operation, called: int) -> bool:
+    """Whether `op` returned before history line `called` (never, if it never returned)."""
+    return op.ret is not None and op.ret < called
+
+
 def _contradiction(ops: Sequence[Operation], number: int, values: list[str],
                    owners: dict[str, list[int]], put: str, write_returns: list[int]) -> int | None:
     """An operation showing that no order of the writes makes the state equal read
@@ -208,8 +213,7 @@ def _contradiction(ops: Sequence[Operation], number: int, values: list[str],
     called = ops[number].call
     shown_before = 0
     for value, count in counts.items():
-        returned_before = sum(1 for writer in owners[value]
-                              if ops[writer].ret is not None and ops[writer].ret < called)  # type: ignore[operator]
+        returned_before = sum(1 for writer in owners[value] if _returned_before(ops[writer], called))
         if returned_before > count:
             return number
         shown_before += returned_before

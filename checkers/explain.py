@@ -190,7 +190,8 @@ class _World:
         own = self.writer_of.get((key, value)) if value is not None else None
         earlier = [op for op in self.writes_by_key.get(key, [])
                    if op.completion is not None and op.completion.index < read.invoke.index and op.written != value]
-        named = [op for op in earlier if op.invoke.index + 1 in ruled_out_by or op.completion.index + 1 in ruled_out_by]
+        named = [op for op in earlier if op.invoke.index + 1 in ruled_out_by
+                 or (op.completion is not None and op.completion.index + 1 in ruled_out_by)]
         certain = [op for op in earlier if own is None or (own.completion is not None
                                                            and op.invoke.index > own.completion.index)]
         for choice in (named, certain, earlier):

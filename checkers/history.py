@@ -555,6 +555,7 @@ def operations_from_events(events: Iterable[Event]) -> list[Operation]:
 
 
 def _operation(number: int, invoke: Event, completion: Event | None) -> Operation:
+    output: Argument
     if completion is None:
         status, output = "info", None
     elif completion.type == "fail":
@@ -569,7 +570,7 @@ def _operation(number: int, invoke: Event, completion: Event | None) -> Operatio
         f=invoke.f,
         key=invoke.key,
         input=None if invoke.f == "read" else invoke.value,
-        output=output,  # type: ignore[arg-type]
+        output=output,
         call=invoke.index,
         ret=None if completion is None else completion.index,
         status=status,

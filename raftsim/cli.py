@@ -652,7 +652,8 @@ def _checker_detail(checked: dict[str, Any]) -> str:
         counts = [group.get("count") for group in groups]
         total = sum(counts) if all(isinstance(c, int) for c in counts) else len(anomalies)
         stats = checked.get("stats") or {}
-        group_total = stats.get("groups_total") if isinstance(stats.get("groups_total"), int) else len(groups)
+        raw_total = stats.get("groups_total")
+        group_total = raw_total if isinstance(raw_total, int) else len(groups)
         return f"  {_plural(total, 'anomaly', 'anomalies')} from {_plural(group_total, 'cause')} (below)"
     if anomalies:
         first = anomalies[0]

@@ -357,15 +357,16 @@ def _progress_record(chunk: bytes, seeds: Seeds) -> SeedResult | None:
     seed, valid, flagged = record.get("seed"), record.get("valid"), record.get("flagged")
     digest, again, seconds, error = (record.get("digest"), record.get("recheck_digest"), record.get("seconds"),
                                      record.get("error"))
-    shaped = (
+    # JSON numbers load as exactly int, float or bool, so the isinstance checks below accept
+    # the same records as `type(x) in (int, float)` would, and let the types be narrowed.
+    if not (
         type(seed) is int and seed in seeds
-        and (valid is True or valid is False or valid == "unknown")
+        and (isinstance(valid, bool) or valid == "unknown") and isinstance(valid, bool | str)
         and isinstance(flagged, list) and all(isinstance(name, str) for name in flagged)
         and isinstance(digest, str) and (again is None or isinstance(again, str))
-        and type(seconds) in (int, float) and math.isfinite(seconds)
+        and isinstance(seconds, int | float) and not isinstance(seconds, bool) and math.isfinite(seconds)
         and (error is None or isinstance(error, str))
-    )
-    if not shaped:
+    ):
         return None
     return SeedResult(seed, valid, tuple(flagged), digest, again, float(seconds), error)
 

@@ -173,7 +173,9 @@ def _shorter_run(scenario: Scenario) -> Iterator[Scenario]:
 
 def _smaller_workload(scenario: Scenario) -> Iterator[Scenario]:
     workload = scenario.workload
-    for field, smaller in (("clients", workload.clients - 1), ("keys", workload.keys - 1),
-                           ("rate", workload.rate // 2)):
-        if smaller >= 1:
-            yield dataclasses.replace(scenario, workload=dataclasses.replace(workload, **{field: smaller}))
+    if workload.clients - 1 >= 1:
+        yield dataclasses.replace(scenario, workload=dataclasses.replace(workload, clients=workload.clients - 1))
+    if workload.keys - 1 >= 1:
+        yield dataclasses.replace(scenario, workload=dataclasses.replace(workload, keys=workload.keys - 1))
+    if workload.rate // 2 >= 1:
+        yield dataclasses.replace(scenario, workload=dataclasses.replace(workload, rate=workload.rate // 2))

@@ -85,7 +85,8 @@ def summary(name: str, result: Mapping[str, Any]) -> str:
     first = anomalies[0]
     text = plural(_anomaly_total(result, anomalies, groups), "anomaly", "anomalies")
     if groups:
-        stats = result.get("stats") if isinstance(result.get("stats"), Mapping) else {}
+        raw_stats = result.get("stats")
+        stats = raw_stats if isinstance(raw_stats, Mapping) else {}
         group_total = _int(stats.get("groups_total")) or len(groups)
         text += f" from {plural(group_total, 'cause')}; first cause: {_one_line(groups[0].get('cause', ''))}"
     else:
@@ -134,8 +135,8 @@ def _why(bar: int, op: Mapping[str, Any], by_line: Mapping[int, int]) -> StuckWh
     gave one, else its `reason`; `ruled_out_by` names history lines."""
     explanation = op.get("explanation")
     text = explanation if isinstance(explanation, str) and explanation else op.get("reason")
-    lines = tuple(line for line in (op.get("ruled_out_by") if isinstance(op.get("ruled_out_by"), list) else ())
-                  if type(line) is int)
+    ruled_out_by = op.get("ruled_out_by")
+    lines = tuple(line for line in (ruled_out_by if isinstance(ruled_out_by, list) else ()) if type(line) is int)
     return StuckWhy(bar, _one_line(text) if isinstance(text, str) else "",
                     tuple(by_line[line] for line in lines if line in by_line), lines)
 
@@ -169,7 +170,7 @@ def anomaly_markers(verdict: Mapping[str, Any], ops: list[OpBar],
                 continue
             line = _int(anomaly.get("line"))
             prop = _one_line(anomaly.get("property", name))
-            nodes = ()
+            nodes: tuple[NodeState, ...] = ()
             if name == "raft-safety":
                 nodes = node_states(anomaly.get("nodes"), by_line) or (states or {}).get(t, ())
             markers.append(Marker(t, name, f"{prop}: {_one_line(anomaly.get('message', ''))}", prop, line,
@@ -258,7 +259,8 @@ def _assign(markers: list[Marker], position: Mapping[tuple[str, str, int], int],
         if number in loose_order:
             cause = position.get(("alone", "", loose_order[number]))
         elif marker.checker == "linearizability":
-            cause = position.get(("counterexample", "", stuck_example.get(marker.op, -1)))
+            stuck = stuck_example.get(marker.op, -1) if marker.op is not None else -1
+            cause = position.get(("counterexample", "", stuck))
         else:
             cause = position.get(("group", marker.checker, marker.cause if marker.cause is not None else -1))
         assigned.append(dataclasses.replace(marker, cause=cause))

@@ -206,12 +206,12 @@ def _document(text: str, path: str) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as error:
         found = re.search(r"\(at line (\d+)", str(error))
         message = re.sub(r"\s*\(at (line|end of document).*\)", "", str(error))
-        line = int(found.group(1)) if found else _line_at_end(text, message)
-        raise ScenarioError(path, line, None, f"not valid TOML: {message}") from None
+        at_line = int(found.group(1)) if found else _line_at_end(text, message)
+        raise ScenarioError(path, at_line, None, f"not valid TOML: {message}") from None
     except ValueError as error:  # an integer too long to convert, among others
         long_number = re.search(r"[0-9_]{4000,}", text)
-        line = text.count("\n", 0, long_number.start()) + 1 if long_number else None
-        raise ScenarioError(path, line, None, f"not valid TOML: {_first_sentence(error)}") from None
+        at_line = text.count("\n", 0, long_number.start()) + 1 if long_number else None
+        raise ScenarioError(path, at_line, None, f"not valid TOML: {_first_sentence(error)}") from None
     except RecursionError:  # a backstop: the nesting check above comes first
         raise ScenarioError(path, None, None, "not valid TOML: nested too deep") from None
 

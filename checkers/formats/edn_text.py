@@ -154,6 +154,7 @@ class _Parser:
             match = _TOKEN.match(text, position)
             assert match is not None  # `end` or `other` matches whatever is left
             kind, position = match.lastgroup, match.end()
+            assert kind is not None  # every alternative of _TOKEN is a named group
             tokens += 1
             if tokens % TOKENS_PER_SPEND == 0 and self.budget is not None:
                 self.budget.spend(work=TOKENS_PER_SPEND)
