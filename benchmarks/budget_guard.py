@@ -54,15 +54,26 @@ def concurrent_writes_lines(writes: int, unknown_every: int = 0) -> Iterator[str
     def line(time_us: int, process: int, kind: str, f: str, value: int | None) -> str:
         nonlocal index
         index += 1
-        return json.dumps({"index": index - 1, "time": time_us, "process": process,
-                           "type": kind, "f": f, "key": "x", "value": value}) + "\n"
+        return (
+            json.dumps(
+                {
+                    "index": index - 1,
+                    "time": time_us,
+                    "process": process,
+                    "type": kind,
+                    "f": f,
+                    "key": "x",
+                    "value": value,
+                }
+            )
+            + "\n"
+        )
 
     for process in range(writes):
         yield line(process, process, "invoke", "write", process + 1)
     for process in range(writes):
         unknown = unknown_every and process % unknown_every == 1
-        yield line(writes + process, process, "info" if unknown else "ok", "write",
-                   process + 1)
+        yield line(writes + process, process, "info" if unknown else "ok", "write", process + 1)
     moment = 2 * writes
     for step, value in enumerate((1, 2, 1)):
         reader = writes + step
@@ -96,8 +107,12 @@ def write_lines(path: Path, lines: Iterator[str]) -> int:
     return path.stat().st_size
 
 
-def check_once(path: Path, model_name: str, budget_s: float, max_memory_bytes: int,
-               ) -> dict[str, object]:
+def check_once(
+    path: Path,
+    model_name: str,
+    budget_s: float,
+    max_memory_bytes: int,
+) -> dict[str, object]:
     """Read and check `path` as `raftsim check` does, the budget starting before reading;
     the answer's wall time and this process's peak resident memory."""
     from checkers.budget import Budget, OutOfBudget, peak_resident_bytes
@@ -113,19 +128,36 @@ def check_once(path: Path, model_name: str, budget_s: float, max_memory_bytes: i
         result = check_operations(operations, model, budget=budget)
     except OutOfBudget as out:
         result = unknown_result(model_name, 0, out.cause, budget.elapsed_ms())
-    causes = sorted({p.cause for p in result.partitions if p.cause} | (
-        {result.cause} if result.cause else set()))
-    return {"wall_s": time.monotonic() - started, "valid": result.valid, "ops": result.ops,
-            "causes": causes, "peak_bytes": peak_resident_bytes()}
+    causes = sorted({p.cause for p in result.partitions if p.cause} | ({result.cause} if result.cause else set()))
+    return {
+        "wall_s": time.monotonic() - started,
+        "valid": result.valid,
+        "ops": result.ops,
+        "causes": causes,
+        "peak_bytes": peak_resident_bytes(),
+    }
 
 
-def measure(path: Path, model_name: str, budget_s: float, max_memory_bytes: int,
-            ) -> dict[str, object]:
+def measure(
+    path: Path,
+    model_name: str,
+    budget_s: float,
+    max_memory_bytes: int,
+) -> dict[str, object]:
     """`check_once` in a fresh process, so that its peak memory is its own."""
-    command = [sys.executable, __file__, "--one", str(path), "--model", model_name,
-               "--budget", str(budget_s), "--max-memory", str(max_memory_bytes)]
-    output = subprocess.run(command, check=True, capture_output=True, text=True,
-                            cwd=ROOT).stdout
+    command = [
+        sys.executable,
+        __file__,
+        "--one",
+        str(path),
+        "--model",
+        model_name,
+        "--budget",
+        str(budget_s),
+        "--max-memory",
+        str(max_memory_bytes),
+    ]
+    output = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT).stdout
     return json.loads(output.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
@@ -138,40 +170,55 @@ def main() -> None:
     parser.add_argument("--writes", type=int, default=20_000, help="writes: concurrent writes")
     parser.add_argument("--kv-mb", type=float, default=87.0, help="kv: the file's size in MB")
     parser.add_argument("--kv-ops", type=int, default=12_500, help="kv: operations")
-    parser.add_argument("--max-memory", type=int, default=DEFAULT_MAX_MEMORY_BYTES,
-                        help="the memory guard, bytes")
+    parser.add_argument("--max-memory", type=int, default=DEFAULT_MAX_MEMORY_BYTES, help="the memory guard, bytes")
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.one is not None:
-        print(json.dumps(check_once(arguments.one, arguments.model, arguments.budget,
-                                    arguments.max_memory)))
+        print(json.dumps(check_once(arguments.one, arguments.model, arguments.budget, arguments.max_memory)))
         return
     limit_s = arguments.budget * 1.1
-    print(f"{'history':11} {'ops':>7} {'MB':>6} {'budget':>7} {'answer':>8} {'verdict':>18} "
-          f"{'peak RSS':>9}  goal")
+    print(f"{'history':11} {'ops':>7} {'MB':>6} {'budget':>7} {'answer':>8} {'verdict':>18} {'peak RSS':>9}  goal")
     met_all = True
     with tempfile.TemporaryDirectory() as folder:
         for name, model_name, path, lines in (
-                ("writes", "cas-register", Path(folder) / "history.jsonl",
-                 lambda: concurrent_writes_lines(arguments.writes)),
-                ("writes-info", "cas-register", Path(folder) / "pending.jsonl",
-                 lambda: concurrent_writes_lines(arguments.writes, unknown_every=2)),
-                ("kv", "kv", Path(folder) / "kv.txt",
-                 lambda: append_log_lines(int(arguments.kv_mb * 1e6), arguments.kv_ops))):
+            (
+                "writes",
+                "cas-register",
+                Path(folder) / "history.jsonl",
+                lambda: concurrent_writes_lines(arguments.writes),
+            ),
+            (
+                "writes-info",
+                "cas-register",
+                Path(folder) / "pending.jsonl",
+                lambda: concurrent_writes_lines(arguments.writes, unknown_every=2),
+            ),
+            (
+                "kv",
+                "kv",
+                Path(folder) / "kv.txt",
+                lambda: append_log_lines(int(arguments.kv_mb * 1e6), arguments.kv_ops),
+            ),
+        ):
             if arguments.only not in (None, name):
                 continue
             size = write_lines(path, lines())
             row = measure(path, model_name, arguments.budget, arguments.max_memory)
             met = row["wall_s"] <= limit_s and row["peak_bytes"] < arguments.max_memory  # type: ignore[operator]
             met_all = met_all and met
-            verdict = f"{row['valid']}" + (f" ({', '.join(row['causes'])})"  # type: ignore[arg-type]
-                                           if row["causes"] else "")
-            print(f"{name:11} {row['ops']:>7} {size / 1e6:>6.1f} {arguments.budget:>6.1f}s "
-                  f"{row['wall_s']:>7.2f}s {verdict:>18} "
-                  f"{row['peak_bytes'] / MIB:>6.0f} MiB  "  # type: ignore[operator]
-                  f"{'met' if met else 'MISSED'} (<= {limit_s:.1f} s, "
-                  f"< {arguments.max_memory / MIB:.0f} MiB)")
+            verdict = f"{row['valid']}" + (
+                f" ({', '.join(row['causes'])})"  # type: ignore[arg-type]
+                if row["causes"]
+                else ""
+            )
+            print(
+                f"{name:11} {row['ops']:>7} {size / 1e6:>6.1f} {arguments.budget:>6.1f}s "
+                f"{row['wall_s']:>7.2f}s {verdict:>18} "
+                f"{row['peak_bytes'] / MIB:>6.0f} MiB  "  # type: ignore[operator]
+                f"{'met' if met else 'MISSED'} (<= {limit_s:.1f} s, "
+                f"< {arguments.max_memory / MIB:.0f} MiB)"
+            )
             os.remove(path)
     sys.exit(0 if met_all else 1)
 

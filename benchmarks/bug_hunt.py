@@ -142,8 +142,13 @@ def main() -> None:
     parser.add_argument("--cap", type=int, default=DEFAULT_CAP)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--bug", action="append", default=[], help="only this bug (repeatable)")
-    parser.add_argument("--shrink", type=int, default=0, metavar="ATTEMPTS",
-                        help="also shrink each bug's first failing seed with this many attempts")
+    parser.add_argument(
+        "--shrink",
+        type=int,
+        default=0,
+        metavar="ATTEMPTS",
+        help="also shrink each bug's first failing seed with this many attempts",
+    )
     arguments = parser.parse_args()
     starts = [int(text) for text in arguments.starts.split(",")]
     grounds = hunting_grounds()
@@ -166,8 +171,10 @@ def main() -> None:
                 sizes[result.bug] = shrunk_size(result.bug, result.scenario, seed, arguments.shrink)
         columns.append(("faults shrunk", lambda result: sizes.get(result.bug, "-")))
     print(format_table(results, columns))
-    print(f"\n{len(results)} bugs, {len(starts)} starting points, cap {arguments.cap} seeds, "
-          f"{time.perf_counter() - began:.0f} s")
+    print(
+        f"\n{len(results)} bugs, {len(starts)} starting points, cap {arguments.cap} seeds, "
+        f"{time.perf_counter() - began:.0f} s"
+    )
 
 
 if __name__ == "__main__":

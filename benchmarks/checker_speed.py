@@ -82,12 +82,28 @@ def cases(only: str | None) -> list[Case]:
     for row in _rows(HISTORIES / "porcupine" / "expected-verdicts.tsv"):
         group = "etcd" if row["model"] == "etcd-register" else "kv"
         model_name = "cas-register" if group == "etcd" else "kv"
-        found.append(Case(group, row["file"], HISTORIES / "porcupine" / row["file"], model_name,
-                          None, row["expected"] == "linearizable"))
+        found.append(
+            Case(
+                group,
+                row["file"],
+                HISTORIES / "porcupine" / row["file"],
+                model_name,
+                None,
+                row["expected"] == "linearizable",
+            )
+        )
     for row in _rows(HISTORIES / "knossos" / "expected-verdicts.tsv"):
         if row["model"] == "cas-register":
-            found.append(Case("knossos", row["file"], HISTORIES / "knossos" / row["file"],
-                              "cas-register", 0, row["expected"] == "linearizable"))
+            found.append(
+                Case(
+                    "knossos",
+                    row["file"],
+                    HISTORIES / "knossos" / row["file"],
+                    "cas-register",
+                    0,
+                    row["expected"] == "linearizable",
+                )
+            )
     return [case for case in found if only is None or case.group == only]
 
 
@@ -109,8 +125,7 @@ def model_for(case: Case) -> Model:
     return get_model(case.model_name, case.initial)
 
 
-def measure(case: Case, repeat: int, first: bool, budget_s: float,
-            porcupine: dict[str, float]) -> Measured:
+def measure(case: Case, repeat: int, first: bool, budget_s: float, porcupine: dict[str, float]) -> Measured:
     model = model_for(case)
     read_times, check_times = [], []
     result: LinearizabilityResult | None = None
@@ -123,15 +138,22 @@ def measure(case: Case, repeat: int, first: bool, budget_s: float,
         check_times.append(time.perf_counter() - started)
     assert result is not None
     tracemalloc.start()
-    check_operations(read_operations(case.path, None, model), model, budget_s=budget_s,
-                     first=first)
+    check_operations(read_operations(case.path, None, model), model, budget_s=budget_s, first=first)
     _, peak_bytes = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    unknown = sum(1 for partition in result.partitions
-                  if partition.valid == "unknown" and partition.cause != "not-checked")
-    return Measured(case, result.ops, result.valid, unknown,
-                    statistics.median(read_times) * 1000, statistics.median(check_times) * 1000,
-                    porcupine.get(case.name), peak_bytes)
+    unknown = sum(
+        1 for partition in result.partitions if partition.valid == "unknown" and partition.cause != "not-checked"
+    )
+    return Measured(
+        case,
+        result.ops,
+        result.valid,
+        unknown,
+        statistics.median(read_times) * 1000,
+        statistics.median(check_times) * 1000,
+        porcupine.get(case.name),
+        peak_bytes,
+    )
 
 
 def _verdict_text(measured: Measured) -> str:
@@ -146,23 +168,31 @@ def _ratio(ours_ms: float, theirs_ms: float | None) -> str:
 
 def print_group(group: str, rows: list[Measured]) -> None:
     print(f"\n== {group}: {len(rows)} files")
-    print(f"{'file':48} {'ops':>5} {'verdict':>8} {'read ms':>9} {'check ms':>9} "
-          f"{'Porcupine':>10} {'ratio':>7} {'peak MiB':>9}")
+    print(
+        f"{'file':48} {'ops':>5} {'verdict':>8} {'read ms':>9} {'check ms':>9} "
+        f"{'Porcupine':>10} {'ratio':>7} {'peak MiB':>9}"
+    )
     for row in rows:
         theirs = "-" if row.porcupine_ms is None else f"{row.porcupine_ms:.3f}"
-        print(f"{row.case.name:48} {row.ops:5} {_verdict_text(row):>8} {row.read_ms:9.2f} "
-              f"{row.check_ms:9.2f} {theirs:>10} {_ratio(row.check_ms, row.porcupine_ms):>7} "
-              f"{row.peak_bytes / MIB:9.2f}")
+        print(
+            f"{row.case.name:48} {row.ops:5} {_verdict_text(row):>8} {row.read_ms:9.2f} "
+            f"{row.check_ms:9.2f} {theirs:>10} {_ratio(row.check_ms, row.porcupine_ms):>7} "
+            f"{row.peak_bytes / MIB:9.2f}"
+        )
     compared = [row for row in rows if row.porcupine_ms is not None]
     ours = sum(row.check_ms for row in rows)
-    print(f"{'total':48} {sum(row.ops for row in rows):5} {'':>8} "
-          f"{sum(row.read_ms for row in rows):9.2f} {ours:9.2f}", end="")
+    print(
+        f"{'total':48} {sum(row.ops for row in rows):5} {'':>8} {sum(row.read_ms for row in rows):9.2f} {ours:9.2f}",
+        end="",
+    )
     if compared:
         theirs_total = sum(row.porcupine_ms or 0.0 for row in compared)
         ours_compared = sum(row.check_ms for row in compared)
         print(f" {theirs_total:10.3f} {_ratio(ours_compared, theirs_total):>7}", end="")
-    print(f"  (slowest file {max(row.check_ms for row in rows):.2f} ms, largest peak "
-          f"{max(row.peak_bytes for row in rows) / MIB:.2f} MiB)")
+    print(
+        f"  (slowest file {max(row.check_ms for row in rows):.2f} ms, largest peak "
+        f"{max(row.peak_bytes for row in rows) / MIB:.2f} MiB)"
+    )
 
 
 def print_goals(rows: list[Measured]) -> None:
@@ -174,21 +204,20 @@ def print_goals(rows: list[Measured]) -> None:
         theirs = sum(row.porcupine_ms or 0.0 for row in etcd)
         slowest = max(etcd, key=lambda row: row.check_ms)
         _goal(f"etcd logs: total {ours:.1f} ms <= Porcupine's {theirs:.1f} ms", ours <= theirs)
-        _goal(f"etcd logs: slowest file {slowest.case.name} {slowest.check_ms:.1f} ms < 1 s",
-              slowest.check_ms < 1000)
+        _goal(f"etcd logs: slowest file {slowest.case.name} {slowest.check_ms:.1f} ms < 1 s", slowest.check_ms < 1000)
     if "kv/c50-ok.txt" in by_name:
         row = by_name["kv/c50-ok.txt"]
         _goal(f"kv/c50-ok: {row.check_ms:.1f} ms < 1 s", row.check_ms < 1000)
     if "kv/c50-bad.txt" in by_name:
         row = by_name["kv/c50-bad.txt"]
-        _goal(f"kv/c50-bad: {row.unknown_keys} keys unknown, {row.check_ms:.1f} ms < 20 s",
-              row.unknown_keys == 0 and row.check_ms < 20_000)
+        _goal(
+            f"kv/c50-bad: {row.unknown_keys} keys unknown, {row.check_ms:.1f} ms < 20 s",
+            row.unknown_keys == 0 and row.check_ms < 20_000,
+        )
     wrong = [row.case.name for row in rows if _verdict_text(row) not in ("ok", "not")]
-    _goal(f"every verdict as expected ({len(wrong)} not: {', '.join(wrong) or 'none'})",
-          not wrong)
+    _goal(f"every verdict as expected ({len(wrong)} not: {', '.join(wrong) or 'none'})", not wrong)
     peak = peak_resident_bytes()
-    _goal(f"peak resident memory of this process {peak / MIB:.0f} MiB < 4096 MiB",
-          peak < 4096 * MIB)
+    _goal(f"peak resident memory of this process {peak / MIB:.0f} MiB < 4096 MiB", peak < 4096 * MIB)
 
 
 def _goal(text: str, met: bool) -> None:
@@ -211,8 +240,7 @@ class _Client:
     operation: dict[str, Any] = field(default_factory=dict)
 
 
-def synthetic_lines(target_bytes: int, pending_percent: float, clients: int, keys: int,
-                    seed: int) -> Iterator[str]:
+def synthetic_lines(target_bytes: int, pending_percent: float, clients: int, keys: int, seed: int) -> Iterator[str]:
     """`history.jsonl` lines of about `target_bytes`: each client runs reads, writes and
     cas (50/30/20, unique written values) one after another on `keys` keys; each operation
     takes effect at an instant inside its interval, so the history is linearizable. An
@@ -249,18 +277,24 @@ def synthetic_lines(target_bytes: int, pending_percent: float, clients: int, key
         yield line
 
 
-def _synthetic_invoke(rng: random.Random, client: _Client, keys: int, time_us: int,
-                      pending_percent: float) -> dict[str, Any]:
+def _synthetic_invoke(
+    rng: random.Random, client: _Client, keys: int, time_us: int, pending_percent: float
+) -> dict[str, Any]:
     f = rng.choices(("read", "write", "cas"), (0.5, 0.3, 0.2))[0]
     key = f"k{rng.randrange(keys)}"
     client.written += 1
     fresh = client.slot * 10_000_000 + client.written
     value = None if f == "read" else fresh if f == "write" else [client.seen.get(key), fresh]
     pending = rng.random() * 100 < pending_percent
-    client.operation = {"f": f, "key": key, "value": value, "pending": pending,
-                        "effective": not pending or rng.random() < 0.5, "result": None}
-    return {"process": client.process, "client": client.slot, "type": "invoke", "f": f,
-            "key": key, "value": value}
+    client.operation = {
+        "f": f,
+        "key": key,
+        "value": value,
+        "pending": pending,
+        "effective": not pending or rng.random() < 0.5,
+        "result": None,
+    }
+    return {"process": client.process, "client": client.slot, "type": "invoke", "f": f, "key": key, "value": value}
 
 
 def _synthetic_effect(operation: dict[str, Any], register: dict[str, int | None]) -> None:
@@ -281,8 +315,7 @@ def _synthetic_effect(operation: dict[str, Any], register: dict[str, int | None]
 def _synthetic_completion(client: _Client, clients: int) -> dict[str, Any]:
     operation = client.operation
     f, key, value = operation["f"], operation["key"], operation["value"]
-    record: dict[str, Any] = {"process": client.process, "client": client.slot, "f": f,
-                              "key": key}
+    record: dict[str, Any] = {"process": client.process, "client": client.slot, "f": f, "key": key}
     if operation["pending"]:
         client.process += clients  # this process is left pending forever
         return {**record, "type": "info", "value": value, "error": "timeout"}
@@ -304,11 +337,19 @@ def measure_synthetic(arguments: argparse.Namespace) -> None:
         path = Path(folder) / "history.jsonl"
         started = time.perf_counter()
         with open(path, "w", encoding="utf-8") as stream:
-            stream.writelines(synthetic_lines(int(arguments.synthetic_mb * 1_000_000),
-                                              arguments.pending_percent, arguments.clients,
-                                              arguments.keys, arguments.seed))
-        print(f"wrote {path.stat().st_size / 1e6:.1f} MB in {time.perf_counter() - started:.1f} s "
-              f"(state_test {'hidden' if arguments.without_state_test else 'used'})")
+            stream.writelines(
+                synthetic_lines(
+                    int(arguments.synthetic_mb * 1_000_000),
+                    arguments.pending_percent,
+                    arguments.clients,
+                    arguments.keys,
+                    arguments.seed,
+                )
+            )
+        print(
+            f"wrote {path.stat().st_size / 1e6:.1f} MB in {time.perf_counter() - started:.1f} s "
+            f"(state_test {'hidden' if arguments.without_state_test else 'used'})"
+        )
         read_times, check_times = [], []
         for run in range(arguments.repeat):
             started = time.perf_counter()
@@ -318,33 +359,42 @@ def measure_synthetic(arguments: argparse.Namespace) -> None:
             result = check_operations(operations, model, budget_s=arguments.budget)
             check_times.append(time.perf_counter() - started)
             pending = sum(1 for operation in operations if operation.ret is None)
-            print(f"run {run + 1}: {len(operations)} ops ({pending} pending), verdict "
-                  f"{result.valid}, read {read_times[-1]:.2f} s, check {check_times[-1]:.2f} s, "
-                  f"explored {sum(partition.explored for partition in result.partitions)}",
-                  flush=True)
+            print(
+                f"run {run + 1}: {len(operations)} ops ({pending} pending), verdict "
+                f"{result.valid}, read {read_times[-1]:.2f} s, check {check_times[-1]:.2f} s, "
+                f"explored {sum(partition.explored for partition in result.partitions)}",
+                flush=True,
+            )
             del operations, result
-    print(f"median of {arguments.repeat}: read {statistics.median(read_times):.2f} s, check "
-          f"{statistics.median(check_times):.2f} s; peak resident "
-          f"{peak_resident_bytes() / MIB:.0f} MiB")
+    print(
+        f"median of {arguments.repeat}: read {statistics.median(read_times):.2f} s, check "
+        f"{statistics.median(check_times):.2f} s; peak resident "
+        f"{peak_resident_bytes() / MIB:.0f} MiB"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per file (median)")
     parser.add_argument("--only", choices=("etcd", "knossos", "kv"))
-    parser.add_argument("--first", action="store_true",
-                        help="stop at the first illegal partition, as Porcupine's CheckEvents")
-    parser.add_argument("--budget", type=float,
-                        help="seconds per file (default 60; none for --synthetic-mb)")
-    parser.add_argument("--synthetic-mb", type=float,
-                        help="check a synthetic register history of about this many MB instead")
-    parser.add_argument("--pending-percent", type=float, default=1.0,
-                        help="synthetic: share of operations that end in info")
+    parser.add_argument(
+        "--first", action="store_true", help="stop at the first illegal partition, as Porcupine's CheckEvents"
+    )
+    parser.add_argument("--budget", type=float, help="seconds per file (default 60; none for --synthetic-mb)")
+    parser.add_argument(
+        "--synthetic-mb", type=float, help="check a synthetic register history of about this many MB instead"
+    )
+    parser.add_argument(
+        "--pending-percent", type=float, default=1.0, help="synthetic: share of operations that end in info"
+    )
     parser.add_argument("--clients", type=int, default=8, help="synthetic: concurrent clients")
     parser.add_argument("--keys", type=int, default=3, help="synthetic: keys")
     parser.add_argument("--seed", type=int, default=1, help="synthetic: the generator's seed")
-    parser.add_argument("--without-state-test", action="store_true",
-                        help="synthetic: hide the model's state_test (the figure before it)")
+    parser.add_argument(
+        "--without-state-test",
+        action="store_true",
+        help="synthetic: hide the model's state_test (the figure before it)",
+    )
     arguments = parser.parse_args()
     assert arguments.repeat >= 1, "--repeat must be at least 1"
     if arguments.synthetic_mb is not None:
@@ -356,9 +406,11 @@ def main() -> None:
     porcupine = porcupine_times()
     rows: list[Measured] = []
     for group in ("etcd", "knossos", "kv"):
-        group_rows = [measure(case, arguments.repeat, arguments.first, arguments.budget,
-                              porcupine)
-                      for case in cases(arguments.only) if case.group == group]
+        group_rows = [
+            measure(case, arguments.repeat, arguments.first, arguments.budget, porcupine)
+            for case in cases(arguments.only)
+            if case.group == group
+        ]
         if group_rows:
             print_group(group, group_rows)
             rows.extend(group_rows)

@@ -39,8 +39,9 @@ def make_run(folder: Path, operations: int) -> Path:
     base = loader.load("mixed")
     duration_ms = max(2000, operations * 1000 // OFFERED_OPS_PER_S)
     for _attempt in range(3):
-        scenario = dataclasses.replace(base, seed=1, duration_ms=duration_ms,
-                                       faults=tuple(f for f in base.faults if f.start_ms < duration_ms))
+        scenario = dataclasses.replace(
+            base, seed=1, duration_ms=duration_ms, faults=tuple(f for f in base.faults if f.start_ms < duration_ms)
+        )
         if folder.exists():
             shutil.rmtree(folder)
         outcome = api.run(scenario, folder)
@@ -53,15 +54,29 @@ def make_run(folder: Path, operations: int) -> Path:
 
 
 def browser_figures(page: Path) -> tuple[float, float] | None:
-    binary = next((shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome")
-                   if shutil.which(name)), None)
+    binary = next(
+        (shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome") if shutil.which(name)), None
+    )
     if binary is None:
         return None
     with tempfile.TemporaryDirectory() as profile:
         done = subprocess.run(
-            [binary, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={profile}",
-             "--virtual-time-budget=10000", "--window-size=1400,1000", "--dump-dom", page.resolve().as_uri()],
-            capture_output=True, text=True, timeout=300, check=False)
+            [
+                binary,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                f"--user-data-dir={profile}",
+                "--virtual-time-budget=10000",
+                "--window-size=1400,1000",
+                "--dump-dom",
+                page.resolve().as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
     load = re.search(r'data-load-ms="([0-9.]+)"', done.stdout)
     draw = re.search(r'data-draw-ms="([0-9.]+)"', done.stdout)
     if not load or not draw:
@@ -104,9 +119,11 @@ def main() -> None:
         for target in arguments.operations:
             folder = make_run(Path(scratch) / f"run-{target}", target)
             figures = measure(folder, arguments.repeat)
-            print(f"{figures['operations']:>10} {figures['html_bytes'] / 1e6:>10.2f}MB {figures['html_s']:>11.2f}s "
-                  f"{figures['png_s']:>7.2f}s {figures['browser_load_ms']:>8.0f}ms "
-                  f"{figures['browser_redraw_ms']:>6.1f}ms")
+            print(
+                f"{figures['operations']:>10} {figures['html_bytes'] / 1e6:>10.2f}MB {figures['html_s']:>11.2f}s "
+                f"{figures['png_s']:>7.2f}s {figures['browser_load_ms']:>8.0f}ms "
+                f"{figures['browser_redraw_ms']:>6.1f}ms"
+            )
 
 
 if __name__ == "__main__":

@@ -46,8 +46,10 @@ def main() -> None:
         events_rates.append(stats["sim_events"] / sim_wall)
         ratios.append(stats["simulated_us"] / 1e6 / sim_wall)
         operations.append(stats["operations"])
-        print(f"seed {seed}: {sim_wall:.2f} s simulate, {full_wall:.2f} s with checks, "
-              f"{stats['sim_events']} events, {stats['operations']} operations, verdict {outcome.verdict['valid']}")
+        print(
+            f"seed {seed}: {sim_wall:.2f} s simulate, {full_wall:.2f} s with checks, "
+            f"{stats['sim_events']} events, {stats['operations']} operations, verdict {outcome.verdict['valid']}"
+        )
     median = statistics.median
     print(f"\n{arguments.scenario}, {arguments.seeds} seeds, medians:")
     print(f"  simulated events per second   {median(events_rates):,.0f}")

@@ -21,7 +21,11 @@ _FACT_BYTES = 100  # an order fact: its tuple and its place in two lists
 
 
 def append_log_constraints(
-    ops: Sequence[Operation], *, read: str = "get", put: str = "put", append: str = "append",
+    ops: Sequence[Operation],
+    *,
+    read: str = "get",
+    put: str = "put",
+    append: str = "append",
     budget: Budget | None = None,
 ) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
     """Order facts for a model whose state is a string that starts empty, that `put`
@@ -60,8 +64,11 @@ def append_log_constraints(
         return [], []
     lengths = sorted({len(value) for value in owners})
     write_returns = sorted(op.ret for op in ops if op.f != read and op.ret is not None)
-    growing = (_GrowingLog(ops, owners, lengths, put, read, budget)
-               if all(len(writers) == 1 for writers in owners.values()) else None)
+    growing = (
+        _GrowingLog(ops, owners, lengths, put, read, budget)
+        if all(len(writers) == 1 for writers in owners.values())
+        else None
+    )
     before: list[tuple[int, int, int]] = []
     outside: list[tuple[int, int, int]] = []
     for number, overlapping in _reads_with_overlapping_writes(ops, read, budget):
@@ -69,14 +76,12 @@ def append_log_constraints(
         if growing is not None:
             witness, chain, shown, first = growing.read(number)
         else:
-            witness, chain, shown, first = _cut_read(ops, number, owners, lengths, put,
-                                                     write_returns)
+            witness, chain, shown, first = _cut_read(ops, number, owners, lengths, put, write_returns)
         budget.spend(work=len(chain) + len(overlapping) + 1)
         if witness is not None:
             before.append((number, number, witness))
             continue
-        before.extend((first_op, then, number)
-                      for first_op, then in itertools.pairwise([*chain, number]))
+        before.extend((first_op, then, number) for first_op, then in itertools.pairwise([*chain, number]))
         from_start = all(ops[writer].f == append for writer in first)
         reset = first[0] if len(first) == 1 and ops[first[0]].f == put else None
         _overlap_facts(ops, number, overlapping, shown, from_start, reset, before, outside)
@@ -84,19 +89,25 @@ def append_log_constraints(
     return before, outside
 
 
-def _overlap_facts(ops: Sequence[Operation], number: int, overlapping: list[int],
-                   shown: Container[str], from_start: bool, reset: int | None,
-                   before: list[tuple[int, int, int]], outside: list[tuple[int, int, int]],
-                   ) -> None:
+def _overlap_facts(
+    ops: Sequence[Operation],
+    number: int,
+    overlapping: list[int],
+    shown: Container[str],
+    from_start: bool,
+    reset: int | None,
+    before: list[tuple[int, int, int]],
+    outside: list[tuple[int, int, int]],
+) -> None:
     """The facts about writes overlapping read `number` that its string does not show
     (see `append_log_constraints`)."""
     for writer in overlapping:
-            if ops[writer].input in shown:
-                continue
-            if from_start:
-                before.append((number, writer, number))
-            elif reset is not None:
-                outside.append((writer, reset, number))
+        if ops[writer].input in shown:
+            continue
+        if from_start:
+            before.append((number, writer, number))
+        elif reset is not None:
+            outside.append((writer, reset, number))
 
 
 _ReadCut = tuple[int | None, list[int], Container[str], list[int]]
@@ -105,8 +116,14 @@ impossible (None: nothing found), the writes to chain in order before it, the va
 shows, and the operations that wrote its first value."""
 
 
-def _cut_read(ops: Sequence[Operation], number: int, owners: dict[str, list[int]],
-              lengths: list[int], put: str, write_returns: list[int]) -> _ReadCut:
+def _cut_read(
+    ops: Sequence[Operation],
+    number: int,
+    owners: dict[str, list[int]],
+    lengths: list[int],
+    put: str,
+    write_returns: list[int],
+) -> _ReadCut:
     """A read's string cut on its own (values written more than once)."""
     values = _cut(ops[number].output, owners, lengths)
     if values is None:
@@ -127,12 +144,18 @@ class _GrowingLog:
     acknowledged write lost, as `_contradiction` says.
     """
 
-    def __init__(self, ops: Sequence[Operation], owners: dict[str, list[int]],
-                 lengths: list[int], put: str, read: str, budget: Budget) -> None:
+    def __init__(
+        self,
+        ops: Sequence[Operation],
+        owners: dict[str, list[int]],
+        lengths: list[int],
+        put: str,
+        read: str,
+        budget: Budget,
+    ) -> None:
         self.ops, self.lengths, self.put, self.budget = ops, lengths, put, budget
         self.owner = {value: writers[0] for value, writers in owners.items()}
-        self.returned = sorted((op.ret, number) for number, op in enumerate(ops)
-                               if op.f != read and op.ret is not None)
+        self.returned = sorted((op.ret, number) for number, op in enumerate(ops) if op.f != read and op.ret is not None)
         self.pointer = 0
         self.text: str | None = None
         self.values: list[str] = []
@@ -154,8 +177,11 @@ class _GrowingLog:
             return number, new or [], (), []
         fresh: set[str] = set()
         for position, value in enumerate(new):
-            if value in fresh or (extends and value in self.shown) or (
-                    (position or prior) and ops[owner[value]].f == self.put):
+            if (
+                value in fresh
+                or (extends and value in self.shown)
+                or ((position or prior) and ops[owner[value]].f == self.put)
+            ):
                 return number, [], (), []
             fresh.add(value)
         first_value = prior[0] if prior else (new[0] if new else None)
@@ -189,8 +215,7 @@ class _GrowingLog:
             return {writer for writer in self.unshown if ops[writer].input not in fresh}
         shown = (self.shown | fresh) if extends else fresh
         self.budget.spend(work=self.pointer)
-        return {writer for _, writer in self.returned[:self.pointer]
-                if ops[writer].input not in shown}
+        return {writer for _, writer in self.returned[: self.pointer] if ops[writer].input not in shown}
 
 
 def _returned_before(op: Operation, called: int) -> bool:
@@ -198,8 +223,14 @@ def _returned_before(op: Operation, called: int) -> bool:
     return op.ret is not None and op.ret < called
 
 
-def _contradiction(ops: Sequence[Operation], number: int, values: list[str],
-                   owners: dict[str, list[int]], put: str, write_returns: list[int]) -> int | None:
+def _contradiction(
+    ops: Sequence[Operation],
+    number: int,
+    values: list[str],
+    owners: dict[str, list[int]],
+    put: str,
+    write_returns: list[int],
+) -> int | None:
     """An operation showing that no order of the writes makes the state equal read
     `number`'s string (see `append_log_constraints`): a write it lacks, or the read itself;
     None when this cheap look finds nothing wrong."""
@@ -219,13 +250,20 @@ def _contradiction(ops: Sequence[Operation], number: int, values: list[str],
         shown_before += returned_before
     if shown_before == bisect.bisect_left(write_returns, called):
         return None
-    return next(writer for writer, op in enumerate(ops)  # once per broken read: O(n) is fine
-                if op.input not in counts and owners.get(op.input)  # type: ignore[arg-type]
-                and op.ret is not None and op.ret < called)
+    return next(
+        writer
+        for writer, op in enumerate(ops)  # once per broken read: O(n) is fine
+        if op.input not in counts
+        and owners.get(op.input)  # type: ignore[arg-type]
+        and op.ret is not None
+        and op.ret < called
+    )
 
 
-def _written_values(ops: Sequence[Operation], writes: tuple[str, str],
-                    ) -> dict[str, list[int]] | None:
+def _written_values(
+    ops: Sequence[Operation],
+    writes: tuple[str, str],
+) -> dict[str, list[int]] | None:
     """Value -> the operations that write it, or None when strings cannot be cut safely."""
     owners: dict[str, list[int]] = {}
     for number, op in enumerate(ops):
@@ -239,8 +277,12 @@ def _written_values(ops: Sequence[Operation], writes: tuple[str, str],
     return owners
 
 
-def _cut(text: object, owners: Container[str], lengths: list[int], position: int = 0,
-         ) -> list[str] | None:
+def _cut(
+    text: object,
+    owners: Container[str],
+    lengths: list[int],
+    position: int = 0,
+) -> list[str] | None:
     """`text` from `position` on as a sequence of written values (unique, the values
     being prefix-free)."""
     if type(text) is not str:
@@ -248,7 +290,7 @@ def _cut(text: object, owners: Container[str], lengths: list[int], position: int
     values: list[str] = []
     while position < len(text):
         for length in lengths:
-            value = text[position:position + length]
+            value = text[position : position + length]
             if value in owners:
                 break
         else:
@@ -258,8 +300,11 @@ def _cut(text: object, owners: Container[str], lengths: list[int], position: int
     return values
 
 
-def _reads_with_overlapping_writes(ops: Sequence[Operation], read: str, budget: Budget,
-                                   ) -> Iterable[tuple[int, list[int]]]:
+def _reads_with_overlapping_writes(
+    ops: Sequence[Operation],
+    read: str,
+    budget: Budget,
+) -> Iterable[tuple[int, list[int]]]:
     """Each returned read (numbers in `ops`, sorted by call) with the writes whose interval
     overlaps its own: returned writes still open at its call, and every write called
     before it returned. Costs O(overlap) per read, not O(history)."""
@@ -281,4 +326,3 @@ def _reads_with_overlapping_writes(ops: Sequence[Operation], read: str, budget: 
                 overlapping.append(later)
             budget.spend()
         yield number, overlapping
-

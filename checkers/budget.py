@@ -158,8 +158,7 @@ class Budget:
             if time.monotonic() > self.deadline:
                 raise OutOfBudget("timeout")
         # `gauge.over()`'s own test, inlined: this runs once per search step.
-        if (gauge._steps + 1 >= CHECK_EVERY_STEPS or gauge._stored_bytes >= CHECK_EVERY_BYTES) \
-                and gauge.over():
+        if (gauge._steps + 1 >= CHECK_EVERY_STEPS or gauge._stored_bytes >= CHECK_EVERY_BYTES) and gauge.over():
             raise OutOfBudget("memory")
         gauge._steps += 1
 

@@ -25,9 +25,10 @@ def one_line(text: str, limit: int | None = None) -> str:
     an escape, cut to `limit` characters."""
     if limit is not None and len(text) > limit:
         text = text[: limit - 1] + "…"
-    return _UNPRINTABLE.sub(lambda match: f"\\x{ord(match.group()):02x}"
-                            if ord(match.group()) < 0x100 else f"\\u{ord(match.group()):04x}",
-                            text)
+    return _UNPRINTABLE.sub(
+        lambda match: f"\\x{ord(match.group()):02x}" if ord(match.group()) < 0x100 else f"\\u{ord(match.group()):04x}",
+        text,
+    )
 
 
 class InputError(Exception):

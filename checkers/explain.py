@@ -80,8 +80,7 @@ class _Op:
     @property
     def wrote(self) -> bool:
         """Certainly took effect as a write."""
-        return (self.completion is not None and self.completion.type == "ok"
-                and self.invoke.f in ("write", "cas"))
+        return self.completion is not None and self.completion.type == "ok" and self.invoke.f in ("write", "cas")
 
 
 class _World:
@@ -144,11 +143,23 @@ class _World:
         chosen, position = self._state_of(states, op.invoke.time, completion.time)
         deposed = None
         if chosen is not None and chosen.role == "leader":
-            deposed = next((state.since_us for state in states[position + 1:]
-                            if (state.role, state.term) != ("leader", chosen.term)), None)
+            deposed = next(
+                (
+                    state.since_us
+                    for state in states[position + 1 :]
+                    if (state.role, state.term) != ("leader", chosen.term)
+                ),
+                None,
+            )
         term = None if chosen is None else chosen.term
-        newer = next(((since, leader_term, node) for since, leader_term, node in self.leaders
-                      if since <= completion.time and term is not None and leader_term > term), None)
+        newer = next(
+            (
+                (since, leader_term, node)
+                for since, leader_term, node in self.leaders
+                if since <= completion.time and term is not None and leader_term > term
+            ),
+            None,
+        )
         return {
             "node": completion.node,
             "term": term,
@@ -188,12 +199,22 @@ class _World:
         written (they certainly overwrote it) and, among those, the last to finish."""
         key, value = read.invoke.key, None if read.completion is None else read.completion.value
         own = self.writer_of.get((key, value)) if value is not None else None
-        earlier = [op for op in self.writes_by_key.get(key, [])
-                   if op.completion is not None and op.completion.index < read.invoke.index and op.written != value]
-        named = [op for op in earlier if op.invoke.index + 1 in ruled_out_by
-                 or (op.completion is not None and op.completion.index + 1 in ruled_out_by)]
-        certain = [op for op in earlier if own is None or (own.completion is not None
-                                                           and op.invoke.index > own.completion.index)]
+        earlier = [
+            op
+            for op in self.writes_by_key.get(key, [])
+            if op.completion is not None and op.completion.index < read.invoke.index and op.written != value
+        ]
+        named = [
+            op
+            for op in earlier
+            if op.invoke.index + 1 in ruled_out_by
+            or (op.completion is not None and op.completion.index + 1 in ruled_out_by)
+        ]
+        certain = [
+            op
+            for op in earlier
+            if own is None or (own.completion is not None and op.invoke.index > own.completion.index)
+        ]
         for choice in (named, certain, earlier):
             if choice:
                 return choice[-1]
@@ -238,8 +259,9 @@ def _served_text(served: Mapping[str, Any]) -> str:
     return f" by node {served['node']} ({state}){revision}"
 
 
-def explain_linearizability(lin_json: dict[str, Any], history_events: list[Event],
-                            trace_events: list[TraceEvent]) -> dict[str, Any]:
+def explain_linearizability(
+    lin_json: dict[str, Any], history_events: list[Event], trace_events: list[TraceEvent]
+) -> dict[str, Any]:
     """A copy of `lin_json` (a `LinearizabilityResult.to_json()`) whose counterexample
     operations each carry `served` (None when the history names no node) and
     `explanation` (one line). Operations are found by their `ret`/`call` history indexes;
@@ -272,8 +294,10 @@ def _explain(record: dict[str, Any], world: _World) -> None:
     write = world.ruling_write(op, lines) if op.invoke.f == "read" and op.completion is not None else None
     if write is not None:
         assert write.completion is not None
-        text += (f" after {_what(write)} completed at {format_seconds(write.completion.time)} "
-                 f"(line {write.completion.index + 1})")
+        text += (
+            f" after {_what(write)} completed at {format_seconds(write.completion.time)} "
+            f"(line {write.completion.index + 1})"
+        )
     elif isinstance(reason, str) and reason:
         text += f": {reason}"
     record["explanation"] = " ".join(text.split())

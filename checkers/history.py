@@ -45,8 +45,17 @@ EVENT_TYPES = ("invoke", "ok", "fail", "info")
 FUNCTIONS = ("read", "write", "cas")
 COMPARE_FAILED = "compare-failed"
 FIELD_ORDER = (
-    "index", "time", "process", "client", "type", "f", "key",
-    "value", "revision", "node", "error",
+    "index",
+    "time",
+    "process",
+    "client",
+    "type",
+    "f",
+    "key",
+    "value",
+    "revision",
+    "node",
+    "error",
 )
 """The order of fields in a written line; `value` is always written, other absent fields
 are left out."""
@@ -160,8 +169,7 @@ def read_history_jsonl(path: str | os.PathLike[str], budget: Budget | None = Non
     return [event for _, event in iter_history_jsonl(path, budget)]
 
 
-def iter_history_jsonl(path: str | os.PathLike[str],
-                       budget: Budget | None = None) -> Iterator[tuple[int, Event]]:
+def iter_history_jsonl(path: str | os.PathLike[str], budget: Budget | None = None) -> Iterator[tuple[int, Event]]:
     """Yield (line number, event) for each line of a `history.jsonl` once it has passed
     every check, holding nothing but the open invokes: a history of any size streams.
     Spends `budget` per line (see `checkers.formats.text.numbered_lines`).
@@ -217,8 +225,9 @@ def _refuse_constant(name: str) -> Any:
     raise _Constant(name)
 
 
-def decode_json_line(raw: str, source: str, line_number: int,
-                     decoder: json.JSONDecoder | None = None, *, from_file: bool = True) -> Any:
+def decode_json_line(
+    raw: str, source: str, line_number: int, decoder: json.JSONDecoder | None = None, *, from_file: bool = True
+) -> Any:
     """One line of JSON, or an InputError naming the line (and the field, when one can be
     told) for anything the schema's JSON must not hold: text that is not JSON, `NaN` and
     `Infinity`, a field given twice (with the history's decoder), an integer of more than
@@ -229,22 +238,26 @@ def decode_json_line(raw: str, source: str, line_number: int,
     except _DuplicateField as duplicate:
         raise InputError(source, line_number, duplicate.name, "given twice") from None
     except _Constant as constant:
-        raise InputError(source, line_number, None,
-                         f"not valid JSON: {constant.name} is not a number") from None
+        raise InputError(source, line_number, None, f"not valid JSON: {constant.name} is not a number") from None
     except json.JSONDecodeError as error:
         truncated = from_file and not raw.endswith("\n")
-        reason = "truncated line (no newline and not valid JSON)" if truncated else (
-            f"not valid JSON: {error.msg} at column {error.colno}")
+        reason = (
+            "truncated line (no newline and not valid JSON)"
+            if truncated
+            else (f"not valid JSON: {error.msg} at column {error.colno}")
+        )
         raise InputError(source, line_number, None, reason) from None
     except RecursionError:
-        raise InputError(source, line_number, _field_too_deep(raw),
-                         f"nested more than {MAX_DEPTH} deep") from None
+        raise InputError(source, line_number, _field_too_deep(raw), f"nested more than {MAX_DEPTH} deep") from None
     except ValueError:  # Python's limit on the digits of an integer read from text
-        raise InputError(source, line_number, _field_before(raw, _LONG_INTEGER.search(raw)),
-                         f"an integer of more than {MAX_INT_DIGITS} digits") from None
+        raise InputError(
+            source,
+            line_number,
+            _field_before(raw, _LONG_INTEGER.search(raw)),
+            f"an integer of more than {MAX_INT_DIGITS} digits",
+        ) from None
     if raw.count("[") + raw.count("{") > MAX_DEPTH and _depth(value) > MAX_DEPTH:
-        raise InputError(source, line_number, _deep_field(value),
-                         f"nested more than {MAX_DEPTH} deep")
+        raise InputError(source, line_number, _deep_field(value), f"nested more than {MAX_DEPTH} deep")
     return value
 
 
@@ -283,8 +296,7 @@ def _depth(value: Any) -> int:
     deepest, pending = 0, [(value, 1)]
     while pending:
         item, depth = pending.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(
-            item, list) else None
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
         if children is None:
             continue
         deepest = max(deepest, depth)
@@ -352,8 +364,7 @@ def _no_duplicate_fields(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return record
 
 
-_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicate_fields,
-                            parse_constant=_refuse_constant)
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicate_fields, parse_constant=_refuse_constant)
 _PLAIN_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
 _KNOWN_FIELDS = frozenset(FIELD_ORDER)
 
@@ -376,14 +387,11 @@ def _event_from_record(record: dict[str, Any], source: str, line: int) -> Event:
             raise InputError(source, line, name, f"must be an integer >= 0, got {record[name]!r}")
     for name, minimum in (("client", 0), ("revision", 0), ("node", 1)):
         if name in record and (not _is_int(record[name]) or record[name] < minimum):
-            raise InputError(
-                source, line, name, f"must be an integer >= {minimum}, got {record[name]!r}")
+            raise InputError(source, line, name, f"must be an integer >= {minimum}, got {record[name]!r}")
     if record["type"] not in EVENT_TYPES:
-        raise InputError(source, line, "type", f"must be one of {', '.join(EVENT_TYPES)}, "
-                         f"got {record['type']!r}")
+        raise InputError(source, line, "type", f"must be one of {', '.join(EVENT_TYPES)}, got {record['type']!r}")
     if record["f"] not in FUNCTIONS:
-        raise InputError(
-            source, line, "f", f"must be one of {', '.join(FUNCTIONS)}, got {record['f']!r}")
+        raise InputError(source, line, "f", f"must be one of {', '.join(FUNCTIONS)}, got {record['f']!r}")
     if not isinstance(record["key"], str):
         raise InputError(source, line, "key", f"must be a string, got {record['key']!r}")
     _check_optional_fields(record, source, line)
@@ -403,22 +411,23 @@ def _check_optional_fields(record: dict[str, Any], source: str, line: int) -> No
         if record["type"] not in ("fail", "info"):
             raise InputError(source, line, "error", "only fail and info events carry an error")
         if not isinstance(record["error"], str) or not record["error"]:
-            raise InputError(source, line, "error", f"must be a non-empty string, got "
-                             f"{record['error']!r}")
+            raise InputError(source, line, "error", f"must be a non-empty string, got {record['error']!r}")
 
 
 def _value_problem(f: str, event_type: str, value: object) -> str | None:
     """Why `value` is not allowed for this f and type, or None when it is."""
     if f == "read":
         if event_type == "ok":
-            return None if value is None or _is_int(value) else (
-                f"a read's result must be an integer or null, got {value!r}")
+            return (
+                None
+                if value is None or _is_int(value)
+                else (f"a read's result must be an integer or null, got {value!r}")
+            )
         return None if value is None else f"a read {event_type} carries null, got {value!r}"
     if f == "write":
         return None if _is_int(value) else f"a write carries an integer, got {value!r}"
     well_formed = (
-        isinstance(value, list) and len(value) == 2
-        and (value[0] is None or _is_int(value[0])) and _is_int(value[1])
+        isinstance(value, list) and len(value) == 2 and (value[0] is None or _is_int(value[0])) and _is_int(value[1])
     )
     return None if well_formed else f"a cas carries [expected, new], got {value!r}"
 
@@ -464,29 +473,39 @@ class HistoryValidator:
 
     def _feed_invoke(self, event: Event, line: int) -> None:
         if event.process in self._open:
-            self._fail(line, "process", f"process {event.process} already has an invoke "
-                       f"outstanding (line {self._open[event.process][1]})")
+            self._fail(
+                line,
+                "process",
+                f"process {event.process} already has an invoke outstanding (line {self._open[event.process][1]})",
+            )
         if event.process in self._crashed:
-            self._fail(line, "process", f"process {event.process} ended with info on line "
-                       f"{self._crashed[event.process]}; a client continues under a new id")
+            self._fail(
+                line,
+                "process",
+                f"process {event.process} ended with info on line "
+                f"{self._crashed[event.process]}; a client continues under a new id",
+            )
         self._open[event.process] = (event, line)
 
     def _feed_completion(self, event: Event, line: int) -> None:
         if event.process not in self._open:
-            self._fail(line, "process", f"{event.type} without an outstanding invoke of "
-                       f"process {event.process}")
+            self._fail(line, "process", f"{event.type} without an outstanding invoke of process {event.process}")
         invoke, invoke_line = self._open.pop(event.process)
         for name in ("f", "key"):
             if getattr(event, name) != getattr(invoke, name):
-                self._fail(line, name, f"{getattr(event, name)!r} does not match the invoke on "
-                           f"line {invoke_line} ({getattr(invoke, name)!r})")
+                self._fail(
+                    line,
+                    name,
+                    f"{getattr(event, name)!r} does not match the invoke on "
+                    f"line {invoke_line} ({getattr(invoke, name)!r})",
+                )
         if event.f != "read" and event.value != invoke.value:
-            self._fail(line, "value", f"{event.value!r} does not repeat the invoke's "
-                       f"{invoke.value!r} (line {invoke_line})")
+            self._fail(
+                line, "value", f"{event.value!r} does not repeat the invoke's {invoke.value!r} (line {invoke_line})"
+            )
         both_named = event.client is not None and invoke.client is not None
         if both_named and event.client != invoke.client:
-            self._fail(line, "client", f"{event.client} differs from the invoke's "
-                       f"{invoke.client} (line {invoke_line})")
+            self._fail(line, "client", f"{event.client} differs from the invoke's {invoke.client} (line {invoke_line})")
         if event.type == "info":
             self._crashed[event.process] = line
 
@@ -550,8 +569,7 @@ def operations_from_events(events: Iterable[Event]) -> list[Operation]:
         paired.append((invoke, None if event.type == "info" else event))
     paired.extend((invoke, None) for invoke in open_invokes.values())
     paired.sort(key=lambda pair: pair[0].index)
-    return [_operation(number, invoke, completion)
-            for number, (invoke, completion) in enumerate(paired)]
+    return [_operation(number, invoke, completion) for number, (invoke, completion) in enumerate(paired)]
 
 
 def _operation(number: int, invoke: Event, completion: Event | None) -> Operation:

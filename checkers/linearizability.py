@@ -142,8 +142,9 @@ class OrderConstraints(Protocol):
     nothing is always correct.
     """
 
-    def order_constraints(self, ops: Sequence[Operation]) -> tuple[
-            Iterable[tuple[int, int, int]], Iterable[tuple[int, int, int]]]: ...
+    def order_constraints(
+        self, ops: Sequence[Operation]
+    ) -> tuple[Iterable[tuple[int, int, int]], Iterable[tuple[int, int, int]]]: ...
 
 
 class StateTests(Protocol):
@@ -193,16 +194,16 @@ class Counterexample:
 
     def to_json(self) -> dict[str, Any]:
         stuck = []
-        for position, (op, text) in enumerate(zip(self.operations, self.descriptions,
-                                                  strict=True)):
+        for position, (op, text) in enumerate(zip(self.operations, self.descriptions, strict=True)):
             record = _operation_json(op, text)
             record["reason"] = self.reason(position)
             record["ruled_out_by"] = list(self.lines_ruling_out(position))
             stuck.append(record)
         return {
             "operations": stuck,
-            "prefix": [_operation_json(op, text)
-                       for op, text in zip(self.prefix, self.prefix_descriptions, strict=True)],
+            "prefix": [
+                _operation_json(op, text) for op, text in zip(self.prefix, self.prefix_descriptions, strict=True)
+            ],
             "state": self.state,
         }
 
@@ -241,8 +242,7 @@ class PartitionResult:
             "ms": round(self.ms, 3),
             "cause": self.cause,
             "explored": self.explored,
-            "counterexample": None if self.counterexample is None
-            else self.counterexample.to_json(),
+            "counterexample": None if self.counterexample is None else self.counterexample.to_json(),
         }
 
 
@@ -309,8 +309,7 @@ class _EventList:
                 events.append((ops[number].ret, 0, number))
         events.sort()
         self.position: list[float] = [-math.inf] + [e[0] for e in events] + [math.inf]
-        assert all(a < b for a, b in itertools.pairwise(self.position)), (
-            "two events share a position")
+        assert all(a < b for a, b in itertools.pairwise(self.position)), "two events share a position"
         size = len(events) + 2
         self.op_of = [-1] + [number for _, _, number in events] + [-1]
         self.is_call = [False] + [kind == 1 for _, kind, _ in events] + [False]
@@ -412,8 +411,9 @@ class _Order:
     dancing links.
     """
 
-    def __init__(self, size: int, before: Iterable[tuple[int, int, int]],
-                 outside: Iterable[tuple[int, int, int]], budget: Budget) -> None:
+    def __init__(
+        self, size: int, before: Iterable[tuple[int, int, int]], outside: Iterable[tuple[int, int, int]], budget: Budget
+    ) -> None:
         self.successors: list[list[int]] = [[] for _ in range(size)]
         self.predecessors: list[list[tuple[int, int]]] = [[] for _ in range(size)]
         self.waiting = [0] * size
@@ -481,8 +481,9 @@ class _Search:
     returned candidates have all failed.
     """
 
-    def __init__(self, ops: Sequence[Operation], model: Model, constraints: _Facts = ((), ()),
-                 budget: Budget | None = None) -> None:
+    def __init__(
+        self, ops: Sequence[Operation], model: Model, constraints: _Facts = ((), ()), budget: Budget | None = None
+    ) -> None:
         assert all(a.call < b.call for a, b in itertools.pairwise(ops)), "sorted by call"
         budget = budget or Budget()
         budget.spend(work=8 * len(ops))  # sorting and numbering below: n log n, looked at once
@@ -492,8 +493,7 @@ class _Search:
         self.returned = [op.ret is not None for op in ops]
         self.events = _EventList(ops, (n for n in range(len(ops)) if self.returned[n]))
         self.pending = _EventList(ops, (n for n in range(len(ops)) if not self.returned[n]))
-        order = sorted(range(len(ops)), key=lambda n: (math.inf if ops[n].ret is None
-                                                       else ops[n].ret, ops[n].call))
+        order = sorted(range(len(ops)), key=lambda n: (math.inf if ops[n].ret is None else ops[n].ret, ops[n].call))
         self.rank = [0] * len(ops)
         for position, number in enumerate(order):
             self.rank[number] = position
@@ -537,8 +537,7 @@ class _Search:
         doomed = sorted((n for n in self.order.never if returned[n]), key=self.rank.__getitem__)
         if doomed:  # it must take effect and cannot: no need to search
             dead_end = _DeadEnd((doomed[0],), state, (self.order.why_not(doomed[0], self.placed),))
-            return _Outcome(False, None, 0, (), dead_end.stuck, state,
-                            self.reasons(dead_end, None))
+            return _Outcome(False, None, 0, (), dead_end.stuck, state, self.reasons(dead_end, None))
         remaining = sum(returned)
         (candidates, complete), tried = self.options(state), 0
         deepest, deepest_at = _DeadEnd((), state, ()), (remaining + 1, 0)
@@ -556,17 +555,20 @@ class _Search:
                 number = candidates[tried]
                 tried += 1
                 legal, new_state = step(state, ops[number])
-                if not legal or (not returned[number]
-                                 and self.pointless(number, state, new_state, frames)):
+                if not legal or (not returned[number] and self.pointless(number, state, new_state, frames)):
                     continue
                 if memo.size >= max_cache_entries:
                     return _Outcome(UNKNOWN, CAUSE_CACHE_LIMIT, memo.size)
                 new_key = self.key_after(key, number)
                 if not memo.visit(new_key, new_state):
                     continue
-                budget.gauge.spent(_MEMO_ENTRY_BYTES + _FRAME_BYTES + sys.getsizeof(new_state)
-                                   + (new_key[1].bit_length() + new_key[2].bit_length()) // 8
-                                   + 8 * len(candidates))
+                budget.gauge.spent(
+                    _MEMO_ENTRY_BYTES
+                    + _FRAME_BYTES
+                    + sys.getsizeof(new_state)
+                    + (new_key[1].bit_length() + new_key[2].bit_length()) // 8
+                    + 8 * len(candidates)
+                )
                 frames.append((candidates, tried, complete, state, key, number, path))
                 path = (number, path)
                 self.place(number)
@@ -581,9 +583,15 @@ class _Search:
                     deepest, deepest_at = self.dead_end(state), (remaining, len(frames))
                     deepest_path = path
                 if not frames:
-                    return _Outcome(False, None, memo.size, _unwind(deepest_path),
-                                    deepest.stuck, deepest.state,
-                                    self.reasons(deepest, deepest_path))
+                    return _Outcome(
+                        False,
+                        None,
+                        memo.size,
+                        _unwind(deepest_path),
+                        deepest.stuck,
+                        deepest.state,
+                        self.reasons(deepest, deepest_path),
+                    )
                 candidates, tried, complete, state, key, number, path = frames.pop()
                 self.unplace(number)
                 remaining += returned[number]
@@ -657,8 +665,11 @@ class _Search:
         found, first_return = self.events.candidates()
         ops, step, order, placed = self.ops, self.step, self.order, self.placed
         self.budget.spend(work=len(found))
-        pending = [number for number in self.pending.called_before(first_return)
-                   if order.empty or order.allowed(number, placed)]
+        pending = [
+            number
+            for number in self.pending.called_before(first_return)
+            if order.empty or order.allowed(number, placed)
+        ]
         if not pending:
             return pending
         returned = [number for number in found if order.empty or order.allowed(number, placed)]
@@ -676,15 +687,15 @@ class _Search:
             legal, new_state = step(state, ops[number])
             if not legal or new_state == state:
                 continue  # pointless: see `pointless`
-            if self.releases[number] or any(self.changed(ops[other], new_state, now[other], True)
-                                            for other in returned):
+            if self.releases[number] or any(
+                self.changed(ops[other], new_state, now[other], True) for other in returned
+            ):
                 helpful.append(number)
             elif self.changes_another(number, state, new_state, reacting):
                 useful.append(number)
         return helpful + useful
 
-    def changes_another(self, number: int, state: State, new_state: State,
-                        reacting: _Reacting) -> bool:
+    def changes_another(self, number: int, state: State, new_state: State, reacting: _Reacting) -> bool:
         """Whether some other pending candidate does something else after `number` (see
         `pending_options`); each one looked at is work for the budget."""
         ops, step = self.ops, self.step
@@ -693,8 +704,7 @@ class _Search:
             looked += 1
             if looked % _SPEND_EVERY == 0:
                 self.budget.spend(work=_SPEND_EVERY)
-            if other != number and self.changed(ops[other], new_state, step(state, ops[other]),
-                                                 False):
+            if other != number and self.changed(ops[other], new_state, step(state, ops[other]), False):
                 break
         else:
             self.budget.spend(work=looked % _SPEND_EVERY)
@@ -702,16 +712,14 @@ class _Search:
         self.budget.spend(work=looked % _SPEND_EVERY)
         return True
 
-    def changed(self, op: Operation, new_state: State, outcome_now: tuple[bool, State],
-                returned: bool) -> bool:
+    def changed(self, op: Operation, new_state: State, outcome_now: tuple[bool, State], returned: bool) -> bool:
         """Whether `op`, stepped in `new_state` instead of `state`, can do something that
         matters differently (see `pending_options`): be legal with another outcome, unless
         it is a pending operation that would then do nothing."""
         legal, after = self.step(new_state, op)
         return legal and (legal, after) != outcome_now and (returned or after != new_state)
 
-    def pointless(self, number: int, state: State, new_state: State,
-                  frames: list[_Frame]) -> bool:
+    def pointless(self, number: int, state: State, new_state: State, frames: list[_Frame]) -> bool:
         """Whether linearizing pending operation `number` here can be skipped.
 
         It can when it changes nothing (it may as well never take effect), and when the last
@@ -748,19 +756,21 @@ class _Search:
         observers = [n for n, ok in zip(stuck, legal, strict=True) if ok and self.observer[n]]
         if observers:
             stuck, legal = observers[:1], [True]
-        facts = tuple(self.order.why_not(number, self.placed) if ok else None
-                      for number, ok in zip(stuck, legal, strict=True))
-        assert stuck and all(fact is not None or not ok
-                             for fact, ok in zip(facts, legal, strict=True))
+        facts = tuple(
+            self.order.why_not(number, self.placed) if ok else None for number, ok in zip(stuck, legal, strict=True)
+        )
+        assert stuck and all(fact is not None or not ok for fact, ok in zip(facts, legal, strict=True))
         return _DeadEnd(tuple(stuck), state, facts)
 
     def reasons(self, dead_end: _DeadEnd, path: _Path) -> tuple[_Reason, ...]:
         """One reason per stuck operation of the deepest dead end (see `_Explainer`)."""
         explainer = _Explainer(self.ops, self.model, path)
-        return tuple(explainer.fact(number, fact) if fact is not None
-                     else explainer.refusal(number, dead_end.state, detailed=position < _DETAILED)
-                     for position, (number, fact) in enumerate(zip(dead_end.stuck, dead_end.facts,
-                                                                   strict=True)))
+        return tuple(
+            explainer.fact(number, fact)
+            if fact is not None
+            else explainer.refusal(number, dead_end.state, detailed=position < _DETAILED)
+            for position, (number, fact) in enumerate(zip(dead_end.stuck, dead_end.facts, strict=True))
+        )
 
 
 _DETAILED = 20
@@ -810,17 +820,26 @@ class _Explainer:
     def fact(self, number: int, fact: tuple[str, int, int]) -> _Reason:
         kind, first, witness = fact
         named = tuple(n for n in dict.fromkeys((first, witness)) if n != number)
-        shown_by = ("its own result" if witness == number
-                    else "that operation's result" if witness == first else self.name(witness))
+        shown_by = (
+            "its own result"
+            if witness == number
+            else "that operation's result"
+            if witness == first
+            else self.name(witness)
+        )
         if kind == "never":
-            text = ("no order of the operations can produce its result" if witness == number
-                    else f"no order of the operations can produce its result, which "
-                    f"contradicts {shown_by}")
+            text = (
+                "no order of the operations can produce its result"
+                if witness == number
+                else f"no order of the operations can produce its result, which contradicts {shown_by}"
+            )
         elif kind == "after":
             text = f"{self.name(first)} must take effect before it, as {shown_by} shows"
         else:
-            text = (f"it cannot take effect between {self.name(first)} and "
-                    f"{self.name(witness)}, as the latter's result shows")
+            text = (
+                f"it cannot take effect between {self.name(first)} and "
+                f"{self.name(witness)}, as the latter's result shows"
+            )
         return self.head(number) + text, named
 
     def setters(self) -> list[tuple[Hashable, ...]] | None:
@@ -844,8 +863,13 @@ class _Explainer:
                 return self.head(number) + found[0], found[1]
         return self.at_dead_end(number, state, need, open_writers)
 
-    def real_time(self, number: int, value: Hashable, phrase: str, open_writers: list[int],
-                  ) -> _Reason | None:
+    def real_time(
+        self,
+        number: int,
+        value: Hashable,
+        phrase: str,
+        open_writers: list[int],
+    ) -> _Reason | None:
         """The reason when real time alone rules out every operation that could have left
         `value`; else None, with those it does not rule out added to `open_writers`."""
         ops, setters, stuck = self.ops, self.setters(), self.ops[number]
@@ -854,26 +878,40 @@ class _Explainer:
         blocker = None  # the latest-invoked operation surely leaving another state before
         for other, leaves in enumerate(setters):
             op = ops[other]
-            if leaves and leaves != (value,) and op.ret is not None and op.ret < stuck.call \
-                    and (blocker is None or op.call > ops[blocker].call):
+            if (
+                leaves
+                and leaves != (value,)
+                and op.ret is not None
+                and op.ret < stuck.call
+                and (blocker is None or op.call > ops[blocker].call)
+            ):
                 blocker = other
         late = [w for w in writers if ops[w].call > stuck.ret]
-        hidden = [w for w in writers if ops[w].call <= stuck.ret and blocker is not None
-                  and ops[w].ret is not None and ops[w].ret < ops[blocker].call]
-        starved = [w for w in writers if w not in {*late, *hidden}
-                   and self.starved(w, blocker, number, setters)]
+        hidden = [
+            w
+            for w in writers
+            if ops[w].call <= stuck.ret
+            and blocker is not None
+            and ops[w].ret is not None
+            and ops[w].ret < ops[blocker].call
+        ]
+        starved = [w for w in writers if w not in {*late, *hidden} and self.starved(w, blocker, number, setters)]
         initial = self.model.init() == value
-        if len(late) + len(hidden) + len(starved) < len(writers) or (
-                initial and blocker is None):
+        if len(late) + len(hidden) + len(starved) < len(writers) or (initial and blocker is None):
             ruled_out = {*late, *hidden, *starved}
             open_writers.extend(w for w in writers if w not in ruled_out)
             return None
         shown = self.model.describe_state(value)
         clauses = [(self.hidden_clause(w, blocker, number, shown), (w, blocker)) for w in hidden]
         clauses += [(self.starved_clause(w, blocker, number), (w, blocker)) for w in starved]
-        clauses += [(f"{self.name(w)} was invoked ({_at(ops[w].call, ops[w].call_time_us)}) "
-                     f"after this {stuck.f} returned ({_at(stuck.ret, stuck.return_time_us)})",
-                     (w,)) for w in late]
+        clauses += [
+            (
+                f"{self.name(w)} was invoked ({_at(ops[w].call, ops[w].call_time_us)}) "
+                f"after this {stuck.f} returned ({_at(stuck.ret, stuck.return_time_us)})",
+                (w,),
+            )
+            for w in late
+        ]
         if initial:
             clauses.insert(0, (self.hidden_clause(None, blocker, number, shown), (blocker,)))
         if not clauses:
@@ -887,8 +925,7 @@ class _Explainer:
         named = dict.fromkeys(n for _, numbers in clauses[:_CLAUSES_SHOWN] for n in numbers)
         return f"{phrase}: {text}", tuple(n for n in named if n is not None)
 
-    def starved(self, writer: int, blocker: int | None, number: int,
-                setters: list[tuple[Hashable, ...]]) -> bool:
+    def starved(self, writer: int, blocker: int | None, number: int, setters: list[tuple[Hashable, ...]]) -> bool:
         """Whether `writer`, which leaves its value only from one state e (a cas), cannot
         have found e: it would have to take effect after `blocker` (else the blocker's
         state would reach the stuck operation), which leaves another state than e, and no
@@ -901,10 +938,11 @@ class _Explainer:
         ops = self.ops
         assert blocker is not None
         until = min(ret for ret in (ops[number].ret, ops[writer].ret) if ret is not None)
-        return all((ops[other].ret is not None and ops[other].ret < ops[blocker].call)
-                   or ops[other].call > until
-                   for other, leaves in enumerate(setters)
-                   if leaves == needed and other not in (writer, number))
+        return all(
+            (ops[other].ret is not None and ops[other].ret < ops[blocker].call) or ops[other].call > until
+            for other, leaves in enumerate(setters)
+            if leaves == needed and other not in (writer, number)
+        )
 
     def starved_clause(self, writer: int, blocker: int | None, number: int) -> str:
         ops, stuck = self.ops, self.ops[number]
@@ -913,34 +951,41 @@ class _Explainer:
         other = ops[blocker]
         assert other.ret is not None
         state = self.model.describe_state(needed[0])
-        return (f"{self.name(writer)} applies only to {state}, but it would have to follow "
-                f"{self.name(blocker)}, which completed ({_at(other.ret, other.return_time_us)}) "
-                f"before this {stuck.f} was invoked and left another state, and every "
-                f"operation leaving {state} completed before that one was invoked "
-                f"({_at(other.call, other.call_time_us)}) or was invoked too late")
+        return (
+            f"{self.name(writer)} applies only to {state}, but it would have to follow "
+            f"{self.name(blocker)}, which completed ({_at(other.ret, other.return_time_us)}) "
+            f"before this {stuck.f} was invoked and left another state, and every "
+            f"operation leaving {state} completed before that one was invoked "
+            f"({_at(other.call, other.call_time_us)}) or was invoked too late"
+        )
 
-    def hidden_clause(self, writer: int | None, blocker: int | None, number: int,
-                      shown: str) -> str:
+    def hidden_clause(self, writer: int | None, blocker: int | None, number: int, shown: str) -> str:
         ops, stuck = self.ops, self.ops[number]
         assert blocker is not None
         other = ops[blocker]
         assert other.ret is not None
-        before = (f"completed ({_at(other.ret, other.return_time_us)}) before this {stuck.f} "
-                  f"was invoked ({_at(stuck.call, stuck.call_time_us)})")
+        before = (
+            f"completed ({_at(other.ret, other.return_time_us)}) before this {stuck.f} "
+            f"was invoked ({_at(stuck.call, stuck.call_time_us)})"
+        )
         if writer is None:
             return f"{shown} is the initial state, but {self.name(blocker)} {before}"
         op = ops[writer]
         assert op.ret is not None
-        return (f"{self.name(writer)} left {shown}, but {self.name(blocker)}, invoked "
-                f"({_at(other.call, other.call_time_us)}) after that one completed "
-                f"({_at(op.ret, op.return_time_us)}), {before}")
+        return (
+            f"{self.name(writer)} left {shown}, but {self.name(blocker)}, invoked "
+            f"({_at(other.call, other.call_time_us)}) after that one completed "
+            f"({_at(op.ret, op.return_time_us)}), {before}"
+        )
 
-    def at_dead_end(self, number: int, state: State, need: tuple[Hashable, str] | None,
-                    open_writers: list[int]) -> _Reason:
+    def at_dead_end(
+        self, number: int, state: State, need: tuple[Hashable, str] | None, open_writers: list[int]
+    ) -> _Reason:
         last = self.last_change()
         left = "" if last is None else f", left by {self.name(last)}"
-        found = (f"the state after the longest prefix the search could linearize is "
-                 f"{self.model.describe_state(state)}{left}")
+        found = (
+            f"the state after the longest prefix the search could linearize is {self.model.describe_state(state)}{left}"
+        )
         named = [] if last is None else [last]
         if need is None:
             return self.head(number) + f"{found}, and the model refuses it there", tuple(named)
@@ -948,9 +993,11 @@ class _Explainer:
         if open_writers:
             shown = [self.name(w) for w in open_writers[:_CLAUSES_SHOWN]]
             more = len(open_writers) - len(shown)
-            text += (f"; {', '.join(shown)}{f' and {more} more' if more > 0 else ''} could "
-                     f"leave {self.model.describe_state(need[0])}, but the search found no "
-                     "order of the other operations in which one does so before it")
+            text += (
+                f"; {', '.join(shown)}{f' and {more} more' if more > 0 else ''} could "
+                f"leave {self.model.describe_state(need[0])}, but the search found no "
+                "order of the other operations in which one does so before it"
+            )
             named += open_writers[:_CLAUSES_SHOWN]
         return self.head(number) + text, tuple(named)
 
@@ -988,8 +1035,11 @@ class _Reacting:
     """The pending candidates that may behave differently in two given states, by their
     `state_test`: those testing for one of the two states, and those saying nothing."""
 
-    def __init__(self, pending: list[int], tests: list[tuple[()] | tuple[Hashable] | None],
-                 ) -> None:
+    def __init__(
+        self,
+        pending: list[int],
+        tests: list[tuple[()] | tuple[Hashable] | None],
+    ) -> None:
         self.anyhow: list[int] = []
         self.testing: dict[Hashable, list[int]] = {}
         for number in pending:
@@ -1024,8 +1074,9 @@ def _signatures(ops: Sequence[Operation]) -> list[int]:
     the later-returning one may take the earlier one's place and the states are the same.
     """
     numbers: dict[tuple[object, ...], int] = {}
-    return [numbers.setdefault((op.f, op.key, op.input, op.output, op.status, op.ret is None),
-                               len(numbers)) for op in ops]
+    return [
+        numbers.setdefault((op.f, op.key, op.input, op.output, op.status, op.ret is None), len(numbers)) for op in ops
+    ]
 
 
 # ---------------------------------------------------------------------------------------
@@ -1066,21 +1117,23 @@ def check_operations(
     illegal_found = False
     for position, key in enumerate(by_size):
         if first and illegal_found:
-            results[key] = PartitionResult(key, UNKNOWN, len(groups[key]), 0.0,
-                                           cause=CAUSE_NOT_CHECKED)
+            results[key] = PartitionResult(key, UNKNOWN, len(groups[key]), 0.0, cause=CAUSE_NOT_CHECKED)
             continue
         share = budget.until(_share(budget.deadline, len(by_size) - position))
         results[key] = _check_partition(key, groups[key], model, share, max_cache_entries)
         illegal_found = illegal_found or results[key].valid is False
     partitions = tuple(results[key] for key in sorted(results, key=_key_order))
     verdicts = [partition.valid for partition in partitions]
-    valid: Verdict = (False if False in verdicts
-                      else UNKNOWN if UNKNOWN in verdicts else True)
+    valid: Verdict = False if False in verdicts else UNKNOWN if UNKNOWN in verdicts else True
     return LinearizabilityResult(valid, model.name, len(all_ops), budget.elapsed_ms(), partitions)
 
 
-def unknown_result(model_name: str, ops: int, cause: str, elapsed_ms: float,
-                   ) -> LinearizabilityResult:
+def unknown_result(
+    model_name: str,
+    ops: int,
+    cause: str,
+    elapsed_ms: float,
+) -> LinearizabilityResult:
     """The answer of a check that ran out (`cause` "timeout" or "memory") before any
     partition could be searched, for instance while reading the history: unknown, with no
     partitions, naming the cause."""
@@ -1097,8 +1150,11 @@ def _budget_from(budget_s: float | None, max_memory_bytes: int) -> Budget:
     return Budget(now, MemoryGauge(max_memory_bytes), started=now)
 
 
-def _partitions(all_ops: list[Operation], model: Model, budget: Budget,
-                ) -> dict[Hashable, list[Operation]]:
+def _partitions(
+    all_ops: list[Operation],
+    model: Model,
+    budget: Budget,
+) -> dict[Hashable, list[Operation]]:
     """The operations of each partition, in history order; ValueError for an operation
     the model does not know."""
     groups: dict[Hashable, list[Operation]] = {}
@@ -1106,9 +1162,11 @@ def _partitions(all_ops: list[Operation], model: Model, budget: Budget,
         if number % _SPEND_EVERY == _SPEND_EVERY - 1:
             budget.spend(work=4 * _SPEND_EVERY)
         if op.f not in model.functions:
-            raise ValueError(f"operation {op.id} (process {op.process}) is a {op.f!r}, which "
-                             f"model {model.name!r} does not have "
-                             f"({', '.join(sorted(model.functions))})")
+            raise ValueError(
+                f"operation {op.id} (process {op.process}) is a {op.f!r}, which "
+                f"model {model.name!r} does not have "
+                f"({', '.join(sorted(model.functions))})"
+            )
         groups.setdefault(model.partition(op), []).append(op)
     return groups
 
@@ -1131,8 +1189,9 @@ def _share(deadline: float, partitions_left: int) -> float:
 _SHARE_FLOOR_S = 0.05
 
 
-def _check_partition(key: Hashable, ops: list[Operation], model: Model, budget: Budget,
-                     max_cache_entries: int) -> PartitionResult:
+def _check_partition(
+    key: Hashable, ops: list[Operation], model: Model, budget: Budget, max_cache_entries: int
+) -> PartitionResult:
     started = time.monotonic()
     try:
         budget.check_now()
@@ -1145,12 +1204,14 @@ def _check_partition(key: Hashable, ops: list[Operation], model: Model, budget: 
     if outcome.valid is False:
         counterexample = _counterexample(searched, model, outcome)
     elapsed_ms = (time.monotonic() - started) * 1000
-    return PartitionResult(key, outcome.valid, len(ops), elapsed_ms, counterexample,
-                           outcome.cause, outcome.explored)
+    return PartitionResult(key, outcome.valid, len(ops), elapsed_ms, counterexample, outcome.cause, outcome.explored)
 
 
-def _counterexample(searched: list[Operation], model: Model, outcome: _Outcome,
-                    ) -> Counterexample:
+def _counterexample(
+    searched: list[Operation],
+    model: Model,
+    outcome: _Outcome,
+) -> Counterexample:
     stuck = tuple(searched[number] for number in outcome.stuck)
     prefix = tuple(searched[number] for number in outcome.prefix)
     assert len(outcome.reasons) == len(stuck), (outcome.reasons, stuck)
@@ -1161,14 +1222,14 @@ def _counterexample(searched: list[Operation], model: Model, outcome: _Outcome,
         descriptions=tuple(model.describe_op(op) for op in stuck),
         prefix_descriptions=tuple(model.describe_op(op) for op in prefix),
         reasons=tuple(text for text, _ in outcome.reasons),
-        ruled_out_by=tuple(tuple(sorted({searched[n].line for n in numbers
-                                         if searched[n].line is not None}))  # type: ignore[type-var]
-                           for _, numbers in outcome.reasons),
+        ruled_out_by=tuple(
+            tuple(sorted({searched[n].line for n in numbers if searched[n].line is not None}))  # type: ignore[type-var]
+            for _, numbers in outcome.reasons
+        ),
     )
 
 
-def _search_partition(searched: list[Operation], model: Model, budget: Budget,
-                      max_cache_entries: int) -> _Outcome:
+def _search_partition(searched: list[Operation], model: Model, budget: Budget, max_cache_entries: int) -> _Outcome:
     """The verdict, with the model's order facts when it offers them; for an illegal
     partition, the deeper counterexample of a short search without them if that search
     finishes (see the module docstring). Raises OutOfBudget when the budget runs out
@@ -1181,16 +1242,17 @@ def _search_partition(searched: list[Operation], model: Model, budget: Budget,
     if outcome.valid is not False or COUNTEREXAMPLE_RETRY_CONFIGURATIONS <= 0:
         return outcome
     try:
-        retry = _Search(searched, model, budget=budget).run(
-            budget, COUNTEREXAMPLE_RETRY_CONFIGURATIONS)
+        retry = _Search(searched, model, budget=budget).run(budget, COUNTEREXAMPLE_RETRY_CONFIGURATIONS)
     except OutOfBudget:  # the verdict stands; only the deeper counterexample is lost
         return outcome
     assert retry.valid is not True, "order facts contradicted: the model's facts are wrong"
     if retry.valid is False:
-        return _Outcome(False, None, outcome.explored + retry.explored, retry.prefix,
-                        retry.stuck, retry.state, retry.reasons)
-    return _Outcome(False, None, outcome.explored + retry.explored, outcome.prefix,
-                    outcome.stuck, outcome.state, outcome.reasons)
+        return _Outcome(
+            False, None, outcome.explored + retry.explored, retry.prefix, retry.stuck, retry.state, retry.reasons
+        )
+    return _Outcome(
+        False, None, outcome.explored + retry.explored, outcome.prefix, outcome.stuck, outcome.state, outcome.reasons
+    )
 
 
 @functools.cache
@@ -1237,8 +1299,7 @@ def check_history_file(
     except OutOfBudget as out:
         return unknown_result(model.name, 0, out.cause, budget.elapsed_ms())
     try:
-        return check_operations(operations, model, first=first,
-                                max_cache_entries=max_cache_entries, budget=budget)
+        return check_operations(operations, model, first=first, max_cache_entries=max_cache_entries, budget=budget)
     except ValueError as error:
         raise InputError(path, None, "f", str(error)) from None
 
@@ -1261,14 +1322,16 @@ def format_result(result: LinearizabilityResult) -> RenderableType:
     if result.cause is not None:  # ran out before any key could be told apart
         return Text.assemble(
             (f"linearizability ({_printable(result.model)}): ", "bold"),
-            (f"{_verdict_word(result.valid)} ({_cause_words(result.cause)} before any key "
-             "was checked)", _verdict_style(result.valid)),
-            f", {_seconds_text(result.ms)}")
+            (
+                f"{_verdict_word(result.valid)} ({_cause_words(result.cause)} before any key was checked)",
+                _verdict_style(result.valid),
+            ),
+            f", {_seconds_text(result.ms)}",
+        )
     heading = Text.assemble(
         (f"linearizability ({_printable(result.model)}): ", "bold"),
         (_verdict_word(result.valid), _verdict_style(result.valid)),
-        f", {_count(result.ops, 'operation')}, {_count(len(result.partitions), 'key')}, "
-        f"{_seconds_text(result.ms)}",
+        f", {_count(result.ops, 'operation')}, {_count(len(result.partitions), 'key')}, {_seconds_text(result.ms)}",
     )
     summary = Table()
     for column in ("key", "verdict", "operations", "time", "explored"):
@@ -1277,12 +1340,22 @@ def format_result(result: LinearizabilityResult) -> RenderableType:
     for partition in result.partitions:
         if many and partition.valid is True:
             continue
-        summary.add_row(Text(_key_text(partition.key)), _verdict_text(partition),
-                        str(partition.ops), _seconds_text(partition.ms), str(partition.explored))
+        summary.add_row(
+            Text(_key_text(partition.key)),
+            _verdict_text(partition),
+            str(partition.ops),
+            _seconds_text(partition.ms),
+            str(partition.explored),
+        )
     if many:
         good = [partition for partition in result.partitions if partition.valid is True]
-        summary.add_row(f"{_count(len(good), 'more key')}", Text(_verdict_word(True), style="green"),
-                        str(sum(partition.ops for partition in good)), "", "")
+        summary.add_row(
+            f"{_count(len(good), 'more key')}",
+            Text(_verdict_word(True), style="green"),
+            str(sum(partition.ops for partition in good)),
+            "",
+            "",
+        )
     parts: list[RenderableType] = [heading, summary]
     for partition in result.partitions:
         if partition.counterexample is not None:
@@ -1294,27 +1367,25 @@ _PREFIX_SHOWN = 8  # the end of a long prefix is what explains the state; the re
 
 
 def _format_counterexample(key: Hashable, example: Counterexample) -> RenderableType:
-    table = Table(title=Text(f"key {_key_text(key)}: {_verdict_word(False)}, no order of the "
-                             "operations explains what was seen"),
-                  title_justify="left")
+    table = Table(
+        title=Text(f"key {_key_text(key)}: {_verdict_word(False)}, no order of the operations explains what was seen"),
+        title_justify="left",
+    )
     for column in ("", "process", "operation", "called", "returned"):
         table.add_column(column)
     shown = len(example.prefix) - _PREFIX_SHOWN
     if shown > 0:
-        table.add_row("", "", Text(f"... {_count(shown, 'earlier operation')}", style="dim"),
-                      "", "")
+        table.add_row("", "", Text(f"... {_count(shown, 'earlier operation')}", style="dim"), "", "")
     pairs = list(zip(example.prefix, example.prefix_descriptions, strict=True))
-    for op, text in pairs[max(shown, 0):]:
+    for op, text in pairs[max(shown, 0) :]:
         table.add_row("placed", str(op.process), Text(_printable(text)), *_interval(op))
     table.add_row("", "", Text(f"state: {_printable(example.state)}", style="bold"), "", "")
-    for position, (op, text) in enumerate(zip(example.operations, example.descriptions,
-                                              strict=True)):
+    for position, (op, text) in enumerate(zip(example.operations, example.descriptions, strict=True)):
         reason = example.reason(position)
         shown_text = Text(_printable(text))
         if reason is not None:
             shown_text.append(f"\n{_printable(reason)}", style="dim")
-        table.add_row(Text("cannot", style="bold red"), str(op.process), shown_text,
-                      *_interval(op))
+        table.add_row(Text("cannot", style="bold red"), str(op.process), shown_text, *_interval(op))
     return table
 
 
@@ -1347,9 +1418,12 @@ def _interval(op: Operation) -> tuple[str, str]:
 
 
 def _cause_words(cause: str) -> str:
-    return {CAUSE_TIMEOUT: "out of time", CAUSE_MEMORY: "out of memory",
-            CAUSE_CACHE_LIMIT: "cache limit reached", CAUSE_NOT_CHECKED: "not checked"}.get(
-                cause, cause)
+    return {
+        CAUSE_TIMEOUT: "out of time",
+        CAUSE_MEMORY: "out of memory",
+        CAUSE_CACHE_LIMIT: "cache limit reached",
+        CAUSE_NOT_CHECKED: "not checked",
+    }.get(cause, cause)
 
 
 def _verdict_word(valid: Verdict) -> str:

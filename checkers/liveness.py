@@ -93,8 +93,7 @@ class _Roles:
     def usable_leader(self) -> int | None:
         for node_id in sorted(self.nodes):
             view = self.nodes[node_id]
-            if (view.role == "leader" and view.term == self.max_term
-                    and not view.crashed and not view.paused):
+            if view.role == "leader" and view.term == self.max_term and not view.crashed and not view.paused:
                 return node_id
         return None
 
@@ -105,8 +104,7 @@ class _Roles:
             view = self.nodes[node_id]
             if view.role != "leader":
                 continue
-            reasons = [word for word, flag in (("crashed", view.crashed),
-                                               ("paused", view.paused)) if flag]
+            reasons = [word for word, flag in (("crashed", view.crashed), ("paused", view.paused)) if flag]
             if view.term < self.max_term:
                 reasons.append(f"stale, highest term is {self.max_term}")
             leaders.append(f"node {node_id} of term {view.term} ({', '.join(reasons)})")
@@ -150,8 +148,7 @@ class _Leadership:
     def before(self, time_us: int, roles: _Roles) -> None:
         """Called before an event is replayed: the state just before the gap outgrows the
         bound is the one that explains it."""
-        if self.gap_start_us is not None and self.gap_state is None \
-                and time_us > self.gap_start_us + self.bound_us:
+        if self.gap_start_us is not None and self.gap_state is None and time_us > self.gap_start_us + self.bound_us:
             self.gap_state = roles.describe()
 
     def after(self, time_us: int, roles: _Roles) -> None:
@@ -183,8 +180,7 @@ class _Leadership:
         self.gap_start_us, self.gap_state = None, None
 
 
-def check_liveness(trace_events: Iterable[TraceEvent],
-                   history_events: Iterable[Any]) -> dict[str, Any]:
+def check_liveness(trace_events: Iterable[TraceEvent], history_events: Iterable[Any]) -> dict[str, Any]:
     """Judge the liveness phase of a run.
 
     `trace_events` are validated trace dicts (`checkers.trace`); `history_events` are
@@ -194,8 +190,12 @@ def check_liveness(trace_events: Iterable[TraceEvent],
     """
     window, leadership, last_event_us = _replay_trace(trace_events)
     if window is None or leadership is None:
-        anomaly = {"property": "liveness-phase", "t": last_event_us, "phase": None,
-                   "message": "trace has no liveness phase"}
+        anomaly = {
+            "property": "liveness-phase",
+            "t": last_event_us,
+            "phase": None,
+            "message": "trace has no liveness phase",
+        }
         return {"valid": False, "anomalies": [anomaly], "stats": {}}
     anomalies = [_gap_anomaly(gap, leadership) for gap in leadership.long_gaps]
     clients = _client_progress(history_events, window)
@@ -206,10 +206,8 @@ def check_liveness(trace_events: Iterable[TraceEvent],
     stats = {
         "liveness_start_us": window.start_us,
         "leader_bound_us": window.leader_bound_us,
-        "window_end_us": (window.final_reads_us if window.final_reads_us is not None
-                          else window.end_us),
-        "time_to_leader_us": (None if leadership.first_us is None
-                              else leadership.first_us - window.start_us),
+        "window_end_us": (window.final_reads_us if window.final_reads_us is not None else window.end_us),
+        "time_to_leader_us": (None if leadership.first_us is None else leadership.first_us - window.start_us),
         "leader": leadership.first_node,
         "leader_term": leadership.first_term,
         "longest_leaderless_us": leadership.longest_gap_us,
@@ -260,20 +258,32 @@ def _gap_anomaly(gap: _Gap, leadership: _Leadership) -> dict[str, Any]:
     bound = f"bound {format_duration(leadership.bound_us)}"
     length = format_duration(gap.length_us)
     if leadership.first_us is None:
-        message = (f"no usable leader in the {length} from the liveness phase's "
-                   f"start to the end of the trace ({bound}); when the bound ran out, {gap.state}")
+        message = (
+            f"no usable leader in the {length} from the liveness phase's "
+            f"start to the end of the trace ({bound}); when the bound ran out, {gap.state}"
+        )
     elif gap.start_us == leadership.start_us:
-        message = (f"first usable leader (node {leadership.first_node}, term "
-                   f"{leadership.first_term}) came {length} after the liveness "
-                   f"phase began ({bound}); when the bound ran out, {gap.state}")
+        message = (
+            f"first usable leader (node {leadership.first_node}, term "
+            f"{leadership.first_term}) came {length} after the liveness "
+            f"phase began ({bound}); when the bound ran out, {gap.state}"
+        )
     else:
         until = "the end of the trace" if gap.end_us is None else format_seconds(gap.end_us)
-        message = (f"no usable leader for {length} from {format_seconds(gap.start_us)} to "
-                   f"{until} ({bound}); when the bound ran out, {gap.state}")
-    return {"property": "leader", "t": gap.start_us + leadership.bound_us, "phase": "liveness",
-            "message": message, "leaderless_from_us": gap.start_us,
-            "leaderless_until_us": gap.end_us, "leaderless_us": gap.length_us,
-            "leader_bound_us": leadership.bound_us}
+        message = (
+            f"no usable leader for {length} from {format_seconds(gap.start_us)} to "
+            f"{until} ({bound}); when the bound ran out, {gap.state}"
+        )
+    return {
+        "property": "leader",
+        "t": gap.start_us + leadership.bound_us,
+        "phase": "liveness",
+        "message": message,
+        "leaderless_from_us": gap.start_us,
+        "leaderless_until_us": gap.end_us,
+        "leaderless_us": gap.length_us,
+        "leader_bound_us": leadership.bound_us,
+    }
 
 
 def _get(event: Any, name: str) -> Any:
@@ -290,8 +300,9 @@ def _client_progress(history_events: Iterable[Any], window: _Window) -> dict[int
         process, time_us, kind = _get(event, "process"), _get(event, "time"), _get(event, "type")
         client = _get(event, "client")
         client = process if client is None else client
-        slot = progress.setdefault(client, {"live": False, "invoked": 0, "ok": 0, "fail": 0,
-                                            "answered": 0, "info": 0, "pending": 0})
+        slot = progress.setdefault(
+            client, {"live": False, "invoked": 0, "ok": 0, "fail": 0, "answered": 0, "info": 0, "pending": 0}
+        )
         if kind == "invoke":
             outstanding[process] = (client, time_us)
             if window.contains(time_us):
@@ -299,11 +310,16 @@ def _client_progress(history_events: Iterable[Any], window: _Window) -> dict[int
                 slot["invoked"] += 1
             continue
         invoked = outstanding.pop(process, None)
-        if window.contains(time_us) or (invoked is not None and invoked[1] < window.start_us
-                                        and time_us >= window.start_us):
+        if window.contains(time_us) or (
+            invoked is not None and invoked[1] < window.start_us and time_us >= window.start_us
+        ):
             slot["live"] = True
-        if invoked is not None and invoked[1] >= window.start_us \
-                and window.counts_completion(time_us) and kind in ("ok", "fail", "info"):
+        if (
+            invoked is not None
+            and invoked[1] >= window.start_us
+            and window.counts_completion(time_us)
+            and kind in ("ok", "fail", "info")
+        ):
             slot[kind] += 1
             if kind == "fail" and _get(event, "error") == "compare-failed":
                 slot["answered"] += 1
@@ -316,9 +332,17 @@ def _client_progress(history_events: Iterable[Any], window: _Window) -> dict[int
 
 
 def _client_anomaly(client: int, progress: dict[str, Any], window: _Window) -> dict[str, Any]:
-    message = (f"client {client} had no operation answered in the liveness phase "
-               f"(invoked {progress['invoked']}: {progress['fail']} failed, {progress['info']} "
-               f"of unknown outcome, {progress['pending']} never completed)")
+    message = (
+        f"client {client} had no operation answered in the liveness phase "
+        f"(invoked {progress['invoked']}: {progress['fail']} failed, {progress['info']} "
+        f"of unknown outcome, {progress['pending']} never completed)"
+    )
     end_us = window.final_reads_us if window.final_reads_us is not None else window.end_us
-    return {"property": "client-progress", "t": end_us, "phase": "liveness",
-            "message": message, "client": client, **progress}
+    return {
+        "property": "client-progress",
+        "t": end_us,
+        "phase": "liveness",
+        "message": message,
+        "client": client,
+        **progress,
+    }

@@ -79,8 +79,9 @@ class AnomalyLog:
         self.counts: dict[str, int] = {name: 0 for name in PROPERTIES}
         self.kept: list[dict[str, Any]] = []
 
-    def add(self, property_name: str, t: int, phase: str, message: str, keep: bool = False,
-            **details: Any) -> dict[str, Any] | None:
+    def add(
+        self, property_name: str, t: int, phase: str, message: str, keep: bool = False, **details: Any
+    ) -> dict[str, Any] | None:
         """Count the anomaly; return it when it is kept (for the caller to add to). `keep`
         keeps it past the cap (the first anomaly of a cause is always shown)."""
         assert property_name in self.counts, property_name
@@ -141,8 +142,15 @@ class _Group:
             cause += f" (node {self.node} since its restart at {format_seconds(self.restarted_at_us)})"
         if self.count > 1:
             cause += f", the first of {plural(self.count, 'anomaly')} of this cause"
-        return {"group": self.number, "cause": cause, "t": self.t, "line": None,
-                "count": self.count, "property": self.property, "node": self.node}
+        return {
+            "group": self.number,
+            "cause": cause,
+            "t": self.t,
+            "line": None,
+            "count": self.count,
+            "property": self.property,
+            "node": self.node,
+        }
 
 
 @dataclass(slots=True)
@@ -162,8 +170,7 @@ def _listed(pair: Pair | None) -> list[Any] | None:
     return None if pair is None else [pair[0], pair[1]]
 
 
-def check_raft_safety(events: Iterable[TraceEvent],
-                      history: Iterable[Event] | None = None) -> dict[str, Any]:
+def check_raft_safety(events: Iterable[TraceEvent], history: Iterable[Event] | None = None) -> dict[str, Any]:
     """Replay a validated trace (see `checkers.trace`) and report Raft safety anomalies.
 
     Returns `{"valid": bool, "anomalies": [...], "groups": [...], "stats": {...}}`, all
@@ -219,12 +226,16 @@ class _Replay:
         # even when the ack came after the anomaly.
         self.proposers: dict[tuple[int, int, str], tuple[str, str]] = {}
         self.groups: dict[tuple[Any, ...], _Group] = {}
-        self.counters = {"events": 0, "applied_entries": 0, "acks": 0, "crashes": 0,
-                         "restarts": 0}
+        self.counters = {"events": 0, "applied_entries": 0, "acks": 0, "crashes": 0, "restarts": 0}
         self.handlers = {
-            "start": self._on_start, "phase": self._on_phase, "role": self._on_role,
-            "hard_state": self._on_hard_state, "append": self._on_append,
-            "apply": self._on_apply, "ack": self._on_ack, "crash": self._on_crash,
+            "start": self._on_start,
+            "phase": self._on_phase,
+            "role": self._on_role,
+            "hard_state": self._on_hard_state,
+            "append": self._on_append,
+            "apply": self._on_apply,
+            "ack": self._on_ack,
+            "crash": self._on_crash,
             "restart": self._on_restart,
         }
 
@@ -241,12 +252,12 @@ class _Replay:
         group = self.groups.get(key)
         if group is None:
             restarted = state.restarted_at_us if state is not None else None
-            group = self.groups[key] = _Group(len(self.groups) + 1, property_name, message, self.t,
-                                              node_id, restarted)
+            group = self.groups[key] = _Group(len(self.groups) + 1, property_name, message, self.t, node_id, restarted)
         group.count += 1
         first_of_group = group.count == 1 and group.number <= GROUPS_KEPT
-        anomaly = self.anomalies.add(property_name, self.t, self.phase, message, first_of_group,
-                                     group=group.number, **details)
+        anomaly = self.anomalies.add(
+            property_name, self.t, self.phase, message, first_of_group, group=group.number, **details
+        )
         if anomaly is not None:
             anomaly["nodes"] = self.snapshot(details.get("index"))
 
@@ -259,13 +270,27 @@ class _Replay:
             centre = index if index is not None and 1 <= index <= length else length
             last = min(length, centre + LOG_TAIL_ENTRIES // 2)
             first = max(1, last - LOG_TAIL_ENTRIES + 1)
-            tail = [{"index": position, "term": state.log[position - 1][0],
-                     "digest": state.log[position - 1][1], "client": None, "request": None,
-                     "line": None}
-                    for position in range(first, last + 1)]
-            states.append({"node": node_id, "term": state.term, "commit": state.commit,
-                           "role": "crashed" if state.crashed else state.role,
-                           "log_length": length, "log_tail": tail})
+            tail = [
+                {
+                    "index": position,
+                    "term": state.log[position - 1][0],
+                    "digest": state.log[position - 1][1],
+                    "client": None,
+                    "request": None,
+                    "line": None,
+                }
+                for position in range(first, last + 1)
+            ]
+            states.append(
+                {
+                    "node": node_id,
+                    "term": state.term,
+                    "commit": state.commit,
+                    "role": "crashed" if state.crashed else state.role,
+                    "log_length": length,
+                    "log_tail": tail,
+                }
+            )
         return states
 
     def name_proposers(self, invoke_lines: dict[str, int]) -> None:
@@ -298,8 +323,7 @@ class _Replay:
         if state is None:
             state = self.nodes[node_id] = _NodeState()
         if alive and state.crashed:
-            self.report("trace-consistency",
-                        f"node {node_id} emitted {event['ev']!r} while crashed", node=node_id)
+            self.report("trace-consistency", f"node {node_id} emitted {event['ev']!r} while crashed", node=node_id)
         return state
 
     # -- the cluster and its phases ------------------------------------------------------
@@ -321,8 +345,7 @@ class _Replay:
         node_id = event["node"]
         state = self.node(event, alive=False)
         if not state.crashed:
-            self.report("trace-consistency", f"node {node_id} restarted without a crash",
-                        node=node_id)
+            self.report("trace-consistency", f"node {node_id} restarted without a crash", node=node_id)
         self.counters["restarts"] += 1
         state.crashed = False
         state.role = "follower"
@@ -349,9 +372,12 @@ class _Replay:
             self.leader_of_term[term] = node_id
             self.check_leader_completeness(node_id, state, term)
         elif holder != node_id:
-            self.report("election-safety",
-                        f"nodes {holder} and {node_id} are both leader of term {term}",
-                        term=term, leaders=[holder, node_id])
+            self.report(
+                "election-safety",
+                f"nodes {holder} and {node_id} are both leader of term {term}",
+                term=term,
+                leaders=[holder, node_id],
+            )
 
     def check_leader_completeness(self, node_id: int, state: _NodeState, term: int) -> None:
         committed_count = len(self.committed)
@@ -365,12 +391,17 @@ class _Replay:
             held = state.log[position] if position < len(state.log) else None
             if held != expected:
                 index = position + 1
-                self.report("leader-completeness",
-                            f"node {node_id} became leader of term {term} holding "
-                            f"{_show(held)} at index {index}, committed as {_show(expected)} "
-                            f"in term {self.commit_terms[position]}",
-                            node=node_id, term=term, index=index,
-                            committed=_listed(expected), held=_listed(held))
+                self.report(
+                    "leader-completeness",
+                    f"node {node_id} became leader of term {term} holding "
+                    f"{_show(held)} at index {index}, committed as {_show(expected)} "
+                    f"in term {self.commit_terms[position]}",
+                    node=node_id,
+                    term=term,
+                    index=index,
+                    committed=_listed(expected),
+                    held=_listed(held),
+                )
 
     # -- the log: log matching -----------------------------------------------------------
 
@@ -378,11 +409,14 @@ class _Replay:
         node_id, index = event["node"], event["index"]
         state = self.node(event)
         if not 1 <= index <= len(state.log) + 1:
-            self.report("trace-consistency",
-                        f"node {node_id} appended at index {index} to a log of "
-                        f"{len(state.log)} entries", node=node_id, index=index)
+            self.report(
+                "trace-consistency",
+                f"node {node_id} appended at index {index} to a log of {len(state.log)} entries",
+                node=node_id,
+                index=index,
+            )
             return
-        state.log[index - 1:] = [(term, digest) for term, digest in event["entries"]]
+        state.log[index - 1 :] = [(term, digest) for term, digest in event["entries"]]
         self.bind_entries(node_id, state.log, index)
         self.check_committed_kept(node_id, state, index)
 
@@ -399,18 +433,23 @@ class _Replay:
             elif binding.digest != digest or binding.previous != previous:
                 self.report_divergence(node_id, key, digest, previous, binding)
 
-    def report_divergence(self, node_id: int, key: tuple[int, int], digest: str,
-                          previous: Pair | None, binding: _Binding) -> None:
+    def report_divergence(
+        self, node_id: int, key: tuple[int, int], digest: str, previous: Pair | None, binding: _Binding
+    ) -> None:
         index, term = key
         if binding.digest != digest:
             what = f"digest {digest}, node {binding.node} had {binding.digest}"
         else:
-            what = (f"entry {_show(previous)} before it, node {binding.node} had "
-                    f"{_show(binding.previous)}")
-        self.report("log-matching",
-                    f"node {node_id} holds index {index} term {term} with {what}",
-                    node=node_id, index=index, term=term, other_node=binding.node,
-                    other_t=binding.t)
+            what = f"entry {_show(previous)} before it, node {binding.node} had {_show(binding.previous)}"
+        self.report(
+            "log-matching",
+            f"node {node_id} holds index {index} term {term} with {what}",
+            node=node_id,
+            index=index,
+            term=term,
+            other_node=binding.node,
+            other_t=binding.t,
+        )
 
     def check_committed_kept(self, node_id: int, state: _NodeState, first_index: int) -> None:
         """An append below the node's own commit index must leave its committed entries be."""
@@ -418,11 +457,14 @@ class _Replay:
             held = state.log[index - 1] if index <= len(state.log) else None
             expected = self.committed[index - 1]
             if held != expected:
-                self.report("state-machine-safety",
-                            f"node {node_id} replaced committed index {index} "
-                            f"{_show(expected)} with {_show(held)}",
-                            node=node_id, index=index, committed=_listed(expected),
-                            held=_listed(held))
+                self.report(
+                    "state-machine-safety",
+                    f"node {node_id} replaced committed index {index} {_show(expected)} with {_show(held)}",
+                    node=node_id,
+                    index=index,
+                    committed=_listed(expected),
+                    held=_listed(held),
+                )
 
     # -- commits, applies and acknowledgements -------------------------------------------
 
@@ -434,13 +476,20 @@ class _Replay:
 
     def observe_commit(self, node_id: int, state: _NodeState, commit: int) -> None:
         if commit < state.commit:
-            self.report("state-machine-safety",
-                        f"node {node_id} moved its commit index back from {state.commit} to {commit}",
-                        node=node_id, index=commit, commit=state.commit)
+            self.report(
+                "state-machine-safety",
+                f"node {node_id} moved its commit index back from {state.commit} to {commit}",
+                node=node_id,
+                index=commit,
+                commit=state.commit,
+            )
         if commit > len(state.log):
-            self.report("trace-consistency",
-                        f"node {node_id} committed index {commit} beyond its log of "
-                        f"{len(state.log)} entries", node=node_id, index=commit)
+            self.report(
+                "trace-consistency",
+                f"node {node_id} committed index {commit} beyond its log of {len(state.log)} entries",
+                node=node_id,
+                index=commit,
+            )
             commit = len(state.log)
         for index in range(state.commit + 1, commit + 1):
             self.record_commit(node_id, index, state.log[index - 1], state.term)
@@ -452,11 +501,15 @@ class _Replay:
             self.committed.append(pair)
             self.commit_terms.append(term)
         elif self.committed[index - 1] != pair:
-            self.report("state-machine-safety",
-                        f"node {node_id} committed index {index} as {_show(pair)}, "
-                        f"already committed as {_show(self.committed[index - 1])}",
-                        node=node_id, index=index, entry=_listed(pair),
-                        committed=_listed(self.committed[index - 1]))
+            self.report(
+                "state-machine-safety",
+                f"node {node_id} committed index {index} as {_show(pair)}, "
+                f"already committed as {_show(self.committed[index - 1])}",
+                node=node_id,
+                index=index,
+                entry=_listed(pair),
+                committed=_listed(self.committed[index - 1]),
+            )
         else:
             self.commit_terms[index - 1] = min(self.commit_terms[index - 1], term)
         self.check_ack_kept(node_id, index, pair, "committed")
@@ -464,26 +517,38 @@ class _Replay:
     def check_ack_kept(self, node_id: int, index: int, pair: Pair, verb: str) -> None:
         ack = self.acks.get(index)
         if ack is not None and ack.pair != pair:
-            self.report("durability",
-                        f"node {node_id} {verb} {_show(pair)} at index {index} where node "
-                        f"{ack.node} acknowledged {_show(ack.pair)} to client {ack.client}",
-                        node=node_id, index=index, entry=_listed(pair),
-                        acknowledged=_listed(ack.pair), ack_t=ack.t)
+            self.report(
+                "durability",
+                f"node {node_id} {verb} {_show(pair)} at index {index} where node "
+                f"{ack.node} acknowledged {_show(ack.pair)} to client {ack.client}",
+                node=node_id,
+                index=index,
+                entry=_listed(pair),
+                acknowledged=_listed(ack.pair),
+                ack_t=ack.t,
+            )
 
     def _on_apply(self, event: TraceEvent) -> None:
         node_id, index = event["node"], event["index"]
         state = self.node(event)
         entries = [(term, digest) for term, digest in event["entries"]]
         if index != state.applied + 1:
-            self.report("state-machine-safety",
-                        f"node {node_id} applied from index {index} after applying up to "
-                        f"{state.applied}", node=node_id, index=index, applied=state.applied)
+            self.report(
+                "state-machine-safety",
+                f"node {node_id} applied from index {index} after applying up to {state.applied}",
+                node=node_id,
+                index=index,
+                applied=state.applied,
+            )
         last_index = index + len(entries) - 1
         if last_index > state.commit:
-            self.report("state-machine-safety",
-                        f"node {node_id} applied up to index {last_index} beyond its commit "
-                        f"index {state.commit}", node=node_id, index=last_index,
-                        commit=state.commit)
+            self.report(
+                "state-machine-safety",
+                f"node {node_id} applied up to index {last_index} beyond its commit index {state.commit}",
+                node=node_id,
+                index=last_index,
+                commit=state.commit,
+            )
         for offset, pair in enumerate(entries):
             self.record_apply(node_id, state, index + offset, pair)
         state.applied = max(state.applied, last_index)
@@ -492,18 +557,27 @@ class _Replay:
     def record_apply(self, node_id: int, state: _NodeState, index: int, pair: Pair) -> None:
         own = state.log[index - 1] if 1 <= index <= len(state.log) else None
         if own != pair:
-            self.report("state-machine-safety",
-                        f"node {node_id} applied {_show(pair)} at index {index} but its log "
-                        f"holds {_show(own)}", node=node_id, index=index, entry=_listed(pair),
-                        held=_listed(own))
+            self.report(
+                "state-machine-safety",
+                f"node {node_id} applied {_show(pair)} at index {index} but its log holds {_show(own)}",
+                node=node_id,
+                index=index,
+                entry=_listed(pair),
+                held=_listed(own),
+            )
         first = self.applied_at.get(index)
         if first is None:
             self.applied_at[index] = (pair, node_id)
         elif first[0] != pair:
-            self.report("state-machine-safety",
-                        f"node {node_id} applied {_show(pair)} at index {index}, node "
-                        f"{first[1]} applied {_show(first[0])}", node=node_id, index=index,
-                        entry=_listed(pair), other_node=first[1], other=_listed(first[0]))
+            self.report(
+                "state-machine-safety",
+                f"node {node_id} applied {_show(pair)} at index {index}, node {first[1]} applied {_show(first[0])}",
+                node=node_id,
+                index=index,
+                entry=_listed(pair),
+                other_node=first[1],
+                other=_listed(first[0]),
+            )
         self.check_ack_kept(node_id, index, pair, "applied")
 
     def _on_ack(self, event: TraceEvent) -> None:
@@ -514,19 +588,27 @@ class _Replay:
         self.proposers.setdefault((index, pair[0], pair[1]), (event["client"], event["request"]))
         own = state.log[index - 1] if 1 <= index <= len(state.log) else None
         if own != pair:
-            self.report("durability",
-                        f"node {node_id} acknowledged {_show(pair)} at index {index} but its "
-                        f"log holds {_show(own)}", node=node_id, index=index,
-                        acknowledged=_listed(pair), held=_listed(own))
+            self.report(
+                "durability",
+                f"node {node_id} acknowledged {_show(pair)} at index {index} but its log holds {_show(own)}",
+                node=node_id,
+                index=index,
+                acknowledged=_listed(pair),
+                held=_listed(own),
+            )
         earlier = self.acks.get(index)
         if earlier is None:
             self.acks[index] = _Ack(pair, node_id, event["client"], event["request"], self.t)
         elif earlier.pair != pair:
-            self.report("durability",
-                        f"node {node_id} acknowledged {_show(pair)} at index {index}, node "
-                        f"{earlier.node} had acknowledged {_show(earlier.pair)}",
-                        node=node_id, index=index, acknowledged=_listed(pair),
-                        other=_listed(earlier.pair))
+            self.report(
+                "durability",
+                f"node {node_id} acknowledged {_show(pair)} at index {index}, node "
+                f"{earlier.node} had acknowledged {_show(earlier.pair)}",
+                node=node_id,
+                index=index,
+                acknowledged=_listed(pair),
+                other=_listed(earlier.pair),
+            )
         self.check_against_history(node_id, index, pair)
 
     def check_against_history(self, node_id: int, index: int, pair: Pair) -> None:
@@ -535,10 +617,14 @@ class _Replay:
         applied = self.applied_at.get(index)
         for verb, other in (("committed", committed), ("applied", applied and applied[0])):
             if other is not None and other != pair:
-                self.report("durability",
-                            f"node {node_id} acknowledged {_show(pair)} at index {index}, "
-                            f"already {verb} as {_show(other)}", node=node_id, index=index,
-                            acknowledged=_listed(pair), other=_listed(other))
+                self.report(
+                    "durability",
+                    f"node {node_id} acknowledged {_show(pair)} at index {index}, already {verb} as {_show(other)}",
+                    node=node_id,
+                    index=index,
+                    acknowledged=_listed(pair),
+                    other=_listed(other),
+                )
 
     # -- the end of the trace ------------------------------------------------------------
 
@@ -549,24 +635,29 @@ class _Replay:
         running = [node_id for node_id in cluster if not self.nodes[node_id].crashed]
         for index in sorted(self.acks):
             ack = self.acks[index]
-            holders = [node_id for node_id in running
-                       if index <= len(self.nodes[node_id].log)
-                       and self.nodes[node_id].log[index - 1] == ack.pair]
+            holders = [
+                node_id
+                for node_id in running
+                if index <= len(self.nodes[node_id].log) and self.nodes[node_id].log[index - 1] == ack.pair
+            ]
             if len(holders) < majority:
-                self.report("durability",
-                            f"at the end only {len(holders)} of {len(cluster)} nodes "
-                            f"({len(running)} running) hold {_show(ack.pair)} at index {index}, "
-                            f"acknowledged by node {ack.node} to client {ack.client}",
-                            index=index, acknowledged=_listed(ack.pair), holders=holders,
-                            ack_t=ack.t)
+                self.report(
+                    "durability",
+                    f"at the end only {len(holders)} of {len(cluster)} nodes "
+                    f"({len(running)} running) hold {_show(ack.pair)} at index {index}, "
+                    f"acknowledged by node {ack.node} to client {ack.client}",
+                    index=index,
+                    acknowledged=_listed(ack.pair),
+                    holders=holders,
+                    ack_t=ack.t,
+                )
 
     def stats(self) -> dict[str, Any]:
         terms = sorted(self.leader_of_term)
         return {
             **self.counters,
             "nodes": len(self.cluster if self.cluster is not None else self.nodes),
-            "max_term": max([terms[-1] if terms else 0,
-                             *(state.term for state in self.nodes.values())]),
+            "max_term": max([terms[-1] if terms else 0, *(state.term for state in self.nodes.values())]),
             "terms_with_leader": len(terms),
             "committed_entries": len(self.committed),
             "max_log_length": max((len(state.log) for state in self.nodes.values()), default=0),

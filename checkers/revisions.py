@@ -125,9 +125,16 @@ class _Finding:
 
     def to_json(self, group: int) -> dict[str, Any]:
         assert "\n" not in self.message
-        return {"property": self.property, "t": self.cause.completion.time, "phase": None,
-                "message": self.message, "line": self.cause.line,
-                "affected_line": self.affected.line, "group": group, **self.details}
+        return {
+            "property": self.property,
+            "t": self.cause.completion.time,
+            "phase": None,
+            "message": self.message,
+            "line": self.cause.line,
+            "affected_line": self.affected.line,
+            "group": group,
+            **self.details,
+        }
 
 
 def check_revisions(events: Iterable[Event], trace: Iterable[TraceEvent] | None = None) -> dict[str, Any]:
@@ -178,8 +185,10 @@ def _check_unique(done: list[_Done]) -> list[_Finding]:
     for item in sorted((item for item in done if item.writes), key=lambda item: item.completion.index):
         earlier = by_revision.setdefault(item.revision, item)
         if earlier is not item:
-            message = (f"{item.describe()} reported revision {item.revision}, already reported by "
-                       f"{earlier.describe()}: revision reused")
+            message = (
+                f"{item.describe()} reported revision {item.revision}, already reported by "
+                f"{earlier.describe()}: revision reused"
+            )
             findings.append(_Finding("revision-unique", item, earlier, message, {"revision": item.revision}))
     return findings
 
@@ -201,11 +210,20 @@ def _check_monotonic(done: list[_Done]) -> list[_Finding]:
         floor = highest.revision + 1 if item.writes else highest.revision
         if item.revision < floor:
             relation = "above" if item.writes else "at least"
-            message = (f"{item.describe()} reported revision {item.revision}, but {highest.describe()} had "
-                       f"returned revision {highest.revision} before it was invoked "
-                       f"(expected a revision {relation} {highest.revision})")
-            findings.append(_Finding("revision-monotonic", item, highest, message,
-                                     {"revision": item.revision, "earlier_revision": highest.revision}))
+            message = (
+                f"{item.describe()} reported revision {item.revision}, but {highest.describe()} had "
+                f"returned revision {highest.revision} before it was invoked "
+                f"(expected a revision {relation} {highest.revision})"
+            )
+            findings.append(
+                _Finding(
+                    "revision-monotonic",
+                    item,
+                    highest,
+                    message,
+                    {"revision": item.revision, "earlier_revision": highest.revision},
+                )
+            )
     return findings
 
 
@@ -238,8 +256,7 @@ def _check_reads(done: list[_Done], suspects: set[int]) -> list[_Finding]:
     return findings
 
 
-def _read_finding(read: _Done, write: _Done, kind: str, suspects: set[int],
-                  own: _Done | None = None) -> _Finding:
+def _read_finding(read: _Done, write: _Done, kind: str, suspects: set[int], own: _Done | None = None) -> _Finding:
     key = read.invoke.key
     seen = f"{read.describe()} at revision {read.revision}"
     details: dict[str, Any] = {"revision": read.revision}
@@ -251,12 +268,13 @@ def _read_finding(read: _Done, write: _Done, kind: str, suspects: set[int],
         if kind == "absent":
             text = f"{seen} found {key} absent, but {write.describe()} had written it at revision {write.revision}"
         elif kind == "future":
-            text = (f"{seen} returned a value first written at the later revision {write.revision} "
-                    f"by {write.describe()}")
+            text = f"{seen} returned a value first written at the later revision {write.revision} by {write.describe()}"
         else:
             assert own is not None
-            text = (f"{seen} returned the value of revision {own.revision}, but {write.describe()} had "
-                    f"overwritten {key} at revision {write.revision}")
+            text = (
+                f"{seen} returned the value of revision {own.revision}, but {write.describe()} had "
+                f"overwritten {key} at revision {write.revision}"
+            )
         return _Finding("read-revision", read, write, text, details)
     if kind == "absent":
         effect = f"found {key} absent"
@@ -265,8 +283,7 @@ def _read_finding(read: _Done, write: _Done, kind: str, suspects: set[int],
     else:
         assert own is not None
         effect = f"returned the older value of revision {own.revision}"
-    order = (", and returned before this write was invoked"
-             if read.completion.index < write.invoke.index else "")
+    order = ", and returned before this write was invoked" if read.completion.index < write.invoke.index else ""
     text = f"{write.describe()} reported revision {write.revision}, yet {seen} {effect}{order}"
     return _Finding("read-revision", write, read, text, details)
 
@@ -284,8 +301,10 @@ def _restarts_and_phases(trace: Iterable[TraceEvent]) -> tuple[dict[int, list[in
     return restarts, phases
 
 
-def _with_phases(anomalies: list[dict[str, Any]], phases: list[tuple[int, str]] | None,
-                 ) -> list[dict[str, Any]]:
+def _with_phases(
+    anomalies: list[dict[str, Any]],
+    phases: list[tuple[int, str]] | None,
+) -> list[dict[str, Any]]:
     """Each anomaly's phase is the one its cause completed in; a run starts in safety."""
     if phases is not None:
         starts = [start for start, _ in phases]
@@ -295,8 +314,11 @@ def _with_phases(anomalies: list[dict[str, Any]], phases: list[tuple[int, str]] 
     return anomalies
 
 
-def _groups(done: list[_Done], findings: list[_Finding], restarts: dict[int, list[int]] | None,
-            ) -> tuple[dict[int, int], dict[int, tuple[Any, ...]]]:
+def _groups(
+    done: list[_Done],
+    findings: list[_Finding],
+    restarts: dict[int, list[int]] | None,
+) -> tuple[dict[int, int], dict[int, tuple[Any, ...]]]:
     """Group number (from 1, first cause first) of every cause, by completion line, and
     each group's episode: (kind, node or line, n, how it was cut, restarted_at_us or None)."""
     causes = {finding.cause.line for finding in findings}
@@ -324,12 +346,15 @@ def _groups(done: list[_Done], findings: list[_Finding], restarts: dict[int, lis
     numbers: dict[tuple[Any, ...], int] = {}
     for finding in findings:  # already in cause order, so groups number first-cause first
         numbers.setdefault(episode_of[finding.cause.line], len(numbers) + 1)
-    return ({cause: numbers[episode] for cause, episode in episode_of.items()},
-            {number: episode for episode, number in numbers.items()})
+    return (
+        {cause: numbers[episode] for cause, episode in episode_of.items()},
+        {number: episode for episode, number in numbers.items()},
+    )
 
 
-def _group_records(findings: list[_Finding], group_of: dict[int, int],
-                   episodes: dict[int, tuple[Any, ...]]) -> list[dict[str, Any]]:
+def _group_records(
+    findings: list[_Finding], group_of: dict[int, int], episodes: dict[int, tuple[Any, ...]]
+) -> list[dict[str, Any]]:
     members: dict[int, list[_Finding]] = {}
     for finding in findings:
         members.setdefault(group_of[finding.cause.line], []).append(finding)
@@ -341,14 +366,23 @@ def _group_records(findings: list[_Finding], group_of: dict[int, int],
         cause = first.message
         node = first.cause.completion.node
         cause += _episode_text(episodes[number], list(causes.values()))
-        records.append({"group": number, "cause": cause, "t": first.cause.completion.time,
-                        "line": first.cause.line, "count": len(group), "property": first.property,
-                        "node": node, "operations": len(causes)})
+        records.append(
+            {
+                "group": number,
+                "cause": cause,
+                "t": first.cause.completion.time,
+                "line": first.cause.line,
+                "count": len(group),
+                "property": first.property,
+                "node": node,
+                "operations": len(causes),
+            }
+        )
     return records
 
 
 def _episode_text(episode: tuple[Any, ...], causes: list[_Done]) -> str:
-    """" (node 4 since its restart at 46.12 s: the first of 55 faulty answers, the last at
+    """ " (node 4 since its restart at 46.12 s: the first of 55 faulty answers, the last at
     56.563 s)", or less where there is less to say."""
     kind, node, _, cut, restarted = episode
     if kind != "node":
@@ -357,8 +391,10 @@ def _episode_text(episode: tuple[Any, ...], causes: list[_Done]) -> str:
     if len(causes) > 1:
         last = max(causes, key=lambda item: item.completion.index)
         row = " in a row" if cut == "row" else ""
-        parts.append(f"the first of {plural(len(causes), 'faulty answer')}{row}, the last at "
-                     f"{format_seconds(last.completion.time)}")
+        parts.append(
+            f"the first of {plural(len(causes), 'faulty answer')}{row}, the last at "
+            f"{format_seconds(last.completion.time)}"
+        )
     since = "" if restarted is None else f" since its restart at {format_seconds(restarted)}"
     if not parts and not since:
         return ""

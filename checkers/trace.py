@@ -178,17 +178,14 @@ def _not_utf8(lines: Iterable[str], path: str, read: int, error: UnicodeDecodeEr
     return InputError(path, None, None, f"not UTF-8 text after line {read} ({error.reason})")
 
 
-def _iter_numbered(lines: Iterable[tuple[int, str]], path: str, *,
-                   from_file: bool) -> Iterator[TraceEvent]:
+def _iter_numbered(lines: Iterable[tuple[int, str]], path: str, *, from_file: bool) -> Iterator[TraceEvent]:
     previous_time_us = None
     nodes: frozenset[int] | None = None
     for line_number, line in lines:
         event = _parse_line(line, path, line_number, from_file)
         time_us = event["t"]
         if previous_time_us is not None and time_us < previous_time_us:
-            raise InputError(
-                path, line_number, "t", f"time went backwards: {time_us} < {previous_time_us}"
-            )
+            raise InputError(path, line_number, "t", f"time went backwards: {time_us} < {previous_time_us}")
         previous_time_us = time_us
         _check_fields(event, path, line_number)
         if event["ev"] == "start":
@@ -200,9 +197,7 @@ def _iter_numbered(lines: Iterable[tuple[int, str]], path: str, *,
         yield event
 
 
-def _check_known_node(
-    node: Any, nodes: frozenset[int], path: str, line_number: int, field: str = "node"
-) -> None:
+def _check_known_node(node: Any, nodes: frozenset[int], path: str, line_number: int, field: str = "node") -> None:
     # Every kind that carries a node is checked, `fault` included, whose per-kind fields
     # the schema leaves loose: hence the type test before the membership test.
     if type(node) is not int or node not in nodes:
@@ -234,9 +229,7 @@ def _check_fields(event: TraceEvent, path: str, line_number: int) -> None:
         if (field.json_type is not None and type(value) is not field.json_type) or (
             field.deeper is not None and not field.deeper(value)
         ):
-            raise InputError(
-                path, line_number, field.name, f"must be {field.description}, got {_short(value)}"
-            )
+            raise InputError(path, line_number, field.name, f"must be {field.description}, got {_short(value)}")
     if kind == "phase":
         _check_phase(event, path, line_number)
     elif kind == "role" and event["role"] not in ROLES:

@@ -52,9 +52,7 @@ BUGS: dict[str, str] = {
         "a follower replaces its log after an append's previous entry even when it already "
         "holds the appended entries, so a delayed append cuts off entries it acknowledged"
     ),
-    ACCEPT_STALE_TERM_APPEND: (
-        "a follower accepts appends from a leader of an earlier term instead of rejecting them"
-    ),
+    ACCEPT_STALE_TERM_APPEND: ("a follower accepts appends from a leader of an earlier term instead of rejecting them"),
     HEARTBEAT_COMMIT_BEYOND_MATCH: (
         "a leader's heartbeat carries its whole commit index, not only what the follower is "
         "known to match, so a follower commits a stale tail of its own log"
@@ -64,9 +62,7 @@ BUGS: dict[str, str] = {
         "in-memory store had survived the crash, and never re-applies the log"
     ),
     STALE_LOCAL_READ: "the leader answers reads from its own state without confirming it is still leader",
-    READ_FROM_FOLLOWER: (
-        "a follower answers reads from its own state machine instead of passing them to the leader"
-    ),
+    READ_FROM_FOLLOWER: ("a follower answers reads from its own state machine instead of passing them to the leader"),
     ACK_BEFORE_COMMIT: "the leader acknowledges a write once it is in its own log, before it commits",
     CAS_CHECKED_AT_PROPOSE: (
         "the leader checks a compare-and-set against its applied state when it proposes it and "

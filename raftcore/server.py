@@ -96,8 +96,9 @@ class KVServer:
     def __init__(self, config: Config, state: PersistedState, rng: random.Random) -> None:
         self.node = RaftNode(config, state, rng)
         # A correct node has applied nothing yet: the store is rebuilt from the whole log.
-        self.store = KVStore(applied_index=self.node.applied_index,
-                             overwrite_keeps_revision=OVERWRITE_KEEPS_REVISION in config.bugs)
+        self.store = KVStore(
+            applied_index=self.node.applied_index, overwrite_keeps_revision=OVERWRITE_KEEPS_REVISION in config.bugs
+        )
         self.node_id = config.node_id
         bugs = config.bugs
         self._stale_local_read = STALE_LOCAL_READ in bugs
@@ -122,8 +123,12 @@ class KVServer:
             if leader != NO_NODE and leader != self.node_id and not request.forwarded:
                 return Forward(leader, dataclasses.replace(request, forwarded=True))
             return Response(
-                request.request_id, request.client, self.node_id, False,
-                error="not-leader", leader_hint=self.node.leader_id,
+                request.request_id,
+                request.client,
+                self.node_id,
+                False,
+                error="not-leader",
+                leader_hint=self.node.leader_id,
             )
         if self._stale_local_read and request.operation == "get":
             result = self.store.read_local(request.key)
@@ -163,14 +168,28 @@ class KVServer:
                 continue
             responses.append(self._reply(command.request_id, client, result, entry.index, entry.term))
             if command.operation != "get" and result.succeeded:
-                acknowledgements.append(Acknowledgement(
-                    command.request_id, client, entry.index, entry.term, entry_digest(entry.data),
-                ))
+                acknowledgements.append(
+                    Acknowledgement(
+                        command.request_id,
+                        client,
+                        entry.index,
+                        entry.term,
+                        entry_digest(entry.data),
+                    )
+                )
         return responses, acknowledgements
 
     def _reply(self, request_id: str, client: str, result: Any, index: int, term: int) -> Response:
         error = None if result.succeeded else "compare-failed"
         return Response(
-            request_id, client, self.node_id, result.succeeded, result.value,
-            result.revision, error, self.node.leader_id, index, term,
+            request_id,
+            client,
+            self.node_id,
+            result.succeeded,
+            result.value,
+            result.revision,
+            error,
+            self.node.leader_id,
+            index,
+            term,
         )

@@ -139,7 +139,8 @@ class Config:
         if self.heartbeat_ticks < 1:
             raise ValueError(f"heartbeat_ticks must be at least 1, not {self.heartbeat_ticks}")
         if self.election_ticks <= self.heartbeat_ticks:
-            raise ValueError(f"election_ticks ({self.election_ticks}) must exceed "
-                             f"heartbeat_ticks ({self.heartbeat_ticks})")
+            raise ValueError(
+                f"election_ticks ({self.election_ticks}) must exceed heartbeat_ticks ({self.heartbeat_ticks})"
+            )
         if self.max_entries_per_message < 1:
             raise ValueError(f"max_entries_per_message must be at least 1, not {self.max_entries_per_message}")

@@ -13,4 +13,3 @@ def _version() -> str:
 
 
 __version__ = _version()
-

@@ -91,11 +91,19 @@ def judge(folder: Path, budget_s: float = DEFAULT_BUDGET_S, crash: Crash | None 
 def crash_result(crash: Crash) -> dict[str, Any]:
     """The `crash` checker entry: always a failure, with the moment, phase and culprit."""
     anomaly = {
-        "property": "crash", "t": crash.t_us, "phase": crash.phase, "message": crash.message,
-        "exception": crash.error_type, "where": crash.where, "file": "crash.txt",
+        "property": "crash",
+        "t": crash.t_us,
+        "phase": crash.phase,
+        "message": crash.message,
+        "exception": crash.error_type,
+        "where": crash.where,
+        "file": "crash.txt",
     }
-    return {"valid": False, "anomalies": [anomaly],
-            "note": "the system under test raised an exception; liveness is not judged on a crashed run"}
+    return {
+        "valid": False,
+        "anomalies": [anomaly],
+        "note": "the system under test raised an exception; liveness is not judged on a crashed run",
+    }
 
 
 def _explained(linear: dict[str, Any], history: list[Any], trace: list[Any]) -> dict[str, Any]:
@@ -106,8 +114,7 @@ def _explained(linear: dict[str, Any], history: list[Any], trace: list[Any]) -> 
     return explain_linearizability(linear, history, trace)
 
 
-def run(scenario: Scenario, out: Path | None, budget_s: float = DEFAULT_BUDGET_S,
-        report: bool = False) -> RunOutcome:
+def run(scenario: Scenario, out: Path | None, budget_s: float = DEFAULT_BUDGET_S, report: bool = False) -> RunOutcome:
     """Run a scenario, write its folder (when `out` is given) and judge it; with `report`,
     also write `report.html` and the PNGs into the folder. The staging folder is created
     before the simulation, so an `out` that cannot be written is refused at once."""
@@ -121,8 +128,7 @@ def run(scenario: Scenario, out: Path | None, budget_s: float = DEFAULT_BUDGET_S
         if report:
             from raftsim.report import write_reports
 
-            write_reports(staging, "trace" if messages is None else "none", extra_messages=messages,
-                          shown_folder=out)
+            write_reports(staging, "trace" if messages is None else "none", extra_messages=messages, shown_folder=out)
         if out is None:
             return RunOutcome(result, verdict, None)
         swap_into_place(staging, out)
@@ -159,9 +165,11 @@ def write_run(folder: Path, result: RunResult) -> None:
 
 
 def crash_text(crash: Crash) -> str:
-    return (f"The system under test crashed at simulated time {crash.t_us / 1e6:.6f} s "
-            f"(t = {crash.t_us} us), in the {crash.phase} phase.\n"
-            f"{crash.message}\n\n{crash.traceback}")
+    return (
+        f"The system under test crashed at simulated time {crash.t_us / 1e6:.6f} s "
+        f"(t = {crash.t_us} us), in the {crash.phase} phase.\n"
+        f"{crash.message}\n\n{crash.traceback}"
+    )
 
 
 def _staging_folder(out: Path | None) -> Path:
@@ -183,8 +191,11 @@ def _staging_folder(out: Path | None) -> Path:
 
 
 def is_run_folder(folder: Path) -> bool:
-    return folder.is_dir() and not folder.is_symlink() and all(
-        p.name in RUN_FILES or p.suffix in (".html", ".png") for p in folder.iterdir())
+    return (
+        folder.is_dir()
+        and not folder.is_symlink()
+        and all(p.name in RUN_FILES or p.suffix in (".html", ".png") for p in folder.iterdir())
+    )
 
 
 # --- writes that survive a kill at any point --------------------------------------------
@@ -318,8 +329,9 @@ def read_verdict(path: Path) -> dict[str, Any]:
     except json.JSONDecodeError as error:
         raise InputError(str(path), error.lineno, None, f"not JSON: {error.msg}") from None
     except (ValueError, RecursionError):
-        raise InputError(str(path), None, None, "not JSON this reader accepts (nested too deep or a number too long)"
-                         ) from None
+        raise InputError(
+            str(path), None, None, "not JSON this reader accepts (nested too deep or a number too long)"
+        ) from None
     if not isinstance(verdict, dict):
         raise InputError(str(path), None, None, "expected a JSON object")
     checkers = verdict.get("checkers")

@@ -51,20 +51,20 @@ _current_input: ContextVar[str | None] = ContextVar("raftsim_input", default=Non
 
 _EXITS = {
     "all": "Exit codes: 0 valid, 1 anomaly, 2 bad input or usage, 3 unknown (a checker ran out of budget), "
-           "70 internal error (a bug: one line, the traceback saved to a file), 130 interrupted; each command's "
-           "--help says what they mean for it.",
+    "70 internal error (a bug: one line, the traceback saved to a file), 130 interrupted; each command's "
+    "--help says what they mean for it.",
     "list": "Exit codes: 0 done, 2 bad input, 70 internal error.",
     "run": "Exit codes: 0 valid, 1 anomaly, 2 bad input, 3 unknown (a checker ran out of budget), "
-           "70 internal error, 130 interrupted.",
+    "70 internal error, 130 interrupted.",
     "fuzz": "Exit codes: 0 every seed passed, 1 a seed failed or a determinism re-check differed, "
-            "2 bad input, 3 unknowns only, 70 internal error, 130 interrupted (the same command resumes).",
+    "2 bad input, 3 unknowns only, 70 internal error, 130 interrupted (the same command resumes).",
     "shrink": "Exit codes: 1 the shrunk run fails (as it should), 0 or 3 it no longer does, 2 bad input "
-              "or a run with no anomaly, 70 internal error, 130 interrupted.",
+    "or a run with no anomaly, 70 internal error, 130 interrupted.",
     "report": "Exit codes: the run's verdict (0 valid, 1 anomaly, 3 unknown), 2 bad input, 70 internal error, "
-              "130 interrupted.",
+    "130 interrupted.",
     "replay": "Exit codes: 0 identical digest, 1 different, 2 bad input, 70 internal error, 130 interrupted.",
     "check": "Exit codes: 0 linearizable, 1 not linearizable, 2 bad input, 3 unknown (out of budget), "
-             "70 internal error, 130 interrupted.",
+    "70 internal error, 130 interrupted.",
 }
 
 
@@ -90,8 +90,9 @@ class FiniteFloat(click.FloatRange):
 
 
 def _budget_option(help_text: str) -> Any:
-    return click.option("--budget", type=FiniteFloat(min=0.001, max=MAX_SECONDS), default=60.0,
-                        show_default=True, help=help_text)
+    return click.option(
+        "--budget", type=FiniteFloat(min=0.001, max=MAX_SECONDS), default=60.0, show_default=True, help=help_text
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=_EXITS["all"])
@@ -110,8 +111,9 @@ def scenarios(show: str | None) -> None:
 
     if show is not None:
         if show not in loader.builtin_names():
-            raise InputError("--show", None, None,
-                             f"unknown scenario {show!r}; built-in ones: {', '.join(loader.builtin_names())}")
+            raise InputError(
+                "--show", None, None, f"unknown scenario {show!r}; built-in ones: {', '.join(loader.builtin_names())}"
+            )
         click.echo((resources.files("scenarios") / "builtin" / f"{show}.toml").read_text("utf-8"), nl=False)
         sys.exit(EXIT_OK)
     table = Table("scenario", "purpose", box=None)
@@ -138,8 +140,9 @@ def bugs() -> None:
 @click.option("--bug", "bug_names", multiple=True, help="Turn on a planted bug (see `raftsim bugs`); repeatable.")
 @_budget_option("Seconds the linearizability checker may spend before answering unknown.")
 @click.option("--no-report", is_flag=True, help="Write no report.html or PNGs (the run is faster).")
-def run(scenario: str, seed: int | None, out: Path | None, bug_names: tuple[str, ...], budget: float,
-        no_report: bool) -> None:
+def run(
+    scenario: str, seed: int | None, out: Path | None, bug_names: tuple[str, ...], budget: float, no_report: bool
+) -> None:
     """Run SCENARIO (a built-in name or a .toml file), check it and write its run folder."""
     from raftsim import api
 
@@ -172,12 +175,20 @@ def replay(folder: Path) -> None:
 @cli.command(epilog=_EXITS["report"])
 @click.argument("folder", type=click.Path(path_type=Path))
 @click.option("--terminal", is_flag=True, help="Print verdicts, leaders and the counterexample here; write no file.")
-@click.option("--messages", type=click.Choice(("auto", "trace", "replay", "none")), default="auto",
-              show_default=True, help="Where the message diagram's messages come from: the trace, a replay "
-              "with message tracing (checked against the digest), the trace if it has any else a replay, "
-              "or nowhere.")
-@click.option("--window", default=None, help="The message diagram's window in simulated seconds, START:END "
-              "(default: around the first anomaly).")
+@click.option(
+    "--messages",
+    type=click.Choice(("auto", "trace", "replay", "none")),
+    default="auto",
+    show_default=True,
+    help="Where the message diagram's messages come from: the trace, a replay "
+    "with message tracing (checked against the digest), the trace if it has any else a replay, "
+    "or nowhere.",
+)
+@click.option(
+    "--window",
+    default=None,
+    help="The message diagram's window in simulated seconds, START:END (default: around the first anomaly).",
+)
 @click.option("--no-png", is_flag=True, help="Write report.html only.")
 def report(folder: Path, terminal: bool, messages: str, window: str | None, no_png: bool) -> None:
     """Write FOLDER/report.html, timeline.png, latency.png and rate.png for a run folder; exit with the
@@ -207,8 +218,12 @@ def parse_window(text: str) -> tuple[int, int]:
     finite = math.isfinite(start) and math.isfinite(end) and 0 <= start < end <= MAX_SECONDS
     window = (round(start * 1e6), round(end * 1e6)) if finite else (0, 0)
     if not colon or window[1] <= window[0]:
-        raise InputError("--window", None, None,
-                         f"expected START:END in seconds with 0 <= START < END <= {MAX_SECONDS:.0f}, got {text!r}")
+        raise InputError(
+            "--window",
+            None,
+            None,
+            f"expected START:END in seconds with 0 <= START < END <= {MAX_SECONDS:.0f}, got {text!r}",
+        )
     return window
 
 
@@ -219,18 +234,40 @@ CHECK_MODELS = ("register", "cas-register", "kv", "multi-register", "mutex")
 @cli.command(epilog=_EXITS["check"])
 @click.argument("history", type=click.Path(path_type=Path))
 @click.option("--model", required=True, help=f"One of: {', '.join(CHECK_MODELS)}.")
-@click.option("--format", "history_format", type=click.Choice(HISTORY_FORMATS), default="auto",
-              show_default=True, help="The history's format; auto tells them apart by content.")
-@click.option("--initial", default=None,
-              help="Initial state: an integer for registers, a map such as '{:x 0 :y 0}' for "
-              "multi-register, a string for kv, locked/unlocked for mutex.")
+@click.option(
+    "--format",
+    "history_format",
+    type=click.Choice(HISTORY_FORMATS),
+    default="auto",
+    show_default=True,
+    help="The history's format; auto tells them apart by content.",
+)
+@click.option(
+    "--initial",
+    default=None,
+    help="Initial state: an integer for registers, a map such as '{:x 0 :y 0}' for "
+    "multi-register, a string for kv, locked/unlocked for mutex.",
+)
 @_budget_option("Seconds the whole check (reading included) may take before it answers unknown (exit 3).")
 @click.option("--first", is_flag=True, help="Stop at the first key found not linearizable.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
-@click.option("--report", "report_path", type=click.Path(path_type=Path), default=None,
-              help="Also write an HTML timeline of the history and its verdict to this file.")
-def check(history: Path, model: str, history_format: str, initial: str | None, budget: float,
-          first: bool, as_json: bool, report_path: Path | None) -> None:
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write an HTML timeline of the history and its verdict to this file.",
+)
+def check(
+    history: Path,
+    model: str,
+    history_format: str,
+    initial: str | None,
+    budget: float,
+    first: bool,
+    as_json: bool,
+    report_path: Path | None,
+) -> None:
     """Check a history file for linearizability."""
     from checkers.linearizability import format_result
 
@@ -242,12 +279,14 @@ def check(history: Path, model: str, history_format: str, initial: str | None, b
         from reports.html import write_html
         from reports.timeline import timeline_from_operations
 
-        timeline = timeline_from_operations(operations, result.to_json(), str(history), model,
-                                            checked_model.describe_op)
+        timeline = timeline_from_operations(
+            operations, result.to_json(), str(history), model, checked_model.describe_op
+        )
         write_html(timeline, report_path)
         # With --json, stdout holds the one JSON object and nothing else.
         Console(stderr=as_json, highlight=False, markup=False, emoji=False).print(
-            f" wrote  {report_path}", soft_wrap=True)
+            f" wrote  {report_path}", soft_wrap=True
+        )
     elif report_path is not None:
         click.echo(f"raftsim: {report_path}: not written, the budget ran out while reading the history", err=True)
     if as_json:
@@ -257,8 +296,9 @@ def check(history: Path, model: str, history_format: str, initial: str | None, b
     sys.exit(exit_code(result.valid))
 
 
-def check_history(history: Path, model_name: str, history_format: str, initial_text: str | None,
-                  budget_s: float, first: bool) -> Any:
+def check_history(
+    history: Path, model_name: str, history_format: str, initial_text: str | None, budget_s: float, first: bool
+) -> Any:
     """Build the model (flags first, so a bad flag is reported before the file is read),
     read the history against it (the readers say what a path is when it is not a regular
     file, without opening a named pipe), and search, all within one budget that starts now.
@@ -368,8 +408,12 @@ def check_report_destination(path: Path, history: Path) -> None:
     _refuse_unnamed(path, "--report")
     kind = _existing_kind(path, "--report")
     if kind is not None and kind != "file":
-        raise InputError(str(path), None, "--report", f"{'is a directory' if kind == 'folder' else kind}; "
-                         "give the name of an HTML file")
+        raise InputError(
+            str(path),
+            None,
+            "--report",
+            f"{'is a directory' if kind == 'folder' else kind}; give the name of an HTML file",
+        )
     if kind == "file" and _existing_kind(history, "--report") == "file" and path.samefile(history):
         raise InputError(str(path), None, "--report", "is the history being checked; refusing to overwrite it")
     check_writable_place(path, "--report", create_parents=False)
@@ -379,32 +423,57 @@ def check_report_destination(path: Path, history: Path) -> None:
 @click.argument("scenario")
 @click.option("--seeds", "count", type=click.IntRange(min=1), required=True, help="How many seeds to run.")
 @click.option("--start", type=click.IntRange(0, MAX_SEED), default=0, show_default=True, help="First seed.")
-@click.option("--jobs", type=click.IntRange(min=1), default=None,
-              help=f"Worker processes (default: all cores; at most {JOBS_PER_CORE} per core, never more than seeds).")
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help=f"Worker processes (default: all cores; at most {JOBS_PER_CORE} per core, never more than seeds).",
+)
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Fuzz folder (default: fuzz/SCENARIO).")
 @click.option("--bug", "bug_names", multiple=True, help="Turn on a planted bug; repeatable.")
 @click.option("--shard", default=None, help="i/n: run only every n-th seed of the range, from the i-th.")
-@click.option("--recheck", type=FiniteFloat(0.0, 1.0), default=0.05, show_default=True,
-              help="Share of seeds run twice to compare digests (at least one seed per campaign).")
+@click.option(
+    "--recheck",
+    type=FiniteFloat(0.0, 1.0),
+    default=0.05,
+    show_default=True,
+    help="Share of seeds run twice to compare digests (at least one seed per campaign).",
+)
 @_budget_option("Seconds the linearizability checker may spend per seed.")
 @click.option("--no-report", is_flag=True, help="Keep failing seeds' folders without report.html and PNGs.")
-def fuzz(scenario: str, count: int, start: int, jobs: int | None, out: Path | None, bug_names: tuple[str, ...],
-         shard: str | None, recheck: float, budget: float, no_report: bool) -> None:
+def fuzz(
+    scenario: str,
+    count: int,
+    start: int,
+    jobs: int | None,
+    out: Path | None,
+    bug_names: tuple[str, ...],
+    shard: str | None,
+    recheck: float,
+    budget: float,
+    no_report: bool,
+) -> None:
     """Run many seeds of SCENARIO in parallel; keep the folders of failing seeds."""
     from raftsim import fuzz as fuzzing
 
     _current_input.set(scenario)
     if start + count - 1 > MAX_SEED:
-        raise InputError("--seeds", None, None, f"seeds {start}..{start + count - 1} go past the largest seed, "
-                         f"2^63-1 = {MAX_SEED}")
+        raise InputError(
+            "--seeds", None, None, f"seeds {start}..{start + count - 1} go past the largest seed, 2^63-1 = {MAX_SEED}"
+        )
     workers = _workers(jobs, fuzzing.default_jobs())
     sharding = fuzzing.parse_shard(shard) if shard is not None else None
     chosen = _scenario_with_bugs(scenario, None, bug_names)
     folder = out if out is not None else Path("fuzz") / chosen.name
     check_fuzz_destination(folder)
     plan = fuzzing.FuzzPlan(
-        scenario=chosen, seeds=fuzzing.shard_seeds(start, count, sharding), out=folder, jobs=workers,
-        recheck_share=recheck, budget_s=budget, reports=not no_report,
+        scenario=chosen,
+        seeds=fuzzing.shard_seeds(start, count, sharding),
+        out=folder,
+        jobs=workers,
+        recheck_share=recheck,
+        budget_s=budget,
+        reports=not no_report,
     )
     results = fuzzing.prepare(plan)
     sys.exit(_run_campaign(fuzzing, plan, results))
@@ -414,8 +483,9 @@ def _workers(jobs: int | None, cores: int) -> int:
     if jobs is None:
         return cores
     if jobs > cores * JOBS_PER_CORE:
-        raise InputError("--jobs", None, None,
-                         f"{jobs} is too many for {_plural(cores, 'core')}; at most {cores * JOBS_PER_CORE}")
+        raise InputError(
+            "--jobs", None, None, f"{jobs} is too many for {_plural(cores, 'core')}; at most {cores * JOBS_PER_CORE}"
+        )
     return jobs
 
 
@@ -430,8 +500,10 @@ def _run_campaign(fuzzing: Any, plan: Any, results: dict[int, Any]) -> int:
                 progress.advance(_failures(results))
     except KeyboardInterrupt:
         fuzzing.summarise(plan, results, time.perf_counter() - began, ran)
-        console.print(f"interrupted after {len(results)} of {_plural(len(plan.seeds), 'seed')}; "
-                      "the same command resumes", soft_wrap=True)
+        console.print(
+            f"interrupted after {len(results)} of {_plural(len(plan.seeds), 'seed')}; the same command resumes",
+            soft_wrap=True,
+        )
         return EXIT_INTERRUPTED
     summary = fuzzing.summarise(plan, results, time.perf_counter() - began, ran)
     print_fuzz_summary(summary, plan.out)
@@ -455,8 +527,14 @@ class _FuzzProgress:
         if console.is_terminal:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-            self.bar = Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
-                                TimeRemainingColumn(), console=console, transient=False)
+            self.bar = Progress(
+                TextColumn("{task.description}", markup=False),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=console,
+                transient=False,
+            )
             self.bar.__enter__()
             self.task = self.bar.add_task(self.name, total=self.total, completed=self.done)
         return self
@@ -473,16 +551,22 @@ class _FuzzProgress:
         now = time.monotonic()
         if self.done % self.every == 0 or self.done == self.total or now - self.last_line >= PLAIN_PROGRESS_EVERY_S:
             self.last_line = now
-            console.print(f"fuzz {self.name}: {self.done} of {_plural(self.total, 'seed')} done, {failed} failed, "
-                          f"{now - self.began:.0f} s", soft_wrap=True)
+            console.print(
+                f"fuzz {self.name}: {self.done} of {_plural(self.total, 'seed')} done, {failed} failed, "
+                f"{now - self.began:.0f} s",
+                soft_wrap=True,
+            )
 
 
 @cli.command(epilog=_EXITS["shrink"])
 @click.argument("folder", type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Where to write the shrunk run (default: FOLDER-shrunk).")
-@click.option("--attempts", type=click.IntRange(1, 1_000_000), default=200, show_default=True,
-              help="Most runs to try.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where to write the shrunk run (default: FOLDER-shrunk).",
+)
+@click.option("--attempts", type=click.IntRange(1, 1_000_000), default=200, show_default=True, help="Most runs to try.")
 @_budget_option("Seconds the linearizability checker may spend per attempt.")
 @click.option("--no-report", is_flag=True, help="Write the shrunk run without report.html and PNGs.")
 def shrink(folder: Path, out: Path | None, attempts: int, budget: float, no_report: bool) -> None:
@@ -494,6 +578,7 @@ def shrink(folder: Path, out: Path | None, attempts: int, budget: float, no_repo
     target = out if out is not None else folder.parent / f"{folder.name}-shrunk"
     check_run_destination(target)
     with console.status("shrinking…") as status:
+
         def report(tries: int, size: Any) -> None:
             status.update(f"shrinking: attempt {tries}, now {describe_size(size)}")
 
@@ -501,8 +586,12 @@ def shrink(folder: Path, out: Path | None, attempts: int, budget: float, no_repo
     outcome = api.run(result.shrunk, target, budget, report=not no_report)
     failing = sorted(name for name, checked in outcome.verdict["checkers"].items() if checked["valid"] is False)
     attempts_text = _plural(result.attempts, "attempt")
-    console.print(f"still fails {', '.join(failing)} after {attempts_text}" if failing
-                  else f"the shrunk run fails no checker after {attempts_text}", soft_wrap=True)
+    console.print(
+        f"still fails {', '.join(failing)} after {attempts_text}"
+        if failing
+        else f"the shrunk run fails no checker after {attempts_text}",
+        soft_wrap=True,
+    )
     console.print(f"  before: {describe_size(shrinking.Size.of(result.original))}", soft_wrap=True)
     console.print(f"  after:  {describe_size(shrinking.Size.of(result.shrunk))}", soft_wrap=True)
     print_summary(outcome, target)
@@ -510,9 +599,11 @@ def shrink(folder: Path, out: Path | None, attempts: int, budget: float, no_repo
 
 
 def describe_size(size: Any) -> str:
-    return (f"{_plural(size.faults, 'fault')} ({_seconds(size.fault_ms / 1000)}), "
-            f"{_seconds(size.duration_ms / 1000)} run, {_plural(size.clients, 'client')}, "
-            f"{_plural(size.keys, 'key')}, {size.rate} ops/s")
+    return (
+        f"{_plural(size.faults, 'fault')} ({_seconds(size.fault_ms / 1000)}), "
+        f"{_seconds(size.duration_ms / 1000)} run, {_plural(size.clients, 'client')}, "
+        f"{_plural(size.keys, 'key')}, {size.rate} ops/s"
+    )
 
 
 def _scenario_with_bugs(scenario: str, seed: int | None, bug_names: tuple[str, ...]) -> Any:
@@ -581,8 +672,9 @@ def print_fuzz_summary(summary: dict[str, Any], folder: Path) -> None:
         _print_next_commands(folder / f"seed-{seed}", failed=True)
     if len(failed) > SEEDS_WITH_COMMANDS:
         more = len(failed) - SEEDS_WITH_COMMANDS
-        console.print(f" …and {more} more failing {'seed' if more == 1 else 'seeds'}, each in {folder / 'seed-N'}",
-                      soft_wrap=True)
+        console.print(
+            f" …and {more} more failing {'seed' if more == 1 else 'seeds'}, each in {folder / 'seed-N'}", soft_wrap=True
+        )
 
 
 def _seed_list(seeds: list[int]) -> str:
@@ -597,8 +689,9 @@ def print_summary(outcome: Any, folder: Path) -> None:
     reason), then the commands to look closer."""
     result, verdict = outcome.result, outcome.verdict
     stats = result.stats
-    history_counts = {kind: stats[f"operations_{kind}"] for kind in ("ok", "fail", "info")
-                      if stats[f"operations_{kind}"]}
+    history_counts = {
+        kind: stats[f"operations_{kind}"] for kind in ("ok", "fail", "info") if stats[f"operations_{kind}"]
+    }
     leaders = _leaders_by_term(result.trace_text)
     table = Table(title=f"{result.scenario.name}  seed {result.scenario.seed}", box=None, show_header=False)
     table.add_row("operations", ", ".join(f"{n} {kind}" for kind, n in history_counts.items()) or "none")
@@ -689,7 +782,8 @@ def why_it_failed(verdict: dict[str, Any]) -> list[str]:
             continue
         for op in example.get("operations", [])[:STUCK_SHOWN]:
             text = op.get("explanation") or (
-                f"key {partition.get('key')}: {op.get('description', '')}: {op.get('reason') or 'cannot be placed'}")
+                f"key {partition.get('key')}: {op.get('description', '')}: {op.get('reason') or 'cannot be placed'}"
+            )
             lines.append(f"stuck   {text}")
         break
     return lines

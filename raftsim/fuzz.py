@@ -88,11 +88,16 @@ def shard_seeds(start: int, count: int, shard: tuple[int, int] | None) -> range:
     """Seeds start..start+count-1; with shard (i, n), every n-th of them from the i-th.
     Every seed must be one a scenario file can hold, or its folder could not be replayed."""
     if start < 0 or not 1 <= count <= SEED_MAX:
-        raise InputError("--seeds", None, None, f"expected between 1 and {SEED_MAX} seeds from a seed >= 0, got "
-                         f"{count} from {start}")
+        raise InputError(
+            "--seeds", None, None, f"expected between 1 and {SEED_MAX} seeds from a seed >= 0, got {count} from {start}"
+        )
     if start + count - 1 > SEED_MAX:
-        raise InputError("--seeds", None, None, f"seeds {start}..{start + count - 1} go past {SEED_MAX}, the "
-                         "largest seed a scenario can replay")
+        raise InputError(
+            "--seeds",
+            None,
+            None,
+            f"seeds {start}..{start + count - 1} go past {SEED_MAX}, the largest seed a scenario can replay",
+        )
     if shard is None:
         return range(start, start + count)
     index, total = shard
@@ -162,8 +167,9 @@ def _judged_seed(task: tuple[Scenario, Path, float, bool, bool], began: float) -
     if verdict["valid"] is not True:
         _keep_folder(out / f"seed-{scenario.seed}", outcome, reports)
     again = run_scenario(resolve(scenario)).digest if recheck else None
-    return SeedResult(scenario.seed, verdict["valid"], flagged, outcome.result.digest, again,
-                      time.perf_counter() - began)
+    return SeedResult(
+        scenario.seed, verdict["valid"], flagged, outcome.result.digest, again, time.perf_counter() - began
+    )
 
 
 def _keep_folder(folder: Path, outcome: api.RunOutcome, reports: bool) -> None:
@@ -245,8 +251,12 @@ def _refuse_foreign(out: Path) -> None:
     names = [entry.name for entry in out.iterdir()]
     foreign = sorted(name for name in names if not _LEFTOVER.fullmatch(name))
     if foreign:
-        raise InputError(str(out), None, "--out", f"exists and is not a fuzz folder (it holds {foreign[0]!r} and "
-                         "no fuzz.json); choose another folder")
+        raise InputError(
+            str(out),
+            None,
+            "--out",
+            f"exists and is not a fuzz folder (it holds {foreign[0]!r} and no fuzz.json); choose another folder",
+        )
 
 
 def _clean_leftovers(out: Path) -> None:
@@ -289,8 +299,12 @@ def _check_marker(plan: FuzzPlan) -> None:
         return
     recorded = _parse_marker(marker, found)
     if recorded != wanted:
-        raise InputError(str(plan.out), None, "--out",
-                         "holds a fuzz run of another scenario, bug set or seed range; choose another folder")
+        raise InputError(
+            str(plan.out),
+            None,
+            "--out",
+            "holds a fuzz run of another scenario, bug set or seed range; choose another folder",
+        )
 
 
 def _read_json_file(path: Path) -> str:
@@ -315,8 +329,12 @@ def _parse_marker(marker: Path, text: str) -> dict[str, Any]:
         if key not in recorded:
             raise InputError(str(marker), None, key, "missing")
     if not isinstance(recorded["scenario"], str) or not isinstance(recorded["seeds"], list):
-        raise InputError(str(marker), None, "scenario" if not isinstance(recorded["scenario"], str) else "seeds",
-                         "has the wrong type")
+        raise InputError(
+            str(marker),
+            None,
+            "scenario" if not isinstance(recorded["scenario"], str) else "seeds",
+            "has the wrong type",
+        )
     return recorded
 
 
@@ -355,16 +373,26 @@ def _progress_record(chunk: bytes, seeds: Seeds) -> SeedResult | None:
     if not isinstance(record, dict):
         return None
     seed, valid, flagged = record.get("seed"), record.get("valid"), record.get("flagged")
-    digest, again, seconds, error = (record.get("digest"), record.get("recheck_digest"), record.get("seconds"),
-                                     record.get("error"))
+    digest, again, seconds, error = (
+        record.get("digest"),
+        record.get("recheck_digest"),
+        record.get("seconds"),
+        record.get("error"),
+    )
     # JSON numbers load as exactly int, float or bool, so the isinstance checks below accept
     # the same records as `type(x) in (int, float)` would, and let the types be narrowed.
     if not (
-        type(seed) is int and seed in seeds
-        and (isinstance(valid, bool) or valid == "unknown") and isinstance(valid, bool | str)
-        and isinstance(flagged, list) and all(isinstance(name, str) for name in flagged)
-        and isinstance(digest, str) and (again is None or isinstance(again, str))
-        and isinstance(seconds, int | float) and not isinstance(seconds, bool) and math.isfinite(seconds)
+        type(seed) is int
+        and seed in seeds
+        and (isinstance(valid, bool) or valid == "unknown")
+        and isinstance(valid, bool | str)
+        and isinstance(flagged, list)
+        and all(isinstance(name, str) for name in flagged)
+        and isinstance(digest, str)
+        and (again is None or isinstance(again, str))
+        and isinstance(seconds, int | float)
+        and not isinstance(seconds, bool)
+        and math.isfinite(seconds)
         and (error is None or isinstance(error, str))
     ):
         return None
@@ -375,9 +403,9 @@ def execute(plan: FuzzPlan, finished: dict[int, SeedResult]) -> Iterator[SeedRes
     """Run the seeds not yet finished, yielding each result as it comes (in any order)."""
     remaining = seed_count(plan.seeds) - sum(1 for seed in finished if seed in plan.seeds)
     tasks = (
-        (dataclasses.replace(plan.scenario, seed=seed), plan.out, plan.budget_s, rechecked_in(plan, seed),
-         plan.reports)
-        for seed in plan.seeds if seed not in finished
+        (dataclasses.replace(plan.scenario, seed=seed), plan.out, plan.budget_s, rechecked_in(plan, seed), plan.reports)
+        for seed in plan.seeds
+        if seed not in finished
     )
     jobs = effective_jobs(plan, remaining)
     if jobs <= 1:
@@ -450,8 +478,9 @@ def summarise(plan: FuzzPlan, results: dict[int, SeedResult], wall_s: float, ran
         "seeds_per_minute": round(60 * ran / wall_s, 1) if wall_s > 0 and ran else None,
         "jobs": effective_jobs(plan),
         "crashed": sorted(seed for seed, result in results.items() if "crash" in result.flagged),
-        "errors": [{"seed": seed, "cause": results[seed].error} for seed in sorted(results)
-                   if results[seed].error is not None],
+        "errors": [
+            {"seed": seed, "cause": results[seed].error} for seed in sorted(results) if results[seed].error is not None
+        ],
     }
     api.write_atomic(plan.out / "summary.json", json.dumps(summary, indent=2) + "\n")
     return summary

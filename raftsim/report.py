@@ -62,8 +62,10 @@ def replayed_messages(folder: Path) -> tuple[list[TraceEvent] | None, str]:
     rest, lines = split_messages(result.trace_text)
     digest = hashlib.sha256(rest.encode("utf-8")).hexdigest()
     if digest != recorded:
-        return None, (f"a replay with message tracing gave another trace (digest {digest[:12]}, recorded "
-                      f"{recorded[:12]}); messages are not shown")
+        return None, (
+            f"a replay with message tracing gave another trace (digest {digest[:12]}, recorded "
+            f"{recorded[:12]}); messages are not shown"
+        )
     return [json.loads(line) for line in lines], f"messages from a replay that matched digest {recorded[:12]}"
 
 
@@ -72,8 +74,13 @@ def _trace_has_messages(folder: Path) -> bool:
         return any(marker in line[:40] for line in stream for marker in _MESSAGE_MARKERS)
 
 
-def build_timeline(folder: Path, messages: str = "auto", extra: Iterable[TraceEvent] | None = None,
-                   focus: tuple[int, int] | None = None, shown_folder: Path | None = None) -> tuple[Timeline, str]:
+def build_timeline(
+    folder: Path,
+    messages: str = "auto",
+    extra: Iterable[TraceEvent] | None = None,
+    focus: tuple[int, int] | None = None,
+    shown_folder: Path | None = None,
+) -> tuple[Timeline, str]:
     """The run's timeline with messages as `messages` says: `trace` only those recorded,
     `replay` replay for them, `auto` the trace's if it has any else a replay, `none`.
     `shown_folder` is the folder the user will find the run in, when the timeline is drawn
@@ -95,23 +102,32 @@ def build_timeline(folder: Path, messages: str = "auto", extra: Iterable[TraceEv
     return _timeline_shown_as(folder, events, focus, shown_folder), note
 
 
-def _timeline_shown_as(folder: Path, events: Iterable[TraceEvent] | None, focus: tuple[int, int] | None,
-                       shown_folder: Path | None) -> Timeline:
+def _timeline_shown_as(
+    folder: Path, events: Iterable[TraceEvent] | None, focus: tuple[int, int] | None, shown_folder: Path | None
+) -> Timeline:
     """The timeline, naming `shown_folder` (the folder the user will find the run in) in the
     commands it prints."""
     return timeline_from_run(folder, messages=events, focus=focus, shown_folder=shown_folder)
 
 
-def write_reports(folder: Path, messages: str = "auto", png: bool = True,
-                  extra_messages: Iterable[TraceEvent] | None = None,
-                  focus: tuple[int, int] | None = None, shown_folder: Path | None = None) -> Written:
+def write_reports(
+    folder: Path,
+    messages: str = "auto",
+    png: bool = True,
+    extra_messages: Iterable[TraceEvent] | None = None,
+    focus: tuple[int, int] | None = None,
+    shown_folder: Path | None = None,
+) -> Written:
     """Write `report.html` (and the PNGs) into a run folder; `shown_folder` is the folder
     the report names in its commands (default `folder`), for reports drawn in a staging
     folder that is renamed once complete."""
     timeline, note = build_timeline(folder, messages, extra_messages, focus, shown_folder)
     named = folder if shown_folder is None else shown_folder
-    hint = ("Run `raftsim report " + str(named) + " --messages replay` to replay the run with message tracing."
-            if not timeline.messages_traced else note)
+    hint = (
+        "Run `raftsim report " + str(named) + " --messages replay` to replay the run with message tracing."
+        if not timeline.messages_traced
+        else note
+    )
     files = [folder / "report.html"]
     write_html(timeline, files[0], messages_hint=hint)
     if png:

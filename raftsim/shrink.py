@@ -43,16 +43,24 @@ class Size:
 
     @staticmethod
     def of(scenario: Scenario) -> Size:
-        return Size(len(scenario.faults), sum(f.duration_ms for f in scenario.faults), scenario.duration_ms,
-                    scenario.workload.clients, scenario.workload.keys, scenario.workload.rate)
+        return Size(
+            len(scenario.faults),
+            sum(f.duration_ms for f in scenario.faults),
+            scenario.duration_ms,
+            scenario.workload.clients,
+            scenario.workload.keys,
+            scenario.workload.rate,
+        )
 
     def key(self) -> tuple[int, ...]:
         """Smaller is better, in this order of importance."""
         return (self.faults, self.fault_ms, self.duration_ms, self.clients, self.keys, self.rate)
 
     def describe(self) -> str:
-        return (f"{self.faults} faults ({self.fault_ms} ms), {self.duration_ms} ms run, "
-                f"{self.clients} clients, {self.keys} keys, {self.rate} ops/s")
+        return (
+            f"{self.faults} faults ({self.fault_ms} ms), {self.duration_ms} ms run, "
+            f"{self.clients} clients, {self.keys} keys, {self.rate} ops/s"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,12 +92,14 @@ def shrunk_name(scenario: Scenario) -> Scenario:
     if scenario.description.startswith("shrunk from "):
         description = scenario.description  # a shrunk run shrunk again keeps its first origin
     if len(description) > MAX_DESCRIPTION:  # else the run folder's scenario.toml would not load
-        description = description[:MAX_DESCRIPTION - 1] + "…"
+        description = description[: MAX_DESCRIPTION - 1] + "…"
     return dataclasses.replace(scenario, name=name, description=description)
 
 
 def shrink(
-    folder: Path, budget_s: float = 60.0, max_attempts: int = 200,
+    folder: Path,
+    budget_s: float = 60.0,
+    max_attempts: int = 200,
     report: Callable[[int, Size], None] = lambda attempts, size: None,
 ) -> ShrinkResult:
     scenario = api.load_run_scenario(folder)
@@ -108,8 +118,9 @@ def shrink(
     best = shrunk_name(scenario)
     best_outcome = still_fails(best)
     if best_outcome is None:
-        raise InputError(str(folder), None, None,
-                         "re-running this scenario no longer fails; replay it to compare digests")
+        raise InputError(
+            str(folder), None, None, "re-running this scenario no longer fails; replay it to compare digests"
+        )
     report(attempts, Size.of(best))
     progressed = True
     while progressed and attempts < max_attempts:
@@ -142,7 +153,7 @@ def _fewer_faults(scenario: Scenario) -> Iterator[Scenario]:
     chunk = len(faults) // 2
     while chunk >= 1:
         for start in range(0, len(faults), chunk):
-            kept = faults[:start] + faults[start + chunk:]
+            kept = faults[:start] + faults[start + chunk :]
             yield dataclasses.replace(scenario, faults=kept)
         chunk //= 2
 
@@ -151,7 +162,7 @@ def _shorter_faults(scenario: Scenario) -> Iterator[Scenario]:
     for index, fault in enumerate(scenario.faults):
         if fault.duration_ms // 2 >= MINIMUM_FAULT_MS:
             shorter = dataclasses.replace(fault, duration_ms=fault.duration_ms // 2)
-            faults = (*scenario.faults[:index], shorter, *scenario.faults[index + 1:])
+            faults = (*scenario.faults[:index], shorter, *scenario.faults[index + 1 :])
             yield dataclasses.replace(scenario, faults=faults)
 
 
@@ -161,8 +172,9 @@ def _shorter_run(scenario: Scenario) -> Iterator[Scenario]:
     if first_start_ms > lead_ms:
         shift_ms = first_start_ms - lead_ms
         earlier = tuple(dataclasses.replace(f, start_ms=f.start_ms - shift_ms) for f in scenario.faults)
-        yield dataclasses.replace(scenario, faults=earlier, duration_ms=max(MINIMUM_DURATION_MS,
-                                                                            scenario.duration_ms - shift_ms))
+        yield dataclasses.replace(
+            scenario, faults=earlier, duration_ms=max(MINIMUM_DURATION_MS, scenario.duration_ms - shift_ms)
+        )
     last_fault_end_ms = max((f.start_ms + f.duration_ms for f in scenario.faults), default=0)
     for duration_ms in (last_fault_end_ms + MINIMUM_DURATION_MS, scenario.duration_ms // 2):
         duration_ms = max(duration_ms, MINIMUM_DURATION_MS)

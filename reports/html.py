@@ -39,8 +39,14 @@ from reports.palette import (
 )
 
 MESSAGE_COLOURS = {
-    "pre-vote": "#8e24aa", "pre-vote-response": "#ba68c8", "vote": "#3949ab", "vote-response": "#7986cb",
-    "append": "#00897b", "append-response": "#4db6ac", "heartbeat": "#9e9e9e", "heartbeat-response": "#bdbdbd",
+    "pre-vote": "#8e24aa",
+    "pre-vote-response": "#ba68c8",
+    "vote": "#3949ab",
+    "vote-response": "#7986cb",
+    "append": "#00897b",
+    "append-response": "#4db6ac",
+    "heartbeat": "#9e9e9e",
+    "heartbeat-response": "#bdbdbd",
 }
 PREFIX_SHOWN = 20
 """How many of the last linearizable operations the static counterexample lists; the
@@ -56,8 +62,8 @@ def render_html(timeline: Timeline, messages_hint: str = _DEFAULT_HINT) -> str:
     assert "</script" not in script.lower() and "</style" not in css.lower()
     data = _data(timeline, messages_hint)
     parts = [
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n",
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n',
         f"<title>{_e(timeline.title)} \u2014 raftsim report</title>\n",
         f"<style>\n{css}</style>\n</head>\n<body>\n",
         _header(timeline),
@@ -66,18 +72,20 @@ def render_html(timeline: Timeline, messages_hint: str = _DEFAULT_HINT) -> str:
         _anomalies(timeline),
         _toolbar(timeline),
         _legend(timeline),
-        "<div id=\"timeline-wrap\"><canvas id=\"timeline\" height=\"200\"></canvas></div>\n",
-        "<noscript><p class=\"note\">The timeline is drawn by the page's script; everything above "
+        '<div id="timeline-wrap"><canvas id="timeline" height="200"></canvas></div>\n',
+        '<noscript><p class="note">The timeline is drawn by the page\'s script; everything above '
         "and the counterexample below read without it.</p></noscript>\n",
-        "<div id=\"tooltip\"></div>\n<div class=\"panels\">\n",
-        "<section><h2>Selected</h2><div id=\"details\" class=\"panel\"></div></section>\n",
-        "<section>", _counterexamples(timeline), "</section>\n</div>\n",
+        '<div id="tooltip"></div>\n<div class="panels">\n',
+        '<section><h2>Selected</h2><div id="details" class="panel"></div></section>\n',
+        "<section>",
+        _counterexamples(timeline),
+        "</section>\n</div>\n",
         _raft_states(timeline),
         _faults(timeline),
         _elections(timeline),
         _messages_section(timeline),
         "</main>\n",
-        f"<script type=\"application/json\" id=\"report-data\">{data}</script>\n",
+        f'<script type="application/json" id="report-data">{data}</script>\n',
         f"<script>\n{script}</script>\n</body>\n</html>\n",
     ]
     return "".join(parts)
@@ -117,31 +125,83 @@ def _data(timeline: Timeline, messages_hint: str) -> str:
     outcome_index = {outcome: number for number, outcome in enumerate(OUTCOMES)}
     state_index = {state: number for number, state in enumerate(NODE_STATES)}
     data = {
-        "unit": timeline.time_unit, "start": timeline.start, "end": timeline.end,
-        "lanes": list(timeline.lanes), "nodes": list(timeline.nodes),
-        "outcomes": list(OUTCOMES), "states": list(NODE_STATES),
-        "ops": [[lane_index[op.lane], op.start, -1 if op.end is None else op.end, outcome_index[op.outcome],
-                 op.label, _flat(op.record)] for op in timeline.ops],
-        "spans": [[node_index[span.node], state_index[span.state], span.term, span.leader, span.start, span.end]
-                  for span in timeline.spans if span.node in node_index],
+        "unit": timeline.time_unit,
+        "start": timeline.start,
+        "end": timeline.end,
+        "lanes": list(timeline.lanes),
+        "nodes": list(timeline.nodes),
+        "outcomes": list(OUTCOMES),
+        "states": list(NODE_STATES),
+        "ops": [
+            [
+                lane_index[op.lane],
+                op.start,
+                -1 if op.end is None else op.end,
+                outcome_index[op.outcome],
+                op.label,
+                _flat(op.record),
+            ]
+            for op in timeline.ops
+        ],
+        "spans": [
+            [node_index[span.node], state_index[span.state], span.term, span.leader, span.start, span.end]
+            for span in timeline.spans
+            if span.node in node_index
+        ],
         "elections": [[election.time, election.node, election.term] for election in timeline.elections],
-        "faults": [[fault.id, fault.kind, fault.start, fault.end, fault.label, list(fault.nodes), _flat(fault.record)]
-                   for fault in timeline.faults],
+        "faults": [
+            [fault.id, fault.kind, fault.start, fault.end, fault.label, list(fault.nodes), _flat(fault.record)]
+            for fault in timeline.faults
+        ],
         "phases": [[name, start] for name, start in timeline.phases],
-        "messages": [[m.id, m.source, m.target, m.type, m.term, m.sent, -1 if m.received is None else m.received,
-                      m.dropped, m.label] for m in timeline.messages],
-        "messagesTraced": timeline.messages_traced, "messagesHint": messages_hint,
-        "markers": [[marker.time, marker.checker, marker.message, -1 if marker.op is None else marker.op,
-                     -1 if marker.cause is None else marker.cause] for marker in timeline.markers],
-        "causes": [[cause.time, cause.checker, cause.text, -1 if cause.op is None else cause.op, cause.count]
-                   for cause in timeline.causes],
-        "cex": [{"key": c.key, "stuck": list(c.stuck), "prefix": list(c.prefix), "state": c.state,
-                 "why": [[why.op, why.text, list(why.ruled_out_by), list(why.lines)] for why in c.why]}
-                for c in timeline.counterexamples],
+        "messages": [
+            [
+                m.id,
+                m.source,
+                m.target,
+                m.type,
+                m.term,
+                m.sent,
+                -1 if m.received is None else m.received,
+                m.dropped,
+                m.label,
+            ]
+            for m in timeline.messages
+        ],
+        "messagesTraced": timeline.messages_traced,
+        "messagesHint": messages_hint,
+        "markers": [
+            [
+                marker.time,
+                marker.checker,
+                marker.message,
+                -1 if marker.op is None else marker.op,
+                -1 if marker.cause is None else marker.cause,
+            ]
+            for marker in timeline.markers
+        ],
+        "causes": [
+            [cause.time, cause.checker, cause.text, -1 if cause.op is None else cause.op, cause.count]
+            for cause in timeline.causes
+        ],
+        "cex": [
+            {
+                "key": c.key,
+                "stuck": list(c.stuck),
+                "prefix": list(c.prefix),
+                "state": c.state,
+                "why": [[why.op, why.text, list(why.ruled_out_by), list(why.lines)] for why in c.why],
+            }
+            for c in timeline.counterexamples
+        ],
         "focus": list(timeline.focus) if timeline.focus else None,
         "colours": {
-            "outcomes": OUTCOME_COLOURS, "states": NODE_STATE_COLOURS, "faults": FAULT_COLOURS,
-            "messages": MESSAGE_COLOURS, "counterexample": COUNTEREXAMPLE_COLOUR, "prefix": PREFIX_COLOUR,
+            "outcomes": OUTCOME_COLOURS,
+            "states": NODE_STATE_COLOURS,
+            "faults": FAULT_COLOURS,
+            "messages": MESSAGE_COLOURS,
+            "counterexample": COUNTEREXAMPLE_COLOUR,
+            "prefix": PREFIX_COLOUR,
         },
     }
     return _json_for_script(data)
@@ -159,19 +219,23 @@ def _header(timeline: Timeline) -> str:
     word, css = _verdict_word(timeline.valid)
     rows = "".join(f"<dt>{_e(name)}</dt><dd>{_e(value)}</dd>" for name, value in timeline.meta)
     verdicts = "".join(
-        f"<tr><td>{_e(v.checker)}</td><td class=\"v-{_e(str(v.valid).lower())}\">{_e(_verdict_word(v.valid)[0])}"
-        f"</td><td>{_e(v.summary)}</td></tr>" for v in timeline.verdicts
+        f'<tr><td>{_e(v.checker)}</td><td class="v-{_e(str(v.valid).lower())}">{_e(_verdict_word(v.valid)[0])}'
+        f"</td><td>{_e(v.summary)}</td></tr>"
+        for v in timeline.verdicts
     )
     commands = timeline.commands or ((("replay", timeline.replay),) if timeline.replay else ())
-    replay = "".join(f"<li><span class=\"note\">{_e(purpose)}:</span> <code class=\"replay\">{_e(command)}</code></li>"
-                     for purpose, command in commands)
+    replay = "".join(
+        f'<li><span class="note">{_e(purpose)}:</span> <code class="replay">{_e(command)}</code></li>'
+        for purpose, command in commands
+    )
     if replay:
-        replay = f"<ul class=\"commands\" id=\"commands\">{replay}</ul>"
+        replay = f'<ul class="commands" id="commands">{replay}</ul>'
     return (
-        f"<header>\n<h1>{_e(timeline.title)} <span class=\"badge {css}\" id=\"verdict\">{word}</span></h1>\n"
-        f"<dl class=\"meta\">{rows}</dl>\n"
-        + (f"<table class=\"verdicts\">{verdicts}</table>\n" if verdicts else "")
-        + replay + "\n</header>\n"
+        f'<header>\n<h1>{_e(timeline.title)} <span class="badge {css}" id="verdict">{word}</span></h1>\n'
+        f'<dl class="meta">{rows}</dl>\n'
+        + (f'<table class="verdicts">{verdicts}</table>\n' if verdicts else "")
+        + replay
+        + "\n</header>\n"
     )
 
 
@@ -189,7 +253,7 @@ CAUSES_FIRST = 8
 def _op_anchor(timeline: Timeline, op: int | None, text: str) -> str:
     if op is None:
         return _e(text)
-    return f"<a data-ops=\"{op}\" href=\"#timeline\">{_e(text)}</a>"
+    return f'<a data-ops="{op}" href="#timeline">{_e(text)}</a>'
 
 
 def _short_time(timeline: Timeline, value: int) -> str:
@@ -205,31 +269,40 @@ def _causes(timeline: Timeline) -> str:
     for number, cause in enumerate(timeline.causes[:CAUSES_SHOWN], start=1):
         where = f"line {cause.line}" if cause.line is not None else ""
         rows.append(
-            f"<tr><td>{number}</td><td><a data-time=\"{cause.time}\" href=\"#timeline\">"
+            f'<tr><td>{number}</td><td><a data-time="{cause.time}" href="#timeline">'
             f"{_e(_short_time(timeline, cause.time))}</a></td><td>{_op_anchor(timeline, cause.op, where)}</td>"
             f"<td><b>{_e(cause.checker)}</b> {_e(cause.property)}</td>"
-            f"<td>{_e(plural(cause.count, 'anomaly', 'anomalies'))}</td><td class=\"cause\">{_e(cause.text)}</td></tr>")
+            f'<td>{_e(plural(cause.count, "anomaly", "anomalies"))}</td><td class="cause">{_e(cause.text)}</td></tr>'
+        )
     more = len(timeline.causes) - CAUSES_SHOWN
-    tail = f"<p class=\"note\">and {_e(plural(more, 'more cause'))}</p>" if more > 0 else ""
-    head = ("<thead><tr><th>#</th><th>at</th><th>history</th><th>checker</th><th>effects</th><th>cause</th>"
-            "</tr></thead>")
+    tail = f'<p class="note">and {_e(plural(more, "more cause"))}</p>' if more > 0 else ""
+    head = "<thead><tr><th>#</th><th>at</th><th>history</th><th>checker</th><th>effects</th><th>cause</th></tr></thead>"
     # The first few open, the rest one click away: the timeline stays on the first screen.
     rest = ""
     if len(rows) > CAUSES_FIRST:
-        rest = (f"<details><summary>{_e(plural(len(rows) - CAUSES_FIRST, 'more cause'))}</summary>"
-                f"<table class=\"causes\">{head}<tbody>{''.join(rows[CAUSES_FIRST:])}</tbody></table>{tail}</details>")
-    return (f"<section class=\"causes\"><h2>{_e(plural(len(timeline.causes), 'cause'))} of failure</h2>"
-            f"<table class=\"causes\" id=\"causes\">{head}<tbody>{''.join(rows[:CAUSES_FIRST])}</tbody></table>"
-            f"{rest}</section>\n")
+        rest = (
+            f"<details><summary>{_e(plural(len(rows) - CAUSES_FIRST, 'more cause'))}</summary>"
+            f'<table class="causes">{head}<tbody>{"".join(rows[CAUSES_FIRST:])}</tbody></table>{tail}</details>'
+        )
+    return (
+        f'<section class="causes"><h2>{_e(plural(len(timeline.causes), "cause"))} of failure</h2>'
+        f'<table class="causes" id="causes">{head}<tbody>{"".join(rows[:CAUSES_FIRST])}</tbody></table>'
+        f"{rest}</section>\n"
+    )
 
 
 def _anomaly_item(timeline: Timeline, marker: Marker) -> str:
-    link = (f"<a data-ops=\"{marker.op}\" href=\"#timeline\">" if marker.op is not None
-            else f"<a data-time=\"{marker.time}\" href=\"#timeline\">")
-    where = f" <span class=\"note\">history line {marker.line}</span>" if marker.line is not None else ""
-    cause = f" <span class=\"note\">(cause {marker.cause + 1})</span>" if marker.cause is not None else ""
-    return (f"<li>{link}{_e(_time(timeline, marker.time))}</a> <b>{_e(marker.checker)}</b>: "
-            f"{_e(marker.message)}{where}{cause}</li>")
+    link = (
+        f'<a data-ops="{marker.op}" href="#timeline">'
+        if marker.op is not None
+        else f'<a data-time="{marker.time}" href="#timeline">'
+    )
+    where = f' <span class="note">history line {marker.line}</span>' if marker.line is not None else ""
+    cause = f' <span class="note">(cause {marker.cause + 1})</span>' if marker.cause is not None else ""
+    return (
+        f"<li>{link}{_e(_time(timeline, marker.time))}</a> <b>{_e(marker.checker)}</b>: "
+        f"{_e(marker.message)}{where}{cause}</li>"
+    )
 
 
 def _anomalies(timeline: Timeline) -> str:
@@ -238,25 +311,28 @@ def _anomalies(timeline: Timeline) -> str:
     shown = timeline.markers[:ANOMALIES_SHOWN]
     items = "".join(_anomaly_item(timeline, marker) for marker in shown)
     more = len(timeline.markers) - len(shown)
-    tail = f"<p class=\"note\">and {_e(plural(more, 'more anomaly', 'more anomalies'))}</p>" if more > 0 else ""
+    tail = f'<p class="note">and {_e(plural(more, "more anomaly", "more anomalies"))}</p>' if more > 0 else ""
     # Closed when there are many: the causes above are what a reader needs first.
     state = " open" if len(timeline.markers) <= 5 else ""
     title = plural(len(timeline.markers), "anomaly", "anomalies")
-    return (f"<details class=\"anomalies\"{state}><summary><h2>{_e(title)}</h2></summary>"
-            f"<ol id=\"anomalies\">{items}</ol>{tail}</details>\n")
+    return (
+        f'<details class="anomalies"{state}><summary><h2>{_e(title)}</h2></summary>'
+        f'<ol id="anomalies">{items}</ol>{tail}</details>\n'
+    )
 
 
 def _toolbar(timeline: Timeline) -> str:
     jump = ""
     if timeline.counterexamples or timeline.markers:
-        jump = "<button id=\"jump-anomaly\" title=\"Zoom to the first anomaly\">Jump to the anomaly</button>"
+        jump = '<button id="jump-anomaly" title="Zoom to the first anomaly">Jump to the anomaly</button>'
     return (
-        "<div class=\"toolbar\"><button id=\"zoom-in\" title=\"Zoom in (+)\">+</button>"
-        "<button id=\"zoom-out\" title=\"Zoom out (-)\">\u2212</button>"
-        "<button id=\"zoom-fit\" title=\"Whole run (0)\">Fit</button>"
-        + jump + ("<button id=\"messages-visible\">Messages of the visible range</button>" if timeline.nodes else "")
-        + "<span class=\"range\" id=\"range\"></span>"
-        "<span class=\"note\">wheel: zoom \u00b7 drag: pan \u00b7 click: details \u00b7 "
+        '<div class="toolbar"><button id="zoom-in" title="Zoom in (+)">+</button>'
+        '<button id="zoom-out" title="Zoom out (-)">\u2212</button>'
+        '<button id="zoom-fit" title="Whole run (0)">Fit</button>'
+        + jump
+        + ('<button id="messages-visible">Messages of the visible range</button>' if timeline.nodes else "")
+        + '<span class="range" id="range"></span>'
+        '<span class="note">wheel: zoom \u00b7 drag: pan \u00b7 click: details \u00b7 '
         "shift-drag: message window</span>"
         "</div>\n"
     )
@@ -268,15 +344,15 @@ def _messages_section(timeline: Timeline) -> str:
     if not timeline.nodes:
         return ""
     return (
-        "<section><h2>Messages <span id=\"messages-window\" class=\"note\"></span></h2>"
-        "<p class=\"note\">Shift-drag on the timeline to pick another window, or show the visible range.</p>"
-        "<div id=\"messages\"></div></section>\n"
+        '<section><h2>Messages <span id="messages-window" class="note"></span></h2>'
+        '<p class="note">Shift-drag on the timeline to pick another window, or show the visible range.</p>'
+        '<div id="messages"></div></section>\n'
     )
 
 
 def _swatch(colour: str, text: str, border: str | None = None) -> str:
     style = f"background:{colour}" + (f";border:2px solid {border}" if border else "")
-    return f"<span><span class=\"swatch\" style=\"{_e(style)}\"></span>{_e(text)}</span>"
+    return f'<span><span class="swatch" style="{_e(style)}"></span>{_e(text)}</span>'
 
 
 def _legend(timeline: Timeline) -> str:
@@ -290,24 +366,29 @@ def _legend(timeline: Timeline) -> str:
         items.append(_swatch("#fff", "cannot be linearized", COUNTEREXAMPLE_COLOUR))
         items.append(_swatch("#fff", "#n: linearizable prefix", PREFIX_COLOUR))
     if timeline.markers:
-        items.append(f"<span style=\"color:{COUNTEREXAMPLE_COLOUR}\">\u25bc anomaly</span>")
-    return f"<div class=\"legend\" id=\"legend\">{''.join(items)}</div>\n"
+        items.append(f'<span style="color:{COUNTEREXAMPLE_COLOUR}">\u25bc anomaly</span>')
+    return f'<div class="legend" id="legend">{"".join(items)}</div>\n'
 
 
 def _op_link(timeline: Timeline, number: int, css: str = "") -> str:
     op = timeline.ops[number]
     when = _time(timeline, op.start)
-    klass = f" class=\"{css}\"" if css else ""
-    return (f"<li{klass}><a data-ops=\"{number}\" href=\"#timeline\">{_e(op.label)}</a> "
-            f"<span class=\"note\">{_e(op.lane)}, {_e(when)}</span></li>")
+    klass = f' class="{css}"' if css else ""
+    return (
+        f'<li{klass}><a data-ops="{number}" href="#timeline">{_e(op.label)}</a> '
+        f'<span class="note">{_e(op.lane)}, {_e(when)}</span></li>'
+    )
 
 
 def _counterexamples(timeline: Timeline) -> str:
     if not timeline.counterexamples:
         verdict = next((v for v in timeline.verdicts if v.checker == "linearizability"), None)
-        text = "No counterexample: the history is linearizable." if verdict and verdict.valid is True else (
-            "No counterexample was found." if verdict else "Linearizability was not checked.")
-        return f"<h2>Linearizability</h2><div class=\"panel\"><p class=\"note\">{_e(text)}</p></div>"
+        text = (
+            "No counterexample: the history is linearizable."
+            if verdict and verdict.valid is True
+            else ("No counterexample was found." if verdict else "Linearizability was not checked.")
+        )
+        return f'<h2>Linearizability</h2><div class="panel"><p class="note">{_e(text)}</p></div>'
     return "<h2>Counterexamples</h2>" + "".join(_counterexample(timeline, c) for c in timeline.counterexamples)
 
 
@@ -316,12 +397,14 @@ def _stuck_item(timeline: Timeline, example: Counterexample, number: int) -> str
     item = _op_link(timeline, number, "stuck").removesuffix("</li>")
     why = example.why_of(number)
     if why is not None and why.text:
-        item += f"<div class=\"why\">{_e(why.text)}</div>"
+        item += f'<div class="why">{_e(why.text)}</div>'
     if why is not None and why.lines:
-        links = [_op_anchor(timeline, op, f"line {line}: {timeline.ops[op].label}")
-                 for op, line in zip(why.ruled_out_by, why.lines, strict=False)]
-        links += [_e(f"line {line}") for line in why.lines[len(why.ruled_out_by):]]
-        item += f"<div class=\"why\">ruled out by: {'; '.join(links)}</div>"
+        links = [
+            _op_anchor(timeline, op, f"line {line}: {timeline.ops[op].label}")
+            for op, line in zip(why.ruled_out_by, why.lines, strict=False)
+        ]
+        links += [_e(f"line {line}") for line in why.lines[len(why.ruled_out_by) :]]
+        item += f'<div class="why">ruled out by: {"; ".join(links)}</div>'
     return item + "</li>"
 
 
@@ -334,15 +417,15 @@ def _counterexample(timeline: Timeline, example: Counterexample) -> str:
     reasons = "".join(f"<li>{_e(reason)}</li>" for reason in example.reasons if reason not in explained)
     everything = " ".join(str(number) for number in (*example.stuck, *shown[-3:]))
     return (
-        f"<div class=\"panel cex\" data-key=\"{_e(example.key)}\">"
+        f'<div class="panel cex" data-key="{_e(example.key)}">'
         f"<p><b>key {_e(example.key)}</b>: no order of these operations agrees with the model "
-        f"<a data-ops=\"{everything}\" href=\"#timeline\">show on the timeline</a></p>"
-        f"<p>Cannot be linearized after the prefix:</p><ol class=\"stuck-ops\">{stuck}</ol>"
+        f'<a data-ops="{everything}" href="#timeline">show on the timeline</a></p>'
+        f'<p>Cannot be linearized after the prefix:</p><ol class="stuck-ops">{stuck}</ol>'
         + (f"<p>Why:</p><ul>{reasons}</ul>" if reasons else "")
-        + f"<p>Model state at the end of the longest linearizable prefix: <span class=\"state\">"
+        + f'<p>Model state at the end of the longest linearizable prefix: <span class="state">'
         f"{_e(example.state)}</span></p>"
         f"<p>The prefix ({plural(len(example.prefix), 'operation')}), last {len(shown)} in linearization order:</p>"
-        f"<ol start=\"{first}\">{prefix}</ol></div>"
+        f'<ol start="{first}">{prefix}</ol></div>'
     )
 
 
@@ -354,12 +437,16 @@ def _raft_states(timeline: Timeline) -> str:
     with_states = [marker for marker in timeline.markers if marker.nodes][:RAFT_STATES_SHOWN]
     if not with_states:
         return ""
-    parts = [f"<section class=\"raft-states\"><h2>Each node at the Raft safety "
-             f"{'anomaly' if len(with_states) == 1 else 'anomalies'}</h2>"]
+    parts = [
+        f'<section class="raft-states"><h2>Each node at the Raft safety '
+        f"{'anomaly' if len(with_states) == 1 else 'anomalies'}</h2>"
+    ]
     for marker in with_states:
-        parts.append(f"<div class=\"panel raft\"><p><a data-time=\"{marker.time}\" href=\"#timeline\">"
-                     f"{_e(_time(timeline, marker.time))}</a> {_e(marker.message)}</p>"
-                     f"{_node_table(marker.nodes)}</div>")
+        parts.append(
+            f'<div class="panel raft"><p><a data-time="{marker.time}" href="#timeline">'
+            f"{_e(_time(timeline, marker.time))}</a> {_e(marker.message)}</p>"
+            f"{_node_table(marker.nodes)}</div>"
+        )
     return "".join(parts) + "</section>\n"
 
 
@@ -376,16 +463,22 @@ def _node_table(nodes: tuple[NodeState, ...]) -> str:
                 title += f", request {entry.request}" + (f" (history line {entry.line})" if entry.line else "")
             committed = " committed" if entry.index <= state.commit else ""
             if entry.op is not None:
-                entries.append(f"<a class=\"entry{committed}\" data-ops=\"{entry.op}\" href=\"#timeline\" "
-                               f"title=\"{_e(title)}\">{_e(text)}</a>")
+                entries.append(
+                    f'<a class="entry{committed}" data-ops="{entry.op}" href="#timeline" '
+                    f'title="{_e(title)}">{_e(text)}</a>'
+                )
             else:
-                entries.append(f"<span class=\"entry{committed}\" title=\"{_e(title)}\">{_e(text)}</span>")
-        rows.append(f"<tr><td>node {state.node}</td><td>{_e(state.role)}</td><td>{state.term}</td>"
-                    f"<td>{state.commit}</td><td>{state.log_length}</td>"
-                    f"<td class=\"log\">{' '.join(entries)}</td></tr>")
-    return ("<table class=\"nodes\"><thead><tr><th>node</th><th>role</th><th>term</th><th>commit</th>"
-            f"<th>log length</th><th>last entries (index:term:digest; bold = committed)</th></tr></thead>"
-            f"<tbody>{''.join(rows)}</tbody></table>")
+                entries.append(f'<span class="entry{committed}" title="{_e(title)}">{_e(text)}</span>')
+        rows.append(
+            f"<tr><td>node {state.node}</td><td>{_e(state.role)}</td><td>{state.term}</td>"
+            f"<td>{state.commit}</td><td>{state.log_length}</td>"
+            f'<td class="log">{" ".join(entries)}</td></tr>'
+        )
+    return (
+        '<table class="nodes"><thead><tr><th>node</th><th>role</th><th>term</th><th>commit</th>'
+        f"<th>log length</th><th>last entries (index:term:digest; bold = committed)</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
 
 
 FAULTS_LISTED = 200
@@ -397,16 +490,19 @@ def _faults(timeline: Timeline) -> str:
     if not timeline.faults:
         return ""
     rows = "".join(
-        f"<tr id=\"fault-{number}\"><td>F{number}</td><td>{_e(fault.kind)}</td>"
-        f"<td><a data-time=\"{fault.start}\" href=\"#timeline\">{_e(_short_time(timeline, fault.start))}</a></td>"
+        f'<tr id="fault-{number}"><td>F{number}</td><td>{_e(fault.kind)}</td>'
+        f'<td><a data-time="{fault.start}" href="#timeline">{_e(_short_time(timeline, fault.start))}</a></td>'
         f"<td>{_e(_short_time(timeline, fault.end))}</td><td>{_e(fault.label)}</td></tr>"
-        for number, fault in enumerate(timeline.faults[:FAULTS_LISTED], start=1))
+        for number, fault in enumerate(timeline.faults[:FAULTS_LISTED], start=1)
+    )
     more = len(timeline.faults) - FAULTS_LISTED
-    tail = f"<p class=\"note\">and {_e(plural(more, 'more fault'))}</p>" if more > 0 else ""
-    return (f"<section><details{' open' if len(timeline.faults) <= 30 else ''}><summary><h2>"
-            f"{_e(plural(len(timeline.faults), 'fault'))}</h2></summary><table class=\"list\" id=\"faults\"><thead><tr>"
-            "<th>#</th><th>kind</th><th>from</th><th>to</th><th>fault</th></tr></thead>"
-            f"<tbody>{rows}</tbody></table>{tail}</details></section>\n")
+    tail = f'<p class="note">and {_e(plural(more, "more fault"))}</p>' if more > 0 else ""
+    return (
+        f"<section><details{' open' if len(timeline.faults) <= 30 else ''}><summary><h2>"
+        f'{_e(plural(len(timeline.faults), "fault"))}</h2></summary><table class="list" id="faults"><thead><tr>'
+        "<th>#</th><th>kind</th><th>from</th><th>to</th><th>fault</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>{tail}</details></section>\n"
+    )
 
 
 ELECTIONS_LISTED = 200
@@ -418,16 +514,19 @@ def _elections(timeline: Timeline) -> str:
     tenures = leader_tenures(timeline)
     rows = "".join(
         f"<tr><td>{tenure.term}</td><td>node {tenure.node}</td>"
-        f"<td><a data-time=\"{tenure.start}\" href=\"#timeline\">{_e(_short_time(timeline, tenure.start))}</a></td>"
+        f'<td><a data-time="{tenure.start}" href="#timeline">{_e(_short_time(timeline, tenure.start))}</a></td>'
         f"<td>{_e(_seconds_held(tenure.end - tenure.start))}</td>"
         f"<td>{_e(tenure.describe(_short_time(timeline, tenure.end)))}</td></tr>"
-        for tenure in tenures[:ELECTIONS_LISTED])
+        for tenure in tenures[:ELECTIONS_LISTED]
+    )
     more = len(tenures) - ELECTIONS_LISTED
-    tail = f"<p class=\"note\">and {_e(plural(more, 'more election'))}</p>" if more > 0 else ""
-    return (f"<section><details{' open' if len(tenures) <= 12 else ''}><summary><h2>"
-            f"{_e(plural(len(tenures), 'election'))}</h2></summary><table class=\"list\" id=\"elections\"><thead><tr>"
-            "<th>term</th><th>leader</th><th>elected at</th><th>led for</th><th>how it ended</th></tr></thead>"
-            f"<tbody>{rows}</tbody></table>{tail}</details></section>\n")
+    tail = f'<p class="note">and {_e(plural(more, "more election"))}</p>' if more > 0 else ""
+    return (
+        f"<section><details{' open' if len(tenures) <= 12 else ''}><summary><h2>"
+        f'{_e(plural(len(tenures), "election"))}</h2></summary><table class="list" id="elections"><thead><tr>'
+        "<th>term</th><th>leader</th><th>elected at</th><th>led for</th><th>how it ended</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>{tail}</details></section>\n"
+    )
 
 
 def _seconds_held(us: int) -> str:

@@ -322,8 +322,7 @@ def leader_tenures(timeline: Timeline) -> list[Tenure]:
     tenures = []
     for election in sorted(timeline.elections, key=lambda e: (e.time, e.term, e.node)):
         spans = by_node.get(election.node, [])
-        led = [position for position, span in enumerate(spans)
-               if span.state == "leader" and span.term == election.term]
+        led = [position for position, span in enumerate(spans) if span.state == "leader" and span.term == election.term]
         if not led:
             tenures.append(Tenure(election.term, election.node, election.time, election.time, "stepped down"))
             continue

@@ -83,7 +83,9 @@ def operation_styles(kinds: list[str]) -> dict[str, tuple[str, str]]:
         if kind in OPERATION_COLOURS:
             styles[kind] = (OPERATION_COLOURS[kind], OPERATION_MARKERS[kind])
         else:
-            styles[kind] = (OTHER_OPERATION_COLOURS[spare % len(OTHER_OPERATION_COLOURS)],
-                            OTHER_OPERATION_MARKERS[spare % len(OTHER_OPERATION_MARKERS)])
+            styles[kind] = (
+                OTHER_OPERATION_COLOURS[spare % len(OTHER_OPERATION_COLOURS)],
+                OTHER_OPERATION_MARKERS[spare % len(OTHER_OPERATION_MARKERS)],
+            )
             spare += 1
     return styles

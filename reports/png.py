@@ -205,8 +205,9 @@ def _timeline_figure(timeline: Timeline) -> Figure:
     height_in = plot_in + TOP_IN + BOTTOM_IN + list_in
     bottom_in = BOTTOM_IN + list_in
     figure = _new_figure(WIDTH_IN, height_in)
-    ax = figure.add_axes((LEFT_IN / WIDTH_IN, bottom_in / height_in,
-                          1 - (LEFT_IN + RIGHT_IN) / WIDTH_IN, plot_in / height_in))
+    ax = figure.add_axes(
+        (LEFT_IN / WIDTH_IN, bottom_in / height_in, 1 - (LEFT_IN + RIGHT_IN) / WIDTH_IN, plot_in / height_in)
+    )
     ax.set_xlim(0, axis.end)
     ax.set_ylim(rows.total, 0)
     ax.set_yticks([])
@@ -221,8 +222,7 @@ def _timeline_figure(timeline: Timeline) -> Figure:
     _draw_counterexamples(ax, timeline, axis, rows)
     _draw_markers(ax, timeline, axis, rows.total)
     _draw_row_names(ax, timeline, rows)
-    figure.text(0.5, 1 - 0.2 / height_in, _title(timeline), ha="center", va="center", fontsize=11,
-                parse_math=False)
+    figure.text(0.5, 1 - 0.2 / height_in, _title(timeline), ha="center", va="center", fontsize=11, parse_math=False)
     _legend(figure, timeline, height_in, list_in)
     _draw_fault_list(figure, listed, height_in)
     return figure
@@ -247,11 +247,14 @@ def _fault_list_lines(timeline: Timeline) -> list[list[str]]:
     even when its bar is too narrow to hold its label."""
     if not timeline.faults:
         return []
-    entries = [f"{fault_tag(number)}  {fault.label}  ({_seconds(timeline, fault.start)} \u2013 "
-               f"{_seconds(timeline, fault.end)})" for number, fault in enumerate(timeline.faults[:FAULTS_LISTED])]
+    entries = [
+        f"{fault_tag(number)}  {fault.label}  ({_seconds(timeline, fault.start)} \u2013 "
+        f"{_seconds(timeline, fault.end)})"
+        for number, fault in enumerate(timeline.faults[:FAULTS_LISTED])
+    ]
     if len(timeline.faults) > FAULTS_LISTED:
         entries.append(f"and {plural(len(timeline.faults) - FAULTS_LISTED, 'more fault')}: see report.html")
-    return [entries[start:start + FAULT_LIST_COLUMNS] for start in range(0, len(entries), FAULT_LIST_COLUMNS)]
+    return [entries[start : start + FAULT_LIST_COLUMNS] for start in range(0, len(entries), FAULT_LIST_COLUMNS)]
 
 
 def _seconds(timeline: Timeline, value: int) -> str:
@@ -269,13 +272,22 @@ def _draw_fault_list(figure: Figure, lines: list[list[str]], height_in: float) -
     for column in range(FAULT_LIST_COLUMNS):
         entries = [_shorten(entries[column], width) for entries in lines if column < len(entries)]
         if entries:
-            figure.text((LEFT_IN + column * width) / WIDTH_IN, top, "\n".join(entries), fontsize=7, va="top",
-                        ha="left", parse_math=False, color="#263238", linespacing=spacing)
+            figure.text(
+                (LEFT_IN + column * width) / WIDTH_IN,
+                top,
+                "\n".join(entries),
+                fontsize=7,
+                va="top",
+                ha="left",
+                parse_math=False,
+                color="#263238",
+                linespacing=spacing,
+            )
 
 
 def _shorten(text: str, width_in: float) -> str:
     most = max(8, int(width_in / CHARACTER_IN))
-    return text if len(text) <= most else text[:most - 1] + "\u2026"
+    return text if len(text) <= most else text[: most - 1] + "\u2026"
 
 
 def _title(timeline: Timeline) -> str:
@@ -296,14 +308,33 @@ class _Labels:
     def wide_enough(self, start: float, end: float) -> bool:
         return end - start >= LABEL_WIDTH_MIN * self.axis.end
 
-    def draw(self, ax: Axes, text: str, start: float, end: float, top: float, height: float,
-             colour: str = "#111111", force: bool = False) -> None:
+    def draw(
+        self,
+        ax: Axes,
+        text: str,
+        start: float,
+        end: float,
+        top: float,
+        height: float,
+        colour: str = "#111111",
+        force: bool = False,
+    ) -> None:
         if self.left <= 0 or not (force or self.wide_enough(start, end)):
             return
         self.left -= 1
         clip = Rectangle((start, top), end - start, height, transform=ax.transData)
-        label = ax.text(start + 0.004 * self.axis.end, top + height / 2, text, fontsize=7, color=colour,
-                        va="center", ha="left", parse_math=False, zorder=6, clip_on=True)
+        label = ax.text(
+            start + 0.004 * self.axis.end,
+            top + height / 2,
+            text,
+            fontsize=7,
+            color=colour,
+            va="center",
+            ha="left",
+            parse_math=False,
+            zorder=6,
+            clip_on=True,
+        )
         label.set_clip_path(clip)
 
 
@@ -322,8 +353,14 @@ def _add_boxes(ax: Axes, boxes: np.ndarray, colours: Sequence[str], zorder: floa
         return
     # An edge in the fill colour gives every bar a width of at least a hairline: a 1 ms
     # operation in a 40 s run is a 0.04 pixel rectangle and would vanish otherwise.
-    collection = PolyCollection(boxes, facecolors=colours, edgecolors=style.pop("edgecolors", colours),
-                                linewidths=style.pop("linewidths", 0.4), zorder=zorder, **style)
+    collection = PolyCollection(
+        boxes,
+        facecolors=colours,
+        edgecolors=style.pop("edgecolors", colours),
+        linewidths=style.pop("linewidths", 0.4),
+        zorder=zorder,
+        **style,
+    )
     ax.add_collection(collection, autolim=False)
 
 
@@ -343,11 +380,13 @@ def _draw_faults(ax: Axes, timeline: Timeline, axis: _Axis, rows: _Rows, labels:
             fault = timeline.faults[number]
             room = (fault.end - fault.start) * axis.scale * inches / CHARACTER_IN - 1
             tag = fault_tag(number)
-            text = next((candidate for candidate in (fault.label, f"{tag} {fault.kind}", tag)
-                         if len(candidate) <= room), None)
+            text = next(
+                (candidate for candidate in (fault.label, f"{tag} {fault.kind}", tag) if len(candidate) <= room), None
+            )
             if text is not None:
-                labels.draw(ax, text, fault.start * axis.scale, fault.end * axis.scale, y + 0.06,
-                            FAULT_ROW - 0.12, force=True)
+                labels.draw(
+                    ax, text, fault.start * axis.scale, fault.end * axis.scale, y + 0.06, FAULT_ROW - 0.12, force=True
+                )
                 continue
             # Too narrow even for its number: the number goes just after the bar when the
             # row is free there; the list under the plot names the fault in any case.
@@ -355,19 +394,40 @@ def _draw_faults(ax: Axes, timeline: Timeline, axis: _Axis, rows: _Rows, labels:
             free_until = timeline.faults[row[following]].start if following < len(row) else timeline.end
             if labels.left > 0 and (free_until - fault.end) * axis.scale * inches / CHARACTER_IN >= len(tag) + 1:
                 labels.left -= 1
-                ax.text(fault.end * axis.scale, y + FAULT_ROW / 2, f" {tag}", fontsize=7, va="center", ha="left",
-                        parse_math=False, zorder=6, clip_on=True, color="#111111")
+                ax.text(
+                    fault.end * axis.scale,
+                    y + FAULT_ROW / 2,
+                    f" {tag}",
+                    fontsize=7,
+                    va="center",
+                    ha="left",
+                    parse_math=False,
+                    zorder=6,
+                    clip_on=True,
+                    color="#111111",
+                )
 
 
 def _draw_nodes(ax: Axes, timeline: Timeline, axis: _Axis, rows: _Rows, labels: _Labels) -> None:
     spans = timeline.spans
-    boxes = _boxes([s.start * axis.scale for s in spans], [s.end * axis.scale for s in spans],
-                   [rows.node_y[s.node] + 0.12 for s in spans], NODE_ROW - 0.24)
+    boxes = _boxes(
+        [s.start * axis.scale for s in spans],
+        [s.end * axis.scale for s in spans],
+        [rows.node_y[s.node] + 0.12 for s in spans],
+        NODE_ROW - 0.24,
+    )
     _add_boxes(ax, boxes, [NODE_STATE_COLOURS[s.state] for s in spans], 2)
     for span in spans:
         if span.state == "leader":
-            labels.draw(ax, f"leader t{span.term}", span.start * axis.scale, span.end * axis.scale,
-                        rows.node_y[span.node] + 0.12, NODE_ROW - 0.24, colour="white")
+            labels.draw(
+                ax,
+                f"leader t{span.term}",
+                span.start * axis.scale,
+                span.end * axis.scale,
+                rows.node_y[span.node] + 0.12,
+                NODE_ROW - 0.24,
+                colour="white",
+            )
     elections = timeline.elections
     if not elections:
         return
@@ -378,23 +438,53 @@ def _draw_nodes(ax: Axes, timeline: Timeline, axis: _Axis, rows: _Rows, labels: 
     ax.scatter(xs, ys, marker="v", s=18, color="black", zorder=5, linewidths=0)
     if len(elections) <= TEXT_LABELS_MAX // 2:
         for election, x, y in zip(elections, xs, ys, strict=True):
-            ax.text(x + 0.002 * axis.end, y, str(election.term), fontsize=6, va="center", ha="left",
-                    zorder=6, parse_math=False, clip_on=True)
+            ax.text(
+                x + 0.002 * axis.end,
+                y,
+                str(election.term),
+                fontsize=6,
+                va="center",
+                ha="left",
+                zorder=6,
+                parse_math=False,
+                clip_on=True,
+            )
 
 
 def _draw_operations(ax: Axes, timeline: Timeline, axis: _Axis, rows: _Rows, labels: _Labels) -> None:
     done = [op for op in timeline.ops if op.end is not None]
     pending = [op for op in timeline.ops if op.end is None]
-    boxes = _boxes([op.start * axis.scale for op in done], [_end(op, timeline) * axis.scale for op in done],
-                   [rows.lane_y[op.lane] + 0.18 for op in done], LANE_ROW - 0.36)
+    boxes = _boxes(
+        [op.start * axis.scale for op in done],
+        [_end(op, timeline) * axis.scale for op in done],
+        [rows.lane_y[op.lane] + 0.18 for op in done],
+        LANE_ROW - 0.36,
+    )
     _add_boxes(ax, boxes, [OUTCOME_COLOURS[op.outcome] for op in done], 3)
-    boxes = _boxes([op.start * axis.scale for op in pending], [_end(op, timeline) * axis.scale for op in pending],
-                   [rows.lane_y[op.lane] + 0.18 for op in pending], LANE_ROW - 0.36)
-    _add_boxes(ax, boxes, [_faded(OUTCOME_COLOURS["pending"])] * len(pending), 3,
-               edgecolors=OUTCOME_COLOURS["pending"], linewidths=0.6, hatch="////")
+    boxes = _boxes(
+        [op.start * axis.scale for op in pending],
+        [_end(op, timeline) * axis.scale for op in pending],
+        [rows.lane_y[op.lane] + 0.18 for op in pending],
+        LANE_ROW - 0.36,
+    )
+    _add_boxes(
+        ax,
+        boxes,
+        [_faded(OUTCOME_COLOURS["pending"])] * len(pending),
+        3,
+        edgecolors=OUTCOME_COLOURS["pending"],
+        linewidths=0.6,
+        hatch="////",
+    )
     for op in timeline.ops:
-        labels.draw(ax, op.label, op.start * axis.scale, _end(op, timeline) * axis.scale,
-                    rows.lane_y[op.lane] + 0.18, LANE_ROW - 0.36)
+        labels.draw(
+            ax,
+            op.label,
+            op.start * axis.scale,
+            _end(op, timeline) * axis.scale,
+            rows.lane_y[op.lane] + 0.18,
+            LANE_ROW - 0.36,
+        )
 
 
 def _end(op: OpBar, timeline: Timeline) -> int:
@@ -403,7 +493,7 @@ def _end(op: OpBar, timeline: Timeline) -> int:
 
 def _faded(colour: str) -> str:
     """The colour mixed two parts white to one, for a bar that has not finished."""
-    red, green, blue = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    red, green, blue = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
     return "#" + "".join(f"{(value + 2 * 255) // 3:02x}" for value in (red, green, blue))
 
 
@@ -437,8 +527,18 @@ def _draw_phases(ax: Axes, timeline: Timeline, axis: _Axis) -> None:
         x = time * axis.scale
         ax.axvline(x, color=PHASE_COLOUR, linewidth=1, linestyle=(0, (4, 4)), zorder=4)
         at_end = x >= 0.97 * axis.end
-        ax.text(x, 1.0, name if at_end else f" {name}", transform=ax.get_xaxis_transform(), fontsize=7,
-                color="#37474f", va="bottom", ha="right" if at_end else "left", parse_math=False, clip_on=False)
+        ax.text(
+            x,
+            1.0,
+            name if at_end else f" {name}",
+            transform=ax.get_xaxis_transform(),
+            fontsize=7,
+            color="#37474f",
+            va="bottom",
+            ha="right" if at_end else "left",
+            parse_math=False,
+            clip_on=False,
+        )
 
 
 def _phase_names(timeline: Timeline) -> list[tuple[int, str]]:
@@ -466,14 +566,29 @@ def _draw_row_names(ax: Axes, timeline: Timeline, rows: _Rows) -> None:
     step = max(1, -(-len(lanes) // ROW_LABELS_MAX))
     names += lanes[::step]
     for y, height, name in names:
-        ax.text(-0.006, y + height / 2, name, transform=ax.get_yaxis_transform(), fontsize=8, ha="right",
-                va="center", parse_math=False, clip_on=False)
+        ax.text(
+            -0.006,
+            y + height / 2,
+            name,
+            transform=ax.get_yaxis_transform(),
+            fontsize=8,
+            ha="right",
+            va="center",
+            parse_math=False,
+            clip_on=False,
+        )
 
 
 def _legend(figure: Figure, timeline: Timeline, height_in: float, list_in: float = 0.0) -> None:
     handles: list[Patch | Line2D] = [Patch(facecolor=OUTCOME_COLOURS[o], label=o) for o in OUTCOMES if o != "pending"]
-    handles.append(Patch(facecolor=_faded(OUTCOME_COLOURS["pending"]), edgecolor=OUTCOME_COLOURS["pending"],
-                         hatch="////", label="pending"))
+    handles.append(
+        Patch(
+            facecolor=_faded(OUTCOME_COLOURS["pending"]),
+            edgecolor=OUTCOME_COLOURS["pending"],
+            hatch="////",
+            label="pending",
+        )
+    )
     if timeline.nodes:
         handles += [Patch(facecolor=NODE_STATE_COLOURS[state], label=state) for state in NODE_STATES]
         handles.append(Line2D([], [], marker="v", color="black", linestyle="none", label="elected (term)"))
@@ -482,14 +597,21 @@ def _legend(figure: Figure, timeline: Timeline, height_in: float, list_in: float
     if timeline.phases:
         handles.append(Line2D([], [], color=PHASE_COLOUR, linestyle=(0, (4, 4)), label="phase"))
     if timeline.counterexamples:
-        handles.append(Patch(facecolor="none", edgecolor=COUNTEREXAMPLE_COLOUR, linewidth=2.5,
-                             label="cannot be linearized"))
+        handles.append(
+            Patch(facecolor="none", edgecolor=COUNTEREXAMPLE_COLOUR, linewidth=2.5, label="cannot be linearized")
+        )
         handles.append(Patch(facecolor="none", edgecolor=PREFIX_COLOUR, label="last linearizable"))
     if timeline.markers:
         handles.append(Line2D([], [], marker="v", color=COUNTEREXAMPLE_COLOUR, label="anomaly"))
-    legend = figure.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, (0.05 + list_in) / height_in),
-                           ncol=min(len(handles), max(9, -(-len(handles) // 2))), fontsize=8, frameon=False,
-                           handlelength=1.6)
+    legend = figure.legend(
+        handles=handles,
+        loc="lower center",
+        bbox_to_anchor=(0.5, (0.05 + list_in) / height_in),
+        ncol=min(len(handles), max(9, -(-len(handles) // 2))),
+        fontsize=8,
+        frameon=False,
+        handlelength=1.6,
+    )
     _plain_text(legend.get_texts())
 
 
@@ -532,8 +654,9 @@ def _latency_figure(timeline: Timeline) -> Figure:
     for kind in sorted({fault.kind for fault in timeline.faults}):
         handles.append(Patch(facecolor=fault_colour(kind), alpha=0.5, label=f"{kind} fault"))
     if handles:
-        legend = figure.legend(handles=handles, loc="lower center", ncol=min(len(handles), 8), fontsize=8,
-                               frameon=False)
+        legend = figure.legend(
+            handles=handles, loc="lower center", ncol=min(len(handles), 8), fontsize=8, frameon=False
+        )
         _plain_text(legend.get_texts())
     return figure
 
@@ -542,11 +665,16 @@ def _latency_faults(ax: Axes, timeline: Timeline, axis: _Axis) -> None:
     faults = timeline.faults
     if not faults:
         return
-    boxes = _boxes([f.start * axis.scale for f in faults], [f.end * axis.scale for f in faults],
-                   [0.0] * len(faults), 1.0)
+    boxes = _boxes(
+        [f.start * axis.scale for f in faults], [f.end * axis.scale for f in faults], [0.0] * len(faults), 1.0
+    )
     colours = [fault_colour(f.kind) for f in faults]
-    ax.add_collection(PolyCollection(boxes, facecolors=colours, edgecolors="none", alpha=0.35, zorder=0.5,
-                                     transform=ax.get_xaxis_transform()), autolim=False)
+    ax.add_collection(
+        PolyCollection(
+            boxes, facecolors=colours, edgecolors="none", alpha=0.35, zorder=0.5, transform=ax.get_xaxis_transform()
+        ),
+        autolim=False,
+    )
 
 
 OUTCOME_FILLS = {"ok": "full", "info": "bottom", "fail": "none"}
@@ -567,21 +695,55 @@ def _latency_points(ax: Axes, timeline: Timeline, axis: _Axis) -> list[Patch | L
             ops = [op for op in done if op.f == kind and op.outcome == outcome]
             count += len(ops)
             if ops:
-                ax.plot([op.start * axis.scale for op in ops], [_latency(op, timeline) for op in ops],
-                        linestyle="none", marker=marker, markersize=3.2, color=colour,
-                        fillstyle=OUTCOME_FILLS[outcome], markerfacecoloralt="white", markeredgewidth=0.6,
-                        zorder=3)
+                ax.plot(
+                    [op.start * axis.scale for op in ops],
+                    [_latency(op, timeline) for op in ops],
+                    linestyle="none",
+                    marker=marker,
+                    markersize=3.2,
+                    color=colour,
+                    fillstyle=OUTCOME_FILLS[outcome],
+                    markerfacecoloralt="white",
+                    markeredgewidth=0.6,
+                    zorder=3,
+                )
         handles.append(Line2D([], [], marker=marker, color=colour, linestyle="none", label=f"{kind} ({count})"))
     for outcome in ("ok", "info", "fail"):
         count = sum(1 for op in done if op.outcome == outcome)
-        handles.append(Line2D([], [], marker="o", color="#546e7a", linestyle="none", fillstyle=OUTCOME_FILLS[outcome],
-                              markerfacecoloralt="white", label=f"{outcome} ({count})"))
+        handles.append(
+            Line2D(
+                [],
+                [],
+                marker="o",
+                color="#546e7a",
+                linestyle="none",
+                fillstyle=OUTCOME_FILLS[outcome],
+                markerfacecoloralt="white",
+                label=f"{outcome} ({count})",
+            )
+        )
     stuck = [timeline.ops[number] for number in _stuck(timeline) if timeline.ops[number].end is not None]
     if stuck:
-        ax.scatter([op.start * axis.scale for op in stuck], [_latency(op, timeline) for op in stuck], s=90,
-                   facecolors="none", edgecolors=COUNTEREXAMPLE_COLOUR, linewidths=2, zorder=4)
-        handles.append(Line2D([], [], marker="o", markerfacecolor="none", color=COUNTEREXAMPLE_COLOUR,
-                              linestyle="none", label="cannot be linearized"))
+        ax.scatter(
+            [op.start * axis.scale for op in stuck],
+            [_latency(op, timeline) for op in stuck],
+            s=90,
+            facecolors="none",
+            edgecolors=COUNTEREXAMPLE_COLOUR,
+            linewidths=2,
+            zorder=4,
+        )
+        handles.append(
+            Line2D(
+                [],
+                [],
+                marker="o",
+                markerfacecolor="none",
+                color=COUNTEREXAMPLE_COLOUR,
+                linestyle="none",
+                label="cannot be linearized",
+            )
+        )
     if not done:
         ax.set_ylim(0.1, 10)  # a log axis with no data has no range of its own
     return handles
@@ -629,25 +791,48 @@ def _rate_figure(timeline: Timeline) -> Figure:
                 counts[min(bins - 1, op.end // width)] += 1
         highest = max(highest, int(counts.max(initial=0)))
         ax.stairs(counts, edges, color=OUTCOME_COLOURS[outcome], linewidth=1.4, zorder=3, baseline=None)
-        handles.append(Line2D([], [], color=OUTCOME_COLOURS[outcome], linewidth=2,
-                              label=f"{outcome} ({int(counts.sum())})"))
+        handles.append(
+            Line2D([], [], color=OUTCOME_COLOURS[outcome], linewidth=2, label=f"{outcome} ({int(counts.sum())})")
+        )
     ax.set_ylim(0, max(1, highest) * 1.1)
     causes = sorted({cause.time * axis.scale for cause in timeline.causes})
     if causes:
         # Where each cause of an anomaly happened, as on the timeline.
-        ax.vlines(causes, 0, 1, transform=ax.get_xaxis_transform(), colors=COUNTEREXAMPLE_COLOUR, linewidths=1.0,
-                  alpha=0.8, zorder=4)
-        handles.append(Line2D([], [], color=COUNTEREXAMPLE_COLOUR, label=plural(len(causes), "cause")
-                              + " of anomalies"))
-    figure.text(0.5, 0.965, f"{timeline.title}: operations completed {per}, by outcome", ha="center", va="center",
-                fontsize=11, parse_math=False)
+        ax.vlines(
+            causes,
+            0,
+            1,
+            transform=ax.get_xaxis_transform(),
+            colors=COUNTEREXAMPLE_COLOUR,
+            linewidths=1.0,
+            alpha=0.8,
+            zorder=4,
+        )
+        handles.append(
+            Line2D([], [], color=COUNTEREXAMPLE_COLOUR, label=plural(len(causes), "cause") + " of anomalies")
+        )
+    figure.text(
+        0.5,
+        0.965,
+        f"{timeline.title}: operations completed {per}, by outcome",
+        ha="center",
+        va="center",
+        fontsize=11,
+        parse_math=False,
+    )
     for kind in sorted({fault.kind for fault in timeline.faults}):
         handles.append(Patch(facecolor=fault_colour(kind), alpha=0.5, label=f"{kind} fault"))
-    legend = figure.legend(handles=handles, loc="lower center", ncol=min(len(handles), 8), fontsize=8,
-                           frameon=False)
+    legend = figure.legend(handles=handles, loc="lower center", ncol=min(len(handles), 8), fontsize=8, frameon=False)
     _plain_text(legend.get_texts())
     return figure
 
 
-__all__ = ["PNG_FILES", "fault_tag", "pack_faults", "write_latency_png", "write_pngs", "write_rate_png",
-           "write_timeline_png"]
+__all__ = [
+    "PNG_FILES",
+    "fault_tag",
+    "pack_faults",
+    "write_latency_png",
+    "write_pngs",
+    "write_rate_png",
+    "write_timeline_png",
+]

@@ -77,8 +77,9 @@ class LogTracker:
             log = self._logs.get(node, [])
             first = max(0, len(log) - TAIL)
             tail = tuple((first + k + 1, term, digest) for k, (term, digest) in enumerate(log[first:]))
-            states.append(RawNodeState(node, self._role[node], self._term.get(node, 0), self._commit.get(node, 0),
-                                       len(log), tail))
+            states.append(
+                RawNodeState(node, self._role[node], self._term.get(node, 0), self._commit.get(node, 0), len(log), tail)
+            )
         self.snapshots[t] = tuple(states)
 
     def _start(self, event: TraceEvent) -> None:
@@ -91,7 +92,7 @@ class LogTracker:
         if index < 1:
             return
         # An append at index i replaces whatever the log held from i on, as Raft's does.
-        del log[index - 1:]
+        del log[index - 1 :]
         if len(log) == index - 1:
             log.extend((term, digest) for term, digest in event["entries"])
 
@@ -131,9 +132,15 @@ class LogTracker:
 
 
 _HANDLERS = {
-    "start": LogTracker._start, "append": LogTracker._append, "restart": LogTracker._restart,
-    "hard_state": LogTracker._hard_state, "role": LogTracker._role_event, "crash": LogTracker._crash,
-    "pause": LogTracker._pause, "resume": LogTracker._resume, "ack": LogTracker._ack,
+    "start": LogTracker._start,
+    "append": LogTracker._append,
+    "restart": LogTracker._restart,
+    "hard_state": LogTracker._hard_state,
+    "role": LogTracker._role_event,
+    "crash": LogTracker._crash,
+    "pause": LogTracker._pause,
+    "resume": LogTracker._resume,
+    "ack": LogTracker._ack,
 }
 
 

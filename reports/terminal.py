@@ -34,13 +34,22 @@ from reports.model import (
 from reports.palette import COUNTEREXAMPLE_COLOUR, FAULT_COLOURS, PREFIX_COLOUR
 
 STATE_CHARACTERS = {
-    "leader": "L", "candidate": "C", "pre-candidate": "c", "follower": "F", "paused": "p", "crashed": "x",
+    "leader": "L",
+    "candidate": "C",
+    "pre-candidate": "c",
+    "follower": "F",
+    "paused": "p",
+    "crashed": "x",
 }
 STATE_STYLES = {
     # Terminal styles, not the palette's fills: a near-black "crashed" or a pale
     # "follower" fill would vanish on a dark or a light background respectively.
-    "leader": "bold #1e88e5", "candidate": "#ffb300", "pre-candidate": "#ffb300", "follower": "dim",
-    "paused": "#8d6e63", "crashed": "bold red",
+    "leader": "bold #1e88e5",
+    "candidate": "#ffb300",
+    "pre-candidate": "#ffb300",
+    "follower": "dim",
+    "paused": "#8d6e63",
+    "crashed": "bold red",
 }
 STATE_PRIORITY = ("crashed", "paused", "leader", "candidate", "pre-candidate", "follower")
 """Tie-break in a slice where two states held equally long: the rarer, louder one."""
@@ -50,8 +59,11 @@ ROWS_SHOWN = 50
 """Faults and anomalies listed before the rest are counted, not printed."""
 PREFIX_SHOWN = 10
 LABEL_WIDTH = 9
-VERDICT_STYLES = {True: ("valid", "bold green"), False: ("NOT VALID", "bold red"),
-                  "unknown": ("unknown (out of budget)", "bold yellow")}
+VERDICT_STYLES = {
+    True: ("valid", "bold green"),
+    False: ("NOT VALID", "bold red"),
+    "unknown": ("unknown (out of budget)", "bold yellow"),
+}
 
 
 def clean(text: str) -> str:
@@ -98,8 +110,9 @@ def _time(timeline: Timeline, value: int) -> str:
 
 
 def _header(timeline: Timeline) -> Table:
-    table = Table(show_header=False, box=None, padding=(0, 1), title=_t(timeline.title, style="bold"),
-                  title_justify="left")
+    table = Table(
+        show_header=False, box=None, padding=(0, 1), title=_t(timeline.title, style="bold"), title_justify="left"
+    )
     table.add_column(style="bold")
     table.add_column(overflow="fold")
     for name, value in timeline.meta:
@@ -139,14 +152,19 @@ def leader_terms(timeline: Timeline) -> list[tuple[Election, int]]:
             key = (span.node, span.term)
             ends[key] = max(ends.get(key, span.end), span.end)
     ordered = sorted(timeline.elections, key=lambda e: (e.time, e.term, e.node))
-    return [(election, max(ends.get((election.node, election.term), election.time), election.time))
-            for election in ordered]
+    return [
+        (election, max(ends.get((election.node, election.term), election.time), election.time)) for election in ordered
+    ]
 
 
 def _terms(timeline: Timeline) -> Table:
     tenures = leader_tenures(timeline)
-    table = Table(title=_t(f"leaders ({plural(len(tenures), 'election')})"), title_justify="left", show_edge=False,
-                  header_style="bold")
+    table = Table(
+        title=_t(f"leaders ({plural(len(tenures), 'election')})"),
+        title_justify="left",
+        show_edge=False,
+        header_style="bold",
+    )
     for name in ("term", "leader", "from", "to", "held", "how it ended"):
         table.add_column(name, justify="left" if name == "how it ended" else "right")
     shown: Sequence[Tenure | None] = tenures
@@ -159,10 +177,14 @@ def _terms(timeline: Timeline) -> Table:
             continue
         held = (row.end - row.start) / 1e6 if timeline.time_unit == "us" else row.end - row.start
         how = "" if row.how == "run ended" else row.describe(_time(timeline, row.end)).split(" at ")[0]
-        table.add_row(_t(str(row.term)), _t(f"node {row.node}", style=STATE_STYLES["leader"]),
-                      _t(_time(timeline, row.start)), _t(_time(timeline, row.end)),
-                      _t(f"{held:.3f} s" if timeline.time_unit == "us" else f"{held} events"),
-                      _t("run ended" if row.how == "run ended" else how))
+        table.add_row(
+            _t(str(row.term)),
+            _t(f"node {row.node}", style=STATE_STYLES["leader"]),
+            _t(_time(timeline, row.start)),
+            _t(_time(timeline, row.end)),
+            _t(f"{held:.3f} s" if timeline.time_unit == "us" else f"{held} events"),
+            _t("run ended" if row.how == "run ended" else how),
+        )
     return table
 
 
@@ -190,8 +212,10 @@ def _bars(timeline: Timeline, console_width: int) -> Text:
         lines.append("\n")
     left, right = _time(timeline, 0), _time(timeline, timeline.end)
     lines.append(" " * LABEL_WIDTH + left + right.rjust(max(width - len(left), len(right) + 1)), style="dim")
-    lines.append("\n" + " " * LABEL_WIDTH + "L leader  C candidate  c pre-candidate  F follower  p paused  x crashed",
-                 style="dim")
+    lines.append(
+        "\n" + " " * LABEL_WIDTH + "L leader  C candidate  c pre-candidate  F follower  p paused  x crashed",
+        style="dim",
+    )
     return lines
 
 
@@ -262,13 +286,19 @@ def _elided(count: int, noun: str) -> Text:
 
 
 def _faults(timeline: Timeline) -> Table:
-    table = Table(title=_t(plural(len(timeline.faults), "fault")), title_justify="left", show_edge=False,
-                  header_style="bold")
+    table = Table(
+        title=_t(plural(len(timeline.faults), "fault")), title_justify="left", show_edge=False, header_style="bold"
+    )
     for name, justify in (("#", "right"), ("kind", "left"), ("from", "right"), ("to", "right"), ("fault", "left")):
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for number, fault in enumerate(timeline.faults[:ROWS_SHOWN], start=1):
-        table.add_row(_t(f"F{number}"), _t(fault.kind), _t(_time(timeline, fault.start)),
-                      _t(_time(timeline, fault.end)), _t(fault.label))
+        table.add_row(
+            _t(f"F{number}"),
+            _t(fault.kind),
+            _t(_time(timeline, fault.start)),
+            _t(_time(timeline, fault.end)),
+            _t(fault.label),
+        )
     if len(timeline.faults) > ROWS_SHOWN:
         table.caption = _elided(len(timeline.faults), "faults")
     return table
@@ -276,15 +306,31 @@ def _faults(timeline: Timeline) -> Table:
 
 def _causes(timeline: Timeline) -> Table:
     """What went wrong, once per cause, before the list of every effect."""
-    table = Table(title=_t(f"{plural(len(timeline.causes), 'cause')} of failure", style="bold red"),
-                  title_justify="left", show_edge=False, header_style="bold")
-    for name, justify in (("#", "right"), ("at", "right"), ("line", "right"), ("checker", "left"),
-                          ("effects", "right"), ("cause", "left")):
+    table = Table(
+        title=_t(f"{plural(len(timeline.causes), 'cause')} of failure", style="bold red"),
+        title_justify="left",
+        show_edge=False,
+        header_style="bold",
+    )
+    for name, justify in (
+        ("#", "right"),
+        ("at", "right"),
+        ("line", "right"),
+        ("checker", "left"),
+        ("effects", "right"),
+        ("cause", "left"),
+    ):
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for number, cause in enumerate(timeline.causes[:ROWS_SHOWN], start=1):
         line = "" if cause.line is None else str(cause.line)
-        table.add_row(_t(str(number)), _t(_time(timeline, cause.time)), _t(line),
-                      _t(f"{cause.checker} {cause.property}"), _t(str(cause.count)), _t(cause.text))
+        table.add_row(
+            _t(str(number)),
+            _t(_time(timeline, cause.time)),
+            _t(line),
+            _t(f"{cause.checker} {cause.property}"),
+            _t(str(cause.count)),
+            _t(cause.text),
+        )
     if len(timeline.causes) > ROWS_SHOWN:
         table.caption = _elided(len(timeline.causes), "causes")
     return table
@@ -300,32 +346,54 @@ def _raft_state(timeline: Timeline, marker: Marker) -> Table:
     for name in ("node", "role", "term", "commit", "log", "last entries (index:term:digest, request)"):
         table.add_column(name, overflow="fold")
     for state in marker.nodes:
-        entries = " ".join(f"{entry.index}:t{entry.term}:{entry.digest[:8]}"
-                           + (f"({entry.request}, line {entry.line})" if entry.request and entry.line else "")
-                           for entry in state.tail)
-        table.add_row(_t(str(state.node)), _t(state.role), _t(str(state.term)), _t(str(state.commit)),
-                      _t(str(state.log_length)), _t(entries))
+        entries = " ".join(
+            f"{entry.index}:t{entry.term}:{entry.digest[:8]}"
+            + (f"({entry.request}, line {entry.line})" if entry.request and entry.line else "")
+            for entry in state.tail
+        )
+        table.add_row(
+            _t(str(state.node)),
+            _t(state.role),
+            _t(str(state.term)),
+            _t(str(state.commit)),
+            _t(str(state.log_length)),
+            _t(entries),
+        )
     return table
 
 
 def _markers(timeline: Timeline) -> Table:
-    table = Table(title=_t(plural(len(timeline.markers), "anomaly", "anomalies"), style="bold red"),
-                  title_justify="left", show_edge=False, header_style="bold")
+    table = Table(
+        title=_t(plural(len(timeline.markers), "anomaly", "anomalies"), style="bold red"),
+        title_justify="left",
+        show_edge=False,
+        header_style="bold",
+    )
     table.add_column("at", justify="right")
     table.add_column("line", justify="right")
     table.add_column("checker")
     table.add_column("anomaly", overflow="fold")
     for marker in timeline.markers[:ROWS_SHOWN]:
-        table.add_row(_t(_time(timeline, marker.time)), _t("" if marker.line is None else str(marker.line)),
-                      _t(marker.checker), _t(marker.message))
+        table.add_row(
+            _t(_time(timeline, marker.time)),
+            _t("" if marker.line is None else str(marker.line)),
+            _t(marker.checker),
+            _t(marker.message),
+        )
     if len(timeline.markers) > ROWS_SHOWN:
         table.caption = _elided(len(timeline.markers), "anomalies")
     return table
 
 
 def _counterexample(timeline: Timeline, example: Counterexample, number: int, console: Console) -> None:
-    console.print(Text.assemble(("counterexample ", f"bold {COUNTEREXAMPLE_COLOUR}"), (str(number), "bold"),
-                                (": key ", "bold"), (clean(example.key), "bold")))
+    console.print(
+        Text.assemble(
+            ("counterexample ", f"bold {COUNTEREXAMPLE_COLOUR}"),
+            (str(number), "bold"),
+            (": key ", "bold"),
+            (clean(example.key), "bold"),
+        )
+    )
     console.print(_t("these operations cannot be linearized after the longest linearizable prefix:"))
     for op_id in example.stuck:
         op = timeline.ops[op_id]

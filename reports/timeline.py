@@ -71,9 +71,13 @@ _us = seconds
 # From a run folder
 
 
-def timeline_from_run(folder: str | os.PathLike[str], max_messages: int = MAX_MESSAGES,
-                      messages: Iterable[TraceEvent] | None = None,
-                      focus: tuple[int, int] | None = None, shown_folder: Path | None = None) -> Timeline:
+def timeline_from_run(
+    folder: str | os.PathLike[str],
+    max_messages: int = MAX_MESSAGES,
+    messages: Iterable[TraceEvent] | None = None,
+    focus: tuple[int, int] | None = None,
+    shown_folder: Path | None = None,
+) -> Timeline:
     """Read a run folder (`history.jsonl`, `trace.jsonl`, `verdict.json`, `scenario.toml`).
 
     `messages` supplies message events (`msg`, `recv`, `drop`) recorded apart from the
@@ -111,19 +115,30 @@ def timeline_from_run(folder: str | os.PathLike[str], max_messages: int = MAX_ME
     if verdict.get("digest"):
         meta.append(("digest", show(verdict["digest"])))
     lanes = sorted({op.lane for op in ops}, key=_lane_order)
-    commands = run_commands(shown_folder if shown_folder is not None else root,
-                            failed=any(v.valid is False for v in verdict_lines(verdict)))
+    commands = run_commands(
+        shown_folder if shown_folder is not None else root, failed=any(v.valid is False for v in verdict_lines(verdict))
+    )
     return Timeline(
         title=f"{show(start.get('scenario', root.name))} seed {show(start.get('seed', '?'))}",
-        meta=tuple(meta), time_unit="us", end=end,
-        verdicts=verdict_lines(verdict), ops=tuple(ops), lanes=tuple(lanes),
-        nodes=tuple(world.nodes), spans=tuple(world.close_spans(end)),
-        elections=tuple(world.elections), faults=tuple(world.close_faults(end)),
+        meta=tuple(meta),
+        time_unit="us",
+        end=end,
+        verdicts=verdict_lines(verdict),
+        ops=tuple(ops),
+        lanes=tuple(lanes),
+        nodes=tuple(world.nodes),
+        spans=tuple(world.close_spans(end)),
+        elections=tuple(world.elections),
+        faults=tuple(world.close_faults(end)),
         phases=tuple(world.phases),
         messages=tuple(_messages_near(world.arrows(), focus, max_messages)),
-        messages_traced=world.messages_seen, markers=tuple(markers),
-        counterexamples=tuple(counterexamples), focus=focus,
-        replay=commands[0][1], commands=commands, causes=tuple(causes),
+        messages_traced=world.messages_seen,
+        markers=tuple(markers),
+        counterexamples=tuple(counterexamples),
+        focus=focus,
+        replay=commands[0][1],
+        commands=commands,
+        causes=tuple(causes),
     )
 
 
@@ -149,8 +164,9 @@ def _node_states(logs: LogTracker, history: list[Event], ops: list[OpBar]) -> di
     the entry's digest names a client request (`ack`), the request its history line."""
     if not logs.snapshots:
         return {}
-    lines = request_lines((event.client, event.index + 1) for event in history
-                          if event.type == "invoke" and event.client is not None)
+    lines = request_lines(
+        (event.client, event.index + 1) for event in history if event.type == "invoke" and event.client is not None
+    )
     by_line = bars_by_line(ops)
 
     def entry(index: int, term: int, digest: str) -> LogEntry:
@@ -159,8 +175,9 @@ def _node_states(logs: LogTracker, history: list[Event], ops: list[OpBar]) -> di
         return LogEntry(index, term, digest, client, request, line, by_line.get(line) if line else None)
 
     def state(raw: RawNodeState) -> NodeState:
-        return NodeState(raw.node, raw.role, raw.term, raw.commit, raw.log_length,
-                         tuple(entry(*item) for item in raw.tail))
+        return NodeState(
+            raw.node, raw.role, raw.term, raw.commit, raw.log_length, tuple(entry(*item) for item in raw.tail)
+        )
 
     return {t: tuple(state(raw) for raw in snapshot) for t, snapshot in logs.snapshots.items()}
 
@@ -212,8 +229,11 @@ def _bar_from_pair(number: int, invoke: Event, done: Event | None) -> OpBar:
     result = done.value if done is not None and invoke.f == "read" and done.type == "ok" else None
     label = _label(invoke.f, invoke.key, argument, result, outcome, done.error if done else None)
     record: list[tuple[str, str]] = [
-        ("operation", label), ("outcome", outcome), ("process", str(invoke.process)),
-        ("invoked", _us(invoke.time)), ("history line", str(invoke.index + 1)),
+        ("operation", label),
+        ("outcome", outcome),
+        ("process", str(invoke.process)),
+        ("invoked", _us(invoke.time)),
+        ("history line", str(invoke.index + 1)),
     ]
     if invoke.client is not None:
         record.insert(2, ("client", str(invoke.client)))
@@ -226,9 +246,18 @@ def _bar_from_pair(number: int, invoke: Event, done: Event | None) -> OpBar:
                 record.append((name, show(value)))
     lane = f"client {invoke.client}" if invoke.client is not None else f"process {invoke.process}"
     return OpBar(
-        id=number, lane=lane, f=invoke.f, key=invoke.key, outcome=outcome, start=invoke.time,
-        end=None if done is None else done.time, call=invoke.index, label=label, record=tuple(record),
-        line=invoke.index + 1, end_line=None if done is None else done.index + 1,
+        id=number,
+        lane=lane,
+        f=invoke.f,
+        key=invoke.key,
+        outcome=outcome,
+        start=invoke.time,
+        end=None if done is None else done.time,
+        call=invoke.index,
+        label=label,
+        record=tuple(record),
+        line=invoke.index + 1,
+        end_line=None if done is None else done.index + 1,
     )
 
 
@@ -297,10 +326,18 @@ class _World:
         self._outcome: dict[int, tuple[int | None, str | None]] = {}
         # The events a timeline draws; any other kind (append, apply, ack, ...) is skipped.
         self._handlers: dict[str, Callable[[TraceEvent, int], None]] = {
-            "start": self._on_start, "phase": self._on_phase, "role": self._on_role,
-            "crash": self._on_crash, "restart": self._on_restart, "pause": self._on_pause,
-            "resume": self._on_resume, "fault": self._on_fault, "heal": self._on_heal,
-            "msg": self._on_msg, "recv": self._on_recv, "drop": self._on_drop,
+            "start": self._on_start,
+            "phase": self._on_phase,
+            "role": self._on_role,
+            "crash": self._on_crash,
+            "restart": self._on_restart,
+            "pause": self._on_pause,
+            "resume": self._on_resume,
+            "fault": self._on_fault,
+            "heal": self._on_heal,
+            "msg": self._on_msg,
+            "recv": self._on_recv,
+            "drop": self._on_drop,
         }
 
     def feed(self, event: TraceEvent) -> None:
@@ -327,8 +364,7 @@ class _World:
         if since < t:
             spans = self._spans.setdefault(node, [])
             last = spans[-1] if spans else None
-            if last is not None and last.end == since and (last.state, last.term, last.leader) == (
-                    shown, term, leader):
+            if last is not None and last.end == since and (last.state, last.term, last.leader) == (shown, term, leader):
                 spans[-1] = NodeSpan(node, shown, term, leader, last.start, t)
             else:
                 spans.append(NodeSpan(node, shown, term, leader, since, t))
@@ -400,8 +436,19 @@ class _World:
                     label += f" {name}={event[name]}"
             if event.get("reject"):
                 label += " reject"
-            found.append(MessageArrow(number, event["node"], event["to"], str(event["type"]), event["term"],
-                                      event["t"], received, dropped, label))
+            found.append(
+                MessageArrow(
+                    number,
+                    event["node"],
+                    event["to"],
+                    str(event["type"]),
+                    event["term"],
+                    event["t"],
+                    received,
+                    dropped,
+                    label,
+                )
+            )
         return found
 
 
@@ -419,17 +466,23 @@ def _fault_span(event: TraceEvent, start: int, end: int) -> FaultSpan:
         shape = show(details.get("shape", "")).strip()
         way = " (one way)" if details.get("one_way") is True else ""
         label = (f"partition {shape}{way}: " if shape else f"partition{way}: ") + " | ".join(
-            " ".join(str(node) for node in side) for side in groups)
+            " ".join(str(node) for node in side) for side in groups
+        )
     else:
-        settings = [_setting(name, value) for name, value in sorted(details.items())
-                    if name not in ("nodes", "cut")]
-        who = " ".join(str(node) for node in nodes) if nodes else (
-            "(no node)" if "nodes" in details else "")
+        settings = [_setting(name, value) for name, value in sorted(details.items()) if name not in ("nodes", "cut")]
+        who = " ".join(str(node) for node in nodes) if nodes else ("(no node)" if "nodes" in details else "")
         label = " ".join(part for part in (kind, who) if part) + (": " + ", ".join(settings) if settings else "")
     record = tuple(_setting_pair(name, value) for name, value in sorted(details.items()) if name != "cut")
     number = event.get("id", -1)
-    return FaultSpan(number if type(number) is int else -1, kind, start, end, label, nodes,
-                     (("started", _us(start)), ("healed", _us(end)), *record))
+    return FaultSpan(
+        number if type(number) is int else -1,
+        kind,
+        start,
+        end,
+        label,
+        nodes,
+        (("started", _us(start)), ("healed", _us(end)), *record),
+    )
 
 
 def _node_ids(value: Any) -> tuple[int, ...]:
@@ -457,10 +510,14 @@ def _setting(name: str, value: Any) -> str:
 # From a history recorded anywhere
 
 
-def timeline_from_operations(operations: list[Operation], result: Mapping[str, Any] | None,
-                             source: str, model: str,
-                             describe: Callable[[Operation], str] | None = None,
-                             max_ops: int = MAX_OPERATIONS) -> Timeline:
+def timeline_from_operations(
+    operations: list[Operation],
+    result: Mapping[str, Any] | None,
+    source: str,
+    model: str,
+    describe: Callable[[Operation], str] | None = None,
+    max_ops: int = MAX_OPERATIONS,
+) -> Timeline:
     """A timeline of a history any reader of `checkers.formats` produced, with the
     linearizability result (its JSON) when one was computed. `describe` is the model's
     own wording of an operation (`describe_op`), so the page and the checker's text agree.
@@ -488,22 +545,32 @@ def timeline_from_operations(operations: list[Operation], result: Mapping[str, A
         where = "around the first counterexample" if _first_stuck_call(result) is not None else "from the start"
         meta.append(("shown", f"{len(shown):,} of {len(ordered):,} operations, {where}"))
     return Timeline(
-        title=Path(source).name, meta=tuple(meta), start=start,
-        time_unit="us" if timed else "event", end=end, verdicts=verdicts, ops=tuple(ops),
-        lanes=tuple(lanes), nodes=(), markers=tuple(sorted(markers, key=lambda m: (m.time, m.message))),
-        counterexamples=tuple(counterexamples), causes=tuple(causes),
+        title=Path(source).name,
+        meta=tuple(meta),
+        start=start,
+        time_unit="us" if timed else "event",
+        end=end,
+        verdicts=verdicts,
+        ops=tuple(ops),
+        lanes=tuple(lanes),
+        nodes=(),
+        markers=tuple(sorted(markers, key=lambda m: (m.time, m.message))),
+        counterexamples=tuple(counterexamples),
+        causes=tuple(causes),
     )
 
 
 def _first_stuck_call(result: Mapping[str, Any] | None) -> int | None:
-    calls = [op.get("call") for partition in (result or {}).get("partitions") or ()
-             for op in ((partition.get("counterexample") or {}).get("operations") or ())]
+    calls = [
+        op.get("call")
+        for partition in (result or {}).get("partitions") or ()
+        for op in ((partition.get("counterexample") or {}).get("operations") or ())
+    ]
     calls = [call for call in calls if isinstance(call, int)]
     return min(calls) if calls else None
 
 
-def _around_the_anomaly(ordered: list[Operation], result: Mapping[str, Any] | None,
-                        max_ops: int) -> list[Operation]:
+def _around_the_anomaly(ordered: list[Operation], result: Mapping[str, Any] | None, max_ops: int) -> list[Operation]:
     """At most `max_ops` operations: all of them, or a window of the history centred on the
     first operation a counterexample names (so its prefix's end is in view)."""
     if len(ordered) <= max_ops:
@@ -513,11 +580,10 @@ def _around_the_anomaly(ordered: list[Operation], result: Mapping[str, Any] | No
         return ordered[:max_ops]
     position = bisect.bisect_left(ordered, first, key=lambda op: op.call)
     low = max(0, min(position - max_ops // 2, len(ordered) - max_ops))
-    return ordered[low:low + max_ops]
+    return ordered[low : low + max_ops]
 
 
-def _bar_from_operation(number: int, op: Operation, timed: bool,
-                        describe: Callable[[Operation], str] | None) -> OpBar:
+def _bar_from_operation(number: int, op: Operation, timed: bool, describe: Callable[[Operation], str] | None) -> OpBar:
     outcome = "pending" if op.ret is None else "fail" if op.status == "compare-failed" else "ok"
     start = op.call_time_us if timed else op.call
     end = (op.return_time_us if timed else op.ret) if op.ret is not None else None
@@ -526,8 +592,11 @@ def _bar_from_operation(number: int, op: Operation, timed: bool,
     if outcome == "pending" and describe is not None:
         label += " pending"
     record: list[tuple[str, str]] = [
-        ("operation", label), ("outcome", "pending (unknown)" if outcome == "pending" else op.status),
-        ("process", str(op.process)), ("input", show(op.input)), ("output", show(op.output)),
+        ("operation", label),
+        ("outcome", "pending (unknown)" if outcome == "pending" else op.status),
+        ("process", str(op.process)),
+        ("input", show(op.input)),
+        ("output", show(op.output)),
     ]
     if op.line is not None:
         record.append(("history line", str(op.line)))
@@ -542,9 +611,19 @@ def _bar_from_operation(number: int, op: Operation, timed: bool,
     # Our own histories name a client, whose lane holds every process it was given after
     # an operation of unknown outcome; histories from elsewhere have processes only.
     lane = f"client {op.client}" if op.client is not None else f"process {op.process}"
-    return OpBar(id=number, lane=lane, f=op.f,
-                 key=None if op.key is None else show(op.key), outcome=outcome, start=start, end=end,
-                 call=op.call, label=label, record=tuple(record), line=op.line)
+    return OpBar(
+        id=number,
+        lane=lane,
+        f=op.f,
+        key=None if op.key is None else show(op.key),
+        outcome=outcome,
+        start=start,
+        end=end,
+        call=op.call,
+        label=label,
+        record=tuple(record),
+        line=op.line,
+    )
 
 
 def _operation_label(op: Operation, outcome: str) -> str:
@@ -562,8 +641,30 @@ def _operation_label(op: Operation, outcome: str) -> str:
 
 
 __all__ = [
-    "MAX_MESSAGES", "MAX_OPERATIONS", "NODE_STATES", "OUTCOMES", "Cause", "Counterexample", "Election", "FaultSpan",
-    "LogEntry", "Marker", "MessageArrow", "NodeSpan", "NodeState", "OpBar", "StuckWhy", "Tenure", "Timeline",
-    "Verdict", "counterexamples_from_result", "leader_tenures", "plural", "run_commands", "seconds", "show",
-    "timeline_from_operations", "timeline_from_run",
+    "MAX_MESSAGES",
+    "MAX_OPERATIONS",
+    "NODE_STATES",
+    "OUTCOMES",
+    "Cause",
+    "Counterexample",
+    "Election",
+    "FaultSpan",
+    "LogEntry",
+    "Marker",
+    "MessageArrow",
+    "NodeSpan",
+    "NodeState",
+    "OpBar",
+    "StuckWhy",
+    "Tenure",
+    "Timeline",
+    "Verdict",
+    "counterexamples_from_result",
+    "leader_tenures",
+    "plural",
+    "run_commands",
+    "seconds",
+    "show",
+    "timeline_from_operations",
+    "timeline_from_run",
 ]

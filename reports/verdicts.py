@@ -56,8 +56,10 @@ def _valid(value: Any) -> bool | str:
 
 
 def verdict_lines(verdict: Mapping[str, Any]) -> tuple[Verdict, ...]:
-    return tuple(Verdict(name, _valid(result.get("valid", "unknown")), summary(name, result))
-                 for name, result in checker_results(verdict))
+    return tuple(
+        Verdict(name, _valid(result.get("valid", "unknown")), summary(name, result))
+        for name, result in checker_results(verdict)
+    )
 
 
 def partition_name(key: Any) -> str:
@@ -71,8 +73,10 @@ def summary(name: str, result: Mapping[str, Any]) -> str:
         bad = [partition_name(p.get("key")) for p in partitions if p.get("valid") is False]
         unknown = [partition_name(p.get("key")) for p in partitions if p.get("valid") == "unknown"]
         operations = _int(result.get("ops"))
-        text = (f"{plural(operations, 'operation') if operations is not None else '? operations'}, "
-                f"{plural(len(partitions), 'partition')}, model {_one_line(result.get('model', '?'))}")
+        text = (
+            f"{plural(operations, 'operation') if operations is not None else '? operations'}, "
+            f"{plural(len(partitions), 'partition')}, model {_one_line(result.get('model', '?'))}"
+        )
         if bad:
             text += f"; not linearizable: {', '.join(bad)}"
         if unknown:
@@ -122,11 +126,16 @@ def counterexamples_from_result(result: Mapping[str, Any], ops: Iterable[OpBar])
         prefix = [by_call[op["call"]] for op in _dicts(example.get("prefix")) if _int(op.get("call")) in by_call]
         stuck = [by_call[op["call"]] for op in stuck_ops]
         whys = tuple(_why(by_call[op["call"]], op, by_line) for op in stuck_ops)
-        found.append(Counterexample(
-            key=partition_name(partition.get("key")), stuck=tuple(stuck), prefix=tuple(prefix),
-            state=show(example.get("state")), reasons=tuple(why.text for why in whys if why.text),
-            why=tuple(why for why in whys if why.text or why.lines),
-        ))
+        found.append(
+            Counterexample(
+                key=partition_name(partition.get("key")),
+                stuck=tuple(stuck),
+                prefix=tuple(prefix),
+                state=show(example.get("state")),
+                reasons=tuple(why.text for why in whys if why.text),
+                why=tuple(why for why in whys if why.text or why.lines),
+            )
+        )
     return found
 
 
@@ -137,8 +146,12 @@ def _why(bar: int, op: Mapping[str, Any], by_line: Mapping[int, int]) -> StuckWh
     text = explanation if isinstance(explanation, str) and explanation else op.get("reason")
     ruled_out_by = op.get("ruled_out_by")
     lines = tuple(line for line in (ruled_out_by if isinstance(ruled_out_by, list) else ()) if type(line) is int)
-    return StuckWhy(bar, _one_line(text) if isinstance(text, str) else "",
-                    tuple(by_line[line] for line in lines if line in by_line), lines)
+    return StuckWhy(
+        bar,
+        _one_line(text) if isinstance(text, str) else "",
+        tuple(by_line[line] for line in lines if line in by_line),
+        lines,
+    )
 
 
 def counterexample_markers(counterexamples: Iterable[Counterexample], ops: list[OpBar]) -> list[Marker]:
@@ -156,8 +169,9 @@ def counterexample_markers(counterexamples: Iterable[Counterexample], ops: list[
 # Anomalies and their causes
 
 
-def anomaly_markers(verdict: Mapping[str, Any], ops: list[OpBar],
-                    states: Mapping[int, tuple[NodeState, ...]] | None = None) -> list[Marker]:
+def anomaly_markers(
+    verdict: Mapping[str, Any], ops: list[OpBar], states: Mapping[int, tuple[NodeState, ...]] | None = None
+) -> list[Marker]:
     """Every checker's anomalies (but linearizability's, which are its counterexamples),
     each at its `t` and on the operation its `line` names. `states` gives the computed
     node states by time for anomalies that do not carry their own `nodes`."""
@@ -173,9 +187,18 @@ def anomaly_markers(verdict: Mapping[str, Any], ops: list[OpBar],
             nodes: tuple[NodeState, ...] = ()
             if name == "raft-safety":
                 nodes = node_states(anomaly.get("nodes"), by_line) or (states or {}).get(t, ())
-            markers.append(Marker(t, name, f"{prop}: {_one_line(anomaly.get('message', ''))}", prop, line,
-                                  by_line.get(line) if line is not None else None, _int(anomaly.get("group")),
-                                  nodes))
+            markers.append(
+                Marker(
+                    t,
+                    name,
+                    f"{prop}: {_one_line(anomaly.get('message', ''))}",
+                    prop,
+                    line,
+                    by_line.get(line) if line is not None else None,
+                    _int(anomaly.get("group")),
+                    nodes,
+                )
+            )
     return markers
 
 
@@ -192,9 +215,17 @@ def node_states(value: Any, by_line: Mapping[int, int]) -> tuple[NodeState, ...]
             if index is None or entry_term is None:
                 continue
             line = _int(entry.get("line"))
-            tail.append(LogEntry(index, entry_term, _one_line(entry.get("digest", "")),
-                                 _text_or_none(entry.get("client")), _text_or_none(entry.get("request")), line,
-                                 by_line.get(line) if line else None))
+            tail.append(
+                LogEntry(
+                    index,
+                    entry_term,
+                    _one_line(entry.get("digest", "")),
+                    _text_or_none(entry.get("client")),
+                    _text_or_none(entry.get("request")),
+                    line,
+                    by_line.get(line) if line else None,
+                )
+            )
         length = max((entry.index for entry in tail), default=0)
         found.append(NodeState(node, _one_line(item.get("role", "?")), term, commit, length, tuple(tail)))
     return tuple(found)
@@ -204,8 +235,9 @@ def _text_or_none(value: Any) -> str | None:
     return None if value is None else _one_line(value)
 
 
-def causes_of(verdict: Mapping[str, Any], markers: list[Marker], ops: list[OpBar],
-              counterexamples: list[Counterexample]) -> tuple[list[Cause], list[Marker]]:
+def causes_of(
+    verdict: Mapping[str, Any], markers: list[Marker], ops: list[OpBar], counterexamples: list[Counterexample]
+) -> tuple[list[Cause], list[Marker]]:
     """The causes, first first, and the markers with each one's cause set.
 
     A checker's `groups` name its causes; a checker without them (or an anomaly naming
@@ -221,12 +253,23 @@ def causes_of(verdict: Mapping[str, Any], markers: list[Marker], ops: list[OpBar
                 continue
             line = _int(group.get("line"))
             count = _int(group.get("count"))
-            cause = Cause(name, _one_line(group.get("property", name)), _one_line(group.get("cause", "")), t, line,
-                          by_line.get(line) if line is not None else None, max(1, count or 1))
+            cause = Cause(
+                name,
+                _one_line(group.get("property", name)),
+                _one_line(group.get("cause", "")),
+                t,
+                line,
+                by_line.get(line) if line is not None else None,
+                max(1, count or 1),
+            )
             declared[(name, number)] = len(keyed)
             keyed.append((_sort_key(cause, order), cause, ("group", name, number)))
-    loose = [number for number, marker in enumerate(markers) if marker.checker != "linearizability"
-             and (marker.cause is None or (marker.checker, marker.cause) not in declared)]
+    loose = [
+        number
+        for number, marker in enumerate(markers)
+        if marker.checker != "linearizability"
+        and (marker.cause is None or (marker.checker, marker.cause) not in declared)
+    ]
     for order, number in enumerate(loose):
         marker = markers[number]
         message = marker.message.removeprefix(f"{marker.property}: ")
@@ -250,8 +293,12 @@ def _sort_key(cause: Cause, order: int) -> tuple[int, int, int, int]:
     return (cause.time, rank, order, 0)
 
 
-def _assign(markers: list[Marker], position: Mapping[tuple[str, str, int], int], loose: list[int],
-            counterexamples: list[Counterexample]) -> list[Marker]:
+def _assign(
+    markers: list[Marker],
+    position: Mapping[tuple[str, str, int], int],
+    loose: list[int],
+    counterexamples: list[Counterexample],
+) -> list[Marker]:
     loose_order = {number: order for order, number in enumerate(loose)}
     stuck_example = {op: order for order, example in enumerate(counterexamples) for op in example.stuck}
     assigned = []
@@ -268,6 +315,12 @@ def _assign(markers: list[Marker], position: Mapping[tuple[str, str, int], int],
 
 
 __all__ = [
-    "anomaly_markers", "causes_of", "checker_results", "counterexample_markers", "counterexamples_from_result",
-    "partition_name", "summary", "verdict_lines",
+    "anomaly_markers",
+    "causes_of",
+    "checker_results",
+    "counterexample_markers",
+    "counterexamples_from_result",
+    "partition_name",
+    "summary",
+    "verdict_lines",
 ]

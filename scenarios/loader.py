@@ -175,9 +175,13 @@ def _read(name: str) -> str:
 
 
 def _kind_of(mode: int) -> str | None:
-    for test, kind in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISSOCK, "a socket")):
+    for test, kind in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
         if test(mode):
             return kind
     return None if stat.S_ISREG(mode) else "not a regular file"
@@ -191,7 +195,7 @@ def parse(text: str, path: str) -> Scenario:
 
 def _document(text: str, path: str) -> dict[str, Any]:
     if not text.strip():
-        raise ScenarioError(path, None, None, "the file is empty; a scenario needs at least name = \"...\"")
+        raise ScenarioError(path, None, None, 'the file is empty; a scenario needs at least name = "..."')
     if text.startswith("\ufeff"):
         raise ScenarioError(path, 1, None, "starts with a byte order mark; save the file as UTF-8 without one")
     if len(text) > MAX_BYTES:
@@ -199,8 +203,14 @@ def _document(text: str, path: str) -> dict[str, Any]:
     too_deep = deepest(text, MAX_DEPTH)
     if too_deep is not None:
         line, what = too_deep
-        raise ScenarioError(path, line, None, f"arrays or inline tables nested more than {MAX_DEPTH} deep"
-                            if what == "nesting" else f"a dotted key of more than {MAX_DEPTH} parts")
+        raise ScenarioError(
+            path,
+            line,
+            None,
+            f"arrays or inline tables nested more than {MAX_DEPTH} deep"
+            if what == "nesting"
+            else f"a dotted key of more than {MAX_DEPTH} parts",
+        )
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -249,8 +259,7 @@ def to_toml(scenario: Scenario) -> str:
 
 def _plain(value: Any) -> dict[str, Any]:
     return {
-        f.name: list(getattr(value, f.name)) if isinstance(getattr(value, f.name), tuple)
-        else getattr(value, f.name)
+        f.name: list(getattr(value, f.name)) if isinstance(getattr(value, f.name), tuple) else getattr(value, f.name)
         for f in dataclasses.fields(value)
     }
 
@@ -272,10 +281,10 @@ class _Validator:
         self.text = text
         self.path = path
 
-    def fail(self, table: str, key: str | None, index: int | None, message: str,
-             item: int | None = None) -> typing.NoReturn:
-        location: tuple[str | int, ...] = tuple(
-            part for part in (table or None, index, key, item) if part is not None)
+    def fail(
+        self, table: str, key: str | None, index: int | None, message: str, item: int | None = None
+    ) -> typing.NoReturn:
+        location: tuple[str | int, ...] = tuple(part for part in (table or None, index, key, item) if part is not None)
         line = KeyLines(self.text, until=location).line_of(location)
         shown_key = _field_name(key) if key is not None else None
         where = ".".join(p for p in (table, shown_key) if p)
@@ -289,8 +298,13 @@ class _Validator:
             if key not in _SECTIONS:
                 self.fail("", key, None, f"unknown key; known: {', '.join(_SECTIONS)}")
             if document.get("swarm") is True and key in SWARM_TABLES:
-                self.fail("", key, None, "swarm = true draws this table from the seed, so it would be ignored; "
-                          "remove it or set swarm = false")
+                self.fail(
+                    "",
+                    key,
+                    None,
+                    "swarm = true draws this table from the seed, so it would be ignored; "
+                    "remove it or set swarm = false",
+                )
             spec_type = _SECTIONS[key]
             if key == "faults":
                 values[key] = self.faults(raw, document)
@@ -313,8 +327,12 @@ class _Validator:
         drawn = document.get("swarm") is True or (isinstance(nemesis, dict) and nemesis.get("mode") == "random")
         most = model.MAX_WRITTEN_FAULTS if drawn else model.MAX_FAULTS
         if len(raw) > most:
-            self.fail("", "faults", None, f"{len(raw)} faults; at most {most}"
-                      + (" when more are drawn from the seed" if drawn else ""))
+            self.fail(
+                "",
+                "faults",
+                None,
+                f"{len(raw)} faults; at most {most}" + (" when more are drawn from the seed" if drawn else ""),
+            )
         return tuple(self.table(FaultSpec, "faults", item, i) for i, item in enumerate(raw))
 
     def table(self, cls: Any, table: str, raw: Any, index: int | None) -> Any:
@@ -346,11 +364,20 @@ class _Validator:
         target = values.get("target", _FAULT_DEFAULTS["target"])
         if kind == "partition" and target != _FAULT_DEFAULTS["target"]:
             if shape != "isolate-node":
-                self.fail("faults", "target", index, f"has no effect on a {shape} partition (its sides are "
-                          "drawn from the seed); only isolate-node takes a target")
+                self.fail(
+                    "faults",
+                    "target",
+                    index,
+                    f"has no effect on a {shape} partition (its sides are "
+                    "drawn from the seed); only isolate-node takes a target",
+                )
             if target != "leader" and not (isinstance(target, tuple) and len(target) == 1):
-                self.fail("faults", "target", index, "an isolate-node partition isolates one node: "
-                          "give \"random\", \"leader\" or one node id")
+                self.fail(
+                    "faults",
+                    "target",
+                    index,
+                    'an isolate-node partition isolates one node: give "random", "leader" or one node id',
+                )
 
     def value(self, hint: Any, table: str, key: str, index: int | None, raw: Any) -> Any:
         field_path = f"{table}.{key}" if table else key
@@ -370,16 +397,21 @@ class _Validator:
 
     def text_rules(self, field_path: str, raw: str) -> None:
         if field_path == "name" and not _NAME.fullmatch(raw):
-            self.fail("", "name", None, f"{_show(raw)} is not a valid name: it names the run's folder, "
-                      f"so it may hold {NAME_RULE}")
+            self.fail(
+                "",
+                "name",
+                None,
+                f"{_show(raw)} is not a valid name: it names the run's folder, so it may hold {NAME_RULE}",
+            )
         if field_path == "description":
             if len(raw) > MAX_DESCRIPTION:
                 self.fail("", "description", None, f"{len(raw)} characters; at most {MAX_DESCRIPTION}")
             if any(unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp") for c in raw):
                 self.fail("", "description", None, "must be one line of printable text (no control characters)")
 
-    def number(self, hint: Any, table: str, key: str, index: int | None, raw: Any, field_path: str,
-               item: int | None = None) -> Any:
+    def number(
+        self, hint: Any, table: str, key: str, index: int | None, raw: Any, field_path: str, item: int | None = None
+    ) -> Any:
         allowed = (int,) if hint is int else (int, float)
         if isinstance(raw, bool) or not isinstance(raw, allowed):
             wanted = "an integer" if hint is int else "a number"
@@ -389,8 +421,9 @@ class _Validator:
             self.fail(table, key, index, f"{_show(raw)} is out of range [{low}, {high}]", item)
         return hint(raw)
 
-    def choose(self, field_path: str, table: str, key: str, index: int | None, raw: str,
-               item: int | None = None) -> None:
+    def choose(
+        self, field_path: str, table: str, key: str, index: int | None, raw: str, item: int | None = None
+    ) -> None:
         choices = _CHOICES.get(field_path)
         if choices is not None and raw not in choices:
             self.fail(table, key, index, f"{_show(raw)} is not one of {', '.join(choices)}", item)
@@ -426,8 +459,12 @@ class _Validator:
             self.choose(field_path, table, key, index, raw)
             return raw
         if not isinstance(raw, list) or not raw:
-            self.fail(table, key, index, f"must be a word ({', '.join(model.TARGET_WORDS)}) "
-                      f"or a non-empty list of node ids, not {_show(raw)}")
+            self.fail(
+                table,
+                key,
+                index,
+                f"must be a word ({', '.join(model.TARGET_WORDS)}) or a non-empty list of node ids, not {_show(raw)}",
+            )
         for i, node in enumerate(raw):
             if isinstance(node, bool) or not isinstance(node, int):
                 self.fail(table, key, index, f"node ids are integers, not {_show(node)}", i)
@@ -440,8 +477,13 @@ class _Validator:
             self.fail(problem.table, problem.key, problem.index, problem.message)
         nemesis = scenario.nemesis
         if nemesis.mode == "random" and scenario.duration_ms > model.MAX_DRAWN_FAULTS * nemesis.interval_ms:
-            self.fail("nemesis", "interval_ms", None, f"would draw about {scenario.duration_ms // nemesis.interval_ms}"
-                      f" faults in duration_ms; at most {model.MAX_DRAWN_FAULTS}: make the interval longer")
+            self.fail(
+                "nemesis",
+                "interval_ms",
+                None,
+                f"would draw about {scenario.duration_ms // nemesis.interval_ms}"
+                f" faults in duration_ms; at most {model.MAX_DRAWN_FAULTS}: make the interval longer",
+            )
 
 
 def with_seed(scenario: Scenario, seed: int) -> Scenario:

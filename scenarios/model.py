@@ -144,22 +144,35 @@ def problems(scenario: Scenario) -> list[Problem]:
     if workload.read + workload.write + workload.cas <= 0:
         found.append(Problem("workload", "read", None, "read, write and cas weights are all zero"))
     if workload.attempt_timeout_ms > workload.timeout_ms:
-        found.append(Problem("workload", "attempt_timeout_ms", None,
-                             f"{workload.attempt_timeout_ms} exceeds timeout_ms ({workload.timeout_ms}): "
-                             "an attempt cannot outlast the operation's deadline"))
+        found.append(
+            Problem(
+                "workload",
+                "attempt_timeout_ms",
+                None,
+                f"{workload.attempt_timeout_ms} exceeds timeout_ms ({workload.timeout_ms}): "
+                "an attempt cannot outlast the operation's deadline",
+            )
+        )
     # Swarm draws the cluster size later, never below the highest node a fault names.
     highest = MAX_NODES if scenario.swarm else cluster.nodes
     for index, fault in enumerate(scenario.faults):
         if isinstance(fault.target, tuple):
             for node in fault.target:
                 if not 1 <= node <= highest:
-                    found.append(Problem("faults", "target", index,
-                                         f"node {node} does not exist (nodes are 1..{highest})"))
+                    found.append(
+                        Problem("faults", "target", index, f"node {node} does not exist (nodes are 1..{highest})")
+                    )
                     break
         if fault.start_ms >= scenario.duration_ms:
-            found.append(Problem("faults", "start_ms", index,
-                                 f"starts at {fault.start_ms} ms, at or after the end of the safety phase "
-                                 f"(duration_ms = {scenario.duration_ms}), when every fault is healed"))
+            found.append(
+                Problem(
+                    "faults",
+                    "start_ms",
+                    index,
+                    f"starts at {fault.start_ms} ms, at or after the end of the safety phase "
+                    f"(duration_ms = {scenario.duration_ms}), when every fault is healed",
+                )
+            )
     return found
 
 

@@ -36,7 +36,9 @@ def _draw_schedule(scenario: Scenario) -> Scenario:
         faults.append(_random_fault(rng, kind, at_ms, length_ms))
         at_ms += max(1, int(rng.expovariate(1.0 / nemesis.interval_ms)))
     return dataclasses.replace(
-        scenario, nemesis=dataclasses.replace(nemesis, mode="schedule"), faults=tuple(faults),
+        scenario,
+        nemesis=dataclasses.replace(nemesis, mode="schedule"),
+        faults=tuple(faults),
     )
 
 
@@ -57,12 +59,22 @@ def _random_fault(rng: Any, kind: str, start_ms: int, duration_ms: int) -> Fault
         return FaultSpec(kind, start_ms, duration_ms, target=target)
     if kind == "clock":
         return FaultSpec(
-            kind, start_ms, duration_ms, target=rng.choice(("random", "leader", "minority")),
-            drift_ppm=rng.randint(-500, 500) * 1000, offset_ms=rng.randint(-5000, 5000),
+            kind,
+            start_ms,
+            duration_ms,
+            target=rng.choice(("random", "leader", "minority")),
+            drift_ppm=rng.randint(-500, 500) * 1000,
+            offset_ms=rng.randint(-5000, 5000),
         )
     if kind == "disk":
-        return FaultSpec(kind, start_ms, duration_ms, target=rng.choice(("random", "leader", "majority")),
-                         slow_factor=rng.choice((5, 20, 100)))
+        return FaultSpec(
+            kind,
+            start_ms,
+            duration_ms,
+            target=rng.choice(("random", "leader", "majority")),
+            slow_factor=rng.choice((5, 20, 100)),
+        )
     assert kind == "link", kind
-    return FaultSpec(kind, start_ms, duration_ms, loss=round(rng.uniform(0.05, 0.4), 3),
-                     duplicate=round(rng.uniform(0.0, 0.2), 3))
+    return FaultSpec(
+        kind, start_ms, duration_ms, loss=round(rng.uniform(0.05, 0.4), 3), duplicate=round(rng.uniform(0.0, 0.2), 3)
+    )

@@ -28,7 +28,8 @@ from scenarios.model import (
 def targets(nodes: int) -> st.SearchStrategy[str | tuple[int, ...]]:
     ids = list(range(1, nodes + 1))
     listed = st.lists(st.sampled_from(ids), min_size=1, max_size=nodes, unique=True).map(
-        lambda chosen: tuple(sorted(chosen)))
+        lambda chosen: tuple(sorted(chosen))
+    )
     return st.one_of(st.sampled_from(TARGET_WORDS), listed)
 
 
@@ -41,15 +42,16 @@ def fault(draw: st.DrawFn, nodes: int, duration_ms: int) -> FaultSpec:
     if kind == "partition":
         shape = draw(st.sampled_from(PARTITION_SHAPES))
         target = draw(st.one_of(st.sampled_from(("random", "leader")), st.integers(1, nodes).map(lambda n: (n,))))
-        return replace(base, shape=shape, one_way=draw(st.booleans()),
-                       target=target if shape == "isolate-node" else "random")
+        return replace(
+            base, shape=shape, one_way=draw(st.booleans()), target=target if shape == "isolate-node" else "random"
+        )
     if kind == "link":
-        return replace(base, loss=draw(st.sampled_from((0.0, 0.1, 0.5))),
-                       duplicate=draw(st.sampled_from((0.0, 0.1, 0.5))))
+        return replace(
+            base, loss=draw(st.sampled_from((0.0, 0.1, 0.5))), duplicate=draw(st.sampled_from((0.0, 0.1, 0.5)))
+        )
     base = replace(base, target=draw(targets(nodes)))
     if kind == "clock":
-        return replace(base, drift_ppm=draw(st.integers(-900_000, 1_000_000)),
-                       offset_ms=draw(st.integers(-5000, 5000)))
+        return replace(base, drift_ppm=draw(st.integers(-900_000, 1_000_000)), offset_ms=draw(st.integers(-5000, 5000)))
     if kind == "disk":
         return replace(base, slow_factor=draw(st.integers(1, 100)))
     return base
@@ -57,7 +59,8 @@ def fault(draw: st.DrawFn, nodes: int, duration_ms: int) -> FaultSpec:
 
 def faults(nodes: int, duration_ms: int, max_faults: int = 6) -> st.SearchStrategy[tuple[FaultSpec, ...]]:
     return st.lists(fault(nodes, duration_ms), max_size=max_faults).map(
-        lambda listed: tuple(sorted(listed, key=lambda f: (f.start_ms, f.kind))))
+        lambda listed: tuple(sorted(listed, key=lambda f: (f.start_ms, f.kind)))
+    )
 
 
 @st.composite
@@ -71,14 +74,23 @@ def scenarios(draw: st.DrawFn, max_duration_ms: int = 6000, max_nodes: int = 5) 
         seed=draw(st.integers(0, 2**32)),
         duration_ms=duration_ms,
         cluster=ClusterSpec(
-            nodes=nodes, tick_ms=draw(st.sampled_from((20, 50, 100))), election_ticks=election_ticks,
-            heartbeat_ticks=draw(st.integers(1, max(1, election_ticks // 5))), pre_vote=draw(st.booleans()),
-            check_quorum=draw(st.booleans()), max_entries_per_message=draw(st.sampled_from((1, 8, 64))),
+            nodes=nodes,
+            tick_ms=draw(st.sampled_from((20, 50, 100))),
+            election_ticks=election_ticks,
+            heartbeat_ticks=draw(st.integers(1, max(1, election_ticks // 5))),
+            pre_vote=draw(st.booleans()),
+            check_quorum=draw(st.booleans()),
+            max_entries_per_message=draw(st.sampled_from((1, 8, 64))),
         ),
-        network=NetworkSpec(latency_us=draw(st.integers(100, 2000)), jitter_us=draw(st.integers(0, 2000)),
-                            loss=draw(st.sampled_from((0.0, 0.01))), duplicate=draw(st.sampled_from((0.0, 0.01)))),
-        workload=WorkloadSpec(clients=draw(st.integers(1, 4)), keys=draw(st.integers(1, 3)),
-                              rate=draw(st.sampled_from((20, 50, 100)))),
+        network=NetworkSpec(
+            latency_us=draw(st.integers(100, 2000)),
+            jitter_us=draw(st.integers(0, 2000)),
+            loss=draw(st.sampled_from((0.0, 0.01))),
+            duplicate=draw(st.sampled_from((0.0, 0.01))),
+        ),
+        workload=WorkloadSpec(
+            clients=draw(st.integers(1, 4)), keys=draw(st.integers(1, 3)), rate=draw(st.sampled_from((20, 50, 100)))
+        ),
         faults=draw(faults(nodes, duration_ms)),
         phases=PhasesSpec(quiet_ms=draw(st.integers(3000, 6000))),
     )

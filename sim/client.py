@@ -30,9 +30,18 @@ OPERATION_KINDS = {"read": "get", "write": "put", "cas": "cas"}
 
 class Client:
     def __init__(
-        self, env: simpy.Environment, slot: int, clients: int, node_ids: tuple[int, ...],
-        network: Network, rng: random.Random, workload: RegisterWorkload, history: History,
-        timeout_us: int, attempt_timeout_us: int, think_mean_us: int,
+        self,
+        env: simpy.Environment,
+        slot: int,
+        clients: int,
+        node_ids: tuple[int, ...],
+        network: Network,
+        rng: random.Random,
+        workload: RegisterWorkload,
+        history: History,
+        timeout_us: int,
+        attempt_timeout_us: int,
+        think_mean_us: int,
     ) -> None:
         self.env = env
         self.slot = slot
@@ -79,8 +88,11 @@ class Client:
         self._history.record(process, self.slot, "invoke", operation.f, operation.key, operation.value)
         self._sequence += 1
         request = Request(
-            f"{self.name}-{self._sequence}", self.name, OPERATION_KINDS[operation.f],
-            operation.key, *self._arguments(operation),
+            f"{self.name}-{self._sequence}",
+            self.name,
+            OPERATION_KINDS[operation.f],
+            operation.key,
+            *self._arguments(operation),
         )
         response, maybe_applied = yield from self._call(request)
         self._complete(process, operation, response, maybe_applied)
@@ -133,8 +145,16 @@ class Client:
         served = {"revision": response.revision, "node": response.node}
         if response.error == "compare-failed":
             self.workload.observe(operation.key, response.value)
-            record(process, self.slot, "fail", operation.f, operation.key, operation.value,
-                   error="compare-failed", **served)
+            record(
+                process,
+                self.slot,
+                "fail",
+                operation.f,
+                operation.key,
+                operation.value,
+                error="compare-failed",
+                **served,
+            )
             return
         assert response.error is None and response.succeeded, response
         value = response.value if operation.f == "read" else operation.value

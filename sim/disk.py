@@ -59,5 +59,5 @@ class Disk:
         if entries:
             first = entries[0].index
             assert first <= len(self._entries) + 1, "a write never leaves a gap in the log"
-            del self._entries[first - 1:]
+            del self._entries[first - 1 :]
             self._entries.extend(entries)

@@ -19,11 +19,24 @@ class History:
         self.counts = {"invoke": 0, "ok": 0, "fail": 0, "info": 0}
 
     def record(
-        self, process: int, client: int, kind: str, f: str, key: str, value: Any, **extra: Any,
+        self,
+        process: int,
+        client: int,
+        kind: str,
+        f: str,
+        key: str,
+        value: Any,
+        **extra: Any,
     ) -> None:
         line = {
-            "index": len(self._lines), "time": now_us(self._env), "process": process,
-            "client": client, "type": kind, "f": f, "key": key, "value": value,
+            "index": len(self._lines),
+            "time": now_us(self._env),
+            "process": process,
+            "client": client,
+            "type": kind,
+            "f": f,
+            "key": key,
+            "value": value,
         }
         line.update(extra)
         self._lines.append(self._encode(line))

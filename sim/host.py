@@ -39,8 +39,15 @@ def endpoint(node_id: int) -> str:
 
 class Host:
     def __init__(
-        self, env: simpy.Environment, config: Config, disk: Disk, clock: LocalClock,
-        raft_rng: random.Random, tick_us: int, network: Network, trace: Trace,
+        self,
+        env: simpy.Environment,
+        config: Config,
+        disk: Disk,
+        clock: LocalClock,
+        raft_rng: random.Random,
+        tick_us: int,
+        network: Network,
+        trace: Trace,
     ) -> None:
         self.env = env
         self.config = config
@@ -140,14 +147,22 @@ class Host:
             self._send(ready.messages)
         if ready.committed_entries:
             first = ready.committed_entries[0]
-            self.trace.emit_entries("apply", self.node_id, first.index, [
-                (entry.term, entry_digest(entry.data)) for entry in ready.committed_entries
-            ])
+            self.trace.emit_entries(
+                "apply",
+                self.node_id,
+                first.index,
+                [(entry.term, entry_digest(entry.data)) for entry in ready.committed_entries],
+            )
             responses, acknowledgements = server.apply(ready.committed_entries)
             for ack in acknowledgements:
                 self.trace.emit(
-                    "ack", node=self.node_id, client=ack.client, request=ack.request_id,
-                    index=ack.index, term=ack.term, digest=ack.digest,
+                    "ack",
+                    node=self.node_id,
+                    client=ack.client,
+                    request=ack.request_id,
+                    index=ack.index,
+                    term=ack.term,
+                    digest=ack.digest,
                 )
             for response in responses:
                 self.network.send(self.name, response.client, response)
@@ -162,9 +177,12 @@ class Host:
 
     def _record_ready(self, server: KVServer, ready: Ready) -> None:
         if ready.entries:
-            self.trace.emit_entries("append", self.node_id, ready.entries[0].index, [
-                (entry.term, entry_digest(entry.data)) for entry in ready.entries
-            ])
+            self.trace.emit_entries(
+                "append",
+                self.node_id,
+                ready.entries[0].index,
+                [(entry.term, entry_digest(entry.data)) for entry in ready.entries],
+            )
         self._record_role(server)
         if ready.hard_state is not None:
             hard = ready.hard_state
@@ -200,7 +218,11 @@ class Host:
         self.server = KVServer(self.config, durable, self._raft_rng)
         hard = durable.hard_state
         self.trace.emit(
-            "restart", node=self.node_id, term=hard.term, vote=hard.vote, commit=hard.commit,
+            "restart",
+            node=self.node_id,
+            term=hard.term,
+            vote=hard.vote,
+            commit=hard.commit,
             log=[[entry.term, entry_digest(entry.data)] for entry in durable.entries],
         )
         self._record_role(self.server)
@@ -255,8 +277,16 @@ class MessageTracer:
         assert self._hosts[src].node_id == payload.sender and dst == endpoint(payload.to), (src, dst, payload)
         self.count += 1
         self._trace.emit_message(
-            self.count, payload.sender, payload.to, payload.type.value, payload.term, payload.log_index,
-            payload.log_term, len(payload.entries), payload.commit, payload.reject,
+            self.count,
+            payload.sender,
+            payload.to,
+            payload.type.value,
+            payload.term,
+            payload.log_index,
+            payload.log_term,
+            len(payload.entries),
+            payload.commit,
+            payload.reject,
         )
         return self.count
 

@@ -32,8 +32,13 @@ class ActiveFault:
 
 class Nemesis:
     def __init__(
-        self, env: simpy.Environment, hosts: dict[int, Host], network: Network, trace: Trace,
-        seed: int, leader: Callable[[], int | None],
+        self,
+        env: simpy.Environment,
+        hosts: dict[int, Host],
+        network: Network,
+        trace: Trace,
+        seed: int,
+        leader: Callable[[], int | None],
     ) -> None:
         self.env = env
         self.hosts = hosts
@@ -122,6 +127,7 @@ class Nemesis:
         def undo() -> None:
             for node in nodes:
                 self.hosts[node].restart()
+
         return undo, {"nodes": nodes}
 
     def _start_pause(self, fault: FaultSpec) -> tuple[Callable[[], None], dict[str, Any]]:
@@ -132,6 +138,7 @@ class Nemesis:
         def undo() -> None:
             for node in nodes:
                 self.hosts[node].resume()
+
         return undo, {"nodes": nodes}
 
     def _start_clock(self, fault: FaultSpec) -> tuple[Callable[[], None], dict[str, Any]]:
@@ -143,6 +150,7 @@ class Nemesis:
         def undo() -> None:
             for node, (drift_ppm, offset_us) in before.items():
                 self.hosts[node].clock.set(now_us(self.env), drift_ppm, offset_us)
+
         return undo, {"nodes": nodes, "drift_ppm": fault.drift_ppm, "offset_us": fault.offset_ms * MS}
 
     def _start_disk(self, fault: FaultSpec) -> tuple[Callable[[], None], dict[str, Any]]:
@@ -153,6 +161,7 @@ class Nemesis:
         def undo() -> None:
             for node in nodes:
                 self.hosts[node].disk.slow_factor = 1
+
         return undo, {"nodes": nodes, "slow_factor": fault.slow_factor}
 
     def _start_link(self, fault: FaultSpec) -> tuple[Callable[[], None], dict[str, Any]]:
@@ -163,6 +172,7 @@ class Nemesis:
             others = [a.spec for a in self.active.values() if a.spec.kind == "link"]
             self.network.extra_loss = max((s.loss for s in others), default=0.0)
             self.network.extra_duplicate = max((s.duplicate for s in others), default=0.0)
+
         return undo, {"loss": fault.loss, "duplicate": fault.duplicate}
 
     def _start_partition(self, fault: FaultSpec) -> tuple[Callable[[], None], dict[str, Any]]:
@@ -170,7 +180,10 @@ class Nemesis:
         edges = [(endpoint(a), endpoint(b)) for a, b in cut]
         self.network.cut(edges)
         return (lambda: self.network.restore(edges)), {
-            "shape": fault.shape, "one_way": fault.one_way, "sides": sides, "cut": [list(e) for e in cut],
+            "shape": fault.shape,
+            "one_way": fault.one_way,
+            "sides": sides,
+            "cut": [list(e) for e in cut],
         }
 
     def _shape_order(self, fault: FaultSpec) -> list[int]:
@@ -192,18 +205,20 @@ def partition_edges(shape: str, order: list[int], one_way: bool) -> tuple[list[l
     if shape == "majorities-ring":
         reach = (count // 2 + 1) // 2  # each node keeps its nearest neighbours: a majority with itself
         cut = [
-            (a, b) for i, a in enumerate(order) for j, b in enumerate(order)
+            (a, b)
+            for i, a in enumerate(order)
+            for j, b in enumerate(order)
             if a != b and min((i - j) % count, (j - i) % count) > reach
         ]
         return [[n] for n in order], sorted(cut)
     if shape in ("isolate-node", "isolate-leader"):
         sides = [order[:1], order[1:]]
     elif shape == "halves":
-        sides = [order[: count // 2], order[count // 2:]]
+        sides = [order[: count // 2], order[count // 2 :]]
     else:
         assert shape == "bridge", shape
         half = (count - 1) // 2
-        sides = [order[:half], order[half + 1:]]  # order[half] is the bridge, seeing both
+        sides = [order[:half], order[half + 1 :]]  # order[half] is the bridge, seeing both
     cut = [(a, b) for a in sides[0] for b in sides[1]]
     if not one_way:
         cut += [(b, a) for a, b in cut]

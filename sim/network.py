@@ -111,8 +111,11 @@ class Network:
             copies = 2
         for _ in range(copies):
             delay = spec.latency_us + int(rng.random() * (spec.jitter_us + 1))
-            arrive = self._observed_arrival(message_id, src, dst, payload) if message_id else (
-                self._arrival(src, dst, payload))
+            arrive = (
+                self._observed_arrival(message_id, src, dst, payload)
+                if message_id
+                else (self._arrival(src, dst, payload))
+            )
             self._env.timeout(delay).callbacks.append(arrive)
 
     def _dropped(self, message_id: int, src: str, dst: str, reason: str) -> None:
@@ -124,6 +127,7 @@ class Network:
             if dst in self.graph._succ[src]:
                 self.delivered += 1
                 self._handlers[dst](src, payload)
+
         return arrive
 
     def _observed_arrival(self, message_id: int, src: str, dst: str, payload: Any) -> Callable[[object], None]:
@@ -139,4 +143,5 @@ class Network:
                 self._handlers[dst](src, payload)
             else:
                 observer.dropped(message_id, src, dst, "cut-in-flight")
+
         return arrive

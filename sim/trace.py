@@ -31,8 +31,17 @@ class Trace:
         self._lines.append(f'{{"t":{self._now()},"ev":"{event}","node":{node},"index":{index},"entries":[{body}]}}')
 
     def emit_message(
-        self, message_id: int, node: int, to: int, kind: str, term: int, index: int, log_term: int,
-        entries: int, commit: int, reject: bool,
+        self,
+        message_id: int,
+        node: int,
+        to: int,
+        kind: str,
+        term: int,
+        index: int,
+        log_term: int,
+        entries: int,
+        commit: int,
+        reject: bool,
     ) -> None:
         """A `msg` line, written directly like `emit_entries`: with `trace_messages` on there
         is one per message, and `kind` is a message type name (letters and hyphens)."""

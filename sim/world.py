@@ -85,17 +85,29 @@ class World:
         spec, seed = self.scenario, self.scenario.seed
         cluster = spec.cluster
         config = Config(
-            node_id=node_id, peers=spec.node_ids, election_ticks=cluster.election_ticks,
-            heartbeat_ticks=cluster.heartbeat_ticks, pre_vote=cluster.pre_vote,
-            check_quorum=cluster.check_quorum, max_entries_per_message=cluster.max_entries_per_message,
+            node_id=node_id,
+            peers=spec.node_ids,
+            election_ticks=cluster.election_ticks,
+            heartbeat_ticks=cluster.heartbeat_ticks,
+            pre_vote=cluster.pre_vote,
+            check_quorum=cluster.check_quorum,
+            max_entries_per_message=cluster.max_entries_per_message,
             bugs=frozenset(spec.bugs),
         )
         clock_rng = stream(seed, f"clock-{node_id}")
         drift = spec.clock.drift_ppm_max
         clock = LocalClock(drift_ppm=clock_rng.randint(-drift, drift) if drift else 0)
         disk = Disk(self.env, stream(seed, f"disk-{node_id}"), spec.disk.fsync_us, spec.disk.fsync_jitter_us)
-        host = Host(self.env, config, disk, clock, stream(seed, f"raft-{node_id}"), cluster.tick_ms * MS,
-                    self.network, self.trace)
+        host = Host(
+            self.env,
+            config,
+            disk,
+            clock,
+            stream(seed, f"raft-{node_id}"),
+            cluster.tick_ms * MS,
+            self.network,
+            self.trace,
+        )
         host.start_ticking(1 + clock_rng.randrange(cluster.tick_ms * MS))
         return host
 
@@ -104,7 +116,7 @@ class World:
         servers = LinkSpec(network.latency_us, network.jitter_us, network.loss, network.duplicate)
         ids = self.scenario.node_ids
         for i, a in enumerate(ids):
-            for b in ids[i + 1:]:
+            for b in ids[i + 1 :]:
                 self.network.link(endpoint(a), endpoint(b), servers)
 
     def _build_client(self, slot: int) -> Client:
@@ -113,9 +125,17 @@ class World:
         rng = stream(spec.seed, f"client-{slot}")
         think_mean_us = max(1, workload.clients * SECOND_US // workload.rate)
         client = Client(
-            self.env, slot, workload.clients, spec.node_ids, self.network, rng,
-            RegisterWorkload(workload, slot, stream(spec.seed, f"workload-{slot}")), self.history,
-            workload.timeout_ms * MS, workload.attempt_timeout_ms * MS, think_mean_us,
+            self.env,
+            slot,
+            workload.clients,
+            spec.node_ids,
+            self.network,
+            rng,
+            RegisterWorkload(workload, slot, stream(spec.seed, f"workload-{slot}")),
+            self.history,
+            workload.timeout_ms * MS,
+            workload.attempt_timeout_ms * MS,
+            think_mean_us,
         )
         client_link = LinkSpec(spec.network.client_latency_us, spec.network.jitter_us)
         for node_id in spec.node_ids:
@@ -131,8 +151,9 @@ class World:
         spec = self.scenario
         heal_us = spec.duration_ms * MS
         workload_end_us = heal_us + spec.phases.quiet_ms * MS
-        self.trace.emit("start", scenario=spec.name, seed=spec.seed, nodes=list(spec.node_ids),
-                        clients=spec.workload.clients)
+        self.trace.emit(
+            "start", scenario=spec.name, seed=spec.seed, nodes=list(spec.node_ids), clients=spec.workload.clients
+        )
         self.trace.emit("phase", phase="safety")
         self.env.process(self.nemesis.run(spec.faults, heal_us))
         clients = [self.env.process(c.run(workload_end_us, spec.phases.final_reads)) for c in self.clients]

@@ -42,9 +42,17 @@ class Page:
 
 def _flags(profile: str) -> list[str]:
     return [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-        "--disable-extensions", "--disable-background-networking", f"--user-data-dir={profile}",
-        "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000",
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-extensions",
+        "--disable-background-networking",
+        f"--user-data-dir={profile}",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=5000",
     ]
 
 
@@ -57,8 +65,13 @@ def load(page: Path, screenshot: Path | None = None, size: tuple[int, int] = (14
         assert done.returncode == 0, done.stderr[-2000:]
         console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
         if screenshot is not None:
-            shot = [binary, *_flags(profile), f"--window-size={size[0]},{size[1]}",
-                    f"--screenshot={screenshot.resolve()}", page.resolve().as_uri()]
+            shot = [
+                binary,
+                *_flags(profile),
+                f"--window-size={size[0]},{size[1]}",
+                f"--screenshot={screenshot.resolve()}",
+                page.resolve().as_uri(),
+            ]
             taken = subprocess.run(shot, capture_output=True, text=True, timeout=120, check=False)
             assert taken.returncode == 0 and screenshot.is_file(), taken.stderr[-2000:]
     return Page(done.stdout, console)

@@ -106,6 +106,7 @@ def injected(kill_at: int | None) -> Iterator[Injector]:
         def call(*arguments: Any, **options: Any) -> Any:
             injector.point(name)
             return real(*arguments, **options)
+
         return call
 
     def rmtree(path: Any, *arguments: Any, **options: Any) -> None:
@@ -169,8 +170,10 @@ def _whole_run(folder: Path, extra: frozenset[str] = frozenset()) -> str:
     assert {path.name for path in folder.iterdir()} == RUN_FILES | extra
     verdict = json.loads((folder / "verdict.json").read_text())
     assert verdict["digest"] == api.file_digest(folder / "trace.jsonl"), "a trace and verdict of two runs"
-    assert loader.load(str(folder / "scenario.toml")).seed == json.loads(
-        (folder / "trace.jsonl").read_text().splitlines()[0])["seed"]
+    assert (
+        loader.load(str(folder / "scenario.toml")).seed
+        == json.loads((folder / "trace.jsonl").read_text().splitlines()[0])["seed"]
+    )
     return str(verdict["digest"])
 
 
@@ -183,7 +186,9 @@ def _no_leftovers(parent: Path) -> None:
 
 @pytest.mark.parametrize("existing", [True, False], ids=["replacing", "first-run"])
 def test_a_kill_at_any_write_of_run_leaves_the_old_run_or_the_new(
-    tmp_path: Path, cached: dict[int, RunResult], existing: bool,
+    tmp_path: Path,
+    cached: dict[int, RunResult],
+    existing: bool,
 ) -> None:
     scenario = shortened("pause", duration_ms=1000, quiet_ms=1000)
     old, new = (dataclasses.replace(scenario, seed=seed) for seed in (1, 3))
@@ -214,7 +219,9 @@ def test_a_kill_at_any_write_of_run_leaves_the_old_run_or_the_new(
 
 
 def test_an_out_that_cannot_be_created_is_refused_before_the_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setattr(api, "run_scenario", lambda scenario: pytest.fail("simulated before checking --out"))
     afile = tmp_path / "afile"
@@ -256,8 +263,23 @@ def test_a_half_swapped_run_folder_is_recovered(tmp_path: Path, cached: dict[int
 
 def _fuzz(scenario_file: Path, out: Path) -> int:
     with pytest.raises(SystemExit) as stopped:
-        main(["fuzz", str(scenario_file), "--seeds", "3", "--start", "1", "--jobs", "1", "--out", str(out),
-              "--recheck", "0", "--no-report"])
+        main(
+            [
+                "fuzz",
+                str(scenario_file),
+                "--seeds",
+                "3",
+                "--start",
+                "1",
+                "--jobs",
+                "1",
+                "--out",
+                str(out),
+                "--recheck",
+                "0",
+                "--no-report",
+            ]
+        )
     return int(stopped.value.code or 0)
 
 
@@ -275,7 +297,9 @@ def _consistent_fuzz_folder(out: Path, marker: bytes) -> None:
 
 
 def test_a_kill_at_any_write_of_a_resumed_fuzz_loses_nothing(
-    tmp_path: Path, cached: dict[int, RunResult], capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    cached: dict[int, RunResult],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     scenario_file = tmp_path / "tiny.toml"
     scenario_file.write_text(loader.to_toml(dataclasses.replace(cached[1].scenario, name="tiny")))
@@ -317,7 +341,8 @@ def _check(history: Path, report: Path) -> int:
 
 
 def test_a_kill_at_any_write_of_check_report_leaves_the_old_page_or_the_new(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     old_history, new_history = HISTORIES / "good" / "cas-register-bug.edn", HISTORIES / "bad" / "bad-analysis.edn"
     reference = tmp_path / "reference"
@@ -346,7 +371,8 @@ def test_a_kill_at_any_write_of_check_report_leaves_the_old_page_or_the_new(
 
 
 def test_hidden_names_of_any_kind_beside_a_run_folder_are_cleaned(
-    tmp_path: Path, cached: dict[int, RunResult],
+    tmp_path: Path,
+    cached: dict[int, RunResult],
 ) -> None:
     scenario = shortened("pause", duration_ms=1000, quiet_ms=1000)
     out = tmp_path / "run"

@@ -70,16 +70,17 @@ def test_memory_over_the_guard_stops_at_once_when_much_was_stored() -> None:
     assert raised.value.cause == "memory"
 
 
-def timed_check(path: Path, model_name: str, seconds: float,
-                max_memory_bytes: int | None = None) -> tuple[float, object]:
+def timed_check(
+    path: Path, model_name: str, seconds: float, max_memory_bytes: int | None = None
+) -> tuple[float, object]:
     """Read and check as `raftsim check` does, the budget starting before reading."""
     started = time.monotonic()
-    budget = (Budget.starting_now(seconds) if max_memory_bytes is None
-              else Budget.starting_now(seconds, max_memory_bytes))
+    budget = (
+        Budget.starting_now(seconds) if max_memory_bytes is None else Budget.starting_now(seconds, max_memory_bytes)
+    )
     model = get_model(model_name)
     try:
-        result = check_operations(read_operations(path, None, model, budget=budget), model,
-                                  budget=budget)
+        result = check_operations(read_operations(path, None, model, budget=budget), model, budget=budget)
     except OutOfBudget as out:
         result = unknown_result(model_name, 0, out.cause, budget.elapsed_ms())
     return time.monotonic() - started, result
@@ -88,13 +89,39 @@ def timed_check(path: Path, model_name: str, seconds: float,
 def concurrent_writes(writes: int) -> list[Operation]:
     """The benchmark's history, built in memory: `writes` overlapping writes, then reads
     of 1, 2 and 1 again."""
-    ops = [Operation(number, number, None, "write", "x", number + 1, None, call=number,
-                     ret=writes + number, status="ok", line=number + 1)
-           for number in range(writes)]
+    ops = [
+        Operation(
+            number,
+            number,
+            None,
+            "write",
+            "x",
+            number + 1,
+            None,
+            call=number,
+            ret=writes + number,
+            status="ok",
+            line=number + 1,
+        )
+        for number in range(writes)
+    ]
     for step, value in enumerate((1, 2, 1)):
         call = 2 * writes + 2 * step
-        ops.append(Operation(writes + step, writes + step, None, "read", "x", None, value,
-                             call=call, ret=call + 1, status="ok", line=writes + step + 1))
+        ops.append(
+            Operation(
+                writes + step,
+                writes + step,
+                None,
+                "read",
+                "x",
+                None,
+                value,
+                call=call,
+                ret=call + 1,
+                status="ok",
+                line=writes + step + 1,
+            )
+        )
     return ops
 
 
@@ -135,31 +162,53 @@ def many_overlapping_appends(appends: int) -> list[Operation]:
     gets x appends facts "this append comes after that get" all hold, and are many."""
     ops: list[Operation] = []
     for number in range(appends):
-        ops.append(Operation(number, number, None, "append", "k", f"<{number}>", None,
-                             call=number, ret=3 * appends + number, status="ok",
-                             line=number + 1))
+        ops.append(
+            Operation(
+                number,
+                number,
+                None,
+                "append",
+                "k",
+                f"<{number}>",
+                None,
+                call=number,
+                ret=3 * appends + number,
+                status="ok",
+                line=number + 1,
+            )
+        )
     for number in range(appends):
         call = appends + 2 * number
-        ops.append(Operation(appends + number, appends + number, None, "get", "k", None, "",
-                             call=call, ret=call + 1, status="ok", line=appends + number + 1))
+        ops.append(
+            Operation(
+                appends + number,
+                appends + number,
+                None,
+                "get",
+                "k",
+                None,
+                "",
+                call=call,
+                ret=call + 1,
+                status="ok",
+                line=appends + number + 1,
+            )
+        )
     return ops
 
 
-def test_order_facts_stop_at_the_memory_guard_before_the_search(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_order_facts_stop_at_the_memory_guard_before_the_search(monkeypatch: pytest.MonkeyPatch) -> None:
     def no_search(*_: object) -> None:
         raise AssertionError("the search started: the facts were not guarded")
 
     monkeypatch.setattr(linearizability._Search, "run", no_search)
     limit = resident_bytes() + (48 << 20)  # 1,500 x 1,500 facts need well over that
-    result = check_operations(many_overlapping_appends(1_500), get_model("kv"),
-                              max_memory_bytes=limit)
+    result = check_operations(many_overlapping_appends(1_500), get_model("kv"), max_memory_bytes=limit)
     assert result.valid == "unknown"
     assert [p.cause for p in result.partitions] == ["memory"]
 
 
-def test_order_facts_stop_at_the_deadline_before_the_search(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_order_facts_stop_at_the_deadline_before_the_search(monkeypatch: pytest.MonkeyPatch) -> None:
     def no_search(*_: object) -> None:
         raise AssertionError("the search started: the facts were not guarded")
 
@@ -192,7 +241,8 @@ def test_a_check_that_ran_out_while_reading_says_so() -> None:
     console = Console(record=True, width=200, color_system=None)
     console.print(format_result(result))
     assert console.export_text().strip() == (
-        "linearizability (kv): unknown (out of time before any key was checked), 1.234 s")
+        "linearizability (kv): unknown (out of time before any key was checked), 1.234 s"
+    )
     with pytest.raises(AssertionError):
         unknown_result("kv", 12, "cache-limit", 1.0)  # only time and memory run out early
 
@@ -202,9 +252,9 @@ def test_thousands_of_keys_each_get_enough_of_the_budget() -> None:
     # warm-up alone may take. Each key gets at least a few tens of milliseconds instead.
     ops: list[Operation] = []
     for key in range(10_000):
-        ops.append(Operation(2 * key, 1, None, "put", f"k{key}", "a", None, call=4 * key,
-                             ret=4 * key + 1, status="ok"))
-        ops.append(Operation(2 * key + 1, 2, None, "get", f"k{key}", None, "a",
-                             call=4 * key + 2, ret=4 * key + 3, status="ok"))
+        ops.append(Operation(2 * key, 1, None, "put", f"k{key}", "a", None, call=4 * key, ret=4 * key + 1, status="ok"))
+        ops.append(
+            Operation(2 * key + 1, 2, None, "get", f"k{key}", None, "a", call=4 * key + 2, ret=4 * key + 3, status="ok")
+        )
     result = check_operations(ops, get_model("kv"), budget_s=10)
     assert result.valid is True and len(result.partitions) == 10_000

@@ -45,8 +45,14 @@ def test_run_writes_the_folder_and_replay_matches(short_mixed_file: Path, tmp_pa
     completed = raftsim("run", str(short_mixed_file), "--seed", "3", "--out", str(out))
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert sorted(p.name for p in out.iterdir()) == [
-        "history.jsonl", "latency.png", "rate.png", "report.html", "scenario.toml", "timeline.png",
-        "trace.jsonl", "verdict.json",
+        "history.jsonl",
+        "latency.png",
+        "rate.png",
+        "report.html",
+        "scenario.toml",
+        "timeline.png",
+        "trace.jsonl",
+        "verdict.json",
     ]
     verdict = json.loads((out / "verdict.json").read_text())
     assert verdict["valid"] is True
@@ -81,18 +87,23 @@ def test_replay_notices_a_changed_trace(short_mixed_file: Path, tmp_path: Path) 
     assert raftsim("replay", str(out)).returncode == 1
 
 
-@pytest.mark.parametrize(("arguments", "fragments"), [
-    (("run", "no-such-scenario"), ("no-such-scenario", "built-in ones")),
-    (("run", "pause", "--bug", "gremlins"), ("unknown bug 'gremlins'",)),
-    (("run", "pause", "--seed", "minus-one"), ("--seed",)),
-    (("run", "pause", "--frobnicate"), ("--frobnicate",)),
-    (("frobnicate",), ("frobnicate",)),
-    (("check", "missing.jsonl", "--model", "cas-register"), ("missing.jsonl", "no such file")),
-    (("check", "missing.jsonl", "--model", "stack"), ("--model", "stack")),
-    (("replay", "."), ("scenario.toml is missing",)),
-])
+@pytest.mark.parametrize(
+    ("arguments", "fragments"),
+    [
+        (("run", "no-such-scenario"), ("no-such-scenario", "built-in ones")),
+        (("run", "pause", "--bug", "gremlins"), ("unknown bug 'gremlins'",)),
+        (("run", "pause", "--seed", "minus-one"), ("--seed",)),
+        (("run", "pause", "--frobnicate"), ("--frobnicate",)),
+        (("frobnicate",), ("frobnicate",)),
+        (("check", "missing.jsonl", "--model", "cas-register"), ("missing.jsonl", "no such file")),
+        (("check", "missing.jsonl", "--model", "stack"), ("--model", "stack")),
+        (("replay", "."), ("scenario.toml is missing",)),
+    ],
+)
 def test_bad_usage_is_one_line_and_exit_2(
-    arguments: tuple[str, ...], fragments: tuple[str, ...], tmp_path: Path,
+    arguments: tuple[str, ...],
+    fragments: tuple[str, ...],
+    tmp_path: Path,
 ) -> None:
     assert_one_line_error(raftsim(*arguments, cwd=tmp_path), *fragments)
     assert list(tmp_path.iterdir()) == [], "nothing may be written on bad input"
@@ -150,8 +161,7 @@ def test_version_and_python_dash_m(capsys: pytest.CaptureFixture[str]) -> None:
 
     code, out, _err = run_main(capsys, "--version")
     assert code == 0 and out.strip() == f"raftsim {__version__}" and __version__[0].isdigit()
-    module = subprocess.run([sys.executable, "-m", "raftsim", "--version"], capture_output=True, text=True,
-                            check=False)
+    module = subprocess.run([sys.executable, "-m", "raftsim", "--version"], capture_output=True, text=True, check=False)
     assert module.returncode == 0 and module.stdout.strip() == f"raftsim {__version__}"
 
 
@@ -171,33 +181,41 @@ def test_scenarios_show_prints_a_loadable_file(capsys: pytest.CaptureFixture[str
     assert_usage_error(run_main(capsys, "scenarios", "--show", "[bold]nope"), "--show", "'[bold]nope'", "pause")
 
 
-@pytest.mark.parametrize(("arguments", "flag"), [
-    (("run", "pause", "--budget", value), "--budget") for value in ("nan", "inf", "-inf", "1e400", "NaN", "1e300")
-] + [
-    (("check", "missing.jsonl", "--model", "register", "--budget", "nan"), "--budget"),
-    (("shrink", "missing", "--budget", "inf"), "--budget"),
-    (("fuzz", "pause", "--seeds", "2", "--budget", "nan"), "--budget"),
-    (("fuzz", "pause", "--seeds", "2", "--recheck", "nan"), "--recheck"),
-    (("fuzz", "pause", "--seeds", "2", "--recheck", "inf"), "--recheck"),
-    (("fuzz", "pause", "--seeds", "2", "--shard", ""), "--shard"),
-    (("fuzz", "pause", "--seeds", "2", "--shard", "0/0"), "--shard"),
-    (("fuzz", "pause", "--seeds", "1000000000000", "--start", str(2**63 - 10)), "--seeds"),
-    (("fuzz", "pause", "--seeds", "2", "--start", str(2**63)), "--start"),
-    (("fuzz", "pause", "--seeds", "2", "--jobs", "100000"), "--jobs"),
-    (("report", "missing", "--window", "0:inf"), "--window"),
-    (("report", "missing", "--window", "1e400:1e401"), "--window"),
-    (("report", "missing", "--window", "nan:1"), "--window"),
-    (("report", "missing", "--window", "0:0.0000001"), "--window"),
-])
-def test_bad_numbers_name_their_flag(arguments: tuple[str, ...], flag: str, capsys: pytest.CaptureFixture[str],
-                                     tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("arguments", "flag"),
+    [(("run", "pause", "--budget", value), "--budget") for value in ("nan", "inf", "-inf", "1e400", "NaN", "1e300")]
+    + [
+        (("check", "missing.jsonl", "--model", "register", "--budget", "nan"), "--budget"),
+        (("shrink", "missing", "--budget", "inf"), "--budget"),
+        (("fuzz", "pause", "--seeds", "2", "--budget", "nan"), "--budget"),
+        (("fuzz", "pause", "--seeds", "2", "--recheck", "nan"), "--recheck"),
+        (("fuzz", "pause", "--seeds", "2", "--recheck", "inf"), "--recheck"),
+        (("fuzz", "pause", "--seeds", "2", "--shard", ""), "--shard"),
+        (("fuzz", "pause", "--seeds", "2", "--shard", "0/0"), "--shard"),
+        (("fuzz", "pause", "--seeds", "1000000000000", "--start", str(2**63 - 10)), "--seeds"),
+        (("fuzz", "pause", "--seeds", "2", "--start", str(2**63)), "--start"),
+        (("fuzz", "pause", "--seeds", "2", "--jobs", "100000"), "--jobs"),
+        (("report", "missing", "--window", "0:inf"), "--window"),
+        (("report", "missing", "--window", "1e400:1e401"), "--window"),
+        (("report", "missing", "--window", "nan:1"), "--window"),
+        (("report", "missing", "--window", "0:0.0000001"), "--window"),
+    ],
+)
+def test_bad_numbers_name_their_flag(
+    arguments: tuple[str, ...],
+    flag: str,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.chdir(tmp_path)
     assert_usage_error(run_main(capsys, *arguments), flag)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_huge_seed_range_is_not_materialised(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_huge_seed_range_is_not_materialised(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A valid but enormous range is planned at once (no MemoryError), up to the last seed."""
     from checkers.errors import InputError
 
@@ -209,16 +227,21 @@ def test_a_huge_seed_range_is_not_materialised(capsys: pytest.CaptureFixture[str
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("raftsim.fuzz.prepare", prepare)
     start = str(2**63 - 10**12 + 1)
-    assert_usage_error(run_main(capsys, "fuzz", "pause", "--seeds", str(10**12 - 1), "--start", start),
-                       "reached with the whole range")
+    assert_usage_error(
+        run_main(capsys, "fuzz", "pause", "--seeds", str(10**12 - 1), "--start", start), "reached with the whole range"
+    )
     assert list(tmp_path.iterdir()) == []
 
 
 def test_history_paths_say_what_they_are(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
-    for path, words in ((tmp_path, "directory"), (fifo, "named pipe"), (Path("/dev/null"), "device"),
-                        (tmp_path / "missing.jsonl", "no such file")):
+    for path, words in (
+        (tmp_path, "directory"),
+        (fifo, "named pipe"),
+        (Path("/dev/null"), "device"),
+        (tmp_path / "missing.jsonl", "no such file"),
+    ):
         assert_usage_error(run_main(capsys, "check", str(path), "--model", "register"), str(path), words)
 
 
@@ -236,13 +259,19 @@ def write_history(path: Path, key: str = "k") -> Path:
 def test_check_report_destinations(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     history = write_history(tmp_path / "h.jsonl")
     (tmp_path / "folder").mkdir()
-    for target, words in ((tmp_path / "folder", "is a directory"), (tmp_path / "nope" / "x.html", "does not exist"),
-                          (history, "history being checked"), (Path("/dev/null"), "device")):
-        assert_usage_error(run_main(capsys, "check", str(history), "--model", "register", "--report", str(target)),
-                           "--report", words)
+    for target, words in (
+        (tmp_path / "folder", "is a directory"),
+        (tmp_path / "nope" / "x.html", "does not exist"),
+        (history, "history being checked"),
+        (Path("/dev/null"), "device"),
+    ):
+        assert_usage_error(
+            run_main(capsys, "check", str(history), "--model", "register", "--report", str(target)), "--report", words
+        )
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["folder", "h.jsonl"]
-    code, out, err = run_main(capsys, "check", str(history), "--model", "register", "--report",
-                              str(tmp_path / "out.html"), "--json")
+    code, out, err = run_main(
+        capsys, "check", str(history), "--model", "register", "--report", str(tmp_path / "out.html"), "--json"
+    )
     assert code == 0 and json.loads(out)["valid"] is True
     assert f"wrote  {tmp_path / 'out.html'}" in err and (tmp_path / "out.html").is_file()
 
@@ -253,15 +282,24 @@ def test_markup_and_surrogates_in_keys_print_as_text(capsys: pytest.CaptureFixtu
     assert code == 0, err
     assert "[/x][bold]k" in out
     # A file name that is not UTF-8 reaches Python as lone surrogates; it is printed escaped.
-    assert_usage_error(run_main(capsys, "check", "missing\udcff.jsonl", "--model", "register"),
-                       "missing\\udcff.jsonl: no such file")
+    assert_usage_error(
+        run_main(capsys, "check", "missing\udcff.jsonl", "--model", "register"), "missing\\udcff.jsonl: no such file"
+    )
     assert_usage_error(run_main(capsys, "run", "[bold]x\udcff.toml"), "[bold]x\\udcff.toml")
 
 
-@pytest.mark.parametrize(("out", "words"), [("afile/sub", "is not a folder"), ("/proc/x", "cannot write"),
-                                            ("afile", "not a run folder"), ("other", "not a run folder")])
-def test_run_destinations_are_refused_before_simulating(out: str, words: str, capsys: pytest.CaptureFixture[str],
-                                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("out", "words"),
+    [
+        ("afile/sub", "is not a folder"),
+        ("/proc/x", "cannot write"),
+        ("afile", "not a run folder"),
+        ("other", "not a run folder"),
+    ],
+)
+def test_run_destinations_are_refused_before_simulating(
+    out: str, words: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "afile").write_text("x")
     (tmp_path / "other").mkdir()
@@ -272,16 +310,24 @@ def test_run_destinations_are_refused_before_simulating(out: str, words: str, ca
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["afile", "notes.txt", "other"]
 
 
-@pytest.mark.parametrize(("error", "code", "words"), [
-    (RecursionError("maximum recursion depth exceeded"), 2, "input nested too deeply"),
-    (MemoryError(), 2, "out of memory"),
-    (UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"), 2, "not valid text"),
-    (IsADirectoryError(21, "Is a directory", "some/where"), 2, "some/where: Is a directory"),
-    (RuntimeError("boom\nsecond line"), 70, "internal error: RuntimeError: boom (please report; traceback in"),
-])
-def test_the_backstop_prints_one_line(error: BaseException, code: int, words: str,
-                                      capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-                                      tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("error", "code", "words"),
+    [
+        (RecursionError("maximum recursion depth exceeded"), 2, "input nested too deeply"),
+        (MemoryError(), 2, "out of memory"),
+        (UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"), 2, "not valid text"),
+        (IsADirectoryError(21, "Is a directory", "some/where"), 2, "some/where: Is a directory"),
+        (RuntimeError("boom\nsecond line"), 70, "internal error: RuntimeError: boom (please report; traceback in"),
+    ],
+)
+def test_the_backstop_prints_one_line(
+    error: BaseException,
+    code: int,
+    words: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
     def explode(*_arguments: object) -> None:
         raise error
 
@@ -302,19 +348,49 @@ def test_the_backstop_prints_one_line(error: BaseException, code: int, words: st
 def test_why_it_failed_puts_causes_first_and_explains_stuck_operations() -> None:
     from raftsim.cli import why_it_failed
 
-    verdict = {"checkers": {
-        "linearizability": {"valid": False, "partitions": [
-            {"key": "k0", "valid": True},
-            {"key": "k1", "valid": False, "counterexample": {"operations": [
-                {"description": "read -> 3", "reason": "write 3 was overwritten before", "explanation": None},
-                {"description": "read -> 4", "reason": "r", "explanation": "key k1: read -> 4 by node 2 (leader of "
-                 "term 3) after write 5 completed at 2.5 s"},
-                {"description": "read -> 6", "reason": None},
-            ]}},
-        ]},
-        "revisions": {"valid": False, "anomalies": [{}, {}], "groups": [
-            {"group": 0, "cause": "node 1 answered from a stale state", "t": 47_600_000, "line": 6504, "count": 1}]},
-    }}
+    verdict = {
+        "checkers": {
+            "linearizability": {
+                "valid": False,
+                "partitions": [
+                    {"key": "k0", "valid": True},
+                    {
+                        "key": "k1",
+                        "valid": False,
+                        "counterexample": {
+                            "operations": [
+                                {
+                                    "description": "read -> 3",
+                                    "reason": "write 3 was overwritten before",
+                                    "explanation": None,
+                                },
+                                {
+                                    "description": "read -> 4",
+                                    "reason": "r",
+                                    "explanation": "key k1: read -> 4 by node 2 (leader of "
+                                    "term 3) after write 5 completed at 2.5 s",
+                                },
+                                {"description": "read -> 6", "reason": None},
+                            ]
+                        },
+                    },
+                ],
+            },
+            "revisions": {
+                "valid": False,
+                "anomalies": [{}, {}],
+                "groups": [
+                    {
+                        "group": 0,
+                        "cause": "node 1 answered from a stale state",
+                        "t": 47_600_000,
+                        "line": 6504,
+                        "count": 1,
+                    }
+                ],
+            },
+        }
+    }
     assert why_it_failed(verdict) == [
         "cause   revisions: node 1 answered from a stale state [1 anomaly]",
         "stuck   key k1: read -> 3: write 3 was overwritten before",
@@ -335,9 +411,18 @@ def test_words_are_singular_for_one() -> None:
 def test_fuzz_summary_ends_with_the_commands_of_the_first_failing_seeds(capsys: pytest.CaptureFixture[str]) -> None:
     from raftsim.cli import print_fuzz_summary
 
-    summary = {"scenario": "pause", "seeds": 20, "finished": 20, "failed": [2, 5, 7, 11, 13],
-               "anomalies_by_checker": {"linearizability": 5}, "unknown": [], "rechecked": 1,
-               "determinism_failures": [], "seeds_per_minute": 10.0, "crashed": [5]}
+    summary = {
+        "scenario": "pause",
+        "seeds": 20,
+        "finished": 20,
+        "failed": [2, 5, 7, 11, 13],
+        "anomalies_by_checker": {"linearizability": 5},
+        "unknown": [],
+        "rechecked": 1,
+        "determinism_failures": [],
+        "seeds_per_minute": 10.0,
+        "crashed": [5],
+    }
     print_fuzz_summary(summary, Path("fuzz dir/pause"))
     out = capsys.readouterr().out
     for seed in (2, 5, 7):
@@ -357,9 +442,11 @@ def test_fuzz_progress_without_a_terminal(capsys: pytest.CaptureFixture[str], mo
         clock[0] += 31
         progress.advance(1)
     lines = capsys.readouterr().out.splitlines()
-    assert lines == ["fuzz pause: 5 of 100 seeds done, 0 failed, 0 s",
-                     "fuzz pause: 10 of 100 seeds done, 0 failed, 0 s",
-                     "fuzz pause: 11 of 100 seeds done, 1 failed, 31 s"]
+    assert lines == [
+        "fuzz pause: 5 of 100 seeds done, 0 failed, 0 s",
+        "fuzz pause: 10 of 100 seeds done, 0 failed, 0 s",
+        "fuzz pause: 11 of 100 seeds done, 1 failed, 31 s",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -389,8 +476,9 @@ def test_a_failing_run_ends_with_its_next_commands(failing_run: tuple[Path, str]
     assert any(line.startswith(" stuck   key ") for line in out.splitlines()), out
 
 
-def test_running_out_of_budget_while_reading_is_unknown(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_running_out_of_budget_while_reading_is_unknown(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from checkers.budget import OutOfBudget
 
     seen: dict[str, object] = {}
@@ -401,8 +489,18 @@ def test_running_out_of_budget_while_reading_is_unknown(capsys: pytest.CaptureFi
 
     monkeypatch.setattr("checkers.formats.read_operations", reader)
     history = write_history(tmp_path / "h.jsonl")
-    code, out, err = run_main(capsys, "check", str(history), "--model", "register", "--json", "--budget", "5",
-                              "--report", str(tmp_path / "r.html"))
+    code, out, err = run_main(
+        capsys,
+        "check",
+        str(history),
+        "--model",
+        "register",
+        "--json",
+        "--budget",
+        "5",
+        "--report",
+        str(tmp_path / "r.html"),
+    )
     assert code == 3, err
     result = json.loads(out)
     assert result["valid"] == "unknown" and result["cause"] == "timeout" and result["partitions"] == []
@@ -410,8 +508,9 @@ def test_running_out_of_budget_while_reading_is_unknown(capsys: pytest.CaptureFi
     assert "not written" in err and not (tmp_path / "r.html").exists()
 
 
-def test_reading_and_searching_share_one_budget(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reading_and_searching_share_one_budget(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import checkers.formats
     import checkers.linearizability
 
@@ -438,9 +537,24 @@ def test_ctrl_c_during_fuzz_prints_one_line(tmp_path: Path) -> None:
     answer with one line and exit 130. Without a terminal, progress comes as plain lines:
     the first one says the workers are up and running seeds."""
     scenario = shortened_file(tmp_path, "pause", duration_ms=3000, quiet_ms=1000)
-    process = subprocess.Popen([*RAFTSIM, "fuzz", str(scenario), "--seeds", "20", "--jobs", "2", "--no-report",
-                                "--out", str(tmp_path / "fuzz")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, start_new_session=True)
+    process = subprocess.Popen(
+        [
+            *RAFTSIM,
+            "fuzz",
+            str(scenario),
+            "--seeds",
+            "20",
+            "--jobs",
+            "2",
+            "--no-report",
+            "--out",
+            str(tmp_path / "fuzz"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     assert process.stdout is not None
     first = process.stdout.readline()
     assert first.startswith("fuzz short-pause: 1 of 20 seeds done"), first
@@ -452,9 +566,9 @@ def test_ctrl_c_during_fuzz_prints_one_line(tmp_path: Path) -> None:
     assert len(lines) == 1 and "interrupted after" in lines[0], lines
 
 
-def test_shrink_ends_with_the_commands_of_the_shrunk_run(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch,
-                                                         failing_run: tuple[Path, str]) -> None:
+def test_shrink_ends_with_the_commands_of_the_shrunk_run(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing_run: tuple[Path, str]
+) -> None:
     """The search itself is stood in for (its own tests run it); what is checked is what the
     command prints around it: the checkers the shrunk run fails, in words, and its commands."""
     from raftsim import shrink as shrinking
@@ -465,8 +579,14 @@ def test_shrink_ends_with_the_commands_of_the_shrunk_run(capsys: pytest.CaptureF
 
     def shrink(*_arguments: object) -> shrinking.ShrinkResult:
         shrunk = shrinking.shrunk_name(original)
-        return shrinking.ShrinkResult(original=original, shrunk=shrunk, checkers=frozenset({"revisions"}), attempts=1,
-                                      outcome=None, targets=frozenset({"revisions"}))  # type: ignore[arg-type]
+        return shrinking.ShrinkResult(
+            original=original,
+            shrunk=shrunk,
+            checkers=frozenset({"revisions"}),
+            attempts=1,
+            outcome=None,
+            targets=frozenset({"revisions"}),
+        )  # type: ignore[arg-type]
 
     monkeypatch.setattr(shrinking, "shrink", shrink)
     target = tmp_path / "shrunk run"
@@ -477,12 +597,16 @@ def test_shrink_ends_with_the_commands_of_the_shrunk_run(capsys: pytest.CaptureF
     assert lines[1].startswith("  before: 4 faults (") and " 3 keys, " in lines[1]
     quoted = shlex.quote(str(target))
     assert [line.split(None, 1)[1] for line in lines[-3:]] == [
-        f"raftsim replay {quoted}", f"raftsim report {quoted}", f"raftsim shrink {quoted}"]
+        f"raftsim replay {quoted}",
+        f"raftsim report {quoted}",
+        f"raftsim shrink {quoted}",
+    ]
 
 
 @pytest.mark.parametrize("out", ["", ".", "..", "/", "sub/.."])
-def test_destinations_must_name_a_new_entry(out: str, capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_destinations_must_name_a_new_entry(
+    out: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """An empty current folder looks like an empty run folder; `--out ''` must not replace it."""
     work = tmp_path / "empty"
     work.mkdir()

@@ -49,7 +49,10 @@ def _exit_code(arguments: list[str]) -> int:
 
 
 def test_a_crash_ends_the_run_with_a_crash_verdict_and_replays(
-    tmp_path: Path, planted: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    planted: None,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     scenario = shortened_file(tmp_path, "pause", duration_ms=2000, quiet_ms=2000)
     out = tmp_path / "run"
@@ -109,8 +112,16 @@ def _campaign(plan: fuzz.FuzzPlan) -> dict[str, Any]:
 
 def test_a_crash_in_a_pool_worker_is_a_failing_seed_not_a_dead_campaign(tmp_path: Path) -> None:
     scenario = shortened("pause", duration_ms=2000, quiet_ms=2000)
-    plan = fuzz.FuzzPlan(scenario, range(1, 3), tmp_path / "fuzz", jobs=2, recheck_share=0.0, budget_s=10,
-                         reports=False, worker_setup=plant_crash)
+    plan = fuzz.FuzzPlan(
+        scenario,
+        range(1, 3),
+        tmp_path / "fuzz",
+        jobs=2,
+        recheck_share=0.0,
+        budget_s=10,
+        reports=False,
+        worker_setup=plant_crash,
+    )
     summary = _campaign(plan)
     assert summary["failed"] == [1, 2] and summary["crashed"] == [1, 2]
     assert summary["anomalies_by_checker"]["crash"] == 2 and summary["errors"] == []
@@ -121,7 +132,9 @@ def test_a_crash_in_a_pool_worker_is_a_failing_seed_not_a_dead_campaign(tmp_path
 
 
 def test_a_harness_error_fails_its_seed_and_the_campaign_goes_on(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     calls = []
     unpatched = api.check_revisions
@@ -135,8 +148,21 @@ def test_a_harness_error_fails_its_seed_and_the_campaign_goes_on(
     monkeypatch.setattr(api, "check_revisions", revisions_failing_once)
     scenario = shortened_file(tmp_path, "pause", duration_ms=2000, quiet_ms=2000)
     out = tmp_path / "fuzz"
-    command = ["fuzz", str(scenario), "--seeds", "2", "--start", "1", "--jobs", "1", "--out", str(out),
-               "--recheck", "0", "--no-report"]
+    command = [
+        "fuzz",
+        str(scenario),
+        "--seeds",
+        "2",
+        "--start",
+        "1",
+        "--jobs",
+        "1",
+        "--out",
+        str(out),
+        "--recheck",
+        "0",
+        "--no-report",
+    ]
     assert _exit_code(command) == 1
     summary = json.loads((out / "summary.json").read_text())
     assert summary["finished"] == 2 and summary["failed"] == [1]
@@ -144,7 +170,11 @@ def test_a_harness_error_fails_its_seed_and_the_campaign_goes_on(
     assert "RuntimeError: checker bug" in (out / "seed-1" / "error.txt").read_text()
     assert not (out / "seed-2").exists()
     assert {path.name for path in (out / "seed-1").iterdir()} == {
-        "error.txt", "scenario.toml", "history.jsonl", "trace.jsonl"}
+        "error.txt",
+        "scenario.toml",
+        "history.jsonl",
+        "trace.jsonl",
+    }
     assert _exit_code(["replay", str(out / "seed-1")]) == 0, "a harness failure's run replays"
     lines = [json.loads(line) for line in (out / "progress.jsonl").read_text().splitlines()]
     assert [line.get("error") for line in lines] == ["RuntimeError: checker bug", None]

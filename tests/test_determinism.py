@@ -15,7 +15,10 @@ def _run(scenario: Path, seed: int, out: Path, hash_seed: str) -> None:
     environment = dict(os.environ, PYTHONHASHSEED=hash_seed)
     completed = subprocess.run(
         [*RAFTSIM, "run", str(scenario), "--seed", str(seed), "--out", str(out)],
-        env=environment, capture_output=True, text=True, check=False,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert completed.returncode in (0, 1, 3), completed.stderr
     assert not completed.stderr.strip(), completed.stderr

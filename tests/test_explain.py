@@ -18,9 +18,19 @@ from scenarios import loader
 
 def test_seconds_and_plurals() -> None:
     assert [format_seconds(us) for us in (0, 1_500_000, 12_030_000, 12_281_000, 47_865_969)] == [
-        "0.00 s", "1.50 s", "12.03 s", "12.281 s", "47.866 s"]
+        "0.00 s",
+        "1.50 s",
+        "12.03 s",
+        "12.281 s",
+        "47.866 s",
+    ]
     assert [plural(1, "key"), plural(2, "key"), plural(1, "anomaly"), plural(3, "anomaly"), plural(2, "day")] == [
-        "1 key", "2 keys", "1 anomaly", "3 anomalies", "2 days"]
+        "1 key",
+        "2 keys",
+        "1 anomaly",
+        "3 anomalies",
+        "2 days",
+    ]
     assert plural(0, "index", "indexes") == "0 indexes"
 
 
@@ -52,14 +62,38 @@ def stale_leader() -> tuple[list[Event], list[dict[str, Any]]]:
 def verdict_with(*operations: dict[str, Any]) -> dict[str, Any]:
     """A linearizability result with one failing partition holding `operations`."""
     counterexample = {"operations": list(operations), "prefix": [], "state": "1000107"}
-    return {"valid": False, "model": "cas-register", "ops": 4, "ms": 1.0,
-            "partitions": [{"key": "k0", "valid": False, "ops": 4, "ms": 1.0, "cause": None, "explored": 3,
-                            "counterexample": counterexample}]}
+    return {
+        "valid": False,
+        "model": "cas-register",
+        "ops": 4,
+        "ms": 1.0,
+        "partitions": [
+            {
+                "key": "k0",
+                "valid": False,
+                "ops": 4,
+                "ms": 1.0,
+                "cause": None,
+                "explored": 3,
+                "counterexample": counterexample,
+            }
+        ],
+    }
 
 
 def stuck(call: int, ret: int | None, **extra: Any) -> dict[str, Any]:
-    return {"id": 9, "process": 0, "f": "read", "key": "k0", "call": call, "ret": ret, "status": "ok",
-            "description": "read(k0)", "reason": None, **extra}
+    return {
+        "id": 9,
+        "process": 0,
+        "f": "read",
+        "key": "k0",
+        "call": call,
+        "ret": ret,
+        "status": "ok",
+        "description": "read(k0)",
+        "reason": None,
+        **extra,
+    }
 
 
 def explained(lin: dict[str, Any]) -> list[dict[str, Any]]:
@@ -72,11 +106,18 @@ def test_a_stale_leader_s_read_names_the_node_its_term_and_the_write_it_missed()
     original = copy.deepcopy(lin)
     (op,) = explained(explain_linearizability(lin, history, trace))
     assert lin == original, "the input is not modified"
-    assert op["served"] == {"node": 1, "term": 2, "role": "leader", "deposed_at_us": 12_500_000, "revision": 81,
-                            "newer_leader": {"node": 3, "term": 3, "since_us": 11_500_000}}
+    assert op["served"] == {
+        "node": 1,
+        "term": 2,
+        "role": "leader",
+        "deposed_at_us": 12_500_000,
+        "revision": 81,
+        "newer_leader": {"node": 3, "term": 3, "since_us": 11_500_000},
+    }
     assert op["explanation"] == (
         "key k0: read -> 1000105 by node 1 (leader of term 2, deposed at 12.50 s; node 3 led term 3 from "
-        "11.50 s) at revision 81 after write 1000107 completed at 12.281 s (line 4)")
+        "11.50 s) at revision 81 after write 1000107 completed at 12.281 s (line 4)"
+    )
 
 
 def test_a_leader_deposed_while_the_answer_travelled_is_still_named_leader() -> None:
@@ -100,10 +141,12 @@ def test_the_write_named_is_one_that_certainly_overwrote_the_value_read() -> Non
     """Two later writes finished before the read: the last one is named, unless the
     checker's `ruled_out_by` names another."""
     history, trace = stale_leader()
-    extra = [Event(8, 12_282_000, 2, "invoke", "write", "k0", 1000108, client=2),
-             Event(9, 12_290_000, 2, "ok", "write", "k0", 1000108, revision=91, node=3),
-             Event(10, 12_300_000, 0, "invoke", "read", "k0", None, client=0),
-             Event(11, 12_310_000, 0, "ok", "read", "k0", 1000105, revision=81, node=1)]
+    extra = [
+        Event(8, 12_282_000, 2, "invoke", "write", "k0", 1000108, client=2),
+        Event(9, 12_290_000, 2, "ok", "write", "k0", 1000108, revision=91, node=3),
+        Event(10, 12_300_000, 0, "invoke", "read", "k0", None, client=0),
+        Event(11, 12_310_000, 0, "ok", "read", "k0", 1000105, revision=81, node=1),
+    ]
     events = history[:4] + [dataclasses.replace(event, index=event.index - 4) for event in extra]
     (op,) = explained(explain_linearizability(verdict_with(stuck(6, 7)), events, trace))
     assert op["explanation"].endswith("after write 1000108 completed at 12.29 s (line 6)")
@@ -115,8 +158,10 @@ def test_without_a_ruling_write_the_checker_s_reason_is_given() -> None:
     history, trace = stale_leader()
     cas = dict(stuck(6, 7), f="cas", status="compare-failed", reason="no order of the operations can produce it")
     (op,) = explained(explain_linearizability(verdict_with(cas), history, trace))
-    assert op["explanation"] == ("key k0: cas [5, 6] (compare failed) by node 3 (leader of term 3) at revision 90: "
-                                 "no order of the operations can produce it")
+    assert op["explanation"] == (
+        "key k0: cas [5, 6] (compare failed) by node 3 (leader of term 3) at revision 90: "
+        "no order of the operations can produce it"
+    )
     cas["reason"] = None
     (op,) = explained(explain_linearizability(verdict_with(cas), history, trace))
     assert op["explanation"] == "key k0: cas [5, 6] (compare failed) by node 3 (leader of term 3) at revision 90"
@@ -138,8 +183,12 @@ def test_a_node_without_roles_in_the_trace_and_a_hostile_result_are_handled() ->
     history, _ = stale_leader()
     (op,) = explained(explain_linearizability(verdict_with(stuck(4, 5)), history, []))
     assert op["served"]["role"] is None and "by node 1 (role unknown) at revision 81" in op["explanation"]
-    for odd in ({}, {"partitions": "x"}, {"partitions": [None, {"counterexample": {"operations": [1, {}]}}]},
-                verdict_with(stuck("4", [5]), stuck(99, 100))):
+    for odd in (
+        {},
+        {"partitions": "x"},
+        {"partitions": [None, {"counterexample": {"operations": [1, {}]}}]},
+        verdict_with(stuck("4", [5]), stuck(99, 100)),
+    ):
         assert explain_linearizability(odd, history, []) == odd
     reason = dict(stuck(6, None), reason="a\nb  c")
     (op,) = explained(explain_linearizability(verdict_with(reason), history[:7], []))
@@ -153,11 +202,16 @@ def test_a_real_stale_leader_read_is_explained(tmp_path: Path) -> None:
     outcome = api.run(scenario, folder)
     lin = outcome.verdict["checkers"]["linearizability"]
     assert lin["valid"] is False
-    result = explain_linearizability(lin, read_history_jsonl(folder / "history.jsonl"),
-                                     read_trace_jsonl(folder / "trace.jsonl"))
+    result = explain_linearizability(
+        lin, read_history_jsonl(folder / "history.jsonl"), read_trace_jsonl(folder / "trace.jsonl")
+    )
     json.dumps(result)
-    ops = [op for partition in result["partitions"] if partition["counterexample"]
-           for op in partition["counterexample"]["operations"]]
+    ops = [
+        op
+        for partition in result["partitions"]
+        if partition["counterexample"]
+        for op in partition["counterexample"]["operations"]
+    ]
     assert ops
     for op in ops:
         served = op["served"]

@@ -69,91 +69,128 @@ def test_edn_reader_follows_knossos(tmp_path: Path) -> None:
     assert [op.line for op in ops] == [2, 9, 11, 13]
     as_porcupine = read_edn_history(path, nil_read="absent", fail_cas=COMPARE_FAILED)
     assert [(o.f, o.status, o.output) for o in as_porcupine] == [
-        ("write", "ok", None), ("read", "ok", None), ("cas", COMPARE_FAILED, False),
-        ("write", "info", None), ("read", "ok", 1), ("write", "info", None)]
+        ("write", "ok", None),
+        ("read", "ok", None),
+        ("cas", COMPARE_FAILED, False),
+        ("write", "info", None),
+        ("read", "ok", 1),
+        ("write", "info", None),
+    ]
 
 
 def test_edn_list_maps_without_a_vector_and_multi_line_maps(tmp_path: Path) -> None:
-    listed = write(tmp_path / "a.edn", "({:process 0, :type :invoke, :f :write, :value 1}\n"
-                   "{:process 0, :type :ok, :f :write, :value 1})")
-    bare = write(tmp_path / "b.edn", "{:process 0, :type :invoke, :f :write, :value 1}\n"
-                 "{:process 0, :type :ok, :f :write, :value 1}\n")
-    spread = write(tmp_path / "c.edn", "[{:type :invoke,\n :f :write,\n :value 1,\n :process 0}\n"
-                   "{:type :ok, :f :write, :value 1, :process 0}]")
+    listed = write(
+        tmp_path / "a.edn",
+        "({:process 0, :type :invoke, :f :write, :value 1}\n{:process 0, :type :ok, :f :write, :value 1})",
+    )
+    bare = write(
+        tmp_path / "b.edn",
+        "{:process 0, :type :invoke, :f :write, :value 1}\n{:process 0, :type :ok, :f :write, :value 1}\n",
+    )
+    spread = write(
+        tmp_path / "c.edn",
+        "[{:type :invoke,\n :f :write,\n :value 1,\n :process 0}\n{:type :ok, :f :write, :value 1, :process 0}]",
+    )
     for path in (listed, bare, spread):
         assert [(o.status, o.input) for o in read_edn_history(path)] == [("ok", 1)]
     assert read_edn_history(spread)[0].ret == 2
 
 
 def test_edn_txn_and_mutex_histories(tmp_path: Path) -> None:
-    txns = write(tmp_path / "t.edn", """[
+    txns = write(
+        tmp_path / "t.edn",
+        """[
         {:process 0, :type :invoke, :f :txn, :value [[:read :x 5] [:write :y 2]]}
         {:process 0, :type :ok, :f :txn, :value [[:read :x 0] [:write :y 2]]}
         {:process 1, :type :invoke, :f :txn, :value [[:read :x nil] [:read :y nil]]}
-        {:process 1, :type :ok, :f :txn, :value [[:read :x nil] [:read :y 2]]}]""")
+        {:process 1, :type :ok, :f :txn, :value [[:read :x nil] [:read :y 2]]}]""",
+    )
     first, second = read_edn_history(txns, model=get_model("multi-register", {"x": 0}))
     # A call's read values are not arguments; the result says what each read saw.
     assert first.input == (("read", "x", None), ("write", "y", 2))
     assert first.output == (("read", "x", 0), ("write", "y", 2))
     # Knossos's nil read ("unknown") is dropped from the result, not taught to the model.
     assert second.output == (("read", "y", 2),)
-    locks = write(tmp_path / "m.edn", """[
+    locks = write(
+        tmp_path / "m.edn",
+        """[
         {:type :invoke, :f :acquire, :process 0, :time 10, :index 0}
         {:type :invoke, :f :release, :process 1, :time 11, :index 1}
         {:type :fail, :f :release, :process 1, :time 12, :error :not-held, :index 2}
-        {:type :ok, :f :acquire, :process 0, :time 13, :index 3}]""")
-    assert summary(read_edn_history(locks, model=get_model("mutex"))) == [
-        (0, "acquire", None, None, None, 1, 4, "ok")]
+        {:type :ok, :f :acquire, :process 0, :time 13, :index 3}]""",
+    )
+    assert summary(read_edn_history(locks, model=get_model("mutex"))) == [(0, "acquire", None, None, None, 1, 4, "ok")]
 
 
 @pytest.mark.parametrize(
     ("text", "line_number", "field", "words"),
     [
-        ("[{:process 0, :type :invoke, :f :write, :value 1}\n"
-         " {:process 0, :type :invoke, :f :write, :value 2}]", 2, ":process", "calls again"),
-        ("[{:process 0, :type :invoke, :f :write, :value 1}\n"
-         ' {:process 0, :error "a ] in a string", :type :ok, :f :read, :value 1}]',
-         2, ":f", "answers a write"),
-        ("[{:process 0, :type :invoke, :f :write, :value 1}\n"
-         " {:process 1, :type :ok, :f :write, :value 1}]", 2, ":process", "without an open"),
-        ("[{:process 0, :type :invoke, :f :write, :value 1}\n"
-         " {:process 0, :type :info, :f :write, :value 1}\n"
-         " {:process 0, :type :invoke, :f :write, :value 1}]", 3, ":process", "ended with info"),
+        (
+            "[{:process 0, :type :invoke, :f :write, :value 1}\n {:process 0, :type :invoke, :f :write, :value 2}]",
+            2,
+            ":process",
+            "calls again",
+        ),
+        (
+            "[{:process 0, :type :invoke, :f :write, :value 1}\n"
+            ' {:process 0, :error "a ] in a string", :type :ok, :f :read, :value 1}]',
+            2,
+            ":f",
+            "answers a write",
+        ),
+        (
+            "[{:process 0, :type :invoke, :f :write, :value 1}\n {:process 1, :type :ok, :f :write, :value 1}]",
+            2,
+            ":process",
+            "without an open",
+        ),
+        (
+            "[{:process 0, :type :invoke, :f :write, :value 1}\n"
+            " {:process 0, :type :info, :f :write, :value 1}\n"
+            " {:process 0, :type :invoke, :f :write, :value 1}]",
+            3,
+            ":process",
+            "ended with info",
+        ),
         ("[{:process 0, :type :invoke, :f :acquire}]", 1, ":f", "no 'acquire'"),
-        ("[{:process 0, :type :invoke, :f \"read\"}]", 1, ":f", "keyword"),
+        ('[{:process 0, :type :invoke, :f "read"}]', 1, ":f", "keyword"),
         ("[{:process 0, :type :begin, :f :read}]", 1, ":type", ":invoke"),
-        ("[{:process \"p\", :type :invoke, :f :read}]", 1, ":process", "integer"),
-        ("[{:process 0, :type :invoke, :f :write, :value \"one\"}]", 1, ":value", "integer"),
+        ('[{:process "p", :type :invoke, :f :read}]', 1, ":process", "integer"),
+        ('[{:process 0, :type :invoke, :f :write, :value "one"}]', 1, ":value", "integer"),
         ("[{:process 0, :type :invoke, :f :write, :value [1]}]", 1, ":value", "integer"),
         ("[\n\n{:process 0, :type :invoke, :f :cas, :value 3}]", 3, ":value", "[expected new]"),
-        ("[{:process 0, :type :invoke, :f :read}\n"
-         " {:process 0, :type :ok, :f :read, :value :x}]", 2, ":value", "integer or nil"),
+        (
+            "[{:process 0, :type :invoke, :f :read}\n {:process 0, :type :ok, :f :read, :value :x}]",
+            2,
+            ":value",
+            "integer or nil",
+        ),
         ("[{:process 0, :type :invoke, :f :read, :key {:a 1}}]", 1, ":key", "string"),
         ("[7]", 1, None, "op map"),
         ("[{:process 0, :type :invoke, :f :read}\n {:process 0, :type", 2, None, "truncated"),
         ("[{:process 0, :type :invoke, :f :read}\n", 1, None, "never closed"),
         ("[{:process 0, :type :invoke, :f :read}] {:a 1}", 1, None, "after the history"),
         ("[{:process 0, :type :invoke :f}]", 1, None, "not valid EDN"),
-        ("[{:process 0, :type :invoke, :f :read, :value \"a]\n\n}]", 1, None, "truncated"),
+        ('[{:process 0, :type :invoke, :f :read, :value "a]\n\n}]', 1, None, "truncated"),
         ("nil", 1, None, "vector"),
     ],
 )
-def test_edn_errors_name_line_and_field(tmp_path: Path, text: str, line_number, field,
-                                        words) -> None:
+def test_edn_errors_name_line_and_field(tmp_path: Path, text: str, line_number, field, words) -> None:
     path = write(tmp_path / "bad.edn", text)
     with pytest.raises(InputError) as caught:
         read_edn_history(path, model=get_model("cas-register"))
-    assert (caught.value.path, caught.value.line, caught.value.field) == (
-        str(path), line_number, field)
+    assert (caught.value.path, caught.value.line, caught.value.field) == (str(path), line_number, field)
     assert words in caught.value.message
     assert "\n" not in str(caught.value)
 
 
 def test_form_scanner_skips_strings_comments_and_characters() -> None:
-    text = ('[{:a "x ] } \\" {"} ; a comment ]\n'
-            ' {:b \\] :c \\{}\n'
-            ' ; } ] a comment between maps\n'
-            ' {:d "multi\nline ]"}, {:e 1}]\n')
+    text = (
+        '[{:a "x ] } \\" {"} ; a comment ]\n'
+        " {:b \\] :c \\{}\n"
+        " ; } ] a comment between maps\n"
+        ' {:d "multi\nline ]"}, {:e 1}]\n'
+    )
     forms = list(FormScanner("f").forms(enumerate(text.splitlines(keepends=True), start=1)))
     assert [line for line, _ in forms] == [1, 2, 4, 5]
     assert forms[0][1] == '{:a "x ] } \\" {"}'
@@ -217,7 +254,7 @@ def test_porcupine_log_reader_follows_porcupine(tmp_path: Path) -> None:
         ("INFO  jepsen.util - 0\t:begin\t:read\tnil", "type", "unknown type"),
         ("INFO  jepsen.util - 0\t:invoke\tread\tnil", "f", "keyword"),
         ("INFO  jepsen.util - 0\t:invoke\t:write\tx", "value", "integer"),
-        ("INFO  jepsen.util - 0\t:invoke\t:write\t\"x\"", "value", "integer"),
+        ('INFO  jepsen.util - 0\t:invoke\t:write\t"x"', "value", "integer"),
         ("INFO  jepsen.util - 0\t:invoke\t:write\t[1", "value", "not valid EDN"),
         ("INFO  jepsen.util - 0\t:invoke\t:cas\t[1]", "value", "[expected new]"),
         ("INFO  jepsen.util - 0\t:ok\t:read\t3", "process", "without an open"),
@@ -228,10 +265,8 @@ def test_porcupine_log_reader_follows_porcupine(tmp_path: Path) -> None:
         ('{"index": 0, "time": 0}', None, "expected a Jepsen log line"),
     ],
 )
-def test_porcupine_log_errors_name_the_line(tmp_path: Path, line_text: str, field,
-                                            words) -> None:
-    path = write(tmp_path / "bad.log", "INFO  jepsen.util - 9\t:invoke\t:read\tnil\n" + line_text
-                 + "\n")
+def test_porcupine_log_errors_name_the_line(tmp_path: Path, line_text: str, field, words) -> None:
+    path = write(tmp_path / "bad.log", "INFO  jepsen.util - 9\t:invoke\t:read\tnil\n" + line_text + "\n")
     with pytest.raises(InputError) as caught:
         read_porcupine_log(path, get_model("cas-register"))
     assert (caught.value.line, caught.value.field) == (2, field)
@@ -272,13 +307,11 @@ def test_porcupine_kv_reader(tmp_path: Path) -> None:
         ('{:process 2, :type :invoke, :f :put, :value "a"}', ":key", "string"),
         ('{:process 2, :type :invoke, :f :cas, :key "0", :value [1 2]}', ":f", "no 'cas'"),
         ('{:process 2, :type :invoke, :f :put, :key "0", :value "a"', None, "not valid EDN"),
-        ('{:process 2, :type :invoke} {:process 3}', None, "one op map"),
+        ("{:process 2, :type :invoke} {:process 3}", None, "one op map"),
     ],
 )
-def test_porcupine_kv_errors_name_the_line(tmp_path: Path, line_text: str, field,
-                                           words) -> None:
-    path = write(tmp_path / "kv.txt", '{:process 1, :type :invoke, :f :get, :key "0"}\n'
-                 + line_text + "\n")
+def test_porcupine_kv_errors_name_the_line(tmp_path: Path, line_text: str, field, words) -> None:
+    path = write(tmp_path / "kv.txt", '{:process 1, :type :invoke, :f :get, :key "0"}\n' + line_text + "\n")
     with pytest.raises(InputError) as caught:
         read_porcupine_kv(path, get_model("kv"))
     assert (caught.value.line, caught.value.field) == (2, field)
@@ -292,8 +325,7 @@ def test_porcupine_kv_errors_name_the_line(tmp_path: Path, line_text: str, field
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ('{"index":0,"time":0,"process":0,"type":"invoke","f":"read","key":"k","value":null}\n',
-         "jsonl"),
+        ('{"index":0,"time":0,"process":0,"type":"invoke","f":"read","key":"k","value":null}\n', "jsonl"),
         ('\n  { "index": 0}\n', "jsonl"),
         ("[{:process 0}]", "edn"),
         ("; Knossos writes comments first\n\n(\n{:process 0})", "edn"),
@@ -335,7 +367,7 @@ def test_unknown_format_name_and_format_names() -> None:
 
 def test_an_empty_vector_or_only_nemesis_is_an_empty_history(tmp_path: Path) -> None:
     assert read_operations(write(tmp_path / "v.edn", "[]\n")) == []
-    nemesis = '{:process :nemesis, :type :info, :f :start, :value nil}\n'
+    nemesis = "{:process :nemesis, :type :info, :f :start, :value nil}\n"
     assert read_operations(write(tmp_path / "kv.txt", nemesis)) == []
     assert read_operations(write(tmp_path / "n.edn", f"[{nemesis}]")) == []
 
@@ -347,27 +379,46 @@ def test_an_empty_vector_or_only_nemesis_is_an_empty_history(tmp_path: Path) -> 
 @pytest.mark.parametrize(
     ("name", "text", "arguments", "fragments"),
     [
-        ("trunc.edn", "[{:process 0, :type :invoke, :f :write, :value 1}\n {:process 0, :ty",
-         ("--model", "cas-register"), ("trunc.edn:2", "truncated")),
-        ("bad.jsonl", '{"index":0,"time":0,"process":0,"type":"invoke","f":"read",\n',
-         ("--model", "cas-register"), ("bad.jsonl:1", "not valid JSON")),
-        ("str.edn", "[{:process 0, :type :invoke, :f :write, :value \"one\"}]",
-         ("--model", "cas-register"), ("str.edn:1", ":value", "integer, got 'one'")),
-        ("kv.txt", '{:process 0, :type :invoke, :f :read, :key "0"}\n',
-         ("--model", "kv"), ("kv.txt:1", ":f", "no 'read'")),
-        ("log.txt", "INFO  jepsen.util - 0\t:invoke\t:write\tx\n",
-         ("--model", "cas-register"), ("log.txt:1", "value", "integer")),
+        (
+            "trunc.edn",
+            "[{:process 0, :type :invoke, :f :write, :value 1}\n {:process 0, :ty",
+            ("--model", "cas-register"),
+            ("trunc.edn:2", "truncated"),
+        ),
+        (
+            "bad.jsonl",
+            '{"index":0,"time":0,"process":0,"type":"invoke","f":"read",\n',
+            ("--model", "cas-register"),
+            ("bad.jsonl:1", "not valid JSON"),
+        ),
+        (
+            "str.edn",
+            '[{:process 0, :type :invoke, :f :write, :value "one"}]',
+            ("--model", "cas-register"),
+            ("str.edn:1", ":value", "integer, got 'one'"),
+        ),
+        (
+            "kv.txt",
+            '{:process 0, :type :invoke, :f :read, :key "0"}\n',
+            ("--model", "kv"),
+            ("kv.txt:1", ":f", "no 'read'"),
+        ),
+        (
+            "log.txt",
+            "INFO  jepsen.util - 0\t:invoke\t:write\tx\n",
+            ("--model", "cas-register"),
+            ("log.txt:1", "value", "integer"),
+        ),
         ("noise.txt", "hello\n", ("--model", "cas-register"), ("noise.txt:1", "--format")),
         ("ok.edn", "[]", ("--model", "stack"), ("--model", "unknown model 'stack'")),
-        ("ok.edn", "[]", ("--model", "cas-register", "--initial", "zero"),
-         ("--initial", "cannot read 'zero'")),
-        ("ok.edn", "[]", ("--model", "multi-register", "--initial", "{:x"),
-         ("--initial", "multi-register")),
+        ("ok.edn", "[]", ("--model", "cas-register", "--initial", "zero"), ("--initial", "cannot read 'zero'")),
+        ("ok.edn", "[]", ("--model", "multi-register", "--initial", "{:x"), ("--initial", "multi-register")),
         ("ok.edn", "[]", ("--model", "kv", "--format", "csv"), ("--format", "csv")),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, name: str, text: str,
-                                          arguments: tuple[str, ...], fragments) -> None:
+def test_bad_input_is_one_line_and_exit_2(
+    tmp_path: Path, name: str, text: str, arguments: tuple[str, ...], fragments
+) -> None:
     path = write(tmp_path / name, text)
     assert_one_line_error(raftsim("check", str(path), *arguments), *fragments)
 
@@ -397,8 +448,7 @@ def _edn_format_parser():
     import ply.yacc
     from edn_format import edn_lex, edn_parse
 
-    parser = ply.yacc.yacc(module=edn_parse, debug=False, write_tables=False,
-                           errorlog=ply.yacc.NullLogger())
+    parser = ply.yacc.yacc(module=edn_parse, debug=False, write_tables=False, errorlog=ply.yacc.NullLogger())
     return parser, edn_lex.lex()
 
 
@@ -442,18 +492,25 @@ def test_edn_reader_agrees_with_edn_format_on_every_public_history() -> None:
 
 _KEYWORDS = st.sampled_from([":a", ":type", ":ok", ":nemesis", ":x/y", ":timed-out", ":a1"])
 _ATOMS = st.one_of(
-    _KEYWORDS, st.integers(-10**20, 10**20).map(str), st.sampled_from(["nil", "true", "false"]),
+    _KEYWORDS,
+    st.integers(-(10**20), 10**20).map(str),
+    st.sampled_from(["nil", "true", "false"]),
     st.text(alphabet='ab ]{}:;\\"\n\u00e9', max_size=6).map(
-        lambda s: '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'),
-    st.sampled_from(["1.5", "\\a", "\\newline", "#{1}", "sym", "-0", "2.5e3", "7N",
-                     '"\\t\\u00e9"', "; c\n1"]),
+        lambda s: '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    ),
+    st.sampled_from(["1.5", "\\a", "\\newline", "#{1}", "sym", "-0", "2.5e3", "7N", '"\\t\\u00e9"', "; c\n1"]),
 )
-_EDN = st.recursive(_ATOMS, lambda inner: st.one_of(
-    st.lists(inner, max_size=4).map(lambda items: "[" + " ".join(items) + "]"),
-    st.lists(inner, max_size=3).map(lambda items: "(" + ", ".join(items) + ")"),
-    st.lists(st.tuples(_KEYWORDS, inner), max_size=4, unique_by=lambda pair: pair[0]).map(
-        lambda pairs: "{" + ", ".join(f"{k} {v}" for k, v in pairs) + "}"),
-), max_leaves=12)
+_EDN = st.recursive(
+    _ATOMS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4).map(lambda items: "[" + " ".join(items) + "]"),
+        st.lists(inner, max_size=3).map(lambda items: "(" + ", ".join(items) + ")"),
+        st.lists(st.tuples(_KEYWORDS, inner), max_size=4, unique_by=lambda pair: pair[0]).map(
+            lambda pairs: "{" + ", ".join(f"{k} {v}" for k, v in pairs) + "}"
+        ),
+    ),
+    max_leaves=12,
+)
 
 
 @given(_EDN)
@@ -467,23 +524,40 @@ def test_edn_reader_is_edn_format_on_the_edn_histories_use(text: str) -> None:
     assert [plain(form) for form in parse_forms(text)] == edn_reference(text)
 
 
-@pytest.mark.parametrize(("text", "words"), [
-    ("{:a 1 :a 2}", "key :a is given twice"),
-    ("{:a {:b 1, :b 2}}", "key :b is given twice"),
-    ("#{1 1}", "element twice"),
-    ("#foo/bar 1", "tagged value #foo/bar"),
-    ('#inst "garbage"', "tagged value #inst"),
-    ('#uuid "x"', "tagged value #uuid"),
-    ("\\newlinex", "unknown character"),
-    ("##NaN", "##NaN"), ("##Inf", "##Inf"), ("#_", "nothing to discard"),
-    ("^{:a 1} {}", "metadata"), ("1/2", "ratio"), ("#:a{:b 1}", "namespaced map"),
-    ('"\\ud800"', "surrogate"), ("\\ud800", "surrogate"), ('"a\\qb"', "unknown escape"),
-    ('"a\x01"', "control character U+0001"), ('"\\u001b[2J"', "control character U+001B"),
-    ("1" * 4301, "4301 characters"), ("[" * 101 + "]" * 101, "nested more than 100"),
-    ("1e999", "out of range"), ("07", "not a number"), ("::a", "not a keyword"),
-    ('{:a "x', "never closed"), ("(1 2]", "closed by ]"), ("]", "closes nothing"),
-    ("{:a}", "a value for every key"), ("{{:a 1} 2}", "cannot be a map key"), ("@x", "'@'"),
-])
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("{:a 1 :a 2}", "key :a is given twice"),
+        ("{:a {:b 1, :b 2}}", "key :b is given twice"),
+        ("#{1 1}", "element twice"),
+        ("#foo/bar 1", "tagged value #foo/bar"),
+        ('#inst "garbage"', "tagged value #inst"),
+        ('#uuid "x"', "tagged value #uuid"),
+        ("\\newlinex", "unknown character"),
+        ("##NaN", "##NaN"),
+        ("##Inf", "##Inf"),
+        ("#_", "nothing to discard"),
+        ("^{:a 1} {}", "metadata"),
+        ("1/2", "ratio"),
+        ("#:a{:b 1}", "namespaced map"),
+        ('"\\ud800"', "surrogate"),
+        ("\\ud800", "surrogate"),
+        ('"a\\qb"', "unknown escape"),
+        ('"a\x01"', "control character U+0001"),
+        ('"\\u001b[2J"', "control character U+001B"),
+        ("1" * 4301, "4301 characters"),
+        ("[" * 101 + "]" * 101, "nested more than 100"),
+        ("1e999", "out of range"),
+        ("07", "not a number"),
+        ("::a", "not a keyword"),
+        ('{:a "x', "never closed"),
+        ("(1 2]", "closed by ]"),
+        ("]", "closes nothing"),
+        ("{:a}", "a value for every key"),
+        ("{{:a 1} 2}", "cannot be a map key"),
+        ("@x", "'@'"),
+    ],
+)
 def test_edn_reader_refuses_what_a_history_cannot_hold(text: str, words: str) -> None:
     from checkers.formats.edn_text import EdnError, parse_forms
 
@@ -497,7 +571,17 @@ def test_edn_reader_reads_the_rest_of_edn() -> None:
     from checkers.formats.edn_text import parse_forms
 
     assert parse_forms('1M 2N -3.5 \\space "\\ud83d\\ude00" #_ #_ 1 2 x/y #{:a} (1) [] {}') == [
-        Decimal("1"), 2, -3.5, " ", "\U0001F600", "x/y", frozenset({"a"}), (1,), (), {}]
+        Decimal("1"),
+        2,
+        -3.5,
+        " ",
+        "\U0001f600",
+        "x/y",
+        frozenset({"a"}),
+        (1,),
+        (),
+        {},
+    ]
 
 
 def test_the_command_offers_every_format_and_model() -> None:

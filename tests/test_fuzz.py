@@ -39,15 +39,34 @@ def test_rechecked_seeds_are_a_stable_share() -> None:
 def test_failing_seeds_are_kept_and_a_rerun_resumes(tmp_path: Path) -> None:
     scenario = shortened_file(tmp_path, "leader-lease", duration_ms=9000)
     out = tmp_path / "fuzz"
-    first = raftsim("fuzz", str(scenario), "--seeds", "2", "--start", "1", "--jobs", "1", "--out", str(out),
-                    "--bug", "stale-local-read")
+    first = raftsim(
+        "fuzz",
+        str(scenario),
+        "--seeds",
+        "2",
+        "--start",
+        "1",
+        "--jobs",
+        "1",
+        "--out",
+        str(out),
+        "--bug",
+        "stale-local-read",
+    )
     assert first.returncode == 1, first.stdout + first.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["failed"] == [1, 2]
     assert summary["anomalies_by_checker"] == {"linearizability": 2, "revisions": 2}
     assert sorted(p.name for p in (out / "seed-1").iterdir()) == [
-        "history.jsonl", "latency.png", "rate.png", "report.html", "scenario.toml", "timeline.png",
-        "trace.jsonl", "verdict.json"]
+        "history.jsonl",
+        "latency.png",
+        "rate.png",
+        "report.html",
+        "scenario.toml",
+        "timeline.png",
+        "trace.jsonl",
+        "verdict.json",
+    ]
     report = (out / "seed-1" / "report.html").read_text()
     assert '"messagesTraced":true' in report and "Cannot be linearized after the prefix" in report
     assert f"raftsim replay {out / 'seed-1'}" in report and ".partial" not in report
@@ -55,8 +74,20 @@ def test_failing_seeds_are_kept_and_a_rerun_resumes(tmp_path: Path) -> None:
     assert len(lines) == 2
     # An interruption may leave a line cut short: that seed alone runs again.
     (out / "progress.jsonl").write_text(lines[0] + "\n" + lines[1][:10])
-    again = raftsim("fuzz", str(scenario), "--seeds", "2", "--start", "1", "--jobs", "1", "--out", str(out),
-                    "--bug", "stale-local-read")
+    again = raftsim(
+        "fuzz",
+        str(scenario),
+        "--seeds",
+        "2",
+        "--start",
+        "1",
+        "--jobs",
+        "1",
+        "--out",
+        str(out),
+        "--bug",
+        "stale-local-read",
+    )
     assert again.returncode == 1
     seeds = [json.loads(line)["seed"] for line in (out / "progress.jsonl").read_text().splitlines()]
     assert seeds == [1, 2], "seed 1 was finished and must not run again"
@@ -68,13 +99,15 @@ def test_a_folder_of_another_fuzz_run_is_refused(tmp_path: Path) -> None:
     scenario = shortened_file(tmp_path, "pause", duration_ms=2000)
     out = tmp_path / "fuzz"
     assert raftsim("fuzz", str(scenario), "--seeds", "1", "--jobs", "1", "--out", str(out)).returncode == 0
-    refused = raftsim("fuzz", str(scenario), "--seeds", "1", "--jobs", "1", "--out", str(out),
-                      "--bug", "commit-old-term")
+    refused = raftsim(
+        "fuzz", str(scenario), "--seeds", "1", "--jobs", "1", "--out", str(out), "--bug", "commit-old-term"
+    )
     assert refused.returncode == 2 and "another scenario" in refused.stderr
 
 
 def test_differing_digests_are_reported_as_a_determinism_failure(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     scenario = dataclasses.replace(loader.load("pause"), duration_ms=2000, faults=())
 
@@ -88,11 +121,14 @@ def test_differing_digests_are_reported_as_a_determinism_failure(
     assert summary["determinism_failures"] == [1] and summary["rechecked"] == 1
 
 
-@pytest.mark.parametrize(("arguments", "fragment"), [
-    (("--seeds", "0"), "--seeds"),
-    (("--seeds", "1", "--shard", "x"), "--shard"),
-    (("--seeds", "1", "--bug", "gremlins"), "gremlins"),
-])
+@pytest.mark.parametrize(
+    ("arguments", "fragment"),
+    [
+        (("--seeds", "0"), "--seeds"),
+        (("--seeds", "1", "--shard", "x"), "--shard"),
+        (("--seeds", "1", "--bug", "gremlins"), "gremlins"),
+    ],
+)
 def test_bad_fuzz_arguments_exit_2(arguments: tuple[str, ...], fragment: str, tmp_path: Path) -> None:
     completed = raftsim("fuzz", "pause", "--out", str(tmp_path / "f"), *arguments)
     assert completed.returncode == 2 and fragment in completed.stderr
@@ -122,8 +158,12 @@ def test_a_trillion_seeds_stay_a_range_and_are_handed_out_lazily(tmp_path: Path)
     seeds = fuzz.shard_seeds(0, 10**12, None)
     assert isinstance(seeds, range) and len(seeds) == 10**12
     assert fuzz.shard_seeds(5, 10**12, (2, 3)) == range(6, 5 + 10**12, 3)
-    scenario = dataclasses.replace(loader.load("pause"), duration_ms=1000, faults=(),
-                                   phases=dataclasses.replace(loader.load("pause").phases, quiet_ms=1000))
+    scenario = dataclasses.replace(
+        loader.load("pause"),
+        duration_ms=1000,
+        faults=(),
+        phases=dataclasses.replace(loader.load("pause").phases, quiet_ms=1000),
+    )
     plan = fuzz.FuzzPlan(scenario, seeds, tmp_path, jobs=2, recheck_share=0.05, budget_s=10, reports=False)
     assert fuzz.identity(plan)["seeds"] == [0, 10**12 - 1, 10**12]
     results = fuzz.execute(plan, {})
@@ -158,8 +198,9 @@ def test_jobs_never_exceed_the_seeds_and_the_first_seed_is_always_rechecked(tmp_
 def test_a_small_campaign_rechecks_one_seed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     scenario = shortened_file(tmp_path, "pause", duration_ms=1000, quiet_ms=1000)
     out = tmp_path / "fuzz"
-    code, _error = _cli(["fuzz", str(scenario), "--seeds", "2", "--start", "1", "--jobs", "1", "--out", str(out)],
-                        capsys)
+    code, _error = _cli(
+        ["fuzz", str(scenario), "--seeds", "2", "--start", "1", "--jobs", "1", "--out", str(out)], capsys
+    )
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["rechecked"] == 1 and summary["determinism_failures"] == [] and summary["jobs"] == 1
@@ -178,16 +219,22 @@ def test_an_out_that_is_not_a_fuzz_folder_is_refused(tmp_path: Path, capsys: pyt
     assert afile.read_text() == "mine\n" and [p.name for p in others.iterdir()] == ["notes.txt"]
 
 
-@pytest.mark.parametrize(("content", "fragment"), [
-    (b"{not json", "fuzz.json:1: not JSON"),
-    (b"[1, 2]", "fuzz.json: expected a JSON object"),
-    (b'{"seeds": [0, 0, 1], "recheck_share": 0.05}', "fuzz.json: scenario: missing"),
-    (b'{"scenario": 5, "seeds": [0, 0, 1], "recheck_share": 0.05}', "fuzz.json: scenario: has the wrong type"),
-    (b"\xff\xfe{}", "fuzz.json: not UTF-8 text"),
-    (b"[" * 100_000, "fuzz.json"),
-])
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (b"{not json", "fuzz.json:1: not JSON"),
+        (b"[1, 2]", "fuzz.json: expected a JSON object"),
+        (b'{"seeds": [0, 0, 1], "recheck_share": 0.05}', "fuzz.json: scenario: missing"),
+        (b'{"scenario": 5, "seeds": [0, 0, 1], "recheck_share": 0.05}', "fuzz.json: scenario: has the wrong type"),
+        (b"\xff\xfe{}", "fuzz.json: not UTF-8 text"),
+        (b"[" * 100_000, "fuzz.json"),
+    ],
+)
 def test_a_broken_fuzz_json_is_one_line_naming_it(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, fragment: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    content: bytes,
+    fragment: str,
 ) -> None:
     out = tmp_path / "fuzz"
     out.mkdir()
@@ -217,7 +264,8 @@ def test_garbage_in_progress_reruns_only_the_seeds_it_hid(tmp_path: Path, capsys
     wrong_type = json.dumps(dict(json.loads(by_seed[3]), seconds="fast")).encode() + b"\n"
     outside = json.dumps(dict(json.loads(by_seed[1]), seed=99)).encode() + b"\n"
     (out / "progress.jsonl").write_bytes(
-        by_seed[1] + b"\xff\xfe not UTF-8\n" + b"[" * 50_000 + b"\n" + wrong_type + outside + by_seed[2][:7])
+        by_seed[1] + b"\xff\xfe not UTF-8\n" + b"[" * 50_000 + b"\n" + wrong_type + outside + by_seed[2][:7]
+    )
     code, error = _cli(command, capsys)
     assert code == 0, error
     seeds = [json.loads(line)["seed"] for line in (out / "progress.jsonl").read_text().splitlines()]
@@ -235,13 +283,20 @@ def test_prepare_refuses_an_out_it_cannot_create(tmp_path: Path) -> None:
     assert sorted(path.name for path in tmp_path.iterdir()) == ["afile"]
 
 
-@pytest.mark.parametrize(("name", "make", "fragment"), [
-    ("summary.json", Path.mkdir, "summary.json: expected a file"),
-    ("progress.jsonl", Path.mkdir, "progress.jsonl: expected a file"),
-    ("seed-3", Path.touch, "seed-3: expected a folder"),
-])
+@pytest.mark.parametrize(
+    ("name", "make", "fragment"),
+    [
+        ("summary.json", Path.mkdir, "summary.json: expected a file"),
+        ("progress.jsonl", Path.mkdir, "progress.jsonl: expected a file"),
+        ("seed-3", Path.touch, "seed-3: expected a folder"),
+    ],
+)
 def test_a_fuzz_folder_entry_of_the_wrong_kind_is_refused_before_any_seed_runs(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, make: object, fragment: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    make: object,
+    fragment: str,
 ) -> None:
     scenario = shortened_file(tmp_path, "pause", duration_ms=1000, quiet_ms=1000)
     out = tmp_path / "fuzz"
@@ -256,13 +311,19 @@ def test_a_fuzz_folder_entry_of_the_wrong_kind_is_refused_before_any_seed_runs(
     assert not (out / "progress.jsonl").is_file()
 
 
-@pytest.mark.parametrize(("share", "budget_s", "flag"), [
-    (float("nan"), 1.0, "--recheck"), (1.5, 1.0, "--recheck"), (-0.1, 1.0, "--recheck"),
-    (0.05, float("nan"), "--budget"), (0.05, float("inf"), "--budget"), (0.05, 0.0, "--budget"),
-])
+@pytest.mark.parametrize(
+    ("share", "budget_s", "flag"),
+    [
+        (float("nan"), 1.0, "--recheck"),
+        (1.5, 1.0, "--recheck"),
+        (-0.1, 1.0, "--recheck"),
+        (0.05, float("nan"), "--budget"),
+        (0.05, float("inf"), "--budget"),
+        (0.05, 0.0, "--budget"),
+    ],
+)
 def test_a_plan_that_could_never_resume_is_refused(tmp_path: Path, share: float, budget_s: float, flag: str) -> None:
-    plan = fuzz.FuzzPlan(loader.load("pause"), range(1), tmp_path / "f", jobs=1, recheck_share=share,
-                         budget_s=budget_s)
+    plan = fuzz.FuzzPlan(loader.load("pause"), range(1), tmp_path / "f", jobs=1, recheck_share=share, budget_s=budget_s)
     with pytest.raises(fuzz.InputError, match=flag):
         fuzz.prepare(plan)
     assert not (tmp_path / "f").exists()

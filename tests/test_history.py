@@ -22,8 +22,7 @@ from checkers.history import (
 
 
 def line(index: int, process: int, type_: str, f: str, value=None, **extra) -> dict:
-    record = {"index": index, "time": 10 * index, "process": process, "type": type_,
-              "f": f, "key": "x", "value": value}
+    record = {"index": index, "time": 10 * index, "process": process, "type": type_, "f": f, "key": "x", "value": value}
     record.update(extra)
     return record
 
@@ -50,8 +49,9 @@ def write_lines(path: Path, records: list, *, tail: str = "\n") -> Path:
 def test_reads_a_good_history(tmp_path: Path) -> None:
     events = read_history_jsonl(write_lines(tmp_path / "h.jsonl", GOOD))
     assert len(events) == len(GOOD)
-    assert events[5] == Event(5, 50, 1, "fail", "cas", "x", (3, 4), revision=3, node=1,
-                              error="compare-failed", client=0)
+    assert events[5] == Event(
+        5, 50, 1, "fail", "cas", "x", (3, 4), revision=3, node=1, error="compare-failed", client=0
+    )
     assert events[3].value == 3 and events[1].value is None
 
 
@@ -114,7 +114,11 @@ BAD_CASES = [
 
 @pytest.mark.parametrize(("records", "line_number", "field", "words"), BAD_CASES)
 def test_each_mistake_names_file_line_and_field(
-    tmp_path: Path, records: list, line_number: int, field: str, words: str,
+    tmp_path: Path,
+    records: list,
+    line_number: int,
+    field: str,
+    words: str,
 ) -> None:
     path = write_lines(tmp_path / "bad.jsonl", records)
     with pytest.raises(InputError) as caught:
@@ -168,11 +172,14 @@ def test_write_is_compact_ordered_and_round_trips(tmp_path: Path) -> None:
     write_history_jsonl(out, events)
     assert read_history_jsonl(out) == events
     first = out.read_text().splitlines()[5]
-    assert first == ('{"index":5,"time":50,"process":1,"client":0,"type":"fail","f":"cas",'
-                     '"key":"x","value":[3,4],"revision":3,"node":1,"error":"compare-failed"}')
+    assert first == (
+        '{"index":5,"time":50,"process":1,"client":0,"type":"fail","f":"cas",'
+        '"key":"x","value":[3,4],"revision":3,"node":1,"error":"compare-failed"}'
+    )
     # A null value is an observation ("absent"), so it is written, unlike absent fields.
     assert event_line(Event(0, 0, 1, "invoke", "read", "k")) == (
-        '{"index":0,"time":0,"process":1,"type":"invoke","f":"read","key":"k","value":null}\n')
+        '{"index":0,"time":0,"process":1,"type":"invoke","f":"read","key":"k","value":null}\n'
+    )
     again = tmp_path / "again.jsonl"
     write_history_jsonl(again, read_history_jsonl(out))
     assert again.read_bytes() == out.read_bytes()
@@ -232,12 +239,10 @@ def test_operation_invariants_are_asserted() -> None:
         Operation(0, 1, None, "write", "x", 1, None, call=1, ret=2, status=COMPARE_FAILED)
 
 
-
 def test_streaming_reader_gives_the_same_operations(tmp_path: Path) -> None:
     from checkers.formats.jsonl import read_jsonl_operations
 
-    records = [*GOOD, line(9, 1, "invoke", "write", 6), line(10, 1, "fail", "write", 6,
-                                                              error="not-leader")]
+    records = [*GOOD, line(9, 1, "invoke", "write", 6), line(10, 1, "fail", "write", 6, error="not-leader")]
     path = write_lines(tmp_path / "h.jsonl", records)
     streamed = read_jsonl_operations(path)
     assert streamed == operations_from_events(read_history_jsonl(path))

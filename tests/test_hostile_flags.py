@@ -22,19 +22,91 @@ from hypothesis import strategies as st
 
 from raftsim.cli import main
 
-NUMBERS = ("nan", "NaN", "-nan", "inf", "-inf", "+Infinity", "1e400", "-1e400", "1e-400", "-1", "0", "-0", "",
-           " ", "1_000", "0x10", "9" * 40, "½", "١٢", "\u00a0", "12abc", "1.5", "3", "0.5", "\udcff", "1e308")
-PATHS = ("afile", "afile/sub", "adir", "adir/", "missing", "missing/x", "fifo", "/dev/null", "/proc/x", "",
-         "emptydir", "ünï cödé", "\udcff", "-", "badrun", ".")
-WINDOWS = ("0:inf", "1e400:1e401", "nan:1", "1:nan", "2:1", ":", "", "1", "-1:2", "0:1e308", "a:b", "0:0.0000001",
-           "1:2:3")
+NUMBERS = (
+    "nan",
+    "NaN",
+    "-nan",
+    "inf",
+    "-inf",
+    "+Infinity",
+    "1e400",
+    "-1e400",
+    "1e-400",
+    "-1",
+    "0",
+    "-0",
+    "",
+    " ",
+    "1_000",
+    "0x10",
+    "9" * 40,
+    "½",
+    "١٢",
+    "\u00a0",
+    "12abc",
+    "1.5",
+    "3",
+    "0.5",
+    "\udcff",
+    "1e308",
+)
+PATHS = (
+    "afile",
+    "afile/sub",
+    "adir",
+    "adir/",
+    "missing",
+    "missing/x",
+    "fifo",
+    "/dev/null",
+    "/proc/x",
+    "",
+    "emptydir",
+    "ünï cödé",
+    "\udcff",
+    "-",
+    "badrun",
+    ".",
+)
+WINDOWS = (
+    "0:inf",
+    "1e400:1e401",
+    "nan:1",
+    "1:nan",
+    "2:1",
+    ":",
+    "",
+    "1",
+    "-1:2",
+    "0:1e308",
+    "a:b",
+    "0:0.0000001",
+    "1:2:3",
+)
 SHARDS = ("", "0/0", "1/0", "3/2", "a/b", "1/2/3", "-1/2", "1/-2", "/", "1/99999999999999999999999", "١/٢")
-HISTORIES = ("good.jsonl", "bad.jsonl", "deep.jsonl", "bigint.jsonl", "markup.jsonl", "empty.jsonl", "missing",
-             "adir", "fifo", "/dev/null", "afile")
+HISTORIES = (
+    "good.jsonl",
+    "bad.jsonl",
+    "deep.jsonl",
+    "bigint.jsonl",
+    "markup.jsonl",
+    "empty.jsonl",
+    "missing",
+    "adir",
+    "fifo",
+    "/dev/null",
+    "afile",
+)
 MODELS = ("register", "cas-register", "kv", "multi-register", "mutex", "stack", "", "[bold]")
 DOCUMENTED = {
-    "run": {0, 1, 2, 3}, "fuzz": {0, 1, 2, 3}, "shrink": {0, 1, 2, 3}, "report": {0, 1, 2, 3},
-    "replay": {0, 1, 2}, "check": {0, 1, 2, 3}, "scenarios": {0, 2}, "bugs": {0, 2},
+    "run": {0, 1, 2, 3},
+    "fuzz": {0, 1, 2, 3},
+    "shrink": {0, 1, 2, 3},
+    "report": {0, 1, 2, 3},
+    "replay": {0, 1, 2},
+    "check": {0, 1, 2, 3},
+    "scenarios": {0, 2},
+    "bugs": {0, 2},
 }
 
 GOOD_HISTORY = (
@@ -60,8 +132,10 @@ def build_arena(root: Path) -> None:
     (root / "bad.toml").write_text("name = 1\n[cluster\n")
     (root / "good.jsonl").write_text(GOOD_HISTORY)
     (root / "bad.jsonl").write_text(GOOD_HISTORY.replace('"value":1}\n', '"value":"one"}\n', 1))
-    (root / "deep.jsonl").write_text('{"index":0,"time":0,"process":0,"type":"invoke","f":"write","key":"k",'
-                                     '"value":' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    (root / "deep.jsonl").write_text(
+        '{"index":0,"time":0,"process":0,"type":"invoke","f":"write","key":"k",'
+        '"value":' + "[" * 100_000 + "]" * 100_000 + "}\n"
+    )
     (root / "bigint.jsonl").write_text(GOOD_HISTORY.replace('"value":1', '"value":' + "7" * 5000))
     (root / "markup.jsonl").write_text(GOOD_HISTORY.replace('"key":"k"', '"key":"[/x][bold]\\ud800"'))
     (root / "empty.jsonl").write_text("")
@@ -93,8 +167,9 @@ def flag(name: str, values: tuple[str, ...]) -> st.SearchStrategy[list[str]]:
     return st.sampled_from(values).map(lambda value: [name, value])
 
 
-SCENARIOS = st.sampled_from(("pause", "missing.toml", "adir", "fifo", "afile", "bad.toml", "nope", "", "../x",
-                             "[bold]x", "\udcff"))
+SCENARIOS = st.sampled_from(
+    ("pause", "missing.toml", "adir", "fifo", "afile", "bad.toml", "nope", "", "../x", "[bold]x", "\udcff")
+)
 RUN_POISON = st.one_of(
     flag("--budget", ("nan", "inf", "-1", "", "1e400", "abc", "0", "1e300")),
     flag("--seed", ("-1", str(2**63), "x", "1.5", "")),
@@ -111,17 +186,30 @@ FUZZ_POISON = st.one_of(
     flag("--recheck", ("nan", "inf", "2", "-0.1", "")),
 )
 COMMON_RUN_FLAGS = st.one_of(
-    flag("--budget", NUMBERS), flag("--seed", NUMBERS), flag("--out", PATHS), flag("--bug", ("commit-old-term",)),
+    flag("--budget", NUMBERS),
+    flag("--seed", NUMBERS),
+    flag("--out", PATHS),
+    flag("--bug", ("commit-old-term",)),
 )
 FUZZ_FLAGS = st.one_of(
-    flag("--budget", NUMBERS), flag("--seeds", NUMBERS), flag("--start", NUMBERS), flag("--jobs", NUMBERS),
-    flag("--shard", SHARDS), flag("--recheck", NUMBERS), flag("--out", PATHS),
+    flag("--budget", NUMBERS),
+    flag("--seeds", NUMBERS),
+    flag("--start", NUMBERS),
+    flag("--jobs", NUMBERS),
+    flag("--shard", SHARDS),
+    flag("--recheck", NUMBERS),
+    flag("--out", PATHS),
 )
 
 
 @st.composite
-def poisoned(draw: st.DrawFn, command: str, positional: st.SearchStrategy[str],
-             extra: st.SearchStrategy[list[str]], poison: st.SearchStrategy[list[str]]) -> list[str]:
+def poisoned(
+    draw: st.DrawFn,
+    command: str,
+    positional: st.SearchStrategy[str],
+    extra: st.SearchStrategy[list[str]],
+    poison: st.SearchStrategy[list[str]],
+) -> list[str]:
     # The poison comes last: of a flag given twice the last counts, so an earlier poison could
     # be overridden by a valid value and start a real simulation.
     flags = [*draw(st.lists(extra, max_size=3)), draw(poison)]
@@ -134,10 +222,15 @@ def folder_command(draw: st.DrawFn) -> list[str]:
     command = draw(st.sampled_from(("replay", "report", "shrink")))
     extra = {
         "replay": st.just([]),
-        "report": st.one_of(flag("--window", WINDOWS), flag("--messages", ("auto", "replay", "x", "")),
-                            st.just(["--terminal"]), st.just(["--no-png"])),
-        "shrink": st.one_of(flag("--out", PATHS), flag("--attempts", NUMBERS), flag("--budget", NUMBERS),
-                            st.just(["--no-report"])),
+        "report": st.one_of(
+            flag("--window", WINDOWS),
+            flag("--messages", ("auto", "replay", "x", "")),
+            st.just(["--terminal"]),
+            st.just(["--no-png"]),
+        ),
+        "shrink": st.one_of(
+            flag("--out", PATHS), flag("--attempts", NUMBERS), flag("--budget", NUMBERS), st.just(["--no-report"])
+        ),
     }[command]
     flags = draw(st.lists(extra, max_size=3))
     return [command, draw(st.sampled_from(PATHS)), *(word for pair in flags for word in pair)]
@@ -145,13 +238,26 @@ def folder_command(draw: st.DrawFn) -> list[str]:
 
 @st.composite
 def check_command(draw: st.DrawFn) -> list[str]:
-    flags = draw(st.lists(st.one_of(
-        flag("--budget", NUMBERS), flag("--format", ("auto", "jsonl", "edn", "porcupine-log", "porcupine-kv", "x")),
-        flag("--initial", ("0", "nil", "{:x 0}", "[" * 5000, "9" * 5000, "", "\udcff")),
-        flag("--report", (*PATHS, "out.html")), st.just(["--json"]), st.just(["--first"]),
-    ), max_size=4))
-    return ["check", draw(st.sampled_from(HISTORIES)), "--model", draw(st.sampled_from(MODELS)),
-            *(word for pair in flags for word in pair)]
+    flags = draw(
+        st.lists(
+            st.one_of(
+                flag("--budget", NUMBERS),
+                flag("--format", ("auto", "jsonl", "edn", "porcupine-log", "porcupine-kv", "x")),
+                flag("--initial", ("0", "nil", "{:x 0}", "[" * 5000, "9" * 5000, "", "\udcff")),
+                flag("--report", (*PATHS, "out.html")),
+                st.just(["--json"]),
+                st.just(["--first"]),
+            ),
+            max_size=4,
+        )
+    )
+    return [
+        "check",
+        draw(st.sampled_from(HISTORIES)),
+        "--model",
+        draw(st.sampled_from(MODELS)),
+        *(word for pair in flags for word in pair),
+    ]
 
 
 COMMANDS = st.one_of(
@@ -159,14 +265,20 @@ COMMANDS = st.one_of(
     poisoned("fuzz", SCENARIOS, FUZZ_FLAGS, FUZZ_POISON),
     folder_command(),
     check_command(),
-    st.sampled_from(("pause", "nope", "", "../mixed", "\udcff", "[bold]")).map(lambda name: ["scenarios", "--show",
-                                                                                            name]),
+    st.sampled_from(("pause", "nope", "", "../mixed", "\udcff", "[bold]")).map(
+        lambda name: ["scenarios", "--show", name]
+    ),
     st.just(["bugs", "--frobnicate"]),
 )
 
 
-@settings(max_examples=200, derandomize=True, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=200,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(argv=COMMANDS)
 def test_hostile_command_lines(argv: list[str], arena: Path, capsys: pytest.CaptureFixture[str]) -> None:
     build_arena(arena)

@@ -36,21 +36,31 @@ MAIN = Path(__file__).parent.parent
 
 
 def jsonl_line(index: int, process: int, type_: str, f: str, value=None, **extra) -> str:
-    record = {"index": index, "time": 10 * index, "process": process, "type": type_, "f": f,
-              "key": "x", "value": value, **extra}
+    record = {
+        "index": index,
+        "time": 10 * index,
+        "process": process,
+        "type": type_,
+        "f": f,
+        "key": "x",
+        "value": value,
+        **extra,
+    }
     return json.dumps(record) + "\n"
 
 
-JSONL = "".join([
-    jsonl_line(0, 1, "invoke", "write", 3, client=0),
-    jsonl_line(1, 2, "invoke", "read", None, client=1),
-    jsonl_line(2, 1, "ok", "write", 3, client=0, revision=2, node=1),
-    jsonl_line(3, 2, "ok", "read", 3, client=1, revision=2, node=2),
-    jsonl_line(4, 1, "invoke", "cas", [3, 4], client=0),
-    jsonl_line(5, 1, "fail", "cas", [3, 4], client=0, error="compare-failed"),
-    jsonl_line(6, 2, "invoke", "write", 5, client=1),
-    jsonl_line(7, 2, "info", "write", 5, client=1, error="timeout"),
-])
+JSONL = "".join(
+    [
+        jsonl_line(0, 1, "invoke", "write", 3, client=0),
+        jsonl_line(1, 2, "invoke", "read", None, client=1),
+        jsonl_line(2, 1, "ok", "write", 3, client=0, revision=2, node=1),
+        jsonl_line(3, 2, "ok", "read", 3, client=1, revision=2, node=2),
+        jsonl_line(4, 1, "invoke", "cas", [3, 4], client=0),
+        jsonl_line(5, 1, "fail", "cas", [3, 4], client=0, error="compare-failed"),
+        jsonl_line(6, 2, "invoke", "write", 5, client=1),
+        jsonl_line(7, 2, "info", "write", 5, client=1, error="timeout"),
+    ]
+)
 EDN = "[{:process 0, :type :invoke, :f :write, :value 1}\n {:process 0, :type :ok, :f :write, :value 1}]\n"
 KV = '{:process 0, :type :invoke, :f :append, :key "0", :value "x"}\n'
 LOG = "INFO  jepsen.util - 0\t:invoke\t:write\t1\nINFO  jepsen.util - 0\t:ok\t:write\t1\n"
@@ -63,8 +73,9 @@ def write(path: Path, content: str | bytes) -> Path:
     return path
 
 
-def refused(path: Path, history_format: str | None = None, model: str = "cas-register",
-            budget: Budget | None = None) -> InputError:
+def refused(
+    path: Path, history_format: str | None = None, model: str = "cas-register", budget: Budget | None = None
+) -> InputError:
     with pytest.raises(InputError) as caught:
         read_operations(path, history_format, get_model(model), budget)
     assert_one_line(caught.value, path)
@@ -85,19 +96,25 @@ def assert_one_line(error: InputError, path: Path | str) -> None:
 HUGE = "9" * 5000
 
 
-@pytest.mark.parametrize(("name", "text", "line", "field"), [
-    ("int.jsonl", jsonl_line(0, 1, "invoke", "write", 1).replace('"value": 1', f'"value": {HUGE}'),
-     1, "value"),
-    ("proc.jsonl", jsonl_line(0, 1, "invoke", "write", 1).replace('"process": 1', f'"process": {HUGE}'),
-     1, "process"),
-    ("int.edn", f"[{{:process 0, :type :invoke, :f :write, :value {HUGE}}}]", 1, ":value"),
-    ("int.txt", f'{{:process 0, :type :invoke, :f :append, :key "0", :value {HUGE}}}\n', 1,
-     ":value"),
-    ("int.log", f"INFO  jepsen.util - 0\t:invoke\t:write\t{HUGE}\n", 1, "value"),
-    ("proc.log", f"INFO  jepsen.util - {HUGE}\t:invoke\t:write\t1\n", 1, "process"),
-])
-def test_integers_over_4300_digits_name_line_and_field(tmp_path: Path, name: str, text: str,
-                                                       line: int, field: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "text", "line", "field"),
+    [
+        ("int.jsonl", jsonl_line(0, 1, "invoke", "write", 1).replace('"value": 1', f'"value": {HUGE}'), 1, "value"),
+        (
+            "proc.jsonl",
+            jsonl_line(0, 1, "invoke", "write", 1).replace('"process": 1', f'"process": {HUGE}'),
+            1,
+            "process",
+        ),
+        ("int.edn", f"[{{:process 0, :type :invoke, :f :write, :value {HUGE}}}]", 1, ":value"),
+        ("int.txt", f'{{:process 0, :type :invoke, :f :append, :key "0", :value {HUGE}}}\n', 1, ":value"),
+        ("int.log", f"INFO  jepsen.util - 0\t:invoke\t:write\t{HUGE}\n", 1, "value"),
+        ("proc.log", f"INFO  jepsen.util - {HUGE}\t:invoke\t:write\t1\n", 1, "process"),
+    ],
+)
+def test_integers_over_4300_digits_name_line_and_field(
+    tmp_path: Path, name: str, text: str, line: int, field: str
+) -> None:
     model = "kv" if name.endswith(".txt") else "cas-register"
     error = refused(write(tmp_path / name, text), model=model)
     assert (error.line, error.field) == (line, field), str(error)
@@ -106,21 +123,19 @@ def test_integers_over_4300_digits_name_line_and_field(tmp_path: Path, name: str
 DEEP = 100_000
 
 
-@pytest.mark.parametrize(("name", "text", "line"), [
-    ("deep.jsonl", JSONL + '{"index": 8, "value": ' + "[" * DEEP + "]" * DEEP + "}\n", 9),
-    ("deepobj.jsonl", '{"index": 0, "value": ' + '{"a":' * DEEP + "1" + "}" * DEEP + "}\n", 1),
-    ("vec.edn", "[\n{:process 0, :type :invoke, :f :write, :value " + "[" * DEEP + "]" * DEEP
-     + "}]", 2),
-    ("list.edn", "(\n{:process 0, :type :invoke, :f :write, :value " + "(" * DEEP + ")" * DEEP
-     + "})", 2),
-    ("deep.txt", '{:process 0, :type :invoke, :f :append, :key "0", :value ' + "[" * DEEP
-     + "]" * DEEP + "}\n", 1),
-    ("deep.log", "INFO  jepsen.util - 0\t:invoke\t:write\t" + "[" * DEEP + "]" * DEEP + "\n", 1),
-    ("deep101.edn", "[{:process 0, :type :invoke, :f :write, :value " + "[" * 100 + "]" * 100
-     + "}]", 1),
-])
-def test_any_nesting_depth_is_refused_with_its_line(tmp_path: Path, name: str, text: str,
-                                                     line: int) -> None:
+@pytest.mark.parametrize(
+    ("name", "text", "line"),
+    [
+        ("deep.jsonl", JSONL + '{"index": 8, "value": ' + "[" * DEEP + "]" * DEEP + "}\n", 9),
+        ("deepobj.jsonl", '{"index": 0, "value": ' + '{"a":' * DEEP + "1" + "}" * DEEP + "}\n", 1),
+        ("vec.edn", "[\n{:process 0, :type :invoke, :f :write, :value " + "[" * DEEP + "]" * DEEP + "}]", 2),
+        ("list.edn", "(\n{:process 0, :type :invoke, :f :write, :value " + "(" * DEEP + ")" * DEEP + "})", 2),
+        ("deep.txt", '{:process 0, :type :invoke, :f :append, :key "0", :value ' + "[" * DEEP + "]" * DEEP + "}\n", 1),
+        ("deep.log", "INFO  jepsen.util - 0\t:invoke\t:write\t" + "[" * DEEP + "]" * DEEP + "\n", 1),
+        ("deep101.edn", "[{:process 0, :type :invoke, :f :write, :value " + "[" * 100 + "]" * 100 + "}]", 1),
+    ],
+)
+def test_any_nesting_depth_is_refused_with_its_line(tmp_path: Path, name: str, text: str, line: int) -> None:
     model = "kv" if name.endswith(".txt") else "cas-register"
     error = refused(write(tmp_path / name, text), model=model)
     assert error.line == line
@@ -134,10 +149,27 @@ def test_nesting_up_to_the_limit_reads(tmp_path: Path) -> None:
     assert len(read_operations(path)) == 1
 
 
-@pytest.mark.parametrize("odd", [
-    "#foo/bar 1", '#inst "garbage"', '#uuid "x"', "\\newlinex", "##NaN", "##-Inf", "#_",
-    "^{:a 1} 1", "1/2", "#:a{:b 1}", "1e999", '"\\ud800"', "\\ud800", '"\\q"', "@x", "#",
-])
+@pytest.mark.parametrize(
+    "odd",
+    [
+        "#foo/bar 1",
+        '#inst "garbage"',
+        '#uuid "x"',
+        "\\newlinex",
+        "##NaN",
+        "##-Inf",
+        "#_",
+        "^{:a 1} 1",
+        "1/2",
+        "#:a{:b 1}",
+        "1e999",
+        '"\\ud800"',
+        "\\ud800",
+        '"\\q"',
+        "@x",
+        "#",
+    ],
+)
 def test_edn_that_a_history_cannot_hold_is_an_error_on_its_line(tmp_path: Path, odd: str) -> None:
     for name, text, history_format in [
         ("v.edn", f"[\n{{:process 0, :type :invoke, :f :write, :value {odd}}}]", "edn"),
@@ -155,33 +187,42 @@ def test_edn_reads_symbols_decimals_and_discards_correctly(tmp_path: Path) -> No
     assert op.input == 1 and op.f == "write"
 
 
-@pytest.mark.parametrize(("name", "text", "line", "field"), [
-    ("dup.edn", "[{:process 0, :type :invoke,\n :f :write, :value 1, :value 2}]", 1, ":value"),
-    ("dup.txt", '{:process 0, :type :invoke, :f :put, :key "k", :key "j", :value "a"}\n', 1,
-     ":key"),
-    ("dupinner.edn", "[{:process 0, :type :invoke, :f :txn, :value [{:a 1 :a 2}]}]", 1, ":value"),
-    ("dup.jsonl", jsonl_line(0, 1, "invoke", "write", 1).replace('"index": 0', '"index": 0, "index": 0'),
-     1, "index"),
-])
-def test_a_key_given_twice_is_an_error(tmp_path: Path, name: str, text: str, line: int,
-                                        field: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "text", "line", "field"),
+    [
+        ("dup.edn", "[{:process 0, :type :invoke,\n :f :write, :value 1, :value 2}]", 1, ":value"),
+        ("dup.txt", '{:process 0, :type :invoke, :f :put, :key "k", :key "j", :value "a"}\n', 1, ":key"),
+        ("dupinner.edn", "[{:process 0, :type :invoke, :f :txn, :value [{:a 1 :a 2}]}]", 1, ":value"),
+        (
+            "dup.jsonl",
+            jsonl_line(0, 1, "invoke", "write", 1).replace('"index": 0', '"index": 0, "index": 0'),
+            1,
+            "index",
+        ),
+    ],
+)
+def test_a_key_given_twice_is_an_error(tmp_path: Path, name: str, text: str, line: int, field: str) -> None:
     error = refused(write(tmp_path / name, text))
     assert (error.line, error.field) == (line, field)
     assert "twice" in error.message
 
 
-@pytest.mark.parametrize(("name", "text", "line", "field"), [
-    ("key.jsonl", jsonl_line(0, 1, "invoke", "write", 1).replace('"x"', '"\\ud800"'), 1, "key"),
-    ("name.jsonl", jsonl_line(0, 1, "invoke", "write", 1).replace('"f"', '"\\udfff"'), 1, None),
-    ("err.jsonl", JSONL.replace('"timeout"', '"time\\udc00out"'), 8, "error"),
-    ("ctl.jsonl", jsonl_line(0, 1, "invoke", "write", 1).replace('"x"', '"\\u001b[2J"'), 1, "key"),
-    ("c1.jsonl", jsonl_line(0, 1, "invoke", "write", 1).replace('"x"', '"\x9b2J"'), 1, "key"),
-    ("key.edn", '[{:process 0, :type :invoke, :f :put, :key "\\ud800", :value "a"}]', 1, ":key"),
-    ("key.txt", '{:process 0, :type :invoke, :f :put, :key "\\udbff", :value "a"}\n', 1, ":key"),
-    ("val.log", 'INFO  jepsen.util - 0\t:invoke\t:write\t"\\ud800"\n', 1, "value"),
-])
-def test_text_that_is_not_unicode_is_refused(tmp_path: Path, name: str, text: str, line: int,
-                                             field: str | None) -> None:
+@pytest.mark.parametrize(
+    ("name", "text", "line", "field"),
+    [
+        ("key.jsonl", jsonl_line(0, 1, "invoke", "write", 1).replace('"x"', '"\\ud800"'), 1, "key"),
+        ("name.jsonl", jsonl_line(0, 1, "invoke", "write", 1).replace('"f"', '"\\udfff"'), 1, None),
+        ("err.jsonl", JSONL.replace('"timeout"', '"time\\udc00out"'), 8, "error"),
+        ("ctl.jsonl", jsonl_line(0, 1, "invoke", "write", 1).replace('"x"', '"\\u001b[2J"'), 1, "key"),
+        ("c1.jsonl", jsonl_line(0, 1, "invoke", "write", 1).replace('"x"', '"\x9b2J"'), 1, "key"),
+        ("key.edn", '[{:process 0, :type :invoke, :f :put, :key "\\ud800", :value "a"}]', 1, ":key"),
+        ("key.txt", '{:process 0, :type :invoke, :f :put, :key "\\udbff", :value "a"}\n', 1, ":key"),
+        ("val.log", 'INFO  jepsen.util - 0\t:invoke\t:write\t"\\ud800"\n', 1, "value"),
+    ],
+)
+def test_text_that_is_not_unicode_is_refused(
+    tmp_path: Path, name: str, text: str, line: int, field: str | None
+) -> None:
     model = "kv" if name.endswith((".edn", ".txt")) else "cas-register"
     error = refused(write(tmp_path / name, text), model=model)
     assert error.line == line, str(error)
@@ -190,31 +231,44 @@ def test_text_that_is_not_unicode_is_refused(tmp_path: Path, name: str, text: st
 
 
 def test_a_surrogate_pair_is_one_character(tmp_path: Path) -> None:
-    path = write(tmp_path / "ok.txt", '{:process 0, :type :invoke, :f :put, :key "\\ud83d\\ude00", '
-                 ':value "a"}\n')
+    path = write(tmp_path / "ok.txt", '{:process 0, :type :invoke, :f :put, :key "\\ud83d\\ude00", :value "a"}\n')
     [op] = read_operations(path, None, get_model("kv"))
-    assert op.key == "\U0001F600"
+    assert op.key == "\U0001f600"
 
 
 # ---------------------------------------------------------------------------------------
 # A format that recognises nothing, or skips what it does not understand
 
 
-@pytest.mark.parametrize(("content", "history_format"), [
-    (JSONL, "porcupine-log"), (JSONL, "porcupine-kv"), (JSONL, "edn"), (EDN, "jsonl"),
-    (EDN, "porcupine-log"), (KV, "jsonl"), (KV, "porcupine-log"), (LOG, "jsonl"),
-    (LOG, "edn"), (LOG, "porcupine-kv"), ("INFO jepsen.core - starting\n", "porcupine-log"),
-    ("INFO jepsen.core - starting\n", None),
-])
-def test_a_forced_format_on_another_formats_file_is_bad_input(tmp_path: Path, content: str,
-                                                             history_format: str | None) -> None:
+@pytest.mark.parametrize(
+    ("content", "history_format"),
+    [
+        (JSONL, "porcupine-log"),
+        (JSONL, "porcupine-kv"),
+        (JSONL, "edn"),
+        (EDN, "jsonl"),
+        (EDN, "porcupine-log"),
+        (KV, "jsonl"),
+        (KV, "porcupine-log"),
+        (LOG, "jsonl"),
+        (LOG, "edn"),
+        (LOG, "porcupine-kv"),
+        ("INFO jepsen.core - starting\n", "porcupine-log"),
+        ("INFO jepsen.core - starting\n", None),
+    ],
+)
+def test_a_forced_format_on_another_formats_file_is_bad_input(
+    tmp_path: Path, content: str, history_format: str | None
+) -> None:
     error = refused(write(tmp_path / "h", content), history_format)
     assert error.line == 1, str(error)
 
 
 def test_porcupine_log_skips_only_log_output(tmp_path: Path) -> None:
-    text = ("2015-05-08 13:44:25,456 INFO jepsen.core - Running\n"
-            "WARN jepsen.nemesis - oops\n\tat some.Stack(Trace.java:1)\n\n; a comment\n" + LOG)
+    text = (
+        "2015-05-08 13:44:25,456 INFO jepsen.core - Running\n"
+        "WARN jepsen.nemesis - oops\n\tat some.Stack(Trace.java:1)\n\n; a comment\n" + LOG
+    )
     assert len(read_operations(write(tmp_path / "ok.log", text), "porcupine-log")) == 1
     error = refused(write(tmp_path / "bad.log", LOG + "jepsen.util 0 :invoke :read nil\n"))
     assert error.line == 3
@@ -227,10 +281,13 @@ def test_porcupine_log_skips_only_log_output(tmp_path: Path) -> None:
 def test_what_is_not_a_regular_file_says_what_it_is(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
-    cases = [(tmp_path, "is a directory"), (fifo, "is a named pipe, not a file"),
-             (Path("/dev/null"), "is a character device, not a file"),
-             (tmp_path / "missing", "no such file"),
-             (tmp_path / "missing" / "deeper", "no such file")]
+    cases = [
+        (tmp_path, "is a directory"),
+        (fifo, "is a named pipe, not a file"),
+        (Path("/dev/null"), "is a character device, not a file"),
+        (tmp_path / "missing", "no such file"),
+        (tmp_path / "missing" / "deeper", "no such file"),
+    ]
     for path, words in cases:
         for history_format in FORMATS:
             started = time.monotonic()
@@ -245,25 +302,28 @@ def test_what_is_not_a_regular_file_says_what_it_is(tmp_path: Path) -> None:
             read_trace_jsonl(path)
 
 
-@pytest.mark.parametrize(("content", "line", "bad", "model"), [
-    (JSONL.encode() + b'{"index": 8, "key": "\xe9"}\n', 9, b"\xe9", "cas-register"),
-    (EDN.encode().replace(b":write, :value 1}\n", b":write, :value \xff}\n", 1), 1, b"\xff",
-     "cas-register"),
-    (KV.encode() + b"\xc3\n", 2, b"\xc3", "kv"),
-    (LOG.encode() + b"INFO  jepsen.util - 0\t:ok\t:read\t\xed\xa0\x80\n", 3, b"\xed",
-     "cas-register"),
-])
-def test_bytes_that_are_not_utf8_name_line_and_column(tmp_path: Path, content: bytes, line: int,
-                                                      bad: bytes, model: str) -> None:
+@pytest.mark.parametrize(
+    ("content", "line", "bad", "model"),
+    [
+        (JSONL.encode() + b'{"index": 8, "key": "\xe9"}\n', 9, b"\xe9", "cas-register"),
+        (EDN.encode().replace(b":write, :value 1}\n", b":write, :value \xff}\n", 1), 1, b"\xff", "cas-register"),
+        (KV.encode() + b"\xc3\n", 2, b"\xc3", "kv"),
+        (LOG.encode() + b"INFO  jepsen.util - 0\t:ok\t:read\t\xed\xa0\x80\n", 3, b"\xed", "cas-register"),
+    ],
+)
+def test_bytes_that_are_not_utf8_name_line_and_column(
+    tmp_path: Path, content: bytes, line: int, bad: bytes, model: str
+) -> None:
     error = refused(write(tmp_path / "h", content), model=model)
     text = content.splitlines()[line - 1]
-    column = len(text[:text.index(bad)].decode("utf-8")) + 1
+    column = len(text[: text.index(bad)].decode("utf-8")) + 1
     assert error.line == line
     assert f"byte 0x{bad[0]:02x} at column {column}" in error.message, str(error)
 
 
-@pytest.mark.parametrize(("content", "model"), [(JSONL, "cas-register"), (EDN, "cas-register"),
-                                                (KV, "kv"), (LOG, "cas-register")])
+@pytest.mark.parametrize(
+    ("content", "model"), [(JSONL, "cas-register"), (EDN, "cas-register"), (KV, "kv"), (LOG, "cas-register")]
+)
 def test_bom_and_crlf_line_ends_read_the_same(tmp_path: Path, content: str, model: str) -> None:
     plain = read_operations(write(tmp_path / "plain", content), None, get_model(model))
     windows = "\ufeff" + content.replace("\n", "\r\n")
@@ -271,13 +331,20 @@ def test_bom_and_crlf_line_ends_read_the_same(tmp_path: Path, content: str, mode
     assert plain
 
 
-@pytest.mark.parametrize(("content", "history_format", "line"), [
-    (JSONL[:40] + "\0" + JSONL[40:], "jsonl", 1), (EDN.replace(":ok", ":o\0k"), "edn", 2),
-    (KV.replace('"x"', '"\0"'), "porcupine-kv", 1),
-    (LOG.replace("1\n", "\0\n", 1), "porcupine-log", 1), ("\0", None, 1), ("\0\n", "edn", 1),
-])
-def test_a_nul_byte_is_an_error_on_its_line(tmp_path: Path, content: str,
-                                            history_format: str | None, line: int) -> None:
+@pytest.mark.parametrize(
+    ("content", "history_format", "line"),
+    [
+        (JSONL[:40] + "\0" + JSONL[40:], "jsonl", 1),
+        (EDN.replace(":ok", ":o\0k"), "edn", 2),
+        (KV.replace('"x"', '"\0"'), "porcupine-kv", 1),
+        (LOG.replace("1\n", "\0\n", 1), "porcupine-log", 1),
+        ("\0", None, 1),
+        ("\0\n", "edn", 1),
+    ],
+)
+def test_a_nul_byte_is_an_error_on_its_line(
+    tmp_path: Path, content: str, history_format: str | None, line: int
+) -> None:
     error = refused(write(tmp_path / "h", content), history_format)
     assert error.line == line
 
@@ -289,15 +356,26 @@ def test_a_nul_byte_is_an_error_on_its_line(tmp_path: Path, content: str,
 def big_history(tmp_path: Path, history_format: str) -> Path:
     records = 20_000
     if history_format == "jsonl":
-        lines = [jsonl_line(2 * i + j, i, kind, "write", i)
-                 for i in range(records // 2) for j, kind in enumerate(("invoke", "ok"))]
+        lines = [
+            jsonl_line(2 * i + j, i, kind, "write", i)
+            for i in range(records // 2)
+            for j, kind in enumerate(("invoke", "ok"))
+        ]
         return write(tmp_path / "big", "".join(lines))
     if history_format == "porcupine-log":
-        return write(tmp_path / "big", "".join(f"INFO  jepsen.util - {i}\t:{kind}\t:write\t{i}\n"
-                                               for i in range(records // 2)
-                                               for kind in ("invoke", "ok")))
-    maps = "".join(f'{{:process {i}, :type :{kind}, :f :put, :key "k", :value "v"}}\n'
-                   for i in range(records // 2) for kind in ("invoke", "ok"))
+        return write(
+            tmp_path / "big",
+            "".join(
+                f"INFO  jepsen.util - {i}\t:{kind}\t:write\t{i}\n"
+                for i in range(records // 2)
+                for kind in ("invoke", "ok")
+            ),
+        )
+    maps = "".join(
+        f'{{:process {i}, :type :{kind}, :f :put, :key "k", :value "v"}}\n'
+        for i in range(records // 2)
+        for kind in ("invoke", "ok")
+    )
     return write(tmp_path / "big", maps if history_format == "porcupine-kv" else f"[{maps}]")
 
 
@@ -355,21 +433,37 @@ leaves room for another machine while catching any cost per character (the old r
 took 1.2 GB for these files)."""
 
 
-@pytest.mark.parametrize(("name", "text", "outcome"), [
-    ("map.edn", '[{:process 0, :type :invoke, :f :put, :key "k", :value "' + "x" * TEN_MB
-     + '"}]\n', "1"),
-    ("escapes.edn", '[{:process 0, :type :invoke, :f :put, :key "k", :value "' + "x\\n" * (TEN_MB // 3)
-     + '"}]\n', "1"),
-    ("unclosed.edn", '[{:process 0, :type :invoke, :f :put, :key "k", :value "' + "x" * TEN_MB
-     + "\n", "unclosed.edn:1: truncated: the string opened here is never closed"),
-    ("unclosed-map.edn", "[\n{:process 0, :value [" + "1 " * (TEN_MB // 2) + "\n",
-     "unclosed-map.edn:2: truncated: the op map starting here is never closed"),
-])
-def test_reading_a_10_mb_op_map_stays_small(tmp_path: Path, name: str, text: str,
-                                            outcome: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "text", "outcome"),
+    [
+        ("map.edn", '[{:process 0, :type :invoke, :f :put, :key "k", :value "' + "x" * TEN_MB + '"}]\n', "1"),
+        (
+            "escapes.edn",
+            '[{:process 0, :type :invoke, :f :put, :key "k", :value "' + "x\\n" * (TEN_MB // 3) + '"}]\n',
+            "1",
+        ),
+        (
+            "unclosed.edn",
+            '[{:process 0, :type :invoke, :f :put, :key "k", :value "' + "x" * TEN_MB + "\n",
+            "unclosed.edn:1: truncated: the string opened here is never closed",
+        ),
+        (
+            "unclosed-map.edn",
+            "[\n{:process 0, :value [" + "1 " * (TEN_MB // 2) + "\n",
+            "unclosed-map.edn:2: truncated: the op map starting here is never closed",
+        ),
+    ],
+)
+def test_reading_a_10_mb_op_map_stays_small(tmp_path: Path, name: str, text: str, outcome: str) -> None:
     path = write(tmp_path / name, text)
-    completed = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(path)], cwd=MAIN,
-                               capture_output=True, text=True, check=True, timeout=120)
+    completed = subprocess.run(
+        [sys.executable, "-c", MEMORY_PROBE, str(path)],
+        cwd=MAIN,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     result, peak_mb = completed.stdout.strip().splitlines()
     assert result.endswith(outcome), result
     assert int(peak_mb) < RSS_BOUND_MB, f"{name}: {peak_mb} MB"
@@ -379,19 +473,21 @@ def test_reading_a_10_mb_op_map_stays_small(tmp_path: Path, name: str, text: str
 # The run folder's own files: trace.jsonl and history.jsonl, whatever their bytes
 
 
-@pytest.mark.parametrize(("content", "line", "words"), [
-    (b'{"t": 0, "ev": "end"}\n{"t": 1, "ev": "end", "x": "\xff"}\n', 2, "not UTF-8"),
-    (b'{"t": 0, "ev": "e', 1, "truncated"),
-    (b'{"t": "0", "ev": "end"}\n', 1, "must be an integer"),
-    (b'{"t": 0, "ev": "end", "x": ' + b"[" * DEEP + b"]" * DEEP + b"}\n", 1, "nested"),
-    (b'{"t": 0, "ev": "end", "x": ' + b"[" * 150 + b"]" * 150 + b"}\n", 1, "nested"),
-    (b'{"t": ' + HUGE.encode() + b', "ev": "end"}\n', 1, "4300 digits"),
-    (b'{"t": 0, "ev": "end", "x": NaN}\n', 1, "NaN"),
-    (b'{"t": 0, "ev": "end", "x": "\\ud800"}\n', 1, "surrogate"),
-    (b"[1]\n", 1, "JSON object"),
-])
-def test_trace_reader_gives_one_line_for_any_bytes(tmp_path: Path, content: bytes, line: int,
-                                                   words: str) -> None:
+@pytest.mark.parametrize(
+    ("content", "line", "words"),
+    [
+        (b'{"t": 0, "ev": "end"}\n{"t": 1, "ev": "end", "x": "\xff"}\n', 2, "not UTF-8"),
+        (b'{"t": 0, "ev": "e', 1, "truncated"),
+        (b'{"t": "0", "ev": "end"}\n', 1, "must be an integer"),
+        (b'{"t": 0, "ev": "end", "x": ' + b"[" * DEEP + b"]" * DEEP + b"}\n", 1, "nested"),
+        (b'{"t": 0, "ev": "end", "x": ' + b"[" * 150 + b"]" * 150 + b"}\n", 1, "nested"),
+        (b'{"t": ' + HUGE.encode() + b', "ev": "end"}\n', 1, "4300 digits"),
+        (b'{"t": 0, "ev": "end", "x": NaN}\n', 1, "NaN"),
+        (b'{"t": 0, "ev": "end", "x": "\\ud800"}\n', 1, "surrogate"),
+        (b"[1]\n", 1, "JSON object"),
+    ],
+)
+def test_trace_reader_gives_one_line_for_any_bytes(tmp_path: Path, content: bytes, line: int, words: str) -> None:
     path = write(tmp_path / "trace.jsonl", content)
     with pytest.raises(InputError) as caught:
         read_trace_jsonl(path)
@@ -407,7 +503,9 @@ def test_trace_text_stream_that_is_not_utf8_is_an_input_error(tmp_path: Path) ->
     with open(path, encoding="utf-8") as stream, pytest.raises(InputError) as caught:
         list(iter_trace_lines(stream, str(path)))
     assert (caught.value.line, caught.value.message) == (
-        2001, "not UTF-8 text: byte 0xff at column 29 (invalid start byte)")
+        2001,
+        "not UTF-8 text: byte 0xff at column 29 (invalid start byte)",
+    )
     stream = io.TextIOWrapper(io.BytesIO(content), encoding="utf-8")
     with pytest.raises(InputError, match=r"not UTF-8 text after line \d+") as caught:
         list(iter_trace_lines(stream, "memory"))
@@ -430,11 +528,51 @@ SEEDS = {
     "porcupine-log": (_seed("porcupine/jepsen/etcd_000.log", 16), "cas-register"),
 }
 HOSTILE_SNIPPETS = [
-    HUGE, "[" * 3000, "{" * 3000, "(" * 3000, "#foo/bar 1", ":process 1 :process 2",
-    '"index": 0, "index": 1', "\x01", "\x00", "\x1b[2J", '"\\ud800"', "\\ud800", "\\", '"', "]",
-    "}", ")", ";", "\n", "\r\n", "\ufeff", "nil", "true", "-1", "[1 2]", '{"a": 1}', ":nemesis",
-    "\t:invoke\t", "##NaN", "NaN", "1e999", '#inst "x"', "1/2", "^{}", "#_", "#{1 1}", ":",
-    "\u2028", "[/x]", "[bold]x", " jepsen.util - ", "INFO", "0\t:ok\t:read\t", "", "\\newlinex",
+    HUGE,
+    "[" * 3000,
+    "{" * 3000,
+    "(" * 3000,
+    "#foo/bar 1",
+    ":process 1 :process 2",
+    '"index": 0, "index": 1',
+    "\x01",
+    "\x00",
+    "\x1b[2J",
+    '"\\ud800"',
+    "\\ud800",
+    "\\",
+    '"',
+    "]",
+    "}",
+    ")",
+    ";",
+    "\n",
+    "\r\n",
+    "\ufeff",
+    "nil",
+    "true",
+    "-1",
+    "[1 2]",
+    '{"a": 1}',
+    ":nemesis",
+    "\t:invoke\t",
+    "##NaN",
+    "NaN",
+    "1e999",
+    '#inst "x"',
+    "1/2",
+    "^{}",
+    "#_",
+    "#{1 1}",
+    ":",
+    "\u2028",
+    "[/x]",
+    "[bold]x",
+    " jepsen.util - ",
+    "INFO",
+    "0\t:ok\t:read\t",
+    "",
+    "\\newlinex",
 ]
 BAD_BYTES = [b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xfe\xff", b"\x80"]
 
@@ -457,9 +595,9 @@ def mutate(content: bytes, mutation: tuple) -> bytes:
     if kind == "truncate":
         return content[:offset]
     if kind == "delete":
-        return b"".join(lines[:line_at] + lines[line_at + 1:])
+        return b"".join(lines[:line_at] + lines[line_at + 1 :])
     if kind == "duplicate":
-        return b"".join(lines[:line_at + 1] + lines[line_at:])
+        return b"".join(lines[: line_at + 1] + lines[line_at:])
     if kind == "swap":
         other = min(int(mutation[2] * len(lines)), len(lines) - 1)
         lines[line_at], lines[other] = lines[other], lines[line_at]
@@ -472,11 +610,12 @@ def mutate(content: bytes, mutation: tuple) -> bytes:
     if not numbers:
         return content
     chosen = numbers[where % len(numbers)]
-    return content[:chosen.start()] + mutation[2].encode("utf-8", "surrogatepass") + content[chosen.end():]
+    return content[: chosen.start()] + mutation[2].encode("utf-8", "surrogatepass") + content[chosen.end() :]
 
 
-HOSTILE = settings(max_examples=75, derandomize=True, deadline=None, database=None,
-                   suppress_health_check=[HealthCheck.too_slow])
+HOSTILE = settings(
+    max_examples=75, derandomize=True, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 """Fixed: the same 75 mutations per format on every run, so CI is fast and stable."""
 
 
@@ -507,19 +646,27 @@ def test_mutated_histories_read_or_give_one_line(history_format: str, mutations:
 
 
 CLI_SAMPLE = [
-    ("jsonl", [("value", 3, HUGE)]), ("jsonl", [("insert", 0.5, "[" * 3000)]),
-    ("jsonl", [("value", 2, '"\\ud800"')]), ("edn", [("insert", 0.3, "#foo/bar 1")]),
-    ("edn", [("truncate", 0.6)]), ("edn", [("value", 1, "##NaN")]),
-    ("porcupine-kv", [("value", 5, '"\\ud800"')]), ("porcupine-kv", [("bytes", 0.4, b"\xff")]),
-    ("porcupine-kv", [("swap", 0.1, 0.9)]), ("porcupine-log", [("value", 4, HUGE)]),
-    ("porcupine-log", [("insert", 0.5, "\x00")]), ("porcupine-log", [("delete", 0.3)]),
-    ("jsonl", []), ("edn", []),
+    ("jsonl", [("value", 3, HUGE)]),
+    ("jsonl", [("insert", 0.5, "[" * 3000)]),
+    ("jsonl", [("value", 2, '"\\ud800"')]),
+    ("edn", [("insert", 0.3, "#foo/bar 1")]),
+    ("edn", [("truncate", 0.6)]),
+    ("edn", [("value", 1, "##NaN")]),
+    ("porcupine-kv", [("value", 5, '"\\ud800"')]),
+    ("porcupine-kv", [("bytes", 0.4, b"\xff")]),
+    ("porcupine-kv", [("swap", 0.1, 0.9)]),
+    ("porcupine-log", [("value", 4, HUGE)]),
+    ("porcupine-log", [("insert", 0.5, "\x00")]),
+    ("porcupine-log", [("delete", 0.3)]),
+    ("jsonl", []),
+    ("edn", []),
 ]
 
 
 @pytest.mark.parametrize(("history_format", "mutations"), CLI_SAMPLE)
-def test_a_sample_through_the_command(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                      history_format: str, mutations: list) -> None:
+def test_a_sample_through_the_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], history_format: str, mutations: list
+) -> None:
     from raftsim.cli import main
 
     seed, model = SEEDS[history_format]

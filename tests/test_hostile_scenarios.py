@@ -33,25 +33,115 @@ BUILTINS = {
     name: (resources.files("scenarios") / "builtin" / f"{name}.toml").read_text("utf-8")
     for name in loader.builtin_names()
 }
-CORPUS = settings(max_examples=260, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+CORPUS = settings(
+    max_examples=260,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 HOSTILE_VALUES = (
-    '"x"', "true", "false", "1.5", "3.0", "[]", "{}", "[1, 2]", "[[1]]", "-1", "0", "1", "7", "9", "10",
-    "99999999999999999999999", "-99999999999999999999999", "1e400", "-1e400", "nan", "-nan", "inf", "-inf",
-    "0x10", "0o7", "0b1", "1_000", "+5", "1979-05-27", "07:32:00", "1979-05-27T07:32:00Z",
-    '"a\\u0000b"', '"a\\u001bb"', '"a\\nb"', '"\\u2028"', '"../escaped"', '"/etc/passwd"', '"a/b"', '"..."',
-    '"\\ud800"', '"\\U0010ffff"', '"' + "x" * 300 + '"', "'literal'", '"""multi\nline"""',
-    '["crash", "crash"]', '["meteor"]', '[""]', "[0]", "[1, 1]", "[-3]", "[12]", "[true]", '"leader"',
-    '"majority"', '"isolate-leader"', '"halves"', '"random"', "{ nodes = 0 }", "{ a = { b = { c = 1 } } }",
+    '"x"',
+    "true",
+    "false",
+    "1.5",
+    "3.0",
+    "[]",
+    "{}",
+    "[1, 2]",
+    "[[1]]",
+    "-1",
+    "0",
+    "1",
+    "7",
+    "9",
+    "10",
+    "99999999999999999999999",
+    "-99999999999999999999999",
+    "1e400",
+    "-1e400",
+    "nan",
+    "-nan",
+    "inf",
+    "-inf",
+    "0x10",
+    "0o7",
+    "0b1",
+    "1_000",
+    "+5",
+    "1979-05-27",
+    "07:32:00",
+    "1979-05-27T07:32:00Z",
+    '"a\\u0000b"',
+    '"a\\u001bb"',
+    '"a\\nb"',
+    '"\\u2028"',
+    '"../escaped"',
+    '"/etc/passwd"',
+    '"a/b"',
+    '"..."',
+    '"\\ud800"',
+    '"\\U0010ffff"',
+    '"' + "x" * 300 + '"',
+    "'literal'",
+    '"""multi\nline"""',
+    '["crash", "crash"]',
+    '["meteor"]',
+    '[""]',
+    "[0]",
+    "[1, 1]",
+    "[-3]",
+    "[12]",
+    "[true]",
+    '"leader"',
+    '"majority"',
+    '"isolate-leader"',
+    '"halves"',
+    '"random"',
+    "{ nodes = 0 }",
+    "{ a = { b = { c = 1 } } }",
 )
 HOSTILE_LINES = (
-    "bogus = 1", "[phasez]", "[[cluster]]", "[faults.extra]", "[cluster.sub]", "swarm = true", "swarm = 1",
-    'name = "again"', "cluster.nodes = 0", "cluster = { nodes = 2 }", "faults = []", "faults = 1",
-    '"quoted key" = 1', "'lit' = 2", "[[faults]]", 'kind = "crash"', "start_ms = 0", "duration_ms = 1",
-    "target = [5]", "target = [9]", "start_ms = 999999999", '[nemesis]\nmode = "random"\nkinds = []',
-    "[nemesis]\ninterval_ms = 1", "bugs = []", 'bugs = ["nope"]', "=", "= 1", "a =", "[", "]]", "[[]]", "#",
-    '"', "'''", '"""', "\x00", "\x1b[31m", "\ud800", "\ufeff",
+    "bogus = 1",
+    "[phasez]",
+    "[[cluster]]",
+    "[faults.extra]",
+    "[cluster.sub]",
+    "swarm = true",
+    "swarm = 1",
+    'name = "again"',
+    "cluster.nodes = 0",
+    "cluster = { nodes = 2 }",
+    "faults = []",
+    "faults = 1",
+    '"quoted key" = 1',
+    "'lit' = 2",
+    "[[faults]]",
+    'kind = "crash"',
+    "start_ms = 0",
+    "duration_ms = 1",
+    "target = [5]",
+    "target = [9]",
+    "start_ms = 999999999",
+    '[nemesis]\nmode = "random"\nkinds = []',
+    "[nemesis]\ninterval_ms = 1",
+    "bugs = []",
+    'bugs = ["nope"]',
+    "=",
+    "= 1",
+    "a =",
+    "[",
+    "]]",
+    "[[]]",
+    "#",
+    '"',
+    "'''",
+    '"""',
+    "\x00",
+    "\x1b[31m",
+    "\ud800",
+    "\ufeff",
 )
 
 CONTROL_STRINGS = ("a\\u0000", "\\u001b[2J", "a\\tb", "/x/../y", "a\\u007f", "\\u0085")
@@ -63,14 +153,17 @@ def _deep(depth: int, inline: bool) -> str:
 
 @st.composite
 def hostile_values(draw: st.DrawFn) -> str:
-    return draw(st.one_of(
-        st.sampled_from(HOSTILE_VALUES),
-        st.integers(-(2**70), 2**70).map(str),
-        st.floats(allow_nan=False, allow_infinity=False).map(lambda f: repr(f).replace("e+", "e")),
-        st.builds(_deep, st.integers(1, 3000), st.booleans()),
-        st.text(max_size=20).map(lambda t: '"' + t.encode("unicode_escape").decode("ascii").replace('"', '\\"')
-                                 + '"'),
-    ))
+    return draw(
+        st.one_of(
+            st.sampled_from(HOSTILE_VALUES),
+            st.integers(-(2**70), 2**70).map(str),
+            st.floats(allow_nan=False, allow_infinity=False).map(lambda f: repr(f).replace("e+", "e")),
+            st.builds(_deep, st.integers(1, 3000), st.booleans()),
+            st.text(max_size=20).map(
+                lambda t: '"' + t.encode("unicode_escape").decode("ascii").replace('"', '\\"') + '"'
+            ),
+        )
+    )
 
 
 @st.composite
@@ -154,8 +247,13 @@ def test_the_corpus_holds_both_kinds_of_outcome() -> None:
     """The corpus is only a test if some mutants load and most are refused."""
     outcomes: list[bool] = []
 
-    @settings(max_examples=80, deadline=None, derandomize=True, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @settings(
+        max_examples=80,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
     @given(mutants())
     def collect(data: bytes) -> None:
         outcomes.append(isinstance(_check_outcome(data), Scenario))
@@ -182,18 +280,31 @@ CLI_SAMPLE = {
     "empty.toml": "",
 }
 EXPECTED = {
-    "deep.toml": ":2: arrays or inline tables", "deep-inline.toml": ":2: arrays or inline tables",
-    "nul-name.toml": ":1: name: ", "long-name.toml": ":1: name: ", "escape.toml": ":1: name: ",
-    "dotted.toml": ":2: cluster.nodes: ", "inline.toml": ":2: cluster.nodes: ", "phasez.toml": ":2: phasez: ",
-    "late.toml": ":5: faults[0].start_ms: ", "huge-int.toml": ":2: not valid TOML", "bool.toml": ":3: cluster.nodes",
-    "latin1.toml": ":1: not UTF-8 text", "bom.toml": ":1: starts with a byte order mark", "empty.toml": ": the file is",
+    "deep.toml": ":2: arrays or inline tables",
+    "deep-inline.toml": ":2: arrays or inline tables",
+    "nul-name.toml": ":1: name: ",
+    "long-name.toml": ":1: name: ",
+    "escape.toml": ":1: name: ",
+    "dotted.toml": ":2: cluster.nodes: ",
+    "inline.toml": ":2: cluster.nodes: ",
+    "phasez.toml": ":2: phasez: ",
+    "late.toml": ":5: faults[0].start_ms: ",
+    "huge-int.toml": ":2: not valid TOML",
+    "bool.toml": ":3: cluster.nodes",
+    "latin1.toml": ":1: not UTF-8 text",
+    "bom.toml": ":1: starts with a byte order mark",
+    "empty.toml": ": the file is",
 }
 
 
 @pytest.mark.parametrize("command", ["run", "fuzz"])
 @pytest.mark.parametrize("name", sorted(CLI_SAMPLE))
 def test_the_command_line_refuses_in_one_line_and_writes_nothing(
-    name: str, command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    command: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     content = CLI_SAMPLE[name]
     path = tmp_path / name
@@ -201,8 +312,9 @@ def test_the_command_line_refuses_in_one_line_and_writes_nothing(
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
-    arguments = [command, str(path), "--seed", "6", "--no-report"] if command == "run" else [command, str(path),
-                                                                                           "--seeds", "2"]
+    arguments = (
+        [command, str(path), "--seed", "6", "--no-report"] if command == "run" else [command, str(path), "--seeds", "2"]
+    )
     with pytest.raises(SystemExit) as leaving:
         main(arguments)
     captured = capsys.readouterr()
@@ -218,8 +330,14 @@ def test_a_process_given_a_deep_file_exits_2_with_one_line(tmp_path: Path) -> No
     """The nesting a parser would recurse into, through a real process and its real stack."""
     path = tmp_path / "deep.toml"
     path.write_text(CLI_SAMPLE["deep.toml"], encoding="utf-8")
-    done = subprocess.run([sys.executable, "-m", "raftsim", "run", str(path), "--no-report"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    done = subprocess.run(
+        [sys.executable, "-m", "raftsim", "run", str(path), "--no-report"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
     assert done.stderr.startswith(f"raftsim: {path}:2: arrays or inline tables"), done.stderr
@@ -227,12 +345,18 @@ def test_a_process_given_a_deep_file_exits_2_with_one_line(tmp_path: Path) -> No
 
 
 def test_refused_mutants_are_refused_the_same_way_by_the_command_line(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     refused: list[str] = []
 
-    @settings(max_examples=14, deadline=None, derandomize=True, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @settings(
+        max_examples=14,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
     @given(mutants())
     def through_the_command_line(data: bytes) -> None:
         if isinstance(_check_outcome(data), Scenario):

@@ -241,8 +241,9 @@ def test_checker_flags_a_bad_module_set() -> None:
     cycles = [p for p in problems if p.startswith("import cycle")]
     assert len(cycles) == 2, problems
     assert any("'raftcore.log', 'raftcore.raft', 'sim.world'" in c and "raftcore/log.py:2" in c for c in cycles)
-    assert any("'raftsim.api', 'raftsim.report'" in c and "raftsim/report.py:2: from .api import run" in c
-               for c in cycles)
+    assert any(
+        "'raftsim.api', 'raftsim.report'" in c and "raftsim/report.py:2: from .api import run" in c for c in cycles
+    )
 
 
 def test_relative_imports_resolve_from_package_and_module() -> None:

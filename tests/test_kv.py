@@ -45,8 +45,17 @@ def test_entries_apply_in_order() -> None:
         store.apply(2, None)
 
 
-@given(st.lists(st.tuples(st.sampled_from(["get", "put", "delete", "cas"]), st.sampled_from("ab"),
-                          st.integers(0, 3), st.one_of(st.none(), st.integers(0, 3))), max_size=40))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["get", "put", "delete", "cas"]),
+            st.sampled_from("ab"),
+            st.integers(0, 3),
+            st.one_of(st.none(), st.integers(0, 3)),
+        ),
+        max_size=40,
+    )
+)
 def test_store_matches_a_plain_dict(commands: list[tuple[str, str, int, int | None]]) -> None:
     """The dumb twin: a dict and a counter must agree with the store on every answer."""
     store, twin, revision = KVStore(), {}, 0

@@ -65,8 +65,7 @@ def events(*steps: tuple) -> list[Event]:
 
 
 def check(*steps: tuple, model: str = "cas-register", initial=None, **options):
-    return check_operations(operations_from_events(events(*steps)),
-                            get_model(model, initial), **options)
+    return check_operations(operations_from_events(events(*steps)), get_model(model, initial), **options)
 
 
 def sequential(*calls: tuple) -> list[tuple]:
@@ -88,16 +87,22 @@ def test_empty_history_is_linearizable() -> None:
 
 
 def test_sequential_good_history() -> None:
-    result = check(*sequential((1, "ok", "write", 1), (2, "ok", "read", 1),
-                               (1, "ok", "cas", (1, 2)), (2, "ok", "read", 2),
-                               (1, "fail", "cas", (1, 3)), (2, "ok", "read", 2)))
+    result = check(
+        *sequential(
+            (1, "ok", "write", 1),
+            (2, "ok", "read", 1),
+            (1, "ok", "cas", (1, 2)),
+            (2, "ok", "read", 2),
+            (1, "fail", "cas", (1, 3)),
+            (2, "ok", "read", 2),
+        )
+    )
     assert result.valid is True
     assert [p.valid for p in result.partitions] == [True]
 
 
 def test_stale_read_is_caught_with_a_counterexample() -> None:
-    result = check(*sequential((1, "ok", "write", 1), (1, "ok", "write", 2),
-                               (2, "ok", "read", 1)))
+    result = check(*sequential((1, "ok", "write", 1), (1, "ok", "write", 2), (2, "ok", "read", 1)))
     assert result.valid is False
     example = result.partitions[0].counterexample
     assert example is not None
@@ -116,8 +121,12 @@ def test_lost_write_read_of_null_after_a_write() -> None:
 
 
 def test_read_of_null_concurrent_with_the_first_write_is_fine() -> None:
-    assert check((1, "invoke", "write", 1), (2, "invoke", "read", None),
-                 (1, "ok", "write", 1), (2, "ok", "read", None)).valid is True
+    assert (
+        check(
+            (1, "invoke", "write", 1), (2, "invoke", "read", None), (1, "ok", "write", 1), (2, "ok", "read", None)
+        ).valid
+        is True
+    )
 
 
 def test_knossos_nil_read_quirk_is_not_copied() -> None:
@@ -127,9 +136,16 @@ def test_knossos_nil_read_quirk_is_not_copied() -> None:
 
 
 def test_concurrent_write_explains_the_old_value() -> None:
-    assert check(*sequential((0, "ok", "write", 0)), (1, "invoke", "write", 1),
-                 (2, "invoke", "read", None), (1, "ok", "write", 1),
-                 (2, "ok", "read", 0)).valid is True
+    assert (
+        check(
+            *sequential((0, "ok", "write", 0)),
+            (1, "invoke", "write", 1),
+            (2, "invoke", "read", None),
+            (1, "ok", "write", 1),
+            (2, "ok", "read", 0),
+        ).valid
+        is True
+    )
 
 
 def test_two_cas_from_absent_cannot_both_apply() -> None:
@@ -143,28 +159,41 @@ def test_compare_failed_needs_a_differing_value() -> None:
     # Alone after write 1, cas(1 -> 2) cannot have failed its compare.
     assert check(*sequential((1, "ok", "write", 1), (2, "fail", "cas", (1, 2)))).valid is False
     # A concurrent write of 5 explains the failed compare.
-    assert check(*sequential((1, "ok", "write", 1)), (3, "invoke", "write", 5),
-                 (2, "invoke", "cas", (1, 2)), (2, "fail", "cas", (1, 2)),
-                 (3, "ok", "write", 5)).valid is True
+    assert (
+        check(
+            *sequential((1, "ok", "write", 1)),
+            (3, "invoke", "write", 5),
+            (2, "invoke", "cas", (1, 2)),
+            (2, "fail", "cas", (1, 2)),
+            (3, "ok", "write", 5),
+        ).valid
+        is True
+    )
 
 
 def test_cas_applied_then_read_of_old_value_is_illegal() -> None:
-    result = check(*sequential((1, "ok", "write", 1), (1, "ok", "cas", (1, 2)),
-                               (2, "ok", "read", 1)))
+    result = check(*sequential((1, "ok", "write", 1), (1, "ok", "cas", (1, 2)), (2, "ok", "read", 1)))
     assert result.valid is False
 
 
 def test_write_of_the_current_value_still_has_to_be_placed() -> None:
     # Writing 1 over 1 changes nothing now, but it must still precede the write of 2
     # that returns after it; only the order write 1, write 2 explains the read of 2.
-    assert check(*sequential((1, "ok", "write", 1)), (1, "invoke", "write", 1),
-                 (2, "invoke", "write", 2), (1, "ok", "write", 1), (2, "ok", "write", 2),
-                 *sequential((3, "ok", "read", 2))).valid is True
+    assert (
+        check(
+            *sequential((1, "ok", "write", 1)),
+            (1, "invoke", "write", 1),
+            (2, "invoke", "write", 2),
+            (1, "ok", "write", 1),
+            (2, "ok", "write", 2),
+            *sequential((3, "ok", "read", 2)),
+        ).valid
+        is True
+    )
 
 
 def test_pending_write_explains_a_later_read() -> None:
-    assert check((1, "invoke", "write", 7), (1, "info", "write", 7),
-                 *sequential((2, "ok", "read", 7))).valid is True
+    assert check((1, "invoke", "write", 7), (1, "info", "write", 7), *sequential((2, "ok", "read", 7))).valid is True
     # Never completed at all: the same.
     assert check((1, "invoke", "write", 7), *sequential((2, "ok", "read", 7))).valid is True
 
@@ -174,39 +203,64 @@ def test_a_pending_write_saved_for_later_is_not_confused_with_one_spent() -> Non
     # first reaches {both writes} in state 1 by spending the pending write, and fails; it
     # must still explore the same returned set and state reached *without* spending it
     # (write 0, write 1), where the pending write is left to explain the final read.
-    steps = [(0, "invoke", "write", 1), (1, "invoke", "write", 0), (0, "ok", "write", 1),
-             (1, "ok", "write", 0), (2, "invoke", "cas", (1, 0)), (3, "invoke", "write", 1),
-             (3, "info", "write", 1), (2, "ok", "cas", (1, 0)),
-             *sequential((2, "ok", "read", 1))]
+    steps = [
+        (0, "invoke", "write", 1),
+        (1, "invoke", "write", 0),
+        (0, "ok", "write", 1),
+        (1, "ok", "write", 0),
+        (2, "invoke", "cas", (1, 0)),
+        (3, "invoke", "write", 1),
+        (3, "info", "write", 1),
+        (2, "ok", "cas", (1, 0)),
+        *sequential((2, "ok", "read", 1)),
+    ]
     assert check(*steps).valid is True
 
 
 def test_pending_write_cannot_act_before_its_call() -> None:
-    result = check(*sequential((2, "ok", "read", 7)), (1, "invoke", "write", 7),
-                   (1, "info", "write", 7))
+    result = check(*sequential((2, "ok", "read", 7)), (1, "invoke", "write", 7), (1, "info", "write", 7))
     assert result.valid is False
 
 
 def test_info_write_may_never_happen() -> None:
-    assert check((1, "invoke", "write", 7), (1, "info", "write", 7),
-                 *sequential((2, "ok", "read", None), (3, "ok", "read", None))).valid is True
+    assert (
+        check(
+            (1, "invoke", "write", 7),
+            (1, "info", "write", 7),
+            *sequential((2, "ok", "read", None), (3, "ok", "read", None)),
+        ).valid
+        is True
+    )
     # ... but once observed it stays (it took effect once, at one point).
-    assert check((1, "invoke", "write", 7), (1, "info", "write", 7),
-                 *sequential((2, "ok", "read", 7), (3, "ok", "read", None))).valid is False
+    assert (
+        check(
+            (1, "invoke", "write", 7),
+            (1, "info", "write", 7),
+            *sequential((2, "ok", "read", 7), (3, "ok", "read", None)),
+        ).valid
+        is False
+    )
 
 
 def test_pending_cas_applies_only_if_its_compare_holds() -> None:
-    assert check(*sequential((1, "ok", "write", 1)), (2, "invoke", "cas", (1, 9)),
-                 *sequential((3, "ok", "read", 9))).valid is True
-    assert check(*sequential((1, "ok", "write", 1)), (2, "invoke", "cas", (4, 9)),
-                 *sequential((3, "ok", "read", 9))).valid is False
+    assert (
+        check(*sequential((1, "ok", "write", 1)), (2, "invoke", "cas", (1, 9)), *sequential((3, "ok", "read", 9))).valid
+        is True
+    )
+    assert (
+        check(*sequential((1, "ok", "write", 1)), (2, "invoke", "cas", (4, 9)), *sequential((3, "ok", "read", 9))).valid
+        is False
+    )
 
 
 def test_failed_operations_are_dropped() -> None:
     # A write that failed (not-leader) certainly had no effect: reading its value is illegal.
-    built = [Event(0, 0, 1, "invoke", "write", "x", 7),
-             Event(1, 1, 1, "fail", "write", "x", 7, error="not-leader"),
-             Event(2, 2, 2, "invoke", "read", "x"), Event(3, 3, 2, "ok", "read", "x", 7)]
+    built = [
+        Event(0, 0, 1, "invoke", "write", "x", 7),
+        Event(1, 1, 1, "fail", "write", "x", 7, error="not-leader"),
+        Event(2, 2, 2, "invoke", "read", "x"),
+        Event(3, 3, 2, "ok", "read", "x", 7),
+    ]
     ops = operations_from_events(built)
     assert [op.f for op in ops] == ["read"]
     assert check_operations(ops, get_model("register")).valid is False
@@ -215,9 +269,14 @@ def test_failed_operations_are_dropped() -> None:
 def test_concurrent_read_blamed_not_the_later_one() -> None:
     # Knossos's rethink-fail-minimal: value 0, then write 4 concurrent with a read of 3.
     # The read of 3 is the culprit; a later read of 4 must not be reported.
-    result = check(*sequential((0, "ok", "write", 0)), (1, "invoke", "read", None),
-                   (2, "invoke", "write", 4), (1, "ok", "read", 3), (2, "ok", "write", 4),
-                   *sequential((3, "ok", "read", 4)))
+    result = check(
+        *sequential((0, "ok", "write", 0)),
+        (1, "invoke", "read", None),
+        (2, "invoke", "write", 4),
+        (1, "ok", "read", 3),
+        (2, "ok", "write", 4),
+        *sequential((3, "ok", "read", 4)),
+    )
     example = result.partitions[0].counterexample
     assert result.valid is False and example is not None
     assert example.descriptions == ("read(x) -> 3",)
@@ -225,11 +284,16 @@ def test_concurrent_read_blamed_not_the_later_one() -> None:
 
 
 def test_keys_are_judged_separately() -> None:
-    result = check(*sequential((1, "ok", "write", 1, "a"), (2, "ok", "read", None, "b"),
-                               (2, "ok", "read", 1, "a"), (1, "ok", "read", 2, "b")))
+    result = check(
+        *sequential(
+            (1, "ok", "write", 1, "a"),
+            (2, "ok", "read", None, "b"),
+            (2, "ok", "read", 1, "a"),
+            (1, "ok", "read", 2, "b"),
+        )
+    )
     assert result.valid is False
-    assert [(p.key, p.valid, p.ops) for p in result.partitions] == [
-        ("a", True, 2), ("b", False, 2)]
+    assert [(p.key, p.valid, p.ops) for p in result.partitions] == [("a", True, 2), ("b", False, 2)]
 
 
 def test_register_model_refuses_cas() -> None:
@@ -239,17 +303,18 @@ def test_register_model_refuses_cas() -> None:
 
 def test_first_stops_at_the_first_illegal_partition() -> None:
     bad_b = sequential((1, "ok", "write", 1, "b"), (1, "ok", "read", 2, "b"))
-    bad_c = sequential(*[(1, "ok", "write", v, "c") for v in range(2)],
-                       (1, "ok", "read", 5, "c"))
+    bad_c = sequential(*[(1, "ok", "write", v, "c") for v in range(2)], (1, "ok", "read", 5, "c"))
     good_a = sequential((1, "ok", "write", 3, "a"))
     steps = good_a + bad_b + bad_c
     everything = check(*steps)
-    assert [(p.key, p.valid) for p in everything.partitions] == [
-        ("a", True), ("b", False), ("c", False)]
+    assert [(p.key, p.valid) for p in everything.partitions] == [("a", True), ("b", False), ("c", False)]
     early = check(*steps, first=True)
     assert early.valid is False
     assert [(p.key, p.valid, p.cause) for p in early.partitions] == [
-        ("a", True, None), ("b", False, None), ("c", UNKNOWN, CAUSE_NOT_CHECKED)]
+        ("a", True, None),
+        ("b", False, None),
+        ("c", UNKNOWN, CAUSE_NOT_CHECKED),
+    ]
     assert early.partitions[2].ops == 3
 
 
@@ -276,8 +341,7 @@ def test_tiny_budget_ends_in_unknown() -> None:
 
 
 def test_cache_bound_ends_in_unknown() -> None:
-    result = check_operations(hard_history(), get_model("cas-register"),
-                              max_cache_entries=500)
+    result = check_operations(hard_history(), get_model("cas-register"), max_cache_entries=500)
     assert result.valid == UNKNOWN
     partition = result.partitions[0]
     assert (partition.cause, partition.explored) == (CAUSE_CACHE_LIMIT, 500)
@@ -299,8 +363,7 @@ def test_pending_writes_are_not_enumerated_subset_by_subset() -> None:
 
 
 def test_budget_spent_before_a_partition_starts_leaves_it_unknown() -> None:
-    ops = operations_from_events(events(*sequential((1, "ok", "write", 1, "a"),
-                                                    (1, "ok", "write", 1, "b"))))
+    ops = operations_from_events(events(*sequential((1, "ok", "write", 1, "a"), (1, "ok", "write", 1, "b"))))
     result = check_operations(ops, get_model("cas-register"), budget_s=0.0)
     assert result.valid == UNKNOWN
     assert {p.cause for p in result.partitions} == {CAUSE_TIMEOUT}
@@ -325,8 +388,11 @@ def twin_linearizable(ops: Sequence[Operation], initial: int | None) -> bool:
 
 
 def twin_respects_real_time(order: Sequence[Operation]) -> bool:
-    return not any(later.ret is not None and later.ret < earlier.call
-                   for position, earlier in enumerate(order) for later in order[position + 1:])
+    return not any(
+        later.ret is not None and later.ret < earlier.call
+        for position, earlier in enumerate(order)
+        for later in order[position + 1 :]
+    )
 
 
 def twin_legal(order: Sequence[Operation], initial: int | None) -> bool:
@@ -351,8 +417,13 @@ def twin_legal(order: Sequence[Operation], initial: int | None) -> bool:
 
 
 @st.composite
-def random_histories(draw: st.DrawFn, functions: tuple[str, ...], max_operations: int = 6,
-                     keys: tuple[str, ...] = ("a", "b"), info_share: int = 1) -> list[Event]:
+def random_histories(
+    draw: st.DrawFn,
+    functions: tuple[str, ...],
+    max_operations: int = 6,
+    keys: tuple[str, ...] = ("a", "b"),
+    info_share: int = 1,
+) -> list[Event]:
     """Up to 6 operations over 3 clients and 2 keys; outcomes and read values at random,
     so both linearizable and broken histories come up. `info_share` weighs outcome
     `info` against two shares of `ok`."""
@@ -370,20 +441,25 @@ def random_histories(draw: st.DrawFn, functions: tuple[str, ...], max_operations
                 continue
             f = draw(st.sampled_from(functions))
             key = draw(st.sampled_from(keys))
-            value = (None if f == "read" else draw(st.integers(0, 2)) if f == "write"
-                     else (draw(values), draw(st.integers(0, 2))))
+            value = (
+                None
+                if f == "read"
+                else draw(st.integers(0, 2))
+                if f == "write"
+                else (draw(values), draw(st.integers(0, 2)))
+            )
             event = Event(len(built), time_us, process, "invoke", f, key, value, client=client)
             open_invoke[process] = event
             invokes += 1
         else:
             invoke = open_invoke.pop(process)
-            outcomes = ["ok", "ok"] + ["info"] * info_share + (
-                ["fail"] if invoke.f == "cas" else [])
+            outcomes = ["ok", "ok"] + ["info"] * info_share + (["fail"] if invoke.f == "cas" else [])
             outcome = draw(st.sampled_from(outcomes))
             value = draw(values) if invoke.f == "read" and outcome == "ok" else invoke.value
             error = {"fail": COMPARE_FAILED, "info": "timeout"}.get(outcome)
-            event = Event(len(built), time_us, process, outcome, invoke.f, invoke.key, value,
-                          error=error, client=client)
+            event = Event(
+                len(built), time_us, process, outcome, invoke.f, invoke.key, value, error=error, client=client
+            )
             if outcome == "info":
                 process_of[client] = process + 3
         built.append(event)
@@ -391,17 +467,22 @@ def random_histories(draw: st.DrawFn, functions: tuple[str, ...], max_operations
     return built
 
 
-@pytest.mark.parametrize(("model_name", "keys", "info_share"), [
-    ("register", ("a", "b"), 1),
-    ("cas-register", ("a", "b"), 1),
-    # One key and mostly unknown outcomes: chains of pending operations that matter.
-    ("cas-register", ("a",), 4),
-])
-@settings(max_examples=TWIN_EXAMPLES, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.parametrize(
+    ("model_name", "keys", "info_share"),
+    [
+        ("register", ("a", "b"), 1),
+        ("cas-register", ("a", "b"), 1),
+        # One key and mostly unknown outcomes: chains of pending operations that matter.
+        ("cas-register", ("a",), 4),
+    ],
+)
+@settings(max_examples=TWIN_EXAMPLES, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_search_agrees_with_the_brute_force_twin(
-    model_name: str, keys: tuple[str, ...], info_share: int, data: st.DataObject,
+    model_name: str,
+    keys: tuple[str, ...],
+    info_share: int,
+    data: st.DataObject,
 ) -> None:
     functions = ("read", "write") if model_name == "register" else ("read", "write", "cas")
     history = data.draw(random_histories(functions, keys=keys, info_share=info_share))
@@ -412,8 +493,9 @@ def test_search_agrees_with_the_brute_force_twin(
     assert check_operations(ops, RegisterWithStateTests(model_name, initial)).valid == result.valid
     for partition in result.partitions:
         if partition.counterexample is not None:
-            assert_counterexample_is_honest(partition.counterexample.prefix,
-                                            partition.counterexample.operations, initial)
+            assert_counterexample_is_honest(
+                partition.counterexample.prefix, partition.counterexample.operations, initial
+            )
 
 
 class RegisterWithStateTests:
@@ -434,8 +516,9 @@ class RegisterWithStateTests:
         return (op.input[0],)  # type: ignore[index]
 
 
-def assert_counterexample_is_honest(prefix: Sequence[Operation], stuck: Sequence[Operation],
-                                    initial: int | None) -> None:
+def assert_counterexample_is_honest(
+    prefix: Sequence[Operation], stuck: Sequence[Operation], initial: int | None
+) -> None:
     """The prefix is a legal order respecting real time; each stuck op, appended, is not."""
     assert twin_respects_real_time(prefix) and twin_legal(prefix, initial)
     assert stuck and all(op.ret is not None for op in stuck)
@@ -445,13 +528,13 @@ def assert_counterexample_is_honest(prefix: Sequence[Operation], stuck: Sequence
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
-@given(seed=st.integers(0, 2**32 - 1), processes=st.integers(1, 6),
-       info_rate=st.sampled_from([0.0, 0.05, 0.3]))
+@given(seed=st.integers(0, 2**32 - 1), processes=st.integers(1, 6), info_rate=st.sampled_from([0.0, 0.05, 0.3]))
 def test_histories_from_a_real_register_are_linearizable(
-    seed: int, processes: int, info_rate: float,
+    seed: int,
+    processes: int,
+    info_rate: float,
 ) -> None:
-    ops = operations_from_events(linearizable_events(seed, 40, processes, keys=2,
-                                                     info_rate=info_rate))
+    ops = operations_from_events(linearizable_events(seed, 40, processes, keys=2, info_rate=info_rate))
     assert check_operations(ops, get_model("cas-register")).valid is True
 
 
@@ -459,8 +542,9 @@ def test_histories_from_a_real_register_are_linearizable(
 # Histories produced by an atomic register, for properties and speed.
 
 
-def linearizable_events(seed: int, operations: int, processes: int, keys: int = 1,
-                        values: int = 5, info_rate: float = 0.05) -> list[Event]:
+def linearizable_events(
+    seed: int, operations: int, processes: int, keys: int = 1, values: int = 5, info_rate: float = 0.05
+) -> list[Event]:
     """Each client runs operations one after another; each takes effect atomically at a
     random instant inside its interval, so the history is linearizable by construction."""
     rng = random.Random(seed)
@@ -471,13 +555,27 @@ def linearizable_events(seed: int, operations: int, processes: int, keys: int = 
             call = now + rng.randrange(1, 20)
             ret = call + rng.randrange(1, 60)
             f = rng.choice(["read", "write", "cas"])
-            argument = (None if f == "read" else rng.randrange(values) if f == "write"
-                        else (rng.choice([None, *range(values)]), rng.randrange(values)))
+            argument = (
+                None
+                if f == "read"
+                else rng.randrange(values)
+                if f == "write"
+                else (rng.choice([None, *range(values)]), rng.randrange(values))
+            )
             info = rng.random() < info_rate
-            plans.append({"client": client, "call": call, "ret": ret, "f": f,
-                          "key": f"k{rng.randrange(keys)}", "argument": argument,
-                          "at": rng.uniform(call, ret), "info": info,
-                          "effective": not info or rng.random() < 0.5})
+            plans.append(
+                {
+                    "client": client,
+                    "call": call,
+                    "ret": ret,
+                    "f": f,
+                    "key": f"k{rng.randrange(keys)}",
+                    "argument": argument,
+                    "at": rng.uniform(call, ret),
+                    "info": info,
+                    "effective": not info or rng.random() < 0.5,
+                }
+            )
             now = ret
     apply_atomically(plans)
     return events_of_plans(plans, processes)
@@ -498,8 +596,7 @@ def apply_atomically(plans: list[dict]) -> None:
 
 
 def events_of_plans(plans: list[dict], processes: int) -> list[Event]:
-    moments = sorted([(p["call"], 0, n) for n, p in enumerate(plans)]
-                     + [(p["ret"], 1, n) for n, p in enumerate(plans)])
+    moments = sorted([(p["call"], 0, n) for n, p in enumerate(plans)] + [(p["ret"], 1, n) for n, p in enumerate(plans)])
     process_of_client = list(range(processes))
     process_of_plan: dict[int, int] = {}
     built: list[Event] = []
@@ -509,19 +606,19 @@ def events_of_plans(plans: list[dict], processes: int) -> list[Event]:
         common = {"key": plan["key"], "client": plan["client"], "f": plan["f"]}
         if not is_return:
             process_of_plan[number] = process_of_client[plan["client"]]
-            built.append(Event(len(built), moment, process_of_plan[number], "invoke",
-                               value=value, **common))
+            built.append(Event(len(built), moment, process_of_plan[number], "invoke", value=value, **common))
         elif plan["info"]:
-            built.append(Event(len(built), moment, process_of_plan[number], "info",
-                               value=value, error="timeout", **common))
+            built.append(
+                Event(len(built), moment, process_of_plan[number], "info", value=value, error="timeout", **common)
+            )
             process_of_client[plan["client"]] += processes
         elif plan["f"] == "cas" and not plan["result"]:
-            built.append(Event(len(built), moment, process_of_plan[number], "fail",
-                               value=value, error=COMPARE_FAILED, **common))
+            built.append(
+                Event(len(built), moment, process_of_plan[number], "fail", value=value, error=COMPARE_FAILED, **common)
+            )
         else:
             result = plan["result"] if plan["f"] == "read" else value
-            built.append(Event(len(built), moment, process_of_plan[number], "ok",
-                               value=result, **common))
+            built.append(Event(len(built), moment, process_of_plan[number], "ok", value=result, **common))
     validate_events(built)
     return built
 
@@ -539,8 +636,9 @@ def test_corrupting_one_read_of_a_long_history_is_caught() -> None:
     built = linearizable_events(11, 300, 4)
     position = max(n for n, e in enumerate(built) if e.type == "ok" and e.f == "read")
     original = built[position]
-    built[position] = Event(original.index, original.time, original.process, "ok", "read",
-                            original.key, 99, client=original.client)
+    built[position] = Event(
+        original.index, original.time, original.process, "ok", "read", original.key, 99, client=original.client
+    )
     result = check_operations(operations_from_events(built), get_model("cas-register"))
     assert result.valid is False
     example = result.partitions[0].counterexample
@@ -580,8 +678,7 @@ def test_results_are_deterministic_json() -> None:
 
 
 def test_format_result_shows_verdicts_and_the_counterexample() -> None:
-    result = check(*sequential((1, "ok", "write", 1, "a"), (1, "ok", "write", 2, "b"),
-                               (2, "ok", "read", 1, "b")))
+    result = check(*sequential((1, "ok", "write", 1, "a"), (1, "ok", "write", 2, "b"), (2, "ok", "read", 1, "b")))
     console = Console(record=True, width=120, color_system=None)
     console.print(format_result(result))
     text = console.export_text()
@@ -591,8 +688,8 @@ def test_format_result_shows_verdicts_and_the_counterexample() -> None:
     assert "read(b) -> 1" in text and "state: 2" in text and "write(b, 2)" in text
     assert "cannot be placed" in text
     assert result.partitions[1].counterexample.reasons == (  # type: ignore[union-attr]
-        "read(b) -> 1 cannot be placed: it read 1, but no operation before it could have "
-        "left 1",)
+        "read(b) -> 1 cannot be placed: it read 1, but no operation before it could have left 1",
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -605,8 +702,11 @@ def corpus(which: str, model: str) -> list:
     table = HISTORIES / which / "expected-verdicts.tsv"
     with open(table, encoding="utf-8", newline="") as stream:
         rows = list(csv.DictReader(stream, delimiter="\t"))
-    return [pytest.param(row["file"], row["expected"] == "linearizable", id=row["file"])
-            for row in rows if row["model"] == model]
+    return [
+        pytest.param(row["file"], row["expected"] == "linearizable", id=row["file"])
+        for row in rows
+        if row["model"] == model
+    ]
 
 
 def check_public_history(which: str, name: str, expected: bool, initial: int | None) -> None:
@@ -615,8 +715,9 @@ def check_public_history(which: str, name: str, expected: bool, initial: int | N
     assert result.valid is expected, f"{name}: {result.valid}"
     for partition in result.partitions:
         if partition.counterexample is not None:
-            assert_counterexample_is_honest(partition.counterexample.prefix,
-                                            partition.counterexample.operations, initial)
+            assert_counterexample_is_honest(
+                partition.counterexample.prefix, partition.counterexample.operations, initial
+            )
 
 
 @pytest.mark.parametrize(("name", "expected"), corpus("knossos", "cas-register"))
@@ -705,14 +806,23 @@ class AppendLog:
         return (op.output,) if op.f == "get" and op.ret is not None else None
 
 
-def log_op(number: int, process: int, f: str, value: str | None, call: int,
-           ret: int | None, key: str = "k") -> Operation:
+def log_op(
+    number: int, process: int, f: str, value: str | None, call: int, ret: int | None, key: str = "k"
+) -> Operation:
     """An append-log operation; `value` is the argument, or a get's result."""
     is_get = f == "get"
-    return Operation(id=number, process=process, client=None, f=f, key=key,
-                     input=None if is_get else value,  # type: ignore[arg-type]
-                     output=value if is_get and ret is not None else None,  # type: ignore[arg-type]
-                     call=call, ret=ret, status="ok" if ret is not None else "info")
+    return Operation(
+        id=number,
+        process=process,
+        client=None,
+        f=f,
+        key=key,
+        input=None if is_get else value,  # type: ignore[arg-type]
+        output=value if is_get and ret is not None else None,  # type: ignore[arg-type]
+        call=call,
+        ret=ret,
+        status="ok" if ret is not None else "info",
+    )
 
 
 def log_history(*steps: tuple) -> list[Operation]:
@@ -728,18 +838,23 @@ def log_history(*steps: tuple) -> list[Operation]:
         assert f_called == f
         ret = position if kind == "ok" else None
         ops.append(log_op(len(ops), process, f, value if f == "get" else argument, call, ret))
-    ops.extend(log_op(len(ops), process, f, value, call, None)
-               for process, (call, f, value) in open_calls.items())
+    ops.extend(log_op(len(ops), process, f, value, call, None) for process, (call, f, value) in open_calls.items())
     ops.sort(key=lambda op: op.call)
     return ops
 
 
 def disagreeing_reads() -> list[Operation]:
     """append a || append b, then a read of "ab" and a read of "ba"."""
-    return log_history((1, "invoke", "append", "a"), (2, "invoke", "append", "b"),
-                       (1, "ok", "append", "a"), (2, "ok", "append", "b"),
-                       (3, "invoke", "get", None), (3, "ok", "get", "ab"),
-                       (3, "invoke", "get", None), (3, "ok", "get", "ba"))
+    return log_history(
+        (1, "invoke", "append", "a"),
+        (2, "invoke", "append", "b"),
+        (1, "ok", "append", "a"),
+        (2, "ok", "append", "b"),
+        (3, "invoke", "get", None),
+        (3, "ok", "get", "ab"),
+        (3, "invoke", "get", None),
+        (3, "ok", "get", "ba"),
+    )
 
 
 def test_two_reads_disagreeing_on_the_order_of_appends_are_caught() -> None:
@@ -753,12 +868,12 @@ def test_two_reads_disagreeing_on_the_order_of_appends_are_caught() -> None:
     assert example.descriptions == ("get(k) -> 'ba'",)
     assert example.reason(0) == (
         "get(k) -> 'ba' cannot be placed: the state after the longest prefix the search could "
-        "linearize is 'ab', left by append(k, 'b') at event #1, and the model refuses it there")
+        "linearize is 'ab', left by append(k, 'b') at event #1, and the model refuses it there"
+    )
     assert [op.input or op.output for op in example.prefix] == ["a", "b", "ab"]
 
 
-def test_without_the_retry_the_facts_explain_the_dead_end(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_the_retry_the_facts_explain_the_dead_end(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(linearizability, "COUNTEREXAMPLE_RETRY_CONFIGURATIONS", 0)
     result = check_operations(disagreeing_reads(), AppendLog())
     example = result.partitions[0].counterexample
@@ -770,12 +885,12 @@ def test_without_the_retry_the_facts_explain_the_dead_end(
         "append(k, 'a') cannot be placed: append(k, 'b') at event #1 must take effect before "
         "it, as get(k) -> 'ba' at event #6 shows",
         "append(k, 'b') cannot be placed: append(k, 'a') at event #0 must take effect before "
-        "it, as get(k) -> 'ab' at event #4 shows")
+        "it, as get(k) -> 'ab' at event #4 shows",
+    )
     console = Console(record=True, width=200, color_system=None)
     console.print(format_result(result))
     assert "as get(k) -> 'ab' at event #4 shows" in console.export_text()
-    assert result.to_json()["partitions"][0]["counterexample"]["operations"][0]["reason"] == (
-        example.reasons[0])
+    assert result.to_json()["partitions"][0]["counterexample"]["operations"][0]["reason"] == (example.reasons[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -794,31 +909,35 @@ class RegisterWithFacts:
         return [tuple(number_of[n] for n in fact) for fact in self.facts], []
 
 
-def test_a_legal_read_that_a_fact_forbids_is_a_dead_end(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_legal_read_that_a_fact_forbids_is_a_dead_end(monkeypatch: pytest.MonkeyPatch) -> None:
     # write 1, then read 1, then a read of 7, which nothing wrote: no linearization exists,
     # so "read 7 precedes read 1" holds in all of them (vacuously). Read 1 is legal after
     # the write, but the fact forbids it there: since a read changes nothing, no later
     # place could suit it better, so the search stops at once and blames it.
     monkeypatch.setattr(linearizability, "COUNTEREXAMPLE_RETRY_CONFIGURATIONS", 0)
-    ops = operations_from_events(events(*sequential((1, "ok", "write", 1),
-                                                    (2, "ok", "read", 1),
-                                                    (3, "ok", "read", 7))))
+    ops = operations_from_events(events(*sequential((1, "ok", "write", 1), (2, "ok", "read", 1), (3, "ok", "read", 7))))
     result = check_operations(ops, RegisterWithFacts(((2, 1, 2),)))
     example = result.partitions[0].counterexample
     assert result.valid is False and example is not None
     assert example.descriptions == ("read(x) -> 1",) and example.state == "1"
     assert example.reasons == (
         "read(x) -> 1 cannot be placed: read(x) -> 7 at event #4 must take effect before it, "
-        "as that operation's result shows",)
+        "as that operation's result shows",
+    )
     assert result.partitions[0].explored == 1
 
 
 def test_append_log_facts_of_a_simple_history() -> None:
-    ops = log_history((1, "invoke", "put", "p"), (1, "ok", "put", "p"),
-                      (2, "invoke", "append", "a"), (3, "invoke", "get", None),
-                      (4, "invoke", "append", "b"), (2, "ok", "append", "a"),
-                      (3, "ok", "get", "pa"), (4, "ok", "append", "b"))
+    ops = log_history(
+        (1, "invoke", "put", "p"),
+        (1, "ok", "put", "p"),
+        (2, "invoke", "append", "a"),
+        (3, "invoke", "get", None),
+        (4, "invoke", "append", "b"),
+        (2, "ok", "append", "a"),
+        (3, "ok", "get", "pa"),
+        (4, "ok", "append", "b"),
+    )
     names = {op.input or f"get {op.output}": number for number, op in enumerate(ops)}
     before, outside = append_log_constraints(ops)
     read = names["get pa"]
@@ -826,31 +945,41 @@ def test_append_log_facts_of_a_simple_history() -> None:
     assert outside == [(names["b"], names["p"], read)]
 
 
-def test_an_acknowledged_append_missing_from_a_later_read_is_caught_at_once(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_acknowledged_append_missing_from_a_later_read_is_caught_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(linearizability, "COUNTEREXAMPLE_RETRY_CONFIGURATIONS", 0)
     # Many concurrent appends (orders to try) before the read that lacks "b": the search
     # stops before trying any of them.
     steps = [(p, "invoke", "append", f"<{p}>") for p in range(12)]
     steps += [(p, "ok", "append", f"<{p}>") for p in range(12)]
-    steps += [(20, "invoke", "append", "b"), (20, "ok", "append", "b"),
-              (21, "invoke", "get", None), (21, "ok", "get", "<0><1>")]
+    steps += [
+        (20, "invoke", "append", "b"),
+        (20, "ok", "append", "b"),
+        (21, "invoke", "get", None),
+        (21, "ok", "get", "<0><1>"),
+    ]
     result = check_operations(log_history(*steps), AppendLog())
     partition = result.partitions[0]
     assert result.valid is False and partition.explored == 0
     example = partition.counterexample
     assert example is not None and example.descriptions == ("get(k) -> '<0><1>'",)
     # The first acknowledged append it lacks is named (<2>; "b" is missing as well).
-    assert example.reasons == ("get(k) -> '<0><1>' cannot be placed: no order of the "
-                               "operations can produce its result, which contradicts "
-                               "append(k, '<2>') at event #2",)
+    assert example.reasons == (
+        "get(k) -> '<0><1>' cannot be placed: no order of the "
+        "operations can produce its result, which contradicts "
+        "append(k, '<2>') at event #2",
+    )
 
 
 def test_a_read_of_something_never_written_is_caught_at_once() -> None:
     for shown in ("<0>zz", "<0><0>", "<0><p>"):
-        ops = log_history((1, "invoke", "append", "<0>"), (1, "ok", "append", "<0>"),
-                          (2, "invoke", "put", "<p>"), (2, "ok", "put", "<p>"),
-                          (3, "invoke", "get", None), (3, "ok", "get", shown))
+        ops = log_history(
+            (1, "invoke", "append", "<0>"),
+            (1, "ok", "append", "<0>"),
+            (2, "invoke", "put", "<p>"),
+            (2, "ok", "put", "<p>"),
+            (3, "invoke", "get", None),
+            (3, "ok", "get", shown),
+        )
         before, _ = append_log_constraints(ops)
         assert [op.f for op in ops] == ["append", "put", "get"]
         assert (2, 2, 2) in before, shown
@@ -859,14 +988,18 @@ def test_a_read_of_something_never_written_is_caught_at_once() -> None:
 
 def test_append_log_facts_are_withheld_when_strings_cannot_be_cut_safely() -> None:
     for values in (("a", "ab"), ("a", "")):
-        ops = [log_op(0, 1, "append", values[0], 0, 1), log_op(1, 2, "append", values[1], 2, 3),
-               log_op(2, 3, "get", "aab", 4, 5)]
+        ops = [
+            log_op(0, 1, "append", values[0], 0, 1),
+            log_op(1, 2, "append", values[1], 2, 3),
+            log_op(2, 3, "get", "aab", 4, 5),
+        ]
         assert append_log_constraints(ops) == ([], [])
 
 
 @st.composite
-def log_histories(draw: st.DrawFn, pool: tuple[str, ...], max_operations: int = 6,
-                  keys: tuple[str, ...] = ("k",)) -> list[Operation]:
+def log_histories(
+    draw: st.DrawFn, pool: tuple[str, ...], max_operations: int = 6, keys: tuple[str, ...] = ("k",)
+) -> list[Operation]:
     """Up to 6 operations of 3 clients; written values from `pool` (repeats happen), get
     results a few pool values strung together, outcomes ok or unknown."""
     process_of = {client: client for client in range(3)}
@@ -892,8 +1025,7 @@ def log_histories(draw: st.DrawFn, pool: tuple[str, ...], max_operations: int = 
         if f == "get":
             value = "".join(draw(st.lists(st.sampled_from(pool), max_size=3)))
         ops.append(log_op(0, process, f, value, call, position, key))
-    ops.extend(log_op(0, process, f, value, call, None, key)
-               for process, (call, f, key, value) in open_calls.items())
+    ops.extend(log_op(0, process, f, value, call, None, key) for process, (call, f, key, value) in open_calls.items())
     ops.sort(key=lambda op: op.call)
     return [dataclasses.replace(op, id=number) for number, op in enumerate(ops)]
 
@@ -920,19 +1052,18 @@ def log_legal(order: Sequence[Operation]) -> bool:
 
 def log_linearizable(ops: Sequence[Operation]) -> bool:
     keys = sorted({op.key for op in ops})
-    return all(next(log_linearizations([op for op in ops if op.key == key]), None) is not None
-               for key in keys)
+    return all(next(log_linearizations([op for op in ops if op.key == key]), None) is not None for key in keys)
 
 
 POOLS = [("x", "y", "z"), ("x", "y"), ("xy", "x", "yz")]
 
 
 @pytest.mark.parametrize("pool", POOLS, ids=["values", "few-values", "prefixes"])
-@settings(max_examples=150, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_append_log_facts_hold_in_every_legal_linearization(
-    pool: tuple[str, ...], data: st.DataObject,
+    pool: tuple[str, ...],
+    data: st.DataObject,
 ) -> None:
     ops = data.draw(log_histories(pool))
     searched = [op for op in ops if not AppendLog().inert(op)]
@@ -947,14 +1078,17 @@ def test_append_log_facts_hold_in_every_legal_linearization(
                 assert at[end] is not None and at[end] < at[writer]
 
 
-@pytest.mark.parametrize(("pool", "keys"), [(POOLS[0], ("k",)), (POOLS[1], ("k", "j")),
-                                            (POOLS[2], ("k",))],
-                         ids=["values", "two-keys", "prefixes"])
-@settings(max_examples=TWIN_EXAMPLES, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.parametrize(
+    ("pool", "keys"),
+    [(POOLS[0], ("k",)), (POOLS[1], ("k", "j")), (POOLS[2], ("k",))],
+    ids=["values", "two-keys", "prefixes"],
+)
+@settings(max_examples=TWIN_EXAMPLES, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_append_log_search_agrees_with_the_brute_force_twin(
-    pool: tuple[str, ...], keys: tuple[str, ...], data: st.DataObject,
+    pool: tuple[str, ...],
+    keys: tuple[str, ...],
+    data: st.DataObject,
 ) -> None:
     ops = data.draw(log_histories(pool, keys=keys))
     expected = log_linearizable(ops)
@@ -970,8 +1104,7 @@ def test_append_log_search_agrees_with_the_brute_force_twin(
     assert result.valid is expected
     for partition in result.partitions:
         if partition.counterexample is not None:
-            assert_log_counterexample_is_honest(
-                [op for op in ops if op.key == partition.key], partition.counterexample)
+            assert_log_counterexample_is_honest([op for op in ops if op.key == partition.key], partition.counterexample)
 
 
 def assert_log_counterexample_is_honest(ops: Sequence[Operation], example: Any) -> None:
@@ -987,9 +1120,10 @@ def assert_log_counterexample_is_honest(ops: Sequence[Operation], example: Any) 
             assert not log_legal([*prefix, op])
         else:
             start = [*prefix, op]
-            assert not any(list(order[:len(start)]) == start
-                           for order in log_linearizations(
-                               [o for o in ops if o.f != "get" or o.ret is not None]))
+            assert not any(
+                list(order[: len(start)]) == start
+                for order in log_linearizations([o for o in ops if o.f != "get" or o.ret is not None])
+            )
 
 
 def test_a_long_append_log_with_many_clients_checks_quickly() -> None:
@@ -1028,8 +1162,9 @@ def atomic_append_log(seed: int, clients: int, operations: int, keys: int) -> li
         else:
             strings[key] = value if f == "put" else strings.get(key, "") + value
         # Calls and returns must be distinct positions: spread them apart.
-        ops.append(log_op(0, client, f, value, call * 4 * len(plans) + 2 * number,
-                          ret * 4 * len(plans) + 2 * number + 1, key))
+        ops.append(
+            log_op(0, client, f, value, call * 4 * len(plans) + 2 * number, ret * 4 * len(plans) + 2 * number + 1, key)
+        )
     ops.sort(key=lambda op: op.call)
     return [dataclasses.replace(op, id=number) for number, op in enumerate(ops)]
 
@@ -1051,10 +1186,20 @@ def test_memo_entries_of_a_long_key_stay_small() -> None:
     ops = []
     for number in range(20_000):
         f, value = ("write", number % 7) if number % 2 == 0 else ("read", (number - 1) % 7)
-        ops.append(Operation(id=number, process=number % 2, client=None, f=f, key="x",
-                             input=value if f == "write" else None,
-                             output=value if f == "read" else None,
-                             call=2 * number, ret=2 * number + 1, status="ok"))
+        ops.append(
+            Operation(
+                id=number,
+                process=number % 2,
+                client=None,
+                f=f,
+                key="x",
+                input=value if f == "write" else None,
+                output=value if f == "read" else None,
+                call=2 * number,
+                ret=2 * number + 1,
+                status="ok",
+            )
+        )
     tracemalloc.start()
     result = check_operations(ops, get_model("register"))
     _, peak_bytes = tracemalloc.get_traced_memory()

@@ -51,12 +51,21 @@ class History:
         self.events: list[Event] = []
 
     def add(self, time_us: int, process: int, kind: str, client: int | None) -> None:
-        self.events.append(Event(index=len(self.events), time=time_us, process=process,
-                                 type=kind, f="write", key="x", value=1, client=client,
-                                 error="timeout" if kind == "info" else None))
+        self.events.append(
+            Event(
+                index=len(self.events),
+                time=time_us,
+                process=process,
+                type=kind,
+                f="write",
+                key="x",
+                value=1,
+                client=client,
+                error="timeout" if kind == "info" else None,
+            )
+        )
 
-    def op(self, client: int, invoke_us: int, outcome: str | None, done_us: int,
-           process: int | None = None) -> History:
+    def op(self, client: int, invoke_us: int, outcome: str | None, done_us: int, process: int | None = None) -> History:
         process = client if process is None else process
         self.add(invoke_us, process, "invoke", client)
         if outcome is not None:
@@ -96,9 +105,11 @@ def test_leader_from_before_the_heal_counts_and_clients_progress() -> None:
 
 
 def test_new_leader_within_the_bound_is_timed() -> None:
-    events = trace(event(LIVENESS_US - 100, "crash", node=1),
-                   role(LIVENESS_US + 300, 2, "candidate", 2),
-                   role(LIVENESS_US + 600, 2, "leader", 2, 2))
+    events = trace(
+        event(LIVENESS_US - 100, "crash", node=1),
+        role(LIVENESS_US + 300, 2, "candidate", 2),
+        role(LIVENESS_US + 600, 2, "leader", 2, 2),
+    )
     result = check_liveness(events, busy_clients().sorted())
     assert result["valid"], result["anomalies"]
     assert result["stats"]["time_to_leader_us"] == 600
@@ -120,9 +131,11 @@ def test_idle_client_is_not_judged_and_plain_dicts_are_accepted() -> None:
 
 
 def test_no_leader_after_the_heal() -> None:
-    events = trace(event(LIVENESS_US - 100, "crash", node=1),
-                   event(LIVENESS_US - 50, "restart", node=1, term=1, vote=1, commit=0, log=[]),
-                   role(LIVENESS_US + 300, 2, "candidate", 2))
+    events = trace(
+        event(LIVENESS_US - 100, "crash", node=1),
+        event(LIVENESS_US - 50, "restart", node=1, term=1, vote=1, commit=0, log=[]),
+        role(LIVENESS_US + 300, 2, "candidate", 2),
+    )
     result = check_liveness(events, busy_clients().sorted())
     assert anomaly_properties(result) == ["leader"]
     assert "no node is leader; highest term is 2" in result["anomalies"][0]["message"]
@@ -153,8 +166,7 @@ def test_leader_lost_for_good_during_the_phase() -> None:
 def test_short_reelection_during_the_phase_is_fine_long_one_is_not() -> None:
     def run(gap_us: int) -> dict[str, Any]:
         crash_us = LIVENESS_US + 100
-        events = trace(event(crash_us, "crash", node=1),
-                       role(crash_us + gap_us, 2, "leader", 2, 2))
+        events = trace(event(crash_us, "crash", node=1), role(crash_us + gap_us, 2, "leader", 2, 2))
         return check_liveness(events, busy_clients().sorted())
 
     assert run(BOUND_US)["valid"]
@@ -168,8 +180,7 @@ def test_leader_only_at_a_paused_node() -> None:
     events = trace(event(LIVENESS_US - 10, "pause", node=1))
     result = check_liveness(events, busy_clients().sorted())
     assert "node 1 of term 1 (paused)" in result["anomalies"][0]["message"]
-    events = trace(event(LIVENESS_US - 10, "pause", node=1), event(LIVENESS_US + 10, "resume",
-                                                                    node=1))
+    events = trace(event(LIVENESS_US - 10, "pause", node=1), event(LIVENESS_US + 10, "resume", node=1))
     assert check_liveness(events, busy_clients().sorted())["valid"]
 
 
@@ -181,8 +192,7 @@ def test_stale_leader_of_an_older_term_does_not_count() -> None:
 
 
 def test_leader_too_late_is_reported_with_the_measured_time() -> None:
-    events = trace(event(LIVENESS_US - 100, "crash", node=1),
-                   role(LIVENESS_US + BOUND_US + 250, 2, "leader", 2, 2))
+    events = trace(event(LIVENESS_US - 100, "crash", node=1), role(LIVENESS_US + BOUND_US + 250, 2, "leader", 2, 2))
     result = check_liveness(events, busy_clients().sorted())
     anomaly = result["anomalies"][0]
     assert anomaly["property"] == "leader"
@@ -202,8 +212,11 @@ def test_trace_ending_before_the_bound_without_leader_fails() -> None:
 
 
 def test_trace_without_liveness_phase_is_not_valid() -> None:
-    events = [event(0, "start", scenario="test", seed=1, nodes=[1], clients=0),
-              role(5, 1, "leader", 1, 1), event(9, "end")]
+    events = [
+        event(0, "start", scenario="test", seed=1, nodes=[1], clients=0),
+        role(5, 1, "leader", 1, 1),
+        event(9, "end"),
+    ]
     result = check_liveness(events, [])
     assert result["valid"] is False
     assert result["anomalies"][0]["message"] == "trace has no liveness phase"
@@ -220,8 +233,10 @@ def test_client_that_never_completes_in_the_liveness_phase() -> None:
     anomaly = result["anomalies"][0]
     assert anomaly["client"] == 2 and anomaly["pending"] == 1
     assert anomaly["phase"] == "liveness" and anomaly["t"] == FINAL_READS_US
-    assert anomaly["message"] == ("client 2 had no operation answered in the liveness phase (invoked 1: "
-                                  "0 failed, 0 of unknown outcome, 1 never completed)")
+    assert anomaly["message"] == (
+        "client 2 had no operation answered in the liveness phase (invoked 1: "
+        "0 failed, 0 of unknown outcome, 1 never completed)"
+    )
 
 
 def test_client_stuck_since_before_the_phase_is_live_and_fails() -> None:
@@ -286,8 +301,19 @@ def test_a_node_paused_then_crashed_is_running_after_restart() -> None:
 def test_a_cas_answered_compare_failed_is_progress() -> None:
     history = busy_clients()
     history.add(LIVENESS_US + 10, 2, "invoke", 2)
-    history.events.append(Event(index=len(history.events), time=LIVENESS_US + 90, process=2, type="fail",
-                                f="write", key="x", value=1, client=2, error="compare-failed"))
+    history.events.append(
+        Event(
+            index=len(history.events),
+            time=LIVENESS_US + 90,
+            process=2,
+            type="fail",
+            f="write",
+            key="x",
+            value=1,
+            client=2,
+            error="compare-failed",
+        )
+    )
     assert check_liveness(trace(), history.sorted())["valid"] is True
     history.events[-1] = dataclasses.replace(history.events[-1], error="unavailable")
     assert [anomaly["client"] for anomaly in check_liveness(trace(), history.sorted())["anomalies"]] == [2]
@@ -298,12 +324,17 @@ def test_messages_give_times_in_seconds_and_lengths_in_readable_units() -> None:
     liveness_us, crash_us, elected_us = 60_000_000, 61_250_000, 63_750_500
     events = [
         event(0, "start", scenario="test", seed=1, nodes=[1, 2, 3], clients=1),
-        event(0, "phase", phase="safety"), role(100, 1, "leader", 1, 1),
+        event(0, "phase", phase="safety"),
+        role(100, 1, "leader", 1, 1),
         event(liveness_us, "phase", phase="liveness", leader_bound_us=1_500_000),
-        event(crash_us, "crash", node=1), role(elected_us, 2, "leader", 2, 2),
-        event(70_000_000, "phase", phase="final-reads"), event(70_000_100, "end"),
+        event(crash_us, "crash", node=1),
+        role(elected_us, 2, "leader", 2, 2),
+        event(70_000_000, "phase", phase="final-reads"),
+        event(70_000_100, "end"),
     ]
     history = History().op(0, liveness_us + 10, "ok", liveness_us + 20)
     (anomaly,) = check_liveness(events, history.sorted())["anomalies"]
-    assert anomaly["message"] == ("no usable leader for 2.501 s from 61.25 s to 63.751 s (bound 1.50 s); "
-                                  "when the bound ran out, leaders: node 1 of term 1 (crashed)")
+    assert anomaly["message"] == (
+        "no usable leader for 2.501 s from 61.25 s to 63.751 s (bound 1.50 s); "
+        "when the bound ran out, leaders: node 1 of term 1 (crashed)"
+    )

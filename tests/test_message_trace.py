@@ -83,7 +83,8 @@ def test_every_message_has_an_outcome_unless_the_run_ended_first(name: str) -> N
     unanswered = set(sent) - set(outcomes)
     end_us, delay_us = events[-1]["t"], max_delay_us(name)
     assert all(sent[message_id]["t"] > end_us - delay_us for message_id in unanswered), (
-        "a message sent well before the end has no outcome")
+        "a message sent well before the end has no outcome"
+    )
 
 
 def max_delay_us(name: str) -> int:
@@ -157,15 +158,17 @@ GOOD_MESSAGE = '{"t": 5, "ev": "msg", "id": 1, "node": 1, "to": 2, "type": "vote
     ("line", "field", "words"),
     [
         ('{"t": 5, "ev": "msg", "node": 1, "to": 2, "type": "vote", "term": 1}', "id", "missing"),
-        ('{"t": 5, "ev": "msg", "id": 0, "node": 1, "to": 2, "type": "vote", "term": 1}', "id",
-         "positive"),
+        ('{"t": 5, "ev": "msg", "id": 0, "node": 1, "to": 2, "type": "vote", "term": 1}', "id", "positive"),
         ('{"t": 5, "ev": "recv", "id": "1", "node": 2, "from": 1}', "id", "positive integer"),
         ('{"t": 5, "ev": "recv", "id": 1, "node": 2}', "from", "missing"),
         ('{"t": 5, "ev": "recv", "id": 1, "node": 2, "from": 7}', "from", "not in start.nodes"),
         ('{"t": 5, "ev": "recv", "id": 1, "node": 7, "from": 1}', "node", "not in start.nodes"),
         ('{"t": 5, "ev": "drop", "id": 1, "node": 2, "from": 1}', "reason", "missing"),
-        ('{"t": 5, "ev": "drop", "id": 1, "node": 2, "from": 1, "reason": "gremlins"}', "reason",
-         "unknown drop reason"),
+        (
+            '{"t": 5, "ev": "drop", "id": 1, "node": 2, "from": 1, "reason": "gremlins"}',
+            "reason",
+            "unknown drop reason",
+        ),
     ],
 )
 def test_reader_checks_message_events(tmp_path: Path, line: str, field: str, words: str) -> None:
@@ -179,8 +182,9 @@ def test_reader_checks_message_events(tmp_path: Path, line: str, field: str, wor
 
 def test_reader_accepts_every_drop_reason(tmp_path: Path) -> None:
     lines = [START, GOOD_MESSAGE, '{"t": 6, "ev": "recv", "id": 1, "node": 2, "from": 1}']
-    lines += [f'{{"t": 7, "ev": "drop", "id": 1, "node": 2, "from": 1, "reason": "{reason}"}}'
-              for reason in DROP_REASONS]
+    lines += [
+        f'{{"t": 7, "ev": "drop", "id": 1, "node": 2, "from": 1, "reason": "{reason}"}}' for reason in DROP_REASONS
+    ]
     path = tmp_path / "trace.jsonl"
     path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     assert [event["ev"] for event in read_trace_jsonl(path)][-3:] == ["drop"] * 3
@@ -192,8 +196,17 @@ def test_fast_message_lines_equal_the_general_encoder() -> None:
 
     fast, general = Trace(lambda: 9), Trace(lambda: 9)
     for number, kind in enumerate(MessageType, start=1):
-        fields = {"node": 1, "to": 2, "type": kind.value, "term": 3, "index": 4, "log_term": 2, "entries": number,
-                  "commit": 1, "reject": number % 2 == 0}
+        fields = {
+            "node": 1,
+            "to": 2,
+            "type": kind.value,
+            "term": 3,
+            "index": 4,
+            "log_term": 2,
+            "entries": number,
+            "commit": 1,
+            "reject": number % 2 == 0,
+        }
         fast.emit_message(number, *fields.values())
         general.emit("msg", id=number, **fields)
     for reason in (None, *DROP_REASONS):

@@ -13,8 +13,15 @@ from checkers.models import MODEL_FUNCTIONS, MODELS, get_model, parse_initial
 def op(f: str, input_value=None, output=None, *, status: str = "ok", key: str = "x") -> Operation:
     returned = status != "info"
     return Operation(
-        id=0, process=1, client=None, f=f, key=key, input=input_value,
-        output=None if not returned else output, call=0, ret=1 if returned else None,
+        id=0,
+        process=1,
+        client=None,
+        f=f,
+        key=key,
+        input=input_value,
+        output=None if not returned else output,
+        call=0,
+        ret=1 if returned else None,
         status=status,
     )
 
@@ -67,8 +74,7 @@ def test_initial_value_is_where_every_key_starts() -> None:
 def test_partition_is_the_key() -> None:
     assert CAS.partition(op("read", output=1, key="a")) == "a"
     assert CAS.partition(op("write", 1, key="b")) == "b"
-    assert REGISTER.partition(op("write", 1, key="a")) != REGISTER.partition(
-        op("write", 1, key="b"))
+    assert REGISTER.partition(op("write", 1, key="a")) != REGISTER.partition(op("write", 1, key="b"))
 
 
 def test_functions_per_model() -> None:
@@ -107,8 +113,7 @@ def test_descriptions_are_readable() -> None:
 
 
 def test_unknown_model_names_the_known_ones() -> None:
-    with pytest.raises(ValueError, match="known models: cas-register, kv, multi-register, "
-                       "mutex, register"):
+    with pytest.raises(ValueError, match="known models: cas-register, kv, multi-register, mutex, register"):
         get_model("stack")
     with pytest.raises(ValueError, match="initial value"):
         get_model("register", initial="0")  # type: ignore[arg-type]
@@ -125,8 +130,7 @@ def test_states_compare_by_value() -> None:
 
 def test_register_shapes_are_checked() -> None:
     assert CAS.call_problem("write", "x", 3) is None
-    assert CAS.call_problem("write", "x", "3") == (
-        "value", "a write to a register carries an integer, got '3'")
+    assert CAS.call_problem("write", "x", "3") == ("value", "a write to a register carries an integer, got '3'")
     assert CAS.call_problem("write", "x", True) is not None  # a bool is not a number here
     assert CAS.call_problem("cas", None, (None, 2)) is None
     assert CAS.call_problem("cas", None, (1,))[0] == "value"
@@ -145,8 +149,18 @@ KV = get_model("kv")
 def kv(f: str, key: str, value=None, *, returned: bool = True) -> Operation:
     argument = None if f == "get" else value
     result = value if f == "get" and returned else None
-    return Operation(id=0, process=1, client=None, f=f, key=key, input=argument, output=result,
-                     call=0, ret=1 if returned else None, status="ok" if returned else "info")
+    return Operation(
+        id=0,
+        process=1,
+        client=None,
+        f=f,
+        key=key,
+        input=argument,
+        output=result,
+        call=0,
+        ret=1 if returned else None,
+        status="ok" if returned else "info",
+    )
 
 
 @pytest.mark.parametrize(
@@ -201,9 +215,18 @@ MULTI = get_model("multi-register", {"x": 0, "y": 0})
 
 def txn(*micros: tuple, returned: bool = True) -> Operation:
     called = tuple((f, k, None if f == "read" else v) for f, k, v in micros)
-    return Operation(id=0, process=1, client=None, f="txn", key=None, input=called,
-                     output=micros if returned else None, call=0,
-                     ret=1 if returned else None, status="ok" if returned else "info")
+    return Operation(
+        id=0,
+        process=1,
+        client=None,
+        f="txn",
+        key=None,
+        input=called,
+        output=micros if returned else None,
+        call=0,
+        ret=1 if returned else None,
+        status="ok" if returned else "info",
+    )
 
 
 def test_multi_register_txns_are_atomic_and_ordered() -> None:
@@ -252,8 +275,18 @@ MUTEX = get_model("mutex")
 
 
 def lock(f: str, *, returned: bool = True, key: str | None = None) -> Operation:
-    return Operation(id=0, process=1, client=None, f=f, key=key, input=None, output=None,
-                     call=0, ret=1 if returned else None, status="ok" if returned else "info")
+    return Operation(
+        id=0,
+        process=1,
+        client=None,
+        f=f,
+        key=key,
+        input=None,
+        output=None,
+        call=0,
+        ret=1 if returned else None,
+        status="ok" if returned else "info",
+    )
 
 
 def test_mutex_steps() -> None:
@@ -300,18 +333,32 @@ def test_initial_values_per_model(model: str, text: str, expected) -> None:
 @pytest.mark.parametrize(
     ("model", "text"),
     [
-        ("cas-register", "x"), ("cas-register", "1.5"), ("cas-register", "true"),
-        ("register", "{:x 0}"), ("multi-register", "0"), ("multi-register", "{:x :zero}"),
-        ("multi-register", "{:x 0"), ("kv", '"unterminated'), ("mutex", "open"),
+        ("cas-register", "x"),
+        ("cas-register", "1.5"),
+        ("cas-register", "true"),
+        ("register", "{:x 0}"),
+        ("multi-register", "0"),
+        ("multi-register", "{:x :zero}"),
+        ("multi-register", "{:x 0"),
+        ("kv", '"unterminated'),
+        ("mutex", "open"),
         # Hostile text: nesting that would exhaust the stack, integers too long to read,
         # EDN the model cannot use, a register named twice, a megabyte and more.
-        ("register", "[" * 100_000), ("cas-register", "9" * 5_000),
-        ("cas-register", "-" + "1" * 4_301), ("register", "\u0663"), ("register", "--3"),
-        ("multi-register", "[" * 100_000), ("multi-register", "{:x " + "[" * 100_000 + "}"),
-        ("multi-register", "(" * 100_000), ("multi-register", "{:x " + "9" * 5_000 + "}"),
-        ("multi-register", "#foo/bar 1"), ("multi-register", "{:x 0 :x 1}"),
-        ("multi-register", '{"x": 0, "x": 1}'), ("multi-register", '"abc"'),
-        ("multi-register", "{:x 0 :y\n 1 :z}"), ("kv", '"' + "[" * 100_000),
+        ("register", "[" * 100_000),
+        ("cas-register", "9" * 5_000),
+        ("cas-register", "-" + "1" * 4_301),
+        ("register", "\u0663"),
+        ("register", "--3"),
+        ("multi-register", "[" * 100_000),
+        ("multi-register", "{:x " + "[" * 100_000 + "}"),
+        ("multi-register", "(" * 100_000),
+        ("multi-register", "{:x " + "9" * 5_000 + "}"),
+        ("multi-register", "#foo/bar 1"),
+        ("multi-register", "{:x 0 :x 1}"),
+        ("multi-register", '{"x": 0, "x": 1}'),
+        ("multi-register", '"abc"'),
+        ("multi-register", "{:x 0 :y\n 1 :z}"),
+        ("kv", '"' + "[" * 100_000),
         ("mutex", "locked" * 200_000),
     ],
     ids=lambda value: value if len(value) < 30 else f"{value[:12]}...{len(value)} chars",
@@ -324,11 +371,16 @@ def test_bad_initial_values_say_what_the_model_takes(model: str, text: str) -> N
     assert len(message) < 400  # a long text is shown shortened
 
 
-@pytest.mark.parametrize(("model", "text", "expected"), [
-    ("register", "007", 7), ("register", " -12 ", -12), ("register", "9" * 4_300, int("9" * 4_300)),
-    ("multi-register", "{:x 0, :y nil}", {"x": 0, "y": None}),
-    ("kv", "[" * 1_000, "[" * 1_000),  # bare kv text is the string itself, brackets and all
-])
+@pytest.mark.parametrize(
+    ("model", "text", "expected"),
+    [
+        ("register", "007", 7),
+        ("register", " -12 ", -12),
+        ("register", "9" * 4_300, int("9" * 4_300)),
+        ("multi-register", "{:x 0, :y nil}", {"x": 0, "y": None}),
+        ("kv", "[" * 1_000, "[" * 1_000),  # bare kv text is the string itself, brackets and all
+    ],
+)
 def test_odd_but_fine_initial_values_are_read(model: str, text: str, expected: object) -> None:
     assert parse_initial(model, text) == expected
 
@@ -343,11 +395,20 @@ def test_every_model_is_listed_once() -> None:
 
 def test_kv_hands_the_search_what_its_gets_reveal() -> None:
     def at(op: Operation, number: int, call: int, ret: int) -> Operation:
-        return Operation(id=number, process=number, client=None, f=op.f, key=op.key,
-                         input=op.input, output=op.output, call=call, ret=ret, status="ok")
+        return Operation(
+            id=number,
+            process=number,
+            client=None,
+            f=op.f,
+            key=op.key,
+            input=op.input,
+            output=op.output,
+            call=call,
+            ret=ret,
+            status="ok",
+        )
 
-    ops = [at(kv("append", "k", "a"), 0, 0, 5), at(kv("append", "k", "b"), 1, 1, 6),
-           at(kv("get", "k", "ba"), 2, 2, 7)]
+    ops = [at(kv("append", "k", "a"), 0, 0, 5), at(kv("append", "k", "b"), 1, 1, 6), at(kv("get", "k", "ba"), 2, 2, 7)]
     before, _ = KV.order_constraints(ops)
     # "ba": b took effect before a, and both before the get.
     assert (1, 0, 2) in before and (0, 2, 2) in before
@@ -355,13 +416,16 @@ def test_kv_hands_the_search_what_its_gets_reveal() -> None:
     assert get_model("kv", "x").order_constraints(ops) == ([], [])
 
 
-_INITIAL_PIECES = st.sampled_from(["{", "}", "[", "]", "(", ")", ":x", " ", "0", "-", "9" * 50,
-                                   "nil", '"', "#foo/bar", "\\", "\ud800", ",", "1e400"])
+_INITIAL_PIECES = st.sampled_from(
+    ["{", "}", "[", "]", "(", ")", ":x", " ", "0", "-", "9" * 50, "nil", '"', "#foo/bar", "\\", "\ud800", ",", "1e400"]
+)
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)
-@given(model=st.sampled_from(sorted(MODELS)),
-       text=st.one_of(st.text(max_size=40), st.lists(_INITIAL_PIECES, max_size=30).map("".join)))
+@given(
+    model=st.sampled_from(sorted(MODELS)),
+    text=st.one_of(st.text(max_size=40), st.lists(_INITIAL_PIECES, max_size=30).map("".join)),
+)
 def test_any_initial_text_is_read_or_refused_in_one_line(model: str, text: str) -> None:
     try:
         parsed = parse_initial(model, text)

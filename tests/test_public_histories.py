@@ -38,8 +38,11 @@ def rows(folder: str, table: str) -> list[dict[str, str]]:
 
 
 def verdict_cases() -> list:
-    return [pytest.param(folder, row, id=f"{folder}/{row['file']}")
-            for folder in FOLDERS for row in rows(folder, "expected-verdicts.tsv")]
+    return [
+        pytest.param(folder, row, id=f"{folder}/{row['file']}")
+        for folder in FOLDERS
+        for row in rows(folder, "expected-verdicts.tsv")
+    ]
 
 
 def initial_value(model_name: str, cell: str | None) -> object:
@@ -52,8 +55,11 @@ def initial_value(model_name: str, cell: str | None) -> object:
 def test_every_file_has_an_expected_verdict() -> None:
     for folder in FOLDERS:
         listed = {row["file"] for row in rows(folder, "expected-verdicts.tsv")}
-        present = {str(path.relative_to(ROOT / folder)) for path in (ROOT / folder).rglob("*")
-                   if path.is_file() and path.suffix not in (".md", ".tsv")}
+        present = {
+            str(path.relative_to(ROOT / folder))
+            for path in (ROOT / folder).rglob("*")
+            if path.is_file() and path.suffix not in (".md", ".tsv")
+        }
         assert present == listed, (folder, present ^ listed)
 
 
@@ -79,8 +85,9 @@ def test_expected_verdict(folder: str, row: dict[str, str]) -> None:
         assert partition.valid is not False or partition.counterexample is not None
 
 
-@pytest.mark.parametrize("row", rows("porcupine", "go-timings.tsv"),
-                         ids=lambda row: f"{row['file']}-{row['checker_model']}")
+@pytest.mark.parametrize(
+    "row", rows("porcupine", "go-timings.tsv"), ids=lambda row: f"{row['file']}-{row['checker_model']}"
+)
 def test_porcupine_reads_the_same_operations(row: dict[str, str]) -> None:
     """Our readers see as many operations, and as many of unknown outcome, as Porcupine's
     parsers did (its timing table counts them)."""

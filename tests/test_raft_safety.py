@@ -73,14 +73,22 @@ class TraceBuilder:
         return self.apply(node, index, entries)
 
     def ack(self, node: int, client: int, index: int, entry: Entry) -> TraceBuilder:
-        return self.add("ack", node=node, client=f"c{client}", request=f"c{client}-{index}",
-                        index=index, term=entry[0], digest=entry[1])
+        return self.add(
+            "ack",
+            node=node,
+            client=f"c{client}",
+            request=f"c{client}-{index}",
+            index=index,
+            term=entry[0],
+            digest=entry[1],
+        )
 
     def restart(self, node: int, term: int, commit: int, log: list[Entry]) -> TraceBuilder:
         return self.add("restart", node=node, term=term, vote=0, commit=commit, log=log)
 
-    def replicate(self, leader: int, term: int, index: int, entries: list[Entry],
-                  followers: tuple[int, ...]) -> TraceBuilder:
+    def replicate(
+        self, leader: int, term: int, index: int, entries: list[Entry], followers: tuple[int, ...]
+    ) -> TraceBuilder:
         """Leader appends, followers append, leader commits and applies."""
         self.append(leader, index, entries)
         for follower in followers:
@@ -164,8 +172,7 @@ def test_partitioned_minority_may_end_with_a_divergent_uncommitted_suffix() -> N
 
 def test_two_leaders_in_one_term() -> None:
     events = good_trace()
-    events.insert(-3, {"t": events[-4]["t"], "ev": "role", "node": 3, "role": "leader",
-                       "term": 2, "leader": 3})
+    events.insert(-3, {"t": events[-4]["t"], "ev": "role", "node": 3, "role": "leader", "term": 2, "leader": 3})
     result = check_raft_safety(events)
     assert not result["valid"]
     assert properties(result) == {"election-safety"}
@@ -398,20 +405,17 @@ START = '{"t": 0, "ev": "start", "scenario": "s", "seed": 1, "nodes": [1, 2, 3],
         ('{"t": 5, "ev": "role", "node": 1', None, "not valid JSON"),
         ("[1, 2]", None, "JSON object"),
         ('{"t": 5, "ev": "append", "node": 1, "index": 1}', "entries", "missing"),
-        ('{"t": 5, "ev": "append", "node": 1, "index": 1, "entries": [[1]]}', "entries",
-         "[term, digest]"),
+        ('{"t": 5, "ev": "append", "node": 1, "index": 1, "entries": [[1]]}', "entries", "[term, digest]"),
         ('{"t": 5, "ev": "crash", "node": true}', "node", "integer"),
         ('{"t": "5", "ev": "crash", "node": 1}', "t", "integer"),
         ('{"t": 5, "ev": "explode", "node": 1}', "ev", "unknown event kind"),
         ('{"t": 5, "ev": "crash", "node": 9}', "node", "not in start.nodes"),
-        ('{"t": 5, "ev": "role", "node": 1, "role": "king", "term": 1, "leader": 1}', "role",
-         "unknown role"),
+        ('{"t": 5, "ev": "role", "node": 1, "role": "king", "term": 1, "leader": 1}', "role", "unknown role"),
         ('{"t": 5, "ev": "phase", "phase": "liveness"}', "leader_bound_us", "bound"),
         ('{"t": 5, "ev": "phase", "phase": "party"}', "phase", "unknown phase"),
     ],
 )
-def test_reader_names_file_line_and_field(tmp_path: Path, line: str, field: str | None,
-                                          words: str) -> None:
+def test_reader_names_file_line_and_field(tmp_path: Path, line: str, field: str | None, words: str) -> None:
     path = write_lines(tmp_path, [START, '{"t": 1, "ev": "phase", "phase": "safety"}', line])
     with pytest.raises(InputError) as caught:
         read_trace_jsonl(path)
@@ -423,8 +427,7 @@ def test_reader_names_file_line_and_field(tmp_path: Path, line: str, field: str 
 
 
 def test_reader_rejects_time_going_backwards(tmp_path: Path) -> None:
-    path = write_lines(tmp_path, [START, '{"t": 9, "ev": "crash", "node": 1}',
-                                  '{"t": 8, "ev": "crash", "node": 2}'])
+    path = write_lines(tmp_path, [START, '{"t": 9, "ev": "crash", "node": 1}', '{"t": 8, "ev": "crash", "node": 2}'])
     with pytest.raises(InputError, match=r"trace\.jsonl:3: t: time went backwards: 8 < 9"):
         read_trace_jsonl(path)
 
@@ -449,8 +452,11 @@ def test_an_anomaly_shows_every_node_at_its_moment_and_who_proposed_each_entry()
     trace.add("crash", node=2)
     trace.apply(3, 1, [[1, "zz"]])  # node 3 holds nothing and committed nothing
     trace.ack(1, 0, 2, [1, "aa"])
-    history = [Event(0, 0, 0, "invoke", "write", "k0", 1, client=0), Event(1, 5, 0, "ok", "write", "k0", 1),
-               Event(2, 10, 0, "invoke", "write", "k0", 2, client=0)]
+    history = [
+        Event(0, 0, 0, "invoke", "write", "k0", 1, client=0),
+        Event(1, 5, 0, "ok", "write", "k0", 1),
+        Event(2, 10, 0, "invoke", "write", "k0", 2, client=0),
+    ]
     result = check_raft_safety(trace.events, history)
     first = result["anomalies"][0]
     assert first["message"] == "node 3 applied up to index 1 beyond its commit index 0"
@@ -493,11 +499,13 @@ def test_anomalies_of_one_node_incarnation_form_one_group() -> None:
     result = check_raft_safety(trace.events)
     assert [anomaly["group"] for anomaly in result["anomalies"]] == [1, 1, 2]
     assert [(group["count"], group["node"], group["property"]) for group in result["groups"]] == [
-        (2, 1, "state-machine-safety"), (1, 1, "state-machine-safety")]
+        (2, 1, "state-machine-safety"),
+        (1, 1, "state-machine-safety"),
+    ]
     assert result["groups"][0]["cause"].endswith(", the first of 2 anomalies of this cause")
     assert result["groups"][1]["cause"] == (
-        f"node 1 applied from index 2 after applying up to 0 (node 1 since its restart at "
-        f"{restarted_at / 1e6:.2f} s)")
+        f"node 1 applied from index 2 after applying up to 0 (node 1 since its restart at {restarted_at / 1e6:.2f} s)"
+    )
     assert result["groups"][1]["t"] == restarted_at + 10 and result["groups"][1]["line"] is None
 
 
@@ -507,7 +515,10 @@ def test_two_leaders_of_one_term_are_one_group_per_term() -> None:
     trace.role(1, "leader", 3)
     result = check_raft_safety(trace.events)
     assert [(anomaly["term"], anomaly["leaders"], anomaly["group"]) for anomaly in result["anomalies"]] == [
-        (2, [1, 2], 1), (2, [1, 3], 1), (3, [4, 1], 2)]
+        (2, [1, 2], 1),
+        (2, [1, 3], 1),
+        (3, [4, 1], 2),
+    ]
     assert [group["count"] for group in result["groups"]] == [2, 1]
     assert result["stats"]["groups_total"] == 2
 
@@ -520,8 +531,9 @@ def test_a_run_that_skips_re_applying_shows_the_restarted_node_behind(tmp_path: 
     from scenarios import loader
 
     base = loader.load("crash-restart")
-    scenario = dataclasses.replace(base, duration_ms=6000, faults=base.faults[:1], seed=1,
-                                   bugs=("restart-skips-apply",))
+    scenario = dataclasses.replace(
+        base, duration_ms=6000, faults=base.faults[:1], seed=1, bugs=("restart-skips-apply",)
+    )
     verdict = api.run(scenario, tmp_path / "run").verdict["checkers"]["raft-safety"]
     result = check_raft_safety(read_trace_jsonl(tmp_path / "run" / "trace.jsonl"))
     assert verdict["valid"] is False and result["valid"] is False
@@ -530,16 +542,21 @@ def test_a_run_that_skips_re_applying_shows_the_restarted_node_behind(tmp_path: 
     assert [state["node"] for state in anomaly["nodes"]] == [1, 2, 3, 4, 5]
     culprit = next(state for state in anomaly["nodes"] if state["node"] == anomaly["node"])
     assert culprit["role"] == "follower" and culprit["commit"] < max(state["commit"] for state in anomaly["nodes"])
-    assert all(len(state["log_tail"]) == 5 and any(entry["index"] == anomaly["index"] for entry in state["log_tail"])
-               for state in anomaly["nodes"])
+    assert all(
+        len(state["log_tail"]) == 5 and any(entry["index"] == anomaly["index"] for entry in state["log_tail"])
+        for state in anomaly["nodes"]
+    )
     assert f"(node {anomaly['node']} since its restart at " in result["groups"][0]["cause"]
     assert sum(group["count"] for group in result["groups"]) == result["stats"]["anomalies_total"]
 
 
 def test_an_anomaly_about_an_acknowledged_write_names_its_history_line() -> None:
-    history = [Event(0, 0, 7, "invoke", "write", "k0", 1, client=7), Event(1, 5, 7, "ok", "write", "k0", 1),
-               Event(2, 6, 3, "invoke", "read", "k0", None, client=3),
-               Event(3, 10, 7, "invoke", "write", "k0", 2, client=7)]
+    history = [
+        Event(0, 0, 7, "invoke", "write", "k0", 1, client=7),
+        Event(1, 5, 7, "ok", "write", "k0", 1),
+        Event(2, 6, 3, "invoke", "read", "k0", None, client=3),
+        Event(3, 10, 7, "invoke", "write", "k0", 2, client=7),
+    ]
     result = check_raft_safety(acked_then_lost(conflicting_commit=True), history)
     durability = [anomaly for anomaly in result["anomalies"] if anomaly["property"] == "durability"]
     assert durability and all(anomaly["line"] == 4 for anomaly in durability)

@@ -163,14 +163,17 @@ def test_log_damaging_bugs_are_known_raft_bugs() -> None:
     assert RESTART_SKIPS_APPLY not in LOG_DAMAGING_BUGS
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"node_id": 0}, "node ids start at 1"),
-    ({"node_id": 4}, "must include the node itself"),
-    ({"peers": (1, 2, 2)}, "must be distinct"),
-    ({"heartbeat_ticks": 0}, "heartbeat_ticks must be at least 1"),
-    ({"election_ticks": 1}, r"election_ticks \(1\) must exceed heartbeat_ticks \(1\)"),
-    ({"max_entries_per_message": 0}, "max_entries_per_message must be at least 1"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"node_id": 0}, "node ids start at 1"),
+        ({"node_id": 4}, "must include the node itself"),
+        ({"peers": (1, 2, 2)}, "must be distinct"),
+        ({"heartbeat_ticks": 0}, "heartbeat_ticks must be at least 1"),
+        ({"election_ticks": 1}, r"election_ticks \(1\) must exceed heartbeat_ticks \(1\)"),
+        ({"max_entries_per_message": 0}, "max_entries_per_message must be at least 1"),
+    ],
+)
 def test_a_bad_config_is_refused_with_a_value_error(options: dict[str, object], message: str) -> None:
     arguments: dict[str, object] = {"node_id": 1, "peers": (1, 2, 3), **options}
     with pytest.raises(ValueError, match=message):

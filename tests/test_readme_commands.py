@@ -49,8 +49,10 @@ def readme_commands(text: str) -> list[tuple[list[str], int, bool]]:
 
 
 def test_the_extraction_reads_comments_and_joined_commands() -> None:
-    text = "```sh\nmake && .venv/bin/raftsim run x --seed 1\nraftsim check 'a b' --json  # exit 1\n```\n" \
-           "```python\nraftsim = 1\n```\n```sh\nraftsim fuzz y --seeds 9  # long\n```\n"
+    text = (
+        "```sh\nmake && .venv/bin/raftsim run x --seed 1\nraftsim check 'a b' --json  # exit 1\n```\n"
+        "```python\nraftsim = 1\n```\n```sh\nraftsim fuzz y --seeds 9  # long\n```\n"
+    )
     assert readme_commands(text) == [
         (["run", "x", "--seed", "1"], 0, False),
         (["check", "a b", "--json"], 1, False),
@@ -58,8 +60,9 @@ def test_the_extraction_reads_comments_and_joined_commands() -> None:
     ]
 
 
-def test_every_readme_command_runs_as_documented(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_readme_command_runs_as_documented(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     commands = readme_commands(README.read_text(encoding="utf-8"))
     subcommands = {argv[0] for argv, _code, _long in commands}
     assert {"run", "check"} <= subcommands, commands

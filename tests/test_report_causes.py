@@ -65,13 +65,18 @@ def _static(page: str) -> str:
 
 def test_the_header_names_the_folder_shown_and_the_next_commands(run_folder: Path, tmp_path: Path) -> None:
     clean = timeline_from_run(run_folder, shown_folder=Path("runs/final run"))
-    assert clean.commands == (("replay", "raftsim replay 'runs/final run'"),
-                              ("report", "raftsim report 'runs/final run'"))
+    assert clean.commands == (
+        ("replay", "raftsim replay 'runs/final run'"),
+        ("report", "raftsim report 'runs/final run'"),
+    )
     assert "partial" not in render_html(clean) and "raftsim replay &#x27;runs/final run&#x27;" in render_html(clean)
     failed = _copy_with_verdict(run_folder, tmp_path / "failed", {"revisions": {"valid": False, "anomalies": []}})
     commands = dict(timeline_from_run(failed).commands)
-    assert commands == {"replay": f"raftsim replay {failed}", "report": f"raftsim report {failed}",
-                        "shrink": f"raftsim shrink {failed}"}
+    assert commands == {
+        "replay": f"raftsim replay {failed}",
+        "report": f"raftsim report {failed}",
+        "shrink": f"raftsim shrink {failed}",
+    }
     text = _printed(timeline_from_run(failed))
     assert all(command in text for command in commands.values())
 
@@ -84,13 +89,31 @@ def _grouped(folder: Path) -> dict[str, Any]:
     invokes = _invokes(folder)
     cause, effect_a, effect_b = invokes[40], invokes[60], invokes[80]
     anomalies = [
-        {"property": "read-revision", "t": cause.time, "line": cause.index + 1, "group": 0,
-         "message": f"read {EVIL} at line {effect_a.index + 1}"},
-        {"property": "read-revision", "t": cause.time, "line": effect_b.index + 1, "group": 0,
-         "message": f"read {MARKUP} at line {effect_b.index + 1}"},
+        {
+            "property": "read-revision",
+            "t": cause.time,
+            "line": cause.index + 1,
+            "group": 0,
+            "message": f"read {EVIL} at line {effect_a.index + 1}",
+        },
+        {
+            "property": "read-revision",
+            "t": cause.time,
+            "line": effect_b.index + 1,
+            "group": 0,
+            "message": f"read {MARKUP} at line {effect_b.index + 1}",
+        },
     ]
-    groups = [{"group": 0, "cause": f"write at line {cause.index + 1} {EVIL} {MARKUP}", "t": cause.time,
-               "line": cause.index + 1, "count": 2, "property": "read-revision"}]
+    groups = [
+        {
+            "group": 0,
+            "cause": f"write at line {cause.index + 1} {EVIL} {MARKUP}",
+            "t": cause.time,
+            "line": cause.index + 1,
+            "count": 2,
+            "property": "read-revision",
+        }
+    ]
     return {"revisions": {"valid": False, "anomalies": anomalies, "groups": groups}}
 
 
@@ -103,13 +126,15 @@ def test_grouped_anomalies_make_one_cause_on_its_operation(run_folder: Path, tmp
     assert cause.op is not None and timeline.ops[cause.op].start == invoke.time
     assert all(marker.cause == 0 for marker in timeline.markers)
     assert [timeline.ops[marker.op].line for marker in timeline.markers if marker.op is not None] == [
-        invoke.index + 1, _invokes(run_folder)[80].index + 1]
+        invoke.index + 1,
+        _invokes(run_folder)[80].index + 1,
+    ]
     page = render_html(timeline)
     static = _static(page)
     # The cause comes first, then the effects, then the timeline.
     assert static.index('id="causes"') < static.index('id="anomalies"') < static.index('id="timeline"')
     assert "1 cause of failure" in static and "2 anomalies" in static
-    assert f'data-ops="{cause.op}"' in static[static.index('id="causes"'):static.index('id="anomalies"')]
+    assert f'data-ops="{cause.op}"' in static[static.index('id="causes"') : static.index('id="anomalies"')]
     assert EVIL not in page and page.count("</script>") == 2
     summary = next(v.summary for v in timeline.verdicts if v.checker == "revisions")
     assert summary.startswith("2 anomalies from 1 cause; first cause: write at line")
@@ -126,18 +151,45 @@ def test_anomalies_without_groups_are_each_their_own_cause(run_folder: Path, tmp
     assert "2 causes of failure" in render_html(timeline)
 
 
-@pytest.mark.parametrize("checkers", [
-    {"revisions": {"valid": False, "anomalies": "nope", "groups": {"a": 1}}},
-    {"revisions": {"valid": False, "anomalies": [1, None, {"t": "x"}, {"t": 5, "line": "7", "group": []}],
-                   "groups": [{"group": "0"}, {"group": 0, "t": None}, 3]}},
-    {"linearizability": {"valid": False, "partitions": [{"key": "k", "valid": False, "counterexample": {
-        "operations": [{"call": "x"}, {"call": 3, "reason": 5, "ruled_out_by": "all", "explanation": []}],
-        "prefix": "none", "state": {"v": EVIL}}}]}},
-    {"raft-safety": {"valid": False, "anomalies": [{"t": 1000, "nodes": [1, 2]},
-                                                   {"t": 2000, "nodes": [{"node": "x"}, {"node": 1}]}]}},
-])
-def test_a_verdict_of_the_wrong_shape_still_draws(run_folder: Path, tmp_path: Path,
-                                                  checkers: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "checkers",
+    [
+        {"revisions": {"valid": False, "anomalies": "nope", "groups": {"a": 1}}},
+        {
+            "revisions": {
+                "valid": False,
+                "anomalies": [1, None, {"t": "x"}, {"t": 5, "line": "7", "group": []}],
+                "groups": [{"group": "0"}, {"group": 0, "t": None}, 3],
+            }
+        },
+        {
+            "linearizability": {
+                "valid": False,
+                "partitions": [
+                    {
+                        "key": "k",
+                        "valid": False,
+                        "counterexample": {
+                            "operations": [
+                                {"call": "x"},
+                                {"call": 3, "reason": 5, "ruled_out_by": "all", "explanation": []},
+                            ],
+                            "prefix": "none",
+                            "state": {"v": EVIL},
+                        },
+                    }
+                ],
+            }
+        },
+        {
+            "raft-safety": {
+                "valid": False,
+                "anomalies": [{"t": 1000, "nodes": [1, 2]}, {"t": 2000, "nodes": [{"node": "x"}, {"node": 1}]}],
+            }
+        },
+    ],
+)
+def test_a_verdict_of_the_wrong_shape_still_draws(run_folder: Path, tmp_path: Path, checkers: dict[str, Any]) -> None:
     timeline = timeline_from_run(_copy_with_verdict(run_folder, tmp_path / "odd", checkers))
     assert timeline.valid is False
     write_html(timeline, tmp_path / "odd.html")
@@ -150,12 +202,18 @@ def test_a_verdict_of_the_wrong_shape_still_draws(run_folder: Path, tmp_path: Pa
 def _stuck_verdict(folder: Path, explanation: str | None) -> dict[str, Any]:
     invokes = _invokes(folder)
     stuck, writer = invokes[50], invokes[45]
-    operation = {"call": stuck.index, "reason": f"read 7, but write {EVIL} completed before",
-                 "ruled_out_by": [writer.index + 1, 999_999]}
+    operation = {
+        "call": stuck.index,
+        "reason": f"read 7, but write {EVIL} completed before",
+        "ruled_out_by": [writer.index + 1, 999_999],
+    }
     if explanation is not None:
         operation["explanation"] = explanation
-    partition = {"key": stuck.key, "valid": False, "counterexample": {
-        "operations": [operation], "prefix": [{"call": writer.index}], "state": 7}}
+    partition = {
+        "key": stuck.key,
+        "valid": False,
+        "counterexample": {"operations": [operation], "prefix": [{"call": writer.index}], "state": 7},
+    }
     return {"linearizability": {"valid": False, "model": "kv", "ops": 10, "partitions": [partition]}}
 
 
@@ -188,8 +246,9 @@ def _trace(folder: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (folder / "trace.jsonl").read_text().splitlines()]
 
 
-def test_a_raft_safety_anomaly_shows_each_node_log_and_who_proposed_each_entry(run_folder: Path,
-                                                                                tmp_path: Path) -> None:
+def test_a_raft_safety_anomaly_shows_each_node_log_and_who_proposed_each_entry(
+    run_folder: Path, tmp_path: Path
+) -> None:
     trace = _trace(run_folder)
     moment = [event for event in trace if event["ev"] == "ack"][30]["t"]
     anomaly = {"property": "log-matching", "t": moment, "phase": "safety", "message": f"logs differ {EVIL}"}
@@ -218,8 +277,15 @@ def test_a_raft_safety_anomaly_shows_each_node_log_and_who_proposed_each_entry(r
 
 
 def test_a_checker_given_node_state_is_drawn_escaped(run_folder: Path, tmp_path: Path) -> None:
-    nodes = [{"node": 1, "term": 3, "commit": 2, "role": EVIL,
-              "log_tail": [{"index": 2, "term": 3, "digest": EVIL, "client": MARKUP, "request": "c0-1", "line": 1}]}]
+    nodes = [
+        {
+            "node": 1,
+            "term": 3,
+            "commit": 2,
+            "role": EVIL,
+            "log_tail": [{"index": 2, "term": 3, "digest": EVIL, "client": MARKUP, "request": "c0-1", "line": 1}],
+        }
+    ]
     anomaly = {"property": "log-matching", "t": 5, "message": "m", "nodes": nodes}
     safety = {"raft-safety": {"valid": False, "anomalies": [anomaly]}}
     folder = _copy_with_verdict(run_folder, tmp_path / "given", safety)
@@ -247,7 +313,7 @@ def test_elections_say_how_each_ended(run_folder: Path) -> None:
     follows = next(s for s in timeline.spans if s.node == first.node and s.start == first.end)
     assert follows.state != "leader"
     static = _static(render_html(timeline))
-    table = static[static.index('id="elections"'):]
+    table = static[static.index('id="elections"') :]
     assert f"stepped down at {first.end / 1e6:.3f} s" in table and "led until the run ended" in table
     assert f"{plural(len(tenures), 'election')}</h2>" in static
     assert "stepped down" in _printed(timeline)
@@ -256,11 +322,26 @@ def test_elections_say_how_each_ended(run_folder: Path) -> None:
 def test_a_leader_deposed_by_a_higher_term_says_so() -> None:
     from reports.model import Election, NodeSpan
 
-    spans = (NodeSpan(1, "leader", 1, 1, 0, 50), NodeSpan(1, "follower", 4, 2, 50, 80),
-             NodeSpan(1, "crashed", 4, 2, 80, 100), NodeSpan(2, "follower", 1, 1, 0, 60),
-             NodeSpan(2, "leader", 4, 2, 60, 90), NodeSpan(2, "paused", 4, 2, 90, 100))
-    timeline = Timeline(title="t", meta=(), time_unit="us", end=100, verdicts=(), ops=(), lanes=(), nodes=(1, 2),
-                        spans=spans, elections=(Election(0, 1, 1), Election(60, 2, 4)))
+    spans = (
+        NodeSpan(1, "leader", 1, 1, 0, 50),
+        NodeSpan(1, "follower", 4, 2, 50, 80),
+        NodeSpan(1, "crashed", 4, 2, 80, 100),
+        NodeSpan(2, "follower", 1, 1, 0, 60),
+        NodeSpan(2, "leader", 4, 2, 60, 90),
+        NodeSpan(2, "paused", 4, 2, 90, 100),
+    )
+    timeline = Timeline(
+        title="t",
+        meta=(),
+        time_unit="us",
+        end=100,
+        verdicts=(),
+        ops=(),
+        lanes=(),
+        nodes=(1, 2),
+        spans=spans,
+        elections=(Election(0, 1, 1), Election(60, 2, 4)),
+    )
     deposed, paused = leader_tenures(timeline)
     assert (deposed.how, deposed.by_term, deposed.end) == ("deposed", 4, 50)
     assert deposed.describe("0.000 s") == "deposed by term 4 at 0.000 s"
@@ -270,7 +351,7 @@ def test_a_leader_deposed_by_a_higher_term_says_so() -> None:
 def test_every_fault_is_listed_in_full_with_its_number(run_folder: Path) -> None:
     timeline = timeline_from_run(run_folder)
     static = _static(render_html(timeline))
-    listed = static[static.index('id="faults"'):]
+    listed = static[static.index('id="faults"') :]
     for number, fault in enumerate(timeline.faults, start=1):
         assert f"<td>F{number}</td>" in listed
         assert fault.label.replace(">", "&gt;") in listed
@@ -301,7 +382,7 @@ def test_the_page_renders_causes_logs_and_the_message_diagram_cleanly(run_folder
     heads = re.findall(r'<div class="lamport-node"[^>]*>(node \d+)\n(\w[\w-]*) t(\d+)</div>', rendered.dom)
     assert [int(name.split()[1]) for name, _role, _term in heads] == list(timeline.nodes)
     # Every label sits in the gutter right of the last node column: none lies on an arrow.
-    svg = rendered.dom[rendered.dom.index("<svg"):rendered.dom.index("</svg>")]
+    svg = rendered.dom[rendered.dom.index("<svg") : rendered.dom.index("</svg>")]
     columns = [float(x) for x in re.findall(r'<line x1="([\d.]+)" y1="0"', svg)]
     arrows = [float(x) for pair in re.findall(r'<line x1="([\d.]+)" y1="[\d.]+" x2="([\d.]+)"', svg) for x in pair]
     texts = [(float(x), text) for x, text in re.findall(r'<text x="([\d.]+)" y="[\d.]+"[^>]*>([^<]*)</text>', svg)]
@@ -333,15 +414,22 @@ def test_a_trace_that_is_not_utf8_is_bad_input(run_folder: Path, tmp_path: Path)
         timeline_from_run(folder)
 
 
-@pytest.mark.parametrize(("event", "label"), [
-    ({"kind": "clock", "nodes": [2, 5], "drift_ppm": 100, "offset_us": 2_500_000},
-     "clock 2 5: drift 100 ppm, offset 2.500000 s"),
-    ({"kind": "link", "loss": 0.322, "duplicate": 0.079}, "link: duplicate 7.9%, loss 32.2%"),
-    ({"kind": "pause", "nodes": []}, "pause (no node)"),
-    ({"kind": "partition", "shape": "bridge", "one_way": True, "sides": [[1, 2], [3, 4]], "cut": [[1, 3]]},
-     "partition bridge (one way): 1 2 | 3 4"),
-    ({"kind": "partition", "sides": "odd", "nodes": ["x", 3]}, "partition 3: sides odd"),
-])
+@pytest.mark.parametrize(
+    ("event", "label"),
+    [
+        (
+            {"kind": "clock", "nodes": [2, 5], "drift_ppm": 100, "offset_us": 2_500_000},
+            "clock 2 5: drift 100 ppm, offset 2.500000 s",
+        ),
+        ({"kind": "link", "loss": 0.322, "duplicate": 0.079}, "link: duplicate 7.9%, loss 32.2%"),
+        ({"kind": "pause", "nodes": []}, "pause (no node)"),
+        (
+            {"kind": "partition", "shape": "bridge", "one_way": True, "sides": [[1, 2], [3, 4]], "cut": [[1, 3]]},
+            "partition bridge (one way): 1 2 | 3 4",
+        ),
+        ({"kind": "partition", "sides": "odd", "nodes": ["x", 3]}, "partition 3: sides odd"),
+    ],
+)
 def test_a_fault_label_says_everything_in_words_and_units(event: dict[str, Any], label: str) -> None:
     from reports.timeline import _fault_span
 

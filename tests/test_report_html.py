@@ -105,7 +105,10 @@ def test_everything_embedded_is_escaped(bad_run: Path) -> None:
     op = timeline.ops[0]
     evil_op = dataclasses.replace(op, label=EVIL + EVIL_IMG, record=(("key", EVIL), ("error", EVIL_IMG + "\x00\"'")))
     evil = dataclasses.replace(
-        timeline, title=EVIL, meta=(("scenario", EVIL_IMG),), ops=(evil_op, *timeline.ops[1:]),
+        timeline,
+        title=EVIL,
+        meta=(("scenario", EVIL_IMG),),
+        ops=(evil_op, *timeline.ops[1:]),
     )
     page = render_html(evil)
     assert page.count("<script") == 2 and page.count("</script>") == 2
@@ -241,8 +244,9 @@ def test_report_refuses_messages_from_a_replay_that_differs(bad_run: Path, tmp_p
 
 def test_check_report_of_our_own_history_has_client_lanes_and_times(bad_run: Path, tmp_path: Path) -> None:
     report = tmp_path / "ours.html"
-    result = CliRunner().invoke(cli, ["check", str(bad_run / "history.jsonl"), "--model", "cas-register",
-                                      "--report", str(report)])
+    result = CliRunner().invoke(
+        cli, ["check", str(bad_run / "history.jsonl"), "--model", "cas-register", "--report", str(report)]
+    )
     assert result.exit_code == 1, result.output
     data = _data_block(report.read_text())
     assert data["unit"] == "us" and data["lanes"] == ["client 0", "client 1", "client 2", "client 3"]
@@ -296,8 +300,11 @@ def test_new_fields_are_escaped_and_lone_surrogates_written(bad_run: Path, tmp_p
     example = dataclasses.replace(example, reasons=(odd,), why=(StuckWhy(example.stuck[0], odd, (0,), (1, 2)),))
     nodes = (NodeState(1, odd, 2, 1, 1, (LogEntry(1, 2, odd, odd, odd, 1, 0),)),)
     evil = dataclasses.replace(
-        timeline, counterexamples=(example,), causes=(Cause(odd, odd, odd, 5, 1, 0, 3),),
-        markers=(Marker(5, odd, odd, odd, 1, 0, 0, nodes),), commands=(("replay", odd),),
+        timeline,
+        counterexamples=(example,),
+        causes=(Cause(odd, odd, odd, 5, 1, 0, 3),),
+        markers=(Marker(5, odd, odd, odd, 1, 0, 0, nodes),),
+        commands=(("replay", odd),),
     )
     page = tmp_path / "odd.html"
     write_html(evil, page)

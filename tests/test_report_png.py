@@ -59,7 +59,7 @@ def bad(tmp_path_factory: pytest.TempPathFactory) -> Timeline:
 
 def _strong_pixels(image: np.ndarray) -> np.ndarray:
     """A mask of the pixels drawn in the counterexample colour (within antialiasing)."""
-    target = np.array([int(COUNTEREXAMPLE_COLOUR[i:i + 2], 16) / 255 for i in (1, 3, 5)])
+    target = np.array([int(COUNTEREXAMPLE_COLOUR[i : i + 2], 16) / 255 for i in (1, 3, 5)])
     return np.all(np.abs(image[:, :, :3] - target) < 0.06, axis=2)
 
 
@@ -96,8 +96,9 @@ def test_a_different_run_draws_a_different_picture(good: Timeline, bad: Timeline
 
 
 @pytest.mark.parametrize("kind", sorted(WRITERS))
-def test_the_strong_colour_appears_only_with_a_counterexample(good: Timeline, bad: Timeline, tmp_path: Path,
-                                                               kind: str) -> None:
+def test_the_strong_colour_appears_only_with_a_counterexample(
+    good: Timeline, bad: Timeline, tmp_path: Path, kind: str
+) -> None:
     WRITERS[kind](good, tmp_path / "good.png")
     WRITERS[kind](bad, tmp_path / "bad.png")
     assert _strong_pixels(imread(tmp_path / "good.png")).sum() == 0
@@ -112,7 +113,7 @@ def test_the_stuck_operation_is_outlined_where_it_was_invoked(bad: Timeline, tmp
     plot_width = (png.WIDTH_IN - png.LEFT_IN - png.RIGHT_IN) * png.DPI
     expected = plot_left + stuck.start / bad.end * plot_width
     below = png.BOTTOM_IN + len(png._fault_list_lines(bad)) * png.FAULT_LIST_LINE_IN + 0.1
-    plot = image[round(png.TOP_IN * png.DPI):image.shape[0] - round(below * png.DPI)]  # not the legend
+    plot = image[round(png.TOP_IN * png.DPI) : image.shape[0] - round(below * png.DPI)]  # not the legend
     columns = np.flatnonzero(_strong_pixels(plot).any(axis=0))
     assert columns.size and np.abs(columns - expected).min() <= 3, (expected, columns)
     # The strong colour marks that place only, not the whole width of the picture.
@@ -123,8 +124,9 @@ def test_the_stuck_operation_is_outlined_where_it_was_invoked(bad: Timeline, tmp
 
 
 @pytest.mark.parametrize("kind", sorted(WRITERS))
-def test_a_failed_drawing_leaves_nothing_and_keeps_the_old_file(bad: Timeline, tmp_path: Path, kind: str,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_drawing_leaves_nothing_and_keeps_the_old_file(
+    bad: Timeline, tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def broken(self: Figure, stream: object, **_options: object) -> None:
         stream.write(b"half a picture")  # type: ignore[attr-defined]
         raise RuntimeError("disk full")
@@ -156,12 +158,20 @@ def _event_timeline() -> Timeline:
         OpBar(1, "process 2", "read", EVIL, "pending", 1, None, 1, f"read({EVIL}) pending", ()),
         OpBar(2, "process 1", "read", EVIL, "ok", 4, 6, 4, f"read({EVIL}) -> 9", ()),
     )
-    return Timeline(title=EVIL, meta=(("history", EVIL),), time_unit="event", end=8,
-                    verdicts=(Verdict("linearizability", False, EVIL),), ops=ops,
-                    lanes=("process 1", "process 2"), nodes=(),
-                    faults=(FaultSpan(0, EVIL, 1, 5, EVIL, (), ()),), phases=((EVIL, 2),),
-                    markers=(Marker(4, "linearizability", EVIL),),
-                    counterexamples=(Counterexample(EVIL, (2,), (0,), EVIL, ()),))
+    return Timeline(
+        title=EVIL,
+        meta=(("history", EVIL),),
+        time_unit="event",
+        end=8,
+        verdicts=(Verdict("linearizability", False, EVIL),),
+        ops=ops,
+        lanes=("process 1", "process 2"),
+        nodes=(),
+        faults=(FaultSpan(0, EVIL, 1, 5, EVIL, (), ()),),
+        phases=((EVIL, 2),),
+        markers=(Marker(4, "linearizability", EVIL),),
+        counterexamples=(Counterexample(EVIL, (2,), (0,), EVIL, ()),),
+    )
 
 
 @pytest.mark.parametrize("kind", sorted(WRITERS))
@@ -186,10 +196,13 @@ def test_an_empty_timeline_draws(tmp_path: Path) -> None:
 
 
 def test_faults_pack_into_rows_as_the_page_packs_them() -> None:
-    faults = tuple(FaultSpan(number, "partition", start, end, "", (), ())
-                   for number, (start, end) in enumerate([(0, 10), (5, 20), (10, 30), (11, 12), (25, 40)]))
-    timeline = Timeline(title="", meta=(), time_unit="us", end=40, verdicts=(), ops=(), lanes=(), nodes=(),
-                        faults=faults)
+    faults = tuple(
+        FaultSpan(number, "partition", start, end, "", (), ())
+        for number, (start, end) in enumerate([(0, 10), (5, 20), (10, 30), (11, 12), (25, 40)])
+    )
+    timeline = Timeline(
+        title="", meta=(), time_unit="us", end=40, verdicts=(), ops=(), lanes=(), nodes=(), faults=faults
+    )
     # (10, 30) touches (0, 10) at 10: a fault starting as another ends takes a new row.
     assert png.pack_faults(timeline) == ((0, 3, 4), (1,), (2,))
 
@@ -204,8 +217,9 @@ def synthetic(operations: int = 10_000, seconds: int = 50_000, seed: int = 1) ->
         start = number * (end // operations)
         outcome = "pending" if number >= operations - 5 else rng.choice(["ok"] * 8 + ["fail", "info"])
         done = None if outcome == "pending" else start + rng.randint(100, 3_000_000)
-        ops.append(OpBar(number, lanes[number % 8], "read", "k", outcome, start, done, 2 * number,
-                         f"read(k) -> {number}", ()))
+        ops.append(
+            OpBar(number, lanes[number % 8], "read", "k", outcome, start, done, 2 * number, f"read(k) -> {number}", ())
+        )
     spans, elections = [], []
     step = end // 4000
     for node in range(1, 6):
@@ -215,12 +229,24 @@ def synthetic(operations: int = 10_000, seconds: int = 50_000, seed: int = 1) ->
             if state == "leader":
                 elections.append(Election(number * step, node, number))
     middle = operations // 2
-    faults = tuple(FaultSpan(number, "partition", number * step * 8, number * step * 8 + step * 5, f"f{number}",
-                             (), ()) for number in range(500))
-    return Timeline(title="synthetic", meta=(), time_unit="us", end=end, verdicts=(), ops=tuple(ops), lanes=lanes,
-                    nodes=(1, 2, 3, 4, 5), spans=tuple(spans),
-                    elections=tuple(sorted(elections, key=lambda e: (e.time, e.node))), faults=faults,
-                    counterexamples=(Counterexample("k", (middle,), tuple(range(middle - 10, middle)), "1", ()),))
+    faults = tuple(
+        FaultSpan(number, "partition", number * step * 8, number * step * 8 + step * 5, f"f{number}", (), ())
+        for number in range(500)
+    )
+    return Timeline(
+        title="synthetic",
+        meta=(),
+        time_unit="us",
+        end=end,
+        verdicts=(),
+        ops=tuple(ops),
+        lanes=lanes,
+        nodes=(1, 2, 3, 4, 5),
+        spans=tuple(spans),
+        elections=tuple(sorted(elections, key=lambda e: (e.time, e.node))),
+        faults=faults,
+        counterexamples=(Counterexample("k", (middle,), tuple(range(middle - 10, middle)), "1", ()),),
+    )
 
 
 def test_ten_thousand_operations_draw_in_a_few_seconds(tmp_path: Path) -> None:
@@ -238,11 +264,24 @@ def test_ten_thousand_operations_draw_in_a_few_seconds(tmp_path: Path) -> None:
 
 def _typed(kinds: tuple[str, ...]) -> Timeline:
     outcomes = ("ok", "fail", "info")
-    ops = tuple(OpBar(number, "client 0", kinds[number % len(kinds)], "k", outcomes[number % 3],
-                      number * 100_000, number * 100_000 + 5_000 + number * 97, number, "op", ())
-                for number in range(60))
-    return Timeline(title="typed", meta=(), time_unit="us", end=6_500_000, verdicts=(), ops=ops,
-                    lanes=("client 0",), nodes=())
+    ops = tuple(
+        OpBar(
+            number,
+            "client 0",
+            kinds[number % len(kinds)],
+            "k",
+            outcomes[number % 3],
+            number * 100_000,
+            number * 100_000 + 5_000 + number * 97,
+            number,
+            "op",
+            (),
+        )
+        for number in range(60)
+    )
+    return Timeline(
+        title="typed", meta=(), time_unit="us", end=6_500_000, verdicts=(), ops=ops, lanes=("client 0",), nodes=()
+    )
 
 
 def test_latency_tells_operation_types_apart(tmp_path: Path) -> None:
@@ -266,8 +305,17 @@ def test_rate_counts_completions_per_second_by_outcome() -> None:
 def test_a_fault_too_narrow_for_its_label_gets_its_number_and_the_list_names_it() -> None:
     wide = FaultSpan(0, "partition", 0, 5_000_000, "partition isolate-leader: 1 | 2 3 4 5", (1,), ())
     narrow = FaultSpan(1, "partition", 6_000_000, 6_050_000, "partition isolate-node: 3 | 1 2 4 5", (3,), ())
-    timeline = Timeline(title="f", meta=(), time_unit="us", end=10_000_000, verdicts=(), ops=(), lanes=(),
-                        nodes=(), faults=(wide, narrow))
+    timeline = Timeline(
+        title="f",
+        meta=(),
+        time_unit="us",
+        end=10_000_000,
+        verdicts=(),
+        ops=(),
+        lanes=(),
+        nodes=(),
+        faults=(wide, narrow),
+    )
     figure = png._timeline_figure(timeline)
     texts = [text.get_text() for text in figure.axes[0].texts]
     assert wide.label in texts and " F2" in texts

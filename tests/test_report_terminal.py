@@ -116,17 +116,26 @@ def _crafted() -> Timeline:
         OpBar(1, "client 2", "read", EVIL, "ok", 4_000_000, 6_000_000, 2, f"read({EVIL}) -> 2", (("key", EVIL),)),
     )
     spans = (
-        NodeSpan(1, "leader", 1, 1, 0, 5_000_000), NodeSpan(1, "crashed", 1, 1, 5_000_000, 10_000_000),
-        NodeSpan(2, "follower", 1, 1, 0, 5_000_000), NodeSpan(2, "leader", 2, 2, 5_000_000, 10_000_000),
+        NodeSpan(1, "leader", 1, 1, 0, 5_000_000),
+        NodeSpan(1, "crashed", 1, 1, 5_000_000, 10_000_000),
+        NodeSpan(2, "follower", 1, 1, 0, 5_000_000),
+        NodeSpan(2, "leader", 2, 2, 5_000_000, 10_000_000),
     )
     return Timeline(
-        title=EVIL, meta=(("scenario", EVIL),), time_unit="us", end=10_000_000,
+        title=EVIL,
+        meta=(("scenario", EVIL),),
+        time_unit="us",
+        end=10_000_000,
         verdicts=(Verdict("linearizability", False, EVIL), Verdict(EVIL, "unknown", EVIL)),
-        ops=ops, lanes=("client 1", "client 2"), nodes=(1, 2), spans=spans,
+        ops=ops,
+        lanes=("client 1", "client 2"),
+        nodes=(1, 2),
+        spans=spans,
         elections=(Election(0, 1, 1), Election(5_000_000, 2, 2)),
         faults=(FaultSpan(0, "crash", 5_000_000, 10_000_000, EVIL, (1,), ()),),
         markers=(Marker(4_000_000, "linearizability", EVIL),),
-        counterexamples=(Counterexample(EVIL, (1,), (0,), EVIL, (EVIL,)),), replay=f"raftsim replay {EVIL}",
+        counterexamples=(Counterexample(EVIL, (1,), (0,), EVIL, (EVIL,)),),
+        replay=f"raftsim replay {EVIL}",
     )
 
 
@@ -154,8 +163,9 @@ def test_a_node_bar_shows_the_state_held_longest_in_each_slice() -> None:
 
 
 def test_a_history_without_nodes_or_verdicts_prints() -> None:
-    empty = Timeline(title="h.edn", meta=(("history", "h.edn"),), time_unit="event", end=0, verdicts=(), ops=(),
-                     lanes=(), nodes=())
+    empty = Timeline(
+        title="h.edn", meta=(("history", "h.edn"),), time_unit="event", end=0, verdicts=(), ops=(), lanes=(), nodes=()
+    )
     text = _printed(empty)
     assert "verdict: not checked" in text and "h.edn" in text and "leaders" not in text
 
@@ -168,11 +178,20 @@ def _with_causes() -> Timeline:
 
     timeline = _crafted()
     causes = (Cause("revisions", "read-revision", f"write {EVIL}", 1_000_000, 7, 0, 2),)
-    markers = (Marker(1_000_000, "revisions", f"read-revision: effect {EVIL}", "read-revision", 7, 0, 0),
-               Marker(1_000_000, "revisions", "read-revision: second effect", "read-revision", 9, 1, 0))
-    return dataclasses.replace(timeline, causes=causes, markers=markers,
-                               commands=(("replay", "raftsim replay runs/x"), ("report", "raftsim report runs/x"),
-                                         ("shrink", "raftsim shrink runs/x")))
+    markers = (
+        Marker(1_000_000, "revisions", f"read-revision: effect {EVIL}", "read-revision", 7, 0, 0),
+        Marker(1_000_000, "revisions", "read-revision: second effect", "read-revision", 9, 1, 0),
+    )
+    return dataclasses.replace(
+        timeline,
+        causes=causes,
+        markers=markers,
+        commands=(
+            ("replay", "raftsim replay runs/x"),
+            ("report", "raftsim report runs/x"),
+            ("shrink", "raftsim shrink runs/x"),
+        ),
+    )
 
 
 def test_causes_print_before_their_effects_and_commands_in_the_header() -> None:

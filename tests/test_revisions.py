@@ -31,17 +31,43 @@ class History:
         self.events.append(Event(index, index * STEP_US, process, "invoke", f, key, value))
         return self
 
-    def done(self, process: int, kind: str, f: str, key: str, value: Any, revision: int | None,
-             error: str | None = None, node: int | None = 1) -> History:
+    def done(
+        self,
+        process: int,
+        kind: str,
+        f: str,
+        key: str,
+        value: Any,
+        revision: int | None,
+        error: str | None = None,
+        node: int | None = 1,
+    ) -> History:
         index = len(self.events)
         self.events.append(Event(index, index * STEP_US, process, kind, f, key, value, revision, node, error))
         return self
 
-    def op(self, process: int, f: str, key: str, value: Any, revision: int | None, kind: str = "ok",
-           result: Any = None, node: int | None = 1) -> History:
+    def op(
+        self,
+        process: int,
+        f: str,
+        key: str,
+        value: Any,
+        revision: int | None,
+        kind: str = "ok",
+        result: Any = None,
+        node: int | None = 1,
+    ) -> History:
         self.invoke(process, f, key, None if f == "read" else value)
-        return self.done(process, kind, f, key, result if f == "read" else value, revision,
-                         "compare-failed" if kind == "fail" else None, node)
+        return self.done(
+            process,
+            kind,
+            f,
+            key,
+            result if f == "read" else value,
+            revision,
+            "compare-failed" if kind == "fail" else None,
+            node,
+        )
 
 
 def properties(result: dict) -> set[str]:
@@ -67,7 +93,8 @@ def test_a_write_after_a_returned_operation_must_make_a_greater_revision() -> No
     result = check_revisions(history.events)
     assert "revision-monotonic" in properties(result)
     assert "expected a revision above 5" in next(
-        a["message"] for a in result["anomalies"] if a["property"] == "revision-monotonic")
+        a["message"] for a in result["anomalies"] if a["property"] == "revision-monotonic"
+    )
 
 
 def test_a_stale_read_on_another_key_goes_back_in_revision() -> None:
@@ -145,12 +172,20 @@ def test_a_late_write_reusing_a_revision_is_the_cause_not_the_old_read_it_makes_
     assert found["read-revision"][0]["affected_line"] == read_line
     assert found["revision-unique"][0]["message"] == (
         f"write a 9 by node 2 at 1.10 s (line {late_line}) reported revision 2, already reported by "
-        f"write b 2 by node 1 at 0.30 s (line {early_write_line}): revision reused")
+        f"write b 2 by node 1 at 0.30 s (line {early_write_line}): revision reused"
+    )
     assert "and returned before this write was invoked" in found["read-revision"][0]["message"]
     (group,) = result["groups"]
-    assert group == {"group": 1, "cause": found["revision-unique"][0]["message"], "t": 11 * STEP_US,
-                     "line": late_line, "count": 3, "property": "revision-unique", "node": 2,
-                     "operations": 1}
+    assert group == {
+        "group": 1,
+        "cause": found["revision-unique"][0]["message"],
+        "t": 11 * STEP_US,
+        "line": late_line,
+        "count": 3,
+        "property": "revision-unique",
+        "node": 2,
+        "operations": 1,
+    }
 
 
 def test_a_read_that_missed_a_returned_write_is_its_own_cause() -> None:
@@ -160,9 +195,11 @@ def test_a_read_that_missed_a_returned_write_is_its_own_cause() -> None:
     (anomaly,) = result["anomalies"]
     assert anomaly["property"] == "read-revision"
     assert (anomaly["line"], anomaly["affected_line"]) == (6, 4)
-    assert anomaly["message"] == ("read a -> 1 by node 1 at 0.50 s (line 6) at revision 2 returned the value "
-                                  "of revision 1, but write a 2 by node 1 at 0.30 s (line 4) had overwritten "
-                                  "a at revision 2")
+    assert anomaly["message"] == (
+        "read a -> 1 by node 1 at 0.50 s (line 6) at revision 2 returned the value "
+        "of revision 1, but write a 2 by node 1 at 0.30 s (line 4) had overwritten "
+        "a at revision 2"
+    )
 
 
 def test_the_operation_that_went_backwards_is_the_cause_of_a_monotonic_anomaly() -> None:
@@ -196,9 +233,10 @@ def test_one_node_s_faulty_answers_in_a_row_are_one_group() -> None:
     result = check_revisions(stale_node_history().events)
     assert result["stats"]["anomaly_counts"]["revision-monotonic"] == 4
     assert [(group["group"], group["count"], group["operations"], group["node"]) for group in result["groups"]] == [
-        (1, 3, 3, 2), (2, 1, 1, 2)]
-    assert result["groups"][0]["cause"].endswith(
-        "(node 2: the first of 3 faulty answers in a row, the last at 0.90 s)")
+        (1, 3, 3, 2),
+        (2, 1, 1, 2),
+    ]
+    assert result["groups"][0]["cause"].endswith("(node 2: the first of 3 faulty answers in a row, the last at 0.90 s)")
     assert [anomaly["group"] for anomaly in result["anomalies"]] == [1, 1, 1, 2]
 
 
@@ -207,12 +245,15 @@ def test_with_the_trace_a_node_s_faulty_answers_are_grouped_by_incarnation() -> 
     history = stale_node_history()
     one_life = check_revisions(history.events, [{"t": 0, "ev": "restart", "node": 2}])
     assert [(group["count"], group["node"]) for group in one_life["groups"]] == [(4, 2)]
-    assert "(node 2 since its restart at 0.00 s: the first of 4 faulty answers, the last at 1.50 s)" \
+    assert (
+        "(node 2 since its restart at 0.00 s: the first of 4 faulty answers, the last at 1.50 s)"
         in one_life["groups"][0]["cause"]
+    )
     assert {anomaly["phase"] for anomaly in one_life["anomalies"]} == {"safety"}
     assert {anomaly["phase"] for anomaly in check_revisions(history.events)["anomalies"]} == {None}
-    phased = check_revisions(history.events, [{"t": 0, "ev": "phase", "phase": "safety"},
-                                              {"t": 1_000_000, "ev": "phase", "phase": "heal"}])
+    phased = check_revisions(
+        history.events, [{"t": 0, "ev": "phase", "phase": "safety"}, {"t": 1_000_000, "ev": "phase", "phase": "heal"}]
+    )
     assert [anomaly["phase"] for anomaly in phased["anomalies"]] == ["safety", "safety", "safety", "heal"]
     two_lives = check_revisions(history.events, [{"t": 1_200_000, "ev": "restart", "node": 2}])
     assert [group["count"] for group in two_lives["groups"]] == [3, 1]

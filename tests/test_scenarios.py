@@ -70,84 +70,96 @@ def test_random_mix_resolves_to_the_same_schedule_for_a_seed() -> None:
     assert resolve(loader.with_seed(mixed, 8)).faults != first.faults
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    (GOOD.replace("nodes = 3", "nodes = 0"), "demo.toml:5: cluster.nodes: 0 is out of range"),
-    (GOOD.replace("nodes = 3", "nodes = \"3\""), "demo.toml:5: cluster.nodes: must be an integer"),
-    (GOOD.replace("nodes = 3", "nodez = 3"), "demo.toml:5: cluster.nodez: unknown key"),
-    (GOOD.replace("target = [1, 2]", "target = [1, 4]"), "demo.toml:11: faults[0].target: node 4 does not exist"),
-    (GOOD.replace('kind = "crash"', 'kind = "meteor"'), "demo.toml:8: faults[0].kind: 'meteor' is not one of"),
-    (GOOD.replace("start_ms = 10\n", ""), "demo.toml:7: faults[0]: missing field 'start_ms'"),
-    (GOOD.replace('name = "demo"', 'name = "demo"\nbugs = ["gremlins"]'), "demo.toml:2: bugs: unknown bug 'gremlins'"),
-    (GOOD.replace("[cluster]", "[cluster"), "demo.toml:4: "),
-    (GOOD.replace('name = "demo"\n', ""), "demo.toml: name: missing"),
-    # Every way TOML lets one write a key is located.
-    (GOOD.replace("[cluster]\nnodes = 3", "cluster.nodes = 0"), "demo.toml:4: cluster.nodes: 0 is out of range"),
-    (GOOD.replace("[cluster]\nnodes = 3", "cluster = { nodes = 0 }"), "demo.toml:4: cluster.nodes: 0 is out"),
-    (GOOD.replace("nodes = 3", '"nodes" = 0'), "demo.toml:5: cluster.nodes: 0 is out of range"),
-    (GOOD.replace("nodes = 3", "'nodes' = 0"), "demo.toml:5: cluster.nodes: 0 is out of range"),
-    (GOOD.replace("[cluster]", "[ cluster ]").replace("nodes = 3", "nodes = 0"), "demo.toml:5: cluster.nodes"),
-    (GOOD + "\n[phasez]\nx = 1\n", "demo.toml:13: phasez: unknown key"),
-    (GOOD + "\n[faults.extra]\nx = 1\n", "demo.toml:13: faults[0].extra: unknown key"),
-    (GOOD + EXTRA_FAULT, "demo.toml:17: faults[1].target: node 9 does not exist"),
-    (INLINE_FAULTS, "demo.toml:4: faults[1].target: node 0 does not exist"),
-    ('name = "demo"\n[nemesis]\nkinds = [\n  "crash",\n  "meteor",\n]\n',
-     "demo.toml:5: nemesis.kinds: 'meteor' is not one of"),
-    ('name = "demo"\n"a\\nb" = 1\n', "demo.toml:2: 'a\\nb': unknown key"),
-    # Faults after the end, and values that would be silently ignored or clamped.
-    (GOOD.replace("start_ms = 10", "start_ms = 1000"), "demo.toml:9: faults[0].start_ms: starts at 1000 ms, at or"),
-    (GOOD.replace("target = [1, 2]", "target = [1, 2]\nloss = 0.5"), "demo.toml:12: faults[0].loss: has no effect"),
-    (GOOD.replace('kind = "crash"', 'kind = "partition"\nshape = "halves"'),
-     "demo.toml:12: faults[0].target: has no effect on a halves partition"),
-    (GOOD.replace('kind = "crash"', 'kind = "partition"'), "demo.toml:11: faults[0].target: an isolate-node"),
-    (GOOD.replace("target = [1, 2]", "target = [2, 2]"), "demo.toml:11: faults[0].target: node 2 is listed twice"),
-    (GOOD.replace("target = [1, 2]", "target = []"), "demo.toml:11: faults[0].target: must be a word"),
-    (GOOD.replace('name = "demo"', 'name = "demo"\nswarm = true'), "demo.toml:5: cluster: swarm = true draws"),
-    ('name = "demo"\n[nemesis]\nkinds = []\n', "demo.toml:3: nemesis.kinds: must name at least one"),
-    ('name = "demo"\n[nemesis]\nkinds = ["crash", "crash"]\n', "demo.toml:3: nemesis.kinds: 'crash' is listed"),
-    ('name = "demo"\nbugs = ["x", "x"]\n', "demo.toml:2: bugs: unknown bug 'x'"),
-    ('name = "demo"\n[workload]\nattempt_timeout_ms = 2000\n', "demo.toml:3: workload.attempt_timeout_ms: 2000"),
-    ('name = "demo"\nduration_ms = 86400000\n[nemesis]\nmode = "random"\ninterval_ms = 10\n',
-     "demo.toml:5: nemesis.interval_ms: would draw about 8640000 faults"),
-    # Names become folder names; descriptions are printed.
-    ('name = "../escaped"\n', "demo.toml:1: name: '../escaped' is not a valid name"),
-    ('name = "a\\u0000b"\n', "demo.toml:1: name: 'a\\x00b' is not a valid name"),
-    ('name = ".hidden"\n', "demo.toml:1: name: '.hidden' is not a valid name"),
-    ('name = "a b"\n', "demo.toml:1: name: 'a b' is not a valid name"),
-    ('name = "caf\u00e9"\n', "demo.toml:1: name: 'café' is not a valid name"),
-    ('name = "' + "n" * 101 + '"\n', "demo.toml:1: name: "),
-    ('name = ""\n', "demo.toml:1: name: '' is not a valid name"),
-    ('name = "demo"\ndescription = "a\\u001b[31m"\n', "demo.toml:2: description: must be one line"),
-    ('name = "demo"\ndescription = """two\nlines"""\n', "demo.toml:2: description: must be one line"),
-    ('name = "demo"\ndescription = "' + "d" * 1001 + '"\n', "demo.toml:2: description: 1001 characters"),
-    # Numbers: TOML's true is not 1, floats are not integers, nan and inf are out of range.
-    (GOOD.replace("nodes = 3", "nodes = true"), "demo.toml:5: cluster.nodes: must be an integer, not true"),
-    (GOOD.replace("nodes = 3", "nodes = 3.0"), "demo.toml:5: cluster.nodes: must be an integer, not 3.0"),
-    (GOOD.replace("nodes = 3", "nodes = inf"), "demo.toml:5: cluster.nodes: must be an integer, not inf"),
-    ('name = "demo"\n[network]\nloss = nan\n', "demo.toml:3: network.loss: nan is out of range"),
-    ('name = "demo"\n[network]\nloss = -inf\n', "demo.toml:3: network.loss: -inf is out of range"),
-    ('name = "demo"\n[network]\nloss = false\n', "demo.toml:3: network.loss: must be a number, not false"),
-    ('name = "demo"\nseed = 99999999999999999999999\n', "demo.toml:2: seed: 99999999999999999999999 is out of"),
-    ('name = "demo"\nseed = -1\n', "demo.toml:2: seed: -1 is out of range"),
-    ('name = "demo"\nseed = ' + "9" * 5000 + "\n", "demo.toml:2: not valid TOML: Exceeds the limit"),
-    ('name = "demo"\nswarm = 1\n', "demo.toml:2: swarm: must be true or false, not 1"),
-    ('name = "demo"\nname = "again"\n', "demo.toml:2: not valid TOML: Cannot overwrite a value"),
-    ('name = "demo"\n[cluster]\n[cluster]\n', "demo.toml:3: not valid TOML: Cannot declare"),
-    # The parser's own limits.
-    ('name = "demo"\ndescription = ' + "[" * 5000 + "]" * 5000 + "\n", "demo.toml:2: arrays or inline tables"),
-    ('name = "demo"\ndescription = ' + "{a=" * 5000 + "1" + "}" * 5000 + "\n", "demo.toml:2: arrays or inline"),
-    ('name = "demo"\ndescription = "' + "[" * 5000 + '"\n', "demo.toml:2: description: 5000 characters"),
-    ('name = "demo"\n[' + "a." * 200_000 + "a]\n", "demo.toml:2: a dotted key of more than 32 parts"),
-    ('name = "demo"\ncluster.' + "a." * 200_000 + "a = 1\n", "demo.toml:2: a dotted key of more than 32 parts"),
-    ("\ufeffname = 'demo'\n", "demo.toml:1: starts with a byte order mark"),
-    # Mistakes the parser notices only at the end of the text still get a line.
-    ('name = "demo"\ndescription = """open\n\nseed = 1\n', "demo.toml:2: not valid TOML: Unterminated string"),
-    ('name = "demo"\n# it\'s\nbugs = [\n', "demo.toml:3: not valid TOML: Invalid value"),
-    ('name = "demo"\n[faults', "demo.toml:2: not valid TOML: Expected ']'"),
-    ('name = "demo"\ncluster.nodes = 3\ncluster.nodes.x = 1\n\n', "demo.toml:3: not valid TOML: Cannot overwrite"),
-    ('name = "demo"\n"seed" = 1\n\u0073eed = 2\n', "demo.toml:3: not valid TOML: Cannot overwrite"),
-    ("", "demo.toml: the file is empty"),
-    ("  \n\n# nothing\n", "demo.toml: name: missing"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (GOOD.replace("nodes = 3", "nodes = 0"), "demo.toml:5: cluster.nodes: 0 is out of range"),
+        (GOOD.replace("nodes = 3", 'nodes = "3"'), "demo.toml:5: cluster.nodes: must be an integer"),
+        (GOOD.replace("nodes = 3", "nodez = 3"), "demo.toml:5: cluster.nodez: unknown key"),
+        (GOOD.replace("target = [1, 2]", "target = [1, 4]"), "demo.toml:11: faults[0].target: node 4 does not exist"),
+        (GOOD.replace('kind = "crash"', 'kind = "meteor"'), "demo.toml:8: faults[0].kind: 'meteor' is not one of"),
+        (GOOD.replace("start_ms = 10\n", ""), "demo.toml:7: faults[0]: missing field 'start_ms'"),
+        (
+            GOOD.replace('name = "demo"', 'name = "demo"\nbugs = ["gremlins"]'),
+            "demo.toml:2: bugs: unknown bug 'gremlins'",
+        ),
+        (GOOD.replace("[cluster]", "[cluster"), "demo.toml:4: "),
+        (GOOD.replace('name = "demo"\n', ""), "demo.toml: name: missing"),
+        # Every way TOML lets one write a key is located.
+        (GOOD.replace("[cluster]\nnodes = 3", "cluster.nodes = 0"), "demo.toml:4: cluster.nodes: 0 is out of range"),
+        (GOOD.replace("[cluster]\nnodes = 3", "cluster = { nodes = 0 }"), "demo.toml:4: cluster.nodes: 0 is out"),
+        (GOOD.replace("nodes = 3", '"nodes" = 0'), "demo.toml:5: cluster.nodes: 0 is out of range"),
+        (GOOD.replace("nodes = 3", "'nodes' = 0"), "demo.toml:5: cluster.nodes: 0 is out of range"),
+        (GOOD.replace("[cluster]", "[ cluster ]").replace("nodes = 3", "nodes = 0"), "demo.toml:5: cluster.nodes"),
+        (GOOD + "\n[phasez]\nx = 1\n", "demo.toml:13: phasez: unknown key"),
+        (GOOD + "\n[faults.extra]\nx = 1\n", "demo.toml:13: faults[0].extra: unknown key"),
+        (GOOD + EXTRA_FAULT, "demo.toml:17: faults[1].target: node 9 does not exist"),
+        (INLINE_FAULTS, "demo.toml:4: faults[1].target: node 0 does not exist"),
+        (
+            'name = "demo"\n[nemesis]\nkinds = [\n  "crash",\n  "meteor",\n]\n',
+            "demo.toml:5: nemesis.kinds: 'meteor' is not one of",
+        ),
+        ('name = "demo"\n"a\\nb" = 1\n', "demo.toml:2: 'a\\nb': unknown key"),
+        # Faults after the end, and values that would be silently ignored or clamped.
+        (GOOD.replace("start_ms = 10", "start_ms = 1000"), "demo.toml:9: faults[0].start_ms: starts at 1000 ms, at or"),
+        (GOOD.replace("target = [1, 2]", "target = [1, 2]\nloss = 0.5"), "demo.toml:12: faults[0].loss: has no effect"),
+        (
+            GOOD.replace('kind = "crash"', 'kind = "partition"\nshape = "halves"'),
+            "demo.toml:12: faults[0].target: has no effect on a halves partition",
+        ),
+        (GOOD.replace('kind = "crash"', 'kind = "partition"'), "demo.toml:11: faults[0].target: an isolate-node"),
+        (GOOD.replace("target = [1, 2]", "target = [2, 2]"), "demo.toml:11: faults[0].target: node 2 is listed twice"),
+        (GOOD.replace("target = [1, 2]", "target = []"), "demo.toml:11: faults[0].target: must be a word"),
+        (GOOD.replace('name = "demo"', 'name = "demo"\nswarm = true'), "demo.toml:5: cluster: swarm = true draws"),
+        ('name = "demo"\n[nemesis]\nkinds = []\n', "demo.toml:3: nemesis.kinds: must name at least one"),
+        ('name = "demo"\n[nemesis]\nkinds = ["crash", "crash"]\n', "demo.toml:3: nemesis.kinds: 'crash' is listed"),
+        ('name = "demo"\nbugs = ["x", "x"]\n', "demo.toml:2: bugs: unknown bug 'x'"),
+        ('name = "demo"\n[workload]\nattempt_timeout_ms = 2000\n', "demo.toml:3: workload.attempt_timeout_ms: 2000"),
+        (
+            'name = "demo"\nduration_ms = 86400000\n[nemesis]\nmode = "random"\ninterval_ms = 10\n',
+            "demo.toml:5: nemesis.interval_ms: would draw about 8640000 faults",
+        ),
+        # Names become folder names; descriptions are printed.
+        ('name = "../escaped"\n', "demo.toml:1: name: '../escaped' is not a valid name"),
+        ('name = "a\\u0000b"\n', "demo.toml:1: name: 'a\\x00b' is not a valid name"),
+        ('name = ".hidden"\n', "demo.toml:1: name: '.hidden' is not a valid name"),
+        ('name = "a b"\n', "demo.toml:1: name: 'a b' is not a valid name"),
+        ('name = "caf\u00e9"\n', "demo.toml:1: name: 'café' is not a valid name"),
+        ('name = "' + "n" * 101 + '"\n', "demo.toml:1: name: "),
+        ('name = ""\n', "demo.toml:1: name: '' is not a valid name"),
+        ('name = "demo"\ndescription = "a\\u001b[31m"\n', "demo.toml:2: description: must be one line"),
+        ('name = "demo"\ndescription = """two\nlines"""\n', "demo.toml:2: description: must be one line"),
+        ('name = "demo"\ndescription = "' + "d" * 1001 + '"\n', "demo.toml:2: description: 1001 characters"),
+        # Numbers: TOML's true is not 1, floats are not integers, nan and inf are out of range.
+        (GOOD.replace("nodes = 3", "nodes = true"), "demo.toml:5: cluster.nodes: must be an integer, not true"),
+        (GOOD.replace("nodes = 3", "nodes = 3.0"), "demo.toml:5: cluster.nodes: must be an integer, not 3.0"),
+        (GOOD.replace("nodes = 3", "nodes = inf"), "demo.toml:5: cluster.nodes: must be an integer, not inf"),
+        ('name = "demo"\n[network]\nloss = nan\n', "demo.toml:3: network.loss: nan is out of range"),
+        ('name = "demo"\n[network]\nloss = -inf\n', "demo.toml:3: network.loss: -inf is out of range"),
+        ('name = "demo"\n[network]\nloss = false\n', "demo.toml:3: network.loss: must be a number, not false"),
+        ('name = "demo"\nseed = 99999999999999999999999\n', "demo.toml:2: seed: 99999999999999999999999 is out of"),
+        ('name = "demo"\nseed = -1\n', "demo.toml:2: seed: -1 is out of range"),
+        ('name = "demo"\nseed = ' + "9" * 5000 + "\n", "demo.toml:2: not valid TOML: Exceeds the limit"),
+        ('name = "demo"\nswarm = 1\n', "demo.toml:2: swarm: must be true or false, not 1"),
+        ('name = "demo"\nname = "again"\n', "demo.toml:2: not valid TOML: Cannot overwrite a value"),
+        ('name = "demo"\n[cluster]\n[cluster]\n', "demo.toml:3: not valid TOML: Cannot declare"),
+        # The parser's own limits.
+        ('name = "demo"\ndescription = ' + "[" * 5000 + "]" * 5000 + "\n", "demo.toml:2: arrays or inline tables"),
+        ('name = "demo"\ndescription = ' + "{a=" * 5000 + "1" + "}" * 5000 + "\n", "demo.toml:2: arrays or inline"),
+        ('name = "demo"\ndescription = "' + "[" * 5000 + '"\n', "demo.toml:2: description: 5000 characters"),
+        ('name = "demo"\n[' + "a." * 200_000 + "a]\n", "demo.toml:2: a dotted key of more than 32 parts"),
+        ('name = "demo"\ncluster.' + "a." * 200_000 + "a = 1\n", "demo.toml:2: a dotted key of more than 32 parts"),
+        ("\ufeffname = 'demo'\n", "demo.toml:1: starts with a byte order mark"),
+        # Mistakes the parser notices only at the end of the text still get a line.
+        ('name = "demo"\ndescription = """open\n\nseed = 1\n', "demo.toml:2: not valid TOML: Unterminated string"),
+        ('name = "demo"\n# it\'s\nbugs = [\n', "demo.toml:3: not valid TOML: Invalid value"),
+        ('name = "demo"\n[faults', "demo.toml:2: not valid TOML: Expected ']'"),
+        ('name = "demo"\ncluster.nodes = 3\ncluster.nodes.x = 1\n\n', "demo.toml:3: not valid TOML: Cannot overwrite"),
+        ('name = "demo"\n"seed" = 1\n\u0073eed = 2\n', "demo.toml:3: not valid TOML: Cannot overwrite"),
+        ("", "demo.toml: the file is empty"),
+        ("  \n\n# nothing\n", "demo.toml: name: missing"),
+    ],
+)
 def test_mistakes_name_file_line_and_field(text: str, expected: str) -> None:
     with pytest.raises(ScenarioError) as caught:
         loader.parse(text, "demo.toml")
@@ -177,10 +189,12 @@ def test_a_large_schedule_is_refused_and_the_largest_allowed_replays(tmp_path: P
     with pytest.raises(ScenarioError, match="when more are drawn from the seed"):
         loader.parse(drawn, "demo.toml")
     # The longest schedule allowed, with the longest values, still makes a file that loads.
-    widest = FaultSpec("clock", 86_399_999, 86_400_000, target=tuple(range(1, 10)), drift_ppm=-900_000,
-                       offset_ms=-3_600_000)
-    longest = Scenario(name="n" * 100, duration_ms=86_400_000, cluster=model.ClusterSpec(nodes=9),
-                       faults=(widest,) * 100)
+    widest = FaultSpec(
+        "clock", 86_399_999, 86_400_000, target=tuple(range(1, 10)), drift_ppm=-900_000, offset_ms=-3_600_000
+    )
+    longest = Scenario(
+        name="n" * 100, duration_ms=86_400_000, cluster=model.ClusterSpec(nodes=9), faults=(widest,) * 100
+    )
     path = tmp_path / "longest.toml"
     path.write_text(loader.to_toml(longest), encoding="utf-8")
     assert path.stat().st_size * model.MAX_FAULTS / 100 < loader.MAX_BYTES
@@ -220,22 +234,25 @@ def test_messages_stay_one_printable_line_whatever_the_path_holds() -> None:
     assert pickle.loads(pickle.dumps(error)).line == 3
 
 
-@pytest.mark.parametrize(("text", "path", "line"), [
-    ("a = 1\n[t]\nb = 2\n", ("t", "b"), 3),
-    ("t.b = 2\n", ("t", "b"), 1),
-    ('"t" . "b" = 2\n', ("t", "b"), 1),
-    ('"t\\u0041" = 2\n', ("tA",), 1),
-    ("t = { b = { c = 1 } }\n", ("t", "b", "c"), 1),
-    ("[[f]]\nx = 1\n[[f]]\n\nx = 2\n", ("f", 1, "x"), 5),
-    ("[[f]]\nx = 1\n[f.sub]\ny = 1\n[[f]]\n[f.sub]\ny = 2\n", ("f", 1, "sub", "y"), 7),
-    ('f = [\n  { x = 1 },\n  # comment ]\n  { x = "}]" },\n]\n', ("f", 1, "x"), 4),
-    ('s = """\nx = 1\n"""\nx = 2\n', ("x",), 4),
-    ("s = '''\n[t]\n'''\nt.x = 2\n", ("t", "x"), 4),
-    ("d = 1979-05-27 07:32:00\nx = 2\n", ("x",), 2),
-    ("a = [1, [2,\n 3]]\n", ("a", 1, 1), 2),
-    ("[t]\n", ("t", "missing"), 1),
-    ("x = 1\n", ("nowhere",), None),
-])
+@pytest.mark.parametrize(
+    ("text", "path", "line"),
+    [
+        ("a = 1\n[t]\nb = 2\n", ("t", "b"), 3),
+        ("t.b = 2\n", ("t", "b"), 1),
+        ('"t" . "b" = 2\n', ("t", "b"), 1),
+        ('"t\\u0041" = 2\n', ("tA",), 1),
+        ("t = { b = { c = 1 } }\n", ("t", "b", "c"), 1),
+        ("[[f]]\nx = 1\n[[f]]\n\nx = 2\n", ("f", 1, "x"), 5),
+        ("[[f]]\nx = 1\n[f.sub]\ny = 1\n[[f]]\n[f.sub]\ny = 2\n", ("f", 1, "sub", "y"), 7),
+        ('f = [\n  { x = 1 },\n  # comment ]\n  { x = "}]" },\n]\n', ("f", 1, "x"), 4),
+        ('s = """\nx = 1\n"""\nx = 2\n', ("x",), 4),
+        ("s = '''\n[t]\n'''\nt.x = 2\n", ("t", "x"), 4),
+        ("d = 1979-05-27 07:32:00\nx = 2\n", ("x",), 2),
+        ("a = [1, [2,\n 3]]\n", ("a", 1, 1), 2),
+        ("[t]\n", ("t", "missing"), 1),
+        ("x = 1\n", ("nowhere",), None),
+    ],
+)
 def test_key_lines_follow_every_way_to_write_a_key(text: str, path: tuple[str | int, ...], line: int | None) -> None:
     tomllib.loads(text)
     assert KeyLines(text).line_of(path) == line
@@ -272,30 +289,38 @@ def test_the_readme_example_scenario_loads() -> None:
     assert resolve(scenario).faults == scenario.faults
 
 
-@pytest.mark.parametrize(("text", "found"), [
-    ("a.b.c = 1\n[a.b.c]\nx = [1.5, 2.5, 3.5, 4.5]\ny = 1979-05-27T07:32:00.999\n", None),
-    ('a."b.c.d.e"."f" = 1\n# a.b.c.d.e\n', None),
-    ("x = 1\na.b.c.d = 1\n", (2, "key")),
-    ("x = 1\n[a . b. c.d]\n", (2, "key")),
-    ('x = 1\n"a"."b".c.d = 1\n', (2, "key")),
-    ("x = {a.b = 1, c.d.e = 2}\nq = {a.b.c.d.e = 1}\n", (2, "key")),
-])
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("a.b.c = 1\n[a.b.c]\nx = [1.5, 2.5, 3.5, 4.5]\ny = 1979-05-27T07:32:00.999\n", None),
+        ('a."b.c.d.e"."f" = 1\n# a.b.c.d.e\n', None),
+        ("x = 1\na.b.c.d = 1\n", (2, "key")),
+        ("x = 1\n[a . b. c.d]\n", (2, "key")),
+        ('x = 1\n"a"."b".c.d = 1\n', (2, "key")),
+        ("x = {a.b = 1, c.d.e = 2}\nq = {a.b.c.d.e = 1}\n", (2, "key")),
+    ],
+)
 def test_dotted_keys_of_many_parts_are_found(text: str, found: tuple[int, str] | None) -> None:
     assert positions.deepest(text, 3) == found
 
 
-@pytest.mark.parametrize(("text", "deep_line", "unclosed_line"), [
-    ('a = "[[[[" # [[[[\nb = [[[[]]]]\n', 2, None),
-    ("a = '[[[['\nb = [[[]]]\n", None, None),
-    ('a = """\n[[[[\n"""\nb = {c = [[[1]]]}\n', 4, None),
-    ("a = '''x\n[[[[ '''''\nb = [[[[\n", 3, None),
-    ('a = "\\"[[[[\\""\nb = 1\n', None, None),
-    ("# it's\na = 'x\nb = [[[[\n", 3, 2),
-    ('a = """never closed\n[[[[\n', None, 1),
-    ('a = "x\\\\"\nb = "open\n', None, 2),
-])
+@pytest.mark.parametrize(
+    ("text", "deep_line", "unclosed_line"),
+    [
+        ('a = "[[[[" # [[[[\nb = [[[[]]]]\n', 2, None),
+        ("a = '[[[['\nb = [[[]]]\n", None, None),
+        ('a = """\n[[[[\n"""\nb = {c = [[[1]]]}\n', 4, None),
+        ("a = '''x\n[[[[ '''''\nb = [[[[\n", 3, None),
+        ('a = "\\"[[[[\\""\nb = 1\n', None, None),
+        ("# it's\na = 'x\nb = [[[[\n", 3, 2),
+        ('a = """never closed\n[[[[\n', None, 1),
+        ('a = "x\\\\"\nb = "open\n', None, 2),
+    ],
+)
 def test_nesting_and_unclosed_strings_are_found_outside_strings_and_comments(
-    text: str, deep_line: int | None, unclosed_line: int | None,
+    text: str,
+    deep_line: int | None,
+    unclosed_line: int | None,
 ) -> None:
     assert positions.deepest(text, 3) == (None if deep_line is None else (deep_line, "nesting"))
     assert positions.unclosed_string(text) == unclosed_line

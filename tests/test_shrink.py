@@ -71,20 +71,26 @@ def _folder_with_verdict(tmp_path: Path, verdict: bytes) -> Path:
     return folder
 
 
-@pytest.mark.parametrize(("verdict", "fragment"), [
-    (b"{nope", "verdict.json:1: not JSON"),
-    (b"{}", "verdict.json: checkers: missing"),
-    (b"[]", "verdict.json: expected a JSON object"),
-    (b'{"checkers": []}', "verdict.json: checkers: expected an object of checker results"),
-    (b'{"checkers": {"revisions": {}}}', "verdict.json: checkers.revisions.valid: missing"),
-    (b'{"checkers": {"revisions": 3}}', "verdict.json: checkers.revisions.valid: missing"),
-    (b'{"checkers": {"revisions": {"valid": 1}}}', 'checkers.revisions.valid: expected true, false or "unknown"'),
-    (b'{"checkers": {"revisions": {"valid": "nope"}}}', "checkers.revisions.valid: expected"),
-    (b"\xff{}", "verdict.json: not UTF-8 text"),
-    (b"[" * 100_000, "verdict.json: not JSON"),
-])
+@pytest.mark.parametrize(
+    ("verdict", "fragment"),
+    [
+        (b"{nope", "verdict.json:1: not JSON"),
+        (b"{}", "verdict.json: checkers: missing"),
+        (b"[]", "verdict.json: expected a JSON object"),
+        (b'{"checkers": []}', "verdict.json: checkers: expected an object of checker results"),
+        (b'{"checkers": {"revisions": {}}}', "verdict.json: checkers.revisions.valid: missing"),
+        (b'{"checkers": {"revisions": 3}}', "verdict.json: checkers.revisions.valid: missing"),
+        (b'{"checkers": {"revisions": {"valid": 1}}}', 'checkers.revisions.valid: expected true, false or "unknown"'),
+        (b'{"checkers": {"revisions": {"valid": "nope"}}}', "checkers.revisions.valid: expected"),
+        (b"\xff{}", "verdict.json: not UTF-8 text"),
+        (b"[" * 100_000, "verdict.json: not JSON"),
+    ],
+)
 def test_a_broken_verdict_is_one_line_naming_the_file_and_field(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], verdict: bytes, fragment: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    verdict: bytes,
+    fragment: str,
 ) -> None:
     folder = _folder_with_verdict(tmp_path, verdict)
     with pytest.raises(SystemExit) as stopped:
@@ -97,8 +103,18 @@ def test_a_broken_verdict_is_one_line_naming_the_file_and_field(
 
 def test_the_shrunk_run_is_said_to_fail_only_what_it_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     original = loader.load("crash-restart")
-    folder = _folder_with_verdict(tmp_path, json.dumps({"checkers": {
-        "linearizability": {"valid": False}, "revisions": {"valid": False}, "liveness": {"valid": True}}}).encode())
+    folder = _folder_with_verdict(
+        tmp_path,
+        json.dumps(
+            {
+                "checkers": {
+                    "linearizability": {"valid": False},
+                    "revisions": {"valid": False},
+                    "liveness": {"valid": True},
+                }
+            }
+        ).encode(),
+    )
 
     def judged(scenario: object, out: object, budget_s: float) -> api.RunOutcome:
         # The original fails two checkers; every smaller run fails linearizability only.
@@ -120,9 +136,11 @@ def test_a_folder_that_is_not_a_run_is_one_line(tmp_path: Path, capsys: pytest.C
     scenario_only = tmp_path / "scenario-only"
     scenario_only.mkdir()
     (scenario_only / "scenario.toml").write_text(loader.to_toml(loader.load("pause")))
-    for folder, fragment in ((tmp_path / "none", "scenario.toml is missing"),
-                             (scenario_only, "verdict.json is missing"),
-                             (tmp_path / ("x" * 300), "cannot read scenario.toml")):
+    for folder, fragment in (
+        (tmp_path / "none", "scenario.toml is missing"),
+        (scenario_only, "verdict.json is missing"),
+        (tmp_path / ("x" * 300), "cannot read scenario.toml"),
+    ):
         with pytest.raises(SystemExit) as stopped:
             main(["shrink", str(folder), "--out", str(tmp_path / "out")])
         error = capsys.readouterr().err

@@ -47,15 +47,31 @@ class CountingSteps:
 # Operations built by hand
 
 
-def op(f: str, argument: object = None, result: object = None, *, status: str = "ok",
-       key: str | None = "k", number: int = 0, call: int = 0, ret: int | None = 1,
-       ) -> Operation:
+def op(
+    f: str,
+    argument: object = None,
+    result: object = None,
+    *,
+    status: str = "ok",
+    key: str | None = "k",
+    number: int = 0,
+    call: int = 0,
+    ret: int | None = 1,
+) -> Operation:
     """One operation; `status` "info" makes it pending (no return)."""
     pending = status == "info"
-    return Operation(id=number, process=number, client=None, f=f, key=key,
-                     input=argument,  # type: ignore[arg-type]
-                     output=None if pending else result,  # type: ignore[arg-type]
-                     call=call, ret=None if pending else ret, status=status)
+    return Operation(
+        id=number,
+        process=number,
+        client=None,
+        f=f,
+        key=key,
+        input=argument,  # type: ignore[arg-type]
+        output=None if pending else result,  # type: ignore[arg-type]
+        call=call,
+        ret=None if pending else ret,
+        status=status,
+    )
 
 
 def test_register_hook_answers() -> None:
@@ -112,20 +128,31 @@ REGISTER_STATES: tuple[State, ...] = (None, *REGISTER_VALUES, 50, 51, 99)
 KV_STATES: tuple[State, ...] = ("", "a", "b", "ab", "ba", "abc", "x", "zz")
 
 register_operations = st.one_of(
-    st.builds(lambda value, pending: op("write", value, status="info" if pending else "ok"),
-              st.sampled_from(REGISTER_STATES[1:]), st.booleans()),
-    st.builds(lambda value, pending: op("read", None, value, status="info" if pending else "ok"),
-              st.sampled_from(REGISTER_STATES), st.booleans()),
-    st.builds(lambda expected, new, status: op("cas", (expected, new), status != COMPARE_FAILED,
-                                               status=status),
-              st.sampled_from(REGISTER_STATES), st.sampled_from(REGISTER_STATES[1:]),
-              st.sampled_from(["ok", COMPARE_FAILED, "info"])),
+    st.builds(
+        lambda value, pending: op("write", value, status="info" if pending else "ok"),
+        st.sampled_from(REGISTER_STATES[1:]),
+        st.booleans(),
+    ),
+    st.builds(
+        lambda value, pending: op("read", None, value, status="info" if pending else "ok"),
+        st.sampled_from(REGISTER_STATES),
+        st.booleans(),
+    ),
+    st.builds(
+        lambda expected, new, status: op("cas", (expected, new), status != COMPARE_FAILED, status=status),
+        st.sampled_from(REGISTER_STATES),
+        st.sampled_from(REGISTER_STATES[1:]),
+        st.sampled_from(["ok", COMPARE_FAILED, "info"]),
+    ),
 )
 kv_operations = st.builds(
-    lambda f, value, pending: op(f, None if f == "get" else value,
-                                 value if f == "get" else None,
-                                 status="info" if pending else "ok"),
-    st.sampled_from(["get", "put", "append"]), st.sampled_from(KV_STATES), st.booleans())
+    lambda f, value, pending: op(
+        f, None if f == "get" else value, value if f == "get" else None, status="info" if pending else "ok"
+    ),
+    st.sampled_from(["get", "put", "append"]),
+    st.sampled_from(KV_STATES),
+    st.booleans(),
+)
 
 
 @settings(max_examples=200, deadline=None, derandomize=True)
@@ -184,14 +211,17 @@ def draw_argument(draw: st.DrawFn, model_name: str, f: str) -> object:
     if f in ("read", "get"):
         return None
     if f == "cas":
-        return (draw(st.sampled_from([None, *REGISTER_VALUES])),
-                draw(st.sampled_from(REGISTER_VALUES)))
+        return (draw(st.sampled_from([None, *REGISTER_VALUES])), draw(st.sampled_from(REGISTER_VALUES)))
     return draw(st.sampled_from(KV_VALUES if model_name == "kv" else REGISTER_VALUES))
 
 
 @st.composite
-def plans(draw: st.DrawFn, model_name: str, keys: tuple[str, ...], pending_one_in: int,
-          ) -> list[Plan]:
+def plans(
+    draw: st.DrawFn,
+    model_name: str,
+    keys: tuple[str, ...],
+    pending_one_in: int,
+) -> list[Plan]:
     """Up to 8 operations from up to 3 clients, one at a time each; one in
     `pending_one_in` never returns (taking effect or not)."""
     functions = sorted(get_model(model_name).functions)
@@ -202,11 +232,19 @@ def plans(draw: st.DrawFn, model_name: str, keys: tuple[str, ...], pending_one_i
             f = draw(st.sampled_from(functions))
             call, length = now + draw(st.integers(1, 3)), draw(st.integers(1, 6))
             pending = draw(st.integers(1, pending_one_in)) == 1
-            drawn.append(Plan(client, f, draw(st.sampled_from(keys)),
-                              draw_argument(draw, model_name, f),
-                              10 * call + client, 10 * (call + length) + client,
-                              10 * call + client + draw(st.integers(1, 9)) * length,
-                              pending, not pending or draw(st.booleans())))
+            drawn.append(
+                Plan(
+                    client,
+                    f,
+                    draw(st.sampled_from(keys)),
+                    draw_argument(draw, model_name, f),
+                    10 * call + client,
+                    10 * (call + length) + client,
+                    10 * call + client + draw(st.integers(1, 9)) * length,
+                    pending,
+                    not pending or draw(st.booleans()),
+                )
+            )
             now = call + length
     return drawn
 
@@ -237,19 +275,31 @@ def probe(plan: Plan) -> Operation:
     return op(plan.f, plan.argument, None, key=plan.key)
 
 
-def operations_of(plans_drawn: Sequence[Plan], outcomes: dict[int, tuple[str, object]],
-                  ) -> list[Operation]:
+def operations_of(
+    plans_drawn: Sequence[Plan],
+    outcomes: dict[int, tuple[str, object]],
+) -> list[Operation]:
     """Operations with positions: every call and return numbered in time order."""
-    times = sorted([plan.call_time for plan in plans_drawn]
-                   + [plan.return_time for plan in plans_drawn if not plan.pending])
+    times = sorted(
+        [plan.call_time for plan in plans_drawn] + [plan.return_time for plan in plans_drawn if not plan.pending]
+    )
     position = {time: index for index, time in enumerate(times)}
     assert len(position) == len(times), "times are distinct by construction"
     built: list[Operation] = []
     for number, plan in enumerate(plans_drawn):
         status, result = ("info", None) if plan.pending else outcomes[number]
-        built.append(op(plan.f, plan.argument, result, status=status, key=plan.key,
-                        number=number, call=position[plan.call_time],
-                        ret=None if plan.pending else position[plan.return_time]))
+        built.append(
+            op(
+                plan.f,
+                plan.argument,
+                result,
+                status=status,
+                key=plan.key,
+                number=number,
+                call=position[plan.call_time],
+                ret=None if plan.pending else position[plan.return_time],
+            )
+        )
     return built
 
 
@@ -271,8 +321,9 @@ def sequential_tail(model_name: str, key: str, start_time: int, kind: str) -> li
 
 
 @st.composite
-def histories(draw: st.DrawFn, model_name: str, keys: tuple[str, ...] = ("a", "b"),
-              pending_one_in: int = 4) -> tuple[Model, list[Operation], str, str]:
+def histories(
+    draw: st.DrawFn, model_name: str, keys: tuple[str, ...] = ("a", "b"), pending_one_in: int = 4
+) -> tuple[Model, list[Operation], str, str]:
     """(model, operations, how it was broken, the key broken). Broken "none" is
     linearizable; "never-written" and "stale" are not; "wrong-read" changes one read's
     result to another value that may or may not be explainable."""
@@ -290,8 +341,7 @@ def histories(draw: st.DrawFn, model_name: str, keys: tuple[str, ...] = ("a", "b
     elif broken == "stale":
         outcomes[len(drawn) - 1] = ("ok", STALE_PAIR[model_name][0])
     elif broken == "wrong-read":
-        reads = [n for n, plan in enumerate(drawn)
-                 if plan.f in ("read", "get") and not plan.pending]
+        reads = [n for n, plan in enumerate(drawn) if plan.f in ("read", "get") and not plan.pending]
         if reads:
             number = draw(st.sampled_from(reads))
             pool = KV_STATES if model_name == "kv" else REGISTER_STATES[:5]
@@ -306,24 +356,29 @@ def verdicts(result: LinearizabilityResult) -> tuple[object, list[tuple[Hashable
 
 def searches(result: LinearizabilityResult) -> list[dict[str, Any]]:
     """Everything about each partition but its timing."""
-    return [{name: value for name, value in partition.to_json().items() if name != "ms"}
-            for partition in result.partitions]
+    return [
+        {name: value for name, value in partition.to_json().items() if name != "ms"} for partition in result.partitions
+    ]
 
 
-@pytest.mark.parametrize(("model_name", "keys", "pending_one_in"), [
-    ("register", ("a", "b"), 4),
-    ("cas-register", ("a", "b"), 4),
-    ("kv", ("a", "b"), 4),
-    # One key and mostly pending operations: chains of pending operations reacting to
-    # each other, where a wrong answer would hide the only explanation.
-    ("cas-register", ("a",), 2),
-    ("kv", ("a",), 2),
-], ids=["register", "cas-register", "kv", "cas-register-mostly-pending", "kv-mostly-pending"])
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.parametrize(
+    ("model_name", "keys", "pending_one_in"),
+    [
+        ("register", ("a", "b"), 4),
+        ("cas-register", ("a", "b"), 4),
+        ("kv", ("a", "b"), 4),
+        # One key and mostly pending operations: chains of pending operations reacting to
+        # each other, where a wrong answer would hide the only explanation.
+        ("cas-register", ("a",), 2),
+        ("kv", ("a",), 2),
+    ],
+    ids=["register", "cas-register", "kv", "cas-register-mostly-pending", "kv-mostly-pending"],
+)
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
-def test_the_hook_changes_no_verdict(model_name: str, keys: tuple[str, ...], pending_one_in: int,
-                                     data: st.DataObject) -> None:
+def test_the_hook_changes_no_verdict(
+    model_name: str, keys: tuple[str, ...], pending_one_in: int, data: st.DataObject
+) -> None:
     model, operations, broken, key = data.draw(histories(model_name, keys, pending_one_in))
     assert hasattr(model, "state_test")
     with_hook = check_operations(operations, model)
@@ -344,9 +399,11 @@ def test_a_pending_cas_waiting_for_a_pending_write_is_still_found() -> None:
     """Only pending write(1) then pending cas(1 -> 2) explain the read of 2: the write
     helps no returned operation by itself, so it is tried only because the cas, testing
     for 1, reacts to it."""
-    operations = [op("write", 1, status="info", number=0, call=0),
-                  op("cas", (1, 2), status="info", number=1, call=1),
-                  op("read", None, 2, number=2, call=2, ret=3)]
+    operations = [
+        op("write", 1, status="info", number=0, call=0),
+        op("cas", (1, 2), status="info", number=1, call=1),
+        op("read", None, 2, number=2, call=2, ret=3),
+    ]
     model = get_model("cas-register")
     assert check_operations(operations, model).valid is True
     assert check_operations(operations, WithoutStateTest(model)).valid is True  # type: ignore[arg-type]
@@ -362,15 +419,13 @@ def pending_writes_then_impossible_read(model_name: str, writes: int) -> list[Op
     """`writes` pending writes (a cas among them for cas-register), all called first,
     then a read of a value none writes: a dead end where every pending write is tried."""
     write = "put" if model_name == "kv" else "write"
-    values = ([f"w{n}" for n in range(writes)] if model_name == "kv"
-              else list(range(100, 100 + writes)))
+    values = [f"w{n}" for n in range(writes)] if model_name == "kv" else list(range(100, 100 + writes))
     built = [op(write, value, status="info", number=n, call=n) for n, value in enumerate(values)]
     if model_name == "cas-register":
         built.append(op("cas", (100, 7), status="info", number=writes, call=writes))
     read = "get" if model_name == "kv" else "read"
     number = len(built)
-    built.append(op(read, None, NEVER_WRITTEN[model_name], number=number, call=number,
-                    ret=number + 1))
+    built.append(op(read, None, NEVER_WRITTEN[model_name], number=number, call=number, ret=number + 1))
     return built
 
 
@@ -381,8 +436,10 @@ def test_the_hook_spares_steps_of_pending_writes(model_name: str) -> None:
     # once (no order of the writes makes the get's string).
     initial = "s" if model_name == "kv" else None
     counted = {hook: CountingSteps(get_model(model_name, initial), hook) for hook in (True, False)}
-    results = {hook: check_operations(operations, model)  # type: ignore[arg-type]
-               for hook, model in counted.items()}
+    results = {
+        hook: check_operations(operations, model)  # type: ignore[arg-type]
+        for hook, model in counted.items()
+    }
     assert results[True].valid is False and verdicts(results[True]) == verdicts(results[False])
     # Without the hook every pending write is stepped once more per other pending write.
     assert counted[False].steps > 60 * 59

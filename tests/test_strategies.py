@@ -33,16 +33,18 @@ def test_generated_runs_are_safe_and_repeatable(scenario: Scenario) -> None:
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)
-@given(st.integers(0, 2**63 - 1), st.sampled_from(loader.builtin_names()), st.integers(0, MAX_NODES),
-       st.booleans())
+@given(st.integers(0, 2**63 - 1), st.sampled_from(loader.builtin_names()), st.integers(0, MAX_NODES), st.booleans())
 def test_no_resolved_scenario_names_a_node_that_does_not_exist(seed: int, name: str, named: int, swarm: bool) -> None:
     """Whatever the seed, swarm draw and random schedule: every fault aims at nodes of the
     resolved cluster and starts before the heal (resolve also asserts it)."""
     scenario = loader.with_seed(loader.load(name), seed)
     if named:
         aimed = FaultSpec("crash", 0, 10, target=(named,))
-        cluster = scenario.cluster if scenario.swarm or swarm else dataclasses.replace(
-            scenario.cluster, nodes=max(named, scenario.cluster.nodes))
+        cluster = (
+            scenario.cluster
+            if scenario.swarm or swarm
+            else dataclasses.replace(scenario.cluster, nodes=max(named, scenario.cluster.nodes))
+        )
         scenario = dataclasses.replace(scenario, faults=(*scenario.faults, aimed), cluster=cluster)
     if swarm:
         scenario = dataclasses.replace(scenario, swarm=True)

@@ -51,8 +51,12 @@ def detect_format(path: str | os.PathLike[str], budget: Budget | None = None) ->
         text = line.strip().lstrip(",")
         chosen = _format_of(line, text) if text else None
         if chosen is None:
-            raise InputError(source, line_number, None, "cannot tell the history's format "
-                             f"from {text[:30]!r}; give --format ({', '.join(FORMATS[1:])})")
+            raise InputError(
+                source,
+                line_number,
+                None,
+                f"cannot tell the history's format from {text[:30]!r}; give --format ({', '.join(FORMATS[1:])})",
+            )
         return chosen
     raise no_operations(source)
 
@@ -72,8 +76,12 @@ def _format_of(line: str, text: str) -> str | None:
     return None
 
 
-def read_operations(path: str | os.PathLike[str], history_format: str | None = None,
-                    model: Model | None = None, budget: Budget | None = None) -> list[Operation]:
+def read_operations(
+    path: str | os.PathLike[str],
+    history_format: str | None = None,
+    model: Model | None = None,
+    budget: Budget | None = None,
+) -> list[Operation]:
     """Read any supported history file into operations.
 
     `history_format` None or "auto" detects the format by content. Given a `model`, every
@@ -86,8 +94,7 @@ def read_operations(path: str | os.PathLike[str], history_format: str | None = N
     """
     chosen = history_format or "auto"
     if chosen not in FORMATS:
-        raise ValueError(f"unknown history format {chosen!r}; known formats: "
-                         f"{', '.join(FORMATS)}")
+        raise ValueError(f"unknown history format {chosen!r}; known formats: {', '.join(FORMATS)}")
     if chosen == "auto":
         chosen = detect_format(path, budget)
     if chosen == "jsonl":

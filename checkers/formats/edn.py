@@ -63,8 +63,12 @@ _WITHOUT_ARGUMENT = frozenset({"read", "get", "acquire", "release"})
 
 
 def read_edn_history(
-    path: str | os.PathLike[str], *, nil_read: str = "unknown", fail_cas: str = "drop",
-    model: Model | None = None, budget: Budget | None = None,
+    path: str | os.PathLike[str],
+    *,
+    nil_read: str = "unknown",
+    fail_cas: str = "drop",
+    model: Model | None = None,
+    budget: Budget | None = None,
 ) -> list[Operation]:
     """Read a Knossos-style EDN history into operations (see the module docstring). A
     file with no vector and no map at all is an error; `[]` is an empty history."""
@@ -99,8 +103,9 @@ def plain(value: Any) -> Argument:
 class RecordReader:
     """Gives each EDN op map its meaning and hands it to a `Pairing`."""
 
-    def __init__(self, source: str, model: Model | None, *, nil_read: str, fail_cas: str,
-                 budget: Budget | None = None) -> None:
+    def __init__(
+        self, source: str, model: Model | None, *, nil_read: str, fail_cas: str, budget: Budget | None = None
+    ) -> None:
         assert nil_read in ("unknown", "absent"), nil_read
         assert fail_cas in ("drop", COMPARE_FAILED), fail_cas
         self.source = source
@@ -143,19 +148,16 @@ class RecordReader:
         value = plain(fields.get("value"))
         self.position += 1
         if kind == "invoke":
-            self.pairing.call(self.position, process, f, key, self.argument(f, value), time_us,
-                              line)
+            self.pairing.call(self.position, process, f, key, self.argument(f, value), time_us, line)
             return
         outcome, output = self.meaning(kind, f, value)
         self.pairing.complete(self.position, process, f, outcome, output, time_us, line, key)
 
-    def keyword(self, line: int, fields: Mapping[str, Any], name: str,
-                allowed: Iterable[str] | None) -> str:
+    def keyword(self, line: int, fields: Mapping[str, Any], name: str, allowed: Iterable[str] | None) -> str:
         value = fields.get(name)
         word = str(value.name) if isinstance(value, KEYWORD_TYPES) else None
         if word is None or (allowed is not None and word not in allowed):
-            choices = "a keyword" if allowed is None else "one of " + ", ".join(
-                ":" + choice for choice in allowed)
+            choices = "a keyword" if allowed is None else "one of " + ", ".join(":" + choice for choice in allowed)
             raise self.fail(line, name, f"must be {choices}, got {value!r}")
         return word
 

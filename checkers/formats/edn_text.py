@@ -87,8 +87,10 @@ _DELIMITER = r"(?=[ \t\n\r,\[\](){}\";]|\Z)"
 _CONSTITUENT = r"[^ \t\n\r,\[\](){}\"\\;^@`~]"
 _TOKEN = re.compile(
     r"(?:[ \t\n\r,]|;[^\n]*+)*+(?:"  # whitespace and comments before the token
-    r"(?P<keyword>:[A-Za-z*+!_?<>=.\-][\w*+!?<>=.\-]*(?:/[\w*+!?<>=.\-]+)?)" + _DELIMITER
-    + r"|(?P<integer>-?(?:0|[1-9][0-9]{0,17}))" + _DELIMITER
+    r"(?P<keyword>:[A-Za-z*+!_?<>=.\-][\w*+!?<>=.\-]*(?:/[\w*+!?<>=.\-]+)?)"
+    + _DELIMITER
+    + r"|(?P<integer>-?(?:0|[1-9][0-9]{0,17}))"
+    + _DELIMITER
     + r"|(?P<open>[\[({]|#\{)"
     r"|(?P<close>[\])}])"
     r"|(?P<string>\")"
@@ -97,7 +99,9 @@ _TOKEN = re.compile(
     r"|(?P<hash>#" + _CONSTITUENT + r"*)"
     r"|(?P<atom>" + _CONSTITUENT + r"+)"
     r"|(?P<end>\Z)"
-    r"|(?P<other>.))", re.DOTALL)
+    r"|(?P<other>.))",
+    re.DOTALL,
+)
 _STRING_END = re.compile(r'[^"\\]*+(?:\\.[^"\\]*+)*+"', re.DOTALL)
 _INTEGER = re.compile(r"[+-]?(?:0|[1-9][0-9]*)N?")
 _FLOAT = re.compile(r"[+-]?(?:0|[1-9][0-9]*)(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?M?")
@@ -108,8 +112,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.DOTALL)
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _VALID_ESCAPE = re.compile(r'\\(?:[tnr\\"bf]|u[0-9a-fA-F]{4})')
-_CHARACTERS = {"newline": "\n", "return": "\r", "space": " ", "tab": "\t",
-               "formfeed": "\f", "backspace": "\b"}
+_CHARACTERS = {"newline": "\n", "return": "\r", "space": " ", "tab": "\t", "formfeed": "\f", "backspace": "\b"}
 _WORDS: dict[str, Any] = {"nil": None, "true": True, "false": False}
 _CLOSERS = {"[": "]", "(": ")", "{": "}", "#{": "}"}
 _DISCARD = "#_"
@@ -186,8 +189,7 @@ class _Parser:
                 (stack[-1][2] if stack else self.top).append(value)
         if stack:
             opener, offset, _ = stack[-1]
-            what = "#_ has nothing to discard" if opener == _DISCARD else (
-                f"{opener} is never closed")
+            what = "#_ has nothing to discard" if opener == _DISCARD else (f"{opener} is never closed")
             raise EdnError(what, offset)
         return self.top
 
@@ -212,11 +214,10 @@ def _string(text: str, start: int) -> tuple[str, int]:
     if match is None:
         raise EdnError("a string is never closed", start)
     end = match.end()
-    body = text[start + 1:end - 1]
+    body = text[start + 1 : end - 1]
     control = _CONTROL.search(body)
     if control is not None:
-        raise EdnError(f"control character U+{ord(control.group()):04X} in a string",
-                       start + 1 + control.start())
+        raise EdnError(f"control character U+{ord(control.group()):04X} in a string", start + 1 + control.start())
     if "\\" in body:
         body = _unescape(body, start)
     return body, end
@@ -236,8 +237,7 @@ def _unescape(body: str, start: int) -> str:
         try:  # a \uD83D\uDE00 pair is one character; half of a pair is not Unicode
             value = value.encode("utf-16", "surrogatepass").decode("utf-16")
         except UnicodeDecodeError:
-            raise EdnError("a \\u escape is half of a surrogate pair (not Unicode text)",
-                           start) from None
+            raise EdnError("a \\u escape is half of a surrogate pair (not Unicode text)", start) from None
     control = _CONTROL.search(value)
     if control is not None:
         raise EdnError(f"control character U+{ord(control.group()):04X} in a string", start)
@@ -251,13 +251,13 @@ def _atom(kind: str | None, token: str, offset: int) -> Any:
         raise EdnError(_hash_problem(token), offset)
     if kind == "other":
         what = {"^": "metadata (^) is not EDN", "\\": "a lone \\ is not a character"}.get(
-            token, f"unexpected character {token!r}")
+            token, f"unexpected character {token!r}"
+        )
         raise EdnError(what, offset)
     assert kind == "atom", kind
     if len(token) > MAX_NUMBER_CHARS:
         what = "a number" if token.lstrip("+-")[:1].isdigit() else "a token"
-        raise EdnError(f"{what} of {len(token)} characters (at most {MAX_NUMBER_CHARS})",
-                       offset)
+        raise EdnError(f"{what} of {len(token)} characters (at most {MAX_NUMBER_CHARS})", offset)
     first = token[0]
     if first.isdigit() or (first in "+-" and token[1:2].isdigit()):
         return _number(token, offset)
@@ -331,8 +331,7 @@ def _collection(opener: str, items: list[Any], offset: int) -> Any:
         raise EdnError("a map cannot be a map key or a set element", offset) from None
     if len(built) != len(keys):
         twice = _twice(keys)
-        raise EdnError(f"key {twice!r} is given twice", offset,
-                       repr(twice) if isinstance(twice, Keyword) else None)
+        raise EdnError(f"key {twice!r} is given twice", offset, repr(twice) if isinstance(twice, Keyword) else None)
     return built
 
 
@@ -347,10 +346,13 @@ def _twice(keys: Iterable[Any]) -> Any:
 
 # The fast path: most op maps map keywords to single values; one regex call reads them.
 _FLAT_NAME = r"[A-Za-z*+!_?<>=.\-][\w*+!?<>=.\-]*(?:/[\w*+!?<>=.\-]+)?"
-_FLAT_ATOM = (r'(?::' + _FLAT_NAME + r'|"[^"\\\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*+"'
-              r"|-?(?:0|[1-9][0-9]{0,4200})|nil|true|false)(?=[ \t\n\r,}])")
-_FLAT_MAP = re.compile(r"\{[ \t\n\r,]*+(?::" + _FLAT_NAME + r"[ \t\n\r,]++" + _FLAT_ATOM
-                       + r"[ \t\n\r,]*+)*+\}[ \t\n\r]*")
+_FLAT_ATOM = (
+    r"(?::" + _FLAT_NAME + r'|"[^"\\\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*+"'
+    r"|-?(?:0|[1-9][0-9]{0,4200})|nil|true|false)(?=[ \t\n\r,}])"
+)
+_FLAT_MAP = re.compile(
+    r"\{[ \t\n\r,]*+(?::" + _FLAT_NAME + r"[ \t\n\r,]++" + _FLAT_ATOM + r"[ \t\n\r,]*+)*+\}[ \t\n\r]*"
+)
 _FLAT_PAIR = re.compile(r":(" + _FLAT_NAME + r")[ \t\n\r,]+(" + _FLAT_ATOM + ")")
 _WORD_STARTS = frozenset("ntf")
 
@@ -410,14 +412,16 @@ class FormScanner:
         for line_number, line in lines:
             yield from self._scan(line_number, line)
         if self.string_line is not None:
-            raise InputError(self.source, self.string_line, None, "truncated: the string "
-                             "opened here is never closed")
+            raise InputError(self.source, self.string_line, None, "truncated: the string opened here is never closed")
         if self.depth > (self.base or 0):
-            raise InputError(self.source, self.record_line, None, "truncated: the op map "
-                             "starting here is never closed")
+            raise InputError(self.source, self.record_line, None, "truncated: the op map starting here is never closed")
         if self.base == 1 and not self.closed:
-            raise InputError(self.source, self.opened_line, None, "truncated: the vector "
-                             f"opened here is never closed (the file ends on line {line_number})")
+            raise InputError(
+                self.source,
+                self.opened_line,
+                None,
+                f"truncated: the vector opened here is never closed (the file ends on line {line_number})",
+            )
 
     def _scan(self, line_number: int, line: str) -> Iterator[tuple[int, str]]:
         position = 0
@@ -437,7 +441,7 @@ class FormScanner:
             else:
                 position = self._between(line_number, line, position)
         if self.depth > (self.base or 0):
-            self.pieces.append(line[self.piece_start:])
+            self.pieces.append(line[self.piece_start :])
 
     def _inside(self, line_number: int, line: str, position: int) -> tuple[int, str | None]:
         """Scan inside a map up to its end (then return its text) or the line's end."""
@@ -454,11 +458,11 @@ class FormScanner:
         elif char in _OPENING:
             self.depth += 1
             if self.depth - (self.base or 0) > MAX_DEPTH:
-                raise self._too_deep(line_number, line[self.piece_start:position])
+                raise self._too_deep(line_number, line[self.piece_start : position])
         else:
             self.depth -= 1
             if self.depth == self.base:
-                self.pieces.append(line[self.piece_start:position])
+                self.pieces.append(line[self.piece_start : position])
                 form = "".join(self.pieces)
                 self.pieces.clear()
                 return position, form
@@ -472,8 +476,7 @@ class FormScanner:
             parse_forms("".join(self.pieces) + tail)
         except EdnError as error:
             field = error.field
-        return InputError(self.source, line_number, field,
-                          f"not valid EDN: nested more than {MAX_DEPTH} deep")
+        return InputError(self.source, line_number, field, f"not valid EDN: nested more than {MAX_DEPTH} deep")
 
     def _between(self, line_number: int, line: str, position: int) -> int:
         """Scan between maps: the opening of the enclosing vector, a map, the close."""
@@ -484,8 +487,12 @@ class FormScanner:
         if char == ";":
             return len(line)
         if self.closed:
-            raise InputError(self.source, line_number, None,
-                             f"text after the history's closing bracket: {line[position:].strip()[:40]!r}")
+            raise InputError(
+                self.source,
+                line_number,
+                None,
+                f"text after the history's closing bracket: {line[position:].strip()[:40]!r}",
+            )
         if self.base is None and char in "[(":
             self.base, self.depth, self.opened_line = 1, 1, line_number
             return position + 1

@@ -21,8 +21,9 @@ if TYPE_CHECKING:
     from checkers.models import Model
 
 
-def read_jsonl_operations(path: str | os.PathLike[str], model: Model | None = None,
-                          budget: Budget | None = None) -> list[Operation]:
+def read_jsonl_operations(
+    path: str | os.PathLike[str], model: Model | None = None, budget: Budget | None = None
+) -> list[Operation]:
     """Read a `history.jsonl` into operations, streaming; a file without one event is an
     error."""
     pairing = Pairing(os.fspath(path), model)
@@ -31,20 +32,24 @@ def read_jsonl_operations(path: str | os.PathLike[str], model: Model | None = No
         events += 1
         if event.type == "invoke":
             argument = None if event.f == "read" else event.value
-            pairing.call(event.index, event.process, event.f, event.key, argument, event.time,
-                         line, event.client)
+            pairing.call(event.index, event.process, event.f, event.key, argument, event.time, line, event.client)
         elif event.type == "ok":
             result = {"read": event.value, "cas": True}.get(event.f)
-            pairing.complete(event.index, event.process, event.f, "ok", result, event.time, line,
-                             event.key)
+            pairing.complete(event.index, event.process, event.f, "ok", result, event.time, line, event.key)
         elif event.type == "fail":
             observed = event.f == "cas" and event.error == COMPARE_FAILED
-            pairing.complete(event.index, event.process, event.f,
-                             COMPARE_FAILED if observed else "drop", False, event.time, line,
-                             event.key)
+            pairing.complete(
+                event.index,
+                event.process,
+                event.f,
+                COMPARE_FAILED if observed else "drop",
+                False,
+                event.time,
+                line,
+                event.key,
+            )
         else:
-            pairing.complete(event.index, event.process, event.f, "info", None, event.time, line,
-                             event.key)
+            pairing.complete(event.index, event.process, event.f, "info", None, event.time, line, event.key)
     if not events:
         raise no_operations(os.fspath(path))
     return pairing.operations()

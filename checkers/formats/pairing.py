@@ -54,39 +54,57 @@ class Pairing:
     field_prefix: str = ""
     _open: dict[int, _OpenCall] = field(default_factory=dict)
     _crashed: dict[int, int | None] = field(default_factory=dict)
-    _done: list[tuple[int, int, _OpenCall, Argument, int | None, str, int | None]] = field(
-        default_factory=list)
+    _done: list[tuple[int, int, _OpenCall, Argument, int | None, str, int | None]] = field(default_factory=list)
 
     def fail(self, line: int | None, name: str | None, message: str) -> InputError:
-        return InputError(self.source, line, None if name is None else self.field_prefix + name,
-                          message)
+        return InputError(self.source, line, None if name is None else self.field_prefix + name, message)
 
-    def call(self, position: int, process: int, f: str, key: str | None, argument: Argument,
-             time_us: int | None, line: int | None, client: int | None = None) -> None:
+    def call(
+        self,
+        position: int,
+        process: int,
+        f: str,
+        key: str | None,
+        argument: Argument,
+        time_us: int | None,
+        line: int | None,
+        client: int | None = None,
+    ) -> None:
         if process in self._open:
-            raise self.fail(line, "process", f"process {process} calls again before its "
-                            f"call{_at(self._open[process].line)} completed")
+            raise self.fail(
+                line,
+                "process",
+                f"process {process} calls again before its call{_at(self._open[process].line)} completed",
+            )
         if process in self._crashed:
-            raise self.fail(line, "process", f"process {process} ended with info"
-                            f"{_at(self._crashed[process])} and cannot call again")
+            raise self.fail(
+                line, "process", f"process {process} ended with info{_at(self._crashed[process])} and cannot call again"
+            )
         if self.model is not None:
             problem = self.model.call_problem(f, key, argument)
             if problem is not None:
                 raise self.fail(line, *problem)
         self._open[process] = _OpenCall(position, f, key, argument, time_us, line, client)
 
-    def complete(self, position: int, process: int, f: str, outcome: str, output: Argument,
-                 time_us: int | None, line: int | None, key: str | None = None) -> None:
+    def complete(
+        self,
+        position: int,
+        process: int,
+        f: str,
+        outcome: str,
+        output: Argument,
+        time_us: int | None,
+        line: int | None,
+        key: str | None = None,
+    ) -> None:
         assert outcome in OUTCOMES, outcome
         if process not in self._open:
-            raise self.fail(line, "process", f"completion without an open call of process "
-                            f"{process}")
+            raise self.fail(line, "process", f"completion without an open call of process {process}")
         opened = self._open.pop(process)
         if f != opened.f:
             raise self.fail(line, "f", f"{f} answers a {opened.f} call{_at(opened.line)}")
         if key is not None and opened.key is not None and key != opened.key:
-            raise self.fail(line, "key", f"{key!r} answers a call on {opened.key!r}"
-                            f"{_at(opened.line)}")
+            raise self.fail(line, "key", f"{key!r} answers a call on {opened.key!r}{_at(opened.line)}")
         if outcome == "info":
             self._crashed[process] = line
             self._done.append((opened.position, process, opened, None, None, "info", None))
@@ -97,8 +115,7 @@ class Pairing:
             problem = self.model.result_problem(f, output)
             if problem is not None:
                 raise self.fail(line, *problem)
-        self._done.append((opened.position, process, opened, output, position, outcome,
-                           time_us))
+        self._done.append((opened.position, process, opened, output, position, outcome, time_us))
 
     def operations(self) -> list[Operation]:
         """Calls still open at the end are pending forever, like an `info`."""
@@ -107,12 +124,22 @@ class Pairing:
         self._open.clear()
         self._done.sort(key=lambda done: done[0])
         operations = [
-            Operation(id=number, process=process, client=opened.client, f=opened.f,
-                      key=opened.key, input=opened.input, output=output, call=call, ret=ret,
-                      status=status, call_time_us=opened.time_us, return_time_us=return_time_us,
-                      line=opened.line)
-            for number, (call, process, opened, output, ret, status, return_time_us)
-            in enumerate(self._done)
+            Operation(
+                id=number,
+                process=process,
+                client=opened.client,
+                f=opened.f,
+                key=opened.key,
+                input=opened.input,
+                output=output,
+                call=call,
+                ret=ret,
+                status=status,
+                call_time_us=opened.time_us,
+                return_time_us=return_time_us,
+                line=opened.line,
+            )
+            for number, (call, process, opened, output, ret, status, return_time_us) in enumerate(self._done)
         ]
         self._done.clear()
         return operations

@@ -37,13 +37,13 @@ if TYPE_CHECKING:
     from checkers.models import Model
 
 
-def read_porcupine_kv(path: str | os.PathLike[str], model: Model | None = None,
-                      budget: Budget | None = None) -> list[Operation]:
+def read_porcupine_kv(
+    path: str | os.PathLike[str], model: Model | None = None, budget: Budget | None = None
+) -> list[Operation]:
     """Read a file of EDN op maps, one per line, into operations; a file without one map
     is an error."""
     source = os.fspath(path)
-    reader = RecordReader(source, model, nil_read="absent", fail_cas=COMPARE_FAILED,
-                          budget=budget)
+    reader = RecordReader(source, model, nil_read="absent", fail_cas=COMPARE_FAILED, budget=budget)
     records = 0
     for line_number, line in numbered_lines(source, budget):
         if significant(line):
@@ -60,6 +60,11 @@ def _feed(reader: RecordReader, line_number: int, text: str) -> None:
     except InputError as error:
         if not error.message.startswith("not valid EDN"):
             raise
-        raise InputError(error.path, error.line, error.field, f"{error.message} (this format "
-                         "wants one op map per line; maps spread over several lines read "
-                         "with --format edn)") from None
+        raise InputError(
+            error.path,
+            error.line,
+            error.field,
+            f"{error.message} (this format "
+            "wants one op map per line; maps spread over several lines read "
+            "with --format edn)",
+        ) from None

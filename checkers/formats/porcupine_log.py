@@ -55,8 +55,9 @@ _EXPECTED = "expected a Jepsen log line such as 'INFO  jepsen.util - 0 :invoke :
 _TYPES = (":invoke", ":ok", ":fail", ":info")
 
 
-def read_porcupine_log(path: str | os.PathLike[str], model: Model | None = None,
-                       budget: Budget | None = None) -> list[Operation]:
+def read_porcupine_log(
+    path: str | os.PathLike[str], model: Model | None = None, budget: Budget | None = None
+) -> list[Operation]:
     """Read a Jepsen register log into operations (key None)."""
     source = os.fspath(path)
     pairing = Pairing(source, model)
@@ -88,12 +89,10 @@ def _feed(pairing: Pairing, source: str, line: int, text: str, budget: Budget | 
     if process_text.startswith(":") and len(process_text) > 1:
         return  # :nemesis and other non-client processes
     if _PROCESS.fullmatch(process_text) is None:
-        raise InputError(source, line, "process", f"must be an integer or a keyword, got "
-                         f"{process_text[:40]!r}")
+        raise InputError(source, line, "process", f"must be an integer or a keyword, got {process_text[:40]!r}")
     process = int(process_text)
     if kind not in _TYPES:
-        raise InputError(source, line, "type", f"unknown type {kind!r} (known: "
-                         f"{', '.join(_TYPES)})")
+        raise InputError(source, line, "type", f"unknown type {kind!r} (known: {', '.join(_TYPES)})")
     if _F.fullmatch(f) is None:
         raise InputError(source, line, "f", f"must be a keyword such as :read, got {f!r}")
     name = f[1:]

@@ -121,16 +121,14 @@ def _read_line(stream: BinaryIO, source: str, number: int, budget: Budget) -> by
         while True:
             budget.spend(stored_bytes=len(piece), work=64)
             if size >= MAX_LINE_BYTES:
-                raise InputError(source, number, None, f"a line longer than "
-                                 f"{MAX_LINE_BYTES >> 20} MiB: not a history")
+                raise InputError(source, number, None, f"a line longer than {MAX_LINE_BYTES >> 20} MiB: not a history")
             piece = stream.readline(CHUNK_BYTES)
             pieces.append(piece)
             size += len(piece)
             if len(piece) < CHUNK_BYTES or piece.endswith(b"\n"):
                 return b"".join(pieces)
     except OSError as error:
-        raise InputError(source, number, None,
-                         f"cannot read: {error.strerror or error}") from None
+        raise InputError(source, number, None, f"cannot read: {error.strerror or error}") from None
 
 
 def decode_line(raw: bytes, source: str, number: int) -> str:
@@ -139,9 +137,10 @@ def decode_line(raw: bytes, source: str, number: int) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        column = len(raw[:error.start].decode("utf-8", "replace")) + 1
-        raise InputError(source, number, None, f"not UTF-8 text: byte 0x{raw[error.start]:02x} "
-                         f"at column {column} ({error.reason})") from None
+        column = len(raw[: error.start].decode("utf-8", "replace")) + 1
+        raise InputError(
+            source, number, None, f"not UTF-8 text: byte 0x{raw[error.start]:02x} at column {column} ({error.reason})"
+        ) from None
 
 
 def significant(text: str) -> bool:
@@ -152,5 +151,4 @@ def significant(text: str) -> bool:
 
 def no_operations(source: str) -> InputError:
     """The error for a history with nothing in it."""
-    return InputError(source, None, None, "no operations: the file holds only blank lines "
-                      "and comments")
+    return InputError(source, None, None, "no operations: the file holds only blank lines and comments")

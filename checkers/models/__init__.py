@@ -99,13 +99,14 @@ class ModelSpec:
 
 
 MODELS: dict[str, ModelSpec] = {
-    "register": ModelSpec(lambda initial: register.build("register", initial),
-                          register.parse_initial, register.INITIAL_HELP),
-    "cas-register": ModelSpec(lambda initial: register.build("cas-register", initial),
-                              register.parse_initial, register.INITIAL_HELP),
+    "register": ModelSpec(
+        lambda initial: register.build("register", initial), register.parse_initial, register.INITIAL_HELP
+    ),
+    "cas-register": ModelSpec(
+        lambda initial: register.build("cas-register", initial), register.parse_initial, register.INITIAL_HELP
+    ),
     "kv": ModelSpec(kv.build, kv.parse_initial, kv.INITIAL_HELP),
-    "multi-register": ModelSpec(multi_register.build, multi_register.parse_initial,
-                                multi_register.INITIAL_HELP),
+    "multi-register": ModelSpec(multi_register.build, multi_register.parse_initial, multi_register.INITIAL_HELP),
     "mutex": ModelSpec(mutex.build, mutex.parse_initial, mutex.INITIAL_HELP),
 }
 
@@ -143,9 +144,11 @@ def parse_initial(name: str, text: str) -> object:
     """
     spec = _spec(name)
     if len(text) > MAX_INITIAL_CHARACTERS:
-        raise ValueError(f"--initial is {len(text):,} characters long; at most "
-                         f"{MAX_INITIAL_CHARACTERS:,} are read (model {name} takes "
-                         f"{spec.initial_help})")
+        raise ValueError(
+            f"--initial is {len(text):,} characters long; at most "
+            f"{MAX_INITIAL_CHARACTERS:,} are read (model {name} takes "
+            f"{spec.initial_help})"
+        )
     try:
         return spec.parse_initial(text)
     except (ValueError, RecursionError, OverflowError, MemoryError) as error:
@@ -177,5 +180,14 @@ class WithoutStateTest:
         return getattr(self._model, name)
 
 
-__all__ = ["MODELS", "MODEL_FUNCTIONS", "Model", "ModelSpec", "Problem", "State", "WithoutStateTest",
-           "get_model", "parse_initial"]
+__all__ = [
+    "MODELS",
+    "MODEL_FUNCTIONS",
+    "Model",
+    "ModelSpec",
+    "Problem",
+    "State",
+    "WithoutStateTest",
+    "get_model",
+    "parse_initial",
+]

@@ -94,21 +94,22 @@ class KvModel:
     def observes_only(self, op: Operation) -> bool:
         return op.f == "get" and op.ret is not None
 
-    def order_constraints(self, ops: Sequence[Operation], budget: Budget | None = None,
-                          ) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
+    def order_constraints(
+        self,
+        ops: Sequence[Operation],
+        budget: Budget | None = None,
+    ) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
         """What the gets' strings reveal about the order of the puts and appends (see
         `checkers.append_log.append_log_constraints`); those facts assume every key
         starts empty, so with another initial string there are none. The work is spent
         from `budget` (time and memory), which may raise OutOfBudget."""
         if self.initial != "":
             return [], []
-        return append_log_constraints(ops, read="get", put="put", append="append",
-                                      budget=budget)
+        return append_log_constraints(ops, read="get", put="put", append="append", budget=budget)
 
     def call_problem(self, f: str, key: str | None, argument: Argument) -> tuple[str, str] | None:
         if f not in FUNCTIONS:
-            return "f", (f"model kv has no {f!r} operation (it has "
-                         f"{', '.join(sorted(FUNCTIONS))})")
+            return "f", (f"model kv has no {f!r} operation (it has {', '.join(sorted(FUNCTIONS))})")
         if not isinstance(key, str):
             return "key", f"a kv operation names its key as a string, got {key!r}"
         if f != "get" and not isinstance(argument, str):
@@ -117,7 +118,7 @@ class KvModel:
 
     def result_problem(self, f: str, result: Argument) -> tuple[str, str] | None:
         if f == "get" and not isinstance(result, str):
-            return "value", f"a get returns a string (\"\" when absent), got {result!r}"
+            return "value", f'a get returns a string ("" when absent), got {result!r}'
         return None
 
     def describe_op(self, op: Operation) -> str:

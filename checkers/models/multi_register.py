@@ -74,7 +74,7 @@ class MultiRegisterModel:
         returned = op.ret is not None
         values = dict(state)  # type: ignore[call-overload]
         changed = False
-        for f, key, value in (op.output if returned else op.input):
+        for f, key, value in op.output if returned else op.input:
             if f == "write":
                 changed = changed or values.get(key) != value
                 values[key] = value
@@ -111,9 +111,7 @@ class MultiRegisterModel:
 
     def describe_op(self, op: Operation) -> str:
         micros = op.output if op.ret is not None else op.input
-        shown = ", ".join(
-            f"{f} {key} {'?' if value is None and op.ret is None else value}"
-            for f, key, value in micros)
+        shown = ", ".join(f"{f} {key} {'?' if value is None and op.ret is None else value}" for f, key, value in micros)
         return f"txn({shown})" + (" ?" if op.ret is None else "")
 
     def describe_state(self, state: Hashable) -> str:
@@ -125,10 +123,9 @@ def build(initial: object) -> MultiRegisterModel:
     if initial is None:
         return MultiRegisterModel()
     if not isinstance(initial, Mapping) or not all(
-            isinstance(key, str) and (value is None or _is_int(value))
-            for key, value in initial.items()):
-        raise ValueError(f"the initial value of a multi-register maps register names to "
-                         f"integers, got {initial!r}")
+        isinstance(key, str) and (value is None or _is_int(value)) for key, value in initial.items()
+    ):
+        raise ValueError(f"the initial value of a multi-register maps register names to integers, got {initial!r}")
     return MultiRegisterModel(_state_of(initial))
 
 
@@ -137,13 +134,11 @@ def parse_initial(text: str) -> dict[str, int | None]:
     integers or nil."""
     stripped = text.strip()
     if _nesting(stripped) > _MAX_NESTING:
-        raise ValueError(f"cannot read {text!r}: a map of registers nests no deeper than "
-                         f"{_MAX_NESTING}")
+        raise ValueError(f"cannot read {text!r}: a map of registers nests no deeper than {_MAX_NESTING}")
     try:
         parsed: object = json.loads(stripped, object_pairs_hook=_without_duplicates)
     except _DuplicateKey as duplicate:
-        raise ValueError(f"cannot read {text!r}: register {duplicate.args[0]!r} is given "
-                         "twice") from None
+        raise ValueError(f"cannot read {text!r}: register {duplicate.args[0]!r} is given twice") from None
     except (ValueError, RecursionError):
         parsed = _edn_map(stripped)
         keys = re.findall(r"[{\s,]:?([^\s,{}]+)\s+[^\s,{}]+", stripped)
@@ -157,8 +152,7 @@ def parse_initial(text: str) -> dict[str, int | None]:
     for key, value in parsed.items():
         name = getattr(key, "name", key)
         if not isinstance(name, str) or not (value is None or _is_int(value)):
-            raise ValueError(f"cannot read {text!r}: {key!r} -> {value!r} is not a register "
-                             f"name and an integer")
+            raise ValueError(f"cannot read {text!r}: {key!r} -> {value!r} is not a register name and an integer")
         values[name] = value
     return values
 

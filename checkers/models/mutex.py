@@ -65,8 +65,7 @@ class MutexModel:
 
     def call_problem(self, f: str, key: str | None, argument: Argument) -> tuple[str, str] | None:
         if f not in FUNCTIONS:
-            return "f", (f"model mutex has no {f!r} operation (it has "
-                         f"{', '.join(sorted(FUNCTIONS))})")
+            return "f", (f"model mutex has no {f!r} operation (it has {', '.join(sorted(FUNCTIONS))})")
         if key is not None and not isinstance(key, str):
             return "key", f"must be a string, got {key!r}"
         return None
@@ -86,8 +85,7 @@ def build(initial: object) -> MutexModel:
     if initial is None:
         return MutexModel()
     if type(initial) is not bool:
-        raise ValueError(f"the initial state of a mutex is True (locked) or False, got "
-                         f"{initial!r}")
+        raise ValueError(f"the initial state of a mutex is True (locked) or False, got {initial!r}")
     return MutexModel(initial)
 
 

@@ -133,15 +133,17 @@ class RegisterModel:
 
     def call_problem(self, f: str, key: str | None, argument: Argument) -> tuple[str, str] | None:
         if f not in self.functions:
-            return "f", (f"model {self.name} has no {f!r} operation (it has "
-                         f"{', '.join(sorted(self.functions))})")
+            return "f", (f"model {self.name} has no {f!r} operation (it has {', '.join(sorted(self.functions))})")
         if key is not None and not isinstance(key, str):
             return "key", f"must be a string, got {key!r}"
         if f == "write" and not _is_int(argument):
             return "value", f"a write to a register carries an integer, got {argument!r}"
-        well_formed_cas = (isinstance(argument, tuple) and len(argument) == 2
-                           and (argument[0] is None or _is_int(argument[0]))
-                           and _is_int(argument[1]))
+        well_formed_cas = (
+            isinstance(argument, tuple)
+            and len(argument) == 2
+            and (argument[0] is None or _is_int(argument[0]))
+            and _is_int(argument[1])
+        )
         if f == "cas" and not well_formed_cas:
             return "value", f"a cas carries [expected new] integers, got {argument!r}"
         return None
@@ -173,8 +175,7 @@ class RegisterModel:
 
 def build(name: str, initial: object) -> RegisterModel:
     if initial is not None and not _is_int(initial):
-        raise ValueError(f"the initial value of a register must be an integer or None, got "
-                         f"{initial!r}")
+        raise ValueError(f"the initial value of a register must be an integer or None, got {initial!r}")
     return RegisterModel(name, FUNCTIONS[name], initial)  # type: ignore[arg-type]
 
 
@@ -187,8 +188,9 @@ def parse_initial(text: str) -> int | None:
     if not (digits.isascii() and digits.isdigit()):
         raise ValueError(f"cannot read {text!r} as a register's value")
     if len(digits) > _MAX_DIGITS:
-        raise ValueError(f"cannot read {text!r}: an integer of {len(digits):,} digits is "
-                         f"too long (at most {_MAX_DIGITS:,})")
+        raise ValueError(
+            f"cannot read {text!r}: an integer of {len(digits):,} digits is too long (at most {_MAX_DIGITS:,})"
+        )
     return int(stripped)
 
 
