@@ -158,7 +158,7 @@ def measure(
         str(max_memory_bytes),
     ]
     output = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT).stdout
-    return json.loads(output.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return json.loads(output.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -205,7 +205,7 @@ def main() -> None:
                 continue
             size = write_lines(path, lines())
             row = measure(path, model_name, arguments.budget, arguments.max_memory)
-            met = row["wall_s"] <= limit_s and row["peak_bytes"] < arguments.max_memory  # type: ignore[operator]
+            met = row["wall_s"] <= limit_s and row["peak_bytes"] < arguments.max_memory
             met_all = met_all and met
             verdict = f"{row['valid']}" + (
                 f" ({', '.join(row['causes'])})"  # type: ignore[arg-type]

@@ -90,10 +90,19 @@ def _count(count: int | float | None, cap: int) -> str:
     return f"{count:g}"
 
 
+def _seeds_needed_from(position: int) -> Callable[[HuntResult], str]:
+    """The column of seeds needed counting from the `position`-th start (bound now, not late)."""
+
+    def column(result: HuntResult) -> str:
+        return _count(result.seeds_needed[position], result.cap)
+
+    return column
+
+
 def default_columns(starts: Sequence[int]) -> list[Column]:
     columns: list[Column] = [("bug", lambda result: result.bug), ("scenario", lambda result: result.scenario)]
     for position, start in enumerate(starts):
-        columns.append((f"from {start}", lambda result, p=position: _count(result.seeds_needed[p], result.cap)))
+        columns.append((f"from {start}", _seeds_needed_from(position)))
     columns.append(("median", lambda result: _count(result.median, result.cap)))
     return columns
 

@@ -157,7 +157,9 @@ def measure(case: Case, repeat: int, first: bool, budget_s: float, porcupine: di
 
 
 def _verdict_text(measured: Measured) -> str:
-    word = {True: "ok", False: "not"}.get(measured.verdict, "unknown")  # type: ignore[arg-type]
+    word = (
+        {True: "ok", False: "not"}.get(measured.verdict, "unknown") if isinstance(measured.verdict, bool) else "unknown"
+    )
     expected = "ok" if measured.case.expected else "not"
     return word if word == expected else f"{word} (expected {expected})"
 

@@ -253,10 +253,7 @@ def _contradiction(
     return next(
         writer
         for writer, op in enumerate(ops)  # once per broken read: O(n) is fine
-        if op.input not in counts
-        and owners.get(op.input)  # type: ignore[arg-type]
-        and op.ret is not None
-        and op.ret < called
+        if op.input not in counts and owners.get(op.input) and op.ret is not None and op.ret < called
     )
 
 

@@ -305,8 +305,9 @@ class _EventList:
         events: list[tuple[int, int, int]] = []
         for number in numbers:
             events.append((ops[number].call, 1, number))
-            if ops[number].ret is not None:
-                events.append((ops[number].ret, 0, number))
+            ret = ops[number].ret
+            if ret is not None:
+                events.append((ret, 0, number))
         events.sort()
         self.position: list[float] = [-math.inf] + [e[0] for e in events] + [math.inf]
         assert all(a < b for a, b in itertools.pairwise(self.position)), "two events share a position"
@@ -850,7 +851,7 @@ class _Explainer:
             sets = getattr(self.model, "sets", None)
             found = None if sets is None else [sets(op) for op in self.ops]
             if found is not None and None not in found:
-                self._setters = found  # type: ignore[assignment]
+                self._setters = found
         return self._setters
 
     def refusal(self, number: int, state: State, detailed: bool) -> _Reason:
@@ -873,7 +874,9 @@ class _Explainer:
         """The reason when real time alone rules out every operation that could have left
         `value`; else None, with those it does not rule out added to `open_writers`."""
         ops, setters, stuck = self.ops, self.setters(), self.ops[number]
-        assert setters is not None and stuck.ret is not None
+        assert setters is not None
+        stuck_ret = stuck.ret
+        assert stuck_ret is not None, "a stuck operation has returned"
         writers = [n for n, leaves in enumerate(setters) if leaves == (value,) and n != number]
         blocker = None  # the latest-invoked operation surely leaving another state before
         for other, leaves in enumerate(setters):
@@ -886,14 +889,11 @@ class _Explainer:
                 and (blocker is None or op.call > ops[blocker].call)
             ):
                 blocker = other
-        late = [w for w in writers if ops[w].call > stuck.ret]
+        late = [w for w in writers if ops[w].call > stuck_ret]
         hidden = [
             w
             for w in writers
-            if ops[w].call <= stuck.ret
-            and blocker is not None
-            and ops[w].ret is not None
-            and ops[w].ret < ops[blocker].call
+            if ops[w].call <= stuck_ret and blocker is not None and _returned_before(ops[w], ops[blocker].call)
         ]
         starved = [w for w in writers if w not in {*late, *hidden} and self.starved(w, blocker, number, setters)]
         initial = self.model.init() == value
@@ -902,12 +902,14 @@ class _Explainer:
             open_writers.extend(w for w in writers if w not in ruled_out)
             return None
         shown = self.model.describe_state(value)
-        clauses = [(self.hidden_clause(w, blocker, number, shown), (w, blocker)) for w in hidden]
+        clauses: list[tuple[str, tuple[int | None, ...]]] = [
+            (self.hidden_clause(w, blocker, number, shown), (w, blocker)) for w in hidden
+        ]
         clauses += [(self.starved_clause(w, blocker, number), (w, blocker)) for w in starved]
         clauses += [
             (
                 f"{self.name(w)} was invoked ({_at(ops[w].call, ops[w].call_time_us)}) "
-                f"after this {stuck.f} returned ({_at(stuck.ret, stuck.return_time_us)})",
+                f"after this {stuck.f} returned ({_at(stuck_ret, stuck.return_time_us)})",
                 (w,),
             )
             for w in late
@@ -932,14 +934,15 @@ class _Explainer:
         operation leaving e fits between the blocker's call and the stuck operation's (and
         the writer's) return."""
         requires = getattr(self.model, "requires", None)
-        needed = None if requires is None or blocker is None else requires(self.ops[writer])
-        if not needed or setters[blocker] == needed:  # type: ignore[index]
+        if requires is None or blocker is None:
+            return False
+        needed = requires(self.ops[writer])
+        if not needed or setters[blocker] == needed:
             return False
         ops = self.ops
-        assert blocker is not None
         until = min(ret for ret in (ops[number].ret, ops[writer].ret) if ret is not None)
         return all(
-            (ops[other].ret is not None and ops[other].ret < ops[blocker].call) or ops[other].call > until
+            _returned_before(ops[other], ops[blocker].call) or ops[other].call > until
             for other, leaves in enumerate(setters)
             if leaves == needed and other not in (writer, number)
         )
@@ -1018,6 +1021,11 @@ _CLAUSES_SHOWN = 3  # a reason stays one readable line; the rest is counted
 
 def _where(op: Operation) -> str:
     return f"line {op.line}" if op.line is not None else f"event #{op.call}"
+
+
+def _returned_before(op: Operation, position: int) -> bool:
+    """Whether `op` completed, and did so before `position` in the history."""
+    return op.ret is not None and op.ret < position
 
 
 def _at(position: int, time_us: int | None) -> str:
@@ -1223,7 +1231,7 @@ def _counterexample(
         prefix_descriptions=tuple(model.describe_op(op) for op in prefix),
         reasons=tuple(text for text, _ in outcome.reasons),
         ruled_out_by=tuple(
-            tuple(sorted({searched[n].line for n in numbers if searched[n].line is not None}))  # type: ignore[type-var]
+            tuple(sorted({line for n in numbers if (line := searched[n].line) is not None}))
             for _, numbers in outcome.reasons
         ),
     )

@@ -27,6 +27,7 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -348,13 +349,24 @@ def _boxes(starts: Sequence[float], ends: Sequence[float], tops: Sequence[float]
     return np.stack([np.stack([x0, y0], 1), np.stack([x1, y0], 1), np.stack([x1, y1], 1), np.stack([x0, y1], 1)], 1)
 
 
-def _add_boxes(ax: Axes, boxes: np.ndarray, colours: Sequence[str], zorder: float, **style: object) -> None:
+def _polygons(boxes: np.ndarray) -> Sequence[Any]:
+    """The (n, 4, 2) corner array as the polygon sequence matplotlib's stubs name.
+
+    PolyCollection reads such an array as n polygons without copying it; the stubs only
+    spell the argument as a sequence, so the array is passed on unchanged under that name.
+    """
+    assert boxes.ndim == 3, boxes.shape
+    polygons: Sequence[Any] = boxes  # type: ignore[assignment]
+    return polygons
+
+
+def _add_boxes(ax: Axes, boxes: np.ndarray, colours: Sequence[str], zorder: float, **style: Any) -> None:
     if len(boxes) == 0:
         return
     # An edge in the fill colour gives every bar a width of at least a hairline: a 1 ms
     # operation in a 40 s run is a 0.04 pixel rectangle and would vanish otherwise.
     collection = PolyCollection(
-        boxes,
+        _polygons(boxes),
         facecolors=colours,
         edgecolors=style.pop("edgecolors", colours),
         linewidths=style.pop("linewidths", 0.4),
@@ -671,13 +683,19 @@ def _latency_faults(ax: Axes, timeline: Timeline, axis: _Axis) -> None:
     colours = [fault_colour(f.kind) for f in faults]
     ax.add_collection(
         PolyCollection(
-            boxes, facecolors=colours, edgecolors="none", alpha=0.35, zorder=0.5, transform=ax.get_xaxis_transform()
+            _polygons(boxes),
+            facecolors=colours,
+            edgecolors="none",
+            alpha=0.35,
+            zorder=0.5,
+            transform=ax.get_xaxis_transform(),
         ),
         autolim=False,
     )
 
 
-OUTCOME_FILLS = {"ok": "full", "info": "bottom", "fail": "none"}
+FillStyle = Literal["full", "left", "right", "bottom", "top", "none"]
+OUTCOME_FILLS: dict[str, FillStyle] = {"ok": "full", "info": "bottom", "fail": "none"}
 """Outcome by fill: ok solid, info (unknown) half, fail hollow; colour is the type."""
 TYPES_DRAWN_MAX = 12
 """Operation types given their own style; the rest share the last."""

@@ -58,7 +58,7 @@ class KvModel:
         if f == "put":
             return True, op.input
         assert f == "append", f
-        return True, state + op.input  # type: ignore[operator]
+        return True, state + op.input
 
     def state_test(self, op: Operation) -> tuple[()] | tuple[Hashable] | None:
         """`()` for a put: legal everywhere, leaving its value whatever came before. `(s,)`

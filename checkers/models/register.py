@@ -89,7 +89,7 @@ class RegisterModel:
         if op.f == "read":
             return None if op.ret is None else (op.output,)
         assert op.f == "cas", op.f
-        return (op.input[0],)  # type: ignore[index]
+        return (op.input[0],)
 
     def needs(self, op: Operation) -> tuple[Hashable, str] | None:
         """The value a returned operation needs to find, and how to say so, for the
