@@ -1,23 +1,14 @@
 """The public Python API: run a scenario, judge a run, replay it, check a history.
 
-A run's folder is the contract between the parts; it is written into a staging folder and
-moved into place only when complete, so an interrupted or failed run leaves nothing
-half-written under the name the user asked for. Replacing an existing folder never deletes
-it first: the old folder is renamed aside (`.NAME.old`), the new one renamed in, and only
-then is the old one deleted; the next command that writes there finishes or undoes a swap
-a kill cut short (see `recover_folder`). Single files that are rewritten in place go
-through a temporary file, fsync and `os.replace`, so a reader sees the old bytes or the
-new ones, never a prefix.
+A run's folder is the contract between the parts; `raftsim.run_folder` stages it, writes it
+so that a kill at any point leaves the old run or the new one, and reads it back.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import errno
 import json
-import os
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,15 +23,22 @@ from checkers.models import get_model
 from checkers.raft_safety import check_raft_safety
 from checkers.revisions import check_revisions
 from checkers.trace import read_trace_jsonl
-from raftsim.run_folder import file_digest, load_run_scenario, require_run_file
-from scenarios import loader
+from raftsim.run_folder import (
+    file_digest,
+    load_run_scenario,
+    require_run_file,
+    split_messages,
+    stage,
+    swap_into_place,
+    write_durable,
+    write_run,
+)
 from scenarios.model import Scenario
 from scenarios.resolve import resolve
 from sim.trace import digest_of
 from sim.world import Crash, RunResult, run_scenario
 
 DEFAULT_BUDGET_S = 60.0
-RUN_FILES = ("scenario.toml", "history.jsonl", "trace.jsonl", "verdict.json", "crash.txt")
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +117,7 @@ def run(scenario: Scenario, out: Path | None, budget_s: float = DEFAULT_BUDGET_S
     also write `report.html` and the PNGs into the folder. The staging folder is created
     before the simulation, so an `out` that cannot be written is refused at once."""
     resolved = resolve(scenario)
-    staging = _staging_folder(out)
+    staging = stage(out)
     try:
         result, messages = _run_capturing_messages(resolved) if report else (run_scenario(resolved), None)
         write_run(staging, result)
@@ -145,170 +143,11 @@ def _run_capturing_messages(resolved: Scenario) -> tuple[RunResult, list[dict[st
     the scenario as written; the tests hold the simulator to that."""
     if resolved.trace_messages:
         return run_scenario(resolved), None
-    from raftsim.report import split_messages
-
     traced = run_scenario(dataclasses.replace(resolved, trace_messages=True))
     rest, lines = split_messages(traced.trace_text)
     stats = dict(traced.stats, trace_events=traced.stats["trace_events"] - len(lines))
     result = dataclasses.replace(traced, scenario=resolved, trace_text=rest, digest=digest_of(rest), stats=stats)
     return result, [json.loads(line) for line in lines]
-
-
-def write_run(folder: Path, result: RunResult) -> None:
-    """Write a run's files; a crashed run also gets `crash.txt` (when, where, traceback)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    write_durable(folder / "scenario.toml", loader.to_toml(result.scenario))
-    write_durable(folder / "history.jsonl", result.history_text)
-    write_durable(folder / "trace.jsonl", result.trace_text)
-    if result.crash is not None:
-        write_durable(folder / "crash.txt", crash_text(result.crash))
-
-
-def crash_text(crash: Crash) -> str:
-    return (
-        f"The system under test crashed at simulated time {crash.t_us / 1e6:.6f} s "
-        f"(t = {crash.t_us} us), in the {crash.phase} phase.\n"
-        f"{crash.message}\n\n{crash.traceback}"
-    )
-
-
-def _staging_folder(out: Path | None) -> Path:
-    if out is None:
-        import tempfile
-
-        return Path(tempfile.mkdtemp(prefix="raftsim-"))
-    if out.name in ("", ".", ".."):  # `''`, `.`, `..` and `/` name no folder of their own
-        raise InputError(str(out), None, "--out", "names no folder of its own; give a folder name")
-    try:
-        recover_folder(out)
-        if (out.exists() or out.is_symlink()) and not is_run_folder(out):
-            raise InputError(str(out), None, "--out", "exists and is not a run folder; refusing to overwrite it")
-        staging = hidden_sibling(out, "partial")
-        staging.mkdir(parents=True)
-    except OSError as error:  # a name too long, a parent that is a file, a place not writable
-        raise InputError(str(out), None, "--out", f"cannot create a folder there: {error.strerror}") from None
-    return staging
-
-
-def is_run_folder(folder: Path) -> bool:
-    return (
-        folder.is_dir()
-        and not folder.is_symlink()
-        and all(p.name in RUN_FILES or p.suffix in (".html", ".png") for p in folder.iterdir())
-    )
-
-
-# --- writes that survive a kill at any point --------------------------------------------
-
-
-def hidden_sibling(folder: Path, role: str) -> Path:
-    """`.NAME.partial` (being written) or `.NAME.old` (being replaced) beside `folder`."""
-    return folder.parent / f".{folder.name}.{role}"
-
-
-def recover_folder(folder: Path) -> None:
-    """Finish or undo a swap that a kill cut short. An `.old` copy beside a present folder
-    is a swap that completed but whose old copy was not yet deleted; an `.old` copy with no
-    folder is a swap cut between its two renames, and the previous result comes back. A
-    `.partial` folder is a run that never finished; it is deleted. Either name holding
-    anything but a folder was not written by a swap and is deleted too."""
-    aside = hidden_sibling(folder, "old")
-    if aside.is_dir() and not aside.is_symlink() and not (folder.exists() or folder.is_symlink()):
-        os.rename(aside, folder)
-    _remove(aside)
-    _remove(hidden_sibling(folder, "partial"))
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-
-
-def swap_into_place(staging: Path, folder: Path) -> None:
-    """Replace `folder` by the complete folder `staging`; at every instant one of them is
-    whole under a name `recover_folder` knows. Where the system can exchange two names in
-    one step (Linux's renameat2), `folder` is never absent; elsewhere the old folder is
-    renamed aside first, and a kill between the two renames leaves it as `.NAME.old`."""
-    aside = hidden_sibling(folder, "old")
-    _remove(aside)
-    if folder.exists() and exchange_names(staging, folder):
-        _fsync_folder(folder.parent)
-        shutil.rmtree(staging)  # it now holds the old folder
-        return
-    if folder.exists():
-        os.rename(folder, aside)
-    os.rename(staging, folder)
-    _fsync_folder(folder.parent)
-    _remove(aside)
-
-
-_RENAME_EXCHANGE = 2
-_AT_FDCWD = -100
-
-
-def exchange_names(first: Path, second: Path) -> bool:
-    """Swap two existing paths atomically; False where the system or file system cannot,
-    and the caller falls back to two renames."""
-    if sys.platform != "linux":
-        return False
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    renameat2 = getattr(libc, "renameat2", None)
-    if renameat2 is None:
-        return False
-    if renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EPERM):
-        return False
-    raise OSError(code, os.strerror(code), str(first))
-
-
-def write_durable(path: Path, text: str) -> None:
-    """Write a file that nothing else can see yet (it sits in a staging folder), and fsync it
-    so that the rename that publishes the folder publishes whole files."""
-    with open(path, "w", encoding="utf-8") as stream:
-        stream.write(text)
-        stream.flush()
-        os.fsync(stream.fileno())
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Replace a file's contents: a temporary file beside it, fsync, `os.replace`. A kill at
-    any point leaves the old contents or the new, and at worst a `.NAME.tmp` file, which is
-    overwritten by the next write."""
-    temporary = path.parent / f".{path.name}.tmp"
-    write_durable(temporary, text)
-    os.replace(temporary, path)
-    _fsync_folder(path.parent)
-
-
-def append_line(path: Path, line: str) -> None:
-    """Append one line and fsync it: a kill leaves every earlier line whole and at most the
-    last one cut short, which its reader drops."""
-    assert "\n" not in line, "one record per line"
-    with open(path, "a", encoding="utf-8") as stream:
-        stream.write(line + "\n")
-        stream.flush()
-        os.fsync(stream.fileno())
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make a rename durable; some file systems cannot open a folder, which only means the
-    rename is as durable as they make it."""
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
 
 
 # --- reading run folders ------------------------------------------------------------------

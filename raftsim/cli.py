@@ -385,11 +385,11 @@ def _refuse_unnamed(path: Path, flag: str) -> None:
 
 
 def check_run_destination(folder: Path, flag: str = "--out") -> None:
-    from raftsim import api
+    from raftsim.run_folder import is_run_folder
 
     _refuse_unnamed(folder, flag)
     kind = _existing_kind(folder, flag)
-    if kind is not None and (kind != "folder" or not api.is_run_folder(folder)):
+    if kind is not None and (kind != "folder" or not is_run_folder(folder)):
         raise InputError(str(folder), None, flag, f"exists and is not a run folder ({kind}); refusing to overwrite it")
     check_writable_place(folder, flag, create_parents=True)
 

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from checkers.errors import InputError
-from raftsim import api
+from raftsim import api, run_folder
 from scenarios import loader
 from scenarios.model import Scenario
 from scenarios.resolve import resolve
@@ -173,16 +173,16 @@ def _judged_seed(task: tuple[Scenario, Path, float, bool, bool], began: float) -
 
 
 def _keep_folder(folder: Path, outcome: api.RunOutcome, reports: bool) -> None:
-    api.recover_folder(folder)
-    staging = api.hidden_sibling(folder, "partial")
+    run_folder.recover_folder(folder)
+    staging = run_folder.hidden_sibling(folder, "partial")
     try:
-        api.write_run(staging, outcome.result)
-        api.write_durable(staging / "verdict.json", json.dumps(outcome.verdict, indent=2) + "\n")
+        run_folder.write_run(staging, outcome.result)
+        run_folder.write_durable(staging / "verdict.json", json.dumps(outcome.verdict, indent=2) + "\n")
         if reports:
             from raftsim.report import write_reports
 
             write_reports(staging, "replay", shown_folder=folder)
-        api.swap_into_place(staging, folder)
+        run_folder.swap_into_place(staging, folder)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
@@ -194,16 +194,16 @@ def _keep_error(folder: Path, scenario: Scenario, trace_back: str) -> None:
     `raftsim replay` and `raftsim report` work on it; if the simulation is what failed, its
     `scenario.toml` alone (`raftsim run seed-N/scenario.toml` reproduces it). Best effort: if
     even this cannot be written, the progress line still carries the cause."""
-    staging = api.hidden_sibling(folder, "partial")
+    staging = run_folder.hidden_sibling(folder, "partial")
     try:
-        api.recover_folder(folder)
+        run_folder.recover_folder(folder)
         staging.mkdir(parents=True)
-        api.write_durable(staging / "error.txt", trace_back)
+        run_folder.write_durable(staging / "error.txt", trace_back)
         try:
-            api.write_run(staging, run_scenario(resolve(scenario)))
+            run_folder.write_run(staging, run_scenario(resolve(scenario)))
         except Exception:  # the simulation itself failed: the scenario is what reproduces it
-            api.write_durable(staging / "scenario.toml", loader.to_toml(scenario))
-        api.swap_into_place(staging, folder)
+            run_folder.write_durable(staging / "scenario.toml", loader.to_toml(scenario))
+        run_folder.swap_into_place(staging, folder)
     except Exception:  # the cause is recorded in progress.jsonl either way
         pass
     finally:
@@ -269,7 +269,7 @@ def _clean_leftovers(out: Path) -> None:
         elif entry.name.endswith(".tmp"):
             entry.unlink()
         elif entry.is_dir() and not entry.is_symlink():
-            api.recover_folder(out / entry.name[1:].rsplit(".", 1)[0])
+            run_folder.recover_folder(out / entry.name[1:].rsplit(".", 1)[0])
 
 
 def _check_entries(out: Path) -> None:
@@ -290,12 +290,12 @@ def _check_marker(plan: FuzzPlan) -> None:
     marker = plan.out / "fuzz.json"
     wanted = identity(plan)
     if not marker.exists():
-        api.write_atomic(marker, json.dumps(wanted, indent=2) + "\n")
+        run_folder.write_atomic(marker, json.dumps(wanted, indent=2) + "\n")
         return
     found = _read_json_file(marker)
     if not found.strip() and not (plan.out / "progress.jsonl").exists():
         # Left empty by a kill during its first write (before writes were atomic): no seed ran.
-        api.write_atomic(marker, json.dumps(wanted, indent=2) + "\n")
+        run_folder.write_atomic(marker, json.dumps(wanted, indent=2) + "\n")
         return
     recorded = _parse_marker(marker, found)
     if recorded != wanted:
@@ -361,7 +361,7 @@ def _read_progress(plan: FuzzPlan) -> dict[int, SeedResult]:
         finished[result.seed] = result
         kept.append(chunk.decode("utf-8") + "\n")
     if dropped:
-        api.write_atomic(progress, "".join(kept))
+        run_folder.write_atomic(progress, "".join(kept))
     return finished
 
 
@@ -454,7 +454,7 @@ def record(plan: FuzzPlan, result: SeedResult) -> None:
     fields = dataclasses.asdict(result)
     if fields["error"] is None:
         del fields["error"]  # lines stay as they always were for seeds that ran
-    api.append_line(plan.out / "progress.jsonl", json.dumps(fields))
+    run_folder.append_line(plan.out / "progress.jsonl", json.dumps(fields))
 
 
 def summarise(plan: FuzzPlan, results: dict[int, SeedResult], wall_s: float, ran: int) -> dict[str, Any]:
@@ -482,7 +482,7 @@ def summarise(plan: FuzzPlan, results: dict[int, SeedResult], wall_s: float, ran
             {"seed": seed, "cause": results[seed].error} for seed in sorted(results) if results[seed].error is not None
         ],
     }
-    api.write_atomic(plan.out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    run_folder.write_atomic(plan.out / "summary.json", json.dumps(summary, indent=2) + "\n")
     return summary
 
 

@@ -21,11 +21,10 @@ from typing import Any
 
 from checkers.errors import InputError
 from checkers.trace import TraceEvent
-from raftsim.run_folder import file_digest, load_run_scenario
+from raftsim.run_folder import MESSAGE_EVENTS, file_digest, load_run_scenario, split_messages
 from reports.html import write_html
 from reports.timeline import Timeline, timeline_from_run
 
-MESSAGE_EVENTS = ("msg", "recv", "drop")
 MESSAGE_MODES = ("auto", "trace", "replay", "none")
 _MESSAGE_MARKERS = tuple(f',"ev":"{kind}",'.encode() for kind in MESSAGE_EVENTS)
 
@@ -35,20 +34,6 @@ class Written:
     timeline: Timeline
     files: tuple[Path, ...]
     messages_note: str
-
-
-def split_messages(trace_text: str) -> tuple[str, list[str]]:
-    """Separate message lines from the rest of a trace; the rest is what a run without
-    message tracing writes."""
-    kept: list[str] = []
-    messages: list[str] = []
-    for line in trace_text.splitlines(keepends=True):
-        head = line[:40]
-        if any(f',"ev":"{kind}",' in head for kind in MESSAGE_EVENTS):
-            messages.append(line)
-        else:
-            kept.append(line)
-    return "".join(kept), messages
 
 
 def replayed_messages(folder: Path) -> tuple[list[TraceEvent] | None, str]:

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 from tests_support import shortened
 
-from raftsim import api
+from raftsim import api, run_folder
 from raftsim.cli import main
 from scenarios import loader
 from sim.world import Crash, RunResult, run_scenario
@@ -90,7 +90,7 @@ def injected(kill_at: int | None) -> Iterator[Injector]:
     injector = Injector(kill_at)
     real_open, real_write_text, real_mkdir = open, Path.write_text, Path.mkdir
     real_replace, real_rename, real_fsync, real_rmtree = os.replace, os.rename, os.fsync, shutil.rmtree
-    real_exchange = api.exchange_names
+    real_exchange = run_folder.exchange_names
 
     def watched_open(file: Any, mode: str = "r", *arguments: Any, **options: Any) -> Any:
         if not any(flag in mode for flag in "wax+"):
@@ -114,14 +114,14 @@ def injected(kill_at: int | None) -> Iterator[Injector]:
         real_rmtree(path, *arguments, **options)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(api, "open", watched_open, raising=False)
+        patch.setattr(run_folder, "open", watched_open, raising=False)
         patch.setattr(Path, "write_text", write_text)
         patch.setattr(Path, "mkdir", before("mkdir", real_mkdir))
         patch.setattr(os, "replace", before("os.replace", real_replace))
         patch.setattr(os, "rename", before("os.rename", real_rename))
         patch.setattr(os, "fsync", before("os.fsync", real_fsync))
         patch.setattr(shutil, "rmtree", rmtree)
-        patch.setattr(api, "exchange_names", before("exchange", real_exchange))
+        patch.setattr(run_folder, "exchange_names", before("exchange", real_exchange))
         yield injector
 
 
@@ -155,7 +155,7 @@ def cached(cached_runs: dict[int, RunResult], monkeypatch: pytest.MonkeyPatch) -
     verdicts: dict[tuple[str, bool], dict[str, Any]] = {}
 
     def judge(folder: Path, budget_s: float = 60.0, crash: Crash | None = None) -> dict[str, Any]:
-        key = (api.file_digest(folder / "trace.jsonl"), crash is not None)
+        key = (run_folder.file_digest(folder / "trace.jsonl"), crash is not None)
         if key not in verdicts:
             verdicts[key] = real_judge(folder, budget_s, crash)
         return verdicts[key]
@@ -169,7 +169,7 @@ def _whole_run(folder: Path, extra: frozenset[str] = frozenset()) -> str:
     """The digest of a complete run folder; fails on half of one."""
     assert {path.name for path in folder.iterdir()} == RUN_FILES | extra
     verdict = json.loads((folder / "verdict.json").read_text())
-    assert verdict["digest"] == api.file_digest(folder / "trace.jsonl"), "a trace and verdict of two runs"
+    assert verdict["digest"] == run_folder.file_digest(folder / "trace.jsonl"), "a trace and verdict of two runs"
     assert (
         loader.load(str(folder / "scenario.toml")).seed
         == json.loads((folder / "trace.jsonl").read_text().splitlines()[0])["seed"]
@@ -208,7 +208,7 @@ def test_a_kill_at_any_write_of_run_leaves_the_old_run_or_the_new(
         _killed(lambda out=out: api.run(new, out), kill_at)
         if sys.platform == "linux" and existing:
             assert out.exists(), f"killed at call {kill_at}: the folder must never be missing"
-        shown = out if out.exists() else api.hidden_sibling(out, "old")
+        shown = out if out.exists() else run_folder.hidden_sibling(out, "old")
         if shown.exists():
             assert digests[_whole_run(shown)] in (("old", "new") if existing else ("new",)), kill_at
         else:
@@ -247,12 +247,12 @@ def test_a_half_swapped_run_folder_is_recovered(tmp_path: Path, cached: dict[int
     out = tmp_path / "run"
     api.run(dataclasses.replace(scenario, seed=1), out)
     # A kill between the two renames of a swap, where names cannot be exchanged at once.
-    os.rename(out, api.hidden_sibling(out, "old"))
-    api.recover_folder(out)
+    os.rename(out, run_folder.hidden_sibling(out, "old"))
+    run_folder.recover_folder(out)
     assert _whole_run(out) == cached[1].digest
     # A kill after the swap, before the old copy was deleted.
-    shutil.copytree(out, api.hidden_sibling(out, "old"))
-    (api.hidden_sibling(out, "old") / "verdict.json").unlink()
+    shutil.copytree(out, run_folder.hidden_sibling(out, "old"))
+    (run_folder.hidden_sibling(out, "old") / "verdict.json").unlink()
     api.run(dataclasses.replace(scenario, seed=3), out)
     assert _whole_run(out) == cached[3].digest
     _no_leftovers(tmp_path)
@@ -377,8 +377,8 @@ def test_hidden_names_of_any_kind_beside_a_run_folder_are_cleaned(
     scenario = shortened("pause", duration_ms=1000, quiet_ms=1000)
     out = tmp_path / "run"
     api.run(dataclasses.replace(scenario, seed=1), out)
-    api.hidden_sibling(out, "partial").write_text("not a folder\n")
-    api.hidden_sibling(out, "old").symlink_to(tmp_path / "elsewhere")
+    run_folder.hidden_sibling(out, "partial").write_text("not a folder\n")
+    run_folder.hidden_sibling(out, "old").symlink_to(tmp_path / "elsewhere")
     api.run(dataclasses.replace(scenario, seed=3), out)
     assert _whole_run(out) == cached[3].digest
     _no_leftovers(tmp_path)
