@@ -220,5 +220,6 @@ class RaftLog:
 
     def applied_to(self, index: int) -> None:
         # A planted bug may pull the commit index below entries already handed out to apply.
-        assert self.applied <= index and (index <= self.committed or self.tolerate_damage), (index, self)
+        assert self.applied <= index, (index, self)
+        assert index <= self.committed or self.tolerate_damage, (index, self)
         self.applied = index

@@ -2,12 +2,15 @@
 
 Kept apart from the node so that the two rules every safety argument leans on are short
 enough to read at a glance, and so that tests can compare them with brute-force twins.
+The pure functions decide for one voter set; `MajorityConfig` binds them to a set, and
+`JointConfig` asks two sets at once, which is what a membership change needs.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 
 class VoteResult(enum.Enum):
@@ -49,3 +52,75 @@ def vote_result(voters: Sequence[int], votes: Mapping[int, bool]) -> VoteResult:
     if granted + missing >= needed:
         return VoteResult.PENDING
     return VoteResult.LOST
+
+
+@dataclass(frozen=True, slots=True)
+class MajorityConfig:
+    """One set of voters deciding by simple majority.
+
+    The voters are kept sorted so that every walk over them is in id order, whatever order
+    they were given in: nothing a run does may hang on set iteration order.
+    """
+
+    voters: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        assert list(self.voters) == sorted(set(self.voters)), f"voters must be sorted and distinct: {self.voters}"
+
+    @classmethod
+    def of(cls, voters: Iterable[int]) -> MajorityConfig:
+        return cls(tuple(sorted(set(voters))))
+
+    def __bool__(self) -> bool:
+        return bool(self.voters)
+
+    def committed_index(self, acknowledged: Callable[[int], int]) -> int:
+        """The highest index a majority of these voters acknowledged."""
+        return committed_index([acknowledged(voter) for voter in self.voters])
+
+    def vote_result(self, votes: Mapping[int, bool]) -> VoteResult:
+        """The election's state counting only these voters' answers."""
+        return vote_result(self.voters, votes)
+
+
+@dataclass(frozen=True, slots=True)
+class JointConfig:
+    """Two voter sets that must both agree, as during a membership change (Raft thesis,
+    section 4.3): the outgoing set still decides until the change is done, and the
+    incoming one already does, so no decision can be taken by either set alone.
+
+    An empty `outgoing` is the everyday case of one voter set, and then every answer is
+    exactly `incoming`'s.
+    """
+
+    incoming: MajorityConfig
+    outgoing: MajorityConfig = MajorityConfig(())
+
+    def __post_init__(self) -> None:
+        assert self.incoming, "a configuration has at least one incoming voter"
+
+    def voter_ids(self) -> tuple[int, ...]:
+        """Every voter of either set, once each, in id order."""
+        if not self.outgoing:
+            return self.incoming.voters
+        return tuple(sorted(set(self.incoming.voters) | set(self.outgoing.voters)))
+
+    def committed_index(self, acknowledged: Callable[[int], int]) -> int:
+        """An index is committed only once each set holds it by its own majority."""
+        incoming = self.incoming.committed_index(acknowledged)
+        if not self.outgoing:
+            return incoming
+        return min(incoming, self.outgoing.committed_index(acknowledged))
+
+    def vote_result(self, votes: Mapping[int, bool]) -> VoteResult:
+        """WON needs both sets won; one lost set loses the whole election (it can no longer
+        be won), and anything else is still open."""
+        incoming = self.incoming.vote_result(votes)
+        if not self.outgoing:
+            return incoming
+        outgoing = self.outgoing.vote_result(votes)
+        if incoming is outgoing:
+            return incoming
+        if incoming is VoteResult.LOST or outgoing is VoteResult.LOST:
+            return VoteResult.LOST
+        return VoteResult.PENDING

@@ -1,12 +1,18 @@
 """One Raft node as a pure state machine, after etcd-io/raft.
 
-The host drives it: `tick()` for time, `step()` for messages, `propose()` for client
-writes, and drains the consequences with `ready()` / `advance()`. Nothing here performs
-I/O, reads a clock or draws randomness other than from the `random.Random` handed in.
+The host drives it: `tick()` for time and `step()` for everything else, and drains the
+consequences with `ready()` / `advance()`. Local events are messages too (HUP to campaign,
+PROPOSE for a client write, BEAT and CHECK_QUORUM from the leader's timers), so every input
+but the clock takes one path; `campaign()` and `propose()` only build such a message.
+Nothing here performs I/O, reads a clock or draws randomness other than from the
+`random.Random` handed in.
 
-Layout, as in etcd: roles change only in `become_*`; a message first passes the term rules
-in `step` (which may demote the node), then goes to `_step_leader`, `_step_candidate` or
-`_step_follower`; actions that may or may not happen are named `_maybe_*`.
+Layout, as in etcd: roles change only in `become_*`, which also fix the role's step
+function; a message first passes the term rules in `step` (which may demote the node),
+then goes to that function (`_step_leader`, `_step_candidate` or `_step_follower`).
+Who the members are, how far each follower's log reaches and who voted how live in a
+`ProgressTracker`, which answers every quorum question for a plain or a joint
+configuration alike. Actions that may or may not happen are named `_maybe_*`.
 
 Durability rules the design leans on:
 - Everything a message promises (a vote, an acknowledged entry) is in the same Ready as the
@@ -20,6 +26,7 @@ Durability rules the design leans on:
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 from raftcore.bugs import (
     ACCEPT_STALE_TERM_APPEND,
@@ -35,8 +42,10 @@ from raftcore.bugs import (
 )
 from raftcore.log import RaftLog
 from raftcore.progress import MAX_INFLIGHT_MESSAGES, Progress, ProgressState
-from raftcore.quorum import VoteResult, committed_index, majority, vote_result
+from raftcore.quorum import VoteResult
+from raftcore.tracker import ProgressTracker
 from raftcore.types import (
+    LOCAL_MESSAGE_TYPES,
     NO_NODE,
     Config,
     Entry,
@@ -57,6 +66,10 @@ PRE_VOTE = MessageType.PRE_VOTE
 PRE_VOTE_RESPONSE = MessageType.PRE_VOTE_RESPONSE
 VOTE = MessageType.VOTE
 VOTE_RESPONSE = MessageType.VOTE_RESPONSE
+HUP = MessageType.HUP
+PROPOSE = MessageType.PROPOSE
+BEAT = MessageType.BEAT
+CHECK_QUORUM = MessageType.CHECK_QUORUM
 LEADER = Role.LEADER
 FOLLOWER = Role.FOLLOWER
 CANDIDATE = Role.CANDIDATE
@@ -68,17 +81,14 @@ class RaftNode:
 
     Invariants (asserted where they could break): `term` never decreases; `vote` is cast at
     most once per term; `leader_id == node_id` iff `role is LEADER`; the commit index never
-    decreases; `_progress` is non-empty iff the node leads.
+    decreases; the tracker holds progress iff the node leads.
     """
 
     def __init__(self, config: Config, state: PersistedState, rng: random.Random) -> None:
         bugs = validate_bugs(config.bugs)
         self.config = config
         self.node_id = config.node_id
-        self._peers = tuple(sorted(config.peers))
-        self._other_peers = tuple(peer for peer in self._peers if peer != self.node_id)
-        self._peer_set = frozenset(self._peers)
-        self._quorum = majority(len(self._peers))
+        self._tracker = ProgressTracker(config.initial_membership())
         self._bug_commit_old_term = COMMIT_OLD_TERM in bugs
         self._bug_send_before_persist = SEND_BEFORE_PERSIST in bugs
         self._bug_vote_not_persisted = VOTE_NOT_PERSISTED in bugs
@@ -107,8 +117,7 @@ class RaftNode:
         self._election_elapsed_ticks = 0
         self._heartbeat_elapsed_ticks = 0
         self._randomized_election_timeout_ticks = config.election_ticks
-        self._votes: dict[int, bool] = {}
-        self._progress: dict[int, Progress] = {}
+        self._step_role: Callable[[Message], None] = self._step_follower
         self._messages: list[Message] = []
         # What the host last received, to hand over only changes.
         self._previous_hard_state = hard_state
@@ -144,7 +153,7 @@ class RaftNode:
 
     def progress(self, peer: int) -> Progress | None:
         """The leader's view of `peer` (None unless this node leads)."""
-        return self._progress.get(peer)
+        return self._tracker.progress.get(peer)
 
     # ---- role changes: the only places that assign `role` ----
 
@@ -158,27 +167,30 @@ class RaftNode:
         self._heartbeat_elapsed_ticks = 0
         election_ticks = self.config.election_ticks
         self._randomized_election_timeout_ticks = self._rng.randrange(election_ticks, 2 * election_ticks)
-        self._votes = {}
-        self._progress = {}
+        self._tracker.reset_votes()
+        self._tracker.clear_progress()
 
     def become_follower(self, term: int, leader: int) -> None:
         self._reset(term)
         self.leader_id = leader
         self.role = FOLLOWER
+        self._step_role = self._step_follower
 
     def become_pre_candidate(self) -> None:
         # Neither the term nor the vote changes: a pre-election must leave no trace that
         # could disrupt the cluster if it fails.
         assert self.role is not LEADER, "a leader never becomes a pre-candidate"
-        self._votes = {}
+        self._tracker.reset_votes()
         self.leader_id = NO_NODE
         self.role = PRE_CANDIDATE
+        self._step_role = self._step_candidate
 
     def become_candidate(self) -> None:
         assert self.role is not LEADER, "a leader never becomes a candidate"
         self._reset(self.term + 1)
         self.vote = self.node_id
         self.role = CANDIDATE
+        self._step_role = self._step_candidate
 
     def become_leader(self) -> None:
         assert self.role is CANDIDATE, f"only a candidate wins an election, not a {self.role}"
@@ -186,10 +198,10 @@ class RaftNode:
         self._reset(self.term)
         self.leader_id = self.node_id
         self.role = LEADER
+        self._step_role = self._step_leader
         log = self.log
-        next_index = log.last_index + 1
-        self._progress = {peer: Progress(0, next_index) for peer in self._peers}
-        own = self._progress[self.node_id]
+        self._tracker.reset_progress(log.last_index + 1)
+        own = self._tracker.progress[self.node_id]
         own.match = log.stable_index
         own.become_replicate()
         own.recent_active = True
@@ -212,7 +224,7 @@ class RaftNode:
         self._election_elapsed_ticks += 1
         if self._election_elapsed_ticks >= self._randomized_election_timeout_ticks:
             self._election_elapsed_ticks = 0
-            self._hup()
+            self._step_local(HUP)
 
     def _tick_heartbeat(self) -> None:
         self._heartbeat_elapsed_ticks += 1
@@ -220,28 +232,44 @@ class RaftNode:
         if self._election_elapsed_ticks >= self.config.election_ticks:
             self._election_elapsed_ticks = 0
             if self.config.check_quorum:
-                self._maybe_step_down_without_quorum()
+                self._step_local(CHECK_QUORUM)
                 if self.role is not LEADER:
                     return
         if self._heartbeat_elapsed_ticks >= self.config.heartbeat_ticks:
             self._heartbeat_elapsed_ticks = 0
-            self._broadcast_heartbeat()
+            self._step_local(BEAT)
+
+    def _step_local(self, kind: MessageType) -> None:
+        """Step a local event that carries nothing but its type."""
+        self.step(Message(kind, self.node_id, self.node_id, 0))
 
     def campaign(self) -> None:
         """Start an election now (a pre-election first when PreVote is on)."""
-        self._hup()
+        self._step_local(HUP)
 
     def propose(self, data: str) -> Entry | None:
-        if self.role is not LEADER:
+        """Append `data` if this node leads; the entry it became, or None if it does not lead
+        (forwarding a request to the leader is the server's business, not Raft's)."""
+        last_index = self.log.last_index
+        # The entry is a placeholder: the leader gives it its term and index on arrival.
+        self.step(Message(PROPOSE, self.node_id, self.node_id, 0, entries=(Entry(0, 0, data),)))
+        if self.log.last_index == last_index:
             return None
-        entry = self.log.append_new(self.term, data)
-        self._broadcast_append()
-        return entry
+        assert self.log.last_index == last_index + 1, "one proposal, one entry"
+        return self.log.slice(last_index + 1, last_index + 2)[0]
 
     def step(self, message: Message) -> None:
         assert message.to == self.node_id, f"{message} delivered to {self.node_id}"
         sender = message.sender
-        if sender == self.node_id or sender not in self._peer_set:
+        if sender == self.node_id:
+            # Local events take no term rules: they carry no term, only what to do now.
+            kind = message.type
+            if kind is HUP:
+                self._hup()
+            elif kind in LOCAL_MESSAGE_TYPES:
+                self._step_role(message)
+            return
+        if not self._tracker.is_member(sender):
             return
         if message.term > self.term:
             if not self._accept_higher_term(message):
@@ -252,12 +280,8 @@ class RaftNode:
         kind = message.type
         if kind is VOTE or kind is PRE_VOTE:
             self._handle_vote_request(message)
-        elif self.role is LEADER:
-            self._step_leader(message)
-        elif self.role is FOLLOWER:
-            self._step_follower(message)
         else:
-            self._step_candidate(message)
+            self._step_role(message)
 
     # ---- term rules (etcd's Step) ----
 
@@ -307,7 +331,8 @@ class RaftNode:
     # ---- elections ----
 
     def _hup(self) -> None:
-        if self.role is LEADER:
+        # A learner may not stand: it cannot even vote for itself.
+        if self.role is LEADER or not self._tracker.is_voter(self.node_id):
             return
         self._campaign(pre_election=self.config.pre_vote)
 
@@ -326,12 +351,14 @@ class RaftNode:
         log = self.log
         last_index = log.last_index
         last_term = log.last_term()
-        for peer in self._other_peers:
+        for voter in self._tracker.voter_ids:
+            if voter == self.node_id:
+                continue
             self._send(
                 Message(
                     request_type,
                     self.node_id,
-                    peer,
+                    voter,
                     request_term,
                     log_term=last_term,
                     log_index=last_index,
@@ -339,8 +366,8 @@ class RaftNode:
             )
 
     def _record_vote(self, voter: int, granted: bool) -> VoteResult:
-        self._votes.setdefault(voter, granted)  # the first answer of a voter counts
-        return vote_result(self._peers, self._votes)
+        self._tracker.record_vote(voter, granted)
+        return self._tracker.vote_result()
 
     def _won_election(self, pre_election: bool) -> None:
         if pre_election:
@@ -372,15 +399,13 @@ class RaftNode:
             self._send(Message(response_type, self.node_id, message.sender, self.term, reject=True))
 
     def _maybe_step_down_without_quorum(self) -> None:
-        active = 1  # the leader itself
-        for peer in self._other_peers:
-            if self._progress[peer].recent_active:
-                active += 1
-        if active < self._quorum:
+        tracker = self._tracker
+        if not tracker.quorum_active():
             self.become_follower(self.term, NO_NODE)
             return
-        for peer in self._other_peers:
-            self._progress[peer].recent_active = False
+        for member, progress in tracker.visit():
+            if member != self.node_id:
+                progress.recent_active = False
 
     # ---- per-role message handling ----
 
@@ -389,11 +414,19 @@ class RaftNode:
         if kind is APPEND_RESPONSE:
             self._handle_append_response(message)
         elif kind is HEARTBEAT_RESPONSE:
-            progress = self._progress[message.sender]
+            progress = self._tracker.progress[message.sender]
             progress.recent_active = True
             progress.paused = False
             if progress.match < self.log.last_index or progress.state is ProgressState.PROBE:
                 self._maybe_send_append(message.sender, send_if_empty=True)
+        elif kind is PROPOSE:
+            for entry in message.entries:
+                self.log.append_new(self.term, entry.data)
+            self._broadcast_append()
+        elif kind is BEAT:
+            self._broadcast_heartbeat()
+        elif kind is CHECK_QUORUM:
+            self._maybe_step_down_without_quorum()
         # Vote responses are stale here; appends or heartbeats in our own term can only
         # come from a rival leader, which Raft rules out (and a planted bug may not).
 
@@ -413,6 +446,7 @@ class RaftNode:
                 # A lost pre-election leaves the term alone (granted answers carried the
                 # next term, which was never ours).
                 self.become_follower(self.term, NO_NODE)
+        # A proposal finds no leader here and is dropped; the leader's timers never fire.
 
     def _step_follower(self, message: Message) -> None:
         kind = message.type
@@ -424,6 +458,7 @@ class RaftNode:
             self._election_elapsed_ticks = 0
             self.leader_id = message.sender
             self._handle_heartbeat(message)
+        # A proposal is dropped: the server, not Raft, forwards requests to the leader.
 
     # ---- replication: follower side ----
 
@@ -459,7 +494,7 @@ class RaftNode:
 
     def _handle_append_response(self, message: Message) -> None:
         sender = message.sender
-        progress = self._progress[sender]
+        progress = self._tracker.progress[sender]
         progress.recent_active = True
         if message.reject:
             self._handle_append_rejection(progress, message)
@@ -506,8 +541,7 @@ class RaftNode:
 
     def _maybe_commit(self) -> bool:
         log = self.log
-        progress = self._progress
-        index = committed_index([progress[peer].match for peer in self._peers])
+        index = self._tracker.committed()
         if index <= log.committed:
             return False
         if log.term(index) != self.term and not self._bug_commit_old_term:
@@ -518,7 +552,7 @@ class RaftNode:
         return True
 
     def _maybe_send_append(self, to: int, send_if_empty: bool) -> bool:
-        progress = self._progress[to]
+        progress = self._tracker.progress[to]
         if progress.paused:
             return False
         log = self.log
@@ -551,13 +585,15 @@ class RaftNode:
         return True
 
     def _broadcast_append(self) -> None:
-        for peer in self._other_peers:
-            self._maybe_send_append(peer, send_if_empty=True)
+        for peer, _progress in self._tracker.visit():
+            if peer != self.node_id:
+                self._maybe_send_append(peer, send_if_empty=True)
 
     def _broadcast_heartbeat(self) -> None:
         committed = self.log.committed
-        for peer in self._other_peers:
-            progress = self._progress[peer]
+        for peer, progress in self._tracker.visit():
+            if peer == self.node_id:
+                continue
             # Never tell a follower to commit past what it is known to hold: its entries
             # beyond `match` may not be ours. The planted bug `heartbeat-commit-beyond-match`
             # forgets this.
@@ -628,11 +664,14 @@ class RaftNode:
         assert ready is self._outstanding_ready, "advance() must receive the outstanding Ready"
         self._outstanding_ready = None
         leads = self.role is LEADER
-        assert leads == (self.leader_id == self.node_id) == bool(self._progress), self
+        assert leads == (self.leader_id == self.node_id), self
+        assert leads == bool(self._tracker.progress), self
         log = self.log
         log.stable_to_in_progress()
         if ready.committed_entries:
             log.applied_to(ready.committed_entries[-1].index)
         # The leader's own write finished: it now counts towards a majority.
-        if self.role is LEADER and self._progress[self.node_id].maybe_update(log.stable_index) and self._maybe_commit():
+        if not leads:
+            return
+        if self._tracker.progress[self.node_id].maybe_update(log.stable_index) and self._maybe_commit():
             self._broadcast_append()

@@ -31,6 +31,20 @@ class MessageType(enum.StrEnum):
     APPEND_RESPONSE = "append-response"
     HEARTBEAT = "heartbeat"
     HEARTBEAT_RESPONSE = "heartbeat-response"
+    # Local events: a node steps these into itself and never sends them, so that every
+    # input (bar the clock) takes one path through `step`, as etcd's MsgHup and MsgProp do.
+    HUP = "hup"
+    """Start an election now (a pre-election first when PreVote is on)."""
+    PROPOSE = "propose"
+    """Append `entries` (placeholders whose data alone counts) if this node leads."""
+    BEAT = "beat"
+    """A leader's heartbeat timer fired: tell every follower it still leads."""
+    CHECK_QUORUM = "check-quorum"
+    """A leader's election timer fired: step down unless a quorum was heard from."""
+
+
+LOCAL_MESSAGE_TYPES = frozenset({MessageType.HUP, MessageType.PROPOSE, MessageType.BEAT, MessageType.CHECK_QUORUM})
+"""Message types that only ever go from a node to itself."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +64,9 @@ class Message(NamedTuple):
     candidate's last entry; for appends they describe the entry preceding `entries`; for
     append responses `log_index` is the highest index the follower now matches (or, on reject,
     the index that was rejected) and `reject_hint` the follower's hint for fast backtracking.
+    `context` is an opaque payload for requests that need one (a read's id for ReadIndex, a
+    forced election for leadership transfer); None, the default, means none, and a message
+    without one looks in every trace exactly as before the field existed.
 
     An immutable named tuple rather than a frozen dataclass: messages are the most numerous
     values a run creates, and a tuple is built three times faster (measured: 1.1 µs against
@@ -67,6 +84,7 @@ class Message(NamedTuple):
     reject: bool = False
     reject_hint: int = 0
     reject_hint_term: int = 0
+    context: str | bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,27 +133,66 @@ class Ready:
 
 
 @dataclass(frozen=True, slots=True)
+class Membership:
+    """Who belongs to the cluster, as etcd's ConfState: a value, so that a node can be given
+    it at start and later read a new one from its log.
+
+    `voters` elect and commit; `voters_outgoing`, non-empty only while a membership change
+    is under way, must agree too (a joint configuration); `learners` receive the log but
+    never vote and never count towards a quorum. Sets, so equal memberships compare equal
+    whatever order they were written in; whoever walks them sorts first.
+    """
+
+    voters: frozenset[int]
+    learners: frozenset[int] = frozenset()
+    voters_outgoing: frozenset[int] = frozenset()
+
+    def __post_init__(self) -> None:
+        # A membership comes from outside (a configuration, later the log): refuse a bad one
+        # with an exception that `python -O` keeps.
+        if not self.voters:
+            raise ValueError("a membership needs at least one voter")
+        for node_id in sorted(self.voters | self.learners | self.voters_outgoing):
+            if node_id < 1:
+                raise ValueError(f"node ids start at 1, not {node_id}")
+        both = sorted(self.learners & (self.voters | self.voters_outgoing))
+        if both:
+            raise ValueError(f"nodes {both} cannot be voters and learners at once")
+
+    @classmethod
+    def of_voters(cls, voters: tuple[int, ...]) -> Membership:
+        return cls(voters=frozenset(voters))
+
+    def members(self) -> tuple[int, ...]:
+        """Every node of the membership, in id order."""
+        return tuple(sorted(self.voters | self.voters_outgoing | self.learners))
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
-    """Static configuration of one node. Ticks are the node's only notion of time."""
+    """Static configuration of one node. Ticks are the node's only notion of time.
+
+    The cluster is given either as `peers`, the everyday shorthand for "these nodes, all
+    voters", or as a full `membership` (learners, a joint configuration); never both.
+    `initial_membership()` is the one the node reads either way.
+    """
 
     node_id: int
-    peers: tuple[int, ...]
+    peers: tuple[int, ...] = ()
     election_ticks: int = 10
     heartbeat_ticks: int = 1
     pre_vote: bool = True
     check_quorum: bool = True
     max_entries_per_message: int = 64
     bugs: frozenset[str] = field(default_factory=frozenset)
+    membership: Membership | None = None
 
     def __post_init__(self) -> None:
         # A configuration comes from outside (a scenario, a test, a host): refuse a bad one
         # with an exception that `python -O` keeps, unlike an assertion.
         if self.node_id == NO_NODE:
             raise ValueError(f"node ids start at 1, not {self.node_id}")
-        if self.node_id not in self.peers:
-            raise ValueError(f"peers {self.peers} must include the node itself ({self.node_id})")
-        if len(set(self.peers)) != len(self.peers):
-            raise ValueError(f"peers must be distinct: {self.peers}")
+        self._check_membership()
         if self.heartbeat_ticks < 1:
             raise ValueError(f"heartbeat_ticks must be at least 1, not {self.heartbeat_ticks}")
         if self.election_ticks <= self.heartbeat_ticks:
@@ -144,3 +201,21 @@ class Config:
             )
         if self.max_entries_per_message < 1:
             raise ValueError(f"max_entries_per_message must be at least 1, not {self.max_entries_per_message}")
+
+    def _check_membership(self) -> None:
+        if self.membership is not None:
+            if self.peers:
+                raise ValueError("give peers or a membership, not both")
+            if self.node_id not in self.membership.members():
+                raise ValueError(f"{self.membership} must include the node itself ({self.node_id})")
+            return
+        if self.node_id not in self.peers:
+            raise ValueError(f"peers {self.peers} must include the node itself ({self.node_id})")
+        if len(set(self.peers)) != len(self.peers):
+            raise ValueError(f"peers must be distinct: {self.peers}")
+
+    def initial_membership(self) -> Membership:
+        """The membership the node starts with (until one is read from the log)."""
+        if self.membership is not None:
+            return self.membership
+        return Membership.of_voters(self.peers)

@@ -6,6 +6,14 @@ core demands: persist (waiting for the fsync), send, apply, advance. It can cras
 and unsynced writes gone; restart rebuilds from the disk), pause (frozen: no ticks, no
 processing, arrivals queue up in the socket) and resume.
 
+Two pairs of facts that must agree are asserted where both are visible. A restart must
+read back exactly what the host saw synced (the disk drops unsynced writes in a crash, and
+nothing else). And a leader's `match` for a follower in its term never exceeds that
+follower's last index: the follower acknowledged those entries after they were on its
+disk, and only that leader may replace them. The second holds only while the log keeps its
+promises, so it is armed only when no log-damaging planted bug is on: under such a bug the
+damage is for a checker to report as an anomaly, not for an assertion to turn into a crash.
+
 With `trace_messages` on, a MessageTracer follows every Raft message between hosts through
 the network and records its send (`msg`), each arrival (`recv`) and each loss (`drop`).
 """
@@ -17,8 +25,9 @@ from collections import deque
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from raftcore.bugs import LOG_DAMAGING_BUGS
 from raftcore.server import Forward, KVServer, Request, entry_digest
-from raftcore.types import Config, Message, Ready, Role
+from raftcore.types import Config, Entry, HardState, Message, PersistedState, Ready, Role
 from sim.clock import LocalClock
 from sim.disk import Disk
 
@@ -66,7 +75,16 @@ class Host:
         self._deferred: Ready | None = None
         self._inbox: deque[tuple[str, Any]] = deque()
         self._shown: tuple[Role, int, int] | None = None
+        # What the disk reported synced, kept apart from the disk to check it on restart.
+        self._synced_hard_state = HardState()
+        self._synced_entries: list[Entry] = []
+        self._cluster: Mapping[int, Host] = {}
+        self._check_match = config.bugs.isdisjoint(LOG_DAMAGING_BUGS)
         network.add_endpoint(self.name, self.receive)
+
+    def join(self, cluster: Mapping[int, Host]) -> None:
+        """Learn the other hosts, to check each leader against its followers' logs."""
+        self._cluster = cluster
 
     # --- time -------------------------------------------------------------------------
 
@@ -101,9 +119,12 @@ class Host:
 
     def _dispatch(self, payload: Any) -> None:
         server = self.server
-        assert server is not None and self.state == RUNNING
+        assert server is not None
+        assert self.state == RUNNING
         if type(payload) is Message:
             server.node.step(payload)
+            if self._check_match:
+                self._check_match_within_log(payload.sender)
         else:
             assert isinstance(payload, Request)
             answer = server.submit(payload)
@@ -112,6 +133,25 @@ class Host:
             elif answer is not None:
                 self.network.send(self.name, payload.client, answer)
         self.kick()
+
+    def _check_match_within_log(self, peer_id: int) -> None:
+        """After a message between this host and `peer_id`, the only moment either side of
+        the pair can change (`match` grows on the leader's receipt, the follower's log
+        shrinks on its own), whichever leads must not believe the other holds more than it
+        does."""
+        peer = self._cluster.get(peer_id)
+        if peer is None or peer.server is None or self.server is None:
+            return
+        here, there = self.server.node, peer.server.node
+        for leader, follower in ((here, there), (there, here)):
+            if leader.role is not Role.LEADER or follower.term != leader.term:
+                continue
+            progress = leader.progress(follower.node_id)
+            assert progress is not None, f"leader {leader.node_id} tracks no progress for {follower.node_id}"
+            assert progress.match <= follower.last_index, (
+                f"leader {leader.node_id} believes {follower.node_id} matches {progress.match}, "
+                f"beyond its last index {follower.last_index}"
+            )
 
     # --- the Ready loop ---------------------------------------------------------------
 
@@ -130,7 +170,16 @@ class Host:
             self._persisted(ready, self.incarnation)
             return
         incarnation = self.incarnation
-        self.disk.write(ready.hard_state, ready.entries, lambda: self._persisted(ready, incarnation))
+        self.disk.write(ready.hard_state, ready.entries, lambda: self._synced(ready, incarnation))
+
+    def _synced(self, ready: Ready, incarnation: int) -> None:
+        """The disk synced `ready`: note what it now holds, then carry on with the Ready."""
+        if ready.hard_state is not None:
+            self._synced_hard_state = ready.hard_state
+        if ready.entries:
+            del self._synced_entries[ready.entries[0].index - 1 :]
+            self._synced_entries.extend(ready.entries)
+        self._persisted(ready, incarnation)
 
     def _persisted(self, ready: Ready, incarnation: int) -> None:
         if incarnation != self.incarnation:
@@ -142,7 +191,8 @@ class Host:
 
     def _finish(self, ready: Ready) -> None:
         server = self.server
-        assert server is not None and self._busy
+        assert server is not None
+        assert self._busy
         if ready.persist_before_send:
             self._send(ready.messages)
         if ready.committed_entries:
@@ -216,6 +266,7 @@ class Host:
         durable = self.disk.durable_state()
         self.state = RUNNING
         self.server = KVServer(self.config, durable, self._raft_rng)
+        self._check_recovery(durable)
         hard = durable.hard_state
         self.trace.emit(
             "restart",
@@ -227,6 +278,24 @@ class Host:
         )
         self._record_role(self.server)
         self.kick()
+
+    def _check_recovery(self, durable: PersistedState) -> None:
+        """What the disk hands back is what was synced, and the node starts from exactly it.
+
+        Holds under every planted bug: bugs change what is written or when messages
+        leave, never what a synced write keeps.
+        """
+        assert durable.hard_state == self._synced_hard_state, (
+            f"disk of {self.name} read back {durable.hard_state}, synced {self._synced_hard_state}"
+        )
+        assert durable.entries == tuple(self._synced_entries), (
+            f"disk of {self.name} read back {len(durable.entries)} entries, synced {len(self._synced_entries)}"
+        )
+        assert self.server is not None
+        node = self.server.node
+        assert node.log_entries() == durable.entries, f"{self.name} restarted with a log other than its disk's"
+        assert node.term == durable.hard_state.term, f"{self.name} restarted in another term than its disk's"
+        assert node.vote == durable.hard_state.vote, f"{self.name} restarted with another vote than its disk's"
 
     def pause(self) -> None:
         if self.state != RUNNING:
@@ -274,7 +343,8 @@ class MessageTracer:
     def sent(self, src: str, dst: str, payload: Any) -> int:
         if type(payload) is not Message:
             return 0
-        assert self._hosts[src].node_id == payload.sender and dst == endpoint(payload.to), (src, dst, payload)
+        assert self._hosts[src].node_id == payload.sender, (src, dst, payload)
+        assert dst == endpoint(payload.to), (src, dst, payload)
         self.count += 1
         self._trace.emit_message(
             self.count,

@@ -74,6 +74,8 @@ class World:
         self.history = History(self.env)
         self.network = Network(self.env, stream(seed, "network"))
         self.hosts = {node_id: self._build_host(node_id) for node_id in scenario.node_ids}
+        for host in self.hosts.values():
+            host.join(self.hosts)
         if scenario.trace_messages:
             self.network.observer = MessageTracer(self.trace, {host.name: host for host in self.hosts.values()})
         self._link_cluster()
