@@ -264,9 +264,10 @@ class Host:
         if self.state != CRASHED:
             return
         durable = self.disk.durable_state()
+        self._check_read_back(durable)
         self.state = RUNNING
         self.server = KVServer(self.config, durable, self._raft_rng)
-        self._check_recovery(durable)
+        self._check_recovered(durable)
         hard = durable.hard_state
         self.trace.emit(
             "restart",
@@ -279,18 +280,19 @@ class Host:
         self._record_role(self.server)
         self.kick()
 
-    def _check_recovery(self, durable: PersistedState) -> None:
-        """What the disk hands back is what was synced, and the node starts from exactly it.
-
-        Holds under every planted bug: bugs change what is written or when messages
-        leave, never what a synced write keeps.
-        """
+    def _check_read_back(self, durable: PersistedState) -> None:
+        """What the disk hands back is what it reported synced. Holds under every planted
+        bug: bugs change what is written or when messages leave, never what a synced write
+        keeps."""
         assert durable.hard_state == self._synced_hard_state, (
             f"disk of {self.name} read back {durable.hard_state}, synced {self._synced_hard_state}"
         )
         assert durable.entries == tuple(self._synced_entries), (
             f"disk of {self.name} read back {len(durable.entries)} entries, synced {len(self._synced_entries)}"
         )
+
+    def _check_recovered(self, durable: PersistedState) -> None:
+        """The restarted node starts from exactly what the disk handed back."""
         assert self.server is not None
         node = self.server.node
         assert node.log_entries() == durable.entries, f"{self.name} restarted with a log other than its disk's"
