@@ -119,7 +119,8 @@ class Network:
             self._env.timeout(delay).callbacks.append(arrive)
 
     def _dropped(self, message_id: int, src: str, dst: str, reason: str) -> None:
-        assert self.observer is not None and message_id > 0
+        assert self.observer is not None
+        assert message_id > 0
         self.observer.dropped(message_id, src, dst, reason)
 
     def _arrival(self, src: str, dst: str, payload: Any) -> Callable[[object], None]:
@@ -134,7 +135,8 @@ class Network:
         """`_arrival` that also reports the outcome. The observer is fixed when the copy is
         sent, so a copy in flight is reported to whoever numbered it."""
         observer = self.observer
-        assert observer is not None and message_id > 0
+        assert observer is not None
+        assert message_id > 0
 
         def arrive(_event: object) -> None:
             if dst in self.graph._succ[src]:
