@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 
 EVENT_TYPES = ("invoke", "ok", "fail", "info")
 FUNCTIONS = ("read", "write", "cas")
+"""The `f` values whose value shapes this schema defines. A reader is given the ones the
+history's workload or model uses (`functions=`); all of them when it does not say."""
 COMPARE_FAILED = "compare-failed"
 FIELD_ORDER = (
     "index",
@@ -161,15 +163,20 @@ class Operation:
 # Reading
 
 
-def read_history_jsonl(path: str | os.PathLike[str], budget: Budget | None = None) -> list[Event]:
-    """Read and validate a `history.jsonl`, one line at a time.
+def read_history_jsonl(
+    path: str | os.PathLike[str], budget: Budget | None = None, *, functions: Collection[str] = FUNCTIONS
+) -> list[Event]:
+    """Read and validate a `history.jsonl`, one line at a time; `f` must be one of
+    `functions`.
 
     Raises InputError naming the file, line and field of the first problem.
     """
-    return [event for _, event in iter_history_jsonl(path, budget)]
+    return [event for _, event in iter_history_jsonl(path, budget, functions=functions)]
 
 
-def iter_history_jsonl(path: str | os.PathLike[str], budget: Budget | None = None) -> Iterator[tuple[int, Event]]:
+def iter_history_jsonl(
+    path: str | os.PathLike[str], budget: Budget | None = None, *, functions: Collection[str] = FUNCTIONS
+) -> Iterator[tuple[int, Event]]:
     """Yield (line number, event) for each line of a `history.jsonl` once it has passed
     every check, holding nothing but the open invokes: a history of any size streams.
     Spends `budget` per line (see `checkers.formats.text.numbered_lines`).
@@ -179,12 +186,20 @@ def iter_history_jsonl(path: str | os.PathLike[str], budget: Budget | None = Non
     """
     from checkers.formats.text import numbered_lines  # the formats package imports this one
 
+    allowed = _in_schema_order(functions)
     source = os.fspath(path)
     validator = HistoryValidator(source, keep=False)
     for line_number, record in _json_lines(numbered_lines(source, budget), source):
-        event = _event_from_record(record, source, line_number)
+        event = _event_from_record(record, source, line_number, allowed)
         validator.feed(event, line_number)
         yield line_number, event
+
+
+def _in_schema_order(functions: Collection[str]) -> tuple[str, ...]:
+    """`functions` in a fixed order (messages list them; a set's order is not fixed)."""
+    unknown = set(functions).difference(FUNCTIONS)
+    assert not unknown, f"the history schema defines no value shape for {sorted(unknown)}"
+    return tuple(f for f in FUNCTIONS if f in functions)
 
 
 def _json_lines(lines: Iterable[tuple[int, str]], source: str) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -374,7 +389,7 @@ def _is_int(candidate: object) -> bool:
     return type(candidate) is int
 
 
-def _event_from_record(record: dict[str, Any], source: str, line: int) -> Event:
+def _event_from_record(record: dict[str, Any], source: str, line: int, functions: tuple[str, ...] = FUNCTIONS) -> Event:
     """Check each field's type and allowed values on its own and build the Event."""
     if not _KNOWN_FIELDS.issuperset(record):
         name = next(name for name in record if name not in _KNOWN_FIELDS)
@@ -390,8 +405,8 @@ def _event_from_record(record: dict[str, Any], source: str, line: int) -> Event:
             raise InputError(source, line, name, f"must be an integer >= {minimum}, got {record[name]!r}")
     if record["type"] not in EVENT_TYPES:
         raise InputError(source, line, "type", f"must be one of {', '.join(EVENT_TYPES)}, got {record['type']!r}")
-    if record["f"] not in FUNCTIONS:
-        raise InputError(source, line, "f", f"must be one of {', '.join(FUNCTIONS)}, got {record['f']!r}")
+    if record["f"] not in functions:
+        raise InputError(source, line, "f", f"must be one of {', '.join(functions)}, got {record['f']!r}")
     if not isinstance(record["key"], str):
         raise InputError(source, line, "key", f"must be a string, got {record['key']!r}")
     _check_optional_fields(record, source, line)
@@ -513,15 +528,18 @@ class HistoryValidator:
         raise InputError(self.source, line, field, message)
 
 
-def validate_events(events: Iterable[Event], source: str = "<events>") -> None:
+def validate_events(
+    events: Iterable[Event], source: str = "<events>", *, functions: Collection[str] = FUNCTIONS
+) -> None:
     """Apply every rule of `read_history_jsonl` to events held in memory.
 
     Line numbers in errors count events from 1, as the written file would.
     """
+    allowed = _in_schema_order(functions)
     validator = HistoryValidator(source)
     for line_number, event in enumerate(events, start=1):
         record = event.to_json()
-        validator.feed(_event_from_record(record, source, line_number), line_number)
+        validator.feed(_event_from_record(record, source, line_number, allowed), line_number)
 
 
 # ---------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from scenarios.model import Scenario
 from scenarios.resolve import resolve
 from sim.trace import digest_of
 from sim.world import Crash, RunResult, run_scenario
+from workloads import get as get_workload
 
 DEFAULT_BUDGET_S = 60.0
 
@@ -65,20 +66,24 @@ def judge(folder: Path, budget_s: float = DEFAULT_BUDGET_S, crash: Crash | None 
     history is a history), but liveness is not judged, since the run never reached its
     quiet period and every "no progress" it found would be the crash again."""
     budget = Budget.starting_now(budget_s)  # one deadline for the whole check, reading included
-    history = read_history_jsonl(folder / "history.jsonl")
+    workload = get_workload(load_run_scenario(folder).workload.kind)
+    history = read_history_jsonl(folder / "history.jsonl", functions=workload.functions)
     trace = read_trace_jsonl(folder / "trace.jsonl")
     # history.jsonl holds one event per line, `index` counting from 0, so a call's line is
     # its index + 1: reasons and `ruled_out_by` then name lines a person can open.
     operations = [dataclasses.replace(op, line=op.call + 1) for op in operations_from_events(history)]
-    linear = check_operations(operations, get_model("cas-register"), budget=budget)
     results: dict[str, dict[str, Any]] = {}
     if crash is not None:
         results["crash"] = crash_result(crash)
-    results["linearizability"] = _explained(linear.to_json(), history, trace)
-    results["raft-safety"] = check_raft_safety(trace, history)
-    if crash is None:
+    if "linearizability" in workload.checkers:
+        linear = check_operations(operations, get_model(workload.model), budget=budget)
+        results["linearizability"] = _explained(linear.to_json(), history, trace)
+    if "raft-safety" in workload.checkers:
+        results["raft-safety"] = check_raft_safety(trace, history)
+    if crash is None and "liveness" in workload.checkers:
         results["liveness"] = check_liveness(trace, history)
-    results["revisions"] = check_revisions(history, trace)
+    if "revisions" in workload.checkers:
+        results["revisions"] = check_revisions(history, trace)
     return {
         "valid": combine(results),
         "digest": file_digest(folder / "trace.jsonl"),

@@ -28,6 +28,7 @@ from raftcore.bugs import BUGS
 from scenarios import model
 from scenarios.model import FaultSpec, Scenario
 from scenarios.positions import KeyLines, deepest, unclosed_string
+from workloads import kinds as workload_kinds
 
 # A scenario is a page of text; a resolved one with the longest schedule allowed is a few
 # megabytes. Anything larger is refused before it is read.
@@ -103,8 +104,8 @@ _RANGES: dict[str, tuple[float, float]] = {
     "phases.leader_bound_ms": (1, 3_600_000),
     "phases.final_reads_limit_ms": (1, 3_600_000),
 }
+# Allowed words; `workload.kind` is asked of the workloads package each time (see `choose`).
 _CHOICES: dict[str, tuple[str, ...]] = {
-    "workload.kind": model.WORKLOAD_KINDS,
     "nemesis.mode": model.NEMESIS_MODES,
     "nemesis.kinds": model.FAULT_KINDS,
     "faults.kind": model.FAULT_KINDS,
@@ -424,7 +425,7 @@ class _Validator:
     def choose(
         self, field_path: str, table: str, key: str, index: int | None, raw: str, item: int | None = None
     ) -> None:
-        choices = _CHOICES.get(field_path)
+        choices = workload_kinds() if field_path == "workload.kind" else _CHOICES.get(field_path)
         if choices is not None and raw not in choices:
             self.fail(table, key, index, f"{_show(raw)} is not one of {', '.join(choices)}", item)
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import workloads
+
 FAULT_KINDS = ("partition", "crash", "pause", "clock", "link", "disk")
 PARTITION_SHAPES = ("isolate-node", "isolate-leader", "halves", "majorities-ring", "bridge")
 TARGET_WORDS = ("random", "leader", "all", "minority", "majority")
-WORKLOAD_KINDS = ("register",)
 NEMESIS_MODES = ("schedule", "random")
 MAX_NODES = 9
 # A schedule longer than this is a mistake, not a test; the bound keeps a resolved scenario
@@ -54,6 +55,10 @@ class ClockSpec:
 
 @dataclass(frozen=True, slots=True)
 class WorkloadSpec:
+    """The `[workload]` table. `kind` names a module of the `workloads` package, which
+    decides what the kind-specific settings (`keys` and the mix weights) mean and which
+    values it cannot run with; the rest drive the clients of every workload."""
+
     kind: str = "register"
     clients: int = 4
     keys: int = 3
@@ -141,8 +146,7 @@ def problems(scenario: Scenario) -> list[Problem]:
     cluster, workload = scenario.cluster, scenario.workload
     if cluster.heartbeat_ticks >= cluster.election_ticks:
         found.append(Problem("cluster", "heartbeat_ticks", None, "must be smaller than election_ticks"))
-    if workload.read + workload.write + workload.cas <= 0:
-        found.append(Problem("workload", "read", None, "read, write and cas weights are all zero"))
+    found.extend(_workload_problems(workload))
     if workload.attempt_timeout_ms > workload.timeout_ms:
         found.append(
             Problem(
@@ -174,6 +178,15 @@ def problems(scenario: Scenario) -> list[Problem]:
                 )
             )
     return found
+
+
+def _workload_problems(workload: WorkloadSpec) -> list[Problem]:
+    """What the workload of this kind cannot run with (the kind itself, when none is
+    called so: the loader refuses it first, so only a scenario built in code gets here)."""
+    chosen = workloads.find(workload.kind)
+    if chosen is None:
+        return [Problem("workload", "kind", None, f"{workload.kind!r} is not one of {', '.join(workloads.kinds())}")]
+    return [Problem("workload", key, None, message) for key, message in chosen.problems(workload)]
 
 
 def named_nodes(faults: tuple[FaultSpec, ...]) -> int:

@@ -7,6 +7,10 @@ to the next one. A client resends a request under the same request id to another
 when a reply does not come, and the state machine applies an id once, so retries never
 cause a hidden second write. After an info the client carries on under a new process id,
 as Jepsen does: the old process may still have an operation in flight.
+
+A client knows no workload's operations: it sends the request its workload builds and
+records the completion its workload makes of the answer. Only the outcomes that involve no
+answer are its own: `info` when one may have applied, `fail` when none was ever sent.
 """
 
 from __future__ import annotations
@@ -22,10 +26,10 @@ from sim.clock import now_us
 from sim.history import History
 from sim.host import endpoint
 from sim.network import Network
-from sim.workload import Operation, RegisterWorkload
+from workloads import Generator as WorkloadGenerator
+from workloads import Operation, Workload
 
 NOT_LEADER_BACKOFF_US = 5_000
-OPERATION_KINDS = {"read": "get", "write": "put", "cas": "cas"}
 
 
 class Client:
@@ -37,7 +41,8 @@ class Client:
         node_ids: tuple[int, ...],
         network: Network,
         rng: random.Random,
-        workload: RegisterWorkload,
+        workload: Workload,
+        generator: WorkloadGenerator,
         history: History,
         timeout_us: int,
         attempt_timeout_us: int,
@@ -52,6 +57,7 @@ class Client:
         self._network = network
         self._rng = rng
         self.workload = workload
+        self.generator = generator
         self._history = history
         self._timeout_us = timeout_us
         self._attempt_timeout_us = attempt_timeout_us
@@ -77,32 +83,19 @@ class Client:
             if next_invoke_us > now_us(self.env):
                 yield self.env.timeout(next_invoke_us - now_us(self.env))
             next_invoke_us = now_us(self.env) + int(self._rng.expovariate(1.0 / self._think_mean_us))
-            yield from self.perform(self.workload.next_operation())
+            yield from self.perform(self.generator.next_operation())
         if final_reads:
             yield self._history.final_reads_started
-            for operation in self.workload.final_reads():
+            for operation in self.generator.final_operations():
                 yield from self.perform(operation)
 
     def perform(self, operation: Operation) -> Generator[Any, Any, None]:
         process = self.process
         self._history.record(process, self.slot, "invoke", operation.f, operation.key, operation.value)
         self._sequence += 1
-        request = Request(
-            f"{self.name}-{self._sequence}",
-            self.name,
-            OPERATION_KINDS[operation.f],
-            operation.key,
-            *self._arguments(operation),
-        )
+        request = self.workload.request(operation, f"{self.name}-{self._sequence}", self.name)
         response, maybe_applied = yield from self._call(request)
         self._complete(process, operation, response, maybe_applied)
-
-    @staticmethod
-    def _arguments(operation: Operation) -> tuple[Any, Any]:
-        if operation.f == "cas":
-            expected, new = operation.value
-            return new, expected
-        return operation.value, None
 
     def _call(self, request: Request) -> Generator[Any, Any, tuple[Response | None, bool]]:
         """Send until a definite answer or the deadline; say whether it may have applied."""
@@ -143,20 +136,8 @@ class Client:
                 record(process, self.slot, "fail", operation.f, operation.key, operation.value, error="unavailable")
             return
         served = {"revision": response.revision, "node": response.node}
-        if response.error == "compare-failed":
-            self.workload.observe(operation.key, response.value)
-            record(
-                process,
-                self.slot,
-                "fail",
-                operation.f,
-                operation.key,
-                operation.value,
-                error="compare-failed",
-                **served,
-            )
-            return
-        assert response.error is None and response.succeeded, response
-        value = response.value if operation.f == "read" else operation.value
-        self.workload.observe(operation.key, response.value)
-        record(process, self.slot, "ok", operation.f, operation.key, value, **served)
+        completion = self.workload.complete(operation, response)
+        self.generator.observe(operation, response)
+        # An error goes before revision and node, where history lines have always had it.
+        error = {} if completion.error is None else {"error": completion.error}
+        record(process, self.slot, completion.type, operation.f, operation.key, completion.value, **error, **served)

@@ -27,7 +27,7 @@ from sim.host import Host, MessageTracer, endpoint
 from sim.nemesis import Nemesis
 from sim.network import LinkSpec, Network
 from sim.trace import Trace, digest_of
-from sim.workload import RegisterWorkload
+from workloads import get as get_workload
 
 SECOND_US = 1_000_000
 
@@ -123,20 +123,22 @@ class World:
 
     def _build_client(self, slot: int) -> Client:
         spec = self.scenario
-        workload = spec.workload
+        settings = spec.workload
+        workload = get_workload(settings.kind)
         rng = stream(spec.seed, f"client-{slot}")
-        think_mean_us = max(1, workload.clients * SECOND_US // workload.rate)
+        think_mean_us = max(1, settings.clients * SECOND_US // settings.rate)
         client = Client(
             self.env,
             slot,
-            workload.clients,
+            settings.clients,
             spec.node_ids,
             self.network,
             rng,
-            RegisterWorkload(workload, slot, stream(spec.seed, f"workload-{slot}")),
+            workload,
+            workload.generator(settings, slot, stream(spec.seed, f"workload-{slot}")),
             self.history,
-            workload.timeout_ms * MS,
-            workload.attempt_timeout_ms * MS,
+            settings.timeout_ms * MS,
+            settings.attempt_timeout_ms * MS,
             think_mean_us,
         )
         client_link = LinkSpec(spec.network.client_latency_us, spec.network.jitter_us)

@@ -32,13 +32,17 @@ ALLOWED: Mapping[str, tuple[str, ...]] = {
     "checkers": (),
     # Views of a run's files: they read them through the checkers' readers, never through sim.
     "reports": ("checkers",),
-    # Scenario files and their strategies: bug names come from raftcore, and bad input is the
-    # project-wide checkers.errors.InputError; never sim, which plays scenarios.
-    "scenarios": ("raftcore", "checkers.errors"),
+    # Scenario files and their strategies: bug names come from raftcore, workload kinds and each
+    # workload's own problems with its settings from workloads (so a new workload is its module
+    # alone), and bad input is the project-wide checkers.errors.InputError; never sim, which
+    # plays scenarios.
+    "scenarios": ("raftcore", "workloads", "checkers.errors"),
     # The seeded world drives raftcore and plays a scenario (faults, workload, seeded streams).
     "sim": ("raftcore", "scenarios", "workloads", "checkers.errors"),
     # One module per workload: operations, generator, model and checkers composed as one value.
-    "workloads": ("raftcore", "scenarios", "checkers"),
+    # Requests and responses are raftcore's, models are the checkers'; never scenarios, which
+    # asks workloads what a kind is, so the settings reach a workload through a protocol.
+    "workloads": ("raftcore", "checkers"),
     # What is attacked: the simulated cluster or a real etcd.
     "targets": ("raftcore", "sim", "scenarios", "workloads", "checkers"),
     # The front door wires everything together; nothing below it imports it.
@@ -49,8 +53,9 @@ ALLOWED: Mapping[str, tuple[str, ...]] = {
 The tree of DESIGN.md: raftsim on top; scenarios, targets, sim, workloads, checkers and reports
 beneath it; raftcore beneath sim. The tree leaves the siblings' mutual order open, so the table
 fixes the one the code has: sim plays a scenario value (faults, workload, seeded streams), so it
-may import scenarios, which never imports sim; scenarios may name raftcore's bugs and raise
-checkers.errors.InputError, the project's one kind of bad input. checkers and reports serve files
+may import scenarios, which never imports sim; scenarios may name raftcore's bugs, ask workloads
+which kinds exist and what each cannot run with, and raise checkers.errors.InputError, the
+project's one kind of bad input; workloads never imports scenarios. checkers and reports serve files
 recorded anywhere, so they know nothing of sim, scenarios or raftcore. Anything not listed is
 refused, so a new dependency is a decision made here, not an accident.
 """
@@ -201,7 +206,7 @@ def all_violations(modules: Mapping[str, tuple[str, bool, str]]) -> list[str]:
 
 def test_repository_holds_the_import_direction() -> None:
     modules = repository_modules()
-    for package in ("raftcore", "sim", "scenarios", "checkers", "reports", "raftsim"):
+    for package in ("raftcore", "sim", "scenarios", "checkers", "reports", "raftsim", "workloads"):
         assert package in modules, f"package {package} not found: the scan would hold nothing"
     assert len(modules) > 40
     problems = all_violations(modules)

@@ -1,0 +1,154 @@
+"""Workloads: what clients ask of the cluster, and how their histories are judged.
+
+After Jepsen, a workload is one value composed of everything that must agree about it:
+the operations it names (the `f` values and the shape of each value, one vocabulary from
+the generator to `history.jsonl`), the generator that picks them, how an operation
+becomes a request to the etcd-like server and how a response becomes a completion, the
+checker model that judges the history and which of the run's checkers apply. Each
+workload is one module of this package exposing `WORKLOAD`, found by `discover`, so a new
+workload touches its module and its test, and no list elsewhere: scenario validation,
+the simulator and the judge all ask this package.
+
+The package knows nothing of scenarios: a workload reads the `[workload]` table's
+settings through the `Settings` protocol and states its own problems with them, and
+`scenarios` imports this package to validate a file. Shared definitions live here;
+a module whose name starts with `_` is a helper, not a workload.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import pkgutil
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from checkers.models import MODEL_FUNCTIONS
+from raftcore.server import Request, Response
+
+CHECKERS = ("linearizability", "raft-safety", "liveness", "revisions")
+"""The checkers a run can be judged by, in the order a verdict lists them."""
+COMPLETION_TYPES = ("ok", "fail")
+"""What a server's answer can make of an operation; `info` (no answer in time) and the
+`fail` of an unreachable cluster are the client's to record, the same for every workload."""
+
+
+class Settings(Protocol):
+    """The `[workload]` settings a workload may read (`scenarios.model.WorkloadSpec`)."""
+
+    @property
+    def clients(self) -> int: ...
+    @property
+    def keys(self) -> int: ...
+    @property
+    def read(self) -> float: ...
+    @property
+    def write(self) -> float: ...
+    @property
+    def cas(self) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One operation as invoked and recorded: `f`, `key` and `value` are written to the
+    history as they are (tuples as JSON arrays)."""
+
+    f: str
+    key: str
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """How a server's answer completes an operation: `type` ok or fail, the value the
+    history records, and the error a fail carries."""
+
+    type: str
+    value: Any
+    error: str | None = None
+
+    def __post_init__(self) -> None:
+        assert self.type in COMPLETION_TYPES, self.type
+        assert (self.error is None) == (self.type == "ok"), (self.type, self.error)
+
+
+class Generator(Protocol):
+    """One client's source of operations; it may react to what the cluster answered."""
+
+    def next_operation(self) -> Operation: ...
+
+    def final_operations(self) -> list[Operation]:
+        """What the client does once faults are healed and the run is quiet."""
+        ...
+
+    def observe(self, operation: Operation, response: Response) -> None:
+        """A definite answer from a server to `operation`."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """A whole workload as one value.
+
+    - `kind`: the name `[workload] kind` gives (its module's name, `_` written `-`);
+    - `functions`: the `f` values its histories hold, all known to `model`;
+    - `generator(settings, slot, rng)`: client `slot`'s generator, drawing from `rng` only;
+    - `request(operation, request_id, client)`: the request that performs an operation;
+    - `complete(operation, response)`: the completion of a definite (not not-leader) answer;
+    - `model`: the name of the `checkers.models` model its linearizability is judged by;
+    - `checkers`: the run's checkers that judge it, from `CHECKERS`;
+    - `problems(settings)`: (field, message) for each setting it cannot run with.
+    """
+
+    kind: str
+    functions: tuple[str, ...]
+    generator: Callable[[Settings, int, random.Random], Generator]
+    request: Callable[[Operation, str, str], Request]
+    complete: Callable[[Operation, Response], Completion]
+    model: str
+    checkers: tuple[str, ...]
+    problems: Callable[[Settings], list[tuple[str, str]]]
+
+    def __post_init__(self) -> None:
+        assert self.model in MODEL_FUNCTIONS, f"workload {self.kind}: unknown model {self.model!r}"
+        unknown = set(self.functions) - MODEL_FUNCTIONS[self.model]
+        assert not unknown, f"workload {self.kind}: model {self.model} has no {sorted(unknown)}"
+        assert self.checkers, f"workload {self.kind}: judged by no checker"
+        for name in self.checkers:
+            assert name in CHECKERS, f"workload {self.kind}: unknown checker {name!r}"
+
+
+@functools.cache
+def discover() -> Mapping[str, Workload]:
+    """Every workload of this package by kind, in the order of their module names (so the
+    order never depends on the file system)."""
+    found: dict[str, Workload] = {}
+    for module_info in sorted(pkgutil.iter_modules(__path__), key=lambda info: info.name):
+        if module_info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{module_info.name}")
+        workload = getattr(module, "WORKLOAD", None)
+        assert isinstance(workload, Workload), f"workloads.{module_info.name} exposes no WORKLOAD"
+        assert workload.kind == module_info.name.replace("_", "-"), (workload.kind, module_info.name)
+        found[workload.kind] = workload
+    assert found, "no workload found in the workloads package"
+    return found
+
+
+def kinds() -> tuple[str, ...]:
+    """The kinds `[workload] kind` may name."""
+    return tuple(discover())
+
+
+def find(kind: str) -> Workload | None:
+    return discover().get(kind)
+
+
+def get(kind: str) -> Workload:
+    """The workload called `kind`; callers validate the kind first (the scenario loader
+    does), so an unknown one is a bug, not bad input."""
+    workload = find(kind)
+    assert workload is not None, f"unknown workload kind {kind!r}; known: {', '.join(kinds())}"
+    return workload

@@ -1,0 +1,108 @@
+"""The register workload: read, write and compare-and-set a few keys, each a register.
+
+Operations, in the history as the generator makes them:
+
+- `read(key)`: value null on invoke; on ok, the value read (null: the key is absent);
+- `write(key, value)`: value the integer written;
+- `cas(key, [expected, new])`: set the key to `new` if it holds `expected` (null: only if
+  absent); a fail with error `compare-failed` certainly changed nothing.
+
+Written values are unique (client slot and a counter), which makes every read point at
+exactly one write and keeps the linearizability search narrow; a cas expects the value
+this client last saw for the key, so that a fair share of them succeed. The server's
+`get`, `put` and `cas` perform them; a cas request names `expected` and the new `value` by
+field, so the pair is never reordered on its way. Judged as a `cas-register` per key.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from raftcore.server import Request, Response
+from workloads import Completion, Operation, Settings, Workload
+
+FUNCTIONS = ("read", "write", "cas")
+COMPARE_FAILED = "compare-failed"
+VALUES_PER_SLOT = 1_000_000
+"""Client `slot` writes values slot * VALUES_PER_SLOT + 1, + 2, ...: unique across clients
+while a client writes fewer than this many."""
+
+
+def read(key: str) -> Operation:
+    return Operation("read", key, None)
+
+
+def write(key: str, value: int) -> Operation:
+    return Operation("write", key, value)
+
+
+def cas(key: str, expected: int | None, new: int) -> Operation:
+    return Operation("cas", key, (expected, new))
+
+
+class RegisterGenerator:
+    def __init__(self, settings: Settings, slot: int, rng: random.Random) -> None:
+        self._rng = rng
+        self._keys = [f"k{i}" for i in range(settings.keys)]
+        self._weights = [settings.read, settings.write, settings.cas]
+        self._slot = slot
+        self._counter = 0
+        self._seen: dict[str, Any] = {}
+
+    def next_operation(self) -> Operation:
+        f = self._rng.choices(FUNCTIONS, self._weights)[0]
+        key = self._rng.choice(self._keys)
+        if f == "read":
+            return read(key)
+        self._counter += 1
+        fresh = self._slot * VALUES_PER_SLOT + self._counter
+        if f == "write":
+            return write(key, fresh)
+        return cas(key, self._seen.get(key), fresh)
+
+    def final_operations(self) -> list[Operation]:
+        return [read(key) for key in self._keys]
+
+    def observe(self, operation: Operation, response: Response) -> None:
+        """Remember what this client last saw the key hold, to aim its next cas."""
+        self._seen[operation.key] = response.value
+
+
+def request(operation: Operation, request_id: str, client: str) -> Request:
+    f, key = operation.f, operation.key
+    if f == "read":
+        return Request(request_id, client, "get", key)
+    if f == "write":
+        return Request(request_id, client, "put", key, value=operation.value)
+    assert f == "cas", f
+    expected, new = operation.value
+    return Request(request_id, client, "cas", key, value=new, expected=expected)
+
+
+def complete(operation: Operation, response: Response) -> Completion:
+    """A read records the value read; a write or cas repeats its invoke's value."""
+    if response.error == COMPARE_FAILED:
+        assert operation.f == "cas", (operation, response)
+        return Completion("fail", operation.value, COMPARE_FAILED)
+    assert response.error is None, response
+    assert response.succeeded, response
+    return Completion("ok", response.value if operation.f == "read" else operation.value)
+
+
+def problems(settings: Settings) -> list[tuple[str, str]]:
+    if settings.read + settings.write + settings.cas <= 0:
+        return [("read", "read, write and cas weights are all zero")]
+    return []
+
+
+WORKLOAD = Workload(
+    kind="register",
+    functions=FUNCTIONS,
+    generator=RegisterGenerator,
+    request=request,
+    complete=complete,
+    model="cas-register",
+    checkers=("linearizability", "raft-safety", "liveness", "revisions"),
+    problems=problems,
+)
