@@ -9,8 +9,9 @@ cause a hidden second write. After an info the client carries on under a new pro
 as Jepsen does: the old process may still have an operation in flight.
 
 A client knows no workload's operations: it sends the request its workload builds and
-records the completion its workload makes of the answer. Only the outcomes that involve no
-answer are its own: `info` when one may have applied, `fail` when none was ever sent.
+records the completion its workload makes of the answer. Only the outcomes without a
+definite answer are its own: `info` when the operation may have applied, `fail` with error
+`unavailable` when it certainly did not.
 """
 
 from __future__ import annotations
@@ -93,7 +94,11 @@ class Client:
         process = self.process
         self._history.record(process, self.slot, "invoke", operation.f, operation.key, operation.value)
         self._sequence += 1
-        request = self.workload.request(operation, f"{self.name}-{self._sequence}", self.name)
+        request_id = f"{self.name}-{self._sequence}"
+        request = self.workload.request(operation, request_id, self.name)
+        # Resending is safe only under the id the state machine deduplicates by.
+        assert request.request_id == request_id, (request, request_id)
+        assert request.client == self.name, (request, self.name)
         response, maybe_applied = yield from self._call(request)
         self._complete(process, operation, response, maybe_applied)
 
