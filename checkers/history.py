@@ -11,7 +11,8 @@ Two layers, kept apart on purpose:
   from, so readers of other formats (Knossos/Jepsen EDN, Porcupine logs) can produce the
   same list and reuse every model and search unchanged.
 
-How events become operations (`operations_from_events`):
+How events become operations (`pair_event` gives each its meaning, `Pairing` pairs
+them by the rules every format shares (`Pairing`); `operations_from_events` for events in memory):
 
 - `ok`: status `ok`, returned at the completion. It happened, with this result.
 - `fail` of a `cas` with error `compare-failed`: status `compare-failed`, returned. It did
@@ -34,7 +35,7 @@ import os
 import re
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from checkers.errors import InputError
 
@@ -175,11 +176,17 @@ def read_history_jsonl(
 
 
 def iter_history_jsonl(
-    path: str | os.PathLike[str], budget: Budget | None = None, *, functions: Collection[str] = FUNCTIONS
+    path: str | os.PathLike[str],
+    budget: Budget | None = None,
+    pairing: Pairing | None = None,
+    *,
+    functions: Collection[str] = FUNCTIONS,
 ) -> Iterator[tuple[int, Event]]:
     """Yield (line number, event) for each line of a `history.jsonl` once it has passed
     every check, holding nothing but the open invokes: a history of any size streams.
-    Spends `budget` per line (see `checkers.formats.text.numbered_lines`).
+    Spends `budget` per line (see `checkers.formats.text.numbered_lines`). Each event is
+    paired in `pairing` when one is given (a reader collecting operations), else in one
+    that only checks.
 
     Raises InputError naming the file, line and field of the first problem, whatever the
     bytes (see `decode_json_line`).
@@ -188,7 +195,7 @@ def iter_history_jsonl(
 
     allowed = _in_schema_order(functions)
     source = os.fspath(path)
-    validator = HistoryValidator(source, keep=False)
+    validator = HistoryValidator(source, keep=False, pairing=pairing)
     for line_number, record in _json_lines(numbered_lines(source, budget), source):
         event = _event_from_record(record, source, line_number, allowed)
         validator.feed(event, line_number)
@@ -448,84 +455,343 @@ def _value_problem(f: str, event_type: str, value: object) -> str | None:
 
 
 # ---------------------------------------------------------------------------------------
+# Pairing calls with completions: the rules every format shares
+#
+# Every reader decides what each of its records *means* (a call; a completion that
+# happened, that failed, or whose outcome is unknown); `Pairing` then pairs calls with
+# completions per process and holds the rules all formats share:
+#
+# - a process runs one operation at a time: a call while its previous call is open is bad
+#   input, and so is a completion when no call of its process is open;
+# - a completion answers the open call of its process: the same `f`, the same key when
+#   both name one, the same client when both name one, and, where the format repeats the
+#   call's argument in the completion (`history.jsonl` does), the same argument;
+# - a completion `info` means the outcome is unknown: the operation stays pending forever,
+#   and its process never calls again (a client carries on under a new process id, as
+#   Jepsen's do); after `ok` or `fail` the process may call again;
+# - a call still open when the history ends is pending forever, like an `info`.
+#
+# Given a model, each call and result is also put to it (`ShapeChecks`), so that a string
+# written to a register is reported where it stands. Every mistake is an InputError naming
+# the file, the line and the field. The rules are one; the words are two (`Wording`):
+# `history.jsonl` speaks of invokes and always knows its lines, the other formats speak of
+# calls. Both are kept because people and scripts read those messages. The pairing lives
+# here, beside `Operation`, because every reader and this module's own validation use it
+# (a module of its own would import this one and be imported by it).
+
+
+class ShapeChecks(Protocol):
+    """What a pairing asks a model about each call and result (see `checkers.models`):
+    (field, what is wrong) when the model cannot judge it, else None."""
+
+    def call_problem(self, f: str, key: str | None, argument: Argument) -> tuple[str, str] | None: ...
+
+    def result_problem(self, f: str, result: Argument) -> tuple[str, str] | None: ...
+
+
+OUTCOMES = ("ok", COMPARE_FAILED, "info", "drop")
+"""What a completion means: it happened (`ok`); a cas whose compare failed; the outcome is
+unknown (`info`: pending forever); or it tells the checker nothing (`drop`: a definite
+failure, or a result the format marks as unknown on a read)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Wording:
+    """How a format's mistakes are told: templates for `str.format`.
+
+    Each template may use `process`, `kind` (the completion's own word for its type),
+    `given` and `expected` (the completion's value of a field and the call's),
+    `open_line` / `open_at` (the line of the open call: bare, or " on line N" and empty
+    when unknown) and `info_line` / `info_at` (the same for the `info` that ended the
+    process).
+    """
+
+    calls_again: str
+    after_info: str
+    no_open_call: str
+    other_f: str
+    other_key: str
+    other_argument: str
+    other_client: str
+
+
+CALL_WORDING: Final = Wording(
+    calls_again="process {process} calls again before its call{open_at} completed",
+    after_info="process {process} ended with info{info_at} and cannot call again",
+    no_open_call="completion without an open call of process {process}",
+    other_f="{given} answers a {expected} call{open_at}",
+    other_key="{given!r} answers a call on {expected!r}{open_at}",
+    other_argument="{given!r} does not repeat the argument {expected!r} of its call{open_at}",
+    other_client="client {given} answers a call of client {expected}{open_at}",
+)
+"""The words of the formats from elsewhere (Knossos/Jepsen EDN, Porcupine's logs and kv)."""
+
+JSONL_WORDING: Final = Wording(
+    calls_again="process {process} already has an invoke outstanding (line {open_line})",
+    after_info="process {process} ended with info on line {info_line}; a client continues under a new id",
+    no_open_call="{kind} without an outstanding invoke of process {process}",
+    other_f="{given!r} does not match the invoke on line {open_line} ({expected!r})",
+    other_key="{given!r} does not match the invoke on line {open_line} ({expected!r})",
+    other_argument="{given!r} does not repeat the invoke's {expected!r} (line {open_line})",
+    other_client="{given} differs from the invoke's {expected} (line {open_line})",
+)
+"""The words of our `history.jsonl` (see the README's schema), whose lines are all known."""
+
+
+def _at(line: int | None) -> str:
+    return "" if line is None else f" on line {line}"
+
+
+@dataclass(slots=True)
+class OpenCall:
+    """A call waiting for its completion. `position` orders events (each reader's own
+    counter: an index, a line, a record number)."""
+
+    position: int
+    f: str
+    key: str | None
+    input: Argument
+    time_us: int | None
+    line: int | None
+    client: int | None
+
+
+_Done = tuple[int, int, OpenCall, Argument, int | None, str, int | None]
+"""(call position, process, the call, output, return position, status, return time)"""
+
+
+@dataclass(slots=True)
+class Pairing:
+    """Collects calls and completions in history order; `operations()` gives the result.
+
+    `field_prefix` spells field names the format's way (":value" in EDN). With `collect`
+    False only the open calls are held (a reader that only validates a history of any
+    size); `operations()` is then not available.
+    """
+
+    source: str
+    model: ShapeChecks | None = None
+    field_prefix: str = ""
+    wording: Wording = CALL_WORDING
+    collect: bool = True
+    _open: dict[int, OpenCall] = field(default_factory=dict)
+    _crashed: dict[int, int | None] = field(default_factory=dict)
+    _done: list[_Done] = field(default_factory=list)
+
+    def fail(self, line: int | None, name: str | None, message: str) -> InputError:
+        return InputError(self.source, line, None if name is None else self.field_prefix + name, message)
+
+    def call(
+        self,
+        position: int,
+        process: int,
+        f: str,
+        key: str | None,
+        argument: Argument,
+        time_us: int | None,
+        line: int | None,
+        client: int | None = None,
+    ) -> None:
+        """A call of `process`; raises InputError when the process cannot call now, or
+        when the model cannot judge the call."""
+        if process in self._open:
+            open_line = self._open[process].line
+            raise self.fail(line, "process", self._words("calls_again", process, open_line=open_line))
+        if process in self._crashed:
+            info_line = self._crashed[process]
+            raise self.fail(line, "process", self._words("after_info", process, info_line=info_line))
+        if self.model is not None:
+            problem = self.model.call_problem(f, key, argument)
+            if problem is not None:
+                raise self.fail(line, *problem)
+        self._open[process] = OpenCall(position, f, key, argument, time_us, line, client)
+
+    def complete(
+        self,
+        position: int,
+        process: int,
+        f: str,
+        outcome: str,
+        output: Argument,
+        time_us: int | None,
+        line: int | None,
+        key: str | None = None,
+        *,
+        kind: str | None = None,
+        client: int | None = None,
+        repeated: Argument = None,
+    ) -> OpenCall:
+        """A completion of `process` meaning `outcome` (see `OUTCOMES`); returns the call
+        it completes. `kind` is the format's word for the record's type, for messages;
+        `key`, `client` and `repeated` (the call's argument as the completion repeats it)
+        are None where the format's completions do not say them. Raises InputError when
+        it answers no open call of its process, or when the model cannot judge its
+        result."""
+        assert outcome in OUTCOMES, outcome
+        if process not in self._open:
+            raise self.fail(line, "process", self._words("no_open_call", process, kind=kind or outcome))
+        opened = self._open.pop(process)
+        self._check_answer(opened, process, f, line, key, client, repeated)
+        if outcome == "info":
+            self._crashed[process] = line
+            if self.collect:
+                self._done.append((opened.position, process, opened, None, None, "info", None))
+            return opened
+        if outcome == "drop":
+            return opened
+        if outcome == "ok" and self.model is not None:
+            problem = self.model.result_problem(f, output)
+            if problem is not None:
+                raise self.fail(line, *problem)
+        if self.collect:
+            self._done.append((opened.position, process, opened, output, position, outcome, time_us))
+        return opened
+
+    def _check_answer(
+        self,
+        opened: OpenCall,
+        process: int,
+        f: str,
+        line: int | None,
+        key: str | None,
+        client: int | None,
+        repeated: Argument,
+    ) -> None:
+        """That a completion answers `opened`: the same f, and the same key, argument and
+        client where both the call and the completion say them."""
+        mismatch: tuple[str, str, object, object] | None = None
+        if f != opened.f:
+            mismatch = ("f", "other_f", f, opened.f)
+        elif key is not None and opened.key is not None and key != opened.key:
+            mismatch = ("key", "other_key", key, opened.key)
+        elif repeated is not None and repeated != opened.input:
+            mismatch = ("value", "other_argument", repeated, opened.input)
+        elif client is not None and opened.client is not None and client != opened.client:
+            mismatch = ("client", "other_client", client, opened.client)
+        if mismatch is not None:
+            name, template, given, expected = mismatch
+            words = self._words(template, process, open_line=opened.line, given=given, expected=expected)
+            raise self.fail(line, name, words)
+
+    def _words(
+        self,
+        template: str,
+        process: int,
+        *,
+        kind: str | None = None,
+        open_line: int | None = None,
+        info_line: int | None = None,
+        given: object = None,
+        expected: object = None,
+    ) -> str:
+        return str(getattr(self.wording, template)).format(
+            process=process,
+            kind=kind,
+            given=given,
+            expected=expected,
+            open_line=open_line,
+            open_at=_at(open_line),
+            info_line=info_line,
+            info_at=_at(info_line),
+        )
+
+    def operations(self) -> list[Operation]:
+        """The operations, ordered by call, `id` being the position in that order. Calls
+        still open at the end are pending forever, like an `info`."""
+        assert self.collect, "a pairing that does not collect has no operations"
+        for process, opened in sorted(self._open.items()):
+            self._done.append((opened.position, process, opened, None, None, "info", None))
+        self._open.clear()
+        self._done.sort(key=lambda done: done[0])
+        operations = [
+            Operation(
+                id=number,
+                process=process,
+                client=opened.client,
+                f=opened.f,
+                key=opened.key,
+                input=opened.input,
+                output=output,
+                call=call,
+                ret=ret,
+                status=status,
+                call_time_us=opened.time_us,
+                return_time_us=return_time_us,
+                line=opened.line,
+            )
+            for number, (call, process, opened, output, ret, status, return_time_us) in enumerate(self._done)
+        ]
+        self._done.clear()
+        return operations
+
+
+# ---------------------------------------------------------------------------------------
 # Rules between lines
 
 
 class HistoryValidator:
     """Checks the rules that span lines, one event at a time.
 
-    Rules: `index` counts from 0 without gaps; `time` never decreases; a process has at most
-    one invoke outstanding; a completion answers the open invoke of its process with the
-    same f and key (and, for write and cas, the same value; the same client when both name
-    one); a process that ended with `info` never invokes again, because the client carries on
-    under a new process id and the pending operation keeps the old one forever.
+    Rules: `index` counts from 0 without gaps; `time` never decreases; and the pairing of
+    invokes with completions (`Pairing`, in the words of this schema): a process
+    has at most one invoke outstanding; a completion answers the open invoke of its process
+    with the same f and key (and, for write and cas, the same value; the same client when
+    both name one); a process that ended with `info` never invokes again, because the
+    client carries on under a new process id and the pending operation keeps the old one
+    forever.
     """
 
-    def __init__(self, source: str, keep: bool = True) -> None:
+    def __init__(self, source: str, keep: bool = True, pairing: Pairing | None = None) -> None:
         self.source = source
         self.keep = keep
         self.events: list[Event] = []
         """Every event fed, when `keep`; a streaming reader passes keep=False and holds
         only the open invokes."""
         self._previous: Event | None = None
-        self._open: dict[int, tuple[Event, int]] = {}
-        self._crashed: dict[int, int] = {}
+        self.pairing = pairing if pairing is not None else Pairing(source, wording=JSONL_WORDING, collect=False)
 
     def feed(self, event: Event, line: int) -> None:
         previous = self._previous
         expected_index = 0 if previous is None else previous.index + 1
         if event.index != expected_index:
-            self._fail(line, "index", f"expected {expected_index}, got {event.index}")
+            raise InputError(self.source, line, "index", f"expected {expected_index}, got {event.index}")
         if previous is not None and event.time < previous.time:
-            self._fail(line, "time", f"went back from {previous.time} to {event.time}")
-        if event.type == "invoke":
-            self._feed_invoke(event, line)
-        else:
-            self._feed_completion(event, line)
+            raise InputError(self.source, line, "time", f"went back from {previous.time} to {event.time}")
+        pair_event(self.pairing, event, line)
         self._previous = event
         if self.keep:
             self.events.append(event)
 
-    def _feed_invoke(self, event: Event, line: int) -> None:
-        if event.process in self._open:
-            self._fail(
-                line,
-                "process",
-                f"process {event.process} already has an invoke outstanding (line {self._open[event.process][1]})",
-            )
-        if event.process in self._crashed:
-            self._fail(
-                line,
-                "process",
-                f"process {event.process} ended with info on line "
-                f"{self._crashed[event.process]}; a client continues under a new id",
-            )
-        self._open[event.process] = (event, line)
 
-    def _feed_completion(self, event: Event, line: int) -> None:
-        if event.process not in self._open:
-            self._fail(line, "process", f"{event.type} without an outstanding invoke of process {event.process}")
-        invoke, invoke_line = self._open.pop(event.process)
-        for name in ("f", "key"):
-            if getattr(event, name) != getattr(invoke, name):
-                self._fail(
-                    line,
-                    name,
-                    f"{getattr(event, name)!r} does not match the invoke on "
-                    f"line {invoke_line} ({getattr(invoke, name)!r})",
-                )
-        if event.f != "read" and event.value != invoke.value:
-            self._fail(
-                line, "value", f"{event.value!r} does not repeat the invoke's {invoke.value!r} (line {invoke_line})"
-            )
-        both_named = event.client is not None and invoke.client is not None
-        if both_named and event.client != invoke.client:
-            self._fail(line, "client", f"{event.client} differs from the invoke's {invoke.client} (line {invoke_line})")
-        if event.type == "info":
-            self._crashed[event.process] = line
-
-    def _fail(self, line: int, field: str, message: str) -> None:
-        raise InputError(self.source, line, field, message)
+def pair_event(pairing: Pairing, event: Event, line: int | None) -> OpenCall | None:
+    """Hand one event to `pairing` with its meaning (see the module docstring); for a
+    completion, return the invoke it completes. Raises InputError for an event that breaks
+    the pairing's rules."""
+    if event.type == "invoke":
+        argument = None if event.f == "read" else event.value
+        pairing.call(event.index, event.process, event.f, event.key, argument, event.time, line, event.client)
+        return None
+    outcome: str
+    output: Argument
+    if event.type == "ok":
+        outcome, output = "ok", {"read": event.value, "cas": True}.get(event.f)
+    elif event.type == "fail":
+        outcome, output = (COMPARE_FAILED if event.f == "cas" and event.error == COMPARE_FAILED else "drop"), False
+    else:
+        outcome, output = "info", None
+    return pairing.complete(
+        event.index,
+        event.process,
+        event.f,
+        outcome,
+        output,
+        event.time,
+        line,
+        event.key,
+        kind=event.type,
+        client=event.client,
+        repeated=None if event.f == "read" else event.value,
+    )
 
 
 def validate_events(
@@ -571,45 +837,11 @@ def write_history_jsonl(path: str | os.PathLike[str], events: Iterable[Event]) -
 def operations_from_events(events: Iterable[Event]) -> list[Operation]:
     """Pair invokes with completions per process (see the module docstring for the mapping).
 
-    Expects events that passed validation. Operations come out ordered by call, `id` being
-    the position in that order.
+    Expects events that passed validation (an InputError otherwise). Operations come out
+    ordered by call, `id` being the position in that order; their `line` is None, as
+    events in memory have none.
     """
-    open_invokes: dict[int, Event] = {}
-    paired: list[tuple[Event, Event | None]] = []
+    pairing = Pairing("<events>")
     for event in events:
-        if event.type == "invoke":
-            assert event.process not in open_invokes, f"unvalidated history: {event}"
-            open_invokes[event.process] = event
-            continue
-        invoke = open_invokes.pop(event.process)
-        if event.type == "fail" and not (event.f == "cas" and event.error == COMPARE_FAILED):
-            continue
-        paired.append((invoke, None if event.type == "info" else event))
-    paired.extend((invoke, None) for invoke in open_invokes.values())
-    paired.sort(key=lambda pair: pair[0].index)
-    return [_operation(number, invoke, completion) for number, (invoke, completion) in enumerate(paired)]
-
-
-def _operation(number: int, invoke: Event, completion: Event | None) -> Operation:
-    output: Argument
-    if completion is None:
-        status, output = "info", None
-    elif completion.type == "fail":
-        status, output = COMPARE_FAILED, False
-    else:
-        status = "ok"
-        output = {"read": completion.value, "write": None, "cas": True}[invoke.f]
-    return Operation(
-        id=number,
-        process=invoke.process,
-        client=invoke.client,
-        f=invoke.f,
-        key=invoke.key,
-        input=None if invoke.f == "read" else invoke.value,
-        output=output,
-        call=invoke.index,
-        ret=None if completion is None else completion.index,
-        status=status,
-        call_time_us=invoke.time,
-        return_time_us=None if completion is None else completion.time,
-    )
+        pair_event(pairing, event, None)
+    return pairing.operations()

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from checkers.errors import InputError
-from checkers.history import Event, Operation, read_history_jsonl
+from checkers.history import JSONL_WORDING, Event, Operation, Pairing, pair_event, read_history_jsonl
 from checkers.trace import TraceEvent, iter_trace_file
 from reports.model import (
     MAX_MESSAGES,
@@ -102,7 +102,7 @@ def timeline_from_run(
     logs.finish()
     for event in messages or ():
         world.feed(event)
-    ops = _bars_from_events(history)
+    ops = _bars_from_events(history, str(root / "history.jsonl"))
     counterexamples = _run_counterexamples(verdict, ops)
     states = _node_states(logs, history, ops)
     markers = anomaly_markers(verdict, ops, states) + counterexample_markers(counterexamples, ops)
@@ -199,28 +199,18 @@ def _lane_order(lane: str) -> tuple[str, int, str]:
     return (word, int(number) if number.isdigit() else -1, number)
 
 
-def _bars_from_events(events: list[Event]) -> list[OpBar]:
-    """Pair each invoke with its process's completion. History validation guarantees a
-    process has at most one open invoke, so pairing by process is exact."""
-    open_calls: dict[int, Event] = {}
-    pairs: list[tuple[Event, Event | None]] = []
-    for event in events:
-        if event.type == "invoke":
-            open_calls[event.process] = event
-            pairs.append((event, None))
-            continue
-        invoke = open_calls.pop(event.process)
-        position = _pair_position(pairs, invoke)
-        pairs[position] = (invoke, event)
-    return [_bar_from_pair(number, invoke, done) for number, (invoke, done) in enumerate(pairs)]
-
-
-def _pair_position(pairs: list[tuple[Event, Event | None]], invoke: Event) -> int:
-    # Completions come soon after their invokes, so the search from the back is short.
-    for position in range(len(pairs) - 1, -1, -1):
-        if pairs[position][0] is invoke:
-            return position
-    raise AssertionError("a completion without its invoke passed validation")
+def _bars_from_events(events: list[Event], source: str) -> list[OpBar]:
+    """Pair each invoke with its process's completion, by the rules every history obeys
+    (`checkers.history.Pairing`); a failed completion keeps its bar, which the checkers drop."""
+    pairing = Pairing(source, wording=JSONL_WORDING, collect=False)
+    pairs: dict[int, tuple[Event, Event | None]] = {}  # by the invoke's index, in call order
+    for line, event in enumerate(events, start=1):
+        opened = pair_event(pairing, event, line)
+        if opened is None:
+            pairs[event.index] = (event, None)
+        else:
+            pairs[opened.position] = (pairs[opened.position][0], event)
+    return [_bar_from_pair(number, invoke, done) for number, (invoke, done) in enumerate(pairs.values())]
 
 
 def _bar_from_pair(number: int, invoke: Event, done: Event | None) -> OpBar:

@@ -278,3 +278,50 @@ def test_a_model_rejects_what_it_cannot_judge_by_line(tmp_path: Path) -> None:
     with pytest.raises(InputError) as caught:
         read_jsonl_operations(path, get_model("kv"))
     assert (caught.value.line, caught.value.field) == (1, "f")
+
+
+# ---------------------------------------------------------------------------------------
+# One pairing for every format: the same history breaks the same rule at the same place
+
+
+PAIRING_CASES = [
+    # (process, type, f, value) per event; the line and field of the first broken rule, or
+    # the statuses of the operations when no rule is broken
+    ([(0, "invoke", "write", 1), (0, "invoke", "write", 2)], (2, "process")),  # calls again
+    ([(0, "invoke", "write", 1), (1, "ok", "write", 1)], (2, "process")),  # answers nothing
+    ([(0, "invoke", "write", 1), (0, "info", "write", 1), (0, "invoke", "write", 1)], (3, "process")),
+    ([(0, "invoke", "write", 1), (0, "ok", "read", 1)], (2, "f")),  # answers another f
+    # A process may call again after ok or fail (the failed write is dropped); a call
+    # still open at the end is pending.
+    ([(0, "invoke", "write", 1), (0, "ok", "write", 1), (0, "invoke", "write", 2), (0, "fail", "write", 2)], ["ok"]),
+    ([(0, "invoke", "write", 1), (1, "invoke", "write", 2), (1, "ok", "write", 2)], ["info", "ok"]),
+]
+
+
+def _as_jsonl(path: Path, steps: list[tuple]) -> Path:
+    records = [
+        line(index, process, kind, f, None if f == "read" and kind != "ok" else value)
+        for index, (process, kind, f, value) in enumerate(steps)
+    ]
+    return write_lines(path, records)
+
+
+def _as_edn(path: Path, steps: list[tuple]) -> Path:
+    maps = [f"{{:process {process}, :type :{kind}, :f :{f}, :value {value}}}" for process, kind, f, value in steps]
+    path.write_text("[" + "\n".join(maps) + "]\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(("steps", "expected"), PAIRING_CASES)
+def test_every_format_pairs_by_the_same_rules(tmp_path: Path, steps: list[tuple], expected: object) -> None:
+    from checkers.formats import read_operations
+
+    for reader, prefix in ((_as_jsonl, ""), (_as_edn, ":")):
+        path = reader(tmp_path / f"history{prefix}", steps)
+        if isinstance(expected, list):
+            assert [op.status for op in read_operations(path)] == expected
+            continue
+        line_number, field = expected  # type: ignore[misc]
+        with pytest.raises(InputError) as caught:
+            read_operations(path)
+        assert (caught.value.line, caught.value.field) == (line_number, prefix + field)

@@ -32,7 +32,7 @@ How the records are read, following Knossos (whose verdicts these files come wit
 
 Which `:f` values are allowed and what their values must look like is the model's
 business: given one, the reader asks it about every call and result (see
-`checkers.formats.pairing`). The file is read streaming (see `checkers.formats.edn_text`).
+`checkers.history.Pairing`). The file is read streaming (see `checkers.formats.edn_text`).
 """
 
 from __future__ import annotations
@@ -51,9 +51,8 @@ from checkers.formats.edn_text import (
     Symbol,
     parse_forms,
 )
-from checkers.formats.pairing import Pairing
 from checkers.formats.text import no_operations, numbered_lines
-from checkers.history import COMPARE_FAILED, Argument, Operation
+from checkers.history import COMPARE_FAILED, Argument, Operation, Pairing
 
 if TYPE_CHECKING:
     from checkers.models import Model

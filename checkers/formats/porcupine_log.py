@@ -37,9 +37,8 @@ from checkers.budget import Budget
 from checkers.errors import InputError
 from checkers.formats.edn import plain
 from checkers.formats.edn_text import EdnError, parse_forms
-from checkers.formats.pairing import Pairing
 from checkers.formats.text import no_operations, numbered_lines, significant
-from checkers.history import COMPARE_FAILED, Argument, Operation
+from checkers.history import COMPARE_FAILED, Argument, Operation, Pairing
 
 if TYPE_CHECKING:
     from checkers.models import Model
