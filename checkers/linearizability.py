@@ -29,7 +29,7 @@ completion. The brute-force twins in the tests check that promise on random hist
   changes what nobody sees. The same argument turns the other way: an observer that is
   legal now but that the order constraints (below) forbid here can never be placed in
   any completion of this configuration, which is therefore a dead end.
-- What reads reveal (order constraints). A model may offer `order_constraints(ops)`: facts
+- What reads reveal (order constraints). A model may offer `order_constraints`: facts
   that hold in *every* legal linearization of the partition, which it reads off the
   results (for an append log, a read's string names exactly the writes before it and
   their order). `before` facts (a, b) say "b takes effect only after a did"; `outside`
@@ -53,7 +53,7 @@ completion. The brute-force twins in the tests check that promise on random hist
   the search tries anyway); and the memo treats a configuration as dominated by one with
   the same returned set and state but fewer pending operations linearized (`_Memo`).
   Those that let a waiting read see its value are tried first. A model's optional
-  `state_test` (see `StateTests`) spares stepping pending operations that cannot react.
+  `state_test` (see `Model.state_test`) spares stepping pending operations that cannot react.
 - Partitions (keys) are independent (P-compositionality) and checked one by one, smallest
   first. All are decided by default, so that every broken key is reported; `first=True`
   stops at the first illegal partition and reports the rest as not checked.
@@ -79,8 +79,6 @@ completion. The brute-force twins in the tests check that promise on random hist
 
 from __future__ import annotations
 
-import functools
-import inspect
 import itertools
 import math
 import os
@@ -88,18 +86,13 @@ import sys
 import time
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
-from rich.console import Group, RenderableType
-from rich.table import Table
-from rich.text import Text
-
-from checkers.append_log import append_log_constraints as append_log_constraints  # kept importable from here
 from checkers.budget import DEFAULT_MAX_MEMORY_BYTES, Budget, MemoryGauge, OutOfBudget
 from checkers.errors import InputError
 from checkers.formats import read_operations
 from checkers.history import Operation
-from checkers.models import Model, State, get_model
+from checkers.models import Model, OrderFacts, State, get_model
 
 UNKNOWN: Literal["unknown"] = "unknown"
 Verdict = bool | Literal["unknown"]
@@ -122,43 +115,9 @@ _FRAME_BYTES = 120  # a frame of the search's stack, without its candidate list
 _FACT_BYTES = 100  # an order fact: its tuple and its place in two lists
 _SPEND_EVERY = 64  # cheap loop turns between two calls of `Budget.spend`, which weigh that much
 
-_Facts = tuple[Iterable[tuple[int, int, int]], Iterable[tuple[int, int, int]]]
 _Reason = tuple[str, tuple[int, ...]]
 """Why a stuck operation cannot be placed (one line) and the operations (numbers in the
 partition) that the line names."""
-
-
-class OrderConstraints(Protocol):
-    """What a model offers when it can read order facts off results (optional).
-
-    `order_constraints(ops)` gets one partition's operations, as the search numbers them,
-    and returns `(before, outside)`: triples (a, b, r) meaning "in every legal
-    linearization, if b takes effect then a took effect before it", and triples (w, s, e)
-    meaning "if s and w both take effect, s first, then e takes effect before w". `r` (and
-    `e`) name the operation whose result shows the fact, for counterexamples. (b, b, r)
-    says that b can never take effect: a returned b then makes the partition illegal at
-    once. Facts must be true of every linearization the model accepts, pending operations
-    included or not; the search then never places an operation they forbid. Returning
-    nothing is always correct.
-    """
-
-    def order_constraints(
-        self, ops: Sequence[Operation]
-    ) -> tuple[Iterable[tuple[int, int, int]], Iterable[tuple[int, int, int]]]: ...
-
-
-class StateTests(Protocol):
-    """How an operation depends on the state (optional; it only saves work).
-
-    `state_test(op)` returns `()` when the operation is legal in every state and leaves
-    the same state whatever the state was (a blind write); `(v,)` when it behaves in
-    every state other than `v` alike: equally legal, and either leaving the state as it
-    was or setting one same state (a read of v, a cas expecting v); None otherwise.
-    Pending operations that cannot react to a change of state are then not stepped to
-    find out, which keeps the search linear in the number of pending operations.
-    """
-
-    def state_test(self, op: Operation) -> tuple[()] | tuple[Hashable] | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -404,7 +363,7 @@ class _Memo:
 
 
 class _Order:
-    """The model's order constraints (see `OrderConstraints`), kept as counts so that
+    """The model's order constraints (see `Model.order_constraints`), kept as counts so that
     asking whether an operation may be placed costs O(1) plus its few `outside` spans.
 
     `waiting[n]` counts n's `before` predecessors not yet placed; placing an operation
@@ -483,7 +442,11 @@ class _Search:
     """
 
     def __init__(
-        self, ops: Sequence[Operation], model: Model, constraints: _Facts = ((), ()), budget: Budget | None = None
+        self,
+        ops: Sequence[Operation],
+        model: Model,
+        constraints: OrderFacts = ((), ()),
+        budget: Budget | None = None,
     ) -> None:
         assert all(a.call < b.call for a, b in itertools.pairwise(ops)), "sorted by call"
         budget = budget or Budget()
@@ -513,8 +476,7 @@ class _Search:
             for _, end in spans:
                 self.releases[end] = True
         self.observer = [model.observes_only(op) for op in ops]
-        state_test = getattr(model, "state_test", None)
-        self.state_test = [None if state_test is None else state_test(op) for op in ops]
+        self.state_test = [model.state_test(op) for op in ops]
         assert all(test is None or len(test) <= 1 for test in self.state_test)
         self.signature = _signatures(ops)
         self.budget = budget
@@ -848,15 +810,14 @@ class _Explainer:
         model cannot say so for every operation of the partition."""
         if not self._looked:
             self._looked = True
-            sets = getattr(self.model, "sets", None)
-            found = None if sets is None else [sets(op) for op in self.ops]
-            if found is not None and None not in found:
-                self._setters = found
+            found = [self.model.sets(op) for op in self.ops]
+            known: list[tuple[Hashable, ...]] = [leaves for leaves in found if leaves is not None]
+            if len(known) == len(found):
+                self._setters = known
         return self._setters
 
     def refusal(self, number: int, state: State, detailed: bool) -> _Reason:
-        needs = getattr(self.model, "needs", None)
-        need = None if needs is None else needs(self.ops[number])
+        need = self.model.needs(self.ops[number])
         open_writers: list[int] = []
         if detailed and need is not None and self.setters() is not None:
             found = self.real_time(number, need[0], need[1], open_writers)
@@ -933,10 +894,9 @@ class _Explainer:
         state would reach the stuck operation), which leaves another state than e, and no
         operation leaving e fits between the blocker's call and the stuck operation's (and
         the writer's) return."""
-        requires = getattr(self.model, "requires", None)
-        if requires is None or blocker is None:
+        if blocker is None:
             return False
-        needed = requires(self.ops[writer])
+        needed = self.model.requires(self.ops[writer])
         if not needed or setters[blocker] == needed:
             return False
         ops = self.ops
@@ -950,7 +910,8 @@ class _Explainer:
     def starved_clause(self, writer: int, blocker: int | None, number: int) -> str:
         ops, stuck = self.ops, self.ops[number]
         assert blocker is not None
-        needed = self.model.requires(ops[writer])  # type: ignore[attr-defined]
+        needed = self.model.requires(ops[writer])
+        assert needed is not None, "a starved operation requires a state"
         other = ops[blocker]
         assert other.ret is not None
         state = self.model.describe_state(needed[0])
@@ -1031,10 +992,12 @@ def _returned_before(op: Operation, position: int) -> bool:
 def _at(position: int, time_us: int | None) -> str:
     """A moment for people: seconds where the history has times, else the event's
     position in the history."""
-    return f"event #{position}" if time_us is None else f"t={_seconds(time_us)}"
+    return f"event #{position}" if time_us is None else f"t={format_instant(time_us)}"
 
 
-def _seconds(time_us: int) -> str:
+def format_instant(time_us: int) -> str:
+    """A moment of a history as seconds, with as many decimals as it needs ("1.5 s"): the
+    words of the reasons and of the terminal view alike."""
     text = f"{time_us / 1_000_000:.6f}".rstrip("0")
     return (text + "0" if text.endswith(".") else text) + " s"
 
@@ -1242,10 +1205,10 @@ def _search_partition(searched: list[Operation], model: Model, budget: Budget, m
     partition, the deeper counterexample of a short search without them if that search
     finishes (see the module docstring). Raises OutOfBudget when the budget runs out
     before the search starts."""
-    hook = getattr(model, "order_constraints", None)
-    if hook is None:
+    constraints = model.order_constraints(searched, budget)
+    if constraints is None:
         return _Search(searched, model, budget=budget).run(budget, max_cache_entries)
-    constraints = _order_facts(hook, searched, budget)
+    budget.check_now()
     outcome = _Search(searched, model, constraints, budget).run(budget, max_cache_entries)
     if outcome.valid is not False or COUNTEREXAMPLE_RETRY_CONFIGURATIONS <= 0:
         return outcome
@@ -1261,25 +1224,6 @@ def _search_partition(searched: list[Operation], model: Model, budget: Budget, m
     return _Outcome(
         False, None, outcome.explored + retry.explored, outcome.prefix, outcome.stuck, outcome.state, outcome.reasons
     )
-
-
-@functools.cache
-def _takes_budget(function: Any) -> bool:
-    """Whether a model's `order_constraints` takes a `budget` (asked once per model
-    class: a check may have a partition per key)."""
-    return "budget" in inspect.signature(function).parameters
-
-
-def _order_facts(hook: Any, searched: list[Operation], budget: Budget) -> _Facts:
-    """The model's order facts, spending from the budget: a hook that takes a `budget`
-    keyword spends as it goes; one that does not is at least looked at around."""
-    budget.check_now()
-    if _takes_budget(getattr(hook, "__func__", hook)):
-        before, outside = hook(searched, budget=budget)
-    else:
-        before, outside = hook(searched)
-    budget.check_now()
-    return before, outside
 
 
 def check_history_file(
@@ -1310,145 +1254,3 @@ def check_history_file(
         return check_operations(operations, model, first=first, max_cache_entries=max_cache_entries, budget=budget)
     except ValueError as error:
         raise InputError(path, None, "f", str(error)) from None
-
-
-# ---------------------------------------------------------------------------------------
-# For people
-
-
-_PARTITIONS_SHOWN = 20  # beyond this, linearizable partitions are counted, not listed
-
-
-def format_result(result: LinearizabilityResult) -> RenderableType:
-    """A terminal view: one row per partition (only the undecided and illegal ones when
-    there are many), then each counterexample.
-
-    Every piece of the history (keys, values, descriptions, reasons) goes in as `Text`,
-    never as markup, and through `_printable`, so that whatever a history holds prints
-    as itself: `[bold]x` stays literal and a lone surrogate prints backslash-escaped.
-    """
-    if result.cause is not None:  # ran out before any key could be told apart
-        return Text.assemble(
-            (f"linearizability ({_printable(result.model)}): ", "bold"),
-            (
-                f"{_verdict_word(result.valid)} ({_cause_words(result.cause)} before any key was checked)",
-                _verdict_style(result.valid),
-            ),
-            f", {_seconds_text(result.ms)}",
-        )
-    heading = Text.assemble(
-        (f"linearizability ({_printable(result.model)}): ", "bold"),
-        (_verdict_word(result.valid), _verdict_style(result.valid)),
-        f", {_count(result.ops, 'operation')}, {_count(len(result.partitions), 'key')}, {_seconds_text(result.ms)}",
-    )
-    summary = Table()
-    for column in ("key", "verdict", "operations", "time", "explored"):
-        summary.add_column(column, justify="left" if column in ("key", "verdict") else "right")
-    many = len(result.partitions) > _PARTITIONS_SHOWN
-    for partition in result.partitions:
-        if many and partition.valid is True:
-            continue
-        summary.add_row(
-            Text(_key_text(partition.key)),
-            _verdict_text(partition),
-            str(partition.ops),
-            _seconds_text(partition.ms),
-            str(partition.explored),
-        )
-    if many:
-        good = [partition for partition in result.partitions if partition.valid is True]
-        summary.add_row(
-            f"{_count(len(good), 'more key')}",
-            Text(_verdict_word(True), style="green"),
-            str(sum(partition.ops for partition in good)),
-            "",
-            "",
-        )
-    parts: list[RenderableType] = [heading, summary]
-    for partition in result.partitions:
-        if partition.counterexample is not None:
-            parts.append(_format_counterexample(partition.key, partition.counterexample))
-    return Group(*parts)
-
-
-_PREFIX_SHOWN = 8  # the end of a long prefix is what explains the state; the rest is noise
-
-
-def _format_counterexample(key: Hashable, example: Counterexample) -> RenderableType:
-    table = Table(
-        title=Text(f"key {_key_text(key)}: {_verdict_word(False)}, no order of the operations explains what was seen"),
-        title_justify="left",
-    )
-    for column in ("", "process", "operation", "called", "returned"):
-        table.add_column(column)
-    shown = len(example.prefix) - _PREFIX_SHOWN
-    if shown > 0:
-        table.add_row("", "", Text(f"... {_count(shown, 'earlier operation')}", style="dim"), "", "")
-    pairs = list(zip(example.prefix, example.prefix_descriptions, strict=True))
-    for op, text in pairs[max(shown, 0) :]:
-        table.add_row("placed", str(op.process), Text(_printable(text)), *_interval(op))
-    table.add_row("", "", Text(f"state: {_printable(example.state)}", style="bold"), "", "")
-    for position, (op, text) in enumerate(zip(example.operations, example.descriptions, strict=True)):
-        reason = example.reason(position)
-        shown_text = Text(_printable(text))
-        if reason is not None:
-            shown_text.append(f"\n{_printable(reason)}", style="dim")
-        table.add_row(Text("cannot", style="bold red"), str(op.process), shown_text, *_interval(op))
-    return table
-
-
-def _printable(text: str) -> str:
-    """`text` as it can be written to any terminal: characters that cannot be encoded (a
-    lone surrogate) backslash-escaped."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
-
-
-def _seconds_text(ms: float) -> str:
-    return f"{ms / 1000:.3f} s"
-
-
-def _key_text(key: Hashable) -> str:
-    return "(the register)" if key is None else _printable(str(key))
-
-
-def _interval(op: Operation) -> tuple[str, str]:
-    """When the call and return happened: seconds where the history has times, else the
-    positions of the events (`#17`), which order them just as well."""
-    called = f"#{op.call}" if op.call_time_us is None else _seconds(op.call_time_us)
-    if op.ret is None:
-        return called, "never"
-    returned = f"#{op.ret}" if op.return_time_us is None else _seconds(op.return_time_us)
-    return called, returned
-
-
-def _cause_words(cause: str) -> str:
-    return {
-        CAUSE_TIMEOUT: "out of time",
-        CAUSE_MEMORY: "out of memory",
-        CAUSE_CACHE_LIMIT: "cache limit reached",
-        CAUSE_NOT_CHECKED: "not checked",
-    }.get(cause, cause)
-
-
-def _verdict_word(valid: Verdict) -> str:
-    """The one vocabulary of verdicts, for the whole history and each key alike."""
-    if valid is True:
-        return "linearizable"
-    return "NOT linearizable" if valid is False else "unknown"
-
-
-def _verdict_style(valid: Verdict) -> str:
-    if valid is True:
-        return "green"
-    return "bold red" if valid is False else "yellow"
-
-
-def _verdict_text(partition: PartitionResult) -> Text:
-    word = _verdict_word(partition.valid)
-    if partition.valid == UNKNOWN:
-        word += f" ({_cause_words(partition.cause or '')})"
-    return Text(word, style=_verdict_style(partition.valid))

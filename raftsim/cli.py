@@ -269,7 +269,7 @@ def check(
     report_path: Path | None,
 ) -> None:
     """Check a history file for linearizability."""
-    from checkers.linearizability import format_result
+    from reports.linearizability_view import format_result
 
     _current_input.set(str(history))
     if report_path is not None:

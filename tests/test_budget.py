@@ -25,8 +25,10 @@ from checkers.budget import (
 )
 from checkers.formats import read_operations
 from checkers.history import Operation
-from checkers.linearizability import check_operations, format_result, unknown_result
+from checkers.linearizability import check_operations, unknown_result
 from checkers.models import get_model
+from checkers.models.append_log import append_log_constraints
+from reports.linearizability_view import format_result
 
 SLACK_S = 0.25  # process scheduling on a shared machine; the promise itself is 10%
 BENCHMARK = Path(__file__).resolve().parent.parent / "benchmarks" / "budget_guard.py"
@@ -228,7 +230,7 @@ def test_a_growing_log_is_checked_quickly_and_its_facts_stay_linear(tmp_path: Pa
     guard.write_lines(path, guard.append_log_lines(2_000_000, 3_000))
     ops = sorted(read_operations(path, None, get_model("kv")), key=lambda op: op.call)
     started = time.monotonic()
-    before, outside = linearizability.append_log_constraints(ops)
+    before, outside = append_log_constraints(ops)
     assert time.monotonic() - started < 2.0
     assert len(before) <= 2 * len(ops) and not outside
     assert check_operations(ops, get_model("kv"), budget_s=30).valid is True

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from checkers import linearizability
+from checkers.budget import Budget
 from checkers.errors import InputError
 from checkers.history import (
     COMPARE_FAILED,
@@ -37,12 +38,12 @@ from checkers.linearizability import (
     CAUSE_TIMEOUT,
     UNKNOWN,
     LinearizabilityResult,
-    append_log_constraints,
     check_history_file,
     check_operations,
-    format_result,
 )
-from checkers.models import State, get_model
+from checkers.models import Model, State, get_model
+from checkers.models.append_log import append_log_constraints
+from reports.linearizability_view import format_result
 
 # ---------------------------------------------------------------------------------------
 # A small language for hand-written histories: one tuple per event, in history order.
@@ -764,7 +765,7 @@ def test_format_result_lists_only_the_interesting_partitions_of_many() -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class AppendLog:
+class AppendLog(Model):
     """get returns the whole string; put replaces it; append extends it. With `facts`,
     the model offers `append_log_constraints` to the search."""
 
@@ -797,8 +798,8 @@ class AppendLog:
     def describe_state(self, state: State) -> str:
         return repr(state)
 
-    def order_constraints(self, ops: Sequence[Operation]) -> tuple[list, list]:
-        return append_log_constraints(ops) if self.facts else ([], [])
+    def order_constraints(self, ops: Sequence[Operation], budget: Budget | None = None) -> tuple[list, list]:
+        return append_log_constraints(ops, budget=budget) if self.facts else ([], [])
 
     def state_test(self, op: Operation) -> tuple | None:
         if op.f == "put":
@@ -904,7 +905,7 @@ class RegisterWithFacts:
     def __getattr__(self, name: str) -> Any:
         return getattr(get_model("register", 0), name)
 
-    def order_constraints(self, ops: Sequence[Operation]) -> tuple[list, list]:
+    def order_constraints(self, ops: Sequence[Operation], budget: Budget | None = None) -> tuple[list, list]:
         number_of = {op.id: number for number, op in enumerate(ops)}
         return [tuple(number_of[n] for n in fact) for fact in self.facts], []
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from checkers.budget import Budget
 from checkers.history import COMPARE_FAILED, Operation
-from checkers.models import MODEL_FUNCTIONS, MODELS, get_model, parse_initial
+from checkers.linearizability import check_operations
+from checkers.models import MODEL_FUNCTIONS, MODELS, Model, get_model, parse_initial
 
 
 def op(f: str, input_value=None, output=None, *, status: str = "ok", key: str = "x") -> Operation:
@@ -433,3 +437,69 @@ def test_any_initial_text_is_read_or_refused_in_one_line(model: str, text: str) 
         assert "\n" not in str(error) and f"model {model} takes" in str(error)
         return
     get_model(model, parsed)  # what is read, the model accepts
+
+
+# ---------------------------------------------------------------------------------------
+# The interface: a small core, capabilities with defaults
+
+
+class CoreOnlyRegister(Model):
+    """A register written with the core alone, as Porcupine's smallest models are: every
+    capability is the base class's default."""
+
+    __slots__ = ()
+    name = "core-only"
+    functions = frozenset({"read", "write"})
+
+    def init(self) -> int | None:
+        return None
+
+    def step(self, state: object, operation: Operation) -> tuple[bool, object]:
+        if operation.f == "write":
+            return True, operation.input
+        return operation.ret is None or operation.output == state, state
+
+    def partition(self, operation: Operation) -> object:
+        return operation.key
+
+    def describe_op(self, operation: Operation) -> str:
+        return f"{operation.f}({operation.input if operation.f == 'write' else operation.output})"
+
+    def describe_state(self, state: object) -> str:
+        return str(state)
+
+
+def test_every_model_inherits_the_capabilities() -> None:
+    for name in MODELS:
+        assert isinstance(get_model(name), Model), name
+
+
+def test_the_defaults_promise_nothing() -> None:
+    model = CoreOnlyRegister()
+    read = op("read", output=1)
+    assert not model.inert(read) and not model.observes_only(read)
+    assert model.state_test(read) is None and model.order_constraints([read], Budget()) is None
+    assert (model.needs(read), model.sets(read), model.requires(read)) == (None, None, None)
+    assert model.call_problem("read", "x", None) is None and model.result_problem("read", 1) is None
+    assert model.call_problem("cas", "x", (1, 2)) == (
+        "f",
+        "model core-only has no 'cas' operation (it has read, write)",
+    )
+    # Of the built-in models only kv reads order facts off results.
+    assert [name for name in MODELS if get_model(name).order_constraints([read], Budget()) is not None] == ["kv"]
+
+
+@pytest.mark.parametrize("stale", [False, True])
+def test_a_model_of_the_core_alone_is_judged_like_the_full_one(stale: bool) -> None:
+    def at(operation: Operation, number: int, call: int, ret: int) -> Operation:
+        return dataclasses.replace(operation, id=number, process=number, call=call, ret=ret)
+
+    history = [
+        at(op("write", 1), 0, 0, 1),
+        at(op("write", 2), 1, 2, 3),
+        at(op("read", output=1 if stale else 2), 2, 4, 5),
+    ]
+    core_only = check_operations(history, CoreOnlyRegister())
+    full = check_operations(history, get_model("register"))
+    assert core_only.valid is full.valid is (not stale)
+    assert [p.counterexample is None for p in core_only.partitions] == [not stale]

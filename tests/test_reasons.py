@@ -21,11 +21,11 @@ from checkers.linearizability import (
     LinearizabilityResult,
     check_history_file,
     check_operations,
-    format_result,
 )
 from checkers.models import get_model, parse_initial
 from raftsim import api
 from raftsim.cli import main
+from reports.linearizability_view import format_result
 
 HISTORIES = Path(__file__).parent / "testdata" / "histories"
 MODEL_NAMES = {"etcd-register": "cas-register"}

@@ -24,6 +24,15 @@ An operation whose outcome is unknown (pending: `ret` None) may take effect or n
 search handles "not" by never linearizing it; each model says what taking effect means for
 it (a pending read observed nothing, so it is always legal and changes nothing).
 
+A model is two layers, after Porcupine's: the core (`ModelCore`), which every model
+writes because the search cannot do without it, and optional capabilities (`Model`), each
+with a default that is always correct, which a model overrides where it knows better:
+to save the search work (`inert`, `observes_only`, `state_test`, `order_constraints`), to
+explain a counterexample in its own words (`needs`, `sets`, `requires`), or to refuse
+input it cannot judge (`call_problem`, `result_problem`). Every model inherits
+`Model`, and the search and the readers call the capabilities directly: a model that
+does not override one gets the default, never an `AttributeError`.
+
 Readers hand each call and result to `call_problem` / `result_problem` before the search
 starts, so a value of the wrong shape (a string written to a register) is reported with
 its file, line and field instead of surfacing as a strange verdict.
@@ -31,61 +40,13 @@ its file, line and field instead of surfacing as a strange verdict.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
 
+from checkers.budget import Budget
 from checkers.history import Argument, Operation
 from checkers.models import kv, multi_register, mutex, register
-
-State = Hashable
-Problem = tuple[str, str] | None
-"""(field, what is wrong) or None: field is `f`, `key` or `value`."""
-
-
-class Model(Protocol):
-    """What the search needs of a sequential specification."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def functions(self) -> frozenset[str]:
-        """The operation names (`f`) this model can judge."""
-        ...
-
-    def init(self) -> State: ...
-
-    def step(self, state: State, op: Operation) -> tuple[bool, State]: ...
-
-    def partition(self, op: Operation) -> Hashable:
-        """Operations with different partitions never affect each other."""
-        ...
-
-    def inert(self, op: Operation) -> bool:
-        """True when taking effect can neither fail nor change any state: the search may
-        then leave the operation out altogether (a read that never returned, say)."""
-        ...
-
-    def observes_only(self, op: Operation) -> bool:
-        """True when `op`, in every state where it is legal, leaves the state unchanged (a
-        read that returned, a cas whose compare failed). The search then linearizes such an
-        operation as soon as it is legal without trying alternatives: moving it earlier
-        within its interval cannot change what any other operation sees."""
-        ...
-
-    def call_problem(self, f: str, key: str | None, argument: Argument) -> Problem:
-        """Why a call cannot be judged by this model (unknown f, argument of the wrong
-        shape), or None."""
-        ...
-
-    def result_problem(self, f: str, result: Argument) -> Problem:
-        """Why a result returned by an `ok` completion has the wrong shape, or None."""
-        ...
-
-    def describe_op(self, op: Operation) -> str: ...
-
-    def describe_state(self, state: State) -> str: ...
+from checkers.models.base import Model, ModelCore, OrderFacts, Problem, State
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,25 +127,65 @@ def _shortened(text: str) -> str:
     return repr(text) if len(text) <= 60 else repr(f"{text[:30]}…{text[-20:]}")
 
 
-class WithoutStateTest:
-    """A model exactly as given but without its optional `state_test`. The hook only
-    spares work, never changes a verdict; the tests prove that by checking with and without
-    it, and the checker benchmark measures what it saves."""
+class WithoutStateTest(Model):
+    """A model exactly as given but with the default `state_test`, which promises nothing.
+    The capability only spares work, never changes a verdict; the tests prove that by
+    checking with and without it, and the checker benchmark measures what it saves."""
+
+    __slots__ = ("_model", "functions", "name")
 
     def __init__(self, model: Model) -> None:
         self._model = model
+        self.name = model.name
+        self.functions = model.functions
 
-    def __getattr__(self, name: str) -> Any:
-        if name == "state_test":
-            raise AttributeError(name)
-        return getattr(self._model, name)
+    def init(self) -> State:
+        return self._model.init()
+
+    def step(self, state: State, op: Operation) -> tuple[bool, State]:
+        return self._model.step(state, op)
+
+    def partition(self, op: Operation) -> Hashable:
+        return self._model.partition(op)
+
+    def describe_op(self, op: Operation) -> str:
+        return self._model.describe_op(op)
+
+    def describe_state(self, state: State) -> str:
+        return self._model.describe_state(state)
+
+    def inert(self, op: Operation) -> bool:
+        return self._model.inert(op)
+
+    def observes_only(self, op: Operation) -> bool:
+        return self._model.observes_only(op)
+
+    def call_problem(self, f: str, key: str | None, argument: Argument) -> Problem:
+        return self._model.call_problem(f, key, argument)
+
+    def result_problem(self, f: str, result: Argument) -> Problem:
+        return self._model.result_problem(f, result)
+
+    def order_constraints(self, ops: Sequence[Operation], budget: Budget) -> OrderFacts | None:
+        return self._model.order_constraints(ops, budget)
+
+    def needs(self, op: Operation) -> tuple[Hashable, str] | None:
+        return self._model.needs(op)
+
+    def sets(self, op: Operation) -> tuple[()] | tuple[Hashable] | None:
+        return self._model.sets(op)
+
+    def requires(self, op: Operation) -> tuple[Hashable] | None:
+        return self._model.requires(op)
 
 
 __all__ = [
     "MODELS",
     "MODEL_FUNCTIONS",
     "Model",
+    "ModelCore",
     "ModelSpec",
+    "OrderFacts",
     "Problem",
     "State",
     "WithoutStateTest",

@@ -21,9 +21,10 @@ import json
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
-from checkers.append_log import append_log_constraints
 from checkers.budget import Budget
 from checkers.history import Argument, Operation
+from checkers.models.append_log import append_log_constraints
+from checkers.models.base import Model
 
 FUNCTIONS = frozenset({"get", "put", "append"})
 INITIAL_HELP = 'a string (JSON-quoted, or bare text), default ""'
@@ -38,7 +39,7 @@ def _quoted(text: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class KvModel:
+class KvModel(Model):
     """Strings by key; see the module docstring for each rule."""
 
     initial: str = ""
@@ -65,7 +66,7 @@ class KvModel:
         for a returned get of s: illegal in every other state, leaving it as it was. None
         for an append, whose result (the state plus its value) differs with every state,
         and for a pending get, which is inert and never searched (see
-        `checkers.linearizability.StateTests`)."""
+        `Model.state_test`)."""
         if op.f == "put":
             return ()
         if op.f == "get" and op.ret is not None:
@@ -100,7 +101,7 @@ class KvModel:
         budget: Budget | None = None,
     ) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
         """What the gets' strings reveal about the order of the puts and appends (see
-        `checkers.append_log.append_log_constraints`); those facts assume every key
+        `checkers.models.append_log.append_log_constraints`); those facts assume every key
         starts empty, so with another initial string there are none. The work is spent
         from `budget` (time and memory), which may raise OutOfBudget."""
         if self.initial != "":

@@ -26,6 +26,7 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 
 from checkers.history import Argument, Operation
+from checkers.models.base import Model
 
 FUNCTIONS = frozenset({"txn"})
 INITIAL_HELP = 'a map of registers to integers, EDN {:x 0 :y 0} or JSON {"x": 0, "y": 0}'
@@ -59,7 +60,7 @@ def _micro_problem(micro: object, position: int, returned: bool) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
-class MultiRegisterModel:
+class MultiRegisterModel(Model):
     """Registers changed by atomic txns; see the module docstring for each rule."""
 
     initial: RegisterState = ()

@@ -19,6 +19,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 
 from checkers.history import Argument, Operation
+from checkers.models.base import Model
 
 FUNCTIONS = frozenset({"acquire", "release"})
 INITIAL_HELP = "unlocked (the default) or locked"
@@ -26,7 +27,7 @@ _INITIAL_WORDS = {"unlocked": False, "locked": True}
 
 
 @dataclass(frozen=True, slots=True)
-class MutexModel:
+class MutexModel(Model):
     """One lock per key; see the module docstring for each rule."""
 
     initial: bool = False
@@ -57,21 +58,12 @@ class MutexModel:
     def partition(self, op: Operation) -> Hashable:
         return op.key
 
-    def inert(self, op: Operation) -> bool:
-        return False
-
-    def observes_only(self, op: Operation) -> bool:
-        return False
-
     def call_problem(self, f: str, key: str | None, argument: Argument) -> tuple[str, str] | None:
         if f not in FUNCTIONS:
             return "f", (f"model mutex has no {f!r} operation (it has {', '.join(sorted(FUNCTIONS))})")
         if key is not None and not isinstance(key, str):
             return "key", f"must be a string, got {key!r}"
         return None
-
-    def result_problem(self, f: str, result: Argument) -> tuple[str, str] | None:
-        return None  # an acquire or release returns nothing the model looks at
 
     def describe_op(self, op: Operation) -> str:
         target = "" if op.key is None else op.key

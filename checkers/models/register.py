@@ -19,7 +19,7 @@ Why each rule is as it is:
   changes nothing (the search leaves it out: `inert`).
 
 `state_test` tells the search which single value each operation looks at (see
-`checkers.linearizability.StateTests`): none for a write, the value read for a read, the
+`Model.state_test`): none for a write, the value read for a read, the
 value expected for a cas, whatever its outcome.
 """
 
@@ -29,6 +29,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 
 from checkers.history import COMPARE_FAILED, Argument, Operation
+from checkers.models.base import Model
 
 FUNCTIONS: dict[str, frozenset[str]] = {
     "register": frozenset({"read", "write"}),
@@ -46,7 +47,7 @@ def _describe_value(value: int | None) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class RegisterModel:
+class RegisterModel(Model):
     """One register per key; `functions` says whether cas is among its operations."""
 
     name: str

@@ -1,9 +1,9 @@
 """Order facts for append logs: what a read's string, cut into written values, says about
 the order of the writes before it.
 
-A helper for models whose state is a string that puts replace and appends extend
-(`checkers.linearizability.OrderConstraints`). It lives apart from the search so that a model
-can use it without importing the checker, which imports every model.
+What a model whose state is a string that puts replace and appends extend (the kv model)
+offers the search as its `order_constraints` (see `checkers.models.base.Model`); the
+search knows nothing of append logs.
 """
 
 from __future__ import annotations

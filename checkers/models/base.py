@@ -1,0 +1,128 @@
+"""The interface of a model: the core every model writes and the capabilities it may offer.
+
+See the package's docstring for the models themselves and how the two layers divide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from checkers.history import Argument, Operation
+
+if TYPE_CHECKING:
+    from checkers.budget import Budget
+
+State = Hashable
+Problem = tuple[str, str] | None
+"""(field, what is wrong) or None: field is `f`, `key` or `value`."""
+
+OrderFacts = tuple[Iterable[tuple[int, int, int]], Iterable[tuple[int, int, int]]]
+"""(before, outside): see `Model.order_constraints`."""
+
+
+class ModelCore(Protocol):
+    """The core of a sequential specification: what the search cannot do without.
+
+    `init()` is the state before anything happened; `step(state, op)` says whether `op`
+    may take effect in `state` and what the state becomes. States are hashable values
+    compared by value (the search memoises on them). `partition(op)` names the piece of
+    state `op` touches: operations with different partitions never affect each other.
+    `functions` are the operation names (`f`) the model judges; the search refuses any
+    other. `describe_op` and `describe_state` are the model's words for people.
+    """
+
+    __slots__ = ()
+
+    name: str
+    functions: frozenset[str]
+
+    def init(self) -> State: ...
+
+    def step(self, state: State, op: Operation) -> tuple[bool, State]: ...
+
+    def partition(self, op: Operation) -> Hashable: ...
+
+    def describe_op(self, op: Operation) -> str: ...
+
+    def describe_state(self, state: State) -> str: ...
+
+
+class Model(ModelCore):
+    """A model as the search and the readers take it: the core (`ModelCore`, which each
+    model writes) and the optional capabilities, each with a default that promises nothing.
+
+    Every default is correct for any model: it only gives up work the search could save
+    or words a counterexample could use. A model overrides a capability when it can keep
+    the promise that capability's docstring states; the tests hold each model to them.
+    """
+
+    __slots__ = ()
+
+    def inert(self, op: Operation) -> bool:
+        """True when taking effect can neither fail nor change any state: the search may
+        then leave the operation out altogether (a read that never returned, say)."""
+        return False
+
+    def observes_only(self, op: Operation) -> bool:
+        """True when `op`, in every state where it is legal, leaves the state unchanged (a
+        read that returned, a cas whose compare failed). The search then linearizes such an
+        operation as soon as it is legal without trying alternatives: moving it earlier
+        within its interval cannot change what any other operation sees."""
+        return False
+
+    def call_problem(self, f: str, key: str | None, argument: Argument) -> Problem:
+        """Why a call cannot be judged by this model (unknown f, argument of the wrong
+        shape), or None. By default only an unknown f is refused."""
+        if f in self.functions:
+            return None
+        return "f", f"model {self.name} has no {f!r} operation (it has {', '.join(sorted(self.functions))})"
+
+    def result_problem(self, f: str, result: Argument) -> Problem:
+        """Why a result returned by an `ok` completion has the wrong shape, or None."""
+        return None
+
+    def state_test(self, op: Operation) -> tuple[()] | tuple[Hashable] | None:
+        """How `op` depends on the state; it only saves the search work.
+
+        `()` when the operation is legal in every state and leaves the same state whatever
+        the state was (a blind write); `(v,)` when it behaves in every state other than `v`
+        alike: equally legal, and either leaving the state as it was or setting one same
+        state (a read of v, a cas expecting v); None (the default) otherwise. Pending
+        operations that cannot react to a change of state are then not stepped to find
+        out, which keeps the search linear in the number of pending operations.
+        """
+        return None
+
+    def order_constraints(self, ops: Sequence[Operation], budget: Budget) -> OrderFacts | None:
+        """Facts about the order of one partition's operations that the results reveal
+        (for an append log, a read's string names exactly the writes before it and their
+        order); None (the default) when the model reads none off results.
+
+        `ops` are the partition's operations as the search numbers them. The answer is
+        `(before, outside)`: triples (a, b, r) meaning "in every legal linearization, if b
+        takes effect then a took effect before it", and triples (w, s, e) meaning "if s and
+        w both take effect, s first, then e takes effect before w". `r` (and `e`) name the
+        operation whose result shows the fact, for counterexamples. (b, b, r) says that b
+        can never take effect: a returned b then makes the partition illegal at once.
+        Facts must be true of every linearization the model accepts, pending operations
+        included or not; the search then never places an operation they forbid. The work
+        is spent from `budget`, which may raise OutOfBudget.
+        """
+        return None
+
+    def needs(self, op: Operation) -> tuple[Hashable, str] | None:
+        """The state a returned `op` needs to find and how to say so ("it read 3"), for a
+        counterexample's reasons; None (the default) when it needs no one state."""
+        return None
+
+    def sets(self, op: Operation) -> tuple[()] | tuple[Hashable] | None:
+        """The state after `op` takes effect: `()` when it never changes it, `(v,)` when
+        it leaves v; None (the default) when that depends on the state before. Used only
+        when the model answers for every operation of a partition."""
+        return None
+
+    def requires(self, op: Operation) -> tuple[Hashable] | None:
+        """The state `op` needs to leave its value (`sets`): `(v,)` for a cas that applies
+        only to v; None (the default) when it needs none."""
+        return None
