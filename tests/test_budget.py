@@ -30,7 +30,11 @@ from checkers.models import get_model
 from checkers.models.append_log import append_log_constraints
 from reports.linearizability_view import format_result
 
-SLACK_S = 0.25  # process scheduling on a shared machine; the promise itself is 10%
+SLACK_S = 0.1  # the promise itself is 10%; this is for the interpreter's own pauses (GC)
+
+# Every budget here runs on CPU time (see the fixture), so another process's load on the
+# machine neither stretches a check nor makes a bound fail.
+pytestmark = pytest.mark.usefixtures("cpu_clock")
 BENCHMARK = Path(__file__).resolve().parent.parent / "benchmarks" / "budget_guard.py"
 
 

@@ -332,6 +332,7 @@ def hard_history(writers: int = 24) -> list[Operation]:
     return operations_from_events(events(*steps))
 
 
+@pytest.mark.usefixtures("cpu_clock")  # the bound is on work done, not on the machine's load
 def test_tiny_budget_ends_in_unknown() -> None:
     started = time.monotonic()
     result = check_operations(hard_history(), get_model("cas-register"), budget_s=0.05)
@@ -624,13 +625,16 @@ def events_of_plans(plans: list[dict], processes: int) -> list[Event]:
     return built
 
 
-def test_a_thousand_operations_check_quickly() -> None:
+def test_a_thousand_operations_are_searched_in_about_as_many_steps() -> None:
+    # How fast is benchmarks/checker_speed.py's to say; what a test can hold is that the
+    # search stays near-linear on a linearizable history (about 1,200 configurations for
+    # 1,000 operations), where a lost cut would make it explore many times more.
     ops = operations_from_events(linearizable_events(7, 1000, 8))
-    started = time.monotonic()
-    result = check_operations(ops, get_model("cas-register"), budget_s=30)
-    elapsed_s = time.monotonic() - started
-    assert result.valid is True and result.ops == 1000
-    assert elapsed_s < 5, f"{elapsed_s:.2f} s for 1000 operations"
+    result = check_operations(ops, get_model("cas-register"), budget_s=600)
+    assert result.valid is True
+    assert result.ops == 1000
+    explored = sum(partition.explored for partition in result.partitions)
+    assert explored <= 2 * len(ops), f"{explored} configurations for {len(ops)} operations"
 
 
 def test_corrupting_one_read_of_a_long_history_is_caught() -> None:
@@ -1127,13 +1131,12 @@ def assert_log_counterexample_is_honest(ops: Sequence[Operation], example: Any) 
             )
 
 
-def test_a_long_append_log_with_many_clients_checks_quickly() -> None:
+def test_a_long_append_log_with_many_clients_is_searched_in_about_as_many_steps() -> None:
     ops = atomic_append_log(seed=3, clients=30, operations=3000, keys=3)
-    started = time.monotonic()
-    result = check_operations(ops, AppendLog(), budget_s=60)
-    elapsed_s = time.monotonic() - started
+    result = check_operations(ops, AppendLog(), budget_s=600)
     assert result.valid is True, result
-    assert elapsed_s < 5, f"{elapsed_s:.2f} s for 3000 operations"
+    explored = sum(partition.explored for partition in result.partitions)
+    assert explored <= 2 * len(ops), f"{explored} configurations for {len(ops)} operations"
     broken = list(ops)
     position = max(n for n, op in enumerate(ops) if op.f == "get" and len(op.output or "") > 4)
     text = broken[position].output
