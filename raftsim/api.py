@@ -16,17 +16,16 @@ from typing import Any
 from checkers.budget import Budget
 from checkers.errors import InputError
 from checkers.explain import explain_linearizability
-from checkers.history import operations_from_events, read_history_jsonl
+from checkers.history import operations_from_events
 from checkers.linearizability import check_operations
 from checkers.liveness import check_liveness
 from checkers.models import get_model
 from checkers.raft_safety import check_raft_safety
 from checkers.revisions import check_revisions
-from checkers.trace import read_trace_jsonl
 from raftsim.run_folder import (
-    file_digest,
-    load_run_scenario,
-    require_run_file,
+    RunFolder,
+    hidden_sibling,
+    recover_folder,
     split_messages,
     stage,
     swap_into_place,
@@ -47,6 +46,9 @@ class RunOutcome:
     result: RunResult
     verdict: dict[str, Any]
     folder: Path | None
+    loaded: RunFolder | None = None
+    """The run's folder as the judge read it, so that what was parsed once is not parsed
+    again (the summary's leaders come from its trace); None when the run is kept nowhere."""
 
 
 def combine(results: dict[str, dict[str, Any]]) -> bool | str:
@@ -60,15 +62,15 @@ def combine(results: dict[str, dict[str, Any]]) -> bool | str:
     return True
 
 
-def judge(folder: Path, budget_s: float = DEFAULT_BUDGET_S, crash: Crash | None = None) -> dict[str, Any]:
+def judge(folder: RunFolder, budget_s: float = DEFAULT_BUDGET_S, crash: Crash | None = None) -> dict[str, Any]:
     """Run every checker on a run's files. A run that crashed gets a `crash` checker entry
     first; the safety checkers still judge what happened up to the crash (a prefix of a
     history is a history), but liveness is not judged, since the run never reached its
     quiet period and every "no progress" it found would be the crash again."""
     budget = Budget.starting_now(budget_s)  # one deadline for the whole check, reading included
-    workload = get_workload(load_run_scenario(folder).workload.kind)
-    history = read_history_jsonl(folder / "history.jsonl", functions=workload.functions)
-    trace = read_trace_jsonl(folder / "trace.jsonl")
+    workload = get_workload(folder.scenario.workload.kind)
+    history = folder.history
+    trace = folder.trace
     # history.jsonl holds one event per line, `index` counting from 0, so a call's line is
     # its index + 1: reasons and `ruled_out_by` then name lines a person can open.
     operations = [dataclasses.replace(op, line=op.call + 1) for op in operations_from_events(history)]
@@ -86,7 +88,7 @@ def judge(folder: Path, budget_s: float = DEFAULT_BUDGET_S, crash: Crash | None 
         results["revisions"] = check_revisions(history, trace)
     return {
         "valid": combine(results),
-        "digest": file_digest(folder / "trace.jsonl"),
+        "digest": folder.digest,
         "checkers": results,
     }
 
@@ -125,20 +127,52 @@ def run(scenario: Scenario, out: Path | None, budget_s: float = DEFAULT_BUDGET_S
     staging = stage(out)
     try:
         result, messages = _run_capturing_messages(resolved) if report else (run_scenario(resolved), None)
-        write_run(staging, result)
-        verdict = judge(staging, budget_s, result.crash)
-        write_durable(staging / "verdict.json", json.dumps(verdict, indent=2) + "\n")
+        written, verdict = write_judged(staging, result, budget_s)
         if report:
             from raftsim.report import write_reports
 
-            write_reports(staging, "trace" if messages is None else "none", extra_messages=messages, shown_folder=out)
+            write_reports(written, "trace" if messages is None else "none", extra_messages=messages, shown_folder=out)
         if out is None:
             return RunOutcome(result, verdict, None)
         swap_into_place(staging, out)
-        return RunOutcome(result, verdict, out)
+        return RunOutcome(result, verdict, out, written.moved_to(out))
     finally:
         if staging.exists():
             shutil.rmtree(staging)
+
+
+def run_keeping_failures(scenario: Scenario, folder: Path, budget_s: float, reports: bool) -> RunOutcome:
+    """Run a scenario in the staging folder beside `folder` and judge it there; move it into
+    place, with its reports, only if it did not pass, so that a kept run is written once and a
+    run that passed leaves nothing. A fuzz seed's folder: its reports take their messages from
+    a replay (a failing seed is rare, so the replay is cheap beside the seeds that pass)."""
+    resolved = resolve(scenario)
+    recover_folder(folder)
+    staging = hidden_sibling(folder, "partial")
+    try:
+        result = run_scenario(resolved)
+        written, verdict = write_judged(staging, result, budget_s)
+        if verdict["valid"] is True:
+            return RunOutcome(result, verdict, None)
+        if reports:
+            from raftsim.report import write_reports
+
+            write_reports(written, "replay", shown_folder=folder)
+        swap_into_place(staging, folder)
+        return RunOutcome(result, verdict, folder, written.moved_to(folder))
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+
+
+def write_judged(staging: Path, result: RunResult, budget_s: float) -> tuple[RunFolder, dict[str, Any]]:
+    """Write a run's files into its staging folder, judge them, and write the verdict beside
+    them; the folder value returned holds what the judge read, for the reports to draw."""
+    write_run(staging, result)
+    written = RunFolder(staging)
+    verdict = judge(written, budget_s, result.crash)
+    write_durable(staging / "verdict.json", json.dumps(verdict, indent=2) + "\n")
+    return written, verdict
 
 
 def _run_capturing_messages(resolved: Scenario) -> tuple[RunResult, list[dict[str, Any]] | None]:
@@ -155,48 +189,13 @@ def _run_capturing_messages(resolved: Scenario) -> tuple[RunResult, list[dict[st
     return result, [json.loads(line) for line in lines]
 
 
-# --- reading run folders ------------------------------------------------------------------
-
-
-def read_verdict(path: Path) -> dict[str, Any]:
-    """A run's `verdict.json`, checked for the shape shrinking and summaries rely on: an
-    object whose `checkers` maps each name to an object with `valid` true, false or
-    "unknown"."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InputError(str(path), None, None, "not UTF-8 text") from None
-    except OSError as error:
-        raise InputError(str(path), None, None, f"cannot read: {error.strerror}") from None
-    try:
-        verdict = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise InputError(str(path), error.lineno, None, f"not JSON: {error.msg}") from None
-    except (ValueError, RecursionError):
-        raise InputError(
-            str(path), None, None, "not JSON this reader accepts (nested too deep or a number too long)"
-        ) from None
-    if not isinstance(verdict, dict):
-        raise InputError(str(path), None, None, "expected a JSON object")
-    checkers = verdict.get("checkers")
-    if not isinstance(checkers, dict):
-        problem = "missing" if checkers is None else "expected an object of checker results"
-        raise InputError(str(path), None, "checkers", problem)
-    for name, result in checkers.items():
-        if not isinstance(result, dict) or "valid" not in result:
-            raise InputError(str(path), None, f"checkers.{name}.valid", "missing")
-        valid = result["valid"]
-        if not (valid is True or valid is False or (isinstance(valid, str) and valid == "unknown")):
-            raise InputError(str(path), None, f"checkers.{name}.valid", 'expected true, false or "unknown"')
-    return verdict
-
-
 def replay(folder: Path) -> tuple[bool, str, str, RunResult]:
     """Re-run a folder's scenario; say whether the new trace's digest equals the recorded one."""
-    scenario = load_run_scenario(folder)
-    trace_path = require_run_file(folder, "trace.jsonl")
+    recorded_run = RunFolder(folder)
+    scenario = recorded_run.scenario
+    trace_path = recorded_run.require("trace.jsonl")
     try:
-        recorded = file_digest(trace_path)
+        recorded = recorded_run.digest
     except OSError as error:
         raise InputError(str(trace_path), None, None, f"cannot read: {error.strerror}") from None
     result = run_scenario(scenario)

@@ -25,6 +25,7 @@ import tempfile
 import time
 import traceback
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, NoReturn
@@ -194,14 +195,15 @@ def report(folder: Path, terminal: bool, messages: str, window: str | None, no_p
     """Write FOLDER/report.html, timeline.png, latency.png and rate.png for a run folder; exit with the
     run's verdict."""
     from raftsim import report as reporting
+    from raftsim.run_folder import RunFolder
 
     _current_input.set(str(folder))
     focus = parse_window(window) if window is not None else None
     if terminal:
-        timeline, _note = reporting.build_timeline(folder, "trace" if messages == "auto" else messages)
+        timeline, _note = reporting.build_timeline(RunFolder(folder), "trace" if messages == "auto" else messages)
         reporting.print_terminal(timeline, console)
         sys.exit(exit_code(timeline.valid))
-    written = reporting.write_reports(folder, messages, png=not no_png, focus=focus)
+    written = reporting.write_reports(RunFolder(folder), messages, png=not no_png, focus=focus)
     for path in written.files:
         console.print(f" wrote  {path}", soft_wrap=True)
     console.print(f" {written.messages_note}", soft_wrap=True)
@@ -692,7 +694,7 @@ def print_summary(outcome: Any, folder: Path) -> None:
     history_counts = {
         kind: stats[f"operations_{kind}"] for kind in ("ok", "fail", "info") if stats[f"operations_{kind}"]
     }
-    leaders = _leaders_by_term(result.trace_text)
+    leaders = _leaders_by_term(outcome.loaded.trace)
     table = Table(title=f"{result.scenario.name}  seed {result.scenario.seed}", box=None, show_header=False)
     table.add_row("operations", ", ".join(f"{n} {kind}" for kind, n in history_counts.items()) or "none")
     table.add_row("faults", str(stats["faults"]))
@@ -708,13 +710,13 @@ def print_summary(outcome: Any, folder: Path) -> None:
     _print_next_commands(folder, failed=verdict["valid"] is False)
 
 
-def _leaders_by_term(trace_text: str) -> dict[int, list[int]]:
+def _leaders_by_term(trace: Iterable[Mapping[str, Any]]) -> dict[int, list[int]]:
     leaders: dict[int, list[int]] = defaultdict(list)
-    for line in trace_text.splitlines():
-        if '"role":"leader"' in line:
-            event = json.loads(line)
-            if event["node"] not in leaders[event["term"]]:
-                leaders[event["term"]].append(event["node"])
+    for event in trace:
+        if event["ev"] != "role" or event["role"] != "leader":
+            continue
+        if event["node"] not in leaders[event["term"]]:
+            leaders[event["term"]].append(event["node"])
     return dict(sorted(leaders.items()))
 
 

@@ -158,34 +158,16 @@ def run_seed(task: tuple[Scenario, Path, float, bool, bool]) -> SeedResult:
 
 
 def _judged_seed(task: tuple[Scenario, Path, float, bool, bool], began: float) -> SeedResult:
-    """Run, judge, keep the folder only if it failed, with its reports (a failing seed is
-    rare, so the replay that recovers its messages is cheap beside the seeds that pass)."""
+    """Run, judge, keep the folder only if it failed, with its reports; the folder is written
+    once, in its staging place beside `seed-N`."""
     scenario, out, budget_s, recheck, reports = task
-    outcome = api.run(scenario, None, budget_s)
+    outcome = api.run_keeping_failures(scenario, out / f"seed-{scenario.seed}", budget_s, reports)
     verdict = outcome.verdict
     flagged = tuple(sorted(name for name, result in verdict["checkers"].items() if result["valid"] is not True))
-    if verdict["valid"] is not True:
-        _keep_folder(out / f"seed-{scenario.seed}", outcome, reports)
     again = run_scenario(resolve(scenario)).digest if recheck else None
     return SeedResult(
         scenario.seed, verdict["valid"], flagged, outcome.result.digest, again, time.perf_counter() - began
     )
-
-
-def _keep_folder(folder: Path, outcome: api.RunOutcome, reports: bool) -> None:
-    run_folder.recover_folder(folder)
-    staging = run_folder.hidden_sibling(folder, "partial")
-    try:
-        run_folder.write_run(staging, outcome.result)
-        run_folder.write_durable(staging / "verdict.json", json.dumps(outcome.verdict, indent=2) + "\n")
-        if reports:
-            from raftsim.report import write_reports
-
-            write_reports(staging, "replay", shown_folder=folder)
-        run_folder.swap_into_place(staging, folder)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
 
 
 def _keep_error(folder: Path, scenario: Scenario, trace_back: str) -> None:

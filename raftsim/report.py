@@ -21,12 +21,11 @@ from typing import Any
 
 from checkers.errors import InputError
 from checkers.trace import TraceEvent
-from raftsim.run_folder import MESSAGE_EVENTS, file_digest, load_run_scenario, split_messages
+from raftsim.run_folder import RunFolder, split_messages
 from reports.html import write_html
 from reports.timeline import Timeline, timeline_from_run
 
 MESSAGE_MODES = ("auto", "trace", "replay", "none")
-_MESSAGE_MARKERS = tuple(f',"ev":"{kind}",'.encode() for kind in MESSAGE_EVENTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,13 +35,13 @@ class Written:
     messages_note: str
 
 
-def replayed_messages(folder: Path) -> tuple[list[TraceEvent] | None, str]:
+def replayed_messages(folder: RunFolder) -> tuple[list[TraceEvent] | None, str]:
     """Re-run the folder's scenario with message tracing and return its message events,
     or None and the reason they cannot be trusted."""
     from sim.world import run_scenario
 
-    scenario = load_run_scenario(folder)
-    recorded = file_digest(folder / "trace.jsonl")
+    scenario = folder.scenario
+    recorded = folder.digest
     result = run_scenario(dataclasses.replace(scenario, trace_messages=True))
     rest, lines = split_messages(result.trace_text)
     digest = hashlib.sha256(rest.encode("utf-8")).hexdigest()
@@ -54,13 +53,8 @@ def replayed_messages(folder: Path) -> tuple[list[TraceEvent] | None, str]:
     return [json.loads(line) for line in lines], f"messages from a replay that matched digest {recorded[:12]}"
 
 
-def _trace_has_messages(folder: Path) -> bool:
-    with open(folder / "trace.jsonl", "rb") as stream:
-        return any(marker in line[:40] for line in stream for marker in _MESSAGE_MARKERS)
-
-
 def build_timeline(
-    folder: Path,
+    folder: RunFolder,
     messages: str = "auto",
     extra: Iterable[TraceEvent] | None = None,
     focus: tuple[int, int] | None = None,
@@ -73,18 +67,18 @@ def build_timeline(
     if messages not in MESSAGE_MODES:
         raise InputError("--messages", None, None, f"expected one of {', '.join(MESSAGE_MODES)}")
     for name in ("scenario.toml", "history.jsonl", "trace.jsonl"):
-        if not (folder / name).is_file():
-            raise InputError(str(folder), None, None, f"not a run folder: {name} is missing")
+        if not (folder.path / name).is_file():
+            raise InputError(str(folder.path), None, None, f"not a run folder: {name} is missing")
     note = "messages were not asked for"
     events: Iterable[TraceEvent] | None = extra
     if extra is not None:
         note = "messages recorded during the run"
-    elif messages in ("auto", "replay") and not (messages == "auto" and _trace_has_messages(folder)):
+    elif messages in ("auto", "replay") and not (messages == "auto" and folder.message_lines):
         replayed, note = replayed_messages(folder)
         events = replayed
     elif messages != "none":
         note = "messages from the trace"
-    return _timeline_shown_as(folder, events, focus, shown_folder), note
+    return _timeline_shown_as(folder.path, events, focus, shown_folder), note
 
 
 def _timeline_shown_as(
@@ -96,7 +90,7 @@ def _timeline_shown_as(
 
 
 def write_reports(
-    folder: Path,
+    loaded: RunFolder,
     messages: str = "auto",
     png: bool = True,
     extra_messages: Iterable[TraceEvent] | None = None,
@@ -106,7 +100,8 @@ def write_reports(
     """Write `report.html` (and the PNGs) into a run folder; `shown_folder` is the folder
     the report names in its commands (default `folder`), for reports drawn in a staging
     folder that is renamed once complete."""
-    timeline, note = build_timeline(folder, messages, extra_messages, focus, shown_folder)
+    timeline, note = build_timeline(loaded, messages, extra_messages, focus, shown_folder)
+    folder = loaded.path
     named = folder if shown_folder is None else shown_folder
     hint = (
         "Run `raftsim report " + str(named) + " --messages replay` to replay the run with message tracing."

@@ -17,18 +17,26 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import shutil
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 from checkers.errors import InputError
+from checkers.history import Event, read_history_jsonl
+from checkers.trace import TraceEvent, read_trace_jsonl
 from scenarios import loader
 from scenarios.model import Scenario
 from sim.world import Crash, RunResult
+from workloads import get as get_workload
 
 RUN_FILES = ("scenario.toml", "history.jsonl", "trace.jsonl", "verdict.json", "crash.txt")
 MESSAGE_EVENTS = ("msg", "recv", "drop")
+T = TypeVar("T")
 
 
 def file_digest(path: Path) -> str:
@@ -227,3 +235,105 @@ def _fsync_folder(folder: Path) -> None:
         pass
     finally:
         os.close(descriptor)
+
+
+# --- reading run folders ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """A run folder, each of whose files is read, parsed and validated at most once, when
+    first asked for: the judge and the reports of one process share one value, and a
+    command that needs only the scenario never parses the trace.
+
+    The files of a folder do not change while a value of it is in use (a run folder is
+    complete before anything reads it, and is replaced only as a whole), so what was read
+    once stands for the folder. `moved_to` keeps what was read when a staging folder is
+    renamed into place. Errors are those of the readers: one line naming the file."""
+
+    path: Path
+    _read: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def moved_to(self, path: Path) -> RunFolder:
+        return RunFolder(path, self._read)
+
+    def _once(self, name: str, read: Callable[[], T]) -> T:
+        if name not in self._read:
+            self._read[name] = read()
+        return cast(T, self._read[name])
+
+    def require(self, name: str) -> Path:
+        return require_run_file(self.path, name)
+
+    @property
+    def scenario(self) -> Scenario:
+        return self._once("scenario", lambda: load_run_scenario(self.path))
+
+    @property
+    def history(self) -> list[Event]:
+        """The history's events, each `f` one of the operations of the run's workload."""
+        return self._once("history", self._read_history)
+
+    def _read_history(self) -> list[Event]:
+        functions = get_workload(self.scenario.workload.kind).functions
+        return read_history_jsonl(self.path / "history.jsonl", functions=functions)
+
+    @property
+    def trace(self) -> list[TraceEvent]:
+        """The trace's events, message events included when the run recorded them."""
+        return self._once("trace", lambda: read_trace_jsonl(self.path / "trace.jsonl"))
+
+    @property
+    def verdict(self) -> dict[str, Any]:
+        return self._once("verdict", lambda: read_verdict(self.require("verdict.json")))
+
+    @property
+    def trace_bytes(self) -> bytes:
+        return self._once("trace_bytes", lambda: self.path.joinpath("trace.jsonl").read_bytes())
+
+    @property
+    def digest(self) -> str:
+        """The sha256 of `trace.jsonl`'s bytes: the run's fingerprint."""
+        return self._once("digest", lambda: hashlib.sha256(self.trace_bytes).hexdigest())
+
+    @property
+    def message_lines(self) -> list[str]:
+        """The trace's message lines (`split_messages`). Bytes that are not UTF-8 are kept
+        as they are (surrogate escapes), for the trace reader to report with their line."""
+        return self._once("message_lines", self._split_message_lines)
+
+    def _split_message_lines(self) -> list[str]:
+        return split_messages(self.trace_bytes.decode("utf-8", errors="surrogateescape"))[1]
+
+
+def read_verdict(path: Path) -> dict[str, Any]:
+    """A run's `verdict.json`, checked for the shape shrinking and summaries rely on: an
+    object whose `checkers` maps each name to an object with `valid` true, false or
+    "unknown"."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(str(path), None, None, "not UTF-8 text") from None
+    except OSError as error:
+        raise InputError(str(path), None, None, f"cannot read: {error.strerror}") from None
+    try:
+        verdict = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputError(str(path), error.lineno, None, f"not JSON: {error.msg}") from None
+    except (ValueError, RecursionError):
+        raise InputError(
+            str(path), None, None, "not JSON this reader accepts (nested too deep or a number too long)"
+        ) from None
+    if not isinstance(verdict, dict):
+        raise InputError(str(path), None, None, "expected a JSON object")
+    checkers = verdict.get("checkers")
+    if not isinstance(checkers, dict):
+        problem = "missing" if checkers is None else "expected an object of checker results"
+        raise InputError(str(path), None, "checkers", problem)
+    for name, result in checkers.items():
+        if not isinstance(result, dict) or "valid" not in result:
+            raise InputError(str(path), None, f"checkers.{name}.valid", "missing")
+        valid = result["valid"]
+        if not (valid is True or valid is False or (isinstance(valid, str) and valid == "unknown")):
+            raise InputError(str(path), None, f"checkers.{name}.valid", 'expected true, false or "unknown"')
+    return verdict

@@ -22,6 +22,7 @@ from typing import Any
 
 from checkers.errors import InputError
 from raftsim import api
+from raftsim.run_folder import RunFolder
 from scenarios.loader import MAX_DESCRIPTION
 from scenarios.model import Scenario
 
@@ -102,9 +103,10 @@ def shrink(
     max_attempts: int = 200,
     report: Callable[[int, Size], None] = lambda attempts, size: None,
 ) -> ShrinkResult:
-    scenario = api.load_run_scenario(folder)
-    verdict_path = api.require_run_file(folder, "verdict.json")
-    targets = failing_checkers(api.read_verdict(verdict_path))
+    recorded = RunFolder(folder)
+    scenario = recorded.scenario
+    verdict_path = recorded.require("verdict.json")
+    targets = failing_checkers(recorded.verdict)
     if not targets:
         raise InputError(str(verdict_path), None, "valid", "this run found no anomaly; there is nothing to shrink")
     attempts = 0

@@ -154,8 +154,8 @@ def cached(cached_runs: dict[int, RunResult], monkeypatch: pytest.MonkeyPatch) -
     real_judge = api.judge
     verdicts: dict[tuple[str, bool], dict[str, Any]] = {}
 
-    def judge(folder: Path, budget_s: float = 60.0, crash: Crash | None = None) -> dict[str, Any]:
-        key = (run_folder.file_digest(folder / "trace.jsonl"), crash is not None)
+    def judge(folder: run_folder.RunFolder, budget_s: float = 60.0, crash: Crash | None = None) -> dict[str, Any]:
+        key = (folder.digest, crash is not None)
         if key not in verdicts:
             verdicts[key] = real_judge(folder, budget_s, crash)
         return verdicts[key]

@@ -16,7 +16,7 @@ import pytest
 from tests_support import shortened, shortened_file
 
 from raftcore.server import KVServer
-from raftsim import api, fuzz, shrink
+from raftsim import api, fuzz, run_folder, shrink
 from raftsim.cli import main
 
 CRASHING_NODE = 3
@@ -72,7 +72,7 @@ def test_a_crash_ends_the_run_with_a_crash_verdict_and_replays(
     trace = (out / "trace.jsonl").read_text().splitlines()
     assert json.loads(trace[-1]) == {"t": anomaly["t"], "ev": "end"}
     assert (out / "history.jsonl").read_text(), "the history up to the crash is kept"
-    assert verdict["digest"] == api.file_digest(out / "trace.jsonl")
+    assert verdict["digest"] == run_folder.file_digest(out / "trace.jsonl")
     # The crash is deterministic: a replay reaches it again, byte for byte.
     assert _exit_code(["replay", str(out)]) == 0
     # Without the planted bug the run goes on past the crash, so the digests differ.

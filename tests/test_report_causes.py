@@ -366,12 +366,13 @@ def test_every_fault_is_listed_in_full_with_its_number(run_folder: Path) -> None
 
 def test_the_page_renders_causes_logs_and_the_message_diagram_cleanly(run_folder: Path, tmp_path: Path) -> None:
     from raftsim.report import build_timeline
+    from raftsim.run_folder import RunFolder
 
     checkers = _grouped(run_folder) | _stuck_verdict(run_folder, "because")
     moment = [event for event in _trace(run_folder) if event["ev"] == "ack"][30]["t"]
     checkers["raft-safety"] = {"valid": False, "anomalies": [{"property": "p", "t": moment, "message": "m"}]}
     folder = _copy_with_verdict(run_folder, tmp_path / "all", checkers)
-    timeline, _note = build_timeline(folder, "replay")
+    timeline, _note = build_timeline(RunFolder(folder), "replay")
     assert timeline.messages
     page = tmp_path / "report.html"
     write_html(timeline, page)

@@ -216,9 +216,10 @@ def test_report_of_a_folder_that_is_not_a_run(tmp_path: Path, capsys: pytest.Cap
 
 def test_report_recovers_messages_by_a_replay_that_matches_the_digest(bad_run: Path) -> None:
     from raftsim.report import build_timeline
+    from raftsim.run_folder import RunFolder
 
     assert '"ev":"msg"' not in (bad_run / "trace.jsonl").read_text()
-    timeline, note = build_timeline(bad_run, "auto")
+    timeline, note = build_timeline(RunFolder(bad_run), "auto")
     assert timeline.messages_traced and timeline.messages and "matched digest" in note
     stuck = timeline.ops[timeline.counterexamples[0].stuck[0]]
     assert timeline.focus is not None
@@ -230,15 +231,16 @@ def test_report_recovers_messages_by_a_replay_that_matches_the_digest(bad_run: P
 
 def test_report_refuses_messages_from_a_replay_that_differs(bad_run: Path, tmp_path: Path) -> None:
     from raftsim.report import build_timeline
+    from raftsim.run_folder import RunFolder
 
     copy = tmp_path / "run"
     shutil.copytree(bad_run, copy)
     trace = copy / "trace.jsonl"
     trace.write_text(trace.read_text().replace('"role":"leader"', '"role":"follower"', 1))
-    timeline, note = build_timeline(copy, "replay")
+    timeline, note = build_timeline(RunFolder(copy), "replay")
     assert not timeline.messages and not timeline.messages_traced
     assert "another trace" in note
-    none, _ = build_timeline(copy, "none")
+    none, _ = build_timeline(RunFolder(copy), "none")
     assert not none.messages_traced
 
 
@@ -258,8 +260,9 @@ def test_check_report_of_our_own_history_has_client_lanes_and_times(bad_run: Pat
 
 def test_a_wide_message_window_is_cut_to_what_stays_readable(bad_run: Path, tmp_path: Path) -> None:
     from raftsim.report import build_timeline
+    from raftsim.run_folder import RunFolder
 
-    timeline, _note = build_timeline(bad_run, "replay", focus=(0, timeline_from_run(bad_run).end))
+    timeline, _note = build_timeline(RunFolder(bad_run), "replay", focus=(0, timeline_from_run(bad_run).end))
     page = tmp_path / "wide.html"
     write_html(timeline, page)
     rendered = load(page)
