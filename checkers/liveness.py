@@ -37,15 +37,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from checkers.explain import format_duration, format_seconds
+from checkers.node_view import NodeViews
 from checkers.trace import TraceEvent
-
-
-@dataclass(slots=True)
-class _NodeView:
-    role: str = "follower"
-    term: int = 0
-    crashed: bool = False
-    paused: bool = False
 
 
 @dataclass(slots=True)
@@ -64,56 +57,6 @@ class _Window:
 
     def contains(self, time_us: int) -> bool:
         return self.start_us <= time_us and self.counts_completion(time_us)
-
-
-@dataclass(slots=True)
-class _Roles:
-    """Every node's role, term and liveness as the trace shows them so far."""
-
-    nodes: dict[int, _NodeView] = field(default_factory=dict)
-    max_term: int = 0
-
-    def apply(self, event: TraceEvent) -> None:
-        kind = event["ev"]
-        if kind not in _NODE_EVENTS:
-            return
-        view = self.nodes.setdefault(event["node"], _NodeView())
-        if kind == "role":
-            view.role, view.term = event["role"], event["term"]
-        elif kind == "hard_state":
-            view.term = event["term"]
-        elif kind == "restart":
-            view.role, view.term, view.crashed, view.paused = "follower", event["term"], False, False
-        elif kind == "crash":
-            view.crashed = True
-        else:
-            view.paused = kind == "pause"
-        self.max_term = max(self.max_term, view.term)
-
-    def usable_leader(self) -> int | None:
-        for node_id in sorted(self.nodes):
-            view = self.nodes[node_id]
-            if view.role == "leader" and view.term == self.max_term and not view.crashed and not view.paused:
-                return node_id
-        return None
-
-    def describe(self) -> str:
-        """Why no leader counts right now, in one line."""
-        leaders = []
-        for node_id in sorted(self.nodes):
-            view = self.nodes[node_id]
-            if view.role != "leader":
-                continue
-            reasons = [word for word, flag in (("crashed", view.crashed), ("paused", view.paused)) if flag]
-            if view.term < self.max_term:
-                reasons.append(f"stale, highest term is {self.max_term}")
-            leaders.append(f"node {node_id} of term {view.term} ({', '.join(reasons)})")
-        if not leaders:
-            return f"no node is leader; highest term is {self.max_term}"
-        return "leaders: " + "; ".join(leaders)
-
-
-_NODE_EVENTS = frozenset({"role", "hard_state", "restart", "crash", "pause", "resume"})
 
 
 @dataclass(slots=True)
@@ -145,13 +88,13 @@ class _Leadership:
     def __post_init__(self) -> None:
         self.gap_start_us = self.start_us
 
-    def before(self, time_us: int, roles: _Roles) -> None:
+    def before(self, time_us: int, roles: NodeViews) -> None:
         """Called before an event is replayed: the state just before the gap outgrows the
         bound is the one that explains it."""
         if self.gap_start_us is not None and self.gap_state is None and time_us > self.gap_start_us + self.bound_us:
             self.gap_state = roles.describe()
 
-    def after(self, time_us: int, roles: _Roles) -> None:
+    def after(self, time_us: int, roles: NodeViews) -> None:
         leader = roles.usable_leader()
         if leader is None:
             if self.gap_start_us is None:
@@ -163,11 +106,11 @@ class _Leadership:
         if self.gap_start_us is not None:
             self.close_gap(time_us, time_us, roles)
 
-    def finish(self, end_us: int, roles: _Roles) -> None:
+    def finish(self, end_us: int, roles: NodeViews) -> None:
         if self.gap_start_us is not None:
             self.close_gap(end_us, None, roles)
 
-    def close_gap(self, now_us: int, end_us: int | None, roles: _Roles) -> None:
+    def close_gap(self, now_us: int, end_us: int | None, roles: NodeViews) -> None:
         assert self.gap_start_us is not None and now_us >= self.gap_start_us
         length_us = now_us - self.gap_start_us
         self.longest_gap_us = max(self.longest_gap_us, length_us)
@@ -222,7 +165,7 @@ def _replay_trace(
     trace_events: Iterable[TraceEvent],
 ) -> tuple[_Window | None, _Leadership | None, int]:
     """One pass: find the window and time the leaderless stretches from its start on."""
-    roles = _Roles()
+    roles = NodeViews()
     window: _Window | None = None
     leadership: _Leadership | None = None
     last_event_us = 0
