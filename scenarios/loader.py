@@ -103,6 +103,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "phases.quiet_ms": (0, 3_600_000),
     "phases.leader_bound_ms": (1, 3_600_000),
     "phases.final_reads_limit_ms": (1, 3_600_000),
+    "checks.max_disruptions": (0, 1_000_000),
 }
 # Allowed words; `workload.kind` is asked of the workloads package each time (see `choose`).
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -113,6 +114,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "faults.target": model.TARGET_WORDS,
 }
 _SECTIONS = typing.get_type_hints(Scenario)
+_OPTIONAL_INT = int | None
 
 _SHOWN = reprlib.Repr()
 _SHOWN.maxstring = _SHOWN.maxother = _SHOWN.maxlong = 60
@@ -252,16 +254,21 @@ def to_toml(scenario: Scenario) -> str:
         elif scenario.swarm and f.name in SWARM_TABLES:
             continue
         elif dataclasses.is_dataclass(value):
-            document[f.name] = _plain(value)
+            table = _plain(value)
+            if table:  # a table of unset (None) fields only is left out, as TOML has no null
+                document[f.name] = table
         else:
             document[f.name] = list(value) if isinstance(value, tuple) else value
     return tomli_w.dumps(document)
 
 
 def _plain(value: Any) -> dict[str, Any]:
+    """A spec as a TOML table; a None field is left out (TOML has no null, and the loader
+    reads an absent key as None)."""
     return {
         f.name: list(getattr(value, f.name)) if isinstance(getattr(value, f.name), tuple) else getattr(value, f.name)
         for f in dataclasses.fields(value)
+        if getattr(value, f.name) is not None
     }
 
 
@@ -388,6 +395,8 @@ class _Validator:
             return raw
         if hint is int or hint is float:
             return self.number(hint, table, key, index, raw, field_path)
+        if hint == _OPTIONAL_INT:  # None is the absence of the key: a file writes a number
+            return self.number(int, table, key, index, raw, field_path)
         if hint is str:
             if not isinstance(raw, str):
                 self.fail(table, key, index, f"must be a string, not {_show(raw)}")

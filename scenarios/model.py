@@ -105,6 +105,15 @@ class PhasesSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ChecksSpec:
+    """Bounds on what the checkers tolerate that are the scenario's to choose. None leaves
+    the bound to the cluster's settings (see `Scenario.disruption_bound`); a file can
+    only write a number, and `to_toml` leaves None out."""
+
+    max_disruptions: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     name: str
     description: str = ""
@@ -121,6 +130,17 @@ class Scenario:
     nemesis: NemesisSpec = field(default_factory=NemesisSpec)
     faults: tuple[FaultSpec, ...] = ()
     phases: PhasesSpec = field(default_factory=PhasesSpec)
+    checks: ChecksSpec = field(default_factory=ChecksSpec)
+
+    @property
+    def disruption_bound(self) -> int | None:
+        """How many terms may begin over a healthy leader (`checkers.disruption`); None is
+        no limit. Unless the file says, 0 when PreVote and CheckQuorum are both on, which
+        exist to make it 0, and no limit without them, where a node that rejoins with a
+        higher term deposing the leader is Raft working as designed."""
+        if self.checks.max_disruptions is not None:
+            return self.checks.max_disruptions
+        return 0 if self.cluster.pre_vote and self.cluster.check_quorum else None
 
     @property
     def node_ids(self) -> tuple[int, ...]:

@@ -1,0 +1,414 @@
+"""Judge availability: did a node depose (or threaten) a leader the cluster could keep?
+
+Safety holds in a cluster that changes leader every second, and liveness only asks that
+some leader exists after the heal. Neither sees the outage etcd operators know: a node that
+rejoins after a partition, runs a fast clock, or resumes from a pause calls an election,
+its higher term deposes a leader that was doing its job, and the cluster stops serving
+until a new one is elected. PreVote and CheckQuorum exist to stop exactly that. PreVote
+makes a node ask whether it could win before it raises its term, so a node cut off from the
+cluster keeps its term instead of climbing; CheckQuorum's leader lease makes every node
+that heard from a leader within the election timeout refuse to vote (or pre-vote) for
+anyone else. With both on, no node can begin a term while a majority follows a working
+leader. This checker holds the trace to that promise.
+
+Healthy leader. Node L is a healthy leader at time t when, for at least the stable window
+W before t:
+- L has been leader of its term T (it became leader at least W ago), neither crashed nor
+  paused, and no clock or disk fault acted on it: a slowed clock sends heartbeats late, and
+  a slowed disk holds back every message of the Ready behind the fsync it waits for;
+- a majority of the cluster, L counted, were each steady (running, not paused, no clock or
+  disk fault: a changed tick rate moves a follower's lease and timeout, a slow disk delays
+  its answers and so L's CheckQuorum) with uncut links to and from L, and each had a term
+  no higher than T (a node at a higher term is not following L);
+- no message was lost anywhere: a `link` fault's loss acts on every link, and a network
+  with base loss (`network_loss`) may drop enough heartbeats in a row that a lease lapses
+  legitimately, so with any loss no leader counts as healthy and the check cannot fire.
+Why a window: a condition that just became true has not yet been acted on. A node whose
+link to L was just restored, or that just resumed or restarted, has not yet heard L's
+heartbeat and holds no lease; a pre-election may already have won its votes; L may have
+won an election a rival was still running. The window is the longest randomised election
+timeout on the slowest clock the scenario allows (`stable_window_us`): by then every
+member of the majority has heard L (a heartbeat interval is a fraction of it) and any
+election begun before the condition held has timed out. Crash and pause faults need no rule
+of their own: the `crash`/`restart` and `pause`/`resume` events they cause are read as
+they are. Partitions are read from the `cut` pairs of each `fault` until the `heal` of the
+same id; overlapping partitions cut a link until the last of them heals. Duplication does
+not delay a heartbeat and is ignored. Links to nodes outside the majority do not matter:
+those nodes are a minority and cannot win an election against leases held by a majority.
+
+Disruption. A node's term rising above T while some leader L of term T is healthy (judged
+just before the event) is a disruption: it either is a campaign (the node became candidate)
+or carries a term that will depose L as soon as L hears it. Each term is counted once, at
+the first rise above a healthy leader's term, and attributed to the node that first held
+that term (the one that campaigned for it), whoever carried it to this moment. A node cut
+off from the cluster that climbs from term 3 to 45 thus makes 42 disruptions: each of those
+terms is one more election it called, and on rejoining the highest of them deposes L. A
+term begun while no leader is healthy is an ordinary election and is not counted.
+
+Bound. The scenario sets how many disruptions a run may have (`max_disruptions`); None
+means no limit, and the checker then reports its counts in `stats` only. With PreVote and
+CheckQuorum on the honest bound is 0; without them disruptions are Raft working as
+designed. Over the bound, every disruption is an anomaly (property `disruption`, with `t`,
+`phase`, `node` (the campaigner), `leader`, `leader_term`, `term_before`, `term_after`,
+`reached` and a one-line `message`), grouped by campaigner and threatened leader.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from checkers.explain import format_seconds, plural
+from checkers.node_view import NodeViews
+from checkers.trace import TraceEvent
+
+ANOMALIES_KEPT = 20
+"""Anomalies kept in full (besides the first of each group); all are counted."""
+_RELEVANT = frozenset({"start", "phase", "role", "hard_state", "crash", "restart", "pause", "resume", "fault", "heal"})
+_DEGRADING = ("clock", "disk")
+"""Fault kinds that make their target nodes unfit to be (or to follow) a healthy leader."""
+
+
+@dataclass(frozen=True, slots=True)
+class DisruptionSettings:
+    """What the checker needs from the scenario, which the trace does not carry."""
+
+    stable_window_us: int
+    max_disruptions: int | None
+    network_loss: float = 0.0
+
+    def __post_init__(self) -> None:
+        assert self.stable_window_us >= 0, self.stable_window_us
+        assert self.max_disruptions is None or self.max_disruptions >= 0, self.max_disruptions
+        assert 0.0 <= self.network_loss <= 1.0, self.network_loss
+
+
+def stable_window_us(tick_us: int, election_ticks: int, drift_ppm_max: int) -> int:
+    """The longest randomised election timeout (2 x `election_ticks` ticks, the top of
+    its range) in true time on the slowest clock the cluster's drift allows."""
+    assert tick_us > 0, tick_us
+    assert 0 <= drift_ppm_max < 1_000_000, drift_ppm_max
+    local_us = 2 * election_ticks * tick_us
+    return -(-local_us * 1_000_000 // (1_000_000 - drift_ppm_max))
+
+
+@dataclass(frozen=True, slots=True)
+class _Health:
+    """A healthy leader at one moment, and the majority that makes it so."""
+
+    leader: int
+    term: int
+    since_us: int
+    reached: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Disruption:
+    time_us: int
+    phase: str | None
+    node: int
+    origin: int
+    origin_us: int
+    term_before: int
+    term_after: int
+    health: _Health
+
+
+@dataclass(slots=True)
+class _Cluster:
+    """The facts a health judgement needs, replayed from the trace. A `None` in
+    `steady_since` means the node is not steady now; times are true microseconds."""
+
+    settings: DisruptionSettings
+    views: NodeViews = field(default_factory=NodeViews)
+    nodes: tuple[int, ...] = ()
+    start_us: int = 0
+    phase: str | None = None
+    steady_since: dict[int, int | None] = field(default_factory=dict)
+    degraded: dict[int, int] = field(default_factory=dict)
+    cuts: dict[tuple[int, int], int] = field(default_factory=dict)
+    uncut_since: dict[tuple[int, int], int] = field(default_factory=dict)
+    lossy_faults: int = 0
+    lossless_since: int = 0
+    active: dict[int, TraceEvent] = field(default_factory=dict)
+    leader_since: dict[int, int] = field(default_factory=dict)
+    term_origin: dict[int, tuple[int, int]] = field(default_factory=dict)
+    counted_terms: set[int] = field(default_factory=set)
+    disruptions: list[_Disruption] = field(default_factory=list)
+
+    def replay(self, event: TraceEvent) -> None:
+        kind = event["ev"]
+        if kind not in _RELEVANT:
+            return
+        time_us = event["t"]
+        if kind == "start":
+            self.on_start(event)
+        elif kind == "phase":
+            self.phase = event["phase"]
+        elif kind == "fault":
+            self.on_fault(event, time_us)
+        elif kind == "heal":
+            self.on_heal(event, time_us)
+        else:
+            self.on_node_event(event, time_us)
+
+    def on_start(self, event: TraceEvent) -> None:
+        self.nodes = tuple(sorted(set(event["nodes"])))
+        self.start_us = self.lossless_since = event["t"]
+        for node in self.nodes:
+            self.steady_since[node] = event["t"]
+
+    def on_node_event(self, event: TraceEvent, time_us: int) -> None:
+        node, kind = event["node"], event["ev"]
+        before = self.views.nodes.get(node)
+        term_before = 0 if before is None else before.term
+        role_before = None if before is None else before.role
+        if kind in ("role", "hard_state") and event["term"] > term_before:
+            self.on_term_rise(node, term_before, event["term"], time_us)
+        self.views.apply(event)
+        view = self.views.nodes[node]
+        if view.role == "leader" and not view.crashed:
+            if role_before != "leader" or view.term != term_before:
+                self.leader_since[node] = time_us
+        else:
+            self.leader_since.pop(node, None)
+        self.refresh_steady(node, time_us)
+
+    def on_term_rise(self, node: int, term_before: int, term_after: int, time_us: int) -> None:
+        """Called before the event is replayed: health is judged on the state it changes."""
+        self.term_origin.setdefault(term_after, (node, time_us))
+        if term_after in self.counted_terms:
+            return
+        health = self.healthy_leader(time_us)
+        if health is None or term_after <= health.term:
+            return
+        self.counted_terms.add(term_after)
+        origin, origin_us = self.term_origin[term_after]
+        self.disruptions.append(
+            _Disruption(time_us, self.phase, node, origin, origin_us, term_before, term_after, health)
+        )
+
+    def refresh_steady(self, node: int, time_us: int) -> None:
+        view = self.views.nodes.get(node)
+        running = view is None or not (view.crashed or view.paused)
+        if running and self.degraded.get(node, 0) == 0:
+            if self.steady_since.get(node) is None:
+                self.steady_since[node] = time_us
+        else:
+            self.steady_since[node] = None
+
+    def on_fault(self, event: TraceEvent, time_us: int) -> None:
+        self.active[_fault_id(event)] = event
+        self.change_fault(event, +1, time_us)
+
+    def on_heal(self, event: TraceEvent, time_us: int) -> None:
+        started = self.active.pop(_fault_id(event), None)
+        if started is not None:  # a heal of a fault never started changes nothing
+            self.change_fault(started, -1, time_us)
+
+    def change_fault(self, fault: TraceEvent, step: int, time_us: int) -> None:
+        """Start (`step` +1) or end (-1) what a fault does to links and nodes."""
+        kind = fault["kind"]
+        if kind == "partition":
+            for pair in self.cut_pairs(fault):
+                self.cuts[pair] = self.cuts.get(pair, 0) + step
+                if self.cuts[pair] == 0:
+                    self.uncut_since[pair] = time_us
+        elif kind == "link" and _number(fault.get("loss")) > 0:
+            self.lossy_faults += step
+            if self.lossy_faults == 0:
+                self.lossless_since = time_us
+        elif kind in _DEGRADING:
+            for node in self.fault_nodes(fault):
+                self.degraded[node] = self.degraded.get(node, 0) + step
+                self.refresh_steady(node, time_us)
+
+    def cut_pairs(self, fault: TraceEvent) -> list[tuple[int, int]]:
+        """The directed links a partition cuts; a `cut` this reader cannot read cuts every
+        link, so that a damaged trace can hide a healthy leader but never invent one."""
+        cut = fault.get("cut")
+        if isinstance(cut, list) and all(_is_pair(pair) for pair in cut):
+            return [(pair[0], pair[1]) for pair in cut]
+        return [(a, b) for a in self.nodes for b in self.nodes if a != b]
+
+    def fault_nodes(self, fault: TraceEvent) -> list[int]:
+        nodes = fault.get("nodes")
+        if isinstance(nodes, list) and all(type(node) is int for node in nodes):
+            return list(nodes)
+        return list(self.nodes)
+
+    def healthy_leader(self, now_us: int) -> _Health | None:
+        settled_us = now_us - self.settings.stable_window_us
+        if not self.nodes or self.settings.network_loss > 0 or self.lossy_faults > 0:
+            return None
+        if self.lossless_since > settled_us:
+            return None
+        best = None
+        for leader in sorted(self.leader_since):
+            health = self.health_of(leader, settled_us)
+            if health is not None and (best is None or health.term > best.term):
+                best = health
+        return best
+
+    def health_of(self, leader: int, settled_us: int) -> _Health | None:
+        since_us = self.leader_since[leader]
+        if since_us > settled_us or not self.steady_for(leader, settled_us):
+            return None
+        term = self.views.nodes[leader].term
+        reached = [leader]
+        for node in self.nodes:
+            if node == leader or not self.steady_for(node, settled_us):
+                continue
+            view = self.views.nodes.get(node)
+            if (0 if view is None else view.term) > term:
+                continue
+            if self.link_settled((leader, node), settled_us) and self.link_settled((node, leader), settled_us):
+                reached.append(node)
+        if len(reached) < len(self.nodes) // 2 + 1:
+            return None
+        return _Health(leader, term, since_us, tuple(sorted(reached)))
+
+    def steady_for(self, node: int, settled_us: int) -> bool:
+        since_us = self.steady_since.get(node)
+        return since_us is not None and since_us <= settled_us
+
+    def link_settled(self, pair: tuple[int, int], settled_us: int) -> bool:
+        return self.cuts.get(pair, 0) == 0 and self.uncut_since.get(pair, self.start_us) <= settled_us
+
+
+def _fault_id(event: TraceEvent) -> Any:
+    return event.get("id")
+
+
+def _number(value: Any) -> float:
+    return float(value) if type(value) in (int, float) else 1.0  # unreadable: assume lossy
+
+
+def _is_pair(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(type(node) is int for node in value)
+
+
+def check_disruption(trace_events: Iterable[TraceEvent], settings: DisruptionSettings) -> dict[str, Any]:
+    """Count the terms begun over a healthy leader and judge them against the bound.
+
+    `trace_events` are validated trace dicts (`checkers.trace`). Returns `{"valid",
+    "anomalies", "groups", "stats"}`, JSON-able; anomalies only when the count exceeds
+    `settings.max_disruptions` (None: no limit, never invalid).
+    """
+    cluster = _Cluster(settings)
+    for event in trace_events:
+        cluster.replay(event)
+    found = cluster.disruptions
+    bound = settings.max_disruptions
+    over = bound is not None and len(found) > bound
+    groups = _groups(found)
+    stats: dict[str, Any] = {
+        "disruptions": len(found),
+        "max_disruptions": bound,
+        "terms_begun": len(cluster.term_origin),
+        "highest_term": cluster.views.max_term,
+        "stable_window_us": settings.stable_window_us,
+        "first": _message(found[0]) if found else None,
+    }
+    result: dict[str, Any] = {"valid": not over, "anomalies": _kept(found, groups) if over else []}
+    if over:
+        result["groups"] = [group.to_json(index) for index, group in enumerate(groups)]
+    result["stats"] = stats
+    if settings.network_loss > 0:
+        result["note"] = (
+            f"the network loses {settings.network_loss:g} of its messages, so no leader counts as "
+            "healthy and no disruption can be found"
+        )
+    return result
+
+
+@dataclass(slots=True)
+class _Group:
+    """Disruptions of one campaigner against one leader's term: one cause."""
+
+    first: _Disruption
+    last: _Disruption
+    members: list[int] = field(default_factory=list)
+
+    def to_json(self, index: int) -> dict[str, Any]:
+        return {
+            "group": index,
+            "cause": _group_cause(self),
+            "t": self.first.time_us,
+            "line": None,
+            "count": len(self.members),
+            "property": "disruption",
+            "node": self.first.origin,
+        }
+
+
+def _groups(found: list[_Disruption]) -> list[_Group]:
+    by_key: dict[tuple[int, int, int], _Group] = {}
+    for position, disruption in enumerate(found):
+        key = (disruption.origin, disruption.health.leader, disruption.health.term)
+        group = by_key.setdefault(key, _Group(disruption, disruption))
+        group.last = disruption
+        group.members.append(position)
+    return list(by_key.values())
+
+
+def _kept(found: list[_Disruption], groups: list[_Group]) -> list[dict[str, Any]]:
+    group_of = {position: index for index, group in enumerate(groups) for position in group.members}
+    firsts = {group.members[0] for group in groups}
+    return [
+        _anomaly(disruption, group_of[position])
+        for position, disruption in enumerate(found)
+        if position < ANOMALIES_KEPT or position in firsts
+    ]
+
+
+def _anomaly(disruption: _Disruption, group: int) -> dict[str, Any]:
+    health = disruption.health
+    return {
+        "property": "disruption",
+        "t": disruption.time_us,
+        "phase": disruption.phase,
+        "message": _message(disruption),
+        "node": disruption.origin,
+        "moved": disruption.node,
+        "leader": health.leader,
+        "leader_term": health.term,
+        "leader_since_us": health.since_us,
+        "term_before": disruption.term_before,
+        "term_after": disruption.term_after,
+        "reached": list(health.reached),
+        "group": group,
+    }
+
+
+def _leader_words(health: _Health) -> str:
+    nodes = " ".join(str(node) for node in health.reached)
+    return (
+        f"node {health.leader}, leader of term {health.term} since {format_seconds(health.since_us)}, "
+        f"reached nodes {nodes} in both directions"
+    )
+
+
+def _message(disruption: _Disruption) -> str:
+    """One line that needs no history: who, which term, when, and why the leader was fine."""
+    when = format_seconds(disruption.time_us)
+    if disruption.node == disruption.origin:
+        what = f"node {disruption.node} began term {disruption.term_after} at {when}"
+    else:
+        what = (
+            f"node {disruption.node} moved to term {disruption.term_after} (begun by node "
+            f"{disruption.origin} at {format_seconds(disruption.origin_us)}) at {when}"
+        )
+    return f"{what} while {_leader_words(disruption.health)}"
+
+
+def _group_cause(group: _Group) -> str:
+    if len(group.members) == 1:
+        return _message(group.first)
+    first, last = group.first, group.last
+    return (
+        f"node {first.origin} began {plural(len(group.members), 'term')} over a healthy leader "
+        f"(term {first.term_after} at {format_seconds(first.time_us)} to term {last.term_after} at "
+        f"{format_seconds(last.time_us)}) while {_leader_words(first.health)}"
+    )
