@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from checkers.budget import Budget
+from checkers.disruption import DisruptionSettings, check_disruption, stable_window_us
 from checkers.errors import InputError
 from checkers.explain import explain_linearizability
 from checkers.history import operations_from_events
@@ -34,6 +35,7 @@ from raftsim.run_folder import (
 )
 from scenarios.model import Scenario
 from scenarios.resolve import resolve
+from sim.clock import MS
 from sim.trace import digest_of
 from sim.world import Crash, RunResult, run_scenario
 from workloads import get as get_workload
@@ -86,11 +88,22 @@ def judge(folder: RunFolder, budget_s: float = DEFAULT_BUDGET_S, crash: Crash | 
         results["liveness"] = check_liveness(trace, history)
     if "revisions" in workload.checkers:
         results["revisions"] = check_revisions(history, trace)
+    # Whatever the workload, the cluster's elections are judged, and on a crashed run too:
+    # a term begun over a healthy leader before the crash happened, whatever came after.
+    results["disruption"] = check_disruption(trace, disruption_settings(folder.scenario))
     return {
         "valid": combine(results),
         "digest": folder.digest,
         "checkers": results,
     }
+
+
+def disruption_settings(scenario: Scenario) -> DisruptionSettings:
+    """What the disruption checker needs of the scenario: the trace does not carry the
+    cluster's timing, the base loss or the bound."""
+    cluster = scenario.cluster
+    window_us = stable_window_us(cluster.tick_ms * MS, cluster.election_ticks, scenario.clock.drift_ppm_max)
+    return DisruptionSettings(window_us, scenario.disruption_bound, scenario.network.loss)
 
 
 def crash_result(crash: Crash) -> dict[str, Any]:

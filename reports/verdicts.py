@@ -27,7 +27,7 @@ from reports.model import (
     show,
 )
 
-CHECKER_ORDER = ("crash", "raft-safety", "linearizability", "revisions", "liveness")
+CHECKER_ORDER = ("crash", "raft-safety", "linearizability", "revisions", "disruption", "liveness")
 """Causes of equal time are listed in this order: the deeper failure first."""
 
 
