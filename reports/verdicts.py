@@ -84,7 +84,7 @@ def summary(name: str, result: Mapping[str, Any]) -> str:
         return text
     anomalies = _dicts(result.get("anomalies"))
     if not anomalies:
-        return "no anomaly"
+        return "no anomaly" + _tolerated(name, result)
     groups = _dicts(result.get("groups"))
     first = anomalies[0]
     text = plural(_anomaly_total(result, anomalies, groups), "anomaly", "anomalies")
@@ -96,6 +96,19 @@ def summary(name: str, result: Mapping[str, Any]) -> str:
     else:
         text += f"; first: {_one_line(first.get('property', '?'))}: {_one_line(first.get('message', ''))}"
     return text
+
+
+def _tolerated(name: str, result: Mapping[str, Any]) -> str:
+    """Disruptions within the scenario's bound (or with none) are no anomaly, but a reader
+    of a run without PreVote should still see how many there were."""
+    raw_stats = result.get("stats")
+    stats = raw_stats if isinstance(raw_stats, Mapping) else {}
+    count = _int(stats.get("disruptions"))
+    if name != "disruption" or not count:
+        return ""
+    bound = _int(stats.get("max_disruptions"))
+    limit = "no limit" if bound is None else f"bound {bound}"
+    return f"; {plural(count, 'term')} begun over a healthy leader ({limit})"
 
 
 def _anomaly_total(result: Mapping[str, Any], anomalies: list[dict[str, Any]], groups: list[dict[str, Any]]) -> int:

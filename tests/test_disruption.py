@@ -14,6 +14,7 @@ import pytest
 
 from checkers.disruption import DisruptionSettings, check_disruption, stable_window_us
 from raftsim import api
+from reports.verdicts import summary
 from scenarios import loader
 from scenarios.loader import ScenarioError
 
@@ -279,3 +280,11 @@ def test_with_prevote_and_checkquorum_the_same_rejoin_disrupts_nothing(tmp_path:
     assert result["valid"] is True
     assert result["stats"]["disruptions"] == 0
     assert result["stats"]["max_disruptions"] == 0
+
+
+def test_the_summary_line_counts_disruptions_the_bound_tolerates() -> None:
+    unbounded = check(rejoining_climber(), bound=None)
+    assert summary("disruption", unbounded) == "no anomaly; 2 terms begun over a healthy leader (no limit)"
+    assert summary("disruption", check(rejoining_climber(), bound=2)).endswith("(bound 2)")
+    assert summary("disruption", check([start(), *elected(1.0, 1, 2)])) == "no anomaly"
+    assert summary("disruption", check(rejoining_climber())).startswith("2 anomalies from 1 cause; first cause: node 3")
