@@ -20,9 +20,15 @@ W before t:
   disk fault: a changed tick rate moves a follower's lease and timeout, a slow disk delays
   its answers and so L's CheckQuorum) with uncut links to and from L, and each had a term
   no higher than T (a node at a higher term is not following L);
-- no message was lost anywhere: a `link` fault's loss acts on every link, and a network
-  with base loss (`network_loss`) may drop enough heartbeats in a row that a lease lapses
-  legitimately, so with any loss no leader counts as healthy and the check cannot fire.
+- the network did not lose enough messages to lapse a lease: a lease lapses by loss alone
+  only when every heartbeat of one lease period is lost, which with loss p and k
+  heartbeats per lease (`heartbeats_per_lease`, election ticks over heartbeat ticks) has
+  chance p^k per follower and period. Loss is the base loss (`network_loss`) or the
+  highest loss of the active `link` faults (which act on every link), whichever is higher,
+  as the network applies it; at a chance of one in a million or more (`LEASE_LOSS_CHANCE`)
+  no leader counts as healthy. Below it, a majority of leases lapsing together by chance is
+  rarer still, and counting the network as lossless keeps the check alive on links that
+  drop a message now and then, where a real disruption would hide otherwise.
 Why a window: a condition that just became true has not yet been acted on. A node whose
 link to L was just restored, or that just resumed or restarted, has not yet heard L's
 heartbeat and holds no lease; a pre-election may already have won its votes; L may have
@@ -63,6 +69,9 @@ from checkers.explain import format_seconds, plural
 from checkers.node_view import NodeViews
 from checkers.trace import TraceEvent
 
+LEASE_LOSS_CHANCE = 1e-6
+"""A loss at which a follower misses every heartbeat of a lease period at least this often
+(p^k) may lapse leases legitimately: no leader counts as healthy under it."""
 ANOMALIES_KEPT = 20
 """Anomalies kept in full (besides the first of each group); all are counted."""
 _RELEVANT = frozenset({"start", "phase", "role", "hard_state", "crash", "restart", "pause", "resume", "fault", "heal"})
@@ -77,11 +86,17 @@ class DisruptionSettings:
     stable_window_us: int
     max_disruptions: int | None
     network_loss: float = 0.0
+    heartbeats_per_lease: int = 1
 
     def __post_init__(self) -> None:
         assert self.stable_window_us >= 0, self.stable_window_us
         assert self.max_disruptions is None or self.max_disruptions >= 0, self.max_disruptions
         assert 0.0 <= self.network_loss <= 1.0, self.network_loss
+        assert self.heartbeats_per_lease >= 1, self.heartbeats_per_lease
+
+    def lapses_leases(self, loss: float) -> bool:
+        """Whether messages lost at this rate may lapse a lease by chance (see the module)."""
+        return loss > 0 and loss**self.heartbeats_per_lease >= LEASE_LOSS_CHANCE
 
 
 def stable_window_us(tick_us: int, election_ticks: int, drift_ppm_max: int) -> int:
@@ -129,8 +144,8 @@ class _Cluster:
     degraded: dict[int, int] = field(default_factory=dict)
     cuts: dict[tuple[int, int], int] = field(default_factory=dict)
     uncut_since: dict[tuple[int, int], int] = field(default_factory=dict)
-    lossy_faults: int = 0
-    lossless_since: int = 0
+    link_losses: dict[Any, float] = field(default_factory=dict)
+    lossless_since: int | None = 0
     active: dict[int, TraceEvent] = field(default_factory=dict)
     leader_since: dict[int, int] = field(default_factory=dict)
     term_origin: dict[int, tuple[int, int]] = field(default_factory=dict)
@@ -155,7 +170,8 @@ class _Cluster:
 
     def on_start(self, event: TraceEvent) -> None:
         self.nodes = tuple(sorted(set(event["nodes"])))
-        self.start_us = self.lossless_since = event["t"]
+        self.start_us = event["t"]
+        self.lossless_since = None if self.settings.lapses_leases(self.settings.network_loss) else self.start_us
         for node in self.nodes:
             self.steady_since[node] = event["t"]
 
@@ -215,14 +231,25 @@ class _Cluster:
                 self.cuts[pair] = self.cuts.get(pair, 0) + step
                 if self.cuts[pair] == 0:
                     self.uncut_since[pair] = time_us
-        elif kind == "link" and _number(fault.get("loss")) > 0:
-            self.lossy_faults += step
-            if self.lossy_faults == 0:
-                self.lossless_since = time_us
+        elif kind == "link":
+            self.change_loss(_fault_id(fault), _number(fault.get("loss")) if step > 0 else None, time_us)
         elif kind in _DEGRADING:
             for node in self.fault_nodes(fault):
                 self.degraded[node] = self.degraded.get(node, 0) + step
                 self.refresh_steady(node, time_us)
+
+    def change_loss(self, fault_id: Any, loss: float | None, time_us: int) -> None:
+        """A link fault starts (its loss) or ends (None); the network loses what the base
+        loss or the worst active link fault says, whichever is higher."""
+        if loss is None:
+            self.link_losses.pop(fault_id, None)
+        else:
+            self.link_losses[fault_id] = loss
+        worst = max([self.settings.network_loss, *self.link_losses.values()])
+        if self.settings.lapses_leases(worst):
+            self.lossless_since = None
+        elif self.lossless_since is None:
+            self.lossless_since = time_us
 
     def cut_pairs(self, fault: TraceEvent) -> list[tuple[int, int]]:
         """The directed links a partition cuts; a `cut` this reader cannot read cuts every
@@ -240,9 +267,7 @@ class _Cluster:
 
     def healthy_leader(self, now_us: int) -> _Health | None:
         settled_us = now_us - self.settings.stable_window_us
-        if not self.nodes or self.settings.network_loss > 0 or self.lossy_faults > 0:
-            return None
-        if self.lossless_since > settled_us:
+        if not self.nodes or self.lossless_since is None or self.lossless_since > settled_us:
             return None
         best = None
         for leader in sorted(self.leader_since):
@@ -315,10 +340,10 @@ def check_disruption(trace_events: Iterable[TraceEvent], settings: DisruptionSet
     if over:
         result["groups"] = [group.to_json(index) for index, group in enumerate(groups)]
     result["stats"] = stats
-    if settings.network_loss > 0:
+    if settings.lapses_leases(settings.network_loss):
         result["note"] = (
-            f"the network loses {settings.network_loss:g} of its messages, so no leader counts as "
-            "healthy and no disruption can be found"
+            f"the network loses {settings.network_loss:g} of its messages, enough to lapse a leader's "
+            "lease by chance, so no leader counts as healthy and no disruption can be found"
         )
     return result
 

@@ -100,10 +100,13 @@ def judge(folder: RunFolder, budget_s: float = DEFAULT_BUDGET_S, crash: Crash | 
 
 def disruption_settings(scenario: Scenario) -> DisruptionSettings:
     """What the disruption checker needs of the scenario: the trace does not carry the
-    cluster's timing, the base loss or the bound."""
+    cluster's timing, the base loss or the bound. A follower's lease lasts election_ticks
+    of its clock and the leader heartbeats every heartbeat_ticks of its own; one heartbeat
+    fewer than their ratio is counted, as the last may race the lease's end (and drift)."""
     cluster = scenario.cluster
     window_us = stable_window_us(cluster.tick_ms * MS, cluster.election_ticks, scenario.clock.drift_ppm_max)
-    return DisruptionSettings(window_us, scenario.disruption_bound, scenario.network.loss)
+    heartbeats_per_lease = max(1, cluster.election_ticks // cluster.heartbeat_ticks - 1)
+    return DisruptionSettings(window_us, scenario.disruption_bound, scenario.network.loss, heartbeats_per_lease)
 
 
 def crash_result(crash: Crash) -> dict[str, Any]:

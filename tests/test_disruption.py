@@ -56,7 +56,8 @@ def node_event(t: float, kind: str, node: int, **fields: Any) -> dict[str, Any]:
 
 
 def check(events: list[dict[str, Any]], bound: int | None = 0, loss: float = 0.0) -> dict[str, Any]:
-    return check_disruption(events, DisruptionSettings(WINDOW_US, bound, loss))
+    """Ten heartbeats per lease, as the default cluster has."""
+    return check_disruption(events, DisruptionSettings(WINDOW_US, bound, loss, heartbeats_per_lease=10))
 
 
 def rejoining_climber() -> list[dict[str, Any]]:
@@ -138,19 +139,27 @@ def test_a_paused_leader_is_not_healthy_until_a_window_after_it_resumes() -> Non
     assert check([*paused, role(7.5, 2, "candidate", 3)])["stats"]["disruptions"] == 1
 
 
-def test_message_loss_hides_every_leader() -> None:
-    events = [start(), *elected(1.0, 1, 2), fault(4.0, 0, "link", loss=0.2, duplicate=0.0)]
+def test_loss_that_can_lapse_a_lease_hides_every_leader() -> None:
+    # Half the messages lost: all ten heartbeats of a lease are lost about once in a thousand.
+    events = [start(), *elected(1.0, 1, 2), fault(4.0, 0, "link", loss=0.5, duplicate=0.0)]
     assert check([*events, role(5.0, 3, "candidate", 3)])["stats"]["disruptions"] == 0
     # A window after the loss ends, the leader is healthy again.
     healed = [*events, heal(5.0, 0, "link")]
     assert check([*healed, role(6.5, 3, "candidate", 3)])["stats"]["disruptions"] == 0
     assert check([*healed, role(7.5, 3, "candidate", 3)])["stats"]["disruptions"] == 1
-    # Duplication delays nothing; a network that always loses messages hides every leader.
-    duplicating = [start(), *elected(1.0, 1, 2), fault(4.0, 0, "link", loss=0.0, duplicate=0.5)]
-    assert check([*duplicating, role(5.0, 3, "candidate", 3)])["stats"]["disruptions"] == 1
-    lossy = check([start(), *elected(1.0, 1, 2), role(5.0, 3, "candidate", 3)], loss=0.01)
+    # A tenth lost, or duplication, lapses no lease: a disruption there is one.
+    for loss, duplicate in ((0.1, 0.0), (0.0, 0.5)):
+        light = [start(), *elected(1.0, 1, 2), fault(4.0, 0, "link", loss=loss, duplicate=duplicate)]
+        assert check([*light, role(5.0, 3, "candidate", 3)])["stats"]["disruptions"] == 1
+    assert check([start(), *elected(1.0, 1, 2), role(5.0, 3, "candidate", 3)], loss=0.02)["stats"]["disruptions"] == 1
+    # A base loss that can lapse leases hides every leader for the whole run, and says so.
+    lossy = check([start(), *elected(1.0, 1, 2), role(5.0, 3, "candidate", 3)], loss=0.5)
     assert lossy["stats"]["disruptions"] == 0
     assert "no disruption can be found" in lossy["note"]
+    # The worst of base loss and active link faults counts, as the network applies it.
+    worst = [start(), *elected(1.0, 1, 2), fault(2.0, 0, "link", loss=0.6), fault(2.5, 1, "link", loss=0.1)]
+    worst += [heal(3.0, 1, "link"), role(5.5, 3, "candidate", 3)]
+    assert check(worst)["stats"]["disruptions"] == 0
 
 
 def test_a_new_leader_is_healthy_only_after_the_window() -> None:
