@@ -22,7 +22,8 @@ W before t:
   no higher than T (a node at a higher term is not following L);
 - the network did not lose enough messages to lapse a lease: a lease lapses by loss alone
   only when every heartbeat of one lease period is lost, which with loss p and k
-  heartbeats per lease (`heartbeats_per_lease`, election ticks over heartbeat ticks) has
+  heartbeats per lease (`heartbeats_per_lease`: election ticks over heartbeat ticks, less
+  one for the heartbeat that may race the lease's end) has
   chance p^k per follower and period. Loss is the base loss (`network_loss`) or the
   highest loss of the active `link` faults (which act on every link), whichever is higher,
   as the network applies it; at a chance of one in a million or more (`LEASE_LOSS_CHANCE`)
@@ -193,6 +194,7 @@ class _Cluster:
 
     def on_term_rise(self, node: int, term_before: int, term_after: int, time_us: int) -> None:
         """Called before the event is replayed: health is judged on the state it changes."""
+        assert term_after > term_before, (node, term_before, term_after)
         self.term_origin.setdefault(term_after, (node, time_us))
         if term_after in self.counted_terms:
             return
@@ -278,6 +280,7 @@ class _Cluster:
 
     def health_of(self, leader: int, settled_us: int) -> _Health | None:
         since_us = self.leader_since[leader]
+        assert self.views.nodes[leader].role == "leader", leader
         if since_us > settled_us or not self.steady_for(leader, settled_us):
             return None
         term = self.views.nodes[leader].term
