@@ -1,0 +1,111 @@
+"""One verdict: how verdicts combine, how `verdict.json` writes and reads them, and which exit
+code each one is."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+
+from checkers.errors import InputError
+from checkers.verdict import (
+    HTML_REPORT,
+    LINEARIZABILITY,
+    PICTURE,
+    RUN_SUMMARY,
+    TERMINAL_REPORT,
+    CheckerResult,
+    RunVerdict,
+    Verdict,
+)
+
+SEVERITY = (Verdict.VALID, Verdict.UNKNOWN, Verdict.INVALID)
+"""A second statement of the rule, to hold `combine` against: the most severe verdict wins."""
+
+
+@pytest.mark.parametrize("three", list(itertools.product(Verdict, repeat=3)))
+def test_every_combination_of_three_verdicts_follows_the_rule(three: tuple[Verdict, Verdict, Verdict]) -> None:
+    combined = Verdict.combine(three)
+    assert combined is max(three, key=SEVERITY.index)
+    if Verdict.INVALID in three:
+        assert combined is Verdict.INVALID
+    elif Verdict.UNKNOWN in three:
+        assert combined is Verdict.UNKNOWN
+    else:
+        assert combined is Verdict.VALID
+    assert all(Verdict.combine(order) is combined for order in itertools.permutations(three))
+
+
+def test_nothing_to_combine_is_valid_and_one_verdict_is_itself() -> None:
+    assert Verdict.combine([]) is Verdict.VALID
+    for verdict in Verdict:
+        assert Verdict.combine([verdict]) is verdict
+        assert Verdict.combine(iter([verdict, Verdict.VALID])) is verdict, "any iterable, read once"
+
+
+def test_a_checker_that_always_decides_is_valid_or_invalid() -> None:
+    assert Verdict.holds(True) is Verdict.VALID
+    assert Verdict.holds(False) is Verdict.INVALID
+
+
+def test_the_json_values_round_trip_and_stay_those_of_the_documented_format() -> None:
+    assert [verdict.to_json() for verdict in Verdict] == [True, False, "unknown"]
+    for verdict in Verdict:
+        text = json.dumps(verdict.to_json())
+        assert Verdict.parse_json(json.loads(text)) is verdict
+        assert Verdict.from_json(json.loads(text), "verdict.json", "valid") is verdict
+
+
+@pytest.mark.parametrize("value", [1, 0, 1.0, None, "true", "false", "Unknown", "valid", [], {}, [True]])
+def test_a_value_that_writes_no_verdict_is_bad_input_naming_the_field(value: object) -> None:
+    assert Verdict.parse_json(value) is None
+    with pytest.raises(InputError) as raised:
+        Verdict.from_json(value, "run/verdict.json", "checkers.revisions.valid")
+    assert str(raised.value) == 'run/verdict.json: checkers.revisions.valid: expected true, false or "unknown"'
+
+
+def test_a_report_draws_an_odd_verdict_as_unknown_instead_of_failing() -> None:
+    record = {"checkers": {"odd": {"valid": 1}, "not-an-object": 3, "fine": {"valid": False, "anomalies": "x"}}}
+    read = RunVerdict.from_json(record, "verdict.json", lenient=True)
+    assert list(read.checkers) == ["odd", "fine"]
+    assert read.checkers["odd"].verdict is Verdict.UNKNOWN
+    assert read.checkers["fine"].verdict is Verdict.INVALID
+    assert read.checkers["fine"].found == ()
+    assert read.verdict is Verdict.INVALID
+    with pytest.raises(InputError):
+        RunVerdict.from_json(record, "verdict.json")
+
+
+def test_a_checker_result_writes_only_the_fields_it_has_in_the_documented_order() -> None:
+    linear = CheckerResult(Verdict.UNKNOWN, details={"model": "kv", "ops": 3, "ms": 1.5, "partitions": []})
+    liveness = CheckerResult(Verdict.VALID, anomalies=(), stats={"leader": 1})
+    safety = CheckerResult(Verdict.INVALID, anomalies=({"property": "p", "message": "m"},), groups=(), stats={})
+    crash = CheckerResult(Verdict.INVALID, anomalies=({"property": "crash"},), note="why")
+    assert list(linear.to_json()) == ["valid", "model", "ops", "ms", "partitions"]
+    assert list(liveness.to_json()) == ["valid", "anomalies", "stats"]
+    assert list(safety.to_json()) == ["valid", "anomalies", "groups", "stats"]
+    assert list(crash.to_json()) == ["valid", "anomalies", "note"]
+    verdict = RunVerdict({"crash": crash, "linearizability": linear, "raft-safety": safety, "liveness": liveness}, "ab")
+    text = verdict.file_text()
+    assert json.loads(text)["valid"] is False
+    assert text.endswith("}\n")
+    again = RunVerdict.from_json(json.loads(text), "verdict.json")
+    assert again == verdict
+    assert again.file_text() == text
+
+
+def test_each_verdict_has_its_exit_code() -> None:
+    assert {verdict: verdict.exit_code for verdict in Verdict} == {
+        Verdict.VALID: 0,
+        Verdict.INVALID: 1,
+        Verdict.UNKNOWN: 3,
+    }
+    assert [verdict.word for verdict in Verdict] == ["valid", "anomaly", "unknown"]
+
+
+@pytest.mark.parametrize("wording", [RUN_SUMMARY, TERMINAL_REPORT, HTML_REPORT, PICTURE, LINEARIZABILITY])
+def test_every_view_tells_the_three_verdicts_apart(wording: object) -> None:
+    words = [wording.word(verdict) for verdict in Verdict]  # type: ignore[attr-defined]
+    assert len(set(words)) == 3, words
+    assert all(words), words
