@@ -69,6 +69,7 @@ from typing import Any
 from checkers.explain import format_seconds, plural
 from checkers.node_view import NodeViews
 from checkers.trace import TraceEvent
+from checkers.verdict import CheckerResult, Verdict
 
 LEASE_LOSS_CHANCE = 1e-6
 """A loss at which a follower misses every heartbeat of a lease period at least this often
@@ -317,12 +318,12 @@ def _is_pair(value: Any) -> bool:
     return isinstance(value, list) and len(value) == 2 and all(type(node) is int for node in value)
 
 
-def check_disruption(trace_events: Iterable[TraceEvent], settings: DisruptionSettings) -> dict[str, Any]:
+def check_disruption(trace_events: Iterable[TraceEvent], settings: DisruptionSettings) -> CheckerResult:
     """Count the terms begun over a healthy leader and judge them against the bound.
 
-    `trace_events` are validated trace dicts (`checkers.trace`). Returns `{"valid",
-    "anomalies", "groups", "stats"}`, JSON-able; anomalies only when the count exceeds
-    `settings.max_disruptions` (None: no limit, never invalid).
+    `trace_events` are validated trace dicts (`checkers.trace`). The result always has
+    anomalies (none unless the count exceeds `settings.max_disruptions`; None: no limit,
+    never invalid) and stats; groups only when invalid; a note when loss hides leaders.
     """
     cluster = _Cluster(settings)
     for event in trace_events:
@@ -339,16 +340,19 @@ def check_disruption(trace_events: Iterable[TraceEvent], settings: DisruptionSet
         "stable_window_us": settings.stable_window_us,
         "first": _message(found[0]) if found else None,
     }
-    result: dict[str, Any] = {"valid": not over, "anomalies": _kept(found, groups) if over else []}
-    if over:
-        result["groups"] = [group.to_json(index) for index, group in enumerate(groups)]
-    result["stats"] = stats
+    note = None
     if settings.lapses_leases(settings.network_loss):
-        result["note"] = (
+        note = (
             f"the network loses {settings.network_loss:g} of its messages, enough to lapse a leader's "
             "lease by chance, so no leader counts as healthy and no disruption can be found"
         )
-    return result
+    return CheckerResult(
+        Verdict.holds(not over),
+        anomalies=tuple(_kept(found, groups)) if over else (),
+        stats=stats,
+        groups=tuple(group.to_json(index) for index, group in enumerate(groups)) if over else None,
+        note=note,
+    )
 
 
 @dataclass(slots=True)

@@ -90,7 +90,7 @@ def judge(folder: RunFolder, budget_s: float = DEFAULT_BUDGET_S, crash: Crash | 
         results["revisions"] = check_revisions(history, trace)
     # Whatever the workload, the cluster's elections are judged, and on a crashed run too:
     # a term begun over a healthy leader before the crash happened, whatever came after.
-    results["disruption"] = check_disruption(trace, disruption_settings(folder.scenario))
+    results["disruption"] = check_disruption(trace, disruption_settings(folder.scenario)).to_json()
     return {
         "valid": combine(results),
         "digest": folder.digest,

@@ -84,7 +84,7 @@ def summary(name: str, result: Mapping[str, Any]) -> str:
         return text
     anomalies = _dicts(result.get("anomalies"))
     if not anomalies:
-        return "no anomaly" + _tolerated(name, result)
+        return "no anomaly" + _tolerated(name, result.get("stats"))
     groups = _dicts(result.get("groups"))
     first = anomalies[0]
     text = plural(_anomaly_total(result, anomalies, groups), "anomaly", "anomalies")
@@ -98,10 +98,9 @@ def summary(name: str, result: Mapping[str, Any]) -> str:
     return text
 
 
-def _tolerated(name: str, result: Mapping[str, Any]) -> str:
+def _tolerated(name: str, raw_stats: Any) -> str:
     """Disruptions within the scenario's bound (or with none) are no anomaly, but a reader
     of a run without PreVote should still see how many there were."""
-    raw_stats = result.get("stats")
     stats = raw_stats if isinstance(raw_stats, Mapping) else {}
     count = _int(stats.get("disruptions"))
     if name != "disruption" or not count:

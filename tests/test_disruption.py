@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from checkers.disruption import DisruptionSettings, check_disruption, stable_window_us
+from checkers.verdict import CheckerResult, Verdict
 from raftsim import api
 from reports.verdicts import summary
 from scenarios import loader
@@ -57,7 +58,7 @@ def node_event(t: float, kind: str, node: int, **fields: Any) -> dict[str, Any]:
 
 def check(events: list[dict[str, Any]], bound: int | None = 0, loss: float = 0.0) -> dict[str, Any]:
     """Ten heartbeats per lease, as the default cluster has."""
-    return check_disruption(events, DisruptionSettings(WINDOW_US, bound, loss, heartbeats_per_lease=10))
+    return check_disruption(events, DisruptionSettings(WINDOW_US, bound, loss, heartbeats_per_lease=10)).to_json()
 
 
 def rejoining_climber() -> list[dict[str, Any]]:
@@ -297,3 +298,13 @@ def test_the_summary_line_counts_disruptions_the_bound_tolerates() -> None:
     assert summary("disruption", check(rejoining_climber(), bound=2)).endswith("(bound 2)")
     assert summary("disruption", check([start(), *elected(1.0, 1, 2)])) == "no anomaly"
     assert summary("disruption", check(rejoining_climber())).startswith("2 anomalies from 1 cause; first cause: node 3")
+
+
+def test_the_result_is_a_checker_result_that_reads_back_whole() -> None:
+    settings = DisruptionSettings(WINDOW_US, 0, heartbeats_per_lease=10)
+    result = check_disruption(rejoining_climber(), settings)
+    assert result.verdict is Verdict.INVALID
+    assert CheckerResult.from_json(result.to_json(), "verdict.json", "disruption") == result
+    clean = check_disruption([start(), *elected(1.0, 1, 2)], settings)
+    assert clean.verdict is Verdict.VALID
+    assert clean.to_json()["anomalies"] == []
