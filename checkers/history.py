@@ -45,7 +45,11 @@ if TYPE_CHECKING:
 EVENT_TYPES = ("invoke", "ok", "fail", "info")
 FUNCTIONS = ("read", "write", "cas")
 """The `f` values whose value shapes this schema defines. A reader is given the ones the
-history's workload or model uses (`functions=`); all of them when it does not say."""
+history's workload or model uses (`functions=`); these three when it does not say. Any
+other `f` a reader is given carries any JSON value but an object (arrays are read as
+tuples): its shape is the model's to judge (`call_problem`, `result_problem`, asked
+through the reader's `model=`), its invoke's value is the call's argument and its ok's
+value the result."""
 COMPARE_FAILED = "compare-failed"
 FIELD_ORDER = (
     "index",
@@ -66,7 +70,8 @@ REQUIRED_FIELDS = ("index", "time", "process", "type", "f", "key", "value")
 
 Value = int | None | tuple[int | None, int]
 """In `history.jsonl`: write: the value; read: null on invoke, the value read on ok (null =
-key absent); cas: (expected, new), expected null meaning "only if the key is absent"."""
+key absent); cas: (expected, new), expected null meaning "only if the key is absent".
+An `f` outside `FUNCTIONS` carries any JSON value but an object, arrays as tuples."""
 
 Argument = Any
 """An operation's input or output as a model sees it: `Value` for the registers; a string
@@ -165,14 +170,19 @@ class Operation:
 
 
 def read_history_jsonl(
-    path: str | os.PathLike[str], budget: Budget | None = None, *, functions: Collection[str] = FUNCTIONS
+    path: str | os.PathLike[str],
+    budget: Budget | None = None,
+    *,
+    functions: Collection[str] = FUNCTIONS,
+    model: ShapeChecks | None = None,
 ) -> list[Event]:
     """Read and validate a `history.jsonl`, one line at a time; `f` must be one of
-    `functions`.
+    `functions`, and each call and result is put to `model` when one is given.
 
     Raises InputError naming the file, line and field of the first problem.
     """
-    return [event for _, event in iter_history_jsonl(path, budget, functions=functions)]
+    pairing = None if model is None else Pairing(os.fspath(path), model, wording=JSONL_WORDING, collect=False)
+    return [event for _, event in iter_history_jsonl(path, budget, pairing, functions=functions)]
 
 
 def iter_history_jsonl(
@@ -203,10 +213,10 @@ def iter_history_jsonl(
 
 
 def _in_schema_order(functions: Collection[str]) -> tuple[str, ...]:
-    """`functions` in a fixed order (messages list them; a set's order is not fixed)."""
-    unknown = set(functions).difference(FUNCTIONS)
-    assert not unknown, f"the history schema defines no value shape for {sorted(unknown)}"
-    return tuple(f for f in FUNCTIONS if f in functions)
+    """`functions` in a fixed order (messages list them; a set's order is not fixed): the
+    schema's own first, then the others by name."""
+    others = sorted(set(functions).difference(FUNCTIONS))
+    return (*(f for f in FUNCTIONS if f in functions), *others)
 
 
 def _json_lines(lines: Iterable[tuple[int, str]], source: str) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -417,10 +427,29 @@ def _event_from_record(record: dict[str, Any], source: str, line: int, functions
     if not isinstance(record["key"], str):
         raise InputError(source, line, "key", f"must be a string, got {record['key']!r}")
     _check_optional_fields(record, source, line)
-    problem = _value_problem(record["f"], record["type"], record["value"])
+    if record["f"] in FUNCTIONS:
+        problem = _value_problem(record["f"], record["type"], record["value"])
+    else:
+        problem = _object_inside(record["value"])
+        record = {**record, "value": _frozen(record["value"])}
     if problem is not None:
         raise InputError(source, line, "value", problem)
     return Event(**record)
+
+
+def _object_inside(value: object) -> str | None:
+    """Why a value of an `f` outside the schema cannot be held: an object has no order a
+    model could rely on and no hashable form that writes back the same."""
+    if isinstance(value, dict):
+        return f"a JSON object is not an operation's value here; use an array, got {value!r}"
+    if isinstance(value, list):
+        return next((problem for item in value if (problem := _object_inside(item)) is not None), None)
+    return None
+
+
+def _frozen(value: object) -> object:
+    """Arrays as tuples, at every depth: an operation's argument is hashable."""
+    return tuple(_frozen(item) for item in value) if isinstance(value, list) else value
 
 
 def _check_optional_fields(record: dict[str, Any], source: str, line: int) -> None:
@@ -774,7 +803,7 @@ def pair_event(pairing: Pairing, event: Event, line: int | None) -> OpenCall | N
     outcome: str
     output: Argument
     if event.type == "ok":
-        outcome, output = "ok", {"read": event.value, "cas": True}.get(event.f)
+        outcome, output = "ok", _ok_output(event)
     elif event.type == "fail":
         outcome, output = (COMPARE_FAILED if event.f == "cas" and event.error == COMPARE_FAILED else "drop"), False
     else:
@@ -790,8 +819,16 @@ def pair_event(pairing: Pairing, event: Event, line: int | None) -> OpenCall | N
         event.key,
         kind=event.type,
         client=event.client,
-        repeated=None if event.f == "read" else event.value,
+        repeated=event.value if event.f in ("write", "cas") else None,
     )
+
+
+def _ok_output(event: Event) -> Argument:
+    """What an ok returns to the model: a read its value, a cas that it applied, a write
+    nothing; an `f` outside the schema returns the value its ok carries."""
+    if event.f not in FUNCTIONS:
+        return event.value
+    return {"read": event.value, "cas": True}.get(event.f)
 
 
 def validate_events(

@@ -20,7 +20,6 @@ from checkers.explain import explain_linearizability
 from checkers.history import operations_from_events
 from checkers.linearizability import check_operations
 from checkers.liveness import check_liveness
-from checkers.models import get_model
 from checkers.raft_safety import check_raft_safety
 from checkers.revisions import check_revisions
 from raftsim.run_folder import (
@@ -71,6 +70,7 @@ def judge(folder: RunFolder, budget_s: float = DEFAULT_BUDGET_S, crash: Crash | 
     quiet period and every "no progress" it found would be the crash again."""
     budget = Budget.starting_now(budget_s)  # one deadline for the whole check, reading included
     workload = get_workload(folder.scenario.workload.kind)
+    model = workload.build_model()
     history = folder.history
     trace = folder.trace
     # history.jsonl holds one event per line, `index` counting from 0, so a call's line is
@@ -80,7 +80,7 @@ def judge(folder: RunFolder, budget_s: float = DEFAULT_BUDGET_S, crash: Crash | 
     if crash is not None:
         results["crash"] = crash_result(crash)
     if "linearizability" in workload.checkers:
-        linear = check_operations(operations, get_model(workload.model), budget=budget)
+        linear = check_operations(operations, model, budget=budget)
         results["linearizability"] = _explained(linear.to_json(), history, trace)
     if "raft-safety" in workload.checkers:
         results["raft-safety"] = check_raft_safety(trace, history)

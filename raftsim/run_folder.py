@@ -275,8 +275,11 @@ class RunFolder:
         return self._once("history", self._read_history)
 
     def _read_history(self) -> list[Event]:
-        functions = get_workload(self.scenario.workload.kind).functions
-        return read_history_jsonl(self.path / "history.jsonl", functions=functions)
+        # The workload's model judges the value shapes of `f`s the schema does not define.
+        workload = get_workload(self.scenario.workload.kind)
+        return read_history_jsonl(
+            self.path / "history.jsonl", functions=workload.functions, model=workload.build_model()
+        )
 
     @property
     def trace(self) -> list[TraceEvent]:

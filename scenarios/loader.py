@@ -26,8 +26,10 @@ import tomli_w
 from checkers.errors import InputError
 from raftcore.bugs import BUGS
 from scenarios import model
-from scenarios.model import FaultSpec, Scenario
+from scenarios.model import FaultSpec, Scenario, WorkloadSpec
 from scenarios.positions import KeyLines, deepest, unclosed_string
+from workloads import Option
+from workloads import get as get_workload
 from workloads import kinds as workload_kinds
 
 # A scenario is a page of text; a resolved one with the longest schedule allowed is a few
@@ -253,6 +255,8 @@ def to_toml(scenario: Scenario) -> str:
             document["faults"] = [_plain(fault) for fault in value]
         elif scenario.swarm and f.name in SWARM_TABLES:
             continue
+        elif isinstance(value, WorkloadSpec):
+            document[f.name] = _workload_table(value)
         elif dataclasses.is_dataclass(value):
             table = _plain(value)
             if table:  # a table of unset (None) fields only is left out, as TOML has no null
@@ -260,6 +264,15 @@ def to_toml(scenario: Scenario) -> str:
         else:
             document[f.name] = list(value) if isinstance(value, tuple) else value
     return tomli_w.dumps(document)
+
+
+def _workload_table(workload: WorkloadSpec) -> dict[str, Any]:
+    """The `[workload]` table: the shared fields, then the kind's own settings as keys of
+    their own (none for a kind that declares none, so its table is the shared fields alone)."""
+    table = _plain(workload)
+    del table["options"]
+    table.update(workload.options)
+    return table
 
 
 def _plain(value: Any) -> dict[str, Any]:
@@ -319,7 +332,7 @@ class _Validator:
             elif dataclasses.is_dataclass(spec_type):
                 if not isinstance(raw, dict):
                     self.fail("", key, None, f"must be a table, not {_show(raw)}")
-                values[key] = self.table(spec_type, key, raw, None)
+                values[key] = self.workload(raw) if spec_type is WorkloadSpec else self.table(spec_type, key, raw, None)
             else:
                 values[key] = self.value(spec_type, "", key, None, raw)
         if "name" not in values:
@@ -358,6 +371,41 @@ class _Validator:
                     self.fail(table, None, index, f"missing field '{required}'")
             self.fault_fields(values, index)
         return cls(**values)
+
+    def workload(self, raw: dict[str, Any]) -> WorkloadSpec:
+        """The `[workload]` table: the shared fields, and the settings its kind declares
+        (`workloads.Option`), each checked by its declaration and accepted for that kind
+        only; one left out takes its default, so the options always list every setting."""
+        shared = {name: hint for name, hint in _hints(WorkloadSpec).items() if name != "options"}
+        kind = self.value(str, "workload", "kind", None, raw["kind"]) if "kind" in raw else WorkloadSpec().kind
+        chosen = get_workload(kind)
+        values: dict[str, Any] = {}
+        options: dict[str, Any] = {}
+        for key, item in raw.items():
+            option = chosen.option(key)
+            if key in shared:
+                values[key] = self.value(shared[key], "workload", key, None, item)
+            elif option is not None:
+                options[key] = self.option_value(option, item)
+            else:
+                known = [*shared, *(declared.name for declared in chosen.options)]
+                self.fail("workload", key, None, f"unknown key; known: {', '.join(known)}")
+        for option in chosen.options:
+            options.setdefault(option.name, option.default)
+        return WorkloadSpec(**values, options=tuple(sorted(options.items())))
+
+    def option_value(self, option: Option, raw: Any) -> Any:
+        """A workload's own setting, refused in the words of the shared ones."""
+        key = option.name
+        if option.kind is bool or option.kind is str:
+            value = self.value(option.kind, "workload", key, None, raw)
+            if option.choices and value not in option.choices:
+                self.fail("workload", key, None, f"{_show(value)} is not one of {', '.join(option.choices)}")
+            return value
+        assert option.low is not None
+        assert option.high is not None
+        bounds = (option.low, option.high)
+        return self.number(option.kind, "workload", key, None, raw, f"workload.{key}", bounds=bounds)
 
     def fault_fields(self, values: dict[str, Any], index: int | None) -> None:
         """A field the fault's kind does not act on must not be set: it would be ignored."""
@@ -420,13 +468,23 @@ class _Validator:
                 self.fail("", "description", None, "must be one line of printable text (no control characters)")
 
     def number(
-        self, hint: Any, table: str, key: str, index: int | None, raw: Any, field_path: str, item: int | None = None
+        self,
+        hint: Any,
+        table: str,
+        key: str,
+        index: int | None,
+        raw: Any,
+        field_path: str,
+        item: int | None = None,
+        *,
+        bounds: tuple[float, float] | None = None,
     ) -> Any:
+        """A number of type `hint` within `bounds` (by default the field's `_RANGES`)."""
         allowed = (int,) if hint is int else (int, float)
         if isinstance(raw, bool) or not isinstance(raw, allowed):
             wanted = "an integer" if hint is int else "a number"
             self.fail(table, key, index, f"must be {wanted}, not {_show(raw)}", item)
-        low, high = _RANGES[field_path]
+        low, high = _RANGES[field_path] if bounds is None else bounds
         if not low <= raw <= high:
             self.fail(table, key, index, f"{_show(raw)} is out of range [{low}, {high}]", item)
         return hint(raw)

@@ -57,7 +57,9 @@ class ClockSpec:
 class WorkloadSpec:
     """The `[workload]` table. `kind` names a module of the `workloads` package, which
     decides what the kind-specific settings (`keys` and the mix weights) mean and which
-    values it cannot run with; the rest drive the clients of every workload."""
+    values it cannot run with; the rest drive the clients of every workload. `options`
+    holds the settings the kind declares for itself (`workloads.Option`), as (name, value)
+    pairs sorted by name: a kind's own settings never add a field here."""
 
     kind: str = "register"
     clients: int = 4
@@ -68,6 +70,7 @@ class WorkloadSpec:
     cas: float = 0.2
     timeout_ms: int = 1000
     attempt_timeout_ms: int = 250
+    options: tuple[tuple[str, workloads.OptionValue], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +209,25 @@ def _workload_problems(workload: WorkloadSpec) -> list[Problem]:
     chosen = workloads.find(workload.kind)
     if chosen is None:
         return [Problem("workload", "kind", None, f"{workload.kind!r} is not one of {', '.join(workloads.kinds())}")]
-    return [Problem("workload", key, None, message) for key, message in chosen.problems(workload)]
+    found = [Problem("workload", key, None, message) for key, message in _option_problems(chosen, workload)]
+    return found + [Problem("workload", key, None, message) for key, message in chosen.problems(workload)]
+
+
+def _option_problems(chosen: workloads.Workload, workload: WorkloadSpec) -> list[tuple[str, str]]:
+    """The kind's own settings as `WorkloadSpec.options` holds them: declared, allowed and
+    sorted (the loader makes them so; a spec built in code is held to the same)."""
+    names = [name for name, _ in workload.options]
+    if names != sorted(set(names)):
+        return [("options", "must be sorted by name, each name once")]
+    for name, value in workload.options:
+        option = chosen.option(name)
+        if option is None:
+            declared = ", ".join(declared.name for declared in chosen.options) or "none"
+            return [(name, f"workload {chosen.kind} has no such setting (its own: {declared})")]
+        problem = option.problem(value)
+        if problem is not None:
+            return [(name, problem)]
+    return []
 
 
 def named_nodes(faults: tuple[FaultSpec, ...]) -> int:
