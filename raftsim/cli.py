@@ -103,9 +103,17 @@ def cli() -> None:
 
 
 @cli.command(epilog=_EXITS["list"])
-@click.option("--show", metavar="NAME", default=None, help="Print the built-in scenario NAME's TOML text.")
+@click.option(
+    "--show",
+    metavar="NAME",
+    default=None,
+    help="Print the built-in scenario NAME's TOML text. Its [workload] table holds the settings every kind "
+    "shares (README, scenario format); a kind may add settings of its own, declared and documented in its "
+    "module workloads/KIND.py and listed by `raftsim scenarios`.",
+)
 def scenarios(show: str | None) -> None:
-    """List the built-in scenarios, or print one of them."""
+    """List the built-in scenarios, or print one of them; then the settings a workload
+    kind adds to the [workload] table, for each kind that declares some."""
     from importlib import resources
 
     from scenarios import loader
@@ -121,6 +129,25 @@ def scenarios(show: str | None) -> None:
     for name in loader.builtin_names():
         table.add_row(name, loader.load(name).description)
     console.print(table)
+    _print_workload_options()
+
+
+def _print_workload_options() -> None:
+    """The settings each workload kind declares for itself, from the declarations (a kind
+    that declares none, like `register`, adds no line)."""
+    import workloads
+
+    for kind, workload in workloads.discover().items():
+        for option in workload.options:
+            if option.choices:
+                allowed = " | ".join(option.choices)
+            elif option.kind is bool:
+                allowed = "true | false"
+            else:
+                allowed = f"{option.low} to {option.high}"
+            click.echo(
+                f"[workload] kind = {kind!r}: {option.name} ({allowed}, default {option.default!r}): {option.help}"
+            )
 
 
 @cli.command(epilog=_EXITS["list"])

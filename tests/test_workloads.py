@@ -8,6 +8,7 @@ by its own model and checkers, with nothing else edited.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import re
@@ -319,3 +320,25 @@ def test_a_new_f_reads_any_value_and_its_model_judges_it(tmp_path: Path) -> None
         read_history_jsonl(history, functions=("fetch", "store"), model=model)
     history.write_text(json.dumps({**line, "value": "s0-1"}) + "\n", encoding="utf-8")
     assert read_history_jsonl(history, functions=("fetch", "store"), model=model)[0].value == "s0-1"
+
+
+@pytest.mark.usefixtures("extra_workload")
+def test_scenarios_lists_each_kinds_own_settings() -> None:
+    from click.testing import CliRunner
+
+    from raftsim.cli import cli
+
+    result = CliRunner().invoke(cli, ["scenarios"])
+    assert result.exit_code == 0
+    lines = [line for line in result.output.splitlines() if line.startswith("[workload]")]
+    assert lines == [
+        "[workload] kind = 'labels': hot_key_share (0.0 to 1.0, default 0.5): share of operations on key k0"
+    ]
+
+
+def test_shared_settings_are_the_fields_of_the_workload_table() -> None:
+    """An option may not take a shared field's name; the list it is checked against is
+    the table's fields."""
+    assert tuple(field.name for field in dataclasses.fields(WorkloadSpec)) == workloads.SHARED_SETTINGS
+    with pytest.raises(AssertionError, match="option keys is a shared setting"):
+        dataclasses.replace(register.WORKLOAD, options=(workloads.Option("keys", int, 1, "keys again", low=1, high=9),))

@@ -17,8 +17,8 @@ its own declares it (`Option`: name, type, range or choices, default, help) in i
 and the generator reads it with `Option.read`. Its operations may use `f` values the
 `history.jsonl` schema does not define: the history reader then takes any JSON value and
 leaves the judgement of its shape to the workload's model (`call_problem`,
-`result_problem`), which may be a class of the workload's own module. Shared definitions live here;
-a module whose name starts with `_` is a helper, not a workload.
+`result_problem`), which may be a class of the workload's own module. Shared definitions
+live here; a module whose name starts with `_` is a helper, not a workload.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import functools
 import importlib
 import pkgutil
 import random
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -34,6 +35,7 @@ from typing import Any, Protocol
 from checkers.models import MODEL_FUNCTIONS, Model, get_model
 from raftcore.server import Request, Response
 
+_OPTION_NAME = re.compile(r"[a-z][a-z0-9_]{0,59}")
 OptionValue = int | float | str | bool
 """What a workload's own setting may hold: one TOML scalar."""
 SHARED_SETTINGS = (
@@ -92,6 +94,8 @@ class Option:
     choices: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        # The name is a key of the `[workload]` table as TOML writes it bare.
+        assert _OPTION_NAME.fullmatch(self.name), f"option {self.name!r}: not a lower-case bare TOML key"
         assert self.kind in (int, float, str, bool), f"option {self.name}: {self.kind} is not a TOML scalar type"
         numeric = self.kind in (int, float)
         assert numeric == (self.low is not None), f"option {self.name}: a number, and only a number, has a range"

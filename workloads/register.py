@@ -12,6 +12,9 @@ exactly one write and keeps the linearizability search narrow; a cas expects the
 this client last saw for the key, so that a fair share of them succeed. The server's
 `get`, `put` and `cas` perform them; a cas request names `expected` and the new `value` by
 field, so the pair is never reordered on its way. Judged as a `cas-register` per key.
+
+Settings: `keys` and the `read`, `write`, `cas` weights of the `[workload]` table, which
+every scenario file writes; it declares no settings of its own (`Workload.options`).
 """
 
 from __future__ import annotations
