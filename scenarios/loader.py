@@ -2,9 +2,10 @@
 
 Validation is driven by the dataclasses of `scenarios.model` plus a table of limits, so a
 new field needs one line here; a workload kind's own `[workload]` settings are checked by
-the declarations of its module (`workloads.Option`) and need none. Every mistake is reported as one line naming the file, the
-line and the field (`file:line: table.field: what is wrong`); nothing is guessed, and
-nothing a file says is silently ignored: a value that would have no effect is an error too.
+the declarations of its module (`workloads.Option`) and need none. Every mistake is
+reported as one line naming the file, the line and the field (`file:line: table.field:
+what is wrong`); nothing is guessed, and nothing a file says is silently ignored: a value
+that would have no effect is an error too.
 """
 
 from __future__ import annotations
