@@ -532,6 +532,10 @@ def test_reading_and_searching_share_one_budget(
     assert len(budgets) == 2 and budgets[0] is budgets[1] is not None
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_during_fuzz_prints_one_line(tmp_path: Path) -> None:
     """Ctrl-C reaches the whole process group: the workers must stay quiet and the parent
     answer with one line and exit 130. Without a terminal, progress comes as plain lines:
@@ -554,6 +558,10 @@ def test_ctrl_c_during_fuzz_prints_one_line(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        # A shell that starts the suite in the background (`cmd &`, nohup) leaves SIGINT
+        # ignored, and Python keeps an inherited ignore: give the command the default a
+        # user's terminal gives it, else the test measures how it was launched.
+        preexec_fn=_default_sigint,
     )
     assert process.stdout is not None
     first = process.stdout.readline()
