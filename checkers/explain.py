@@ -23,12 +23,14 @@ simulated times and counts.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from checkers.history import Event
 from checkers.trace import TraceEvent
+from checkers.verdict import CheckerResult
 
 
 def format_seconds(time_us: int) -> str:
@@ -260,22 +262,22 @@ def _served_text(served: Mapping[str, Any]) -> str:
 
 
 def explain_linearizability(
-    lin_json: dict[str, Any], history_events: list[Event], trace_events: list[TraceEvent]
-) -> dict[str, Any]:
-    """A copy of `lin_json` (a `LinearizabilityResult.to_json()`) whose counterexample
+    linear: CheckerResult, history_events: list[Event], trace_events: list[TraceEvent]
+) -> CheckerResult:
+    """A copy of `linear` (a `LinearizabilityResult.checker_result()`) whose counterexample
     operations each carry `served` (None when the history names no node) and
     `explanation` (one line). Operations are found by their `ret`/`call` history indexes;
-    anything unexpected in `lin_json` is left as it is."""
-    result = copy.deepcopy(lin_json)
+    anything unexpected in its partitions is left as it is."""
+    details = copy.deepcopy(dict(linear.details))
     world = _World(history_events, trace_events)
-    partitions = result.get("partitions") if isinstance(result, dict) else None
+    partitions = details.get("partitions")
     for partition in partitions if isinstance(partitions, list) else ():
         example = partition.get("counterexample") if isinstance(partition, dict) else None
         operations = example.get("operations") if isinstance(example, dict) else None
         for record in operations if isinstance(operations, list) else ():
             if isinstance(record, dict):
                 _explain(record, world)
-    return result
+    return dataclasses.replace(linear, details=details)
 
 
 def _explain(record: dict[str, Any], world: _World) -> None:

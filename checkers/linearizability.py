@@ -86,16 +86,14 @@ import sys
 import time
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from checkers.budget import DEFAULT_MAX_MEMORY_BYTES, Budget, MemoryGauge, OutOfBudget
 from checkers.errors import InputError
 from checkers.formats import read_operations
 from checkers.history import Operation
 from checkers.models import Model, OrderFacts, State, get_model
-
-UNKNOWN: Literal["unknown"] = "unknown"
-Verdict = bool | Literal["unknown"]
+from checkers.verdict import CheckerResult, Verdict
 
 DEFAULT_MAX_CACHE_ENTRIES = 2_000_000
 """Each entry costs about 150 bytes plus its state (a tuple, two small ints, a set or dict
@@ -182,7 +180,7 @@ class PartitionResult:
     """
 
     key: Hashable
-    valid: Verdict
+    verdict: Verdict
     ops: int
     ms: float
     counterexample: Counterexample | None = None
@@ -190,13 +188,13 @@ class PartitionResult:
     explored: int = 0
 
     def __post_init__(self) -> None:
-        assert (self.valid is False) == (self.counterexample is not None), self
-        assert (self.valid == UNKNOWN) == (self.cause is not None), self
+        assert (self.verdict is Verdict.INVALID) == (self.counterexample is not None), self
+        assert (self.verdict is Verdict.UNKNOWN) == (self.cause is not None), self
 
     def to_json(self) -> dict[str, Any]:
         return {
             "key": self.key,
-            "valid": self.valid,
+            "valid": self.verdict.to_json(),
             "ops": self.ops,
             "ms": round(self.ms, 3),
             "cause": self.cause,
@@ -207,13 +205,13 @@ class PartitionResult:
 
 @dataclass(frozen=True, slots=True)
 class LinearizabilityResult:
-    """The verdict on a whole history: False if any partition is illegal, else "unknown"
-    if any is undecided, else True. Partitions are listed in key order.
+    """The verdict on a whole history, its partitions' verdicts combined
+    (`Verdict.combine`). Partitions are listed in key order.
 
     `cause` is set only when the whole check ran out ("timeout" or "memory") before its
     partitions could be told apart (while reading, say): then there are none."""
 
-    valid: Verdict
+    verdict: Verdict
     model: str
     ops: int
     ms: float
@@ -221,19 +219,27 @@ class LinearizabilityResult:
     cause: str | None = None
 
     def __post_init__(self) -> None:
-        assert self.cause is None or (self.valid == UNKNOWN and not self.partitions), self
+        if self.cause is None:
+            assert self.verdict is Verdict.combine(partition.verdict for partition in self.partitions), self
+        else:
+            assert self.verdict is Verdict.UNKNOWN, self
+            assert not self.partitions, self
 
-    def to_json(self) -> dict[str, Any]:
-        record: dict[str, Any] = {
-            "valid": self.valid,
+    def checker_result(self) -> CheckerResult:
+        """The result as every checker gives one: no anomaly list of its own, the
+        partitions (with their counterexamples) and figures in `details`."""
+        details: dict[str, Any] = {
             "model": self.model,
             "ops": self.ops,
             "ms": round(self.ms, 3),
             "partitions": [partition.to_json() for partition in self.partitions],
         }
         if self.cause is not None:
-            record["cause"] = self.cause
-        return record
+            details["cause"] = self.cause
+        return CheckerResult(self.verdict, details=details)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.checker_result().to_json()
 
 
 # ---------------------------------------------------------------------------------------
@@ -242,7 +248,7 @@ class LinearizabilityResult:
 
 @dataclass(frozen=True, slots=True)
 class _Outcome:
-    valid: Verdict
+    verdict: Verdict
     cause: str | None
     explored: int
     prefix: tuple[int, ...] = ()
@@ -491,7 +497,7 @@ class _Search:
         try:
             return self._run(budget, max_cache_entries, memo)
         except OutOfBudget as out:
-            return _Outcome(UNKNOWN, out.cause, memo.size)
+            return _Outcome(Verdict.UNKNOWN, out.cause, memo.size)
 
     def _run(self, budget: Budget, max_cache_entries: int, memo: _Memo) -> _Outcome:
         ops, step, returned = self.ops, self.step, self.returned
@@ -500,7 +506,7 @@ class _Search:
         doomed = sorted((n for n in self.order.never if returned[n]), key=self.rank.__getitem__)
         if doomed:  # it must take effect and cannot: no need to search
             dead_end = _DeadEnd((doomed[0],), state, (self.order.why_not(doomed[0], self.placed),))
-            return _Outcome(False, None, 0, (), dead_end.stuck, state, self.reasons(dead_end, None))
+            return _Outcome(Verdict.INVALID, None, 0, (), dead_end.stuck, state, self.reasons(dead_end, None))
         remaining = sum(returned)
         (candidates, complete), tried = self.options(state), 0
         deepest, deepest_at = _DeadEnd((), state, ()), (remaining + 1, 0)
@@ -521,7 +527,7 @@ class _Search:
                 if not legal or (not returned[number] and self.pointless(number, state, new_state, frames)):
                     continue
                 if memo.size >= max_cache_entries:
-                    return _Outcome(UNKNOWN, CAUSE_CACHE_LIMIT, memo.size)
+                    return _Outcome(Verdict.UNKNOWN, CAUSE_CACHE_LIMIT, memo.size)
                 new_key = self.key_after(key, number)
                 if not memo.visit(new_key, new_state):
                     continue
@@ -547,7 +553,7 @@ class _Search:
                     deepest_path = path
                 if not frames:
                     return _Outcome(
-                        False,
+                        Verdict.INVALID,
                         None,
                         memo.size,
                         _unwind(deepest_path),
@@ -558,7 +564,7 @@ class _Search:
                 candidates, tried, complete, state, key, number, path = frames.pop()
                 self.unplace(number)
                 remaining += returned[number]
-        return _Outcome(True, None, memo.size)
+        return _Outcome(Verdict.VALID, None, memo.size)
 
     def key_after(self, key: _Key, number: int) -> _Key:
         """The linearized set `key` with operation `number` added (see `_Key`)."""
@@ -1088,15 +1094,14 @@ def check_operations(
     illegal_found = False
     for position, key in enumerate(by_size):
         if first and illegal_found:
-            results[key] = PartitionResult(key, UNKNOWN, len(groups[key]), 0.0, cause=CAUSE_NOT_CHECKED)
+            results[key] = PartitionResult(key, Verdict.UNKNOWN, len(groups[key]), 0.0, cause=CAUSE_NOT_CHECKED)
             continue
         share = budget.until(_share(budget.deadline, len(by_size) - position))
         results[key] = _check_partition(key, groups[key], model, share, max_cache_entries)
-        illegal_found = illegal_found or results[key].valid is False
+        illegal_found = illegal_found or results[key].verdict is Verdict.INVALID
     partitions = tuple(results[key] for key in sorted(results, key=_key_order))
-    verdicts = [partition.valid for partition in partitions]
-    valid: Verdict = False if False in verdicts else UNKNOWN if UNKNOWN in verdicts else True
-    return LinearizabilityResult(valid, model.name, len(all_ops), budget.elapsed_ms(), partitions)
+    verdict = Verdict.combine(partition.verdict for partition in partitions)
+    return LinearizabilityResult(verdict, model.name, len(all_ops), budget.elapsed_ms(), partitions)
 
 
 def unknown_result(
@@ -1109,7 +1114,7 @@ def unknown_result(
     partition could be searched, for instance while reading the history: unknown, with no
     partitions, naming the cause."""
     assert cause in (CAUSE_TIMEOUT, CAUSE_MEMORY), cause
-    return LinearizabilityResult(UNKNOWN, model_name, ops, elapsed_ms, (), cause)
+    return LinearizabilityResult(Verdict.UNKNOWN, model_name, ops, elapsed_ms, (), cause)
 
 
 def _budget_from(budget_s: float | None, max_memory_bytes: int) -> Budget:
@@ -1170,12 +1175,12 @@ def _check_partition(
         searched = sorted((op for op in ops if not model.inert(op)), key=lambda op: op.call)
         outcome = _search_partition(searched, model, budget, max_cache_entries)
     except OutOfBudget as out:
-        outcome = _Outcome(UNKNOWN, out.cause, 0)
+        outcome = _Outcome(Verdict.UNKNOWN, out.cause, 0)
     counterexample = None
-    if outcome.valid is False:
+    if outcome.verdict is Verdict.INVALID:
         counterexample = _counterexample(searched, model, outcome)
     elapsed_ms = (time.monotonic() - started) * 1000
-    return PartitionResult(key, outcome.valid, len(ops), elapsed_ms, counterexample, outcome.cause, outcome.explored)
+    return PartitionResult(key, outcome.verdict, len(ops), elapsed_ms, counterexample, outcome.cause, outcome.explored)
 
 
 def _counterexample(
@@ -1210,19 +1215,31 @@ def _search_partition(searched: list[Operation], model: Model, budget: Budget, m
         return _Search(searched, model, budget=budget).run(budget, max_cache_entries)
     budget.check_now()
     outcome = _Search(searched, model, constraints, budget).run(budget, max_cache_entries)
-    if outcome.valid is not False or COUNTEREXAMPLE_RETRY_CONFIGURATIONS <= 0:
+    if outcome.verdict is not Verdict.INVALID or COUNTEREXAMPLE_RETRY_CONFIGURATIONS <= 0:
         return outcome
     try:
         retry = _Search(searched, model, budget=budget).run(budget, COUNTEREXAMPLE_RETRY_CONFIGURATIONS)
     except OutOfBudget:  # the verdict stands; only the deeper counterexample is lost
         return outcome
-    assert retry.valid is not True, "order facts contradicted: the model's facts are wrong"
-    if retry.valid is False:
+    assert retry.verdict is not Verdict.VALID, "order facts contradicted: the model's facts are wrong"
+    if retry.verdict is Verdict.INVALID:
         return _Outcome(
-            False, None, outcome.explored + retry.explored, retry.prefix, retry.stuck, retry.state, retry.reasons
+            Verdict.INVALID,
+            None,
+            outcome.explored + retry.explored,
+            retry.prefix,
+            retry.stuck,
+            retry.state,
+            retry.reasons,
         )
     return _Outcome(
-        False, None, outcome.explored + retry.explored, outcome.prefix, outcome.stuck, outcome.state, outcome.reasons
+        Verdict.INVALID,
+        None,
+        outcome.explored + retry.explored,
+        outcome.prefix,
+        outcome.stuck,
+        outcome.state,
+        outcome.reasons,
     )
 
 

@@ -39,6 +39,7 @@ from typing import Any
 from checkers.explain import format_duration, format_seconds
 from checkers.node_view import NodeViews
 from checkers.trace import TraceEvent
+from checkers.verdict import CheckerResult, Verdict
 
 
 @dataclass(slots=True)
@@ -123,13 +124,13 @@ class _Leadership:
         self.gap_start_us, self.gap_state = None, None
 
 
-def check_liveness(trace_events: Iterable[TraceEvent], history_events: Iterable[Any]) -> dict[str, Any]:
+def check_liveness(trace_events: Iterable[TraceEvent], history_events: Iterable[Any]) -> CheckerResult:
     """Judge the liveness phase of a run.
 
     `trace_events` are validated trace dicts (`checkers.trace`); `history_events` are
     history events with `time`, `process`, `client` (may be None), `type` as attributes
-    (`checkers.history.Event`) or as mapping keys. Returns `{"valid", "anomalies",
-    "stats"}`, JSON-able; every anomaly has `property`, `t`, `phase`, a one-line `message`.
+    (`checkers.history.Event`) or as mapping keys. The result has anomalies and stats,
+    JSON-able; every anomaly has `property`, `t`, `phase`, a one-line `message`.
     """
     window, leadership, last_event_us = _replay_trace(trace_events)
     if window is None or leadership is None:
@@ -139,7 +140,7 @@ def check_liveness(trace_events: Iterable[TraceEvent], history_events: Iterable[
             "phase": None,
             "message": "trace has no liveness phase",
         }
-        return {"valid": False, "anomalies": [anomaly], "stats": {}}
+        return CheckerResult(Verdict.INVALID, anomalies=(anomaly,), stats={})
     anomalies = [_gap_anomaly(gap, leadership) for gap in leadership.long_gaps]
     clients = _client_progress(history_events, window)
     for client in sorted(clients):
@@ -158,7 +159,7 @@ def check_liveness(trace_events: Iterable[TraceEvent], history_events: Iterable[
         "live_clients": sum(1 for progress in clients.values() if progress["live"]),
         "clients": {str(client): clients[client] for client in sorted(clients)},
     }
-    return {"valid": not anomalies, "anomalies": anomalies, "stats": stats}
+    return CheckerResult(Verdict.holds(not anomalies), anomalies=tuple(anomalies), stats=stats)
 
 
 def _replay_trace(

@@ -53,6 +53,7 @@ from typing import Any
 from checkers.explain import format_seconds, plural
 from checkers.history import Event
 from checkers.trace import TraceEvent
+from checkers.verdict import CheckerResult, Verdict
 
 Pair = tuple[int, str]
 """An entry as the trace summarises it: (term, digest)."""
@@ -170,13 +171,13 @@ def _listed(pair: Pair | None) -> list[Any] | None:
     return None if pair is None else [pair[0], pair[1]]
 
 
-def check_raft_safety(events: Iterable[TraceEvent], history: Iterable[Event] | None = None) -> dict[str, Any]:
+def check_raft_safety(events: Iterable[TraceEvent], history: Iterable[Event] | None = None) -> CheckerResult:
     """Replay a validated trace (see `checkers.trace`) and report Raft safety anomalies.
 
-    Returns `{"valid": bool, "anomalies": [...], "groups": [...], "stats": {...}}`, all
-    JSON-able. Each anomaly has `property`, `t`, `phase`, a one-line `message`, `group`,
-    `nodes` (the cluster's state then) and the details it names. With the run's `history`,
-    log entries also name the history line of the operation that proposed them.
+    The result has anomalies, groups and stats, all JSON-able. Each anomaly has `property`,
+    `t`, `phase`, a one-line `message`, `group`, `nodes` (the cluster's state then) and the
+    details it names. With the run's `history`, log entries also name the history line of
+    the operation that proposed them.
     """
     replay = _Replay()
     for event in events:
@@ -184,12 +185,12 @@ def check_raft_safety(events: Iterable[TraceEvent], history: Iterable[Event] | N
     replay.finish()
     replay.name_proposers(_invoke_lines(history) if history is not None else {})
     groups = [group.to_json() for group in replay.groups.values()]
-    return {
-        "valid": replay.anomalies.total == 0,
-        "anomalies": replay.anomalies.kept,
-        "groups": groups[:GROUPS_KEPT],
-        "stats": {**replay.stats(), "groups_total": len(groups)},
-    }
+    return CheckerResult(
+        Verdict.holds(replay.anomalies.total == 0),
+        anomalies=tuple(replay.anomalies.kept),
+        groups=tuple(groups[:GROUPS_KEPT]),
+        stats={**replay.stats(), "groups_total": len(groups)},
+    )
 
 
 def _invoke_lines(history: Iterable[Event]) -> dict[str, int]:

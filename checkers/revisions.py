@@ -55,6 +55,7 @@ from typing import Any
 from checkers.explain import format_seconds, plural
 from checkers.history import COMPARE_FAILED, Event
 from checkers.trace import TraceEvent
+from checkers.verdict import CheckerResult, Verdict
 
 ANOMALIES_KEPT = 10
 """Anomalies kept per property (besides the first of each kept group); all are counted."""
@@ -137,9 +138,9 @@ class _Finding:
         }
 
 
-def check_revisions(events: Iterable[Event], trace: Iterable[TraceEvent] | None = None) -> dict[str, Any]:
-    """Returns `{"valid", "anomalies", "groups", "stats"}`, JSON-able, like the trace
-    checkers; an anomaly has `property`, `t` and `line` (its cause's completion), `message`,
+def check_revisions(events: Iterable[Event], trace: Iterable[TraceEvent] | None = None) -> CheckerResult:
+    """The result has anomalies, groups and stats, JSON-able, like the trace checkers'; an
+    anomaly has `property`, `t` and `line` (its cause's completion), `message`,
     `affected_line` and `group` (see the module docstring). The run's `trace`, when given,
     sharpens the groups and names each anomaly's phase (else `phase` is None)."""
     done = _completed(events)
@@ -152,17 +153,17 @@ def check_revisions(events: Iterable[Event], trace: Iterable[TraceEvent] | None 
     for finding in findings:
         counts[finding.property] += 1
     groups = _group_records(findings, group_of, episodes)
-    return {
-        "valid": not findings,
-        "anomalies": _with_phases(_kept(findings, group_of), phases),
-        "groups": groups[:GROUPS_KEPT],
-        "stats": {
+    return CheckerResult(
+        Verdict.holds(not findings),
+        anomalies=tuple(_with_phases(_kept(findings, group_of), phases)),
+        groups=tuple(groups[:GROUPS_KEPT]),
+        stats={
             "operations_with_revision": len(done),
             "max_revision": max((item.revision for item in done), default=0),
             "anomaly_counts": counts,
             "groups_total": len(groups),
         },
-    }
+    )
 
 
 def _completed(events: Iterable[Event]) -> list[_Done]:

@@ -22,6 +22,7 @@ from checkers.linearizability import check_operations
 from checkers.liveness import check_liveness
 from checkers.raft_safety import check_raft_safety
 from checkers.revisions import check_revisions
+from checkers.verdict import CheckerResult, RunVerdict, Verdict
 from raftsim.run_folder import (
     RunFolder,
     hidden_sibling,
@@ -45,25 +46,14 @@ DEFAULT_BUDGET_S = 60.0
 @dataclass(frozen=True, slots=True)
 class RunOutcome:
     result: RunResult
-    verdict: dict[str, Any]
+    verdict: RunVerdict
     folder: Path | None
     loaded: RunFolder | None = None
     """The run's folder as the judge read it, so that what was parsed once is not parsed
     again (the summary's leaders come from its trace); None when the run is kept nowhere."""
 
 
-def combine(results: dict[str, dict[str, Any]]) -> bool | str:
-    """The top-level verdict: false if any checker found an anomaly, else unknown if any
-    ran out of budget, else true."""
-    values = [result["valid"] for result in results.values()]
-    if any(value is False for value in values):
-        return False
-    if any(value == "unknown" for value in values):
-        return "unknown"
-    return True
-
-
-def judge(folder: RunFolder, budget_s: float = DEFAULT_BUDGET_S, crash: Crash | None = None) -> dict[str, Any]:
+def judge(folder: RunFolder, budget_s: float = DEFAULT_BUDGET_S, crash: Crash | None = None) -> RunVerdict:
     """Run every checker on a run's files. A run that crashed gets a `crash` checker entry
     first; the safety checkers still judge what happened up to the crash (a prefix of a
     history is a history), but liveness is not judged, since the run never reached its
@@ -76,12 +66,12 @@ def judge(folder: RunFolder, budget_s: float = DEFAULT_BUDGET_S, crash: Crash | 
     # history.jsonl holds one event per line, `index` counting from 0, so a call's line is
     # its index + 1: reasons and `ruled_out_by` then name lines a person can open.
     operations = [dataclasses.replace(op, line=op.call + 1) for op in operations_from_events(history)]
-    results: dict[str, dict[str, Any]] = {}
+    results: dict[str, CheckerResult] = {}
     if crash is not None:
         results["crash"] = crash_result(crash)
     if "linearizability" in workload.checkers:
         linear = check_operations(operations, model, budget=budget)
-        results["linearizability"] = _explained(linear.to_json(), history, trace)
+        results["linearizability"] = _explained(linear.checker_result(), history, trace)
     if "raft-safety" in workload.checkers:
         results["raft-safety"] = check_raft_safety(trace, history)
     if crash is None and "liveness" in workload.checkers:
@@ -90,12 +80,8 @@ def judge(folder: RunFolder, budget_s: float = DEFAULT_BUDGET_S, crash: Crash | 
         results["revisions"] = check_revisions(history, trace)
     # Whatever the workload, the cluster's elections are judged, and on a crashed run too:
     # a term begun over a healthy leader before the crash happened, whatever came after.
-    results["disruption"] = check_disruption(trace, disruption_settings(folder.scenario)).to_json()
-    return {
-        "valid": combine(results),
-        "digest": folder.digest,
-        "checkers": results,
-    }
+    results["disruption"] = check_disruption(trace, disruption_settings(folder.scenario))
+    return RunVerdict(results, folder.digest)
 
 
 def disruption_settings(scenario: Scenario) -> DisruptionSettings:
@@ -109,7 +95,7 @@ def disruption_settings(scenario: Scenario) -> DisruptionSettings:
     return DisruptionSettings(window_us, scenario.disruption_bound, scenario.network.loss, heartbeats_per_lease)
 
 
-def crash_result(crash: Crash) -> dict[str, Any]:
+def crash_result(crash: Crash) -> CheckerResult:
     """The `crash` checker entry: always a failure, with the moment, phase and culprit."""
     anomaly = {
         "property": "crash",
@@ -120,17 +106,17 @@ def crash_result(crash: Crash) -> dict[str, Any]:
         "where": crash.where,
         "file": "crash.txt",
     }
-    return {
-        "valid": False,
-        "anomalies": [anomaly],
-        "note": "the system under test raised an exception; liveness is not judged on a crashed run",
-    }
+    return CheckerResult(
+        Verdict.INVALID,
+        anomalies=(anomaly,),
+        note="the system under test raised an exception; liveness is not judged on a crashed run",
+    )
 
 
-def _explained(linear: dict[str, Any], history: list[Any], trace: list[Any]) -> dict[str, Any]:
+def _explained(linear: CheckerResult, history: list[Any], trace: list[Any]) -> CheckerResult:
     """Counterexample operations of our own runs say which node served them, in which term
     and at which revision."""
-    if linear.get("valid") is not False:
+    if linear.verdict is not Verdict.INVALID:
         return linear
     return explain_linearizability(linear, history, trace)
 
@@ -168,7 +154,7 @@ def run_keeping_failures(scenario: Scenario, folder: Path, budget_s: float, repo
     try:
         result = run_scenario(resolved)
         written, verdict = write_judged(staging, result, budget_s)
-        if verdict["valid"] is True:
+        if verdict.verdict is Verdict.VALID:
             return RunOutcome(result, verdict, None)
         if reports:
             from raftsim.report import write_reports
@@ -181,13 +167,13 @@ def run_keeping_failures(scenario: Scenario, folder: Path, budget_s: float, repo
             shutil.rmtree(staging)
 
 
-def write_judged(staging: Path, result: RunResult, budget_s: float) -> tuple[RunFolder, dict[str, Any]]:
+def write_judged(staging: Path, result: RunResult, budget_s: float) -> tuple[RunFolder, RunVerdict]:
     """Write a run's files into its staging folder, judge them, and write the verdict beside
     them; the folder value returned holds what the judge read, for the reports to draw."""
     write_run(staging, result)
     written = RunFolder(staging)
     verdict = judge(written, budget_s, result.crash)
-    write_durable(staging / "verdict.json", json.dumps(verdict, indent=2) + "\n")
+    write_durable(staging / "verdict.json", verdict.file_text())
     return written, verdict
 
 

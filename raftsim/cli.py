@@ -36,8 +36,12 @@ from rich.table import Table
 from rich.text import Text
 
 from checkers.errors import InputError
+from checkers.verdict import RUN_SUMMARY, CheckerResult, RunVerdict, Verdict
 
-EXIT_OK, EXIT_ANOMALY, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
+EXIT_OK, EXIT_ANOMALY, EXIT_UNKNOWN = (
+    verdict.exit_code for verdict in (Verdict.VALID, Verdict.INVALID, Verdict.UNKNOWN)
+)
+EXIT_USAGE = 2
 EXIT_INTERNAL, EXIT_INTERRUPTED = 70, 130
 MAX_SEED = 2**63 - 1
 MAX_SECONDS = 10_000_000.0
@@ -67,14 +71,6 @@ _EXITS = {
     "check": "Exit codes: 0 linearizable, 1 not linearizable, 2 bad input, 3 unknown (out of budget), "
     "70 internal error, 130 interrupted.",
 }
-
-
-def exit_code(valid: bool | str) -> int:
-    if valid is True:
-        return EXIT_OK
-    if valid is False:
-        return EXIT_ANOMALY
-    return EXIT_UNKNOWN
 
 
 class FiniteFloat(click.FloatRange):
@@ -182,7 +178,7 @@ def run(
     print_summary(outcome, folder)
     if not no_report:
         console.print(f" html    {folder / 'report.html'}", soft_wrap=True)
-    sys.exit(exit_code(outcome.verdict["valid"]))
+    sys.exit(outcome.verdict.verdict.exit_code)
 
 
 @cli.command(epilog=_EXITS["replay"])
@@ -229,12 +225,12 @@ def report(folder: Path, terminal: bool, messages: str, window: str | None, no_p
     if terminal:
         timeline, _note = reporting.build_timeline(RunFolder(folder), "trace" if messages == "auto" else messages)
         reporting.print_terminal(timeline, console)
-        sys.exit(exit_code(timeline.valid))
+        sys.exit(timeline.verdict.exit_code)
     written = reporting.write_reports(RunFolder(folder), messages, png=not no_png, focus=focus)
     for path in written.files:
         console.print(f" wrote  {path}", soft_wrap=True)
     console.print(f" {written.messages_note}", soft_wrap=True)
-    sys.exit(exit_code(written.timeline.valid))
+    sys.exit(written.timeline.verdict.exit_code)
 
 
 def parse_window(text: str) -> tuple[int, int]:
@@ -309,7 +305,7 @@ def check(
         from reports.timeline import timeline_from_operations
 
         timeline = timeline_from_operations(
-            operations, result.to_json(), str(history), model, checked_model.describe_op
+            operations, result.checker_result(), str(history), model, checked_model.describe_op
         )
         write_html(timeline, report_path)
         # With --json, stdout holds the one JSON object and nothing else.
@@ -322,7 +318,7 @@ def check(
         click.echo(json.dumps(result.to_json()))
     else:
         console.print(format_result(result))
-    sys.exit(exit_code(result.valid))
+    sys.exit(result.verdict.exit_code)
 
 
 def check_history(
@@ -613,7 +609,7 @@ def shrink(folder: Path, out: Path | None, attempts: int, budget: float, no_repo
 
         result = shrinking.shrink(folder, budget, attempts, report)
     outcome = api.run(result.shrunk, target, budget, report=not no_report)
-    failing = sorted(name for name, checked in outcome.verdict["checkers"].items() if checked["valid"] is False)
+    failing = sorted(outcome.verdict.failing())
     attempts_text = _plural(result.attempts, "attempt")
     console.print(
         f"still fails {', '.join(failing)} after {attempts_text}"
@@ -624,7 +620,7 @@ def shrink(folder: Path, out: Path | None, attempts: int, budget: float, no_repo
     console.print(f"  before: {describe_size(shrinking.Size.of(result.original))}", soft_wrap=True)
     console.print(f"  after:  {describe_size(shrinking.Size.of(result.shrunk))}", soft_wrap=True)
     print_summary(outcome, target)
-    sys.exit(exit_code(outcome.verdict["valid"]))
+    sys.exit(outcome.verdict.verdict.exit_code)
 
 
 def describe_size(size: Any) -> str:
@@ -652,7 +648,7 @@ def _scenario_with_bugs(scenario: str, seed: int | None, bug_names: tuple[str, .
 
 
 def _failures(results: dict[int, Any]) -> int:
-    return sum(1 for result in results.values() if result.valid is False)
+    return sum(1 for result in results.values() if result.verdict is Verdict.INVALID)
 
 
 # Summaries
@@ -727,14 +723,14 @@ def print_summary(outcome: Any, folder: Path) -> None:
     table.add_row("faults", str(stats["faults"]))
     table.add_row("simulated", f"{_seconds(stats['simulated_us'] / 1e6)}, {_plural(stats['messages_sent'], 'message')}")
     table.add_row("leaders", _describe_leaders(leaders))
-    for name, checked in verdict["checkers"].items():
-        table.add_row(name, Text.assemble(_verdict_text(checked["valid"]), _checker_detail(checked)))
-    table.add_row("verdict", _verdict_text(verdict["valid"]))
+    for name, checked in verdict.checkers.items():
+        table.add_row(name, Text.assemble(_verdict_text(checked.verdict), _checker_detail(checked)))
+    table.add_row("verdict", _verdict_text(verdict.verdict))
     console.print(table)
     for line in why_it_failed(verdict):
         console.print(f" {line}", soft_wrap=True)
-    console.print(f" digest  {verdict['digest']}", soft_wrap=True)
-    _print_next_commands(folder, failed=verdict["valid"] is False)
+    console.print(f" digest  {verdict.digest}", soft_wrap=True)
+    _print_next_commands(folder, failed=verdict.verdict is Verdict.INVALID)
 
 
 def _leaders_by_term(trace: Iterable[Mapping[str, Any]]) -> dict[int, list[int]]:
@@ -756,24 +752,21 @@ def _describe_leaders(leaders: dict[int, list[int]]) -> str:
     return f"{_plural(len(leaders), 'term')} with a leader  " + " ".join(shown)
 
 
-def _verdict_text(valid: bool | str) -> Text:
-    if valid is True:
-        return Text("valid", style="green")
-    if valid is False:
-        return Text("ANOMALY", style="red bold")
-    return Text("unknown", style="yellow")
+def _verdict_text(verdict: Verdict) -> Text:
+    return Text(RUN_SUMMARY.word(verdict), style=RUN_SUMMARY.style(verdict))
 
 
-def _checker_detail(checked: dict[str, Any]) -> str:
+def _checker_detail(checked: CheckerResult) -> str:
     """One line beside a checker's verdict: its first cause, else its first anomaly, else
     the keys that are not linearizable, else why it is unknown."""
-    groups = checked.get("groups") or []
-    anomalies = checked.get("anomalies") or []
+    groups = checked.groups or ()
+    anomalies = checked.found
     if groups:
         # Every anomaly is counted in its group, while only the first few are kept in full.
         counts = [group.get("count") for group in groups]
-        total = sum(counts) if all(isinstance(c, int) for c in counts) else len(anomalies)
-        stats = checked.get("stats") or {}
+        whole = [count for count in counts if isinstance(count, int)]
+        total = sum(whole) if len(whole) == len(counts) else len(anomalies)
+        stats = checked.stats or {}
         raw_total = stats.get("groups_total")
         group_total = raw_total if isinstance(raw_total, int) else len(groups)
         return f"  {_plural(total, 'anomaly', 'anomalies')} from {_plural(group_total, 'cause')} (below)"
@@ -781,13 +774,12 @@ def _checker_detail(checked: dict[str, Any]) -> str:
         first = anomalies[0]
         more = f" (and {len(anomalies) - 1} more)" if len(anomalies) > 1 else ""
         return f"  {first.get('phase') or ''} {first.get('message', '')}".replace("   ", "  ").rstrip() + more
-    partitions = checked.get("partitions") or []
-    illegal = [p for p in partitions if p.get("valid") is False]
+    illegal = checked.partitions_with(Verdict.INVALID)
     if illegal:
         return f"  {_plural(len(illegal), 'key')} not linearizable: {', '.join(str(p.get('key')) for p in illegal[:5])}"
-    undecided = [p for p in partitions if p.get("valid") == "unknown"]
-    if undecided or checked.get("cause"):
-        causes = sorted({str(p.get("cause")) for p in undecided} | {str(checked.get("cause"))} - {"None"})
+    undecided = checked.partitions_with(Verdict.UNKNOWN)
+    if undecided or checked.details.get("cause"):
+        causes = sorted({str(p.get("cause")) for p in undecided} | {str(checked.details.get("cause"))} - {"None"})
         return f"  {_plural(len(undecided), 'key')} undecided ({', '.join(causes)})"
     return ""
 
@@ -795,19 +787,20 @@ def _checker_detail(checked: dict[str, Any]) -> str:
 STUCK_SHOWN = 3
 
 
-def why_it_failed(verdict: dict[str, Any]) -> list[str]:
+def why_it_failed(verdict: RunVerdict) -> list[str]:
     """Lines naming the causes of a failure: each checker's groups of anomalies (first cause
     first), then the operations of the first counterexample that cannot be linearized, each
     with its explanation or, failing that, its reason."""
     lines: list[str] = []
-    for name, checked in verdict["checkers"].items():
-        for group in (checked.get("groups") or [])[:STUCK_SHOWN]:
+    for name, checked in verdict.checkers.items():
+        for group in (checked.groups or ())[:STUCK_SHOWN]:
             count = group.get("count")
             effects = f" [{_plural(count, 'anomaly', 'anomalies')}]" if isinstance(count, int) else ""
             lines.append(f"cause   {name}: {group.get('cause', '')}{effects}")
-    for partition in (verdict["checkers"].get("linearizability") or {}).get("partitions") or []:
+    linear = verdict.checkers.get("linearizability")
+    for partition in linear.partitions_with(Verdict.INVALID) if linear is not None else ():
         example = partition.get("counterexample")
-        if partition.get("valid") is not False or not example:
+        if not example:
             continue
         for op in example.get("operations", [])[:STUCK_SHOWN]:
             text = op.get("explanation") or (

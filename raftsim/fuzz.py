@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from checkers.errors import InputError
+from checkers.verdict import Verdict
 from raftsim import api, run_folder
 from scenarios import loader
 from scenarios.model import Scenario
@@ -70,13 +71,13 @@ class FuzzPlan:
 @dataclass(frozen=True, slots=True)
 class SeedResult:
     seed: int
-    valid: bool | str
+    verdict: Verdict
     flagged: tuple[str, ...]
     digest: str
     recheck_digest: str | None
     seconds: float
     error: str | None = None
-    """Why the harness itself failed on this seed (then `valid` is false and `flagged` is
+    """Why the harness itself failed on this seed (then `verdict` is INVALID and `flagged` is
     `("error",)`); None when the seed was run and judged."""
 
     @property
@@ -154,7 +155,7 @@ def run_seed(task: tuple[Scenario, Path, float, bool, bool]) -> SeedResult:
     except Exception as error:  # a checker or report failing must not end the campaign
         cause = f"{type(error).__name__}: {error}"
         _keep_error(out / f"seed-{scenario.seed}", scenario, "".join(traceback.format_exception(error)))
-        return SeedResult(scenario.seed, False, ("error",), "", None, time.perf_counter() - began, cause)
+        return SeedResult(scenario.seed, Verdict.INVALID, ("error",), "", None, time.perf_counter() - began, cause)
 
 
 def _judged_seed(task: tuple[Scenario, Path, float, bool, bool], began: float) -> SeedResult:
@@ -163,10 +164,10 @@ def _judged_seed(task: tuple[Scenario, Path, float, bool, bool], began: float) -
     scenario, out, budget_s, recheck, reports = task
     outcome = api.run_keeping_failures(scenario, out / f"seed-{scenario.seed}", budget_s, reports)
     verdict = outcome.verdict
-    flagged = tuple(sorted(name for name, result in verdict["checkers"].items() if result["valid"] is not True))
+    flagged = tuple(sorted(name for name, result in verdict.checkers.items() if result.verdict is not Verdict.VALID))
     again = run_scenario(resolve(scenario)).digest if recheck else None
     return SeedResult(
-        scenario.seed, verdict["valid"], flagged, outcome.result.digest, again, time.perf_counter() - began
+        scenario.seed, verdict.verdict, flagged, outcome.result.digest, again, time.perf_counter() - began
     )
 
 
@@ -354,7 +355,7 @@ def _progress_record(chunk: bytes, seeds: Seeds) -> SeedResult | None:
         return None
     if not isinstance(record, dict):
         return None
-    seed, valid, flagged = record.get("seed"), record.get("valid"), record.get("flagged")
+    seed, verdict, flagged = record.get("seed"), Verdict.parse_json(record.get("valid")), record.get("flagged")
     digest, again, seconds, error = (
         record.get("digest"),
         record.get("recheck_digest"),
@@ -366,8 +367,7 @@ def _progress_record(chunk: bytes, seeds: Seeds) -> SeedResult | None:
     if not (
         type(seed) is int
         and seed in seeds
-        and (isinstance(valid, bool) or valid == "unknown")
-        and isinstance(valid, bool | str)
+        and verdict is not None
         and isinstance(flagged, list)
         and all(isinstance(name, str) for name in flagged)
         and isinstance(digest, str)
@@ -378,7 +378,7 @@ def _progress_record(chunk: bytes, seeds: Seeds) -> SeedResult | None:
         and (error is None or isinstance(error, str))
     ):
         return None
-    return SeedResult(seed, valid, tuple(flagged), digest, again, float(seconds), error)
+    return SeedResult(seed, verdict, tuple(flagged), digest, again, float(seconds), error)
 
 
 def execute(plan: FuzzPlan, finished: dict[int, SeedResult]) -> Iterator[SeedResult]:
@@ -433,19 +433,26 @@ def _in_pool(pool: Any, tasks: Iterable[tuple[Any, ...]], ahead: int) -> Iterato
 
 
 def record(plan: FuzzPlan, result: SeedResult) -> None:
-    fields = dataclasses.asdict(result)
-    if fields["error"] is None:
-        del fields["error"]  # lines stay as they always were for seeds that ran
+    fields: dict[str, Any] = {
+        "seed": result.seed,
+        "valid": result.verdict.to_json(),
+        "flagged": list(result.flagged),
+        "digest": result.digest,
+        "recheck_digest": result.recheck_digest,
+        "seconds": result.seconds,
+    }
+    if result.error is not None:  # lines stay as they always were for seeds that ran
+        fields["error"] = result.error
     run_folder.append_line(plan.out / "progress.jsonl", json.dumps(fields))
 
 
 def summarise(plan: FuzzPlan, results: dict[int, SeedResult], wall_s: float, ran: int) -> dict[str, Any]:
     anomalies: Counter[str] = Counter()
     for result in results.values():
-        if result.valid is False:
+        if result.verdict is Verdict.INVALID:
             anomalies.update(result.flagged)
-    failed = sorted(seed for seed, result in results.items() if result.valid is False)
-    unknown = sorted(seed for seed, result in results.items() if result.valid == "unknown")
+    failed = sorted(seed for seed, result in results.items() if result.verdict is Verdict.INVALID)
+    unknown = sorted(seed for seed, result in results.items() if result.verdict is Verdict.UNKNOWN)
     determinism = sorted(seed for seed, result in results.items() if result.determinism_failure)
     summary = {
         "scenario": plan.scenario.name,

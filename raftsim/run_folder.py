@@ -29,6 +29,7 @@ from typing import Any, TypeVar, cast
 from checkers.errors import InputError
 from checkers.history import Event, read_history_jsonl
 from checkers.trace import TraceEvent, read_trace_jsonl
+from checkers.verdict import RunVerdict
 from scenarios import loader
 from scenarios.model import Scenario
 from sim.world import Crash, RunResult
@@ -287,7 +288,7 @@ class RunFolder:
         return self._once("trace", lambda: read_trace_jsonl(self.path / "trace.jsonl"))
 
     @property
-    def verdict(self) -> dict[str, Any]:
+    def verdict(self) -> RunVerdict:
         return self._once("verdict", lambda: read_verdict(self.require("verdict.json")))
 
     @property
@@ -309,10 +310,9 @@ class RunFolder:
         return split_messages(self.trace_bytes.decode("utf-8", errors="surrogateescape"))[1]
 
 
-def read_verdict(path: Path) -> dict[str, Any]:
-    """A run's `verdict.json`, checked for the shape shrinking and summaries rely on: an
-    object whose `checkers` maps each name to an object with `valid` true, false or
-    "unknown"."""
+def read_verdict(path: Path) -> RunVerdict:
+    """A run's `verdict.json`: an object whose `checkers` maps each name to an object with
+    `valid` true, false or "unknown"; anything else is bad input naming the field."""
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -327,16 +327,4 @@ def read_verdict(path: Path) -> dict[str, Any]:
         raise InputError(
             str(path), None, None, "not JSON this reader accepts (nested too deep or a number too long)"
         ) from None
-    if not isinstance(verdict, dict):
-        raise InputError(str(path), None, None, "expected a JSON object")
-    checkers = verdict.get("checkers")
-    if not isinstance(checkers, dict):
-        problem = "missing" if checkers is None else "expected an object of checker results"
-        raise InputError(str(path), None, "checkers", problem)
-    for name, result in checkers.items():
-        if not isinstance(result, dict) or "valid" not in result:
-            raise InputError(str(path), None, f"checkers.{name}.valid", "missing")
-        valid = result["valid"]
-        if not (valid is True or valid is False or (isinstance(valid, str) and valid == "unknown")):
-            raise InputError(str(path), None, f"checkers.{name}.valid", 'expected true, false or "unknown"')
-    return verdict
+    return RunVerdict.from_json(verdict, str(path))

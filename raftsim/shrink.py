@@ -18,9 +18,9 @@ import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from checkers.errors import InputError
+from checkers.verdict import RunVerdict
 from raftsim import api
 from raftsim.run_folder import RunFolder
 from scenarios.loader import MAX_DESCRIPTION
@@ -77,8 +77,8 @@ class ShrinkResult:
     targets: frozenset[str] = frozenset()
 
 
-def failing_checkers(verdict: dict[str, Any]) -> frozenset[str]:
-    return frozenset(name for name, result in verdict["checkers"].items() if result["valid"] is False)
+def failing_checkers(verdict: RunVerdict) -> frozenset[str]:
+    return frozenset(verdict.failing())
 
 
 def shrunk_name(scenario: Scenario) -> Scenario:

@@ -19,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from checkers.verdict import HTML_REPORT, Verdict
 from reports.model import (
     NODE_STATES,
     OUTCOMES,
@@ -207,21 +208,14 @@ def _data(timeline: Timeline, messages_hint: str) -> str:
     return _json_for_script(data)
 
 
-def _verdict_word(valid: bool | str) -> tuple[str, str]:
-    if valid is True:
-        return "valid", "valid"
-    if valid is False:
-        return "invalid", "invalid"
-    return "unknown", "unknown"
-
-
 def _header(timeline: Timeline) -> str:
-    word, css = _verdict_word(timeline.valid)
+    word, css = HTML_REPORT.word(timeline.verdict), HTML_REPORT.style(timeline.verdict)
     rows = "".join(f"<dt>{_e(name)}</dt><dd>{_e(value)}</dd>" for name, value in timeline.meta)
+    # A checker's cell is classed by its JSON value (`v-true`, `v-false`, `v-unknown`).
     verdicts = "".join(
-        f'<tr><td>{_e(v.checker)}</td><td class="v-{_e(str(v.valid).lower())}">{_e(_verdict_word(v.valid)[0])}'
-        f"</td><td>{_e(v.summary)}</td></tr>"
-        for v in timeline.verdicts
+        f'<tr><td>{_e(line.checker)}</td><td class="v-{_e(str(line.verdict.to_json()).lower())}">'
+        f"{_e(HTML_REPORT.word(line.verdict))}</td><td>{_e(line.summary)}</td></tr>"
+        for line in timeline.verdicts
     )
     commands = timeline.commands or ((("replay", timeline.replay),) if timeline.replay else ())
     replay = "".join(
@@ -382,11 +376,11 @@ def _op_link(timeline: Timeline, number: int, css: str = "") -> str:
 
 def _counterexamples(timeline: Timeline) -> str:
     if not timeline.counterexamples:
-        verdict = next((v for v in timeline.verdicts if v.checker == "linearizability"), None)
+        line = next((line for line in timeline.verdicts if line.checker == "linearizability"), None)
         text = (
             "No counterexample: the history is linearizable."
-            if verdict and verdict.valid is True
-            else ("No counterexample was found." if verdict else "Linearizability was not checked.")
+            if line and line.verdict is Verdict.VALID
+            else ("No counterexample was found." if line else "Linearizability was not checked.")
         )
         return f'<h2>Linearizability</h2><div class="panel"><p class="note">{_e(text)}</p></div>'
     return "<h2>Counterexamples</h2>" + "".join(_counterexample(timeline, c) for c in timeline.counterexamples)

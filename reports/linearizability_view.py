@@ -18,13 +18,12 @@ from checkers.linearizability import (
     CAUSE_MEMORY,
     CAUSE_NOT_CHECKED,
     CAUSE_TIMEOUT,
-    UNKNOWN,
     Counterexample,
     LinearizabilityResult,
     PartitionResult,
-    Verdict,
     format_instant,
 )
+from checkers.verdict import LINEARIZABILITY, Verdict
 
 _PARTITIONS_SHOWN = 20  # beyond this, linearizable partitions are counted, not listed
 
@@ -41,14 +40,14 @@ def format_result(result: LinearizabilityResult) -> RenderableType:
         return Text.assemble(
             (f"linearizability ({_printable(result.model)}): ", "bold"),
             (
-                f"{_verdict_word(result.valid)} ({_cause_words(result.cause)} before any key was checked)",
-                _verdict_style(result.valid),
+                f"{_verdict_word(result.verdict)} ({_cause_words(result.cause)} before any key was checked)",
+                _verdict_style(result.verdict),
             ),
             f", {_seconds_text(result.ms)}",
         )
     heading = Text.assemble(
         (f"linearizability ({_printable(result.model)}): ", "bold"),
-        (_verdict_word(result.valid), _verdict_style(result.valid)),
+        (_verdict_word(result.verdict), _verdict_style(result.verdict)),
         f", {_count(result.ops, 'operation')}, {_count(len(result.partitions), 'key')}, {_seconds_text(result.ms)}",
     )
     summary = Table()
@@ -56,7 +55,7 @@ def format_result(result: LinearizabilityResult) -> RenderableType:
         summary.add_column(column, justify="left" if column in ("key", "verdict") else "right")
     many = len(result.partitions) > _PARTITIONS_SHOWN
     for partition in result.partitions:
-        if many and partition.valid is True:
+        if many and partition.verdict is Verdict.VALID:
             continue
         summary.add_row(
             Text(_key_text(partition.key)),
@@ -66,10 +65,10 @@ def format_result(result: LinearizabilityResult) -> RenderableType:
             str(partition.explored),
         )
     if many:
-        good = [partition for partition in result.partitions if partition.valid is True]
+        good = [partition for partition in result.partitions if partition.verdict is Verdict.VALID]
         summary.add_row(
             f"{_count(len(good), 'more key')}",
-            Text(_verdict_word(True), style="green"),
+            Text(_verdict_word(Verdict.VALID), style=_verdict_style(Verdict.VALID)),
             str(sum(partition.ops for partition in good)),
             "",
             "",
@@ -86,7 +85,9 @@ _PREFIX_SHOWN = 8  # the end of a long prefix is what explains the state; the re
 
 def _format_counterexample(key: Hashable, example: Counterexample) -> RenderableType:
     table = Table(
-        title=Text(f"key {_key_text(key)}: {_verdict_word(False)}, no order of the operations explains what was seen"),
+        title=Text(
+            f"key {_key_text(key)}: {_verdict_word(Verdict.INVALID)}, no order of the operations explains what was seen"
+        ),
         title_justify="left",
     )
     for column in ("", "process", "operation", "called", "returned"):
@@ -144,21 +145,17 @@ def _cause_words(cause: str) -> str:
     }.get(cause, cause)
 
 
-def _verdict_word(valid: Verdict) -> str:
-    """The one vocabulary of verdicts, for the whole history and each key alike."""
-    if valid is True:
-        return "linearizable"
-    return "NOT linearizable" if valid is False else "unknown"
+def _verdict_word(verdict: Verdict) -> str:
+    """One vocabulary for the whole history and each key alike (`LINEARIZABILITY`)."""
+    return LINEARIZABILITY.word(verdict)
 
 
-def _verdict_style(valid: Verdict) -> str:
-    if valid is True:
-        return "green"
-    return "bold red" if valid is False else "yellow"
+def _verdict_style(verdict: Verdict) -> str:
+    return LINEARIZABILITY.style(verdict)
 
 
 def _verdict_text(partition: PartitionResult) -> Text:
-    word = _verdict_word(partition.valid)
-    if partition.valid == UNKNOWN:
+    word = _verdict_word(partition.verdict)
+    if partition.verdict is Verdict.UNKNOWN:
         word += f" ({_cause_words(partition.cause or '')})"
-    return Text(word, style=_verdict_style(partition.valid))
+    return Text(word, style=_verdict_style(partition.verdict))

@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from checkers.verdict import Verdict
+
 OUTCOMES = ("ok", "fail", "info", "pending")
 """How an operation ended: `ok` happened; `fail` certainly did not take effect (a cas
 whose compare failed is a `fail` that observed something); `info` unknown, the client gave
@@ -205,9 +207,11 @@ class Counterexample:
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
+class VerdictLine:
+    """One checker's line of a report: its verdict and what it found, in a few words."""
+
     checker: str
-    valid: bool | str
+    verdict: Verdict
     summary: str
 
 
@@ -217,7 +221,7 @@ class Timeline:
     meta: tuple[tuple[str, str], ...]
     time_unit: str
     end: int
-    verdicts: tuple[Verdict, ...]
+    verdicts: tuple[VerdictLine, ...]
     ops: tuple[OpBar, ...]
     lanes: tuple[str, ...]
     nodes: tuple[int, ...]
@@ -242,13 +246,8 @@ class Timeline:
         assert set(op.lane for op in self.ops) <= set(self.lanes)
 
     @property
-    def valid(self) -> bool | str:
-        values = [verdict.valid for verdict in self.verdicts]
-        if any(value is False for value in values):
-            return False
-        if any(value == "unknown" for value in values):
-            return "unknown"
-        return True
+    def verdict(self) -> Verdict:
+        return Verdict.combine(line.verdict for line in self.verdicts)
 
     @property
     def first_anomaly(self) -> int | None:

@@ -37,6 +37,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
+from checkers.verdict import PICTURE
 from reports.model import NODE_STATES, OUTCOMES, OpBar, Timeline, plural
 from reports.palette import (
     COUNTEREXAMPLE_COLOUR,
@@ -292,7 +293,7 @@ def _shorten(text: str, width_in: float) -> str:
 
 
 def _title(timeline: Timeline) -> str:
-    verdict = {True: "valid", False: "NOT VALID", "unknown": "undecided"}.get(timeline.valid, str(timeline.valid))
+    verdict = PICTURE.word(timeline.verdict)
     if not timeline.verdicts:
         verdict = "not checked"
     return f"{timeline.title}: {plural(len(timeline.ops), 'operation')}, {verdict}"

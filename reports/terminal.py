@@ -21,6 +21,7 @@ from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from checkers.verdict import TERMINAL_REPORT, Verdict
 from reports.model import (
     Counterexample,
     Election,
@@ -59,11 +60,6 @@ ROWS_SHOWN = 50
 """Faults and anomalies listed before the rest are counted, not printed."""
 PREFIX_SHOWN = 10
 LABEL_WIDTH = 9
-VERDICT_STYLES = {
-    True: ("valid", "bold green"),
-    False: ("NOT VALID", "bold red"),
-    "unknown": ("unknown (out of budget)", "bold yellow"),
-}
 
 
 def clean(text: str) -> str:
@@ -125,21 +121,20 @@ def _header(timeline: Timeline) -> Table:
     return table
 
 
-def _verdict_text(valid: bool | str) -> Text:
-    word, style = VERDICT_STYLES.get(valid, (str(valid), "bold yellow"))
-    return _t(word, style=style)
+def _verdict_text(verdict: Verdict) -> Text:
+    return _t(TERMINAL_REPORT.word(verdict), style=TERMINAL_REPORT.style(verdict))
 
 
 def _verdicts(timeline: Timeline) -> RenderableType:
     if not timeline.verdicts:
         return _t("verdict: not checked", style="bold")
-    overall = _t("verdict: ", style="bold") + _verdict_text(timeline.valid)
+    overall = _t("verdict: ", style="bold") + _verdict_text(timeline.verdict)
     table = Table(title=overall, title_justify="left", show_edge=False, header_style="bold")
     table.add_column("checker")
     table.add_column("verdict")
     table.add_column("summary", overflow="fold")
-    for verdict in timeline.verdicts:
-        table.add_row(_t(verdict.checker), _verdict_text(verdict.valid), _t(verdict.summary))
+    for line in timeline.verdicts:
+        table.add_row(_t(line.checker), _verdict_text(line.verdict), _t(line.summary))
     return table
 
 

@@ -22,13 +22,14 @@ import bisect
 import json
 import os
 import shlex
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from checkers.errors import InputError
 from checkers.history import JSONL_WORDING, Event, Operation, Pairing, pair_event, read_history_jsonl
 from checkers.trace import TraceEvent, iter_trace_file
+from checkers.verdict import CheckerResult, RunVerdict, Verdict
 from reports.model import (
     MAX_MESSAGES,
     MAX_OPERATIONS,
@@ -47,7 +48,7 @@ from reports.model import (
     StuckWhy,
     Tenure,
     Timeline,
-    Verdict,
+    VerdictLine,
     bars_by_line,
     leader_tenures,
     plural,
@@ -58,7 +59,6 @@ from reports.raftstate import LogTracker, RawNodeState, request_lines
 from reports.verdicts import (
     anomaly_markers,
     causes_of,
-    checker_results,
     counterexample_markers,
     counterexamples_from_result,
     verdict_lines,
@@ -112,11 +112,11 @@ def timeline_from_run(
     focus = focus or _focus(causes, world, end)
     start = world.start_event
     meta = [("scenario", show(start.get("scenario", "?"))), ("seed", show(start.get("seed", "?")))]
-    if verdict.get("digest"):
-        meta.append(("digest", show(verdict["digest"])))
+    if verdict.digest:
+        meta.append(("digest", show(verdict.digest)))
     lanes = sorted({op.lane for op in ops}, key=_lane_order)
     commands = run_commands(
-        shown_folder if shown_folder is not None else root, failed=any(v.valid is False for v in verdict_lines(verdict))
+        shown_folder if shown_folder is not None else root, failed=verdict.verdict is Verdict.INVALID
     )
     return Timeline(
         title=f"{show(start.get('scenario', root.name))} seed {show(start.get('seed', '?'))}",
@@ -151,12 +151,10 @@ def run_commands(folder: Path, failed: bool) -> tuple[tuple[str, str], ...]:
     return tuple(commands)
 
 
-def _safety_moments(verdict: Mapping[str, Any]) -> list[int]:
+def _safety_moments(verdict: RunVerdict) -> list[int]:
     """The times of Raft safety anomalies: where the report shows each node's log."""
-    for name, result in checker_results(verdict):
-        if name == "raft-safety" and isinstance(result.get("anomalies"), list):
-            return [item["t"] for item in result["anomalies"] if isinstance(item, dict) and type(item.get("t")) is int]
-    return []
+    result = verdict.checkers.get("raft-safety")
+    return [item["t"] for item in result.found if type(item.get("t")) is int] if result is not None else []
 
 
 def _node_states(logs: LogTracker, history: list[Event], ops: list[OpBar]) -> dict[int, tuple[NodeState, ...]]:
@@ -182,16 +180,18 @@ def _node_states(logs: LogTracker, history: list[Event], ops: list[OpBar]) -> di
     return {t: tuple(state(raw) for raw in snapshot) for t, snapshot in logs.snapshots.items()}
 
 
-def _read_verdict(path: Path) -> dict[str, Any]:
+def _read_verdict(path: Path) -> RunVerdict:
+    """A run's `verdict.json`, read leniently (see `reports.verdicts`); none for a run
+    that was never judged."""
     if not path.is_file():
-        return {}
+        return RunVerdict({})
     try:
         verdict = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as error:
         raise InputError(str(path), None, None, f"not valid JSON: {error}") from None
     if not isinstance(verdict, dict) or not isinstance(verdict.get("checkers", {}), dict):
         raise InputError(str(path), None, "checkers", "expected an object of checker results")
-    return verdict
+    return RunVerdict.from_json(verdict, str(path), lenient=True)
 
 
 def _lane_order(lane: str) -> tuple[str, int, str]:
@@ -267,9 +267,9 @@ def _label(f: str, key: str | None, argument: Any, result: Any, outcome: str, er
     return text
 
 
-def _run_counterexamples(verdict: Mapping[str, Any], ops: list[OpBar]) -> list[Counterexample]:
-    result = dict(checker_results(verdict)).get("linearizability")
-    return counterexamples_from_result(result, ops) if isinstance(result, dict) else []
+def _run_counterexamples(verdict: RunVerdict, ops: list[OpBar]) -> list[Counterexample]:
+    result = verdict.checkers.get("linearizability")
+    return counterexamples_from_result(result, ops) if result is not None else []
 
 
 def _focus(causes: list[Cause], world: _World, end: int) -> tuple[int, int] | None:
@@ -502,14 +502,14 @@ def _setting(name: str, value: Any) -> str:
 
 def timeline_from_operations(
     operations: list[Operation],
-    result: Mapping[str, Any] | None,
+    result: CheckerResult | None,
     source: str,
     model: str,
     describe: Callable[[Operation], str] | None = None,
     max_ops: int = MAX_OPERATIONS,
 ) -> Timeline:
     """A timeline of a history any reader of `checkers.formats` produced, with the
-    linearizability result (its JSON) when one was computed. `describe` is the model's
+    linearizability result when one was computed. `describe` is the model's
     own wording of an operation (`describe_op`), so the page and the checker's text agree.
     A history longer than `max_ops` is cut to the `max_ops` operations around the first
     counterexample (or its beginning), and the header says so."""
@@ -524,12 +524,12 @@ def timeline_from_operations(
     end = max([start, *(op.end if op.end is not None else op.start for op in ops)])
     if not timed:
         end = max([end, *(op.ret or op.call for op in shown)]) + 1
-    counterexamples = counterexamples_from_result(result, ops) if result else []
-    verdicts: tuple[Verdict, ...] = ()
-    if result:
-        verdicts = verdict_lines({"checkers": {"linearizability": dict(result)}})
+    counterexamples = counterexamples_from_result(result, ops) if result is not None else []
+    verdicts: tuple[VerdictLine, ...] = ()
+    if result is not None:
+        verdicts = verdict_lines(RunVerdict({"linearizability": result}))
     lanes = sorted({op.lane for op in ops}, key=_lane_order)
-    causes, markers = causes_of({}, counterexample_markers(counterexamples, ops), ops, counterexamples)
+    causes, markers = causes_of(RunVerdict({}), counterexample_markers(counterexamples, ops), ops, counterexamples)
     meta = [("history", source), ("model", model)]
     if len(shown) < len(ordered):
         where = "around the first counterexample" if _first_stuck_call(result) is not None else "from the start"
@@ -550,17 +550,17 @@ def timeline_from_operations(
     )
 
 
-def _first_stuck_call(result: Mapping[str, Any] | None) -> int | None:
+def _first_stuck_call(result: CheckerResult | None) -> int | None:
     calls = [
         op.get("call")
-        for partition in (result or {}).get("partitions") or ()
+        for partition in (result.partitions if result is not None else ())
         for op in ((partition.get("counterexample") or {}).get("operations") or ())
     ]
     calls = [call for call in calls if isinstance(call, int)]
     return min(calls) if calls else None
 
 
-def _around_the_anomaly(ordered: list[Operation], result: Mapping[str, Any] | None, max_ops: int) -> list[Operation]:
+def _around_the_anomaly(ordered: list[Operation], result: CheckerResult | None, max_ops: int) -> list[Operation]:
     """At most `max_ops` operations: all of them, or a window of the history centred on the
     first operation a counterexample names (so its prefix's end is in view)."""
     if len(ordered) <= max_ops:
@@ -648,7 +648,7 @@ __all__ = [
     "StuckWhy",
     "Tenure",
     "Timeline",
-    "Verdict",
+    "VerdictLine",
     "counterexamples_from_result",
     "leader_tenures",
     "plural",

@@ -3,8 +3,9 @@ why each operation is stuck, anomalies placed on the operation that caused them,
 causes those anomalies share.
 
 A verdict file is input like any other: it may come from an older raftsim, a hand edit or
-an attacker. Every field is read through a type test, and a field of the wrong type is
-treated as absent, so a report of an odd verdict draws what it can instead of failing.
+an attacker. It is read leniently (`RunVerdict.from_json(..., lenient=True)`), every field
+inside an anomaly or partition is read through a type test, and a field of the wrong type
+is treated as absent, so a report of an odd verdict draws what it can instead of failing.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from checkers.verdict import CheckerResult, RunVerdict, Verdict
 from reports.model import (
     Cause,
     Counterexample,
@@ -21,7 +23,7 @@ from reports.model import (
     NodeState,
     OpBar,
     StuckWhy,
-    Verdict,
+    VerdictLine,
     bars_by_line,
     plural,
     show,
@@ -44,22 +46,13 @@ def _one_line(value: Any) -> str:
     return " ".join(text.split())
 
 
-def checker_results(verdict: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    checkers = verdict.get("checkers")
-    if not isinstance(checkers, dict):
-        return []
-    return [(str(name), result) for name, result in sorted(checkers.items()) if isinstance(result, dict)]
+def checker_results(verdict: RunVerdict) -> list[tuple[str, CheckerResult]]:
+    """The checkers by name: a report lists them alphabetically, whatever order they ran in."""
+    return sorted(verdict.checkers.items(), key=lambda item: item[0])
 
 
-def _valid(value: Any) -> bool | str:
-    return value if value in (True, False) and type(value) is bool else "unknown"
-
-
-def verdict_lines(verdict: Mapping[str, Any]) -> tuple[Verdict, ...]:
-    return tuple(
-        Verdict(name, _valid(result.get("valid", "unknown")), summary(name, result))
-        for name, result in checker_results(verdict)
-    )
+def verdict_lines(verdict: RunVerdict) -> tuple[VerdictLine, ...]:
+    return tuple(VerdictLine(name, result.verdict, summary(name, result)) for name, result in checker_results(verdict))
 
 
 def partition_name(key: Any) -> str:
@@ -67,30 +60,28 @@ def partition_name(key: Any) -> str:
     return "(the register)" if key is None else show(key)
 
 
-def summary(name: str, result: Mapping[str, Any]) -> str:
+def summary(name: str, result: CheckerResult) -> str:
     if name == "linearizability":
-        partitions = _dicts(result.get("partitions"))
-        bad = [partition_name(p.get("key")) for p in partitions if p.get("valid") is False]
-        unknown = [partition_name(p.get("key")) for p in partitions if p.get("valid") == "unknown"]
-        operations = _int(result.get("ops"))
+        bad = [partition_name(p.get("key")) for p in result.partitions_with(Verdict.INVALID)]
+        unknown = [partition_name(p.get("key")) for p in result.partitions_with(Verdict.UNKNOWN)]
+        operations = _int(result.details.get("ops"))
         text = (
             f"{plural(operations, 'operation') if operations is not None else '? operations'}, "
-            f"{plural(len(partitions), 'partition')}, model {_one_line(result.get('model', '?'))}"
+            f"{plural(len(result.partitions), 'partition')}, model {_one_line(result.details.get('model', '?'))}"
         )
         if bad:
             text += f"; not linearizable: {', '.join(bad)}"
         if unknown:
             text += f"; undecided: {', '.join(unknown)}"
         return text
-    anomalies = _dicts(result.get("anomalies"))
+    anomalies = list(result.found)
     if not anomalies:
-        return "no anomaly" + _tolerated(name, result.get("stats"))
-    groups = _dicts(result.get("groups"))
+        return "no anomaly" + _tolerated(name, result)
+    groups = list(result.groups or ())
     first = anomalies[0]
-    text = plural(_anomaly_total(result, anomalies, groups), "anomaly", "anomalies")
+    text = plural(_anomaly_total(anomalies, groups), "anomaly", "anomalies")
     if groups:
-        raw_stats = result.get("stats")
-        stats = raw_stats if isinstance(raw_stats, Mapping) else {}
+        stats = result.stats or {}
         group_total = _int(stats.get("groups_total")) or len(groups)
         text += f" from {plural(group_total, 'cause')}; first cause: {_one_line(groups[0].get('cause', ''))}"
     else:
@@ -98,10 +89,10 @@ def summary(name: str, result: Mapping[str, Any]) -> str:
     return text
 
 
-def _tolerated(name: str, raw_stats: Any) -> str:
+def _tolerated(name: str, result: CheckerResult) -> str:
     """Disruptions within the scenario's bound (or with none) are no anomaly, but a reader
     of a run without PreVote should still see how many there were."""
-    stats = raw_stats if isinstance(raw_stats, Mapping) else {}
+    stats = result.stats or {}
     count = _int(stats.get("disruptions"))
     if name != "disruption" or not count:
         return ""
@@ -110,7 +101,7 @@ def _tolerated(name: str, raw_stats: Any) -> str:
     return f"; {plural(count, 'term')} begun over a healthy leader ({limit})"
 
 
-def _anomaly_total(result: Mapping[str, Any], anomalies: list[dict[str, Any]], groups: list[dict[str, Any]]) -> int:
+def _anomaly_total(anomalies: list[dict[str, Any]], groups: list[dict[str, Any]]) -> int:
     """Every anomaly a checker counted: only the first few are kept in full, while each group
     counts all of its own."""
     counts = [_int(group.get("count")) for group in groups]
@@ -123,14 +114,14 @@ def _anomaly_total(result: Mapping[str, Any], anomalies: list[dict[str, Any]], g
 # Counterexamples
 
 
-def counterexamples_from_result(result: Mapping[str, Any], ops: Iterable[OpBar]) -> list[Counterexample]:
+def counterexamples_from_result(result: CheckerResult, ops: Iterable[OpBar]) -> list[Counterexample]:
     """Locate each partition's counterexample (linearizability JSON) among the bars by
     `call`; an operation the bars do not hold (a reader dropped it) is left out."""
     ops = list(ops)
     by_call = {op.call: op.id for op in ops}
     by_line = bars_by_line(ops)
     found: list[Counterexample] = []
-    for partition in _dicts(result.get("partitions")):
+    for partition in result.partitions:
         example = partition.get("counterexample")
         if not isinstance(example, dict):
             continue
@@ -182,7 +173,7 @@ def counterexample_markers(counterexamples: Iterable[Counterexample], ops: list[
 
 
 def anomaly_markers(
-    verdict: Mapping[str, Any], ops: list[OpBar], states: Mapping[int, tuple[NodeState, ...]] | None = None
+    verdict: RunVerdict, ops: list[OpBar], states: Mapping[int, tuple[NodeState, ...]] | None = None
 ) -> list[Marker]:
     """Every checker's anomalies (but linearizability's, which are its counterexamples),
     each at its `t` and on the operation its `line` names. `states` gives the computed
@@ -190,7 +181,7 @@ def anomaly_markers(
     by_line = bars_by_line(ops)
     markers: list[Marker] = []
     for name, result in checker_results(verdict):
-        for anomaly in _dicts(result.get("anomalies")):
+        for anomaly in result.found:
             t = _int(anomaly.get("t"))
             if t is None:
                 continue
@@ -248,7 +239,7 @@ def _text_or_none(value: Any) -> str | None:
 
 
 def causes_of(
-    verdict: Mapping[str, Any], markers: list[Marker], ops: list[OpBar], counterexamples: list[Counterexample]
+    verdict: RunVerdict, markers: list[Marker], ops: list[OpBar], counterexamples: list[Counterexample]
 ) -> tuple[list[Cause], list[Marker]]:
     """The causes, first first, and the markers with each one's cause set.
 
@@ -259,7 +250,7 @@ def causes_of(
     keyed: list[tuple[tuple[int, int, int, int], Cause, tuple[str, str, int]]] = []
     declared: dict[tuple[str, int], int] = {}
     for name, result in checker_results(verdict):
-        for order, group in enumerate(_dicts(result.get("groups"))):
+        for order, group in enumerate(result.groups or ()):
             number, t = _int(group.get("group")), _int(group.get("t"))
             if number is None or t is None or (name, number) in declared:
                 continue

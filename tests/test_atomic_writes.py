@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 from tests_support import shortened
 
+from checkers.verdict import RunVerdict
 from raftsim import api, run_folder
 from raftsim.cli import main
 from scenarios import loader
@@ -152,9 +153,9 @@ def cached_runs() -> dict[int, RunResult]:
 @pytest.fixture
 def cached(cached_runs: dict[int, RunResult], monkeypatch: pytest.MonkeyPatch) -> dict[int, RunResult]:
     real_judge = api.judge
-    verdicts: dict[tuple[str, bool], dict[str, Any]] = {}
+    verdicts: dict[tuple[str, bool], RunVerdict] = {}
 
-    def judge(folder: run_folder.RunFolder, budget_s: float = 60.0, crash: Crash | None = None) -> dict[str, Any]:
+    def judge(folder: run_folder.RunFolder, budget_s: float = 60.0, crash: Crash | None = None) -> RunVerdict:
         key = (folder.digest, crash is not None)
         if key not in verdicts:
             verdicts[key] = real_judge(folder, budget_s, crash)

@@ -28,6 +28,7 @@ from checkers.history import Operation
 from checkers.linearizability import check_operations, unknown_result
 from checkers.models import get_model
 from checkers.models.append_log import append_log_constraints
+from checkers.verdict import Verdict
 from reports.linearizability_view import format_result
 
 SLACK_S = 0.1  # the promise itself is 10%; this is for the interpreter's own pauses (GC)
@@ -146,7 +147,7 @@ def test_reading_included_the_answer_comes_within_the_budget(tmp_path: Path) -> 
     path = tmp_path / "history.jsonl"
     guard_module().write_lines(path, guard_module().concurrent_writes_lines(3_000))
     elapsed_s, result = timed_check(path, "cas-register", 1.0)
-    assert result.valid == "unknown"  # type: ignore[attr-defined]
+    assert result.verdict is Verdict.UNKNOWN  # type: ignore[attr-defined]
     causes = [p.cause for p in result.partitions] or [result.cause]  # type: ignore[attr-defined]
     assert causes == ["timeout"]
     assert elapsed_s < 1.1 + SLACK_S
@@ -158,7 +159,7 @@ def test_the_concurrent_writes_history_is_not_linearizable_given_time(tmp_path: 
     guard_module().write_lines(path, guard_module().concurrent_writes_lines(6))
     model = get_model("cas-register")
     result = check_operations(read_operations(path, None, model), model, budget_s=30)
-    assert result.valid is False
+    assert result.verdict is Verdict.INVALID
     example = result.partitions[0].counterexample
     assert example is not None and example.operations[0].output in (1, 2)
 
@@ -210,7 +211,7 @@ def test_order_facts_stop_at_the_memory_guard_before_the_search(monkeypatch: pyt
     monkeypatch.setattr(linearizability._Search, "run", no_search)
     limit = resident_bytes() + (48 << 20)  # 1,500 x 1,500 facts need well over that
     result = check_operations(many_overlapping_appends(1_500), get_model("kv"), max_memory_bytes=limit)
-    assert result.valid == "unknown"
+    assert result.verdict is Verdict.UNKNOWN
     assert [p.cause for p in result.partitions] == ["memory"]
 
 
@@ -237,12 +238,12 @@ def test_a_growing_log_is_checked_quickly_and_its_facts_stay_linear(tmp_path: Pa
     before, outside = append_log_constraints(ops)
     assert time.monotonic() - started < 2.0
     assert len(before) <= 2 * len(ops) and not outside
-    assert check_operations(ops, get_model("kv"), budget_s=30).valid is True
+    assert check_operations(ops, get_model("kv"), budget_s=30).verdict is Verdict.VALID
 
 
 def test_a_check_that_ran_out_while_reading_says_so() -> None:
     result = unknown_result("kv", 12, "timeout", 1234.5)
-    assert result.valid == "unknown" and result.partitions == ()
+    assert result.verdict is Verdict.UNKNOWN and result.partitions == ()
     assert result.to_json()["cause"] == "timeout" and result.to_json()["ops"] == 12
     console = Console(record=True, width=200, color_system=None)
     console.print(format_result(result))
@@ -263,4 +264,4 @@ def test_thousands_of_keys_each_get_enough_of_the_budget() -> None:
             Operation(2 * key + 1, 2, None, "get", f"k{key}", None, "a", call=4 * key + 2, ret=4 * key + 3, status="ok")
         )
     result = check_operations(ops, get_model("kv"), budget_s=10)
-    assert result.valid is True and len(result.partitions) == 10_000
+    assert result.verdict is Verdict.VALID and len(result.partitions) == 10_000

@@ -11,6 +11,7 @@ import dataclasses
 
 import pytest
 
+from checkers.verdict import RunVerdict, Verdict
 from raftcore.bugs import BUGS
 from raftsim import api
 from scenarios import loader
@@ -36,7 +37,7 @@ HUNTS: dict[str, tuple[str, int, frozenset[str]]] = {
 CONTROL_SEEDS = 3
 
 
-def _verdict(scenario_name: str, seed: int, bugs: tuple[str, ...]) -> dict:
+def _verdict(scenario_name: str, seed: int, bugs: tuple[str, ...]) -> RunVerdict:
     scenario = dataclasses.replace(loader.load(scenario_name), seed=seed, bugs=bugs)
     return api.run(scenario, None, budget_s=60).verdict
 
@@ -50,8 +51,8 @@ def test_planted_bug_is_found(bug: str) -> None:
     scenario_name, bound, expected_checkers = HUNTS[bug]
     for seed in range(1, bound + 1):
         verdict = _verdict(scenario_name, seed, (bug,))
-        if verdict["valid"] is False:
-            flagged = {name for name, result in verdict["checkers"].items() if result["valid"] is False}
+        if verdict.verdict is Verdict.INVALID:
+            flagged = set(verdict.failing())
             assert flagged & expected_checkers, f"{bug} flagged only by {flagged}"
             return
     pytest.fail(f"{bug} was not found in seeds 1..{bound} of {scenario_name}")
@@ -61,4 +62,4 @@ def test_planted_bug_is_found(bug: str) -> None:
 def test_the_hunting_grounds_are_clean_without_bugs(scenario_name: str) -> None:
     for seed in range(1, CONTROL_SEEDS + 1):
         verdict = _verdict(scenario_name, seed, ())
-        assert verdict["valid"] is True, (scenario_name, seed, verdict["checkers"])
+        assert verdict.verdict is Verdict.VALID, (scenario_name, seed, verdict.checkers)

@@ -346,6 +346,7 @@ def test_the_backstop_prints_one_line(
 
 
 def test_why_it_failed_puts_causes_first_and_explains_stuck_operations() -> None:
+    from checkers.verdict import RunVerdict
     from raftsim.cli import why_it_failed
 
     verdict = {
@@ -391,13 +392,14 @@ def test_why_it_failed_puts_causes_first_and_explains_stuck_operations() -> None
             },
         }
     }
-    assert why_it_failed(verdict) == [
+    assert why_it_failed(RunVerdict.from_json(verdict, "verdict.json")) == [
         "cause   revisions: node 1 answered from a stale state [1 anomaly]",
         "stuck   key k1: read -> 3: write 3 was overwritten before",
         "stuck   key k1: read -> 4 by node 2 (leader of term 3) after write 5 completed at 2.5 s",
         "stuck   key k1: read -> 6: cannot be placed",
     ]
-    assert why_it_failed({"checkers": {"linearizability": {"valid": True, "partitions": []}}}) == []
+    clean = {"checkers": {"linearizability": {"valid": True, "partitions": []}}}
+    assert why_it_failed(RunVerdict.from_json(clean, "verdict.json")) == []
 
 
 def test_words_are_singular_for_one() -> None:

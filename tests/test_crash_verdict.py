@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from tests_support import shortened, shortened_file
 
+from checkers.verdict import Verdict
 from raftcore.server import KVServer
 from raftsim import api, fuzz, run_folder, shrink
 from raftsim.cli import main
@@ -83,7 +84,7 @@ def test_a_crash_ends_the_run_with_a_crash_verdict_and_replays(
 def test_a_crashed_run_gets_its_reports_naming_the_final_folder(tmp_path: Path, planted: None) -> None:
     out = tmp_path / "crashed"
     outcome = api.run(shortened("pause", duration_ms=2000, quiet_ms=2000), out, report=True)
-    assert outcome.verdict["checkers"]["crash"]["valid"] is False
+    assert outcome.verdict.checkers["crash"].verdict is Verdict.INVALID
     page = (out / "report.html").read_text()
     assert f"raftsim replay {out}" in page and ".partial" not in page
     assert (out / "timeline.png").stat().st_size > 0 and (out / "crash.txt").is_file()

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from checkers.verdict import Verdict
+
 RAFTSIM = [sys.executable, "-c", "from raftsim.cli import main; main()"]
 
 
@@ -65,4 +67,4 @@ def test_message_tracing_is_opt_in_and_readable(tmp_path: Path) -> None:
     message_kinds = ('"ev":"msg"', '"ev":"recv"', '"ev":"drop"')
     without_messages = [line for line in loud_trace.splitlines() if not any(kind in line for kind in message_kinds)]
     assert without_messages == quiet_trace.splitlines(), "tracing messages must not change the run"
-    assert check_raft_safety(list(iter_trace_lines(loud_trace.splitlines())))["valid"] is True
+    assert check_raft_safety(list(iter_trace_lines(loud_trace.splitlines()))).verdict is Verdict.VALID

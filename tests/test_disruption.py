@@ -56,9 +56,9 @@ def node_event(t: float, kind: str, node: int, **fields: Any) -> dict[str, Any]:
     return {"t": int(t * S), "ev": kind, "node": node, **fields}
 
 
-def check(events: list[dict[str, Any]], bound: int | None = 0, loss: float = 0.0) -> dict[str, Any]:
+def check(events: list[dict[str, Any]], bound: int | None = 0, loss: float = 0.0) -> CheckerResult:
     """Ten heartbeats per lease, as the default cluster has."""
-    return check_disruption(events, DisruptionSettings(WINDOW_US, bound, loss, heartbeats_per_lease=10)).to_json()
+    return check_disruption(events, DisruptionSettings(WINDOW_US, bound, loss, heartbeats_per_lease=10))
 
 
 def rejoining_climber() -> list[dict[str, Any]]:
@@ -78,9 +78,9 @@ def rejoining_climber() -> list[dict[str, Any]]:
 
 def test_a_rejoining_node_whose_term_climbed_is_a_disruption_per_term() -> None:
     result = check(rejoining_climber())
-    assert result["valid"] is False
-    assert result["stats"]["disruptions"] == 2
-    first, second = result["anomalies"]
+    assert result.verdict is Verdict.INVALID
+    assert result.stats["disruptions"] == 2
+    first, second = result.found
     assert first["message"] == (
         "node 3 began term 3 at 5.50 s while node 1, leader of term 2 since 1.001 s, "
         "reached nodes 1 2 in both directions"
@@ -89,19 +89,19 @@ def test_a_rejoining_node_whose_term_climbed_is_a_disruption_per_term() -> None:
     assert (first["term_before"], first["term_after"], first["t"]) == (2, 3, 5_500_000)
     assert (second["term_before"], second["term_after"]) == (3, 4)
     # One cause: one campaigner against one leader's term.
-    assert [group["count"] for group in result["groups"]] == [2]
-    assert result["groups"][0]["node"] == 3
+    assert [group["count"] for group in result.groups] == [2]
+    assert result.groups[0]["node"] == 3
 
 
 def test_the_bound_decides_and_no_bound_reports_counts_only() -> None:
-    assert check(rejoining_climber(), bound=1)["valid"] is False
+    assert check(rejoining_climber(), bound=1).verdict is Verdict.INVALID
     within = check(rejoining_climber(), bound=2)
-    assert within["valid"] is True
-    assert within["anomalies"] == []
+    assert within.verdict is Verdict.VALID
+    assert within.anomalies == ()
     unbounded = check(rejoining_climber(), bound=None)
-    assert unbounded["valid"] is True
-    assert unbounded["stats"]["disruptions"] == 2
-    assert unbounded["stats"]["first"].startswith("node 3 began term 3 at 5.50 s")
+    assert unbounded.verdict is Verdict.VALID
+    assert unbounded.stats["disruptions"] == 2
+    assert unbounded.stats["first"].startswith("node 3 began term 3 at 5.50 s")
 
 
 def test_a_term_carried_in_from_before_the_leader_deposes_it_and_names_its_origin() -> None:
@@ -118,91 +118,91 @@ def test_a_term_carried_in_from_before_the_leader_deposes_it_and_names_its_origi
         role(6.5, 2, "follower", 5),
     ]
     result = check(events)
-    assert result["stats"]["disruptions"] == 1
-    (anomaly,) = result["anomalies"]
+    assert result.stats["disruptions"] == 1
+    (anomaly,) = result.found
     assert anomaly["message"].startswith("node 2 moved to term 5 (begun by node 3 at 0.90 s) at 6.50 s while node 1")
     assert (anomaly["node"], anomaly["moved"]) == (3, 2)
 
 
 def test_a_leader_cut_off_from_the_majority_is_not_healthy() -> None:
     events = [start(), *elected(1.0, 1, 2), isolate(4.0, 0, 1), role(6.0, 2, "candidate", 3)]
-    assert check(events)["stats"]["disruptions"] == 0
+    assert check(events).stats["disruptions"] == 0
 
 
 def test_a_crashed_leader_is_not_healthy() -> None:
     events = [start(), *elected(1.0, 1, 2), node_event(4.0, "crash", 1), role(5.5, 2, "candidate", 3)]
-    assert check(events)["stats"]["disruptions"] == 0
+    assert check(events).stats["disruptions"] == 0
 
 
 def test_a_paused_leader_is_not_healthy_until_a_window_after_it_resumes() -> None:
     paused = [start(), *elected(1.0, 1, 2), node_event(4.0, "pause", 1), node_event(5.0, "resume", 1)]
-    assert check([*paused, role(6.5, 2, "candidate", 3)])["stats"]["disruptions"] == 0
-    assert check([*paused, role(7.5, 2, "candidate", 3)])["stats"]["disruptions"] == 1
+    assert check([*paused, role(6.5, 2, "candidate", 3)]).stats["disruptions"] == 0
+    assert check([*paused, role(7.5, 2, "candidate", 3)]).stats["disruptions"] == 1
 
 
 def test_loss_that_can_lapse_a_lease_hides_every_leader() -> None:
     # Half the messages lost: all ten heartbeats of a lease are lost about once in a thousand.
     events = [start(), *elected(1.0, 1, 2), fault(4.0, 0, "link", loss=0.5, duplicate=0.0)]
-    assert check([*events, role(5.0, 3, "candidate", 3)])["stats"]["disruptions"] == 0
+    assert check([*events, role(5.0, 3, "candidate", 3)]).stats["disruptions"] == 0
     # A window after the loss ends, the leader is healthy again.
     healed = [*events, heal(5.0, 0, "link")]
-    assert check([*healed, role(6.5, 3, "candidate", 3)])["stats"]["disruptions"] == 0
-    assert check([*healed, role(7.5, 3, "candidate", 3)])["stats"]["disruptions"] == 1
+    assert check([*healed, role(6.5, 3, "candidate", 3)]).stats["disruptions"] == 0
+    assert check([*healed, role(7.5, 3, "candidate", 3)]).stats["disruptions"] == 1
     # A tenth lost, or duplication, lapses no lease: a disruption there is one.
     for loss, duplicate in ((0.1, 0.0), (0.0, 0.5)):
         light = [start(), *elected(1.0, 1, 2), fault(4.0, 0, "link", loss=loss, duplicate=duplicate)]
-        assert check([*light, role(5.0, 3, "candidate", 3)])["stats"]["disruptions"] == 1
-    assert check([start(), *elected(1.0, 1, 2), role(5.0, 3, "candidate", 3)], loss=0.02)["stats"]["disruptions"] == 1
+        assert check([*light, role(5.0, 3, "candidate", 3)]).stats["disruptions"] == 1
+    assert check([start(), *elected(1.0, 1, 2), role(5.0, 3, "candidate", 3)], loss=0.02).stats["disruptions"] == 1
     # A base loss that can lapse leases hides every leader for the whole run, and says so.
     lossy = check([start(), *elected(1.0, 1, 2), role(5.0, 3, "candidate", 3)], loss=0.5)
-    assert lossy["stats"]["disruptions"] == 0
-    assert "no disruption can be found" in lossy["note"]
+    assert lossy.stats["disruptions"] == 0
+    assert "no disruption can be found" in lossy.note
     # The worst of base loss and active link faults counts, as the network applies it.
     worst = [start(), *elected(1.0, 1, 2), fault(2.0, 0, "link", loss=0.6), fault(2.5, 1, "link", loss=0.1)]
     worst += [heal(3.0, 1, "link"), role(5.5, 3, "candidate", 3)]
-    assert check(worst)["stats"]["disruptions"] == 0
+    assert check(worst).stats["disruptions"] == 0
 
 
 def test_a_new_leader_is_healthy_only_after_the_window() -> None:
     events = [start(), *elected(1.0, 1, 2)]
-    assert check([*events, role(2.9, 3, "candidate", 3)])["stats"]["disruptions"] == 0
-    assert check([*events, role(3.1, 3, "candidate", 3)])["stats"]["disruptions"] == 1
+    assert check([*events, role(2.9, 3, "candidate", 3)]).stats["disruptions"] == 0
+    assert check([*events, role(3.1, 3, "candidate", 3)]).stats["disruptions"] == 1
 
 
 def test_a_majority_just_reconnected_has_not_settled() -> None:
     events = [start(), *elected(1.0, 1, 2), isolate(3.0, 0, 2), isolate(3.0, 1, 3), heal(6.0, 0, "partition")]
     events.append(heal(6.0, 1, "partition"))
-    assert check([*events, role(7.0, 3, "candidate", 3)])["stats"]["disruptions"] == 0
-    assert check([*events, role(8.5, 3, "candidate", 3)])["stats"]["disruptions"] == 1
+    assert check([*events, role(7.0, 3, "candidate", 3)]).stats["disruptions"] == 0
+    assert check([*events, role(8.5, 3, "candidate", 3)]).stats["disruptions"] == 1
 
 
 def test_a_link_cut_by_two_partitions_stays_cut_until_both_heal() -> None:
     events = [start(), *elected(1.0, 1, 2), isolate(3.0, 0, 2), isolate(3.5, 1, 2), heal(4.0, 0, "partition")]
     events.append(node_event(4.0, "crash", 3))  # without node 2, leader 1 has no majority
-    assert check([*events, role(7.0, 2, "candidate", 3)])["stats"]["disruptions"] == 0
+    assert check([*events, role(7.0, 2, "candidate", 3)]).stats["disruptions"] == 0
 
 
 def test_a_clock_fault_on_the_leader_excuses_and_on_a_minority_does_not() -> None:
     base = [start(), *elected(1.0, 1, 2)]
     slow_leader = [*base, fault(4.0, 0, "clock", nodes=[1], drift_ppm=-500_000, offset_us=0)]
-    assert check([*slow_leader, role(5.0, 3, "candidate", 3)])["stats"]["disruptions"] == 0
+    assert check([*slow_leader, role(5.0, 3, "candidate", 3)]).stats["disruptions"] == 0
     # A follower with a fast clock may time out early, but a majority holding the leader's
     # lease must refuse it: that is what PreVote and CheckQuorum are for.
     fast_follower = [*base, fault(4.0, 0, "clock", nodes=[3], drift_ppm=500_000, offset_us=0)]
-    assert check([*fast_follower, role(5.0, 3, "candidate", 3)])["stats"]["disruptions"] == 1
+    assert check([*fast_follower, role(5.0, 3, "candidate", 3)]).stats["disruptions"] == 1
 
 
 def test_a_slow_disk_on_the_leader_excuses() -> None:
     events = [start(), *elected(1.0, 1, 2), fault(4.0, 0, "disk", nodes=[1], slow_factor=50)]
-    assert check([*events, role(5.0, 3, "candidate", 3)])["stats"]["disruptions"] == 0
+    assert check([*events, role(5.0, 3, "candidate", 3)]).stats["disruptions"] == 0
 
 
 def test_ordinary_elections_count_as_terms_not_disruptions() -> None:
     events = [start(), *elected(1.0, 1, 2), node_event(4.0, "crash", 1), *elected(5.5, 2, 3)]
     result = check(events)
-    assert result["valid"] is True
-    assert result["stats"]["terms_begun"] == 2
-    assert result["stats"]["highest_term"] == 3
+    assert result.verdict is Verdict.VALID
+    assert result.stats["terms_begun"] == 2
+    assert result.stats["highest_term"] == 3
 
 
 def test_the_stable_window_is_the_longest_timeout_on_the_slowest_clock() -> None:
@@ -269,27 +269,27 @@ duration_ms = 4000
 """
 
 
-def _rejoin_run(switch: str, tmp_path: Path) -> dict[str, Any]:
+def _rejoin_run(switch: str, tmp_path: Path) -> CheckerResult:
     scenario = loader.parse(REJOIN.format(switch=switch), "rejoin.toml")
     outcome = api.run(loader.with_seed(scenario, 1), tmp_path / switch)
-    return outcome.verdict["checkers"]["disruption"]
+    return outcome.verdict.checkers["disruption"]
 
 
 def test_a_follower_rejoining_without_prevote_deposes_the_leader(tmp_path: Path) -> None:
     result = _rejoin_run("false", tmp_path)
-    assert result["valid"] is False
+    assert result.verdict is Verdict.INVALID
     # Node 1 (cut off from 2 s to 6 s) is a follower of the leader elected before: it
     # climbs alone, and the leader it threatens is another node.
-    assert all(anomaly["node"] == 1 for anomaly in result["anomalies"])
-    assert all(anomaly["leader"] != 1 for anomaly in result["anomalies"])
-    assert result["stats"]["disruptions"] >= 2
+    assert all(anomaly["node"] == 1 for anomaly in result.found)
+    assert all(anomaly["leader"] != 1 for anomaly in result.found)
+    assert result.stats["disruptions"] >= 2
 
 
 def test_with_prevote_and_checkquorum_the_same_rejoin_disrupts_nothing(tmp_path: Path) -> None:
     result = _rejoin_run("true", tmp_path)
-    assert result["valid"] is True
-    assert result["stats"]["disruptions"] == 0
-    assert result["stats"]["max_disruptions"] == 0
+    assert result.verdict is Verdict.VALID
+    assert result.stats["disruptions"] == 0
+    assert result.stats["max_disruptions"] == 0
 
 
 def test_the_summary_line_counts_disruptions_the_bound_tolerates() -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from checkers.explain import explain_linearizability, format_seconds, plural
 from checkers.history import Event, read_history_jsonl
 from checkers.trace import read_trace_jsonl
+from checkers.verdict import CheckerResult, Verdict
 from raftsim import api
 from scenarios import loader
 
@@ -59,8 +60,12 @@ def stale_leader() -> tuple[list[Event], list[dict[str, Any]]]:
     return history, trace
 
 
-def verdict_with(*operations: dict[str, Any]) -> dict[str, Any]:
+def verdict_with(*operations: dict[str, Any]) -> CheckerResult:
     """A linearizability result with one failing partition holding `operations`."""
+    return CheckerResult.from_json(verdict_json(*operations), "verdict.json", "linearizability")
+
+
+def verdict_json(*operations: dict[str, Any]) -> dict[str, Any]:
     counterexample = {"operations": list(operations), "prefix": [], "state": "1000107"}
     return {
         "valid": False,
@@ -96,8 +101,8 @@ def stuck(call: int, ret: int | None, **extra: Any) -> dict[str, Any]:
     }
 
 
-def explained(lin: dict[str, Any]) -> list[dict[str, Any]]:
-    return lin["partitions"][0]["counterexample"]["operations"]
+def explained(lin: CheckerResult) -> list[dict[str, Any]]:
+    return lin.partitions[0]["counterexample"]["operations"]
 
 
 def test_a_stale_leader_s_read_names_the_node_its_term_and_the_write_it_missed() -> None:
@@ -184,12 +189,13 @@ def test_a_node_without_roles_in_the_trace_and_a_hostile_result_are_handled() ->
     (op,) = explained(explain_linearizability(verdict_with(stuck(4, 5)), history, []))
     assert op["served"]["role"] is None and "by node 1 (role unknown) at revision 81" in op["explanation"]
     for odd in (
-        {},
-        {"partitions": "x"},
-        {"partitions": [None, {"counterexample": {"operations": [1, {}]}}]},
-        verdict_with(stuck("4", [5]), stuck(99, 100)),
+        {"valid": False},
+        {"valid": False, "partitions": "x"},
+        {"valid": False, "partitions": [None, {"counterexample": {"operations": [1, {}]}}]},
+        verdict_json(stuck("4", [5]), stuck(99, 100)),
     ):
-        assert explain_linearizability(odd, history, []) == odd
+        result = CheckerResult.from_json(odd, "verdict.json", "linearizability")
+        assert explain_linearizability(result, history, []) == result
     reason = dict(stuck(6, None), reason="a\nb  c")
     (op,) = explained(explain_linearizability(verdict_with(reason), history[:7], []))
     assert "\n" not in op["explanation"]
@@ -200,15 +206,15 @@ def test_a_real_stale_leader_read_is_explained(tmp_path: Path) -> None:
     scenario = dataclasses.replace(base, duration_ms=9000, faults=base.faults[:2], seed=1, bugs=("stale-local-read",))
     folder = tmp_path / "run"
     outcome = api.run(scenario, folder)
-    lin = outcome.verdict["checkers"]["linearizability"]
-    assert lin["valid"] is False
+    lin = outcome.verdict.checkers["linearizability"]
+    assert lin.verdict is Verdict.INVALID
     result = explain_linearizability(
         lin, read_history_jsonl(folder / "history.jsonl"), read_trace_jsonl(folder / "trace.jsonl")
     )
-    json.dumps(result)
+    json.dumps(result.to_json())
     ops = [
         op
-        for partition in result["partitions"]
+        for partition in result.partitions
         if partition["counterexample"]
         for op in partition["counterexample"]["operations"]
     ]

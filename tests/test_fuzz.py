@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from tests_support import shortened_file
 
+from checkers.verdict import Verdict
 from raftsim import fuzz
 from scenarios import loader
 
@@ -169,7 +170,7 @@ def test_a_trillion_seeds_stay_a_range_and_are_handed_out_lazily(tmp_path: Path)
     results = fuzz.execute(plan, {})
     first = [next(results) for _ in range(3)]
     results.close()  # stops the pool; a materialised task list would not have got this far
-    assert {result.seed for result in first} <= {0, 1, 2, 3, 4, 5} and all(r.valid is True for r in first)
+    assert {result.seed for result in first} <= {0, 1, 2, 3, 4, 5} and all(r.verdict is Verdict.VALID for r in first)
 
 
 def test_seeds_past_the_largest_replayable_seed_are_refused(capsys: pytest.CaptureFixture[str]) -> None:

@@ -36,13 +36,13 @@ from checkers.linearizability import (
     CAUSE_MEMORY,
     CAUSE_NOT_CHECKED,
     CAUSE_TIMEOUT,
-    UNKNOWN,
     LinearizabilityResult,
     check_history_file,
     check_operations,
 )
 from checkers.models import Model, State, get_model
 from checkers.models.append_log import append_log_constraints
+from checkers.verdict import Verdict
 from reports.linearizability_view import format_result
 
 # ---------------------------------------------------------------------------------------
@@ -84,7 +84,7 @@ def sequential(*calls: tuple) -> list[tuple]:
 
 def test_empty_history_is_linearizable() -> None:
     result = check()
-    assert result.valid is True and result.partitions == () and result.ops == 0
+    assert result.verdict is Verdict.VALID and result.partitions == () and result.ops == 0
 
 
 def test_sequential_good_history() -> None:
@@ -98,13 +98,13 @@ def test_sequential_good_history() -> None:
             (2, "ok", "read", 2),
         )
     )
-    assert result.valid is True
-    assert [p.valid for p in result.partitions] == [True]
+    assert result.verdict is Verdict.VALID
+    assert [p.verdict for p in result.partitions] == [Verdict.VALID]
 
 
 def test_stale_read_is_caught_with_a_counterexample() -> None:
     result = check(*sequential((1, "ok", "write", 1), (1, "ok", "write", 2), (2, "ok", "read", 1)))
-    assert result.valid is False
+    assert result.verdict is Verdict.INVALID
     example = result.partitions[0].counterexample
     assert example is not None
     assert [op.f for op in example.prefix] == ["write", "write"]
@@ -115,7 +115,7 @@ def test_stale_read_is_caught_with_a_counterexample() -> None:
 
 def test_lost_write_read_of_null_after_a_write() -> None:
     result = check(*sequential((1, "ok", "write", 1), (2, "ok", "read", None)))
-    assert result.valid is False
+    assert result.verdict is Verdict.INVALID
     example = result.partitions[0].counterexample
     assert example is not None and example.state == "1"
     assert example.descriptions == ("read(x) -> absent",)
@@ -125,15 +125,15 @@ def test_read_of_null_concurrent_with_the_first_write_is_fine() -> None:
     assert (
         check(
             (1, "invoke", "write", 1), (2, "invoke", "read", None), (1, "ok", "write", 1), (2, "ok", "read", None)
-        ).valid
-        is True
+        ).verdict
+        is Verdict.VALID
     )
 
 
 def test_knossos_nil_read_quirk_is_not_copied() -> None:
     # With an initial value, a null read saw "absent", which the register never was.
-    assert check(*sequential((2, "ok", "read", None)), initial=0).valid is False
-    assert check(*sequential((2, "ok", "read", 0)), initial=0).valid is True
+    assert check(*sequential((2, "ok", "read", None)), initial=0).verdict is Verdict.INVALID
+    assert check(*sequential((2, "ok", "read", 0)), initial=0).verdict is Verdict.VALID
 
 
 def test_concurrent_write_explains_the_old_value() -> None:
@@ -144,21 +144,21 @@ def test_concurrent_write_explains_the_old_value() -> None:
             (2, "invoke", "read", None),
             (1, "ok", "write", 1),
             (2, "ok", "read", 0),
-        ).valid
-        is True
+        ).verdict
+        is Verdict.VALID
     )
 
 
 def test_two_cas_from_absent_cannot_both_apply() -> None:
     result = check(*sequential((1, "ok", "cas", (None, 1)), (2, "ok", "cas", (None, 2))))
-    assert result.valid is False
+    assert result.verdict is Verdict.INVALID
     example = result.partitions[0].counterexample
     assert example is not None and example.descriptions == ("cas(x, absent -> 2)",)
 
 
 def test_compare_failed_needs_a_differing_value() -> None:
     # Alone after write 1, cas(1 -> 2) cannot have failed its compare.
-    assert check(*sequential((1, "ok", "write", 1), (2, "fail", "cas", (1, 2)))).valid is False
+    assert check(*sequential((1, "ok", "write", 1), (2, "fail", "cas", (1, 2)))).verdict is Verdict.INVALID
     # A concurrent write of 5 explains the failed compare.
     assert (
         check(
@@ -167,14 +167,14 @@ def test_compare_failed_needs_a_differing_value() -> None:
             (2, "invoke", "cas", (1, 2)),
             (2, "fail", "cas", (1, 2)),
             (3, "ok", "write", 5),
-        ).valid
-        is True
+        ).verdict
+        is Verdict.VALID
     )
 
 
 def test_cas_applied_then_read_of_old_value_is_illegal() -> None:
     result = check(*sequential((1, "ok", "write", 1), (1, "ok", "cas", (1, 2)), (2, "ok", "read", 1)))
-    assert result.valid is False
+    assert result.verdict is Verdict.INVALID
 
 
 def test_write_of_the_current_value_still_has_to_be_placed() -> None:
@@ -188,15 +188,18 @@ def test_write_of_the_current_value_still_has_to_be_placed() -> None:
             (1, "ok", "write", 1),
             (2, "ok", "write", 2),
             *sequential((3, "ok", "read", 2)),
-        ).valid
-        is True
+        ).verdict
+        is Verdict.VALID
     )
 
 
 def test_pending_write_explains_a_later_read() -> None:
-    assert check((1, "invoke", "write", 7), (1, "info", "write", 7), *sequential((2, "ok", "read", 7))).valid is True
+    assert (
+        check((1, "invoke", "write", 7), (1, "info", "write", 7), *sequential((2, "ok", "read", 7))).verdict
+        is Verdict.VALID
+    )
     # Never completed at all: the same.
-    assert check((1, "invoke", "write", 7), *sequential((2, "ok", "read", 7))).valid is True
+    assert check((1, "invoke", "write", 7), *sequential((2, "ok", "read", 7))).verdict is Verdict.VALID
 
 
 def test_a_pending_write_saved_for_later_is_not_confused_with_one_spent() -> None:
@@ -215,12 +218,12 @@ def test_a_pending_write_saved_for_later_is_not_confused_with_one_spent() -> Non
         (2, "ok", "cas", (1, 0)),
         *sequential((2, "ok", "read", 1)),
     ]
-    assert check(*steps).valid is True
+    assert check(*steps).verdict is Verdict.VALID
 
 
 def test_pending_write_cannot_act_before_its_call() -> None:
     result = check(*sequential((2, "ok", "read", 7)), (1, "invoke", "write", 7), (1, "info", "write", 7))
-    assert result.valid is False
+    assert result.verdict is Verdict.INVALID
 
 
 def test_info_write_may_never_happen() -> None:
@@ -229,8 +232,8 @@ def test_info_write_may_never_happen() -> None:
             (1, "invoke", "write", 7),
             (1, "info", "write", 7),
             *sequential((2, "ok", "read", None), (3, "ok", "read", None)),
-        ).valid
-        is True
+        ).verdict
+        is Verdict.VALID
     )
     # ... but once observed it stays (it took effect once, at one point).
     assert (
@@ -238,19 +241,23 @@ def test_info_write_may_never_happen() -> None:
             (1, "invoke", "write", 7),
             (1, "info", "write", 7),
             *sequential((2, "ok", "read", 7), (3, "ok", "read", None)),
-        ).valid
-        is False
+        ).verdict
+        is Verdict.INVALID
     )
 
 
 def test_pending_cas_applies_only_if_its_compare_holds() -> None:
     assert (
-        check(*sequential((1, "ok", "write", 1)), (2, "invoke", "cas", (1, 9)), *sequential((3, "ok", "read", 9))).valid
-        is True
+        check(
+            *sequential((1, "ok", "write", 1)), (2, "invoke", "cas", (1, 9)), *sequential((3, "ok", "read", 9))
+        ).verdict
+        is Verdict.VALID
     )
     assert (
-        check(*sequential((1, "ok", "write", 1)), (2, "invoke", "cas", (4, 9)), *sequential((3, "ok", "read", 9))).valid
-        is False
+        check(
+            *sequential((1, "ok", "write", 1)), (2, "invoke", "cas", (4, 9)), *sequential((3, "ok", "read", 9))
+        ).verdict
+        is Verdict.INVALID
     )
 
 
@@ -264,7 +271,7 @@ def test_failed_operations_are_dropped() -> None:
     ]
     ops = operations_from_events(built)
     assert [op.f for op in ops] == ["read"]
-    assert check_operations(ops, get_model("register")).valid is False
+    assert check_operations(ops, get_model("register")).verdict is Verdict.INVALID
 
 
 def test_concurrent_read_blamed_not_the_later_one() -> None:
@@ -279,7 +286,7 @@ def test_concurrent_read_blamed_not_the_later_one() -> None:
         *sequential((3, "ok", "read", 4)),
     )
     example = result.partitions[0].counterexample
-    assert result.valid is False and example is not None
+    assert result.verdict is Verdict.INVALID and example is not None
     assert example.descriptions == ("read(x) -> 3",)
     assert [op.process for op in example.operations] == [1]
 
@@ -293,8 +300,11 @@ def test_keys_are_judged_separately() -> None:
             (1, "ok", "read", 2, "b"),
         )
     )
-    assert result.valid is False
-    assert [(p.key, p.valid, p.ops) for p in result.partitions] == [("a", True, 2), ("b", False, 2)]
+    assert result.verdict is Verdict.INVALID
+    assert [(p.key, p.verdict, p.ops) for p in result.partitions] == [
+        ("a", Verdict.VALID, 2),
+        ("b", Verdict.INVALID, 2),
+    ]
 
 
 def test_register_model_refuses_cas() -> None:
@@ -308,13 +318,17 @@ def test_first_stops_at_the_first_illegal_partition() -> None:
     good_a = sequential((1, "ok", "write", 3, "a"))
     steps = good_a + bad_b + bad_c
     everything = check(*steps)
-    assert [(p.key, p.valid) for p in everything.partitions] == [("a", True), ("b", False), ("c", False)]
+    assert [(p.key, p.verdict) for p in everything.partitions] == [
+        ("a", Verdict.VALID),
+        ("b", Verdict.INVALID),
+        ("c", Verdict.INVALID),
+    ]
     early = check(*steps, first=True)
-    assert early.valid is False
-    assert [(p.key, p.valid, p.cause) for p in early.partitions] == [
-        ("a", True, None),
-        ("b", False, None),
-        ("c", UNKNOWN, CAUSE_NOT_CHECKED),
+    assert early.verdict is Verdict.INVALID
+    assert [(p.key, p.verdict, p.cause) for p in early.partitions] == [
+        ("a", Verdict.VALID, None),
+        ("b", Verdict.INVALID, None),
+        ("c", Verdict.UNKNOWN, CAUSE_NOT_CHECKED),
     ]
     assert early.partitions[2].ops == 3
 
@@ -337,21 +351,21 @@ def test_tiny_budget_ends_in_unknown() -> None:
     started = time.monotonic()
     result = check_operations(hard_history(), get_model("cas-register"), budget_s=0.05)
     assert time.monotonic() - started < 5
-    assert result.valid == UNKNOWN
+    assert result.verdict is Verdict.UNKNOWN
     assert result.partitions[0].cause == CAUSE_TIMEOUT
     assert result.partitions[0].counterexample is None
 
 
 def test_cache_bound_ends_in_unknown() -> None:
     result = check_operations(hard_history(), get_model("cas-register"), max_cache_entries=500)
-    assert result.valid == UNKNOWN
+    assert result.verdict is Verdict.UNKNOWN
     partition = result.partitions[0]
     assert (partition.cause, partition.explored) == (CAUSE_CACHE_LIMIT, 500)
 
 
 def test_same_hard_history_small_enough_is_decided() -> None:
     result = check_operations(hard_history(writers=6), get_model("cas-register"))
-    assert result.valid is False
+    assert result.verdict is Verdict.INVALID
 
 
 def test_pending_writes_are_not_enumerated_subset_by_subset() -> None:
@@ -360,14 +374,14 @@ def test_pending_writes_are_not_enumerated_subset_by_subset() -> None:
     steps = [(p, "invoke", "write", p) for p in range(40)]
     steps += sequential((40, "ok", "read", -1))
     result = check_operations(operations_from_events(events(*steps)), get_model("register"))
-    assert result.valid is False
+    assert result.verdict is Verdict.INVALID
     assert result.partitions[0].explored <= 41
 
 
 def test_budget_spent_before_a_partition_starts_leaves_it_unknown() -> None:
     ops = operations_from_events(events(*sequential((1, "ok", "write", 1, "a"), (1, "ok", "write", 1, "b"))))
     result = check_operations(ops, get_model("cas-register"), budget_s=0.0)
-    assert result.valid == UNKNOWN
+    assert result.verdict is Verdict.UNKNOWN
     assert {p.cause for p in result.partitions} == {CAUSE_TIMEOUT}
 
 
@@ -491,8 +505,8 @@ def test_search_agrees_with_the_brute_force_twin(
     initial = data.draw(st.sampled_from([None, 0]))
     ops = operations_from_events(history)
     result = check_operations(ops, get_model(model_name, initial))
-    assert result.valid == twin_linearizable(ops, initial)
-    assert check_operations(ops, RegisterWithStateTests(model_name, initial)).valid == result.valid
+    assert result.verdict is Verdict.holds(twin_linearizable(ops, initial))
+    assert check_operations(ops, RegisterWithStateTests(model_name, initial)).verdict is result.verdict
     for partition in result.partitions:
         if partition.counterexample is not None:
             assert_counterexample_is_honest(
@@ -537,7 +551,7 @@ def test_histories_from_a_real_register_are_linearizable(
     info_rate: float,
 ) -> None:
     ops = operations_from_events(linearizable_events(seed, 40, processes, keys=2, info_rate=info_rate))
-    assert check_operations(ops, get_model("cas-register")).valid is True
+    assert check_operations(ops, get_model("cas-register")).verdict is Verdict.VALID
 
 
 # ---------------------------------------------------------------------------------------
@@ -631,7 +645,7 @@ def test_a_thousand_operations_are_searched_in_about_as_many_steps() -> None:
     # 1,000 operations), where a lost cut would make it explore many times more.
     ops = operations_from_events(linearizable_events(7, 1000, 8))
     result = check_operations(ops, get_model("cas-register"), budget_s=600)
-    assert result.valid is True
+    assert result.verdict is Verdict.VALID
     assert result.ops == 1000
     explored = sum(partition.explored for partition in result.partitions)
     assert explored <= 2 * len(ops), f"{explored} configurations for {len(ops)} operations"
@@ -645,7 +659,7 @@ def test_corrupting_one_read_of_a_long_history_is_caught() -> None:
         original.index, original.time, original.process, "ok", "read", original.key, 99, client=original.client
     )
     result = check_operations(operations_from_events(built), get_model("cas-register"))
-    assert result.valid is False
+    assert result.verdict is Verdict.INVALID
     example = result.partitions[0].counterexample
     assert example is not None and example.descriptions[-1].endswith("-> 99")
 
@@ -658,8 +672,8 @@ def test_check_history_file(tmp_path: Path) -> None:
     path = tmp_path / "history.jsonl"
     write_history_jsonl(path, events(*sequential((1, "ok", "write", 1), (2, "ok", "read", 2))))
     result = check_history_file(path, "cas-register")
-    assert isinstance(result, LinearizabilityResult) and result.valid is False
-    assert check_history_file(path, "register").valid is False
+    assert isinstance(result, LinearizabilityResult) and result.verdict is Verdict.INVALID
+    assert check_history_file(path, "register").verdict is Verdict.INVALID
     write_history_jsonl(path, events(*sequential((1, "ok", "cas", (None, 1)))))
     with pytest.raises(InputError) as caught:
         check_history_file(path, "register")
@@ -717,7 +731,7 @@ def corpus(which: str, model: str) -> list:
 def check_public_history(which: str, name: str, expected: bool, initial: int | None) -> None:
     path = HISTORIES / which / name
     result = check_history_file(path, "cas-register", initial=initial, budget_s=30)
-    assert result.valid is expected, f"{name}: {result.valid}"
+    assert result.verdict is Verdict.holds(expected), f"{name}: {result.verdict}"
     for partition in result.partitions:
         if partition.counterexample is not None:
             assert_counterexample_is_honest(
@@ -741,7 +755,7 @@ def test_knossos_rethink_fail_minimal_blames_the_concurrent_read() -> None:
     path = HISTORIES / "knossos" / "cas-register" / "bad" / "rethink-fail-minimal.edn"
     result = check_history_file(path, "cas-register")
     example = result.partitions[0].counterexample
-    assert result.valid is False and example is not None
+    assert result.verdict is Verdict.INVALID and example is not None
     assert [(op.process, op.f, op.output) for op in example.operations] == [(1, "read", 3)]
     assert example.state == "4"
     assert [op.f for op in example.prefix] == ["write", "write"]
@@ -864,9 +878,9 @@ def disagreeing_reads() -> list[Operation]:
 
 def test_two_reads_disagreeing_on_the_order_of_appends_are_caught() -> None:
     ops = disagreeing_reads()
-    assert check_operations(ops, AppendLog(facts=False)).valid is False
+    assert check_operations(ops, AppendLog(facts=False)).verdict is Verdict.INVALID
     result = check_operations(ops, AppendLog())
-    assert result.valid is False
+    assert result.verdict is Verdict.INVALID
     # The short search without facts found the deeper counterexample.
     example = result.partitions[0].counterexample
     assert example is not None and example.state == "'ab'"
@@ -882,7 +896,7 @@ def test_without_the_retry_the_facts_explain_the_dead_end(monkeypatch: pytest.Mo
     monkeypatch.setattr(linearizability, "COUNTEREXAMPLE_RETRY_CONFIGURATIONS", 0)
     result = check_operations(disagreeing_reads(), AppendLog())
     example = result.partitions[0].counterexample
-    assert result.valid is False and example is not None
+    assert result.verdict is Verdict.INVALID and example is not None
     # The facts form a cycle (a before b, b before a): nothing can go first.
     assert example.prefix == () and example.state == "''"
     assert example.descriptions == ("append(k, 'a')", "append(k, 'b')")
@@ -923,7 +937,7 @@ def test_a_legal_read_that_a_fact_forbids_is_a_dead_end(monkeypatch: pytest.Monk
     ops = operations_from_events(events(*sequential((1, "ok", "write", 1), (2, "ok", "read", 1), (3, "ok", "read", 7))))
     result = check_operations(ops, RegisterWithFacts(((2, 1, 2),)))
     example = result.partitions[0].counterexample
-    assert result.valid is False and example is not None
+    assert result.verdict is Verdict.INVALID and example is not None
     assert example.descriptions == ("read(x) -> 1",) and example.state == "1"
     assert example.reasons == (
         "read(x) -> 1 cannot be placed: read(x) -> 7 at event #4 must take effect before it, "
@@ -964,7 +978,7 @@ def test_an_acknowledged_append_missing_from_a_later_read_is_caught_at_once(monk
     ]
     result = check_operations(log_history(*steps), AppendLog())
     partition = result.partitions[0]
-    assert result.valid is False and partition.explored == 0
+    assert result.verdict is Verdict.INVALID and partition.explored == 0
     example = partition.counterexample
     assert example is not None and example.descriptions == ("get(k) -> '<0><1>'",)
     # The first acknowledged append it lacks is named (<2>; "b" is missing as well).
@@ -988,7 +1002,7 @@ def test_a_read_of_something_never_written_is_caught_at_once() -> None:
         before, _ = append_log_constraints(ops)
         assert [op.f for op in ops] == ["append", "put", "get"]
         assert (2, 2, 2) in before, shown
-        assert check_operations(ops, AppendLog()).valid is False
+        assert check_operations(ops, AppendLog()).verdict is Verdict.INVALID
 
 
 def test_append_log_facts_are_withheld_when_strings_cannot_be_cut_safely() -> None:
@@ -1097,8 +1111,8 @@ def test_append_log_search_agrees_with_the_brute_force_twin(
 ) -> None:
     ops = data.draw(log_histories(pool, keys=keys))
     expected = log_linearizable(ops)
-    assert check_operations(ops, AppendLog(facts=False)).valid is expected
-    assert check_operations(ops, get_model("kv")).valid is expected
+    assert check_operations(ops, AppendLog(facts=False)).verdict is Verdict.holds(expected)
+    assert check_operations(ops, get_model("kv")).verdict is Verdict.holds(expected)
     retry = data.draw(st.sampled_from([0, linearizability.COUNTEREXAMPLE_RETRY_CONFIGURATIONS]))
     saved = linearizability.COUNTEREXAMPLE_RETRY_CONFIGURATIONS
     linearizability.COUNTEREXAMPLE_RETRY_CONFIGURATIONS = retry
@@ -1106,7 +1120,7 @@ def test_append_log_search_agrees_with_the_brute_force_twin(
         result = check_operations(ops, AppendLog())
     finally:
         linearizability.COUNTEREXAMPLE_RETRY_CONFIGURATIONS = saved
-    assert result.valid is expected
+    assert result.verdict is Verdict.holds(expected)
     for partition in result.partitions:
         if partition.counterexample is not None:
             assert_log_counterexample_is_honest([op for op in ops if op.key == partition.key], partition.counterexample)
@@ -1134,14 +1148,14 @@ def assert_log_counterexample_is_honest(ops: Sequence[Operation], example: Any) 
 def test_a_long_append_log_with_many_clients_is_searched_in_about_as_many_steps() -> None:
     ops = atomic_append_log(seed=3, clients=30, operations=3000, keys=3)
     result = check_operations(ops, AppendLog(), budget_s=600)
-    assert result.valid is True, result
+    assert result.verdict is Verdict.VALID, result
     explored = sum(partition.explored for partition in result.partitions)
     assert explored <= 2 * len(ops), f"{explored} configurations for {len(ops)} operations"
     broken = list(ops)
     position = max(n for n, op in enumerate(ops) if op.f == "get" and len(op.output or "") > 4)
     text = broken[position].output
     broken[position] = dataclasses.replace(broken[position], output=text[:-4] + text[-2:] + text[-4:-2])
-    assert check_operations(broken, AppendLog(), budget_s=60).valid is False
+    assert check_operations(broken, AppendLog(), budget_s=60).verdict is Verdict.INVALID
 
 
 def atomic_append_log(seed: int, clients: int, operations: int, keys: int) -> list[Operation]:
@@ -1179,7 +1193,7 @@ def atomic_append_log(seed: int, clients: int, operations: int, keys: int) -> li
 
 def test_memory_budget_ends_in_unknown() -> None:
     result = check_operations(hard_history(), get_model("cas-register"), max_memory_bytes=1)
-    assert result.valid == UNKNOWN
+    assert result.verdict is Verdict.UNKNOWN
     assert result.partitions[0].cause == CAUSE_MEMORY
     assert result.partitions[0].counterexample is None
 
@@ -1208,5 +1222,5 @@ def test_memo_entries_of_a_long_key_stay_small() -> None:
     result = check_operations(ops, get_model("register"))
     _, peak_bytes = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert result.valid is True and result.partitions[0].explored == 20_000
+    assert result.verdict is Verdict.VALID and result.partitions[0].explored == 20_000
     assert peak_bytes < 35_000_000, peak_bytes

@@ -11,6 +11,7 @@ from typing import Any
 from checkers.history import Event, read_history_jsonl, write_history_jsonl
 from checkers.liveness import check_liveness
 from checkers.trace import read_trace_jsonl
+from checkers.verdict import Verdict
 
 LIVENESS_US = 10_000
 BOUND_US = 1_000
@@ -88,7 +89,7 @@ def busy_clients() -> History:
 
 
 def anomaly_properties(result: dict[str, Any]) -> list[str]:
-    return [anomaly["property"] for anomaly in result["anomalies"]]
+    return [anomaly["property"] for anomaly in result.found]
 
 
 # -- good runs -------------------------------------------------------------------------
@@ -96,12 +97,12 @@ def anomaly_properties(result: dict[str, Any]) -> list[str]:
 
 def test_leader_from_before_the_heal_counts_and_clients_progress() -> None:
     result = check_liveness(trace(), busy_clients().sorted())
-    assert result["valid"], result["anomalies"]
-    stats = result["stats"]
+    assert result.verdict is Verdict.VALID, result.found
+    stats = result.stats
     assert stats["time_to_leader_us"] == 0 and stats["leader"] == 1
     assert stats["live_clients"] == 2
     assert stats["clients"]["0"]["ok"] == 1 and stats["clients"]["1"]["ok"] == 1
-    assert json.loads(json.dumps(result)) == result
+    assert json.loads(json.dumps(result.to_json())) == result.to_json()
 
 
 def test_new_leader_within_the_bound_is_timed() -> None:
@@ -111,9 +112,9 @@ def test_new_leader_within_the_bound_is_timed() -> None:
         role(LIVENESS_US + 600, 2, "leader", 2, 2),
     )
     result = check_liveness(events, busy_clients().sorted())
-    assert result["valid"], result["anomalies"]
-    assert result["stats"]["time_to_leader_us"] == 600
-    assert (result["stats"]["leader"], result["stats"]["leader_term"]) == (2, 2)
+    assert result.verdict is Verdict.VALID, result.found
+    assert result.stats["time_to_leader_us"] == 600
+    assert (result.stats["leader"], result.stats["leader_term"]) == (2, 2)
 
 
 def test_idle_client_is_not_judged_and_plain_dicts_are_accepted() -> None:
@@ -122,9 +123,9 @@ def test_idle_client_is_not_judged_and_plain_dicts_are_accepted() -> None:
         {"time": 600, "process": 5, "client": 5, "type": "ok"},
     ]
     result = check_liveness(trace(), history)
-    assert result["valid"]
-    assert result["stats"]["live_clients"] == 0
-    assert result["stats"]["clients"]["5"]["live"] is False
+    assert result.verdict is Verdict.VALID
+    assert result.stats["live_clients"] == 0
+    assert result.stats["clients"]["5"]["live"] is False
 
 
 # -- no leader -------------------------------------------------------------------------
@@ -138,16 +139,16 @@ def test_no_leader_after_the_heal() -> None:
     )
     result = check_liveness(events, busy_clients().sorted())
     assert anomaly_properties(result) == ["leader"]
-    assert "no node is leader; highest term is 2" in result["anomalies"][0]["message"]
-    assert result["stats"]["time_to_leader_us"] is None
+    assert "no node is leader; highest term is 2" in result.found[0]["message"]
+    assert result.stats["time_to_leader_us"] is None
 
 
 def test_leader_only_at_a_crashed_node() -> None:
     events = trace(event(LIVENESS_US - 10, "crash", node=1))
     result = check_liveness(events, busy_clients().sorted())
     assert anomaly_properties(result) == ["leader"]
-    assert "node 1 of term 1 (crashed)" in result["anomalies"][0]["message"]
-    assert result["stats"]["time_to_leader_us"] is None
+    assert "node 1 of term 1 (crashed)" in result.found[0]["message"]
+    assert result.stats["time_to_leader_us"] is None
 
 
 def test_leader_lost_for_good_during_the_phase() -> None:
@@ -155,12 +156,12 @@ def test_leader_lost_for_good_during_the_phase() -> None:
     events = trace(event(LIVENESS_US + 10, "crash", node=1))
     result = check_liveness(events, busy_clients().sorted())
     assert anomaly_properties(result) == ["leader"]
-    anomaly = result["anomalies"][0]
+    anomaly = result.found[0]
     assert anomaly["leaderless_from_us"] == LIVENESS_US + 10
     assert anomaly["leaderless_until_us"] is None
     assert "to the end of the trace" in anomaly["message"]
     assert "node 1 of term 1 (crashed)" in anomaly["message"]
-    assert result["stats"]["time_to_leader_us"] == 0
+    assert result.stats["time_to_leader_us"] == 0
 
 
 def test_short_reelection_during_the_phase_is_fine_long_one_is_not() -> None:
@@ -169,36 +170,36 @@ def test_short_reelection_during_the_phase_is_fine_long_one_is_not() -> None:
         events = trace(event(crash_us, "crash", node=1), role(crash_us + gap_us, 2, "leader", 2, 2))
         return check_liveness(events, busy_clients().sorted())
 
-    assert run(BOUND_US)["valid"]
-    assert run(BOUND_US)["stats"]["longest_leaderless_us"] == BOUND_US
+    assert run(BOUND_US).verdict is Verdict.VALID
+    assert run(BOUND_US).stats["longest_leaderless_us"] == BOUND_US
     late = run(BOUND_US + 1)
     assert anomaly_properties(late) == ["leader"]
-    assert late["anomalies"][0]["leaderless_until_us"] == LIVENESS_US + 100 + BOUND_US + 1
+    assert late.found[0]["leaderless_until_us"] == LIVENESS_US + 100 + BOUND_US + 1
 
 
 def test_leader_only_at_a_paused_node() -> None:
     events = trace(event(LIVENESS_US - 10, "pause", node=1))
     result = check_liveness(events, busy_clients().sorted())
-    assert "node 1 of term 1 (paused)" in result["anomalies"][0]["message"]
+    assert "node 1 of term 1 (paused)" in result.found[0]["message"]
     events = trace(event(LIVENESS_US - 10, "pause", node=1), event(LIVENESS_US + 10, "resume", node=1))
-    assert check_liveness(events, busy_clients().sorted())["valid"]
+    assert check_liveness(events, busy_clients().sorted()).verdict is Verdict.VALID
 
 
 def test_stale_leader_of_an_older_term_does_not_count() -> None:
     events = trace(event(LIVENESS_US - 10, "hard_state", node=3, term=2, vote=3, commit=0))
     result = check_liveness(events, busy_clients().sorted())
     assert anomaly_properties(result) == ["leader"]
-    assert "stale, highest term is 2" in result["anomalies"][0]["message"]
+    assert "stale, highest term is 2" in result.found[0]["message"]
 
 
 def test_leader_too_late_is_reported_with_the_measured_time() -> None:
     events = trace(event(LIVENESS_US - 100, "crash", node=1), role(LIVENESS_US + BOUND_US + 250, 2, "leader", 2, 2))
     result = check_liveness(events, busy_clients().sorted())
-    anomaly = result["anomalies"][0]
+    anomaly = result.found[0]
     assert anomaly["property"] == "leader"
     assert anomaly["leaderless_us"] == BOUND_US + 250
     assert "came 1.25 ms after the liveness phase began (bound 1 ms)" in anomaly["message"]
-    assert result["stats"]["time_to_leader_us"] == BOUND_US + 250
+    assert result.stats["time_to_leader_us"] == BOUND_US + 250
 
 
 def test_trace_ending_before_the_bound_without_leader_fails() -> None:
@@ -218,9 +219,9 @@ def test_trace_without_liveness_phase_is_not_valid() -> None:
         event(9, "end"),
     ]
     result = check_liveness(events, [])
-    assert result["valid"] is False
-    assert result["anomalies"][0]["message"] == "trace has no liveness phase"
-    assert result["anomalies"][0]["t"] == 9
+    assert result.verdict is Verdict.INVALID
+    assert result.found[0]["message"] == "trace has no liveness phase"
+    assert result.found[0]["t"] == 9
 
 
 # -- clients ---------------------------------------------------------------------------
@@ -230,7 +231,7 @@ def test_client_that_never_completes_in_the_liveness_phase() -> None:
     history = busy_clients().op(2, LIVENESS_US + 50, None, 0)
     result = check_liveness(trace(), history.sorted())
     assert anomaly_properties(result) == ["client-progress"]
-    anomaly = result["anomalies"][0]
+    anomaly = result.found[0]
     assert anomaly["client"] == 2 and anomaly["pending"] == 1
     assert anomaly["phase"] == "liveness" and anomaly["t"] == FINAL_READS_US
     assert anomaly["message"] == (
@@ -242,7 +243,7 @@ def test_client_that_never_completes_in_the_liveness_phase() -> None:
 def test_client_stuck_since_before_the_phase_is_live_and_fails() -> None:
     history = busy_clients().op(2, LIVENESS_US - 50, None, 0)
     result = check_liveness(trace(), history.sorted())
-    assert [anomaly["client"] for anomaly in result["anomalies"]] == [2]
+    assert [anomaly["client"] for anomaly in result.found] == [2]
 
 
 def test_client_with_only_failures_and_timeouts_fails() -> None:
@@ -250,7 +251,7 @@ def test_client_with_only_failures_and_timeouts_fails() -> None:
     history.op(2, LIVENESS_US + 10, "info", LIVENESS_US + 90)
     history.op(2, LIVENESS_US + 100, "fail", LIVENESS_US + 190, process=12)
     result = check_liveness(trace(), history.sorted())
-    anomaly = result["anomalies"][0]
+    anomaly = result.found[0]
     assert (anomaly["client"], anomaly["info"], anomaly["fail"], anomaly["ok"]) == (2, 1, 1, 0)
 
 
@@ -259,15 +260,15 @@ def test_ok_counts_only_if_invoked_in_phase_and_done_before_final_reads() -> Non
     history.op(2, LIVENESS_US - 10, "ok", LIVENESS_US + 10)  # invoked before the phase
     history.op(3, FINAL_READS_US - 10, "ok", FINAL_READS_US + 10, process=13)  # done too late
     result = check_liveness(trace(), history.sorted())
-    assert sorted(anomaly["client"] for anomaly in result["anomalies"]) == [2, 3]
+    assert sorted(anomaly["client"] for anomaly in result.found) == [2, 3]
     result = check_liveness(trace(final_reads=False), history.sorted())
-    assert [anomaly["client"] for anomaly in result["anomalies"]] == [2]
+    assert [anomaly["client"] for anomaly in result.found] == [2]
 
 
 def test_process_stands_for_a_missing_client_slot() -> None:
     history = History().op(None, LIVENESS_US + 10, None, 0, process=42)  # type: ignore[arg-type]
     result = check_liveness(trace(), history.sorted())
-    assert result["anomalies"][0]["client"] == 42
+    assert result.found[0]["client"] == 42
 
 
 def test_files_read_back_give_the_same_verdict(tmp_path: Path) -> None:
@@ -295,7 +296,7 @@ def test_a_node_paused_then_crashed_is_running_after_restart() -> None:
         {"t": 200, "ev": "end"},
     ]
     result = check_liveness(events, [])
-    assert result["valid"] is True, result["anomalies"]
+    assert result.verdict is Verdict.VALID, result.found
 
 
 def test_a_cas_answered_compare_failed_is_progress() -> None:
@@ -314,9 +315,9 @@ def test_a_cas_answered_compare_failed_is_progress() -> None:
             error="compare-failed",
         )
     )
-    assert check_liveness(trace(), history.sorted())["valid"] is True
+    assert check_liveness(trace(), history.sorted()).verdict is Verdict.VALID
     history.events[-1] = dataclasses.replace(history.events[-1], error="unavailable")
-    assert [anomaly["client"] for anomaly in check_liveness(trace(), history.sorted())["anomalies"]] == [2]
+    assert [anomaly["client"] for anomaly in check_liveness(trace(), history.sorted()).found] == [2]
 
 
 def test_messages_give_times_in_seconds_and_lengths_in_readable_units() -> None:
@@ -333,7 +334,7 @@ def test_messages_give_times_in_seconds_and_lengths_in_readable_units() -> None:
         event(70_000_100, "end"),
     ]
     history = History().op(0, liveness_us + 10, "ok", liveness_us + 20)
-    (anomaly,) = check_liveness(events, history.sorted())["anomalies"]
+    (anomaly,) = check_liveness(events, history.sorted()).found
     assert anomaly["message"] == (
         "no usable leader for 2.501 s from 61.25 s to 63.751 s (bound 1.50 s); "
         "when the bound ran out, leaders: node 1 of term 1 (crashed)"

@@ -19,6 +19,7 @@ from checkers.errors import InputError
 from checkers.liveness import check_liveness
 from checkers.raft_safety import check_raft_safety
 from checkers.trace import DROP_REASONS, iter_trace_lines, read_trace_jsonl
+from checkers.verdict import CheckerResult, Verdict
 from scenarios.model import Scenario
 from scenarios.resolve import resolve
 from sim.world import RunResult, run_scenario
@@ -129,10 +130,10 @@ def test_checkers_ignore_message_events(name: str) -> None:
     assert check_liveness(loud, []) == check_liveness(quiet, [])
 
 
-def strip_event_count(result: dict[str, Any]) -> dict[str, Any]:
+def strip_event_count(result: CheckerResult) -> CheckerResult:
     """The safety checker counts the lines it read; everything else must agree."""
-    stats = {key: value for key, value in result["stats"].items() if key != "events"}
-    return {**result, "stats": stats}
+    stats = {key: value for key, value in (result.stats or {}).items() if key != "events"}
+    return dataclasses.replace(result, stats=stats)
 
 
 def test_message_events_do_not_hide_an_anomaly() -> None:
@@ -147,7 +148,7 @@ def test_message_events_do_not_hide_an_anomaly() -> None:
         {"t": 6, "ev": "role", "node": 2, "role": "leader", "term": 1, "leader": 2},
     ]
     events = list(iter_trace_lines(json.dumps(line) for line in lines))
-    assert check_raft_safety(events)["valid"] is False
+    assert check_raft_safety(events).verdict is Verdict.INVALID
 
 
 START = '{"t": 0, "ev": "start", "scenario": "s", "seed": 1, "nodes": [1, 2, 3], "clients": 2}'

@@ -12,6 +12,7 @@ from checkers.budget import Budget
 from checkers.history import COMPARE_FAILED, Operation
 from checkers.linearizability import check_operations
 from checkers.models import MODEL_FUNCTIONS, MODELS, Model, get_model, parse_initial
+from checkers.verdict import Verdict
 
 
 def op(f: str, input_value=None, output=None, *, status: str = "ok", key: str = "x") -> Operation:
@@ -501,5 +502,5 @@ def test_a_model_of_the_core_alone_is_judged_like_the_full_one(stale: bool) -> N
     ]
     core_only = check_operations(history, CoreOnlyRegister())
     full = check_operations(history, get_model("register"))
-    assert core_only.valid is full.valid is (not stale)
+    assert core_only.verdict is full.verdict is Verdict.holds(not stale)
     assert [p.counterexample is None for p in core_only.partitions] == [not stale]

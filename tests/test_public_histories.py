@@ -20,6 +20,7 @@ from checkers.errors import InputError
 from checkers.formats import read_operations
 from checkers.linearizability import check_operations
 from checkers.models import get_model, parse_initial
+from checkers.verdict import Verdict
 
 ROOT = Path(__file__).parent / "testdata" / "histories"
 FOLDERS = ("knossos", "porcupine")
@@ -79,10 +80,10 @@ def test_expected_verdict(folder: str, row: dict[str, str]) -> None:
     started = time.monotonic()
     result = check_operations(read_operations(path, model=model), model, budget_s=budget_s)
     elapsed_s = time.monotonic() - started
-    assert result.valid is expected, [(p.key, p.valid, p.cause) for p in result.partitions]
+    assert result.verdict is Verdict.holds(expected), [(p.key, p.verdict, p.cause) for p in result.partitions]
     assert elapsed_s < budget_s + SLACK_S
     for partition in result.partitions:
-        assert partition.valid is not False or partition.counterexample is not None
+        assert partition.verdict is not Verdict.INVALID or partition.counterexample is not None
 
 
 @pytest.mark.parametrize(

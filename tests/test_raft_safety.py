@@ -17,6 +17,7 @@ from checkers.errors import InputError
 from checkers.history import Event
 from checkers.raft_safety import ANOMALIES_KEPT_PER_PROPERTY, check_raft_safety
 from checkers.trace import iter_trace_lines, read_trace_jsonl
+from checkers.verdict import Verdict
 
 Entry = list[Any]  # [term, digest]
 
@@ -125,7 +126,7 @@ def good_trace() -> list[dict[str, Any]]:
 
 
 def properties(result: dict[str, Any]) -> set[str]:
-    return {anomaly["property"] for anomaly in result["anomalies"]}
+    return {anomaly["property"] for anomaly in result.found}
 
 
 # -- good traces -----------------------------------------------------------------------
@@ -133,13 +134,13 @@ def properties(result: dict[str, Any]) -> set[str]:
 
 def test_good_trace_is_valid_and_json_able() -> None:
     result = check_raft_safety(good_trace())
-    assert result["valid"], result["anomalies"]
-    assert result["anomalies"] == []
-    stats = result["stats"]
+    assert result.verdict is Verdict.VALID, result.found
+    assert result.found == ()
+    stats = result.stats
     assert stats["committed_entries"] == 5
     assert stats["terms_with_leader"] == 2
     assert stats["acks"] == 3 and stats["restarts"] == 1 and stats["crashes"] == 1
-    assert json.loads(json.dumps(result)) == result
+    assert json.loads(json.dumps(result.to_json())) == result.to_json()
 
 
 def test_good_trace_round_trips_through_the_reader(tmp_path: Path) -> None:
@@ -147,7 +148,7 @@ def test_good_trace_round_trips_through_the_reader(tmp_path: Path) -> None:
     path.write_text("".join(json.dumps(event) + "\n" for event in good_trace()))
     events = read_trace_jsonl(path)
     assert events == good_trace()
-    assert check_raft_safety(events)["valid"]
+    assert check_raft_safety(events).verdict is Verdict.VALID
 
 
 def test_partitioned_minority_may_end_with_a_divergent_uncommitted_suffix() -> None:
@@ -164,7 +165,7 @@ def test_partitioned_minority_may_end_with_a_divergent_uncommitted_suffix() -> N
     trace.commit_apply(1, 2, 2, [[2, "00"], [2, "kept"]]).ack(1, 0, 3, [2, "kept"])
     trace.phase("end").add("end")
     result = check_raft_safety(trace.events)
-    assert result["valid"], result["anomalies"]
+    assert result.verdict is Verdict.VALID, result.found
 
 
 # -- one bad trace per property --------------------------------------------------------
@@ -174,9 +175,9 @@ def test_two_leaders_in_one_term() -> None:
     events = good_trace()
     events.insert(-3, {"t": events[-4]["t"], "ev": "role", "node": 3, "role": "leader", "term": 2, "leader": 3})
     result = check_raft_safety(events)
-    assert not result["valid"]
+    assert result.verdict is Verdict.INVALID
     assert properties(result) == {"election-safety"}
-    anomaly = result["anomalies"][0]
+    anomaly = result.found[0]
     assert anomaly["term"] == 2 and anomaly["leaders"] == [2, 3]
     assert anomaly["phase"] == "liveness"
 
@@ -186,7 +187,7 @@ def test_divergent_digest_at_same_index_and_term() -> None:
     trace.append(1, 1, [[1, "a"]]).append(2, 1, [[1, "b"]])
     result = check_raft_safety(trace.events)
     assert properties(result) == {"log-matching"}
-    assert result["anomalies"][0]["index"] == 1
+    assert result.found[0]["index"] == 1
 
 
 def test_divergent_prefix_under_a_matching_entry() -> None:
@@ -196,7 +197,7 @@ def test_divergent_prefix_under_a_matching_entry() -> None:
     trace.append(1, 1, [[1, "a"], [3, "c"]]).append(2, 1, [[2, "b"], [3, "c"]])
     result = check_raft_safety(trace.events)
     assert properties(result) == {"log-matching"}
-    assert result["anomalies"][0]["index"] == 2
+    assert result.found[0]["index"] == 2
 
 
 def test_divergence_through_a_restart_log_is_caught() -> None:
@@ -211,7 +212,7 @@ def test_different_applies_at_one_index() -> None:
     trace.append(2, 1, [[2, "b"]]).commit_apply(2, 2, 1, [[2, "b"]])
     result = check_raft_safety(trace.events)
     assert properties(result) == {"state-machine-safety"}
-    messages = [anomaly["message"] for anomaly in result["anomalies"]]
+    messages = [anomaly["message"] for anomaly in result.found]
     assert any("node 2 applied [2, b] at index 1, node 1 applied [1, a]" in m for m in messages)
 
 
@@ -221,14 +222,14 @@ def test_apply_skipping_an_index() -> None:
     trace.apply(1, 1, [[1, "a"]]).apply(1, 3, [[1, "c"]])
     result = check_raft_safety(trace.events)
     assert properties(result) == {"state-machine-safety"}
-    assert result["anomalies"][0]["index"] == 3 and result["anomalies"][0]["applied"] == 1
+    assert result.found[0]["index"] == 3 and result.found[0]["applied"] == 1
 
 
 def test_apply_twice_in_one_incarnation_but_again_after_restart() -> None:
     trace = TraceBuilder()
     trace.append(1, 1, [[1, "a"]]).commit_apply(1, 1, 1, [[1, "a"]])
     trace.add("crash", node=1).restart(1, 1, 1, [[1, "a"]]).apply(1, 1, [[1, "a"]])
-    assert check_raft_safety(trace.events)["valid"]
+    assert check_raft_safety(trace.events).verdict is Verdict.VALID
     trace.apply(1, 1, [[1, "a"]])
     assert properties(check_raft_safety(trace.events)) == {"state-machine-safety"}
 
@@ -237,11 +238,11 @@ def test_apply_beyond_commit_and_apply_of_a_foreign_entry() -> None:
     trace = TraceBuilder()
     trace.append(1, 1, [[1, "a"]]).apply(1, 1, [[1, "a"]])
     result = check_raft_safety(trace.events)
-    assert "beyond its commit index 0" in result["anomalies"][0]["message"]
+    assert "beyond its commit index 0" in result.found[0]["message"]
     trace = TraceBuilder()
     trace.append(1, 1, [[1, "a"]]).hard(1, 1, commit=1).apply(1, 1, [[1, "x"]])
     result = check_raft_safety(trace.events)
-    assert "but its log holds [1, a]" in result["anomalies"][0]["message"]
+    assert "but its log holds [1, a]" in result.found[0]["message"]
 
 
 def test_leader_missing_a_committed_entry() -> None:
@@ -251,8 +252,8 @@ def test_leader_missing_a_committed_entry() -> None:
     trace.role(3, "candidate", 2).role(3, "leader", 2, 3)
     result = check_raft_safety(trace.events)
     assert properties(result) == {"leader-completeness"}
-    assert [anomaly["index"] for anomaly in result["anomalies"]] == [1, 2]
-    assert result["anomalies"][0]["held"] is None
+    assert [anomaly["index"] for anomaly in result.found] == [1, 2]
+    assert result.found[0]["held"] is None
 
 
 def test_leader_of_the_commit_term_is_not_judged_by_it() -> None:
@@ -263,7 +264,7 @@ def test_leader_of_the_commit_term_is_not_judged_by_it() -> None:
     trace.elect(1, 2, 1, voters=(2,))
     trace.replicate(1, 2, 1, [[2, "00"], [2, "a"]], followers=(2,))
     trace.role(1, "leader", 2, 1)
-    assert check_raft_safety(trace.events)["valid"]
+    assert check_raft_safety(trace.events).verdict is Verdict.VALID
 
 
 def test_committed_entry_overwritten() -> None:
@@ -271,7 +272,7 @@ def test_committed_entry_overwritten() -> None:
     trace.append(1, 1, [[1, "a"]]).hard(1, 1, commit=1).append(1, 1, [[2, "b"]])
     result = check_raft_safety(trace.events)
     assert properties(result) == {"state-machine-safety"}
-    assert "replaced committed index 1" in result["anomalies"][0]["message"]
+    assert "replaced committed index 1" in result.found[0]["message"]
 
 
 def test_commit_index_moving_back() -> None:
@@ -279,12 +280,12 @@ def test_commit_index_moving_back() -> None:
     trace.append(1, 1, [[1, "a"], [1, "b"]]).hard(1, 1, commit=2).hard(1, 1, commit=1)
     result = check_raft_safety(trace.events)
     assert properties(result) == {"state-machine-safety"}
-    assert "moved its commit index back from 2 to 1" in result["anomalies"][0]["message"]
+    assert "moved its commit index back from 2 to 1" in result.found[0]["message"]
     # After a crash the persisted commit may be older than the one the node last acted on.
     trace = TraceBuilder()
     trace.append(1, 1, [[1, "a"], [1, "b"]]).hard(1, 1, commit=2)
     trace.add("crash", node=1).add("restart", node=1, term=1, vote=0, commit=1, log=[[1, "a"], [1, "b"]])
-    assert check_raft_safety(trace.events)["valid"]
+    assert check_raft_safety(trace.events).verdict is Verdict.VALID
 
 
 def acked_then_lost(conflicting_commit: bool) -> list[dict[str, Any]]:
@@ -305,9 +306,9 @@ def acked_then_lost(conflicting_commit: bool) -> list[dict[str, Any]]:
 
 def test_acknowledged_write_lost_after_crash_and_restart() -> None:
     result = check_raft_safety(acked_then_lost(conflicting_commit=True))
-    assert not result["valid"]
+    assert result.verdict is Verdict.INVALID
     assert "durability" in properties(result)
-    durability = [a for a in result["anomalies"] if a["property"] == "durability"]
+    durability = [a for a in result.found if a["property"] == "durability"]
     assert any("acknowledged [1, acked] to client c7" in a["message"] for a in durability)
     assert durability[-1]["holders"] == [] and durability[-1]["phase"] == "end"
 
@@ -315,7 +316,7 @@ def test_acknowledged_write_lost_after_crash_and_restart() -> None:
 def test_acknowledged_write_missing_from_the_majority_at_the_end() -> None:
     result = check_raft_safety(acked_then_lost(conflicting_commit=False))
     assert properties(result) == {"durability"}
-    assert "only 0 of 3 nodes" in result["anomalies"][0]["message"]
+    assert "only 0 of 3 nodes" in result.found[0]["message"]
 
 
 def test_ack_of_an_entry_the_node_does_not_hold() -> None:
@@ -330,7 +331,7 @@ def test_events_of_a_crashed_node_break_the_trace() -> None:
     trace.add("crash", node=1).append(1, 1, [[1, "a"]]).append(1, 5, [[1, "b"]])
     result = check_raft_safety(trace.events)
     assert properties(result) == {"trace-consistency"}
-    assert result["stats"]["anomaly_counts"]["trace-consistency"] == 3
+    assert result.stats["anomaly_counts"]["trace-consistency"] == 3
 
 
 def test_anomalies_are_capped_but_all_counted() -> None:
@@ -339,12 +340,12 @@ def test_anomalies_are_capped_but_all_counted() -> None:
     for _ in range(ANOMALIES_KEPT_PER_PROPERTY + 10):
         trace.role(2, "leader", 1, 2)
     result = check_raft_safety(trace.events)
-    assert len(result["anomalies"]) == ANOMALIES_KEPT_PER_PROPERTY
-    assert result["stats"]["anomaly_counts"]["election-safety"] == ANOMALIES_KEPT_PER_PROPERTY + 10
+    assert len(result.found) == ANOMALIES_KEPT_PER_PROPERTY
+    assert result.stats["anomaly_counts"]["election-safety"] == ANOMALIES_KEPT_PER_PROPERTY + 10
     trace.role(3, "leader", 2).role(4, "leader", 2)  # a new cause past the cap is still shown
     result = check_raft_safety(trace.events)
-    assert len(result["anomalies"]) == ANOMALIES_KEPT_PER_PROPERTY + 1
-    assert result["anomalies"][-1]["term"] == 2 and result["anomalies"][-1]["group"] == 2
+    assert len(result.found) == ANOMALIES_KEPT_PER_PROPERTY + 1
+    assert result.found[-1]["term"] == 2 and result.found[-1]["group"] == 2
 
 
 # -- mutations of a good trace are caught ----------------------------------------------
@@ -363,7 +364,7 @@ def test_changing_each_entry_digest_is_caught() -> None:
     for position, offset in DIGEST_SITES:
         events = copy.deepcopy(good_trace())
         events[position]["entries"][offset][1] += "x"
-        assert not check_raft_safety(events)["valid"], (position, offset)
+        assert check_raft_safety(events).verdict is Verdict.INVALID, (position, offset)
 
 
 @settings(max_examples=60, deadline=None)
@@ -375,7 +376,7 @@ def test_changing_any_entry_digest_is_caught(site: tuple[int, int], digest: str)
     if entry[1] == digest:
         digest += "f"
     entry[1] = digest
-    assert not check_raft_safety(events)["valid"]
+    assert check_raft_safety(events).verdict is Verdict.INVALID
 
 
 @settings(max_examples=20, deadline=None)
@@ -458,7 +459,7 @@ def test_an_anomaly_shows_every_node_at_its_moment_and_who_proposed_each_entry()
         Event(2, 10, 0, "invoke", "write", "k0", 2, client=0),
     ]
     result = check_raft_safety(trace.events, history)
-    first = result["anomalies"][0]
+    first = result.found[0]
     assert first["message"] == "node 3 applied up to index 1 beyond its commit index 0"
     nodes = {state["node"]: state for state in first["nodes"]}
     assert sorted(nodes) == [1, 2, 3]
@@ -468,21 +469,21 @@ def test_an_anomaly_shows_every_node_at_its_moment_and_who_proposed_each_entry()
     named = nodes[1]["log_tail"][1]
     assert named == {"index": 2, "term": 1, "digest": "aa", "client": "c0", "request": "c0-2", "line": 3}
     assert nodes[1]["log_tail"][2]["client"] is None and nodes[1]["log_tail"][2]["line"] is None
-    without_history = check_raft_safety(trace.events)["anomalies"][0]["nodes"][0]["log_tail"][1]
+    without_history = check_raft_safety(trace.events).found[0]["nodes"][0]["log_tail"][1]
     assert (without_history["request"], without_history["line"]) == ("c0-2", None)
-    json.dumps(result)
+    json.dumps(result.to_json())
 
 
 def test_the_log_tail_is_taken_around_the_anomaly_s_index() -> None:
     trace = TraceBuilder()
     entries = [[1, f"{number:02}"] for number in range(1, 13)]
     trace.append(1, 1, entries).hard(1, 1, commit=12).apply(1, 1, entries[:6]).apply(1, 8, entries[7:8])
-    (anomaly,) = check_raft_safety(trace.events)["anomalies"]
+    (anomaly,) = check_raft_safety(trace.events).found
     assert anomaly["index"] == 8
     assert [entry["index"] for entry in anomaly["nodes"][0]["log_tail"]] == [6, 7, 8, 9, 10]
     trace = TraceBuilder()
     trace.append(1, 1, entries).add("crash", node=1).append(1, 13, [[1, "13"]])
-    (anomaly,) = check_raft_safety(trace.events)["anomalies"]
+    (anomaly,) = check_raft_safety(trace.events).found
     assert [entry["index"] for entry in anomaly["nodes"][0]["log_tail"]] == [8, 9, 10, 11, 12]
 
 
@@ -497,16 +498,16 @@ def test_anomalies_of_one_node_incarnation_form_one_group() -> None:
     restarted_at = trace.time_us
     trace.apply(1, 2, log[1:2])
     result = check_raft_safety(trace.events)
-    assert [anomaly["group"] for anomaly in result["anomalies"]] == [1, 1, 2]
-    assert [(group["count"], group["node"], group["property"]) for group in result["groups"]] == [
+    assert [anomaly["group"] for anomaly in result.found] == [1, 1, 2]
+    assert [(group["count"], group["node"], group["property"]) for group in result.groups] == [
         (2, 1, "state-machine-safety"),
         (1, 1, "state-machine-safety"),
     ]
-    assert result["groups"][0]["cause"].endswith(", the first of 2 anomalies of this cause")
-    assert result["groups"][1]["cause"] == (
+    assert result.groups[0]["cause"].endswith(", the first of 2 anomalies of this cause")
+    assert result.groups[1]["cause"] == (
         f"node 1 applied from index 2 after applying up to 0 (node 1 since its restart at {restarted_at / 1e6:.2f} s)"
     )
-    assert result["groups"][1]["t"] == restarted_at + 10 and result["groups"][1]["line"] is None
+    assert result.groups[1]["t"] == restarted_at + 10 and result.groups[1]["line"] is None
 
 
 def test_two_leaders_of_one_term_are_one_group_per_term() -> None:
@@ -514,13 +515,13 @@ def test_two_leaders_of_one_term_are_one_group_per_term() -> None:
     trace.role(1, "leader", 2).role(2, "leader", 2).role(3, "leader", 2).role(4, "leader", 3)
     trace.role(1, "leader", 3)
     result = check_raft_safety(trace.events)
-    assert [(anomaly["term"], anomaly["leaders"], anomaly["group"]) for anomaly in result["anomalies"]] == [
+    assert [(anomaly["term"], anomaly["leaders"], anomaly["group"]) for anomaly in result.found] == [
         (2, [1, 2], 1),
         (2, [1, 3], 1),
         (3, [4, 1], 2),
     ]
-    assert [group["count"] for group in result["groups"]] == [2, 1]
-    assert result["stats"]["groups_total"] == 2
+    assert [group["count"] for group in result.groups] == [2, 1]
+    assert result.stats["groups_total"] == 2
 
 
 def test_a_run_that_skips_re_applying_shows_the_restarted_node_behind(tmp_path: Path) -> None:
@@ -534,10 +535,10 @@ def test_a_run_that_skips_re_applying_shows_the_restarted_node_behind(tmp_path: 
     scenario = dataclasses.replace(
         base, duration_ms=6000, faults=base.faults[:1], seed=1, bugs=("restart-skips-apply",)
     )
-    verdict = api.run(scenario, tmp_path / "run").verdict["checkers"]["raft-safety"]
+    verdict = api.run(scenario, tmp_path / "run").verdict.checkers["raft-safety"]
     result = check_raft_safety(read_trace_jsonl(tmp_path / "run" / "trace.jsonl"))
-    assert verdict["valid"] is False and result["valid"] is False
-    anomaly = result["anomalies"][0]
+    assert verdict.verdict is Verdict.INVALID and result.verdict is Verdict.INVALID
+    anomaly = result.found[0]
     assert "applied from index" in anomaly["message"]
     assert [state["node"] for state in anomaly["nodes"]] == [1, 2, 3, 4, 5]
     culprit = next(state for state in anomaly["nodes"] if state["node"] == anomaly["node"])
@@ -546,8 +547,8 @@ def test_a_run_that_skips_re_applying_shows_the_restarted_node_behind(tmp_path: 
         len(state["log_tail"]) == 5 and any(entry["index"] == anomaly["index"] for entry in state["log_tail"])
         for state in anomaly["nodes"]
     )
-    assert f"(node {anomaly['node']} since its restart at " in result["groups"][0]["cause"]
-    assert sum(group["count"] for group in result["groups"]) == result["stats"]["anomalies_total"]
+    assert f"(node {anomaly['node']} since its restart at " in result.groups[0]["cause"]
+    assert sum(group["count"] for group in result.groups) == result.stats["anomalies_total"]
 
 
 def test_an_anomaly_about_an_acknowledged_write_names_its_history_line() -> None:
@@ -558,7 +559,7 @@ def test_an_anomaly_about_an_acknowledged_write_names_its_history_line() -> None
         Event(3, 10, 7, "invoke", "write", "k0", 2, client=7),
     ]
     result = check_raft_safety(acked_then_lost(conflicting_commit=True), history)
-    durability = [anomaly for anomaly in result["anomalies"] if anomaly["property"] == "durability"]
+    durability = [anomaly for anomaly in result.found if anomaly["property"] == "durability"]
     assert durability and all(anomaly["line"] == 4 for anomaly in durability)
-    without_history = check_raft_safety(acked_then_lost(conflicting_commit=True))["anomalies"]
+    without_history = check_raft_safety(acked_then_lost(conflicting_commit=True)).found
     assert all(anomaly["line"] is None for anomaly in without_history if anomaly["property"] == "durability")

@@ -23,6 +23,7 @@ from checkers.linearizability import (
     check_operations,
 )
 from checkers.models import get_model, parse_initial
+from checkers.verdict import Verdict
 from raftsim import api
 from raftsim.cli import main
 from reports.linearizability_view import format_result
@@ -62,7 +63,7 @@ def test_every_stuck_operation_of_a_bad_public_history_has_a_reason(folder: str,
     model = get_model(model_name, None if initial in ("", "-") else parse_initial(model_name, initial))
     ops = read_operations(HISTORIES / folder / row["file"], model=model)
     result = check_operations(ops, model, budget_s=20)
-    assert result.valid is False
+    assert result.verdict is Verdict.INVALID
     for partition in result.partitions:
         if partition.counterexample is not None:
             assert_reasons_are_complete(ops, partition.counterexample)
@@ -179,7 +180,7 @@ def test_real_time_reasons_hold_with_every_other_read_dropped() -> None:
                 rest = check_operations(
                     relaxed(ops, stuck, "applies only to" not in reason), get_model("cas-register", 0)
                 )
-                assert rest.valid is False, reason
+                assert rest.verdict is Verdict.INVALID, reason
     assert proven > 100 and starved > 3
 
 
@@ -218,7 +219,7 @@ def only_reason(
 ) -> tuple[str, tuple[int, ...]]:
     result = check_operations(ops, get_model(model_name, initial))
     example = result.partitions[0].counterexample
-    assert result.valid is False and example is not None and len(example.operations) == 1
+    assert result.verdict is Verdict.INVALID and example is not None and len(example.operations) == 1
     return example.reasons[0], example.lines_ruling_out(0)
 
 
@@ -349,7 +350,7 @@ def test_every_stuck_read_of_our_own_failing_run_has_a_reason(tmp_path: Path) ->
     api.run(scenario, folder, budget_s=30)
     ops = read_operations(folder / "history.jsonl")
     result = check_history_file(folder / "history.jsonl", "cas-register", budget_s=30)
-    assert result.valid is False
+    assert result.verdict is Verdict.INVALID
     examples = [p.counterexample for p in result.partitions if p.counterexample is not None]
     for example in examples:
         assert_reasons_are_complete(ops, example)

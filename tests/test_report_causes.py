@@ -19,6 +19,7 @@ from rich.console import Console
 from tests_support import shortened
 
 from checkers.history import read_history_jsonl
+from checkers.verdict import Verdict
 from raftsim import api
 from reports.html import render_html, write_html
 from reports.model import leader_tenures, plural
@@ -191,7 +192,7 @@ def test_anomalies_without_groups_are_each_their_own_cause(run_folder: Path, tmp
 )
 def test_a_verdict_of_the_wrong_shape_still_draws(run_folder: Path, tmp_path: Path, checkers: dict[str, Any]) -> None:
     timeline = timeline_from_run(_copy_with_verdict(run_folder, tmp_path / "odd", checkers))
-    assert timeline.valid is False
+    assert timeline.verdict is Verdict.INVALID
     write_html(timeline, tmp_path / "odd.html")
     assert _printed(timeline)
 
@@ -393,7 +394,7 @@ def test_the_page_renders_causes_logs_and_the_message_diagram_cleanly(run_folder
 
 def test_a_clean_run_opens_its_messages_on_the_first_election(run_folder: Path) -> None:
     timeline = timeline_from_run(run_folder)
-    assert timeline.valid is True and not timeline.causes
+    assert timeline.verdict is Verdict.VALID and not timeline.causes
     first = min(election.time for election in timeline.elections)
     assert timeline.focus is not None and timeline.focus[0] < first < timeline.focus[1]
 

@@ -15,6 +15,7 @@ from browser import load
 from click.testing import CliRunner
 from tests_support import shortened
 
+from checkers.verdict import Verdict
 from raftsim import api
 from raftsim.cli import cli
 from reports.html import render_html, write_html
@@ -54,7 +55,7 @@ def _data_block(page: str) -> dict:
 
 def test_timeline_of_a_run_has_lanes_roles_elections_and_faults(good_run: Path) -> None:
     timeline = timeline_from_run(good_run)
-    assert timeline.valid is True and timeline.time_unit == "us"
+    assert timeline.verdict is Verdict.VALID and timeline.time_unit == "us"
     assert timeline.lanes == ("client 0", "client 1", "client 2", "client 3")
     assert timeline.nodes == (1, 2, 3, 4, 5)
     leaders = [span for span in timeline.spans if span.state == "leader"]
@@ -75,7 +76,7 @@ def test_timeline_of_a_run_has_lanes_roles_elections_and_faults(good_run: Path) 
 
 def test_timeline_of_a_failing_run_locates_the_counterexample(bad_run: Path) -> None:
     timeline = timeline_from_run(bad_run)
-    assert timeline.valid is False
+    assert timeline.verdict is Verdict.INVALID
     [example] = timeline.counterexamples
     verdict = json.loads((bad_run / "verdict.json").read_text())
     partition = next(p for p in verdict["checkers"]["linearizability"]["partitions"] if p["counterexample"])
@@ -280,7 +281,7 @@ def test_a_long_history_is_cut_around_its_counterexample(tmp_path: Path) -> None
     source = Path(__file__).parent / "testdata/histories/porcupine/jepsen/etcd_000.log"
     model = get_model("cas-register")
     operations = read_operations(source, None, model)
-    result = check_operations(operations, model).to_json()
+    result = check_operations(operations, model).checker_result()
     whole = timeline_from_operations(operations, result, str(source), "cas-register")
     cut = timeline_from_operations(operations, result, str(source), "cas-register", max_ops=20)
     assert len(whole.ops) == len(operations) > 20 and len(cut.ops) == 20

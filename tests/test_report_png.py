@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.image import imread
 from tests_support import shortened
 
+from checkers.verdict import Verdict
 from raftsim import api
 from reports import png
 from reports.palette import COUNTEREXAMPLE_COLOUR
@@ -26,7 +27,7 @@ from reports.timeline import (
     NodeSpan,
     OpBar,
     Timeline,
-    Verdict,
+    VerdictLine,
     timeline_from_run,
 )
 
@@ -43,7 +44,7 @@ def _run(folder: Path, bugs: tuple[str, ...]) -> Timeline:
 @pytest.fixture(scope="module")
 def good(tmp_path_factory: pytest.TempPathFactory) -> Timeline:
     timeline = _run(tmp_path_factory.mktemp("good") / "run", ())
-    assert timeline.valid is True and not timeline.counterexamples
+    assert timeline.verdict is Verdict.VALID and not timeline.counterexamples
     return timeline
 
 
@@ -162,7 +163,7 @@ def _event_timeline() -> Timeline:
         meta=(("history", EVIL),),
         time_unit="event",
         end=8,
-        verdicts=(Verdict("linearizability", False, EVIL),),
+        verdicts=(VerdictLine("linearizability", Verdict.INVALID, EVIL),),
         ops=ops,
         lanes=("process 1", "process 2"),
         nodes=(),

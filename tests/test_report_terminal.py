@@ -11,6 +11,7 @@ import pytest
 from rich.console import Console
 from tests_support import shortened
 
+from checkers.verdict import Verdict
 from raftsim import api
 from reports.terminal import leader_terms, node_bar, render_terminal
 from reports.timeline import (
@@ -21,7 +22,7 @@ from reports.timeline import (
     NodeSpan,
     OpBar,
     Timeline,
-    Verdict,
+    VerdictLine,
     timeline_from_run,
 )
 
@@ -42,7 +43,7 @@ def good(tmp_path_factory: pytest.TempPathFactory) -> Timeline:
 @pytest.fixture(scope="module")
 def bad(tmp_path_factory: pytest.TempPathFactory) -> Timeline:
     timeline = _run(tmp_path_factory.mktemp("bad") / "run", ("stale-local-read",))
-    assert timeline.valid is False and timeline.counterexamples
+    assert timeline.verdict is Verdict.INVALID and timeline.counterexamples
     return timeline
 
 
@@ -126,7 +127,7 @@ def _crafted() -> Timeline:
         meta=(("scenario", EVIL),),
         time_unit="us",
         end=10_000_000,
-        verdicts=(Verdict("linearizability", False, EVIL), Verdict(EVIL, "unknown", EVIL)),
+        verdicts=(VerdictLine("linearizability", Verdict.INVALID, EVIL), VerdictLine(EVIL, Verdict.UNKNOWN, EVIL)),
         ops=ops,
         lanes=("client 1", "client 2"),
         nodes=(1, 2),

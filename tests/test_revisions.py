@@ -8,6 +8,7 @@ from typing import Any
 
 from checkers.history import Event, read_history_jsonl
 from checkers.revisions import check_revisions
+from checkers.verdict import Verdict
 from raftsim import api
 from scenarios import loader
 
@@ -71,7 +72,7 @@ class History:
 
 
 def properties(result: dict) -> set[str]:
-    return {anomaly["property"] for anomaly in result["anomalies"]}
+    return {anomaly["property"] for anomaly in result.found}
 
 
 def test_a_consistent_history_across_keys() -> None:
@@ -79,8 +80,8 @@ def test_a_consistent_history_across_keys() -> None:
     history.op(1, "read", "b", None, 2, result=2).op(0, "cas", "a", (1, 3), 3).op(1, "read", "c", None, 3)
     history.op(0, "cas", "b", (9, 4), 3, kind="fail")
     result = check_revisions(history.events)
-    assert result["valid"], result["anomalies"]
-    assert result["stats"]["max_revision"] == 3
+    assert result.verdict is Verdict.VALID, result.found
+    assert result.stats["max_revision"] == 3
 
 
 def test_two_writes_with_one_revision() -> None:
@@ -93,7 +94,7 @@ def test_a_write_after_a_returned_operation_must_make_a_greater_revision() -> No
     result = check_revisions(history.events)
     assert "revision-monotonic" in properties(result)
     assert "expected a revision above 5" in next(
-        a["message"] for a in result["anomalies"] if a["property"] == "revision-monotonic"
+        a["message"] for a in result.found if a["property"] == "revision-monotonic"
     )
 
 
@@ -107,7 +108,7 @@ def test_a_stale_read_on_another_key_goes_back_in_revision() -> None:
 def test_concurrent_operations_may_come_back_in_any_revision_order() -> None:
     history = History().invoke(0, "write", "a", 1).invoke(1, "read", "a")
     history.done(1, "ok", "read", "a", None, 0).done(0, "ok", "write", "a", 1, 1)
-    assert check_revisions(history.events)["valid"]
+    assert check_revisions(history.events).verdict is Verdict.VALID
 
 
 def test_a_read_must_see_the_last_write_at_or_below_its_revision() -> None:
@@ -126,7 +127,7 @@ def test_writes_of_unknown_outcome_are_not_held_against_reads() -> None:
     history = History().op(0, "write", "a", 1, 1)
     history.invoke(1, "write", "a", 2).done(1, "info", "write", "a", 2, None)
     history.op(0, "read", "a", None, 2, result=2)  # the unknown write took revision 2
-    assert check_revisions(history.events)["valid"]
+    assert check_revisions(history.events).verdict is Verdict.VALID
 
 
 def test_runs_are_judged_and_a_planted_revision_bug_is_found(tmp_path) -> None:
@@ -134,10 +135,10 @@ def test_runs_are_judged_and_a_planted_revision_bug_is_found(tmp_path) -> None:
     for bugs, valid in (((), True), (("overwrite-keeps-revision",), False)):
         folder = tmp_path / ("bug" if bugs else "clean")
         outcome = api.run(dataclasses.replace(base, seed=2, bugs=bugs), folder)
-        assert outcome.verdict["checkers"]["revisions"]["valid"] is valid
+        assert outcome.verdict.checkers["revisions"].verdict is Verdict.holds(valid)
         # Linearizability is per key and knows no revisions: this bug is invisible to it.
-        assert outcome.verdict["checkers"]["linearizability"]["valid"] is True
-        assert check_revisions(read_history_jsonl(folder / "history.jsonl"))["valid"] is valid
+        assert outcome.verdict.checkers["linearizability"].verdict is Verdict.VALID
+        assert check_revisions(read_history_jsonl(folder / "history.jsonl")).verdict is Verdict.holds(valid)
 
 
 # -- each anomaly sits on its cause, and causes are grouped ---------------------------------
@@ -145,7 +146,7 @@ def test_runs_are_judged_and_a_planted_revision_bug_is_found(tmp_path) -> None:
 
 def by_property(result: dict) -> dict[str, list[dict]]:
     found: dict[str, list[dict]] = {}
-    for anomaly in result["anomalies"]:
+    for anomaly in result.found:
         found.setdefault(anomaly["property"], []).append(anomaly)
     return found
 
@@ -175,7 +176,7 @@ def test_a_late_write_reusing_a_revision_is_the_cause_not_the_old_read_it_makes_
         f"write b 2 by node 1 at 0.30 s (line {early_write_line}): revision reused"
     )
     assert "and returned before this write was invoked" in found["read-revision"][0]["message"]
-    (group,) = result["groups"]
+    (group,) = result.groups
     assert group == {
         "group": 1,
         "cause": found["revision-unique"][0]["message"],
@@ -192,7 +193,7 @@ def test_a_read_that_missed_a_returned_write_is_its_own_cause() -> None:
     history = History().op(0, "write", "a", 1, 1).op(0, "write", "a", 2, 2)
     history.invoke(1, "read", "a").done(1, "ok", "read", "a", 1, 2)
     result = check_revisions(history.events)
-    (anomaly,) = result["anomalies"]
+    (anomaly,) = result.found
     assert anomaly["property"] == "read-revision"
     assert (anomaly["line"], anomaly["affected_line"]) == (6, 4)
     assert anomaly["message"] == (
@@ -204,7 +205,7 @@ def test_a_read_that_missed_a_returned_write_is_its_own_cause() -> None:
 
 def test_the_operation_that_went_backwards_is_the_cause_of_a_monotonic_anomaly() -> None:
     history = History().op(0, "write", "a", 1, 5).op(1, "read", "b", None, 3, node=4)
-    (anomaly,) = check_revisions(history.events)["anomalies"]
+    (anomaly,) = check_revisions(history.events).found
     assert anomaly["property"] == "revision-monotonic"
     assert (anomaly["line"], anomaly["affected_line"], anomaly["t"]) == (4, 2, 3 * STEP_US)
     assert anomaly["message"].startswith("read b -> nil by node 4 at 0.30 s (line 4) reported revision 3")
@@ -214,7 +215,7 @@ def test_the_later_of_two_writes_with_one_revision_is_the_cause() -> None:
     """Concurrent, so no order says which is wrong: the one that returned second reused it."""
     history = History().invoke(0, "write", "a", 1).invoke(1, "write", "b", 2)
     history.done(1, "ok", "write", "b", 2, 1).done(0, "ok", "write", "a", 1, 1)
-    (anomaly,) = check_revisions(history.events)["anomalies"]
+    (anomaly,) = check_revisions(history.events).found
     assert (anomaly["property"], anomaly["line"], anomaly["affected_line"]) == ("revision-unique", 4, 3)
 
 
@@ -231,41 +232,41 @@ def stale_node_history() -> History:
 
 def test_one_node_s_faulty_answers_in_a_row_are_one_group() -> None:
     result = check_revisions(stale_node_history().events)
-    assert result["stats"]["anomaly_counts"]["revision-monotonic"] == 4
-    assert [(group["group"], group["count"], group["operations"], group["node"]) for group in result["groups"]] == [
+    assert result.stats["anomaly_counts"]["revision-monotonic"] == 4
+    assert [(group["group"], group["count"], group["operations"], group["node"]) for group in result.groups] == [
         (1, 3, 3, 2),
         (2, 1, 1, 2),
     ]
-    assert result["groups"][0]["cause"].endswith("(node 2: the first of 3 faulty answers in a row, the last at 0.90 s)")
-    assert [anomaly["group"] for anomaly in result["anomalies"]] == [1, 1, 1, 2]
+    assert result.groups[0]["cause"].endswith("(node 2: the first of 3 faulty answers in a row, the last at 0.90 s)")
+    assert [anomaly["group"] for anomaly in result.found] == [1, 1, 1, 2]
 
 
 def test_with_the_trace_a_node_s_faulty_answers_are_grouped_by_incarnation() -> None:
     """The sound answer between them no longer splits them; a restart does."""
     history = stale_node_history()
     one_life = check_revisions(history.events, [{"t": 0, "ev": "restart", "node": 2}])
-    assert [(group["count"], group["node"]) for group in one_life["groups"]] == [(4, 2)]
+    assert [(group["count"], group["node"]) for group in one_life.groups] == [(4, 2)]
     assert (
         "(node 2 since its restart at 0.00 s: the first of 4 faulty answers, the last at 1.50 s)"
-        in one_life["groups"][0]["cause"]
+        in one_life.groups[0]["cause"]
     )
-    assert {anomaly["phase"] for anomaly in one_life["anomalies"]} == {"safety"}
-    assert {anomaly["phase"] for anomaly in check_revisions(history.events)["anomalies"]} == {None}
+    assert {anomaly["phase"] for anomaly in one_life.found} == {"safety"}
+    assert {anomaly["phase"] for anomaly in check_revisions(history.events).found} == {None}
     phased = check_revisions(
         history.events, [{"t": 0, "ev": "phase", "phase": "safety"}, {"t": 1_000_000, "ev": "phase", "phase": "heal"}]
     )
-    assert [anomaly["phase"] for anomaly in phased["anomalies"]] == ["safety", "safety", "safety", "heal"]
+    assert [anomaly["phase"] for anomaly in phased.found] == ["safety", "safety", "safety", "heal"]
     two_lives = check_revisions(history.events, [{"t": 1_200_000, "ev": "restart", "node": 2}])
-    assert [group["count"] for group in two_lives["groups"]] == [3, 1]
-    assert two_lives["groups"][1]["cause"].endswith("(node 2 since its restart at 1.20 s)")
+    assert [group["count"] for group in two_lives.groups] == [3, 1]
+    assert two_lives.groups[1]["cause"].endswith("(node 2 since its restart at 1.20 s)")
 
 
 def test_operations_naming_no_node_are_groups_of_their_own() -> None:
     history = History().op(0, "write", "a", 1, 5, node=None)
     history.op(1, "read", "b", None, 3, node=None).op(1, "read", "b", None, 3, node=None)
     result = check_revisions(history.events)
-    assert [(group["count"], group["node"]) for group in result["groups"]] == [(1, None), (1, None)]
-    assert all("(node" not in group["cause"] for group in result["groups"])
+    assert [(group["count"], group["node"]) for group in result.groups] == [(1, None), (1, None)]
+    assert all("(node" not in group["cause"] for group in result.groups)
 
 
 def test_many_anomalies_are_counted_and_every_kept_group_shows_its_first() -> None:
@@ -273,13 +274,13 @@ def test_many_anomalies_are_counted_and_every_kept_group_shows_its_first() -> No
     for number in range(30):
         history.op(1, "read", "b", None, 3, node=number % 3 + 2)  # three stale nodes, interleaved
     result = check_revisions(history.events)
-    assert result["stats"]["anomaly_counts"]["revision-monotonic"] == 30
-    assert len(result["anomalies"]) == 10
-    assert sum(group["count"] for group in result["groups"]) == 30
-    assert {anomaly["group"] for anomaly in result["anomalies"]} == {1, 2, 3}
-    assert all("\n" not in anomaly["message"] for anomaly in result["anomalies"])
+    assert result.stats["anomaly_counts"]["revision-monotonic"] == 30
+    assert len(result.found) == 10
+    assert sum(group["count"] for group in result.groups) == 30
+    assert {anomaly["group"] for anomaly in result.found} == {1, 2, 3}
+    assert all("\n" not in anomaly["message"] for anomaly in result.found)
 
 
 def test_clean_histories_have_no_groups() -> None:
     result = check_revisions(History().op(0, "write", "a", 1, 1).op(1, "read", "a", None, 1, result=1).events)
-    assert result["valid"] and result["groups"] == [] and result["stats"]["groups_total"] == 0
+    assert result.verdict is Verdict.VALID and result.groups == () and result.stats["groups_total"] == 0

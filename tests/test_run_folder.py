@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from tests_support import shortened
 
+from checkers.verdict import Verdict
 from raftsim import api, fuzz, run_folder
 from sim.world import Crash, RunResult, run_scenario
 
@@ -40,7 +41,7 @@ def test_the_judge_and_the_summary_share_one_parse(
     assert outcome.loaded is not None
     assert outcome.loaded.path == tmp_path / "run", "the value names the folder the run ended in"
     assert outcome.loaded.trace is outcome.loaded.trace
-    assert outcome.loaded.digest == outcome.verdict["digest"] == short_run.digest
+    assert outcome.loaded.digest == outcome.verdict.digest == short_run.digest
     assert calls == Counter({"read_history_jsonl": 1, "read_trace_jsonl": 1, "load_run_scenario": 1})
 
 
@@ -77,5 +78,5 @@ def test_a_failing_fuzz_seed_writes_its_folder_once_and_a_passing_one_leaves_not
     assert writes["crash.txt"] == 1
     assert sorted(path.name for path in tmp_path.iterdir()) == ["seed-2"]
     kept = run_folder.RunFolder(tmp_path / "seed-2")
-    assert kept.verdict["checkers"]["crash"]["valid"] is False
+    assert kept.verdict.checkers["crash"].verdict is Verdict.INVALID
     assert kept.digest == short_run.digest

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from tests_support import shortened_file
 
+from checkers.verdict import CheckerResult, RunVerdict, Verdict
 from raftsim import api, shrink
 from raftsim.cli import main
 from scenarios import loader
@@ -119,8 +120,11 @@ def test_the_shrunk_run_is_said_to_fail_only_what_it_fails(tmp_path: Path, monke
     def judged(scenario: object, out: object, budget_s: float) -> api.RunOutcome:
         # The original fails two checkers; every smaller run fails linearizability only.
         both = len(scenario.faults) == len(original.faults)  # type: ignore[attr-defined]
-        checkers = {"linearizability": {"valid": False}, "revisions": {"valid": not both}}
-        return api.RunOutcome(None, {"valid": False, "checkers": checkers}, None)  # type: ignore[arg-type]
+        checkers = {
+            "linearizability": CheckerResult(Verdict.INVALID),
+            "revisions": CheckerResult(Verdict.holds(not both)),
+        }
+        return api.RunOutcome(None, RunVerdict(checkers), None)  # type: ignore[arg-type]
 
     monkeypatch.setattr(api, "run", judged)
     result = shrink.shrink(folder, max_attempts=5)

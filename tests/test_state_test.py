@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from checkers.history import COMPARE_FAILED, Operation
 from checkers.linearizability import LinearizabilityResult, check_operations
 from checkers.models import Model, State, WithoutStateTest, get_model
+from checkers.verdict import Verdict
 
 EXAMPLES = 200  # per case: the whole file runs in about 6 s
 REGISTER_VALUES = (0, 1, 2, 3)
@@ -353,7 +354,7 @@ def histories(
 
 
 def verdicts(result: LinearizabilityResult) -> tuple[object, list[tuple[Hashable, object]]]:
-    return result.valid, [(partition.key, partition.valid) for partition in result.partitions]
+    return result.verdict, [(partition.key, partition.verdict) for partition in result.partitions]
 
 
 def searches(result: LinearizabilityResult) -> list[dict[str, Any]]:
@@ -392,9 +393,9 @@ def test_the_hook_changes_no_verdict(
     assert searches(with_hook) == searches(without_hook)
     by_key = dict(verdicts(with_hook)[1])
     if broken == "none":
-        assert with_hook.valid is True
+        assert with_hook.verdict is Verdict.VALID
     elif broken in ("never-written", "stale"):
-        assert with_hook.valid is False and by_key[key] is False
+        assert with_hook.verdict is Verdict.INVALID and by_key[key] is Verdict.INVALID
 
 
 def test_a_pending_cas_waiting_for_a_pending_write_is_still_found() -> None:
@@ -407,10 +408,10 @@ def test_a_pending_cas_waiting_for_a_pending_write_is_still_found() -> None:
         op("read", None, 2, number=2, call=2, ret=3),
     ]
     model = get_model("cas-register")
-    assert check_operations(operations, model).valid is True
-    assert check_operations(operations, WithoutStateTest(model)).valid is True  # type: ignore[arg-type]
+    assert check_operations(operations, model).verdict is Verdict.VALID
+    assert check_operations(operations, WithoutStateTest(model)).verdict is Verdict.VALID  # type: ignore[arg-type]
     broken = [*operations[:2], op("read", None, 3, number=2, call=2, ret=3)]
-    assert check_operations(broken, model).valid is False
+    assert check_operations(broken, model).verdict is Verdict.INVALID
 
 
 # ---------------------------------------------------------------------------------------
@@ -442,7 +443,7 @@ def test_the_hook_spares_steps_of_pending_writes(model_name: str) -> None:
         hook: check_operations(operations, model)  # type: ignore[arg-type]
         for hook, model in counted.items()
     }
-    assert results[True].valid is False and verdicts(results[True]) == verdicts(results[False])
+    assert results[True].verdict is Verdict.INVALID and verdicts(results[True]) == verdicts(results[False])
     # Without the hook every pending write is stepped once more per other pending write.
     assert counted[False].steps > 60 * 59
     assert counted[True].steps < 10 * 60

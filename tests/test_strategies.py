@@ -7,6 +7,7 @@ import dataclasses
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from checkers.verdict import Verdict
 from raftsim import api
 from scenarios import loader
 from scenarios.model import MAX_NODES, FaultSpec, Scenario, problems
@@ -26,9 +27,9 @@ def test_generated_runs_are_safe_and_repeatable(scenario: Scenario) -> None:
     """No planted bug: whatever the faults, the safety checkers must pass, and the same
     scenario must give the same trace twice."""
     outcome = api.run(scenario, None, budget_s=30)
-    checkers = outcome.verdict["checkers"]
-    assert checkers["raft-safety"]["valid"] is True, checkers["raft-safety"]["anomalies"][:3]
-    assert checkers["linearizability"]["valid"] is True
+    checkers = outcome.verdict.checkers
+    assert checkers["raft-safety"].verdict is Verdict.VALID, checkers["raft-safety"].found[:3]
+    assert checkers["linearizability"].verdict is Verdict.VALID
     assert run_scenario(scenario).digest == outcome.result.digest
 
 
