@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
+from pathlib import Path
 
 import pytest
+from tests_support import shortened
 
 from checkers.errors import InputError
 from checkers.verdict import (
@@ -19,6 +22,8 @@ from checkers.verdict import (
     RunVerdict,
     Verdict,
 )
+from raftsim import api, run_folder
+from raftsim.cli import main
 
 SEVERITY = (Verdict.VALID, Verdict.UNKNOWN, Verdict.INVALID)
 """A second statement of the rule, to hold `combine` against: the most severe verdict wins."""
@@ -65,6 +70,23 @@ def test_a_value_that_writes_no_verdict_is_bad_input_naming_the_field(value: obj
     assert str(raised.value) == 'run/verdict.json: checkers.revisions.valid: expected true, false or "unknown"'
 
 
+@pytest.mark.parametrize(
+    ("valid", "message"),
+    [
+        ("null", 'checkers.liveness.valid: expected true, false or "unknown"'),
+        ("1", 'checkers.liveness.valid: expected true, false or "unknown"'),
+        ('"yes"', 'checkers.liveness.valid: expected true, false or "unknown"'),
+        ('"unknown", "x": 1}, "crash": {"anomalies": []', "checkers.crash.valid: missing"),
+    ],
+)
+def test_reading_a_verdict_file_refuses_a_bad_value_in_one_line(tmp_path: Path, valid: str, message: str) -> None:
+    path = tmp_path / "verdict.json"
+    path.write_text('{"valid": true, "checkers": {"liveness": {"valid": ' + valid + "}}}")
+    with pytest.raises(InputError) as raised:
+        run_folder.read_verdict(path)
+    assert str(raised.value) == f"{path}: {message}"
+
+
 def test_a_report_draws_an_odd_verdict_as_unknown_instead_of_failing() -> None:
     record = {"checkers": {"odd": {"valid": 1}, "not-an-object": 3, "fine": {"valid": False, "anomalies": "x"}}}
     read = RunVerdict.from_json(record, "verdict.json", lenient=True)
@@ -95,6 +117,21 @@ def test_a_checker_result_writes_only_the_fields_it_has_in_the_documented_order(
     assert again.file_text() == text
 
 
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, api.RunOutcome]:
+    folder = tmp_path_factory.mktemp("verdict") / "run"
+    return folder, api.run(shortened("pause", duration_ms=2000, quiet_ms=2000), folder)
+
+
+def test_the_verdict_file_of_a_real_run_reads_back_byte_for_byte(clean_run: tuple[Path, api.RunOutcome]) -> None:
+    folder, outcome = clean_run
+    written = (folder / "verdict.json").read_text()
+    read = run_folder.read_verdict(folder / "verdict.json")
+    assert read.file_text() == written == outcome.verdict.file_text()
+    assert read.verdict is outcome.verdict.verdict
+    assert list(read.checkers) == ["linearizability", "raft-safety", "liveness", "revisions", "disruption"]
+
+
 def test_each_verdict_has_its_exit_code() -> None:
     assert {verdict: verdict.exit_code for verdict in Verdict} == {
         Verdict.VALID: 0,
@@ -102,6 +139,20 @@ def test_each_verdict_has_its_exit_code() -> None:
         Verdict.UNKNOWN: 3,
     }
     assert [verdict.word for verdict in Verdict] == ["valid", "anomaly", "unknown"]
+
+
+@pytest.mark.parametrize("verdict", list(Verdict))
+def test_report_exits_with_the_verdict_its_file_holds(
+    tmp_path: Path, clean_run: tuple[Path, api.RunOutcome], verdict: Verdict
+) -> None:
+    folder = tmp_path / verdict.value
+    shutil.copytree(clean_run[0], folder)
+    record = json.loads((folder / "verdict.json").read_text())
+    record["checkers"]["revisions"]["valid"] = verdict.to_json()
+    (folder / "verdict.json").write_text(json.dumps(record))
+    with pytest.raises(SystemExit) as stopped:
+        main(["report", str(folder), "--terminal"])
+    assert stopped.value.code == verdict.exit_code
 
 
 @pytest.mark.parametrize("wording", [RUN_SUMMARY, TERMINAL_REPORT, HTML_REPORT, PICTURE, LINEARIZABILITY])
