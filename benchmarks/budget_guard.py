@@ -131,7 +131,7 @@ def check_once(
     causes = sorted({p.cause for p in result.partitions if p.cause} | ({result.cause} if result.cause else set()))
     return {
         "wall_s": time.monotonic() - started,
-        "valid": result.valid,
+        "valid": result.verdict.to_json(),
         "ops": result.ops,
         "causes": causes,
         "peak_bytes": peak_resident_bytes(),

@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from checkers.verdict import Verdict
 from raftcore.bugs import BUGS
 from raftsim import api
 from scenarios import loader
@@ -56,7 +57,7 @@ def seeds_to_find(bug: str, scenario: str, start: int, cap: int) -> int | None:
     base = loader.load(scenario)
     for offset in range(cap):
         chosen = dataclasses.replace(base, seed=start + offset, bugs=(bug,))
-        if api.run(chosen, None, budget_s=BUDGET_S).verdict["valid"] is False:
+        if api.run(chosen, None, budget_s=BUDGET_S).verdict.verdict is Verdict.INVALID:
             return offset + 1
     return None
 
@@ -140,7 +141,7 @@ def shrunk_size(bug: str, scenario: str, seed: int, attempts: int) -> str:
     chosen = dataclasses.replace(loader.load(scenario), seed=seed, bugs=(bug,))
     with tempfile.TemporaryDirectory() as folder:
         outcome = api.run(chosen, Path(folder) / "run", budget_s=BUDGET_S)
-        assert outcome.verdict["valid"] is False
+        assert outcome.verdict.verdict is Verdict.INVALID
         result = shrink.shrink(Path(folder) / "run", BUDGET_S, attempts)
     return f"{len(result.original.faults)}->{len(result.shrunk.faults)}"
 

@@ -49,6 +49,7 @@ from checkers.budget import peak_resident_bytes
 from checkers.formats import read_operations
 from checkers.linearizability import LinearizabilityResult, check_operations
 from checkers.models import Model, WithoutStateTest, get_model
+from checkers.verdict import Verdict
 
 HISTORIES = Path(__file__).resolve().parent.parent / "tests" / "testdata" / "histories"
 MIB = 1 << 20
@@ -68,7 +69,7 @@ class Case:
 class Measured:
     case: Case
     ops: int
-    verdict: object
+    verdict: Verdict
     unknown_keys: int
     read_ms: float
     check_ms: float
@@ -142,12 +143,14 @@ def measure(case: Case, repeat: int, first: bool, budget_s: float, porcupine: di
     _, peak_bytes = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     unknown = sum(
-        1 for partition in result.partitions if partition.valid == "unknown" and partition.cause != "not-checked"
+        1
+        for partition in result.partitions
+        if partition.verdict is Verdict.UNKNOWN and partition.cause != "not-checked"
     )
     return Measured(
         case,
         result.ops,
-        result.valid,
+        result.verdict,
         unknown,
         statistics.median(read_times) * 1000,
         statistics.median(check_times) * 1000,
@@ -157,9 +160,7 @@ def measure(case: Case, repeat: int, first: bool, budget_s: float, porcupine: di
 
 
 def _verdict_text(measured: Measured) -> str:
-    word = (
-        {True: "ok", False: "not"}.get(measured.verdict, "unknown") if isinstance(measured.verdict, bool) else "unknown"
-    )
+    word = {Verdict.VALID: "ok", Verdict.INVALID: "not"}.get(measured.verdict, "unknown")
     expected = "ok" if measured.case.expected else "not"
     return word if word == expected else f"{word} (expected {expected})"
 
@@ -363,7 +364,7 @@ def measure_synthetic(arguments: argparse.Namespace) -> None:
             pending = sum(1 for operation in operations if operation.ret is None)
             print(
                 f"run {run + 1}: {len(operations)} ops ({pending} pending), verdict "
-                f"{result.valid}, read {read_times[-1]:.2f} s, check {check_times[-1]:.2f} s, "
+                f"{result.verdict.to_json()}, read {read_times[-1]:.2f} s, check {check_times[-1]:.2f} s, "
                 f"explored {sum(partition.explored for partition in result.partitions)}",
                 flush=True,
             )

@@ -48,7 +48,8 @@ def main() -> None:
         operations.append(stats["operations"])
         print(
             f"seed {seed}: {sim_wall:.2f} s simulate, {full_wall:.2f} s with checks, "
-            f"{stats['sim_events']} events, {stats['operations']} operations, verdict {outcome.verdict['valid']}"
+            f"{stats['sim_events']} events, {stats['operations']} operations, "
+            f"verdict {outcome.verdict.verdict.to_json()}"
         )
     median = statistics.median
     print(f"\n{arguments.scenario}, {arguments.seeds} seeds, medians:")
