@@ -94,7 +94,7 @@ def _workload(rng: random.Random) -> WorkloadSpec:
         keys=rng.randint(1, 5),
         rate=rng.choice((10, 50, 100, 200)),
         read=round(rng.random(), 2),
-        write=round(rng.random(), 2) + 0.01,
+        write=min(1.0, round(rng.random(), 2) + 0.01),  # never 0, never past the loader's range
         cas=round(rng.random(), 2),
         timeout_ms=timeout_ms,
         attempt_timeout_ms=min(timeout_ms, rng.choice((100, 250, 1000))),
