@@ -174,6 +174,7 @@ def write_judged(staging: Path, result: RunResult, budget_s: float) -> tuple[Run
     written = RunFolder(staging)
     verdict = judge(written, budget_s, result.crash)
     write_durable(staging / "verdict.json", verdict.file_text())
+    written.judged(verdict)
     return written, verdict
 
 

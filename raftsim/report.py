@@ -23,7 +23,7 @@ from checkers.errors import InputError
 from checkers.trace import TraceEvent
 from raftsim.run_folder import RunFolder, split_messages
 from reports.html import write_html
-from reports.timeline import Timeline, timeline_from_run
+from reports.timeline import ParsedRun, Timeline, timeline_from_run
 
 MESSAGE_MODES = ("auto", "trace", "replay", "none")
 
@@ -78,15 +78,16 @@ def build_timeline(
         events = replayed
     elif messages != "none":
         note = "messages from the trace"
-    return _timeline_shown_as(folder.path, events, focus, shown_folder), note
+    return _timeline_shown_as(folder, events, focus, shown_folder), note
 
 
 def _timeline_shown_as(
-    folder: Path, events: Iterable[TraceEvent] | None, focus: tuple[int, int] | None, shown_folder: Path | None
+    folder: RunFolder, events: Iterable[TraceEvent] | None, focus: tuple[int, int] | None, shown_folder: Path | None
 ) -> Timeline:
     """The timeline, naming `shown_folder` (the folder the user will find the run in) in the
     commands it prints."""
-    return timeline_from_run(folder, messages=events, focus=focus, shown_folder=shown_folder)
+    parsed = ParsedRun(folder.history, folder.trace, folder.drawn_verdict)
+    return timeline_from_run(folder.path, messages=events, focus=focus, shown_folder=shown_folder, parsed=parsed)
 
 
 def write_reports(

@@ -30,6 +30,7 @@ from checkers.errors import InputError
 from checkers.history import Event, read_history_jsonl
 from checkers.trace import TraceEvent, read_trace_jsonl
 from checkers.verdict import RunVerdict
+from reports.timeline import read_verdict_leniently
 from scenarios import loader
 from scenarios.model import Scenario
 from sim.world import Crash, RunResult
@@ -263,6 +264,12 @@ class RunFolder:
             self._read[name] = read()
         return cast(T, self._read[name])
 
+    def judged(self, verdict: RunVerdict) -> None:
+        """Keep the verdict this process just wrote as the folder's, so that nothing reads
+        `verdict.json` back."""
+        assert "verdict" not in self._read, "a folder is judged once"
+        self._read["verdict"] = verdict
+
     def require(self, name: str) -> Path:
         return require_run_file(self.path, name)
 
@@ -290,6 +297,15 @@ class RunFolder:
     @property
     def verdict(self) -> RunVerdict:
         return self._once("verdict", lambda: read_verdict(self.require("verdict.json")))
+
+    @property
+    def drawn_verdict(self) -> RunVerdict:
+        """The verdict as a report draws it: the judged one when this process read or wrote
+        it, else `verdict.json` read leniently (a field it cannot read is drawn as unknown,
+        and a run never judged has none)."""
+        if "verdict" in self._read:
+            return self.verdict
+        return self._once("drawn_verdict", lambda: read_verdict_leniently(self.path / "verdict.json"))
 
     @property
     def trace_bytes(self) -> bytes:

@@ -23,6 +23,7 @@ import json
 import os
 import shlex
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +78,13 @@ def timeline_from_run(
     messages: Iterable[TraceEvent] | None = None,
     focus: tuple[int, int] | None = None,
     shown_folder: Path | None = None,
+    parsed: ParsedRun | None = None,
 ) -> Timeline:
-    """Read a run folder (`history.jsonl`, `trace.jsonl`, `verdict.json`, `scenario.toml`).
+    """Draw a run folder (`history.jsonl`, `trace.jsonl`, `verdict.json`).
+
+    `parsed` holds the folder's files as the caller already read them (a run folder value
+    read once per process): with it, no file is read again here. Without it the files are
+    read from `folder`, the history with the register's vocabulary only.
 
     `messages` supplies message events (`msg`, `recv`, `drop`) recorded apart from the
     trace, as a replay with message tracing on does; messages in the trace are used too.
@@ -88,14 +94,12 @@ def timeline_from_run(
     staging folder name the one the run ends up in.
     """
     root = Path(folder)
-    for name in ("history.jsonl", "trace.jsonl"):
-        if not (root / name).is_file():
-            raise InputError(str(root), None, None, f"not a run folder: {name} is missing")
-    history = read_history_jsonl(root / "history.jsonl")
-    verdict = _read_verdict(root / "verdict.json")
+    if parsed is None:
+        parsed = _read_run(root)
+    history, verdict = parsed.history, parsed.verdict
     world = _World()
     logs = LogTracker(_safety_moments(verdict))
-    for event in iter_trace_file(root / "trace.jsonl"):
+    for event in parsed.trace:
         world.feed(event)
         if logs.wanted:
             logs.feed(event)
@@ -180,7 +184,29 @@ def _node_states(logs: LogTracker, history: list[Event], ops: list[OpBar]) -> di
     return {t: tuple(state(raw) for raw in snapshot) for t, snapshot in logs.snapshots.items()}
 
 
-def _read_verdict(path: Path) -> RunVerdict:
+@dataclass(frozen=True)
+class ParsedRun:
+    """A run folder's files, parsed: the history's events, the trace's events (or an
+    iterable that yields them once) and the verdict (`RunVerdict({})` for a run never
+    judged)."""
+
+    history: list[Event]
+    trace: Iterable[TraceEvent]
+    verdict: RunVerdict
+
+
+def _read_run(root: Path) -> ParsedRun:
+    for name in ("history.jsonl", "trace.jsonl"):
+        if not (root / name).is_file():
+            raise InputError(str(root), None, None, f"not a run folder: {name} is missing")
+    return ParsedRun(
+        read_history_jsonl(root / "history.jsonl"),
+        iter_trace_file(root / "trace.jsonl"),
+        read_verdict_leniently(root / "verdict.json"),
+    )
+
+
+def read_verdict_leniently(path: Path) -> RunVerdict:
     """A run's `verdict.json`, read leniently (see `reports.verdicts`); none for a run
     that was never judged."""
     if not path.is_file():
@@ -645,6 +671,7 @@ __all__ = [
     "NodeSpan",
     "NodeState",
     "OpBar",
+    "ParsedRun",
     "StuckWhy",
     "Tenure",
     "Timeline",
@@ -652,6 +679,7 @@ __all__ = [
     "counterexamples_from_result",
     "leader_tenures",
     "plural",
+    "read_verdict_leniently",
     "run_commands",
     "seconds",
     "show",

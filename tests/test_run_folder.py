@@ -45,6 +45,25 @@ def test_the_judge_and_the_summary_share_one_parse(
     assert calls == Counter({"read_history_jsonl": 1, "read_trace_jsonl": 1, "load_run_scenario": 1})
 
 
+def test_a_run_with_its_reports_parses_each_file_once(
+    tmp_path: Path, short_run: RunResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The timeline draws from the values the judge parsed: `raftsim run` reads the history,
+    the trace and the verdict once, however many checkers and reports use them."""
+    from reports import timeline
+
+    calls: Counter[str] = Counter()
+    for name in ("read_history_jsonl", "read_trace_jsonl", "load_run_scenario", "read_verdict_leniently"):
+        monkeypatch.setattr(run_folder, name, _counting(calls, name, getattr(run_folder, name)))
+    for name in ("read_history_jsonl", "iter_trace_file", "read_verdict_leniently"):
+        monkeypatch.setattr(timeline, name, _counting(calls, "timeline." + name, getattr(timeline, name)))
+    monkeypatch.setattr(api, "_run_capturing_messages", lambda scenario: (short_run, []))
+    outcome = api.run(short_run.scenario, tmp_path / "run", report=True)
+    assert (tmp_path / "run" / "report.html").is_file()
+    assert outcome.verdict.verdict is Verdict.VALID
+    assert calls == Counter({"read_history_jsonl": 1, "read_trace_jsonl": 1, "load_run_scenario": 1})
+
+
 def test_message_lines_are_those_split_messages_finds(tmp_path: Path, short_run: RunResult) -> None:
     traced = run_scenario(dataclasses.replace(short_run.scenario, trace_messages=True))
     rest, messages = run_folder.split_messages(traced.trace_text)

@@ -22,7 +22,8 @@ import workloads
 from checkers.errors import InputError
 from checkers.history import read_history_jsonl
 from raftcore.server import Response
-from raftsim import api
+from raftsim import api, report
+from raftsim.run_folder import RunFolder
 from scenarios import loader
 from scenarios.model import WorkloadSpec
 from workloads import Completion, register
@@ -236,6 +237,9 @@ def test_a_new_module_is_a_new_workload(tmp_path: Path) -> None:
     written = (outcome.folder / "scenario.toml").read_text("utf-8")
     assert "hot_key_share = 1.0" in written
     assert loader.parse(written, "scenario.toml") == scenario
+    # The report draws the new operations by their own names.
+    page = report.write_reports(RunFolder(outcome.folder), "none", png=False).timeline
+    assert {bar.label.split("(")[0] for bar in page.ops} >= {"fetch", "store"}
 
 
 @pytest.mark.usefixtures("extra_workload")
