@@ -112,7 +112,8 @@ class _Leadership:
             self.close_gap(end_us, None, roles)
 
     def close_gap(self, now_us: int, end_us: int | None, roles: NodeViews) -> None:
-        assert self.gap_start_us is not None and now_us >= self.gap_start_us
+        assert self.gap_start_us is not None
+        assert now_us >= self.gap_start_us, (now_us, self.gap_start_us)
         length_us = now_us - self.gap_start_us
         self.longest_gap_us = max(self.longest_gap_us, length_us)
         # A gap still open when the trace ends before any leader appeared fails at any

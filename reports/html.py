@@ -60,7 +60,8 @@ def render_html(timeline: Timeline, messages_hint: str = _DEFAULT_HINT) -> str:
     """The whole page as one string."""
     css = _asset("report.css")
     script = _asset("report.js")
-    assert "</script" not in script.lower() and "</style" not in css.lower()
+    assert "</script" not in script.lower()
+    assert "</style" not in css.lower()
     data = _data(timeline, messages_hint)
     parts = [
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n',

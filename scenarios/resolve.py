@@ -45,7 +45,8 @@ def _draw_schedule(scenario: Scenario) -> Scenario:
 def _assert_consistent(resolved: Scenario) -> None:
     """A resolved scenario is what the simulator runs and the run folder records: nothing
     left to draw, and every fault aimed at nodes that exist and starting before the heal."""
-    assert not resolved.swarm and resolved.nemesis.mode == "schedule", "resolved scenarios draw nothing more"
+    assert not resolved.swarm, "resolved scenarios draw nothing more"
+    assert resolved.nemesis.mode == "schedule", "resolved scenarios draw nothing more"
     problems = [p for p in problems_of(resolved) if p.key in ("target", "start_ms")]
     assert not problems, f"resolved scenario {resolved.name!r} seed {resolved.seed}: {problems[0]}"
     assert len(resolved.faults) <= MAX_FAULTS, f"{len(resolved.faults)} faults after resolving"

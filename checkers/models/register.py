@@ -68,7 +68,8 @@ class RegisterModel(Model):
             return (op.ret is None or op.output == state), state
         if f == "write":
             return True, op.input
-        assert f == "cas" and "cas" in self.functions, f
+        assert f == "cas", f
+        assert "cas" in self.functions, f
         expected, new = op.input
         if op.status == COMPARE_FAILED:
             return state != expected, state
