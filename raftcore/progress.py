@@ -29,11 +29,11 @@ class Progress:
 
     __slots__ = (
         "_inflight_last_indexes",
+        "appended_since_heartbeat",
         "match",
         "next",
         "paused",
         "recent_active",
-        "sent_commit",
         "state",
     )
 
@@ -47,9 +47,9 @@ class Progress:
         self.paused = False
         # Set by any response from the follower; cleared by the leader at each CheckQuorum.
         self.recent_active = False
-        # The highest commit index this follower has been told, to decide whether an
-        # acknowledgement deserves an immediate append that carries a newer one.
-        self.sent_commit = 0
+        # Whether an append went out since the last heartbeat round: it told the follower
+        # all a heartbeat would (the leader lives, its term, a commit index).
+        self.appended_since_heartbeat = False
         self._inflight_last_indexes: deque[int] = deque()
 
     def __repr__(self) -> str:
@@ -80,7 +80,6 @@ class Progress:
     def become_probe(self) -> None:
         self._reset_state(ProgressState.PROBE)
         self.next = self.match + 1
-        self.sent_commit = min(self.sent_commit, self.next - 1)
 
     def become_replicate(self) -> None:
         self._reset_state(ProgressState.REPLICATE)
@@ -99,10 +98,6 @@ class Progress:
             self.paused = len(self._inflight_last_indexes) >= MAX_INFLIGHT_MESSAGES
         elif count:
             self.paused = True
-
-    def can_bump_commit(self, commit: int) -> bool:
-        """Whether the follower may be missing `commit` and has entries it could apply."""
-        return commit > self.sent_commit and self.sent_commit < self.next - 1
 
     def maybe_update(self, index: int) -> bool:
         """The follower acknowledged `index`; return True if that taught us anything."""
@@ -128,12 +123,10 @@ class Progress:
             if rejected <= self.match:
                 return False
             self.next = self.match + 1
-            self.sent_commit = min(self.sent_commit, self.next - 1)
             return True
         if self.next - 1 != rejected:
             return False
         self.next = max(min(rejected, match_hint + 1), self.match + 1)
         assert self.match < self.next
-        self.sent_commit = min(self.sent_commit, self.next - 1)
         self.paused = False
         return True

@@ -21,6 +21,15 @@ Durability rules the design leans on:
   moves its own `match`), as etcd does by stepping a self-acknowledgement after the write.
 - A node counts its own vote at once: no message leaves before that vote is persisted, and
   a crash before then loses the candidacy with it.
+
+Appends are coalesced, as etcd's batching of proposals per Ready does: an event that gives
+a follower something to receive (a proposal, an acknowledgement that frees the window, a
+rejection, a probe) only marks an append as owed, and `ready()` builds one append per
+owed follower from the log as it then stands. Proposals stepped while the host is busy
+with the previous Ready therefore travel together. A commit advance sends nothing of its
+own: the commit index rides on the next append or heartbeat (which never tells a follower
+more than its `match`), so followers learn it within a heartbeat interval. Only the
+leader's replies to clients wait on the commit, and those never wait on a follower's.
 """
 
 from __future__ import annotations
@@ -74,6 +83,11 @@ LEADER = Role.LEADER
 FOLLOWER = Role.FOLLOWER
 CANDIDATE = Role.CANDIDATE
 PRE_CANDIDATE = Role.PRE_CANDIDATE
+HEARTBEAT_SKIP_ELECTION_FACTOR = 4
+"""A follower in REPLICATE that received an append since the last heartbeat round gets no
+heartbeat, but only when the election timeout is at least this many heartbeat intervals:
+skipping one round can leave a follower two intervals without word, which must stay far
+below the time after which it would stand for election."""
 
 
 class RaftNode:
@@ -95,6 +109,9 @@ class RaftNode:
         self._bug_vote_without_log_check = VOTE_WITHOUT_LOG_CHECK in bugs
         self._bug_accept_stale_term_append = ACCEPT_STALE_TERM_APPEND in bugs
         self._bug_heartbeat_commit_beyond_match = HEARTBEAT_COMMIT_BEYOND_MATCH in bugs
+        self._appends_stand_for_heartbeats = (
+            config.election_ticks >= HEARTBEAT_SKIP_ELECTION_FACTOR * config.heartbeat_ticks
+        )
         hard_state = state.hard_state
         # A log-damaging bug may leave damage behind (a commit index beyond what the disk
         # kept, a committed entry overwritten); the node must survive it so that a checker,
@@ -119,6 +136,9 @@ class RaftNode:
         self._randomized_election_timeout_ticks = config.election_ticks
         self._step_role: Callable[[Message], None] = self._step_follower
         self._messages: list[Message] = []
+        # Followers owed an append by the next Ready, mapped to whether it must go out even
+        # without entries (a probe, a new leader's first word). Filled only while leading.
+        self._appends_owed: dict[int, bool] = {}
         # What the host last received, to hand over only changes.
         self._previous_hard_state = hard_state
         self._previous_soft_state = SoftState(leader=NO_NODE, role=FOLLOWER)
@@ -169,6 +189,7 @@ class RaftNode:
         self._randomized_election_timeout_ticks = self._rng.randrange(election_ticks, 2 * election_ticks)
         self._tracker.reset_votes()
         self._tracker.clear_progress()
+        self._appends_owed = {}
 
     def become_follower(self, term: int, leader: int) -> None:
         self._reset(term)
@@ -374,7 +395,7 @@ class RaftNode:
             self._campaign(pre_election=False)
         else:
             self.become_leader()
-            self._broadcast_append()
+            self._broadcast_append(even_if_empty=True)
 
     def _handle_vote_request(self, message: Message) -> None:
         pre_vote = message.type is PRE_VOTE
@@ -418,11 +439,11 @@ class RaftNode:
             progress.recent_active = True
             progress.paused = False
             if progress.match < self.log.last_index or progress.state is ProgressState.PROBE:
-                self._maybe_send_append(message.sender, send_if_empty=True)
+                self._owe_append(message.sender, even_if_empty=True)
         elif kind is PROPOSE:
             for entry in message.entries:
                 self.log.append_new(self.term, entry.data)
-            self._broadcast_append()
+            self._broadcast_append(even_if_empty=False)
         elif kind is BEAT:
             self._broadcast_heartbeat()
         elif kind is CHECK_QUORUM:
@@ -511,16 +532,10 @@ class RaftNode:
             progress.become_replicate()
         else:
             progress.free_inflights_up_to(index)
-        if self._maybe_commit():
-            self._broadcast_append()
-        elif progress.can_bump_commit(self.log.committed):
-            self._maybe_send_append(sender, send_if_empty=True)
-        # The window may have room for several messages now; empty ones would say nothing.
-        for _ in range(MAX_INFLIGHT_MESSAGES + 1):
-            if not self._maybe_send_append(sender, send_if_empty=False):
-                break
-        else:
-            raise AssertionError(f"append window towards {sender} never filled: {progress}")
+        # A new commit index goes out with the next append or heartbeat, not on its own.
+        self._maybe_commit()
+        if progress.next <= self.log.last_index:
+            self._owe_append(sender, even_if_empty=False)
 
     def _handle_append_rejection(self, progress: Progress, message: Message) -> None:
         if message.log_index <= progress.match:
@@ -537,7 +552,7 @@ class RaftNode:
         if progress.maybe_decrement_to(message.log_index, next_probe_index):
             if progress.state is ProgressState.REPLICATE:
                 progress.become_probe()
-            self._maybe_send_append(message.sender, send_if_empty=True)
+            self._owe_append(message.sender, even_if_empty=True)
 
     def _maybe_commit(self) -> bool:
         log = self.log
@@ -581,25 +596,55 @@ class RaftNode:
             )
         )
         progress.sent_entries(len(entries), previous_index + len(entries))
-        progress.sent_commit = commit
+        progress.appended_since_heartbeat = True
         return True
 
-    def _broadcast_append(self) -> None:
+    def _owe_append(self, peer: int, even_if_empty: bool) -> None:
+        assert self.role is LEADER, "only a leader owes appends"
+        assert peer != self.node_id, "a leader never sends itself an append"
+        owed = self._appends_owed
+        owed[peer] = owed.get(peer, False) or even_if_empty
+
+    def _broadcast_append(self, even_if_empty: bool) -> None:
         for peer, _progress in self._tracker.visit():
             if peer != self.node_id:
-                self._maybe_send_append(peer, send_if_empty=True)
+                self._owe_append(peer, even_if_empty)
+
+    def _send_owed_appends(self) -> None:
+        """Build the appends owed since the last Ready, one per follower (more only when its
+        entries exceed one message and the window has room), in member order."""
+        owed = self._appends_owed
+        if not owed:
+            return
+        self._appends_owed = {}
+        assert self.role is LEADER, "appends are owed only while leading"
+        for peer, _progress in self._tracker.visit():
+            even_if_empty = owed.get(peer)
+            if even_if_empty is None or not self._maybe_send_append(peer, even_if_empty):
+                continue
+            # The window may have room for several messages; empty ones would say nothing.
+            for _ in range(MAX_INFLIGHT_MESSAGES + 1):
+                if not self._maybe_send_append(peer, send_if_empty=False):
+                    break
+            else:
+                raise AssertionError(f"append window towards {peer} never filled: {self._tracker.progress[peer]}")
 
     def _broadcast_heartbeat(self) -> None:
         committed = self.log.committed
         for peer, progress in self._tracker.visit():
             if peer == self.node_id:
                 continue
+            appended, progress.appended_since_heartbeat = progress.appended_since_heartbeat, False
+            if appended and self._appends_stand_for_heartbeats and progress.state is ProgressState.REPLICATE:
+                # The append reset the follower's election timer and carried a commit index;
+                # its answer told us the follower lives. A follower in PROBE still gets the
+                # heartbeat: its answer is what retries a lost probe.
+                continue
             # Never tell a follower to commit past what it is known to hold: its entries
             # beyond `match` may not be ours. The planted bug `heartbeat-commit-beyond-match`
             # forgets this.
             commit = committed if self._bug_heartbeat_commit_beyond_match else min(progress.match, committed)
             self._messages.append(Message(HEARTBEAT, self.node_id, peer, self.term, commit=commit))
-            progress.sent_commit = commit
 
     def _send(self, message: Message) -> None:
         self._messages.append(message)
@@ -615,6 +660,7 @@ class RaftNode:
         soft = self._previous_soft_state
         return bool(
             self._messages
+            or self._appends_owed
             or log.in_progress_index < log.last_index
             or log.applied < log.committed
             or hard.term != self.term
@@ -626,6 +672,7 @@ class RaftNode:
 
     def ready(self) -> Ready:
         assert self._outstanding_ready is None, "ready() called again before advance()"
+        self._send_owed_appends()
         log = self.log
         hard_state: HardState | None = None
         previous_hard = self._previous_hard_state
@@ -673,5 +720,6 @@ class RaftNode:
         # The leader's own write finished: it now counts towards a majority.
         if not leads:
             return
-        if self._tracker.progress[self.node_id].maybe_update(log.stable_index) and self._maybe_commit():
-            self._broadcast_append()
+        # A commit this allows reaches the followers with the next append or heartbeat.
+        if self._tracker.progress[self.node_id].maybe_update(log.stable_index):
+            self._maybe_commit()

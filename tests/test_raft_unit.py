@@ -320,10 +320,65 @@ def test_heartbeats_never_carry_a_commit_beyond_what_the_follower_holds() -> Non
     leader.step(Message(MessageType.APPEND_RESPONSE, 2, 1, term=1, log_index=1))
     drain(leader)
     assert leader.commit_index == 1
-    for _ in range(leader.config.heartbeat_ticks):
+    # The first round skips node 2, which an append reached since; the second does not.
+    for _ in range(2 * leader.config.heartbeat_ticks):
         leader.tick()
     commits = {m.to: m.commit for m in drain(leader).messages if m.type is MessageType.HEARTBEAT}
     assert commits == {2: 1, 3: 0}
+
+
+def appends_to(ready: Ready) -> list[Message]:
+    return [message for message in ready.messages if message.type is MessageType.APPEND]
+
+
+def test_proposals_stepped_before_a_ready_travel_in_one_append_per_follower() -> None:
+    leader = elect_three_node_leader()
+    drain(leader)
+    for peer in (2, 3):
+        leader.step(Message(MessageType.APPEND_RESPONSE, peer, 1, term=1, log_index=1))
+    drain(leader)
+    for data in ("a", "b", "c"):
+        leader.propose(data)
+    appends = appends_to(drain(leader))
+    assert [message.to for message in appends] == [2, 3]
+    for message in appends:
+        assert [entry.data for entry in message.entries] == ["a", "b", "c"]
+
+
+def test_a_commit_advance_sends_no_append_of_its_own_but_rides_on_the_next() -> None:
+    leader = elect_three_node_leader()
+    drain(leader)
+    leader.step(Message(MessageType.APPEND_RESPONSE, 2, 1, term=1, log_index=1))
+    assert leader.commit_index == 1
+    assert appends_to(drain(leader)) == [], "node 2 holds everything; the commit waits"
+    leader.propose("x")
+    appends = appends_to(drain(leader))
+    # Node 3 is still probing, its first append unanswered: it waits for that answer.
+    assert {message.to: message.commit for message in appends} == {2: 1}
+
+
+def heartbeat_targets(leader: RaftNode) -> list[int]:
+    for _ in range(leader.config.heartbeat_ticks):
+        leader.tick()
+    return [message.to for message in drain(leader).messages if message.type is MessageType.HEARTBEAT]
+
+
+def test_an_append_stands_in_for_the_next_heartbeat_only_to_a_replicating_follower() -> None:
+    leader = elect_three_node_leader()
+    drain(leader)
+    # Node 2 answers and replicates; node 3 stays in PROBE though an append went to it too.
+    leader.step(Message(MessageType.APPEND_RESPONSE, 2, 1, term=1, log_index=1))
+    drain(leader)
+    assert heartbeat_targets(leader) == [3]
+    assert heartbeat_targets(leader) == [2, 3], "no append since the last round"
+
+
+def test_every_follower_gets_heartbeats_when_the_election_timeout_leaves_no_room() -> None:
+    leader = elect_three_node_leader(election_ticks=3, heartbeat_ticks=1)
+    drain(leader)
+    leader.step(Message(MessageType.APPEND_RESPONSE, 2, 1, term=1, log_index=1))
+    drain(leader)
+    assert heartbeat_targets(leader) == [2, 3]
 
 
 def test_a_leader_without_a_quorum_steps_down_after_two_election_timeouts() -> None:
