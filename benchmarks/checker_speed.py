@@ -331,6 +331,93 @@ def _synthetic_completion(client: _Client, clients: int) -> dict[str, Any]:
     return {**record, "type": "ok", "value": value}
 
 
+@dataclass(slots=True)
+class _Outages:
+    """When the cluster refuses connections: after every `spacing` operations served, an
+    outage in which the next `per_outage` calls are refused at once, until `left` refusals
+    have been made."""
+
+    left: int
+    per_outage: int
+    spacing: int
+    served: int = 0  # since the last outage
+    served_in_all: int = 0
+    refusing: int = 0
+
+    def refuse(self) -> bool:
+        """Whether the call being made now is refused (and counts it)."""
+        if not self.refusing and self.left and self.served >= self.spacing:
+            self.refusing, self.served = min(self.per_outage, self.left), 0
+        if self.refusing:
+            self.refusing -= 1
+            self.left -= 1
+            return True
+        self.served += 1
+        self.served_in_all += 1
+        return False
+
+
+def refusal_lines(refusals: int, operations: int, refused_as: str, clients: int, keys: int, seed: int) -> Iterator[str]:
+    """`history.jsonl` lines of an etcd-like register workload (as `synthetic_lines`: read,
+    write, cas on `keys` keys, 0.5% of the served operations timing out) whose cluster went
+    down 16 times; each call made during an outage is refused at once, had no effect and
+    is recorded as `refused_as`: `info` (a client that cannot tell a refused connection
+    from a lost answer, so every refusal stays pending forever) or `fail` (the same
+    history recorded well). About `operations` operations are served besides the
+    `refusals`; the same seed gives the same history but for that word."""
+    assert refused_as in ("info", "fail"), refused_as
+    rng = random.Random(seed)
+    register: dict[str, int | None] = {}
+    everyone = [_Client(slot, slot) for slot in range(clients)]
+    outages = _Outages(refusals, max(1, refusals // 16), max(1, operations // 17))
+    agenda: list[tuple[int, int, int, int]] = []  # (time us, tie, kind, client)
+    ties = iter(range(1 << 62))
+    for client in everyone:
+        heapq.heappush(agenda, (rng.randrange(1000), next(ties), 0, client.slot))
+    index = 0
+    while agenda:
+        time_us, _, kind, slot = heapq.heappop(agenda)
+        client = everyone[slot]
+        if kind == 0:
+            if outages.served_in_all >= operations and not outages.left:
+                continue
+            refused = outages.refuse()
+            record = _synthetic_invoke(rng, client, keys, time_us, 0.0 if refused else 0.5)
+            client.operation["refused"] = refused
+            duration_us = rng.randrange(20, 200) if refused else rng.randrange(200, 4000)
+            if not refused:
+                heapq.heappush(agenda, (time_us + rng.randrange(1, duration_us), next(ties), 1, slot))
+            heapq.heappush(agenda, (time_us + duration_us, next(ties), 2, slot))
+        elif kind == 1:
+            _synthetic_effect(client.operation, register)
+            continue
+        elif client.operation["refused"]:
+            record = _refusal(client, clients, refused_as)
+            heapq.heappush(agenda, (time_us + rng.randrange(0, 200), next(ties), 0, slot))
+        else:
+            record = _synthetic_completion(client, clients)
+            heapq.heappush(agenda, (time_us + rng.randrange(0, 2000), next(ties), 0, slot))
+        yield json.dumps({"index": index, "time": time_us, **record}, separators=(",", ":")) + "\n"
+        index += 1
+
+
+def _refusal(client: _Client, clients: int, refused_as: str) -> dict[str, Any]:
+    """The completion of a refused call: it had no effect, recorded as `refused_as`."""
+    operation = client.operation
+    record = {
+        "process": client.process,
+        "client": client.slot,
+        "type": refused_as,
+        "f": operation["f"],
+        "key": operation["key"],
+        "value": operation["value"],
+        "error": "connection-refused",
+    }
+    if refused_as == "info":
+        client.process += clients  # pending forever: the client carries on under a new id
+    return record
+
+
 def measure_synthetic(arguments: argparse.Namespace) -> None:
     """Write the synthetic history, then read and check it `--repeat` times."""
     model: Any = get_model("cas-register")

@@ -462,7 +462,6 @@ class _Search:
         self.step = model.step
         self.returned = [op.ret is not None for op in ops]
         self.events = _EventList(ops, (n for n in range(len(ops)) if self.returned[n]))
-        self.pending = _EventList(ops, (n for n in range(len(ops)) if not self.returned[n]))
         order = sorted(range(len(ops)), key=lambda n: (math.inf if ops[n].ret is None else ops[n].ret, ops[n].call))
         self.rank = [0] * len(ops)
         for position, number in enumerate(order):
@@ -485,6 +484,7 @@ class _Search:
         self.state_test = [model.state_test(op) for op in ops]
         assert all(test is None or len(test) <= 1 for test in self.state_test)
         self.signature = _signatures(ops)
+        self.pending = _PendingIndex(self, [n for n in range(len(ops)) if not self.returned[n]])
         self.budget = budget
         budget.spend(work=4 * len(ops))
 
@@ -636,14 +636,13 @@ class _Search:
         self.budget.spend(work=len(found))
         pending = [
             number
-            for number in self.pending.called_before(first_return)
+            for number in self.pending.worth_looking_at(state, first_return)
             if order.empty or order.allowed(number, placed)
         ]
         if not pending:
             return pending
         returned = [number for number in found if order.empty or order.allowed(number, placed)]
         now = {number: step(state, ops[number]) for number in returned}
-        reacting = _Reacting(pending, self.state_test)
         seen: set[int] = set()
         helpful: list[int] = []
         useful: list[int] = []
@@ -660,20 +659,22 @@ class _Search:
                 self.changed(ops[other], new_state, now[other], True) for other in returned
             ):
                 helpful.append(number)
-            elif self.changes_another(number, state, new_state, reacting):
+            elif self.changes_another(number, state, new_state, first_return):
                 useful.append(number)
         return helpful + useful
 
-    def changes_another(self, number: int, state: State, new_state: State, reacting: _Reacting) -> bool:
+    def changes_another(self, number: int, state: State, new_state: State, first_return: float) -> bool:
         """Whether some other pending candidate does something else after `number` (see
         `pending_options`); each one looked at is work for the budget."""
-        ops, step = self.ops, self.step
+        ops, step, order, placed = self.ops, self.step, self.order, self.placed
         looked = 0
-        for other in reacting.to(state, new_state):
+        for other in self.pending.reacting(state, new_state, first_return):
             looked += 1
             if looked % _SPEND_EVERY == 0:
                 self.budget.spend(work=_SPEND_EVERY)
-            if other != number and self.changed(ops[other], new_state, step(state, ops[other]), False):
+            if other == number or not (order.empty or order.allowed(other, placed)):
+                continue
+            if self.changed(ops[other], new_state, step(state, ops[other]), False):
                 break
         else:
             self.budget.spend(work=looked % _SPEND_EVERY)
@@ -1008,29 +1009,147 @@ def format_instant(time_us: int) -> str:
     return (text + "0" if text.endswith(".") else text) + " s"
 
 
-class _Reacting:
-    """The pending candidates that may behave differently in two given states, by their
-    `state_test`: those testing for one of the two states, and those saying nothing."""
+class _Chains:
+    """Operations filed under labels, each label's a doubly linked list in call order
+    (dancing links, as `_EventList`): walking the members called before a position costs
+    what it finds, and placing or unplacing one costs O(1).
 
-    def __init__(
-        self,
-        pending: list[int],
-        tests: list[tuple[()] | tuple[Hashable] | None],
-    ) -> None:
-        self.anyhow: list[int] = []
-        self.testing: dict[Hashable, list[int]] = {}
+    Numbers below `len(ops)` are operations; each chain has a head and a tail sentinel
+    after them, the tail at an infinite position, which ends every walk.
+    """
+
+    def __init__(self, ops: Sequence[Operation], labelled: Iterable[tuple[Hashable, int]]) -> None:
+        members: dict[Hashable, list[int]] = {}
+        for label, number in labelled:
+            members.setdefault(label, []).append(number)
+        size = len(ops)
+        self.position: list[float] = [op.call for op in ops] + [-math.inf, math.inf] * len(members)
+        self.next = list(range(1, len(self.position) + 1))
+        self.previous = list(range(-1, len(self.position) - 1))
+        self.member = bytearray(size)
+        self.head: dict[Hashable, int] = {}
+        for chain, (label, numbers) in enumerate(members.items()):
+            head = size + 2 * chain
+            self.head[label] = head
+            assert all(a < b for a, b in itertools.pairwise(numbers)), "a chain is in call order"
+            linked = [head, *numbers, head + 1]
+            for before, after in itertools.pairwise(linked):
+                self.next[before], self.previous[after] = after, before
+            for number in numbers:
+                self.member[number] = 1
+
+    def called_before(self, label: Hashable, boundary: float) -> list[int]:
+        """The members of `label`'s chain still in it whose call comes before `boundary`."""
+        head = self.head.get(label)
+        if head is None:
+            return []
+        found: list[int] = []
+        position, following = self.position, self.next
+        entry = following[head]
+        while position[entry] < boundary:
+            found.append(entry)
+            entry = following[entry]
+        return found
+
+    def first_before(self, label: Hashable, boundary: float) -> int | None:
+        """The earliest-called member of `label`'s chain still in it, if called before
+        `boundary`."""
+        head = self.head.get(label)
+        if head is None:
+            return None
+        entry = self.next[head]
+        return entry if self.position[entry] < boundary else None
+
+    def lift(self, number: int) -> None:
+        if self.member[number]:
+            self.next[self.previous[number]] = self.next[number]
+            self.previous[self.next[number]] = self.previous[number]
+
+    def unlift(self, number: int) -> None:
+        if self.member[number]:
+            self.next[self.previous[number]] = number
+            self.previous[self.next[number]] = number
+
+
+_OTHER = ("other",)
+"""The chain of pending operations whose effect the model does not state."""
+
+
+class _PendingIndex:
+    """The pending operations of a partition, filed so that a search step looks only at
+    those that can matter in its state, instead of at every pending operation called so
+    far (a history whose client recorded thousands of refused connections as `info` has
+    thousands of them).
+
+    By `Model.effect`, as candidates: one that changes the state only from a state v is
+    filed under v and looked at only in v (elsewhere it is illegal or changes nothing,
+    which `pending_options` would skip); one whose effect is unknown is always looked at.
+    A pending operation whose target t no operation of the partition tells apart from
+    other such states (no `state_test` names t, and every operation has one) is one of a
+    kind: from any state, all of those with the same source lead to states that every
+    operation treats alike (each is equally legal in them and either leaves each as it
+    was or sets one same state), so a completion that uses one of them can use the
+    earliest-called one still free instead, and that one alone is tried. This is what lets
+    refused writes of values nobody read cost nothing. (Order facts could tell such
+    operations apart: with any, none is of a kind.)
+
+    By `Model.state_test`, as operations that may react to a change from a state s to a
+    state s': those testing for s or s', and those without a test (`reacting`).
+    """
+
+    def __init__(self, search: _Search, pending: list[int]) -> None:
+        ops, model, tests = search.ops, search.model, search.state_test
+        told_apart: set[Hashable] | None = None
+        if search.order.empty and all(test is not None for test in tests):
+            told_apart = {test[0] for test in tests if test}
+        candidate_labels: list[tuple[Hashable, int]] = []
+        reacting_labels: list[tuple[Hashable, int]] = []
         for number in pending:
+            effect = model.effect(ops[number])
+            if effect is None:
+                candidate_labels.append((_OTHER, number))
+            elif told_apart is not None and effect.target not in told_apart:
+                candidate_labels.append((("of-a-kind", effect.source), number))
+            else:
+                candidate_labels.append((("from", effect.source), number))
             test = tests[number]
             if test is None:
-                self.anyhow.append(number)
+                reacting_labels.append((_OTHER, number))
             elif test:
-                self.testing.setdefault(test[0], []).append(number)
+                reacting_labels.append((("test", test[0]), number))
+        self.candidates = _Chains(ops, candidate_labels)
+        self.reactions = _Chains(ops, reacting_labels)
 
-    def to(self, state: State, new_state: State) -> Iterable[int]:
-        yield from self.anyhow
-        yield from self.testing.get(state, ())
+    def worth_looking_at(self, state: State, boundary: float) -> list[int]:
+        """The pending operations called before `boundary` that may change `state`, in
+        call order: every one whose effect is unknown or starts from any state or from
+        `state`, and of each kind the earliest."""
+        chains = self.candidates
+        found = chains.called_before(_OTHER, boundary)
+        for source in ((), (state,)):
+            found += chains.called_before(("from", source), boundary)
+            first = chains.first_before(("of-a-kind", source), boundary)
+            if first is not None:
+                found.append(first)
+        found.sort()
+        return found
+
+    def reacting(self, state: State, new_state: State, boundary: float) -> list[int]:
+        """The pending operations called before `boundary` that may behave differently in
+        `new_state` than in `state` (by their `state_test`)."""
+        chains = self.reactions
+        found = chains.called_before(_OTHER, boundary) + chains.called_before(("test", state), boundary)
         if new_state != state:
-            yield from self.testing.get(new_state, ())
+            found += chains.called_before(("test", new_state), boundary)
+        return found
+
+    def lift(self, number: int) -> None:
+        self.candidates.lift(number)
+        self.reactions.lift(number)
+
+    def unlift(self, number: int) -> None:
+        self.reactions.unlift(number)
+        self.candidates.unlift(number)
 
 
 def _unwind(path: _Path) -> tuple[int, ...]:

@@ -27,7 +27,7 @@ it (a pending read observed nothing, so it is always legal and changes nothing).
 A model is two layers, after Porcupine's: the core (`ModelCore`), which every model
 writes because the search cannot do without it, and optional capabilities (`Model`), each
 with a default that is always correct, which a model overrides where it knows better:
-to save the search work (`inert`, `observes_only`, `state_test`, `order_constraints`), to
+to save the search work (`inert`, `observes_only`, `state_test`, `effect`, `order_constraints`), to
 explain a counterexample in its own words (`needs`, `sets`, `requires`), or to refuse
 input it cannot judge (`call_problem`, `result_problem`). Every model inherits
 `Model`, and the search and the readers call the capabilities directly: a model that
@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from checkers.budget import Budget
 from checkers.history import Argument, Operation
 from checkers.models import kv, multi_register, mutex, register
-from checkers.models.base import Model, ModelCore, OrderFacts, Problem, State
+from checkers.models.base import Effect, Model, ModelCore, OrderFacts, Problem, State
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +169,9 @@ class WithoutStateTest(Model):
     def order_constraints(self, ops: Sequence[Operation], budget: Budget) -> OrderFacts | None:
         return self._model.order_constraints(ops, budget)
 
+    def effect(self, op: Operation) -> Effect | None:
+        return self._model.effect(op)
+
     def needs(self, op: Operation) -> tuple[Hashable, str] | None:
         return self._model.needs(op)
 
@@ -182,6 +185,7 @@ class WithoutStateTest(Model):
 __all__ = [
     "MODELS",
     "MODEL_FUNCTIONS",
+    "Effect",
     "Model",
     "ModelCore",
     "ModelSpec",

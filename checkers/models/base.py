@@ -6,6 +6,7 @@ See the package's docstring for the models themselves and how the two layers div
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from checkers.history import Argument, Operation
@@ -16,6 +17,16 @@ if TYPE_CHECKING:
 State = Hashable
 Problem = tuple[str, str] | None
 """(field, what is wrong) or None: field is `f`, `key` or `value`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    """How an operation changes the state (see `Model.effect`): from the one state
+    `source` names (any state when `source` is empty) to `target`."""
+
+    source: tuple[()] | tuple[Hashable]
+    target: Hashable
+
 
 OrderFacts = tuple[Iterable[tuple[int, int, int]], Iterable[tuple[int, int, int]]]
 """(before, outside): see `Model.order_constraints`."""
@@ -92,6 +103,19 @@ class Model(ModelCore):
         operations that cannot react to a change of state are then not stepped to find
         out, which keeps the search linear in the number of pending operations.
         """
+        return None
+
+    def effect(self, op: Operation) -> Effect | None:
+        """What taking effect does to the state, when one rule says it: `Effect((), t)`
+        when `op` is legal in every state and leaves t (a blind write); `Effect((v,), t)`
+        when in state v it is legal and leaves t, and in every other state it is illegal
+        or leaves the state as it was (a cas expecting v); None (the default) otherwise.
+
+        It only saves the search work on pending operations: one that can change nothing
+        in the state at hand is not looked at, and pending operations whose `t` no
+        operation of the partition tells apart from other states (by `state_test`) are
+        tried one for all (see `checkers.linearizability._PendingIndex`). A model
+        declaring it must also declare `state_test` for those savings to apply."""
         return None
 
     def order_constraints(self, ops: Sequence[Operation], budget: Budget) -> OrderFacts | None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from checkers.budget import Budget
 from checkers.history import Argument, Operation
 from checkers.models.append_log import append_log_constraints
-from checkers.models.base import Model
+from checkers.models.base import Effect, Model
 
 FUNCTIONS = frozenset({"get", "put", "append"})
 INITIAL_HELP = 'a string (JSON-quoted, or bare text), default ""'
@@ -72,6 +72,11 @@ class KvModel(Model):
         if op.f == "get" and op.ret is not None:
             return (op.output,)
         return None
+
+    def effect(self, op: Operation) -> Effect | None:
+        """A put leaves its value from any state; an append's result depends on the
+        string before, and a get changes nothing: None."""
+        return Effect((), op.input) if op.f == "put" else None
 
     def needs(self, op: Operation) -> tuple[Hashable, str] | None:
         """The string a returned get needs to find (for counterexamples' reasons)."""

@@ -29,7 +29,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 
 from checkers.history import COMPARE_FAILED, Argument, Operation
-from checkers.models.base import Model
+from checkers.models.base import Effect, Model
 
 FUNCTIONS: dict[str, frozenset[str]] = {
     "register": frozenset({"read", "write"}),
@@ -92,6 +92,17 @@ class RegisterModel(Model):
             return None if op.ret is None else (op.output,)
         assert op.f == "cas", op.f
         return (op.input[0],)
+
+    def effect(self, op: Operation) -> Effect | None:
+        """A write leaves its value from any state; a cas that did not fail leaves its new
+        value from its expected one, and elsewhere is illegal (returned) or a no-op
+        (pending). Reads and failed cas change nothing: None."""
+        if op.f == "write":
+            return Effect((), op.input)
+        if op.f == "cas" and op.status != COMPARE_FAILED:
+            expected, new = op.input
+            return Effect((expected,), new)
+        return None
 
     def needs(self, op: Operation) -> tuple[Hashable, str] | None:
         """The value a returned operation needs to find, and how to say so, for the
