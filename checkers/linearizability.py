@@ -53,7 +53,13 @@ completion. The brute-force twins in the tests check that promise on random hist
   the search tries anyway); and the memo treats a configuration as dominated by one with
   the same returned set and state but fewer pending operations linearized (`_Memo`).
   Those that let a waiting read see its value are tried first. A model's optional
-  `state_test` (see `Model.state_test`) spares stepping pending operations that cannot react.
+  `state_test` (see `Model.state_test`) spares stepping pending operations that cannot react,
+  and its optional `effect` (see `Model.effect`) files each pending operation under the
+  state it can change (`_PendingIndex`): a step looks only at those that can change its
+  state, and of those whose result no operation tells apart from other such states (a
+  refused write of a value nobody read), at the earliest-called alone. Without this, a
+  history whose client recorded thousands of refused connections as `info` paid, at
+  every dead end, a look at every refusal made so far, and tried each of them in turn.
 - Partitions (keys) are independent (P-compositionality) and checked one by one, smallest
   first. All are decided by default, so that every broken key is reported; `first=True`
   stops at the first illegal partition and reports the rest as not checked.
@@ -357,7 +363,12 @@ class _Memo:
             self.exact.add(configuration)
             self.size += 1
             return True
-        known = self.pending_sets.setdefault((frontier, beyond, state), [])
+        known = self.pending_sets.get((frontier, beyond, state))
+        if known is None:  # the common case: nothing to compare with
+            self.pending_sets[(frontier, beyond, state)] = [pending]
+            self.size += 1
+            self.cost = 0
+            return True
         self.cost = len(known)
         if any(seen & ~pending == 0 for seen in known):
             return False

@@ -8,11 +8,18 @@ import pickle
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from checkers.errors import InputError
 from checkers.history import (
+    _DECODER,
     COMPARE_FAILED,
+    FUNCTIONS,
     Event,
+    _event_from_record,
+    _fast_event,
+    decode_json_line,
     event_line,
     operations_from_events,
     read_history_jsonl,
@@ -325,3 +332,66 @@ def test_every_format_pairs_by_the_same_rules(tmp_path: Path, steps: list[tuple]
         with pytest.raises(InputError) as caught:
             read_operations(path)
         assert (caught.value.line, caught.value.field) == (line_number, prefix + field)
+
+
+# ---------------------------------------------------------------------------------------
+# The regular expression for lines in the simulator's own form reads what the decoder reads
+
+
+@st.composite
+def written_lines(draw: st.DrawFn) -> str:
+    """A line as `event_line` writes it, valid or not on its own: any key text, values
+    of any shape for any f and type, optional fields where they may or may not stand."""
+    f = draw(st.sampled_from(("read", "write", "cas")))
+    kind = draw(st.sampled_from(("invoke", "ok", "fail", "info")))
+    number = st.integers(-3, 10**20)
+    value = draw(st.one_of(st.none(), number, st.tuples(st.one_of(st.none(), number), number)))
+    optional = st.one_of(st.none(), st.integers(-1, 10**20))
+    event = Event(
+        draw(st.integers(0, 10**20)),
+        draw(st.integers(0, 10**20)),
+        draw(st.integers(0, 10**20)),
+        kind,
+        f,
+        draw(st.one_of(st.sampled_from(("k", "k0", "clé")), st.text(max_size=4))),
+        value,
+        draw(optional),
+        draw(optional),
+        draw(st.one_of(st.none(), st.sampled_from(("", "timeout")), st.text(max_size=3))),
+        draw(optional),
+    )
+    return event_line(event)
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(line=written_lines())
+def test_the_fast_reading_of_a_line_gives_the_event_the_full_reading_gives(line: str) -> None:
+    fast = _fast_event(line, FUNCTIONS)
+    slow = _full_event(line)
+    if fast is not None:
+        assert fast == slow
+
+
+def _full_event(line: str) -> Event | None:
+    """The event the decoder and `_event_from_record` read from the line, or None when
+    they refuse it."""
+    try:
+        return _event_from_record(decode_json_line(line, "h", 1, _DECODER), "h", 1, FUNCTIONS)
+    except InputError:
+        return None
+
+
+def test_lines_the_simulator_writes_take_the_fast_reading() -> None:
+    lines = [
+        event_line(Event(0, 5, 1, "invoke", "cas", "k0", (None, 3), client=0)),
+        event_line(Event(1, 6, 1, "ok", "cas", "k0", (None, 3), revision=4, node=2, client=0)),
+        event_line(Event(2, 7, 2, "invoke", "read", "clé", None)),
+        event_line(Event(3, 8, 2, "info", "read", "clé", None, error="timeout")),
+    ]
+    for line in lines:
+        fast = _fast_event(line, FUNCTIONS)
+        assert fast is not None, line
+        assert fast == _full_event(line)
+    refused = event_line(Event(0, 5, 1, "invoke", "read", "k", 3))
+    assert _fast_event(refused, FUNCTIONS) is None
+    assert _fast_event(lines[0], ("read", "write")) is None
