@@ -21,6 +21,15 @@ hides the model's `state_test`, to measure what that hook saves:
     .venv/bin/python benchmarks/checker_speed.py --synthetic-mb 100 --pending-percent 1 \
         --repeat 3 [--without-state-test] [--clients 8] [--keys 3] [--seed 1]
 
+With `--refusals N` it checks an etcd-like register history (`--served` operations
+served, default 20,000) during whose 16 outages N calls were refused, once with every
+refusal recorded as `info` (pending forever) and once recorded well, as `fail`, and prints
+both times and their ratio. Wall and processor times are both printed: on a shared machine
+the wall time grows with the load, the processor time much less, and the goals are
+judged on the latter:
+
+    .venv/bin/python benchmarks/checker_speed.py --refusals 12800 --repeat 3
+
 Groups: Porcupine's etcd logs (`cas-register`, every key starting absent), Knossos's
 cas-register files (`cas-register`, initial value 0, as Knossos's tests check them) and
 Porcupine's kv files (`kv`). Every partition is decided, as `raftsim check` does by
@@ -451,7 +460,12 @@ def measure_synthetic(arguments: argparse.Namespace) -> None:
         timed = time_history(path, model, arguments.repeat, arguments.budget)
     print(f"median of {arguments.repeat}: {_timed_text(timed)}; peak resident {peak_resident_bytes() / MIB:.0f} MiB")
     print(f"reading is {timed.read_s / timed.total_s:.0%} of the {timed.total_s:.2f} s")
-    _goal(f"read and checked in {timed.total_s:.2f} s < 20 s (a 100 MB history, 1% pending)", timed.total_s < 20)
+    processor_s = timed.read_cpu_s + timed.check_cpu_s
+    _goal(
+        f"read and checked in {processor_s:.2f} s of processor time ({timed.total_s:.2f} s wall) < 20 s "
+        "(a 100 MB history, 1% pending)",
+        processor_s < 20,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -523,7 +537,11 @@ def measure_refusals(arguments: argparse.Namespace) -> None:
         f"median of {arguments.repeat}: check as info / as fail: {pending.check_s / well.check_s:.2f} "
         f"(processor {pending.check_cpu_s / well.check_cpu_s:.2f})"
     )
-    _goal(f"{arguments.refusals} refusals as info: checked in {pending.check_s:.2f} s <= 5 s", pending.check_s <= 5)
+    _goal(
+        f"{arguments.refusals} refusals as info: checked in {pending.check_cpu_s:.2f} s of processor time "
+        f"({pending.check_s:.2f} s wall) <= 5 s",
+        pending.check_cpu_s <= 5,
+    )
 
 
 def main() -> None:
