@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from checkers.budget import Budget
 from checkers.disruption import DisruptionSettings, check_disruption, stable_window_us
 from checkers.errors import InputError
+from checkers.events import rare_events
 from checkers.explain import explain_linearizability
 from checkers.history import operations_from_events
 from checkers.linearizability import check_operations
@@ -51,6 +53,8 @@ class RunOutcome:
     loaded: RunFolder | None = None
     """The run's folder as the judge read it, so that what was parsed once is not parsed
     again (the summary's leaders come from its trace); None when the run is kept nowhere."""
+    events: dict[str, int] = dataclasses.field(default_factory=dict)
+    """How often the run reached each rare event (`checkers.events`), as `events.json` holds."""
 
 
 def judge(folder: RunFolder, budget_s: float = DEFAULT_BUDGET_S, crash: Crash | None = None) -> RunVerdict:
@@ -129,53 +133,64 @@ def run(scenario: Scenario, out: Path | None, budget_s: float = DEFAULT_BUDGET_S
     staging = stage(out)
     try:
         result, messages = _run_capturing_messages(resolved) if report else (run_scenario(resolved), None)
-        written, verdict = write_judged(staging, result, budget_s)
+        written, verdict, events = write_judged(staging, result, budget_s)
         if report:
             from raftsim.report import write_reports
 
             write_reports(written, "trace" if messages is None else "none", extra_messages=messages, shown_folder=out)
         if out is None:
-            return RunOutcome(result, verdict, None)
+            return RunOutcome(result, verdict, None, events=events)
         swap_into_place(staging, out)
-        return RunOutcome(result, verdict, out, written.moved_to(out))
+        return RunOutcome(result, verdict, out, written.moved_to(out), events)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
 
 
-def run_keeping_failures(scenario: Scenario, folder: Path, budget_s: float, reports: bool) -> RunOutcome:
+def run_keeping_failures(
+    scenario: Scenario,
+    folder: Path,
+    budget_s: float,
+    reports: bool,
+    simulate: Callable[[Scenario], RunResult] | None = None,
+) -> RunOutcome:
     """Run a scenario in the staging folder beside `folder` and judge it there; move it into
     place, with its reports, only if it did not pass, so that a kept run is written once and a
     run that passed leaves nothing. A fuzz seed's folder: its reports take their messages from
-    a replay (a failing seed is rare, so the replay is cheap beside the seeds that pass)."""
+    a replay (a failing seed is rare, so the replay is cheap beside the seeds that pass).
+    `simulate` runs the resolved scenario (default `run_scenario`; fuzz measures coverage
+    around the simulation alone)."""
     resolved = resolve(scenario)
     recover_folder(folder)
     staging = hidden_sibling(folder, "partial")
     try:
-        result = run_scenario(resolved)
-        written, verdict = write_judged(staging, result, budget_s)
+        result = (run_scenario if simulate is None else simulate)(resolved)
+        written, verdict, events = write_judged(staging, result, budget_s)
         if verdict.verdict is Verdict.VALID:
-            return RunOutcome(result, verdict, None)
+            return RunOutcome(result, verdict, None, events=events)
         if reports:
             from raftsim.report import write_reports
 
             write_reports(written, "replay", shown_folder=folder)
         swap_into_place(staging, folder)
-        return RunOutcome(result, verdict, folder, written.moved_to(folder))
+        return RunOutcome(result, verdict, folder, written.moved_to(folder), events)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
 
 
-def write_judged(staging: Path, result: RunResult, budget_s: float) -> tuple[RunFolder, RunVerdict]:
-    """Write a run's files into its staging folder, judge them, and write the verdict beside
-    them; the folder value returned holds what the judge read, for the reports to draw."""
+def write_judged(staging: Path, result: RunResult, budget_s: float) -> tuple[RunFolder, RunVerdict, dict[str, int]]:
+    """Write a run's files into its staging folder, judge them, and write the verdict and the
+    rare events (`events.json`) beside them; the folder value returned holds what the judge
+    read, for the reports to draw."""
     write_run(staging, result)
     written = RunFolder(staging)
     verdict = judge(written, budget_s, result.crash)
     write_durable(staging / "verdict.json", verdict.file_text())
     written.judged(verdict)
-    return written, verdict
+    events = rare_events(written.trace, result.stats.get("observed_events"))
+    write_durable(staging / "events.json", json.dumps(events, indent=2) + "\n")
+    return written, verdict, events
 
 
 def _run_capturing_messages(resolved: Scenario) -> tuple[RunResult, list[dict[str, Any]] | None]:

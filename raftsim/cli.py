@@ -50,6 +50,10 @@ deadlines computed from them must stay finite."""
 JOBS_PER_CORE = 4
 SEEDS_WITH_COMMANDS = 3
 PLAIN_PROGRESS_EVERY_S = 30.0
+DEFAULT_COVERAGE_SHARE = 0.02
+"""A measured seed's simulation takes about three times as long: 2% of seeds (and the first)
+costs a campaign about 4% more time."""
+UNREACHED_SHOWN_PER_FILE = 12
 
 console = Console(highlight=False, markup=False, emoji=False)
 _current_input: ContextVar[str | None] = ContextVar("raftsim_input", default=None)
@@ -464,6 +468,23 @@ def check_report_destination(path: Path, history: Path) -> None:
     show_default=True,
     help="Share of seeds run twice to compare digests (at least one seed per campaign).",
 )
+@click.option(
+    "--coverage",
+    "coverage_share",
+    type=FiniteFloat(0.0, 1.0),
+    default=DEFAULT_COVERAGE_SHARE,
+    show_default=True,
+    help="Share of seeds whose simulation is measured for raftcore's branch coverage (and the first seed).",
+)
+@click.option(
+    "--adapt",
+    "adapt_round_seeds",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Swarm only: after every this many seeds, shift the swarm weights towards rare events (0: never).",
+)
+@click.option("--stop-at-first", is_flag=True, help="End the campaign at the first failing seed it runs (exit 1).")
 @_budget_option("Seconds the linearizability checker may spend per seed.")
 @click.option("--no-report", is_flag=True, help="Keep failing seeds' folders without report.html and PNGs.")
 def fuzz(
@@ -475,6 +496,9 @@ def fuzz(
     bug_names: tuple[str, ...],
     shard: str | None,
     recheck: float,
+    coverage_share: float,
+    adapt_round_seeds: int,
+    stop_at_first: bool,
     budget: float,
     no_report: bool,
 ) -> None:
@@ -499,9 +523,11 @@ def fuzz(
         recheck_share=recheck,
         budget_s=budget,
         reports=not no_report,
+        coverage_share=coverage_share,
+        adapt_round_seeds=adapt_round_seeds,
     )
     results = fuzzing.prepare(plan)
-    sys.exit(_run_campaign(fuzzing, plan, results))
+    sys.exit(_run_campaign(fuzzing, plan, results, stop_at_first))
 
 
 def _workers(jobs: int | None, cores: int) -> int:
@@ -514,15 +540,22 @@ def _workers(jobs: int | None, cores: int) -> int:
     return jobs
 
 
-def _run_campaign(fuzzing: Any, plan: Any, results: dict[int, Any]) -> int:
-    began, ran = time.perf_counter(), 0
+def _run_campaign(fuzzing: Any, plan: Any, results: dict[int, Any], stop_at_first: bool = False) -> int:
+    """Run the seeds left, recording each; with `stop_at_first`, end at the first failing seed
+    that finishes (with several workers, the first observed, not necessarily the lowest: the
+    seeds still running are abandoned and run again when the same command resumes)."""
+    began, ran, stopped_at = time.perf_counter(), 0, None
     try:
         with _FuzzProgress(plan.scenario.name, len(plan.seeds), len(results)) as progress:
-            for result in fuzzing.execute(plan, results):
-                fuzzing.record(plan, result)
-                results[result.seed] = result
+            campaign = fuzzing.execute(plan, results)
+            for result in campaign:
+                results[result.seed] = fuzzing.record(plan, result)
                 ran += 1
                 progress.advance(_failures(results))
+                if stop_at_first and (result.verdict is Verdict.INVALID or result.determinism_failure):
+                    stopped_at = result.seed
+                    campaign.close()  # stops the workers
+                    break
     except KeyboardInterrupt:
         fuzzing.summarise(plan, results, time.perf_counter() - began, ran)
         console.print(
@@ -530,7 +563,7 @@ def _run_campaign(fuzzing: Any, plan: Any, results: dict[int, Any]) -> int:
             soft_wrap=True,
         )
         return EXIT_INTERRUPTED
-    summary = fuzzing.summarise(plan, results, time.perf_counter() - began, ran)
+    summary = fuzzing.summarise(plan, results, time.perf_counter() - began, ran, stopped_at)
     print_fuzz_summary(summary, plan.out)
     if summary["failed"] or summary["determinism_failures"]:
         return EXIT_ANOMALY
@@ -689,7 +722,11 @@ def print_fuzz_summary(summary: dict[str, Any], folder: Path) -> None:
     if summary.get("errors"):
         table.add_row("harness errors", _seed_list([error["seed"] for error in summary["errors"]]))
     table.add_row("seeds/minute", str(summary["seeds_per_minute"]))
+    if summary.get("stopped_at_first") is not None:
+        table.add_row("stopped", f"at the first failing seed, {summary['stopped_at_first']} (--stop-at-first)")
+    _add_event_rows(table, summary)
     console.print(table)
+    _print_coverage(summary.get("coverage"))
     console.print(f" folder  {folder}", soft_wrap=True)
     failed = summary["failed"]
     for seed in failed[:SEEDS_WITH_COMMANDS]:
@@ -700,6 +737,49 @@ def print_fuzz_summary(summary: dict[str, Any], folder: Path) -> None:
         console.print(
             f" …and {more} more failing {'seed' if more == 1 else 'seeds'}, each in {folder / 'seed-N'}", soft_wrap=True
         )
+
+
+def _add_event_rows(table: Table, summary: dict[str, Any]) -> None:
+    """Seeds reaching each rare event, the unreached ones named together; then the rounds."""
+    events = summary.get("events") or {}
+    finished = summary["finished"]
+    table.add_row("rare events", f"seeds reaching each, of {finished}")
+    for name, seeds in events.items():
+        if seeds:
+            table.add_row(f"  {name}", str(seeds))
+    unreached = [name for name, seeds in events.items() if not seeds]
+    if unreached:
+        table.add_row("  reached by none", ", ".join(unreached))
+    from raftsim.adapt import weights_json
+    from scenarios.swarm import PLAIN
+
+    plain = weights_json(PLAIN)
+    for entry in summary.get("rounds") or ():
+        changed = {name: chance for name, chance in entry["weights"].items() if chance != plain.get(name)}
+        described = ", ".join(f"{name} {chance}" for name, chance in changed.items()) or "plain"
+        table.add_row(f"round {entry['round']}", f"seeds {entry['seeds'][0]}..{entry['seeds'][1]}: {described}")
+
+
+def _print_coverage(coverage: dict[str, Any] | None) -> None:
+    if not coverage:
+        return
+    from raftsim.coverage_sampling import compact
+
+    lines_reached, lines_total = coverage["lines"]
+    branches_reached, branches_total = coverage["branches"]
+    console.print(
+        f" coverage of raftcore over {_plural(coverage['seeds'], 'measured seed')}: "
+        f"lines {lines_reached}/{lines_total}, branches {branches_reached}/{branches_total}; reached by no seed:",
+        soft_wrap=True,
+    )
+    files = sorted(set(coverage["unreached_lines"]) | set(coverage["unreached_branches"]))
+    for name in files:
+        lines = coverage["unreached_lines"].get(name, [])
+        branches = coverage["unreached_branches"].get(name, [])
+        shown = branches[:UNREACHED_SHOWN_PER_FILE]
+        more = f" …{len(branches) - len(shown)} more" if len(branches) > len(shown) else ""
+        parts = [f"lines {compact(lines)}" if lines else "", f"branches {' '.join(shown)}{more}" if shown else ""]
+        console.print(f"   {name}: " + "; ".join(part for part in parts if part), soft_wrap=True)
 
 
 def _seed_list(seeds: list[int]) -> str:

@@ -31,25 +31,26 @@ import signal
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from checkers.errors import InputError
+from checkers.events import EVENT_NAMES
 from checkers.verdict import Verdict
-from raftsim import api, run_folder
-from scenarios import loader
+from raftsim import adapt, api, coverage_sampling, run_folder
+from scenarios import loader, swarm
 from scenarios.model import Scenario
 from scenarios.resolve import resolve
-from sim.world import run_scenario
+from sim.world import RunResult, run_scenario
 
 SEED_MAX = 2**63 - 1
 """The largest seed a scenario file (and so a replay) accepts."""
 TASKS_AHEAD_PER_JOB = 2
 IDENTITY_KEYS = ("scenario", "seeds", "recheck_share")
 _SEED_FOLDER = re.compile(r"seed-\d+")
-_LEFTOVER = re.compile(r"\.(fuzz\.json|progress\.jsonl|summary\.json)\.tmp|\.seed-\d+\.(partial|old)")
+_LEFTOVER = re.compile(r"\.(fuzz\.json|progress\.jsonl|summary\.json|coverage\.jsonl)\.tmp|\.seed-\d+\.(partial|old)")
 
 Seeds = range | tuple[int, ...]
 
@@ -66,6 +67,25 @@ class FuzzPlan:
     worker_setup: Callable[[], None] | None = None
     """Called once in each worker process before it runs seeds (a picklable module-level
     function); lets a test plant a failure in workers it cannot reach otherwise."""
+    coverage_share: float = 0.0
+    """Share of seeds whose simulation runs under coverage.py (`raftsim.coverage_sampling`)."""
+    adapt_round_seeds: int = 0
+    """With a swarm scenario, the seeds per round after which the swarm weights shift towards
+    rare events (`raftsim.adapt`); 0 keeps the plain draw."""
+
+
+class SeedTask(NamedTuple):
+    """One seed for a worker. `scenario` is the seed's scenario (for an adapting swarm
+    campaign, already drawn with its round's weights)."""
+
+    scenario: Scenario
+    out: Path
+    budget_s: float
+    recheck: bool
+    reports: bool
+    coverage: bool = False
+    round_number: int | None = None
+    """The seed's round, in a campaign that adapts; None otherwise."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +99,13 @@ class SeedResult:
     error: str | None = None
     """Why the harness itself failed on this seed (then `verdict` is INVALID and `flagged` is
     `("error",)`); None when the seed was run and judged."""
+    events: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    """The rare events the seed reached (`checkers.events`), those it reached only."""
+    round_number: int | None = None
+    features: Mapping[str, bool] | None = None
+    """In a campaign that adapts: the seed's round and its drawn on/off choices."""
+    arcs: coverage_sampling.Arcs | None = None
+    """raftcore's arcs the seed executed, when it was measured; kept in `coverage.jsonl`."""
 
     @property
     def determinism_failure(self) -> bool:
@@ -136,6 +163,14 @@ def rechecked_in(plan: FuzzPlan, seed: int) -> bool:
     return rechecked(seed, plan.recheck_share) or (len(plan.seeds) > 0 and seed == plan.seeds[0])
 
 
+def covered_in(plan: FuzzPlan, seed: int) -> bool:
+    """Whether `seed`'s simulation is measured: its share of seeds, and always the campaign's
+    first seed, so that a campaign too small for the share is measured once. 0 turns it off."""
+    if not plan.coverage_share > 0:
+        return False
+    return coverage_sampling.sampled(seed, plan.coverage_share) or (len(plan.seeds) > 0 and seed == plan.seeds[0])
+
+
 def effective_jobs(plan: FuzzPlan, tasks: int | None = None) -> int:
     """Worker processes worth starting: never more than the seeds there are to run."""
     wanted = seed_count(plan.seeds) if tasks is None else tasks
@@ -145,29 +180,63 @@ def effective_jobs(plan: FuzzPlan, tasks: int | None = None) -> int:
 # --- one seed, in a worker --------------------------------------------------------------
 
 
-def run_seed(task: tuple[Scenario, Path, float, bool, bool]) -> SeedResult:
+def run_seed(given: SeedTask | tuple[Any, ...]) -> SeedResult:
     """One seed, in a worker process. Whatever goes wrong in the harness is this seed's
     failure, recorded with its cause, never the campaign's end."""
-    scenario, out, _budget_s, _recheck, _reports = task
+    task = SeedTask(*given)
+    scenario = task.scenario
     began = time.perf_counter()
     try:
         return _judged_seed(task, began)
     except Exception as error:  # a checker or report failing must not end the campaign
         cause = f"{type(error).__name__}: {error}"
-        _keep_error(out / f"seed-{scenario.seed}", scenario, "".join(traceback.format_exception(error)))
-        return SeedResult(scenario.seed, Verdict.INVALID, ("error",), "", None, time.perf_counter() - began, cause)
+        _keep_error(task.out / f"seed-{scenario.seed}", scenario, "".join(traceback.format_exception(error)))
+        return SeedResult(
+            scenario.seed,
+            Verdict.INVALID,
+            ("error",),
+            "",
+            None,
+            time.perf_counter() - began,
+            cause,
+            round_number=task.round_number,
+            features=_features(task),
+        )
 
 
-def _judged_seed(task: tuple[Scenario, Path, float, bool, bool], began: float) -> SeedResult:
+def _features(task: SeedTask) -> dict[str, bool] | None:
+    return None if task.round_number is None else adapt.features(task.scenario)
+
+
+def _judged_seed(task: SeedTask, began: float) -> SeedResult:
     """Run, judge, keep the folder only if it failed, with its reports; the folder is written
-    once, in its staging place beside `seed-N`."""
-    scenario, out, budget_s, recheck, reports = task
-    outcome = api.run_keeping_failures(scenario, out / f"seed-{scenario.seed}", budget_s, reports)
+    once, in its staging place beside `seed-N`. A measured seed's simulation alone runs under
+    coverage.py."""
+    scenario = task.scenario
+    measured: list[coverage_sampling.Arcs] = []
+
+    def simulate_measured(resolved: Scenario) -> RunResult:
+        result, arcs = coverage_sampling.measured(lambda: run_scenario(resolved))
+        measured.append(arcs)
+        return result
+
+    folder = task.out / f"seed-{scenario.seed}"
+    simulate = simulate_measured if task.coverage else None
+    outcome = api.run_keeping_failures(scenario, folder, task.budget_s, task.reports, simulate)
     verdict = outcome.verdict
     flagged = tuple(sorted(name for name, result in verdict.checkers.items() if result.verdict is not Verdict.VALID))
-    again = run_scenario(resolve(scenario)).digest if recheck else None
+    again = run_scenario(resolve(scenario)).digest if task.recheck else None
     return SeedResult(
-        scenario.seed, verdict.verdict, flagged, outcome.result.digest, again, time.perf_counter() - began
+        scenario.seed,
+        verdict.verdict,
+        flagged,
+        outcome.result.digest,
+        again,
+        time.perf_counter() - began,
+        events={name: count for name, count in outcome.events.items() if count},
+        round_number=task.round_number,
+        features=_features(task),
+        arcs=measured[0] if measured else None,
     )
 
 
@@ -199,11 +268,14 @@ def _keep_error(folder: Path, scenario: Scenario, trace_back: str) -> None:
 def identity(plan: FuzzPlan) -> dict[str, Any]:
     """What makes two fuzz commands the same run (and so resumable into one folder)."""
     seeds = plan.seeds
-    return {
+    marker: dict[str, Any] = {
         "scenario": loader.to_toml(dataclasses.replace(plan.scenario, seed=0)),
         "seeds": [seeds[0], seeds[-1], seed_count(seeds)] if seed_count(seeds) else [],
         "recheck_share": plan.recheck_share,
     }
+    if plan.adapt_round_seeds:  # only then, so folders of campaigns that do not adapt still resume
+        marker["adapt_round_seeds"] = plan.adapt_round_seeds
+    return marker
 
 
 def prepare(plan: FuzzPlan) -> dict[int, SeedResult]:
@@ -212,6 +284,12 @@ def prepare(plan: FuzzPlan) -> dict[int, SeedResult]:
         raise InputError("--recheck", None, None, f"expected a share between 0 and 1, got {plan.recheck_share}")
     if not 0.0 < plan.budget_s < math.inf:
         raise InputError("--budget", None, None, f"expected a positive number of seconds, got {plan.budget_s}")
+    if not 0.0 <= plan.coverage_share <= 1.0:
+        raise InputError("--coverage", None, None, f"expected a share between 0 and 1, got {plan.coverage_share}")
+    if plan.adapt_round_seeds < 0:
+        raise InputError("--adapt", None, None, f"expected a number of seeds >= 0, got {plan.adapt_round_seeds}")
+    if plan.adapt_round_seeds and not plan.scenario.swarm:
+        raise InputError("--adapt", None, None, f"{plan.scenario.name} is not a swarm scenario: nothing to weigh")
     out = plan.out
     try:
         _refuse_foreign(out)
@@ -220,6 +298,7 @@ def prepare(plan: FuzzPlan) -> dict[int, SeedResult]:
         raise InputError(str(out), None, "--out", f"cannot create a folder there: {error.strerror}") from None
     _clean_leftovers(out)
     _check_entries(out)
+    _drop_cut_coverage_line(out / "coverage.jsonl")
     _check_marker(plan)
     return _read_progress(plan)
 
@@ -255,11 +334,21 @@ def _clean_leftovers(out: Path) -> None:
             run_folder.recover_folder(out / entry.name[1:].rsplit(".", 1)[0])
 
 
+def _drop_cut_coverage_line(path: Path) -> None:
+    """A kill may leave `coverage.jsonl`'s last line cut short; the next line appended would
+    then run on from it, so the cut bytes go (atomically) before any seed runs."""
+    if not path.is_file():
+        return
+    raw = path.read_bytes()
+    if raw and not raw.endswith(b"\n"):
+        run_folder.write_atomic(path, raw[: raw.rfind(b"\n") + 1].decode("utf-8", errors="replace"))
+
+
 def _check_entries(out: Path) -> None:
     """The names a fuzz run writes must be of the kind it writes (files, and folders for
     seeds), or the campaign would fail at its end, after all its work."""
     for entry in sorted(out.iterdir()):
-        if entry.name in ("fuzz.json", "progress.jsonl", "summary.json"):
+        if entry.name in ("fuzz.json", "progress.jsonl", "summary.json", "coverage.jsonl"):
             wanted, kind = "a file", entry.is_file() and not entry.is_symlink()
         elif _SEED_FOLDER.fullmatch(entry.name):
             wanted, kind = "a folder", entry.is_dir() and not entry.is_symlink()
@@ -355,6 +444,9 @@ def _progress_record(chunk: bytes, seeds: Seeds) -> SeedResult | None:
         return None
     if not isinstance(record, dict):
         return None
+    extras = _progress_extras(record)
+    if extras is None:
+        return None
     seed, verdict, flagged = record.get("seed"), Verdict.parse_json(record.get("valid")), record.get("flagged")
     digest, again, seconds, error = (
         record.get("digest"),
@@ -378,21 +470,44 @@ def _progress_record(chunk: bytes, seeds: Seeds) -> SeedResult | None:
         and (error is None or isinstance(error, str))
     ):
         return None
-    return SeedResult(seed, verdict, tuple(flagged), digest, again, float(seconds), error)
+    events, round_number, features = extras
+    return SeedResult(
+        seed, verdict, tuple(flagged), digest, again, float(seconds), error, events, round_number, features
+    )
+
+
+def _progress_extras(
+    record: dict[str, Any],
+) -> tuple[dict[str, int], int | None, dict[str, bool] | None] | None:
+    """A line's `events`, `round` and `features` (lines written before there were any have
+    none); None when one is of the wrong shape."""
+    events, round_number, features = record.get("events", {}), record.get("round"), record.get("features")
+    if not isinstance(events, dict) or not all(
+        isinstance(name, str) and type(count) is int and count >= 0 for name, count in events.items()
+    ):
+        return None
+    if round_number is not None and not (type(round_number) is int and round_number >= 0):
+        return None
+    if features is not None and not (
+        isinstance(features, dict) and all(type(value) is bool for value in features.values())
+    ):
+        return None
+    return events, round_number, features
 
 
 def execute(plan: FuzzPlan, finished: dict[int, SeedResult]) -> Iterator[SeedResult]:
-    """Run the seeds not yet finished, yielding each result as it comes (in any order)."""
+    """Run the seeds not yet finished, yielding each result as it comes (in any order within
+    a round; a campaign that adapts finishes each round before the next one's weights are
+    computed, so they are the same however many workers ran it)."""
     remaining = seed_count(plan.seeds) - sum(1 for seed in finished if seed in plan.seeds)
-    tasks = (
-        (dataclasses.replace(plan.scenario, seed=seed), plan.out, plan.budget_s, rechecked_in(plan, seed), plan.reports)
-        for seed in plan.seeds
-        if seed not in finished
-    )
+    known = dict(finished)
     jobs = effective_jobs(plan, remaining)
     if jobs <= 1:
-        for task in tasks:
-            yield run_seed(task)
+        for tasks in _rounds(plan, known):
+            for task in tasks:
+                result = run_seed(task)
+                known[result.seed] = result
+                yield result
         return
     # Workers are spawned with Ctrl-C ignored, so that one pressed while they are still
     # importing reaches only the parent (they inherit the disposition across exec).
@@ -402,7 +517,45 @@ def execute(plan: FuzzPlan, finished: dict[int, SeedResult]) -> Iterator[SeedRes
     finally:
         signal.signal(signal.SIGINT, previous)
     with pool:
-        yield from _in_pool(pool, tasks, jobs * TASKS_AHEAD_PER_JOB)
+        for tasks in _rounds(plan, known):
+            for result in _in_pool(pool, tasks, jobs * TASKS_AHEAD_PER_JOB):
+                known[result.seed] = result
+                yield result
+
+
+def _rounds(plan: FuzzPlan, known: dict[int, SeedResult]) -> Iterator[Iterator[SeedTask]]:
+    """The tasks of the seeds not yet in `known`, round by round (one round when the campaign
+    does not adapt). A round's tasks are made only once every earlier round is in `known`."""
+    size = plan.adapt_round_seeds
+    if not size:
+        yield (_task(plan, seed) for seed in plan.seeds if seed not in known)
+        return
+    for round_number in range(-(-seed_count(plan.seeds) // size)):
+        seeds = plan.seeds[round_number * size : (round_number + 1) * size]
+        if all(seed in known for seed in seeds):
+            continue
+        weights = round_weights(plan, known, round_number)
+        yield (_task(plan, seed, weights, round_number) for seed in seeds if seed not in known)
+
+
+def _task(plan: FuzzPlan, seed: int, weights: swarm.Weights | None = None, round_number: int | None = None) -> SeedTask:
+    scenario = dataclasses.replace(plan.scenario, seed=seed)
+    if weights is not None and round_number is not None:
+        scenario = adapt.drawn_seed(plan.scenario, seed, weights, round_number)
+    recheck, measured = rechecked_in(plan, seed), covered_in(plan, seed)
+    return SeedTask(scenario, plan.out, plan.budget_s, recheck, plan.reports, measured, round_number)
+
+
+def round_weights(plan: FuzzPlan, known: Mapping[int, SeedResult], round_number: int) -> swarm.Weights:
+    """The swarm weights of a round, from the outcomes of every earlier round's seeds."""
+    earlier = plan.seeds[: round_number * plan.adapt_round_seeds]
+    outcomes = []
+    for seed in earlier:
+        result = known.get(seed)
+        assert result is not None, f"round {round_number} weighed before seed {seed} of an earlier round finished"
+        if result.features is not None:  # every seed of an adapting campaign has them
+            outcomes.append(adapt.Outcome(seed, result.features, frozenset(result.events)))
+    return adapt.next_weights(outcomes)
 
 
 def _worker_started(setup: Callable[[], None] | None) -> None:
@@ -432,7 +585,12 @@ def _in_pool(pool: Any, tasks: Iterable[tuple[Any, ...]], ahead: int) -> Iterato
             in_flight += 1
 
 
-def record(plan: FuzzPlan, result: SeedResult) -> None:
+def record(plan: FuzzPlan, result: SeedResult) -> SeedResult:
+    """Append the seed's progress line (after its coverage line, if it was measured, so a
+    finished seed's arcs are never missing); return the result without its arcs, which the
+    summary reads back from `coverage.jsonl` rather than keeping in memory."""
+    if result.arcs is not None:
+        run_folder.append_line(plan.out / "coverage.jsonl", json.dumps({"seed": result.seed, "arcs": result.arcs}))
     fields: dict[str, Any] = {
         "seed": result.seed,
         "valid": result.verdict.to_json(),
@@ -443,10 +601,17 @@ def record(plan: FuzzPlan, result: SeedResult) -> None:
     }
     if result.error is not None:  # lines stay as they always were for seeds that ran
         fields["error"] = result.error
+    fields["events"] = dict(result.events)
+    if result.round_number is not None:
+        fields["round"] = result.round_number
+        fields["features"] = result.features
     run_folder.append_line(plan.out / "progress.jsonl", json.dumps(fields))
+    return dataclasses.replace(result, arcs=None)
 
 
-def summarise(plan: FuzzPlan, results: dict[int, SeedResult], wall_s: float, ran: int) -> dict[str, Any]:
+def summarise(
+    plan: FuzzPlan, results: dict[int, SeedResult], wall_s: float, ran: int, stopped_at: int | None = None
+) -> dict[str, Any]:
     anomalies: Counter[str] = Counter()
     for result in results.values():
         if result.verdict is Verdict.INVALID:
@@ -470,9 +635,69 @@ def summarise(plan: FuzzPlan, results: dict[int, SeedResult], wall_s: float, ran
         "errors": [
             {"seed": seed, "cause": results[seed].error} for seed in sorted(results) if results[seed].error is not None
         ],
+        "events": {name: sum(1 for r in results.values() if r.events.get(name, 0) > 0) for name in EVENT_NAMES},
+        "coverage": _coverage_summary(plan, results),
+        "rounds": _rounds_summary(plan, results),
+        "stopped_at_first": stopped_at,
     }
     run_folder.write_atomic(plan.out / "summary.json", json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _rounds_summary(plan: FuzzPlan, results: Mapping[int, SeedResult]) -> list[dict[str, Any]] | None:
+    """Each round begun: its seeds and the weights it drew with; None when not adapting."""
+    size = plan.adapt_round_seeds
+    if not size:
+        return None
+    rounds = []
+    for round_number in range(-(-seed_count(plan.seeds) // size)):
+        seeds = plan.seeds[round_number * size : (round_number + 1) * size]
+        earlier = plan.seeds[: round_number * size]
+        if not any(seed in results for seed in seeds) or not all(seed in results for seed in earlier):
+            break
+        weights = round_weights(plan, results, round_number)
+        rounds.append({"round": round_number, "seeds": [seeds[0], seeds[-1]], "weights": adapt.weights_json(weights)})
+    return rounds
+
+
+def _coverage_summary(plan: FuzzPlan, results: Mapping[int, SeedResult]) -> dict[str, Any] | None:
+    """raftcore's lines and branches reached by the measured seeds, and those none reached;
+    None when no finished seed was measured."""
+    merged: dict[str, set[tuple[int, int]]] = {}
+    measured = 0
+    for seed, arcs in _coverage_lines(plan.out / "coverage.jsonl"):
+        if seed in results and seed in plan.seeds:
+            coverage_sampling.merge(merged, arcs)
+            measured += 1
+    if not measured:
+        return None
+    return {"share": plan.coverage_share, "seeds": measured, **coverage_sampling.unreached(merged).to_json()}
+
+
+def _coverage_lines(path: Path) -> Iterator[tuple[int, dict[str, list[list[int]]]]]:
+    """`coverage.jsonl`'s lines; one cut short or of the wrong shape (a kill) is skipped, and
+    a seed measured twice (a rerun after such a kill) is counted once."""
+    if not path.exists():
+        return
+    seen: set[int] = set()
+    for chunk in path.read_bytes().split(b"\n"):
+        try:
+            record = json.loads(chunk.decode("utf-8"))
+        except (ValueError, RecursionError):
+            continue
+        if not isinstance(record, dict) or type(record.get("seed")) is not int or record["seed"] in seen:
+            continue
+        arcs = record.get("arcs")
+        if not isinstance(arcs, dict) or not all(_is_arc_list(pairs) for pairs in arcs.values()):
+            continue
+        seen.add(record["seed"])
+        yield record["seed"], arcs
+
+
+def _is_arc_list(pairs: object) -> bool:
+    return isinstance(pairs, list) and all(
+        isinstance(pair, list) and len(pair) == 2 and all(type(number) is int for number in pair) for pair in pairs
+    )
 
 
 def default_jobs() -> int:

@@ -36,7 +36,7 @@ from scenarios.model import Scenario
 from sim.world import Crash, RunResult
 from workloads import get as get_workload
 
-RUN_FILES = ("scenario.toml", "history.jsonl", "trace.jsonl", "verdict.json", "crash.txt")
+RUN_FILES = ("scenario.toml", "history.jsonl", "trace.jsonl", "verdict.json", "events.json", "crash.txt")
 MESSAGE_EVENTS = ("msg", "recv", "drop")
 T = TypeVar("T")
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from dataclasses import dataclass
 
 from scenarios import model
 from scenarios.model import (
@@ -33,12 +34,35 @@ from scenarios.rng import stream
 NODE_CHOICES = (1, 2, 3, 3, 4, 5, 5, 5, 6, 7)
 
 
-def draw(scenario: Scenario) -> Scenario:
+@dataclass(frozen=True, slots=True)
+class Weights:
+    """The chances of the draw's on/off choices; the defaults are the plain draw, which
+    `raftsim run swarm --seed N` makes. A fuzz campaign that adapts (`raftsim.adapt`) passes
+    others. Each choice consumes the same one die whatever its chance, so the rest of the
+    draw is the same and only the choices weighed here can differ."""
+
+    fault_kinds: tuple[tuple[str, float], ...] = tuple((kind, 0.5) for kind in FAULT_KINDS)
+    pre_vote: float = 0.75
+    check_quorum: float = 0.75
+
+    def __post_init__(self) -> None:
+        assert tuple(kind for kind, _ in self.fault_kinds) == FAULT_KINDS, self.fault_kinds
+        for chance in (self.pre_vote, self.check_quorum, *(chance for _, chance in self.fault_kinds)):
+            assert 0.0 <= chance <= 1.0, f"a chance of {chance}"
+
+    def chance_of(self, kind: str) -> float:
+        return dict(self.fault_kinds)[kind]
+
+
+PLAIN = Weights()
+
+
+def draw(scenario: Scenario, weights: Weights = PLAIN) -> Scenario:
     """The scenario with a configuration drawn from its seed; `swarm` is cleared."""
     rng = stream(scenario.seed, "swarm")
     network = _network(rng)
     disk = DiskSpec(fsync_us=rng.choice((100, 1000, 2000, 8000)), fsync_jitter_us=rng.choice((0, 500, 4000)))
-    cluster = _cluster(rng, network, disk, model.named_nodes(scenario.faults))
+    cluster = _cluster(rng, network, disk, model.named_nodes(scenario.faults), weights)
     election_ms = cluster.tick_ms * cluster.election_ticks
     return dataclasses.replace(
         scenario,
@@ -48,7 +72,7 @@ def draw(scenario: Scenario) -> Scenario:
         disk=disk,
         clock=ClockSpec(drift_ppm_max=rng.choice((0, 0, 1000, 50_000))),
         workload=_workload(rng),
-        nemesis=_nemesis(rng, scenario.duration_ms),
+        nemesis=_nemesis(rng, scenario.duration_ms, weights),
         phases=dataclasses.replace(
             scenario.phases,
             quiet_ms=max(scenario.phases.quiet_ms, 20 * election_ms),
@@ -68,7 +92,7 @@ def _network(rng: random.Random) -> NetworkSpec:
     )
 
 
-def _cluster(rng: random.Random, network: NetworkSpec, disk: DiskSpec, named: int) -> ClusterSpec:
+def _cluster(rng: random.Random, network: NetworkSpec, disk: DiskSpec, named: int, weights: Weights) -> ClusterSpec:
     """`named` is the highest node a written fault names: the cluster is never smaller, and
     when no fault names one the draw is what it always was."""
     tick_ms = rng.choice((10, 20, 50, 100))
@@ -81,8 +105,8 @@ def _cluster(rng: random.Random, network: NetworkSpec, disk: DiskSpec, named: in
         tick_ms=tick_ms,
         election_ticks=election_ticks,
         heartbeat_ticks=rng.randint(1, max(1, election_ticks // 5)),
-        pre_vote=rng.random() < 0.75,
-        check_quorum=rng.random() < 0.75,
+        pre_vote=rng.random() < weights.pre_vote,
+        check_quorum=rng.random() < weights.check_quorum,
         max_entries_per_message=rng.choice((1, 4, 64, 1024)),
     )
 
@@ -101,8 +125,8 @@ def _workload(rng: random.Random) -> WorkloadSpec:
     )
 
 
-def _nemesis(rng: random.Random, duration_ms: int) -> NemesisSpec:
-    kinds = tuple(kind for kind in FAULT_KINDS if rng.random() < 0.5) or (rng.choice(FAULT_KINDS),)
+def _nemesis(rng: random.Random, duration_ms: int, weights: Weights) -> NemesisSpec:
+    kinds = tuple(kind for kind in FAULT_KINDS if rng.random() < weights.chance_of(kind)) or (rng.choice(FAULT_KINDS),)
     shortest_ms = rng.choice((200, 500, 2000))
     return NemesisSpec(
         mode="random",

@@ -17,6 +17,7 @@ definite answer are its own: `info` when the operation may have applied, `fail` 
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Generator
 from typing import Any
 
@@ -68,6 +69,8 @@ class Client:
         self._sequence = 0
         self._awaited: str | None = None
         self._reply: simpy.Event | None = None
+        self.observed: Counter[str] = Counter()
+        """Resends, counted for `checkers.events`: they leave no line in the history or trace."""
         network.add_endpoint(self.name, self.receive)
 
     def receive(self, _source: str, response: Any) -> None:
@@ -108,7 +111,10 @@ class Client:
         maybe_applied = False
         self._target = self.home
         self._awaited = request.request_id
+        resent_because: str | None = None
         while now_us(self.env) < deadline_us:
+            if resent_because is not None:
+                self.observed[resent_because] += 1
             self._reply = self.env.event()
             self._network.send(self.name, endpoint(self._target), request)
             wait_us = min(self._attempt_timeout_us, deadline_us - now_us(self.env))
@@ -116,11 +122,13 @@ class Client:
             if self._reply not in outcome:
                 maybe_applied = True
                 self._target = self._next_node(self._target)
+                resent_because = "request-resent"
                 continue
             response = self._reply.value
             assert isinstance(response, Response), "only a server's response resolves the reply event"
             if response.error != "not-leader":
                 return response, maybe_applied
+            resent_because = "retry-after-leader-change"
             hint = response.leader_hint
             self._target = hint if hint and hint != response.node else self._next_node(response.node)
             yield self.env.timeout(min(NOT_LEADER_BACKOFF_US, max(0, deadline_us - now_us(self.env))))

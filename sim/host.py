@@ -21,13 +21,14 @@ the network and records its send (`msg`), each arrival (`recv`) and each loss (`
 from __future__ import annotations
 
 import random
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from raftcore.bugs import LOG_DAMAGING_BUGS
-from raftcore.server import Forward, KVServer, Request, entry_digest
-from raftcore.types import Config, Entry, HardState, Message, PersistedState, Ready, Role
+from raftcore.raft import RaftNode
+from raftcore.server import Forward, KVServer, Request, Response, entry_digest
+from raftcore.types import Config, Entry, HardState, Message, MessageType, PersistedState, Ready, Role
 from sim.clock import LocalClock
 from sim.disk import Disk
 
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 RUNNING, PAUSED, CRASHED = "running", "paused", "crashed"
 PAUSED_INBOX_LIMIT = 10_000
 """A frozen process's socket buffer is finite; beyond this, arrivals are dropped."""
+VOTE, PRE_VOTE, APPEND_RESPONSE = MessageType.VOTE, MessageType.PRE_VOTE, MessageType.APPEND_RESPONSE
 
 
 def endpoint(node_id: int) -> str:
@@ -80,6 +82,9 @@ class Host:
         self._synced_entries: list[Entry] = []
         self._cluster: Mapping[int, Host] = {}
         self._check_match = config.bugs.isdisjoint(LOG_DAMAGING_BUGS)
+        self.observed: Counter[str] = Counter()
+        """Rare events that leave no trace line (`checkers.events`), counted as they happen;
+        reading them changes nothing in the node or the run."""
         network.add_endpoint(self.name, self.receive)
 
     def join(self, cluster: Mapping[int, Host]) -> None:
@@ -122,17 +127,41 @@ class Host:
         assert server is not None
         assert self.state == RUNNING
         if type(payload) is Message:
+            kind = payload.type
+            # Only vote requests and rejected appends are looked at: both are rare.
+            watched = kind is VOTE or kind is PRE_VOTE or (payload.reject and kind is APPEND_RESPONSE)
+            next_before = self._observe_before_step(server.node, payload) if watched else None
             server.node.step(payload)
+            if next_before is not None:
+                self._observe_backoff(server.node, payload.sender, next_before)
             if self._check_match:
                 self._check_match_within_log(payload.sender)
         else:
             assert isinstance(payload, Request)
             answer = server.submit(payload)
             if type(answer) is Forward:
+                self.observed["request-forwarded"] += 1
                 self.network.send(self.name, endpoint(answer.to), answer.request)
             elif answer is not None:
+                if payload.forwarded and type(answer) is Response and answer.error == "not-leader":
+                    self.observed["forward-refused"] += 1
                 self.network.send(self.name, payload.client, answer)
         self.kick()
+
+    def _observe_before_step(self, node: RaftNode, message: Message) -> int | None:
+        """Count a vote request the election restriction refuses; for a rejected append
+        answer at a leader, return the follower's next index before the leader steps it."""
+        if message.type is not APPEND_RESPONSE:
+            if not node.log.is_up_to_date(message.log_index, message.log_term):
+                self.observed["vote-rejected-log"] += 1
+            return None
+        progress = node.progress(message.sender)
+        return None if progress is None else progress.next
+
+    def _observe_backoff(self, node: RaftNode, follower: int, next_before: int) -> None:
+        progress = node.progress(follower)
+        if progress is not None and next_before - progress.next > 1:
+            self.observed["backoff-over-one-entry"] += 1
 
     def _check_match_within_log(self, peer_id: int) -> None:
         """After a message between this host and `peer_id`, the only moment either side of

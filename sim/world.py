@@ -9,6 +9,7 @@ progress), final reads (every client reads every key), end.
 from __future__ import annotations
 
 import traceback
+from collections import Counter
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -214,7 +215,17 @@ class World:
             "operations_info": self.history.counts["info"],
             "faults": self.nemesis.started,
             "trace_events": len(self.trace),
+            "observed_events": self._observed(),
         }
+
+    def _observed(self) -> dict[str, int]:
+        """The rare events hosts and clients counted (`checkers.events`), summed, by name."""
+        total: Counter[str] = Counter()
+        for host in self.hosts.values():
+            total.update(host.observed)
+        for client in self.clients:
+            total.update(client.observed)
+        return dict(sorted(total.items()))
 
 
 def _culprit(trace_back: TracebackType | None) -> str | None:

@@ -45,6 +45,7 @@ def test_run_writes_the_folder_and_replay_matches(short_mixed_file: Path, tmp_pa
     completed = raftsim("run", str(short_mixed_file), "--seed", "3", "--out", str(out))
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert sorted(p.name for p in out.iterdir()) == [
+        "events.json",
         "history.jsonl",
         "latency.png",
         "rate.png",
@@ -73,7 +74,7 @@ def test_run_without_reports_has_the_same_digest(short_mixed_file: Path, tmp_pat
     with_reports, without = tmp_path / "a", tmp_path / "b"
     raftsim("run", str(short_mixed_file), "--seed", "3", "--out", str(with_reports))
     raftsim("run", str(short_mixed_file), "--seed", "3", "--out", str(without), "--no-report")
-    plain = ["history.jsonl", "scenario.toml", "trace.jsonl", "verdict.json"]
+    plain = ["events.json", "history.jsonl", "scenario.toml", "trace.jsonl", "verdict.json"]
     assert sorted(p.name for p in without.iterdir()) == plain
     for name in ("trace.jsonl", "history.jsonl", "scenario.toml"):
         assert (with_reports / name).read_bytes() == (without / name).read_bytes(), name
