@@ -148,6 +148,8 @@ def test_a_campaign_lists_what_no_measured_seed_reached(tmp_path: Path, capsys: 
     summary = json.loads((measured / "summary.json").read_text())
     assert summary["coverage"]["seeds"] == 1, "the first seed is always measured"
     assert json.loads((measured / "coverage.jsonl").read_text())["seed"] == 1
+    measured_lines = [json.loads(line) for line in (measured / "progress.jsonl").read_text().splitlines()]
+    assert [line["digest"] for line in measured_lines] == [line["digest"] for line in lines], "measuring changes no run"
     reached_lines, total_lines = summary["coverage"]["lines"]
     assert 0 < reached_lines < total_lines
     printed = capsys.readouterr().out
