@@ -113,7 +113,8 @@ def test_coverage_observes_without_changing_the_run() -> None:
     result, arcs = coverage_sampling.measured(lambda: run_scenario(scenario))
     assert result.digest == plain.digest
     assert result.trace_text == plain.trace_text
-    assert "raftcore/raft.py" in arcs and len(arcs["raftcore/raft.py"]) > 100
+    assert "raftcore/raft.py" in arcs
+    assert len(arcs["raftcore/raft.py"]) > 100
     merged: dict[str, set[tuple[int, int]]] = {}
     coverage_sampling.merge(merged, arcs)
     found = coverage_sampling.unreached(merged)
@@ -121,7 +122,8 @@ def test_coverage_observes_without_changing_the_run() -> None:
     assert 0 < found.branches_reached < found.branches_total
     assert found.lines_total - found.lines_reached == sum(len(lines) for lines in found.lines.values())
     nothing = coverage_sampling.unreached({})
-    assert nothing.lines_reached == 0 and nothing.lines_total == found.lines_total
+    assert nothing.lines_reached == 0
+    assert nothing.lines_total == found.lines_total
 
 
 def test_sampled_seeds_are_a_stable_share_and_compact_ranges_read_back() -> None:
@@ -138,7 +140,8 @@ def test_a_campaign_lists_what_no_measured_seed_reached(tmp_path: Path, capsys: 
     command = ["fuzz", str(scenario), "--seeds", "3", "--start", "1", "--jobs", "1", "--out", str(out)]
     assert _exit_code([*command, "--recheck", "0", "--coverage", "0"]) == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["coverage"] is None and not (out / "coverage.jsonl").exists()
+    assert summary["coverage"] is None
+    assert not (out / "coverage.jsonl").exists()
     assert set(summary["events"]) == set(EVENT_NAMES)
     lines = [json.loads(line) for line in (out / "progress.jsonl").read_text().splitlines()]
     for name, seeds in summary["events"].items():
@@ -153,7 +156,8 @@ def test_a_campaign_lists_what_no_measured_seed_reached(tmp_path: Path, capsys: 
     reached_lines, total_lines = summary["coverage"]["lines"]
     assert 0 < reached_lines < total_lines
     printed = capsys.readouterr().out
-    assert "coverage of raftcore over 1 measured seed" in printed and "raftcore/raft.py" in printed
+    assert "coverage of raftcore over 1 measured seed" in printed
+    assert "raftcore/raft.py" in printed
 
 
 # --- swarm weights that lean towards rare events -------------------------------------------
@@ -190,7 +194,8 @@ def test_weights_shift_towards_choices_that_reached_rare_events() -> None:
     weights = adapt.next_weights(outcomes)
     assert weights.chance_of("crash") == 0.75, "all the pull is on seeds with crashes: halfway from 0.5 to 1"
     assert weights.chance_of("partition") == 0.25
-    assert weights.pre_vote == 0.88 and weights.check_quorum == 0.88
+    assert weights.pre_vote == 0.88
+    assert weights.check_quorum == 0.88
     assert adapt.next_weights(list(reversed(outcomes))) == weights, "the order results came in does not matter"
     assert "crash 0.75" in adapt.describe(weights)
     many = [_outcome(seed, crash=True, events=("unsynced-lost",)) for seed in range(3)]
@@ -227,13 +232,16 @@ def test_a_round_draws_with_the_weights_of_the_rounds_before_it(tmp_path: Path) 
     line = {"seed": 100, "valid": True, "flagged": [], "digest": "d", "recheck_digest": None, "seconds": 1.0}
     line.update(events={"unsynced-lost": 1}, round=0, features=known[100].features)
     read = fuzz._progress_record(json.dumps(line).encode(), plan.seeds)
-    assert read is not None and read.events == {"unsynced-lost": 1} and read.features == known[100].features
+    assert read is not None
+    assert read.events == {"unsynced-lost": 1}
+    assert read.features == known[100].features
     assert fuzz._progress_record(json.dumps({**line, "round": -1}).encode(), plan.seeds) is None
 
 
 def test_adapting_needs_a_swarm_scenario(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = _exit_code(["fuzz", "pause", "--seeds", "2", "--adapt", "5", "--out", str(tmp_path / "f")])
-    assert code == 2 and "--adapt" in capsys.readouterr().err
+    assert code == 2
+    assert "--adapt" in capsys.readouterr().err
 
 
 # --- stopping at the first failure, and crashes that never end a campaign -----------------
@@ -248,11 +256,14 @@ def test_stop_at_first_ends_at_the_first_failing_seed_and_resumes_past_it(
     command += ["--bug", "stale-local-read", "--recheck", "0", "--no-report", "--coverage", "0", "--stop-at-first"]
     assert _exit_code(command) == 1
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["stopped_at_first"] == 1 and summary["finished"] == 1 and summary["failed"] == [1]
+    assert summary["stopped_at_first"] == 1
+    assert summary["finished"] == 1
+    assert summary["failed"] == [1]
     assert "at the first failing seed, 1" in capsys.readouterr().out
     assert _exit_code(command) == 1
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["stopped_at_first"] == 2 and summary["failed"] == [1, 2]
+    assert summary["stopped_at_first"] == 2
+    assert summary["failed"] == [1, 2]
     seeds = [json.loads(line)["seed"] for line in (out / "progress.jsonl").read_text().splitlines()]
     assert seeds == [1, 2], "each seed ran once"
 
@@ -278,7 +289,8 @@ def test_a_seed_whose_raftcore_raises_is_a_crash_and_the_campaign_goes_on(
     summary = fuzz.summarise(plan, results, 1.0, len(results))
     # In seeds 4 and 5 node 1 is elected (and raises); in 3 and 6 it never is.
     assert summary["finished"] == 4
-    assert summary["crashed"] == [4, 5] and summary["failed"] == [4, 5]
+    assert summary["crashed"] == [4, 5]
+    assert summary["failed"] == [4, 5]
     assert summary["errors"] == []
     assert results[6].verdict is Verdict.VALID, "a seed after the crashes ran and passed"
     crash = json.loads((plan.out / "seed-4" / "verdict.json").read_text())["checkers"]["crash"]
