@@ -763,6 +763,14 @@ def _add_event_rows(table: Table, summary: dict[str, Any]) -> None:
 def _print_coverage(coverage: dict[str, Any] | None) -> None:
     if not coverage:
         return
+    if coverage.get("stale_seeds"):
+        console.print(
+            f" coverage: {_plural(coverage['stale_seeds'], 'measured seed')} left out, measured on raftcore "
+            "source other than today's",
+            soft_wrap=True,
+        )
+    if not coverage["seeds"]:
+        return
     from raftsim.coverage_sampling import compact
 
     lines_reached, lines_total = coverage["lines"]

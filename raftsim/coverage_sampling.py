@@ -34,6 +34,19 @@ Arcs = dict[str, list[tuple[int, int]]]
 T = TypeVar("T")
 
 
+def source_digest() -> str:
+    """A fingerprint of raftcore's source: arcs name line numbers, which mean nothing against
+    other source (a campaign resumed after raftcore changed)."""
+    digest = hashlib.sha256()
+    for path in sorted(SOURCE.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+SOURCE_DIGEST = source_digest()
+"""raftcore's source as this process imported it (read when this module is imported)."""
+
+
 def sampled(seed: int, share: float) -> bool:
     """Whether this seed is measured; decided by the seed alone, so resuming agrees."""
     draw = int.from_bytes(hashlib.sha256(f"coverage:{seed}".encode()).digest()[:4], "big")

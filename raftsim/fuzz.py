@@ -590,7 +590,8 @@ def record(plan: FuzzPlan, result: SeedResult) -> SeedResult:
     finished seed's arcs are never missing); return the result without its arcs, which the
     summary reads back from `coverage.jsonl` rather than keeping in memory."""
     if result.arcs is not None:
-        run_folder.append_line(plan.out / "coverage.jsonl", json.dumps({"seed": result.seed, "arcs": result.arcs}))
+        line = {"seed": result.seed, "source": coverage_sampling.SOURCE_DIGEST, "arcs": result.arcs}
+        run_folder.append_line(plan.out / "coverage.jsonl", json.dumps(line))
     fields: dict[str, Any] = {
         "seed": result.seed,
         "valid": result.verdict.to_json(),
@@ -664,17 +665,23 @@ def _coverage_summary(plan: FuzzPlan, results: Mapping[int, SeedResult]) -> dict
     """raftcore's lines and branches reached by the measured seeds, and those none reached;
     None when no finished seed was measured."""
     merged: dict[str, set[tuple[int, int]]] = {}
-    measured = 0
-    for seed, arcs in _coverage_lines(plan.out / "coverage.jsonl"):
-        if seed in results and seed in plan.seeds:
-            coverage_sampling.merge(merged, arcs)
-            measured += 1
+    measured = stale = 0
+    current = coverage_sampling.source_digest()
+    for seed, source, arcs in _coverage_lines(plan.out / "coverage.jsonl"):
+        if seed not in results or seed not in plan.seeds:
+            continue
+        if source != current:  # measured on other source: its line numbers mean nothing here
+            stale += 1
+            continue
+        coverage_sampling.merge(merged, arcs)
+        measured += 1
     if not measured:
-        return None
-    return {"share": plan.coverage_share, "seeds": measured, **coverage_sampling.unreached(merged).to_json()}
+        return None if not stale else {"share": plan.coverage_share, "seeds": 0, "stale_seeds": stale}
+    found = coverage_sampling.unreached(merged).to_json()
+    return {"share": plan.coverage_share, "seeds": measured, "stale_seeds": stale, **found}
 
 
-def _coverage_lines(path: Path) -> Iterator[tuple[int, dict[str, list[list[int]]]]]:
+def _coverage_lines(path: Path) -> Iterator[tuple[int, object, dict[str, list[list[int]]]]]:
     """`coverage.jsonl`'s lines; one cut short or of the wrong shape (a kill) is skipped, and
     a seed measured twice (a rerun after such a kill) is counted once."""
     if not path.exists():
@@ -691,7 +698,7 @@ def _coverage_lines(path: Path) -> Iterator[tuple[int, dict[str, list[list[int]]
         if not isinstance(arcs, dict) or not all(_is_arc_list(pairs) for pairs in arcs.values()):
             continue
         seen.add(record["seed"])
-        yield record["seed"], arcs
+        yield record["seed"], record.get("source"), arcs
 
 
 def _is_arc_list(pairs: object) -> bool:

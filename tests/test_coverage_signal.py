@@ -295,3 +295,16 @@ def test_a_seed_whose_raftcore_raises_is_a_crash_and_the_campaign_goes_on(
     assert results[6].verdict is Verdict.VALID, "a seed after the crashes ran and passed"
     crash = json.loads((plan.out / "seed-4" / "verdict.json").read_text())["checkers"]["crash"]
     assert "RuntimeError: planted in raftcore" in crash["anomalies"][0]["message"]
+
+
+def test_arcs_measured_on_other_raftcore_source_are_left_out(tmp_path: Path) -> None:
+    plan = fuzz.FuzzPlan(loader.load("pause"), range(1, 3), tmp_path, 1, 0.0, 10, coverage_share=1.0)
+    results = {seed: _result(seed, {}, {}) for seed in (1, 2)}
+    arcs = {"raftcore/raft.py": [[1, 2]]}
+    stale = {"seed": 1, "source": "0123456789abcdef", "arcs": arcs}
+    current = {"seed": 2, "source": coverage_sampling.SOURCE_DIGEST, "arcs": arcs}
+    (tmp_path / "coverage.jsonl").write_text(json.dumps(stale) + "\n" + json.dumps(current) + "\n")
+    summary = fuzz._coverage_summary(plan, results)
+    assert summary is not None
+    assert summary["seeds"] == 1
+    assert summary["stale_seeds"] == 1
