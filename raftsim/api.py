@@ -61,7 +61,9 @@ def judge(folder: RunFolder, budget_s: float = DEFAULT_BUDGET_S, crash: Crash | 
     """Run every checker on a run's files. A run that crashed gets a `crash` checker entry
     first; the safety checkers still judge what happened up to the crash (a prefix of a
     history is a history), but liveness is not judged, since the run never reached its
-    quiet period and every "no progress" it found would be the crash again."""
+    quiet period and every "no progress" it found would be the crash again. Nor is it when
+    the scenario has no quiet period (`quiet_ms = 0`, as a run shrunk to a safety anomaly
+    has): there is no time in which recovery could have been shown."""
     budget = Budget.starting_now(budget_s)  # one deadline for the whole check, reading included
     workload = get_workload(folder.scenario.workload.kind)
     model = workload.build_model()
@@ -78,7 +80,7 @@ def judge(folder: RunFolder, budget_s: float = DEFAULT_BUDGET_S, crash: Crash | 
         results["linearizability"] = _explained(linear.checker_result(), history, trace)
     if "raft-safety" in workload.checkers:
         results["raft-safety"] = check_raft_safety(trace, history)
-    if crash is None and "liveness" in workload.checkers:
+    if crash is None and folder.scenario.phases.quiet_ms > 0 and "liveness" in workload.checkers:
         results["liveness"] = check_liveness(trace, history)
     if "revisions" in workload.checkers:
         results["revisions"] = check_revisions(history, trace)
@@ -142,6 +144,23 @@ def run(scenario: Scenario, out: Path | None, budget_s: float = DEFAULT_BUDGET_S
             return RunOutcome(result, verdict, None, events=events)
         swap_into_place(staging, out)
         return RunOutcome(result, verdict, out, written.moved_to(out), events)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+
+
+def keep(result: RunResult, out: Path, budget_s: float = DEFAULT_BUDGET_S, report: bool = False) -> RunOutcome:
+    """Write a run already simulated into `out` and judge it there, with its reports when
+    asked (their messages from a replay, the only simulation this costs)."""
+    staging = stage(out)
+    try:
+        written, verdict = write_judged(staging, result, budget_s)
+        if report:
+            from raftsim.report import write_reports
+
+            write_reports(written, "replay", shown_folder=out)
+        swap_into_place(staging, out)
+        return RunOutcome(result, verdict, out, written.moved_to(out))
     finally:
         if staging.exists():
             shutil.rmtree(staging)

@@ -641,7 +641,7 @@ def shrink(folder: Path, out: Path | None, attempts: int, budget: float, no_repo
             status.update(f"shrinking: attempt {tries}, now {describe_size(size)}")
 
         result = shrinking.shrink(folder, budget, attempts, report)
-    outcome = api.run(result.shrunk, target, budget, report=not no_report)
+    outcome = api.keep(result.outcome.result, target, budget, report=not no_report)
     failing = sorted(outcome.verdict.failing())
     attempts_text = _plural(result.attempts, "attempt")
     console.print(
@@ -650,16 +650,18 @@ def shrink(folder: Path, out: Path | None, attempts: int, budget: float, no_repo
         else f"the shrunk run fails no checker after {attempts_text}",
         soft_wrap=True,
     )
-    console.print(f"  before: {describe_size(shrinking.Size.of(result.original))}", soft_wrap=True)
-    console.print(f"  after:  {describe_size(shrinking.Size.of(result.shrunk))}", soft_wrap=True)
+    console.print(f"  before: {describe_size(result.before)}", soft_wrap=True)
+    console.print(f"  after:  {describe_size(result.after)}", soft_wrap=True)
     print_summary(outcome, target)
     sys.exit(outcome.verdict.verdict.exit_code)
 
 
 def describe_size(size: Any) -> str:
+    phases = f"{_seconds(size.quiet_ms / 1000)} quiet" if size.quiet_ms else "no quiet period"
     return (
         f"{_plural(size.faults, 'fault')} ({_seconds(size.fault_ms / 1000)}), "
-        f"{_seconds(size.duration_ms / 1000)} run, {_plural(size.clients, 'client')}, "
+        f"{_plural(size.operations, 'operation')}, {_seconds(size.duration_ms / 1000)} run, {phases}"
+        f"{', final reads' if size.final_reads else ''}, {_plural(size.clients, 'client')}, "
         f"{_plural(size.keys, 'key')}, {size.rate} ops/s"
     )
 

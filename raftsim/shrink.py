@@ -1,33 +1,64 @@
 """Shrinking a failing run to a smaller one that fails the same way.
 
-The passes are deterministic and each keeps a candidate only if it still fails one of the
-checkers the original failed: drop faults (large chunks first, then one at a time, as
-delta debugging does), shorten the faults that remain, end the run sooner, use fewer
-clients and keys and a lower rate. Passes repeat until none makes progress or the attempt
-budget runs out. The shrunk scenario is named after the run it came from (`NAME-shrunk`,
-described as "shrunk from NAME seed N"), a name that changes no random draw, and the
-checkers it is said to fail are those its own verdict fails. Every fault draws from a
-random stream named by its own content and every client from one named by its slot, so
-deleting a fault or a client leaves the rest of the world's dice as they were, which is
-what lets a smaller schedule keep failing.
+The search is deterministic and greedy: it tries candidate scenarios in a fixed order and
+keeps the first that still fails the same way and is smaller (`Size.key`, measured on the
+candidate's own run: faults first, then operations). Then it starts the passes again from
+the smaller scenario, until no candidate is kept or the attempt budget runs out. A scenario
+already tried is never run twice: it failed to fail, or was no smaller than a scenario that
+has since been improved on.
+
+Cheap candidates come first, because most candidates fail to fail and each costs a run:
+
+1. End the run just after the first anomaly (its time + a margin). For a safety anomaly the
+   heal, liveness and final-read phases go too (`quiet_ms = 0` leaves liveness unjudged),
+   so the run is a prefix of the one that failed, with the same dice, and ends where the
+   anomaly did. This pass is tried before anything else, even before re-running the
+   original, which is only run when no cut run fails.
+2. Fewer faults by delta debugging: none at all, then halves, then each chunk alone and
+   each chunk removed at finer granularity, down to one fault at a time.
+3. A smaller workload: a lower rate, fewer clients (with the rate lowered with them, so the
+   clients that stay keep their pace), fewer keys, no final reads.
+4. Faults moved earlier, faults shortened, a run ended sooner after the last fault.
+
+Each candidate's checkers get a budget proportional to its expected operations, so a small
+candidate never waits on a budget sized for the original.
+
+"Fails the same way" is `Target`: the candidate fails one of the checkers the original
+failed, preferring the safety ones (a safety anomaly must stay a safety anomaly; liveness
+counts only when the original failed liveness alone), and fails no checker the original
+did not. The shrunk scenario is named after the run it came from (`NAME-shrunk`, described
+as "shrunk from NAME seed N"), a name that changes no random draw, and the checkers it is
+said to fail are those its own verdict fails. Every fault draws from a random stream named
+by its own content and every client from one named by its slot, so deleting a fault or a
+client leaves the rest of the world's dice as they were, which is what lets a smaller
+schedule keep failing.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from checkers.errors import InputError
-from checkers.verdict import RunVerdict
+from checkers.verdict import RunVerdict, Verdict
 from raftsim import api
 from raftsim.run_folder import RunFolder
 from scenarios.loader import MAX_DESCRIPTION
-from scenarios.model import Scenario
+from scenarios.model import Scenario, problems
 
 MINIMUM_FAULT_MS = 100
 MINIMUM_DURATION_MS = 1000
+LEAD_MS = 2 * MINIMUM_DURATION_MS
+"""Time left for a first leader before the first fault when faults are moved earlier."""
+CUT_MARGINS_MS = (100, 1000)
+"""How long a cut run goes on after the first anomaly, the shortest tried first."""
+MINIMUM_CHECK_S = 1.0
+"""The least checker budget of a candidate, however small: enough for any history of a few
+hundred operations, so a small budget never decides whether a candidate fails."""
+LIVENESS = "liveness"
 SHRUNK_SUFFIX = "-shrunk"
 NAME_LENGTH_MAX = 100
 """The longest scenario name the loader accepts."""
@@ -35,46 +66,85 @@ NAME_LENGTH_MAX = 100
 
 @dataclass(frozen=True, slots=True)
 class Size:
+    """How big a run is; `operations` is what its history holds (client invocations,
+    final reads included), measured, since no formula predicts it under faults."""
+
     faults: int
+    operations: int
     fault_ms: int
     duration_ms: int
+    quiet_ms: int
     clients: int
     keys: int
     rate: int
+    final_reads: bool
 
     @staticmethod
-    def of(scenario: Scenario) -> Size:
+    def of(scenario: Scenario, operations: int) -> Size:
         return Size(
             len(scenario.faults),
+            operations,
             sum(f.duration_ms for f in scenario.faults),
             scenario.duration_ms,
+            scenario.phases.quiet_ms,
             scenario.workload.clients,
             scenario.workload.keys,
             scenario.workload.rate,
+            scenario.phases.final_reads,
         )
 
     def key(self) -> tuple[int, ...]:
         """Smaller is better, in this order of importance."""
-        return (self.faults, self.fault_ms, self.duration_ms, self.clients, self.keys, self.rate)
-
-    def describe(self) -> str:
         return (
-            f"{self.faults} faults ({self.fault_ms} ms), {self.duration_ms} ms run, "
-            f"{self.clients} clients, {self.keys} keys, {self.rate} ops/s"
+            self.faults,
+            self.operations,
+            self.fault_ms,
+            self.duration_ms,
+            self.quiet_ms,
+            self.clients,
+            self.keys,
+            self.rate,
+            int(self.final_reads),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a candidate must fail to fail the same way: one of `required`, and nothing
+    outside `allowed` (the checkers the original failed)."""
+
+    required: frozenset[str]
+    allowed: frozenset[str]
+
+    @staticmethod
+    def of(failing: frozenset[str]) -> Target:
+        assert failing, "a target is taken from a failing run"
+        safety = failing - {LIVENESS}
+        return Target(safety or failing, failing)
+
+    @property
+    def safety(self) -> bool:
+        """Whether the anomaly is one of safety, which a run ended just after it keeps."""
+        return LIVENESS not in self.required
+
+    def met_by(self, failing: frozenset[str]) -> bool:
+        return bool(failing & self.required) and failing <= self.allowed
 
 
 @dataclass(frozen=True, slots=True)
 class ShrinkResult:
     """`checkers` are the checkers the shrunk run fails (its own verdict's), `targets` those
-    the original failed; the shrunk run fails at least one of the targets."""
+    the original failed; the shrunk run fails at least one of the targets. `outcome` is the
+    shrunk run's, judged without a folder: `api.keep` writes it without simulating again."""
 
     original: Scenario
     shrunk: Scenario
     checkers: frozenset[str]
     attempts: int
     outcome: api.RunOutcome
-    targets: frozenset[str] = frozenset()
+    targets: frozenset[str]
+    before: Size
+    after: Size
 
 
 def failing_checkers(verdict: RunVerdict) -> frozenset[str]:
@@ -97,67 +167,259 @@ def shrunk_name(scenario: Scenario) -> Scenario:
     return dataclasses.replace(scenario, name=name, description=description)
 
 
+def operations_of(outcome: api.RunOutcome) -> int:
+    return int(outcome.result.stats["operations"])
+
+
+def first_anomaly_us(verdict: RunVerdict, checkers: frozenset[str]) -> int | None:
+    """When the first anomaly of `checkers` became evident: an anomaly's `t`, or for a
+    linearizability counterexample the latest time one of its operations returned (or was
+    invoked, if it never returned). None when no failing checker says."""
+    times: list[int] = []
+    for name in sorted(checkers):
+        result = verdict.checkers.get(name)
+        if result is None or result.verdict is not Verdict.INVALID:
+            continue
+        times.extend(anomaly["t"] for anomaly in result.found if type(anomaly.get("t")) is int)
+        for partition in result.partitions_with(Verdict.INVALID):
+            ends = list(_counterexample_ends(partition.get("counterexample")))
+            if ends:
+                times.append(max(ends))
+    return min(times, default=None)
+
+
+def _counterexample_ends(counterexample: Any) -> Iterator[int]:
+    """Each counterexample operation's return time, or its call time if it never returned;
+    whatever is not so in a verdict read from a file is passed over."""
+    operations = counterexample.get("operations") if isinstance(counterexample, dict) else None
+    for operation in operations if isinstance(operations, list) else ():
+        if not isinstance(operation, dict):
+            continue
+        for field in ("return_time_us", "call_time_us"):
+            if type(operation.get(field)) is int:
+                yield operation[field]
+                break
+
+
+def estimated_operations(scenario: Scenario) -> int:
+    """Operations a run of `scenario` offers to invoke (the rate over the whole workload,
+    and the final reads): what a candidate's run and check will cost, known before it runs."""
+    workload, phases = scenario.workload, scenario.phases
+    offered = workload.rate * (scenario.duration_ms + phases.quiet_ms) // 1000
+    return offered + (workload.clients * workload.keys if phases.final_reads else 0)
+
+
+class _Search:
+    """The state of one shrink: the smallest failing scenario so far and what it cost."""
+
+    def __init__(
+        self, target: Target, budget_s: float, max_attempts: int, original_operations: int, best: Scenario
+    ) -> None:
+        self.target = target
+        self.budget_s = budget_s
+        self.max_attempts = max_attempts
+        self.original_operations = max(1, original_operations)
+        self.attempts = 0
+        self.tried: set[Scenario] = set()  # asked for membership only, never iterated
+        self.best = best
+        self.best_size = Size.of(best, original_operations)
+        self.best_outcome: api.RunOutcome | None = None
+
+    @property
+    def exhausted(self) -> bool:
+        return self.attempts >= self.max_attempts
+
+    def check_budget_s(self, candidate: Scenario) -> float:
+        """The original's budget scaled to the candidate's expected operations."""
+        share = estimated_operations(candidate) / self.original_operations
+        return min(self.budget_s, max(MINIMUM_CHECK_S, self.budget_s * share))
+
+    def run(self, candidate: Scenario, budget_s: float) -> api.RunOutcome:
+        self.tried.add(candidate)
+        self.attempts += 1
+        return api.run(candidate, None, budget_s)
+
+    def attempt(self, candidate: Scenario) -> bool:
+        """Run `candidate` if it is new, and keep it if it fails the same way and is smaller."""
+        if self.exhausted or candidate in self.tried or problems(candidate):
+            return False
+        outcome = self.run(candidate, self.check_budget_s(candidate))
+        if not self.target.met_by(failing_checkers(outcome.verdict)):
+            return False
+        size = Size.of(candidate, operations_of(outcome))
+        if size.key() >= self.best_size.key():
+            return False
+        self.best, self.best_size, self.best_outcome = candidate, size, outcome
+        return True
+
+    def first_kept(self, candidates: Iterable[Scenario]) -> bool:
+        """Try candidates in order until one is kept or the attempts run out."""
+        for candidate in candidates:
+            if self.exhausted:
+                return False
+            if self.attempt(candidate):
+                return True
+        return False
+
+
 def shrink(
     folder: Path,
     budget_s: float = 60.0,
     max_attempts: int = 200,
     report: Callable[[int, Size], None] = lambda attempts, size: None,
 ) -> ShrinkResult:
+    """Search for a smaller scenario that fails the way the run in `folder` failed, running
+    at most `max_attempts` candidates, each checked within `budget_s` or less."""
+    assert max_attempts >= 1, max_attempts
     recorded = RunFolder(folder)
     scenario = recorded.scenario
     verdict_path = recorded.require("verdict.json")
     targets = failing_checkers(recorded.verdict)
     if not targets:
         raise InputError(str(verdict_path), None, "valid", "this run found no anomaly; there is nothing to shrink")
-    attempts = 0
+    original = shrunk_name(scenario)
+    original_operations = sum(1 for event in recorded.history if event.type == "invoke")
+    search = _Search(Target.of(targets), budget_s, max_attempts, original_operations, original)
+    anomaly_us = first_anomaly_us(recorded.verdict, search.target.required)
+    # A cut run is a fraction of the original's cost: tried first, the original is re-run
+    # only to confirm it still fails when no cut run does.
+    if not search.first_kept(_cut_run(original, anomaly_us, search.target.safety)):
+        outcome = search.run(original, budget_s)
+        if not search.target.met_by(failing_checkers(outcome.verdict)):
+            raise InputError(
+                str(folder), None, None, "re-running this scenario no longer fails; replay it to compare digests"
+            )
+        search.best_size = Size.of(original, operations_of(outcome))
+        search.best_outcome = outcome
+    report(search.attempts, search.best_size)
+    while not search.exhausted:
+        assert search.best_outcome is not None
+        anomaly_us = first_anomaly_us(search.best_outcome.verdict, search.target.required)
+        if not search.first_kept(candidates(search.best, anomaly_us, search.target.safety)):
+            break
+        report(search.attempts, search.best_size)
+    assert search.best_outcome is not None
+    return ShrinkResult(
+        scenario,
+        search.best,
+        failing_checkers(search.best_outcome.verdict),
+        search.attempts,
+        search.best_outcome,
+        targets,
+        Size.of(original, original_operations),
+        search.best_size,
+    )
 
-    def still_fails(candidate: Scenario) -> api.RunOutcome | None:
-        nonlocal attempts
-        attempts += 1
-        outcome = api.run(candidate, None, budget_s)
-        return outcome if failing_checkers(outcome.verdict) & targets else None
 
-    best = shrunk_name(scenario)
-    best_outcome = still_fails(best)
-    if best_outcome is None:
-        raise InputError(
-            str(folder), None, None, "re-running this scenario no longer fails; replay it to compare digests"
-        )
-    report(attempts, Size.of(best))
-    progressed = True
-    while progressed and attempts < max_attempts:
-        progressed = False
-        for candidate in candidates(best):
-            if attempts >= max_attempts:
-                break
-            if Size.of(candidate).key() >= Size.of(best).key():
-                continue
-            outcome = still_fails(candidate)
-            if outcome is not None:
-                best, best_outcome, progressed = candidate, outcome, True
-                report(attempts, Size.of(best))
-                break  # start the passes again from the smaller scenario
-    return ShrinkResult(scenario, best, failing_checkers(best_outcome.verdict), attempts, best_outcome, targets)
-
-
-def candidates(scenario: Scenario) -> Iterator[Scenario]:
-    """Smaller variants of `scenario`, the most ambitious first, each once."""
-    seen: set[Scenario] = set()
-    for generate in (_fewer_faults, _shorter_faults, _shorter_run, _smaller_workload):
-        for candidate in generate(scenario):
-            if candidate not in seen:
+def candidates(scenario: Scenario, anomaly_us: int | None = None, safety: bool = True) -> Iterator[Scenario]:
+    """Smaller variants of `scenario`, the cheapest and most ambitious first, each once.
+    `anomaly_us` is when its first anomaly showed (None: unknown), `safety` whether that
+    anomaly is one of safety (a run cut just after it keeps it)."""
+    seen: set[Scenario] = set()  # membership only
+    passes: tuple[Iterable[Scenario], ...] = (
+        _cut_run(scenario, anomaly_us, safety),
+        _fewer_faults(scenario),
+        _smaller_workload(scenario),
+        _earlier_faults(scenario),
+        _shorter_faults(scenario),
+        _shorter_run(scenario),
+    )
+    for generated in passes:
+        for candidate in generated:
+            if candidate != scenario and candidate not in seen:
                 seen.add(candidate)
                 yield candidate
 
 
+def _ending_at(scenario: Scenario, duration_ms: int) -> Scenario:
+    """`scenario` healed at `duration_ms`, without the faults that would start after it.
+    Faults that remain keep their length (and so their random stream): the heal ends them."""
+    kept = tuple(fault for fault in scenario.faults if fault.start_ms < duration_ms)
+    return dataclasses.replace(scenario, duration_ms=duration_ms, faults=kept)
+
+
+def _cut_run(scenario: Scenario, anomaly_us: int | None, safety: bool) -> Iterator[Scenario]:
+    """The run ended a margin after its first anomaly, shortest margin first. Up to the new
+    end nothing changes, so the anomaly happens again; a safety anomaly needs no phase after
+    it (no quiet period, so no liveness to judge, and no final reads)."""
+    if anomaly_us is None or not safety:
+        return
+    anomaly_ms = -(-anomaly_us // 1000)
+    phases = dataclasses.replace(scenario.phases, quiet_ms=0, final_reads=False)
+    for margin_ms in CUT_MARGINS_MS:
+        duration_ms = max(MINIMUM_DURATION_MS, anomaly_ms + margin_ms)
+        if duration_ms <= scenario.duration_ms:
+            yield dataclasses.replace(_ending_at(scenario, duration_ms), phases=phases)
+
+
 def _fewer_faults(scenario: Scenario) -> Iterator[Scenario]:
+    """Delta debugging over the schedule: no faults, then at each granularity (halves,
+    quarters, … single faults) each chunk alone and each chunk removed."""
     faults = scenario.faults
-    chunk = len(faults) // 2
-    while chunk >= 1:
-        for start in range(0, len(faults), chunk):
-            kept = faults[:start] + faults[start + chunk :]
-            yield dataclasses.replace(scenario, faults=kept)
-        chunk //= 2
+    if not faults:
+        return
+    yield dataclasses.replace(scenario, faults=())
+    parts = 2
+    while parts <= len(faults):
+        bounds = [len(faults) * index // parts for index in range(parts + 1)]
+        chunks = [(bounds[index], bounds[index + 1]) for index in range(parts)]
+        for start, end in chunks:
+            yield dataclasses.replace(scenario, faults=faults[start:end])
+        for start, end in chunks:
+            yield dataclasses.replace(scenario, faults=faults[:start] + faults[end:])
+        parts = min(parts * 2, len(faults)) if parts < len(faults) else parts + 1
+
+
+def _smaller_workload(scenario: Scenario) -> Iterator[Scenario]:
+    """Lower rates, fewer clients, fewer keys, no final reads: the cheapest run first."""
+    workload = scenario.workload
+    smaller: list[Scenario] = []
+
+    def with_workload(**changes: Any) -> Scenario:
+        return dataclasses.replace(scenario, workload=dataclasses.replace(workload, **changes))
+
+    for rate in _fewer(workload.rate, (8, 4, 2)):
+        smaller.append(with_workload(rate=rate))
+    for clients in _fewer(workload.clients, (workload.clients, 2, 1)):
+        paced = _paced_rate(workload.clients, workload.rate, clients)
+        if paced is not None:
+            smaller.append(with_workload(clients=clients, rate=paced))
+        smaller.append(with_workload(clients=clients))
+    for keys in _fewer(workload.keys, (workload.keys, 2, 1)):
+        smaller.append(with_workload(keys=keys))
+    if scenario.phases.final_reads:
+        smaller.append(dataclasses.replace(scenario, phases=dataclasses.replace(scenario.phases, final_reads=False)))
+    yield from sorted(smaller, key=estimated_operations)  # stable: equal costs keep this order
+
+
+def _fewer(value: int, divisors: tuple[int, ...]) -> list[int]:
+    """`value` divided by each divisor (by itself: 1), and `value` - 1, ascending, each
+    at least 1 and below `value`."""
+    chosen = {max(1, value // divisor) for divisor in divisors} | {value - 1}
+    return sorted(number for number in chosen if 1 <= number < value)
+
+
+def _paced_rate(clients: int, rate: int, fewer: int) -> int | None:
+    """The rate at which `fewer` clients each keep the pace (mean think time, which the
+    world derives as clients * 1 s // rate) they had as `clients` at `rate`; None if no
+    whole rate does."""
+    second_us = 1_000_000
+    pace_us = clients * second_us // rate
+    guess = max(1, rate * fewer // clients)
+    for paced in (guess, guess + 1, guess - 1):
+        if paced >= 1 and fewer * second_us // paced == pace_us:
+            return paced
+    return None
+
+
+def _earlier_faults(scenario: Scenario) -> Iterator[Scenario]:
+    """Every fault moved earlier, so the first starts once a first leader has had time."""
+    first_start_ms = min((f.start_ms for f in scenario.faults), default=0)
+    if first_start_ms > LEAD_MS:
+        shift_ms = first_start_ms - LEAD_MS
+        earlier = tuple(dataclasses.replace(f, start_ms=f.start_ms - shift_ms) for f in scenario.faults)
+        duration_ms = max(MINIMUM_DURATION_MS, scenario.duration_ms - shift_ms)
+        yield _ending_at(dataclasses.replace(scenario, faults=earlier), duration_ms)
 
 
 def _shorter_faults(scenario: Scenario) -> Iterator[Scenario]:
@@ -169,27 +431,8 @@ def _shorter_faults(scenario: Scenario) -> Iterator[Scenario]:
 
 
 def _shorter_run(scenario: Scenario) -> Iterator[Scenario]:
-    first_start_ms = min((f.start_ms for f in scenario.faults), default=0)
-    lead_ms = MINIMUM_DURATION_MS * 2  # time for a first leader before the first fault
-    if first_start_ms > lead_ms:
-        shift_ms = first_start_ms - lead_ms
-        earlier = tuple(dataclasses.replace(f, start_ms=f.start_ms - shift_ms) for f in scenario.faults)
-        yield dataclasses.replace(
-            scenario, faults=earlier, duration_ms=max(MINIMUM_DURATION_MS, scenario.duration_ms - shift_ms)
-        )
     last_fault_end_ms = max((f.start_ms + f.duration_ms for f in scenario.faults), default=0)
     for duration_ms in (last_fault_end_ms + MINIMUM_DURATION_MS, scenario.duration_ms // 2):
         duration_ms = max(duration_ms, MINIMUM_DURATION_MS)
         if duration_ms < scenario.duration_ms:
-            kept = tuple(f for f in scenario.faults if f.start_ms < duration_ms)
-            yield dataclasses.replace(scenario, duration_ms=duration_ms, faults=kept)
-
-
-def _smaller_workload(scenario: Scenario) -> Iterator[Scenario]:
-    workload = scenario.workload
-    if workload.clients - 1 >= 1:
-        yield dataclasses.replace(scenario, workload=dataclasses.replace(workload, clients=workload.clients - 1))
-    if workload.keys - 1 >= 1:
-        yield dataclasses.replace(scenario, workload=dataclasses.replace(workload, keys=workload.keys - 1))
-    if workload.rate // 2 >= 1:
-        yield dataclasses.replace(scenario, workload=dataclasses.replace(workload, rate=workload.rate // 2))
+            yield _ending_at(scenario, duration_ms)
