@@ -10,9 +10,10 @@ point, and their median. A starting point that finds nothing within the cap coun
     .venv/bin/python benchmarks/bug_hunt.py [--starts 1,1001,2001,3001,4001] [--cap 100]
                                             [--jobs N] [--bug NAME]... [--shrink ATTEMPTS]
 
-With `--shrink`, each bug's first failing seed is also shrunk (`raftsim shrink`'s passes,
-at most ATTEMPTS runs) and the table shows its fault count before and after.
-"""
+With `--shrink`, each bug's first failing seed (from the first start) is also shrunk
+(`raftsim shrink`'s passes, at most ATTEMPTS runs) and the table shows its faults and its
+operations before and after (`faults`, `operations`, as `before->after`) and the CPU
+seconds the shrink took (`shrink CPU s`, the shrink's runs and checks, in its worker)."""
 
 from __future__ import annotations
 
@@ -134,16 +135,56 @@ def hunt_all(grounds: dict[str, str], starts: Sequence[int], cap: int, jobs: int
     ]
 
 
-def shrunk_size(bug: str, scenario: str, seed: int, attempts: int) -> str:
-    """Faults in the failing seed's schedule before and after `raftsim shrink`'s passes."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class Shrunk:
+    """A failing seed before and after `raftsim shrink`, and the CPU time the shrink took."""
+
+    faults: tuple[int, int]
+    operations: tuple[int, int]
+    cpu_s: float
+
+
+def shrunk(bug: str, scenario: str, seed: int, attempts: int) -> Shrunk:
+    """Shrink the failing seed with at most `attempts` runs; the CPU seconds counted are the
+    shrink's own, in this process, not those of the run that recorded the seed."""
     from raftsim import shrink
 
     chosen = dataclasses.replace(loader.load(scenario), seed=seed, bugs=(bug,))
     with tempfile.TemporaryDirectory() as folder:
         outcome = api.run(chosen, Path(folder) / "run", budget_s=BUDGET_S)
         assert outcome.verdict.verdict is Verdict.INVALID
+        began = time.process_time()
         result = shrink.shrink(Path(folder) / "run", BUDGET_S, attempts)
-    return f"{len(result.original.faults)}->{len(result.shrunk.faults)}"
+        cpu_s = time.process_time() - began
+    before, after = result.before, result.after
+    return Shrunk((before.faults, after.faults), (before.operations, after.operations), cpu_s)
+
+
+def _shrink(job: tuple[str, str, int, int]) -> tuple[str, Shrunk]:
+    bug, scenario, seed, attempts = job
+    return bug, shrunk(bug, scenario, seed, attempts)
+
+
+def shrink_all(results: Sequence[HuntResult], first_start: int, attempts: int, jobs: int) -> dict[str, Shrunk]:
+    """Each found bug's first failing seed from the first start, shrunk (in parallel)."""
+    work = [
+        (result.bug, result.scenario, first_start + result.seeds_needed[0] - 1, attempts)
+        for result in results
+        if result.seeds_needed[0] is not None
+    ]
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        return dict(pool.map(_shrink, work))
+
+
+def shrink_columns(sizes: dict[str, Shrunk]) -> list[Column]:
+    def cell(show: Callable[[Shrunk], str]) -> Callable[[HuntResult], str]:
+        return lambda result: show(sizes[result.bug]) if result.bug in sizes else "-"
+
+    return [
+        ("faults", cell(lambda figures: f"{figures.faults[0]}->{figures.faults[1]}")),
+        ("operations", cell(lambda figures: f"{figures.operations[0]}->{figures.operations[1]}")),
+        ("shrink CPU s", cell(lambda figures: f"{figures.cpu_s:.1f}")),
+    ]
 
 
 def main() -> None:
@@ -174,12 +215,7 @@ def main() -> None:
     results = hunt_all(grounds, starts, arguments.cap, arguments.jobs)
     columns = default_columns(starts)
     if arguments.shrink:
-        sizes = {}
-        for result in results:
-            if result.seeds_needed[0] is not None:
-                seed = starts[0] + result.seeds_needed[0] - 1
-                sizes[result.bug] = shrunk_size(result.bug, result.scenario, seed, arguments.shrink)
-        columns.append(("faults shrunk", lambda result: sizes.get(result.bug, "-")))
+        columns += shrink_columns(shrink_all(results, starts[0], arguments.shrink, arguments.jobs))
     print(format_table(results, columns))
     print(
         f"\n{len(results)} bugs, {len(starts)} starting points, cap {arguments.cap} seeds, "

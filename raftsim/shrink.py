@@ -53,6 +53,8 @@ MINIMUM_FAULT_MS = 100
 MINIMUM_DURATION_MS = 1000
 LEAD_MS = 2 * MINIMUM_DURATION_MS
 """Time left for a first leader before the first fault when faults are moved earlier."""
+WINDOW_FAULTS_MAX = 3
+"""The longest stretch of the original schedule's faults tried alone (`_fault_windows`)."""
 CUT_MARGINS_MS = (100, 1000)
 """How long a cut run goes on after the first anomaly, the shortest tried first."""
 MINIMUM_CHECK_S = 1.0
@@ -295,7 +297,7 @@ def shrink(
     while not search.exhausted:
         assert search.best_outcome is not None
         anomaly_us = first_anomaly_us(search.best_outcome.verdict, search.target.required)
-        if not search.first_kept(candidates(search.best, anomaly_us, search.target.safety)):
+        if not search.first_kept(candidates(search.best, anomaly_us, search.target.safety, original)):
             break
         report(search.attempts, search.best_size)
     assert search.best_outcome is not None
@@ -311,14 +313,18 @@ def shrink(
     )
 
 
-def candidates(scenario: Scenario, anomaly_us: int | None = None, safety: bool = True) -> Iterator[Scenario]:
+def candidates(
+    scenario: Scenario, anomaly_us: int | None = None, safety: bool = True, origin: Scenario | None = None
+) -> Iterator[Scenario]:
     """Smaller variants of `scenario`, the cheapest and most ambitious first, each once.
     `anomaly_us` is when its first anomaly showed (None: unknown), `safety` whether that
-    anomaly is one of safety (a run cut just after it keeps it)."""
+    anomaly is one of safety (a run cut just after it keeps it), `origin` the scenario the
+    shrink started from (its schedule's short stretches are tried alone)."""
     seen: set[Scenario] = set()  # membership only
     passes: tuple[Iterable[Scenario], ...] = (
         _cut_run(scenario, anomaly_us, safety),
         _fewer_faults(scenario),
+        _fault_windows(scenario, origin or scenario, safety),
         _smaller_workload(scenario),
         _earlier_faults(scenario),
         _shorter_faults(scenario),
@@ -368,6 +374,25 @@ def _fewer_faults(scenario: Scenario) -> Iterator[Scenario]:
         for start, end in chunks:
             yield dataclasses.replace(scenario, faults=faults[:start] + faults[end:])
         parts = min(parts * 2, len(faults)) if parts < len(faults) else parts + 1
+
+
+def _fault_windows(scenario: Scenario, origin: Scenario, safety: bool) -> Iterator[Scenario]:
+    """Each stretch of up to WINDOW_FAULTS_MAX faults in a row of the original schedule,
+    alone, fewest first, in a run ended LEAD_MS after the stretch. Faults that act together
+    are mostly close in time, and an earlier stretch may have needed what a later one does
+    alone, which delta debugging over the cut run (where the later stretch is gone) cannot
+    find. Each is tried with the workload shrunk so far, then with the original one."""
+    faults = origin.faults
+    phases = dataclasses.replace(scenario.phases, quiet_ms=0, final_reads=False) if safety else scenario.phases
+    for workload in dict.fromkeys((scenario.workload, origin.workload)):
+        for size in range(1, min(WINDOW_FAULTS_MAX, len(scenario.faults) - 1) + 1):
+            for start in range(len(faults) - size + 1):
+                window = faults[start : start + size]
+                end_ms = max(fault.start_ms + fault.duration_ms for fault in window) + LEAD_MS
+                duration_ms = min(origin.duration_ms, max(end_ms, MINIMUM_DURATION_MS))
+                if all(fault.start_ms < duration_ms for fault in window):
+                    base = dataclasses.replace(scenario, workload=workload, phases=phases, faults=window)
+                    yield dataclasses.replace(base, duration_ms=duration_ms)
 
 
 def _smaller_workload(scenario: Scenario) -> Iterator[Scenario]:

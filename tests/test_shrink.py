@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from tests_support import shortened_file
+from tests_support import shortened, shortened_file
 
 from checkers.verdict import CheckerResult, RunVerdict, Verdict
 from raftsim import api, shrink
 from raftsim.cli import main
 from scenarios import loader
+from scenarios.model import Scenario, problems
+from sim.world import RunResult
 
 RAFTSIM = [sys.executable, "-c", "from raftsim.cli import main; main()"]
 
@@ -22,7 +25,12 @@ def raftsim(*arguments: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*RAFTSIM, *arguments], capture_output=True, text=True, check=False)
 
 
-def test_a_stale_read_shrinks_to_fewer_faults_and_still_fails(tmp_path: Path) -> None:
+def _operations(folder: Path) -> int:
+    lines = (folder / "history.jsonl").read_text().splitlines()
+    return sum(1 for line in lines if json.loads(line)["type"] == "invoke")
+
+
+def test_a_stale_read_shrinks_to_fewer_faults_and_operations_and_still_fails(tmp_path: Path) -> None:
     scenario = shortened_file(tmp_path, "leader-lease", duration_ms=12000)
     failing = tmp_path / "run"
     first = raftsim("run", str(scenario), "--seed", "1", "--bug", "stale-local-read", "--out", str(failing))
@@ -32,26 +40,143 @@ def test_a_stale_read_shrinks_to_fewer_faults_and_still_fails(tmp_path: Path) ->
     assert completed.returncode == 1, completed.stdout + completed.stderr
     original = loader.load(str(failing / "scenario.toml"))
     smaller = loader.load(str(shrunk_folder / "scenario.toml"))
-    assert shrink.Size.of(smaller).key() < shrink.Size.of(original).key()
     assert len(smaller.faults) < len(original.faults)
+    assert _operations(shrunk_folder) * 10 < _operations(failing), "a tenth of the operations at most"
     verdict = json.loads((shrunk_folder / "verdict.json").read_text())
     assert verdict["checkers"]["linearizability"]["valid"] is False
+    before = json.loads((failing / "verdict.json").read_text())
+    failed_before = {name for name, checked in before["checkers"].items() if checked["valid"] is False}
+    failing_now = sorted(name for name, checked in verdict["checkers"].items() if checked["valid"] is False)
+    assert set(failing_now) <= failed_before, "the shrunk run fails no checker the original passed"
     page = (shrunk_folder / "report.html").read_text()
     assert verdict["digest"] in page
     assert f"raftsim replay {shrunk_folder}" in page and ".partial" not in page
     assert smaller.name == "short-leader-lease-shrunk"
     assert smaller.description.startswith("shrunk from short-leader-lease seed 1")
-    failing = sorted(name for name, checked in verdict["checkers"].items() if checked["valid"] is False)
-    assert f"still fails {', '.join(failing)} after" in completed.stdout
+    assert f"still fails {', '.join(failing_now)} after" in completed.stdout
+    assert f"{_operations(failing)} operations" in completed.stdout
+    assert f"{_operations(shrunk_folder)} operations" in completed.stdout
     assert raftsim("replay", str(shrunk_folder)).returncode == 0
 
 
-def test_candidates_are_all_smaller() -> None:
+def test_candidates_are_new_and_runnable() -> None:
     scenario = loader.load("crash-restart")
-    size = shrink.Size.of(scenario).key()
-    produced = list(shrink.candidates(scenario))
-    assert produced and all(shrink.Size.of(candidate).key() < size for candidate in produced)
-    assert len({candidate for candidate in produced}) == len(produced), "no candidate is tried twice"
+    produced = list(shrink.candidates(scenario, anomaly_us=7_500_000, safety=True))
+    assert produced
+    assert len(set(produced)) == len(produced), "no candidate is tried twice"
+    assert scenario not in produced
+    for candidate in produced:
+        assert not problems(candidate), candidate
+        assert shrink.Size.of(candidate, 0).key() != shrink.Size.of(scenario, 0).key()
+
+
+def test_the_cut_run_ends_just_after_the_anomaly_with_no_phase_after_it() -> None:
+    scenario = loader.load("leader-lease")
+    cut = next(shrink.candidates(scenario, anomaly_us=5_951_001, safety=True))
+    assert cut.duration_ms == 5952 + shrink.CUT_MARGINS_MS[0]
+    assert cut.phases.quiet_ms == 0
+    assert cut.phases.final_reads is False
+    assert cut.faults == tuple(fault for fault in scenario.faults if fault.start_ms < cut.duration_ms)
+    assert len(cut.faults) < len(scenario.faults)
+    liveness_kept = next(shrink.candidates(scenario, anomaly_us=5_951_001, safety=False))
+    assert liveness_kept.phases == scenario.phases, "a liveness anomaly needs its phases"
+
+
+def test_faults_are_delta_debugged_none_first_then_halves() -> None:
+    scenario = loader.load("figure-8")
+    faults = scenario.faults
+    produced = [candidate.faults for candidate in shrink._fewer_faults(scenario)]
+    half = len(faults) // 2
+    assert produced[:3] == [(), faults[:half], faults[half:]]
+    assert all(len(kept) < len(faults) for kept in produced)
+    singles_removed = [faults[:index] + faults[index + 1 :] for index in range(len(faults))]
+    assert all(removed in produced for removed in singles_removed), "down to one fault at a time"
+
+
+def test_fewer_clients_keep_the_pace_of_those_that_stay() -> None:
+    for clients, rate in ((4, 100), (3, 2), (5, 7), (8, 1000)):
+        for fewer in range(1, clients):
+            paced = shrink._paced_rate(clients, rate, fewer)
+            if paced is not None:
+                assert fewer * 1_000_000 // paced == clients * 1_000_000 // rate
+    assert shrink._paced_rate(4, 100, 1) == 25
+
+
+def test_a_candidate_counts_only_if_it_fails_the_same_way() -> None:
+    safety = shrink.Target.of(frozenset({"linearizability", "liveness"}))
+    assert safety.safety
+    assert safety.met_by(frozenset({"linearizability"}))
+    assert safety.met_by(frozenset({"linearizability", "liveness"}))
+    assert not safety.met_by(frozenset({"liveness"})), "a safety anomaly stays one"
+    assert not safety.met_by(frozenset({"linearizability", "crash"})), "nor fails what the original passed"
+    liveness = shrink.Target.of(frozenset({"liveness"}))
+    assert not liveness.safety
+    assert liveness.met_by(frozenset({"liveness"}))
+    assert not liveness.met_by(frozenset({"revisions"}))
+
+
+def test_the_first_anomaly_is_the_earliest_of_the_required_checkers() -> None:
+    counterexample = {"operations": [{"call_time_us": 10, "return_time_us": 40}, {"call_time_us": 35}]}
+    verdict = RunVerdict(
+        {
+            "linearizability": CheckerResult(
+                Verdict.INVALID, details={"partitions": [{"valid": False, "counterexample": counterexample}]}
+            ),
+            "revisions": CheckerResult(Verdict.INVALID, anomalies=({"t": 90},)),
+            "raft-safety": CheckerResult(Verdict.INVALID, anomalies=({"t": 5},)),
+            "liveness": CheckerResult(Verdict.VALID, anomalies=({"t": 1},)),
+        }
+    )
+    assert shrink.first_anomaly_us(verdict, frozenset({"linearizability", "revisions"})) == 40
+    assert shrink.first_anomaly_us(verdict, frozenset({"revisions", "raft-safety", "liveness"})) == 5
+    assert shrink.first_anomaly_us(verdict, frozenset({"liveness"})) is None, "a passing checker says nothing"
+    odd = RunVerdict({"linearizability": CheckerResult(Verdict.INVALID, details={"partitions": [{"valid": False}]})})
+    assert shrink.first_anomaly_us(odd, frozenset({"linearizability"})) is None
+
+
+def test_a_run_without_a_quiet_period_is_not_judged_for_liveness(tmp_path: Path) -> None:
+    quiet = shortened("pause", duration_ms=1500, quiet_ms=1000)
+    assert "liveness" in api.run(quiet, None).verdict.checkers
+    without = dataclasses.replace(quiet, phases=dataclasses.replace(quiet.phases, quiet_ms=0))
+    assert "liveness" not in api.run(without, None).verdict.checkers
+
+
+@pytest.fixture(scope="module")
+def failing_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run that acknowledges a write before it commits: cheap to shrink."""
+    folder = tmp_path_factory.mktemp("acked") / "run"
+    scenario = dataclasses.replace(shortened("partition-leader", 6000, 2000), seed=1, bugs=("ack-before-commit",))
+    assert api.run(scenario, folder).verdict.verdict is Verdict.INVALID
+    return folder
+
+
+def test_shrinking_is_deterministic(failing_run: Path) -> None:
+    first = shrink.shrink(failing_run, max_attempts=12)
+    second = shrink.shrink(failing_run, max_attempts=12)
+    assert first.shrunk == second.shrunk
+    assert first.attempts == second.attempts
+    assert first.after == second.after
+    assert first.outcome.result.digest == second.outcome.result.digest
+    assert first.after.operations < first.before.operations
+
+
+def test_the_shrunk_run_is_simulated_once(
+    failing_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    simulated: list[str] = []
+    real = api.run_scenario
+
+    def counted(scenario: Scenario) -> RunResult:
+        simulated.append(scenario.name)
+        return real(scenario)
+
+    monkeypatch.setattr(api, "run_scenario", counted)
+    with pytest.raises(SystemExit) as stopped:
+        main(["shrink", str(failing_run), "--out", str(tmp_path / "small"), "--attempts", "5", "--no-report"])
+    assert stopped.value.code == 1
+    assert "after 5 attempts" in capsys.readouterr().out
+    assert len(simulated) == 5, "one simulation per attempt, none more to write the folder"
+    assert (tmp_path / "small" / "verdict.json").exists()
 
 
 def test_a_passing_run_has_nothing_to_shrink(tmp_path: Path) -> None:
@@ -119,13 +244,16 @@ def test_the_shrunk_run_is_said_to_fail_only_what_it_fails(tmp_path: Path, monke
 
     def judged(scenario: object, out: object, budget_s: float) -> api.RunOutcome:
         # The original fails two checkers; every smaller run fails linearizability only.
-        both = len(scenario.faults) == len(original.faults)  # type: ignore[attr-defined]
+        assert isinstance(scenario, Scenario)
+        both = len(scenario.faults) == len(original.faults)
         checkers = {
             "linearizability": CheckerResult(Verdict.INVALID),
             "revisions": CheckerResult(Verdict.holds(not both)),
         }
-        return api.RunOutcome(None, RunVerdict(checkers), None)  # type: ignore[arg-type]
+        result = RunResult(scenario, "", "", "", {"operations": len(scenario.faults)}, None)
+        return api.RunOutcome(result, RunVerdict(checkers), None)
 
+    (folder / "history.jsonl").write_text("")
     monkeypatch.setattr(api, "run", judged)
     result = shrink.shrink(folder, max_attempts=5)
     assert len(result.shrunk.faults) < len(original.faults)
@@ -149,6 +277,33 @@ def test_a_folder_that_is_not_a_run_is_one_line(tmp_path: Path, capsys: pytest.C
             main(["shrink", str(folder), "--out", str(tmp_path / "out")])
         error = capsys.readouterr().err
         assert stopped.value.code == 2 and fragment in error and len(error.strip().splitlines()) == 1, error
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("history", "arguments", "fragment"),
+    [
+        (None, (), "history.jsonl"),
+        (b'{"index": 0, "time": "soon"}\n', (), "history.jsonl:1"),
+        (b"", ("--attempts", "0"), "--attempts"),
+        (b"", ("--budget", "-1"), "--budget"),
+    ],
+)
+def test_bad_history_or_options_are_one_line(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    history: bytes | None,
+    arguments: tuple[str, ...],
+    fragment: str,
+) -> None:
+    folder = _folder_with_verdict(tmp_path, b'{"checkers": {"revisions": {"valid": false}}}')
+    if history is not None:
+        (folder / "history.jsonl").write_bytes(history)
+    with pytest.raises(SystemExit) as stopped:
+        main(["shrink", str(folder), "--out", str(tmp_path / "out"), *arguments])
+    error = capsys.readouterr().err
+    assert stopped.value.code == 2 and fragment in error, error
+    assert len(error.strip().splitlines()) == 1 and "Traceback" not in error
     assert not (tmp_path / "out").exists()
 
 
