@@ -15,7 +15,8 @@ Cheap candidates come first, because most candidates fail to fail and each costs
    anomaly did. This pass is tried before anything else, even before re-running the
    original, which is only run when no cut run fails.
 2. Fewer faults by delta debugging: none at all, then halves, then each chunk alone and
-   each chunk removed at finer granularity, down to one fault at a time.
+   each chunk removed at finer granularity, down to one fault at a time; then each stretch
+   of up to WINDOW_FAULTS_MAX faults in a row of the original schedule alone.
 3. A smaller workload: a lower rate, fewer clients (with the rate lowered with them, so the
    clients that stay keep their pace), fewer keys, no final reads.
 4. Faults moved earlier, faults shortened, a run ended sooner after the last fault.
