@@ -407,8 +407,14 @@ def test_words_are_singular_for_one() -> None:
     from raftsim.cli import describe_size
     from raftsim.shrink import Size
 
-    assert describe_size(Size(1, 1500, 8000, 1, 1, 50)) == "1 fault (1.5 s), 8 s run, 1 client, 1 key, 50 ops/s"
-    assert describe_size(Size(2, 0, 12000, 3, 2, 5)) == "2 faults (0 s), 12.0 s run, 3 clients, 2 keys, 5 ops/s"
+    assert (
+        describe_size(Size(1, 1, 1500, 8000, 0, 1, 1, 50, False))
+        == "1 fault (1.5 s), 1 operation, 8 s run, no quiet period, 1 client, 1 key, 50 ops/s"
+    )
+    assert (
+        describe_size(Size(2, 30, 0, 12000, 1000, 3, 2, 5, True))
+        == "2 faults (0 s), 30 operations, 12.0 s run, 1 s quiet, final reads, 3 clients, 2 keys, 5 ops/s"
+    )
 
 
 def test_fuzz_summary_ends_with_the_commands_of_the_first_failing_seeds(capsys: pytest.CaptureFixture[str]) -> None:
@@ -582,6 +588,7 @@ def test_shrink_ends_with_the_commands_of_the_shrunk_run(
 ) -> None:
     """The search itself is stood in for (its own tests run it); what is checked is what the
     command prints around it: the checkers the shrunk run fails, in words, and its commands."""
+    from raftsim import api
     from raftsim import shrink as shrinking
     from scenarios import loader
 
@@ -590,14 +597,17 @@ def test_shrink_ends_with_the_commands_of_the_shrunk_run(
 
     def shrink(*_arguments: object) -> shrinking.ShrinkResult:
         shrunk = shrinking.shrunk_name(original)
+        outcome = api.run(shrunk, None)
         return shrinking.ShrinkResult(
             original=original,
             shrunk=shrunk,
             checkers=frozenset({"revisions"}),
             attempts=1,
-            outcome=None,
+            outcome=outcome,
             targets=frozenset({"revisions"}),
-        )  # type: ignore[arg-type]
+            before=shrinking.Size.of(original, shrinking.operations_of(outcome)),
+            after=shrinking.Size.of(shrunk, shrinking.operations_of(outcome)),
+        )
 
     monkeypatch.setattr(shrinking, "shrink", shrink)
     target = tmp_path / "shrunk run"
