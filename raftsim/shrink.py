@@ -15,11 +15,14 @@ Cheap candidates come first, because most candidates fail to fail and each costs
    anomaly did. This pass is tried before anything else, even before re-running the
    original, which is only run when no cut run fails.
 2. Fewer faults by delta debugging: none at all, then halves, then each chunk alone and
-   each chunk removed at finer granularity, down to one fault at a time; then each stretch
-   of up to WINDOW_FAULTS_MAX faults in a row of the original schedule alone.
+   each chunk removed at finer granularity, down to one fault at a time.
 3. A smaller workload: a lower rate, fewer clients (with the rate lowered with them, so the
    clients that stay keep their pace), fewer keys, no final reads.
-4. Faults moved earlier, faults shortened, a run ended sooner after the last fault.
+4. Each stretch of up to WINDOW_FAULTS_MAX faults in a row of the original schedule alone,
+   when nothing above helps: an escape from a schedule whose faults all serve an anomaly
+   that a later stretch of the original shows alone. Last, because a late stretch makes a
+   long run.
+5. Faults moved earlier, faults shortened, a run ended sooner after the last fault.
 
 Each candidate's checkers get a budget proportional to its expected operations, so a small
 candidate never waits on a budget sized for the original.
@@ -56,6 +59,10 @@ LEAD_MS = 2 * MINIMUM_DURATION_MS
 """Time left for a first leader before the first fault when faults are moved earlier."""
 WINDOW_FAULTS_MAX = 3
 """The longest stretch of the original schedule's faults tried alone (`_fault_windows`)."""
+RATE_EIGHTHS = range(1, 8)
+"""Lower rates tried, in eighths of the rate: the rate is what operations grow with, and a
+bug that needs a busy cluster may stand only a small cut of it. Clients and keys are tried
+at one, a half and seven eighths."""
 CUT_MARGINS_MS = (100, 1000)
 """How long a cut run goes on after the first anomaly, the shortest tried first."""
 MINIMUM_CHECK_S = 1.0
@@ -325,8 +332,8 @@ def candidates(
     passes: tuple[Iterable[Scenario], ...] = (
         _cut_run(scenario, anomaly_us, safety),
         _fewer_faults(scenario),
-        _fault_windows(scenario, origin or scenario, safety),
         _smaller_workload(scenario),
+        _fault_windows(scenario, origin or scenario, safety),
         _earlier_faults(scenario),
         _shorter_faults(scenario),
         _shorter_run(scenario),
@@ -404,24 +411,24 @@ def _smaller_workload(scenario: Scenario) -> Iterator[Scenario]:
     def with_workload(**changes: Any) -> Scenario:
         return dataclasses.replace(scenario, workload=dataclasses.replace(workload, **changes))
 
-    for rate in _fewer(workload.rate, (8, 4, 2)):
+    for rate in _fewer(workload.rate, RATE_EIGHTHS):
         smaller.append(with_workload(rate=rate))
-    for clients in _fewer(workload.clients, (workload.clients, 2, 1)):
+    for clients in _fewer(workload.clients, (0, 4, 7)):
         paced = _paced_rate(workload.clients, workload.rate, clients)
         if paced is not None:
             smaller.append(with_workload(clients=clients, rate=paced))
         smaller.append(with_workload(clients=clients))
-    for keys in _fewer(workload.keys, (workload.keys, 2, 1)):
+    for keys in _fewer(workload.keys, (0, 4, 7)):
         smaller.append(with_workload(keys=keys))
     if scenario.phases.final_reads:
         smaller.append(dataclasses.replace(scenario, phases=dataclasses.replace(scenario.phases, final_reads=False)))
     yield from sorted(smaller, key=estimated_operations)  # stable: equal costs keep this order
 
 
-def _fewer(value: int, divisors: tuple[int, ...]) -> list[int]:
-    """`value` divided by each divisor (by itself: 1), and `value` - 1, ascending, each
-    at least 1 and below `value`."""
-    chosen = {max(1, value // divisor) for divisor in divisors} | {value - 1}
+def _fewer(value: int, eighths: Iterable[int]) -> list[int]:
+    """`value` scaled by each number of eighths (rounded down, at least 1), and `value` - 1,
+    ascending, each below `value`."""
+    chosen = {max(1, value * eighth // 8) for eighth in eighths} | {value - 1}
     return sorted(number for number in chosen if 1 <= number < value)
 
 
@@ -439,10 +446,12 @@ def _paced_rate(clients: int, rate: int, fewer: int) -> int | None:
 
 
 def _earlier_faults(scenario: Scenario) -> Iterator[Scenario]:
-    """Every fault moved earlier, so the first starts once a first leader has had time."""
+    """Every fault moved earlier, the first to start at each eighth of its start, soonest
+    first, though never before a first leader has had LEAD_MS to be elected."""
     first_start_ms = min((f.start_ms for f in scenario.faults), default=0)
-    if first_start_ms > LEAD_MS:
-        shift_ms = first_start_ms - LEAD_MS
+    starts_ms = sorted({max(LEAD_MS, first_start_ms * eighth // 8) for eighth in range(8)})
+    for start_ms in (start for start in starts_ms if start < first_start_ms):
+        shift_ms = first_start_ms - start_ms
         earlier = tuple(dataclasses.replace(f, start_ms=f.start_ms - shift_ms) for f in scenario.faults)
         duration_ms = max(MINIMUM_DURATION_MS, scenario.duration_ms - shift_ms)
         yield _ending_at(dataclasses.replace(scenario, faults=earlier), duration_ms)
@@ -457,8 +466,11 @@ def _shorter_faults(scenario: Scenario) -> Iterator[Scenario]:
 
 
 def _shorter_run(scenario: Scenario) -> Iterator[Scenario]:
+    """The run healed a second after its last fault ends, then at each eighth of its length,
+    shortest first: an anomaly seen only at the end (a write lost) gives no time to cut at."""
     last_fault_end_ms = max((f.start_ms + f.duration_ms for f in scenario.faults), default=0)
-    for duration_ms in (last_fault_end_ms + MINIMUM_DURATION_MS, scenario.duration_ms // 2):
+    eighths = (scenario.duration_ms * eighth // 8 for eighth in range(1, 8))
+    for duration_ms in (last_fault_end_ms + MINIMUM_DURATION_MS, *eighths):
         duration_ms = max(duration_ms, MINIMUM_DURATION_MS)
         if duration_ms < scenario.duration_ms:
             yield _ending_at(scenario, duration_ms)
