@@ -154,13 +154,13 @@ def keep(result: RunResult, out: Path, budget_s: float = DEFAULT_BUDGET_S, repor
     asked (their messages from a replay, the only simulation this costs)."""
     staging = stage(out)
     try:
-        written, verdict = write_judged(staging, result, budget_s)
+        written, verdict, events = write_judged(staging, result, budget_s)
         if report:
             from raftsim.report import write_reports
 
             write_reports(written, "replay", shown_folder=out)
         swap_into_place(staging, out)
-        return RunOutcome(result, verdict, out, written.moved_to(out))
+        return RunOutcome(result, verdict, out, written.moved_to(out), events)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
