@@ -11,6 +11,7 @@ the same one from the same log.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -45,8 +46,22 @@ class Command:
 
     @staticmethod
     def decode(data: str) -> Command:
+        shared = _decode_shareable(data)
+        if shared is not None:
+            return shared
         request_id, operation, key, value, expected = json.loads(data)
         return Command(request_id, operation, key, value, expected)
+
+
+@functools.lru_cache(maxsize=1024)
+def _decode_shareable(data: str) -> Command | None:
+    """Every replica decodes every entry. A command of scalars is an immutable value, so
+    the replicas may share one decoding; one holding a list or an object is not (a store
+    could keep and change it), and each replica gets its own (None here)."""
+    request_id, operation, key, value, expected = json.loads(data)
+    if isinstance(value, (list, dict)) or isinstance(expected, (list, dict)):
+        return None
+    return Command(request_id, operation, key, value, expected)
 
 
 @dataclass(frozen=True, slots=True)

@@ -533,7 +533,9 @@ class RaftNode:
         else:
             progress.free_inflights_up_to(index)
         # A new commit index goes out with the next append or heartbeat, not on its own.
-        self._maybe_commit()
+        # Only a match beyond the commit index can move it.
+        if index > self.log.committed:
+            self._maybe_commit()
         if progress.next <= self.log.last_index:
             self._owe_append(sender, even_if_empty=False)
 

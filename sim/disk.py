@@ -14,6 +14,7 @@ import simpy
 
 from raftcore.types import Entry, HardState, PersistedState
 from sim.clock import now_us
+from sim.schedule import call_later
 
 
 class Disk:
@@ -47,7 +48,7 @@ class Disk:
             self._sync(hard_state, entries)
             done()
 
-        self._env.timeout(finish_us - now).callbacks.append(complete)
+        call_later(self._env, finish_us - now, complete)
 
     def crash(self) -> None:
         self._epoch += 1

@@ -31,6 +31,7 @@ from raftcore.server import Forward, KVServer, Request, Response, entry_digest
 from raftcore.types import Config, Entry, HardState, Message, MessageType, PersistedState, Ready, Role
 from sim.clock import LocalClock
 from sim.disk import Disk
+from sim.schedule import call_later
 
 if TYPE_CHECKING:
     import simpy
@@ -85,6 +86,7 @@ class Host:
         self.observed: Counter[str] = Counter()
         """Rare events that leave no trace line (`checkers.events`), counted as they happen;
         reading them changes nothing in the node or the run."""
+        self.raft_messages_sent = 0
         network.add_endpoint(self.name, self.receive)
 
     def join(self, cluster: Mapping[int, Host]) -> None:
@@ -94,13 +96,13 @@ class Host:
     # --- time -------------------------------------------------------------------------
 
     def start_ticking(self, first_tick_us: int) -> None:
-        self.env.timeout(first_tick_us).callbacks.append(self._tick)
+        call_later(self.env, first_tick_us, self._tick)
 
     def _tick(self, _event: object) -> None:
         if self.state == RUNNING and self.server is not None:
             self.server.node.tick()
             self.kick()
-        self.env.timeout(self.clock.true_delay_us(self.tick_us)).callbacks.append(self._tick)
+        call_later(self.env, self.clock.true_delay_us(self.tick_us), self._tick)
 
     # --- input ------------------------------------------------------------------------
 
@@ -226,23 +228,11 @@ class Host:
             self._send(ready.messages)
         if ready.committed_entries:
             first = ready.committed_entries[0]
-            self.trace.emit_entries(
-                "apply",
-                self.node_id,
-                first.index,
-                [(entry.term, entry_digest(entry.data)) for entry in ready.committed_entries],
-            )
+            trace = self.trace
+            trace.emit_log_entries("apply", self.node_id, first.index, ready.committed_entries)
             responses, acknowledgements = server.apply(ready.committed_entries)
             for ack in acknowledgements:
-                self.trace.emit(
-                    "ack",
-                    node=self.node_id,
-                    client=ack.client,
-                    request=ack.request_id,
-                    index=ack.index,
-                    term=ack.term,
-                    digest=ack.digest,
-                )
+                trace.emit_ack(self.node_id, ack.client, ack.request_id, ack.index, ack.term, ack.digest)
             for response in responses:
                 self.network.send(self.name, response.client, response)
         server.node.advance(ready)
@@ -250,29 +240,25 @@ class Host:
         self.kick()
 
     def _send(self, messages: tuple[Message, ...]) -> None:
+        self.raft_messages_sent += len(messages)
         send, name = self.network.send, self.name
         for message in messages:
             send(name, endpoint(message.to), message)
 
     def _record_ready(self, server: KVServer, ready: Ready) -> None:
         if ready.entries:
-            self.trace.emit_entries(
-                "append",
-                self.node_id,
-                ready.entries[0].index,
-                [(entry.term, entry_digest(entry.data)) for entry in ready.entries],
-            )
+            self.trace.emit_log_entries("append", self.node_id, ready.entries[0].index, ready.entries)
         self._record_role(server)
-        if ready.hard_state is not None:
-            hard = ready.hard_state
-            self.trace.emit("hard_state", node=self.node_id, term=hard.term, vote=hard.vote, commit=hard.commit)
+        hard = ready.hard_state
+        if hard is not None:
+            self.trace.emit_hard_state(self.node_id, hard.term, hard.vote, hard.commit)
 
     def _record_role(self, server: KVServer) -> None:
         node = server.node
         shown = (node.role, node.term, node.leader_id)
         if shown != self._shown:
             self._shown = shown
-            self.trace.emit("role", node=self.node_id, role=str(node.role), term=node.term, leader=node.leader_id)
+            self.trace.emit_role(self.node_id, node.role.value, node.term, node.leader_id)
 
     # --- faults -----------------------------------------------------------------------
 

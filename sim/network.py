@@ -23,6 +23,8 @@ from typing import Any, Protocol
 import networkx as nx
 import simpy
 
+from sim.schedule import call_later
+
 
 @dataclass(frozen=True, slots=True)
 class LinkSpec:
@@ -116,7 +118,7 @@ class Network:
                 if message_id
                 else (self._arrival(src, dst, payload))
             )
-            self._env.timeout(delay).callbacks.append(arrive)
+            call_later(self._env, delay, arrive)
 
     def _dropped(self, message_id: int, src: str, dst: str, reason: str) -> None:
         assert self.observer is not None

@@ -71,7 +71,10 @@ class World:
         self.scenario = scenario
         seed = scenario.seed
         self.env = simpy.Environment()
-        self.trace = Trace(lambda: now_us(self.env))
+        # simpy types `now` as int or float; the trace checks that it is whole microseconds
+        # when it renders the lines, rather than at every event as `now_us` does.
+        env = self.env
+        self.trace = Trace(lambda: env.now)  # type: ignore[arg-type, return-value]
         self.history = History(self.env)
         self.network = Network(self.env, stream(seed, "network"))
         self.hosts = {node_id: self._build_host(node_id) for node_id in scenario.node_ids}
@@ -207,6 +210,7 @@ class World:
             "simulated_us": now_us(self.env),
             "sim_events": next(self.env._eid),  # simpy's event counter; read once, after the run
             "messages_sent": self.network.sent,
+            "raft_messages": sum(host.raft_messages_sent for host in self.hosts.values()),
             "messages_delivered": self.network.delivered,
             "disk_writes": sum(host.disk.writes for host in self.hosts.values()),
             "operations": self.history.counts["invoke"],

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from checkers.verdict import Verdict
 
 RAFTSIM = [sys.executable, "-c", "from raftsim.cli import main; main()"]
@@ -48,6 +50,58 @@ def test_fast_trace_lines_equal_the_general_encoder() -> None:
     fast.emit_entries("append", 3, 5, entries)
     general.emit("append", node=3, index=5, entries=[list(entry) for entry in entries])
     assert fast.text() == general.text()
+
+
+def test_lazily_formatted_trace_lines_equal_the_general_encoder() -> None:
+    from raftcore.server import entry_digest
+    from raftcore.types import Entry
+    from sim.trace import Trace
+
+    fast, general = Trace(lambda: 7), Trace(lambda: 7)
+    entries = (Entry(1, 5, ""), Entry(2, 6, '["c0-1","put","k",3,null]'), Entry(2, 7, "é\n"))
+    fast.emit_log_entries("apply", 3, 5, entries)
+    general.emit("apply", node=3, index=5, entries=[[entry.term, entry_digest(entry.data)] for entry in entries])
+    fast.emit_hard_state(2, 4, 1, 9)
+    general.emit("hard_state", node=2, term=4, vote=1, commit=9)
+    fast.emit_role(1, "pre-candidate", 4, 0)
+    general.emit("role", node=1, role="pre-candidate", term=4, leader=0)
+    for client, request in (("c0", "c0-17"), ('odd "name"\\', "é\u2028\x01")):
+        fast.emit_ack(1, client, request, 12, 4, "00ff")
+        general.emit("ack", node=1, client=client, request=request, index=12, term=4, digest="00ff")
+    assert fast.text() == general.text()
+    assert len(fast) == len(general) == 5
+
+
+def test_a_trace_time_that_is_not_whole_microseconds_is_refused() -> None:
+    from sim.trace import Trace
+
+    trace = Trace(lambda: 1.5)  # type: ignore[arg-type, return-value]
+    trace.emit_hard_state(1, 1, 1, 0)
+    with pytest.raises(AssertionError, match="not an int"):
+        trace.text()
+
+
+def test_scheduled_callbacks_keep_simpy_timeout_order() -> None:
+    import simpy
+
+    from sim.schedule import call_later
+
+    env = simpy.Environment()
+    order: list[str] = []
+    for number in range(6):
+        name = f"{'call' if number % 2 else 'timeout'}-{number}"
+        delay_us = 10 if number < 4 else 5
+
+        def record(_event: object, name: str = name) -> None:
+            order.append(name)
+
+        if number % 2:
+            call_later(env, delay_us, record)
+        else:
+            env.timeout(delay_us).callbacks.append(record)
+    env.run()
+    assert order == ["timeout-4", "call-5", "timeout-0", "call-1", "timeout-2", "call-3"]
+    assert env.now == 10
 
 
 def test_message_tracing_is_opt_in_and_readable(tmp_path: Path) -> None:
