@@ -9,6 +9,13 @@ point, and their median. A starting point that finds nothing within the cap coun
 
     .venv/bin/python benchmarks/bug_hunt.py [--starts 1,1001,2001,3001,4001] [--cap 100]
                                             [--jobs N] [--bug NAME]... [--shrink ATTEMPTS]
+                                            [--scenario NAME]
+
+With `--scenario NAME` (say `swarm`), every bug is hunted in that one scenario instead of
+its own hunting ground: what a campaign that knows nothing of the bug would need. The cap
+then defaults to 200. Hunts go seed by seed together (every open hunt tries its next seed
+before any tries the one after), so `--stop-after SECONDS` ends a long campaign with every
+open hunt tried equally far, shown as more than the seeds tried.
 
 With `--shrink`, each bug's first failing seed (from the first start) is also shrunk
 (`raftsim shrink`'s passes, at most ATTEMPTS runs) and the table shows its faults and its
@@ -29,6 +36,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from checkers.errors import InputError
 from checkers.verdict import Verdict
 from raftcore.bugs import BUGS
 from raftsim import api
@@ -37,6 +45,8 @@ from scenarios import loader
 HUNTS_FILE = Path(__file__).resolve().parent.parent / "tests" / "test_bug_hunt.py"
 DEFAULT_STARTS = (1, 1001, 2001, 3001, 4001)
 DEFAULT_CAP = 100
+DEFAULT_SCENARIO_CAP = 200
+"""With `--scenario`: a generic campaign needs more seeds than a bug's own hunting ground."""
 BUDGET_S = 30
 """Seconds the linearizability search may take per run; `unknown` does not count as found."""
 
@@ -50,17 +60,17 @@ def hunting_grounds() -> dict[str, str]:
     return {bug: hunt[0] for bug, hunt in module.HUNTS.items()}
 
 
-def seeds_to_find(bug: str, scenario: str, start: int, cap: int) -> int | None:
-    """Seeds run, from `start` on, until one fails with `bug` planted (that seed counted);
-    None if none of `cap` seeds does."""
+def seed_fails(bug: str, scenario: str, seed: int) -> bool:
+    """Whether `seed` of `scenario` with `bug` planted ends invalid."""
     assert bug in BUGS, bug
-    assert cap >= 1
-    base = loader.load(scenario)
-    for offset in range(cap):
-        chosen = dataclasses.replace(base, seed=start + offset, bugs=(bug,))
-        if api.run(chosen, None, budget_s=BUDGET_S).verdict.verdict is Verdict.INVALID:
-            return offset + 1
-    return None
+    chosen = dataclasses.replace(loader.load(scenario), seed=seed, bugs=(bug,))
+    try:
+        verdict = api.run(chosen, None, budget_s=BUDGET_S).verdict.verdict
+    except Exception as error:  # the harness failed on this seed, as `raftsim fuzz` records
+        # A long hunt goes on past one seed the harness cannot judge; it is not a find.
+        print(f"{bug} seed {seed}: harness error {error!r}", file=sys.stderr, flush=True)
+        return False
+    return verdict is Verdict.INVALID
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -119,19 +129,40 @@ def format_table(results: Sequence[HuntResult], columns: Sequence[Column]) -> st
     return "\n".join(lines)
 
 
-def _hunt(job: tuple[str, str, int, int]) -> tuple[str, int, int | None]:
-    bug, scenario, start, cap = job
-    return bug, start, seeds_to_find(bug, scenario, start, cap)
+def _try(job: tuple[str, str, int]) -> bool:
+    bug, scenario, seed = job
+    return seed_fails(bug, scenario, seed)
 
 
-def hunt_all(grounds: dict[str, str], starts: Sequence[int], cap: int, jobs: int) -> list[HuntResult]:
-    work = [(bug, grounds[bug], start, cap) for bug in sorted(grounds) for start in starts]
-    found: dict[tuple[str, int], int | None] = {}
+def hunt_all(
+    grounds: dict[str, str], starts: Sequence[int], cap: int, jobs: int, stop_after_s: float | None = None
+) -> list[HuntResult]:
+    """Every hunt (a bug from a start) that has not found its bug yet tries its next seed,
+    round after round, until each has found it or tried `cap` seeds: so a campaign that
+    stops early (after `stop_after_s` seconds, checked between rounds) leaves every open hunt
+    tried equally far, and the results then carry the seeds tried as their cap."""
+    began = time.perf_counter()
+    found: dict[tuple[str, int], int] = {}
+    open_hunts = [(bug, start) for bug in sorted(grounds) for start in starts]
+    tried = 0
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        for bug, start, count in pool.map(_hunt, work):
-            found[(bug, start)] = count
+        while open_hunts and tried < cap:
+            if stop_after_s is not None and time.perf_counter() - began > stop_after_s:
+                break
+            work = [(bug, grounds[bug], start + tried) for bug, start in open_hunts]
+            for hunt, failed in zip(open_hunts, pool.map(_try, work), strict=True):
+                if failed:
+                    found[hunt] = tried + 1
+                    print(f"{hunt[0]} from {hunt[1]}: {tried + 1}", file=sys.stderr, flush=True)
+            tried += 1
+            open_hunts = [hunt for hunt in open_hunts if hunt not in found]
+            # One line per round: a long campaign shows where it is.
+            print(f"seed {tried} of each: {len(open_hunts)} hunts open", file=sys.stderr, flush=True)
+    # A hunt still open when the campaign stopped early missed only the seeds it tried.
+    shown_cap = tried if open_hunts else cap
     return [
-        HuntResult(bug, grounds[bug], cap, tuple(found[(bug, start)] for start in starts)) for bug in sorted(grounds)
+        HuntResult(bug, grounds[bug], shown_cap, tuple(found.get((bug, start)) for start in starts))
+        for bug in sorted(grounds)
     ]
 
 
@@ -190,8 +221,21 @@ def shrink_columns(sizes: dict[str, Shrunk]) -> list[Column]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--starts", default=",".join(str(start) for start in DEFAULT_STARTS))
-    parser.add_argument("--cap", type=int, default=DEFAULT_CAP)
+    parser.add_argument(
+        "--cap",
+        type=int,
+        default=None,
+        help=f"seeds per start (default {DEFAULT_CAP}; {DEFAULT_SCENARIO_CAP} with --scenario)",
+    )
+    parser.add_argument("--scenario", help="hunt every bug in this one scenario (say swarm) instead of its own ground")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--stop-after",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="start no new round of seeds after this long; open hunts then show as more than the seeds tried",
+    )
     parser.add_argument("--bug", action="append", default=[], help="only this bug (repeatable)")
     parser.add_argument(
         "--shrink",
@@ -206,21 +250,31 @@ def main() -> None:
     missing = sorted(set(BUGS) - set(grounds))
     if missing:
         sys.exit(f"bug_hunt: no hunting ground for {', '.join(missing)} in {HUNTS_FILE}")
+    if arguments.scenario is not None:
+        try:
+            loader.load(arguments.scenario)
+        except InputError as error:
+            sys.exit(f"bug_hunt: --scenario: {error}")
+        grounds = dict.fromkeys(grounds, arguments.scenario)
+    cap = arguments.cap
+    if cap is None:
+        cap = DEFAULT_CAP if arguments.scenario is None else DEFAULT_SCENARIO_CAP
+    if cap < 1:
+        sys.exit("bug_hunt: --cap must be at least 1")
     if arguments.bug:
         unknown = sorted(set(arguments.bug) - set(grounds))
         if unknown:
             sys.exit(f"bug_hunt: unknown bug {', '.join(unknown)}")
         grounds = {bug: grounds[bug] for bug in arguments.bug}
     began = time.perf_counter()
-    results = hunt_all(grounds, starts, arguments.cap, arguments.jobs)
+    results = hunt_all(grounds, starts, cap, arguments.jobs, arguments.stop_after)
     columns = default_columns(starts)
     if arguments.shrink:
         columns += shrink_columns(shrink_all(results, starts[0], arguments.shrink, arguments.jobs))
     print(format_table(results, columns))
-    print(
-        f"\n{len(results)} bugs, {len(starts)} starting points, cap {arguments.cap} seeds, "
-        f"{time.perf_counter() - began:.0f} s"
-    )
+    stopped = results[0].cap < cap
+    reach = f"stopped after {results[0].cap} seeds of each open hunt" if stopped else f"cap {cap} seeds"
+    print(f"\n{len(results)} bugs, {len(starts)} starting points, {reach}, {time.perf_counter() - began:.0f} s")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,11 @@ from collections.abc import Iterable
 # Raft: elections
 VOTE_NOT_PERSISTED = "vote-not-persisted"
 VOTE_WITHOUT_LOG_CHECK = "vote-without-log-check"
+PRE_VOTE_COUNTED_AS_VOTE = "pre-vote-counted-as-vote"
+PRE_VOTE_RAISES_TERM = "pre-vote-raises-term"
+QUORUM_HALF = "quorum-half"
+# Raft: leadership
+LEADER_KEEPS_ROLE_ON_HIGHER_TERM = "leader-keeps-role-on-higher-term"
 # Raft: replication and commitment
 COMMIT_OLD_TERM = "commit-old-term"
 SEND_BEFORE_PERSIST = "send-before-persist"
@@ -24,12 +29,20 @@ STALE_APPEND_TRUNCATES = "stale-append-truncates"
 ACCEPT_STALE_TERM_APPEND = "accept-stale-term-append"
 HEARTBEAT_COMMIT_BEYOND_MATCH = "heartbeat-commit-beyond-match"
 RESTART_SKIPS_APPLY = "restart-skips-apply"
+FOLLOWER_COMMIT_OWN_TAIL = "follower-commit-own-tail"
+CONFLICT_SLICE_OFF_BY_ONE = "conflict-slice-off-by-one"
+# Raft: progress and flow control
+INFLIGHT_NEVER_FREED = "inflight-never-freed"
+PROBE_NEXT_NOT_DECREMENTED = "probe-next-not-decremented"
+COMMIT_COUNTS_SENT = "commit-counts-sent"
 # The key-value server
 STALE_LOCAL_READ = "stale-local-read"
 READ_FROM_FOLLOWER = "read-from-follower"
 ACK_BEFORE_COMMIT = "ack-before-commit"
 CAS_CHECKED_AT_PROPOSE = "cas-checked-at-propose"
 OVERWRITE_KEEPS_REVISION = "overwrite-keeps-revision"
+RETRY_ANSWERED_AFRESH = "retry-answered-afresh"
+FORWARD_ACKNOWLEDGED = "forward-acknowledged"
 
 BUGS: dict[str, str] = {
     VOTE_NOT_PERSISTED: (
@@ -39,6 +52,23 @@ BUGS: dict[str, str] = {
     VOTE_WITHOUT_LOG_CHECK: (
         "a node grants its (pre-)vote without checking that the candidate's log is at least as "
         "up to date as its own (Raft paper, section 5.4.1)"
+    ),
+    PRE_VOTE_COUNTED_AS_VOTE: (
+        "a candidate counts granted pre-vote answers, which carry the term it now stands in, as "
+        "votes, though a pre-vote binds nobody and its giver may vote for a rival"
+    ),
+    PRE_VOTE_RAISES_TERM: (
+        "a node takes the term of a pre-vote request as its own, as for any other message from "
+        "a higher term and before asking whether it still hears from a leader, so a node that "
+        "rejoins after a partition deposes a healthy leader"
+    ),
+    QUORUM_HALF: (
+        "a quorum is half the voters rounded up instead of a strict majority, so on an even "
+        "cluster size two disjoint halves each elect a leader and commit"
+    ),
+    LEADER_KEEPS_ROLE_ON_HIGHER_TERM: (
+        "a leader that hears of a higher term adopts it but does not step down, so it leads a "
+        "term that another node was elected in"
     ),
     COMMIT_OLD_TERM: (
         "a new leader appends no entry of its own term and commits entries of earlier terms by "
@@ -61,6 +91,27 @@ BUGS: dict[str, str] = {
         "a restarted node takes its persisted commit index for its applied index, as if the "
         "in-memory store had survived the crash, and never re-applies the log"
     ),
+    FOLLOWER_COMMIT_OWN_TAIL: (
+        "a follower takes an append's commit index up to its own last entry, not up to the last "
+        "entry the append vouches for, and before checking that the append matches its log, so "
+        "it commits a stale tail of its own log"
+    ),
+    CONFLICT_SLICE_OFF_BY_ONE: (
+        "a follower that finds where an append conflicts with its log slices the append one "
+        "entry too far, keeping its own conflicting entry and appending the leader's after it"
+    ),
+    INFLIGHT_NEVER_FREED: (
+        "a leader never frees its window of appends in flight when a follower acknowledges "
+        "them, so replication to every follower stops once the window has filled"
+    ),
+    PROBE_NEXT_NOT_DECREMENTED: (
+        "a leader probing a follower does not move its next index back when the follower "
+        "rejects the probe, so a follower that lags at the election never catches up"
+    ),
+    COMMIT_COUNTS_SENT: (
+        "a leader counts what it has sent each follower (its next index), not what the follower "
+        "acknowledged (its match index), towards a commit"
+    ),
     STALE_LOCAL_READ: "the leader answers reads from its own state without confirming it is still leader",
     READ_FROM_FOLLOWER: ("a follower answers reads from its own state machine instead of passing them to the leader"),
     ACK_BEFORE_COMMIT: "the leader acknowledges a write once it is in its own log, before it commits",
@@ -72,6 +123,15 @@ BUGS: dict[str, str] = {
         "the store advances its revision only when a write creates a key, so overwriting an "
         "existing key reports the revision of the write before it"
     ),
+    RETRY_ANSWERED_AFRESH: (
+        "a server answers the retry of a request it already applied by judging the request "
+        "again against its current state, not with the remembered result, so a compare-and-set "
+        "that took effect is answered compare-failed and a write reports a later revision"
+    ),
+    FORWARD_ACKNOWLEDGED: (
+        "a follower that forwards a write to the leader also answers the client at once that "
+        "it took effect, before the leader has even proposed it"
+    ),
 }
 
 # The Raft bugs that can leave a node's log inconsistent with what it promised: a commit
@@ -79,8 +139,9 @@ BUGS: dict[str, str] = {
 # acknowledgement beyond the leader's log. With one of them on, the log must carry on past
 # such damage so that a checker reports it; with none on, the damage is a defect of ours and
 # the log's assertions stop the run. `restart-skips-apply` is not here: it moves only the
-# applied index, which the log never lets run past the commit index, and the key-value bugs
-# never touch the log at all.
+# applied index, which the log never lets run past the commit index; nor are the bugs that
+# only slow or stop replication (`inflight-never-freed`, `probe-next-not-decremented`) or
+# only add terms (`pre-vote-raises-term`), and the key-value bugs never touch the log at all.
 LOG_DAMAGING_BUGS: tuple[str, ...] = (
     # A second vote in one term can elect two leaders of the same term, whose entries at
     # one index differ: one overwrites a committed entry of the other.
@@ -98,6 +159,18 @@ LOG_DAMAGING_BUGS: tuple[str, ...] = (
     ACCEPT_STALE_TERM_APPEND,
     # A follower commits its own stale tail, which the leader later replaces.
     HEARTBEAT_COMMIT_BEYOND_MATCH,
+    # Two leaders of one term (a pre-vote counted as a vote, a deposed leader that
+    # keeps leading in the new term, two disjoint half quorums) overwrite each other's
+    # committed entries, and a leader may count acknowledgements of entries it never sent.
+    PRE_VOTE_COUNTED_AS_VOTE,
+    QUORUM_HALF,
+    LEADER_KEEPS_ROLE_ON_HIGHER_TERM,
+    # A follower commits entries of its own that the leader later replaces.
+    FOLLOWER_COMMIT_OWN_TAIL,
+    # A kept conflicting entry breaks log matching, and may be committed and then replaced.
+    CONFLICT_SLICE_OFF_BY_ONE,
+    # An entry committed on the strength of sends alone is overwritten by the next leader.
+    COMMIT_COUNTS_SENT,
 )
 
 

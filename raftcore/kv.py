@@ -116,6 +116,20 @@ class KVStore:
         self._results[command.request_id] = result
         return result
 
+    def evaluate(self, command: Command) -> Result:
+        """What `command` would return against the current state, changing nothing. Only the
+        planted bug `retry-answered-afresh` asks this: a correct server answers a repeat with
+        the result the command had where it sits in the log."""
+        current = self._keys.get(command.key)
+        held = None if current is None else current.value
+        if command.operation == "get":
+            return Result(True, held, self.revision)
+        if command.operation == "cas" and held != command.expected:
+            return Result(False, held, self.revision)
+        if command.operation == "delete":
+            return Result(True, held, self.revision)
+        return Result(True, command.value, self.revision)
+
     def read_local(self, key: str) -> Result:
         """A read of this replica's current state, outside the log."""
         current = self._keys.get(key)

@@ -36,6 +36,7 @@ class RaftLog:
         "_offset",
         "applied",
         "committed",
+        "conflict_slice_off_by_one",
         "in_progress_index",
         "last_index",
         "stable_index",
@@ -49,13 +50,14 @@ class RaftLog:
         committed: int = 0,
         tolerate_damage: bool = False,
         truncate_on_every_append: bool = False,
+        conflict_slice_off_by_one: bool = False,
     ) -> None:
         self._offset = 0
         self._entries: list[Entry] = [Entry(term=0, index=0)]
         previous = self._entries[0]
         for entry in entries:
             assert entry.index == previous.index + 1, f"persisted log has a gap at {entry}"
-            assert entry.term >= previous.term, f"persisted log has a term going back at {entry}"
+            assert entry.term >= previous.term or tolerate_damage, f"persisted log has a term going back at {entry}"
             self._entries.append(entry)
             previous = entry
         # Kept in step with `_entries` by every mutation (read on every message; asserted).
@@ -68,6 +70,8 @@ class RaftLog:
         self.tolerate_damage = tolerate_damage
         # The planted bug `stale-append-truncates` (see `maybe_append`).
         self.truncate_on_every_append = truncate_on_every_append
+        # The planted bug `conflict-slice-off-by-one` (see `maybe_append`).
+        self.conflict_slice_off_by_one = conflict_slice_off_by_one
         assert tolerate_damage or committed <= last, f"commit {committed} beyond log end {last}"
         self.committed = min(committed, last)
         self.applied = 0
@@ -157,7 +161,8 @@ class RaftLog:
             del self._entries[position:]
             self.stable_index = min(self.stable_index, first - 1)
             self.in_progress_index = min(self.in_progress_index, first - 1)
-        assert entries[0].term >= self._entries[-1].term, "terms in a log never go back"
+        # A kept conflicting entry (a planted bug) may precede entries of a lower term.
+        assert entries[0].term >= self._entries[-1].term or self.tolerate_damage, "terms in a log never go back"
         self._entries.extend(entries)
         self.last_index = entries[-1].index
         assert self.last_index == self._offset + len(self._entries) - 1
@@ -181,7 +186,13 @@ class RaftLog:
         conflict = self.find_conflict(entries)
         if conflict:
             assert conflict > self.committed or self.tolerate_damage, f"entry {conflict} conflicts with a committed one"
-            self.append(entries[conflict - previous_index - 1 :])
+            start = conflict - previous_index - 1
+            if self.conflict_slice_off_by_one and conflict <= self.last_index:
+                # The planted bug: the slice starts one entry late, keeping our own entry
+                # that conflicts (an entry we lack is appended as it should be).
+                start += 1
+            if start < len(entries):
+                self.append(entries[start:])
         self.commit_to(min(commit, last_new_index))
         return last_new_index
 

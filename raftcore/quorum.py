@@ -19,24 +19,30 @@ class VoteResult(enum.Enum):
     LOST = "lost"
 
 
-def majority(voter_count: int) -> int:
-    """The smallest number of voters that intersects every other such group."""
+def majority(voter_count: int, half: bool = False) -> int:
+    """The smallest number of voters that intersects every other such group.
+
+    `half` is the planted bug `quorum-half`: half the voters rounded up, the same number for
+    an odd count but for an even one a half that the other half does not intersect.
+    """
     assert voter_count >= 1
+    if half:
+        return (voter_count + 1) // 2
     return voter_count // 2 + 1
 
 
-def committed_index(match_indexes: Sequence[int]) -> int:
-    """The highest index that at least a majority of voters hold.
+def committed_index(match_indexes: Sequence[int], half: bool = False) -> int:
+    """The highest index that at least a majority of voters hold (`half`: see `majority`).
 
     Sorting descending, the majority-th value is held by that many voters (itself and every
     larger one) and no larger value is.
     """
     assert match_indexes, "a cluster has at least one voter"
     ordered = sorted(match_indexes, reverse=True)
-    return ordered[majority(len(ordered)) - 1]
+    return ordered[majority(len(ordered), half) - 1]
 
 
-def vote_result(voters: Sequence[int], votes: Mapping[int, bool]) -> VoteResult:
+def vote_result(voters: Sequence[int], votes: Mapping[int, bool], half: bool = False) -> VoteResult:
     """WON once a majority granted; LOST once a majority can no longer grant; else PENDING."""
     granted = 0
     missing = 0
@@ -46,7 +52,7 @@ def vote_result(voters: Sequence[int], votes: Mapping[int, bool]) -> VoteResult:
             missing += 1
         elif answer:
             granted += 1
-    needed = majority(len(voters))
+    needed = majority(len(voters), half)
     if granted >= needed:
         return VoteResult.WON
     if granted + missing >= needed:
@@ -63,24 +69,26 @@ class MajorityConfig:
     """
 
     voters: tuple[int, ...]
+    half: bool = False
+    """The planted bug `quorum-half` (see `majority`)."""
 
     def __post_init__(self) -> None:
         assert list(self.voters) == sorted(set(self.voters)), f"voters must be sorted and distinct: {self.voters}"
 
     @classmethod
-    def of(cls, voters: Iterable[int]) -> MajorityConfig:
-        return cls(tuple(sorted(set(voters))))
+    def of(cls, voters: Iterable[int], half: bool = False) -> MajorityConfig:
+        return cls(tuple(sorted(set(voters))), half)
 
     def __bool__(self) -> bool:
         return bool(self.voters)
 
     def committed_index(self, acknowledged: Callable[[int], int]) -> int:
         """The highest index a majority of these voters acknowledged."""
-        return committed_index([acknowledged(voter) for voter in self.voters])
+        return committed_index([acknowledged(voter) for voter in self.voters], self.half)
 
     def vote_result(self, votes: Mapping[int, bool]) -> VoteResult:
         """The election's state counting only these voters' answers."""
-        return vote_result(self.voters, votes)
+        return vote_result(self.voters, votes, self.half)
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,9 +39,18 @@ from collections.abc import Callable
 
 from raftcore.bugs import (
     ACCEPT_STALE_TERM_APPEND,
+    COMMIT_COUNTS_SENT,
     COMMIT_OLD_TERM,
+    CONFLICT_SLICE_OFF_BY_ONE,
+    FOLLOWER_COMMIT_OWN_TAIL,
     HEARTBEAT_COMMIT_BEYOND_MATCH,
+    INFLIGHT_NEVER_FREED,
+    LEADER_KEEPS_ROLE_ON_HIGHER_TERM,
     LOG_DAMAGING_BUGS,
+    PRE_VOTE_COUNTED_AS_VOTE,
+    PRE_VOTE_RAISES_TERM,
+    PROBE_NEXT_NOT_DECREMENTED,
+    QUORUM_HALF,
     RESTART_SKIPS_APPLY,
     SEND_BEFORE_PERSIST,
     STALE_APPEND_TRUNCATES,
@@ -102,7 +111,11 @@ class RaftNode:
         bugs = validate_bugs(config.bugs)
         self.config = config
         self.node_id = config.node_id
-        self._tracker = ProgressTracker(config.initial_membership())
+        self._tracker = ProgressTracker(
+            config.initial_membership(),
+            quorum_half=QUORUM_HALF in bugs,
+            commit_counts_sent=COMMIT_COUNTS_SENT in bugs,
+        )
         self._bug_commit_old_term = COMMIT_OLD_TERM in bugs
         self._bug_send_before_persist = SEND_BEFORE_PERSIST in bugs
         self._bug_vote_not_persisted = VOTE_NOT_PERSISTED in bugs
@@ -112,6 +125,12 @@ class RaftNode:
         self._appends_stand_for_heartbeats = (
             config.election_ticks >= HEARTBEAT_SKIP_ELECTION_FACTOR * config.heartbeat_ticks
         )
+        self._bug_pre_vote_counted_as_vote = PRE_VOTE_COUNTED_AS_VOTE in bugs
+        self._bug_pre_vote_raises_term = PRE_VOTE_RAISES_TERM in bugs
+        self._bug_leader_keeps_role = LEADER_KEEPS_ROLE_ON_HIGHER_TERM in bugs
+        self._bug_follower_commit_own_tail = FOLLOWER_COMMIT_OWN_TAIL in bugs
+        self._bug_inflight_never_freed = INFLIGHT_NEVER_FREED in bugs
+        self._bug_probe_next_not_decremented = PROBE_NEXT_NOT_DECREMENTED in bugs
         hard_state = state.hard_state
         # A log-damaging bug may leave damage behind (a commit index beyond what the disk
         # kept, a committed entry overwritten); the node must survive it so that a checker,
@@ -121,6 +140,7 @@ class RaftNode:
             hard_state.commit,
             tolerate_damage=not bugs.isdisjoint(LOG_DAMAGING_BUGS),
             truncate_on_every_append=STALE_APPEND_TRUNCATES in bugs,
+            conflict_slice_off_by_one=CONFLICT_SLICE_OFF_BY_ONE in bugs,
         )
         if RESTART_SKIPS_APPLY in bugs:
             # The planted bug: the commit index read back from disk is taken for the applied
@@ -309,6 +329,11 @@ class RaftNode:
     def _accept_higher_term(self, message: Message) -> bool:
         """Apply the rules for a message from a later term; False means ignore it."""
         kind = message.type
+        if kind is PRE_VOTE and self._bug_pre_vote_raises_term:
+            # The planted bug `pre-vote-raises-term`: the pre-vote is taken for any message
+            # from a later term, before the lease is asked about.
+            self.become_follower(message.term, NO_NODE)
+            return True
         if (kind is VOTE or kind is PRE_VOTE) and self._in_leader_lease():
             # Heard from a leader within the minimum election timeout: a node that calls
             # an election now is disrupting a healthy cluster, so neither vote nor adopt
@@ -319,6 +344,12 @@ class RaftNode:
         if kind is PRE_VOTE_RESPONSE and not message.reject:
             # Granted pre-votes carry the term we asked about, one ahead of ours; the term
             # is taken only if the pre-election is won.
+            return True
+        if self._bug_leader_keeps_role and self.role is LEADER:
+            # The planted bug `leader-keeps-role-on-higher-term`: the term is taken, the
+            # step down forgotten; the node goes on leading, now in the later term.
+            self.term = message.term
+            self.vote = NO_NODE
             return True
         leader = message.sender if kind is APPEND or kind is HEARTBEAT else NO_NODE
         self.become_follower(message.term, leader)
@@ -459,7 +490,11 @@ class RaftNode:
         elif kind is HEARTBEAT:
             self.become_follower(message.term, message.sender)
             self._handle_heartbeat(message)
-        elif kind is (PRE_VOTE_RESPONSE if self.role is PRE_CANDIDATE else VOTE_RESPONSE):
+        elif kind is (PRE_VOTE_RESPONSE if self.role is PRE_CANDIDATE else VOTE_RESPONSE) or (
+            # The planted bug `pre-vote-counted-as-vote`: a candidate takes any granted
+            # answer for its term, pre-votes that arrive after the pre-election included.
+            self._bug_pre_vote_counted_as_vote and kind is PRE_VOTE_RESPONSE
+        ):
             result = self._record_vote(message.sender, not message.reject)
             if result is VoteResult.WON:
                 self._won_election(self.role is PRE_CANDIDATE)
@@ -489,6 +524,11 @@ class RaftNode:
             # Stale: everything up to our commit index is settled, say so.
             self._send(Message(APPEND_RESPONSE, self.node_id, message.sender, self.term, log_index=log.committed))
             return
+        if self._bug_follower_commit_own_tail:
+            # The planted bug: the leader's commit index is taken up to our own last entry,
+            # not up to the last entry the append vouches for, and before the append is
+            # even found to match our log.
+            log.commit_to(min(message.commit, log.last_index))
         last_new_index = log.maybe_append(message.log_index, message.log_term, message.entries, message.commit)
         if last_new_index >= 0:
             self._send(Message(APPEND_RESPONSE, self.node_id, message.sender, self.term, log_index=last_new_index))
@@ -530,7 +570,8 @@ class RaftNode:
             return
         if was_probing:
             progress.become_replicate()
-        else:
+        elif not self._bug_inflight_never_freed:
+            # The planted bug `inflight-never-freed` forgets this: the window only fills.
             progress.free_inflights_up_to(index)
         # A new commit index goes out with the next append or heartbeat, not on its own.
         # Only a match beyond the commit index can move it.
@@ -551,6 +592,10 @@ class RaftNode:
             # Skip every index at which our term exceeds the follower's term at its hint:
             # no entry of ours there can match (terms only grow along a log).
             next_probe_index, _ = self.log.find_conflict_by_term(message.reject_hint, message.reject_hint_term)
+        if self._bug_probe_next_not_decremented and progress.state is ProgressState.PROBE:
+            # The planted bug: the rejected probe leaves `next` where it was, so the next
+            # heartbeat response sends the same probe again.
+            return
         if progress.maybe_decrement_to(message.log_index, next_probe_index):
             if progress.state is ProgressState.REPLICATE:
                 progress.become_probe()

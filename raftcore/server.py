@@ -4,9 +4,11 @@ The host owns all I/O. It hands client requests to `submit`, and after persistin
 sending a Ready it passes the committed entries to `apply`, which returns the replies
 owed to clients. Every request, reads included, goes through the log: a read is
 linearizable because it is ordered among writes by its log position (ReadIndex comes
-later). Four planted bugs short-cut that: `stale-local-read` and `read-from-follower`
-answer reads from local state, `ack-before-commit` answers writes once proposed, and
-`cas-checked-at-propose` decides a compare-and-set before its place in the log is known.
+later). Six planted bugs short-cut that: `stale-local-read` and `read-from-follower`
+answer reads from local state, `ack-before-commit` answers writes once proposed,
+`forward-acknowledged` once forwarded, `cas-checked-at-propose` decides a compare-and-set
+before its place in the log is known, and `retry-answered-afresh` answers a retry from the
+state now rather than from the result the request had at its place in the log.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from typing import Any
 from raftcore.bugs import (
     ACK_BEFORE_COMMIT,
     CAS_CHECKED_AT_PROPOSE,
+    FORWARD_ACKNOWLEDGED,
     OVERWRITE_KEEPS_REVISION,
     READ_FROM_FOLLOWER,
+    RETRY_ANSWERED_AFRESH,
     STALE_LOCAL_READ,
 )
 from raftcore.kv import Command, KVStore, Result
@@ -71,6 +75,8 @@ class Forward:
 
     to: int
     request: Request
+    reply: Response | None = None
+    """Only under the planted bug `forward-acknowledged`: an answer sent to the client too."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +111,8 @@ class KVServer:
         self._read_from_follower = READ_FROM_FOLLOWER in bugs
         self._ack_before_commit = ACK_BEFORE_COMMIT in bugs
         self._cas_checked_at_propose = CAS_CHECKED_AT_PROPOSE in bugs
+        self._retry_answered_afresh = RETRY_ANSWERED_AFRESH in bugs
+        self._forward_acknowledged = FORWARD_ACKNOWLEDGED in bugs
         # request id -> client address, for requests this incarnation proposed.
         self._waiting: dict[str, str] = {}
 
@@ -114,6 +122,10 @@ class KVServer:
         out of `apply` once the request's entry commits."""
         known = self.store.result_of(request.request_id)
         if known is not None:
+            if self._retry_answered_afresh:
+                # The planted bug: the repeat is judged again against the state now, not
+                # answered with the result its place in the log gave it.
+                known = self.store.evaluate(request.command())
             return self._reply(request.request_id, request.client, known, index=0, term=0)
         if self.node.role is not Role.LEADER:
             if self._read_from_follower and request.operation == "get":
@@ -121,7 +133,12 @@ class KVServer:
                 return self._reply(request.request_id, request.client, result, index=0, term=0)
             leader = self.node.leader_id
             if leader != NO_NODE and leader != self.node_id and not request.forwarded:
-                return Forward(leader, dataclasses.replace(request, forwarded=True))
+                forwarded = dataclasses.replace(request, forwarded=True)
+                if self._forward_acknowledged and request.operation != "get":
+                    # The planted bug: the write is passed on, so it is taken as done.
+                    done = Result(True, request.value, self.store.revision)
+                    return Forward(leader, forwarded, self._reply(request.request_id, request.client, done, 0, 0))
+                return Forward(leader, forwarded)
             return Response(
                 request.request_id,
                 request.client,

@@ -28,6 +28,7 @@ class ProgressTracker:
     """
 
     __slots__ = (
+        "_commit_counts_sent",
         "_member_set",
         "_voter_set",
         "learners",
@@ -39,11 +40,14 @@ class ProgressTracker:
         "votes",
     )
 
-    def __init__(self, membership: Membership) -> None:
+    def __init__(self, membership: Membership, quorum_half: bool = False, commit_counts_sent: bool = False) -> None:
+        """`quorum_half` and `commit_counts_sent` are the planted bugs `quorum-half`
+        (`quorum.majority`) and `commit-counts-sent` (`committed`)."""
         self.membership = membership
+        self._commit_counts_sent = commit_counts_sent
         self.voters = JointConfig(
-            MajorityConfig.of(membership.voters),
-            MajorityConfig.of(membership.voters_outgoing),
+            MajorityConfig.of(membership.voters, quorum_half),
+            MajorityConfig.of(membership.voters_outgoing, quorum_half),
         )
         self.learners = tuple(sorted(membership.learners))
         # Voters of either half and all members, each in id order; the sets answer
@@ -86,6 +90,9 @@ class ProgressTracker:
     def committed(self) -> int:
         """The highest index a quorum of voters (of both halves, when joint) has on disk."""
         progress = self.progress
+        if self._commit_counts_sent:
+            # The planted bug: `next` runs ahead of `match` as soon as an append is sent.
+            return self.voters.committed_index(lambda voter: progress[voter].next - 1)
         return self.voters.committed_index(lambda voter: progress[voter].match)
 
     def quorum_active(self) -> bool:

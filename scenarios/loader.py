@@ -516,7 +516,8 @@ class _Validator:
                 self.fail(table, key, index, f"items must be strings, not {_show(item)}", i)
             self.choose(field_path, table, key, index, item, i)
             if field_path == "bugs" and item not in BUGS:
-                self.fail(table, key, index, f"unknown bug {_show(item)}; known: {', '.join(sorted(BUGS))}", i)
+                # The known bugs are too many for one line: their list is a command away.
+                self.fail(table, key, index, f"unknown bug {_show(item)}; `raftsim bugs` lists the known ones", i)
             if item in items:
                 self.fail(table, key, index, f"{_show(item)} is listed twice", i)
             items.append(item)

@@ -144,6 +144,8 @@ class Host:
             if type(answer) is Forward:
                 self.observed["request-forwarded"] += 1
                 self.network.send(self.name, endpoint(answer.to), answer.request)
+                if answer.reply is not None:
+                    self.network.send(self.name, payload.client, answer.reply)
             elif answer is not None:
                 if payload.forwarded and type(answer) is Response and answer.error == "not-leader":
                     self.observed["forward-refused"] += 1

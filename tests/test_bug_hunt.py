@@ -12,9 +12,9 @@ import dataclasses
 import pytest
 
 from checkers.verdict import RunVerdict, Verdict
-from raftcore.bugs import BUGS
+from raftcore.bugs import BUGS, LOG_DAMAGING_BUGS, QUORUM_HALF
 from raftsim import api
-from scenarios import loader
+from scenarios import loader, swarm
 
 # bug -> (built-in scenario, seeds tried at most, checkers expected to notice). A bound
 # leaves room above the seeds `benchmarks/bug_hunt.py` needs from other starting points
@@ -33,6 +33,17 @@ HUNTS: dict[str, tuple[str, int, frozenset[str]]] = {
     "ack-before-commit": ("partition-leader", 5, frozenset({"linearizability"})),
     "cas-checked-at-propose": ("cas-contention", 3, frozenset({"linearizability"})),
     "overwrite-keeps-revision": ("mixed", 2, frozenset({"revisions"})),
+    "pre-vote-counted-as-vote": ("crash-after-election", 10, frozenset({"raft-safety"})),
+    "pre-vote-raises-term": ("partition-halves", 3, frozenset({"disruption"})),
+    "quorum-half": ("two-halves", 3, frozenset({"raft-safety", "linearizability"})),
+    "leader-keeps-role-on-higher-term": ("figure-8", 3, frozenset({"raft-safety"})),
+    "follower-commit-own-tail": ("figure-8", 3, frozenset({"raft-safety"})),
+    "conflict-slice-off-by-one": ("figure-8", 5, frozenset({"raft-safety"})),
+    "inflight-never-freed": ("partition-leader", 2, frozenset({"liveness"})),
+    "probe-next-not-decremented": ("crash-after-election", 3, frozenset({"liveness"})),
+    "retry-answered-afresh": ("paused-leader", 3, frozenset({"linearizability", "revisions"})),
+    "commit-counts-sent": ("figure-8", 3, frozenset({"raft-safety", "linearizability"})),
+    "forward-acknowledged": ("figure-8", 3, frozenset({"linearizability"})),
 }
 CONTROL_SEEDS = 3
 
@@ -54,6 +65,9 @@ def test_planted_bug_is_found(bug: str) -> None:
         if verdict.verdict is Verdict.INVALID:
             flagged = set(verdict.failing())
             assert flagged & expected_checkers, f"{bug} flagged only by {flagged}"
+            if bug in LOG_DAMAGING_BUGS:
+                # The log carries on past the damage such a bug does, for a checker to see.
+                assert "crash" not in flagged, f"{bug} crashed the cluster at seed {seed}: {verdict.checkers['crash']}"
             return
     pytest.fail(f"{bug} was not found in seeds 1..{bound} of {scenario_name}")
 
@@ -63,3 +77,21 @@ def test_the_hunting_grounds_are_clean_without_bugs(scenario_name: str) -> None:
     for seed in range(1, CONTROL_SEEDS + 1):
         verdict = _verdict(scenario_name, seed, ())
         assert verdict.verdict is Verdict.VALID, (scenario_name, seed, verdict.checkers)
+
+
+EVEN_SWARM_SEEDS = 2
+"""Swarm seeds drawing an even cluster size that `quorum-half` is run on."""
+
+
+def test_quorum_half_on_even_swarm_draws_ends_in_anomalies_not_crashes() -> None:
+    """On an even cluster size the wrong quorum elects two leaders of a term and loses
+    committed entries; every such seed must end in a checker's verdict, never in an
+    assertion of the cluster (a crash), so a swarm campaign judges it like any other."""
+    base = loader.load("swarm")
+    even = [
+        seed for seed in range(1, 200) if swarm.draw(dataclasses.replace(base, seed=seed)).cluster.nodes in (2, 4, 6)
+    ][:EVEN_SWARM_SEEDS]
+    assert len(even) == EVEN_SWARM_SEEDS, "swarm draws even cluster sizes"
+    for seed in even:
+        verdict = _verdict("swarm", seed, (QUORUM_HALF,))
+        assert "crash" not in set(verdict.failing()), (seed, verdict.checkers.get("crash"))
