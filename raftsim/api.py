@@ -22,6 +22,7 @@ from checkers.explain import explain_linearizability
 from checkers.history import operations_from_events
 from checkers.linearizability import check_operations
 from checkers.liveness import check_liveness
+from checkers.node_progress import check_node_progress, default_bound_us
 from checkers.raft_safety import check_raft_safety
 from checkers.revisions import check_revisions
 from checkers.verdict import CheckerResult, RunVerdict, Verdict
@@ -39,7 +40,7 @@ from scenarios.model import Scenario
 from scenarios.resolve import resolve
 from sim.clock import MS
 from sim.trace import digest_of
-from sim.world import Crash, RunResult, run_scenario
+from sim.world import Crash, InvariantsReport, RunResult, run_scenario
 from workloads import get as get_workload
 
 DEFAULT_BUDGET_S = 60.0
@@ -57,13 +58,19 @@ class RunOutcome:
     """How often the run reached each rare event (`checkers.events`), as `events.json` holds."""
 
 
-def judge(folder: RunFolder, budget_s: float = DEFAULT_BUDGET_S, crash: Crash | None = None) -> RunVerdict:
+def judge(
+    folder: RunFolder,
+    budget_s: float = DEFAULT_BUDGET_S,
+    crash: Crash | None = None,
+    invariants: InvariantsReport | None = None,
+) -> RunVerdict:
     """Run every checker on a run's files. A run that crashed gets a `crash` checker entry
-    first; the safety checkers still judge what happened up to the crash (a prefix of a
-    history is a history), but liveness is not judged, since the run never reached its
-    quiet period and every "no progress" it found would be the crash again. Nor is it when
-    the scenario has no quiet period (`quiet_ms = 0`, as a run shrunk to a safety anomaly
-    has): there is no time in which recovery could have been shown."""
+    first, and a run made with the state checker an `invariants` entry; the safety
+    checkers still judge what happened up to a crash or a broken invariant (a prefix of a
+    history is a history), but liveness is not judged then, since the run never reached
+    its quiet period and every "no progress" it found would be that stop again. Nor is it
+    when the scenario has no quiet period (`quiet_ms = 0`, as a run shrunk to a safety
+    anomaly has): there is no time in which recovery could have been shown."""
     budget = Budget.starting_now(budget_s)  # one deadline for the whole check, reading included
     workload = get_workload(folder.scenario.workload.kind)
     model = workload.build_model()
@@ -75,13 +82,17 @@ def judge(folder: RunFolder, budget_s: float = DEFAULT_BUDGET_S, crash: Crash | 
     results: dict[str, CheckerResult] = {}
     if crash is not None:
         results["crash"] = crash_result(crash)
+    if invariants is not None:
+        results["invariants"] = invariants_result(invariants)
+    stopped = crash is not None or (invariants is not None and invariants.violation is not None)
     if "linearizability" in workload.checkers:
         linear = check_operations(operations, model, budget=budget)
         results["linearizability"] = _explained(linear.checker_result(), history, trace)
     if "raft-safety" in workload.checkers:
         results["raft-safety"] = check_raft_safety(trace, history)
-    if crash is None and folder.scenario.phases.quiet_ms > 0 and "liveness" in workload.checkers:
+    if not stopped and folder.scenario.phases.quiet_ms > 0 and "liveness" in workload.checkers:
         results["liveness"] = check_liveness(trace, history)
+        results["node-progress"] = check_node_progress(trace, progress_bound_us(folder.scenario))
     if "revisions" in workload.checkers:
         results["revisions"] = check_revisions(history, trace)
     # Whatever the workload, the cluster's elections are judged, and on a crashed run too:
@@ -101,6 +112,15 @@ def disruption_settings(scenario: Scenario) -> DisruptionSettings:
     return DisruptionSettings(window_us, scenario.disruption_bound, scenario.network.loss, heartbeats_per_lease)
 
 
+def progress_bound_us(scenario: Scenario) -> int:
+    """How long a node may trail the leader's commit in the quiet phases: the file's
+    `[checks] progress_bound_ms`, else three longest election timeouts on the slowest clock."""
+    if scenario.checks.progress_bound_ms is not None:
+        return scenario.checks.progress_bound_ms * MS
+    cluster = scenario.cluster
+    return default_bound_us(cluster.tick_ms * MS, cluster.election_ticks, scenario.clock.drift_ppm_max)
+
+
 def crash_result(crash: Crash) -> CheckerResult:
     """The `crash` checker entry: always a failure, with the moment, phase and culprit."""
     anomaly = {
@@ -116,6 +136,19 @@ def crash_result(crash: Crash) -> CheckerResult:
         Verdict.INVALID,
         anomalies=(anomaly,),
         note="the system under test raised an exception; liveness is not judged on a crashed run",
+    )
+
+
+def invariants_result(report: InvariantsReport) -> CheckerResult:
+    """The `invariants` checker entry: the state checker's one violation, which ended the
+    run at its moment, or none."""
+    if report.violation is None:
+        return CheckerResult(Verdict.VALID, anomalies=(), stats=report.stats)
+    return CheckerResult(
+        Verdict.INVALID,
+        anomalies=(report.violation.anomaly(),),
+        stats=report.stats,
+        note="a Raft invariant broke while the cluster ran; the run stopped there and liveness is not judged",
     )
 
 
@@ -204,7 +237,7 @@ def write_judged(staging: Path, result: RunResult, budget_s: float) -> tuple[Run
     read, for the reports to draw."""
     write_run(staging, result)
     written = RunFolder(staging)
-    verdict = judge(written, budget_s, result.crash)
+    verdict = judge(written, budget_s, result.crash, result.invariants)
     write_durable(staging / "verdict.json", verdict.file_text())
     written.judged(verdict)
     events = rare_events(written.trace, result.stats.get("observed_events"))

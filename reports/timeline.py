@@ -58,6 +58,7 @@ from reports.model import (
 )
 from reports.raftstate import LogTracker, RawNodeState, request_lines
 from reports.verdicts import (
+    STATE_CHECKERS,
     anomaly_markers,
     causes_of,
     counterexample_markers,
@@ -156,9 +157,14 @@ def run_commands(folder: Path, failed: bool) -> tuple[tuple[str, str], ...]:
 
 
 def _safety_moments(verdict: RunVerdict) -> list[int]:
-    """The times of Raft safety anomalies: where the report shows each node's log."""
-    result = verdict.checkers.get("raft-safety")
-    return [item["t"] for item in result.found if type(item.get("t")) is int] if result is not None else []
+    """The times of Raft safety and invariant anomalies: where the report shows each
+    node's log."""
+    moments = []
+    for name in STATE_CHECKERS:
+        result = verdict.checkers.get(name)
+        if result is not None:
+            moments += [item["t"] for item in result.found if type(item.get("t")) is int]
+    return sorted(moments)
 
 
 def _node_states(logs: LogTracker, history: list[Event], ops: list[OpBar]) -> dict[int, tuple[NodeState, ...]]:

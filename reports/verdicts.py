@@ -29,8 +29,13 @@ from reports.model import (
     show,
 )
 
-CHECKER_ORDER = ("crash", "raft-safety", "linearizability", "revisions", "disruption", "liveness")
+CHECKER_ORDER = ("crash", "invariants", "raft-safety", "linearizability", "revisions", "disruption", "liveness")
 """Causes of equal time are listed in this order: the deeper failure first."""
+
+
+STATE_CHECKERS = ("raft-safety", "invariants")
+"""Checkers whose anomalies are about the nodes' logs: the report shows every node's log at
+each one's moment."""
 
 
 def _int(value: Any) -> int | None:
@@ -188,7 +193,7 @@ def anomaly_markers(
             line = _int(anomaly.get("line"))
             prop = _one_line(anomaly.get("property", name))
             nodes: tuple[NodeState, ...] = ()
-            if name == "raft-safety":
+            if name in STATE_CHECKERS:
                 nodes = node_states(anomaly.get("nodes"), by_line) or (states or {}).get(t, ())
             markers.append(
                 Marker(

@@ -108,6 +108,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "phases.leader_bound_ms": (1, 3_600_000),
     "phases.final_reads_limit_ms": (1, 3_600_000),
     "checks.max_disruptions": (0, 1_000_000),
+    "checks.progress_bound_ms": (1, 3_600_000),
 }
 # Allowed words; `workload.kind` is asked of the workloads package each time (see `choose`).
 _CHOICES: dict[str, tuple[str, ...]] = {

@@ -114,6 +114,9 @@ class ChecksSpec:
     only write a number, and `to_toml` leaves None out."""
 
     max_disruptions: int | None = None
+    progress_bound_ms: int | None = None
+    """How long a node may trail the leader's commit index in the quiet phases
+    (`checkers.node_progress`); None leaves it to the cluster's timing."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from sim.clock import MS, LocalClock, now_us
 from sim.disk import Disk
 from sim.history import History
 from sim.host import Host, MessageTracer, endpoint
+from sim.invariants import Invariants, InvariantViolation, Violation
 from sim.nemesis import Nemesis
 from sim.network import LinkSpec, Network
 from sim.trace import Trace, digest_of
@@ -56,6 +57,15 @@ class Crash:
 
 
 @dataclass(frozen=True, slots=True)
+class InvariantsReport:
+    """What the world's state checker found: the violation that ended the run, if one
+    did, and its figures."""
+
+    violation: Violation | None
+    stats: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
 class RunResult:
     scenario: Scenario
     history_text: str
@@ -63,10 +73,12 @@ class RunResult:
     digest: str
     stats: dict[str, Any]
     crash: Crash | None = None
+    invariants: InvariantsReport | None = None
+    """None when the run was made without the state checker."""
 
 
 class World:
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, check_invariants: bool = True) -> None:
         assert scenario.nemesis.mode == "schedule", "resolve() the scenario first"
         self.scenario = scenario
         seed = scenario.seed
@@ -78,14 +90,18 @@ class World:
         self.history = History(self.env)
         self.network = Network(self.env, stream(seed, "network"))
         self.hosts = {node_id: self._build_host(node_id) for node_id in scenario.node_ids}
-        for host in self.hosts.values():
-            host.join(self.hosts)
+        self.phase = "safety"
+        self.invariants: Invariants | None = None
+        if check_invariants:
+            self.invariants = Invariants(lambda: now_us(self.env), lambda: self.phase)
+            self.invariants.watch(self.hosts)
+            for host in self.hosts.values():
+                host.observer = self.invariants
         if scenario.trace_messages:
             self.network.observer = MessageTracer(self.trace, {host.name: host for host in self.hosts.values()})
         self._link_cluster()
         self.clients = [self._build_client(slot) for slot in range(scenario.workload.clients)]
         self.nemesis = Nemesis(self.env, self.hosts, self.network, self.trace, seed, self.leader)
-        self.phase = "safety"
 
     def _build_host(self, node_id: int) -> Host:
         spec, seed = self.scenario, self.scenario.seed
@@ -167,15 +183,17 @@ class World:
         clients = [self.env.process(c.run(workload_end_us, spec.phases.final_reads)) for c in self.clients]
         self.env.process(self._phases(heal_us, workload_end_us))
         limit_us = workload_end_us + spec.phases.final_reads_limit_ms * MS
-        crash = None
+        crash = violation = None
         try:
             self.env.run(until=simpy.AllOf(self.env, clients) | self.env.timeout(limit_us))
         except Exception as error:  # whatever the cluster raises ends the run, as a finding
-            crash = self._crash_of(error)
+            violation = _violation_of(error)
+            crash = None if violation is not None else self._crash_of(error)
         self.trace.emit("phase", phase="end")
         self.trace.emit("end")
         trace_text = self.trace.text()
-        return RunResult(spec, self.history.text(), trace_text, digest_of(trace_text), self._stats(), crash)
+        checked = None if self.invariants is None else InvariantsReport(violation, self.invariants.stats())
+        return RunResult(spec, self.history.text(), trace_text, digest_of(trace_text), self._stats(), crash, checked)
 
     def _crash_of(self, error: BaseException) -> Crash:
         """Describe an exception that escaped the simulation. simpy re-raises a failed
@@ -232,6 +250,19 @@ class World:
         return dict(sorted(total.items()))
 
 
+def _violation_of(error: BaseException) -> Violation | None:
+    """The broken invariant that stopped the world, if that is what `error` is: raised in
+    a simpy process, it comes back as a copy caused by the original."""
+    cause: BaseException | None = error
+    for _ in range(16):
+        if cause is None:
+            return None
+        if isinstance(cause, InvariantViolation):
+            return cause.violation
+        cause = cause.__cause__
+    return None
+
+
 def _culprit(trace_back: TracebackType | None) -> str | None:
     """The innermost host or client whose method is on the stack, as `node N`/`client N`."""
     found = None
@@ -244,5 +275,5 @@ def _culprit(trace_back: TracebackType | None) -> str | None:
     return found
 
 
-def run_scenario(scenario: Scenario) -> RunResult:
-    return World(resolve(scenario)).run()
+def run_scenario(scenario: Scenario, check_invariants: bool = True) -> RunResult:
+    return World(resolve(scenario), check_invariants).run()

@@ -1,0 +1,194 @@
+"""The world's state checker: each invariant passes on a settled cluster and catches a bad
+state built by hand on it; a run under a log-damaging bug ends with an `invariants`
+anomaly at its moment, not a crash, and that run replays and shrinks."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+from tests_support import shortened
+
+from raftcore.bugs import SEND_BEFORE_PERSIST
+from raftcore.raft import RaftNode
+from raftcore.types import Entry, Ready, Role
+from raftsim import api, shrink
+from scenarios import loader
+from scenarios.resolve import resolve
+from sim.clock import MS
+from sim.host import Host
+from sim.invariants import INVARIANTS, Invariants, InvariantViolation
+from sim.world import World
+
+SETTLED_US = 3000 * MS
+
+
+def settled_world() -> World:
+    """A five-node cluster that has elected a leader and committed some writes."""
+    scenario = dataclasses.replace(shortened("partition-leader", duration_ms=4000, quiet_ms=1000), faults=())
+    world = World(resolve(scenario))
+    for client in world.clients:  # as World.run starts them, so that writes get committed
+        world.env.process(client.run(SETTLED_US, False))
+    world.env.run(until=SETTLED_US)
+    return world
+
+
+def checker(world: World) -> Invariants:
+    assert world.invariants is not None
+    return world.invariants
+
+
+def node(host: Host) -> RaftNode:
+    assert host.server is not None
+    return host.server.node
+
+
+def leader_and_follower(world: World) -> tuple[Host, Host]:
+    leader_id = world.leader()
+    assert leader_id is not None
+    leader = world.hosts[leader_id]
+    follower = next(
+        host
+        for host in world.hosts.values()
+        if host is not leader and host.server is not None and node(host).term == node(leader).term
+    )
+    assert node(follower).commit_index > 1, "the cluster committed something worth checking"
+    return leader, follower
+
+
+def batch(entries: tuple[Entry, ...] = ()) -> Ready:
+    """A Ready as the host hands it to the checker; only its entries are read."""
+    return Ready(hard_state=None, soft_state=None, entries=entries, messages=(), committed_entries=())
+
+
+def caught(invariant: str, world: World, host: Host, ready: Ready | None = None, sender: int = 0) -> None:
+    """The state checker raises `invariant` when it looks at `host` next."""
+    assert invariant in INVARIANTS
+    with pytest.raises(InvariantViolation) as raised:
+        if ready is not None:
+            checker(world).after_ready(host, ready)
+        else:
+            checker(world).after_step(host, sender)
+    violation = raised.value.violation
+    assert violation.invariant == invariant, violation
+    assert violation.t_us == SETTLED_US
+    assert violation.nodes[0] == host.node_id or violation.nodes[0] == sender
+    assert violation.states, "the nodes' states at the moment are kept"
+
+
+def test_a_settled_cluster_passes_every_check() -> None:
+    world = settled_world()
+    leader, follower = leader_and_follower(world)
+    for host in world.hosts.values():
+        checker(world).after_ready(host, batch())
+        checker(world).after_step(host, leader.node_id if host is not leader else follower.node_id)
+    stats = checker(world).stats()
+    assert stats["committed_prefix"] >= node(follower).commit_index
+    assert stats["terms_led"] == 1
+
+
+def test_a_leader_believing_a_follower_holds_more_than_it_does_is_caught() -> None:
+    world = settled_world()
+    leader, follower = leader_and_follower(world)
+    progress = node(leader).progress(follower.node_id)
+    assert progress is not None
+    match = progress.match
+    assert match > 1, "the follower acknowledged entries"
+    checker(world).after_step(leader, follower.node_id)  # as acknowledged: both sides agree
+    # The follower's entry at `match` gives way to one of a later term, as a delayed or
+    # stale append might make it: the leader still counts the entry it believes is there.
+    log = node(follower).log
+    log.committed = min(log.committed, match - 1)
+    log.append([Entry(term=node(leader).term + 1, index=match, data="other")])
+    caught("leader-match", world, leader, sender=follower.node_id)
+
+
+def test_a_follower_committing_an_entry_its_leader_lacks_is_caught() -> None:
+    world = settled_world()
+    leader, follower = leader_and_follower(world)
+    log, leader_log = node(follower).log, node(leader).log
+    if log.last_index < leader_log.last_index:  # catch up first: only the last entry is wrong
+        log.append(leader_log.slice(log.last_index + 1, leader_log.last_index + 1))
+    beyond = leader_log.last_index + 1
+    log.append([Entry(term=node(leader).term, index=beyond, data="not the leader's")])
+    log.committed = beyond
+    caught("follower-commit", world, follower, batch())
+
+
+def test_a_leader_elected_without_a_majority_of_votes_is_caught() -> None:
+    world = settled_world()
+    _leader, follower = leader_and_follower(world)
+    node(follower).become_candidate()
+    node(follower).become_leader()  # its own vote only, of five
+    caught("election-quorum", world, follower, batch())
+
+
+def test_a_second_vote_in_one_term_is_caught() -> None:
+    world = settled_world()
+    leader, follower = leader_and_follower(world)
+    assert node(follower).vote == leader.node_id, "the follower voted for its leader"
+    node(follower).vote = next(node_id for node_id in world.hosts if node_id not in (leader.node_id, follower.node_id))
+    caught("one-vote-per-term", world, follower, batch())
+
+
+def test_a_second_leader_of_a_term_is_caught() -> None:
+    world = settled_world()
+    _leader, follower = leader_and_follower(world)
+    node(follower).role = Role.LEADER
+    caught("one-leader-per-term", world, follower, batch())
+
+
+def test_a_commit_index_falling_back_is_caught() -> None:
+    world = settled_world()
+    _leader, follower = leader_and_follower(world)
+    checker(world).after_ready(follower, batch())  # the checker has seen its commit index
+    node(follower).log.committed -= 1
+    caught("committed-prefix", world, follower, batch())
+
+
+def test_an_entry_written_over_a_committed_one_in_a_later_term_is_caught() -> None:
+    world = settled_world()
+    _leader, follower = leader_and_follower(world)
+    committed = node(follower).log.slice(1, 2)
+    checker(world).after_ready(follower, batch(committed))  # the same entry again is fine
+    overwrite = (Entry(term=node(follower).term, index=1, data="other"),)
+    caught("committed-prefix", world, follower, batch(overwrite))
+
+
+def test_a_send_before_persist_run_ends_with_an_invariants_anomaly_not_a_crash(tmp_path: Path) -> None:
+    scenario = dataclasses.replace(loader.load("slow-disk"), seed=1, bugs=(SEND_BEFORE_PERSIST,))
+    out = tmp_path / "run"
+    outcome = api.run(scenario, out)
+    result = outcome.result
+    assert result.crash is None
+    assert result.invariants is not None
+    violation = result.invariants.violation
+    assert violation is not None
+    assert violation.invariant == "leader-match"
+    verdict = json.loads((out / "verdict.json").read_text(encoding="utf-8"))
+    assert verdict["valid"] is False
+    assert "crash" not in verdict["checkers"]
+    assert "liveness" not in verdict["checkers"], "a stopped run never reached its quiet phase"
+    entry = verdict["checkers"]["invariants"]
+    assert entry["valid"] is False
+    (anomaly,) = entry["anomalies"]
+    assert anomaly["property"] == "leader-match"
+    assert anomaly["t"] == violation.t_us
+    assert anomaly["node"] == violation.nodes[0]
+    assert anomaly["phase"] == "safety"
+    last = json.loads((out / "trace.jsonl").read_text(encoding="utf-8").splitlines()[-1])
+    assert last == {"t": violation.t_us, "ev": "end"}, "the world stopped at the violation"
+    assert api.replay(out)[0], "the stopped run replays to the same digest"
+    shrunk = shrink.shrink(out, max_attempts=3)
+    assert "invariants" in shrunk.checkers
+
+
+def test_the_world_runs_without_the_checker_when_asked() -> None:
+    scenario = resolve(shortened("partition-leader", duration_ms=1000, quiet_ms=500))
+    checked, unchecked = World(scenario).run(), World(scenario, check_invariants=False).run()
+    assert unchecked.invariants is None
+    assert checked.invariants is not None
+    assert checked.invariants.violation is None
+    assert checked.digest == unchecked.digest, "checking changes nothing the world does"
