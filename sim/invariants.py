@@ -21,6 +21,8 @@ The invariants, and why each holds in a correct Raft (names as the anomalies car
 - `election-quorum`: a leader of term T was voted for in T by a majority, each voter's own
   vote (as the voter holds it) naming it: votes are counted only from the current term.
 - `one-vote-per-term`: no node votes for two candidates in one term, across its restarts.
+  A vote is cast when the Ready that carries it is persisted (its answer leaves then), so
+  a vote lost in a crash before that was never cast.
 - `one-leader-per-term`: at most one node leads a term, over the whole run.
 - `committed-prefix`: the committed entries are one prefix. The longest committed prefix
   seen is kept, with, for each index, the node that first committed it and its term then.
@@ -126,7 +128,8 @@ class Invariants:
         self._hosts: Mapping[int, Host] = {}
         self._seen: dict[int, _Seen] = {}
         self._leaders: dict[int, int] = {}  # term -> the node that led it
-        self._votes: dict[tuple[int, int], int] = {}  # (voter, term) -> the candidate
+        self._votes: dict[tuple[int, int], int] = {}  # (voter, term) -> the candidate, once persisted
+        self._unpersisted_votes: dict[int, tuple[int, int]] = {}  # node -> (term, vote) being written
         self._prefix = _Prefix()
         self.steps = 0
         self.readies = 0
@@ -165,11 +168,23 @@ class Invariants:
         assert node is not None, f"node {host.node_id} handed over a Ready while down"
         if ready.entries:
             self._check_written(node, ready.entries)
+        if ready.hard_state is not None:  # the vote it persists (a planted bug may leave it out)
+            self._unpersisted_votes[host.node_id] = (node.term, node.vote)
         seen = self._seen[host.node_id]
         if node.term != seen.term or node.vote != seen.vote or node.role is not seen.role:
             self._on_role(node, seen)
         if node.log.committed != seen.commit:
             self._on_commit(node, seen)
+
+    def after_persist(self, host: Host, ready: Ready) -> None:
+        """`host` persisted a Ready: a vote it carries is cast now. Only now may its answer
+        leave (a planted bug may send it sooner), and a crash before now loses the vote
+        with the answer, so a restarted node that votes again in that term votes once."""
+        if ready.hard_state is None:
+            return
+        term, vote = self._unpersisted_votes.pop(host.node_id)
+        if vote != NO_NODE:
+            self._cast(host.node_id, term, vote)
 
     def after_restart(self, host: Host) -> None:
         """A restarted node is a new incarnation: its commit index starts again from what
@@ -177,6 +192,9 @@ class Invariants:
         node = _node_of(host)
         assert node is not None
         seen = self._seen[host.node_id] = _Seen()
+        self._unpersisted_votes.pop(host.node_id, None)
+        if node.vote != NO_NODE:
+            self._cast(host.node_id, node.term, node.vote)  # read back from its disk
         self._on_role(node, seen)
         self._on_commit(node, seen)
         leader = self._running_leader(node.term)
@@ -185,16 +203,17 @@ class Invariants:
 
     # --- role, term and vote ----------------------------------------------------------
 
+    def _cast(self, voter: int, term: int, candidate: int) -> None:
+        voted = self._votes.setdefault((voter, term), candidate)
+        if voted != candidate:
+            self._fail(
+                "one-vote-per-term",
+                (voter, voted, candidate),
+                f"node {voter} voted for node {candidate} in term {term}, having voted for node {voted}",
+            )
+
     def _on_role(self, node: RaftNode, seen: _Seen) -> None:
-        node_id, term = node.node_id, node.term
-        if node.vote != NO_NODE:
-            voted = self._votes.setdefault((node_id, term), node.vote)
-            if voted != node.vote:
-                self._fail(
-                    "one-vote-per-term",
-                    (node_id, voted, node.vote),
-                    f"node {node_id} voted for node {node.vote} in term {term}, having voted for node {voted}",
-                )
+        term = node.term
         if node.role is Role.LEADER and not (seen.role is Role.LEADER and seen.term == term):
             self._on_new_leader(node)
         seen.role, seen.term, seen.vote = node.role, term, node.vote
@@ -207,13 +226,16 @@ class Invariants:
         if earlier != node_id:
             message = f"node {node_id} leads term {term}, as node {earlier} did"
             self._fail("one-leader-per-term", (node_id, earlier), message)
+        # Its own vote counts at once: no message left before it was persisted.
         voters = node.config.initial_membership().voters
-        granted = sorted(voter for voter in voters if self._votes.get((voter, term)) == node_id)
+        granted = sorted(
+            voter for voter in voters if self._votes.get((voter, term)) == node_id or voter == node.vote == node_id
+        )
         if 2 * len(granted) <= len(voters):
             self._fail(
                 "election-quorum",
                 (node_id, *(voter for voter in sorted(voters) if voter not in granted)),
-                f"node {node_id} leads term {term} with the votes of nodes {_ids(granted)} only, "
+                f"node {node_id} leads term {term} with the persisted votes of nodes {_ids(granted)} only, "
                 f"of {len(voters)} voters",
             )
         self._check_leader_holds_prefix(node)

@@ -4,6 +4,10 @@ One simpy.Environment per run, time in integer microseconds, every random draw f
 stream named after its component. A run goes through the phases: safety (faults on), heal
 (everything undone), liveness (a quiet period: a leader must emerge, clients must
 progress), final reads (every client reads every key), end.
+
+The world's state checker (`sim.invariants`) watches every host as the run goes; the
+first broken Raft invariant stops the run there, as a crash does, but as a finding of the
+checker's (`RunResult.invariants`), not an exception of the system under test.
 """
 
 from __future__ import annotations

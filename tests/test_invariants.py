@@ -13,7 +13,7 @@ from tests_support import shortened
 
 from raftcore.bugs import SEND_BEFORE_PERSIST
 from raftcore.raft import RaftNode
-from raftcore.types import Entry, Ready, Role
+from raftcore.types import Entry, HardState, Ready, Role
 from raftsim import api, shrink
 from scenarios import loader
 from scenarios.resolve import resolve
@@ -58,9 +58,16 @@ def leader_and_follower(world: World) -> tuple[Host, Host]:
     return leader, follower
 
 
-def batch(entries: tuple[Entry, ...] = ()) -> Ready:
-    """A Ready as the host hands it to the checker; only its entries are read."""
-    return Ready(hard_state=None, soft_state=None, entries=entries, messages=(), committed_entries=())
+def batch(entries: tuple[Entry, ...] = (), hard_state: HardState | None = None) -> Ready:
+    """A Ready as the host hands it to the checker; only its entries and hard state are read."""
+    return Ready(hard_state=hard_state, soft_state=None, entries=entries, messages=(), committed_entries=())
+
+
+def voting(host: Host, candidate: int) -> Ready:
+    """`host` votes for `candidate` in its term: the Ready that carries the vote."""
+    raft = node(host)
+    raft.vote = candidate
+    return batch(hard_state=HardState(term=raft.term, vote=candidate, commit=raft.commit_index))
 
 
 def caught(invariant: str, world: World, host: Host, ready: Ready | None = None, sender: int = 0) -> None:
@@ -125,12 +132,33 @@ def test_a_leader_elected_without_a_majority_of_votes_is_caught() -> None:
     caught("election-quorum", world, follower, batch())
 
 
-def test_a_second_vote_in_one_term_is_caught() -> None:
+def test_a_second_vote_in_one_term_is_caught_once_persisted() -> None:
     world = settled_world()
     leader, follower = leader_and_follower(world)
     assert node(follower).vote == leader.node_id, "the follower voted for its leader"
-    node(follower).vote = next(node_id for node_id in world.hosts if node_id not in (leader.node_id, follower.node_id))
-    caught("one-vote-per-term", world, follower, batch())
+    other = next(node_id for node_id in world.hosts if node_id not in (leader.node_id, follower.node_id))
+    ready = voting(follower, other)
+    checker(world).after_ready(follower, ready)  # not cast until persisted
+    with pytest.raises(InvariantViolation) as raised:
+        checker(world).after_persist(follower, ready)
+    assert raised.value.violation.invariant == "one-vote-per-term"
+    assert raised.value.violation.nodes == (follower.node_id, leader.node_id, other)
+
+
+def test_a_vote_lost_in_a_crash_before_it_was_persisted_was_never_cast() -> None:
+    world = settled_world()
+    leader, follower = leader_and_follower(world)
+    term = node(follower).term
+    first, second = [node_id for node_id in world.hosts if node_id not in (leader.node_id, follower.node_id)][:2]
+    node(follower).become_follower(term + 1, 0)  # a candidate of the next term asks
+    checker(world).after_ready(follower, voting(follower, first))
+    follower.crash()  # before its disk synced that vote: its answer never left
+    follower.restart()
+    assert node(follower).term == term, "the disk kept the term before"
+    node(follower).become_follower(term + 1, 0)  # another candidate of that term asks
+    ready = voting(follower, second)
+    checker(world).after_ready(follower, ready)
+    checker(world).after_persist(follower, ready)
 
 
 def test_a_second_leader_of_a_term_is_caught() -> None:
@@ -166,7 +194,8 @@ def test_a_send_before_persist_run_ends_with_an_invariants_anomaly_not_a_crash(t
     assert result.invariants is not None
     violation = result.invariants.violation
     assert violation is not None
-    assert violation.invariant == "leader-match"
+    # Votes answered before they were durable elect the first leader: caught right there.
+    assert violation.invariant == "election-quorum"
     verdict = json.loads((out / "verdict.json").read_text(encoding="utf-8"))
     assert verdict["valid"] is False
     assert "crash" not in verdict["checkers"]
@@ -174,7 +203,7 @@ def test_a_send_before_persist_run_ends_with_an_invariants_anomaly_not_a_crash(t
     entry = verdict["checkers"]["invariants"]
     assert entry["valid"] is False
     (anomaly,) = entry["anomalies"]
-    assert anomaly["property"] == "leader-match"
+    assert anomaly["property"] == "election-quorum"
     assert anomaly["t"] == violation.t_us
     assert anomaly["node"] == violation.nodes[0]
     assert anomaly["phase"] == "safety"
