@@ -152,13 +152,17 @@ class Invariants:
         """`host` stepped a message from `sender`: the only moment a leader's `match` for
         that follower grows, or the follower's log or term changes under it."""
         self.steps += 1
-        here = _node_of(host)
         peer = self._hosts.get(sender)
-        there = _node_of(peer) if peer is not None else None
-        if here is None or there is None or peer is None:
+        server = host.server
+        if peer is None or peer.server is None or server is None:
             return
-        self._check_match(here, there, peer)
-        self._check_match(there, here, host)
+        here, there = server.node, peer.server.node
+        # The roles are tested here: a message between two followers, most of them with
+        # no leader involved, then costs no call.
+        if here.role is Role.LEADER:
+            self._check_match(here, there, peer)
+        if there.role is Role.LEADER:
+            self._check_match(there, here, host)
 
     def after_ready(self, host: Host, ready: Ready) -> None:
         """`host` handed over a Ready: every change of role, term, vote, commit index and

@@ -61,7 +61,15 @@ def test_run_writes_the_folder_and_replay_matches(short_mixed_file: Path, tmp_pa
     assert verdict["digest"] in report and '"messagesTraced":true' in report
     assert "trace_messages = true" not in (out / "scenario.toml").read_text()
     assert '"ev":"msg"' not in (out / "trace.jsonl").read_text()
-    assert set(verdict["checkers"]) == {"linearizability", "raft-safety", "liveness", "revisions", "disruption"}
+    assert set(verdict["checkers"]) == {
+        "invariants",
+        "linearizability",
+        "raft-safety",
+        "liveness",
+        "node-progress",
+        "revisions",
+        "disruption",
+    }
     assert verdict["digest"] in completed.stdout
     replayed = raftsim("replay", str(out))
     assert replayed.returncode == 0 and "identical" in replayed.stdout

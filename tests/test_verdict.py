@@ -129,7 +129,15 @@ def test_the_verdict_file_of_a_real_run_reads_back_byte_for_byte(clean_run: tupl
     read = run_folder.read_verdict(folder / "verdict.json")
     assert read.file_text() == written == outcome.verdict.file_text()
     assert read.verdict is outcome.verdict.verdict
-    assert list(read.checkers) == ["linearizability", "raft-safety", "liveness", "revisions", "disruption"]
+    assert list(read.checkers) == [
+        "invariants",
+        "linearizability",
+        "raft-safety",
+        "liveness",
+        "node-progress",
+        "revisions",
+        "disruption",
+    ]
 
 
 def test_each_verdict_has_its_exit_code() -> None:

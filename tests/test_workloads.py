@@ -224,8 +224,8 @@ def test_a_new_module_is_a_new_workload(tmp_path: Path) -> None:
     outcome = api.run(scenario, tmp_path / "run")
     assert outcome.folder is not None
     verdict = json.loads((outcome.folder / "verdict.json").read_text("utf-8"))
-    # Its own checkers, then the elections, judged whatever the workload.
-    assert list(verdict["checkers"]) == ["linearizability", "raft-safety", "disruption"]
+    # The state checker's, its own checkers, then the elections, judged whatever the workload.
+    assert list(verdict["checkers"]) == ["invariants", "linearizability", "raft-safety", "disruption"]
     assert verdict["checkers"]["linearizability"]["model"] == "labels"
     assert verdict["valid"] is True
     events = read_history_jsonl(outcome.folder / "history.jsonl", functions=("fetch", "store"))
