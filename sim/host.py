@@ -6,13 +6,13 @@ core demands: persist (waiting for the fsync), send, apply, advance. It can cras
 and unsynced writes gone; restart rebuilds from the disk), pause (frozen: no ticks, no
 processing, arrivals queue up in the socket) and resume.
 
-Two pairs of facts that must agree are asserted where both are visible. A restart must
-read back exactly what the host saw synced (the disk drops unsynced writes in a crash, and
-nothing else). And a leader's `match` for a follower in its term never exceeds that
-follower's last index: the follower acknowledged those entries after they were on its
-disk, and only that leader may replace them. The second holds only while the log keeps its
-promises, so it is armed only when no log-damaging planted bug is on: under such a bug the
-damage is for a checker to report as an anomaly, not for an assertion to turn into a crash.
+A restart must read back exactly what the host saw synced (the disk drops unsynced writes
+in a crash, and nothing else): asserted, since no planted bug touches the disk. Raft's own
+invariants (a leader's `match` within its follower's log, one leader per term, the
+committed prefix, ...) are the world's state checker's (`sim.invariants`), which the host
+calls through `observer` after each message it steps, each Ready it hands over or sees
+persisted and each restart: a broken invariant is an anomaly of the run, under a planted
+bug or not.
 
 With `trace_messages` on, a MessageTracer follows every Raft message between hosts through
 the network and records its send (`msg`), each arrival (`recv`) and each loss (`drop`).
@@ -23,9 +23,8 @@ from __future__ import annotations
 import random
 from collections import Counter, deque
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from raftcore.bugs import LOG_DAMAGING_BUGS
 from raftcore.raft import RaftNode
 from raftcore.server import Forward, KVServer, Request, Response, entry_digest
 from raftcore.types import Config, Entry, HardState, Message, MessageType, PersistedState, Ready, Role
@@ -47,6 +46,18 @@ VOTE, PRE_VOTE, APPEND_RESPONSE = MessageType.VOTE, MessageType.PRE_VOTE, Messag
 
 def endpoint(node_id: int) -> str:
     return f"n{node_id}"
+
+
+class HostObserver(Protocol):
+    """What the world's state checker hears from a host (`sim.invariants.Invariants`)."""
+
+    def after_step(self, host: Host, sender: int) -> None: ...
+
+    def after_ready(self, host: Host, ready: Ready) -> None: ...
+
+    def after_persist(self, host: Host, ready: Ready) -> None: ...
+
+    def after_restart(self, host: Host) -> None: ...
 
 
 class Host:
@@ -81,17 +92,12 @@ class Host:
         # What the disk reported synced, kept apart from the disk to check it on restart.
         self._synced_hard_state = HardState()
         self._synced_entries: list[Entry] = []
-        self._cluster: Mapping[int, Host] = {}
-        self._check_match = config.bugs.isdisjoint(LOG_DAMAGING_BUGS)
+        self.observer: HostObserver | None = None
         self.observed: Counter[str] = Counter()
         """Rare events that leave no trace line (`checkers.events`), counted as they happen;
         reading them changes nothing in the node or the run."""
         self.raft_messages_sent = 0
         network.add_endpoint(self.name, self.receive)
-
-    def join(self, cluster: Mapping[int, Host]) -> None:
-        """Learn the other hosts, to check each leader against its followers' logs."""
-        self._cluster = cluster
 
     # --- time -------------------------------------------------------------------------
 
@@ -136,8 +142,8 @@ class Host:
             server.node.step(payload)
             if next_before is not None:
                 self._observe_backoff(server.node, payload.sender, next_before)
-            if self._check_match:
-                self._check_match_within_log(payload.sender)
+            if self.observer is not None:
+                self.observer.after_step(self, payload.sender)
         else:
             assert isinstance(payload, Request)
             answer = server.submit(payload)
@@ -167,25 +173,6 @@ class Host:
         if progress is not None and next_before - progress.next > 1:
             self.observed["backoff-over-one-entry"] += 1
 
-    def _check_match_within_log(self, peer_id: int) -> None:
-        """After a message between this host and `peer_id`, the only moment either side of
-        the pair can change (`match` grows on the leader's receipt, the follower's log
-        shrinks on its own), whichever leads must not believe the other holds more than it
-        does."""
-        peer = self._cluster.get(peer_id)
-        if peer is None or peer.server is None or self.server is None:
-            return
-        here, there = self.server.node, peer.server.node
-        for leader, follower in ((here, there), (there, here)):
-            if leader.role is not Role.LEADER or follower.term != leader.term:
-                continue
-            progress = leader.progress(follower.node_id)
-            assert progress is not None, f"leader {leader.node_id} tracks no progress for {follower.node_id}"
-            assert progress.match <= follower.last_index, (
-                f"leader {leader.node_id} believes {follower.node_id} matches {progress.match}, "
-                f"beyond its last index {follower.last_index}"
-            )
-
     # --- the Ready loop ---------------------------------------------------------------
 
     def kick(self) -> None:
@@ -196,6 +183,8 @@ class Host:
         ready = server.node.ready()
         self._busy = True
         self._record_ready(server, ready)
+        if self.observer is not None:
+            self.observer.after_ready(self, ready)
         needs_disk = ready.hard_state is not None or bool(ready.entries)
         if not ready.persist_before_send:
             self._send(ready.messages)
@@ -217,6 +206,8 @@ class Host:
     def _persisted(self, ready: Ready, incarnation: int) -> None:
         if incarnation != self.incarnation:
             return
+        if self.observer is not None:
+            self.observer.after_persist(self, ready)
         if self.state == PAUSED:
             self._deferred = ready
             return
@@ -295,6 +286,8 @@ class Host:
             log=[[entry.term, entry_digest(entry.data)] for entry in durable.entries],
         )
         self._record_role(self.server)
+        if self.observer is not None:
+            self.observer.after_restart(self)
         self.kick()
 
     def _check_read_back(self, durable: PersistedState) -> None:
@@ -341,6 +334,11 @@ class Host:
 
     def term(self) -> int:
         return self.server.node.term if self.server is not None else -1
+
+    def synced_term(self, index: int) -> int | None:
+        """The term of the entry at `index` the disk reported synced; None if none is."""
+        entries = self._synced_entries
+        return entries[index - 1].term if 0 < index <= len(entries) else None
 
 
 class MessageTracer:
