@@ -35,7 +35,7 @@ HUNTS: dict[str, tuple[str, int, frozenset[str]]] = {
     "ack-before-commit": ("partition-leader", 5, frozenset({"linearizability"})),
     "cas-checked-at-propose": ("cas-contention", 3, frozenset({"linearizability"})),
     "overwrite-keeps-revision": ("mixed", 2, frozenset({"revisions"})),
-    "pre-vote-counted-as-vote": ("crash-after-election", 10, frozenset({"raft-safety"})),
+    "pre-vote-counted-as-vote": ("crash-after-election", 10, frozenset({"raft-safety", "invariants"})),
     "pre-vote-raises-term": ("partition-halves", 3, frozenset({"disruption"})),
     "quorum-half": ("two-halves", 3, frozenset({"raft-safety", "linearizability"})),
     "leader-keeps-role-on-higher-term": ("figure-8", 3, frozenset({"raft-safety"})),
