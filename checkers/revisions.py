@@ -78,7 +78,7 @@ class _Done:
 
     @property
     def writes(self) -> bool:
-        return self.completion.type == "ok" and self.invoke.f in ("write", "cas")
+        return self.completion.type == "ok" and self.invoke.f in ("write", "cas", "append")
 
     @property
     def written(self) -> Any:

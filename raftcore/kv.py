@@ -7,16 +7,27 @@ state machine remembers the outcome of every id it applied, so that a request pr
 (a client resending after a lost reply, a duplicated network message) takes effect once and
 both copies answer alike. That table is part of the replicated state: every replica builds
 the same one from the same log.
+
+Beyond etcd, `append` extends the list a key holds (an absent key holds the empty list, a
+key holding a single value the list of that value) and answers the value appended; a get
+of such a key reads the whole list. It is what the list-append workload runs on: a list
+shows every append that took effect, in order, so an append applied twice or lost is
+visible in any later read.
+
+The store reports every command it executes (not the repeats it answers from its table)
+to an observer, with the log index it was applying and the revision after: what a checker
+needs to tell that a request took effect once on every replica, whatever its workload.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-OPERATIONS = ("get", "put", "delete", "cas")
+OPERATIONS = ("get", "put", "delete", "cas", "append")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,15 +93,27 @@ class KeyValue:
     version: int
 
 
+ExecutionObserver = Callable[[int, Command, int], None]
+"""Told of each command the store executes: the index being applied, the command and the
+revision after it."""
+
+
 class KVStore:
     """The in-memory store. Rebuilt from the log on restart, hence no persistence here."""
 
-    def __init__(self, applied_index: int = 0, overwrite_keeps_revision: bool = False) -> None:
+    def __init__(
+        self,
+        applied_index: int = 0,
+        overwrite_keeps_revision: bool = False,
+        on_execute: ExecutionObserver | None = None,
+    ) -> None:
         """`applied_index` is where applying resumes: 0 for a store built from the whole log
         (always, for a correct node; the planted bug `restart-skips-apply` passes more).
-        `overwrite_keeps_revision` is the planted bug of that name."""
+        `overwrite_keeps_revision` is the planted bug of that name. `on_execute` hears of
+        every command executed (see the module docstring)."""
         assert applied_index >= 0
         self._overwrite_keeps_revision = overwrite_keeps_revision
+        self._on_execute = on_execute
         self.revision = 0
         self.applied_index = applied_index
         self._keys: dict[str, KeyValue] = {}
@@ -136,6 +159,14 @@ class KVStore:
         return Result(True, None if current is None else current.value, self.revision)
 
     def _execute(self, command: Command) -> Result:
+        """Run a command against the state. Every path that executes one comes here, so
+        the observer hears of each execution, inside the log or (a bug) outside it."""
+        result = self._perform(command)
+        if self._on_execute is not None:
+            self._on_execute(self.applied_index, command, self.revision)
+        return result
+
+    def _perform(self, command: Command) -> Result:
         current = self._keys.get(command.key)
         if command.operation == "get":
             return Result(True, None if current is None else current.value, self.revision)
@@ -146,6 +177,8 @@ class KVStore:
             return self._put(command.key, command.value, current)
         if command.operation == "put":
             return self._put(command.key, command.value, current)
+        if command.operation == "append":
+            return self._append(command.key, command.value, current)
         assert command.operation == "delete"
         if current is None:
             return Result(True, None, self.revision)
@@ -162,4 +195,16 @@ class KVStore:
             current.value = value
             current.mod_revision = self.revision
             current.version += 1
+        return Result(True, value, self.revision)
+
+    def _append(self, key: str, value: Any, current: KeyValue | None) -> Result:
+        """The list the key holds, with `value` at its end; a tuple, so that no reader of a
+        result can change the stored list."""
+        if current is None:
+            held: tuple[Any, ...] = ()
+        elif isinstance(current.value, tuple):
+            held = current.value
+        else:
+            held = (current.value,)
+        self._put(key, (*held, value), current)
         return Result(True, value, self.revision)

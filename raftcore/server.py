@@ -29,7 +29,7 @@ from raftcore.bugs import (
     RETRY_ANSWERED_AFRESH,
     STALE_LOCAL_READ,
 )
-from raftcore.kv import Command, KVStore, Result
+from raftcore.kv import Command, ExecutionObserver, KVStore, Result
 from raftcore.raft import RaftNode
 from raftcore.types import NO_NODE, Config, Entry, PersistedState, Role
 
@@ -99,11 +99,16 @@ def entry_digest(data: str) -> str:
 
 
 class KVServer:
-    def __init__(self, config: Config, state: PersistedState, rng: random.Random) -> None:
+    def __init__(
+        self, config: Config, state: PersistedState, rng: random.Random, on_execute: ExecutionObserver | None = None
+    ) -> None:
+        """`on_execute` hears of every command the store executes (`raftcore.kv`)."""
         self.node = RaftNode(config, state, rng)
         # A correct node has applied nothing yet: the store is rebuilt from the whole log.
         self.store = KVStore(
-            applied_index=self.node.applied_index, overwrite_keeps_revision=OVERWRITE_KEEPS_REVISION in config.bugs
+            applied_index=self.node.applied_index,
+            overwrite_keeps_revision=OVERWRITE_KEEPS_REVISION in config.bugs,
+            on_execute=on_execute,
         )
         self.node_id = config.node_id
         bugs = config.bugs

@@ -16,11 +16,13 @@ from typing import Any
 
 from checkers.budget import Budget
 from checkers.disruption import DisruptionSettings, check_disruption, stable_window_us
+from checkers.effects import check_effects
 from checkers.errors import InputError
 from checkers.events import rare_events
 from checkers.explain import explain_linearizability
 from checkers.history import operations_from_events
 from checkers.linearizability import check_operations
+from checkers.list_append import check_list_append
 from checkers.liveness import check_liveness
 from checkers.node_progress import check_node_progress, default_bound_us
 from checkers.raft_safety import check_raft_safety
@@ -88,8 +90,13 @@ def judge(
     if "linearizability" in workload.checkers:
         linear = check_operations(operations, model, budget=budget)
         results["linearizability"] = _explained(linear.checker_result(), history, trace)
+    if "list-append" in workload.checkers:
+        results["list-append"] = check_list_append(operations)
     if "raft-safety" in workload.checkers:
         results["raft-safety"] = check_raft_safety(trace, history)
+    effects = folder.effects
+    if effects is not None:  # whatever the workload; a folder from before effects has none
+        results["effects"] = check_effects(effects, trace, history)
     if not stopped and folder.scenario.phases.quiet_ms > 0 and "liveness" in workload.checkers:
         results["liveness"] = check_liveness(trace, history)
         results["node-progress"] = check_node_progress(trace, progress_bound_us(folder.scenario))

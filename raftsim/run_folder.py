@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+from checkers.effects import EffectEvent, read_effects_jsonl
 from checkers.errors import InputError
 from checkers.history import Event, read_history_jsonl
 from checkers.trace import TraceEvent, read_trace_jsonl
@@ -36,7 +37,15 @@ from scenarios.model import Scenario
 from sim.world import Crash, RunResult
 from workloads import get as get_workload
 
-RUN_FILES = ("scenario.toml", "history.jsonl", "trace.jsonl", "verdict.json", "events.json", "crash.txt")
+RUN_FILES = (
+    "scenario.toml",
+    "history.jsonl",
+    "trace.jsonl",
+    "effects.jsonl",
+    "verdict.json",
+    "events.json",
+    "crash.txt",
+)
 MESSAGE_EVENTS = ("msg", "recv", "drop")
 T = TypeVar("T")
 
@@ -85,6 +94,8 @@ def write_run(folder: Path, result: RunResult) -> None:
     write_durable(folder / "scenario.toml", loader.to_toml(result.scenario))
     write_durable(folder / "history.jsonl", result.history_text)
     write_durable(folder / "trace.jsonl", result.trace_text)
+    if result.effects_text is not None:
+        write_durable(folder / "effects.jsonl", result.effects_text)
     if result.crash is not None:
         write_durable(folder / "crash.txt", crash_text(result.crash))
 
@@ -293,6 +304,16 @@ class RunFolder:
     def trace(self) -> list[TraceEvent]:
         """The trace's events, message events included when the run recorded them."""
         return self._once("trace", lambda: read_trace_jsonl(self.path / "trace.jsonl"))
+
+    @property
+    def effects(self) -> list[EffectEvent] | None:
+        """Every command the stores executed (`effects.jsonl`); None for a folder written
+        before runs recorded them."""
+        return self._once("effects", self._read_effects)
+
+    def _read_effects(self) -> list[EffectEvent] | None:
+        path = self.path / "effects.jsonl"
+        return read_effects_jsonl(path) if path.is_file() else None
 
     @property
     def verdict(self) -> RunVerdict:

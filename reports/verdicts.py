@@ -29,7 +29,17 @@ from reports.model import (
     show,
 )
 
-CHECKER_ORDER = ("crash", "invariants", "raft-safety", "linearizability", "revisions", "disruption", "liveness")
+CHECKER_ORDER = (
+    "crash",
+    "invariants",
+    "raft-safety",
+    "effects",
+    "linearizability",
+    "list-append",
+    "revisions",
+    "disruption",
+    "liveness",
+)
 """Causes of equal time are listed in this order: the deeper failure first."""
 
 

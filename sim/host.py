@@ -25,6 +25,7 @@ from collections import Counter, deque
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
+from raftcore.kv import Command
 from raftcore.raft import RaftNode
 from raftcore.server import Forward, KVServer, Request, Response, entry_digest
 from raftcore.types import Config, Entry, HardState, Message, MessageType, PersistedState, Ready, Role
@@ -71,7 +72,11 @@ class Host:
         tick_us: int,
         network: Network,
         trace: Trace,
+        effects: Trace | None = None,
     ) -> None:
+        """`effects`, when given, records every command the node's store executes (one
+        `execute` line each: `effects.jsonl`); it is kept apart from `trace` so that
+        recording it leaves the trace, and a run's digest, as they were."""
         self.env = env
         self.config = config
         self.node_id = config.node_id
@@ -81,10 +86,11 @@ class Host:
         self.tick_us = tick_us
         self.network = network
         self.trace = trace
+        self.effects = effects
         self._raft_rng = raft_rng
         self.state = RUNNING
         self.incarnation = 0
-        self.server: KVServer | None = KVServer(config, disk.durable_state(), raft_rng)
+        self.server: KVServer | None = self._build_server(disk.durable_state())
         self._busy = False
         self._deferred: Ready | None = None
         self._inbox: deque[tuple[str, Any]] = deque()
@@ -274,7 +280,7 @@ class Host:
         durable = self.disk.durable_state()
         self._check_read_back(durable)
         self.state = RUNNING
-        self.server = KVServer(self.config, durable, self._raft_rng)
+        self.server = self._build_server(durable)
         self._check_recovered(durable)
         hard = durable.hard_state
         self.trace.emit(
@@ -289,6 +295,26 @@ class Host:
         if self.observer is not None:
             self.observer.after_restart(self)
         self.kick()
+
+    def _build_server(self, durable: PersistedState) -> KVServer:
+        observer = None if self.effects is None else self._record_execution
+        return KVServer(self.config, durable, self._raft_rng, on_execute=observer)
+
+    def _record_execution(self, index: int, command: Command, revision: int) -> None:
+        """One line per command the store executes; the incarnation (crashes so far) tells
+        a rebuilt store's executions from its predecessor's."""
+        assert self.effects is not None
+        self.effects.emit(
+            "execute",
+            node=self.node_id,
+            incarnation=self.incarnation,
+            index=index,
+            request=command.request_id,
+            operation=command.operation,
+            key=command.key,
+            digest=entry_digest(command.encode()),
+            revision=revision,
+        )
 
     def _check_read_back(self, durable: PersistedState) -> None:
         """What the disk hands back is what it reported synced. Holds under every planted

@@ -79,6 +79,8 @@ class RunResult:
     crash: Crash | None = None
     invariants: InvariantsReport | None = None
     """None when the run was made without the state checker."""
+    effects_text: str | None = None
+    """`effects.jsonl`: every command a store executed (None: not recorded)."""
 
 
 class World:
@@ -91,6 +93,7 @@ class World:
         # when it renders the lines, rather than at every event as `now_us` does.
         env = self.env
         self.trace = Trace(lambda: env.now)  # type: ignore[arg-type, return-value]
+        self.effects = Trace(lambda: env.now)  # type: ignore[arg-type, return-value]
         self.history = History(self.env)
         self.network = Network(self.env, stream(seed, "network"))
         self.hosts = {node_id: self._build_host(node_id) for node_id in scenario.node_ids}
@@ -133,6 +136,7 @@ class World:
             cluster.tick_ms * MS,
             self.network,
             self.trace,
+            self.effects,
         )
         host.start_ticking(1 + clock_rng.randrange(cluster.tick_ms * MS))
         return host
@@ -197,7 +201,16 @@ class World:
         self.trace.emit("end")
         trace_text = self.trace.text()
         checked = None if self.invariants is None else InvariantsReport(violation, self.invariants.stats())
-        return RunResult(spec, self.history.text(), trace_text, digest_of(trace_text), self._stats(), crash, checked)
+        return RunResult(
+            spec,
+            self.history.text(),
+            trace_text,
+            digest_of(trace_text),
+            self._stats(),
+            crash,
+            checked,
+            self.effects.text(),
+        )
 
     def _crash_of(self, error: BaseException) -> Crash:
         """Describe an exception that escaped the simulation. simpy re-raises a failed

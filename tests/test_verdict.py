@@ -133,6 +133,7 @@ def test_the_verdict_file_of_a_real_run_reads_back_byte_for_byte(clean_run: tupl
         "invariants",
         "linearizability",
         "raft-safety",
+        "effects",
         "liveness",
         "node-progress",
         "revisions",

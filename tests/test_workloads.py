@@ -214,8 +214,8 @@ def test_readme_lists_the_discovered_kinds() -> None:
 def test_a_new_module_is_a_new_workload(tmp_path: Path) -> None:
     """Its kind, its setting (read from the file: every operation on k0 of three keys),
     its new `f` values in the history and its own model's verdict, with nothing else edited."""
-    assert workloads.kinds() == ("labels", "register")
-    with pytest.raises(InputError, match="'queue' is not one of labels, register"):
+    assert workloads.kinds() == ("labels", "list-append", "register")
+    with pytest.raises(InputError, match="'queue' is not one of labels, list-append, register"):
         loader.parse('name = "x"\n[workload]\nkind = "queue"\n', "x.toml")
     with pytest.raises(InputError, match=r"x\.toml:10: workload\.cas: labels has no cas"):
         loader.parse(SHORT_RUN.replace("cas = 0", "cas = 0.5"), "x.toml")
@@ -224,8 +224,8 @@ def test_a_new_module_is_a_new_workload(tmp_path: Path) -> None:
     outcome = api.run(scenario, tmp_path / "run")
     assert outcome.folder is not None
     verdict = json.loads((outcome.folder / "verdict.json").read_text("utf-8"))
-    # The state checker's, its own checkers, then the elections, judged whatever the workload.
-    assert list(verdict["checkers"]) == ["invariants", "linearizability", "raft-safety", "disruption"]
+    # The state checker's, its own checkers, then the effects and the elections, judged whatever the workload.
+    assert list(verdict["checkers"]) == ["invariants", "linearizability", "raft-safety", "effects", "disruption"]
     assert verdict["checkers"]["linearizability"]["model"] == "labels"
     assert verdict["valid"] is True
     events = read_history_jsonl(outcome.folder / "history.jsonl", functions=("fetch", "store"))

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from checkers.budget import Budget
 from checkers.formats.text import no_operations
-from checkers.history import JSONL_WORDING, Operation, Pairing, iter_history_jsonl
+from checkers.history import FUNCTIONS, JSONL_WORDING, Operation, Pairing, iter_history_jsonl
 
 if TYPE_CHECKING:
     from checkers.models import Model
@@ -24,10 +24,12 @@ def read_jsonl_operations(
     path: str | os.PathLike[str], model: Model | None = None, budget: Budget | None = None
 ) -> list[Operation]:
     """Read a `history.jsonl` into operations, streaming; a file without one event is an
-    error."""
+    error. Besides the schema's `f` values, those of `model` are read (a workload's own,
+    such as list-append's), their shapes judged by the model."""
     pairing = Pairing(os.fspath(path), model, wording=JSONL_WORDING)
+    functions = FUNCTIONS if model is None else frozenset(FUNCTIONS) | model.functions
     events = 0
-    for _ in iter_history_jsonl(path, budget, pairing):
+    for _ in iter_history_jsonl(path, budget, pairing, functions=functions):
         events += 1
     if not events:
         raise no_operations(os.fspath(path))

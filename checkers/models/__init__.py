@@ -17,6 +17,7 @@ is a file and a line. The models:
 | `register` | `register` | read, write | one value per key | key |
 | `cas-register` | `register` | read, write, cas | one value per key | key |
 | `kv` | `kv` | get, put, append | one string per key | key |
+| `list-append` | `list_append` | append, read-list | one list of integers per key | key |
 | `multi-register` | `multi_register` | txn of reads and writes | every register | none |
 | `mutex` | `mutex` | acquire, release | held or not, per key | key |
 
@@ -45,7 +46,7 @@ from dataclasses import dataclass
 
 from checkers.budget import Budget
 from checkers.history import Argument, Operation
-from checkers.models import kv, multi_register, mutex, register
+from checkers.models import kv, list_append, multi_register, mutex, register
 from checkers.models.base import Effect, Model, ModelCore, OrderFacts, Problem, State
 
 
@@ -67,6 +68,7 @@ MODELS: dict[str, ModelSpec] = {
         lambda initial: register.build("cas-register", initial), register.parse_initial, register.INITIAL_HELP
     ),
     "kv": ModelSpec(kv.build, kv.parse_initial, kv.INITIAL_HELP),
+    "list-append": ModelSpec(list_append.build, list_append.parse_initial, list_append.INITIAL_HELP),
     "multi-register": ModelSpec(multi_register.build, multi_register.parse_initial, multi_register.INITIAL_HELP),
     "mutex": ModelSpec(mutex.build, mutex.parse_initial, mutex.INITIAL_HELP),
 }
@@ -75,6 +77,7 @@ MODEL_FUNCTIONS: dict[str, frozenset[str]] = {
     "register": register.FUNCTIONS["register"],
     "cas-register": register.FUNCTIONS["cas-register"],
     "kv": kv.FUNCTIONS,
+    "list-append": list_append.FUNCTIONS,
     "multi-register": multi_register.FUNCTIONS,
     "mutex": mutex.FUNCTIONS,
 }
