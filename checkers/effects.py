@@ -132,11 +132,16 @@ class _Anomalies:
 
 
 def check_effects(
-    effects: Iterable[EffectEvent], trace: Iterable[TraceEvent], history: Iterable[Event] | None = None
+    effects: Iterable[EffectEvent],
+    trace: Iterable[TraceEvent],
+    history: Iterable[Event] | None = None,
+    crashed_at_us: int | None = None,
 ) -> CheckerResult:
     """Judge the stores' executions (`effects.jsonl`) against the entries the trace says
     each node applied. With the run's `history`, anomalies name the history line of the
-    request they are about."""
+    request they are about. `crashed_at_us`: when the system under test raised and the run
+    ended; an apply line written then may announce entries its store never reached, so
+    those entries are not compared with the replicas'."""
     applies, phases = _applies_of(trace)
     applied = _applied_digests(applies)
     anomalies = _Anomalies(phases, invoke_lines(history) if history is not None else {})
@@ -148,7 +153,8 @@ def check_effects(
         incarnation = (event["node"], event["incarnation"])
         _judge_execution(event, first_of, applied.get(incarnation, {}), executed, anomalies)
         first_of.setdefault((incarnation, event["request"]), event)
-    _judge_agreement(applies, executed, anomalies)
+    judged = applies if crashed_at_us is None else [apply for apply in applies if apply.t < crashed_at_us]
+    _judge_agreement(judged, executed, anomalies)
     stats = {
         "executions": count,
         "requests": len({request for _, request in first_of}),

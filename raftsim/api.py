@@ -96,7 +96,7 @@ def judge(
         results["raft-safety"] = check_raft_safety(trace, history)
     effects = folder.effects
     if effects is not None:  # whatever the workload; a folder from before effects has none
-        results["effects"] = check_effects(effects, trace, history)
+        results["effects"] = check_effects(effects, trace, history, None if crash is None else crash.t_us)
     if not stopped and folder.scenario.phases.quiet_ms > 0 and "liveness" in workload.checkers:
         results["liveness"] = check_liveness(trace, history)
         results["node-progress"] = check_node_progress(trace, progress_bound_us(folder.scenario))

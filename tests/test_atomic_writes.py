@@ -34,7 +34,7 @@ from raftsim.cli import main
 from scenarios import loader
 from sim.world import Crash, RunResult, run_scenario
 
-RUN_FILES = {"scenario.toml", "history.jsonl", "trace.jsonl", "verdict.json", "events.json"}
+RUN_FILES = {"scenario.toml", "history.jsonl", "trace.jsonl", "effects.jsonl", "verdict.json", "events.json"}
 HISTORIES = Path(__file__).parent / "testdata" / "histories" / "knossos" / "cas-register"
 
 

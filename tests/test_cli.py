@@ -82,9 +82,9 @@ def test_run_without_reports_has_the_same_digest(short_mixed_file: Path, tmp_pat
     with_reports, without = tmp_path / "a", tmp_path / "b"
     raftsim("run", str(short_mixed_file), "--seed", "3", "--out", str(with_reports))
     raftsim("run", str(short_mixed_file), "--seed", "3", "--out", str(without), "--no-report")
-    plain = ["events.json", "history.jsonl", "scenario.toml", "trace.jsonl", "verdict.json"]
+    plain = ["effects.jsonl", "events.json", "history.jsonl", "scenario.toml", "trace.jsonl", "verdict.json"]
     assert sorted(p.name for p in without.iterdir()) == plain
-    for name in ("trace.jsonl", "history.jsonl", "scenario.toml"):
+    for name in ("trace.jsonl", "effects.jsonl", "history.jsonl", "scenario.toml"):
         assert (with_reports / name).read_bytes() == (without / name).read_bytes(), name
 
 

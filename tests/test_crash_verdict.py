@@ -175,6 +175,7 @@ def test_a_harness_error_fails_its_seed_and_the_campaign_goes_on(
         "scenario.toml",
         "history.jsonl",
         "trace.jsonl",
+        "effects.jsonl",
     }
     assert _exit_code(["replay", str(out / "seed-1")]) == 0, "a harness failure's run replays"
     lines = [json.loads(line) for line in (out / "progress.jsonl").read_text().splitlines()]
