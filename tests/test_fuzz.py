@@ -59,6 +59,7 @@ def test_failing_seeds_are_kept_and_a_rerun_resumes(tmp_path: Path) -> None:
     assert summary["failed"] == [1, 2]
     assert summary["anomalies_by_checker"] == {"linearizability": 2, "revisions": 2}
     assert sorted(p.name for p in (out / "seed-1").iterdir()) == [
+        "effects.jsonl",
         "events.json",
         "history.jsonl",
         "latency.png",
