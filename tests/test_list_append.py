@@ -154,7 +154,7 @@ def test_the_builtin_scenario_passes_and_check_reads_its_history(tmp_path: Path)
     outcome = api.run(short_scenario(), tmp_path / "run")
     assert outcome.verdict.verdict is Verdict.VALID
     checkers = outcome.verdict.checkers
-    assert list(checkers)[:3] == ["linearizability", "list-append", "raft-safety"]
+    assert list(checkers)[:4] == ["invariants", "linearizability", "list-append", "raft-safety"]
     assert checkers["linearizability"].details["model"] == "list-append"
     assert outcome.folder is not None
     history = outcome.folder / "history.jsonl"
