@@ -77,8 +77,9 @@ LEASE_LOSS_CHANCE = 1e-6
 ANOMALIES_KEPT = 20
 """Anomalies kept in full (besides the first of each group); all are counted."""
 _RELEVANT = frozenset({"start", "phase", "role", "hard_state", "crash", "restart", "pause", "resume", "fault", "heal"})
-_DEGRADING = ("clock", "disk")
-"""Fault kinds that make their target nodes unfit to be (or to follow) a healthy leader."""
+_DEGRADING = ("clock", "disk", "delay")
+"""Fault kinds that make their target nodes unfit to be (or to follow) a healthy leader (a
+delay fault holds back the targets' heartbeats and answers)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -116,7 +116,10 @@ def disruption_settings(scenario: Scenario) -> DisruptionSettings:
     cluster = scenario.cluster
     window_us = stable_window_us(cluster.tick_ms * MS, cluster.election_ticks, scenario.clock.drift_ppm_max)
     heartbeats_per_lease = max(1, cluster.election_ticks // cluster.heartbeat_ticks - 1)
-    return DisruptionSettings(window_us, scenario.disruption_bound, scenario.network.loss, heartbeats_per_lease)
+    # A lossier direction (`[[links]]`) counts as the whole network's loss: cautious, as
+    # the checker judges one loss for every link.
+    loss = max([scenario.network.loss, *(links.loss for links in scenario.links)])
+    return DisruptionSettings(window_us, scenario.disruption_bound, loss, heartbeats_per_lease)
 
 
 def progress_bound_us(scenario: Scenario) -> int:

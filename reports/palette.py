@@ -38,6 +38,7 @@ FAULT_COLOURS: Final[dict[str, str]] = {
     "clock": "#ce93d8",
     "link": "#ffcc80",
     "disk": "#a5d6a7",
+    "delay": "#90caf9",
     "other": "#e0e0e0",
 }
 """By fault kind (`scenarios.model.FAULT_KINDS`); `other` for a kind added later."""

@@ -28,7 +28,7 @@ import tomli_w
 from checkers.errors import InputError
 from raftcore.bugs import BUGS
 from scenarios import model
-from scenarios.model import FaultSpec, Scenario, WorkloadSpec
+from scenarios.model import FaultSpec, LinksSpec, Scenario, WorkloadSpec
 from scenarios.positions import KeyLines, deepest, unclosed_string
 from workloads import Option
 from workloads import get as get_workload
@@ -48,7 +48,7 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]{1,60}")
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 # The tables swarm mode draws from the seed: written in a swarm file they would be ignored.
-SWARM_TABLES = ("cluster", "network", "disk", "clock", "workload", "nemesis")
+SWARM_TABLES = ("cluster", "network", "disk", "clock", "workload", "nemesis", "links")
 # The fields each fault kind acts on (besides kind, start_ms, duration_ms).
 _FAULT_FIELDS = {
     "partition": ("shape", "one_way", "target"),
@@ -57,6 +57,7 @@ _FAULT_FIELDS = {
     "clock": ("target", "drift_ppm", "offset_ms"),
     "link": ("loss", "duplicate"),
     "disk": ("target", "slow_factor"),
+    "delay": ("target", "delay_ms", "share"),
 }
 _FAULT_DEFAULTS = {f.name: f.default for f in dataclasses.fields(FaultSpec)}
 
@@ -97,6 +98,8 @@ _RANGES: dict[str, tuple[float, float]] = {
     "workload.attempt_timeout_ms": (1, 600_000),
     "nemesis.interval_ms": (1, 24 * 3600 * 1000),
     "nemesis.fault_duration_ms": (0, 24 * 3600 * 1000),
+    "nemesis.burst_faults": (1, 100),
+    "nemesis.burst_window_ms": (0, 3_600_000),
     "faults.start_ms": (0, 24 * 3600 * 1000),
     "faults.duration_ms": (0, 24 * 3600 * 1000),
     "faults.drift_ppm": (-900_000, 1_000_000),
@@ -104,6 +107,10 @@ _RANGES: dict[str, tuple[float, float]] = {
     "faults.loss": (0.0, 0.95),
     "faults.duplicate": (0.0, 0.95),
     "faults.slow_factor": (1, 10_000),
+    "faults.delay_ms": (1, 600_000),
+    "faults.share": (0.01, 1.0),
+    "links.extra_latency_us": (0, 10_000_000),
+    "links.loss": (0.0, 0.95),
     "phases.quiet_ms": (0, 3_600_000),
     "phases.leader_bound_ms": (1, 3_600_000),
     "phases.final_reads_limit_ms": (1, 3_600_000),
@@ -254,8 +261,12 @@ def to_toml(scenario: Scenario) -> str:
     document: dict[str, Any] = {}
     for f in dataclasses.fields(scenario):
         value = getattr(scenario, f.name)
+        if f.metadata.get("added") and value == f.default:
+            continue
         if f.name == "faults":
             document["faults"] = [_plain(fault) for fault in value]
+        elif f.name == "links":
+            document["links"] = [_plain(links) for links in value]
         elif scenario.swarm and f.name in SWARM_TABLES:
             continue
         elif isinstance(value, WorkloadSpec):
@@ -280,11 +291,11 @@ def _workload_table(workload: WorkloadSpec) -> dict[str, Any]:
 
 def _plain(value: Any) -> dict[str, Any]:
     """A spec as a TOML table; a None field is left out (TOML has no null, and the loader
-    reads an absent key as None)."""
+    reads an absent key as None), and so is an added field at its default (`model.ADDED`)."""
     return {
         f.name: list(getattr(value, f.name)) if isinstance(getattr(value, f.name), tuple) else getattr(value, f.name)
         for f in dataclasses.fields(value)
-        if getattr(value, f.name) is not None
+        if getattr(value, f.name) is not None and not (f.metadata.get("added") and getattr(value, f.name) == f.default)
     }
 
 
@@ -332,6 +343,8 @@ class _Validator:
             spec_type = _SECTIONS[key]
             if key == "faults":
                 values[key] = self.faults(raw, document)
+            elif key == "links":
+                values[key] = self.links(raw)
             elif dataclasses.is_dataclass(spec_type):
                 if not isinstance(raw, dict):
                     self.fail("", key, None, f"must be a table, not {_show(raw)}")
@@ -359,6 +372,13 @@ class _Validator:
             )
         return tuple(self.table(FaultSpec, "faults", item, i) for i, item in enumerate(raw))
 
+    def links(self, raw: Any) -> tuple[LinksSpec, ...]:
+        if not isinstance(raw, list):
+            self.fail("", "links", None, "must be an array of tables ([[links]])")
+        if len(raw) > model.MAX_LINKS:
+            self.fail("", "links", None, f"{len(raw)} entries; at most {model.MAX_LINKS}")
+        return tuple(self.table(LinksSpec, "links", item, i) for i, item in enumerate(raw))
+
     def table(self, cls: Any, table: str, raw: Any, index: int | None) -> Any:
         if not isinstance(raw, dict):
             self.fail(table, None, index, f"must be a table, not {_show(raw)}")
@@ -373,6 +393,10 @@ class _Validator:
                 if required not in values:
                     self.fail(table, None, index, f"missing field '{required}'")
             self.fault_fields(values, index)
+        if cls is LinksSpec:
+            for required in ("from_nodes", "to_nodes"):
+                if required not in values:
+                    self.fail(table, None, index, f"missing field '{required}'")
         return cls(**values)
 
     def workload(self, raw: dict[str, Any]) -> WorkloadSpec:
@@ -502,9 +526,11 @@ class _Validator:
     def compound(self, hint: Any, table: str, key: str, index: int | None, raw: Any, field_path: str) -> Any:
         if field_path == "faults.target":
             return self.target(table, key, index, raw, field_path)
+        if field_path in ("links.from_nodes", "links.to_nodes"):
+            return self.node_list(table, key, index, raw)
         if not isinstance(raw, list):
             self.fail(table, key, index, f"must be a list, not {_show(raw)}")
-        if field_path == "nemesis.fault_duration_ms":
+        if field_path in ("nemesis.fault_duration_ms", "nemesis.burst_faults"):
             if len(raw) != 2:
                 self.fail(table, key, index, "must be [minimum, maximum]")
             pair = tuple(self.number(int, table, key, index, item, field_path, i) for i, item in enumerate(raw))
@@ -537,6 +563,11 @@ class _Validator:
                 index,
                 f"must be a word ({', '.join(model.TARGET_WORDS)}) or a non-empty list of node ids, not {_show(raw)}",
             )
+        return self.node_list(table, key, index, raw)
+
+    def node_list(self, table: str, key: str, index: int | None, raw: Any) -> tuple[int, ...]:
+        if not isinstance(raw, list) or not raw:
+            self.fail(table, key, index, f"must be a non-empty list of node ids, not {_show(raw)}")
         for i, node in enumerate(raw):
             if isinstance(node, bool) or not isinstance(node, int):
                 self.fail(table, key, index, f"node ids are integers, not {_show(node)}", i)
@@ -548,12 +579,13 @@ class _Validator:
         for problem in model.problems(scenario):
             self.fail(problem.table, problem.key, problem.index, problem.message)
         nemesis = scenario.nemesis
-        if nemesis.mode == "random" and scenario.duration_ms > model.MAX_DRAWN_FAULTS * nemesis.interval_ms:
+        most = scenario.duration_ms * nemesis.burst_faults[1]  # bursts start several per moment
+        if nemesis.mode == "random" and most > model.MAX_DRAWN_FAULTS * nemesis.interval_ms:
             self.fail(
                 "nemesis",
                 "interval_ms",
                 None,
-                f"would draw about {scenario.duration_ms // nemesis.interval_ms}"
+                f"would draw about {most // nemesis.interval_ms}"
                 f" faults in duration_ms; at most {model.MAX_DRAWN_FAULTS}: make the interval longer",
             )
 

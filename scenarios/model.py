@@ -7,10 +7,11 @@ microseconds (`_us`) for network and disk latencies; the simulator works in micr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import workloads
 
-FAULT_KINDS = ("partition", "crash", "pause", "clock", "link", "disk")
+FAULT_KINDS = ("partition", "crash", "pause", "clock", "link", "disk", "delay")
 PARTITION_SHAPES = ("isolate-node", "isolate-leader", "halves", "majorities-ring", "bridge")
 TARGET_WORDS = ("random", "leader", "all", "minority", "majority")
 NEMESIS_MODES = ("schedule", "random")
@@ -20,6 +21,17 @@ MAX_NODES = 9
 MAX_WRITTEN_FAULTS = 2_000
 MAX_DRAWN_FAULTS = 2_000
 MAX_FAULTS = 2 * (MAX_WRITTEN_FAULTS + MAX_DRAWN_FAULTS)
+MAX_LINKS = 100
+"""`[[links]]` entries a scenario may hold: more than a 9-node cluster has directed links."""
+ADDED = {"added": True}
+"""Field metadata of a setting newer than the files and runs that omit it: the field is left
+out of its spec's repr (which names a fault's random stream) and out of a written file
+while it holds its default, so every older scenario keeps its text and its dice."""
+
+
+def added_field(default: Any) -> Any:
+    """A field marked `ADDED` (see there)."""
+    return field(default=default, repr=False, metadata=ADDED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +91,8 @@ class NemesisSpec:
     kinds: tuple[str, ...] = FAULT_KINDS
     interval_ms: int = 5000
     fault_duration_ms: tuple[int, int] = (1000, 8000)
+    burst_faults: tuple[int, int] = added_field((1, 1))
+    burst_window_ms: int = added_field(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +111,25 @@ class FaultSpec:
     loss: float = 0.0
     duplicate: float = 0.0
     slow_factor: int = 10
+    delay_ms: int = added_field(2000)
+    share: float = added_field(1.0)
+
+
+@dataclass(frozen=True, slots=True)
+class LinksSpec:
+    """One `[[links]]` entry: the links from each node of `from_nodes` to each other node of
+    `to_nodes` are slower (`extra_latency_us` on top of `[network]`'s latency) or lossier
+    (`loss` in place of `[network]`'s, when higher) than the rest, one way only: the links
+    back stay as `[network]` says unless another entry names them."""
+
+    from_nodes: tuple[int, ...]
+    to_nodes: tuple[int, ...]
+    extra_latency_us: int = 0
+    loss: float = 0.0
+
+    def pairs(self) -> list[tuple[int, int]]:
+        """The directed links this entry degrades, in order."""
+        return [(a, b) for a in self.from_nodes for b in self.to_nodes if a != b]
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +168,7 @@ class Scenario:
     workload: WorkloadSpec = field(default_factory=WorkloadSpec)
     nemesis: NemesisSpec = field(default_factory=NemesisSpec)
     faults: tuple[FaultSpec, ...] = ()
+    links: tuple[LinksSpec, ...] = added_field(())
     phases: PhasesSpec = field(default_factory=PhasesSpec)
     checks: ChecksSpec = field(default_factory=ChecksSpec)
 
@@ -203,6 +237,38 @@ def problems(scenario: Scenario) -> list[Problem]:
                     f"(duration_ms = {scenario.duration_ms}), when every fault is healed",
                 )
             )
+    found.extend(_links_problems(scenario))
+    nemesis = scenario.nemesis
+    if nemesis.burst_window_ms and nemesis.burst_faults[1] == 1:
+        message = "has no effect when burst_faults is [1, 1] (each drawn moment starts one fault)"
+        found.append(Problem("nemesis", "burst_window_ms", None, message))
+    return found
+
+
+def _links_problems(scenario: Scenario) -> list[Problem]:
+    """`[[links]]` entries that name missing nodes, change nothing, or degrade a link that
+    an earlier entry already degrades (one of the two would be ignored)."""
+    found = []
+    claimed: dict[tuple[int, int], int] = {}
+    for index, links in enumerate(scenario.links):
+        for key, nodes in (("from_nodes", links.from_nodes), ("to_nodes", links.to_nodes)):
+            missing = [node for node in nodes if not 1 <= node <= scenario.cluster.nodes]
+            if missing:
+                message = f"node {missing[0]} does not exist (nodes are 1..{scenario.cluster.nodes})"
+                found.append(Problem("links", key, index, message))
+        if not links.pairs():
+            found.append(Problem("links", "to_nodes", index, "names no link: every node listed is in from_nodes too"))
+        if links.extra_latency_us == 0 and links.loss == 0.0:
+            found.append(Problem("links", None, index, "sets neither extra_latency_us nor loss: it changes nothing"))
+        elif links.loss and links.loss <= scenario.network.loss:
+            message = f"{links.loss} has no effect: [network] loss is already {scenario.network.loss}"
+            found.append(Problem("links", "loss", index, message))
+        for pair in links.pairs():
+            earlier = claimed.setdefault(pair, index)
+            if earlier != index:
+                message = f"link {pair[0]}->{pair[1]} is already degraded by links[{earlier}]"
+                found.append(Problem("links", "to_nodes", index, message))
+                break
     return found
 
 

@@ -29,11 +29,21 @@ def _draw_schedule(scenario: Scenario) -> Scenario:
     rng = stream(scenario.seed, "schedule")
     nemesis = scenario.nemesis
     faults: list[FaultSpec] = list(scenario.faults)
+    kinds = sorted(nemesis.kinds, key=FAULT_KINDS.index)
     at_ms = int(rng.expovariate(1.0 / nemesis.interval_ms))
     while at_ms < scenario.duration_ms and nemesis.kinds:
-        kind = rng.choice(sorted(nemesis.kinds, key=FAULT_KINDS.index))
-        length_ms = rng.randint(*nemesis.fault_duration_ms)
-        faults.append(_random_fault(rng, kind, at_ms, length_ms))
+        # A burst: several faults starting within a short window of one drawn moment. The
+        # plain case (one fault per moment) draws nothing more, as before bursts existed.
+        starts = [at_ms]
+        if nemesis.burst_faults[1] > 1:
+            count = rng.randint(*nemesis.burst_faults)
+            starts = sorted(at_ms + rng.randint(0, nemesis.burst_window_ms) for _ in range(count))
+        for start_ms in starts:
+            if start_ms >= scenario.duration_ms or len(faults) >= MAX_FAULTS:
+                break
+            kind = rng.choice(kinds)
+            length_ms = rng.randint(*nemesis.fault_duration_ms)
+            faults.append(_random_fault(rng, kind, start_ms, length_ms))
         at_ms += max(1, int(rng.expovariate(1.0 / nemesis.interval_ms)))
     return dataclasses.replace(
         scenario,
@@ -74,6 +84,15 @@ def _random_fault(rng: Any, kind: str, start_ms: int, duration_ms: int) -> Fault
             duration_ms,
             target=rng.choice(("random", "leader", "majority")),
             slow_factor=rng.choice((5, 20, 100)),
+        )
+    if kind == "delay":
+        return FaultSpec(
+            kind,
+            start_ms,
+            duration_ms,
+            target=rng.choice(("random", "leader", "minority", "all")),
+            delay_ms=rng.choice((500, 2000, 5000)),
+            share=rng.choice((0.1, 0.5, 1.0)),
         )
     assert kind == "link", kind
     return FaultSpec(

@@ -7,9 +7,20 @@ unusual mix (tiny messages, no CheckQuorum, a lossy network and slow disks toget
 get their chance. The draw is written into the run's scenario, so a failing seed replays
 from its folder with no other input.
 
-The ranges keep every configuration one a careful operator could run: the election
-timeout stays well above the network's round trip and the disk's fsync, so that a
-liveness failure points at the code rather than at the settings.
+Corners are drawn on purpose, each often enough to show within a few dozen seeds
+(`CORNERS` holds the chances): every cluster size from 1 to 7 equally (even sizes, where a
+majority is half plus one, and the single node and the largest cluster as often as three
+or five); tight timings (an election timeout only a few round trips long, a heartbeat
+interval close to the election timeout); one way of some links slow or lossy; faults in
+bursts with long quiet periods between; a hot key fought over with compare-and-set.
+
+The ranges keep every configuration one a careful operator could run, so that a liveness
+or availability failure points at the code rather than at the settings: the election
+timeout stays above the network's worst round trip plus the disk's fsync (ten times over,
+or two and a half times in the tight corner), a heartbeat always arrives within a
+follower's election timeout on the slowest clock, and only a minority of nodes has slow
+or lossy links. Anything slower than the election timeout (a delay fault holding messages
+for seconds) is a fault of the safety phase, healed before liveness is judged.
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ from scenarios.model import (
     ClockSpec,
     ClusterSpec,
     DiskSpec,
+    LinksSpec,
     NemesisSpec,
     NetworkSpec,
     Scenario,
@@ -31,7 +43,19 @@ from scenarios.model import (
 )
 from scenarios.rng import stream
 
-NODE_CHOICES = (1, 2, 3, 3, 4, 5, 5, 5, 6, 7)
+NODE_CHOICES = (1, 2, 3, 4, 5, 6, 7)
+"""Cluster sizes, each drawn equally often."""
+CORNERS = {
+    "tight-election": 0.25,  # election timeout 2.5 to 4 worst round trips, not 10 to 20
+    "close-heartbeat": 0.25,  # heartbeat interval half the election timeout or more
+    "asymmetric-links": 0.3,  # a minority's links slow or lossy one way
+    "bursty-faults": 0.3,  # faults in bursts, long quiet periods between
+    "quiet-faults": 0.15,  # a few faults only, far apart
+    "hot-key": 0.25,  # one or two keys, mostly compare-and-set
+}
+"""The chance of each corner per seed, drawn independently."""
+TIGHT_FACTOR = 2.5
+ROOMY_FACTOR = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,19 +84,23 @@ PLAIN = Weights()
 def draw(scenario: Scenario, weights: Weights = PLAIN) -> Scenario:
     """The scenario with a configuration drawn from its seed; `swarm` is cleared."""
     rng = stream(scenario.seed, "swarm")
-    network = _network(rng)
+    corners = {name: rng.random() < chance for name, chance in CORNERS.items()}
+    network = _network(rng, tight=corners["tight-election"])
     disk = DiskSpec(fsync_us=rng.choice((100, 1000, 2000, 8000)), fsync_jitter_us=rng.choice((0, 500, 4000)))
-    cluster = _cluster(rng, network, disk, model.named_nodes(scenario.faults), weights)
+    clock = ClockSpec(drift_ppm_max=rng.choice((0, 0, 1000, 50_000)))
+    cluster = _cluster(rng, network, disk, clock, model.named_nodes(scenario.faults), corners, weights)
     election_ms = cluster.tick_ms * cluster.election_ticks
+    links = _links(rng, cluster, election_ms) if corners["asymmetric-links"] else ()
     return dataclasses.replace(
         scenario,
         swarm=False,
         cluster=cluster,
         network=network,
         disk=disk,
-        clock=ClockSpec(drift_ppm_max=rng.choice((0, 0, 1000, 50_000))),
-        workload=_workload(rng),
-        nemesis=_nemesis(rng, scenario.duration_ms, weights),
+        clock=clock,
+        links=links,
+        workload=_workload(rng, hot_key=corners["hot-key"]),
+        nemesis=_nemesis(rng, scenario.duration_ms, corners, weights),
         phases=dataclasses.replace(
             scenario.phases,
             quiet_ms=max(scenario.phases.quiet_ms, 20 * election_ms),
@@ -81,57 +109,134 @@ def draw(scenario: Scenario, weights: Weights = PLAIN) -> Scenario:
     )
 
 
-def _network(rng: random.Random) -> NetworkSpec:
-    latency_us = rng.choice((100, 1000, 1000, 5000, 20_000))
+def _network(rng: random.Random, tight: bool) -> NetworkSpec:
+    """In the tight corner the links are slow, so that the election timeout (a few round
+    trips) is not rounded up to a whole number of ticks many round trips long."""
+    latency_us = rng.choice((5000, 20_000, 50_000) if tight else (100, 1000, 1000, 5000, 20_000))
     return NetworkSpec(
         latency_us=latency_us,
-        jitter_us=rng.choice((0, latency_us // 2, latency_us * 2)),
+        jitter_us=rng.choice((0, latency_us // 4, latency_us // 2) if tight else (0, latency_us // 2, latency_us * 2)),
         loss=rng.choice((0.0, 0.0, 0.01, 0.05)),
         duplicate=rng.choice((0.0, 0.0, 0.01, 0.05)),
         client_latency_us=rng.choice((100, 500, 2000)),
     )
 
 
-def _cluster(rng: random.Random, network: NetworkSpec, disk: DiskSpec, named: int, weights: Weights) -> ClusterSpec:
-    """`named` is the highest node a written fault names: the cluster is never smaller, and
-    when no fault names one the draw is what it always was."""
-    tick_ms = rng.choice((10, 20, 50, 100))
-    # The slowest round trip plus an fsync, which an election needs at least, ten times over.
+def _cluster(
+    rng: random.Random,
+    network: NetworkSpec,
+    disk: DiskSpec,
+    clock: ClockSpec,
+    named: int,
+    corners: dict[str, bool],
+    weights: Weights,
+) -> ClusterSpec:
+    """`named` is the highest node a written fault names: the cluster is never smaller."""
+    tick_ms = rng.choice((10, 20) if corners["tight-election"] else (10, 20, 50, 100))
+    tick_us = tick_ms * 1000
+    # The slowest round trip plus an fsync, which an election needs at least.
     worst_round_trip_us = 2 * (network.latency_us + network.jitter_us) + disk.fsync_us + disk.fsync_jitter_us
-    minimum_ticks = max(5, -(-10 * worst_round_trip_us // (tick_ms * 1000)))
-    election_ticks = rng.randint(minimum_ticks, minimum_ticks * 2)
+    if corners["tight-election"]:
+        minimum_ticks = max(3, -(-int(TIGHT_FACTOR * worst_round_trip_us) // tick_us))
+        election_ticks = rng.randint(minimum_ticks, minimum_ticks + minimum_ticks // 2)
+    else:
+        minimum_ticks = max(5, -(-ROOMY_FACTOR * worst_round_trip_us // tick_us))
+        election_ticks = rng.randint(minimum_ticks, minimum_ticks * 2)
     return ClusterSpec(
         nodes=rng.choice(tuple(n for n in NODE_CHOICES if n >= named) or (named,)),
         tick_ms=tick_ms,
         election_ticks=election_ticks,
-        heartbeat_ticks=rng.randint(1, max(1, election_ticks // 5)),
+        heartbeat_ticks=_heartbeat_ticks(rng, election_ticks, tick_us, network, disk, clock, corners),
         pre_vote=rng.random() < weights.pre_vote,
         check_quorum=rng.random() < weights.check_quorum,
         max_entries_per_message=rng.choice((1, 4, 64, 1024)),
     )
 
 
-def _workload(rng: random.Random) -> WorkloadSpec:
+def _heartbeat_ticks(
+    rng: random.Random,
+    election_ticks: int,
+    tick_us: int,
+    network: NetworkSpec,
+    disk: DiskSpec,
+    clock: ClockSpec,
+    corners: dict[str, bool],
+) -> int:
+    """Usually at most a fifth of the election timeout. In the close corner, as long as a
+    heartbeat still reaches every follower before its shortest election timeout ends: the
+    leader's ticks may run fast and the follower's slow (drift), the heartbeat may wait for
+    a slow fsync of the Ready it leaves with, and arrivals spread by the jitter."""
+    usual = rng.randint(1, max(1, election_ticks // 5))
+    if not corners["close-heartbeat"]:
+        return usual
+    drift = clock.drift_ppm_max / 1_000_000
+    slack_us = 2 * network.jitter_us + 2 * (disk.fsync_us + disk.fsync_jitter_us) + tick_us
+    room_us = election_ticks * tick_us * (1 - drift) / (1 + drift) - slack_us
+    longest = min(election_ticks - 1, int(room_us // tick_us))
+    shortest = max(1, election_ticks // 2)
+    return rng.randint(shortest, longest) if longest >= shortest else max(usual, longest)
+
+
+def _links(rng: random.Random, cluster: ClusterSpec, election_ms: int) -> tuple[LinksSpec, ...]:
+    """One way of a minority's links slow (up to twice the election timeout) or lossy or
+    both: its messages out, or its messages in. A majority keeps healthy links both ways,
+    so a leader is always possible. A two-node cluster has no minority: there only loss."""
+    nodes = list(range(1, cluster.nodes + 1))
+    if cluster.nodes == 1:
+        return ()
+    minority = rng.sample(nodes, max(1, (cluster.nodes - 1) // 2))
+    others = [node for node in nodes if node not in minority]
+    slow = cluster.nodes > 2 and rng.random() < 0.6
+    extra_latency_us = int(election_ms * 1000 * rng.choice((0.25, 0.5, 1.0, 2.0))) if slow else 0
+    loss = rng.choice((0.2, 0.5)) if not slow or rng.random() < 0.3 else 0.0
+    outgoing = rng.random() < 0.5
+    from_nodes, to_nodes = (minority, nodes) if outgoing else (others, minority)
+    return (LinksSpec(tuple(sorted(from_nodes)), tuple(sorted(to_nodes)), extra_latency_us, loss),)
+
+
+def _workload(rng: random.Random, hot_key: bool) -> WorkloadSpec:
     timeout_ms = rng.choice((500, 1000, 3000))
+    if hot_key:
+        # Many clients on one or two keys, most operations compare-and-set: contention.
+        clients, keys, rate = rng.randint(3, 8), rng.choice((1, 1, 2)), rng.choice((100, 200, 400))
+        read, write, cas = round(rng.uniform(0.0, 0.3), 2), round(rng.uniform(0.05, 0.3), 2), 1.0
+    else:
+        clients, keys, rate = rng.randint(1, 8), rng.randint(1, 5), rng.choice((10, 50, 100, 200))
+        read = round(rng.random(), 2)
+        write = min(1.0, round(rng.random(), 2) + 0.01)  # never 0, never past the loader's range
+        cas = round(rng.random(), 2)
     return WorkloadSpec(
-        clients=rng.randint(1, 8),
-        keys=rng.randint(1, 5),
-        rate=rng.choice((10, 50, 100, 200)),
-        read=round(rng.random(), 2),
-        write=min(1.0, round(rng.random(), 2) + 0.01),  # never 0, never past the loader's range
-        cas=round(rng.random(), 2),
+        clients=clients,
+        keys=keys,
+        rate=rate,
+        read=read,
+        write=write,
+        cas=cas,
         timeout_ms=timeout_ms,
         attempt_timeout_ms=min(timeout_ms, rng.choice((100, 250, 1000))),
     )
 
 
-def _nemesis(rng: random.Random, duration_ms: int, weights: Weights) -> NemesisSpec:
+def _nemesis(rng: random.Random, duration_ms: int, corners: dict[str, bool], weights: Weights) -> NemesisSpec:
     kinds = tuple(kind for kind in FAULT_KINDS if rng.random() < weights.chance_of(kind)) or (rng.choice(FAULT_KINDS),)
     shortest_ms = rng.choice((200, 500, 2000))
+    interval_ms = rng.choice((500, 1000, 3000, 8000))
+    burst_faults, burst_window_ms = (1, 1), 0
+    if corners["bursty-faults"]:
+        # The same faults, packed: each drawn moment starts several within a short window,
+        # and the moments are far apart.
+        burst_faults = (2, rng.choice((3, 5, 8)))
+        burst_window_ms = rng.choice((20, 200, 1000))
+        interval_ms = rng.choice((5000, 10_000, 20_000))
+    elif corners["quiet-faults"]:
+        interval_ms = rng.choice((15_000, 30_000))
+    # A very long run draws rarer faults, so the schedule stays one a file can hold.
+    fewest_ms = -(-duration_ms * burst_faults[1] // model.MAX_DRAWN_FAULTS)
     return NemesisSpec(
         mode="random",
         kinds=kinds,
-        # A very long run draws rarer faults, so the schedule stays one a file can hold.
-        interval_ms=max(rng.choice((500, 1000, 3000, 8000)), -(-duration_ms // model.MAX_DRAWN_FAULTS)),
+        interval_ms=max(interval_ms, fewest_ms),
         fault_duration_ms=(shortest_ms, shortest_ms * rng.choice((2, 5, 10))),
+        burst_faults=burst_faults,
+        burst_window_ms=burst_window_ms,
     )

@@ -8,6 +8,7 @@ that closes the safety phase, whichever comes first.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from scenarios.model import FAULT_KINDS, FaultSpec
 from scenarios.rng import stream
 from sim.clock import MS, now_us
 from sim.host import Host, endpoint
-from sim.network import Network
+from sim.network import Hold, Network
 from sim.trace import Trace
 
 
@@ -49,6 +50,7 @@ class Nemesis:
         self.leader = leader
         self.active: dict[int, ActiveFault] = {}
         self.started = 0
+        self.heal_us: int | None = None  # set by `run`: no fault outlasts the heal
         # One starter per fault kind the scenario model knows; an explicit table, so that a
         # kind without a starter (or a starter without a kind) is caught here, at once.
         self._starters: dict[str, Callable[[FaultSpec], tuple[Callable[[], None], dict[str, Any]]]] = {
@@ -58,10 +60,12 @@ class Nemesis:
             "clock": self._start_clock,
             "link": self._start_link,
             "disk": self._start_disk,
+            "delay": self._start_delay,
         }
         assert sorted(self._starters) == sorted(FAULT_KINDS), (sorted(self._starters), FAULT_KINDS)
 
     def run(self, faults: tuple[FaultSpec, ...], heal_us: int) -> Generator[Any, Any, None]:
+        self.heal_us = heal_us
         timeline = []
         for number, fault in enumerate(faults):
             timeline.append((fault.start_ms * MS, 1, number, True))
@@ -93,7 +97,7 @@ class Nemesis:
     def _start(self, number: int, fault: FaultSpec) -> None:
         # Each fault draws from a stream named by its own content, so deleting or editing
         # one fault (as shrinking does) leaves every other fault's choices as they were.
-        self.rng = stream(self.seed, f"fault:{fault!r}")
+        self.rng = stream(self.seed, f"fault:{stream_name(fault)}")
         undo, details = self._starters[fault.kind](fault)
         self.active[number] = ActiveFault(fault, undo, details)
         self.started += 1
@@ -175,6 +179,24 @@ class Nemesis:
 
         return undo, {"loss": fault.loss, "duplicate": fault.duplicate}
 
+    def _start_delay(self, fault: FaultSpec) -> tuple[Callable[[], None], dict[str, Any]]:
+        """Hold a share of the targets' messages to the other nodes for up to `delay_ms`;
+        they arrive late (by the fault's end at the latest), never lost, often after the
+        cluster moved to a later term, and in another order than they were sent."""
+        nodes = self._targets(fault.target)
+        key = self.started  # one per fault started: unique among the active holds
+        end_us = (fault.start_ms + fault.duration_ms) * MS
+        hold = Hold(
+            sources=frozenset(endpoint(node) for node in nodes),
+            destinations=frozenset(endpoint(node) for node in self.hosts),
+            share=fault.share,
+            longest_us=fault.delay_ms * MS,
+            until_us=end_us if self.heal_us is None else min(end_us, self.heal_us),
+            rng=random.Random(self.rng.getrandbits(64)),
+        )
+        self.network.hold(key, hold)
+        return (lambda: self.network.release(key)), {"nodes": nodes, "delay_ms": fault.delay_ms, "share": fault.share}
+
     def _start_partition(self, fault: FaultSpec) -> tuple[Callable[[], None], dict[str, Any]]:
         sides, cut = partition_edges(fault.shape, self._shape_order(fault), fault.one_way)
         edges = [(endpoint(a), endpoint(b)) for a, b in cut]
@@ -196,6 +218,18 @@ class Nemesis:
             ids.remove(first)
             ids.insert(0, first)
         return ids
+
+
+def stream_name(fault: FaultSpec) -> str:
+    """The name of a fault's random stream: its repr, which leaves out the fields added
+    since the first fault kinds (`scenarios.model.ADDED`), so a fault written before they
+    existed keeps its dice, followed by those of them that are set."""
+    added = [
+        f"{spec.name}={getattr(fault, spec.name)!r}"
+        for spec in dataclasses.fields(fault)
+        if spec.metadata.get("added") and getattr(fault, spec.name) != spec.default
+    ]
+    return repr(fault) + "".join(f" {text}" for text in added)
 
 
 def partition_edges(shape: str, order: list[int], one_way: bool) -> tuple[list[list[int]], list[tuple[int, int]]]:

@@ -1,10 +1,16 @@
 """The network: a directed networkx graph over servers and clients.
 
 An edge is a link that can carry messages one way; its attributes say how (latency,
-jitter, loss, duplication). A partition removes edges and healing puts them back; cuts
-are counted so that overlapping faults heal independently. A message is checked against
-the graph both when it leaves and when it arrives, so a partition also drops what was in
-flight, as a firewall rule would.
+jitter, loss, duplication), and the two directions between a pair may differ (a slow or
+lossy uplink beside a healthy downlink). A partition removes edges and healing puts them
+back; cuts are counted so that overlapping faults heal independently. A message is checked
+against the graph both when it leaves and when it arrives, so a partition also drops what
+was in flight, as a firewall rule would.
+
+A hold (the nemesis's delay fault) keeps some messages in the network for up to seconds
+and then delivers them: unlike loss, the message does arrive, after the cluster may have
+moved on to later terms, and held messages overtake each other. Each hold draws from its
+own random stream, so the network's own dice are the same whether or not a hold is on.
 
 An optional observer follows messages through the network for a message sequence diagram:
 it numbers the sends it cares about and hears, for each copy, that it arrived or why it was
@@ -32,6 +38,31 @@ class LinkSpec:
     jitter_us: int
     loss: float = 0.0
     duplicate: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Messages from `sources` to `destinations` are each held, with probability `share`,
+    for a uniform time of up to `longest_us`, but never past `until_us` (the fault's end):
+    what is still held then arrives in a burst, in no particular order."""
+
+    sources: frozenset[str]
+    destinations: frozenset[str]
+    share: float
+    longest_us: int
+    until_us: int
+    rng: random.Random
+
+    def __post_init__(self) -> None:
+        assert 0.0 < self.share <= 1.0, self.share
+        assert self.longest_us > 0, self.longest_us
+
+    def extra_us(self, now_us: int) -> int:
+        """How much longer one message is held (0: not held); draws from the hold's own
+        stream only."""
+        if self.share < 1.0 and self.rng.random() >= self.share:
+            return 0
+        return min(1 + self.rng.randrange(self.longest_us), max(0, self.until_us - now_us))
 
 
 class MessageObserver(Protocol):
@@ -65,6 +96,7 @@ class Network:
         self.sent = 0
         self.delivered = 0
         self.observer: MessageObserver | None = None
+        self.holds: dict[int, Hold] = {}
 
     def add_endpoint(self, name: str, handler: Callable[[str, Any], None]) -> None:
         self.graph.add_node(name)
@@ -73,8 +105,23 @@ class Network:
     def link(self, a: str, b: str, spec: LinkSpec) -> None:
         """Connect a and b both ways."""
         for src, dst in ((a, b), (b, a)):
-            self._base[(src, dst)] = spec
+            self.link_one_way(src, dst, spec)
+
+    def link_one_way(self, src: str, dst: str, spec: LinkSpec) -> None:
+        """Set how src's messages reach dst, leaving dst to src as it is. A link that is cut
+        now gets the new spec back when it heals."""
+        self._base[(src, dst)] = spec
+        if self._cuts[(src, dst)] == 0:
             self.graph.add_edge(src, dst, spec=spec)
+
+    def hold(self, key: int, hold: Hold) -> None:
+        """Start holding messages (see `Hold`) until `release(key)`."""
+        assert key not in self.holds, key
+        self.holds[key] = hold
+
+    def release(self, key: int) -> None:
+        """Hold no more messages for `key`; those already held arrive as drawn."""
+        del self.holds[key]
 
     def cut(self, edges: Iterable[tuple[str, str]]) -> None:
         for edge in edges:
@@ -113,12 +160,24 @@ class Network:
             copies = 2
         for _ in range(copies):
             delay = spec.latency_us + int(rng.random() * (spec.jitter_us + 1))
+            if self.holds:
+                delay += self._held_us(src, dst)
             arrive = (
                 self._observed_arrival(message_id, src, dst, payload)
                 if message_id
                 else (self._arrival(src, dst, payload))
             )
             call_later(self._env, delay, arrive)
+
+    def _held_us(self, src: str, dst: str) -> int:
+        """The longest extra time any hold on src->dst keeps this copy (holds in the order
+        they started, each drawing once, so the dice do not depend on which wins)."""
+        now = self._env.now
+        extra = 0
+        for hold in self.holds.values():
+            if src in hold.sources and dst in hold.destinations:
+                extra = max(extra, hold.extra_us(int(now)))
+        return extra
 
     def _dropped(self, message_id: int, src: str, dst: str, reason: str) -> None:
         assert self.observer is not None

@@ -148,6 +148,16 @@ class World:
         for i, a in enumerate(ids):
             for b in ids[i + 1 :]:
                 self.network.link(endpoint(a), endpoint(b), servers)
+        for links in self.scenario.links:
+            # One direction only: the way back keeps the spec above (asymmetric links).
+            degraded = LinkSpec(
+                network.latency_us + links.extra_latency_us,
+                network.jitter_us,
+                max(network.loss, links.loss),
+                network.duplicate,
+            )
+            for a, b in links.pairs():
+                self.network.link_one_way(endpoint(a), endpoint(b), degraded)
 
     def _build_client(self, slot: int) -> Client:
         spec = self.scenario
