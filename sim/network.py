@@ -43,8 +43,9 @@ class LinkSpec:
 @dataclass(frozen=True, slots=True)
 class Hold:
     """Messages from `sources` to `destinations` are each held, with probability `share`,
-    for a uniform time of up to `longest_us`, but never past `until_us` (the fault's end):
-    what is still held then arrives in a burst, in no particular order."""
+    for a uniform time between half of `longest_us` and all of it (long enough to matter,
+    spread enough to reorder), but never past `until_us` (the fault's end): what is still
+    held then arrives in a burst, in no particular order."""
 
     sources: frozenset[str]
     destinations: frozenset[str]
@@ -62,7 +63,8 @@ class Hold:
         stream only."""
         if self.share < 1.0 and self.rng.random() >= self.share:
             return 0
-        return min(1 + self.rng.randrange(self.longest_us), max(0, self.until_us - now_us))
+        held_us = self.longest_us - self.rng.randrange(self.longest_us // 2 + 1)
+        return min(held_us, max(0, self.until_us - now_us))
 
 
 class MessageObserver(Protocol):
