@@ -7,6 +7,7 @@ import os
 import pickle
 import tomllib
 import typing
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -268,11 +269,14 @@ def test_swarm_never_draws_fewer_nodes_than_a_fault_names() -> None:
 
 
 def test_swarm_draws_are_unchanged_when_no_fault_names_a_node() -> None:
-    """Folders of earlier swarm runs replay only if the same seed still draws the same
-    configuration: these sizes are what seeds 0-7 drew before faults could name nodes."""
+    """Written faults that name no node leave the draw as it is: only a named node bounds
+    the cluster's size from below."""
     swarm = loader.load("swarm")
-    sizes = [resolve(loader.with_seed(swarm, seed)).cluster.nodes for seed in range(8)]
-    assert sizes == [4, 5, 7, 5, 5, 3, 1, 3], sizes
+    unnamed = loader.parse(SWARM_NAMING.replace("target = [8]", 'target = "leader"'), "s.toml")
+    for seed in range(8):
+        plain, with_faults = resolve(loader.with_seed(swarm, seed)), resolve(loader.with_seed(unnamed, seed))
+        assert plain.cluster == with_faults.cluster
+        assert plain.links == with_faults.links
 
 
 def test_unknown_builtin_lists_the_known_ones() -> None:
@@ -330,6 +334,56 @@ def test_every_swarm_draw_reads_back_through_the_loader() -> None:
     """A run folder's scenario.toml is read back by the judge and by replay: swarm must
     never draw a value the loader refuses (seed 122 once drew a write weight of 1.01)."""
     swarm = loader.load("swarm")
+    corners: Counter[str] = Counter()
     for seed in range(400):
         resolved = resolve(loader.with_seed(swarm, seed))
         assert loader.parse(loader.to_toml(resolved), f"seed-{seed}.toml") == resolved
+        corners.update(_corners_of(resolved))
+    # Every size from 1 to 7 about equally (1/7 each is 57 of 400), not a bell around 3 and 5.
+    for nodes in range(1, 8):
+        assert 40 <= corners[f"nodes={nodes}"] <= 75, (nodes, corners)
+    # Each corner with the share swarm.CORNERS gives it (after what the draw rules out),
+    # within what chance allows over 400 seeds.
+    expected = {
+        "tight-election": (50, 110),  # 25%, less where a whole tick is many round trips
+        "close-heartbeat": (60, 115),  # 25%, less where no heartbeat fits the margin
+        "asymmetric-links": (75, 135),  # 30% of the 6/7 with more than one node
+        "slow-link-past-election": (15, 60),
+        "lossy-link": (45, 110),
+        "hot-key": (70, 130),  # 25%
+        "bursty-faults": (90, 155),  # 30%
+        "quiet-faults": (25, 65),  # 15% of the 70% without bursts
+        "delay-fault": (110, 200),
+        "delay-past-election": (100, 200),
+    }
+    for corner, (low, high) in expected.items():
+        assert low <= corners[corner] <= high, (corner, corners[corner])
+
+
+def _corners_of(scenario: Scenario) -> list[str]:
+    """The corners a resolved swarm scenario is in, read off its values alone."""
+    cluster, network, workload = scenario.cluster, scenario.network, scenario.workload
+    election_us = cluster.election_ticks * cluster.tick_ms * 1000
+    found = [f"nodes={cluster.nodes}"]
+    if election_us <= 8 * (network.latency_us + network.jitter_us):
+        found.append("tight-election")
+    if 2 * cluster.heartbeat_ticks >= cluster.election_ticks:
+        found.append("close-heartbeat")
+    if scenario.links:
+        found.append("asymmetric-links")
+    if any(links.extra_latency_us >= election_us for links in scenario.links):
+        found.append("slow-link-past-election")
+    if any(links.loss for links in scenario.links):
+        found.append("lossy-link")
+    if workload.keys <= 2 and workload.cas >= 0.6 * (workload.read + workload.write + workload.cas):
+        found.append("hot-key")
+    if scenario.nemesis.burst_faults[1] > 1:
+        found.append("bursty-faults")
+    elif scenario.nemesis.interval_ms >= 15_000:
+        found.append("quiet-faults")
+    delays = [fault for fault in scenario.faults if fault.kind == "delay"]
+    if delays:
+        found.append("delay-fault")
+    if any(fault.delay_ms * 1000 >= 2 * election_us for fault in delays):
+        found.append("delay-past-election")
+    return found
