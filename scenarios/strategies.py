@@ -54,6 +54,8 @@ def fault(draw: st.DrawFn, nodes: int, duration_ms: int) -> FaultSpec:
         return replace(base, drift_ppm=draw(st.integers(-900_000, 1_000_000)), offset_ms=draw(st.integers(-5000, 5000)))
     if kind == "disk":
         return replace(base, slow_factor=draw(st.integers(1, 100)))
+    if kind == "delay":
+        return replace(base, delay_ms=draw(st.integers(1, 5000)), share=draw(st.sampled_from((0.1, 0.5, 1.0))))
     return base
 
 

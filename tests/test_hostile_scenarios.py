@@ -244,11 +244,13 @@ def test_a_mutated_scenario_loads_or_is_refused_in_one_line(data: bytes, seed: i
 
 
 def test_the_corpus_holds_both_kinds_of_outcome() -> None:
-    """The corpus is only a test if some mutants load and most are refused."""
+    """The corpus is only a test if some mutants load and most are refused. About one
+    mutant in fifteen loads: 300 of them make the count of those that load a matter of the
+    mutations, not of which built-in files there are (80 once drew none after one was added)."""
     outcomes: list[bool] = []
 
     @settings(
-        max_examples=80,
+        max_examples=300,
         deadline=None,
         derandomize=True,
         database=None,
