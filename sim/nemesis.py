@@ -51,6 +51,7 @@ class Nemesis:
         self.active: dict[int, ActiveFault] = {}
         self.started = 0
         self.heal_us: int | None = None  # set by `run`: no fault outlasts the heal
+        self._own_clocks: dict[int, tuple[int, int]] = {}  # while a clock fault acts on the node
         # One starter per fault kind the scenario model knows; an explicit table, so that a
         # kind without a starter (or a starter without a kind) is caught here, at once.
         self._starters: dict[str, Callable[[FaultSpec], tuple[Callable[[], None], dict[str, Any]]]] = {
@@ -147,13 +148,21 @@ class Nemesis:
 
     def _start_clock(self, fault: FaultSpec) -> tuple[Callable[[], None], dict[str, Any]]:
         nodes = self._targets(fault.target)
-        before = {n: (self.hosts[n].clock.drift_ppm, self.hosts[n].clock.offset_us) for n in nodes}
         for node in nodes:
-            self.hosts[node].clock.set(now_us(self.env), fault.drift_ppm, fault.offset_ms * MS)
+            clock = self.hosts[node].clock
+            # The node's own setting, kept while any clock fault acts on it: faults that
+            # overlap end in any order, and the last to end must give this back, not the
+            # setting of a fault that ended before it.
+            self._own_clocks.setdefault(node, (clock.drift_ppm, clock.offset_us))
+            clock.set(now_us(self.env), fault.drift_ppm, fault.offset_ms * MS)
 
         def undo() -> None:
-            for node, (drift_ppm, offset_us) in before.items():
-                self.hosts[node].clock.set(now_us(self.env), drift_ppm, offset_us)
+            # Called once this fault has left `active`, whose order is the order of starts:
+            # the latest clock fault still on a node rules it; with none, its own setting.
+            for node in nodes:
+                still = [active.details for active in self.active.values() if _clock_on(active, node)]
+                setting = (still[-1]["drift_ppm"], still[-1]["offset_us"]) if still else self._own_clocks.pop(node)
+                self.hosts[node].clock.set(now_us(self.env), *setting)
 
         return undo, {"nodes": nodes, "drift_ppm": fault.drift_ppm, "offset_us": fault.offset_ms * MS}
 
@@ -218,6 +227,10 @@ class Nemesis:
             ids.remove(first)
             ids.insert(0, first)
         return ids
+
+
+def _clock_on(active: ActiveFault, node: int) -> bool:
+    return active.spec.kind == "clock" and node in active.details["nodes"]
 
 
 def stream_name(fault: FaultSpec) -> str:

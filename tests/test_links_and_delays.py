@@ -16,7 +16,7 @@ from scenarios.model import FaultSpec
 from scenarios.resolve import resolve
 from sim.nemesis import stream_name
 from sim.network import Hold, LinkSpec, Network
-from sim.world import run_scenario
+from sim.world import World, run_scenario
 
 FAST = LinkSpec(latency_us=1000, jitter_us=0)
 
@@ -241,3 +241,56 @@ def test_a_burst_starts_several_faults_within_its_window() -> None:
     for first in range(0, len(faults) - 2, 3):
         starts = [fault.start_ms for fault in faults[first : first + 3]]
         assert max(starts) - min(starts) <= 50, starts
+
+
+OVERLAPPING_CLOCKS = """\
+name = "clocks"
+duration_ms = 6000
+
+[cluster]
+nodes = 3
+
+[phases]
+quiet_ms = 1000
+final_reads = false
+
+[[faults]]
+kind = "clock"
+target = [1]
+drift_ppm = -400000
+start_ms = 1000
+duration_ms = 2000
+
+[[faults]]
+kind = "clock"
+target = [1]
+drift_ppm = -200000
+start_ms = 2000
+duration_ms = 3000
+"""
+
+
+@pytest.mark.parametrize(("first_ms", "second_ms"), [(2000, 3000), (4000, 1000)])
+def test_overlapping_clock_faults_give_the_node_its_own_clock_back(first_ms: int, second_ms: int) -> None:
+    """Whichever of two overlapping clock faults ends first, the node runs the other's
+    drift until that one ends, then its own. Ending the first fault before the second once
+    left the node on the first fault's drift for the rest of the run (a two-node swarm seed
+    then never elected the node with the longer log, as its clock ran at a quarter speed)."""
+    text = OVERLAPPING_CLOCKS.replace("duration_ms = 2000", f"duration_ms = {first_ms}").replace(
+        "duration_ms = 3000", f"duration_ms = {second_ms}"
+    )
+    world = World(resolve(loader.parse(text, "clocks.toml")))
+    clock = world.hosts[1].clock
+    world.env.process(world.nemesis.run(world.scenario.faults, 6_000_000))
+    drifts = {}
+    for at_ms in (1500, 2500, 3500, 4500, 5500):
+        world.env.run(until=at_ms * 1000)
+        drifts[at_ms] = clock.drift_ppm
+    first_end, second_end = 1000 + first_ms, 2000 + second_ms
+    for at_ms, drift in drifts.items():
+        active = [
+            d
+            for d, (start, end) in ((-400000, (1000, first_end)), (-200000, (2000, second_end)))
+            if start <= at_ms < end
+        ]
+        assert drift == (active[-1] if active else 0), (at_ms, drift, drifts)
