@@ -54,7 +54,8 @@ BUDGET_S = 30
 def hunting_grounds() -> dict[str, str]:
     """bug -> scenario, as the bug-hunt tests state them."""
     spec = importlib.util.spec_from_file_location("test_bug_hunt", HUNTS_FILE)
-    assert spec is not None and spec.loader is not None, HUNTS_FILE
+    assert spec is not None, HUNTS_FILE
+    assert spec.loader is not None, HUNTS_FILE
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return {bug: hunt[0] for bug, hunt in module.HUNTS.items()}

@@ -575,11 +575,13 @@ def main() -> None:
     arguments = parser.parse_args()
     assert arguments.repeat >= 1, "--repeat must be at least 1"
     if arguments.refusals is not None:
-        assert arguments.refusals >= 0 and arguments.served > 0
+        assert arguments.refusals >= 0, arguments.refusals
+        assert arguments.served > 0, arguments.served
         measure_refusals(arguments)
         return
     if arguments.synthetic_mb is not None:
-        assert arguments.synthetic_mb > 0 and 0 <= arguments.pending_percent <= 100
+        assert arguments.synthetic_mb > 0, arguments.synthetic_mb
+        assert 0 <= arguments.pending_percent <= 100, arguments.pending_percent
         measure_synthetic(arguments)
         return
     if arguments.budget is None:

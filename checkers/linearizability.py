@@ -740,7 +740,8 @@ class _Search:
         facts = tuple(
             self.order.why_not(number, self.placed) if ok else None for number, ok in zip(stuck, legal, strict=True)
         )
-        assert stuck and all(fact is not None or not ok for fact, ok in zip(facts, legal, strict=True))
+        assert stuck
+        assert all(fact is not None or not ok for fact, ok in zip(facts, legal, strict=True))
         return _DeadEnd(tuple(stuck), state, facts)
 
     def reasons(self, dead_end: _DeadEnd, path: _Path) -> tuple[_Reason, ...]:
