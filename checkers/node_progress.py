@@ -60,6 +60,7 @@ class _Follower:
 @dataclass(slots=True)
 class _Judge:
     bound_us: int
+    degraded: frozenset[tuple[int, int]] = frozenset()
     nodes: dict[int, _Follower] = field(default_factory=dict)
     heights: list[_Height] = field(default_factory=list)
     commits: dict[int, int] = field(default_factory=dict)
@@ -86,6 +87,8 @@ class _Judge:
             height = heights[follower.next_height]
             if height.t_us + self.bound_us >= now_us or follower.stalled:
                 continue
+            if (height.leader, node_id) in self.degraded or (node_id, height.leader) in self.degraded:
+                continue  # behind a slow or lossy direction: catching up there has no bound
             follower.stalled = True
             follower.stalls += 1
             if follower.stalls == 1:
@@ -111,10 +114,16 @@ class _Judge:
         }
 
 
-def check_node_progress(trace_events: Iterable[TraceEvent], bound_us: int) -> CheckerResult:
-    """Judge each node's progress in the quiet phases of a run (see the module's doc)."""
+def check_node_progress(
+    trace_events: Iterable[TraceEvent], bound_us: int, degraded: frozenset[tuple[int, int]] = frozenset()
+) -> CheckerResult:
+    """Judge each node's progress in the quiet phases of a run (see the module's doc).
+    `degraded` holds the directed links (from, to) slower or lossier than the network's
+    own for the whole run (`[[links]]`); a node whose link with the leader is one of them
+    in either direction is not held to the bound, since its backlog crosses that link at
+    a pace no bound drawn from the timings can promise."""
     assert bound_us > 0, bound_us
-    judge = _Judge(bound_us)
+    judge = _Judge(bound_us, degraded)
     roles = NodeViews()
     last_us = 0
     for event in trace_events:

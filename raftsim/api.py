@@ -99,7 +99,9 @@ def judge(
         results["effects"] = check_effects(effects, trace, history, None if crash is None else crash.t_us)
     if not stopped and folder.scenario.phases.quiet_ms > 0 and "liveness" in workload.checkers:
         results["liveness"] = check_liveness(trace, history)
-        results["node-progress"] = check_node_progress(trace, progress_bound_us(folder.scenario))
+        scenario = folder.scenario
+        degraded = frozenset(link for entry in scenario.links for link in entry.pairs())
+        results["node-progress"] = check_node_progress(trace, progress_bound_us(scenario), degraded)
     if "revisions" in workload.checkers:
         results["revisions"] = check_revisions(history, trace)
     # Whatever the workload, the cluster's elections are judged, and on a crashed run too:
@@ -124,11 +126,27 @@ def disruption_settings(scenario: Scenario) -> DisruptionSettings:
 
 def progress_bound_us(scenario: Scenario) -> int:
     """How long a node may trail the leader's commit in the quiet phases: the file's
-    `[checks] progress_bound_ms`, else three longest election timeouts on the slowest clock."""
+    `[checks] progress_bound_ms`, else three longest election timeouts on the slowest clock,
+    plus the time the commit index takes to reach a follower over the slowest link.
+
+    A follower learns a commit on the leader's next append or heartbeat (a heartbeat round
+    may be skipped for a follower an append just reached), and catching up takes a probe,
+    its answer and an append each way: two heartbeat intervals and four one-way delays
+    over the slowest direction (`[[links]]` included, since they outlast the faults),
+    each stretched by the lossiest link's expected resends."""
     if scenario.checks.progress_bound_ms is not None:
         return scenario.checks.progress_bound_ms * MS
     cluster = scenario.cluster
-    return default_bound_us(cluster.tick_ms * MS, cluster.election_ticks, scenario.clock.drift_ppm_max)
+    base = default_bound_us(cluster.tick_ms * MS, cluster.election_ticks, scenario.clock.drift_ppm_max)
+    network = scenario.network
+    slowest_us = (
+        network.latency_us + network.jitter_us + max([0, *(links.extra_latency_us for links in scenario.links)])
+    )
+    loss = max([network.loss, *(links.loss for links in scenario.links)])
+    assert 0 <= loss < 1, loss
+    heartbeat_us = cluster.heartbeat_ticks * cluster.tick_ms * MS
+    travel_us = (2 * heartbeat_us + 4 * slowest_us) / (1 - loss)
+    return base + int(travel_us)
 
 
 def crash_result(crash: Crash) -> CheckerResult:

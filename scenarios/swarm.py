@@ -101,13 +101,30 @@ def draw(scenario: Scenario, weights: Weights = PLAIN) -> Scenario:
         disk=disk,
         clock=clock,
         links=links,
-        workload=_workload(rng, hot_key=corners["hot-key"]),
+        workload=_patient(_workload(rng, hot_key=corners["hot-key"]), network, links),
         nemesis=_nemesis(rng, scenario.duration_ms, corners, weights),
         phases=dataclasses.replace(
             scenario.phases,
             quiet_ms=max(scenario.phases.quiet_ms, 20 * election_ms),
             leader_bound_ms=max(scenario.phases.leader_bound_ms, 8 * election_ms),
         ),
+    )
+
+
+def _patient(workload: WorkloadSpec, network: NetworkSpec, links: tuple[LinksSpec, ...]) -> WorkloadSpec:
+    """The workload with deadlines that outlast its slowest answer. A request sent to a node
+    behind a slow direction travels it up to four times (the forward to the leader, the
+    append and its acknowledgement a commit waits for, the answer back): a client whose
+    every attempt ends sooner never hears an answer, and the liveness checkers would blame
+    the cluster for the client's impatience. Nothing is drawn, so no other draw moves."""
+    extra_us = max([0, *(entry.extra_latency_us for entry in links)])
+    if not extra_us:
+        return workload
+    slowest_ms = -(-8 * (network.latency_us + network.jitter_us + extra_us) // 1000)
+    return dataclasses.replace(
+        workload,
+        timeout_ms=max(workload.timeout_ms, slowest_ms),
+        attempt_timeout_ms=max(workload.attempt_timeout_ms, slowest_ms),
     )
 
 

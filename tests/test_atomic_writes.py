@@ -155,10 +155,15 @@ def cached(cached_runs: dict[int, RunResult], monkeypatch: pytest.MonkeyPatch) -
     real_judge = api.judge
     verdicts: dict[tuple[str, bool], RunVerdict] = {}
 
-    def judge(folder: run_folder.RunFolder, budget_s: float = 60.0, crash: Crash | None = None) -> RunVerdict:
+    def judge(
+        folder: run_folder.RunFolder,
+        budget_s: float = 60.0,
+        crash: Crash | None = None,
+        invariants: Any = None,
+    ) -> RunVerdict:
         key = (folder.digest, crash is not None)
         if key not in verdicts:
-            verdicts[key] = real_judge(folder, budget_s, crash)
+            verdicts[key] = real_judge(folder, budget_s, crash, invariants)
         return verdicts[key]
 
     monkeypatch.setattr(api, "run_scenario", lambda scenario: cached_runs[scenario.seed])

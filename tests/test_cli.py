@@ -45,6 +45,7 @@ def test_run_writes_the_folder_and_replay_matches(short_mixed_file: Path, tmp_pa
     completed = raftsim("run", str(short_mixed_file), "--seed", "3", "--out", str(out))
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert sorted(p.name for p in out.iterdir()) == [
+        "effects.jsonl",
         "events.json",
         "history.jsonl",
         "latency.png",
@@ -69,6 +70,7 @@ def test_run_writes_the_folder_and_replay_matches(short_mixed_file: Path, tmp_pa
         "node-progress",
         "revisions",
         "disruption",
+        "effects",
     }
     assert verdict["digest"] in completed.stdout
     replayed = raftsim("replay", str(out))

@@ -4,6 +4,7 @@ and the bound is the scenario's to set, refused in one line when it is bad."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -93,6 +94,16 @@ def test_the_commit_index_at_the_phase_start_must_be_reached_too() -> None:
     assert (anomaly["node"], anomaly["index"], anomaly["t"]) == (3, 7, LIVENESS_US + BOUND_US)
 
 
+def test_a_node_behind_a_degraded_link_with_the_leader_is_not_held_to_the_bound() -> None:
+    events = [commit(LIVENESS_US + 1000, 1, 5), apply(LIVENESS_US + 2000, 1, 1, 5), apply(LIVENESS_US + 2000, 2, 1, 5)]
+    (anomaly,) = check_node_progress(trace(*events), BOUND_US).found
+    assert anomaly["node"] == 3
+    for link in ((1, 3), (3, 1)):
+        assert check_node_progress(trace(*events), BOUND_US, frozenset({link})).verdict is Verdict.VALID
+    (elsewhere,) = check_node_progress(trace(*events), BOUND_US, frozenset({(2, 3)})).found
+    assert elsewhere["node"] == 3, "only a link with the leader excuses a node"
+
+
 def test_a_crashed_node_is_not_judged_until_it_returns() -> None:
     events = [event(LIVENESS_US + 500, "crash", node=3), commit(LIVENESS_US + 1000, 1, 5)]
     events += [apply(LIVENESS_US + 2000, 1, 1, 5), apply(LIVENESS_US + 2000, 2, 1, 5)]
@@ -105,7 +116,18 @@ def test_a_crashed_node_is_not_judged_until_it_returns() -> None:
 
 def test_the_bound_defaults_to_three_longest_election_timeouts_and_is_settable() -> None:
     base = loader.parse('name = "a"\n[cluster]\ntick_ms = 50\nelection_ticks = 8\n', "a.toml")
-    assert progress_bound_us(base) == default_bound_us(50_000, 8, 0) == 3 * 2 * 8 * 50_000
+    assert default_bound_us(50_000, 8, 0) == 3 * 2 * 8 * 50_000
+    # Plus the commit's way to a follower: two heartbeat intervals and four one-way trips
+    # over the slowest direction, stretched by the lossiest link's resends.
+    network = base.network
+    heartbeat_us = base.cluster.heartbeat_ticks * 50_000
+    travel_us = (2 * heartbeat_us + 4 * (network.latency_us + network.jitter_us)) / (1 - network.loss)
+    assert progress_bound_us(base) == 3 * 2 * 8 * 50_000 + int(travel_us)
+    slow = loader.parse(
+        'name = "a"\n[cluster]\nnodes = 3\n[[links]]\nfrom_nodes = [1]\nto_nodes = [2]\nextra_latency_us = 900000\n',
+        "a.toml",
+    )
+    assert progress_bound_us(slow) - progress_bound_us(dataclasses.replace(slow, links=())) >= 4 * 900_000
     set_bound = loader.parse('name = "a"\n[checks]\nprogress_bound_ms = 2500\n', "a.toml")
     assert progress_bound_us(set_bound) == 2_500_000
     assert "progress_bound_ms = 2500" in loader.to_toml(set_bound)

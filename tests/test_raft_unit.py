@@ -181,8 +181,8 @@ def test_a_bad_config_is_refused_with_a_value_error(options: dict[str, object], 
 
 
 def test_a_bad_command_is_refused_with_a_value_error() -> None:
-    with pytest.raises(ValueError, match="unknown operation 'append'; known: get, put"):
-        Command("r1", "append", "k")
+    with pytest.raises(ValueError, match="unknown operation 'increment'; known: get, put"):
+        Command("r1", "increment", "k")
     with pytest.raises(ValueError, match="request id"):
         Command("", "put", "k", 1)
     assert Command.decode(Command("r1", "cas", "k", 2, 1).encode()) == Command("r1", "cas", "k", 2, 1)

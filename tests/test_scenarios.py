@@ -279,6 +279,24 @@ def test_swarm_draws_are_unchanged_when_no_fault_names_a_node() -> None:
         assert plain.links == with_faults.links
 
 
+def test_swarm_clients_wait_longer_than_their_slowest_answer_takes() -> None:
+    """A slow direction (`[[links]]`) may carry a request four times (forward, append,
+    acknowledgement, answer): the drawn deadlines cover eight trips, so a client behind it
+    still hears answers and the liveness checkers judge the cluster, not its clients."""
+    swarm = loader.load("swarm")
+    slow = 0
+    for seed in range(120):
+        drawn = resolve(loader.with_seed(swarm, seed))
+        extra_us = max([0, *(entry.extra_latency_us for entry in drawn.links)])
+        if not extra_us:
+            continue
+        slow += 1
+        trip_us = drawn.network.latency_us + drawn.network.jitter_us + extra_us
+        assert drawn.workload.timeout_ms * 1000 >= 8 * trip_us, seed
+        assert drawn.workload.attempt_timeout_ms * 1000 >= 8 * trip_us, seed
+    assert slow >= 10, "the corner is drawn often enough to be tested"
+
+
 def test_unknown_builtin_lists_the_known_ones() -> None:
     with pytest.raises(ScenarioError, match=r"built-in ones: .*mixed"):
         loader.load("no-such-scenario")
