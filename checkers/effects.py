@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from checkers.errors import InputError
-from checkers.history import Event, decode_json_line, text_problem
+from checkers.history import Event, decode_json_line, invoke_lines, text_problem
 from checkers.trace import TraceEvent
 from checkers.verdict import CheckerResult, Verdict
 
@@ -258,17 +258,3 @@ def _applied_digests(applies: list[_Apply]) -> dict[Incarnation, dict[int, str]]
     for apply in applies:
         applied.setdefault(apply.incarnation, {})[apply.index] = apply.digest
     return applied
-
-
-def invoke_lines(history: Iterable[Event]) -> dict[str, int]:
-    """Request id -> the history line of its invoke. A client names its requests
-    `c<slot>-<n>`, n counting the operations it invoked from 1: the n-th invoke of that
-    `client` in the history (line = index + 1)."""
-    counts: dict[int, int] = {}
-    lines: dict[str, int] = {}
-    for event in history:
-        if event.type != "invoke" or event.client is None:
-            continue
-        counts[event.client] = counts.get(event.client, 0) + 1
-        lines[f"c{event.client}-{counts[event.client]}"] = event.index + 1
-    return lines

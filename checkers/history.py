@@ -944,3 +944,17 @@ def operations_from_events(events: Iterable[Event]) -> list[Operation]:
     for event in events:
         pair_event(pairing, event, None)
     return pairing.operations()
+
+
+def invoke_lines(history: Iterable[Event]) -> dict[str, int]:
+    """Request id -> the history line of its invoke. A client names its requests
+    `c<slot>-<n>`, n counting the operations it invoked from 1: the n-th invoke of that
+    `client` in the history (line = index + 1)."""
+    counts: dict[int, int] = {}
+    lines: dict[str, int] = {}
+    for event in history:
+        if event.type != "invoke" or event.client is None:
+            continue
+        counts[event.client] = counts.get(event.client, 0) + 1
+        lines[f"c{event.client}-{counts[event.client]}"] = event.index + 1
+    return lines

@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from checkers.explain import format_seconds, plural
-from checkers.history import Event
+from checkers.history import Event, invoke_lines
 from checkers.trace import TraceEvent
 from checkers.verdict import CheckerResult, Verdict
 
@@ -183,7 +183,7 @@ def check_raft_safety(events: Iterable[TraceEvent], history: Iterable[Event] | N
     for event in events:
         replay.step(event)
     replay.finish()
-    replay.name_proposers(_invoke_lines(history) if history is not None else {})
+    replay.name_proposers(invoke_lines(history) if history is not None else {})
     groups = [group.to_json() for group in replay.groups.values()]
     return CheckerResult(
         Verdict.holds(replay.anomalies.total == 0),
@@ -191,20 +191,6 @@ def check_raft_safety(events: Iterable[TraceEvent], history: Iterable[Event] | N
         groups=tuple(groups[:GROUPS_KEPT]),
         stats={**replay.stats(), "groups_total": len(groups)},
     )
-
-
-def _invoke_lines(history: Iterable[Event]) -> dict[str, int]:
-    """Request id -> the history line of its invoke. A client names its requests
-    `c<slot>-<n>`, n counting the operations it invoked from 1: the n-th invoke of that
-    `client` in the history."""
-    counts: dict[int, int] = {}
-    lines: dict[str, int] = {}
-    for event in history:
-        if event.type != "invoke" or event.client is None:
-            continue
-        counts[event.client] = counts.get(event.client, 0) + 1
-        lines[f"c{event.client}-{counts[event.client]}"] = event.index + 1
-    return lines
 
 
 class _Replay:
