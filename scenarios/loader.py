@@ -49,7 +49,7 @@ _BARE_KEY = re.compile(r"[A-Za-z0-9_-]{1,60}")
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 # The tables swarm mode draws from the seed: written in a swarm file they would be ignored.
 SWARM_TABLES = ("cluster", "network", "disk", "clock", "workload", "nemesis", "links")
-# The fields each fault kind acts on (besides kind, start_ms, duration_ms).
+# The fields each fault kind acts on (besides kind, start_ms, duration_ms and after).
 _FAULT_FIELDS = {
     "partition": ("shape", "one_way", "target"),
     "crash": ("target",),
@@ -100,6 +100,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "nemesis.fault_duration_ms": (0, 24 * 3600 * 1000),
     "nemesis.burst_faults": (1, 100),
     "nemesis.burst_window_ms": (0, 3_600_000),
+    "nemesis.triggered": (0.0, 1.0),
     "faults.start_ms": (0, 24 * 3600 * 1000),
     "faults.duration_ms": (0, 24 * 3600 * 1000),
     "faults.drift_ppm": (-900_000, 1_000_000),
@@ -124,6 +125,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "faults.kind": model.FAULT_KINDS,
     "faults.shape": model.PARTITION_SHAPES,
     "faults.target": model.TARGET_WORDS,
+    "faults.after": model.TRIGGERS,
 }
 _SECTIONS = typing.get_type_hints(Scenario)
 _OPTIONAL_INT = int | None
@@ -438,7 +440,7 @@ class _Validator:
         """A field the fault's kind does not act on must not be set: it would be ignored."""
         kind = values["kind"]
         for key, value in values.items():
-            if key in ("kind", "start_ms", "duration_ms") or value == _FAULT_DEFAULTS[key]:
+            if key in ("kind", "start_ms", "duration_ms", "after") or value == _FAULT_DEFAULTS[key]:
                 continue
             if key not in _FAULT_FIELDS[kind]:
                 acts_on = ", ".join(_FAULT_FIELDS[kind])

@@ -15,6 +15,9 @@ FAULT_KINDS = ("partition", "crash", "pause", "clock", "link", "disk", "delay")
 PARTITION_SHAPES = ("isolate-node", "isolate-leader", "halves", "majorities-ring", "bridge")
 TARGET_WORDS = ("random", "leader", "all", "minority", "majority")
 NEMESIS_MODES = ("schedule", "random")
+TRIGGERS = ("time", "campaign", "leader")
+"""When a fault starts: at `start_ms` (`time`), or at the first moment at or after it that a
+node starts an election (`campaign`, a real one, not a pre-vote) or wins one (`leader`)."""
 MAX_NODES = 9
 # A schedule longer than this is a mistake, not a test; the bound keeps a resolved scenario
 # (written faults plus drawn ones) a file of a few megabytes that replays.
@@ -93,6 +96,9 @@ class NemesisSpec:
     fault_duration_ms: tuple[int, int] = (1000, 8000)
     burst_faults: tuple[int, int] = added_field((1, 1))
     burst_window_ms: int = added_field(0)
+    triggered: float = added_field(0.0)
+    """The share of drawn faults that start at a protocol moment (`FaultSpec.after`) rather
+    than at their drawn time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +119,11 @@ class FaultSpec:
     slow_factor: int = 10
     delay_ms: int = added_field(2000)
     share: float = added_field(1.0)
+    after: str = added_field("time")
+    """`time`: the fault starts at `start_ms`. Otherwise (a word of TRIGGERS) it is armed at
+    `start_ms` and starts at the next such moment of the protocol, if one comes before the
+    heal; its `duration_ms` counts from there. Crashing voters as a leader wins, or pausing
+    a candidate as it campaigns, lands where random times seldom do."""
 
 
 @dataclass(frozen=True, slots=True)

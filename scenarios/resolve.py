@@ -9,7 +9,7 @@ import dataclasses
 from typing import Any
 
 from scenarios import swarm
-from scenarios.model import FAULT_KINDS, MAX_FAULTS, PARTITION_SHAPES, FaultSpec, Scenario
+from scenarios.model import FAULT_KINDS, MAX_FAULTS, PARTITION_SHAPES, TRIGGERS, FaultSpec, Scenario
 from scenarios.model import problems as problems_of
 from scenarios.rng import stream
 
@@ -43,7 +43,12 @@ def _draw_schedule(scenario: Scenario) -> Scenario:
                 break
             kind = rng.choice(kinds)
             length_ms = rng.randint(*nemesis.fault_duration_ms)
-            faults.append(_random_fault(rng, kind, start_ms, length_ms))
+            fault = _random_fault(rng, kind, start_ms, length_ms)
+            # Only a nemesis that times faults by the protocol draws more dice, so every
+            # other schedule stays as it was drawn before triggers existed.
+            if nemesis.triggered and rng.random() < nemesis.triggered:
+                fault = _triggered(rng, fault)
+            faults.append(fault)
         at_ms += max(1, int(rng.expovariate(1.0 / nemesis.interval_ms)))
     return dataclasses.replace(
         scenario,
@@ -60,6 +65,16 @@ def _assert_consistent(resolved: Scenario) -> None:
     problems = [p for p in problems_of(resolved) if p.key in ("target", "start_ms")]
     assert not problems, f"resolved scenario {resolved.name!r} seed {resolved.seed}: {problems[0]}"
     assert len(resolved.faults) <= MAX_FAULTS, f"{len(resolved.faults)} faults after resolving"
+
+
+def _triggered(rng: Any, fault: FaultSpec) -> FaultSpec:
+    """`fault` started by the protocol: as a node campaigns or as one wins. A crash or pause
+    then takes a wider target, up to every node (the voters as their votes land)."""
+    after = rng.choice(TRIGGERS[1:])
+    if fault.kind not in ("crash", "pause"):
+        return dataclasses.replace(fault, after=after)
+    target = rng.choice(("leader", "random", "minority", "majority", "all"))
+    return dataclasses.replace(fault, after=after, target=target)
 
 
 def _random_fault(rng: Any, kind: str, start_ms: int, duration_ms: int) -> FaultSpec:

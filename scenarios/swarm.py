@@ -54,6 +54,11 @@ CORNERS = {
     "hot-key": 0.25,  # one or two keys, mostly compare-and-set
 }
 """The chance of each corner per seed, drawn independently."""
+LATE_CORNERS = {
+    "protocol-timed-faults": 0.3,  # a share of the faults start as a node campaigns or wins
+}
+"""Corners drawn after everything else, so that adding one left every earlier draw (and
+the seeds that do not take it) as it was."""
 LEASE_LAPSE_MOST = 1e-3
 """The highest chance that a drawn one-way loss drops every heartbeat of an election timeout."""
 TIGHT_FACTOR = 2.5
@@ -93,7 +98,7 @@ def draw(scenario: Scenario, weights: Weights = PLAIN) -> Scenario:
     cluster = _cluster(rng, network, disk, clock, model.named_nodes(scenario.faults), corners, weights)
     election_ms = cluster.tick_ms * cluster.election_ticks
     links = _links(rng, cluster, election_ms) if corners["asymmetric-links"] else ()
-    return dataclasses.replace(
+    drawn = dataclasses.replace(
         scenario,
         swarm=False,
         cluster=cluster,
@@ -109,6 +114,13 @@ def draw(scenario: Scenario, weights: Weights = PLAIN) -> Scenario:
             leader_bound_ms=max(scenario.phases.leader_bound_ms, 8 * election_ms),
         ),
     )
+    late = {name: rng.random() < chance for name, chance in LATE_CORNERS.items()}
+    if late["protocol-timed-faults"]:
+        # Crashes as voters' votes land, pauses as a candidate asks: the moments a fault at
+        # a random time seldom hits, where persistence and term bugs bite.
+        triggered = rng.choice((0.3, 0.6, 1.0))
+        drawn = dataclasses.replace(drawn, nemesis=dataclasses.replace(drawn.nemesis, triggered=triggered))
+    return drawn
 
 
 def _patient(workload: WorkloadSpec, network: NetworkSpec, links: tuple[LinksSpec, ...]) -> WorkloadSpec:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter, deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from raftcore.kv import Command
@@ -99,6 +99,8 @@ class Host:
         self._synced_hard_state = HardState()
         self._synced_entries: list[Entry] = []
         self.observer: HostObserver | None = None
+        self.on_role: Callable[[int, str], None] | None = None
+        """Told of each role this node takes (node, role name): the nemesis's protocol moments."""
         self.observed: Counter[str] = Counter()
         """Rare events that leave no trace line (`checkers.events`), counted as they happen;
         reading them changes nothing in the node or the run."""
@@ -256,8 +258,10 @@ class Host:
         node = server.node
         shown = (node.role, node.term, node.leader_id)
         if shown != self._shown:
-            self._shown = shown
+            previous, self._shown = self._shown, shown
             self.trace.emit_role(self.node_id, node.role.value, node.term, node.leader_id)
+            if self.on_role is not None and (previous is None or previous[:2] != shown[:2]):
+                self.on_role(self.node_id, node.role.value)
 
     # --- faults -----------------------------------------------------------------------
 

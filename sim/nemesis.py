@@ -9,6 +9,7 @@ that closes the safety phase, whichever comes first.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import random
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from scenarios.rng import stream
 from sim.clock import MS, now_us
 from sim.host import Host, endpoint
 from sim.network import Hold, Network
+from sim.schedule import call_later
 from sim.trace import Trace
 
 
@@ -52,6 +54,8 @@ class Nemesis:
         self.started = 0
         self.heal_us: int | None = None  # set by `run`: no fault outlasts the heal
         self._own_clocks: dict[int, tuple[int, int]] = {}  # while a clock fault acts on the node
+        self._faults: tuple[FaultSpec, ...] = ()
+        self._armed: list[int] = []  # faults waiting for their protocol moment, in order
         # One starter per fault kind the scenario model knows; an explicit table, so that a
         # kind without a starter (or a starter without a kind) is caught here, at once.
         self._starters: dict[str, Callable[[FaultSpec], tuple[Callable[[], None], dict[str, Any]]]] = {
@@ -66,21 +70,53 @@ class Nemesis:
         assert sorted(self._starters) == sorted(FAULT_KINDS), (sorted(self._starters), FAULT_KINDS)
 
     def run(self, faults: tuple[FaultSpec, ...], heal_us: int) -> Generator[Any, Any, None]:
+        """Start and stop the timed faults at their times; arm the others at theirs (they
+        start when `observe_role` sees their moment)."""
         self.heal_us = heal_us
+        self._faults = faults
         timeline = []
         for number, fault in enumerate(faults):
             timeline.append((fault.start_ms * MS, 1, number, True))
-            timeline.append(((fault.start_ms + fault.duration_ms) * MS, 0, number, False))
+            if fault.after == "time":
+                timeline.append(((fault.start_ms + fault.duration_ms) * MS, 0, number, False))
         timeline.sort()
         for at_us, _order, number, starting in timeline:
             if at_us >= heal_us:
                 break
             if at_us > now_us(self.env):
                 yield self.env.timeout(at_us - now_us(self.env))
-            if starting:
+            if not starting:
+                if number in self.active:
+                    self._stop(number)
+            elif faults[number].after == "time":
                 self._start(number, faults[number])
-            elif number in self.active:
-                self._stop(number)
+            else:
+                self._armed.append(number)
+
+    def observe_role(self, node: int, role: str) -> None:
+        """A node took `role`: start the armed faults waiting for that moment. They start
+        just after the step that made it (a callback at the same instant), so the node's
+        own step completes first, as a real crash would find it."""
+        moment = {"candidate": "campaign", "leader": "leader"}.get(role)
+        if moment is None:
+            return
+        due = [number for number in self._armed if self._faults[number].after == moment]
+        for number in due:
+            self._armed.remove(number)
+            call_later(self.env, 0, functools.partial(self._start_triggered, number))
+
+    def _start_triggered(self, number: int, _event: simpy.Event | None = None) -> None:
+        assert self.heal_us is not None
+        if now_us(self.env) >= self.heal_us:
+            return  # healed meanwhile: the safety phase is over
+        fault = self._faults[number]
+        self._start(number, fault)
+        if now_us(self.env) + fault.duration_ms * MS < self.heal_us:
+            call_later(self.env, fault.duration_ms * MS, functools.partial(self._stop_if_active, number))
+
+    def _stop_if_active(self, number: int, _event: simpy.Event | None = None) -> None:
+        if number in self.active:
+            self._stop(number)
 
     def heal_all(self) -> None:
         """Undo every active fault and bring every node back: the end of the safety phase."""
@@ -100,6 +136,8 @@ class Nemesis:
         # one fault (as shrinking does) leaves every other fault's choices as they were.
         self.rng = stream(self.seed, f"fault:{stream_name(fault)}")
         undo, details = self._starters[fault.kind](fault)
+        if fault.after != "time":
+            details["after"] = fault.after
         self.active[number] = ActiveFault(fault, undo, details)
         self.started += 1
         self.trace.emit("fault", id=number, kind=fault.kind, **details)
@@ -194,7 +232,7 @@ class Nemesis:
         cluster moved to a later term, and in another order than they were sent."""
         nodes = self._targets(fault.target)
         key = self.started  # one per fault started: unique among the active holds
-        end_us = (fault.start_ms + fault.duration_ms) * MS
+        end_us = now_us(self.env) + fault.duration_ms * MS  # a triggered fault starts after start_ms
         hold = Hold(
             sources=frozenset(endpoint(node) for node in nodes),
             destinations=frozenset(endpoint(node) for node in self.hosts),

@@ -109,6 +109,9 @@ class World:
         self._link_cluster()
         self.clients = [self._build_client(slot) for slot in range(scenario.workload.clients)]
         self.nemesis = Nemesis(self.env, self.hosts, self.network, self.trace, seed, self.leader)
+        if any(fault.after != "time" for fault in scenario.faults):
+            for host in self.hosts.values():
+                host.on_role = self.nemesis.observe_role
 
     def _build_host(self, node_id: int) -> Host:
         spec, seed = self.scenario, self.scenario.seed

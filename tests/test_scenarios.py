@@ -178,7 +178,8 @@ def test_every_number_has_a_range_and_every_fault_field_a_kind() -> None:
             if hint in (int, float):
                 assert path in loader._RANGES, path
     acted_on = {name for names in loader._FAULT_FIELDS.values() for name in names}
-    assert acted_on | {"kind", "start_ms", "duration_ms"} == {f.name for f in dataclasses.fields(FaultSpec)}
+    every_kind = {"kind", "start_ms", "duration_ms", "after"}
+    assert acted_on | every_kind == {f.name for f in dataclasses.fields(FaultSpec)}
 
 
 def test_a_large_schedule_is_refused_and_the_largest_allowed_replays(tmp_path: Path) -> None:
@@ -373,6 +374,7 @@ def test_every_swarm_draw_reads_back_through_the_loader() -> None:
         "quiet-faults": (25, 65),  # 15% of the 70% without bursts
         "delay-fault": (110, 200),
         "delay-past-election": (100, 200),
+        "protocol-timed-faults": (85, 155),  # 30%, less where a triggered share drew no fault
     }
     for corner, (low, high) in expected.items():
         assert low <= corners[corner] <= high, (corner, corners[corner])
@@ -404,4 +406,6 @@ def _corners_of(scenario: Scenario) -> list[str]:
         found.append("delay-fault")
     if any(fault.delay_ms * 1000 >= 2 * election_us for fault in delays):
         found.append("delay-past-election")
+    if any(fault.after != "time" for fault in scenario.faults):
+        found.append("protocol-timed-faults")
     return found
