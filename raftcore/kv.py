@@ -14,6 +14,13 @@ of such a key reads the whole list. It is what the list-append workload runs on:
 shows every append that took effect, in order, so an append applied twice or lost is
 visible in any later read.
 
+The state lives in a multi-version store (`raftcore.mvcc`), which also answers etcd's v3
+requests (`raftcore.etcd`): a command of operation `etcd-range`, `etcd-put`,
+`etcd-delete`, `etcd-txn` or `etcd-compact` carries the request as the contract's JSON in
+its `value` and the key it names (empty for a txn or a compaction) as its `key`; its result
+holds etcd's response, or etcd's error string as a definite failure. The older operations
+and etcd's share one revision space, and the older ones answer exactly as before.
+
 The store reports every command it executes (not the repeats it answers from its table)
 to an observer, with the log index it was applying and the revision after: what a checker
 needs to tell that a request took effect once on every replica, whatever its workload.
@@ -27,7 +34,34 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-OPERATIONS = ("get", "put", "delete", "cas", "append")
+from raftcore.bugs import (
+    COMPACT_DROPS_LATEST,
+    DELETE_KEEPS_VERSION,
+    RANGE_PAST_READS_CURRENT,
+)
+from raftcore.etcd import (
+    EtcdError,
+    EtcdRequest,
+    EtcdResponse,
+    KeyValue,
+    Limits,
+    kind_of,
+    request_from_json,
+    request_to_json,
+)
+from raftcore.mvcc import MVCCStore
+
+ETCD_OPERATIONS = {
+    "etcd-range": "range",
+    "etcd-put": "put",
+    "etcd-delete": "delete",
+    "etcd-txn": "txn",
+    "etcd-compact": "compact",
+}
+"""A command's operation for each of etcd's request kinds, to the contract's kind."""
+OPERATIONS = ("get", "put", "delete", "cas", "append", *ETCD_OPERATIONS)
+READ_OPERATIONS = ("get", "etcd-range")
+"""Operations that never write: no acknowledgement of a write follows them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +81,16 @@ class Command:
             raise ValueError(f"unknown operation {self.operation!r}; known: {', '.join(OPERATIONS)}")
         if not self.request_id:
             raise ValueError("every command carries a request id")
+
+    @staticmethod
+    def etcd(request_id: str, request: EtcdRequest) -> Command:
+        """The command carrying an etcd request, in the contract's canonical JSON."""
+        kind = kind_of(request)
+        return Command(request_id, f"etcd-{kind}", getattr(request, "key", ""), request_to_json(request))
+
+    def etcd_request(self) -> EtcdRequest:
+        """The etcd request an `etcd-*` command carries (ValueError if malformed)."""
+        return request_from_json(ETCD_OPERATIONS[self.operation], self.value)
 
     def encode(self) -> str:
         """Canonical text for the log: identical commands give identical bytes."""
@@ -77,20 +121,14 @@ def _decode_shareable(data: str) -> Command | None:
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """The outcome of applying a command. `succeeded` is False only for a cas whose compare
-    did not hold; `value` is what a get read (None: the key is absent)."""
+    """The outcome of applying a command. `succeeded` is False for a cas whose compare did
+    not hold and for an etcd request etcd refuses (`error`: etcd's message); `value` is what
+    a get read (None: the key is absent), or an etcd request's response (`raftcore.etcd`)."""
 
     succeeded: bool
     value: Any
     revision: int
-
-
-@dataclass(slots=True)
-class KeyValue:
-    value: Any
-    create_revision: int
-    mod_revision: int
-    version: int
+    error: str | None = None
 
 
 ExecutionObserver = Callable[[int, Command, int], None]
@@ -106,21 +144,28 @@ class KVStore:
         applied_index: int = 0,
         overwrite_keeps_revision: bool = False,
         on_execute: ExecutionObserver | None = None,
+        limits: Limits | None = None,
+        bugs: frozenset[str] = frozenset(),
     ) -> None:
         """`applied_index` is where applying resumes: 0 for a store built from the whole log
         (always, for a correct node; the planted bug `restart-skips-apply` passes more).
         `overwrite_keeps_revision` is the planted bug of that name. `on_execute` hears of
-        every command executed (see the module docstring)."""
+        every command executed (see the module docstring). `limits` are etcd's size limits
+        (its defaults if None); `bugs` may name the planted bugs of the multi-version store."""
         assert applied_index >= 0
         self._overwrite_keeps_revision = overwrite_keeps_revision
         self._on_execute = on_execute
-        self.revision = 0
         self.applied_index = applied_index
-        self._keys: dict[str, KeyValue] = {}
+        store_bugs = bugs & {RANGE_PAST_READS_CURRENT, DELETE_KEEPS_VERSION, COMPACT_DROPS_LATEST}
+        self.mvcc = MVCCStore(limits, frozenset(store_bugs))
         self._results: dict[str, Result] = {}
 
+    @property
+    def revision(self) -> int:
+        return self.mvcc.revision
+
     def get(self, key: str) -> KeyValue | None:
-        return self._keys.get(key)
+        return self.mvcc.latest(key)
 
     def result_of(self, request_id: str) -> Result | None:
         return self._results.get(request_id)
@@ -143,7 +188,9 @@ class KVStore:
         """What `command` would return against the current state, changing nothing. Only the
         planted bug `retry-answered-afresh` asks this: a correct server answers a repeat with
         the result the command had where it sits in the log."""
-        current = self._keys.get(command.key)
+        if command.operation in ETCD_OPERATIONS:
+            return self._etcd(command, self.mvcc.evaluate)
+        current = self.mvcc.latest(command.key)
         held = None if current is None else current.value
         if command.operation == "get":
             return Result(True, held, self.revision)
@@ -155,7 +202,7 @@ class KVStore:
 
     def read_local(self, key: str) -> Result:
         """A read of this replica's current state, outside the log."""
-        current = self._keys.get(key)
+        current = self.mvcc.latest(key)
         return Result(True, None if current is None else current.value, self.revision)
 
     def _execute(self, command: Command) -> Result:
@@ -167,7 +214,9 @@ class KVStore:
         return result
 
     def _perform(self, command: Command) -> Result:
-        current = self._keys.get(command.key)
+        if command.operation in ETCD_OPERATIONS:
+            return self._etcd(command, self.mvcc.execute)
+        current = self.mvcc.latest(command.key)
         if command.operation == "get":
             return Result(True, None if current is None else current.value, self.revision)
         if command.operation == "cas":
@@ -180,21 +229,20 @@ class KVStore:
         if command.operation == "append":
             return self._append(command.key, command.value, current)
         assert command.operation == "delete"
-        if current is None:
-            return Result(True, None, self.revision)
-        self.revision += 1
-        del self._keys[command.key]
-        return Result(True, current.value, self.revision)
+        deleted = self.mvcc.delete_key(command.key)
+        return Result(True, None if deleted is None else deleted.value, self.revision)
+
+    def _etcd(self, command: Command, run: Callable[[EtcdRequest], EtcdResponse]) -> Result:
+        """An etcd request: its response, or etcd's refusal as a definite failure."""
+        try:
+            response = run(command.etcd_request())
+        except EtcdError as error:
+            return Result(False, None, self.revision, error.message)
+        return Result(True, response, response.revision)
 
     def _put(self, key: str, value: Any, current: KeyValue | None) -> Result:
-        if current is None or not self._overwrite_keeps_revision:
-            self.revision += 1
-        if current is None:
-            self._keys[key] = KeyValue(value, self.revision, self.revision, 1)
-        else:
-            current.value = value
-            current.mod_revision = self.revision
-            current.version += 1
+        keep_revision = current is not None and self._overwrite_keeps_revision
+        self.mvcc.put_value(key, value, keep_revision)
         return Result(True, value, self.revision)
 
     def _append(self, key: str, value: Any, current: KeyValue | None) -> Result:

@@ -9,6 +9,12 @@ answer reads from local state, `ack-before-commit` answers writes once proposed,
 `forward-acknowledged` once forwarded, `cas-checked-at-propose` decides a compare-and-set
 before its place in the log is known, and `retry-answered-afresh` answers a retry from the
 state now rather than from the result the request had at its place in the log.
+
+etcd's v3 requests (`raftcore.etcd`) travel the same way: `Request.etcd` builds one from the
+contract's JSON, its entry is applied in log order like any read or write (a range too), and
+the `Response` carries etcd's response JSON as its `value` or etcd's error string as its
+`error`. The planted bug `txn-compare-at-propose` decides a txn's compares when it is
+proposed, as `cas-checked-at-propose` does for a compare-and-set.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import dataclasses
 import functools
 import hashlib
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,10 +35,15 @@ from raftcore.bugs import (
     READ_FROM_FOLLOWER,
     RETRY_ANSWERED_AFRESH,
     STALE_LOCAL_READ,
+    TXN_COMPARE_AT_PROPOSE,
 )
-from raftcore.kv import Command, ExecutionObserver, KVStore, Result
+from raftcore.etcd import KINDS, TxnRequest, is_response, request_from_json, response_to_json
+from raftcore.kv import ETCD_OPERATIONS, READ_OPERATIONS, Command, ExecutionObserver, KVStore, Result
 from raftcore.raft import RaftNode
 from raftcore.types import NO_NODE, Config, Entry, PersistedState, Role
+
+_PLAIN_WRITES = ("put", "delete", "cas", "append")
+"""The writes of the operations before etcd's: the only ones `forward-acknowledged` answers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,14 +59,29 @@ class Request:
     expected: Any = None
     forwarded: bool = False
 
+    @staticmethod
+    def etcd(request_id: str, client: str, kind: str, body: Mapping[str, Any]) -> Request:
+        """An etcd v3 request of the contract's `kind` (range, put, delete, txn, compact) and
+        JSON `body`; ValueError if it is malformed. Its `Response` holds etcd's response JSON
+        as `value` (`error`: etcd's error string, the request had no effect)."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown etcd request kind {kind!r}; known: {', '.join(KINDS)}")
+        command = Command.etcd(request_id, request_from_json(kind, body))
+        return Request(request_id, client, command.operation, command.key, command.value)
+
     def command(self) -> Command:
+        if self.operation in ETCD_OPERATIONS:
+            # Canonical JSON: equal requests log equal bytes, however the client wrote them.
+            return Command.etcd(self.request_id, request_from_json(ETCD_OPERATIONS[self.operation], self.value))
         return Command(self.request_id, self.operation, self.key, self.value, self.expected)
 
 
 @dataclass(frozen=True, slots=True)
 class Response:
-    """What a server answers. `error` is None on success; `not-leader` and
-    `compare-failed` are definite (the request had no effect)."""
+    """What a server answers. `error` is None on success; `not-leader`, `compare-failed`
+    and etcd's errors (`raftcore.etcd.ERRORS`) are definite (the request had no effect). For
+    an etcd request, `value` is its response as the contract's JSON (a fresh object) and
+    `revision` the response header's."""
 
     request_id: str
     client: str
@@ -109,6 +136,7 @@ class KVServer:
             applied_index=self.node.applied_index,
             overwrite_keeps_revision=OVERWRITE_KEEPS_REVISION in config.bugs,
             on_execute=on_execute,
+            bugs=config.bugs,
         )
         self.node_id = config.node_id
         bugs = config.bugs
@@ -118,6 +146,7 @@ class KVServer:
         self._cas_checked_at_propose = CAS_CHECKED_AT_PROPOSE in bugs
         self._retry_answered_afresh = RETRY_ANSWERED_AFRESH in bugs
         self._forward_acknowledged = FORWARD_ACKNOWLEDGED in bugs
+        self._txn_compare_at_propose = TXN_COMPARE_AT_PROPOSE in bugs
         # request id -> client address, for requests this incarnation proposed.
         self._waiting: dict[str, str] = {}
 
@@ -139,7 +168,7 @@ class KVServer:
             leader = self.node.leader_id
             if leader != NO_NODE and leader != self.node_id and not request.forwarded:
                 forwarded = dataclasses.replace(request, forwarded=True)
-                if self._forward_acknowledged and request.operation != "get":
+                if self._forward_acknowledged and request.operation in _PLAIN_WRITES:
                     # The planted bug: the write is passed on, so it is taken as done.
                     done = Result(True, request.value, self.store.revision)
                     return Forward(leader, forwarded, self._reply(request.request_id, request.client, done, 0, 0))
@@ -167,6 +196,13 @@ class KVServer:
                 refused = Result(False, local.value, local.revision)
                 return self._reply(request.request_id, request.client, refused, index=0, term=0)
             command = Command(command.request_id, "put", command.key, command.value)
+        if self._txn_compare_at_propose and command.operation == "etcd-txn":
+            # The planted bug: the compares hold on the state applied so far, which lags the
+            # log, so the txn is logged without them, as if nothing could come in between.
+            txn = command.etcd_request()
+            assert isinstance(txn, TxnRequest)
+            if self.store.mvcc.compares_hold(txn):
+                command = Command.etcd(command.request_id, dataclasses.replace(txn, compare=()))
         entry = self.node.propose(command.encode())
         assert entry is not None, "a leader accepts proposals"
         if self._ack_before_commit and command.operation in ("put", "delete"):
@@ -189,7 +225,7 @@ class KVServer:
             if client is None:
                 continue
             responses.append(self._reply(command.request_id, client, result, entry.index, entry.term))
-            if command.operation != "get" and result.succeeded:
+            if command.operation not in READ_OPERATIONS and result.succeeded:
                 acknowledgements.append(
                     Acknowledgement(
                         command.request_id,
@@ -201,14 +237,15 @@ class KVServer:
                 )
         return responses, acknowledgements
 
-    def _reply(self, request_id: str, client: str, result: Any, index: int, term: int) -> Response:
-        error = None if result.succeeded else "compare-failed"
+    def _reply(self, request_id: str, client: str, result: Result, index: int, term: int) -> Response:
+        error = result.error if result.error is not None or result.succeeded else "compare-failed"
+        value = response_to_json(result.value) if is_response(result.value) else result.value
         return Response(
             request_id,
             client,
             self.node_id,
             result.succeeded,
-            result.value,
+            value,
             result.revision,
             error,
             self.node.leader_id,
