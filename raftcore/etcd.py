@@ -38,8 +38,19 @@ REQUEST_TOO_LARGE = "etcdserver: request is too large"
 KEY_NOT_FOUND = "etcdserver: key not found"
 """A put with `ignore_value` of a key that does not exist (etcd 3.4's words)."""
 EMPTY_KEY = "etcdserver: key is not provided"
+VALUE_PROVIDED = "etcdserver: value is provided"
+"""A put with `ignore_value` that carries a value all the same."""
 
-ERRORS = (COMPACTED, FUTURE_REVISION, DUPLICATE_KEY, TOO_MANY_OPERATIONS, REQUEST_TOO_LARGE, KEY_NOT_FOUND, EMPTY_KEY)
+ERRORS = (
+    COMPACTED,
+    FUTURE_REVISION,
+    DUPLICATE_KEY,
+    TOO_MANY_OPERATIONS,
+    REQUEST_TOO_LARGE,
+    KEY_NOT_FOUND,
+    EMPTY_KEY,
+    VALUE_PROVIDED,
+)
 
 
 class EtcdError(Exception):
@@ -267,8 +278,8 @@ def refusal(request: EtcdRequest, limits: Limits) -> str | None:
             _check_txn_shape(request, limits.max_txn_ops)
             _check_intervals(request.success)
             _check_intervals(request.failure)
-        elif not isinstance(request, CompactionRequest) and not request.key:
-            raise EtcdError(EMPTY_KEY)
+        elif not isinstance(request, CompactionRequest):
+            _check_operation(request)
     except EtcdError as error:
         return error.message
     if is_read_only(request):
@@ -300,8 +311,15 @@ def _check_txn_shape(txn: TxnRequest, max_operations: int) -> None:
     for operation in (*txn.success, *txn.failure):
         if isinstance(operation, TxnRequest):
             _check_txn_shape(operation, max_operations - operations)
-        elif not operation.key:
-            raise EtcdError(EMPTY_KEY)
+        else:
+            _check_operation(operation)
+
+
+def _check_operation(operation: RangeRequest | PutRequest | DeleteRangeRequest) -> None:
+    if not operation.key:
+        raise EtcdError(EMPTY_KEY)
+    if isinstance(operation, PutRequest) and operation.ignore_value and operation.value:
+        raise EtcdError(VALUE_PROVIDED)
 
 
 def _check_intervals(operations: tuple[RequestOp, ...]) -> tuple[set[str], list[tuple[str, str]]]:
@@ -635,9 +653,10 @@ def response_from_json(kind: str, body: Any) -> EtcdResponse:
 
 def _kv_from_json(body: Any, where: str) -> KeyValue:
     fields = _object(body, where, ("key", "value", "create_revision", "mod_revision", "version", "lease"), False)
+    # An absent value is the empty string (proto3 leaves it out), as after a keys-only read.
     return KeyValue(
         _string(fields, "key", where),
-        fields.get("value"),
+        fields.get("value", ""),
         _integer(fields, "create_revision", where),
         _integer(fields, "mod_revision", where),
         _integer(fields, "version", where),

@@ -176,8 +176,12 @@ class MVCCStore:
         if request.count_only:
             return RangeResponse(header, (), False, count)
         order = request.sort_order
+        if order == "NONE" and request.limit > 0:
+            # etcd 3.4 reads one key beyond the limit, in key order, unless asked to sort...
+            kvs = kvs[: request.limit + 1]
         if request.sort_target != "KEY" and order == "NONE":
-            # etcd sorts ascending by default when the target is not the key (its keys come sorted).
+            # ...and sorts ascending by default when the target is not the key: so with a
+            # limit it sorts only the first keys (as etcd 3.4 does, though its docs do not say).
             order = "ASCEND"
         if order != "NONE":
             # Stable, ties kept in key order: what etcd's insertion sort gives up to 12 keys.

@@ -16,6 +16,7 @@ from raftcore.etcd import (
     REQUEST_HEADER_BYTES,
     REQUEST_TOO_LARGE,
     TOO_MANY_OPERATIONS,
+    VALUE_PROVIDED,
     EtcdError,
     Limits,
     PutRequest,
@@ -151,6 +152,16 @@ def test_sorting_follows_etcd_default_and_keeps_ties_in_key_order() -> None:
     assert keys(run(store, "range", **span, sort_target="CREATE", sort_order="DESCEND", limit=1)) == ["d"]
 
 
+def test_a_limit_without_a_sort_order_cuts_before_the_default_sort() -> None:
+    """etcd 3.4 reads limit + 1 keys in key order, then sorts them by a target other than
+    the key: the answer is not the first keys by that target."""
+    store = filled(("c", "x"), ("b", "x"), ("a", "x"), ("ab", "x"))
+    span = {"key": "a", "range_end": "\0", "limit": 2, "sort_target": "CREATE"}
+    unordered = run(store, "range", **span)
+    assert (keys(unordered), unordered["more"], unordered["count"]) == (["b", "a"], True, 4)
+    assert keys(run(store, "range", **span, sort_order="ASCEND")) == ["c", "b"]
+
+
 # ---- puts and deletes ----
 
 
@@ -165,9 +176,10 @@ def test_put_answers_the_previous_key_when_asked() -> None:
 
 def test_ignore_value_keeps_the_value_and_needs_the_key() -> None:
     store = filled(("a", "1"))
-    run(store, "put", key="a", value="ignored", ignore_value=True)
+    run(store, "put", key="a", ignore_value=True)
     assert run(store, "range", key="a")["kvs"] == [kv("a", "1", 1, 2, 2)]
     assert refused(store, "put", key="b", ignore_value=True) == KEY_NOT_FOUND
+    assert refused(store, "put", key="a", value="2", ignore_value=True) == VALUE_PROVIDED
 
 
 def test_delete_range_counts_and_returns_what_it_deleted() -> None:
@@ -270,10 +282,10 @@ def test_a_txn_put_then_deleted_in_nested_txns_is_gone_at_its_revision() -> None
 
 def test_a_txn_checks_the_branch_it_takes_against_the_state_before_it() -> None:
     store = filled(("a", "0"))
-    assert refused(store, "txn", success=[put("b", "1", ignore_value=True)]) == KEY_NOT_FOUND
+    assert refused(store, "txn", success=[put("b", "", ignore_value=True)]) == KEY_NOT_FOUND
     assert refused(store, "txn", success=[get("a", revision=9)]) == FUTURE_REVISION
-    run(store, "txn", failure=[get("a", revision=9), put("b", "1", ignore_value=True)])
-    nested_put_then_ignore = [txn(success=[put("b", "1")]), txn(success=[put("c", "1", ignore_value=True)])]
+    run(store, "txn", failure=[get("a", revision=9), put("b", "", ignore_value=True)])
+    nested_put_then_ignore = [txn(success=[put("b", "1")]), txn(success=[put("c", "", ignore_value=True)])]
     assert refused(store, "txn", success=nested_put_then_ignore) == KEY_NOT_FOUND
 
 
@@ -378,4 +390,4 @@ def test_responses_read_back_from_their_json_and_from_etcd_gateway_strings() -> 
         "kvs": [{"key": "a", "mod_revision": "7", "version": "1"}],
     }
     read = response_to_json(response_from_json("range", gateway))
-    assert read == {"header": {"revision": 7}, "kvs": [kv("a", None, 0, 7, 1)], "more": False, "count": 0}
+    assert read == {"header": {"revision": 7}, "kvs": [kv("a", "", 0, 7, 1)], "more": False, "count": 0}
