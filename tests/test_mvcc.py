@@ -391,3 +391,21 @@ def test_responses_read_back_from_their_json_and_from_etcd_gateway_strings() -> 
     }
     read = response_to_json(response_from_json("range", gateway))
     assert read == {"header": {"revision": 7}, "kvs": [kv("a", "", 0, 7, 1)], "more": False, "count": 0}
+
+
+def test_evaluate_answers_as_execute_would_and_changes_nothing() -> None:
+    store = filled(("a", "1"), ("b", "1"))
+    requests = [
+        request_from_json("txn", {"success": [put("c", "1"), delete("a", "\0", prev_kv=True), get("a", "\0")]}),
+        request_from_json("put", {"key": "a", "value": "2", "prev_kv": True}),
+        request_from_json("compact", {"revision": 2}),
+    ]
+    for request in requests:
+        before = run(store, "range", key="a", range_end="\0", revision=1), run(store, "range", key="a", range_end="\0")
+        evaluated = store.evaluate(request)
+        after = run(store, "range", key="a", range_end="\0", revision=1), run(store, "range", key="a", range_end="\0")
+        assert (before, store.revision, store.compacted) == (after, 2, 0)
+        twin = filled(("a", "1"), ("b", "1"))
+        assert evaluated == twin.execute(request)
+    with pytest.raises(EtcdError, match="compacted"):
+        store.evaluate(request_from_json("compact", {"revision": 0}))
