@@ -197,12 +197,7 @@ class KVServer:
                 return self._reply(request.request_id, request.client, refused, index=0, term=0)
             command = Command(command.request_id, "put", command.key, command.value)
         if self._txn_compare_at_propose and command.operation == "etcd-txn":
-            # The planted bug: the compares hold on the state applied so far, which lags the
-            # log, so the txn is logged without them, as if nothing could come in between.
-            txn = command.etcd_request()
-            assert isinstance(txn, TxnRequest)
-            if self.store.mvcc.compares_hold(txn):
-                command = Command.etcd(command.request_id, dataclasses.replace(txn, compare=()))
+            command = self._txn_decided_at_propose(command)
         entry = self.node.propose(command.encode())
         assert entry is not None, "a leader accepts proposals"
         if self._ack_before_commit and command.operation in ("put", "delete"):
@@ -211,6 +206,16 @@ class KVServer:
             return self._reply(request.request_id, request.client, result, entry.index, entry.term)
         self._waiting[request.request_id] = request.client
         return None
+
+    def _txn_decided_at_propose(self, command: Command) -> Command:
+        """The planted bug `txn-compare-at-propose`: the compares hold on the state applied
+        so far, which lags the log, so the txn is logged without them, as if nothing could
+        come in between."""
+        txn = command.etcd_request()
+        assert isinstance(txn, TxnRequest)
+        if not self.store.mvcc.compares_hold(txn):
+            return command
+        return Command.etcd(command.request_id, dataclasses.replace(txn, compare=()))
 
     def apply(self, entries: tuple[Entry, ...]) -> tuple[list[Response], list[Acknowledgement]]:
         """Apply committed entries in order; return replies for requests proposed here."""
