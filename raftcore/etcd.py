@@ -15,6 +15,7 @@ live here (`refusal`); the store (`raftcore.mvcc`) makes the ones that need it.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -689,7 +690,7 @@ def _string(fields: Mapping[str, Any], name: str, where: str) -> str:
 
 def _integer(fields: Mapping[str, Any], name: str, where: str) -> int:
     value = fields.get(name, 0)
-    if isinstance(value, str) and value.lstrip("-").isdigit() and value.isascii():
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value):
         return int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{where}.{name}: expected an integer, got {value!r}")

@@ -366,6 +366,7 @@ def test_json_is_read_leniently_and_written_canonically() -> None:
     ("kind", "body", "message"),
     [
         ("range", {"key": "a", "limit": 1.5}, "range.limit: expected an integer"),
+        ("range", {"key": "a", "revision": "--5"}, "range.revision: expected an integer"),
         ("range", {"key": "a", "sort_order": "UP"}, "range.sort_order: expected one of NONE"),
         ("put", {"key": "a", "lease": 5}, "put.lease: raftcore does not implement lease"),
         ("put", {"key": "a", "valu": "x"}, "put: unknown field 'valu'"),
