@@ -158,10 +158,11 @@ AWAITING_HUNT: dict[str, str] = {
         "the txn lands in the log, whatever was written in between"
     ),
 }
-"""Planted bugs of the etcd v3 API, switched like those of `BUGS`, whose hunting grounds (a
-built-in scenario whose workload sends etcd requests) come with the etcd workloads; until
-then unit tests (tests/test_mvcc_bugs.py) show each one changing an answer. A bug moves to
-`BUGS` with its hunt."""
+"""Planted bugs of the etcd v3 API, switched like those of `BUGS` through `Config.bugs`,
+whose hunting grounds (a built-in scenario whose workload sends etcd requests) come with the
+etcd workloads; until then unit tests (tests/test_mvcc_bugs.py) show each one changing an
+answer, and scenario files (which know `BUGS` only) cannot name them. A bug moves to `BUGS`
+with its hunt."""
 
 # The Raft bugs that can leave a node's log inconsistent with what it promised: a commit
 # index beyond its last entry, a committed entry truncated or overwritten, an
