@@ -38,6 +38,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from checkers.errors import InputError
+from checkers.etcd_requests import ETCD_FUNCTIONS, ShapeError, ErrorResult, OBSERVED_ERRORS, OBSERVING_FUNCTIONS
+from checkers.etcd_requests import parse_value as parse_etcd_value
+from checkers.etcd_requests import value_json as etcd_value_json
 
 if TYPE_CHECKING:
     from checkers.budget import Budget
@@ -100,7 +103,9 @@ class Event:
 
     def __post_init__(self) -> None:
         # JSON and callers hand a cas value over as a list; a tuple keeps the event hashable.
-        if isinstance(self.value, list):
+        if isinstance(self.value, dict) and self.f in ETCD_FUNCTIONS:
+            object.__setattr__(self, "value", parse_etcd_value(self.f, self.type, self.value))
+        elif isinstance(self.value, list):
             object.__setattr__(self, "value", tuple(self.value))
 
     def to_json(self) -> dict[str, Any]:
@@ -110,7 +115,7 @@ class Event:
             field_value = getattr(self, name)
             if field_value is None and name != "value":
                 continue
-            record[name] = list(field_value) if isinstance(field_value, tuple) else field_value
+            record[name] = list(field_value) if isinstance(field_value, tuple) else etcd_value_json(field_value)
         return record
 
 
@@ -491,6 +496,13 @@ def _event_from_record(record: dict[str, Any], source: str, line: int, functions
     _check_optional_fields(record, source, line)
     if record["f"] in FUNCTIONS:
         problem = _value_problem(record["f"], record["type"], record["value"])
+    elif record["f"] in ETCD_FUNCTIONS and isinstance(record["value"], dict):
+        try:
+            record = {**record, "value": parse_etcd_value(record["f"], record["type"], record["value"])}
+        except ShapeError as error:
+            name = "value" if error.field_path is None else f"value.{error.field_path}"
+            raise InputError(source, line, name, error.message) from None
+        problem = None
     else:
         problem = _object_inside(record["value"])
         record = {**record, "value": _frozen(record["value"])}
@@ -866,6 +878,8 @@ def pair_event(pairing: Pairing, event: Event, line: int | None) -> OpenCall | N
     output: Argument
     if event.type == "ok":
         outcome, output = "ok", _ok_output(event)
+    elif event.type == "fail" and event.f in OBSERVING_FUNCTIONS and event.error in OBSERVED_ERRORS:
+        outcome, output = "ok", ErrorResult(OBSERVED_ERRORS[event.error], event.error)
     elif event.type == "fail":
         outcome, output = (COMPARE_FAILED if event.f == "cas" and event.error == COMPARE_FAILED else "drop"), False
     else:

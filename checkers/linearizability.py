@@ -971,6 +971,9 @@ class _Explainer:
         )
         named = [] if last is None else [last]
         if need is None:
+            why = self.model.why_refused(state, self.ops[number])
+            if why is not None:
+                return self.head(number) + f"{why} ({found})", tuple(named)
             return self.head(number) + f"{found}, and the model refuses it there", tuple(named)
         text = f"{need[1]}, but {found}"
         if open_writers:

@@ -257,7 +257,7 @@ def parse_window(text: str) -> tuple[int, int]:
 
 
 HISTORY_FORMATS = ("auto", "jsonl", "edn", "porcupine-log", "porcupine-kv")
-CHECK_MODELS = ("register", "cas-register", "kv", "list-append", "multi-register", "mutex")
+CHECK_MODELS = ("register", "cas-register", "kv", "list-append", "multi-register", "mutex", "etcd")
 
 
 @cli.command(epilog=_EXITS["check"])

@@ -20,6 +20,7 @@ is a file and a line. The models:
 | `list-append` | `list_append` | append, read-list | one list of integers per key | key |
 | `multi-register` | `multi_register` | txn of reads and writes | every register | none |
 | `mutex` | `mutex` | acquire, release | held or not, per key | key |
+| `etcd` | `etcd` | range, put, delete, txn, compact | revision, compacted revision, kvs | none (one store) |
 
 An operation whose outcome is unknown (pending: `ret` None) may take effect or not. The
 search handles "not" by never linearizing it; each model says what taking effect means for
@@ -46,7 +47,7 @@ from dataclasses import dataclass
 
 from checkers.budget import Budget
 from checkers.history import Argument, Operation
-from checkers.models import kv, list_append, multi_register, mutex, register
+from checkers.models import etcd, kv, list_append, multi_register, mutex, register
 from checkers.models.base import Effect, Model, ModelCore, OrderFacts, Problem, State
 
 
@@ -71,6 +72,7 @@ MODELS: dict[str, ModelSpec] = {
     "list-append": ModelSpec(list_append.build, list_append.parse_initial, list_append.INITIAL_HELP),
     "multi-register": ModelSpec(multi_register.build, multi_register.parse_initial, multi_register.INITIAL_HELP),
     "mutex": ModelSpec(mutex.build, mutex.parse_initial, mutex.INITIAL_HELP),
+    "etcd": ModelSpec(etcd.build, etcd.parse_initial, etcd.INITIAL_HELP),
 }
 
 MODEL_FUNCTIONS: dict[str, frozenset[str]] = {
@@ -80,6 +82,7 @@ MODEL_FUNCTIONS: dict[str, frozenset[str]] = {
     "list-append": list_append.FUNCTIONS,
     "multi-register": multi_register.FUNCTIONS,
     "mutex": mutex.FUNCTIONS,
+    "etcd": etcd.FUNCTIONS,
 }
 
 
@@ -177,6 +180,9 @@ class WithoutStateTest(Model):
 
     def needs(self, op: Operation) -> tuple[Hashable, str] | None:
         return self._model.needs(op)
+
+    def why_refused(self, state: State, op: Operation) -> str | None:
+        return self._model.why_refused(state, op)
 
     def sets(self, op: Operation) -> tuple[()] | tuple[Hashable] | None:
         return self._model.sets(op)

@@ -140,6 +140,12 @@ class Model(ModelCore):
         counterexample's reasons; None (the default) when it needs no one state."""
         return None
 
+    def why_refused(self, state: State, op: Operation) -> str | None:
+        """Why a returned `op` cannot take effect in `state`, in the model's words (which
+        part of its result the state cannot produce), for a counterexample's reasons;
+        None (the default) when the model has nothing to say beyond refusing it."""
+        return None
+
     def sets(self, op: Operation) -> tuple[()] | tuple[Hashable] | None:
         """The state after `op` takes effect: `()` when it never changes it, `(v,)` when
         it leaves v; None (the default) when that depends on the state before. Used only

@@ -1,0 +1,694 @@
+"""etcd's v3 data API (range, put, delete, txn, compact), judged as etcd's robustness tests
+judge etcd: every request is a step of one store that must produce exactly the recorded
+response.
+
+- State (`Store`): the revision (starting at `initial`, 1 by default as in a fresh etcd),
+  the compacted revision (0), and per key its value, create_revision, mod_revision and
+  version. The keys sit in `BUCKETS` buckets by a fixed checksum of the key, each a sorted
+  tuple, so a write copies one small bucket and the memo shares the rest between states.
+- Every successful write request (a put, a delete that deleted something, a txn whose
+  branch changed something) makes one new revision; its kvs get it as mod_revision (and
+  create_revision when created), versions count puts since creation, and header.revision
+  is the revision after it. A read (range, a txn changing nothing, a delete of nothing, a
+  compact) reports the revision it found.
+- A response must be exactly the one the store would give: kvs with their revisions and
+  versions, count (every key of the range, whatever the limit), more, deleted, prev_kv(s),
+  succeeded and the branch's responses in order, header.revision. A txn's compares are
+  evaluated as etcd does (before any of its writes, nested txns' too; a VALUE compare of a
+  missing key is false; other targets compare a missing key as 0); ranges inside it see
+  its earlier writes. Sorting by a target other than KEY ties as etcd's unstable sort
+  may: any order of equal targets is accepted. Nested headers are not judged.
+- Errors (`fail` with one of `OBSERVED_ERRORS`, see `checkers.history`): a range or
+  compact failing with "required revision has been compacted" observed a compacted
+  revision above the range's revision (at or above the compact's); "required revision is
+  a future revision" observed a store revision below it. Both are observations the search
+  must place, like reads. Every other fail (duplicate key, too many operations, request
+  too large, and these two on other requests) had no effect and is dropped: its cause is
+  in the request alone, or, inside a txn, depends on a branch the error hides.
+- Reads at a past revision (a range with 0 < revision < the store's): their header must
+  be the store's revision and their revision must be neither compacted nor in the future,
+  but their kvs are not judged here: the store keeps no past, because keeping it would
+  make every state differ from every other and the memo useless. `checkers.revisions`
+  judges them against what the writes established at that revision, as etcd's own
+  robustness tests judge stale reads apart from the model.
+- One partition: header.revision ties every key to every other (a stale read of one key
+  shows in the revision), so the history is searched whole, as etcd's tests do. The
+  revisions keep that search nearly linear: a returned write fits only where the store is
+  one below its revision, a read only where the store is at its revision.
+- Pending (info, or never completed): a range or a read-only txn is inert; a write may
+  take effect at any point after its invoke, or never, but never with a revision a
+  returned write reports (`order_constraints` reads those first): that write could not be
+  placed after it.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from checkers.budget import Budget
+from checkers.etcd_requests import (
+    ALL_KEYS_END,
+    ETCD_FUNCTIONS,
+    Compare,
+    CompactRequest,
+    CompactResponse,
+    DeleteRequest,
+    DeleteResponse,
+    ErrorResult,
+    KeyValue,
+    PutRequest,
+    PutResponse,
+    RangeRequest,
+    RangeResponse,
+    Request,
+    Response,
+    TxnRequest,
+    TxnResponse,
+    request_kind,
+)
+from checkers.history import Argument, Operation
+from checkers.models.base import Model, OrderFacts
+
+FUNCTIONS = frozenset(ETCD_FUNCTIONS)
+INITIAL_HELP = "the store's first revision, an integer >= 1 (default 1, as a fresh etcd)"
+BUCKETS = 64
+_SHOWN_KEYS = 4
+_SHOWN_CHARACTERS = 40
+
+
+@lru_cache(maxsize=1 << 16)
+def _bucket(key: str) -> int:
+    """A fixed checksum, not `hash()`: the layout must not change from run to run."""
+    return zlib.crc32(key.encode("utf-8", "surrogatepass")) % BUCKETS
+
+
+class Store:
+    """An immutable etcd store (see the module docstring), hashed once when built."""
+
+    __slots__ = ("_hash", "bucket_hashes", "buckets", "compacted", "revision")
+
+    def __init__(
+        self, revision: int, compacted: int, buckets: tuple[tuple[KeyValue, ...], ...], bucket_hashes: tuple[int, ...]
+    ) -> None:
+        self.revision = revision
+        self.compacted = compacted
+        self.buckets = buckets
+        self.bucket_hashes = bucket_hashes
+        self._hash = hash((revision, compacted, bucket_hashes))
+
+    @classmethod
+    def empty(cls, revision: int) -> Store:
+        return cls(revision, 0, ((),) * BUCKETS, (hash(()),) * BUCKETS)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, Store) or self._hash != other._hash:
+            return False
+        return (self.revision, self.compacted, self.bucket_hashes, self.buckets) == (
+            other.revision,
+            other.compacted,
+            other.bucket_hashes,
+            other.buckets,
+        )
+
+    def get(self, key: str) -> KeyValue | None:
+        for kv in self.buckets[_bucket(key)]:
+            if kv.key == key:
+                return kv
+        return None
+
+    def in_range(self, key: str, range_end: str) -> list[KeyValue]:
+        """The kvs of [key, range_end) in key order (the one key when range_end is empty)."""
+        if not range_end:
+            found = self.get(key)
+            return [] if found is None else [found]
+        every = range_end == ALL_KEYS_END
+        return sorted(
+            (kv for bucket in self.buckets for kv in bucket if kv.key >= key and (every or kv.key < range_end)),
+            key=_key_of,
+        )
+
+    def keys(self) -> int:
+        return sum(len(bucket) for bucket in self.buckets)
+
+    def changed(self, changes: dict[str, KeyValue | None], revision: int, compacted: int) -> Store:
+        """The store with `changes` (None: deleted) applied, at `revision`."""
+        buckets, hashes = list(self.buckets), list(self.bucket_hashes)
+        for number in sorted({_bucket(key) for key in changes}):
+            kept = {kv.key: kv for kv in buckets[number]}
+            for key, kv in changes.items():
+                if _bucket(key) != number:
+                    continue
+                if kv is None:
+                    kept.pop(key, None)
+                else:
+                    kept[key] = kv
+            bucket = tuple(sorted(kept.values(), key=_key_of))
+            buckets[number], hashes[number] = bucket, hash(bucket)
+        return Store(revision, compacted, tuple(buckets), tuple(hashes))
+
+
+def _key_of(kv: KeyValue) -> str:
+    return kv.key
+
+
+@dataclass(frozen=True, slots=True)
+class Unjudged:
+    """A range at a past revision: its kvs are `checkers.revisions`' to judge; the header
+    (None inside a txn) must still be the store's revision."""
+
+    revision: int | None
+
+
+Expected = Response | ErrorResult | Unjudged
+
+
+class _Txn:
+    """The working view of one request: the store, the changes made so far, and the
+    revision those changes get."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.changes: dict[str, KeyValue | None] = {}
+        self.revision = store.revision + 1
+
+    def get(self, key: str) -> KeyValue | None:
+        if key in self.changes:
+            return self.changes[key]
+        return self.store.get(key)
+
+    def in_range(self, key: str, range_end: str) -> list[KeyValue]:
+        found = self.store.in_range(key, range_end)
+        if not self.changes:
+            return found
+        if not range_end:
+            kv = self.get(key)
+            return [] if kv is None else [kv]
+        merged = {kv.key: kv for kv in found}
+        every = range_end == ALL_KEYS_END
+        for changed_key, kv in self.changes.items():
+            if changed_key >= key and (every or changed_key < range_end):
+                if kv is None:
+                    merged.pop(changed_key, None)
+                else:
+                    merged[changed_key] = kv
+        return [merged[name] for name in sorted(merged)]
+
+    def result(self) -> Store:
+        if not self.changes:
+            return self.store
+        return self.store.changed(self.changes, self.revision, self.store.compacted)
+
+
+def _sort_key(target: str) -> Any:
+    return {
+        "VERSION": lambda kv: kv.version,
+        "CREATE": lambda kv: kv.create_revision,
+        "MOD": lambda kv: kv.mod_revision,
+        "VALUE": lambda kv: kv.value,
+    }[target]
+
+
+def execute(store: Store, request: Request) -> tuple[Store, Expected]:
+    """The store after `request` and the response it gives (an `ErrorResult` for the
+    errors the model knows: compacted, future revision, key not found)."""
+    if isinstance(request, CompactRequest):
+        if request.revision <= store.compacted:
+            return store, ErrorResult("compacted")
+        if request.revision > store.revision:
+            return store, ErrorResult("future")
+        return Store(store.revision, request.revision, store.buckets, store.bucket_hashes), CompactResponse(
+            store.revision
+        )
+    if isinstance(request, RangeRequest) and request.revision:
+        error = _revision_error(store, request.revision)
+        if error is not None:
+            return store, error
+    txn = _Txn(store)
+    if isinstance(request, TxnRequest):
+        error = _txn_revision_error(store, request)
+        if error is not None:
+            return store, error
+    response = _apply(txn, request, nested=False)
+    if isinstance(response, ErrorResult):
+        return store, response
+    return txn.result(), response
+
+
+def _revision_error(store: Store, revision: int) -> ErrorResult | None:
+    if revision < store.compacted:
+        return ErrorResult("compacted")
+    if revision > store.revision:
+        return ErrorResult("future")
+    return None
+
+
+def _txn_revision_error(store: Store, request: TxnRequest) -> ErrorResult | None:
+    """A range of the branch taken at a compacted or future revision fails the whole txn."""
+    branch = request.success if _compares_hold(store, request.compare) else request.failure
+    for item in branch:
+        if isinstance(item, RangeRequest) and item.revision:
+            error = _revision_error(store, item.revision)
+            if error is not None:
+                return error
+        if isinstance(item, TxnRequest):
+            error = _txn_revision_error(store, item)
+            if error is not None:
+                return error
+    return None
+
+
+def _apply(txn: _Txn, request: Request, nested: bool) -> Expected:
+    header = None if nested else txn.store.revision
+    if isinstance(request, RangeRequest):
+        return _range(txn, request, header)
+    if isinstance(request, PutRequest):
+        previous = txn.get(request.key)
+        if request.ignore_value and previous is None:
+            return ErrorResult("key-not-found")
+        value = previous.value if request.ignore_value and previous is not None else request.value
+        if previous is None:
+            txn.changes[request.key] = KeyValue(request.key, value, txn.revision, txn.revision, 1)
+        else:
+            created = previous.create_revision
+            txn.changes[request.key] = KeyValue(request.key, value, created, txn.revision, previous.version + 1)
+        shown = previous if request.prev_kv else None
+        return PutResponse(None if nested else txn.revision, shown)
+    if isinstance(request, DeleteRequest):
+        found = txn.in_range(request.key, request.range_end)
+        for kv in found:
+            txn.changes[kv.key] = None
+        revision = None if nested else (txn.revision if found else txn.store.revision)
+        return DeleteResponse(revision, len(found), tuple(found) if request.prev_kv else ())
+    assert isinstance(request, TxnRequest), request
+    succeeded = _compares_hold(txn.store, request.compare)
+    responses: list[Response] = []
+    for item in request.success if succeeded else request.failure:
+        response = _apply(txn, item, nested=True)
+        if isinstance(response, ErrorResult):
+            return response
+        responses.append(response)  # type: ignore[arg-type]
+    revision = None if nested else (txn.revision if txn.changes else txn.store.revision)
+    return TxnResponse(revision, succeeded, tuple(responses))  # type: ignore[arg-type]
+
+
+def _range(txn: _Txn, request: RangeRequest, header: int | None) -> Expected:
+    if request.revision and request.revision < txn.store.revision:
+        return Unjudged(header)
+    found = txn.in_range(request.key, request.range_end)
+    count = len(found)
+    if request.count_only:
+        return RangeResponse(header, (), False, count)
+    order = request.sort_order
+    if request.sort_target != "KEY":
+        found.sort(key=_sort_key(request.sort_target), reverse=order == "DESCEND")
+    elif order == "DESCEND":
+        found.reverse()
+    more = 0 < request.limit < len(found)
+    if more:
+        del found[request.limit :]
+    if request.keys_only:
+        found = [KeyValue(kv.key, "", kv.create_revision, kv.mod_revision, kv.version) for kv in found]
+    return RangeResponse(header, tuple(found), more, count)
+
+
+def _compares_hold(store: Store, compares: Iterable[Compare]) -> bool:
+    return all(_compare_holds(store, compare) for compare in compares)
+
+
+def _compare_holds(store: Store, compare: Compare) -> bool:
+    found = store.in_range(compare.key, compare.range_end)
+    if not found:
+        if compare.target == "VALUE":
+            return False
+        return _compared(0, compare)
+    return all(_compared(_target_of(kv, compare.target), compare) for kv in found)
+
+
+def _target_of(kv: KeyValue, target: str) -> str | int:
+    return {"VERSION": kv.version, "CREATE": kv.create_revision, "MOD": kv.mod_revision, "VALUE": kv.value}[target]
+
+
+def _compared(actual: str | int, compare: Compare) -> bool:
+    operand = compare.operand
+    if compare.result == "EQUAL":
+        return actual == operand
+    if compare.result == "NOT_EQUAL":
+        return actual != operand
+    if compare.result == "GREATER":
+        return actual > operand  # type: ignore[operator]
+    return actual < operand  # type: ignore[operator]
+
+
+# ---------------------------------------------------------------------------------------
+# Comparing a response with the expected one
+
+
+def difference(expected: Expected, recorded: object, request: Request) -> str | None:
+    """Why `recorded` is not a response the store could give where it gives `expected`
+    (one phrase), or None when it is: exactly equal, or equal but for what etcd leaves
+    open (ties of a sort, a past read's kvs, nested headers)."""
+    if expected == recorded:
+        return None
+    if isinstance(expected, ErrorResult) or isinstance(recorded, ErrorResult):
+        return _error_difference(expected, recorded, request)
+    if isinstance(expected, Unjudged):
+        if not isinstance(recorded, RangeResponse):
+            return "it is a range but its response is not"
+        if expected.revision is not None and recorded.revision != expected.revision:
+            return _header_words(recorded.revision, expected.revision, write=False)
+        return None
+    assert not isinstance(recorded, Unjudged)
+    if type(recorded) is not type(expected):
+        return f"its response is a {type(recorded).__name__}, not a {type(expected).__name__}"
+    if expected.revision != recorded.revision:  # type: ignore[union-attr]
+        made = writes(request, expected)
+        return _header_words(recorded.revision, expected.revision, write=made)  # type: ignore[union-attr]
+    return _body_difference(expected, recorded, request)  # type: ignore[arg-type]
+
+
+def _header_words(recorded: int | None, expected: int | None, write: bool) -> str:
+    if write:
+        return f"it reports header.revision {recorded}, but made here it would make revision {expected}"
+    return f"it reports header.revision {recorded}, but the store is at revision {expected} here"
+
+
+def _error_difference(expected: Expected, recorded: object, request: Request) -> str:
+    asked = request.revision if isinstance(request, (RangeRequest, CompactRequest)) else None
+    if isinstance(recorded, ErrorResult):
+        if isinstance(expected, ErrorResult):
+            return f"it failed with revision {recorded.kind}, but here the revision is {expected.kind}"
+        return f"it failed as {recorded.kind} (revision {asked}), but here revision {asked} is neither compacted nor in the future"
+    assert isinstance(expected, ErrorResult)
+    if expected.kind == "key-not-found":
+        return "it put with ignore_value a key that does not exist here (etcd fails it: key not found)"
+    return f"it succeeded, but here its revision is {expected.kind}: etcd fails it"
+
+
+def _body_difference(expected: Response, recorded: Response, request: Request) -> str | None:
+    if isinstance(expected, RangeResponse):
+        assert isinstance(recorded, RangeResponse)
+        assert isinstance(request, RangeRequest)
+        return _range_difference(expected, recorded, request)
+    if isinstance(expected, PutResponse):
+        assert isinstance(recorded, PutResponse)
+        return f"it returned prev_kv {_kv_words(recorded.prev_kv)}, but the key held {_kv_words(expected.prev_kv)}"
+    if isinstance(expected, DeleteResponse):
+        assert isinstance(recorded, DeleteResponse)
+        if expected.deleted != recorded.deleted:
+            return f"it deleted {recorded.deleted}, but {expected.deleted} keys of its range exist here"
+        return f"it returned prev_kvs {_kvs_words(recorded.prev_kvs)}, but they are {_kvs_words(expected.prev_kvs)} here"
+    if isinstance(expected, TxnResponse):
+        assert isinstance(recorded, TxnResponse)
+        assert isinstance(request, TxnRequest)
+        return _txn_difference(expected, recorded, request)
+    return None
+
+
+def _range_difference(expected: RangeResponse, recorded: RangeResponse, request: RangeRequest) -> str | None:
+    if expected.count != recorded.count:
+        return f"it returned count {recorded.count}, but {expected.count} keys of its range exist here"
+    if expected.more != recorded.more:
+        return (
+            f"it returned more={str(recorded.more).lower()}, but with limit {request.limit} "
+            f"and {expected.count} keys more is {str(expected.more).lower()}"
+        )
+    if len(expected.kvs) != len(recorded.kvs):
+        return f"it returned {len(recorded.kvs)} kvs, but {len(expected.kvs)} are due here (count {expected.count}, limit {request.limit})"
+    if request.sort_target != "KEY" and _ties_only(expected.kvs, recorded.kvs, request.sort_target):
+        return None
+    for shown, due in zip(recorded.kvs, expected.kvs, strict=True):
+        if shown != due:
+            return f"it returned {_kv_words(shown)} where the store gives {_kv_words(due)}"
+    return None
+
+
+def _ties_only(expected: tuple[KeyValue, ...], recorded: tuple[KeyValue, ...], target: str) -> bool:
+    """Whether `recorded` differs from `expected` only in the order, or the choice at the
+    limit, of kvs whose sort target ties: what an unstable sort may give."""
+    by_target = _sort_key(target)
+    if [by_target(kv) for kv in expected] != [by_target(kv) for kv in recorded]:
+        return False
+    if len({kv.key for kv in recorded}) != len(recorded):
+        return False
+    due = {kv.key: kv for kv in expected}
+    return all(due.get(kv.key, kv) == kv for kv in recorded)
+
+
+def _txn_difference(expected: TxnResponse, recorded: TxnResponse, request: TxnRequest) -> str | None:
+    if expected.succeeded != recorded.succeeded:
+        held = "hold" if expected.succeeded else "do not all hold"
+        return (
+            f"it reports succeeded={str(recorded.succeeded).lower()}, but its compares "
+            f"{_compares_words(request.compare)} {held} here"
+        )
+    branch = request.success if expected.succeeded else request.failure
+    if len(expected.responses) != len(recorded.responses):
+        return f"it returned {len(recorded.responses)} responses for a branch of {len(branch)} operations"
+    for number, (due, shown, item) in enumerate(zip(expected.responses, recorded.responses, branch, strict=True)):
+        why = difference(due, shown, item) if not isinstance(due, Unjudged) else None
+        if why is not None:
+            return f"its response {number} ({request_kind(item)}): {why}"
+    return None
+
+
+def _compares_words(compares: tuple[Compare, ...]) -> str:
+    if not compares:
+        return "(none)"
+    shown = [_compare_words(compare) for compare in compares[:3]]
+    return ", ".join(shown) + (f" and {len(compares) - 3} more" if len(compares) > 3 else "")
+
+
+_RESULT_SIGNS = {"EQUAL": "==", "NOT_EQUAL": "!=", "LESS": "<", "GREATER": ">"}
+
+
+def _compare_words(compare: Compare) -> str:
+    where = _span(compare.key, compare.range_end)
+    operand = _quoted(compare.operand) if isinstance(compare.operand, str) else compare.operand
+    return f"{compare.target.lower()}({where}) {_RESULT_SIGNS[compare.result]} {operand}"
+
+
+def _quoted(text: str) -> str:
+    if len(text) > _SHOWN_CHARACTERS:
+        text = f"{text[: _SHOWN_CHARACTERS // 2]}…{text[-_SHOWN_CHARACTERS // 2 :]}"
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _span(key: str, range_end: str) -> str:
+    if not range_end:
+        return key
+    if range_end == ALL_KEYS_END:
+        return f"{key}.."
+    return f"{key}..{range_end}"
+
+
+def _kv_words(kv: KeyValue | None) -> str:
+    if kv is None:
+        return "nothing"
+    return f"{kv.key}={_quoted(kv.value)} (create {kv.create_revision}, mod {kv.mod_revision}, version {kv.version})"
+
+
+def _kvs_words(kvs: tuple[KeyValue, ...]) -> str:
+    if not kvs:
+        return "none"
+    return "; ".join(_kv_words(kv) for kv in kvs[:3]) + (f" and {len(kvs) - 3} more" if len(kvs) > 3 else "")
+
+
+# ---------------------------------------------------------------------------------------
+# What a recorded response shows
+
+
+def writes(request: Request, response: object) -> bool:
+    """Whether a request that returned `response` changed the store (and so made a
+    revision): a put, a delete that deleted something, a txn whose branch did either.
+    True when the response does not fit the request: such an operation is never legal,
+    and calling it a writer promises nothing wrong."""
+    if isinstance(response, ErrorResult):
+        return False
+    if isinstance(request, PutRequest):
+        return True
+    if isinstance(request, DeleteRequest):
+        return not isinstance(response, DeleteResponse) or response.deleted > 0
+    if isinstance(request, TxnRequest):
+        if not isinstance(response, TxnResponse):
+            return True
+        branch = request.success if response.succeeded else request.failure
+        if len(branch) != len(response.responses):
+            return True
+        return any(writes(item, shown) for item, shown in zip(branch, response.responses, strict=True))
+    return isinstance(request, CompactRequest)
+
+
+def may_write(request: Request) -> bool:
+    """Whether the request can change the store in some state."""
+    if isinstance(request, (PutRequest, DeleteRequest, CompactRequest)):
+        return True
+    if isinstance(request, TxnRequest):
+        return any(may_write(item) for item in (*request.success, *request.failure))
+    return False
+
+
+def _revision_of(response: object) -> int | None:
+    return getattr(response, "revision", None)
+
+
+# ---------------------------------------------------------------------------------------
+# The model
+
+
+@dataclass(frozen=True, slots=True)
+class EtcdModel(Model):
+    """The etcd store; see the module docstring for each rule."""
+
+    initial_revision: int = 1
+    name: str = "etcd"
+    functions: frozenset[str] = FUNCTIONS
+    claimed: set[int] = field(default_factory=set, compare=False, hash=False)
+    """Revisions that returned writes report, read by `order_constraints` before the search
+    (empty until then, which only spares less work)."""
+
+    def init(self) -> Store:
+        return Store.empty(self.initial_revision)
+
+    def partition(self, op: Operation) -> Hashable:
+        return None
+
+    def step(self, state: Hashable, op: Operation) -> tuple[bool, Hashable]:
+        assert isinstance(state, Store)
+        request = op.input
+        if op.ret is None:
+            after, _ = execute(state, request)
+            if after.revision != state.revision and after.revision in self.claimed:
+                return False, state
+            return True, after
+        recorded = op.output
+        revision = _revision_of(recorded)
+        if revision is not None and not state.revision <= revision <= state.revision + 1:
+            return False, state  # no request moves the revision by more than one
+        after, expected = execute(state, request)
+        if expected == recorded:
+            return True, after
+        return difference(expected, recorded, request) is None, after
+
+    def why_refused(self, state: Hashable, op: Operation) -> str | None:
+        """Which response the store cannot give in `state`, and why."""
+        assert isinstance(state, Store)
+        if op.ret is None:
+            return None
+        _, expected = execute(state, op.input)
+        return difference(expected, op.output, op.input)
+
+    def inert(self, op: Operation) -> bool:
+        return op.ret is None and not may_write(op.input)
+
+    def observes_only(self, op: Operation) -> bool:
+        return op.ret is not None and not writes(op.input, op.output)
+
+    def order_constraints(self, ops: Sequence[Operation], budget: Budget) -> OrderFacts | None:
+        """No order facts; reads the revisions returned writes claim (see `step`)."""
+        self.claimed.clear()
+        for number, op in enumerate(ops):
+            if number % 256 == 255:
+                budget.spend(work=256)
+            if op.ret is not None and writes(op.input, op.output):
+                revision = _revision_of(op.output)
+                if revision is not None and not isinstance(op.input, CompactRequest):
+                    self.claimed.add(revision)
+        return None
+
+    def call_problem(self, f: str, key: str | None, argument: Argument) -> tuple[str, str] | None:
+        if f not in FUNCTIONS:
+            return "f", f"model etcd has no {f!r} operation (it has {', '.join(ETCD_FUNCTIONS)})"
+        if not isinstance(argument, (RangeRequest, PutRequest, DeleteRequest, TxnRequest, CompactRequest)):
+            return "value", f"an etcd {f} carries its request as a JSON object, got {argument!r}"
+        if request_kind(argument) != f:
+            return "value", f"an etcd {f} carries a {f} request, not a {request_kind(argument)} request"
+        return None
+
+    def result_problem(self, f: str, result: Argument) -> tuple[str, str] | None:
+        if isinstance(result, ErrorResult):
+            return None
+        kinds = {
+            "range": RangeResponse,
+            "put": PutResponse,
+            "delete": DeleteResponse,
+            "txn": TxnResponse,
+            "compact": CompactResponse,
+        }
+        if not isinstance(result, kinds[f]):
+            return "value", f"an etcd {f} returns its response as a JSON object, got {result!r}"
+        return None
+
+    def describe_op(self, op: Operation) -> str:
+        return f"{_request_words(op.input)} -> {_response_words(op)}"
+
+    def describe_state(self, state: Hashable) -> str:
+        assert isinstance(state, Store)
+        kvs = state.in_range("", ALL_KEYS_END)
+        shown = ", ".join(f"{kv.key}={_quoted(kv.value)} (c{kv.create_revision} m{kv.mod_revision} v{kv.version})" for kv in kvs[:_SHOWN_KEYS])
+        more = f" and {len(kvs) - _SHOWN_KEYS} more" if len(kvs) > _SHOWN_KEYS else ""
+        compacted = f", compacted {state.compacted}" if state.compacted else ""
+        return f"revision {state.revision}{compacted}, {len(kvs)} keys" + (f": {shown}{more}" if kvs else "")
+
+
+def _request_words(request: Request) -> str:
+    if isinstance(request, RangeRequest):
+        options = [f"limit {request.limit}"] if request.limit else []
+        if request.revision:
+            options.append(f"at revision {request.revision}")
+        if request.count_only:
+            options.append("count only")
+        if request.sort_order != "NONE" or request.sort_target != "KEY":
+            options.append(f"sort {request.sort_target.lower()} {request.sort_order.lower()}")
+        return f"range({_span(request.key, request.range_end)}{''.join(', ' + o for o in options)})"
+    if isinstance(request, PutRequest):
+        return f"put({request.key}, {_quoted(request.value)})"
+    if isinstance(request, DeleteRequest):
+        return f"delete({_span(request.key, request.range_end)})"
+    if isinstance(request, CompactRequest):
+        return f"compact({request.revision})"
+    success = "; ".join(_request_words(item) for item in request.success[:2]) + ("; …" if len(request.success) > 2 else "")
+    failure = "; ".join(_request_words(item) for item in request.failure[:2]) + ("; …" if len(request.failure) > 2 else "")
+    return f"txn(if {_compares_words(request.compare)} then {success or 'nothing'} else {failure or 'nothing'})"
+
+
+def _response_words(op: Operation) -> str:
+    if op.ret is None:
+        return "?"
+    result = op.output
+    if isinstance(result, ErrorResult):
+        return f"error: revision {result.kind}"
+    parts = [] if result.revision is None else [f"@{result.revision}"]
+    if isinstance(result, RangeResponse):
+        parts.insert(0, _kvs_words(result.kvs) if result.kvs else "no kvs")
+        if result.count != len(result.kvs):
+            parts.append(f"count {result.count}")
+        if result.more:
+            parts.append("more")
+    elif isinstance(result, DeleteResponse):
+        parts.insert(0, f"deleted {result.deleted}")
+    elif isinstance(result, TxnResponse):
+        parts.insert(0, "succeeded" if result.succeeded else "failed")
+    return " ".join(parts)
+
+
+def build(initial: object) -> EtcdModel:
+    if initial is None:
+        return EtcdModel()
+    if type(initial) is not int or initial < 1:
+        raise ValueError(f"the etcd model's initial revision must be an integer >= 1, got {initial!r}")
+    return EtcdModel(initial)
+
+
+def parse_initial(text: str) -> int:
+    if not text.strip().isdigit():
+        raise ValueError(f"cannot read {text!r} as a revision")
+    return int(text.strip())
