@@ -369,6 +369,9 @@ def difference(expected: Expected, recorded: object, request: Request) -> str | 
     assert not isinstance(recorded, Unjudged)
     if type(recorded) is not type(expected):
         return f"its response is a {type(recorded).__name__}, not a {type(expected).__name__}"
+    if isinstance(expected, TxnResponse) and isinstance(recorded, TxnResponse) and isinstance(request, TxnRequest):
+        if expected.succeeded != recorded.succeeded:  # the cause; a header that differs follows from it
+            return _txn_difference(expected, recorded, request)
     if expected.revision != recorded.revision:  # type: ignore[union-attr]
         made = writes(request, expected)
         return _header_words(recorded.revision, expected.revision, write=made)  # type: ignore[union-attr]
@@ -405,7 +408,9 @@ def _body_difference(expected: Response, recorded: Response, request: Request) -
         assert isinstance(recorded, DeleteResponse)
         if expected.deleted != recorded.deleted:
             return f"it deleted {recorded.deleted}, but {expected.deleted} keys of its range exist here"
-        return f"it returned prev_kvs {_kvs_words(recorded.prev_kvs)}, but they are {_kvs_words(expected.prev_kvs)} here"
+        return (
+            f"it returned prev_kvs {_kvs_words(recorded.prev_kvs)}, but they are {_kvs_words(expected.prev_kvs)} here"
+        )
     if isinstance(expected, TxnResponse):
         assert isinstance(recorded, TxnResponse)
         assert isinstance(request, TxnRequest)
@@ -633,7 +638,10 @@ class EtcdModel(Model):
     def describe_state(self, state: Hashable) -> str:
         assert isinstance(state, Store)
         kvs = state.in_range("", ALL_KEYS_END)
-        shown = ", ".join(f"{kv.key}={_quoted(kv.value)} (c{kv.create_revision} m{kv.mod_revision} v{kv.version})" for kv in kvs[:_SHOWN_KEYS])
+        shown = ", ".join(
+            f"{kv.key}={_quoted(kv.value)} (c{kv.create_revision} m{kv.mod_revision} v{kv.version})"
+            for kv in kvs[:_SHOWN_KEYS]
+        )
         more = f" and {len(kvs) - _SHOWN_KEYS} more" if len(kvs) > _SHOWN_KEYS else ""
         compacted = f", compacted {state.compacted}" if state.compacted else ""
         return f"revision {state.revision}{compacted}, {len(kvs)} keys" + (f": {shown}{more}" if kvs else "")
@@ -655,8 +663,12 @@ def _request_words(request: Request) -> str:
         return f"delete({_span(request.key, request.range_end)})"
     if isinstance(request, CompactRequest):
         return f"compact({request.revision})"
-    success = "; ".join(_request_words(item) for item in request.success[:2]) + ("; …" if len(request.success) > 2 else "")
-    failure = "; ".join(_request_words(item) for item in request.failure[:2]) + ("; …" if len(request.failure) > 2 else "")
+    success = "; ".join(_request_words(item) for item in request.success[:2]) + (
+        "; …" if len(request.success) > 2 else ""
+    )
+    failure = "; ".join(_request_words(item) for item in request.failure[:2]) + (
+        "; …" if len(request.failure) > 2 else ""
+    )
     return f"txn(if {_compares_words(request.compare)} then {success or 'nothing'} else {failure or 'nothing'})"
 
 

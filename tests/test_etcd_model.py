@@ -1,0 +1,385 @@
+"""The etcd model on hand-written histories: good ones valid, one bad history per class of
+mistake invalid with a reason that names it; and the history reader's shape checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from checkers.errors import InputError
+from checkers.linearizability import LinearizabilityResult, check_history_file
+from checkers.verdict import Verdict
+from tests.etcd_histories import COMPACTED, FUTURE, Recorder, kv
+
+PODS = "/registry/pods/"
+PODS_END = "/registry/pods0"
+
+
+def check(tmp_path: Path, recorder: Recorder) -> LinearizabilityResult:
+    return check_history_file(recorder.write(tmp_path / "history.jsonl"), "etcd")
+
+
+def reasons(result: LinearizabilityResult) -> list[str]:
+    found: list[str] = []
+    for partition in result.partitions:
+        if partition.counterexample is not None:
+            found.extend(partition.counterexample.reasons)
+    return found
+
+
+def assert_invalid(result: LinearizabilityResult, *phrases: str) -> None:
+    assert result.verdict is Verdict.INVALID, result.to_json()
+    text = " | ".join(reasons(result))
+    for phrase in phrases:
+        assert phrase in text, text
+
+
+def put(recorder: Recorder, process: int, key: str, value: str, revision: int, **extra: object) -> None:
+    response: dict[str, object] = {"header": {"revision": revision}}
+    response.update(extra)
+    recorder.call(process, "put", {"key": key, "value": value}, response)
+
+
+def get(recorder: Recorder, process: int, key: str, revision: int, *kvs: dict[str, object]) -> None:
+    response: dict[str, object] = {"header": {"revision": revision}}
+    if kvs:
+        response["kvs"] = list(kvs)
+        response["count"] = len(kvs)
+    recorder.call(process, "range", {"key": key}, response)
+
+
+# ---------------------------------------------------------------------------------------
+# Good histories
+
+
+def test_a_sequential_history_of_every_request_is_valid(tmp_path: Path) -> None:
+    history = Recorder()
+    put(history, 0, "a", "1", 2)
+    get(history, 1, "a", 2, kv("a", "1", 2, 2, 1))
+    history.call(
+        0,
+        "txn",
+        {
+            "compare": [{"key": "a", "target": "MOD", "result": "EQUAL", "mod_revision": 2}],
+            "success": [{"request_put": {"key": "a", "value": "2", "prev_kv": True}}, {"request_range": {"key": "a"}}],
+        },
+        {
+            "header": {"revision": 3},
+            "succeeded": True,
+            "responses": [
+                {"response_put": {"header": {"revision": 3}, "prev_kv": kv("a", "1", 2, 2, 1)}},
+                {"response_range": {"kvs": [kv("a", "2", 2, 3, 2)], "count": 1}},
+            ],
+        },
+    )
+    put(history, 1, "b", "x", 4)
+    history.call(
+        2,
+        "delete",
+        {"key": "a", "prev_kv": True},
+        {"header": {"revision": 5}, "deleted": 1, "prev_kvs": [kv("a", "2", 2, 3, 2)]},
+    )
+    history.call(2, "delete", {"key": "a"}, {"header": {"revision": 5}})
+    put(history, 0, "a", "3", 6)
+    get(history, 1, "a", 6, kv("a", "3", 6, 6, 1))
+    history.call(0, "compact", {"revision": 4}, {"header": {"revision": 6}})
+    history.call(1, "range", {"key": "a", "revision": 5}, {"header": {"revision": 6}})
+    history.invoke(1, "range", {"key": "a", "revision": 3})
+    history.fail(1, "range", COMPACTED)
+    history.invoke(1, "range", {"key": "a", "revision": 9})
+    history.fail(1, "range", FUTURE)
+    history.invoke(0, "compact", {"revision": 4})
+    history.fail(0, "compact", COMPACTED)
+    result = check(tmp_path, history)
+    assert result.verdict is Verdict.VALID, result.to_json()
+    assert result.ops == 13
+
+
+def test_a_list_with_limit_more_and_count_is_valid(tmp_path: Path) -> None:
+    history = Recorder()
+    for number, name in enumerate(["p1", "p2", "p3"]):
+        put(history, 0, PODS + name, name, 2 + number)
+    history.call(
+        1,
+        "range",
+        {"key": PODS, "range_end": PODS_END, "limit": 2},
+        {
+            "header": {"revision": 4},
+            "kvs": [kv(PODS + "p1", "p1", 2, 2, 1), kv(PODS + "p2", "p2", 3, 3, 1)],
+            "more": True,
+            "count": 3,
+        },
+    )
+    history.call(
+        1, "range", {"key": PODS, "range_end": PODS_END, "count_only": True}, {"header": {"revision": 4}, "count": 3}
+    )
+    history.call(
+        1,
+        "range",
+        {
+            "key": PODS,
+            "range_end": PODS_END,
+            "limit": 1,
+            "sort_order": "DESCEND",
+            "sort_target": "MOD",
+            "keys_only": True,
+        },
+        {
+            "header": {"revision": 4},
+            "kvs": [{"key": PODS + "p3", "create_revision": 4, "mod_revision": 4, "version": 1}],
+            "more": True,
+            "count": 3,
+        },
+    )
+    result = check(tmp_path, history)
+    assert result.verdict is Verdict.VALID, result.to_json()
+
+
+def test_concurrent_writes_are_ordered_by_their_revisions(tmp_path: Path) -> None:
+    history = Recorder()
+    history.invoke(0, "put", {"key": "a", "value": "0"})
+    history.invoke(1, "put", {"key": "a", "value": "1"})
+    history.invoke(2, "range", {"key": "a"})
+    history.ok(1, "put", {"header": {"revision": 2}})
+    history.ok(0, "put", {"header": {"revision": 3}})
+    history.ok(2, "range", {"header": {"revision": 2}, "kvs": [kv("a", "1", 2, 2, 1)], "count": 1})
+    get(history, 2, "a", 3, kv("a", "0", 2, 3, 2))
+    assert check(tmp_path, history).verdict is Verdict.VALID
+
+
+def test_a_pending_put_may_have_happened_or_not(tmp_path: Path) -> None:
+    history = Recorder()
+    history.invoke(0, "put", {"key": "a", "value": "lost?"})
+    history.info(0, "put")
+    history.invoke(1, "put", {"key": "b", "value": "never"})
+    history.info(1, "put")
+    put(history, 2, "c", "1", 3)  # revision 2 went to the first pending put
+    get(history, 2, "a", 3, kv("a", "lost?", 2, 2, 1))
+    get(history, 2, "b", 3)
+    assert check(tmp_path, history).verdict is Verdict.VALID
+
+
+# ---------------------------------------------------------------------------------------
+# Bad histories, one per class
+
+
+def test_a_stale_read_is_invalid(tmp_path: Path) -> None:
+    history = Recorder()
+    put(history, 0, "a", "1", 2)
+    put(history, 0, "a", "2", 3)
+    get(history, 1, "a", 2, kv("a", "1", 2, 2, 1))
+    assert_invalid(check(tmp_path, history), "header.revision 2, but the store is at revision 3")
+
+
+def test_a_lost_write_is_invalid(tmp_path: Path) -> None:
+    history = Recorder()
+    put(history, 0, "a", "1", 2)
+    get(history, 1, "a", 2)  # the store's revision counts the put, its key lost it
+    assert_invalid(check(tmp_path, history), "it returned count 0, but 1 keys of its range exist here")
+
+
+def test_a_txn_whose_compare_contradicts_the_state_is_invalid(tmp_path: Path) -> None:
+    history = Recorder()
+    put(history, 0, "a", "1", 2)
+    history.call(
+        1,
+        "txn",
+        {
+            "compare": [{"key": "a", "target": "MOD", "result": "EQUAL", "mod_revision": 0}],
+            "success": [{"request_put": {"key": "a", "value": "created"}}],
+        },
+        {"header": {"revision": 3}, "succeeded": True, "responses": [{"response_put": {}}]},
+    )
+    assert_invalid(check(tmp_path, history), "succeeded=true, but its compares mod(a) == 0 do not all hold")
+
+
+def test_a_wrong_version_after_delete_and_recreate_is_invalid(tmp_path: Path) -> None:
+    history = Recorder()
+    put(history, 0, "a", "1", 2)
+    put(history, 0, "a", "2", 3)
+    history.call(0, "delete", {"key": "a"}, {"header": {"revision": 4}, "deleted": 1})
+    put(history, 0, "a", "3", 5)
+    get(history, 1, "a", 5, kv("a", "3", 2, 5, 3))  # the old generation's create and version
+    assert_invalid(check(tmp_path, history), 'where the store gives a="3" (create 5, mod 5, version 1)')
+
+
+def test_a_read_at_a_compacted_revision_that_succeeded_is_invalid(tmp_path: Path) -> None:
+    history = Recorder()
+    put(history, 0, "a", "1", 2)
+    put(history, 0, "a", "2", 3)
+    history.call(0, "compact", {"revision": 3}, {"header": {"revision": 3}})
+    history.call(
+        1, "range", {"key": "a", "revision": 2}, {"header": {"revision": 3}, "kvs": [kv("a", "1", 2, 2, 1)], "count": 1}
+    )
+    assert_invalid(check(tmp_path, history), "it succeeded, but here its revision is compacted")
+
+
+def test_a_compacted_error_before_any_compact_is_invalid(tmp_path: Path) -> None:
+    history = Recorder()
+    put(history, 0, "a", "1", 2)
+    history.invoke(1, "range", {"key": "a", "revision": 1})
+    history.fail(1, "range", COMPACTED)
+    assert_invalid(check(tmp_path, history), "it failed as compacted (revision 1), but here revision 1 is neither")
+
+
+def test_a_revision_that_goes_backwards_is_invalid(tmp_path: Path) -> None:
+    history = Recorder()
+    history.invoke(0, "put", {"key": "a", "value": "1"})
+    get(history, 1, "b", 2)  # the put took effect already: revision 2
+    get(history, 1, "b", 1)  # and this later read is back at 1
+    history.ok(0, "put", {"header": {"revision": 2}})
+    assert_invalid(check(tmp_path, history), "header.revision 1, but the store is at revision 2")
+
+
+def test_a_pending_put_that_must_have_happened_too_late_is_invalid(tmp_path: Path) -> None:
+    history = Recorder()
+    get(history, 1, "a", 2, kv("a", "late", 2, 2, 1))
+    history.invoke(0, "put", {"key": "a", "value": "late"})  # invoked after the read returned
+    history.info(0, "put")
+    assert_invalid(check(tmp_path, history), "header.revision 2, but the store is at revision 1")
+
+
+def test_a_pending_put_that_would_need_a_claimed_revision_is_invalid(tmp_path: Path) -> None:
+    history = Recorder()
+    history.invoke(0, "put", {"key": "b", "value": "pending"})
+    history.info(0, "put")
+    put(history, 1, "a", "1", 2)
+    # b with mod_revision 2: only the pending put could have made b, and revision 2 is a's
+    get(history, 1, "b", 2, kv("b", "pending", 2, 2, 1))
+    assert_invalid(check(tmp_path, history), "it returned count 1, but 0 keys of its range exist here")
+
+
+def test_pagination_inconsistent_with_the_state_is_invalid(tmp_path: Path) -> None:
+    history = Recorder()
+    for number, name in enumerate(["p1", "p2", "p3"]):
+        put(history, 0, PODS + name, name, 2 + number)
+    history.call(
+        1,
+        "range",
+        {"key": PODS, "range_end": PODS_END, "limit": 2},
+        {
+            "header": {"revision": 4},
+            "kvs": [kv(PODS + "p1", "p1", 2, 2, 1), kv(PODS + "p2", "p2", 3, 3, 1)],
+            "count": 3,
+        },
+    )
+    assert_invalid(check(tmp_path, history), "it returned more=false, but with limit 2 and 3 keys more is true")
+
+
+def test_a_count_that_counts_only_the_page_is_invalid(tmp_path: Path) -> None:
+    history = Recorder()
+    for number, name in enumerate(["p1", "p2", "p3"]):
+        put(history, 0, PODS + name, name, 2 + number)
+    history.call(
+        1,
+        "range",
+        {"key": PODS, "range_end": PODS_END, "limit": 2},
+        {
+            "header": {"revision": 4},
+            "kvs": [kv(PODS + "p1", "p1", 2, 2, 1), kv(PODS + "p2", "p2", 3, 3, 1)],
+            "more": True,
+            "count": 2,
+        },
+    )
+    assert_invalid(check(tmp_path, history), "it returned count 2, but 3 keys of its range exist here")
+
+
+# ---------------------------------------------------------------------------------------
+# Reading: malformed requests and responses are one-line input errors
+
+
+def _one_line(tmp_path: Path, kind: str, f: str, value: object) -> Path:
+    history = Recorder()
+    if kind == "ok":
+        history.invoke(0, f, {"key": "a"} if f != "compact" else {"revision": 1})
+    history._add(0, kind, f, value)
+    return history.write(tmp_path / "bad.jsonl")
+
+
+@pytest.mark.parametrize(
+    ("kind", "f", "value", "field", "words"),
+    [
+        (
+            "invoke",
+            "txn",
+            {"compare": [{"key": "a", "target": "SIZE", "version": 1}]},
+            "value.compare.0.target",
+            "unknown compare target",
+        ),
+        (
+            "invoke",
+            "txn",
+            {"compare": [{"key": "a", "target": "MOD", "result": "ABOUT", "mod_revision": 1}]},
+            "value.compare.0.result",
+            "unknown compare result",
+        ),
+        (
+            "invoke",
+            "txn",
+            {"compare": [{"key": "a", "target": "MOD", "result": "EQUAL"}]},
+            "value.compare.0.mod_revision",
+            "missing",
+        ),
+        (
+            "invoke",
+            "txn",
+            {"compare": [{"key": "a", "target": "MOD", "version": 2}]},
+            "value.compare.0.version",
+            "compares mod_revision",
+        ),
+        (
+            "invoke",
+            "txn",
+            {"success": [{"request_lease": {}}]},
+            "value.success.0.request_lease",
+            "unknown txn operation",
+        ),
+        ("invoke", "range", {"key": "a", "revision": -1}, "value.revision", "must not be negative"),
+        ("invoke", "range", {"key": "a", "limit": "ten"}, "value.limit", "must be an integer"),
+        ("invoke", "range", {"range_end": "b"}, "value.key", "missing"),
+        ("invoke", "range", {"key": "a", "sort_order": "UP"}, "value.sort_order", "unknown sort order"),
+        ("invoke", "put", {"key": "a", "value": 5}, "value.value", "must be a string"),
+        ("invoke", "put", {"key": "a", "colour": "red"}, "value.colour", "unknown field"),
+        ("invoke", "compact", {"physical": True}, "value.revision", "missing"),
+        ("ok", "range", {"kvs": []}, "value.header", "missing"),
+        (
+            "ok",
+            "range",
+            {"header": {"revision": 2}, "kvs": [{"key": "a", "value": "1", "version": 1}]},
+            "value.kvs.0.create_revision",
+            "missing",
+        ),
+        ("ok", "range", {"header": {"revision": "-2"}}, "value.header.revision", "must not be negative"),
+        ("ok", "range", {"header": {"revision": 2.5}}, "value.header.revision", "must be an integer"),
+        ("ok", "range", {"header": {"revision": 2}, "more": "yes"}, "value.more", "true or false"),
+    ],
+)
+def test_malformed_requests_and_responses_name_their_field(
+    tmp_path: Path, kind: str, f: str, value: object, field: str, words: str
+) -> None:
+    with pytest.raises(InputError) as raised:
+        check_history_file(_one_line(tmp_path, kind, f, value), "etcd")
+    assert raised.value.field == field, str(raised.value)
+    assert words in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_integers_as_decimal_strings_are_read(tmp_path: Path) -> None:
+    history = Recorder()
+    history.call(0, "put", {"key": "a", "value": "1"}, {"header": {"revision": "2"}})
+    history.call(
+        1,
+        "range",
+        {"key": "a", "limit": "5"},
+        {"header": {"revision": "2"}, "kvs": [kv("a", "1", "2", "2", "1")], "count": "1"},
+    )  # type: ignore[arg-type]
+    assert check(tmp_path, history).verdict is Verdict.VALID
+
+
+def test_a_register_value_is_refused_by_the_etcd_model(tmp_path: Path) -> None:
+    history = Recorder()
+    history.invoke(0, "put", "a string")  # type: ignore[arg-type]
+    with pytest.raises(InputError) as raised:
+        check_history_file(history.write(tmp_path / "h.jsonl"), "etcd")
+    assert "carries its request as a JSON object" in str(raised.value)
