@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from checkers.errors import InputError
-from checkers.etcd_requests import ETCD_FUNCTIONS, ShapeError, ErrorResult, OBSERVED_ERRORS, OBSERVING_FUNCTIONS
+from checkers.etcd_requests import ALL_KEYS_END, ETCD_FUNCTIONS, OBSERVED_ERRORS, OBSERVING_FUNCTIONS, ErrorResult, ShapeError
 from checkers.etcd_requests import parse_value as parse_etcd_value
 from checkers.etcd_requests import value_json as etcd_value_json
 
@@ -417,9 +417,11 @@ def text_problem(raw: str, record: dict[str, Any]) -> tuple[str | None, str] | N
     of a surrogate pair, which JSON's `\\u` escapes allow) or holds a control character
     other than tab, newline and carriage return; else None. Only lines with such escapes
     (or a raw DEL or C1 character, which JSON lets through) are searched, so the common
-    line costs one regular expression scan."""
+    line costs one regular expression scan. The one string `"\\u0000"` inside an etcd
+    request is allowed: it is etcd's `range_end` for "every key from `key` on"."""
     if _ESCAPED_TEXT.search(raw) is None:
         return None
+    etcd = record.get("f") in ETCD_FUNCTIONS
     pending: list[tuple[str | None, Any]] = [(None, record)]
     while pending:
         name, item = pending.pop()
@@ -431,6 +433,8 @@ def text_problem(raw: str, record: dict[str, Any]) -> tuple[str | None, str] | N
         elif isinstance(item, list):
             pending.extend((name, child) for child in item)
         elif isinstance(item, str):
+            if etcd and name == "value" and item == ALL_KEYS_END:
+                continue  # etcd's range_end for "every key from key on"
             why = _string_problem(item)
             if why is not None:
                 return name, why
