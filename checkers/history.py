@@ -417,8 +417,9 @@ def text_problem(raw: str, record: dict[str, Any]) -> tuple[str | None, str] | N
     of a surrogate pair, which JSON's `\\u` escapes allow) or holds a control character
     other than tab, newline and carriage return; else None. Only lines with such escapes
     (or a raw DEL or C1 character, which JSON lets through) are searched, so the common
-    line costs one regular expression scan. The one string `"\\u0000"` inside an etcd
-    request is allowed: it is etcd's `range_end` for "every key from `key` on"."""
+    line costs one regular expression scan. Inside an etcd request or response, NUL
+    (`"\\u0000"`) is allowed: etcd's keys are bytes, its `range_end` `"\\u0000"` means
+    "every key from `key` on", and a client pages on with the last key plus NUL."""
     if _ESCAPED_TEXT.search(raw) is None:
         return None
     etcd = record.get("f") in ETCD_FUNCTIONS
@@ -433,8 +434,8 @@ def text_problem(raw: str, record: dict[str, Any]) -> tuple[str | None, str] | N
         elif isinstance(item, list):
             pending.extend((name, child) for child in item)
         elif isinstance(item, str):
-            if etcd and name == "value" and item == ALL_KEYS_END:
-                continue  # etcd's range_end for "every key from key on"
+            if etcd and name == "value":
+                item = item.replace(ALL_KEYS_END, "")  # etcd's keys are bytes: see the docstring
             why = _string_problem(item)
             if why is not None:
                 return name, why

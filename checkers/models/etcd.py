@@ -50,6 +50,7 @@ from functools import lru_cache
 from typing import Any
 
 from checkers.budget import Budget
+from checkers.errors import one_line
 from checkers.etcd_requests import (
     ALL_KEYS_END,
     ETCD_FUNCTIONS,
@@ -484,21 +485,22 @@ def _compare_words(compare: Compare) -> str:
 def _quoted(text: str) -> str:
     if len(text) > _SHOWN_CHARACTERS:
         text = f"{text[: _SHOWN_CHARACTERS // 2]}…{text[-_SHOWN_CHARACTERS // 2 :]}"
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return '"' + one_line(text.replace("\\", "\\\\").replace('"', '\\"')) + '"'
 
 
 def _span(key: str, range_end: str) -> str:
+    """A key, or a range of keys, as one printable phrase (NUL written `\\x00`)."""
     if not range_end:
-        return key
+        return one_line(key)
     if range_end == ALL_KEYS_END:
-        return f"{key}.."
-    return f"{key}..{range_end}"
+        return f"{one_line(key)}.."
+    return f"{one_line(key)}..{one_line(range_end)}"
 
 
 def _kv_words(kv: KeyValue | None) -> str:
     if kv is None:
         return "nothing"
-    return f"{kv.key}={_quoted(kv.value)} (create {kv.create_revision}, mod {kv.mod_revision}, version {kv.version})"
+    return f"{one_line(kv.key)}={_quoted(kv.value)} (create {kv.create_revision}, mod {kv.mod_revision}, version {kv.version})"
 
 
 def _kvs_words(kvs: tuple[KeyValue, ...]) -> str:
@@ -639,7 +641,7 @@ class EtcdModel(Model):
         assert isinstance(state, Store)
         kvs = state.in_range("", ALL_KEYS_END)
         shown = ", ".join(
-            f"{kv.key}={_quoted(kv.value)} (c{kv.create_revision} m{kv.mod_revision} v{kv.version})"
+            f"{one_line(kv.key)}={_quoted(kv.value)} (c{kv.create_revision} m{kv.mod_revision} v{kv.version})"
             for kv in kvs[:_SHOWN_KEYS]
         )
         more = f" and {len(kvs) - _SHOWN_KEYS} more" if len(kvs) > _SHOWN_KEYS else ""
