@@ -38,7 +38,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from checkers.errors import InputError
-from checkers.etcd_requests import ALL_KEYS_END, ETCD_FUNCTIONS, OBSERVED_ERRORS, OBSERVING_FUNCTIONS, ErrorResult, ShapeError
+from checkers.etcd_requests import (
+    ALL_KEYS_END,
+    ETCD_FUNCTIONS,
+    OBSERVED_ERRORS,
+    OBSERVING_FUNCTIONS,
+    ErrorResult,
+    ShapeError,
+)
 from checkers.etcd_requests import parse_value as parse_etcd_value
 from checkers.etcd_requests import value_json as etcd_value_json
 

@@ -52,16 +52,30 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from checkers.etcd_requests import (
+    CompactRequest,
+    DeleteRequest,
+    PutRequest,
+    RangeRequest,
+    TxnRequest,
+)
+from checkers.etcd_requests import Request as EtcdRequest
+from checkers.etcd_revisions import EtcdCall, check_etcd_kvs
+from checkers.etcd_revisions import describe as describe_etcd
 from checkers.explain import format_seconds, plural
 from checkers.history import COMPARE_FAILED, Event
+from checkers.models.etcd import writes as f_writes
 from checkers.trace import TraceEvent
 from checkers.verdict import CheckerResult, Verdict
 
+ETCD_REQUESTS = (RangeRequest, PutRequest, DeleteRequest, TxnRequest, CompactRequest)
 ANOMALIES_KEPT = 10
 """Anomalies kept per property (besides the first of each kept group); all are counted."""
 GROUPS_KEPT = 50
 PROPERTIES = ("revision-unique", "revision-monotonic", "read-revision")
-_RANK = {name: rank for rank, name in enumerate(PROPERTIES)}
+ETCD_PROPERTIES = ("kv-version",)
+"""Counted only in a history with etcd operations."""
+_RANK = {name: rank for rank, name in enumerate(PROPERTIES + ETCD_PROPERTIES)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,11 +87,27 @@ class _Done:
 
     @property
     def revision(self) -> int:
-        assert self.completion.revision is not None
-        return self.completion.revision
+        revision = self.completion.revision
+        if revision is None:  # an etcd response: its header says it
+            revision = getattr(self.completion.value, "revision", None)
+        assert revision is not None
+        return revision
+
+    @property
+    def request(self) -> EtcdRequest:
+        """The etcd request of an etcd operation (see `etcd`)."""
+        assert isinstance(self.invoke.value, ETCD_REQUESTS)
+        return self.invoke.value
+
+    @property
+    def etcd(self) -> bool:
+        return isinstance(self.invoke.value, ETCD_REQUESTS)
 
     @property
     def writes(self) -> bool:
+        if self.etcd:  # a compact reports the revision it found, as a read does
+            made = f_writes(self.request, self.completion.value)
+            return self.completion.type == "ok" and made and self.invoke.f != "compact"
         return self.completion.type == "ok" and self.invoke.f in ("write", "cas", "append")
 
     @property
@@ -92,7 +122,9 @@ class _Done:
 
     def describe(self) -> str:
         """One phrase naming the operation, who answered it, when and where it returned."""
-        if self.invoke.f == "read":
+        if self.etcd:
+            what = describe_etcd(self.request, self.revision)
+        elif self.invoke.f == "read":
             what = f"read {self.invoke.key} -> {_show(self.completion.value)}"
         else:
             what = f"{self.invoke.f} {self.invoke.key} {_show(self.invoke.value)}"
@@ -146,10 +178,12 @@ def check_revisions(events: Iterable[Event], trace: Iterable[TraceEvent] | None 
     done = _completed(events)
     findings = _check_unique(done) + _check_monotonic(done)
     findings += _check_reads(done, {finding.cause.line for finding in findings})
+    etcd = [item for item in done if item.etcd]
+    findings += _check_etcd(etcd)
     findings.sort(key=_Finding.sort_key)
     restarts, phases = (None, None) if trace is None else _restarts_and_phases(trace)
     group_of, episodes = _groups(done, findings, restarts)
-    counts = dict.fromkeys(PROPERTIES, 0)
+    counts = dict.fromkeys(PROPERTIES + (ETCD_PROPERTIES if etcd else ()), 0)
     for finding in findings:
         counts[finding.property] += 1
     groups = _group_records(findings, group_of, episodes)
@@ -176,7 +210,19 @@ def _completed(events: Iterable[Event]) -> list[_Done]:
         invoke = open_invokes.pop(event.process)
         if event.revision is not None and event.type in ("ok", "fail"):
             done.append(_Done(invoke, event))
+        elif event.type == "ok" and isinstance(getattr(event.value, "revision", None), int):
+            done.append(_Done(invoke, event))  # an etcd response, its revision in its header
     return done
+
+
+def _check_etcd(etcd: list[_Done]) -> list[_Finding]:
+    """The kvs of etcd responses against the writes whose revisions are known (see
+    `checkers.etcd_revisions`)."""
+    calls = [EtcdCall(item.request, item.completion.value, item.revision, item.describe()) for item in etcd]
+    return [
+        _Finding(found.property, etcd[found.cause], etcd[found.affected], found.message)
+        for found in check_etcd_kvs(calls)
+    ]
 
 
 def _check_unique(done: list[_Done]) -> list[_Finding]:
@@ -235,13 +281,13 @@ def _check_reads(done: list[_Done], suspects: set[int]) -> list[_Finding]:
     writes_by_key: dict[str, list[_Done]] = {}
     writer_of_value: dict[tuple[str, Any], _Done] = {}
     for item in done:
-        if item.writes:
+        if item.writes and not item.etcd:
             writes_by_key.setdefault(item.invoke.key, []).append(item)
             writer_of_value[(item.invoke.key, item.written)] = item
     for writes in writes_by_key.values():
         writes.sort(key=lambda write: write.revision)
     for item in done:
-        if item.invoke.f != "read" or item.completion.type != "ok":
+        if item.invoke.f != "read" or item.completion.type != "ok" or item.etcd:
             continue
         key, value = item.invoke.key, item.completion.value
         writes = writes_by_key.get(key, [])
@@ -405,7 +451,7 @@ def _episode_text(episode: tuple[Any, ...], causes: list[_Done]) -> str:
 def _kept(findings: list[_Finding], group_of: dict[int, int]) -> list[dict[str, Any]]:
     """The first few of each property and the first of each kept group, in cause order."""
     kept: list[dict[str, Any]] = []
-    per_property = dict.fromkeys(PROPERTIES, 0)
+    per_property = dict.fromkeys(PROPERTIES + ETCD_PROPERTIES, 0)
     groups_seen: set[int] = set()
     for finding in findings:
         group = group_of[finding.cause.line]

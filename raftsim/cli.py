@@ -72,7 +72,7 @@ _EXITS = {
     "report": "Exit codes: the run's verdict (0 valid, 1 anomaly, 3 unknown), 2 bad input, 70 internal error, "
     "130 interrupted.",
     "replay": "Exit codes: 0 identical digest, 1 different, 2 bad input, 70 internal error, 130 interrupted.",
-    "check": "Exit codes: 0 linearizable, 1 not linearizable, 2 bad input, 3 unknown (out of budget), "
+    "check": "Exit codes: 0 linearizable (revisions consistent), 1 not, 2 bad input, 3 unknown (out of budget), "
     "70 internal error, 130 interrupted.",
 }
 
@@ -258,6 +258,7 @@ def parse_window(text: str) -> tuple[int, int]:
 
 HISTORY_FORMATS = ("auto", "jsonl", "edn", "porcupine-log", "porcupine-kv")
 CHECK_MODELS = ("register", "cas-register", "kv", "list-append", "multi-register", "mutex", "etcd")
+CHECKERS = ("linearizability", "revisions")
 
 
 @cli.command(epilog=_EXITS["check"])
@@ -287,6 +288,14 @@ CHECK_MODELS = ("register", "cas-register", "kv", "list-append", "multi-register
     default=None,
     help="Also write an HTML timeline of the history and its verdict to this file.",
 )
+@click.option(
+    "--checker",
+    type=click.Choice(CHECKERS),
+    default="linearizability",
+    show_default=True,
+    help="linearizability against --model, or revisions: the revisions a history.jsonl reports "
+    "(etcd's kvs too), its f values read as --model names them.",
+)
 def check(
     history: Path,
     model: str,
@@ -296,11 +305,14 @@ def check(
     first: bool,
     as_json: bool,
     report_path: Path | None,
+    checker: str,
 ) -> None:
-    """Check a history file for linearizability."""
+    """Check a history file for linearizability (or its revisions)."""
     from reports.linearizability_view import format_result
 
     _current_input.set(str(history))
+    if checker == "revisions":
+        check_revisions_of(history, model, history_format, as_json)
     if report_path is not None:
         check_report_destination(report_path, history)
     operations, result, checked_model = check_history(history, model, history_format, initial, budget, first)
@@ -322,6 +334,38 @@ def check(
         click.echo(json.dumps(result.to_json()))
     else:
         console.print(format_result(result))
+    sys.exit(result.verdict.exit_code)
+
+
+def check_revisions_of(history: Path, model_name: str, history_format: str, as_json: bool) -> None:
+    """`raftsim check --checker revisions`: the revisions checker on a history.jsonl, whose
+    `f` values are read as the model names them; exits with the verdict's code."""
+    from checkers.formats import detect_format
+    from checkers.history import FUNCTIONS, read_history_jsonl
+    from checkers.revisions import check_revisions
+
+    model = _model_from_flags(model_name, None)
+    chosen = detect_format(history) if history_format == "auto" else history_format
+    if chosen != "jsonl":
+        raise InputError(
+            str(history), None, "--format", f"the revisions checker reads history.jsonl only, not {chosen}"
+        )
+    events = read_history_jsonl(history, functions=frozenset(FUNCTIONS) | model.functions, model=model)
+    result = check_revisions(events)
+    if as_json:
+        click.echo(json.dumps(result.to_json()))
+    else:
+        words = {Verdict.VALID: "consistent", Verdict.INVALID: "NOT consistent", Verdict.UNKNOWN: "unknown"}
+        counted = (result.stats or {}).get("operations_with_revision", 0)
+        console.print(
+            f"revisions: {words[result.verdict]}, {counted} operations with a revision",
+            soft_wrap=True,
+            markup=False,
+            highlight=False,
+        )
+        for anomaly in result.found:
+            line = f"  {anomaly['property']}: line {anomaly['line']}: {anomaly['message']}"
+            console.print(line, soft_wrap=True, markup=False, highlight=False)
     sys.exit(result.verdict.exit_code)
 
 

@@ -118,7 +118,7 @@ def test_descriptions_are_readable() -> None:
 
 
 def test_unknown_model_names_the_known_ones() -> None:
-    known = "cas-register, kv, list-append, multi-register, mutex, register"
+    known = "cas-register, etcd, kv, list-append, multi-register, mutex, register"
     with pytest.raises(ValueError, match=f"known models: {known}"):
         get_model("stack")
     with pytest.raises(ValueError, match="initial value"):

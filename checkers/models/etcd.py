@@ -54,9 +54,9 @@ from checkers.errors import one_line
 from checkers.etcd_requests import (
     ALL_KEYS_END,
     ETCD_FUNCTIONS,
-    Compare,
     CompactRequest,
     CompactResponse,
+    Compare,
     DeleteRequest,
     DeleteResponse,
     ErrorResult,
@@ -298,7 +298,7 @@ def _apply(txn: _Txn, request: Request, nested: bool) -> Expected:
             return response
         responses.append(response)  # type: ignore[arg-type]
     revision = None if nested else (txn.revision if txn.changes else txn.store.revision)
-    return TxnResponse(revision, succeeded, tuple(responses))  # type: ignore[arg-type]
+    return TxnResponse(revision, succeeded, tuple(responses))
 
 
 def _range(txn: _Txn, request: RangeRequest, header: int | None) -> Expected:
@@ -335,7 +335,9 @@ def _compare_holds(store: Store, compare: Compare) -> bool:
 
 
 def _target_of(kv: KeyValue, target: str) -> str | int:
-    return {"VERSION": kv.version, "CREATE": kv.create_revision, "MOD": kv.mod_revision, "VALUE": kv.value}[target]
+    if target == "VALUE":
+        return kv.value
+    return {"VERSION": kv.version, "CREATE": kv.create_revision, "MOD": kv.mod_revision}[target]
 
 
 def _compared(actual: str | int, compare: Compare) -> bool:
@@ -370,13 +372,14 @@ def difference(expected: Expected, recorded: object, request: Request) -> str | 
     assert not isinstance(recorded, Unjudged)
     if type(recorded) is not type(expected):
         return f"its response is a {type(recorded).__name__}, not a {type(expected).__name__}"
-    if isinstance(expected, TxnResponse) and isinstance(recorded, TxnResponse) and isinstance(request, TxnRequest):
-        if expected.succeeded != recorded.succeeded:  # the cause; a header that differs follows from it
-            return _txn_difference(expected, recorded, request)
-    if expected.revision != recorded.revision:  # type: ignore[union-attr]
+    assert isinstance(recorded, (RangeResponse, PutResponse, DeleteResponse, TxnResponse, CompactResponse))
+    flipped = isinstance(expected, TxnResponse) and expected.succeeded != getattr(recorded, "succeeded", None)
+    if flipped and isinstance(request, TxnRequest):  # the cause; a header that differs follows from it
+        return _txn_difference(expected, recorded, request)  # type: ignore[arg-type]
+    if expected.revision != recorded.revision:
         made = writes(request, expected)
-        return _header_words(recorded.revision, expected.revision, write=made)  # type: ignore[union-attr]
-    return _body_difference(expected, recorded, request)  # type: ignore[arg-type]
+        return _header_words(recorded.revision, expected.revision, write=made)
+    return _body_difference(expected, recorded, request)
 
 
 def _header_words(recorded: int | None, expected: int | None, write: bool) -> str:
@@ -390,7 +393,10 @@ def _error_difference(expected: Expected, recorded: object, request: Request) ->
     if isinstance(recorded, ErrorResult):
         if isinstance(expected, ErrorResult):
             return f"it failed with revision {recorded.kind}, but here the revision is {expected.kind}"
-        return f"it failed as {recorded.kind} (revision {asked}), but here revision {asked} is neither compacted nor in the future"
+        return (
+            f"it failed as {recorded.kind} (revision {asked}), but here revision {asked} is "
+            "neither compacted nor in the future"
+        )
     assert isinstance(expected, ErrorResult)
     if expected.kind == "key-not-found":
         return "it put with ignore_value a key that does not exist here (etcd fails it: key not found)"
@@ -428,7 +434,10 @@ def _range_difference(expected: RangeResponse, recorded: RangeResponse, request:
             f"and {expected.count} keys more is {str(expected.more).lower()}"
         )
     if len(expected.kvs) != len(recorded.kvs):
-        return f"it returned {len(recorded.kvs)} kvs, but {len(expected.kvs)} are due here (count {expected.count}, limit {request.limit})"
+        return (
+            f"it returned {len(recorded.kvs)} kvs, but {len(expected.kvs)} are due here "
+            f"(count {expected.count}, limit {request.limit})"
+        )
     if request.sort_target != "KEY" and _ties_only(expected.kvs, recorded.kvs, request.sort_target):
         return None
     for shown, due in zip(recorded.kvs, expected.kvs, strict=True):
@@ -500,7 +509,8 @@ def _span(key: str, range_end: str) -> str:
 def _kv_words(kv: KeyValue | None) -> str:
     if kv is None:
         return "nothing"
-    return f"{one_line(kv.key)}={_quoted(kv.value)} (create {kv.create_revision}, mod {kv.mod_revision}, version {kv.version})"
+    revisions = f"create {kv.create_revision}, mod {kv.mod_revision}, version {kv.version}"
+    return f"{one_line(kv.key)}={_quoted(kv.value)} ({revisions})"
 
 
 def _kvs_words(kvs: tuple[KeyValue, ...]) -> str:
@@ -635,7 +645,7 @@ class EtcdModel(Model):
         return None
 
     def describe_op(self, op: Operation) -> str:
-        return f"{_request_words(op.input)} -> {_response_words(op)}"
+        return f"{request_words(op.input)} -> {_response_words(op)}"
 
     def describe_state(self, state: Hashable) -> str:
         assert isinstance(state, Store)
@@ -649,7 +659,7 @@ class EtcdModel(Model):
         return f"revision {state.revision}{compacted}, {len(kvs)} keys" + (f": {shown}{more}" if kvs else "")
 
 
-def _request_words(request: Request) -> str:
+def request_words(request: Request) -> str:
     if isinstance(request, RangeRequest):
         options = [f"limit {request.limit}"] if request.limit else []
         if request.revision:
@@ -665,10 +675,10 @@ def _request_words(request: Request) -> str:
         return f"delete({_span(request.key, request.range_end)})"
     if isinstance(request, CompactRequest):
         return f"compact({request.revision})"
-    success = "; ".join(_request_words(item) for item in request.success[:2]) + (
+    success = "; ".join(request_words(item) for item in request.success[:2]) + (
         "; …" if len(request.success) > 2 else ""
     )
-    failure = "; ".join(_request_words(item) for item in request.failure[:2]) + (
+    failure = "; ".join(request_words(item) for item in request.failure[:2]) + (
         "; …" if len(request.failure) > 2 else ""
     )
     return f"txn(if {_compares_words(request.compare)} then {success or 'nothing'} else {failure or 'nothing'})"
