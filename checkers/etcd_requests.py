@@ -293,13 +293,14 @@ def response_json(response: Response | ErrorResult) -> dict[str, Any] | None:
 
 
 def value_json(value: object) -> object:
-    """A request, a response or anything else (written as it is) in its JSON form."""
+    """A request, a response, an error result (`{"error": message}`) or anything else
+    (written as it is) in its JSON form."""
     if isinstance(value, (RangeRequest, PutRequest, DeleteRequest, TxnRequest, CompactRequest)):
         return request_json(value)
     if isinstance(value, (RangeResponse, PutResponse, DeleteResponse, TxnResponse, CompactResponse)):
         return response_json(value)
     if isinstance(value, ErrorResult):
-        return None
+        return {"error": value.message or value.kind}
     return value
 
 
@@ -524,7 +525,16 @@ def _parse_nested_response(value: object, path: str, depth: int) -> Response:
     return parse_response(kind, body, _join(path, name), depth + 1)
 
 
+_KV_FIELDS = frozenset({"key", "value", "create_revision", "mod_revision", "version"})
+
+
 def _parse_kv(value: object, path: str) -> KeyValue:
+    if isinstance(value, dict) and value.keys() <= _KV_FIELDS and len(value) >= 4:
+        # the common kv, every field as the contract writes it: read at once
+        key, text = value.get("key"), value.get("value", "")
+        numbers = (value.get("create_revision"), value.get("mod_revision"), value.get("version"))
+        if type(key) is str and type(text) is str and all(type(n) is int and 0 <= n < 1 << 63 for n in numbers):
+            return KeyValue(key, text, *numbers)  # type: ignore[arg-type]
     fields = _Fields(value, path, "kv")
     key = fields.text("key", required=True)
     text = fields.text("value")

@@ -145,8 +145,10 @@ def _kvs_shown(call: EtcdCall) -> Iterator[KeyValue]:
 
 
 def _kvs_of(request: Request, response: object) -> Iterator[KeyValue]:
+    """The kvs a response shows whole (a keys_only range's have no value)."""
     if isinstance(response, RangeResponse):
-        yield from response.kvs
+        if not (isinstance(request, RangeRequest) and request.keys_only):
+            yield from response.kvs
     elif isinstance(response, PutResponse) and response.prev_kv is not None:
         yield response.prev_kv
     elif isinstance(response, DeleteResponse):

@@ -173,7 +173,7 @@ class Operation:
             field_value = getattr(self, name)
             if name == "line" and field_value is None:
                 continue
-            record[name] = list(field_value) if isinstance(field_value, tuple) else field_value
+            record[name] = list(field_value) if isinstance(field_value, tuple) else etcd_value_json(field_value)
         return record
 
 
@@ -398,17 +398,21 @@ def _field_too_deep(raw: str) -> str | None:
 
 
 def _depth(value: Any) -> int:
-    """How deep arrays and objects nest in `value` (0 for a scalar), without recursion."""
-    deepest, pending = 0, [(value, 1)]
-    while pending:
-        item, depth = pending.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
-        if children is None:
-            continue
-        deepest = max(deepest, depth)
-        if depth <= MAX_DEPTH:
-            pending.extend((child, depth + 1) for child in children)
-    return deepest
+    """How deep arrays and objects nest in `value` (0 for a scalar), without recursion;
+    one past `MAX_DEPTH` at most. Level by level, containers only: a line of many small
+    objects (an etcd page of kvs) costs one look at each of them."""
+    depth, level = 0, [value] if isinstance(value, (dict, list)) else []
+    while level and depth <= MAX_DEPTH:
+        depth += 1
+        below: list[Any] = []
+        for item in level:
+            below.extend(
+                child
+                for child in (item.values() if isinstance(item, dict) else item)
+                if isinstance(child, (dict, list))
+            )
+        level = below
+    return depth
 
 
 def _deep_field(value: Any) -> str | None:

@@ -174,4 +174,7 @@ class ReferenceStore:
             response["more"] = True
         if found:
             response["kvs"] = [dict(item) for item in found]
+            if request.get("keys_only"):
+                for item in response["kvs"]:
+                    del item["value"]
         return response

@@ -3,11 +3,15 @@ mistake invalid with a reason that names it; and the history reader's shape chec
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from checkers.errors import InputError
+from checkers.etcd_requests import ShapeError, parse_value, value_json
 from checkers.linearizability import LinearizabilityResult, check_history_file
 from checkers.verdict import Verdict
 from tests.etcd_histories import COMPACTED, FUTURE, Recorder, kv
@@ -383,3 +387,81 @@ def test_a_register_value_is_refused_by_the_etcd_model(tmp_path: Path) -> None:
     with pytest.raises(InputError) as raised:
         check_history_file(history.write(tmp_path / "h.jsonl"), "etcd")
     assert "carries its request as a JSON object" in str(raised.value)
+
+
+# ---------------------------------------------------------------------------------------
+# Hostile values never escape as anything but a shape error
+
+
+_NAMES = st.sampled_from(
+    [
+        "key",
+        "range_end",
+        "limit",
+        "revision",
+        "value",
+        "prev_kv",
+        "compare",
+        "success",
+        "failure",
+        "target",
+        "result",
+        "version",
+        "mod_revision",
+        "create_revision",
+        "request_put",
+        "request_range",
+        "request_txn",
+        "request_delete_range",
+        "header",
+        "kvs",
+        "count",
+        "more",
+        "succeeded",
+        "responses",
+        "response_put",
+        "response_range",
+        "deleted",
+        "prev_kvs",
+        "sort_order",
+        "physical",
+        "x",
+    ]
+)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.text(max_size=5) | st.sampled_from(["0", "-1", "12"]),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(_NAMES, children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(st.sampled_from(["range", "put", "delete", "txn", "compact"]), st.sampled_from(["invoke", "ok"]), _JSON)
+def test_any_json_value_is_read_or_refused_as_a_shape_error(f: str, kind: str, value: object) -> None:
+    try:
+        parsed = parse_value(f, kind, value)
+    except ShapeError as error:
+        assert "\n" not in error.message
+        return
+    assert parsed is not None
+    hash(parsed)  # the search groups operations by their values
+    again = parse_value(f, kind, value_json(parsed))
+    assert again == parsed
+
+
+def test_json_and_report_of_an_invalid_history(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from raftsim.cli import main
+
+    history = Recorder()
+    put(history, 0, "a", "1", 2)
+    get(history, 1, "a", 1)
+    path = history.write(tmp_path / "history.jsonl")
+    with pytest.raises(SystemExit) as exited:
+        main(["check", str(path), "--model", "etcd", "--json", "--report", str(tmp_path / "report.html")])
+    assert exited.value.code == 1
+    result = json.loads(capsys.readouterr().out)
+    (stuck,) = result["partitions"][0]["counterexample"]["operations"]
+    assert stuck["input"] == {"key": "a"}
+    assert stuck["output"] == {"header": {"revision": 1}}
+    assert "header.revision 1, but the store is at revision 2" in stuck["reason"]
+    assert "range(a)" in (tmp_path / "report.html").read_text(encoding="utf-8")

@@ -35,6 +35,8 @@ def random_request(chooser: random.Random, store: ReferenceStore) -> tuple[str, 
                 request["count_only"] = True
         elif shape < 0.55:
             request["revision"] = chooser.randint(1, store.revision + 1)
+        if chooser.random() < 0.15:
+            request["keys_only"] = True
         return kind, request
     if kind == "put":
         return kind, {"key": key, "value": str(chooser.randint(0, 3)), "prev_kv": chooser.random() < 0.3}

@@ -553,6 +553,36 @@ def may_write(request: Request) -> bool:
     return False
 
 
+def _puts_of(request: Request, found: dict[str, set[str | None]]) -> dict[str, set[str | None]]:
+    """The keys a request may put, in any branch, with the values (None: its own)."""
+    if isinstance(request, PutRequest):
+        found.setdefault(request.key, set()).add(None if request.ignore_value else request.value)
+    elif isinstance(request, TxnRequest):
+        for item in (*request.success, *request.failure):
+            _puts_of(item, found)
+    return found
+
+
+def _may_put(puts: dict[str, set[str | None]], kv: KeyValue) -> bool:
+    values = puts.get(kv.key)
+    return values is not None and (kv.value in values or None in values)
+
+
+def _judged_kvs(request: Request, response: object) -> Iterable[KeyValue]:
+    """The kvs of a response that the model holds to the store (not a past read's)."""
+    if isinstance(request, RangeRequest) and isinstance(response, RangeResponse):
+        if not request.revision and not request.keys_only:  # keys_only kvs carry no value
+            yield from response.kvs
+    elif isinstance(response, PutResponse) and response.prev_kv is not None:
+        yield response.prev_kv
+    elif isinstance(response, DeleteResponse):
+        yield from response.prev_kvs
+    elif isinstance(request, TxnRequest) and isinstance(response, TxnResponse):
+        branch = request.success if response.succeeded else request.failure
+        for item, shown in zip(branch, response.responses, strict=False):
+            yield from _judged_kvs(item, shown)
+
+
 def _revision_of(response: object) -> int | None:
     return getattr(response, "revision", None)
 
@@ -571,6 +601,11 @@ class EtcdModel(Model):
     claimed: set[int] = field(default_factory=set, compare=False, hash=False)
     """Revisions that returned writes report, read by `order_constraints` before the search
     (empty until then, which only spares less work)."""
+    observed: dict[int, dict[str, KeyValue]] = field(default_factory=dict, compare=False, hash=False)
+    """For a revision no returned write reports: the kvs judged responses show with that
+    mod_revision, which its writer (a pending one) must have left."""
+    pending_puts: dict[int, dict[str, set[str | None]]] = field(default_factory=dict, compare=False, hash=False)
+    """Per pending operation (by id): the keys it may put, with the values (None: any)."""
 
     def init(self) -> Store:
         return Store.empty(self.initial_revision)
@@ -582,10 +617,7 @@ class EtcdModel(Model):
         assert isinstance(state, Store)
         request = op.input
         if op.ret is None:
-            after, _ = execute(state, request)
-            if after.revision != state.revision and after.revision in self.claimed:
-                return False, state
-            return True, after
+            return self._pending_step(state, op)
         recorded = op.output
         revision = _revision_of(recorded)
         if revision is not None and not state.revision <= revision <= state.revision + 1:
@@ -594,6 +626,28 @@ class EtcdModel(Model):
         if expected == recorded:
             return True, after
         return difference(expected, recorded, request) is None, after
+
+    def _pending_step(self, state: Store, op: Operation) -> tuple[bool, Hashable]:
+        """A pending write may take the next revision only if no returned write reports
+        it, and only leaving the kvs that judged responses show with that mod_revision
+        (a pending operation that would change nothing is refused too: the search skips
+        it either way). Both are read before stepping, from what the request may put."""
+        request = op.input
+        if isinstance(request, CompactRequest):
+            return True, execute(state, request)[0]
+        following = state.revision + 1
+        if following in self.claimed:
+            return False, state
+        shown = self.observed.get(following)
+        puts = self.pending_puts.get(op.id)
+        if shown and puts is not None and not all(_may_put(puts, kv) for kv in shown.values()):
+            return False, state
+        after, _ = execute(state, request)
+        if after.revision == state.revision:
+            return False, state
+        if shown and any(after.get(key) != kv for key, kv in shown.items()):
+            return False, state
+        return True, after
 
     def why_refused(self, state: Hashable, op: Operation) -> str | None:
         """Which response the store cannot give in `state`, and why."""
@@ -610,15 +664,28 @@ class EtcdModel(Model):
         return op.ret is not None and not writes(op.input, op.output)
 
     def order_constraints(self, ops: Sequence[Operation], budget: Budget) -> OrderFacts | None:
-        """No order facts; reads the revisions returned writes claim (see `step`)."""
+        """No order facts; reads what pending writes must fit (see `_pending_step`): the
+        revisions returned writes claim, the kvs judged responses show at the others, and
+        what each pending operation may put."""
         self.claimed.clear()
+        self.observed.clear()
+        self.pending_puts.clear()
         for number, op in enumerate(ops):
             if number % 256 == 255:
                 budget.spend(work=256)
-            if op.ret is not None and writes(op.input, op.output):
+            if op.ret is None:
+                self.pending_puts[op.id] = _puts_of(op.input, {})
+            elif writes(op.input, op.output) and not isinstance(op.input, CompactRequest):
                 revision = _revision_of(op.output)
-                if revision is not None and not isinstance(op.input, CompactRequest):
+                if revision is not None:
                     self.claimed.add(revision)
+        for number, op in enumerate(ops):
+            if number % 256 == 255:
+                budget.spend(work=256)
+            if op.ret is not None:
+                for kv in _judged_kvs(op.input, op.output):
+                    if kv.mod_revision not in self.claimed:
+                        self.observed.setdefault(kv.mod_revision, {}).setdefault(kv.key, kv)
         return None
 
     def call_problem(self, f: str, key: str | None, argument: Argument) -> tuple[str, str] | None:
