@@ -604,6 +604,8 @@ class EtcdModel(Model):
     observed: dict[int, dict[str, KeyValue]] = field(default_factory=dict, compare=False, hash=False)
     """For a revision no returned write reports: the kvs judged responses show with that
     mod_revision, which its writer (a pending one) must have left."""
+    highest: list[int] = field(default_factory=lambda: [1 << 63], compare=False, hash=False)
+    """The highest revision a returned operation reports (one item; unbounded until read)."""
     pending_puts: dict[int, dict[str, set[str | None]]] = field(default_factory=dict, compare=False, hash=False)
     """Per pending operation (by id): the keys it may put, with the values (None: any)."""
 
@@ -629,15 +631,17 @@ class EtcdModel(Model):
 
     def _pending_step(self, state: Store, op: Operation) -> tuple[bool, Hashable]:
         """A pending write may take the next revision only if no returned write reports
-        it, and only leaving the kvs that judged responses show with that mod_revision
+        it and some returned operation reports a revision at least as high (a write
+        beyond them all helps none of them take effect), and only leaving the kvs that
+        judged responses show with that mod_revision
         (a pending operation that would change nothing is refused too: the search skips
         it either way). Both are read before stepping, from what the request may put."""
         request = op.input
         if isinstance(request, CompactRequest):
             return True, execute(state, request)[0]
         following = state.revision + 1
-        if following in self.claimed:
-            return False, state
+        if following in self.claimed or following > self.highest[0]:
+            return False, state  # its revision is another's, or beyond all that returned ones need
         shown = self.observed.get(following)
         puts = self.pending_puts.get(op.id)
         if shown and puts is not None and not all(_may_put(puts, kv) for kv in shown.values()):
@@ -670,6 +674,8 @@ class EtcdModel(Model):
         self.claimed.clear()
         self.observed.clear()
         self.pending_puts.clear()
+        reported = [revision for op in ops if (revision := _revision_of(op.output)) is not None]
+        self.highest[0] = max(reported, default=self.initial_revision)
         for number, op in enumerate(ops):
             if number % 256 == 255:
                 budget.spend(work=256)
