@@ -14,7 +14,9 @@ header's when it read the current state) is held to them:
   puts of the key between them; a kv whose mod_revision (or create_revision) is the
   revision of a known write must be what that write left (its value; a write of other
   keys only cannot have made it).
-- read-revision: a range at revision r shows no kv with mod_revision above r; a kv it
+- read-revision: a read of the current state invoked after another returned shows no
+  key with a smaller mod_revision than that one did; a range at revision r shows no kv
+  with mod_revision above r; a kv it
   shows with mod_revision m is not overwritten by a known write of its key in (m, r]; and
   a key of its range that it does not show (it shows every key up to its last, in key
   order) was not left present at r by a known put that no write, known or possible,
@@ -70,6 +72,9 @@ class EtcdCall:
     response: object
     revision: int
     words: str = ""
+    invoked: int = 0
+    returned: int = 0
+    """Positions of the invoke and the completion in the history (real time)."""
 
 
 @dataclass
@@ -166,6 +171,39 @@ def check_etcd_kvs(calls: list[EtcdCall]) -> list[Observed]:
     for number, call in enumerate(calls):
         if isinstance(call.request, RangeRequest) and isinstance(call.response, RangeResponse):
             findings.extend(_check_range(number, call, calls, established))
+    return findings + _check_mod_monotonic(calls)
+
+
+def _current_kvs(call: EtcdCall) -> list[KeyValue]:
+    """The kvs a range of the current state (revision 0) shows."""
+    current = isinstance(call.request, RangeRequest) and not call.request.revision
+    return list(call.response.kvs) if current and isinstance(call.response, RangeResponse) else []
+
+
+def _check_mod_monotonic(calls: list[EtcdCall]) -> list[Observed]:
+    """A read of the current state invoked after another returned shows no key with a
+    smaller mod_revision than that one showed: a key's mod_revision never goes back (a
+    key deleted and created again has a greater one)."""
+    findings: list[Observed] = []
+    by_return = sorted(range(len(calls)), key=lambda number: calls[number].returned)
+    highest: dict[str, tuple[int, int]] = {}  # key -> (mod_revision, the read showing it)
+    folded = 0
+    for number in sorted(range(len(calls)), key=lambda number: calls[number].invoked):
+        call = calls[number]
+        while folded < len(by_return) and calls[by_return[folded]].returned < call.invoked:
+            earlier = by_return[folded]
+            for kv in _current_kvs(calls[earlier]):
+                if kv.mod_revision > highest.get(kv.key, (0, 0))[0]:
+                    highest[kv.key] = (kv.mod_revision, earlier)
+            folded += 1
+        for kv in _current_kvs(call):
+            seen = highest.get(kv.key)
+            if seen is not None and kv.mod_revision < seen[0]:
+                message = (
+                    f"{call.words} showed {_kv_words(kv)}, but {calls[seen[1]].words}, which returned "
+                    f"before it was invoked, had shown {kv.key} with mod_revision {seen[0]}"
+                )
+                findings.append(Observed("read-revision", number, seen[1], message))
     return findings
 
 

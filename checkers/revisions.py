@@ -218,7 +218,17 @@ def _completed(events: Iterable[Event]) -> list[_Done]:
 def _check_etcd(etcd: list[_Done]) -> list[_Finding]:
     """The kvs of etcd responses against the writes whose revisions are known (see
     `checkers.etcd_revisions`)."""
-    calls = [EtcdCall(item.request, item.completion.value, item.revision, item.describe()) for item in etcd]
+    calls = [
+        EtcdCall(
+            item.request,
+            item.completion.value,
+            item.revision,
+            item.describe(),
+            item.invoke.index,
+            item.completion.index,
+        )
+        for item in etcd
+    ]
     return [
         _Finding(found.property, etcd[found.cause], etcd[found.affected], found.message)
         for found in check_etcd_kvs(calls)

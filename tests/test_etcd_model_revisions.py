@@ -172,3 +172,13 @@ def test_raftsim_check_revisions_refuses_bad_input_in_one_line(
     assert code == 2
     assert err.count("\n") == 1, err
     assert "value.revision: must not be negative" in err
+
+
+def test_a_mod_revision_that_goes_back_is_found(tmp_path: Path) -> None:
+    history = Recorder()
+    history.invoke(0, "put", {"key": "a", "value": "1"})
+    history.info(0, "put")  # its revision is known only from the reads
+    put(history, 1, "a", "0", 2)
+    read(history, 2, {"key": "a"}, 3, kv("a", "1", 2, 3, 2))
+    read(history, 2, {"key": "a"}, 3, kv("a", "0", 2, 2, 1))
+    assert_found(revisions(tmp_path, history), "read-revision", "had shown a with mod_revision 3")
