@@ -294,7 +294,8 @@ CHECKERS = ("linearizability", "revisions")
     default="linearizability",
     show_default=True,
     help="linearizability against --model, or revisions: the revisions a history.jsonl reports "
-    "(etcd's kvs too), its f values read as --model names them.",
+    "(etcd's kvs too), its f values read as --model names them (--initial, --first, --budget "
+    "and --report apply to linearizability only).",
 )
 def check(
     history: Path,

@@ -35,6 +35,11 @@ response.
   shows in the revision), so the history is searched whole, as etcd's tests do. The
   revisions keep that search nearly linear: a returned write fits only where the store is
   one below its revision, a read only where the store is at its revision.
+- Capabilities: `inert` (a pending read), `observes_only` (a returned request whose
+  response shows no write), `why_refused` (the reasons), and `order_constraints`, which
+  gives no order facts but reads what pending writes must fit (below). `state_test` and
+  `effect` promise nothing: every write moves the revision, so none leaves one state from
+  every state, and every request looks at the revision.
 - Pending (info, or never completed): a range or a read-only txn is inert; a write may
   take effect at any point after its invoke, or never, but never with a revision a
   returned write reports (`order_constraints` reads those first): that write could not be
