@@ -6,13 +6,19 @@ from __future__ import annotations
 
 import copy
 import random
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from checkers.linearizability import check_history_file
+from checkers.budget import Budget
+from checkers.formats import read_operations
+from checkers.history import Operation
+from checkers.linearizability import check_history_file, check_operations
+from checkers.models import OrderFacts, get_model
+from checkers.models.etcd import EtcdModel
 from checkers.verdict import Verdict
 from tests.etcd_histories import Recorder, ReferenceStore
 
@@ -178,3 +184,29 @@ def test_one_changed_response_makes_a_sequential_history_invalid(
         target = target[step]
     target[place[-1]] = _mutated(target[place[-1]])
     assert _check(tmp_path_factory.mktemp("etcd"), changed, "changed.jsonl") is Verdict.INVALID
+
+
+class _WithoutPendingFacts(EtcdModel):
+    """The model without what it reads before the search about pending writes: every
+    pending write may take any revision, leave anything."""
+
+    def order_constraints(self, ops: Sequence[Operation], budget: Budget) -> OrderFacts | None:
+        return None
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(st.integers(0, 2**32), st.integers(2, 24), st.integers(2, 4), st.data())
+def test_the_pending_writes_facts_never_change_a_verdict(
+    tmp_path_factory: Any, seed: int, length: int, clients: int, data: st.DataObject
+) -> None:
+    history = concurrent_history(seed, length, clients, pending=0.3)
+    completions = [number for number, line in enumerate(history.lines) if line["type"] == "ok"]
+    if completions and data.draw(st.booleans()):
+        number = data.draw(st.sampled_from(completions))
+        history.lines[number]["value"]["header"]["revision"] += data.draw(st.sampled_from([-1, 1]))
+    path = history.write(tmp_path_factory.mktemp("etcd") / "history.jsonl")
+    operations = read_operations(path, None, get_model("etcd"))
+    with_facts = check_operations(operations, get_model("etcd"), budget_s=30)
+    without = check_operations(operations, _WithoutPendingFacts(), budget_s=30)
+    assert with_facts.verdict is not Verdict.UNKNOWN
+    assert without.verdict is with_facts.verdict
