@@ -308,7 +308,7 @@ def value_json(value: object) -> object:
 # Reading
 
 
-_DECIMAL = re.compile(r"-?(0|[1-9][0-9]{0,18})")
+_DECIMAL = re.compile(r"-?[0-9]{1,19}")
 MAX_TXN_DEPTH = 16
 """Nested txns deeper than this are refused (the line's own nesting limit is wider)."""
 

@@ -21,7 +21,7 @@ PODS_END = "/registry/pods0"
 
 
 def check(tmp_path: Path, recorder: Recorder) -> LinearizabilityResult:
-    return check_history_file(recorder.write(tmp_path / "history.jsonl"), "etcd")
+    return check_history_file(recorder.write(tmp_path / "history.jsonl"), "etcd", initial=1)  # a fresh etcd's
 
 
 def reasons(result: LinearizabilityResult) -> list[str]:
@@ -457,7 +457,19 @@ def test_json_and_report_of_an_invalid_history(tmp_path: Path, capsys: pytest.Ca
     get(history, 1, "a", 1)
     path = history.write(tmp_path / "history.jsonl")
     with pytest.raises(SystemExit) as exited:
-        main(["check", str(path), "--model", "etcd", "--json", "--report", str(tmp_path / "report.html")])
+        main(
+            [
+                "check",
+                str(path),
+                "--model",
+                "etcd",
+                "--initial",
+                "1",
+                "--json",
+                "--report",
+                str(tmp_path / "report.html"),
+            ]
+        )
     assert exited.value.code == 1
     result = json.loads(capsys.readouterr().out)
     (stuck,) = result["partitions"][0]["counterexample"]["operations"]
@@ -465,3 +477,25 @@ def test_json_and_report_of_an_invalid_history(tmp_path: Path, capsys: pytest.Ca
     assert stuck["output"] == {"header": {"revision": 1}}
     assert "header.revision 1, but the store is at revision 2" in stuck["reason"]
     assert "range(a)" in (tmp_path / "report.html").read_text(encoding="utf-8")
+
+
+def test_the_default_first_revision_is_raftcores_zero(tmp_path: Path) -> None:
+    history = Recorder()
+    put(history, 0, "a", "1", 1)
+    get(history, 1, "a", 1, kv("a", "1", 1, 1, 1))
+    path = history.write(tmp_path / "history.jsonl")
+    assert check_history_file(path, "etcd").verdict is Verdict.VALID
+    assert check_history_file(path, "etcd", initial=1).verdict is Verdict.INVALID
+
+
+def test_a_limited_range_sorted_by_another_target_without_order_sorts_the_first_keys_only(tmp_path: Path) -> None:
+    history = Recorder()
+    put(history, 0, "a", "x", 2)
+    put(history, 0, "b", "x", 3)
+    put(history, 0, "c", "x", 4)
+    put(history, 0, "a", "y", 5)  # a: mod 5, b: 3, c: 4
+    request = {"key": "a", "range_end": "\u0000", "limit": 1, "sort_target": "MOD"}
+    # etcd 3.4 reads a and b (limit + 1, in key order), sorts them by mod: b first
+    answer = {"header": {"revision": 5}, "kvs": [kv("b", "x", 3, 3, 1)], "more": True, "count": 3}
+    history.call(1, "range", request, answer)
+    assert check(tmp_path, history).verdict is Verdict.VALID

@@ -2,7 +2,8 @@
 judge etcd: every request is a step of one store that must produce exactly the recorded
 response.
 
-- State (`Store`): the revision (starting at `initial`, 1 by default as in a fresh etcd),
+- State (`Store`): the revision (starting at `initial`: 0 by default, as raftcore's store
+  starts; a fresh etcd starts at 1),
   the compacted revision (0), and per key its value, create_revision, mod_revision and
   version. The keys sit in `BUCKETS` buckets by a fixed checksum of the key, each a sorted
   tuple, so a write copies one small bucket and the memo shares the rest between states.
@@ -53,6 +54,7 @@ response.
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -85,7 +87,7 @@ from checkers.history import Argument, Operation
 from checkers.models.base import Model, OrderFacts
 
 FUNCTIONS = frozenset(ETCD_FUNCTIONS)
-INITIAL_HELP = "the store's first revision, an integer >= 1 (default 1, as a fresh etcd)"
+INITIAL_HELP = "the store's first revision, an integer >= 0 (default 0, as raftcore's store; 1 for a fresh etcd)"
 BUCKETS = 64
 _SHOWN_KEYS = 4
 _SHOWN_CHARACTERS = 40
@@ -320,10 +322,12 @@ def _range(txn: _Txn, request: RangeRequest, header: int | None) -> Expected:
         return RangeResponse(header, (), False, count)
     order = request.sort_order
     if request.sort_target != "KEY":
+        if order == "NONE" and request.limit:
+            del found[request.limit + 1 :]  # etcd 3.4 reads limit + 1 keys in key order, then sorts those
         found.sort(key=_sort_key(request.sort_target), reverse=order == "DESCEND")
     elif order == "DESCEND":
         found.reverse()
-    more = 0 < request.limit < len(found)
+    more = 0 < request.limit < count
     if more:
         del found[request.limit :]
     if request.keys_only:
@@ -605,7 +609,7 @@ def _revision_of(response: object) -> int | None:
 class EtcdModel(Model):
     """The etcd store; see the module docstring for each rule."""
 
-    initial_revision: int = 1
+    initial_revision: int = 0
     name: str = "etcd"
     functions: frozenset[str] = FUNCTIONS
     claimed: set[int] = field(default_factory=set, compare=False, hash=False)
@@ -790,12 +794,12 @@ def _response_words(op: Operation) -> str:
 def build(initial: object) -> EtcdModel:
     if initial is None:
         return EtcdModel()
-    if type(initial) is not int or initial < 1:
-        raise ValueError(f"the etcd model's initial revision must be an integer >= 1, got {initial!r}")
+    if type(initial) is not int or not 0 <= initial < 1 << 63:
+        raise ValueError(f"the etcd model's initial revision must be an integer >= 0, got {initial!r}")
     return EtcdModel(initial)
 
 
 def parse_initial(text: str) -> int:
-    if not text.strip().isdigit():
+    if re.fullmatch(r"[0-9]{1,19}", text.strip()) is None:
         raise ValueError(f"cannot read {text!r} as a revision")
     return int(text.strip())
