@@ -513,6 +513,9 @@ def _header(fields: _Fields, required: bool) -> int | None:
     for ignored in ("cluster_id", "member_id", "raft_term"):
         header.record.pop(ignored, None)  # the gateway writes them; they say nothing of the data
     if not header.has("revision"):
+        if not required:
+            header.done()
+            return None  # a nested header proto3 left empty
         raise ShapeError(header.at("revision"), "missing: a response header carries its revision")
     revision = header.natural("revision")
     header.done()
