@@ -435,7 +435,7 @@ _JSON = st.recursive(
 )
 
 
-@settings(max_examples=400, deadline=None, derandomize=True)
+@settings(max_examples=200, deadline=None, derandomize=True)
 @given(st.sampled_from(["range", "put", "delete", "txn", "compact"]), st.sampled_from(["invoke", "ok"]), _JSON)
 def test_any_json_value_is_read_or_refused_as_a_shape_error(f: str, kind: str, value: object) -> None:
     try:
