@@ -116,8 +116,8 @@ def _answer(call: dict[str, Any], store: Store, snapshots: dict[int, Store]) -> 
 def kubernetes_lines(operations: int, clients: int, pods: int, info_percent: float, seed: int) -> Iterator[str]:
     """history.jsonl lines of `operations` calls (see the module docstring)."""
     chooser = random.Random(seed)
-    store = Store.empty(0)  # as raftcore's store starts, and the model by default
-    snapshots = {0: store}  # a page at a past revision is answered from the store of then
+    store = Store.empty(1)  # as a fresh etcd and raftcore's store start, and the model by default
+    snapshots = {1: store}  # a page at a past revision is answered from the store of then
     index = 0
     made = 0
     next_process = clients

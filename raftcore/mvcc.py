@@ -111,11 +111,13 @@ class MVCCStore:
         """`limits` are etcd's `--max-txn-ops` and `--max-request-bytes` (its defaults if
         None); `bugs` the planted bugs to switch on (`raftcore.bugs`)."""
         self.limits = Limits() if limits is None else limits
-        self.revision = 0
-        """Bumped once by every request that changes something; 0 before the first."""
-        self.compacted = 0
-        """Reads below it fail; a compaction must go above it. 0: nothing compacted (unlike
-        etcd, whose first revision is 1, a compaction at 0 is refused as compacted)."""
+        self.revision = 1
+        """Bumped once by every request that changes something; 1 before the first, as in a
+        fresh etcd (whose first write gets revision 2), so one checker judges both alike."""
+        self.compacted = -1
+        """Reads below it fail; a compaction must go above it. -1: nothing compacted (etcd's
+        compactMainRev starts there), so a fresh store accepts a compaction at 0 or 1 as etcd
+        does, and refuses a second one at 0 as compacted."""
         self._history: dict[str, list[Change]] = {}
         self._keys: list[str] = []
         """The keys of `_history`, sorted (code points order as UTF-8 bytes do, as etcd's)."""

@@ -9,9 +9,11 @@ errors.
 
 One etcd serves the whole session. Its revision only grows, so each sequence starts where
 the last one left etcd: etcd's keys are deleted and its history compacted at its current
-revision B, and a fresh raftcore store is brought to the same revision (writes of a scratch
-key, then its deletion) and compacted there too. Both then hold nothing, at revision B,
-compacted at B, so every revision in a request or an answer means the same on both sides.
+revision B, and a fresh raftcore store (at revision 1, as a fresh etcd) is brought to the
+same revision (writes of a scratch key, then its deletion) and compacted there too. Both
+then hold nothing, at revision B, compacted at B, so every revision in a request or an
+answer means the same on both sides. A second, fresh etcd meets a fresh store as it is:
+the same first revision and the same first compactions.
 
 etcd runs with small `--max-txn-ops` and `--max-request-bytes`, the store with the same
 limits. etcd measures a request with a header whose size depends on its member id (see
@@ -154,8 +156,8 @@ class Etcd:
             self.process.wait()
 
 
-@pytest.fixture(scope="module")
-def etcd() -> Iterator[Etcd]:
+def _running_etcd() -> Iterator[Etcd]:
+    """A fresh etcd, serving until the generator is closed."""
     binary = _etcd_binary()
     # Memory-backed where there is one: etcd syncs every write.
     parent = "/dev/shm" if Path("/dev/shm").is_dir() else None
@@ -163,11 +165,19 @@ def etcd() -> Iterator[Etcd]:
         server = Etcd(binary, data_dir)
         try:
             server.wait_until_serving()
-            # Past revision 1, so that a fresh store can be brought to etcd's revision.
-            server.call("put", {"key": _encode("scratch"), "value": ""})
             yield server
         finally:
             server.stop()
+
+
+@pytest.fixture(scope="module")
+def etcd() -> Iterator[Etcd]:
+    yield from _running_etcd()
+
+
+@pytest.fixture
+def fresh_etcd() -> Iterator[Etcd]:
+    yield from _running_etcd()
 
 
 # ---- the gateway's JSON: base64 strings, int64 as decimal strings ----
@@ -339,7 +349,9 @@ def requests(draw: st.DrawFn, base: int, now: int) -> EtcdRequest:
 
 
 def start_afresh(etcd: Etcd) -> tuple[MVCCStore, int]:
-    """An empty etcd compacted at its revision B, and a store at B compacted at B."""
+    """An empty etcd compacted at its revision B, and a store at B compacted at B. B is 1
+    (a fresh etcd, where a fresh store already is) or above 2 (every sequence writes twice),
+    so a store at 1 reaches it by scratch writes up to B - 1 and their deletion at B."""
     etcd.call("delete", {"key": _encode(ALL_KEYS_FROM), "range_end": _encode(ALL_KEYS_FROM)})
     status, body = etcd.call("range", {"key": _encode("a")})
     assert status == 200, body
@@ -390,3 +402,34 @@ def test_drawn_request_sequences_are_answered_as_etcd_answers_them(etcd: Etcd) -
             )
 
     sequences()
+
+
+FRESH_REQUESTS: tuple[EtcdRequest, ...] = (
+    RangeRequest("a", ALL_KEYS_FROM, revision=1),
+    RangeRequest("a", revision=2),
+    CompactionRequest(2),
+    CompactionRequest(-1),
+    CompactionRequest(0),
+    CompactionRequest(0),
+    CompactionRequest(1, physical=True),
+    CompactionRequest(1),
+    CompactionRequest(0),
+    RangeRequest("a", revision=1),
+    PutRequest("a", "x", prev_kv=True),
+    RangeRequest("a", ALL_KEYS_FROM),
+    RangeRequest("a", revision=1),
+    CompactionRequest(2),
+    RangeRequest("a", revision=1),
+)
+"""A fresh etcd's first revisions and compactions: nothing compacted yet, so a compaction
+at 0, then at 1, is taken (once each); its first write makes revision 2."""
+
+
+def test_a_fresh_store_starts_as_a_fresh_etcd(fresh_etcd: Etcd) -> None:
+    store = MVCCStore(LIMITS)
+    answers = [(etcd_answer(fresh_etcd, request), raftcore_answer(store, request)) for request in FRESH_REQUESTS]
+    for step, (expected, answered) in enumerate(answers):
+        assert answered == expected, f"request {step}: {request_to_json(FRESH_REQUESTS[step])}"
+    put = FRESH_REQUESTS.index(PutRequest("a", "x", prev_kv=True))
+    assert answers[put][0] == {"header": {"revision": 2}}, "etcd's first write makes revision 2"
+    assert answers[FRESH_REQUESTS.index(CompactionRequest(0))][0] == {"header": {"revision": 1}}

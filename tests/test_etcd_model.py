@@ -21,7 +21,7 @@ PODS_END = "/registry/pods0"
 
 
 def check(tmp_path: Path, recorder: Recorder) -> LinearizabilityResult:
-    return check_history_file(recorder.write(tmp_path / "history.jsonl"), "etcd", initial=1)  # a fresh etcd's
+    return check_history_file(recorder.write(tmp_path / "history.jsonl"), "etcd")
 
 
 def reasons(result: LinearizabilityResult) -> list[str]:
@@ -457,19 +457,7 @@ def test_json_and_report_of_an_invalid_history(tmp_path: Path, capsys: pytest.Ca
     get(history, 1, "a", 1)
     path = history.write(tmp_path / "history.jsonl")
     with pytest.raises(SystemExit) as exited:
-        main(
-            [
-                "check",
-                str(path),
-                "--model",
-                "etcd",
-                "--initial",
-                "1",
-                "--json",
-                "--report",
-                str(tmp_path / "report.html"),
-            ]
-        )
+        main(["check", str(path), "--model", "etcd", "--json", "--report", str(tmp_path / "report.html")])
     assert exited.value.code == 1
     result = json.loads(capsys.readouterr().out)
     (stuck,) = result["partitions"][0]["counterexample"]["operations"]
@@ -479,13 +467,13 @@ def test_json_and_report_of_an_invalid_history(tmp_path: Path, capsys: pytest.Ca
     assert "range(a)" in (tmp_path / "report.html").read_text(encoding="utf-8")
 
 
-def test_the_default_first_revision_is_raftcores_zero(tmp_path: Path) -> None:
+def test_the_default_first_revision_is_one_as_a_fresh_etcd_and_raftcores_store(tmp_path: Path) -> None:
     history = Recorder()
-    put(history, 0, "a", "1", 1)
-    get(history, 1, "a", 1, kv("a", "1", 1, 1, 1))
+    put(history, 0, "a", "1", 2)
+    get(history, 1, "a", 2, kv("a", "1", 2, 2, 1))
     path = history.write(tmp_path / "history.jsonl")
     assert check_history_file(path, "etcd").verdict is Verdict.VALID
-    assert check_history_file(path, "etcd", initial=1).verdict is Verdict.INVALID
+    assert check_history_file(path, "etcd", initial=0).verdict is Verdict.INVALID
 
 
 def test_a_limited_range_sorted_by_another_target_without_order_sorts_the_first_keys_only(tmp_path: Path) -> None:

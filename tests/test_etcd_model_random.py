@@ -119,7 +119,7 @@ def concurrent_history(seed: int, operations: int, clients: int, pending: float)
 
 
 def _check(tmp_path: Path, history: Recorder, name: str) -> Verdict:
-    return check_history_file(history.write(tmp_path / name), "etcd", initial=1, budget_s=60).verdict
+    return check_history_file(history.write(tmp_path / name), "etcd", budget_s=60).verdict
 
 
 @settings(max_examples=40, deadline=None, derandomize=True)
@@ -206,7 +206,7 @@ def test_the_pending_writes_facts_never_change_a_verdict(
         history.lines[number]["value"]["header"]["revision"] += data.draw(st.sampled_from([-1, 1]))
     path = history.write(tmp_path_factory.mktemp("etcd") / "history.jsonl")
     operations = read_operations(path, None, get_model("etcd"))
-    with_facts = check_operations(operations, get_model("etcd", 1), budget_s=30)
-    without = check_operations(operations, _WithoutPendingFacts(1), budget_s=30)
+    with_facts = check_operations(operations, get_model("etcd"), budget_s=30)
+    without = check_operations(operations, _WithoutPendingFacts(), budget_s=30)
     assert with_facts.verdict is not Verdict.UNKNOWN
     assert without.verdict is with_facts.verdict

@@ -11,15 +11,17 @@ from raftcore.kv import Command, KVStore
 
 def test_revisions_count_writes_only() -> None:
     store = KVStore()
-    assert store.apply(1, Command("a", "put", "k", 1)).revision == 1
+    assert store.revision == 1, "a fresh store is at revision 1, as a fresh etcd"
+    assert store.apply(1, Command("a", "put", "k", 1)).revision == 2
     assert store.apply(2, Command("b", "get", "k")).value == 1
     assert store.apply(3, None) is None
-    assert store.apply(4, Command("c", "put", "k", 2)).revision == 2
+    assert store.apply(4, Command("c", "put", "k", 2)).revision == 3
     kv = store.get("k")
-    assert kv is not None and (kv.create_revision, kv.mod_revision, kv.version) == (1, 2, 2)
-    assert store.apply(5, Command("d", "delete", "k")).revision == 3
+    assert kv is not None
+    assert (kv.create_revision, kv.mod_revision, kv.version) == (2, 3, 2)
+    assert store.apply(5, Command("d", "delete", "k")).revision == 4
     assert store.get("k") is None
-    assert store.apply(6, Command("e", "delete", "k")).revision == 3, "deleting nothing is not a write"
+    assert store.apply(6, Command("e", "delete", "k")).revision == 4, "deleting nothing is not a write"
 
 
 def test_cas_compares_then_writes() -> None:
@@ -57,8 +59,9 @@ def test_entries_apply_in_order() -> None:
     )
 )
 def test_store_matches_a_plain_dict(commands: list[tuple[str, str, int, int | None]]) -> None:
-    """The dumb twin: a dict and a counter must agree with the store on every answer."""
-    store, twin, revision = KVStore(), {}, 0
+    """The dumb twin: a dict and a counter from 1 (etcd's first revision) must agree with
+    the store on every answer."""
+    store, twin, revision = KVStore(), {}, 1
     for index, (operation, key, value, expected) in enumerate(commands, start=1):
         result = store.apply(index, Command(f"r{index}", operation, key, value, expected))
         held = twin.get(key)

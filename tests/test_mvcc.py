@@ -80,40 +80,41 @@ def filled(*pairs: tuple[str, str]) -> MVCCStore:
 
 def test_a_key_deleted_and_written_again_starts_a_new_generation() -> None:
     store = filled(("a", "1"), ("a", "2"))
-    assert run(store, "range", key="a")["kvs"] == [kv("a", "2", 1, 2, 2)]
-    assert run(store, "delete", key="a") == {"header": {"revision": 3}, "deleted": 1, "prev_kvs": []}
+    assert run(store, "range", key="a")["kvs"] == [kv("a", "2", 2, 3, 2)]
+    assert run(store, "delete", key="a") == {"header": {"revision": 4}, "deleted": 1, "prev_kvs": []}
     run(store, "put", key="a", value="3")
-    assert run(store, "range", key="a")["kvs"] == [kv("a", "3", 4, 4, 1)]
+    assert run(store, "range", key="a")["kvs"] == [kv("a", "3", 5, 5, 1)]
 
 
 def test_reads_at_a_past_revision_see_the_store_as_it_was() -> None:
     store = filled(("a", "1"), ("b", "1"), ("a", "2"))
     run(store, "delete", key="b")
-    at_two = run(store, "range", key="a", range_end="\0", revision=2)
-    assert at_two == {
-        "header": {"revision": 4},
-        "kvs": [kv("a", "1", 1, 1, 1), kv("b", "1", 2, 2, 1)],
+    at_three = run(store, "range", key="a", range_end="\0", revision=3)
+    assert at_three == {
+        "header": {"revision": 5},
+        "kvs": [kv("a", "1", 2, 2, 1), kv("b", "1", 3, 3, 1)],
         "more": False,
         "count": 2,
     }
-    assert keys(run(store, "range", key="a", range_end="\0", revision=4)) == ["a"]
-    assert run(store, "range", key="a", revision=3)["kvs"] == [kv("a", "2", 1, 3, 2)]
+    assert keys(run(store, "range", key="a", range_end="\0", revision=5)) == ["a"]
+    assert run(store, "range", key="a", revision=4)["kvs"] == [kv("a", "2", 2, 4, 2)]
+    assert run(store, "range", key="a", range_end="\0", revision=1)["kvs"] == [], "revision 1 holds nothing"
 
 
 def test_reads_beyond_the_revision_or_below_the_compaction_fail() -> None:
     store = filled(("a", "1"), ("a", "2"), ("a", "3"))
-    assert refused(store, "range", key="a", revision=4) == FUTURE_REVISION
-    run(store, "compact", revision=2)
-    assert refused(store, "range", key="a", revision=1) == COMPACTED
-    assert run(store, "range", key="a", revision=2)["kvs"] == [kv("a", "2", 1, 2, 2)], "the compacted revision reads"
-    assert run(store, "range", key="a", revision=-1)["kvs"] == [kv("a", "3", 1, 3, 3)], "0 or less reads now"
+    assert refused(store, "range", key="a", revision=5) == FUTURE_REVISION
+    run(store, "compact", revision=3)
+    assert refused(store, "range", key="a", revision=2) == COMPACTED
+    assert run(store, "range", key="a", revision=3)["kvs"] == [kv("a", "2", 2, 3, 2)], "the compacted revision reads"
+    assert run(store, "range", key="a", revision=-1)["kvs"] == [kv("a", "3", 2, 4, 3)], "0 or less reads now"
 
 
 def test_a_write_of_nothing_keeps_the_revision() -> None:
     store = filled(("a", "1"))
-    assert run(store, "delete", key="b", range_end="c") == {"header": {"revision": 1}, "deleted": 0, "prev_kvs": []}
-    assert run(store, "txn", compare=[], success=[get("a")])["header"] == {"revision": 1}
-    assert store.revision == 1
+    assert run(store, "delete", key="b", range_end="c") == {"header": {"revision": 2}, "deleted": 0, "prev_kvs": []}
+    assert run(store, "txn", compare=[], success=[get("a")])["header"] == {"revision": 2}
+    assert store.revision == 2
 
 
 # ---- ranges ----
@@ -137,8 +138,8 @@ def test_limit_keeps_the_count_of_every_key_and_says_more() -> None:
     exact = run(store, "range", key="a", range_end="\0", limit=3)
     assert (exact["more"], exact["count"]) == (False, 3)
     counted = run(store, "range", key="a", range_end="\0", limit=1, count_only=True)
-    assert counted == {"header": {"revision": 3}, "kvs": [], "more": False, "count": 3}
-    assert run(store, "range", key="a", keys_only=True)["kvs"] == [kv("a", None, 1, 1, 1)]
+    assert counted == {"header": {"revision": 4}, "kvs": [], "more": False, "count": 3}
+    assert run(store, "range", key="a", keys_only=True)["kvs"] == [kv("a", None, 2, 2, 1)]
 
 
 def test_sorting_follows_etcd_default_and_keeps_ties_in_key_order() -> None:
@@ -168,16 +169,16 @@ def test_a_limit_without_a_sort_order_cuts_before_the_default_sort() -> None:
 def test_put_answers_the_previous_key_when_asked() -> None:
     store = filled(("a", "1"))
     assert run(store, "put", key="a", value="2", prev_kv=True) == {
-        "header": {"revision": 2},
-        "prev_kv": kv("a", "1", 1, 1, 1),
+        "header": {"revision": 3},
+        "prev_kv": kv("a", "1", 2, 2, 1),
     }
-    assert run(store, "put", key="b", value="2", prev_kv=True) == {"header": {"revision": 3}}
+    assert run(store, "put", key="b", value="2", prev_kv=True) == {"header": {"revision": 4}}
 
 
 def test_ignore_value_keeps_the_value_and_needs_the_key() -> None:
     store = filled(("a", "1"))
     run(store, "put", key="a", ignore_value=True)
-    assert run(store, "range", key="a")["kvs"] == [kv("a", "1", 1, 2, 2)]
+    assert run(store, "range", key="a")["kvs"] == [kv("a", "1", 2, 3, 2)]
     assert refused(store, "put", key="b", ignore_value=True) == KEY_NOT_FOUND
     assert refused(store, "put", key="a", value="2", ignore_value=True) == VALUE_PROVIDED
 
@@ -186,9 +187,9 @@ def test_delete_range_counts_and_returns_what_it_deleted() -> None:
     store = filled(("a", "1"), ("ab", "2"), ("b", "3"))
     deleted = run(store, "delete", key="a", range_end="b", prev_kv=True)
     assert deleted == {
-        "header": {"revision": 4},
+        "header": {"revision": 5},
         "deleted": 2,
-        "prev_kvs": [kv("a", "1", 1, 1, 1), kv("ab", "2", 2, 2, 1)],
+        "prev_kvs": [kv("a", "1", 2, 2, 1), kv("ab", "2", 3, 3, 1)],
     }
 
 
@@ -205,13 +206,13 @@ def test_an_empty_key_is_refused() -> None:
 def test_a_txn_writes_at_one_revision_and_its_reads_see_its_earlier_writes() -> None:
     store = filled(("a", "1"))
     answer = run(store, "txn", success=[put("b", "2"), get("b"), delete("a"), get("a", "\0")])
-    assert answer["header"] == {"revision": 2}
+    assert answer["header"] == {"revision": 3}
     responses = answer["responses"]
-    assert responses[0] == {"response_put": {"header": {"revision": 2}}}
-    assert responses[1]["response_range"]["kvs"] == [kv("b", "2", 2, 2, 1)]
-    assert responses[1]["response_range"]["header"] == {"revision": 2}
+    assert responses[0] == {"response_put": {"header": {"revision": 3}}}
+    assert responses[1]["response_range"]["kvs"] == [kv("b", "2", 3, 3, 1)]
+    assert responses[1]["response_range"]["header"] == {"revision": 3}
     assert keys(responses[3]["response_range"]) == ["b"]
-    assert run(store, "range", key="a", revision=1)["kvs"] == [kv("a", "1", 1, 1, 1)]
+    assert run(store, "range", key="a", revision=2)["kvs"] == [kv("a", "1", 2, 2, 1)]
 
 
 def test_compares_over_ranges_and_absent_keys() -> None:
@@ -228,7 +229,7 @@ def test_compares_over_ranges_and_absent_keys() -> None:
     assert holds(key="absent", target="CREATE", result="EQUAL", create_revision=0)
     assert not holds(key="absent", target="VALUE", result="NOT_EQUAL", value="x"), "a value compare on nothing fails"
     assert not holds(key="absent", target="VALUE", result="EQUAL", value="")
-    assert holds(key="q", target="MOD", result="EQUAL", mod_revision=3)
+    assert holds(key="q", target="MOD", result="EQUAL", mod_revision=4)
     assert holds(key="q", target="VERSION", result="GREATER", value="ignored"), "the target's own field, 0 if absent"
 
 
@@ -239,9 +240,9 @@ def test_nested_txns_decide_their_compares_before_the_txn_writes() -> None:
     inner = answer["responses"][1]["response_txn"]
     assert inner["succeeded"], "a was absent when the txn began"
     assert inner["header"] == {"revision": 0}, "etcd leaves a nested txn's header empty"
-    assert inner["responses"][0]["response_range"]["kvs"] == [kv("a", "1", 1, 1, 1)]
+    assert inner["responses"][0]["response_range"]["kvs"] == [kv("a", "1", 2, 2, 1)]
     failed = run(store, "txn", compare=[{"key": "a", "target": "VALUE", "result": "EQUAL", "value": "2"}])
-    assert failed == {"header": {"revision": 1}, "succeeded": False, "responses": []}
+    assert failed == {"header": {"revision": 2}, "succeeded": False, "responses": []}
 
 
 @pytest.mark.parametrize(
@@ -277,7 +278,7 @@ def test_a_txn_put_then_deleted_in_nested_txns_is_gone_at_its_revision() -> None
     run(store, "txn", success=[txn(success=[put("a", "1")]), txn(success=[delete("a", prev_kv=True)])])
     assert run(store, "range", key="a")["kvs"] == []
     run(store, "put", key="a", value="2")
-    assert run(store, "range", key="a")["kvs"] == [kv("a", "2", 3, 3, 1)]
+    assert run(store, "range", key="a")["kvs"] == [kv("a", "2", 4, 4, 1)]
 
 
 def test_a_txn_checks_the_branch_it_takes_against_the_state_before_it() -> None:
@@ -296,16 +297,37 @@ def test_compaction_drops_older_revisions_only() -> None:
     store = filled(("a", "1"), ("b", "1"), ("a", "2"))
     run(store, "delete", key="b")
     run(store, "put", key="c", value="1")
-    assert run(store, "compact", revision=4) == {"header": {"revision": 5}}
-    assert refused(store, "range", key="a", revision=3) == COMPACTED
-    at_four = run(store, "range", key="a", range_end="\0", revision=4)
-    assert at_four["kvs"] == [kv("a", "2", 1, 3, 2)]
+    assert run(store, "compact", revision=5) == {"header": {"revision": 6}}
+    assert refused(store, "range", key="a", revision=4) == COMPACTED
+    at_five = run(store, "range", key="a", range_end="\0", revision=5)
+    assert at_five["kvs"] == [kv("a", "2", 2, 4, 2)]
     assert keys(run(store, "range", key="a", range_end="\0")) == ["a", "c"]
-    assert refused(store, "compact", revision=4) == COMPACTED
-    assert refused(store, "compact", revision=6) == FUTURE_REVISION
-    assert refused(MVCCStore(), "compact", revision=0) == COMPACTED, "revision 0 is where the store starts"
-    run(store, "compact", revision=5, physical=True)
-    assert run(store, "range", key="a", range_end="\0", revision=5)["count"] == 2
+    assert refused(store, "compact", revision=5) == COMPACTED
+    assert refused(store, "compact", revision=7) == FUTURE_REVISION
+    run(store, "compact", revision=6, physical=True)
+    assert run(store, "range", key="a", range_end="\0", revision=6)["count"] == 2
+
+
+def test_a_fresh_store_starts_at_revision_1_and_compacts_there_as_etcd() -> None:
+    """etcd's first revision is 1 and its first write gets 2; nothing is compacted
+    (compactMainRev -1), so a compaction at 0, then at 1, is accepted, once each."""
+    store = MVCCStore()
+    assert (store.revision, store.compacted) == (1, -1)
+    assert run(store, "range", key="a", range_end="\0", revision=1) == {
+        "header": {"revision": 1},
+        "kvs": [],
+        "more": False,
+        "count": 0,
+    }
+    assert refused(store, "compact", revision=-1) == COMPACTED
+    assert refused(store, "compact", revision=2) == FUTURE_REVISION
+    assert run(store, "compact", revision=0) == {"header": {"revision": 1}}
+    assert refused(store, "compact", revision=0) == COMPACTED
+    assert run(store, "compact", revision=1) == {"header": {"revision": 1}}
+    assert refused(store, "compact", revision=1) == COMPACTED
+    assert store.compacted == 1
+    assert run(store, "put", key="a", value="1") == {"header": {"revision": 2}}
+    assert run(store, "range", key="a")["kvs"] == [kv("a", "1", 2, 2, 1)]
 
 
 # ---- limits ----
@@ -399,14 +421,16 @@ def test_evaluate_answers_as_execute_would_and_changes_nothing() -> None:
     requests = [
         request_from_json("txn", {"success": [put("c", "1"), delete("a", "\0", prev_kv=True), get("a", "\0")]}),
         request_from_json("put", {"key": "a", "value": "2", "prev_kv": True}),
-        request_from_json("compact", {"revision": 2}),
+        request_from_json("compact", {"revision": 3}),
     ]
     for request in requests:
-        before = run(store, "range", key="a", range_end="\0", revision=1), run(store, "range", key="a", range_end="\0")
+        before = run(store, "range", key="a", range_end="\0", revision=2), run(store, "range", key="a", range_end="\0")
         evaluated = store.evaluate(request)
-        after = run(store, "range", key="a", range_end="\0", revision=1), run(store, "range", key="a", range_end="\0")
-        assert (before, store.revision, store.compacted) == (after, 2, 0)
+        after = run(store, "range", key="a", range_end="\0", revision=2), run(store, "range", key="a", range_end="\0")
+        assert (before, store.revision, store.compacted) == (after, 3, -1)
         twin = filled(("a", "1"), ("b", "1"))
         assert evaluated == twin.execute(request)
     with pytest.raises(EtcdError, match="compacted"):
-        store.evaluate(request_from_json("compact", {"revision": 0}))
+        store.evaluate(request_from_json("compact", {"revision": -1}))
+    with pytest.raises(EtcdError, match="future"):
+        store.evaluate(request_from_json("compact", {"revision": 4}))

@@ -44,12 +44,12 @@ def past_read(*bugs: str) -> Any:
     server = lone_leader(*bugs)
     etcd(server, "r1", "put", key="a", value="1")
     etcd(server, "r2", "put", key="a", value="2")
-    return etcd(server, "r3", "range", key="a", revision=1)
+    return etcd(server, "r3", "range", key="a", revision=2)
 
 
 def test_range_past_reads_current() -> None:
-    assert kvs(past_read()) == [("a", "1", 1, 1, 1)]
-    assert kvs(past_read(RANGE_PAST_READS_CURRENT)) == [("a", "2", 1, 2, 2)]
+    assert kvs(past_read()) == [("a", "1", 2, 2, 1)]
+    assert kvs(past_read(RANGE_PAST_READS_CURRENT)) == [("a", "2", 2, 3, 2)]
 
 
 def recreated(*bugs: str) -> Any:
@@ -62,8 +62,8 @@ def recreated(*bugs: str) -> Any:
 
 
 def test_delete_keeps_version() -> None:
-    assert kvs(recreated()) == [("a", "3", 4, 4, 1)]
-    assert kvs(recreated(DELETE_KEEPS_VERSION)) == [("a", "3", 4, 4, 3)]
+    assert kvs(recreated()) == [("a", "3", 5, 5, 1)]
+    assert kvs(recreated(DELETE_KEEPS_VERSION)) == [("a", "3", 5, 5, 3)]
 
 
 def compacted(*bugs: str) -> tuple[Any, Any]:
@@ -71,16 +71,16 @@ def compacted(*bugs: str) -> tuple[Any, Any]:
     etcd(server, "r1", "put", key="a", value="1")
     etcd(server, "r2", "put", key="b", value="1")
     etcd(server, "r3", "put", key="b", value="2")
-    etcd(server, "r4", "compact", revision=2)
-    return etcd(server, "r5", "range", key="a", range_end="\0"), etcd(server, "r6", "range", key="a", revision=2)
+    etcd(server, "r4", "compact", revision=3)
+    return etcd(server, "r5", "range", key="a", range_end="\0"), etcd(server, "r6", "range", key="a", revision=3)
 
 
 def test_compact_drops_latest() -> None:
     now, at_compaction = compacted()
-    assert kvs(now) == [("a", "1", 1, 1, 1), ("b", "2", 2, 3, 2)]
-    assert kvs(at_compaction) == [("a", "1", 1, 1, 1)]
+    assert kvs(now) == [("a", "1", 2, 2, 1), ("b", "2", 3, 4, 2)]
+    assert kvs(at_compaction) == [("a", "1", 2, 2, 1)]
     now, at_compaction = compacted(COMPACT_DROPS_LATEST)
-    assert kvs(now) == [("b", "2", 2, 3, 2)], "a's last change was at the compaction's revision"
+    assert kvs(now) == [("b", "2", 3, 4, 2)], "a's last change was at the compaction's revision"
     assert kvs(at_compaction) == []
 
 
@@ -107,4 +107,4 @@ def test_txn_compare_at_propose() -> None:
     assert b["kvs"] == []
     answer, b = raced_txn(TXN_COMPARE_AT_PROPOSE)
     assert answer["succeeded"] is True
-    assert kvs(b) == [("b", "saw 1", 3, 3, 1)]
+    assert kvs(b) == [("b", "saw 1", 4, 4, 1)]

@@ -20,11 +20,11 @@ def etcd(request_id: str, kind: str, **body: Any) -> Request:
 def test_etcd_requests_are_logged_applied_and_answered_as_etcd_json() -> None:
     server = lone_leader()
     put = ask(server, etcd("r1", "put", key="a", value="1"))
-    assert (put.succeeded, put.error, put.revision, put.value) == (True, None, 1, {"header": {"revision": 1}})
+    assert (put.succeeded, put.error, put.revision, put.value) == (True, None, 2, {"header": {"revision": 2}})
     ranged = ask(server, etcd("r2", "range", key="a", range_end="\0"))
     assert ranged.value == {
-        "header": {"revision": 1},
-        "kvs": [{"key": "a", "value": "1", "create_revision": 1, "mod_revision": 1, "version": 1}],
+        "header": {"revision": 2},
+        "kvs": [{"key": "a", "value": "1", "create_revision": 2, "mod_revision": 2, "version": 1}],
         "more": False,
         "count": 1,
     }
@@ -48,7 +48,7 @@ def test_a_repeated_etcd_request_is_answered_from_the_table() -> None:
     ask(server, etcd("r2", "put", key="a", value="2"))
     again = server.submit(etcd("r1", "txn", success=[{"request_put": {"key": "a", "value": "1"}}]))
     assert isinstance(again, Response)
-    assert (again.value, again.revision) == (first.value, 1)
+    assert (again.value, again.revision) == (first.value, 2)
     assert ask(server, etcd("r3", "range", key="a")).value["kvs"][0]["value"] == "2", "no second effect"
 
 
@@ -64,10 +64,10 @@ def test_writes_are_acknowledged_and_ranges_are_not() -> None:
 
 def test_the_older_operations_share_the_revisions_of_etcd_requests() -> None:
     server = lone_leader()
-    assert ask(server, Request("r1", "c1", "put", "a", 7)).revision == 1
-    assert ask(server, etcd("r2", "put", key="b", value="x")).revision == 2
-    assert ask(server, Request("r3", "c1", "cas", "a", 8, expected=7)).revision == 3
-    ranged = ask(server, etcd("r4", "range", key="a", range_end="c", revision=2))
+    assert ask(server, Request("r1", "c1", "put", "a", 7)).revision == 2
+    assert ask(server, etcd("r2", "put", key="b", value="x")).revision == 3
+    assert ask(server, Request("r3", "c1", "cas", "a", 8, expected=7)).revision == 4
+    ranged = ask(server, etcd("r4", "range", key="a", range_end="c", revision=3))
     assert [(kv["key"], kv["value"], kv["version"]) for kv in ranged.value["kvs"]] == [("a", 7, 1), ("b", "x", 1)]
     assert ask(server, Request("r5", "c1", "get", "b")).value == "x"
 

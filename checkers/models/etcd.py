@@ -2,9 +2,8 @@
 judge etcd: every request is a step of one store that must produce exactly the recorded
 response.
 
-- State (`Store`): the revision (starting at `initial`: 0 by default, as raftcore's store
-  starts; a fresh etcd starts at 1),
-  the compacted revision (0), and per key its value, create_revision, mod_revision and
+- State (`Store`): the revision (starting at `initial`: 1 by default, as a fresh etcd and
+  raftcore's store start), the compacted revision (0), and per key its value, create_revision, mod_revision and
   version. The keys sit in `BUCKETS` buckets by a fixed checksum of the key, each a sorted
   tuple, so a write copies one small bucket and the memo shares the rest between states.
 - Every successful write request (a put, a delete that deleted something, a txn whose
@@ -87,7 +86,7 @@ from checkers.history import Argument, Operation
 from checkers.models.base import Model, OrderFacts
 
 FUNCTIONS = frozenset(ETCD_FUNCTIONS)
-INITIAL_HELP = "the store's first revision, an integer >= 0 (default 0, as raftcore's store; 1 for a fresh etcd)"
+INITIAL_HELP = "the store's first revision, an integer >= 0 (default 1, as a fresh etcd and raftcore's store)"
 BUCKETS = 64
 _SHOWN_KEYS = 4
 _SHOWN_CHARACTERS = 40
@@ -609,7 +608,7 @@ def _revision_of(response: object) -> int | None:
 class EtcdModel(Model):
     """The etcd store; see the module docstring for each rule."""
 
-    initial_revision: int = 0
+    initial_revision: int = 1
     name: str = "etcd"
     functions: frozenset[str] = FUNCTIONS
     claimed: set[int] = field(default_factory=set, compare=False, hash=False)
