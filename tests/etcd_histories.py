@@ -61,7 +61,7 @@ class ReferenceStore:
 
     def __init__(self) -> None:
         self.revision = 1
-        self.compacted = 0
+        self.compacted = -1  # nothing compacted, as etcd's compactMainRev
         self.kvs: dict[str, dict[str, Any]] = {}
         self.past: dict[int, dict[str, dict[str, Any]]] = {1: {}}
 

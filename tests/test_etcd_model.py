@@ -487,3 +487,18 @@ def test_a_limited_range_sorted_by_another_target_without_order_sorts_the_first_
     answer = {"header": {"revision": 5}, "kvs": [kv("b", "x", 3, 3, 1)], "more": True, "count": 3}
     history.call(1, "range", request, answer)
     assert check(tmp_path, history).verdict is Verdict.VALID
+
+
+def test_a_fresh_store_takes_a_compaction_at_0_then_at_1_once_each_as_etcd(tmp_path: Path) -> None:
+    """etcd 3.4's answers to these four compactions on a fresh store (nothing compacted:
+    its compactMainRev is -1)."""
+    history = Recorder()
+    for revision in (0, 1):
+        history.call(0, "compact", {"revision": revision}, {"header": {"revision": 1}})
+        history.invoke(0, "compact", {"revision": revision})
+        history.fail(0, "compact", COMPACTED)
+    assert check(tmp_path, history).verdict is Verdict.VALID
+    refused_at_once = Recorder()
+    refused_at_once.invoke(0, "compact", {"revision": 0})
+    refused_at_once.fail(0, "compact", COMPACTED)
+    assert_invalid(check(tmp_path, refused_at_once), "it failed as compacted (revision 0)")

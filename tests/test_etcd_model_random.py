@@ -52,7 +52,7 @@ def random_request(chooser: random.Random, store: ReferenceStore) -> tuple[str, 
             request["range_end"] = "c"
         return kind, request
     if kind == "compact":
-        return kind, {"revision": chooser.randint(1, store.revision + 1)}
+        return kind, {"revision": chooser.randint(0, store.revision + 1)}  # 0: taken once on a fresh store
     return kind, _random_txn(chooser, store)
 
 

@@ -3,9 +3,11 @@ judge etcd: every request is a step of one store that must produce exactly the r
 response.
 
 - State (`Store`): the revision (starting at `initial`: 1 by default, as a fresh etcd and
-  raftcore's store start), the compacted revision (0), and per key its value, create_revision, mod_revision and
-  version. The keys sit in `BUCKETS` buckets by a fixed checksum of the key, each a sorted
-  tuple, so a write copies one small bucket and the memo shares the rest between states.
+  raftcore's store start), the compacted revision (starting at -1, nothing compacted, as
+  etcd's compactMainRev: a compaction at 0, then at 1, is taken on a fresh store), and per
+  key its value, create_revision, mod_revision and version. The keys sit in `BUCKETS`
+  buckets by a fixed checksum of the key, each a sorted tuple, so a write copies one small
+  bucket and the memo shares the rest between states.
 - Every successful write request (a put, a delete that deleted something, a txn whose
   branch changed something) makes one new revision; its kvs get it as mod_revision (and
   create_revision when created), versions count puts since creation, and header.revision
@@ -88,6 +90,8 @@ from checkers.models.base import Model, OrderFacts
 FUNCTIONS = frozenset(ETCD_FUNCTIONS)
 INITIAL_HELP = "the store's first revision, an integer >= 0 (default 1, as a fresh etcd and raftcore's store)"
 BUCKETS = 64
+NOTHING_COMPACTED = -1
+"""The compacted revision of a store never compacted: etcd's compactMainRev starts there."""
 _SHOWN_KEYS = 4
 _SHOWN_CHARACTERS = 40
 
@@ -114,7 +118,7 @@ class Store:
 
     @classmethod
     def empty(cls, revision: int) -> Store:
-        return cls(revision, 0, ((),) * BUCKETS, (hash(()),) * BUCKETS)
+        return cls(revision, NOTHING_COMPACTED, ((),) * BUCKETS, (hash(()),) * BUCKETS)
 
     def __hash__(self) -> int:
         return self._hash
@@ -741,7 +745,7 @@ class EtcdModel(Model):
             for kv in kvs[:_SHOWN_KEYS]
         )
         more = f" and {len(kvs) - _SHOWN_KEYS} more" if len(kvs) > _SHOWN_KEYS else ""
-        compacted = f", compacted {state.compacted}" if state.compacted else ""
+        compacted = f", compacted {state.compacted}" if state.compacted != NOTHING_COMPACTED else ""
         return f"revision {state.revision}{compacted}, {len(kvs)} keys" + (f": {shown}{more}" if kvs else "")
 
 
