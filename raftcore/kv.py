@@ -34,11 +34,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from raftcore.bugs import (
-    COMPACT_DROPS_LATEST,
-    DELETE_KEEPS_VERSION,
-    RANGE_PAST_READS_CURRENT,
-)
 from raftcore.etcd import (
     EtcdError,
     EtcdRequest,
@@ -49,7 +44,7 @@ from raftcore.etcd import (
     request_from_json,
     request_to_json,
 )
-from raftcore.mvcc import MVCCStore
+from raftcore.mvcc import STORE_BUGS, MVCCStore
 
 ETCD_OPERATIONS = {
     "etcd-range": "range",
@@ -84,9 +79,14 @@ class Command:
 
     @staticmethod
     def etcd(request_id: str, request: EtcdRequest) -> Command:
-        """The command carrying an etcd request, in the contract's canonical JSON."""
+        """The command carrying an etcd request, in the contract's canonical JSON. Its `key`
+        is a label (the request's key, "" for a txn or compaction) written to traces and
+        effects as text, so it leaves out the zero bytes an etcd key may hold (a list's
+        next page starts at the key after the last one read, which ends in one); the
+        request itself, in `value`, keeps them."""
         kind = kind_of(request)
-        return Command(request_id, f"etcd-{kind}", getattr(request, "key", ""), request_to_json(request))
+        label = getattr(request, "key", "").replace("\x00", "")
+        return Command(request_id, f"etcd-{kind}", label, request_to_json(request))
 
     def etcd_request(self) -> EtcdRequest:
         """The etcd request an `etcd-*` command carries (ValueError if malformed)."""
@@ -156,7 +156,7 @@ class KVStore:
         self._overwrite_keeps_revision = overwrite_keeps_revision
         self._on_execute = on_execute
         self.applied_index = applied_index
-        store_bugs = bugs & {RANGE_PAST_READS_CURRENT, DELETE_KEEPS_VERSION, COMPACT_DROPS_LATEST}
+        store_bugs = bugs & set(STORE_BUGS)
         self.mvcc = MVCCStore(limits, frozenset(store_bugs))
         self._results: dict[str, Result] = {}
 

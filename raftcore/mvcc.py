@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from raftcore.bugs import COMPACT_DROPS_LATEST, DELETE_KEEPS_VERSION, RANGE_PAST_READS_CURRENT
+from raftcore.bugs import COMPACT_DROPS_LATEST, DELETE_KEEPS_VERSION, RANGE_MORE_OFF_BY_ONE, RANGE_PAST_READS_CURRENT
 from raftcore.etcd import (
     ALL_KEYS_FROM,
     COMPACTED,
@@ -50,6 +50,9 @@ from raftcore.etcd import (
     TxnResponse,
     refusal,
 )
+
+STORE_BUGS = (RANGE_PAST_READS_CURRENT, DELETE_KEEPS_VERSION, COMPACT_DROPS_LATEST, RANGE_MORE_OFF_BY_ONE)
+"""The planted bugs this store switches on itself."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +129,7 @@ class MVCCStore:
         self._range_past_reads_current = RANGE_PAST_READS_CURRENT in bugs
         self._delete_keeps_version = DELETE_KEEPS_VERSION in bugs
         self._compact_drops_latest = COMPACT_DROPS_LATEST in bugs
+        self._range_more_off_by_one = RANGE_MORE_OFF_BY_ONE in bugs
 
     # --- Reading -----------------------------------------------------------------------
 
@@ -191,6 +195,9 @@ class MVCCStore:
         more = 0 < request.limit < len(kvs)
         if more:
             kvs = kvs[: request.limit]
+        if self._range_more_off_by_one:
+            # The planted bug: one key beyond the page is taken for none.
+            more = 0 < request.limit + 1 < count
         if request.keys_only:
             kvs = [dataclasses.replace(kv, value=None) for kv in kvs]
         return RangeResponse(header, tuple(kvs), more, count)

@@ -911,6 +911,8 @@ def _checker_detail(checked: CheckerResult) -> str:
         return f"  {first.get('phase') or ''} {first.get('message', '')}".replace("   ", "  ").rstrip() + more
     illegal = checked.partitions_with(Verdict.INVALID)
     if illegal:
+        if [p.get("key") for p in illegal] == [None]:
+            return "  not linearizable (one partition: the whole history)"
         return f"  {_plural(len(illegal), 'key')} not linearizable: {', '.join(str(p.get('key')) for p in illegal[:5])}"
     undecided = checked.partitions_with(Verdict.UNKNOWN)
     if undecided or checked.details.get("cause"):

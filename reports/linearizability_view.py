@@ -123,7 +123,7 @@ def _seconds_text(ms: float) -> str:
 
 
 def _key_text(key: Hashable) -> str:
-    return "(the register)" if key is None else _printable(str(key))
+    return "(the whole history)" if key is None else _printable(str(key))
 
 
 def _interval(op: Operation) -> tuple[str, str]:

@@ -71,8 +71,8 @@ def verdict_lines(verdict: RunVerdict) -> tuple[VerdictLine, ...]:
 
 
 def partition_name(key: Any) -> str:
-    # A model with one partition (a single register, a mutex) has no key to name.
-    return "(the register)" if key is None else show(key)
+    # A model with one partition (a single register, a mutex, etcd's one store) has no key to name.
+    return "(the whole history)" if key is None else show(key)
 
 
 def summary(name: str, result: CheckerResult) -> str:

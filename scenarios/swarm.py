@@ -29,6 +29,7 @@ import dataclasses
 import random
 from dataclasses import dataclass
 
+import workloads
 from scenarios import model
 from scenarios.model import (
     FAULT_KINDS,
@@ -57,6 +58,9 @@ CORNERS = {
 LATE_CORNERS = {
     "protocol-timed-faults": 0.3,  # a share of the faults start as a node campaigns or wins
 }
+WORKLOAD_KINDS = (("register", 0.5), ("list-append", 0.1), ("etcd", 0.2), ("kubernetes", 0.2))
+"""Which workload a seed runs, drawn after every corner: half the seeds keep the register
+workload (and so their draws and digests from before the others were drawn)."""
 """Corners drawn after everything else, so that adding one left every earlier draw (and
 the seeds that do not take it) as it was."""
 LEASE_LAPSE_MOST = 1e-3
@@ -120,7 +124,20 @@ def draw(scenario: Scenario, weights: Weights = PLAIN) -> Scenario:
         # a random time seldom hits, where persistence and term bugs bite.
         triggered = rng.choice((0.3, 0.6, 1.0))
         drawn = dataclasses.replace(drawn, nemesis=dataclasses.replace(drawn.nemesis, triggered=triggered))
+    kind = rng.choices([kind for kind, _ in WORKLOAD_KINDS], [chance for _, chance in WORKLOAD_KINDS])[0]
+    if kind != "register":
+        drawn = dataclasses.replace(drawn, workload=_kind_of(drawn.workload, kind))
     return drawn
+
+
+def _kind_of(workload: WorkloadSpec, kind: str) -> WorkloadSpec:
+    """The drawn mix run by another workload, with that workload's own settings at their
+    defaults (a run's scenario.toml states them all). The mix weights keep their meaning
+    where the kind has one: read reads, write writes, cas compares (list-append has none)."""
+    options = tuple(sorted((option.name, option.default) for option in workloads.get(kind).options))
+    cas = 0.0 if kind == "list-append" else workload.cas
+    read = workload.read if workload.read + workload.write + cas > 0 else 0.5
+    return dataclasses.replace(workload, kind=kind, read=read, cas=cas, options=options)
 
 
 def _patient(workload: WorkloadSpec, network: NetworkSpec, links: tuple[LinksSpec, ...]) -> WorkloadSpec:

@@ -46,7 +46,21 @@ HUNTS: dict[str, tuple[str, int, frozenset[str]]] = {
     "retry-answered-afresh": ("paused-leader", 3, frozenset({"linearizability", "revisions"})),
     "commit-counts-sent": ("figure-8", 3, frozenset({"raft-safety", "linearizability"})),
     "forward-acknowledged": ("figure-8", 3, frozenset({"linearizability"})),
+    "range-past-reads-current": ("etcd-mix", 3, frozenset({"revisions"})),
+    "delete-keeps-version": ("etcd-mix", 3, frozenset({"linearizability", "revisions"})),
+    "compact-drops-latest": ("etcd-mix", 3, frozenset({"linearizability", "revisions"})),
+    "txn-compare-at-propose": ("kubernetes", 3, frozenset({"linearizability"})),
+    "range-more-off-by-one": ("kubernetes", 3, frozenset({"linearizability"})),
 }
+ETCD_API_BUGS = (
+    "range-past-reads-current",
+    "delete-keeps-version",
+    "compact-drops-latest",
+    "txn-compare-at-propose",
+    "range-more-off-by-one",
+)
+"""The slips of etcd's data API, which the Kubernetes workload must find too: what a user
+running Kubernetes on the store would see."""
 CONTROL_SEEDS = 3
 
 
@@ -72,6 +86,14 @@ def test_planted_bug_is_found(bug: str) -> None:
                 assert "crash" not in flagged, f"{bug} crashed the cluster at seed {seed}: {verdict.checkers['crash']}"
             return
     pytest.fail(f"{bug} was not found in seeds 1..{bound} of {scenario_name}")
+
+
+@pytest.mark.parametrize("bug", ETCD_API_BUGS)
+def test_the_kubernetes_workload_finds_every_slip_of_the_etcd_api(bug: str) -> None:
+    for seed in range(1, 4):
+        if _verdict("kubernetes", seed, (bug,)).verdict is Verdict.INVALID:
+            return
+    pytest.fail(f"{bug} was not found in seeds 1..3 of kubernetes")
 
 
 @pytest.mark.parametrize("scenario_name", sorted({hunt[0] for hunt in HUNTS.values()}))

@@ -181,7 +181,7 @@ def test_check_report_for_histories_without_times(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["check", str(source), "--model", "cas-register", "--report", str(report)])
     assert result.exit_code == 1, result.output
     data = _data_block(report.read_text())
-    assert data["unit"] == "event" and data["cex"] and data["cex"][0]["key"] == "(the register)"
+    assert data["unit"] == "event" and data["cex"] and data["cex"][0]["key"] == "(the whole history)"
     assert data["nodes"] == [] and "Messages" not in report.read_text().split("<script")[0]
 
 

@@ -375,6 +375,10 @@ def test_every_swarm_draw_reads_back_through_the_loader() -> None:
         "delay-fault": (110, 200),
         "delay-past-election": (100, 200),
         "protocol-timed-faults": (85, 155),  # 30%, less where a triggered share drew no fault
+        "workload=register": (165, 235),  # 50%
+        "workload=etcd": (55, 105),  # 20%
+        "workload=kubernetes": (55, 105),  # 20%
+        "workload=list-append": (22, 60),  # 10%
     }
     for corner, (low, high) in expected.items():
         assert low <= corners[corner] <= high, (corner, corners[corner])
@@ -384,7 +388,7 @@ def _corners_of(scenario: Scenario) -> list[str]:
     """The corners a resolved swarm scenario is in, read off its values alone."""
     cluster, network, workload = scenario.cluster, scenario.network, scenario.workload
     election_us = cluster.election_ticks * cluster.tick_ms * 1000
-    found = [f"nodes={cluster.nodes}"]
+    found = [f"nodes={cluster.nodes}", f"workload={workload.kind}"]
     if election_us <= 8 * (network.latency_us + network.jitter_us):
         found.append("tight-election")
     if 2 * cluster.heartbeat_ticks >= cluster.election_ticks:

@@ -214,8 +214,8 @@ def test_readme_lists_the_discovered_kinds() -> None:
 def test_a_new_module_is_a_new_workload(tmp_path: Path) -> None:
     """Its kind, its setting (read from the file: every operation on k0 of three keys),
     its new `f` values in the history and its own model's verdict, with nothing else edited."""
-    assert workloads.kinds() == ("labels", "list-append", "register")
-    with pytest.raises(InputError, match="'queue' is not one of labels, list-append, register"):
+    assert workloads.kinds() == ("etcd", "kubernetes", "labels", "list-append", "register")
+    with pytest.raises(InputError, match="'queue' is not one of etcd, kubernetes, labels, list-append, register"):
         loader.parse('name = "x"\n[workload]\nkind = "queue"\n', "x.toml")
     with pytest.raises(InputError, match=r"x\.toml:10: workload\.cas: labels has no cas"):
         loader.parse(SHORT_RUN.replace("cas = 0", "cas = 0.5"), "x.toml")
@@ -336,9 +336,14 @@ def test_scenarios_lists_each_kinds_own_settings() -> None:
     result = CliRunner().invoke(cli, ["scenarios"])
     assert result.exit_code == 0
     lines = [line for line in result.output.splitlines() if line.startswith("[workload]")]
-    assert lines == [
-        "[workload] kind = 'labels': hot_key_share (0.0 to 1.0, default 0.5): share of operations on key k0"
+    expected = [
+        f"[workload] kind = '{kind}': {option.name} ({option.low} to {option.high}, default {option.default}): "
+        + option.help
+        for kind, workload in workloads.discover().items()
+        for option in workload.options
     ]
+    assert "[workload] kind = 'labels': hot_key_share (0.0 to 1.0, default 0.5): share of operations on key k0" in lines
+    assert lines == expected
 
 
 def test_shared_settings_are_the_fields_of_the_workload_table() -> None:
