@@ -52,7 +52,6 @@ from raftcore.etcd import ERRORS
 from raftcore.server import Response
 from scenarios.loader import load
 from workloads import Generator, Operation, discover
-from workloads import _etcd as etcd
 
 SCENARIOS = {"etcd": "etcd-mix", "kubernetes": "kubernetes"}
 """The built-in scenario whose workload settings (keys, weights, options) each kind uses."""
@@ -416,12 +415,12 @@ def main() -> int:
         print("no etcd on this machine (apt-get install etcd-server)", file=sys.stderr)
         return 2
     recording = Recording(
-        arguments.members,
-        arguments.clients,
-        arguments.seconds,
-        arguments.workload,
-        arguments.seed,
-        arguments.kill_member,
+        members=arguments.members,
+        clients=arguments.clients,
+        seconds=arguments.seconds,
+        workload=arguments.workload,
+        seed=arguments.seed,
+        kill_member=arguments.kill_member,
     )
     lines = record(binary, recording)
     write_history(lines, arguments.out)
