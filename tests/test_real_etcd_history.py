@@ -102,19 +102,43 @@ def test_the_etcd_model_and_the_revisions_checker_accept_what_etcd_did(
     assert code == 0, output
 
 
-def test_a_changed_answer_of_etcd_is_found(recorded: tuple[str, list[dict[str, Any]]], tmp_path: Path) -> None:
-    _, lines = recorded
-    reads = [
-        line["index"]
-        for line in lines
-        if line["type"] == "ok" and line["f"] == "range" and any("value" in kv for kv in line["value"].get("kvs", ()))
-    ]
-    assert reads, "no read saw a value"
+def _reads_with_a_value(lines: list[dict[str, Any]], past: bool) -> list[int]:
+    """The index of each ok range that shows a value, of the present or (`past`) at a revision."""
+    requests: dict[int, dict[str, Any]] = {}
+    found = []
+    for line in lines:
+        if line["type"] == "invoke":
+            requests[line["process"]] = line["value"]
+            continue
+        request = requests.pop(line["process"])
+        if line["type"] != "ok" or line["f"] != "range" or bool(request.get("revision")) != past:
+            continue
+        if any("value" in kv for kv in line["value"].get("kvs", ())):
+            found.append(line["index"])
+    return found
+
+
+def _with_a_changed_value(lines: list[dict[str, Any]], index: int) -> list[dict[str, Any]]:
     changed = copy.deepcopy(lines)
-    kv = next(kv for kv in changed[reads[len(reads) // 2]]["value"]["kvs"] if "value" in kv)
+    kv = next(kv for kv in changed[index]["value"]["kvs"] if "value" in kv)
     kv["value"] = "never written"
-    code, output = _check(tmp_path, changed)
+    return changed
+
+
+def test_a_changed_answer_of_etcd_is_found(recorded: tuple[str, list[dict[str, Any]]], tmp_path: Path) -> None:
+    """A read of the present is the model's to judge; one at a past revision, whose kvs the
+    model leaves to the revisions checker (its state carries no past), is that checker's."""
+    kind, lines = recorded
+    present = _reads_with_a_value(lines, past=False)
+    assert present, "no read saw a value"
+    code, output = _check(tmp_path, _with_a_changed_value(lines, present[len(present) // 2]))
     assert code == 1, output
+    past = _reads_with_a_value(lines, past=True)
+    if kind == "etcd":
+        assert past, "no read of the past saw a value"
+    for index in past[:1]:
+        code, output = _check(tmp_path, _with_a_changed_value(lines, index), "--checker", "revisions")
+        assert code == 1, output
 
 
 def test_a_kept_recording_of_three_members_and_a_killed_leader_is_valid() -> None:
