@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/record_etcd.py [--members 3] [--clients 4] [--seconds 10]
                                                [--workload etcd|kubernetes] [--kill-member]
-                                               [--seed 1] [--out history.jsonl] [--no-check]
+                                               [--kills 1] [--timeout 3] [--seed 1]
+                                               [--out history.jsonl] [--no-check]
 
 It starts `--members` etcd members on free loopback ports (data in /dev/shm where there is
 one), waits until each answers, and runs `--clients` client threads for `--seconds`, each
@@ -10,7 +11,8 @@ talking to one member (client i to member i mod members, as Jepsen's clients do)
 etcd's v3 JSON gateway. The operations come from the generators of the built-in scenarios'
 workloads (`etcd-mix`, `kubernetes`), which see etcd's answers as they see raftcore's. With
 `--kill-member` (three members), the leader is killed with SIGKILL a third of the way in
-and restarted on its data two thirds in.
+and restarted on its data two thirds in (`--kills N`: N times, in 2N + 1 equal slices). A
+request unanswered after `--timeout` seconds is `info`.
 
 The history is `history.jsonl` as the `etcd` model reads it: keys and values as plain
 strings, integers as JSON integers, a header holding only its revision. An answer is `ok`;
@@ -129,12 +131,12 @@ class Outcome:
     error: str | None = None
 
 
-def send(client_url: str, f: str, body: dict[str, Any]) -> Outcome:
+def send(client_url: str, f: str, body: dict[str, Any], timeout_s: float = REQUEST_TIMEOUT_S) -> Outcome:
     request = urllib.request.Request(
         f"{client_url}/v3/{PATHS[f]}", data=json.dumps(to_gateway(body)).encode(), method="POST"
     )
     try:
-        with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as answer:
+        with urllib.request.urlopen(request, timeout=timeout_s) as answer:
             return Outcome("ok", from_gateway(json.loads(answer.read())))
     except urllib.error.HTTPError as error:
         message = _error_message(error)
@@ -265,12 +267,13 @@ class Client:
     recorder: Recorder
     process: int
     processes_step: int
+    timeout_s: float
     requests: int = 0
 
     def perform(self, operation: Operation) -> None:
         base = {"process": self.process, "client": self.slot, "f": operation.f, "key": operation.key}
         self.recorder.record(type="invoke", **base, value=operation.value)
-        outcome = send(self.client_url, operation.f, operation.value)
+        outcome = send(self.client_url, operation.f, operation.value, self.timeout_s)
         self.requests += 1
         value = outcome.value if outcome.type == "ok" else operation.value
         extra = {} if outcome.error is None else {"error": outcome.error}
@@ -309,6 +312,8 @@ class Recording:
     workload: str
     seed: int = 1
     kill_member: bool = False
+    kills: int = 1
+    timeout_s: float = REQUEST_TIMEOUT_S
 
 
 def record(binary: str, recording: Recording) -> list[dict[str, Any]]:
@@ -327,13 +332,15 @@ def record(binary: str, recording: Recording) -> list[dict[str, Any]]:
                 recorder=recorder,
                 process=slot,
                 processes_step=recording.clients,
+                timeout_s=recording.timeout_s,
             )
             for slot in range(recording.clients)
         ]
         deadline = time.monotonic() + recording.seconds
         threads = [threading.Thread(target=client.run, args=(deadline,)) for client in clients]
         if recording.kill_member:
-            threads.append(threading.Thread(target=kill_and_restart, args=(cluster, initial, recording.seconds)))
+            nemesis = (cluster, initial, recording.seconds, recording.kills)
+            threads.append(threading.Thread(target=kill_and_restart, args=nemesis))
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -356,16 +363,20 @@ def leader_of(cluster: list[Member]) -> Member:
     return cluster[-1]
 
 
-def kill_and_restart(cluster: list[Member], initial_cluster: str, seconds: float) -> None:
-    """SIGKILL the leader a third of the way in (the others elect a new one, and requests
-    in flight meet timeouts and lost leaders) and restart it on its data at two thirds."""
-    time.sleep(seconds / 3)
-    member = leader_of(cluster)
-    member.stop(signal.SIGKILL)
-    print(f"killed {member.name} at {seconds / 3:.1f} s", file=sys.stderr)
-    time.sleep(seconds / 3)
-    member.start(initial_cluster)
-    print(f"restarted {member.name} at {2 * seconds / 3:.1f} s", file=sys.stderr)
+def kill_and_restart(cluster: list[Member], initial_cluster: str, seconds: float, kills: int) -> None:
+    """`kills` times, SIGKILL the leader (the others elect a new one, and requests in flight
+    meet timeouts and lost leaders) and restart it on its data: the run is cut into
+    2 * kills + 1 equal slices, each kill ending one and each restart the next."""
+    slice_s = seconds / (2 * kills + 1)
+    started = time.monotonic()
+    for _ in range(kills):
+        time.sleep(slice_s)
+        member = leader_of(cluster)
+        member.stop(signal.SIGKILL)
+        print(f"killed {member.name} at {time.monotonic() - started:.1f} s", file=sys.stderr)
+        time.sleep(slice_s)
+        member.start(initial_cluster)
+        print(f"restarted {member.name} at {time.monotonic() - started:.1f} s", file=sys.stderr)
 
 
 def write_history(lines: list[dict[str, Any]], path: Path) -> None:
@@ -405,11 +416,15 @@ def main() -> int:
     parser.add_argument("--workload", choices=sorted(SCENARIOS), default="etcd")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--kill-member", action="store_true", help="SIGKILL the leader mid-run, then restart it")
+    parser.add_argument("--kills", type=int, default=1, help="with --kill-member: how many times")
+    parser.add_argument("--timeout", type=float, default=REQUEST_TIMEOUT_S, help="seconds before a request is info")
     parser.add_argument("--out", type=Path, default=Path("history.jsonl"))
     parser.add_argument("--no-check", action="store_true", help="record only")
     arguments = parser.parse_args()
     if arguments.kill_member and arguments.members < 3:
         parser.error("--kill-member needs --members 3")
+    if arguments.kills < 1 or arguments.timeout <= 0:
+        parser.error("--kills must be at least 1 and --timeout positive")
     binary = etcd_binary()
     if binary is None:
         print("no etcd on this machine (apt-get install etcd-server)", file=sys.stderr)
@@ -421,6 +436,8 @@ def main() -> int:
         workload=arguments.workload,
         seed=arguments.seed,
         kill_member=arguments.kill_member,
+        kills=arguments.kills,
+        timeout_s=arguments.timeout,
     )
     lines = record(binary, recording)
     write_history(lines, arguments.out)
