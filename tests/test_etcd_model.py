@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from etcd_histories import COMPACTED, FUTURE, Recorder, kv
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,7 +15,6 @@ from checkers.errors import InputError
 from checkers.etcd_requests import ShapeError, parse_value, value_json
 from checkers.linearizability import LinearizabilityResult, check_history_file
 from checkers.verdict import Verdict
-from tests.etcd_histories import COMPACTED, FUTURE, Recorder, kv
 
 PODS = "/registry/pods/"
 PODS_END = "/registry/pods0"

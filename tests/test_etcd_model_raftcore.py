@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from etcd_histories import Recorder
+from test_etcd_model_random import random_request
 
 from checkers.history import FUNCTIONS, read_history_jsonl
 from checkers.linearizability import check_history_file
@@ -18,8 +20,6 @@ from checkers.verdict import Verdict
 from raftcore.bugs import COMPACT_DROPS_LATEST, DELETE_KEEPS_VERSION, RANGE_PAST_READS_CURRENT
 from raftcore.etcd import EtcdError, request_from_json, response_to_json
 from raftcore.mvcc import MVCCStore
-from tests.etcd_histories import Recorder
-from tests.test_etcd_model_random import random_request
 
 
 def raftcore_history(seed: int, length: int, bugs: frozenset[str] = frozenset()) -> Recorder:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from etcd_histories import Recorder, ReferenceStore
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,7 +21,6 @@ from checkers.linearizability import check_history_file, check_operations
 from checkers.models import OrderFacts, get_model
 from checkers.models.etcd import EtcdModel
 from checkers.verdict import Verdict
-from tests.etcd_histories import Recorder, ReferenceStore
 
 KEYS = ("a", "b", "c", "d")
 

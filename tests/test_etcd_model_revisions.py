@@ -9,15 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from etcd_histories import Recorder, kv
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_etcd_model_random import concurrent_history
 
 from checkers.history import FUNCTIONS, read_history_jsonl
 from checkers.models import get_model
 from checkers.revisions import check_revisions
 from checkers.verdict import CheckerResult, Verdict
-from tests.etcd_histories import Recorder, kv
-from tests.test_etcd_model_random import concurrent_history
 
 
 def revisions(tmp_path: Path, history: Recorder) -> CheckerResult:

@@ -256,3 +256,16 @@ def test_relative_imports_resolve_from_package_and_module() -> None:
     assert names == ["x.y.a", "x.b.c"]
     names = [n for _, _, n in imported_names("from . import a\nfrom .m import *\n", "x.y", True)]
     assert names == ["x.y.a", "x.y.m"]
+
+
+def test_tests_import_their_helpers_by_module_name() -> None:
+    """pytest puts `tests/` on the path, not the repository root (unless the caller's
+    PYTHONPATH does): a test that imports `tests.helper` passes on one machine and cannot
+    be collected on a clean one."""
+    found = [
+        f"{path.name}:{line}: {name}"
+        for path in sorted((ROOT / "tests").glob("*.py"))
+        for line, _, name in imported_names(path.read_text("utf-8"), path.stem, False)
+        if name == "tests" or name.startswith("tests.")
+    ]
+    assert not found, found

@@ -116,10 +116,10 @@ def test_concurrent_reads_may_show_either_order_of_concurrent_appends_once() -> 
 def test_the_store_appends_to_lists() -> None:
     store = KVStore()
     assert store.apply(1, Command("c0-1", "append", "k0", 5)).value == 5
-    assert store.apply(2, Command("c0-2", "append", "k0", 6)).revision == 2
+    assert store.apply(2, Command("c0-2", "append", "k0", 6)).revision == 3
     assert store.apply(3, Command("c0-3", "get", "k0")).value == (5, 6)
     # A repeated request id is answered, not appended again.
-    assert store.apply(4, Command("c0-2", "append", "k0", 6)).revision == 2
+    assert store.apply(4, Command("c0-2", "append", "k0", 6)).revision == 3
     assert store.apply(5, Command("c0-4", "put", "k1", 1)).value == 1
     store.apply(6, Command("c0-5", "append", "k1", 2))
     assert store.read_local("k0").value == (5, 6)
