@@ -17,6 +17,7 @@ InputError naming the file and line. Nothing here knows the store: the model
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,8 +72,18 @@ class KeyValue:
         return record
 
 
+class _ShownAsJson:
+    """A request shows as the JSON the history holds it in: what a timeline label, an
+    explanation or a terminal line prints of it, in the user's own vocabulary."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return json.dumps(_any_request_json(self), separators=(",", ":"), ensure_ascii=False)
+
+
 @dataclass(frozen=True, slots=True)
-class RangeRequest:
+class RangeRequest(_ShownAsJson):
     key: str
     range_end: str = ""
     limit: int = 0
@@ -84,7 +95,7 @@ class RangeRequest:
 
 
 @dataclass(frozen=True, slots=True)
-class PutRequest:
+class PutRequest(_ShownAsJson):
     key: str
     value: str = ""
     prev_kv: bool = False
@@ -92,7 +103,7 @@ class PutRequest:
 
 
 @dataclass(frozen=True, slots=True)
-class DeleteRequest:
+class DeleteRequest(_ShownAsJson):
     key: str
     range_end: str = ""
     prev_kv: bool = False
@@ -116,7 +127,7 @@ class Compare:
 
 
 @dataclass(frozen=True, slots=True)
-class TxnRequest:
+class TxnRequest(_ShownAsJson):
     compare: tuple[Compare, ...] = ()
     success: tuple[Request, ...] = ()
     failure: tuple[Request, ...] = ()
@@ -133,7 +144,7 @@ class TxnRequest:
 
 
 @dataclass(frozen=True, slots=True)
-class CompactRequest:
+class CompactRequest(_ShownAsJson):
     revision: int
     physical: bool = False
 
@@ -224,6 +235,10 @@ def request_kind(request: Request) -> str:
 
 # ---------------------------------------------------------------------------------------
 # Writing back
+
+
+def _any_request_json(request: Any) -> dict[str, Any]:
+    return request_json(request)
 
 
 def request_json(request: Request) -> dict[str, Any]:

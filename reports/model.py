@@ -267,6 +267,8 @@ def show(value: Any) -> str:
         return value
     if isinstance(value, tuple):
         value = list(value)
+    if not isinstance(value, list | dict | int | float):
+        return str(value)  # a value of a model's own (an etcd request shows as its JSON)
     return json.dumps(value, ensure_ascii=False, default=str)
 
 

@@ -164,3 +164,19 @@ def test_a_kubernetes_step_without_an_answer_ends_its_action() -> None:
 def test_the_built_in_scenarios_run_clean(name: str) -> None:
     outcome = api.run(shortened(name, duration_ms=6000, quiet_ms=3000), None, budget_s=60)
     assert outcome.verdict.verdict is Verdict.VALID, outcome.verdict.failing()
+
+
+def test_an_etcd_request_shows_as_the_json_the_history_holds() -> None:
+    """Timeline labels, explanations and terminal lines print a request as the history
+    holds it, never as the reader's Python values."""
+    from checkers.etcd_requests import parse_request
+    from reports.model import show
+
+    body = {
+        "compare": [{"key": "/registry/pods/pod-0", "target": "MOD", "result": "EQUAL", "mod_revision": 7}],
+        "success": [{"request_put": {"key": "/registry/pods/pod-0", "value": "pod-0@c1-3"}}],
+        "failure": [{"request_range": {"key": "/registry/pods/pod-0"}}],
+    }
+    shown = show(parse_request("txn", body))
+    assert json.loads(shown) == body
+    assert "TxnRequest" not in shown
