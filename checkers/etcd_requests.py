@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -575,3 +576,21 @@ def parse_value(kind: str, event_type: str, value: object, error: str | None = N
     if value is not None:
         parse_request(kind, value)
     return None
+
+
+def shown_kvs(request: Request, response: object, past_reads: bool = True) -> Iterator[KeyValue]:
+    """The kvs a response shows whole: a range's (not a keys_only one's, whose kvs carry no
+    value; a read of the past only if `past_reads`), a put's prev_kv, a delete's prev_kvs,
+    and the same inside the branch a txn took."""
+    if isinstance(response, RangeResponse):
+        if isinstance(request, RangeRequest) and (request.keys_only or (request.revision and not past_reads)):
+            return
+        yield from response.kvs
+    elif isinstance(response, PutResponse) and response.prev_kv is not None:
+        yield response.prev_kv
+    elif isinstance(response, DeleteResponse):
+        yield from response.prev_kvs
+    elif isinstance(response, TxnResponse) and isinstance(request, TxnRequest):
+        branch = request.success if response.succeeded else request.failure
+        for item, shown in zip(branch, response.responses, strict=False):
+            yield from shown_kvs(item, shown, past_reads)

@@ -42,12 +42,12 @@ from checkers.etcd_requests import (
     DeleteResponse,
     KeyValue,
     PutRequest,
-    PutResponse,
     RangeRequest,
     RangeResponse,
     Request,
     TxnRequest,
     TxnResponse,
+    shown_kvs,
 )
 from checkers.models.etcd import request_words, writes
 
@@ -146,22 +146,7 @@ def _effects(request: Request, response: object, revision: int, found: _Writes) 
 
 
 def _kvs_shown(call: EtcdCall) -> Iterator[KeyValue]:
-    yield from _kvs_of(call.request, call.response)
-
-
-def _kvs_of(request: Request, response: object) -> Iterator[KeyValue]:
-    """The kvs a response shows whole (a keys_only range's have no value)."""
-    if isinstance(response, RangeResponse):
-        if not (isinstance(request, RangeRequest) and request.keys_only):
-            yield from response.kvs
-    elif isinstance(response, PutResponse) and response.prev_kv is not None:
-        yield response.prev_kv
-    elif isinstance(response, DeleteResponse):
-        yield from response.prev_kvs
-    elif isinstance(response, TxnResponse) and isinstance(request, TxnRequest):
-        branch = request.success if response.succeeded else request.failure
-        for item, shown in zip(branch, response.responses, strict=False):
-            yield from _kvs_of(item, shown)
+    yield from shown_kvs(call.request, call.response)
 
 
 def check_etcd_kvs(calls: list[EtcdCall]) -> list[Observed]:

@@ -83,6 +83,7 @@ from checkers.etcd_requests import (
     TxnRequest,
     TxnResponse,
     request_kind,
+    shown_kvs,
 )
 from checkers.history import Argument, Operation
 from checkers.models.base import Model, OrderFacts
@@ -585,21 +586,6 @@ def _may_put(puts: dict[str, set[str | None]], kv: KeyValue) -> bool:
     return values is not None and (kv.value in values or None in values)
 
 
-def _judged_kvs(request: Request, response: object) -> Iterable[KeyValue]:
-    """The kvs of a response that the model holds to the store (not a past read's)."""
-    if isinstance(request, RangeRequest) and isinstance(response, RangeResponse):
-        if not request.revision and not request.keys_only:  # keys_only kvs carry no value
-            yield from response.kvs
-    elif isinstance(response, PutResponse) and response.prev_kv is not None:
-        yield response.prev_kv
-    elif isinstance(response, DeleteResponse):
-        yield from response.prev_kvs
-    elif isinstance(request, TxnRequest) and isinstance(response, TxnResponse):
-        branch = request.success if response.succeeded else request.failure
-        for item, shown in zip(branch, response.responses, strict=False):
-            yield from _judged_kvs(item, shown)
-
-
 def _revision_of(response: object) -> int | None:
     return getattr(response, "revision", None)
 
@@ -706,7 +692,7 @@ class EtcdModel(Model):
             if number % 256 == 255:
                 budget.spend(work=256)
             if op.ret is not None:
-                for kv in _judged_kvs(op.input, op.output):
+                for kv in shown_kvs(op.input, op.output, past_reads=False):  # a past read's are the revisions checker's
                     if kv.mod_revision not in self.claimed:
                         self.observed.setdefault(kv.mod_revision, {}).setdefault(kv.key, kv)
         return None
