@@ -41,6 +41,7 @@ schedule keep failing.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,12 +52,26 @@ from checkers.verdict import RunVerdict, Verdict
 from raftsim import api
 from raftsim.run_folder import RunFolder
 from scenarios.loader import MAX_DESCRIPTION
-from scenarios.model import Scenario, problems
+from scenarios.model import FaultSpec, Scenario, problems
 
 MINIMUM_FAULT_MS = 100
 MINIMUM_DURATION_MS = 1000
 LEAD_MS = 2 * MINIMUM_DURATION_MS
-"""Time left for a first leader before the first fault when faults are moved earlier."""
+"""Time left for a first leader before the first fault when faults are moved earlier, if
+the run it is moved in elected none."""
+EARLIER_STEPS = 16
+"""Start times tried for the first fault when faults are moved earlier, evenly from the
+first leader's election to its start: whether a fault shows a bug hangs on the state it
+finds (an entry in flight, a follower behind), so a fine grid is what finds an early
+moment that works, and an early moment is what makes a short run."""
+FEW_FAULTS = 3
+"""Down to this many faults a run is smaller by its faults first; from there on, by its
+operations and faults together (`Size.key`)."""
+OPERATIONS_PER_FAULT = 10
+"""What a fault weighs against operations in a run of FEW_FAULTS faults or fewer: one
+fault fewer is worth up to ten operations more. A reader follows a few faults easily; a
+long history before them is what hides the anomaly (one fault at 25 s with 110 operations
+reads worse than three faults at 8 s with 40)."""
 WINDOW_FAULTS_MAX = 3
 """The longest stretch of the original schedule's faults tried alone (`_fault_windows`)."""
 RATE_EIGHTHS = range(1, 8)
@@ -69,6 +84,9 @@ MINIMUM_CHECK_S = 1.0
 """The least checker budget of a candidate, however small: enough for any history of a few
 hundred operations, so a small budget never decides whether a candidate fails."""
 LIVENESS = "liveness"
+QUIET_CHECKERS = frozenset({LIVENESS, "node-progress"})
+"""The checkers that judge only the quiet period after the heal (`api.judge`): a run cut
+just after the anomaly, which has no quiet period, cannot fail them."""
 SHRUNK_SUFFIX = "-shrunk"
 NAME_LENGTH_MAX = 100
 """The longest scenario name the loader accepts."""
@@ -104,8 +122,13 @@ class Size:
         )
 
     def key(self) -> tuple[int, ...]:
-        """Smaller is better, in this order of importance."""
+        """Smaller is better, in this order of importance: faults down to FEW_FAULTS, then
+        operations and faults weighed together (`OPERATIONS_PER_FAULT`), then each alone.
+        So a shrink never ends at one fault and a hundred operations when a run of three
+        faults and a few operations failed the same way, nor trades a fault for one operation."""
         return (
+            max(self.faults, FEW_FAULTS),
+            self.operations + OPERATIONS_PER_FAULT * self.faults,
             self.faults,
             self.operations,
             self.fault_ms,
@@ -134,8 +157,9 @@ class Target:
 
     @property
     def safety(self) -> bool:
-        """Whether the anomaly is one of safety, which a run ended just after it keeps."""
-        return LIVENESS not in self.required
+        """Whether the anomaly is one a run ended just after it keeps: one that needs no
+        quiet period to be judged."""
+        return not self.required & QUIET_CHECKERS
 
     def met_by(self, failing: frozenset[str]) -> bool:
         return bool(failing & self.required) and failing <= self.allowed
@@ -211,6 +235,21 @@ def _counterexample_ends(counterexample: Any) -> Iterator[int]:
                 break
 
 
+def first_leader_ms(trace: str) -> int:
+    """The millisecond after a run's first leader was elected (from its trace), or LEAD_MS
+    if none was: before it, a fault meant for a leader finds none."""
+    at = trace.find('"role":"leader"')
+    if at < 0:
+        return LEAD_MS
+    end = trace.find("\n", at)
+    line = trace[trace.rfind("\n", 0, at) + 1 : len(trace) if end < 0 else end]
+    try:
+        t_us = json.loads(line)["t"]
+    except (ValueError, KeyError, TypeError):
+        return LEAD_MS
+    return t_us // 1000 + 1 if type(t_us) is int else LEAD_MS
+
+
 def estimated_operations(scenario: Scenario) -> int:
     """Operations a run of `scenario` offers to invoke (the rate over the whole workload,
     and the final reads): what a candidate's run and check will cost, known before it runs."""
@@ -231,6 +270,8 @@ class _Search:
         self.original_operations = max(1, original_operations)
         self.attempts = 0
         self.tried: set[Scenario] = set()  # asked for membership only, never iterated
+        self.futile_schedules: set[tuple[FaultSpec, ...]] = set()  # membership only
+        self.futile_runs: dict[Scenario, int] = {}  # looked up only, never iterated
         self.best = best
         self.best_size = Size.of(best, original_operations)
         self.best_outcome: api.RunOutcome | None = None
@@ -253,8 +294,25 @@ class _Search:
         """Run `candidate` if it is new, and keep it if it fails the same way and is smaller."""
         if self.exhausted or candidate in self.tried or problems(candidate):
             return False
+        # Fewer faults in the best run as it is: a schedule that failed to fail is not
+        # tried again once only the workload or the run's length shrank. It seldom fails
+        # then, and trying every smaller schedule again after each smaller workload took a
+        # third of the attempts, which the passes after it (moving faults earlier, the
+        # original's stretches alone) need more.
+        fewer_faults = dataclasses.replace(candidate, faults=self.best.faults) == self.best
+        if fewer_faults and candidate.faults in self.futile_schedules:
+            return False
+        # A safety anomaly a run did not show, no shorter run of the same scenario shows:
+        # up to its end it is the same run. Each run cut a little shorter would otherwise
+        # try every smaller workload and earlier fault again.
+        unended = dataclasses.replace(candidate, duration_ms=0)
+        if self.target.safety and candidate.duration_ms <= self.futile_runs.get(unended, -1):
+            return False
         outcome = self.run(candidate, self.check_budget_s(candidate))
         if not self.target.met_by(failing_checkers(outcome.verdict)):
+            if fewer_faults:
+                self.futile_schedules.add(candidate.faults)
+            self.futile_runs[unended] = max(candidate.duration_ms, self.futile_runs.get(unended, -1))
             return False
         size = Size.of(candidate, operations_of(outcome))
         if size.key() >= self.best_size.key():
@@ -305,7 +363,9 @@ def shrink(
     while not search.exhausted:
         assert search.best_outcome is not None
         anomaly_us = first_anomaly_us(search.best_outcome.verdict, search.target.required)
-        if not search.first_kept(candidates(search.best, anomaly_us, search.target.safety, original)):
+        lead_ms = first_leader_ms(search.best_outcome.result.trace_text)
+        chosen = candidates(search.best, anomaly_us, search.target.safety, original, lead_ms)
+        if not search.first_kept(chosen):
             break
         report(search.attempts, search.best_size)
     assert search.best_outcome is not None
@@ -322,21 +382,28 @@ def shrink(
 
 
 def candidates(
-    scenario: Scenario, anomaly_us: int | None = None, safety: bool = True, origin: Scenario | None = None
+    scenario: Scenario,
+    anomaly_us: int | None = None,
+    safety: bool = True,
+    origin: Scenario | None = None,
+    lead_ms: int = LEAD_MS,
 ) -> Iterator[Scenario]:
     """Smaller variants of `scenario`, the cheapest and most ambitious first, each once.
     `anomaly_us` is when its first anomaly showed (None: unknown), `safety` whether that
-    anomaly is one of safety (a run cut just after it keeps it), `origin` the scenario the
-    shrink started from (its schedule's short stretches are tried alone)."""
+    anomaly needs no quiet period (a run cut just after it keeps it), `origin` the scenario
+    the shrink started from (its schedule's short stretches are tried alone), `lead_ms`
+    when its run had elected a first leader (faults are moved no earlier)."""
     seen: set[Scenario] = set()  # membership only
+    # A run that ends before a safety anomaly showed cannot show it: it is a prefix of the
+    # run that did, with the same dice.
+    ends_after_ms = -(-anomaly_us // 1000) if anomaly_us is not None and safety else 0
     passes: tuple[Iterable[Scenario], ...] = (
         _cut_run(scenario, anomaly_us, safety),
+        _shorter_run(scenario, ends_after_ms),
         _fewer_faults(scenario),
-        _smaller_workload(scenario),
+        _cheaper_runs(scenario, lead_ms),
         _fault_windows(scenario, origin or scenario, safety),
-        _earlier_faults(scenario),
         _shorter_faults(scenario),
-        _shorter_run(scenario),
     )
     for generated in passes:
         for candidate in generated:
@@ -403,6 +470,14 @@ def _fault_windows(scenario: Scenario, origin: Scenario, safety: bool) -> Iterat
                     yield dataclasses.replace(base, duration_ms=duration_ms)
 
 
+def _cheaper_runs(scenario: Scenario, lead_ms: int) -> list[Scenario]:
+    """A smaller workload and the faults moved earlier, together, cheapest first (stable: a
+    smaller workload first at equal cost). Once the faults are few, a bug that hangs on
+    the state a fault finds sheds operations mostly by an earlier fault (the history before
+    it goes), which trying every lower rate first, again after each small gain, starves."""
+    return sorted([*_smaller_workload(scenario), *_earlier_faults(scenario, lead_ms)], key=estimated_operations)
+
+
 def _smaller_workload(scenario: Scenario) -> Iterator[Scenario]:
     """Lower rates, fewer clients, fewer keys, no final reads: the cheapest run first."""
     workload = scenario.workload
@@ -445,11 +520,12 @@ def _paced_rate(clients: int, rate: int, fewer: int) -> int | None:
     return None
 
 
-def _earlier_faults(scenario: Scenario) -> Iterator[Scenario]:
-    """Every fault moved earlier, the first to start at each eighth of its start, soonest
-    first, though never before a first leader has had LEAD_MS to be elected."""
+def _earlier_faults(scenario: Scenario, lead_ms: int = LEAD_MS) -> Iterator[Scenario]:
+    """Every fault moved earlier, the first to start at EARLIER_STEPS even steps from
+    `lead_ms` (when the run elected its first leader) to its start, soonest first."""
     first_start_ms = min((f.start_ms for f in scenario.faults), default=0)
-    starts_ms = sorted({max(LEAD_MS, first_start_ms * eighth // 8) for eighth in range(8)})
+    span_ms = first_start_ms - lead_ms
+    starts_ms = sorted({lead_ms + span_ms * step // EARLIER_STEPS for step in range(EARLIER_STEPS)})
     for start_ms in (start for start in starts_ms if start < first_start_ms):
         shift_ms = first_start_ms - start_ms
         earlier = tuple(dataclasses.replace(f, start_ms=f.start_ms - shift_ms) for f in scenario.faults)
@@ -465,12 +541,14 @@ def _shorter_faults(scenario: Scenario) -> Iterator[Scenario]:
             yield dataclasses.replace(scenario, faults=faults)
 
 
-def _shorter_run(scenario: Scenario) -> Iterator[Scenario]:
+def _shorter_run(scenario: Scenario, ends_after_ms: int = 0) -> Iterator[Scenario]:
     """The run healed a second after its last fault ends, then at each eighth of its length,
-    shortest first: an anomaly seen only at the end (a write lost) gives no time to cut at."""
+    shortest first, each ending after `ends_after_ms`: an anomaly seen only at the end (a
+    write lost, a follower left behind) gives no time to cut at. The cheapest candidates of
+    all, and one that ends before later faults start is one with fewer faults too."""
     last_fault_end_ms = max((f.start_ms + f.duration_ms for f in scenario.faults), default=0)
     eighths = (scenario.duration_ms * eighth // 8 for eighth in range(1, 8))
     for duration_ms in (last_fault_end_ms + MINIMUM_DURATION_MS, *eighths):
         duration_ms = max(duration_ms, MINIMUM_DURATION_MS)
-        if duration_ms < scenario.duration_ms:
+        if ends_after_ms < duration_ms < scenario.duration_ms:
             yield _ending_at(scenario, duration_ms)
