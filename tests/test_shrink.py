@@ -324,3 +324,97 @@ def test_a_shrunk_name_always_loads_again_and_keeps_its_first_origin() -> None:
     assert loader.parse(loader.to_toml(once), "shrunk.toml") == once
     twice = shrunk_name(once)
     assert twice.name == "figure-8-shrunk" and twice.description == once.description
+
+
+def test_few_faults_are_weighed_against_operations() -> None:
+    def key(faults: int, operations: int) -> tuple[int, ...]:
+        return shrink.Size(faults, operations, 0, 8000, 0, 1, 1, 10, False).key()
+
+    assert key(3, 40) < key(1, 110), "three faults and a short history read better than one and a long one"
+    assert key(1, 10) < key(3, 8), "a fault is not traded for two operations"
+    assert key(4, 500) < key(5, 3), "above three faults, fewer faults first"
+    assert key(3, 3) < key(4, 1)
+    assert key(2, 30) < key(2, 31), "at the same faults, fewer operations"
+
+
+def test_node_progress_keeps_the_quiet_period_it_is_judged_in() -> None:
+    stalled = shrink.Target.of(frozenset({"liveness", "node-progress"}))
+    assert stalled.required == frozenset({"node-progress"})
+    assert not stalled.safety, "a run cut with no quiet period cannot show a stalled follower"
+    scenario = loader.load("crash-after-election")
+    first = next(shrink.candidates(scenario, anomaly_us=5_000_000, safety=stalled.safety))
+    assert first.phases == scenario.phases
+
+
+def test_faults_move_earlier_on_a_grid_from_the_first_leader() -> None:
+    scenario = loader.load("paused-leader")
+    first_start_ms = scenario.faults[0].start_ms
+    starts = [candidate.faults[0].start_ms for candidate in shrink._earlier_faults(scenario, lead_ms=300)]
+    assert starts == sorted(starts) and starts[0] == 300, "soonest first, from the first leader on"
+    assert len(starts) == shrink.EARLIER_STEPS and all(start < first_start_ms for start in starts)
+    trace = '{"t":0,"ev":"start"}\n{"t":284069,"ev":"role","node":3,"role":"leader","term":1,"leader":3}\n'
+    assert shrink.first_leader_ms(trace) == 285
+    assert shrink.first_leader_ms('{"t":0,"ev":"start"}\n') == shrink.LEAD_MS, "no leader: the old lead"
+
+
+def test_no_shorter_run_ends_before_a_safety_anomaly() -> None:
+    scenario = loader.load("figure-8")
+    produced = list(shrink.candidates(scenario, anomaly_us=9_000_000, safety=True))
+    assert produced[0].duration_ms == 9000 + shrink.CUT_MARGINS_MS[0]
+    prefixes = [c for c in produced if c == shrink._ending_at(scenario, c.duration_ms)]
+    assert prefixes and all(c.duration_ms > 9000 for c in prefixes), "a prefix of a run cannot show what it did not"
+    assert next(c.duration_ms for c in shrink._shorter_run(scenario)) < 9000, "unless the anomaly is unknown"
+
+
+def _late_failing_runs(monkeypatch: pytest.MonkeyPatch, original: Scenario, runs: list[Scenario]) -> None:
+    """Fake runs of `original` (crash-restart): a run fails (revisions) 500 ms after its
+    fourth fault starts if it has the first four, and 500 ms after its one fault starts if
+    that is the last fault, alone, moved no earlier than 10 s; operations grow with the run."""
+    needed, last = original.faults[:4], original.faults[-1]
+
+    def judged(scenario: object, out: object, budget_s: float) -> api.RunOutcome:
+        assert isinstance(scenario, Scenario)
+        runs.append(scenario)
+        shown_ms = None
+        if scenario.faults[:4] == needed:
+            shown_ms = needed[-1].start_ms + 500
+        elif len(scenario.faults) == 1 and dataclasses.replace(scenario.faults[0], start_ms=last.start_ms) == last:
+            shown_ms = scenario.faults[0].start_ms + 500 if scenario.faults[0].start_ms >= 10000 else None
+        anomalies = () if shown_ms is None or shown_ms >= scenario.duration_ms else ({"t": shown_ms * 1000},)
+        checkers = {"revisions": CheckerResult(Verdict.holds(not anomalies), anomalies=anomalies)}
+        operations = (scenario.duration_ms + scenario.phases.quiet_ms) // 100 * scenario.workload.clients
+        result = RunResult(scenario, "", "", "", {"operations": operations}, None)
+        return api.RunOutcome(result, RunVerdict(checkers), None)
+
+    monkeypatch.setattr(api, "run", judged)
+
+
+def test_a_later_failing_candidate_is_cut_just_after_its_anomaly_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = loader.load("crash-restart")
+    assert len(original.faults) == 5
+    folder = _folder_with_verdict(tmp_path, json.dumps({"checkers": {"revisions": {"valid": False}}}).encode())
+    (folder / "scenario.toml").write_text(loader.to_toml(original))
+    # The original's history: few operations, as a run stopped at its first anomaly has.
+    (folder / "history.jsonl").write_text(
+        "".join(
+            json.dumps({"index": i, "type": "invoke", "process": i, "time": i, "f": "read", "key": "k1", "value": None})
+            + "\n"
+            for i in range(300)
+        )
+    )
+    runs: list[Scenario] = []
+    _late_failing_runs(monkeypatch, original, runs)
+    result = shrink.shrink(folder, max_attempts=120)
+    assert result.after.faults == 1
+    (fault,) = result.shrunk.faults
+    assert dataclasses.replace(fault, start_ms=original.faults[-1].start_ms) == original.faults[-1]
+    assert any(run.faults == original.faults[-1:] and run.duration_ms > 24500 for run in runs), "found failing late"
+    anomaly_ms = fault.start_ms + 500
+    assert result.shrunk.duration_ms == max(shrink.MINIMUM_DURATION_MS, anomaly_ms + shrink.CUT_MARGINS_MS[0])
+    assert result.shrunk.phases.quiet_ms == 0 and not result.shrunk.phases.final_reads
+    assert result.after.operations <= result.before.operations, "never more operations at fewer faults"
+    again: list[Scenario] = []
+    _late_failing_runs(monkeypatch, original, again)
+    assert shrink.shrink(folder, max_attempts=120).shrunk == result.shrunk and again == runs, "deterministic"
