@@ -2,27 +2,35 @@
 
 The search is deterministic and greedy: it tries candidate scenarios in a fixed order and
 keeps the first that still fails the same way and is smaller (`Size.key`, measured on the
-candidate's own run: faults first, then operations). Then it starts the passes again from
-the smaller scenario, until no candidate is kept or the attempt budget runs out. A scenario
-already tried is never run twice: it failed to fail, or was no smaller than a scenario that
-has since been improved on.
+candidate's own run: faults first down to FEW_FAULTS, then operations and faults weighed
+together). Then it starts the passes again from the smaller scenario, until no candidate is
+kept or the attempt budget runs out. A scenario already tried is never run twice: it failed
+to fail, or was no smaller than a scenario that has since been improved on. Nor is a
+schedule of fewer faults that failed to fail tried again once only the workload or the
+run's length shrank, nor (for a safety anomaly) a run that ends no later than one of the
+same scenario that did not show it.
 
 Cheap candidates come first, because most candidates fail to fail and each costs a run:
 
-1. End the run just after the first anomaly (its time + a margin). For a safety anomaly the
-   heal, liveness and final-read phases go too (`quiet_ms = 0` leaves liveness unjudged),
-   so the run is a prefix of the one that failed, with the same dice, and ends where the
-   anomaly did. This pass is tried before anything else, even before re-running the
-   original, which is only run when no cut run fails.
-2. Fewer faults by delta debugging: none at all, then halves, then each chunk alone and
+1. End the run just after the first anomaly (its time + a margin), for every run kept, not
+   only the original. For a safety anomaly the heal, liveness and final-read phases go too
+   (`quiet_ms = 0` leaves liveness and node progress unjudged), so the run is a prefix of
+   the one that failed, with the same dice, and ends where the anomaly did. This pass is
+   tried before anything else, even before re-running the original, which is only run
+   when no cut run fails.
+2. A shorter run: healed a second after the last fault, then at each eighth of its length
+   (for a safety anomaly, only those ending after it).
+3. Fewer faults by delta debugging: none at all, then halves, then each chunk alone and
    each chunk removed at finer granularity, down to one fault at a time.
-3. A smaller workload: a lower rate, fewer clients (with the rate lowered with them, so the
-   clients that stay keep their pace), fewer keys, no final reads.
-4. Each stretch of up to WINDOW_FAULTS_MAX faults in a row of the original schedule alone,
+4. A smaller workload (a lower rate, fewer clients with the rate lowered with them so the
+   clients that stay keep their pace, fewer keys, no final reads) and the faults moved
+   earlier (on EARLIER_STEPS steps from the first leader's election), together, cheapest
+   run first.
+5. Each stretch of up to WINDOW_FAULTS_MAX faults in a row of the original schedule alone,
    when nothing above helps: an escape from a schedule whose faults all serve an anomaly
-   that a later stretch of the original shows alone. Last, because a late stretch makes a
-   long run.
-5. Faults moved earlier, faults shortened, a run ended sooner after the last fault.
+   that a later stretch of the original shows alone. Late, because a late stretch makes a
+   long run, which the passes above then cut and move earlier.
+6. Shorter faults.
 
 Each candidate's checkers get a budget proportional to its expected operations, so a small
 candidate never waits on a budget sized for the original.
