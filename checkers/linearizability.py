@@ -90,7 +90,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -494,7 +494,7 @@ class _Search:
         self.observer = [model.observes_only(op) for op in ops]
         self.state_test = [model.state_test(op) for op in ops]
         assert all(test is None or len(test) <= 1 for test in self.state_test)
-        self.signature = _signatures(ops)
+        self.signature = _signatures(ops, model)
         self.pending = _PendingIndex(self, [n for n in range(len(ops)) if not self.returned[n]])
         self.budget = budget
         budget.spend(work=4 * len(ops))
@@ -1114,6 +1114,11 @@ class _PendingIndex:
 
     def __init__(self, search: _Search, pending: list[int]) -> None:
         ops, model, tests = search.ops, search.model, search.state_test
+        self.ops = ops
+        self.acting = model.pending_acting
+        self.placed = search.placed
+        self.number_of = {ops[number].id: number for number in pending}
+        self.acting_numbers: dict[Collection[int], list[int]] = {}
         told_apart: set[Hashable] | None = None
         if search.order.empty and all(test is not None for test in tests):
             told_apart = {test[0] for test in tests if test}
@@ -1134,11 +1139,19 @@ class _PendingIndex:
                 reacting_labels.append((("test", test[0]), number))
         self.candidates = _Chains(ops, candidate_labels)
         self.reactions = _Chains(ops, reacting_labels)
+        # Where the model states nothing per operation (neither effects nor tests), the
+        # operations the model says may act are found from that set alone, without a walk
+        # over every pending operation called so far.
+        self.plain = all(label == _OTHER for label, _ in candidate_labels) and all(
+            label == _OTHER for label, _ in reacting_labels
+        )
 
     def worth_looking_at(self, state: State, boundary: float) -> list[int]:
         """The pending operations called before `boundary` that may change `state`, in
         call order: every one whose effect is unknown or starts from any state or from
         `state`, and of each kind the earliest."""
+        if self.plain:
+            return self._plain(state, boundary)
         chains = self.candidates
         found = chains.called_before(_OTHER, boundary)
         for source in ((), (state,)):
@@ -1147,16 +1160,42 @@ class _PendingIndex:
             if first is not None:
                 found.append(first)
         found.sort()
-        return found
+        return self._acting(state, found)
+
+    def _plain(self, state: State, boundary: float) -> list[int]:
+        """Every pending operation called before `boundary`, not placed, that the model
+        says may act in `state`, in call order (all of them are in both chains)."""
+        acting = self.acting(state)
+        if acting is None:
+            return self.candidates.called_before(_OTHER, boundary)
+        numbers = self.acting_numbers.get(acting)
+        if numbers is None:
+            numbers = self.acting_numbers[acting] = sorted(
+                number for key in acting if (number := self.number_of.get(key)) is not None
+            )
+        ops, placed = self.ops, self.placed
+        return [number for number in numbers if ops[number].call < boundary and not placed[number]]
+
+    def _acting(self, state: State, found: list[int]) -> list[int]:
+        """`found` less the operations the model says cannot act in `state`."""
+        acting = self.acting(state)
+        if acting is None:
+            return found
+        ops = self.ops
+        return [number for number in found if ops[number].id in acting]
 
     def reacting(self, state: State, new_state: State, boundary: float) -> list[int]:
         """The pending operations called before `boundary` that may behave differently in
-        `new_state` than in `state` (by their `state_test`)."""
+        `new_state` than in `state` (by their `state_test`) and may change `new_state`
+        (by `Model.pending_acting`): one that cannot do nothing but leave it as it is,
+        which `changes_another` does not count."""
+        if self.plain:
+            return self._plain(new_state, boundary)
         chains = self.reactions
         found = chains.called_before(_OTHER, boundary) + chains.called_before(("test", state), boundary)
         if new_state != state:
             found += chains.called_before(("test", new_state), boundary)
-        return found
+        return self._acting(new_state, found)
 
     def lift(self, number: int) -> None:
         self.candidates.lift(number)
@@ -1176,18 +1215,17 @@ def _unwind(path: _Path) -> tuple[int, ...]:
     return tuple(reversed(numbers))
 
 
-def _signatures(ops: Sequence[Operation]) -> list[int]:
+def _signatures(ops: Sequence[Operation], model: Model) -> list[int]:
     """Number the operations so that two get the same number exactly when a model cannot
-    tell them apart (Porcupine's step sees only input and output).
+    tell them apart (`Model.look`: by default, as Porcupine's step, input and output).
 
     Of two such operations that are both candidates, only the one returning first need be
     tried: any linearization taking the other first stays valid with the two swapped, since
     the later-returning one may take the earlier one's place and the states are the same.
     """
-    numbers: dict[tuple[object, ...], int] = {}
-    return [
-        numbers.setdefault((op.f, op.key, op.input, op.output, op.status, op.ret is None), len(numbers)) for op in ops
-    ]
+    numbers: dict[Hashable, int] = {}
+    look = model.look
+    return [numbers.setdefault(look(op), len(numbers)) for op in ops]
 
 
 # ---------------------------------------------------------------------------------------

@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 
 from checkers.errors import InputError
 from checkers.etcd_requests import ShapeError, parse_value, value_json
-from checkers.linearizability import LinearizabilityResult, check_history_file
+from checkers.formats import read_operations
+from checkers.linearizability import LinearizabilityResult, check_history_file, check_operations
+from checkers.models import get_model
 from checkers.verdict import Verdict
 
 PODS = "/registry/pods/"
@@ -502,3 +504,107 @@ def test_a_fresh_store_takes_a_compaction_at_0_then_at_1_once_each_as_etcd(tmp_p
     refused_at_once.invoke(0, "compact", {"revision": 0})
     refused_at_once.fail(0, "compact", COMPACTED)
     assert_invalid(check(tmp_path, refused_at_once), "it failed as compacted (revision 0)")
+
+
+# ---------------------------------------------------------------------------------------
+# Pending writes of values no response shows
+
+
+def _lost_puts(history: Recorder, count: int) -> None:
+    """`count` puts of key a, each of a value nobody reads, whose answers were lost."""
+    for number in range(count):
+        history.invoke(10 + number, "put", {"key": "a", "value": f"lost-{number}", "prev_kv": True})
+    for number in range(count):
+        history.info(10 + number, "put")
+
+
+def _check_within(tmp_path: Path, history: Recorder) -> LinearizabilityResult:
+    return check_history_file(history.write(tmp_path / "history.jsonl"), "etcd", budget_s=20)
+
+
+def test_pending_puts_of_unshown_values_filling_revisions_are_valid(tmp_path: Path) -> None:
+    history = Recorder()
+    _lost_puts(history, 30)
+    get(history, 0, "a", 17, kv("a", "lost-29", 2, 17, 16))
+    get(history, 0, "b", 17)
+    assert _check_within(tmp_path, history).verdict is Verdict.VALID
+
+
+def test_a_read_no_pending_put_can_explain_is_found_among_unshown_ones_at_once(tmp_path: Path) -> None:
+    """Sixteen of thirty lost puts would have to make revisions 2-17, the last leaving a
+    value none wrote. To refuse that, a search stepping each put with its own value weighs
+    every subset and order of them (it had not finished in 10 s, nor in minutes); as
+    look-alikes they are one put taken up to thirty times."""
+    history = Recorder()
+    _lost_puts(history, 30)
+    get(history, 0, "a", 17, kv("a", "never-written", 2, 17, 16))
+    result = _check_within(tmp_path, history)
+    assert_invalid(result)
+    assert result.partitions[0].explored < 1000, result.partitions[0].explored
+
+
+def test_a_version_the_lost_puts_cannot_reach_is_found_at_once(tmp_path: Path) -> None:
+    """The stand-ins still count: sixteen puts cannot leave version 17."""
+    history = Recorder()
+    _lost_puts(history, 16)
+    get(history, 0, "a", 17, kv("a", "lost-15", 2, 17, 17))
+    result = _check_within(tmp_path, history)
+    assert_invalid(result)
+    assert result.partitions[0].explored < 1000, result.partitions[0].explored
+
+
+def test_a_compare_ordering_values_keeps_every_value_its_own(tmp_path: Path) -> None:
+    """A lost put of "9" explains a txn finding the value greater than "5"; a stand-in for
+    "9" would not sort as "9" does, so none is used."""
+    history = Recorder()
+    history.invoke(1, "put", {"key": "a", "value": "9"})
+    history.info(1, "put")
+    history.call(
+        0,
+        "txn",
+        {
+            "compare": [{"key": "a", "target": "VALUE", "result": "GREATER", "value": "5"}],
+            "success": [{"request_put": {"key": "b", "value": "x"}}],
+        },
+        {"header": {"revision": 3}, "succeeded": True, "responses": [{"response_put": {}}]},
+    )
+    assert check(tmp_path, history).verdict is Verdict.VALID
+
+
+def _sorted_by_value(recorder: Recorder, revision: int, shown: dict[str, object], count: int) -> None:
+    recorder.call(
+        0,
+        "range",
+        {"key": "a", "range_end": "c", "limit": 1, "sort_order": "ASCEND", "sort_target": "VALUE"},
+        {"header": {"revision": revision}, "kvs": [shown], "more": True, "count": count},
+    )
+
+
+def test_a_range_sorted_by_value_that_may_see_a_pending_value_keeps_it_its_own(tmp_path: Path) -> None:
+    """The lost put of "9" (revision 2) explains why the first value in order is b's "5":
+    a stand-in would sort before "5"."""
+    history = Recorder()
+    history.invoke(1, "put", {"key": "a", "value": "9"})
+    history.info(1, "put")
+    put(history, 0, "b", "5", 3)
+    _sorted_by_value(history, 3, kv("b", "5", 3, 3, 1), 2)
+    assert check(tmp_path, history).verdict is Verdict.VALID
+
+
+def test_a_range_sorted_by_value_after_the_key_was_written_again_lets_the_pending_value_go(tmp_path: Path) -> None:
+    """Whatever the lost put left at revision 2, a's "1" replaced it at revision 3, before
+    the sorted range looked: the lost value is stood in for, and the verdict holds both ways."""
+    model = get_model("etcd")
+    history = Recorder()
+    history.invoke(1, "put", {"key": "a", "value": "0"})
+    history.info(1, "put")
+    put(history, 0, "a", "1", 3)
+    put(history, 0, "b", "5", 4)
+    _sorted_by_value(history, 4, kv("a", "1", 2, 3, 2), 2)
+    path = history.write(tmp_path / "history.jsonl")
+    assert check_operations(read_operations(path, None, model), model).verdict is Verdict.VALID
+    assert [str(request) for request in model.stand_ins.values()] == [
+        '{"key":"a","value":"(a value no response shows)"}'
+    ]
+    history.lines[-1]["value"]["kvs"] = [kv("a", "1", 2, 3, 3)]  # one version too many
+    assert check(tmp_path, history).verdict is Verdict.INVALID

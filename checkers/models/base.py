@@ -5,7 +5,7 @@ See the package's docstring for the models themselves and how the two layers div
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -134,6 +134,23 @@ class Model(ModelCore):
         is spent from `budget`, which may raise OutOfBudget.
         """
         return None
+
+    def pending_acting(self, state: State) -> Collection[int] | None:
+        """The ids of the pending operations that may take effect in `state` and change
+        it; None (the default) when any may. It only saves the search work: a pending
+        operation left out is one `step` refuses in `state` or leaves it unchanged, so the
+        search, which skips those, need not step it to find out. A superset is always
+        correct."""
+        return None
+
+    def look(self, op: Operation) -> Hashable:
+        """What of `op` its steps and its judging depend on: two operations that look the
+        same are look-alikes, of which the search tries one (see
+        `checkers.linearizability._signatures`). The default is all the model could read
+        (f, key, input, output, status, and whether it returned); a model that steps a
+        pending operation through less than its whole input (a value no response can show)
+        may say so, and must then step it exactly as any of its look-alikes."""
+        return (op.f, op.key, op.input, op.output, op.status, op.ret is None)
 
     def needs(self, op: Operation) -> tuple[Hashable, str] | None:
         """The state a returned `op` needs to find and how to say so ("it read 3"), for a

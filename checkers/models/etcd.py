@@ -55,9 +55,10 @@ response.
 
 from __future__ import annotations
 
+import bisect
 import re
 import zlib
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -590,6 +591,154 @@ def _revision_of(response: object) -> int | None:
     return getattr(response, "revision", None)
 
 
+@dataclass(frozen=True, slots=True)
+class _Forgetting:
+    """Which values a history can tell apart, and the one that stands for all the others.
+
+    A value is told apart where a judged response shows it on its key (a range's kvs, a
+    prev_kv, inside a txn's branch; reads of the past too) or a compare names it (on any
+    key: a compare may span a range). Any other value written to a key is never shown,
+    and every compare that looks at it asks for equality with a value named, which it is
+    not: stores that differ only in which of those values a key holds answer every
+    request of the history alike. Replacing them by one stand-in lets the memo see them as
+    one store and the search try one of their pending writers. The stand-in is a string
+    no request of the history names, so it is told apart from each named value as the
+    value it stands for is.
+
+    Requests that order values are the exception: a compare of a value other than for
+    (in)equality, and a range sorted by value that shows less than every value of its
+    span (a limit, or keys only). The stand-in would not sort where the value it stands
+    for does, so a key such a request spans keeps its values' own texts, unless no value
+    a pending write leaves can be there when it looks: a pending write takes a revision
+    no returned write reports, and if the key was written again by a returned write
+    after every such revision up to the one the ordering request reports, the pending
+    write's value was gone by then."""
+
+    shown: frozenset[tuple[str, str]]
+    compared: frozenset[str]
+    exposed: frozenset[str]
+    """The keys whose values an ordering request that returned may see a pending write's
+    value among."""
+    ordered: tuple[tuple[str, str], ...]
+    """The spans of the ordering requests whose revision is not known (pending ones)."""
+    stand_in: str
+
+    @classmethod
+    def read(cls, ops: Sequence[Operation], budget: Budget, claimed: set[int], first: int, highest: int) -> _Forgetting:
+        """The values of `ops`, whose returned writes claim `claimed`, from revision `first`
+        to `highest`."""
+        shown: set[tuple[str, str]] = set()
+        compared: set[str] = set()
+        written: set[str] = set()
+        ordering: list[tuple[str, str, int | None]] = []
+        overwrites: dict[str, list[int]] = {}
+        for number, op in enumerate(ops):
+            if number % 256 == 255:
+                budget.spend(work=256)
+            found: set[tuple[str, str]] = set()
+            _values_of(op.input, compared, written, found)
+            revision = _revision_of(op.output) if op.ret is not None else None
+            ordering.extend((key, end, revision) for key, end in sorted(found))
+            if op.ret is not None:
+                shown.update((kv.key, kv.value) for kv in shown_kvs(op.input, op.output))
+                if revision is not None:
+                    for key in _overwritten(op.input, op.output):
+                        overwrites.setdefault(key, []).append(revision)
+        stand_in = STAND_IN
+        named = compared | written | {value for _, value in shown}
+        while stand_in in named:
+            stand_in += "'"
+        open_revisions = [revision for revision in range(first + 1, highest + 1) if revision not in claimed]
+        keys = {key for op in ops if op.ret is None for key in _puts_of(op.input, {})}
+        exposed: set[str] = set()
+        for key in sorted(keys):
+            revisions = sorted(overwrites.get(key, ()))
+            for start, end, revision in ordering:
+                if revision is None or not _spans(start, end, key):
+                    continue
+                if _open_before(revisions, open_revisions, revision):
+                    exposed.add(key)
+                    break
+        pending_spans = tuple(sorted((start, end) for start, end, revision in ordering if revision is None))
+        return cls(frozenset(shown), frozenset(compared), frozenset(exposed), pending_spans, stand_in)
+
+    def forget(self, request: Request) -> Request:
+        """`request` with the values nobody can tell apart replaced, and no prev_kv."""
+        if isinstance(request, PutRequest):
+            told = (
+                request.ignore_value
+                or (request.key, request.value) in self.shown
+                or request.value in self.compared
+                or request.key in self.exposed
+                or any(_spans(key, end, request.key) for key, end in self.ordered)
+            )
+            return PutRequest(request.key, request.value if told else self.stand_in, False, request.ignore_value)
+        if isinstance(request, DeleteRequest):
+            return DeleteRequest(request.key, request.range_end, False)
+        if isinstance(request, TxnRequest):
+            return TxnRequest(
+                request.compare,
+                tuple(self.forget(item) for item in request.success),
+                tuple(self.forget(item) for item in request.failure),
+            )
+        return request
+
+
+def _open_before(overwrites: list[int], open_revisions: list[int], revision: int) -> bool:
+    """Whether a revision no returned write reports lies after the last returned overwrite
+    of a key before `revision` and at or before `revision`: a pending write could then
+    have left the key's value for a request that reports `revision`."""
+    last = bisect.bisect_left(overwrites, revision) - 1
+    after = overwrites[last] if last >= 0 else -1
+    place = bisect.bisect_right(open_revisions, after)
+    return place < len(open_revisions) and open_revisions[place] <= revision
+
+
+def _overwritten(request: Request, response: object) -> Iterator[str]:
+    """The keys a returned write surely set or removed, by what its response shows: a
+    put's key, a one-key delete that deleted, and the same in the branch a txn took."""
+    if isinstance(request, PutRequest) and isinstance(response, PutResponse):
+        yield request.key
+    elif isinstance(request, DeleteRequest) and isinstance(response, DeleteResponse):
+        if not request.range_end and response.deleted:
+            yield request.key
+    elif isinstance(request, TxnRequest) and isinstance(response, TxnResponse):
+        branch = request.success if response.succeeded else request.failure
+        if len(branch) == len(response.responses):
+            for item, shown in zip(branch, response.responses, strict=True):
+                yield from _overwritten(item, shown)
+
+
+STAND_IN = "(a value no response shows)"
+"""The stand-in's text (with primes added until no request names it), as counterexamples
+print it in a store."""
+
+
+def _spans(key: str, range_end: str, probe: str) -> bool:
+    """Whether the span [key, range_end) (the one key when range_end is empty) holds `probe`."""
+    if not range_end:
+        return probe == key
+    return probe >= key and (range_end == ALL_KEYS_END or probe < range_end)
+
+
+def _values_of(request: Request, compared: set[str], written: set[str], ordered: set[tuple[str, str]]) -> None:
+    """Add the values `request` compares and writes, and the spans where it orders values."""
+    if isinstance(request, PutRequest):
+        written.add(request.value)
+    elif isinstance(request, RangeRequest):
+        if request.sort_target == "VALUE" and (request.limit or request.keys_only) and not request.count_only:
+            ordered.add((request.key, request.range_end))
+    elif isinstance(request, TxnRequest):
+        for compare in request.compare:
+            if compare.target == "VALUE":
+                if compare.result in ("EQUAL", "NOT_EQUAL"):
+                    compared.add(str(compare.operand))
+                else:
+                    ordered.add((compare.key, compare.range_end))
+        for item in (*request.success, *request.failure):
+            _values_of(item, compared, written, ordered)
+
+
 # ---------------------------------------------------------------------------------------
 # The model
 
@@ -611,6 +760,14 @@ class EtcdModel(Model):
     """The highest revision a returned operation reports (one item; unbounded until read)."""
     pending_puts: dict[int, dict[str, set[str | None]]] = field(default_factory=dict, compare=False, hash=False)
     """Per pending operation (by id): the keys it may put, with the values (None: any)."""
+    acting: dict[int, frozenset[int]] = field(default_factory=dict, compare=False, hash=False)
+    """Per revision a pending write may take: the pending operations (by id) that may
+    take it (see `pending_acting`), filled as the search asks."""
+    compacts: list[frozenset[int]] = field(default_factory=lambda: [frozenset()], compare=False, hash=False)
+    """The pending compactions (by id; one item), which may act at any revision."""
+    stand_ins: dict[int, Request] = field(default_factory=dict, compare=False, hash=False)
+    """Per pending write (by id): the request it is stepped as, with every value no
+    operation can tell apart from another replaced by one stand-in value (see `_forget`)."""
 
     def init(self) -> Store:
         return Store.empty(self.initial_revision)
@@ -649,7 +806,7 @@ class EtcdModel(Model):
         puts = self.pending_puts.get(op.id)
         if shown and puts is not None and not all(_may_put(puts, kv) for kv in shown.values()):
             return False, state
-        after, _ = execute(state, request)
+        after, _ = execute(state, self.stand_ins.get(op.id, request))
         if after.revision == state.revision:
             return False, state
         if shown and any(after.get(key) != kv for key, kv in shown.items()):
@@ -667,6 +824,34 @@ class EtcdModel(Model):
     def inert(self, op: Operation) -> bool:
         return op.ret is None and not may_write(op.input)
 
+    def pending_acting(self, state: Hashable) -> frozenset[int] | None:
+        """The pending writes `_pending_step` may let take the next revision, read from
+        the same facts before stepping: none (but compactions) when a returned write
+        claims it or it is beyond every revision reported, those that may put what
+        judged responses show with it when they show any, and otherwise any."""
+        assert isinstance(state, Store)
+        following = state.revision + 1
+        if following in self.claimed or following > self.highest[0]:
+            return self.compacts[0]
+        shown = self.observed.get(following)
+        if not shown:
+            return None
+        acting = self.acting.get(following)
+        if acting is None:
+            acting = self.acting[following] = self.compacts[0] | frozenset(
+                number for number, puts in self.pending_puts.items() if all(_may_put(puts, kv) for kv in shown.values())
+            )
+        return acting
+
+    def look(self, op: Operation) -> Hashable:
+        """A pending write looks like its stand-in: two pending puts of values nobody can
+        see are one write twice, to be tried once (the earliest called), and the stores
+        they leave are one store, which the memo then meets again."""
+        stand_in = self.stand_ins.get(op.id) if op.ret is None else None
+        if stand_in is None:
+            return Model.look(self, op)
+        return (op.f, op.key, stand_in, None, op.status, True)
+
     def observes_only(self, op: Operation) -> bool:
         return op.ret is not None and not writes(op.input, op.output)
 
@@ -677,13 +862,18 @@ class EtcdModel(Model):
         self.claimed.clear()
         self.observed.clear()
         self.pending_puts.clear()
+        self.stand_ins.clear()
+        self.acting.clear()
         reported = [revision for op in ops if (revision := _revision_of(op.output)) is not None]
         self.highest[0] = max(reported, default=self.initial_revision)
+        compacts: set[int] = set()
         for number, op in enumerate(ops):
             if number % 256 == 255:
                 budget.spend(work=256)
             if op.ret is None:
                 self.pending_puts[op.id] = _puts_of(op.input, {})
+                if isinstance(op.input, CompactRequest):
+                    compacts.add(op.id)
             elif writes(op.input, op.output) and not isinstance(op.input, CompactRequest):
                 revision = _revision_of(op.output)
                 if revision is not None:
@@ -695,7 +885,20 @@ class EtcdModel(Model):
                 for kv in shown_kvs(op.input, op.output, past_reads=False):  # a past read's are the revisions checker's
                     if kv.mod_revision not in self.claimed:
                         self.observed.setdefault(kv.mod_revision, {}).setdefault(kv.key, kv)
+        self.compacts[0] = frozenset(compacts)
+        self._stand_in(ops, budget)
         return None
+
+    def _stand_in(self, ops: Sequence[Operation], budget: Budget) -> None:
+        """Fill `stand_ins`: each pending write's request with the values no operation can
+        tell apart replaced by one stand-in (see `_Forgetting`). A pending request's
+        response is never judged, so its `prev_kv` flags go too."""
+        seen = _Forgetting.read(ops, budget, self.claimed, self.initial_revision, self.highest[0])
+        for number, op in enumerate(ops):
+            if number % 256 == 255:
+                budget.spend(work=256)
+            if op.ret is None and may_write(op.input):
+                self.stand_ins[op.id] = seen.forget(op.input)
 
     def call_problem(self, f: str, key: str | None, argument: Argument) -> tuple[str, str] | None:
         if f not in FUNCTIONS:
