@@ -5,6 +5,7 @@ and real runs of the built-in scenario, correct or with a store that slips."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 from collections.abc import Hashable, Sequence
 from pathlib import Path
@@ -160,6 +161,35 @@ def test_the_builtin_scenario_passes_and_check_reads_its_history(tmp_path: Path)
     history = outcome.folder / "history.jsonl"
     result = CliRunner().invoke(cli, ["check", str(history), "--model", "list-append"])
     assert result.exit_code == 0, result.output
+
+
+def test_a_client_moves_to_a_fresh_key_when_it_reads_a_full_list() -> None:
+    settings = WorkloadSpec(clients=1, keys=1, read=0.5, write=0.5, cas=0.0, options=(("max_appends", 3),))
+    generator = list_append.WORKLOAD.generator(settings, 0, random.Random(1))
+    read = list_append.read_list("k0")
+    generator.observe(read, Response("c0-1", "c0", 1, True, value=(1, 2)))
+    assert {op.key for op in (generator.next_operation() for _ in range(20))} == {"k0"}
+    generator.observe(read, Response("c0-2", "c0", 2, True, value=(1, 2, 3)))
+    assert {op.key for op in (generator.next_operation() for _ in range(20))} == {"k0.1"}
+    generator.observe(read, Response("c0-3", "c0", 3, True, value=(1, 2, 3, 4)))  # a read of the old key: no move
+    assert {op.key for op in generator.final_operations()} == {"k0", "k0.1"}
+
+
+def test_lists_stay_short_in_a_run_with_a_small_bound_and_every_key_is_judged(tmp_path: Path) -> None:
+    scenario = short_scenario()
+    workload = dataclasses.replace(scenario.workload, options=(("max_appends", 8),))
+    outcome = api.run(dataclasses.replace(scenario, workload=workload), tmp_path / "run")
+    assert outcome.verdict.verdict is Verdict.VALID
+    assert outcome.folder is not None
+    reads = [
+        line
+        for line in map(json.loads, (outcome.folder / "history.jsonl").read_text().splitlines())
+        if line["type"] == "ok" and line["f"] == "read-list"
+    ]
+    keys = {line["key"] for line in reads}
+    assert len(keys) > 2 * scenario.workload.keys, keys  # the clients moved on several times
+    # A client moves when it reads a full list; the others follow at their next read.
+    assert max(len(line["value"]) for line in reads) < 8 * scenario.workload.clients, reads
 
 
 def test_a_retried_append_executed_twice_is_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,7 +17,14 @@ Judged as a `list-append` model per key, by the `list-append` checker (the same 
 named directly, in linear time) and by every run's checkers.
 
 Settings: `keys`, and the mix weights `read` (read-list) and `write` (append) of the
-`[workload]` table; `cas` must be 0 (there is none). No settings of its own.
+`[workload]` table; `cas` must be 0 (there is none). Its own: `max_appends`, how long a
+list may grow (as a client's read shows it) before that client moves on to a fresh key
+in its place (`k0`, then `k0.1`, `k0.2`, ...), as Jepsen's list-append bounds writes per
+key: a read shows the whole list, so without a bound a long run's history grows with the
+square of its appends (a 12,773-operation run on one key wrote 150 MB) and its checks
+with it. Each client moves when it reads a full list, so clients still on the old key
+append a few more there, which its later reads (and the final reads of the last two
+keys in each place) still judge.
 """
 
 from __future__ import annotations
@@ -26,12 +33,15 @@ import random
 
 from checkers.models.list_append import APPEND, READ
 from raftcore.server import Request, Response
-from workloads import Completion, Operation, Settings, Workload
+from workloads import Completion, Operation, Option, Settings, Workload
 
 FUNCTIONS = (APPEND, READ)
 VALUES_PER_SLOT = 1_000_000
 """Client `slot` appends values slot * VALUES_PER_SLOT + 1, + 2, ...: unique across clients
 while a client appends fewer than this many."""
+MAX_APPENDS = Option(
+    "max_appends", int, 128, "appends a key takes (as a read shows) before clients move to a fresh key", 1, 1_000_000
+)
 
 
 def append(key: str, value: int) -> Operation:
@@ -42,17 +52,25 @@ def read_list(key: str) -> Operation:
     return Operation(READ, key, None)
 
 
+def key_name(place: int, generation: int) -> str:
+    """The key in `place` after `generation` moves: the first is `k{place}`, as before keys moved."""
+    return f"k{place}" if generation == 0 else f"k{place}.{generation}"
+
+
 class ListAppendGenerator:
     def __init__(self, settings: Settings, slot: int, rng: random.Random) -> None:
         self._rng = rng
-        self._keys = [f"k{i}" for i in range(settings.keys)]
+        self._places = range(settings.keys)
+        self._generations = [0] * settings.keys
+        self._max_appends = int(MAX_APPENDS.read(settings))
         self._weights = [settings.read, settings.write]
         self._slot = slot
         self._counter = 0
 
     def next_operation(self) -> Operation:
         f = self._rng.choices((READ, APPEND), self._weights)[0]
-        key = self._rng.choice(self._keys)
+        place = self._rng.choice(self._places)  # draws as a choice among the key names did
+        key = key_name(place, self._generations[place])
         if f == READ:
             return read_list(key)
         self._counter += 1
@@ -60,10 +78,21 @@ class ListAppendGenerator:
         return append(key, self._slot * VALUES_PER_SLOT + self._counter)
 
     def final_operations(self) -> list[Operation]:
-        return [read_list(key) for key in self._keys]
+        """The current key of each place, and the one before it, which clients that had
+        not moved yet may have appended to last."""
+        return [
+            read_list(key_name(place, generation))
+            for place in self._places
+            for generation in range(max(0, self._generations[place] - 1), self._generations[place] + 1)
+        ]
 
     def observe(self, operation: Operation, response: Response) -> None:
-        """Nothing to aim: an append needs no value read first."""
+        """A read of the current key in a place showing a full list moves this client on."""
+        if operation.f != READ or not isinstance(response.value, tuple) or len(response.value) < self._max_appends:
+            return
+        for place in self._places:
+            if operation.key == key_name(place, self._generations[place]):
+                self._generations[place] += 1
 
 
 def request(operation: Operation, request_id: str, client: str) -> Request:
@@ -102,4 +131,5 @@ WORKLOAD = Workload(
     model="list-append",
     checkers=("linearizability", "list-append", "raft-safety", "liveness", "revisions"),
     problems=problems,
+    options=(MAX_APPENDS,),
 )
