@@ -85,6 +85,7 @@ completion. The brute-force twins in the tests check that promise on random hist
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 import os
@@ -495,6 +496,12 @@ class _Search:
         self.state_test = [model.state_test(op) for op in ops]
         assert all(test is None or len(test) <= 1 for test in self.state_test)
         self.signature = _signatures(ops, model)
+        self.room = model.pending_room
+        self.bit_group: list[int] = []  # the look-alike group of each pending bit given out
+        self.group_calls: dict[int, list[float]] = {}
+        for number in range(len(ops)):
+            if not self.returned[number]:
+                self.group_calls.setdefault(self.signature[number], []).append(ops[number].call)
         self.pending = _PendingIndex(self, [n for n in range(len(ops)) if not self.returned[n]])
         self.budget = budget
         budget.spend(work=4 * len(ops))
@@ -540,7 +547,7 @@ class _Search:
                 if memo.size >= max_cache_entries:
                     return _Outcome(Verdict.UNKNOWN, CAUSE_CACHE_LIMIT, memo.size)
                 new_key = self.key_after(key, number)
-                if not memo.visit(new_key, new_state):
+                if not memo.visit(self.remembered(new_key, new_state), new_state):
                     continue
                 budget.gauge.spent(
                     _MEMO_ENTRY_BYTES
@@ -585,6 +592,7 @@ class _Search:
             if not bit:
                 bit = self.pending_bit[number] = 1 << self.pending_bits_used
                 self.pending_bits_used += 1
+                self.bit_group.append(self.signature[number])
             assert not pending & bit, "a pending operation is linearized twice"
             return frontier, beyond, pending | bit
         offset = self.call_number[number] - frontier
@@ -594,6 +602,40 @@ class _Search:
             return frontier, beyond, pending
         ones = (~beyond & (beyond + 1)).bit_length() - 1  # trailing ones: now all placed
         return frontier + ones, beyond >> ones, pending
+
+    def remembered(self, key: _Key, state: State) -> _Key:
+        """The key the memo files a configuration under: `key`, less the pending
+        operations of look-alike groups that can no longer run short.
+
+        Look-alikes are stepped alike (`Model.look`), and once called any of them may take
+        the place of any other. If, of a group, more are called and unused than pending
+        operations can still take effect at all (`Model.pending_room`), every completion
+        that uses some of them finds enough unused ones however many were used: two
+        configurations with the same returned set and state that differ only in such
+        groups have the same completions. (With the same returned set and state, a
+        configuration that used fewer of a group has at least as many unused, so this
+        keeps the memo's dominance sound.) Order facts can tell look-alikes apart, so
+        with any, nothing is dropped."""
+        frontier, beyond, pending = key
+        if not pending or not self.order.empty:
+            return key
+        room = self.room(state)
+        if room is None:
+            return key
+        used: dict[int, int] = {}
+        bits: dict[int, int] = {}
+        rest = pending
+        while rest:
+            lowest = rest & -rest
+            group = self.bit_group[lowest.bit_length() - 1]
+            used[group] = used.get(group, 0) + 1
+            bits[group] = bits.get(group, 0) | lowest
+            rest ^= lowest
+        _, boundary = self.events.candidates()
+        for group, count in used.items():
+            if bisect.bisect_left(self.group_calls[group], boundary) - count >= room:
+                pending &= ~bits[group]
+        return frontier, beyond, pending
 
     def place(self, number: int) -> None:
         (self.events if self.returned[number] else self.pending).lift(number)

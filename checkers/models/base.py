@@ -143,6 +143,14 @@ class Model(ModelCore):
         correct."""
         return None
 
+    def pending_room(self, state: State) -> int | None:
+        """The most pending operations that can still take effect (changing the state)
+        in any completion from `state`; None (the default) when there is no bound. It only
+        saves the search work: of look-alikes (see `look`) already called, once more of
+        them are unused than this, which of them were used cannot matter, and the memo
+        stops telling such configurations apart."""
+        return None
+
     def look(self, op: Operation) -> Hashable:
         """What of `op` its steps and its judging depend on: two operations that look the
         same are look-alikes, of which the search tries one (see

@@ -648,7 +648,7 @@ class _Forgetting:
         named = compared | written | {value for _, value in shown}
         while stand_in in named:
             stand_in += "'"
-        open_revisions = [revision for revision in range(first + 1, highest + 1) if revision not in claimed]
+        claimed_in_order = sorted(claimed)
         keys = {key for op in ops if op.ret is None for key in _puts_of(op.input, {})}
         exposed: set[str] = set()
         for key in sorted(keys):
@@ -656,7 +656,7 @@ class _Forgetting:
             for start, end, revision in ordering:
                 if revision is None or not _spans(start, end, key):
                     continue
-                if _open_before(revisions, open_revisions, revision):
+                if _open_before(revisions, claimed_in_order, first, min(revision, highest)):
                     exposed.add(key)
                     break
         pending_spans = tuple(sorted((start, end) for start, end, revision in ordering if revision is None))
@@ -684,14 +684,20 @@ class _Forgetting:
         return request
 
 
-def _open_before(overwrites: list[int], open_revisions: list[int], revision: int) -> bool:
+def _unclaimed(claimed: list[int], low: int, high: int) -> int:
+    """How many revisions in (low, high] no returned write reports (`claimed`, in order)."""
+    if high <= low:
+        return 0
+    return high - low - (bisect.bisect_right(claimed, high) - bisect.bisect_right(claimed, low))
+
+
+def _open_before(overwrites: list[int], claimed: list[int], first: int, revision: int) -> bool:
     """Whether a revision no returned write reports lies after the last returned overwrite
-    of a key before `revision` and at or before `revision`: a pending write could then
-    have left the key's value for a request that reports `revision`."""
+    of a key before `revision` (and after the first revision) and at or before `revision`:
+    a pending write could then have left the key's value for a request reporting `revision`."""
     last = bisect.bisect_left(overwrites, revision) - 1
-    after = overwrites[last] if last >= 0 else -1
-    place = bisect.bisect_right(open_revisions, after)
-    return place < len(open_revisions) and open_revisions[place] <= revision
+    after = max(overwrites[last] if last >= 0 else first, first)
+    return _unclaimed(claimed, after, revision) > 0
 
 
 def _overwritten(request: Request, response: object) -> Iterator[str]:
@@ -763,6 +769,8 @@ class EtcdModel(Model):
     acting: dict[int, frozenset[int]] = field(default_factory=dict, compare=False, hash=False)
     """Per revision a pending write may take: the pending operations (by id) that may
     take it (see `pending_acting`), filled as the search asks."""
+    claimed_in_order: list[int] = field(default_factory=list, compare=False, hash=False)
+    """`claimed`, in order."""
     compacts: list[frozenset[int]] = field(default_factory=lambda: [frozenset()], compare=False, hash=False)
     """The pending compactions (by id; one item), which may act at any revision."""
     stand_ins: dict[int, Request] = field(default_factory=dict, compare=False, hash=False)
@@ -843,6 +851,13 @@ class EtcdModel(Model):
             )
         return acting
 
+    def pending_room(self, state: Hashable) -> int | None:
+        """Each pending write that takes effect takes a revision above the store's that no
+        returned write reports, up to the highest reported; compactions take none."""
+        assert isinstance(state, Store)
+        free = _unclaimed(self.claimed_in_order, state.revision, self.highest[0])
+        return free + len(self.compacts[0])
+
     def look(self, op: Operation) -> Hashable:
         """A pending write looks like its stand-in: two pending puts of values nobody can
         see are one write twice, to be tried once (the earliest called), and the stores
@@ -886,6 +901,7 @@ class EtcdModel(Model):
                     if kv.mod_revision not in self.claimed:
                         self.observed.setdefault(kv.mod_revision, {}).setdefault(kv.key, kv)
         self.compacts[0] = frozenset(compacts)
+        self.claimed_in_order[:] = sorted(self.claimed)
         self._stand_in(ops, budget)
         return None
 
