@@ -715,6 +715,78 @@ def _overwritten(request: Request, response: object) -> Iterator[str]:
                 yield from _overwritten(item, shown)
 
 
+@dataclass(frozen=True, slots=True)
+class _Generations:
+    """What judged responses show of one key's generations, for pending writes to fit
+    before the search reaches the responses that show it.
+
+    A kv shown with create_revision c, mod_revision m and version v says that the write
+    at revision c created the key, that no write deleted it up to m, and that v puts of it
+    were made in [c, m]. Every legal linearization keeps these facts (reads of the past
+    excepted: the model does not judge their kvs), so a store at revision r with c <= r < m
+    can still lead to that response only if it holds the key with create_revision c, and
+    its version plus the puts returned writes of the key report in (r, m] is at most v and,
+    with one more for each revision in (r, m] no returned write reports, at least v. A
+    pending write that leaves a store failing this is refused at once, not when the search
+    reaches the response, many guesses later (a history whose first revisions were all
+    made by writes of unknown outcome needed exponential time without it)."""
+
+    key: str
+    shown: tuple[tuple[int, int, int], ...]
+    """(mod_revision, create_revision, version) of each kv shown, in order."""
+    mods: tuple[int, ...]
+    puts: tuple[int, ...]
+    """The revisions returned writes report that put the key (by their responses), in order."""
+
+    @classmethod
+    def read(cls, ops: Sequence[Operation], budget: Budget) -> dict[str, _Generations]:
+        shown: dict[str, set[tuple[int, int, int]]] = {}
+        puts: dict[str, list[int]] = {}
+        for number, op in enumerate(ops):
+            if number % 256 == 255:
+                budget.spend(work=256)
+            if op.ret is None:
+                continue
+            for kv in shown_kvs(op.input, op.output, past_reads=False):
+                shown.setdefault(kv.key, set()).add((kv.mod_revision, kv.create_revision, kv.version))
+            revision = _revision_of(op.output)
+            if revision is not None:
+                for key in _put_keys(op.input, op.output):
+                    puts.setdefault(key, []).append(revision)
+        generations: dict[str, _Generations] = {}
+        for key in sorted(shown):
+            facts = tuple(sorted(shown[key]))
+            generations[key] = cls(key, facts, tuple(mod for mod, _, _ in facts), tuple(sorted(puts.get(key, ()))))
+        return generations
+
+    def reachable(self, store: Store, claimed: list[int]) -> bool:
+        """Whether `store` can still lead to the next kv of the key shown after its revision."""
+        revision = store.revision
+        place = bisect.bisect_right(self.mods, revision)
+        if place == len(self.mods):
+            return True
+        mod, created, version = self.shown[place]
+        if revision < created:
+            return True
+        kv = store.get(self.key)
+        if kv is None or kv.create_revision != created:
+            return False
+        returned = bisect.bisect_right(self.puts, mod) - bisect.bisect_right(self.puts, revision)
+        least = kv.version + returned
+        return least <= version <= least + _unclaimed(claimed, revision, mod)
+
+
+def _put_keys(request: Request, response: object) -> Iterator[str]:
+    """The keys a returned write put, by what its response shows."""
+    if isinstance(request, PutRequest) and isinstance(response, PutResponse):
+        yield request.key
+    elif isinstance(request, TxnRequest) and isinstance(response, TxnResponse):
+        branch = request.success if response.succeeded else request.failure
+        if len(branch) == len(response.responses):
+            for item, shown in zip(branch, response.responses, strict=True):
+                yield from _put_keys(item, shown)
+
+
 STAND_IN = "(a value no response shows)"
 """The stand-in's text (with primes added until no request names it), as counterexamples
 print it in a store."""
@@ -771,6 +843,8 @@ class EtcdModel(Model):
     take it (see `pending_acting`), filled as the search asks."""
     claimed_in_order: list[int] = field(default_factory=list, compare=False, hash=False)
     """`claimed`, in order."""
+    generations: dict[str, _Generations] = field(default_factory=dict, compare=False, hash=False)
+    """Per key: what judged responses show of its generations (see `_Generations`)."""
     compacts: list[frozenset[int]] = field(default_factory=lambda: [frozenset()], compare=False, hash=False)
     """The pending compactions (by id; one item), which may act at any revision."""
     stand_ins: dict[int, Request] = field(default_factory=dict, compare=False, hash=False)
@@ -818,6 +892,8 @@ class EtcdModel(Model):
         if after.revision == state.revision:
             return False, state
         if shown and any(after.get(key) != kv for key, kv in shown.items()):
+            return False, state
+        if not all(generations.reachable(after, self.claimed_in_order) for generations in self.generations.values()):
             return False, state
         return True, after
 
@@ -902,6 +978,8 @@ class EtcdModel(Model):
                         self.observed.setdefault(kv.mod_revision, {}).setdefault(kv.key, kv)
         self.compacts[0] = frozenset(compacts)
         self.claimed_in_order[:] = sorted(self.claimed)
+        self.generations.clear()
+        self.generations.update(_Generations.read(ops, budget))
         self._stand_in(ops, budget)
         return None
 
