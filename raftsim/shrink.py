@@ -80,6 +80,17 @@ OPERATIONS_PER_FAULT = 10
 fault fewer is worth up to ten operations more. A reader follows a few faults easily; a
 long history before them is what hides the anomaly (one fault at 25 s with 110 operations
 reads worse than three faults at 8 s with 40)."""
+FINE_STEP_MS = 50
+FINE_STEPS = 40
+"""Start times tried besides the EARLIER_STEPS ones once a run has FEW_FAULTS faults or
+fewer: every FINE_STEP_MS for FINE_STEPS steps from the first leader's election. A fault
+that shows a bug alone may do so only in windows of about a hundred milliseconds (an entry
+just appended, a vote just cast), a few per second of the run; the coarse grid over a long
+run steps over all the early ones, and an early one is what makes a short run."""
+RUN_STRETCH = 2
+"""How much longer than its pace asks a smaller workload's run is, for a safety anomaly:
+the run kept ends just after its anomaly, and a smaller workload, drawing other dice,
+mostly shows it later if at all; the run is cut after the anomaly once it fails."""
 WINDOW_FAULTS_MAX = 3
 """The longest stretch of the original schedule's faults tried alone (`_fault_windows`)."""
 RATE_EIGHTHS = range(1, 8)
@@ -323,10 +334,16 @@ class _Search:
             self.futile_runs[unended] = max(candidate.duration_ms, self.futile_runs.get(unended, -1))
             return False
         size = Size.of(candidate, operations_of(outcome))
-        if size.key() >= self.best_size.key():
-            return False
-        self.best, self.best_size, self.best_outcome = candidate, size, outcome
-        return True
+        if size.key() < self.best_size.key():
+            self.best, self.best_size, self.best_outcome = candidate, size, outcome
+            return True
+        # It fails the same way but ran on past its anomaly: a workload tried in a longer
+        # run (`_smaller_workload`), or faults that act later. Cut just after the anomaly,
+        # the same dice up to it, it may be the smaller run; cheap, and tried before any
+        # other candidate, as a kept run is cut first.
+        if self.target.safety:
+            return self.first_kept(_cut_run(candidate, first_anomaly_us(outcome.verdict, self.target.required), True))
+        return False
 
     def first_kept(self, candidates: Iterable[Scenario]) -> bool:
         """Try candidates in order until one is kept or the attempts run out."""
@@ -409,7 +426,7 @@ def candidates(
         _cut_run(scenario, anomaly_us, safety),
         _shorter_run(scenario, ends_after_ms),
         _fewer_faults(scenario),
-        _cheaper_runs(scenario, lead_ms),
+        _cheaper_runs(scenario, lead_ms, safety, (origin or scenario).duration_ms),
         _fault_windows(scenario, origin or scenario, safety),
         _shorter_faults(scenario),
     )
@@ -478,23 +495,44 @@ def _fault_windows(scenario: Scenario, origin: Scenario, safety: bool) -> Iterat
                     yield dataclasses.replace(base, duration_ms=duration_ms)
 
 
-def _cheaper_runs(scenario: Scenario, lead_ms: int) -> list[Scenario]:
+def _cheaper_runs(scenario: Scenario, lead_ms: int, safety: bool = False, longest_ms: int = 0) -> list[Scenario]:
     """A smaller workload and the faults moved earlier, together, cheapest first (stable: a
     smaller workload first at equal cost). Once the faults are few, a bug that hangs on
     the state a fault finds sheds operations mostly by an earlier fault (the history before
     it goes), which trying every lower rate first, again after each small gain, starves."""
-    return sorted([*_smaller_workload(scenario), *_earlier_faults(scenario, lead_ms)], key=estimated_operations)
+    smaller = _smaller_workload(scenario, safety, longest_ms)
+    return sorted([*smaller, *_earlier_faults(scenario, lead_ms)], key=estimated_operations)
 
 
-def _smaller_workload(scenario: Scenario) -> Iterator[Scenario]:
-    """Lower rates, fewer clients, fewer keys, no final reads: the cheapest run first."""
+def _think_us(scenario: Scenario) -> int:
+    """A client's mean think time, as the world derives it."""
+    return scenario.workload.clients * 1_000_000 // scenario.workload.rate
+
+
+def _stretched(scenario: Scenario, smaller: Scenario, longest_ms: int) -> Scenario:
+    """`smaller` (a smaller workload of `scenario`) in a run RUN_STRETCH times as long as
+    its clients need to make as many operations each as `scenario`'s made, at most
+    `longest_ms` (and never shorter than `scenario`'s). Its first part has the same faults,
+    and a safety anomaly it shows is cut just after (`_Search.attempt`): a workload tried
+    only up to where the larger one showed its anomaly hardly ever shows it there, which
+    left a run of four clients at 56 operations when three, slower, show it in 45."""
+    wanted_ms = -(-scenario.duration_ms * _think_us(smaller) * RUN_STRETCH // _think_us(scenario))
+    duration_ms = max(scenario.duration_ms, min(wanted_ms, longest_ms))
+    return dataclasses.replace(smaller, duration_ms=duration_ms)
+
+
+def _smaller_workload(scenario: Scenario, safety: bool = False, longest_ms: int = 0) -> Iterator[Scenario]:
+    """Lower rates (in eighths, no finer: a rate one lower than the last gains a few
+    operations for a round of attempts), fewer clients, fewer keys, no final reads: the
+    cheapest run first. For a safety anomaly each in a longer run (`_stretched`)."""
     workload = scenario.workload
     smaller: list[Scenario] = []
 
     def with_workload(**changes: Any) -> Scenario:
-        return dataclasses.replace(scenario, workload=dataclasses.replace(workload, **changes))
+        changed = dataclasses.replace(scenario, workload=dataclasses.replace(workload, **changes))
+        return _stretched(scenario, changed, longest_ms) if safety else changed
 
-    for rate in _fewer(workload.rate, RATE_EIGHTHS):
+    for rate in _fewer(workload.rate, RATE_EIGHTHS, one_less=False):
         smaller.append(with_workload(rate=rate))
     for clients in _fewer(workload.clients, (0, 4, 7)):
         paced = _paced_rate(workload.clients, workload.rate, clients)
@@ -508,10 +546,10 @@ def _smaller_workload(scenario: Scenario) -> Iterator[Scenario]:
     yield from sorted(smaller, key=estimated_operations)  # stable: equal costs keep this order
 
 
-def _fewer(value: int, eighths: Iterable[int]) -> list[int]:
-    """`value` scaled by each number of eighths (rounded down, at least 1), and `value` - 1,
-    ascending, each below `value`."""
-    chosen = {max(1, value * eighth // 8) for eighth in eighths} | {value - 1}
+def _fewer(value: int, eighths: Iterable[int], one_less: bool = True) -> list[int]:
+    """`value` scaled by each number of eighths (rounded down, at least 1), and `value` - 1
+    if `one_less`, ascending, each below `value`."""
+    chosen = {max(1, value * eighth // 8) for eighth in eighths} | ({value - 1} if one_less else set())
     return sorted(number for number in chosen if 1 <= number < value)
 
 
@@ -530,10 +568,15 @@ def _paced_rate(clients: int, rate: int, fewer: int) -> int | None:
 
 def _earlier_faults(scenario: Scenario, lead_ms: int = LEAD_MS) -> Iterator[Scenario]:
     """Every fault moved earlier, the first to start at EARLIER_STEPS even steps from
-    `lead_ms` (when the run elected its first leader) to its start, soonest first."""
+    `lead_ms` (when the run elected its first leader) to its start, and with FEW_FAULTS
+    faults or fewer also every FINE_STEP_MS for FINE_STEPS steps from `lead_ms`, soonest
+    first."""
     first_start_ms = min((f.start_ms for f in scenario.faults), default=0)
     span_ms = first_start_ms - lead_ms
-    starts_ms = sorted({lead_ms + span_ms * step // EARLIER_STEPS for step in range(EARLIER_STEPS)})
+    chosen = {lead_ms + span_ms * step // EARLIER_STEPS for step in range(EARLIER_STEPS)}
+    if len(scenario.faults) <= FEW_FAULTS:
+        chosen |= {lead_ms + FINE_STEP_MS * step for step in range(FINE_STEPS)}
+    starts_ms = sorted(chosen)
     for start_ms in (start for start in starts_ms if start < first_start_ms):
         shift_ms = first_start_ms - start_ms
         earlier = tuple(dataclasses.replace(f, start_ms=f.start_ms - shift_ms) for f in scenario.faults)
