@@ -12,7 +12,10 @@ Corners are drawn on purpose, each often enough to show within a few dozen seeds
 majority is half plus one, and the single node and the largest cluster as often as three
 or five); tight timings (an election timeout only a few round trips long, a heartbeat
 interval close to the election timeout); one way of some links slow or lossy; faults in
-bursts with long quiet periods between; a hot key fought over with compare-and-set.
+bursts with long quiet periods between; a hot key fought over with compare-and-set; and,
+drawn last, leader churn: five nodes without CheckQuorum whose leaders are cut off one
+after another about as they take office and come back after others have led (the Raft
+paper's figure 8).
 
 The ranges keep every configuration one a careful operator could run, so that a liveness
 or availability failure points at the code rather than at the settings: the election
@@ -57,12 +60,20 @@ CORNERS = {
 """The chance of each corner per seed, drawn independently."""
 LATE_CORNERS = {
     "protocol-timed-faults": 0.3,  # a share of the faults start as a node campaigns or wins
+    "leader-churn": 0.12,  # five nodes without CheckQuorum, each new leader soon cut off
 }
+"""Corners drawn after everything else, each at its own point of the draw (the last after
+the workload), so that adding one left every earlier draw (and the seeds that do not take
+it) as it was."""
 WORKLOAD_KINDS = (("register", 0.5), ("list-append", 0.1), ("etcd", 0.2), ("kubernetes", 0.2))
-"""Which workload a seed runs, drawn after every corner: half the seeds keep the register
-workload (and so their draws and digests from before the others were drawn)."""
-"""Corners drawn after everything else, so that adding one left every earlier draw (and
-the seeds that do not take it) as it was."""
+"""Which workload a seed runs, drawn after every corner but the last: half the seeds keep
+the register workload (and so their draws and digests from before the others were drawn)."""
+CHURN_NODES = 5
+"""The leader-churn corner's cluster: two leaders cut off at once still leave a majority
+that elects a third, as in the Raft paper's figure 8."""
+CHURN_MOST_FAULTS = 200
+"""The most cuts the leader-churn corner adds, however short the election timeout (one
+every 60 ms or so at the shortest timeout, 50 ms, would be 500 over a 30 s run)."""
 LEASE_LAPSE_MOST = 1e-3
 """The highest chance that a drawn one-way loss drops every heartbeat of an election timeout."""
 TIGHT_FACTOR = 2.5
@@ -118,8 +129,7 @@ def draw(scenario: Scenario, weights: Weights = PLAIN) -> Scenario:
             leader_bound_ms=max(scenario.phases.leader_bound_ms, 8 * election_ms),
         ),
     )
-    late = {name: rng.random() < chance for name, chance in LATE_CORNERS.items()}
-    if late["protocol-timed-faults"]:
+    if rng.random() < LATE_CORNERS["protocol-timed-faults"]:
         # Crashes as voters' votes land, pauses as a candidate asks: the moments a fault at
         # a random time seldom hits, where persistence and term bugs bite.
         triggered = rng.choice((0.3, 0.6, 1.0))
@@ -127,7 +137,61 @@ def draw(scenario: Scenario, weights: Weights = PLAIN) -> Scenario:
     kind = rng.choices([kind for kind, _ in WORKLOAD_KINDS], [chance for _, chance in WORKLOAD_KINDS])[0]
     if kind != "register":
         drawn = dataclasses.replace(drawn, workload=_kind_of(drawn.workload, kind))
+    if rng.random() < LATE_CORNERS["leader-churn"]:
+        drawn = _leader_churn(rng, drawn)
     return drawn
+
+
+def _leader_churn(rng: random.Random, drawn: Scenario) -> Scenario:
+    """Leader churn, a fault pattern of Jepsen-style campaigns: leader after leader is cut
+    off, about when it has taken office, for a few election timeouts, while the others elect
+    leaders of their own; then it comes back. Without CheckQuorum a cut-off leader keeps its
+    role and takes writes no one else sees; with few writes in flight a leader often falls
+    before an entry of its own term reaches a majority; and a returning old leader, whose
+    log ends in a later term than the majority's, wins again and pushes its old entries.
+    That is the Raft paper's figure 8, where a leader that counts replicas of an earlier
+    term's entries commits what a later leader overwrites.
+
+    Partitions, not crashes: a killed leader takes no writes while it is gone, and a crash
+    of the newest leader ends the very term figure 8 needs to leave behind (with a fifth
+    of the cuts crashes, the corner found commit-old-term in 13 of 60 seeds, not 28). A
+    third of the cuts start as a leader wins (`after = "leader"`); the rest at their time,
+    often on a leader some way into its term that has taken writes of its own (cut at the
+    moment it wins, it has none; all cuts so found it in 2 of 60). The seed's other drawn
+    faults stay on, adding churn of their own; its `[[links]]` go, as they were drawn for
+    another cluster size."""
+    cluster = drawn.cluster
+    nodes = CHURN_NODES if model.named_nodes(drawn.faults) <= CHURN_NODES else cluster.nodes
+    election_ms = cluster.tick_ms * cluster.election_ticks
+    # A client waits on one node for its whole deadline: resent at once to another, one
+    # request would reach two rival leaders, and their rival entries carry the same write.
+    workload = dataclasses.replace(
+        drawn.workload,
+        rate=min(drawn.workload.rate, rng.choice((2, 5, 10))),
+        attempt_timeout_ms=drawn.workload.timeout_ms,
+    )
+    faults = list(drawn.faults)
+    at_ms = rng.randint(election_ms, 4 * election_ms)
+    while at_ms < drawn.duration_ms and len(faults) - len(drawn.faults) < CHURN_MOST_FAULTS:
+        # Cuts half an election timeout to two apart, each lasting two to eight: several
+        # leaders are cut off at once, and each returns after others have led.
+        faults.append(
+            model.FaultSpec(
+                "partition",
+                at_ms,
+                rng.randint(2 * election_ms, 8 * election_ms),
+                shape="isolate-leader",
+                after=rng.choice(("time", "time", "leader")),
+            )
+        )
+        at_ms += rng.randint(election_ms // 2, 2 * election_ms)
+    return dataclasses.replace(
+        drawn,
+        cluster=dataclasses.replace(cluster, nodes=nodes, check_quorum=False),
+        links=(),
+        workload=workload,
+        faults=tuple(faults),
+    )
 
 
 def _kind_of(workload: WorkloadSpec, kind: str) -> WorkloadSpec:

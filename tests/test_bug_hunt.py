@@ -12,7 +12,7 @@ import dataclasses
 import pytest
 
 from checkers.verdict import RunVerdict, Verdict
-from raftcore.bugs import BUGS, LOG_DAMAGING_BUGS, QUORUM_HALF
+from raftcore.bugs import BUGS, COMMIT_OLD_TERM, LOG_DAMAGING_BUGS, QUORUM_HALF
 from raftsim import api
 from scenarios import loader, swarm
 
@@ -119,3 +119,28 @@ def test_quorum_half_on_even_swarm_draws_ends_in_anomalies_not_crashes() -> None
     for seed in even:
         verdict = _verdict("swarm", seed, (QUORUM_HALF,))
         assert "crash" not in set(verdict.failing()), (seed, verdict.checkers.get("crash"))
+
+
+CHURN_SWARM_SEEDS = 4
+"""Swarm seeds in the leader-churn corner that `commit-old-term` must be found within."""
+
+
+def test_swarm_leader_churn_finds_commit_old_term() -> None:
+    """A swarm campaign knows nothing of figure 8, yet its leader-churn corner (five nodes
+    without CheckQuorum, leaders cut off as they take office and back after others led)
+    finds a leader committing an earlier term's entries by counting replicas within a few
+    of its seeds; a swarm seed of the built-in scenario adds faults only in that corner.
+    Seeds 5 and 9 hold; 14 finds it, at the broken invariant, in under a second."""
+    base = loader.load("swarm")
+    churned = [seed for seed in range(1, 200) if swarm.draw(dataclasses.replace(base, seed=seed)).faults][
+        :CHURN_SWARM_SEEDS
+    ]
+    assert len(churned) == CHURN_SWARM_SEEDS, "swarm draws the leader-churn corner"
+    expected = HUNTS[COMMIT_OLD_TERM][2]
+    for seed in churned:
+        verdict = _verdict("swarm", seed, (COMMIT_OLD_TERM,))
+        if verdict.verdict is Verdict.INVALID:
+            flagged = set(verdict.failing())
+            assert flagged & expected and "crash" not in flagged, (seed, flagged)
+            return
+    pytest.fail(f"commit-old-term was not found in the leader-churn swarm seeds {churned}")

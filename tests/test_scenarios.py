@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import pickle
 import tomllib
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from scenarios import loader, model, positions
+from scenarios import swarm as swarm_draw
 from scenarios.loader import ScenarioError
 from scenarios.model import FaultSpec, Scenario
 from scenarios.positions import KeyLines
@@ -358,9 +360,14 @@ def test_every_swarm_draw_reads_back_through_the_loader() -> None:
         resolved = resolve(loader.with_seed(swarm, seed))
         assert loader.parse(loader.to_toml(resolved), f"seed-{seed}.toml") == resolved
         corners.update(_corners_of(resolved))
-    # Every size from 1 to 7 about equally (1/7 each is 57 of 400), not a bell around 3 and 5.
+        if _takes_leader_churn(loader.with_seed(swarm, seed)):
+            corners["leader-churn"] += 1
+        else:
+            corners[f"drawn-nodes={resolved.cluster.nodes}"] += 1
+    # Every size from 1 to 7 about equally (1/7 of the 88% outside leader churn, which runs
+    # five nodes, is 50 of 400), not a bell around 3 and 5.
     for nodes in range(1, 8):
-        assert 40 <= corners[f"nodes={nodes}"] <= 75, (nodes, corners)
+        assert 35 <= corners[f"drawn-nodes={nodes}"] <= 70, (nodes, corners)
     # Each corner with the share swarm.CORNERS gives it (after what the draw rules out),
     # within what chance allows over 400 seeds.
     expected = {
@@ -368,13 +375,14 @@ def test_every_swarm_draw_reads_back_through_the_loader() -> None:
         "close-heartbeat": (60, 115),  # 25%, less where no heartbeat fits the margin
         "asymmetric-links": (75, 135),  # 30% of the 6/7 with more than one node
         "slow-link-past-election": (15, 60),
-        "lossy-link": (45, 110),
+        "lossy-link": (35, 110),  # less where leader churn drops the links
         "hot-key": (70, 130),  # 25%
         "bursty-faults": (90, 155),  # 30%
         "quiet-faults": (25, 65),  # 15% of the 70% without bursts
         "delay-fault": (110, 200),
         "delay-past-election": (100, 200),
         "protocol-timed-faults": (85, 155),  # 30%, less where a triggered share drew no fault
+        "leader-churn": (30, 70),  # 12%
         "workload=register": (165, 235),  # 50%
         "workload=etcd": (55, 105),  # 20%
         "workload=kubernetes": (55, 105),  # 20%
@@ -382,6 +390,58 @@ def test_every_swarm_draw_reads_back_through_the_loader() -> None:
     }
     for corner, (low, high) in expected.items():
         assert low <= corners[corner] <= high, (corner, corners[corner])
+
+
+def _takes_leader_churn(scenario: Scenario) -> bool:
+    """Whether a seed of the built-in swarm scenario (which writes no faults) is in the
+    leader-churn corner: the only part of the draw that adds `[[faults]]` itself."""
+    return bool(swarm_draw.draw(scenario).faults)
+
+
+def test_swarm_leader_churn_corner(monkeypatch: pytest.MonkeyPatch) -> None:
+    """About 12% of the seeds churn leaders as the Raft paper's figure 8 does: five nodes
+    without CheckQuorum, few writes, each client waiting on one node, and leader after
+    leader cut off (a third of the cuts as it wins) for two to eight election timeouts,
+    the cuts half a timeout to two apart. The corner is drawn last, so every other seed
+    draws what it drew before it existed, and a seed that takes it keeps its other draws."""
+    swarm = loader.load("swarm")
+    plain = {seed: swarm_draw.draw(loader.with_seed(swarm, seed)) for seed in range(400)}
+    monkeypatch.setitem(swarm_draw.LATE_CORNERS, "leader-churn", 0.0)
+    churned, cuts, as_it_wins = 0, 0, 0
+    for seed, drawn in plain.items():
+        without = swarm_draw.draw(loader.with_seed(swarm, seed))
+        if not drawn.faults:
+            assert drawn == without, seed
+            continue
+        churned += 1
+        cluster, workload = drawn.cluster, drawn.workload
+        assert cluster.nodes == 5 and not cluster.check_quorum and drawn.links == (), seed
+        assert workload.rate <= 10 and workload.attempt_timeout_ms == workload.timeout_ms, seed
+        # Nothing else moves: with what the corner sets put back, the draw is the plain one.
+        undone = dataclasses.replace(
+            drawn,
+            cluster=dataclasses.replace(
+                cluster, nodes=without.cluster.nodes, check_quorum=without.cluster.check_quorum
+            ),
+            links=without.links,
+            workload=dataclasses.replace(
+                workload, rate=without.workload.rate, attempt_timeout_ms=without.workload.attempt_timeout_ms
+            ),
+            faults=(),
+        )
+        assert undone == without, seed
+        election_ms = cluster.tick_ms * cluster.election_ticks
+        assert drawn.faults[0].start_ms <= 4 * election_ms, seed
+        for fault in drawn.faults:
+            assert (fault.kind, fault.shape, fault.one_way) == ("partition", "isolate-leader", False), seed
+            assert 2 * election_ms <= fault.duration_ms <= 8 * election_ms, seed
+            assert fault.after in ("time", "leader"), seed
+        starts = [fault.start_ms for fault in drawn.faults]
+        assert all(election_ms // 2 <= b - a <= 2 * election_ms for a, b in itertools.pairwise(starts)), seed
+        cuts += len(drawn.faults)
+        as_it_wins += sum(fault.after == "leader" for fault in drawn.faults)
+    assert 30 <= churned <= 70, churned
+    assert 0.25 <= as_it_wins / cuts <= 0.42, (as_it_wins, cuts)
 
 
 def _corners_of(scenario: Scenario) -> list[str]:
