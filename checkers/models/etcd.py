@@ -759,21 +759,25 @@ class _Generations:
             generations[key] = cls(key, facts, tuple(mod for mod, _, _ in facts), tuple(sorted(puts.get(key, ()))))
         return generations
 
-    def reachable(self, store: Store, claimed: list[int]) -> bool:
-        """Whether `store` can still lead to the next kv of the key shown after its revision."""
+    def owed(self, store: Store, claimed: list[int]) -> tuple[int, int] | None:
+        """How many puts of the key pending writes owe before the next kv of it shown after
+        the store's revision, and that kv's mod_revision: (0, 0) when none is owed or
+        nothing is known; None when `store` cannot lead to that kv."""
         revision = store.revision
         place = bisect.bisect_right(self.mods, revision)
         if place == len(self.mods):
-            return True
+            return 0, 0
         mod, created, version = self.shown[place]
         if revision < created:
-            return True
+            return 0, 0
         kv = store.get(self.key)
         if kv is None or kv.create_revision != created:
-            return False
+            return None
         returned = bisect.bisect_right(self.puts, mod) - bisect.bisect_right(self.puts, revision)
-        least = kv.version + returned
-        return least <= version <= least + _unclaimed(claimed, revision, mod)
+        owed = version - kv.version - returned
+        if not 0 <= owed <= _unclaimed(claimed, revision, mod):
+            return None
+        return owed, mod
 
 
 def _put_keys(request: Request, response: object) -> Iterator[str]:
@@ -845,6 +849,10 @@ class EtcdModel(Model):
     """`claimed`, in order."""
     generations: dict[str, _Generations] = field(default_factory=dict, compare=False, hash=False)
     """Per key: what judged responses show of its generations (see `_Generations`)."""
+    widest: list[int] = field(default_factory=lambda: [1], compare=False, hash=False)
+    """The most keys one pending write may put (one item)."""
+    wide_puts: list[frozenset[str]] = field(default_factory=list, compare=False, hash=False)
+    """The keys of each pending write that may put more than one."""
     compacts: list[frozenset[int]] = field(default_factory=lambda: [frozenset()], compare=False, hash=False)
     """The pending compactions (by id; one item), which may act at any revision."""
     stand_ins: dict[int, Request] = field(default_factory=dict, compare=False, hash=False)
@@ -893,9 +901,38 @@ class EtcdModel(Model):
             return False, state
         if shown and any(after.get(key) != kv for key, kv in shown.items()):
             return False, state
-        if not all(generations.reachable(after, self.claimed_in_order) for generations in self.generations.values()):
+        if self.generations and not self._may_still_show(after):
             return False, state
         return True, after
+
+    def _may_still_show(self, store: Store) -> bool:
+        """Whether `store` can still lead to the kvs later responses show (`_Generations`):
+        each key on its own, and all together, as the puts owed by each deadline (the
+        mod_revision shown) must fit the revisions left for pending writes up to it: one
+        key a revision, but for the pending writes that may put several (`wide_puts`),
+        each used at most once."""
+        claimed = self.claimed_in_order
+        owed: list[tuple[int, int, str]] = []
+        for generations in self.generations.values():
+            found = generations.owed(store, claimed)
+            if found is None:
+                return False
+            if found[0]:
+                owed.append((found[1], found[0], generations.key))
+        if len(owed) < 2:
+            return True
+        owed.sort()
+        total = 0
+        keys: set[str] = set()
+        for deadline, count, key in owed:
+            total += count
+            keys.add(key)
+            free = _unclaimed(claimed, store.revision, deadline)
+            # A revision puts one of these keys, or more where a pending write puts several.
+            extra = sum(len(keys & wide) - 1 for wide in self.wide_puts if len(keys & wide) > 1)
+            if total > free + min(extra, free * (self.widest[0] - 1)):
+                return False
+        return True
 
     def why_refused(self, state: Hashable, op: Operation) -> str | None:
         """Which response the store cannot give in `state`, and why."""
@@ -980,6 +1017,8 @@ class EtcdModel(Model):
         self.claimed_in_order[:] = sorted(self.claimed)
         self.generations.clear()
         self.generations.update(_Generations.read(ops, budget))
+        self.widest[0] = max((len(puts) for puts in self.pending_puts.values()), default=1)
+        self.wide_puts[:] = [frozenset(puts) for puts in self.pending_puts.values() if len(puts) > 1]
         self._stand_in(ops, budget)
         return None
 
