@@ -8,7 +8,9 @@ kept or the attempt budget runs out. A scenario already tried is never run twice
 to fail, or was no smaller than a scenario that has since been improved on. Nor is a
 schedule of fewer faults that failed to fail tried again once only the workload or the
 run's length shrank, nor (for a safety anomaly) a run that ends no later than one of the
-same scenario that did not show it.
+same scenario that did not show it. A candidate that fails the same way (a safety anomaly)
+but is no smaller is cut just after its anomaly and tried so before the search goes on: a
+run that went on past its anomaly may be the smaller one once it ends there.
 
 Cheap candidates come first, because most candidates fail to fail and each costs a run:
 
@@ -22,10 +24,12 @@ Cheap candidates come first, because most candidates fail to fail and each costs
    (for a safety anomaly, only those ending after it).
 3. Fewer faults by delta debugging: none at all, then halves, then each chunk alone and
    each chunk removed at finer granularity, down to one fault at a time.
-4. A smaller workload (a lower rate, fewer clients with the rate lowered with them so the
-   clients that stay keep their pace, fewer keys, no final reads) and the faults moved
-   earlier (on EARLIER_STEPS steps from the first leader's election), together, cheapest
-   run first.
+4. A smaller workload (a lower rate, in eighths, fewer clients with the rate lowered with
+   them so the clients that stay keep their pace, fewer keys, no final reads; for a safety
+   anomaly each in a run RUN_STRETCH times as long as its pace asks, since it shows the
+   anomaly later if at all) and the faults moved earlier (on EARLIER_STEPS steps from the
+   first leader's election, and with FEW_FAULTS faults or fewer also every FINE_STEP_MS for
+   FINE_STEPS steps from it), together, cheapest run first.
 5. Each stretch of up to WINDOW_FAULTS_MAX faults in a row of the original schedule alone,
    when nothing above helps: an escape from a schedule whose faults all serve an anomaly
    that a later stretch of the original shows alone. Late, because a late stretch makes a
@@ -514,8 +518,8 @@ def _stretched(scenario: Scenario, smaller: Scenario, longest_ms: int) -> Scenar
     its clients need to make as many operations each as `scenario`'s made, at most
     `longest_ms` (and never shorter than `scenario`'s). Its first part has the same faults,
     and a safety anomaly it shows is cut just after (`_Search.attempt`): a workload tried
-    only up to where the larger one showed its anomaly hardly ever shows it there, which
-    left a run of four clients at 56 operations when three, slower, show it in 45."""
+    only up to where the larger one showed its anomaly hardly ever shows it there (a
+    compaction that four clients made 56 operations in, two slower ones made in 28)."""
     wanted_ms = -(-scenario.duration_ms * _think_us(smaller) * RUN_STRETCH // _think_us(scenario))
     duration_ms = max(scenario.duration_ms, min(wanted_ms, longest_ms))
     return dataclasses.replace(smaller, duration_ms=duration_ms)

@@ -418,3 +418,86 @@ def test_a_later_failing_candidate_is_cut_just_after_its_anomaly_too(
     again: list[Scenario] = []
     _late_failing_runs(monkeypatch, original, again)
     assert shrink.shrink(folder, max_attempts=120).shrunk == result.shrunk and again == runs, "deterministic"
+
+
+def test_faults_few_enough_are_also_tried_every_fine_step_after_the_first_leader() -> None:
+    """A fault that shows a bug alone may do so only in short windows; a coarse grid over a
+    long run steps over the early ones."""
+    many = loader.load("paused-leader")
+    assert len(many.faults) > shrink.FEW_FAULTS
+    coarse = [c.faults[0].start_ms for c in shrink._earlier_faults(many, lead_ms=300)]
+    assert len(coarse) == shrink.EARLIER_STEPS, "above three faults, the coarse grid only"
+    late = dataclasses.replace(many.faults[0], start_ms=20000)
+    few = dataclasses.replace(many, faults=(late,), duration_ms=22000)
+    starts = [c.faults[0].start_ms for c in shrink._earlier_faults(few, lead_ms=300)]
+    fine = [300 + shrink.FINE_STEP_MS * step for step in range(shrink.FINE_STEPS)]
+    steps = shrink.EARLIER_STEPS
+    assert set(starts) == set(fine) | {300 + (20000 - 300) * step // steps for step in range(steps)}
+    assert starts == sorted(starts) and len(starts) == len(set(starts)), "soonest first, each once"
+    near = dataclasses.replace(few, faults=(dataclasses.replace(late, start_ms=700),), duration_ms=2700)
+    assert max(c.faults[0].start_ms for c in shrink._earlier_faults(near, lead_ms=300)) < 700, "only earlier"
+
+
+def test_a_smaller_workload_for_a_safety_anomaly_runs_longer() -> None:
+    """A run kept for a safety anomaly ends just after it; a smaller workload, at its own
+    pace, shows it later if at all, so it is given a longer run (and cut once it fails)."""
+    scenario = dataclasses.replace(loader.load("crash-restart"), faults=(), duration_ms=3000)
+    think_us = shrink._think_us(scenario)
+    for safety in (False, True):
+        produced = list(shrink._smaller_workload(scenario, safety, longest_ms=30000))
+        assert all(c.workload.rate != scenario.workload.rate - 1 for c in produced), "no one-lower rate"
+        for candidate in produced:
+            if not safety or candidate.workload == scenario.workload:  # no final reads: the same dice
+                assert candidate.duration_ms == scenario.duration_ms
+                continue
+            wanted_ms = -(-3000 * shrink._think_us(candidate) * shrink.RUN_STRETCH // think_us)
+            assert candidate.duration_ms == max(3000, min(wanted_ms, 30000)), candidate.workload
+    halved = next(
+        c for c in shrink._smaller_workload(scenario, True, 30000) if c.workload.rate == 50 and c.workload.clients == 4
+    )
+    assert halved.duration_ms == 3000 * 2 * shrink.RUN_STRETCH and halved.faults == scenario.faults
+
+
+def _paced_failing_runs(monkeypatch: pytest.MonkeyPatch, runs: list[Scenario]) -> None:
+    """Fake runs: a run fails (revisions) at its first client's tenth operation, at ten of
+    its think times, if it lasts that long; every client makes an operation per think time."""
+
+    def judged(scenario: object, out: object, budget_s: float) -> api.RunOutcome:
+        assert isinstance(scenario, Scenario)
+        runs.append(scenario)
+        think_ms = shrink._think_us(scenario) // 1000
+        shown_ms = 10 * think_ms
+        anomalies = () if shown_ms >= scenario.duration_ms else ({"t": shown_ms * 1000},)
+        checkers = {"revisions": CheckerResult(Verdict.holds(not anomalies), anomalies=anomalies)}
+        operations = scenario.workload.clients * (scenario.duration_ms + scenario.phases.quiet_ms) // think_ms
+        result = RunResult(scenario, "", "", "", {"operations": operations}, None)
+        return api.RunOutcome(result, RunVerdict(checkers), None)
+
+    monkeypatch.setattr(api, "run", judged)
+
+
+def test_a_smaller_workload_that_shows_the_anomaly_later_is_cut_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The anomaly needs ten operations of one client: a lower rate shows it later, fewer
+    clients with fewer operations. Tried only up to where the original showed it, neither
+    fails; in a longer run both do, and are kept once cut just after the anomaly."""
+    workload = dataclasses.replace(loader.load("crash-restart").workload, clients=4, rate=40)
+    original = dataclasses.replace(loader.load("crash-restart"), faults=(), duration_ms=30000, workload=workload)
+    folder = _folder_with_verdict(tmp_path, json.dumps({"checkers": {"revisions": {"valid": False}}}).encode())
+    (folder / "scenario.toml").write_text(loader.to_toml(original))
+    (folder / "history.jsonl").write_text("")
+    runs: list[Scenario] = []
+    _paced_failing_runs(monkeypatch, runs)
+    result = shrink.shrink(folder, max_attempts=60)
+    cut_at_first = 4 * (1000 + shrink.CUT_MARGINS_MS[0]) // 100
+    assert result.shrunk.workload.clients == 1, "one client is enough"
+    assert result.shrunk.workload.rate < 10, "a lower rate, which shows the anomaly later, too"
+    assert result.after.operations < cut_at_first // 3
+    think_ms = shrink._think_us(result.shrunk) // 1000
+    assert result.shrunk.duration_ms == 10 * think_ms + shrink.CUT_MARGINS_MS[0], "cut just after"
+    longer = [run for run in runs if run.workload != original.workload and run.duration_ms > 10 * think_ms + 100]
+    assert longer, "a smaller workload was tried in a longer run"
+    again: list[Scenario] = []
+    _paced_failing_runs(monkeypatch, again)
+    assert shrink.shrink(folder, max_attempts=60).shrunk == result.shrunk and again == runs, "deterministic"
