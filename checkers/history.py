@@ -35,6 +35,7 @@ import os
 import re
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from checkers.errors import InputError
@@ -231,32 +232,178 @@ def _in_schema_order(functions: Collection[str]) -> tuple[str, ...]:
 
 
 def _events(lines: Iterable[tuple[int, str]], source: str, functions: tuple[str, ...]) -> Iterator[tuple[int, Event]]:
-    """Yield (line number, event) for each non-blank line; blank lines only at the end.
+    """Yield (line number, event) for each non-blank line; blank lines only at the end
+    (see `_line_event`)."""
+    blank_line: int | None = None
+    for line_number, raw in lines:
+        event = _line_event(raw, source, line_number, functions, blank_line)
+        if event is None:
+            blank_line = blank_line or line_number
+            continue
+        yield line_number, event
+
+
+def _line_event(
+    raw: str, source: str, line_number: int, functions: tuple[str, ...], blank_line: int | None
+) -> Event | None:
+    """The event of one line, None for a blank line; `blank_line` is the first blank
+    line before it, if any (a line after it is an error: blank lines only at the end).
 
     A line written as `event_line` writes one (fields in their order, no spaces, no
     escapes) whose every field is valid on its own is read by one regular expression
     (`_fast_event`); any other line, valid or not, by the JSON decoder and the checks of
     `_event_from_record`, which name what is wrong. Both give the same event for a line
     both read."""
-    blank_line: int | None = None
-    for line_number, raw in lines:
-        event = _fast_event(raw, functions)
-        if event is None:
-            if not raw.strip():
-                blank_line = blank_line or line_number
-                continue
-            if blank_line is not None:
-                raise InputError(source, blank_line, None, "blank line inside the history")
-            record = decode_json_line(raw, source, line_number, _DECODER)
-            if not isinstance(record, dict):
-                raise InputError(source, line_number, None, "a line must be one JSON object")
-            problem = text_problem(raw, record)
-            if problem is not None:
-                raise InputError(source, line_number, *problem)
-            event = _event_from_record(record, source, line_number, functions)
-        elif blank_line is not None:
+    event = _fast_event(raw, functions)
+    if event is None:
+        if not raw.strip():
+            return None
+        if blank_line is not None:
             raise InputError(source, blank_line, None, "blank line inside the history")
-        yield line_number, event
+        record = decode_json_line(raw, source, line_number, _DECODER)
+        if not isinstance(record, dict):
+            raise InputError(source, line_number, None, "a line must be one JSON object")
+        problem = text_problem(raw, record)
+        if problem is not None:
+            raise InputError(source, line_number, *problem)
+        event = _event_from_record(record, source, line_number, functions)
+    elif blank_line is not None:
+        raise InputError(source, blank_line, None, "blank line inside the history")
+    return event
+
+
+def pair_history_jsonl(
+    path: str | os.PathLike[str],
+    budget: Budget | None,
+    pairing: Pairing,
+    *,
+    functions: Collection[str] = FUNCTIONS,
+) -> int:
+    """Read a `history.jsonl` into `pairing` as `iter_history_jsonl` does, every check
+    the same, without building its events; the number of events.
+
+    A line in the simulator's form (`_CANONICAL_LINE`) whose every field is valid, that
+    keeps every rule between lines and whose call or result the model takes is paired
+    here at once; any other line, and one of those that breaks a rule, is handed to the
+    full reading (`_line_event`, `HistoryValidator.feed`), which takes it the same way or
+    names its mistake. Nothing is changed before a line is known to pass, so the full
+    reading starts from the state the line found."""
+    from checkers.formats.text import numbered_lines  # the formats package imports this one
+
+    allowed = _in_schema_order(functions)
+    source = os.fspath(path)
+    validator = HistoryValidator(source, keep=False, pairing=pairing)
+    fast_functions = frozenset(allowed).intersection(FUNCTIONS)
+    opens, crashed, done, collect = pairing._open, pairing._crashed, pairing._done, pairing.collect
+    model = pairing.model
+    call_problem = None if model is None else model.call_problem
+    result_problem = None if model is None else model.result_problem
+    fullmatch = _CANONICAL_LINE.fullmatch
+    next_index, last_time = 0, -1
+    events = 0
+    blank_line: int | None = None
+    for line_number, raw in numbered_lines(source, budget):
+        match = fullmatch(raw)
+        if match is not None and blank_line is None:
+            (
+                index,
+                time_us,
+                process,
+                client,
+                kind,
+                f,
+                key,
+                null,
+                number,
+                pair_null,
+                expected,
+                new,
+                revision,
+                node,
+                error,
+            ) = match.groups()
+            if (
+                f in fast_functions
+                and (error is None or (error and (kind == "fail" or kind == "info")))
+                and (kind != "invoke" or (revision is None and node is None))
+                and (
+                    (number is not None or null is not None)
+                    if f == "read" and kind == "ok"
+                    else null is not None
+                    if f == "read"
+                    else number is not None
+                    if f == "write"
+                    else null is None and number is None  # cas: [expected, new]
+                )
+                and int(index) == next_index
+                and int(time_us) >= last_time
+            ):
+                value: Value = (
+                    None
+                    if null is not None
+                    else int(number)
+                    if number is not None
+                    else (None if pair_null is not None else int(expected), int(new))
+                )
+                time_us, process = int(time_us), int(process)
+                if client is not None:
+                    client = int(client)
+                taken = False
+                if kind == "invoke":
+                    argument = None if f == "read" else value
+                    if (
+                        process not in opens
+                        and process not in crashed
+                        and (call_problem is None or call_problem(f, key, argument) is None)
+                    ):
+                        opens[process] = OpenCall(next_index, f, key, argument, time_us, line_number, client)
+                        taken = True
+                else:
+                    opened = opens.get(process)
+                    if (
+                        opened is not None
+                        and opened.f == f
+                        and (opened.key is None or opened.key == key)
+                        and (f == "read" or value == opened.input)
+                        and (client is None or opened.client is None or client == opened.client)
+                    ):
+                        if kind == "ok":
+                            output = value if f == "read" else True if f == "cas" else None
+                            if result_problem is None or result_problem(f, output) is None:
+                                del opens[process]
+                                if collect:
+                                    done.append((opened.position, process, opened, output, next_index, "ok", time_us))
+                                taken = True
+                        elif kind == "fail":  # read, write and cas observe nothing when they fail
+                            del opens[process]
+                            if collect and f == "cas" and error == COMPARE_FAILED:
+                                done.append(
+                                    (opened.position, process, opened, False, next_index, COMPARE_FAILED, time_us)
+                                )
+                            taken = True
+                        else:
+                            del opens[process]
+                            crashed[process] = line_number
+                            if collect:
+                                done.append((opened.position, process, opened, None, None, "info", None))
+                            taken = True
+                if taken:
+                    next_index += 1
+                    last_time = time_us
+                    events += 1
+                    continue
+        event = _line_event(raw, source, line_number, allowed, blank_line)
+        if event is None:
+            blank_line = blank_line or line_number
+            continue
+        validator.next_index, validator.last_time = next_index, None if last_time < 0 else last_time
+        validator.feed(event, line_number)
+        next_index, last_time = validator.next_index, validator.last_time
+        events += 1
+    return events
+
+
+assert not set(FUNCTIONS).intersection(OBSERVING_FUNCTIONS), "pair_history_jsonl's fail is one that observes nothing"
 
 
 _NATURAL = r"(0|[1-9][0-9]{0,99})"
@@ -431,8 +578,8 @@ def text_problem(raw: str, record: dict[str, Any]) -> tuple[str | None, str] | N
     line costs one regular expression scan. Inside an etcd request or response, NUL
     (`"\\u0000"`) is allowed: etcd's keys are bytes, its `range_end` `"\\u0000"` means
     "every key from `key` on", and a client pages on with the last key plus NUL."""
-    if _ESCAPED_TEXT.search(raw) is None:
-        return None
+    if ("\\" not in raw and "\x7f" not in raw and raw.isascii()) or _ESCAPED_TEXT.search(raw) is None:
+        return None  # the first test is `_ESCAPED_TEXT`'s, without a scan of the line per character
     etcd = record.get("f") in ETCD_FUNCTIONS
     pending: list[tuple[str | None, Any]] = [(None, record)]
     while pending:
@@ -520,11 +667,19 @@ def _event_from_record(record: dict[str, Any], source: str, line: int, functions
             raise InputError(source, line, name, error.message) from None
         problem = None
     else:
-        problem = _object_inside(record["value"])
-        record = {**record, "value": _frozen(record["value"])}
+        value = record["value"]
+        if type(value) is list and _ATOMS.issuperset(map(type, value)):
+            problem, frozen = None, tuple(value)  # flat, as a read-list's: one pass over it
+        else:
+            problem, frozen = _object_inside(value), _frozen(value)
+        record = {**record, "value": frozen}
     if problem is not None:
         raise InputError(source, line, "value", problem)
     return Event(**record)
+
+
+_ATOMS: Final = frozenset({int, str, float, bool, type(None)})
+"""The types of JSON's scalars: a list of nothing else holds no object and freezes whole."""
 
 
 def _object_inside(value: object) -> str | None:
@@ -750,7 +905,9 @@ class Pairing:
         if process not in self._open:
             raise self.fail(line, "process", self._words("no_open_call", process, kind=kind or outcome))
         opened = self._open.pop(process)
+        assert position > opened.position, (position, opened.position)  # see `_build_operations`
         self._check_answer(opened, process, f, line, key, client, repeated)
+        assert outcome != COMPARE_FAILED or f == "cas", f  # see `_build_operations`
         if outcome == "info":
             self._crashed[process] = line
             if self.collect:
@@ -821,27 +978,50 @@ class Pairing:
         for process, opened in sorted(self._open.items()):
             self._done.append((opened.position, process, opened, None, None, "info", None))
         self._open.clear()
-        self._done.sort(key=lambda done: done[0])
-        operations = [
-            Operation(
-                id=number,
-                process=process,
-                client=opened.client,
-                f=opened.f,
-                key=opened.key,
-                input=opened.input,
-                output=output,
-                call=call,
-                ret=ret,
-                status=status,
-                call_time_us=opened.time_us,
-                return_time_us=return_time_us,
-                line=opened.line,
-            )
-            for number, (call, process, opened, output, ret, status, return_time_us) in enumerate(self._done)
-        ]
+        self._done.sort(key=itemgetter(0))
+        operations = _build_operations(self._done)
         self._done.clear()
         return operations
+
+
+_SETTERS: Final = tuple(getattr(Operation, name).__set__ for name in Operation.__slots__)
+assert Operation.__slots__ == (
+    *("id", "process", "client", "f", "key", "input", "output"),
+    *("call", "ret", "status", "call_time_us", "return_time_us", "line"),
+), "the order `_build_operations` sets them in"
+
+
+def _build_operations(done: list[_Done]) -> list[Operation]:
+    """An `Operation` for each of `done` (in that order, `id` its position), as
+    `Operation(...)` would build it, but with its fields' own setters: a frozen
+    dataclass's `__init__` sets each of its 13 fields through `object.__setattr__`, which
+    took most of the time a reader of hundreds of thousands of operations spent after its
+    lines (this takes about a third of it). The invariants `Operation.__post_init__`
+    asserts are the pairing's own (a status of `OPERATION_STATUSES`, ret None exactly
+    for `info`, a completion after its call, compare-failed only for a cas: see
+    `Pairing.complete`), so they are not asserted again."""
+    set_id, set_process, set_client, set_f, set_key, set_input, set_output = _SETTERS[:7]
+    set_call, set_ret, set_status, set_call_time, set_return_time, set_line = _SETTERS[7:]
+    new = object.__new__
+    operations: list[Operation] = []
+    append = operations.append
+    for number, (call, process, opened, output, ret, status, return_time_us) in enumerate(done):
+        operation = new(Operation)
+        set_id(operation, number)
+        set_process(operation, process)
+        set_client(operation, opened.client)
+        set_f(operation, opened.f)
+        set_key(operation, opened.key)
+        set_input(operation, opened.input)
+        set_output(operation, output)
+        set_call(operation, call)
+        set_ret(operation, ret)
+        set_status(operation, status)
+        set_call_time(operation, opened.time_us)
+        set_return_time(operation, return_time_us)
+        set_line(operation, opened.line)
+        append(operation)
+    return operations
 
 
 # ---------------------------------------------------------------------------------------
@@ -866,18 +1046,19 @@ class HistoryValidator:
         self.events: list[Event] = []
         """Every event fed, when `keep`; a streaming reader passes keep=False and holds
         only the open invokes."""
-        self._previous: Event | None = None
+        self.next_index = 0
+        self.last_time: int | None = None
+        """The index the next event must have, and the time of the last one (None before
+        the first): all the rules between lines need of the events before."""
         self.pairing = pairing if pairing is not None else Pairing(source, wording=JSONL_WORDING, collect=False)
 
     def feed(self, event: Event, line: int) -> None:
-        previous = self._previous
-        expected_index = 0 if previous is None else previous.index + 1
-        if event.index != expected_index:
-            raise InputError(self.source, line, "index", f"expected {expected_index}, got {event.index}")
-        if previous is not None and event.time < previous.time:
-            raise InputError(self.source, line, "time", f"went back from {previous.time} to {event.time}")
+        if event.index != self.next_index:
+            raise InputError(self.source, line, "index", f"expected {self.next_index}, got {event.index}")
+        if self.last_time is not None and event.time < self.last_time:
+            raise InputError(self.source, line, "time", f"went back from {self.last_time} to {event.time}")
         pair_event(self.pairing, event, line)
-        self._previous = event
+        self.next_index, self.last_time = event.index + 1, event.time
         if self.keep:
             self.events.append(event)
 

@@ -5,6 +5,7 @@ line and field (through the command, as people meet it)."""
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -590,3 +591,103 @@ def test_the_command_offers_every_format_and_model() -> None:
 
     assert HISTORY_FORMATS == FORMATS
     assert tuple(MODELS) == CHECK_MODELS
+
+
+# ---------------------------------------------------------------------------------------
+# Lines are read in blocks: the same lines, numbers and errors as one line at a time
+
+
+def _lines_one_at_a_time(data: bytes) -> list[str]:
+    pieces = [piece + b"\n" for piece in data.split(b"\n")]
+    pieces[-1] = pieces[-1][:-1]
+    texts = [piece.decode("utf-8") for piece in pieces if piece]
+    if texts and texts[0].startswith("\ufeff"):
+        texts[0] = texts[0][1:]
+    return texts
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    parts=st.lists(
+        st.sampled_from(["a", "é", "\n", "\r", "\r\n", "\x0b", "\x1c", "\u2028", "\x85", '{"k":1}']), max_size=40
+    ),
+    block=st.integers(1, 9),
+    bom=st.booleans(),
+)
+def test_lines_read_in_blocks_are_the_lines_of_the_file(
+    tmp_path_factory: pytest.TempPathFactory, parts: list[str], block: int, bom: bool
+) -> None:
+    from checkers.formats import text
+
+    data = (("\ufeff" if bom else "") + "".join(parts)).encode("utf-8")
+    path = tmp_path_factory.mktemp("lines") / "h"
+    path.write_bytes(data)
+    original = text.BLOCK_BYTES
+    text.BLOCK_BYTES = block  # blocks that cut lines, and characters, anywhere
+    try:
+        read = list(text.numbered_lines(str(path)))
+    finally:
+        text.BLOCK_BYTES = original
+    assert read == list(enumerate(_lines_one_at_a_time(data), start=1))
+
+
+def test_bytes_that_are_not_utf8_are_named_after_the_good_lines_before_them(tmp_path: Path) -> None:
+    from checkers.formats.text import numbered_lines
+
+    path = tmp_path / "h"
+    path.write_bytes(b'{"a":1}\nnot json\n{"b":\xff}\n')
+    seen: list[int] = []
+    with pytest.raises(InputError) as caught:
+        for number, _ in numbered_lines(str(path)):
+            seen.append(number)
+    assert seen == [1, 2]  # a reader refuses line 2 before line 3's bytes are looked at
+    assert (caught.value.line, caught.value.message) == (
+        3,
+        "not UTF-8 text: byte 0xff at column 6 (invalid start byte)",
+    )
+
+
+def test_reading_and_searching_leave_no_cycle_to_collect(tmp_path: Path) -> None:
+    """What lets `collector_paused` turn the collector off while reading and searching."""
+    import gc
+
+    from checkers.history import Event, write_history_jsonl
+    from checkers.linearizability import check_operations
+
+    register = tmp_path / "register.jsonl"
+    events = []
+    for n in range(200):
+        process = n % 4
+        f = ("read", "write", "cas")[n % 3]
+        value = {"read": None, "write": n, "cas": (None, n)}[f]
+        events.append(Event(2 * n, 2 * n, process + 4 * (n // 4), "invoke", f, "k", value))
+        kind = "info" if n % 9 == 0 else "ok"
+        result = None if f == "read" or kind == "info" else value
+        events.append(Event(2 * n + 1, 2 * n + 1, process + 4 * (n // 4), kind, f, "k", result))
+    write_history_jsonl(register, events)
+    appends = tmp_path / "list-append.jsonl"
+    lines, listed = [], []
+    for n in range(100):
+        lines.append({"index": 2 * n, "time": n, "process": 0, "type": "invoke", "f": "append", "key": "k", "value": n})
+        lines.append({"index": 2 * n + 1, "time": n, "process": 0, "type": "ok", "f": "append", "key": "k", "value": n})
+        listed.append(n)
+    lines.append(
+        {"index": 200, "time": 100, "process": 0, "type": "invoke", "f": "read-list", "key": "k", "value": None}
+    )
+    lines.append({"index": 201, "time": 100, "process": 0, "type": "ok", "f": "read-list", "key": "k", "value": listed})
+    appends.write_text("".join(json.dumps(record) + "\n" for record in lines), encoding="utf-8")
+    knossos = sorted(Path(__file__).parent.joinpath("testdata", "histories").rglob("*.edn"))[:3]
+    cases = [(register, "cas-register", None), (appends, "list-append", None)] + [
+        (p, "cas-register", 0) for p in knossos
+    ]
+    for path, name, initial in cases:
+        model = get_model(name, initial)
+        gc.collect()
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            check_operations(read_operations(path, None, model), model)
+            assert gc.collect() == 0, path
+        finally:
+            if enabled:
+                gc.enable()

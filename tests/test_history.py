@@ -395,3 +395,106 @@ def test_lines_the_simulator_writes_take_the_fast_reading() -> None:
     refused = event_line(Event(0, 5, 1, "invoke", "read", "k", 3))
     assert _fast_event(refused, FUNCTIONS) is None
     assert _fast_event(lines[0], ("read", "write")) is None
+
+
+# ---------------------------------------------------------------------------------------
+# The reader of operations pairs lines in the simulator's form at once: the same
+# operations, or the same first error, as the reading of events
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> list[str]:
+    """Lines of a history as the simulator writes them, most of them keeping the rules,
+    some breaking one (a process calling twice, a completion of another f, key, value or
+    client, a gap in the index, time going back, a value of the wrong shape, a field
+    written another way, a blank line)."""
+    lines: list[str] = []
+    open_calls: dict[int, Event] = {}
+    time_us = 0
+    for index in range(draw(st.integers(1, 14))):
+        time_us += draw(st.sampled_from((0, 1, 5, -1))) if index else 0
+        process = draw(st.integers(0, 3))
+        opened = open_calls.get(process)
+        if opened is None or draw(st.integers(0, 9)) == 0:
+            f = draw(st.sampled_from(("read", "write", "cas", "append")))
+            value = {"read": None, "write": index, "cas": (draw(st.sampled_from((None, 1))), index)}.get(f, index)
+            event = Event(index, max(time_us, 0), process, "invoke", f, "k", value, client=process)
+            open_calls[process] = event
+        else:
+            kind = draw(st.sampled_from(("ok", "ok", "fail", "info")))
+            value = draw(st.sampled_from((opened.value, 7, None))) if opened.f == "read" else opened.value
+            error = {"fail": draw(st.sampled_from(("timeout", COMPARE_FAILED))), "info": "timeout"}.get(kind)
+            event = Event(
+                index,
+                max(time_us, 0),
+                process,
+                kind,
+                draw(st.sampled_from((opened.f, opened.f, "write"))),
+                draw(st.sampled_from(("k", "k", "other"))),
+                value,
+                revision=None if kind == "info" else 3,
+                node=None if kind == "info" else 1,
+                error=error,
+                client=draw(st.sampled_from((process, process, None, 9))),
+            )
+            del open_calls[process]
+        text = event_line(event)
+        mutation = draw(st.integers(0, 30))
+        if mutation == 0:
+            text = json.dumps(event.to_json()) + "\n"  # spaces: read by the decoder
+        elif mutation == 1:
+            text = text.replace('"index":', '"index":1', 1)
+        elif mutation == 2:
+            text = "\n"
+        elif mutation == 3:
+            text = text.replace('"value":null', '"value":[1,2]')
+        elif mutation == 4:
+            text = text.replace('"client":', '"node":', 1)
+        lines.append(text)
+    return lines
+
+
+def _outcome(read) -> object:
+    try:
+        return read()
+    except InputError as error:
+        return (error.path, error.line, error.field, error.message)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(lines=histories(), model_name=st.sampled_from((None, "register", "cas-register")))
+def test_the_reader_of_operations_reads_as_the_reader_of_events(
+    tmp_path_factory: pytest.TempPathFactory, lines: list[str], model_name: str | None
+) -> None:
+    from checkers.history import JSONL_WORDING, Pairing, iter_history_jsonl, pair_history_jsonl
+    from checkers.models import get_model
+
+    path = tmp_path_factory.mktemp("h") / "history.jsonl"
+    path.write_text("".join(lines), encoding="utf-8")
+    model = None if model_name is None else get_model(model_name)
+    functions = (*FUNCTIONS, "append")
+
+    def by_events() -> list:
+        pairing = Pairing(str(path), model, wording=JSONL_WORDING)
+        for _ in iter_history_jsonl(path, None, pairing, functions=functions):
+            pass
+        return [(op, op.line) for op in pairing.operations()]
+
+    def at_once() -> list:
+        pairing = Pairing(str(path), model, wording=JSONL_WORDING)
+        pair_history_jsonl(path, None, pairing, functions=functions)
+        return [(op, op.line) for op in pairing.operations()]
+
+    assert _outcome(at_once) == _outcome(by_events)
+
+
+def test_operations_built_at_once_are_the_operations_built_one_by_one(tmp_path: Path) -> None:
+    from checkers.formats.jsonl import read_jsonl_operations
+    from checkers.history import Operation
+
+    records = [*GOOD, line(9, 1, "invoke", "write", 6), line(10, 1, "fail", "write", 6, error="not-leader")]
+    for operation in read_jsonl_operations(write_lines(tmp_path / "h.jsonl", records)):
+        fields = {name: getattr(operation, name) for name in Operation.__slots__}
+        again = Operation(**fields)
+        assert again == operation and hash(again) == hash(operation) and again.line == operation.line
+        assert repr(again) == repr(operation)

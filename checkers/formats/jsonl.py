@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from checkers.budget import Budget
 from checkers.formats.text import no_operations
-from checkers.history import FUNCTIONS, JSONL_WORDING, Operation, Pairing, iter_history_jsonl
+from checkers.history import FUNCTIONS, JSONL_WORDING, Operation, Pairing, pair_history_jsonl
 
 if TYPE_CHECKING:
     from checkers.models import Model
@@ -28,9 +28,6 @@ def read_jsonl_operations(
     such as list-append's), their shapes judged by the model."""
     pairing = Pairing(os.fspath(path), model, wording=JSONL_WORDING)
     functions = FUNCTIONS if model is None else frozenset(FUNCTIONS) | model.functions
-    events = 0
-    for _ in iter_history_jsonl(path, budget, pairing, functions=functions):
-        events += 1
-    if not events:
+    if not pair_history_jsonl(path, budget, pairing, functions=functions):
         raise no_operations(os.fspath(path))
     return pairing.operations()

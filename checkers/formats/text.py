@@ -25,6 +25,8 @@ from checkers.budget import Budget
 from checkers.errors import InputError
 
 CHUNK_BYTES = 1 << 20
+BLOCK_BYTES = 1 << 16
+"""What one read takes: whole lines are split from it, a line it cuts is read on as a long line."""
 MAX_LINE_BYTES = 256 << 20
 """Longest line read: far beyond any record of a real history (a 50 MB value reads),
 short of what would crowd the memory guard; a longer line is an error naming it."""
@@ -96,25 +98,72 @@ def open_binary(source: str) -> Iterator[BinaryIO]:
 def numbered_lines(source: str, budget: Budget | None = None) -> Iterator[tuple[int, str]]:
     """Yield (line number, text) for every line of the file, line ends kept; see the
     module docstring for what is refused. Spends one unit of `budget` per line and the
-    bytes of every chunk of a long line."""
+    bytes of every chunk of a long line.
+
+    The file is read in blocks of `BLOCK_BYTES`, each decoded and split at once, the
+    budget spent per block (its lines as units, its bytes as stored: the operations read
+    from them are kept); a line the block cuts is finished as a long line is. A block that
+    is not UTF-8 is decoded again line by line, so that the error names the first bad line
+    after every good one before it was yielded."""
     spent = budget if budget is not None else Budget()
     with open_binary(source) as stream:
         number = 0
         while True:
-            raw = _read_line(stream, source, number + 1, spent)
-            if not raw:
+            try:
+                block = stream.read(BLOCK_BYTES)
+            except OSError as error:
+                raise InputError(source, number + 1, None, f"cannot read: {error.strerror or error}") from None
+            if not block:
                 return
-            number += 1
-            text = decode_line(raw, source, number)
-            if number == 1 and text.startswith(BOM):
-                text = text[1:]
-            yield number, text
+            end = block.rfind(b"\n") + 1
+            if end < len(block):  # the block cuts its last line: finish it
+                tail = _read_line(stream, source, number + block.count(b"\n", 0, end) + 1, spent, block[end:])
+                block = block[:end] + tail if end else tail
+            lines = _split(block)
+            spent.spend(stored_bytes=len(block), work=len(lines) if lines is not None else 1)
+            if lines is None:  # not UTF-8: line by line, the good ones first
+                for piece in _byte_lines(block):
+                    number += 1
+                    text = decode_line(piece, source, number)
+                    yield number, text[1:] if number == 1 and text.startswith(BOM) else text
+                continue
+            if number == 0 and lines and lines[0].startswith(BOM):
+                lines[0] = lines[0][1:]
+            for text in lines:
+                number += 1
+                yield number, text
 
 
-def _read_line(stream: BinaryIO, source: str, number: int, budget: Budget) -> bytes:
+def _split(block: bytes) -> list[str] | None:
+    """The lines of a block of whole lines (the last may lack its newline), ends kept,
+    split at newlines only; None when the block is not UTF-8."""
     try:
-        piece = stream.readline(CHUNK_BYTES)
-        budget.spend()
+        text = block.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    lines = text.splitlines(keepends=True)
+    # `splitlines` also splits at \r, \x0b, \x1c, \u2028 and others (not inside \r\n): when it
+    # made no more lines than there are newlines, it split at nothing else but the end.
+    if len(lines) == text.count("\n") + (not text.endswith("\n")):
+        return lines
+    lines = [line + "\n" for line in text.split("\n")]
+    lines[-1] = lines[-1][:-1]
+    return lines if lines[-1] else lines[:-1]
+
+
+def _byte_lines(block: bytes) -> list[bytes]:
+    """The lines of a block of whole lines, ends kept, split at newlines only."""
+    if b"\r" not in block:
+        return block.splitlines(keepends=True)  # bytes split at \n and \r only
+    pieces = [piece + b"\n" for piece in block.split(b"\n")]
+    pieces[-1] = pieces[-1][:-1]
+    return pieces if pieces[-1] else pieces[:-1]
+
+
+def _read_line(stream: BinaryIO, source: str, number: int, budget: Budget, head: bytes = b"") -> bytes:
+    """The rest of line `number`, of which `head` (shorter than `CHUNK_BYTES`) was read."""
+    try:
+        piece = head + stream.readline(CHUNK_BYTES - len(head))
         if len(piece) < CHUNK_BYTES or piece.endswith(b"\n"):
             return piece
         pieces, size = [piece], len(piece)
