@@ -398,7 +398,8 @@ def pair_history_jsonl(
             continue
         validator.next_index, validator.last_time = next_index, None if last_time < 0 else last_time
         validator.feed(event, line_number)
-        next_index, last_time = validator.next_index, validator.last_time
+        next_index = validator.next_index
+        last_time = -1 if validator.last_time is None else validator.last_time
         events += 1
     return events
 
@@ -668,6 +669,7 @@ def _event_from_record(record: dict[str, Any], source: str, line: int, functions
         problem = None
     else:
         value = record["value"]
+        frozen: object
         if type(value) is list and _ATOMS.issuperset(map(type, value)):
             problem, frozen = None, tuple(value)  # flat, as a read-list's: one pass over it
         else:

@@ -896,7 +896,8 @@ class EtcdModel(Model):
         puts = self.pending_puts.get(op.id)
         if shown and puts is not None and not all(_may_put(puts, kv) for kv in shown.values()):
             return False, state
-        after, _ = execute(state, self.stand_ins.get(op.id, request))
+        stand_in = self.stand_ins.get(op.id)
+        after, _ = execute(state, request if stand_in is None else stand_in)
         if after.revision == state.revision:
             return False, state
         if shown and any(after.get(key) != kv for key, kv in shown.items()):
