@@ -522,6 +522,13 @@ def _check_within(tmp_path: Path, history: Recorder) -> LinearizabilityResult:
     return check_history_file(history.write(tmp_path / "history.jsonl"), "etcd", budget_s=20)
 
 
+def _assert_found_within(tmp_path: Path, history: Recorder, configurations: int) -> None:
+    """Invalid, decided within the budget and within that many configurations."""
+    result = _check_within(tmp_path, history)
+    assert_invalid(result)
+    assert result.partitions[0].explored < configurations, result.partitions[0].explored
+
+
 def test_pending_puts_of_unshown_values_filling_revisions_are_valid(tmp_path: Path) -> None:
     history = Recorder()
     _lost_puts(history, 30)
@@ -538,9 +545,7 @@ def test_a_read_no_pending_put_can_explain_is_found_among_unshown_ones_at_once(t
     history = Recorder()
     _lost_puts(history, 30)
     get(history, 0, "a", 17, kv("a", "never-written", 2, 17, 16))
-    result = _check_within(tmp_path, history)
-    assert_invalid(result)
-    assert result.partitions[0].explored < 1000, result.partitions[0].explored
+    _assert_found_within(tmp_path, history, 1000)
 
 
 def test_a_version_the_lost_puts_cannot_reach_is_found_at_once(tmp_path: Path) -> None:
@@ -548,9 +553,7 @@ def test_a_version_the_lost_puts_cannot_reach_is_found_at_once(tmp_path: Path) -
     history = Recorder()
     _lost_puts(history, 16)
     get(history, 0, "a", 17, kv("a", "lost-15", 2, 17, 17))
-    result = _check_within(tmp_path, history)
-    assert_invalid(result)
-    assert result.partitions[0].explored < 1000, result.partitions[0].explored
+    _assert_found_within(tmp_path, history, 1000)
 
 
 def test_a_compare_ordering_values_keeps_every_value_its_own(tmp_path: Path) -> None:
@@ -652,6 +655,4 @@ def test_a_version_more_than_the_lost_writes_can_make_is_found_within_the_budget
     what its shown version needs (without that, the search had not finished in 20 s)."""
     history = Recorder()
     _first_revisions_lost(history, 4)
-    result = _check_within(tmp_path, history)
-    assert_invalid(result)
-    assert result.partitions[0].explored < 10_000, result.partitions[0].explored
+    _assert_found_within(tmp_path, history, 10_000)

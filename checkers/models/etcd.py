@@ -700,19 +700,34 @@ def _open_before(overwrites: list[int], claimed: list[int], first: int, revision
     return _unclaimed(claimed, after, revision) > 0
 
 
-def _overwritten(request: Request, response: object) -> Iterator[str]:
-    """The keys a returned write surely set or removed, by what its response shows: a
-    put's key, a one-key delete that deleted, and the same in the branch a txn took."""
-    if isinstance(request, PutRequest) and isinstance(response, PutResponse):
-        yield request.key
-    elif isinstance(request, DeleteRequest) and isinstance(response, DeleteResponse):
-        if not request.range_end and response.deleted:
-            yield request.key
-    elif isinstance(request, TxnRequest) and isinstance(response, TxnResponse):
+def _done(request: Request, response: object) -> Iterator[tuple[Request, object]]:
+    """The requests a returned one carried out, each with its response: itself, or those
+    of the branch a txn took (nested txns opened too), as its response shows them."""
+    if isinstance(request, TxnRequest) and isinstance(response, TxnResponse):
         branch = request.success if response.succeeded else request.failure
         if len(branch) == len(response.responses):
             for item, shown in zip(branch, response.responses, strict=True):
-                yield from _overwritten(item, shown)
+                yield from _done(item, shown)
+    else:
+        yield request, response
+
+
+def _put_keys(request: Request, response: object) -> Iterator[str]:
+    """The keys a returned write put, by what its response shows."""
+    for item, shown in _done(request, response):
+        if isinstance(item, PutRequest) and isinstance(shown, PutResponse):
+            yield item.key
+
+
+def _overwritten(request: Request, response: object) -> Iterator[str]:
+    """The keys a returned write surely set or removed: those it put, and those of the
+    one-key deletes that deleted."""
+    yield from _put_keys(request, response)
+    for item, shown in _done(request, response):
+        if not isinstance(item, DeleteRequest) or item.range_end:
+            continue  # a put (above), or a range delete, whose keys the response may not show
+        if isinstance(shown, DeleteResponse) and shown.deleted:
+            yield item.key
 
 
 @dataclass(frozen=True, slots=True)
@@ -780,17 +795,6 @@ class _Generations:
         return owed, mod
 
 
-def _put_keys(request: Request, response: object) -> Iterator[str]:
-    """The keys a returned write put, by what its response shows."""
-    if isinstance(request, PutRequest) and isinstance(response, PutResponse):
-        yield request.key
-    elif isinstance(request, TxnRequest) and isinstance(response, TxnResponse):
-        branch = request.success if response.succeeded else request.failure
-        if len(branch) == len(response.responses):
-            for item, shown in zip(branch, response.responses, strict=True):
-                yield from _put_keys(item, shown)
-
-
 STAND_IN = "(a value no response shows)"
 """The stand-in's text (with primes added until no request names it), as counterexamples
 print it in a store."""
@@ -849,15 +853,13 @@ class EtcdModel(Model):
     """`claimed`, in order."""
     generations: dict[str, _Generations] = field(default_factory=dict, compare=False, hash=False)
     """Per key: what judged responses show of its generations (see `_Generations`)."""
-    widest: list[int] = field(default_factory=lambda: [1], compare=False, hash=False)
-    """The most keys one pending write may put (one item)."""
     wide_puts: list[frozenset[str]] = field(default_factory=list, compare=False, hash=False)
     """The keys of each pending write that may put more than one."""
     compacts: list[frozenset[int]] = field(default_factory=lambda: [frozenset()], compare=False, hash=False)
     """The pending compactions (by id; one item), which may act at any revision."""
     stand_ins: dict[int, Request] = field(default_factory=dict, compare=False, hash=False)
     """Per pending write (by id): the request it is stepped as, with every value no
-    operation can tell apart from another replaced by one stand-in value (see `_forget`)."""
+    operation can tell apart from another replaced by one stand-in value (see `_Forgetting`)."""
 
     def init(self) -> Store:
         return Store.empty(self.initial_revision)
@@ -931,7 +933,7 @@ class EtcdModel(Model):
             free = _unclaimed(claimed, store.revision, deadline)
             # A revision puts one of these keys, or more where a pending write puts several.
             extra = sum(len(keys & wide) - 1 for wide in self.wide_puts if len(keys & wide) > 1)
-            if total > free + min(extra, free * (self.widest[0] - 1)):
+            if total > free + extra:
                 return False
         return True
 
@@ -1018,7 +1020,6 @@ class EtcdModel(Model):
         self.claimed_in_order[:] = sorted(self.claimed)
         self.generations.clear()
         self.generations.update(_Generations.read(ops, budget))
-        self.widest[0] = max((len(puts) for puts in self.pending_puts.values()), default=1)
         self.wide_puts[:] = [frozenset(puts) for puts in self.pending_puts.values() if len(puts) > 1]
         self._stand_in(ops, budget)
         return None
