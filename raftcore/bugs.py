@@ -49,6 +49,9 @@ DELETE_KEEPS_VERSION = "delete-keeps-version"
 COMPACT_DROPS_LATEST = "compact-drops-latest"
 TXN_COMPARE_AT_PROPOSE = "txn-compare-at-propose"
 RANGE_MORE_OFF_BY_ONE = "range-more-off-by-one"
+# etcd's watch (raftcore/watch.py)
+WATCH_SPLIT_DROPS_REVISION = "watch-split-drops-revision"
+WATCH_START_REPEATS_LAST = "watch-start-repeats-last"
 
 BUGS: dict[str, str] = {
     VOTE_NOT_PERSISTED: (
@@ -158,6 +161,14 @@ BUGS: dict[str, str] = {
     RANGE_MORE_OFF_BY_ONE: (
         "a range with a limit says more keys remain only when at least two do, so a paginated "
         "list whose next page would hold one key ends a page early and misses that key"
+    ),
+    WATCH_SPLIT_DROPS_REVISION: (
+        "a watch response that fills up in the middle of a revision ends there, and the rest "
+        "of that revision's events are taken as sent and never reach the watcher"
+    ),
+    WATCH_START_REPEATS_LAST: (
+        "a watch from a start revision also reports the revision before it, so a watcher "
+        "that resumes after the last revision it saw receives that revision a second time"
     ),
 }
 

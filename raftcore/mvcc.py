@@ -63,10 +63,16 @@ class Change:
     main: int
     kv: KeyValue
     deleted: bool = False
+    sub: int = 0
+    """Its place among the changes of its revision, from 0: the order a watch reports them in."""
 
 
 def _main(change: Change) -> int:
     return change.main
+
+
+def _revision_order(item: tuple[Change, KeyValue | None]) -> tuple[int, int]:
+    return item[0].main, item[0].sub
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +208,22 @@ class MVCCStore:
             kvs = [dataclasses.replace(kv, value=None) for kv in kvs]
         return RangeResponse(header, tuple(kvs), more, count)
 
+    def changes_since(self, key: str, range_end: str, since: int) -> list[tuple[Change, KeyValue | None]]:
+        """Every change of a key in `[key, range_end)` at revision `since` or later, in the
+        order they were made (revision, then place within it), each with the key as it stood
+        just before (None: absent, or its earlier state compacted away): what a watch
+        catching up from `since` reports."""
+        found: list[tuple[Change, KeyValue | None]] = []
+        for name in self._keys_in(key, range_end):
+            history = self._history[name]
+            start = bisect.bisect_left(history, since, key=_main)
+            for index in range(start, len(history)):
+                before = history[index - 1] if index > 0 else None
+                previous = None if before is None or before.deleted else before.kv
+                found.append((history[index], previous))
+        found.sort(key=_revision_order)
+        return found
+
     # --- Writing -----------------------------------------------------------------------
 
     def _write(self, batch: _Batch, key: str, value: Any) -> None:
@@ -213,7 +235,8 @@ class MVCCStore:
         version = 1
         if previous is not None and (live or self._delete_keeps_version):
             version = previous.kv.version + 1
-        self._append(batch, Change(batch.main, KeyValue(key, value, create_revision, batch.main, version)))
+        kv = KeyValue(key, value, create_revision, batch.main, version)
+        self._append(batch, Change(batch.main, kv, sub=batch.changes))
 
     def _append(self, batch: _Batch, change: Change) -> None:
         key = change.kv.key
@@ -241,7 +264,7 @@ class MVCCStore:
     def _delete(self, request: DeleteRangeRequest, batch: _Batch) -> DeleteRangeResponse:
         kvs = self._live(request.key, request.range_end, None)
         for kv in kvs:
-            self._append(batch, Change(batch.main, kv, deleted=True))
+            self._append(batch, Change(batch.main, kv, deleted=True, sub=batch.changes))
         return DeleteRangeResponse(batch.revision, len(kvs), tuple(kvs) if request.prev_kv else ())
 
     def put_value(self, key: str, value: Any, keep_revision: bool = False) -> None:

@@ -41,6 +41,7 @@ from raftcore.etcd import KINDS, TxnRequest, is_response, request_from_json, res
 from raftcore.kv import ETCD_OPERATIONS, READ_OPERATIONS, Command, ExecutionObserver, KVStore, Result
 from raftcore.raft import RaftNode
 from raftcore.types import NO_NODE, Config, Entry, PersistedState, Role
+from raftcore.watch import WatchHub
 
 _PLAIN_WRITES = ("put", "delete", "cas", "append")
 """The writes of the operations before etcd's: the only ones `forward-acknowledged` answers."""
@@ -139,6 +140,9 @@ class KVServer:
             bugs=config.bugs,
         )
         self.node_id = config.node_id
+        self.watches = WatchHub(config.node_id, self.store.mvcc, config.bugs)
+        """The watches this member serves from its applied store (`raftcore.watch`); the host
+        asks it for what they are owed after each apply."""
         bugs = config.bugs
         self._stale_local_read = STALE_LOCAL_READ in bugs
         self._read_from_follower = READ_FROM_FOLLOWER in bugs
