@@ -42,6 +42,7 @@ RUN_FILES = (
     "history.jsonl",
     "trace.jsonl",
     "effects.jsonl",
+    "watch.jsonl",
     "verdict.json",
     "events.json",
     "crash.txt",
@@ -96,6 +97,8 @@ def write_run(folder: Path, result: RunResult) -> None:
     write_durable(folder / "trace.jsonl", result.trace_text)
     if result.effects_text is not None:
         write_durable(folder / "effects.jsonl", result.effects_text)
+    if result.watch_text is not None:
+        write_durable(folder / "watch.jsonl", result.watch_text)
     if result.crash is not None:
         write_durable(folder / "crash.txt", crash_text(result.crash))
 

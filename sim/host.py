@@ -29,6 +29,7 @@ from raftcore.kv import Command
 from raftcore.raft import RaftNode
 from raftcore.server import Forward, KVServer, Request, Response, entry_digest
 from raftcore.types import Config, Entry, HardState, Message, MessageType, PersistedState, Ready, Role
+from raftcore.watch import ProgressRequest, WatchCreate
 from sim.clock import LocalClock
 from sim.disk import Disk
 from sim.schedule import call_later
@@ -152,6 +153,8 @@ class Host:
                 self._observe_backoff(server.node, payload.sender, next_before)
             if self.observer is not None:
                 self.observer.after_step(self, payload.sender)
+        elif type(payload) is WatchCreate or type(payload) is ProgressRequest:
+            self._serve_watch(server, payload)
         else:
             assert isinstance(payload, Request)
             answer = server.submit(payload)
@@ -165,6 +168,13 @@ class Host:
                     self.observed["forward-refused"] += 1
                 self.network.send(self.name, payload.client, answer)
         self.kick()
+
+    def _serve_watch(self, server: KVServer, message: WatchCreate | ProgressRequest) -> None:
+        """A watcher's message (`raftcore.watch`): the answers go back on its stream."""
+        hub = server.watches
+        answers = hub.create(message) if isinstance(message, WatchCreate) else hub.progress(message)
+        for answer in answers:
+            self.network.send(self.name, answer.client, answer)
 
     def _observe_before_step(self, node: RaftNode, message: Message) -> int | None:
         """Count a vote request the election restriction refuses; for a rejected append
@@ -236,6 +246,9 @@ class Host:
                 trace.emit_ack(self.node_id, ack.client, ack.request_id, ack.index, ack.term, ack.digest)
             for response in responses:
                 self.network.send(self.name, response.client, response)
+            if len(server.watches):
+                for owed in server.watches.after_apply():
+                    self.network.send(self.name, owed.client, owed)
         server.node.advance(ready)
         self._busy = False
         self.kick()

@@ -33,7 +33,9 @@ from sim.invariants import Invariants, InvariantViolation, Violation
 from sim.nemesis import Nemesis
 from sim.network import LinkSpec, Network
 from sim.trace import Trace, digest_of
+from sim.watcher import Watcher
 from workloads import get as get_workload
+from workloads._watch import INFORMERS, WATCHERS
 
 SECOND_US = 1_000_000
 
@@ -81,6 +83,8 @@ class RunResult:
     """None when the run was made without the state checker."""
     effects_text: str | None = None
     """`effects.jsonl`: every command a store executed (None: not recorded)."""
+    watch_text: str | None = None
+    """`watch.jsonl`: what the watchers asked and were sent (None: the run had none)."""
 
 
 class World:
@@ -108,6 +112,8 @@ class World:
             self.network.observer = MessageTracer(self.trace, {host.name: host for host in self.hosts.values()})
         self._link_cluster()
         self.clients = [self._build_client(slot) for slot in range(scenario.workload.clients)]
+        self.watch_log = Trace(lambda: env.now)  # type: ignore[arg-type, return-value]
+        self.watchers = self._build_watchers()
         self.nemesis = Nemesis(self.env, self.hosts, self.network, self.trace, seed, self.leader)
         if any(fault.after != "time" for fault in scenario.faults):
             for host in self.hosts.values():
@@ -187,6 +193,36 @@ class World:
             self.network.link(client.name, endpoint(node_id), client_link)
         return client
 
+    def _build_watchers(self) -> list[Watcher]:
+        """The workload's watchers, then its informers (`workloads._watch`); none unless
+        the scenario asks, so a run without them is built, and runs, as before."""
+        spec = self.scenario
+        settings = spec.workload
+        workload = get_workload(settings.kind)
+        if not workload.watch_prefix:
+            return []
+        plain, informers = int(WATCHERS.read(settings)), int(INFORMERS.read(settings))
+        page_size = int(dict(settings.options).get("page_size", 50))
+        silence_us = max(4 * settings.attempt_timeout_ms * MS, 200 * MS)
+        client_link = LinkSpec(spec.network.client_latency_us, spec.network.jitter_us)
+        watchers = []
+        for slot in range(plain + informers):
+            watcher = Watcher(
+                self.env,
+                slot,
+                spec.node_ids,
+                self.network,
+                self.watch_log,
+                workload.watch_prefix,
+                slot >= plain,
+                page_size,
+                silence_us,
+            )
+            for node_id in spec.node_ids:
+                self.network.link(watcher.name, endpoint(node_id), client_link)
+            watchers.append(watcher)
+        return watchers
+
     def leader(self) -> int | None:
         """The running leader of the highest term, if any."""
         leaders = [(host.term(), -node_id) for node_id, host in self.hosts.items() if host.is_leader()]
@@ -202,6 +238,8 @@ class World:
         self.trace.emit("phase", phase="safety")
         self.env.process(self.nemesis.run(spec.faults, heal_us))
         clients = [self.env.process(c.run(workload_end_us, spec.phases.final_reads)) for c in self.clients]
+        for watcher in self.watchers:
+            self.env.process(watcher.run(workload_end_us))
         self.env.process(self._phases(heal_us, workload_end_us))
         limit_us = workload_end_us + spec.phases.final_reads_limit_ms * MS
         crash = violation = None
@@ -223,6 +261,7 @@ class World:
             crash,
             checked,
             self.effects.text(),
+            self.watch_log.text() if self.watchers else None,
         )
 
     def _crash_of(self, error: BaseException) -> Crash:
@@ -302,6 +341,8 @@ def _culprit(trace_back: TracebackType | None) -> str | None:
             found = f"node {owner.node_id}"
         elif isinstance(owner, Client):
             found = f"client {owner.slot}"
+        elif isinstance(owner, Watcher):
+            found = f"watcher {owner.slot}"
     return found
 
 

@@ -175,7 +175,9 @@ class Workload:
       or a `Model` of the workload's own (for `f` values no model there knows);
     - `checkers`: the run's checkers that judge it, from `CHECKERS`;
     - `problems(settings)`: (field, message) for each setting it cannot run with;
-    - `options`: the settings of its own (see `Option`), none by default.
+    - `options`: the settings of its own (see `Option`), none by default;
+    - `watch_prefix`: the prefix its keys live under, for a workload whose runs may add
+      watchers and informers (`workloads._watch`, whose options it then declares); "" if none.
     """
 
     kind: str
@@ -187,6 +189,7 @@ class Workload:
     checkers: tuple[str, ...]
     problems: Callable[[Settings], list[tuple[str, str]]]
     options: tuple[Option, ...] = ()
+    watch_prefix: str = ""
 
     def __post_init__(self) -> None:
         if isinstance(self.model, str):

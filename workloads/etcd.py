@@ -10,7 +10,7 @@ a while ago. Values are unique (client slot and counter), which keeps the search
 
 Settings: `keys` and the weights `read` (range of one key), `write` (put) and `cas` (txn)
 of the `[workload]` table, and its own weights `delete`, `list` (a range of the prefix) and
-`compact`.
+`compact`, and the `watchers` and `informers` watching the prefix (`workloads._watch`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 from raftcore.server import Response
 from workloads import Operation, Option, Settings, Workload
 from workloads import _etcd as etcd
+from workloads import _watch as watch
 
 PREFIX = "/e/"
 DELETE = Option("delete", float, 0.1, "weight of a delete (one key, or now and then the whole prefix)", 0.0, 1.0)
@@ -168,5 +169,6 @@ WORKLOAD = Workload(
     model="etcd",
     checkers=("linearizability", "raft-safety", "liveness", "revisions"),
     problems=problems,
-    options=(DELETE, LIST, COMPACT),
+    options=(DELETE, LIST, COMPACT, *watch.OPTIONS),
+    watch_prefix=PREFIX,
 )

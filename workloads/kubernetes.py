@@ -22,8 +22,9 @@ Each step is one operation of the history; what a client saw drives its next ste
 that got no definite answer ends its action (the next operation starts a new one).
 
 Settings: `keys` (objects), and the weights `read` (list), `write` (create) and `cas`
-(update) of the `[workload]` table; its own `delete`, `controller` and `compact` weights and
-`page_size`.
+(update) of the `[workload]` table; its own `delete`, `controller` and `compact` weights,
+`page_size` (a list's, and an informer's), and the `watchers` and `informers` watching the
+objects (`workloads._watch`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from typing import Any
 from raftcore.server import Response
 from workloads import Operation, Option, Settings, Workload
 from workloads import _etcd as etcd
+from workloads import _watch as watch
 
 PREFIX = "/registry/pods/"
 DELETE = Option("delete", float, 0.1, "weight of a guarded delete", 0.0, 1.0)
@@ -216,5 +218,6 @@ WORKLOAD = Workload(
     model="etcd",
     checkers=("linearizability", "raft-safety", "liveness", "revisions"),
     problems=problems,
-    options=(COMPACT, CONTROLLER, DELETE, PAGE_SIZE),
+    options=(COMPACT, CONTROLLER, DELETE, PAGE_SIZE, *watch.OPTIONS),
+    watch_prefix=PREFIX,
 )
