@@ -335,3 +335,13 @@ def _revision_of_entry(entry: tuple[int, str | None, int]) -> int:
 
 def describe(request: Request, revision: int) -> str:
     return f"{request_words(request)} @{revision}"
+
+
+KnownWrites = _Writes
+"""What the returned writes of a history establish, per key (for `checkers.watch`)."""
+
+
+def known_writes(calls: list[EtcdCall]) -> KnownWrites:
+    """The revisions, keys and values the returned writes among `calls` establish: the
+    revision history that other observers (a watch's events) are held to."""
+    return _established(calls)

@@ -271,7 +271,8 @@ class WatchHub:
             assert all(event.kv.mod_revision == revision for event in group)
         if batch:
             responses.append(self._response(watch, batch[-1].kv.mod_revision, events=tuple(batch)))
-        watch.next_revision = self._store.revision + 1
+        # A watch from a revision this member has not reached yet keeps waiting for it.
+        watch.next_revision = max(watch.next_revision, self._store.revision + 1)
         return responses
 
     def _owed(self, watch: _Watch) -> list[tuple[int, list[WatchEvent]]]:

@@ -28,6 +28,7 @@ from checkers.node_progress import check_node_progress, default_bound_us
 from checkers.raft_safety import check_raft_safety
 from checkers.revisions import check_revisions
 from checkers.verdict import CheckerResult, RunVerdict, Verdict
+from checkers.watch import check_watch
 from raftsim.run_folder import (
     RunFolder,
     hidden_sibling,
@@ -104,6 +105,9 @@ def judge(
         results["node-progress"] = check_node_progress(trace, progress_bound_us(scenario), degraded)
     if "revisions" in workload.checkers:
         results["revisions"] = check_revisions(history, trace)
+    watched = folder.watch
+    if watched is not None:  # a run with watchers, whatever its workload
+        results["watch"] = check_watch(watched, history, trace)
     # Whatever the workload, the cluster's elections are judged, and on a crashed run too:
     # a term begun over a healthy leader before the crash happened, whatever came after.
     results["disruption"] = check_disruption(trace, disruption_settings(folder.scenario))

@@ -31,6 +31,7 @@ from checkers.errors import InputError
 from checkers.history import Event, read_history_jsonl
 from checkers.trace import TraceEvent, read_trace_jsonl
 from checkers.verdict import RunVerdict
+from checkers.watch_file import WatchFile, read_watch_jsonl
 from reports.timeline import read_verdict_leniently
 from scenarios import loader
 from scenarios.model import Scenario
@@ -317,6 +318,16 @@ class RunFolder:
     def _read_effects(self) -> list[EffectEvent] | None:
         path = self.path / "effects.jsonl"
         return read_effects_jsonl(path) if path.is_file() else None
+
+    @property
+    def watch(self) -> WatchFile | None:
+        """What the run's watchers asked and were sent (`watch.jsonl`); None for a run
+        without watchers."""
+        return self._once("watch", self._read_watch)
+
+    def _read_watch(self) -> WatchFile | None:
+        path = self.path / "watch.jsonl"
+        return read_watch_jsonl(path) if path.is_file() else None
 
     @property
     def verdict(self) -> RunVerdict:

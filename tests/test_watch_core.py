@@ -170,3 +170,13 @@ def test_a_member_serves_watches_from_what_it_applied() -> None:
     (response,) = server.watches.after_apply()
     assert events([response]) == [("PUT", "a", 2)]
     assert response.node == 1 and response.to_json()["header"] == {"revision": 2}
+
+
+def test_a_watch_ahead_of_a_lagging_member_waits_for_its_start() -> None:
+    store = MVCCStore()
+    hub = WatchHub(1, store)
+    assert events(watch(hub, start=3)) == []
+    run(store, "put", key="/p/a", value="1")  # 2: before the start
+    assert hub.after_apply() == []
+    run(store, "put", key="/p/a", value="2")  # 3
+    assert events(hub.after_apply()) == [("PUT", "/p/a", 3)]
