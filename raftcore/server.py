@@ -227,6 +227,8 @@ class KVServer:
         acknowledgements: list[Acknowledgement] = []
         for entry in entries:
             command = Command.decode(entry.data) if entry.data else None
+            if command is not None and command.operation == "etcd-compact" and len(self.watches):
+                self.watches.before_compaction()
             result = self.store.apply(entry.index, command)
             if command is None or result is None:
                 continue

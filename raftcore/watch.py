@@ -202,6 +202,8 @@ class WatchHub:
         self._watches: dict[tuple[str, int, int], _Watch] = {}
         """By (client, stream, watch id); dicts keep insertion order, so delivery order is fixed."""
         self._sequences: dict[tuple[str, int], int] = {}
+        self._outbox: list[WatchResponse] = []
+        """Responses settled before a compaction, sent with the next `after_apply`."""
         self._split_drops_revision = WATCH_SPLIT_DROPS_REVISION in bugs
         self._start_repeats_last = WATCH_START_REPEATS_LAST in bugs
 
@@ -240,9 +242,18 @@ class WatchHub:
             if (watch.client, watch.stream) == (message.client, message.stream)
         ]
 
+    def before_compaction(self) -> None:
+        """Settle every watch before a compaction applies: a batch of entries may hold
+        writes and then a compaction that drops them, and a watch owed those writes must
+        have them first (etcd notifies its synced watchers as each write ends)."""
+        for watch in self._watches.values():
+            if watch.next_revision <= self._store.revision:
+                self._outbox.extend(self._catch_up(watch))
+
     def after_apply(self) -> list[WatchResponse]:
-        """What every watch is owed after entries applied, in the order the watches opened."""
-        out: list[WatchResponse] = []
+        """What every watch is owed after entries applied, in the order the watches opened
+        (what was settled before a compaction first)."""
+        out, self._outbox = self._outbox, []
         for watch in self._watches.values():
             if watch.next_revision <= self._store.revision:
                 out.extend(self._catch_up(watch))

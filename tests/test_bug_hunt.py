@@ -51,6 +51,8 @@ HUNTS: dict[str, tuple[str, int, frozenset[str]]] = {
     "compact-drops-latest": ("etcd-mix", 3, frozenset({"linearizability", "revisions"})),
     "txn-compare-at-propose": ("kubernetes", 3, frozenset({"linearizability"})),
     "range-more-off-by-one": ("kubernetes", 3, frozenset({"linearizability"})),
+    "watch-split-drops-revision": ("watch", 3, frozenset({"watch"})),
+    "watch-start-repeats-last": ("informers", 3, frozenset({"watch"})),
 }
 ETCD_API_BUGS = (
     "range-past-reads-current",

@@ -19,7 +19,7 @@ from raftcore.watch import (
 )
 from raftcore.watch import request_from_json as watch_request_from_json
 from raftcore.watch import request_to_json as watch_request_to_json
-from tests.mvcc_support import ask, lone_leader
+from tests.mvcc_support import ask, lone_leader, settle
 
 PREFIX, PREFIX_END = "/p/", "/p0"
 
@@ -180,3 +180,13 @@ def test_a_watch_ahead_of_a_lagging_member_waits_for_its_start() -> None:
     assert hub.after_apply() == []
     run(store, "put", key="/p/a", value="2")  # 3
     assert events(hub.after_apply()) == [("PUT", "/p/a", 3)]
+
+
+def test_writes_applied_with_a_compaction_reach_the_watch_first() -> None:
+    server = lone_leader()
+    server.watches.create(WatchCreate("w0", 0, 1, WatchRequest("a")))
+    for number, value in enumerate("12"):
+        assert server.submit(Request.etcd(f"r{number}", "c0", "put", {"key": "a", "value": value})) is None
+    assert server.submit(Request.etcd("r9", "c0", "compact", {"revision": 3})) is None
+    settle(server)  # one Ready: both puts, then the compaction
+    assert events(server.watches.after_apply()) == [("PUT", "a", 2), ("PUT", "a", 3)]
