@@ -203,6 +203,8 @@ class WatchHub:
         """By (client, stream, watch id); dicts keep insertion order, so delivery order is fixed."""
         self._sequences: dict[tuple[str, int], int] = {}
         self._outbox: list[WatchResponse] = []
+        self._asked: set[tuple[str, int, int]] = set()
+        """Every watch ever asked for here (looked up only: its order matters nowhere)."""
         """Responses settled before a compaction, sent with the next `after_apply`."""
         self._split_drops_revision = WATCH_SPLIT_DROPS_REVISION in bugs
         self._start_repeats_last = WATCH_START_REPEATS_LAST in bugs
@@ -219,6 +221,10 @@ class WatchHub:
     def create(self, message: WatchCreate) -> list[WatchResponse]:
         """Open a watch: its `created` response, then what it owes from its start revision
         (or a cancellation if that revision is compacted)."""
+        place = (message.client, message.stream, message.watch_id)
+        if place in self._asked:
+            return []  # a copy of a request already served: a stream delivers each once
+        self._asked.add(place)
         request = message.request
         store = self._store
         start = request.start_revision if request.start_revision > 0 else store.revision + 1

@@ -68,6 +68,10 @@ it) as it was."""
 WORKLOAD_KINDS = (("register", 0.5), ("list-append", 0.1), ("etcd", 0.2), ("kubernetes", 0.2))
 """Which workload a seed runs, drawn after every corner but the last: half the seeds keep
 the register workload (and so their draws and digests from before the others were drawn)."""
+WATCHING = 0.5
+"""The chance that a seed whose workload keeps its keys under a prefix (etcd, kubernetes)
+also runs watchers and informers of it (`workloads._watch`); drawn from a stream of its
+own, so no other draw of any seed changes, and a seed that does not take them runs as before."""
 CHURN_NODES = 5
 """The leader-churn corner's cluster: two leaders cut off at once still leave a majority
 that elects a third, as in the Raft paper's figure 8."""
@@ -139,7 +143,22 @@ def draw(scenario: Scenario, weights: Weights = PLAIN) -> Scenario:
         drawn = dataclasses.replace(drawn, workload=_kind_of(drawn.workload, kind))
     if rng.random() < LATE_CORNERS["leader-churn"]:
         drawn = _leader_churn(rng, drawn)
-    return drawn
+    return _watching(drawn)
+
+
+def _watching(drawn: Scenario) -> Scenario:
+    """With chance `WATCHING`, one to four watchers and informers of the workload's
+    prefix, at least one of them an informer half the time."""
+    if not workloads.get(drawn.workload.kind).watch_prefix:
+        return drawn
+    rng = stream(drawn.seed, "swarm-watchers")
+    if rng.random() >= WATCHING:
+        return drawn
+    watchers = rng.randint(0, 3)
+    informers = rng.randint(1 if watchers == 0 else 0, 2)
+    options = dict(drawn.workload.options) | {"watchers": watchers, "informers": informers}
+    workload = dataclasses.replace(drawn.workload, options=tuple(sorted(options.items())))
+    return dataclasses.replace(drawn, workload=workload)
 
 
 def _leader_churn(rng: random.Random, drawn: Scenario) -> Scenario:

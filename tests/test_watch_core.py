@@ -190,3 +190,11 @@ def test_writes_applied_with_a_compaction_reach_the_watch_first() -> None:
     assert server.submit(Request.etcd("r9", "c0", "compact", {"revision": 3})) is None
     settle(server)  # one Ready: both puts, then the compaction
     assert events(server.watches.after_apply()) == [("PUT", "a", 2), ("PUT", "a", 3)]
+
+
+def test_a_copy_of_a_create_request_is_served_once() -> None:
+    store = MVCCStore()
+    run(store, "put", key="/p/a", value="1")
+    hub = WatchHub(1, store)
+    assert events(watch(hub, start=2)) == [("PUT", "/p/a", 2)]
+    assert watch(hub, start=2) == [], "the network delivered the request twice"
