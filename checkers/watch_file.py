@@ -98,6 +98,17 @@ class Listed:
 
 
 @dataclass(frozen=True, slots=True)
+class Lost:
+    """A stream a watcher gave up, and why."""
+
+    line: int
+    t: int
+    watcher: int
+    member: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class WatchFile:
     """The file read: every watch in the order asked, every list, and per watcher the
     order of its watches and lists (`("watch", index)` / `("list", index)`)."""
@@ -105,6 +116,7 @@ class WatchFile:
     watches: tuple[Watch, ...]
     lists: tuple[Listed, ...]
     steps: Mapping[int, tuple[tuple[str, int], ...]]
+    lost: tuple[Lost, ...] = ()
 
 
 def read_watch_jsonl(path: str | Path) -> WatchFile:
@@ -117,6 +129,7 @@ def read_watch_jsonl(path: str | Path) -> WatchFile:
 def parse_watch_lines(lines: Iterable[tuple[int, str]], source: str) -> WatchFile:
     watches: list[Watch] = []
     lists: list[Listed] = []
+    lost: list[Lost] = []
     open_watches: dict[tuple[int, int], Watch] = {}
     steps: dict[int, list[tuple[str, int]]] = {}
     previous_us = 0
@@ -156,10 +169,12 @@ def parse_watch_lines(lines: Iterable[tuple[int, str]], source: str) -> WatchFil
                 Listed(number, t, watcher, where.integer(record, "member"), where.integer(record, "revision"), listed)
             )
         else:
-            where.integer(record, "member")
-            if not isinstance(record.get("reason"), str):
+            reason = record.get("reason")
+            if not isinstance(reason, str):
                 raise InputError(source, number, "reason", "must be a string")
-    return WatchFile(tuple(watches), tuple(lists), {watcher: tuple(found) for watcher, found in sorted(steps.items())})
+            lost.append(Lost(number, t, watcher, where.integer(record, "member"), reason))
+    by_watcher = {watcher: tuple(found) for watcher, found in sorted(steps.items())}
+    return WatchFile(tuple(watches), tuple(lists), by_watcher, tuple(lost))
 
 
 def _watch(record: dict[str, Any], where: _Where, t: int, watcher: int) -> Watch:

@@ -24,6 +24,7 @@ from checkers.trace import TraceEvent
 from raftsim.run_folder import RunFolder, split_messages
 from reports.html import write_html
 from reports.timeline import ParsedRun, Timeline, timeline_from_run
+from reports.watch_lanes import write_watch_lanes
 
 MESSAGE_MODES = ("auto", "trace", "replay", "none")
 
@@ -111,6 +112,8 @@ def write_reports(
     )
     files = [folder / "report.html"]
     write_html(timeline, files[0], messages_hint=hint)
+    watch_result = loaded.drawn_verdict.checkers.get("watch")
+    files += write_watch_lanes(loaded.watch, (watch_result and watch_result.anomalies) or (), folder, timeline.title)
     if png:
         from reports.png import write_pngs
 

@@ -41,8 +41,9 @@ def lines(folder: Path) -> list[dict[str, Any]]:
 def test_a_watcher_resumes_on_the_next_member_after_the_last_revision(tmp_path: Path) -> None:
     path = tmp_path / "watch-crash.toml"
     path.write_text(CRASHED_MEMBER, encoding="utf-8")
-    outcome = api.run(dataclasses.replace(loader.load(str(path)), seed=1), tmp_path / "run")
+    outcome = api.run(dataclasses.replace(loader.load(str(path)), seed=1), tmp_path / "run", report=True)
     assert outcome.verdict.checkers["watch"].verdict is Verdict.VALID
+    assert "watcher 0" in (tmp_path / "run" / "watch.html").read_text(), "the report has the watcher's lane"
     records = lines(tmp_path / "run")
     lost = next(i for i, record in enumerate(records) if record["ev"] == "lost")
     assert records[lost]["member"] == 1 and records[lost]["reason"] == "silence"
