@@ -17,6 +17,8 @@ What etcd promises a watcher, and what this module keeps:
   `RequestProgress`) carries the member's revision: every event up to it was sent;
 - a watch whose start revision is below the member's compaction is canceled at once, its
   response naming `compact_revision`, and the client must list again;
+- a watch of an empty range (`range_end` at or below `key`) is created and canceled in one
+  response, as etcd refuses it;
 - `prev_kv` adds the key as it stood before each change; `filters` (`NOPUT`, `NODELETE`)
   leave out puts or deletions. A PUT event is a creation (`is_create`) exactly when its
   kv's create_revision equals its mod_revision; a DELETE event's kv is the tombstone: the
@@ -40,7 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from raftcore.bugs import WATCH_SPLIT_DROPS_REVISION, WATCH_START_REPEATS_LAST
-from raftcore.etcd import KeyValue, kv_to_json
+from raftcore.etcd import ALL_KEYS_FROM, KeyValue, kv_to_json
 from raftcore.mvcc import Change, MVCCStore
 
 FILTERS = ("NOPUT", "NODELETE")
@@ -231,6 +233,9 @@ class WatchHub:
         if self._start_repeats_last and request.start_revision > 1:
             start -= 1  # the planted bug: one revision too early
         watch = _Watch(message.client, message.stream, message.watch_id, request, start)
+        if request.range_end not in ("", ALL_KEYS_FROM) and request.range_end <= request.key:
+            # An empty range: etcd refuses the watch in the response that creates it.
+            return [self._response(watch, store.revision, created=True, canceled=True)]
         created = self._response(watch, store.revision, created=True)
         if 0 < request.start_revision < store.compacted:
             canceled = self._response(watch, store.revision, canceled=True, compact_revision=store.compacted)

@@ -198,3 +198,9 @@ def test_a_copy_of_a_create_request_is_served_once() -> None:
     hub = WatchHub(1, store)
     assert events(watch(hub, start=2)) == [("PUT", "/p/a", 2)]
     assert watch(hub, start=2) == [], "the network delivered the request twice"
+
+
+def test_a_watch_of_an_empty_range_is_refused_as_it_is_created() -> None:
+    hub = WatchHub(1, MVCCStore())
+    (refused,) = hub.create(WatchCreate("w0", 0, 1, WatchRequest("c", "b")))
+    assert refused.created and refused.canceled and len(hub) == 0
