@@ -107,3 +107,23 @@ def test_a_run_without_watchers_writes_no_watch_file(tmp_path: Path) -> None:
     outcome = api.run(dataclasses.replace(short, seed=2), tmp_path / "run")
     assert not (tmp_path / "run" / "watch.jsonl").exists()
     assert "watch" not in outcome.verdict.checkers
+
+
+def test_a_malformed_watch_file_is_one_line_naming_file_line_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "watch-crash.toml"
+    path.write_text(CRASHED_MEMBER.split("[[faults]]")[0].replace("6000", "1500"), encoding="utf-8")
+    api.run(dataclasses.replace(loader.load(str(path)), seed=1), tmp_path / "run")
+    watch_file = tmp_path / "run" / "watch.jsonl"
+    records = watch_file.read_text().splitlines()
+    records[1] = records[1].replace('"member":', '"member":-', 1)
+    watch_file.write_text("\n".join(records) + "\n")
+    completed = subprocess.run(
+        [sys.executable, "-m", "raftsim", "report", str(tmp_path / "run"), "--no-png"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 2
+    assert completed.stderr.strip().splitlines() == [
+        f"raftsim: {watch_file}:2: member: must be an integer >= 0, got -1"
+    ]
