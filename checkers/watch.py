@@ -91,7 +91,7 @@ class _Anomalies:
                 "t": t,
                 "phase": phase,
                 "file": "watch.jsonl",
-                "line": line,
+                "watch_line": line,
                 "watcher": watcher,
                 "message": message,
             }
@@ -196,7 +196,7 @@ def _witness(
     """File one event as a fact, or report that it contradicts one already filed."""
     key, revision = event.kv.key, event.kv.mod_revision
     value = None if event.type == "DELETE" else event.kv.value
-    said = f"{watch.words} at line {line}"
+    said = f"{watch.words} at watch.jsonl line {line}"
     written = keys_at.get(revision)
     if written is not None and key not in written and revision in keys_at:
         anomalies.add(
@@ -257,7 +257,7 @@ def _judge_watch(watch: Watch, reference: _Reference, anomalies: _Anomalies) -> 
                 anomalies.add(
                     name,
                     *where,
-                    f"{watch.words} took revision {revision} at line {response.line} "
+                    f"{watch.words} took revision {revision} at watch.jsonl line {response.line} "
                     f"after revision {last} (line {response_of.get(last)})",
                 )
             if revision <= progress_at:
@@ -306,7 +306,8 @@ def _judge_whole(
                 t,
                 line,
                 watch.watcher,
-                f"{watch.words} took revision {revision} at line {line} without its change of {key}, which {who} shows",
+                f"{watch.words} took revision {revision} at watch.jsonl line {line} "
+                f"without its change of {key}, which {who} shows",
             )
 
 
@@ -343,7 +344,7 @@ def _judge_event(
     watch: Watch, line: int, t: int, event: WatchEvent, reference: _Reference, anomalies: _Anomalies
 ) -> None:
     kv, prev = event.kv, event.prev_kv
-    said = f"{watch.words} took {event.type} {kv.key} at revision {kv.mod_revision} (line {line})"
+    said = f"{watch.words} took {event.type} {kv.key} at revision {kv.mod_revision} (watch.jsonl line {line})"
     if event.type == "DELETE":
         if kv.create_revision or kv.version:
             anomalies.add(
@@ -417,7 +418,7 @@ def _judge_unique(file: WatchFile, anomalies: _Anomalies) -> None:
                         response.line,
                         watch.watcher,
                         f"{watch.words} took {event.type} {mark[0]} at revision {mark[1]} again "
-                        f"(first at line {taken[mark]})",
+                        f"(first at watch.jsonl line {taken[mark]})",
                     )
                 else:
                     taken[mark] = response.line
@@ -438,7 +439,7 @@ def _judge_informers(file: WatchFile, reference: _Reference, anomalies: _Anomali
                     listed.line,
                     listed.t,
                     watcher,
-                    f"the list at line {listed.line}",
+                    f"the list at watch.jsonl line {listed.line}",
                     reference,
                     anomalies,
                 )
@@ -460,7 +461,7 @@ def _judge_informers(file: WatchFile, reference: _Reference, anomalies: _Anomali
                         response.line,
                         response.t,
                         watcher,
-                        f"the cache after line {response.line}",
+                        f"the cache after watch.jsonl line {response.line}",
                         reference,
                         anomalies,
                     )

@@ -82,7 +82,7 @@ class Watch:
 
     @property
     def words(self) -> str:
-        return f"watcher {self.watcher}'s watch {self.watch} (line {self.line}, member {self.member})"
+        return f"watcher {self.watcher}'s watch {self.watch} (watch.jsonl line {self.line}, member {self.member})"
 
 
 @dataclass(frozen=True, slots=True)
