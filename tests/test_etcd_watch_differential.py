@@ -20,10 +20,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-
-from raftcore.etcd import EtcdRequest
-from raftcore.watch import FILTERS, WatchCreate, WatchHub, WatchRequest, event_to_json, request_to_json
-from tests.test_etcd_differential import (
+from test_etcd_differential import (
     KEYS,
     Etcd,
     _running_etcd,
@@ -38,6 +35,9 @@ from tests.test_etcd_differential import (
     to_gateway,
     txn_requests,
 )
+
+from raftcore.etcd import EtcdRequest
+from raftcore.watch import FILTERS, WatchCreate, WatchHub, WatchRequest, event_to_json, request_to_json
 
 EXAMPLES = 40
 QUIET_S = 0.5

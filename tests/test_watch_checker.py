@@ -7,12 +7,12 @@ import json
 from typing import Any
 
 import pytest
+from etcd_histories import Recorder, kv
 
 from checkers.errors import InputError
 from checkers.history import Event
 from checkers.watch import check_watch
 from checkers.watch_file import parse_watch_lines
-from tests.etcd_histories import Recorder, kv
 
 Record = dict[str, Any]
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mvcc_support import ask, lone_leader, settle
+
 from raftcore.bugs import WATCH_SPLIT_DROPS_REVISION, WATCH_START_REPEATS_LAST
 from raftcore.etcd import request_from_json
 from raftcore.mvcc import MVCCStore
@@ -19,7 +21,6 @@ from raftcore.watch import (
 )
 from raftcore.watch import request_from_json as watch_request_from_json
 from raftcore.watch import request_to_json as watch_request_to_json
-from tests.mvcc_support import ask, lone_leader, settle
 
 PREFIX, PREFIX_END = "/p/", "/p0"
 

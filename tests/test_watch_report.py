@@ -7,10 +7,11 @@ import json
 import re
 import xml.etree.ElementTree as ElementTree
 
+from test_watch_checker import GOOD, response
+
 from checkers.watch_file import parse_watch_lines
 from reports.palette import COUNTEREXAMPLE_COLOUR
 from reports.watch_lanes import render_watch_lanes
-from tests.test_watch_checker import GOOD, response
 
 
 def test_lanes_show_ticks_and_anomalies() -> None:

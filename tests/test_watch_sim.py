@@ -12,10 +12,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tests_support import shortened_file
+
 from checkers.verdict import Verdict
 from raftsim import api
 from scenarios import loader
-from tests.tests_support import shortened_file
 
 CRASHED_MEMBER = """
 name = "watch-crash"
