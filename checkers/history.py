@@ -74,6 +74,7 @@ FIELD_ORDER = (
     "revision",
     "node",
     "error",
+    "serializable",
 )
 """The order of fields in a written line; `value` is always written, other absent fields
 are left out."""
@@ -108,6 +109,10 @@ class Event:
     node: int | None = None
     error: str | None = None
     client: int | None = None
+    serializable: bool | None = None
+    """True on the invoke of a read the client asked to be served from its member's own
+    state (etcd's serializable reads); the history is still judged for linearizability,
+    so such a read that was stale is flagged."""
 
     def __post_init__(self) -> None:
         # JSON and callers hand a cas value over as a list; a tuple keeps the event hashable.
@@ -705,6 +710,11 @@ def _check_optional_fields(record: dict[str, Any], source: str, line: int) -> No
     for name in ("revision", "node"):
         if is_invoke and name in record:
             raise InputError(source, line, name, "an invoke has no answer to carry it")
+    if "serializable" in record:
+        if not is_invoke:
+            raise InputError(source, line, "serializable", "only an invoke says how it asks to be served")
+        if record["serializable"] is not True:
+            raise InputError(source, line, "serializable", f"must be true when present, got {record['serializable']!r}")
     if "error" in record:
         if record["type"] not in ("fail", "info"):
             raise InputError(source, line, "error", "only fail and info events carry an error")

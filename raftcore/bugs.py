@@ -127,8 +127,9 @@ BUGS: dict[str, str] = {
         "heartbeat round that confirms it still leads, so a deposed leader hands out stale indexes"
     ),
     LEASE_READ_WITHOUT_CHECK_QUORUM: (
-        "with lease-based reads and CheckQuorum off, the leader still reads under its lease, "
-        "though without CheckQuorum no voter refuses a rival's election while the lease runs"
+        "with lease-based reads, the leader reads under its lease for as long as it leads, without "
+        "counting the lease from the last round a quorum answered: CheckQuorum deposes a cut-off "
+        "leader up to two election timeouts later, while the others elect a successor after one"
     ),
     READ_INDEX_BEFORE_APPLY: (
         "a confirmed read is served from the state applied so far, without waiting until the read index is applied"

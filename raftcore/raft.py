@@ -140,10 +140,9 @@ class RaftNode:
         self._bug_read_index_without_heartbeat = READ_INDEX_WITHOUT_HEARTBEAT in bugs
         # Reads under a lease, and how long one lasts in this node's ticks. Without
         # CheckQuorum no voter keeps its promise to a leader, so there is no lease to read
-        # under; the planted bug `lease-read-without-check-quorum` reads under one anyway.
-        self._lease_reads = config.read_only == "lease" and (
-            config.check_quorum or LEASE_READ_WITHOUT_CHECK_QUORUM in bugs
-        )
+        # under: every read then takes a round.
+        self._lease_reads = config.read_only == "lease" and config.check_quorum
+        self._bug_lease_read_without_check_quorum = LEASE_READ_WITHOUT_CHECK_QUORUM in bugs
         self._lease_ticks = lease_ticks(config.election_ticks, config.max_clock_drift_ppm)
         # A node that starts (or restarts) remembers no leader, so it would grant a vote at
         # once, breaking the promise it may have made to a leader before it crashed: under
@@ -622,8 +621,15 @@ class RaftNode:
         self._read_only.add(requester, context, log.committed)
 
     def _in_lease(self) -> bool:
+        if not self._lease_reads:
+            return False
+        if self._bug_lease_read_without_check_quorum:
+            # The planted bug: leading is taken for a lease, as if CheckQuorum's step-down
+            # came in time. It comes up to two election timeouts after the leader is cut
+            # off, while the others elect a successor after one.
+            return True
         start = self._read_only.lease_start
-        return self._lease_reads and start is not None and self._ticks - start < self._lease_ticks
+        return start is not None and self._ticks - start < self._lease_ticks
 
     def _answer_read(self, requester: int, context: str, index: int) -> None:
         if requester == self.node_id:
@@ -778,8 +784,9 @@ class RaftNode:
     def _broadcast_heartbeat(self) -> None:
         committed = self.log.committed
         # Every heartbeat broadcast is a numbered round: its answers confirm reads and the
-        # lease. A round owed to waiting reads goes to every follower.
-        for_reads = self._read_only.waiting
+        # lease. A round owed to waiting reads goes to every follower, and so does every
+        # round under leases, which live on these answers.
+        for_reads = self._read_only.waiting or self._lease_reads
         context = str(self._read_only.next_round(self._ticks))
         for peer, progress in self._tracker.visit():
             if peer == self.node_id:

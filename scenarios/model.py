@@ -46,6 +46,9 @@ class ClusterSpec:
     pre_vote: bool = True
     check_quorum: bool = True
     max_entries_per_message: int = 64
+    read_only: str = added_field("safe")
+    """How the leader confirms linearizable reads: `safe` (a heartbeat round, ReadIndex) or
+    `lease` (no round while its lease holds; needs CheckQuorum)."""
 
 
 @dataclass(frozen=True, slots=True)
