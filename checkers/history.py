@@ -642,6 +642,23 @@ def _is_int(candidate: object) -> bool:
     return type(candidate) is int
 
 
+def without_serializable_reads(events: Iterable[Event]) -> list[Event]:
+    """`events` less the serializable reads (their invokes and completions): for judging a
+    history whose serializable reads may be stale by the linearizability of the rest."""
+    kept: list[Event] = []
+    skipping: set[int] = set()
+    for event in events:
+        if event.type == "invoke":
+            if event.serializable:
+                skipping.add(event.process)
+                continue
+        elif event.process in skipping:
+            skipping.discard(event.process)
+            continue
+        kept.append(event)
+    return kept
+
+
 def _event_from_record(record: dict[str, Any], source: str, line: int, functions: tuple[str, ...] = FUNCTIONS) -> Event:
     """Check each field's type and allowed values on its own and build the Event."""
     if not _KNOWN_FIELDS.issuperset(record):

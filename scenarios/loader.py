@@ -122,6 +122,7 @@ _RANGES: dict[str, tuple[float, float]] = {
 # Allowed words; `workload.kind` is asked of the workloads package each time (see `choose`).
 _CHOICES: dict[str, tuple[str, ...]] = {
     "cluster.read_only": READ_ONLY_OPTIONS,
+    "checks.serializable_reads": model.SERIALIZABLE_JUDGEMENTS,
     "nemesis.mode": model.NEMESIS_MODES,
     "nemesis.kinds": model.FAULT_KINDS,
     "faults.kind": model.FAULT_KINDS,

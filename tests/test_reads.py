@@ -14,6 +14,8 @@ import random
 
 import pytest
 
+from checkers.history import Event, without_serializable_reads
+from checkers.revisions import check_revisions
 from checkers.verdict import Verdict
 from raftcore.bugs import LEASE_READ_WITHOUT_CHECK_QUORUM, READ_INDEX_BEFORE_APPLY, READ_INDEX_WITHOUT_HEARTBEAT
 from raftcore.raft import RaftNode
@@ -274,3 +276,36 @@ def test_the_same_skew_is_harmless_to_reads_confirmed_by_a_round() -> None:
 def test_serializable_reads_under_pauses_are_flagged_as_not_linearizable() -> None:
     flagged = [_verdict("pause", seed, serializable=0.5)[0] is Verdict.INVALID for seed in (1, 2, 3)]
     assert any(flagged), "a paused member's serializable reads lag its peers' writes"
+
+
+def test_the_same_serializable_reads_judged_as_etcd_promises_them_pass() -> None:
+    for seed in (1, 2, 3):
+        scenario = dataclasses.replace(loader.load("pause"), seed=seed)
+        workload = dataclasses.replace(scenario.workload, options=(("serializable", 0.5),))
+        checks = dataclasses.replace(scenario.checks, serializable_reads="revision")
+        judged = dataclasses.replace(scenario, workload=workload, checks=checks)
+        verdict = api.run(judged, None, budget_s=60).verdict
+        assert verdict.verdict is Verdict.VALID, (seed, verdict.failing())
+
+
+def _event(index: int, process: int, kind: str, f: str, value: object, **extra: object) -> Event:
+    return Event(index, index * 10, process, kind, f, "k", value, **extra)  # type: ignore[arg-type]
+
+
+def test_a_stale_serializable_read_is_left_out_of_linearizability_but_held_to_its_revision() -> None:
+    history = [
+        _event(0, 0, "invoke", "write", 1),
+        _event(1, 0, "ok", "write", 1, revision=2, node=1),
+        _event(2, 0, "invoke", "write", 2),
+        _event(3, 0, "ok", "write", 2, revision=3, node=1),
+        # Stale but true to its revision: the store as of revision 2 held 1.
+        _event(4, 1, "invoke", "read", None, serializable=True),
+        _event(5, 1, "ok", "read", 1, revision=2, node=3),
+    ]
+    assert [event.index for event in without_serializable_reads(history)] == [0, 1, 2, 3]
+    assert check_revisions(history, stale_serializable=True).verdict is Verdict.VALID
+    assert check_revisions(history).verdict is Verdict.INVALID, "asked for linearizability, it is stale"
+    # A serializable read that claims revision 3 yet shows the value of revision 2 is wrong
+    # under either judgement.
+    lying = [*history[:5], _event(5, 1, "ok", "read", 1, revision=3, node=3)]
+    assert check_revisions(lying, stale_serializable=True).verdict is Verdict.INVALID
