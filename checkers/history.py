@@ -649,7 +649,7 @@ def without_serializable_reads(events: Iterable[Event]) -> list[Event]:
     skipping: set[int] = set()
     for event in events:
         if event.type == "invoke":
-            if event.serializable:
+            if event.serializable or getattr(event.value, "serializable", False):
                 skipping.add(event.process)
                 continue
         elif event.process in skipping:

@@ -183,7 +183,7 @@ def check_revisions(
     findings = _check_unique(done) + _check_monotonic(done, stale_serializable)
     findings += _check_reads(done, {finding.cause.line for finding in findings})
     etcd = [item for item in done if item.etcd]
-    findings += _check_etcd(etcd)
+    findings += _check_etcd(etcd, stale_serializable)
     findings.sort(key=_Finding.sort_key)
     restarts, phases = (None, None) if trace is None else _restarts_and_phases(trace)
     group_of, episodes = _groups(done, findings, restarts)
@@ -219,7 +219,7 @@ def _completed(events: Iterable[Event]) -> list[_Done]:
     return done
 
 
-def _check_etcd(etcd: list[_Done]) -> list[_Finding]:
+def _check_etcd(etcd: list[_Done], stale_serializable: bool = False) -> list[_Finding]:
     """The kvs of etcd responses against the writes whose revisions are known (see
     `checkers.etcd_revisions`)."""
     calls = [
@@ -235,7 +235,7 @@ def _check_etcd(etcd: list[_Done]) -> list[_Finding]:
     ]
     return [
         _Finding(found.property, etcd[found.cause], etcd[found.affected], found.message)
-        for found in check_etcd_kvs(calls)
+        for found in check_etcd_kvs(calls, stale_serializable)
     ]
 
 

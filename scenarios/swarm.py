@@ -67,7 +67,9 @@ the workload), so that adding one left every earlier draw (and the seeds that do
 it) as it was."""
 READ_MODES = {"lease": 0.3, "serializable": 0.2}
 """The chance that a seed's leader reads under its lease (when CheckQuorum is drawn), and
-that a register workload's clients send a share of serializable reads."""
+that a register or etcd workload's clients send a share of serializable reads."""
+SERIALIZABLE_KINDS = ("register", "etcd")
+"""The workloads with a `serializable` share of reads."""
 CLOCK_FAULT_KINDS = ("clock",)
 """Fault kinds that move clocks beyond the drift bound."""
 WORKLOAD_KINDS = (("register", 0.5), ("list-append", 0.1), ("etcd", 0.2), ("kubernetes", 0.2))
@@ -160,7 +162,7 @@ def _read_modes(rng: random.Random, drawn: Scenario) -> Scenario:
             cluster=dataclasses.replace(drawn.cluster, read_only="lease"),
             nemesis=dataclasses.replace(drawn.nemesis, kinds=kinds or ("partition",)),
         )
-    if drawn.workload.kind == "register" and rng.random() < READ_MODES["serializable"]:
+    if drawn.workload.kind in SERIALIZABLE_KINDS and rng.random() < READ_MODES["serializable"]:
         share = rng.choice((0.1, 0.3, 0.6))
         options = tuple(sorted({**dict(drawn.workload.options), "serializable": share}.items()))
         drawn = dataclasses.replace(

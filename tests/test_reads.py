@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from pathlib import Path
 
 import pytest
 
@@ -309,3 +310,20 @@ def test_a_stale_serializable_read_is_left_out_of_linearizability_but_held_to_it
     # under either judgement.
     lying = [*history[:5], _event(5, 1, "ok", "read", 1, revision=3, node=3)]
     assert check_revisions(lying, stale_serializable=True).verdict is Verdict.INVALID
+
+
+def test_etcd_serializable_ranges_are_flagged_or_judged_by_revision_as_the_scenario_asks(tmp_path: Path) -> None:
+    text = (
+        'name = "etcd-serializable"\nduration_ms = 12000\n[workload]\nkind = "etcd"\nserializable = 0.5\n'
+        '[[faults]]\nkind = "pause"\ntarget = "random"\nstart_ms = 3000\nduration_ms = 3000\n'
+        '[[faults]]\nkind = "pause"\ntarget = "random"\nstart_ms = 7000\nduration_ms = 3000\n'
+    )
+    path = tmp_path / "etcd-serializable.toml"
+    path.write_text(text)
+    scenario = dataclasses.replace(loader.load(str(path)), seed=1)
+    flagged = api.run(scenario, None, budget_s=60).verdict
+    assert flagged.verdict is Verdict.INVALID
+    assert "linearizability" in flagged.failing()
+    checks = dataclasses.replace(scenario.checks, serializable_reads="revision")
+    by_revision = dataclasses.replace(scenario, checks=checks)
+    assert api.run(by_revision, None, budget_s=60).verdict.verdict is Verdict.VALID
