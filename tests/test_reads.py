@@ -327,3 +327,14 @@ def test_etcd_serializable_ranges_are_flagged_or_judged_by_revision_as_the_scena
     checks = dataclasses.replace(scenario.checks, serializable_reads="revision")
     by_revision = dataclasses.replace(scenario, checks=checks)
     assert api.run(by_revision, None, budget_s=60).verdict.verdict is Verdict.VALID
+
+
+def test_the_timeline_marks_a_serializable_read() -> None:
+    from reports.timeline import _bar_from_pair
+
+    invoke = _event(0, 1, "invoke", "read", None, serializable=True)
+    bar = _bar_from_pair(0, invoke, _event(1, 1, "ok", "read", 5, revision=2, node=3))
+    assert bar.label.endswith("[serializable]")
+    assert ("served", "from the member's own state, without a read index") in bar.record
+    plain = _bar_from_pair(0, _event(0, 1, "invoke", "read", None), _event(1, 1, "ok", "read", 5, revision=2, node=3))
+    assert "serializable" not in plain.label
