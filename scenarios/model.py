@@ -91,6 +91,16 @@ class WorkloadSpec:
     attempt_timeout_ms: int = 250
     options: tuple[tuple[str, workloads.OptionValue], ...] = ()
 
+    def __post_init__(self) -> None:
+        # The kind's own settings are all stated, at their defaults where not given, so a
+        # spec built in code equals the one its written file reads back (a written
+        # [workload] table states every setting its run used).
+        kind = workloads.find(self.kind)
+        if kind is not None and kind.options:
+            stated = {option.name: option.default for option in kind.options}
+            stated.update(self.options)
+            object.__setattr__(self, "options", tuple(sorted(stated.items())))
+
 
 @dataclass(frozen=True, slots=True)
 class NemesisSpec:

@@ -155,15 +155,17 @@ def _read_modes(rng: random.Random, drawn: Scenario) -> Scenario:
     beyond the bound a lease is cut for, where stale reads are the expected outcome (the
     `lease-reads-skew` scenario shows it), not a finding. Serializable reads are judged as
     etcd promises them: a state as of the revision they report, which may be old."""
-    if drawn.cluster.check_quorum and rng.random() < READ_MODES["lease"]:
+    # Every die is cast whatever the draw so far, so that a corner changing the cluster
+    # or the workload leaves the read modes of the rest as they were.
+    lease, serializable, share = rng.random(), rng.random(), rng.choice((0.1, 0.3, 0.6))
+    if drawn.cluster.check_quorum and lease < READ_MODES["lease"]:
         kinds = tuple(kind for kind in drawn.nemesis.kinds if kind not in CLOCK_FAULT_KINDS)
         drawn = dataclasses.replace(
             drawn,
             cluster=dataclasses.replace(drawn.cluster, read_only="lease"),
             nemesis=dataclasses.replace(drawn.nemesis, kinds=kinds or ("partition",)),
         )
-    if drawn.workload.kind in SERIALIZABLE_KINDS and rng.random() < READ_MODES["serializable"]:
-        share = rng.choice((0.1, 0.3, 0.6))
+    if drawn.workload.kind in SERIALIZABLE_KINDS and serializable < READ_MODES["serializable"]:
         options = tuple(sorted({**dict(drawn.workload.options), "serializable": share}.items()))
         drawn = dataclasses.replace(
             drawn,
