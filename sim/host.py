@@ -249,6 +249,8 @@ class Host:
             if len(server.watches):
                 for owed in server.watches.after_apply():
                     self.network.send(self.name, owed.client, owed)
+        for response in server.serve_reads(ready):
+            self.network.send(self.name, response.client, response)
         server.node.advance(ready)
         self._busy = False
         self.kick()

@@ -420,9 +420,14 @@ def test_swarm_leader_churn_corner(monkeypatch: pytest.MonkeyPatch) -> None:
         # Nothing else moves: with what the corner sets put back, the draw is the plain one.
         undone = dataclasses.replace(
             drawn,
+            # Without CheckQuorum the corner leaves lease reads undrawn (and clock faults in).
             cluster=dataclasses.replace(
-                cluster, nodes=without.cluster.nodes, check_quorum=without.cluster.check_quorum
+                cluster,
+                nodes=without.cluster.nodes,
+                check_quorum=without.cluster.check_quorum,
+                read_only=without.cluster.read_only,
             ),
+            nemesis=dataclasses.replace(drawn.nemesis, kinds=without.nemesis.kinds),
             links=without.links,
             workload=dataclasses.replace(
                 workload, rate=without.workload.rate, attempt_timeout_ms=without.workload.attempt_timeout_ms
