@@ -44,7 +44,7 @@ HUNTS: dict[str, tuple[str, int, frozenset[str]]] = {
     "leader-keeps-role-on-higher-term": ("figure-8", 3, frozenset({"raft-safety"})),
     "follower-commit-own-tail": ("figure-8", 3, frozenset({"raft-safety"})),
     "conflict-slice-off-by-one": ("figure-8", 5, frozenset({"raft-safety"})),
-    "inflight-never-freed": ("partition-leader", 2, frozenset({"liveness"})),
+    "inflight-never-freed": ("partition-leader", 2, frozenset({"liveness", "node-progress"})),
     "probe-next-not-decremented": ("crash-after-election", 3, frozenset({"liveness"})),
     "retry-answered-afresh": ("paused-leader", 3, frozenset({"linearizability", "revisions"})),
     "commit-counts-sent": ("figure-8", 3, frozenset({"raft-safety", "linearizability"})),
