@@ -175,6 +175,8 @@ class _Cluster:
             self.on_fault(event, time_us)
         elif kind == "heal":
             self.on_heal(event, time_us)
+        elif kind == "clock":
+            pass  # a strobe's flip: its nodes are degraded by the fault; `stalls` saw the plan
         else:
             self.on_node_event(event, time_us)
 
