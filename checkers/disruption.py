@@ -15,7 +15,9 @@ Healthy leader. Node L is a healthy leader at time t when, for at least the stab
 W before t:
 - L has been leader of its term T (it became leader at least W ago), neither crashed nor
   paused, and no clock or disk fault acted on it: a slowed clock sends heartbeats late, and
-  a slowed disk holds back every message of the Ready behind the fsync it waits for;
+  a slowed disk holds back every message of the Ready behind the fsync it waits for; a
+  clock fault acts until the node's timers run again after its heal (a heal that sets a
+  clock back stalls them: `checkers.clocks`);
 - a majority of the cluster, L counted, were each steady (running, not paused, no clock or
   disk fault: a changed tick rate moves a follower's lease and timeout, a slow disk delays
   its answers and so L's CheckQuorum) with uncut links to and from L, and each had a term
@@ -66,6 +68,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from checkers.clocks import ClockStalls
 from checkers.explain import format_seconds, plural
 from checkers.node_view import NodeViews
 from checkers.trace import TraceEvent
@@ -76,7 +79,9 @@ LEASE_LOSS_CHANCE = 1e-6
 (p^k) may lapse leases legitimately: no leader counts as healthy under it."""
 ANOMALIES_KEPT = 20
 """Anomalies kept in full (besides the first of each group); all are counted."""
-_RELEVANT = frozenset({"start", "phase", "role", "hard_state", "crash", "restart", "pause", "resume", "fault", "heal"})
+_RELEVANT = frozenset(
+    {"start", "phase", "role", "hard_state", "crash", "restart", "pause", "resume", "fault", "heal", "clock"}
+)
 _DEGRADING = ("clock", "disk", "delay")
 """Fault kinds that make their target nodes unfit to be (or to follow) a healthy leader (a
 delay fault holds back the targets' heartbeats and answers)."""
@@ -145,6 +150,7 @@ class _Cluster:
     phase: str | None = None
     steady_since: dict[int, int | None] = field(default_factory=dict)
     degraded: dict[int, int] = field(default_factory=dict)
+    stalls: ClockStalls = field(default_factory=ClockStalls)
     cuts: dict[tuple[int, int], int] = field(default_factory=dict)
     uncut_since: dict[tuple[int, int], int] = field(default_factory=dict)
     link_losses: dict[Any, float] = field(default_factory=dict)
@@ -160,6 +166,7 @@ class _Cluster:
         if kind not in _RELEVANT:
             return
         time_us = event["t"]
+        self.stalls.observe(event)
         if kind == "start":
             self.on_start(event)
         elif kind == "phase":
@@ -168,6 +175,8 @@ class _Cluster:
             self.on_fault(event, time_us)
         elif kind == "heal":
             self.on_heal(event, time_us)
+        elif kind == "clock":
+            pass  # a strobe's flip: its nodes are degraded by the fault; `stalls` saw the plan
         else:
             self.on_node_event(event, time_us)
 
@@ -214,7 +223,9 @@ class _Cluster:
         running = view is None or not (view.crashed or view.paused)
         if running and self.degraded.get(node, 0) == 0:
             if self.steady_since.get(node) is None:
-                self.steady_since[node] = time_us
+                # A clock fault's heal may set the clock back: the node is steady only once
+                # its timers run again (`checkers.clocks`), a time that may be ahead.
+                self.steady_since[node] = max(time_us, self.stalls.resumes_us(node))
         else:
             self.steady_since[node] = None
 

@@ -15,7 +15,11 @@ condition is tested after every replayed event (roles, terms, crashes, restarts,
 resumes) from the phase's start on; leaderless stretches are measured, reported in stats,
 and each one over the bound is an anomaly carrying its length and why no leader counted.
 If the trace ends before any usable leader appeared, that fails however short the phase
-was: a run too short to show recovery has not shown it.
+was: a run too short to show recovery has not shown it. A heal that sets clocks back stalls
+those nodes' timers (`checkers.clocks`): a majority of stalled followers keep their lease
+on a stalled leader, and nobody campaigns until their clocks catch up; so a leaderless
+stretch is given the bound counted from the later of its start and the moment every
+node's timers run again.
 
 Clients. A client slot (history `client`, else `process`) is live in the phase if it had an
 operation outstanding when the phase began or recorded any event during the phase. Each
@@ -36,6 +40,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from checkers.clocks import ClockStalls
 from checkers.explain import format_duration, format_seconds
 from checkers.node_view import NodeViews
 from checkers.trace import TraceEvent
@@ -69,6 +74,7 @@ class _Gap:
     end_us: int | None
     length_us: int
     state: str
+    deadline_us: int
 
 
 @dataclass(slots=True)
@@ -78,6 +84,7 @@ class _Leadership:
 
     start_us: int
     bound_us: int
+    stalls: ClockStalls = field(default_factory=ClockStalls)
     gap_start_us: int | None = None
     gap_state: str | None = None
     first_us: int | None = None
@@ -89,10 +96,14 @@ class _Leadership:
     def __post_init__(self) -> None:
         self.gap_start_us = self.start_us
 
+    def deadline_us(self, gap_start_us: int) -> int:
+        """When a leaderless stretch from `gap_start_us` outgrows the bound."""
+        return max(gap_start_us, self.stalls.settled_us()) + self.bound_us
+
     def before(self, time_us: int, roles: NodeViews) -> None:
         """Called before an event is replayed: the state just before the gap outgrows the
         bound is the one that explains it."""
-        if self.gap_start_us is not None and self.gap_state is None and time_us > self.gap_start_us + self.bound_us:
+        if self.gap_start_us is not None and self.gap_state is None and time_us > self.deadline_us(self.gap_start_us):
             self.gap_state = roles.describe()
 
     def after(self, time_us: int, roles: NodeViews) -> None:
@@ -119,9 +130,10 @@ class _Leadership:
         # A gap still open when the trace ends before any leader appeared fails at any
         # length: the run never showed recovery. A later open gap only fails past the bound.
         never_led = end_us is None and self.first_us is None
-        if length_us > self.bound_us or never_led:
+        deadline_us = self.deadline_us(self.gap_start_us)
+        if now_us > deadline_us or never_led:
             state = self.gap_state if self.gap_state is not None else roles.describe()
-            self.long_gaps.append(_Gap(self.gap_start_us, end_us, length_us, state))
+            self.long_gaps.append(_Gap(self.gap_start_us, end_us, length_us, state, deadline_us))
         self.gap_start_us, self.gap_state = None, None
 
 
@@ -156,6 +168,7 @@ def check_liveness(trace_events: Iterable[TraceEvent], history_events: Iterable[
         "leader": leadership.first_node,
         "leader_term": leadership.first_term,
         "longest_leaderless_us": leadership.longest_gap_us,
+        "clocks_settled_us": leadership.stalls.settled_us(),
         "leaderless_periods_over_bound": len(leadership.long_gaps),
         "live_clients": sum(1 for progress in clients.values() if progress["live"]),
         "clients": {str(client): clients[client] for client in sorted(clients)},
@@ -168,6 +181,7 @@ def _replay_trace(
 ) -> tuple[_Window | None, _Leadership | None, int]:
     """One pass: find the window and time the leaderless stretches from its start on."""
     roles = NodeViews()
+    stalls = ClockStalls()
     window: _Window | None = None
     leadership: _Leadership | None = None
     last_event_us = 0
@@ -176,10 +190,11 @@ def _replay_trace(
         if leadership is not None:
             leadership.before(last_event_us, roles)
         roles.apply(event)
+        stalls.observe(event)
         if event["ev"] == "phase":
             window = _on_phase(event, window)
             if window is not None and leadership is None:
-                leadership = _Leadership(window.start_us, window.leader_bound_us)
+                leadership = _Leadership(window.start_us, window.leader_bound_us, stalls)
         if leadership is not None:
             leadership.after(last_event_us, roles)
     if window is not None and leadership is not None:
@@ -201,6 +216,8 @@ def _on_phase(event: TraceEvent, window: _Window | None) -> _Window | None:
 
 def _gap_anomaly(gap: _Gap, leadership: _Leadership) -> dict[str, Any]:
     bound = f"bound {format_duration(leadership.bound_us)}"
+    if gap.deadline_us - gap.start_us > leadership.bound_us:
+        bound += f" from {format_seconds(gap.deadline_us - leadership.bound_us)}, when stalled clocks caught up"
     length = format_duration(gap.length_us)
     if leadership.first_us is None:
         message = (
@@ -221,7 +238,7 @@ def _gap_anomaly(gap: _Gap, leadership: _Leadership) -> dict[str, Any]:
         )
     return {
         "property": "leader",
-        "t": gap.start_us + leadership.bound_us,
+        "t": gap.deadline_us,
         "phase": "liveness",
         "message": message,
         "leaderless_from_us": gap.start_us,

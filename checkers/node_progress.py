@@ -19,7 +19,8 @@ once, as an anomaly, and again only after the node caught up.
 The bound (`[checks] progress_bound_ms`) defaults to three longest randomised election
 timeouts on the slowest clock: one for a follower to notice a leader it lost, one for an
 election, one to catch up. A run that ends before a height's bound runs out does not
-judge that height.
+judge that height. A height reached while a clock set back stalls some node's timers
+(`checkers.clocks`) is judged from when they run again.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from checkers.clocks import ClockStalls
 from checkers.explain import format_duration, format_seconds
 from checkers.node_view import NodeViews
 from checkers.trace import TraceEvent
@@ -61,6 +63,7 @@ class _Follower:
 class _Judge:
     bound_us: int
     degraded: frozenset[tuple[int, int]] = frozenset()
+    stalls: ClockStalls = field(default_factory=ClockStalls)
     nodes: dict[int, _Follower] = field(default_factory=dict)
     heights: list[_Height] = field(default_factory=list)
     commits: dict[int, int] = field(default_factory=dict)
@@ -85,7 +88,7 @@ class _Judge:
             if follower.next_height == len(heights):
                 continue
             height = heights[follower.next_height]
-            if height.t_us + self.bound_us >= now_us or follower.stalled:
+            if self.deadline_us(height) >= now_us or follower.stalled:
                 continue
             if (height.leader, node_id) in self.degraded or (node_id, height.leader) in self.degraded:
                 continue  # behind a slow or lossy direction: catching up there has no bound
@@ -94,8 +97,14 @@ class _Judge:
             if follower.stalls == 1:
                 self.anomalies.append(self._anomaly(node_id, follower, height))
 
+    def deadline_us(self, height: _Height) -> int:
+        """When the bound for `height` runs out: counted from when it was reached or, if
+        later, from when every node's timers run again after a clock was set back (a
+        stalled leader sends no heartbeat, so a follower it probes waits for it)."""
+        return max(height.t_us, self.stalls.settled_us()) + self.bound_us
+
     def _anomaly(self, node_id: int, follower: _Follower, height: _Height) -> dict[str, Any]:
-        moment_us = height.t_us + self.bound_us
+        moment_us = self.deadline_us(height)
         return {
             "property": "node-progress",
             "t": moment_us,
@@ -108,7 +117,7 @@ class _Judge:
             "progress_bound_us": self.bound_us,
             "message": (
                 f"node {node_id} had applied up to {follower.applied} at {format_seconds(moment_us)}, "
-                f"{format_duration(self.bound_us)} after leader node {height.leader} committed up to "
+                f"{format_duration(moment_us - height.t_us)} after leader node {height.leader} committed up to "
                 f"{height.index} ({format_seconds(height.t_us)})"
             ),
         }
@@ -146,6 +155,7 @@ def check_node_progress(
 def _replay(event: TraceEvent, judge: _Judge, roles: NodeViews) -> None:
     kind = event["ev"]
     roles.apply(event)
+    judge.stalls.observe(event)
     if kind == "start":
         judge.nodes = {node_id: _Follower() for node_id in event["nodes"]}
     elif kind == "apply":

@@ -115,6 +115,7 @@ _REQUIRED: dict[str, tuple[_Field, ...]] = {
     "resume": (_int("node"),),
     "fault": (_str("kind"),),
     "heal": (_str("kind"),),
+    "clock": (_int("id"), _Field("nodes", list, "a list of node ids", _is_node_list)),
     "msg": (_message_id("id"), _int("node"), _int("to"), _str("type"), _int("term")),
     "recv": (_message_id("id"), _int("node"), _int("from")),
     "drop": (_message_id("id"), _int("node"), _int("from"), _str("reason")),

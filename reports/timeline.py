@@ -480,11 +480,17 @@ class _World:
         return found
 
 
+_NOT_SETTINGS = ("t", "ev", "id", "kind", "local_us", "jump_us", "next_tick_us")
+"""Fields of a `fault` line that are not the fault's settings: every node's local time, and
+for a clock fault how far each clock jumped and when each node ticks next (per node, too
+long for a label; the trace has them)."""
+
+
 def _fault_span(event: TraceEvent, start: int, end: int) -> FaultSpan:
     """A fault with a label that says all of it: the kind, the nodes or the sides, and its
     settings in words and units (a trace's `_us` fields read as seconds)."""
     kind = show(event["kind"])
-    details = {name: value for name, value in event.items() if name not in ("t", "ev", "id", "kind")}
+    details = {name: value for name, value in event.items() if name not in _NOT_SETTINGS}
     nodes = _node_ids(details.get("nodes"))
     sides = details.get("sides")
     if kind == "partition" and isinstance(sides, list) and sides and all(_node_ids(side) for side in sides):

@@ -55,10 +55,16 @@ _FAULT_FIELDS = {
     "partition": ("shape", "one_way", "target"),
     "crash": ("target",),
     "pause": ("target",),
-    "clock": ("target", "drift_ppm", "offset_ms"),
+    "clock": ("target", "mode", "drift_ppm", "offset_ms", "delta_ms", "strobe_period_ms"),
     "link": ("loss", "duplicate"),
     "disk": ("target", "slow_factor"),
     "delay": ("target", "delay_ms", "share"),
+}
+# The fields each clock mode acts on (besides target).
+_CLOCK_MODE_FIELDS = {
+    "set": ("drift_ppm", "offset_ms"),
+    "bump": ("delta_ms",),
+    "strobe": ("delta_ms", "strobe_period_ms"),
 }
 _FAULT_DEFAULTS = {f.name: f.default for f in dataclasses.fields(FaultSpec)}
 
@@ -106,6 +112,8 @@ _RANGES: dict[str, tuple[float, float]] = {
     "faults.duration_ms": (0, 24 * 3600 * 1000),
     "faults.drift_ppm": (-900_000, 1_000_000),
     "faults.offset_ms": (-3_600_000, 3_600_000),
+    "faults.delta_ms": (-3_600_000, 3_600_000),
+    "faults.strobe_period_ms": (1, 3_600_000),
     "faults.loss": (0.0, 0.95),
     "faults.duplicate": (0.0, 0.95),
     "faults.slow_factor": (1, 10_000),
@@ -129,6 +137,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "faults.shape": model.PARTITION_SHAPES,
     "faults.target": model.TARGET_WORDS,
     "faults.after": model.TRIGGERS,
+    "faults.mode": model.CLOCK_MODES,
 }
 _SECTIONS = typing.get_type_hints(Scenario)
 _OPTIONAL_INT = int | None
@@ -448,6 +457,13 @@ class _Validator:
             if key not in _FAULT_FIELDS[kind]:
                 acts_on = ", ".join(_FAULT_FIELDS[kind])
                 self.fail("faults", key, index, f"has no effect on a {kind} fault (it uses {acts_on})")
+        if kind == "clock":
+            mode = values.get("mode", _FAULT_DEFAULTS["mode"])
+            for key, value in values.items():
+                owner = [name for name, fields in _CLOCK_MODE_FIELDS.items() if key in fields]
+                if owner and mode not in owner and value != _FAULT_DEFAULTS[key]:
+                    uses = ", ".join(_CLOCK_MODE_FIELDS[mode])
+                    self.fail("faults", key, index, f'has no effect on a clock fault of mode "{mode}" (it uses {uses})')
         shape = values.get("shape", _FAULT_DEFAULTS["shape"])
         target = values.get("target", _FAULT_DEFAULTS["target"])
         if kind == "partition" and target != _FAULT_DEFAULTS["target"]:

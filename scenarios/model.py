@@ -16,6 +16,12 @@ PARTITION_SHAPES = ("isolate-node", "isolate-leader", "halves", "majorities-ring
 TARGET_WORDS = ("random", "leader", "all", "minority", "majority")
 NEMESIS_MODES = ("schedule", "random")
 SERIALIZABLE_JUDGEMENTS = ("linearizable", "revision")
+CLOCK_MODES = ("set", "bump", "strobe")
+"""What a clock fault does to its targets' clocks: `set` their drift and offset, `bump` them
+forward or back by `delta_ms` until the fault heals, or `strobe` them between true time
+and time + `delta_ms` every `strobe_period_ms`; after Jepsen's clock nemesis."""
+MAX_STROBE_FLIPS = 10_000
+"""A strobe flips its clocks `duration_ms / strobe_period_ms` times, each a trace line."""
 TRIGGERS = ("time", "campaign", "leader")
 """When a fault starts: at `start_ms` (`time`), or at the first moment at or after it that a
 node starts an election (`campaign`, a real one, not a pre-vote) or wins one (`leader`)."""
@@ -133,6 +139,11 @@ class FaultSpec:
     slow_factor: int = 10
     delay_ms: int = added_field(2000)
     share: float = added_field(1.0)
+    mode: str = added_field("set")
+    """A clock fault's mode (CLOCK_MODES): `set` uses `drift_ppm` and `offset_ms`, `bump`
+    `delta_ms`, `strobe` `delta_ms` and `strobe_period_ms`."""
+    delta_ms: int = added_field(0)
+    strobe_period_ms: int = added_field(0)
     after: str = added_field("time")
     """`time`: the fault starts at `start_ms`. Otherwise (a word of TRIGGERS) it is armed at
     `start_ms` and starts at the next such moment of the protocol, if one comes before the
@@ -257,6 +268,7 @@ def problems(scenario: Scenario) -> list[Problem]:
                         Problem("faults", "target", index, f"node {node} does not exist (nodes are 1..{highest})")
                     )
                     break
+        found.extend(_clock_problems(fault, index))
         if fault.start_ms >= scenario.duration_ms:
             found.append(
                 Problem(
@@ -273,6 +285,24 @@ def problems(scenario: Scenario) -> list[Problem]:
         message = "has no effect when burst_faults is [1, 1] (each drawn moment starts one fault)"
         found.append(Problem("nemesis", "burst_window_ms", None, message))
     return found
+
+
+def _clock_problems(fault: FaultSpec, index: int) -> list[Problem]:
+    """A bump or strobe that would not move the clock, a strobe without a period or with
+    more flips than a trace should hold. (Fields of another mode are the loader's to
+    refuse, as it refuses fields of another kind.)"""
+    if fault.kind != "clock" or fault.mode == "set":
+        return []
+    if fault.delta_ms == 0:
+        return [Problem("faults", "delta_ms", index, f"a {fault.mode} of 0 ms changes nothing: give delta_ms")]
+    if fault.mode == "strobe":
+        if fault.strobe_period_ms == 0:
+            return [Problem("faults", "strobe_period_ms", index, "a strobe needs strobe_period_ms (its flip period)")]
+        flips = fault.duration_ms // fault.strobe_period_ms
+        if flips > MAX_STROBE_FLIPS:
+            message = f"{flips} flips over duration_ms ({fault.duration_ms}); at most {MAX_STROBE_FLIPS}"
+            return [Problem("faults", "strobe_period_ms", index, message)]
+    return []
 
 
 def _links_problems(scenario: Scenario) -> list[Problem]:

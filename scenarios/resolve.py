@@ -9,7 +9,16 @@ import dataclasses
 from typing import Any
 
 from scenarios import swarm
-from scenarios.model import FAULT_KINDS, MAX_FAULTS, PARTITION_SHAPES, TRIGGERS, FaultSpec, Scenario
+from scenarios.model import (
+    CLOCK_MODES,
+    FAULT_KINDS,
+    MAX_FAULTS,
+    MAX_STROBE_FLIPS,
+    PARTITION_SHAPES,
+    TRIGGERS,
+    FaultSpec,
+    Scenario,
+)
 from scenarios.model import problems as problems_of
 from scenarios.rng import stream
 
@@ -77,6 +86,29 @@ def _triggered(rng: Any, fault: FaultSpec) -> FaultSpec:
     return dataclasses.replace(fault, after=after, target=target)
 
 
+STROBE_PERIODS_MS = (50, 200, 1000)
+"""A strobe's drawn flip periods: faster than, about, and slower than an election timeout."""
+
+
+def _random_clock_fault(rng: Any, start_ms: int, duration_ms: int) -> FaultSpec:
+    """A clock set (drift and offset), bumped or strobed. The first three draws are those
+    of the clock faults drawn before bumps and strobes existed, and only a clock fault
+    draws more, so schedules without one are drawn as they were."""
+    target = rng.choice(("random", "leader", "minority"))
+    drift_ppm = rng.randint(-500, 500) * 1000
+    offset_ms = rng.randint(-5000, 5000)
+    mode = rng.choice(CLOCK_MODES)
+    if mode == "set":
+        return FaultSpec("clock", start_ms, duration_ms, target=target, drift_ppm=drift_ppm, offset_ms=offset_ms)
+    delta_ms = offset_ms or 1000  # a jump of 0 would change nothing
+    if mode == "bump":
+        return FaultSpec("clock", start_ms, duration_ms, target=target, mode=mode, delta_ms=delta_ms)
+    period_ms = max(rng.choice(STROBE_PERIODS_MS), -(-duration_ms // MAX_STROBE_FLIPS))
+    return FaultSpec(
+        "clock", start_ms, duration_ms, target=target, mode=mode, delta_ms=delta_ms, strobe_period_ms=period_ms
+    )
+
+
 def _random_fault(rng: Any, kind: str, start_ms: int, duration_ms: int) -> FaultSpec:
     if kind == "partition":
         return FaultSpec(kind, start_ms, duration_ms, shape=rng.choice(PARTITION_SHAPES), one_way=rng.random() < 0.2)
@@ -84,14 +116,7 @@ def _random_fault(rng: Any, kind: str, start_ms: int, duration_ms: int) -> Fault
         target = rng.choice(("random", "leader", "minority"))
         return FaultSpec(kind, start_ms, duration_ms, target=target)
     if kind == "clock":
-        return FaultSpec(
-            kind,
-            start_ms,
-            duration_ms,
-            target=rng.choice(("random", "leader", "minority")),
-            drift_ppm=rng.randint(-500, 500) * 1000,
-            offset_ms=rng.randint(-5000, 5000),
-        )
+        return _random_clock_fault(rng, start_ms, duration_ms)
     if kind == "disk":
         return FaultSpec(
             kind,

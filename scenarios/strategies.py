@@ -13,7 +13,9 @@ from dataclasses import replace
 from hypothesis import strategies as st
 
 from scenarios.model import (
+    CLOCK_MODES,
     FAULT_KINDS,
+    MAX_STROBE_FLIPS,
     PARTITION_SHAPES,
     TARGET_WORDS,
     ClusterSpec,
@@ -51,7 +53,15 @@ def fault(draw: st.DrawFn, nodes: int, duration_ms: int) -> FaultSpec:
         )
     base = replace(base, target=draw(targets(nodes)))
     if kind == "clock":
-        return replace(base, drift_ppm=draw(st.integers(-900_000, 1_000_000)), offset_ms=draw(st.integers(-5000, 5000)))
+        mode = draw(st.sampled_from(CLOCK_MODES))
+        if mode == "set":
+            drift_ppm = draw(st.integers(-900_000, 1_000_000))
+            return replace(base, drift_ppm=drift_ppm, offset_ms=draw(st.integers(-5000, 5000)))
+        delta_ms = draw(st.integers(-5000, 5000).filter(bool))
+        if mode == "bump":
+            return replace(base, mode=mode, delta_ms=delta_ms)
+        period_ms = draw(st.integers(max(1, -(-base.duration_ms // MAX_STROBE_FLIPS)), 2000))
+        return replace(base, mode=mode, delta_ms=delta_ms, strobe_period_ms=period_ms)
     if kind == "disk":
         return replace(base, slow_factor=draw(st.integers(1, 100)))
     if kind == "delay":

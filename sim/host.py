@@ -106,18 +106,65 @@ class Host:
         """Rare events that leave no trace line (`checkers.events`), counted as they happen;
         reading them changes nothing in the node or the run."""
         self.raft_messages_sent = 0
+        self._next_tick_local_us = 0
+        """The local time of the next tick's deadline (`start_ticking`, `_tick`)."""
+        self._wake: object = None
+        """The one pending wake-up that may tick; earlier ones are stale (`retime_ticks`)."""
+        self._burst_ticks_max = 2 * config.election_ticks
+        """The most ticks one wake-up fires after the clock jumped forward (see `_tick`)."""
         network.add_endpoint(self.name, self.receive)
 
     # --- time -------------------------------------------------------------------------
 
-    def start_ticking(self, first_tick_us: int) -> None:
-        call_later(self.env, first_tick_us, self._tick)
+    # The node ticks whenever its local clock passes the next tick's deadline, a time on
+    # that clock: drift stretches or shrinks the true time between ticks, a clock set
+    # forward passes several deadlines at once (a burst of ticks: timeouts fire early), and
+    # a clock set back leaves the next deadline further off (no tick until local time has
+    # caught up). Everything the core times is counted in ticks, so this is all it takes
+    # for its timers to run on the local clock.
 
-    def _tick(self, _event: object) -> None:
+    def start_ticking(self, first_tick_us: int) -> None:
+        """Tick first when the local clock has moved on `first_tick_us`, then at every
+        `tick_us` of local time after that."""
+        self._next_tick_local_us = self.clock.local_us(self.env.now) + first_tick_us  # type: ignore[arg-type]
+        self._plan_tick()
+
+    def retime_ticks(self) -> int:
+        """The clock was just changed: plan the next tick again from its deadline (now, if
+        the clock jumped past it). The wake-up planned before stays in simpy's queue, which
+        cannot cancel it, and does nothing when it comes (`_tick`). Returns the true time
+        of the next tick: for a clock set back, the end of the stall."""
+        return self._plan_tick()
+
+    def _plan_tick(self) -> int:
+        env = self.env
+        now: int = env.now  # type: ignore[assignment]
+        wake_us = max(now, self.clock.true_at(self._next_tick_local_us))
+        # The pending wake-up is the generation: only the latest plan's event ticks.
+        self._wake = call_later(env, wake_us - now, self._tick)
+        return wake_us
+
+    def _tick(self, event: object) -> None:
+        if event is not self._wake:
+            return  # planned before the clock last changed: superseded by a later plan
+        due_us = self._next_tick_local_us
+        local_us = self.clock.local_us(self.env.now)  # type: ignore[arg-type]
+        assert local_us >= due_us, f"{self.name} woke at local {local_us} before its tick at {due_us}"
+        ticks = (local_us - due_us) // self.tick_us + 1
+        self._next_tick_local_us = due_us + ticks * self.tick_us
         if self.state == RUNNING and self.server is not None:
-            self.server.node.tick()
+            node = self.server.node
+            # A jump of an hour at 10 ms ticks would be 360,000 ticks in one instant. Twice
+            # the election timeout already expires every timer the core keeps (the
+            # randomised election timeout is under 2n ticks; a leader's CheckQuorum looks
+            # twice, so it steps down having heard nobody in between): more would only run
+            # expired timers again with no message between them (a candidate raising its
+            # term election after election in one instant), as no timer of a real process
+            # does: a timer that fell behind fires once, not once per period it missed.
+            for _ in range(min(ticks, self._burst_ticks_max)):
+                node.tick()
             self.kick()
-        call_later(self.env, self.clock.true_delay_us(self.tick_us), self._tick)
+        self._plan_tick()
 
     # --- input ------------------------------------------------------------------------
 

@@ -25,12 +25,31 @@ from sim.network import Hold, Network
 from sim.schedule import call_later
 from sim.trace import Trace
 
+Undo = Callable[[], "dict[str, Any] | None"]
+"""Ends what a fault started; may return fields for the `heal` line (a clock fault's jumps)."""
+
 
 @dataclass(slots=True)
 class ActiveFault:
     spec: FaultSpec
-    undo: Callable[[], None]
+    undo: Undo
     details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ClockEffect:
+    """What one active clock fault does to the clocks of its nodes. `set` gives them its
+    drift and offset (the latest `set` still acting on a node rules it); `bump` and
+    `strobe` add `delta_us` to the offset, a strobe only in its `up` half-periods, so
+    that bumps and strobes add up over whatever sets the drift and base offset."""
+
+    nodes: tuple[int, ...]
+    mode: str
+    drift_ppm: int = 0
+    offset_us: int = 0
+    delta_us: int = 0
+    up: bool = True
+    acting: bool = True
 
 
 class Nemesis:
@@ -53,12 +72,15 @@ class Nemesis:
         self.active: dict[int, ActiveFault] = {}
         self.started = 0
         self.heal_us: int | None = None  # set by `run`: no fault outlasts the heal
-        self._own_clocks: dict[int, tuple[int, int]] = {}  # while a clock fault acts on the node
+        # Each node's own clock setting, which it runs whenever no clock fault acts on it.
+        self._own_clocks = {node: (host.clock.drift_ppm, host.clock.offset_us) for node, host in hosts.items()}
+        self._clock_effects: dict[int, ClockEffect] = {}  # by fault number, in order of start
+        self._starting = -1  # the number of the fault whose starter runs
         self._faults: tuple[FaultSpec, ...] = ()
         self._armed: list[int] = []  # faults waiting for their protocol moment, in order
         # One starter per fault kind the scenario model knows; an explicit table, so that a
         # kind without a starter (or a starter without a kind) is caught here, at once.
-        self._starters: dict[str, Callable[[FaultSpec], tuple[Callable[[], None], dict[str, Any]]]] = {
+        self._starters: dict[str, Callable[[FaultSpec], tuple[Undo, dict[str, Any]]]] = {
             "partition": self._start_partition,
             "crash": self._start_crash,
             "pause": self._start_pause,
@@ -128,19 +150,26 @@ class Nemesis:
 
     def _stop(self, number: int) -> None:
         active = self.active.pop(number)
-        active.undo()
-        self.trace.emit("heal", id=number, kind=active.spec.kind)
+        healed = active.undo() or {}
+        self.trace.emit("heal", id=number, kind=active.spec.kind, **healed, local_us=self._local_times())
 
     def _start(self, number: int, fault: FaultSpec) -> None:
         # Each fault draws from a stream named by its own content, so deleting or editing
         # one fault (as shrinking does) leaves every other fault's choices as they were.
         self.rng = stream(self.seed, f"fault:{stream_name(fault)}")
+        self._starting = number
         undo, details = self._starters[fault.kind](fault)
         if fault.after != "time":
             details["after"] = fault.after
         self.active[number] = ActiveFault(fault, undo, details)
         self.started += 1
-        self.trace.emit("fault", id=number, kind=fault.kind, **details)
+        self.trace.emit("fault", id=number, kind=fault.kind, **details, local_us=self._local_times())
+
+    def _local_times(self) -> dict[str, int]:
+        """Every node's local clock now, by node id (JSON keys are strings): what each node
+        would read off its clock as the fault starts or heals."""
+        now = now_us(self.env)
+        return {str(node): self.hosts[node].clock.local_us(now) for node in sorted(self.hosts)}
 
     # --- targets ----------------------------------------------------------------------
 
@@ -162,7 +191,7 @@ class Nemesis:
 
     # --- fault kinds ------------------------------------------------------------------
 
-    def _start_crash(self, fault: FaultSpec) -> tuple[Callable[[], None], dict[str, Any]]:
+    def _start_crash(self, fault: FaultSpec) -> tuple[Undo, dict[str, Any]]:
         nodes = [n for n in self._targets(fault.target) if self.hosts[n].state != "crashed"]
         for node in nodes:
             self.hosts[node].crash()
@@ -173,7 +202,7 @@ class Nemesis:
 
         return undo, {"nodes": nodes}
 
-    def _start_pause(self, fault: FaultSpec) -> tuple[Callable[[], None], dict[str, Any]]:
+    def _start_pause(self, fault: FaultSpec) -> tuple[Undo, dict[str, Any]]:
         nodes = [n for n in self._targets(fault.target) if self.hosts[n].state == "running"]
         for node in nodes:
             self.hosts[node].pause()
@@ -184,27 +213,77 @@ class Nemesis:
 
         return undo, {"nodes": nodes}
 
-    def _start_clock(self, fault: FaultSpec) -> tuple[Callable[[], None], dict[str, Any]]:
-        nodes = self._targets(fault.target)
+    def _start_clock(self, fault: FaultSpec) -> tuple[Undo, dict[str, Any]]:
+        """Set, bump or strobe the targets' clocks (`ClockEffect`); the node's timers follow
+        at once (`Host.retime_ticks`). The fault's line, each strobe flip's `clock` line and
+        the heal's line say how far each clock jumped and when each node ticks next."""
+        number = self._starting
+        nodes = tuple(self._targets(fault.target))
+        effect = ClockEffect(nodes, fault.mode, fault.drift_ppm, fault.offset_ms * MS, fault.delta_ms * MS)
+        self._clock_effects[number] = effect
+        details: dict[str, Any] = {"nodes": list(nodes), "mode": fault.mode}
+        if fault.mode == "set":
+            details.update(drift_ppm=fault.drift_ppm, offset_us=fault.offset_ms * MS)
+        else:
+            details["delta_us"] = fault.delta_ms * MS
+        if fault.mode == "strobe":
+            details["period_us"] = fault.strobe_period_ms * MS
+            period_us = fault.strobe_period_ms * MS
+            assert period_us > 0, "the loader requires a strobe's period"
+            call_later(self.env, period_us, functools.partial(self._flip, number, period_us))
+        details.update(self._set_clocks(nodes))
+
+        def undo() -> dict[str, Any]:
+            # Whichever of overlapping clock faults ends first, the others keep acting and
+            # the node's own setting comes back only when none does.
+            effect.acting = False
+            del self._clock_effects[number]
+            return self._set_clocks(nodes)
+
+        return undo, details
+
+    def _flip(self, number: int, period_us: int, _event: simpy.Event | None = None) -> None:
+        """A strobe's clocks flap between true time and time + delta, every period."""
+        effect = self._clock_effects.get(number)
+        if effect is None or not effect.acting:
+            return  # healed: its flips stop
+        effect.up = not effect.up
+        changes = self._set_clocks(effect.nodes)
+        self.trace.emit(
+            "clock", id=number, nodes=list(effect.nodes), up=effect.up, **changes, local_us=self._local_times()
+        )
+        call_later(self.env, period_us, functools.partial(self._flip, number, period_us))
+
+    def _set_clocks(self, nodes: tuple[int, ...]) -> dict[str, Any]:
+        """Give each node the clock setting its acting faults make, and plan its ticks anew.
+        Returns, by node, how far its clock jumped (`jump_us`, local time after less before)
+        and the true time of its next tick (`next_tick_us`): after a jump back, the end of
+        the stall, which the checkers need to know when the node's timers run again."""
+        now = now_us(self.env)
+        jumps, next_ticks = {}, {}
         for node in nodes:
-            clock = self.hosts[node].clock
-            # The node's own setting, kept while any clock fault acts on it: faults that
-            # overlap end in any order, and the last to end must give this back, not the
-            # setting of a fault that ended before it.
-            self._own_clocks.setdefault(node, (clock.drift_ppm, clock.offset_us))
-            clock.set(now_us(self.env), fault.drift_ppm, fault.offset_ms * MS)
+            host = self.hosts[node]
+            before_us = host.clock.local_us(now)
+            host.clock.set(now, *self._clock_setting(node))
+            jumps[str(node)] = host.clock.local_us(now) - before_us
+            next_ticks[str(node)] = host.retime_ticks()
+        return {"jump_us": jumps, "next_tick_us": next_ticks}
 
-        def undo() -> None:
-            # Called once this fault has left `active`, whose order is the order of starts:
-            # the latest clock fault still on a node rules it; with none, its own setting.
-            for node in nodes:
-                still = [active.details for active in self.active.values() if _clock_on(active, node)]
-                setting = (still[-1]["drift_ppm"], still[-1]["offset_us"]) if still else self._own_clocks.pop(node)
-                self.hosts[node].clock.set(now_us(self.env), *setting)
+    def _clock_setting(self, node: int) -> tuple[int, int]:
+        """(drift, offset) of `node`'s clock: the latest acting `set` fault's, else its own,
+        plus the deltas of the bumps and raised strobes acting on it."""
+        drift_ppm, offset_us = self._own_clocks[node]
+        added_us = 0
+        for effect in self._clock_effects.values():
+            if node not in effect.nodes:
+                continue
+            if effect.mode == "set":
+                drift_ppm, offset_us = effect.drift_ppm, effect.offset_us
+            elif effect.up:
+                added_us += effect.delta_us
+        return drift_ppm, offset_us + added_us
 
-        return undo, {"nodes": nodes, "drift_ppm": fault.drift_ppm, "offset_us": fault.offset_ms * MS}
-
-    def _start_disk(self, fault: FaultSpec) -> tuple[Callable[[], None], dict[str, Any]]:
+    def _start_disk(self, fault: FaultSpec) -> tuple[Undo, dict[str, Any]]:
         nodes = self._targets(fault.target)
         for node in nodes:
             self.hosts[node].disk.slow_factor = fault.slow_factor
@@ -215,7 +294,7 @@ class Nemesis:
 
         return undo, {"nodes": nodes, "slow_factor": fault.slow_factor}
 
-    def _start_link(self, fault: FaultSpec) -> tuple[Callable[[], None], dict[str, Any]]:
+    def _start_link(self, fault: FaultSpec) -> tuple[Undo, dict[str, Any]]:
         self.network.extra_loss = max(self.network.extra_loss, fault.loss)
         self.network.extra_duplicate = max(self.network.extra_duplicate, fault.duplicate)
 
@@ -226,7 +305,7 @@ class Nemesis:
 
         return undo, {"loss": fault.loss, "duplicate": fault.duplicate}
 
-    def _start_delay(self, fault: FaultSpec) -> tuple[Callable[[], None], dict[str, Any]]:
+    def _start_delay(self, fault: FaultSpec) -> tuple[Undo, dict[str, Any]]:
         """Hold a share of the targets' messages to the other nodes for up to `delay_ms`;
         they arrive late (by the fault's end at the latest), never lost, often after the
         cluster moved to a later term, and in another order than they were sent."""
@@ -244,7 +323,7 @@ class Nemesis:
         self.network.hold(key, hold)
         return (lambda: self.network.release(key)), {"nodes": nodes, "delay_ms": fault.delay_ms, "share": fault.share}
 
-    def _start_partition(self, fault: FaultSpec) -> tuple[Callable[[], None], dict[str, Any]]:
+    def _start_partition(self, fault: FaultSpec) -> tuple[Undo, dict[str, Any]]:
         sides, cut = partition_edges(fault.shape, self._shape_order(fault), fault.one_way)
         edges = [(endpoint(a), endpoint(b)) for a, b in cut]
         self.network.cut(edges)
@@ -265,10 +344,6 @@ class Nemesis:
             ids.remove(first)
             ids.insert(0, first)
         return ids
-
-
-def _clock_on(active: ActiveFault, node: int) -> bool:
-    return active.spec.kind == "clock" and node in active.details["nodes"]
 
 
 def stream_name(fault: FaultSpec) -> str:

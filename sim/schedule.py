@@ -24,6 +24,10 @@ class _Call(simpy.Event):
         self._ok = True
 
 
-def call_later(env: simpy.Environment, delay_us: int, callback: Callable[[simpy.Event], None]) -> None:
+def call_later(env: simpy.Environment, delay_us: int, callback: Callable[[simpy.Event], None]) -> simpy.Event:
+    """Schedule `callback`; the event returned is the one it will be called with, so a
+    caller that may plan again before it runs can tell its latest plan from a stale one."""
     assert delay_us >= 0, f"a callback cannot run {-delay_us} us in the past"
-    env.schedule(_Call(callback), NORMAL, delay_us)
+    event = _Call(callback)
+    env.schedule(event, NORMAL, delay_us)
+    return event
