@@ -49,6 +49,10 @@ DELETE_KEEPS_VERSION = "delete-keeps-version"
 COMPACT_DROPS_LATEST = "compact-drops-latest"
 TXN_COMPARE_AT_PROPOSE = "txn-compare-at-propose"
 RANGE_MORE_OFF_BY_ONE = "range-more-off-by-one"
+# Leases
+LEASE_NOT_EXTENDED = "lease-not-extended"
+LEASE_DEADLINE_FROM_GRANT = "lease-deadline-from-grant"
+LEASE_REVOKE_SPLIT = "lease-revoke-split"
 
 BUGS: dict[str, str] = {
     VOTE_NOT_PERSISTED: (
@@ -158,6 +162,20 @@ BUGS: dict[str, str] = {
     RANGE_MORE_OFF_BY_ONE: (
         "a range with a limit says more keys remain only when at least two do, so a paginated "
         "list whose next page would hold one key ends a page early and misses that key"
+    ),
+    LEASE_NOT_EXTENDED: (
+        "a new leader gives the leases no deadline of its own term (no TTL, no election "
+        "timeout), so every lease counts as due at once and is revoked on election, however "
+        "recently it was kept alive"
+    ),
+    LEASE_DEADLINE_FROM_GRANT: (
+        "every node counts a deadline from each grant it applies, and a new leader keeps the "
+        "deadlines it counted as a follower, blind to the keep-alives the old leader took, so "
+        "a lease kept alive expires TTL after its grant"
+    ),
+    LEASE_REVOKE_SPLIT: (
+        "a revoked or expired lease deletes its keys one revision each instead of all in one, "
+        "so a reader between them sees some of the lease's keys gone and others still there"
     ),
 }
 

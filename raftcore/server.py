@@ -39,6 +39,8 @@ from raftcore.bugs import (
 )
 from raftcore.etcd import KINDS, TxnRequest, is_response, request_from_json, response_to_json
 from raftcore.kv import ETCD_OPERATIONS, READ_OPERATIONS, Command, ExecutionObserver, KVStore, Result
+from raftcore.lease import minimum_ttl_seconds
+from raftcore.lease_service import LOCAL_LEASE_OPERATIONS, LeaseService
 from raftcore.raft import RaftNode
 from raftcore.types import NO_NODE, Config, Entry, PersistedState, Role
 
@@ -137,7 +139,9 @@ class KVServer:
             overwrite_keeps_revision=OVERWRITE_KEEPS_REVISION in config.bugs,
             on_execute=on_execute,
             bugs=config.bugs,
+            minimum_lease_ttl=minimum_ttl_seconds(config.election_ticks, config.tick_ms),
         )
+        self.leases = LeaseService(config, self.node, self.store)
         self.node_id = config.node_id
         bugs = config.bugs
         self._stale_local_read = STALE_LOCAL_READ in bugs
@@ -149,6 +153,12 @@ class KVServer:
         self._txn_compare_at_propose = TXN_COMPARE_AT_PROPOSE in bugs
         # request id -> client address, for requests this incarnation proposed.
         self._waiting: dict[str, str] = {}
+
+    def tick(self) -> list[int]:
+        """One tick of the host's clock: Raft's, then the leases'. Returns the leases this
+        leader found expired and proposed to revoke (`raftcore.lease_service`)."""
+        self.node.tick()
+        return self.leases.tick()
 
     def submit(self, request: Request) -> Response | Forward | None:
         """Take a client request. Returns an immediate reply, a request to pass on to the
@@ -184,6 +194,8 @@ class KVServer:
         if self._stale_local_read and request.operation == "get":
             result = self.store.read_local(request.key)
             return self._reply(request.request_id, request.client, result, index=0, term=0)
+        if request.operation in LOCAL_LEASE_OPERATIONS:
+            return self._lease_answer(request)
         if request.request_id in self._waiting:
             self._waiting[request.request_id] = request.client
             return None
@@ -207,6 +219,16 @@ class KVServer:
         self._waiting[request.request_id] = request.client
         return None
 
+    def _lease_answer(self, request: Request) -> Response | None:
+        """A keep-alive or time-to-live: answered by the leader from memory, not logged."""
+        result = self.leases.answer(request.operation, request.value)
+        if result is None:
+            lease_id = request.value.get("ID", 0)
+            if self.leases.wait_for_revoke(int(lease_id), request.request_id, request.client):
+                return None
+            result = Result(False, None, self.store.revision, "not-leader")
+        return self._reply(request.request_id, request.client, result, index=0, term=0)
+
     def _txn_decided_at_propose(self, command: Command) -> Command:
         """The planted bug `txn-compare-at-propose`: the compares hold on the state applied
         so far, which lags the log, so the txn is logged without them, as if nothing could
@@ -224,6 +246,8 @@ class KVServer:
         for entry in entries:
             command = Command.decode(entry.data) if entry.data else None
             result = self.store.apply(entry.index, command)
+            for late in self.leases.applied(entry, command, result):
+                responses.append(self._reply(late.request_id, late.client, late.result, entry.index, entry.term))
             if command is None or result is None:
                 continue
             client = self._waiting.pop(command.request_id, None)

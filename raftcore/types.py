@@ -186,6 +186,9 @@ class Config:
     max_entries_per_message: int = 64
     bugs: frozenset[str] = field(default_factory=frozenset)
     membership: Membership | None = None
+    tick_ms: int = 100
+    """How long one tick is meant to last on the host's clock: what turns a lease's TTL in
+    seconds into ticks (`raftcore.lease`). Raft itself counts ticks only."""
 
     def __post_init__(self) -> None:
         # A configuration comes from outside (a scenario, a test, a host): refuse a bad one
@@ -199,6 +202,8 @@ class Config:
             raise ValueError(
                 f"election_ticks ({self.election_ticks}) must exceed heartbeat_ticks ({self.heartbeat_ticks})"
             )
+        if self.tick_ms < 1:
+            raise ValueError(f"tick_ms must be at least 1, not {self.tick_ms}")
         if self.max_entries_per_message < 1:
             raise ValueError(f"max_entries_per_message must be at least 1, not {self.max_entries_per_message}")
 

@@ -114,7 +114,10 @@ class Host:
 
     def _tick(self, _event: object) -> None:
         if self.state == RUNNING and self.server is not None:
-            self.server.node.tick()
+            for lease_id in self.server.tick():
+                # The leader's clock found the lease due and proposed its revoke: the true
+                # time of that decision is what the lease checker judges.
+                self.trace.emit("lease-expire", node=self.node_id, lease=lease_id, term=self.server.node.term)
             self.kick()
         call_later(self.env, self.clock.true_delay_us(self.tick_us), self._tick)
 

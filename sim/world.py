@@ -125,6 +125,7 @@ class World:
             check_quorum=cluster.check_quorum,
             max_entries_per_message=cluster.max_entries_per_message,
             bugs=frozenset(spec.bugs),
+            tick_ms=cluster.tick_ms,
         )
         clock_rng = stream(seed, f"clock-{node_id}")
         drift = spec.clock.drift_ppm_max
