@@ -75,6 +75,15 @@ from checkers.etcd_requests import (
     DeleteResponse,
     ErrorResult,
     KeyValue,
+    LeaseGrantRequest,
+    LeaseGrantResponse,
+    LeaseKeepAliveRequest,
+    LeaseKeepAliveResponse,
+    LeaseRequest,
+    LeaseRevokeRequest,
+    LeaseRevokeResponse,
+    LeaseTimeToLiveRequest,
+    LeaseTimeToLiveResponse,
     PutRequest,
     PutResponse,
     RangeRequest,
@@ -179,6 +188,15 @@ def _key_of(kv: KeyValue) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Granted:
+    """A lease grant: it changes no key, so only its header (the store's revision) and,
+    where the request named one, its lease id are judged; the TTL is the server's."""
+
+    revision: int
+    lease_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class Unjudged:
     """A range at a past revision: its kvs are `checkers.revisions`' to judge; the header
     (None inside a txn) must still be the store's revision."""
@@ -186,7 +204,7 @@ class Unjudged:
     revision: int | None
 
 
-Expected = Response | ErrorResult | Unjudged
+Expected = Response | ErrorResult | Unjudged | Granted
 
 
 class _Txn:
@@ -250,7 +268,14 @@ def execute(store: Store, request: Request) -> tuple[Store, Expected]:
         error = _revision_error(store, request.revision)
         if error is not None:
             return store, error
+    if isinstance(request, LeaseGrantRequest | LeaseKeepAliveRequest | LeaseTimeToLiveRequest):
+        return store, Granted(store.revision, request.lease_id if isinstance(request, LeaseGrantRequest) else 0)
     txn = _Txn(store)
+    if isinstance(request, LeaseRevokeRequest):
+        for kv in store.in_range("", ALL_KEYS_END):
+            if kv.lease == request.lease_id:
+                txn.changes[kv.key] = None
+        return txn.result(), LeaseRevokeResponse(txn.revision if txn.changes else store.revision)
     if isinstance(request, TxnRequest):
         error = _txn_revision_error(store, request)
         if error is not None:
@@ -293,11 +318,12 @@ def _apply(txn: _Txn, request: Request, nested: bool) -> Expected:
         if request.ignore_value and previous is None:
             return ErrorResult("key-not-found")
         value = previous.value if request.ignore_value and previous is not None else request.value
+        lease = request.lease
         if previous is None:
-            txn.changes[request.key] = KeyValue(request.key, value, txn.revision, txn.revision, 1)
+            txn.changes[request.key] = KeyValue(request.key, value, txn.revision, txn.revision, 1, lease)
         else:
             created = previous.create_revision
-            txn.changes[request.key] = KeyValue(request.key, value, created, txn.revision, previous.version + 1)
+            txn.changes[request.key] = KeyValue(request.key, value, created, txn.revision, previous.version + 1, lease)
         shown = previous if request.prev_kv else None
         return PutResponse(None if nested else txn.revision, shown)
     if isinstance(request, DeleteRequest):
@@ -336,7 +362,7 @@ def _range(txn: _Txn, request: RangeRequest, header: int | None) -> Expected:
     if more:
         del found[request.limit :]
     if request.keys_only:
-        found = [KeyValue(kv.key, "", kv.create_revision, kv.mod_revision, kv.version) for kv in found]
+        found = [KeyValue(kv.key, "", kv.create_revision, kv.mod_revision, kv.version, kv.lease) for kv in found]
     return RangeResponse(header, tuple(found), more, count)
 
 
@@ -380,6 +406,8 @@ def difference(expected: Expected, recorded: object, request: Request) -> str | 
     open (ties of a sort, a past read's kvs, nested headers)."""
     if expected == recorded:
         return None
+    if isinstance(expected, Granted):
+        return _granted_difference(expected, recorded)
     if isinstance(expected, ErrorResult) or isinstance(recorded, ErrorResult):
         return _error_difference(expected, recorded, request)
     if isinstance(expected, Unjudged):
@@ -391,7 +419,9 @@ def difference(expected: Expected, recorded: object, request: Request) -> str | 
     assert not isinstance(recorded, Unjudged)
     if type(recorded) is not type(expected):
         return f"its response is a {type(recorded).__name__}, not a {type(expected).__name__}"
-    assert isinstance(recorded, (RangeResponse, PutResponse, DeleteResponse, TxnResponse, CompactResponse))
+    assert isinstance(
+        recorded, (RangeResponse, PutResponse, DeleteResponse, TxnResponse, CompactResponse, LeaseRevokeResponse)
+    )
     flipped = isinstance(expected, TxnResponse) and expected.succeeded != getattr(recorded, "succeeded", None)
     if flipped and isinstance(request, TxnRequest):  # the cause; a header that differs follows from it
         return _txn_difference(expected, recorded, request)  # type: ignore[arg-type]
@@ -399,6 +429,16 @@ def difference(expected: Expected, recorded: object, request: Request) -> str | 
         made = writes(request, expected)
         return _header_words(recorded.revision, expected.revision, write=made)
     return _body_difference(expected, recorded, request)
+
+
+def _granted_difference(expected: Granted, recorded: object) -> str | None:
+    if not isinstance(recorded, LeaseGrantResponse):
+        return "it is a lease grant but its response is not"
+    if recorded.revision != expected.revision:
+        return _header_words(recorded.revision, expected.revision, write=False)
+    if expected.lease_id and recorded.lease_id != expected.lease_id:
+        return f"it granted lease {recorded.lease_id}, but it asked for lease {expected.lease_id}"
+    return None
 
 
 def _header_words(recorded: int | None, expected: int | None, write: bool) -> str:
@@ -546,8 +586,12 @@ def writes(request: Request, response: object) -> bool:
     """Whether a request that returned `response` changed the store (and so made a
     revision): a put, a delete that deleted something, a txn whose branch did either.
     True when the response does not fit the request: such an operation is never legal,
-    and calling it a writer promises nothing wrong."""
+    and calling it a writer promises nothing wrong. A lease revoke is not counted: its
+    response does not say whether it deleted keys (made a revision) or not, so it claims
+    no revision (`observes_only` still takes it for a write)."""
     if isinstance(response, ErrorResult):
+        return False
+    if isinstance(request, LeaseRequest):
         return False
     if isinstance(request, PutRequest):
         return True
@@ -565,7 +609,7 @@ def writes(request: Request, response: object) -> bool:
 
 def may_write(request: Request) -> bool:
     """Whether the request can change the store in some state."""
-    if isinstance(request, (PutRequest, DeleteRequest, CompactRequest)):
+    if isinstance(request, (PutRequest, DeleteRequest, CompactRequest, LeaseRevokeRequest)):
         return True
     if isinstance(request, TxnRequest):
         return any(may_write(item) for item in (*request.success, *request.failure))
@@ -672,7 +716,8 @@ class _Forgetting:
                 or request.key in self.exposed
                 or any(_spans(key, end, request.key) for key, end in self.ordered)
             )
-            return PutRequest(request.key, request.value if told else self.stand_in, False, request.ignore_value)
+            value = request.value if told else self.stand_in
+            return PutRequest(request.key, value, False, request.ignore_value, request.lease)
         if isinstance(request, DeleteRequest):
             return DeleteRequest(request.key, request.range_end, False)
         if isinstance(request, TxnRequest):
@@ -710,6 +755,19 @@ def _done(request: Request, response: object) -> Iterator[tuple[Request, object]
                 yield from _done(item, shown)
     else:
         yield request, response
+
+
+def _leases_named(request: Request, response: object) -> Iterator[int]:
+    """The lease ids a request (or a grant's response) names, puts in txns included."""
+    if isinstance(request, PutRequest) and request.lease:
+        yield request.lease
+    elif isinstance(request, LeaseGrantRequest | LeaseRevokeRequest):
+        named = request.lease_id or getattr(response, "lease_id", 0)
+        if named:
+            yield named
+    elif isinstance(request, TxnRequest):
+        for item in (*request.success, *request.failure):
+            yield from _leases_named(item, None)
 
 
 def _put_keys(request: Request, response: object) -> Iterator[str]:
@@ -946,6 +1004,11 @@ class EtcdModel(Model):
         return difference(expected, op.output, op.input)
 
     def inert(self, op: Operation) -> bool:
+        """A pending read (or grant: it changes no key), and every keep-alive and
+        time-to-live: the leader answers those from memory, outside the log, so their
+        answers are not linearizable and are `checkers.leases`' to judge."""
+        if isinstance(op.input, LeaseKeepAliveRequest | LeaseTimeToLiveRequest):
+            return True
         return op.ret is None and not may_write(op.input)
 
     def pending_acting(self, state: Hashable) -> frozenset[int] | None:
@@ -984,7 +1047,35 @@ class EtcdModel(Model):
         return (op.f, op.key, stand_in, None, op.status, True)
 
     def observes_only(self, op: Operation) -> bool:
+        if isinstance(op.input, LeaseRevokeRequest):
+            return False  # it may have deleted keys: its response does not say
         return op.ret is not None and not writes(op.input, op.output)
+
+    def implied(self, ops: Sequence[Operation]) -> list[Operation]:
+        """A lease may expire at any moment, caused by no client: each grant (and each lease
+        a put names that no grant in the history names) brings a revoke that the system may
+        perform once, at any point after the grant's invoke (or the first invoke naming the
+        lease), or never: a pending revoke, deleting the lease's keys in one revision."""
+        first_call: dict[int, int] = {}
+        granted: list[tuple[int, int]] = []
+        for op in ops:
+            for lease_id in _leases_named(op.input, op.output):
+                first_call.setdefault(lease_id, op.call)
+            if isinstance(op.input, LeaseGrantRequest):
+                lease_id = op.input.lease_id or getattr(op.output, "lease_id", 0)
+                if lease_id:
+                    granted.append((lease_id, op.call))
+        named_by_grants = {lease_id for lease_id, _ in granted}
+        expiries = granted + [
+            (lease_id, call) for lease_id, call in first_call.items() if lease_id not in named_by_grants
+        ]
+        next_id = max((op.id for op in ops), default=0) + 1
+        return [
+            Operation(
+                next_id + number, -1, None, "lease-revoke", None, LeaseRevokeRequest(lease_id), None, call, None, "info"
+            )
+            for number, (lease_id, call) in enumerate(sorted(expiries, key=lambda item: (item[1], item[0])))
+        ]
 
     def order_constraints(self, ops: Sequence[Operation], budget: Budget) -> OrderFacts | None:
         """No order facts; reads what pending writes must fit (see `_pending_step`): the
@@ -1038,7 +1129,9 @@ class EtcdModel(Model):
     def call_problem(self, f: str, key: str | None, argument: Argument) -> tuple[str, str] | None:
         if f not in FUNCTIONS:
             return "f", f"model etcd has no {f!r} operation (it has {', '.join(ETCD_FUNCTIONS)})"
-        if not isinstance(argument, (RangeRequest, PutRequest, DeleteRequest, TxnRequest, CompactRequest)):
+        if not isinstance(
+            argument, (RangeRequest, PutRequest, DeleteRequest, TxnRequest, CompactRequest, LeaseRequest)
+        ):
             return "value", f"an etcd {f} carries its request as a JSON object, got {argument!r}"
         if request_kind(argument) != f:
             return "value", f"an etcd {f} carries a {f} request, not a {request_kind(argument)} request"
@@ -1053,6 +1146,10 @@ class EtcdModel(Model):
             "delete": DeleteResponse,
             "txn": TxnResponse,
             "compact": CompactResponse,
+            "lease-grant": LeaseGrantResponse,
+            "lease-revoke": LeaseRevokeResponse,
+            "lease-keepalive": LeaseKeepAliveResponse,
+            "lease-timetolive": LeaseTimeToLiveResponse,
         }
         if not isinstance(result, kinds[f]):
             return "value", f"an etcd {f} returns its response as a JSON object, got {result!r}"
@@ -1089,6 +1186,10 @@ def request_words(request: Request) -> str:
         return f"delete({_span(request.key, request.range_end)})"
     if isinstance(request, CompactRequest):
         return f"compact({request.revision})"
+    if isinstance(request, LeaseGrantRequest):
+        return f"lease-grant(TTL {request.ttl}, ID {request.lease_id})"
+    if isinstance(request, LeaseRevokeRequest | LeaseKeepAliveRequest | LeaseTimeToLiveRequest):
+        return f"{request_kind(request)}({request.lease_id})"
     success = "; ".join(request_words(item) for item in request.success[:2]) + (
         "; …" if len(request.success) > 2 else ""
     )
