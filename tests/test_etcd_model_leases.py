@@ -72,18 +72,28 @@ def test_a_split_revoke_taking_two_revisions_is_caught(tmp_path: Path) -> None:
     assert check(tmp_path, history).verdict is Verdict.INVALID, "one revoke, one revision: 4, not 5"
 
 
-def test_a_lease_expires_once(tmp_path: Path) -> None:
-    def history(last: int) -> Recorder:
+def test_no_put_names_a_lease_after_its_expiry(tmp_path: Path) -> None:
+    def history(put_after_expiry: bool) -> Recorder:
         recorded = Recorder()
         recorded.call(0, "lease-grant", {"TTL": 5, "ID": 7}, {**header(1), "ID": 7, "TTL": 5})
         recorded.call(0, "put", {"key": "a", "value": "1", "lease": 7}, header(2))
         recorded.call(1, "put", {"key": "x", "value": "1"}, header(4))  # 3: the expiry deleted a
-        recorded.call(0, "put", {"key": "b", "value": "1", "lease": 7}, header(5))
-        recorded.call(1, "put", {"key": "x", "value": "2"}, header(last))
+        if put_after_expiry:
+            recorded.call(0, "put", {"key": "b", "value": "1", "lease": 7}, header(5))
         return recorded
 
-    assert check(tmp_path, history(6)).verdict is Verdict.VALID
-    assert check(tmp_path, history(7)).verdict is Verdict.INVALID, "revision 6 needs a second expiry"
+    assert check(tmp_path, history(False)).verdict is Verdict.VALID
+    assert check(tmp_path, history(True)).verdict is Verdict.INVALID, "lease 7 expired at 3: etcd fails the put"
+
+
+def test_a_lease_expires_once(tmp_path: Path) -> None:
+    history = Recorder()
+    history.call(0, "lease-grant", {"TTL": 5, "ID": 7}, {**header(1), "ID": 7, "TTL": 5})
+    history.call(0, "put", {"key": "a", "value": "1", "lease": 7}, header(2))
+    history.call(0, "put", {"key": "b", "value": "1", "lease": 7}, header(3))
+    history.call(1, "range", {"key": "a"}, {**header(3), "kvs": [leased("a", "1", 2, 2, 1, 7)], "count": 1})
+    history.call(1, "put", {"key": "x", "value": "1"}, header(6))
+    assert check(tmp_path, history).verdict is Verdict.INVALID, "one expiry makes revision 4, not 5 too"
 
 
 def test_a_grant_header_is_the_store_revision_and_its_id_the_one_asked(tmp_path: Path) -> None:

@@ -56,6 +56,7 @@ response.
 from __future__ import annotations
 
 import bisect
+import collections
 import re
 import zlib
 from collections.abc import Hashable, Iterable, Iterator, Sequence
@@ -116,16 +117,24 @@ def _bucket(key: str) -> int:
 class Store:
     """An immutable etcd store (see the module docstring), hashed once when built."""
 
-    __slots__ = ("_hash", "bucket_hashes", "buckets", "compacted", "revision")
+    __slots__ = ("_hash", "_held", "bucket_hashes", "buckets", "compacted", "revision", "revoked")
 
     def __init__(
-        self, revision: int, compacted: int, buckets: tuple[tuple[KeyValue, ...], ...], bucket_hashes: tuple[int, ...]
+        self,
+        revision: int,
+        compacted: int,
+        buckets: tuple[tuple[KeyValue, ...], ...],
+        bucket_hashes: tuple[int, ...],
+        revoked: frozenset[int] = frozenset(),
     ) -> None:
         self.revision = revision
         self.compacted = compacted
         self.buckets = buckets
         self.bucket_hashes = bucket_hashes
-        self._hash = hash((revision, compacted, bucket_hashes))
+        self.revoked = revoked
+        """The leases revoked so far (by a client or by expiry): no put may name them."""
+        self._hash = hash((revision, compacted, bucket_hashes, revoked))
+        self._held: frozenset[int] | None = None
 
     @classmethod
     def empty(cls, revision: int) -> Store:
@@ -139,11 +148,12 @@ class Store:
             return True
         if not isinstance(other, Store) or self._hash != other._hash:
             return False
-        return (self.revision, self.compacted, self.bucket_hashes, self.buckets) == (
+        return (self.revision, self.compacted, self.bucket_hashes, self.buckets, self.revoked) == (
             other.revision,
             other.compacted,
             other.bucket_hashes,
             other.buckets,
+            other.revoked,
         )
 
     def get(self, key: str) -> KeyValue | None:
@@ -166,6 +176,12 @@ class Store:
     def keys(self) -> int:
         return sum(len(bucket) for bucket in self.buckets)
 
+    def leases_held(self) -> frozenset[int]:
+        """The leases some key is attached to (computed once per store)."""
+        if self._held is None:
+            self._held = frozenset(kv.lease for bucket in self.buckets for kv in bucket if kv.lease)
+        return self._held
+
     def changed(self, changes: dict[str, KeyValue | None], revision: int, compacted: int) -> Store:
         """The store with `changes` (None: deleted) applied, at `revision`."""
         buckets, hashes = list(self.buckets), list(self.bucket_hashes)
@@ -180,7 +196,7 @@ class Store:
                     kept[key] = kv
             bucket = tuple(sorted(kept.values(), key=_key_of))
             buckets[number], hashes[number] = bucket, hash(bucket)
-        return Store(revision, compacted, tuple(buckets), tuple(hashes))
+        return Store(revision, compacted, tuple(buckets), tuple(hashes), self.revoked)
 
 
 def _key_of(kv: KeyValue) -> str:
@@ -261,9 +277,9 @@ def execute(store: Store, request: Request) -> tuple[Store, Expected]:
             return store, ErrorResult("compacted")
         if request.revision > store.revision:
             return store, ErrorResult("future")
-        return Store(store.revision, request.revision, store.buckets, store.bucket_hashes), CompactResponse(
-            store.revision
-        )
+        return Store(
+            store.revision, request.revision, store.buckets, store.bucket_hashes, store.revoked
+        ), CompactResponse(store.revision)
     if isinstance(request, RangeRequest) and request.revision:
         error = _revision_error(store, request.revision)
         if error is not None:
@@ -272,10 +288,15 @@ def execute(store: Store, request: Request) -> tuple[Store, Expected]:
         return store, Granted(store.revision, request.lease_id if isinstance(request, LeaseGrantRequest) else 0)
     txn = _Txn(store)
     if isinstance(request, LeaseRevokeRequest):
+        if request.lease_id in store.revoked:
+            return store, ErrorResult("lease-not-found")
         for kv in store.in_range("", ALL_KEYS_END):
             if kv.lease == request.lease_id:
                 txn.changes[kv.key] = None
-        return txn.result(), LeaseRevokeResponse(txn.revision if txn.changes else store.revision)
+        after = txn.result()
+        revoked = store.revoked | {request.lease_id}
+        answer = LeaseRevokeResponse(txn.revision if txn.changes else store.revision)
+        return Store(after.revision, after.compacted, after.buckets, after.bucket_hashes, revoked), answer
     if isinstance(request, TxnRequest):
         error = _txn_revision_error(store, request)
         if error is not None:
@@ -317,6 +338,8 @@ def _apply(txn: _Txn, request: Request, nested: bool) -> Expected:
         previous = txn.get(request.key)
         if request.ignore_value and previous is None:
             return ErrorResult("key-not-found")
+        if request.lease in txn.store.revoked:
+            return ErrorResult("lease-not-found")
         value = previous.value if request.ignore_value and previous is not None else request.value
         lease = request.lease
         if previous is None:
@@ -457,6 +480,8 @@ def _error_difference(expected: Expected, recorded: object, request: Request) ->
             "neither compacted nor in the future"
         )
     assert isinstance(expected, ErrorResult)
+    if expected.kind == "lease-not-found":
+        return "it succeeded, but its lease was revoked (or expired) here: etcd fails it (lease not found)"
     if expected.kind == "key-not-found":
         return "it put with ignore_value a key that does not exist here (etcd fails it: key not found)"
     return f"it succeeded, but here its revision is {expected.kind}: etcd fails it"
@@ -770,6 +795,17 @@ def _leases_named(request: Request, response: object) -> Iterator[int]:
             yield from _leases_named(item, None)
 
 
+def _leases_seen(request: Request, response: object) -> Iterator[int]:
+    """The leases a returned request shows alive: those of the kvs its response shows, and
+    that of a put it made (a put names only a lease that exists)."""
+    for kv in shown_kvs(request, response):
+        if kv.lease:
+            yield kv.lease
+    for item, shown in _done(request, response):
+        if isinstance(item, PutRequest) and isinstance(shown, PutResponse) and item.lease:
+            yield item.lease
+
+
 def _put_keys(request: Request, response: object) -> Iterator[str]:
     """The keys a returned write put, by what its response shows."""
     for item, shown in _done(request, response):
@@ -915,6 +951,15 @@ class EtcdModel(Model):
     """The keys of each pending write that may put more than one."""
     compacts: list[frozenset[int]] = field(default_factory=lambda: [frozenset()], compare=False, hash=False)
     """The pending compactions (by id; one item), which may act at any revision."""
+    revoking: dict[int, int] = field(default_factory=dict, compare=False, hash=False)
+    """Per pending lease revoke (by id, an expiry the model implies or a client's): its lease.
+    A revoke acts only where some key holds its lease (`pending_acting`)."""
+    pending_ids: list[frozenset[int]] = field(default_factory=lambda: [frozenset()], compare=False, hash=False)
+    """Every pending operation (by id; one item)."""
+    without_idle_revokes: dict[tuple[Hashable, frozenset[int]], frozenset[int]] = field(
+        default_factory=dict, compare=False, hash=False
+    )
+    """`pending_acting`'s answers less the revokes of leases no key holds, by (answer, held)."""
     stand_ins: dict[int, Request] = field(default_factory=dict, compare=False, hash=False)
     """Per pending write (by id): the request it is stepped as, with every value no
     operation can tell apart from another replaced by one stand-in value (see `_Forgetting`)."""
@@ -1012,11 +1057,26 @@ class EtcdModel(Model):
         return op.ret is None and not may_write(op.input)
 
     def pending_acting(self, state: Hashable) -> frozenset[int] | None:
+        """The pending writes `_pending_step` may let take the next revision (see
+        `_acting_by_revision`), less the lease revokes of leases no key holds: those
+        change nothing (the model keeps no lease table, only the keys' leases)."""
+        assert isinstance(state, Store)
+        acting = self._acting_by_revision(state)
+        if not self.revoking:
+            return acting
+        held = state.leases_held()
+        cached = self.without_idle_revokes.get((acting, held))
+        if cached is None:
+            idle = frozenset(number for number, lease in self.revoking.items() if lease not in held)
+            cached = (self.pending_ids[0] if acting is None else acting) - idle
+            self.without_idle_revokes[(acting, held)] = cached
+        return cached
+
+    def _acting_by_revision(self, state: Store) -> frozenset[int] | None:
         """The pending writes `_pending_step` may let take the next revision, read from
         the same facts before stepping: none (but compactions) when a returned write
         claims it or it is beyond every revision reported, those that may put what
         judged responses show with it when they show any, and otherwise any."""
-        assert isinstance(state, Store)
         following = state.revision + 1
         if following in self.claimed or following > self.highest[0]:
             return self.compacts[0]
@@ -1055,8 +1115,15 @@ class EtcdModel(Model):
         """A lease may expire at any moment, caused by no client: each grant (and each lease
         a put names that no grant in the history names) brings a revoke that the system may
         perform once, at any point after the grant's invoke (or the first invoke naming the
-        lease), or never: a pending revoke, deleting the lease's keys in one revision."""
+        lease), or never: a pending revoke, deleting the lease's keys in one revision.
+
+        A lease granted once in the history cannot expire before a returned put attached a
+        key to it, nor before a returned response showed a key holding it (in a correct
+        store no key joins a revoked lease, and its revoke deletes every key it holds): its
+        revoke is called at the latest of those invokes. That keeps the search from trying
+        the expiry of every lease with keys at every revision no returned write reports."""
         first_call: dict[int, int] = {}
+        seen_call: dict[int, int] = {}
         granted: list[tuple[int, int]] = []
         for op in ops:
             for lease_id in _leases_named(op.input, op.output):
@@ -1065,10 +1132,15 @@ class EtcdModel(Model):
                 lease_id = op.input.lease_id or getattr(op.output, "lease_id", 0)
                 if lease_id:
                     granted.append((lease_id, op.call))
-        named_by_grants = {lease_id for lease_id, _ in granted}
-        expiries = granted + [
-            (lease_id, call) for lease_id, call in first_call.items() if lease_id not in named_by_grants
+            if op.ret is not None:
+                for lease_id in _leases_seen(op.input, op.output):
+                    seen_call[lease_id] = max(seen_call.get(lease_id, op.call), op.call)
+        grants = collections.Counter(lease_id for lease_id, _ in granted)
+        granted = [
+            (lease_id, max(call, seen_call.get(lease_id, call)) if grants[lease_id] == 1 else call)
+            for lease_id, call in granted
         ]
+        expiries = granted + [(lease_id, call) for lease_id, call in first_call.items() if lease_id not in grants]
         next_id = max((op.id for op in ops), default=0) + 1
         return [
             Operation(
@@ -1086,6 +1158,12 @@ class EtcdModel(Model):
         self.pending_puts.clear()
         self.stand_ins.clear()
         self.acting.clear()
+        self.revoking.clear()
+        self.without_idle_revokes.clear()
+        self.pending_ids[0] = frozenset(op.id for op in ops if op.ret is None)
+        for op in ops:
+            if op.ret is None and isinstance(op.input, LeaseRevokeRequest):
+                self.revoking[op.id] = op.input.lease_id
         reported = [revision for op in ops if (revision := _revision_of(op.output)) is not None]
         self.highest[0] = max(reported, default=self.initial_revision)
         compacts: set[int] = set()
