@@ -220,7 +220,9 @@ def _completed(events: Iterable[Event]) -> list[_Done]:
 
 def _check_etcd(etcd: list[_Done]) -> list[_Finding]:
     """The kvs of etcd responses against the writes whose revisions are known (see
-    `checkers.etcd_revisions`)."""
+    `checkers.etcd_revisions`). Only answers count: a failed request (a txn naming a lease
+    that expired, say) wrote nothing, whatever revision its error carries."""
+    etcd = [item for item in etcd if item.completion.type == "ok"]
     calls = [
         EtcdCall(
             item.request,

@@ -32,6 +32,8 @@ from raftcore.types import Config, Entry, Role
 
 LOCAL_LEASE_OPERATIONS = {"etcd-lease-keepalive": "lease-keepalive", "etcd-lease-timetolive": "lease-timetolive"}
 """The lease requests a leader answers from its memory, never logged."""
+EXPIRY_PREFIX = "expire-"
+"""How the request id of a revoke proposed for expiry begins (no client's does)."""
 WAITING_KEEPALIVES_MAX = 10_000
 """Keep-alives held for a revoke under way; beyond this, more are refused as not-leader."""
 
@@ -61,19 +63,23 @@ class LeaseService:
         self._expiries_proposed = 0
         # lease id -> keep-alives waiting for its revoke, in arrival order.
         self._waiting: dict[int, list[tuple[str, str]]] = {}
+        self.expiries_applied: list[tuple[int, str]] = []
+        """(lease, request id) of each expiry revoke applied here that revoked its lease,
+        for the host to record and clear."""
 
-    def tick(self) -> list[int]:
+    def tick(self) -> list[tuple[int, str]]:
         """One tick of the node's clock (after Raft's): the leases found due, whose revoke
-        this leader has just proposed, in id order."""
+        this leader has just proposed, in id order, each with its revoke's request id."""
         self._follow_role()
-        due = self.lessor.tick()
-        for lease_id in due:
+        proposed: list[tuple[int, str]] = []
+        for lease_id in self.lessor.tick():
             self._expiries_proposed += 1
-            request_id = f"expire-{lease_id}-n{self._node_id}-t{self._node.term}-{self._expiries_proposed}"
+            request_id = f"{EXPIRY_PREFIX}{lease_id}-n{self._node_id}-t{self._node.term}-{self._expiries_proposed}"
             command = Command.etcd(request_id, LeaseRevokeRequest(lease_id))
             entry = self._node.propose(command.encode())
             assert entry is not None, "only a leader counts deadlines, and a leader accepts proposals"
-        return due
+            proposed.append((lease_id, request_id))
+        return proposed
 
     def _follow_role(self) -> None:
         """Demote as soon as this node leads no more, or leads a term it was not promoted in."""
@@ -140,6 +146,8 @@ class LeaseService:
         assert isinstance(revoke, LeaseRevokeRequest)
         if revoke.lease_id in table:
             return []
+        if command.request_id.startswith(EXPIRY_PREFIX) and result.succeeded:
+            self.expiries_applied.append((revoke.lease_id, command.request_id))
         self.lessor.revoked(revoke.lease_id)
         revision = self._store.revision
         gone = LeaseKeepAliveResponse(revision, revoke.lease_id, 0)

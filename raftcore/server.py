@@ -154,9 +154,10 @@ class KVServer:
         # request id -> client address, for requests this incarnation proposed.
         self._waiting: dict[str, str] = {}
 
-    def tick(self) -> list[int]:
+    def tick(self) -> list[tuple[int, str]]:
         """One tick of the host's clock: Raft's, then the leases'. Returns the leases this
-        leader found expired and proposed to revoke (`raftcore.lease_service`)."""
+        leader found expired and proposed to revoke, with the revokes' request ids
+        (`raftcore.lease_service`)."""
         self.node.tick()
         return self.leases.tick()
 

@@ -37,6 +37,7 @@ CHECKER_ORDER = (
     "linearizability",
     "list-append",
     "revisions",
+    "leases",
     "disruption",
     "liveness",
 )

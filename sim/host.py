@@ -114,10 +114,11 @@ class Host:
 
     def _tick(self, _event: object) -> None:
         if self.state == RUNNING and self.server is not None:
-            for lease_id in self.server.tick():
+            for lease_id, request_id in self.server.tick():
                 # The leader's clock found the lease due and proposed its revoke: the true
-                # time of that decision is what the lease checker judges.
-                self.trace.emit("lease-expire", node=self.node_id, lease=lease_id, term=self.server.node.term)
+                # time of that decision is what the lease checker judges (once applied).
+                term = self.server.node.term
+                self.trace.emit("lease-expire", node=self.node_id, lease=lease_id, term=term, request=request_id)
             self.kick()
         call_later(self.env, self.clock.true_delay_us(self.tick_us), self._tick)
 
@@ -235,6 +236,9 @@ class Host:
             trace = self.trace
             trace.emit_log_entries("apply", self.node_id, first.index, ready.committed_entries)
             responses, acknowledgements = server.apply(ready.committed_entries)
+            for lease_id, request_id in server.leases.expiries_applied:
+                trace.emit("lease-revoked", node=self.node_id, lease=lease_id, request=request_id)
+            server.leases.expiries_applied.clear()
             for ack in acknowledgements:
                 trace.emit_ack(self.node_id, ack.client, ack.request_id, ack.index, ack.term, ack.digest)
             for response in responses:

@@ -51,6 +51,9 @@ HUNTS: dict[str, tuple[str, int, frozenset[str]]] = {
     "compact-drops-latest": ("etcd-mix", 3, frozenset({"linearizability", "revisions"})),
     "txn-compare-at-propose": ("kubernetes", 3, frozenset({"linearizability"})),
     "range-more-off-by-one": ("kubernetes", 3, frozenset({"linearizability"})),
+    "lease-not-extended": ("controller-election", 3, frozenset({"leases"})),
+    "lease-deadline-from-grant": ("controller-election", 3, frozenset({"leases"})),
+    "lease-revoke-split": ("controller-election", 3, frozenset({"linearizability"})),
 }
 ETCD_API_BUGS = (
     "range-past-reads-current",
