@@ -77,7 +77,10 @@ class _Call:
 
 
 @dataclass(frozen=True, slots=True)
-class _Hold:
+class Hold:
+    """One client's hold of the lock: from its txn's return to its lease's last
+    acknowledged renewal's invoke plus the TTL (true µs); `line` is the txn's history line."""
+
     client: int | None
     lease: int
     start_us: int
@@ -93,6 +96,16 @@ def _calls(history: Iterable[Event]) -> Iterator[_Call]:
             open_invokes[event.process] = event
         elif event.process in open_invokes:
             yield _Call(open_invokes.pop(event.process), event)
+
+
+def holds_and_expiries(
+    history: list[Event], trace: list[TraceEvent], lock: str = LOCK
+) -> tuple[list[Hold], list[tuple[int, int, int]]]:
+    """The lock's holds, and the applied expiries (true time decided, lease, node): what a
+    report draws."""
+    calls = list(_calls(history))
+    ttl_us, renewals = _renewals(calls)
+    return _holds(calls, ttl_us, renewals, lock), _applied_expiries(trace)
 
 
 def check_leases(history: list[Event], trace: list[TraceEvent], settings: LeaseSettings) -> CheckerResult:
@@ -196,7 +209,7 @@ def _put_lease(request: object, response: object, key: str) -> int:
     return 0
 
 
-def _holds(calls: list[_Call], ttl_us: dict[int, int], renewals: dict[int, list[int]], lock: str) -> list[_Hold]:
+def _holds(calls: list[_Call], ttl_us: dict[int, int], renewals: dict[int, list[int]], lock: str) -> list[Hold]:
     holds = []
     for call in calls:
         if call.completion.type != "ok":
@@ -206,11 +219,11 @@ def _holds(calls: list[_Call], ttl_us: dict[int, int], renewals: dict[int, list[
             continue
         end = renewals[lease][-1] + ttl_us[lease]
         start = call.completion.time
-        holds.append(_Hold(call.invoke.client, lease, start, end, call.completion.index + 1))
+        holds.append(Hold(call.invoke.client, lease, start, end, call.completion.index + 1))
     return sorted(holds, key=lambda hold: hold.start_us)
 
 
-def _overlaps(holds: list[_Hold], ttl_us: dict[int, int], settings: LeaseSettings) -> list[dict[str, Any]]:
+def _overlaps(holds: list[Hold], ttl_us: dict[int, int], settings: LeaseSettings) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     for number, later in enumerate(holds):
         for earlier in holds[:number]:

@@ -23,6 +23,7 @@ from checkers.errors import InputError
 from checkers.trace import TraceEvent
 from raftsim.run_folder import RunFolder, split_messages
 from reports.html import write_html
+from reports.leases import lease_lane_html
 from reports.timeline import ParsedRun, Timeline, timeline_from_run
 
 MESSAGE_MODES = ("auto", "trace", "replay", "none")
@@ -110,7 +111,7 @@ def write_reports(
         else note
     )
     files = [folder / "report.html"]
-    write_html(timeline, files[0], messages_hint=hint)
+    write_html(timeline, files[0], messages_hint=hint, extra_sections=lease_lane_html(loaded.history, loaded.trace))
     if png:
         from reports.png import write_pngs
 
