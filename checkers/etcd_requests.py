@@ -102,6 +102,9 @@ class RangeRequest(_ShownAsJson):
     sort_target: str = "KEY"
     keys_only: bool = False
     count_only: bool = False
+    serializable: bool = False
+    """Served from the member's own state: judged as any read unless the check is told
+    that serializable reads may be stale."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -534,6 +537,7 @@ def parse_request(kind: str, value: object, path: str | None = None, depth: int 
             sort_target=fields.choice("sort_target", SORT_TARGETS, "sort target"),
             keys_only=fields.flag("keys_only"),
             count_only=fields.flag("count_only"),
+            serializable=fields.flag("serializable"),
         )
     elif kind == PUT:
         request = PutRequest(

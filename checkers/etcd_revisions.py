@@ -149,14 +149,14 @@ def _kvs_shown(call: EtcdCall) -> Iterator[KeyValue]:
     yield from shown_kvs(call.request, call.response)
 
 
-def check_etcd_kvs(calls: list[EtcdCall]) -> list[Observed]:
+def check_etcd_kvs(calls: list[EtcdCall], stale_serializable: bool = False) -> list[Observed]:
     """Every kv-version and read-revision finding (see the module docstring)."""
     established = _established(calls)
     findings = _check_kv_versions(calls, established)
     for number, call in enumerate(calls):
         if isinstance(call.request, RangeRequest) and isinstance(call.response, RangeResponse):
             findings.extend(_check_range(number, call, calls, established))
-    return findings + _check_mod_monotonic(calls)
+    return findings + _check_mod_monotonic(calls, stale_serializable)
 
 
 def _current_kvs(call: EtcdCall) -> list[KeyValue]:
@@ -165,10 +165,12 @@ def _current_kvs(call: EtcdCall) -> list[KeyValue]:
     return list(call.response.kvs) if current and isinstance(call.response, RangeResponse) else []
 
 
-def _check_mod_monotonic(calls: list[EtcdCall]) -> list[Observed]:
+def _check_mod_monotonic(calls: list[EtcdCall], stale_serializable: bool = False) -> list[Observed]:
     """A read of the current state invoked after another returned shows no key with a
     smaller mod_revision than that one showed: a key's mod_revision never goes back (a
-    key deleted and created again has a greater one)."""
+    key deleted and created again has a greater one). With `stale_serializable`, a
+    serializable range is not held to it (it may come from a lagging member), though what
+    it showed did exist and counts against later reads."""
     findings: list[Observed] = []
     by_return = sorted(range(len(calls)), key=lambda number: calls[number].returned)
     highest: dict[str, tuple[int, int]] = {}  # key -> (mod_revision, the read showing it)
@@ -181,6 +183,8 @@ def _check_mod_monotonic(calls: list[EtcdCall]) -> list[Observed]:
                 if kv.mod_revision > highest.get(kv.key, (0, 0))[0]:
                     highest[kv.key] = (kv.mod_revision, earlier)
             folded += 1
+        if stale_serializable and isinstance(call.request, RangeRequest) and call.request.serializable:
+            continue
         for kv in _current_kvs(call):
             seen = highest.get(kv.key)
             if seen is not None and kv.mod_revision < seen[0]:

@@ -74,6 +74,7 @@ FIELD_ORDER = (
     "revision",
     "node",
     "error",
+    "serializable",
 )
 """The order of fields in a written line; `value` is always written, other absent fields
 are left out."""
@@ -108,6 +109,10 @@ class Event:
     node: int | None = None
     error: str | None = None
     client: int | None = None
+    serializable: bool | None = None
+    """True on the invoke of a read the client asked to be served from its member's own
+    state (etcd's serializable reads); the history is still judged for linearizability,
+    so such a read that was stale is flagged."""
 
     def __post_init__(self) -> None:
         # JSON and callers hand a cas value over as a list; a tuple keeps the event hashable.
@@ -637,6 +642,23 @@ def _is_int(candidate: object) -> bool:
     return type(candidate) is int
 
 
+def without_serializable_reads(events: Iterable[Event]) -> list[Event]:
+    """`events` less the serializable reads (their invokes and completions): for judging a
+    history whose serializable reads may be stale by the linearizability of the rest."""
+    kept: list[Event] = []
+    skipping: set[int] = set()
+    for event in events:
+        if event.type == "invoke":
+            if event.serializable or getattr(event.value, "serializable", False):
+                skipping.add(event.process)
+                continue
+        elif event.process in skipping:
+            skipping.discard(event.process)
+            continue
+        kept.append(event)
+    return kept
+
+
 def _event_from_record(record: dict[str, Any], source: str, line: int, functions: tuple[str, ...] = FUNCTIONS) -> Event:
     """Check each field's type and allowed values on its own and build the Event."""
     if not _KNOWN_FIELDS.issuperset(record):
@@ -705,6 +727,11 @@ def _check_optional_fields(record: dict[str, Any], source: str, line: int) -> No
     for name in ("revision", "node"):
         if is_invoke and name in record:
             raise InputError(source, line, name, "an invoke has no answer to carry it")
+    if "serializable" in record:
+        if not is_invoke:
+            raise InputError(source, line, "serializable", "only an invoke says how it asks to be served")
+        if record["serializable"] is not True:
+            raise InputError(source, line, "serializable", f"must be true when present, got {record['serializable']!r}")
     if "error" in record:
         if record["type"] not in ("fail", "info"):
             raise InputError(source, line, "error", "only fail and info events carry an error")

@@ -171,16 +171,20 @@ class _Finding:
         }
 
 
-def check_revisions(events: Iterable[Event], trace: Iterable[TraceEvent] | None = None) -> CheckerResult:
+def check_revisions(
+    events: Iterable[Event], trace: Iterable[TraceEvent] | None = None, stale_serializable: bool = False
+) -> CheckerResult:
     """The result has anomalies, groups and stats, JSON-able, like the trace checkers'; an
     anomaly has `property`, `t` and `line` (its cause's completion), `message`,
     `affected_line` and `group` (see the module docstring). The run's `trace`, when given,
-    sharpens the groups and names each anomaly's phase (else `phase` is None)."""
+    sharpens the groups and names each anomaly's phase (else `phase` is None).
+    `stale_serializable` spares serializable reads revision-monotonic: they may be served
+    from a member that lags, and still show the store as of the revision they report."""
     done = _completed(events)
-    findings = _check_unique(done) + _check_monotonic(done)
+    findings = _check_unique(done) + _check_monotonic(done, stale_serializable)
     findings += _check_reads(done, {finding.cause.line for finding in findings})
     etcd = [item for item in done if item.etcd]
-    findings += _check_etcd(etcd)
+    findings += _check_etcd(etcd, stale_serializable)
     findings.sort(key=_Finding.sort_key)
     restarts, phases = (None, None) if trace is None else _restarts_and_phases(trace)
     group_of, episodes = _groups(done, findings, restarts)
@@ -218,7 +222,7 @@ def _completed(events: Iterable[Event]) -> list[_Done]:
     return done
 
 
-def _check_etcd(etcd: list[_Done]) -> list[_Finding]:
+def _check_etcd(etcd: list[_Done], stale_serializable: bool = False) -> list[_Finding]:
     """The kvs of etcd responses against the writes whose revisions are known (see
     `checkers.etcd_revisions`). Only answers count: a failed request (a txn naming a lease
     that expired, say) wrote nothing, whatever revision its error carries."""
@@ -236,7 +240,7 @@ def _check_etcd(etcd: list[_Done]) -> list[_Finding]:
     ]
     return [
         _Finding(found.property, etcd[found.cause], etcd[found.affected], found.message)
-        for found in check_etcd_kvs(calls)
+        for found in check_etcd_kvs(calls, stale_serializable)
     ]
 
 
@@ -255,8 +259,10 @@ def _check_unique(done: list[_Done]) -> list[_Finding]:
     return findings
 
 
-def _check_monotonic(done: list[_Done]) -> list[_Finding]:
-    """Sweep invokes in order, folding in every completion that came before each."""
+def _check_monotonic(done: list[_Done], stale_serializable: bool = False) -> list[_Finding]:
+    """Sweep invokes in order, folding in every completion that came before each. A
+    serializable read that may be stale is not held to the floor, but the revision it saw
+    existed, so it raises the floor for what follows."""
     findings: list[_Finding] = []
     by_return = sorted(done, key=lambda item: item.completion.index)
     highest: _Done | None = None
@@ -267,7 +273,7 @@ def _check_monotonic(done: list[_Done]) -> list[_Finding]:
             if highest is None or candidate.revision > highest.revision:
                 highest = candidate
             position += 1
-        if highest is None:
+        if highest is None or (stale_serializable and item.invoke.serializable):
             continue
         floor = highest.revision + 1 if item.writes else highest.revision
         if item.revision < floor:

@@ -35,7 +35,11 @@ CONFLICT_SLICE_OFF_BY_ONE = "conflict-slice-off-by-one"
 INFLIGHT_NEVER_FREED = "inflight-never-freed"
 PROBE_NEXT_NOT_DECREMENTED = "probe-next-not-decremented"
 COMMIT_COUNTS_SENT = "commit-counts-sent"
+# Raft: reads outside the log
+READ_INDEX_WITHOUT_HEARTBEAT = "read-index-without-heartbeat"
+LEASE_READ_WITHOUT_CHECK_QUORUM = "lease-read-without-check-quorum"
 # The key-value server
+READ_INDEX_BEFORE_APPLY = "read-index-before-apply"
 STALE_LOCAL_READ = "stale-local-read"
 READ_FROM_FOLLOWER = "read-from-follower"
 ACK_BEFORE_COMMIT = "ack-before-commit"
@@ -122,8 +126,24 @@ BUGS: dict[str, str] = {
         "a leader counts what it has sent each follower (its next index), not what the follower "
         "acknowledged (its match index), towards a commit"
     ),
-    STALE_LOCAL_READ: "the leader answers reads from its own state without confirming it is still leader",
-    READ_FROM_FOLLOWER: ("a follower answers reads from its own state machine instead of passing them to the leader"),
+    READ_INDEX_WITHOUT_HEARTBEAT: (
+        "the leader answers a read-index request with its commit index at once, without the "
+        "heartbeat round that confirms it still leads, so a deposed leader hands out stale indexes"
+    ),
+    LEASE_READ_WITHOUT_CHECK_QUORUM: (
+        "with lease-based reads, the leader reads under its lease for as long as it leads, without "
+        "counting the lease from the last round a quorum answered: CheckQuorum deposes a cut-off "
+        "leader up to two election timeouts later, while the others elect a successor after one"
+    ),
+    READ_INDEX_BEFORE_APPLY: (
+        "a confirmed read is served from the state applied so far, without waiting until the read index is applied"
+    ),
+    STALE_LOCAL_READ: (
+        "the leader answers reads from its own state without a read index, so without confirming it still leads"
+    ),
+    READ_FROM_FOLLOWER: (
+        "a follower answers reads from its own state machine instead of asking the leader for a read index"
+    ),
     ACK_BEFORE_COMMIT: "the leader acknowledges a write once it is in its own log, before it commits",
     CAS_CHECKED_AT_PROPOSE: (
         "the leader checks a compare-and-set against its applied state when it proposes it and "

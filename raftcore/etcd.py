@@ -115,6 +115,8 @@ class RangeRequest:
     sort_target: str = "KEY"
     keys_only: bool = False
     count_only: bool = False
+    serializable: bool = False
+    """Served from the receiving member's state, without a read index: it may be stale."""
 
     def __post_init__(self) -> None:
         if self.sort_order not in SORT_ORDERS:
@@ -417,6 +419,7 @@ def _message_size(message: EtcdRequest | Compare) -> int:
             + _integer_field(4, message.revision)
             + _integer_field(5, SORT_ORDERS.index(message.sort_order))
             + _integer_field(6, SORT_TARGETS.index(message.sort_target))
+            + _integer_field(7, int(message.serializable))
             + _integer_field(8, int(message.keys_only))
             + _integer_field(9, int(message.count_only))
         )
@@ -496,7 +499,7 @@ def _integer_field(number: int, value: int) -> int:
 
 # Fields of etcd's messages that raftcore does not implement: read only at their defaults.
 _UNSUPPORTED = {
-    "range": ("serializable", "min_mod_revision", "max_mod_revision", "min_create_revision", "max_create_revision"),
+    "range": ("min_mod_revision", "max_mod_revision", "min_create_revision", "max_create_revision"),
     "put": ("ignore_lease",),
     "compare": ("lease",),
 }
@@ -527,6 +530,7 @@ def _operation_from_json(kind: str, body: Any, where: str) -> RequestOp:
             _choice(fields, "sort_target", where, SORT_TARGETS),
             _boolean(fields, "keys_only", where),
             _boolean(fields, "count_only", where),
+            _boolean(fields, "serializable", where),
         )
     if kind == "put":
         fields = _object(body, where, ("key", "value", "prev_kv", "ignore_value", "lease"))

@@ -46,11 +46,13 @@ from raftcore.bugs import (
     HEARTBEAT_COMMIT_BEYOND_MATCH,
     INFLIGHT_NEVER_FREED,
     LEADER_KEEPS_ROLE_ON_HIGHER_TERM,
+    LEASE_READ_WITHOUT_CHECK_QUORUM,
     LOG_DAMAGING_BUGS,
     PRE_VOTE_COUNTED_AS_VOTE,
     PRE_VOTE_RAISES_TERM,
     PROBE_NEXT_NOT_DECREMENTED,
     QUORUM_HALF,
+    READ_INDEX_WITHOUT_HEARTBEAT,
     RESTART_SKIPS_APPLY,
     SEND_BEFORE_PERSIST,
     STALE_APPEND_TRUNCATES,
@@ -61,6 +63,7 @@ from raftcore.bugs import (
 from raftcore.log import RaftLog
 from raftcore.progress import MAX_INFLIGHT_MESSAGES, Progress, ProgressState
 from raftcore.quorum import VoteResult
+from raftcore.read_only import ReadOnly, lease_ticks
 from raftcore.tracker import ProgressTracker
 from raftcore.types import (
     LOCAL_MESSAGE_TYPES,
@@ -71,6 +74,7 @@ from raftcore.types import (
     Message,
     MessageType,
     PersistedState,
+    ReadState,
     Ready,
     Role,
     SoftState,
@@ -88,6 +92,8 @@ HUP = MessageType.HUP
 PROPOSE = MessageType.PROPOSE
 BEAT = MessageType.BEAT
 CHECK_QUORUM = MessageType.CHECK_QUORUM
+READ_INDEX = MessageType.READ_INDEX
+READ_INDEX_RESPONSE = MessageType.READ_INDEX_RESPONSE
 LEADER = Role.LEADER
 FOLLOWER = Role.FOLLOWER
 CANDIDATE = Role.CANDIDATE
@@ -131,6 +137,22 @@ class RaftNode:
         self._bug_follower_commit_own_tail = FOLLOWER_COMMIT_OWN_TAIL in bugs
         self._bug_inflight_never_freed = INFLIGHT_NEVER_FREED in bugs
         self._bug_probe_next_not_decremented = PROBE_NEXT_NOT_DECREMENTED in bugs
+        self._bug_read_index_without_heartbeat = READ_INDEX_WITHOUT_HEARTBEAT in bugs
+        # Reads under a lease, and how long one lasts in this node's ticks. Without
+        # CheckQuorum no voter keeps its promise to a leader, so there is no lease to read
+        # under: every read then takes a round.
+        self._lease_reads = config.read_only == "lease" and config.check_quorum
+        self._bug_lease_read_without_check_quorum = LEASE_READ_WITHOUT_CHECK_QUORUM in bugs
+        self._lease_ticks = lease_ticks(config.election_ticks, config.max_clock_drift_ppm)
+        # A node that starts (or restarts) remembers no leader, so it would grant a vote at
+        # once, breaking the promise it may have made to a leader before it crashed: under
+        # leases it waits an election timeout first, as if it had just heard from one.
+        self._forgot_leader = config.read_only == "lease"
+        self._ticks = 0
+        """Ticks since the node started: the clock the lease is measured by."""
+        self._read_only = ReadOnly()
+        self._reads_before_commit: list[tuple[int, str]] = []
+        self._read_states: list[ReadState] = []
         hard_state = state.hard_state
         # A log-damaging bug may leave damage behind (a commit index beyond what the disk
         # kept, a committed entry overwritten); the node must survive it so that a checker,
@@ -210,6 +232,10 @@ class RaftNode:
         self._tracker.reset_votes()
         self._tracker.clear_progress()
         self._appends_owed = {}
+        # Reads waiting on this node's leadership die with it; their servers see the role
+        # change and fail them, and the clients ask again.
+        self._read_only = ReadOnly()
+        self._reads_before_commit = []
 
     def become_follower(self, term: int, leader: int) -> None:
         self._reset(term)
@@ -256,6 +282,7 @@ class RaftNode:
     # ---- inputs ----
 
     def tick(self) -> None:
+        self._ticks += 1
         if self.role is LEADER:
             self._tick_heartbeat()
         else:
@@ -263,6 +290,8 @@ class RaftNode:
 
     def _tick_election(self) -> None:
         self._election_elapsed_ticks += 1
+        if self._election_elapsed_ticks >= self.config.election_ticks:
+            self._forgot_leader = False
         if self._election_elapsed_ticks >= self._randomized_election_timeout_ticks:
             self._election_elapsed_ticks = 0
             self._step_local(HUP)
@@ -299,6 +328,15 @@ class RaftNode:
         assert self.log.last_index == last_index + 1, "one proposal, one entry"
         return self.log.slice(last_index + 1, last_index + 2)[0]
 
+    def read_index(self, context: str) -> bool:
+        """Ask for the index a read named `context` may be served at; it comes back as a
+        `ReadState` in a later Ready, or never if leadership changes first (the Ready's soft
+        state then says so). False when no leader is known to ask: the read fails now."""
+        if self.role is not LEADER and self.leader_id == NO_NODE:
+            return False
+        self.step(Message(READ_INDEX, self.node_id, self.node_id, 0, context=context))
+        return True
+
     def step(self, message: Message) -> None:
         assert message.to == self.node_id, f"{message} delivered to {self.node_id}"
         sender = message.sender
@@ -307,7 +345,7 @@ class RaftNode:
             kind = message.type
             if kind is HUP:
                 self._hup()
-            elif kind in LOCAL_MESSAGE_TYPES:
+            elif kind in LOCAL_MESSAGE_TYPES or kind is READ_INDEX:
                 self._step_role(message)
             return
         if not self._tracker.is_member(sender):
@@ -365,7 +403,7 @@ class RaftNode:
     def _in_leader_lease(self) -> bool:
         return (
             self.config.check_quorum
-            and self.leader_id != NO_NODE
+            and (self.leader_id != NO_NODE or self._forgot_leader)
             and self._election_elapsed_ticks < self.config.election_ticks
         )
 
@@ -386,6 +424,7 @@ class RaftNode:
         # A learner may not stand: it cannot even vote for itself.
         if self.role is LEADER or not self._tracker.is_voter(self.node_id):
             return
+        self._forgot_leader = False
         self._campaign(pre_election=self.config.pre_vote)
 
     def _campaign(self, pre_election: bool) -> None:
@@ -467,6 +506,8 @@ class RaftNode:
             self._handle_append_response(message)
         elif kind is HEARTBEAT_RESPONSE:
             progress = self._tracker.progress[message.sender]
+            if message.context is not None:
+                self._read_round_answered(message.sender, message.context)
             progress.recent_active = True
             progress.paused = False
             if progress.match < self.log.last_index or progress.state is ProgressState.PROBE:
@@ -479,6 +520,8 @@ class RaftNode:
             self._broadcast_heartbeat()
         elif kind is CHECK_QUORUM:
             self._maybe_step_down_without_quorum()
+        elif kind is READ_INDEX:
+            self._handle_read_index(message.sender, message.context)
         # Vote responses are stale here; appends or heartbeats in our own term can only
         # come from a rival leader, which Raft rules out (and a planted bug may not).
 
@@ -514,6 +557,14 @@ class RaftNode:
             self._election_elapsed_ticks = 0
             self.leader_id = message.sender
             self._handle_heartbeat(message)
+        elif kind is READ_INDEX:
+            # Only our own read asks us; a follower's request meant for a leader we no
+            # longer are is dropped, and its follower sees the leader change.
+            if message.sender == self.node_id and self.leader_id != NO_NODE:
+                self._send(Message(READ_INDEX, self.node_id, self.leader_id, self.term, context=message.context))
+        elif kind is READ_INDEX_RESPONSE:
+            assert isinstance(message.context, str), message
+            self._read_states.append(ReadState(message.log_index, message.context))
         # A proposal is dropped: the server, not Raft, forwards requests to the leader.
 
     # ---- replication: follower side ----
@@ -549,7 +600,59 @@ class RaftNode:
 
     def _handle_heartbeat(self, message: Message) -> None:
         self.log.commit_to(message.commit)
-        self._send(Message(HEARTBEAT_RESPONSE, self.node_id, message.sender, self.term))
+        # The round number goes back: the answer confirms that round's reads and lease.
+        self._send(Message(HEARTBEAT_RESPONSE, self.node_id, message.sender, self.term, context=message.context))
+
+    # ---- reads: ReadIndex and the lease (raftcore.read_only) ----
+
+    def _handle_read_index(self, requester: int, context: str | bytes | None) -> None:
+        assert isinstance(context, str), context
+        log = self.log
+        if log.term(log.committed) != self.term:
+            # Until an entry of its own term commits, a new leader does not know how far
+            # the log is committed (Raft thesis, section 6.4): the read waits for that.
+            self._reads_before_commit.append((requester, context))
+            return
+        if self._tracker.voter_ids == (self.node_id,) or self._bug_read_index_without_heartbeat or self._in_lease():
+            # Alone, the node is its own quorum; under its lease no rival can lead yet.
+            # The planted bug `read-index-without-heartbeat` takes either for granted.
+            self._answer_read(requester, context, log.committed)
+            return
+        self._read_only.add(requester, context, log.committed)
+
+    def _in_lease(self) -> bool:
+        if not self._lease_reads:
+            return False
+        if self._bug_lease_read_without_check_quorum:
+            # The planted bug: leading is taken for a lease, as if CheckQuorum's step-down
+            # came in time. It comes up to two election timeouts after the leader is cut
+            # off, while the others elect a successor after one.
+            return True
+        start = self._read_only.lease_start
+        return start is not None and self._ticks - start < self._lease_ticks
+
+    def _answer_read(self, requester: int, context: str, index: int) -> None:
+        if requester == self.node_id:
+            self._read_states.append(ReadState(index, context))
+        else:
+            answer = Message(READ_INDEX_RESPONSE, self.node_id, requester, self.term, log_index=index, context=context)
+            self._send(answer)
+
+    def _read_round_answered(self, voter: int, context: str | bytes) -> None:
+        read_only = self._read_only
+        read_only.acknowledge(voter, int(context))
+        # The leader answers every round it sends, the moment it sends it.
+        own, current = self.node_id, read_only.round
+        confirmed = self._tracker.voters.committed_index(
+            lambda member: current if member == own else read_only.acknowledged(member)
+        )
+        for read in read_only.confirm(confirmed):
+            self._answer_read(read.requester, read.context, read.index)
+
+    def _release_reads_before_commit(self) -> None:
+        waiting, self._reads_before_commit = self._reads_before_commit, []
+        for requester, context in waiting:
+            self._handle_read_index(requester, context)
 
     # ---- replication: leader side ----
 
@@ -611,6 +714,8 @@ class RaftNode:
             # earlier term; a later leader may still overwrite it (figure 8).
             return False
         log.commit_to(index)
+        if self._reads_before_commit:
+            self._release_reads_before_commit()
         return True
 
     def _maybe_send_append(self, to: int, send_if_empty: bool) -> bool:
@@ -678,11 +783,21 @@ class RaftNode:
 
     def _broadcast_heartbeat(self) -> None:
         committed = self.log.committed
+        # Every heartbeat broadcast is a numbered round: its answers confirm reads and the
+        # lease. A round owed to waiting reads goes to every follower, and so does every
+        # round under leases, which live on these answers.
+        for_reads = self._read_only.waiting or self._lease_reads
+        context = str(self._read_only.next_round(self._ticks))
         for peer, progress in self._tracker.visit():
             if peer == self.node_id:
                 continue
             appended, progress.appended_since_heartbeat = progress.appended_since_heartbeat, False
-            if appended and self._appends_stand_for_heartbeats and progress.state is ProgressState.REPLICATE:
+            if (
+                appended
+                and not for_reads
+                and self._appends_stand_for_heartbeats
+                and progress.state is ProgressState.REPLICATE
+            ):
                 # The append reset the follower's election timer and carried a commit index;
                 # its answer told us the follower lives. A follower in PROBE still gets the
                 # heartbeat: its answer is what retries a lost probe.
@@ -691,7 +806,7 @@ class RaftNode:
             # beyond `match` may not be ours. The planted bug `heartbeat-commit-beyond-match`
             # forgets this.
             commit = committed if self._bug_heartbeat_commit_beyond_match else min(progress.match, committed)
-            self._messages.append(Message(HEARTBEAT, self.node_id, peer, self.term, commit=commit))
+            self._messages.append(Message(HEARTBEAT, self.node_id, peer, self.term, commit=commit, context=context))
 
     def _send(self, message: Message) -> None:
         self._messages.append(message)
@@ -708,6 +823,8 @@ class RaftNode:
         return bool(
             self._messages
             or self._appends_owed
+            or self._read_states
+            or self._read_only.waiting
             or log.in_progress_index < log.last_index
             or log.applied < log.committed
             or hard.term != self.term
@@ -720,6 +837,9 @@ class RaftNode:
     def ready(self) -> Ready:
         assert self._outstanding_ready is None, "ready() called again before advance()"
         self._send_owed_appends()
+        if self._read_only.waiting:
+            # Reads that arrived since the last Ready share one round.
+            self._broadcast_heartbeat()
         log = self.log
         hard_state: HardState | None = None
         previous_hard = self._previous_hard_state
@@ -743,6 +863,8 @@ class RaftNode:
         committed_entries = log.committed_to_apply() if log.has_committed_to_apply() else ()
         messages = tuple(self._messages)
         self._messages = []
+        read_states = tuple(self._read_states)
+        self._read_states = []
         ready = Ready(
             hard_state=hard_state,
             soft_state=soft_state,
@@ -750,6 +872,7 @@ class RaftNode:
             messages=messages,
             committed_entries=committed_entries,
             persist_before_send=not self._bug_send_before_persist,
+            read_states=read_states,
         )
         self._outstanding_ready = ready
         return ready

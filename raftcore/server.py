@@ -1,11 +1,17 @@
 """A key-value server: one Raft node plus the state machine its committed entries build.
 
 The host owns all I/O. It hands client requests to `submit`, and after persisting and
-sending a Ready it passes the committed entries to `apply`, which returns the replies
-owed to clients. Every request, reads included, goes through the log: a read is
-linearizable because it is ordered among writes by its log position (ReadIndex comes
-later). Six planted bugs short-cut that: `stale-local-read` and `read-from-follower`
-answer reads from local state, `ack-before-commit` answers writes once proposed,
+sending a Ready it passes the committed entries to `apply` and then the Ready to
+`serve_reads`, which return the replies owed to clients. Writes go through the log. Reads
+do not, as in etcd: a linearizable read asks the node's Raft for a read index
+(`RaftNode.read_index`: the leader's commit index, confirmed by a heartbeat round or the
+leader's lease) and is served from this node's own state once it has applied that far, on
+the leader or on a follower alike; a serializable read (`Request.serializable`, etcd's
+`serializable` range) is served from this node's state at once and may be stale. A read
+whose confirmation is lost to a change of leader fails with `not-leader`, and the client
+asks again. Seven planted bugs short-cut this: `stale-local-read` and `read-from-follower`
+answer linearizable reads from local state, `read-index-before-apply` serves a confirmed
+read before its index is applied, `ack-before-commit` answers writes once proposed,
 `forward-acknowledged` once forwarded, `cas-checked-at-propose` decides a compare-and-set
 before its place in the log is known, and `retry-answered-afresh` answers a retry from the
 state now rather than from the result the request had at its place in the log.
@@ -33,16 +39,25 @@ from raftcore.bugs import (
     FORWARD_ACKNOWLEDGED,
     OVERWRITE_KEEPS_REVISION,
     READ_FROM_FOLLOWER,
+    READ_INDEX_BEFORE_APPLY,
     RETRY_ANSWERED_AFRESH,
     STALE_LOCAL_READ,
     TXN_COMPARE_AT_PROPOSE,
 )
-from raftcore.etcd import KINDS, TxnRequest, is_response, request_from_json, response_to_json
+from raftcore.etcd import (
+    KINDS,
+    RangeRequest,
+    TxnRequest,
+    is_read_only,
+    is_response,
+    request_from_json,
+    response_to_json,
+)
 from raftcore.kv import ETCD_OPERATIONS, READ_OPERATIONS, Command, ExecutionObserver, KVStore, Result
 from raftcore.lease import minimum_ttl_seconds
 from raftcore.lease_service import LOCAL_LEASE_OPERATIONS, LeaseService
 from raftcore.raft import RaftNode
-from raftcore.types import NO_NODE, Config, Entry, PersistedState, Role
+from raftcore.types import NO_NODE, Config, Entry, PersistedState, Ready, Role
 
 _PLAIN_WRITES = ("put", "delete", "cas", "append")
 """The writes of the operations before etcd's: the only ones `forward-acknowledged` answers."""
@@ -60,6 +75,9 @@ class Request:
     value: Any = None
     expected: Any = None
     forwarded: bool = False
+    serializable: bool = False
+    """A `get` served from the receiving node's state, as etcd's serializable reads are
+    (an etcd range says so in its own `serializable` field)."""
 
     @staticmethod
     def etcd(request_id: str, client: str, kind: str, body: Mapping[str, Any]) -> Request:
@@ -153,6 +171,12 @@ class KVServer:
         self._txn_compare_at_propose = TXN_COMPARE_AT_PROPOSE in bugs
         # request id -> client address, for requests this incarnation proposed.
         self._waiting: dict[str, str] = {}
+        self._read_index_before_apply = READ_INDEX_BEFORE_APPLY in bugs
+        # Linearizable reads: by read-index context while Raft confirms them, then with
+        # their index until applied. Contexts are numbered by this incarnation.
+        self._reads_asked: dict[str, Request] = {}
+        self._reads_confirmed: list[tuple[int, Request]] = []
+        self._reads_numbered = 0
 
     def tick(self) -> list[tuple[int, str]]:
         """One tick of the host's clock: Raft's, then the leases'. Returns the leases this
@@ -172,10 +196,10 @@ class KVServer:
                 # answered with the result its place in the log gave it.
                 known = self.store.evaluate(request.command())
             return self._reply(request.request_id, request.client, known, index=0, term=0)
+        read = _read_kind(request)
+        if read is not None:
+            return self._read(request, serializable=read == "serializable")
         if self.node.role is not Role.LEADER:
-            if self._read_from_follower and request.operation == "get":
-                result = self.store.read_local(request.key)
-                return self._reply(request.request_id, request.client, result, index=0, term=0)
             leader = self.node.leader_id
             if leader != NO_NODE and leader != self.node_id and not request.forwarded:
                 forwarded = dataclasses.replace(request, forwarded=True)
@@ -184,17 +208,7 @@ class KVServer:
                     done = Result(True, request.value, self.store.revision)
                     return Forward(leader, forwarded, self._reply(request.request_id, request.client, done, 0, 0))
                 return Forward(leader, forwarded)
-            return Response(
-                request.request_id,
-                request.client,
-                self.node_id,
-                False,
-                error="not-leader",
-                leader_hint=self.node.leader_id,
-            )
-        if self._stale_local_read and request.operation == "get":
-            result = self.store.read_local(request.key)
-            return self._reply(request.request_id, request.client, result, index=0, term=0)
+            return self._not_leader(request)
         if request.operation in LOCAL_LEASE_OPERATIONS:
             return self._lease_answer(request)
         if request.request_id in self._waiting:
@@ -229,6 +243,58 @@ class KVServer:
                 return None
             result = Result(False, None, self.store.revision, "not-leader")
         return self._reply(request.request_id, request.client, result, index=0, term=0)
+
+    def _read(self, request: Request, serializable: bool) -> Response | None:
+        """Take a read: serve it now, or ask Raft for its read index and serve it later."""
+        if serializable:
+            return self._serve_read(request)
+        leads = self.node.role is Role.LEADER
+        if (self._read_from_follower and not leads and request.operation == "get") or (
+            self._stale_local_read and leads and request.operation == "get"
+        ):
+            # The planted bugs: the local state is taken to be current without asking.
+            return self._serve_read(request)
+        self._reads_numbered += 1
+        context = f"{self._reads_numbered}:{request.request_id}"
+        if not self.node.read_index(context):
+            return self._not_leader(request)
+        self._reads_asked[context] = request
+        return None
+
+    def _serve_read(self, request: Request) -> Response:
+        command = request.command()
+        result = self.store.read_local(command.key) if command.operation == "get" else self.store.evaluate(command)
+        return self._reply(request.request_id, request.client, result, index=0, term=0)
+
+    def _not_leader(self, request: Request) -> Response:
+        return Response(
+            request.request_id, request.client, self.node_id, False, error="not-leader", leader_hint=self.node.leader_id
+        )
+
+    def serve_reads(self, ready: Ready) -> list[Response]:
+        """After `ready`'s committed entries are applied: the replies to reads that can be
+        served now. Reads whose confirmation the Ready brings wait until their index is
+        applied; if leadership changed, reads not confirmed yet never will be, and fail."""
+        for state in ready.read_states:
+            request = self._reads_asked.pop(state.context, None)
+            if request is not None:
+                self._reads_confirmed.append((state.index, request))
+        responses: list[Response] = []
+        if ready.soft_state is not None and self._reads_asked:
+            responses.extend(self._not_leader(request) for request in self._reads_asked.values())
+            self._reads_asked.clear()
+        if self._reads_confirmed:
+            applied = self.store.applied_index
+            waiting = []
+            for index, request in self._reads_confirmed:
+                # The planted bug `read-index-before-apply` serves at once what it was told
+                # may be served once applied that far.
+                if index <= applied or self._read_index_before_apply:
+                    responses.append(self._serve_read(request))
+                else:
+                    waiting.append((index, request))
+            self._reads_confirmed = waiting
+        return responses
 
     def _txn_decided_at_propose(self, command: Command) -> Command:
         """The planted bug `txn-compare-at-propose`: the compares hold on the state applied
@@ -282,3 +348,27 @@ class KVServer:
             index,
             term,
         )
+
+
+def _read_kind(request: Request) -> str | None:
+    """`linearizable` or `serializable` for a request that only reads; None for a write.
+    An etcd txn is a read when all its branches only range, and serializable when all its
+    ranges are, as etcd judges it."""
+    if request.operation == "get":
+        return "serializable" if request.serializable else "linearizable"
+    if request.operation not in ("etcd-range", "etcd-txn"):
+        return None
+    try:
+        etcd = request.command().etcd_request()
+    except ValueError:
+        return None  # refused where it is applied, as any malformed request is
+    if not is_read_only(etcd):
+        return None
+    ranges: list[object]
+    if isinstance(etcd, RangeRequest):
+        ranges = [etcd]
+    else:
+        assert isinstance(etcd, TxnRequest), etcd
+        ranges = [*etcd.success, *etcd.failure]
+    serializable = all(isinstance(item, RangeRequest) and item.serializable for item in ranges)
+    return "serializable" if serializable and ranges else "linearizable"

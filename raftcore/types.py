@@ -31,6 +31,12 @@ class MessageType(enum.StrEnum):
     APPEND_RESPONSE = "append-response"
     HEARTBEAT = "heartbeat"
     HEARTBEAT_RESPONSE = "heartbeat-response"
+    READ_INDEX = "read-index"
+    """A read asks its node's leader for the index to read at (`context` names the read);
+    stepped locally by the node that took the read, and sent on to the leader by a follower."""
+    READ_INDEX_RESPONSE = "read-index-response"
+    """The leader's answer to a follower's read-index: `log_index` is the index, once the
+    leader confirmed it still led after the request arrived."""
     # Local events: a node steps these into itself and never sends them, so that every
     # input (bar the clock) takes one path through `step`, as etcd's MsgHup and MsgProp do.
     HUP = "hup"
@@ -114,6 +120,15 @@ class PersistedState:
 
 
 @dataclass(frozen=True, slots=True)
+class ReadState:
+    """A read this node took may be served once it has applied `index`: the index the
+    leader confirmed for the read named `context` (`RaftNode.read_index`)."""
+
+    index: int
+    context: str
+
+
+@dataclass(frozen=True, slots=True)
 class Ready:
     """One batch of work for the host.
 
@@ -130,6 +145,9 @@ class Ready:
     messages: tuple[Message, ...]
     committed_entries: tuple[Entry, ...]
     persist_before_send: bool = True
+    read_states: tuple[ReadState, ...] = ()
+    """Reads confirmed since the last Ready; the host hands them to the server after
+    applying `committed_entries`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +186,9 @@ class Membership:
         return tuple(sorted(self.voters | self.voters_outgoing | self.learners))
 
 
+READ_ONLY_OPTIONS = ("safe", "lease")
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     """Static configuration of one node. Ticks are the node's only notion of time.
@@ -186,6 +207,12 @@ class Config:
     max_entries_per_message: int = 64
     bugs: frozenset[str] = field(default_factory=frozenset)
     membership: Membership | None = None
+    read_only: str = "safe"
+    """How a leader confirms a read (etcd's ReadOnlyOption): `safe`, a heartbeat round per
+    read (ReadIndex); `lease`, no round while its lease holds (`raftcore.read_only`). A
+    lease needs CheckQuorum: without it the leader confirms every read with a round."""
+    max_clock_drift_ppm: int = 0
+    """The clock drift the lease must survive: it is shortened to stay safe up to this."""
     tick_ms: int = 100
     """How long one tick is meant to last on the host's clock: what turns a lease's TTL in
     seconds into ticks (`raftcore.lease`). Raft itself counts ticks only."""
@@ -202,6 +229,10 @@ class Config:
             raise ValueError(
                 f"election_ticks ({self.election_ticks}) must exceed heartbeat_ticks ({self.heartbeat_ticks})"
             )
+        if self.read_only not in READ_ONLY_OPTIONS:
+            raise ValueError(f"read_only must be one of {', '.join(READ_ONLY_OPTIONS)}, not {self.read_only!r}")
+        if not 0 <= self.max_clock_drift_ppm < 1_000_000:
+            raise ValueError(f"max_clock_drift_ppm must be in [0, 1000000), not {self.max_clock_drift_ppm}")
         if self.tick_ms < 1:
             raise ValueError(f"tick_ms must be at least 1, not {self.tick_ms}")
         if self.max_entries_per_message < 1:

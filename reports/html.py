@@ -48,6 +48,8 @@ MESSAGE_COLOURS = {
     "append-response": "#4db6ac",
     "heartbeat": "#9e9e9e",
     "heartbeat-response": "#bdbdbd",
+    "read-index": "#f9a825",
+    "read-index-response": "#fdd835",
 }
 PREFIX_SHOWN = 20
 """How many of the last linearizable operations the static counterexample lists; the

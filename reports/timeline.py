@@ -250,6 +250,10 @@ def _bar_from_pair(number: int, invoke: Event, done: Event | None) -> OpBar:
     argument = invoke.value if invoke.f != "read" else None
     result = done.value if done is not None and invoke.f == "read" and done.type == "ok" else None
     label = _label(invoke.f, invoke.key, argument, result, outcome, done.error if done else None)
+    serializable = bool(invoke.serializable) or bool(getattr(invoke.value, "serializable", False))
+    if serializable:
+        # Served from one member's state without a read index: the first suspect of a stale read.
+        label = f"{label} [serializable]"
     record: list[tuple[str, str]] = [
         ("operation", label),
         ("outcome", outcome),
@@ -259,6 +263,8 @@ def _bar_from_pair(number: int, invoke: Event, done: Event | None) -> OpBar:
     ]
     if invoke.client is not None:
         record.insert(2, ("client", str(invoke.client)))
+    if serializable:
+        record.append(("served", "from the member's own state, without a read index"))
     if done is not None:
         record.append(("completed", _us(done.time)))
         record.append(("latency", f"{(done.time - invoke.time) / 1000:.3f} ms"))

@@ -27,6 +27,7 @@ import tomli_w
 
 from checkers.errors import InputError
 from raftcore.bugs import BUGS
+from raftcore.types import READ_ONLY_OPTIONS
 from scenarios import model
 from scenarios.model import FaultSpec, LinksSpec, Scenario, WorkloadSpec
 from scenarios.positions import KeyLines, deepest, unclosed_string
@@ -120,6 +121,8 @@ _RANGES: dict[str, tuple[float, float]] = {
 }
 # Allowed words; `workload.kind` is asked of the workloads package each time (see `choose`).
 _CHOICES: dict[str, tuple[str, ...]] = {
+    "cluster.read_only": READ_ONLY_OPTIONS,
+    "checks.serializable_reads": model.SERIALIZABLE_JUDGEMENTS,
     "nemesis.mode": model.NEMESIS_MODES,
     "nemesis.kinds": model.FAULT_KINDS,
     "faults.kind": model.FAULT_KINDS,

@@ -15,6 +15,7 @@ FAULT_KINDS = ("partition", "crash", "pause", "clock", "link", "disk", "delay")
 PARTITION_SHAPES = ("isolate-node", "isolate-leader", "halves", "majorities-ring", "bridge")
 TARGET_WORDS = ("random", "leader", "all", "minority", "majority")
 NEMESIS_MODES = ("schedule", "random")
+SERIALIZABLE_JUDGEMENTS = ("linearizable", "revision")
 TRIGGERS = ("time", "campaign", "leader")
 """When a fault starts: at `start_ms` (`time`), or at the first moment at or after it that a
 node starts an election (`campaign`, a real one, not a pre-vote) or wins one (`leader`)."""
@@ -46,6 +47,9 @@ class ClusterSpec:
     pre_vote: bool = True
     check_quorum: bool = True
     max_entries_per_message: int = 64
+    read_only: str = added_field("safe")
+    """How the leader confirms linearizable reads: `safe` (a heartbeat round, ReadIndex) or
+    `lease` (no round while its lease holds; needs CheckQuorum)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +165,11 @@ class ChecksSpec:
     progress_bound_ms: int | None = None
     """How long a node may trail the leader's commit index in the quiet phases
     (`checkers.node_progress`); None leaves it to the cluster's timing."""
+    serializable_reads: str = added_field("linearizable")
+    """How serializable reads are judged: `linearizable`, as every read (a stale one is an
+    anomaly: the run asks to see them flagged); `revision`, as etcd promises them: each
+    shows the store as of the revision it reports, which may be old (they are left out of
+    the linearizability check and of revision-monotonic, and read-revision still holds)."""
 
 
 @dataclass(frozen=True, slots=True)

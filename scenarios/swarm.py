@@ -65,6 +65,13 @@ LATE_CORNERS = {
 """Corners drawn after everything else, each at its own point of the draw (the last after
 the workload), so that adding one left every earlier draw (and the seeds that do not take
 it) as it was."""
+READ_MODES = {"lease": 0.3, "serializable": 0.2}
+"""The chance that a seed's leader reads under its lease (when CheckQuorum is drawn), and
+that a register or etcd workload's clients send a share of serializable reads."""
+SERIALIZABLE_KINDS = ("register", "etcd")
+"""The workloads with a `serializable` share of reads."""
+CLOCK_FAULT_KINDS = ("clock",)
+"""Fault kinds that move clocks beyond the drift bound."""
 WORKLOAD_KINDS = (("register", 0.5), ("list-append", 0.1), ("etcd", 0.2), ("kubernetes", 0.15), ("election", 0.05))
 """Which workload a seed runs, drawn after every corner but the last: half the seeds keep
 the register workload (and so their draws and digests from before the others were drawn).
@@ -145,6 +152,30 @@ def draw(scenario: Scenario, weights: Weights = PLAIN) -> Scenario:
         drawn = _without_clock_faults(drawn)
     if rng.random() < LATE_CORNERS["leader-churn"]:
         drawn = _leader_churn(rng, drawn)
+    return _read_modes(stream(scenario.seed, "swarm-reads"), drawn)
+
+
+def _read_modes(rng: random.Random, drawn: Scenario) -> Scenario:
+    """How reads are served, from a stream of their own, so that every other draw is as it
+    was. Lease reads go with CheckQuorum and without clock faults: a clock fault is drift
+    beyond the bound a lease is cut for, where stale reads are the expected outcome (the
+    `lease-reads-skew` scenario shows it), not a finding. Serializable reads are judged as
+    etcd promises them: a state as of the revision they report, which may be old."""
+    if drawn.cluster.check_quorum and rng.random() < READ_MODES["lease"]:
+        kinds = tuple(kind for kind in drawn.nemesis.kinds if kind not in CLOCK_FAULT_KINDS)
+        drawn = dataclasses.replace(
+            drawn,
+            cluster=dataclasses.replace(drawn.cluster, read_only="lease"),
+            nemesis=dataclasses.replace(drawn.nemesis, kinds=kinds or ("partition",)),
+        )
+    if drawn.workload.kind in SERIALIZABLE_KINDS and rng.random() < READ_MODES["serializable"]:
+        share = rng.choice((0.1, 0.3, 0.6))
+        options = tuple(sorted({**dict(drawn.workload.options), "serializable": share}.items()))
+        drawn = dataclasses.replace(
+            drawn,
+            workload=dataclasses.replace(drawn.workload, options=options),
+            checks=dataclasses.replace(drawn.checks, serializable_reads="revision"),
+        )
     return drawn
 
 
@@ -202,11 +233,11 @@ def _leader_churn(rng: random.Random, drawn: Scenario) -> Scenario:
 
 def _without_clock_faults(drawn: Scenario) -> Scenario:
     """The drawn scenario with no clock fault, scheduled or random (see `WORKLOAD_KINDS`)."""
-    kinds = tuple(kind for kind in drawn.nemesis.kinds if kind != "clock")
+    kinds = tuple(kind for kind in drawn.nemesis.kinds if kind not in CLOCK_FAULT_KINDS)
     return dataclasses.replace(
         drawn,
-        nemesis=dataclasses.replace(drawn.nemesis, kinds=kinds),
-        faults=tuple(fault for fault in drawn.faults if fault.kind != "clock"),
+        nemesis=dataclasses.replace(drawn.nemesis, kinds=kinds or ("partition",)),
+        faults=tuple(fault for fault in drawn.faults if fault.kind not in CLOCK_FAULT_KINDS),
     )
 
 

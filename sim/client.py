@@ -95,7 +95,8 @@ class Client:
 
     def perform(self, operation: Operation) -> Generator[Any, Any, None]:
         process = self.process
-        self._history.record(process, self.slot, "invoke", operation.f, operation.key, operation.value)
+        marks = {"serializable": True} if operation.serializable else {}
+        self._history.record(process, self.slot, "invoke", operation.f, operation.key, operation.value, **marks)
         self._sequence += 1
         request_id = f"{self.name}-{self._sequence}"
         request = self.workload.request(operation, request_id, self.name)

@@ -243,6 +243,8 @@ class Host:
                 trace.emit_ack(self.node_id, ack.client, ack.request_id, ack.index, ack.term, ack.digest)
             for response in responses:
                 self.network.send(self.name, response.client, response)
+        for response in server.serve_reads(ready):
+            self.network.send(self.name, response.client, response)
         server.node.advance(ready)
         self._busy = False
         self.kick()

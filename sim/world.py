@@ -125,6 +125,10 @@ class World:
             check_quorum=cluster.check_quorum,
             max_entries_per_message=cluster.max_entries_per_message,
             bugs=frozenset(spec.bugs),
+            read_only=cluster.read_only,
+            # The lease is cut for the drift every clock may have; clock faults that go
+            # beyond it are the experiment, so they are not counted.
+            max_clock_drift_ppm=spec.clock.drift_ppm_max,
             tick_ms=cluster.tick_ms,
         )
         clock_rng = stream(seed, f"clock-{node_id}")

@@ -1,5 +1,5 @@
-"""A lone node's key-value server driven by hand, for the tests of etcd's requests through
-the log (a lone node commits what it writes once its Ready is advanced)."""
+"""A lone node's key-value server driven by hand, for the tests of etcd's requests (a lone
+node commits what it writes once its Ready is advanced, and is its own quorum for reads)."""
 
 from __future__ import annotations
 
@@ -27,12 +27,13 @@ def settle(server: KVServer) -> tuple[list[Response], list[Acknowledgement]]:
         ready = server.node.ready()
         answered, acknowledged = server.apply(ready.committed_entries)
         responses += answered
+        responses += server.serve_reads(ready)
         acknowledgements += acknowledged
         server.node.advance(ready)
     return responses, acknowledgements
 
 
 def ask(server: KVServer, request: Request) -> Response:
-    assert server.submit(request) is None, "a leader logs every request, reads too"
+    assert server.submit(request) is None, "a leader answers writes once logged and reads once confirmed"
     (response,) = settle(server)[0]
     return response

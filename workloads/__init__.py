@@ -132,6 +132,9 @@ class Operation:
     f: str
     key: str
     value: Any
+    serializable: bool = False
+    """A read served from the member's own state at once, without a read index (etcd's
+    serializable reads): it may be stale. Its lines in the history say so."""
 
 
 @dataclass(frozen=True, slots=True)

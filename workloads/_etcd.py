@@ -51,6 +51,7 @@ def range_body(
     count_only: bool = False,
     sort_order: str = "",
     sort_target: str = "",
+    serializable: bool = False,
 ) -> dict[str, Any]:
     return _set(
         {"key": key},
@@ -61,6 +62,7 @@ def range_body(
         count_only=count_only,
         sort_order=sort_order,
         sort_target=sort_target,
+        serializable=serializable,
     )
 
 

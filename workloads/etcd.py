@@ -9,12 +9,14 @@ reading on failure, sometimes with a nested txn; `compact` to a revision this cl
 a while ago. Values are unique (client slot and counter), which keeps the search narrow.
 
 Settings: `keys` and the weights `read` (range of one key), `write` (put) and `cas` (txn)
-of the `[workload]` table, and its own weights `delete`, `list` (a range of the prefix) and
-`compact`.
+of the `[workload]` table, its own weights `delete`, `list` (a range of the prefix) and
+`compact`, and `serializable`: the share of one-key ranges sent with etcd's `serializable`
+flag, served by the member from its own state (their invokes say so in the history).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from typing import Any
 
@@ -26,6 +28,7 @@ PREFIX = "/e/"
 DELETE = Option("delete", float, 0.1, "weight of a delete (one key, or now and then the whole prefix)", 0.0, 1.0)
 LIST = Option("list", float, 0.1, "weight of a range over the whole prefix", 0.0, 1.0)
 COMPACT = Option("compact", float, 0.01, "weight of a compaction to a revision seen a while ago", 0.0, 1.0)
+SERIALIZABLE = Option("serializable", float, 0.0, "share of one-key ranges sent serializable", 0.0, 1.0)
 REMEMBERED_REVISIONS = 32
 """How many revisions a client keeps to read at or compact to later."""
 
@@ -52,6 +55,7 @@ class EtcdGenerator:
         self._seen: dict[str, dict[str, Any]] = {}
         """Per key, the last kv this client saw (absent: seen deleted or never seen)."""
         self._revisions: list[int] = []
+        self._serializable = float(SERIALIZABLE.read(settings))
 
     def _fresh(self) -> str:
         self._counter += 1
@@ -63,6 +67,10 @@ class EtcdGenerator:
         if kind == "read":
             past = self._revisions and self._rng.random() < 0.2
             revision = self._rng.choice(self._revisions) if past else 0
+            # No draw when the share is 0, so runs without serializable reads keep their dice.
+            if self._serializable > 0 and self._rng.random() < self._serializable:
+                body = etcd.range_body(key, revision=revision, serializable=True)
+                return dataclasses.replace(etcd.operation("range", body), serializable=True)
             return etcd.operation("range", etcd.range_body(key, revision=revision))
         if kind == "write":
             return etcd.operation("put", etcd.put_body(key, self._fresh(), prev_kv=self._rng.random() < 0.3))
@@ -168,5 +176,5 @@ WORKLOAD = Workload(
     model="etcd",
     checkers=("linearizability", "raft-safety", "liveness", "revisions"),
     problems=problems,
-    options=(DELETE, LIST, COMPACT),
+    options=(DELETE, LIST, COMPACT, SERIALIZABLE),
 )

@@ -14,7 +14,10 @@ this client last saw for the key, so that a fair share of them succeed. The serv
 field, so the pair is never reordered on its way. Judged as a `cas-register` per key.
 
 Settings: `keys` and the `read`, `write`, `cas` weights of the `[workload]` table, which
-every scenario file writes; it declares no settings of its own (`Workload.options`).
+every scenario file writes, and its own `serializable`: the share of reads sent as etcd's
+serializable reads, served by the client's member from its own state without a read index.
+They may be stale, and the history's linearizability check flags them when they are: a
+scenario that turns them on asks to see that.
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ import random
 from typing import Any
 
 from raftcore.server import Request, Response
-from workloads import Completion, Operation, Settings, Workload
+from workloads import Completion, Operation, Option, Settings, Workload
 
 FUNCTIONS = ("read", "write", "cas")
 COMPARE_FAILED = "compare-failed"
+SERIALIZABLE = Option("serializable", float, 0.0, "share of reads served from the member's own state", 0.0, 1.0)
 VALUES_PER_SLOT = 1_000_000
 """Client `slot` writes values slot * VALUES_PER_SLOT + 1, + 2, ...: unique across clients
 while a client writes fewer than this many."""
@@ -52,12 +56,15 @@ class RegisterGenerator:
         self._slot = slot
         self._counter = 0
         self._seen: dict[str, Any] = {}
+        self._serializable = float(SERIALIZABLE.read(settings))
 
     def next_operation(self) -> Operation:
         f = self._rng.choices(FUNCTIONS, self._weights)[0]
         key = self._rng.choice(self._keys)
         if f == "read":
-            return read(key)
+            # No draw when the share is 0, so runs without serializable reads keep their dice.
+            serializable = self._serializable > 0 and self._rng.random() < self._serializable
+            return Operation("read", key, None, serializable)
         self._counter += 1
         fresh = self._slot * VALUES_PER_SLOT + self._counter
         if f == "write":
@@ -75,7 +82,7 @@ class RegisterGenerator:
 def request(operation: Operation, request_id: str, client: str) -> Request:
     f, key = operation.f, operation.key
     if f == "read":
-        return Request(request_id, client, "get", key)
+        return Request(request_id, client, "get", key, serializable=operation.serializable)
     if f == "write":
         return Request(request_id, client, "put", key, value=operation.value)
     assert f == "cas", f
@@ -108,4 +115,5 @@ WORKLOAD = Workload(
     model="cas-register",
     checkers=("linearizability", "raft-safety", "liveness", "revisions"),
     problems=problems,
+    options=(SERIALIZABLE,),
 )
