@@ -24,10 +24,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 RANGE, PUT, DELETE, TXN, COMPACT = "range", "put", "delete", "txn", "compact"
-ETCD_FUNCTIONS = (RANGE, PUT, DELETE, TXN, COMPACT)
+LEASE_GRANT, LEASE_REVOKE = "lease-grant", "lease-revoke"
+LEASE_KEEPALIVE, LEASE_TIMETOLIVE = "lease-keepalive", "lease-timetolive"
+LEASE_FUNCTIONS = (LEASE_GRANT, LEASE_REVOKE, LEASE_KEEPALIVE, LEASE_TIMETOLIVE)
+UNLOGGED_LEASE_FUNCTIONS = (LEASE_KEEPALIVE, LEASE_TIMETOLIVE)
+"""Answered by the leader from its memory, not through the log (as etcd does): a deposed
+leader may still answer them, so neither their header nor their answer is linearizable."""
+ETCD_FUNCTIONS = (RANGE, PUT, DELETE, TXN, COMPACT, *LEASE_FUNCTIONS)
 """The history `f` of each request kind. A line of one of these whose `value` is an
 object is read as an etcd request or response (kv's `put` carries a string, and stays
-kv's)."""
+kv's). The lease kinds' JSON is the gateway's (`ID`, `TTL`, `grantedTTL`, `keys`)."""
 OBSERVING_FUNCTIONS = (RANGE, COMPACT)
 
 ERROR_COMPACTED = "etcdserver: mvcc: required revision has been compacted"
@@ -64,12 +70,15 @@ class KeyValue:
     create_revision: int
     mod_revision: int
     version: int
+    lease: int = 0
 
     def to_json(self) -> dict[str, Any]:
         record: dict[str, Any] = {"key": self.key}
         if self.value:
             record["value"] = self.value
         record.update(create_revision=self.create_revision, mod_revision=self.mod_revision, version=self.version)
+        if self.lease:
+            record["lease"] = self.lease
         return record
 
 
@@ -104,6 +113,7 @@ class PutRequest(_ShownAsJson):
     value: str = ""
     prev_kv: bool = False
     ignore_value: bool = False
+    lease: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +163,32 @@ class CompactRequest(_ShownAsJson):
     physical: bool = False
 
 
-Request = RangeRequest | PutRequest | DeleteRequest | TxnRequest | CompactRequest
+@dataclass(frozen=True, slots=True)
+class LeaseGrantRequest(_ShownAsJson):
+    """`lease_id` 0: the server picks the id (its response names it)."""
+
+    ttl: int
+    lease_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseRevokeRequest(_ShownAsJson):
+    lease_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseKeepAliveRequest(_ShownAsJson):
+    lease_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseTimeToLiveRequest(_ShownAsJson):
+    lease_id: int
+    keys: bool = False
+
+
+LeaseRequest = LeaseGrantRequest | LeaseRevokeRequest | LeaseKeepAliveRequest | LeaseTimeToLiveRequest
+Request = RangeRequest | PutRequest | DeleteRequest | TxnRequest | CompactRequest | LeaseRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +238,42 @@ class ErrorResult:
     message: str = field(default="", compare=False)
 
 
-Response = RangeResponse | PutResponse | DeleteResponse | TxnResponse | CompactResponse
+@dataclass(frozen=True, slots=True)
+class LeaseGrantResponse:
+    """`ttl` is the server's (it may raise what was asked to its minimum), not compared."""
+
+    revision: int | None
+    lease_id: int = 0
+    ttl: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseRevokeResponse:
+    revision: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseKeepAliveResponse:
+    """`ttl` 0: the lease was not found."""
+
+    revision: int | None
+    lease_id: int = 0
+    ttl: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseTimeToLiveResponse:
+    """`ttl` -1: the lease was not found."""
+
+    revision: int | None
+    lease_id: int = 0
+    ttl: int = 0
+    granted_ttl: int = 0
+    keys: tuple[str, ...] = ()
+
+
+LeaseResponse = LeaseGrantResponse | LeaseRevokeResponse | LeaseKeepAliveResponse | LeaseTimeToLiveResponse
+Response = RangeResponse | PutResponse | DeleteResponse | TxnResponse | CompactResponse | LeaseResponse
 """`revision` is header.revision; None inside a txn, whose nested headers the model does
 not judge (the txn's own header says its revision): a nested header read from a file is
 kept in `shown_header`, which comparisons ignore, only to be written back."""
@@ -214,7 +284,12 @@ _REQUEST_TYPES: dict[str, type] = {
     DELETE: DeleteRequest,
     TXN: TxnRequest,
     COMPACT: CompactRequest,
+    LEASE_GRANT: LeaseGrantRequest,
+    LEASE_REVOKE: LeaseRevokeRequest,
+    LEASE_KEEPALIVE: LeaseKeepAliveRequest,
+    LEASE_TIMETOLIVE: LeaseTimeToLiveRequest,
 }
+_LEASE_RESPONSE_TYPES = (LeaseGrantResponse, LeaseRevokeResponse, LeaseKeepAliveResponse, LeaseTimeToLiveResponse)
 _NESTED_REQUEST_NAMES: dict[type, str] = {
     RangeRequest: "request_range",
     PutRequest: "request_put",
@@ -249,6 +324,12 @@ def request_json(request: Request) -> dict[str, Any]:
     """The request as the contract writes it, defaults left out."""
     if isinstance(request, TxnRequest):
         return request.to_json()
+    if isinstance(request, LeaseGrantRequest):
+        return {"TTL": request.ttl, "ID": request.lease_id}
+    if isinstance(request, LeaseTimeToLiveRequest):
+        return {"ID": request.lease_id, "keys": request.keys}
+    if isinstance(request, LeaseRevokeRequest | LeaseKeepAliveRequest):
+        return {"ID": request.lease_id}
     return _plain_json(request)
 
 
@@ -275,6 +356,7 @@ _DEFAULTS: dict[str, object] = {
     "prev_kv": False,
     "ignore_value": False,
     "physical": False,
+    "lease": 0,
 }
 
 
@@ -282,6 +364,8 @@ def response_json(response: Response | ErrorResult) -> dict[str, Any] | None:
     """The response as the contract writes it (a header only where it has a revision)."""
     if isinstance(response, ErrorResult):
         return None
+    if isinstance(response, _LEASE_RESPONSE_TYPES):
+        return _lease_response_json(response)
     record: dict[str, Any] = {}
     header = response.revision if response.revision is not None else response.shown_header
     if header is not None:
@@ -311,13 +395,32 @@ def response_json(response: Response | ErrorResult) -> dict[str, Any] | None:
     return record
 
 
+def _lease_response_json(response: LeaseResponse) -> dict[str, Any]:
+    header = {"header": {"revision": response.revision}}
+    if isinstance(response, LeaseGrantResponse):
+        return {**header, "ID": response.lease_id, "TTL": response.ttl}
+    if isinstance(response, LeaseKeepAliveResponse):
+        return {"result": {**header, "ID": response.lease_id, "TTL": response.ttl}}
+    if isinstance(response, LeaseTimeToLiveResponse):
+        return {
+            **header,
+            "ID": response.lease_id,
+            "TTL": response.ttl,
+            "grantedTTL": response.granted_ttl,
+            "keys": list(response.keys),
+        }
+    return header
+
+
 def value_json(value: object) -> object:
     """A request, a response, an error result (`{"error": message}`) or anything else
     (written as it is) in its JSON form."""
-    if isinstance(value, (RangeRequest, PutRequest, DeleteRequest, TxnRequest, CompactRequest)):
-        return request_json(value)
+    if type(value) in _KIND_OF_REQUEST:
+        return request_json(value)  # type: ignore[arg-type]
     if isinstance(value, (RangeResponse, PutResponse, DeleteResponse, TxnResponse, CompactResponse)):
         return response_json(value)
+    if isinstance(value, _LEASE_RESPONSE_TYPES):
+        return _lease_response_json(value)
     if isinstance(value, ErrorResult):
         return {"error": value.message or value.kind}
     return value
@@ -356,6 +459,15 @@ class _Fields:
         item = self.record.pop(name)
         if not isinstance(item, str):
             raise ShapeError(self.at(name), f"must be a string, got {_shown(item)}")
+        return item
+
+    def integer(self, name: str) -> int:
+        """A signed integer (a lease's TTL may be -1), 0 when absent."""
+        item = self.record.pop(name, 0)
+        if isinstance(item, str) and _DECIMAL.fullmatch(item):
+            item = int(item)
+        if type(item) is not int or not -(1 << 63) <= item < 1 << 63:
+            raise ShapeError(self.at(name), f"must be an integer (or its decimal string), got {_shown(item)}")
         return item
 
     def natural(self, name: str, *, required: bool = False) -> int:
@@ -413,7 +525,9 @@ def parse_request(kind: str, value: object, path: str | None = None, depth: int 
         raise ShapeError(path, f"txns nested more than {MAX_TXN_DEPTH} deep")
     fields = _Fields(value, path, f"{kind} request")
     request: Request
-    if kind == RANGE:
+    if kind in LEASE_FUNCTIONS:
+        request = _parse_lease_request(kind, fields)
+    elif kind == RANGE:
         request = RangeRequest(
             key=fields.text("key", required=True),
             range_end=fields.text("range_end"),
@@ -431,6 +545,7 @@ def parse_request(kind: str, value: object, path: str | None = None, depth: int 
             value=fields.text("value"),
             prev_kv=fields.flag("prev_kv"),
             ignore_value=fields.flag("ignore_value"),
+            lease=fields.natural("lease"),
         )
     elif kind == DELETE:
         request = DeleteRequest(
@@ -453,6 +568,41 @@ def parse_request(kind: str, value: object, path: str | None = None, depth: int 
         request = CompactRequest(fields.natural("revision", required=True), fields.flag("physical"))
     fields.done()
     return request
+
+
+def _parse_lease_request(kind: str, fields: _Fields) -> LeaseRequest:
+    if kind == LEASE_GRANT:
+        ttl = fields.integer("TTL")
+        return LeaseGrantRequest(ttl, fields.natural("ID"))
+    lease_id = fields.natural("ID")
+    if kind == LEASE_REVOKE:
+        return LeaseRevokeRequest(lease_id)
+    if kind == LEASE_KEEPALIVE:
+        return LeaseKeepAliveRequest(lease_id)
+    return LeaseTimeToLiveRequest(lease_id, fields.flag("keys"))
+
+
+def _parse_lease_response(kind: str, fields: _Fields) -> LeaseResponse:
+    if kind == LEASE_KEEPALIVE:
+        fields = _Fields(fields.record.pop("result", {}), fields.at("result"), "keep-alive result")
+    revision = _header(fields, required=True)
+    response: LeaseResponse
+    if kind == LEASE_GRANT:
+        response = LeaseGrantResponse(revision, fields.natural("ID"), fields.integer("TTL"))
+    elif kind == LEASE_KEEPALIVE:
+        response = LeaseKeepAliveResponse(revision, fields.natural("ID"), fields.integer("TTL"))
+    elif kind == LEASE_TIMETOLIVE:
+        keys = fields.array("keys")
+        for number, key in enumerate(keys):
+            if not isinstance(key, str):
+                raise ShapeError(_join(fields.at("keys"), number), f"must be a string, got {_shown(key)}")
+        response = LeaseTimeToLiveResponse(
+            revision, fields.natural("ID"), fields.integer("TTL"), fields.integer("grantedTTL"), tuple(keys)
+        )
+    else:
+        response = LeaseRevokeResponse(revision)
+    fields.done()
+    return response
 
 
 def _parse_compare(value: object, path: str) -> Compare:
@@ -493,6 +643,8 @@ def parse_response(kind: str, value: object, path: str | None = None, depth: int
     if depth > MAX_TXN_DEPTH:
         raise ShapeError(path, f"txns nested more than {MAX_TXN_DEPTH} deep")
     fields = _Fields(value, path, f"{kind} response")
+    if kind in LEASE_FUNCTIONS:
+        return _parse_lease_response(kind, fields)
     header = _header(fields, required=depth == 0)
     revision = header if depth == 0 else None
     response: Response
@@ -562,11 +714,10 @@ def _parse_kv(value: object, path: str) -> KeyValue:
     key = fields.text("key", required=True)
     text = fields.text("value")
     revisions = [fields.natural(name, required=True) for name in ("create_revision", "mod_revision", "version")]
-    if fields.natural("lease"):
-        raise ShapeError(fields.at("lease"), "leases are not part of the data API this checker judges")
+    lease = fields.natural("lease")
     fields.done()
     create_revision, mod_revision, version = revisions  # their relations are the checkers' to judge
-    return KeyValue(key, text, create_revision, mod_revision, version)
+    return KeyValue(key, text, create_revision, mod_revision, version, lease)
 
 
 def parse_value(kind: str, event_type: str, value: object, error: str | None = None) -> object:

@@ -86,6 +86,8 @@ completion. The brute-force twins in the tests check that promise on random hist
 from __future__ import annotations
 
 import bisect
+import collections
+import dataclasses
 import itertools
 import math
 import os
@@ -1301,7 +1303,7 @@ def check_operations(
             all_ops.append(op)
             if len(all_ops) % _SPEND_EVERY == 0:
                 budget.spend(work=_SPEND_EVERY)
-        groups = _partitions(all_ops, model, budget)
+        groups = _partitions(_with_implied(all_ops, model), model, budget)
     except OutOfBudget as out:
         return unknown_result(model.name, len(all_ops), out.cause, budget.elapsed_ms())
     by_size = sorted(groups, key=lambda key: (len(groups[key]), _key_order(key)))
@@ -1317,6 +1319,26 @@ def check_operations(
     partitions = tuple(results[key] for key in sorted(results, key=_key_order))
     verdict = Verdict.combine(partition.verdict for partition in partitions)
     return LinearizabilityResult(verdict, model.name, len(all_ops), budget.elapsed_ms(), partitions)
+
+
+def _with_implied(ops: list[Operation], model: Model) -> list[Operation]:
+    """`ops` with the model's implied operations (`Model.implied`). Calls must be distinct,
+    so where there are any, every event number is multiplied by one more than the most
+    implied operations following one event, and those take the numbers just after it."""
+    implied = model.implied(ops)
+    if not implied:
+        return ops
+    following = collections.Counter(op.call for op in implied)
+    factor = 1 + max(following.values())
+    scaled = [
+        dataclasses.replace(op, call=factor * op.call, ret=None if op.ret is None else factor * op.ret) for op in ops
+    ]
+    taken: collections.Counter[int] = collections.Counter()
+    extra = []
+    for op in implied:
+        taken[op.call] += 1
+        extra.append(dataclasses.replace(op, call=factor * op.call + taken[op.call]))
+    return scaled + extra
 
 
 def unknown_result(

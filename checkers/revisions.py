@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from checkers.etcd_requests import (
+    UNLOGGED_LEASE_FUNCTIONS,
     CompactRequest,
     DeleteRequest,
     PutRequest,
@@ -212,6 +213,8 @@ def _completed(events: Iterable[Event]) -> list[_Done]:
             open_invokes[event.process] = event
             continue
         invoke = open_invokes.pop(event.process)
+        if invoke.f in UNLOGGED_LEASE_FUNCTIONS:
+            continue  # answered from the leader's memory, not the log: its header may be stale
         if event.revision is not None and event.type in ("ok", "fail"):
             done.append(_Done(invoke, event))
         elif event.type == "ok" and isinstance(getattr(event.value, "revision", None), int):
@@ -221,7 +224,9 @@ def _completed(events: Iterable[Event]) -> list[_Done]:
 
 def _check_etcd(etcd: list[_Done], stale_serializable: bool = False) -> list[_Finding]:
     """The kvs of etcd responses against the writes whose revisions are known (see
-    `checkers.etcd_revisions`)."""
+    `checkers.etcd_revisions`). Only answers count: a failed request (a txn naming a lease
+    that expired, say) wrote nothing, whatever revision its error carries."""
+    etcd = [item for item in etcd if item.completion.type == "ok"]
     calls = [
         EtcdCall(
             item.request,

@@ -119,6 +119,8 @@ _REQUIRED: dict[str, tuple[_Field, ...]] = {
     "msg": (_message_id("id"), _int("node"), _int("to"), _str("type"), _int("term")),
     "recv": (_message_id("id"), _int("node"), _int("from")),
     "drop": (_message_id("id"), _int("node"), _int("from"), _str("reason")),
+    "lease-expire": (_int("node"), _int("lease"), _int("term"), _str("request")),
+    "lease-revoked": (_int("node"), _int("lease"), _str("request")),
     "end": (),
 }
 

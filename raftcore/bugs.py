@@ -56,6 +56,10 @@ RANGE_MORE_OFF_BY_ONE = "range-more-off-by-one"
 # etcd's watch (raftcore/watch.py)
 WATCH_SPLIT_DROPS_REVISION = "watch-split-drops-revision"
 WATCH_START_REPEATS_LAST = "watch-start-repeats-last"
+# Leases
+LEASE_NOT_EXTENDED = "lease-not-extended"
+LEASE_DEADLINE_FROM_GRANT = "lease-deadline-from-grant"
+LEASE_REVOKE_SPLIT = "lease-revoke-split"
 
 BUGS: dict[str, str] = {
     VOTE_NOT_PERSISTED: (
@@ -189,6 +193,20 @@ BUGS: dict[str, str] = {
     WATCH_START_REPEATS_LAST: (
         "a watch from a start revision also reports the revision before it, so a watcher "
         "that resumes after the last revision it saw receives that revision a second time"
+    ),
+    LEASE_NOT_EXTENDED: (
+        "a new leader gives the leases no deadline of its own term (no TTL, no election "
+        "timeout), so every lease counts as due at once and is revoked on election, however "
+        "recently it was kept alive"
+    ),
+    LEASE_DEADLINE_FROM_GRANT: (
+        "every node counts a deadline from each grant it applies, and a new leader keeps the "
+        "deadlines it counted as a follower, blind to the keep-alives the old leader took, so "
+        "a lease kept alive expires TTL after its grant"
+    ),
+    LEASE_REVOKE_SPLIT: (
+        "a revoked or expired lease deletes its keys one revision each instead of all in one, "
+        "so a reader between them sees some of the lease's keys gone and others still there"
     ),
 }
 

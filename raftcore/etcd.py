@@ -20,6 +20,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from raftcore.lease import (
+    LEASE_ERRORS,
+    LEASE_KINDS,
+    LEASE_RESPONSES,
+    LEASE_TTL_TOO_LARGE,
+    MAX_LEASE_TTL_SECONDS,
+    LeaseGrantRequest,
+    LeaseRequest,
+    LeaseResponse,
+    LeaseRevokeRequest,
+    lease_request_from_json,
+    lease_request_to_json,
+    lease_response_from_json,
+    lease_response_to_json,
+)
+
 SORT_ORDERS = ("NONE", "ASCEND", "DESCEND")
 SORT_TARGETS = ("KEY", "VERSION", "CREATE", "MOD", "VALUE")
 # In the order of etcd's protobuf enums: their numbers count towards a request's size.
@@ -51,6 +67,7 @@ ERRORS = (
     KEY_NOT_FOUND,
     EMPTY_KEY,
     VALUE_PROVIDED,
+    *LEASE_ERRORS,
 )
 
 
@@ -84,6 +101,8 @@ class KeyValue:
     create_revision: int
     mod_revision: int
     version: int
+    lease: int = 0
+    """The lease the key is attached to; 0: none (and then absent from its JSON)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +131,8 @@ class PutRequest:
     value: str = ""
     prev_kv: bool = False
     ignore_value: bool = False
+    lease: int = 0
+    """Attach the key to this lease (which must exist); 0 detaches it from any."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +183,7 @@ class CompactionRequest:
 
 RequestOp = RangeRequest | PutRequest | DeleteRangeRequest | TxnRequest
 """What a txn branch holds."""
-EtcdRequest = RangeRequest | PutRequest | DeleteRangeRequest | TxnRequest | CompactionRequest
+EtcdRequest = RangeRequest | PutRequest | DeleteRangeRequest | TxnRequest | CompactionRequest | LeaseRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +225,7 @@ class CompactionResponse:
 
 
 ResponseOp = RangeResponse | PutResponse | DeleteRangeResponse | TxnResponse
-EtcdResponse = RangeResponse | PutResponse | DeleteRangeResponse | TxnResponse | CompactionResponse
+EtcdResponse = RangeResponse | PutResponse | DeleteRangeResponse | TxnResponse | CompactionResponse | LeaseResponse
 
 KINDS: dict[str, type] = {
     "range": RangeRequest,
@@ -212,6 +233,7 @@ KINDS: dict[str, type] = {
     "delete": DeleteRangeRequest,
     "txn": TxnRequest,
     "compact": CompactionRequest,
+    **LEASE_KINDS,
 }
 """The contract's request kinds (`f` in a history) and their requests."""
 _RESPONSES: dict[str, type] = {
@@ -220,6 +242,7 @@ _RESPONSES: dict[str, type] = {
     "delete": DeleteRangeResponse,
     "txn": TxnResponse,
     "compact": CompactionResponse,
+    **LEASE_RESPONSES,
 }
 # A txn operation's JSON wrapper, for requests and for responses.
 _OPERATION_FIELDS = {
@@ -246,7 +269,9 @@ def kind_of(request: EtcdRequest | EtcdResponse) -> str:
 
 def is_response(value: object) -> bool:
     """Whether `value` is one of etcd's responses (a command's result may hold anything)."""
-    return isinstance(value, RangeResponse | PutResponse | DeleteRangeResponse | TxnResponse | CompactionResponse)
+    return isinstance(value, RangeResponse | PutResponse | DeleteRangeResponse | TxnResponse | CompactionResponse) or (
+        type(value) in LEASE_RESPONSES.values()
+    )
 
 
 def prefix_end(prefix: str) -> str:
@@ -276,12 +301,16 @@ def refusal(request: EtcdRequest, limits: Limits) -> str | None:
     None if it would log it. In etcd's order: the key and operation checks of its gRPC
     layer, the duplicate-key check, then the size of what would be logged. A range or a txn
     of ranges only is never logged by etcd (it is read at a read index), so never too large."""
+    if kind_of(request) in LEASE_KINDS:
+        # etcd refuses a TTL beyond its maximum before logging the grant.
+        too_large = isinstance(request, LeaseGrantRequest) and request.ttl_seconds > MAX_LEASE_TTL_SECONDS
+        return LEASE_TTL_TOO_LARGE if too_large else None
     try:
         if isinstance(request, TxnRequest):
             _check_txn_shape(request, limits.max_txn_ops)
             _check_intervals(request.success)
             _check_intervals(request.failure)
-        elif not isinstance(request, CompactionRequest):
+        elif isinstance(request, RangeRequest | PutRequest | DeleteRangeRequest):
             _check_operation(request)
     except EtcdError as error:
         return error.message
@@ -373,11 +402,15 @@ def request_size(request: EtcdRequest) -> int:
     """The bytes etcd would log for `request`: its protobuf encoding inside etcd's
     `InternalRaftRequest` (field 3 range, 4 put, 5 delete, 6 txn, 7 compaction) plus the
     header (`REQUEST_HEADER_BYTES`). Strings count as UTF-8 bytes."""
-    numbers = {"range": 3, "put": 4, "delete": 5, "txn": 6, "compact": 7}
+    numbers = {"range": 3, "put": 4, "delete": 5, "txn": 6, "compact": 7, "lease-grant": 8, "lease-revoke": 9}
     return REQUEST_HEADER_BYTES + _message_field(numbers[kind_of(request)], _message_size(request))
 
 
 def _message_size(message: EtcdRequest | Compare) -> int:
+    if isinstance(message, LeaseGrantRequest):
+        return _integer_field(1, message.ttl_seconds) + _integer_field(2, message.lease_id)
+    if isinstance(message, LeaseRevokeRequest):
+        return _integer_field(1, message.lease_id)
     if isinstance(message, RangeRequest):
         return (
             _bytes_field(1, message.key)
@@ -394,6 +427,7 @@ def _message_size(message: EtcdRequest | Compare) -> int:
         return (
             _bytes_field(1, message.key)
             + _bytes_field(2, message.value)
+            + _integer_field(3, message.lease)
             + _integer_field(4, int(message.prev_kv))
             + _integer_field(5, int(message.ignore_value))
         )
@@ -409,6 +443,7 @@ def _message_size(message: EtcdRequest | Compare) -> int:
             + sum(_message_field(2, _operation_size(operation)) for operation in message.success)
             + sum(_message_field(3, _operation_size(operation)) for operation in message.failure)
         )
+    assert isinstance(message, CompactionRequest), f"never logged: {message!r}"
     return _integer_field(1, message.revision) + _integer_field(2, int(message.physical))
 
 
@@ -465,7 +500,7 @@ def _integer_field(number: int, value: int) -> int:
 # Fields of etcd's messages that raftcore does not implement: read only at their defaults.
 _UNSUPPORTED = {
     "range": ("min_mod_revision", "max_mod_revision", "min_create_revision", "max_create_revision"),
-    "put": ("lease", "ignore_lease"),
+    "put": ("ignore_lease",),
     "compare": ("lease",),
 }
 
@@ -475,6 +510,8 @@ def request_from_json(kind: str, body: Any) -> EtcdRequest:
     ValueError naming the field at fault: a malformed request is the client's mistake."""
     if kind not in KINDS:
         raise ValueError(f"unknown etcd request kind {kind!r}; known: {', '.join(KINDS)}")
+    if kind in LEASE_KINDS:
+        return lease_request_from_json(kind, body)
     if kind == "compact":
         fields = _object(body, kind, ("revision", "physical"))
         return CompactionRequest(_integer(fields, "revision", kind), _boolean(fields, "physical", kind))
@@ -496,12 +533,16 @@ def _operation_from_json(kind: str, body: Any, where: str) -> RequestOp:
             _boolean(fields, "serializable", where),
         )
     if kind == "put":
-        fields = _object(body, where, ("key", "value", "prev_kv", "ignore_value"))
+        fields = _object(body, where, ("key", "value", "prev_kv", "ignore_value", "lease"))
+        lease = _integer(fields, "lease", where)
+        if lease < 0:
+            raise ValueError(f"{where}.lease: a lease id is not negative, got {lease}")
         return PutRequest(
             _string(fields, "key", where),
             _string(fields, "value", where),
             _boolean(fields, "prev_kv", where),
             _boolean(fields, "ignore_value", where),
+            lease,
         )
     if kind == "delete":
         fields = _object(body, where, ("key", "range_end", "prev_kv"))
@@ -558,6 +599,11 @@ def request_to_json(request: EtcdRequest) -> dict[str, Any]:
     the name its target reads."""
     if isinstance(request, Compare):
         raise TypeError("a compare is part of a txn, not a request")
+    if kind_of(request) in LEASE_KINDS:
+        return lease_request_to_json(request)  # type: ignore[arg-type]
+    if isinstance(request, PutRequest) and not request.lease:
+        # A put without a lease logs the bytes it logged before leases existed.
+        return {name: getattr(request, name) for name in ("key", "value", "prev_kv", "ignore_value")}
     if isinstance(request, TxnRequest):
         return {
             "compare": [_compare_to_json(compare) for compare in request.compare],
@@ -585,6 +631,8 @@ def _compare_to_json(compare: Compare) -> dict[str, Any]:
 def response_to_json(response: EtcdResponse) -> dict[str, Any]:
     """The contract's JSON of a response: a fresh object each call, so a reader may keep or
     change it without touching the store's answer."""
+    if kind_of(response) in LEASE_RESPONSES:
+        return lease_response_to_json(response)  # type: ignore[arg-type]
     header = {"header": {"revision": response.revision}}
     if isinstance(response, RangeResponse):
         return {
@@ -615,6 +663,7 @@ def kv_to_json(kv: KeyValue) -> dict[str, Any]:
         "create_revision": kv.create_revision,
         "mod_revision": kv.mod_revision,
         "version": kv.version,
+        **({"lease": kv.lease} if kv.lease else {}),
     }
 
 
@@ -624,6 +673,8 @@ def response_from_json(kind: str, body: Any) -> EtcdResponse:
     revision (etcd's cluster and member ids, its Raft term)."""
     if kind not in _RESPONSES:
         raise ValueError(f"unknown etcd response kind {kind!r}; known: {', '.join(_RESPONSES)}")
+    if kind in LEASE_RESPONSES:
+        return lease_response_from_json(kind, body)
     fields = _object(
         body, kind, ("header", "kvs", "more", "count", "prev_kv", "deleted", "prev_kvs", "succeeded", "responses")
     )
@@ -650,7 +701,9 @@ def response_from_json(kind: str, body: Any) -> EtcdResponse:
             ((name, inner),) = wrapper.items()
             inner_kind = next(key for key, field in _RESPONSE_FIELDS.items() if field == name)
             inner_response = response_from_json(inner_kind, inner)
-            assert not isinstance(inner_response, CompactionResponse), "no txn holds a compaction"
+            assert isinstance(inner_response, RangeResponse | PutResponse | DeleteRangeResponse | TxnResponse), (
+                "a txn holds ranges, puts, deletes and txns only"
+            )
             responses.append(inner_response)
         return TxnResponse(revision, _boolean(fields, "succeeded", kind), tuple(responses))
     return CompactionResponse(revision)
@@ -665,6 +718,7 @@ def _kv_from_json(body: Any, where: str) -> KeyValue:
         _integer(fields, "create_revision", where),
         _integer(fields, "mod_revision", where),
         _integer(fields, "version", where),
+        _integer(fields, "lease", where),
     )
 
 

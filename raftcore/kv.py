@@ -52,6 +52,10 @@ ETCD_OPERATIONS = {
     "etcd-delete": "delete",
     "etcd-txn": "txn",
     "etcd-compact": "compact",
+    "etcd-lease-grant": "lease-grant",
+    "etcd-lease-revoke": "lease-revoke",
+    "etcd-lease-keepalive": "lease-keepalive",
+    "etcd-lease-timetolive": "lease-timetolive",
 }
 """A command's operation for each of etcd's request kinds, to the contract's kind."""
 OPERATIONS = ("get", "put", "delete", "cas", "append", *ETCD_OPERATIONS)
@@ -146,18 +150,20 @@ class KVStore:
         on_execute: ExecutionObserver | None = None,
         limits: Limits | None = None,
         bugs: frozenset[str] = frozenset(),
+        minimum_lease_ttl: int = 1,
     ) -> None:
         """`applied_index` is where applying resumes: 0 for a store built from the whole log
         (always, for a correct node; the planted bug `restart-skips-apply` passes more).
         `overwrite_keeps_revision` is the planted bug of that name. `on_execute` hears of
         every command executed (see the module docstring). `limits` are etcd's size limits
-        (its defaults if None); `bugs` may name the planted bugs of the multi-version store."""
+        (its defaults if None); `bugs` may name the planted bugs of the multi-version store;
+        `minimum_lease_ttl` is the least TTL a lease is granted, in seconds."""
         assert applied_index >= 0
         self._overwrite_keeps_revision = overwrite_keeps_revision
         self._on_execute = on_execute
         self.applied_index = applied_index
         store_bugs = bugs & set(STORE_BUGS)
-        self.mvcc = MVCCStore(limits, frozenset(store_bugs))
+        self.mvcc = MVCCStore(limits, frozenset(store_bugs), minimum_lease_ttl)
         self._results: dict[str, Result] = {}
 
     @property

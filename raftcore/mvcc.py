@@ -24,7 +24,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from raftcore.bugs import COMPACT_DROPS_LATEST, DELETE_KEEPS_VERSION, RANGE_MORE_OFF_BY_ONE, RANGE_PAST_READS_CURRENT
+from raftcore.bugs import (
+    COMPACT_DROPS_LATEST,
+    DELETE_KEEPS_VERSION,
+    LEASE_REVOKE_SPLIT,
+    RANGE_MORE_OFF_BY_ONE,
+    RANGE_PAST_READS_CURRENT,
+)
 from raftcore.etcd import (
     ALL_KEYS_FROM,
     COMPACTED,
@@ -50,8 +56,23 @@ from raftcore.etcd import (
     TxnResponse,
     refusal,
 )
+from raftcore.lease import (
+    LEASE_EXISTS,
+    LEASE_NOT_FOUND,
+    LeaseGrantRequest,
+    LeaseGrantResponse,
+    LeaseRevokeRequest,
+    LeaseRevokeResponse,
+    LeaseTable,
+)
 
-STORE_BUGS = (RANGE_PAST_READS_CURRENT, DELETE_KEEPS_VERSION, COMPACT_DROPS_LATEST, RANGE_MORE_OFF_BY_ONE)
+STORE_BUGS = (
+    RANGE_PAST_READS_CURRENT,
+    DELETE_KEEPS_VERSION,
+    COMPACT_DROPS_LATEST,
+    RANGE_MORE_OFF_BY_ONE,
+    LEASE_REVOKE_SPLIT,
+)
 """The planted bugs this store switches on itself."""
 
 
@@ -116,10 +137,16 @@ _SORT_KEYS: dict[str, Callable[[KeyValue], Any]] = {
 class MVCCStore:
     """Every revision of every key since the last compaction, and etcd's requests on them."""
 
-    def __init__(self, limits: Limits | None = None, bugs: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, limits: Limits | None = None, bugs: frozenset[str] = frozenset(), minimum_lease_ttl: int = 1
+    ) -> None:
         """`limits` are etcd's `--max-txn-ops` and `--max-request-bytes` (its defaults if
-        None); `bugs` the planted bugs to switch on (`raftcore.bugs`)."""
+        None); `bugs` the planted bugs to switch on (`raftcore.bugs`); `minimum_lease_ttl`
+        the least TTL a grant gets, in seconds (`raftcore.lease`)."""
         self.limits = Limits() if limits is None else limits
+        self.leases = LeaseTable(minimum_lease_ttl)
+        """The leases and their keys (`raftcore.lease`): replicated like the keys."""
+        self._lease_revoke_split = LEASE_REVOKE_SPLIT in bugs
         self.revision = 1
         """Bumped once by every request that changes something; 1 before the first, as in a
         fresh etcd (whose first write gets revision 2), so one checker judges both alike."""
@@ -226,16 +253,20 @@ class MVCCStore:
 
     # --- Writing -----------------------------------------------------------------------
 
-    def _write(self, batch: _Batch, key: str, value: Any) -> None:
+    def _write(self, batch: _Batch, key: str, value: Any, lease: int = 0) -> None:
         history = self._history.get(key)
         previous = history[-1] if history else None
         live = previous is not None and not previous.deleted
+        if previous is not None and live:
+            # A put moves the key to its new lease, or detaches it when it names none.
+            self.leases.detach(previous.kv.lease, key)
+        self.leases.attach(lease, key)
         # A key deleted (or never written) starts a new generation.
         create_revision = previous.kv.create_revision if previous is not None and live else batch.main
         version = 1
         if previous is not None and (live or self._delete_keeps_version):
             version = previous.kv.version + 1
-        kv = KeyValue(key, value, create_revision, batch.main, version)
+        kv = KeyValue(key, value, create_revision, batch.main, version, lease)
         self._append(batch, Change(batch.main, kv, sub=batch.changes))
 
     def _append(self, batch: _Batch, change: Change) -> None:
@@ -257,13 +288,16 @@ class MVCCStore:
         current = self._at(request.key, None)
         if request.ignore_value and current is None:
             raise EtcdError(KEY_NOT_FOUND)
+        if request.lease and request.lease not in self.leases:
+            raise EtcdError(LEASE_NOT_FOUND)
         value = current.value if request.ignore_value and current is not None else request.value
-        self._write(batch, request.key, value)
+        self._write(batch, request.key, value, request.lease)
         return PutResponse(batch.main, current if request.prev_kv else None)
 
     def _delete(self, request: DeleteRangeRequest, batch: _Batch) -> DeleteRangeResponse:
         kvs = self._live(request.key, request.range_end, None)
         for kv in kvs:
+            self.leases.detach(kv.lease, kv.key)
             self._append(batch, Change(batch.main, kv, deleted=True, sub=batch.changes))
         return DeleteRangeResponse(batch.revision, len(kvs), tuple(kvs) if request.prev_kv else ())
 
@@ -295,6 +329,11 @@ class MVCCStore:
             return self._compact(request)
         if isinstance(request, TxnRequest):
             return self._txn(request)
+        if isinstance(request, LeaseGrantRequest):
+            return self._grant(request)
+        if isinstance(request, LeaseRevokeRequest):
+            return self._revoke(request.lease_id)
+        assert isinstance(request, PutRequest | DeleteRangeRequest), f"not a logged request: {request!r}"
         batch = _Batch(self.revision)
         response = self._put(request, batch) if isinstance(request, PutRequest) else self._delete(request, batch)
         self._commit(batch)
@@ -307,9 +346,11 @@ class MVCCStore:
             self._check_compaction(request.revision)
             return CompactionResponse(self.revision)
         revision, self._journal = self.revision, []
+        leases = self.leases.copy()
         try:
             return self.execute(request)
         finally:
+            self.leases = leases
             journal, self._journal = self._journal, None
             for key in reversed(journal):
                 self._history[key].pop()
@@ -331,6 +372,9 @@ class MVCCStore:
         for operation in operations:
             if isinstance(operation, PutRequest) and operation.ignore_value and self.latest(operation.key) is None:
                 raise EtcdError(KEY_NOT_FOUND)
+        for operation in operations:
+            if isinstance(operation, PutRequest) and operation.lease and operation.lease not in self.leases:
+                raise EtcdError(LEASE_NOT_FOUND)
         for operation in operations:
             if isinstance(operation, RangeRequest):
                 self._check_read_revision(operation.revision)
@@ -370,6 +414,34 @@ class MVCCStore:
             else:
                 responses.append(self._apply_txn(operation, next(nested), batch))
         return TxnResponse(0, path.succeeded, tuple(responses))
+
+    # --- Leases ------------------------------------------------------------------------
+
+    def _grant(self, request: LeaseGrantRequest) -> LeaseGrantResponse:
+        """A grant changes no key, so the revision stays (etcd's header reads the store's)."""
+        try:
+            lease_id, ttl = self.leases.grant(request)
+        except KeyError:
+            raise EtcdError(LEASE_EXISTS) from None
+        return LeaseGrantResponse(self.revision, lease_id, ttl)
+
+    def _revoke(self, lease_id: int) -> LeaseRevokeResponse:
+        """Delete every key attached to the lease in one revision (none if it holds none),
+        then forget the lease: a revoke by a client and one for expiry alike."""
+        if lease_id not in self.leases:
+            raise EtcdError(LEASE_NOT_FOUND)
+        batch = _Batch(self.revision)
+        for key in self.leases.keys_of(lease_id):
+            kv = self.latest(key)
+            assert kv is not None and kv.lease == lease_id, f"lease {lease_id} holds {key!r}, which is {kv}"
+            self._append(batch, Change(batch.main, kv, deleted=True))
+            if self._lease_revoke_split:
+                # The planted bug: each key goes in a revision of its own.
+                self._commit(batch)
+                batch = _Batch(self.revision)
+        self._commit(batch)
+        self.leases.remove(lease_id)
+        return LeaseRevokeResponse(self.revision)
 
     # --- Compaction --------------------------------------------------------------------
 

@@ -54,6 +54,8 @@ from raftcore.etcd import (
     response_to_json,
 )
 from raftcore.kv import ETCD_OPERATIONS, READ_OPERATIONS, Command, ExecutionObserver, KVStore, Result
+from raftcore.lease import minimum_ttl_seconds
+from raftcore.lease_service import LOCAL_LEASE_OPERATIONS, LeaseService
 from raftcore.raft import RaftNode
 from raftcore.types import NO_NODE, Config, Entry, PersistedState, Ready, Role
 from raftcore.watch import WatchHub
@@ -156,7 +158,9 @@ class KVServer:
             overwrite_keeps_revision=OVERWRITE_KEEPS_REVISION in config.bugs,
             on_execute=on_execute,
             bugs=config.bugs,
+            minimum_lease_ttl=minimum_ttl_seconds(config.election_ticks, config.tick_ms),
         )
+        self.leases = LeaseService(config, self.node, self.store)
         self.node_id = config.node_id
         self.watches = WatchHub(config.node_id, self.store.mvcc, config.bugs)
         """The watches this member serves from its applied store (`raftcore.watch`); the host
@@ -177,6 +181,13 @@ class KVServer:
         self._reads_asked: dict[str, Request] = {}
         self._reads_confirmed: list[tuple[int, Request]] = []
         self._reads_numbered = 0
+
+    def tick(self) -> list[tuple[int, str]]:
+        """One tick of the host's clock: Raft's, then the leases'. Returns the leases this
+        leader found expired and proposed to revoke, with the revokes' request ids
+        (`raftcore.lease_service`)."""
+        self.node.tick()
+        return self.leases.tick()
 
     def submit(self, request: Request) -> Response | Forward | None:
         """Take a client request. Returns an immediate reply, a request to pass on to the
@@ -202,6 +213,8 @@ class KVServer:
                     return Forward(leader, forwarded, self._reply(request.request_id, request.client, done, 0, 0))
                 return Forward(leader, forwarded)
             return self._not_leader(request)
+        if request.operation in LOCAL_LEASE_OPERATIONS:
+            return self._lease_answer(request)
         if request.request_id in self._waiting:
             self._waiting[request.request_id] = request.client
             return None
@@ -224,6 +237,16 @@ class KVServer:
             return self._reply(request.request_id, request.client, result, entry.index, entry.term)
         self._waiting[request.request_id] = request.client
         return None
+
+    def _lease_answer(self, request: Request) -> Response | None:
+        """A keep-alive or time-to-live: answered by the leader from memory, not logged."""
+        result = self.leases.answer(request.operation, request.value)
+        if result is None:
+            lease_id = request.value.get("ID", 0)
+            if self.leases.wait_for_revoke(int(lease_id), request.request_id, request.client):
+                return None
+            result = Result(False, None, self.store.revision, "not-leader")
+        return self._reply(request.request_id, request.client, result, index=0, term=0)
 
     def _read(self, request: Request, serializable: bool) -> Response | None:
         """Take a read: serve it now, or ask Raft for its read index and serve it later."""
@@ -296,6 +319,8 @@ class KVServer:
             if command is not None and command.operation == "etcd-compact" and len(self.watches):
                 self.watches.before_compaction()
             result = self.store.apply(entry.index, command)
+            for late in self.leases.applied(entry, command, result):
+                responses.append(self._reply(late.request_id, late.client, late.result, entry.index, entry.term))
             if command is None or result is None:
                 continue
             client = self._waiting.pop(command.request_id, None)

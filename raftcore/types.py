@@ -213,6 +213,9 @@ class Config:
     lease needs CheckQuorum: without it the leader confirms every read with a round."""
     max_clock_drift_ppm: int = 0
     """The clock drift the lease must survive: it is shortened to stay safe up to this."""
+    tick_ms: int = 100
+    """How long one tick is meant to last on the host's clock: what turns a lease's TTL in
+    seconds into ticks (`raftcore.lease`). Raft itself counts ticks only."""
 
     def __post_init__(self) -> None:
         # A configuration comes from outside (a scenario, a test, a host): refuse a bad one
@@ -230,6 +233,8 @@ class Config:
             raise ValueError(f"read_only must be one of {', '.join(READ_ONLY_OPTIONS)}, not {self.read_only!r}")
         if not 0 <= self.max_clock_drift_ppm < 1_000_000:
             raise ValueError(f"max_clock_drift_ppm must be in [0, 1000000), not {self.max_clock_drift_ppm}")
+        if self.tick_ms < 1:
+            raise ValueError(f"tick_ms must be at least 1, not {self.tick_ms}")
         if self.max_entries_per_message < 1:
             raise ValueError(f"max_entries_per_message must be at least 1, not {self.max_entries_per_message}")
 

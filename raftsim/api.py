@@ -21,6 +21,7 @@ from checkers.errors import InputError
 from checkers.events import rare_events
 from checkers.explain import explain_linearizability
 from checkers.history import operations_from_events, without_serializable_reads
+from checkers.leases import LeaseSettings, check_leases
 from checkers.linearizability import check_operations
 from checkers.list_append import check_list_append
 from checkers.liveness import check_liveness
@@ -112,6 +113,11 @@ def judge(
     watched = folder.watch
     if watched is not None:  # a run with watchers, whatever its workload
         results["watch"] = check_watch(watched, history, trace)
+    if "leases" in workload.checkers:
+        scenario = folder.scenario
+        results["leases"] = check_leases(
+            history, trace, LeaseSettings(scenario.cluster.tick_ms * MS, scenario.clock.drift_ppm_max)
+        )
     # Whatever the workload, the cluster's elections are judged, and on a crashed run too:
     # a term begun over a healthy leader before the crash happened, whatever came after.
     results["disruption"] = check_disruption(trace, disruption_settings(folder.scenario))

@@ -23,6 +23,7 @@ from checkers.errors import InputError
 from checkers.trace import TraceEvent
 from raftsim.run_folder import RunFolder, split_messages
 from reports.html import write_html
+from reports.leases import lease_lane_html
 from reports.timeline import ParsedRun, Timeline, timeline_from_run
 from reports.watch_lanes import write_watch_lanes
 
@@ -111,7 +112,7 @@ def write_reports(
         else note
     )
     files = [folder / "report.html"]
-    write_html(timeline, files[0], messages_hint=hint)
+    write_html(timeline, files[0], messages_hint=hint, extra_sections=lease_lane_html(loaded.history, loaded.trace))
     watch_result = loaded.drawn_verdict.checkers.get("watch")
     files += write_watch_lanes(loaded.watch, (watch_result and watch_result.anomalies) or (), folder, timeline.title)
     if png:

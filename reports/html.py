@@ -58,8 +58,8 @@ timeline numbers every one of them."""
 _DEFAULT_HINT = "Record messages with trace_messages = true in the scenario, or let `raftsim report` replay the run."
 
 
-def render_html(timeline: Timeline, messages_hint: str = _DEFAULT_HINT) -> str:
-    """The whole page as one string."""
+def render_html(timeline: Timeline, messages_hint: str = _DEFAULT_HINT, extra_sections: str = "") -> str:
+    """The whole page as one string; `extra_sections` (HTML) go after the elections."""
     css = _asset("report.css")
     script = _asset("report.js")
     assert "</script" not in script.lower()
@@ -87,6 +87,7 @@ def render_html(timeline: Timeline, messages_hint: str = _DEFAULT_HINT) -> str:
         _raft_states(timeline),
         _faults(timeline),
         _elections(timeline),
+        extra_sections,
         _messages_section(timeline),
         "</main>\n",
         f'<script type="application/json" id="report-data">{data}</script>\n',
@@ -95,10 +96,12 @@ def render_html(timeline: Timeline, messages_hint: str = _DEFAULT_HINT) -> str:
     return "".join(parts)
 
 
-def write_html(timeline: Timeline, path: str | os.PathLike[str], messages_hint: str = _DEFAULT_HINT) -> None:
+def write_html(
+    timeline: Timeline, path: str | os.PathLike[str], messages_hint: str = _DEFAULT_HINT, extra_sections: str = ""
+) -> None:
     """Write the page atomically: a reader never sees half a report."""
     target = Path(path)
-    text = render_html(timeline, messages_hint)
+    text = render_html(timeline, messages_hint, extra_sections)
     staging = target.with_name(f".{target.name}.partial")
     # A lone surrogate (undecodable bytes in a history) cannot be UTF-8; show its escape.
     staging.write_text(text, encoding="utf-8", errors="backslashreplace")

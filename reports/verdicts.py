@@ -38,6 +38,7 @@ CHECKER_ORDER = (
     "list-append",
     "revisions",
     "watch",
+    "leases",
     "disruption",
     "liveness",
 )

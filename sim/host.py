@@ -153,7 +153,7 @@ class Host:
         ticks = (local_us - due_us) // self.tick_us + 1
         self._next_tick_local_us = due_us + ticks * self.tick_us
         if self.state == RUNNING and self.server is not None:
-            node = self.server.node
+            server = self.server
             # A jump of an hour at 10 ms ticks would be 360,000 ticks in one instant. Twice
             # the election timeout already expires every timer the core keeps (the
             # randomised election timeout is under 2n ticks; a leader's CheckQuorum looks
@@ -162,7 +162,12 @@ class Host:
             # term election after election in one instant), as no timer of a real process
             # does: a timer that fell behind fires once, not once per period it missed.
             for _ in range(min(ticks, self._burst_ticks_max)):
-                node.tick()
+                for lease_id, request_id in server.tick():
+                    # The leader's clock found the lease due and proposed its revoke: the
+                    # true time of that decision is what the lease checker judges (once
+                    # applied).
+                    term = server.node.term
+                    self.trace.emit("lease-expire", node=self.node_id, lease=lease_id, term=term, request=request_id)
             self.kick()
         self._plan_tick()
 
@@ -289,6 +294,9 @@ class Host:
             trace = self.trace
             trace.emit_log_entries("apply", self.node_id, first.index, ready.committed_entries)
             responses, acknowledgements = server.apply(ready.committed_entries)
+            for lease_id, request_id in server.leases.expiries_applied:
+                trace.emit("lease-revoked", node=self.node_id, lease=lease_id, request=request_id)
+            server.leases.expiries_applied.clear()
             for ack in acknowledgements:
                 trace.emit_ack(self.node_id, ack.client, ack.request_id, ack.index, ack.term, ack.digest)
             for response in responses:

@@ -135,6 +135,7 @@ class World:
             # The lease is cut for the drift every clock may have; clock faults that go
             # beyond it are the experiment, so they are not counted.
             max_clock_drift_ppm=spec.clock.drift_ppm_max,
+            tick_ms=cluster.tick_ms,
         )
         clock_rng = stream(seed, f"clock-{node_id}")
         drift = spec.clock.drift_ppm_max

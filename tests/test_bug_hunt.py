@@ -56,6 +56,9 @@ HUNTS: dict[str, tuple[str, int, frozenset[str]]] = {
     "range-more-off-by-one": ("kubernetes", 3, frozenset({"linearizability"})),
     "watch-split-drops-revision": ("watch", 3, frozenset({"watch"})),
     "watch-start-repeats-last": ("informers", 3, frozenset({"watch"})),
+    "lease-not-extended": ("controller-election", 3, frozenset({"leases"})),
+    "lease-deadline-from-grant": ("controller-election", 3, frozenset({"leases"})),
+    "lease-revoke-split": ("controller-election", 3, frozenset({"linearizability"})),
 }
 ETCD_API_BUGS = (
     "range-past-reads-current",

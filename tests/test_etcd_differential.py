@@ -68,6 +68,7 @@ from raftcore.etcd import (
     response_from_json,
     response_to_json,
 )
+from raftcore.lease import LeaseGrantRequest, LeaseRevokeRequest, minimum_ttl_seconds
 from raftcore.mvcc import MVCCStore
 
 LIMITS = Limits(max_txn_ops=10, max_request_bytes=2048)
@@ -77,7 +78,16 @@ KEYS = ("a", "ab", "abc", "b", "ba", "c")
 VALUES = ("", "x", "y", "z")
 EXAMPLES = 200
 STARTUP_S = 30.0
-PATHS = {"range": "kv/range", "put": "kv/put", "delete": "kv/deleterange", "txn": "kv/txn", "compact": "kv/compaction"}
+PATHS = {
+    "range": "kv/range",
+    "put": "kv/put",
+    "delete": "kv/deleterange",
+    "txn": "kv/txn",
+    "compact": "kv/compaction",
+    "lease-grant": "lease/grant",
+    "lease-revoke": "lease/revoke",
+    "lease-timetolive": "lease/timetolive",
+}
 
 
 def _etcd_binary() -> str:
@@ -433,3 +443,49 @@ def test_a_fresh_store_starts_as_a_fresh_etcd(fresh_etcd: Etcd) -> None:
     put = FRESH_REQUESTS.index(PutRequest("a", "x", prev_kv=True))
     assert answers[put][0] == {"header": {"revision": 2}}, "etcd's first write makes revision 2"
     assert answers[FRESH_REQUESTS.index(CompactionRequest(0))][0] == {"header": {"revision": 1}}
+
+
+# ---- leases ----
+
+ETCD_MINIMUM_TTL = minimum_ttl_seconds(10, 100)
+"""etcd's default election timeout (1,000 ms) is 10 ticks of its default 100 ms heartbeat."""
+LEASE_REQUESTS: tuple[EtcdRequest, ...] = (
+    LeaseGrantRequest(5, 100),
+    LeaseGrantRequest(1, 101),  # raised to the minimum
+    LeaseGrantRequest(5, 100),  # already exists
+    LeaseGrantRequest(9_000_000_001, 102),  # too large
+    PutRequest("a", "x", lease=100),
+    PutRequest("ab", "x", lease=100),
+    PutRequest("b", "y", lease=101),
+    PutRequest("c", "z", lease=999),  # no such lease
+    TxnRequest(success=(PutRequest("c", "z", lease=999),)),
+    RangeRequest("a", "d"),
+    PutRequest("ab", "w"),  # detached
+    PutRequest("b", "y", prev_kv=True, lease=100),  # moved to another lease
+    LeaseRevokeRequest(100),  # deletes a and b in one revision
+    RangeRequest("a", "d"),
+    LeaseRevokeRequest(100),  # no longer exists
+    LeaseRevokeRequest(101),  # holds no key: the revision stays
+)
+
+
+def test_leases_are_granted_attached_and_revoked_as_etcd_does(fresh_etcd: Etcd) -> None:
+    store = MVCCStore(LIMITS, minimum_lease_ttl=ETCD_MINIMUM_TTL)
+    for step, request in enumerate(LEASE_REQUESTS):
+        expected, answered = etcd_answer(fresh_etcd, request), raftcore_answer(store, request)
+        assert answered == expected, f"request {step}: {request}"
+        if step == 6:
+            _same_time_to_live(fresh_etcd, store, 100)
+            _same_time_to_live(fresh_etcd, store, 101)
+    assert store.revision == 7, "three puts and a put moving b at 2 to 6, one revoke of a and b at 7"
+
+
+def _same_time_to_live(etcd: Etcd, store: MVCCStore, lease_id: int) -> None:
+    """etcd's granted TTL and keys of a lease are the store's (the TTL left is the leader's
+    clock's, not the store's)."""
+    status, body = etcd.call("lease-timetolive", {"ID": str(lease_id), "keys": True})
+    assert status == 200, body
+    keys = sorted(_decode(key) for key in body.get("keys", []))
+    assert keys == list(store.leases.keys_of(lease_id))
+    assert int(body["grantedTTL"]) == store.leases.leases[lease_id].ttl_seconds
+    assert 0 < int(body["TTL"]) <= int(body["grantedTTL"])

@@ -390,7 +390,7 @@ def test_json_is_read_leniently_and_written_canonically() -> None:
         ("range", {"key": "a", "limit": 1.5}, "range.limit: expected an integer"),
         ("range", {"key": "a", "revision": "--5"}, "range.revision: expected an integer"),
         ("range", {"key": "a", "sort_order": "UP"}, "range.sort_order: expected one of NONE"),
-        ("put", {"key": "a", "lease": 5}, "put.lease: raftcore does not implement lease"),
+        ("put", {"key": "a", "ignore_lease": True}, "put.ignore_lease: raftcore does not implement ignore_lease"),
         ("put", {"key": "a", "valu": "x"}, "put: unknown field 'valu'"),
         ("txn", {"success": [{}]}, r"txn.success\[0\]: a txn operation holds exactly one"),
         ("txn", {"compare": [{"key": "a", "target": "LEASE"}]}, r"txn.compare\[0\].target"),

@@ -478,3 +478,22 @@ def _corners_of(scenario: Scenario) -> list[str]:
     if any(fault.after != "time" for fault in scenario.faults):
         found.append("protocol-timed-faults")
     return found
+
+
+def test_swarm_draws_election_without_changing_the_seeds_that_do_not_take_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`election` took the end of `kubernetes`' share: every other seed draws as before, and
+    an election seed runs no clock fault."""
+    swarm = loader.load("swarm")
+    drawn = {seed: resolve(loader.with_seed(swarm, seed)) for seed in range(120)}
+    before = (("register", 0.5), ("list-append", 0.1), ("etcd", 0.2), ("kubernetes", 0.2))
+    monkeypatch.setattr(swarm_draw, "WORKLOAD_KINDS", before)
+    elections = 0
+    for seed, now in drawn.items():
+        if now.workload.kind == "election":
+            elections += 1
+            assert all(fault.kind != "clock" for fault in now.faults) and "clock" not in now.nemesis.kinds
+            continue
+        assert resolve(loader.with_seed(swarm, seed)) == now, seed
+    assert elections > 0

@@ -214,8 +214,9 @@ def test_readme_lists_the_discovered_kinds() -> None:
 def test_a_new_module_is_a_new_workload(tmp_path: Path) -> None:
     """Its kind, its setting (read from the file: every operation on k0 of three keys),
     its new `f` values in the history and its own model's verdict, with nothing else edited."""
-    assert workloads.kinds() == ("etcd", "kubernetes", "labels", "list-append", "register")
-    with pytest.raises(InputError, match="'queue' is not one of etcd, kubernetes, labels, list-append, register"):
+    assert workloads.kinds() == ("election", "etcd", "kubernetes", "labels", "list-append", "register")
+    known = "election, etcd, kubernetes, labels, list-append, register"
+    with pytest.raises(InputError, match=f"'queue' is not one of {known}"):
         loader.parse('name = "x"\n[workload]\nkind = "queue"\n', "x.toml")
     with pytest.raises(InputError, match=r"x\.toml:10: workload\.cas: labels has no cas"):
         loader.parse(SHORT_RUN.replace("cas = 0", "cas = 0.5"), "x.toml")

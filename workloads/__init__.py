@@ -52,7 +52,7 @@ SHARED_SETTINGS = (
 )
 """The `[workload]` fields of every kind (`scenarios.model.WorkloadSpec`); an option may not
 take one of their names."""
-CHECKERS = ("linearizability", "list-append", "raft-safety", "liveness", "revisions")
+CHECKERS = ("linearizability", "list-append", "raft-safety", "liveness", "revisions", "leases")
 """The checkers a run can be judged by, in the order a verdict lists them."""
 COMPLETION_TYPES = ("ok", "fail")
 """What a server's answer can make of an operation; `info` (no answer in time) and the

@@ -82,6 +82,12 @@ class Model(ModelCore):
         within its interval cannot change what any other operation sees."""
         return False
 
+    def implied(self, ops: Sequence[Operation]) -> list[Operation]:
+        """Operations no client made that the system may perform (pending, with ids above
+        every op's and `call` the event after which each may act): a lease's expiry, say.
+        The search treats them as any pending operation; none by default."""
+        return []
+
     def call_problem(self, f: str, key: str | None, argument: Argument) -> Problem:
         """Why a call cannot be judged by this model (unknown f, argument of the wrong
         shape), or None. By default only an unknown f is refused."""

@@ -56,6 +56,7 @@ response.
 from __future__ import annotations
 
 import bisect
+import collections
 import re
 import zlib
 from collections.abc import Hashable, Iterable, Iterator, Sequence
@@ -75,6 +76,15 @@ from checkers.etcd_requests import (
     DeleteResponse,
     ErrorResult,
     KeyValue,
+    LeaseGrantRequest,
+    LeaseGrantResponse,
+    LeaseKeepAliveRequest,
+    LeaseKeepAliveResponse,
+    LeaseRequest,
+    LeaseRevokeRequest,
+    LeaseRevokeResponse,
+    LeaseTimeToLiveRequest,
+    LeaseTimeToLiveResponse,
     PutRequest,
     PutResponse,
     RangeRequest,
@@ -107,16 +117,24 @@ def _bucket(key: str) -> int:
 class Store:
     """An immutable etcd store (see the module docstring), hashed once when built."""
 
-    __slots__ = ("_hash", "bucket_hashes", "buckets", "compacted", "revision")
+    __slots__ = ("_hash", "_held", "bucket_hashes", "buckets", "compacted", "revision", "revoked")
 
     def __init__(
-        self, revision: int, compacted: int, buckets: tuple[tuple[KeyValue, ...], ...], bucket_hashes: tuple[int, ...]
+        self,
+        revision: int,
+        compacted: int,
+        buckets: tuple[tuple[KeyValue, ...], ...],
+        bucket_hashes: tuple[int, ...],
+        revoked: frozenset[int] = frozenset(),
     ) -> None:
         self.revision = revision
         self.compacted = compacted
         self.buckets = buckets
         self.bucket_hashes = bucket_hashes
-        self._hash = hash((revision, compacted, bucket_hashes))
+        self.revoked = revoked
+        """The leases revoked so far (by a client or by expiry): no put may name them."""
+        self._hash = hash((revision, compacted, bucket_hashes, revoked))
+        self._held: frozenset[int] | None = None
 
     @classmethod
     def empty(cls, revision: int) -> Store:
@@ -130,11 +148,12 @@ class Store:
             return True
         if not isinstance(other, Store) or self._hash != other._hash:
             return False
-        return (self.revision, self.compacted, self.bucket_hashes, self.buckets) == (
+        return (self.revision, self.compacted, self.bucket_hashes, self.buckets, self.revoked) == (
             other.revision,
             other.compacted,
             other.bucket_hashes,
             other.buckets,
+            other.revoked,
         )
 
     def get(self, key: str) -> KeyValue | None:
@@ -157,6 +176,12 @@ class Store:
     def keys(self) -> int:
         return sum(len(bucket) for bucket in self.buckets)
 
+    def leases_held(self) -> frozenset[int]:
+        """The leases some key is attached to (computed once per store)."""
+        if self._held is None:
+            self._held = frozenset(kv.lease for bucket in self.buckets for kv in bucket if kv.lease)
+        return self._held
+
     def changed(self, changes: dict[str, KeyValue | None], revision: int, compacted: int) -> Store:
         """The store with `changes` (None: deleted) applied, at `revision`."""
         buckets, hashes = list(self.buckets), list(self.bucket_hashes)
@@ -171,11 +196,20 @@ class Store:
                     kept[key] = kv
             bucket = tuple(sorted(kept.values(), key=_key_of))
             buckets[number], hashes[number] = bucket, hash(bucket)
-        return Store(revision, compacted, tuple(buckets), tuple(hashes))
+        return Store(revision, compacted, tuple(buckets), tuple(hashes), self.revoked)
 
 
 def _key_of(kv: KeyValue) -> str:
     return kv.key
+
+
+@dataclass(frozen=True, slots=True)
+class Granted:
+    """A lease grant: it changes no key, so only its header (the store's revision) and,
+    where the request named one, its lease id are judged; the TTL is the server's."""
+
+    revision: int
+    lease_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +220,7 @@ class Unjudged:
     revision: int | None
 
 
-Expected = Response | ErrorResult | Unjudged
+Expected = Response | ErrorResult | Unjudged | Granted
 
 
 class _Txn:
@@ -243,14 +277,26 @@ def execute(store: Store, request: Request) -> tuple[Store, Expected]:
             return store, ErrorResult("compacted")
         if request.revision > store.revision:
             return store, ErrorResult("future")
-        return Store(store.revision, request.revision, store.buckets, store.bucket_hashes), CompactResponse(
-            store.revision
-        )
+        return Store(
+            store.revision, request.revision, store.buckets, store.bucket_hashes, store.revoked
+        ), CompactResponse(store.revision)
     if isinstance(request, RangeRequest) and request.revision:
         error = _revision_error(store, request.revision)
         if error is not None:
             return store, error
+    if isinstance(request, LeaseGrantRequest | LeaseKeepAliveRequest | LeaseTimeToLiveRequest):
+        return store, Granted(store.revision, request.lease_id if isinstance(request, LeaseGrantRequest) else 0)
     txn = _Txn(store)
+    if isinstance(request, LeaseRevokeRequest):
+        if request.lease_id in store.revoked:
+            return store, ErrorResult("lease-not-found")
+        for kv in store.in_range("", ALL_KEYS_END):
+            if kv.lease == request.lease_id:
+                txn.changes[kv.key] = None
+        after = txn.result()
+        revoked = store.revoked | {request.lease_id}
+        answer = LeaseRevokeResponse(txn.revision if txn.changes else store.revision)
+        return Store(after.revision, after.compacted, after.buckets, after.bucket_hashes, revoked), answer
     if isinstance(request, TxnRequest):
         error = _txn_revision_error(store, request)
         if error is not None:
@@ -292,12 +338,15 @@ def _apply(txn: _Txn, request: Request, nested: bool) -> Expected:
         previous = txn.get(request.key)
         if request.ignore_value and previous is None:
             return ErrorResult("key-not-found")
+        if request.lease in txn.store.revoked:
+            return ErrorResult("lease-not-found")
         value = previous.value if request.ignore_value and previous is not None else request.value
+        lease = request.lease
         if previous is None:
-            txn.changes[request.key] = KeyValue(request.key, value, txn.revision, txn.revision, 1)
+            txn.changes[request.key] = KeyValue(request.key, value, txn.revision, txn.revision, 1, lease)
         else:
             created = previous.create_revision
-            txn.changes[request.key] = KeyValue(request.key, value, created, txn.revision, previous.version + 1)
+            txn.changes[request.key] = KeyValue(request.key, value, created, txn.revision, previous.version + 1, lease)
         shown = previous if request.prev_kv else None
         return PutResponse(None if nested else txn.revision, shown)
     if isinstance(request, DeleteRequest):
@@ -336,7 +385,7 @@ def _range(txn: _Txn, request: RangeRequest, header: int | None) -> Expected:
     if more:
         del found[request.limit :]
     if request.keys_only:
-        found = [KeyValue(kv.key, "", kv.create_revision, kv.mod_revision, kv.version) for kv in found]
+        found = [KeyValue(kv.key, "", kv.create_revision, kv.mod_revision, kv.version, kv.lease) for kv in found]
     return RangeResponse(header, tuple(found), more, count)
 
 
@@ -380,6 +429,8 @@ def difference(expected: Expected, recorded: object, request: Request) -> str | 
     open (ties of a sort, a past read's kvs, nested headers)."""
     if expected == recorded:
         return None
+    if isinstance(expected, Granted):
+        return _granted_difference(expected, recorded)
     if isinstance(expected, ErrorResult) or isinstance(recorded, ErrorResult):
         return _error_difference(expected, recorded, request)
     if isinstance(expected, Unjudged):
@@ -391,7 +442,9 @@ def difference(expected: Expected, recorded: object, request: Request) -> str | 
     assert not isinstance(recorded, Unjudged)
     if type(recorded) is not type(expected):
         return f"its response is a {type(recorded).__name__}, not a {type(expected).__name__}"
-    assert isinstance(recorded, (RangeResponse, PutResponse, DeleteResponse, TxnResponse, CompactResponse))
+    assert isinstance(
+        recorded, (RangeResponse, PutResponse, DeleteResponse, TxnResponse, CompactResponse, LeaseRevokeResponse)
+    )
     flipped = isinstance(expected, TxnResponse) and expected.succeeded != getattr(recorded, "succeeded", None)
     if flipped and isinstance(request, TxnRequest):  # the cause; a header that differs follows from it
         return _txn_difference(expected, recorded, request)  # type: ignore[arg-type]
@@ -399,6 +452,16 @@ def difference(expected: Expected, recorded: object, request: Request) -> str | 
         made = writes(request, expected)
         return _header_words(recorded.revision, expected.revision, write=made)
     return _body_difference(expected, recorded, request)
+
+
+def _granted_difference(expected: Granted, recorded: object) -> str | None:
+    if not isinstance(recorded, LeaseGrantResponse):
+        return "it is a lease grant but its response is not"
+    if recorded.revision != expected.revision:
+        return _header_words(recorded.revision, expected.revision, write=False)
+    if expected.lease_id and recorded.lease_id != expected.lease_id:
+        return f"it granted lease {recorded.lease_id}, but it asked for lease {expected.lease_id}"
+    return None
 
 
 def _header_words(recorded: int | None, expected: int | None, write: bool) -> str:
@@ -417,6 +480,8 @@ def _error_difference(expected: Expected, recorded: object, request: Request) ->
             "neither compacted nor in the future"
         )
     assert isinstance(expected, ErrorResult)
+    if expected.kind == "lease-not-found":
+        return "it succeeded, but its lease was revoked (or expired) here: etcd fails it (lease not found)"
     if expected.kind == "key-not-found":
         return "it put with ignore_value a key that does not exist here (etcd fails it: key not found)"
     return f"it succeeded, but here its revision is {expected.kind}: etcd fails it"
@@ -546,8 +611,12 @@ def writes(request: Request, response: object) -> bool:
     """Whether a request that returned `response` changed the store (and so made a
     revision): a put, a delete that deleted something, a txn whose branch did either.
     True when the response does not fit the request: such an operation is never legal,
-    and calling it a writer promises nothing wrong."""
+    and calling it a writer promises nothing wrong. A lease revoke is not counted: its
+    response does not say whether it deleted keys (made a revision) or not, so it claims
+    no revision (`observes_only` still takes it for a write)."""
     if isinstance(response, ErrorResult):
+        return False
+    if isinstance(request, LeaseRequest):
         return False
     if isinstance(request, PutRequest):
         return True
@@ -565,7 +634,7 @@ def writes(request: Request, response: object) -> bool:
 
 def may_write(request: Request) -> bool:
     """Whether the request can change the store in some state."""
-    if isinstance(request, (PutRequest, DeleteRequest, CompactRequest)):
+    if isinstance(request, (PutRequest, DeleteRequest, CompactRequest, LeaseRevokeRequest)):
         return True
     if isinstance(request, TxnRequest):
         return any(may_write(item) for item in (*request.success, *request.failure))
@@ -672,7 +741,8 @@ class _Forgetting:
                 or request.key in self.exposed
                 or any(_spans(key, end, request.key) for key, end in self.ordered)
             )
-            return PutRequest(request.key, request.value if told else self.stand_in, False, request.ignore_value)
+            value = request.value if told else self.stand_in
+            return PutRequest(request.key, value, False, request.ignore_value, request.lease)
         if isinstance(request, DeleteRequest):
             return DeleteRequest(request.key, request.range_end, False)
         if isinstance(request, TxnRequest):
@@ -710,6 +780,30 @@ def _done(request: Request, response: object) -> Iterator[tuple[Request, object]
                 yield from _done(item, shown)
     else:
         yield request, response
+
+
+def _leases_named(request: Request, response: object) -> Iterator[int]:
+    """The lease ids a request (or a grant's response) names, puts in txns included."""
+    if isinstance(request, PutRequest) and request.lease:
+        yield request.lease
+    elif isinstance(request, LeaseGrantRequest | LeaseRevokeRequest):
+        named = request.lease_id or getattr(response, "lease_id", 0)
+        if named:
+            yield named
+    elif isinstance(request, TxnRequest):
+        for item in (*request.success, *request.failure):
+            yield from _leases_named(item, None)
+
+
+def _leases_seen(request: Request, response: object) -> Iterator[int]:
+    """The leases a returned request shows alive: those of the kvs its response shows, and
+    that of a put it made (a put names only a lease that exists)."""
+    for kv in shown_kvs(request, response):
+        if kv.lease:
+            yield kv.lease
+    for item, shown in _done(request, response):
+        if isinstance(item, PutRequest) and isinstance(shown, PutResponse) and item.lease:
+            yield item.lease
 
 
 def _put_keys(request: Request, response: object) -> Iterator[str]:
@@ -857,6 +951,15 @@ class EtcdModel(Model):
     """The keys of each pending write that may put more than one."""
     compacts: list[frozenset[int]] = field(default_factory=lambda: [frozenset()], compare=False, hash=False)
     """The pending compactions (by id; one item), which may act at any revision."""
+    revoking: dict[int, int] = field(default_factory=dict, compare=False, hash=False)
+    """Per pending lease revoke (by id, an expiry the model implies or a client's): its lease.
+    A revoke acts only where some key holds its lease (`pending_acting`)."""
+    pending_ids: list[frozenset[int]] = field(default_factory=lambda: [frozenset()], compare=False, hash=False)
+    """Every pending operation (by id; one item)."""
+    without_idle_revokes: dict[tuple[Hashable, frozenset[int]], frozenset[int]] = field(
+        default_factory=dict, compare=False, hash=False
+    )
+    """`pending_acting`'s answers less the revokes of leases no key holds, by (answer, held)."""
     stand_ins: dict[int, Request] = field(default_factory=dict, compare=False, hash=False)
     """Per pending write (by id): the request it is stepped as, with every value no
     operation can tell apart from another replaced by one stand-in value (see `_Forgetting`)."""
@@ -946,14 +1049,34 @@ class EtcdModel(Model):
         return difference(expected, op.output, op.input)
 
     def inert(self, op: Operation) -> bool:
+        """A pending read (or grant: it changes no key), and every keep-alive and
+        time-to-live: the leader answers those from memory, outside the log, so their
+        answers are not linearizable and are `checkers.leases`' to judge."""
+        if isinstance(op.input, LeaseKeepAliveRequest | LeaseTimeToLiveRequest):
+            return True
         return op.ret is None and not may_write(op.input)
 
     def pending_acting(self, state: Hashable) -> frozenset[int] | None:
+        """The pending writes `_pending_step` may let take the next revision (see
+        `_acting_by_revision`), less the lease revokes of leases no key holds: those
+        change nothing (the model keeps no lease table, only the keys' leases)."""
+        assert isinstance(state, Store)
+        acting = self._acting_by_revision(state)
+        if not self.revoking:
+            return acting
+        held = state.leases_held()
+        cached = self.without_idle_revokes.get((acting, held))
+        if cached is None:
+            idle = frozenset(number for number, lease in self.revoking.items() if lease not in held)
+            cached = (self.pending_ids[0] if acting is None else acting) - idle
+            self.without_idle_revokes[(acting, held)] = cached
+        return cached
+
+    def _acting_by_revision(self, state: Store) -> frozenset[int] | None:
         """The pending writes `_pending_step` may let take the next revision, read from
         the same facts before stepping: none (but compactions) when a returned write
         claims it or it is beyond every revision reported, those that may put what
         judged responses show with it when they show any, and otherwise any."""
-        assert isinstance(state, Store)
         following = state.revision + 1
         if following in self.claimed or following > self.highest[0]:
             return self.compacts[0]
@@ -984,7 +1107,47 @@ class EtcdModel(Model):
         return (op.f, op.key, stand_in, None, op.status, True)
 
     def observes_only(self, op: Operation) -> bool:
+        if isinstance(op.input, LeaseRevokeRequest):
+            return False  # it may have deleted keys: its response does not say
         return op.ret is not None and not writes(op.input, op.output)
+
+    def implied(self, ops: Sequence[Operation]) -> list[Operation]:
+        """A lease may expire at any moment, caused by no client: each grant (and each lease
+        a put names that no grant in the history names) brings a revoke that the system may
+        perform once, at any point after the grant's invoke (or the first invoke naming the
+        lease), or never: a pending revoke, deleting the lease's keys in one revision.
+
+        A lease granted once in the history cannot expire before a returned put attached a
+        key to it, nor before a returned response showed a key holding it (in a correct
+        store no key joins a revoked lease, and its revoke deletes every key it holds): its
+        revoke is called at the latest of those invokes. That keeps the search from trying
+        the expiry of every lease with keys at every revision no returned write reports."""
+        first_call: dict[int, int] = {}
+        seen_call: dict[int, int] = {}
+        granted: list[tuple[int, int]] = []
+        for op in ops:
+            for lease_id in _leases_named(op.input, op.output):
+                first_call.setdefault(lease_id, op.call)
+            if isinstance(op.input, LeaseGrantRequest):
+                lease_id = op.input.lease_id or getattr(op.output, "lease_id", 0)
+                if lease_id:
+                    granted.append((lease_id, op.call))
+            if op.ret is not None:
+                for lease_id in _leases_seen(op.input, op.output):
+                    seen_call[lease_id] = max(seen_call.get(lease_id, op.call), op.call)
+        grants = collections.Counter(lease_id for lease_id, _ in granted)
+        granted = [
+            (lease_id, max(call, seen_call.get(lease_id, call)) if grants[lease_id] == 1 else call)
+            for lease_id, call in granted
+        ]
+        expiries = granted + [(lease_id, call) for lease_id, call in first_call.items() if lease_id not in grants]
+        next_id = max((op.id for op in ops), default=0) + 1
+        return [
+            Operation(
+                next_id + number, -1, None, "lease-revoke", None, LeaseRevokeRequest(lease_id), None, call, None, "info"
+            )
+            for number, (lease_id, call) in enumerate(sorted(expiries, key=lambda item: (item[1], item[0])))
+        ]
 
     def order_constraints(self, ops: Sequence[Operation], budget: Budget) -> OrderFacts | None:
         """No order facts; reads what pending writes must fit (see `_pending_step`): the
@@ -995,6 +1158,12 @@ class EtcdModel(Model):
         self.pending_puts.clear()
         self.stand_ins.clear()
         self.acting.clear()
+        self.revoking.clear()
+        self.without_idle_revokes.clear()
+        self.pending_ids[0] = frozenset(op.id for op in ops if op.ret is None)
+        for op in ops:
+            if op.ret is None and isinstance(op.input, LeaseRevokeRequest):
+                self.revoking[op.id] = op.input.lease_id
         reported = [revision for op in ops if (revision := _revision_of(op.output)) is not None]
         self.highest[0] = max(reported, default=self.initial_revision)
         compacts: set[int] = set()
@@ -1038,7 +1207,9 @@ class EtcdModel(Model):
     def call_problem(self, f: str, key: str | None, argument: Argument) -> tuple[str, str] | None:
         if f not in FUNCTIONS:
             return "f", f"model etcd has no {f!r} operation (it has {', '.join(ETCD_FUNCTIONS)})"
-        if not isinstance(argument, (RangeRequest, PutRequest, DeleteRequest, TxnRequest, CompactRequest)):
+        if not isinstance(
+            argument, (RangeRequest, PutRequest, DeleteRequest, TxnRequest, CompactRequest, LeaseRequest)
+        ):
             return "value", f"an etcd {f} carries its request as a JSON object, got {argument!r}"
         if request_kind(argument) != f:
             return "value", f"an etcd {f} carries a {f} request, not a {request_kind(argument)} request"
@@ -1053,6 +1224,10 @@ class EtcdModel(Model):
             "delete": DeleteResponse,
             "txn": TxnResponse,
             "compact": CompactResponse,
+            "lease-grant": LeaseGrantResponse,
+            "lease-revoke": LeaseRevokeResponse,
+            "lease-keepalive": LeaseKeepAliveResponse,
+            "lease-timetolive": LeaseTimeToLiveResponse,
         }
         if not isinstance(result, kinds[f]):
             return "value", f"an etcd {f} returns its response as a JSON object, got {result!r}"
@@ -1089,6 +1264,10 @@ def request_words(request: Request) -> str:
         return f"delete({_span(request.key, request.range_end)})"
     if isinstance(request, CompactRequest):
         return f"compact({request.revision})"
+    if isinstance(request, LeaseGrantRequest):
+        return f"lease-grant(TTL {request.ttl}, ID {request.lease_id})"
+    if isinstance(request, LeaseRevokeRequest | LeaseKeepAliveRequest | LeaseTimeToLiveRequest):
+        return f"{request_kind(request)}({request.lease_id})"
     success = "; ".join(request_words(item) for item in request.success[:2]) + (
         "; …" if len(request.success) > 2 else ""
     )
