@@ -352,6 +352,7 @@ _DEFAULTS: dict[str, object] = {
     "sort_target": "KEY",
     "keys_only": False,
     "count_only": False,
+    "serializable": False,
     "value": "",
     "prev_kv": False,
     "ignore_value": False,

@@ -604,6 +604,9 @@ def request_to_json(request: EtcdRequest) -> dict[str, Any]:
     if isinstance(request, PutRequest) and not request.lease:
         # A put without a lease logs the bytes it logged before leases existed.
         return {name: getattr(request, name) for name in ("key", "value", "prev_kv", "ignore_value")}
+    if isinstance(request, RangeRequest) and not request.serializable:
+        # Likewise a range that is not serializable: the bytes it had before the flag.
+        return {field.name: getattr(request, field.name) for field in dataclasses.fields(request)[:-1]}
     if isinstance(request, TxnRequest):
         return {
             "compare": [_compare_to_json(compare) for compare in request.compare],

@@ -140,11 +140,11 @@ def test_a_harness_error_fails_its_seed_and_the_campaign_goes_on(
     calls = []
     unpatched = api.check_revisions
 
-    def revisions_failing_once(history: Any, trace: Any = None) -> Any:
+    def revisions_failing_once(history: Any, trace: Any = None, *more: Any) -> Any:
         calls.append(1)
         if len(calls) == 1:
             raise RuntimeError("checker bug")
-        return unpatched(history, trace)
+        return unpatched(history, trace, *more)
 
     monkeypatch.setattr(api, "check_revisions", revisions_failing_once)
     scenario = shortened_file(tmp_path, "pause", duration_ms=2000, quiet_ms=2000)
