@@ -189,7 +189,9 @@ def test_scenarios_show_prints_a_loadable_file(capsys: pytest.CaptureFixture[str
     code, out, _err = run_main(capsys, "scenarios", "--show", "pause")
     assert code == 0
     assert loader.parse(out, "shown.toml") == loader.load("pause")
-    assert_usage_error(run_main(capsys, "scenarios", "--show", "[bold]nope"), "--show", "'[bold]nope'", "cas-contention")
+    assert_usage_error(
+        run_main(capsys, "scenarios", "--show", "[bold]nope"), "--show", "'[bold]nope'", "cas-contention"
+    )
 
 
 @pytest.mark.parametrize(

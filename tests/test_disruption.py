@@ -229,7 +229,10 @@ def test_the_default_bound_follows_prevote_and_checkquorum() -> None:
         ("max_disruptions = -1", "a.toml:3: checks.max_disruptions: -1 is out of range [0, 1000000]"),
         ("max_disruptions = true", "a.toml:3: checks.max_disruptions: must be an integer, not true"),
         ("max_disruptions = 2.0", "a.toml:3: checks.max_disruptions: must be an integer, not 2.0"),
-        ("disruptions = 1", "a.toml:3: checks.disruptions: unknown key; known: max_disruptions, progress_bound_ms, serializable_reads"),
+        (
+            "disruptions = 1",
+            "a.toml:3: checks.disruptions: unknown key; known: max_disruptions, progress_bound_ms, serializable_reads",
+        ),
     ],
 )
 def test_a_bad_bound_is_refused_in_one_line(line: str, expected: str) -> None:

@@ -142,7 +142,8 @@ def test_the_bound_defaults_to_three_longest_election_timeouts_and_is_settable()
         ("progress_bound_ms = 2.5", "a.toml:3: checks.progress_bound_ms: must be an integer, not 2.5"),
         (
             "progress_bound = 1",
-            "a.toml:3: checks.progress_bound: unknown key; known: max_disruptions, progress_bound_ms, serializable_reads",
+            "a.toml:3: checks.progress_bound: unknown key; "
+            "known: max_disruptions, progress_bound_ms, serializable_reads",
         ),
     ],
 )
