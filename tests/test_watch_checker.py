@@ -204,3 +204,16 @@ def test_a_bad_event_and_time_going_back_are_refused() -> None:
     backwards = [(1, json.dumps({"t": 5, **watch()})), (2, json.dumps({"t": 1, **response(5, created=True)}))]
     with pytest.raises(InputError, match=r"watch\.jsonl:2: t: time went backwards"):
         parse_watch_lines(backwards, "watch.jsonl")
+
+
+def test_a_watch_from_a_compaction_revision_is_excused_the_deletion_compacted_there() -> None:
+    """etcd's compaction at r keeps no tombstone at r, so a watch from r cannot deliver that
+    delete; without a compaction at r the same silence is a gap."""
+    from_five = [watch(start=5), response(5, created=True), response(5, progress=True)]
+    assert judged(from_five) == {"reliable": 1}
+    recorder = Recorder()
+    recorder.call(1, "compact", {"revision": 5}, {"header": {"revision": 5}})
+    compacted = [*history(), *(Event(**{**line, "index": line["index"] + 8}) for line in recorder.lines)]
+    lines = [(number, json.dumps({"t": number, **record}) + "\n") for number, record in enumerate(from_five, 1)]
+    result = check_watch(parse_watch_lines(lines, "watch.jsonl"), compacted)
+    assert result.verdict.value == "valid", result.anomalies
