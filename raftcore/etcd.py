@@ -15,11 +15,11 @@ live here (`refusal`); the store (`raftcore.mvcc`) makes the ones that need it.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from raftcore.json_fields import integer as _integer
 from raftcore.lease import (
     LEASE_ERRORS,
     LEASE_KINDS,
@@ -746,15 +746,6 @@ def _string(fields: Mapping[str, Any], name: str, where: str) -> str:
     value = fields.get(name, "")
     if not isinstance(value, str):
         raise ValueError(f"{where}.{name}: expected a string, got {type(value).__name__}")
-    return value
-
-
-def _integer(fields: Mapping[str, Any], name: str, where: str) -> int:
-    value = fields.get(name, 0)
-    if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value):
-        return int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{where}.{name}: expected an integer, got {value!r}")
     return value
 
 

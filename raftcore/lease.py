@@ -26,10 +26,11 @@ timetolive (`ID`, `TTL`, `grantedTTL`, `keys`), keys as plain strings.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from raftcore.json_fields import integer as _integer
 
 LEASE_NOT_FOUND = "etcdserver: requested lease not found"
 LEASE_EXISTS = "etcdserver: lease already exists"
@@ -205,15 +206,6 @@ def lease_response_from_json(kind: str, body: Any) -> LeaseResponse:
     if kind != "lease-revoke":
         raise ValueError(f"unknown lease response kind {kind!r}")
     return LeaseRevokeResponse(revision)
-
-
-def _integer(fields: Mapping[str, Any], name: str, where: str) -> int:
-    value = fields.get(name, 0)
-    if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value):
-        return int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{where}.{name}: expected an integer, got {value!r}")
-    return value
 
 
 # --- The replicated table -------------------------------------------------------------------
