@@ -365,7 +365,7 @@ def _read_kind(request: Request) -> str | None:
     if request.operation not in ("etcd-range", "etcd-txn"):
         return None
     try:
-        etcd = request.command().etcd_request()
+        etcd = request_from_json(ETCD_OPERATIONS[request.operation], request.value)
     except ValueError:
         return None  # refused where it is applied, as any malformed request is
     if not is_read_only(etcd):
