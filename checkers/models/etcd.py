@@ -117,7 +117,7 @@ def _bucket(key: str) -> int:
 class Store:
     """An immutable etcd store (see the module docstring), hashed once when built."""
 
-    __slots__ = ("_hash", "_held", "bucket_hashes", "buckets", "compacted", "revision", "revoked")
+    __slots__ = ("_hash", "_held", "bucket_hashes", "bucket_leases", "buckets", "compacted", "revision", "revoked")
 
     def __init__(
         self,
@@ -126,6 +126,7 @@ class Store:
         buckets: tuple[tuple[KeyValue, ...], ...],
         bucket_hashes: tuple[int, ...],
         revoked: frozenset[int] = frozenset(),
+        bucket_leases: tuple[frozenset[int], ...] | None = None,
     ) -> None:
         self.revision = revision
         self.compacted = compacted
@@ -135,6 +136,12 @@ class Store:
         """The leases revoked so far (by a client or by expiry): no put may name them."""
         self._hash = hash((revision, compacted, bucket_hashes, revoked))
         self._held: frozenset[int] | None = None
+        if bucket_leases is None:
+            bucket_leases = tuple(_leases_in(bucket) for bucket in buckets)
+        self.bucket_leases = bucket_leases
+        """Per bucket: the leases its keys hold, kept as buckets change, so that finding a
+        lease's keys (a revoke, pending ones tried at every step) skips the buckets
+        without it rather than scanning every key."""
 
     @classmethod
     def empty(cls, revision: int) -> Store:
@@ -179,12 +186,25 @@ class Store:
     def leases_held(self) -> frozenset[int]:
         """The leases some key is attached to (computed once per store)."""
         if self._held is None:
-            self._held = frozenset(kv.lease for bucket in self.buckets for kv in bucket if kv.lease)
+            self._held = frozenset().union(*self.bucket_leases)
         return self._held
+
+    def holding(self, lease: int) -> list[KeyValue]:
+        """The kvs attached to `lease`."""
+        return [
+            kv
+            for bucket, leases in zip(self.buckets, self.bucket_leases, strict=True)
+            if lease in leases
+            for kv in bucket
+            if kv.lease == lease
+        ]
+
+    def with_revoked(self, revoked: frozenset[int]) -> Store:
+        return Store(self.revision, self.compacted, self.buckets, self.bucket_hashes, revoked, self.bucket_leases)
 
     def changed(self, changes: dict[str, KeyValue | None], revision: int, compacted: int) -> Store:
         """The store with `changes` (None: deleted) applied, at `revision`."""
-        buckets, hashes = list(self.buckets), list(self.bucket_hashes)
+        buckets, hashes, leases = list(self.buckets), list(self.bucket_hashes), list(self.bucket_leases)
         for number in sorted({_bucket(key) for key in changes}):
             kept = {kv.key: kv for kv in buckets[number]}
             for key, kv in changes.items():
@@ -195,8 +215,12 @@ class Store:
                 else:
                     kept[key] = kv
             bucket = tuple(sorted(kept.values(), key=_key_of))
-            buckets[number], hashes[number] = bucket, hash(bucket)
-        return Store(revision, compacted, tuple(buckets), tuple(hashes), self.revoked)
+            buckets[number], hashes[number], leases[number] = bucket, hash(bucket), _leases_in(bucket)
+        return Store(revision, compacted, tuple(buckets), tuple(hashes), self.revoked, tuple(leases))
+
+
+def _leases_in(bucket: tuple[KeyValue, ...]) -> frozenset[int]:
+    return frozenset(kv.lease for kv in bucket if kv.lease)
 
 
 def _key_of(kv: KeyValue) -> str:
@@ -278,7 +302,7 @@ def execute(store: Store, request: Request) -> tuple[Store, Expected]:
         if request.revision > store.revision:
             return store, ErrorResult("future")
         return Store(
-            store.revision, request.revision, store.buckets, store.bucket_hashes, store.revoked
+            store.revision, request.revision, store.buckets, store.bucket_hashes, store.revoked, store.bucket_leases
         ), CompactResponse(store.revision)
     if isinstance(request, RangeRequest) and request.revision:
         error = _revision_error(store, request.revision)
@@ -290,13 +314,10 @@ def execute(store: Store, request: Request) -> tuple[Store, Expected]:
     if isinstance(request, LeaseRevokeRequest):
         if request.lease_id in store.revoked:
             return store, ErrorResult("lease-not-found")
-        for kv in store.in_range("", ALL_KEYS_END):
-            if kv.lease == request.lease_id:
-                txn.changes[kv.key] = None
-        after = txn.result()
-        revoked = store.revoked | {request.lease_id}
+        for kv in store.holding(request.lease_id):
+            txn.changes[kv.key] = None
         answer = LeaseRevokeResponse(txn.revision if txn.changes else store.revision)
-        return Store(after.revision, after.compacted, after.buckets, after.bucket_hashes, revoked), answer
+        return txn.result().with_revoked(store.revoked | {request.lease_id}), answer
     if isinstance(request, TxnRequest):
         error = _txn_revision_error(store, request)
         if error is not None:
@@ -868,6 +889,12 @@ class _Generations:
             generations[key] = cls(key, facts, tuple(mod for mod, _, _ in facts), tuple(sorted(puts.get(key, ()))))
         return generations
 
+    def binds(self, revision: int) -> bool:
+        """Whether a store at `revision` is constrained by this key's next kv shown: one
+        shown after it, of a generation created by then (`owed` answers (0, 0) otherwise)."""
+        place = bisect.bisect_right(self.mods, revision)
+        return place < len(self.mods) and self.shown[place][1] <= revision
+
     def owed(self, store: Store, claimed: list[int]) -> tuple[int, int] | None:
         """How many puts of the key pending writes owe before the next kv of it shown after
         the store's revision, and that kv's mod_revision: (0, 0) when none is owed or
@@ -947,6 +974,10 @@ class EtcdModel(Model):
     """`claimed`, in order."""
     generations: dict[str, _Generations] = field(default_factory=dict, compare=False, hash=False)
     """Per key: what judged responses show of its generations (see `_Generations`)."""
+    binding: dict[int, tuple[_Generations, ...]] = field(default_factory=dict, compare=False, hash=False)
+    """Per store revision: the generations that constrain a store there (`_Generations.binds`),
+    filled as the search asks. Histories with many short-lived keys (TTL keys, one per
+    lease) show hundreds of keys, of which a few bind at any one revision."""
     wide_puts: list[frozenset[str]] = field(default_factory=list, compare=False, hash=False)
     """The keys of each pending write that may put more than one."""
     compacts: list[frozenset[int]] = field(default_factory=lambda: [frozenset()], compare=False, hash=False)
@@ -954,6 +985,10 @@ class EtcdModel(Model):
     revoking: dict[int, int] = field(default_factory=dict, compare=False, hash=False)
     """Per pending lease revoke (by id, an expiry the model implies or a client's): its lease.
     A revoke acts only where some key holds its lease (`pending_acting`)."""
+    revokes_of: dict[int, frozenset[int]] = field(default_factory=dict, compare=False, hash=False)
+    """`revoking` turned around: per lease, its pending revokes."""
+    revokes: list[frozenset[int]] = field(default_factory=lambda: [frozenset()], compare=False, hash=False)
+    """`revoking`'s operations (one item)."""
     pending_ids: list[frozenset[int]] = field(default_factory=lambda: [frozenset()], compare=False, hash=False)
     """Every pending operation (by id; one item)."""
     without_idle_revokes: dict[tuple[Hashable, frozenset[int]], frozenset[int]] = field(
@@ -1019,7 +1054,11 @@ class EtcdModel(Model):
         each used at most once."""
         claimed = self.claimed_in_order
         owed: list[tuple[int, int, str]] = []
-        for generations in self.generations.values():
+        binding = self.binding.get(store.revision)
+        if binding is None:
+            binding = tuple(g for g in self.generations.values() if g.binds(store.revision))
+            self.binding[store.revision] = binding
+        for generations in binding:
             found = generations.owed(store, claimed)
             if found is None:
                 return False
@@ -1067,7 +1106,8 @@ class EtcdModel(Model):
         held = state.leases_held()
         cached = self.without_idle_revokes.get((acting, held))
         if cached is None:
-            idle = frozenset(number for number, lease in self.revoking.items() if lease not in held)
+            busy = frozenset().union(*(self.revokes_of.get(lease, ()) for lease in held))
+            idle = self.revokes[0] - busy
             cached = (self.pending_ids[0] if acting is None else acting) - idle
             self.without_idle_revokes[(acting, held)] = cached
         return cached
@@ -1164,6 +1204,12 @@ class EtcdModel(Model):
         for op in ops:
             if op.ret is None and isinstance(op.input, LeaseRevokeRequest):
                 self.revoking[op.id] = op.input.lease_id
+        by_lease: dict[int, set[int]] = {}
+        for number, lease in self.revoking.items():
+            by_lease.setdefault(lease, set()).add(number)
+        self.revokes_of.clear()
+        self.revokes_of.update((lease, frozenset(numbers)) for lease, numbers in by_lease.items())
+        self.revokes[0] = frozenset(self.revoking)
         reported = [revision for op in ops if (revision := _revision_of(op.output)) is not None]
         self.highest[0] = max(reported, default=self.initial_revision)
         compacts: set[int] = set()
@@ -1189,6 +1235,7 @@ class EtcdModel(Model):
         self.claimed_in_order[:] = sorted(self.claimed)
         self.generations.clear()
         self.generations.update(_Generations.read(ops, budget))
+        self.binding.clear()
         self.wide_puts[:] = [frozenset(puts) for puts in self.pending_puts.values() if len(puts) > 1]
         self._stand_in(ops, budget)
         return None
