@@ -1,0 +1,1 @@
+"""Real systems a scenario can run against, beside the simulated cluster."""
