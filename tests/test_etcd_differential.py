@@ -26,7 +26,6 @@ is skipped with the reason.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil
@@ -65,11 +64,11 @@ from raftcore.etcd import (
     prefix_end,
     request_size,
     request_to_json,
-    response_from_json,
     response_to_json,
 )
 from raftcore.lease import LeaseGrantRequest, LeaseRevokeRequest, minimum_ttl_seconds
 from raftcore.mvcc import MVCCStore
+from targets.etcd.gateway import PATHS, answer_json, decode_bytes, encode_bytes, to_gateway
 
 LIMITS = Limits(max_txn_ops=10, max_request_bytes=2048)
 BIG_VALUE = "v" * (LIMITS.max_request_bytes + 64)
@@ -78,16 +77,6 @@ KEYS = ("a", "ab", "abc", "b", "ba", "c")
 VALUES = ("", "x", "y", "z")
 EXAMPLES = 200
 STARTUP_S = 30.0
-PATHS = {
-    "range": "kv/range",
-    "put": "kv/put",
-    "delete": "kv/deleterange",
-    "txn": "kv/txn",
-    "compact": "kv/compaction",
-    "lease-grant": "lease/grant",
-    "lease-revoke": "lease/revoke",
-    "lease-timetolive": "lease/timetolive",
-}
 
 
 def _etcd_binary() -> str:
@@ -140,7 +129,7 @@ class Etcd:
                     f"etcd exited with {self.process.returncode}: {self.process.stderr.read().decode()[-2000:]}"
                 )
             try:
-                self.call("range", {"key": _encode("a")})
+                self.call("range", {"key": encode_bytes("a")})
                 return
             except (urllib.error.URLError, ConnectionError):
                 time.sleep(0.1)
@@ -149,7 +138,7 @@ class Etcd:
     def call(self, kind: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """The HTTP status and JSON body of one gateway request."""
         request = urllib.request.Request(
-            f"{self.client_url}/v3/{PATHS[kind]}", data=json.dumps(body).encode(), method="POST"
+            f"{self.client_url}{PATHS[kind]}", data=json.dumps(body).encode(), method="POST"
         )
         try:
             with urllib.request.urlopen(request, timeout=10) as answer:
@@ -190,65 +179,21 @@ def fresh_etcd() -> Iterator[Etcd]:
     yield from _running_etcd()
 
 
-# ---- the gateway's JSON: base64 strings, int64 as decimal strings ----
-
-
-def _encode(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
-def _decode(text: str) -> str:
-    return base64.b64decode(text).decode()
-
-
-_STRING_FIELDS = ("key", "range_end", "value")
-
-
-def to_gateway(body: Any) -> Any:
-    """The contract's JSON of a request as etcd's gateway reads it."""
-    if isinstance(body, list):
-        return [to_gateway(item) for item in body]
-    if not isinstance(body, dict):
-        return body
-    converted: dict[str, Any] = {}
-    for name, value in body.items():
-        if name in _STRING_FIELDS and isinstance(value, str):
-            converted[name] = _encode(value)
-        elif isinstance(value, int) and not isinstance(value, bool):
-            converted[name] = str(value)
-        else:
-            converted[name] = to_gateway(value)
-    return converted
-
-
-def from_gateway(body: Any) -> Any:
-    """etcd's JSON of a response with its keys and values decoded (integers stay strings:
-    the contract's reader takes them)."""
-    if isinstance(body, list):
-        return [from_gateway(item) for item in body]
-    if not isinstance(body, dict):
-        return body
-    return {
-        name: _decode(value) if name in ("key", "value") and isinstance(value, str) else from_gateway(value)
-        for name, value in body.items()
-    }
-
-
 def etcd_answer(etcd: Etcd, request: EtcdRequest) -> Any:
-    """etcd's answer as the contract's JSON, or its error message."""
+    """etcd's answer as the contract's JSON raftcore writes (`targets.etcd.gateway`), or its
+    error message."""
     kind = kind_of(request)
-    status, body = etcd.call(kind, to_gateway(request_to_json(request)))
+    contract = request_to_json(request)
+    status, body = etcd.call(kind, to_gateway(contract))
     if status != 200:
         return ("error", body.get("error") or body.get("message"))
-    return response_to_json(response_from_json(kind, from_gateway(body)))
+    return answer_json(kind, contract, body)
 
 
 def raftcore_answer(store: MVCCStore, request: EtcdRequest) -> Any:
-    """The store's answer as the contract's JSON read back, as etcd's is: a value left out
-    (keys only) reads as empty, as etcd leaves an empty value out."""
+    """The store's answer as the contract's JSON, as raftcore's server writes it."""
     try:
-        response = store.execute(request)
-        return response_to_json(response_from_json(kind_of(request), response_to_json(response)))
+        return response_to_json(store.execute(request))
     except EtcdError as error:
         return ("error", error.message)
 
@@ -362,8 +307,8 @@ def start_afresh(etcd: Etcd) -> tuple[MVCCStore, int]:
     """An empty etcd compacted at its revision B, and a store at B compacted at B. B is 1
     (a fresh etcd, where a fresh store already is) or above 2 (every sequence writes twice),
     so a store at 1 reaches it by scratch writes up to B - 1 and their deletion at B."""
-    etcd.call("delete", {"key": _encode(ALL_KEYS_FROM), "range_end": _encode(ALL_KEYS_FROM)})
-    status, body = etcd.call("range", {"key": _encode("a")})
+    etcd.call("delete", {"key": encode_bytes(ALL_KEYS_FROM), "range_end": encode_bytes(ALL_KEYS_FROM)})
+    status, body = etcd.call("range", {"key": encode_bytes("a")})
     assert status == 200, body
     base = int(body["header"]["revision"])
     status, body = etcd.call("compact", {"revision": str(base), "physical": True})
@@ -485,7 +430,7 @@ def _same_time_to_live(etcd: Etcd, store: MVCCStore, lease_id: int) -> None:
     clock's, not the store's)."""
     status, body = etcd.call("lease-timetolive", {"ID": str(lease_id), "keys": True})
     assert status == 200, body
-    keys = sorted(_decode(key) for key in body.get("keys", []))
+    keys = sorted(decode_bytes(key) for key in body.get("keys", []))
     assert keys == list(store.leases.keys_of(lease_id))
     assert int(body["grantedTTL"]) == store.leases.leases[lease_id].ttl_seconds
     assert 0 < int(body["TTL"]) <= int(body["grantedTTL"])
