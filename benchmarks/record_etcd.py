@@ -1,39 +1,41 @@
-"""Record a history from a real etcd 3.4 and check it with the `etcd` model.
+"""Record a history from a real etcd 3.4 and check it with the workload's model.
 
     .venv/bin/python benchmarks/record_etcd.py [--members 3] [--clients 4] [--seconds 10]
-                                               [--workload etcd|kubernetes] [--kill-member]
-                                               [--kills 1] [--timeout 3] [--seed 1]
-                                               [--out history.jsonl] [--no-check]
+                                               [--workload etcd|kubernetes|register|election|list-append]
+                                               [--rate 0] [--kill-member] [--kills 1] [--timeout 3]
+                                               [--seed 1] [--out history.jsonl] [--no-check]
 
 It starts `--members` etcd members on free loopback ports (data in /dev/shm where there is
-one), waits until each answers, and runs `--clients` client threads for `--seconds`, each
-talking to one member (client i to member i mod members, as Jepsen's clients do) through
-etcd's v3 JSON gateway. The operations come from the generators of the built-in scenarios'
-workloads (`etcd-mix`, `kubernetes`), which see etcd's answers as they see raftcore's. With
-`--kill-member` (three members), the leader is killed with SIGKILL a third of the way in
-and restarted on its data two thirds in (`--kills N`: N times, in 2N + 1 equal slices). A
-request unanswered after `--timeout` seconds is `info`.
+one), waits until each answers, and runs `--clients` client threads for `--seconds` with
+`targets.etcd.driver.drive`: client i talks to member i mod members (as Jepsen's clients
+do, and the simulated ones) through etcd's v3 JSON gateway (`targets.etcd.gateway`). The
+operations come from the generators of a built-in scenario's workload (`SCENARIOS`: its
+keys, weights and options), seeded by `--seed` as a simulated run with that seed seeds
+them; they see etcd's answers as they see raftcore's. `--rate` is the whole workload's
+operations a second, as the scenario's `rate`; 0 (the default) lets every client go as fast
+as etcd answers. With `--kill-member` (three members), the leader is killed with SIGKILL a
+third of the way in and restarted on its data two thirds in (`--kills N`: N times, in 2N + 1
+equal slices). A write unanswered after `--timeout` seconds is `info`.
 
-The history is `history.jsonl` as the `etcd` model reads it: keys and values as plain
-strings, integers as JSON integers, a header holding only its revision. An answer is `ok`;
-etcd's definite errors (`raftcore.etcd.ERRORS`: the request had no effect) are `fail` with
-etcd's message, as is a refused connection (nothing was sent); a timeout, a broken
-connection or any other error after sending (a timeout inside etcd, a lost leader) is `info`:
-the request may or may not have taken effect. A client whose request ended in `info` goes
-on as a new process, since the old one may still have a request in flight.
+The history is `history.jsonl` in the simulation's schema (`sim.history`): an answer is
+`ok`; etcd's definite errors (`raftcore.etcd.ERRORS`: the request had no effect) are `fail`
+with etcd's message, as is a request no member would take (`unavailable`: nothing was
+sent); a timeout, a broken connection or any other error after sending a write (a timeout
+inside etcd, a lost leader) is `info`: it may or may not have taken effect. A client whose
+request ended in `info` goes on as a new process, since the old one may still have a
+request in flight. The leader's kills are reported on stderr, not in the history.
 
-Then it checks the history with the `etcd` model and with the revisions checker, and prints
-the operations recorded, the share of `info`, each check's time and verdict. It exits 1
-when a check does not find the history valid.
+Then it checks the history with the workload's model and with the revisions checker, and
+prints the operations recorded, the share of `info`, each check's time and verdict. It
+exits 1 when a check does not find the history valid.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
+import dataclasses
 import json
 import os
-import random
 import shutil
 import signal
 import socket
@@ -50,22 +52,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from raftcore.etcd import ERRORS
-from raftcore.server import Response
 from scenarios.loader import load
-from workloads import Generator, Operation, discover
+from scenarios.model import WorkloadSpec
+from targets.etcd import gateway
+from targets.etcd.driver import Recorder, drive
+from workloads import get as get_workload
 
-SCENARIOS = {"etcd": "etcd-mix", "kubernetes": "kubernetes"}
+SCENARIOS = {
+    "etcd": "etcd-mix",
+    "kubernetes": "kubernetes",
+    "register": "mixed",
+    "election": "controller-election",
+    "list-append": "list-append",
+}
 """The built-in scenario whose workload settings (keys, weights, options) each kind uses."""
-PATHS = {"range": "kv/range", "put": "kv/put", "delete": "kv/deleterange", "txn": "kv/txn", "compact": "kv/compaction"}
 REQUEST_TIMEOUT_S = 3.0
 STARTUP_S = 30.0
-REFUSED_PAUSE_S = 0.05
-"""After a refused connection (the member is down), so a client does not spin."""
-BYTE_FIELDS = ("key", "range_end", "value")
-"""The gateway's base64 fields (proto `bytes`); the history holds them as text."""
-INTEGER_FIELDS = ("revision", "create_revision", "mod_revision", "version", "count", "deleted", "lease")
-"""The gateway's int64 fields, written as decimal strings; the history holds integers."""
+AS_FAST_AS_ANSWERED_US = 1
+"""The mean gap between a client's invocations that `--rate 0` stands for: none to speak of,
+so each client invokes as soon as its last operation ended."""
 
 
 def etcd_binary() -> str | None:
@@ -77,87 +82,6 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
-
-
-# ---- the gateway's JSON ----
-
-
-def to_gateway(body: Any) -> Any:
-    """A request in the history's JSON as etcd's gateway reads it: bytes in base64, int64
-    as decimal strings."""
-    if isinstance(body, list):
-        return [to_gateway(item) for item in body]
-    if not isinstance(body, dict):
-        return body
-    converted: dict[str, Any] = {}
-    for name, value in body.items():
-        if name in BYTE_FIELDS and isinstance(value, str):
-            converted[name] = base64.b64encode(value.encode()).decode()
-        elif isinstance(value, int) and not isinstance(value, bool):
-            converted[name] = str(value)
-        else:
-            converted[name] = to_gateway(value)
-    return converted
-
-
-def from_gateway(body: Any) -> Any:
-    """A gateway response in the history's JSON: bytes decoded, int64 as integers, a header
-    reduced to its revision (its cluster, member and term say nothing the model reads).
-    Fields the gateway leaves out (defaults) stay out: the model reads them as defaults."""
-    if isinstance(body, list):
-        return [from_gateway(item) for item in body]
-    if not isinstance(body, dict):
-        return body
-    converted: dict[str, Any] = {}
-    for name, value in body.items():
-        if name == "header":
-            converted[name] = {"revision": int(value.get("revision", 0))}
-        elif name in BYTE_FIELDS and isinstance(value, str):
-            converted[name] = base64.b64decode(value).decode()
-        elif name in INTEGER_FIELDS and isinstance(value, str):
-            converted[name] = int(value)
-        else:
-            converted[name] = from_gateway(value)
-    return converted
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """How one request ended: `ok` with etcd's response, `fail` (no effect) or `info`
-    (unknown), the last two with an error."""
-
-    type: str
-    value: dict[str, Any] | None = None
-    error: str | None = None
-
-
-def send(client_url: str, f: str, body: dict[str, Any], timeout_s: float = REQUEST_TIMEOUT_S) -> Outcome:
-    request = urllib.request.Request(
-        f"{client_url}/v3/{PATHS[f]}", data=json.dumps(to_gateway(body)).encode(), method="POST"
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as answer:
-            return Outcome("ok", from_gateway(json.loads(answer.read())))
-    except urllib.error.HTTPError as error:
-        message = _error_message(error)
-        # Only the errors etcd gives before applying a request are definite; others (a
-        # timeout inside etcd, a leader lost) may come after the request was proposed.
-        return Outcome("fail" if message in ERRORS else "info", error=message)
-    except urllib.error.URLError as error:
-        if isinstance(error.reason, ConnectionRefusedError):
-            return Outcome("fail", error="connection refused")  # nothing was sent
-        return Outcome("info", error=str(error.reason))
-    except OSError as error:  # a timeout or a reset while waiting for the answer
-        return Outcome("info", error=type(error).__name__)
-
-
-def _error_message(error: urllib.error.HTTPError) -> str:
-    try:
-        body = json.loads(error.read())
-    except (OSError, ValueError):
-        return f"HTTP {error.code}"
-    message = body.get("error") or body.get("message") if isinstance(body, dict) else None
-    return str(message) if message else f"HTTP {error.code}"
 
 
 # ---- the cluster ----
@@ -202,7 +126,7 @@ class Member:
             if self._process.poll() is not None:
                 log = (self._directory / f"{self.name}.log").read_text(errors="replace")
                 raise RuntimeError(f"etcd {self.name} exited with {self._process.returncode}: {log[-2000:]}")
-            if send(self.client_url, "range", {"key": "health"}).type == "ok":
+            if gateway.health(self.client_url):
                 return
             time.sleep(0.1)
         raise RuntimeError(f"etcd {self.name} did not answer on {self.client_url} within {STARTUP_S} s")
@@ -241,69 +165,6 @@ def running_cluster(binary: str, members: int) -> Iterator[tuple[list[Member], s
 # ---- recording ----
 
 
-class Recorder:
-    """The history: one lock orders every event, so `index` and `time` (microseconds since
-    the start, from the monotonic clock) grow together."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._start = time.monotonic_ns()
-        self.lines: list[dict[str, Any]] = []
-
-    def record(self, **fields: Any) -> None:
-        with self._lock:
-            elapsed = (time.monotonic_ns() - self._start) // 1000
-            self.lines.append({"index": len(self.lines), "time": elapsed, **fields})
-
-
-@dataclass
-class Client:
-    """One client thread's state: its slot, the member it talks to, and its process number
-    (a new one after an `info`, as Jepsen's)."""
-
-    slot: int
-    client_url: str
-    generator: Generator
-    recorder: Recorder
-    process: int
-    processes_step: int
-    timeout_s: float
-    requests: int = 0
-
-    def perform(self, operation: Operation) -> None:
-        base = {"process": self.process, "client": self.slot, "f": operation.f, "key": operation.key}
-        self.recorder.record(type="invoke", **base, value=operation.value)
-        outcome = send(self.client_url, operation.f, operation.value, self.timeout_s)
-        self.requests += 1
-        value = outcome.value if outcome.type == "ok" else operation.value
-        extra = {} if outcome.error is None else {"error": outcome.error}
-        self.recorder.record(type=outcome.type, **base, value=value, **extra)
-        if outcome.type == "info":
-            self.process += self.processes_step
-            return  # no answer to show the generator: it treats the step as unanswered
-        if outcome.error == "connection refused":
-            time.sleep(REFUSED_PAUSE_S)
-        answer = outcome.value or {}
-        self.generator.observe(
-            operation,
-            Response(
-                request_id=f"c{self.slot}-{self.requests}",
-                client=f"c{self.slot}",
-                node=0,
-                succeeded=outcome.type == "ok",
-                value=outcome.value,
-                revision=int(answer.get("header", {}).get("revision", 0)),
-                error=outcome.error,
-            ),
-        )
-
-    def run(self, deadline: float) -> None:
-        while time.monotonic() < deadline:
-            self.perform(self.generator.next_operation())
-        for operation in self.generator.final_operations():
-            self.perform(operation)
-
-
 @dataclass(frozen=True, slots=True)
 class Recording:
     members: int
@@ -314,38 +175,59 @@ class Recording:
     kill_member: bool = False
     kills: int = 1
     timeout_s: float = REQUEST_TIMEOUT_S
+    rate: int = 0
+    """The whole workload's operations a second; 0: each client as fast as etcd answers it."""
+
+
+def workload_spec(recording: Recording) -> WorkloadSpec:
+    """The scenario's `[workload]` with this recording's clients, rate and timeout."""
+    settings = load(SCENARIOS[recording.workload]).workload
+    timeout_ms = max(1, round(recording.timeout_s * 1000))
+    rate = recording.rate or recording.clients * 1_000_000 // AS_FAST_AS_ANSWERED_US
+    return dataclasses.replace(
+        settings,
+        clients=recording.clients,
+        rate=rate,
+        timeout_ms=timeout_ms,
+        attempt_timeout_ms=min(settings.attempt_timeout_ms, timeout_ms),
+    )
 
 
 def record(binary: str, recording: Recording) -> list[dict[str, Any]]:
-    """Run the clients against a fresh cluster and return the history's lines."""
+    """Run the clients against a fresh cluster and return the history's lines. Ctrl-C stops
+    the clients early; what they recorded is returned."""
     assert recording.members >= 1, recording
     assert not recording.kill_member or recording.members >= 3, "a killed member needs a quorum without it"
-    workload = discover()[recording.workload]
-    settings = load(SCENARIOS[recording.workload]).workload
+    spec = workload_spec(recording)
     with running_cluster(binary, recording.members) as (cluster, initial):
+        urls = {number + 1: member.client_url for number, member in enumerate(cluster)}
         recorder = Recorder()  # time 0 is when the clients start
-        clients = [
-            Client(
-                slot=slot,
-                client_url=cluster[slot % len(cluster)].client_url,
-                generator=workload.generator(settings, slot, random.Random(recording.seed * 1000 + slot)),
-                recorder=recorder,
-                process=slot,
-                processes_step=recording.clients,
-                timeout_s=recording.timeout_s,
-            )
-            for slot in range(recording.clients)
-        ]
-        deadline = time.monotonic() + recording.seconds
-        threads = [threading.Thread(target=client.run, args=(deadline,)) for client in clients]
+        stop = threading.Event()
+        failures: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                drive(urls, spec, recording.seed, recording.seconds, True, recorder, stop)
+            except BaseException as error:
+                failures.append(error)
+
+        threads = [threading.Thread(target=run)]
         if recording.kill_member:
-            nemesis = (cluster, initial, recording.seconds, recording.kills)
+            nemesis = (cluster, initial, recording.seconds, recording.kills, stop)
             threads.append(threading.Thread(target=kill_and_restart, args=nemesis))
         for thread in threads:
             thread.start()
+        try:
+            while any(thread.is_alive() for thread in threads):
+                threads[0].join(0.2)
+        except KeyboardInterrupt:
+            stop.set()
+            print("interrupted: stopping the clients", file=sys.stderr)
         for thread in threads:
             thread.join()
-    return recorder.lines
+        if failures:
+            raise failures[0]
+    return recorder.events()
 
 
 def leader_of(cluster: list[Member]) -> Member:
@@ -363,18 +245,21 @@ def leader_of(cluster: list[Member]) -> Member:
     return cluster[-1]
 
 
-def kill_and_restart(cluster: list[Member], initial_cluster: str, seconds: float, kills: int) -> None:
+def kill_and_restart(
+    cluster: list[Member], initial_cluster: str, seconds: float, kills: int, stop: threading.Event
+) -> None:
     """`kills` times, SIGKILL the leader (the others elect a new one, and requests in flight
     meet timeouts and lost leaders) and restart it on its data: the run is cut into
     2 * kills + 1 equal slices, each kill ending one and each restart the next."""
     slice_s = seconds / (2 * kills + 1)
     started = time.monotonic()
     for _ in range(kills):
-        time.sleep(slice_s)
+        if stop.wait(slice_s):
+            return
         member = leader_of(cluster)
         member.stop(signal.SIGKILL)
         print(f"killed {member.name} at {time.monotonic() - started:.1f} s", file=sys.stderr)
-        time.sleep(slice_s)
+        stop.wait(slice_s)
         member.start(initial_cluster)
         print(f"restarted {member.name} at {time.monotonic() - started:.1f} s", file=sys.stderr)
 
@@ -383,14 +268,14 @@ def write_history(lines: list[dict[str, Any]], path: Path) -> None:
     path.write_text("".join(json.dumps(line, separators=(",", ":")) + "\n" for line in lines), encoding="utf-8")
 
 
-def check(path: Path, *flags: str) -> tuple[int, dict[str, Any], float]:
-    """`raftsim check PATH --model etcd --json FLAGS`: its exit code, its JSON and its wall time."""
+def check(path: Path, model: str, *flags: str) -> tuple[int, dict[str, Any], float]:
+    """`raftsim check PATH --model MODEL --json FLAGS`: its exit code, its JSON and its wall time."""
     from click.testing import CliRunner
 
     from raftsim.cli import cli
 
     started = time.perf_counter()
-    result = CliRunner().invoke(cli, ["check", str(path), "--model", "etcd", "--json", *flags])
+    result = CliRunner().invoke(cli, ["check", str(path), "--model", model, "--json", *flags])
     elapsed = time.perf_counter() - started
     output = result.output.strip()
     verdict = json.loads(output) if output.startswith("{") else {"output": output}
@@ -415,6 +300,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--workload", choices=sorted(SCENARIOS), default="etcd")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--rate", type=int, default=0, help="operations a second, all clients; 0: as fast as answered")
     parser.add_argument("--kill-member", action="store_true", help="SIGKILL the leader mid-run, then restart it")
     parser.add_argument("--kills", type=int, default=1, help="with --kill-member: how many times")
     parser.add_argument("--timeout", type=float, default=REQUEST_TIMEOUT_S, help="seconds before a request is info")
@@ -423,8 +309,8 @@ def main() -> int:
     arguments = parser.parse_args()
     if arguments.kill_member and arguments.members < 3:
         parser.error("--kill-member needs --members 3")
-    if arguments.kills < 1 or arguments.timeout <= 0:
-        parser.error("--kills must be at least 1 and --timeout positive")
+    if arguments.kills < 1 or arguments.timeout <= 0 or arguments.rate < 0 or arguments.clients < 1:
+        parser.error("--kills and --clients must be at least 1, --timeout positive and --rate not negative")
     binary = etcd_binary()
     if binary is None:
         print("no etcd on this machine (apt-get install etcd-server)", file=sys.stderr)
@@ -438,6 +324,7 @@ def main() -> int:
         kill_member=arguments.kill_member,
         kills=arguments.kills,
         timeout_s=arguments.timeout,
+        rate=arguments.rate,
     )
     lines = record(binary, recording)
     write_history(lines, arguments.out)
@@ -445,8 +332,9 @@ def main() -> int:
     if arguments.no_check:
         return 0
     failed = False
-    for name, flags in (("etcd model", ()), ("revisions", ("--checker", "revisions"))):
-        code, verdict, elapsed = check(arguments.out, *flags)
+    model = get_workload(arguments.workload).model_name
+    for name, flags in ((f"{model} model", ()), ("revisions", ("--checker", "revisions"))):
+        code, verdict, elapsed = check(arguments.out, model, *flags)
         shown = verdict.get("valid", verdict.get("verdict", verdict))
         print(f"{name}: exit {code}, valid {shown}, {elapsed:.2f} s")
         if code != 0:
