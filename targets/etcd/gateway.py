@@ -88,7 +88,8 @@ INTEGER_FIELDS = (
 """The int64 fields of etcd's responses, which the gateway writes as decimal strings."""
 DEFINITE_REFUSALS = ("etcdserver: too many requests",)
 """Errors etcd gives before proposing a request that are not in `raftcore.etcd.ERRORS`
-(raftcore never gives them): the request had no effect, and another member may take it."""
+(raftcore never gives them): the request had no effect, so it counts as unsent, and another
+member may take it."""
 APPEND_ROUNDS = 64
 """How often an append reads and tries its guarded write before it gives up as unknown."""
 
@@ -270,8 +271,10 @@ def _reply(status: int, text: bytes) -> Reply:
     message = _error_message(parsed)
     if status == 200 and isinstance(parsed, dict) and message is None:
         return Reply(parsed)
-    if message in ERRORS or message in DEFINITE_REFUSALS:
+    if message in ERRORS:
         return Reply(None, message)
+    if message in DEFINITE_REFUSALS:
+        raise CallFailed(Outcome("unsent", error=message))
     described = f"HTTP {status}" + (f": {message}" if message else "")
     raise CallFailed(Outcome("unknown", error=described))
 
