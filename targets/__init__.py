@@ -1,1 +1,1 @@
-"""Real systems a scenario can run against, beside the simulated cluster."""
+"""What is attacked: the simulated cluster (`sim`) or a real etcd cluster on loopback (`targets.etcd`)."""

@@ -1,1 +1,1 @@
-"""A real etcd cluster as a target: its members, the gateway to them, and the driver of a workload."""
+"""A real etcd cluster as a target: its members and peer proxies, its clients, the faults done to it."""
