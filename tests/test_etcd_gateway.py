@@ -323,4 +323,5 @@ def test_the_recorder_writes_the_orchestrators_faults_in_order() -> None:
         {"index": 2, "time": lines[2]["time"], "process": "nemesis", "type": "heal", "fault": 1, "nodes": [2]},
     ]
     assert lines[0]["time"] <= lines[1]["time"] <= lines[2]["time"] <= recorder.now_us()
+    assert recorder.counts() == {"invoke": 1, "fault": 1, "heal": 1}
     assert recorder.text().splitlines()[1].startswith('{"index":1,"time":')

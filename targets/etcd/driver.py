@@ -61,8 +61,7 @@ class Recorder:
         self._lines: list[str] = []
         self._sink = sink
         self._encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-        self.counts: Counter[str] = Counter()
-        """Lines by `type` (invoke, ok, fail, info, fault, heal)."""
+        self._counts: Counter[str] = Counter()
 
     def now_us(self) -> int:
         """Microseconds since this recorder started, on the monotonic clock."""
@@ -85,13 +84,18 @@ class Recorder:
         with self._lock:
             line = self._encode({"index": len(self._lines), "time": self.now_us(), **fields, **extra})
             self._lines.append(line)
-            self.counts[fields["type"]] += 1
+            self._counts[fields["type"]] += 1
             if self._sink is not None:
                 self._sink.write(line + "\n")
                 self._sink.flush()
 
     def __len__(self) -> int:
         return len(self._lines)
+
+    def counts(self) -> dict[str, int]:
+        """Lines so far by `type` (invoke, ok, fail, info, fault, heal)."""
+        with self._lock:
+            return dict(self._counts)
 
     def text(self) -> str:
         with self._lock:
@@ -276,7 +280,7 @@ def drive(
     quiet = _Quiet(len(clients), stop)
     started = time.monotonic()
     end = started + duration_s
-    before = Counter(recorder.counts)
+    before = Counter(recorder.counts())
     failures: list[BaseException] = []
 
     def run(client: Client) -> None:
@@ -307,7 +311,7 @@ def drive(
         thread.join()
     if failures:
         raise failures[0]
-    counts = recorder.counts - before
+    counts = Counter(recorder.counts()) - before
     return DriveStats(
         clients=len(clients),
         operations=counts["invoke"],
