@@ -16,6 +16,7 @@ peer traffic goes through the proxies.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import random
@@ -149,7 +150,10 @@ class EtcdCluster:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 start_new_session=True,
-                env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))},
+                env={
+                    **os.environ,
+                    "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")])),
+                },
             )
             self._proxies = PeerProxies()
             for node in self.node_ids:
@@ -505,13 +509,16 @@ class EtcdCluster:
             return None
 
 
+def _python_path() -> str:
+    """PYTHONPATH for the reaper: the directory holding `targets` first, whatever the cwd."""
+    return os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))
+
+
 def _signal(process: subprocess.Popen[bytes], sig: int) -> None:
     """Send `sig` unless the process has ended (and been waited for)."""
     if process.poll() is None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             process.send_signal(sig)
-        except ProcessLookupError:
-            pass
 
 
 def _stop_all(processes: list[subprocess.Popen[bytes]]) -> None:

@@ -21,6 +21,7 @@ ends, and the harness restarts members from whichever thread its faults run in.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -75,10 +76,8 @@ def reap(root: Path, registered: Iterable[int] = ()) -> None:
     while members and time.monotonic() < deadline:
         for pid in members:
             for sig in (signal.SIGCONT, signal.SIGKILL):
-                try:
+                with contextlib.suppress(OSError):
                     os.kill(pid, sig)
-                except OSError:
-                    pass
         time.sleep(0.05)
         members = members_of(root, members)
     shutil.rmtree(root, ignore_errors=True)
