@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import random
 import select
 import signal
 import subprocess
@@ -35,6 +36,7 @@ import pytest
 from test_etcd_differential import _etcd_binary
 
 from targets.etcd.cluster import EtcdCluster
+from targets.etcd.proxy import OTHER, POST, STREAM, Head, RequestFramer
 from targets.etcd.reaper import members_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,6 +112,27 @@ def settled(cluster: EtcdCluster) -> int:
 def caught_up(cluster: EtcdCluster, node: int, revision: int) -> bool:
     view = cluster.status().get(node)
     return view is not None and view["revision"] >= revision
+
+
+def test_the_proxy_frames_every_request_on_a_kept_alive_connection() -> None:
+    """A probe, a post with a length, a chunked snapshot post and a stream, split anywhere:
+    each request's kind and sender are found, none in a body."""
+    body = b"GET /raft/stream/message/a HTTP/1.1\r\nX-Server-From: a\r\n\r\n"
+    sent = (
+        b"GET /raft/probing HTTP/1.1\r\nHost: x\r\n\r\n"
+        + b"POST /raft HTTP/1.1\r\nX-Server-From: ab12\r\nContent-Length: %d\r\n\r\n" % len(body)
+        + body
+        + b"POST /raft/snapshot HTTP/1.1\r\nX-Server-From: ab12\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"%x\r\n" % len(body)
+        + body
+        + b"\r\n0\r\n\r\n"
+        + b"GET /raft/stream/msgapp/ab12 HTTP/1.1\r\nX-Server-From: ab12\r\n\r\n"
+    )
+    expected = [Head(OTHER, None), Head(POST, "ab12"), Head(POST, "ab12"), Head(STREAM, "ab12")]
+    for size in (1, 7, 64, len(sent)):
+        framer = RequestFramer()
+        heads = [head for start in range(0, len(sent), size) for head in framer.feed(sent[start : start + size])]
+        assert heads == expected, size
 
 
 @pytest.fixture(scope="module")
@@ -229,8 +252,6 @@ def test_a_one_way_cut_is_one_way(cluster: EtcdCluster) -> None:
 
 
 def test_slow_and_lossy_links_delay_and_break_but_the_cluster_goes_on(cluster: EtcdCluster) -> None:
-    import random
-
     leader = settled(cluster)
     follower = min(set(cluster.node_ids) - {leader})
     everything = [(a, b) for a in cluster.node_ids for b in cluster.node_ids if a != b]
@@ -241,11 +262,13 @@ def test_slow_and_lossy_links_delay_and_break_but_the_cluster_goes_on(cluster: E
         assert time.monotonic() - started >= 0.03  # a commit needs a round trip to a follower
     finally:
         cluster.heal_links()
+    breaks = cluster.link_breaks()
     cluster.lossy([(leader, follower), (follower, leader)], 0.3, random.Random(7))
     try:
         revision = max(put(cluster, leader, f"lossy-{index}", "1") for index in range(20))
     finally:
         cluster.heal_links()
+    assert cluster.link_breaks() > breaks
     eventually(lambda: caught_up(cluster, follower, revision), "the follower catches up after the lossy link")
     settled(cluster)
 
@@ -291,6 +314,7 @@ HARNESS = """
 import sys, time
 from pathlib import Path
 from targets.etcd.cluster import EtcdCluster
+from targets.etcd.proxy import OTHER, POST, STREAM, Head, RequestFramer
 cluster = EtcdCluster(sys.argv[1], 3, Path(sys.argv[2]), heartbeat_ms=50, election_ms=500)
 with cluster:
     cluster.pause(1)

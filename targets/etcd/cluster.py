@@ -317,6 +317,10 @@ class EtcdCluster:
         to etcd)."""
         self._proxies_or_fail().lossy(self._links_of(links), loss, rng)
 
+    def link_breaks(self) -> int:
+        """How many peer connections a cut or a lossy link has broken so far."""
+        return self._proxies_or_fail().breaks()
+
     def heal_links(self, links: Iterable[tuple[int, int]] | None = None) -> None:
         """Undo cut, slow and lossy on `links` (None: on every link)."""
         self._proxies_or_fail().heal(None if links is None else self._links_of(links))
@@ -423,6 +427,7 @@ class EtcdCluster:
         self._processes[node] = process
         self._paused.discard(node)
         self._tell_reaper(f"pid {process.pid}")
+        self._proxies_or_fail().set_pid(node, process.pid)
 
     def _tell_reaper(self, line: str) -> None:
         reaper = self._reaper

@@ -4,7 +4,8 @@ made lossy.
 Each member listens for peers on a private port; the peer URL it advertises (and the one in
 every member's `--initial-cluster`) is its proxy's port, so every connection between members
 passes through one proxy, the one of the member dialed (the target). All members dial the same
-advertised URL, so the proxy tells the dialer by the first HTTP request on the connection.
+advertised URL, so the proxy tells the dialer by the HTTP requests on the connection (or, when
+they name none, by which member process holds the socket).
 
 Facts of etcd 3.4's rafthttp (etcdserver/api/rafthttp) this relies on:
 
@@ -16,19 +17,22 @@ Facts of etcd 3.4's rafthttp (etcdserver/api/rafthttp) this relies on:
 - Pipeline and snapshots: the SENDER posts messages, `POST /raft` or `POST /raft/snapshot`
   with `X-Server-From` (the dialer's id); the answer is a status only. Messages flow dialer ->
   target (client -> server). Go keeps such connections alive for later posts of the same
-  member, so the first request names the dialer of every request on the connection.
-- Anything else on the peer port carries no sender: the prober's `GET /raft/probing`, and
+  member: a connection has one dialer whatever its requests.
+- Anything else on the peer port names no sender: the prober's `GET /raft/probing`, and
   requests etcd's server makes through its peer URLs (`/members`, `/version`, lease renewals
-  and time-to-live forwarded to the leader).
+  and time-to-live forwarded to the leader). Go keeps connections alive across requests and
+  the probers share the pipeline's and the streams' transports, so a connection opened by a
+  probe may carry posts or a stream later: every request on a connection is framed and read.
 
-So the direction of a link's Raft messages on a connection is known from its first request:
-a cut a->b breaks streams dialed by b to a and posts dialed by a to b, and nothing else. In
-particular the request that opens b's stream from a, and the status a returns to b's posts,
-still pass: TCP needs both directions, and a cut that broke them would cut both ways. A
-connection whose sender cannot be told is forwarded unless every link into its target is
-cut (the target hears no one), since nothing says which link it belongs to. Before the map
-from member ids to nodes is known (the harness learns it once members serve), every
-connection is forwarded.
+So the direction of a link's Raft messages on a connection is known from its latest request:
+a cut a->b breaks streams dialed by b to a and posts dialed by a to b. In particular the
+request that opens b's stream from a, and the status a returns to b's posts, still pass: TCP
+needs both directions, and a cut that broke them would cut both ways. A connection with no
+Raft messages (a probe, a lease renewal) is broken when the link from its dialer to its target
+is cut: its requests are lost. The dialer of a connection whose requests name no sender is
+found through /proc (which member process holds the socket); when even that fails, the
+connection is forwarded unless every link into its target is cut. A connection whose dialer is
+not known yet (the harness learns member ids once members serve) is forwarded.
 
 Slow links delay every byte flowing in their direction, order kept; a lossy link breaks the
 connection carrying a chunk of its messages with the given probability, since TCP cannot lose
@@ -43,6 +47,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 import threading
 import time
@@ -111,6 +116,39 @@ def parse_head(head: bytes) -> Head:
     if method == "POST" and path in ("/raft", "/raft/snapshot"):
         return Head(POST, sender)
     return Head(OTHER, sender)
+
+
+def socket_owner(client_port: int, server_port: int, pids: dict[int, int]) -> int | None:
+    """The node (of `pids`: process id -> node) whose process holds the loopback TCP socket
+    from `client_port` to `server_port`, found through /proc (the socket's inode in
+    /proc/net/tcp, then the process with a descriptor on it); None when none does."""
+    wanted = (f"0100007F:{client_port:04X}", f"0100007F:{server_port:04X}")
+    inode = None
+    try:
+        with open("/proc/net/tcp") as table:
+            next(table, None)
+            for line in table:
+                fields = line.split()
+                if len(fields) > 9 and (fields[1], fields[2]) == wanted:
+                    inode = fields[9]
+                    break
+    except OSError:
+        return None
+    if inode is None or inode == "0":
+        return None
+    target = f"socket:[{inode}]"
+    for pid, node in pids.items():
+        try:
+            descriptors = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for descriptor in descriptors:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{descriptor}") == target:
+                    return node
+            except OSError:
+                continue
+    return None
 
 
 class RequestFramer:
@@ -213,6 +251,8 @@ class _Connection:
     """The kind of the latest request the dialer sent (None: none yet)."""
     sender: str | None = None
     """The dialer's member id (hex), from the first request that named it."""
+    owner: int | None = None
+    """The dialer's node as /proc tells it, for connections whose requests name no sender."""
     framer: RequestFramer = field(default_factory=RequestFramer)
     upstream: asyncio.StreamWriter | None = None
     broken: bool = False
@@ -248,9 +288,11 @@ class PeerProxies:
         self._servers: dict[int, asyncio.Server] = {}
         self._upstreams: dict[int, int] = {}
         self._nodes_by_id: dict[str, int] = {}
+        self._pids: dict[int, int] = {}
         self._links: dict[tuple[int, int], Link] = {}
         self._connections: set[_Connection] = set()
         self._closed = False
+        self._breaks = 0
         self._thread.start()
 
     def _run(self) -> None:
@@ -293,6 +335,18 @@ class PeerProxies:
 
         self._call(update)
 
+    def set_pid(self, node: int, pid: int) -> None:
+        """`node`'s member runs as process `pid` (to tell the dialer of a connection whose
+        requests name no sender)."""
+
+        def update() -> None:
+            for known, owner in list(self._pids.items()):
+                if owner == node:
+                    del self._pids[known]
+            self._pids[pid] = node
+
+        self._call(update)
+
     def forget_member(self, node: int) -> None:
         """`node` is no member any more (its old id names no node)."""
 
@@ -328,6 +382,10 @@ class PeerProxies:
                     self._links.pop(link, None)
 
         self._call(update)
+
+    def breaks(self) -> int:
+        """How many connections a cut or a loss has broken so far."""
+        return self._call(lambda: self._breaks)
 
     def links(self) -> dict[tuple[int, int], Link]:
         """The links with a fault now."""
@@ -381,8 +439,8 @@ class PeerProxies:
 
     def _dialer(self, connection: _Connection) -> int | None:
         if connection.sender is None:
-            return None
-        return self._nodes_by_id.get(connection.sender)
+            return connection.owner
+        return self._nodes_by_id.get(connection.sender, connection.owner)
 
     def _message_link(self, connection: _Connection) -> tuple[int, int] | None:
         """The directed link whose Raft messages `connection` carries, if it carries any."""
@@ -412,10 +470,15 @@ class PeerProxies:
         others = [node for node in self._servers if node != connection.target]
         return bool(others) and all(self._link(other, connection.target).cut for other in others)
 
+    def _break(self, connection: _Connection) -> None:
+        if not connection.broken:
+            self._breaks += 1
+        connection.abort()
+
     def _enforce(self) -> None:
         for connection in list(self._connections):
             if self._severed(connection):
-                connection.abort()
+                self._break(connection)
 
     async def _serve(self, target: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         connection = _Connection(target, writer)
@@ -423,7 +486,16 @@ class PeerProxies:
         try:
             head = await self._read_head(reader)
             connection.heard(head)
+            if connection.sender is None and self._pids:
+                peer = writer.get_extra_info("peername")
+                local = writer.get_extra_info("sockname")
+                if peer and local:
+                    pids = dict(self._pids)
+                    connection.owner = await self._loop.run_in_executor(
+                        None, socket_owner, int(peer[1]), int(local[1]), pids
+                    )
             if self._severed(connection):
+                self._break(connection)
                 return
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._upstreams[target])
             connection.upstream = up_writer
@@ -503,7 +575,7 @@ class PeerProxies:
                     faults = link()
                     carries_messages = connection.kind == (POST if forward else STREAM)
                     if self._severed(connection) or (carries_messages and faults.loss and self._lost(faults)):
-                        connection.abort()
+                        self._break(connection)
                         return
                     held.put_nowait((self._loop.time() + faults.delay_ms / 1000, chunk))
                 if delivering.done():  # the other side is gone
