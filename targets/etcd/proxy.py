@@ -57,7 +57,8 @@ from typing import TypeVar
 
 CHUNK_BYTES = 65536
 HEAD_LIMIT_BYTES = 65536
-"""A first request whose headers are not complete within this many bytes is forwarded as it is."""
+"""Request headers not complete within this many bytes are not HTTP as etcd speaks it: the
+connection is forwarded as it is, without reading further requests."""
 HEAD_TIMEOUT_S = 5.0
 """A dialer that says nothing within this is forwarded unclassified (HTTP clients speak first)."""
 CALL_TIMEOUT_S = 10.0
@@ -91,14 +92,14 @@ HEALTHY = Link()
 
 @dataclass(frozen=True, slots=True)
 class Head:
-    """What the first request on a connection says: its kind and the dialer's member id (hex)."""
+    """What a request on a connection says: its kind and the dialer's member id (hex), if named."""
 
     kind: str
     sender: str | None
 
 
 def parse_head(head: bytes) -> Head:
-    """The kind and sender of a connection from its first request's line and headers."""
+    """The kind and sender of a request, from its request line and headers."""
     text = head.decode("latin-1")
     lines = text.split("\r\n")
     parts = lines[0].split(" ")
@@ -358,14 +359,18 @@ class PeerProxies:
         self._call(update)
 
     def cut(self, links: Iterable[tuple[int, int]]) -> None:
+        """Lose the Raft messages of each directed link (and break the connections carrying them)."""
         self._change(links, lambda link: Link(True, link.delay_ms, link.loss, link.rng))
 
     def slow(self, links: Iterable[tuple[int, int]], delay_ms: int) -> None:
+        """Hold every byte flowing on each directed link `delay_ms` before forwarding it."""
         if delay_ms < 0:
             raise ValueError(f"delay_ms must be at least 0, not {delay_ms}")
         self._change(links, lambda link: Link(link.cut, delay_ms, link.loss, link.rng))
 
     def lossy(self, links: Iterable[tuple[int, int]], loss: float, rng: random.Random) -> None:
+        """Break, with probability `loss` per chunk of Raft messages on each directed link, the
+        connection carrying it; `rng` draws (on the proxies' thread only)."""
         if not 0.0 <= loss <= 1.0:
             raise ValueError(f"loss must be within 0..1, not {loss}")
         self._change(links, lambda link: Link(link.cut, link.delay_ms, loss, rng))
