@@ -756,6 +756,12 @@ def shrink(folder: Path, out: Path | None, attempts: int, budget: float, no_repo
     from raftsim import shrink as shrinking
 
     _current_input.set(str(folder))
+    from raftsim.run_folder import RunFolder
+
+    if (folder / "target.json").is_file() and RunFolder(folder).target is not None:
+        raise InputError(
+            str(folder), None, None, "a real cluster's run does not fail the same way twice; shrink needs the simulator"
+        )
     target = out if out is not None else folder.parent / f"{folder.name}-shrunk"
     check_run_destination(target)
     with console.status("shrinking…") as status:
@@ -824,7 +830,8 @@ def next_commands(folder: Path, failed: bool) -> list[str]:
     """The commands that lead from a run folder to its cause, quoted for a POSIX shell."""
     quoted = shlex.quote(str(folder))
     commands = [f"raftsim replay {quoted}", f"raftsim report {quoted}"]
-    return [*commands, f"raftsim shrink {quoted}"] if failed else commands
+    real = (folder / "target.json").is_file()  # a real cluster's run: shrinking needs the simulator
+    return [*commands, f"raftsim shrink {quoted}"] if failed and not real else commands
 
 
 def _print_next_commands(folder: Path, failed: bool) -> None:
