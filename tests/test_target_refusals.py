@@ -8,17 +8,18 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from checkers.verdict import CheckerResult, RunVerdict, Verdict
-from raftsim.cli import cli
+from raftsim.cli import main
 from scenarios.loader import load
 from targets.etcd.nemesis import problems
 
 
-def _run(tmp_path: Path, *arguments: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, ["run", *arguments, "--out", str(tmp_path / "out"), "--no-report"])
-    return result.exit_code, result.output
+def _run(tmp_path: Path, capsys: pytest.CaptureFixture[str], *arguments: str) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as exited:
+        main(["run", *arguments, "--out", str(tmp_path / "out"), "--no-report"])
+    captured = capsys.readouterr()
+    return int(exited.value.code or 0), captured.err + captured.out
 
 
 @pytest.mark.parametrize(
@@ -33,8 +34,10 @@ def _run(tmp_path: Path, *arguments: str) -> tuple[int, str]:
         (("partition-leader", "--target", "etcd", "--members", "4", "--etcd", "/bin/true"), "1, 3 or 5 members"),
     ],
 )
-def test_refused_in_one_line_before_any_member_starts(tmp_path: Path, arguments: tuple[str, ...], words: str) -> None:
-    code, output = _run(tmp_path, *arguments)
+def test_refused_in_one_line_before_any_member_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], arguments: tuple[str, ...], words: str
+) -> None:
+    code, output = _run(tmp_path, capsys, *arguments)
     assert code == 2, output
     lines = output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("raftsim:"), output
