@@ -249,17 +249,22 @@ def is_fault_record(record: dict[str, Any]) -> bool:
 def fault_line_from_record(record: dict[str, Any], source: str, line: int) -> FaultLine:
     """Check a fault or heal line's own fields and build it (the rules between lines are
     `HistoryValidator`'s and `FaultBook`'s)."""
+    # What the line is first (its type, then its process), so that an operation given the
+    # nemesis's process is told so rather than told what a fault line lacks.
+    for name in ("type", "process"):
+        if name not in record:
+            raise InputError(source, line, name, "missing")
+    kind = record["type"]
+    if not (isinstance(kind, str) and kind in FAULT_TYPES):
+        raise InputError(source, line, "type", f'a "{NEMESIS}" line is a fault or a heal, got {kind!r}')
+    if record["process"] != NEMESIS or not isinstance(record["process"], str):
+        raise InputError(source, line, "process", f'a {kind} line\'s process is "{NEMESIS}", got {record["process"]!r}')
     for name in FAULT_FIELDS:
         if name not in record:
             raise InputError(source, line, name, "missing")
     for name in ("index", "time"):
         if not _is_int(record[name]) or record[name] < 0:
             raise InputError(source, line, name, f"must be an integer >= 0, got {record[name]!r}")
-    kind = record["type"]
-    if not (isinstance(kind, str) and kind in FAULT_TYPES):
-        raise InputError(source, line, "type", f'a "{NEMESIS}" line is a fault or a heal, got {kind!r}')
-    if record["process"] != NEMESIS or not isinstance(record["process"], str):
-        raise InputError(source, line, "process", f'a {kind} line\'s process is "{NEMESIS}", got {record["process"]!r}')
     if not _is_int(record["fault"]) or record["fault"] < 0:
         raise InputError(source, line, "fault", f"must be the fault's number, an integer >= 0, got {record['fault']!r}")
     settings = {name: value for name, value in record.items() if name not in FAULT_FIELDS}
@@ -547,9 +552,12 @@ def pair_history_jsonl(
 assert not set(FUNCTIONS).intersection(OBSERVING_FUNCTIONS), "pair_history_jsonl's fail is one that observes nothing"
 
 
-_PLACE = re.compile(r'\{"index":(0|[1-9][0-9]{0,99}),"time":(0|[1-9][0-9]{0,99}),"process":[0-9]')
-"""The start of an operation line as the simulator writes it: its place, read without
-decoding the line."""
+_PLACE = re.compile(
+    r'\{"index":(0|[1-9][0-9]{0,99}),"time":(0|[1-9][0-9]{0,99}),"process":[0-9]{1,100}'
+    r'(?:,"client":[0-9]{1,100})?,"type":"(?:invoke|ok|fail|info)"'
+)
+"""The start of an operation line as the simulator writes it (a client's process, an
+operation's type: no fault line): its place, read without decoding the line."""
 
 
 def read_history_faults(path: str | os.PathLike[str], budget: Budget | None = None) -> list[FaultLine]:
