@@ -206,6 +206,9 @@ class RunVerdict:
     checkers: Mapping[str, CheckerResult]
     digest: object = None
     """The trace's sha256 as hex; any JSON value when read from a file of unknown origin."""
+    not_judged: Mapping[str, str] = field(default_factory=dict)
+    """Checkers the run could not be judged by, each with why (a real cluster's inner
+    state is not in its trace): said in the verdict, never passed in silence."""
 
     @property
     def verdict(self) -> Verdict:
@@ -216,11 +219,14 @@ class RunVerdict:
         return [name for name, result in self.checkers.items() if result.verdict is Verdict.INVALID]
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        record = {
             "valid": self.verdict.to_json(),
             "digest": self.digest,
             "checkers": {name: result.to_json() for name, result in self.checkers.items()},
         }
+        if self.not_judged:
+            record["not_judged"] = dict(self.not_judged)
+        return record
 
     def file_text(self) -> str:
         """`verdict.json` as written: two-space indents, keys in the order above."""
@@ -244,4 +250,9 @@ class RunVerdict:
                 results[str(name)] = CheckerResult.from_json(result, path, str(name), lenient)
             elif not lenient:
                 raise InputError(path, None, f"checkers.{name}.valid", "missing")
-        return RunVerdict(results, record.get("digest"))
+        unjudged = record.get("not_judged", {})
+        if not isinstance(unjudged, dict):
+            if not lenient:
+                raise InputError(path, None, "not_judged", "expected an object of checker names and reasons")
+            unjudged = {}
+        return RunVerdict(results, record.get("digest"), {str(k): str(v) for k, v in unjudged.items()})

@@ -12,7 +12,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from checkers.budget import Budget
 from checkers.disruption import DisruptionSettings, check_disruption, stable_window_us
@@ -45,9 +45,19 @@ from scenarios.resolve import resolve
 from sim.clock import MS
 from sim.trace import digest_of
 from sim.world import Crash, InvariantsReport, RunResult, run_scenario
+
+if TYPE_CHECKING:
+    from targets.etcd.run import EtcdTarget
 from workloads import get as get_workload
 
 DEFAULT_BUDGET_S = 60.0
+REAL_CLUSTER_UNSEEN = {
+    "raft-safety": "a real cluster's Raft logs, votes and commits are not in its trace",
+    "node-progress": "a real cluster's applied indexes are not in its trace",
+    "disruption": "a real cluster's campaigns and their causes are not in its trace",
+    "leases": "a real cluster's lease expiry decisions are not in its trace",
+}
+"""What a run against a real cluster cannot be judged by, and why (`targets.etcd.run`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,12 +103,17 @@ def judge(
     if invariants is not None:
         results["invariants"] = invariants_result(invariants)
     stopped = crash is not None or (invariants is not None and invariants.violation is not None)
+    real = folder.target is not None
+    not_judged: dict[str, str] = {}
     if "linearizability" in workload.checkers:
         linear = check_operations(operations, model, budget=budget)
         results["linearizability"] = _explained(linear.checker_result(), history, trace)
     if "list-append" in workload.checkers:
         results["list-append"] = check_list_append(operations)
-    if "raft-safety" in workload.checkers:
+    if real:
+        wanted = {*workload.checkers, "disruption", "node-progress" if "liveness" in workload.checkers else ""}
+        not_judged.update((name, why) for name, why in REAL_CLUSTER_UNSEEN.items() if name in wanted)
+    elif "raft-safety" in workload.checkers:
         results["raft-safety"] = check_raft_safety(trace, history)
     effects = folder.effects
     if effects is not None:  # whatever the workload; a folder from before effects has none
@@ -107,21 +122,23 @@ def judge(
         results["liveness"] = check_liveness(trace, history)
         scenario = folder.scenario
         degraded = frozenset(link for entry in scenario.links for link in entry.pairs())
-        results["node-progress"] = check_node_progress(trace, progress_bound_us(scenario), degraded)
+        if not real:
+            results["node-progress"] = check_node_progress(trace, progress_bound_us(scenario), degraded)
     if "revisions" in workload.checkers:
         results["revisions"] = check_revisions(history, trace, stale_serializable)
     watched = folder.watch
     if watched is not None:  # a run with watchers, whatever its workload
         results["watch"] = check_watch(watched, history, trace)
-    if "leases" in workload.checkers:
+    if "leases" in workload.checkers and not real:
         scenario = folder.scenario
         results["leases"] = check_leases(
             history, trace, LeaseSettings(scenario.cluster.tick_ms * MS, scenario.clock.drift_ppm_max)
         )
     # Whatever the workload, the cluster's elections are judged, and on a crashed run too:
     # a term begun over a healthy leader before the crash happened, whatever came after.
-    results["disruption"] = check_disruption(trace, disruption_settings(folder.scenario))
-    return RunVerdict(results, folder.digest)
+    if not real:
+        results["disruption"] = check_disruption(trace, disruption_settings(folder.scenario))
+    return RunVerdict(results, folder.digest, not_judged)
 
 
 def disruption_settings(scenario: Scenario) -> DisruptionSettings:
@@ -224,6 +241,49 @@ def run(scenario: Scenario, out: Path | None, budget_s: float = DEFAULT_BUDGET_S
             shutil.rmtree(staging)
 
 
+def run_on_etcd(
+    scenario: Scenario,
+    target: EtcdTarget,
+    out: Path,
+    budget_s: float = DEFAULT_BUDGET_S,
+    report: bool = False,
+    keep_passing: bool = True,
+) -> RunOutcome:
+    """Run a scenario against a real etcd cluster (`targets.etcd.run`), write its folder
+    (with `target.json` and the members' logs) and judge it as a simulated run is judged,
+    less what a real cluster cannot show. Ctrl-C stops the clients and the nemesis, the
+    cluster is stopped and its data removed, and nothing is written under `out`. Without
+    `keep_passing` (a fuzz seed) a run that passed leaves nothing."""
+    import threading
+
+    from targets.etcd.run import TARGET_FILE, etcd_version, prepared
+    from targets.etcd.run import run_on_etcd as run_cluster
+
+    resolved = prepared(scenario, target)
+    version = etcd_version(target.binary)
+    if keep_passing:
+        staging = stage(out)
+    else:
+        recover_folder(out)
+        staging = hidden_sibling(out, "partial")
+        staging.mkdir(parents=True)
+    try:
+        result = run_cluster(resolved, target, staging, threading.Event())
+        write_durable(staging / TARGET_FILE, target.file_text(version))
+        written, verdict, events = write_judged(staging, result, budget_s)
+        if not keep_passing and verdict.verdict is Verdict.VALID:
+            return RunOutcome(result, verdict, None, events=events)
+        if report:
+            from raftsim.report import write_reports
+
+            write_reports(written, "none", shown_folder=out)
+        swap_into_place(staging, out)
+        return RunOutcome(result, verdict, out, written.moved_to(out), events)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+
+
 def keep(result: RunResult, out: Path, budget_s: float = DEFAULT_BUDGET_S, report: bool = False) -> RunOutcome:
     """Write a run already simulated into `out` and judge it there, with its reports when
     asked (their messages from a replay, the only simulation this costs)."""
@@ -299,6 +359,28 @@ def _run_capturing_messages(resolved: Scenario) -> tuple[RunResult, list[dict[st
     stats = dict(traced.stats, trace_events=traced.stats["trace_events"] - len(lines))
     result = dataclasses.replace(traced, scenario=resolved, trace_text=rest, digest=digest_of(rest), stats=stats)
     return result, [json.loads(line) for line in lines]
+
+
+def replay_on_etcd(folder: Path, budget_s: float = DEFAULT_BUDGET_S) -> tuple[RunVerdict, RunVerdict]:
+    """Run a real cluster's run folder's schedule again on a fresh cluster (the same etcd
+    binary and members, kept nowhere) and return the recorded verdict and the new one: a
+    real run cannot be replayed byte for byte, so verdicts are what is compared."""
+    from targets.etcd.run import EtcdTarget, find_etcd
+
+    recorded_run = RunFolder(folder)
+    target = recorded_run.target
+    assert target is not None, folder
+    members = target.get("members")
+    if not isinstance(members, int) or isinstance(members, bool):
+        raise InputError(str(folder / "target.json"), None, "members", "expected an integer")
+    binary = target.get("etcd")
+    chosen = EtcdTarget(find_etcd(binary if isinstance(binary, str) else None), members)
+    recorded = recorded_run.verdict
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="raftsim-replay-") as place:
+        again = run_on_etcd(recorded_run.scenario, chosen, Path(place) / "run", budget_s)
+    return recorded, again.verdict
 
 
 def replay(folder: Path) -> tuple[bool, str, str, RunResult]:

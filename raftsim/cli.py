@@ -161,6 +161,42 @@ def bugs() -> None:
     console.print(table)
 
 
+def _target_options(command: Any) -> Any:
+    """`--target`, `--etcd` and `--members`, the same for `run` and `fuzz`."""
+    command = click.option(
+        "--members",
+        type=click.IntRange(1, 5),
+        default=None,
+        help="With --target etcd: the cluster's members, 1, 3 or 5 (default: the scenario's nodes).",
+    )(command)
+    command = click.option(
+        "--etcd", "etcd_path", help="With --target etcd: the etcd binary (default: etcd on the PATH)."
+    )(command)
+    return click.option(
+        "--target",
+        type=click.Choice(("sim", "etcd")),
+        default="sim",
+        show_default=True,
+        help="What is attacked: the simulated cluster, or a real etcd cluster started on loopback.",
+    )(command)
+
+
+def _chosen_target(
+    target: str, etcd_path: str | None, members: int | None, scenario: Any, bugs: tuple[str, ...]
+) -> Any:
+    """The real cluster to attack (`targets.etcd.run.EtcdTarget`), or None for the simulator;
+    flags that only mean something for a real cluster are refused without one."""
+    if target == "sim":
+        if etcd_path is not None or members is not None:
+            raise InputError("--etcd" if etcd_path is not None else "--members", None, None, "needs --target etcd")
+        return None
+    if bugs:
+        raise InputError("--bug", None, None, "planted bugs are the simulator's; a real etcd has its own")
+    from targets.etcd.run import EtcdTarget, find_etcd
+
+    return EtcdTarget(find_etcd(etcd_path), members if members is not None else scenario.cluster.nodes)
+
+
 @cli.command(epilog=_EXITS["run"])
 @click.argument("scenario")
 @click.option("--seed", type=click.IntRange(0, MAX_SEED), help="Seed of the run (default: the scenario's).")
@@ -168,17 +204,32 @@ def bugs() -> None:
 @click.option("--bug", "bug_names", multiple=True, help="Turn on a planted bug (see `raftsim bugs`); repeatable.")
 @_budget_option("Seconds the linearizability checker may spend before answering unknown.")
 @click.option("--no-report", is_flag=True, help="Write no report.html or PNGs (the run is faster).")
+@_target_options
 def run(
-    scenario: str, seed: int | None, out: Path | None, bug_names: tuple[str, ...], budget: float, no_report: bool
+    scenario: str,
+    seed: int | None,
+    out: Path | None,
+    bug_names: tuple[str, ...],
+    budget: float,
+    no_report: bool,
+    target: str,
+    etcd_path: str | None,
+    members: int | None,
 ) -> None:
     """Run SCENARIO (a built-in name or a .toml file), check it and write its run folder."""
     from raftsim import api
 
     _current_input.set(scenario)
+    if target == "sim" and (etcd_path is not None or members is not None):
+        _chosen_target(target, etcd_path, members, None, bug_names)
     chosen = _scenario_with_bugs(scenario, seed, bug_names)
+    chosen_target = _chosen_target(target, etcd_path, members, chosen, bug_names)
     folder = out if out is not None else Path("runs") / f"{chosen.name}-{chosen.seed}"
     check_run_destination(folder)
-    outcome = api.run(chosen, folder, budget, report=not no_report)
+    if chosen_target is not None:
+        outcome = api.run_on_etcd(chosen, chosen_target, folder, budget, report=not no_report)
+    else:
+        outcome = api.run(chosen, folder, budget, report=not no_report)
     print_summary(outcome, folder)
     if not no_report:
         console.print(f" html    {folder / 'report.html'}", soft_wrap=True)
@@ -192,6 +243,18 @@ def replay(folder: Path) -> None:
     from raftsim import api
 
     _current_input.set(str(folder))
+    from raftsim.run_folder import RunFolder
+
+    if RunFolder(folder).target is not None:
+        before, after = api.replay_on_etcd(folder)
+        same_verdict = before.verdict is after.verdict and before.failing() == after.failing()
+        words = f"recorded {before.verdict.word} {before.failing()} replayed {after.verdict.word} {after.failing()}"
+        note = " (a real cluster: verdicts compared, not digests)"
+        if same_verdict:
+            console.print(Text.assemble(("same verdict", "green"), f" {words}{note}"))
+            sys.exit(EXIT_OK)
+        console.print(Text.assemble(("DIFFERENT verdict", "red"), f" {words}{note}"))
+        sys.exit(EXIT_ANOMALY)
     same, recorded, replayed, _result = api.replay(folder)
     if same:
         console.print(Text.assemble(("identical", "green"), f" digest {replayed}"))
@@ -538,6 +601,7 @@ def check_report_destination(path: Path, history: Path) -> None:
 @click.option("--stop-at-first", is_flag=True, help="End the campaign at the first failing seed it runs (exit 1).")
 @_budget_option("Seconds the linearizability checker may spend per seed.")
 @click.option("--no-report", is_flag=True, help="Keep failing seeds' folders without report.html and PNGs.")
+@_target_options
 def fuzz(
     scenario: str,
     count: int,
@@ -552,6 +616,9 @@ def fuzz(
     stop_at_first: bool,
     budget: float,
     no_report: bool,
+    target: str,
+    etcd_path: str | None,
+    members: int | None,
 ) -> None:
     """Run many seeds of SCENARIO in parallel; keep the folders of failing seeds."""
     from raftsim import fuzz as fuzzing
@@ -563,7 +630,17 @@ def fuzz(
         )
     workers = _workers(jobs, fuzzing.default_jobs())
     sharding = fuzzing.parse_shard(shard) if shard is not None else None
+    if target == "sim" and (etcd_path is not None or members is not None):
+        _chosen_target(target, etcd_path, members, None, bug_names)
     chosen = _scenario_with_bugs(scenario, None, bug_names)
+    chosen_target = _chosen_target(target, etcd_path, members, chosen, bug_names)
+    if chosen_target is not None:
+        from targets.etcd.run import prepared
+
+        prepared(chosen, chosen_target)  # refused now, not once per seed
+        recheck = coverage_share = 0.0  # a real run has no digest to recheck, no raftcore to measure
+        if jobs is None:
+            workers = 1  # one cluster at a time unless asked: each member is a process of its own
     folder = out if out is not None else Path("fuzz") / chosen.name
     check_fuzz_destination(folder)
     plan = fuzzing.FuzzPlan(
@@ -576,6 +653,7 @@ def fuzz(
         reports=not no_report,
         coverage_share=coverage_share,
         adapt_round_seeds=adapt_round_seeds,
+        target=chosen_target,
     )
     results = fuzzing.prepare(plan)
     sys.exit(_run_campaign(fuzzing, plan, results, stop_at_first))
@@ -684,6 +762,12 @@ def shrink(folder: Path, out: Path | None, attempts: int, budget: float, no_repo
     from raftsim import shrink as shrinking
 
     _current_input.set(str(folder))
+    from raftsim.run_folder import RunFolder
+
+    if (folder / "target.json").is_file() and RunFolder(folder).target is not None:
+        raise InputError(
+            str(folder), None, None, "a real cluster's run does not fail the same way twice; shrink needs the simulator"
+        )
     target = out if out is not None else folder.parent / f"{folder.name}-shrunk"
     check_run_destination(target)
     with console.status("shrinking…") as status:
@@ -752,7 +836,8 @@ def next_commands(folder: Path, failed: bool) -> list[str]:
     """The commands that lead from a run folder to its cause, quoted for a POSIX shell."""
     quoted = shlex.quote(str(folder))
     commands = [f"raftsim replay {quoted}", f"raftsim report {quoted}"]
-    return [*commands, f"raftsim shrink {quoted}"] if failed else commands
+    real = (folder / "target.json").is_file()  # a real cluster's run: shrinking needs the simulator
+    return [*commands, f"raftsim shrink {quoted}"] if failed and not real else commands
 
 
 def _print_next_commands(folder: Path, failed: bool) -> None:
@@ -862,10 +947,16 @@ def print_summary(outcome: Any, folder: Path) -> None:
     table = Table(title=f"{result.scenario.name}  seed {result.scenario.seed}", box=None, show_header=False)
     table.add_row("operations", ", ".join(f"{n} {kind}" for kind, n in history_counts.items()) or "none")
     table.add_row("faults", str(stats["faults"]))
-    table.add_row("simulated", f"{_seconds(stats['simulated_us'] / 1e6)}, {_plural(stats['messages_sent'], 'message')}")
+    if "simulated_us" in stats:
+        simulated = f"{_seconds(stats['simulated_us'] / 1e6)}, {_plural(stats['messages_sent'], 'message')}"
+        table.add_row("simulated", simulated)
+    else:
+        table.add_row("real", f"{_seconds(stats['wall_s'])} on a real etcd cluster (not replayable byte for byte)")
     table.add_row("leaders", _describe_leaders(leaders))
     for name, checked in verdict.checkers.items():
         table.add_row(name, Text.assemble(_verdict_text(checked.verdict), _checker_detail(checked)))
+    for name, why in verdict.not_judged.items():
+        table.add_row(name, Text.assemble(("not judged", "dim"), f"  {why}"))
     table.add_row("verdict", _verdict_text(verdict.verdict))
     console.print(table)
     for line in why_it_failed(verdict):

@@ -34,7 +34,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from checkers.errors import InputError
 from checkers.events import EVENT_NAMES
@@ -44,6 +44,9 @@ from scenarios import loader, swarm
 from scenarios.model import Scenario
 from scenarios.resolve import resolve
 from sim.world import RunResult, run_scenario
+
+if TYPE_CHECKING:
+    from targets.etcd.run import EtcdTarget
 
 SEED_MAX = 2**63 - 1
 """The largest seed a scenario file (and so a replay) accepts."""
@@ -72,6 +75,8 @@ class FuzzPlan:
     adapt_round_seeds: int = 0
     """With a swarm scenario, the seeds per round after which the swarm weights shift towards
     rare events (`raftsim.adapt`); 0 keeps the plain draw."""
+    target: EtcdTarget | None = None
+    """The real etcd cluster each seed attacks (`targets.etcd.run`); None: the simulator."""
 
 
 class SeedTask(NamedTuple):
@@ -86,6 +91,8 @@ class SeedTask(NamedTuple):
     coverage: bool = False
     round_number: int | None = None
     """The seed's round, in a campaign that adapts; None otherwise."""
+    target: EtcdTarget | None = None
+    """The real cluster to attack; None: the simulator."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +197,8 @@ def run_seed(given: SeedTask | tuple[Any, ...]) -> SeedResult:
         return _judged_seed(task, began)
     except Exception as error:  # a checker or report failing must not end the campaign
         cause = f"{type(error).__name__}: {error}"
-        _keep_error(task.out / f"seed-{scenario.seed}", scenario, "".join(traceback.format_exception(error)))
+        trace_back = "".join(traceback.format_exception(error))
+        _keep_error(task.out / f"seed-{scenario.seed}", scenario, trace_back, task.target is None)
         return SeedResult(
             scenario.seed,
             Verdict.INVALID,
@@ -222,10 +230,13 @@ def _judged_seed(task: SeedTask, began: float) -> SeedResult:
 
     folder = task.out / f"seed-{scenario.seed}"
     simulate = simulate_measured if task.coverage else None
-    outcome = api.run_keeping_failures(scenario, folder, task.budget_s, task.reports, simulate)
+    if task.target is not None:
+        outcome = api.run_on_etcd(scenario, task.target, folder, task.budget_s, task.reports, keep_passing=False)
+    else:
+        outcome = api.run_keeping_failures(scenario, folder, task.budget_s, task.reports, simulate)
     verdict = outcome.verdict
     flagged = tuple(sorted(name for name, result in verdict.checkers.items() if result.verdict is not Verdict.VALID))
-    again = run_scenario(resolve(scenario)).digest if task.recheck else None
+    again = run_scenario(resolve(scenario)).digest if task.recheck and task.target is None else None
     return SeedResult(
         scenario.seed,
         verdict.verdict,
@@ -240,7 +251,7 @@ def _judged_seed(task: SeedTask, began: float) -> SeedResult:
     )
 
 
-def _keep_error(folder: Path, scenario: Scenario, trace_back: str) -> None:
+def _keep_error(folder: Path, scenario: Scenario, trace_back: str, simulated: bool = True) -> None:
     """A folder for a seed the harness failed on: the traceback in `error.txt` and the run's
     files, simulated again (the run is deterministic, and a failure is rare), so that
     `raftsim replay` and `raftsim report` work on it; if the simulation is what failed, its
@@ -252,6 +263,8 @@ def _keep_error(folder: Path, scenario: Scenario, trace_back: str) -> None:
         staging.mkdir(parents=True)
         run_folder.write_durable(staging / "error.txt", trace_back)
         try:
+            if not simulated:  # a real cluster's run is not made again here: its scenario is what reproduces it
+                raise RuntimeError("a real cluster")
             run_folder.write_run(staging, run_scenario(resolve(scenario)))
         except Exception:  # the simulation itself failed: the scenario is what reproduces it
             run_folder.write_durable(staging / "scenario.toml", loader.to_toml(scenario))
@@ -275,6 +288,8 @@ def identity(plan: FuzzPlan) -> dict[str, Any]:
     }
     if plan.adapt_round_seeds:  # only then, so folders of campaigns that do not adapt still resume
         marker["adapt_round_seeds"] = plan.adapt_round_seeds
+    if plan.target is not None:
+        marker["target"] = {"etcd": plan.target.binary, "members": plan.target.members}
     return marker
 
 
@@ -543,7 +558,7 @@ def _task(plan: FuzzPlan, seed: int, weights: swarm.Weights | None = None, round
     if weights is not None and round_number is not None:
         scenario = adapt.drawn_seed(plan.scenario, seed, weights, round_number)
     recheck, measured = rechecked_in(plan, seed), covered_in(plan, seed)
-    return SeedTask(scenario, plan.out, plan.budget_s, recheck, plan.reports, measured, round_number)
+    return SeedTask(scenario, plan.out, plan.budget_s, recheck, plan.reports, measured, round_number, plan.target)
 
 
 def round_weights(plan: FuzzPlan, known: Mapping[int, SeedResult], round_number: int) -> swarm.Weights:

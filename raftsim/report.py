@@ -73,7 +73,11 @@ def build_timeline(
             raise InputError(str(folder.path), None, None, f"not a run folder: {name} is missing")
     note = "messages were not asked for"
     events: Iterable[TraceEvent] | None = extra
-    if extra is not None:
+    if folder.target is not None and messages in ("auto", "replay"):
+        if messages == "replay":
+            raise InputError(str(folder.path), None, "--messages", "a real cluster's run has no replay to draw from")
+        note = "a real cluster's messages are not recorded"
+    elif extra is not None:
         note = "messages recorded during the run"
     elif messages in ("auto", "replay") and not (messages == "auto" and folder.message_lines):
         replayed, note = replayed_messages(folder)

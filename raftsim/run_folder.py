@@ -47,6 +47,8 @@ RUN_FILES = (
     "verdict.json",
     "events.json",
     "crash.txt",
+    "target.json",
+    "logs",
 )
 MESSAGE_EVENTS = ("msg", "recv", "drop")
 T = TypeVar("T")
@@ -318,6 +320,23 @@ class RunFolder:
     def _read_effects(self) -> list[EffectEvent] | None:
         path = self.path / "effects.jsonl"
         return read_effects_jsonl(path) if path.is_file() else None
+
+    @property
+    def target(self) -> dict[str, Any] | None:
+        """`target.json`: the real cluster the run attacked; None for a simulated run."""
+        return self._once("target", self._read_target)
+
+    def _read_target(self) -> dict[str, Any] | None:
+        path = self.path / "target.json"
+        if not path.is_file():
+            return None
+        try:
+            record = json.loads(path.read_text("utf-8"))
+        except (OSError, ValueError, UnicodeDecodeError) as error:
+            raise InputError(str(path), None, None, f"not a target file: {error}") from None
+        if not isinstance(record, dict) or not isinstance(record.get("target"), str):
+            raise InputError(str(path), None, "target", "missing: expected the name of the target")
+        return record
 
     @property
     def watch(self) -> WatchFile | None:
