@@ -1,11 +1,14 @@
 """Client histories: the `history.jsonl` events and the operations a checker judges.
 
-Two layers, kept apart on purpose:
+Kept apart on purpose:
 
 - `Event` is one line of `history.jsonl` exactly as the README's schema states it. The
   simulator builds events and writes them with `write_history_jsonl`; checkers read them
   back with `read_history_jsonl`, which validates every field and the rules between lines
   and names the file, line and field of the first mistake.
+- `FaultLine` is a fault or heal line of `history.jsonl` (`"process": "nemesis"`): a fault
+  as it happened, on the operations' sequence and clock. The readers check it and keep it
+  apart (`faults=`, `read_history_faults`): it is never an event a checker pairs or judges.
 - `Operation` is what a linearizability checker needs: one call with its argument, its
   outcome and the interval in which it may take effect. It knows nothing of the file it came
   from, so readers of other formats (Knossos/Jepsen EDN, Porcupine logs) can produce the
