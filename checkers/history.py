@@ -1,11 +1,14 @@
 """Client histories: the `history.jsonl` events and the operations a checker judges.
 
-Two layers, kept apart on purpose:
+Kept apart on purpose:
 
 - `Event` is one line of `history.jsonl` exactly as the README's schema states it. The
   simulator builds events and writes them with `write_history_jsonl`; checkers read them
   back with `read_history_jsonl`, which validates every field and the rules between lines
   and names the file, line and field of the first mistake.
+- `FaultLine` is a fault or heal line of `history.jsonl` (`"process": "nemesis"`): a fault
+  as it happened, on the operations' sequence and clock. The readers check it and keep it
+  apart (`faults=`, `read_history_faults`): it is never an event a checker pairs or judges.
 - `Operation` is what a linearizability checker needs: one call with its argument, its
   outcome and the interval in which it may take effect. It knows nothing of the file it came
   from, so readers of other formats (Knossos/Jepsen EDN, Porcupine logs) can produce the
@@ -183,6 +186,133 @@ class Operation:
         return record
 
 
+FAULT_TYPES = ("fault", "heal")
+NEMESIS = "nemesis"
+"""The `process` of every fault and heal line: faults are no client's."""
+FAULT_FIELDS = ("index", "time", "process", "type", "fault")
+"""The fields of a fault or heal line that place it (in the order written); every other
+field is one of the fault's settings, kept as written."""
+
+
+@dataclass(frozen=True, slots=True)
+class FaultLine:
+    """A fault, or its heal, as a history recorded it: on the same sequence (`index`) and
+    clock (`time`) as the operations, so that every view can draw the fault where the
+    clients met it, with no simulator trace at hand.
+
+    `fault` is the fault's number, pairing a `fault` line with its `heal`; a fault never
+    healed lasts until the history's end. `settings_json` holds the line's other fields
+    (`kind`, `nodes`, `shape`, `sides`, `cut`, `one_way`, `loss`, `delay_ms`, ... as the
+    simulator's trace carries them) as one JSON object in file order: text keeps the line
+    frozen and hashable and writes back exactly. `time` is None only for a fault read from
+    a history without times (some Jepsen EDN files). `line` is for people and errors, so
+    equality ignores it.
+    """
+
+    index: int
+    time: int | None
+    type: str
+    fault: int
+    settings_json: str = "{}"
+    line: int | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        assert self.type in FAULT_TYPES, self.type
+
+    def settings(self) -> dict[str, Any]:
+        """The fault's settings, decoded afresh (the caller may change its copy)."""
+        settings: dict[str, Any] = json.loads(self.settings_json)
+        return settings
+
+    @property
+    def kind(self) -> str | None:
+        kind = self.settings().get("kind")
+        return kind if isinstance(kind, str) else None
+
+    def to_json(self) -> dict[str, Any]:
+        """The line's object: the placing fields first, then the settings as written."""
+        record: dict[str, Any] = {"index": self.index, "time": self.time, "process": NEMESIS, "type": self.type}
+        record["fault"] = self.fault
+        record.update(self.settings())
+        return record
+
+
+def settings_text(settings: dict[str, Any]) -> str:
+    """`FaultLine.settings_json` of a settings object: compact, in the object's order."""
+    return json.dumps(settings, separators=(",", ":"), ensure_ascii=False)
+
+
+def is_fault_record(record: dict[str, Any]) -> bool:
+    """Whether a line's object means to be a fault or heal line: its type says so, or its
+    process is the nemesis (so that either, got wrong, is told as a fault line's mistake)."""
+    kind, process = record.get("type"), record.get("process")
+    return (isinstance(kind, str) and kind in FAULT_TYPES) or (isinstance(process, str) and process == NEMESIS)
+
+
+def fault_line_from_record(record: dict[str, Any], source: str, line: int) -> FaultLine:
+    """Check a fault or heal line's own fields and build it (the rules between lines are
+    `HistoryValidator`'s and `FaultBook`'s)."""
+    # What the line is first (its type, then its process), so that an operation given the
+    # nemesis's process is told so rather than told what a fault line lacks.
+    for name in ("type", "process"):
+        if name not in record:
+            raise InputError(source, line, name, "missing")
+    kind = record["type"]
+    if not (isinstance(kind, str) and kind in FAULT_TYPES):
+        raise InputError(source, line, "type", f'a "{NEMESIS}" line is a fault or a heal, got {kind!r}')
+    if record["process"] != NEMESIS or not isinstance(record["process"], str):
+        raise InputError(source, line, "process", f'a {kind} line\'s process is "{NEMESIS}", got {record["process"]!r}')
+    for name in FAULT_FIELDS:
+        if name not in record:
+            raise InputError(source, line, name, "missing")
+    for name in ("index", "time"):
+        if not _is_int(record[name]) or record[name] < 0:
+            raise InputError(source, line, name, f"must be an integer >= 0, got {record[name]!r}")
+    if not _is_int(record["fault"]) or record["fault"] < 0:
+        raise InputError(source, line, "fault", f"must be the fault's number, an integer >= 0, got {record['fault']!r}")
+    settings = {name: value for name, value in record.items() if name not in FAULT_FIELDS}
+    if kind == "fault" and "kind" not in settings:
+        raise InputError(source, line, "kind", "missing: a fault says what it is (partition, crash, pause, ...)")
+    if "kind" in settings and (not isinstance(settings["kind"], str) or not settings["kind"]):
+        raise InputError(source, line, "kind", f"must be a non-empty string, got {settings['kind']!r}")
+    return FaultLine(record["index"], record["time"], kind, record["fault"], settings_text(settings), line)
+
+
+class FaultBook:
+    """The rules between fault lines: a fault's number starts one fault only, and a heal
+    heals a fault a line before started, once. Holds two small maps, whatever the
+    history's length."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.started: dict[int, int | None] = {}
+        self.healed: dict[int, int | None] = {}
+
+    def feed(self, fault: FaultLine, line: int | None) -> None:
+        number = fault.fault
+        if fault.type == "fault":
+            if number in self.started:
+                started = _at(self.started[number])
+                raise InputError(self.source, line, "fault", f"fault {number} was already started{started}")
+            self.started[number] = line
+            return
+        if number not in self.started:
+            raise InputError(self.source, line, "fault", f"heals fault {number}, which no fault line before started")
+        if number in self.healed:
+            raise InputError(self.source, line, "fault", f"fault {number} was already healed{_at(self.healed[number])}")
+        self.healed[number] = line
+
+
+def place_problem(index: int, time: int | None, next_index: int, last_time: int | None) -> tuple[str, str] | None:
+    """(field, why) when a line is out of the history's sequence or clock, which the
+    operations and the faults share; else None."""
+    if index != next_index:
+        return "index", f"expected {next_index}, got {index}"
+    if time is not None and last_time is not None and time < last_time:
+        return "time", f"went back from {last_time} to {time}"
+    return None
+
+
 # ---------------------------------------------------------------------------------------
 # Reading
 
@@ -193,14 +323,17 @@ def read_history_jsonl(
     *,
     functions: Collection[str] = FUNCTIONS,
     model: ShapeChecks | None = None,
+    faults: list[FaultLine] | None = None,
 ) -> list[Event]:
     """Read and validate a `history.jsonl`, one line at a time; `f` must be one of
-    `functions`, and each call and result is put to `model` when one is given.
+    `functions`, and each call and result is put to `model` when one is given. Fault and
+    heal lines are checked and left out of the events; `faults`, when given, receives
+    them in history order.
 
     Raises InputError naming the file, line and field of the first problem.
     """
     pairing = None if model is None else Pairing(os.fspath(path), model, wording=JSONL_WORDING, collect=False)
-    return [event for _, event in iter_history_jsonl(path, budget, pairing, functions=functions)]
+    return [event for _, event in iter_history_jsonl(path, budget, pairing, functions=functions, faults=faults)]
 
 
 def iter_history_jsonl(
@@ -209,12 +342,14 @@ def iter_history_jsonl(
     pairing: Pairing | None = None,
     *,
     functions: Collection[str] = FUNCTIONS,
+    faults: list[FaultLine] | None = None,
 ) -> Iterator[tuple[int, Event]]:
     """Yield (line number, event) for each line of a `history.jsonl` once it has passed
     every check, holding nothing but the open invokes: a history of any size streams.
     Spends `budget` per line (see `checkers.formats.text.numbered_lines`). Each event is
     paired in `pairing` when one is given (a reader collecting operations), else in one
-    that only checks.
+    that only checks. Fault and heal lines are checked, never yielded (they are no
+    operation), and appended to `faults` when it is given.
 
     Raises InputError naming the file, line and field of the first problem, whatever the
     bytes (see `decode_json_line`).
@@ -223,10 +358,11 @@ def iter_history_jsonl(
 
     allowed = _in_schema_order(functions)
     source = os.fspath(path)
-    validator = HistoryValidator(source, keep=False, pairing=pairing)
+    validator = HistoryValidator(source, keep=False, pairing=pairing, faults=faults)
     for line_number, event in _events(numbered_lines(source, budget), source, allowed):
         validator.feed(event, line_number)
-        yield line_number, event
+        if isinstance(event, Event):
+            yield line_number, event
 
 
 def _in_schema_order(functions: Collection[str]) -> tuple[str, ...]:
@@ -236,9 +372,11 @@ def _in_schema_order(functions: Collection[str]) -> tuple[str, ...]:
     return (*(f for f in FUNCTIONS if f in functions), *others)
 
 
-def _events(lines: Iterable[tuple[int, str]], source: str, functions: tuple[str, ...]) -> Iterator[tuple[int, Event]]:
-    """Yield (line number, event) for each non-blank line; blank lines only at the end
-    (see `_line_event`)."""
+def _events(
+    lines: Iterable[tuple[int, str]], source: str, functions: tuple[str, ...]
+) -> Iterator[tuple[int, Event | FaultLine]]:
+    """Yield (line number, event or fault line) for each non-blank line; blank lines only
+    at the end (see `_line_event`)."""
     blank_line: int | None = None
     for line_number, raw in lines:
         event = _line_event(raw, source, line_number, functions, blank_line)
@@ -250,9 +388,10 @@ def _events(lines: Iterable[tuple[int, str]], source: str, functions: tuple[str,
 
 def _line_event(
     raw: str, source: str, line_number: int, functions: tuple[str, ...], blank_line: int | None
-) -> Event | None:
-    """The event of one line, None for a blank line; `blank_line` is the first blank
-    line before it, if any (a line after it is an error: blank lines only at the end).
+) -> Event | FaultLine | None:
+    """The event (or fault line) of one line, None for a blank line; `blank_line` is the
+    first blank line before it, if any (a line after it is an error: blank lines only at
+    the end).
 
     A line written as `event_line` writes one (fields in their order, no spaces, no
     escapes) whose every field is valid on its own is read by one regular expression
@@ -271,6 +410,8 @@ def _line_event(
         problem = text_problem(raw, record)
         if problem is not None:
             raise InputError(source, line_number, *problem)
+        if is_fault_record(record):
+            return fault_line_from_record(record, source, line_number)
         event = _event_from_record(record, source, line_number, functions)
     elif blank_line is not None:
         raise InputError(source, blank_line, None, "blank line inside the history")
@@ -283,9 +424,11 @@ def pair_history_jsonl(
     pairing: Pairing,
     *,
     functions: Collection[str] = FUNCTIONS,
+    faults: list[FaultLine] | None = None,
 ) -> int:
     """Read a `history.jsonl` into `pairing` as `iter_history_jsonl` does, every check
-    the same, without building its events; the number of events.
+    the same, without building its events; the number of events (fault and heal lines
+    not counted: they go to `faults` when it is given).
 
     A line in the simulator's form (`_CANONICAL_LINE`) whose every field is valid, that
     keeps every rule between lines and whose call or result the model takes is paired
@@ -297,7 +440,7 @@ def pair_history_jsonl(
 
     allowed = _in_schema_order(functions)
     source = os.fspath(path)
-    validator = HistoryValidator(source, keep=False, pairing=pairing)
+    validator = HistoryValidator(source, keep=False, pairing=pairing, faults=faults)
     fast_functions = frozenset(allowed).intersection(FUNCTIONS)
     opens, crashed, done, collect = pairing._open, pairing._crashed, pairing._done, pairing.collect
     model = pairing.model
@@ -405,11 +548,67 @@ def pair_history_jsonl(
         validator.feed(event, line_number)
         next_index = validator.next_index
         last_time = -1 if validator.last_time is None else validator.last_time
-        events += 1
+        events += isinstance(event, Event)
     return events
 
 
 assert not set(FUNCTIONS).intersection(OBSERVING_FUNCTIONS), "pair_history_jsonl's fail is one that observes nothing"
+
+
+_PLACE = re.compile(
+    r'\{"index":(0|[1-9][0-9]{0,99}),"time":(0|[1-9][0-9]{0,99}),"process":[0-9]{1,100}'
+    r'(?:,"client":[0-9]{1,100})?,"type":"(?:invoke|ok|fail|info)"'
+)
+"""The start of an operation line as the simulator writes it (a client's process, an
+operation's type: no fault line): its place, read without decoding the line."""
+
+
+def read_history_faults(path: str | os.PathLike[str], budget: Budget | None = None) -> list[FaultLine]:
+    """The fault and heal lines of a `history.jsonl`, in history order, each checked as
+    the full reading checks it: its own fields, `FaultBook`'s rules, and its place in the
+    index and clock the operations share. Operation lines are read for their `index` and
+    `time` only, whatever their `f`: this is how a report finds the faults of a history
+    whose operations were read (and judged) already, with their workload's vocabulary,
+    without knowing that vocabulary. Lines the simulator wrote are not even decoded.
+
+    Raises InputError naming the file, line and field of the first problem it sees.
+    """
+    from checkers.formats.text import numbered_lines  # the formats package imports this one
+
+    source = os.fspath(path)
+    book = FaultBook(source)
+    faults: list[FaultLine] = []
+    next_index, last_time = 0, None
+    for line_number, raw in numbered_lines(source, budget):
+        match = _PLACE.match(raw)
+        fault: FaultLine | None = None
+        if match is not None:
+            index, time_us = int(match.group(1)), int(match.group(2))
+        elif not raw.strip():
+            continue
+        else:
+            record = decode_json_line(raw, source, line_number, _DECODER)
+            if not isinstance(record, dict):
+                raise InputError(source, line_number, None, "a line must be one JSON object")
+            if is_fault_record(record):
+                problem = text_problem(raw, record)
+                if problem is not None:
+                    raise InputError(source, line_number, *problem)
+                fault = fault_line_from_record(record, source, line_number)
+            for name in ("index", "time"):
+                if name not in record:
+                    raise InputError(source, line_number, name, "missing")
+                if not _is_int(record[name]) or record[name] < 0:
+                    raise InputError(source, line_number, name, f"must be an integer >= 0, got {record[name]!r}")
+            index, time_us = record["index"], record["time"]
+        place = place_problem(index, time_us, next_index, last_time)
+        if place is not None:
+            raise InputError(source, line_number, *place)
+        if fault is not None:
+            book.feed(fault, line_number)
+            faults.append(fault)
+        next_index, last_time = index + 1, time_us
+    return faults
 
 
 _NATURAL = r"(0|[1-9][0-9]{0,99})"
@@ -1060,7 +1259,8 @@ def _build_operations(done: list[_Done]) -> list[Operation]:
 class HistoryValidator:
     """Checks the rules that span lines, one event at a time.
 
-    Rules: `index` counts from 0 without gaps; `time` never decreases; and the pairing of
+    Rules: `index` counts from 0 without gaps and `time` never decreases, over operation
+    and fault lines alike; fault lines keep `FaultBook`'s rules; and the pairing of
     invokes with completions (`Pairing`, in the words of this schema): a process
     has at most one invoke outstanding; a completion answers the open invoke of its process
     with the same f and key (and, for write and cas, the same value; the same client when
@@ -1069,7 +1269,13 @@ class HistoryValidator:
     forever.
     """
 
-    def __init__(self, source: str, keep: bool = True, pairing: Pairing | None = None) -> None:
+    def __init__(
+        self,
+        source: str,
+        keep: bool = True,
+        pairing: Pairing | None = None,
+        faults: list[FaultLine] | None = None,
+    ) -> None:
         self.source = source
         self.keep = keep
         self.events: list[Event] = []
@@ -1080,16 +1286,24 @@ class HistoryValidator:
         """The index the next event must have, and the time of the last one (None before
         the first): all the rules between lines need of the events before."""
         self.pairing = pairing if pairing is not None else Pairing(source, wording=JSONL_WORDING, collect=False)
+        self.fault_book = FaultBook(source)
+        self.faults = faults
+        """Where fault and heal lines go once checked, when given; they never reach the
+        pairing, so no checker of operations sees them."""
 
-    def feed(self, event: Event, line: int) -> None:
-        if event.index != self.next_index:
-            raise InputError(self.source, line, "index", f"expected {self.next_index}, got {event.index}")
-        if self.last_time is not None and event.time < self.last_time:
-            raise InputError(self.source, line, "time", f"went back from {self.last_time} to {event.time}")
-        pair_event(self.pairing, event, line)
+    def feed(self, event: Event | FaultLine, line: int) -> None:
+        problem = place_problem(event.index, event.time, self.next_index, self.last_time)
+        if problem is not None:
+            raise InputError(self.source, line, *problem)
+        if isinstance(event, FaultLine):
+            self.fault_book.feed(event, line)
+            if self.faults is not None:
+                self.faults.append(event)
+        else:
+            pair_event(self.pairing, event, line)
+            if self.keep:
+                self.events.append(event)
         self.next_index, self.last_time = event.index + 1, event.time
-        if self.keep:
-            self.events.append(event)
 
 
 def pair_event(pairing: Pairing, event: Event, line: int | None) -> OpenCall | None:

@@ -379,13 +379,18 @@ def check(
         check_revisions_of(history, model, history_format, as_json)
     if report_path is not None:
         check_report_destination(report_path, history)
-    operations, result, checked_model = check_history(history, model, history_format, initial, budget, first)
-    if report_path is not None and operations is not None:
+    read, result, checked_model = check_history(history, model, history_format, initial, budget, first)
+    if report_path is not None and read is not None:
         from reports.html import write_html
         from reports.timeline import timeline_from_operations
 
         timeline = timeline_from_operations(
-            operations, result.checker_result(), str(history), model, checked_model.describe_op
+            read.operations,
+            result.checker_result(),
+            str(history),
+            model,
+            checked_model.describe_op,
+            faults=read.faults,
         )
         write_html(timeline, report_path)
         # With --json, stdout holds the one JSON object and nothing else.
@@ -439,19 +444,20 @@ def check_history(
     """Build the model (flags first, so a bad flag is reported before the file is read),
     read the history against it (the readers say what a path is when it is not a regular
     file, without opening a named pipe), and search, all within one budget that starts now.
-    Returns (operations or None when reading ran out of budget, result, model)."""
+    Returns (the history read, operations and faults, or None when reading ran out of
+    budget; result; model). Only the operations are checked: faults are for the report."""
     from checkers.budget import Budget, OutOfBudget
-    from checkers.formats import read_operations
+    from checkers.formats import read_history
     from checkers.linearizability import check_operations, unknown_result
 
     model = _model_from_flags(model_name, initial_text)
     budget = Budget.starting_now(budget_s)
     try:
-        operations = read_operations(history, history_format, model, budget=budget)
+        read = read_history(history, history_format, model, budget=budget)
     except OutOfBudget as out:
         return None, unknown_result(model_name, 0, out.cause, budget.elapsed_ms()), model
     try:
-        return operations, check_operations(operations, model, first=first, budget=budget), model
+        return read, check_operations(read.operations, model, first=first, budget=budget), model
     except ValueError as error:  # the readers check every call first; kept as a backstop
         raise InputError(str(history), None, "f", str(error)) from None
 

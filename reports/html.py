@@ -359,8 +359,10 @@ def _legend(timeline: Timeline) -> str:
     items = [_swatch(OUTCOME_COLOURS[outcome], outcome) for outcome in OUTCOMES]
     if timeline.nodes:
         items += [_swatch(NODE_STATE_COLOURS[state], state) for state in NODE_STATES]
-        kinds = sorted({fault.kind for fault in timeline.faults})
-        items += [_swatch(fault_colour(kind), f"{kind} fault") for kind in kinds]
+    # A history checked on its own has faults (its fault lines) but no nodes.
+    kinds = sorted({fault.kind for fault in timeline.faults})
+    items += [_swatch(fault_colour(kind), f"{kind} fault") for kind in kinds]
+    if timeline.nodes:
         items.append("<span>\u25b6 election</span><span>\u2506 phase boundary</span>")
     if timeline.counterexamples:
         items.append(_swatch("#fff", "cannot be linearized", COUNTEREXAMPLE_COLOUR))

@@ -12,6 +12,12 @@ Knossos files) are drawn against the position of each event in the file instead,
 keeps what a linearizability argument needs, "a returned before b was invoked", and
 drops only the spacing; `time_unit` says which axis a timeline has.
 
+Faults come from the trace's `fault` and `heal` events, or, where a run's trace holds none
+(a real cluster's) and for a history checked on its own, from the history's fault lines
+(`checkers.history.FaultLine`), which `fault_events` turns into the same events: one
+path (`_World`, `_fault_span`) makes every fault band, so labels and colours agree
+whatever the source.
+
 Every string a history or trace provides (keys, values, errors) is kept as data here and
 escaped by the renderer that shows it: the timeline never holds markup.
 """
@@ -19,16 +25,26 @@ escaped by the renderer that shows it: the timeline never holds markup.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import json
 import os
 import shlex
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from checkers.errors import InputError
-from checkers.history import JSONL_WORDING, Event, Operation, Pairing, pair_event, read_history_jsonl
+from checkers.history import (
+    JSONL_WORDING,
+    Event,
+    FaultLine,
+    Operation,
+    Pairing,
+    pair_event,
+    read_history_faults,
+    read_history_jsonl,
+)
 from checkers.trace import TraceEvent, iter_trace_file
 from checkers.verdict import CheckerResult, RunVerdict, Verdict
 from reports.model import (
@@ -84,8 +100,10 @@ def timeline_from_run(
     """Draw a run folder (`history.jsonl`, `trace.jsonl`, `verdict.json`).
 
     `parsed` holds the folder's files as the caller already read them (a run folder value
-    read once per process): with it, no file is read again here. Without it the files are
-    read from `folder`, the history with the register's vocabulary only.
+    read once per process): with it, no file is read again here, but for the history's
+    fault lines when `parsed` has none and the trace has no fault (see `fault_events`).
+    Without it the files are read from `folder`, the history with the register's
+    vocabulary only.
 
     `messages` supplies message events (`msg`, `recv`, `drop`) recorded apart from the
     trace, as a replay with message tracing on does; messages in the trace are used too.
@@ -105,6 +123,11 @@ def timeline_from_run(
         if logs.wanted:
             logs.feed(event)
     logs.finish()
+    if not world.fault_starts:
+        # No fault in the trace (a real cluster's trace may hold none): the history's own.
+        recorded = parsed.faults if parsed.faults is not None else read_history_faults(root / "history.jsonl")
+        for event in fault_events(recorded):
+            world.feed(event)
     for event in messages or ():
         world.feed(event)
     ops = _bars_from_events(history, str(root / "history.jsonl"))
@@ -193,22 +216,26 @@ def _node_states(logs: LogTracker, history: list[Event], ops: list[OpBar]) -> di
 @dataclass(frozen=True)
 class ParsedRun:
     """A run folder's files, parsed: the history's events, the trace's events (or an
-    iterable that yields them once) and the verdict (`RunVerdict({})` for a run never
-    judged)."""
+    iterable that yields them once), the verdict (`RunVerdict({})` for a run never
+    judged) and the history's fault lines (None when they were not read: the timeline
+    reads them itself if it needs them)."""
 
     history: list[Event]
     trace: Iterable[TraceEvent]
     verdict: RunVerdict
+    faults: Sequence[FaultLine] | None = None
 
 
 def _read_run(root: Path) -> ParsedRun:
     for name in ("history.jsonl", "trace.jsonl"):
         if not (root / name).is_file():
             raise InputError(str(root), None, None, f"not a run folder: {name} is missing")
+    faults: list[FaultLine] = []
     return ParsedRun(
-        read_history_jsonl(root / "history.jsonl"),
+        read_history_jsonl(root / "history.jsonl", faults=faults),
         iter_trace_file(root / "trace.jsonl"),
         read_verdict_leniently(root / "verdict.json"),
+        faults,
     )
 
 
@@ -480,6 +507,21 @@ class _World:
         return found
 
 
+def fault_events(faults: Iterable[FaultLine], timed: bool = True) -> list[TraceEvent]:
+    """A history's fault lines as the trace's `fault` and `heal` events (`t`, `ev`, `id`
+    and the settings), so that one path draws both. `t` is the line's time, or with
+    `timed` False its index (the axis of a history without times); a line without a
+    time on a timed axis cannot be placed and is left out (its fault, if it is a heal,
+    then lasts to the end)."""
+    events: list[TraceEvent] = []
+    for fault in faults:
+        t = fault.time if timed else fault.index
+        if t is None:
+            continue
+        events.append({**fault.settings(), "t": t, "ev": fault.type, "id": fault.fault})
+    return events
+
+
 _NOT_SETTINGS = ("t", "ev", "id", "kind", "local_us", "jump_us", "next_tick_us")
 """Fields of a `fault` line that are not the fault's settings: every node's local time, and
 for a clock fault how far each clock jumped and when each node ticks next (per node, too
@@ -551,12 +593,15 @@ def timeline_from_operations(
     model: str,
     describe: Callable[[Operation], str] | None = None,
     max_ops: int = MAX_OPERATIONS,
+    faults: Sequence[FaultLine] = (),
 ) -> Timeline:
     """A timeline of a history any reader of `checkers.formats` produced, with the
     linearizability result when one was computed. `describe` is the model's
     own wording of an operation (`describe_op`), so the page and the checker's text agree.
     A history longer than `max_ops` is cut to the `max_ops` operations around the first
-    counterexample (or its beginning), and the header says so."""
+    counterexample (or its beginning), and the header says so. `faults` (the history's,
+    `checkers.formats.History.faults`) are drawn as a run's are; a fault never healed
+    lasts to the end, and in a cut history only the part in view is drawn."""
     assert max_ops >= 1
     timed = bool(operations) and all(
         op.call_time_us is not None and (op.ret is None or op.return_time_us is not None) for op in operations
@@ -568,6 +613,12 @@ def timeline_from_operations(
     end = max([start, *(op.end if op.end is not None else op.start for op in ops)])
     if not timed:
         end = max([end, *(op.ret or op.call for op in shown)]) + 1
+    world = _World()
+    for event in fault_events(faults, timed):
+        world.feed(event)
+    if len(shown) == len(ordered):
+        end = max(end, world.end)
+    fault_spans = _in_view(world.close_faults(end), start, end, timed)
     counterexamples = counterexamples_from_result(result, ops) if result is not None else []
     verdicts: tuple[VerdictLine, ...] = ()
     if result is not None:
@@ -588,10 +639,25 @@ def timeline_from_operations(
         ops=tuple(ops),
         lanes=tuple(lanes),
         nodes=(),
+        faults=tuple(fault_spans),
         markers=tuple(sorted(markers, key=lambda m: (m.time, m.message))),
         counterexamples=tuple(counterexamples),
         causes=tuple(causes),
     )
+
+
+def _in_view(spans: list[FaultSpan], start: int, end: int, timed: bool) -> list[FaultSpan]:
+    """The faults that overlap [start, end], cut to it (their records keep the true
+    times); on an axis of events, their records name events, not seconds."""
+    shown = []
+    for span in spans:
+        if span.end < start or span.start > end:
+            continue
+        record = span.record
+        if not timed:
+            record = (("started at event", str(span.start)), ("healed at event", str(span.end)), *record[2:])
+        shown.append(dataclasses.replace(span, start=max(span.start, start), end=min(span.end, end), record=record))
+    return shown
 
 
 def _first_stuck_call(result: CheckerResult | None) -> int | None:
@@ -695,6 +761,7 @@ __all__ = [
     "Timeline",
     "VerdictLine",
     "counterexamples_from_result",
+    "fault_events",
     "leader_tenures",
     "plural",
     "read_verdict_leniently",

@@ -508,7 +508,7 @@ def test_running_out_of_budget_while_reading_is_unknown(
         seen["budget"] = budget
         raise OutOfBudget("timeout")
 
-    monkeypatch.setattr("checkers.formats.read_operations", reader)
+    monkeypatch.setattr("checkers.formats.read_history", reader)
     history = write_history(tmp_path / "h.jsonl")
     code, out, err = run_main(
         capsys,
@@ -536,7 +536,7 @@ def test_reading_and_searching_share_one_budget(
     import checkers.linearizability
 
     budgets: list[object] = []
-    real_read, real_check = checkers.formats.read_operations, checkers.linearizability.check_operations
+    real_read, real_check = checkers.formats.read_history, checkers.linearizability.check_operations
 
     def reader(*arguments: object, budget: object = None) -> object:
         budgets.append(budget)
@@ -546,7 +546,7 @@ def test_reading_and_searching_share_one_budget(
         budgets.append(budget)
         return real_check(*arguments, budget=budget, **options)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("checkers.formats.read_operations", reader)
+    monkeypatch.setattr("checkers.formats.read_history", reader)
     monkeypatch.setattr("checkers.linearizability.check_operations", search)
     code, _out, err = run_main(capsys, "check", str(write_history(tmp_path / "h.jsonl")), "--model", "register")
     assert code == 0, err

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from checkers.budget import Budget, OutOfBudget
 from checkers.errors import InputError
 from checkers.formats import FORMATS, detect_format, read_operations
-from checkers.history import Operation, read_history_jsonl
+from checkers.history import Operation, read_history_faults, read_history_jsonl
 from checkers.models import get_model
 from checkers.trace import iter_trace_lines, read_trace_jsonl
 
@@ -646,6 +646,32 @@ def test_mutated_histories_read_or_give_one_line(history_format: str, mutations:
             assert forced == detected  # content decides the format, and then means the same
 
 
+def _with_fault_lines(jsonl: str) -> str:
+    """`jsonl` with a partition fault line after its first line and its heal after its
+    fourth, every index renumbered (the faults share the operations' sequence)."""
+    lines = [json.loads(line) for line in jsonl.splitlines()]
+    nemesis = {"process": "nemesis", "fault": 0}
+    lines.insert(1, {"time": 5, **nemesis, "type": "fault", "kind": "partition", "sides": [[1], [2, 3]]})
+    lines.insert(5, {"time": 25, **nemesis, "type": "heal"})
+    return "".join(json.dumps({**line, "index": number}) + "\n" for number, line in enumerate(lines))
+
+
+@HOSTILE
+@given(mutations=st.lists(_mutation, min_size=1, max_size=3))
+def test_mutated_fault_lines_read_or_give_one_line(mutations: list) -> None:
+    content = _with_fault_lines(JSONL).encode("utf-8")
+    for mutation in mutations:
+        content = mutate(content, mutation)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "history"
+        path.write_bytes(content)
+        read_or_refuse(path, "jsonl", "cas-register")
+        try:
+            read_history_faults(path)
+        except InputError as error:
+            assert_one_line(error, path)
+
+
 CLI_SAMPLE = [
     ("jsonl", [("value", 3, HUGE)]),
     ("jsonl", [("insert", 0.5, "[" * 3000)]),
@@ -661,6 +687,8 @@ CLI_SAMPLE = [
     ("porcupine-log", [("delete", 0.3)]),
     ("jsonl", []),
     ("edn", []),
+    ("jsonl-faults", [("value", 1, '"nemesis"')]),
+    ("jsonl-faults", [("swap", 0.1, 0.5)]),
 ]
 
 
@@ -670,7 +698,7 @@ def test_a_sample_through_the_command(
 ) -> None:
     from raftsim.cli import main
 
-    seed, model = SEEDS[history_format]
+    seed, model = SEEDS[history_format] if history_format in SEEDS else (_with_fault_lines(JSONL), "cas-register")
     content = seed.encode("utf-8")
     for mutation in mutations:
         content = mutate(content, mutation)

@@ -12,6 +12,11 @@
 calls that never complete, nil reads) map onto operations, so that the models and the
 search stay free of any one tool's quirks. Every reader streams: it holds the operations,
 not the file.
+
+`read_history` gives the faults a history recorded too, apart from its operations: our
+fault and heal lines (`checkers.history.FaultLine`), and the nemesis's records of a Jepsen
+EDN history made into such lines (`checkers.formats.edn.NemesisReader`). Porcupine's files
+record no fault. No checker of operations sees a fault; the reports draw them.
 """
 
 from __future__ import annotations
@@ -20,13 +25,14 @@ import contextlib
 import gc
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from checkers.budget import Budget
 from checkers.errors import InputError
 from checkers.formats.porcupine_log import BARE_LINE, LOG_LINE, MARKER
 from checkers.formats.text import no_operations, numbered_lines, significant
-from checkers.history import Operation
+from checkers.history import FaultLine, Operation
 
 if TYPE_CHECKING:
     from checkers.models import Model
@@ -79,6 +85,31 @@ def _format_of(line: str, text: str) -> str | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class History:
+    """A history as read: its operations (what every checker judges) and, kept apart, the
+    faults it recorded, in history order (what the reports draw)."""
+
+    operations: list[Operation]
+    faults: tuple[FaultLine, ...] = ()
+
+
+def read_history(
+    path: str | os.PathLike[str],
+    history_format: str | None = None,
+    model: Model | None = None,
+    budget: Budget | None = None,
+) -> History:
+    """`read_operations`, and the faults the history recorded, from one pass over the file."""
+    chosen = history_format or "auto"
+    if chosen not in FORMATS:
+        raise ValueError(f"unknown history format {chosen!r}; known formats: {', '.join(FORMATS)}")
+    if chosen == "auto":
+        chosen = detect_format(path, budget)
+    with collector_paused():
+        return _read(path, chosen, model, budget)
+
+
 def read_operations(
     path: str | os.PathLike[str],
     history_format: str | None = None,
@@ -95,13 +126,7 @@ def read_operations(
     `budget` per record and per chunk of a long line; `OutOfBudget` propagates. Raises
     ValueError for an unknown format name.
     """
-    chosen = history_format or "auto"
-    if chosen not in FORMATS:
-        raise ValueError(f"unknown history format {chosen!r}; known formats: {', '.join(FORMATS)}")
-    if chosen == "auto":
-        chosen = detect_format(path, budget)
-    with collector_paused():
-        return _read(path, chosen, model, budget)
+    return read_history(path, history_format, model, budget).operations
 
 
 @contextlib.contextmanager
@@ -123,22 +148,24 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _read(path: str | os.PathLike[str], chosen: str, model: Model | None, budget: Budget | None) -> list[Operation]:
+def _read(path: str | os.PathLike[str], chosen: str, model: Model | None, budget: Budget | None) -> History:
     if chosen == "jsonl":
-        from checkers.formats.jsonl import read_jsonl_operations
+        from checkers.formats.jsonl import read_jsonl_history
 
-        return read_jsonl_operations(path, model, budget)
+        operations, faults = read_jsonl_history(path, model, budget)
+        return History(operations, tuple(faults))
     if chosen == "porcupine-log":
         from checkers.formats.porcupine_log import read_porcupine_log
 
-        return read_porcupine_log(path, model, budget)
+        return History(read_porcupine_log(path, model, budget))
     if chosen == "porcupine-kv":
         from checkers.formats.porcupine_kv import read_porcupine_kv
 
-        return read_porcupine_kv(path, model, budget)
-    from checkers.formats.edn import read_edn_history
+        return History(read_porcupine_kv(path, model, budget))
+    from checkers.formats.edn import read_edn_history_and_faults
 
-    return read_edn_history(path, model=model, budget=budget)
+    operations, faults = read_edn_history_and_faults(path, model=model, budget=budget)
+    return History(operations, tuple(faults))
 
 
-__all__ = ["FORMATS", "detect_format", "read_operations"]
+__all__ = ["FORMATS", "History", "detect_format", "read_history", "read_operations"]
