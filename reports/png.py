@@ -145,7 +145,7 @@ class _Axis:
 
 def _axis(timeline: Timeline) -> _Axis:
     if timeline.time_unit == "us":
-        return _Axis(1e-6, "simulated time (s)", max(timeline.end * 1e-6, 1e-3))
+        return _Axis(1e-6, "time (s)", max(timeline.end * 1e-6, 1e-3))
     return _Axis(1.0, "history event", float(max(timeline.end, 1)))
 
 

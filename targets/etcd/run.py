@@ -126,13 +126,30 @@ def _poll_roles(cluster: EtcdCluster, log: _Log, stop: threading.Event) -> None:
     """Write a role line whenever a member's role, term or leader changes as polled."""
     shown: dict[int, tuple[str, int, int]] = {}
     while not stop.wait(POLL_S):
-        for node, status in sorted(cluster.status().items()):
-            leader = status.get("leader") or 0
-            role = "leader" if leader == node else "follower"
-            seen = (role, int(status.get("term", 0)), int(leader))
+        for node, seen in sorted(polled_roles(cluster.status()).items()):
             if shown.get(node) != seen:
                 shown[node] = seen
                 log.role(node, *seen)
+
+
+def polled_roles(statuses: dict[int, dict[str, Any]]) -> dict[int, tuple[str, int, int]]:
+    """(role, term, leader) of each member that answered, from one round of etcd's status.
+
+    etcd reports the term of the last entry it applied, not the term it is in: a leader
+    just elected says the old term until its first entry applies, while the followers that
+    applied it already say the new one. So a member naming leader L is given the highest
+    term any member naming L reports (one naming no leader keeps its own), which keeps two
+    members from seeming to lead one term."""
+    terms = {node: int(status.get("term") or 0) for node, status in statuses.items()}
+    leaders = {node: int(status.get("leader") or 0) for node, status in statuses.items()}
+    by_leader: dict[int, int] = {}
+    for node, leader in leaders.items():
+        by_leader[leader] = max(by_leader.get(leader, 0), terms[node])
+    roles: dict[int, tuple[str, int, int]] = {}
+    for node, leader in leaders.items():
+        term = by_leader[leader] if leader else terms[node]
+        roles[node] = ("leader" if leader == node else "follower", term, leader)
+    return roles
 
 
 def run_on_etcd(scenario: Scenario, target: EtcdTarget, staging: Path, stop: threading.Event) -> RunResult:
