@@ -881,7 +881,8 @@ def _add_event_rows(table: Table, summary: dict[str, Any]) -> None:
     """Seeds reaching each rare event, the unreached ones named together; then the rounds."""
     events = summary.get("events") or {}
     finished = summary["finished"]
-    table.add_row("rare events", f"seeds reaching each, of {finished}")
+    if events:  # none for a real cluster, whose inner events are not seen
+        table.add_row("rare events", f"seeds reaching each, of {finished}")
     for name, seeds in events.items():
         if seeds:
             table.add_row(f"  {name}", str(seeds))

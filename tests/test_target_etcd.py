@@ -176,3 +176,16 @@ def test_a_harness_killed_or_interrupted_mid_run_leaves_nothing(tmp_path: Path, 
 
 def test_etcd_is_found_or_named() -> None:
     assert os.access(_etcd_binary(), os.X_OK)
+
+
+def test_fuzz_on_a_real_cluster_keeps_the_failing_seed(tmp_path: Path) -> None:
+    binary = _etcd_binary()
+    out = tmp_path / "fuzz"
+    arguments = ("fuzz", str(_scenario(tmp_path, 0.5)), "--target", "etcd", "--etcd", binary, "--seeds", "1")
+    campaign = _raftsim(*arguments, "--start", "3", "--out", str(out), "--no-report")
+    assert campaign.returncode == 1, campaign.stdout + campaign.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["failed"] == [3] and summary["rechecked"] == 0 and summary["events"] == {}
+    kept = out / "seed-3"
+    assert json.loads((kept / "target.json").read_text())["target"] == "etcd"
+    assert "rare events" not in campaign.stdout  # the simulator's, not seen in a real cluster
