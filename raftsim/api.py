@@ -113,6 +113,9 @@ def judge(
     if real:
         wanted = {*workload.checkers, "disruption", "node-progress" if "liveness" in workload.checkers else ""}
         not_judged.update((name, why) for name, why in REAL_CLUSTER_UNSEEN.items() if name in wanted)
+        options = dict(folder.scenario.workload.options)
+        if options.get("watchers") or options.get("informers"):
+            not_judged["watch"] = "the scenario's watchers and informers are not run against a real cluster"
     elif "raft-safety" in workload.checkers:
         results["raft-safety"] = check_raft_safety(trace, history)
     effects = folder.effects
