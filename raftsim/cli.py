@@ -764,7 +764,7 @@ def shrink(folder: Path, out: Path | None, attempts: int, budget: float, no_repo
     _current_input.set(str(folder))
     from raftsim.run_folder import RunFolder
 
-    if (folder / "target.json").is_file() and RunFolder(folder).target is not None:
+    if _is_real_run(folder) and RunFolder(folder).target is not None:
         raise InputError(
             str(folder), None, None, "a real cluster's run does not fail the same way twice; shrink needs the simulator"
         )
@@ -832,11 +832,20 @@ def _seconds(seconds: float) -> str:
     return f"{seconds:.3g} s" if seconds < 10 else f"{seconds:.1f} s"
 
 
+def _is_real_run(folder: Path) -> bool:
+    """Whether `folder` holds a real cluster's run (`target.json`); a path the system cannot
+    even look at is not one, and the command reading it says what is wrong with it."""
+    try:
+        return (folder / "target.json").is_file()
+    except OSError:
+        return False
+
+
 def next_commands(folder: Path, failed: bool) -> list[str]:
     """The commands that lead from a run folder to its cause, quoted for a POSIX shell."""
     quoted = shlex.quote(str(folder))
     commands = [f"raftsim replay {quoted}", f"raftsim report {quoted}"]
-    real = (folder / "target.json").is_file()  # a real cluster's run: shrinking needs the simulator
+    real = _is_real_run(folder)  # a real cluster's run: shrinking needs the simulator
     return [*commands, f"raftsim shrink {quoted}"] if failed and not real else commands
 
 

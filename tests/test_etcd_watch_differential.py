@@ -26,7 +26,6 @@ from test_etcd_differential import (
     _running_etcd,
     delete_requests,
     etcd_answer,
-    from_gateway,
     put_requests,
     raftcore_answer,
     range_ends,
@@ -38,6 +37,7 @@ from test_etcd_differential import (
 
 from raftcore.etcd import EtcdRequest
 from raftcore.watch import FILTERS, WatchCreate, WatchHub, WatchRequest, event_to_json, request_to_json
+from targets.etcd.gateway import from_gateway
 
 EXAMPLES = 40
 QUIET_S = 0.5
