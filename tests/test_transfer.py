@@ -8,6 +8,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+import pytest
+from mvcc_support import ask, settle
+
 from raftcore.raft import RaftNode
 from raftcore.server import KVServer, Request, Response
 from raftcore.types import (
@@ -332,3 +335,21 @@ def test_a_learner_ignores_timeout_now() -> None:
     learner = cluster.nodes[4]
     learner.step(Message(TIMEOUT_NOW, 1, 4, cluster.nodes[1].term))
     assert learner.role is Role.FOLLOWER and learner.leader_id == 1
+
+
+def test_a_lease_revoke_refused_during_a_transfer_is_tried_again_next_tick(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = Config(node_id=1, peers=(1,), tick_ms=100, election_ticks=10)
+    server = KVServer(config, PersistedState(), random.Random(1))
+    for _ in range(30):
+        server.tick()
+        settle(server)
+    granted = ask(server, Request.etcd("g", "c1", "lease-grant", {"TTL": 2}))
+    lease_id = int(granted.value["ID"])
+    # A lone node cannot hand over leadership; refuse its proposals as a transfer would.
+    monkeypatch.setattr(server.node, "propose", lambda data: None)
+    for _ in range(60):
+        assert server.tick() == []
+        settle(server)
+    monkeypatch.undo()
+    revoked = server.tick()
+    assert [lease for lease, _ in revoked] == [lease_id]
