@@ -14,6 +14,7 @@ from mvcc_support import ask, settle
 from raftcore.raft import RaftNode
 from raftcore.server import KVServer, Request, Response
 from raftcore.types import (
+    LOCAL_MESSAGE_TYPES,
     NO_NODE,
     TRANSFER_CAMPAIGN,
     Config,
@@ -26,6 +27,7 @@ from raftcore.types import (
     Ready,
     Role,
 )
+from reports.html import MESSAGE_COLOURS
 
 TIMEOUT_NOW = MessageType.TIMEOUT_NOW
 TRANSFER_LEADER = MessageType.TRANSFER_LEADER
@@ -353,3 +355,9 @@ def test_a_lease_revoke_refused_during_a_transfer_is_tried_again_next_tick(monke
     monkeypatch.undo()
     revoked = server.tick()
     assert [lease for lease, _ in revoked] == [lease_id]
+
+
+def test_every_message_type_a_node_sends_has_a_colour_in_the_message_diagram() -> None:
+    sent = [kind.value for kind in MessageType if kind not in LOCAL_MESSAGE_TYPES]
+    assert "timeout-now" in sent and "transfer-leader" in sent
+    assert [kind for kind in sent if kind not in MESSAGE_COLOURS] == []
