@@ -77,7 +77,11 @@ class LeaseService:
             request_id = f"{EXPIRY_PREFIX}{lease_id}-n{self._node_id}-t{self._node.term}-{self._expiries_proposed}"
             command = Command.etcd(request_id, LeaseRevokeRequest(lease_id))
             entry = self._node.propose(command.encode())
-            assert entry is not None, "only a leader counts deadlines, and a leader accepts proposals"
+            if entry is None:
+                # Only a leader counts deadlines, but one handing over leadership takes no
+                # proposals: the lease stays due and its revoke is tried again next tick.
+                self.lessor.expiring.discard(lease_id)
+                continue
             proposed.append((lease_id, request_id))
         return proposed
 

@@ -68,6 +68,7 @@ from raftcore.tracker import ProgressTracker
 from raftcore.types import (
     LOCAL_MESSAGE_TYPES,
     NO_NODE,
+    TRANSFER_CAMPAIGN,
     Config,
     Entry,
     HardState,
@@ -94,6 +95,8 @@ BEAT = MessageType.BEAT
 CHECK_QUORUM = MessageType.CHECK_QUORUM
 READ_INDEX = MessageType.READ_INDEX
 READ_INDEX_RESPONSE = MessageType.READ_INDEX_RESPONSE
+TRANSFER_LEADER = MessageType.TRANSFER_LEADER
+TIMEOUT_NOW = MessageType.TIMEOUT_NOW
 LEADER = Role.LEADER
 FOLLOWER = Role.FOLLOWER
 CANDIDATE = Role.CANDIDATE
@@ -176,6 +179,9 @@ class RaftNode:
         self._election_elapsed_ticks = 0
         self._heartbeat_elapsed_ticks = 0
         self._randomized_election_timeout_ticks = config.election_ticks
+        self.lead_transferee = NO_NODE
+        """While leading: the voter leadership is being handed to, or NO_NODE."""
+        self._timeout_now_sent = False
         self._step_role: Callable[[Message], None] = self._step_follower
         self._messages: list[Message] = []
         # Followers owed an append by the next Ready, mapped to whether it must go out even
@@ -232,6 +238,9 @@ class RaftNode:
         self._tracker.reset_votes()
         self._tracker.clear_progress()
         self._appends_owed = {}
+        # A transfer belongs to one leadership: any role change ends it.
+        self.lead_transferee = NO_NODE
+        self._timeout_now_sent = False
         # Reads waiting on this node's leadership die with it; their servers see the role
         # change and fail them, and the clients ask again.
         self._read_only = ReadOnly()
@@ -305,6 +314,9 @@ class RaftNode:
                 self._step_local(CHECK_QUORUM)
                 if self.role is not LEADER:
                     return
+            # A transfer that took a whole election timeout failed (the target is cut off
+            # or slow): take proposals again rather than stay stuck.
+            self.lead_transferee = NO_NODE
         if self._heartbeat_elapsed_ticks >= self.config.heartbeat_ticks:
             self._heartbeat_elapsed_ticks = 0
             self._step_local(BEAT)
@@ -328,6 +340,18 @@ class RaftNode:
         assert self.log.last_index == last_index + 1, "one proposal, one entry"
         return self.log.slice(last_index + 1, last_index + 2)[0]
 
+    def transfer_leadership(self, to: int) -> None:
+        """Ask the leader to hand leadership to voter `to` (etcd's TransferLeader).
+
+        A follower passes the request on to the leader it knows (or drops it). The leader
+        ignores a target that is itself, not a voter, or already the pending target; a new
+        target replaces a pending one. It stops taking proposals, brings the target's log
+        up to its own and then sends it TIMEOUT_NOW; the target campaigns at once, and the
+        transfer ends with the leader's step-down, any other role change, or an election
+        timeout without success. Whether it worked shows in the roles, not in a return.
+        """
+        self.step(Message(TRANSFER_LEADER, self.node_id, self.node_id, 0, log_index=to))
+
     def read_index(self, context: str) -> bool:
         """Ask for the index a read named `context` may be served at; it comes back as a
         `ReadState` in a later Ready, or never if leadership changes first (the Ready's soft
@@ -345,7 +369,7 @@ class RaftNode:
             kind = message.type
             if kind is HUP:
                 self._hup()
-            elif kind in LOCAL_MESSAGE_TYPES or kind is READ_INDEX:
+            elif kind in LOCAL_MESSAGE_TYPES or kind is READ_INDEX or kind is TRANSFER_LEADER:
                 self._step_role(message)
             return
         if not self._tracker.is_member(sender):
@@ -372,10 +396,16 @@ class RaftNode:
             # from a later term, before the lease is asked about.
             self.become_follower(message.term, NO_NODE)
             return True
-        if (kind is VOTE or kind is PRE_VOTE) and self._in_leader_lease():
+        if (
+            (kind is VOTE or kind is PRE_VOTE)
+            and self._in_leader_lease()
+            and not (kind is VOTE and message.context == TRANSFER_CAMPAIGN)
+        ):
             # Heard from a leader within the minimum election timeout: a node that calls
             # an election now is disrupting a healthy cluster, so neither vote nor adopt
-            # its term (Raft thesis, section 4.2.3).
+            # its term (Raft thesis, section 4.2.3). A campaign the leader itself asked
+            # for (TIMEOUT_NOW) disrupts nothing and passes, as in etcd; the leader gives
+            # up its lease reads for it (`_in_lease`).
             return False
         if kind is PRE_VOTE:
             return True  # a pre-vote never changes our term
@@ -427,7 +457,15 @@ class RaftNode:
         self._forgot_leader = False
         self._campaign(pre_election=self.config.pre_vote)
 
-    def _campaign(self, pre_election: bool) -> None:
+    def _campaign_for_transfer(self) -> None:
+        """TIMEOUT_NOW: the leader hands over. No pre-election: the leader vouches that our
+        log is as long as its own, and a pre-vote would be refused by voters in its lease."""
+        if not self._tracker.is_voter(self.node_id):
+            return
+        self._forgot_leader = False
+        self._campaign(pre_election=False, transfer=True)
+
+    def _campaign(self, pre_election: bool, transfer: bool = False) -> None:
         if pre_election:
             self.become_pre_candidate()
             request_type = PRE_VOTE
@@ -453,6 +491,7 @@ class RaftNode:
                     request_term,
                     log_term=last_term,
                     log_index=last_index,
+                    context=TRANSFER_CAMPAIGN if transfer else None,
                 )
             )
 
@@ -513,6 +552,10 @@ class RaftNode:
             if progress.match < self.log.last_index or progress.state is ProgressState.PROBE:
                 self._owe_append(message.sender, even_if_empty=True)
         elif kind is PROPOSE:
+            if self.lead_transferee != NO_NODE:
+                # Handing over: a new entry could keep the target from ever catching up,
+                # and the proposer is better off asking the next leader.
+                return
             for entry in message.entries:
                 self.log.append_new(self.term, entry.data)
             self._broadcast_append(even_if_empty=False)
@@ -522,6 +565,8 @@ class RaftNode:
             self._maybe_step_down_without_quorum()
         elif kind is READ_INDEX:
             self._handle_read_index(message.sender, message.context)
+        elif kind is TRANSFER_LEADER:
+            self._handle_transfer_leader(message.log_index)
         # Vote responses are stale here; appends or heartbeats in our own term can only
         # come from a rival leader, which Raft rules out (and a planted bug may not).
 
@@ -562,6 +607,14 @@ class RaftNode:
             # longer are is dropped, and its follower sees the leader change.
             if message.sender == self.node_id and self.leader_id != NO_NODE:
                 self._send(Message(READ_INDEX, self.node_id, self.leader_id, self.term, context=message.context))
+        elif kind is TRANSFER_LEADER:
+            # Our own request goes on to the leader, if we know one; a request forwarded to
+            # us, a leader no more, is dropped.
+            if message.sender == self.node_id and self.leader_id != NO_NODE:
+                target = message.log_index
+                self._send(Message(TRANSFER_LEADER, self.node_id, self.leader_id, self.term, log_index=target))
+        elif kind is TIMEOUT_NOW:
+            self._campaign_for_transfer()
         elif kind is READ_INDEX_RESPONSE:
             assert isinstance(message.context, str), message
             self._read_states.append(ReadState(message.log_index, message.context))
@@ -603,6 +656,30 @@ class RaftNode:
         # The round number goes back: the answer confirms that round's reads and lease.
         self._send(Message(HEARTBEAT_RESPONSE, self.node_id, message.sender, self.term, context=message.context))
 
+    # ---- leadership transfer ----
+
+    def _handle_transfer_leader(self, target: int) -> None:
+        if not self._tracker.is_voter(target):
+            return  # an unknown node or a learner cannot lead
+        if self.lead_transferee != NO_NODE:
+            if self.lead_transferee == target:
+                return  # already under way
+            self.lead_transferee = NO_NODE
+        if target == self.node_id:
+            # Nothing to hand over; as in etcd, the request still ended a pending transfer.
+            return
+        # The transfer has one election timeout to succeed (`_tick_heartbeat`).
+        self._election_elapsed_ticks = 0
+        self.lead_transferee = target
+        if self._tracker.progress[target].match == self.log.last_index:
+            self._send_timeout_now(target)
+        else:
+            self._owe_append(target, even_if_empty=True)
+
+    def _send_timeout_now(self, target: int) -> None:
+        self._timeout_now_sent = True
+        self._send(Message(TIMEOUT_NOW, self.node_id, target, self.term))
+
     # ---- reads: ReadIndex and the lease (raftcore.read_only) ----
 
     def _handle_read_index(self, requester: int, context: str | bytes | None) -> None:
@@ -621,7 +698,19 @@ class RaftNode:
         self._read_only.add(requester, context, log.committed)
 
     def _in_lease(self) -> bool:
-        if not self._lease_reads:
+        """Whether a read may be answered without a round, under the leader's lease.
+
+        A lease rests on the voters' promise not to elect anyone else while they still hear
+        from this leader. A campaign this leader asked for with TIMEOUT_NOW is exempt from
+        that promise, and the message may arrive late, even after the transfer was given
+        up: a new leader may then be elected and commit writes while this one still counts
+        its lease. So from its first TIMEOUT_NOW to the end of its term the leader confirms
+        every read with a round. etcd-io/raft keeps serving lease reads through a transfer;
+        here safety wins. Another leader's TIMEOUT_NOW cannot end this lease early: the
+        campaign it starts asks for votes in a term no later than this leader's, which it
+        cannot win, unless an election this lease holds off came first.
+        """
+        if not self._lease_reads or self._timeout_now_sent:
             return False
         if self._bug_lease_read_without_check_quorum:
             # The planted bug: leading is taken for a lease, as if CheckQuorum's step-down
@@ -676,6 +765,8 @@ class RaftNode:
         elif not self._bug_inflight_never_freed:
             # The planted bug `inflight-never-freed` forgets this: the window only fills.
             progress.free_inflights_up_to(index)
+        if sender == self.lead_transferee and progress.match == self.log.last_index:
+            self._send_timeout_now(sender)
         # A new commit index goes out with the next append or heartbeat, not on its own.
         # Only a match beyond the commit index can move it.
         if index > self.log.committed:

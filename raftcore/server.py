@@ -230,7 +230,9 @@ class KVServer:
         if self._txn_compare_at_propose and command.operation == "etcd-txn":
             command = self._txn_decided_at_propose(command)
         entry = self.node.propose(command.encode())
-        assert entry is not None, "a leader accepts proposals"
+        if entry is None:
+            # A leader handing over leadership takes no proposals; the client tries again.
+            return self._not_leader(request)
         if self._ack_before_commit and command.operation in ("put", "delete"):
             # The planted bug: the write is in the leader's log, so it is taken as done.
             result = Result(True, command.value, self.store.revision)

@@ -37,6 +37,13 @@ class MessageType(enum.StrEnum):
     READ_INDEX_RESPONSE = "read-index-response"
     """The leader's answer to a follower's read-index: `log_index` is the index, once the
     leader confirmed it still led after the request arrived."""
+    TRANSFER_LEADER = "transfer-leader"
+    """Hand leadership to the voter named by `log_index` (`RaftNode.transfer_leadership`);
+    stepped locally, and sent on to the leader by a follower that knows one."""
+    TIMEOUT_NOW = "timeout-now"
+    """A leader tells the follower it hands leadership to that its log is caught up: stand
+    for election at once, without a pre-election, in a campaign voters may not refuse for
+    having heard from a leader lately (`TRANSFER_CAMPAIGN`)."""
     # Local events: a node steps these into itself and never sends them, so that every
     # input (bar the clock) takes one path through `step`, as etcd's MsgHup and MsgProp do.
     HUP = "hup"
@@ -51,6 +58,11 @@ class MessageType(enum.StrEnum):
 
 LOCAL_MESSAGE_TYPES = frozenset({MessageType.HUP, MessageType.PROPOSE, MessageType.BEAT, MessageType.CHECK_QUORUM})
 """Message types that only ever go from a node to itself."""
+
+TRANSFER_CAMPAIGN = "transfer"
+"""The `context` of a vote request in a campaign a leader asked for with TIMEOUT_NOW. Its
+voters grant it even within a leader's lease: the leader that would hold them to their
+promise is the one stepping aside."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +81,8 @@ class Message(NamedTuple):
     Field meanings follow etcd's raftpb.Message: for votes `log_index`/`log_term` describe the
     candidate's last entry; for appends they describe the entry preceding `entries`; for
     append responses `log_index` is the highest index the follower now matches (or, on reject,
-    the index that was rejected) and `reject_hint` the follower's hint for fast backtracking.
+    the index that was rejected) and `reject_hint` the follower's hint for fast backtracking;
+    for a transfer request `log_index` names the node to hand leadership to.
     `context` is an opaque payload for requests that need one (a read's id for ReadIndex, a
     forced election for leadership transfer); None, the default, means none, and a message
     without one looks in every trace exactly as before the field existed.

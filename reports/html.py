@@ -50,6 +50,8 @@ MESSAGE_COLOURS = {
     "heartbeat-response": "#bdbdbd",
     "read-index": "#f9a825",
     "read-index-response": "#fdd835",
+    "transfer-leader": "#e64a19",
+    "timeout-now": "#ff8a65",
 }
 PREFIX_SHOWN = 20
 """How many of the last linearizable operations the static counterexample lists; the

@@ -18,6 +18,7 @@ Directives (nodes are numbered from 1; `N...` means one or more node ids, all if
     add-nodes COUNT [election=10 heartbeat=1 prevote=true checkquorum=true max-entries=64]
     bugs NAME...                    planted bugs for nodes started from now on
     campaign N / propose N DATA
+    transfer-leadership from=N to=M ask node N to hand leadership to node M
     tick N [COUNT] / tick-election N / tick-heartbeat N
     tick-all max=ROUNDS             tick every running node, one round at a time, until a
                                     role or term changes (no message moves meanwhile)
@@ -45,7 +46,7 @@ from pathlib import Path
 
 from raftcore.bugs import SEND_BEFORE_PERSIST, validate_bugs
 from raftcore.raft import RaftNode
-from raftcore.types import Config, Entry, HardState, Message, MessageType, PersistedState, Ready
+from raftcore.types import TRANSFER_CAMPAIGN, Config, Entry, HardState, Message, MessageType, PersistedState, Ready
 
 STABILIZE_ROUNDS_MAX = 1000
 
@@ -120,6 +121,10 @@ def describe_message(message: Message) -> str:
     kind = message.type
     if kind in (MessageType.VOTE, MessageType.PRE_VOTE):
         text += f" index={message.log_index} log_term={message.log_term}"
+        if message.context == TRANSFER_CAMPAIGN:
+            text += " transfer"
+    elif kind is MessageType.TRANSFER_LEADER:
+        text += f" target={message.log_index}"
     elif kind is MessageType.APPEND:
         text += f" index={message.log_index} log_term={message.log_term} commit={message.commit}"
         if message.entries:
@@ -374,7 +379,19 @@ def handle_campaign(env: InteractionEnv, directive: Directive) -> None:
 def handle_propose(env: InteractionEnv, directive: Directive) -> None:
     node = env.live(directive, directive.positional[0])
     entry = node.propose(" ".join(directive.positional[1:]))
-    env.emit(f"proposed {describe_entry(entry)}" if entry else "dropped: not leader")
+    if entry is not None:
+        env.emit(f"proposed {describe_entry(entry)}")
+    else:
+        env.emit("dropped: leadership transfer under way" if node.lead_transferee else "dropped: not leader")
+
+
+def handle_transfer_leadership(env: InteractionEnv, directive: Directive) -> None:
+    before = env.states()
+    node = env.live(directive, directive.keywords["from"][0])
+    node.transfer_leadership(int(directive.keywords["to"][0]))
+    env.report_changes(before)
+    if node.lead_transferee != 0:
+        env.emit(f"{node.node_id} transferring leadership to {node.lead_transferee}")
 
 
 def handle_process_ready(env: InteractionEnv, directive: Directive) -> None:
@@ -453,6 +470,7 @@ HANDLERS = {
     "send-ready": handle_send_ready,
     "stabilize": lambda env, directive: env.stabilize(_node_ids(env, directive)),
     "tick": lambda env, directive: _tick(env, directive, "count"),
+    "transfer-leadership": handle_transfer_leadership,
     "tick-all": handle_tick_all,
     "tick-election": lambda env, directive: _tick(env, directive, "election"),
     "tick-heartbeat": lambda env, directive: _tick(env, directive, "heartbeat"),
