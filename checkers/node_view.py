@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 
 from checkers.trace import TraceEvent
 
-NODE_EVENTS = frozenset({"role", "hard_state", "restart", "crash", "pause", "resume"})
+NODE_EVENTS = frozenset(
+    {"role", "hard_state", "restart", "crash", "pause", "resume", "started", "member-removed", "member-added"}
+)
 """The trace events that change a node's view; any other event leaves every view alone."""
 
 
@@ -41,7 +43,10 @@ class NodeViews:
             view.term = event["term"]
         elif kind == "restart":
             view.role, view.term, view.crashed, view.paused = "follower", event["term"], False, False
-        elif kind == "crash":
+        elif kind in ("started", "member-added"):
+            # A real cluster's member process back (its term is the next role line's).
+            view.role, view.crashed, view.paused = "follower", False, False
+        elif kind in ("crash", "member-removed"):
             view.crashed = True
         else:
             view.paused = kind == "pause"

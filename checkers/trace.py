@@ -113,6 +113,10 @@ _REQUIRED: dict[str, tuple[_Field, ...]] = {
     "restart": (_int("node"), _int("term"), _int("vote"), _int("commit"), _entries("log")),
     "pause": (_int("node"),),
     "resume": (_int("node"),),
+    # A real cluster's (`targets.etcd`): its member processes, with no Raft state to show.
+    "started": (_int("node"),),
+    "member-removed": (_int("node"),),
+    "member-added": (_int("node"),),
     "fault": (_str("kind"),),
     "heal": (_str("kind"),),
     "clock": (_int("id"), _Field("nodes", list, "a list of node ids", _is_node_list)),

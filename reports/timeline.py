@@ -386,6 +386,11 @@ class _World:
             "role": self._on_role,
             "crash": self._on_crash,
             "restart": self._on_restart,
+            # A real cluster's member processes, whose Raft state the trace does not hold:
+            # started again after a kill, removed from the membership, added back empty.
+            "started": self._on_started,
+            "member-removed": self._on_crash,
+            "member-added": self._on_started,
             "pause": self._on_pause,
             "resume": self._on_resume,
             "fault": self._on_fault,
@@ -437,6 +442,9 @@ class _World:
 
     def _on_crash(self, event: TraceEvent, t: int) -> None:
         self._show(event["node"], t, "crashed")
+
+    def _on_started(self, event: TraceEvent, t: int) -> None:
+        self._show(event["node"], t, "follower")
 
     def _on_restart(self, event: TraceEvent, t: int) -> None:
         node = event["node"]

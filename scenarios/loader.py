@@ -133,7 +133,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "checks.serializable_reads": model.SERIALIZABLE_JUDGEMENTS,
     "nemesis.mode": model.NEMESIS_MODES,
     "nemesis.kinds": model.FAULT_KINDS,
-    "faults.kind": model.FAULT_KINDS,
+    "faults.kind": model.FAULT_KINDS + model.REAL_FAULT_KINDS,
     "faults.shape": model.PARTITION_SHAPES,
     "faults.target": model.TARGET_WORDS,
     "faults.after": model.TRIGGERS,

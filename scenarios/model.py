@@ -12,6 +12,11 @@ from typing import Any
 import workloads
 
 FAULT_KINDS = ("partition", "crash", "pause", "clock", "link", "disk", "delay")
+REAL_FAULT_KINDS = ("member",)
+"""Fault kinds only a real cluster undergoes (`--target etcd`): `member` removes its targets
+from the membership, their data gone, and adds each back as a new, empty member when the
+fault heals. A `[[faults]]` entry may name them; `[nemesis] kinds` and swarm never draw them,
+and a simulated run refuses them."""
 PARTITION_SHAPES = ("isolate-node", "isolate-leader", "halves", "majorities-ring", "bridge")
 TARGET_WORDS = ("random", "leader", "all", "minority", "majority")
 NEMESIS_MODES = ("schedule", "random")

@@ -47,6 +47,8 @@ class Cluster(Protocol):
     def slow(self, links: Any, delay_ms: int) -> None: ...
     def lossy(self, links: Any, loss: float, rng: random.Random) -> None: ...
     def heal_links(self, links: Any = None) -> None: ...
+    def remove_member(self, node: int) -> None: ...
+    def add_member(self, node: int) -> None: ...
 
 
 class Log(Protocol):
@@ -141,6 +143,7 @@ class Nemesis:
             "partition": self._partition,
             "link": self._link,
             "delay": self._delay,
+            "member": self._member,
         }
         undo, details = starter[fault.kind](fault)
         with self._lock:
@@ -167,9 +170,9 @@ class Nemesis:
         return [self.rng.choice(ids)]
 
     def _down(self) -> set[int]:
-        """Nodes a running crash or pause holds: another crash or pause leaves them be."""
+        """Nodes a running crash, pause or member change holds: another leaves them be."""
         with self._lock:
-            held = [a for a in self.active.values() if a.spec.kind in ("crash", "pause")]
+            held = [a for a in self.active.values() if a.spec.kind in ("crash", "pause", "member")]
         return {node for active in held for node in getattr(active.undo, "nodes", ())}
 
     # --- kinds ----------------------------------------------------------------------------
@@ -183,7 +186,7 @@ class Nemesis:
         def undo() -> None:
             for node in nodes:
                 self.cluster.restart(node)
-                self.log.event("restart", node=node)
+                self.log.event("started", node=node)  # a restart, whose Raft state is the member's own
 
         undo.nodes = nodes  # type: ignore[attr-defined]
         return undo, {"nodes": nodes}
@@ -198,6 +201,28 @@ class Nemesis:
             for node in nodes:
                 self.cluster.resume(node)
                 self.log.event("resume", node=node)
+
+        undo.nodes = nodes  # type: ignore[attr-defined]
+        return undo, {"nodes": nodes}
+
+    def _member(self, fault: FaultSpec) -> tuple[Callable[[], None], dict[str, Any]]:
+        """Remove the targets from the membership (etcd's member remove; their data is
+        deleted) and, when the fault heals, add each back as a new member that starts empty
+        and catches up from the others: a failed member replaced. A quorum of the members
+        left must answer for either change, so a target that would leave too few is spared."""
+        members = len(self.cluster.node_ids)
+        nodes: list[int] = []
+        for node in self._targets(fault.target):
+            if node in self._down() or members - len(nodes) - 1 < members // 2 + 1:
+                continue
+            self.cluster.remove_member(node)
+            self.log.event("member-removed", node=node)
+            nodes.append(node)
+
+        def undo() -> None:
+            for node in nodes:
+                self.cluster.add_member(node)
+                self.log.event("member-added", node=node)
 
         undo.nodes = nodes  # type: ignore[attr-defined]
         return undo, {"nodes": nodes}
