@@ -94,6 +94,7 @@ class EtcdCluster:
         heartbeat_ms: int = 100,
         election_ms: int = 1000,
         startup_s: float = 30.0,
+        extra_flags: tuple[str, ...] = (),
     ) -> None:
         if members < 1:
             raise ValueError(f"a cluster has at least one member, not {members}")
@@ -104,6 +105,9 @@ class EtcdCluster:
         self._heartbeat_ms = heartbeat_ms
         self._election_ms = election_ms
         self._startup_s = startup_s
+        self._extra_flags = tuple(extra_flags)
+        """Further flags every member starts with (a run with watchers asks for frequent
+        progress notifications, say)."""
         self._token = f"raftsim-{uuid.uuid4().hex[:12]}"
         self._lock = threading.RLock()
         self._root: Path | None = None
@@ -419,6 +423,7 @@ class EtcdCluster:
             f"--election-timeout={self._election_ms}",
             "--logger=zap",
             "--log-level=warn",
+            *self._extra_flags,
         ]
         with open(self._logs / f"{self.names[node - 1]}.log", "ab") as log:
             process = subprocess.Popen(
