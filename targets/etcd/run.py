@@ -37,6 +37,7 @@ from sim.world import RunResult
 from targets.etcd.cluster import EtcdCluster
 from targets.etcd.driver import Recorder, drive
 from targets.etcd.nemesis import Nemesis, problems
+from targets.etcd.watcher import PROGRESS_FLAG, Watchers, watch_settings
 
 TARGET_FILE = "target.json"
 POLL_S = 0.1
@@ -159,8 +160,14 @@ def run_on_etcd(scenario: Scenario, target: EtcdTarget, staging: Path, stop: thr
     heartbeat_ms, election_ms = timers_ms(scenario)
     spec = scenario
     duration_s = (spec.duration_ms + spec.phases.quiet_ms) / 1000
+    watching = watch_settings(spec)
     with EtcdCluster(
-        target.binary, target.members, staging / "logs", heartbeat_ms=heartbeat_ms, election_ms=election_ms
+        target.binary,
+        target.members,
+        staging / "logs",
+        heartbeat_ms=heartbeat_ms,
+        election_ms=election_ms,
+        extra_flags=(PROGRESS_FLAG,) if watching is not None else (),
     ) as cluster:
         recorder = Recorder()
         log = _Log(recorder)
@@ -179,10 +186,15 @@ def run_on_etcd(scenario: Scenario, target: EtcdTarget, staging: Path, stop: thr
         for thread in threads:
             thread.start()
         urls = {node: cluster.client_url(node) for node in cluster.node_ids}
+        watchers = None if watching is None else Watchers(watching, urls, recorder.now_us)
+        if watchers is not None:
+            watchers.start()
         try:
             stats = drive(urls, spec.workload, spec.seed, duration_s, spec.phases.final_reads, recorder, stop)
         finally:
             stop_all = stop.is_set()
+            if watchers is not None:  # they follow the clients to the end of their final reads
+                watchers.stop()
             stop.set()  # ends the nemesis (which heals what is active) and the phases
             for thread in threads[::2]:
                 thread.join()
@@ -210,7 +222,9 @@ def run_on_etcd(scenario: Scenario, target: EtcdTarget, staging: Path, stop: thr
             "driver": dataclasses.asdict(stats)
             if dataclasses.is_dataclass(stats) and not isinstance(stats, type)
             else {},
+            **({} if watchers is None else {"watch": watchers.stats()}),
         },
+        watch_text=None if watchers is None else watchers.log.text(),
     )
 
 
