@@ -114,8 +114,9 @@ def judge(
         wanted = {*workload.checkers, "disruption", "node-progress" if "liveness" in workload.checkers else ""}
         not_judged.update((name, why) for name, why in REAL_CLUSTER_UNSEEN.items() if name in wanted)
         options = dict(folder.scenario.workload.options)
-        if options.get("watchers") or options.get("informers"):
-            not_judged["watch"] = "the scenario's watchers and informers are not run against a real cluster"
+        if (options.get("watchers") or options.get("informers")) and folder.watch is None:
+            # A real run from before watchers ran against the cluster wrote no watch.jsonl.
+            not_judged["watch"] = "the run recorded no watch.jsonl: its watchers did not run"
     elif "raft-safety" in workload.checkers:
         results["raft-safety"] = check_raft_safety(trace, history)
     effects = folder.effects
