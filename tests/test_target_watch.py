@@ -22,6 +22,8 @@ from test_etcd_differential import _etcd_binary
 from checkers.watch import check_watch
 from checkers.watch_file import read_watch_jsonl
 from raftsim.run_folder import RunFolder
+from targets.etcd.gateway import from_gateway
+from targets.etcd.watcher import response_from_gateway
 
 SCENARIO = """
 name = "watch-real-short"
@@ -140,3 +142,30 @@ def test_a_dropped_or_repeated_event_is_flagged(run: Path) -> None:
     assert dropped["reliable"] > 0, dropped
     repeated = _judged(run, lines[: chosen + 1] + lines[chosen:])
     assert repeated["unique"] > 0, repeated
+
+
+def test_the_gateways_watch_results_read_as_the_simulator_writes_them() -> None:
+    """No etcd needed: int64 as strings, base64 bytes, PUT left out, a progress notification."""
+    put = {
+        "header": {"revision": "7", "raft_term": "2"},
+        "events": [
+            {"kv": {"key": "L2UvYQ==", "create_revision": "5", "mod_revision": "7", "version": "2", "value": "eA=="}},
+            {"type": "DELETE", "kv": {"key": "L2UvYg==", "mod_revision": "7"}},
+        ],
+    }
+    taken = response_from_gateway(from_gateway(put), 1, 2)
+    assert not taken.progress
+    assert taken.to_json() == {
+        "header": {"revision": 7},
+        "watch_id": 0,
+        "events": [
+            {"type": "PUT", "kv": {"key": "/e/a", "value": "x", "create_revision": 5, "mod_revision": 7, "version": 2}},
+            {
+                "type": "DELETE",
+                "kv": {"key": "/e/b", "value": "", "create_revision": 0, "mod_revision": 7, "version": 0},
+            },
+        ],
+    }
+    assert response_from_gateway(from_gateway({"header": {"revision": "9"}}), 1, 2).progress
+    canceled = response_from_gateway(from_gateway({"header": {}, "canceled": True, "compact_revision": "3"}), 1, 2)
+    assert canceled.canceled and canceled.compact_revision == 3 and not canceled.progress

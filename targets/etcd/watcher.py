@@ -220,7 +220,7 @@ class Watcher:
         result = message.get("result") if isinstance(message, dict) else None
         if not isinstance(result, dict):
             return self._lost("silence")  # the gateway's error object: the stream is over
-        response = _response(from_gateway(result), self._stream, self._member)
+        response = response_from_gateway(from_gateway(result), self._stream, self._member)
         extra = {"progress": True} if response.progress else {}
         self._log.emit(
             "response",
@@ -298,7 +298,7 @@ def _kv(body: Mapping[str, Any]) -> KeyValue:
     )
 
 
-def _response(result: Mapping[str, Any], stream: int, member: int) -> WatchResponse:
+def response_from_gateway(result: Mapping[str, Any], stream: int, member: int) -> WatchResponse:
     """etcd's watch result as raftcore's response, so that it is written as the simulator
     writes it (and a response with no events that opens and closes nothing is a progress
     notification, as in etcd)."""
