@@ -54,6 +54,10 @@ class MessageType(enum.StrEnum):
     """A leader's heartbeat timer fired: tell every follower it still leads."""
     CHECK_QUORUM = "check-quorum"
     """A leader's election timer fired: step down unless a quorum was heard from."""
+    SNAPSHOT = "snapshot"
+    """A leader sends its latest snapshot (`snapshot`) to a follower whose next entry it
+    has compacted away (etcd's MsgSnap); the follower answers with an append response
+    whose `log_index` is how far its log now matches."""
 
 
 LOCAL_MESSAGE_TYPES = frozenset({MessageType.HUP, MessageType.PROPOSE, MessageType.BEAT, MessageType.CHECK_QUORUM})
@@ -104,6 +108,7 @@ class Message(NamedTuple):
     reject_hint: int = 0
     reject_hint_term: int = 0
     context: str | bytes | None = None
+    snapshot: Snapshot | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,10 +131,19 @@ class SoftState:
 
 @dataclass(frozen=True, slots=True)
 class PersistedState:
-    """What a host hands a node when it (re)starts: the durable hard state and log."""
+    """What a host hands a node when it (re)starts: the durable hard state, the latest
+    snapshot (None before the first) and the log entries after the snapshot's index."""
 
     hard_state: HardState = HardState()
     entries: tuple[Entry, ...] = ()
+    snapshot: Snapshot | None = None
+
+    def __post_init__(self) -> None:
+        if self.snapshot is not None and self.entries:
+            # Asserted, not raised: a host builds this from its own disk.
+            assert self.entries[0].index == self.snapshot.index + 1, (
+                f"entries start at {self.entries[0].index}, after a snapshot at {self.snapshot.index}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +175,10 @@ class Ready:
     read_states: tuple[ReadState, ...] = ()
     """Reads confirmed since the last Ready; the host hands them to the server after
     applying `committed_entries`."""
+    snapshot: Snapshot | None = None
+    """A snapshot received from the leader: the host persists it (it replaces the log up to
+    its index) before `entries`, and loads it into the state machine before applying
+    `committed_entries`, which then start right after it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +217,24 @@ class Membership:
         return tuple(sorted(self.voters | self.voters_outgoing | self.learners))
 
 
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The state machine as of log entry `index` (of term `term`), standing in for every
+    entry up to it: what is left of the log after compaction, what a leader sends a
+    follower it can no longer send entries to, and what a backup holds. `membership` is
+    the configuration in force at `index` (etcd's ConfState in the snapshot's metadata);
+    `data` is the state machine's own encoding, opaque to Raft."""
+
+    index: int
+    term: int
+    membership: Membership
+    data: str = ""
+
+    def __post_init__(self) -> None:
+        if self.index < 1 or self.term < 1:
+            raise ValueError(f"a snapshot stands for entries from 1 on: index {self.index}, term {self.term}")
+
+
 READ_ONLY_OPTIONS = ("safe", "lease")
 
 
@@ -229,6 +265,13 @@ class Config:
     tick_ms: int = 100
     """How long one tick is meant to last on the host's clock: what turns a lease's TTL in
     seconds into ticks (`raftcore.lease`). Raft itself counts ticks only."""
+    snapshot_every: int = 0
+    """Take a snapshot once this many entries were applied since the last one (etcd's
+    `--snapshot-count`); 0 never takes one, and the log then grows without end."""
+    snapshot_catch_up: int = 0
+    """Entries kept before the snapshot's index when the log is compacted, so that a
+    follower lagging by fewer still gets entries, not the whole snapshot (etcd's
+    SnapshotCatchUpEntries)."""
 
     def __post_init__(self) -> None:
         # A configuration comes from outside (a scenario, a test, a host): refuse a bad one
@@ -248,6 +291,11 @@ class Config:
             raise ValueError(f"max_clock_drift_ppm must be in [0, 1000000), not {self.max_clock_drift_ppm}")
         if self.tick_ms < 1:
             raise ValueError(f"tick_ms must be at least 1, not {self.tick_ms}")
+        if self.snapshot_every < 0 or self.snapshot_catch_up < 0:
+            raise ValueError(
+                f"snapshot_every ({self.snapshot_every}) and snapshot_catch_up ({self.snapshot_catch_up}) "
+                "cannot be negative"
+            )
         if self.max_entries_per_message < 1:
             raise ValueError(f"max_entries_per_message must be at least 1, not {self.max_entries_per_message}")
 
