@@ -52,6 +52,7 @@ MESSAGE_COLOURS = {
     "read-index-response": "#fdd835",
     "transfer-leader": "#e64a19",
     "timeout-now": "#ff8a65",
+    "snapshot": "#6d4c41",
 }
 PREFIX_SHOWN = 20
 """How many of the last linearizable operations the static counterexample lists; the
