@@ -117,6 +117,12 @@ _REQUIRED: dict[str, tuple[_Field, ...]] = {
     "started": (_int("node"),),
     "member-removed": (_int("node"),),
     "member-added": (_int("node"),),
+    # Disk faults (`sim.disk`): a write cut by a crash, a torn tail dropped at restart, a
+    # record whose checksum failed (the node stays down), a write or restart refused.
+    "torn": (_int("node"), _str("record")),
+    "repair": (_int("node"), _str("record")),
+    "corrupt": (_int("node"), _str("record")),
+    "disk-full": (_int("node"), _str("refused")),
     "fault": (_str("kind"),),
     "heal": (_str("kind"),),
     "clock": (_int("id"), _Field("nodes", list, "a list of node ids", _is_node_list)),

@@ -60,6 +60,8 @@ WATCH_START_REPEATS_LAST = "watch-start-repeats-last"
 LEASE_NOT_EXTENDED = "lease-not-extended"
 LEASE_DEADLINE_FROM_GRANT = "lease-deadline-from-grant"
 LEASE_REVOKE_SPLIT = "lease-revoke-split"
+# The host's disk (sim/disk.py), switched on through the node's Config.bugs all the same
+RESTART_IGNORES_TORN_RECORD = "restart-ignores-torn-record"
 
 BUGS: dict[str, str] = {
     VOTE_NOT_PERSISTED: (
@@ -207,6 +209,11 @@ BUGS: dict[str, str] = {
     LEASE_REVOKE_SPLIT: (
         "a revoked or expired lease deletes its keys one revision each instead of all in one, "
         "so a reader between them sees some of the lease's keys gone and others still there"
+    ),
+    RESTART_IGNORES_TORN_RECORD: (
+        "a restart that finds the last record of its disk torn (a write cut by the crash) "
+        "ignores its checksum and loads what survived as an entry, garbled data under the "
+        "index and term the write was for, instead of dropping it"
     ),
 }
 

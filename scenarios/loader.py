@@ -57,7 +57,7 @@ _FAULT_FIELDS = {
     "pause": ("target",),
     "clock": ("target", "mode", "drift_ppm", "offset_ms", "delta_ms", "strobe_period_ms"),
     "link": ("loss", "duplicate"),
-    "disk": ("target", "slow_factor"),
+    "disk": ("target", "effect", "slow_factor"),
     "delay": ("target", "delay_ms", "share"),
 }
 # The fields each clock mode acts on (besides target).
@@ -66,6 +66,8 @@ _CLOCK_MODE_FIELDS = {
     "bump": ("delta_ms",),
     "strobe": ("delta_ms", "strobe_period_ms"),
 }
+# The fields each disk effect acts on (besides target).
+_DISK_EFFECT_FIELDS = {"slow": ("slow_factor",), "torn": (), "flip": (), "full": ()}
 _FAULT_DEFAULTS = {f.name: f.default for f in dataclasses.fields(FaultSpec)}
 
 
@@ -138,6 +140,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "faults.target": model.TARGET_WORDS,
     "faults.after": model.TRIGGERS,
     "faults.mode": model.CLOCK_MODES,
+    "faults.effect": model.DISK_EFFECTS,
 }
 _SECTIONS = typing.get_type_hints(Scenario)
 _OPTIONAL_INT = int | None
@@ -464,6 +467,13 @@ class _Validator:
                 if owner and mode not in owner and value != _FAULT_DEFAULTS[key]:
                     uses = ", ".join(_CLOCK_MODE_FIELDS[mode])
                     self.fail("faults", key, index, f'has no effect on a clock fault of mode "{mode}" (it uses {uses})')
+        if kind == "disk":
+            effect = values.get("effect", _FAULT_DEFAULTS["effect"])
+            for key, value in values.items():
+                owner = [name for name, fields in _DISK_EFFECT_FIELDS.items() if key in fields]
+                if owner and effect not in owner and value != _FAULT_DEFAULTS[key]:
+                    uses = ", ".join(_DISK_EFFECT_FIELDS[effect]) or "no other field"
+                    self.fail("faults", key, index, f'has no effect on a disk fault of effect "{effect}" (it uses {uses})')
         shape = values.get("shape", _FAULT_DEFAULTS["shape"])
         target = values.get("target", _FAULT_DEFAULTS["target"])
         if kind == "partition" and target != _FAULT_DEFAULTS["target"]:

@@ -27,6 +27,12 @@ forward or back by `delta_ms` until the fault heals, or `strobe` them between tr
 and time + `delta_ms` every `strobe_period_ms`; after Jepsen's clock nemesis."""
 MAX_STROBE_FLIPS = 10_000
 """A strobe flips its clocks `duration_ms / strobe_period_ms` times, each a trace line."""
+DISK_EFFECTS = ("slow", "torn", "flip", "full")
+"""What a disk fault does to its targets' disks (`sim.disk`): `slow` multiplies fsync
+latency by `slow_factor`; `torn` leaves the write in flight at each crash while it lasts
+cut (a restart drops it); `flip` inverts a bit of one stored record (the node refuses to
+start at its next restart); `full` refuses writes (the node stops, and starts again when
+the fault heals). After Jepsen's lazyfs and FoundationDB's non-durable files."""
 TRIGGERS = ("time", "campaign", "leader")
 """When a fault starts: at `start_ms` (`time`), or at the first moment at or after it that a
 node starts an election (`campaign`, a real one, not a pre-vote) or wins one (`leader`)."""
@@ -149,6 +155,8 @@ class FaultSpec:
     `delta_ms`, `strobe` `delta_ms` and `strobe_period_ms`."""
     delta_ms: int = added_field(0)
     strobe_period_ms: int = added_field(0)
+    effect: str = added_field("slow")
+    """A disk fault's effect (DISK_EFFECTS); only `slow` uses `slow_factor`."""
     after: str = added_field("time")
     """`time`: the fault starts at `start_ms`. Otherwise (a word of TRIGGERS) it is armed at
     `start_ms` and starts at the next such moment of the protocol, if one comes before the

@@ -1,0 +1,110 @@
+"""The records a simulated disk stores: each a canonical encoding of what it holds, with
+the length it was written with and a CRC-32 of its bytes, as etcd's WAL frames its records.
+
+A record is what a disk fault can damage and what a restart verifies. Two kinds of damage
+tell apart, as they do in etcd's WAL reader: a record shorter than its declared length is
+a torn write (the machine stopped mid-write; only the last record can be so, and a restart
+repairs it by dropping it), and a record of full length whose checksum fails is corruption
+(a flipped bit: the node must not start from it). Entries, the hard state and a snapshot
+are each one record, so a snapshot is checked exactly as the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from dataclasses import dataclass
+
+from raftcore.types import Entry, HardState, Membership, Snapshot
+
+ENTRY, HARD_STATE, SNAPSHOT = "entry", "hard-state", "snapshot"
+KINDS = (ENTRY, HARD_STATE, SNAPSHOT)
+_INDEX_TERM = struct.Struct(">qq")
+_HARD_STATE = struct.Struct(">qqq")
+HEADER_BYTES = _INDEX_TERM.size
+"""An entry's header (index, term): what must survive for a cut entry record to be read
+as an entry at all (by the planted bug `restart-ignores-torn-record`)."""
+TORN, CHECKSUM = "torn", "checksum"
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One stored record. `index` locates it (an entry's or a snapshot's index; 0 for the
+    hard state), as a WAL's position would; `length` and `checksum` are those of the bytes
+    as they were written, which `payload` holds unless a fault damaged them."""
+
+    kind: str
+    index: int
+    length: int
+    checksum: int
+    payload: bytes
+
+    def problem(self) -> str | None:
+        """None for an intact record; `torn` if it is shorter than it was written;
+        `checksum` if its bytes are not those it was written with."""
+        if len(self.payload) < self.length:
+            return TORN
+        if len(self.payload) != self.length or zlib.crc32(self.payload) != self.checksum:
+            return CHECKSUM
+        return None
+
+    def cut(self, keep: int) -> Record:
+        """The record as a write interrupted after `keep` of its bytes leaves it."""
+        assert 0 <= keep < self.length, (keep, self.length)
+        return Record(self.kind, self.index, self.length, self.checksum, self.payload[:keep])
+
+    def flipped(self, bit: int) -> Record:
+        """The record with one bit of its bytes inverted (CRC-32 catches every such flip)."""
+        assert 0 <= bit < 8 * len(self.payload), (bit, len(self.payload))
+        data = bytearray(self.payload)
+        data[bit // 8] ^= 1 << (bit % 8)
+        flipped = Record(self.kind, self.index, self.length, self.checksum, bytes(data))
+        assert flipped.problem() == CHECKSUM, "a single flipped bit always fails a CRC-32"
+        return flipped
+
+
+def _record(kind: str, index: int, payload: bytes) -> Record:
+    return Record(kind, index, len(payload), zlib.crc32(payload), payload)
+
+
+def entry_record(entry: Entry) -> Record:
+    return _record(ENTRY, entry.index, _INDEX_TERM.pack(entry.index, entry.term) + entry.data.encode())
+
+
+def hard_state_record(hard_state: HardState) -> Record:
+    return _record(HARD_STATE, 0, _HARD_STATE.pack(hard_state.term, hard_state.vote, hard_state.commit))
+
+
+def snapshot_record(snapshot: Snapshot) -> Record:
+    membership = snapshot.membership
+    config = json.dumps(
+        [sorted(membership.voters), sorted(membership.learners), sorted(membership.voters_outgoing)],
+        separators=(",", ":"),
+    )
+    payload = _INDEX_TERM.pack(snapshot.index, snapshot.term) + config.encode() + b"\n" + snapshot.data.encode()
+    return _record(SNAPSHOT, snapshot.index, payload)
+
+
+def entry_of(record: Record) -> Entry:
+    """The entry a record holds. An intact record gives back the entry written; a cut one
+    whose header survived gives its index and term with whatever data survived (garbled),
+    which only the planted bug ever asks for."""
+    assert record.kind == ENTRY and len(record.payload) >= HEADER_BYTES, record
+    index, term = _INDEX_TERM.unpack_from(record.payload)
+    return Entry(term, index, record.payload[HEADER_BYTES:].decode(errors="replace"))
+
+
+def hard_state_of(record: Record) -> HardState:
+    assert record.kind == HARD_STATE and record.problem() is None, record
+    term, vote, commit = _HARD_STATE.unpack(record.payload)
+    return HardState(term, vote, commit)
+
+
+def snapshot_of(record: Record) -> Snapshot:
+    assert record.kind == SNAPSHOT and record.problem() is None, record
+    index, term = _INDEX_TERM.unpack_from(record.payload)
+    config, data = record.payload[HEADER_BYTES:].split(b"\n", 1)
+    voters, learners, outgoing = json.loads(config)
+    membership = Membership(frozenset(voters), frozenset(learners), frozenset(outgoing))
+    return Snapshot(index, term, membership, data.decode())
