@@ -135,6 +135,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "checks.serializable_reads": model.SERIALIZABLE_JUDGEMENTS,
     "nemesis.mode": model.NEMESIS_MODES,
     "nemesis.kinds": model.FAULT_KINDS,
+    "nemesis.disk_effects": model.DISK_EFFECTS,
     "faults.kind": model.FAULT_KINDS + model.REAL_FAULT_KINDS,
     "faults.shape": model.PARTITION_SHAPES,
     "faults.target": model.TARGET_WORDS,
@@ -581,6 +582,8 @@ class _Validator:
             items.append(item)
         if field_path == "nemesis.kinds" and not items:
             self.fail(table, key, index, f"must name at least one fault kind of {', '.join(model.FAULT_KINDS)}")
+        if field_path == "nemesis.disk_effects" and not items:
+            self.fail(table, key, index, f"must name at least one disk effect of {', '.join(model.DISK_EFFECTS)}")
         return tuple(items)
 
     def target(self, table: str, key: str, index: int | None, raw: Any, field_path: str) -> Any:

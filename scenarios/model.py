@@ -130,6 +130,9 @@ class NemesisSpec:
     triggered: float = added_field(0.0)
     """The share of drawn faults that start at a protocol moment (`FaultSpec.after`) rather
     than at their drawn time."""
+    disk_effects: tuple[str, ...] = added_field(("slow",))
+    """The effects drawn disk faults take (DISK_EFFECTS), each as likely. Only a nemesis
+    that draws more than `slow` casts a die for it, so other schedules stay as drawn."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +297,8 @@ def problems(scenario: Scenario) -> list[Problem]:
             )
     found.extend(_links_problems(scenario))
     nemesis = scenario.nemesis
+    if nemesis.disk_effects != ("slow",) and "disk" not in nemesis.kinds:
+        found.append(Problem("nemesis", "disk_effects", None, "has no effect: kinds does not include disk"))
     if nemesis.burst_window_ms and nemesis.burst_faults[1] == 1:
         message = "has no effect when burst_faults is [1, 1] (each drawn moment starts one fault)"
         found.append(Problem("nemesis", "burst_window_ms", None, message))

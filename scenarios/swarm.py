@@ -83,6 +83,9 @@ WATCHING = 0.5
 """The chance that a seed whose workload keeps its keys under a prefix (etcd, kubernetes)
 also runs watchers and informers of it (`workloads._watch`); drawn from a stream of its
 own, so no other draw of any seed changes, and a seed that does not take them runs as before."""
+LYING_DISKS = 0.3
+"""The chance that a seed's disk faults may tear writes, flip bits or fill the disk rather
+than only slow it (`_lying_disks`)."""
 CHURN_NODES = 5
 """The leader-churn corner's cluster: two leaders cut off at once still leave a majority
 that elects a third, as in the Raft paper's figure 8."""
@@ -156,7 +159,16 @@ def draw(scenario: Scenario, weights: Weights = PLAIN) -> Scenario:
         drawn = _without_clock_faults(drawn)
     if rng.random() < LATE_CORNERS["leader-churn"]:
         drawn = _leader_churn(rng, drawn)
-    return _watching(_read_modes(stream(scenario.seed, "swarm-reads"), drawn))
+    return _lying_disks(_watching(_read_modes(stream(scenario.seed, "swarm-reads"), drawn)))
+
+
+def _lying_disks(drawn: Scenario) -> Scenario:
+    """With chance `LYING_DISKS`, drawn disk faults may also tear, flip or fill up
+    (`model.DISK_EFFECTS`), not only slow down; from a stream of its own, so no other draw of
+    any seed changes, and a seed that does not take it runs as before."""
+    if "disk" not in drawn.nemesis.kinds or stream(drawn.seed, "swarm-disks").random() >= LYING_DISKS:
+        return drawn
+    return dataclasses.replace(drawn, nemesis=dataclasses.replace(drawn.nemesis, disk_effects=model.DISK_EFFECTS))
 
 
 def _watching(drawn: Scenario) -> Scenario:
