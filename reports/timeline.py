@@ -375,7 +375,8 @@ class _World:
         self._role: dict[int, tuple[str, int, int]] = {}
         self._state: dict[int, tuple[str, int]] = {}  # node -> (state shown, since)
         self._spans: dict[int, list[NodeSpan]] = {}
-        self._faults: dict[int, tuple[TraceEvent, int]] = {}
+        self._faults: dict[object, tuple[TraceEvent, int]] = {}
+        """Open faults by id; a node found corrupt by ("corrupt", node)."""
         self._closed_faults: list[FaultSpan] = []
         self._sent: dict[int, TraceEvent] = {}
         self._outcome: dict[int, tuple[int | None, str | None]] = {}
@@ -395,6 +396,7 @@ class _World:
             "resume": self._on_resume,
             "fault": self._on_fault,
             "heal": self._on_heal,
+            "corrupt": self._on_corrupt,
             "msg": self._on_msg,
             "recv": self._on_recv,
             "drop": self._on_drop,
@@ -461,6 +463,16 @@ class _World:
     def _on_fault(self, event: TraceEvent, t: int) -> None:
         self.fault_starts.append(t)
         self._faults[event.get("id", len(self._faults))] = (event, t)
+
+    def _on_corrupt(self, event: TraceEvent, t: int) -> None:
+        """A node that found a corrupt record on its disk stays down: drawn as a disk fault
+        of that node from the first refusal to the end of the run."""
+        key = ("corrupt", event["node"])
+        if key not in self._faults:
+            index = event.get("index")
+            where = str(event.get("record", "?")) + ("" if index is None else f" {index}")
+            shown = {"kind": "disk", "nodes": [event["node"]], "corrupt": where}
+            self._faults[key] = (shown, t)
 
     def _on_heal(self, event: TraceEvent, t: int) -> None:
         opened = self._faults.pop(event.get("id", -1), None)

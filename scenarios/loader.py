@@ -474,7 +474,9 @@ class _Validator:
                 owner = [name for name, fields in _DISK_EFFECT_FIELDS.items() if key in fields]
                 if owner and effect not in owner and value != _FAULT_DEFAULTS[key]:
                     uses = ", ".join(_DISK_EFFECT_FIELDS[effect]) or "no other field"
-                    self.fail("faults", key, index, f'has no effect on a disk fault of effect "{effect}" (it uses {uses})')
+                    self.fail(
+                        "faults", key, index, f'has no effect on a disk fault of effect "{effect}" (it uses {uses})'
+                    )
         shape = values.get("shape", _FAULT_DEFAULTS["shape"])
         target = values.get("target", _FAULT_DEFAULTS["target"])
         if kind == "partition" and target != _FAULT_DEFAULTS["target"]:

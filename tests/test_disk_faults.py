@@ -27,8 +27,16 @@ from scenarios import swarm as swarm_draw
 from scenarios.loader import ScenarioError
 from scenarios.resolve import resolve
 from sim.disk import Damage, Disk
-from sim.records import CHECKSUM, TORN, entry_of, entry_record, hard_state_of, hard_state_record, snapshot_of
-from sim.records import snapshot_record
+from sim.records import (
+    CHECKSUM,
+    TORN,
+    entry_of,
+    entry_record,
+    hard_state_of,
+    hard_state_record,
+    snapshot_of,
+    snapshot_record,
+)
 from sim.world import run_scenario
 
 COMMAND = '["c1-1","put","k1",7,null]'
@@ -77,9 +85,7 @@ class _Rig:
         self.disk = Disk(self.env, random.Random(1), 1000, 0)
         self.synced: list[int] = []
 
-    def write(
-        self, hard_state: HardState | None, entries: tuple[Entry, ...], snapshot: Snapshot | None = None
-    ) -> bool:
+    def write(self, hard_state: HardState | None, entries: tuple[Entry, ...], snapshot: Snapshot | None = None) -> bool:
         number = len(self.synced) + 1000 * self.disk.writes
         return self.disk.write(hard_state, entries, lambda: self.synced.append(number), snapshot)
 
@@ -296,7 +302,9 @@ def test_a_full_disk_stops_its_node_until_the_fault_heals() -> None:
     node = full["nodes"][0]
     heal = next(event for event in events if event["ev"] == "heal" and event["id"] == full["id"])
     stop = next(event for event in events if event["ev"] == "disk-full" and event["node"] == node)
-    crash = next(event for event in events if event["ev"] == "crash" and event["node"] == node and event["t"] >= stop["t"])
+    crash = next(
+        event for event in events if event["ev"] == "crash" and event["node"] == node and event["t"] >= stop["t"]
+    )
     assert full["t"] <= stop["t"] == crash["t"] < heal["t"]
     after = [event for event in events if event.get("node") == node and event["t"] > stop["t"]]
     assert after[0]["ev"] in ("restart", "corrupt") and after[0]["t"] == heal["t"], "it starts as the disk has room"
@@ -385,7 +393,9 @@ def test_random_schedules_draw_every_disk_effect_and_plain_ones_are_unchanged() 
     )
     plain = resolve(base)
     assert {fault.effect for fault in plain.faults} == {"slow"}
-    lying = resolve(dataclasses.replace(base, nemesis=dataclasses.replace(base.nemesis, disk_effects=model.DISK_EFFECTS)))
+    lying = resolve(
+        dataclasses.replace(base, nemesis=dataclasses.replace(base.nemesis, disk_effects=model.DISK_EFFECTS))
+    )
     assert {fault.effect for fault in lying.faults if fault.kind == "disk"} == set(model.DISK_EFFECTS)
     first_disk = next(i for i, fault in enumerate(plain.faults) if fault.kind == "disk")
     assert lying.faults[:first_disk] == plain.faults[:first_disk], "no die is cast before the first disk fault"
