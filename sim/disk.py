@@ -27,6 +27,7 @@ import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import simpy
 
@@ -77,8 +78,9 @@ class ReadBack:
     garbled: Damage | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class _Write:
+class _Write(NamedTuple):
+    """One write in flight (a named tuple: one is built per write, on the hot path)."""
+
     hard_state: HardState | None
     entries: tuple[Entry, ...]
     snapshot: Snapshot | None
@@ -229,4 +231,4 @@ class Disk:
         position = entries[0].index - self._first_index
         assert 0 <= position <= len(self._entries), "a write never leaves a gap in the log"
         del self._entries[position:]
-        self._entries.extend(entry_record(entry) for entry in entries)
+        self._entries.extend(map(entry_record, entries))
