@@ -62,7 +62,7 @@ class Damage:
 
 
 def _damage(record: Record) -> Damage:
-    return Damage(record.kind, None if record.kind == HARD_STATE else record.index)
+    return Damage(record.kind, None if record.kind == HARD_STATE else record.at_index)
 
 
 @dataclass(frozen=True, slots=True)

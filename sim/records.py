@@ -31,14 +31,14 @@ TORN, CHECKSUM = "torn", "checksum"
 
 
 class Record(NamedTuple):
-    """One stored record. `index` locates it (an entry's or a snapshot's index; 0 for the
+    """One stored record. `at_index` locates it (an entry's or a snapshot's index; 0 for the
     hard state), as a WAL's position would; `length` and `checksum` are those of the bytes
     as they were written, which `payload` holds unless a fault damaged them. A named tuple,
     as `raftcore.types.Message` is: one is built for every entry a disk stores, and a tuple
     is built several times faster than a frozen dataclass."""
 
     kind: str
-    index: int
+    at_index: int
     length: int
     checksum: int
     payload: bytes
@@ -55,14 +55,14 @@ class Record(NamedTuple):
     def cut(self, keep: int) -> Record:
         """The record as a write interrupted after `keep` of its bytes leaves it."""
         assert 0 <= keep < self.length, (keep, self.length)
-        return Record(self.kind, self.index, self.length, self.checksum, self.payload[:keep])
+        return Record(self.kind, self.at_index, self.length, self.checksum, self.payload[:keep])
 
     def flipped(self, bit: int) -> Record:
         """The record with one bit of its bytes inverted (CRC-32 catches every such flip)."""
         assert 0 <= bit < 8 * len(self.payload), (bit, len(self.payload))
         data = bytearray(self.payload)
         data[bit // 8] ^= 1 << (bit % 8)
-        flipped = Record(self.kind, self.index, self.length, self.checksum, bytes(data))
+        flipped = Record(self.kind, self.at_index, self.length, self.checksum, bytes(data))
         assert flipped.problem() == CHECKSUM, "a single flipped bit always fails a CRC-32"
         return flipped
 
