@@ -104,6 +104,8 @@ class Host:
         self._synced_hard_state = HardState()
         self._synced_entries: list[Entry] = []
         self._stopped_by_disk = False
+        self._down_for_good = False
+        """A restart found a corrupt record: the node stays down (`_refuse`)."""
         """The node stopped on a full disk, or could not start on one: `disk_healed` starts it."""
         self.observer: HostObserver | None = None
         self.on_role: Callable[[int, str], None] | None = None
@@ -190,6 +192,8 @@ class Host:
 
     def receive(self, source: str, payload: Any) -> None:
         if self.state == CRASHED:
+            if self._down_for_good and type(payload) is Request:
+                self._refuse(payload)
             return
         if self.state == PAUSED:
             if len(self._inbox) < PAUSED_INBOX_LIMIT:
@@ -412,12 +416,22 @@ class Host:
         back = self.disk.read_back(keep_torn=RESTART_IGNORES_TORN_RECORD in self.config.bugs)
         if back.corrupt is not None:
             self.trace.emit("corrupt", node=self.node_id, **back.corrupt.fields())
+            self._down_for_good = True
             return None
         if back.repaired is not None:
             self.trace.emit("repair", node=self.node_id, **back.repaired.fields())
         assert back.state is not None
         self._check_read_back(back.state, back.garbled)
         return back.state
+
+    def _refuse(self, request: Request) -> None:
+        """A node that will not start is a machine whose server process is not running: a
+        client's connection to it is refused at once, rather than left unanswered as by a
+        machine that is down. The refusal is a `not-leader` answer naming no leader, on
+        which a client goes on to the next node; without it a client whose home is that
+        node would wait out most of every deadline on it for the rest of the run."""
+        refusal = Response(request.request_id, request.client, self.node_id, False, error="not-leader")
+        self.network.send(self.name, request.client, refusal)
 
     def _stop_for_disk(self, refused: str) -> None:
         """The disk refused a write: the node stops, as etcd does on a failed WAL write."""
