@@ -724,9 +724,10 @@ class RaftNode:
 
     def conf_change_refusal(self, change: ConfChange) -> str | None:
         """Why the leader would refuse `change` now, or None if it would take it. etcd's
-        rules: one change at a time (the last one must be applied first, pendingConfIndex)
-        and a learner is promoted only once its log has caught up (`isLearnerReady`); and
-        the change must make sense on the membership in force."""
+        rules: one change at a time (the last one must be applied first, pendingConfIndex),
+        a learner is promoted only once its log has caught up (`isLearnerReady`), a voter
+        is removed only if a quorum of those left is active (`--strict-reconfig-check`);
+        and the change must make sense on the membership in force."""
         if self.role is not LEADER:
             return "not leader"
         if self.lead_transferee != NO_NODE:
@@ -737,11 +738,19 @@ class RaftNode:
         reason = change.refusal(self.membership)
         if reason is not None:
             return reason
+        progress = self._tracker.progress
         if change.type is ConfChangeType.PROMOTE:
-            learner = self._tracker.progress[change.node_id].match
-            own = self._tracker.progress[self.node_id].match
+            learner = progress[change.node_id].match
+            own = progress[self.node_id].match
             if learner * 100 < own * PROMOTION_MATCH_PERCENT_MIN:
                 return f"learner {change.node_id} has not caught up ({learner} of {own})"
+        elif change.type is ConfChangeType.REMOVE and self._tracker.is_voter(change.node_id):
+            # etcd's strict reconfiguration check: the voters that remain must include a
+            # quorum of their own that is heard from, or the cluster stalls at once.
+            remaining = [voter for voter in self._tracker.voter_ids if voter != change.node_id]
+            active = sum(1 for voter in remaining if voter == self.node_id or progress[voter].recent_active)
+            if active < len(remaining) // 2 + 1:
+                return f"only {active} of the {len(remaining)} voters left would be active"
         return None
 
     def _apply_conf_changes(self, entries: tuple[Entry, ...]) -> None:
