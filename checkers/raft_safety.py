@@ -24,8 +24,9 @@ is the one the node acted on. On that replay it checks the properties of the Raf
   never blames a leader for an entry Raft did not promise it.
 - durability: an acknowledged write is never contradicted by a commit or apply at its index
   (restarts included), and at the end of the trace a majority of the voters (of the newest
-  membership applied, when a `conf-apply` changed it; running ones only) still hold it. A minority may hold a different, uncommitted suffix at the end: a node cut off
-  by a partition that has not caught up yet is not a lost write.
+  membership applied, when a `conf-apply` changed it; running ones only) still hold it. A
+  minority may hold a different, uncommitted suffix at the end: a node cut off by a
+  partition that has not caught up yet is not a lost write.
 - trace-consistency: events that make no sense for the node (a crashed node appending, an
   append leaving a gap) mean the trace, not Raft, is broken; they are reported so that a
   broken trace never passes as a clean run.

@@ -10,8 +10,8 @@ from typing import Any
 
 from scenarios import swarm
 from scenarios.model import (
-    CLOCK_MODES,
     ALL_FAULT_KINDS,
+    CLOCK_MODES,
     MAX_FAULTS,
     MAX_STROBE_FLIPS,
     PARTITION_SHAPES,
