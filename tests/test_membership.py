@@ -149,10 +149,14 @@ def test_a_new_leader_waits_for_what_it_has_not_applied() -> None:
         run(env, "process-ready 2 3", "deliver-msgs 2 3")
     new_leader = node(env, 2)
     assert new_leader.role is Role.LEADER and new_leader.applied_index == 1
-    assert new_leader.conf_change_refusal(ConfChange(REMOVE, 3)) == "the change at 2 is not applied yet"
+    assert new_leader.conf_change_refusal(ConfChange(ADD, 5)) == "the change at 2 is not applied yet"
     run(env, "stabilize 2 3")
-    assert new_leader.conf_change_refusal(ConfChange(REMOVE, 3)) is None
+    assert new_leader.conf_change_refusal(ConfChange(ADD, 5)) is None
     assert new_leader.membership.learners == frozenset({4})
+    # etcd's strict reconfiguration check: with node 1 down, removing node 3 would leave
+    # one active voter of two.
+    assert new_leader.conf_change_refusal(ConfChange(REMOVE, 3)) == "only 1 of the 2 voters left would be active"
+    assert new_leader.conf_change_refusal(ConfChange(REMOVE, 1)) is None
 
 
 def test_followers_and_non_members_are_refused() -> None:
