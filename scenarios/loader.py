@@ -59,6 +59,7 @@ _FAULT_FIELDS = {
     "link": ("loss", "duplicate"),
     "disk": ("target", "effect", "slow_factor"),
     "delay": ("target", "delay_ms", "share"),
+    "member": ("target",),
 }
 # The fields each clock mode acts on (besides target).
 _CLOCK_MODE_FIELDS = {
@@ -134,9 +135,9 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "cluster.read_only": READ_ONLY_OPTIONS,
     "checks.serializable_reads": model.SERIALIZABLE_JUDGEMENTS,
     "nemesis.mode": model.NEMESIS_MODES,
-    "nemesis.kinds": model.FAULT_KINDS,
+    "nemesis.kinds": model.ALL_FAULT_KINDS,
     "nemesis.disk_effects": model.DISK_EFFECTS,
-    "faults.kind": model.FAULT_KINDS + model.REAL_FAULT_KINDS,
+    "faults.kind": model.ALL_FAULT_KINDS,
     "faults.shape": model.PARTITION_SHAPES,
     "faults.target": model.TARGET_WORDS,
     "faults.after": model.TRIGGERS,
@@ -583,7 +584,7 @@ class _Validator:
                 self.fail(table, key, index, f"{_show(item)} is listed twice", i)
             items.append(item)
         if field_path == "nemesis.kinds" and not items:
-            self.fail(table, key, index, f"must name at least one fault kind of {', '.join(model.FAULT_KINDS)}")
+            self.fail(table, key, index, f"must name at least one fault kind of {', '.join(model.ALL_FAULT_KINDS)}")
         if field_path == "nemesis.disk_effects" and not items:
             self.fail(table, key, index, f"must name at least one disk effect of {', '.join(model.DISK_EFFECTS)}")
         return tuple(items)

@@ -16,17 +16,21 @@ import struct
 import zlib
 from typing import NamedTuple
 
-from raftcore.types import Entry, HardState, Membership, Snapshot
+from raftcore.types import Entry, EntryKind, HardState, Membership, Snapshot
 
 ENTRY, HARD_STATE, SNAPSHOT = "entry", "hard-state", "snapshot"
 KINDS = (ENTRY, HARD_STATE, SNAPSHOT)
 _INDEX_TERM = struct.Struct(">qq")
+_ENTRY_HEADER = struct.Struct(">qqB")
+_ENTRY_KINDS = tuple(EntryKind)
+"""An entry's kind is stored as its position here (one byte)."""
 _HARD_STATE = struct.Struct(">qqq")
-pack_index_term = _INDEX_TERM.pack
+_pack_entry_header = _ENTRY_HEADER.pack
+_kind_number = {kind: number for number, kind in enumerate(_ENTRY_KINDS)}
 crc32 = zlib.crc32
-HEADER_BYTES = _INDEX_TERM.size
-"""An entry's header (index, term): what must survive for a cut entry record to be read
-as an entry at all (by the planted bug `restart-ignores-torn-record`)."""
+HEADER_BYTES = _ENTRY_HEADER.size
+"""An entry's header (index, term, kind): what must survive for a cut entry record to be
+read as an entry at all (by the planted bug `restart-ignores-torn-record`)."""
 TORN, CHECKSUM = "torn", "checksum"
 
 
@@ -72,7 +76,7 @@ def _record(kind: str, index: int, payload: bytes) -> Record:
 
 
 def entry_record(entry: Entry) -> Record:
-    payload = pack_index_term(entry.index, entry.term) + entry.data.encode()
+    payload = _pack_entry_header(entry.index, entry.term, _kind_number[entry.kind]) + entry.data.encode()
     return Record(ENTRY, entry.index, len(payload), crc32(payload), payload)
 
 
@@ -96,8 +100,8 @@ def entry_of(record: Record) -> Entry:
     whose header survived gives its index and term with whatever data survived (garbled),
     which only the planted bug ever asks for."""
     assert record.kind == ENTRY and len(record.payload) >= HEADER_BYTES, record
-    index, term = _INDEX_TERM.unpack_from(record.payload)
-    return Entry(term, index, record.payload[HEADER_BYTES:].decode(errors="replace"))
+    index, term, kind = _ENTRY_HEADER.unpack_from(record.payload)
+    return Entry(term, index, record.payload[HEADER_BYTES:].decode(errors="replace"), _ENTRY_KINDS[kind])
 
 
 def hard_state_of(record: Record) -> HardState:
@@ -109,7 +113,7 @@ def hard_state_of(record: Record) -> HardState:
 def snapshot_of(record: Record) -> Snapshot:
     assert record.kind == SNAPSHOT and record.problem() is None, record
     index, term = _INDEX_TERM.unpack_from(record.payload)
-    config, data = record.payload[HEADER_BYTES:].split(b"\n", 1)
+    config, data = record.payload[_INDEX_TERM.size :].split(b"\n", 1)
     voters, learners, outgoing = json.loads(config)
     membership = Membership(frozenset(voters), frozenset(learners), frozenset(outgoing))
     return Snapshot(index, term, membership, data.decode())

@@ -20,7 +20,7 @@ import simpy
 from checkers.verdict import Verdict
 from raftcore.bugs import RESTART_IGNORES_TORN_RECORD
 from raftcore.server import _command_of
-from raftcore.types import Entry, HardState, Membership, Snapshot
+from raftcore.types import Entry, EntryKind, HardState, Membership, Snapshot
 from raftsim import api
 from scenarios import loader, model
 from scenarios import swarm as swarm_draw
@@ -29,6 +29,7 @@ from scenarios.resolve import resolve
 from sim.disk import Damage, Disk
 from sim.records import (
     CHECKSUM,
+    HEADER_BYTES,
     TORN,
     entry_of,
     entry_record,
@@ -52,6 +53,8 @@ def _entries(first: int, count: int, term: int = 1) -> tuple[Entry, ...]:
 def test_records_read_back_what_was_written() -> None:
     entry = Entry(3, 7, COMMAND)
     assert entry_of(entry_record(entry)) == entry and entry_record(entry).problem() is None
+    change = Entry(3, 8, "add-learner 6", EntryKind.CONF_CHANGE)
+    assert entry_of(entry_record(change)) == change, "a membership change stays one"
     hard_state = HardState(4, 2, 9)
     assert hard_state_of(hard_state_record(hard_state)) == hard_state
     snapshot = Snapshot(5, 2, Membership(frozenset({1, 2, 3}), frozenset({4})), 'state\n{"k":1}')
@@ -64,7 +67,7 @@ def test_a_cut_record_is_torn_and_a_flipped_one_fails_its_checksum() -> None:
     for bit in range(0, 8 * record.length, 13):
         assert record.flipped(bit).problem() == CHECKSUM
     garbled = entry_of(record.cut(20))
-    assert (garbled.index, garbled.term) == (7, 3) and garbled.data == COMMAND[:4]
+    assert (garbled.index, garbled.term) == (7, 3) and garbled.data == COMMAND[: 20 - HEADER_BYTES]
 
 
 def test_a_garbled_command_is_applied_as_nothing() -> None:
