@@ -55,6 +55,7 @@ from raftcore.bugs import (
     READ_INDEX_WITHOUT_HEARTBEAT,
     RESTART_SKIPS_APPLY,
     SEND_BEFORE_PERSIST,
+    SNAPSHOT_BEYOND_APPLIED,
     SNAPSHOT_KEEPS_CONFLICTING_ENTRIES,
     STALE_APPEND_TRUNCATES,
     VOTE_NOT_PERSISTED,
@@ -133,6 +134,7 @@ class RaftNode:
             commit_counts_sent=COMMIT_COUNTS_SENT in bugs,
         )
         self._bug_commit_old_term = COMMIT_OLD_TERM in bugs
+        self._bug_snapshot_beyond_applied = SNAPSHOT_BEYOND_APPLIED in bugs
         self._bug_send_before_persist = SEND_BEFORE_PERSIST in bugs
         self._bug_vote_not_persisted = VOTE_NOT_PERSISTED in bugs
         self._bug_vote_without_log_check = VOTE_WITHOUT_LOG_CHECK in bugs
@@ -369,11 +371,13 @@ class RaftNode:
         entries. A snapshot no newer than the one held is refused (ValueError)."""
         log = self.log
         held = 0 if self.snapshot is None else self.snapshot.index
-        if not held < index <= log.applied:
+        # The planted bug `snapshot-beyond-applied` labels snapshots up to the commit index.
+        limit = log.committed if self._bug_snapshot_beyond_applied else log.applied
+        if not held < index <= limit:
             raise ValueError(f"a snapshot at {index} must be past {held} and applied (applied: {log.applied})")
         snapshot = Snapshot(index=index, term=log.term(index), membership=self._tracker.membership, data=data)
         self.snapshot = snapshot
-        log.compact(index - self.config.snapshot_catch_up)
+        log.compact(min(index - self.config.snapshot_catch_up, log.applied))
         return snapshot
 
     def read_index(self, context: str) -> bool:
