@@ -308,7 +308,6 @@ class Host:
         if ready.snapshot is not None:
             snapshot = ready.snapshot
             server.install_snapshot(snapshot)
-            self.trace.emit("snapshot-install", node=self.node_id, index=snapshot.index, term=snapshot.term)
             if len(server.watches):
                 for owed in server.watches.after_apply():
                     self.network.send(self.name, owed.client, owed)
@@ -357,6 +356,11 @@ class Host:
             send(name, endpoint(message.to), message)
 
     def _record_ready(self, server: KVServer, ready: Ready) -> None:
+        snapshot = ready.snapshot
+        if snapshot is not None:
+            # The node's log was replaced up to the snapshot; its entries follow (the store
+            # loads it once the Ready is persisted, before applying what comes after).
+            self.trace.emit("snapshot-install", node=self.node_id, index=snapshot.index, term=snapshot.term)
         if ready.entries:
             self.trace.emit_log_entries("append", self.node_id, ready.entries[0].index, ready.entries)
         self._record_role(server)
@@ -479,6 +483,10 @@ class Host:
 
     def term(self) -> int:
         return self.server.node.term if self.server is not None else -1
+
+    def synced_compacted(self, index: int) -> bool:
+        """Whether the disk holds the entry at `index` only as part of a snapshot."""
+        return index < self._synced_snapshot_index()
 
     def synced_term(self, index: int) -> int | None:
         """The term of the entry at `index` the disk reported synced; None if none is."""
