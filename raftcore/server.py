@@ -363,9 +363,15 @@ class KVServer:
             index = node.commit_index
         return node.create_snapshot(index, self.store.snapshot_data())
 
-    def install_snapshot(self, snapshot: Snapshot) -> None:
-        """Load a snapshot the leader sent (handed over by a Ready, before its entries)."""
+    def install_snapshot(self, snapshot: Snapshot) -> list[Response]:
+        """Load a snapshot the leader sent (handed over by a Ready, before its entries);
+        return the replies it settles (keep-alives waiting on a revoke it holds)."""
         self._load(snapshot)
+        self.watches.restored()
+        return [
+            self._reply(late.request_id, late.client, late.result, snapshot.index, snapshot.term)
+            for late in self.leases.restored()
+        ]
 
     def _load(self, snapshot: Snapshot) -> None:
         self.store.load_snapshot(snapshot.data)

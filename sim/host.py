@@ -307,7 +307,8 @@ class Host:
             self._send(ready.messages)
         if ready.snapshot is not None:
             snapshot = ready.snapshot
-            server.install_snapshot(snapshot)
+            for response in server.install_snapshot(snapshot):
+                self.network.send(self.name, response.client, response)
             if len(server.watches):
                 for owed in server.watches.after_apply():
                     self.network.send(self.name, owed.client, owed)
