@@ -201,5 +201,5 @@ def test_the_snapshot_scenario_compacts_sends_snapshots_and_restarts_from_them(t
     assert _trace_events(tmp_path / "run", "snapshot")
     assert _trace_events(tmp_path / "run", "snapshot-install")
     assert any("snapshot" in event for event in _trace_events(tmp_path / "run", "restart"))
-    again = api.run(scenario, tmp_path / "again", budget_s=60)
+    api.run(scenario, tmp_path / "again", budget_s=60)
     assert (tmp_path / "run" / "trace.jsonl").read_bytes() == (tmp_path / "again" / "trace.jsonl").read_bytes()
