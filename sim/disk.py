@@ -4,6 +4,11 @@ Writes complete in order, each after an fsync latency drawn from the disk's stre
 crash drops every write still in flight: what the node believed persisted may be gone,
 which is exactly the window that `send-before-persist` exposes.
 
+The disk holds a hard state, the latest snapshot and the log entries after it. A snapshot
+from the leader replaces the whole log (the entries of the same write follow it); the
+node's own snapshot of its applied state keeps the entries after its index, as etcd keeps
+its WAL from the snapshot on.
+
 What is stored is records (`sim.records`): each entry, the hard state and a snapshot, each
 with a CRC-32 of its bytes, verified when a restart reads them back (`read_back`). The disk
 faults of the nemesis act here, after Jepsen's lazyfs and FoundationDB's non-durable files:
@@ -84,6 +89,8 @@ class _Write(NamedTuple):
     hard_state: HardState | None
     entries: tuple[Entry, ...]
     snapshot: Snapshot | None
+    own_snapshot: bool = False
+    """The snapshot is the node's own (`save_snapshot`), not a leader's."""
 
     def records(self) -> list[Record]:
         """The write's records in the order they reach the disk (etcd's WAL.Save order)."""
@@ -131,7 +138,16 @@ class Disk:
         snapshot: Snapshot | None = None,
     ) -> bool:
         """Schedule a durable write; `done` runs when it is synced, unless a crash
-        intervenes. False, and nothing scheduled, when the disk is full."""
+        intervenes. A `snapshot` (the leader's) replaces the log before `entries` are
+        written after it. False, and nothing scheduled, when the disk is full."""
+        return self._schedule(_Write(hard_state, entries, snapshot), done)
+
+    def save_snapshot(self, snapshot: Snapshot, done: Callable[[], None]) -> bool:
+        """Schedule writing the node's own snapshot; the entries after it stay. False, and
+        nothing scheduled, when the disk is full."""
+        return self._schedule(_Write(None, (), snapshot, own_snapshot=True), done)
+
+    def _schedule(self, write: _Write, done: Callable[[], None]) -> bool:
         if self.full:
             return False
         latency_us = self.fsync_us + int(self._rng.random() * (self.fsync_jitter_us + 1))
@@ -140,7 +156,6 @@ class Disk:
         self._busy_until_us = finish_us
         epoch = self._epoch
         self.writes += 1
-        write = _Write(hard_state, entries, snapshot)
         self._in_flight.append(write)
 
         def complete(_event: object) -> None:
@@ -215,17 +230,24 @@ class Disk:
         return stored + self._entries
 
     def _sync(self, write: _Write) -> None:
-        if write.snapshot is not None:
-            # The snapshot stands for every entry up to its index; later ones stay.
-            index = write.snapshot.index
-            self._snapshot = snapshot_record(write.snapshot)
-            if index + 1 > self._first_index:
-                del self._entries[: index + 1 - self._first_index]
-                self._first_index = index + 1
         if write.hard_state is not None:
             self._hard_state = hard_state_record(write.hard_state)
+        snapshot = write.snapshot
+        if snapshot is not None:
+            if not write.own_snapshot:
+                self._entries = []  # a leader's snapshot replaces the whole log
+            elif snapshot.index < self._first_index:
+                return  # a leader's later snapshot was written first
+            # The snapshot stands for every entry up to its index.
+            del self._entries[: max(0, snapshot.index + 1 - self._first_index)]
+            self._first_index = snapshot.index + 1
+            self._snapshot = snapshot_record(snapshot)
         if write.entries:
             self._store_entries(write.entries)
+
+    @property
+    def snapshot_index(self) -> int:
+        return self._first_index - 1
 
     def _store_entries(self, entries: tuple[Entry, ...]) -> None:
         position = entries[0].index - self._first_index
