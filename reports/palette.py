@@ -37,7 +37,7 @@ written on it; `corrupt` is the disk fault's green, darkened: a disk fault the n
 recovers from."""
 
 LANE_MARK_COLOURS: Final[dict[str, str]] = {
-    "snapshot": "#8d6e63",
+    "snapshot": "#a1887f",
     "snapshot-install": "#6d4c41",
     "restart-snapshot": "#6d4c41",
     "conf-apply": "#00838f",
