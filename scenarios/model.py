@@ -11,7 +11,16 @@ from typing import Any
 
 import workloads
 
-FAULT_KINDS = ("partition", "crash", "pause", "clock", "link", "disk", "delay")
+FAULT_KINDS = ("partition", "crash", "pause", "clock", "link", "disk", "delay", "transfer")
+FIRST_FAULT_KINDS = FAULT_KINDS[:7]
+"""The kinds a random nemesis draws unless `[nemesis] kinds` says otherwise: those that
+existed before `transfer`, so a file that leaves `kinds` out keeps its schedule (and every
+run of it its trace). `transfer` asks the leader to hand leadership to a follower
+(`TRANSFER_TARGETS`); its heal undoes nothing."""
+TRANSFER_TARGETS = ("random", "lagging")
+"""What a transfer fault's `target` may say besides one node id: a random follower, or the
+running follower with the shortest log (`lagging`; under a partition, usually one on the
+far side), which the leader must catch up before it hands over."""
 REAL_FAULT_KINDS = ("member",)
 """Fault kinds only a real cluster undergoes (`--target etcd`): `member` removes its targets
 from the membership, their data gone, and adds each back as a new, empty member when the
@@ -116,7 +125,7 @@ class WorkloadSpec:
 @dataclass(frozen=True, slots=True)
 class NemesisSpec:
     mode: str = "schedule"
-    kinds: tuple[str, ...] = FAULT_KINDS
+    kinds: tuple[str, ...] = FIRST_FAULT_KINDS
     interval_ms: int = 5000
     fault_duration_ms: tuple[int, int] = (1000, 8000)
     burst_faults: tuple[int, int] = added_field((1, 1))

@@ -15,6 +15,7 @@ from scenarios.model import (
     MAX_FAULTS,
     MAX_STROBE_FLIPS,
     PARTITION_SHAPES,
+    TRANSFER_TARGETS,
     TRIGGERS,
     FaultSpec,
     Scenario,
@@ -134,6 +135,8 @@ def _random_fault(rng: Any, kind: str, start_ms: int, duration_ms: int) -> Fault
             delay_ms=rng.choice((500, 2000, 5000)),
             share=rng.choice((0.1, 0.5, 1.0)),
         )
+    if kind == "transfer":
+        return FaultSpec(kind, start_ms, duration_ms, target=rng.choice(TRANSFER_TARGETS))
     assert kind == "link", kind
     return FaultSpec(
         kind, start_ms, duration_ms, loss=round(rng.uniform(0.05, 0.4), 3), duplicate=round(rng.uniform(0.0, 0.2), 3)

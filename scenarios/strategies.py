@@ -18,6 +18,7 @@ from scenarios.model import (
     MAX_STROBE_FLIPS,
     PARTITION_SHAPES,
     TARGET_WORDS,
+    TRANSFER_TARGETS,
     ClusterSpec,
     FaultSpec,
     NetworkSpec,
@@ -47,6 +48,9 @@ def fault(draw: st.DrawFn, nodes: int, duration_ms: int) -> FaultSpec:
         return replace(
             base, shape=shape, one_way=draw(st.booleans()), target=target if shape == "isolate-node" else "random"
         )
+    if kind == "transfer":
+        target = draw(st.one_of(st.sampled_from(TRANSFER_TARGETS), st.integers(1, nodes).map(lambda n: (n,))))
+        return replace(base, target=target)
     if kind == "link":
         return replace(
             base, loss=draw(st.sampled_from((0.0, 0.1, 0.5))), duplicate=draw(st.sampled_from((0.0, 0.1, 0.5)))
