@@ -490,11 +490,13 @@ class _Validator:
         node id; `lagging` means nothing to any other kind."""
         if kind != "transfer":
             if target == "lagging":
-                self.fail("faults", "target", index, f'"lagging" names the target of a transfer fault only, not of a {kind} fault')
+                message = f'"lagging" names the target of a transfer fault only, not of a {kind} fault'
+                self.fail("faults", "target", index, message)
             return
         if target not in model.TRANSFER_TARGETS and not (isinstance(target, tuple) and len(target) == 1):
             words = ", ".join(f'"{word}"' for word in model.TRANSFER_TARGETS)
-            self.fail("faults", "target", index, f"a transfer hands leadership to one node: give {words} or one node id")
+            message = f"a transfer hands leadership to one node: give {words} or one node id"
+            self.fail("faults", "target", index, message)
 
     def value(self, hint: Any, table: str, key: str, index: int | None, raw: Any) -> Any:
         field_path = f"{table}.{key}" if table else key

@@ -439,7 +439,7 @@ class Host:
 
     def last_index(self) -> int | None:
         """The index of the last entry of the node's log; None while it is crashed."""
-        return self.server.node.log.last_index if self.server is not None else None
+        return self.server.node.last_index if self.server is not None else None
 
     def is_leader(self) -> bool:
         return self.state == RUNNING and self.server is not None and self.server.node.role is Role.LEADER
