@@ -233,6 +233,8 @@ def test_the_kv_server_answers_not_leader_during_a_transfer() -> None:
     answer = servers[1].submit(Request("r1", "client-1", "put", "k", "v"))
     assert isinstance(answer, Response)
     assert answer.error == "not-leader"
+    # The hint names where leadership is going, not the leader that refuses.
+    assert answer.leader_hint == 2
 
 
 def test_a_transfer_is_given_up_after_an_election_timeout() -> None:
