@@ -23,9 +23,10 @@ is the one the node acted on. On that replay it checks the properties of the Raf
   commit can only be later than the term in which the entry was truly committed, so this
   never blames a leader for an entry Raft did not promise it.
 - durability: an acknowledged write is never contradicted by a commit or apply at its index
-  (restarts included), and at the end of the trace a majority of the running nodes still
-  hold it. A minority may hold a different, uncommitted suffix at the end: a node cut off
-  by a partition that has not caught up yet is not a lost write.
+  (restarts included), and at the end of the trace a majority of the voters (of the newest
+  membership applied, when a `conf-apply` changed it; running ones only) still hold it. A
+  minority may hold a different, uncommitted suffix at the end: a node cut off by a
+  partition that has not caught up yet is not a lost write.
 - trace-consistency: events that make no sense for the node (a crashed node appending, an
   append leaving a gap) mean the trace, not Raft, is broken; they are reported so that a
   broken trace never passes as a clean run.
@@ -224,7 +225,12 @@ class _Replay:
             "ack": self._on_ack,
             "crash": self._on_crash,
             "restart": self._on_restart,
+            "conf-apply": self._on_conf_apply,
+            "member-removed": self._on_member_removed,
         }
+        # The index of the newest membership change applied anywhere: from then on its
+        # voters are the cluster whose majority must hold every acknowledged write.
+        self.membership_index = 0
 
     def report(self, property_name: str, message: str, **details: Any) -> None:
         node_id = details.get("node")
@@ -322,6 +328,20 @@ class _Replay:
 
     def _on_phase(self, event: TraceEvent) -> None:
         self.phase = event["phase"]
+
+    def _on_conf_apply(self, event: TraceEvent) -> None:
+        """A node applied a membership change: committed, so the cluster's once newer
+        than any seen (a node catching up applies older ones again)."""
+        self.node(event)
+        if event["index"] > self.membership_index:
+            self.membership_index = event["index"]
+            self.cluster = sorted(event["voters"])
+            for node_id in self.cluster:
+                self.nodes.setdefault(node_id, _NodeState())
+
+    def _on_member_removed(self, event: TraceEvent) -> None:
+        """A removed member stops for good; whatever it held no longer counts."""
+        self.node(event, alive=False).crashed = True
 
     def _on_crash(self, event: TraceEvent) -> None:
         state = self.node(event)

@@ -117,6 +117,15 @@ _REQUIRED: dict[str, tuple[_Field, ...]] = {
     "started": (_int("node"),),
     "member-removed": (_int("node"),),
     "member-added": (_int("node"),),
+    # Membership changes in the simulator: proposed by a leader, applied by each node.
+    "conf-propose": (_int("node"), _int("term"), _int("index"), _str("change")),
+    "conf-apply": (
+        _int("node"),
+        _int("index"),
+        _str("change"),
+        _Field("voters", list, "a list of node ids", _is_node_list),
+        _Field("learners", list, "a list of node ids", _is_node_list),
+    ),
     "fault": (_str("kind"),),
     "heal": (_str("kind"),),
     "clock": (_int("id"), _Field("nodes", list, "a list of node ids", _is_node_list)),
@@ -197,6 +206,8 @@ def _iter_numbered(lines: Iterable[tuple[int, str]], path: str, *, from_file: bo
         _check_fields(event, path, line_number)
         if event["ev"] == "start":
             nodes = frozenset(event["nodes"])
+        elif event["ev"] == "member-added" and nodes is not None:
+            nodes = nodes | {event["node"]}  # a node that joined mid-run (checked an int above)
         elif nodes is not None and "node" in event:
             _check_known_node(event["node"], nodes, path, line_number)
             if "from" in event:

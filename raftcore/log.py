@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from raftcore.types import Entry
+from raftcore.types import Entry, EntryKind
 
 
 class RaftLog:
@@ -137,10 +137,10 @@ class RaftLog:
 
     # ---- writing ----
 
-    def append_new(self, term: int, data: str) -> Entry:
+    def append_new(self, term: int, data: str, kind: EntryKind = EntryKind.NORMAL) -> Entry:
         """A leader's own new entry at the end of the log."""
         assert term >= self._entries[-1].term
-        entry = Entry(term=term, index=self.last_index + 1, data=data)
+        entry = Entry(term=term, index=self.last_index + 1, data=data, kind=kind)
         self._entries.append(entry)
         self.last_index = entry.index
         return entry

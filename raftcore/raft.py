@@ -70,9 +70,13 @@ from raftcore.types import (
     LOCAL_MESSAGE_TYPES,
     NO_NODE,
     TRANSFER_CAMPAIGN,
+    ConfChange,
+    ConfChangeType,
     Config,
     Entry,
+    EntryKind,
     HardState,
+    Membership,
     Message,
     MessageType,
     PersistedState,
@@ -98,6 +102,7 @@ READ_INDEX = MessageType.READ_INDEX
 READ_INDEX_RESPONSE = MessageType.READ_INDEX_RESPONSE
 TRANSFER_LEADER = MessageType.TRANSFER_LEADER
 TIMEOUT_NOW = MessageType.TIMEOUT_NOW
+CONF_CHANGE = EntryKind.CONF_CHANGE
 LEADER = Role.LEADER
 FOLLOWER = Role.FOLLOWER
 CANDIDATE = Role.CANDIDATE
@@ -107,6 +112,10 @@ HEARTBEAT_SKIP_ELECTION_FACTOR = 4
 heartbeat, but only when the election timeout is at least this many heartbeat intervals:
 skipping one round can leave a follower two intervals without word, which must stay far
 below the time after which it would stand for election."""
+PROMOTION_MATCH_PERCENT_MIN = 90
+"""A learner is promoted only once its log holds at least this share of the leader's (etcd's
+learner promotion check, `isLearnerReady`): a voter far behind would count towards quorums
+it cannot serve, and could leave the cluster without a quorum that holds the log."""
 
 
 class RaftNode:
@@ -143,6 +152,9 @@ class RaftNode:
         self._bug_inflight_never_freed = INFLIGHT_NEVER_FREED in bugs
         self._bug_probe_next_not_decremented = PROBE_NEXT_NOT_DECREMENTED in bugs
         self._bug_read_index_without_heartbeat = READ_INDEX_WITHOUT_HEARTBEAT in bugs
+        self._pending_conf_index = 0
+        """While leading: the index of the last membership change this leader may not have
+        applied yet (etcd's pendingConfIndex); a new change waits until it is applied."""
         # Reads under a lease, and how long one lasts in this node's ticks. Without
         # CheckQuorum no voter keeps its promise to a leader, so there is no lease to read
         # under: every read then takes a round.
@@ -225,6 +237,11 @@ class RaftNode:
         """The leader's view of `peer` (None unless this node leads)."""
         return self._tracker.progress.get(peer)
 
+    @property
+    def membership(self) -> Membership:
+        """The membership in force: the latest one applied (or the initial one)."""
+        return self._tracker.membership
+
     # ---- role changes: the only places that assign `role` ----
 
     def _reset(self, term: int) -> None:
@@ -283,6 +300,9 @@ class RaftNode:
         own.match = log.stable_index
         own.become_replicate()
         own.recent_active = True
+        # Any entry not yet applied may be a membership change: the next one waits for it
+        # (etcd sets pendingConfIndex to the last index on election, without looking).
+        self._pending_conf_index = log.last_index
         # An entry of the new term lets the leader commit what earlier terms left behind
         # (Raft paper, section 5.4.2), since only entries of its own term count. The planted
         # figure-8 bug goes without it, as the paper's figure does: the leader then pushes
@@ -561,7 +581,11 @@ class RaftNode:
                 # and the proposer is better off asking the next leader.
                 return
             for entry in message.entries:
-                self.log.append_new(self.term, entry.data)
+                if entry.kind is CONF_CHANGE:
+                    if self.conf_change_refusal(ConfChange.decode(entry.data)) is not None:
+                        continue
+                    self._pending_conf_index = self.log.last_index + 1
+                self.log.append_new(self.term, entry.data, entry.kind)
             self._broadcast_append(even_if_empty=False)
         elif kind is BEAT:
             self._broadcast_heartbeat()
@@ -684,6 +708,94 @@ class RaftNode:
     def _send_timeout_now(self, target: int) -> None:
         self._timeout_now_sent = True
         self._send(Message(TIMEOUT_NOW, self.node_id, target, self.term))
+
+    # ---- membership changes (etcd's ConfChange, one step at a time) ----
+
+    def propose_conf_change(self, change: ConfChange) -> Entry | None:
+        """Propose a membership change if this node leads and may take it now; the entry it
+        became, or None (not leading, handing over, or refused: `conf_change_refusal`).
+
+        The change takes effect on each node when its entry is applied there (`advance`),
+        as in etcd, not when it is appended as the Raft thesis has it.
+        """
+        last_index = self.log.last_index
+        placeholder = Entry(0, 0, change.encode(), EntryKind.CONF_CHANGE)
+        self.step(Message(PROPOSE, self.node_id, self.node_id, 0, entries=(placeholder,)))
+        if self.log.last_index == last_index:
+            return None
+        return self.log.slice(last_index + 1, last_index + 2)[0]
+
+    def conf_change_refusal(self, change: ConfChange) -> str | None:
+        """Why the leader would refuse `change` now, or None if it would take it. etcd's
+        rules: one change at a time (the last one must be applied first, pendingConfIndex),
+        a learner is promoted only once its log has caught up (`isLearnerReady`), a voter
+        is removed only if a quorum of those left is active (`--strict-reconfig-check`);
+        and the change must make sense on the membership in force."""
+        if self.role is not LEADER:
+            return "not leader"
+        if self.lead_transferee != NO_NODE:
+            return "leadership transfer under way"
+        if self._pending_conf_index > self.log.applied:
+            return f"the change at {self._pending_conf_index} is not applied yet"
+        reason = change.refusal(self.membership)
+        if reason is not None:
+            return reason
+        progress = self._tracker.progress
+        if change.type is ConfChangeType.PROMOTE:
+            learner = progress[change.node_id].match
+            own = progress[self.node_id].match
+            if learner * 100 < own * PROMOTION_MATCH_PERCENT_MIN:
+                return f"learner {change.node_id} has not caught up ({learner} of {own})"
+        elif change.type is ConfChangeType.REMOVE and self._tracker.is_voter(change.node_id):
+            # etcd's strict reconfiguration check: the voters that remain must include a
+            # quorum of their own that is heard from, or the cluster stalls at once.
+            remaining = [voter for voter in self._tracker.voter_ids if voter != change.node_id]
+            active = sum(1 for voter in remaining if voter == self.node_id or progress[voter].recent_active)
+            if active < len(remaining) // 2 + 1:
+                return f"only {active} of the {len(remaining)} voters left would be active"
+        return None
+
+    def _apply_conf_changes(self, entries: tuple[Entry, ...]) -> None:
+        """The host applied `entries`: the membership changes among them take effect."""
+        for entry in entries:
+            if entry.kind is CONF_CHANGE:
+                self._switch_membership(ConfChange.decode(entry.data).apply_to(self.membership))
+
+    def _switch_membership(self, membership: Membership) -> None:
+        """Count quorums with `membership` from now on (a change applied, or a snapshot of
+        another membership installed). A leader keeps what it knows of the remaining
+        members, starts new ones probing from its log's end (counted active, so CheckQuorum
+        does not depose it before they could answer), forgets removed ones, and commits
+        what the new quorum already holds; a leader no longer a voter steps down, as etcd's
+        does (stepDownOnRemoval). A candidate keeps the answers it has."""
+        old = self._tracker
+        if membership == old.membership:
+            return
+        tracker = ProgressTracker(
+            membership, quorum_half=old.voters.incoming.half, commit_counts_sent=old.commit_counts_sent
+        )
+        tracker.votes = dict(old.votes)
+        self._tracker = tracker
+        if self.role is not LEADER:
+            return
+        if not tracker.is_voter(self.node_id):
+            self.become_follower(self.term, NO_NODE)
+            return
+        next_index = self.log.last_index + 1
+        for member in tracker.member_ids:
+            progress = old.progress.get(member)
+            if progress is None:
+                progress = Progress(0, next_index)
+                progress.recent_active = True
+            tracker.progress[member] = progress
+        self._appends_owed = {peer: owed for peer, owed in self._appends_owed.items() if tracker.is_member(peer)}
+        if not tracker.is_voter(self.lead_transferee):
+            self.lead_transferee = NO_NODE
+        if self._maybe_commit():
+            self._broadcast_append(even_if_empty=False)
+        for member in tracker.member_ids:
+            if member not in old.progress:
+                self._owe_append(member, even_if_empty=True)
 
     # ---- reads: ReadIndex and the lease (raftcore.read_only) ----
 
@@ -983,8 +1095,9 @@ class RaftNode:
         log.stable_to_in_progress()
         if ready.committed_entries:
             log.applied_to(ready.committed_entries[-1].index)
+            self._apply_conf_changes(ready.committed_entries)
         # The leader's own write finished: it now counts towards a majority.
-        if not leads:
+        if self.role is not LEADER:
             return
         # A commit this allows reaches the followers with the next append or heartbeat.
         if self._tracker.progress[self.node_id].maybe_update(log.stable_index):

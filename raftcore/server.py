@@ -57,7 +57,7 @@ from raftcore.kv import ETCD_OPERATIONS, READ_OPERATIONS, Command, ExecutionObse
 from raftcore.lease import minimum_ttl_seconds
 from raftcore.lease_service import LOCAL_LEASE_OPERATIONS, LeaseService
 from raftcore.raft import RaftNode
-from raftcore.types import NO_NODE, Config, Entry, PersistedState, Ready, Role
+from raftcore.types import NO_NODE, ConfChange, Config, Entry, EntryKind, PersistedState, Ready, Role
 from raftcore.watch import WatchHub
 
 _PLAIN_WRITES = ("put", "delete", "cas", "append")
@@ -181,6 +181,9 @@ class KVServer:
         self._reads_asked: dict[str, Request] = {}
         self._reads_confirmed: list[tuple[int, Request]] = []
         self._reads_numbered = 0
+        self.conf_changes_applied: list[tuple[int, ConfChange]] = []
+        """Membership changes `apply` met (index, change), for the host to take: Raft
+        switches to the new membership once the Ready is advanced (`RaftNode.membership`)."""
 
     def tick(self) -> list[tuple[int, str]]:
         """One tick of the host's clock: Raft's, then the leases'. Returns the leases this
@@ -320,6 +323,11 @@ class KVServer:
         responses: list[Response] = []
         acknowledgements: list[Acknowledgement] = []
         for entry in entries:
+            if entry.kind is EntryKind.CONF_CHANGE:
+                # Raft's own business: a no-op for the store, which still counts the index.
+                self.conf_changes_applied.append((entry.index, ConfChange.decode(entry.data)))
+                self.store.apply(entry.index, None)
+                continue
             command = Command.decode(entry.data) if entry.data else None
             if command is not None and command.operation == "etcd-compact" and len(self.watches):
                 self.watches.before_compaction()

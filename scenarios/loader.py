@@ -59,6 +59,7 @@ _FAULT_FIELDS = {
     "link": ("loss", "duplicate"),
     "disk": ("target", "slow_factor"),
     "delay": ("target", "delay_ms", "share"),
+    "member": ("target",),
     "transfer": ("target",),
 }
 # The fields each clock mode acts on (besides target).
@@ -133,8 +134,8 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "cluster.read_only": READ_ONLY_OPTIONS,
     "checks.serializable_reads": model.SERIALIZABLE_JUDGEMENTS,
     "nemesis.mode": model.NEMESIS_MODES,
-    "nemesis.kinds": model.FAULT_KINDS,
-    "faults.kind": model.FAULT_KINDS + model.REAL_FAULT_KINDS,
+    "nemesis.kinds": model.ALL_FAULT_KINDS,
+    "faults.kind": model.ALL_FAULT_KINDS,
     "faults.shape": model.PARTITION_SHAPES,
     "faults.target": model.TARGET_WORDS + tuple(w for w in model.TRANSFER_TARGETS if w not in model.TARGET_WORDS),
     "faults.after": model.TRIGGERS,
@@ -585,7 +586,7 @@ class _Validator:
                 self.fail(table, key, index, f"{_show(item)} is listed twice", i)
             items.append(item)
         if field_path == "nemesis.kinds" and not items:
-            self.fail(table, key, index, f"must name at least one fault kind of {', '.join(model.FAULT_KINDS)}")
+            self.fail(table, key, index, f"must name at least one fault kind of {', '.join(model.ALL_FAULT_KINDS)}")
         return tuple(items)
 
     def target(self, table: str, key: str, index: int | None, raw: Any, field_path: str) -> Any:

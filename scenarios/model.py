@@ -11,21 +11,21 @@ from typing import Any
 
 import workloads
 
-FAULT_KINDS = ("partition", "crash", "pause", "clock", "link", "disk", "delay", "transfer")
-FIRST_FAULT_KINDS = FAULT_KINDS[:7]
-"""The kinds a random nemesis draws unless `[nemesis] kinds` says otherwise: those that
-existed before `transfer`, so a file that leaves `kinds` out keeps its schedule (and every
-run of it its trace). `transfer` asks the leader to hand leadership to a follower
-(`TRANSFER_TARGETS`); its heal undoes nothing."""
+FAULT_KINDS = ("partition", "crash", "pause", "clock", "link", "disk", "delay")
+NAMED_ONLY_FAULT_KINDS = ("member", "transfer")
+"""Fault kinds a random nemesis draws only when `[nemesis] kinds` names them (swarm draws
+`transfer` too, from a die of its own), so that every mix written before they existed draws
+as it did: `member` removes its target from the membership through a membership change at
+the leader and, when the fault heals, adds a new, empty member (a new node id) as a learner
+and promotes it once it caught up: a failed member replaced. On a real cluster it is etcd's
+member remove and add. `transfer` asks the leader to hand leadership to a follower
+(`TRANSFER_TARGETS`), in the simulator or through etcd's move-leader; its heal undoes
+nothing."""
+ALL_FAULT_KINDS = FAULT_KINDS + NAMED_ONLY_FAULT_KINDS
 TRANSFER_TARGETS = ("random", "lagging")
 """What a transfer fault's `target` may say besides one node id: a random follower, or the
 running follower with the shortest log (`lagging`; under a partition, usually one on the
 far side), which the leader must catch up before it hands over."""
-REAL_FAULT_KINDS = ("member",)
-"""Fault kinds only a real cluster undergoes (`--target etcd`): `member` removes its targets
-from the membership, their data gone, and adds each back as a new, empty member when the
-fault heals. A `[[faults]]` entry may name them; `[nemesis] kinds` and swarm never draw them,
-and a simulated run refuses them."""
 PARTITION_SHAPES = ("isolate-node", "isolate-leader", "halves", "majorities-ring", "bridge")
 TARGET_WORDS = ("random", "leader", "all", "minority", "majority")
 NEMESIS_MODES = ("schedule", "random")
@@ -125,7 +125,7 @@ class WorkloadSpec:
 @dataclass(frozen=True, slots=True)
 class NemesisSpec:
     mode: str = "schedule"
-    kinds: tuple[str, ...] = FIRST_FAULT_KINDS
+    kinds: tuple[str, ...] = FAULT_KINDS
     interval_ms: int = 5000
     fault_duration_ms: tuple[int, int] = (1000, 8000)
     burst_faults: tuple[int, int] = added_field((1, 1))

@@ -39,7 +39,7 @@ def targets(nodes: int) -> st.SearchStrategy[str | tuple[int, ...]]:
 @st.composite
 def fault(draw: st.DrawFn, nodes: int, duration_ms: int) -> FaultSpec:
     """A fault that sets only the fields its kind acts on, as the loader requires."""
-    kind = draw(st.sampled_from(FAULT_KINDS))
+    kind = draw(st.sampled_from((*FAULT_KINDS, "transfer")))
     start_ms = draw(st.integers(0, max(0, duration_ms - 1)))
     base = FaultSpec(kind=kind, start_ms=start_ms, duration_ms=draw(st.integers(0, duration_ms)))
     if kind == "partition":

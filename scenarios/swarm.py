@@ -36,7 +36,6 @@ import workloads
 from scenarios import model
 from scenarios.model import (
     FAULT_KINDS,
-    FIRST_FAULT_KINDS,
     ClockSpec,
     ClusterSpec,
     DiskSpec,
@@ -71,10 +70,10 @@ READ_MODES = {"lease": 0.3, "serializable": 0.2}
 that a register or etcd workload's clients send a share of serializable reads."""
 SERIALIZABLE_KINDS = ("register", "etcd")
 """The workloads with a `serializable` share of reads."""
-LATER_FAULT_KINDS = tuple(kind for kind in FAULT_KINDS if kind not in FIRST_FAULT_KINDS)
-"""Fault kinds added after the first draw (`transfer`): each is switched on, with its chance
-in `Weights`, by a die of a stream of its own, so a seed that leaves them off draws what
-it drew before they existed."""
+LATER_FAULT_KINDS = {"transfer": 0.5}
+"""Fault kinds a random nemesis draws only when named (`model.NAMED_ONLY_FAULT_KINDS`) that
+swarm switches on, each with this chance, by a die of a stream of its own: a seed that
+leaves them off draws what it drew before they existed."""
 CLOCK_FAULT_KINDS = ("clock",)
 """Fault kinds that move clocks beyond the drift bound."""
 WORKLOAD_KINDS = (("register", 0.5), ("list-append", 0.1), ("etcd", 0.2), ("kubernetes", 0.15), ("election", 0.05))
@@ -161,16 +160,16 @@ def draw(scenario: Scenario, weights: Weights = PLAIN) -> Scenario:
         drawn = _without_clock_faults(drawn)
     if rng.random() < LATE_CORNERS["leader-churn"]:
         drawn = _leader_churn(rng, drawn)
-    drawn = _later_kinds(stream(scenario.seed, "swarm-kinds"), drawn, weights)
+    drawn = _later_kinds(stream(scenario.seed, "swarm-kinds"), drawn)
     return _watching(_read_modes(stream(scenario.seed, "swarm-reads"), drawn))
 
 
-def _later_kinds(rng: random.Random, drawn: Scenario, weights: Weights) -> Scenario:
+def _later_kinds(rng: random.Random, drawn: Scenario) -> Scenario:
     """`LATER_FAULT_KINDS` switched on or off, one die each whatever the draw so far."""
-    later = [kind for kind in LATER_FAULT_KINDS if rng.random() < weights.chance_of(kind)]
+    later = [kind for kind, chance in LATER_FAULT_KINDS.items() if rng.random() < chance]
     if not later:
         return drawn
-    kinds = tuple(kind for kind in FAULT_KINDS if kind in drawn.nemesis.kinds or kind in later)
+    kinds = tuple(kind for kind in model.ALL_FAULT_KINDS if kind in drawn.nemesis.kinds or kind in later)
     return dataclasses.replace(drawn, nemesis=dataclasses.replace(drawn.nemesis, kinds=kinds))
 
 
@@ -420,8 +419,7 @@ def _workload(rng: random.Random, hot_key: bool) -> WorkloadSpec:
 
 
 def _nemesis(rng: random.Random, duration_ms: int, corners: dict[str, bool], weights: Weights) -> NemesisSpec:
-    first = FIRST_FAULT_KINDS
-    kinds = tuple(kind for kind in first if rng.random() < weights.chance_of(kind)) or (rng.choice(first),)
+    kinds = tuple(kind for kind in FAULT_KINDS if rng.random() < weights.chance_of(kind)) or (rng.choice(FAULT_KINDS),)
     shortest_ms = rng.choice((200, 500, 2000))
     interval_ms = rng.choice((500, 1000, 3000, 8000))
     burst_faults, burst_window_ms = (1, 1), 0

@@ -28,7 +28,18 @@ from typing import TYPE_CHECKING, Any, Protocol
 from raftcore.kv import Command
 from raftcore.raft import RaftNode
 from raftcore.server import Forward, KVServer, Request, Response, entry_digest
-from raftcore.types import Config, Entry, HardState, Message, MessageType, PersistedState, Ready, Role
+from raftcore.types import (
+    ConfChange,
+    Config,
+    Entry,
+    HardState,
+    Membership,
+    Message,
+    MessageType,
+    PersistedState,
+    Ready,
+    Role,
+)
 from raftcore.watch import ProgressRequest, WatchCreate
 from sim.clock import LocalClock
 from sim.disk import Disk
@@ -106,6 +117,12 @@ class Host:
         """Rare events that leave no trace line (`checkers.events`), counted as they happen;
         reading them changes nothing in the node or the run."""
         self.raft_messages_sent = 0
+        self.removed = False
+        """Removed from the membership (`retire`): down for good, as etcd stops a member
+        that learns it was removed; its id is never used again."""
+        self.on_membership: Callable[[int, ConfChange, Membership], None] | None = None
+        """Told of each membership change this node applies (its index, the change, the
+        membership after it): how the world learns who the members are."""
         self._next_tick_local_us = 0
         """The local time of the next tick's deadline (`start_ticking`, `_tick`)."""
         self._wake: object = None
@@ -306,9 +323,46 @@ class Host:
                     self.network.send(self.name, owed.client, owed)
         for response in server.serve_reads(ready):
             self.network.send(self.name, response.client, response)
+        membership = server.node.membership
         server.node.advance(ready)
+        if server.conf_changes_applied:
+            self._record_conf_changes(server, membership)
         self._busy = False
         self.kick()
+
+    def _record_conf_changes(self, server: KVServer, membership: Membership) -> None:
+        """One `conf-apply` line per membership change just applied, with the membership
+        after it, then the world is told. Run after `advance`, where Raft switched."""
+        applied, server.conf_changes_applied = server.conf_changes_applied, []
+        after = []
+        for index, change in applied:
+            membership = change.apply_to(membership)
+            after.append(membership)
+            self.trace.emit(
+                "conf-apply",
+                node=self.node_id,
+                index=index,
+                change=change.encode(),
+                voters=sorted(membership.voters),
+                learners=sorted(membership.learners),
+            )
+        assert membership == server.node.membership, (membership, server.node.membership)
+        if self.on_membership is not None:
+            for (index, change), each in zip(applied, after, strict=True):
+                self.on_membership(index, change, each)
+
+    def propose_conf_change(self, change: ConfChange) -> Entry | None:
+        """Ask this node, if it leads, to propose `change`; the entry, or None if it does
+        not lead or refuses (`RaftNode.conf_change_refusal`)."""
+        if self.state != RUNNING or self.server is None:
+            return None
+        entry = self.server.node.propose_conf_change(change)
+        if entry is not None:
+            self.trace.emit(
+                "conf-propose", node=self.node_id, term=entry.term, index=entry.index, change=change.encode()
+            )
+            self.kick()
+        return entry
 
     def _send(self, messages: tuple[Message, ...]) -> None:
         self.raft_messages_sent += len(messages)
@@ -348,8 +402,24 @@ class Host:
         self._shown = None
         self.trace.emit("crash", node=self.node_id)
 
+    def retire(self) -> None:
+        """Removed from the membership: stop for good, as etcd's member does once it learns
+        it was removed (its data is of no further use)."""
+        if self.removed:
+            return
+        self.removed = True
+        self.state = CRASHED
+        self.incarnation += 1
+        self.disk.crash()
+        self.server = None
+        self._busy = False
+        self._deferred = None
+        self._inbox.clear()
+        self._shown = None
+        self.trace.emit("member-removed", node=self.node_id)
+
     def restart(self) -> None:
-        if self.state != CRASHED:
+        if self.state != CRASHED or self.removed:
             return
         durable = self.disk.durable_state()
         self._check_read_back(durable)
@@ -466,8 +536,12 @@ class MessageTracer:
 
     def __init__(self, trace: Trace, hosts: Mapping[str, Host]) -> None:
         self._trace = trace
-        self._hosts = hosts
+        self._hosts = dict(hosts)
         self.count = 0
+
+    def add_host(self, host: Host) -> None:
+        """A node joined mid-run: follow its messages too."""
+        self._hosts[host.name] = host
 
     def sent(self, src: str, dst: str, payload: Any) -> int:
         if type(payload) is not Message:

@@ -138,6 +138,11 @@ class Invariants:
         self._hosts = hosts
         self._seen = {node_id: _Seen() for node_id in hosts}
 
+    def watch_new(self, host: Host) -> None:
+        """A node joined mid-run (the world's mapping of hosts already holds it)."""
+        assert self._hosts.get(host.node_id) is host, host.node_id
+        self._seen[host.node_id] = _Seen()
+
     def stats(self) -> dict[str, int]:
         return {
             "steps_checked": self.steps,
@@ -231,7 +236,9 @@ class Invariants:
             message = f"node {node_id} leads term {term}, as node {earlier} did"
             self._fail("one-leader-per-term", (node_id, earlier), message)
         # Its own vote counts at once: no message left before it was persisted.
-        voters = node.config.initial_membership().voters
+        # The voters it counted: the membership it had applied (membership changes apply
+        # at apply time, so two nodes may count with different ones).
+        voters = node.membership.voters
         granted = sorted(
             voter for voter in voters if self._votes.get((voter, term)) == node_id or voter == node.vote == node_id
         )

@@ -32,9 +32,16 @@ Directives (nodes are numbered from 1; `N...` means one or more node ids, all if
     crash N / restart N             lose what is not persisted / start from what is
     isolate N... / heal             lose messages to and from these nodes / stop doing so
     raft-state / raft-log [N...] / raft-progress N
+    propose-conf-change N add-learner|promote|remove M
+                                    node N proposes a membership change about node M
+    add-node M from=N               start a new, empty node M with the membership node N
+                                    applied (the one that made M a learner)
+    raft-membership [N...]          the membership each node has in force
 
-Rendering: an entry is `index@term "data"`; a message is `from->to type term=T` and the
-fields that matter for its type; "N is now ..." reports a change of role, term or leader.
+Rendering: an entry is `index@term "data"` (`index@term conf "change"` for a membership
+change); a message is `from->to type term=T` and the fields that matter for its type;
+"N is now ..." reports a change of role, term or leader, and "N applied membership ..." a
+Ready that changed a node's membership.
 """
 
 from __future__ import annotations
@@ -46,7 +53,20 @@ from pathlib import Path
 
 from raftcore.bugs import SEND_BEFORE_PERSIST, validate_bugs
 from raftcore.raft import RaftNode
-from raftcore.types import TRANSFER_CAMPAIGN, Config, Entry, HardState, Message, MessageType, PersistedState, Ready
+from raftcore.types import (
+    TRANSFER_CAMPAIGN,
+    ConfChange,
+    ConfChangeType,
+    Config,
+    Entry,
+    EntryKind,
+    HardState,
+    Membership,
+    Message,
+    MessageType,
+    PersistedState,
+    Ready,
+)
 
 STABILIZE_ROUNDS_MAX = 1000
 
@@ -113,6 +133,8 @@ def parse_file(path: Path) -> tuple[list[Block], list[str]]:
 
 
 def describe_entry(entry: Entry) -> str:
+    if entry.kind is EntryKind.CONF_CHANGE:
+        return f'{entry.index}@{entry.term} conf "{entry.data}"'
     return f'{entry.index}@{entry.term} "{entry.data}"'
 
 
@@ -157,6 +179,9 @@ class InteractionEnv:
     options: dict[str, object] = field(default_factory=dict)
     bugs: frozenset[str] = frozenset()
     output: list[str] = field(default_factory=list)
+    peers: tuple[int, ...] = ()
+    joined_with: dict[int, Membership] = field(default_factory=dict)
+    """The membership each node added mid-run (`add-node`) starts with."""
 
     def emit(self, text: str, indent: int = 0) -> None:
         self.output.append("  " * indent + text)
@@ -166,7 +191,9 @@ class InteractionEnv:
     def start(self, node_id: int) -> None:
         storage = self.storage[node_id]
         incarnation = self.incarnation[node_id] = self.incarnation.get(node_id, -1) + 1
-        config = Config(node_id=node_id, peers=tuple(sorted(self.storage)), bugs=self.bugs, **self.options)  # type: ignore[arg-type]
+        joined = self.joined_with.get(node_id)
+        peers = () if joined is not None else self.peers
+        config = Config(node_id=node_id, peers=peers, membership=joined, bugs=self.bugs, **self.options)  # type: ignore[arg-type]
         state = PersistedState(storage.hard_state, tuple(storage.entries))
         self.nodes[node_id] = RaftNode(config, state, random.Random(node_id + 100 * incarnation))
 
@@ -201,7 +228,10 @@ class InteractionEnv:
             self.send(ready.messages)
         self.sent_unpersisted.pop(node_id, None)
         self.persist(node_id, ready)
+        membership = node.membership
         node.advance(ready)
+        if node.membership != membership:
+            self.emit(f"{node_id} applied membership {node.membership.describe()}", indent + 1)
 
     def is_cut(self, message: Message) -> bool:
         return bool({message.sender, message.to} & self.isolated)
@@ -303,7 +333,8 @@ def _parse_option(directive: Directive, key: str, value: str) -> tuple[str, obje
 
 def handle_add_nodes(env: InteractionEnv, directive: Directive) -> None:
     env.options = dict(_parse_option(directive, key, values[0]) for key, values in directive.keywords.items())
-    for node_id in range(1, int(directive.positional[0]) + 1):
+    env.peers = tuple(range(1, int(directive.positional[0]) + 1))
+    for node_id in env.peers:
         env.storage[node_id] = Storage()
     for node_id in sorted(env.storage):
         env.start(node_id)
@@ -394,6 +425,31 @@ def handle_transfer_leadership(env: InteractionEnv, directive: Directive) -> Non
         env.emit(f"{node.node_id} transferring leadership to {node.lead_transferee}")
 
 
+def handle_propose_conf_change(env: InteractionEnv, directive: Directive) -> None:
+    node = env.live(directive, directive.positional[0])
+    change = ConfChange(ConfChangeType(directive.positional[1]), int(directive.positional[2]))
+    refusal = node.conf_change_refusal(change)
+    entry = node.propose_conf_change(change)
+    assert (entry is None) == (refusal is not None), (entry, refusal)
+    env.emit(f"proposed {describe_entry(entry)}" if entry is not None else f"refused: {refusal}")
+
+
+def handle_add_node(env: InteractionEnv, directive: Directive) -> None:
+    node_id = int(directive.positional[0])
+    if node_id in env.storage:
+        raise InteractionFileError(f"node {node_id} exists; ids are never reused")
+    env.joined_with[node_id] = env.live(directive, directive.keywords["from"][0]).membership
+    env.storage[node_id] = Storage()
+    env.start(node_id)
+    handle_raft_state(env, directive)
+
+
+def handle_raft_membership(env: InteractionEnv, directive: Directive) -> None:
+    for node_id in _node_ids(env, directive):
+        node = env.nodes.get(node_id)
+        env.emit(f"{node_id}: " + ("down" if node is None else node.membership.describe()))
+
+
 def handle_process_ready(env: InteractionEnv, directive: Directive) -> None:
     for node_id in _node_ids(env, directive):
         node = env.live(directive, str(node_id))
@@ -454,6 +510,7 @@ def handle_heal(env: InteractionEnv, directive: Directive) -> None:
 
 
 HANDLERS = {
+    "add-node": handle_add_node,
     "add-nodes": handle_add_nodes,
     "bugs": handle_bugs,
     "campaign": handle_campaign,
@@ -463,7 +520,9 @@ HANDLERS = {
     "isolate": handle_isolate,
     "process-ready": handle_process_ready,
     "propose": handle_propose,
+    "propose-conf-change": handle_propose_conf_change,
     "raft-log": handle_raft_log,
+    "raft-membership": handle_raft_membership,
     "raft-progress": handle_raft_progress,
     "raft-state": handle_raft_state,
     "restart": handle_restart,

@@ -18,7 +18,7 @@ from checkers.verdict import Verdict
 from raftsim import api
 from scenarios import loader, swarm
 from scenarios.loader import ScenarioError
-from scenarios.model import FIRST_FAULT_KINDS, NemesisSpec
+from scenarios.model import FAULT_KINDS, NemesisSpec
 from scenarios.resolve import resolve
 from sim.world import run_scenario
 
@@ -110,7 +110,7 @@ def test_swarm_draws_transfer_from_its_own_die_and_the_other_seeds_draw_as_befor
     taking = [seed for seed, drawn in now.items() if "transfer" in drawn.nemesis.kinds]
     assert 5 < len(taking) < 35
     assert any(fault.kind == "transfer" for fault in resolve(loader.with_seed(base, taking[0])).faults)
-    monkeypatch.setattr(swarm, "LATER_FAULT_KINDS", ())
+    monkeypatch.setattr(swarm, "LATER_FAULT_KINDS", {})
     for seed, drawn in now.items():
         before = swarm.draw(loader.with_seed(base, seed))
         if seed in taking:
@@ -120,7 +120,7 @@ def test_swarm_draws_transfer_from_its_own_die_and_the_other_seeds_draw_as_befor
 
 
 def test_a_random_nemesis_draws_transfers_only_when_named() -> None:
-    assert "transfer" not in NemesisSpec().kinds and NemesisSpec().kinds == FIRST_FAULT_KINDS
+    assert "transfer" not in NemesisSpec().kinds and NemesisSpec().kinds == FAULT_KINDS
     named = BASE + '[nemesis]\nmode = "random"\nkinds = ["transfer"]\ninterval_ms = 500\n'
     faults = resolve(loader.with_seed(loader.parse(named, "t.toml"), 2)).faults
     assert faults and {fault.kind for fault in faults} == {"transfer"}
