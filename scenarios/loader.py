@@ -89,6 +89,8 @@ _RANGES: dict[str, tuple[float, float]] = {
     "cluster.election_ticks": (2, 1000),
     "cluster.heartbeat_ticks": (1, 999),
     "cluster.max_entries_per_message": (1, 100_000),
+    "cluster.snapshot_every": (0, 10_000_000),
+    "cluster.snapshot_catch_up": (0, 10_000_000),
     "network.latency_us": (0, 10_000_000),
     "network.jitter_us": (0, 10_000_000),
     "network.client_latency_us": (0, 10_000_000),

@@ -70,6 +70,12 @@ class ClusterSpec:
     read_only: str = added_field("safe")
     """How the leader confirms linearizable reads: `safe` (a heartbeat round, ReadIndex) or
     `lease` (no round while its lease holds; needs CheckQuorum)."""
+    snapshot_every: int = added_field(0)
+    """Each node snapshots its store once this many entries were applied since its last
+    snapshot, and compacts its log (etcd's `--snapshot-count`); 0 never does."""
+    snapshot_catch_up: int = added_field(0)
+    """Entries kept before a snapshot's index when the log is compacted (etcd's
+    SnapshotCatchUpEntries): a follower lagging by fewer gets entries, not the snapshot."""
 
 
 @dataclass(frozen=True, slots=True)
