@@ -57,6 +57,7 @@ FAULT_COLOURS: Final[dict[str, str]] = {
     "disk": "#a5d6a7",
     "delay": "#90caf9",
     "member": "#80deea",
+    "transfer": "#f48fb1",
     "other": "#e0e0e0",
 }
 """By fault kind (`scenarios.model.FAULT_KINDS`); `other` for a kind added later."""
