@@ -382,7 +382,8 @@ class _World:
         self._role: dict[int, tuple[str, int, int]] = {}
         self._state: dict[int, tuple[str, int]] = {}  # node -> (state shown, since)
         self._spans: dict[int, list[NodeSpan]] = {}
-        self._faults: dict[int, tuple[TraceEvent, int]] = {}
+        self._faults: dict[object, tuple[TraceEvent, int]] = {}
+        """Open faults by id; a node found corrupt by ("corrupt", node)."""
         self._closed_faults: list[FaultSpan] = []
         self._sent: dict[int, TraceEvent] = {}
         self._outcome: dict[int, tuple[int | None, str | None]] = {}
@@ -562,7 +563,8 @@ class _World:
     def _on_corrupt(self, event: TraceEvent, t: int) -> None:
         """A node whose restart found a record failing its checksum refuses to start and
         stays down: its lane shows it from the first refusal on (each later attempt says
-        so again, and adds nothing)."""
+        so again, and adds nothing), and so does the fault band, as a disk fault of that
+        node to the end of the run."""
         node = event["node"]
         if node in self._corrupt:
             return
@@ -570,6 +572,7 @@ class _World:
         self._show(node, t, "corrupt")
         index = event.get("index")
         where = show(event.get("record", "?")) + ("" if index is None else f" {show(index)}")
+        self._faults[("corrupt", node)] = ({"kind": "disk", "nodes": [node], "corrupt": where}, t)
         self._mark(
             event,
             t,

@@ -341,6 +341,8 @@ def test_lanes_follow_members_snapshots_and_a_corrupt_disk(tmp_path: Path) -> No
     # A corrupt disk from the first refusal to the end; the second refusal adds no mark.
     assert (spans[3][-1].state, spans[3][-1].start) == ("corrupt", 8 * SECOND)
     assert len(timeline.marks_of("corrupt")) == 1
+    [fault] = timeline.faults  # and a disk fault of that node in the band, to the end
+    assert (fault.kind, fault.nodes, fault.start, fault.end) == ("disk", (3,), 8 * SECOND, timeline.end)
     [restart] = timeline.marks_of("restart-snapshot")
     assert ("snapshot index", "80") in restart.record and restart.node == 3
     [removal, join] = timeline.membership
