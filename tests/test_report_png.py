@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from matplotlib.figure import Figure
 from lane_traces import lane_timeline
+from matplotlib.figure import Figure
 from matplotlib.image import imread
 from tests_support import shortened
 
