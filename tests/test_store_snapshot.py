@@ -9,6 +9,7 @@ read and watch catch-up exactly as the original, and ends with the same snapshot
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -235,6 +236,7 @@ def test_equal_states_built_in_different_orders_encode_alike() -> None:
 
 
 _HASH_SEED_SCRIPT = """
+import gc
 import hashlib
 from raftcore.etcd import PutRequest
 from raftcore.kv import Command, KVStore
@@ -329,6 +331,7 @@ def test_malformed_data_is_refused_naming_its_field_and_changes_nothing(change: 
     assert text.startswith("snapshot data: ") and message in text, text
     assert "\n" not in text
     assert store.snapshot_data() == before, "a refused snapshot leaves the store as it was"
+    assert gc.isenabled(), "the garbage collector, paused while reading, runs again"
 
 
 @pytest.mark.parametrize(
