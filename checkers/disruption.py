@@ -80,7 +80,21 @@ LEASE_LOSS_CHANCE = 1e-6
 ANOMALIES_KEPT = 20
 """Anomalies kept in full (besides the first of each group); all are counted."""
 _RELEVANT = frozenset(
-    {"start", "phase", "role", "hard_state", "crash", "restart", "pause", "resume", "fault", "heal", "clock"}
+    {
+        "start",
+        "phase",
+        "role",
+        "hard_state",
+        "crash",
+        "restart",
+        "pause",
+        "resume",
+        "fault",
+        "heal",
+        "clock",
+        "member-removed",
+        "member-added",
+    }
 )
 _DEGRADING = ("clock", "disk", "delay")
 """Fault kinds that make their target nodes unfit to be (or to follow) a healthy leader (a
@@ -177,6 +191,12 @@ class _Cluster:
             self.on_heal(event, time_us)
         elif kind == "clock":
             pass  # a strobe's flip: its nodes are degraded by the fault; `stalls` saw the plan
+        elif kind == "member-added" and event["node"] not in self.steady_since:
+            # A node that joined mid-run (a removed one is down for good: `views` reads
+            # `member-removed` as a crash, so a removed leader is healthy no more).
+            self.nodes = tuple(sorted({*self.nodes, event["node"]}))
+            self.steady_since[event["node"]] = time_us
+            self.on_node_event(event, time_us)
         else:
             self.on_node_event(event, time_us)
 

@@ -23,9 +23,10 @@ is the one the node acted on. On that replay it checks the properties of the Raf
   commit can only be later than the term in which the entry was truly committed, so this
   never blames a leader for an entry Raft did not promise it.
 - durability: an acknowledged write is never contradicted by a commit or apply at its index
-  (restarts included), and at the end of the trace a majority of the running nodes still
-  hold it. A minority may hold a different, uncommitted suffix at the end: a node cut off
-  by a partition that has not caught up yet is not a lost write.
+  (restarts included), and at the end of the trace a majority of the voters (of the newest
+  membership applied, when a `conf-apply` changed it; running ones only) still hold it. A
+  minority may hold a different, uncommitted suffix at the end: a node cut off by a
+  partition that has not caught up yet is not a lost write.
 - trace-consistency: events that make no sense for the node (a crashed node appending, an
   append leaving a gap) mean the trace, not Raft, is broken; they are reported so that a
   broken trace never passes as a clean run.
@@ -52,7 +53,7 @@ from typing import Any
 
 from checkers.explain import format_seconds, plural
 from checkers.history import Event, invoke_lines
-from checkers.trace import TraceEvent
+from checkers.trace import TraceEvent, restart_snapshot
 from checkers.verdict import CheckerResult, Verdict
 
 Pair = tuple[int, str]
@@ -224,7 +225,14 @@ class _Replay:
             "ack": self._on_ack,
             "crash": self._on_crash,
             "restart": self._on_restart,
+            "snapshot": self._on_snapshot,
+            "snapshot-install": self._on_snapshot_install,
+            "conf-apply": self._on_conf_apply,
+            "member-removed": self._on_member_removed,
         }
+        # The index of the newest membership change applied anywhere: from then on its
+        # voters are the cluster whose majority must hold every acknowledged write.
+        self.membership_index = 0
 
     def report(self, property_name: str, message: str, **details: Any) -> None:
         node_id = details.get("node")
@@ -323,6 +331,20 @@ class _Replay:
     def _on_phase(self, event: TraceEvent) -> None:
         self.phase = event["phase"]
 
+    def _on_conf_apply(self, event: TraceEvent) -> None:
+        """A node applied a membership change: committed, so the cluster's once newer
+        than any seen (a node catching up applies older ones again)."""
+        self.node(event)
+        if event["index"] > self.membership_index:
+            self.membership_index = event["index"]
+            self.cluster = sorted(event["voters"])
+            for node_id in self.cluster:
+                self.nodes.setdefault(node_id, _NodeState())
+
+    def _on_member_removed(self, event: TraceEvent) -> None:
+        """A removed member stops for good; whatever it held no longer counts."""
+        self.node(event, alive=False).crashed = True
+
     def _on_crash(self, event: TraceEvent) -> None:
         state = self.node(event)
         state.crashed = True
@@ -339,11 +361,68 @@ class _Replay:
         state.restarts += 1
         state.restarted_at_us = self.t
         state.term = event["term"]
-        state.applied = 0
-        state.commit = 0
-        state.log = [(term, digest) for term, digest in event["log"]]
-        self.bind_entries(node_id, state.log, 1)
-        self.observe_commit(node_id, state, event["commit"])
+        snapshot_index, snapshot_term = restart_snapshot(event)
+        # The store starts from the snapshot on disk, if any, and applies after it.
+        prefix = self.through_snapshot(node_id, state, snapshot_index, snapshot_term) if snapshot_index else []
+        state.applied = snapshot_index
+        state.commit = snapshot_index
+        state.log = prefix + [(term, digest) for term, digest in event["log"]]
+        self.bind_entries(node_id, state.log, snapshot_index + 1)
+        self.observe_commit(node_id, state, max(event["commit"], snapshot_index))
+
+    # -- snapshots -----------------------------------------------------------------------
+
+    def _on_snapshot(self, event: TraceEvent) -> None:
+        """A node snapshots its applied state: the label must not run ahead of it."""
+        node_id, index = event["node"], event["index"]
+        state = self.node(event)
+        if index > state.applied:
+            self.report(
+                "state-machine-safety",
+                f"node {node_id} took a snapshot up to index {index} having applied only up to {state.applied}: "
+                "it lacks the entries in between",
+                node=node_id,
+                index=index,
+                applied=state.applied,
+            )
+        self.check_snapshot_entry(node_id, index, event["term"])
+
+    def _on_snapshot_install(self, event: TraceEvent) -> None:
+        """A node takes the leader's snapshot: its log up to `index` is the committed prefix
+        from now on, and its state machine starts again after it."""
+        node_id, index = event["node"], event["index"]
+        state = self.node(event)
+        state.log = self.through_snapshot(node_id, state, index, event["term"])
+        state.applied = index
+        state.commit = max(state.commit, index)
+
+    def through_snapshot(self, node_id: int, state: _NodeState, index: int, term: int) -> list[Pair]:
+        """The log a snapshot up to `index` of `term` stands for: the committed prefix there
+        (checked to end in that term); the node's own entries where nothing was committed."""
+        self.check_snapshot_entry(node_id, index, term)
+        known = self.committed[:index]
+        if len(known) < index:
+            known += state.log[len(known) : index]
+        return known + [(term, "")] * (index - len(known))
+
+    def check_snapshot_entry(self, node_id: int, index: int, term: int) -> None:
+        if index > len(self.committed):
+            self.report(
+                "state-machine-safety",
+                f"node {node_id} holds a snapshot up to index {index}, beyond every committed entry "
+                f"({len(self.committed)})",
+                node=node_id,
+                index=index,
+            )
+        elif self.committed[index - 1][0] != term:
+            self.report(
+                "state-machine-safety",
+                f"node {node_id} holds a snapshot up to index {index} of term {term}, committed as "
+                f"{_show(self.committed[index - 1])}",
+                node=node_id,
+                index=index,
+                committed=_listed(self.committed[index - 1]),
+            )
 
     # -- election safety and leader completeness -----------------------------------------
 

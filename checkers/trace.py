@@ -111,12 +111,25 @@ _REQUIRED: dict[str, tuple[_Field, ...]] = {
     ),
     "crash": (_int("node"),),
     "restart": (_int("node"), _int("term"), _int("vote"), _int("commit"), _entries("log")),
+    # Snapshots: a node's own of its applied state (its log compacted up to `compacted`),
+    # and one installed from the leader (its log replaced up to `index`).
+    "snapshot": (_int("node"), _int("index"), _int("term"), _int("compacted")),
+    "snapshot-install": (_int("node"), _int("index"), _int("term")),
     "pause": (_int("node"),),
     "resume": (_int("node"),),
     # A real cluster's (`targets.etcd`): its member processes, with no Raft state to show.
     "started": (_int("node"),),
     "member-removed": (_int("node"),),
     "member-added": (_int("node"),),
+    # Membership changes in the simulator: proposed by a leader, applied by each node.
+    "conf-propose": (_int("node"), _int("term"), _int("index"), _str("change")),
+    "conf-apply": (
+        _int("node"),
+        _int("index"),
+        _str("change"),
+        _Field("voters", list, "a list of node ids", _is_node_list),
+        _Field("learners", list, "a list of node ids", _is_node_list),
+    ),
     "fault": (_str("kind"),),
     "heal": (_str("kind"),),
     "clock": (_int("id"), _Field("nodes", list, "a list of node ids", _is_node_list)),
@@ -197,6 +210,8 @@ def _iter_numbered(lines: Iterable[tuple[int, str]], path: str, *, from_file: bo
         _check_fields(event, path, line_number)
         if event["ev"] == "start":
             nodes = frozenset(event["nodes"])
+        elif event["ev"] == "member-added" and nodes is not None:
+            nodes = nodes | {event["node"]}  # a node that joined mid-run (checked an int above)
         elif nodes is not None and "node" in event:
             _check_known_node(event["node"], nodes, path, line_number)
             if "from" in event:
@@ -264,3 +279,13 @@ def _check_phase(event: TraceEvent, path: str, line_number: int) -> None:
                 "leader_bound_us",
                 f"a liveness phase needs a non-negative integer bound, got {bound_us!r}",
             )
+
+
+def restart_snapshot(event: TraceEvent) -> tuple[int, int]:
+    """The (index, term) of the snapshot a `restart` event's node started from, (0, 0) if
+    none: its `log` holds the entries after that index."""
+    snapshot = event.get("snapshot")
+    if snapshot is None:
+        return 0, 0
+    index, term = snapshot
+    return int(index), int(term)

@@ -60,8 +60,21 @@ WATCH_START_REPEATS_LAST = "watch-start-repeats-last"
 LEASE_NOT_EXTENDED = "lease-not-extended"
 LEASE_DEADLINE_FROM_GRANT = "lease-deadline-from-grant"
 LEASE_REVOKE_SPLIT = "lease-revoke-split"
+# Snapshots
+SNAPSHOT_BEYOND_APPLIED = "snapshot-beyond-applied"
+SNAPSHOT_KEEPS_CONFLICTING_ENTRIES = "snapshot-keeps-conflicting-entries"
 
 BUGS: dict[str, str] = {
+    SNAPSHOT_BEYOND_APPLIED: (
+        "a snapshot is labelled with the commit index while its state is the state machine's "
+        "as applied, which lags it: a node that restarts from it, or a follower sent it, "
+        "never applies the entries in between"
+    ),
+    SNAPSHOT_KEEPS_CONFLICTING_ENTRIES: (
+        "a follower installing a snapshot keeps the entries it held after the snapshot's "
+        "index even when its entry at that index has another term, so entries of a deposed "
+        "leader stay in its log as if the new leader had sent them"
+    ),
     VOTE_NOT_PERSISTED: (
         "the hard state written to disk carries the term but not the vote, so a node that "
         "restarts may vote a second time in the same term"
@@ -248,6 +261,8 @@ LOG_DAMAGING_BUGS: tuple[str, ...] = (
     CONFLICT_SLICE_OFF_BY_ONE,
     # An entry committed on the strength of sends alone is overwritten by the next leader.
     COMMIT_COUNTS_SENT,
+    # Entries kept past a snapshot may conflict with the leader's and be counted as its.
+    SNAPSHOT_KEEPS_CONFLICTING_ENTRIES,
 )
 
 

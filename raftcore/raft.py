@@ -55,6 +55,8 @@ from raftcore.bugs import (
     READ_INDEX_WITHOUT_HEARTBEAT,
     RESTART_SKIPS_APPLY,
     SEND_BEFORE_PERSIST,
+    SNAPSHOT_BEYOND_APPLIED,
+    SNAPSHOT_KEEPS_CONFLICTING_ENTRIES,
     STALE_APPEND_TRUNCATES,
     VOTE_NOT_PERSISTED,
     VOTE_WITHOUT_LOG_CHECK,
@@ -69,15 +71,20 @@ from raftcore.types import (
     LOCAL_MESSAGE_TYPES,
     NO_NODE,
     TRANSFER_CAMPAIGN,
+    ConfChange,
+    ConfChangeType,
     Config,
     Entry,
+    EntryKind,
     HardState,
+    Membership,
     Message,
     MessageType,
     PersistedState,
     ReadState,
     Ready,
     Role,
+    Snapshot,
     SoftState,
 )
 
@@ -97,6 +104,8 @@ READ_INDEX = MessageType.READ_INDEX
 READ_INDEX_RESPONSE = MessageType.READ_INDEX_RESPONSE
 TRANSFER_LEADER = MessageType.TRANSFER_LEADER
 TIMEOUT_NOW = MessageType.TIMEOUT_NOW
+SNAPSHOT = MessageType.SNAPSHOT
+CONF_CHANGE = EntryKind.CONF_CHANGE
 LEADER = Role.LEADER
 FOLLOWER = Role.FOLLOWER
 CANDIDATE = Role.CANDIDATE
@@ -106,6 +115,10 @@ HEARTBEAT_SKIP_ELECTION_FACTOR = 4
 heartbeat, but only when the election timeout is at least this many heartbeat intervals:
 skipping one round can leave a follower two intervals without word, which must stay far
 below the time after which it would stand for election."""
+PROMOTION_MATCH_PERCENT_MIN = 90
+"""A learner is promoted only once its log holds at least this share of the leader's (etcd's
+learner promotion check, `isLearnerReady`): a voter far behind would count towards quorums
+it cannot serve, and could leave the cluster without a quorum that holds the log."""
 
 
 class RaftNode:
@@ -120,12 +133,16 @@ class RaftNode:
         bugs = validate_bugs(config.bugs)
         self.config = config
         self.node_id = config.node_id
+        self.snapshot: Snapshot | None = state.snapshot
+        """The latest snapshot this node holds (taken, installed or read back at start):
+        what it sends a follower whose next entry it compacted away."""
         self._tracker = ProgressTracker(
-            config.initial_membership(),
+            config.initial_membership() if state.snapshot is None else state.snapshot.membership,
             quorum_half=QUORUM_HALF in bugs,
             commit_counts_sent=COMMIT_COUNTS_SENT in bugs,
         )
         self._bug_commit_old_term = COMMIT_OLD_TERM in bugs
+        self._bug_snapshot_beyond_applied = SNAPSHOT_BEYOND_APPLIED in bugs
         self._bug_send_before_persist = SEND_BEFORE_PERSIST in bugs
         self._bug_vote_not_persisted = VOTE_NOT_PERSISTED in bugs
         self._bug_vote_without_log_check = VOTE_WITHOUT_LOG_CHECK in bugs
@@ -141,6 +158,9 @@ class RaftNode:
         self._bug_inflight_never_freed = INFLIGHT_NEVER_FREED in bugs
         self._bug_probe_next_not_decremented = PROBE_NEXT_NOT_DECREMENTED in bugs
         self._bug_read_index_without_heartbeat = READ_INDEX_WITHOUT_HEARTBEAT in bugs
+        self._pending_conf_index = 0
+        """While leading: the index of the last membership change this leader may not have
+        applied yet (etcd's pendingConfIndex); a new change waits until it is applied."""
         # Reads under a lease, and how long one lasts in this node's ticks. Without
         # CheckQuorum no voter keeps its promise to a leader, so there is no lease to read
         # under: every read then takes a round.
@@ -166,6 +186,8 @@ class RaftNode:
             tolerate_damage=not bugs.isdisjoint(LOG_DAMAGING_BUGS),
             truncate_on_every_append=STALE_APPEND_TRUNCATES in bugs,
             conflict_slice_off_by_one=CONFLICT_SLICE_OFF_BY_ONE in bugs,
+            snapshot=state.snapshot,
+            keep_conflicts_on_restore=SNAPSHOT_KEEPS_CONFLICTING_ENTRIES in bugs,
         )
         if RESTART_SKIPS_APPLY in bugs:
             # The planted bug: the commit index read back from disk is taken for the applied
@@ -222,6 +244,11 @@ class RaftNode:
     def progress(self, peer: int) -> Progress | None:
         """The leader's view of `peer` (None unless this node leads)."""
         return self._tracker.progress.get(peer)
+
+    @property
+    def membership(self) -> Membership:
+        """The membership in force: the latest one applied (or the initial one)."""
+        return self._tracker.membership
 
     # ---- role changes: the only places that assign `role` ----
 
@@ -281,6 +308,9 @@ class RaftNode:
         own.match = log.stable_index
         own.become_replicate()
         own.recent_active = True
+        # Any entry not yet applied may be a membership change: the next one waits for it
+        # (etcd sets pendingConfIndex to the last index on election, without looking).
+        self._pending_conf_index = log.last_index
         # An entry of the new term lets the leader commit what earlier terms left behind
         # (Raft paper, section 5.4.2), since only entries of its own term count. The planted
         # figure-8 bug goes without it, as the paper's figure does: the leader then pushes
@@ -351,6 +381,23 @@ class RaftNode:
         timeout without success. Whether it worked shows in the roles, not in a return.
         """
         self.step(Message(TRANSFER_LEADER, self.node_id, self.node_id, 0, log_index=to))
+
+    def create_snapshot(self, index: int, data: str) -> Snapshot:
+        """The host's state machine, as of applied entry `index`, encoded as `data`: keep it
+        as this node's snapshot and compact the log up to `config.snapshot_catch_up`
+        entries before it (etcd's CreateSnapshot then Compact). The host persists the
+        snapshot it gets back; the node sends it to followers it can no longer reach with
+        entries. A snapshot no newer than the one held is refused (ValueError)."""
+        log = self.log
+        held = 0 if self.snapshot is None else self.snapshot.index
+        # The planted bug `snapshot-beyond-applied` labels snapshots up to the commit index.
+        limit = log.committed if self._bug_snapshot_beyond_applied else log.applied
+        if not held < index <= limit:
+            raise ValueError(f"a snapshot at {index} must be past {held} and applied (applied: {log.applied})")
+        snapshot = Snapshot(index=index, term=log.term(index), membership=self._tracker.membership, data=data)
+        self.snapshot = snapshot
+        log.compact(min(index - self.config.snapshot_catch_up, log.applied))
+        return snapshot
 
     def read_index(self, context: str) -> bool:
         """Ask for the index a read named `context` may be served at; it comes back as a
@@ -548,6 +595,10 @@ class RaftNode:
             if message.context is not None:
                 self._read_round_answered(message.sender, message.context)
             progress.recent_active = True
+            if progress.state is ProgressState.SNAPSHOT:
+                # The follower answered a heartbeat but not the snapshot: take it for lost
+                # and send it again (or entries, if it caught up otherwise).
+                progress.become_probe()
             progress.paused = False
             if progress.match < self.log.last_index or progress.state is ProgressState.PROBE:
                 self._owe_append(message.sender, even_if_empty=True)
@@ -557,7 +608,11 @@ class RaftNode:
                 # and the proposer is better off asking the next leader.
                 return
             for entry in message.entries:
-                self.log.append_new(self.term, entry.data)
+                if entry.kind is CONF_CHANGE:
+                    if self.conf_change_refusal(ConfChange.decode(entry.data)) is not None:
+                        continue
+                    self._pending_conf_index = self.log.last_index + 1
+                self.log.append_new(self.term, entry.data, entry.kind)
             self._broadcast_append(even_if_empty=False)
         elif kind is BEAT:
             self._broadcast_heartbeat()
@@ -578,6 +633,9 @@ class RaftNode:
         elif kind is HEARTBEAT:
             self.become_follower(message.term, message.sender)
             self._handle_heartbeat(message)
+        elif kind is SNAPSHOT:
+            self.become_follower(message.term, message.sender)
+            self._handle_snapshot(message)
         elif kind is (PRE_VOTE_RESPONSE if self.role is PRE_CANDIDATE else VOTE_RESPONSE) or (
             # The planted bug `pre-vote-counted-as-vote`: a candidate takes any granted
             # answer for its term, pre-votes that arrive after the pre-election included.
@@ -602,6 +660,10 @@ class RaftNode:
             self._election_elapsed_ticks = 0
             self.leader_id = message.sender
             self._handle_heartbeat(message)
+        elif kind is SNAPSHOT:
+            self._election_elapsed_ticks = 0
+            self.leader_id = message.sender
+            self._handle_snapshot(message)
         elif kind is READ_INDEX:
             # Only our own read asks us; a follower's request meant for a leader we no
             # longer are is dropped, and its follower sees the leader change.
@@ -656,6 +718,21 @@ class RaftNode:
         # The round number goes back: the answer confirms that round's reads and lease.
         self._send(Message(HEARTBEAT_RESPONSE, self.node_id, message.sender, self.term, context=message.context))
 
+    def _handle_snapshot(self, message: Message) -> None:
+        """Install the leader's snapshot unless the log already holds what it stands for;
+        either way answer with how far the log now matches the leader's."""
+        snapshot = message.snapshot
+        assert snapshot is not None, message
+        log = self.log
+        if log.restore(snapshot):
+            self.snapshot = snapshot
+            if snapshot.membership != self._tracker.membership:
+                self._switch_membership(snapshot.membership)
+            matched = log.last_index
+        else:
+            matched = log.committed
+        self._send(Message(APPEND_RESPONSE, self.node_id, message.sender, self.term, log_index=matched))
+
     # ---- leadership transfer ----
 
     def _handle_transfer_leader(self, target: int) -> None:
@@ -679,6 +756,94 @@ class RaftNode:
     def _send_timeout_now(self, target: int) -> None:
         self._timeout_now_sent = True
         self._send(Message(TIMEOUT_NOW, self.node_id, target, self.term))
+
+    # ---- membership changes (etcd's ConfChange, one step at a time) ----
+
+    def propose_conf_change(self, change: ConfChange) -> Entry | None:
+        """Propose a membership change if this node leads and may take it now; the entry it
+        became, or None (not leading, handing over, or refused: `conf_change_refusal`).
+
+        The change takes effect on each node when its entry is applied there (`advance`),
+        as in etcd, not when it is appended as the Raft thesis has it.
+        """
+        last_index = self.log.last_index
+        placeholder = Entry(0, 0, change.encode(), EntryKind.CONF_CHANGE)
+        self.step(Message(PROPOSE, self.node_id, self.node_id, 0, entries=(placeholder,)))
+        if self.log.last_index == last_index:
+            return None
+        return self.log.slice(last_index + 1, last_index + 2)[0]
+
+    def conf_change_refusal(self, change: ConfChange) -> str | None:
+        """Why the leader would refuse `change` now, or None if it would take it. etcd's
+        rules: one change at a time (the last one must be applied first, pendingConfIndex),
+        a learner is promoted only once its log has caught up (`isLearnerReady`), a voter
+        is removed only if a quorum of those left is active (`--strict-reconfig-check`);
+        and the change must make sense on the membership in force."""
+        if self.role is not LEADER:
+            return "not leader"
+        if self.lead_transferee != NO_NODE:
+            return "leadership transfer under way"
+        if self._pending_conf_index > self.log.applied:
+            return f"the change at {self._pending_conf_index} is not applied yet"
+        reason = change.refusal(self.membership)
+        if reason is not None:
+            return reason
+        progress = self._tracker.progress
+        if change.type is ConfChangeType.PROMOTE:
+            learner = progress[change.node_id].match
+            own = progress[self.node_id].match
+            if learner * 100 < own * PROMOTION_MATCH_PERCENT_MIN:
+                return f"learner {change.node_id} has not caught up ({learner} of {own})"
+        elif change.type is ConfChangeType.REMOVE and self._tracker.is_voter(change.node_id):
+            # etcd's strict reconfiguration check: the voters that remain must include a
+            # quorum of their own that is heard from, or the cluster stalls at once.
+            remaining = [voter for voter in self._tracker.voter_ids if voter != change.node_id]
+            active = sum(1 for voter in remaining if voter == self.node_id or progress[voter].recent_active)
+            if active < len(remaining) // 2 + 1:
+                return f"only {active} of the {len(remaining)} voters left would be active"
+        return None
+
+    def _apply_conf_changes(self, entries: tuple[Entry, ...]) -> None:
+        """The host applied `entries`: the membership changes among them take effect."""
+        for entry in entries:
+            if entry.kind is CONF_CHANGE:
+                self._switch_membership(ConfChange.decode(entry.data).apply_to(self.membership))
+
+    def _switch_membership(self, membership: Membership) -> None:
+        """Count quorums with `membership` from now on (a change applied, or a snapshot of
+        another membership installed). A leader keeps what it knows of the remaining
+        members, starts new ones probing from its log's end (counted active, so CheckQuorum
+        does not depose it before they could answer), forgets removed ones, and commits
+        what the new quorum already holds; a leader no longer a voter steps down, as etcd's
+        does (stepDownOnRemoval). A candidate keeps the answers it has."""
+        old = self._tracker
+        if membership == old.membership:
+            return
+        tracker = ProgressTracker(
+            membership, quorum_half=old.voters.incoming.half, commit_counts_sent=old.commit_counts_sent
+        )
+        tracker.votes = dict(old.votes)
+        self._tracker = tracker
+        if self.role is not LEADER:
+            return
+        if not tracker.is_voter(self.node_id):
+            self.become_follower(self.term, NO_NODE)
+            return
+        next_index = self.log.last_index + 1
+        for member in tracker.member_ids:
+            progress = old.progress.get(member)
+            if progress is None:
+                progress = Progress(0, next_index)
+                progress.recent_active = True
+            tracker.progress[member] = progress
+        self._appends_owed = {peer: owed for peer, owed in self._appends_owed.items() if tracker.is_member(peer)}
+        if not tracker.is_voter(self.lead_transferee):
+            self.lead_transferee = NO_NODE
+        if self._maybe_commit():
+            self._broadcast_append(even_if_empty=False)
+        for member in tracker.member_ids:
+            if member not in old.progress:
+                self._owe_append(member, even_if_empty=True)
 
     # ---- reads: ReadIndex and the lease (raftcore.read_only) ----
 
@@ -760,7 +925,13 @@ class RaftNode:
         was_probing = progress.state is ProgressState.PROBE
         if not (progress.maybe_update(index) or (was_probing and progress.match == index)):
             return
-        if was_probing:
+        if progress.state is ProgressState.SNAPSHOT:
+            # The snapshot arrived (or the follower caught up past it another way): stream
+            # entries again from what it now holds, if the log still reaches back there.
+            if self.log.compacted_before(progress.match):
+                return
+            progress.become_replicate()
+        elif was_probing:
             progress.become_replicate()
         elif not self._bug_inflight_never_freed:
             # The planted bug `inflight-never-freed` forgets this: the window only fills.
@@ -815,6 +986,8 @@ class RaftNode:
             return False
         log = self.log
         next_index = progress.next
+        if log.compacted_before(next_index - 1):
+            return self._send_snapshot(to, progress)
         last_index = log.last_index
         assert next_index <= last_index + 1, f"next {next_index} beyond log end {last_index}"
         entries: tuple[Entry, ...] = ()
@@ -839,6 +1012,17 @@ class RaftNode:
             )
         )
         progress.sent_entries(len(entries), previous_index + len(entries))
+        progress.appended_since_heartbeat = True
+        return True
+
+    def _send_snapshot(self, to: int, progress: Progress) -> bool:
+        """The entries `to` needs next are compacted away: send the snapshot instead."""
+        snapshot = self.snapshot
+        assert snapshot is not None and not self.log.compacted_before(snapshot.index), (
+            f"log compacted to {self.log.first_index - 1} with no snapshot to send in its place"
+        )
+        self._messages.append(Message(SNAPSHOT, self.node_id, to, self.term, snapshot=snapshot))
+        progress.become_snapshot(snapshot.index)
         progress.appended_since_heartbeat = True
         return True
 
@@ -918,6 +1102,7 @@ class RaftNode:
             or self._read_only.waiting
             or log.in_progress_index < log.last_index
             or log.applied < log.committed
+            or log.pending_snapshot is not None
             or hard.term != self.term
             or hard.vote != self.vote
             or hard.commit != log.committed
@@ -947,11 +1132,14 @@ class RaftNode:
         if previous_soft.leader != self.leader_id or previous_soft.role is not self.role:
             soft_state = SoftState(leader=self.leader_id, role=self.role)
             self._previous_soft_state = soft_state
+        snapshot = log.take_snapshot()
         entries = log.take_unstable() if log.has_unstable() else ()
         # Everything up to the last index is on disk once this batch is, so every
         # committed entry may be applied after the host has persisted the batch.
         assert log.committed <= log.in_progress_index
-        committed_entries = log.committed_to_apply() if log.has_committed_to_apply() else ()
+        committed_entries: tuple[Entry, ...] = ()
+        if log.has_committed_to_apply():
+            committed_entries = log.committed_to_apply(after=0 if snapshot is None else snapshot.index)
         messages = tuple(self._messages)
         self._messages = []
         read_states = tuple(self._read_states)
@@ -964,6 +1152,7 @@ class RaftNode:
             committed_entries=committed_entries,
             persist_before_send=not self._bug_send_before_persist,
             read_states=read_states,
+            snapshot=snapshot,
         )
         self._outstanding_ready = ready
         return ready
@@ -976,10 +1165,13 @@ class RaftNode:
         assert leads == bool(self._tracker.progress), self
         log = self.log
         log.stable_to_in_progress()
+        if ready.snapshot is not None and ready.snapshot.index > log.applied:
+            log.applied_to(ready.snapshot.index)
         if ready.committed_entries:
             log.applied_to(ready.committed_entries[-1].index)
+            self._apply_conf_changes(ready.committed_entries)
         # The leader's own write finished: it now counts towards a majority.
-        if not leads:
+        if self.role is not LEADER:
             return
         # A commit this allows reaches the followers with the next append or heartbeat.
         if self._tracker.progress[self.node_id].maybe_update(log.stable_index):

@@ -41,6 +41,7 @@ from raftcore.bugs import (
     READ_FROM_FOLLOWER,
     READ_INDEX_BEFORE_APPLY,
     RETRY_ANSWERED_AFRESH,
+    SNAPSHOT_BEYOND_APPLIED,
     STALE_LOCAL_READ,
     TXN_COMPARE_AT_PROPOSE,
 )
@@ -57,7 +58,7 @@ from raftcore.kv import ETCD_OPERATIONS, READ_OPERATIONS, Command, ExecutionObse
 from raftcore.lease import minimum_ttl_seconds
 from raftcore.lease_service import LOCAL_LEASE_OPERATIONS, LeaseService
 from raftcore.raft import RaftNode
-from raftcore.types import NO_NODE, Config, Entry, PersistedState, Ready, Role
+from raftcore.types import NO_NODE, ConfChange, Config, Entry, EntryKind, PersistedState, Ready, Role, Snapshot
 from raftcore.watch import WatchHub
 
 _PLAIN_WRITES = ("put", "delete", "cas", "append")
@@ -160,6 +161,9 @@ class KVServer:
             bugs=config.bugs,
             minimum_lease_ttl=minimum_ttl_seconds(config.election_ticks, config.tick_ms),
         )
+        if state.snapshot is not None:
+            self._load(state.snapshot)
+        self._snapshot_beyond_applied = SNAPSHOT_BEYOND_APPLIED in config.bugs
         self.leases = LeaseService(config, self.node, self.store)
         self.node_id = config.node_id
         self.watches = WatchHub(config.node_id, self.store.mvcc, config.bugs)
@@ -181,6 +185,9 @@ class KVServer:
         self._reads_asked: dict[str, Request] = {}
         self._reads_confirmed: list[tuple[int, Request]] = []
         self._reads_numbered = 0
+        self.conf_changes_applied: list[tuple[int, ConfChange]] = []
+        """Membership changes `apply` met (index, change), for the host to take: Raft
+        switches to the new membership once the Ready is advanced (`RaftNode.membership`)."""
 
     def tick(self) -> list[tuple[int, str]]:
         """One tick of the host's clock: Raft's, then the leases'. Returns the leases this
@@ -317,6 +324,11 @@ class KVServer:
         responses: list[Response] = []
         acknowledgements: list[Acknowledgement] = []
         for entry in entries:
+            if entry.kind is EntryKind.CONF_CHANGE:
+                # Raft's own business: a no-op for the store, which still counts the index.
+                self.conf_changes_applied.append((entry.index, ConfChange.decode(entry.data)))
+                self.store.apply(entry.index, None)
+                continue
             command = Command.decode(entry.data) if entry.data else None
             if command is not None and command.operation == "etcd-compact" and len(self.watches):
                 self.watches.before_compaction()
@@ -340,6 +352,41 @@ class KVServer:
                     )
                 )
         return responses, acknowledgements
+
+    def maybe_snapshot(self) -> Snapshot | None:
+        """Snapshot the store if `Config.snapshot_every` entries were applied since the last
+        snapshot (etcd's `--snapshot-count`); the node compacts its log. The host persists
+        the snapshot returned."""
+        every = self.node.config.snapshot_every
+        if not every:
+            return None
+        node = self.node
+        held = 0 if node.snapshot is None else node.snapshot.index
+        if node.applied_index - held < every:
+            return None
+        index = node.applied_index
+        if self._snapshot_beyond_applied:
+            # The planted bug: the snapshot is labelled with the commit index, ahead of the
+            # state it holds.
+            index = node.commit_index
+        return node.create_snapshot(index, self.store.snapshot_data())
+
+    def install_snapshot(self, snapshot: Snapshot) -> list[Response]:
+        """Load a snapshot the leader sent (handed over by a Ready, before its entries);
+        return the replies it settles (keep-alives waiting on a revoke it holds)."""
+        self._load(snapshot)
+        self.watches.restored()
+        return [
+            self._reply(late.request_id, late.client, late.result, snapshot.index, snapshot.term)
+            for late in self.leases.restored()
+        ]
+
+    def _load(self, snapshot: Snapshot) -> None:
+        self.store.load_snapshot(snapshot.data)
+        # The snapshot's label says where applying resumes; a correct snapshot's state is
+        # exactly that far (a snapshot labelled beyond its state, a planted bug, loses
+        # the entries in between here).
+        self.store.applied_index = snapshot.index
 
     def _reply(self, request_id: str, client: str, result: Result, index: int, term: int) -> Response:
         error = result.error if result.error is not None or result.succeeded else "compare-failed"

@@ -28,9 +28,9 @@ class ProgressTracker:
     """
 
     __slots__ = (
-        "_commit_counts_sent",
         "_member_set",
         "_voter_set",
+        "commit_counts_sent",
         "learners",
         "member_ids",
         "membership",
@@ -44,7 +44,7 @@ class ProgressTracker:
         """`quorum_half` and `commit_counts_sent` are the planted bugs `quorum-half`
         (`quorum.majority`) and `commit-counts-sent` (`committed`)."""
         self.membership = membership
-        self._commit_counts_sent = commit_counts_sent
+        self.commit_counts_sent = commit_counts_sent
         self.voters = JointConfig(
             MajorityConfig.of(membership.voters, quorum_half),
             MajorityConfig.of(membership.voters_outgoing, quorum_half),
@@ -90,7 +90,7 @@ class ProgressTracker:
     def committed(self) -> int:
         """The highest index a quorum of voters (of both halves, when joint) has on disk."""
         progress = self.progress
-        if self._commit_counts_sent:
+        if self.commit_counts_sent:
             # The planted bug: `next` runs ahead of `match` as soon as an append is sent.
             return self.voters.committed_index(lambda voter: progress[voter].next - 1)
         return self.voters.committed_index(lambda voter: progress[voter].match)

@@ -69,14 +69,25 @@ voters grant it even within a leader's lease: the leader that would hold them to
 promise is the one stepping aside."""
 
 
+class EntryKind(enum.StrEnum):
+    NORMAL = "normal"
+    """A command for the state machine (or the empty entry of a new leader)."""
+    CONF_CHANGE = "conf-change"
+    """A membership change (`ConfChange.encode` as data), which Raft itself applies once
+    the entry is applied (etcd's EntryConfChange)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     """One log entry. `data` is opaque to Raft; the empty string marks the empty entry a
-    new leader appends to commit entries of earlier terms (Raft paper, section 5.4.2)."""
+    new leader appends to commit entries of earlier terms (Raft paper, section 5.4.2).
+    `kind` defaults to NORMAL, so that every entry made before membership changes existed
+    is built, compared and traced as it was."""
 
     term: int
     index: int
     data: str = ""
+    kind: EntryKind = EntryKind.NORMAL
 
 
 class Message(NamedTuple):
@@ -215,6 +226,83 @@ class Membership:
     def members(self) -> tuple[int, ...]:
         """Every node of the membership, in id order."""
         return tuple(sorted(self.voters | self.voters_outgoing | self.learners))
+
+    def describe(self) -> str:
+        """`voters=1,2,3 learners=4`: the membership in a stable text, for traces and tests."""
+        text = "voters=" + ",".join(map(str, sorted(self.voters)))
+        if self.learners:
+            text += " learners=" + ",".join(map(str, sorted(self.learners)))
+        if self.voters_outgoing:
+            text += " outgoing=" + ",".join(map(str, sorted(self.voters_outgoing)))
+        return text
+
+
+class ConfChangeType(enum.StrEnum):
+    ADD_LEARNER = "add-learner"
+    """A new node joins as a learner: it receives the log, but neither votes nor counts."""
+    PROMOTE = "promote"
+    """A learner becomes a voter (etcd's ConfChangeAddNode of a learner)."""
+    REMOVE = "remove"
+    """A member, voter or learner, leaves."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfChange:
+    """One single-step membership change, the data of a CONF_CHANGE entry (etcd's
+    ConfChange, without joint consensus).
+
+    A change is a delta, applied to the membership in force where the entry is applied.
+    Applying it is idempotent and only touches `node_id`: node ids are never reused, so a
+    log replayed onto a later membership (a node that joined mid-run starts with the one it
+    joined) ends in the same membership as one replayed from the start.
+    """
+
+    type: ConfChangeType
+    node_id: int
+
+    def __post_init__(self) -> None:
+        if self.node_id < 1:
+            raise ValueError(f"node ids start at 1, not {self.node_id}")
+
+    def encode(self) -> str:
+        return f"{self.type} {self.node_id}"
+
+    @staticmethod
+    def decode(data: str) -> ConfChange:
+        kind, node = data.split(" ")
+        return ConfChange(ConfChangeType(kind), int(node))
+
+    def refusal(self, membership: Membership) -> str | None:
+        """Why this change may not be proposed on `membership`, or None if it may."""
+        node = self.node_id
+        if membership.voters_outgoing:
+            return "a joint configuration is in force"
+        if self.type is ConfChangeType.ADD_LEARNER:
+            return f"{node} is already a member" if node in membership.members() else None
+        if self.type is ConfChangeType.PROMOTE:
+            return None if node in membership.learners else f"{node} is not a learner"
+        if node not in membership.members():
+            return f"{node} is not a member"
+        if membership.voters == frozenset({node}):
+            return f"{node} is the last voter"
+        return None
+
+    def apply_to(self, membership: Membership) -> Membership:
+        """The membership after this change. A change that no longer fits (a demotion, the
+        removal of the last voter: never proposed) leaves the membership as it is."""
+        node = self.node_id
+        voters, learners = membership.voters, membership.learners
+        if self.type is ConfChangeType.ADD_LEARNER:
+            if node in voters:
+                return membership
+            learners = learners | {node}
+        elif self.type is ConfChangeType.PROMOTE:
+            voters, learners = voters | {node}, learners - {node}
+        else:
+            voters, learners = voters - {node}, learners - {node}
+        if not voters:
+            return membership
+        return Membership(voters, learners, membership.voters_outgoing - {node})
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,7 @@ from raftsim.run_folder import (
     write_durable,
     write_run,
 )
-from scenarios.model import REAL_FAULT_KINDS, Scenario
+from scenarios.model import Scenario
 from scenarios.resolve import resolve
 from sim.clock import MS
 from sim.trace import digest_of
@@ -223,25 +223,11 @@ def _explained(linear: CheckerResult, history: list[Any], trace: list[Any]) -> C
     return explain_linearizability(linear, history, trace)
 
 
-def simulable(scenario: Scenario) -> Scenario:
-    """The scenario, if the simulator can run it: a fault only a real cluster undergoes
-    (`scenarios.model.REAL_FAULT_KINDS`) is bad input, named by its field."""
-    for number, fault in enumerate(scenario.faults):
-        if fault.kind in REAL_FAULT_KINDS:
-            raise InputError(
-                scenario.name,
-                None,
-                f"faults[{number}].kind",
-                f"{fault.kind!r} faults need a real cluster (--target etcd): the simulator's membership is fixed",
-            )
-    return scenario
-
-
 def run(scenario: Scenario, out: Path | None, budget_s: float = DEFAULT_BUDGET_S, report: bool = False) -> RunOutcome:
     """Run a scenario, write its folder (when `out` is given) and judge it; with `report`,
     also write `report.html` and the PNGs into the folder. The staging folder is created
     before the simulation, so an `out` that cannot be written is refused at once."""
-    resolved = resolve(simulable(scenario))
+    resolved = resolve(scenario)
     staging = stage(out)
     try:
         result, messages = _run_capturing_messages(resolved) if report else (run_scenario(resolved), None)

@@ -634,11 +634,7 @@ def fuzz(
         _chosen_target(target, etcd_path, members, None, bug_names)
     chosen = _scenario_with_bugs(scenario, None, bug_names)
     chosen_target = _chosen_target(target, etcd_path, members, chosen, bug_names)
-    if chosen_target is None:
-        from raftsim.api import simulable
-
-        simulable(chosen)  # refused now, not once per seed
-    else:
+    if chosen_target is not None:
         from targets.etcd.run import prepared
 
         prepared(chosen, chosen_target)  # refused now, not once per seed

@@ -59,6 +59,7 @@ _FAULT_FIELDS = {
     "link": ("loss", "duplicate"),
     "disk": ("target", "slow_factor"),
     "delay": ("target", "delay_ms", "share"),
+    "member": ("target",),
 }
 # The fields each clock mode acts on (besides target).
 _CLOCK_MODE_FIELDS = {
@@ -87,6 +88,8 @@ _RANGES: dict[str, tuple[float, float]] = {
     "cluster.election_ticks": (2, 1000),
     "cluster.heartbeat_ticks": (1, 999),
     "cluster.max_entries_per_message": (1, 100_000),
+    "cluster.snapshot_every": (0, 10_000_000),
+    "cluster.snapshot_catch_up": (0, 10_000_000),
     "network.latency_us": (0, 10_000_000),
     "network.jitter_us": (0, 10_000_000),
     "network.client_latency_us": (0, 10_000_000),
@@ -132,8 +135,8 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "cluster.read_only": READ_ONLY_OPTIONS,
     "checks.serializable_reads": model.SERIALIZABLE_JUDGEMENTS,
     "nemesis.mode": model.NEMESIS_MODES,
-    "nemesis.kinds": model.FAULT_KINDS,
-    "faults.kind": model.FAULT_KINDS + model.REAL_FAULT_KINDS,
+    "nemesis.kinds": model.ALL_FAULT_KINDS,
+    "faults.kind": model.ALL_FAULT_KINDS,
     "faults.shape": model.PARTITION_SHAPES,
     "faults.target": model.TARGET_WORDS,
     "faults.after": model.TRIGGERS,
@@ -570,7 +573,7 @@ class _Validator:
                 self.fail(table, key, index, f"{_show(item)} is listed twice", i)
             items.append(item)
         if field_path == "nemesis.kinds" and not items:
-            self.fail(table, key, index, f"must name at least one fault kind of {', '.join(model.FAULT_KINDS)}")
+            self.fail(table, key, index, f"must name at least one fault kind of {', '.join(model.ALL_FAULT_KINDS)}")
         return tuple(items)
 
     def target(self, table: str, key: str, index: int | None, raw: Any, field_path: str) -> Any:

@@ -12,11 +12,14 @@ from typing import Any
 import workloads
 
 FAULT_KINDS = ("partition", "crash", "pause", "clock", "link", "disk", "delay")
-REAL_FAULT_KINDS = ("member",)
-"""Fault kinds only a real cluster undergoes (`--target etcd`): `member` removes its targets
-from the membership, their data gone, and adds each back as a new, empty member when the
-fault heals. A `[[faults]]` entry may name them; `[nemesis] kinds` and swarm never draw them,
-and a simulated run refuses them."""
+NAMED_ONLY_FAULT_KINDS = ("member",)
+"""Fault kinds a random nemesis draws only when `[nemesis] kinds` names them (swarm draws
+them too), so that every mix written before they existed draws as it did: `member`
+removes its target from the membership through a membership change at the leader and,
+when the fault heals, adds a new, empty member (a new node id) as a learner and promotes
+it once it caught up: a failed member replaced. On a real cluster it is etcd's member
+remove and add."""
+ALL_FAULT_KINDS = FAULT_KINDS + NAMED_ONLY_FAULT_KINDS
 PARTITION_SHAPES = ("isolate-node", "isolate-leader", "halves", "majorities-ring", "bridge")
 TARGET_WORDS = ("random", "leader", "all", "minority", "majority")
 NEMESIS_MODES = ("schedule", "random")
@@ -61,6 +64,12 @@ class ClusterSpec:
     read_only: str = added_field("safe")
     """How the leader confirms linearizable reads: `safe` (a heartbeat round, ReadIndex) or
     `lease` (no round while its lease holds; needs CheckQuorum)."""
+    snapshot_every: int = added_field(0)
+    """Each node snapshots its store once this many entries were applied since its last
+    snapshot, and compacts its log (etcd's `--snapshot-count`); 0 never does."""
+    snapshot_catch_up: int = added_field(0)
+    """Entries kept before a snapshot's index when the log is compacted (etcd's
+    SnapshotCatchUpEntries): a follower lagging by fewer gets entries, not the snapshot."""
 
 
 @dataclass(frozen=True, slots=True)

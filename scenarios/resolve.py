@@ -10,8 +10,8 @@ from typing import Any
 
 from scenarios import swarm
 from scenarios.model import (
+    ALL_FAULT_KINDS,
     CLOCK_MODES,
-    FAULT_KINDS,
     MAX_FAULTS,
     MAX_STROBE_FLIPS,
     PARTITION_SHAPES,
@@ -38,7 +38,7 @@ def _draw_schedule(scenario: Scenario) -> Scenario:
     rng = stream(scenario.seed, "schedule")
     nemesis = scenario.nemesis
     faults: list[FaultSpec] = list(scenario.faults)
-    kinds = sorted(nemesis.kinds, key=FAULT_KINDS.index)
+    kinds = sorted(nemesis.kinds, key=ALL_FAULT_KINDS.index)
     at_ms = int(rng.expovariate(1.0 / nemesis.interval_ms))
     while at_ms < scenario.duration_ms and nemesis.kinds:
         # A burst: several faults starting within a short window of one drawn moment. The
@@ -134,6 +134,8 @@ def _random_fault(rng: Any, kind: str, start_ms: int, duration_ms: int) -> Fault
             delay_ms=rng.choice((500, 2000, 5000)),
             share=rng.choice((0.1, 0.5, 1.0)),
         )
+    if kind == "member":
+        return FaultSpec(kind, start_ms, duration_ms, target=rng.choice(("random", "leader")))
     assert kind == "link", kind
     return FaultSpec(
         kind, start_ms, duration_ms, loss=round(rng.uniform(0.05, 0.4), 3), duplicate=round(rng.uniform(0.0, 0.2), 3)

@@ -137,8 +137,19 @@ class Client:
         return None, maybe_applied
 
     def _next_node(self, node: int) -> int:
+        if node not in self._node_ids:
+            return self.home  # removed from the membership since
         position = self._node_ids.index(node)
         return self._node_ids[(position + 1) % len(self._node_ids)]
+
+    def set_members(self, node_ids: tuple[int, ...]) -> None:
+        """The membership changed: talk to its members only. A client whose node left is
+        re-homed on the member its slot picks among them, as a client re-reads its
+        endpoints; an operation under way moves on at its next attempt."""
+        assert node_ids, "a cluster has members"
+        self._node_ids = node_ids
+        if self.home not in node_ids:
+            self.home = node_ids[self.slot % len(node_ids)]
 
     def _complete(self, process: int, operation: Operation, response: Response | None, maybe_applied: bool) -> None:
         record = self._history.record

@@ -28,7 +28,19 @@ from typing import TYPE_CHECKING, Any, Protocol
 from raftcore.kv import Command
 from raftcore.raft import RaftNode
 from raftcore.server import Forward, KVServer, Request, Response, entry_digest
-from raftcore.types import Config, Entry, HardState, Message, MessageType, PersistedState, Ready, Role
+from raftcore.types import (
+    ConfChange,
+    Config,
+    Entry,
+    HardState,
+    Membership,
+    Message,
+    MessageType,
+    PersistedState,
+    Ready,
+    Role,
+    Snapshot,
+)
 from raftcore.watch import ProgressRequest, WatchCreate
 from sim.clock import LocalClock
 from sim.disk import Disk
@@ -99,6 +111,7 @@ class Host:
         # What the disk reported synced, kept apart from the disk to check it on restart.
         self._synced_hard_state = HardState()
         self._synced_entries: list[Entry] = []
+        self._synced_snapshot: Snapshot | None = None
         self.observer: HostObserver | None = None
         self.on_role: Callable[[int, str], None] | None = None
         """Told of each role this node takes (node, role name): the nemesis's protocol moments."""
@@ -106,6 +119,12 @@ class Host:
         """Rare events that leave no trace line (`checkers.events`), counted as they happen;
         reading them changes nothing in the node or the run."""
         self.raft_messages_sent = 0
+        self.removed = False
+        """Removed from the membership (`retire`): down for good, as etcd stops a member
+        that learns it was removed; its id is never used again."""
+        self.on_membership: Callable[[int, ConfChange, Membership], None] | None = None
+        """Told of each membership change this node applies (its index, the change, the
+        membership after it): how the world learns who the members are."""
         self._next_tick_local_us = 0
         """The local time of the next tick's deadline (`start_ticking`, `_tick`)."""
         self._wake: object = None
@@ -255,23 +274,38 @@ class Host:
         self._record_ready(server, ready)
         if self.observer is not None:
             self.observer.after_ready(self, ready)
-        needs_disk = ready.hard_state is not None or bool(ready.entries)
+        needs_disk = ready.hard_state is not None or bool(ready.entries) or ready.snapshot is not None
         if not ready.persist_before_send:
             self._send(ready.messages)
         if not needs_disk:
             self._persisted(ready, self.incarnation)
             return
         incarnation = self.incarnation
-        self.disk.write(ready.hard_state, ready.entries, lambda: self._synced(ready, incarnation))
+        self.disk.write(
+            ready.hard_state, ready.entries, lambda: self._synced(ready, incarnation), snapshot=ready.snapshot
+        )
 
     def _synced(self, ready: Ready, incarnation: int) -> None:
         """The disk synced `ready`: note what it now holds, then carry on with the Ready."""
         if ready.hard_state is not None:
             self._synced_hard_state = ready.hard_state
+        if ready.snapshot is not None:
+            self._synced_snapshot = ready.snapshot
+            self._synced_entries = []
         if ready.entries:
-            del self._synced_entries[ready.entries[0].index - 1 :]
+            del self._synced_entries[ready.entries[0].index - 1 - self._synced_snapshot_index() :]
             self._synced_entries.extend(ready.entries)
         self._persisted(ready, incarnation)
+
+    def _synced_snapshot_index(self) -> int:
+        return 0 if self._synced_snapshot is None else self._synced_snapshot.index
+
+    def _snapshot_synced(self, snapshot: Snapshot) -> None:
+        """The node's own snapshot is on disk: the entries it stands for are gone there."""
+        if snapshot.index <= self._synced_snapshot_index():
+            return
+        self._synced_entries = [entry for entry in self._synced_entries if entry.index > snapshot.index]
+        self._synced_snapshot = snapshot
 
     def _persisted(self, ready: Ready, incarnation: int) -> None:
         if incarnation != self.incarnation:
@@ -289,6 +323,13 @@ class Host:
         assert self._busy
         if ready.persist_before_send:
             self._send(ready.messages)
+        if ready.snapshot is not None:
+            snapshot = ready.snapshot
+            for response in server.install_snapshot(snapshot):
+                self.network.send(self.name, response.client, response)
+            if len(server.watches):
+                for owed in server.watches.after_apply():
+                    self.network.send(self.name, owed.client, owed)
         if ready.committed_entries:
             first = ready.committed_entries[0]
             trace = self.trace
@@ -306,9 +347,63 @@ class Host:
                     self.network.send(self.name, owed.client, owed)
         for response in server.serve_reads(ready):
             self.network.send(self.name, response.client, response)
+        membership = server.node.membership
         server.node.advance(ready)
+        if server.conf_changes_applied:
+            self._record_conf_changes(server, membership)
+        self._maybe_snapshot(server)
         self._busy = False
         self.kick()
+
+    def _record_conf_changes(self, server: KVServer, membership: Membership) -> None:
+        """One `conf-apply` line per membership change just applied, with the membership
+        after it, then the world is told. Run after `advance`, where Raft switched."""
+        applied, server.conf_changes_applied = server.conf_changes_applied, []
+        after = []
+        for index, change in applied:
+            membership = change.apply_to(membership)
+            after.append(membership)
+            self.trace.emit(
+                "conf-apply",
+                node=self.node_id,
+                index=index,
+                change=change.encode(),
+                voters=sorted(membership.voters),
+                learners=sorted(membership.learners),
+            )
+        assert membership == server.node.membership, (membership, server.node.membership)
+        if self.on_membership is not None:
+            for (index, change), each in zip(applied, after, strict=True):
+                self.on_membership(index, change, each)
+
+    def propose_conf_change(self, change: ConfChange) -> Entry | None:
+        """Ask this node, if it leads, to propose `change`; the entry, or None if it does
+        not lead or refuses (`RaftNode.conf_change_refusal`)."""
+        if self.state != RUNNING or self.server is None:
+            return None
+        entry = self.server.node.propose_conf_change(change)
+        if entry is not None:
+            self.trace.emit(
+                "conf-propose", node=self.node_id, term=entry.term, index=entry.index, change=change.encode()
+            )
+            self.kick()
+        return entry
+
+    def _maybe_snapshot(self, server: KVServer) -> None:
+        """Snapshot the store once enough entries were applied since the last snapshot
+        (`Config.snapshot_every`), and write the snapshot to disk."""
+        snapshot = server.maybe_snapshot()
+        if snapshot is None:
+            return
+        compacted = server.node.log.first_index - 1
+        self.trace.emit("snapshot", node=self.node_id, index=snapshot.index, term=snapshot.term, compacted=compacted)
+        incarnation = self.incarnation
+
+        def synced() -> None:
+            if incarnation == self.incarnation:
+                self._snapshot_synced(snapshot)
+
+        self.disk.save_snapshot(snapshot, synced)
 
     def _send(self, messages: tuple[Message, ...]) -> None:
         self.raft_messages_sent += len(messages)
@@ -317,6 +412,11 @@ class Host:
             send(name, endpoint(message.to), message)
 
     def _record_ready(self, server: KVServer, ready: Ready) -> None:
+        snapshot = ready.snapshot
+        if snapshot is not None:
+            # The node's log was replaced up to the snapshot; its entries follow (the store
+            # loads it once the Ready is persisted, before applying what comes after).
+            self.trace.emit("snapshot-install", node=self.node_id, index=snapshot.index, term=snapshot.term)
         if ready.entries:
             self.trace.emit_log_entries("append", self.node_id, ready.entries[0].index, ready.entries)
         self._record_role(server)
@@ -348,8 +448,24 @@ class Host:
         self._shown = None
         self.trace.emit("crash", node=self.node_id)
 
+    def retire(self) -> None:
+        """Removed from the membership: stop for good, as etcd's member does once it learns
+        it was removed (its data is of no further use)."""
+        if self.removed:
+            return
+        self.removed = True
+        self.state = CRASHED
+        self.incarnation += 1
+        self.disk.crash()
+        self.server = None
+        self._busy = False
+        self._deferred = None
+        self._inbox.clear()
+        self._shown = None
+        self.trace.emit("member-removed", node=self.node_id)
+
     def restart(self) -> None:
-        if self.state != CRASHED:
+        if self.state != CRASHED or self.removed:
             return
         durable = self.disk.durable_state()
         self._check_read_back(durable)
@@ -357,6 +473,9 @@ class Host:
         self.server = self._build_server(durable)
         self._check_recovered(durable)
         hard = durable.hard_state
+        # With a snapshot on disk the log starts after it, and the event says where.
+        snapshot = durable.snapshot
+        from_snapshot = {} if snapshot is None else {"snapshot": [snapshot.index, snapshot.term]}
         self.trace.emit(
             "restart",
             node=self.node_id,
@@ -364,6 +483,7 @@ class Host:
             vote=hard.vote,
             commit=hard.commit,
             log=[[entry.term, entry_digest(entry.data)] for entry in durable.entries],
+            **from_snapshot,
         )
         self._record_role(self.server)
         if self.observer is not None:
@@ -400,6 +520,7 @@ class Host:
         assert durable.entries == tuple(self._synced_entries), (
             f"disk of {self.name} read back {len(durable.entries)} entries, synced {len(self._synced_entries)}"
         )
+        assert durable.snapshot == self._synced_snapshot, f"disk of {self.name} read back another snapshot"
 
     def _check_recovered(self, durable: PersistedState) -> None:
         """The restarted node starts from exactly what the disk handed back."""
@@ -435,10 +556,18 @@ class Host:
     def term(self) -> int:
         return self.server.node.term if self.server is not None else -1
 
+    def synced_compacted(self, index: int) -> bool:
+        """Whether the disk holds the entry at `index` only as part of a snapshot."""
+        return index < self._synced_snapshot_index()
+
     def synced_term(self, index: int) -> int | None:
         """The term of the entry at `index` the disk reported synced; None if none is."""
-        entries = self._synced_entries
-        return entries[index - 1].term if 0 < index <= len(entries) else None
+        snapshot, entries = self._synced_snapshot, self._synced_entries
+        if snapshot is not None and index <= snapshot.index:
+            # Compacted into the snapshot: only its last entry's term is known.
+            return snapshot.term if index == snapshot.index else None
+        position = index - 1 - self._synced_snapshot_index()
+        return entries[position].term if 0 <= position < len(entries) else None
 
 
 class MessageTracer:
@@ -454,8 +583,12 @@ class MessageTracer:
 
     def __init__(self, trace: Trace, hosts: Mapping[str, Host]) -> None:
         self._trace = trace
-        self._hosts = hosts
+        self._hosts = dict(hosts)
         self.count = 0
+
+    def add_host(self, host: Host) -> None:
+        """A node joined mid-run: follow its messages too."""
+        self._hosts[host.name] = host
 
     def sent(self, src: str, dst: str, payload: Any) -> int:
         if type(payload) is not Message:

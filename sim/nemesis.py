@@ -17,10 +17,11 @@ from typing import Any
 
 import simpy
 
-from scenarios.model import FAULT_KINDS, FaultSpec
+from scenarios.model import ALL_FAULT_KINDS, FaultSpec
 from scenarios.rng import stream
 from sim.clock import MS, now_us
 from sim.host import Host, endpoint
+from sim.membership import MemberFault
 from sim.network import Hold, Network
 from sim.schedule import call_later
 from sim.trace import Trace
@@ -88,8 +89,11 @@ class Nemesis:
             "link": self._start_link,
             "disk": self._start_disk,
             "delay": self._start_delay,
+            "member": self._start_member,
         }
-        assert sorted(self._starters) == sorted(FAULT_KINDS), (sorted(self._starters), FAULT_KINDS)
+        assert sorted(self._starters) == sorted(ALL_FAULT_KINDS), (sorted(self._starters), ALL_FAULT_KINDS)
+        self.new_node_id: Callable[[], int] = lambda: max(hosts) + 1
+        """The id of a node that joins (the world's: ids are never reused)."""
 
     def run(self, faults: tuple[FaultSpec, ...], heal_us: int) -> Generator[Any, Any, None]:
         """Start and stop the timed faults at their times; arm the others at theirs (they
@@ -173,8 +177,12 @@ class Nemesis:
 
     # --- targets ----------------------------------------------------------------------
 
+    def joined(self, host: Host) -> None:
+        """A node joined mid-run (`member`): its own clock setting is the one it has."""
+        self._own_clocks[host.node_id] = (host.clock.drift_ppm, host.clock.offset_us)
+
     def _targets(self, target: str | tuple[int, ...]) -> list[int]:
-        ids = sorted(self.hosts)
+        ids = sorted(node for node, host in self.hosts.items() if not host.removed)
         if isinstance(target, tuple):
             return sorted(target)
         if target == "all":
@@ -323,6 +331,18 @@ class Nemesis:
         self.network.hold(key, hold)
         return (lambda: self.network.release(key)), {"nodes": nodes, "delay_ms": fault.delay_ms, "share": fault.share}
 
+    def _start_member(self, fault: FaultSpec) -> tuple[Undo, dict[str, Any]]:
+        """Remove the first target from the membership, and replace it by a new member
+        when the fault heals (`sim.membership`)."""
+        node = self._targets(fault.target)[0]
+        member = MemberFault(self.env, self.hosts, self.leader, self.new_node_id, node)
+        self.env.process(member.remove())
+
+        def undo() -> dict[str, Any]:
+            return {"node": node, "joining": member.heal()}
+
+        return undo, {"node": node}
+
     def _start_partition(self, fault: FaultSpec) -> tuple[Undo, dict[str, Any]]:
         sides, cut = partition_edges(fault.shape, self._shape_order(fault), fault.one_way)
         edges = [(endpoint(a), endpoint(b)) for a, b in cut]
@@ -337,7 +357,7 @@ class Nemesis:
     def _shape_order(self, fault: FaultSpec) -> list[int]:
         """The nodes in the order the shape is cut from: the target (leader, chosen node)
         first, the rest shuffled."""
-        ids = sorted(self.hosts)
+        ids = sorted(node for node, host in self.hosts.items() if not host.removed)
         self.rng.shuffle(ids)
         if fault.shape in ("isolate-node", "isolate-leader"):
             first = self._targets("leader" if fault.shape == "isolate-leader" else fault.target)[0]

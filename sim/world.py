@@ -20,7 +20,7 @@ from typing import Any
 
 import simpy
 
-from raftcore.types import Config
+from raftcore.types import ConfChange, ConfChangeType, Config, Membership
 from scenarios.model import Scenario
 from scenarios.resolve import resolve
 from scenarios.rng import stream
@@ -115,16 +115,27 @@ class World:
         self.watch_log = Trace(lambda: env.now)  # type: ignore[arg-type, return-value]
         self.watchers = self._build_watchers()
         self.nemesis = Nemesis(self.env, self.hosts, self.network, self.trace, seed, self.leader)
-        if any(fault.after != "time" for fault in scenario.faults):
+        self._triggered = any(fault.after != "time" for fault in scenario.faults)
+        if self._triggered:
             for host in self.hosts.values():
                 host.on_role = self.nemesis.observe_role
+        # Membership changes (`member` faults): the index of the newest change applied
+        # anywhere, and the next node id (ids are never reused, as etcd's are not).
+        self._membership_index = 0
+        self._next_node_id = max(scenario.node_ids) + 1
+        self.nemesis.new_node_id = self._new_node_id
+        for host in self.hosts.values():
+            host.on_membership = self._membership_applied
 
-    def _build_host(self, node_id: int) -> Host:
+    def _build_host(self, node_id: int, membership: Membership | None = None) -> Host:
+        """The host of `node_id`: one of the scenario's nodes, or, given the `membership`
+        it joins with, a node added mid-run (its streams are named by its id like any)."""
         spec, seed = self.scenario, self.scenario.seed
         cluster = spec.cluster
         config = Config(
             node_id=node_id,
-            peers=spec.node_ids,
+            peers=spec.node_ids if membership is None else (),
+            membership=membership,
             election_ticks=cluster.election_ticks,
             heartbeat_ticks=cluster.heartbeat_ticks,
             pre_vote=cluster.pre_vote,
@@ -136,6 +147,8 @@ class World:
             # beyond it are the experiment, so they are not counted.
             max_clock_drift_ppm=spec.clock.drift_ppm_max,
             tick_ms=cluster.tick_ms,
+            snapshot_every=cluster.snapshot_every,
+            snapshot_catch_up=cluster.snapshot_catch_up,
         )
         clock_rng = stream(seed, f"clock-{node_id}")
         drift = spec.clock.drift_ppm_max
@@ -154,6 +167,55 @@ class World:
         )
         host.start_ticking(1 + clock_rng.randrange(cluster.tick_ms * MS))
         return host
+
+    def _new_node_id(self) -> int:
+        node_id = self._next_node_id
+        self._next_node_id += 1
+        return node_id
+
+    def add_host(self, node_id: int, membership: Membership) -> None:
+        """Start a new, empty node that joins as a learner of `membership` (which names
+        it): its endpoint linked to every host and client, its disk, clock and streams
+        its own."""
+        assert node_id in membership.learners and node_id not in self.hosts, (node_id, membership)
+        host = self._build_host(node_id, membership)
+        self.hosts[node_id] = host
+        network = self.scenario.network
+        servers = LinkSpec(network.latency_us, network.jitter_us, network.loss, network.duplicate)
+        for other in sorted(self.hosts):
+            if other != node_id:
+                self.network.link(endpoint(other), host.name, servers)
+        client_link = LinkSpec(network.client_latency_us, network.jitter_us)
+        for client in self.clients:
+            self.network.link(client.name, host.name, client_link)
+        for watcher in self.watchers:
+            self.network.link(watcher.name, host.name, client_link)
+        if self.invariants is not None:
+            self.invariants.watch_new(host)
+            host.observer = self.invariants
+        if isinstance(self.network.observer, MessageTracer):
+            self.network.observer.add_host(host)
+        if self._triggered:
+            host.on_role = self.nemesis.observe_role
+        host.on_membership = self._membership_applied
+        self.nemesis.joined(host)
+        self.trace.emit("member-added", node=node_id, voters=sorted(membership.voters))
+
+    def _membership_applied(self, index: int, change: ConfChange, membership: Membership) -> None:
+        """A node applied the membership change at `index` (committed: the cluster's, and
+        any node's word will do). A new learner's host starts with the membership that
+        names it; a removed member stops, as etcd's does when told so; clients talk to the
+        members of the newest membership only."""
+        if index <= self._membership_index:
+            return  # a node catching up on a change the world already acted on
+        self._membership_index = index
+        if change.type is ConfChangeType.ADD_LEARNER and change.node_id not in self.hosts:
+            self.add_host(change.node_id, membership)
+        elif change.type is ConfChangeType.REMOVE and change.node_id in self.hosts:
+            self.hosts[change.node_id].retire()
+        members = tuple(member for member in membership.members() if not self.hosts[member].removed)
+        for client in self.clients:
+            client.set_members(members)
 
     def _link_cluster(self) -> None:
         network = self.scenario.network

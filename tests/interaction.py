@@ -19,6 +19,8 @@ Directives (nodes are numbered from 1; `N...` means one or more node ids, all if
     bugs NAME...                    planted bugs for nodes started from now on
     campaign N / propose N DATA
     transfer-leadership from=N to=M ask node N to hand leadership to node M
+    snapshot N                      node N snapshots its applied state and compacts its log
+                                    (add-nodes catch-up=K keeps K entries before it)
     tick N [COUNT] / tick-election N / tick-heartbeat N
     tick-all max=ROUNDS             tick every running node, one round at a time, until a
                                     role or term changes (no message moves meanwhile)
@@ -32,9 +34,16 @@ Directives (nodes are numbered from 1; `N...` means one or more node ids, all if
     crash N / restart N             lose what is not persisted / start from what is
     isolate N... / heal             lose messages to and from these nodes / stop doing so
     raft-state / raft-log [N...] / raft-progress N
+    propose-conf-change N add-learner|promote|remove M
+                                    node N proposes a membership change about node M
+    add-node M from=N               start a new, empty node M with the membership node N
+                                    applied (the one that made M a learner)
+    raft-membership [N...]          the membership each node has in force
 
-Rendering: an entry is `index@term "data"`; a message is `from->to type term=T` and the
-fields that matter for its type; "N is now ..." reports a change of role, term or leader.
+Rendering: an entry is `index@term "data"` (`index@term conf "change"` for a membership
+change); a message is `from->to type term=T` and the fields that matter for its type;
+"N is now ..." reports a change of role, term or leader, and "N applied membership ..." a
+Ready that changed a node's membership.
 """
 
 from __future__ import annotations
@@ -46,7 +55,21 @@ from pathlib import Path
 
 from raftcore.bugs import SEND_BEFORE_PERSIST, validate_bugs
 from raftcore.raft import RaftNode
-from raftcore.types import TRANSFER_CAMPAIGN, Config, Entry, HardState, Message, MessageType, PersistedState, Ready
+from raftcore.types import (
+    TRANSFER_CAMPAIGN,
+    ConfChange,
+    ConfChangeType,
+    Config,
+    Entry,
+    EntryKind,
+    HardState,
+    Membership,
+    Message,
+    MessageType,
+    PersistedState,
+    Ready,
+    Snapshot,
+)
 
 STABILIZE_ROUNDS_MAX = 1000
 
@@ -113,7 +136,14 @@ def parse_file(path: Path) -> tuple[list[Block], list[str]]:
 
 
 def describe_entry(entry: Entry) -> str:
+    if entry.kind is EntryKind.CONF_CHANGE:
+        return f'{entry.index}@{entry.term} conf "{entry.data}"'
     return f'{entry.index}@{entry.term} "{entry.data}"'
+
+
+def describe_snapshot(snapshot: Snapshot) -> str:
+    voters = ",".join(map(str, sorted(snapshot.membership.voters)))
+    return f'{snapshot.index}@{snapshot.term} voters=({voters}) "{snapshot.data}"'
 
 
 def describe_message(message: Message) -> str:
@@ -135,6 +165,9 @@ def describe_message(message: Message) -> str:
             text += f" rejected hint={message.reject_hint} hint_term={message.reject_hint_term}"
     elif kind is MessageType.HEARTBEAT:
         text += f" commit={message.commit}"
+    elif kind is MessageType.SNAPSHOT:
+        assert message.snapshot is not None
+        text += " snapshot=" + describe_snapshot(message.snapshot)
     if message.reject and kind is not MessageType.APPEND_RESPONSE:
         text += " rejected"
     return text
@@ -144,6 +177,17 @@ def describe_message(message: Message) -> str:
 class Storage:
     hard_state: HardState = field(default_factory=HardState)
     entries: list[Entry] = field(default_factory=list)
+    snapshot: Snapshot | None = None
+    """Entries follow the snapshot: `entries[0]` is at `snapshot.index + 1`."""
+
+    def position(self, index: int) -> int:
+        return index - 1 - (0 if self.snapshot is None else self.snapshot.index)
+
+    def save_snapshot(self, snapshot: Snapshot, keep_entries: bool) -> None:
+        """Keep `snapshot`; the entries after it stay if `keep_entries` (the node's own
+        snapshot of its applied state), else they go (a leader's snapshot replaces the log)."""
+        kept = [entry for entry in self.entries if entry.index > snapshot.index] if keep_entries else []
+        self.snapshot, self.entries = snapshot, kept
 
 
 @dataclass
@@ -157,6 +201,9 @@ class InteractionEnv:
     options: dict[str, object] = field(default_factory=dict)
     bugs: frozenset[str] = frozenset()
     output: list[str] = field(default_factory=list)
+    peers: tuple[int, ...] = ()
+    joined_with: dict[int, Membership] = field(default_factory=dict)
+    """The membership each node added mid-run (`add-node`) starts with."""
 
     def emit(self, text: str, indent: int = 0) -> None:
         self.output.append("  " * indent + text)
@@ -166,8 +213,10 @@ class InteractionEnv:
     def start(self, node_id: int) -> None:
         storage = self.storage[node_id]
         incarnation = self.incarnation[node_id] = self.incarnation.get(node_id, -1) + 1
-        config = Config(node_id=node_id, peers=tuple(sorted(self.storage)), bugs=self.bugs, **self.options)  # type: ignore[arg-type]
-        state = PersistedState(storage.hard_state, tuple(storage.entries))
+        joined = self.joined_with.get(node_id)
+        peers = () if joined is not None else self.peers
+        config = Config(node_id=node_id, peers=peers, membership=joined, bugs=self.bugs, **self.options)  # type: ignore[arg-type]
+        state = PersistedState(storage.hard_state, tuple(storage.entries), storage.snapshot)
         self.nodes[node_id] = RaftNode(config, state, random.Random(node_id + 100 * incarnation))
 
     def live(self, directive: Directive, text: str) -> RaftNode:
@@ -201,7 +250,10 @@ class InteractionEnv:
             self.send(ready.messages)
         self.sent_unpersisted.pop(node_id, None)
         self.persist(node_id, ready)
+        membership = node.membership
         node.advance(ready)
+        if node.membership != membership:
+            self.emit(f"{node_id} applied membership {node.membership.describe()}", indent + 1)
 
     def is_cut(self, message: Message) -> bool:
         return bool({message.sender, message.to} & self.isolated)
@@ -217,6 +269,8 @@ class InteractionEnv:
         if ready.hard_state is not None:
             hard = ready.hard_state
             self.emit(f"hard state: term={hard.term} vote={hard.vote} commit={hard.commit}", indent)
+        if ready.snapshot is not None:
+            self.emit("snapshot: " + describe_snapshot(ready.snapshot), indent)
         for title, items, render in (
             ("entries", ready.entries, describe_entry),
             ("messages", ready.messages, self.describe_sent),
@@ -236,8 +290,10 @@ class InteractionEnv:
         storage = self.storage[node_id]
         if ready.hard_state is not None:
             storage.hard_state = ready.hard_state
+        if ready.snapshot is not None:
+            storage.save_snapshot(ready.snapshot, keep_entries=False)
         if ready.entries:
-            del storage.entries[ready.entries[0].index - 1 :]
+            del storage.entries[storage.position(ready.entries[0].index) :]
             storage.entries.extend(ready.entries)
 
     def deliver(self, recipients: list[int], drop: list[int], indent: int, limit: int = 0) -> int:
@@ -291,6 +347,7 @@ def _parse_option(directive: Directive, key: str, value: str) -> tuple[str, obje
         "prevote": "pre_vote",
         "checkquorum": "check_quorum",
         "max-entries": "max_entries_per_message",
+        "catch-up": "snapshot_catch_up",
     }
     if key not in names:
         raise InteractionFileError(f"unknown option {key!r}")
@@ -303,7 +360,8 @@ def _parse_option(directive: Directive, key: str, value: str) -> tuple[str, obje
 
 def handle_add_nodes(env: InteractionEnv, directive: Directive) -> None:
     env.options = dict(_parse_option(directive, key, values[0]) for key, values in directive.keywords.items())
-    for node_id in range(1, int(directive.positional[0]) + 1):
+    env.peers = tuple(range(1, int(directive.positional[0]) + 1))
+    for node_id in env.peers:
         env.storage[node_id] = Storage()
     for node_id in sorted(env.storage):
         env.start(node_id)
@@ -326,7 +384,20 @@ def handle_raft_log(env: InteractionEnv, directive: Directive) -> None:
     for node_id in _node_ids(env, directive):
         node = env.live(directive, str(node_id))
         entries = " ".join(map(describe_entry, node.log_entries())) or "(empty)"
-        env.emit(f"{node_id}: commit={node.commit_index} {entries}")
+        compacted = node.log.first_index - 1
+        prefix = f"compacted to {compacted}, " if compacted else ""
+        env.emit(f"{node_id}: commit={node.commit_index} {prefix}{entries}")
+
+
+def handle_snapshot(env: InteractionEnv, directive: Directive) -> None:
+    """The node's state machine (here: the data of what it applied, counted) snapshotted
+    at its applied index; the log is compacted and the snapshot persisted at once."""
+    node_id = int(directive.positional[0])
+    node = env.live(directive, directive.positional[0])
+    index = node.applied_index
+    snapshot = node.create_snapshot(index, f"state of {index} entries")
+    env.storage[node_id].save_snapshot(snapshot, keep_entries=True)
+    env.emit(f"{node_id} took snapshot {describe_snapshot(snapshot)}; log now from {node.log.first_index}")
 
 
 def handle_raft_progress(env: InteractionEnv, directive: Directive) -> None:
@@ -394,6 +465,31 @@ def handle_transfer_leadership(env: InteractionEnv, directive: Directive) -> Non
         env.emit(f"{node.node_id} transferring leadership to {node.lead_transferee}")
 
 
+def handle_propose_conf_change(env: InteractionEnv, directive: Directive) -> None:
+    node = env.live(directive, directive.positional[0])
+    change = ConfChange(ConfChangeType(directive.positional[1]), int(directive.positional[2]))
+    refusal = node.conf_change_refusal(change)
+    entry = node.propose_conf_change(change)
+    assert (entry is None) == (refusal is not None), (entry, refusal)
+    env.emit(f"proposed {describe_entry(entry)}" if entry is not None else f"refused: {refusal}")
+
+
+def handle_add_node(env: InteractionEnv, directive: Directive) -> None:
+    node_id = int(directive.positional[0])
+    if node_id in env.storage:
+        raise InteractionFileError(f"node {node_id} exists; ids are never reused")
+    env.joined_with[node_id] = env.live(directive, directive.keywords["from"][0]).membership
+    env.storage[node_id] = Storage()
+    env.start(node_id)
+    handle_raft_state(env, directive)
+
+
+def handle_raft_membership(env: InteractionEnv, directive: Directive) -> None:
+    for node_id in _node_ids(env, directive):
+        node = env.nodes.get(node_id)
+        env.emit(f"{node_id}: " + ("down" if node is None else node.membership.describe()))
+
+
 def handle_process_ready(env: InteractionEnv, directive: Directive) -> None:
     for node_id in _node_ids(env, directive):
         node = env.live(directive, str(node_id))
@@ -454,6 +550,7 @@ def handle_heal(env: InteractionEnv, directive: Directive) -> None:
 
 
 HANDLERS = {
+    "add-node": handle_add_node,
     "add-nodes": handle_add_nodes,
     "bugs": handle_bugs,
     "campaign": handle_campaign,
@@ -463,11 +560,14 @@ HANDLERS = {
     "isolate": handle_isolate,
     "process-ready": handle_process_ready,
     "propose": handle_propose,
+    "propose-conf-change": handle_propose_conf_change,
     "raft-log": handle_raft_log,
+    "raft-membership": handle_raft_membership,
     "raft-progress": handle_raft_progress,
     "raft-state": handle_raft_state,
     "restart": handle_restart,
     "send-ready": handle_send_ready,
+    "snapshot": handle_snapshot,
     "stabilize": lambda env, directive: env.stabilize(_node_ids(env, directive)),
     "tick": lambda env, directive: _tick(env, directive, "count"),
     "transfer-leadership": handle_transfer_leadership,

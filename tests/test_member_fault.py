@@ -1,0 +1,74 @@
+"""The `member` fault in the simulator: a member removed through a membership change and
+replaced by a new, empty one; and the raft-safety checker counting the voters of the
+newest membership applied."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from checkers.raft_safety import check_raft_safety
+from checkers.trace import iter_trace_lines
+from checkers.verdict import Verdict
+from raftsim import api
+from scenarios import loader
+from scenarios.model import FaultSpec
+
+
+def test_a_removed_leader_is_replaced_by_a_new_member() -> None:
+    base = loader.load("crash-restart")
+    scenario = dataclasses.replace(
+        base,
+        name="member-once",
+        duration_ms=8000,
+        faults=(FaultSpec("member", 2000, 3000, target="leader"),),
+        seed=3,
+    )
+    outcome = api.run(scenario, None, budget_s=60)
+    assert outcome.verdict.verdict is Verdict.VALID, outcome.verdict.failing()
+    events = [json.loads(line) for line in outcome.result.trace_text.splitlines()]
+    removed = [event["node"] for event in events if event["ev"] == "member-removed"]
+    added = [event["node"] for event in events if event["ev"] == "member-added"]
+    assert len(removed) == 1 and removed[0] in scenario.node_ids
+    assert added == [max(scenario.node_ids) + 1], "a new id, never a removed one"
+    changes = [event["change"] for event in events if event["ev"] == "conf-propose"]
+    assert changes == [f"remove {removed[0]}", f"add-learner {added[0]}", f"promote {added[0]}"]
+    final = [event for event in events if event["ev"] == "conf-apply"][-1]
+    expected = sorted({*scenario.node_ids, added[0]} - {removed[0]})
+    assert final["voters"] == expected and final["learners"] == []
+    # The new node took part: it applied entries, and a removed one emitted nothing after.
+    assert any(event["ev"] == "apply" and event["node"] == added[0] for event in events)
+    gone_at = next(i for i, event in enumerate(events) if event["ev"] == "member-removed")
+    assert not any(event.get("node") == removed[0] and event["ev"] == "append" for event in events[gone_at:])
+
+
+def _trace(lines: list[dict[str, object]]) -> list[str]:
+    return [json.dumps({"t": number, **line}) for number, line in enumerate(lines)]
+
+
+def _durability(extra: list[dict[str, object]]) -> Verdict:
+    entry = [1, "aaaaaaaaaaaaaaaa"]
+    lines = [
+        {"ev": "start", "scenario": "x", "seed": 0, "nodes": [1, 2, 3], "clients": 1},
+        {"ev": "append", "node": 1, "index": 1, "entries": [entry]},
+        {"ev": "append", "node": 2, "index": 1, "entries": [entry]},
+        {"ev": "ack", "node": 1, "client": "c0", "request": "r", "index": 1, "term": 1, "digest": entry[1]},
+        *extra,
+        {"ev": "end"},
+    ]
+    return check_raft_safety(iter_trace_lines(_trace(lines))).verdict
+
+
+def test_durability_counts_the_voters_of_the_newest_membership() -> None:
+    # Held by 1 and 2: a majority of the three voters.
+    assert _durability([]) is Verdict.VALID
+    # Node 2 removed and replaced by 4 and 5, which hold nothing: one of four voters holds it.
+    changed = [
+        {"ev": "member-removed", "node": 2},
+        {"ev": "member-added", "node": 4, "voters": [1, 3]},
+        {"ev": "conf-apply", "node": 1, "index": 7, "change": "promote 5", "voters": [1, 3, 4, 5], "learners": []},
+    ]
+    assert _durability(changed) is Verdict.INVALID
+    # An older change applied later (a node catching up) does not bring the old voters back.
+    older = {"ev": "conf-apply", "node": 3, "index": 5, "change": "remove 2", "voters": [1, 3], "learners": []}
+    assert _durability([*changed, older]) is Verdict.INVALID
