@@ -20,15 +20,29 @@ OUTCOMES = ("ok", "fail", "info", "pending")
 whose compare failed is a `fail` that observed something); `info` unknown, the client gave
 up at its end; `pending` never completed before the history ended."""
 
-NODE_STATES = ("follower", "pre-candidate", "candidate", "leader", "paused", "crashed", "removed", "corrupt")
+NODE_STATES = (
+    "follower",
+    "pre-candidate",
+    "candidate",
+    "leader",
+    "paused",
+    "crashed",
+    "learner",
+    "removed",
+    "corrupt",
+)
 """What a node lane shows. `paused` and `crashed` hide the Raft role beneath them: a paused
-node keeps its role but acts on nothing, and a crashed one has none. `removed`: no longer a
-member (its host stopped for good); `corrupt`: its restart found a record of its disk
-failing its checksum and it refused to start, for the rest of the run. A node that joins
-mid-run has no span before it joins."""
+node keeps its role but acts on nothing, and a crashed one has none. `learner`: a follower
+that is not yet a voter (a member that joined, until its promotion applies at that node);
+`removed`: no longer a member (its host stopped for good); `corrupt`: its restart found a
+record of its disk failing its checksum and it refused to start, for the rest of the run.
+A node that joins mid-run has no span before it joins."""
 
 LASTING_STATES = ("removed", "corrupt")
-"""States a node never leaves: legends show them only when a run has them."""
+"""States a node never leaves: no role, pause or restart shows over them."""
+
+OCCASIONAL_STATES = ("learner", *LASTING_STATES)
+"""States only some runs have: legends show them only when a run has them."""
 
 LANE_MARK_KINDS = (
     "snapshot",
@@ -314,7 +328,7 @@ class Timeline:
     def states_shown(self) -> list[str]:
         """The node states a legend lists: every role, and a lasting state when it occurs."""
         present = {span.state for span in self.spans}
-        return [state for state in NODE_STATES if state not in LASTING_STATES or state in present]
+        return [state for state in NODE_STATES if state not in OCCASIONAL_STATES or state in present]
 
     @property
     def verdict(self) -> Verdict:

@@ -29,12 +29,13 @@ NODE_STATE_COLOURS: Final[dict[str, str]] = {
     "leader": "#1e88e5",
     "paused": "#8d6e63",
     "crashed": "#212121",
+    "learner": "#b2dfdb",
     "removed": "#eceff1",
     "corrupt": "#1b5e20",
 }
-"""`removed` is nearly the page's white (the node is gone, not failed), with its word
-written on it; `corrupt` is the disk fault's green, darkened: a disk fault the node never
-recovers from."""
+"""`learner` is a follower's pale in the membership's teal; `removed` is nearly the page's
+white (the node is gone, not failed), with its word written on it; `corrupt` is the disk
+fault's green, darkened: a disk fault the node never recovers from."""
 
 LANE_MARK_COLOURS: Final[dict[str, str]] = {
     "snapshot": "#a1887f",
@@ -84,6 +85,7 @@ assert set(NODE_STATE_COLOURS) == {
     "leader",
     "paused",
     "crashed",
+    "learner",
     "removed",
     "corrupt",
 }

@@ -3,9 +3,9 @@ each counterexample, for a person who has a shell and no browser.
 
 The node bars draw each node's states as characters over the console's width, one
 character per slice of the run: `L` leader, `C` candidate, `c` pre-candidate, `F`
-follower, `p` paused, `x` crashed, `-` removed from the membership, `X` refused to start
-on a corrupt disk, blank before a node joined, each slice showing the state the node
-spent most of it in. Beneath them, a row of snapshots (`I` one installed, `R` a restart
+follower, `p` paused, `x` crashed, `l` learner, `-` removed from the membership, `X`
+refused to start on a corrupt disk, blank before a node joined, each slice showing the
+state the node spent most of it in. Beneath them, a row of snapshots (`I` one installed, `R` a restart
 from one, `.` only taken) and one of membership (`M` a change first applied, `+` a member
 joined, `-` one removed), each followed by its list. It is coarse (a 40 s run on 100
 columns is 0.4 s a character), which is enough to see who led when and where a fault
@@ -45,6 +45,7 @@ STATE_CHARACTERS = {
     "follower": "F",
     "paused": "p",
     "crashed": "x",
+    "learner": "l",
     "removed": "-",
     "corrupt": "X",
 }
@@ -57,10 +58,21 @@ STATE_STYLES = {
     "follower": "dim",
     "paused": "#8d6e63",
     "crashed": "bold red",
+    "learner": "#00897b",
     "removed": "dim",
     "corrupt": "bold green",
 }
-STATE_PRIORITY = ("corrupt", "crashed", "paused", "leader", "candidate", "pre-candidate", "follower", "removed")
+STATE_PRIORITY = (
+    "corrupt",
+    "crashed",
+    "paused",
+    "leader",
+    "candidate",
+    "pre-candidate",
+    "learner",
+    "follower",
+    "removed",
+)
 """Tie-break in a slice where two states held equally long: the rarer, louder one."""
 TERMS_SHOWN = 40
 """Terms listed before the middle of a long run is elided."""
@@ -233,7 +245,9 @@ def _bars(timeline: Timeline, console_width: int) -> Text:
     lines.append("\n" + " " * LABEL_WIDTH + words, style="dim")
     states = {span.state for span in timeline.spans}
     lasting = "  ".join(
-        text for state, text in (("removed", "- removed"), ("corrupt", "X corrupt disk")) if state in states
+        text
+        for state, text in (("learner", "l learner"), ("removed", "- removed"), ("corrupt", "X corrupt disk"))
+        if state in states
     )
     if lasting:
         lines.append("\n" + " " * LABEL_WIDTH + lasting + "  (blank: not yet a member)", style="dim")

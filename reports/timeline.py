@@ -392,6 +392,7 @@ class _World:
         self._snapshot_marks = 0
         self._changes: dict[int, _Change] = {}  # by the change's log index
         self._corrupt: set[int] = set()
+        self._learners: set[int] = set()  # as each node itself last knew (only looked up)
         # The events a timeline draws; any other kind (append, apply, ack, ...) is skipped.
         self._handlers: dict[str, Callable[[TraceEvent, int], None]] = {
             "start": self._on_start,
@@ -460,6 +461,8 @@ class _World:
                 spans[-1] = NodeSpan(node, shown, term, leader, last.start, t)
             else:
                 spans.append(NodeSpan(node, shown, term, leader, since, t))
+        if state == "follower" and node in self._learners:
+            state = "learner"
         self._state[node] = (state, t)
 
     def _on_role(self, event: TraceEvent, t: int) -> None:
@@ -531,6 +534,16 @@ class _World:
         voters, learners = _node_ids(event["voters"]), _node_ids(event["learners"])
         change = self._changes.setdefault(index, _Change(what))
         change.nodes.add(node)
+        if (node in learners) != (node in self._learners):
+            # The node itself applied its promotion (or, replaying, its joining): its lane
+            # turns from learner to follower, or back, from now.
+            if node in learners:
+                self._learners.add(node)
+            else:
+                self._learners.discard(node)
+            state = self._state[node][0]
+            if state in ("follower", "learner"):
+                self._show(node, t, "follower")
         if change.applied is None:
             change.applied, change.voters, change.learners = t, voters, learners
         self._mark(
@@ -554,9 +567,13 @@ class _World:
 
     def _on_member_added(self, event: TraceEvent, t: int) -> None:
         node = event["node"]
+        voters = event.get("voters")
+        if isinstance(voters, list) and node not in voters:
+            # The simulator's new member joins as a learner of those voters (a real
+            # cluster's, added back, names none: it is a voter).
+            self._learners.add(node)
         self._show(node, t, "follower")
         self._role[node] = ("follower", self._role.get(node, ("follower", 0, 0))[1], 0)
-        voters = event.get("voters")
         record = [("voters", _ids(_node_ids(voters)))] if isinstance(voters, list) else []
         self._mark(event, t, "member-added", f"node {node} joined the membership", record)
 

@@ -337,6 +337,7 @@ def test_lanes_follow_members_snapshots_and_a_corrupt_disk(tmp_path: Path) -> No
     spans = {node: [span for span in timeline.spans if span.node == node] for node in timeline.nodes}
     # A member that joins has no lane before it joins; a removed one stays removed.
     assert spans[4][0].start == 3 * SECOND + 10 and spans[4][-1].end == timeline.end
+    assert {span.state for span in spans[4]} == {"learner"}  # never promoted
     assert [span.state for span in spans[2]][-1] == "removed" and spans[2][-1].start == 2 * SECOND + 10
     # A corrupt disk from the first refusal to the end; the second refusal adds no mark.
     assert (spans[3][-1].state, spans[3][-1].start) == ("corrupt", 8 * SECOND)
@@ -350,13 +351,13 @@ def test_lanes_follow_members_snapshots_and_a_corrupt_disk(tmp_path: Path) -> No
     assert (join.change, join.learners) == ("add-learner 4", (4,))
     [applied] = [m for m in timeline.marks_of("conf-apply") if "add-learner" in m.label]
     assert ("voters", "[1, 3]") in applied.record and ("learners", "[4]") in applied.record
-    assert timeline.states_shown()[-2:] == ["removed", "corrupt"]
+    assert timeline.states_shown()[-3:] == ["learner", "removed", "corrupt"]
 
 
 def test_a_trace_without_those_events_has_no_marks(tmp_path: Path, good_run: Path) -> None:
     for timeline in (lane_timeline(tmp_path, marks=False), timeline_from_run(good_run)):
         assert not timeline.lane_marks and not timeline.membership
-        assert "removed" not in timeline.states_shown() and "corrupt" not in timeline.states_shown()
+        assert not {"learner", "removed", "corrupt"} & set(timeline.states_shown())
         page = render_html(timeline)
         assert _data_block(page)["marks"] == []
         for words in ("snapshot installed", "membership change applied", 'id="membership"', "Snapshots and disks"):
@@ -409,8 +410,13 @@ def test_a_real_run_has_a_mark_for_every_event(tmp_path: Path, name: str, durati
     assert all(counts[kind] > 0 for kind in wanted), counts
     for event in trace:
         spans = [span for span in timeline.spans if span.node == event.get("node")]
-        if event["ev"] == "member-added":  # a lane from the moment it joined, to the end
+        if event["ev"] == "member-added":  # a lane from the moment it joined, as a learner
             assert spans[0].start == event["t"] and spans[-1].end == timeline.end
+            assert spans[0].state == "learner"
+        elif event["ev"] == "conf-apply" and event["change"] == f"promote {event['node']}":
+            # The node applied its own promotion: no longer drawn as a learner from then.
+            assert all(span.state != "learner" for span in spans if span.start >= event["t"])
+            assert any(span.state == "learner" and span.end == event["t"] for span in spans)
         elif event["ev"] == "member-removed":
             assert spans[-1].state == "removed" and spans[-1].start <= event["t"]
     start = trace[0]

@@ -231,11 +231,12 @@ def test_snapshot_and_membership_rows_and_lists(tmp_path: Path) -> None:
     assert "2 membership changes" in text and "add-learner 4" in text and f"remove 2 {EVIL}" in text
     assert "snapshots and disks (1 snapshot taken)" in text
     assert f"node 3 found its disk corrupt (entry {EVIL} 81) and refused to start" in text
-    # Node 4 joined at 3 s: blank before; node 2 removed at 2 s; node 3 corrupt from 8 s.
-    assert node_bar(timeline, 4, 10).plain == "   FFFFFFF"
+    # Node 4 joined at 3 s as a learner: blank before; node 2 removed at 2 s; node 3
+    # corrupt from 8 s.
+    assert node_bar(timeline, 4, 10).plain == "   lllllll"
     assert node_bar(timeline, 2, 10).plain == "FF--------"
     assert node_bar(timeline, 3, 10).plain == "FFFFFxFxXX"
-    assert "- removed  X corrupt disk" in text
+    assert "l learner  - removed  X corrupt disk" in text
 
 
 def test_no_snapshot_or_membership_rows_without_those_events(tmp_path: Path) -> None:
