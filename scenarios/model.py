@@ -208,6 +208,17 @@ class ChecksSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class RestoreSpec:
+    """The `[restore]` table: the cluster starts from a backup (`raftcore.backup`), as etcd's
+    `snapshot restore` rebuilds one (`raftcore.restore`). `backup` is the path as the file
+    wrote it (relative to the scenario file's folder); `text` the backup file's content,
+    read and checked by the loader, so that a scenario value is all a run needs."""
+
+    backup: str
+    text: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     name: str
     description: str = ""
@@ -226,6 +237,8 @@ class Scenario:
     links: tuple[LinksSpec, ...] = added_field(())
     phases: PhasesSpec = field(default_factory=PhasesSpec)
     checks: ChecksSpec = field(default_factory=ChecksSpec)
+    restore: RestoreSpec | None = added_field(None)
+    """The backup the cluster is restored from; None: every node starts empty."""
 
     @property
     def disruption_bound(self) -> int | None:

@@ -36,6 +36,13 @@ class Disk:
         self._busy_until_us = 0
         self.writes = 0
 
+    def restore(self, snapshot: Snapshot, hard_state: HardState) -> None:
+        """Start from a restored backup (`raftcore.restore`): before the node first runs,
+        the disk holds `snapshot` and `hard_state` and no entries, as if long synced."""
+        assert self.writes == 0 and self._snapshot is None, "a disk is restored before its first write"
+        self._snapshot = snapshot
+        self._hard_state = hard_state
+
     def durable_state(self) -> PersistedState:
         return PersistedState(self._hard_state, tuple(self._entries), self._snapshot)
 
