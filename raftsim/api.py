@@ -30,6 +30,7 @@ from checkers.raft_safety import check_raft_safety
 from checkers.revisions import check_revisions
 from checkers.verdict import CheckerResult, RunVerdict, Verdict
 from checkers.watch import check_watch
+from raftcore.backup import encode_backup
 from raftsim.run_folder import (
     RunFolder,
     hidden_sibling,
@@ -41,7 +42,6 @@ from raftsim.run_folder import (
     write_durable,
     write_run,
 )
-from raftcore.backup import encode_backup
 from scenarios.model import Scenario
 from scenarios.resolve import resolve
 from sim.backup import Backup, BackupRefused, take_backup

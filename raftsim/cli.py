@@ -288,11 +288,8 @@ def backup(folder: Path, node_id: int, at_ms: int | None, out: Path) -> None:
     check_writable_place(out, "--out", create_parents=False)
     taken = api.backup(folder, node_id, at_ms, out)
     snapshot = taken.snapshot
-    console.print(
-        Text(
-            f"backup of node {node_id} at {taken.t_us // 1000} ms: index {snapshot.index}, term {snapshot.term} -> {out}"
-        )
-    )
+    at = f"at {taken.t_us // 1000} ms: index {snapshot.index}, term {snapshot.term}"
+    console.print(Text(f"backup of node {node_id} {at} -> {out}"))
     sys.exit(EXIT_OK)
 
 

@@ -346,6 +346,8 @@ class _Validator:
         self.text = text
         self.path = path
         self.folder = folder
+        self.backup_read = ""
+        """Where `[restore] backup` was read from, for the messages about its content."""
 
     def fail(
         self, table: str, key: str | None, index: int | None, message: str, item: int | None = None
@@ -423,29 +425,32 @@ class _Validator:
             message = str(error)
             shown = message if message.startswith(str(where)) else f"{where}: data: {message}"
             self.fail("restore", "backup", None, shown)
+        self.backup_read = str(where)
         return RestoreSpec(name, text)
 
     def restorable(self, scenario: Scenario, restore: RestoreSpec) -> None:
         """The run's history can be judged from the restored store: a workload whose model
         reads the restored keys as writes (`RESTORABLE_MODELS`), holding values it takes."""
+        where = self.backup_read
         if scenario.swarm:
-            self.fail("restore", "backup", None, "swarm = true draws the workload; a restored run needs it fixed")
+            self.fail("restore", "backup", None, f"{where}: swarm = true draws the workload; a restore needs it fixed")
         workload = get_workload(scenario.workload.kind)
         if workload.model_name not in RESTORABLE_MODELS:
             self.fail(
                 "restore",
                 "backup",
                 None,
-                f"workload {workload.kind} is judged by the {workload.model_name} model, which cannot start "
-                f"from a restored store; restore runs take a workload judged by {', '.join(RESTORABLE_MODELS)}",
+                f"{where}: workload {workload.kind} is judged by the {workload.model_name} model, which cannot "
+                f"start from a restored store; restore runs take a workload judged by {', '.join(RESTORABLE_MODELS)}",
             )
-        for kv in restored_keys(decode_backup(restore.text, restore.backup)):
+        for kv in restored_keys(decode_backup(restore.text, where)):
             if type(kv.value) is not int:
                 self.fail(
                     "restore",
                     "backup",
                     None,
-                    f"key {_show(kv.key)} holds {_show(kv.value)}: the {workload.kind} workload's keys hold integers",
+                    f"{where}: key {_show(kv.key)} holds {_show(kv.value)}: "
+                    f"the {workload.kind} workload's keys hold integers",
                 )
 
     def faults(self, raw: Any, document: dict[str, Any]) -> tuple[FaultSpec, ...]:

@@ -237,7 +237,7 @@ class Scenario:
     links: tuple[LinksSpec, ...] = added_field(())
     phases: PhasesSpec = field(default_factory=PhasesSpec)
     checks: ChecksSpec = field(default_factory=ChecksSpec)
-    restore: RestoreSpec | None = added_field(None)
+    restore: RestoreSpec | None = field(default=None, repr=False, metadata=ADDED)
     """The backup the cluster is restored from; None: every node starts empty."""
 
     @property
