@@ -408,6 +408,8 @@ class _Validator:
         if not name or _UNPRINTABLE.search(name):
             self.fail("restore", "backup", None, f"{_show(name)} is not a path to a backup file")
         where = Path(name) if Path(name).is_absolute() else self.folder / name
+        if isinstance(where, Path):
+            where = where.absolute()  # a scenario written out again names the same file
         try:
             data = where.read_bytes() if where.is_file() else None
         except OSError as error:
@@ -426,7 +428,7 @@ class _Validator:
             shown = message if message.startswith(str(where)) else f"{where}: data: {message}"
             self.fail("restore", "backup", None, shown)
         self.backup_read = str(where)
-        return RestoreSpec(name, text)
+        return RestoreSpec(str(where), text)
 
     def restorable(self, scenario: Scenario, restore: RestoreSpec) -> None:
         """The run's history can be judged from the restored store: a workload whose model

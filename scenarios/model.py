@@ -210,9 +210,11 @@ class ChecksSpec:
 @dataclass(frozen=True, slots=True)
 class RestoreSpec:
     """The `[restore]` table: the cluster starts from a backup (`raftcore.backup`), as etcd's
-    `snapshot restore` rebuilds one (`raftcore.restore`). `backup` is the path as the file
-    wrote it (relative to the scenario file's folder); `text` the backup file's content,
-    read and checked by the loader, so that a scenario value is all a run needs."""
+    `snapshot restore` rebuilds one (`raftcore.restore`). `backup` is the file's path as the
+    loader found it (a relative one in the file is taken from the scenario file's folder),
+    so a scenario written out again names the same file, except in a run folder, which
+    keeps a copy (`backup.json`); `text` the file's content, read and checked by the
+    loader, so that a scenario value is all a run needs."""
 
     backup: str
     text: str = field(repr=False)

@@ -205,7 +205,8 @@ def test_the_restored_run_replays_byte_for_byte_from_its_own_folder(restored_run
     assert (copy / "backup.json").read_text() == encode_backup(_builtin_backup())
     builtin = loader.load("backup-restore").restore
     assert builtin is not None
-    assert loader.load(str(copy / "scenario.toml")).restore == dataclasses.replace(builtin, backup="backup.json")
+    in_folder = dataclasses.replace(builtin, backup=str((copy / "backup.json").absolute()))
+    assert loader.load(str(copy / "scenario.toml")).restore == in_folder
     same, recorded, replayed, _result = api.replay(copy)
     assert same and recorded == replayed == RunFolder(restored_run).digest
 
@@ -301,8 +302,8 @@ def test_bad_backups_named_by_a_scenario_exit_2_naming_the_file(
 def test_a_restore_table_round_trips_and_refuses_unknown_keys(tmp_path: Path) -> None:
     path = _scenario_naming(tmp_path, encode_backup(_builtin_backup()))
     scenario = loader.load(str(path))
-    assert scenario.restore is not None and scenario.restore.backup == "b.json"
-    assert loader.parse(loader.to_toml(scenario), "again.toml", tmp_path) == scenario
+    assert scenario.restore is not None and scenario.restore.backup == str(tmp_path / "b.json")
+    assert loader.parse(loader.to_toml(scenario), "elsewhere.toml") == scenario
     path.write_text('name = "s"\n[restore]\nbackup = "b.json"\nfrom = "x"\n')
     with pytest.raises(loader.ScenarioError, match=r"restore\.from: unknown key"):
         loader.load(str(path))
