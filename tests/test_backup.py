@@ -22,6 +22,7 @@ from checkers.verdict import Verdict
 from raftcore.backup import decode_backup, encode_backup
 from raftcore.kv import KVStore
 from raftcore.restore import restored_keys, restored_snapshot
+from raftcore.server import KVServer
 from raftcore.types import Membership, Snapshot
 from raftsim import api
 from raftsim.run_folder import RunFolder
@@ -231,6 +232,22 @@ def test_a_history_contradicting_the_backup_is_flagged(
     assert code == 1
     code, _out, _err = _main(capsys, "check", str(restored_run / "history.jsonl"), "--model", "cas-register")
     assert code == 0
+
+
+def test_a_cluster_that_loses_the_restored_store_is_flagged(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that takes the snapshot's index but not its data (its store starts empty)
+    answers reads the backup contradicts: the checkers find it from the history alone."""
+
+    def load_index_only(server: KVServer, snapshot: Snapshot) -> None:
+        server.store.applied_index = snapshot.index
+
+    scenario = shortened("backup-restore", duration_ms=3000, quiet_ms=1000)
+    assert api.run(scenario, None).verdict.verdict is Verdict.VALID
+    monkeypatch.setattr(KVServer, "_load", load_index_only)
+    outcome = api.run(scenario, None)
+    checkers = outcome.verdict.checkers
+    assert checkers["linearizability"].verdict is Verdict.INVALID
+    assert checkers["revisions"].verdict is Verdict.INVALID
 
 
 # -- bad backups named by a scenario -------------------------------------------------------
