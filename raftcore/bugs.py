@@ -22,6 +22,7 @@ PRE_VOTE_RAISES_TERM = "pre-vote-raises-term"
 QUORUM_HALF = "quorum-half"
 # Raft: leadership
 LEADER_KEEPS_ROLE_ON_HIGHER_TERM = "leader-keeps-role-on-higher-term"
+TRANSFER_SKIPS_LOG_CHECK = "transfer-skips-log-check"
 # Raft: replication and commitment
 COMMIT_OLD_TERM = "commit-old-term"
 SEND_BEFORE_PERSIST = "send-before-persist"
@@ -99,6 +100,12 @@ BUGS: dict[str, str] = {
     LEADER_KEEPS_ROLE_ON_HIGHER_TERM: (
         "a leader that hears of a higher term adopts it but does not step down, so it leads a "
         "term that another node was elected in"
+    ),
+    TRANSFER_SKIPS_LOG_CHECK: (
+        "a leadership transfer is trusted blindly: the leader sends TIMEOUT_NOW at once without "
+        "first catching the target up, and voters grant a transfer campaign's vote without the "
+        "up-to-date log check, as they already skip the lease check for it, so a lagging target "
+        "wins and overwrites committed entries"
     ),
     COMMIT_OLD_TERM: (
         "a new leader appends no entry of its own term and commits entries of earlier terms by "
@@ -238,6 +245,7 @@ LOG_DAMAGING_BUGS: tuple[str, ...] = (
     VOTE_NOT_PERSISTED,
     # A leader lacking committed entries overwrites them on its followers.
     VOTE_WITHOUT_LOG_CHECK,
+    TRANSFER_SKIPS_LOG_CHECK,
     # Figure 8: an entry committed by counting replicas is later overwritten.
     COMMIT_OLD_TERM,
     # An acknowledged entry lost in a crash is counted towards a commit nobody holds, and

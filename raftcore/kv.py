@@ -146,6 +146,18 @@ def _encode_result(request_id: str, result: Result) -> list[Any]:
 
 
 def _decode_result(data: Any, where: str) -> tuple[str, Result]:
+    if type(data) is list and len(data) == 5:
+        request_id, succeeded, value, revision, error = data
+        if (
+            type(request_id) is str
+            and request_id
+            and type(succeeded) is bool
+            and type(revision) is int
+            and revision >= 0
+            and (error is None or type(error) is str)
+        ):
+            # The common case: only the value is read the long way.
+            return request_id, Result(succeeded, codec.decode_value(value, f"{where}.value"), revision, error)
     request_id, succeeded, value, revision, error = codec.array(data, where, 5)
     request_id = codec.string(request_id, f"{where}.request_id")
     if not request_id:
@@ -225,14 +237,15 @@ class KVStore:
         in and whatever the hash seed. Left out, as configuration rather than state: the
         limits, the planted bugs, the least lease TTL and the observer; left out as no
         part of the replicated state: the leader's lease deadlines (`raftcore.lease`)."""
-        state = {
-            "format": SNAPSHOT_FORMAT,
-            "version": SNAPSHOT_VERSION,
-            "applied_index": self.applied_index,
-            "mvcc": self.mvcc.snapshot_state(),
-            "results": [_encode_result(request_id, self._results[request_id]) for request_id in sorted(self._results)],
-        }
-        return json.dumps(state, sort_keys=True, separators=(",", ":"))
+        with codec.collector_paused():
+            state = {
+                "format": SNAPSHOT_FORMAT,
+                "version": SNAPSHOT_VERSION,
+                "applied_index": self.applied_index,
+                "mvcc": self.mvcc.snapshot_state(),
+                "results": [_encode_result(request_id, result) for request_id, result in sorted(self._results.items())],
+            }
+            return json.dumps(state, sort_keys=True, separators=(",", ":"))
 
     def load_snapshot(self, data: str) -> None:
         """Replace the whole state with what `snapshot_data` wrote, in place: this store and
@@ -240,6 +253,10 @@ class KVStore:
         refused with a one-line ValueError naming the field, and then nothing has changed.
         Whoever keeps state derived from the store follows with its own hook
         (`WatchHub.restored`, `LeaseService.restored`)."""
+        with codec.collector_paused():
+            self._load_snapshot(data)
+
+    def _load_snapshot(self, data: str) -> None:
         try:
             state = json.loads(data)
         except (TypeError, ValueError) as error:

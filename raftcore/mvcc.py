@@ -542,6 +542,23 @@ def _encode_change(change: Change) -> list[Any]:
 
 
 def _decode_change(data: Any, key: str, revision: int, where: str) -> Change:
+    if type(data) is list and len(data) == len(_CHANGE_FIELDS):
+        main, sub, deleted, value, create, mod, version, lease = data
+        if (
+            type(main) is int
+            and type(sub) is int
+            and type(deleted) is bool
+            and type(value) is str
+            and type(create) is int
+            and type(mod) is int
+            and type(version) is int
+            and type(lease) is int
+            and 1 <= main <= revision
+            and min(sub, create, mod, version, lease) >= 0
+        ):
+            # The common case, checked whole at once; anything else takes the long way,
+            # which names the field at fault.
+            return Change(main, KeyValue(key, value, create, mod, version, lease), deleted, sub)
     main, sub, deleted, value, create, mod, version, lease = codec.array(data, where, len(_CHANGE_FIELDS))
     main = codec.integer(main, f"{where}.main", 1)
     if main > revision:

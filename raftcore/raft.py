@@ -58,6 +58,7 @@ from raftcore.bugs import (
     SNAPSHOT_BEYOND_APPLIED,
     SNAPSHOT_KEEPS_CONFLICTING_ENTRIES,
     STALE_APPEND_TRUNCATES,
+    TRANSFER_SKIPS_LOG_CHECK,
     VOTE_NOT_PERSISTED,
     VOTE_WITHOUT_LOG_CHECK,
     validate_bugs,
@@ -154,6 +155,7 @@ class RaftNode:
         self._bug_pre_vote_counted_as_vote = PRE_VOTE_COUNTED_AS_VOTE in bugs
         self._bug_pre_vote_raises_term = PRE_VOTE_RAISES_TERM in bugs
         self._bug_leader_keeps_role = LEADER_KEEPS_ROLE_ON_HIGHER_TERM in bugs
+        self._bug_transfer_skips_log_check = TRANSFER_SKIPS_LOG_CHECK in bugs
         self._bug_follower_commit_own_tail = FOLLOWER_COMMIT_OWN_TAIL in bugs
         self._bug_inflight_never_freed = INFLIGHT_NEVER_FREED in bugs
         self._bug_probe_next_not_decremented = PROBE_NEXT_NOT_DECREMENTED in bugs
@@ -561,10 +563,12 @@ class RaftNode:
             or (self.vote == NO_NODE and self.leader_id == NO_NODE)
             or (pre_vote and message.term > self.term)
         )
-        # The planted bug `vote-without-log-check` skips the election restriction.
-        if can_vote and (
-            self._bug_vote_without_log_check or self.log.is_up_to_date(message.log_index, message.log_term)
-        ):
+        # The planted bug `vote-without-log-check` skips the election restriction, and
+        # `transfer-skips-log-check` skips it for a campaign the leader asked for.
+        blind = self._bug_vote_without_log_check or (
+            self._bug_transfer_skips_log_check and message.context == TRANSFER_CAMPAIGN
+        )
+        if can_vote and (blind or self.log.is_up_to_date(message.log_index, message.log_term)):
             # Answer with the term asked about: a pre-candidate is one term ahead of us and
             # would ignore an answer carrying our (older) term.
             self._send(Message(response_type, self.node_id, message.sender, message.term))
@@ -748,7 +752,8 @@ class RaftNode:
         # The transfer has one election timeout to succeed (`_tick_heartbeat`).
         self._election_elapsed_ticks = 0
         self.lead_transferee = target
-        if self._tracker.progress[target].match == self.log.last_index:
+        if self._tracker.progress[target].match == self.log.last_index or self._bug_transfer_skips_log_check:
+            # The planted bug `transfer-skips-log-check` hands over without catching up.
             self._send_timeout_now(target)
         else:
             self._owe_append(target, even_if_empty=True)

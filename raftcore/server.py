@@ -280,9 +280,12 @@ class KVServer:
         return self._reply(request.request_id, request.client, result, index=0, term=0)
 
     def _not_leader(self, request: Request) -> Response:
-        return Response(
-            request.request_id, request.client, self.node_id, False, error="not-leader", leader_hint=self.node.leader_id
-        )
+        # A leader handing over names its successor to be: the client's next attempt goes
+        # where leadership is going, not back to a leader that refuses proposals.
+        node = self.node
+        handing_over = node.role is Role.LEADER and node.lead_transferee != NO_NODE
+        hint = node.lead_transferee if handing_over else node.leader_id
+        return Response(request.request_id, request.client, self.node_id, False, error="not-leader", leader_hint=hint)
 
     def serve_reads(self, ready: Ready) -> list[Response]:
         """After `ready`'s committed entries are applied: the replies to reads that can be

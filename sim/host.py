@@ -550,7 +550,19 @@ class Host:
             _source, payload = self._inbox.popleft()
             self._dispatch(payload)
 
+    def transfer_leadership(self, to: int) -> None:
+        """Ask this node to hand leadership to `to`, as an operator's request to its server
+        would (the `transfer` fault); whether it works shows in the roles."""
+        if self.state != RUNNING or self.server is None:
+            return
+        self.server.node.transfer_leadership(to)
+        self.kick()
+
     # --- views ------------------------------------------------------------------------
+
+    def last_index(self) -> int | None:
+        """The index of the last entry of the node's log; None while it is crashed."""
+        return self.server.node.last_index if self.server is not None else None
 
     def is_leader(self) -> bool:
         return self.state == RUNNING and self.server is not None and self.server.node.role is Role.LEADER
