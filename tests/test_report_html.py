@@ -374,6 +374,7 @@ def test_the_page_draws_marks_and_lists_membership_and_snapshots(tmp_path: Path)
     assert install[4][install[4].index("index") + 1] == "80"  # the tooltip's record
     for words in ("snapshot installed", "restarted from a snapshot", "membership change applied", "disk corrupt"):
         assert words in page
+    assert "dropped the torn tail of its disk at the restart (entry 81)" in page
     assert 'id="membership"' in page and "add-learner 4" in page and 'id="snapshots"' in page
     assert "1 snapshot taken (node 2: 1)" in page
 
