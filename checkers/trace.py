@@ -115,6 +115,14 @@ _REQUIRED: dict[str, tuple[_Field, ...]] = {
     # and one installed from the leader (its log replaced up to `index`).
     "snapshot": (_int("node"), _int("index"), _int("term"), _int("compacted")),
     "snapshot-install": (_int("node"), _int("index"), _int("term")),
+    # A cluster restored from a backup: every member of `nodes` starts from its snapshot.
+    "restore": (
+        _Field("nodes", list, "a list of node ids", _is_node_list),
+        _int("index"),
+        _int("term"),
+        _int("revision"),
+        _int("keys"),
+    ),
     "pause": (_int("node"),),
     "resume": (_int("node"),),
     # A real cluster's (`targets.etcd`): its member processes, with no Raft state to show.

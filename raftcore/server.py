@@ -385,6 +385,16 @@ class KVServer:
             index = node.commit_index
         return node.create_snapshot(index, self.store.snapshot_data())
 
+    def applied_snapshot(self) -> Snapshot:
+        """The store as of its applied index, with its entry's term and the membership in
+        force: what `etcdctl snapshot save` takes from a member. Changes nothing (the log is
+        not compacted); ValueError if nothing was applied yet."""
+        index = self.store.applied_index
+        if index < 1:
+            raise ValueError("it has applied no entry yet")
+        assert index == self.node.applied_index, (index, self.node.applied_index)
+        return Snapshot(index, self.node.log.term(index), self.node.membership, self.store.snapshot_data())
+
     def install_snapshot(self, snapshot: Snapshot) -> list[Response]:
         """Load a snapshot the leader sent (handed over by a Ready, before its entries);
         return the replies it settles (keep-alives waiting on a revoke it holds)."""

@@ -400,6 +400,7 @@ MARK_LEGEND = {
     "member-added": "+ joined",
     "member-removed": "\u2212 removed",
     "corrupt": "\u2716 disk corrupt",
+    "disk": "\u25b2 disk: write torn, tail dropped, full",
 }
 """The legend's word for each lane mark, with the glyph the timeline draws for it."""
 assert set(MARK_LEGEND) == set(LANE_MARK_KINDS)
@@ -607,12 +608,12 @@ SNAPSHOT_EVENTS_LISTED = 200
 
 
 def _snapshots(timeline: Timeline) -> str:
-    """How many snapshots each node took, then every install, restart from a snapshot and
-    disk found corrupt: the rare events, in time order."""
+    """How many snapshots each node took, then every install, restart from a snapshot,
+    disk found corrupt and other disk fault: the rare events, in time order."""
     taken: dict[int, int] = {}
     for mark in timeline.marks_of("snapshot"):
         taken[mark.node] = taken.get(mark.node, 0) + 1
-    rare = timeline.marks_of("snapshot-install", "restart-snapshot", "corrupt")
+    rare = timeline.marks_of("snapshot-install", "restart-snapshot", "corrupt", "disk")
     if not taken and not rare:
         return ""
     total = sum(taken.values()) + timeline.snapshots_uncounted
@@ -620,6 +621,8 @@ def _snapshots(timeline: Timeline) -> str:
     if timeline.snapshots_uncounted:
         counts += f"; {timeline.snapshots_uncounted:,} more not drawn"
     summary = f"<p>{_e(plural(total, 'snapshot'))} taken" + (f" ({_e(counts)})" if counts else "") + ".</p>"
+    if not total:
+        summary = ""
     rows = "".join(
         f'<tr><td><a data-time="{mark.time}" href="#timeline">{_e(_short_time(timeline, mark.time))}</a></td>'
         f"<td>node {mark.node}</td><td>{_e(mark.label)}</td></tr>"

@@ -52,11 +52,13 @@ LANE_MARK_KINDS = (
     "member-added",
     "member-removed",
     "corrupt",
+    "disk",
 )
 """What a mark on a node lane says happened to that node: it snapshotted its store (there
 can be hundreds: drawn faint), installed its leader's snapshot, restarted from a snapshot
-on its disk, applied a membership change, joined or left the membership, or found its disk
-corrupt at a restart."""
+on its disk, applied a membership change, joined or left the membership, found its disk
+corrupt at a restart, or another disk fault struck it (`disk`: a write torn by a crash, the
+torn tail dropped at the restart, a write or restart refused by a full disk)."""
 
 MAX_SNAPSHOT_MARKS = 5_000
 """Snapshots taken that a timeline keeps as marks (the first ones); the rest are counted.

@@ -45,9 +45,11 @@ LANE_MARK_COLOURS: Final[dict[str, str]] = {
     "member-added": "#00838f",
     "member-removed": "#00838f",
     "corrupt": "#c62828",
+    "disk": "#2e7d32",
 }
 """Snapshots in the brown of snapshot messages (drawn faint when merely taken),
-membership in a teal no state or outcome uses, corruption in red."""
+membership in a teal no state or outcome uses, corruption in red, the disk's other
+faults in the disk fault's green, darkened."""
 
 FAULT_COLOURS: Final[dict[str, str]] = {
     "partition": "#ef9a9a",

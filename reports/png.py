@@ -482,6 +482,7 @@ MARK_STYLES: dict[str, tuple[str, str]] = {
     "member-added": ("P", "joined"),
     "member-removed": ("_", "removed"),
     "corrupt": ("X", "disk corrupt"),
+    "disk": ("^", "disk: write torn, tail dropped, full"),
 }
 """Marker and legend words of each lane mark but snapshots taken, which are faint ticks."""
 

@@ -104,7 +104,7 @@ def render_terminal(timeline: Timeline, console: Console) -> None:
         sections.append(_faults(timeline))
     if timeline.membership:
         sections.append(_membership(timeline))
-    if timeline.marks_of("snapshot", "snapshot-install", "restart-snapshot", "corrupt"):
+    if timeline.marks_of("snapshot", "snapshot-install", "restart-snapshot", "corrupt", "disk"):
         sections.append(_snapshots(timeline))
     if timeline.causes:
         sections.append(_causes(timeline))
@@ -249,8 +249,10 @@ def _bars(timeline: Timeline, console_width: int) -> Text:
         for state, text in (("learner", "l learner"), ("removed", "- removed"), ("corrupt", "X corrupt disk"))
         if state in states
     )
+    if timeline.marks_of("member-added"):
+        lasting += ("  " if lasting else "") + "(blank: not yet a member)"
     if lasting:
-        lines.append("\n" + " " * LABEL_WIDTH + lasting + "  (blank: not yet a member)", style="dim")
+        lines.append("\n" + " " * LABEL_WIDTH + lasting, style="dim")
     if snapshots is not None:
         lines.append(
             "\n" + " " * LABEL_WIDTH + "I snapshot installed  R restarted from a snapshot  . snapshot taken",
@@ -416,11 +418,11 @@ def _membership(timeline: Timeline) -> Table:
 
 
 def _snapshots(timeline: Timeline) -> Table:
-    """Snapshots taken, counted; installs, restarts from a snapshot and corrupt disks, listed."""
+    """Snapshots taken, counted; installs, restarts from a snapshot and disk faults, listed."""
     taken = len(timeline.marks_of("snapshot")) + timeline.snapshots_uncounted
-    rare = timeline.marks_of("snapshot-install", "restart-snapshot", "corrupt")
+    rare = timeline.marks_of("snapshot-install", "restart-snapshot", "corrupt", "disk")
     table = Table(
-        title=_t(f"snapshots and disks ({plural(taken, 'snapshot')} taken)"),
+        title=_t("snapshots and disks" + (f" ({plural(taken, 'snapshot')} taken)" if taken else "")),
         title_justify="left",
         show_edge=False,
         header_style="bold",

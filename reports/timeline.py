@@ -411,6 +411,9 @@ class _World:
             "conf-propose": self._on_conf_propose,
             "conf-apply": self._on_conf_apply,
             "corrupt": self._on_corrupt,
+            "torn": self._on_disk,
+            "repair": self._on_disk,
+            "disk-full": self._on_disk,
             "pause": self._on_pause,
             "resume": self._on_resume,
             "fault": self._on_fault,
@@ -597,6 +600,21 @@ class _World:
             f"node {node} found its disk corrupt ({where}) and refused to start",
             [("record", show(event.get("record", "?"))), ("index", show(index))],
         )
+
+    def _on_disk(self, event: TraceEvent, t: int) -> None:
+        node, index = event["node"], event.get("index")
+        where = show(event.get("record", "?")) + ("" if index is None else f" {show(index)}")
+        if event["ev"] == "torn":
+            label = f"node {node}'s write in flight was torn by the crash ({where})"
+        elif event["ev"] == "repair":
+            label = f"node {node} dropped the torn tail of its disk at the restart ({where})"
+        elif event.get("refused") == "restart":
+            label = f"node {node}'s disk is full: its restart waits for the fault to heal"
+        else:
+            label = f"node {node}'s disk is full: a write was refused and the node stopped"
+        record = [("event", show(event["ev"]))]
+        record += [(name, show(event[name])) for name in ("record", "index", "refused") if name in event]
+        self._mark(event, t, "disk", label, record)
 
     def memberships(self) -> list[MembershipChange]:
         return [

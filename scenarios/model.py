@@ -225,6 +225,19 @@ class ChecksSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class RestoreSpec:
+    """The `[restore]` table: the cluster starts from a backup (`raftcore.backup`), as etcd's
+    `snapshot restore` rebuilds one (`raftcore.restore`). `backup` is the file's path as the
+    loader found it (a relative one in the file is taken from the scenario file's folder),
+    so a scenario written out again names the same file, except in a run folder, which
+    keeps a copy (`backup.json`); `text` the file's content, read and checked by the
+    loader, so that a scenario value is all a run needs."""
+
+    backup: str
+    text: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     name: str
     description: str = ""
@@ -243,6 +256,8 @@ class Scenario:
     links: tuple[LinksSpec, ...] = added_field(())
     phases: PhasesSpec = field(default_factory=PhasesSpec)
     checks: ChecksSpec = field(default_factory=ChecksSpec)
+    restore: RestoreSpec | None = field(default=None, repr=False, metadata=ADDED)
+    """The backup the cluster is restored from; None: every node starts empty."""
 
     @property
     def disruption_bound(self) -> int | None:

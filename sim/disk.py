@@ -124,6 +124,14 @@ class Disk:
         self.full = False
         """Set while a disk-full fault acts on this disk: every write is refused."""
 
+    def restore(self, snapshot: Snapshot, hard_state: HardState) -> None:
+        """Start from a restored backup (`raftcore.restore`): before the node first runs,
+        the disk holds `snapshot` and `hard_state` and no entries, as if long synced."""
+        assert self.writes == 0 and self._snapshot is None, "a disk is restored before its first write"
+        self._snapshot = snapshot_record(snapshot)
+        self._hard_state = hard_state_record(hard_state)
+        self._first_index = snapshot.index + 1
+
     def durable_state(self) -> PersistedState:
         """What the disk holds, every record intact (asserted: a disk no fault touched)."""
         back = self.read_back()

@@ -107,15 +107,17 @@ class Host:
         self._raft_rng = raft_rng
         self.state = RUNNING
         self.incarnation = 0
-        self.server: KVServer | None = self._build_server(disk.durable_state())
+        durable = disk.durable_state()
+        self.server: KVServer | None = self._build_server(durable)
         self._busy = False
         self._deferred: Ready | None = None
         self._inbox: deque[tuple[str, Any]] = deque()
         self._shown: tuple[Role, int, int] | None = None
-        # What the disk reported synced, kept apart from the disk to check it on restart.
-        self._synced_hard_state = HardState()
-        self._synced_entries: list[Entry] = []
-        self._synced_snapshot: Snapshot | None = None
+        # What the disk reported synced, kept apart from the disk to check it on restart:
+        # at first what it holds (nothing, or a restored backup).
+        self._synced_hard_state: HardState = durable.hard_state
+        self._synced_entries: list[Entry] = list(durable.entries)
+        self._synced_snapshot: Snapshot | None = durable.snapshot
         self._stopped_by_disk = False
         """The node stopped on a full disk, or could not start on one: `disk_healed` starts it."""
         self._down_for_good = False

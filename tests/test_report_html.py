@@ -16,12 +16,12 @@ from click.testing import CliRunner
 from lane_traces import SECOND, lane_timeline
 from tests_support import shortened
 
-from checkers.verdict import Verdict
+from checkers.verdict import RunVerdict, Verdict
 from raftsim import api
 from raftsim.cli import cli
 from reports.html import render_html, write_html
 from reports.model import LANE_MARK_KINDS
-from reports.timeline import Marker, Timeline, timeline_from_run
+from reports.timeline import Marker, ParsedRun, Timeline, timeline_from_run
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 EVIL = "</script><script>document.body.setAttribute('data-pwned','1')</script>"
@@ -374,6 +374,7 @@ def test_the_page_draws_marks_and_lists_membership_and_snapshots(tmp_path: Path)
     assert install[4][install[4].index("index") + 1] == "80"  # the tooltip's record
     for words in ("snapshot installed", "restarted from a snapshot", "membership change applied", "disk corrupt"):
         assert words in page
+    assert "dropped the torn tail of its disk at the restart (entry 81)" in page
     assert 'id="membership"' in page and "add-learner 4" in page and 'id="snapshots"' in page
     assert "1 snapshot taken (node 2: 1)" in page
 
@@ -422,3 +423,19 @@ def test_a_real_run_has_a_mark_for_every_event(tmp_path: Path, name: str, durati
     start = trace[0]
     assert set(start["nodes"]) <= set(timeline.nodes)
     assert len(timeline.nodes) == len(start["nodes"]) + counts["member-added"]
+
+
+def test_a_real_clusters_member_replaced_keeps_its_lane(tmp_path: Path) -> None:
+    """On a real cluster a removed member is added back under its id, as a voter: its
+    lane shows the gap as removed, then the member again (no learner: etcd's member add
+    names no voters)."""
+    trace = [
+        {"t": 0, "ev": "start", "scenario": "real", "seed": 1, "nodes": [1, 2, 3], "clients": 0},
+        {"t": 1 * SECOND, "ev": "member-removed", "node": 2},
+        {"t": 3 * SECOND, "ev": "member-added", "node": 2},
+        {"t": 4 * SECOND, "ev": "end"},
+    ]
+    timeline = timeline_from_run(tmp_path, parsed=ParsedRun([], trace, RunVerdict({}), []))
+    spans = [(span.state, span.start, span.end) for span in timeline.spans if span.node == 2]
+    assert spans == [("follower", 0, SECOND), ("removed", SECOND, 3 * SECOND), ("follower", 3 * SECOND, 4 * SECOND)]
+    assert timeline.nodes == (1, 2, 3)

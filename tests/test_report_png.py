@@ -355,7 +355,7 @@ def test_lane_marks_are_drawn_and_named_only_when_the_run_has_them(tmp_path: Pat
         return {text.get_text() for text in figure.legends[0].get_texts()}
 
     words = {"snapshot taken", "snapshot installed", "restarted from a snapshot", "membership change applied"}
-    words |= {"joined", "removed", "disk corrupt", "corrupt"}
+    words |= {"joined", "removed", "disk corrupt", "corrupt", "learner", "disk: write torn, tail dropped, full"}
     assert words <= legend(with_marks)
     assert not words & legend(without)
 

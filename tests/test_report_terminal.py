@@ -231,6 +231,8 @@ def test_snapshot_and_membership_rows_and_lists(tmp_path: Path) -> None:
     assert "2 membership changes" in text and "add-learner 4" in text and f"remove 2 {EVIL}" in text
     assert "snapshots and disks (1 snapshot taken)" in text
     assert f"node 3 found its disk corrupt (entry {EVIL} 81) and refused to start" in text
+    assert "node 3's write in flight was torn by the crash (entry 81)" in text
+    assert "node 3's disk is full: a write was refused and the node stopped" in text
     # Node 4 joined at 3 s as a learner: blank before; node 2 removed at 2 s; node 3
     # corrupt from 8 s.
     assert node_bar(timeline, 4, 10).plain == "   lllllll"
@@ -241,5 +243,5 @@ def test_snapshot_and_membership_rows_and_lists(tmp_path: Path) -> None:
 
 def test_no_snapshot_or_membership_rows_without_those_events(tmp_path: Path) -> None:
     text = _printed(lane_timeline(tmp_path, marks=False))
-    for words in ("snapshot ", "members ", "membership change", "snapshots and disks", "- removed"):
+    for words in ("snapshot ", "members ", "membership change", "snapshots and disks", "- removed", "not yet a member"):
         assert words not in text

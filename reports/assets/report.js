@@ -173,7 +173,7 @@
   // A snapshot taken is a faint tick at the lane's top (there can be hundreds); the rare
   // events are glyphs over the lane's middle: an install a filled diamond, a restart from
   // a snapshot a hollow one, a membership change a square, a member joining + or leaving
-  // -, a corrupt disk a cross. Ticks first, so a glyph is never hidden under them.
+  // -, a corrupt disk a cross, another disk fault (torn, repaired, full) a triangle. Ticks first, so a glyph is never hidden under them.
   function drawMarks(row) {
     var ids = marksByNode[row.node], mid = row.y + row.h / 2, k, m;
     ctx.globalAlpha = 0.55; ctx.fillStyle = colours.marks.snapshot;
@@ -200,6 +200,9 @@
       if (kind === "snapshot-install" || kind === "restart-snapshot") {
         ctx.beginPath(); ctx.moveTo(x, mid - 5); ctx.lineTo(x + 4, mid); ctx.lineTo(x, mid + 5); ctx.lineTo(x - 4, mid); ctx.closePath();
         if (kind === "snapshot-install") ctx.fill(); else { ctx.fillStyle = "#fff"; ctx.fill(); ctx.stroke(); }
+      } else if (kind === "disk") {
+        ctx.beginPath(); ctx.moveTo(x, mid - 5); ctx.lineTo(x + 4, mid + 3); ctx.lineTo(x - 4, mid + 3); ctx.closePath();
+        ctx.fill(); ctx.strokeStyle = "#fff"; ctx.lineWidth = 1; ctx.stroke();
       } else if (kind === "conf-apply") {
         ctx.fillRect(x - 3, mid - 3, 6, 6);
         ctx.strokeStyle = "#fff"; ctx.lineWidth = 1; ctx.strokeRect(x - 3.5, mid - 3.5, 7, 7);
