@@ -250,6 +250,23 @@ def test_a_cluster_that_loses_the_restored_store_is_flagged(monkeypatch: pytest.
     assert checkers["revisions"].verdict is Verdict.INVALID
 
 
+def test_a_fuzz_campaign_resumes_only_with_the_same_backup(tmp_path: Path) -> None:
+    from raftsim import fuzz
+
+    scenario = loader.load("backup-restore")
+    assert scenario.restore is not None
+    other = dataclasses.replace(scenario.restore, text=_backup_of({"k0": 1}))
+    plans = [
+        fuzz.FuzzPlan(chosen, range(2), tmp_path, jobs=1, recheck_share=0.0, budget_s=10, reports=False)
+        for chosen in (scenario, scenario, dataclasses.replace(scenario, restore=other))
+    ]
+    first, same, changed = (fuzz.identity(plan) for plan in plans)
+    assert first == same and first != changed
+    assert "backup" in first and "backup" not in fuzz.identity(
+        dataclasses.replace(plans[0], scenario=shortened("pause"))
+    )
+
+
 # -- bad backups named by a scenario -------------------------------------------------------
 
 
