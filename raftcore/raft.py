@@ -56,6 +56,7 @@ from raftcore.bugs import (
     RESTART_SKIPS_APPLY,
     SEND_BEFORE_PERSIST,
     STALE_APPEND_TRUNCATES,
+    TWO_CONF_CHANGES_IN_FLIGHT,
     VOTE_NOT_PERSISTED,
     VOTE_WITHOUT_LOG_CHECK,
     validate_bugs,
@@ -150,6 +151,7 @@ class RaftNode:
         self._bug_inflight_never_freed = INFLIGHT_NEVER_FREED in bugs
         self._bug_probe_next_not_decremented = PROBE_NEXT_NOT_DECREMENTED in bugs
         self._bug_read_index_without_heartbeat = READ_INDEX_WITHOUT_HEARTBEAT in bugs
+        self._bug_two_conf_changes_in_flight = TWO_CONF_CHANGES_IN_FLIGHT in bugs
         self._pending_conf_index = 0
         """While leading: the index of the last membership change this leader may not have
         applied yet (etcd's pendingConfIndex); a new change waits until it is applied."""
@@ -730,7 +732,8 @@ class RaftNode:
             return "not leader"
         if self.lead_transferee != NO_NODE:
             return "leadership transfer under way"
-        if self._pending_conf_index > self.log.applied:
+        if self._pending_conf_index > self.log.applied and not self._bug_two_conf_changes_in_flight:
+            # The planted bug `two-conf-changes-in-flight` forgets this rule.
             return f"the change at {self._pending_conf_index} is not applied yet"
         reason = change.refusal(self.membership)
         if reason is not None:

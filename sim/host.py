@@ -30,6 +30,7 @@ from raftcore.raft import RaftNode
 from raftcore.server import Forward, KVServer, Request, Response, entry_digest
 from raftcore.types import (
     ConfChange,
+    ConfChangeType,
     Config,
     Entry,
     HardState,
@@ -120,6 +121,10 @@ class Host:
         self.removed = False
         """Removed from the membership (`retire`): down for good, as etcd stops a member
         that learns it was removed; its id is never used again."""
+        self.removed_peers: set[int] = set()
+        """Nodes whose removal this incarnation applied: a message from one tells it it was
+        removed (`on_removed_peer`), as etcd's peers answer a removed member's stream."""
+        self.on_removed_peer: Callable[[int], None] | None = None
         self.on_membership: Callable[[int, ConfChange, Membership], None] | None = None
         """Told of each membership change this node applies (its index, the change, the
         membership after it): how the world learns who the members are."""
@@ -213,6 +218,8 @@ class Host:
         assert server is not None
         assert self.state == RUNNING
         if type(payload) is Message:
+            if payload.sender in self.removed_peers and self.on_removed_peer is not None:
+                self.on_removed_peer(payload.sender)
             kind = payload.type
             # Only vote requests and rejected appends are looked at: both are rare.
             watched = kind is VOTE or kind is PRE_VOTE or (payload.reject and kind is APPEND_RESPONSE)
@@ -347,9 +354,14 @@ class Host:
                 learners=sorted(membership.learners),
             )
         assert membership == server.node.membership, (membership, server.node.membership)
+        removals = [change.node_id for _index, change in applied if change.type is ConfChangeType.REMOVE]
+        self.removed_peers.update(removals)
         if self.on_membership is not None:
             for (index, change), each in zip(applied, after, strict=True):
                 self.on_membership(index, change, each)
+        if self.node_id in removals:
+            # etcd's member stops once it applies its own removal.
+            self.retire()
 
     def propose_conf_change(self, change: ConfChange) -> Entry | None:
         """Ask this node, if it leads, to propose `change`; the entry, or None if it does
@@ -400,6 +412,7 @@ class Host:
         self._deferred = None
         self._inbox.clear()
         self._shown = None
+        self.removed_peers = set()  # learnt again as the restarted node re-applies its log
         self.trace.emit("crash", node=self.node_id)
 
     def retire(self) -> None:

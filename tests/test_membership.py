@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from interaction import HANDLERS, InteractionEnv, parse_directive
 
+from raftcore.bugs import TWO_CONF_CHANGES_IN_FLIGHT
 from raftcore.raft import RaftNode
 from raftcore.server import KVServer, Request
 from raftcore.types import (
@@ -40,8 +41,10 @@ def run(env: InteractionEnv, *commands: str) -> list[str]:
     return env.output
 
 
-def elected_cluster() -> InteractionEnv:
+def elected_cluster(*bugs: str) -> InteractionEnv:
     env = InteractionEnv()
+    if bugs:
+        run(env, "bugs " + " ".join(bugs))
     run(env, "add-nodes 3", "campaign 1", "stabilize")
     leader = env.nodes[1]
     assert leader is not None and leader.role is Role.LEADER
@@ -133,6 +136,12 @@ def test_one_change_at_a_time_until_applied() -> None:
     assert run(env, "propose-conf-change 1 remove 3") == ["refused: the change at 2 is not applied yet"]
     run(env, "stabilize")
     assert node(env, 1).membership == Membership(frozenset({1, 2, 3}), frozenset({4}))
+    assert run(env, "propose-conf-change 1 remove 3") == ['proposed 3@1 conf "remove 3"']
+
+
+def test_planted_bug_takes_a_second_change_in_flight() -> None:
+    env = elected_cluster(TWO_CONF_CHANGES_IN_FLIGHT)
+    run(env, "propose-conf-change 1 add-learner 4")
     assert run(env, "propose-conf-change 1 remove 3") == ['proposed 3@1 conf "remove 3"']
 
 
