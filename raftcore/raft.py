@@ -476,13 +476,15 @@ class RaftNode:
         # A learner may not stand: it cannot even vote for itself.
         if self.role is LEADER or not self._tracker.is_voter(self.node_id):
             return
+        if self._has_unapplied_conf_changes():
+            return
         self._forgot_leader = False
         self._campaign(pre_election=self.config.pre_vote)
 
     def _campaign_for_transfer(self) -> None:
         """TIMEOUT_NOW: the leader hands over. No pre-election: the leader vouches that our
         log is as long as its own, and a pre-vote would be refused by voters in its lease."""
-        if not self._tracker.is_voter(self.node_id):
+        if not self._tracker.is_voter(self.node_id) or self._has_unapplied_conf_changes():
             return
         self._forgot_leader = False
         self._campaign(pre_election=False, transfer=True)
@@ -752,6 +754,16 @@ class RaftNode:
             if active < len(remaining) // 2 + 1:
                 return f"only {active} of the {len(remaining)} voters left would be active"
         return None
+
+    def _has_unapplied_conf_changes(self) -> bool:
+        """Whether a membership change is committed but not yet applied here: the node
+        would count votes with a membership the cluster already left, so it does not stand
+        until it applied it (etcd's hasUnappliedConfChanges). Scans only that gap, and only
+        when the node would campaign."""
+        log = self.log
+        if log.applied >= log.committed:
+            return False
+        return any(entry.kind is CONF_CHANGE for entry in log.slice(log.applied + 1, log.committed + 1))
 
     def _apply_conf_changes(self, entries: tuple[Entry, ...]) -> None:
         """The host applied `entries`: the membership changes among them take effect."""

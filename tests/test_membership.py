@@ -250,6 +250,25 @@ def test_a_restarted_node_takes_its_membership_back_from_the_log() -> None:
     assert raft.membership == Membership(frozenset({1, 2, 3}), frozenset({4}))
 
 
+def test_a_node_does_not_stand_with_a_committed_change_unapplied() -> None:
+    """etcd's hasUnappliedConfChanges: until it applied a committed change, a node would
+    count votes with a membership the cluster already left."""
+    entries = (Entry(1, 1), Entry(1, 2, ConfChange(ADD, 4).encode(), EntryKind.CONF_CHANGE))
+    committed = PersistedState(HardState(term=1, vote=1, commit=2), entries)
+    raft = RaftNode(Config(node_id=2, peers=(1, 2, 3)), committed, random.Random(0))
+    raft.campaign()
+    assert raft.role is Role.FOLLOWER
+    raft.advance(raft.ready())
+    raft.campaign()
+    assert raft.role is Role.PRE_CANDIDATE
+    # An uncommitted change does not hold a campaign back: it may never take effect.
+    uncommitted = PersistedState(HardState(term=1, vote=1, commit=1), entries)
+    other = RaftNode(Config(node_id=2, peers=(1, 2, 3)), uncommitted, random.Random(0))
+    other.advance(other.ready())
+    other.campaign()
+    assert other.role is Role.PRE_CANDIDATE
+
+
 def test_the_server_skips_a_change_for_the_store_and_reports_it() -> None:
     server = KVServer(Config(node_id=1, peers=(1,)), PersistedState(), random.Random(0))
     server.node.campaign()
