@@ -755,6 +755,16 @@ class RaftNode:
                 return f"only {active} of the {len(remaining)} voters left would be active"
         return None
 
+    def _caught_up_voter(self, old: ProgressTracker, new: ProgressTracker) -> int:
+        """The first voter of `new`, in id order, that `old`'s progress shows holding this
+        leader's whole log; NO_NODE if none does."""
+        last_index = self.log.last_index
+        for voter in new.voter_ids:
+            progress = old.progress.get(voter)
+            if voter != self.node_id and progress is not None and progress.match == last_index:
+                return voter
+        return NO_NODE
+
     def _has_unapplied_conf_changes(self) -> bool:
         """Whether a membership change is committed but not yet applied here: the node
         would count votes with a membership the cluster already left, so it does not stand
@@ -777,7 +787,8 @@ class RaftNode:
         members, starts new ones probing from its log's end (counted active, so CheckQuorum
         does not depose it before they could answer), forgets removed ones, and commits
         what the new quorum already holds; a leader no longer a voter steps down, as etcd's
-        does (stepDownOnRemoval). A candidate keeps the answers it has."""
+        does (stepDownOnRemoval), and tells a caught-up voter to campaign (TIMEOUT_NOW). A
+        candidate keeps the answers it has."""
         old = self._tracker
         if membership == old.membership:
             return
@@ -789,7 +800,14 @@ class RaftNode:
         if self.role is not LEADER:
             return
         if not tracker.is_voter(self.node_id):
+            successor = self._caught_up_voter(old, tracker)
             self.become_follower(self.term, NO_NODE)
+            if successor != NO_NODE:
+                # What etcd-io/raft leaves as a TODO: hand over to a voter whose log is the
+                # leader's, so a leader is elected at once. The others do not know the
+                # removal committed yet and may need this node's vote to elect anyone,
+                # which it can give only until its host stops.
+                self._send(Message(TIMEOUT_NOW, self.node_id, successor, self.term))
             return
         next_index = self.log.last_index + 1
         for member in tracker.member_ids:

@@ -83,6 +83,11 @@ WATCHING = 0.5
 """The chance that a seed whose workload keeps its keys under a prefix (etcd, kubernetes)
 also runs watchers and informers of it (`workloads._watch`); drawn from a stream of its
 own, so no other draw of any seed changes, and a seed that does not take them runs as before."""
+MEMBERSHIP = 0.3
+"""The chance that a seed's nemesis also draws `member` faults (a member removed, then
+replaced by a new one), unless it drew slow links (`_membership`); drawn from a stream of
+its own, so that no other draw of any seed changes and a seed that does not take them runs
+as before."""
 CHURN_NODES = 5
 """The leader-churn corner's cluster: two leaders cut off at once still leave a majority
 that elects a third, as in the Raft paper's figure 8."""
@@ -156,7 +161,19 @@ def draw(scenario: Scenario, weights: Weights = PLAIN) -> Scenario:
         drawn = _without_clock_faults(drawn)
     if rng.random() < LATE_CORNERS["leader-churn"]:
         drawn = _leader_churn(rng, drawn)
-    return _watching(_read_modes(stream(scenario.seed, "swarm-reads"), drawn))
+    return _membership(_watching(_read_modes(stream(scenario.seed, "swarm-reads"), drawn)))
+
+
+def _membership(drawn: Scenario) -> Scenario:
+    """With chance `MEMBERSHIP`, `member` faults join the nemesis's random mix; not with
+    slow or lossy `[[links]]`, drawn on the promise that a majority keeps good links,
+    which the removal of a well-linked member breaks for good (until a new member joins,
+    which takes a leader that the badly linked rest may never elect)."""
+    rng = stream(drawn.seed, "swarm-members")
+    if rng.random() >= MEMBERSHIP or drawn.nemesis.mode != "random" or drawn.links:
+        return drawn
+    kinds = (*drawn.nemesis.kinds, "member")
+    return dataclasses.replace(drawn, nemesis=dataclasses.replace(drawn.nemesis, kinds=kinds))
 
 
 def _watching(drawn: Scenario) -> Scenario:
