@@ -394,7 +394,14 @@ class RaftNode:
             elif kind in LOCAL_MESSAGE_TYPES or kind is READ_INDEX or kind is TRANSFER_LEADER:
                 self._step_role(message)
             return
-        if not self._tracker.is_member(sender):
+        answer = message.type
+        if (answer is APPEND_RESPONSE or answer is HEARTBEAT_RESPONSE) and not self._tracker.is_member(sender):
+            # An answer a leader reads through the sender's progress, which it does not
+            # track (the sender was removed since, or is not in the membership this node
+            # applied yet). Requests from outside the membership are taken, as etcd-io/raft
+            # takes them: a node that has not yet applied a change must still hear the
+            # leader and the members it added, and vote for them, or it could never catch
+            # up with the change.
             return
         if message.term > self.term:
             if not self._accept_higher_term(message):

@@ -390,7 +390,7 @@ class _World:
             # started again after a kill, removed from the membership, added back empty.
             "started": self._on_started,
             "member-removed": self._on_crash,
-            "member-added": self._on_started,
+            "member-added": self._on_member_added,
             "pause": self._on_pause,
             "resume": self._on_resume,
             "fault": self._on_fault,
@@ -445,6 +445,17 @@ class _World:
 
     def _on_started(self, event: TraceEvent, t: int) -> None:
         self._show(event["node"], t, "follower")
+
+    def _on_member_added(self, event: TraceEvent, t: int) -> None:
+        """A member added: a real cluster's comes back under its id; a simulated one is a
+        new node, whose row starts here."""
+        node = event["node"]
+        if node in self.nodes:
+            self._on_started(event, t)
+            return
+        self.nodes = sorted([*self.nodes, node])
+        self._role[node] = ("follower", 0, 0)
+        self._state[node] = ("follower", t)
 
     def _on_restart(self, event: TraceEvent, t: int) -> None:
         node = event["node"]

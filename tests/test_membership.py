@@ -198,8 +198,9 @@ def test_a_learner_never_stands() -> None:
 def test_a_removed_follower_is_forgotten_and_ignored() -> None:
     """The leader stops sending to a removed follower at once, so that follower may never
     learn its removal committed (in etcd its peers then tell it it was removed, and it
-    stops; the simulator's host does so). Whatever it does, the members ignore it: here,
-    without pre-votes, it raises its term at each campaign."""
+    stops; the simulator's host does so). Meanwhile it cannot disrupt: here, without
+    pre-votes, it raises its term at each campaign, and the members, hearing from their
+    leader, ignore its vote requests (CheckQuorum's lease), and the leader its answers."""
     env = InteractionEnv()
     run(env, "add-nodes 3 prevote=false", "campaign 1", "stabilize")
     run(env, "propose-conf-change 1 remove 3", "stabilize", "propose 1 x", "stabilize")
