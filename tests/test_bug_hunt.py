@@ -59,7 +59,7 @@ HUNTS: dict[str, tuple[str, int, frozenset[str]]] = {
     "lease-not-extended": ("controller-election", 3, frozenset({"leases"})),
     "lease-deadline-from-grant": ("controller-election", 3, frozenset({"leases"})),
     "lease-revoke-split": ("controller-election", 3, frozenset({"linearizability"})),
-    "two-conf-changes-in-flight": ("membership-churn", 12, frozenset({"raft-safety", "invariants", "linearizability"})),
+    "two-conf-changes-in-flight": ("membership-churn", 6, frozenset({"raft-safety", "invariants", "linearizability"})),
 }
 ETCD_API_BUGS = (
     "range-past-reads-current",
