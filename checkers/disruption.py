@@ -45,6 +45,10 @@ same id; overlapping partitions cut a link until the last of them heals. Duplica
 not delay a heartbeat and is ignored. Links to nodes outside the majority do not matter:
 those nodes are a minority and cannot win an election against leases held by a majority.
 
+A leader a `transfer` fault asked to hand over (its `leader` and `term`) is not healthy for
+the rest of that term: the campaign it asked for (TIMEOUT_NOW, which may arrive late) is
+granted over the voters' leases by design, and is no disruption.
+
 Disruption. A node's term rising above T while some leader L of term T is healthy (judged
 just before the event) is a disruption: it either is a campaign (the node became candidate)
 or carries a term that will depose L as soon as L hears it. Each term is counted once, at
@@ -173,6 +177,8 @@ class _Cluster:
     leader_since: dict[int, int] = field(default_factory=dict)
     term_origin: dict[int, tuple[int, int]] = field(default_factory=dict)
     counted_terms: set[int] = field(default_factory=set)
+    handing_over: set[tuple[int, int]] = field(default_factory=set)
+    """(leader, term) of each leader a transfer fault asked to hand over."""
     disruptions: list[_Disruption] = field(default_factory=list)
 
     def replay(self, event: TraceEvent) -> None:
@@ -268,6 +274,10 @@ class _Cluster:
                     self.uncut_since[pair] = time_us
         elif kind == "link":
             self.change_loss(_fault_id(fault), _number(fault.get("loss")) if step > 0 else None, time_us)
+        elif kind == "transfer" and step > 0:
+            leader, term = fault.get("leader"), fault.get("term")
+            if type(leader) is int and type(term) is int:
+                self.handing_over.add((leader, term))
         elif kind in _DEGRADING:
             for node in self.fault_nodes(fault):
                 self.degraded[node] = self.degraded.get(node, 0) + step
@@ -317,6 +327,8 @@ class _Cluster:
         if since_us > settled_us or not self.steady_for(leader, settled_us):
             return None
         term = self.views.nodes[leader].term
+        if (leader, term) in self.handing_over:
+            return None
         reached = [leader]
         for node in self.nodes:
             if node == leader or not self.steady_for(node, settled_us):

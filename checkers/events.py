@@ -17,6 +17,9 @@ Most events are read from the trace, replaying each node's role and log:
 - `unsynced-lost`: a restart came back with less than the node had handed to its disk
   (entries, or a term) before the crash: writes not yet synced were lost.
 - `leader-crashed`: a node crashed while it led.
+- `snapshot-installed`: a follower was sent the leader's snapshot and installed it, its
+  log replaced up to the snapshot's index.
+- `restart-from-snapshot`: a node restarted from a snapshot on its disk.
 
 The rest happen inside a node or a client and leave no line in the trace; rather than add
 lines (which would change every run's digest), the simulator counts them as it runs and
@@ -39,7 +42,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
-from checkers.trace import TraceEvent
+from checkers.trace import TraceEvent, restart_snapshot
 
 TRACE_EVENTS = (
     "prevote-failed",
@@ -50,6 +53,8 @@ TRACE_EVENTS = (
     "truncation-over-one-entry",
     "unsynced-lost",
     "leader-crashed",
+    "snapshot-installed",
+    "restart-from-snapshot",
 )
 OBSERVED_EVENTS = (
     "vote-rejected-log",
@@ -124,7 +129,13 @@ def rare_events(trace: Iterable[TraceEvent], observed: Mapping[str, int] | None 
         elif kind == "crash":
             replay.crashed(event["node"])
         elif kind == "restart":
-            replay.restarted(event["node"], event["term"], len(event["log"]))
+            snapshot_index = restart_snapshot(event)[0]
+            replay.restarted(event["node"], event["term"], snapshot_index + len(event["log"]))
+            if snapshot_index:
+                replay.counts["restart-from-snapshot"] += 1
+        elif kind == "snapshot-install":
+            replay.log_length[event["node"]] = event["index"]
+            replay.counts["snapshot-installed"] += 1
     counts = replay.counts
     for name, count in (observed or {}).items():
         assert name in OBSERVED_EVENTS, f"the simulator counted an unknown event {name!r}"

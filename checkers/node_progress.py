@@ -34,7 +34,7 @@ from typing import Any
 from checkers.clocks import ClockStalls
 from checkers.explain import format_duration, format_seconds
 from checkers.node_view import NodeViews
-from checkers.trace import TraceEvent
+from checkers.trace import TraceEvent, restart_snapshot
 from checkers.verdict import CheckerResult, Verdict
 
 
@@ -169,7 +169,10 @@ def _replay(event: TraceEvent, judge: _Judge, roles: NodeViews) -> None:
         follower = judge.nodes.setdefault(event["node"], _Follower())
         follower.applied = max(follower.applied, event["index"] + len(event["entries"]) - 1)
     elif kind == "restart":
-        judge.nodes.setdefault(event["node"], _Follower()).applied = 0
+        judge.nodes.setdefault(event["node"], _Follower()).applied = restart_snapshot(event)[0]
+    elif kind == "snapshot-install":
+        follower = judge.nodes.setdefault(event["node"], _Follower())
+        follower.applied = max(follower.applied, event["index"])
     elif kind == "member-added":
         # A node that joins is judged from its arrival on, as one that restarts.
         judge.nodes.setdefault(event["node"], _Follower()).next_height = len(judge.heights)

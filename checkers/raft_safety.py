@@ -53,7 +53,7 @@ from typing import Any
 
 from checkers.explain import format_seconds, plural
 from checkers.history import Event, invoke_lines
-from checkers.trace import TraceEvent
+from checkers.trace import TraceEvent, restart_snapshot
 from checkers.verdict import CheckerResult, Verdict
 
 Pair = tuple[int, str]
@@ -225,6 +225,8 @@ class _Replay:
             "ack": self._on_ack,
             "crash": self._on_crash,
             "restart": self._on_restart,
+            "snapshot": self._on_snapshot,
+            "snapshot-install": self._on_snapshot_install,
             "conf-apply": self._on_conf_apply,
             "member-removed": self._on_member_removed,
         }
@@ -359,11 +361,68 @@ class _Replay:
         state.restarts += 1
         state.restarted_at_us = self.t
         state.term = event["term"]
-        state.applied = 0
-        state.commit = 0
-        state.log = [(term, digest) for term, digest in event["log"]]
-        self.bind_entries(node_id, state.log, 1)
-        self.observe_commit(node_id, state, event["commit"])
+        snapshot_index, snapshot_term = restart_snapshot(event)
+        # The store starts from the snapshot on disk, if any, and applies after it.
+        prefix = self.through_snapshot(node_id, state, snapshot_index, snapshot_term) if snapshot_index else []
+        state.applied = snapshot_index
+        state.commit = snapshot_index
+        state.log = prefix + [(term, digest) for term, digest in event["log"]]
+        self.bind_entries(node_id, state.log, snapshot_index + 1)
+        self.observe_commit(node_id, state, max(event["commit"], snapshot_index))
+
+    # -- snapshots -----------------------------------------------------------------------
+
+    def _on_snapshot(self, event: TraceEvent) -> None:
+        """A node snapshots its applied state: the label must not run ahead of it."""
+        node_id, index = event["node"], event["index"]
+        state = self.node(event)
+        if index > state.applied:
+            self.report(
+                "state-machine-safety",
+                f"node {node_id} took a snapshot up to index {index} having applied only up to {state.applied}: "
+                "it lacks the entries in between",
+                node=node_id,
+                index=index,
+                applied=state.applied,
+            )
+        self.check_snapshot_entry(node_id, index, event["term"])
+
+    def _on_snapshot_install(self, event: TraceEvent) -> None:
+        """A node takes the leader's snapshot: its log up to `index` is the committed prefix
+        from now on, and its state machine starts again after it."""
+        node_id, index = event["node"], event["index"]
+        state = self.node(event)
+        state.log = self.through_snapshot(node_id, state, index, event["term"])
+        state.applied = index
+        state.commit = max(state.commit, index)
+
+    def through_snapshot(self, node_id: int, state: _NodeState, index: int, term: int) -> list[Pair]:
+        """The log a snapshot up to `index` of `term` stands for: the committed prefix there
+        (checked to end in that term); the node's own entries where nothing was committed."""
+        self.check_snapshot_entry(node_id, index, term)
+        known = self.committed[:index]
+        if len(known) < index:
+            known += state.log[len(known) : index]
+        return known + [(term, "")] * (index - len(known))
+
+    def check_snapshot_entry(self, node_id: int, index: int, term: int) -> None:
+        if index > len(self.committed):
+            self.report(
+                "state-machine-safety",
+                f"node {node_id} holds a snapshot up to index {index}, beyond every committed entry "
+                f"({len(self.committed)})",
+                node=node_id,
+                index=index,
+            )
+        elif self.committed[index - 1][0] != term:
+            self.report(
+                "state-machine-safety",
+                f"node {node_id} holds a snapshot up to index {index} of term {term}, committed as "
+                f"{_show(self.committed[index - 1])}",
+                node=node_id,
+                index=index,
+                committed=_listed(self.committed[index - 1]),
+            )
 
     # -- election safety and leader completeness -----------------------------------------
 

@@ -111,6 +111,10 @@ _REQUIRED: dict[str, tuple[_Field, ...]] = {
     ),
     "crash": (_int("node"),),
     "restart": (_int("node"), _int("term"), _int("vote"), _int("commit"), _entries("log")),
+    # Snapshots: a node's own of its applied state (its log compacted up to `compacted`),
+    # and one installed from the leader (its log replaced up to `index`).
+    "snapshot": (_int("node"), _int("index"), _int("term"), _int("compacted")),
+    "snapshot-install": (_int("node"), _int("index"), _int("term")),
     "pause": (_int("node"),),
     "resume": (_int("node"),),
     # A real cluster's (`targets.etcd`): its member processes, with no Raft state to show.
@@ -275,3 +279,13 @@ def _check_phase(event: TraceEvent, path: str, line_number: int) -> None:
                 "leader_bound_us",
                 f"a liveness phase needs a non-negative integer bound, got {bound_us!r}",
             )
+
+
+def restart_snapshot(event: TraceEvent) -> tuple[int, int]:
+    """The (index, term) of the snapshot a `restart` event's node started from, (0, 0) if
+    none: its `log` holds the entries after that index."""
+    snapshot = event.get("snapshot")
+    if snapshot is None:
+        return 0, 0
+    index, term = snapshot
+    return int(index), int(term)

@@ -22,6 +22,7 @@ PRE_VOTE_RAISES_TERM = "pre-vote-raises-term"
 QUORUM_HALF = "quorum-half"
 # Raft: leadership
 LEADER_KEEPS_ROLE_ON_HIGHER_TERM = "leader-keeps-role-on-higher-term"
+TRANSFER_SKIPS_LOG_CHECK = "transfer-skips-log-check"
 # Raft: replication and commitment
 COMMIT_OLD_TERM = "commit-old-term"
 SEND_BEFORE_PERSIST = "send-before-persist"
@@ -62,8 +63,21 @@ WATCH_START_REPEATS_LAST = "watch-start-repeats-last"
 LEASE_NOT_EXTENDED = "lease-not-extended"
 LEASE_DEADLINE_FROM_GRANT = "lease-deadline-from-grant"
 LEASE_REVOKE_SPLIT = "lease-revoke-split"
+# Snapshots
+SNAPSHOT_BEYOND_APPLIED = "snapshot-beyond-applied"
+SNAPSHOT_KEEPS_CONFLICTING_ENTRIES = "snapshot-keeps-conflicting-entries"
 
 BUGS: dict[str, str] = {
+    SNAPSHOT_BEYOND_APPLIED: (
+        "a snapshot is labelled with the commit index while its state is the state machine's "
+        "as applied, which lags it: a node that restarts from it, or a follower sent it, "
+        "never applies the entries in between"
+    ),
+    SNAPSHOT_KEEPS_CONFLICTING_ENTRIES: (
+        "a follower installing a snapshot keeps the entries it held after the snapshot's "
+        "index even when its entry at that index has another term, so entries of a deposed "
+        "leader stay in its log as if the new leader had sent them"
+    ),
     VOTE_NOT_PERSISTED: (
         "the hard state written to disk carries the term but not the vote, so a node that "
         "restarts may vote a second time in the same term"
@@ -88,6 +102,12 @@ BUGS: dict[str, str] = {
     LEADER_KEEPS_ROLE_ON_HIGHER_TERM: (
         "a leader that hears of a higher term adopts it but does not step down, so it leads a "
         "term that another node was elected in"
+    ),
+    TRANSFER_SKIPS_LOG_CHECK: (
+        "a leadership transfer is trusted blindly: the leader sends TIMEOUT_NOW at once without "
+        "first catching the target up, and voters grant a transfer campaign's vote without the "
+        "up-to-date log check, as they already skip the lease check for it, so a lagging target "
+        "wins and overwrites committed entries"
     ),
     COMMIT_OLD_TERM: (
         "a new leader appends no entry of its own term and commits entries of earlier terms by "
@@ -232,6 +252,7 @@ LOG_DAMAGING_BUGS: tuple[str, ...] = (
     VOTE_NOT_PERSISTED,
     # A leader lacking committed entries overwrites them on its followers.
     VOTE_WITHOUT_LOG_CHECK,
+    TRANSFER_SKIPS_LOG_CHECK,
     # Figure 8: an entry committed by counting replicas is later overwritten.
     COMMIT_OLD_TERM,
     # An acknowledged entry lost in a crash is counted towards a commit nobody holds, and
@@ -255,6 +276,8 @@ LOG_DAMAGING_BUGS: tuple[str, ...] = (
     CONFLICT_SLICE_OFF_BY_ONE,
     # An entry committed on the strength of sends alone is overwritten by the next leader.
     COMMIT_COUNTS_SENT,
+    # Entries kept past a snapshot may conflict with the leader's and be counted as its.
+    SNAPSHOT_KEEPS_CONFLICTING_ENTRIES,
     # Configurations two changes apart elect two leaders of one term.
     TWO_CONF_CHANGES_IN_FLIGHT,
 )

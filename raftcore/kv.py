@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from raftcore import state_codec as codec
 from raftcore.etcd import (
     EtcdError,
     EtcdRequest,
@@ -135,6 +136,42 @@ class Result:
     error: str | None = None
 
 
+SNAPSHOT_FORMAT = "raftcore-kv"
+SNAPSHOT_VERSION = 1
+"""What a snapshot's data says it is; a store reads this version only."""
+
+
+def _encode_result(request_id: str, result: Result) -> list[Any]:
+    return [request_id, result.succeeded, codec.encode_value(result.value), result.revision, result.error]
+
+
+def _decode_result(data: Any, where: str) -> tuple[str, Result]:
+    if type(data) is list and len(data) == 5:
+        request_id, succeeded, value, revision, error = data
+        if (
+            type(request_id) is str
+            and request_id
+            and type(succeeded) is bool
+            and type(revision) is int
+            and revision >= 0
+            and (error is None or type(error) is str)
+        ):
+            # The common case: only the value is read the long way.
+            return request_id, Result(succeeded, codec.decode_value(value, f"{where}.value"), revision, error)
+    request_id, succeeded, value, revision, error = codec.array(data, where, 5)
+    request_id = codec.string(request_id, f"{where}.request_id")
+    if not request_id:
+        raise codec.fail(f"{where}.request_id", "every command carries a request id")
+    if error is not None:
+        error = codec.string(error, f"{where}.error")
+    return request_id, Result(
+        codec.boolean(succeeded, f"{where}.succeeded"),
+        codec.decode_value(value, f"{where}.value"),
+        codec.integer(revision, f"{where}.revision", 0),
+        error,
+    )
+
+
 ExecutionObserver = Callable[[int, Command, int], None]
 """Told of each command the store executes: the index being applied, the command and the
 revision after it."""
@@ -189,6 +226,68 @@ class KVStore:
         result = self._execute(command)
         self._results[command.request_id] = result
         return result
+
+    def snapshot_data(self) -> str:
+        """The whole replicated state as canonical JSON: what a Raft snapshot carries
+        (`raftcore.types.Snapshot.data`). It holds the multi-version store with every
+        change kept since the last compaction, the revision and the compaction, the lease
+        table (ids, granted TTLs, attached keys, the last id picked), the result of every
+        request id applied and `applied_index`. Everything is sorted and written with
+        fixed separators, so equal states give equal text, whatever order they were built
+        in and whatever the hash seed. Left out, as configuration rather than state: the
+        limits, the planted bugs, the least lease TTL and the observer; left out as no
+        part of the replicated state: the leader's lease deadlines (`raftcore.lease`)."""
+        with codec.collector_paused():
+            state = {
+                "format": SNAPSHOT_FORMAT,
+                "version": SNAPSHOT_VERSION,
+                "applied_index": self.applied_index,
+                "mvcc": self.mvcc.snapshot_state(),
+                "results": [_encode_result(request_id, result) for request_id, result in sorted(self._results.items())],
+            }
+            return json.dumps(state, sort_keys=True, separators=(",", ":"))
+
+    def load_snapshot(self, data: str) -> None:
+        """Replace the whole state with what `snapshot_data` wrote, in place: this store and
+        its `mvcc` stay the objects a watch hub and a lease service hold. Malformed data is
+        refused with a one-line ValueError naming the field, and then nothing has changed.
+        Whoever keeps state derived from the store follows with its own hook
+        (`WatchHub.restored`, `LeaseService.restored`)."""
+        with codec.collector_paused():
+            self._load_snapshot(data)
+
+    def _load_snapshot(self, data: str) -> None:
+        try:
+            state = json.loads(data)
+        except (TypeError, ValueError) as error:
+            raise codec.fail("(whole)", f"not JSON: {error}") from None
+        if type(state) is not dict:
+            raise codec.fail("(whole)", f"expected an object, got {codec.shown(state)}")
+        fields = ("applied_index", "format", "mvcc", "results", "version")
+        for name in fields:
+            if name not in state:
+                raise codec.fail(name, "missing")
+        for name in sorted(state):
+            if name not in fields:
+                raise codec.fail(name, "unknown field")
+        if state["format"] != SNAPSHOT_FORMAT:
+            raise codec.fail("format", f"expected {SNAPSHOT_FORMAT!r}, got {codec.shown(state['format'])}")
+        if state["version"] != SNAPSHOT_VERSION:
+            raise codec.fail("version", f"expected {SNAPSHOT_VERSION}, got {codec.shown(state['version'])}")
+        applied_index = codec.integer(state["applied_index"], "applied_index", 0)
+        results: dict[str, Result] = {}
+        previous = None
+        for index, item in enumerate(codec.array(state["results"], "results")):
+            request_id, result = _decode_result(item, f"results[{index}]")
+            if previous is not None and request_id <= previous:
+                raise codec.fail(
+                    f"results[{index}].request_id", f"{request_id!r} is out of order: ids are sorted, each once"
+                )
+            results[request_id] = result
+            previous = request_id
+        self.mvcc.load_state(state["mvcc"])  # checks all before it changes anything
+        self._results = results
+        self.applied_index = applied_index
 
     def evaluate(self, command: Command) -> Result:
         """What `command` would return against the current state, changing nothing. Only the

@@ -25,6 +25,7 @@ timetolive (`ID`, `TTL`, `grantedTTL`, `keys`), keys as plain strings.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -262,6 +263,53 @@ class LeaseTable:
     def remove(self, lease_id: int) -> None:
         del self.leases[lease_id]
 
+    def snapshot_state(self) -> dict[str, Any]:
+        """The table as JSON for a snapshot, in id order and each lease's keys sorted, so
+        equal tables give equal text whatever order they were built in. The minimum TTL is
+        configuration, not state, and stays out."""
+        return {
+            "last_picked": self._last_picked,
+            "leases": [
+                [lease_id, lease.ttl_seconds, sorted(lease.keys)] for lease_id, lease in sorted(self.leases.items())
+            ],
+        }
+
+    @staticmethod
+    def decode_state(data: Any, where: str) -> tuple[int, dict[int, Lease]]:
+        """What `snapshot_state` wrote, as (last id picked, leases); ValueError naming the
+        field. Leases in increasing id order and keys sorted, each once, as written."""
+        if type(data) is not dict or set(data) != {"last_picked", "leases"}:
+            raise ValueError(f"snapshot data: {where}: expected an object of last_picked and leases, got {data!r:.60}")
+        last_picked = data["last_picked"]
+        if type(last_picked) is not int:
+            raise ValueError(f"snapshot data: {where}.last_picked: expected an integer, got {last_picked!r:.60}")
+        items = data["leases"]
+        if type(items) is not list:
+            raise ValueError(f"snapshot data: {where}.leases: expected a list, got {items!r:.60}")
+        leases: dict[int, Lease] = {}
+        previous = 0
+        for index, item in enumerate(items):
+            at = f"{where}.leases[{index}]"
+            if type(item) is not list or len(item) != 3:
+                raise ValueError(f"snapshot data: {at}: expected [id, ttl, keys], got {item!r:.60}")
+            lease_id, ttl, keys = item
+            if type(lease_id) is not int or lease_id <= previous:
+                raise ValueError(f"snapshot data: {at}.id: expected an id above {previous}, got {lease_id!r:.60}")
+            if type(ttl) is not int or ttl < 1:
+                raise ValueError(f"snapshot data: {at}.ttl: expected a positive integer, got {ttl!r:.60}")
+            if type(keys) is not list or not all(type(key) is str for key in keys):
+                raise ValueError(f"snapshot data: {at}.keys: expected a list of strings, got {keys!r:.60}")
+            if any(earlier >= later for earlier, later in itertools.pairwise(keys)):
+                raise ValueError(f"snapshot data: {at}.keys: expected sorted keys, each once")
+            leases[lease_id] = Lease(ttl, set(keys))
+            previous = lease_id
+        return last_picked, leases
+
+    def load_state(self, last_picked: int, leases: dict[int, Lease]) -> None:
+        """Take the state `decode_state` read, in place: whoever holds this table sees it."""
+        self.leases = leases
+        self._last_picked = last_picked
+
     def copy(self) -> LeaseTable:
         twin = LeaseTable(self.minimum_ttl)
         twin.leases = {lease_id: Lease(lease.ttl_seconds, set(lease.keys)) for lease_id, lease in self.leases.items()}
@@ -346,6 +394,20 @@ class Lessor:
     def revoked(self, lease_id: int) -> None:
         self.deadlines.pop(lease_id, None)
         self.expiring.discard(lease_id)
+
+    def restored(self, table: LeaseTable) -> None:
+        """The lease table was replaced by a snapshot: forget the leases it no longer holds.
+        A node that counts deadlines (the leader; a follower only under the planted bug
+        `lease-deadline-from-grant`) counts the leases it newly holds from now, as from a
+        grant applied now."""
+        for lease_id in sorted(self.deadlines):
+            if lease_id not in table:
+                del self.deadlines[lease_id]
+        self.expiring.intersection_update(table.leases)
+        if self.primary or self._deadline_from_grant:
+            for lease_id, lease in sorted(table.leases.items()):
+                if lease_id not in self.deadlines:
+                    self.deadlines[lease_id] = self.now_ticks + self.ticks_of(lease.ttl_seconds)
 
     def renew(self, lease_id: int, ttl_seconds: int) -> None:
         assert self.primary and lease_id in self.deadlines and lease_id not in self.expiring

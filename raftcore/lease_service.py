@@ -129,6 +129,23 @@ class LeaseService:
         granted = table.leases[request.lease_id].ttl_seconds
         return LeaseTimeToLiveResponse(revision, request.lease_id, remaining, granted, keys)
 
+    def restored(self) -> list[LateAnswer]:
+        """The store's state was replaced by a snapshot (`KVStore.load_snapshot`): the
+        deadlines follow the restored lease table, and a keep-alive waiting for the revoke
+        of a lease the snapshot no longer holds is answered now, TTL 0 (not found), as it
+        would have been when that revoke applied."""
+        table = self._store.mvcc.leases
+        self.lessor.restored(table)
+        revision = self._store.revision
+        answers: list[LateAnswer] = []
+        for lease_id in sorted(self._waiting):
+            if lease_id in table:
+                continue
+            gone = LeaseKeepAliveResponse(revision, lease_id, 0)
+            for request_id, client in self._waiting.pop(lease_id):
+                answers.append(LateAnswer(request_id, client, Result(True, gone, revision)))
+        return answers
+
     def applied(self, entry: Entry, command: Command | None, result: Result | None) -> list[LateAnswer]:
         """Follow one applied entry: promote on this leader's own empty entry, count a
         grant, forget a revoked lease (answering the keep-alives that waited for it)."""

@@ -1,8 +1,11 @@
 """The in-memory Raft log and its split into what is on disk and what is not yet.
 
 Positions: `_entries[k]` holds the entry at index `_offset + k`; `_entries[0]` is a sentinel
-standing for the entry just before the log (index 0, term 0 while there are no snapshots),
-so that "the entry before the first" has a term like any other and needs no special case.
+standing for the entry just before the log (index 0, term 0 while there are no snapshots;
+after compaction, the last entry compacted away), so that "the entry before the first" has
+a term like any other and needs no special case. Compaction moves the sentinel forward;
+installing a snapshot from the leader replaces the whole log with a sentinel at the
+snapshot's index (`restore`), unless the log already holds the snapshot's last entry.
 
 Durability is tracked with two marks, both indexes into this log:
 
@@ -27,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from raftcore.types import Entry, EntryKind
+from raftcore.types import Entry, EntryKind, Snapshot
 
 
 class RaftLog:
@@ -38,7 +41,9 @@ class RaftLog:
         "committed",
         "conflict_slice_off_by_one",
         "in_progress_index",
+        "keep_conflicts_on_restore",
         "last_index",
+        "pending_snapshot",
         "stable_index",
         "tolerate_damage",
         "truncate_on_every_append",
@@ -51,10 +56,13 @@ class RaftLog:
         tolerate_damage: bool = False,
         truncate_on_every_append: bool = False,
         conflict_slice_off_by_one: bool = False,
+        snapshot: Snapshot | None = None,
+        keep_conflicts_on_restore: bool = False,
     ) -> None:
-        self._offset = 0
-        self._entries: list[Entry] = [Entry(term=0, index=0)]
-        previous = self._entries[0]
+        before = Entry(term=0, index=0) if snapshot is None else Entry(term=snapshot.term, index=snapshot.index)
+        self._offset = before.index
+        self._entries: list[Entry] = [before]
+        previous = before
         for entry in entries:
             assert entry.index == previous.index + 1, f"persisted log has a gap at {entry}"
             assert entry.term >= previous.term or tolerate_damage, f"persisted log has a term going back at {entry}"
@@ -72,11 +80,18 @@ class RaftLog:
         self.truncate_on_every_append = truncate_on_every_append
         # The planted bug `conflict-slice-off-by-one` (see `maybe_append`).
         self.conflict_slice_off_by_one = conflict_slice_off_by_one
+        # The planted bug `snapshot-keeps-conflicting-entries` (see `restore`).
+        self.keep_conflicts_on_restore = keep_conflicts_on_restore
         assert tolerate_damage or committed <= last, f"commit {committed} beyond log end {last}"
-        self.committed = min(committed, last)
-        self.applied = 0
+        # A snapshot holds only committed entries, so its index is committed whatever the
+        # hard state (written lazily) says; the state machine starts from it.
+        self.committed = max(min(committed, last), self._offset)
+        self.applied = self._offset
         self.stable_index = last
         self.in_progress_index = last
+        self.pending_snapshot: Snapshot | None = None
+        """A snapshot from the leader that replaced the log (`restore`) and is yet to be
+        handed to the host, which persists it and loads it into the state machine."""
 
     def __repr__(self) -> str:
         return (
@@ -106,6 +121,16 @@ class RaftLog:
 
     def all_entries(self) -> tuple[Entry, ...]:
         return tuple(self._entries[1:])
+
+    @property
+    def first_index(self) -> int:
+        """The first index whose entry the log still holds (past the last compaction)."""
+        return self._offset + 1
+
+    def compacted_before(self, index: int) -> bool:
+        """Whether the entry at `index` was compacted away: its term is no longer known,
+        so an append starting after it cannot be built and a snapshot must go instead."""
+        return index < self._offset
 
     def is_up_to_date(self, last_index: int, last_term: int) -> bool:
         """Whether a log ending at (last_index, last_term) is at least as complete as ours."""
@@ -206,6 +231,53 @@ class RaftLog:
             index = last
         self.committed = index
 
+    def compact(self, index: int) -> None:
+        """Forget every entry up to `index`, which a snapshot now stands for.
+
+        Only applied entries may go: the state machine is what holds them afterwards.
+        """
+        if index <= self._offset:
+            return
+        assert index <= self.applied, f"compacting to {index} past what was applied ({self!r})"
+        position = index - self._offset
+        self._entries = [Entry(term=self._entries[position].term, index=index), *self._entries[position + 1 :]]
+        self._offset = index
+        assert self.last_index == self._offset + len(self._entries) - 1
+
+    def restore(self, snapshot: Snapshot) -> bool:
+        """Take the leader's snapshot; False when it brings nothing new.
+
+        A snapshot at or below the commit index is old news. If the log holds the
+        snapshot's last entry (same index, same term), everything up to it is committed
+        and the entries after it stay: they agree with the leader's by log matching. Any
+        other log is discarded whole, since an entry after the snapshot's index that we
+        hold may conflict with what the leader committed there (etcd's raftLog.restore).
+        The planted bug `snapshot-keeps-conflicting-entries` keeps them anyway.
+        """
+        index = snapshot.index
+        if index <= self.committed:
+            return False
+        if self.match_term(index, snapshot.term):
+            self.commit_to(index)
+            return False
+        kept: list[Entry] = []
+        if self.keep_conflicts_on_restore and index < self.last_index:
+            kept = self._entries[index - self._offset + 1 :]
+        self._entries = [Entry(term=snapshot.term, index=index), *kept]
+        self._offset = index
+        self.last_index = index + len(kept)
+        self.committed = index
+        # The host's copy becomes the snapshot alone (the next Ready hands it over); kept
+        # entries count as not yet handed over, so that Ready writes them after it.
+        self.stable_index = self.in_progress_index = index
+        self.pending_snapshot = snapshot
+        return True
+
+    def take_snapshot(self) -> Snapshot | None:
+        """The snapshot `restore` took, handed to the host once."""
+        snapshot, self.pending_snapshot = self.pending_snapshot, None
+        return snapshot
+
     # ---- handing work to the host ----
 
     def has_unstable(self) -> bool:
@@ -225,9 +297,11 @@ class RaftLog:
     def has_committed_to_apply(self) -> bool:
         return self.applied < self.committed
 
-    def committed_to_apply(self) -> tuple[Entry, ...]:
-        """Entries in (applied, committed]; all will be on disk once the current batch is."""
-        return self.slice(self.applied + 1, self.committed + 1)
+    def committed_to_apply(self, after: int = 0) -> tuple[Entry, ...]:
+        """Entries in (applied, committed]; all will be on disk once the current batch is.
+        Those up to `after` are left out: a snapshot the host loads first holds them."""
+        low = max(self.applied, after) + 1
+        return self.slice(low, self.committed + 1) if low <= self.committed else ()
 
     def applied_to(self, index: int) -> None:
         # A planted bug may pull the commit index below entries already handed out to apply.

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from raftcore import state_codec as codec
 from raftcore.bugs import (
     COMPACT_DROPS_LATEST,
     DELETE_KEEPS_VERSION,
@@ -315,6 +316,60 @@ class MVCCStore:
         self._commit(batch)
         return deleted.prev_kvs[0] if deleted.prev_kvs else None
 
+    # --- Snapshots ---------------------------------------------------------------------
+
+    def snapshot_state(self) -> dict[str, Any]:
+        """The whole replicated state as JSON for a snapshot (`raftcore.kv`): the revision,
+        the compaction, every change kept since the last compaction (a watch or a read at
+        any revision not compacted works on a restored store as on this one) and the
+        lease table. Keys in order, changes in the order they were made. Limits and
+        planted bugs are configuration, not state, and stay out."""
+        assert self._journal is None, "no snapshot in the middle of an evaluation"
+        return {
+            "revision": self.revision,
+            "compacted": self.compacted,
+            "history": [[key, [_encode_change(change) for change in self._history[key]]] for key in self._keys],
+            "leases": self.leases.snapshot_state(),
+        }
+
+    def load_state(self, data: Any, where: str = "mvcc") -> None:
+        """Replace the state with what `snapshot_state` wrote, keeping this object (a watch
+        hub and a lease service hold it). Everything is read and checked before anything
+        changes: a ValueError naming the field leaves the store as it was."""
+        if type(data) is not dict or set(data) != {"revision", "compacted", "history", "leases"}:
+            raise codec.fail(
+                where, f"expected an object of revision, compacted, history and leases, got {codec.shown(data)}"
+            )
+        revision = codec.integer(data["revision"], f"{where}.revision", 1)
+        compacted = codec.integer(data["compacted"], f"{where}.compacted", -1)
+        if compacted > revision:
+            raise codec.fail(f"{where}.compacted", f"{compacted} is beyond the revision {revision}")
+        history: dict[str, list[Change]] = {}
+        keys: list[str] = []
+        for index, item in enumerate(codec.array(data["history"], f"{where}.history")):
+            at = f"{where}.history[{index}]"
+            key, changes = codec.array(item, at, 2)
+            key = codec.string(key, f"{at}.key")
+            if keys and key <= keys[-1]:
+                raise codec.fail(
+                    f"{at}.key", f"{key!r} is out of order (after {keys[-1]!r}): keys are sorted, each once"
+                )
+            decoded = [
+                _decode_change(change, key, revision, f"{where}.history[{key!r}][{place}]")
+                for place, change in enumerate(codec.array(changes, f"{at}.changes"))
+            ]
+            if not decoded:
+                raise codec.fail(f"{at}.changes", "a key kept has at least one change")
+            for place in range(1, len(decoded)):
+                if decoded[place].main < decoded[place - 1].main:
+                    raise codec.fail(f"{where}.history[{key!r}][{place}].main", "a key's changes go in revision order")
+            history[key] = decoded
+            keys.append(key)
+        last_picked, leases = LeaseTable.decode_state(data["leases"], f"{where}.leases")
+        self.revision, self.compacted = revision, compacted
+        self._history, self._keys = history, keys
+        self.leases.load_state(last_picked, leases)
+
     # --- Requests ----------------------------------------------------------------------
 
     def execute(self, request: EtcdRequest) -> EtcdResponse:
@@ -470,6 +525,49 @@ class MVCCStore:
                 del self._history[key]
         self._keys = [key for key in self._keys if key in self._history]
         return CompactionResponse(self.revision)
+
+
+_CHANGE_FIELDS = ("main", "sub", "deleted", "value", "create_revision", "mod_revision", "version", "lease")
+"""A change in a snapshot: one list of these, its key being the history's."""
+
+
+def _encode_change(change: Change) -> list[Any]:
+    kv = change.kv
+    value = codec.encode_value(kv.value)
+    return [change.main, change.sub, change.deleted, value, kv.create_revision, kv.mod_revision, kv.version, kv.lease]
+
+
+def _decode_change(data: Any, key: str, revision: int, where: str) -> Change:
+    if type(data) is list and len(data) == len(_CHANGE_FIELDS):
+        main, sub, deleted, value, create, mod, version, lease = data
+        if (
+            type(main) is int
+            and type(sub) is int
+            and type(deleted) is bool
+            and type(value) is str
+            and type(create) is int
+            and type(mod) is int
+            and type(version) is int
+            and type(lease) is int
+            and 1 <= main <= revision
+            and min(sub, create, mod, version, lease) >= 0
+        ):
+            # The common case, checked whole at once; anything else takes the long way,
+            # which names the field at fault.
+            return Change(main, KeyValue(key, value, create, mod, version, lease), deleted, sub)
+    main, sub, deleted, value, create, mod, version, lease = codec.array(data, where, len(_CHANGE_FIELDS))
+    main = codec.integer(main, f"{where}.main", 1)
+    if main > revision:
+        raise codec.fail(f"{where}.main", f"{main} is beyond the store's revision {revision}")
+    kv = KeyValue(
+        key,
+        codec.decode_value(value, f"{where}.value"),
+        codec.integer(create, f"{where}.create_revision", 0),
+        codec.integer(mod, f"{where}.mod_revision", 0),
+        codec.integer(version, f"{where}.version", 0),
+        codec.integer(lease, f"{where}.lease", 0),
+    )
+    return Change(main, kv, codec.boolean(deleted, f"{where}.deleted"), codec.integer(sub, f"{where}.sub", 0))
 
 
 def _taken(txn: TxnRequest, path: _Path) -> Iterator[RequestOp]:

@@ -5,7 +5,11 @@ it sends one append at a time and waits for the answer (or the next heartbeat re
 before trying again. The first acknowledgement moves the follower to REPLICATE, where the
 leader streams appends optimistically, bounded by a window of messages in flight so that
 a slow or unreachable follower cannot make the leader queue without limit. A rejection
-sends the follower back to PROBE.
+sends the follower back to PROBE. A follower whose next entry the leader compacted away is
+sent the leader's snapshot instead and waits in SNAPSHOT (nothing else goes to it) until
+it acknowledges the snapshot's index, or until its next heartbeat response shows the
+snapshot was lost (etcd learns that from its transport's report; a heartbeat answer is
+this core's only news), when it goes back to PROBE and is sent the snapshot again.
 
 Invariant (asserted): 0 <= match < next. `match` only grows during a term.
 """
@@ -22,6 +26,7 @@ MAX_INFLIGHT_MESSAGES = 8
 class ProgressState(enum.StrEnum):
     PROBE = "probe"
     REPLICATE = "replicate"
+    SNAPSHOT = "snapshot"
 
 
 class Progress:
@@ -33,6 +38,7 @@ class Progress:
         "match",
         "next",
         "paused",
+        "pending_snapshot",
         "recent_active",
         "state",
     )
@@ -51,12 +57,16 @@ class Progress:
         # all a heartbeat would (the leader lives, its term, a commit index).
         self.appended_since_heartbeat = False
         self._inflight_last_indexes: deque[int] = deque()
+        self.pending_snapshot = 0
+        """In SNAPSHOT: the index of the snapshot sent."""
 
     def __repr__(self) -> str:
         return self.describe()
 
     def describe(self) -> str:
         text = f"{self.state} match={self.match} next={self.next}"
+        if self.state is ProgressState.SNAPSHOT:
+            text += f" snapshot={self.pending_snapshot}"
         if self.paused:
             text += " paused"
         if not self.recent_active:
@@ -80,10 +90,18 @@ class Progress:
     def become_probe(self) -> None:
         self._reset_state(ProgressState.PROBE)
         self.next = self.match + 1
+        self.pending_snapshot = 0
 
     def become_replicate(self) -> None:
         self._reset_state(ProgressState.REPLICATE)
         self.next = self.match + 1
+        self.pending_snapshot = 0
+
+    def become_snapshot(self, snapshot_index: int) -> None:
+        """The follower was sent a snapshot up to `snapshot_index`: wait for its answer."""
+        self._reset_state(ProgressState.SNAPSHOT)
+        self.pending_snapshot = snapshot_index
+        self.paused = True
 
     def is_paused(self) -> bool:
         return self.paused

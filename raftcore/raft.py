@@ -55,7 +55,10 @@ from raftcore.bugs import (
     READ_INDEX_WITHOUT_HEARTBEAT,
     RESTART_SKIPS_APPLY,
     SEND_BEFORE_PERSIST,
+    SNAPSHOT_BEYOND_APPLIED,
+    SNAPSHOT_KEEPS_CONFLICTING_ENTRIES,
     STALE_APPEND_TRUNCATES,
+    TRANSFER_SKIPS_LOG_CHECK,
     TWO_CONF_CHANGES_IN_FLIGHT,
     VOTE_NOT_PERSISTED,
     VOTE_WITHOUT_LOG_CHECK,
@@ -83,6 +86,7 @@ from raftcore.types import (
     ReadState,
     Ready,
     Role,
+    Snapshot,
     SoftState,
 )
 
@@ -102,6 +106,7 @@ READ_INDEX = MessageType.READ_INDEX
 READ_INDEX_RESPONSE = MessageType.READ_INDEX_RESPONSE
 TRANSFER_LEADER = MessageType.TRANSFER_LEADER
 TIMEOUT_NOW = MessageType.TIMEOUT_NOW
+SNAPSHOT = MessageType.SNAPSHOT
 CONF_CHANGE = EntryKind.CONF_CHANGE
 LEADER = Role.LEADER
 FOLLOWER = Role.FOLLOWER
@@ -130,12 +135,16 @@ class RaftNode:
         bugs = validate_bugs(config.bugs)
         self.config = config
         self.node_id = config.node_id
+        self.snapshot: Snapshot | None = state.snapshot
+        """The latest snapshot this node holds (taken, installed or read back at start):
+        what it sends a follower whose next entry it compacted away."""
         self._tracker = ProgressTracker(
-            config.initial_membership(),
+            config.initial_membership() if state.snapshot is None else state.snapshot.membership,
             quorum_half=QUORUM_HALF in bugs,
             commit_counts_sent=COMMIT_COUNTS_SENT in bugs,
         )
         self._bug_commit_old_term = COMMIT_OLD_TERM in bugs
+        self._bug_snapshot_beyond_applied = SNAPSHOT_BEYOND_APPLIED in bugs
         self._bug_send_before_persist = SEND_BEFORE_PERSIST in bugs
         self._bug_vote_not_persisted = VOTE_NOT_PERSISTED in bugs
         self._bug_vote_without_log_check = VOTE_WITHOUT_LOG_CHECK in bugs
@@ -147,6 +156,7 @@ class RaftNode:
         self._bug_pre_vote_counted_as_vote = PRE_VOTE_COUNTED_AS_VOTE in bugs
         self._bug_pre_vote_raises_term = PRE_VOTE_RAISES_TERM in bugs
         self._bug_leader_keeps_role = LEADER_KEEPS_ROLE_ON_HIGHER_TERM in bugs
+        self._bug_transfer_skips_log_check = TRANSFER_SKIPS_LOG_CHECK in bugs
         self._bug_follower_commit_own_tail = FOLLOWER_COMMIT_OWN_TAIL in bugs
         self._bug_inflight_never_freed = INFLIGHT_NEVER_FREED in bugs
         self._bug_probe_next_not_decremented = PROBE_NEXT_NOT_DECREMENTED in bugs
@@ -180,6 +190,8 @@ class RaftNode:
             tolerate_damage=not bugs.isdisjoint(LOG_DAMAGING_BUGS),
             truncate_on_every_append=STALE_APPEND_TRUNCATES in bugs,
             conflict_slice_off_by_one=CONFLICT_SLICE_OFF_BY_ONE in bugs,
+            snapshot=state.snapshot,
+            keep_conflicts_on_restore=SNAPSHOT_KEEPS_CONFLICTING_ENTRIES in bugs,
         )
         if RESTART_SKIPS_APPLY in bugs:
             # The planted bug: the commit index read back from disk is taken for the applied
@@ -374,6 +386,23 @@ class RaftNode:
         """
         self.step(Message(TRANSFER_LEADER, self.node_id, self.node_id, 0, log_index=to))
 
+    def create_snapshot(self, index: int, data: str) -> Snapshot:
+        """The host's state machine, as of applied entry `index`, encoded as `data`: keep it
+        as this node's snapshot and compact the log up to `config.snapshot_catch_up`
+        entries before it (etcd's CreateSnapshot then Compact). The host persists the
+        snapshot it gets back; the node sends it to followers it can no longer reach with
+        entries. A snapshot no newer than the one held is refused (ValueError)."""
+        log = self.log
+        held = 0 if self.snapshot is None else self.snapshot.index
+        # The planted bug `snapshot-beyond-applied` labels snapshots up to the commit index.
+        limit = log.committed if self._bug_snapshot_beyond_applied else log.applied
+        if not held < index <= limit:
+            raise ValueError(f"a snapshot at {index} must be past {held} and applied (applied: {log.applied})")
+        snapshot = Snapshot(index=index, term=log.term(index), membership=self._tracker.membership, data=data)
+        self.snapshot = snapshot
+        log.compact(min(index - self.config.snapshot_catch_up, log.applied))
+        return snapshot
+
     def read_index(self, context: str) -> bool:
         """Ask for the index a read named `context` may be served at; it comes back as a
         `ReadState` in a later Ready, or never if leadership changes first (the Ready's soft
@@ -545,10 +574,12 @@ class RaftNode:
             or (self.vote == NO_NODE and self.leader_id == NO_NODE)
             or (pre_vote and message.term > self.term)
         )
-        # The planted bug `vote-without-log-check` skips the election restriction.
-        if can_vote and (
-            self._bug_vote_without_log_check or self.log.is_up_to_date(message.log_index, message.log_term)
-        ):
+        # The planted bug `vote-without-log-check` skips the election restriction, and
+        # `transfer-skips-log-check` skips it for a campaign the leader asked for.
+        blind = self._bug_vote_without_log_check or (
+            self._bug_transfer_skips_log_check and message.context == TRANSFER_CAMPAIGN
+        )
+        if can_vote and (blind or self.log.is_up_to_date(message.log_index, message.log_term)):
             # Answer with the term asked about: a pre-candidate is one term ahead of us and
             # would ignore an answer carrying our (older) term.
             self._send(Message(response_type, self.node_id, message.sender, message.term))
@@ -579,6 +610,10 @@ class RaftNode:
             if message.context is not None:
                 self._read_round_answered(message.sender, message.context)
             progress.recent_active = True
+            if progress.state is ProgressState.SNAPSHOT:
+                # The follower answered a heartbeat but not the snapshot: take it for lost
+                # and send it again (or entries, if it caught up otherwise).
+                progress.become_probe()
             progress.paused = False
             if progress.match < self.log.last_index or progress.state is ProgressState.PROBE:
                 self._owe_append(message.sender, even_if_empty=True)
@@ -613,6 +648,9 @@ class RaftNode:
         elif kind is HEARTBEAT:
             self.become_follower(message.term, message.sender)
             self._handle_heartbeat(message)
+        elif kind is SNAPSHOT:
+            self.become_follower(message.term, message.sender)
+            self._handle_snapshot(message)
         elif kind is (PRE_VOTE_RESPONSE if self.role is PRE_CANDIDATE else VOTE_RESPONSE) or (
             # The planted bug `pre-vote-counted-as-vote`: a candidate takes any granted
             # answer for its term, pre-votes that arrive after the pre-election included.
@@ -637,6 +675,10 @@ class RaftNode:
             self._election_elapsed_ticks = 0
             self.leader_id = message.sender
             self._handle_heartbeat(message)
+        elif kind is SNAPSHOT:
+            self._election_elapsed_ticks = 0
+            self.leader_id = message.sender
+            self._handle_snapshot(message)
         elif kind is READ_INDEX:
             # Only our own read asks us; a follower's request meant for a leader we no
             # longer are is dropped, and its follower sees the leader change.
@@ -691,6 +733,21 @@ class RaftNode:
         # The round number goes back: the answer confirms that round's reads and lease.
         self._send(Message(HEARTBEAT_RESPONSE, self.node_id, message.sender, self.term, context=message.context))
 
+    def _handle_snapshot(self, message: Message) -> None:
+        """Install the leader's snapshot unless the log already holds what it stands for;
+        either way answer with how far the log now matches the leader's."""
+        snapshot = message.snapshot
+        assert snapshot is not None, message
+        log = self.log
+        if log.restore(snapshot):
+            self.snapshot = snapshot
+            if snapshot.membership != self._tracker.membership:
+                self._switch_membership(snapshot.membership)
+            matched = log.last_index
+        else:
+            matched = log.committed
+        self._send(Message(APPEND_RESPONSE, self.node_id, message.sender, self.term, log_index=matched))
+
     # ---- leadership transfer ----
 
     def _handle_transfer_leader(self, target: int) -> None:
@@ -706,7 +763,8 @@ class RaftNode:
         # The transfer has one election timeout to succeed (`_tick_heartbeat`).
         self._election_elapsed_ticks = 0
         self.lead_transferee = target
-        if self._tracker.progress[target].match == self.log.last_index:
+        if self._tracker.progress[target].match == self.log.last_index or self._bug_transfer_skips_log_check:
+            # The planted bug `transfer-skips-log-check` hands over without catching up.
             self._send_timeout_now(target)
         else:
             self._owe_append(target, even_if_empty=True)
@@ -912,7 +970,13 @@ class RaftNode:
         was_probing = progress.state is ProgressState.PROBE
         if not (progress.maybe_update(index) or (was_probing and progress.match == index)):
             return
-        if was_probing:
+        if progress.state is ProgressState.SNAPSHOT:
+            # The snapshot arrived (or the follower caught up past it another way): stream
+            # entries again from what it now holds, if the log still reaches back there.
+            if self.log.compacted_before(progress.match):
+                return
+            progress.become_replicate()
+        elif was_probing:
             progress.become_replicate()
         elif not self._bug_inflight_never_freed:
             # The planted bug `inflight-never-freed` forgets this: the window only fills.
@@ -967,6 +1031,8 @@ class RaftNode:
             return False
         log = self.log
         next_index = progress.next
+        if log.compacted_before(next_index - 1):
+            return self._send_snapshot(to, progress)
         last_index = log.last_index
         assert next_index <= last_index + 1, f"next {next_index} beyond log end {last_index}"
         entries: tuple[Entry, ...] = ()
@@ -991,6 +1057,17 @@ class RaftNode:
             )
         )
         progress.sent_entries(len(entries), previous_index + len(entries))
+        progress.appended_since_heartbeat = True
+        return True
+
+    def _send_snapshot(self, to: int, progress: Progress) -> bool:
+        """The entries `to` needs next are compacted away: send the snapshot instead."""
+        snapshot = self.snapshot
+        assert snapshot is not None and not self.log.compacted_before(snapshot.index), (
+            f"log compacted to {self.log.first_index - 1} with no snapshot to send in its place"
+        )
+        self._messages.append(Message(SNAPSHOT, self.node_id, to, self.term, snapshot=snapshot))
+        progress.become_snapshot(snapshot.index)
         progress.appended_since_heartbeat = True
         return True
 
@@ -1070,6 +1147,7 @@ class RaftNode:
             or self._read_only.waiting
             or log.in_progress_index < log.last_index
             or log.applied < log.committed
+            or log.pending_snapshot is not None
             or hard.term != self.term
             or hard.vote != self.vote
             or hard.commit != log.committed
@@ -1099,11 +1177,14 @@ class RaftNode:
         if previous_soft.leader != self.leader_id or previous_soft.role is not self.role:
             soft_state = SoftState(leader=self.leader_id, role=self.role)
             self._previous_soft_state = soft_state
+        snapshot = log.take_snapshot()
         entries = log.take_unstable() if log.has_unstable() else ()
         # Everything up to the last index is on disk once this batch is, so every
         # committed entry may be applied after the host has persisted the batch.
         assert log.committed <= log.in_progress_index
-        committed_entries = log.committed_to_apply() if log.has_committed_to_apply() else ()
+        committed_entries: tuple[Entry, ...] = ()
+        if log.has_committed_to_apply():
+            committed_entries = log.committed_to_apply(after=0 if snapshot is None else snapshot.index)
         messages = tuple(self._messages)
         self._messages = []
         read_states = tuple(self._read_states)
@@ -1116,6 +1197,7 @@ class RaftNode:
             committed_entries=committed_entries,
             persist_before_send=not self._bug_send_before_persist,
             read_states=read_states,
+            snapshot=snapshot,
         )
         self._outstanding_ready = ready
         return ready
@@ -1128,6 +1210,8 @@ class RaftNode:
         assert leads == bool(self._tracker.progress), self
         log = self.log
         log.stable_to_in_progress()
+        if ready.snapshot is not None and ready.snapshot.index > log.applied:
+            log.applied_to(ready.snapshot.index)
         if ready.committed_entries:
             log.applied_to(ready.committed_entries[-1].index)
             self._apply_conf_changes(ready.committed_entries)

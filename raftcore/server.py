@@ -41,6 +41,7 @@ from raftcore.bugs import (
     READ_FROM_FOLLOWER,
     READ_INDEX_BEFORE_APPLY,
     RETRY_ANSWERED_AFRESH,
+    SNAPSHOT_BEYOND_APPLIED,
     STALE_LOCAL_READ,
     TXN_COMPARE_AT_PROPOSE,
 )
@@ -57,7 +58,7 @@ from raftcore.kv import ETCD_OPERATIONS, READ_OPERATIONS, Command, ExecutionObse
 from raftcore.lease import minimum_ttl_seconds
 from raftcore.lease_service import LOCAL_LEASE_OPERATIONS, LeaseService
 from raftcore.raft import RaftNode
-from raftcore.types import NO_NODE, ConfChange, Config, Entry, EntryKind, PersistedState, Ready, Role
+from raftcore.types import NO_NODE, ConfChange, Config, Entry, EntryKind, PersistedState, Ready, Role, Snapshot
 from raftcore.watch import WatchHub
 
 _PLAIN_WRITES = ("put", "delete", "cas", "append")
@@ -160,6 +161,9 @@ class KVServer:
             bugs=config.bugs,
             minimum_lease_ttl=minimum_ttl_seconds(config.election_ticks, config.tick_ms),
         )
+        if state.snapshot is not None:
+            self._load(state.snapshot)
+        self._snapshot_beyond_applied = SNAPSHOT_BEYOND_APPLIED in config.bugs
         self.leases = LeaseService(config, self.node, self.store)
         self.node_id = config.node_id
         self.watches = WatchHub(config.node_id, self.store.mvcc, config.bugs)
@@ -276,9 +280,12 @@ class KVServer:
         return self._reply(request.request_id, request.client, result, index=0, term=0)
 
     def _not_leader(self, request: Request) -> Response:
-        return Response(
-            request.request_id, request.client, self.node_id, False, error="not-leader", leader_hint=self.node.leader_id
-        )
+        # A leader handing over names its successor to be: the client's next attempt goes
+        # where leadership is going, not back to a leader that refuses proposals.
+        node = self.node
+        handing_over = node.role is Role.LEADER and node.lead_transferee != NO_NODE
+        hint = node.lead_transferee if handing_over else node.leader_id
+        return Response(request.request_id, request.client, self.node_id, False, error="not-leader", leader_hint=hint)
 
     def serve_reads(self, ready: Ready) -> list[Response]:
         """After `ready`'s committed entries are applied: the replies to reads that can be
@@ -348,6 +355,41 @@ class KVServer:
                     )
                 )
         return responses, acknowledgements
+
+    def maybe_snapshot(self) -> Snapshot | None:
+        """Snapshot the store if `Config.snapshot_every` entries were applied since the last
+        snapshot (etcd's `--snapshot-count`); the node compacts its log. The host persists
+        the snapshot returned."""
+        every = self.node.config.snapshot_every
+        if not every:
+            return None
+        node = self.node
+        held = 0 if node.snapshot is None else node.snapshot.index
+        if node.applied_index - held < every:
+            return None
+        index = node.applied_index
+        if self._snapshot_beyond_applied:
+            # The planted bug: the snapshot is labelled with the commit index, ahead of the
+            # state it holds.
+            index = node.commit_index
+        return node.create_snapshot(index, self.store.snapshot_data())
+
+    def install_snapshot(self, snapshot: Snapshot) -> list[Response]:
+        """Load a snapshot the leader sent (handed over by a Ready, before its entries);
+        return the replies it settles (keep-alives waiting on a revoke it holds)."""
+        self._load(snapshot)
+        self.watches.restored()
+        return [
+            self._reply(late.request_id, late.client, late.result, snapshot.index, snapshot.term)
+            for late in self.leases.restored()
+        ]
+
+    def _load(self, snapshot: Snapshot) -> None:
+        self.store.load_snapshot(snapshot.data)
+        # The snapshot's label says where applying resumes; a correct snapshot's state is
+        # exactly that far (a snapshot labelled beyond its state, a planted bug, loses
+        # the entries in between here).
+        self.store.applied_index = snapshot.index
 
     def _reply(self, request_id: str, client: str, result: Result, index: int, term: int) -> Response:
         error = result.error if result.error is not None or result.succeeded else "compare-failed"

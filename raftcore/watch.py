@@ -261,6 +261,21 @@ class WatchHub:
             if watch.next_revision <= self._store.revision:
                 self._outbox.extend(self._catch_up(watch))
 
+    def restored(self) -> None:
+        """The store's state was replaced by a snapshot (`KVStore.load_snapshot`), as on a
+        member too far behind for the log to reach. A watch owed a revision the snapshot's
+        compaction dropped cannot be served and is canceled naming that compaction, as etcd
+        cancels a watcher restored below its compacted revision; every other watch catches
+        up from the restored history as usual. The cancellations go out with the next
+        `after_apply`, in the order the watches opened."""
+        store = self._store
+        for place, watch in list(self._watches.items()):
+            if watch.next_revision < store.compacted:
+                self._outbox.append(
+                    self._response(watch, store.revision, canceled=True, compact_revision=store.compacted)
+                )
+                del self._watches[place]
+
     def after_apply(self) -> list[WatchResponse]:
         """What every watch is owed after entries applied, in the order the watches opened
         (what was settled before a compaction first)."""

@@ -21,6 +21,7 @@ from typing import Any
 
 from checkers.verdict import HTML_REPORT, Verdict
 from reports.model import (
+    LANE_MARK_KINDS,
     NODE_STATES,
     OUTCOMES,
     Counterexample,
@@ -33,6 +34,7 @@ from reports.model import (
 from reports.palette import (
     COUNTEREXAMPLE_COLOUR,
     FAULT_COLOURS,
+    LANE_MARK_COLOURS,
     NODE_STATE_COLOURS,
     OUTCOME_COLOURS,
     PREFIX_COLOUR,
@@ -90,6 +92,8 @@ def render_html(timeline: Timeline, messages_hint: str = _DEFAULT_HINT, extra_se
         _raft_states(timeline),
         _faults(timeline),
         _elections(timeline),
+        _membership(timeline),
+        _snapshots(timeline),
         extra_sections,
         _messages_section(timeline),
         "</main>\n",
@@ -134,6 +138,7 @@ def _data(timeline: Timeline, messages_hint: str) -> str:
     node_index = {node: number for number, node in enumerate(timeline.nodes)}
     outcome_index = {outcome: number for number, outcome in enumerate(OUTCOMES)}
     state_index = {state: number for number, state in enumerate(NODE_STATES)}
+    mark_index = {kind: number for number, kind in enumerate(LANE_MARK_KINDS)}
     data = {
         "unit": timeline.time_unit,
         "start": timeline.start,
@@ -159,6 +164,11 @@ def _data(timeline: Timeline, messages_hint: str) -> str:
             if span.node in node_index
         ],
         "elections": [[election.time, election.node, election.term] for election in timeline.elections],
+        "markKinds": list(LANE_MARK_KINDS),
+        "marks": [
+            [node_index[mark.node], mark.time, mark_index[mark.kind], mark.label, _flat(mark.record)]
+            for mark in timeline.lane_marks
+        ],
         "faults": [
             [fault.id, fault.kind, fault.start, fault.end, fault.label, list(fault.nodes), _flat(fault.record)]
             for fault in timeline.faults
@@ -208,6 +218,7 @@ def _data(timeline: Timeline, messages_hint: str) -> str:
         "colours": {
             "outcomes": OUTCOME_COLOURS,
             "states": NODE_STATE_COLOURS,
+            "marks": LANE_MARK_COLOURS,
             "faults": FAULT_COLOURS,
             "messages": MESSAGE_COLOURS,
             "counterexample": COUNTEREXAMPLE_COLOUR,
@@ -361,18 +372,38 @@ def _swatch(colour: str, text: str, border: str | None = None) -> str:
 def _legend(timeline: Timeline) -> str:
     items = [_swatch(OUTCOME_COLOURS[outcome], outcome) for outcome in OUTCOMES]
     if timeline.nodes:
-        items += [_swatch(NODE_STATE_COLOURS[state], state) for state in NODE_STATES]
+        items += [_swatch(NODE_STATE_COLOURS[state], state) for state in timeline.states_shown()]
     # A history checked on its own has faults (its fault lines) but no nodes.
     kinds = sorted({fault.kind for fault in timeline.faults})
     items += [_swatch(fault_colour(kind), f"{kind} fault") for kind in kinds]
     if timeline.nodes:
         items.append("<span>\u25b6 election</span><span>\u2506 phase boundary</span>")
+        kinds_marked = {mark.kind for mark in timeline.lane_marks}
+        items += [
+            f'<span class="mark-{kind}" style="color:{LANE_MARK_COLOURS[kind]}">{_e(text)}</span>'
+            for kind, text in MARK_LEGEND.items()
+            if kind in kinds_marked
+        ]
     if timeline.counterexamples:
         items.append(_swatch("#fff", "cannot be linearized", COUNTEREXAMPLE_COLOUR))
         items.append(_swatch("#fff", "#n: linearizable prefix", PREFIX_COLOUR))
     if timeline.markers:
         items.append(f'<span style="color:{COUNTEREXAMPLE_COLOUR}">\u25bc anomaly</span>')
     return f'<div class="legend" id="legend">{"".join(items)}</div>\n'
+
+
+MARK_LEGEND = {
+    "snapshot": "\u2502 snapshot taken",
+    "snapshot-install": "\u25c6 snapshot installed",
+    "restart-snapshot": "\u25c7 restarted from a snapshot",
+    "conf-apply": "\u25a0 membership change applied",
+    "member-added": "+ joined",
+    "member-removed": "\u2212 removed",
+    "corrupt": "\u2716 disk corrupt",
+    "disk": "\u25b2 disk: write torn, tail dropped, full",
+}
+"""The legend's word for each lane mark, with the glyph the timeline draws for it."""
+assert set(MARK_LEGEND) == set(LANE_MARK_KINDS)
 
 
 def _op_link(timeline: Timeline, number: int, css: str = "") -> str:
@@ -532,6 +563,80 @@ def _elections(timeline: Timeline) -> str:
         "<th>term</th><th>leader</th><th>elected at</th><th>led for</th><th>how it ended</th></tr></thead>"
         f"<tbody>{rows}</tbody></table>{tail}</details></section>\n"
     )
+
+
+MEMBERSHIP_LISTED = 200
+
+
+def _membership(timeline: Timeline) -> str:
+    """Each membership change: proposed by which leader, first applied when, and the
+    voters and learners it left."""
+    if not timeline.membership:
+        return ""
+
+    def ids(nodes: tuple[int, ...]) -> str:
+        return " ".join(str(node) for node in nodes) or "none"
+
+    rows = "".join(
+        f"<tr><td>{change.index}</td><td>{_e(change.change)}</td>"
+        + (
+            f'<td><a data-time="{change.proposed}" href="#timeline">{_e(_short_time(timeline, change.proposed))}</a>'
+            f" by node {change.proposer} (term {change.term})</td>"
+            if change.proposed is not None
+            else "<td></td>"
+        )
+        + (
+            f'<td><a data-time="{change.applied}" href="#timeline">{_e(_short_time(timeline, change.applied))}</a></td>'
+            if change.applied is not None
+            else "<td>never</td>"
+        )
+        + f"<td>{_e(ids(change.voters))}</td><td>{_e(ids(change.learners))}</td><td>{change.applied_by}</td></tr>"
+        for change in timeline.membership[:MEMBERSHIP_LISTED]
+    )
+    more = len(timeline.membership) - MEMBERSHIP_LISTED
+    tail = f'<p class="note">and {_e(plural(more, "more change"))}</p>' if more > 0 else ""
+    count = plural(len(timeline.membership), "membership change")
+    return (
+        f"<section><details{' open' if len(timeline.membership) <= 12 else ''}><summary><h2>{_e(count)}</h2>"
+        '</summary><table class="list" id="membership"><thead><tr><th>index</th><th>change</th><th>proposed</th>'
+        "<th>first applied</th><th>voters after</th><th>learners after</th><th>nodes that applied it</th></tr>"
+        f"</thead><tbody>{rows}</tbody></table>{tail}</details></section>\n"
+    )
+
+
+SNAPSHOT_EVENTS_LISTED = 200
+
+
+def _snapshots(timeline: Timeline) -> str:
+    """How many snapshots each node took, then every install, restart from a snapshot,
+    disk found corrupt and other disk fault: the rare events, in time order."""
+    taken: dict[int, int] = {}
+    for mark in timeline.marks_of("snapshot"):
+        taken[mark.node] = taken.get(mark.node, 0) + 1
+    rare = timeline.marks_of("snapshot-install", "restart-snapshot", "corrupt", "disk")
+    if not taken and not rare:
+        return ""
+    total = sum(taken.values()) + timeline.snapshots_uncounted
+    counts = ", ".join(f"node {node}: {count:,}" for node, count in sorted(taken.items()))
+    if timeline.snapshots_uncounted:
+        counts += f"; {timeline.snapshots_uncounted:,} more not drawn"
+    summary = f"<p>{_e(plural(total, 'snapshot'))} taken" + (f" ({_e(counts)})" if counts else "") + ".</p>"
+    if not total:
+        summary = ""
+    rows = "".join(
+        f'<tr><td><a data-time="{mark.time}" href="#timeline">{_e(_short_time(timeline, mark.time))}</a></td>'
+        f"<td>node {mark.node}</td><td>{_e(mark.label)}</td></tr>"
+        for mark in rare[:SNAPSHOT_EVENTS_LISTED]
+    )
+    more = len(rare) - SNAPSHOT_EVENTS_LISTED
+    tail = f'<p class="note">and {_e(plural(more, "more event"))}</p>' if more > 0 else ""
+    table = (
+        '<table class="list" id="snapshots"><thead><tr><th>at</th><th>node</th><th>what</th></tr></thead>'
+        f"<tbody>{rows}</tbody></table>{tail}"
+        if rows
+        else ""
+    )
+    return f"<section><h2>Snapshots and disks</h2>{summary}{table}</section>\n"
 
 
 def _seconds_held(us: int) -> str:

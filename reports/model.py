@@ -20,9 +20,49 @@ OUTCOMES = ("ok", "fail", "info", "pending")
 whose compare failed is a `fail` that observed something); `info` unknown, the client gave
 up at its end; `pending` never completed before the history ended."""
 
-NODE_STATES = ("follower", "pre-candidate", "candidate", "leader", "paused", "crashed")
+NODE_STATES = (
+    "follower",
+    "pre-candidate",
+    "candidate",
+    "leader",
+    "paused",
+    "crashed",
+    "learner",
+    "removed",
+    "corrupt",
+)
 """What a node lane shows. `paused` and `crashed` hide the Raft role beneath them: a paused
-node keeps its role but acts on nothing, and a crashed one has none."""
+node keeps its role but acts on nothing, and a crashed one has none. `learner`: a follower
+that is not yet a voter (a member that joined, until its promotion applies at that node);
+`removed`: no longer a member (its host stopped for good); `corrupt`: its restart found a
+record of its disk failing its checksum and it refused to start, for the rest of the run.
+A node that joins mid-run has no span before it joins."""
+
+LASTING_STATES = ("removed", "corrupt")
+"""States a node never leaves: no role, pause or restart shows over them."""
+
+OCCASIONAL_STATES = ("learner", *LASTING_STATES)
+"""States only some runs have: legends show them only when a run has them."""
+
+LANE_MARK_KINDS = (
+    "snapshot",
+    "snapshot-install",
+    "restart-snapshot",
+    "conf-apply",
+    "member-added",
+    "member-removed",
+    "corrupt",
+    "disk",
+)
+"""What a mark on a node lane says happened to that node: it snapshotted its store (there
+can be hundreds: drawn faint), installed its leader's snapshot, restarted from a snapshot
+on its disk, applied a membership change, joined or left the membership, found its disk
+corrupt at a restart, or another disk fault struck it (`disk`: a write torn by a crash, the
+torn tail dropped at the restart, a write or restart refused by a full disk)."""
+
+MAX_SNAPSHOT_MARKS = 5_000
+"""Snapshots taken that a timeline keeps as marks (the first ones); the rest are counted.
+Installs, restarts and membership changes are few and always kept."""
 
 MAX_OPERATIONS = 100_000
 """The most operations a timeline of a history holds; a page of more stays responsive
@@ -78,6 +118,39 @@ class NodeSpan:
     def __post_init__(self) -> None:
         assert self.state in NODE_STATES, self.state
         assert self.start <= self.end, (self.start, self.end)
+
+
+@dataclass(frozen=True, slots=True)
+class LaneMark:
+    """Something that happened to one node at one moment (see `LANE_MARK_KINDS`), drawn
+    on its lane; `label` says it in a line and `record` in full (index, term, voters)."""
+
+    time: int
+    node: int
+    kind: str
+    label: str
+    record: tuple[tuple[str, str], ...]
+
+    def __post_init__(self) -> None:
+        assert self.kind in LANE_MARK_KINDS, self.kind
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipChange:
+    """A membership change as the cluster lived it: proposed by a leader as the entry at
+        `index`, first applied at `applied` (None: never), with the voters and learners it
+        left. `applied_by` counts the nodes that applied it (a node that restarts applies it
+    again, and counts once)."""
+
+    index: int
+    change: str
+    proposed: int | None
+    proposer: int | None
+    term: int | None
+    applied: int | None
+    voters: tuple[int, ...]
+    learners: tuple[int, ...]
+    applied_by: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,11 +312,25 @@ class Timeline:
     commands: tuple[tuple[str, str], ...] = ()
     """What a person runs next: (purpose, command line), e.g. ("replay", "raftsim replay DIR")."""
     causes: tuple[Cause, ...] = ()
+    lane_marks: tuple[LaneMark, ...] = ()
+    """In time order; every mark's node is one of `nodes`."""
+    snapshots_uncounted: int = 0
+    """Snapshots taken beyond `MAX_SNAPSHOT_MARKS`, left out of `lane_marks`."""
+    membership: tuple[MembershipChange, ...] = ()
 
     def __post_init__(self) -> None:
         assert self.time_unit in ("us", "event"), self.time_unit
         assert all(op.id == number for number, op in enumerate(self.ops)), "op ids are positions"
         assert set(op.lane for op in self.ops) <= set(self.lanes)
+        assert set(mark.node for mark in self.lane_marks) <= set(self.nodes)
+
+    def marks_of(self, *kinds: str) -> list[LaneMark]:
+        return [mark for mark in self.lane_marks if mark.kind in kinds]
+
+    def states_shown(self) -> list[str]:
+        """The node states a legend lists: every role, and a lasting state when it occurs."""
+        present = {span.state for span in self.spans}
+        return [state for state in NODE_STATES if state not in OCCASIONAL_STATES or state in present]
 
     @property
     def verdict(self) -> Verdict:
@@ -295,8 +382,8 @@ def plural(count: int, noun: str, many: str | None = None) -> str:
 @dataclass(frozen=True, slots=True)
 class Tenure:
     """One leader's term: elected at `start`, led until `end`, and how that ended:
-    `deposed` (by a node of term `by_term`), `crashed`, `paused`, `stepped down` or
-    `run ended`."""
+    `deposed` (by a node of term `by_term`), `crashed`, `paused`, `removed` (from the
+    membership), `stepped down` or `run ended`."""
 
     term: int
     node: int
@@ -332,7 +419,7 @@ def leader_tenures(timeline: Timeline) -> list[Tenure]:
         following = spans[led[-1] + 1] if led[-1] + 1 < len(spans) else None
         if following is None or end >= timeline.end:
             tenures.append(Tenure(election.term, election.node, election.time, end, "run ended"))
-        elif following.state in ("crashed", "paused"):
+        elif following.state in ("crashed", "paused", "removed", "corrupt"):
             tenures.append(Tenure(election.term, election.node, election.time, end, following.state))
         elif following.term > election.term:
             tenures.append(Tenure(election.term, election.node, election.time, end, "deposed", following.term))

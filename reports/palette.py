@@ -29,7 +29,27 @@ NODE_STATE_COLOURS: Final[dict[str, str]] = {
     "leader": "#1e88e5",
     "paused": "#8d6e63",
     "crashed": "#212121",
+    "learner": "#b2dfdb",
+    "removed": "#eceff1",
+    "corrupt": "#1b5e20",
 }
+"""`learner` is a follower's pale in the membership's teal; `removed` is nearly the page's
+white (the node is gone, not failed), with its word written on it; `corrupt` is the disk
+fault's green, darkened: a disk fault the node never recovers from."""
+
+LANE_MARK_COLOURS: Final[dict[str, str]] = {
+    "snapshot": "#a1887f",
+    "snapshot-install": "#6d4c41",
+    "restart-snapshot": "#6d4c41",
+    "conf-apply": "#00838f",
+    "member-added": "#00838f",
+    "member-removed": "#00838f",
+    "corrupt": "#c62828",
+    "disk": "#2e7d32",
+}
+"""Snapshots in the brown of snapshot messages (drawn faint when merely taken),
+membership in a teal no state or outcome uses, corruption in red, the disk's other
+faults in the disk fault's green, darkened."""
 
 FAULT_COLOURS: Final[dict[str, str]] = {
     "partition": "#ef9a9a",
@@ -39,6 +59,8 @@ FAULT_COLOURS: Final[dict[str, str]] = {
     "link": "#ffcc80",
     "disk": "#a5d6a7",
     "delay": "#90caf9",
+    "member": "#80deea",
+    "transfer": "#f48fb1",
     "other": "#e0e0e0",
 }
 """By fault kind (`scenarios.model.FAULT_KINDS`); `other` for a kind added later."""
@@ -58,7 +80,17 @@ def fault_colour(kind: str) -> str:
     return FAULT_COLOURS.get(kind, FAULT_COLOURS["other"])
 
 
-assert set(NODE_STATE_COLOURS) == {"follower", "pre-candidate", "candidate", "leader", "paused", "crashed"}
+assert set(NODE_STATE_COLOURS) == {
+    "follower",
+    "pre-candidate",
+    "candidate",
+    "leader",
+    "paused",
+    "crashed",
+    "learner",
+    "removed",
+    "corrupt",
+}
 assert set(OUTCOME_COLOURS) == {"ok", "fail", "info", "pending"}
 assert COUNTEREXAMPLE_COLOUR not in {*OUTCOME_COLOURS.values(), *NODE_STATE_COLOURS.values(), *FAULT_COLOURS.values()}
 

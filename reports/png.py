@@ -38,9 +38,10 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
 from checkers.verdict import PICTURE
-from reports.model import NODE_STATES, OUTCOMES, OpBar, Timeline, plural
+from reports.model import OUTCOMES, OpBar, Timeline, plural
 from reports.palette import (
     COUNTEREXAMPLE_COLOUR,
+    LANE_MARK_COLOURS,
     NODE_STATE_COLOURS,
     OUTCOME_COLOURS,
     PHASE_COLOUR,
@@ -220,6 +221,7 @@ def _timeline_figure(timeline: Timeline) -> Figure:
     _draw_phases(ax, timeline, axis)
     _draw_faults(ax, timeline, axis, rows, labels)
     _draw_nodes(ax, timeline, axis, rows, labels)
+    _draw_lane_marks(ax, timeline, axis, rows)
     _draw_operations(ax, timeline, axis, rows, labels)
     _draw_counterexamples(ax, timeline, axis, rows)
     _draw_markers(ax, timeline, axis, rows.total)
@@ -421,6 +423,14 @@ def _draw_faults(ax: Axes, timeline: Timeline, axis: _Axis, rows: _Rows, labels:
                 )
 
 
+SPAN_LABELS = {
+    "leader": ("leader t{term}", "white"),
+    "corrupt": ("corrupt disk", "white"),
+    "removed": ("removed", "#607d8b"),
+}
+"""The words written on a node's span wide enough for them."""
+
+
 def _draw_nodes(ax: Axes, timeline: Timeline, axis: _Axis, rows: _Rows, labels: _Labels) -> None:
     spans = timeline.spans
     boxes = _boxes(
@@ -431,15 +441,16 @@ def _draw_nodes(ax: Axes, timeline: Timeline, axis: _Axis, rows: _Rows, labels: 
     )
     _add_boxes(ax, boxes, [NODE_STATE_COLOURS[s.state] for s in spans], 2)
     for span in spans:
-        if span.state == "leader":
+        if span.state in SPAN_LABELS:
+            text, colour = SPAN_LABELS[span.state]
             labels.draw(
                 ax,
-                f"leader t{span.term}",
+                text.format(term=span.term),
                 span.start * axis.scale,
                 span.end * axis.scale,
                 rows.node_y[span.node] + 0.12,
                 NODE_ROW - 0.24,
-                colour="white",
+                colour=colour,
             )
     elections = timeline.elections
     if not elections:
@@ -462,6 +473,55 @@ def _draw_nodes(ax: Axes, timeline: Timeline, axis: _Axis, rows: _Rows, labels: 
                 parse_math=False,
                 clip_on=True,
             )
+
+
+MARK_STYLES: dict[str, tuple[str, str]] = {
+    "snapshot-install": ("D", "snapshot installed"),
+    "restart-snapshot": ("d", "restarted from a snapshot"),
+    "conf-apply": ("s", "membership change applied"),
+    "member-added": ("P", "joined"),
+    "member-removed": ("_", "removed"),
+    "corrupt": ("X", "disk corrupt"),
+    "disk": ("^", "disk: write torn, tail dropped, full"),
+}
+"""Marker and legend words of each lane mark but snapshots taken, which are faint ticks."""
+
+
+def _draw_lane_marks(ax: Axes, timeline: Timeline, axis: _Axis, rows: _Rows) -> None:
+    """Snapshots taken as faint ticks at the top of their node's row, one collection for
+    all; every other mark as one scatter per kind over the row's middle."""
+    taken = timeline.marks_of("snapshot")
+    if taken:
+        ax.vlines(
+            [mark.time * axis.scale for mark in taken],
+            [rows.node_y[mark.node] + 0.02 for mark in taken],
+            [rows.node_y[mark.node] + 0.3 for mark in taken],
+            colors=LANE_MARK_COLOURS["snapshot"],
+            linewidths=0.6,
+            alpha=0.6,
+            zorder=4,
+        )
+    for kind, (marker, _words) in MARK_STYLES.items():
+        marks = timeline.marks_of(kind)
+        if not marks:
+            continue
+        xs = [mark.time * axis.scale for mark in marks]
+        ys = [rows.node_y[mark.node] + NODE_ROW / 2 for mark in marks]
+        colour = LANE_MARK_COLOURS[kind]
+        if marker == "_":  # a line marker has no face: its colour is its stroke's
+            ax.scatter(xs, ys, marker=marker, s=40, color=colour, linewidths=1.6, zorder=5)
+            continue
+        hollow = kind == "restart-snapshot"
+        ax.scatter(
+            xs,
+            ys,
+            marker=marker,
+            s=22,
+            facecolors="white" if hollow else colour,
+            edgecolors=colour if hollow else "white",
+            linewidths=1.2 if hollow else 0.5,
+            zorder=5,
+        )
 
 
 def _draw_operations(ax: Axes, timeline: Timeline, axis: _Axis, rows: _Rows, labels: _Labels) -> None:
@@ -603,8 +663,28 @@ def _legend(figure: Figure, timeline: Timeline, height_in: float, list_in: float
         )
     )
     if timeline.nodes:
-        handles += [Patch(facecolor=NODE_STATE_COLOURS[state], label=state) for state in NODE_STATES]
+        handles += [Patch(facecolor=NODE_STATE_COLOURS[state], label=state) for state in timeline.states_shown()]
         handles.append(Line2D([], [], marker="v", color="black", linestyle="none", label="elected (term)"))
+        if timeline.marks_of("snapshot"):
+            handles.append(
+                Line2D(
+                    [], [], marker="|", color=LANE_MARK_COLOURS["snapshot"], linestyle="none", label="snapshot taken"
+                )
+            )
+        for kind, (marker, words) in MARK_STYLES.items():
+            if timeline.marks_of(kind):
+                hollow = kind == "restart-snapshot"
+                handles.append(
+                    Line2D(
+                        [],
+                        [],
+                        marker=marker,
+                        linestyle="none",
+                        color=LANE_MARK_COLOURS[kind],
+                        markerfacecolor="white" if hollow else LANE_MARK_COLOURS[kind],
+                        label=words,
+                    )
+                )
     for kind in sorted({fault.kind for fault in timeline.faults}):
         handles.append(Patch(facecolor=fault_colour(kind), label=f"{kind} fault"))
     if timeline.phases:

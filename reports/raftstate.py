@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from checkers.trace import TraceEvent
+from checkers.trace import TraceEvent, restart_snapshot
 
 TAIL = 6
 """Entries shown of each node's log: the last ones, where logs diverge."""
@@ -98,10 +98,21 @@ class LogTracker:
 
     def _restart(self, event: TraceEvent) -> None:
         node = event["node"]
-        self._logs[node] = [(term, digest) for term, digest in event["log"]]
+        index, term = restart_snapshot(event)
+        self._logs[node] = self._through_snapshot(node, index, term) + [(t, digest) for t, digest in event["log"]]
         self._commit[node] = event["commit"]
         self._term[node] = event["term"]
         self._role[node] = "follower"
+
+    def _snapshot_install(self, event: TraceEvent) -> None:
+        node = event["node"]
+        self._logs[node] = self._through_snapshot(node, event["index"], event["term"])
+
+    def _through_snapshot(self, node: int, index: int, term: int) -> list[tuple[int, str]]:
+        """The entries a snapshot up to `index` stands for, as far as the node's log showed
+        them before; the rest only as the snapshot's term, with no digest to show."""
+        known = self._logs.get(node, [])[:index]
+        return known + [(term, "")] * (index - len(known))
 
     def _hard_state(self, event: TraceEvent) -> None:
         self._term[event["node"]] = event["term"]
@@ -135,6 +146,7 @@ _HANDLERS = {
     "start": LogTracker._start,
     "append": LogTracker._append,
     "restart": LogTracker._restart,
+    "snapshot-install": LogTracker._snapshot_install,
     "hard_state": LogTracker._hard_state,
     "role": LogTracker._role_event,
     "crash": LogTracker._crash,

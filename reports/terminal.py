@@ -3,9 +3,13 @@ each counterexample, for a person who has a shell and no browser.
 
 The node bars draw each node's states as characters over the console's width, one
 character per slice of the run: `L` leader, `C` candidate, `c` pre-candidate, `F`
-follower, `p` paused, `x` crashed, each slice showing the state the node spent most of
-it in. It is coarse (a 40 s run on 100 columns is 0.4 s a character), which is enough
-to see who led when and where a fault struck; the HTML report has the detail.
+follower, `p` paused, `x` crashed, `l` learner, `-` removed from the membership, `X`
+refused to start on a corrupt disk, blank before a node joined, each slice showing the
+state the node spent most of it in. Beneath them, a row of snapshots (`I` one installed, `R` a restart
+from one, `.` only taken) and one of membership (`M` a change first applied, `+` a member
+joined, `-` one removed), each followed by its list. It is coarse (a 40 s run on 100
+columns is 0.4 s a character), which is enough to see who led when and where a fault
+struck; the HTML report has the detail.
 
 Everything printed from the timeline is data from a history or trace. It goes to rich
 only inside `Text` objects, which rich never parses for markup or emoji, so a key such
@@ -32,7 +36,7 @@ from reports.model import (
     leader_tenures,
     plural,
 )
-from reports.palette import COUNTEREXAMPLE_COLOUR, FAULT_COLOURS, PREFIX_COLOUR
+from reports.palette import COUNTEREXAMPLE_COLOUR, FAULT_COLOURS, LANE_MARK_COLOURS, PREFIX_COLOUR
 
 STATE_CHARACTERS = {
     "leader": "L",
@@ -41,6 +45,9 @@ STATE_CHARACTERS = {
     "follower": "F",
     "paused": "p",
     "crashed": "x",
+    "learner": "l",
+    "removed": "-",
+    "corrupt": "X",
 }
 STATE_STYLES = {
     # Terminal styles, not the palette's fills: a near-black "crashed" or a pale
@@ -51,8 +58,21 @@ STATE_STYLES = {
     "follower": "dim",
     "paused": "#8d6e63",
     "crashed": "bold red",
+    "learner": "#00897b",
+    "removed": "dim",
+    "corrupt": "bold green",
 }
-STATE_PRIORITY = ("crashed", "paused", "leader", "candidate", "pre-candidate", "follower")
+STATE_PRIORITY = (
+    "corrupt",
+    "crashed",
+    "paused",
+    "leader",
+    "candidate",
+    "pre-candidate",
+    "learner",
+    "follower",
+    "removed",
+)
 """Tie-break in a slice where two states held equally long: the rarer, louder one."""
 TERMS_SHOWN = 40
 """Terms listed before the middle of a long run is elided."""
@@ -82,6 +102,10 @@ def render_terminal(timeline: Timeline, console: Console) -> None:
         sections.append(_bars(timeline, console.width))
     if timeline.faults:
         sections.append(_faults(timeline))
+    if timeline.membership:
+        sections.append(_membership(timeline))
+    if timeline.marks_of("snapshot", "snapshot-install", "restart-snapshot", "corrupt", "disk"):
+        sections.append(_snapshots(timeline))
     if timeline.causes:
         sections.append(_causes(timeline))
     if timeline.markers:
@@ -201,17 +225,75 @@ def _bars(timeline: Timeline, console_width: int) -> Text:
         lines.append("faults".ljust(LABEL_WIDTH))
         lines.append(_fault_bar(timeline, width))
         lines.append("\n")
+    snapshots = _snapshot_bar(timeline, width)
+    if snapshots is not None:
+        lines.append("snapshot".ljust(LABEL_WIDTH))
+        lines.append(snapshots, style=LANE_MARK_COLOURS["snapshot-install"])
+        lines.append("\n")
+    members = _membership_bar(timeline, width)
+    if members is not None:
+        lines.append("members".ljust(LABEL_WIDTH))
+        lines.append(members, style=LANE_MARK_COLOURS["conf-apply"])
+        lines.append("\n")
     if timeline.markers:
         lines.append("anomaly".ljust(LABEL_WIDTH))
         lines.append(_marker_bar(timeline, width), style=f"bold {COUNTEREXAMPLE_COLOUR}")
         lines.append("\n")
     left, right = _time(timeline, 0), _time(timeline, timeline.end)
     lines.append(" " * LABEL_WIDTH + left + right.rjust(max(width - len(left), len(right) + 1)), style="dim")
-    lines.append(
-        "\n" + " " * LABEL_WIDTH + "L leader  C candidate  c pre-candidate  F follower  p paused  x crashed",
-        style="dim",
+    words = "L leader  C candidate  c pre-candidate  F follower  p paused  x crashed"
+    lines.append("\n" + " " * LABEL_WIDTH + words, style="dim")
+    states = {span.state for span in timeline.spans}
+    lasting = "  ".join(
+        text
+        for state, text in (("learner", "l learner"), ("removed", "- removed"), ("corrupt", "X corrupt disk"))
+        if state in states
     )
+    if timeline.marks_of("member-added"):
+        lasting += ("  " if lasting else "") + "(blank: not yet a member)"
+    if lasting:
+        lines.append("\n" + " " * LABEL_WIDTH + lasting, style="dim")
+    if snapshots is not None:
+        lines.append(
+            "\n" + " " * LABEL_WIDTH + "I snapshot installed  R restarted from a snapshot  . snapshot taken",
+            style="dim",
+        )
+    if members is not None:
+        lines.append(
+            "\n" + " " * LABEL_WIDTH + "M membership change applied  + member joined  - member removed", style="dim"
+        )
     return lines
+
+
+def _column(time: int, width: int, end: int) -> int:
+    return min(width - 1, time * width // end)
+
+
+def _mark_bar(width: int, end: int, marks: list[tuple[int, str]], order: str) -> str:
+    """One character per slice: of the marks in it, the one first in `order`."""
+    columns = [" "] * width
+    for time, character in marks:
+        column = _column(time, width, end)
+        if columns[column] == " " or order.index(character) < order.index(columns[column]):
+            columns[column] = character
+    return "".join(columns)
+
+
+def _snapshot_bar(timeline: Timeline, width: int) -> str | None:
+    characters = {"snapshot-install": "I", "restart-snapshot": "R", "snapshot": "."}
+    marks = [(mark.time, characters[mark.kind]) for mark in timeline.marks_of(*characters)]
+    return _mark_bar(width, max(timeline.end, 1), marks, "IR.") if marks else None
+
+
+def _membership_bar(timeline: Timeline, width: int) -> str | None:
+    """A change where the cluster first applied it (every node applies it, within a few
+    milliseconds: one mark says it), and each member joining or removed."""
+    marks = [(change.applied, "M") for change in timeline.membership if change.applied is not None]
+    marks += [
+        (mark.time, "+" if mark.kind == "member-added" else "-")
+        for mark in timeline.marks_of("member-added", "member-removed")
+    ]
+    return _mark_bar(width, max(timeline.end, 1), marks, "-+M") if marks else None
 
 
 def _slice(column: int, width: int, end: int) -> tuple[int, int]:
@@ -296,6 +378,62 @@ def _faults(timeline: Timeline) -> Table:
         )
     if len(timeline.faults) > ROWS_SHOWN:
         table.caption = _elided(len(timeline.faults), "faults")
+    return table
+
+
+def _ids(nodes: tuple[int, ...]) -> str:
+    return " ".join(str(node) for node in nodes) or "none"
+
+
+def _membership(timeline: Timeline) -> Table:
+    table = Table(
+        title=_t(plural(len(timeline.membership), "membership change")),
+        title_justify="left",
+        show_edge=False,
+        header_style="bold",
+    )
+    for name, justify in (
+        ("index", "right"),
+        ("change", "left"),
+        ("proposed", "right"),
+        ("by", "left"),
+        ("applied", "right"),
+        ("voters after", "left"),
+        ("learners", "left"),
+    ):
+        table.add_column(name, justify=justify, overflow="fold", no_wrap=name in ("change", "by"))  # type: ignore[arg-type]
+    for change in timeline.membership[:ROWS_SHOWN]:
+        table.add_row(
+            _t(str(change.index)),
+            _t(change.change),
+            _t("" if change.proposed is None else _time(timeline, change.proposed)),
+            _t("" if change.proposer is None else f"{change.proposer} (t{change.term})"),
+            _t("never" if change.applied is None else _time(timeline, change.applied)),
+            _t(_ids(change.voters)),
+            _t(_ids(change.learners)),
+        )
+    if len(timeline.membership) > ROWS_SHOWN:
+        table.caption = _elided(len(timeline.membership), "changes")
+    return table
+
+
+def _snapshots(timeline: Timeline) -> Table:
+    """Snapshots taken, counted; installs, restarts from a snapshot and disk faults, listed."""
+    taken = len(timeline.marks_of("snapshot")) + timeline.snapshots_uncounted
+    rare = timeline.marks_of("snapshot-install", "restart-snapshot", "corrupt", "disk")
+    table = Table(
+        title=_t("snapshots and disks" + (f" ({plural(taken, 'snapshot')} taken)" if taken else "")),
+        title_justify="left",
+        show_edge=False,
+        header_style="bold",
+    )
+    table.add_column("at", justify="right")
+    table.add_column("node", justify="right")
+    table.add_column("what", overflow="fold")
+    for mark in rare[:ROWS_SHOWN]:
+        table.add_row(_t(_time(timeline, mark.time)), _t(str(mark.node)), _t(mark.label))
+    if len(rare) > ROWS_SHOWN:
+        table.caption = _elided(len(rare), "events")
     return table
 
 

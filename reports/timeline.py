@@ -48,16 +48,20 @@ from checkers.history import (
 from checkers.trace import TraceEvent, iter_trace_file
 from checkers.verdict import CheckerResult, RunVerdict, Verdict
 from reports.model import (
+    LASTING_STATES,
     MAX_MESSAGES,
     MAX_OPERATIONS,
+    MAX_SNAPSHOT_MARKS,
     NODE_STATES,
     OUTCOMES,
     Cause,
     Counterexample,
     Election,
     FaultSpan,
+    LaneMark,
     LogEntry,
     Marker,
+    MembershipChange,
     MessageArrow,
     NodeSpan,
     NodeState,
@@ -167,6 +171,9 @@ def timeline_from_run(
         replay=commands[0][1],
         commands=commands,
         causes=tuple(causes),
+        lane_marks=tuple(world.marks),
+        snapshots_uncounted=world.snapshots_uncounted,
+        membership=tuple(world.memberships()),
     )
 
 
@@ -375,10 +382,17 @@ class _World:
         self._role: dict[int, tuple[str, int, int]] = {}
         self._state: dict[int, tuple[str, int]] = {}  # node -> (state shown, since)
         self._spans: dict[int, list[NodeSpan]] = {}
-        self._faults: dict[int, tuple[TraceEvent, int]] = {}
+        self._faults: dict[object, tuple[TraceEvent, int]] = {}
+        """Open faults by id; a node found corrupt by ("corrupt", node)."""
         self._closed_faults: list[FaultSpan] = []
         self._sent: dict[int, TraceEvent] = {}
         self._outcome: dict[int, tuple[int | None, str | None]] = {}
+        self.marks: list[LaneMark] = []
+        self.snapshots_uncounted = 0
+        self._snapshot_marks = 0
+        self._changes: dict[int, _Change] = {}  # by the change's log index
+        self._corrupt: set[int] = set()
+        self._learners: set[int] = set()  # as each node itself last knew (only looked up)
         # The events a timeline draws; any other kind (append, apply, ack, ...) is skipped.
         self._handlers: dict[str, Callable[[TraceEvent, int], None]] = {
             "start": self._on_start,
@@ -387,10 +401,19 @@ class _World:
             "crash": self._on_crash,
             "restart": self._on_restart,
             # A real cluster's member processes, whose Raft state the trace does not hold:
-            # started again after a kill, removed from the membership, added back empty.
+            # started again after a kill. Removed from the membership and added (back, on a
+            # real cluster; with a new id, in the simulator), empty.
             "started": self._on_started,
-            "member-removed": self._on_crash,
+            "member-removed": self._on_member_removed,
             "member-added": self._on_member_added,
+            "snapshot": self._on_snapshot,
+            "snapshot-install": self._on_snapshot_install,
+            "conf-propose": self._on_conf_propose,
+            "conf-apply": self._on_conf_apply,
+            "corrupt": self._on_corrupt,
+            "torn": self._on_disk,
+            "repair": self._on_disk,
+            "disk-full": self._on_disk,
             "pause": self._on_pause,
             "resume": self._on_resume,
             "fault": self._on_fault,
@@ -405,7 +428,20 @@ class _World:
         self.end = max(self.end, t)
         handler = self._handlers.get(kind)
         if handler is not None:
+            node = event.get("node")
+            if type(node) is int and node not in self._state and kind not in _NOT_A_NODE_OF_ITS_OWN:
+                self._join(node, t)
             handler(event, t)
+
+    def _join(self, node: int, t: int) -> None:
+        """A node the `start` event did not list (one that joins the membership mid-run):
+        its lane begins now, not at the run's start."""
+        bisect.insort(self.nodes, node)
+        self._role[node] = ("follower", 0, 0)
+        self._state[node] = ("follower", t)
+
+    def _mark(self, event: TraceEvent, t: int, kind: str, label: str, record: list[tuple[str, str]]) -> None:
+        self.marks.append(LaneMark(t, event["node"], kind, label, (("at", _us(t)), *record)))
 
     def _on_start(self, event: TraceEvent, t: int) -> None:
         self.start_event = event
@@ -428,13 +464,15 @@ class _World:
                 spans[-1] = NodeSpan(node, shown, term, leader, last.start, t)
             else:
                 spans.append(NodeSpan(node, shown, term, leader, since, t))
+        if state == "follower" and node in self._learners:
+            state = "learner"
         self._state[node] = (state, t)
 
     def _on_role(self, event: TraceEvent, t: int) -> None:
         node, role = event["node"], event["role"]
         previous = self._role.get(node)
         current_state = self._state.get(node, ("follower", 0))[0]
-        shown = current_state if current_state in ("paused", "crashed") else role
+        shown = current_state if current_state in ("paused", "crashed", *LASTING_STATES) else role
         self._show(node, t, shown)
         self._role[node] = (role, event["term"], event["leader"])
         if role == "leader" and (previous is None or previous[:2] != ("leader", event["term"])):
@@ -446,28 +484,161 @@ class _World:
     def _on_started(self, event: TraceEvent, t: int) -> None:
         self._show(event["node"], t, "follower")
 
-    def _on_member_added(self, event: TraceEvent, t: int) -> None:
-        """A member added: a real cluster's comes back under its id; a simulated one is a
-        new node, whose row starts here."""
-        node = event["node"]
-        if node in self.nodes:
-            self._on_started(event, t)
-            return
-        self.nodes = sorted([*self.nodes, node])
-        self._role[node] = ("follower", 0, 0)
-        self._state[node] = ("follower", t)
-
     def _on_restart(self, event: TraceEvent, t: int) -> None:
         node = event["node"]
         self._show(node, t, "follower")
         self._role[node] = ("follower", event["term"], 0)
+        snapshot = event.get("snapshot")
+        if isinstance(snapshot, list) and len(snapshot) == 2:
+            index, term = (show(value) for value in snapshot)
+            self._mark(
+                event,
+                t,
+                "restart-snapshot",
+                f"node {node} restarted from its snapshot at index {index} (term {term})",
+                [
+                    ("snapshot index", str(index)),
+                    ("snapshot term", str(term)),
+                    ("log after it", str(len(event["log"]))),
+                ],
+            )
+
+    def _on_snapshot(self, event: TraceEvent, t: int) -> None:
+        if self._snapshot_marks >= MAX_SNAPSHOT_MARKS:
+            self.snapshots_uncounted += 1
+            return
+        self._snapshot_marks += 1
+        node, index, term = event["node"], event["index"], event["term"]
+        self._mark(
+            event,
+            t,
+            "snapshot",
+            f"node {node} snapshotted at index {index} (term {term})",
+            [("index", str(index)), ("term", str(term)), ("log compacted up to", str(event["compacted"]))],
+        )
+
+    def _on_snapshot_install(self, event: TraceEvent, t: int) -> None:
+        node, index, term = event["node"], event["index"], event["term"]
+        self._mark(
+            event,
+            t,
+            "snapshot-install",
+            f"node {node} installed its leader's snapshot at index {index} (term {term})",
+            [("index", str(index)), ("term", str(term))],
+        )
+
+    def _on_conf_propose(self, event: TraceEvent, t: int) -> None:
+        change = self._changes.setdefault(event["index"], _Change(str(event["change"])))
+        if change.proposed is None:
+            change.proposed, change.proposer, change.term = t, event["node"], event["term"]
+
+    def _on_conf_apply(self, event: TraceEvent, t: int) -> None:
+        node, index, what = event["node"], event["index"], show(event["change"])
+        voters, learners = _node_ids(event["voters"]), _node_ids(event["learners"])
+        change = self._changes.setdefault(index, _Change(what))
+        change.nodes.add(node)
+        if (node in learners) != (node in self._learners):
+            # The node itself applied its promotion (or, replaying, its joining): its lane
+            # turns from learner to follower, or back, from now.
+            if node in learners:
+                self._learners.add(node)
+            else:
+                self._learners.discard(node)
+            state = self._state[node][0]
+            if state in ("follower", "learner"):
+                self._show(node, t, "follower")
+        if change.applied is None:
+            change.applied, change.voters, change.learners = t, voters, learners
+        self._mark(
+            event,
+            t,
+            "conf-apply",
+            f"node {node} applied {what} (index {index}): voters {_ids(voters)}"
+            + (f", learners {_ids(learners)}" if learners else ""),
+            [
+                ("change", what),
+                ("index", str(index)),
+                ("voters", _ids(voters)),
+                ("learners", _ids(learners)),
+            ],
+        )
+
+    def _on_member_removed(self, event: TraceEvent, t: int) -> None:
+        node = event["node"]
+        self._show(node, t, "removed")
+        self._mark(event, t, "member-removed", f"node {node} removed from the membership", [])
+
+    def _on_member_added(self, event: TraceEvent, t: int) -> None:
+        node = event["node"]
+        voters = event.get("voters")
+        if isinstance(voters, list) and node not in voters:
+            # The simulator's new member joins as a learner of those voters (a real
+            # cluster's, added back, names none: it is a voter).
+            self._learners.add(node)
+        self._show(node, t, "follower")
+        self._role[node] = ("follower", self._role.get(node, ("follower", 0, 0))[1], 0)
+        record = [("voters", _ids(_node_ids(voters)))] if isinstance(voters, list) else []
+        self._mark(event, t, "member-added", f"node {node} joined the membership", record)
+
+    def _on_corrupt(self, event: TraceEvent, t: int) -> None:
+        """A node whose restart found a record failing its checksum refuses to start and
+        stays down: its lane shows it from the first refusal on (each later attempt says
+        so again, and adds nothing), and so does the fault band, as a disk fault of that
+        node to the end of the run."""
+        node = event["node"]
+        if node in self._corrupt:
+            return
+        self._corrupt.add(node)
+        self._show(node, t, "corrupt")
+        index = event.get("index")
+        where = show(event.get("record", "?")) + ("" if index is None else f" {show(index)}")
+        self._faults[("corrupt", node)] = ({"kind": "disk", "nodes": [node], "corrupt": where}, t)
+        self._mark(
+            event,
+            t,
+            "corrupt",
+            f"node {node} found its disk corrupt ({where}) and refused to start",
+            [("record", show(event.get("record", "?"))), ("index", show(index))],
+        )
+
+    def _on_disk(self, event: TraceEvent, t: int) -> None:
+        node, index = event["node"], event.get("index")
+        where = show(event.get("record", "?")) + ("" if index is None else f" {show(index)}")
+        if event["ev"] == "torn":
+            label = f"node {node}'s write in flight was torn by the crash ({where})"
+        elif event["ev"] == "repair":
+            label = f"node {node} dropped the torn tail of its disk at the restart ({where})"
+        elif event.get("refused") == "restart":
+            label = f"node {node}'s disk is full: its restart waits for the fault to heal"
+        else:
+            label = f"node {node}'s disk is full: a write was refused and the node stopped"
+        record = [("event", show(event["ev"]))]
+        record += [(name, show(event[name])) for name in ("record", "index", "refused") if name in event]
+        self._mark(event, t, "disk", label, record)
+
+    def memberships(self) -> list[MembershipChange]:
+        return [
+            MembershipChange(
+                index,
+                c.change,
+                c.proposed,
+                c.proposer,
+                c.term,
+                c.applied,
+                c.voters,
+                c.learners,
+                len(c.nodes),
+            )
+            for index, c in sorted(self._changes.items())
+        ]
 
     def _on_pause(self, event: TraceEvent, t: int) -> None:
         self._show(event["node"], t, "paused")
 
     def _on_resume(self, event: TraceEvent, t: int) -> None:
         node = event["node"]
-        self._show(node, t, self._role.get(node, ("follower", 0, 0))[0])
+        if self._state[node][0] not in LASTING_STATES:
+            self._show(node, t, self._role.get(node, ("follower", 0, 0))[0])
 
     def _on_fault(self, event: TraceEvent, t: int) -> None:
         self.fault_starts.append(t)
@@ -524,6 +695,30 @@ class _World:
                 )
             )
         return found
+
+
+@dataclass
+class _Change:
+    """A membership change being folded from the trace (see `MembershipChange`)."""
+
+    change: str
+    proposed: int | None = None
+    proposer: int | None = None
+    term: int | None = None
+    applied: int | None = None
+    voters: tuple[int, ...] = ()
+    learners: tuple[int, ...] = ()
+    nodes: set[int] = dataclasses.field(default_factory=set)
+    """The nodes that applied it (a set, but only ever counted)."""
+
+
+_NOT_A_NODE_OF_ITS_OWN = frozenset({"msg", "recv", "drop", "fault", "heal"})
+"""Events whose `node` is not a sign that the node is running: one end of a message (a
+message to a node that has not joined yet gives it no lane), or a fault's target."""
+
+
+def _ids(nodes: tuple[int, ...]) -> str:
+    return "[" + ", ".join(str(node) for node in nodes) + "]" if nodes else "none"
 
 
 def fault_events(faults: Iterable[FaultLine], timed: bool = True) -> list[TraceEvent]:
@@ -768,8 +963,10 @@ __all__ = [
     "Counterexample",
     "Election",
     "FaultSpan",
+    "LaneMark",
     "LogEntry",
     "Marker",
+    "MembershipChange",
     "MessageArrow",
     "NodeSpan",
     "NodeState",

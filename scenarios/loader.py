@@ -60,6 +60,7 @@ _FAULT_FIELDS = {
     "disk": ("target", "slow_factor"),
     "delay": ("target", "delay_ms", "share"),
     "member": ("target",),
+    "transfer": ("target",),
 }
 # The fields each clock mode acts on (besides target).
 _CLOCK_MODE_FIELDS = {
@@ -88,6 +89,8 @@ _RANGES: dict[str, tuple[float, float]] = {
     "cluster.election_ticks": (2, 1000),
     "cluster.heartbeat_ticks": (1, 999),
     "cluster.max_entries_per_message": (1, 100_000),
+    "cluster.snapshot_every": (0, 10_000_000),
+    "cluster.snapshot_catch_up": (0, 10_000_000),
     "network.latency_us": (0, 10_000_000),
     "network.jitter_us": (0, 10_000_000),
     "network.client_latency_us": (0, 10_000_000),
@@ -136,7 +139,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "nemesis.kinds": model.ALL_FAULT_KINDS,
     "faults.kind": model.ALL_FAULT_KINDS,
     "faults.shape": model.PARTITION_SHAPES,
-    "faults.target": model.TARGET_WORDS,
+    "faults.target": model.TARGET_WORDS + tuple(w for w in model.TRANSFER_TARGETS if w not in model.TARGET_WORDS),
     "faults.after": model.TRIGGERS,
     "faults.mode": model.CLOCK_MODES,
 }
@@ -467,6 +470,7 @@ class _Validator:
                     self.fail("faults", key, index, f'has no effect on a clock fault of mode "{mode}" (it uses {uses})')
         shape = values.get("shape", _FAULT_DEFAULTS["shape"])
         target = values.get("target", _FAULT_DEFAULTS["target"])
+        self.transfer_target(kind, target, index)
         if kind == "partition" and target != _FAULT_DEFAULTS["target"]:
             if shape != "isolate-node":
                 self.fail(
@@ -483,6 +487,19 @@ class _Validator:
                     index,
                     'an isolate-node partition isolates one node: give "random", "leader" or one node id',
                 )
+
+    def transfer_target(self, kind: str, target: Any, index: int | None) -> None:
+        """A transfer hands leadership to one follower: a word of `TRANSFER_TARGETS` or one
+        node id; `lagging` means nothing to any other kind."""
+        if kind != "transfer":
+            if target == "lagging":
+                message = f'"lagging" names the target of a transfer fault only, not of a {kind} fault'
+                self.fail("faults", "target", index, message)
+            return
+        if target not in model.TRANSFER_TARGETS and not (isinstance(target, tuple) and len(target) == 1):
+            words = ", ".join(f'"{word}"' for word in model.TRANSFER_TARGETS)
+            message = f"a transfer hands leadership to one node: give {words} or one node id"
+            self.fail("faults", "target", index, message)
 
     def value(self, hint: Any, table: str, key: str, index: int | None, raw: Any) -> Any:
         field_path = f"{table}.{key}" if table else key

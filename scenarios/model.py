@@ -12,14 +12,20 @@ from typing import Any
 import workloads
 
 FAULT_KINDS = ("partition", "crash", "pause", "clock", "link", "disk", "delay")
-NAMED_ONLY_FAULT_KINDS = ("member",)
+NAMED_ONLY_FAULT_KINDS = ("member", "transfer")
 """Fault kinds a random nemesis draws only when `[nemesis] kinds` names them (swarm draws
-them too), so that every mix written before they existed draws as it did: `member`
-removes its target from the membership through a membership change at the leader and,
-when the fault heals, adds a new, empty member (a new node id) as a learner and promotes
-it once it caught up: a failed member replaced. On a real cluster it is etcd's member
-remove and add."""
+`transfer` too, from a die of its own), so that every mix written before they existed draws
+as it did: `member` removes its target from the membership through a membership change at
+the leader and, when the fault heals, adds a new, empty member (a new node id) as a learner
+and promotes it once it caught up: a failed member replaced. On a real cluster it is etcd's
+member remove and add. `transfer` asks the leader to hand leadership to a follower
+(`TRANSFER_TARGETS`), in the simulator or through etcd's move-leader; its heal undoes
+nothing."""
 ALL_FAULT_KINDS = FAULT_KINDS + NAMED_ONLY_FAULT_KINDS
+TRANSFER_TARGETS = ("random", "lagging")
+"""What a transfer fault's `target` may say besides one node id: a random follower, or the
+running follower with the shortest log (`lagging`; under a partition, usually one on the
+far side), which the leader must catch up before it hands over."""
 PARTITION_SHAPES = ("isolate-node", "isolate-leader", "halves", "majorities-ring", "bridge")
 TARGET_WORDS = ("random", "leader", "all", "minority", "majority")
 NEMESIS_MODES = ("schedule", "random")
@@ -64,6 +70,12 @@ class ClusterSpec:
     read_only: str = added_field("safe")
     """How the leader confirms linearizable reads: `safe` (a heartbeat round, ReadIndex) or
     `lease` (no round while its lease holds; needs CheckQuorum)."""
+    snapshot_every: int = added_field(0)
+    """Each node snapshots its store once this many entries were applied since its last
+    snapshot, and compacts its log (etcd's `--snapshot-count`); 0 never does."""
+    snapshot_catch_up: int = added_field(0)
+    """Entries kept before a snapshot's index when the log is compacted (etcd's
+    SnapshotCatchUpEntries): a follower lagging by fewer gets entries, not the snapshot."""
 
 
 @dataclass(frozen=True, slots=True)

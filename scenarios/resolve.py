@@ -15,6 +15,7 @@ from scenarios.model import (
     MAX_FAULTS,
     MAX_STROBE_FLIPS,
     PARTITION_SHAPES,
+    TRANSFER_TARGETS,
     TRIGGERS,
     FaultSpec,
     Scenario,
@@ -136,6 +137,8 @@ def _random_fault(rng: Any, kind: str, start_ms: int, duration_ms: int) -> Fault
         )
     if kind == "member":
         return FaultSpec(kind, start_ms, duration_ms, target=rng.choice(("random", "leader")))
+    if kind == "transfer":
+        return FaultSpec(kind, start_ms, duration_ms, target=rng.choice(TRANSFER_TARGETS))
     assert kind == "link", kind
     return FaultSpec(
         kind, start_ms, duration_ms, loss=round(rng.uniform(0.05, 0.4), 3), duplicate=round(rng.uniform(0.0, 0.2), 3)

@@ -18,6 +18,7 @@ from scenarios.model import (
     MAX_STROBE_FLIPS,
     PARTITION_SHAPES,
     TARGET_WORDS,
+    TRANSFER_TARGETS,
     ClusterSpec,
     FaultSpec,
     NetworkSpec,
@@ -38,7 +39,7 @@ def targets(nodes: int) -> st.SearchStrategy[str | tuple[int, ...]]:
 @st.composite
 def fault(draw: st.DrawFn, nodes: int, duration_ms: int) -> FaultSpec:
     """A fault that sets only the fields its kind acts on, as the loader requires."""
-    kind = draw(st.sampled_from(FAULT_KINDS))
+    kind = draw(st.sampled_from((*FAULT_KINDS, "transfer")))
     start_ms = draw(st.integers(0, max(0, duration_ms - 1)))
     base = FaultSpec(kind=kind, start_ms=start_ms, duration_ms=draw(st.integers(0, duration_ms)))
     if kind == "partition":
@@ -47,6 +48,9 @@ def fault(draw: st.DrawFn, nodes: int, duration_ms: int) -> FaultSpec:
         return replace(
             base, shape=shape, one_way=draw(st.booleans()), target=target if shape == "isolate-node" else "random"
         )
+    if kind == "transfer":
+        target = draw(st.one_of(st.sampled_from(TRANSFER_TARGETS), st.integers(1, nodes).map(lambda n: (n,))))
+        return replace(base, target=target)
     if kind == "link":
         return replace(
             base, loss=draw(st.sampled_from((0.0, 0.1, 0.5))), duplicate=draw(st.sampled_from((0.0, 0.1, 0.5)))

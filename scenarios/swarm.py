@@ -70,6 +70,10 @@ READ_MODES = {"lease": 0.3, "serializable": 0.2}
 that a register or etcd workload's clients send a share of serializable reads."""
 SERIALIZABLE_KINDS = ("register", "etcd")
 """The workloads with a `serializable` share of reads."""
+LATER_FAULT_KINDS = {"transfer": 0.5}
+"""Fault kinds a random nemesis draws only when named (`model.NAMED_ONLY_FAULT_KINDS`) that
+swarm switches on, each with this chance, by a die of a stream of its own: a seed that
+leaves them off draws what it drew before they existed."""
 CLOCK_FAULT_KINDS = ("clock",)
 """Fault kinds that move clocks beyond the drift bound."""
 WORKLOAD_KINDS = (("register", 0.5), ("list-append", 0.1), ("etcd", 0.2), ("kubernetes", 0.15), ("election", 0.05))
@@ -161,6 +165,7 @@ def draw(scenario: Scenario, weights: Weights = PLAIN) -> Scenario:
         drawn = _without_clock_faults(drawn)
     if rng.random() < LATE_CORNERS["leader-churn"]:
         drawn = _leader_churn(rng, drawn)
+    drawn = _later_kinds(stream(scenario.seed, "swarm-kinds"), drawn)
     return _membership(_watching(_read_modes(stream(scenario.seed, "swarm-reads"), drawn)))
 
 
@@ -172,7 +177,16 @@ def _membership(drawn: Scenario) -> Scenario:
     rng = stream(drawn.seed, "swarm-members")
     if rng.random() >= MEMBERSHIP or drawn.nemesis.mode != "random" or drawn.links:
         return drawn
-    kinds = (*drawn.nemesis.kinds, "member")
+    kinds = tuple(kind for kind in model.ALL_FAULT_KINDS if kind in drawn.nemesis.kinds or kind == "member")
+    return dataclasses.replace(drawn, nemesis=dataclasses.replace(drawn.nemesis, kinds=kinds))
+
+
+def _later_kinds(rng: random.Random, drawn: Scenario) -> Scenario:
+    """`LATER_FAULT_KINDS` switched on or off, one die each whatever the draw so far."""
+    later = [kind for kind, chance in LATER_FAULT_KINDS.items() if rng.random() < chance]
+    if not later:
+        return drawn
+    kinds = tuple(kind for kind in model.ALL_FAULT_KINDS if kind in drawn.nemesis.kinds or kind in later)
     return dataclasses.replace(drawn, nemesis=dataclasses.replace(drawn.nemesis, kinds=kinds))
 
 

@@ -40,6 +40,7 @@ from raftcore.types import (
     PersistedState,
     Ready,
     Role,
+    Snapshot,
 )
 from raftcore.watch import ProgressRequest, WatchCreate
 from sim.clock import LocalClock
@@ -112,6 +113,7 @@ class Host:
         # What the disk reported synced, kept apart from the disk to check it on restart.
         self._synced_hard_state = HardState()
         self._synced_entries: list[Entry] = []
+        self._synced_snapshot: Snapshot | None = None
         self.observer: HostObserver | None = None
         self.on_role: Callable[[int, str], None] | None = None
         """Told of each role this node takes (node, role name): the nemesis's protocol moments."""
@@ -283,23 +285,38 @@ class Host:
         self._record_ready(server, ready)
         if self.observer is not None:
             self.observer.after_ready(self, ready)
-        needs_disk = ready.hard_state is not None or bool(ready.entries)
+        needs_disk = ready.hard_state is not None or bool(ready.entries) or ready.snapshot is not None
         if not ready.persist_before_send:
             self._send(ready.messages)
         if not needs_disk:
             self._persisted(ready, self.incarnation)
             return
         incarnation = self.incarnation
-        self.disk.write(ready.hard_state, ready.entries, lambda: self._synced(ready, incarnation))
+        self.disk.write(
+            ready.hard_state, ready.entries, lambda: self._synced(ready, incarnation), snapshot=ready.snapshot
+        )
 
     def _synced(self, ready: Ready, incarnation: int) -> None:
         """The disk synced `ready`: note what it now holds, then carry on with the Ready."""
         if ready.hard_state is not None:
             self._synced_hard_state = ready.hard_state
+        if ready.snapshot is not None:
+            self._synced_snapshot = ready.snapshot
+            self._synced_entries = []
         if ready.entries:
-            del self._synced_entries[ready.entries[0].index - 1 :]
+            del self._synced_entries[ready.entries[0].index - 1 - self._synced_snapshot_index() :]
             self._synced_entries.extend(ready.entries)
         self._persisted(ready, incarnation)
+
+    def _synced_snapshot_index(self) -> int:
+        return 0 if self._synced_snapshot is None else self._synced_snapshot.index
+
+    def _snapshot_synced(self, snapshot: Snapshot) -> None:
+        """The node's own snapshot is on disk: the entries it stands for are gone there."""
+        if snapshot.index <= self._synced_snapshot_index():
+            return
+        self._synced_entries = [entry for entry in self._synced_entries if entry.index > snapshot.index]
+        self._synced_snapshot = snapshot
 
     def _persisted(self, ready: Ready, incarnation: int) -> None:
         if incarnation != self.incarnation:
@@ -317,6 +334,13 @@ class Host:
         assert self._busy
         if ready.persist_before_send:
             self._send(ready.messages)
+        if ready.snapshot is not None:
+            snapshot = ready.snapshot
+            for response in server.install_snapshot(snapshot):
+                self.network.send(self.name, response.client, response)
+            if len(server.watches):
+                for owed in server.watches.after_apply():
+                    self.network.send(self.name, owed.client, owed)
         if ready.committed_entries:
             first = ready.committed_entries[0]
             trace = self.trace
@@ -338,6 +362,7 @@ class Host:
         server.node.advance(ready)
         if server.conf_changes_applied:
             self._record_conf_changes(server, membership)
+        self._maybe_snapshot(server)
         self._busy = False
         self.kick()
 
@@ -383,6 +408,22 @@ class Host:
             self.kick()
         return entry
 
+    def _maybe_snapshot(self, server: KVServer) -> None:
+        """Snapshot the store once enough entries were applied since the last snapshot
+        (`Config.snapshot_every`), and write the snapshot to disk."""
+        snapshot = server.maybe_snapshot()
+        if snapshot is None:
+            return
+        compacted = server.node.log.first_index - 1
+        self.trace.emit("snapshot", node=self.node_id, index=snapshot.index, term=snapshot.term, compacted=compacted)
+        incarnation = self.incarnation
+
+        def synced() -> None:
+            if incarnation == self.incarnation:
+                self._snapshot_synced(snapshot)
+
+        self.disk.save_snapshot(snapshot, synced)
+
     def _send(self, messages: tuple[Message, ...]) -> None:
         self.raft_messages_sent += len(messages)
         send, name = self.network.send, self.name
@@ -390,6 +431,11 @@ class Host:
             send(name, endpoint(message.to), message)
 
     def _record_ready(self, server: KVServer, ready: Ready) -> None:
+        snapshot = ready.snapshot
+        if snapshot is not None:
+            # The node's log was replaced up to the snapshot; its entries follow (the store
+            # loads it once the Ready is persisted, before applying what comes after).
+            self.trace.emit("snapshot-install", node=self.node_id, index=snapshot.index, term=snapshot.term)
         if ready.entries:
             self.trace.emit_log_entries("append", self.node_id, ready.entries[0].index, ready.entries)
         self._record_role(server)
@@ -447,6 +493,9 @@ class Host:
         self.server = self._build_server(durable)
         self._check_recovered(durable)
         hard = durable.hard_state
+        # With a snapshot on disk the log starts after it, and the event says where.
+        snapshot = durable.snapshot
+        from_snapshot = {} if snapshot is None else {"snapshot": [snapshot.index, snapshot.term]}
         self.trace.emit(
             "restart",
             node=self.node_id,
@@ -454,6 +503,7 @@ class Host:
             vote=hard.vote,
             commit=hard.commit,
             log=[[entry.term, entry_digest(entry.data)] for entry in durable.entries],
+            **from_snapshot,
         )
         self._record_role(self.server)
         if self.observer is not None:
@@ -490,6 +540,7 @@ class Host:
         assert durable.entries == tuple(self._synced_entries), (
             f"disk of {self.name} read back {len(durable.entries)} entries, synced {len(self._synced_entries)}"
         )
+        assert durable.snapshot == self._synced_snapshot, f"disk of {self.name} read back another snapshot"
 
     def _check_recovered(self, durable: PersistedState) -> None:
         """The restarted node starts from exactly what the disk handed back."""
@@ -517,7 +568,19 @@ class Host:
             _source, payload = self._inbox.popleft()
             self._dispatch(payload)
 
+    def transfer_leadership(self, to: int) -> None:
+        """Ask this node to hand leadership to `to`, as an operator's request to its server
+        would (the `transfer` fault); whether it works shows in the roles."""
+        if self.state != RUNNING or self.server is None:
+            return
+        self.server.node.transfer_leadership(to)
+        self.kick()
+
     # --- views ------------------------------------------------------------------------
+
+    def last_index(self) -> int | None:
+        """The index of the last entry of the node's log; None while it is crashed."""
+        return self.server.node.last_index if self.server is not None else None
 
     def is_leader(self) -> bool:
         return self.state == RUNNING and self.server is not None and self.server.node.role is Role.LEADER
@@ -525,10 +588,18 @@ class Host:
     def term(self) -> int:
         return self.server.node.term if self.server is not None else -1
 
+    def synced_compacted(self, index: int) -> bool:
+        """Whether the disk holds the entry at `index` only as part of a snapshot."""
+        return index < self._synced_snapshot_index()
+
     def synced_term(self, index: int) -> int | None:
         """The term of the entry at `index` the disk reported synced; None if none is."""
-        entries = self._synced_entries
-        return entries[index - 1].term if 0 < index <= len(entries) else None
+        snapshot, entries = self._synced_snapshot, self._synced_entries
+        if snapshot is not None and index <= snapshot.index:
+            # Compacted into the snapshot: only its last entry's term is known.
+            return snapshot.term if index == snapshot.index else None
+        position = index - 1 - self._synced_snapshot_index()
+        return entries[position].term if 0 <= position < len(entries) else None
 
 
 class MessageTracer:

@@ -262,7 +262,9 @@ class Invariants:
         if index == 0:
             return
         expected = prefix.entries[index]
-        if not node.log.match_term(index, expected.term):
+        # Entries compacted into a snapshot were checked against the prefix when the
+        # snapshot was taken or installed.
+        if not (node.log.compacted_before(index) or node.log.match_term(index, expected.term)):
             self._fail(
                 "committed-prefix",
                 (node.node_id, prefix.committers[index]),
@@ -289,7 +291,17 @@ class Invariants:
         """Entries (before, commit] of `node` are committed: each must be the prefix's
         where the prefix reaches, and extends it beyond."""
         prefix = self._prefix
-        for entry in node.log.slice(before + 1, commit + 1):
+        log = node.log
+        low = before + 1
+        covered = log.first_index - 1
+        if low <= covered:
+            # A snapshot (installed, or read back at a restart) stands for the entries up
+            # to `covered`: only its last entry's term is left to check them by.
+            self._check_snapshot_entry(node, covered, log.term(covered))
+            low = covered + 1
+        if low > commit:
+            return
+        for entry in log.slice(low, commit + 1):
             index = entry.index
             if index > prefix.last_index:
                 prefix.entries.append(entry)
@@ -305,11 +317,32 @@ class Invariants:
                     f"{prefix.committers[index]} committed entry {index} of term {expected.term}",
                 )
 
+    def _check_snapshot_entry(self, node: RaftNode, index: int, term: int) -> None:
+        """A snapshot's last entry, at `index` of `term`, is a committed one."""
+        prefix = self._prefix
+        if index > prefix.last_index:
+            self._fail(
+                "committed-prefix",
+                (node.node_id,),
+                f"node {node.node_id} holds a snapshot up to entry {index}, beyond every entry committed "
+                f"so far ({prefix.last_index})",
+            )
+        expected = prefix.entries[index]
+        if expected.term != term:
+            self._fail(
+                "committed-prefix",
+                (node.node_id, prefix.committers[index]),
+                f"node {node.node_id} holds a snapshot up to entry {index} of term {term}, but node "
+                f"{prefix.committers[index]} committed entry {index} of term {expected.term}",
+            )
+
     def _check_follower_commit(self, node: RaftNode) -> None:
         commit = node.log.committed
         leader = self._running_leader(node.term)
         if commit == 0 or leader is None or leader is node:
             return
+        if node.log.compacted_before(commit) or leader.log.compacted_before(commit):
+            return  # committed entries compacted away: checked when they were committed
         if commit > leader.log.last_index or leader.log.term(commit) != node.log.term(commit):
             held = leader.log.term(commit) if commit <= leader.log.last_index else None
             self._fail(
@@ -355,7 +388,9 @@ class Invariants:
             assert follower.node_id not in leader.membership.members(), (leader.node_id, follower.node_id)
             return
         match = progress.match
-        if match == 0:
+        if match == 0 or leader.log.compacted_before(match) or follower.log.compacted_before(match):
+            return  # compacted entries are committed ones, checked as such
+        if follower_host.synced_compacted(match):
             return
         term = leader.log.term(match) if match <= leader.log.last_index else None
         if term is not None and follower.log.match_term(match, term) and follower_host.synced_term(match) == term:

@@ -90,6 +90,7 @@ class Nemesis:
             "disk": self._start_disk,
             "delay": self._start_delay,
             "member": self._start_member,
+            "transfer": self._start_transfer,
         }
         assert sorted(self._starters) == sorted(ALL_FAULT_KINDS), (sorted(self._starters), ALL_FAULT_KINDS)
         self.new_node_id: Callable[[], int] = lambda: max(hosts) + 1
@@ -338,6 +339,33 @@ class Nemesis:
         member = MemberFault(self.env, self.hosts, self.leader, self.new_node_id, nodes)
         self.env.process(member.remove())
         return (lambda: {"joining": member.heal()}), {"nodes": nodes}
+
+    def _start_transfer(self, fault: FaultSpec) -> tuple[Undo, dict[str, Any]]:
+        """Ask the leader to hand leadership to a follower (`RaftNode.transfer_leadership`),
+        as an operator would before taking its machine down: the leader stops taking
+        proposals, catches the target up, and sends it TIMEOUT_NOW. The target is a random
+        follower, the running follower with the shortest log (`lagging`; ties drawn), or the
+        node named. With no leader to ask, nothing happens and the line says so (`leader`
+        null). The heal undoes nothing: leadership stays where the transfer left it."""
+        leader = self.leader()
+        followers = [node for node, host in sorted(self.hosts.items()) if node != leader and not host.removed]
+        if leader is None or not followers:
+            return (lambda: None), {"nodes": [], "leader": leader, "to": None}
+        to = self._transfer_target(fault.target, followers)
+        term = self.hosts[leader].term()
+        self.hosts[leader].transfer_leadership(to)
+        return (lambda: None), {"nodes": [leader, to], "leader": leader, "term": term, "to": to}
+
+    def _transfer_target(self, target: str | tuple[int, ...], followers: list[int]) -> int:
+        if isinstance(target, tuple):
+            return target[0]  # the loader allows one node
+        lengths = {node: self.hosts[node].last_index() for node in followers}
+        running = {node: length for node, length in lengths.items() if length is not None}
+        if target == "lagging" and running:
+            shortest = min(running.values())
+            return self.rng.choice([node for node, length in running.items() if length == shortest])
+        assert target in ("random", "lagging"), target
+        return self.rng.choice(followers)
 
     def _start_partition(self, fault: FaultSpec) -> tuple[Undo, dict[str, Any]]:
         sides, cut = partition_edges(fault.shape, self._shape_order(fault), fault.one_way)

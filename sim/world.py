@@ -148,6 +148,8 @@ class World:
             # beyond it are the experiment, so they are not counted.
             max_clock_drift_ppm=spec.clock.drift_ppm_max,
             tick_ms=cluster.tick_ms,
+            snapshot_every=cluster.snapshot_every,
+            snapshot_catch_up=cluster.snapshot_catch_up,
         )
         clock_rng = stream(seed, f"clock-{node_id}")
         drift = spec.clock.drift_ppm_max

@@ -19,6 +19,8 @@ Directives (nodes are numbered from 1; `N...` means one or more node ids, all if
     bugs NAME...                    planted bugs for nodes started from now on
     campaign N / propose N DATA
     transfer-leadership from=N to=M ask node N to hand leadership to node M
+    snapshot N                      node N snapshots its applied state and compacts its log
+                                    (add-nodes catch-up=K keeps K entries before it)
     tick N [COUNT] / tick-election N / tick-heartbeat N
     tick-all max=ROUNDS             tick every running node, one round at a time, until a
                                     role or term changes (no message moves meanwhile)
@@ -66,6 +68,7 @@ from raftcore.types import (
     MessageType,
     PersistedState,
     Ready,
+    Snapshot,
 )
 
 STABILIZE_ROUNDS_MAX = 1000
@@ -138,6 +141,11 @@ def describe_entry(entry: Entry) -> str:
     return f'{entry.index}@{entry.term} "{entry.data}"'
 
 
+def describe_snapshot(snapshot: Snapshot) -> str:
+    voters = ",".join(map(str, sorted(snapshot.membership.voters)))
+    return f'{snapshot.index}@{snapshot.term} voters=({voters}) "{snapshot.data}"'
+
+
 def describe_message(message: Message) -> str:
     text = f"{message.sender}->{message.to} {message.type} term={message.term}"
     kind = message.type
@@ -157,6 +165,9 @@ def describe_message(message: Message) -> str:
             text += f" rejected hint={message.reject_hint} hint_term={message.reject_hint_term}"
     elif kind is MessageType.HEARTBEAT:
         text += f" commit={message.commit}"
+    elif kind is MessageType.SNAPSHOT:
+        assert message.snapshot is not None
+        text += " snapshot=" + describe_snapshot(message.snapshot)
     if message.reject and kind is not MessageType.APPEND_RESPONSE:
         text += " rejected"
     return text
@@ -166,6 +177,17 @@ def describe_message(message: Message) -> str:
 class Storage:
     hard_state: HardState = field(default_factory=HardState)
     entries: list[Entry] = field(default_factory=list)
+    snapshot: Snapshot | None = None
+    """Entries follow the snapshot: `entries[0]` is at `snapshot.index + 1`."""
+
+    def position(self, index: int) -> int:
+        return index - 1 - (0 if self.snapshot is None else self.snapshot.index)
+
+    def save_snapshot(self, snapshot: Snapshot, keep_entries: bool) -> None:
+        """Keep `snapshot`; the entries after it stay if `keep_entries` (the node's own
+        snapshot of its applied state), else they go (a leader's snapshot replaces the log)."""
+        kept = [entry for entry in self.entries if entry.index > snapshot.index] if keep_entries else []
+        self.snapshot, self.entries = snapshot, kept
 
 
 @dataclass
@@ -194,7 +216,7 @@ class InteractionEnv:
         joined = self.joined_with.get(node_id)
         peers = () if joined is not None else self.peers
         config = Config(node_id=node_id, peers=peers, membership=joined, bugs=self.bugs, **self.options)  # type: ignore[arg-type]
-        state = PersistedState(storage.hard_state, tuple(storage.entries))
+        state = PersistedState(storage.hard_state, tuple(storage.entries), storage.snapshot)
         self.nodes[node_id] = RaftNode(config, state, random.Random(node_id + 100 * incarnation))
 
     def live(self, directive: Directive, text: str) -> RaftNode:
@@ -247,6 +269,8 @@ class InteractionEnv:
         if ready.hard_state is not None:
             hard = ready.hard_state
             self.emit(f"hard state: term={hard.term} vote={hard.vote} commit={hard.commit}", indent)
+        if ready.snapshot is not None:
+            self.emit("snapshot: " + describe_snapshot(ready.snapshot), indent)
         for title, items, render in (
             ("entries", ready.entries, describe_entry),
             ("messages", ready.messages, self.describe_sent),
@@ -266,8 +290,10 @@ class InteractionEnv:
         storage = self.storage[node_id]
         if ready.hard_state is not None:
             storage.hard_state = ready.hard_state
+        if ready.snapshot is not None:
+            storage.save_snapshot(ready.snapshot, keep_entries=False)
         if ready.entries:
-            del storage.entries[ready.entries[0].index - 1 :]
+            del storage.entries[storage.position(ready.entries[0].index) :]
             storage.entries.extend(ready.entries)
 
     def deliver(self, recipients: list[int], drop: list[int], indent: int, limit: int = 0) -> int:
@@ -321,6 +347,7 @@ def _parse_option(directive: Directive, key: str, value: str) -> tuple[str, obje
         "prevote": "pre_vote",
         "checkquorum": "check_quorum",
         "max-entries": "max_entries_per_message",
+        "catch-up": "snapshot_catch_up",
     }
     if key not in names:
         raise InteractionFileError(f"unknown option {key!r}")
@@ -357,7 +384,20 @@ def handle_raft_log(env: InteractionEnv, directive: Directive) -> None:
     for node_id in _node_ids(env, directive):
         node = env.live(directive, str(node_id))
         entries = " ".join(map(describe_entry, node.log_entries())) or "(empty)"
-        env.emit(f"{node_id}: commit={node.commit_index} {entries}")
+        compacted = node.log.first_index - 1
+        prefix = f"compacted to {compacted}, " if compacted else ""
+        env.emit(f"{node_id}: commit={node.commit_index} {prefix}{entries}")
+
+
+def handle_snapshot(env: InteractionEnv, directive: Directive) -> None:
+    """The node's state machine (here: the data of what it applied, counted) snapshotted
+    at its applied index; the log is compacted and the snapshot persisted at once."""
+    node_id = int(directive.positional[0])
+    node = env.live(directive, directive.positional[0])
+    index = node.applied_index
+    snapshot = node.create_snapshot(index, f"state of {index} entries")
+    env.storage[node_id].save_snapshot(snapshot, keep_entries=True)
+    env.emit(f"{node_id} took snapshot {describe_snapshot(snapshot)}; log now from {node.log.first_index}")
 
 
 def handle_raft_progress(env: InteractionEnv, directive: Directive) -> None:
@@ -527,6 +567,7 @@ HANDLERS = {
     "raft-state": handle_raft_state,
     "restart": handle_restart,
     "send-ready": handle_send_ready,
+    "snapshot": handle_snapshot,
     "stabilize": lambda env, directive: env.stabilize(_node_ids(env, directive)),
     "tick": lambda env, directive: _tick(env, directive, "count"),
     "transfer-leadership": handle_transfer_leadership,

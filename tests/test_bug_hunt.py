@@ -42,6 +42,7 @@ HUNTS: dict[str, tuple[str, int, frozenset[str]]] = {
     "pre-vote-raises-term": ("partition-halves", 3, frozenset({"disruption"})),
     "quorum-half": ("two-halves", 3, frozenset({"raft-safety", "linearizability"})),
     "leader-keeps-role-on-higher-term": ("figure-8", 3, frozenset({"raft-safety"})),
+    "transfer-skips-log-check": ("transfer-partition", 3, frozenset({"raft-safety", "invariants"})),
     "follower-commit-own-tail": ("figure-8", 3, frozenset({"raft-safety"})),
     "conflict-slice-off-by-one": ("figure-8", 5, frozenset({"raft-safety"})),
     "inflight-never-freed": ("partition-leader", 2, frozenset({"liveness", "node-progress"})),
@@ -59,6 +60,7 @@ HUNTS: dict[str, tuple[str, int, frozenset[str]]] = {
     "lease-not-extended": ("controller-election", 3, frozenset({"leases"})),
     "lease-deadline-from-grant": ("controller-election", 3, frozenset({"leases"})),
     "lease-revoke-split": ("controller-election", 3, frozenset({"linearizability"})),
+    "snapshot-beyond-applied": ("snapshot-install", 3, frozenset({"raft-safety", "linearizability"})),
     "two-conf-changes-in-flight": ("membership-churn", 6, frozenset({"raft-safety", "invariants", "linearizability"})),
 }
 ETCD_API_BUGS = (

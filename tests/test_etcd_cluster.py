@@ -164,6 +164,19 @@ def test_the_leader_is_found_and_every_member_names_it(cluster: EtcdCluster) -> 
     assert len({view["term"] for view in views.values()}) == 1
 
 
+def test_the_leader_hands_over_when_asked_and_a_follower_refuses(cluster: EtcdCluster) -> None:
+    old = settled(cluster)
+    term = cluster.status()[old]["term"]
+    target = min(set(cluster.node_ids) - {old})
+    assert cluster.transfer_leadership(old, target) == "done"
+    views = cluster.status()
+    assert {view["leader"] for view in views.values()} == {target}
+    assert views[target]["term"] == term + 1
+    # Only the leader takes the request; a follower refuses it with etcd's words.
+    assert cluster.transfer_leadership(old, target) == "refused: etcdserver: not leader"
+    assert settled(cluster) == target
+
+
 def test_a_killed_leader_is_replaced_and_rejoins_on_its_data(cluster: EtcdCluster) -> None:
     old = settled(cluster)
     cluster.kill(old)

@@ -13,13 +13,15 @@ from pathlib import Path
 import pytest
 from browser import load
 from click.testing import CliRunner
+from lane_traces import SECOND, lane_timeline
 from tests_support import shortened
 
-from checkers.verdict import Verdict
+from checkers.verdict import RunVerdict, Verdict
 from raftsim import api
 from raftsim.cli import cli
 from reports.html import render_html, write_html
-from reports.timeline import Marker, timeline_from_run
+from reports.model import LANE_MARK_KINDS
+from reports.timeline import Marker, ParsedRun, Timeline, timeline_from_run
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 EVIL = "</script><script>document.body.setAttribute('data-pwned','1')</script>"
@@ -319,3 +321,121 @@ def test_new_fields_are_escaped_and_lone_surrogates_written(bad_run: Path, tmp_p
     rendered = load(page)
     assert rendered.console == [] and 'data-rendered="true"' in rendered.dom
     assert "data-pwned" not in rendered.dom.split("<body", 1)[1].split(">", 1)[0]
+
+
+# --- snapshots, membership and corrupt disks on the node lanes ----------------------------
+
+
+def _kinds(timeline: Timeline) -> set[str]:
+    return {mark.kind for mark in timeline.lane_marks}
+
+
+def test_lanes_follow_members_snapshots_and_a_corrupt_disk(tmp_path: Path) -> None:
+    timeline = lane_timeline(tmp_path)
+    assert timeline.nodes == (1, 2, 3, 4)  # node 4 joined: the start event listed 1-3
+    assert _kinds(timeline) == set(LANE_MARK_KINDS)
+    spans = {node: [span for span in timeline.spans if span.node == node] for node in timeline.nodes}
+    # A member that joins has no lane before it joins; a removed one stays removed.
+    assert spans[4][0].start == 3 * SECOND + 10 and spans[4][-1].end == timeline.end
+    assert {span.state for span in spans[4]} == {"learner"}  # never promoted
+    assert [span.state for span in spans[2]][-1] == "removed" and spans[2][-1].start == 2 * SECOND + 10
+    # A corrupt disk from the first refusal to the end; the second refusal adds no mark.
+    assert (spans[3][-1].state, spans[3][-1].start) == ("corrupt", 8 * SECOND)
+    assert len(timeline.marks_of("corrupt")) == 1
+    [fault] = timeline.faults  # and a disk fault of that node in the band, to the end
+    assert (fault.kind, fault.nodes, fault.start, fault.end) == ("disk", (3,), 8 * SECOND, timeline.end)
+    [restart] = timeline.marks_of("restart-snapshot")
+    assert ("snapshot index", "80") in restart.record and restart.node == 3
+    [removal, join] = timeline.membership
+    assert (removal.index, removal.voters, removal.proposer, removal.applied) == (60, (1, 3), 1, 2 * SECOND + 10)
+    assert (join.change, join.learners) == ("add-learner 4", (4,))
+    [applied] = [m for m in timeline.marks_of("conf-apply") if "add-learner" in m.label]
+    assert ("voters", "[1, 3]") in applied.record and ("learners", "[4]") in applied.record
+    assert timeline.states_shown()[-3:] == ["learner", "removed", "corrupt"]
+
+
+def test_a_trace_without_those_events_has_no_marks(tmp_path: Path, good_run: Path) -> None:
+    for timeline in (lane_timeline(tmp_path, marks=False), timeline_from_run(good_run)):
+        assert not timeline.lane_marks and not timeline.membership
+        assert not {"learner", "removed", "corrupt"} & set(timeline.states_shown())
+        page = render_html(timeline)
+        assert _data_block(page)["marks"] == []
+        for words in ("snapshot installed", "membership change applied", 'id="membership"', "Snapshots and disks"):
+            assert words not in page
+
+
+def test_the_page_draws_marks_and_lists_membership_and_snapshots(tmp_path: Path) -> None:
+    page = render_html(lane_timeline(tmp_path))
+    data = _data_block(page)
+    kinds = [data["markKinds"][mark[2]] for mark in data["marks"]]
+    assert sorted(set(kinds)) == sorted(LANE_MARK_KINDS)
+    assert all(data["nodes"][mark[0]] in (1, 2, 3, 4) for mark in data["marks"])
+    install = data["marks"][kinds.index("snapshot-install")]
+    assert install[4][install[4].index("index") + 1] == "80"  # the tooltip's record
+    for words in ("snapshot installed", "restarted from a snapshot", "membership change applied", "disk corrupt"):
+        assert words in page
+    assert "dropped the torn tail of its disk at the restart (entry 81)" in page
+    assert 'id="membership"' in page and "add-learner 4" in page and 'id="snapshots"' in page
+    assert "1 snapshot taken (node 2: 1)" in page
+
+
+def test_membership_and_corruption_strings_are_escaped(tmp_path: Path) -> None:
+    page = render_html(lane_timeline(tmp_path, EVIL + EVIL_IMG))
+    assert page.count("<script") == 2 and page.count("</script>") == 2
+    assert "<img" not in page and EVIL not in page
+    data = _data_block(page)
+    labels = [mark[3] for mark in data["marks"]]
+    assert any(f"remove 2 {EVIL}{EVIL_IMG}" in label for label in labels)
+    assert any(f"entry {EVIL}{EVIL_IMG}" in label for label in labels)
+
+
+def test_a_page_with_lane_marks_renders_in_a_browser(tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    write_html(lane_timeline(tmp_path, EVIL + EVIL_IMG), page)
+    rendered = load(page)
+    assert rendered.console == []
+    assert 'data-rendered="true"' in rendered.dom
+    assert "data-pwned" not in rendered.dom.split("<body", 1)[1].split(">", 1)[0]
+
+
+@pytest.mark.parametrize(("name", "duration_ms"), [("membership-churn", 9000), ("snapshot-install", 15000)])
+def test_a_real_run_has_a_mark_for_every_event(tmp_path: Path, name: str, duration_ms: int) -> None:
+    folder = tmp_path / "run"
+    api.run(dataclasses.replace(shortened(name, duration_ms, 1000), seed=1), folder)
+    trace = [json.loads(line) for line in (folder / "trace.jsonl").read_text().splitlines()]
+    timeline = timeline_from_run(folder)
+    counts = {kind: sum(1 for event in trace if event["ev"] == kind) for kind in LANE_MARK_KINDS}
+    counts["restart-snapshot"] = sum(1 for event in trace if event["ev"] == "restart" and "snapshot" in event)
+    assert {kind: len(timeline.marks_of(kind)) for kind in LANE_MARK_KINDS} == counts
+    wanted = ("member-added", "member-removed", "conf-apply") if name == "membership-churn" else ("snapshot-install",)
+    assert all(counts[kind] > 0 for kind in wanted), counts
+    for event in trace:
+        spans = [span for span in timeline.spans if span.node == event.get("node")]
+        if event["ev"] == "member-added":  # a lane from the moment it joined, as a learner
+            assert spans[0].start == event["t"] and spans[-1].end == timeline.end
+            assert spans[0].state == "learner"
+        elif event["ev"] == "conf-apply" and event["change"] == f"promote {event['node']}":
+            # The node applied its own promotion: no longer drawn as a learner from then.
+            assert all(span.state != "learner" for span in spans if span.start >= event["t"])
+            assert any(span.state == "learner" and span.end == event["t"] for span in spans)
+        elif event["ev"] == "member-removed":
+            assert spans[-1].state == "removed" and spans[-1].start <= event["t"]
+    start = trace[0]
+    assert set(start["nodes"]) <= set(timeline.nodes)
+    assert len(timeline.nodes) == len(start["nodes"]) + counts["member-added"]
+
+
+def test_a_real_clusters_member_replaced_keeps_its_lane(tmp_path: Path) -> None:
+    """On a real cluster a removed member is added back under its id, as a voter: its
+    lane shows the gap as removed, then the member again (no learner: etcd's member add
+    names no voters)."""
+    trace = [
+        {"t": 0, "ev": "start", "scenario": "real", "seed": 1, "nodes": [1, 2, 3], "clients": 0},
+        {"t": 1 * SECOND, "ev": "member-removed", "node": 2},
+        {"t": 3 * SECOND, "ev": "member-added", "node": 2},
+        {"t": 4 * SECOND, "ev": "end"},
+    ]
+    timeline = timeline_from_run(tmp_path, parsed=ParsedRun([], trace, RunVerdict({}), []))
+    spans = [(span.state, span.start, span.end) for span in timeline.spans if span.node == 2]
+    assert spans == [("follower", 0, SECOND), ("removed", SECOND, 3 * SECOND), ("follower", 3 * SECOND, 4 * SECOND)]
+    assert timeline.nodes == (1, 2, 3)

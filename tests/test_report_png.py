@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from lane_traces import lane_timeline
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 from tests_support import shortened
@@ -18,7 +19,7 @@ from tests_support import shortened
 from checkers.verdict import Verdict
 from raftsim import api
 from reports import png
-from reports.palette import COUNTEREXAMPLE_COLOUR
+from reports.palette import COUNTEREXAMPLE_COLOUR, LANE_MARK_COLOURS, NODE_STATE_COLOURS
 from reports.timeline import (
     Counterexample,
     Election,
@@ -328,3 +329,37 @@ def test_a_fault_too_narrow_for_its_label_gets_its_number_and_the_list_names_it(
     assert any(line.startswith(f"F2  {narrow.label}  (6.000 s") for line in listed)
     many = png._fault_list_lines(synthetic(100, 5_000))
     assert many[-1][-1] == f"and {500 - png.FAULTS_LISTED} more faults: see report.html"
+
+
+# --- snapshots, membership and corrupt disks --------------------------------------------
+
+
+def _colour_pixels(image: np.ndarray, colour: str) -> int:
+    target = np.array([int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)])
+    return int(np.all(np.abs(image[:, :, :3] - target) < 0.03, axis=2).sum())
+
+
+def test_lane_marks_are_drawn_and_named_only_when_the_run_has_them(tmp_path: Path) -> None:
+    with_marks = lane_timeline(tmp_path / "a")
+    without = lane_timeline(tmp_path / "b", marks=False)
+    png.write_timeline_png(with_marks, tmp_path / "marks.png")
+    png.write_timeline_png(without, tmp_path / "none.png")
+    marked, plain = imread(tmp_path / "marks.png"), imread(tmp_path / "none.png")
+    for kind in ("snapshot-install", "conf-apply"):
+        assert _colour_pixels(plain, LANE_MARK_COLOURS[kind]) == 0, kind
+        assert _colour_pixels(marked, LANE_MARK_COLOURS[kind]) > 10, kind
+    assert _colour_pixels(marked, NODE_STATE_COLOURS["corrupt"]) > 100  # node 3's last two seconds
+
+    def legend(timeline: Timeline) -> set[str]:
+        figure = png._timeline_figure(timeline)
+        return {text.get_text() for text in figure.legends[0].get_texts()}
+
+    words = {"snapshot taken", "snapshot installed", "restarted from a snapshot", "membership change applied"}
+    words |= {"joined", "removed", "disk corrupt", "corrupt", "learner", "disk: write torn, tail dropped, full"}
+    assert words <= legend(with_marks)
+    assert not words & legend(without)
+
+
+def test_hostile_membership_strings_draw(tmp_path: Path) -> None:
+    png.write_timeline_png(lane_timeline(tmp_path, EVIL), tmp_path / "evil.png")
+    assert imread(tmp_path / "evil.png").shape[1] == 1600

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from lane_traces import lane_timeline
 from rich.console import Console
 from tests_support import shortened
 
@@ -213,3 +214,34 @@ def test_a_lone_surrogate_prints_as_its_escape(tmp_path: Path) -> None:
         render_terminal(timeline, Console(file=stream, width=120, color_system=None))
     printed = path.read_text(encoding="utf-8")
     assert "k\\ud800[bold]y" in printed
+
+
+# --- snapshots, membership and corrupt disks --------------------------------------------
+
+
+def test_snapshot_and_membership_rows_and_lists(tmp_path: Path) -> None:
+    timeline = lane_timeline(tmp_path, EVIL)
+    text = _printed(timeline, width=200)
+    rows = {line[:9].strip(): line[9:] for line in text.splitlines() if line[:9].strip() in ("snapshot", "members")}
+    # 10 s on 190 columns: 19 columns a second. Node 2 snapshots at 1 s, node 3 installs at
+    # 4 s and restarts from a snapshot at 6 s; node 2 is removed at 2 s, node 4 joins at 3 s.
+    assert {column: c for column, c in enumerate(rows["snapshot"]) if c != " "} == {19: ".", 76: "I", 114: "R"}
+    assert {column: c for column, c in enumerate(rows["members"]) if c != " "} == {38: "-", 57: "+"}
+    assert "I snapshot installed" in text and "M membership change applied" in text
+    assert "2 membership changes" in text and "add-learner 4" in text and f"remove 2 {EVIL}" in text
+    assert "snapshots and disks (1 snapshot taken)" in text
+    assert f"node 3 found its disk corrupt (entry {EVIL} 81) and refused to start" in text
+    assert "node 3's write in flight was torn by the crash (entry 81)" in text
+    assert "node 3's disk is full: a write was refused and the node stopped" in text
+    # Node 4 joined at 3 s as a learner: blank before; node 2 removed at 2 s; node 3
+    # corrupt from 8 s.
+    assert node_bar(timeline, 4, 10).plain == "   lllllll"
+    assert node_bar(timeline, 2, 10).plain == "FF--------"
+    assert node_bar(timeline, 3, 10).plain == "FFFFFxFxXX"
+    assert "l learner  - removed  X corrupt disk" in text
+
+
+def test_no_snapshot_or_membership_rows_without_those_events(tmp_path: Path) -> None:
+    text = _printed(lane_timeline(tmp_path, marks=False))
+    for words in ("snapshot ", "members ", "membership change", "snapshots and disks", "- removed", "not yet a member"):
+        assert words not in text

@@ -240,3 +240,60 @@ def test_a_member_replaced_and_a_leader_killed_recover(tmp_path: Path) -> None:
     # The simulator runs the same file: its member fault replaces the node by a new one.
     simulated = _raftsim("run", str(scenario), "--out", str(tmp_path / "sim"), "--no-report")
     assert simulated.returncode == 0, simulated.stdout + simulated.stderr
+
+
+TRANSFER_SCENARIO = """
+name = "transfer-real"
+description = "Leadership handed to a random follower, then to the one a partition left behind as it heals."
+seed = 1
+duration_ms = 4500
+
+[cluster]
+nodes = 3
+
+[workload]
+kind = "register"
+clients = 3
+keys = 2
+rate = 60
+
+[phases]
+quiet_ms = 2000
+
+[[faults]]
+kind = "transfer"
+target = "random"
+start_ms = 1000
+duration_ms = 0
+
+[[faults]]
+kind = "partition"
+target = [2]
+start_ms = 1500
+duration_ms = 1500
+
+[[faults]]
+kind = "transfer"
+target = "lagging"
+start_ms = 3000
+duration_ms = 0
+"""
+
+
+def test_leadership_moves_on_a_real_cluster_as_the_transfer_fault_asks(tmp_path: Path) -> None:
+    binary = _etcd_binary()
+    scenario = tmp_path / "transfer.toml"
+    scenario.write_text(TRANSFER_SCENARIO, encoding="utf-8")
+    out = tmp_path / "run"
+    done = _raftsim("run", str(scenario), "--target", "etcd", "--etcd", binary, "--out", str(out), "--no-report")
+    assert done.returncode == 0, done.stdout + done.stderr
+    trace = [json.loads(line) for line in (out / "trace.jsonl").read_text().splitlines()]
+    transfers = [event for event in trace if event["ev"] == "fault" and event["kind"] == "transfer"]
+    assert len(transfers) == 2, transfers
+    first = transfers[0]
+    # etcd answers once the target leads (so the line, written then, may follow the role
+    # change the poller saw): the target leads the next term.
+    assert first["outcome"] == "done" and first["to"] != first["leader"], first
+    leaders = {(e["term"], e["node"]) for e in trace if e["ev"] == "role" and e["role"] == "leader"}
+    assert (first["term"] + 1, first["to"]) in leaders, (first, leaders)
+    assert transfers[1]["to"] != transfers[1]["leader"] and transfers[1]["outcome"], transfers[1]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import pytest
 from mvcc_support import ask, settle
 
+from raftcore.bugs import TRANSFER_SKIPS_LOG_CHECK
 from raftcore.raft import RaftNode
 from raftcore.server import KVServer, Request, Response
 from raftcore.types import (
@@ -174,6 +175,42 @@ def test_transfer_to_a_lagging_follower_catches_it_up_first() -> None:
     assert "refused" not in [entry.data for entry in cluster.nodes[3].log_entries()]
 
 
+def lagging_third(**options: object) -> tuple[Cluster, int]:
+    """Leader 1 commits five entries with node 2 while node 3 is cut off; the link comes
+    back. Returns the cluster and the last committed index, which node 3 lacks."""
+    cluster = elected(**options)
+    cluster.cut = {3}
+    for number in range(5):
+        assert cluster.nodes[1].propose(f"x{number}") is not None
+    cluster.stabilize()
+    cluster.cut = set()
+    committed = cluster.nodes[1].commit_index
+    assert committed == cluster.nodes[1].last_index > cluster.nodes[3].last_index
+    return cluster, committed
+
+
+def test_the_planted_bug_hands_over_blindly_and_the_lagging_target_overwrites_committed_entries() -> None:
+    cluster, committed = lagging_third(bugs=frozenset({TRANSFER_SKIPS_LOG_CHECK}))
+    cluster.nodes[1].transfer_leadership(3)
+    # TIMEOUT_NOW at once, no append to catch the target up first.
+    assert [(m.type, m.to) for m in cluster.handle(1).messages] == [(TIMEOUT_NOW, 3)]
+    cluster.stabilize()
+    # Both voters granted the transfer campaign a vote though its log is behind theirs.
+    assert cluster.leader() == 3
+    assert cluster.nodes[1].vote == 3 and cluster.nodes[2].vote == 3
+    kept = [entry.data for entry in cluster.nodes[2].log_entries()]
+    assert not {f"x{number}" for number in range(5)} & set(kept), "the committed entries were overwritten"
+    assert cluster.nodes[2].last_index <= committed
+
+
+def test_the_planted_bug_keeps_the_log_check_for_a_campaign_nobody_asked_for() -> None:
+    cluster, _ = lagging_third(bugs=frozenset({TRANSFER_SKIPS_LOG_CHECK}), check_quorum=False)
+    cluster.nodes[3].campaign()
+    cluster.stabilize()
+    assert cluster.nodes[3].role is not Role.LEADER
+    assert cluster.nodes[2].vote != 3
+
+
 def test_proposals_are_refused_while_a_transfer_is_pending() -> None:
     cluster = elected()
     cluster.cut = {2}
@@ -196,6 +233,8 @@ def test_the_kv_server_answers_not_leader_during_a_transfer() -> None:
     answer = servers[1].submit(Request("r1", "client-1", "put", "k", "v"))
     assert isinstance(answer, Response)
     assert answer.error == "not-leader"
+    # The hint names where leadership is going, not the leader that refuses.
+    assert answer.leader_hint == 2
 
 
 def test_a_transfer_is_given_up_after_an_election_timeout() -> None:

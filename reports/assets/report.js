@@ -43,6 +43,9 @@
   var totalH = y + 8;
   var spansByNode = data.nodes.map(function () { return []; });
   data.spans.forEach(function (s, i) { spansByNode[s[0]].push(i); });
+  // Marks on a node's lane (snapshots, membership, a corrupt disk), by node, in time order.
+  var marksByNode = data.nodes.map(function () { return []; });
+  data.marks.forEach(function (m, i) { marksByNode[m[0]].push(i); });
 
   function packFaults(faults) {
     var packed = [];
@@ -154,7 +157,10 @@
       var xs = bar(s[4], s[5], row.y + 2, row.h - 4, colours.states[state]);
       if (state === "leader") label("leader t" + s[2], xs[0], xs[1], row.y + row.h / 2, "#fff");
       else if (state === "crashed" || state === "paused") label(state, xs[0], xs[1], row.y + row.h / 2, "#fff");
+      else if (state === "corrupt") label("corrupt disk", xs[0], xs[1], row.y + row.h / 2, "#fff");
+      else if (state === "removed") label("removed", xs[0], xs[1], row.y + row.h / 2, "#607d8b");
     });
+    drawMarks(row);
     var node = data.nodes[row.node];
     ctx.fillStyle = "#000";
     data.elections.forEach(function (e) {
@@ -162,6 +168,62 @@
       var x = xOf(e[0]);
       ctx.beginPath(); ctx.moveTo(x, row.y); ctx.lineTo(x + 5, row.y + row.h / 2); ctx.lineTo(x, row.y + row.h); ctx.closePath(); ctx.fill();
     });
+  }
+
+  // A snapshot taken is a faint tick at the lane's top (there can be hundreds); the rare
+  // events are glyphs over the lane's middle: an install a filled diamond, a restart from
+  // a snapshot a hollow one, a membership change a square, a member joining + or leaving
+  // -, a corrupt disk a cross, another disk fault (torn, repaired, full) a triangle. Ticks first, so a glyph is never hidden under them.
+  function drawMarks(row) {
+    var ids = marksByNode[row.node], mid = row.y + row.h / 2, k, m;
+    ctx.globalAlpha = 0.55; ctx.fillStyle = colours.marks.snapshot;
+    for (k = 0; k < ids.length; k++) {
+      m = data.marks[ids[k]];
+      if (data.markKinds[m[2]] !== "snapshot" || m[1] < view.t0 || m[1] > view.t1) continue;
+      ctx.fillRect(Math.round(xOf(m[1])), row.y + 1, 1, 5);
+    }
+    ctx.globalAlpha = 1;
+    // Shapes, then the glyphs of members joining and leaving and of a corrupt disk, which
+    // come with a membership change at nearly the same moment and must stay on top.
+    for (var pass = 0; pass < 2; pass++) drawMarkPass(ids, mid, pass);
+  }
+
+  function drawMarkPass(ids, mid, pass) {
+    for (var k = 0; k < ids.length; k++) {
+      var m = data.marks[ids[k]], x;
+      var kind = data.markKinds[m[2]];
+      var glyph = kind === "member-added" || kind === "member-removed" || kind === "corrupt";
+      if (kind === "snapshot" || glyph !== (pass === 1) || m[1] < view.t0 || m[1] > view.t1) continue;
+      x = xOf(m[1]);
+      var colour = colours.marks[kind];
+      ctx.fillStyle = colour; ctx.strokeStyle = colour; ctx.lineWidth = 1.5;
+      if (kind === "snapshot-install" || kind === "restart-snapshot") {
+        ctx.beginPath(); ctx.moveTo(x, mid - 5); ctx.lineTo(x + 4, mid); ctx.lineTo(x, mid + 5); ctx.lineTo(x - 4, mid); ctx.closePath();
+        if (kind === "snapshot-install") ctx.fill(); else { ctx.fillStyle = "#fff"; ctx.fill(); ctx.stroke(); }
+      } else if (kind === "disk") {
+        ctx.beginPath(); ctx.moveTo(x, mid - 5); ctx.lineTo(x + 4, mid + 3); ctx.lineTo(x - 4, mid + 3); ctx.closePath();
+        ctx.fill(); ctx.strokeStyle = "#fff"; ctx.lineWidth = 1; ctx.stroke();
+      } else if (kind === "conf-apply") {
+        ctx.fillRect(x - 3, mid - 3, 6, 6);
+        ctx.strokeStyle = "#fff"; ctx.lineWidth = 1; ctx.strokeRect(x - 3.5, mid - 3.5, 7, 7);
+      } else {
+        ctx.font = "bold 13px ui-monospace, monospace"; ctx.textAlign = "center";
+        var text = kind === "member-added" ? "+" : kind === "member-removed" ? "\u2212" : "\u2716";
+        ctx.strokeStyle = "#fff"; ctx.lineWidth = 3; ctx.strokeText(text, x, mid); ctx.fillText(text, x, mid);
+        ctx.font = "11px ui-monospace, monospace"; ctx.textAlign = "start";
+      }
+    }
+  }
+
+  // The mark nearest x on a node's lane within a few pixels; a glyph before a faint tick.
+  function markAt(n, x) {
+    var ids = marksByNode[n], best = null, bestD = 5;
+    for (var k = 0; k < ids.length; k++) {
+      var m = data.marks[ids[k]], d = Math.abs(xOf(m[1]) - x);
+      if (data.markKinds[m[2]] === "snapshot") d += 2;
+      if (d < bestD) { best = ids[k]; bestD = d; }
+    }
+    return best;
   }
 
   function drawLane(row) {
@@ -290,6 +352,8 @@
         }
         return null;
       }
+      var mark = markAt(row.node, x);
+      if (mark !== null) return { kind: "mark", index: mark };
       var list = spansByNode[row.node];
       for (var s = 0; s < list.length; s++) {
         var span = data.spans[list[s]];
@@ -321,6 +385,11 @@
       for (var j = 0; j < f[6].length; j += 2) fp.push([f[6][j], f[6][j + 1]]);
       return { title: "F" + (item.index + 1) + " " + f[4], pairs: fp };
     }
+    if (item.kind === "mark") {
+      var mk = data.marks[item.index], mp = [];
+      for (var q = 0; q < mk[4].length; q += 2) mp.push([mk[4][q], mk[4][q + 1]]);
+      return { title: mk[3], pairs: mp };
+    }
     var s = data.spans[item.index];
     return { title: "node " + data.nodes[s[0]] + ": " + data.states[s[1]], pairs: [
       ["term", String(s[2])], ["leader known", s[3] ? String(s[3]) : "none"], ["from", fmt(s[4])], ["to", fmt(s[5])]] };
@@ -328,7 +397,7 @@
 
   function showDetails(item) {
     details.textContent = "";
-    if (!item) { details.appendChild(note("Click an operation, a node state or a fault to see its full record.")); return; }
+    if (!item) { details.appendChild(note("Click an operation, a node state, a mark on a node's lane or a fault to see its full record.")); return; }
     var rec = recordOf(item);
     var h = document.createElement("h3"); h.textContent = rec.title; h.style.margin = "0 0 4px"; h.style.fontSize = "14px";
     details.appendChild(h);
@@ -609,7 +678,9 @@
       var span = data.spans[list[k]];
       if (span[4] <= t && t < span[5]) return span;
     }
-    return list.length ? data.spans[list[list.length - 1]] : null;
+    // Before its first span the node had not joined yet: no state to name.
+    if (!list.length || t < data.spans[list[0]][4]) return null;
+    return data.spans[list[list.length - 1]];
   }
 
   // --- start ----------------------------------------------------------------------------

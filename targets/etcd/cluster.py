@@ -52,6 +52,9 @@ MEMBERSHIP_S = 12.0
 """How long a membership change is retried while etcd refuses it as unsafe ("unhealthy
 cluster": etcd 3.4 changes membership only when the members left are connected to a quorum for
 its health interval of 5 s, which a cluster just healed or restarted has not been)."""
+TRANSFER_WAIT_S = 3.0
+"""How long a move-leader request may take: etcd answers once the target leads, which after
+catching it up takes a round trip or two, or refuses after its own timeout."""
 HEALTH_KEY = base64.b64encode(b"health").decode()
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 """The directory holding the `targets` package, for the reaper's `python -m`."""
@@ -368,6 +371,32 @@ class EtcdCluster:
             self._cluster_state[node] = "existing"
             self._initial_cluster[node] = self._cluster_flag(sorted(self._member_ids))
             self._launch(node)
+
+    # ---- leadership ----
+
+    def transfer_leadership(self, leader: int, to: int, timeout_s: float = TRANSFER_WAIT_S) -> str:
+        """Ask `leader` to hand leadership to `to`: etcd's move-leader, POST
+        /v3/maintenance/transfer-leadership with the target's member id, which only the
+        leader takes. etcd answers once the target leads, or refuses (not the leader; the
+        target not caught up within its timeout). Returns `done`, or what went wrong in a few
+        words (etcd's refusal, or no answer within `timeout_s`); never raises for those."""
+        with self._lock:
+            self._check_node(leader)
+            self._check_node(to)
+            target_id = self._member_ids.get(to)
+        if target_id is None:
+            return f"node {to} is no member"
+        url = f"{self.client_url(leader)}/v3/maintenance/transfer-leadership"
+        try:
+            post_json(url, {"targetID": str(target_id)}, timeout_s)
+        except urllib.error.HTTPError as error:
+            text = error.read()[:300].decode(errors="replace")
+            with contextlib.suppress(ValueError, AttributeError):
+                text = str(json.loads(text).get("error") or text)
+            return f"refused: {text}"
+        except (OSError, ValueError) as error:
+            return f"no answer: {error}"
+        return "done"
 
     # ---- inside ----
 

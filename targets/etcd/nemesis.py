@@ -49,6 +49,8 @@ class Cluster(Protocol):
     def heal_links(self, links: Any = None) -> None: ...
     def remove_member(self, node: int) -> None: ...
     def add_member(self, node: int) -> None: ...
+    def status(self) -> dict[int, dict[str, Any]]: ...
+    def transfer_leadership(self, leader: int, to: int) -> str: ...
 
 
 class Log(Protocol):
@@ -144,6 +146,7 @@ class Nemesis:
             "link": self._link,
             "delay": self._delay,
             "member": self._member,
+            "transfer": self._transfer,
         }
         undo, details = starter[fault.kind](fault)
         with self._lock:
@@ -226,6 +229,29 @@ class Nemesis:
 
         undo.nodes = nodes  # type: ignore[attr-defined]
         return undo, {"nodes": nodes}
+
+    def _transfer(self, fault: FaultSpec) -> tuple[Callable[[], None], dict[str, Any]]:
+        """Ask the leader to hand leadership to a follower (etcd's move-leader), as the
+        simulator's nemesis does: a random follower, the answering follower whose store is
+        furthest behind (`lagging`, by revision; ties drawn), or the node named. etcd answers
+        once the target leads or refuses; the line's `outcome` says which. With no leader
+        nothing is asked (`leader` null). The heal undoes nothing."""
+        views = self.cluster.status()
+        leader = self.cluster.leader()
+        followers = [node for node in sorted(self.cluster.node_ids) if node != leader and node not in self._down()]
+        if leader is None or not followers:
+            return (lambda: None), {"nodes": [], "leader": leader, "to": None}
+        if isinstance(fault.target, tuple):
+            to = fault.target[0]
+        else:
+            revisions = {node: views[node]["revision"] for node in followers if node in views}
+            if fault.target == "lagging" and revisions:
+                lowest = min(revisions.values())
+                followers = [node for node, revision in revisions.items() if revision == lowest]
+            to = self.rng.choice(followers)
+        term = views.get(leader, {}).get("term")
+        outcome = self.cluster.transfer_leadership(leader, to)
+        return (lambda: None), {"nodes": [leader, to], "leader": leader, "term": term, "to": to, "outcome": outcome}
 
     def _partition(self, fault: FaultSpec) -> tuple[Callable[[], None], dict[str, Any]]:
         ids = sorted(self.cluster.node_ids)
