@@ -170,6 +170,9 @@ def _replay(event: TraceEvent, judge: _Judge, roles: NodeViews) -> None:
         follower.applied = max(follower.applied, event["index"] + len(event["entries"]) - 1)
     elif kind == "restart":
         judge.nodes.setdefault(event["node"], _Follower()).applied = restart_snapshot(event)[0]
+    elif kind == "restore":
+        for node_id in event["nodes"]:
+            judge.nodes.setdefault(node_id, _Follower()).applied = event["index"]
     elif kind == "snapshot-install":
         follower = judge.nodes.setdefault(event["node"], _Follower())
         follower.applied = max(follower.applied, event["index"])

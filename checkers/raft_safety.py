@@ -227,6 +227,7 @@ class _Replay:
             "restart": self._on_restart,
             "snapshot": self._on_snapshot,
             "snapshot-install": self._on_snapshot_install,
+            "restore": self._on_restore,
             "conf-apply": self._on_conf_apply,
             "member-removed": self._on_member_removed,
         }
@@ -386,6 +387,20 @@ class _Replay:
                 applied=state.applied,
             )
         self.check_snapshot_entry(node_id, index, event["term"])
+
+    def _on_restore(self, event: TraceEvent) -> None:
+        """A cluster restored from a backup: the backup's snapshot up to `index` is the
+        committed prefix, every member holds it and applies after it. Only the start of a
+        run can restore, before any entry was committed."""
+        index, term = event["index"], event["term"]
+        if self.committed:
+            self.report("trace-consistency", f"a restore to index {index} after {len(self.committed)} commits")
+            return
+        self.committed = [(term, "")] * index
+        self.commit_terms = [term] * index
+        for node_id in event["nodes"]:
+            state = self.nodes.setdefault(node_id, _NodeState())
+            state.log, state.term, state.commit, state.applied = list(self.committed), term, index, index
 
     def _on_snapshot_install(self, event: TraceEvent) -> None:
         """A node takes the leader's snapshot: its log up to `index` is the committed prefix

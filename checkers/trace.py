@@ -115,12 +115,26 @@ _REQUIRED: dict[str, tuple[_Field, ...]] = {
     # and one installed from the leader (its log replaced up to `index`).
     "snapshot": (_int("node"), _int("index"), _int("term"), _int("compacted")),
     "snapshot-install": (_int("node"), _int("index"), _int("term")),
+    # A cluster restored from a backup: every member of `nodes` starts from its snapshot.
+    "restore": (
+        _Field("nodes", list, "a list of node ids", _is_node_list),
+        _int("index"),
+        _int("term"),
+        _int("revision"),
+        _int("keys"),
+    ),
     "pause": (_int("node"),),
     "resume": (_int("node"),),
     # A real cluster's (`targets.etcd`): its member processes, with no Raft state to show.
     "started": (_int("node"),),
     "member-removed": (_int("node"),),
     "member-added": (_int("node"),),
+    # Disk faults (`sim.disk`): a write cut by a crash, a torn tail dropped at restart, a
+    # record whose checksum failed (the node stays down), a write or restart refused.
+    "torn": (_int("node"), _str("record")),
+    "repair": (_int("node"), _str("record")),
+    "corrupt": (_int("node"), _str("record")),
+    "disk-full": (_int("node"), _str("refused")),
     # Membership changes in the simulator: proposed by a leader, applied by each node.
     "conf-propose": (_int("node"), _int("term"), _int("index"), _str("change")),
     "conf-apply": (

@@ -66,6 +66,8 @@ LEASE_REVOKE_SPLIT = "lease-revoke-split"
 # Snapshots
 SNAPSHOT_BEYOND_APPLIED = "snapshot-beyond-applied"
 SNAPSHOT_KEEPS_CONFLICTING_ENTRIES = "snapshot-keeps-conflicting-entries"
+# The host's disk (sim/disk.py), switched on through the node's Config.bugs all the same
+RESTART_IGNORES_TORN_RECORD = "restart-ignores-torn-record"
 
 BUGS: dict[str, str] = {
     SNAPSHOT_BEYOND_APPLIED: (
@@ -234,6 +236,11 @@ BUGS: dict[str, str] = {
     LEASE_REVOKE_SPLIT: (
         "a revoked or expired lease deletes its keys one revision each instead of all in one, "
         "so a reader between them sees some of the lease's keys gone and others still there"
+    ),
+    RESTART_IGNORES_TORN_RECORD: (
+        "a restart that finds the last record of its disk torn (a write cut by the crash) "
+        "ignores its checksum and loads what survived as an entry, garbled data under the "
+        "index and term the write was for, instead of dropping it"
     ),
 }
 

@@ -289,6 +289,12 @@ class KVStore:
         self._results = results
         self.applied_index = applied_index
 
+    def forget_results(self) -> None:
+        """Drop the table of request results: a store restored from a backup serves new
+        clients, whose request ids would otherwise be taken for retries of the backed-up
+        cluster's requests (`raftcore.restore`)."""
+        self._results = {}
+
     def evaluate(self, command: Command) -> Result:
         """What `command` would return against the current state, changing nothing. Only the
         planted bug `retry-answered-afresh` asks this: a correct server answers a repeat with

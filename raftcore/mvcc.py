@@ -171,6 +171,10 @@ class MVCCStore:
         """The key as it stands now; None if absent."""
         return self._at(key, None)
 
+    def latest_all(self) -> list[KeyValue]:
+        """Every key present now, in key order."""
+        return self._live("", ALL_KEYS_FROM, None)
+
     def _at(self, key: str, revision: int | None) -> KeyValue | None:
         """The key as it stood at `revision` (None: now, the writes of a txn under way included)."""
         history = self._history.get(key)

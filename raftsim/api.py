@@ -30,6 +30,7 @@ from checkers.raft_safety import check_raft_safety
 from checkers.revisions import check_revisions
 from checkers.verdict import CheckerResult, RunVerdict, Verdict
 from checkers.watch import check_watch
+from raftcore.backup import encode_backup
 from raftsim.run_folder import (
     RunFolder,
     hidden_sibling,
@@ -37,11 +38,13 @@ from raftsim.run_folder import (
     split_messages,
     stage,
     swap_into_place,
+    write_atomic,
     write_durable,
     write_run,
 )
 from scenarios.model import Scenario
 from scenarios.resolve import resolve
+from sim.backup import Backup, BackupRefused, take_backup
 from sim.clock import MS
 from sim.trace import digest_of
 from sim.world import Crash, InvariantsReport, RunResult, run_scenario
@@ -399,3 +402,26 @@ def replay(folder: Path) -> tuple[bool, str, str, RunResult]:
         raise InputError(str(trace_path), None, None, f"cannot read: {error.strerror}") from None
     result = run_scenario(scenario)
     return result.digest == recorded, recorded, result.digest, result
+
+
+def backup(folder: Path, node_id: int, at_ms: int | None, out: Path) -> Backup:
+    """Take node `node_id`'s backup from a recorded run, replayed up to `at_ms` (None: its
+    end), and write it to `out` atomically (`raftcore.backup`'s format). The replay is held
+    to the recorded trace (its prefix up to the moment, or the whole of it): a backup of a
+    run that does not replay as recorded would back up some other run. Any refusal is an
+    InputError (one line), and then nothing is written."""
+    recorded_run = RunFolder(folder)
+    scenario = recorded_run.scenario
+    recorded_run.require("trace.jsonl")
+    if recorded_run.target is not None:
+        raise InputError(str(folder), None, None, "a real cluster's run cannot be replayed to take a backup")
+    try:
+        taken = take_backup(scenario, node_id, None if at_ms is None else at_ms * MS)
+    except BackupRefused as error:
+        raise InputError(str(folder), None, error.flag, str(error)) from None
+    recorded = recorded_run.trace_bytes
+    replayed = taken.trace_text.encode()
+    if not (recorded == replayed if at_ms is None else recorded.startswith(replayed)):
+        raise InputError(str(folder), None, None, "the replay differs from the recorded trace: no backup taken")
+    write_atomic(out, encode_backup(taken.snapshot))
+    return taken

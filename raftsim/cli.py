@@ -71,6 +71,8 @@ _EXITS = {
     "or a run with no anomaly, 70 internal error, 130 interrupted.",
     "report": "Exit codes: the run's verdict (0 valid, 1 anomaly, 3 unknown), 2 bad input, 70 internal error, "
     "130 interrupted.",
+    "backup": "Exit codes: 0 written, 2 bad input (no such node, the node down then, not a run folder; nothing "
+    "written), 70 internal error, 130 interrupted.",
     "replay": "Exit codes: 0 identical digest, 1 different, 2 bad input, 70 internal error, 130 interrupted.",
     "check": "Exit codes: 0 linearizable (revisions consistent), 1 not, 2 bad input, 3 unknown (out of budget), "
     "70 internal error, 130 interrupted.",
@@ -261,6 +263,34 @@ def replay(folder: Path) -> None:
         sys.exit(EXIT_OK)
     console.print(Text.assemble(("DIFFERENT", "red"), f" recorded {recorded} replayed {replayed}"))
     sys.exit(EXIT_ANOMALY)
+
+
+@cli.command(epilog=_EXITS["backup"])
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--node", "node_id", type=click.IntRange(1, 1_000_000), required=True, help="The member to back up.")
+@click.option(
+    "--at-ms",
+    type=click.IntRange(0, 24 * 3600 * 1000),
+    default=None,
+    help="Simulated time to take it at, in ms (default: the end of the run).",
+)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="The backup file to write (JSON).")
+def backup(folder: Path, node_id: int, at_ms: int | None, out: Path) -> None:
+    """Replay a run folder up to a moment and write node N's backup: its store as of its applied
+    index, as `etcdctl snapshot save` takes one; a scenario's [restore] table starts a cluster from it."""
+    from raftsim import api
+
+    _current_input.set(str(folder))
+    _refuse_unnamed(out, "--out")
+    kind = _existing_kind(out, "--out")
+    if kind not in (None, "file"):
+        raise InputError(str(out), None, "--out", f"is a {kind}; refusing to overwrite it")
+    check_writable_place(out, "--out", create_parents=False)
+    taken = api.backup(folder, node_id, at_ms, out)
+    snapshot = taken.snapshot
+    at = f"at {taken.t_us // 1000} ms: index {snapshot.index}, term {snapshot.term}"
+    console.print(Text(f"backup of node {node_id} {at} -> {out}"))
+    sys.exit(EXIT_OK)
 
 
 @cli.command(epilog=_EXITS["report"])

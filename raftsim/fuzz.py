@@ -286,6 +286,9 @@ def identity(plan: FuzzPlan) -> dict[str, Any]:
         "seeds": [seeds[0], seeds[-1], seed_count(seeds)] if seed_count(seeds) else [],
         "recheck_share": plan.recheck_share,
     }
+    restore = plan.scenario.restore
+    if restore is not None:  # the scenario names its backup; what the file held is what ran
+        marker["backup"] = "sha256:" + hashlib.sha256(restore.text.encode()).hexdigest()
     if plan.adapt_round_seeds:  # only then, so folders of campaigns that do not adapt still resume
         marker["adapt_round_seeds"] = plan.adapt_round_seeds
     if plan.target is not None:

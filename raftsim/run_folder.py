@@ -15,6 +15,7 @@ fsync and `os.replace`, so a reader sees the old bytes or the new ones, never a 
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import hashlib
 import json
@@ -49,7 +50,10 @@ RUN_FILES = (
     "crash.txt",
     "target.json",
     "logs",
+    "backup.json",
 )
+BACKUP_FILE = "backup.json"
+"""A restored run's backup, kept beside its scenario so that the folder replays alone."""
 MESSAGE_EVENTS = ("msg", "recv", "drop")
 T = TypeVar("T")
 
@@ -95,7 +99,11 @@ def load_run_scenario(folder: Path) -> Scenario:
 def write_run(folder: Path, result: RunResult) -> None:
     """Write a run's files; a crashed run also gets `crash.txt` (when, where, traceback)."""
     folder.mkdir(parents=True, exist_ok=True)
-    write_durable(folder / "scenario.toml", loader.to_toml(result.scenario))
+    scenario = result.scenario
+    if scenario.restore is not None:
+        write_durable(folder / BACKUP_FILE, scenario.restore.text)
+        scenario = dataclasses.replace(scenario, restore=dataclasses.replace(scenario.restore, backup=BACKUP_FILE))
+    write_durable(folder / "scenario.toml", loader.to_toml(scenario))
     write_durable(folder / "history.jsonl", result.history_text)
     write_durable(folder / "trace.jsonl", result.trace_text)
     if result.effects_text is not None:

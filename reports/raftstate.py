@@ -104,6 +104,13 @@ class LogTracker:
         self._term[node] = event["term"]
         self._role[node] = "follower"
 
+    def _restore(self, event: TraceEvent) -> None:
+        """A cluster restored from a backup: every member holds its snapshot, committed."""
+        for node in event["nodes"]:
+            self._logs[node] = [(event["term"], "")] * event["index"]
+            self._commit[node] = event["index"]
+            self._term[node] = event["term"]
+
     def _snapshot_install(self, event: TraceEvent) -> None:
         node = event["node"]
         self._logs[node] = self._through_snapshot(node, event["index"], event["term"])
@@ -146,6 +153,7 @@ _HANDLERS = {
     "start": LogTracker._start,
     "append": LogTracker._append,
     "restart": LogTracker._restart,
+    "restore": LogTracker._restore,
     "snapshot-install": LogTracker._snapshot_install,
     "hard_state": LogTracker._hard_state,
     "role": LogTracker._role_event,

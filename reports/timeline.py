@@ -408,6 +408,7 @@ class _World:
             "member-added": self._on_member_added,
             "snapshot": self._on_snapshot,
             "snapshot-install": self._on_snapshot_install,
+            "restore": self._on_restore,
             "conf-propose": self._on_conf_propose,
             "conf-apply": self._on_conf_apply,
             "corrupt": self._on_corrupt,
@@ -500,6 +501,26 @@ class _World:
                     ("snapshot index", str(index)),
                     ("snapshot term", str(term)),
                     ("log after it", str(len(event["log"]))),
+                ],
+            )
+
+    def _on_restore(self, event: TraceEvent, t: int) -> None:
+        """A cluster restored from a backup: each node starts from the backup's snapshot,
+        drawn as a restart from a snapshot on every lane."""
+        index, term = show(event["index"]), show(event["term"])
+        for node in _node_ids(event["nodes"]):
+            if node not in self._state:
+                self._join(node, t)
+            self._mark(
+                {"node": node},
+                t,
+                "restart-snapshot",
+                f"node {node} started from the backup's snapshot at index {index} (term {term})",
+                [
+                    ("snapshot index", index),
+                    ("snapshot term", term),
+                    ("revision", show(event["revision"])),
+                    ("keys", show(event["keys"])),
                 ],
             )
 

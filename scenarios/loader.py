@@ -20,16 +20,19 @@ import tomllib
 import typing
 import unicodedata
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 
 from checkers.errors import InputError
+from raftcore.backup import decode_backup
 from raftcore.bugs import BUGS
+from raftcore.restore import restored_keys, restored_snapshot
 from raftcore.types import READ_ONLY_OPTIONS
 from scenarios import model
-from scenarios.model import FaultSpec, LinksSpec, Scenario, WorkloadSpec
+from scenarios.model import FaultSpec, LinksSpec, RestoreSpec, Scenario, WorkloadSpec
 from scenarios.positions import KeyLines, deepest, unclosed_string
 from workloads import Option
 from workloads import get as get_workload
@@ -57,7 +60,7 @@ _FAULT_FIELDS = {
     "pause": ("target",),
     "clock": ("target", "mode", "drift_ppm", "offset_ms", "delta_ms", "strobe_period_ms"),
     "link": ("loss", "duplicate"),
-    "disk": ("target", "slow_factor"),
+    "disk": ("target", "effect", "slow_factor"),
     "delay": ("target", "delay_ms", "share"),
     "member": ("target",),
     "transfer": ("target",),
@@ -68,7 +71,15 @@ _CLOCK_MODE_FIELDS = {
     "bump": ("delta_ms",),
     "strobe": ("delta_ms", "strobe_period_ms"),
 }
+# The fields each disk effect acts on (besides target).
+_DISK_EFFECT_FIELDS = {"slow": ("slow_factor",), "torn": (), "flip": (), "full": ()}
 _FAULT_DEFAULTS = {f.name: f.default for f in dataclasses.fields(FaultSpec)}
+MAX_BACKUP_BYTES = 64 * 1024 * 1024
+"""A backup larger than this is refused before it is read."""
+RESTORABLE_MODELS = ("register", "cas-register")
+"""The models that can judge a run restored from a backup: a restored run's history starts
+with the restored keys as writes (`sim.world`), which these models read as any write. The
+etcd model would need each key's create revision and version too."""
 
 
 class ScenarioError(InputError):
@@ -137,11 +148,13 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "checks.serializable_reads": model.SERIALIZABLE_JUDGEMENTS,
     "nemesis.mode": model.NEMESIS_MODES,
     "nemesis.kinds": model.ALL_FAULT_KINDS,
+    "nemesis.disk_effects": model.DISK_EFFECTS,
     "faults.kind": model.ALL_FAULT_KINDS,
     "faults.shape": model.PARTITION_SHAPES,
     "faults.target": model.TARGET_WORDS + tuple(w for w in model.TRANSFER_TARGETS if w not in model.TARGET_WORDS),
     "faults.after": model.TRIGGERS,
     "faults.mode": model.CLOCK_MODES,
+    "faults.effect": model.DISK_EFFECTS,
 }
 _SECTIONS = typing.get_type_hints(Scenario)
 _OPTIONAL_INT = int | None
@@ -167,12 +180,13 @@ def builtin_names() -> list[str]:
 def load(name_or_path: str) -> Scenario:
     """A built-in scenario by name, or a scenario file by path."""
     if name_or_path.endswith(".toml") or "/" in name_or_path:
-        return parse(_read(name_or_path), name_or_path)
+        return parse(_read(name_or_path), name_or_path, Path(name_or_path).parent)
     if name_or_path not in builtin_names():
         known = ", ".join(builtin_names())
         raise ScenarioError(name_or_path or "''", None, None, f"unknown scenario; built-in ones: {known}")
-    text = (resources.files("scenarios") / "builtin" / f"{name_or_path}.toml").read_text("utf-8")
-    return parse(text, f"<built-in {name_or_path}>")
+    folder = resources.files("scenarios") / "builtin"
+    text = (folder / f"{name_or_path}.toml").read_text("utf-8")
+    return parse(text, f"<built-in {name_or_path}>", folder)
 
 
 def _read(name: str) -> str:
@@ -220,10 +234,11 @@ def _kind_of(mode: int) -> str | None:
     return None if stat.S_ISREG(mode) else "not a regular file"
 
 
-def parse(text: str, path: str) -> Scenario:
-    """The scenario a TOML text describes; `path` names it in error messages."""
+def parse(text: str, path: str, folder: Traversable | None = None) -> Scenario:
+    """The scenario a TOML text describes; `path` names it in error messages, and a
+    `[restore] backup` path is read relative to `folder` (default: the current folder)."""
     document = _document(text, path)
-    return _Validator(text, path).scenario(document)
+    return _Validator(text, path, Path(".") if folder is None else folder).scenario(document)
 
 
 def _document(text: str, path: str) -> dict[str, Any]:
@@ -283,6 +298,8 @@ def to_toml(scenario: Scenario) -> str:
             continue
         if f.name == "faults":
             document["faults"] = [_plain(fault) for fault in value]
+        elif isinstance(value, RestoreSpec):
+            document["restore"] = {"backup": value.backup}  # the text stays in its own file
         elif f.name == "links":
             document["links"] = [_plain(links) for links in value]
         elif scenario.swarm and f.name in SWARM_TABLES:
@@ -330,9 +347,12 @@ def _field_name(key: str) -> str:
 class _Validator:
     """Turns a parsed TOML document into a Scenario, or raises the first mistake."""
 
-    def __init__(self, text: str, path: str) -> None:
+    def __init__(self, text: str, path: str, folder: Traversable) -> None:
         self.text = text
         self.path = path
+        self.folder = folder
+        self.backup_read = ""
+        """Where `[restore] backup` was read from, for the messages about its content."""
 
     def fail(
         self, table: str, key: str | None, index: int | None, message: str, item: int | None = None
@@ -361,6 +381,8 @@ class _Validator:
             spec_type = _SECTIONS[key]
             if key == "faults":
                 values[key] = self.faults(raw, document)
+            elif key == "restore":
+                values[key] = self.restore(raw)
             elif key == "links":
                 values[key] = self.links(raw)
             elif dataclasses.is_dataclass(spec_type):
@@ -373,7 +395,70 @@ class _Validator:
             self.fail("", "name", None, "missing")
         scenario = Scenario(**values)
         self.cross_check(scenario)
+        if scenario.restore is not None:
+            self.restorable(scenario, scenario.restore)
         return scenario
+
+    def restore(self, raw: Any) -> RestoreSpec:
+        """The `[restore]` table: the backup file, read and checked whole (its format,
+        version and checksum, then the store it holds) before anything runs."""
+        if not isinstance(raw, dict):
+            self.fail("", "restore", None, f"must be a table, not {_show(raw)}")
+        for key in raw:
+            if key != "backup":
+                self.fail("restore", key, None, "unknown key; known: backup")
+        if "backup" not in raw:
+            self.fail("restore", None, None, "missing field 'backup'")
+        name = self.value(str, "restore", "backup", None, raw["backup"])
+        if not name or _UNPRINTABLE.search(name):
+            self.fail("restore", "backup", None, f"{_show(name)} is not a path to a backup file")
+        where = Path(name) if Path(name).is_absolute() else self.folder / name
+        if isinstance(where, Path):
+            where = where.absolute()  # a scenario written out again names the same file
+        try:
+            data = where.read_bytes() if where.is_file() else None
+        except OSError as error:
+            self.fail("restore", "backup", None, f"{where}: cannot read: {error.strerror or error}")
+        if data is None:
+            self.fail("restore", "backup", None, f"{where}: no such backup file")
+        if len(data) > MAX_BACKUP_BYTES:
+            self.fail("restore", "backup", None, f"{where}: larger than {MAX_BACKUP_BYTES >> 20} MiB")
+        try:
+            text = data.decode("utf-8")
+            restored_snapshot(decode_backup(text, str(where)), (1,))
+        except UnicodeDecodeError as error:
+            self.fail("restore", "backup", None, f"{where}: not UTF-8 text: byte {error.start}")
+        except ValueError as error:
+            message = str(error)
+            shown = message if message.startswith(str(where)) else f"{where}: data: {message}"
+            self.fail("restore", "backup", None, shown)
+        self.backup_read = str(where)
+        return RestoreSpec(str(where), text)
+
+    def restorable(self, scenario: Scenario, restore: RestoreSpec) -> None:
+        """The run's history can be judged from the restored store: a workload whose model
+        reads the restored keys as writes (`RESTORABLE_MODELS`), holding values it takes."""
+        where = self.backup_read
+        if scenario.swarm:
+            self.fail("restore", "backup", None, f"{where}: swarm = true draws the workload; a restore needs it fixed")
+        workload = get_workload(scenario.workload.kind)
+        if workload.model_name not in RESTORABLE_MODELS:
+            self.fail(
+                "restore",
+                "backup",
+                None,
+                f"{where}: workload {workload.kind} is judged by the {workload.model_name} model, which cannot "
+                f"start from a restored store; restore runs take a workload judged by {', '.join(RESTORABLE_MODELS)}",
+            )
+        for kv in restored_keys(decode_backup(restore.text, where)):
+            if type(kv.value) is not int:
+                self.fail(
+                    "restore",
+                    "backup",
+                    None,
+                    f"{where}: key {_show(kv.key)} holds {_show(kv.value)}: "
+                    f"the {workload.kind} workload's keys hold integers",
+                )
 
     def faults(self, raw: Any, document: dict[str, Any]) -> tuple[FaultSpec, ...]:
         if not isinstance(raw, list):
@@ -468,6 +553,15 @@ class _Validator:
                 if owner and mode not in owner and value != _FAULT_DEFAULTS[key]:
                     uses = ", ".join(_CLOCK_MODE_FIELDS[mode])
                     self.fail("faults", key, index, f'has no effect on a clock fault of mode "{mode}" (it uses {uses})')
+        if kind == "disk":
+            effect = values.get("effect", _FAULT_DEFAULTS["effect"])
+            for key, value in values.items():
+                owner = [name for name, fields in _DISK_EFFECT_FIELDS.items() if key in fields]
+                if owner and effect not in owner and value != _FAULT_DEFAULTS[key]:
+                    uses = ", ".join(_DISK_EFFECT_FIELDS[effect]) or "no other field"
+                    self.fail(
+                        "faults", key, index, f'has no effect on a disk fault of effect "{effect}" (it uses {uses})'
+                    )
         shape = values.get("shape", _FAULT_DEFAULTS["shape"])
         target = values.get("target", _FAULT_DEFAULTS["target"])
         self.transfer_target(kind, target, index)
@@ -589,6 +683,8 @@ class _Validator:
             items.append(item)
         if field_path == "nemesis.kinds" and not items:
             self.fail(table, key, index, f"must name at least one fault kind of {', '.join(model.ALL_FAULT_KINDS)}")
+        if field_path == "nemesis.disk_effects" and not items:
+            self.fail(table, key, index, f"must name at least one disk effect of {', '.join(model.DISK_EFFECTS)}")
         return tuple(items)
 
     def target(self, table: str, key: str, index: int | None, raw: Any, field_path: str) -> Any:

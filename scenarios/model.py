@@ -36,6 +36,12 @@ forward or back by `delta_ms` until the fault heals, or `strobe` them between tr
 and time + `delta_ms` every `strobe_period_ms`; after Jepsen's clock nemesis."""
 MAX_STROBE_FLIPS = 10_000
 """A strobe flips its clocks `duration_ms / strobe_period_ms` times, each a trace line."""
+DISK_EFFECTS = ("slow", "torn", "flip", "full")
+"""What a disk fault does to its targets' disks (`sim.disk`): `slow` multiplies fsync
+latency by `slow_factor`; `torn` leaves the write in flight at each crash while it lasts
+cut (a restart drops it); `flip` inverts a bit of one stored record (the node refuses to
+start at its next restart); `full` refuses writes (the node stops, and starts again when
+the fault heals). After Jepsen's lazyfs and FoundationDB's non-durable files."""
 TRIGGERS = ("time", "campaign", "leader")
 """When a fault starts: at `start_ms` (`time`), or at the first moment at or after it that a
 node starts an election (`campaign`, a real one, not a pre-vote) or wins one (`leader`)."""
@@ -139,6 +145,9 @@ class NemesisSpec:
     triggered: float = added_field(0.0)
     """The share of drawn faults that start at a protocol moment (`FaultSpec.after`) rather
     than at their drawn time."""
+    disk_effects: tuple[str, ...] = added_field(("slow",))
+    """The effects drawn disk faults take (DISK_EFFECTS), each as likely. Only a nemesis
+    that draws more than `slow` casts a die for it, so other schedules stay as drawn."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +173,8 @@ class FaultSpec:
     `delta_ms`, `strobe` `delta_ms` and `strobe_period_ms`."""
     delta_ms: int = added_field(0)
     strobe_period_ms: int = added_field(0)
+    effect: str = added_field("slow")
+    """A disk fault's effect (DISK_EFFECTS); only `slow` uses `slow_factor`."""
     after: str = added_field("time")
     """`time`: the fault starts at `start_ms`. Otherwise (a word of TRIGGERS) it is armed at
     `start_ms` and starts at the next such moment of the protocol, if one comes before the
@@ -214,6 +225,19 @@ class ChecksSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class RestoreSpec:
+    """The `[restore]` table: the cluster starts from a backup (`raftcore.backup`), as etcd's
+    `snapshot restore` rebuilds one (`raftcore.restore`). `backup` is the file's path as the
+    loader found it (a relative one in the file is taken from the scenario file's folder),
+    so a scenario written out again names the same file, except in a run folder, which
+    keeps a copy (`backup.json`); `text` the file's content, read and checked by the
+    loader, so that a scenario value is all a run needs."""
+
+    backup: str
+    text: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     name: str
     description: str = ""
@@ -232,6 +256,8 @@ class Scenario:
     links: tuple[LinksSpec, ...] = added_field(())
     phases: PhasesSpec = field(default_factory=PhasesSpec)
     checks: ChecksSpec = field(default_factory=ChecksSpec)
+    restore: RestoreSpec | None = field(default=None, repr=False, metadata=ADDED)
+    """The backup the cluster is restored from; None: every node starts empty."""
 
     @property
     def disruption_bound(self) -> int | None:
@@ -301,6 +327,8 @@ def problems(scenario: Scenario) -> list[Problem]:
             )
     found.extend(_links_problems(scenario))
     nemesis = scenario.nemesis
+    if nemesis.disk_effects != ("slow",) and "disk" not in nemesis.kinds:
+        found.append(Problem("nemesis", "disk_effects", None, "has no effect: kinds does not include disk"))
     if nemesis.burst_window_ms and nemesis.burst_faults[1] == 1:
         message = "has no effect when burst_faults is [1, 1] (each drawn moment starts one fault)"
         found.append(Problem("nemesis", "burst_window_ms", None, message))

@@ -53,7 +53,7 @@ def _draw_schedule(scenario: Scenario) -> Scenario:
                 break
             kind = rng.choice(kinds)
             length_ms = rng.randint(*nemesis.fault_duration_ms)
-            fault = _random_fault(rng, kind, start_ms, length_ms)
+            fault = _random_fault(rng, kind, start_ms, length_ms, nemesis.disk_effects)
             # Only a nemesis that times faults by the protocol draws more dice, so every
             # other schedule stays as it was drawn before triggers existed.
             if nemesis.triggered and rng.random() < nemesis.triggered:
@@ -110,7 +110,9 @@ def _random_clock_fault(rng: Any, start_ms: int, duration_ms: int) -> FaultSpec:
     )
 
 
-def _random_fault(rng: Any, kind: str, start_ms: int, duration_ms: int) -> FaultSpec:
+def _random_fault(
+    rng: Any, kind: str, start_ms: int, duration_ms: int, disk_effects: tuple[str, ...] = ("slow",)
+) -> FaultSpec:
     if kind == "partition":
         return FaultSpec(kind, start_ms, duration_ms, shape=rng.choice(PARTITION_SHAPES), one_way=rng.random() < 0.2)
     if kind in ("crash", "pause"):
@@ -119,13 +121,13 @@ def _random_fault(rng: Any, kind: str, start_ms: int, duration_ms: int) -> Fault
     if kind == "clock":
         return _random_clock_fault(rng, start_ms, duration_ms)
     if kind == "disk":
-        return FaultSpec(
-            kind,
-            start_ms,
-            duration_ms,
-            target=rng.choice(("random", "leader", "majority")),
-            slow_factor=rng.choice((5, 20, 100)),
-        )
+        target, slow_factor = rng.choice(("random", "leader", "majority")), rng.choice((5, 20, 100))
+        # The effect's die is cast only when there is a choice, after the draws of the
+        # slow disks drawn before other effects existed, so their schedules stay as drawn.
+        effect = rng.choice(disk_effects) if disk_effects != ("slow",) else "slow"
+        if effect != "slow":
+            return FaultSpec(kind, start_ms, duration_ms, target=target, effect=effect)
+        return FaultSpec(kind, start_ms, duration_ms, target=target, slow_factor=slow_factor)
     if kind == "delay":
         return FaultSpec(
             kind,

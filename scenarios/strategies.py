@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from scenarios.model import (
     CLOCK_MODES,
+    DISK_EFFECTS,
     FAULT_KINDS,
     MAX_STROBE_FLIPS,
     PARTITION_SHAPES,
@@ -67,6 +68,9 @@ def fault(draw: st.DrawFn, nodes: int, duration_ms: int) -> FaultSpec:
         period_ms = draw(st.integers(max(1, -(-base.duration_ms // MAX_STROBE_FLIPS)), 2000))
         return replace(base, mode=mode, delta_ms=delta_ms, strobe_period_ms=period_ms)
     if kind == "disk":
+        effect = draw(st.sampled_from(DISK_EFFECTS))
+        if effect != "slow":
+            return replace(base, effect=effect)
         return replace(base, slow_factor=draw(st.integers(1, 100)))
     if kind == "delay":
         return replace(base, delay_ms=draw(st.integers(1, 5000)), share=draw(st.sampled_from((0.1, 0.5, 1.0))))

@@ -92,6 +92,15 @@ MEMBERSHIP = 0.3
 replaced by a new one), unless it drew slow links (`_membership`); drawn from a stream of
 its own, so that no other draw of any seed changes and a seed that does not take them runs
 as before."""
+LYING_DISKS = 0.3
+"""The chance that a seed's disk faults may tear writes, flip bits or fill the disk rather
+than only slow it (`_lying_disks`)."""
+LYING_DISK_EFFECTS = ("slow", "torn", "full")
+"""The disk effects of the lying-disks corner. Not `flip`: a flipped record keeps its node
+down for good, and a cluster short of a node for its liveness phase is not one every drawn
+timing and link promises to keep live (a three-node cluster left with two, one behind a
+lossy link or with an election timeout a few round trips long, churns leaders); flips are
+for scenarios that ask for them (`[nemesis] disk_effects`, `[[faults]] effect`)."""
 CHURN_NODES = 5
 """The leader-churn corner's cluster: two leaders cut off at once still leave a majority
 that elects a third, as in the Raft paper's figure 8."""
@@ -166,7 +175,16 @@ def draw(scenario: Scenario, weights: Weights = PLAIN) -> Scenario:
     if rng.random() < LATE_CORNERS["leader-churn"]:
         drawn = _leader_churn(rng, drawn)
     drawn = _later_kinds(stream(scenario.seed, "swarm-kinds"), drawn)
-    return _membership(_watching(_read_modes(stream(scenario.seed, "swarm-reads"), drawn)))
+    return _membership(_lying_disks(_watching(_read_modes(stream(scenario.seed, "swarm-reads"), drawn))))
+
+
+def _lying_disks(drawn: Scenario) -> Scenario:
+    """With chance `LYING_DISKS`, drawn disk faults may also tear writes or fill the disk
+    (`LYING_DISK_EFFECTS`), not only slow it; from a stream of its own, so no other draw of
+    any seed changes, and a seed that does not take it runs as before."""
+    if "disk" not in drawn.nemesis.kinds or stream(drawn.seed, "swarm-disks").random() >= LYING_DISKS:
+        return drawn
+    return dataclasses.replace(drawn, nemesis=dataclasses.replace(drawn.nemesis, disk_effects=LYING_DISK_EFFECTS))
 
 
 def _membership(drawn: Scenario) -> Scenario:

@@ -42,6 +42,17 @@ class History:
         self._lines.append(self._encode(line))
         self.counts[kind] += 1
 
+    def record_restored(self, process: int, key: str, value: Any, revision: int) -> None:
+        """A write that stands for a key a restored store holds: its invoke and its ok,
+        with no client (none made it) and the revision the key was last written at."""
+        for kind in ("invoke", "ok"):
+            line = {"index": len(self._lines), "time": now_us(self._env), "process": process, "type": kind}
+            line.update({"f": "write", "key": key, "value": value})
+            if kind == "ok":
+                line["revision"] = revision
+            self._lines.append(self._encode(line))
+            self.counts[kind] += 1
+
     def __len__(self) -> int:
         return len(self._lines)
 

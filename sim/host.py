@@ -7,7 +7,10 @@ and unsynced writes gone; restart rebuilds from the disk), pause (frozen: no tic
 processing, arrivals queue up in the socket) and resume.
 
 A restart must read back exactly what the host saw synced (the disk drops unsynced writes
-in a crash, and nothing else): asserted, since no planted bug touches the disk. Raft's own
+in a crash, and nothing else): asserted. Disk faults (`sim.disk`) change that only as the
+restart sees them: a torn tail record (never synced) is dropped, a corrupt record keeps the
+node down, a full disk stops it; only the planted bug `restart-ignores-torn-record` reads
+back more than was synced (a garbled entry), which the assertion allows. Raft's own
 invariants (a leader's `match` within its follower's log, one leader per term, the
 committed prefix, ...) are the world's state checker's (`sim.invariants`), which the host
 calls through `observer` after each message it steps, each Ready it hands over or sees
@@ -25,6 +28,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
+from raftcore.bugs import RESTART_IGNORES_TORN_RECORD
 from raftcore.kv import Command
 from raftcore.raft import RaftNode
 from raftcore.server import Forward, KVServer, Request, Response, entry_digest
@@ -44,7 +48,7 @@ from raftcore.types import (
 )
 from raftcore.watch import ProgressRequest, WatchCreate
 from sim.clock import LocalClock
-from sim.disk import Disk
+from sim.disk import Damage, Disk
 from sim.schedule import call_later
 
 if TYPE_CHECKING:
@@ -105,15 +109,21 @@ class Host:
         self._raft_rng = raft_rng
         self.state = RUNNING
         self.incarnation = 0
-        self.server: KVServer | None = self._build_server(disk.durable_state())
+        durable = disk.durable_state()
+        self.server: KVServer | None = self._build_server(durable)
         self._busy = False
         self._deferred: Ready | None = None
         self._inbox: deque[tuple[str, Any]] = deque()
         self._shown: tuple[Role, int, int] | None = None
-        # What the disk reported synced, kept apart from the disk to check it on restart.
-        self._synced_hard_state = HardState()
-        self._synced_entries: list[Entry] = []
-        self._synced_snapshot: Snapshot | None = None
+        # What the disk reported synced, kept apart from the disk to check it on restart:
+        # at first what it holds (nothing, or a restored backup).
+        self._synced_hard_state: HardState = durable.hard_state
+        self._synced_entries: list[Entry] = list(durable.entries)
+        self._synced_snapshot: Snapshot | None = durable.snapshot
+        self._stopped_by_disk = False
+        """The node stopped on a full disk, or could not start on one: `disk_healed` starts it."""
+        self._down_for_good = False
+        """A restart found a corrupt record: the node stays down (`_refuse`)."""
         self.observer: HostObserver | None = None
         self.on_role: Callable[[int, str], None] | None = None
         """Told of each role this node takes (node, role name): the nemesis's protocol moments."""
@@ -212,6 +222,8 @@ class Host:
 
     def receive(self, source: str, payload: Any) -> None:
         if self.state == CRASHED:
+            if self._down_for_good and type(payload) is Request:
+                self._refuse(payload)
             return
         if self.state == PAUSED:
             if len(self._inbox) < PAUSED_INBOX_LIMIT:
@@ -292,9 +304,11 @@ class Host:
             self._persisted(ready, self.incarnation)
             return
         incarnation = self.incarnation
-        self.disk.write(
+        write = self.disk.write(
             ready.hard_state, ready.entries, lambda: self._synced(ready, incarnation), snapshot=ready.snapshot
         )
+        if not write:
+            self._stop_for_disk("write")
 
     def _synced(self, ready: Ready, incarnation: int) -> None:
         """The disk synced `ready`: note what it now holds, then carry on with the Ready."""
@@ -422,7 +436,8 @@ class Host:
             if incarnation == self.incarnation:
                 self._snapshot_synced(snapshot)
 
-        self.disk.save_snapshot(snapshot, synced)
+        if not self.disk.save_snapshot(snapshot, synced):
+            self._stop_for_disk("write")
 
     def _send(self, messages: tuple[Message, ...]) -> None:
         self.raft_messages_sent += len(messages)
@@ -459,7 +474,7 @@ class Host:
             return
         self.state = CRASHED
         self.incarnation += 1
-        self.disk.crash()
+        torn = self.disk.crash()
         self.server = None
         self._busy = False
         self._deferred = None
@@ -467,6 +482,8 @@ class Host:
         self._shown = None
         self.removed_peers = set()  # learnt again as the restarted node re-applies its log
         self.trace.emit("crash", node=self.node_id)
+        if torn is not None:
+            self.trace.emit("torn", node=self.node_id, **torn.fields())
 
     def retire(self) -> None:
         """Removed from the membership: stop for good, as etcd's member does once it learns
@@ -487,8 +504,9 @@ class Host:
     def restart(self) -> None:
         if self.state != CRASHED or self.removed:
             return
-        durable = self.disk.durable_state()
-        self._check_read_back(durable)
+        durable = self._read_disk()
+        if durable is None:
+            return
         self.state = RUNNING
         self.server = self._build_server(durable)
         self._check_recovered(durable)
@@ -530,17 +548,69 @@ class Host:
             revision=revision,
         )
 
-    def _check_read_back(self, durable: PersistedState) -> None:
+    def _read_disk(self) -> PersistedState | None:
+        """What a restart starts from, or None if it cannot start: its disk is full (it
+        starts when the disk fault heals: `disk_healed`), or a record failed its checksum
+        (etcd refuses a corrupt WAL: the node stays down for the rest of the run). A torn
+        tail record is dropped, as etcd's WAL repair does, and the trace says so."""
+        if self.disk.full:
+            self._stopped_by_disk = True
+            self.trace.emit("disk-full", node=self.node_id, refused="restart")
+            return None
+        back = self.disk.read_back(keep_torn=RESTART_IGNORES_TORN_RECORD in self.config.bugs)
+        if back.corrupt is not None:
+            self.trace.emit("corrupt", node=self.node_id, **back.corrupt.fields())
+            self._down_for_good = True
+            return None
+        if back.repaired is not None:
+            self.trace.emit("repair", node=self.node_id, **back.repaired.fields())
+        assert back.state is not None
+        self._check_read_back(back.state, back.garbled)
+        return back.state
+
+    def _refuse(self, request: Request) -> None:
+        """A node that will not start is a machine whose server process is not running: a
+        client's connection to it is refused at once, rather than left unanswered as by a
+        machine that is down. The refusal is a `not-leader` answer naming no leader, on
+        which a client goes on to the next node; without it a client whose home is that
+        node would wait out most of every deadline on it for the rest of the run."""
+        refusal = Response(request.request_id, request.client, self.node_id, False, error="not-leader")
+        self.network.send(self.name, request.client, refusal)
+
+    def _stop_for_disk(self, refused: str) -> None:
+        """The disk refused a write: the node stops, as etcd does on a failed WAL write."""
+        self.trace.emit("disk-full", node=self.node_id, refused=refused)
+        self.crash()
+        self._stopped_by_disk = True
+
+    def disk_healed(self) -> None:
+        """The disk has room again: a node it stopped, or kept from starting, starts."""
+        if self._stopped_by_disk:
+            self._stopped_by_disk = False
+            self.restart()
+
+    def _check_read_back(self, durable: PersistedState, garbled: Damage | None = None) -> None:
         """What the disk hands back is what it reported synced. Holds under every planted
-        bug: bugs change what is written or when messages leave, never what a synced write
-        keeps."""
+        bug but one: bugs change what is written or when messages leave, never what a
+        synced write keeps. Disk faults damage only what the read refuses (a flipped
+        record: the node does not start) or drops (a torn tail, never synced); under
+        `restart-ignores-torn-record` the torn tail comes back as a garbled entry, in place
+        of the synced entries from its index on (a torn write was the one in flight, which
+        replaced them)."""
         assert durable.hard_state == self._synced_hard_state, (
             f"disk of {self.name} read back {durable.hard_state}, synced {self._synced_hard_state}"
         )
-        assert durable.entries == tuple(self._synced_entries), (
+        assert durable.snapshot == self._synced_snapshot, f"disk of {self.name} read back another snapshot"
+        synced = tuple(self._synced_entries)
+        if garbled is not None:
+            assert garbled.index is not None and durable.entries[-1].index == garbled.index, (garbled, durable)
+            synced = tuple(entry for entry in synced if entry.index < garbled.index)
+            assert durable.entries[:-1] == synced, f"disk of {self.name} read back other entries than it synced"
+            self._synced_entries = list(durable.entries)  # the garbled entry is on disk now
+            return
+        assert durable.entries == synced, (
             f"disk of {self.name} read back {len(durable.entries)} entries, synced {len(self._synced_entries)}"
         )
-        assert durable.snapshot == self._synced_snapshot, f"disk of {self.name} read back another snapshot"
 
     def _check_recovered(self, durable: PersistedState) -> None:
         """The restarted node starts from exactly what the disk handed back."""

@@ -43,7 +43,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from raftcore.types import NO_NODE, Entry, Ready, Role
+from raftcore.types import NO_NODE, Entry, Ready, Role, Snapshot
 
 if TYPE_CHECKING:
     from raftcore.raft import RaftNode
@@ -137,6 +137,16 @@ class Invariants:
     def watch(self, hosts: Mapping[int, Host]) -> None:
         self._hosts = hosts
         self._seen = {node_id: _Seen() for node_id in hosts}
+
+    def restored(self, snapshot: Snapshot) -> None:
+        """Every node starts from a restored backup (`raftcore.restore`): the entries it
+        stands for are committed, known by its last entry's term only (the snapshot's
+        check looks no further). Before any node runs."""
+        assert self._prefix.last_index == 0, "a cluster is restored before it commits anything"
+        entries = [Entry(term=snapshot.term, index=index) for index in range(1, snapshot.index + 1)]
+        self._prefix.entries.extend(entries)
+        self._prefix.terms.extend([snapshot.term] * snapshot.index)
+        self._prefix.committers.extend([NO_NODE] * snapshot.index)
 
     def watch_new(self, host: Host) -> None:
         """A node joined mid-run (the world's mapping of hosts already holds it)."""

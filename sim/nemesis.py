@@ -79,6 +79,7 @@ class Nemesis:
         self._starting = -1  # the number of the fault whose starter runs
         self._faults: tuple[FaultSpec, ...] = ()
         self._armed: list[int] = []  # faults waiting for their protocol moment, in order
+        self._flipped: set[int] = set()  # nodes whose disk holds a record a flip fault damaged
         # One starter per fault kind the scenario model knows; an explicit table, so that a
         # kind without a starter (or a starter without a kind) is caught here, at once.
         self._starters: dict[str, Callable[[FaultSpec], tuple[Undo, dict[str, Any]]]] = {
@@ -293,6 +294,8 @@ class Nemesis:
         return drift_ppm, offset_us + added_us
 
     def _start_disk(self, fault: FaultSpec) -> tuple[Undo, dict[str, Any]]:
+        if fault.effect != "slow":
+            return self._start_lying_disk(fault)
         nodes = self._targets(fault.target)
         for node in nodes:
             self.hosts[node].disk.slow_factor = fault.slow_factor
@@ -302,6 +305,59 @@ class Nemesis:
                 self.hosts[node].disk.slow_factor = 1
 
         return undo, {"nodes": nodes, "slow_factor": fault.slow_factor}
+
+    def _start_lying_disk(self, fault: FaultSpec) -> tuple[Undo, dict[str, Any]]:
+        """A disk that tears, flips or fills up (`sim.disk`); every draw is the fault's own."""
+        nodes = self._targets(fault.target)
+        details: dict[str, Any] = {"nodes": nodes, "effect": fault.effect}
+        if fault.effect == "flip":
+            # A flipped record keeps its node down for good once it restarts: a majority
+            # of intact disks is spared, or no cluster could go on and every liveness
+            # check after the heal would blame Raft for what the disks did.
+            members = sum(1 for host in self.hosts.values() if not host.removed)
+            spare = (members - 1) // 2 - len(self._flipped)
+            flipped = {}
+            for node in nodes:
+                if node in self._flipped or spare > 0:
+                    damage = self.hosts[node].disk.flip(self.rng)
+                    if damage is not None:
+                        spare -= node not in self._flipped
+                        self._flipped.add(node)
+                        flipped[str(node)] = damage.fields()
+            details["flipped"] = flipped
+            return (lambda: None), details
+        if fault.effect == "torn":
+            for node in nodes:
+                self.hosts[node].disk.tear_rng = random.Random(self.rng.getrandbits(64))
+
+            def untear() -> None:
+                acting = self._acting_disk_nodes("torn")
+                for node in nodes:
+                    if node not in acting:
+                        self.hosts[node].disk.tear_rng = None
+
+            return untear, details
+        assert fault.effect == "full", fault.effect
+        for node in nodes:
+            self.hosts[node].disk.full = True
+
+        def empty() -> None:
+            acting = self._acting_disk_nodes("full")
+            for node in nodes:
+                if node not in acting:
+                    self.hosts[node].disk.full = False
+                    self.hosts[node].disk_healed()
+
+        return empty, details
+
+    def _acting_disk_nodes(self, effect: str) -> set[int]:
+        """The nodes a still active disk fault of `effect` acts on (the one being undone
+        is no longer active)."""
+        acting: set[int] = set()
+        for active in self.active.values():
+            if active.spec.kind == "disk" and active.spec.effect == effect:
+                acting.update(active.details.get("nodes", ()))
+        return acting
 
     def _start_link(self, fault: FaultSpec) -> tuple[Undo, dict[str, Any]]:
         self.network.extra_loss = max(self.network.extra_loss, fault.loss)

@@ -20,7 +20,9 @@ from typing import Any
 
 import simpy
 
-from raftcore.types import ConfChange, ConfChangeType, Config, Membership
+from raftcore.backup import decode_backup
+from raftcore.restore import restored_hard_state, restored_keys, restored_revision, restored_snapshot
+from raftcore.types import ConfChange, ConfChangeType, Config, Membership, Snapshot
 from scenarios.model import Scenario
 from scenarios.resolve import resolve
 from scenarios.rng import stream
@@ -35,9 +37,13 @@ from sim.network import LinkSpec, Network
 from sim.trace import Trace, digest_of
 from sim.watcher import Watcher
 from workloads import get as get_workload
+from workloads import register
 from workloads._watch import INFORMERS, WATCHERS
 
 SECOND_US = 1_000_000
+RESTORE_PROCESS = 1_000_000_000
+"""The history's `process` of the writes that stand for a restored store's keys: no
+client's (clients number theirs from 0, one more round of their count after each info)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,12 +106,22 @@ class World:
         self.effects = Trace(lambda: env.now)  # type: ignore[arg-type, return-value]
         self.history = History(self.env)
         self.network = Network(self.env, stream(seed, "network"))
+        self.restored: Snapshot | None = None
+        """The snapshot every first member's disk starts with (`[restore]`), if any."""
+        self._value_offset = 0
+        """What the clients' written values are moved up by, past the restored ones."""
+        if scenario.restore is not None:
+            backup = decode_backup(scenario.restore.text, scenario.restore.backup)
+            self.restored = restored_snapshot(backup, scenario.node_ids)
+            self._value_offset = register.offset_above([kv.value for kv in restored_keys(self.restored)])
         self.hosts = {node_id: self._build_host(node_id) for node_id in scenario.node_ids}
         self.phase = "safety"
         self.invariants: Invariants | None = None
         if check_invariants:
             self.invariants = Invariants(lambda: now_us(self.env), lambda: self.phase)
             self.invariants.watch(self.hosts)
+            if self.restored is not None:
+                self.invariants.restored(self.restored)
             for host in self.hosts.values():
                 host.observer = self.invariants
         if scenario.trace_messages:
@@ -155,6 +171,8 @@ class World:
         drift = spec.clock.drift_ppm_max
         clock = LocalClock(drift_ppm=clock_rng.randint(-drift, drift) if drift else 0)
         disk = Disk(self.env, stream(seed, f"disk-{node_id}"), spec.disk.fsync_us, spec.disk.fsync_jitter_us)
+        if self.restored is not None and membership is None:  # a member added later starts empty
+            disk.restore(self.restored, restored_hard_state(self.restored))
         host = Host(
             self.env,
             config,
@@ -246,6 +264,11 @@ class World:
         settings = spec.workload
         workload = get_workload(settings.kind)
         rng = stream(spec.seed, f"client-{slot}")
+        generator = workload.generator(settings, slot, stream(spec.seed, f"workload-{slot}"))
+        if self.restored is not None:
+            # The loader lets only the register workload restore (`RESTORABLE_MODELS`).
+            assert settings.kind == "register", settings.kind
+            generator = register.AboveRestored(generator, self._value_offset)
         think_mean_us = max(1, settings.clients * SECOND_US // settings.rate)
         client = Client(
             self.env,
@@ -255,7 +278,7 @@ class World:
             self.network,
             rng,
             workload,
-            workload.generator(settings, slot, stream(spec.seed, f"workload-{slot}")),
+            generator,
             self.history,
             settings.timeout_ms * MS,
             settings.attempt_timeout_ms * MS,
@@ -301,23 +324,47 @@ class World:
         leaders = [(host.term(), -node_id) for node_id, host in self.hosts.items() if host.is_leader()]
         return -max(leaders)[1] if leaders else None
 
-    def run(self) -> RunResult:
+    def start(self) -> tuple[simpy.Event, int]:
+        """Open the run: its first trace lines, then every process. Returns the event of
+        every client being done and the time limit of the run."""
         spec = self.scenario
         heal_us = spec.duration_ms * MS
         workload_end_us = heal_us + spec.phases.quiet_ms * MS
         self.trace.emit(
             "start", scenario=spec.name, seed=spec.seed, nodes=list(spec.node_ids), clients=spec.workload.clients
         )
+        if self.restored is not None:
+            self._record_restore(self.restored)
         self.trace.emit("phase", phase="safety")
         self.env.process(self.nemesis.run(spec.faults, heal_us))
         clients = [self.env.process(c.run(workload_end_us, spec.phases.final_reads)) for c in self.clients]
         for watcher in self.watchers:
             self.env.process(watcher.run(workload_end_us))
         self.env.process(self._phases(heal_us, workload_end_us))
-        limit_us = workload_end_us + spec.phases.final_reads_limit_ms * MS
+        return simpy.AllOf(self.env, clients), workload_end_us + spec.phases.final_reads_limit_ms * MS
+
+    def _record_restore(self, snapshot: Snapshot) -> None:
+        """A restored cluster: one `restore` trace line (every member holds the snapshot,
+        committed), and the history opens with one write per restored key, each returned
+        before any client invokes, with the revision the key was last written at: what the
+        checkers judge the clients' reads against, as if those writes had made the store."""
+        keys = restored_keys(snapshot)
+        self.trace.emit(
+            "restore",
+            nodes=list(self.scenario.node_ids),
+            index=snapshot.index,
+            term=snapshot.term,
+            revision=restored_revision(snapshot),
+            keys=len(keys),
+        )
+        for kv in keys:
+            self.history.record_restored(RESTORE_PROCESS, kv.key, kv.value, kv.mod_revision)
+
+    def run(self) -> RunResult:
+        clients_done, limit_us = self.start()
         crash = violation = None
         try:
-            self.env.run(until=simpy.AllOf(self.env, clients) | self.env.timeout(limit_us))
+            self.env.run(until=clients_done | self.env.timeout(limit_us))
         except Exception as error:  # whatever the cluster raises ends the run, as a finding
             violation = _violation_of(error)
             crash = None if violation is not None else self._crash_of(error)
@@ -326,7 +373,7 @@ class World:
         trace_text = self.trace.text()
         checked = None if self.invariants is None else InvariantsReport(violation, self.invariants.stats())
         return RunResult(
-            spec,
+            self.scenario,
             self.history.text(),
             trace_text,
             digest_of(trace_text),

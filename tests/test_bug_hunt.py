@@ -61,6 +61,7 @@ HUNTS: dict[str, tuple[str, int, frozenset[str]]] = {
     "lease-deadline-from-grant": ("controller-election", 3, frozenset({"leases"})),
     "lease-revoke-split": ("controller-election", 3, frozenset({"linearizability"})),
     "snapshot-beyond-applied": ("snapshot-install", 3, frozenset({"raft-safety", "linearizability"})),
+    "restart-ignores-torn-record": ("torn-writes", 3, frozenset({"raft-safety", "invariants"})),
     "two-conf-changes-in-flight": ("membership-churn", 6, frozenset({"raft-safety", "invariants", "linearizability"})),
 }
 ETCD_API_BUGS = (

@@ -176,7 +176,9 @@ def test_version_and_python_dash_m(capsys: pytest.CaptureFixture[str]) -> None:
     assert module.returncode == 0 and module.stdout.strip() == f"raftsim {__version__}"
 
 
-@pytest.mark.parametrize("command", ["scenarios", "bugs", "run", "fuzz", "shrink", "report", "replay", "check"])
+@pytest.mark.parametrize(
+    "command", ["scenarios", "bugs", "run", "fuzz", "shrink", "report", "replay", "backup", "check"]
+)
 def test_every_help_lists_the_exit_codes(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _err = run_main(capsys, command, "--help")
     text = " ".join(out.split())

@@ -439,3 +439,15 @@ def test_a_real_clusters_member_replaced_keeps_its_lane(tmp_path: Path) -> None:
     spans = [(span.state, span.start, span.end) for span in timeline.spans if span.node == 2]
     assert spans == [("follower", 0, SECOND), ("removed", SECOND, 3 * SECOND), ("follower", 3 * SECOND, 4 * SECOND)]
     assert timeline.nodes == (1, 2, 3)
+
+
+def test_a_restore_from_a_backup_marks_every_lane(tmp_path: Path) -> None:
+    trace = [
+        {"t": 0, "ev": "start", "scenario": "restored", "seed": 1, "nodes": [1, 2, 3], "clients": 0},
+        {"t": 0, "ev": "restore", "nodes": [1, 2, 3], "index": 130, "term": 2, "revision": 103, "keys": 3},
+        {"t": SECOND, "ev": "end"},
+    ]
+    timeline = timeline_from_run(tmp_path, parsed=ParsedRun([], trace, RunVerdict({}), []))
+    marks = timeline.marks_of("restart-snapshot")
+    assert [mark.node for mark in marks] == [1, 2, 3]
+    assert all(("snapshot index", "130") in mark.record and ("revision", "103") in mark.record for mark in marks)

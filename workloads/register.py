@@ -22,11 +22,12 @@ scenario that turns them on asks to see that.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from typing import Any
 
 from raftcore.server import Request, Response
-from workloads import Completion, Operation, Option, Settings, Workload
+from workloads import Completion, Generator, Operation, Option, Settings, Workload
 
 FUNCTIONS = ("read", "write", "cas")
 COMPARE_FAILED = "compare-failed"
@@ -77,6 +78,40 @@ class RegisterGenerator:
     def observe(self, operation: Operation, response: Response) -> None:
         """Remember what this client last saw the key hold, to aim its next cas."""
         self._seen[operation.key] = response.value
+
+
+class AboveRestored:
+    """A register generator whose written values are moved up by `offset`, past every value
+    a store restored from a backup holds (`[restore]`): values still name one write each,
+    across the restored keys too, as the checkers rely on. Reads and the values a cas
+    expects (what the client saw) are left as they are."""
+
+    def __init__(self, inner: Generator, offset: int) -> None:
+        assert offset >= 0, offset
+        self._inner = inner
+        self._offset = offset
+
+    def next_operation(self) -> Operation:
+        operation = self._inner.next_operation()
+        if operation.f == "write":
+            return dataclasses.replace(operation, value=operation.value + self._offset)
+        if operation.f == "cas":
+            expected, new = operation.value
+            return dataclasses.replace(operation, value=(expected, new + self._offset))
+        return operation
+
+    def final_operations(self) -> list[Operation]:
+        return self._inner.final_operations()
+
+    def observe(self, operation: Operation, response: Response) -> None:
+        self._inner.observe(operation, response)
+
+
+def offset_above(restored_values: list[int]) -> int:
+    """The offset that moves every value a client writes (from 1 on) above the restored
+    ones: a whole number of client slots' worth, so that a value still shows its slot."""
+    highest = max(restored_values, default=0)
+    return 0 if highest <= 0 else (highest // VALUES_PER_SLOT + 1) * VALUES_PER_SLOT
 
 
 def request(operation: Operation, request_id: str, client: str) -> Request:
