@@ -13,8 +13,10 @@ naming the node, the moment the bound ran out, the index it was asked to reach a
 index it had applied, while its peers went on. The leader's commit index is read from
 its `hard_state` events (the leader being, as for liveness, a running, unpaused leader of
 the highest term); the height at the phase's start counts as reached then. A node that
-crashes or pauses is not judged for heights reached before it came back; a stall counts
-once, as an anomaly, and again only after the node caught up.
+crashes or pauses is not judged for heights reached before it came back, nor one that
+joined (`member-added`) for heights before it did; a node outside the newest membership
+applied (`conf-apply`) is not judged at all. A stall counts once, as an anomaly, and again
+only after the node caught up.
 
 The bound (`[checks] progress_bound_ms`) defaults to three longest randomised election
 timeouts on the slowest clock: one for a follower to notice a leader it lost, one for an
@@ -69,6 +71,9 @@ class _Judge:
     commits: dict[int, int] = field(default_factory=dict)
     window_start_us: int | None = None
     anomalies: list[dict[str, Any]] = field(default_factory=list)
+    members: frozenset[int] | None = None
+    """The newest membership applied (`conf-apply`); None while it is the initial one."""
+    membership_index: int = 0
 
     def reach(self, t_us: int, leader: int, index: int) -> None:
         if index > (self.heights[-1].index if self.heights else 0):
@@ -78,6 +83,8 @@ class _Judge:
         """Every running node's oldest unreached height whose bound ran out before now."""
         heights = self.heights
         for node_id, follower in self.nodes.items():
+            if self.members is not None and node_id not in self.members:
+                continue  # removed: it owes the cluster nothing more
             view = roles.nodes.get(node_id)
             if view is not None and (view.crashed or view.paused):
                 follower.next_height = len(heights)  # judged again from its return on
@@ -169,6 +176,12 @@ def _replay(event: TraceEvent, judge: _Judge, roles: NodeViews) -> None:
     elif kind == "snapshot-install":
         follower = judge.nodes.setdefault(event["node"], _Follower())
         follower.applied = max(follower.applied, event["index"])
+    elif kind == "member-added":
+        # A node that joins is judged from its arrival on, as one that restarts.
+        judge.nodes.setdefault(event["node"], _Follower()).next_height = len(judge.heights)
+    elif kind == "conf-apply" and event["index"] > judge.membership_index:
+        judge.membership_index = event["index"]
+        judge.members = frozenset(event["voters"]) | frozenset(event["learners"])
     elif kind == "hard_state":
         judge.commits[event["node"]] = event["commit"]
         if judge.window_start_us is not None and roles.usable_leader() == event["node"]:

@@ -36,6 +36,8 @@ CONFLICT_SLICE_OFF_BY_ONE = "conflict-slice-off-by-one"
 INFLIGHT_NEVER_FREED = "inflight-never-freed"
 PROBE_NEXT_NOT_DECREMENTED = "probe-next-not-decremented"
 COMMIT_COUNTS_SENT = "commit-counts-sent"
+# Raft: membership changes
+TWO_CONF_CHANGES_IN_FLIGHT = "two-conf-changes-in-flight"
 # Raft: reads outside the log
 READ_INDEX_WITHOUT_HEARTBEAT = "read-index-without-heartbeat"
 LEASE_READ_WITHOUT_CHECK_QUORUM = "lease-read-without-check-quorum"
@@ -226,6 +228,11 @@ BUGS: dict[str, str] = {
         "deadlines it counted as a follower, blind to the keep-alives the old leader took, so "
         "a lease kept alive expires TTL after its grant"
     ),
+    TWO_CONF_CHANGES_IN_FLIGHT: (
+        "the leader takes a membership change while an earlier one is not yet applied "
+        "(etcd's pendingConfIndex forgotten), so nodes may count quorums in configurations "
+        "two changes apart, whose majorities need not intersect: two leaders of one term"
+    ),
     LEASE_REVOKE_SPLIT: (
         "a revoked or expired lease deletes its keys one revision each instead of all in one, "
         "so a reader between them sees some of the lease's keys gone and others still there"
@@ -278,6 +285,8 @@ LOG_DAMAGING_BUGS: tuple[str, ...] = (
     COMMIT_COUNTS_SENT,
     # Entries kept past a snapshot may conflict with the leader's and be counted as its.
     SNAPSHOT_KEEPS_CONFLICTING_ENTRIES,
+    # Configurations two changes apart elect two leaders of one term.
+    TWO_CONF_CHANGES_IN_FLIGHT,
 )
 
 

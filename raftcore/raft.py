@@ -59,6 +59,7 @@ from raftcore.bugs import (
     SNAPSHOT_KEEPS_CONFLICTING_ENTRIES,
     STALE_APPEND_TRUNCATES,
     TRANSFER_SKIPS_LOG_CHECK,
+    TWO_CONF_CHANGES_IN_FLIGHT,
     VOTE_NOT_PERSISTED,
     VOTE_WITHOUT_LOG_CHECK,
     validate_bugs,
@@ -160,6 +161,7 @@ class RaftNode:
         self._bug_inflight_never_freed = INFLIGHT_NEVER_FREED in bugs
         self._bug_probe_next_not_decremented = PROBE_NEXT_NOT_DECREMENTED in bugs
         self._bug_read_index_without_heartbeat = READ_INDEX_WITHOUT_HEARTBEAT in bugs
+        self._bug_two_conf_changes_in_flight = TWO_CONF_CHANGES_IN_FLIGHT in bugs
         self._pending_conf_index = 0
         """While leading: the index of the last membership change this leader may not have
         applied yet (etcd's pendingConfIndex); a new change waits until it is applied."""
@@ -421,7 +423,14 @@ class RaftNode:
             elif kind in LOCAL_MESSAGE_TYPES or kind is READ_INDEX or kind is TRANSFER_LEADER:
                 self._step_role(message)
             return
-        if not self._tracker.is_member(sender):
+        answer = message.type
+        if (answer is APPEND_RESPONSE or answer is HEARTBEAT_RESPONSE) and not self._tracker.is_member(sender):
+            # An answer a leader reads through the sender's progress, which it does not
+            # track (the sender was removed since, or is not in the membership this node
+            # applied yet). Requests from outside the membership are taken, as etcd-io/raft
+            # takes them: a node that has not yet applied a change must still hear the
+            # leader and the members it added, and vote for them, or it could never catch
+            # up with the change.
             return
         if message.term > self.term:
             if not self._accept_higher_term(message):
@@ -503,13 +512,15 @@ class RaftNode:
         # A learner may not stand: it cannot even vote for itself.
         if self.role is LEADER or not self._tracker.is_voter(self.node_id):
             return
+        if self._has_unapplied_conf_changes():
+            return
         self._forgot_leader = False
         self._campaign(pre_election=self.config.pre_vote)
 
     def _campaign_for_transfer(self) -> None:
         """TIMEOUT_NOW: the leader hands over. No pre-election: the leader vouches that our
         log is as long as its own, and a pre-vote would be refused by voters in its lease."""
-        if not self._tracker.is_voter(self.node_id):
+        if not self._tracker.is_voter(self.node_id) or self._has_unapplied_conf_changes():
             return
         self._forgot_leader = False
         self._campaign(pre_election=False, transfer=True)
@@ -788,7 +799,8 @@ class RaftNode:
             return "not leader"
         if self.lead_transferee != NO_NODE:
             return "leadership transfer under way"
-        if self._pending_conf_index > self.log.applied:
+        if self._pending_conf_index > self.log.applied and not self._bug_two_conf_changes_in_flight:
+            # The planted bug `two-conf-changes-in-flight` forgets this rule.
             return f"the change at {self._pending_conf_index} is not applied yet"
         reason = change.refusal(self.membership)
         if reason is not None:
@@ -808,6 +820,26 @@ class RaftNode:
                 return f"only {active} of the {len(remaining)} voters left would be active"
         return None
 
+    def _caught_up_voter(self, old: ProgressTracker, new: ProgressTracker) -> int:
+        """The first voter of `new`, in id order, that `old`'s progress shows holding this
+        leader's whole log; NO_NODE if none does."""
+        last_index = self.log.last_index
+        for voter in new.voter_ids:
+            progress = old.progress.get(voter)
+            if voter != self.node_id and progress is not None and progress.match == last_index:
+                return voter
+        return NO_NODE
+
+    def _has_unapplied_conf_changes(self) -> bool:
+        """Whether a membership change is committed but not yet applied here: the node
+        would count votes with a membership the cluster already left, so it does not stand
+        until it applied it (etcd's hasUnappliedConfChanges). Scans only that gap, and only
+        when the node would campaign."""
+        log = self.log
+        if log.applied >= log.committed:
+            return False
+        return any(entry.kind is CONF_CHANGE for entry in log.slice(log.applied + 1, log.committed + 1))
+
     def _apply_conf_changes(self, entries: tuple[Entry, ...]) -> None:
         """The host applied `entries`: the membership changes among them take effect."""
         for entry in entries:
@@ -820,7 +852,8 @@ class RaftNode:
         members, starts new ones probing from its log's end (counted active, so CheckQuorum
         does not depose it before they could answer), forgets removed ones, and commits
         what the new quorum already holds; a leader no longer a voter steps down, as etcd's
-        does (stepDownOnRemoval). A candidate keeps the answers it has."""
+        does (stepDownOnRemoval), and tells a caught-up voter to campaign (TIMEOUT_NOW). A
+        candidate keeps the answers it has."""
         old = self._tracker
         if membership == old.membership:
             return
@@ -832,7 +865,14 @@ class RaftNode:
         if self.role is not LEADER:
             return
         if not tracker.is_voter(self.node_id):
+            successor = self._caught_up_voter(old, tracker)
             self.become_follower(self.term, NO_NODE)
+            if successor != NO_NODE:
+                # What etcd-io/raft leaves as a TODO: hand over to a voter whose log is the
+                # leader's, so a leader is elected at once. The others do not know the
+                # removal committed yet and may need this node's vote to elect anyone,
+                # which it can give only until its host stops.
+                self._send(Message(TIMEOUT_NOW, self.node_id, successor, self.term))
             return
         next_index = self.log.last_index + 1
         for member in tracker.member_ids:

@@ -87,6 +87,11 @@ WATCHING = 0.5
 """The chance that a seed whose workload keeps its keys under a prefix (etcd, kubernetes)
 also runs watchers and informers of it (`workloads._watch`); drawn from a stream of its
 own, so no other draw of any seed changes, and a seed that does not take them runs as before."""
+MEMBERSHIP = 0.3
+"""The chance that a seed's nemesis also draws `member` faults (a member removed, then
+replaced by a new one), unless it drew slow links (`_membership`); drawn from a stream of
+its own, so that no other draw of any seed changes and a seed that does not take them runs
+as before."""
 LYING_DISKS = 0.3
 """The chance that a seed's disk faults may tear writes, flip bits or fill the disk rather
 than only slow it (`_lying_disks`)."""
@@ -170,7 +175,7 @@ def draw(scenario: Scenario, weights: Weights = PLAIN) -> Scenario:
     if rng.random() < LATE_CORNERS["leader-churn"]:
         drawn = _leader_churn(rng, drawn)
     drawn = _later_kinds(stream(scenario.seed, "swarm-kinds"), drawn)
-    return _lying_disks(_watching(_read_modes(stream(scenario.seed, "swarm-reads"), drawn)))
+    return _membership(_lying_disks(_watching(_read_modes(stream(scenario.seed, "swarm-reads"), drawn))))
 
 
 def _lying_disks(drawn: Scenario) -> Scenario:
@@ -180,6 +185,18 @@ def _lying_disks(drawn: Scenario) -> Scenario:
     if "disk" not in drawn.nemesis.kinds or stream(drawn.seed, "swarm-disks").random() >= LYING_DISKS:
         return drawn
     return dataclasses.replace(drawn, nemesis=dataclasses.replace(drawn.nemesis, disk_effects=LYING_DISK_EFFECTS))
+
+
+def _membership(drawn: Scenario) -> Scenario:
+    """With chance `MEMBERSHIP`, `member` faults join the nemesis's random mix; not with
+    slow or lossy `[[links]]`, drawn on the promise that a majority keeps good links,
+    which the removal of a well-linked member breaks for good (until a new member joins,
+    which takes a leader that the badly linked rest may never elect)."""
+    rng = stream(drawn.seed, "swarm-members")
+    if rng.random() >= MEMBERSHIP or drawn.nemesis.mode != "random" or drawn.links:
+        return drawn
+    kinds = tuple(kind for kind in model.ALL_FAULT_KINDS if kind in drawn.nemesis.kinds or kind == "member")
+    return dataclasses.replace(drawn, nemesis=dataclasses.replace(drawn.nemesis, kinds=kinds))
 
 
 def _later_kinds(rng: random.Random, drawn: Scenario) -> Scenario:

@@ -34,6 +34,7 @@ from raftcore.raft import RaftNode
 from raftcore.server import Forward, KVServer, Request, Response, entry_digest
 from raftcore.types import (
     ConfChange,
+    ConfChangeType,
     Config,
     Entry,
     HardState,
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     from sim.trace import Trace
 
 RUNNING, PAUSED, CRASHED = "running", "paused", "crashed"
+RETIRE_DELAY_ELECTIONS = 3
 PAUSED_INBOX_LIMIT = 10_000
 """A frozen process's socket buffer is finite; beyond this, arrivals are dropped."""
 VOTE, PRE_VOTE, APPEND_RESPONSE = MessageType.VOTE, MessageType.PRE_VOTE, MessageType.APPEND_RESPONSE
@@ -132,6 +134,10 @@ class Host:
         self.removed = False
         """Removed from the membership (`retire`): down for good, as etcd stops a member
         that learns it was removed; its id is never used again."""
+        self.removed_peers: set[int] = set()
+        """Nodes whose removal this incarnation applied: a message from one tells it it was
+        removed (`on_removed_peer`), as etcd's peers answer a removed member's stream."""
+        self.on_removed_peer: Callable[[int], None] | None = None
         self.on_membership: Callable[[int, ConfChange, Membership], None] | None = None
         """Told of each membership change this node applies (its index, the change, the
         membership after it): how the world learns who the members are."""
@@ -140,6 +146,9 @@ class Host:
         self._wake: object = None
         """The one pending wake-up that may tick; earlier ones are stale (`retime_ticks`)."""
         self._burst_ticks_max = 2 * config.election_ticks
+        self._retire_delay_us = RETIRE_DELAY_ELECTIONS * 2 * config.election_ticks * tick_us
+        """How long a member that applied its own removal runs on: a few of the longest
+        election timeouts (etcd waits a second, its default election timeout)."""
         """The most ticks one wake-up fires after the clock jumped forward (see `_tick`)."""
         network.add_endpoint(self.name, self.receive)
 
@@ -227,6 +236,8 @@ class Host:
         assert server is not None
         assert self.state == RUNNING
         if type(payload) is Message:
+            if payload.sender in self.removed_peers and self.on_removed_peer is not None:
+                self.on_removed_peer(payload.sender)
             kind = payload.type
             # Only vote requests and rejected appends are looked at: both are rare.
             watched = kind is VOTE or kind is PRE_VOTE or (payload.reject and kind is APPEND_RESPONSE)
@@ -386,9 +397,17 @@ class Host:
                 learners=sorted(membership.learners),
             )
         assert membership == server.node.membership, (membership, server.node.membership)
+        removals = [change.node_id for _index, change in applied if change.type is ConfChangeType.REMOVE]
+        self.removed_peers.update(removals)
         if self.on_membership is not None:
             for (index, change), each in zip(applied, after, strict=True):
                 self.on_membership(index, change, each)
+        if self.node_id in removals:
+            # etcd's member stops once it applies its own removal, after a delay that lets
+            # the others learn the removal committed (etcd's stopWithDelay): a removed
+            # leader steps down at once, and the voters left may need its vote to elect a
+            # leader that commits the removal again under the old membership.
+            call_later(self.env, self._retire_delay_us, lambda _event: self.retire())
 
     def propose_conf_change(self, change: ConfChange) -> Entry | None:
         """Ask this node, if it leads, to propose `change`; the entry, or None if it does
@@ -461,6 +480,7 @@ class Host:
         self._deferred = None
         self._inbox.clear()
         self._shown = None
+        self.removed_peers = set()  # learnt again as the restarted node re-applies its log
         self.trace.emit("crash", node=self.node_id)
         if torn is not None:
             self.trace.emit("torn", node=self.node_id, **torn.fields())

@@ -1,5 +1,5 @@
-"""The `member` fault: a member removed through a membership change, and replaced by a
-new, empty one when the fault heals, as an operator replaces a failed etcd member.
+"""The `member` fault: members removed through membership changes, and each replaced by a
+new, empty one when the fault heals, as an operator replaces failed etcd members.
 
 Everything goes through the leader of the moment, as `etcdctl member remove/add` does:
 the removal is proposed there (tried again until one takes it: there may be no leader, or
@@ -29,8 +29,9 @@ ATTEMPTS_MAX = 3_000
 
 
 class MemberFault:
-    """One `member` fault against node `target`: `remove` runs from its start, `replace`
-    from its heal (if the removal was proposed by then)."""
+    """One `member` fault against nodes `targets`: `remove` runs from its start, one
+    removal after the other (each tried until a leader takes it), `heal` replaces each
+    target whose removal was proposed by then."""
 
     def __init__(
         self,
@@ -38,34 +39,36 @@ class MemberFault:
         hosts: dict[int, Host],
         leader: Callable[[], int | None],
         new_node_id: Callable[[], int],
-        target: int,
+        targets: list[int],
     ) -> None:
         self.env = env
         self.hosts = hosts
         self.leader = leader
         self.new_node_id = new_node_id
-        self.target = target
-        self.removal_proposed = False
+        self.targets = targets
+        self.removals_proposed = 0
         self.healed = False
 
     def remove(self) -> Generator[Any, Any, None]:
-        change = ConfChange(ConfChangeType.REMOVE, self.target)
-        for _ in range(ATTEMPTS_MAX):
-            if self.healed:
+        for target in self.targets:
+            change = ConfChange(ConfChangeType.REMOVE, target)
+            for _ in range(ATTEMPTS_MAX):
+                if self.healed:
+                    return
+                if self._propose(change):
+                    self.removals_proposed += 1
+                    break
+                yield self.env.timeout(RETRY_US)
+            else:
                 return
-            if self._propose(change):
-                self.removal_proposed = True
-                return
-            yield self.env.timeout(RETRY_US)
 
-    def heal(self) -> int | None:
-        """The fault heals: the id of the member that will replace the target (its
-        replacement runs on as a process), or None if the target was never removed."""
+    def heal(self) -> list[int]:
+        """The fault heals: the ids of the members that will replace the targets whose
+        removal was proposed (each replacement runs on as a process of its own)."""
         self.healed = True
-        if not self.removal_proposed:
-            return None
-        joining = self.new_node_id()
-        self.env.process(self._replace(joining))
+        joining = [self.new_node_id() for _ in range(self.removals_proposed)]
+        for node_id in joining:
+            self.env.process(self._replace(node_id))
         return joining
 
     def _replace(self, joining: int) -> Generator[Any, Any, None]:

@@ -389,16 +389,12 @@ class Nemesis:
         return (lambda: self.network.release(key)), {"nodes": nodes, "delay_ms": fault.delay_ms, "share": fault.share}
 
     def _start_member(self, fault: FaultSpec) -> tuple[Undo, dict[str, Any]]:
-        """Remove the first target from the membership, and replace it by a new member
-        when the fault heals (`sim.membership`)."""
-        node = self._targets(fault.target)[0]
-        member = MemberFault(self.env, self.hosts, self.leader, self.new_node_id, node)
+        """Remove the targets from the membership, one change after the other, and replace
+        each by a new member when the fault heals (`sim.membership`)."""
+        nodes = self._targets(fault.target)
+        member = MemberFault(self.env, self.hosts, self.leader, self.new_node_id, nodes)
         self.env.process(member.remove())
-
-        def undo() -> dict[str, Any]:
-            return {"node": node, "joining": member.heal()}
-
-        return undo, {"node": node}
+        return (lambda: {"joining": member.heal()}), {"nodes": nodes}
 
     def _start_transfer(self, fault: FaultSpec) -> tuple[Undo, dict[str, Any]]:
         """Ask the leader to hand leadership to a follower (`RaftNode.transfer_leadership`),

@@ -142,6 +142,7 @@ class World:
         self.nemesis.new_node_id = self._new_node_id
         for host in self.hosts.values():
             host.on_membership = self._membership_applied
+            host.on_removed_peer = self._removed_member_spoke
 
     def _build_host(self, node_id: int, membership: Membership | None = None) -> Host:
         """The host of `node_id`: one of the scenario's nodes, or, given the `membership`
@@ -216,24 +217,29 @@ class World:
         if self._triggered:
             host.on_role = self.nemesis.observe_role
         host.on_membership = self._membership_applied
+        host.on_removed_peer = self._removed_member_spoke
         self.nemesis.joined(host)
         self.trace.emit("member-added", node=node_id, voters=sorted(membership.voters))
 
     def _membership_applied(self, index: int, change: ConfChange, membership: Membership) -> None:
         """A node applied the membership change at `index` (committed: the cluster's, and
         any node's word will do). A new learner's host starts with the membership that
-        names it; a removed member stops, as etcd's does when told so; clients talk to the
-        members of the newest membership only."""
+        names it; clients talk to the members of the newest membership only. A removed
+        member runs on until it applies its removal or hears of it (`_removed_member_spoke`),
+        as etcd's does: meanwhile it may still vote."""
         if index <= self._membership_index:
             return  # a node catching up on a change the world already acted on
         self._membership_index = index
         if change.type is ConfChangeType.ADD_LEARNER and change.node_id not in self.hosts:
             self.add_host(change.node_id, membership)
-        elif change.type is ConfChangeType.REMOVE and change.node_id in self.hosts:
-            self.hosts[change.node_id].retire()
         members = tuple(member for member in membership.members() if not self.hosts[member].removed)
         for client in self.clients:
             client.set_members(members)
+
+    def _removed_member_spoke(self, node_id: int) -> None:
+        """A removed member's message reached a node that applied its removal: that node
+        answers it was removed (etcd's peers refuse its stream), and it stops."""
+        self.hosts[node_id].retire()
 
     def _link_cluster(self) -> None:
         network = self.scenario.network

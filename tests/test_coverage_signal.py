@@ -176,8 +176,10 @@ def test_plain_weights_draw_what_swarm_always_drew() -> None:
         # bound breaks a lease by design); every other kind is drawn.
         clockless = drawn.cluster.read_only == "lease" or drawn.workload.kind == "election"
         expected = tuple(kind for kind in FAULT_KINDS if kind != "clock") if clockless else FAULT_KINDS
-        # `transfer` comes from a die of its own, which the weights do not lean on.
-        assert tuple(kind for kind in drawn.nemesis.kinds if kind not in swarm.LATER_FAULT_KINDS) == expected
+        # `transfer` comes from a die of its own, which the weights do not lean on, and
+        # `member` from a stream of its own (`swarm.MEMBERSHIP`).
+        later = (*swarm.LATER_FAULT_KINDS, "member")
+        assert tuple(kind for kind in drawn.nemesis.kinds if kind not in later) == expected
         assert drawn.cluster.pre_vote is False
 
 

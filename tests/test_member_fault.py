@@ -7,11 +7,13 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import pytest
+
 from checkers.raft_safety import check_raft_safety
 from checkers.trace import iter_trace_lines
 from checkers.verdict import Verdict
 from raftsim import api
-from scenarios import loader
+from scenarios import loader, swarm
 from scenarios.model import FaultSpec
 
 
@@ -72,3 +74,24 @@ def test_durability_counts_the_voters_of_the_newest_membership() -> None:
     # An older change applied later (a node catching up) does not bring the old voters back.
     older = {"ev": "conf-apply", "node": 3, "index": 5, "change": "remove 2", "voters": [1, 3], "learners": []}
     assert _durability([*changed, older]) is Verdict.INVALID
+
+
+def test_swarm_draws_member_faults_from_a_stream_of_their_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """About a fifth of the seeds add `member` to their random mix (a share of those
+    without slow links), and nothing else of any seed's draw moves: with the chance at 0
+    every seed draws exactly what it drew before."""
+    base = loader.load("swarm")
+    seeds = range(1, 201)
+    drawn = [swarm.draw(dataclasses.replace(base, seed=seed)) for seed in seeds]
+    monkeypatch.setattr(swarm, "MEMBERSHIP", 0.0)
+    plain = [swarm.draw(dataclasses.replace(base, seed=seed)) for seed in seeds]
+    taking = 0
+    for with_members, without in zip(drawn, plain, strict=True):
+        kinds = with_members.nemesis.kinds
+        if "member" in kinds:
+            taking += 1
+            assert not with_members.links
+            assert tuple(kind for kind in kinds if kind != "member") == without.nemesis.kinds
+            with_members = dataclasses.replace(with_members, nemesis=without.nemesis)
+        assert with_members == without
+    assert 25 <= taking <= 65, taking

@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from interaction import HANDLERS, InteractionEnv, parse_directive
 
+from raftcore.bugs import TWO_CONF_CHANGES_IN_FLIGHT
 from raftcore.raft import RaftNode
 from raftcore.server import KVServer, Request
 from raftcore.types import (
@@ -40,8 +41,10 @@ def run(env: InteractionEnv, *commands: str) -> list[str]:
     return env.output
 
 
-def elected_cluster() -> InteractionEnv:
+def elected_cluster(*bugs: str) -> InteractionEnv:
     env = InteractionEnv()
+    if bugs:
+        run(env, "bugs " + " ".join(bugs))
     run(env, "add-nodes 3", "campaign 1", "stabilize")
     leader = env.nodes[1]
     assert leader is not None and leader.role is Role.LEADER
@@ -136,6 +139,12 @@ def test_one_change_at_a_time_until_applied() -> None:
     assert run(env, "propose-conf-change 1 remove 3") == ['proposed 3@1 conf "remove 3"']
 
 
+def test_planted_bug_takes_a_second_change_in_flight() -> None:
+    env = elected_cluster(TWO_CONF_CHANGES_IN_FLIGHT)
+    run(env, "propose-conf-change 1 add-learner 4")
+    assert run(env, "propose-conf-change 1 remove 3") == ['proposed 3@1 conf "remove 3"']
+
+
 def test_a_new_leader_waits_for_what_it_has_not_applied() -> None:
     """etcd sets pendingConfIndex to its last index on election: any entry not applied may
     be a change, and the next one waits for it."""
@@ -189,8 +198,9 @@ def test_a_learner_never_stands() -> None:
 def test_a_removed_follower_is_forgotten_and_ignored() -> None:
     """The leader stops sending to a removed follower at once, so that follower may never
     learn its removal committed (in etcd its peers then tell it it was removed, and it
-    stops; the simulator's host does so). Whatever it does, the members ignore it: here,
-    without pre-votes, it raises its term at each campaign."""
+    stops; the simulator's host does so). Meanwhile it cannot disrupt: here, without
+    pre-votes, it raises its term at each campaign, and the members, hearing from their
+    leader, ignore its vote requests (CheckQuorum's lease), and the leader its answers."""
     env = InteractionEnv()
     run(env, "add-nodes 3 prevote=false", "campaign 1", "stabilize")
     run(env, "propose-conf-change 1 remove 3", "stabilize", "propose 1 x", "stabilize")
@@ -239,6 +249,25 @@ def test_a_restarted_node_takes_its_membership_back_from_the_log() -> None:
     raft.advance(ready)
     # Only the committed change applies: the removal of 3 waits for its commit.
     assert raft.membership == Membership(frozenset({1, 2, 3}), frozenset({4}))
+
+
+def test_a_node_does_not_stand_with_a_committed_change_unapplied() -> None:
+    """etcd's hasUnappliedConfChanges: until it applied a committed change, a node would
+    count votes with a membership the cluster already left."""
+    entries = (Entry(1, 1), Entry(1, 2, ConfChange(ADD, 4).encode(), EntryKind.CONF_CHANGE))
+    committed = PersistedState(HardState(term=1, vote=1, commit=2), entries)
+    raft = RaftNode(Config(node_id=2, peers=(1, 2, 3)), committed, random.Random(0))
+    raft.campaign()
+    assert raft.role is Role.FOLLOWER
+    raft.advance(raft.ready())
+    raft.campaign()
+    assert raft.role is Role.PRE_CANDIDATE
+    # An uncommitted change does not hold a campaign back: it may never take effect.
+    uncommitted = PersistedState(HardState(term=1, vote=1, commit=1), entries)
+    other = RaftNode(Config(node_id=2, peers=(1, 2, 3)), uncommitted, random.Random(0))
+    other.advance(other.ready())
+    other.campaign()
+    assert other.role is Role.PRE_CANDIDATE
 
 
 def test_the_server_skips_a_change_for_the_store_and_reports_it() -> None:

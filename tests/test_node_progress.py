@@ -151,3 +151,20 @@ def test_a_bad_bound_is_refused_in_one_line(line: str, message: str) -> None:
     with pytest.raises(ScenarioError) as refused:
         loader.parse(f'name = "a"\n[checks]\n{line}\n', "a.toml")
     assert str(refused.value) == message
+
+
+def test_a_node_removed_from_the_membership_owes_no_progress() -> None:
+    """Node 3 stops applying at the 21st entry: an anomaly, unless a membership change
+    applied before (`conf-apply`) removed it."""
+    removal = event(
+        LIVENESS_US + 2_050_000, "conf-apply", node=1, index=21, change="remove 3", voters=[1, 2], learners=[]
+    )
+    assert check_node_progress(keeping_up(stuck_node=3), BOUND_US).verdict is Verdict.INVALID
+    removed = sorted([*keeping_up(stuck_node=3), removal], key=lambda item: item["t"])
+    assert check_node_progress(removed, BOUND_US).verdict is Verdict.VALID
+    # An older change applied later (a node catching up) does not bring node 3 back.
+    older = event(
+        LIVENESS_US + 2_060_000, "conf-apply", node=2, index=5, change="add-learner 3", voters=[1, 2, 3], learners=[]
+    )
+    events = sorted([*keeping_up(stuck_node=3), removal, older], key=lambda item: item["t"])
+    assert check_node_progress(events, BOUND_US).verdict is Verdict.VALID
