@@ -319,3 +319,17 @@ def test_a_lagging_node_hears_a_leader_outside_the_membership_it_applied() -> No
     leader = node(env, 1)
     leader.step(Message(MessageType.APPEND_RESPONSE, 9, 1, leader.term + 5, log_index=1))
     assert leader.role is Role.LEADER and leader.term == 1, "a non-member's answer, even of a later term, is dropped"
+
+
+def test_a_leader_leaving_takes_no_proposals_and_hands_over() -> None:
+    """Two voters, and the leader removes itself: it takes no proposals after its removal,
+    so the other voter holds its whole log when the removal applies and can be handed
+    leadership at once (its vote is the only one the other can get)."""
+    env = InteractionEnv()
+    run(env, "add-nodes 2", "campaign 1", "stabilize")
+    assert run(env, "propose-conf-change 1 remove 1") == ['proposed 2@1 conf "remove 1"']
+    assert run(env, "propose 1 late") == ["dropped: not leader"]
+    run(env, "stabilize")
+    assert node(env, 2).role is Role.LEADER
+    assert node(env, 2).membership == Membership.of_voters((2,))
+    assert run(env, "propose 2 after") == ['proposed 4@2 "after"']
