@@ -208,6 +208,9 @@ class RaftNode:
         self.lead_transferee = NO_NODE
         """While leading: the voter leadership is being handed to, or NO_NODE."""
         self._timeout_now_sent = False
+        self._leaving = False
+        """While leading: it proposed its own removal, and takes no more proposals, so that
+        the voter that acknowledged the removal holds its whole log when it hands over."""
         self._step_role: Callable[[Message], None] = self._step_follower
         self._messages: list[Message] = []
         # Followers owed an append by the next Ready, mapped to whether it must go out even
@@ -272,6 +275,7 @@ class RaftNode:
         # A transfer belongs to one leadership: any role change ends it.
         self.lead_transferee = NO_NODE
         self._timeout_now_sent = False
+        self._leaving = False
         # Reads waiting on this node's leadership die with it; their servers see the role
         # change and fail them, and the clients ask again.
         self._read_only = ReadOnly()
@@ -618,15 +622,18 @@ class RaftNode:
             if progress.match < self.log.last_index or progress.state is ProgressState.PROBE:
                 self._owe_append(message.sender, even_if_empty=True)
         elif kind is PROPOSE:
-            if self.lead_transferee != NO_NODE:
-                # Handing over: a new entry could keep the target from ever catching up,
-                # and the proposer is better off asking the next leader.
+            if self.lead_transferee != NO_NODE or self._leaving:
+                # Handing over (or leaving the membership, `_switch_membership`): a new
+                # entry could keep the successor from ever catching up, and the proposer
+                # is better off asking the next leader.
                 return
             for entry in message.entries:
                 if entry.kind is CONF_CHANGE:
-                    if self.conf_change_refusal(ConfChange.decode(entry.data)) is not None:
+                    change = ConfChange.decode(entry.data)
+                    if self.conf_change_refusal(change) is not None:
                         continue
                     self._pending_conf_index = self.log.last_index + 1
+                    self._leaving = change.type is ConfChangeType.REMOVE and change.node_id == self.node_id
                 self.log.append_new(self.term, entry.data, entry.kind)
             self._broadcast_append(even_if_empty=False)
         elif kind is BEAT:

@@ -58,7 +58,6 @@ if TYPE_CHECKING:
     from sim.trace import Trace
 
 RUNNING, PAUSED, CRASHED = "running", "paused", "crashed"
-RETIRE_DELAY_ELECTIONS = 3
 PAUSED_INBOX_LIMIT = 10_000
 """A frozen process's socket buffer is finite; beyond this, arrivals are dropped."""
 VOTE, PRE_VOTE, APPEND_RESPONSE = MessageType.VOTE, MessageType.PRE_VOTE, MessageType.APPEND_RESPONSE
@@ -138,6 +137,8 @@ class Host:
         """Nodes whose removal this incarnation applied: a message from one tells it it was
         removed (`on_removed_peer`), as etcd's peers answer a removed member's stream."""
         self.on_removed_peer: Callable[[int], None] | None = None
+        self.on_self_removed: Callable[[int], None] | None = None
+        """Told when this node applies its own removal (`World._watch_removed`)."""
         self.on_membership: Callable[[int, ConfChange, Membership], None] | None = None
         """Told of each membership change this node applies (its index, the change, the
         membership after it): how the world learns who the members are."""
@@ -146,9 +147,7 @@ class Host:
         self._wake: object = None
         """The one pending wake-up that may tick; earlier ones are stale (`retime_ticks`)."""
         self._burst_ticks_max = 2 * config.election_ticks
-        self._retire_delay_us = RETIRE_DELAY_ELECTIONS * 2 * config.election_ticks * tick_us
-        """How long a member that applied its own removal runs on: a few of the longest
-        election timeouts (etcd waits a second, its default election timeout)."""
+
         """The most ticks one wake-up fires after the clock jumped forward (see `_tick`)."""
         network.add_endpoint(self.name, self.receive)
 
@@ -402,12 +401,13 @@ class Host:
         if self.on_membership is not None:
             for (index, change), each in zip(applied, after, strict=True):
                 self.on_membership(index, change, each)
-        if self.node_id in removals:
-            # etcd's member stops once it applies its own removal, after a delay that lets
-            # the others learn the removal committed (etcd's stopWithDelay): a removed
-            # leader steps down at once, and the voters left may need its vote to elect a
-            # leader that commits the removal again under the old membership.
-            call_later(self.env, self._retire_delay_us, lambda _event: self.retire())
+        if self.node_id in removals and self.on_self_removed is not None:
+            # It runs on until a peer that applied the removal too can tell it (etcd's
+            # peers refuse a removed member's streams): a removed leader steps down at
+            # once, and the voters left may need its vote to elect a leader that commits
+            # the removal again under the old membership. etcd stops after a fixed second
+            # instead, which a lost vote and a stalled clock can outlast.
+            self.on_self_removed(self.node_id)
 
     def propose_conf_change(self, change: ConfChange) -> Entry | None:
         """Ask this node, if it leads, to propose `change`; the entry, or None if it does

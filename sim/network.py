@@ -125,6 +125,10 @@ class Network:
         """Hold no more messages for `key`; those already held arrive as drawn."""
         del self.holds[key]
 
+    def reaches(self, src: str, dst: str) -> bool:
+        """Whether `src` has a link to `dst` now (no partition cuts it)."""
+        return dst in self.graph._succ[src]
+
     def cut(self, edges: Iterable[tuple[str, str]]) -> None:
         for edge in edges:
             self._cuts[edge] += 1

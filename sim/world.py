@@ -41,6 +41,8 @@ from workloads import register
 from workloads._watch import INFORMERS, WATCHERS
 
 SECOND_US = 1_000_000
+REMOVED_WATCH_CHECKS_MAX = 1_000_000
+"""A removed member's checks for a peer that knows it was removed: far beyond any run."""
 RESTORE_PROCESS = 1_000_000_000
 """The history's `process` of the writes that stand for a restored store's keys: no
 client's (clients number theirs from 0, one more round of their count after each info)."""
@@ -143,6 +145,7 @@ class World:
         for host in self.hosts.values():
             host.on_membership = self._membership_applied
             host.on_removed_peer = self._removed_member_spoke
+            host.on_self_removed = self._watch_removed
 
     def _build_host(self, node_id: int, membership: Membership | None = None) -> Host:
         """The host of `node_id`: one of the scenario's nodes, or, given the `membership`
@@ -218,6 +221,7 @@ class World:
             host.on_role = self.nemesis.observe_role
         host.on_membership = self._membership_applied
         host.on_removed_peer = self._removed_member_spoke
+        host.on_self_removed = self._watch_removed
         self.nemesis.joined(host)
         self.trace.emit("member-added", node=node_id, voters=sorted(membership.voters))
 
@@ -240,6 +244,29 @@ class World:
         """A removed member's message reached a node that applied its removal: that node
         answers it was removed (etcd's peers refuse its stream), and it stops."""
         self.hosts[node_id].retire()
+
+    def _watch_removed(self, node_id: int) -> None:
+        """A node applied its own removal: from now on, once every tick, it stops if it can
+        reach a running peer that applied its removal too, as an etcd member stops when
+        such a peer refuses the stream it dials (`REMOVED_WATCH_CHECKS_MAX` at most)."""
+        self.env.process(self._removed_watch(node_id))
+
+    def _removed_watch(self, node_id: int) -> Any:
+        host = self.hosts[node_id]
+        for _ in range(REMOVED_WATCH_CHECKS_MAX):
+            if host.removed:
+                return
+            for peer_id in sorted(self.hosts):
+                peer = self.hosts[peer_id]
+                if (
+                    peer_id != node_id
+                    and peer.state == "running"
+                    and node_id in peer.removed_peers
+                    and self.network.reaches(host.name, peer.name)
+                ):
+                    host.retire()
+                    return
+            yield self.env.timeout(host.tick_us)
 
     def _link_cluster(self) -> None:
         network = self.scenario.network

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import random
 
 import pytest
+import simpy
 
 from checkers.raft_safety import check_raft_safety
 from checkers.trace import iter_trace_lines
@@ -15,6 +17,8 @@ from checkers.verdict import Verdict
 from raftsim import api
 from scenarios import loader, swarm
 from scenarios.model import FaultSpec
+from sim.client import Client
+from sim.network import Network
 
 
 def test_a_removed_leader_is_replaced_by_a_new_member() -> None:
@@ -95,3 +99,16 @@ def test_swarm_draws_member_faults_from_a_stream_of_their_own(monkeypatch: pytes
             with_members = dataclasses.replace(with_members, nemesis=without.nemesis)
         assert with_members == without
     assert 25 <= taking <= 65, taking
+
+
+def test_a_client_whose_node_left_is_rehomed_among_the_members() -> None:
+    env = simpy.Environment()
+    network = Network(env, random.Random(0))
+    client = Client(env, 2, 4, (1, 2, 3), network, random.Random(0), None, None, None, 1000, 100, 10)  # type: ignore[arg-type]
+    assert client.home == 3
+    client.set_members((1, 3, 4))
+    assert client.home == 3, "its node is still a member: it stays"
+    client.set_members((1, 2, 4, 5))
+    assert client.home == 4, "its slot picks among the members (slot 2 of 4)"
+    assert client._next_node(3) == client.home, "a removed node's successor is the home"
+    assert client._next_node(2) == 4

@@ -26,6 +26,8 @@ from raftcore.types import (
     EntryKind,
     HardState,
     Membership,
+    Message,
+    MessageType,
     PersistedState,
     Role,
 )
@@ -300,3 +302,34 @@ def drain(server: KVServer) -> tuple[list[int], list[object], list[object]]:
         acknowledgements += acks
         server.node.advance(ready)
     return applied, responses, acknowledgements
+
+
+def test_a_lagging_node_hears_a_leader_outside_the_membership_it_applied() -> None:
+    """etcd-io/raft takes requests from any node: one that has not applied the change that
+    added its leader must still take its appends (and could vote for it), or it could
+    never catch up. Answers about progress from a non-member are dropped: the leader
+    tracks none for it."""
+    stale = RaftNode(Config(node_id=2, peers=(1, 2, 3)), PersistedState(HardState(term=1)), random.Random(0))
+    append = Message(MessageType.APPEND, 7, 2, 2, log_index=0, log_term=0, entries=(Entry(2, 1),), commit=0)
+    stale.step(append)
+    assert stale.leader_id == 7 and stale.term == 2 and stale.last_index == 1
+    answers = stale.ready().messages
+    assert [(m.type, m.to, m.log_index) for m in answers] == [(MessageType.APPEND_RESPONSE, 7, 1)]
+    env = elected_cluster()
+    leader = node(env, 1)
+    leader.step(Message(MessageType.APPEND_RESPONSE, 9, 1, leader.term + 5, log_index=1))
+    assert leader.role is Role.LEADER and leader.term == 1, "a non-member's answer, even of a later term, is dropped"
+
+
+def test_a_leader_leaving_takes_no_proposals_and_hands_over() -> None:
+    """Two voters, and the leader removes itself: it takes no proposals after its removal,
+    so the other voter holds its whole log when the removal applies and can be handed
+    leadership at once (its vote is the only one the other can get)."""
+    env = InteractionEnv()
+    run(env, "add-nodes 2", "campaign 1", "stabilize")
+    assert run(env, "propose-conf-change 1 remove 1") == ['proposed 2@1 conf "remove 1"']
+    assert run(env, "propose 1 late") == ["dropped: not leader"]
+    run(env, "stabilize")
+    assert node(env, 2).role is Role.LEADER
+    assert node(env, 2).membership == Membership.of_voters((2,))
+    assert run(env, "propose 2 after") == ['proposed 4@2 "after"']
