@@ -92,6 +92,15 @@ MEMBERSHIP = 0.3
 replaced by a new one), unless it drew slow links (`_membership`); drawn from a stream of
 its own, so that no other draw of any seed changes and a seed that does not take them runs
 as before."""
+SNAPSHOTS = 0.5
+"""The chance that a seed's nodes snapshot and compact their logs (`_snapshots`): every
+`snapshot_every` entries, drawn from `SNAPSHOT_EVERY`, keeping `SNAPSHOT_CATCH_UP` entries
+before each snapshot; drawn from a stream of its own, so no other draw of any seed changes,
+and a seed that does not take it runs as before."""
+SNAPSHOT_EVERY = (5, 20, 100, 500)
+"""Often enough that followers back from a fault are sent snapshots, and restarts start
+from them; seldom enough that some runs compact only a few times."""
+SNAPSHOT_CATCH_UP = (0, 2, 10, 50)
 LYING_DISKS = 0.3
 """The chance that a seed's disk faults may tear writes, flip bits or fill the disk rather
 than only slow it (`_lying_disks`)."""
@@ -175,7 +184,18 @@ def draw(scenario: Scenario, weights: Weights = PLAIN) -> Scenario:
     if rng.random() < LATE_CORNERS["leader-churn"]:
         drawn = _leader_churn(rng, drawn)
     drawn = _later_kinds(stream(scenario.seed, "swarm-kinds"), drawn)
-    return _membership(_lying_disks(_watching(_read_modes(stream(scenario.seed, "swarm-reads"), drawn))))
+    return _snapshots(_membership(_lying_disks(_watching(_read_modes(stream(scenario.seed, "swarm-reads"), drawn)))))
+
+
+def _snapshots(drawn: Scenario) -> Scenario:
+    """With chance `SNAPSHOTS`, the nodes snapshot their stores and compact their logs."""
+    rng = stream(drawn.seed, "swarm-snapshots")
+    if rng.random() >= SNAPSHOTS:
+        return drawn
+    cluster = dataclasses.replace(
+        drawn.cluster, snapshot_every=rng.choice(SNAPSHOT_EVERY), snapshot_catch_up=rng.choice(SNAPSHOT_CATCH_UP)
+    )
+    return dataclasses.replace(drawn, cluster=cluster)
 
 
 def _lying_disks(drawn: Scenario) -> Scenario:

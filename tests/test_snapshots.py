@@ -18,6 +18,7 @@ from raftcore.raft import RaftNode
 from raftcore.types import Config, Entry, HardState, Membership, Message, MessageType, PersistedState, Snapshot
 from raftsim import api
 from scenarios import loader
+from scenarios import swarm as swarm_draw
 
 # -- the core ----------------------------------------------------------------------------
 
@@ -203,3 +204,22 @@ def test_the_snapshot_scenario_compacts_sends_snapshots_and_restarts_from_them(t
     assert any("snapshot" in event for event in _trace_events(tmp_path / "run", "restart"))
     api.run(scenario, tmp_path / "again", budget_s=60)
     assert (tmp_path / "run" / "trace.jsonl").read_bytes() == (tmp_path / "again" / "trace.jsonl").read_bytes()
+
+
+def test_swarm_draws_snapshots_without_changing_the_seeds_that_do_not_take_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    swarm = loader.load("swarm")
+    drawn = {seed: swarm_draw.draw(loader.with_seed(swarm, seed)) for seed in range(60)}
+    monkeypatch.setattr(swarm_draw, "SNAPSHOTS", 0.0)
+    snapshotting = 0
+    for seed, now in drawn.items():
+        before = swarm_draw.draw(loader.with_seed(swarm, seed))
+        if now.cluster.snapshot_every:
+            snapshotting += 1
+            assert now.cluster.snapshot_every in swarm_draw.SNAPSHOT_EVERY
+            assert now.cluster.snapshot_catch_up in swarm_draw.SNAPSHOT_CATCH_UP
+            assert dataclasses.replace(now, cluster=before.cluster) == before, seed
+        else:
+            assert now == before, seed
+    assert 0 < snapshotting < len(drawn)
