@@ -31,6 +31,8 @@ class NodeViews:
 
     nodes: dict[int, NodeView] = field(default_factory=dict)
     max_term: int = 0
+    """The highest term a node holds: reached in memory (a crashed node's counts until it
+    restarts) or read back from its disk at a restart."""
 
     def apply(self, event: TraceEvent) -> None:
         kind = event["ev"]
@@ -50,7 +52,12 @@ class NodeViews:
             view.crashed = True
         else:
             view.paused = kind == "pause"
-        self.max_term = max(self.max_term, view.term)
+        if kind == "restart":
+            # A term a node reached but never persisted dies with its crash: the highest
+            # term is the highest any node holds now, which a restart may lower.
+            self.max_term = max(other.term for other in self.nodes.values())
+        else:
+            self.max_term = max(self.max_term, view.term)
 
     def usable_leader(self) -> int | None:
         for node_id in sorted(self.nodes):

@@ -339,3 +339,29 @@ def test_messages_give_times_in_seconds_and_lengths_in_readable_units() -> None:
         "no usable leader for 2.501 s from 61.25 s to 63.751 s (bound 1.50 s); "
         "when the bound ran out, leaders: node 1 of term 1 (crashed)"
     )
+
+
+def test_a_term_lost_in_a_crash_does_not_make_the_leader_stale() -> None:
+    # Node 3 stands in term 2 and crashes before writing it down: it restarts in term 1,
+    # where node 1 still leads, so node 1 is usable again from the restart on.
+    result = check_liveness(
+        trace(
+            role(LIVENESS_US - 300, 3, "candidate", 2),
+            event(LIVENESS_US - 200, "crash", node=3),
+            event(LIVENESS_US + 100, "restart", node=3, term=1, vote=0, commit=0, log=[]),
+        ),
+        busy_clients().sorted(),
+    )
+    assert result.verdict is Verdict.VALID, result.found
+
+
+def test_a_term_read_back_at_a_restart_still_makes_the_leader_stale() -> None:
+    result = check_liveness(
+        trace(
+            role(LIVENESS_US - 300, 3, "candidate", 2),
+            event(LIVENESS_US - 200, "crash", node=3),
+            event(LIVENESS_US + 100, "restart", node=3, term=2, vote=3, commit=0, log=[]),
+        ),
+        busy_clients().sorted(),
+    )
+    assert "leader" in anomaly_properties(result)
