@@ -4,7 +4,8 @@ Safety alone is easy to fake: a cluster that stops answering never lies. So ever
 with a quiet `liveness` phase, and this checker demands two things of it.
 
 Leader. Within `leader_bound_us` (carried by the `liveness` phase event) of the phase's
-start, some node must be leader of the highest term any node has reached so far, while it
+start, some node must be leader of the highest term any node holds (a term reached in
+memory and lost in a crash stops counting at the node's restart), while it
 is neither crashed nor paused: a "usable" leader. A leader elected before the heal that is
 still leader counts (time to leader 0). A leader of an older term does not: some node has
 moved on to a later term, so the cluster will not accept that leader's entries. And from
