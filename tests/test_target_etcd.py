@@ -61,9 +61,12 @@ duration_ms = 2000
 GONE_S = 15.0
 
 
-def _scenario(tmp_path: Path, serializable: float, seed: int = 1) -> Path:
-    path = tmp_path / f"scenario-{serializable}.toml"
-    path.write_text(SCENARIO.format(seed=seed, serializable=serializable), encoding="utf-8")
+def _scenario(tmp_path: Path, serializable: float, seed: int = 1, duration_ms: int = 8000) -> Path:
+    path = tmp_path / f"scenario-{serializable}-{duration_ms}.toml"
+    text = SCENARIO.format(seed=seed, serializable=serializable).replace(
+        "duration_ms = 8000\n", f"duration_ms = {duration_ms}\n", 1
+    )
+    path.write_text(text, encoding="utf-8")
     return path
 
 
@@ -141,7 +144,9 @@ def _members_on(root: Path) -> list[int]:
 def test_a_harness_killed_or_interrupted_mid_run_leaves_nothing(tmp_path: Path, how: signal.Signals) -> None:
     binary = _etcd_binary()
     out = tmp_path / "run"
-    command = ["run", str(_scenario(tmp_path, 0.0)), "--target", "etcd", "--etcd", binary, "--out", str(out)]
+    # A long run, so that the signal lands mid-run however slowly a loaded machine starts it.
+    scenario = _scenario(tmp_path, 0.0, duration_ms=60_000)
+    command = ["run", str(scenario), "--target", "etcd", "--etcd", binary, "--out", str(out)]
     harness = subprocess.Popen(
         [sys.executable, "-m", "raftsim", *command, "--no-report"],
         stdout=subprocess.PIPE,
