@@ -336,11 +336,18 @@ with cluster:
 """
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["sigkill", "ctrl-c"])
 def test_the_harness_dying_leaves_no_process_and_no_data(etcd_binary: str, tmp_path: Path, sig: int) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     harness = subprocess.Popen(
         [sys.executable, "-c", HARNESS, etcd_binary, str(tmp_path / "logs")],
+        # A harness in the foreground takes Ctrl-C; a test worker may have it ignored, and a
+        # child inherits that.
+        preexec_fn=_default_sigint,
         stdout=subprocess.PIPE,
         cwd=ROOT,
         env=env,

@@ -140,6 +140,10 @@ def _members_on(root: Path) -> list[int]:
     return found
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
 def test_a_harness_killed_or_interrupted_mid_run_leaves_nothing(tmp_path: Path, how: signal.Signals) -> None:
     binary = _etcd_binary()
@@ -149,6 +153,9 @@ def test_a_harness_killed_or_interrupted_mid_run_leaves_nothing(tmp_path: Path, 
     command = ["run", str(scenario), "--target", "etcd", "--etcd", binary, "--out", str(out)]
     harness = subprocess.Popen(
         [sys.executable, "-m", "raftsim", *command, "--no-report"],
+        # A harness in the foreground takes Ctrl-C; a test worker may have it ignored, and a
+        # child inherits that.
+        preexec_fn=_default_sigint,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
