@@ -65,11 +65,23 @@ class Member:
             stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + STARTUP_S
-        while not gateway.health(self.url):
+        while not self._serving():
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 pytest.fail(f"etcd did not serve on {self.url} (exit {self.process.returncode})")
             time.sleep(0.05)
+
+    def _serving(self) -> bool:
+        """Whether this member, not some other etcd that took the port first (a free port
+        is only free until someone binds it), answers on the URL: a paused member that is
+        not the one answering would leave the tests that pause it proving nothing."""
+        if self.process.poll() is not None or not gateway.health(self.url):
+            return False
+        try:
+            members = gateway.call(self.url, "/v3/cluster/member/list", {}, time.monotonic() + 2.0).body or {}
+        except gateway.CallFailed:
+            return False
+        return [member.get("name") for member in members.get("members", [])] == ["gateway"]
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGCONT)
