@@ -23,6 +23,7 @@ class NodeView:
     term: int = 0
     crashed: bool = False
     paused: bool = False
+    removed: bool = False
 
 
 @dataclass(slots=True)
@@ -32,7 +33,7 @@ class NodeViews:
     nodes: dict[int, NodeView] = field(default_factory=dict)
     max_term: int = 0
     """The highest term a node holds: reached in memory (a crashed node's counts until it
-    restarts) or read back from its disk at a restart."""
+    restarts) or read back from its disk at a restart; a removed member's no longer counts."""
 
     def apply(self, event: TraceEvent) -> None:
         kind = event["ev"]
@@ -50,12 +51,15 @@ class NodeViews:
             view.role, view.crashed, view.paused = "follower", False, False
         elif kind in ("crash", "member-removed"):
             view.crashed = True
+            view.removed = view.removed or kind == "member-removed"
         else:
             view.paused = kind == "pause"
-        if kind == "restart":
-            # A term a node reached but never persisted dies with its crash: the highest
-            # term is the highest any node holds now, which a restart may lower.
-            self.max_term = max(other.term for other in self.nodes.values())
+        if kind in ("restart", "member-removed"):
+            # A term a node reached but never persisted dies with its crash, and a removed
+            # member's dies with it (it stopped for good, and a term only its own campaign
+            # reached deposes no one): the highest term is the highest any node still in
+            # the cluster holds now, which a restart or a removal may lower.
+            self.max_term = max((other.term for other in self.nodes.values() if not other.removed), default=0)
         else:
             self.max_term = max(self.max_term, view.term)
 

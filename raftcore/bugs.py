@@ -38,6 +38,7 @@ PROBE_NEXT_NOT_DECREMENTED = "probe-next-not-decremented"
 COMMIT_COUNTS_SENT = "commit-counts-sent"
 # Raft: membership changes
 TWO_CONF_CHANGES_IN_FLIGHT = "two-conf-changes-in-flight"
+CONFIG_FROM_COMMITTED = "config-from-committed"
 # Raft: reads outside the log
 READ_INDEX_WITHOUT_HEARTBEAT = "read-index-without-heartbeat"
 LEASE_READ_WITHOUT_CHECK_QUORUM = "lease-read-without-check-quorum"
@@ -233,6 +234,12 @@ BUGS: dict[str, str] = {
         "(etcd's pendingConfIndex forgotten), so nodes may count quorums in configurations "
         "two changes apart, whose majorities need not intersect: two leaders of one term"
     ),
+    CONFIG_FROM_COMMITTED: (
+        "a new leader counts the membership changes that may still be pending from its commit "
+        "index instead of the last entry of its log, so a change an earlier leader left "
+        "uncommitted at the log's tail is overlooked and a second one is taken while it is in "
+        "flight: quorums may then be counted in configurations two changes apart"
+    ),
     LEASE_REVOKE_SPLIT: (
         "a revoked or expired lease deletes its keys one revision each instead of all in one, "
         "so a reader between them sees some of the lease's keys gone and others still there"
@@ -287,6 +294,7 @@ LOG_DAMAGING_BUGS: tuple[str, ...] = (
     SNAPSHOT_KEEPS_CONFLICTING_ENTRIES,
     # Configurations two changes apart elect two leaders of one term.
     TWO_CONF_CHANGES_IN_FLIGHT,
+    CONFIG_FROM_COMMITTED,
 )
 
 

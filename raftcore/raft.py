@@ -41,6 +41,7 @@ from raftcore.bugs import (
     ACCEPT_STALE_TERM_APPEND,
     COMMIT_COUNTS_SENT,
     COMMIT_OLD_TERM,
+    CONFIG_FROM_COMMITTED,
     CONFLICT_SLICE_OFF_BY_ONE,
     FOLLOWER_COMMIT_OWN_TAIL,
     HEARTBEAT_COMMIT_BEYOND_MATCH,
@@ -162,6 +163,7 @@ class RaftNode:
         self._bug_probe_next_not_decremented = PROBE_NEXT_NOT_DECREMENTED in bugs
         self._bug_read_index_without_heartbeat = READ_INDEX_WITHOUT_HEARTBEAT in bugs
         self._bug_two_conf_changes_in_flight = TWO_CONF_CHANGES_IN_FLIGHT in bugs
+        self._bug_config_from_committed = CONFIG_FROM_COMMITTED in bugs
         self._pending_conf_index = 0
         """While leading: the index of the last membership change this leader may not have
         applied yet (etcd's pendingConfIndex); a new change waits until it is applied."""
@@ -317,8 +319,10 @@ class RaftNode:
         own.become_replicate()
         own.recent_active = True
         # Any entry not yet applied may be a membership change: the next one waits for it
-        # (etcd sets pendingConfIndex to the last index on election, without looking).
-        self._pending_conf_index = log.last_index
+        # (etcd sets pendingConfIndex to the last index on election, without looking). The
+        # planted bug `config-from-committed` looks only as far as the commit index, missing
+        # a change an earlier leader left uncommitted at the tail.
+        self._pending_conf_index = log.committed if self._bug_config_from_committed else log.last_index
         # An entry of the new term lets the leader commit what earlier terms left behind
         # (Raft paper, section 5.4.2), since only entries of its own term count. The planted
         # figure-8 bug goes without it, as the paper's figure does: the leader then pushes
@@ -339,7 +343,14 @@ class RaftNode:
         self._election_elapsed_ticks += 1
         if self._election_elapsed_ticks >= self.config.election_ticks:
             self._forgot_leader = False
-        if self._election_elapsed_ticks >= self._randomized_election_timeout_ticks:
+        if self._election_elapsed_ticks >= self._randomized_election_timeout_ticks and self._tracker.is_voter(
+            self.node_id
+        ):
+            # Only a node that may stand starts its timer again, as etcd's `promotable`
+            # check has it. A learner's time since it last heard a leader keeps growing: a
+            # learner promoted without knowing it yet must, once the leader is gone, grant
+            # the votes that elect the next one, and a timer set back to zero would keep it
+            # refusing them as if it still heard from a leader (CheckQuorum's lease).
             self._election_elapsed_ticks = 0
             self._step_local(HUP)
 

@@ -171,7 +171,10 @@ def progress_bound_us(scenario: Scenario) -> int:
     may be skipped for a follower an append just reached), and catching up takes a probe,
     its answer and an append each way: two heartbeat intervals and four one-way delays
     over the slowest direction (`[[links]]` included, since they outlast the faults),
-    each stretched by the lossiest link's expected resends."""
+    each stretched by the lossiest link's expected resends. The election timeouts are
+    stretched too, by the chance that a vote's request and answer both get through: under
+    steady loss a leader may lose its quorum's answers (CheckQuorum) and elections take
+    several attempts, as they do in etcd."""
     if scenario.checks.progress_bound_ms is not None:
         return scenario.checks.progress_bound_ms * MS
     cluster = scenario.cluster
@@ -184,7 +187,7 @@ def progress_bound_us(scenario: Scenario) -> int:
     assert 0 <= loss < 1, loss
     heartbeat_us = cluster.heartbeat_ticks * cluster.tick_ms * MS
     travel_us = (2 * heartbeat_us + 4 * slowest_us) / (1 - loss)
-    return base + int(travel_us)
+    return int(base / (1 - loss) ** 2) + int(travel_us)
 
 
 def crash_result(crash: Crash) -> CheckerResult:

@@ -42,9 +42,14 @@ latency by `slow_factor`; `torn` leaves the write in flight at each crash while 
 cut (a restart drops it); `flip` inverts a bit of one stored record (the node refuses to
 start at its next restart); `full` refuses writes (the node stops, and starts again when
 the fault heals). After Jepsen's lazyfs and FoundationDB's non-durable files."""
-TRIGGERS = ("time", "campaign", "leader")
+TRIGGERS = ("time", "campaign", "leader", "membership")
 """When a fault starts: at `start_ms` (`time`), or at the first moment at or after it that a
-node starts an election (`campaign`, a real one, not a pre-vote) or wins one (`leader`)."""
+node starts an election (`campaign`, a real one, not a pre-vote), wins one (`leader`), or
+first applies a membership change (`membership`: the change is committed, and as a rule
+the leader that committed it is the first to apply it, before its followers learn it)."""
+DRAWN_TRIGGERS = ("campaign", "leader")
+"""The protocol moments the random nemesis draws (`[nemesis] triggered`). `membership` is
+not drawn, so that seeds drawing triggered faults draw as they did before it existed."""
 MAX_NODES = 9
 # A schedule longer than this is a mistake, not a test; the bound keeps a resolved scenario
 # (written faults plus drawn ones) a file of a few megabytes that replays.

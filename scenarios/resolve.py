@@ -12,11 +12,11 @@ from scenarios import swarm
 from scenarios.model import (
     ALL_FAULT_KINDS,
     CLOCK_MODES,
+    DRAWN_TRIGGERS,
     MAX_FAULTS,
     MAX_STROBE_FLIPS,
     PARTITION_SHAPES,
     TRANSFER_TARGETS,
-    TRIGGERS,
     FaultSpec,
     Scenario,
 )
@@ -80,7 +80,7 @@ def _assert_consistent(resolved: Scenario) -> None:
 def _triggered(rng: Any, fault: FaultSpec) -> FaultSpec:
     """`fault` started by the protocol: as a node campaigns or as one wins. A crash or pause
     then takes a wider target, up to every node (the voters as their votes land)."""
-    after = rng.choice(TRIGGERS[1:])
+    after = rng.choice(DRAWN_TRIGGERS)
     if fault.kind not in ("crash", "pause"):
         return dataclasses.replace(fault, after=after)
     target = rng.choice(("leader", "random", "minority", "majority", "all"))

@@ -125,6 +125,10 @@ class Host:
         """A restart found a corrupt record: the node stays down (`_refuse`)."""
         self.observer: HostObserver | None = None
         self.on_role: Callable[[int, str], None] | None = None
+        self.on_ready: Callable[[Host, Ready], None] | None = None
+        """Told of each Ready before any of its messages leave (`World._ready_committed`,
+        set only when a fault waits for a membership change to commit): a fault it starts
+        then cuts or crashes the node before it tells anyone what the Ready holds."""
         """Told of each role this node takes (node, role name): the nemesis's protocol moments."""
         self.observed: Counter[str] = Counter()
         """Rare events that leave no trace line (`checkers.events`), counted as they happen;
@@ -296,6 +300,10 @@ class Host:
         self._record_ready(server, ready)
         if self.observer is not None:
             self.observer.after_ready(self, ready)
+        if self.on_ready is not None:
+            self.on_ready(self, ready)
+            if self.server is not server:
+                return  # a fault it started crashed the node before it sent or wrote a thing
         needs_disk = ready.hard_state is not None or bool(ready.entries) or ready.snapshot is not None
         if not ready.persist_before_send:
             self._send(ready.messages)

@@ -20,6 +20,12 @@ The invariants, and why each holds in a correct Raft (names as the anomalies car
   committed before its term (leader completeness) and every one committed in it.
 - `election-quorum`: a leader of term T was voted for in T by a majority, each voter's own
   vote (as the voter holds it) naming it: votes are counted only from the current term.
+  Its voters must also be a majority of the latest committed voters or of the voters
+  before the last change of them. Changes take effect one at a time, each only once the
+  one before it is committed and applied by the leader proposing it, so a node still
+  counting with voters two changes old lacks an entry that a majority of the newer ones
+  holds, and loses: only majorities of neighbouring voter sets, which always intersect,
+  elect.
 - `one-vote-per-term`: no node votes for two candidates in one term, across its restarts.
   A vote is cast when the Ready that carries it is persisted (its answer leaves then), so
   a vote lost in a crash before that was never cast.
@@ -43,7 +49,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from raftcore.types import NO_NODE, Entry, Ready, Role, Snapshot
+from raftcore.types import NO_NODE, ConfChange, Entry, EntryKind, Membership, Ready, Role, Snapshot
 
 if TYPE_CHECKING:
     from raftcore.raft import RaftNode
@@ -113,6 +119,10 @@ class _Prefix:
     entries: list[Entry] = field(default_factory=lambda: [Entry(term=0, index=0)])
     terms: list[int] = field(default_factory=lambda: [0])
     committers: list[int] = field(default_factory=lambda: [NO_NODE])
+    memberships: list[Membership] = field(default_factory=list)
+    """The memberships the committed entries set, oldest first: the first one the cluster
+    started (or was restored) with, then one per change of voters in the prefix (a
+    learner added or removed changes no quorum, and replaces the last one)."""
 
     @property
     def last_index(self) -> int:
@@ -137,6 +147,10 @@ class Invariants:
     def watch(self, hosts: Mapping[int, Host]) -> None:
         self._hosts = hosts
         self._seen = {node_id: _Seen() for node_id in hosts}
+        if not self._prefix.memberships:
+            started = [node.membership for node in map(_node_of, hosts.values()) if node is not None]
+            if started:
+                self._prefix.memberships.append(started[0])
 
     def restored(self, snapshot: Snapshot) -> None:
         """Every node starts from a restored backup (`raftcore.restore`): the entries it
@@ -147,6 +161,7 @@ class Invariants:
         self._prefix.entries.extend(entries)
         self._prefix.terms.extend([snapshot.term] * snapshot.index)
         self._prefix.committers.extend([NO_NODE] * snapshot.index)
+        self._prefix.memberships[:] = [snapshot.membership]
 
     def watch_new(self, host: Host) -> None:
         """A node joined mid-run (the world's mapping of hosts already holds it)."""
@@ -259,7 +274,24 @@ class Invariants:
                 f"node {node_id} leads term {term} with the persisted votes of nodes {_ids(granted)} only, "
                 f"of {len(voters)} voters",
             )
+        self._check_votes_in_committed_membership(node, frozenset(granted))
         self._check_leader_holds_prefix(node)
+
+    def _check_votes_in_committed_membership(self, node: RaftNode, granted: frozenset[int]) -> None:
+        """The votes a new leader counted are a majority of the latest committed voters or
+        of the voters before the last change of them: two majorities of voter sets one
+        change apart intersect, majorities of sets further apart need not."""
+        recent = self._prefix.memberships[-2:]
+        if not recent or any(2 * len(granted & membership.voters) > len(membership.voters) for membership in recent):
+            return
+        latest = recent[-1].voters
+        self._fail(
+            "election-quorum",
+            (node.node_id, *sorted(latest - granted)),
+            f"node {node.node_id} leads term {node.term} with the votes of nodes {_ids(sorted(granted))}, "
+            f"counted in a membership of voters {_ids(sorted(node.membership.voters))}: a majority of neither "
+            f"the latest committed voters ({_ids(sorted(latest))}) nor those before the last change of them",
+        )
 
     def _check_leader_holds_prefix(self, node: RaftNode) -> None:
         """A leader of term T holds every entry committed in a term before T. Committing
@@ -317,6 +349,12 @@ class Invariants:
                 prefix.entries.append(entry)
                 prefix.terms.append(node.term)
                 prefix.committers.append(node.node_id)
+                if entry.kind is EntryKind.CONF_CHANGE and prefix.memberships:
+                    changed = _changed(prefix.memberships[-1], entry)
+                    if changed.voters != prefix.memberships[-1].voters:
+                        prefix.memberships.append(changed)
+                    else:  # a learner came or went: no quorum changed, no step taken
+                        prefix.memberships[-1] = changed
                 continue
             expected = prefix.entries[index]
             if entry.term != expected.term or entry.data != expected.data:
@@ -450,6 +488,15 @@ class Invariants:
 def _node_of(host: Host) -> RaftNode | None:
     server = host.server
     return server.node if server is not None else None
+
+
+def _changed(membership: Membership, entry: Entry) -> Membership:
+    """`membership` after the change `entry` holds; unchanged by data that is no change
+    (garbled by a planted disk bug: the nodes' own apply reports that)."""
+    try:
+        return ConfChange.decode(entry.data).apply_to(membership)
+    except ValueError:
+        return membership
 
 
 def _ids(node_ids: list[int]) -> str:

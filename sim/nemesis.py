@@ -17,6 +17,7 @@ from typing import Any
 
 import simpy
 
+from raftcore.types import Membership
 from scenarios.model import ALL_FAULT_KINDS, FaultSpec
 from scenarios.rng import stream
 from sim.clock import MS, now_us
@@ -96,6 +97,8 @@ class Nemesis:
         assert sorted(self._starters) == sorted(ALL_FAULT_KINDS), (sorted(self._starters), ALL_FAULT_KINDS)
         self.new_node_id: Callable[[], int] = lambda: max(hosts) + 1
         """The id of a node that joins (the world's: ids are never reused)."""
+        self.membership: Callable[[], Membership] = lambda: Membership(frozenset(hosts))
+        """The newest membership applied anywhere (the world's)."""
 
     def run(self, faults: tuple[FaultSpec, ...], heal_us: int) -> Generator[Any, Any, None]:
         """Start and stop the timed faults at their times; arm the others at theirs (they
@@ -132,6 +135,16 @@ class Nemesis:
         for number in due:
             self._armed.remove(number)
             call_later(self.env, 0, functools.partial(self._start_triggered, number))
+
+    def observe_membership(self) -> None:
+        """A membership change just committed (`World._ready_committed`): the node that
+        committed it, the leader as a rule, has not yet told anyone. The armed faults
+        waiting for that moment start at once, not after the step as `observe_role`'s do,
+        so a cut or a crash lands before the commit leaves the node."""
+        due = [number for number in self._armed if self._faults[number].after == "membership"]
+        for number in due:
+            self._armed.remove(number)
+            self._start_triggered(number)
 
     def _start_triggered(self, number: int, _event: simpy.Event | None = None) -> None:
         assert self.heal_us is not None
@@ -392,7 +405,7 @@ class Nemesis:
         """Remove the targets from the membership, one change after the other, and replace
         each by a new member when the fault heals (`sim.membership`)."""
         nodes = self._targets(fault.target)
-        member = MemberFault(self.env, self.hosts, self.leader, self.new_node_id, nodes)
+        member = MemberFault(self.env, self.hosts, self.leader, self.new_node_id, self.membership, nodes)
         self.env.process(member.remove())
         return (lambda: {"joining": member.heal()}), {"nodes": nodes}
 

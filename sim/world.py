@@ -22,7 +22,7 @@ import simpy
 
 from raftcore.backup import decode_backup
 from raftcore.restore import restored_hard_state, restored_keys, restored_revision, restored_snapshot
-from raftcore.types import ConfChange, ConfChangeType, Config, Membership, Snapshot
+from raftcore.types import ConfChange, ConfChangeType, Config, EntryKind, Membership, Ready, Role, Snapshot
 from scenarios.model import Scenario
 from scenarios.resolve import resolve
 from scenarios.rng import stream
@@ -134,14 +134,23 @@ class World:
         self.watchers = self._build_watchers()
         self.nemesis = Nemesis(self.env, self.hosts, self.network, self.trace, seed, self.leader)
         self._triggered = any(fault.after != "time" for fault in scenario.faults)
+        self._on_ready = (
+            self._ready_committed if any(fault.after == "membership" for fault in scenario.faults) else None
+        )
+        self._commit_scanned: dict[int, int] = {}
+        """By node: the commit index `_ready_committed` last looked through for changes."""
         if self._triggered:
             for host in self.hosts.values():
                 host.on_role = self.nemesis.observe_role
+                host.on_ready = self._on_ready
         # Membership changes (`member` faults): the index of the newest change applied
         # anywhere, and the next node id (ids are never reused, as etcd's are not).
         self._membership_index = 0
+        self._membership = Membership(frozenset(scenario.node_ids))
+        """The newest membership applied anywhere (committed), as of `_membership_index`."""
         self._next_node_id = max(scenario.node_ids) + 1
         self.nemesis.new_node_id = self._new_node_id
+        self.nemesis.membership = lambda: self._membership
         for host in self.hosts.values():
             host.on_membership = self._membership_applied
             host.on_removed_peer = self._removed_member_spoke
@@ -219,11 +228,33 @@ class World:
             self.network.observer.add_host(host)
         if self._triggered:
             host.on_role = self.nemesis.observe_role
+            host.on_ready = self._on_ready
         host.on_membership = self._membership_applied
         host.on_removed_peer = self._removed_member_spoke
         host.on_self_removed = self._watch_removed
         self.nemesis.joined(host)
         self.trace.emit("member-added", node=node_id, voters=sorted(membership.voters))
+
+    def _ready_committed(self, host: Host, ready: Ready) -> None:
+        """`host` is about to act on `ready`: if it leads and its commit index passes a
+        membership change, faults waiting for that moment (`after = "membership"`) start
+        now, before the Ready's messages tell its followers the change committed. Each node's
+        commit index is looked through once, from where the last look left it."""
+        hard_state = ready.hard_state
+        server = host.server
+        assert server is not None
+        node_id = host.node_id
+        before = self._commit_scanned.get(node_id, 0)
+        if hard_state is None or hard_state.commit <= before:
+            return
+        self._commit_scanned[node_id] = hard_state.commit
+        node = server.node
+        if node.role is not Role.LEADER:
+            return
+        log = node.log
+        low, high = max(before + 1, log.first_index), min(hard_state.commit, log.last_index)
+        if low <= high and any(entry.kind is EntryKind.CONF_CHANGE for entry in log.slice(low, high + 1)):
+            self.nemesis.observe_membership()
 
     def _membership_applied(self, index: int, change: ConfChange, membership: Membership) -> None:
         """A node applied the membership change at `index` (committed: the cluster's, and
@@ -234,6 +265,7 @@ class World:
         if index <= self._membership_index:
             return  # a node catching up on a change the world already acted on
         self._membership_index = index
+        self._membership = membership
         if change.type is ConfChangeType.ADD_LEARNER and change.node_id not in self.hosts:
             self.add_host(change.node_id, membership)
         members = tuple(member for member in membership.members() if not self.hosts[member].removed)

@@ -365,3 +365,19 @@ def test_a_term_read_back_at_a_restart_still_makes_the_leader_stale() -> None:
         busy_clients().sorted(),
     )
     assert "leader" in anomaly_properties(result)
+
+
+def test_a_removed_members_term_does_not_make_the_leader_stale() -> None:
+    # Node 3, being removed, stands in term 2 and is then stopped for good as removed: its
+    # term deposes no one, so node 1 of term 1 is usable again from the removal on.
+    result = check_liveness(
+        trace(
+            role(LIVENESS_US - 300, 3, "candidate", 2),
+            event(LIVENESS_US + 100, "member-removed", node=3),
+        ),
+        busy_clients().sorted(),
+    )
+    assert result.verdict is Verdict.VALID, result.found
+    # The same term held by a member that stays makes node 1 stale.
+    result = check_liveness(trace(role(LIVENESS_US - 300, 3, "candidate", 2)), busy_clients().sorted())
+    assert "leader" in anomaly_properties(result)

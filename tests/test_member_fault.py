@@ -48,6 +48,33 @@ def test_a_removed_leader_is_replaced_by_a_new_member() -> None:
     assert not any(event.get("node") == removed[0] and event["ev"] == "append" for event in events[gone_at:])
 
 
+def test_a_change_the_leader_loses_is_proposed_again_until_applied() -> None:
+    """The leader is cut off as the removal reaches it: it takes the change, but never
+    commits it. As `etcdctl member remove` is retried after a timeout, the fault proposes
+    the removal again to the next leader; only an applied removal is replaced at the heal,
+    so the cluster keeps its size (a lost change once counted as done grew it instead)."""
+    base = loader.load("crash-restart")
+    scenario = dataclasses.replace(
+        base,
+        name="member-lost",
+        duration_ms=12000,
+        faults=(
+            FaultSpec("partition", 2000, 2500, shape="isolate-leader"),
+            FaultSpec("member", 2000, 6000, target=(3,)),
+        ),
+        seed=1,
+    )
+    outcome = api.run(scenario, None, budget_s=60)
+    assert outcome.verdict.verdict is Verdict.VALID, outcome.verdict.failing()
+    events = [json.loads(line) for line in outcome.result.trace_text.splitlines()]
+    proposals = [event for event in events if event["ev"] == "conf-propose" and event["change"] == "remove 3"]
+    assert len(proposals) >= 2, "the lost removal was proposed again"
+    assert proposals[0]["node"] != proposals[-1]["node"], "to the next leader"
+    final = [event for event in events if event["ev"] == "conf-apply"][-1]
+    assert 3 not in final["voters"] and len(final["voters"]) == len(scenario.node_ids)
+    assert final["learners"] == []
+
+
 def _trace(lines: list[dict[str, object]]) -> list[str]:
     return [json.dumps({"t": number, **line}) for number, line in enumerate(lines)]
 

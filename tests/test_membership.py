@@ -187,6 +187,27 @@ def test_a_lagging_learner_is_not_promoted() -> None:
     assert run(env, "propose-conf-change 1 promote 4") == ['proposed 23@1 conf "promote 4"']
 
 
+def test_a_learner_promoted_unawares_votes_for_the_next_leader() -> None:
+    """Node 3's promotion commits while it is cut off, and the leader then dies: the
+    survivor needs node 3's vote, which node 3, still a learner in its own eyes, must grant
+    once it has not heard from a leader for an election timeout. Its timer keeps counting
+    (etcd's `promotable` check): set back to zero at each would-be timeout, it would go on
+    refusing votes as if it still heard from the dead leader (CheckQuorum's lease)."""
+    env = InteractionEnv()
+    run(env, "add-nodes 2 checkquorum=true prevote=false", "campaign 1", "stabilize")
+    run(env, "propose-conf-change 1 add-learner 3", "stabilize", "add-node 3 from=1", "stabilize")
+    run(env, "isolate 3", "propose-conf-change 1 promote 3", "stabilize 1 2", "propose 1 x", "stabilize 1 2")
+    run(env, "crash 1", "heal")
+    survivor = node(env, 2)
+    assert survivor.membership.voters == frozenset({1, 2, 3})
+    assert node(env, 3).membership.voters == frozenset({1, 2})
+    # Just short of two election timeouts without a leader: a timer set back at the first
+    # would-be timeout ([1, 2) election timeouts) would be inside CheckQuorum's lease again.
+    run(env, f"tick 3 {2 * survivor.config.election_ticks - 1}", "campaign 2", "stabilize 2 3")
+    assert survivor.role is Role.LEADER
+    assert node(env, 3).membership.voters == frozenset({1, 2, 3})
+
+
 def test_a_learner_never_stands() -> None:
     env = elected_cluster()
     run(env, "propose-conf-change 1 add-learner 4", "stabilize", "add-node 4 from=1", "stabilize", "isolate 1")
