@@ -11,6 +11,7 @@ that would have no effect is an error too.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
 import os
 import re
@@ -172,6 +173,15 @@ def _show(value: Any) -> str:
     return _SHOWN.repr(value)
 
 
+def unknown_builtin(name: str) -> str:
+    """What to say of a built-in scenario name that is none: the closest ones, and where to
+    find them all (the whole list no longer fits on the one line an error gets)."""
+    names = builtin_names()
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(close)}? " if close else ""
+    return f"{hint}built-in ones: `raftsim scenarios` lists all {len(names)}"
+
+
 def builtin_names() -> list[str]:
     folder = resources.files("scenarios") / "builtin"
     return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
@@ -182,8 +192,7 @@ def load(name_or_path: str) -> Scenario:
     if name_or_path.endswith(".toml") or "/" in name_or_path:
         return parse(_read(name_or_path), name_or_path, Path(name_or_path).parent)
     if name_or_path not in builtin_names():
-        known = ", ".join(builtin_names())
-        raise ScenarioError(name_or_path or "''", None, None, f"unknown scenario; built-in ones: {known}")
+        raise ScenarioError(name_or_path or "''", None, None, f"unknown scenario; {unknown_builtin(name_or_path)}")
     folder = resources.files("scenarios") / "builtin"
     text = (folder / f"{name_or_path}.toml").read_text("utf-8")
     return parse(text, f"<built-in {name_or_path}>", folder)

@@ -64,7 +64,7 @@ HUNTS: dict[str, tuple[str, int, frozenset[str]]] = {
     "snapshot-keeps-conflicting-entries": ("snapshot-divergent", 6, frozenset({"raft-safety", "invariants"})),
     "restart-ignores-torn-record": ("torn-writes", 3, frozenset({"raft-safety", "invariants"})),
     "two-conf-changes-in-flight": ("membership-churn", 6, frozenset({"raft-safety", "invariants", "linearizability"})),
-    "config-from-committed": ("membership-churn", 20, frozenset({"raft-safety", "invariants", "linearizability"})),
+    "config-from-committed": ("membership-leader-loss", 8, frozenset({"raft-safety", "invariants"})),
 }
 ETCD_API_BUGS = (
     "range-past-reads-current",

@@ -192,7 +192,7 @@ def test_scenarios_show_prints_a_loadable_file(capsys: pytest.CaptureFixture[str
     assert code == 0
     assert loader.parse(out, "shown.toml") == loader.load("pause")
     assert_usage_error(
-        run_main(capsys, "scenarios", "--show", "[bold]nope"), "--show", "'[bold]nope'", "cas-contention"
+        run_main(capsys, "scenarios", "--show", "[bold]nope"), "--show", "'[bold]nope'", "raftsim scenarios"
     )
 
 

@@ -48,16 +48,19 @@ class Member:
     def __init__(self, binary: str, data_dir: str) -> None:
         self.url = f"http://127.0.0.1:{_free_port()}"
         peer = f"http://127.0.0.1:{_free_port()}"
+        # A name of its own: every test worker starts members, and a port taken by another
+        # worker's member must not pass for this one.
+        self.name = f"gateway-{Path(data_dir).name}"
         self.process = subprocess.Popen(
             [
                 binary,
-                "--name=gateway",
+                f"--name={self.name}",
                 f"--data-dir={data_dir}",
                 f"--listen-client-urls={self.url}",
                 f"--advertise-client-urls={self.url}",
                 f"--listen-peer-urls={peer}",
                 f"--initial-advertise-peer-urls={peer}",
-                f"--initial-cluster=gateway={peer}",
+                f"--initial-cluster={self.name}={peer}",
                 "--logger=zap",
                 "--log-level=error",
             ],
@@ -81,7 +84,7 @@ class Member:
             members = gateway.call(self.url, "/v3/cluster/member/list", {}, time.monotonic() + 2.0).body or {}
         except gateway.CallFailed:
             return False
-        return [member.get("name") for member in members.get("members", [])] == ["gateway"]
+        return [member.get("name") for member in members.get("members", [])] == [self.name]
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGCONT)

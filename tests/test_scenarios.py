@@ -301,8 +301,10 @@ def test_swarm_clients_wait_longer_than_their_slowest_answer_takes() -> None:
 
 
 def test_unknown_builtin_lists_the_known_ones() -> None:
-    with pytest.raises(ScenarioError, match=r"built-in ones: .*mixed"):
+    with pytest.raises(ScenarioError, match=r"built-in ones: `raftsim scenarios` lists all \d+$"):
         loader.load("no-such-scenario")
+    with pytest.raises(ScenarioError, match=r"did you mean membership-churn\b"):
+        loader.load("membership-chrun")
 
 
 def test_the_readme_example_scenario_loads() -> None:
