@@ -122,9 +122,7 @@ def scenarios(show: str | None) -> None:
 
     if show is not None:
         if show not in loader.builtin_names():
-            raise InputError(
-                "--show", None, None, f"unknown scenario {show!r}; {loader.unknown_builtin(show)}"
-            )
+            raise InputError("--show", None, None, f"unknown scenario {show!r}; {loader.unknown_builtin(show)}")
         click.echo((resources.files("scenarios") / "builtin" / f"{show}.toml").read_text("utf-8"), nl=False)
         sys.exit(EXIT_OK)
     table = Table("scenario", "purpose", box=None)
