@@ -51,6 +51,9 @@ JOBS_PER_CORE = 4
 SEEDS_WITH_COMMANDS = 3
 PLAIN_PROGRESS_EVERY_S = 30.0
 DEFAULT_COVERAGE_SHARE = 0.02
+DEFAULT_SHRINK_ATTEMPTS = 60
+"""Runs a campaign spends shrinking each new failure signature (`raftsim shrink` takes 200:
+a campaign shrinks to describe, a person shrinks to read)."""
 """A measured seed's simulation takes about three times as long: 2% of seeds (and the first)
 costs a campaign about 4% more time."""
 UNREACHED_SHOWN_PER_FILE = 12
@@ -74,6 +77,9 @@ _EXITS = {
     "backup": "Exit codes: 0 written, 2 bad input (no such node, the node down then, not a run folder; nothing "
     "written), 70 internal error, 130 interrupted.",
     "replay": "Exit codes: 0 identical digest, 1 different, 2 bad input, 70 internal error, 130 interrupted.",
+    "campaign": "Exit codes: 0 no seed failed, 1 seeds failed (the summary groups them by signature), 2 bad input "
+    "(not a campaign store, stores of different campaigns, a merge target that exists), 70 internal error, "
+    "130 interrupted.",
     "check": "Exit codes: 0 linearizable (revisions consistent), 1 not, 2 bad input, 3 unknown (out of budget), "
     "70 internal error, 130 interrupted.",
 }
@@ -629,6 +635,26 @@ def check_report_destination(path: Path, history: Path) -> None:
 @click.option("--stop-at-first", is_flag=True, help="End the campaign at the first failing seed it runs (exit 1).")
 @_budget_option("Seconds the linearizability checker may spend per seed.")
 @click.option("--no-report", is_flag=True, help="Keep failing seeds' folders without report.html and PNGs.")
+@click.option(
+    "--cluster",
+    default=None,
+    help="Run the seeds on Dask: local[:WORKERS] starts a LocalCluster (default WORKERS: --jobs), "
+    "tcp://HOST:PORT uses a running scheduler.",
+)
+@click.option(
+    "--store",
+    "store_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The campaign's SQLite store (default: campaign.db in the fuzz folder).",
+)
+@click.option(
+    "--shrink-attempts",
+    type=click.IntRange(min=0),
+    default=DEFAULT_SHRINK_ATTEMPTS,
+    show_default=True,
+    help="Runs to shrink each new failure signature's first seed with at the end (0: no shrinking).",
+)
 @_target_options
 def fuzz(
     scenario: str,
@@ -644,6 +670,9 @@ def fuzz(
     stop_at_first: bool,
     budget: float,
     no_report: bool,
+    cluster: str | None,
+    store_path: Path | None,
+    shrink_attempts: int,
     target: str,
     etcd_path: str | None,
     members: int | None,
@@ -656,8 +685,14 @@ def fuzz(
         raise InputError(
             "--seeds", None, None, f"seeds {start}..{start + count - 1} go past the largest seed, 2^63-1 = {MAX_SEED}"
         )
-    workers = _workers(jobs, fuzzing.default_jobs())
+    workers = _workers(jobs, fuzzing.default_jobs()) if cluster is None else jobs or fuzzing.default_jobs()
     sharding = fuzzing.parse_shard(shard) if shard is not None else None
+    if cluster is not None:
+        from raftsim import cluster as clustering
+
+        clustering.parse(cluster, workers)  # refused now, before any folder is made
+        if target != "sim":
+            raise InputError("--cluster", None, None, "a real etcd target runs on this machine, not on a Dask cluster")
     if target == "sim" and (etcd_path is not None or members is not None):
         _chosen_target(target, etcd_path, members, None, bug_names)
     chosen = _scenario_with_bugs(scenario, None, bug_names)
@@ -682,9 +717,76 @@ def fuzz(
         coverage_share=coverage_share,
         adapt_round_seeds=adapt_round_seeds,
         target=chosen_target,
+        cluster=cluster,
+        store=store_path,
+        shrink_attempts=0 if chosen_target is not None else shrink_attempts,
     )
+    if store_path is not None:
+        _refuse_unnamed(store_path, "--store")
+        if _existing_kind(store_path, "--store") not in (None, "file"):
+            raise InputError(str(store_path), None, "--store", "exists and is not a file")
     results = fuzzing.prepare(plan)
     sys.exit(_run_campaign(fuzzing, plan, results, stop_at_first))
+
+
+@cli.command(epilog=_EXITS["campaign"])
+@click.argument("arguments", nargs=-1, required=True, metavar="DB | merge OUT DB...")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def campaign(arguments: tuple[str, ...], as_json: bool) -> None:
+    """Summarise a campaign store (seeds, seeds per minute overall and per worker, failures
+    by signature with the commands to replay, report and shrink each); or, as `merge OUT
+    DB...`, combine the stores of a campaign's shards into a new store OUT."""
+    from raftsim import store
+
+    if arguments[0] == "merge":
+        if len(arguments) < 3:
+            raise InputError("merge", None, None, "usage: raftsim campaign merge OUT DB...")
+        out, sources = Path(arguments[1]), [Path(name) for name in arguments[2:]]
+        _current_input.set(str(out))
+        seeds, signatures = store.merge(out, sources)
+        console.print(
+            f"merged {_plural(len(sources), 'store')} into {out}: {_plural(seeds, 'seed')}, "
+            f"{_plural(signatures, 'signature')}",
+            soft_wrap=True,
+        )
+        sys.exit(EXIT_OK)
+    if len(arguments) != 1:
+        raise InputError(arguments[1], None, None, "one store at a time; `merge OUT DB...` combines several")
+    path = Path(arguments[0])
+    _current_input.set(str(path))
+    with store.CampaignStore(path, create=False) as opened:
+        summary = store.summary(opened)
+    if as_json:
+        click.echo(json.dumps(summary.to_json(), indent=2))
+    else:
+        _print_campaign(summary, path)
+    sys.exit(EXIT_ANOMALY if summary.failed else EXIT_OK)
+
+
+def _print_campaign(summary: Any, path: Path) -> None:
+    table = Table(title=f"campaign {summary.scenario} ({path})", box=None, show_header=False)
+    table.add_row("seeds", str(summary.seeds))
+    table.add_row("failed", str(summary.failed))
+    table.add_row("unknown", str(summary.unknown))
+    if summary.errors:
+        table.add_row("harness errors", str(summary.errors))
+    if summary.determinism_failures:
+        table.add_row("determinism", f"digests differed for {_seed_list(list(summary.determinism_failures))}")
+    table.add_row("seeds/minute", str(summary.seeds_per_minute))
+    for name, count, rate in summary.workers:
+        table.add_row(f"  {name}", f"{_plural(count, 'seed')}, {rate} seeds/minute")
+    console.print(table)
+    for group in summary.groups:
+        signature = group.signature
+        console.print(
+            f" {signature.describe()}: {_plural(len(group.seeds), 'seed')}, smallest {group.seeds[0]}", soft_wrap=True
+        )
+        if signature.shrunk_folder:
+            console.print(f"   shrunk    {signature.shrunk_folder}", soft_wrap=True)
+        elif signature.note:
+            console.print(f"   not shrunk: {signature.note}", soft_wrap=True)
+        if group.folder:
+            _print_next_commands(Path(group.folder), failed=True)
 
 
 def _workers(jobs: int | None, cores: int) -> int:
@@ -702,17 +804,24 @@ def _run_campaign(fuzzing: Any, plan: Any, results: dict[int, Any], stop_at_firs
     that finishes (with several workers, the first observed, not necessarily the lowest: the
     seeds still running are abandoned and run again when the same command resumes)."""
     began, ran, stopped_at = time.perf_counter(), 0, None
+    opened = fuzzing.open_store(plan)
     try:
         with _FuzzProgress(plan.scenario.name, len(plan.seeds), len(results)) as progress:
             campaign = fuzzing.execute(plan, results)
             for result in campaign:
-                results[result.seed] = fuzzing.record(plan, result)
+                results[result.seed] = fuzzing.record(plan, result, opened)
                 ran += 1
                 progress.advance(_failures(results))
                 if stop_at_first and (result.verdict is Verdict.INVALID or result.determinism_failure):
                     stopped_at = result.seed
                     campaign.close()  # stops the workers
                     break
+        summary = fuzzing.summarise(plan, results, time.perf_counter() - began, ran, stopped_at)
+        if any(signature.status == "pending" for signature in opened.signatures()):
+            with console.status("shrinking the first seed of each new failure signature…"):
+                fuzzing.shrink_signatures(plan, opened)
+        print_fuzz_summary(summary, plan.out)
+        _print_signatures(opened, plan.out)
     except KeyboardInterrupt:
         fuzzing.summarise(plan, results, time.perf_counter() - began, ran)
         console.print(
@@ -720,8 +829,8 @@ def _run_campaign(fuzzing: Any, plan: Any, results: dict[int, Any], stop_at_firs
             soft_wrap=True,
         )
         return EXIT_INTERRUPTED
-    summary = fuzzing.summarise(plan, results, time.perf_counter() - began, ran, stopped_at)
-    print_fuzz_summary(summary, plan.out)
+    finally:
+        opened.close()
     if summary["failed"] or summary["determinism_failures"]:
         return EXIT_ANOMALY
     return EXIT_UNKNOWN if summary["unknown"] else EXIT_OK
@@ -881,6 +990,24 @@ def _print_next_commands(folder: Path, failed: bool) -> None:
     for command in next_commands(folder, failed):
         # Printed whole, never folded or cut, so they can be copied from any terminal.
         console.print(f" {command.split()[1]:<7} {command}", soft_wrap=True)
+
+
+def _print_signatures(opened: Any, folder: Path) -> None:
+    """The campaign's failures by signature, each with its smallest seed and shrunk run."""
+    from raftsim import store
+
+    groups = store.summary(opened).groups
+    if not groups:
+        return
+    console.print(f" signatures  {_plural(len(groups), 'kind')} of failure (raftsim campaign {opened.path})")
+    for group in groups:
+        signature = group.signature
+        line = f"  {signature.describe()}: {_plural(len(group.seeds), 'seed')}, smallest {group.seeds[0]}"
+        if signature.shrunk_folder:
+            line += f", shrunk in {signature.shrunk_folder}"
+        elif signature.note:
+            line += f", not shrunk ({signature.note})"
+        console.print(line, soft_wrap=True)
 
 
 def print_fuzz_summary(summary: dict[str, Any], folder: Path) -> None:

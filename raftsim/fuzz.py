@@ -24,10 +24,12 @@ import json
 import math
 import multiprocessing
 import os
+import platform
 import queue
 import re
 import shutil
 import signal
+import tempfile
 import time
 import traceback
 from collections import Counter
@@ -39,7 +41,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from checkers.errors import InputError
 from checkers.events import EVENT_NAMES
 from checkers.verdict import Verdict
-from raftsim import adapt, api, coverage_sampling, run_folder
+from raftsim import adapt, api, coverage_sampling, run_folder, store
 from scenarios import loader, swarm
 from scenarios.model import Scenario
 from scenarios.resolve import resolve
@@ -77,6 +79,18 @@ class FuzzPlan:
     rare events (`raftsim.adapt`); 0 keeps the plain draw."""
     target: EtcdTarget | None = None
     """The real etcd cluster each seed attacks (`targets.etcd.run`); None: the simulator."""
+    cluster: str | None = None
+    """A Dask cluster to run the seeds on (`raftsim.cluster`: `local[:WORKERS]` or the
+    scheduler's `tcp://HOST:PORT`); None: this machine's process pool."""
+    store: Path | None = None
+    """The campaign store (`raftsim.store`); None: `campaign.db` in the fuzz folder."""
+    shrink_attempts: int = 0
+    """Runs each new failure signature's first seed is shrunk with at the campaign's end;
+    0 shrinks nothing (the signatures stay described without their shrunk faults)."""
+
+    @property
+    def store_path(self) -> Path:
+        return self.store if self.store is not None else self.out / store.STORE_NAME
 
 
 class SeedTask(NamedTuple):
@@ -113,6 +127,10 @@ class SeedResult:
     """In a campaign that adapts: the seed's round and its drawn on/off choices."""
     arcs: coverage_sampling.Arcs | None = None
     """raftcore's arcs the seed executed, when it was measured; kept in `coverage.jsonl`."""
+    anomaly_kinds: tuple[str, ...] = ()
+    """`checker:property` of every anomaly found (`raftsim.store.anomaly_kinds`)."""
+    worker: str = ""
+    """Who ran the seed: a Dask worker's name, or this machine and its process id."""
 
     @property
     def determinism_failure(self) -> bool:
@@ -209,7 +227,14 @@ def run_seed(given: SeedTask | tuple[Any, ...]) -> SeedResult:
             cause,
             round_number=task.round_number,
             features=_features(task),
+            anomaly_kinds=("error:" + type(error).__name__,),
+            worker=local_worker(),
         )
+
+
+def local_worker() -> str:
+    """This process as a campaign's worker: the machine's name and the process id."""
+    return f"{platform.node() or 'localhost'}:{os.getpid()}"
 
 
 def _features(task: SeedTask) -> dict[str, bool] | None:
@@ -248,6 +273,8 @@ def _judged_seed(task: SeedTask, began: float) -> SeedResult:
         round_number=task.round_number,
         features=_features(task),
         arcs=measured[0] if measured else None,
+        anomaly_kinds=store.anomaly_kinds(verdict.checkers),
+        worker=local_worker(),
     )
 
 
@@ -318,7 +345,71 @@ def prepare(plan: FuzzPlan) -> dict[int, SeedResult]:
     _check_entries(out)
     _drop_cut_coverage_line(out / "coverage.jsonl")
     _check_marker(plan)
-    return _read_progress(plan)
+    finished = _read_progress(plan)
+    with open_store(plan) as opened:
+        _backfill(plan, opened, finished)
+    return finished
+
+
+def open_store(plan: FuzzPlan) -> store.CampaignStore:
+    """The campaign's store, tied to this campaign (one of another is refused)."""
+    path = plan.store_path
+    if path.exists() and not path.is_file():
+        raise InputError(str(path), None, "--store", "exists and is not a file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(str(path), None, "--store", f"cannot create its folder: {error.strerror}") from None
+    opened = store.CampaignStore(path)
+    try:
+        opened.bind(store_identity(plan), plan.out)
+    except BaseException:
+        opened.close()
+        raise
+    return opened
+
+
+def store_identity(plan: FuzzPlan) -> dict[str, Any]:
+    """What the store records of the campaign: `fuzz.json`'s identity, the scenario's name
+    and its bugs (the shards of a campaign share all but the seeds)."""
+    return {**identity(plan), "name": plan.scenario.name, "bugs": list(plan.scenario.bugs)}
+
+
+def _backfill(plan: FuzzPlan, opened: store.CampaignStore, finished: Mapping[int, SeedResult]) -> None:
+    """Seeds `progress.jsonl` has but the store lacks (a store given anew to a campaign
+    begun before, or one killed between the two writes) are added from what the line holds."""
+    missing = sorted(set(finished) - opened.recorded())
+    for seed in missing:
+        _store_result(plan, opened, finished[seed])
+
+
+def _store_result(plan: FuzzPlan, opened: store.CampaignStore, result: SeedResult) -> None:
+    """The seed's row, and the signature it opens if its failure is of a new kind."""
+    failed = result.verdict is Verdict.INVALID
+    key = opening = None
+    if failed:
+        checker, kind = store.lead_kind(result.flagged, result.anomaly_kinds)
+        key = store.signature_key(checker, kind)
+        if opened.signature(key) is None:
+            status, note = (store.PENDING, None) if plan.shrink_attempts else (store.NOT_SHRUNK, "shrinking was off")
+            opening = store.Signature(key, checker, kind, result.seed, status, note=note)
+    folder = plan.out / f"seed-{result.seed}"
+    row = store.SeedRow(
+        seed=result.seed,
+        scenario=plan.scenario.name,
+        digest=result.digest,
+        verdict=result.verdict.name.lower(),
+        failed_checkers=result.flagged,
+        anomaly_kinds=result.anomaly_kinds,
+        wall_s=result.seconds,
+        worker=result.worker or "?",
+        finished_at=time.time(),
+        recheck_digest=result.recheck_digest,
+        error=result.error,
+        folder=str(folder.resolve()) if failed or result.verdict is Verdict.UNKNOWN else None,
+        signature=key,
+    )
+    opened.record(row, opening)
 
 
 def _refuse_foreign(out: Path) -> None:
@@ -489,8 +580,22 @@ def _progress_record(chunk: bytes, seeds: Seeds) -> SeedResult | None:
     ):
         return None
     events, round_number, features = extras
+    kinds, worker = record.get("anomaly_kinds", []), record.get("worker", "")
+    if not (isinstance(kinds, list) and all(isinstance(kind, str) for kind in kinds) and isinstance(worker, str)):
+        return None
     return SeedResult(
-        seed, verdict, tuple(flagged), digest, again, float(seconds), error, events, round_number, features
+        seed,
+        verdict,
+        tuple(flagged),
+        digest,
+        again,
+        float(seconds),
+        error,
+        events,
+        round_number,
+        features,
+        anomaly_kinds=tuple(kinds),
+        worker=worker,
     )
 
 
@@ -519,6 +624,17 @@ def execute(plan: FuzzPlan, finished: dict[int, SeedResult]) -> Iterator[SeedRes
     computed, so they are the same however many workers ran it)."""
     remaining = seed_count(plan.seeds) - sum(1 for seed in finished if seed in plan.seeds)
     known = dict(finished)
+    if plan.cluster is not None:
+        from raftsim import cluster
+
+        with cluster.Executor(cluster.parse(plan.cluster, plan.jobs)) as executor:
+            for tasks in _rounds(plan, known):
+                for result in executor.results(tasks, plan.out):
+                    if result.seed in known:
+                        continue  # run again after its worker died, though its result had come
+                    known[result.seed] = result
+                    yield result
+        return
     jobs = effective_jobs(plan, remaining)
     if jobs <= 1:
         for tasks in _rounds(plan, known):
@@ -603,10 +719,88 @@ def _in_pool(pool: Any, tasks: Iterable[tuple[Any, ...]], ahead: int) -> Iterato
             in_flight += 1
 
 
-def record(plan: FuzzPlan, result: SeedResult) -> SeedResult:
+# --- shrinking each new failure signature ------------------------------------------------
+
+
+def shrink_signatures(plan: FuzzPlan, opened: store.CampaignStore) -> None:
+    """Shrink the first seed of every signature still pending, on the campaign's workers
+    (the Dask cluster's, or a local pool), each into `seed-N-shrunk/` beside its seed's
+    folder, and note in the store the shrunk run's fault kinds (what describes the
+    signature) or why there is none."""
+    jobs = []
+    smallest: dict[str, int] = {}
+    for row in opened.seeds():  # in seed order: the first of each signature is its smallest
+        if row.signature is not None:
+            smallest.setdefault(row.signature, row.seed)
+    for signature in opened.signatures():
+        if signature.status != store.PENDING:
+            continue
+        # The group's smallest seed, whichever worker finished first: the same campaign
+        # shrinks the same seed however its seeds were spread.
+        seed = smallest.get(signature.key, signature.first_seed)
+        folder = plan.out / f"seed-{seed}"
+        if not (folder / "verdict.json").is_file():
+            opened.not_shrunk(signature.key, f"{folder} holds no run to shrink")
+            continue
+        jobs.append((signature.key, run_folder.pack(folder), seed, plan))
+    if not jobs:
+        return
+    for key, seed, fault_kinds, checkers, archive, note in _shrunk(plan, jobs):
+        if archive is None:
+            opened.not_shrunk(key, note or "the shrink failed")
+            continue
+        target = plan.out / f"seed-{seed}-shrunk"
+        run_folder.unpack(archive, target)
+        opened.shrunk(key, fault_kinds, checkers, str(target.resolve()), seed)
+
+
+def _shrunk(plan: FuzzPlan, jobs: list[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+    if plan.cluster is not None:
+        from raftsim import cluster
+
+        with cluster.Executor(cluster.parse(plan.cluster, plan.jobs)) as executor:
+            yield from executor.map(shrink_packed, jobs)
+        return
+    workers = max(1, min(plan.jobs, len(jobs)))
+    if workers == 1:
+        for job in jobs:
+            yield shrink_packed(*job)
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        pool = multiprocessing.get_context("spawn").Pool(workers, _worker_started, (plan.worker_setup,))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    with pool:
+        yield from pool.starmap(shrink_packed, jobs)
+
+
+def shrink_packed(key: str, archive: bytes, seed: int, plan: FuzzPlan) -> tuple[Any, ...]:
+    """Shrink a packed seed folder in a scratch folder (on whichever worker runs this):
+    (key, seed, the shrunk run's fault kinds, the checkers it fails, the shrunk folder
+    packed, None) or, when no shrunk run came of it, (key, seed, (), (), None, why)."""
+    from raftsim import shrink as shrinking
+
+    with tempfile.TemporaryDirectory(prefix="raftsim-shrink-") as scratch:
+        folder = Path(scratch) / f"seed-{seed}"
+        run_folder.unpack(archive, folder)
+        try:
+            result = shrinking.shrink(folder, plan.budget_s, plan.shrink_attempts)
+            target = Path(scratch) / "shrunk"
+            outcome = api.keep(result.outcome.result, target, plan.budget_s, report=plan.reports)
+        except InputError as error:
+            return key, seed, (), (), None, error.message
+        except Exception as error:  # a shrink that fails leaves the signature unshrunk, nothing more
+            return key, seed, (), (), None, f"{type(error).__name__}: {error}"
+        fault_kinds = tuple(sorted({fault.kind for fault in result.shrunk.faults}))
+        return key, seed, fault_kinds, tuple(sorted(outcome.verdict.failing())), run_folder.pack(target), None
+
+
+def record(plan: FuzzPlan, result: SeedResult, opened: store.CampaignStore | None = None) -> SeedResult:
     """Append the seed's progress line (after its coverage line, if it was measured, so a
-    finished seed's arcs are never missing); return the result without its arcs, which the
-    summary reads back from `coverage.jsonl` rather than keeping in memory."""
+    finished seed's arcs are never missing) and, given the campaign's store, its row there;
+    return the result without its arcs, which the summary reads back from `coverage.jsonl`
+    rather than keeping in memory."""
     if result.arcs is not None:
         line = {"seed": result.seed, "source": coverage_sampling.SOURCE_DIGEST, "arcs": result.arcs}
         run_folder.append_line(plan.out / "coverage.jsonl", json.dumps(line))
@@ -624,7 +818,13 @@ def record(plan: FuzzPlan, result: SeedResult) -> SeedResult:
     if result.round_number is not None:
         fields["round"] = result.round_number
         fields["features"] = result.features
+    if result.anomaly_kinds:
+        fields["anomaly_kinds"] = list(result.anomaly_kinds)
+    if result.worker:
+        fields["worker"] = result.worker
     run_folder.append_line(plan.out / "progress.jsonl", json.dumps(fields))
+    if opened is not None:
+        _store_result(plan, opened, result)
     return dataclasses.replace(result, arcs=None)
 
 

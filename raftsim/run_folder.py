@@ -18,10 +18,12 @@ from __future__ import annotations
 import dataclasses
 import errno
 import hashlib
+import io
 import json
 import os
 import shutil
 import sys
+import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -406,3 +408,26 @@ def read_verdict(path: Path) -> RunVerdict:
             str(path), None, None, "not JSON this reader accepts (nested too deep or a number too long)"
         ) from None
     return RunVerdict.from_json(verdict, str(path))
+
+
+def pack(folder: Path) -> bytes:
+    """A folder as a gzipped tar of its files, named relative to it."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for path in sorted(folder.rglob("*")):
+            archive.add(path, arcname=str(path.relative_to(folder)), recursive=False)
+    return buffer.getvalue()
+
+
+def unpack(archive: bytes, folder: Path) -> None:
+    """Write a packed folder in place of `folder`, whole or not at all (staged beside it,
+    then swapped in), refusing any member that would land outside it."""
+    staging = hidden_sibling(folder, "partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as packed:
+            packed.extractall(staging, filter="data")
+        swap_into_place(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

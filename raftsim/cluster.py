@@ -1,0 +1,165 @@
+"""Campaigns on a Dask cluster (`raftsim fuzz --cluster`), and the folders they send back.
+
+A seed runs on a Dask worker exactly as in the local process pool (`fuzz.run_seed`, the same
+function, so the same digest and verdict), but into a scratch folder of the worker's: a
+failing seed's folder is packed (`pack`) and sent back with its result, and the client
+unpacks it into the fuzz folder, so nothing is left on workers and no shared file system is
+needed. Tasks are handed out a few per worker thread ahead; a worker that dies loses no
+seed, since the scheduler gives its tasks to another (a seed whose workers keep dying is
+recorded as the seed's harness error, the campaign goes on), and a result that arrives
+twice is recorded once. This module imports Dask; nothing else in raftsim does, so a
+campaign without `--cluster` pays no import for it.
+
+`--cluster local[:WORKERS]` starts a `LocalCluster` of WORKERS single-threaded worker
+processes (default: `--jobs`) for the campaign; `--cluster tcp://HOST:PORT` uses the
+scheduler of a running cluster (`dask scheduler`, `dask worker tcp://HOST:PORT` on each
+machine, with raftsim installed in the workers' Python).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import re
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from checkers.errors import InputError
+from checkers.verdict import Verdict
+from raftsim import fuzz, run_folder
+
+TASKS_AHEAD_PER_THREAD = 2
+CONNECT_TIMEOUT_S = 30
+_LOCAL = re.compile(r"local(?::(\d+))?")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ClusterSpec:
+    local_workers: int | None
+    """Workers of a LocalCluster to start; None: `address` names a running scheduler."""
+    address: str | None
+
+
+def parse(text: str, jobs: int) -> ClusterSpec:
+    """`local`, `local:N` or a scheduler address (`tcp://HOST:PORT`, `tls://…`)."""
+    matched = _LOCAL.fullmatch(text)
+    if matched is not None:
+        workers = int(matched.group(1)) if matched.group(1) else jobs
+        if not 1 <= workers <= 256:
+            raise InputError("--cluster", None, None, f"{text!r}: between 1 and 256 local workers")
+        return ClusterSpec(workers, None)
+    if re.fullmatch(r"(tcp|tls|inproc|ucx)://[^\s/]+", text):
+        return ClusterSpec(None, text)
+    raise InputError("--cluster", None, None, f"{text!r} is neither local[:WORKERS] nor a scheduler's tcp://HOST:PORT")
+
+
+class Executor:
+    """A Dask client for one phase of a campaign (its seeds, then its shrinks), and the
+    LocalCluster it started, if any; closed on leaving, whatever happened."""
+
+    def __init__(self, spec: ClusterSpec) -> None:
+        from distributed import Client, LocalCluster
+
+        self.cluster: Any = None
+        try:
+            if spec.local_workers is not None:
+                self.cluster = LocalCluster(
+                    n_workers=spec.local_workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
+                self.client = Client(self.cluster)
+            else:
+                self.client = Client(spec.address, timeout=CONNECT_TIMEOUT_S)
+        except OSError as error:
+            self.close()
+            raise InputError("--cluster", None, None, f"cannot reach the scheduler: {error}") from None
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        client = getattr(self, "client", None)
+        if client is not None:
+            client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+    def threads(self) -> int:
+        workers = self.client.scheduler_info().get("workers", {})
+        return max(1, sum(int(worker.get("nthreads", 1)) for worker in workers.values()))
+
+    def results(self, tasks: Iterable[fuzz.SeedTask], out: Path) -> Iterator[fuzz.SeedResult]:
+        """Each task's result as it finishes, its folder (if the seed kept one) unpacked
+        into `out`. A task whose worker died is run again by the scheduler; one that cannot
+        be run at all (its workers kept dying) is that seed's harness error."""
+        from distributed import as_completed
+
+        pending = iter(tasks)
+        ahead = self.threads() * TASKS_AHEAD_PER_THREAD
+        running: dict[Any, fuzz.SeedTask] = {}
+        queue = as_completed()
+        for task in itertools.islice(pending, ahead):
+            future = self.client.submit(remote_seed, task, pure=False)
+            running[future] = task
+            queue.add(future)
+        for future in queue:
+            task = running.pop(future)
+            try:
+                result, archive = future.result()
+            except Exception as error:  # the seed's failure, not the campaign's
+                result, archive = _lost(task, error), None
+            if archive is not None:
+                run_folder.unpack(archive, out / f"seed-{result.seed}")
+            for following in itertools.islice(pending, 1):
+                again = self.client.submit(remote_seed, following, pure=False)
+                running[again] = following
+                queue.add(again)
+            yield result
+
+    def map(self, function: Callable[..., Any], jobs: Iterable[tuple[Any, ...]]) -> Iterator[Any]:
+        """`function(*job)` for every job, on the cluster, in the order they finish."""
+        from distributed import as_completed
+
+        futures = [self.client.submit(function, *job, pure=False) for job in jobs]
+        for future in as_completed(futures):
+            yield future.result()
+
+
+def _lost(task: fuzz.SeedTask, error: BaseException) -> fuzz.SeedResult:
+    return fuzz.SeedResult(
+        task.scenario.seed,
+        Verdict.INVALID,
+        ("error",),
+        "",
+        None,
+        0.0,
+        f"{type(error).__name__}: {error}",
+        round_number=task.round_number,
+        anomaly_kinds=("error:" + type(error).__name__,),
+        worker="?",
+    )
+
+
+def remote_seed(task: fuzz.SeedTask) -> tuple[fuzz.SeedResult, bytes | None]:
+    """One seed on a worker, into a scratch folder: the result, named for the worker, and
+    the seed's folder packed if it kept one."""
+    from distributed import get_worker
+
+    with tempfile.TemporaryDirectory(prefix="raftsim-seed-") as scratch:
+        result = fuzz.run_seed(task._replace(out=Path(scratch)))
+        folder = Path(scratch) / f"seed-{task.scenario.seed}"
+        archive = run_folder.pack(folder) if folder.is_dir() else None
+    try:
+        worker = str(get_worker().name)
+    except ValueError:  # not on a worker (a test calling it directly)
+        worker = fuzz.local_worker()
+    return dataclasses.replace(result, worker=worker), archive
