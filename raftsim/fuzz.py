@@ -55,7 +55,9 @@ SEED_MAX = 2**63 - 1
 TASKS_AHEAD_PER_JOB = 2
 IDENTITY_KEYS = ("scenario", "seeds", "recheck_share")
 _SEED_FOLDER = re.compile(r"seed-\d+")
-_LEFTOVER = re.compile(r"\.(fuzz\.json|progress\.jsonl|summary\.json|coverage\.jsonl)\.tmp|\.seed-\d+\.(partial|old)")
+_LEFTOVER = re.compile(
+    r"\.(fuzz\.json|progress\.jsonl|summary\.json|coverage\.jsonl)\.tmp|\.seed-\d+(-shrunk)?\.(partial|old)"
+)
 
 Seeds = range | tuple[int, ...]
 

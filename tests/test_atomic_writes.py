@@ -284,6 +284,10 @@ def _fuzz(scenario_file: Path, out: Path) -> int:
                 "--recheck",
                 "0",
                 "--no-report",
+                # The shrink at the end writes only into scratch folders and swaps its result
+                # in whole (`run_folder.unpack`); left out, the kill points stay the fuzz's own.
+                "--shrink-attempts",
+                "0",
             ]
         )
     return int(stopped.value.code or 0)
