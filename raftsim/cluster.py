@@ -22,6 +22,7 @@ import dataclasses
 import itertools
 import logging
 import re
+import signal
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -32,7 +33,7 @@ from checkers.verdict import Verdict
 from raftsim import fuzz, run_folder
 
 TASKS_AHEAD_PER_THREAD = 2
-CONNECT_TIMEOUT_S = 30
+CONNECT_TIMEOUT_S = 10
 _LOCAL = re.compile(r"local(?::(\d+))?")
 
 
@@ -66,13 +67,20 @@ class Executor:
         self.cluster: Any = None
         try:
             if spec.local_workers is not None:
-                self.cluster = LocalCluster(
-                    n_workers=spec.local_workers,
-                    threads_per_worker=1,
-                    processes=True,
-                    dashboard_address=None,
-                    silence_logs=logging.ERROR,
-                )
+                # Workers are spawned with Ctrl-C ignored (they inherit it across exec), so
+                # that one pressed at the terminal reaches only this process, which stops the
+                # campaign and prints one line, as with the local pool.
+                previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+                try:
+                    self.cluster = LocalCluster(
+                        n_workers=spec.local_workers,
+                        threads_per_worker=1,
+                        processes=True,
+                        dashboard_address=None,
+                        silence_logs=logging.ERROR,
+                    )
+                finally:
+                    signal.signal(signal.SIGINT, previous)
                 self.client = Client(self.cluster)
             else:
                 self.client = Client(spec.address, timeout=CONNECT_TIMEOUT_S)

@@ -259,3 +259,55 @@ def test_a_dask_campaign_survives_a_killed_worker_and_matches_the_local_pool(tmp
     for seed in failing[:2] + [seed for seed in range(seeds) if seed not in failing][:1]:
         ran = api.run(dataclasses.replace(base, seed=seed, bugs=(BUG,)), None, budget_s=30)
         assert ran.result.digest == expected[seed][0], seed
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def test_an_interrupted_dask_campaign_prints_one_line_and_resumes(tmp_path: Path) -> None:
+    """Ctrl-C at the terminal reaches the whole process group, the LocalCluster's workers
+    too: they stay quiet, the command prints one line and exits 130, and the same command
+    then finishes the campaign with every seed recorded once."""
+    out = tmp_path / "fuzz"
+    command = [
+        *RAFTSIM, "fuzz", str(quick(tmp_path)), "--seeds", "80", "--bug", BUG, "--cluster", "local:2",
+        "--out", str(out), "--no-report", "--coverage", "0", "--shrink-attempts", "0",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=_default_sigint,
+    )
+    _wait_for_seeds(out / "campaign.db", 10, 300)
+    os.killpg(process.pid, signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, (stdout, stderr)
+    assert not stderr.strip() and "Traceback" not in stdout, (stdout, stderr)
+    lines = [line for line in stdout.splitlines() if line.strip() and not line.startswith("fuzz quick-cut: ")]
+    assert len(lines) == 1 and "interrupted after" in lines[0], lines
+    interrupted = len(rows(out / "campaign.db"))
+    assert 10 <= interrupted < 80
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert [seed for seed, *_ in rows(out / "campaign.db")] == list(range(80))
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("bogus", "neither local[:WORKERS] nor a scheduler"),
+        ("local:0", "between 1 and 256 local workers"),
+        ("tcp://127.0.0.1:9", "cannot reach the scheduler"),
+    ],
+)
+def test_a_bad_cluster_is_one_line_and_exit_2(tmp_path: Path, value: str, says: str) -> None:
+    out = tmp_path / "fuzz"
+    done = raftsim("fuzz", str(quick(tmp_path)), "--seeds", "2", "--cluster", value, "--out", str(out))
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and "--cluster" in lines[0] and says in lines[0], done.stderr
+    assert not (out / "campaign.db").exists() or not rows(out / "campaign.db"), "no seed recorded"
