@@ -167,7 +167,7 @@ def remote_seed(task: fuzz.SeedTask) -> tuple[fuzz.SeedResult, bytes | None]:
         folder = Path(scratch) / f"seed-{task.scenario.seed}"
         archive = run_folder.pack(folder) if folder.is_dir() else None
     try:
-        worker = str(get_worker().name)
+        worker = str(get_worker().address)  # a worker restarted after a crash is a new one
     except ValueError:  # not on a worker (a test calling it directly)
         worker = fuzz.local_worker()
     return dataclasses.replace(result, worker=worker), archive

@@ -132,7 +132,7 @@ class SeedResult:
     anomaly_kinds: tuple[str, ...] = ()
     """`checker:property` of every anomaly found (`raftsim.store.anomaly_kinds`)."""
     worker: str = ""
-    """Who ran the seed: a Dask worker's name, or this machine and its process id."""
+    """Who ran the seed: a Dask worker's address, or this machine and its process id."""
 
     @property
     def determinism_failure(self) -> bool:
@@ -385,6 +385,12 @@ def _backfill(plan: FuzzPlan, opened: store.CampaignStore, finished: Mapping[int
         _store_result(plan, opened, finished[seed])
 
 
+def _why_not_shrunk(plan: FuzzPlan) -> str:
+    if plan.target is not None:
+        return "a real cluster's run does not fail the same way twice"
+    return "shrinking was off (--shrink-attempts 0)"
+
+
 def _store_result(plan: FuzzPlan, opened: store.CampaignStore, result: SeedResult) -> None:
     """The seed's row, and the signature it opens if its failure is of a new kind."""
     failed = result.verdict is Verdict.INVALID
@@ -393,7 +399,7 @@ def _store_result(plan: FuzzPlan, opened: store.CampaignStore, result: SeedResul
         checker, kind = store.lead_kind(result.flagged, result.anomaly_kinds)
         key = store.signature_key(checker, kind)
         if opened.signature(key) is None:
-            status, note = (store.PENDING, None) if plan.shrink_attempts else (store.NOT_SHRUNK, "shrinking was off")
+            status, note = (store.PENDING, None) if plan.shrink_attempts else (store.NOT_SHRUNK, _why_not_shrunk(plan))
             opening = store.Signature(key, checker, kind, result.seed, status, note=note)
     folder = plan.out / f"seed-{result.seed}"
     row = store.SeedRow(

@@ -427,7 +427,14 @@ def unpack(archive: bytes, folder: Path) -> None:
     staging.mkdir(parents=True)
     try:
         with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as packed:
-            packed.extractall(staging, filter="data")
+            if hasattr(tarfile, "data_filter"):
+                packed.extractall(staging, filter="data")
+            else:  # Python before 3.11.4: the same refusals, by hand
+                for member in packed.getmembers():
+                    parts = Path(member.name).parts
+                    if Path(member.name).is_absolute() or ".." in parts or not (member.isfile() or member.isdir()):
+                        raise ValueError(f"a packed folder holds {member.name!r}")
+                packed.extractall(staging)
         swap_into_place(staging, folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -311,3 +311,27 @@ def test_a_bad_cluster_is_one_line_and_exit_2(tmp_path: Path, value: str, says: 
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and "--cluster" in lines[0] and says in lines[0], done.stderr
     assert not (out / "campaign.db").exists() or not rows(out / "campaign.db"), "no seed recorded"
+
+
+def test_a_packed_folder_unpacks_whole_and_never_outside_itself(tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    from raftsim import run_folder
+
+    source = tmp_path / "source"
+    (source / "inner").mkdir(parents=True)
+    (source / "verdict.json").write_text("{}", encoding="utf-8")
+    (source / "inner" / "a.txt").write_text("a", encoding="utf-8")
+    run_folder.unpack(run_folder.pack(source), tmp_path / "copy")
+    assert (tmp_path / "copy" / "inner" / "a.txt").read_text(encoding="utf-8") == "a"
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        data = b"x"
+        member = tarfile.TarInfo("../escaped.txt")
+        member.size = len(data)
+        archive.addfile(member, io.BytesIO(data))
+    with pytest.raises(Exception):  # noqa: B017 - tarfile's own refusal, whichever its type
+        run_folder.unpack(buffer.getvalue(), tmp_path / "evil")
+    assert not (tmp_path / "escaped.txt").exists() and not (tmp_path / "evil").exists()
+    assert not [path.name for path in tmp_path.iterdir() if path.name.startswith(".")], "no staging left"
