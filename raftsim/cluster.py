@@ -33,6 +33,14 @@ from checkers.verdict import Verdict
 from raftsim import fuzz, run_folder
 
 TASKS_AHEAD_PER_THREAD = 2
+WORKER_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.admin.tick.interval": "500ms",
+    "distributed.scheduler.work-stealing": False,
+}
+"""Dask settings for a LocalCluster's workers (a running cluster's workers take theirs from
+their own environment: `DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False`)."""
 CONNECT_TIMEOUT_S = 10
 _LOCAL = re.compile(r"local(?::(\d+))?")
 
@@ -62,7 +70,14 @@ class Executor:
     LocalCluster it started, if any; closed on leaving, whatever happened."""
 
     def __init__(self, spec: ClusterSpec) -> None:
+        import dask
         from distributed import Client, LocalCluster
+
+        # A seed holds its worker's core from start to end: Dask's own sampling of what the
+        # task runs (its profiler, every 10 ms), of the machine (every 500 ms) and of its
+        # event loops (every 20 ms), and work stealing (pointless when each worker is handed
+        # two tasks at a time), take CPU from the seeds themselves.
+        dask.config.set(WORKER_CONFIG)
 
         self.cluster: Any = None
         try:
@@ -78,6 +93,7 @@ class Executor:
                         processes=True,
                         dashboard_address=None,
                         silence_logs=logging.ERROR,
+                        memory_limit=0,  # no memory watch: a seed's memory is small and bounded
                     )
                 finally:
                     signal.signal(signal.SIGINT, previous)
