@@ -29,8 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from checkers.errors import InputError
-from checkers.verdict import Verdict
-from raftsim import fuzz, run_folder
+from raftsim import run_folder
 
 TASKS_AHEAD_PER_THREAD = 2
 WORKER_CONFIG = {
@@ -121,18 +120,26 @@ class Executor:
         workers = self.client.scheduler_info().get("workers", {})
         return max(1, sum(int(worker.get("nthreads", 1)) for worker in workers.values()))
 
-    def results(self, tasks: Iterable[fuzz.SeedTask], out: Path) -> Iterator[fuzz.SeedResult]:
-        """Each task's result as it finishes, its folder (if the seed kept one) unpacked
-        into `out`. A task whose worker died is run again by the scheduler; one that cannot
-        be run at all (its workers kept dying) is that seed's harness error."""
+    def results(
+        self,
+        tasks: Iterable[Any],
+        out: Path,
+        run: Callable[[Any], Any],
+        lost: Callable[[Any, BaseException], Any],
+    ) -> Iterator[Any]:
+        """`run(task)` (`fuzz.run_seed`) of each seed task, as each finishes on a worker,
+        its folder (if the seed kept one) unpacked into `out`. A task whose worker died is
+        run again by the scheduler; one that cannot be run at all (its workers kept dying)
+        is `lost(task, error)`, that seed's harness error. The results are fuzz's own; this
+        module knows of them only that they are dataclasses with a `seed` and a `worker`."""
         from distributed import as_completed
 
         pending = iter(tasks)
         ahead = self.threads() * TASKS_AHEAD_PER_THREAD
-        running: dict[Any, fuzz.SeedTask] = {}
+        running: dict[Any, Any] = {}
         queue = as_completed()
         for task in itertools.islice(pending, ahead):
-            future = self.client.submit(remote_seed, task, pure=False)
+            future = self.client.submit(remote_seed, run, task, pure=False)
             running[future] = task
             queue.add(future)
         for future in queue:
@@ -140,11 +147,11 @@ class Executor:
             try:
                 result, archive = future.result()
             except Exception as error:  # the seed's failure, not the campaign's
-                result, archive = _lost(task, error), None
+                result, archive = lost(task, error), None
             if archive is not None:
                 run_folder.unpack(archive, out / f"seed-{result.seed}")
             for following in itertools.islice(pending, 1):
-                again = self.client.submit(remote_seed, following, pure=False)
+                again = self.client.submit(remote_seed, run, following, pure=False)
                 running[again] = following
                 queue.add(again)
             yield result
@@ -158,32 +165,16 @@ class Executor:
             yield future.result()
 
 
-def _lost(task: fuzz.SeedTask, error: BaseException) -> fuzz.SeedResult:
-    return fuzz.SeedResult(
-        task.scenario.seed,
-        Verdict.INVALID,
-        ("error",),
-        "",
-        None,
-        0.0,
-        f"{type(error).__name__}: {error}",
-        round_number=task.round_number,
-        anomaly_kinds=("error:" + type(error).__name__,),
-        worker="?",
-    )
-
-
-def remote_seed(task: fuzz.SeedTask) -> tuple[fuzz.SeedResult, bytes | None]:
-    """One seed on a worker, into a scratch folder: the result, named for the worker, and
-    the seed's folder packed if it kept one."""
+def remote_seed(run: Callable[[Any], Any], task: Any) -> tuple[Any, bytes | None]:
+    """`run(task)` on a worker, into a scratch folder (the task's `out`): the result, named
+    for the worker, and the seed's folder packed if it kept one."""
     from distributed import get_worker
 
     with tempfile.TemporaryDirectory(prefix="raftsim-seed-") as scratch:
-        result = fuzz.run_seed(task._replace(out=Path(scratch)))
-        folder = Path(scratch) / f"seed-{task.scenario.seed}"
+        result = run(task._replace(out=Path(scratch)))
+        folder = Path(scratch) / f"seed-{result.seed}"
         archive = run_folder.pack(folder) if folder.is_dir() else None
     try:
-        worker = str(get_worker().address)  # a worker restarted after a crash is a new one
-    except ValueError:  # not on a worker (a test calling it directly)
-        worker = fuzz.local_worker()
-    return dataclasses.replace(result, worker=worker), archive
+        return dataclasses.replace(result, worker=str(get_worker().address)), archive
+    except ValueError:  # not on a worker (called directly): the result names its process
+        return result, archive

@@ -234,6 +234,24 @@ def run_seed(given: SeedTask | tuple[Any, ...]) -> SeedResult:
         )
 
 
+def lost_seed(task: SeedTask, error: BaseException) -> SeedResult:
+    """A seed no worker could run (on a Dask cluster, its workers kept dying): its harness
+    error, recorded like any other, and the campaign goes on."""
+    return SeedResult(
+        task.scenario.seed,
+        Verdict.INVALID,
+        ("error",),
+        "",
+        None,
+        0.0,
+        f"{type(error).__name__}: {error}",
+        round_number=task.round_number,
+        features=_features(task),
+        anomaly_kinds=("error:" + type(error).__name__,),
+        worker="?",
+    )
+
+
 def local_worker() -> str:
     """This process as a campaign's worker: the machine's name and the process id."""
     return f"{platform.node() or 'localhost'}:{os.getpid()}"
@@ -637,7 +655,7 @@ def execute(plan: FuzzPlan, finished: dict[int, SeedResult]) -> Iterator[SeedRes
 
         with cluster.Executor(cluster.parse(plan.cluster, plan.jobs)) as executor:
             for tasks in _rounds(plan, known):
-                for result in executor.results(tasks, plan.out):
+                for result in executor.results(tasks, plan.out, run_seed, lost_seed):
                     if result.seed in known:
                         continue  # run again after its worker died, though its result had come
                     known[result.seed] = result

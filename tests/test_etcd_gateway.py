@@ -271,6 +271,22 @@ def test_the_etcd_workload_recorded_from_etcd_is_valid(member: Member, tmp_path:
     assert {"range", "put", "txn"} <= {line["f"] for line in lines if line["type"] == "ok"}
 
 
+def _thread_states(pid: int) -> dict[str, str]:
+    """Each thread's state letter as /proc shows it (`T`: stopped by a signal)."""
+    states = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            states[task.name] = (task / "stat").read_text().rpartition(")")[2].split()[0]
+        except OSError:
+            continue
+    return states
+
+
+def _all_threads_stopped(pid: int) -> bool:
+    states = _thread_states(pid)
+    return bool(states) and all(state in ("T", "t") for state in states.values())
+
+
 def test_a_paused_member_leaves_a_write_info_after_the_timeout(member: Member) -> None:
     recorder = Recorder()
     workload = get_workload("register")
@@ -278,6 +294,12 @@ def test_a_paused_member_leaves_a_write_info_after_the_timeout(member: Member) -
     generator = workload.generator(spec, 0, stream(1, "workload-0"))
     client = Client(0, 2, {1: member.url}, workload, generator, recorder, 0.6, 0.2)
     member.process.send_signal(signal.SIGSTOP)
+    # The signal is taken when the member's threads next enter the kernel: the requests go
+    # only once the system shows every one of them stopped.
+    deadline = time.monotonic() + 5.0
+    while not _all_threads_stopped(member.process.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _all_threads_stopped(member.process.pid), _thread_states(member.process.pid)
     try:
         started = time.monotonic()
         client.perform(register.write("k0", 1))
@@ -292,7 +314,7 @@ def test_a_paused_member_leaves_a_write_info_after_the_timeout(member: Member) -
         (0, "info", "timeout"),
         (2, "invoke", None),
         (2, "info", "timeout"),
-    ], "after an info the client goes on as a new process"
+    ], ("after an info the client goes on as a new process", lines, _thread_states(member.process.pid), member.url)
     assert 0.6 <= wrote < 1.5 and 0.6 <= read < 1.5, (wrote, read)
     assert client.resends >= 2, "a read unanswered is asked again within the deadline; a write never"
 
