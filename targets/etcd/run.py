@@ -153,6 +153,17 @@ def polled_roles(statuses: dict[int, dict[str, Any]]) -> dict[int, tuple[str, in
     return roles
 
 
+def cluster_flags(scenario: Scenario, watching: bool) -> tuple[str, ...]:
+    """etcd flags the scenario asks for: PreVote as `[cluster] pre_vote` says (etcd 3.4
+    leaves it off unless told; the simulator's default is on, so a rejoining member must
+    not depose the leader on one side and do so on the other), and progress notifications
+    for watchers. CheckQuorum is always on in etcd's server."""
+    flags = [f"--pre-vote={'true' if scenario.cluster.pre_vote else 'false'}"]
+    if watching:
+        flags.append(PROGRESS_FLAG)
+    return tuple(flags)
+
+
 def run_on_etcd(scenario: Scenario, target: EtcdTarget, staging: Path, stop: threading.Event) -> RunResult:
     """Run a prepared scenario (`prepared`) against a fresh cluster whose logs go to
     `staging/logs`, and return what the simulator's run returns. The cluster is gone when
@@ -167,7 +178,7 @@ def run_on_etcd(scenario: Scenario, target: EtcdTarget, staging: Path, stop: thr
         staging / "logs",
         heartbeat_ms=heartbeat_ms,
         election_ms=election_ms,
-        extra_flags=(PROGRESS_FLAG,) if watching is not None else (),
+        extra_flags=cluster_flags(spec, watching is not None),
     ) as cluster:
         recorder = Recorder()
         log = _Log(recorder)
