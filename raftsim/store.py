@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from checkers.errors import InputError
+from checkers.verdict import Verdict
 
 SCHEMA_VERSION = 1
 STORE_NAME = "campaign.db"
@@ -124,7 +125,7 @@ def anomaly_kinds(checkers: Mapping[str, Any]) -> tuple[str, ...]:
     a history no order explains; any other failing checker that lists none, `anomaly`."""
     kinds: set[str] = set()
     for name, result in checkers.items():
-        if result.verdict.name != "INVALID":
+        if result.verdict is not Verdict.INVALID:
             continue
         found = [str(anomaly.get("property") or "anomaly") for anomaly in result.found]
         if not found and result.partitions:
@@ -395,13 +396,15 @@ def summary(store: CampaignStore) -> Summary:
     by_worker: dict[str, list[SeedRow]] = {}
     for row in rows:
         by_worker.setdefault(row.worker, []).append(row)
-    groups = []
-    for signature in store.signatures():
-        members = [row for row in rows if row.signature == signature.key]
-        if not members:
-            continue
-        smallest = min(members, key=lambda row: row.seed)
-        groups.append(Group(signature, tuple(row.seed for row in members), smallest.folder))
+    members: dict[str, list[SeedRow]] = {}
+    for row in rows:  # in seed order: each group's first row is its smallest seed
+        if row.signature is not None:
+            members.setdefault(row.signature, []).append(row)
+    groups = [
+        Group(signature, tuple(row.seed for row in members[signature.key]), members[signature.key][0].folder)
+        for signature in store.signatures()
+        if signature.key in members
+    ]
     identity = store.identity() or {}
     scenario = str(identity.get("name") or "?")
     return Summary(
