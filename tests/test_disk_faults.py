@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import simpy
+from tests_support import swarm_corner_takers
 
 from checkers.verdict import Verdict
 from raftcore.bugs import RESTART_IGNORES_TORN_RECORD
@@ -23,7 +24,6 @@ from raftcore.server import _command_of
 from raftcore.types import Entry, EntryKind, HardState, Membership, Snapshot
 from raftsim import api
 from scenarios import loader, model
-from scenarios import swarm as swarm_draw
 from scenarios.loader import ScenarioError
 from scenarios.resolve import resolve
 from sim.disk import Damage, Disk
@@ -407,19 +407,16 @@ def test_random_schedules_draw_every_disk_effect_and_plain_ones_are_unchanged() 
 def test_swarm_draws_lying_disks_without_changing_the_seeds_that_do_not_take_them(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    swarm = loader.load("swarm")
-    drawn = {seed: swarm_draw.draw(loader.with_seed(swarm, seed)) for seed in range(80)}
-    monkeypatch.setattr(swarm_draw, "LYING_DISKS", 0.0)
-    lying = 0
-    for seed, now in drawn.items():
-        before = swarm_draw.draw(loader.with_seed(swarm, seed))
-        if now.nemesis.disk_effects != ("slow",):
-            lying += 1
-            assert "disk" in now.nemesis.kinds and now.nemesis.disk_effects == ("slow", "torn", "full")
-            assert dataclasses.replace(now, nemesis=before.nemesis) == before, seed
-        else:
-            assert now == before, seed
-    assert 0 < lying < len(drawn)
+    takers = swarm_corner_takers(
+        monkeypatch,
+        "LYING_DISKS",
+        range(80),
+        lambda now: now.nemesis.disk_effects != ("slow",),
+        lambda now, before: dataclasses.replace(now, nemesis=before.nemesis),
+    )
+    for now in takers:
+        assert "disk" in now.nemesis.kinds and now.nemesis.disk_effects == ("slow", "torn", "full")
+    assert 0 < len(takers) < 80
 
 
 SNAPSHOT_FLIPS = """\

@@ -10,13 +10,14 @@ import random
 
 import pytest
 import simpy
+from tests_support import swarm_corner_takers
 
 from checkers.raft_safety import check_raft_safety
 from checkers.trace import iter_trace_lines
 from checkers.verdict import Verdict
 from raftsim import api
-from scenarios import loader, swarm
-from scenarios.model import FaultSpec
+from scenarios import loader
+from scenarios.model import FaultSpec, Scenario
 from sim.client import Client
 from sim.network import Network
 
@@ -111,21 +112,16 @@ def test_swarm_draws_member_faults_from_a_stream_of_their_own(monkeypatch: pytes
     """About a fifth of the seeds add `member` to their random mix (a share of those
     without slow links), and nothing else of any seed's draw moves: with the chance at 0
     every seed draws exactly what it drew before."""
-    base = loader.load("swarm")
-    seeds = range(1, 201)
-    drawn = [swarm.draw(dataclasses.replace(base, seed=seed)) for seed in seeds]
-    monkeypatch.setattr(swarm, "MEMBERSHIP", 0.0)
-    plain = [swarm.draw(dataclasses.replace(base, seed=seed)) for seed in seeds]
-    taking = 0
-    for with_members, without in zip(drawn, plain, strict=True):
-        kinds = with_members.nemesis.kinds
-        if "member" in kinds:
-            taking += 1
-            assert not with_members.links
-            assert tuple(kind for kind in kinds if kind != "member") == without.nemesis.kinds
-            with_members = dataclasses.replace(with_members, nemesis=without.nemesis)
-        assert with_members == without
-    assert 25 <= taking <= 65, taking
+
+    def without_member(now: Scenario, before: Scenario) -> Scenario:
+        assert not now.links
+        assert tuple(kind for kind in now.nemesis.kinds if kind != "member") == before.nemesis.kinds
+        return dataclasses.replace(now, nemesis=before.nemesis)
+
+    takers = swarm_corner_takers(
+        monkeypatch, "MEMBERSHIP", range(1, 201), lambda now: "member" in now.nemesis.kinds, without_member
+    )
+    assert 25 <= len(takers) <= 65, len(takers)
 
 
 def test_a_client_whose_node_left_is_rehomed_among_the_members() -> None:

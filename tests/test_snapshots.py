@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from test_raft_safety import TraceBuilder, good_trace, properties
+from tests_support import swarm_corner_takers
 
 from checkers.raft_safety import check_raft_safety
 from checkers.verdict import Verdict
@@ -209,17 +210,14 @@ def test_the_snapshot_scenario_compacts_sends_snapshots_and_restarts_from_them(t
 def test_swarm_draws_snapshots_without_changing_the_seeds_that_do_not_take_them(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    swarm = loader.load("swarm")
-    drawn = {seed: swarm_draw.draw(loader.with_seed(swarm, seed)) for seed in range(60)}
-    monkeypatch.setattr(swarm_draw, "SNAPSHOTS", 0.0)
-    snapshotting = 0
-    for seed, now in drawn.items():
-        before = swarm_draw.draw(loader.with_seed(swarm, seed))
-        if now.cluster.snapshot_every:
-            snapshotting += 1
-            assert now.cluster.snapshot_every in swarm_draw.SNAPSHOT_EVERY
-            assert now.cluster.snapshot_catch_up in swarm_draw.SNAPSHOT_CATCH_UP
-            assert dataclasses.replace(now, cluster=before.cluster) == before, seed
-        else:
-            assert now == before, seed
-    assert 0 < snapshotting < len(drawn)
+    takers = swarm_corner_takers(
+        monkeypatch,
+        "SNAPSHOTS",
+        range(60),
+        lambda now: bool(now.cluster.snapshot_every),
+        lambda now, before: dataclasses.replace(now, cluster=before.cluster),
+    )
+    for now in takers:
+        assert now.cluster.snapshot_every in swarm_draw.SNAPSHOT_EVERY
+        assert now.cluster.snapshot_catch_up in swarm_draw.SNAPSHOT_CATCH_UP
+    assert 0 < len(takers) < 60
