@@ -22,14 +22,13 @@ import dataclasses
 import itertools
 import logging
 import re
-import signal
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from checkers.errors import InputError
-from raftsim import run_folder
+from raftsim import run_folder, signals
 
 TASKS_AHEAD_PER_THREAD = 2
 WORKER_CONFIG = {
@@ -77,15 +76,17 @@ class Executor:
         # event loops (every 20 ms), and work stealing (pointless when each worker is handed
         # two tasks at a time), take CPU from the seeds themselves.
         dask.config.set(WORKER_CONFIG)
+        # Dask's client logs what it retries and gives up on; what reaches the user is this
+        # module's one line when the cluster fails a campaign.
+        # Dask's logging setup gives some of its loggers levels of their own.
+        for name in ["distributed", *logging.root.manager.loggerDict]:
+            if name == "distributed" or name.startswith("distributed."):
+                logging.getLogger(name).setLevel(logging.CRITICAL)
 
         self.cluster: Any = None
         try:
             if spec.local_workers is not None:
-                # Workers are spawned with Ctrl-C ignored (they inherit it across exec), so
-                # that one pressed at the terminal reaches only this process, which stops the
-                # campaign and prints one line, as with the local pool.
-                previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-                try:
+                with signals.ctrl_c_ignored():
                     self.cluster = LocalCluster(
                         n_workers=spec.local_workers,
                         threads_per_worker=1,
@@ -94,8 +95,6 @@ class Executor:
                         silence_logs=logging.ERROR,
                         memory_limit=0,  # no memory watch: a seed's memory is small and bounded
                     )
-                finally:
-                    signal.signal(signal.SIGINT, previous)
                 self.client = Client(self.cluster)
             else:
                 self.client = Client(spec.address, timeout=CONNECT_TIMEOUT_S)
@@ -130,9 +129,12 @@ class Executor:
         """`run(task)` (`fuzz.run_seed`) of each seed task, as each finishes on a worker,
         its folder (if the seed kept one) unpacked into `out`. A task whose worker died is
         run again by the scheduler; one that cannot be run at all (its workers kept dying)
-        is `lost(task, error)`, that seed's harness error. The results are fuzz's own; this
-        module knows of them only that they are dataclasses with a `seed` and a `worker`."""
-        from distributed import as_completed
+        is `lost(task, error)`, that seed's harness error. Any other failure (`run` itself
+        never raises) is the cluster's, not a seed's: the campaign ends there with one line
+        (exit 2), and the seeds not recorded run when the same command resumes. The results
+        are fuzz's own; this module knows of them only that they are dataclasses with a
+        `seed` and a `worker`."""
+        from distributed import KilledWorker, as_completed
 
         pending = iter(tasks)
         ahead = self.threads() * TASKS_AHEAD_PER_THREAD
@@ -146,8 +148,10 @@ class Executor:
             task = running.pop(future)
             try:
                 result, archive = future.result()
-            except Exception as error:  # the seed's failure, not the campaign's
+            except KilledWorker as error:  # the seed's failure, not the campaign's
                 result, archive = lost(task, error), None
+            except Exception as error:
+                raise _cluster_failed(error) from None
             if archive is not None:
                 run_folder.unpack(archive, out / f"seed-{result.seed}")
             for following in itertools.islice(pending, 1):
@@ -157,12 +161,22 @@ class Executor:
             yield result
 
     def map(self, function: Callable[..., Any], jobs: Iterable[tuple[Any, ...]]) -> Iterator[Any]:
-        """`function(*job)` for every job, on the cluster, in the order they finish."""
+        """`function(*job)` for every job, on the cluster, in the order they finish;
+        `function` never raises, so a failure is the cluster's (`results`)."""
         from distributed import as_completed
 
         futures = [self.client.submit(function, *job, pure=False) for job in jobs]
         for future in as_completed(futures):
-            yield future.result()
+            try:
+                outcome = future.result()
+            except Exception as error:
+                raise _cluster_failed(error) from None
+            yield outcome
+
+
+def _cluster_failed(error: BaseException) -> InputError:
+    first = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return InputError("--cluster", None, None, f"the cluster failed: {first}; the same command resumes")
 
 
 def remote_seed(run: Callable[[Any], Any], task: Any) -> tuple[Any, bytes | None]:

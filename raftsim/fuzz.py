@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from checkers.errors import InputError
 from checkers.events import EVENT_NAMES
 from checkers.verdict import Verdict
-from raftsim import adapt, api, coverage_sampling, run_folder, store
+from raftsim import adapt, api, coverage_sampling, run_folder, signals, store
 from scenarios import loader, swarm
 from scenarios.model import Scenario
 from scenarios.resolve import resolve
@@ -669,14 +669,7 @@ def execute(plan: FuzzPlan, finished: dict[int, SeedResult]) -> Iterator[SeedRes
                 known[result.seed] = result
                 yield result
         return
-    # Workers are spawned with Ctrl-C ignored, so that one pressed while they are still
-    # importing reaches only the parent (they inherit the disposition across exec).
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        pool = multiprocessing.get_context("spawn").Pool(jobs, _worker_started, (plan.worker_setup,))
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    with pool:
+    with _pool(plan, jobs) as pool:
         for tasks in _rounds(plan, known):
             for result in _in_pool(pool, tasks, jobs * TASKS_AHEAD_PER_JOB):
                 known[result.seed] = result
@@ -716,6 +709,12 @@ def round_weights(plan: FuzzPlan, known: Mapping[int, SeedResult], round_number:
         if result.features is not None:  # every seed of an adapting campaign has them
             outcomes.append(adapt.Outcome(seed, result.features, frozenset(result.events)))
     return adapt.next_weights(outcomes)
+
+
+def _pool(plan: FuzzPlan, workers: int) -> Any:
+    """A pool of `workers` spawned processes, Ctrl-C left to this one (`signals`)."""
+    with signals.ctrl_c_ignored():
+        return multiprocessing.get_context("spawn").Pool(workers, _worker_started, (plan.worker_setup,))
 
 
 def _worker_started(setup: Callable[[], None] | None) -> None:
@@ -792,12 +791,7 @@ def _shrunk(plan: FuzzPlan, jobs: list[tuple[Any, ...]]) -> Iterator[tuple[Any, 
         for job in jobs:
             yield shrink_packed(*job)
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        pool = multiprocessing.get_context("spawn").Pool(workers, _worker_started, (plan.worker_setup,))
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    with pool:
+    with _pool(plan, workers) as pool:
         yield from pool.starmap(shrink_packed, jobs)
 
 

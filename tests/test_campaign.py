@@ -335,3 +335,37 @@ def test_a_packed_folder_unpacks_whole_and_never_outside_itself(tmp_path: Path) 
         run_folder.unpack(buffer.getvalue(), tmp_path / "evil")
     assert not (tmp_path / "escaped.txt").exists() and not (tmp_path / "evil").exists()
     assert not [path.name for path in tmp_path.iterdir() if path.name.startswith(".")], "no staging left"
+
+
+def test_a_cluster_lost_mid_campaign_ends_it_with_one_line_and_the_command_resumes(tmp_path: Path) -> None:
+    """The scheduler and its workers go away with seeds in flight: those are no seeds'
+    failures, so none is recorded as one; the command says so in one line (exit 2), and the
+    same campaign then finishes on another cluster with every seed once."""
+    from distributed import LocalCluster
+
+    out = tmp_path / "fuzz"
+    arguments = [
+        "fuzz", str(quick(tmp_path)), "--seeds", "80", "--bug", BUG, "--out", str(out), "--no-report",
+        "--coverage", "0", "--shrink-attempts", "0",
+    ]  # fmt: skip
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    try:
+        campaign = subprocess.Popen(
+            [*RAFTSIM, *arguments, "--cluster", cluster.scheduler_address],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        _wait_for_seeds(out / "campaign.db", 10, 300)
+    finally:
+        cluster.close()
+    stdout, stderr = campaign.communicate(timeout=300)
+    assert campaign.returncode == 2, stdout + stderr
+    lines = stderr.splitlines()
+    assert len(lines) == 1 and "--cluster: the cluster failed" in lines[0], stderr
+    recorded = rows(out / "campaign.db")
+    assert 10 <= len(recorded) < 80
+    assert not [seed for seed, digest, _verdict, _sig in recorded if not digest], "no seed blamed for the cluster"
+    again = raftsim(*arguments, "--cluster", "local:2")
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert [seed for seed, *_ in rows(out / "campaign.db")] == list(range(80))
