@@ -125,10 +125,10 @@ class Host:
         """A restart found a corrupt record: the node stays down (`_refuse`)."""
         self.observer: HostObserver | None = None
         self.on_role: Callable[[int, str], None] | None = None
-        self.on_ready: Callable[[Host, Ready], None] | None = None
-        """Told of each Ready before any of its messages leave (`World._ready_committed`,
-        set only when a fault waits for a membership change to commit): a fault it starts
-        then cuts or crashes the node before it tells anyone what the Ready holds."""
+        self.before_ready: Callable[[Host], None] | None = None
+        """Told before each Ready is taken (`World._commit_seen`, set only when a fault waits
+        for a membership change to commit): a fault it starts then cuts, crashes or pauses
+        the node before it acts on anything the step changed, or tells anyone of it."""
         """Told of each role this node takes (node, role name): the nemesis's protocol moments."""
         self.observed: Counter[str] = Counter()
         """Rare events that leave no trace line (`checkers.events`), counted as they happen;
@@ -292,6 +292,8 @@ class Host:
 
     def kick(self) -> None:
         """Start on the next Ready unless one is still being persisted."""
+        if self.before_ready is not None and self.state == RUNNING and self.server is not None:
+            self.before_ready(self)
         server = self.server
         if self._busy or self.state != RUNNING or server is None or not server.node.has_ready():
             return
@@ -300,10 +302,6 @@ class Host:
         self._record_ready(server, ready)
         if self.observer is not None:
             self.observer.after_ready(self, ready)
-        if self.on_ready is not None:
-            self.on_ready(self, ready)
-            if self.server is not server:
-                return  # a fault it started crashed the node before it sent or wrote a thing
         needs_disk = ready.hard_state is not None or bool(ready.entries) or ready.snapshot is not None
         if not ready.persist_before_send:
             self._send(ready.messages)

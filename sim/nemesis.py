@@ -137,7 +137,7 @@ class Nemesis:
             call_later(self.env, 0, functools.partial(self._start_triggered, number))
 
     def observe_membership(self) -> None:
-        """A membership change just committed (`World._ready_committed`): the node that
+        """A membership change just committed (`World._commit_seen`): the node that
         committed it, the leader as a rule, has not yet told anyone. The armed faults
         waiting for that moment start at once, not after the step as `observe_role`'s do,
         so a cut or a crash lands before the commit leaves the node."""

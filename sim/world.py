@@ -22,7 +22,7 @@ import simpy
 
 from raftcore.backup import decode_backup
 from raftcore.restore import restored_hard_state, restored_keys, restored_revision, restored_snapshot
-from raftcore.types import ConfChange, ConfChangeType, Config, EntryKind, Membership, Ready, Role, Snapshot
+from raftcore.types import ConfChange, ConfChangeType, Config, EntryKind, Membership, Role, Snapshot
 from scenarios.model import Scenario
 from scenarios.resolve import resolve
 from scenarios.rng import stream
@@ -134,15 +134,15 @@ class World:
         self.watchers = self._build_watchers()
         self.nemesis = Nemesis(self.env, self.hosts, self.network, self.trace, seed, self.leader)
         self._triggered = any(fault.after != "time" for fault in scenario.faults)
-        self._on_ready = (
-            self._ready_committed if any(fault.after == "membership" for fault in scenario.faults) else None
+        self._before_ready = (
+            self._commit_seen if any(fault.after == "membership" for fault in scenario.faults) else None
         )
         self._commit_scanned: dict[int, int] = {}
-        """By node: the commit index `_ready_committed` last looked through for changes."""
+        """By node: the commit index `_commit_seen` last looked through for changes."""
         if self._triggered:
             for host in self.hosts.values():
                 host.on_role = self.nemesis.observe_role
-                host.on_ready = self._on_ready
+                host.before_ready = self._before_ready
         # Membership changes (`member` faults): the index of the newest change applied
         # anywhere, and the next node id (ids are never reused, as etcd's are not).
         self._membership_index = 0
@@ -228,31 +228,30 @@ class World:
             self.network.observer.add_host(host)
         if self._triggered:
             host.on_role = self.nemesis.observe_role
-            host.on_ready = self._on_ready
+            host.before_ready = self._before_ready
         host.on_membership = self._membership_applied
         host.on_removed_peer = self._removed_member_spoke
         host.on_self_removed = self._watch_removed
         self.nemesis.joined(host)
         self.trace.emit("member-added", node=node_id, voters=sorted(membership.voters))
 
-    def _ready_committed(self, host: Host, ready: Ready) -> None:
-        """`host` is about to act on `ready`: if it leads and its commit index passes a
-        membership change, faults waiting for that moment (`after = "membership"`) start
-        now, before the Ready's messages tell its followers the change committed. Each node's
-        commit index is looked through once, from where the last look left it."""
-        hard_state = ready.hard_state
+    def _commit_seen(self, host: Host) -> None:
+        """`host` is about to take its next Ready: if it leads and its commit index passed
+        a membership change since the last look, faults waiting for that moment (`after =
+        "membership"`) start now, before the node tells its followers the change committed
+        or acts on it. Each node's commit index is looked through once, from where the last
+        look left it."""
         server = host.server
         assert server is not None
-        node_id = host.node_id
+        node, node_id = server.node, host.node_id
+        log = node.log
         before = self._commit_scanned.get(node_id, 0)
-        if hard_state is None or hard_state.commit <= before:
+        if log.committed <= before:
             return
-        self._commit_scanned[node_id] = hard_state.commit
-        node = server.node
+        self._commit_scanned[node_id] = log.committed
         if node.role is not Role.LEADER:
             return
-        log = node.log
-        low, high = max(before + 1, log.first_index), min(hard_state.commit, log.last_index)
+        low, high = max(before + 1, log.first_index), min(log.committed, log.last_index)
         if low <= high and any(entry.kind is EntryKind.CONF_CHANGE for entry in log.slice(low, high + 1)):
             self.nemesis.observe_membership()
 

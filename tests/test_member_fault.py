@@ -135,3 +135,30 @@ def test_a_client_whose_node_left_is_rehomed_among_the_members() -> None:
     assert client.home == 4, "its slot picks among the members (slot 2 of 4)"
     assert client._next_node(3) == client.home, "a removed node's successor is the home"
     assert client._next_node(2) == 4
+
+
+def test_a_fault_after_membership_lands_before_the_commit_leaves_the_leader() -> None:
+    """`after = "membership"`: the leader is crashed as its commit index passes the removal,
+    so no follower has heard the removal committed when the crash comes, and the crashed
+    leader never applied it (its host took no Ready after the commit)."""
+    base = loader.load("crash-restart")
+    scenario = dataclasses.replace(
+        base,
+        name="member-commit-crash",
+        duration_ms=6000,
+        faults=(
+            FaultSpec("member", 2000, 3000, target=(2,)),
+            FaultSpec("crash", 2000, 1500, target="leader", after="membership"),
+        ),
+        seed=1,
+    )
+    events = [json.loads(line) for line in api.run(scenario, None, budget_s=60).result.trace_text.splitlines()]
+    proposed = next(event for event in events if event["ev"] == "conf-propose")
+    crash = next(event for event in events if event["ev"] == "fault" and event["kind"] == "crash")
+    assert crash["after"] == "membership" and crash["nodes"] == [proposed["node"]], (crash, proposed)
+    before = events[: events.index(crash)]
+    learnt = [e for e in before if e["ev"] == "hard_state" and e["commit"] >= proposed["index"]]
+    assert not learnt, "no node wrote down the removal committed before the crash"
+    assert not [e for e in before if e["ev"] == "conf-apply"], "and none applied it"
+    # The removal still takes effect: the followers hold it, and the next leader commits it.
+    assert any(e["ev"] == "conf-apply" and e["change"] == "remove 2" for e in events[events.index(crash) :])
