@@ -45,8 +45,8 @@ the fault heals). After Jepsen's lazyfs and FoundationDB's non-durable files."""
 TRIGGERS = ("time", "campaign", "leader", "membership")
 """When a fault starts: at `start_ms` (`time`), or at the first moment at or after it that a
 node starts an election (`campaign`, a real one, not a pre-vote), wins one (`leader`), or
-first applies a membership change (`membership`: the change is committed, and as a rule
-the leader that committed it is the first to apply it, before its followers learn it)."""
+a leader's commit index passes a membership change (`membership`: before that leader takes
+its next Ready, so before it tells its followers, applies the change or writes it down)."""
 DRAWN_TRIGGERS = ("campaign", "leader")
 """The protocol moments the random nemesis draws (`[nemesis] triggered`). `membership` is
 not drawn, so that seeds drawing triggered faults draw as they did before it existed."""
