@@ -13,7 +13,7 @@ from tests_support import shortened
 
 from raftcore.bugs import SEND_BEFORE_PERSIST
 from raftcore.raft import RaftNode
-from raftcore.types import Entry, HardState, Ready, Role
+from raftcore.types import NO_NODE, Entry, HardState, Membership, Ready, Role
 from raftsim import api, shrink
 from scenarios import loader
 from scenarios.resolve import resolve
@@ -221,3 +221,39 @@ def test_the_world_runs_without_the_checker_when_asked() -> None:
     assert checked.invariants is not None
     assert checked.invariants.violation is None
     assert checked.digest == unchecked.digest, "checking changes nothing the world does"
+
+
+def _elect_with_votes_of(world: World, candidate: Host, voters: tuple[int, ...]) -> None:
+    """`candidate` stands in a new term and `voters` vote for it, each vote persisted."""
+    node(candidate).become_candidate()
+    term = node(candidate).term
+    for voter_id in voters:
+        voter = world.hosts[voter_id]
+        node(voter).become_follower(term, NO_NODE)  # a leader among them steps down for the new term
+        ready = voting(voter, candidate.node_id)
+        checker(world).after_ready(voter, ready)
+        checker(world).after_persist(voter, ready)
+    node(candidate).become_leader()
+
+
+@pytest.mark.parametrize(("voters", "caught_here"), [((4, 5), True), ((1, 2), False)])
+def test_a_leader_elected_by_voters_two_changes_old_is_caught(voters: tuple[int, ...], caught_here: bool) -> None:
+    """Two removals committed (of 5, then 4): node 3, still counting all five, wins with
+    3, 4 and 5, a majority of its five but of neither the committed {1, 2, 3, 4} nor
+    {1, 2, 3}, so a majority of those may elect another leader of its term. With 1, 2 and
+    3 the same count is a majority of the newest voters, and passes."""
+    world = settled_world()
+    assert sorted(world.hosts) == [1, 2, 3, 4, 5]
+    memberships = checker(world)._prefix.memberships
+    memberships[:] = [Membership(frozenset(voters)) for voters in ({1, 2, 3, 4, 5}, {1, 2, 3, 4}, {1, 2, 3})]
+    candidate = world.hosts[3]
+    assert node(candidate).membership.voters == frozenset({1, 2, 3, 4, 5})
+    if caught_here:
+        with pytest.raises(InvariantViolation) as raised:
+            _elect_with_votes_of(world, candidate, voters)
+            checker(world).after_ready(candidate, batch())
+        assert raised.value.violation.invariant == "election-quorum"
+        assert "a majority of neither the latest committed voters (1 2 3)" in raised.value.violation.message
+    else:
+        _elect_with_votes_of(world, candidate, voters)
+        checker(world).after_ready(candidate, batch())
